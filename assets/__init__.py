@@ -1,0 +1,1 @@
+"""Dagster wiring, one module per layer; the work itself lives in `pipeline`."""

@@ -1,0 +1,37 @@
+"""Linkage quality against ground truth, when a truth file is configured (demo and benchmark data)."""
+
+
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+from dagster_duckdb import DuckDBResource
+
+from assets.identity import GROUP, RECORD_CUSTOMER
+from pipeline.identity.evaluate import linkage_quality as measure
+from pipeline.resources import WAREHOUSE_POOL, PipelineSettings
+
+LINKAGE_QUALITY = dg.AssetKey(["identity", "linkage_quality"])
+
+
+@dg.asset(key=LINKAGE_QUALITY, deps=[RECORD_CUSTOMER], group_name=GROUP, kinds={"duckdb"}, pool=WAREHOUSE_POOL)
+def linkage_quality(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
+                    settings: PipelineSettings) -> dg.MaterializeResult:
+    """Pairwise precision, recall, F1 and cluster figures against the truth file, one row per run."""
+    truth = Path(settings.truth_file) if settings.truth_file else None
+    if truth is None or not truth.is_file():
+        return dg.MaterializeResult(metadata={"evaluated": False, "reason": "no truth file configured"})
+    with duckdb.get_connection() as con:
+        con.execute("""CREATE OR REPLACE TEMP VIEW _truth AS
+            SELECT source || ':' || source_record_id AS unique_id, person_id
+            FROM read_csv(?, all_varchar = true, header = true)""", [str(truth)])
+        figures = measure(con, "identity.record_customer", "_truth")
+        row = pd.DataFrame([{"run_id": context.run_id, "measured_at": pd.Timestamp.now(tz="UTC").tz_localize(None),
+                             **figures}])
+        con.register("_quality", row)
+        con.execute("CREATE SCHEMA IF NOT EXISTS identity")
+        con.execute("CREATE TABLE IF NOT EXISTS identity.linkage_quality AS SELECT * FROM _quality LIMIT 0")
+        con.execute("DELETE FROM identity.linkage_quality WHERE run_id = ?", [context.run_id])
+        con.execute("INSERT INTO identity.linkage_quality BY NAME SELECT * FROM _quality")
+        con.unregister("_quality")
+    return dg.MaterializeResult(metadata={"evaluated": True, **figures})

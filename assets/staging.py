@@ -1,0 +1,79 @@
+"""Staging layer: all sources normalised into one canonical shape, plus what could not be staged."""
+
+
+from datetime import date
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from assets.metadata import table_metadata
+from assets.sources import raw_key
+from pipeline.config import Source
+from pipeline.resources import WAREHOUSE_POOL
+from pipeline.staging import (ACTIVITY_TYPES, FIELD_ISSUE_TYPES, PERSON_TYPES, QUARANTINE_TYPES,
+                              stage_all)
+from pipeline.warehouse import replace_table
+
+GROUP = "staging"
+PERSON_RECORDS = dg.AssetKey(["staging", "person_records"])
+ACTIVITIES = dg.AssetKey(["staging", "activities"])
+FIELD_ISSUES = dg.AssetKey(["staging", "field_issues"])
+QUARANTINE = dg.AssetKey(["staging", "quarantine"])
+RECONCILES = "raw_rows_reconcile"
+
+_TABLES = {
+    PERSON_RECORDS: ("persons", PERSON_TYPES,
+                     "One normalised person record per source record (display, match and raw forms side by side)."),
+    ACTIVITIES: ("activities", ACTIVITY_TYPES,
+                 "Orders, store purchases, sessions, tickets, reviews and consent events in one shape."),
+    FIELD_ISSUES: ("field_issues", FIELD_ISSUE_TYPES,
+                   "Values left empty in staging (bad phone, impossible date...) with the raw value and why."),
+    QUARANTINE: ("quarantine", QUARANTINE_TYPES,
+                 "Raw rows that could not be staged at all, with source, file, line and reason."),
+}
+
+
+def build(sources: list[Source]) -> list:
+    @dg.multi_asset(
+        specs=[dg.AssetSpec(key, description=desc, group_name=GROUP, kinds={"duckdb"},
+                            deps=[raw_key(s) for s in sources]) for key, (_, _, desc) in _TABLES.items()],
+        pool=WAREHOUSE_POOL,
+    )
+    def staging(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
+        with duckdb.get_connection() as con:
+            raw = {s.name: con.execute(f"SELECT * FROM raw.{s.name}").df() for s in sources}
+            staged = stage_all(sources, raw, date.today())
+            for key, (attr, types, _) in _TABLES.items():
+                table = ".".join(key.path)
+                replace_table(con, table, getattr(staged, attr), types)
+                yield dg.MaterializeResult(asset_key=key, metadata=table_metadata(con, table))
+
+    @dg.asset_check(asset=QUARANTINE, name=RECONCILES, blocking=True,
+                    additional_deps=[PERSON_RECORDS, ACTIVITIES],
+                    description="Per source, raw rows = staged rows + quarantined rows.")
+    def raw_rows_reconcile(duckdb: DuckDBResource) -> dg.AssetCheckResult:
+        with duckdb.get_connection() as con:
+            rows = con.execute(reconciliation_sql(sources)).fetchall()
+        off = [r for r in rows if r[1] != r[2] + r[3]]
+        return dg.AssetCheckResult(
+            passed=not off,
+            metadata={name: f"raw {raw_n} = staged {st} + quarantined {q}" for name, raw_n, st, q in rows},
+            description=None if not off else f"unbalanced sources: {[r[0] for r in off]}")
+
+    return [staging, raw_rows_reconcile]
+
+
+def reconciliation_sql(sources: list[Source]) -> str:
+    """source, raw rows, staged rows (distinct file/line in persons or activities), quarantined rows."""
+    raw = " UNION ALL ".join(f"SELECT '{s.name}' AS source, count(*) AS n FROM raw.{s.name}" for s in sources)
+    return f"""
+        WITH raw AS ({raw}),
+        staged AS (
+            SELECT source, count(*) AS n FROM (
+                SELECT source, _file, _line FROM staging.person_records
+                UNION SELECT source, _file, _line FROM staging.activities)
+            GROUP BY source),
+        quarantined AS (SELECT source, count(*) AS n FROM staging.quarantine GROUP BY source)
+        SELECT raw.source, raw.n, coalesce(staged.n, 0), coalesce(quarantined.n, 0)
+        FROM raw LEFT JOIN staged USING (source) LEFT JOIN quarantined USING (source)
+        ORDER BY raw.source"""

@@ -1,0 +1,177 @@
+"""The sources file (YAML) and the run settings: what to read, from where, into which warehouse."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SEEDS_DIR = PROJECT_ROOT / "seeds"
+BUNDLED_SOURCES = SEEDS_DIR / "sources.yaml"
+
+PERSON_FIELDS = (
+    "first_name", "last_name", "birth_date", "email", "phone",
+    "street", "postcode", "city", "country",
+)
+ACTIVITY_FIELDS = (
+    "occurred_at", "closed_at", "amount", "quantity", "rating", "status", "category",
+    "store_id", "device_id", "consent_channel", "consent_action", "collection_point",
+)
+FORMATS = ("csv", "jsonl", "parquet")
+CHANNELS = ("online", "offline")
+SOURCE_KEYS = {
+    "name", "description", "channel", "format", "files", "encoding", "delimiter", "decimal",
+    "country", "trust_rank", "record_id", "updated_at", "date_formats", "person", "activity",
+    "person_ref",
+}
+
+
+class SourcesFileError(ValueError):
+    """The sources file is malformed; the message names the source and the key."""
+
+
+@dataclass(frozen=True)
+class PersonRef:
+    source: str
+    column: str
+
+
+@dataclass(frozen=True)
+class Source:
+    name: str
+    channel: str
+    format: str
+    files: str
+    record_id: str
+    description: str = ""
+    encoding: str = "utf-8"
+    delimiter: str = ","
+    decimal: str = "."
+    country: str = "FR"
+    trust_rank: int = 99
+    updated_at: str | None = None
+    date_formats: tuple[str, ...] = ("%Y-%m-%d",)
+    person: dict[str, str] = field(default_factory=dict)
+    activity_type: str | None = None
+    activity: dict[str, str] = field(default_factory=dict)
+    person_ref: PersonRef | None = None
+
+    @property
+    def mapped_columns(self) -> list[str]:
+        """Source columns the pipeline reads: a file lacking one of them cannot be staged."""
+        cols = [self.record_id, *self.person.values(), *self.activity.values()]
+        if self.updated_at:
+            cols.append(self.updated_at)
+        if self.person_ref:
+            cols.append(self.person_ref.column)
+        return list(dict.fromkeys(cols))
+
+    @property
+    def has_person(self) -> bool:
+        return bool(self.person)
+
+
+def _fail(where: str, message: str) -> None:
+    raise SourcesFileError(f"sources file, {where}: {message}")
+
+
+def _parse_source(raw: dict, defaults: dict, index: int) -> Source:
+    if not isinstance(raw, dict):
+        _fail(f"entry #{index}", "each source must be a mapping")
+    name = raw.get("name") or _fail(f"entry #{index}", "missing 'name'")
+    where = f"source '{name}'"
+    if not str(name).isidentifier():
+        _fail(where, "name must be a lowercase identifier (letters, digits, _)")
+    unknown = set(raw) - SOURCE_KEYS
+    if unknown:
+        _fail(where, f"unknown key(s) {sorted(unknown)}; allowed: {sorted(SOURCE_KEYS)}")
+    merged = {**defaults, **raw}
+    for key in ("channel", "format", "files", "record_id"):
+        if not merged.get(key):
+            _fail(where, f"missing '{key}'")
+    if merged["channel"] not in CHANNELS:
+        _fail(where, f"channel must be one of {CHANNELS}, not {merged['channel']!r}")
+    if merged["format"] not in FORMATS:
+        _fail(where, f"format must be one of {FORMATS}, not {merged['format']!r}")
+    person = dict(raw.get("person") or {})
+    bad = set(person) - set(PERSON_FIELDS)
+    if bad:
+        _fail(where, f"unknown person field(s) {sorted(bad)}; canonical fields: {PERSON_FIELDS}")
+    activity = dict(raw.get("activity") or {})
+    activity_type = activity.pop("type", None)
+    bad = set(activity) - set(ACTIVITY_FIELDS)
+    if bad:
+        _fail(where, f"unknown activity field(s) {sorted(bad)}; canonical fields: {ACTIVITY_FIELDS}")
+    if activity and not activity_type:
+        _fail(where, "activity needs a 'type' (order, store_purchase, consent, ticket, ...)")
+    if not person and not activity:
+        _fail(where, "declare a 'person' mapping, an 'activity' mapping, or both")
+    ref = raw.get("person_ref")
+    person_ref = None
+    if ref:
+        if not isinstance(ref, dict) or not ref.get("source") or not ref.get("column"):
+            _fail(where, "person_ref needs 'source' and 'column'")
+        person_ref = PersonRef(ref["source"], ref["column"])
+    formats = merged.get("date_formats") or ["%Y-%m-%d"]
+    if isinstance(formats, str):
+        formats = [formats]
+    return Source(
+        name=name, channel=merged["channel"], format=merged["format"], files=merged["files"],
+        record_id=merged["record_id"], description=merged.get("description", ""),
+        encoding=merged.get("encoding", "utf-8"), delimiter=str(merged.get("delimiter", ",")),
+        decimal=str(merged.get("decimal", ".")), country=merged.get("country", "FR"),
+        trust_rank=int(merged.get("trust_rank", 99)), updated_at=merged.get("updated_at"),
+        date_formats=tuple(formats), person=person, activity_type=activity_type,
+        activity=activity, person_ref=person_ref,
+    )
+
+
+def load_sources(path: Path | str = BUNDLED_SOURCES) -> list[Source]:
+    """Read and validate the sources file; errors name the source and key at fault."""
+    path = Path(path)
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise SourcesFileError(f"cannot read sources file {path}: {exc}") from exc
+    entries = doc.get("sources")
+    if not isinstance(entries, list) or not entries:
+        raise SourcesFileError(f"sources file {path}: needs a non-empty 'sources' list")
+    sources = [_parse_source(raw, doc.get("defaults") or {}, i) for i, raw in enumerate(entries, 1)]
+    names = [s.name for s in sources]
+    dupes = {n for n in names if names.count(n) > 1}
+    if dupes:
+        raise SourcesFileError(f"sources file {path}: duplicate source name(s) {sorted(dupes)}")
+    by_name = {s.name: s for s in sources}
+    for s in sources:
+        if s.person_ref and s.person_ref.source not in by_name:
+            _fail(f"source '{s.name}'", f"person_ref names unknown source '{s.person_ref.source}'")
+        if s.person_ref and not by_name[s.person_ref.source].has_person:
+            _fail(f"source '{s.name}'", f"person_ref source '{s.person_ref.source}' has no person mapping")
+    return sources
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where a run reads and writes. Environment variables set the defaults (the CLI sets them)."""
+
+    raw_dir: Path
+    warehouse: Path
+    sources_file: Path
+    truth_file: Path | None
+
+    @property
+    def artefacts_dir(self) -> Path:
+        return self.warehouse.parent / "artefacts"
+
+    @classmethod
+    def from_env(cls) -> "Settings":
+        truth = os.environ.get("C360_TRUTH", str(PROJECT_ROOT / "data" / "truth.csv"))
+        return cls(
+            raw_dir=Path(os.environ.get("C360_RAW_DIR", PROJECT_ROOT / "data" / "raw")),
+            warehouse=Path(os.environ.get("C360_WAREHOUSE", PROJECT_ROOT / "data" / "warehouse.duckdb")),
+            sources_file=Path(os.environ.get("C360_SOURCES", BUNDLED_SOURCES)),
+            truth_file=Path(truth) if truth else None,
+        )

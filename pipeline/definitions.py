@@ -1,0 +1,30 @@
+"""The Dagster code location: assets of every layer, loaded explicitly from `assets/`, built from the sources file."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from assets import evaluation, identity, marts
+from assets import sources as sources_layer
+from assets import staging as staging_layer
+from pipeline.config import Settings, load_sources
+from pipeline.resources import build_resources
+
+
+def build_definitions(settings: Settings | None = None) -> dg.Definitions:
+    settings = settings or Settings.from_env()
+    sources = load_sources(settings.sources_file)
+    return dg.Definitions(
+        assets=[
+            *sources_layer.build(sources),
+            *staging_layer.build(sources),
+            *dg.load_assets_from_modules([identity, marts, evaluation]),
+        ],
+        asset_checks=dg.load_asset_checks_from_modules([marts]),
+        resources=build_resources(settings),
+        # One process writes the DuckDB file at a time (DuckDB allows a single writer).
+        executor=dg.in_process_executor,
+    )
+
+
+defs = build_definitions()

@@ -1,0 +1,1 @@
+"""Identity resolution: Splink scores pairs, contrary evidence vetoes, constrained clustering, stable ids."""

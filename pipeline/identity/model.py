@@ -1,0 +1,116 @@
+"""The Splink model: what is compared, how candidate pairs are blocked, how the model is trained.
+
+Input rows are `identity.linkage_input` (see features.py): match forms only, one row per staged
+person record, `unique_id` = '<source>:<source_record_id>'.
+"""
+
+from __future__ import annotations
+
+import splink.comparison_level_library as cll
+import splink.comparison_library as cl
+from splink import SettingsCreator, block_on
+
+# Pairs scoring below this are not kept at all; pairs between it and the clustering threshold are
+# kept in identity.pairwise_predictions for review.
+PREDICT_THRESHOLD = 0.5
+
+
+def _name(column: str, other: str, with_nickname: bool) -> cl.CustomComparison:
+    levels = [
+        cll.NullLevel(column),
+        cll.ExactMatchLevel(column).configure(tf_adjustment_column=column),
+    ]
+    if with_nickname:
+        levels.append(cll.CustomLevel(
+            f"{column}_canonical_l = {column}_canonical_r", label_for_charts="Same formal name (nickname)"))
+    levels += [
+        cll.CustomLevel(f'"{column}_l" = "{other}_r" AND "{other}_l" = "{column}_r"',
+                        label_for_charts="First and last name swapped"),
+        cll.JaroWinklerLevel(column, 0.92),
+        cll.JaroWinklerLevel(column, 0.80),
+        cll.ElseLevel(),
+    ]
+    return cl.CustomComparison(comparison_levels=levels, output_column_name=column)
+
+
+def _birth_date() -> cl.CustomComparison:
+    return cl.CustomComparison(output_column_name="birth_date", comparison_levels=[
+        cll.NullLevel("birth_date"),
+        cll.ExactMatchLevel("birth_date"),
+        cll.CustomLevel(
+            "substr(birth_date_l, 1, 4) = substr(birth_date_r, 1, 4) "
+            "AND substr(birth_date_l, 6, 2) = substr(birth_date_r, 9, 2) "
+            "AND substr(birth_date_l, 9, 2) = substr(birth_date_r, 6, 2)",
+            label_for_charts="Day and month swapped"),
+        cll.DamerauLevenshteinLevel("birth_date", 1),
+        cll.ElseLevel(),
+    ])
+
+
+def _address() -> cl.CustomComparison:
+    return cl.CustomComparison(output_column_name="address", comparison_levels=[
+        cll.And(cll.NullLevel("street"), cll.NullLevel("postcode"), cll.NullLevel("city")),
+        cll.And(cll.ExactMatchLevel("street"), cll.ExactMatchLevel("postcode")),
+        cll.And(cll.JaroWinklerLevel("street", 0.9), cll.ExactMatchLevel("postcode")),
+        cll.ExactMatchLevel("postcode"),
+        cll.ExactMatchLevel("city"),
+        cll.ElseLevel(),
+    ])
+
+
+def _exact(column: str, tf: bool = False) -> cl.CustomComparison:
+    exact = cll.ExactMatchLevel(column)
+    if tf:
+        exact = exact.configure(tf_adjustment_column=column)
+    return cl.CustomComparison(output_column_name=column,
+                               comparison_levels=[cll.NullLevel(column), exact, cll.ElseLevel()])
+
+
+def _email() -> cl.CustomComparison:
+    return cl.CustomComparison(output_column_name="email", comparison_levels=[
+        cll.NullLevel("email"),
+        cll.ExactMatchLevel("email").configure(tf_adjustment_column="email"),
+        cll.JaroWinklerLevel("email", 0.95),
+        cll.ElseLevel(),
+    ])
+
+
+# Candidate pairs: a pair is scored if it agrees on any of these (each rule catches what the others miss:
+# a new e-mail, a moved address, a married name, a typo in the surname...).
+PREDICTION_BLOCKING_RULES = [
+    block_on("email"),
+    block_on("mobile"),
+    block_on("landline"),
+    block_on("first_name_canonical", "last_name"),
+    block_on("last_name", "birth_date"),
+    block_on("first_name_canonical", "birth_date"),
+    block_on("postcode", "street"),
+    "l.first_name = r.last_name AND l.last_name = r.first_name",
+]
+
+# EM sessions: each fixes some fields by blocking and learns the m-probabilities of the others.
+TRAINING_BLOCKING_RULES = [
+    block_on("first_name_canonical", "last_name"),
+    block_on("birth_date"),
+    block_on("email"),
+]
+
+
+def settings() -> SettingsCreator:
+    return SettingsCreator(
+        link_type="dedupe_only",
+        unique_id_column_name="unique_id",
+        comparisons=[
+            _name("first_name", "last_name", with_nickname=True),
+            _name("last_name", "first_name", with_nickname=False),
+            _birth_date(),
+            _email(),
+            _exact("mobile"),
+            _exact("landline"),
+            _address(),
+        ],
+        blocking_rules_to_generate_predictions=PREDICTION_BLOCKING_RULES,
+        retain_matching_columns=True,
+        retain_intermediate_calculation_columns=False,
+        additional_columns_to_retain=["source", "first_name_canonical"],
+    )

@@ -1,0 +1,86 @@
+"""From scored pairs to clusters and durable ids, reading and writing the warehouse's identity schema."""
+
+from __future__ import annotations
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+
+from pipeline.identity.clustering import constrained_clusters
+from pipeline.identity.evidence import PersonKey, conflict
+from pipeline.identity.ids import IdAssignment, assign_ids
+from pipeline.warehouse import table_exists
+
+
+def person_keys(con: duckdb.DuckDBPyConnection) -> dict[str, PersonKey]:
+    rows = con.execute("SELECT unique_id, first_name, first_name_canonical, last_name, birth_date "
+                       "FROM identity.linkage_input").fetchall()
+    return {uid: PersonKey(f, fc, ln, bd) for uid, f, fc, ln, bd in rows}
+
+
+def flag_contrary_evidence(predictions: pa.Table) -> pa.Table:
+    """Add `contrary_evidence`: the veto of evidence.conflict, computed on each scored pair."""
+    cols = predictions.select(["first_name_l", "first_name_canonical_l", "last_name_l", "birth_date_l",
+                               "first_name_r", "first_name_canonical_r", "last_name_r", "birth_date_r"]).to_pylist()
+    flags = [conflict(PersonKey(r["first_name_l"], r["first_name_canonical_l"], r["last_name_l"], r["birth_date_l"]),
+                      PersonKey(r["first_name_r"], r["first_name_canonical_r"], r["last_name_r"], r["birth_date_r"]))
+             for r in cols]
+    return predictions.append_column("contrary_evidence", pa.array(flags, pa.bool_()))
+
+
+def cluster(con: duckdb.DuckDBPyConnection, threshold: float, max_size: int) -> tuple[pd.DataFrame, int]:
+    """(unique_id, cluster_key) for every linkage record, and the number of merges refused."""
+    edges = con.execute("""
+        SELECT unique_id_l, unique_id_r, match_weight FROM identity.pairwise_predictions
+        WHERE match_probability >= ? AND NOT contrary_evidence""", [threshold]).fetchall()
+    assignment, refused = constrained_clusters(person_keys(con), edges, max_size=max_size)
+    frame = pd.DataFrame({"unique_id": list(assignment), "cluster_key": list(assignment.values())})
+    return frame, refused
+
+
+def stable_ids(con: duckdb.DuckDBPyConnection) -> IdAssignment:
+    """Carry the previous run's ids over to today's clusters (identity.clusters)."""
+    previous, known = {}, set()
+    if table_exists(con, "identity.record_customer"):
+        previous = dict(con.execute("SELECT unique_id, customer_id FROM identity.record_customer").fetchall())
+    if table_exists(con, "identity.id_registry"):
+        known = {r[0] for r in con.execute("SELECT customer_id FROM identity.id_registry").fetchall()}
+    clusters = dict(con.execute("SELECT unique_id, cluster_key FROM identity.clusters").fetchall())
+    return assign_ids(clusters, previous, known)
+
+
+def save_ids(con: duckdb.DuckDBPyConnection, result: IdAssignment, run_id: str) -> dict:
+    """Write record -> customer_id, the id registry and today's id events in one transaction."""
+    now = pd.Timestamp.now(tz="UTC").tz_localize(None)
+    records = pd.DataFrame({"unique_id": list(result.record_ids), "customer_id": list(result.record_ids.values())})
+    events = pd.DataFrame([{**e, "run_id": run_id, "event_at": now} for e in result.events],
+                          columns=["run_id", "event_at", "event", "old_ids", "new_id"])
+    active = set(result.record_ids.values())
+    con.register("_records", records)
+    con.register("_events", events)
+    con.register("_active", pd.DataFrame({"customer_id": sorted(active)}))
+    try:
+        con.execute("BEGIN TRANSACTION")
+        con.execute("CREATE SCHEMA IF NOT EXISTS identity")
+        con.execute("""CREATE TABLE IF NOT EXISTS identity.id_registry (
+            customer_id VARCHAR PRIMARY KEY, status VARCHAR, created_run VARCHAR, created_at TIMESTAMP,
+            retired_run VARCHAR, retired_at TIMESTAMP)""")
+        con.execute("""CREATE TABLE IF NOT EXISTS identity.id_events (
+            run_id VARCHAR, event_at TIMESTAMP, event VARCHAR, old_ids VARCHAR[], new_id VARCHAR)""")
+        con.execute("""INSERT INTO identity.id_registry
+            SELECT customer_id, 'active', ?, ?, NULL, NULL FROM _active
+            WHERE customer_id NOT IN (SELECT customer_id FROM identity.id_registry)""", [run_id, now])
+        con.execute("""UPDATE identity.id_registry SET status = 'retired', retired_run = ?, retired_at = ?
+            WHERE status = 'active' AND customer_id NOT IN (SELECT customer_id FROM _active)""", [run_id, now])
+        con.execute("INSERT INTO identity.id_events SELECT run_id, event_at, event, old_ids::VARCHAR[], new_id FROM _events")
+        con.execute("CREATE OR REPLACE TABLE identity.record_customer AS SELECT * FROM _records ORDER BY unique_id")
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        for view in ("_records", "_events", "_active"):
+            con.unregister(view)
+    counts = events["event"].value_counts().to_dict() if len(events) else {}
+    return {"customers": len(active), "new_ids": len(result.new_ids),
+            **{f"events_{k}": int(v) for k, v in counts.items()}}

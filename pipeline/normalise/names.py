@@ -1,0 +1,64 @@
+"""Person names: a display form for people, a match form for linkage, nickname canonicalisation."""
+
+from __future__ import annotations
+
+import csv
+import re
+import unicodedata
+from functools import lru_cache
+from pathlib import Path
+
+from pipeline.config import SEEDS_DIR
+from pipeline.normalise import missing
+
+_NON_LETTERS = re.compile(r"[^a-z ]+")
+_SPACES = re.compile(r"\s+")
+
+
+def strip_accents(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).replace("œ", "oe").replace("æ", "ae")
+
+
+def clean(value: object) -> str | None:
+    """Trimmed text with inner whitespace collapsed, or None for empty values."""
+    if missing(value):
+        return None
+    text = _SPACES.sub(" ", str(value)).strip()
+    return text or None
+
+
+def match_form(value: object) -> str | None:
+    """Lower-case ASCII letters and single spaces: 'Jean-Pierre  LÉVÊQUE' -> 'jean pierre leveque'."""
+    text = clean(value)
+    if text is None:
+        return None
+    text = _NON_LETTERS.sub(" ", strip_accents(text).lower())
+    return _SPACES.sub(" ", text).strip() or None
+
+
+def display_form(value: object) -> str | None:
+    """Capitalised words with accents kept: 'DUPONT' -> 'Dupont', 'jean-pierre' -> 'Jean-Pierre'."""
+    text = clean(value)
+    if text is None:
+        return None
+    return re.sub(r"[^\W\d_]+", lambda m: m.group(0).capitalize(), text.lower())
+
+
+@lru_cache(maxsize=4)
+def nickname_table(path: Path = SEEDS_DIR / "nicknames.csv") -> dict[str, str]:
+    """variant -> canonical first name (both in match form), from seeds/nicknames.csv."""
+    table: dict[str, str] = {}
+    with open(path, encoding="utf-8", newline="") as handle:
+        for row in csv.DictReader(handle):
+            name, variant = match_form(row["name"]), match_form(row["variant"])
+            if name and variant:
+                table.setdefault(variant, name)
+    return table
+
+
+def canonical_first_name(match_name: str | None, nicknames: dict[str, str]) -> str | None:
+    """The formal first name behind a short form: 'alex' -> 'alexandre'; others unchanged."""
+    if missing(match_name):
+        return None
+    return nicknames.get(match_name, match_name)

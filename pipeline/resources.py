@@ -1,0 +1,43 @@
+"""Dagster resources: the DuckDB warehouse and the run settings (paths), both from Settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from pipeline.config import Settings, load_sources
+
+# Every asset that writes the warehouse runs in this pool: DuckDB allows one writer per file.
+WAREHOUSE_POOL = "duckdb_warehouse"
+
+
+class PipelineSettings(dg.ConfigurableResource):
+    """Where the raw drops, the sources file and the ground truth live."""
+
+    raw_dir: str
+    sources_file: str
+    truth_file: str = ""
+    artefacts_dir: str
+
+    @property
+    def raw_path(self) -> Path:
+        return Path(self.raw_dir)
+
+    @property
+    def artefacts_path(self) -> Path:
+        return Path(self.artefacts_dir)
+
+    def sources(self):
+        return load_sources(self.sources_file)
+
+
+def build_resources(settings: Settings) -> dict:
+    settings.warehouse.parent.mkdir(parents=True, exist_ok=True)
+    return {
+        "duckdb": DuckDBResource(database=str(settings.warehouse)),
+        "settings": PipelineSettings(
+            raw_dir=str(settings.raw_dir), sources_file=str(settings.sources_file),
+            truth_file=str(settings.truth_file or ""), artefacts_dir=str(settings.artefacts_dir)),
+    }

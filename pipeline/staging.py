@@ -1,0 +1,247 @@
+"""Raw rows of one source -> canonical person records and activities, or quarantine with a reason.
+
+Every raw row ends up in exactly one place: staged (as a person record, an activity or both) or
+quarantined. A bad value in a staged row (an impossible birth date, a garbage phone) does not
+reject the row: the field is left empty, the original stays beside it, and `field_issues` says why.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Callable
+
+import pandas as pd
+
+from pipeline.config import Source
+from pipeline.normalise import address, email, missing, names, phone, values
+
+CONSENT_ACTIONS = {"opt_in": "opt_in", "optin": "opt_in", "in": "opt_in", "subscribe": "opt_in",
+                   "subscribed": "opt_in", "yes": "opt_in", "oui": "opt_in",
+                   "opt_out": "opt_out", "optout": "opt_out", "out": "opt_out", "unsubscribe": "opt_out",
+                   "unsubscribed": "opt_out", "no": "opt_out", "non": "opt_out"}
+CONSENT_CHANNELS = {"email": "email", "e_mail": "email", "mail": "email", "newsletter": "email",
+                    "sms": "sms", "text": "sms", "phone": "phone", "telephone": "phone", "call": "phone",
+                    "post": "post", "postal": "post", "courrier": "post", "mail_postal": "post"}
+IDENTIFYING = ("first_name", "last_name", "email", "phone")
+
+
+@dataclass
+class Staged:
+    persons: pd.DataFrame
+    activities: pd.DataFrame
+    field_issues: pd.DataFrame
+    quarantine: pd.DataFrame
+
+
+def _map_unique(series: pd.Series, fn: Callable) -> pd.Series:
+    """Apply fn once per distinct non-null value (sources repeat values a lot)."""
+    uniq = series.dropna().unique()
+    mapping = {v: fn(v) for v in uniq}
+    return series.map(mapping)
+
+
+def _map_pairs(a: pd.Series, b: pd.Series, fn: Callable) -> pd.Series:
+    """Apply fn(x, y) once per distinct (x, y) pair of two aligned columns."""
+    pairs = [(None if missing(x) else x, y) for x, y in zip(a, b)]
+    cache = {p: fn(*p) for p in set(pairs) if p[0] is not None}
+    return pd.Series([cache.get(p) for p in pairs], index=a.index, dtype=object)
+
+
+def _split(series: pd.Series, n: int) -> list[pd.Series]:
+    filled = series.map(lambda t: t if isinstance(t, tuple) else (None,) * n)
+    return [filled.map(lambda t, i=i: t[i]) for i in range(n)]
+
+
+def _col(frame: pd.DataFrame, column: str | None) -> pd.Series:
+    if column is None or column not in frame.columns:
+        return pd.Series([None] * len(frame), index=frame.index, dtype=object)
+    return frame[column].map(lambda v: None if missing(v) else str(v).strip()).astype(object)
+
+
+class _Issues:
+    """Collects field-level problems: (record, field, raw value, reason)."""
+
+    def __init__(self, source: Source, frame: pd.DataFrame):
+        self.source, self.frame, self.parts = source, frame, []
+
+    def add(self, field: str, raw: pd.Series, reason: pd.Series) -> None:
+        bad = reason.notna()
+        if bad.any():
+            self.parts.append(pd.DataFrame({
+                "source": self.source.name, "source_record_id": self.frame.loc[bad, "_record_id"],
+                "field": field, "raw_value": raw[bad].astype(str), "reason": reason[bad],
+                "_file": self.frame.loc[bad, "_file"], "_line": self.frame.loc[bad, "_line"]}))
+
+    def frame_out(self) -> pd.DataFrame:
+        cols = ["source", "source_record_id", "field", "raw_value", "reason", "_file", "_line"]
+        return pd.concat(self.parts, ignore_index=True) if self.parts else pd.DataFrame(columns=cols)
+
+
+def _quarantine_rows(source: Source, frame: pd.DataFrame, reason: pd.Series) -> pd.DataFrame:
+    raw_cols = [c for c in frame.columns if not c.startswith("_")]
+    record = frame[raw_cols].apply(lambda r: r.dropna().to_json(force_ascii=False), axis=1) \
+        if len(frame) else pd.Series(dtype=object)
+    return pd.DataFrame({
+        "source": source.name, "_file": frame["_file"], "_line": frame["_line"],
+        "source_record_id": frame.get("_record_id"), "reason": reason,
+        "raw_record": frame["_raw"].where(frame["_raw"].notna(), record)})
+
+
+def _row_rejections(source: Source, frame: pd.DataFrame) -> pd.Series:
+    """The reason a whole row cannot be staged, or None."""
+    reason = frame["_error"].copy()
+    reason[reason.isna() & frame["_record_id"].isna()] = f"missing record id (column '{source.record_id}')"
+    if source.activity_type == "consent":
+        action = _col(frame, source.activity.get("consent_action"))
+        channel = _col(frame, source.activity.get("consent_channel"))
+        key = lambda v: str(v).strip().lower().replace("-", "_").replace(" ", "_")  # noqa: E731
+        bad_action = action.map(lambda v: missing(v) or key(v) not in CONSENT_ACTIONS)
+        bad_channel = channel.map(lambda v: missing(v) or key(v) not in CONSENT_CHANNELS)
+        reason[reason.isna() & bad_action] = action.map(
+            lambda v: f"unknown consent action '{v}' (allowed: opt_in, opt_out)")
+        reason[reason.isna() & bad_channel] = channel.map(
+            lambda v: f"unknown consent channel '{v}' (allowed: email, sms, phone, post)")
+    if source.has_person and not source.activity:
+        present = pd.concat([_col(frame, source.person.get(f)).notna() for f in IDENTIFYING], axis=1)
+        reason[reason.isna() & ~present.any(axis=1)] = "no name, e-mail or phone to identify the person"
+    # Same record id twice: the last version read (latest drop, last line) wins.
+    dup = reason.isna() & frame["_record_id"].notna()
+    keep = frame[dup].drop_duplicates("_record_id", keep="last")
+    kept_at = keep.set_index("_record_id")[["_file", "_line"]]
+    later = dup & ~frame.index.isin(keep.index)
+    if later.any():
+        reason[later] = frame.loc[later, "_record_id"].map(
+            lambda r: f"duplicate record id; the version at {kept_at.at[r, '_file']}:{kept_at.at[r, '_line']} was kept")
+    return reason
+
+
+def _stage_persons(source: Source, frame: pd.DataFrame, issues: _Issues, today: date) -> pd.DataFrame:
+    p = {f: _col(frame, source.person.get(f)) for f in ("first_name", "last_name", "birth_date", "email",
+                                                           "phone", "street", "postcode", "city", "country")}
+    nick = names.nickname_table()
+    out = pd.DataFrame({"source": source.name, "source_record_id": frame["_record_id"],
+                        "channel": source.channel, "trust_rank": source.trust_rank})
+    out["record_updated_at"] = frame["_updated_at"]
+    for f in ("first_name", "last_name"):
+        out[f] = _map_unique(p[f], names.display_form)
+        out[f"{f}_norm"] = _map_unique(p[f], names.match_form)
+    out["first_name_canonical"] = out["first_name_norm"].map(lambda n: names.canonical_first_name(n, nick))
+    born, why = _split(_map_unique(p["birth_date"], lambda v: values.parse_birth_date(v, source.date_formats, today)), 2)
+    out["birth_date"] = pd.to_datetime(born).dt.date
+    issues.add("birth_date", p["birth_date"], why)
+    mail, ok, why = _split(_map_unique(p["email"], email.normalise_email), 3)
+    out["email"], out["email_valid"] = mail, ok.fillna(False).astype(bool)
+    out["email_key"] = mail.where(out["email_valid"]).map(email.email_match_key)
+    issues.add("email", p["email"], why)
+    country = p["country"].map(lambda c: address.normalise_country(c, source.country))
+    region = country.where(country.str.len() == 2, source.country)
+    tel = _map_pairs(p["phone"], region, phone.normalise_phone)
+    out["phone"], ok, out["phone_kind"], why = _split(tel, 4)
+    out["phone_valid"] = ok.fillna(False).astype(bool)
+    issues.add("phone", p["phone"], why)
+    types = address.street_types()
+    out["street"] = p["street"].map(names.clean)
+    out["street_norm"] = _map_unique(p["street"], lambda v: address.normalise_street(v, types))
+    pc = _map_pairs(p["postcode"], country, address.normalise_postcode)
+    out["postcode"], ok = _split(pc, 2)
+    out["postcode_valid"] = ok.fillna(False).astype(bool)
+    issues.add("postcode", p["postcode"], p["postcode"].where(~out["postcode_valid"] & p["postcode"].notna())
+               .map(lambda v: None if missing(v) else f"'{v}' is not a valid postcode"))
+    out["city"] = _map_unique(p["city"], names.display_form)
+    out["city_norm"] = _map_unique(p["city"], address.normalise_city)
+    out["country"] = country
+    for f in ("first_name", "last_name", "birth_date", "email", "phone", "street", "postcode", "city"):
+        out[f"{f}_raw"] = p[f]
+    out["_file"], out["_line"] = frame["_file"], frame["_line"]
+    return out.reset_index(drop=True)
+
+
+def _stage_activities(source: Source, frame: pd.DataFrame, issues: _Issues) -> pd.DataFrame:
+    a = {f: _col(frame, c) for f, c in source.activity.items()}
+    empty = _col(frame, None)
+    out = pd.DataFrame({"source": source.name, "source_record_id": frame["_record_id"],
+                        "channel": source.channel, "activity_type": source.activity_type})
+    if source.person_ref:
+        out["person_source"] = source.person_ref.source
+        out["person_record_id"] = _col(frame, source.person_ref.column)
+    else:
+        out["person_source"], out["person_record_id"] = source.name, frame["_record_id"]
+    for f in ("occurred_at", "closed_at"):
+        ts, why = _split(_map_unique(a.get(f, empty), lambda v: values.parse_datetime(v, source.date_formats)), 2)
+        out[f] = pd.to_datetime(ts)
+        issues.add(f, a.get(f, empty), why)
+    amount, why = _split(_map_unique(a.get("amount", empty), lambda v: values.parse_decimal(v, source.decimal)), 2)
+    out["amount"] = pd.to_numeric(amount)
+    issues.add("amount", a.get("amount", empty), why)
+    for f in ("quantity", "rating"):
+        num, why = _split(_map_unique(a.get(f, empty), lambda v: values.parse_decimal(v, ".")), 2)
+        out[f] = pd.to_numeric(num).round().astype("Int64")
+        issues.add(f, a.get(f, empty), why)
+    out["rating"] = out["rating"].where(out["rating"].between(1, 5))
+    for f in ("status", "category", "store_id", "device_id", "collection_point"):
+        out[f] = a.get(f, empty)
+    key = lambda v: None if missing(v) else str(v).strip().lower().replace("-", "_").replace(" ", "_")  # noqa: E731
+    out["consent_channel"] = a.get("consent_channel", empty).map(lambda v: CONSENT_CHANNELS.get(key(v)))
+    out["consent_action"] = a.get("consent_action", empty).map(lambda v: CONSENT_ACTIONS.get(key(v)))
+    out["_file"], out["_line"] = frame["_file"], frame["_line"]
+    return out.reset_index(drop=True)
+
+
+def stage_source(source: Source, raw: pd.DataFrame, today: date) -> Staged:
+    """Normalise one source's raw rows; each row is staged or quarantined, never both, never neither."""
+    frame = raw.copy()
+    frame["_record_id"] = _col(frame, source.record_id)
+    reason = _row_rejections(source, frame)
+    bad = reason.notna()
+    quarantine = _quarantine_rows(source, frame[bad], reason[bad])
+    good = frame[~bad].copy()
+    issues = _Issues(source, good)
+    updated, why = _split(_map_unique(_col(good, source.updated_at),
+                                      lambda v: values.parse_datetime(v, source.date_formats)), 2)
+    good["_updated_at"] = pd.to_datetime(updated)
+    issues.add("updated_at", _col(good, source.updated_at), why)
+    persons = _stage_persons(source, good, issues, today) if source.has_person else None
+    activities = _stage_activities(source, good, issues) if source.activity else None
+    return Staged(persons=persons, activities=activities, field_issues=issues.frame_out(), quarantine=quarantine)
+
+
+# Column types of the staging tables (also typing them when a run stages nothing).
+PERSON_TYPES = {
+    "source": "VARCHAR", "source_record_id": "VARCHAR", "channel": "VARCHAR", "trust_rank": "INTEGER",
+    "record_updated_at": "TIMESTAMP",
+    "first_name": "VARCHAR", "first_name_norm": "VARCHAR", "first_name_canonical": "VARCHAR",
+    "last_name": "VARCHAR", "last_name_norm": "VARCHAR", "birth_date": "DATE",
+    "email": "VARCHAR", "email_valid": "BOOLEAN", "email_key": "VARCHAR",
+    "phone": "VARCHAR", "phone_valid": "BOOLEAN", "phone_kind": "VARCHAR",
+    "street": "VARCHAR", "street_norm": "VARCHAR", "postcode": "VARCHAR", "postcode_valid": "BOOLEAN",
+    "city": "VARCHAR", "city_norm": "VARCHAR", "country": "VARCHAR",
+    **{f"{f}_raw": "VARCHAR" for f in ("first_name", "last_name", "birth_date", "email", "phone",
+                                          "street", "postcode", "city")},
+    "_file": "VARCHAR", "_line": "BIGINT",
+}
+ACTIVITY_TYPES = {
+    "source": "VARCHAR", "source_record_id": "VARCHAR", "channel": "VARCHAR", "activity_type": "VARCHAR",
+    "person_source": "VARCHAR", "person_record_id": "VARCHAR", "occurred_at": "TIMESTAMP",
+    "closed_at": "TIMESTAMP", "amount": "DOUBLE", "quantity": "INTEGER", "rating": "INTEGER",
+    "status": "VARCHAR", "category": "VARCHAR", "store_id": "VARCHAR", "device_id": "VARCHAR",
+    "collection_point": "VARCHAR", "consent_channel": "VARCHAR", "consent_action": "VARCHAR",
+    "_file": "VARCHAR", "_line": "BIGINT",
+}
+FIELD_ISSUE_TYPES = {"source": "VARCHAR", "source_record_id": "VARCHAR", "field": "VARCHAR",
+                     "raw_value": "VARCHAR", "reason": "VARCHAR", "_file": "VARCHAR", "_line": "BIGINT"}
+QUARANTINE_TYPES = {"source": "VARCHAR", "_file": "VARCHAR", "_line": "BIGINT", "source_record_id": "VARCHAR",
+                    "reason": "VARCHAR", "raw_record": "VARCHAR"}
+
+
+def stage_all(sources: list[Source], raw_tables: dict[str, pd.DataFrame], today: date) -> Staged:
+    """Stage every source and stack the results into the four staging tables."""
+    parts = [stage_source(s, raw_tables[s.name], today) for s in sources]
+
+    def stack(attr: str, types: dict[str, str]) -> pd.DataFrame:
+        frames = [getattr(p, attr) for p in parts if getattr(p, attr) is not None and len(getattr(p, attr))]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(types))
+
+    return Staged(persons=stack("persons", PERSON_TYPES), activities=stack("activities", ACTIVITY_TYPES),
+                  field_issues=stack("field_issues", FIELD_ISSUE_TYPES),
+                  quarantine=stack("quarantine", QUARANTINE_TYPES))

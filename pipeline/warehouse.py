@@ -1,0 +1,59 @@
+"""DuckDB writes: a table is rebuilt and swapped in inside one transaction, so readers never see it half-built."""
+
+from __future__ import annotations
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+
+
+def quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def replace_table(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame | pa.Table,
+                  types: dict[str, str] | None = None) -> int:
+    """Replace schema.table with a pandas or Arrow frame; `types` casts columns (and types an empty
+    pandas frame, whose missing columns become NULL). Returns rows."""
+    schema, name = table.split(".")
+    types = types or {}
+    if isinstance(frame, pa.Table):
+        columns = list(types) or frame.column_names
+    else:
+        columns = list(types) or list(frame.columns)
+        for col in columns:
+            if col not in frame.columns:
+                frame[col] = None
+    select = ", ".join(
+        f"CAST({quote(c)} AS {types[c]}) AS {quote(c)}" if c in types else quote(c) for c in columns
+    )
+    view = f"_frame_{name}"
+    con.register(view, frame)
+    try:
+        con.execute("BEGIN TRANSACTION")
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+        con.execute(f"CREATE OR REPLACE TABLE {schema}.{quote(name)} AS SELECT {select} FROM {view}")
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        con.unregister(view)
+    return len(frame)
+
+
+def table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    schema, name = table.split(".")
+    return bool(con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+        [schema, name]).fetchone()[0])
+
+
+def one(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> tuple:
+    """The single row of a query. (DuckDB 2 keeps a result open until fully fetched, so no fetchone().)"""
+    rows = con.execute(sql, params or []).fetchall()
+    return rows[0] if rows else ()
+
+
+def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None):
+    return one(con, sql, params)[0]

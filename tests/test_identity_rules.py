@@ -1,0 +1,54 @@
+"""The identity layer's own rules, called directly: the veto, constrained clustering, stable ids."""
+
+from pipeline.identity.clustering import constrained_clusters
+from pipeline.identity.evidence import PersonKey, conflict
+from pipeline.identity.ids import assign_ids
+
+
+def key(first, last="dupont", born=None, canonical=None):
+    return PersonKey(first, canonical or first, last, born)
+
+
+def test_typos_nicknames_swaps_and_date_typos_are_not_contrary_evidence():
+    assert not conflict(key("sophie", born="1980-03-04"), key("sophei", born="1980-03-04"))
+    assert not conflict(key("alex", canonical="alexandre"), key("alexandre"))
+    assert not conflict(key("jean", "dupont"), key("dupont", "jean"))
+    assert not conflict(key("jean"), key("jean pierre"))
+    assert not conflict(key("marie", born="1980-03-04"), key("marie", born="1980-04-03"))  # day/month swap
+    assert not conflict(key("marie", born="1980-03-04"), key("marie", born="1981-03-04"))  # one digit
+    assert not conflict(key("marie", born="1980-03-04"), key(None, born=None))  # nothing to contradict
+
+
+def test_household_members_and_twins_conflict():
+    assert conflict(key("pierre", born="1955-01-01"), key("monique", born="1957-06-12"))
+    assert conflict(key("lucas", born="2001-05-05"), key("louis", born="2001-05-05"))  # twins
+    assert conflict(key("jean", born="1950-02-10"), key("jean", born="1978-11-23"))  # father and son
+
+
+def test_clustering_does_not_chain_through_a_shared_household_record():
+    records = {"a": key("pierre", born="1955-01-01"), "b": key(None), "c": key("monique", born="1957-06-12")}
+    clusters, refused = constrained_clusters(records, [("a", "b", 12.0), ("b", "c", 10.0)])
+    assert clusters["a"] == clusters["b"] != clusters["c"] and refused == 1
+
+
+def test_cannot_link_and_size_guard():
+    records = {u: key("paul") for u in "abcd"}
+    edges = [("a", "b", 9.0), ("c", "d", 9.0), ("b", "c", 8.0)]
+    clusters, _ = constrained_clusters(records, edges, must_separate={frozenset(("a", "d"))})
+    assert len({clusters["a"], clusters["c"]}) == 2
+    clusters, refused = constrained_clusters(records, edges, max_size=2)
+    assert len(set(clusters.values())) == 2 and refused == 1
+
+
+def test_ids_are_stable_merges_and_splits_are_events():
+    first = assign_ids({"r1": "x", "r2": "x", "r3": "y"}, previous={}, known_ids=set())
+    assert {e["event"] for e in first.events} == {"new"} and len(first.new_ids) == 2
+    again = assign_ids({"r1": "k1", "r2": "k1", "r3": "k2"}, previous=first.record_ids, known_ids=set(first.new_ids))
+    assert again.record_ids == first.record_ids and again.events == []
+    merged = assign_ids({"r1": "m", "r2": "m", "r3": "m"}, previous=first.record_ids, known_ids=set(first.new_ids))
+    assert merged.record_ids["r3"] == first.record_ids["r1"]  # the majority's id survives
+    kinds = sorted(e["event"] for e in merged.events)
+    assert kinds == ["merge", "retire"]
+    split = assign_ids({"r1": "s1", "r2": "s2", "r3": "y"}, previous=first.record_ids, known_ids=set(first.new_ids))
+    assert sorted(e["event"] for e in split.events) == ["split", "split"] and len(split.new_ids) == 1
+    assert first.record_ids["r1"] in {split.record_ids["r1"], split.record_ids["r2"]}

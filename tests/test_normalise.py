@@ -1,0 +1,69 @@
+"""Normalisation of single values: phones, e-mails, names and accents, addresses, dates, decimals."""
+
+from datetime import date, datetime
+
+import pytest
+
+from pipeline.normalise import address, email, names, phone, values
+
+
+@pytest.mark.parametrize("raw", ["06 12 34 56 78", "0612345678", "+33612345678", "0033 6 12 34 56 78",
+                                 "06.12.34.56.78", "+33 (0)6 12 34 56 78"])
+def test_french_mobile_formats_give_one_e164(raw):
+    assert phone.normalise_phone(raw) == ("+33612345678", True, "mobile", None)
+
+
+def test_landline_and_garbage_phone():
+    assert phone.normalise_phone("01 42 68 53 00")[:3] == ("+33142685300", True, "landline")
+    e164, valid, kind, reason = phone.normalise_phone("12345")
+    assert (e164, valid) == (None, False) and reason
+    assert phone.normalise_phone("  ") == (None, False, None, None)
+
+
+def test_email_normalised_and_match_key():
+    addr, valid, _ = email.normalise_email("  Jean.Dupont+Promo@GMAIL.com ")
+    assert (addr, valid) == ("jean.dupont+promo@gmail.com", True)
+    assert email.email_match_key(addr) == "jeandupont@gmail.com"
+    assert email.email_match_key("marie.curie+x@orange.fr") == "marie.curie@orange.fr"
+    bad, valid, reason = email.normalise_email("jean.dupont@@gmail")
+    assert not valid and reason
+
+
+def test_names_accents_case_and_display():
+    assert names.match_form("  Jean-Pierre   LÉVÊQUE ") == "jean pierre leveque"
+    assert names.display_form("DUPONT") == "Dupont"
+    assert names.display_form("jean-pierre") == "Jean-Pierre"
+    assert names.display_form("ÉLODIE") == "Élodie"
+    assert names.match_form("   ") is None
+
+
+def test_nickname_resolves_to_formal_name():
+    table = names.nickname_table()
+    assert names.canonical_first_name("alex", table) == "alexandre"
+    assert names.canonical_first_name("jean", table) == "jean"
+
+
+def test_street_types_expanded_and_postcode_zero_restored():
+    types = address.street_types()
+    assert address.normalise_street("12, bd Haussmann", types) == "12 boulevard haussmann"
+    assert address.normalise_street("3 bis Av. de la République", types) == "3bis avenue de la republique"
+    assert address.normalise_postcode("1000") == ("01000", True)
+    assert address.normalise_postcode("75 008") == ("75008", True)
+    assert address.normalise_postcode("ABCDE") == (None, False)
+    assert address.normalise_city("ST-DENIS") == "saint denis"
+
+
+def test_dates_in_source_formats_and_impossible_dates():
+    assert values.parse_datetime("05/03/1984", ("%d/%m/%Y",)) == (datetime(1984, 3, 5), None)
+    assert values.parse_datetime("2024-01-02T10:11:12", ("%Y-%m-%d",))[0] == datetime(2024, 1, 2, 10, 11, 12)
+    born, reason = values.parse_birth_date("31/02/1985", ("%d/%m/%Y",), date(2026, 1, 1))
+    assert born is None and "31/02/1985" in reason
+    born, reason = values.parse_birth_date("1850-01-01", ("%Y-%m-%d",), date(2026, 1, 1))
+    assert born is None and "implausible" in reason
+
+
+def test_french_decimal_comma():
+    assert values.parse_decimal("125,50", ",") == (125.5, None)
+    assert values.parse_decimal("1 234,50", ",") == (1234.5, None)
+    assert values.parse_decimal("1,234.50", ".") == (1234.5, None)
+    assert values.parse_decimal("douze", ",")[0] is None
