@@ -60,6 +60,26 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _explain(args: argparse.Namespace) -> int:
+    from pipeline.identity.explain import explain
+
+    warehouse = Path(args.warehouse)
+    model = warehouse.parent / "artefacts" / "splink_model.json"
+    target = args.customer_id or "-".join(args.pair)
+    out = Path(args.out or warehouse.parent / "artefacts" / f"explain_{target.replace(':', '_')}.html")
+    try:
+        result = explain(warehouse, model, out, customer_id=args.customer_id,
+                         pair=tuple(args.pair) if args.pair else None)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for left, right, probability, vetoed in result["pairs"]:
+        note = "  (contrary evidence: never merged)" if vetoed else ""
+        print(f"  {left} ~ {right}: match probability {probability}{note}")
+    print(f"waterfall chart: {result['chart']}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="customer360", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -79,7 +99,16 @@ def main(argv: list[str] | None = None) -> int:
                      help="ground truth for the evaluation asset ('' to skip evaluation)")
     run.set_defaults(func=_run)
 
+    exp = sub.add_parser("explain", help="waterfall chart of why a customer's records were linked")
+    exp.add_argument("customer_id", nargs="?", help="a customer_id of marts.customer_xref")
+    exp.add_argument("--pair", nargs=2, metavar="UNIQUE_ID", help="two records '<source>:<record id>' instead")
+    exp.add_argument("--warehouse", default=str(DATA / "warehouse.duckdb"))
+    exp.add_argument("--out", help="HTML file to write (default: artefacts/explain_<id>.html)")
+    exp.set_defaults(func=_explain)
+
     args = parser.parse_args(argv)
+    if args.command == "explain" and not (args.customer_id or args.pair):
+        parser.error("explain needs a CUSTOMER_ID or --pair UID UID")
     return args.func(args)
 
 

@@ -1,0 +1,62 @@
+"""Why were these records linked (or not)? Splink's waterfall chart for a customer's records or a pair.
+
+Reads the warehouse read-only and the model saved by the last run; writes one HTML file.
+"""
+
+from __future__ import annotations
+
+from itertools import combinations
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+from splink import Linker
+from splink.backends.duckdb import DuckDBAPI
+
+from pipeline.identity.evidence import PersonKey, conflict
+
+TF_COLUMNS = ("first_name", "last_name", "email")
+
+
+def _linker(records, model_path: Path) -> Linker:
+    scratch = duckdb.connect()
+    scratch.register("_all", records)
+    scratch.execute("CREATE TABLE linkage_input AS SELECT * FROM _all")
+    linker = Linker(DuckDBAPI(scratch).register("linkage_input"), str(model_path), log_level=None)
+    for column in TF_COLUMNS:  # term frequencies from the whole population, as in the run
+        linker.table_management.compute_tf_table(column)
+    return linker
+
+
+def explain(warehouse: Path, model_path: Path, out: Path, customer_id: str | None = None,
+            pair: tuple[str, str] | None = None) -> dict:
+    """Score every pair of the customer's records (or the given pair of unique_ids) and chart them."""
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        everyone = con.sql("SELECT * FROM identity.linkage_input").to_arrow_table()
+        if customer_id:
+            ids = [r[0] for r in con.execute(
+                "SELECT unique_id FROM identity.record_customer WHERE customer_id = ? ORDER BY 1",
+                [customer_id]).fetchall()]
+        else:
+            ids = list(pair or ())
+    if len(ids) < 2:
+        raise ValueError(f"need at least two records to explain, found {len(ids)} "
+                         f"for {'customer ' + customer_id if customer_id else 'the pair'}")
+    linker = _linker(everyone, model_path)
+    chosen = everyone.filter(pc.is_in(everyone["unique_id"], value_set=pa.array(ids)))
+    by_id = {r["unique_id"]: r for r in chosen.to_pylist()}
+    missing = [i for i in ids if i not in by_id]
+    if missing:
+        raise ValueError(f"unknown record(s): {missing}")
+    scored = []
+    for left, right in combinations(ids, 2):
+        rows = linker.inference.score_pairs([by_id[left]], [by_id[right]]).as_record_dict()
+        scored.extend(rows)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    linker.visualisations.waterfall_chart(scored, filter_nulls=False).save(str(out))
+    keys = {i: PersonKey(by_id[i]["first_name"], by_id[i]["first_name_canonical"], by_id[i]["last_name"],
+                         by_id[i]["birth_date"]) for i in ids}
+    return {"pairs": [(r["unique_id_l"], r["unique_id_r"], round(r["match_probability"], 4),
+                       conflict(keys[r["unique_id_l"]], keys[r["unique_id_r"]])) for r in scored],
+            "chart": str(out)}
