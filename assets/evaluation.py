@@ -22,9 +22,10 @@ def linkage_quality(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
     if truth is None or not truth.is_file():
         return dg.MaterializeResult(metadata={"evaluated": False, "reason": "no truth file configured"})
     with duckdb.get_connection() as con:
-        con.execute("""CREATE OR REPLACE TEMP VIEW _truth AS
+        path = str(truth).replace("'", "''")  # DDL takes no prepared parameters
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE _truth AS
             SELECT source || ':' || source_record_id AS unique_id, person_id
-            FROM read_csv(?, all_varchar = true, header = true)""", [str(truth)])
+            FROM read_csv('{path}', all_varchar = true, header = true)""")
         figures = measure(con, "identity.record_customer", "_truth")
         row = pd.DataFrame([{"run_id": context.run_id, "measured_at": pd.Timestamp.now(tz="UTC").tz_localize(None),
                              **figures}])

@@ -14,7 +14,7 @@ DATA = PROJECT_ROOT / "data"
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from pipeline.generate import generate_demo
+    from pipeline.demo import generate_demo
 
     started = time.perf_counter()
     summary = generate_demo(n_persons=args.customers, seed=args.seed, raw_dir=Path(args.raw_dir),

@@ -1,0 +1,1 @@
+"""Golden record: survivorship per attribute, consent state, relationship history, households."""
