@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 import numpy as np
+import phonenumbers
 
 from pipeline.demo.pools import EMAIL_DOMAINS, EMAIL_WEIGHTS, Pools, Skewed
 from pipeline.normalise.names import match_form
@@ -43,9 +44,10 @@ class Person:
 class _Factory:
     def __init__(self, rng: np.random.Generator, pools: Pools, as_of: date):
         self.rng, self.pools, self.as_of = rng, pools, as_of
-        self.male = Skewed(pools.male, rng, 1.0)
-        self.female = Skewed(pools.female, rng, 1.0)
-        self.last = Skewed(pools.last, rng, 0.8)
+        # Flat skews: the commonest French first name is ~2% of people, the commonest surname under 1%.
+        self.male = Skewed(pools.male, rng, 0.6, pools.french["male"])
+        self.female = Skewed(pools.female, rng, 0.6, pools.french["female"])
+        self.last = Skewed(pools.last, rng, 0.55, pools.french["last"])
         self.emails: set[str] = set()
         self.phones: set[str] = set()
 
@@ -61,7 +63,8 @@ class _Factory:
         while True:
             number = prefixes[self.rng.integers(len(prefixes))] + "".join(
                 str(d) for d in self.rng.integers(0, 10, 8))
-            if number not in self.phones:
+            # only numbers in assigned French ranges (07 0x-07 2x are unassigned, 0694/0696... are overseas)
+            if number not in self.phones and phonenumbers.is_valid_number(phonenumbers.parse(number, "FR")):
                 self.phones.add(number)
                 return number
 
@@ -101,6 +104,8 @@ def make_people(n: int, rng: np.random.Generator, pools: Pools, as_of: date) -> 
         hid = f"H{household:07d}"
         home = f.address()
         surname = f.last.draw(rng)
+        if rng.random() < 0.03:  # double-barrelled surname
+            surname = f"{surname}-{f.last.draw(rng)}"
         kind = rng.random()
 
         def add(sex: str, last: str, born: date) -> Person:

@@ -55,7 +55,7 @@ def write_all(records: Records, people, raw_dir: Path, truth_path: Path, as_of: 
     for i, r in enumerate(P["ecommerce_accounts"]):
         v = r.values
         updated = r.at if rng.random() < 0.6 else min(datetime.combine(as_of, datetime.min.time()),
-                                                       r.at.replace(year=min(r.at.year + 1, as_of.year)))
+                                                       r.at + timedelta(days=int(rng.integers(1, 400))))
         obj = {"account_id": r.record_id, "created_at": r.at.strftime(ISO), "updated_at": max(updated, r.at).strftime(ISO),
                "email": v["email"], "first_name": v["first_name"], "last_name": v["last_name"],
                "birth_date": v["birth_date"].isoformat() if v["birth_date"] else None, "phone": v["phone"],

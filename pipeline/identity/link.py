@@ -17,10 +17,14 @@ from splink.backends.duckdb import DuckDBAPI
 from splink.blocking_analysis import count_comparisons_from_blocking_rules
 
 from pipeline.identity import model
+from pipeline.identity.u_sample import build_u_sample, term_frequencies
 
-# u-probabilities from this many random pairs: stable to ~3 decimals on the demo and 100k data.
+# u-probabilities from this many random pairs of distinct people (see u_sample.py).
 U_SAMPLE_PAIRS = 5_000_000
 TRAINING_SEED = 42
+# No level's m-probability falls below this (nor below u for an agreement level): EM can learn m = 0 for
+# "different landline" when no duplicate in the data changed landline, which would forbid the link forever.
+M_FLOOR = 0.01
 
 
 @dataclass
@@ -30,6 +34,7 @@ class LinkResult:
     comparisons_by_rule: list[dict]
     model_path: Path
     chart_path: Path
+    distinct_people_sample: int = 0
 
 
 def _quiet_splink() -> None:
@@ -37,9 +42,39 @@ def _quiet_splink() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
-def open_linker(con: duckdb.DuckDBPyConnection, table: str, settings) -> Linker:
+def open_linker(con: duckdb.DuckDBPyConnection, table: str, settings, tf_tables: dict | None = None) -> Linker:
     db = DuckDBAPI(con)
-    return Linker(db.register(table), settings, log_level=None)
+    linker = Linker(db.register(table), settings, log_level=None)
+    for column, tf_table in (tf_tables or {}).items():
+        linker.table_management.register_term_frequency_lookup(db.register(tf_table), column)
+    return linker
+
+
+def fill_unobserved_u(model_dict: dict) -> dict:
+    """A level no two distinct people agreed on in the sample (an exact e-mail, a mobile) has no u;
+    its honest value is below one in the number of pairs sampled."""
+    for comparison in model_dict["comparisons"]:
+        for level in comparison["comparison_levels"]:
+            if not level.get("is_null_level") and level.get("u_probability") is None:
+                level["u_probability"] = 1 / U_SAMPLE_PAIRS
+    return model_dict
+
+
+def floor_m(model_dict: dict) -> dict:
+    """Apply M_FLOOR to every comparison and renormalise its m-probabilities."""
+    for comparison in model_dict["comparisons"]:
+        levels = [lv for lv in comparison["comparison_levels"] if not lv.get("is_null_level")]
+        for i, level in enumerate(levels):
+            m, u = level.get("m_probability"), level.get("u_probability")
+            if m is None or u is None:
+                continue
+            is_else = i == len(levels) - 1
+            level["m_probability"] = max(m, M_FLOOR if is_else else min(u, M_FLOOR))
+        total = sum(lv["m_probability"] for lv in levels if lv.get("m_probability") is not None)
+        for level in levels:
+            if level.get("m_probability") is not None:
+                level["m_probability"] /= total
+    return model_dict
 
 
 def count_comparisons(con: duckdb.DuckDBPyConnection, table: str) -> list[dict]:
@@ -62,13 +97,18 @@ def train_and_predict(linkage_input: pa.Table, artefacts_dir: Path) -> LinkResul
         con.execute("CREATE TABLE linkage_input AS SELECT * FROM _input")
         con.unregister("_input")
         by_rule = count_comparisons(con, "linkage_input")
-        linker = open_linker(con, "linkage_input", model.settings())
+        people = build_u_sample(con, "linkage_input", "u_sample")
+        tf_tables = {c: term_frequencies(con, c, "u_sample") for c in model.TF_COLUMNS}
+        u_linker = open_linker(con, "u_sample", model.settings(), tf_tables)
+        u_linker.training.estimate_u_using_random_sampling(max_pairs=U_SAMPLE_PAIRS, seed=TRAINING_SEED)
+        u_model = fill_unobserved_u(u_linker.misc.save_model_to_json())
+        linker = open_linker(con, "linkage_input", u_model, tf_tables)
         linker.training.estimate_probability_two_random_records_match(
             [model.block_on("email", "first_name"), model.block_on("first_name", "last_name", "birth_date")],
             recall=0.7)
-        linker.training.estimate_u_using_random_sampling(max_pairs=U_SAMPLE_PAIRS, seed=TRAINING_SEED)
         for rule in model.TRAINING_BLOCKING_RULES:
             linker.training.estimate_parameters_using_expectation_maximisation(rule)
+        linker = open_linker(con, "linkage_input", floor_m(linker.misc.save_model_to_json()), tf_tables)
         predictions = linker.inference.predict(threshold_match_probability=model.PREDICT_THRESHOLD)
         table = con.sql(f"SELECT * FROM {predictions.physical_name}").to_arrow_table()
         model_path = artefacts_dir / "splink_model.json"
@@ -79,4 +119,5 @@ def train_and_predict(linkage_input: pa.Table, artefacts_dir: Path) -> LinkResul
         con.close()
         scratch.unlink(missing_ok=True)
     return LinkResult(predictions=table, comparisons=sum(r["comparisons"] for r in by_rule),
-                      comparisons_by_rule=by_rule, model_path=model_path, chart_path=chart_path)
+                      comparisons_by_rule=by_rule, model_path=model_path, chart_path=chart_path,
+                      distinct_people_sample=people)

@@ -13,6 +13,8 @@ from splink import SettingsCreator, block_on
 # Pairs scoring below this are not kept at all; pairs between it and the clustering threshold are
 # kept in identity.pairwise_predictions for review.
 PREDICT_THRESHOLD = 0.5
+# Columns whose exact-match weight is adjusted by the value's frequency (common names weigh less).
+TF_COLUMNS = ("first_name", "last_name")
 
 
 def _name(column: str, other: str, with_nickname: bool) -> cl.CustomComparison:
@@ -23,9 +25,13 @@ def _name(column: str, other: str, with_nickname: bool) -> cl.CustomComparison:
     if with_nickname:
         levels.append(cll.CustomLevel(
             f"{column}_canonical_l = {column}_canonical_r", label_for_charts="Same formal name (nickname)"))
+    swapped = cll.CustomLevel(f'"{column}_l" = "{other}_r" AND "{other}_l" = "{column}_r"',
+                              label_for_charts="First and last name swapped")
+    if not with_nickname:
+        # A swap is one piece of evidence: the first-name comparison counts it, this one stays neutral.
+        swapped = swapped.configure(is_null_level=True)
     levels += [
-        cll.CustomLevel(f'"{column}_l" = "{other}_r" AND "{other}_l" = "{column}_r"',
-                        label_for_charts="First and last name swapped"),
+        swapped,
         cll.JaroWinklerLevel(column, 0.92),
         cll.JaroWinklerLevel(column, 0.80),
         cll.ElseLevel(),
@@ -69,8 +75,9 @@ def _exact(column: str, tf: bool = False) -> cl.CustomComparison:
 def _email() -> cl.CustomComparison:
     return cl.CustomComparison(output_column_name="email", comparison_levels=[
         cll.NullLevel("email"),
-        cll.ExactMatchLevel("email").configure(tf_adjustment_column="email"),
-        cll.JaroWinklerLevel("email", 0.95),
+        # No fuzzy level: 'jean.martin2@' and 'jean.martin5@' are namesakes far more often than typos.
+        # No term frequencies: an address's frequency counts one person's duplicates, not its commonness.
+        cll.ExactMatchLevel("email"),
         cll.ElseLevel(),
     ])
 
