@@ -55,6 +55,7 @@ def pairwise_predictions(context: dg.AssetExecutionContext, duckdb: DuckDBResour
     return dg.MaterializeResult(metadata={
         **meta, "comparisons_scored": result.comparisons, "pairs_vetoed": vetoed,
         "u_sample_distinct_people": result.distinct_people_sample,
+        "em_sessions_trained": dg.MetadataValue.json(result.em_sessions or []),
         "comparisons_by_blocking_rule": dg.MetadataValue.json(result.comparisons_by_rule),
         "model": dg.MetadataValue.path(str(result.model_path)),
         "match_weights_chart": dg.MetadataValue.path(str(result.chart_path))})

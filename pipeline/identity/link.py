@@ -25,6 +25,8 @@ TRAINING_SEED = 42
 # No level's m-probability falls below this (nor below u for an agreement level): EM can learn m = 0 for
 # "different landline" when no duplicate in the data changed landline, which would forbid the link forever.
 M_FLOOR = 0.01
+# An EM session needs enough candidate pairs to learn from; smaller ones are skipped (and reported).
+MIN_EM_PAIRS = 200
 
 
 @dataclass
@@ -35,6 +37,7 @@ class LinkResult:
     model_path: Path
     chart_path: Path
     distinct_people_sample: int = 0
+    em_sessions: list[str] | None = None
 
 
 def _quiet_splink() -> None:
@@ -60,6 +63,13 @@ def fill_unobserved_u(model_dict: dict) -> dict:
     return model_dict
 
 
+def clamp_lambda(model_dict: dict) -> dict:
+    """On very small inputs the deterministic-rule estimate of the prior can reach 0 or 1."""
+    prior = model_dict.get("probability_two_random_records_match") or 1e-6
+    model_dict["probability_two_random_records_match"] = min(max(prior, 1e-9), 0.5)
+    return model_dict
+
+
 def floor_m(model_dict: dict) -> dict:
     """Apply M_FLOOR to every comparison and renormalise its m-probabilities."""
     for comparison in model_dict["comparisons"]:
@@ -77,10 +87,10 @@ def floor_m(model_dict: dict) -> dict:
     return model_dict
 
 
-def count_comparisons(con: duckdb.DuckDBPyConnection, table: str) -> list[dict]:
+def count_comparisons(con: duckdb.DuckDBPyConnection, table: str, rules=None) -> list[dict]:
     db = DuckDBAPI(con)
     records = count_comparisons_from_blocking_rules(
-        db.register(table), blocking_rules=model.PREDICTION_BLOCKING_RULES, link_type="dedupe_only",
+        db.register(table), blocking_rules=rules or model.PREDICTION_BLOCKING_RULES, link_type="dedupe_only",
         record_sample_proportion=1.0)
     return [{"rule": r["blocking_rule"], "comparisons": int(r["marginal_comparison_count"])} for r in records]
 
@@ -106,9 +116,14 @@ def train_and_predict(linkage_input: pa.Table, artefacts_dir: Path) -> LinkResul
         linker.training.estimate_probability_two_random_records_match(
             [model.block_on("email", "first_name"), model.block_on("first_name", "last_name", "birth_date")],
             recall=0.7)
+        trained = []
         for rule in model.TRAINING_BLOCKING_RULES:
-            linker.training.estimate_parameters_using_expectation_maximisation(rule)
-        linker = open_linker(con, "linkage_input", floor_m(linker.misc.save_model_to_json()), tf_tables)
+            pairs = count_comparisons(con, "linkage_input", [rule])[0]["comparisons"]
+            if pairs >= MIN_EM_PAIRS:
+                linker.training.estimate_parameters_using_expectation_maximisation(rule)
+                trained.append(rule.get_blocking_rule("duckdb").blocking_rule_sql)
+        fitted = floor_m(clamp_lambda(linker.misc.save_model_to_json()))
+        linker = open_linker(con, "linkage_input", fitted, tf_tables)
         predictions = linker.inference.predict(threshold_match_probability=model.PREDICT_THRESHOLD)
         table = con.sql(f"SELECT * FROM {predictions.physical_name}").to_arrow_table()
         model_path = artefacts_dir / "splink_model.json"
@@ -120,4 +135,4 @@ def train_and_predict(linkage_input: pa.Table, artefacts_dir: Path) -> LinkResul
         scratch.unlink(missing_ok=True)
     return LinkResult(predictions=table, comparisons=sum(r["comparisons"] for r in by_rule),
                       comparisons_by_rule=by_rule, model_path=model_path, chart_path=chart_path,
-                      distinct_people_sample=people)
+                      distinct_people_sample=people, em_sessions=trained)
