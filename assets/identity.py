@@ -26,7 +26,7 @@ class ClusteringConfig(dg.Config):
     """Pairs at or above `threshold` (match probability) are linked unless contrary evidence vetoes
     them; no cluster grows past `max_cluster_size`, and clusters above `review_cluster_size` are flagged."""
 
-    threshold: float = 0.95
+    threshold: float = 0.8
     max_cluster_size: int = 25
     review_cluster_size: int = 8
 

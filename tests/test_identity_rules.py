@@ -52,3 +52,16 @@ def test_ids_are_stable_merges_and_splits_are_events():
     split = assign_ids({"r1": "s1", "r2": "s2", "r3": "y"}, previous=first.record_ids, known_ids=set(first.new_ids))
     assert sorted(e["event"] for e in split.events) == ["split", "split"] and len(split.new_ids) == 1
     assert first.record_ids["r1"] in {split.record_ids["r1"], split.record_ids["r2"]}
+
+
+def test_short_name_typos_one_sided_swaps_and_shared_nicknames_are_not_contrary_evidence():
+    assert not conflict(key("luc"), key("lzc"))
+    assert not conflict(key("enzo"), key("ewzo"))
+    assert not conflict(PersonKey("cafarchia", "cafarchia", None, None), PersonKey("christian", "christian", "cafarchia", None))
+    assert not conflict(key("tony", canonical="anthony"), key("antoine"))
+
+
+def test_gender_variants_stay_two_people():
+    assert conflict(key("louis"), key("louise"))
+    assert conflict(key("daniel"), key("danielle"))
+    assert conflict(key("jean"), key("jeanne"))

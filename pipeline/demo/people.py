@@ -38,6 +38,7 @@ class Person:
     old_address: Address | None = None  # before `moved_on`, records carry this address
     moved_on: date | None = None
     inactive: bool = False              # all activity older than 3 years
+    account_email: str | None = None    # the login of their first web account (reviews are posted with it)
     record_ids: list = field(default_factory=list)
 
 
@@ -88,7 +89,7 @@ class _Factory:
     def person(self, pid: str, hid: str, sex: str, last: str, born: date, address: Address) -> Person:
         first = (self.male if sex == "M" else self.female).draw(self.rng)
         p = Person(pid, hid, sex, first, last, born, address)
-        if self.rng.random() < 0.88:
+        if self.rng.random() < 0.96:
             p.email = self.email(first, last)
         if self.rng.random() < 0.75:
             p.mobile = self.phone(["06", "07"])

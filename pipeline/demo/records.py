@@ -49,28 +49,41 @@ class _Maker:
         home = p.old_address if p.moved_on and at.date() < p.moved_on else p.address
         return p.first_name, last, home
 
-    def names(self, p: Person, at: datetime, upper_last: float = 0.1, no_accents: float = 0.1):
+    def names(self, p: Person, at: datetime, upper_last: float = 0.1, no_accents: float = 0.1,
+              keyed_by_staff: bool = False):
+        """People rarely mistype their own name online; cashiers and call-centre agents do, and swap fields."""
         rng = self.rng
+        typo, swap = (0.07, 0.03) if keyed_by_staff else (0.02, 0.01)
         first, last, _ = self.identity_at(p, at)
         if rng.random() < 0.06:
             first = noise.nickname(first, self.pools.nicknames, rng)
-        if rng.random() < 0.08:
+        if rng.random() < typo:
             first = noise.typo(first, rng)
-        if rng.random() < 0.05:
+        if rng.random() < typo * 0.7:
             last = noise.typo(last, rng)
         first = noise.case_and_accents(first, rng, upper=0.05, no_accents=no_accents)
         last = noise.case_and_accents(last, rng, upper=upper_last, no_accents=no_accents)
-        if rng.random() < 0.03:
+        if rng.random() < swap:
             first, last = last, first
         return first, last
 
     def birth(self, p: Person) -> date:
+        """Keying errors: day and month swapped, one digit mistyped, two adjacent digits transposed."""
         born = p.birth_date
         r = self.rng.random()
         if r < 0.01 and born.day <= 12 and born.day != born.month:
             return date(born.year, born.day, born.month)
-        if r < 0.02:
-            return born + timedelta(days=int(self.rng.choice([-10, -1, 1, 10])))
+        if r < 0.025:
+            digits = list(born.strftime("%Y%m%d"))
+            i = int(self.rng.integers(2, 8))
+            if r < 0.018:
+                digits[i] = str(self.rng.integers(10))
+            elif i < 7:
+                digits[i], digits[i + 1] = digits[i + 1], digits[i]
+            try:
+                return date(int("".join(digits[:4])), int("".join(digits[4:6])), int("".join(digits[6:])))
+            except ValueError:
+                return born
         return born
 
     def email(self, p: Person) -> str | None:
@@ -96,13 +109,14 @@ def _person_record(m: _Maker, source: str, p: Person, at: datetime) -> Record:
     street = noise.street_variant(home.street, m.pools.abbreviations, rng)
     if source == "ecommerce_accounts":
         first, last = m.names(p, at)
-        v = dict(first_name=first, last_name=last, birth_date=m.maybe(0.65, m.birth(p)),
-                 email=m.email(p) or noise.email_variant(f"client{rng.integers(10**7)}@gmail.com", rng),
-                 phone=m.maybe(0.6, m.phone(p)), street=street, postcode=home.postcode, city=home.city)
+        email = m.email(p) or noise.email_variant(f"client{rng.integers(10**7)}@gmail.com", rng)
+        p.account_email = p.account_email or email
+        v = dict(first_name=first, last_name=last, birth_date=m.maybe(0.65, m.birth(p)), email=email,
+                 phone=m.maybe(0.7, m.phone(p, 0.85)), street=street, postcode=home.postcode, city=home.city)
     elif source == "loyalty_cards":
-        first, last = m.names(p, at, upper_last=0.7, no_accents=0.3)
+        first, last = m.names(p, at, upper_last=0.7, no_accents=0.3, keyed_by_staff=True)
         v = dict(first_name=first, last_name=last, birth_date=m.maybe(0.9, m.birth(p)),
-                 email=m.maybe(0.6, m.email(p)), phone=m.maybe(0.85, m.phone(p, 0.5)), street=street,
+                 email=m.maybe(0.6, m.email(p)), phone=m.maybe(0.85, m.phone(p, 0.8)), street=street,
                  postcode=home.postcode, city=noise.case_and_accents(home.city, rng, upper=0.6))
     elif source == "consent_events":
         first, _ = m.names(p, at)
@@ -112,13 +126,16 @@ def _person_record(m: _Maker, source: str, p: Person, at: datetime) -> Record:
                  email=m.email(p) if channel == "email" else m.maybe(0.3, m.email(p)),
                  mobile=mobile if channel == "sms" else m.maybe(0.2, mobile))
     elif source == "cs_tickets":
-        first, last = m.names(p, at, no_accents=0.3)
-        v = dict(first_name=m.maybe(0.9, first), last_name=m.maybe(0.85, last), email=m.maybe(0.7, m.email(p)),
-                 phone=m.maybe(0.6, m.phone(p)))
-    else:  # product_reviews
+        # The customer wrote or called: the ticket keeps that e-mail or phone, sometimes both.
+        first, last = m.names(p, at, no_accents=0.3, keyed_by_staff=True)
+        email, phone = m.email(p), m.phone(p)
+        by_mail = email is not None and (phone is None or rng.random() < 0.6)
+        v = dict(first_name=m.maybe(0.9, first), last_name=m.maybe(0.85, last),
+                 email=email if by_mail else m.maybe(0.3, email), phone=phone if not by_mail else m.maybe(0.3, phone))
+    else:  # product_reviews: posted from the customer's web account
         first, last = m.names(p, at)
         v = dict(first_name=m.maybe(0.9, first), last_name=m.maybe(0.5, last),
-                 email=m.email(p) or f"avis{rng.integers(10**7)}@gmail.com")
+                 email=p.account_email or m.email(p) or f"avis{rng.integers(10**7)}@gmail.com")
     return Record(source, p, at, v)
 
 

@@ -9,8 +9,11 @@ known) differ beyond a typo or a day/month swap, are never put in the same clust
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
-from rapidfuzz.distance import JaroWinkler, Levenshtein
+from rapidfuzz.distance import DamerauLevenshtein, JaroWinkler, Levenshtein
+
+from pipeline.normalise.names import nickname_groups
 
 # Jaro-Winkler above which two first names are read as one name mistyped ('sephie'/'sophie' 0.91);
 # twins' names ('lucas'/'louis' 0.76) and household pairs fall well below.
@@ -27,13 +30,40 @@ class PersonKey:
     birth_date: str | None  # ISO yyyy-mm-dd
 
 
+def _gender_variant(a: str, b: str) -> bool:
+    """'louis'/'louise', 'daniel'/'danielle', 'jean'/'jeanne': two people, not a typo."""
+    short, long_ = sorted((a, b), key=len)
+    return long_.startswith(short) and long_[len(short):] in ("e", "le", "ne", "a", "te")
+
+
+def _typo(a: str, b: str) -> bool:
+    """One letter substituted, inserted, deleted or two swapped ('lzc'/'luc', 'gnevieve'/'genevieve')."""
+    return len(a) >= 3 and len(b) >= 3 and DamerauLevenshtein.distance(a, b) <= 1 and not _gender_variant(a, b)
+
+
 def _same_name(a: str | None, b: str | None) -> bool:
     if not a or not b:
         return False
-    if a == b or JaroWinkler.similarity(a, b) >= FIRST_NAME_TYPO_SIMILARITY:
+    if a == b or _typo(a, b):
+        return True
+    if JaroWinkler.similarity(a, b) >= FIRST_NAME_TYPO_SIMILARITY and not _gender_variant(a, b):
         return True
     ta, tb = set(a.split()), set(b.split())
-    return ta <= tb or tb <= ta  # 'jean' vs 'jean pierre' (compound name shortened)
+    if ta <= tb or tb <= ta:  # 'jean' vs 'jean pierre' (compound name shortened)
+        return True
+    return bool(_formal_names(a) & _formal_names(b))  # 'tony' may stand for anthony or antoine
+
+
+@lru_cache(maxsize=100_000)
+def _formal_names(name: str) -> frozenset[str]:
+    """The formal names a first name may stand for, tolerating one typo in a short form ('cthy')."""
+    groups = nickname_groups()
+    found = set(groups.get(name, {name}))
+    if len(name) >= 3:
+        for variant, formal in groups.items():
+            if abs(len(variant) - len(name)) <= 1 and DamerauLevenshtein.distance(variant, name) <= 1:
+                found |= formal
+    return frozenset(found)
 
 
 def first_names_conflict(x: PersonKey, y: PersonKey) -> bool:
@@ -41,8 +71,8 @@ def first_names_conflict(x: PersonKey, y: PersonKey) -> bool:
         return False
     if _same_name(x.first_name, y.first_name) or _same_name(x.first_name_canonical, y.first_name_canonical):
         return False
-    # First and last name swapped on one side.
-    if _same_name(x.first_name, y.last_name) and _same_name(x.last_name, y.first_name):
+    # The first name typed in the surname field on one side (swapped names, one side may lack the other).
+    if _same_name(x.first_name, y.last_name) or _same_name(x.last_name, y.first_name):
         return False
     return True
 

@@ -57,6 +57,19 @@ def nickname_table(path: Path = SEEDS_DIR / "nicknames.csv") -> dict[str, str]:
     return table
 
 
+@lru_cache(maxsize=4)
+def nickname_groups(path: Path = SEEDS_DIR / "nicknames.csv") -> dict[str, frozenset[str]]:
+    """name or variant -> every formal name it can stand for ('tony' -> {anthony, antoine})."""
+    groups: dict[str, set[str]] = {}
+    with open(path, encoding="utf-8", newline="") as handle:
+        for row in csv.DictReader(handle):
+            name, variant = match_form(row["name"]), match_form(row["variant"])
+            if name and variant:
+                groups.setdefault(variant, set()).add(name)
+                groups.setdefault(name, set()).add(name)
+    return {k: frozenset(v) for k, v in groups.items()}
+
+
 def canonical_first_name(match_name: str | None, nicknames: dict[str, str]) -> str | None:
     """The formal first name behind a short form: 'alex' -> 'alexandre'; others unchanged."""
     if missing(match_name):
