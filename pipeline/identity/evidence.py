@@ -61,7 +61,7 @@ def _formal_names(name: str) -> frozenset[str]:
     found = set(groups.get(name, {name}))
     if len(name) >= 3:
         for variant, formal in groups.items():
-            if abs(len(variant) - len(name)) <= 1 and DamerauLevenshtein.distance(variant, name) <= 1:
+            if abs(len(variant) - len(name)) <= 1 and _typo(variant, name):
                 found |= formal
     return frozenset(found)
 
