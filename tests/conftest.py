@@ -96,3 +96,13 @@ def small_project(tmp_path: Path) -> Settings:
     sources = tmp_path / "sources.yaml"
     sources.write_text(SOURCES_YAML, encoding="utf-8")
     return Settings(raw_dir=raw, warehouse=tmp_path / "warehouse.duckdb", sources_file=sources, truth_file=None)
+
+
+def materialise(settings: Settings):
+    """Run every asset and check once, as `customer360 run` does; fail the test on any failure."""
+    from pipeline.definitions import build_definitions
+
+    result = build_definitions(settings).resolve_implicit_global_asset_job_def().execute_in_process(
+        raise_on_error=False)
+    assert result.success, [e.message for e in result.all_events if e.is_failure]
+    return result
