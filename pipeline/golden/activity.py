@@ -1,0 +1,49 @@
+"""Relationship history per customer across channels: purchases, visits, service contacts, reviews, sessions.
+
+A purchase is a web order (not cancelled) or a store receipt; revenue leaves out cancelled and returned
+orders; the channel is the source's (online / offline)."""
+
+
+def activity_summary_sql(as_of: str) -> str:
+    """One row per customer with any activity; `as_of` (YYYY-MM-DD) anchors the rolling windows."""
+    return f"""
+    WITH a AS (
+        SELECT *,
+               activity_type IN ('order', 'store_purchase') AND coalesce(status, '') <> 'cancelled' AS is_purchase,
+               activity_type IN ('order', 'store_purchase')
+                   AND coalesce(status, '') NOT IN ('cancelled', 'returned')          AS is_revenue,
+               occurred_at >= DATE '{as_of}' - INTERVAL 90 DAY                        AS in_90d,
+               occurred_at >= DATE '{as_of}' - INTERVAL 365 DAY                       AS in_12m
+        FROM customer_activities
+    ),
+    last_review AS (
+        SELECT customer_id, rating AS last_review_rating FROM a WHERE activity_type = 'review'
+        QUALIFY row_number() OVER (PARTITION BY customer_id ORDER BY occurred_at DESC, source_record_id DESC) = 1
+    ),
+    summary AS (
+        SELECT
+            customer_id,
+            min(occurred_at) FILTER (WHERE is_purchase)                               AS first_purchase_at,
+            max(occurred_at) FILTER (WHERE is_purchase)                               AS last_purchase_at,
+            count(*) FILTER (WHERE is_purchase AND channel = 'online')                AS orders_online,
+            count(*) FILTER (WHERE is_purchase AND channel = 'offline')               AS orders_offline,
+            coalesce(sum(amount) FILTER (WHERE is_revenue AND channel = 'online'), 0) AS revenue_online,
+            coalesce(sum(amount) FILTER (WHERE is_revenue AND channel = 'offline'), 0) AS revenue_offline,
+            coalesce(sum(amount) FILTER (WHERE is_revenue AND in_12m), 0)             AS revenue_12m,
+            count(DISTINCT CAST(occurred_at AS DATE)) FILTER (WHERE activity_type = 'store_purchase') AS store_visits,
+            max(occurred_at) FILTER (WHERE activity_type = 'ticket')                  AS last_service_contact_at,
+            count(*) FILTER (WHERE activity_type = 'ticket' AND category = 'complaint' AND status = 'open')
+                                                                                      AS open_complaints,
+            count(*) FILTER (WHERE activity_type = 'session' AND in_90d)              AS sessions_90d,
+            count(*) FILTER (WHERE activity_type = 'review' AND in_12m)               AS reviews_12m,
+            max(occurred_at)                                                          AS last_activity_at
+        FROM a
+        GROUP BY customer_id
+    )
+    SELECT summary.*,
+           last_review.last_review_rating,
+           coalesce(last_review.last_review_rating <= 2, false)                       AS negative_review,
+           CASE WHEN orders_online + orders_offline = 0 THEN NULL
+                WHEN revenue_online >= revenue_offline THEN 'online' ELSE 'offline' END AS preferred_channel
+    FROM summary LEFT JOIN last_review USING (customer_id)
+    """
