@@ -7,7 +7,9 @@ from dagster_duckdb import DuckDBResource
 from assets.identity import PREDICTIONS, RECORD_CUSTOMER
 from assets.metadata import table_metadata
 from pipeline.identity.xref import CUSTOMER_XREF_SQL
-from pipeline.resources import WAREHOUSE_POOL
+from pipeline.marts.customer_360 import (CONSENT_HISTORY_SQL, HOUSEHOLD_SQL, SEGMENT_SUMMARY_SQL,
+                                         customer_360_sql)
+from pipeline.resources import WAREHOUSE_POOL, PipelineSettings
 
 GROUP = "marts"
 CUSTOMER_XREF = dg.AssetKey(["marts", "customer_xref"])
@@ -35,3 +37,45 @@ def every_person_record_once(duckdb: DuckDBResource) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(passed=staged == xref == distinct,
                                metadata={"staged_person_records": staged, "xref_rows": xref,
                                          "distinct_xref_records": distinct})
+
+
+GOLDEN = [dg.AssetKey(["golden", t]) for t in ("customer_profile", "customer_activity", "consent_state",
+                                                  "households", "excluded_customers")]
+CUSTOMER_360 = dg.AssetKey(["marts", "customer_360"])
+CONSENT_HISTORY = dg.AssetKey(["marts", "consent_history"])
+HOUSEHOLD = dg.AssetKey(["marts", "household"])
+SEGMENT_SUMMARY = dg.AssetKey(["marts", "segment_summary"])
+
+
+def _publish(duckdb: DuckDBResource, table: str, sql: str) -> dg.MaterializeResult:
+    with duckdb.get_connection() as con:
+        con.execute("CREATE SCHEMA IF NOT EXISTS marts")
+        con.execute("BEGIN TRANSACTION")
+        con.execute(f"CREATE OR REPLACE TABLE {table} AS {sql}")
+        con.execute("COMMIT")
+        return dg.MaterializeResult(metadata=table_metadata(con, table))
+
+
+@dg.asset(key=CUSTOMER_360, deps=GOLDEN, group_name=GROUP, kinds={"duckdb"}, pool=WAREHOUSE_POOL)
+def customer_360(duckdb: DuckDBResource, settings: PipelineSettings) -> dg.MaterializeResult:
+    """One row per customer: best values with lineage, contactability, consent, history, household, segments."""
+    return _publish(duckdb, "marts.customer_360", customer_360_sql(settings.reference_date))
+
+
+@dg.asset(key=CONSENT_HISTORY, deps=[dg.AssetKey(["golden", "consent_events"]), GOLDEN[-1]], group_name=GROUP,
+          kinds={"duckdb"}, pool=WAREHOUSE_POOL)
+def consent_history(duckdb: DuckDBResource) -> dg.MaterializeResult:
+    """Every opt-in and opt-out of published customers, with channel, source, time and collection point."""
+    return _publish(duckdb, "marts.consent_history", CONSENT_HISTORY_SQL)
+
+
+@dg.asset(key=HOUSEHOLD, deps=[CUSTOMER_360], group_name=GROUP, kinds={"duckdb"}, pool=WAREHOUSE_POOL)
+def household(duckdb: DuckDBResource) -> dg.MaterializeResult:
+    """One row per household: members, town, value."""
+    return _publish(duckdb, "marts.household", HOUSEHOLD_SQL)
+
+
+@dg.asset(key=SEGMENT_SUMMARY, deps=[CUSTOMER_360], group_name=GROUP, kinds={"duckdb"}, pool=WAREHOUSE_POOL)
+def segment_summary(duckdb: DuckDBResource) -> dg.MaterializeResult:
+    """Customers, revenue, average basket and share contactable per channel, by segment x tier x region x channel."""
+    return _publish(duckdb, "marts.segment_summary", SEGMENT_SUMMARY_SQL)

@@ -10,8 +10,8 @@ from assets.metadata import table_metadata
 from assets.sources import raw_key
 from pipeline.config import Source
 from pipeline.resources import WAREHOUSE_POOL
-from pipeline.staging import (ACTIVITY_TYPES, FIELD_ISSUE_TYPES, PERSON_TYPES, QUARANTINE_TYPES,
-                              stage_all)
+from pipeline.staging import (ACTIVITY_TYPES, ERASURE_TYPES, FIELD_ISSUE_TYPES, PERSON_TYPES,
+                              QUARANTINE_TYPES, stage_all)
 from pipeline.warehouse import replace_table
 
 GROUP = "staging"
@@ -19,6 +19,7 @@ PERSON_RECORDS = dg.AssetKey(["staging", "person_records"])
 ACTIVITIES = dg.AssetKey(["staging", "activities"])
 FIELD_ISSUES = dg.AssetKey(["staging", "field_issues"])
 QUARANTINE = dg.AssetKey(["staging", "quarantine"])
+ERASURE_REQUESTS = dg.AssetKey(["staging", "erasure_requests"])
 RECONCILES = "raw_rows_reconcile"
 
 _TABLES = {
@@ -30,6 +31,8 @@ _TABLES = {
                    "Values left empty in staging (bad phone, impossible date...) with the raw value and why."),
     QUARANTINE: ("quarantine", QUARANTINE_TYPES,
                  "Raw rows that could not be staged at all, with source, file, line and reason."),
+    ERASURE_REQUESTS: ("erasure_requests", ERASURE_TYPES,
+                       "Erasure requests (sources with purpose: erasure): the identifiers of people to forget."),
 }
 
 
@@ -71,7 +74,8 @@ def reconciliation_sql(sources: list[Source]) -> str:
         staged AS (
             SELECT source, count(*) AS n FROM (
                 SELECT source, _file, _line FROM staging.person_records
-                UNION SELECT source, _file, _line FROM staging.activities)
+                UNION SELECT source, _file, _line FROM staging.activities
+                UNION SELECT source, _file, _line FROM staging.erasure_requests)
             GROUP BY source),
         quarantined AS (SELECT source, count(*) AS n FROM staging.quarantine GROUP BY source)
         SELECT raw.source, raw.n, coalesce(staged.n, 0), coalesce(quarantined.n, 0)

@@ -50,7 +50,8 @@ def _run(args: argparse.Namespace) -> int:
     defs = build_definitions(settings)
     job = defs.resolve_implicit_global_asset_job_def()
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
-    result = job.execute_in_process(instance=instance, raise_on_error=False)
+    quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}  # the summary below says what ran
+    result = job.execute_in_process(run_config=quiet, instance=instance, raise_on_error=False)
     elapsed = time.perf_counter() - started
     print(run_summary(settings.warehouse, elapsed))
     if not result.success:

@@ -25,8 +25,10 @@ CHANNELS = ("online", "offline")
 SOURCE_KEYS = {
     "name", "description", "channel", "format", "files", "encoding", "delimiter", "decimal",
     "country", "trust_rank", "record_id", "updated_at", "date_formats", "person", "activity",
-    "person_ref",
+    "person_ref", "purpose",
 }
+# customer: records of people (linked into customers); erasure: identifiers of people to forget (GDPR art. 17).
+PURPOSES = ("customer", "erasure")
 
 
 class SourcesFileError(ValueError):
@@ -58,6 +60,11 @@ class Source:
     activity_type: str | None = None
     activity: dict[str, str] = field(default_factory=dict)
     person_ref: PersonRef | None = None
+    purpose: str = "customer"
+
+    @property
+    def is_erasure(self) -> bool:
+        return self.purpose == "erasure"
 
     @property
     def mapped_columns(self) -> list[str]:
@@ -109,6 +116,11 @@ def _parse_source(raw: dict, defaults: dict, index: int) -> Source:
         _fail(where, "activity needs a 'type' (order, store_purchase, consent, ticket, ...)")
     if not person and not activity:
         _fail(where, "declare a 'person' mapping, an 'activity' mapping, or both")
+    purpose = raw.get("purpose", "customer")
+    if purpose not in PURPOSES:
+        _fail(where, f"purpose must be one of {PURPOSES}, not {purpose!r}")
+    if purpose == "erasure" and not ({"email", "phone"} & set(person)):
+        _fail(where, "an erasure source needs an e-mail or phone column in its person mapping")
     ref = raw.get("person_ref")
     person_ref = None
     if ref:
@@ -125,7 +137,7 @@ def _parse_source(raw: dict, defaults: dict, index: int) -> Source:
         decimal=str(merged.get("decimal", ".")), country=merged.get("country", "FR"),
         trust_rank=int(merged.get("trust_rank", 99)), updated_at=merged.get("updated_at"),
         date_formats=tuple(formats), person=person, activity_type=activity_type,
-        activity=activity, person_ref=person_ref,
+        activity=activity, person_ref=person_ref, purpose=purpose,
     )
 
 
@@ -161,6 +173,8 @@ class Settings:
     warehouse: Path
     sources_file: Path
     truth_file: Path | None
+    as_of: str = ""            # reference date of rolling windows and retention (YYYY-MM-DD); "" = today
+    retention_days: int = 1095  # customers inactive longer than this are left out of the marts
 
     @property
     def artefacts_dir(self) -> Path:
@@ -174,4 +188,6 @@ class Settings:
             warehouse=Path(os.environ.get("C360_WAREHOUSE", PROJECT_ROOT / "data" / "warehouse.duckdb")),
             sources_file=Path(os.environ.get("C360_SOURCES", BUNDLED_SOURCES)),
             truth_file=Path(truth) if truth else None,
+            as_of=os.environ.get("C360_AS_OF", ""),
+            retention_days=int(os.environ.get("C360_RETENTION_DAYS", 1095)),
         )

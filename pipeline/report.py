@@ -8,7 +8,9 @@ import duckdb
 
 _LAYER_TABLES = [
     ("staging", "person_records"), ("staging", "activities"), ("staging", "field_issues"),
-    ("staging", "quarantine"),
+    ("staging", "quarantine"), ("staging", "erasure_requests"), ("identity", "pairwise_predictions"),
+    ("marts", "customer_xref"), ("golden", "excluded_customers"), ("marts", "customer_360"),
+    ("marts", "household"), ("marts", "consent_history"), ("marts", "segment_summary"),
 ]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import dagster as dg
@@ -20,6 +21,13 @@ class PipelineSettings(dg.ConfigurableResource):
     sources_file: str
     truth_file: str = ""
     artefacts_dir: str
+    as_of: str = ""
+    retention_days: int = 1095
+
+    @property
+    def reference_date(self) -> str:
+        """YYYY-MM-DD anchoring rolling windows and retention: `as_of`, or today."""
+        return self.as_of or date.today().isoformat()
 
     @property
     def raw_path(self) -> Path:
@@ -39,5 +47,6 @@ def build_resources(settings: Settings) -> dict:
         "duckdb": DuckDBResource(database=str(settings.warehouse)),
         "settings": PipelineSettings(
             raw_dir=str(settings.raw_dir), sources_file=str(settings.sources_file),
-            truth_file=str(settings.truth_file or ""), artefacts_dir=str(settings.artefacts_dir)),
+            truth_file=str(settings.truth_file or ""), artefacts_dir=str(settings.artefacts_dir),
+            as_of=settings.as_of, retention_days=settings.retention_days),
     }

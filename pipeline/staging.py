@@ -32,6 +32,7 @@ class Staged:
     activities: pd.DataFrame
     field_issues: pd.DataFrame
     quarantine: pd.DataFrame
+    erasure_requests: pd.DataFrame | None = None
 
 
 def _map_unique(series: pd.Series, fn: Callable) -> pd.Series:
@@ -203,6 +204,10 @@ def stage_source(source: Source, raw: pd.DataFrame, today: date) -> Staged:
     issues.add("updated_at", _col(good, source.updated_at), why)
     persons = _stage_persons(source, good, issues, today) if source.has_person else None
     activities = _stage_activities(source, good, issues) if source.activity else None
+    if source.is_erasure:  # identifiers to forget: never linked, never published
+        erasure = persons[["source", "source_record_id", "record_updated_at", "email_key", "phone", "_file", "_line"]]
+        return Staged(persons=None, activities=None, field_issues=issues.frame_out(), quarantine=quarantine,
+                      erasure_requests=erasure.rename(columns={"record_updated_at": "requested_at"}))
     return Staged(persons=persons, activities=activities, field_issues=issues.frame_out(), quarantine=quarantine)
 
 
@@ -230,6 +235,8 @@ ACTIVITY_TYPES = {
 }
 FIELD_ISSUE_TYPES = {"source": "VARCHAR", "source_record_id": "VARCHAR", "field": "VARCHAR",
                      "raw_value": "VARCHAR", "reason": "VARCHAR", "_file": "VARCHAR", "_line": "BIGINT"}
+ERASURE_TYPES = {"source": "VARCHAR", "source_record_id": "VARCHAR", "requested_at": "TIMESTAMP",
+                 "email_key": "VARCHAR", "phone": "VARCHAR", "_file": "VARCHAR", "_line": "BIGINT"}
 QUARANTINE_TYPES = {"source": "VARCHAR", "_file": "VARCHAR", "_line": "BIGINT", "source_record_id": "VARCHAR",
                     "reason": "VARCHAR", "raw_record": "VARCHAR"}
 
@@ -244,4 +251,5 @@ def stage_all(sources: list[Source], raw_tables: dict[str, pd.DataFrame], today:
 
     return Staged(persons=stack("persons", PERSON_TYPES), activities=stack("activities", ACTIVITY_TYPES),
                   field_issues=stack("field_issues", FIELD_ISSUE_TYPES),
-                  quarantine=stack("quarantine", QUARANTINE_TYPES))
+                  quarantine=stack("quarantine", QUARANTINE_TYPES),
+                  erasure_requests=stack("erasure_requests", ERASURE_TYPES))

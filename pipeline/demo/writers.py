@@ -143,6 +143,17 @@ def write_all(records: Records, people, raw_dir: Path, truth_path: Path, as_of: 
     _write(raw_dir, "app_sessions", as_of, "app_sessions.jsonl", "\n".join(lines) + "\n")
     counts["app_sessions"] = len(lines)
 
+    # A few people ask to be forgotten (one per 2,000, at least one): their e-mail, or mobile if none.
+    forget = [p for p in people if p.record_ids and (p.email or p.mobile)][::2000][:max(1, len(people) // 2000)]
+    rows = [[f"ER{i:06d}", p.email or "", "" if p.email else p.mobile, "2026-11-20 09:00:00"]
+            for i, p in enumerate(forget, 1)]
+    truth_path.parent.mkdir(parents=True, exist_ok=True)
+    _write(raw_dir, "erasure_requests", as_of, "erasure_requests.csv",
+           _csv(rows, ["request_id", "email", "phone", "requested_at"]))
+    counts["erasure_requests"] = len(rows)
+    with open(truth_path.with_name("truth_erasures.csv"), "w", encoding="utf-8", newline="") as f:
+        csv.writer(f, lineterminator="\n").writerows([["person_id"], *[[p.person_id] for p in forget]])
+
     truth_path.parent.mkdir(parents=True, exist_ok=True)
     with open(truth_path, "w", encoding="utf-8", newline="") as f:
         writer = csv.writer(f, lineterminator="\n")

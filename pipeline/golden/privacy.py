@@ -1,0 +1,51 @@
+"""Erasure and retention: who must not appear in any published table.
+
+Erasure identifiers are kept only as SHA-256 hashes in an append-only registry, so a person stays erased
+after the request file is gone and even if a later source drop still holds them (never resurrected).
+A customer is erased when any of its records carries an erased e-mail or phone: the whole customer goes,
+not just the matching record."""
+
+CREATE_REGISTRY_SQL = """
+CREATE TABLE IF NOT EXISTS identity.erasure_registry (
+    identifier_hash VARCHAR PRIMARY KEY, kind VARCHAR, request_source VARCHAR, request_id VARCHAR,
+    requested_at TIMESTAMP, registered_run VARCHAR)
+"""
+
+REGISTER_ERASURES_SQL = """
+INSERT INTO identity.erasure_registry
+SELECT DISTINCT ON (identifier_hash) identifier_hash, kind, source, source_record_id, requested_at, ?
+FROM (
+    SELECT sha256('email:' || email_key) AS identifier_hash, 'email' AS kind, * FROM staging.erasure_requests
+    WHERE email_key IS NOT NULL
+    UNION ALL
+    SELECT sha256('phone:' || phone), 'phone', * FROM staging.erasure_requests WHERE phone IS NOT NULL
+)
+WHERE identifier_hash NOT IN (SELECT identifier_hash FROM identity.erasure_registry)
+"""
+
+
+def excluded_customers_sql(as_of: str, retention_days: int) -> str:
+    """customer_id, reason ('erased' wins over 'retention'), last_seen_at."""
+    return f"""
+    WITH erased AS (
+        SELECT DISTINCT x.customer_id
+        FROM staging.person_records p
+        JOIN marts.customer_xref x USING (source, source_record_id)
+        JOIN identity.erasure_registry r
+          ON r.identifier_hash IN (sha256('email:' || p.email_key), sha256('phone:' || p.phone))
+    ),
+    seen AS (
+        SELECT x.customer_id, greatest(max(p.record_updated_at), max(a.last_activity_at)) AS last_seen_at
+        FROM marts.customer_xref x
+        JOIN staging.person_records p USING (source, source_record_id)
+        LEFT JOIN golden.customer_activity a ON a.customer_id = x.customer_id
+        GROUP BY x.customer_id
+    )
+    SELECT seen.customer_id,
+           CASE WHEN erased.customer_id IS NOT NULL THEN 'erased' ELSE 'retention' END AS reason,
+           seen.last_seen_at
+    FROM seen LEFT JOIN erased USING (customer_id)
+    WHERE erased.customer_id IS NOT NULL
+       OR seen.last_seen_at IS NULL
+       OR seen.last_seen_at < DATE '{as_of}' - INTERVAL {int(retention_days)} DAY
+    """

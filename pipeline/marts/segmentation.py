@@ -1,0 +1,72 @@
+"""Segmentation indicators: RFM scores and segments, loyalty tier, engagement score, churn risk.
+
+Formulas (README, "Segmentation"):
+- recency = days since the last purchase; frequency = purchases; monetary = revenue, all channels.
+- R, F, M scores 1-5: 1 + floor(5 x percent rank) among purchasers (ties share a score; R ranks recency
+  descending, so recent buyers score 5).
+- tier: the highest tier of seeds/loyalty_tiers.csv whose min_revenue_12m the last 12 months reach.
+- engagement (0-100): 40 if e-mail consent is opted in + 30 x min(sessions in 90 days, 10) / 10
+  + 15 if a review in 12 months + 15 if a purchase in 90 days.
+- churn risk: a purchaser whose recency exceeds max(180 days, twice their average gap between purchases).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pipeline.config import SEEDS_DIR
+
+RFM_SEGMENTS = """
+CASE
+    WHEN frequency = 0 THEN 'prospect'
+    WHEN r_score >= 4 AND f_score >= 4 AND m_score >= 4 THEN 'champions'
+    WHEN r_score >= 4 AND first_purchase_at >= DATE '{as_of}' - INTERVAL 90 DAY THEN 'new'
+    WHEN f_score >= 4 AND r_score >= 3 THEN 'loyal'
+    WHEN r_score >= 4 THEN 'promising'
+    WHEN r_score <= 2 AND f_score >= 3 THEN 'at_risk'
+    WHEN r_score <= 2 THEN 'hibernating'
+    ELSE 'needs_attention'
+END"""
+
+
+def tiers_sql(path: Path = SEEDS_DIR / "loyalty_tiers.csv") -> str:
+    p = str(path).replace("'", "''")
+    return f"SELECT tier, CAST(min_revenue_12m AS DOUBLE) AS min_revenue_12m FROM read_csv('{p}', header = true)"
+
+
+def segmentation_sql(as_of: str, tiers_path: Path = SEEDS_DIR / "loyalty_tiers.csv") -> str:
+    """customer_id + RFM, tier, engagement, churn risk, from golden.customer_activity and consent state."""
+    return f"""
+    WITH base AS (
+        SELECT a.customer_id, a.first_purchase_at, a.last_purchase_at, a.revenue_12m, a.sessions_90d, a.reviews_12m,
+               a.orders_online + a.orders_offline                          AS frequency,
+               a.revenue_online + a.revenue_offline                        AS monetary,
+               date_diff('day', a.last_purchase_at, DATE '{as_of}')        AS recency_days,
+               date_diff('day', a.first_purchase_at, a.last_purchase_at)
+                   / nullif(a.orders_online + a.orders_offline - 1, 0)     AS avg_gap_days,
+               coalesce(c.state = 'opt_in', false)                         AS email_opt_in
+        FROM golden.customer_activity a
+        LEFT JOIN golden.consent_state c ON c.customer_id = a.customer_id AND c.channel = 'email'
+        WHERE a.customer_id NOT IN (SELECT customer_id FROM golden.excluded_customers)
+    ),
+    scored AS (
+        SELECT *,
+               CASE WHEN frequency > 0 THEN least(5, 1 + floor(5 * percent_rank() OVER (
+                   PARTITION BY frequency > 0 ORDER BY recency_days DESC)))::INT END AS r_score,
+               CASE WHEN frequency > 0 THEN least(5, 1 + floor(5 * percent_rank() OVER (
+                   PARTITION BY frequency > 0 ORDER BY frequency)))::INT END AS f_score,
+               CASE WHEN frequency > 0 THEN least(5, 1 + floor(5 * percent_rank() OVER (
+                   PARTITION BY frequency > 0 ORDER BY monetary)))::INT END AS m_score
+        FROM base
+    ),
+    tiers AS ({tiers_sql(tiers_path)})
+    SELECT customer_id, recency_days, frequency, monetary, r_score, f_score, m_score,
+           {RFM_SEGMENTS.format(as_of=as_of)} AS rfm_segment,
+           (SELECT tier FROM tiers WHERE revenue_12m >= min_revenue_12m ORDER BY min_revenue_12m DESC LIMIT 1)
+               AS loyalty_tier,
+           (40 * email_opt_in::INT + 30 * least(sessions_90d, 10) / 10.0 + 15 * (reviews_12m > 0)::INT
+               + 15 * coalesce(recency_days <= 90, false)::INT)::INT AS engagement_score,
+           coalesce(frequency > 0 AND recency_days > greatest(180, 2 * coalesce(avg_gap_days, 90)), false)
+               AS churn_risk
+    FROM scored
+    """
