@@ -3,7 +3,7 @@
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from assets.metadata import table_metadata
+from assets.metadata import build_table, table_metadata
 from assets.staging import ACTIVITIES, ERASURE_REQUESTS, PERSON_RECORDS
 from pipeline.golden.activity import activity_summary_sql
 from pipeline.golden.candidates import CUSTOMER_ACTIVITIES_SQL, GOLDEN_CANDIDATES_SQL
@@ -25,19 +25,6 @@ HOUSEHOLDS = dg.AssetKey(["golden", "households"])
 EXCLUDED = dg.AssetKey(["golden", "excluded_customers"])
 
 
-def _build(duckdb: DuckDBResource, table: str, sql: str, *views: str) -> dg.MaterializeResult:
-    """Create schema.table from a SELECT inside one transaction, after the helper views it reads."""
-    schema = table.split(".")[0]
-    with duckdb.get_connection() as con:
-        for view in views:
-            con.execute(view)
-        con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
-        con.execute("BEGIN TRANSACTION")
-        con.execute(f"CREATE OR REPLACE TABLE {table} AS {sql}")
-        con.execute("COMMIT")
-        return dg.MaterializeResult(metadata=table_metadata(con, table))
-
-
 @dg.asset(key=ERASURE_REGISTRY, deps=[ERASURE_REQUESTS], group_name=GROUP, kinds={"duckdb"}, pool=WAREHOUSE_POOL)
 def erasure_registry(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
     """Hashes of every e-mail and phone ever asked to be forgotten; append-only, so nobody is resurrected."""
@@ -51,26 +38,26 @@ def erasure_registry(context: dg.AssetExecutionContext, duckdb: DuckDBResource) 
 @dg.asset(key=PROFILE, deps=[PERSON_RECORDS, XREF], group_name=GROUP, kinds={"duckdb"}, pool=WAREHOUSE_POOL)
 def customer_profile(duckdb: DuckDBResource) -> dg.MaterializeResult:
     """Each customer's surviving name, birth date, e-mail, phones and address, each with source, record and date."""
-    return _build(duckdb, "golden.customer_profile", golden_attributes_sql(load_rules()), GOLDEN_CANDIDATES_SQL)
+    return build_table(duckdb, "golden.customer_profile", golden_attributes_sql(load_rules()), GOLDEN_CANDIDATES_SQL)
 
 
 @dg.asset(key=ACTIVITY, deps=[ACTIVITIES, XREF], group_name=GROUP, kinds={"duckdb"}, pool=WAREHOUSE_POOL)
 def customer_activity(duckdb: DuckDBResource, settings: PipelineSettings) -> dg.MaterializeResult:
     """Purchases online and offline, revenue, store visits, service contacts, complaints, reviews, sessions."""
-    return _build(duckdb, "golden.customer_activity", activity_summary_sql(settings.reference_date),
+    return build_table(duckdb, "golden.customer_activity", activity_summary_sql(settings.reference_date),
                   CUSTOMER_ACTIVITIES_SQL)
 
 
 @dg.asset(key=CONSENT_EVENTS, deps=[ACTIVITIES, XREF], group_name=GROUP, kinds={"duckdb"}, pool=WAREHOUSE_POOL)
 def consent_events(duckdb: DuckDBResource) -> dg.MaterializeResult:
     """Every opt-in and opt-out with channel, source, time and collection point (the GDPR proof)."""
-    return _build(duckdb, "golden.consent_events", CONSENT_EVENTS_SQL, CUSTOMER_ACTIVITIES_SQL)
+    return build_table(duckdb, "golden.consent_events", CONSENT_EVENTS_SQL, CUSTOMER_ACTIVITIES_SQL)
 
 
 @dg.asset(key=CONSENT_STATE, deps=[CONSENT_EVENTS], group_name=GROUP, kinds={"duckdb"}, pool=WAREHOUSE_POOL)
 def consent_state(duckdb: DuckDBResource) -> dg.MaterializeResult:
     """Current consent per customer and channel: the latest event wins, an opt-out on a tie."""
-    return _build(duckdb, "golden.consent_state", CONSENT_STATE_SQL)
+    return build_table(duckdb, "golden.consent_state", CONSENT_STATE_SQL)
 
 
 @dg.asset(key=HOUSEHOLDS, deps=[PROFILE], group_name=GROUP, kinds={"duckdb"}, pool=WAREHOUSE_POOL)
@@ -87,7 +74,7 @@ def customer_households(duckdb: DuckDBResource) -> dg.MaterializeResult:
           pool=WAREHOUSE_POOL)
 def excluded_customers(duckdb: DuckDBResource, settings: PipelineSettings) -> dg.MaterializeResult:
     """Customers kept out of every published mart: erased on request, or inactive past the retention period."""
-    result = _build(duckdb, "golden.excluded_customers",
+    result = build_table(duckdb, "golden.excluded_customers",
                     excluded_customers_sql(settings.reference_date, settings.retention_days))
     with duckdb.get_connection() as con:
         counts = dict(con.execute("SELECT reason, count(*) FROM golden.excluded_customers GROUP BY 1").fetchall())

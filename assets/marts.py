@@ -5,7 +5,7 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from assets.identity import PREDICTIONS, RECORD_CUSTOMER
-from assets.metadata import table_metadata
+from assets.metadata import build_table
 from pipeline.identity.xref import CUSTOMER_XREF_SQL
 from pipeline.marts.customer_360 import (CONSENT_HISTORY_SQL, HOUSEHOLD_SQL, SEGMENT_SUMMARY_SQL,
                                          customer_360_sql)
@@ -20,10 +20,7 @@ XREF_COVERS_STAGING = "every_person_record_once"
           pool=WAREHOUSE_POOL)
 def customer_xref(duckdb: DuckDBResource) -> dg.MaterializeResult:
     """Source record -> customer_id, with the probability of its strongest link inside the customer."""
-    with duckdb.get_connection() as con:
-        con.execute("CREATE SCHEMA IF NOT EXISTS marts")
-        con.execute(f"CREATE OR REPLACE TABLE marts.customer_xref AS {CUSTOMER_XREF_SQL}")
-        return dg.MaterializeResult(metadata=table_metadata(con, "marts.customer_xref"))
+    return build_table(duckdb, "marts.customer_xref", CUSTOMER_XREF_SQL)
 
 
 @dg.asset_check(asset=CUSTOMER_XREF, name=XREF_COVERS_STAGING, blocking=True,
@@ -47,35 +44,26 @@ HOUSEHOLD = dg.AssetKey(["marts", "household"])
 SEGMENT_SUMMARY = dg.AssetKey(["marts", "segment_summary"])
 
 
-def _publish(duckdb: DuckDBResource, table: str, sql: str) -> dg.MaterializeResult:
-    with duckdb.get_connection() as con:
-        con.execute("CREATE SCHEMA IF NOT EXISTS marts")
-        con.execute("BEGIN TRANSACTION")
-        con.execute(f"CREATE OR REPLACE TABLE {table} AS {sql}")
-        con.execute("COMMIT")
-        return dg.MaterializeResult(metadata=table_metadata(con, table))
-
-
 @dg.asset(key=CUSTOMER_360, deps=GOLDEN, group_name=GROUP, kinds={"duckdb"}, pool=WAREHOUSE_POOL)
 def customer_360(duckdb: DuckDBResource, settings: PipelineSettings) -> dg.MaterializeResult:
     """One row per customer: best values with lineage, contactability, consent, history, household, segments."""
-    return _publish(duckdb, "marts.customer_360", customer_360_sql(settings.reference_date))
+    return build_table(duckdb, "marts.customer_360", customer_360_sql(settings.reference_date))
 
 
 @dg.asset(key=CONSENT_HISTORY, deps=[dg.AssetKey(["golden", "consent_events"]), GOLDEN[-1]], group_name=GROUP,
           kinds={"duckdb"}, pool=WAREHOUSE_POOL)
 def consent_history(duckdb: DuckDBResource) -> dg.MaterializeResult:
     """Every opt-in and opt-out of published customers, with channel, source, time and collection point."""
-    return _publish(duckdb, "marts.consent_history", CONSENT_HISTORY_SQL)
+    return build_table(duckdb, "marts.consent_history", CONSENT_HISTORY_SQL)
 
 
 @dg.asset(key=HOUSEHOLD, deps=[CUSTOMER_360], group_name=GROUP, kinds={"duckdb"}, pool=WAREHOUSE_POOL)
 def household(duckdb: DuckDBResource) -> dg.MaterializeResult:
     """One row per household: members, town, value."""
-    return _publish(duckdb, "marts.household", HOUSEHOLD_SQL)
+    return build_table(duckdb, "marts.household", HOUSEHOLD_SQL)
 
 
 @dg.asset(key=SEGMENT_SUMMARY, deps=[CUSTOMER_360], group_name=GROUP, kinds={"duckdb"}, pool=WAREHOUSE_POOL)
 def segment_summary(duckdb: DuckDBResource) -> dg.MaterializeResult:
     """Customers, revenue, average basket and share contactable per channel, by segment x tier x region x channel."""
-    return _publish(duckdb, "marts.segment_summary", SEGMENT_SUMMARY_SQL)
+    return build_table(duckdb, "marts.segment_summary", SEGMENT_SUMMARY_SQL)

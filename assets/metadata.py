@@ -16,3 +16,14 @@ def table_metadata(con: duckdb.DuckDBPyConnection, table: str) -> dict:
         "dagster/row_count": rows,
         "dagster/column_schema": dg.TableSchema(columns=[dg.TableColumn(c, t) for c, t in columns]),
     }
+
+
+def build_table(duckdb, table: str, select_sql: str, *views: str) -> dg.MaterializeResult:
+    """Create the asset's table from a SELECT (after the temp views it reads) and describe it."""
+    from pipeline.warehouse import create_table_as
+
+    with duckdb.get_connection() as con:
+        for view in views:
+            con.execute(view)
+        create_table_as(con, table, select_sql)
+        return dg.MaterializeResult(metadata=table_metadata(con, table))

@@ -57,3 +57,16 @@ def one(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) ->
 
 def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None):
     return one(con, sql, params)[0]
+
+
+def create_table_as(con: duckdb.DuckDBPyConnection, table: str, select_sql: str) -> None:
+    """Rebuild schema.table from a SELECT and swap it in inside one transaction."""
+    schema, name = table.split(".")
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(f"CREATE OR REPLACE TABLE {schema}.{quote(name)} AS {select_sql}")
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
