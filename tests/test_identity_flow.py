@@ -118,3 +118,15 @@ def test_ids_are_stable_then_a_new_record_joins_and_a_bridge_merges(project):
         merges = con.execute("SELECT old_ids, new_id FROM identity.id_events WHERE event = 'merge' AND new_id = ?",
                              [merged]).fetchall()
     assert merges and sorted(merges[0][0]) == sorted({before["ecommerce_accounts:AMM1"], before["loyalty_cards:29MM1"]})
+
+
+def test_explain_writes_the_waterfall_chart_of_a_customer(project, tmp_path):
+    from pipeline.cli import main
+
+    customer = _customers(project)["ecommerce_accounts:AFAM1"]
+    out = tmp_path / "why.html"
+    assert main(["explain", customer, "--warehouse", str(project.warehouse), "--out", str(out)]) == 0
+    html = out.read_text()
+    assert "vega" in html.lower() and "cdn.jsdelivr" not in html and "first_name" in html  # offline chart
+    assert main(["explain", "--pair", "ecommerce_accounts:AFAM3", "ecommerce_accounts:AFAM4",
+                 "--warehouse", str(project.warehouse), "--out", str(tmp_path / "twins.html")]) == 0

@@ -5,6 +5,7 @@ Reads the warehouse read-only and the model saved by the last run; writes one HT
 
 from __future__ import annotations
 
+import json
 from itertools import combinations
 from pathlib import Path
 
@@ -23,7 +24,10 @@ def _linker(records, model_path: Path) -> Linker:
     scratch = duckdb.connect()
     scratch.register("_all", records)
     scratch.execute("CREATE TABLE linkage_input AS SELECT * FROM _all")
-    linker = Linker(DuckDBAPI(scratch).register("linkage_input"), str(model_path), log_level=None)
+    model = json.loads(model_path.read_text(encoding="utf-8"))
+    # The waterfall chart needs each comparison's intermediate columns, which the run does not keep.
+    model.update(retain_intermediate_calculation_columns=True, retain_matching_columns=True)
+    linker = Linker(DuckDBAPI(scratch).register("linkage_input"), model, log_level=None)
     for column in TF_COLUMNS:  # term frequencies from the whole population, as in the run
         linker.table_management.compute_tf_table(column)
     return linker
@@ -51,10 +55,11 @@ def explain(warehouse: Path, model_path: Path, out: Path, customer_id: str | Non
         raise ValueError(f"unknown record(s): {missing}")
     scored = []
     for left, right in combinations(ids, 2):
-        rows = linker.inference.score_pairs([by_id[left]], [by_id[right]]).as_record_dict()
+        rows = linker.inference.score_pairs([by_id[left]], [by_id[right]]).as_record_list()
         scored.extend(rows)
     out.parent.mkdir(parents=True, exist_ok=True)
-    linker.visualisations.waterfall_chart(scored, filter_nulls=False).save(str(out))
+    linker.visualisations.waterfall_chart(scored, filter_nulls=False).save_offline_chart(
+        str(out), overwrite=True, print_msg=False)  # Vega bundled: opens without network
     keys = {i: PersonKey(by_id[i]["first_name"], by_id[i]["first_name_canonical"], by_id[i]["last_name"],
                          by_id[i]["birth_date"]) for i in ids}
     return {"pairs": [(r["unique_id_l"], r["unique_id_r"], round(r["match_probability"], 4),

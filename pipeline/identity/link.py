@@ -129,7 +129,7 @@ def train_and_predict(linkage_input: pa.Table, artefacts_dir: Path) -> LinkResul
         model_path = artefacts_dir / "splink_model.json"
         linker.misc.save_model_to_json(str(model_path), overwrite=True)
         chart_path = artefacts_dir / "match_weights_chart.html"
-        linker.visualisations.match_weights_chart().save(str(chart_path))
+        linker.visualisations.match_weights_chart().save_offline_chart(str(chart_path), overwrite=True, print_msg=False)
     finally:
         con.close()
         scratch.unlink(missing_ok=True)
