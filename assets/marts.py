@@ -5,11 +5,14 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from assets.identity import PREDICTIONS, RECORD_CUSTOMER
-from assets.metadata import build_table
+from assets.metadata import build_table, table_metadata
+from assets.quality import check_result
+from pipeline.quality import suites
+from pipeline.warehouse import create_table_as
 from pipeline.identity.xref import CUSTOMER_XREF_SQL
 from pipeline.marts.customer_360 import (CONSENT_HISTORY_SQL, HOUSEHOLD_SQL, SEGMENT_SUMMARY_SQL,
                                          customer_360_sql)
-from pipeline.resources import WAREHOUSE_POOL, PipelineSettings
+from pipeline.resources import WAREHOUSE_POOL, GreatExpectations, PipelineSettings
 
 GROUP = "marts"
 CUSTOMER_XREF = dg.AssetKey(["marts", "customer_xref"])
@@ -36,6 +39,7 @@ def every_person_record_once(duckdb: DuckDBResource) -> dg.AssetCheckResult:
                                          "distinct_xref_records": distinct})
 
 
+NO_CONSENT = " OR ".join(f"(contactable_{c} AND consent_{c} <> 'opt_in')" for c in ("email", "sms", "phone", "post"))
 GOLDEN = [dg.AssetKey(["golden", t]) for t in ("customer_profile", "customer_activity", "consent_state",
                                                   "households", "excluded_customers")]
 CUSTOMER_360 = dg.AssetKey(["marts", "customer_360"])
@@ -44,10 +48,29 @@ HOUSEHOLD = dg.AssetKey(["marts", "household"])
 SEGMENT_SUMMARY = dg.AssetKey(["marts", "segment_summary"])
 
 
-@dg.asset(key=CUSTOMER_360, deps=GOLDEN, group_name=GROUP, kinds={"duckdb"}, pool=WAREHOUSE_POOL)
-def customer_360(duckdb: DuckDBResource, settings: PipelineSettings) -> dg.MaterializeResult:
+CUSTOMER_360_VALID = "customer_360_valid"
+
+
+@dg.asset(key=CUSTOMER_360, deps=GOLDEN, group_name=GROUP, kinds={"duckdb"}, pool=WAREHOUSE_POOL,
+          check_specs=[dg.AssetCheckSpec(CUSTOMER_360_VALID, asset=CUSTOMER_360, blocking=True,
+                                         description="Great Expectations on the candidate before it replaces the "
+                                                     "published table: unique ids, counts reconcile, RFM 1-5, "
+                                                     "no contactability without consent.")])
+def customer_360(duckdb: DuckDBResource, settings: PipelineSettings, great_expectations: GreatExpectations):
     """One row per customer: best values with lineage, contactability, consent, history, household, segments."""
-    return build_table(duckdb, "marts.customer_360", customer_360_sql(settings.reference_date))
+    with duckdb.get_connection() as con:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE customer_360_candidate AS {customer_360_sql(settings.reference_date)}")
+        expected = con.execute("""SELECT (SELECT count(DISTINCT customer_id) FROM marts.customer_xref)
+                                        - (SELECT count(*) FROM golden.excluded_customers)""").fetchall()[0][0]
+        frame = con.execute(f"""SELECT customer_id, r_score, f_score, m_score, {NO_CONSENT} AS contactable_without_consent
+                                FROM customer_360_candidate""").df()
+        result = great_expectations.runner().run("customer_360", frame, suites.customer_360(expected))
+        check = check_result(result)
+        if not result.success:  # the last good marts.customer_360 stays published
+            yield check
+            raise dg.Failure(description=f"marts.customer_360 not replaced: {result.describe()}")
+        create_table_as(con, "marts.customer_360", "SELECT * FROM customer_360_candidate")
+        yield dg.MaterializeResult(metadata=table_metadata(con, "marts.customer_360"), check_results=[check])
 
 
 @dg.asset(key=CONSENT_HISTORY, deps=[dg.AssetKey(["golden", "consent_events"]), GOLDEN[-1]], group_name=GROUP,

@@ -42,10 +42,26 @@ def build_extract_asset(source: Source) -> dg.AssetsDefinition:
             meta = table_metadata(con, f"raw.{source.name}")
         return dg.MaterializeResult(metadata={
             **meta, "files": len(extract.files), "unreadable_rows": int(rows["_error"].notna().sum()),
-            "skipped_files": sum(f.status != "loaded" for f in extract.files)})
+            "files_not_loaded_whole": sum(f.status != "loaded" for f in extract.files)})
 
     return extract
 
 
-def build(sources: list[Source]) -> list[dg.AssetsDefinition]:
-    return [build_extract_asset(s) for s in sources]
+def build_file_check(source: Source) -> dg.AssetChecksDefinition:
+    @dg.asset_check(asset=raw_key(source), name="no_duplicate_files", blocking=False,
+                    description="No file delivered twice (a duplicate is skipped; this says so).")
+    def no_duplicate_files(duckdb: DuckDBResource) -> dg.AssetCheckResult:
+        with duckdb.get_connection() as con:
+            rows = con.execute(f"SELECT file, status FROM raw.{source.name}__files WHERE status <> 'loaded'").fetchall()
+        duplicates = [f"{f}: {status}" for f, status in rows if status.startswith("duplicate of")]
+        other = [f"{f}: {status}" for f, status in rows if not status.startswith("duplicate of")]
+        return dg.AssetCheckResult(
+            passed=not duplicates and not other, severity=dg.AssetCheckSeverity.WARN,
+            description="; ".join(duplicates + other) or "every file read once",
+            metadata={"duplicate_files": len(duplicates), "files_with_missing_columns": len(other)})
+
+    return no_duplicate_files
+
+
+def build(sources: list[Source]) -> list:
+    return [*(build_extract_asset(s) for s in sources), *(build_file_check(s) for s in sources)]

@@ -54,9 +54,14 @@ def _run(args: argparse.Namespace) -> int:
     result = job.execute_in_process(run_config=quiet, instance=instance, raise_on_error=False)
     elapsed = time.perf_counter() - started
     print(run_summary(settings.warehouse, elapsed))
+    for event in result.all_events:  # failed checks, with what failed (counts only, no values)
+        if event.event_type_value == "ASSET_CHECK_EVALUATION" and not event.asset_check_evaluation_data.passed:
+            data = event.asset_check_evaluation_data
+            print(f"check FAILED {data.check_name}: {data.description}", file=sys.stderr)
     if not result.success:
         failed = [e.step_key for e in result.all_events if e.is_step_failure]
-        print(f"run FAILED at: {', '.join(failed) or 'see the Dagster log above'}", file=sys.stderr)
+        print(f"run FAILED at: {', '.join(failed) or 'see the Dagster log above'}; published marts left as they were",
+              file=sys.stderr)
         return 1
     return 0
 

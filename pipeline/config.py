@@ -180,6 +180,11 @@ class Settings:
     def artefacts_dir(self) -> Path:
         return self.warehouse.parent / "artefacts"
 
+    @property
+    def quality_dir(self) -> Path:
+        """Great Expectations project: results and Data Docs (static HTML)."""
+        return self.warehouse.parent / "quality"
+
     @classmethod
     def from_env(cls) -> "Settings":
         truth = os.environ.get("C360_TRUTH", str(PROJECT_ROOT / "data" / "truth.csv"))

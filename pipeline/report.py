@@ -10,7 +10,7 @@ _LAYER_TABLES = [
     ("staging", "person_records"), ("staging", "activities"), ("staging", "field_issues"),
     ("staging", "quarantine"), ("staging", "erasure_requests"), ("identity", "pairwise_predictions"),
     ("marts", "customer_xref"), ("golden", "excluded_customers"), ("marts", "customer_360"),
-    ("marts", "household"), ("marts", "consent_history"), ("marts", "segment_summary"),
+    ("marts", "household"), ("marts", "consent_history"), ("marts", "segment_summary"), ("marts", "data_quality"),
 ]
 
 

@@ -49,4 +49,16 @@ def build_resources(settings: Settings) -> dict:
             raw_dir=str(settings.raw_dir), sources_file=str(settings.sources_file),
             truth_file=str(settings.truth_file or ""), artefacts_dir=str(settings.artefacts_dir),
             as_of=settings.as_of, retention_days=settings.retention_days),
+        "great_expectations": GreatExpectations(project_dir=str(settings.quality_dir)),
     }
+
+
+class GreatExpectations(dg.ConfigurableResource):
+    """A Great Expectations file context in `project_dir`: suites run as code, Data Docs rebuilt there."""
+
+    project_dir: str
+
+    def runner(self):
+        from pipeline.quality.gx_runner import GXRunner
+
+        return GXRunner(Path(self.project_dir))

@@ -1,0 +1,126 @@
+"""Quality layer: Great Expectations suites as blocking checks on the tables they guard, and the scorecard."""
+
+from datetime import date
+
+import dagster as dg
+import pandas as pd
+from dagster_duckdb import DuckDBResource
+
+from assets.identity import CLUSTERS, ClusteringConfig
+from assets.metadata import table_metadata
+from assets.staging import ACTIVITIES, PERSON_RECORDS
+from pipeline.config import Source
+from pipeline.quality import suites
+from pipeline.quality.gx_runner import SuiteResult
+from pipeline.quality.scorecard import source_quality_sql
+from pipeline.resources import WAREHOUSE_POOL, GreatExpectations, PipelineSettings
+
+GROUP = "quality"
+DATA_QUALITY = dg.AssetKey(["marts", "data_quality"])
+STAGING_VALID = "staging_persons_valid"
+SOURCES_HEALTHY = "sources_healthy"
+CONSENT_VALID = "consent_values_allowed"
+CLUSTERS_VALID = "identity_clusters_valid"
+
+
+def check_result(result: SuiteResult, prefix: str = "", **extra) -> dg.AssetCheckResult:
+    """Counts and unexpected percentages only: never a value from the data."""
+    return dg.AssetCheckResult(
+        passed=result.success, description=prefix + result.describe(),
+        metadata={"rows_validated": result.rows, "expectations": len(result.expectations),
+                  "failed": len(result.failures), "data_docs": dg.MetadataValue.url(result.docs),
+                  "results": dg.MetadataValue.json(result.expectations), **extra})
+
+
+def build(sources: list[Source]) -> list:
+    @dg.asset_check(asset=PERSON_RECORDS, name=STAGING_VALID, blocking=True,
+                    description="Great Expectations: columns, keys, e-mail syntax, E.164 phones, postcodes, birth dates.")
+    def staging_persons_valid(duckdb: DuckDBResource, great_expectations: GreatExpectations) -> dg.AssetCheckResult:
+        with duckdb.get_connection() as con:
+            frame = con.execute("""
+                SELECT *, year(birth_date)::DOUBLE AS birth_year,  -- GX compares numbers across NaN, not dates
+                       CASE WHEN email_valid THEN email END AS valid_email,
+                          CASE WHEN country = 'FR' THEN postcode END AS fr_postcode
+                FROM staging.person_records""").df()
+        return check_result(great_expectations.runner().run("staging_persons", frame, suites.staging_persons(date.today())))
+
+    # No additional deps: the staging op writes activities and quarantine together with person records.
+    @dg.asset_check(asset=PERSON_RECORDS, name=SOURCES_HEALTHY, blocking=True,
+                    description="Every source delivered rows, mostly valid contact data, and little quarantine.")
+    def sources_healthy(duckdb: DuckDBResource, great_expectations: GreatExpectations,
+                        settings: PipelineSettings) -> dg.AssetCheckResult:
+        with duckdb.get_connection() as con:
+            frame = con.execute(source_quality_sql(sources, settings.reference_date, with_customers=False)).df()
+        # An erasure source with no pending request is normal: the "delivered rows" rule skips it.
+        frame["raw_rows"] = frame["raw_rows"].astype("float").where(~frame["source"].isin(
+            [s.name for s in sources if s.is_erasure]))
+        result = great_expectations.runner().run("source_health", frame, suites.source_health())
+        bad = _failing_sources(frame)
+        return check_result(result, prefix=f"sources refused: {bad}. " if bad else "",
+                            failing_sources=dg.MetadataValue.json(bad))
+
+    @dg.asset_check(asset=ACTIVITIES, name=CONSENT_VALID, blocking=True,
+                    description="Consent events carry an allowed action and channel, and a date.")
+    def consent_values_allowed(duckdb: DuckDBResource, great_expectations: GreatExpectations) -> dg.AssetCheckResult:
+        with duckdb.get_connection() as con:
+            frame = con.execute("SELECT consent_action, consent_channel, occurred_at FROM staging.activities "
+                                "WHERE activity_type = 'consent'").df()
+        return check_result(great_expectations.runner().run("consent_events", frame, suites.consent_events()))
+
+    @dg.asset_check(asset=CLUSTERS, name=CLUSTERS_VALID, blocking=True,
+                    additional_deps=[PERSON_RECORDS, dg.AssetKey(["identity", "pairwise_predictions"])],
+                    description="Every staged record in one cluster, probabilities in [0, 1], no mega-cluster, "
+                                "singleton share within its band.")
+    def identity_clusters_valid(duckdb: DuckDBResource, great_expectations: GreatExpectations) -> dg.AssetCheckResult:
+        with duckdb.get_connection() as con:
+            staged = con.execute("SELECT count(*) FROM staging.person_records").fetchall()[0][0]
+            frame = con.execute("""
+                WITH best AS (
+                    SELECT uid, max(match_probability) AS match_probability FROM (
+                        SELECT unique_id_l AS uid, match_probability FROM identity.pairwise_predictions
+                        UNION ALL SELECT unique_id_r, match_probability FROM identity.pairwise_predictions)
+                    GROUP BY uid)
+                SELECT c.unique_id, c.cluster_key, c.cluster_size, (c.cluster_size = 1)::INT AS is_singleton,
+                       best.match_probability
+                FROM identity.clusters c LEFT JOIN best ON best.uid = c.unique_id""").df()
+        expectations = suites.identity_clusters(staged, ClusteringConfig().max_cluster_size)
+        return check_result(great_expectations.runner().run("identity_clusters", frame, expectations))
+
+    @dg.asset(key=DATA_QUALITY, group_name=GROUP, kinds={"duckdb"}, pool=WAREHOUSE_POOL,
+              deps=[PERSON_RECORDS, ACTIVITIES, dg.AssetKey(["marts", "customer_xref"])])
+    def data_quality(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
+                     settings: PipelineSettings) -> dg.MaterializeResult:
+        """Per source and run: completeness, validity, records per customer, freshness, quarantine rate."""
+        with duckdb.get_connection() as con:
+            frame = con.execute(source_quality_sql(sources, settings.reference_date)).df()
+            frame.insert(0, "run_id", context.run_id)
+            frame.insert(1, "measured_at", pd.Timestamp.now(tz="UTC").tz_localize(None))
+            con.register("_dq", frame)
+            con.execute("CREATE SCHEMA IF NOT EXISTS marts")
+            con.execute("CREATE TABLE IF NOT EXISTS marts.data_quality AS SELECT * FROM _dq LIMIT 0")
+            con.execute("BEGIN TRANSACTION")
+            con.execute("DELETE FROM marts.data_quality WHERE run_id = ?", [context.run_id])
+            con.execute("INSERT INTO marts.data_quality BY NAME SELECT * FROM _dq")
+            con.execute("COMMIT")
+            con.unregister("_dq")
+            return dg.MaterializeResult(metadata={
+                **table_metadata(con, "marts.data_quality"), "sources": len(frame),
+                "worst_quarantine_share": float(frame["quarantine_share"].max() or 0)})
+
+    return [staging_persons_valid, sources_healthy, consent_values_allowed, identity_clusters_valid, data_quality]
+
+
+def _failing_sources(frame: pd.DataFrame) -> list[str]:
+    """Source names (never values) breaking a source-health rule, with the rule."""
+    rules = [("raw_rows", lambda v: v < 1, "no rows"),
+             ("email_valid_share", lambda v: v < suites.MIN_VALID_SHARE, "e-mails mostly invalid"),
+             ("phone_valid_share", lambda v: v < suites.MIN_VALID_SHARE, "phones mostly invalid"),
+             ("postcode_valid_share", lambda v: v < suites.MIN_VALID_SHARE, "postcodes mostly invalid"),
+             ("quarantine_share", lambda v: v > suites.MAX_QUARANTINE_SHARE, "too many rows quarantined")]
+    out = []
+    for row in frame.itertuples():
+        for column, broken, why in rules:
+            value = getattr(row, column)
+            if value is not None and not pd.isna(value) and broken(value):
+                out.append(f"{row.source}: {why}")
+    return out

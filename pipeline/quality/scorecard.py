@@ -1,0 +1,47 @@
+"""Per-source data quality: completeness, validity, duplicate rate, freshness, quarantine rate.
+
+One SQL, used twice: the blocking source-health check reads it, and marts.data_quality keeps it per run
+so an analyst sees at a glance which system feeds bad data."""
+
+from __future__ import annotations
+
+from pipeline.config import PERSON_FIELDS, Source
+
+
+def source_quality_sql(sources: list[Source], as_of: str, with_customers: bool = True) -> str:
+    """One row per source; `with_customers` adds records per customer (needs marts.customer_xref)."""
+    raw = " UNION ALL ".join(f"SELECT '{s.name}' AS source, '{s.channel}' AS channel, count(*) AS raw_rows "
+                             f"FROM raw.{s.name}" for s in sources)
+    completeness = ",\n".join(f"avg(({f}_raw IS NOT NULL)::INT) AS complete_{f}" for f in PERSON_FIELDS
+                              if f != "country")
+    return f"""
+    WITH raw AS ({raw}),
+    persons AS (
+        SELECT source, count(*) AS person_records,
+               {completeness},
+               avg(email_valid::INT) FILTER (WHERE email_raw IS NOT NULL)       AS email_valid_share,
+               avg(phone_valid::INT) FILTER (WHERE phone_raw IS NOT NULL)       AS phone_valid_share,
+               avg(postcode_valid::INT) FILTER (WHERE postcode_raw IS NOT NULL) AS postcode_valid_share,
+               max(record_updated_at)                                           AS newest_record_at
+        FROM staging.person_records GROUP BY source
+    ),
+    customers AS ({"SELECT source, count(DISTINCT customer_id) AS customers FROM marts.customer_xref GROUP BY source"
+                   if with_customers else "SELECT NULL::VARCHAR AS source, NULL::BIGINT AS customers"}),
+    activities AS (SELECT source, count(*) AS activities, max(occurred_at) AS newest_activity_at
+                   FROM staging.activities GROUP BY source),
+    quarantined AS (SELECT source, count(*) AS quarantined FROM staging.quarantine GROUP BY source)
+    SELECT raw.source, raw.channel, raw.raw_rows,
+           coalesce(quarantined.quarantined, 0)                                 AS quarantined_rows,
+           coalesce(quarantined.quarantined, 0) / nullif(raw.raw_rows, 0)       AS quarantine_share,
+           persons.* EXCLUDE (source, newest_record_at),
+           persons.person_records / nullif(customers.customers, 0)             AS records_per_customer,
+           activities.activities,
+           date_diff('day', greatest(persons.newest_record_at, activities.newest_activity_at), DATE '{as_of}')
+                                                                                AS freshness_days
+    FROM raw
+    LEFT JOIN persons USING (source)
+    LEFT JOIN customers USING (source)
+    LEFT JOIN activities USING (source)
+    LEFT JOIN quarantined USING (source)
+    ORDER BY raw.source
+    """

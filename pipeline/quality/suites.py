@@ -1,0 +1,73 @@
+"""The expectation suites, one function per guarded table. Thresholds are module constants, documented
+in the README ("Validation")."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import great_expectations.expectations as gxe
+
+E164 = r"^\+[1-9][0-9]{6,14}$"
+EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+FR_POSTCODE = r"^[0-9]{5}$"
+# A source is refused when, of the values it sends, fewer than this share are valid, or when more than
+# MAX_QUARANTINE_SHARE of its rows cannot be staged, or when it sends nothing at all.
+MIN_VALID_SHARE = 0.5
+MAX_QUARANTINE_SHARE = 0.2
+# Share of person records alone in their customer: outside this band the linkage is suspect.
+SINGLETON_BAND = (0.02, 0.95)
+
+
+def staging_persons(today: date) -> list:
+    required = ["source", "source_record_id", "first_name_norm", "last_name_norm", "birth_date", "email",
+                "email_valid", "phone", "phone_valid", "postcode", "record_updated_at"]
+    return [
+        *[gxe.ExpectColumnToExist(column=c) for c in required],
+        gxe.ExpectColumnValuesToNotBeNull(column="source"),
+        gxe.ExpectColumnValuesToNotBeNull(column="source_record_id"),
+        gxe.ExpectCompoundColumnsToBeUnique(column_list=["source", "source_record_id"]),
+        gxe.ExpectColumnValuesToMatchRegex(column="valid_email", regex=EMAIL),
+        gxe.ExpectColumnValuesToMatchRegex(column="phone", regex=E164),
+        gxe.ExpectColumnValuesToMatchRegex(column="fr_postcode", regex=FR_POSTCODE),
+        gxe.ExpectColumnValuesToBeBetween(column="birth_year", min_value=1900, max_value=today.year),
+    ]
+
+
+def source_health() -> list:
+    """On one row per source: rows delivered, validity of what it sends, quarantine share."""
+    return [
+        gxe.ExpectColumnValuesToBeBetween(column="raw_rows", min_value=1),
+        gxe.ExpectColumnValuesToBeBetween(column="email_valid_share", min_value=MIN_VALID_SHARE),
+        gxe.ExpectColumnValuesToBeBetween(column="phone_valid_share", min_value=MIN_VALID_SHARE),
+        gxe.ExpectColumnValuesToBeBetween(column="postcode_valid_share", min_value=MIN_VALID_SHARE),
+        gxe.ExpectColumnValuesToBeBetween(column="quarantine_share", max_value=MAX_QUARANTINE_SHARE),
+    ]
+
+
+def consent_events() -> list:
+    return [
+        gxe.ExpectColumnValuesToBeInSet(column="consent_action", value_set=["opt_in", "opt_out"]),
+        gxe.ExpectColumnValuesToBeInSet(column="consent_channel", value_set=["email", "sms", "phone", "post"]),
+        gxe.ExpectColumnValuesToNotBeNull(column="occurred_at", mostly=0.99),
+    ]
+
+
+def identity_clusters(staged_records: int, max_cluster_size: int) -> list:
+    return [
+        gxe.ExpectTableRowCountToEqual(value=staged_records),
+        gxe.ExpectColumnValuesToBeUnique(column="unique_id"),
+        gxe.ExpectColumnValuesToNotBeNull(column="cluster_key"),
+        gxe.ExpectColumnMaxToBeBetween(column="cluster_size", max_value=max_cluster_size),
+        gxe.ExpectColumnMeanToBeBetween(column="is_singleton", min_value=SINGLETON_BAND[0], max_value=SINGLETON_BAND[1]),
+        gxe.ExpectColumnValuesToBeBetween(column="match_probability", min_value=0, max_value=1),
+    ]
+
+
+def customer_360(expected_customers: int) -> list:
+    return [
+        gxe.ExpectTableRowCountToEqual(value=expected_customers),
+        gxe.ExpectColumnValuesToBeUnique(column="customer_id"),
+        gxe.ExpectColumnValuesToNotBeNull(column="customer_id"),
+        *[gxe.ExpectColumnValuesToBeBetween(column=c, min_value=1, max_value=5) for c in ("r_score", "f_score", "m_score")],
+        gxe.ExpectColumnValuesToBeInSet(column="contactable_without_consent", value_set=[False]),
+    ]
