@@ -90,6 +90,8 @@ class _Maker:
         choice = p.email
         if p.family_email and (choice is None or self.rng.random() < 0.3):
             choice = p.family_email
+        if choice and self.rng.random() < 0.004:  # typed into the wrong box, or refused
+            return ["pas d'email", choice.replace("@", ""), "aucun", choice.split("@")[0] + "@"][self.rng.integers(4)]
         return noise.email_variant(choice, self.rng) if choice else None
 
     def phone(self, p: Person, mobile_first: float = 0.7) -> str | None:
@@ -97,6 +99,8 @@ class _Maker:
         if not options:
             return None
         pick = options[0] if len(options) == 1 or self.rng.random() < mobile_first else options[1]
+        if self.rng.random() < 0.005:  # placeholder or truncated numbers, as tills and forms let through
+            return ["0000000000", "n/a", pick[:6], "0123456789"][self.rng.integers(4)]
         return noise.phone_format(pick, self.rng)
 
     def maybe(self, rate: float, value):
