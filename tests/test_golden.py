@@ -165,3 +165,23 @@ def test_retention_and_segment_totals_reconcile_with_the_360(published):
                                WHERE (contactable_email AND consent_email <> 'opt_in')
                                   OR (contactable_sms AND NOT mobile_valid)""").fetchall()[0][0]
         assert never == 0
+
+
+def test_no_personal_value_reaches_dagster_events(tmp_path):
+    """Metadata, logs and check descriptions carry counts and names of things, never a customer's values."""
+    import json
+
+    from pipeline.definitions import build_definitions
+
+    generate_demo(250, seed=9, raw_dir=tmp_path / "raw", truth_path=tmp_path / "truth.csv")
+    settings = Settings(raw_dir=tmp_path / "raw", warehouse=tmp_path / "wh.duckdb", sources_file=BUNDLED_SOURCES,
+                        truth_file=None)
+    result = build_definitions(settings).resolve_implicit_global_asset_job_def().execute_in_process(
+        raise_on_error=False)
+    events = "\n".join(str(e) for e in result.all_events)
+    values = set()
+    for line in next((tmp_path / "raw" / "ecommerce_accounts").rglob("*.jsonl")).read_text().splitlines()[1:]:
+        record = json.loads(line)
+        values |= {record["email"], record["last_name"], record["address"]["street"], record["phone"]} - {None}
+    leaked = [v for v in values if len(v) > 5 and v in events]
+    assert len(values) > 300 and leaked == []
