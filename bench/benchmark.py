@@ -1,0 +1,182 @@
+"""Benchmark: demo data at several sizes through the whole pipeline, and Splink alone on the same data.
+
+    python bench/benchmark.py --records 10000 100000 1000000 [--workdir /tmp/c360-bench]
+
+For each size (source records, i.e. raw rows over all sources) it prints per asset the wall time and the
+peak resident memory of the process while that step ran, then the Splink comparisons, pairwise F1 against
+the truth, and the same linkage done by plain Splink (train, predict, cluster at the same threshold) so
+the pipeline's overhead is a ratio measured in the same run. Each size runs in its own process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+RECORDS_PER_PERSON = 11.6  # raw rows over all sources per generated person (measured on the demo)
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+class MemorySampler(threading.Thread):
+    def __init__(self, every: float = 0.1):
+        super().__init__(daemon=True)
+        self.every, self.samples, self.running = every, [], True
+
+    def run(self) -> None:
+        while self.running:
+            self.samples.append((time.time(), _rss_mb()))
+            time.sleep(self.every)
+
+    def peak(self, start: float, end: float) -> float:
+        inside = [rss for t, rss in self.samples if start <= t <= end + self.every]
+        return max(inside, default=0.0)
+
+
+def splink_alone(warehouse: Path, workdir: Path, threshold: float) -> dict:
+    """Plain Splink on the same linkage input: u by random sampling, prior, the same EM sessions, predict,
+    connected components at the same threshold."""
+    import duckdb
+    from splink import Linker
+    from splink.backends.duckdb import DuckDBAPI
+
+    from pipeline.identity import model
+    from pipeline.identity.link import U_SAMPLE_PAIRS
+
+    with duckdb.connect(str(warehouse), read_only=True) as wh:
+        records = wh.sql("SELECT * FROM identity.linkage_input").to_arrow_table()
+    scratch = workdir / "splink_alone.duckdb"
+    scratch.unlink(missing_ok=True)
+    con = duckdb.connect(str(scratch))
+    con.register("_in", records)
+    con.execute("CREATE TABLE linkage_input AS SELECT * FROM _in")
+    timings = {}
+    t = time.perf_counter()
+    linker = Linker(DuckDBAPI(con).register("linkage_input"), model.settings(), log_level=None)
+    linker.training.estimate_probability_two_random_records_match(
+        [model.block_on("email", "first_name"), model.block_on("first_name", "last_name", "birth_date")], recall=0.7)
+    linker.training.estimate_u_using_random_sampling(max_pairs=U_SAMPLE_PAIRS, seed=42)
+    for rule in model.TRAINING_BLOCKING_RULES:
+        try:
+            linker.training.estimate_parameters_using_expectation_maximisation(rule)
+        except Exception:  # noqa: BLE001 - tiny sizes: a session with no pairs
+            pass
+    timings["splink_train_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    predictions = linker.inference.predict(threshold_match_probability=model.PREDICT_THRESHOLD)
+    timings["splink_predict_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    linker.clustering.cluster_pairwise_predictions_at_threshold(predictions, threshold)
+    timings["splink_cluster_s"] = time.perf_counter() - t
+    con.close()
+    scratch.unlink(missing_ok=True)
+    timings["splink_total_s"] = sum(timings.values())
+    return timings
+
+
+def run_one(records: int, workdir: Path) -> dict:
+    """Generate, run every asset with a memory sampler, then Splink alone. Returns the figures."""
+    import duckdb
+
+    from pipeline.config import BUNDLED_SOURCES, Settings
+    from pipeline.definitions import build_definitions
+    from pipeline.demo import generate_demo
+
+    persons = max(50, round(records / RECORDS_PER_PERSON))
+    root = workdir / f"r{records}"
+    t = time.perf_counter()
+    generate_demo(persons, seed=42, raw_dir=root / "raw", truth_path=root / "truth.csv")
+    generate_s = time.perf_counter() - t
+    settings = Settings(raw_dir=root / "raw", warehouse=root / "warehouse.duckdb", sources_file=BUNDLED_SOURCES,
+                        truth_file=root / "truth.csv")
+    import dagster as dg
+
+    instance = dg.DagsterInstance.ephemeral()
+    sampler = MemorySampler()
+    sampler.start()
+    t = time.perf_counter()
+    result = build_definitions(settings).resolve_implicit_global_asset_job_def().execute_in_process(
+        run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}}, raise_on_error=False,
+        instance=instance)
+    pipeline_s = time.perf_counter() - t
+    sampler.running = False
+    steps = [{"step": st.step_key, "seconds": round(st.end_time - st.start_time, 2),
+              "peak_mb": round(sampler.peak(st.start_time, st.end_time))}
+             for st in instance.get_run_step_stats(result.run_id) if st.start_time and st.end_time]
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        raw = con.execute("SELECT sum(raw_rows) FROM marts.data_quality WHERE run_id = ?", [result.run_id]).fetchall()[0][0]
+        quality = con.execute("SELECT pairwise_precision, pairwise_recall, pairwise_f1 FROM identity.linkage_quality "
+                              "WHERE run_id = ?", [result.run_id]).fetchall()
+        persons_records = con.execute("SELECT count(*) FROM identity.linkage_input").fetchall()[0][0]
+    comparisons = next((m.metadata["comparisons_scored"].value for m in result.get_asset_materialization_events()
+                        if m.asset_key.path == ["identity", "pairwise_predictions"]
+                        for m in [m.event_specific_data.materialization]), None)
+    from assets.identity import ClusteringConfig
+
+    alone = splink_alone(settings.warehouse, root, ClusteringConfig().threshold)
+    identity_steps = {"identity__pairwise_predictions", "identity__clusters"}
+    identity_s = sum(s["seconds"] for s in steps if s["step"] in identity_steps)
+    return {
+        "records": int(raw or 0), "persons": persons, "person_records": persons_records, "success": result.success,
+        "generate_s": round(generate_s, 1), "pipeline_s": round(pipeline_s, 1),
+        "peak_mb": round(max((rss for _, rss in sampler.samples), default=0)), "comparisons": comparisons,
+        "precision": quality[0][0] if quality else None, "recall": quality[0][1] if quality else None,
+        "f1": quality[0][2] if quality else None, "steps": steps,
+        **{k: round(v, 1) for k, v in alone.items()},
+        "identity_steps_s": round(identity_s, 1),
+        "pipeline_over_splink_alone": round(pipeline_s / alone["splink_total_s"], 2),
+    }
+
+
+def report(figures: list[dict]) -> str:
+    lines = ["| source records | person records | pipeline | peak | comparisons | F1 | Splink alone (train / predict / "
+             "cluster) | identity steps | pipeline / Splink alone |", "|---|---|---|---|---|---|---|---|---|"]
+    for f in figures:
+        lines.append(f"| {f['records']:,} | {f['person_records']:,} | {f['pipeline_s']} s | {f['peak_mb'] / 1024:.2f} GB "
+                     f"| {f['comparisons']:,} | {f['f1']} | {f['splink_total_s']} s ({f['splink_train_s']} / "
+                     f"{f['splink_predict_s']} / {f['splink_cluster_s']}) | {f['identity_steps_s']} s | "
+                     f"{f['pipeline_over_splink_alone']} |")
+    for f in figures:
+        lines.append(f"\nper asset at {f['records']:,} source records (seconds, peak MB of the process):")
+        for s in sorted(f["steps"], key=lambda s: -s["seconds"])[:12]:
+            lines.append(f"  {s['step']:<55} {s['seconds']:>8.2f} s {s['peak_mb']:>8} MB")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--records", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--workdir", default="/tmp/c360-bench")
+    parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # internal: run one size, print JSON
+    args = parser.parse_args(argv)
+    workdir = Path(args.workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    if args.one:
+        print(json.dumps(run_one(args.one, workdir)))
+        return 0
+    figures = []
+    for records in args.records:
+        out = subprocess.run([sys.executable, __file__, "--one", str(records), "--workdir", str(workdir)],
+                             capture_output=True, text=True, check=False)
+        if out.returncode != 0:
+            print(out.stderr[-3000:], file=sys.stderr)
+            return out.returncode
+        figures.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        print(f"measured {records:,} source records", file=sys.stderr)
+    print(report(figures))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
