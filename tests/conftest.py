@@ -106,3 +106,14 @@ def materialise(settings: Settings):
         raise_on_error=False)
     assert result.success, [e.message for e in result.all_events if e.is_failure]
     return result
+
+
+def demo_settings(root: Path, persons: int, seed: int, **overrides) -> Settings:
+    """Generate a small demo under root and return Settings for it (bundled sources file, no truth)."""
+    from pipeline.config import BUNDLED_SOURCES
+    from pipeline.demo import generate_demo
+
+    generate_demo(persons, seed=seed, raw_dir=root / "raw", truth_path=root / "truth.csv")
+    options = dict(raw_dir=root / "raw", warehouse=root / "warehouse.duckdb", sources_file=BUNDLED_SOURCES,
+                   truth_file=None)
+    return Settings(**{**options, **overrides})

@@ -1,17 +1,14 @@
 """Golden record and marts: survivorship with lineage, consent, RFM, erasure, retention, reconciliation."""
 
-from datetime import date
 
 import duckdb
 import pandas as pd
 import pytest
 
-from pipeline.config import BUNDLED_SOURCES, Settings
-from pipeline.demo import generate_demo
 from pipeline.golden.consent import CONSENT_STATE_SQL
 from pipeline.golden.survivorship import golden_attributes_sql, load_rules
 from pipeline.marts.segmentation import segmentation_sql
-from tests.conftest import materialise
+from tests.conftest import demo_settings, materialise
 
 
 def _record(rid, source, rank, updated, **values):
@@ -96,9 +93,7 @@ def test_rfm_scores_segments_and_edges():
 @pytest.fixture(scope="module")
 def published(tmp_path_factory):
     root = tmp_path_factory.mktemp("golden")
-    generate_demo(500, seed=21, raw_dir=root / "raw", truth_path=root / "truth.csv")
-    settings = Settings(raw_dir=root / "raw", warehouse=root / "warehouse.duckdb", sources_file=BUNDLED_SOURCES,
-                        truth_file=None, as_of="2026-11-24")
+    settings = demo_settings(root, 500, seed=21, as_of="2026-11-24")
     materialise(settings)
     return settings, root
 
@@ -173,9 +168,7 @@ def test_no_personal_value_reaches_dagster_events(tmp_path):
 
     from pipeline.definitions import build_definitions
 
-    generate_demo(250, seed=9, raw_dir=tmp_path / "raw", truth_path=tmp_path / "truth.csv")
-    settings = Settings(raw_dir=tmp_path / "raw", warehouse=tmp_path / "wh.duckdb", sources_file=BUNDLED_SOURCES,
-                        truth_file=None)
+    settings = demo_settings(tmp_path, 250, seed=9)
     result = build_definitions(settings).resolve_implicit_global_asset_job_def().execute_in_process(
         raise_on_error=False)
     events = "\n".join(str(e) for e in result.all_events)

@@ -9,9 +9,9 @@ import duckdb
 import pandas as pd
 import pytest
 
-from pipeline.config import BUNDLED_SOURCES, Settings
+from pipeline.config import Settings
 from pipeline.definitions import build_definitions
-from pipeline.demo import generate_demo
+from tests.conftest import demo_settings
 
 
 def _run(settings: Settings):
@@ -31,10 +31,7 @@ def _published(settings: Settings) -> dict:
 
 @pytest.fixture(scope="module")
 def clean(tmp_path_factory):
-    root = tmp_path_factory.mktemp("quality")
-    generate_demo(400, seed=8, raw_dir=root / "raw", truth_path=root / "truth.csv")
-    settings = Settings(raw_dir=root / "raw", warehouse=root / "warehouse.duckdb", sources_file=BUNDLED_SOURCES,
-                        truth_file=None, as_of="2026-11-24")
+    settings = demo_settings(tmp_path_factory.mktemp("quality"), 400, seed=8, as_of="2026-11-24")
     result = _run(settings)
     return settings, result
 
