@@ -181,6 +181,11 @@ class Settings:
         return self.warehouse.parent / "artefacts"
 
     @property
+    def published(self) -> Path:
+        """The analysts' read-only copy of the marts."""
+        return self.warehouse.with_name("published.duckdb")
+
+    @property
     def quality_dir(self) -> Path:
         """Great Expectations project: results and Data Docs (static HTML)."""
         return self.warehouse.parent / "quality"

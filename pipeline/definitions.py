@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from assets import evaluation, golden, identity, marts, quality
+from assets import automation, evaluation, golden, identity, marts, quality
 from assets import sources as sources_layer
 from assets import staging as staging_layer
 from pipeline.config import Settings, load_sources
@@ -14,12 +14,16 @@ from pipeline.resources import build_resources
 def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     settings = settings or Settings.from_env()
     sources = load_sources(settings.sources_file)
+    job, automations = automation.build(settings.raw_dir)
     return dg.Definitions(
+        jobs=[job],
+        schedules=[a for a in automations if isinstance(a, dg.ScheduleDefinition)],
+        sensors=[a for a in automations if isinstance(a, dg.SensorDefinition)],
         assets=[
             *sources_layer.build(sources),
             *staging_layer.build(sources),
             *quality.build(sources),
-            *dg.load_assets_from_modules([identity, evaluation, golden, marts]),
+            *dg.load_assets_from_modules([identity, evaluation, golden, marts, automation]),
         ],
         asset_checks=dg.load_asset_checks_from_modules([marts]),
         resources=build_resources(settings),

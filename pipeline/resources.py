@@ -23,6 +23,11 @@ class PipelineSettings(dg.ConfigurableResource):
     artefacts_dir: str
     as_of: str = ""
     retention_days: int = 1095
+    published: str = ""
+
+    @property
+    def published_path(self) -> Path:
+        return Path(self.published)
 
     @property
     def reference_date(self) -> str:
@@ -48,7 +53,7 @@ def build_resources(settings: Settings) -> dict:
         "settings": PipelineSettings(
             raw_dir=str(settings.raw_dir), sources_file=str(settings.sources_file),
             truth_file=str(settings.truth_file or ""), artefacts_dir=str(settings.artefacts_dir),
-            as_of=settings.as_of, retention_days=settings.retention_days),
+            as_of=settings.as_of, retention_days=settings.retention_days, published=str(settings.published)),
         "great_expectations": GreatExpectations(project_dir=str(settings.quality_dir)),
     }
 
