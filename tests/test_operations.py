@@ -1,6 +1,8 @@
 """Operations: the analysts' published copy, the daily schedule, the new-drop sensor."""
 
 import subprocess
+import time
+from pathlib import Path
 import sys
 
 import dagster as dg
@@ -51,3 +53,30 @@ def test_daily_schedule_and_new_drop_sensor(tmp_path):
     (settings.raw_dir / "web_orders" / "2026-11-24").mkdir()
     again = sensor(dg.build_sensor_context(cursor=cursor.cursor))
     assert isinstance(again, dg.RunRequest) and again.run_key == "web_orders/2026-11-24"
+
+
+def test_a_run_killed_midway_leaves_the_published_marts_and_the_next_run_completes(tmp_path):
+    settings = demo_settings(tmp_path, 400, seed=6)
+    materialise(settings)
+    with duckdb.connect(str(settings.published), read_only=True) as pub:
+        before = pub.execute("SELECT * FROM marts.customer_360 ORDER BY customer_id").df()
+    (settings.raw_dir / "cs_tickets" / "2026-11-24").mkdir()  # a new day's drop that the killed run never publishes
+    (settings.raw_dir / "cs_tickets" / "2026-11-24" / "t.jsonl").write_text(
+        '{"ticket_id": "TK1", "opened_at": "2026-11-24T08:00:00", "status": "open", "category": "question", '
+        '"customer": {"first_name": "Anne", "last_name": "Kill", "email": "anne.kill@example.org"}}\n')
+    cli = str(Path(sys.executable).parent / "customer360")
+    run = subprocess.Popen([cli, "run", "--raw-dir", str(settings.raw_dir), "--warehouse", str(settings.warehouse),
+                            "--truth", ""], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    scratch = settings.artefacts_dir / "splink_scratch.duckdb"
+    for _ in range(600):  # kill -9 while Splink is training, mid-run
+        if scratch.exists() or run.poll() is not None:
+            break
+        time.sleep(0.1)
+    run.kill()
+    run.wait()
+    with duckdb.connect(str(settings.published), read_only=True) as pub:
+        after = pub.execute("SELECT * FROM marts.customer_360 ORDER BY customer_id").df()
+    assert before.equals(after)
+    materialise(settings)  # the next run recovers the warehouse and completes
+    with duckdb.connect(str(settings.published), read_only=True) as pub:
+        assert pub.execute("SELECT count(*) FROM marts.customer_xref WHERE source_record_id = 'TK1'").fetchall() == [(1,)]
