@@ -37,14 +37,29 @@ def build_extract_asset(source: Source) -> dg.AssetsDefinition:
         files = pd.DataFrame([vars(f) for f in extract.files],
                              columns=["file", "sha256", "rows", "unreadable", "status"])
         with duckdb.get_connection() as con:
+            new_columns = _new_unmapped_columns(con, source, list(rows.columns))
+            if new_columns:  # a schema change in the source system: say so, the pipeline ignores them
+                context.log.warning(f"{source.name}: new column(s) {new_columns} are not mapped in the sources "
+                                    "file and are ignored (kept in raw only)")
             replace_table(con, f"raw.{source.name}", rows)
             replace_table(con, f"raw.{source.name}__files", files)
             meta = table_metadata(con, f"raw.{source.name}")
         return dg.MaterializeResult(metadata={
             **meta, "files": len(extract.files), "unreadable_rows": int(rows["_error"].notna().sum()),
+            "new_unmapped_columns": dg.MetadataValue.json(new_columns),
             "files_not_loaded_whole": sum(f.status != "loaded" for f in extract.files)})
 
     return extract
+
+
+def _new_unmapped_columns(con, source: Source, columns: list[str]) -> list[str]:
+    """Columns that appeared since the previous run's raw table and that the sources file does not map."""
+    previous = {r[0] for r in con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = 'raw' AND table_name = ?",
+        [source.name]).fetchall()}
+    if not previous:
+        return []
+    return [c for c in columns if c not in previous and c not in source.mapped_columns and not c.startswith("_")]
 
 
 def build_file_check(source: Source) -> dg.AssetChecksDefinition:

@@ -93,3 +93,18 @@ def test_sources_file_errors_name_the_source(tmp_path):
                    "    person: {first_name: fn}\n")
     with pytest.raises(SourcesFileError, match="source 'crm'.*format must be one of"):
         load_sources(bad)
+
+
+def test_a_new_column_in_a_source_is_ignored_with_a_warning(small_project):
+    """The extract asset logs the warning and records the new columns in its metadata; the rows still load."""
+    _materialise(small_project)
+    day = small_project.raw_dir / "newsletter" / "2026-11-22"
+    day.mkdir()
+    (day / "events.csv").write_text("event_id,email,channel,action,at,loyalty_level\n"
+                                    "N7,z@y.fr,email,opt_in,2025-01-01 10:00:00,gold\n")
+    result = _materialise(small_project)
+    meta = [e.event_specific_data.materialization.metadata for e in result.get_asset_materialization_events()
+            if e.asset_key.path == ["raw", "newsletter"]][0]
+    assert meta["new_unmapped_columns"].value == ["loyalty_level"]
+    with duckdb.connect(str(small_project.warehouse), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM staging.person_records WHERE source_record_id = 'N7'").fetchall() == [(1,)]
