@@ -5,8 +5,7 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from assets.identity import PREDICTIONS, RECORD_CUSTOMER
-from assets.metadata import build_table, table_metadata
-from assets.quality import check_result
+from assets.metadata import build_table, check_result, table_metadata
 from pipeline.quality import suites
 from pipeline.warehouse import create_table_as
 from pipeline.identity.xref import CUSTOMER_XREF_SQL

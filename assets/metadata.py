@@ -4,6 +4,8 @@
 import dagster as dg
 import duckdb
 
+from pipeline.quality.gx_runner import SuiteResult
+
 
 def table_metadata(con: duckdb.DuckDBPyConnection, table: str) -> dict:
     schema, name = table.split(".")
@@ -27,3 +29,12 @@ def build_table(duckdb, table: str, select_sql: str, *views: str) -> dg.Material
             con.execute(view)
         create_table_as(con, table, select_sql)
         return dg.MaterializeResult(metadata=table_metadata(con, table))
+
+
+def check_result(result: SuiteResult, prefix: str = "", **extra) -> dg.AssetCheckResult:
+    """Counts and unexpected percentages only: never a value from the data."""
+    return dg.AssetCheckResult(
+        passed=result.success, description=prefix + result.describe(),
+        metadata={"rows_validated": result.rows, "expectations": len(result.expectations),
+                  "failed": len(result.failures), "data_docs": dg.MetadataValue.url(result.docs),
+                  "results": dg.MetadataValue.json(result.expectations), **extra})

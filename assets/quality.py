@@ -7,11 +7,10 @@ import pandas as pd
 from dagster_duckdb import DuckDBResource
 
 from assets.identity import CLUSTERS, ClusteringConfig
-from assets.metadata import table_metadata
+from assets.metadata import check_result, table_metadata
 from assets.staging import ACTIVITIES, PERSON_RECORDS
 from pipeline.config import Source
 from pipeline.quality import suites
-from pipeline.quality.gx_runner import SuiteResult
 from pipeline.quality.scorecard import source_quality_sql
 from pipeline.resources import WAREHOUSE_POOL, GreatExpectations, PipelineSettings
 
@@ -21,15 +20,6 @@ STAGING_VALID = "staging_persons_valid"
 SOURCES_HEALTHY = "sources_healthy"
 CONSENT_VALID = "consent_values_allowed"
 CLUSTERS_VALID = "identity_clusters_valid"
-
-
-def check_result(result: SuiteResult, prefix: str = "", **extra) -> dg.AssetCheckResult:
-    """Counts and unexpected percentages only: never a value from the data."""
-    return dg.AssetCheckResult(
-        passed=result.success, description=prefix + result.describe(),
-        metadata={"rows_validated": result.rows, "expectations": len(result.expectations),
-                  "failed": len(result.failures), "data_docs": dg.MetadataValue.url(result.docs),
-                  "results": dg.MetadataValue.json(result.expectations), **extra})
 
 
 def build(sources: list[Source]) -> list:
