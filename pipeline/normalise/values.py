@@ -5,6 +5,9 @@ from __future__ import annotations
 import re
 from datetime import date, datetime
 
+import duckdb
+import pandas as pd
+
 from pipeline.normalise import missing
 
 
@@ -48,3 +51,20 @@ def parse_decimal(value: object, decimal: str = ".") -> tuple[float | None, str 
         return float(text), None
     except ValueError:
         return None, f"'{value}' is not a number (decimal mark '{decimal}')"
+
+
+def parse_datetimes(values: pd.Series, formats: tuple[str, ...]) -> tuple[pd.Series, pd.Series]:
+    """parse_datetime over a column of stripped text (None when missing): DuckDB's strptime parses the values
+    matching a declared format in bulk (timestamps are nearly all distinct, so per-value Python is slow);
+    whatever it cannot parse goes through parse_datetime, for the ISO fallback and the reason.
+    Returns (timestamps, reasons)."""
+    distinct = pd.DataFrame({"v": pd.Series(values.dropna().unique(), dtype=object)})
+    with duckdb.connect() as con:
+        con.register("_values", distinct)
+        parsed = con.execute("SELECT v, try_strptime(v, $formats) FROM _values", {"formats": list(formats)}).fetchall()
+    stamps, reasons = {}, {}
+    for value, stamp in parsed:
+        if stamp is None:
+            stamp, reasons[value] = parse_datetime(value, formats)
+        stamps[value] = stamp
+    return values.map(stamps), values.map(reasons)
