@@ -10,9 +10,7 @@ from assets.metadata import table_metadata
 from assets.sources import raw_key
 from pipeline.config import Source
 from pipeline.resources import WAREHOUSE_POOL
-from pipeline.staging import (ACTIVITY_TYPES, ERASURE_TYPES, FIELD_ISSUE_TYPES, PERSON_TYPES,
-                              QUARANTINE_TYPES, stage_all)
-from pipeline.warehouse import replace_table
+from pipeline.staging_changes import stage_changes
 
 GROUP = "staging"
 PERSON_RECORDS = dg.AssetKey(["staging", "person_records"])
@@ -23,33 +21,36 @@ ERASURE_REQUESTS = dg.AssetKey(["staging", "erasure_requests"])
 RECONCILES = "raw_rows_reconcile"
 
 _TABLES = {
-    PERSON_RECORDS: ("persons", PERSON_TYPES,
-                     "One normalised person record per source record (display, match and raw forms side by side)."),
-    ACTIVITIES: ("activities", ACTIVITY_TYPES,
-                 "Orders, store purchases, sessions, tickets, reviews and consent events in one shape."),
-    FIELD_ISSUES: ("field_issues", FIELD_ISSUE_TYPES,
-                   "Values left empty in staging (bad phone, impossible date...) with the raw value and why."),
-    QUARANTINE: ("quarantine", QUARANTINE_TYPES,
-                 "Raw rows that could not be staged at all, with source, file, line and reason."),
-    ERASURE_REQUESTS: ("erasure_requests", ERASURE_TYPES,
-                       "Erasure requests (sources with purpose: erasure): the identifiers of people to forget."),
+    PERSON_RECORDS: "One normalised person record per source record (display, match and raw forms side by side).",
+    ACTIVITIES: "Orders, store purchases, sessions, tickets, reviews and consent events in one shape.",
+    FIELD_ISSUES: "Values left empty in staging (bad phone, impossible date...) with the raw value and why.",
+    QUARANTINE: "Raw rows that could not be staged at all, with source, file, line and reason.",
+    ERASURE_REQUESTS: "Erasure requests (sources with purpose: erasure): the identifiers of people to forget.",
 }
+
+
+class StagingConfig(dg.Config):
+    """`full_refresh` restages every source from all its raw rows (after a change to normalisation code)."""
+
+    full_refresh: bool = False
 
 
 def build(sources: list[Source]) -> list:
     @dg.multi_asset(
         specs=[dg.AssetSpec(key, description=desc, group_name=GROUP, kinds={"duckdb"},
-                            deps=[raw_key(s) for s in sources]) for key, (_, _, desc) in _TABLES.items()],
+                            deps=[raw_key(s) for s in sources]) for key, desc in _TABLES.items()],
         pool=WAREHOUSE_POOL,
     )
-    def staging(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
+    def staging(context: dg.AssetExecutionContext, duckdb: DuckDBResource, config: StagingConfig):
+        """Stage the raw files not staged yet (all of them on a full refresh)."""
         with duckdb.get_connection() as con:
-            raw = {s.name: con.execute(f"SELECT * FROM raw.{s.name}").df() for s in sources}
-            staged = stage_all(sources, raw, date.today())
-            for key, (attr, types, _) in _TABLES.items():
+            changes = stage_changes(con, sources, date.today(), config.full_refresh)
+            summary = {c.source: f"{c.mode}: {c.files} files, {c.rows} rows, {c.superseded} superseded"
+                       for c in changes}
+            for key in _TABLES:
                 table = ".".join(key.path)
-                replace_table(con, table, getattr(staged, attr), types)
-                yield dg.MaterializeResult(asset_key=key, metadata=table_metadata(con, table))
+                yield dg.MaterializeResult(asset_key=key, metadata={
+                    **table_metadata(con, table), "changes_by_source": dg.MetadataValue.json(summary)})
 
     # The staging op writes all four tables at once: no additional deps (which would also make this
     # check wait for the blocking checks on person_records).

@@ -79,7 +79,7 @@ class _Issues:
         return pd.concat(self.parts, ignore_index=True) if self.parts else pd.DataFrame(columns=cols)
 
 
-def _quarantine_rows(source: Source, frame: pd.DataFrame, reason: pd.Series) -> pd.DataFrame:
+def quarantine_rows(source: Source, frame: pd.DataFrame, reason: pd.Series) -> pd.DataFrame:
     raw_cols = [c for c in frame.columns if not c.startswith("_")]
     record = frame[raw_cols].apply(lambda r: r.dropna().to_json(force_ascii=False), axis=1) \
         if len(frame) else pd.Series(dtype=object)
@@ -169,7 +169,7 @@ def _stage_activities(source: Source, frame: pd.DataFrame, issues: _Issues) -> p
     else:
         out["person_source"], out["person_record_id"] = source.name, frame["_record_id"]
     for f in ("occurred_at", "closed_at"):
-        ts, why = _split(_map_unique(a.get(f, empty), lambda v: values.parse_datetime(v, source.date_formats)), 2)
+        ts, why = values.parse_datetimes(a.get(f, empty), source.date_formats)
         out[f] = pd.to_datetime(ts)
         issues.add(f, a.get(f, empty), why)
     amount, why = _split(_map_unique(a.get("amount", empty), lambda v: values.parse_decimal(v, source.decimal)), 2)
@@ -195,11 +195,10 @@ def stage_source(source: Source, raw: pd.DataFrame, today: date) -> Staged:
     frame["_record_id"] = _col(frame, source.record_id)
     reason = _row_rejections(source, frame)
     bad = reason.notna()
-    quarantine = _quarantine_rows(source, frame[bad], reason[bad])
+    quarantine = quarantine_rows(source, frame[bad], reason[bad])
     good = frame[~bad].copy()
     issues = _Issues(source, good)
-    updated, why = _split(_map_unique(_col(good, source.updated_at),
-                                      lambda v: values.parse_datetime(v, source.date_formats)), 2)
+    updated, why = values.parse_datetimes(_col(good, source.updated_at), source.date_formats)
     good["_updated_at"] = pd.to_datetime(updated)
     issues.add("updated_at", _col(good, source.updated_at), why)
     persons = _stage_persons(source, good, issues, today) if source.has_person else None
@@ -239,17 +238,3 @@ ERASURE_TYPES = {"source": "VARCHAR", "source_record_id": "VARCHAR", "requested_
                  "email_key": "VARCHAR", "phone": "VARCHAR", "_file": "VARCHAR", "_line": "BIGINT"}
 QUARANTINE_TYPES = {"source": "VARCHAR", "_file": "VARCHAR", "_line": "BIGINT", "source_record_id": "VARCHAR",
                     "reason": "VARCHAR", "raw_record": "VARCHAR"}
-
-
-def stage_all(sources: list[Source], raw_tables: dict[str, pd.DataFrame], today: date) -> Staged:
-    """Stage every source and stack the results into the four staging tables."""
-    parts = [stage_source(s, raw_tables[s.name], today) for s in sources]
-
-    def stack(attr: str, types: dict[str, str]) -> pd.DataFrame:
-        frames = [getattr(p, attr) for p in parts if getattr(p, attr) is not None and len(getattr(p, attr))]
-        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(types))
-
-    return Staged(persons=stack("persons", PERSON_TYPES), activities=stack("activities", ACTIVITY_TYPES),
-                  field_issues=stack("field_issues", FIELD_ISSUE_TYPES),
-                  quarantine=stack("quarantine", QUARANTINE_TYPES),
-                  erasure_requests=stack("erasure_requests", ERASURE_TYPES))

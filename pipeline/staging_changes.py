@@ -1,0 +1,143 @@
+"""Bring the staging tables up to date with raw: stage only the files not staged yet.
+
+`staging.staged_files` remembers which raw files (name and SHA-256) each source's staged rows came from,
+and a fingerprint of the source's mapping. Per source:
+- nothing new: nothing to do;
+- new files only (the daily case): stage their rows and append them; a record id delivered again
+  supersedes its earlier version, which moves to quarantine, as a full restage would do;
+- a file gone or changed, a changed mapping, or a full refresh: restage the source from all its raw rows.
+Everything happens in one transaction: a crash leaves the previous staging intact.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import date
+
+import duckdb
+import pandas as pd
+
+from pipeline.config import Source
+from pipeline.staging import (ACTIVITY_TYPES, ERASURE_TYPES, FIELD_ISSUE_TYPES, PERSON_TYPES, QUARANTINE_TYPES,
+                              Staged, quarantine_rows, stage_source)
+from pipeline.warehouse import quote, table_exists
+
+TABLES = {"person_records": ("persons", PERSON_TYPES), "activities": ("activities", ACTIVITY_TYPES),
+          "field_issues": ("field_issues", FIELD_ISSUE_TYPES), "quarantine": ("quarantine", QUARANTINE_TYPES),
+          "erasure_requests": ("erasure_requests", ERASURE_TYPES)}
+# Tables holding staged rows keyed by the source's record id (a newer version supersedes an older one).
+VERSIONED = ("person_records", "activities", "erasure_requests")
+
+
+@dataclass
+class SourceChange:
+    source: str
+    mode: str  # none | new files | full
+    files: int = 0
+    rows: int = 0
+    superseded: int = 0
+
+
+def fingerprint(source: Source) -> str:
+    """Changes when the source's mapping changes (its staged rows must then be rebuilt)."""
+    return hashlib.sha256(repr(source).encode()).hexdigest()[:16]
+
+
+def _create_tables(con: duckdb.DuckDBPyConnection, fresh: bool) -> None:
+    con.execute("CREATE SCHEMA IF NOT EXISTS staging")
+    for table, (_, types) in TABLES.items():
+        columns = ", ".join(f"{quote(c)} {t}" for c, t in types.items())
+        verb = "CREATE OR REPLACE TABLE" if fresh else "CREATE TABLE IF NOT EXISTS"
+        con.execute(f"{verb} staging.{table} ({columns})")
+    con.execute("""CREATE TABLE IF NOT EXISTS staging.staged_files (
+        source VARCHAR, file VARCHAR, sha256 VARCHAR, fingerprint VARCHAR, staged_at TIMESTAMP)""")
+
+
+def _insert(con: duckdb.DuckDBPyConnection, staged: Staged) -> None:
+    for table, (attr, types) in TABLES.items():
+        frame = getattr(staged, attr)
+        if frame is None or not len(frame):
+            continue
+        frame = frame.copy()
+        for column in types:
+            if column not in frame.columns:
+                frame[column] = None
+        select = ", ".join(f"CAST({quote(c)} AS {t}) AS {quote(c)}" for c, t in types.items())
+        con.register("_staged", frame)
+        con.execute(f"INSERT INTO staging.{table} BY NAME SELECT {select} FROM _staged")
+        con.unregister("_staged")
+
+
+def _supersede(con: duckdb.DuckDBPyConnection, source: Source) -> int:
+    """Older versions of a record id (earlier drop, or earlier line) leave staging for quarantine."""
+    versions = " UNION ".join(f"SELECT source_record_id, _file, _line FROM staging.{t} WHERE source = $source"
+                              for t in VERSIONED)
+    losers = con.execute(f"""
+        WITH versions AS ({versions}),
+        ranked AS (
+            SELECT *, row_number() OVER newest_first AS rank,
+                   first_value(_file || ':' || _line) OVER newest_first AS kept
+            FROM versions
+            WINDOW newest_first AS (PARTITION BY source_record_id ORDER BY _file DESC, _line DESC))
+        SELECT _file, _line, kept FROM ranked WHERE rank > 1""", {"source": source.name}).df()
+    if losers.empty:
+        return 0
+    con.register("_losers", losers)
+    raw = con.execute(f"SELECT r.*, l.kept FROM raw.{source.name} r JOIN _losers l USING (_file, _line)").df()
+    raw["_record_id"] = raw[source.record_id].astype(object)
+    reason = raw["kept"].map(lambda kept: f"duplicate record id; the version at {kept} was kept")
+    quarantined = quarantine_rows(source, raw.drop(columns=["kept"]), reason)
+    for table in (*VERSIONED, "field_issues"):
+        con.execute(f"DELETE FROM staging.{table} WHERE source = ? AND (_file, _line) IN "
+                    "(SELECT (_file, _line) FROM _losers)", [source.name])
+    con.unregister("_losers")
+    _insert(con, Staged(persons=None, activities=None, field_issues=None, quarantine=quarantined))
+    return len(losers)
+
+
+def _files(con: duckdb.DuckDBPyConnection, source: Source) -> tuple[set, set, set]:
+    """Raw files with rows now; files staged so far; the fingerprints they were staged with."""
+    current = set(con.execute(f"SELECT file, sha256 FROM raw.{source.name}__files "
+                              "WHERE status NOT LIKE 'duplicate of%'").fetchall())
+    staged = con.execute("SELECT file, sha256, fingerprint FROM staging.staged_files WHERE source = ?",
+                         [source.name]).fetchall()
+    return current, {(f, s) for f, s, _ in staged}, {p for _, _, p in staged}
+
+
+def stage_changes(con: duckdb.DuckDBPyConnection, sources: list[Source], today: date,
+                  full_refresh: bool = False) -> list[SourceChange]:
+    """Stage what changed in raw since the last run (or everything); one transaction for all sources."""
+    fresh = full_refresh or not table_exists(con, "staging.staged_files")
+    changes = []
+    con.execute("BEGIN TRANSACTION")
+    try:
+        _create_tables(con, fresh)
+        for source in sources:
+            current, staged, prints = _files(con, source)
+            full = fresh or bool(staged - current) or bool(prints - {fingerprint(source)})
+            new = current if full else current - staged
+            if not new and not full:
+                changes.append(SourceChange(source.name, "none"))
+                continue
+            if full:
+                for table in TABLES:
+                    con.execute(f"DELETE FROM staging.{table} WHERE source = ?", [source.name])
+                con.execute("DELETE FROM staging.staged_files WHERE source = ?", [source.name])
+            con.register("_new_files", pd.DataFrame({"file": sorted(f for f, _ in new)}, dtype=object))
+            raw = con.execute(f"SELECT * FROM raw.{source.name} WHERE _file IN (SELECT file FROM _new_files) "
+                              "ORDER BY _file, _line").df()
+            con.unregister("_new_files")
+            staged_rows = stage_source(source, raw, today)
+            _insert(con, staged_rows)
+            superseded = 0 if full else _supersede(con, source)
+            con.execute("INSERT INTO staging.staged_files SELECT ?, file, sha256, ?, now() FROM "
+                        f"(SELECT file, sha256 FROM raw.{source.name}__files WHERE status NOT LIKE 'duplicate of%') "
+                        "WHERE (file, sha256) NOT IN (SELECT (file, sha256) FROM staging.staged_files WHERE source = ?)",
+                        [source.name, fingerprint(source), source.name])
+            changes.append(SourceChange(source.name, "full" if full else "new files", len(new), len(raw), superseded))
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    return changes
