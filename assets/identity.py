@@ -9,7 +9,8 @@ from assets.metadata import table_metadata
 from assets.staging import PERSON_RECORDS
 from pipeline.identity import link
 from pipeline.identity.features import LINKAGE_INPUT_SQL
-from pipeline.identity.resolve import cluster, flag_contrary_evidence, save_ids, stable_ids
+from pipeline.identity.relink import plan_link, save_linked_records
+from pipeline.identity.resolve import cluster, flag_contrary_evidence, merge_rescored, save_ids, stable_ids
 from pipeline.resources import WAREHOUSE_POOL, PipelineSettings
 from pipeline.warehouse import replace_table
 
@@ -40,25 +41,45 @@ def linkage_input(duckdb: DuckDBResource) -> dg.MaterializeResult:
         return dg.MaterializeResult(metadata=table_metadata(con, "identity.linkage_input"))
 
 
+class LinkConfig(dg.Config):
+    """`full_relink` retrains the model and rescores every pair; otherwise only new or changed records are
+    scored with the saved model, unless more than `max_incremental_share` of the records changed."""
+
+    full_relink: bool = False
+    max_incremental_share: float = 0.2
+
+
 @dg.asset(key=PREDICTIONS, deps=[LINKAGE_INPUT], group_name=GROUP, kinds={"duckdb", "splink"},
           pool=WAREHOUSE_POOL)
 def pairwise_predictions(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
-                         settings: PipelineSettings) -> dg.MaterializeResult:
+                         settings: PipelineSettings, config: LinkConfig) -> dg.MaterializeResult:
     """Candidate pairs scored by Splink (match weight, probability, per-comparison levels) and the veto flag."""
+    model_path = settings.artefacts_path / "splink_model.json"
     with duckdb.get_connection() as con:
-        records = con.sql("SELECT * FROM identity.linkage_input").to_arrow_table()
-        result = link.train_and_predict(records, settings.artefacts_path)
-        predictions = flag_contrary_evidence(result.predictions)
-        replace_table(con, "identity.pairwise_predictions", predictions)
+        plan = plan_link(con, model_path, config.full_relink, config.max_incremental_share)
+        context.log.info(f"linkage: {plan.mode} ({plan.reason})")
+        extra: dict = {}
+        if plan.mode == "full":
+            records = con.sql("SELECT * FROM identity.linkage_input").to_arrow_table()
+            result = link.train_and_predict(records, settings.artefacts_path)
+            replace_table(con, "identity.pairwise_predictions", flag_contrary_evidence(result.predictions))
+            save_linked_records(con)
+            extra = {"comparisons_scored": result.comparisons,
+                     "u_sample_distinct_people": result.distinct_people_sample,
+                     "em_sessions_trained": dg.MetadataValue.json(result.em_sessions or []),
+                     "comparisons_by_blocking_rule": dg.MetadataValue.json(result.comparisons_by_rule),
+                     "match_weights_chart": dg.MetadataValue.path(str(result.chart_path))}
+        elif plan.mode == "incremental":
+            records = con.sql("SELECT * FROM identity.linkage_input").to_arrow_table()
+            scored = flag_contrary_evidence(link.predict_changed(records, plan.changed, model_path,
+                                                                 settings.artefacts_path))
+            extra = {"pairs_rescored": scored.num_rows, **merge_rescored(con, scored, plan.changed + plan.removed)}
         meta = table_metadata(con, "identity.pairwise_predictions")
         vetoed = con.execute("SELECT count(*) FROM identity.pairwise_predictions WHERE contrary_evidence").fetchall()[0][0]
     return dg.MaterializeResult(metadata={
-        **meta, "comparisons_scored": result.comparisons, "pairs_vetoed": vetoed,
-        "u_sample_distinct_people": result.distinct_people_sample,
-        "em_sessions_trained": dg.MetadataValue.json(result.em_sessions or []),
-        "comparisons_by_blocking_rule": dg.MetadataValue.json(result.comparisons_by_rule),
-        "model": dg.MetadataValue.path(str(result.model_path)),
-        "match_weights_chart": dg.MetadataValue.path(str(result.chart_path))})
+        **meta, "linkage_mode": plan.mode, "linkage_reason": plan.reason, "records_changed": len(plan.changed),
+        "records_removed": len(plan.removed), "pairs_vetoed": vetoed, "model": dg.MetadataValue.path(str(model_path)),
+        **extra})
 
 
 @dg.asset(key=CLUSTERS, deps=[PREDICTIONS], group_name=GROUP, kinds={"duckdb"}, pool=WAREHOUSE_POOL)

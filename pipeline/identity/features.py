@@ -15,7 +15,10 @@ SELECT
     CASE WHEN phone_kind <> 'mobile' THEN phone END AS landline,
     street_norm                                     AS street,
     postcode,
-    city_norm                                       AS city
+    city_norm                                       AS city,
+    -- Changes when anything compared changes: the incremental run relinks such records.
+    md5(to_json([first_name_norm, first_name_canonical, last_name_norm, strftime(birth_date, '%Y-%m-%d'),
+                 email_key, phone, phone_kind, street_norm, postcode, city_norm])) AS record_hash
 FROM staging.person_records
 ORDER BY unique_id
 """

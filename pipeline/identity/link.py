@@ -6,6 +6,7 @@ database can spill to disk); only the scored pairs come back to the warehouse.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,8 +46,9 @@ def _quiet_splink() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
-def open_linker(con: duckdb.DuckDBPyConnection, table: str, settings, tf_tables: dict | None = None) -> Linker:
-    db = DuckDBAPI(con)
+def open_linker(con: duckdb.DuckDBPyConnection, table: str, settings, tf_tables: dict | None = None,
+                db: DuckDBAPI | None = None) -> Linker:
+    db = db or DuckDBAPI(con)
     linker = Linker(db.register(table), settings, log_level=None)
     for column, tf_table in (tf_tables or {}).items():
         linker.table_management.register_term_frequency_lookup(db.register(tf_table), column)
@@ -95,17 +97,66 @@ def count_comparisons(con: duckdb.DuckDBPyConnection, table: str, rules=None) ->
     return [{"rule": r["blocking_rule"], "comparisons": int(r["marginal_comparison_count"])} for r in records]
 
 
-def train_and_predict(linkage_input: pa.Table, artefacts_dir: Path) -> LinkResult:
-    """Estimate u (random sampling), lambda and m (EM), score candidate pairs above PREDICT_THRESHOLD."""
-    _quiet_splink()
+def _scratch(artefacts_dir: Path, linkage_input: pa.Table) -> tuple[duckdb.DuckDBPyConnection, Path]:
+    """Splink's own file-backed DuckDB (it spills to disk), holding the linkage input."""
     artefacts_dir.mkdir(parents=True, exist_ok=True)
     scratch = artefacts_dir / "splink_scratch.duckdb"
     scratch.unlink(missing_ok=True)
     con = duckdb.connect(str(scratch))
+    con.register("_input", linkage_input)
+    con.execute("CREATE TABLE linkage_input AS SELECT * FROM _input")
+    con.unregister("_input")
+    return con, scratch
+
+
+def l_before_r(con: duckdb.DuckDBPyConnection, table: str) -> str:
+    """SELECT of `table` with each pair's sides ordered as predict() orders them (unique_id_l < unique_id_r)."""
+    columns = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]
+    swap = "unique_id_l > unique_id_r"
+
+    def side(column: str) -> str:
+        if column.endswith("_l") and column[:-2] + "_r" in columns:
+            return f'CASE WHEN {swap} THEN "{column[:-2]}_r" ELSE "{column}" END AS "{column}"'
+        if column.endswith("_r") and column[:-2] + "_l" in columns:
+            return f'CASE WHEN {swap} THEN "{column[:-2]}_l" ELSE "{column}" END AS "{column}"'
+        return f'"{column}"'
+
+    return f"SELECT {', '.join(side(c) for c in columns)} FROM {table}"
+
+
+def predict_changed(linkage_input: pa.Table, changed: list[str], model_path: Path, artefacts_dir: Path) -> pa.Table:
+    """Incremental linkage with the saved model: score the changed records against the unchanged ones
+    (Splink's predict_between) and against each other (predict_within); no training, no other pairs."""
+    _quiet_splink()
+    con, scratch = _scratch(artefacts_dir, linkage_input)
     try:
-        con.register("_input", linkage_input)
-        con.execute("CREATE TABLE linkage_input AS SELECT * FROM _input")
-        con.unregister("_input")
+        con.register("_changed", pa.table({"unique_id": pa.array(changed, pa.string())}))
+        con.execute("CREATE TABLE changed_records AS SELECT * FROM linkage_input WHERE unique_id IN "
+                    "(SELECT unique_id FROM _changed)")
+        con.execute("CREATE TABLE other_records AS SELECT * FROM linkage_input WHERE unique_id NOT IN "
+                    "(SELECT unique_id FROM _changed)")
+        build_u_sample(con, "linkage_input", "u_sample")  # term frequencies as a full run computes them
+        tf_tables = {c: term_frequencies(con, c, "u_sample") for c in model.TF_COLUMNS}
+        db = DuckDBAPI(con)
+        linker = open_linker(con, "linkage_input", json.loads(model_path.read_text()), tf_tables, db)
+        changed_df, other_df = db.register("changed_records"), db.register("other_records")
+        between = linker.inference.predict_between(other_df, changed_df, warning_mode="never",
+                                                   threshold_match_probability=model.PREDICT_THRESHOLD)
+        within = linker.inference.predict_within(changed_df, warning_mode="never",
+                                                 threshold_match_probability=model.PREDICT_THRESHOLD)
+        con.execute(f"CREATE TABLE scored AS SELECT * FROM {between.physical_name} "
+                    f"UNION ALL BY NAME SELECT * FROM {within.physical_name}")
+        return con.sql(l_before_r(con, "scored")).to_arrow_table()
+    finally:
+        con.close()
+        scratch.unlink(missing_ok=True)
+
+
+def train_and_predict(linkage_input: pa.Table, artefacts_dir: Path) -> LinkResult:
+    """Estimate u (random sampling), lambda and m (EM), score candidate pairs above PREDICT_THRESHOLD."""
+    _quiet_splink()
+    con, scratch = _scratch(artefacts_dir, linkage_input)
+    try:
         by_rule = count_comparisons(con, "linkage_input")
         people = build_u_sample(con, "linkage_input", "u_sample")
         tf_tables = {c: term_frequencies(con, c, "u_sample") for c in model.TF_COLUMNS}

@@ -9,6 +9,7 @@ import pyarrow as pa
 from pipeline.identity.clustering import constrained_clusters
 from pipeline.identity.evidence import PersonKey, conflict
 from pipeline.identity.ids import IdAssignment, assign_ids
+from pipeline.identity.relink import save_linked_records
 from pipeline.warehouse import table_exists
 
 
@@ -26,6 +27,31 @@ def flag_contrary_evidence(predictions: pa.Table) -> pa.Table:
                       PersonKey(r["first_name_r"], r["first_name_canonical_r"], r["last_name_r"], r["birth_date_r"]))
              for r in cols]
     return predictions.append_column("contrary_evidence", pa.array(flags, pa.bool_()))
+
+
+def merge_rescored(con: duckdb.DuckDBPyConnection, scored: pa.Table, touched: list[str]) -> dict:
+    """Replace every pair involving a touched (changed or removed) record by the newly scored pairs, and
+    record what the pairs were scored on, in one transaction."""
+    con.register("_scored", scored)
+    con.register("_touched", pa.table({"unique_id": pa.array(touched, pa.string())}))
+    try:
+        con.execute("BEGIN TRANSACTION")
+        dropped = con.execute("""SELECT count(*) FROM identity.pairwise_predictions
+            WHERE unique_id_l IN (SELECT unique_id FROM _touched) OR unique_id_r IN (SELECT unique_id FROM _touched)
+            """).fetchall()[0][0]
+        con.execute("""CREATE OR REPLACE TABLE identity.pairwise_predictions AS
+            SELECT * FROM identity.pairwise_predictions
+            WHERE unique_id_l NOT IN (SELECT unique_id FROM _touched) AND unique_id_r NOT IN (SELECT unique_id FROM _touched)
+            UNION ALL BY NAME SELECT * FROM _scored""")
+        save_linked_records(con)
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        con.unregister("_scored")
+        con.unregister("_touched")
+    return {"pairs_dropped": dropped}
 
 
 def cluster(con: duckdb.DuckDBPyConnection, threshold: float, max_size: int) -> tuple[pd.DataFrame, int]:
