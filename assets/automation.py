@@ -1,7 +1,9 @@
 """Operations: the published analyst copy, the daily schedule and the new-drop sensor."""
 
 import json
+import re
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
@@ -9,6 +11,8 @@ from dagster_duckdb import DuckDBResource
 from pipeline.publish import publish_marts
 from pipeline.resources import WAREHOUSE_POOL, PipelineSettings
 
+PARIS = ZoneInfo("Europe/Paris")
+_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 PUBLISHED = dg.AssetKey(["published", "marts"])
 MARTS = [dg.AssetKey(["marts", t]) for t in ("customer_xref", "customer_360", "consent_history", "household",
                                                 "segment_summary", "data_quality")]
@@ -24,21 +28,29 @@ def published_marts(duckdb: DuckDBResource, settings: PipelineSettings) -> dg.Ma
                                           **{f"rows_{t}": n for t, n in counts.items()}})
 
 
-def build(settings_raw_dir: Path) -> tuple[dg.JobDefinition, list]:
-    job = dg.define_asset_job("refresh_all", selection=dg.AssetSelection.all(),
-                              description="Every asset and check, as `customer360 run` does.")
-    daily = dg.ScheduleDefinition(name="daily_refresh", job=job, cron_schedule="0 2 * * *",
-                                  execution_timezone="Europe/Paris", default_status=dg.DefaultScheduleStatus.RUNNING)
+def build(settings_raw_dir: Path, partitions: dg.PartitionsDefinition) -> tuple[dg.JobDefinition, list]:
+    job = dg.define_asset_job("refresh_all", selection=dg.AssetSelection.all(), partitions_def=partitions,
+                              description="One drop day's extracts, then every downstream asset and check.")
+
+    @dg.schedule(job=job, cron_schedule="0 2 * * *", execution_timezone="Europe/Paris",
+                 default_status=dg.DefaultScheduleStatus.RUNNING,
+                 description="Every day at 02:00 (Paris): load that day's drops and refresh everything.")
+    def daily_refresh(context: dg.ScheduleEvaluationContext):
+        day = context.scheduled_execution_time.astimezone(PARIS).date().isoformat()
+        return dg.RunRequest(run_key=day, partition_key=day)
 
     @dg.sensor(job=job, minimum_interval_seconds=300, default_status=dg.DefaultSensorStatus.STOPPED,
-               description="Starts a run when a new drop folder <source>/<YYYY-MM-DD> appears under the raw directory.")
+               description="Starts a run for a drop day when a new folder <source>/<YYYY-MM-DD> appears.")
     def new_source_drop(context: dg.SensorEvaluationContext):
-        drops = sorted(str(p.relative_to(settings_raw_dir)) for p in settings_raw_dir.glob("*/*") if p.is_dir())
+        drops = sorted(str(p.relative_to(settings_raw_dir)) for p in settings_raw_dir.glob("*/*")
+                       if p.is_dir() and _DAY.match(p.name))
         seen = set(json.loads(context.cursor)) if context.cursor else set()
         new = [d for d in drops if d not in seen]
         if not new:
             return dg.SkipReason("no new drop")
         context.update_cursor(json.dumps(drops))
-        return dg.RunRequest(run_key="|".join(new), tags={"drops": ",".join(new)[:200]})
+        days = sorted({Path(d).name for d in new})
+        return [dg.RunRequest(run_key="|".join(d for d in new if Path(d).name == day), partition_key=day,
+                              tags={"drops": ",".join(d for d in new if Path(d).name == day)[:200]}) for day in days]
 
-    return job, [daily, new_source_drop]
+    return job, [daily_refresh, new_source_drop]

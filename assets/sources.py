@@ -1,4 +1,7 @@
-"""Sources layer: one extract asset per source of the sources file, each filling raw.<source>."""
+"""Sources layer: one extract asset per source of the sources file, each filling raw.<source>.
+
+The extracts are daily-partitioned by drop day (`<source>/<YYYY-MM-DD>/...`): a run loads one day's
+files and replaces that day's rows only, so re-running a day is idempotent and a backfill reloads past days."""
 
 
 from datetime import datetime, timezone
@@ -11,72 +14,102 @@ from assets.metadata import table_metadata
 from pipeline.config import Source
 from pipeline.extract import read_source
 from pipeline.resources import WAREHOUSE_POOL, PipelineSettings
-from pipeline.warehouse import replace_table
+from pipeline.warehouse import replace_rows, table_exists
 
 GROUP = "sources"
+RAW_TYPES = {"_line": "BIGINT", "_loaded_at": "TIMESTAMP"}
+FILE_TYPES = {"rows": "BIGINT", "unreadable": "BIGINT"}
+NO_DUPLICATE_FILES = "no_duplicate_files"
+COLUMNS_AS_MAPPED = "columns_as_mapped"
+HAS_ROWS = "has_rows"
 
 
 def raw_key(source: Source) -> dg.AssetKey:
     return dg.AssetKey(["raw", source.name])
 
 
-def build_extract_asset(source: Source) -> dg.AssetsDefinition:
+def drop_partitions(first_day: str) -> dg.DailyPartitionsDefinition:
+    """One partition per drop day; today's partition exists (end_offset=1) so a drop is loaded the day it lands."""
+    return dg.DailyPartitionsDefinition(start_date=first_day, timezone="Europe/Paris", end_offset=1)
+
+
+def build_extract_asset(source: Source, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     @dg.asset(
         key=raw_key(source), group_name=GROUP, kinds={"duckdb", source.format}, pool=WAREHOUSE_POOL,
+        partitions_def=partitions,
         description=f"{source.description or source.name}: every line of `{source.files}` as read "
-                    f"({source.channel}, {source.format}), with file, line and read error.",
+                    f"({source.channel}, {source.format}), with file, line, drop day and read error.",
         tags={"channel": source.channel},
     )
     def extract(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
                 settings: PipelineSettings) -> dg.MaterializeResult:
-        extract = read_source(source, settings.raw_path)
+        day = context.partition_key
+        table, files_table = f"raw.{source.name}", f"raw.{source.name}__files"
+        with duckdb.get_connection() as con:
+            elsewhere = dict(con.execute(
+                f"SELECT sha256, file FROM {files_table} WHERE drop <> ? AND status = 'loaded'", [day]).fetchall()
+            ) if table_exists(con, files_table) else {}
+        extract = read_source(source, settings.raw_path, day, elsewhere)
         for warning in extract.warnings:  # file names and column names only: no personal data
             context.log.warning(f"{source.name}: {warning}")
         rows = extract.rows
+        rows["_drop"] = day
         rows["_loaded_at"] = datetime.now(timezone.utc).replace(tzinfo=None)
         files = pd.DataFrame([vars(f) for f in extract.files],
-                             columns=["file", "sha256", "rows", "unreadable", "status"])
+                             columns=["file", "sha256", "drop", "rows", "unreadable", "status"])
+        files["drop"] = day
         with duckdb.get_connection() as con:
-            new_columns = _new_unmapped_columns(con, source, list(rows.columns))
+            added = replace_rows(con, table, rows, "_drop", day, RAW_TYPES)
+            replace_rows(con, files_table, files, "drop", day, FILE_TYPES)
+            new_columns = [c for c in added if c not in source.mapped_columns and not c.startswith("_")]
             if new_columns:  # a schema change in the source system: say so, the pipeline ignores them
                 context.log.warning(f"{source.name}: new column(s) {new_columns} are not mapped in the sources "
                                     "file and are ignored (kept in raw only)")
-            replace_table(con, f"raw.{source.name}", rows)
-            replace_table(con, f"raw.{source.name}__files", files)
-            meta = table_metadata(con, f"raw.{source.name}")
+            meta = table_metadata(con, table)
         return dg.MaterializeResult(metadata={
-            **meta, "files": len(extract.files), "unreadable_rows": int(rows["_error"].notna().sum()),
+            **meta, "drop_day": day, "rows_this_day": len(rows), "files": len(extract.files),
+            "unreadable_rows": int(rows["_error"].notna().sum()),
             "new_unmapped_columns": dg.MetadataValue.json(new_columns),
             "files_not_loaded_whole": sum(f.status != "loaded" for f in extract.files)})
 
     return extract
 
 
-def _new_unmapped_columns(con, source: Source, columns: list[str]) -> list[str]:
-    """Columns that appeared since the previous run's raw table and that the sources file does not map."""
-    previous = {r[0] for r in con.execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_schema = 'raw' AND table_name = ?",
-        [source.name]).fetchall()}
-    if not previous:
-        return []
-    return [c for c in columns if c not in previous and c not in source.mapped_columns and not c.startswith("_")]
+def build_file_checks(source: Source) -> list[dg.AssetChecksDefinition]:
+    files_table = f"raw.{source.name}__files"
 
-
-def build_file_check(source: Source) -> dg.AssetChecksDefinition:
-    @dg.asset_check(asset=raw_key(source), name="no_duplicate_files", blocking=False,
+    @dg.asset_check(asset=raw_key(source), name=NO_DUPLICATE_FILES, blocking=False,
                     description="No file delivered twice (a duplicate is skipped; this says so).")
     def no_duplicate_files(duckdb: DuckDBResource) -> dg.AssetCheckResult:
         with duckdb.get_connection() as con:
-            rows = con.execute(f"SELECT file, status FROM raw.{source.name}__files WHERE status <> 'loaded'").fetchall()
-        duplicates = [f"{f}: {status}" for f, status in rows if status.startswith("duplicate of")]
-        other = [f"{f}: {status}" for f, status in rows if not status.startswith("duplicate of")]
-        return dg.AssetCheckResult(
-            passed=not duplicates and not other, severity=dg.AssetCheckSeverity.WARN,
-            description="; ".join(duplicates + other) or "every file read once",
-            metadata={"duplicate_files": len(duplicates), "files_with_missing_columns": len(other)})
+            rows = con.execute(f"SELECT file, status FROM {files_table} WHERE status LIKE 'duplicate of%'").fetchall()
+        return dg.AssetCheckResult(passed=not rows, severity=dg.AssetCheckSeverity.WARN,
+                                   description="; ".join(f"{f}: {status}" for f, status in rows) or "every file read once",
+                                   metadata={"duplicate_files": len(rows)})
 
-    return no_duplicate_files
+    # A refused file stops this source's drop, not the run: its rows are quarantined with the reason, the
+    # source's earlier drops and every other source are published, and this check fails loudly (ERROR).
+    @dg.asset_check(asset=raw_key(source), name=COLUMNS_AS_MAPPED, blocking=False,
+                    description="Every file carries the columns the sources file maps (else it is refused).")
+    def columns_as_mapped(duckdb: DuckDBResource) -> dg.AssetCheckResult:
+        with duckdb.get_connection() as con:
+            rows = con.execute(f"SELECT file, status FROM {files_table} WHERE status LIKE 'missing columns%'").fetchall()
+        return dg.AssetCheckResult(passed=not rows, severity=dg.AssetCheckSeverity.ERROR,
+                                   description="; ".join(f"{f} refused: {status}" for f, status in rows)
+                                   or "every file has the mapped columns",
+                                   metadata={"files_refused": len(rows)})
+
+    @dg.asset_check(asset=raw_key(source), name=HAS_ROWS, blocking=False,
+                    description="The source has delivered rows (an empty source is reported, not fatal).")
+    def has_rows(duckdb: DuckDBResource) -> dg.AssetCheckResult:
+        with duckdb.get_connection() as con:
+            rows = con.execute(f"SELECT count(*) FROM raw.{source.name}").fetchall()[0][0]
+        # An erasure source with no pending request is normal.
+        return dg.AssetCheckResult(passed=rows > 0 or source.is_erasure, severity=dg.AssetCheckSeverity.WARN,
+                                   description=None if rows else "no rows delivered yet", metadata={"raw_rows": rows})
+
+    return [no_duplicate_files, columns_as_mapped, has_rows]
 
 
-def build(sources: list[Source]) -> list:
-    return [*(build_extract_asset(s) for s in sources), *(build_file_check(s) for s in sources)]
+def build(sources: list[Source], partitions: dg.PartitionsDefinition) -> list:
+    return [*(build_extract_asset(s, partitions) for s in sources), *(c for s in sources for c in build_file_checks(s))]

@@ -21,6 +21,12 @@ def _generate(args: argparse.Namespace) -> int:
                             truth_path=Path(args.truth))
     for name, rows in summary.items():
         print(f"  {name:<22} {rows:>10,}")
+    if args.next_day_share:
+        from pipeline.demo import DEMO_DAY
+        from pipeline.demo.next_day import hold_back
+
+        moved = hold_back(Path(args.raw_dir), args.next_day_share, DEMO_DAY)
+        print(f"  {sum(moved.values()):,} rows held back into the next day's drop ({args.next_day_share:.1%})")
     print(f"generated in {time.perf_counter() - started:.1f} s into {args.raw_dir} (truth: {args.truth})")
     return 0
 
@@ -36,8 +42,8 @@ def _settings_env(args: argparse.Namespace) -> None:
 def _run(args: argparse.Namespace) -> int:
     import dagster as dg
 
+    from pipeline import runner
     from pipeline.config import Settings
-    from pipeline.definitions import build_definitions
     from pipeline.report import run_summary
 
     _settings_env(args)
@@ -46,24 +52,49 @@ def _run(args: argparse.Namespace) -> int:
         print(f"error: raw directory {settings.raw_dir} does not exist (run `customer360 generate`)",
               file=sys.stderr)
         return 2
+    try:
+        days = _days(args.days)
+    except ValueError as exc:
+        print(f"error: --days {exc}", file=sys.stderr)
+        return 2
     started = time.perf_counter()
-    defs = build_definitions(settings)
-    job = defs.resolve_implicit_global_asset_job_def()
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
-    quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}  # the summary below says what ran
-    result = job.execute_in_process(run_config=quiet, instance=instance, raise_on_error=False)
+    try:  # the console shows warnings only: the summary below says what ran
+        results = runner.run(settings, days=days, full_refresh=args.full_refresh, instance=instance)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     elapsed = time.perf_counter() - started
     print(run_summary(settings.warehouse, elapsed))
-    for event in result.all_events:  # failed checks, with what failed (counts only, no values)
+    loaded = [r.dagster_run.tags.get("dagster/partition") for r in results]
+    print(f"drop days loaded: {', '.join(loaded)}")
+    events = [e for r in results for e in r.all_events]
+    for event in events:  # failed checks, with what failed (counts only, no values)
         if event.event_type_value == "ASSET_CHECK_EVALUATION" and not event.asset_check_evaluation_data.passed:
             data = event.asset_check_evaluation_data
             print(f"check FAILED {data.check_name}: {data.description}", file=sys.stderr)
-    if not result.success:
-        failed = [e.step_key for e in result.all_events if e.is_step_failure]
+    if not all(r.success for r in results):
+        failed = [e.step_key for e in events if e.is_step_failure]
         print(f"run FAILED at: {', '.join(failed) or 'see the Dagster log above'}; published marts left as they were",
               file=sys.stderr)
         return 1
     return 0
+
+
+def _days(spec: str | None) -> list[str] | None:
+    """'2026-11-01' or '2026-11-01:2026-11-05' (inclusive) -> the days, for a backfill."""
+    from datetime import date, timedelta
+
+    if not spec:
+        return None
+    first, _, last = spec.partition(":")
+    try:
+        start, end = date.fromisoformat(first), date.fromisoformat(last or first)
+    except ValueError:
+        raise ValueError(f"'{spec}' is not DAY or FIRST:LAST (YYYY-MM-DD)") from None
+    if end < start:
+        raise ValueError(f"'{spec}' ends before it starts")
+    return [(start + timedelta(n)).isoformat() for n in range((end - start).days + 1)]
 
 
 def _explain(args: argparse.Namespace) -> int:
@@ -95,6 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     gen.add_argument("--seed", type=int, default=42)
     gen.add_argument("--raw-dir", default=str(DATA / "raw"))
     gen.add_argument("--truth", default=str(DATA / "truth.csv"))
+    gen.add_argument("--next-day-share", type=float, default=0.0, metavar="SHARE",
+                     help="deliver the last SHARE of each file's rows a day later (an incremental day)")
     gen.set_defaults(func=_generate)
 
     run = sub.add_parser("run", help="materialise every asset into the warehouse")
@@ -103,6 +136,10 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--sources", default=str(BUNDLED_SOURCES))
     run.add_argument("--truth", default=str(DATA / "truth.csv"),
                      help="ground truth for the evaluation asset ('' to skip evaluation)")
+    run.add_argument("--days", metavar="DAY[:LAST]",
+                     help="backfill: reload these drop days (YYYY-MM-DD, or FIRST:LAST) even if unchanged")
+    run.add_argument("--full-refresh", action="store_true",
+                     help="restage every source and retrain the linkage model instead of the incremental path")
     run.set_defaults(func=_run)
 
     exp = sub.add_parser("explain", help="waterfall chart of why a customer's records were linked")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 import yaml
@@ -175,6 +177,7 @@ class Settings:
     truth_file: Path | None
     as_of: str = ""            # reference date of rolling windows and retention (YYYY-MM-DD); "" = today
     retention_days: int = 1095  # customers inactive longer than this are left out of the marts
+    first_day: str = "2020-01-01"  # first daily partition of the extract assets (oldest drop folder accepted)
 
     @property
     def artefacts_dir(self) -> Path:
@@ -200,4 +203,17 @@ class Settings:
             truth_file=Path(truth) if truth else None,
             as_of=os.environ.get("C360_AS_OF", ""),
             retention_days=int(os.environ.get("C360_RETENTION_DAYS", 1095)),
+            first_day=os.environ.get("C360_FIRST_DAY", "2020-01-01"),
         )
+
+
+_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def drop_day(path: Path, raw_dir: Path) -> str:
+    """The day a file was delivered: its first folder named YYYY-MM-DD under raw_dir, else its
+    modification date (UTC) for sources that do not organise drops by day."""
+    for part in path.relative_to(raw_dir).parts[:-1]:
+        if _DAY.match(part):
+            return part
+    return datetime.fromtimestamp(path.stat().st_mtime, timezone.utc).date().isoformat()

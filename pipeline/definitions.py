@@ -14,13 +14,14 @@ from pipeline.resources import build_resources
 def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     settings = settings or Settings.from_env()
     sources = load_sources(settings.sources_file)
-    job, automations = automation.build(settings.raw_dir)
+    partitions = sources_layer.drop_partitions(settings.first_day)
+    job, automations = automation.build(settings.raw_dir, partitions)
     return dg.Definitions(
         jobs=[job],
         schedules=[a for a in automations if isinstance(a, dg.ScheduleDefinition)],
         sensors=[a for a in automations if isinstance(a, dg.SensorDefinition)],
         assets=[
-            *sources_layer.build(sources),
+            *sources_layer.build(sources, partitions),
             *staging_layer.build(sources),
             *quality.build(sources),
             *dg.load_assets_from_modules([identity, evaluation, golden, marts, automation]),

@@ -1,8 +1,8 @@
 """Read one source's files as they are: every line becomes a raw row, readable or not.
 
-Values stay text; `_file` and `_line` say where a row came from, `_error` why it could not be
-read (it is quarantined by staging, never dropped). A file identical to one already read in
-this run is skipped and logged, so a drop delivered twice does not duplicate rows.
+Values stay text; `_file`, `_line` and `_drop` (the delivery day) say where a row came from, `_error`
+why it could not be read (it is quarantined by staging, never dropped). A file identical to one
+already loaded (on any day) is skipped and logged, so a drop delivered twice does not duplicate rows.
 """
 
 from __future__ import annotations
@@ -17,15 +17,17 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 
-from pipeline.config import Source
+from pipeline.config import Source, drop_day
 
-META_COLUMNS = ["_file", "_line", "_error", "_raw"]
+META_COLUMNS = ["_file", "_line", "_error", "_raw", "_drop"]
+REFUSED_FILE_REASON = "file lacks mapped column(s)"
 
 
 @dataclass
 class FileLoad:
     file: str
     sha256: str
+    drop: str = ""
     rows: int = 0
     unreadable: int = 0
     status: str = "loaded"  # loaded | duplicate of <file> | missing columns ...
@@ -66,7 +68,9 @@ def _flatten(obj: dict, prefix: str = "") -> dict[str, str | None]:
 
 
 def _bad_row(file: str, line: int, error: str, raw: str) -> dict:
-    return {"_file": file, "_line": line, "_error": error, "_raw": raw[:2000]}
+    # Undecodable bytes are kept visible as \xNN escapes (the surrogates themselves cannot be stored).
+    shown = raw[:2000].encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return {"_file": file, "_line": line, "_error": error, "_raw": shown}
 
 
 def _read_csv(text: str, source: Source, file: str) -> tuple[list[dict], list[str]]:
@@ -123,22 +127,25 @@ def _read_parquet(path: Path, file: str) -> tuple[list[dict], list[str]]:
     return rows, list(frame.columns)
 
 
-def list_files(source: Source, raw_dir: Path) -> list[Path]:
-    """The source's files under raw_dir, oldest drop first (drop folders sort by date)."""
-    return sorted(p for p in raw_dir.glob(source.files) if p.is_file())
+def list_files(source: Source, raw_dir: Path, day: str | None = None) -> list[Path]:
+    """The source's files under raw_dir (of one drop day if given), oldest drop first."""
+    files = sorted(p for p in raw_dir.glob(source.files) if p.is_file())
+    return [p for p in files if day is None or drop_day(p, raw_dir) == day]
 
 
-def read_source(source: Source, raw_dir: Path) -> Extract:
-    """All rows of all files of one source, as text, with file/line and any read error."""
+def read_source(source: Source, raw_dir: Path, day: str | None = None,
+                loaded_elsewhere: dict[str, str] | None = None) -> Extract:
+    """All rows of one source's files (of one drop day if given), as text, with file/line and any read
+    error. `loaded_elsewhere` maps the sha256 of files already loaded from other days to their names."""
     all_rows: list[dict] = []
     loads: list[FileLoad] = []
     warnings: list[str] = []
-    seen: dict[str, str] = {}
+    seen: dict[str, str] = dict(loaded_elsewhere or {})
     required = source.mapped_columns
-    for path in list_files(source, raw_dir):
+    for path in list_files(source, raw_dir, day):
         file = str(path.relative_to(raw_dir))
         data = path.read_bytes()
-        load = FileLoad(file=file, sha256=hashlib.sha256(data).hexdigest())
+        load = FileLoad(file=file, sha256=hashlib.sha256(data).hexdigest(), drop=drop_day(path, raw_dir))
         loads.append(load)
         if load.sha256 in seen:
             load.status = f"duplicate of {seen[load.sha256]}"
@@ -161,7 +168,9 @@ def read_source(source: Source, raw_dir: Path) -> Extract:
             load.status = f"missing columns {missing}"
             warnings.append(f"{file}: lacks mapped column(s) {missing}; its rows are quarantined")
             for row in rows:
-                row["_error"] = row["_error"] or f"file lacks mapped column(s) {missing}"
+                row["_error"] = row["_error"] or f"{REFUSED_FILE_REASON} {missing}"
+        for row in rows:
+            row["_drop"] = load.drop
         load.rows = len(rows)
         load.unreadable = sum(1 for r in rows if r["_error"])
         all_rows.extend(rows)

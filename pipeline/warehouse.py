@@ -46,7 +46,7 @@ def table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
     schema, name = table.split(".")
     return bool(con.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
-        [schema, name]).fetchone()[0])
+        [schema, name]).fetchall()[0][0])
 
 
 def one(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> tuple:
@@ -70,3 +70,34 @@ def create_table_as(con: duckdb.DuckDBPyConnection, table: str, select_sql: str)
     except Exception:
         con.execute("ROLLBACK")
         raise
+
+
+def replace_rows(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame, key: str, value: str,
+                 types: dict[str, str] | None = None) -> list[str]:
+    """Replace the rows of schema.table whose `key` column equals `value` with `frame`, in one transaction
+    (one daily partition of a raw table). Columns are text unless `types` says otherwise; new columns of
+    the frame are added, columns it lacks stay NULL. Returns the columns added."""
+    schema, name = table.split(".")
+    types = types or {}
+    view = f"_rows_{name}"
+    select = ", ".join(f"CAST({quote(c)} AS {types.get(c, 'VARCHAR')}) AS {quote(c)}" for c in frame.columns)
+    con.register(view, frame)
+    try:
+        con.execute("BEGIN TRANSACTION")
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+        con.execute(f"CREATE TABLE IF NOT EXISTS {schema}.{quote(name)} AS SELECT {select} FROM {view} LIMIT 0")
+        existing = {r[0] for r in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ?",
+            [schema, name]).fetchall()}
+        added = [c for c in frame.columns if c not in existing]
+        for column in added:
+            con.execute(f"ALTER TABLE {schema}.{quote(name)} ADD COLUMN {quote(column)} {types.get(column, 'VARCHAR')}")
+        con.execute(f"DELETE FROM {schema}.{quote(name)} WHERE {quote(key)} = ?", [value])
+        con.execute(f"INSERT INTO {schema}.{quote(name)} BY NAME SELECT {select} FROM {view}")
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        con.unregister(view)
+    return added

@@ -98,14 +98,15 @@ def small_project(tmp_path: Path) -> Settings:
     return Settings(raw_dir=raw, warehouse=tmp_path / "warehouse.duckdb", sources_file=sources, truth_file=None)
 
 
-def materialise(settings: Settings):
-    """Run every asset and check once, as `customer360 run` does; fail the test on any failure."""
-    from pipeline.definitions import build_definitions
+def materialise(settings: Settings, **options):
+    """Load the changed drop days and refresh everything, as `customer360 run` does; fail the test on any
+    failure. Returns the final run's result."""
+    from pipeline import runner
 
-    result = build_definitions(settings).resolve_implicit_global_asset_job_def().execute_in_process(
-        raise_on_error=False)
-    assert result.success, [e.message for e in result.all_events if e.is_failure]
-    return result
+    results = runner.run(settings, **options)
+    for result in results:
+        assert result.success, [e.message for e in result.all_events if e.is_failure]
+    return results[-1]
 
 
 def demo_settings(root: Path, persons: int, seed: int, **overrides) -> Settings:

@@ -1,9 +1,10 @@
 """Operations: the analysts' published copy, the daily schedule, the new-drop sensor."""
 
 import subprocess
-import time
-from pathlib import Path
 import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
 
 import dagster as dg
 import duckdb
@@ -44,15 +45,17 @@ def test_daily_schedule_and_new_drop_sensor(tmp_path):
     defs = build_definitions(settings)
     schedule = defs.resolve_schedule_def("daily_refresh")
     assert schedule.cron_schedule == "0 2 * * *" and schedule.execution_timezone == "Europe/Paris"
+    tick = schedule(dg.build_schedule_context(scheduled_execution_time=datetime(2026, 11, 24, 1, 0, tzinfo=timezone.utc)))
+    assert tick.partition_key == "2026-11-24"  # 02:00 in Paris: that day's drops
     sensor = defs.resolve_sensor_def("new_source_drop")
     first = sensor(dg.build_sensor_context())
-    assert isinstance(first, dg.RunRequest)
+    assert [r.partition_key for r in first] == ["2026-11-23"]  # one run for the demo's drop day
     cursor = dg.build_sensor_context(cursor=None)
     sensor(cursor)
     assert isinstance(sensor(dg.build_sensor_context(cursor=cursor.cursor)), dg.SkipReason)
     (settings.raw_dir / "web_orders" / "2026-11-24").mkdir()
     again = sensor(dg.build_sensor_context(cursor=cursor.cursor))
-    assert isinstance(again, dg.RunRequest) and again.run_key == "web_orders/2026-11-24"
+    assert [(r.run_key, r.partition_key) for r in again] == [("web_orders/2026-11-24", "2026-11-24")]
 
 
 def test_a_run_killed_midway_leaves_the_published_marts_and_the_next_run_completes(tmp_path):

@@ -8,16 +8,13 @@ import duckdb
 import pytest
 
 from pipeline.config import SourcesFileError, load_sources
-from pipeline.definitions import build_definitions
+from pipeline import runner
 
 
 def _materialise(settings):
     """Sources and staging layers only, with their checks. The fixture is deliberately dirty, so the
     blocking source-health check may fail; nothing else may."""
-    defs = build_definitions(settings)
-    keys = [k for k in defs.resolve_asset_graph().get_all_asset_keys() if k.path[0] in ("raw", "staging")]
-    result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
-        raise_on_error=False, asset_selection=keys)
+    result = runner.run(settings, layers=("raw", "staging"))[-1]
     failed = [e.step_key for e in result.all_events if e.is_step_failure]
     assert set(failed) <= {"staging__person_records_sources_healthy"}, failed
     return result

@@ -18,8 +18,11 @@ from pipeline.demo.records import make_records
 from pipeline.demo.writers import write_all
 
 
+DEMO_DAY = date(2026, 11, 23)
+
+
 def generate_demo(n_persons: int = 20000, seed: int = 42, raw_dir: Path = Path("data/raw"),
-                  truth_path: Path = Path("data/truth.csv"), as_of: date = date(2026, 11, 23)) -> dict:
+                  truth_path: Path = Path("data/truth.csv"), as_of: date = DEMO_DAY) -> dict:
     rng = np.random.default_rng(seed)
     pools = Pools.build(seed)
     people = make_people(n_persons, rng, pools, as_of)

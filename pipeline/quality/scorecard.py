@@ -6,6 +6,7 @@ so an analyst sees at a glance which system feeds bad data."""
 from __future__ import annotations
 
 from pipeline.config import PERSON_FIELDS, Source
+from pipeline.extract import REFUSED_FILE_REASON
 
 
 def source_quality_sql(sources: list[Source], as_of: str, with_customers: bool = True) -> str:
@@ -29,10 +30,16 @@ def source_quality_sql(sources: list[Source], as_of: str, with_customers: bool =
                    if with_customers else "SELECT NULL::VARCHAR AS source, NULL::BIGINT AS customers"}),
     activities AS (SELECT source, count(*) AS activities, max(occurred_at) AS newest_activity_at
                    FROM staging.activities GROUP BY source),
-    quarantined AS (SELECT source, count(*) AS quarantined FROM staging.quarantine GROUP BY source)
+    -- Rows of a file refused for its columns are a delivery fault, reported by the source's own check:
+    -- they are counted apart so one bad file does not read as bad data in the source's quarantine share.
+    quarantined AS (SELECT source, count(*) AS quarantined,
+                           count(*) FILTER (WHERE reason LIKE '{REFUSED_FILE_REASON}%') AS refused
+                    FROM staging.quarantine GROUP BY source)
     SELECT raw.source, raw.channel, raw.raw_rows,
            coalesce(quarantined.quarantined, 0)                                 AS quarantined_rows,
-           coalesce(quarantined.quarantined, 0) / nullif(raw.raw_rows, 0)       AS quarantine_share,
+           coalesce(quarantined.refused, 0)                                     AS refused_file_rows,
+           (coalesce(quarantined.quarantined, 0) - coalesce(quarantined.refused, 0))
+               / nullif(raw.raw_rows - coalesce(quarantined.refused, 0), 0)     AS quarantine_share,
            persons.* EXCLUDE (source, newest_record_at),
            persons.person_records / nullif(customers.customers, 0)             AS records_per_customer,
            activities.activities,
