@@ -4,11 +4,13 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from assets.metadata import build_table, table_metadata
+from assets.identity import STEWARD_DECISIONS
 from assets.staging import ACTIVITIES, ERASURE_REQUESTS, PERSON_RECORDS
 from pipeline.golden.activity import activity_summary_sql
 from pipeline.golden.candidates import CUSTOMER_ACTIVITIES_SQL, GOLDEN_CANDIDATES_SQL
 from pipeline.golden.consent import CONSENT_EVENTS_SQL, CONSENT_STATE_SQL
 from pipeline.golden.households import households as group_households
+from pipeline.golden.overrides import apply_overrides
 from pipeline.golden.privacy import CREATE_REGISTRY_SQL, REGISTER_ERASURES_SQL, excluded_customers_sql
 from pipeline.golden.survivorship import golden_attributes_sql, load_rules
 from pipeline.resources import WAREHOUSE_POOL, PipelineSettings
@@ -35,10 +37,25 @@ def erasure_registry(context: dg.AssetExecutionContext, duckdb: DuckDBResource) 
         return dg.MaterializeResult(metadata=table_metadata(con, "identity.erasure_registry"))
 
 
-@dg.asset(key=PROFILE, deps=[PERSON_RECORDS, XREF], group_name=GROUP, kinds={"duckdb"}, pool=WAREHOUSE_POOL)
+@dg.asset(key=PROFILE, deps=[PERSON_RECORDS, XREF, STEWARD_DECISIONS], group_name=GROUP, kinds={"duckdb"},
+          pool=WAREHOUSE_POOL)
 def customer_profile(duckdb: DuckDBResource) -> dg.MaterializeResult:
-    """Each customer's surviving name, birth date, e-mail, phones and address, each with source, record and date."""
-    return build_table(duckdb, "golden.customer_profile", golden_attributes_sql(load_rules()), GOLDEN_CANDIDATES_SQL)
+    """Each customer's surviving name, birth date, e-mail, phones and address, each with source, record and
+    date; stewards' overrides win."""
+    with duckdb.get_connection() as con:
+        con.execute(GOLDEN_CANDIDATES_SQL)
+        con.execute("CREATE SCHEMA IF NOT EXISTS golden")
+        con.execute("BEGIN TRANSACTION")
+        try:  # survivorship, then overrides, published together
+            con.execute(f"CREATE OR REPLACE TABLE golden.customer_profile AS {golden_attributes_sql(load_rules())}")
+            overrides = apply_overrides(con)
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+        return dg.MaterializeResult(metadata={**table_metadata(con, "golden.customer_profile"),
+                                              "overrides_applied": overrides["applied"],
+                                              "overrides_not_applied": overrides["not_applied"]})
 
 
 @dg.asset(key=ACTIVITY, deps=[ACTIVITIES, XREF], group_name=GROUP, kinds={"duckdb"}, pool=WAREHOUSE_POOL)

@@ -2,12 +2,16 @@
 durable customer ids are carried over from run to run."""
 
 
+from pathlib import Path
+
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from assets.metadata import table_metadata
 from assets.staging import PERSON_RECORDS
 from pipeline.identity import link
+from pipeline.identity.decisions import COLUMNS as DECISION_COLUMNS
+from pipeline.identity.decisions import mark_missing_records, read_decisions
 from pipeline.identity.features import LINKAGE_INPUT_SQL
 from pipeline.identity.relink import plan_link, save_linked_records
 from pipeline.identity.resolve import cluster, flag_contrary_evidence, merge_rescored, save_ids, stable_ids
@@ -15,12 +19,15 @@ from pipeline.resources import WAREHOUSE_POOL, PipelineSettings
 from pipeline.warehouse import replace_table
 
 GROUP = "identity"
+DECISION_TYPES = {**{c: "VARCHAR" for c in DECISION_COLUMNS}, "status": "VARCHAR", "applied": "BOOLEAN",
+                  "run_id": "VARCHAR"}
 LINKAGE_INPUT = dg.AssetKey(["identity", "linkage_input"])
 PREDICTIONS = dg.AssetKey(["identity", "pairwise_predictions"])
 CLUSTERS = dg.AssetKey(["identity", "clusters"])
 ID_REGISTRY = dg.AssetKey(["identity", "id_registry"])
 RECORD_CUSTOMER = dg.AssetKey(["identity", "record_customer"])
 ID_EVENTS = dg.AssetKey(["identity", "id_events"])
+STEWARD_DECISIONS = dg.AssetKey(["identity", "steward_decisions"])
 
 
 class ClusteringConfig(dg.Config):
@@ -82,7 +89,24 @@ def pairwise_predictions(context: dg.AssetExecutionContext, duckdb: DuckDBResour
         **extra})
 
 
-@dg.asset(key=CLUSTERS, deps=[PREDICTIONS], group_name=GROUP, kinds={"duckdb"}, pool=WAREHOUSE_POOL)
+@dg.asset(key=STEWARD_DECISIONS, deps=[LINKAGE_INPUT], group_name=GROUP, kinds={"duckdb"}, pool=WAREHOUSE_POOL)
+def steward_decisions(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
+                      settings: PipelineSettings) -> dg.MaterializeResult:
+    """Stewards' must-link, cannot-link and override decisions from the decisions folder, with who, when,
+    why, and whether each was applied this run."""
+    decisions = read_decisions(Path(settings.decisions_dir))
+    with duckdb.get_connection() as con:
+        known = {r[0] for r in con.execute("SELECT unique_id FROM identity.linkage_input").fetchall()}
+        decisions = mark_missing_records(decisions, known)
+        decisions["applied"] = False
+        decisions["run_id"] = context.run_id
+        replace_table(con, "identity.steward_decisions", decisions, DECISION_TYPES)
+        meta = table_metadata(con, "identity.steward_decisions")
+    return dg.MaterializeResult(metadata={**meta, "decisions_folder": dg.MetadataValue.path(settings.decisions_dir),
+                                          "not_applicable": int(decisions["status"].notna().sum())})
+
+
+@dg.asset(key=CLUSTERS, deps=[PREDICTIONS, STEWARD_DECISIONS], group_name=GROUP, kinds={"duckdb"}, pool=WAREHOUSE_POOL)
 def clusters(duckdb: DuckDBResource, config: ClusteringConfig) -> dg.MaterializeResult:
     """One row per person record with its cluster; strongest links first, never across contrary evidence."""
     with duckdb.get_connection() as con:

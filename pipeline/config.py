@@ -178,6 +178,11 @@ class Settings:
     as_of: str = ""            # reference date of rolling windows and retention (YYYY-MM-DD); "" = today
     retention_days: int = 1095  # customers inactive longer than this are left out of the marts
     first_day: str = "2020-01-01"  # first daily partition of the extract assets (oldest drop folder accepted)
+    decisions: Path | None = None  # folder of steward decision files; default <warehouse folder>/stewardship
+
+    @property
+    def decisions_dir(self) -> Path:
+        return self.decisions or self.warehouse.parent / "stewardship"
 
     @property
     def artefacts_dir(self) -> Path:
@@ -204,6 +209,7 @@ class Settings:
             as_of=os.environ.get("C360_AS_OF", ""),
             retention_days=int(os.environ.get("C360_RETENTION_DAYS", 1095)),
             first_day=os.environ.get("C360_FIRST_DAY", "2020-01-01"),
+            decisions=Path(os.environ["C360_DECISIONS_DIR"]) if os.environ.get("C360_DECISIONS_DIR") else None,
         )
 
 

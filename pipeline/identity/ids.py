@@ -1,8 +1,9 @@
 """Durable customer ids: a cluster that continues an earlier one keeps its id; changes become events.
 
-The previous run's assignment (record -> customer_id) votes: each new cluster takes the old id
-held by most of its records, each old id going to one cluster only (the one holding most of its
-records). Clusters left without an old id get a new opaque id. Unchanged input changes no id.
+The previous run's assignment (record -> customer_id) votes: an old id goes to the cluster holding the
+largest share of its records, one cluster per id and one id per cluster; when several old ids continue
+whole into one cluster (a merge), the oldest id survives, then the one with most records. Clusters left
+without an old id get a new opaque id. Unchanged input changes no id.
 """
 
 from __future__ import annotations
@@ -29,16 +30,20 @@ def new_customer_id(seed: str, taken: set[str]) -> str:
         salt += 1
 
 
-def assign_ids(clusters: dict[str, str], previous: dict[str, str], known_ids: set[str]) -> IdAssignment:
+def assign_ids(clusters: dict[str, str], previous: dict[str, str], known_ids: set[str],
+               age: dict[str, int] | None = None) -> IdAssignment:
     """clusters: record uid -> cluster key; previous: record uid -> customer_id from the last run;
-    known_ids: every id ever issued (retired ones included), so none is issued twice."""
+    known_ids: every id ever issued (retired ones included), so none is issued twice; age: id -> rank of
+    issue (0 = oldest), to keep the oldest id on a merge."""
+    age = age or {}
     members: dict[str, list[str]] = defaultdict(list)
     for uid, key in clusters.items():
         members[key].append(uid)
     votes: dict[str, Counter] = {key: Counter(previous[u] for u in uids if u in previous)
                                  for key, uids in members.items()}
+    held = Counter(previous[u] for uids in members.values() for u in uids if u in previous)
     candidates = sorted(((n, key, old) for key, c in votes.items() for old, n in c.items()),
-                        key=lambda t: (-t[0], t[2], t[1]))
+                        key=lambda t: (-t[0] / held[t[2]], age.get(t[2], len(age)), -t[0], t[2], t[1]))
     cluster_id: dict[str, str] = {}
     given: set[str] = set()
     for _, key, old in candidates:

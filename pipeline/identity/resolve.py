@@ -55,24 +55,39 @@ def merge_rescored(con: duckdb.DuckDBPyConnection, scored: pa.Table, touched: li
 
 
 def cluster(con: duckdb.DuckDBPyConnection, threshold: float, max_size: int) -> tuple[pd.DataFrame, int]:
-    """(unique_id, cluster_key) for every linkage record, and the number of merges refused."""
+    """(unique_id, cluster_key) for every linkage record, and the number of merges refused. The stewards'
+    pending link decisions (identity.steward_decisions) are applied and their status recorded."""
     edges = con.execute("""
         SELECT unique_id_l, unique_id_r, match_weight FROM identity.pairwise_predictions
         WHERE match_probability >= ? AND NOT contrary_evidence""", [threshold]).fetchall()
-    assignment, refused = constrained_clusters(person_keys(con), edges, max_size=max_size)
+    links = con.execute("""SELECT decision_id, decision, record_1, record_2 FROM identity.steward_decisions
+        WHERE status IS NULL AND decision IN ('must_link', 'cannot_link') ORDER BY decided_at, decision_id""").fetchall()
+    must = [(r1, r2) for _, kind, r1, r2 in links if kind == "must_link"]
+    cannot = {frozenset((r1, r2)) for _, kind, r1, r2 in links if kind == "cannot_link"}
+    contradicted: list[tuple[str, str]] = []
+    assignment, refused = constrained_clusters(person_keys(con), edges, must_separate=cannot, max_size=max_size,
+                                               must_link=must, refused_must_links=contradicted)
+    for decision_id, kind, r1, r2 in links:
+        status = "applied"
+        if kind == "must_link" and (r1, r2) in contradicted:
+            status = "not applied: it would join records a cannot-link keeps apart"
+        con.execute("UPDATE identity.steward_decisions SET status = ?, applied = ? WHERE decision_id = ?",
+                    [status, status == "applied", decision_id])
     frame = pd.DataFrame({"unique_id": list(assignment), "cluster_key": list(assignment.values())})
     return frame, refused
 
 
 def stable_ids(con: duckdb.DuckDBPyConnection) -> IdAssignment:
     """Carry the previous run's ids over to today's clusters (identity.clusters)."""
-    previous, known = {}, set()
+    previous, known, age = {}, set(), {}
     if table_exists(con, "identity.record_customer"):
         previous = dict(con.execute("SELECT unique_id, customer_id FROM identity.record_customer").fetchall())
     if table_exists(con, "identity.id_registry"):
-        known = {r[0] for r in con.execute("SELECT customer_id FROM identity.id_registry").fetchall()}
+        rows = con.execute("SELECT customer_id, created_at FROM identity.id_registry ORDER BY created_at, customer_id").fetchall()
+        known = {r[0] for r in rows}
+        age = {cid: rank for rank, (cid, _) in enumerate(rows)}
     clusters = dict(con.execute("SELECT unique_id, cluster_key FROM identity.clusters").fetchall())
-    return assign_ids(clusters, previous, known)
+    return assign_ids(clusters, previous, known, age)
 
 
 def save_ids(con: duckdb.DuckDBPyConnection, result: IdAssignment, run_id: str) -> dict:
