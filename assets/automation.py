@@ -15,7 +15,7 @@ PARIS = ZoneInfo("Europe/Paris")
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 PUBLISHED = dg.AssetKey(["published", "marts"])
 MARTS = [dg.AssetKey(["marts", t]) for t in ("customer_xref", "customer_360", "consent_history", "household",
-                                                "segment_summary", "data_quality")]
+                                                "segment_summary", "data_quality", "customer_history")]
 
 
 @dg.asset(key=PUBLISHED, deps=MARTS, group_name="marts", kinds={"duckdb"}, pool=WAREHOUSE_POOL)

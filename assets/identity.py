@@ -16,7 +16,8 @@ from pipeline.identity.features import LINKAGE_INPUT_SQL
 from pipeline.identity.relink import plan_link, save_linked_records
 from pipeline.identity.resolve import cluster, flag_contrary_evidence, merge_rescored, save_ids, stable_ids
 from pipeline.resources import WAREHOUSE_POOL, PipelineSettings
-from pipeline.warehouse import replace_table
+from pipeline.identity.review import review_queue_sql
+from pipeline.warehouse import create_table_as, replace_table
 
 GROUP = "identity"
 DECISION_TYPES = {**{c: "VARCHAR" for c in DECISION_COLUMNS}, "status": "VARCHAR", "applied": "BOOLEAN",
@@ -28,6 +29,7 @@ ID_REGISTRY = dg.AssetKey(["identity", "id_registry"])
 RECORD_CUSTOMER = dg.AssetKey(["identity", "record_customer"])
 ID_EVENTS = dg.AssetKey(["identity", "id_events"])
 STEWARD_DECISIONS = dg.AssetKey(["identity", "steward_decisions"])
+REVIEW_QUEUE = dg.AssetKey(["identity", "review_queue"])
 
 
 class ClusteringConfig(dg.Config):
@@ -138,3 +140,23 @@ def customer_ids(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
         for key in (RECORD_CUSTOMER, ID_REGISTRY, ID_EVENTS):
             meta = table_metadata(con, ".".join(key.path))
             yield dg.MaterializeResult(asset_key=key, metadata={**meta, **counts} if key == ID_EVENTS else meta)
+
+
+class ReviewConfig(dg.Config):
+    """Pairs scored in [review_floor, clustering threshold) go to the stewards' review queue."""
+
+    review_floor: float = 0.5
+
+
+@dg.asset(key=REVIEW_QUEUE, deps=[CLUSTERS, RECORD_CUSTOMER, STEWARD_DECISIONS], group_name=GROUP,
+          kinds={"duckdb"}, pool=WAREHOUSE_POOL)
+def review_queue(duckdb: DuckDBResource, config: ReviewConfig) -> dg.MaterializeResult:
+    """Uncertain pairs and doubtful clusters for stewards, most valuable first, facts masked, with the
+    command that explains each."""
+    clustering = ClusteringConfig()
+    with duckdb.get_connection() as con:
+        create_table_as(con, "identity.review_queue", review_queue_sql(
+            config.review_floor, clustering.threshold, clustering.review_cluster_size))
+        items = dict(con.execute("SELECT item, count(*) FROM identity.review_queue GROUP BY 1").fetchall())
+        return dg.MaterializeResult(metadata={**table_metadata(con, "identity.review_queue"),
+                                              **{f"items_{k}": v for k, v in items.items()}})

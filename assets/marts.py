@@ -4,11 +4,12 @@
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from assets.identity import PREDICTIONS, RECORD_CUSTOMER
+from assets.identity import ID_EVENTS, PREDICTIONS, RECORD_CUSTOMER
 from assets.metadata import build_table, check_result, table_metadata
 from pipeline.quality import suites
 from pipeline.warehouse import create_table_as
 from pipeline.identity.xref import CUSTOMER_XREF_SQL
+from pipeline.marts.history import record_history
 from pipeline.marts.customer_360 import (CONSENT_HISTORY_SQL, HOUSEHOLD_SQL, SEGMENT_SUMMARY_SQL,
                                          customer_360_sql)
 from pipeline.resources import WAREHOUSE_POOL, GreatExpectations, PipelineSettings
@@ -45,6 +46,7 @@ CUSTOMER_360 = dg.AssetKey(["marts", "customer_360"])
 CONSENT_HISTORY = dg.AssetKey(["marts", "consent_history"])
 HOUSEHOLD = dg.AssetKey(["marts", "household"])
 SEGMENT_SUMMARY = dg.AssetKey(["marts", "segment_summary"])
+CUSTOMER_HISTORY = dg.AssetKey(["marts", "customer_history"])
 
 
 CUSTOMER_360_VALID = "customer_360_valid"
@@ -89,3 +91,12 @@ def household(duckdb: DuckDBResource) -> dg.MaterializeResult:
 def segment_summary(duckdb: DuckDBResource) -> dg.MaterializeResult:
     """Customers, revenue, average basket and share contactable per channel, by segment x tier x region x channel."""
     return build_table(duckdb, "marts.segment_summary", SEGMENT_SUMMARY_SQL)
+
+
+@dg.asset(key=CUSTOMER_HISTORY, deps=[CUSTOMER_360, ID_EVENTS, dg.AssetKey(["golden", "excluded_customers"])],
+          group_name=GROUP, kinds={"duckdb"}, pool=WAREHOUSE_POOL)
+def customer_history(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
+    """Every version of each customer's golden attributes (SCD2): what changed, when, from which source record."""
+    with duckdb.get_connection() as con:
+        counts = record_history(con, context.run_id)
+        return dg.MaterializeResult(metadata={**table_metadata(con, "marts.customer_history"), **counts})

@@ -69,3 +69,37 @@ def test_decisions_win_over_the_model_survive_reruns_and_are_audited(tmp_path):
         assert audit["D3"] == (True, "applied", "paul.steward", "confirmed by phone")
         assert audit["D4"][0] is False and "no longer exist" in audit["D4"][1]  # stale: reported, not dropped
     assert _one(settings, "SELECT count(*) FROM identity.id_events WHERE event = 'merge' AND new_id = ?", [old_id])
+
+
+def test_a_move_is_one_new_version_with_its_source_and_a_rerun_adds_none(tmp_path):
+    import json
+
+    settings = demo_settings(tmp_path, 200, seed=32)
+    materialise(settings)
+    lines = (settings.raw_dir / "ecommerce_accounts" / "2026-11-23" / "ecommerce_accounts.jsonl").read_text().splitlines()
+    rows = {json.loads(line)["account_id"]: json.loads(line) for line in lines if line.endswith("}")}
+    known = dict(_one(settings, """SELECT x.source_record_id, x.customer_id FROM marts.customer_xref x
+        JOIN marts.customer_360 c USING (customer_id) WHERE x.source = 'ecommerce_accounts' AND c.street IS NOT NULL"""))
+    account = sorted(set(rows) & set(known))[0]
+    moved = {**rows[account], "updated_at": "2026-11-24T09:00:00",
+             "address": {"street": "8 rue des Lilas", "zip": "69003", "city": "Lyon", "country": "FR"}}
+    day = settings.raw_dir / "ecommerce_accounts" / "2026-11-24"
+    day.mkdir()
+    (day / "moves.jsonl").write_text(json.dumps(moved) + "\n", encoding="utf-8")
+    materialise(settings)
+    customer = known[account]
+    versions = _one(settings, "SELECT version, change, is_current, street, city, changes FROM marts.customer_history "
+                              "WHERE customer_id = ? ORDER BY version", [customer])
+    assert [(v, c, cur) for v, c, cur, *_ in versions] == [(1, "new", False), (2, "update", True)]
+    changes = {c["attribute"]: c for c in versions[1][5]}
+    # The move (and whatever else this newest record now wins by survivorship), all caused by that record.
+    assert {"street", "postcode", "city"} <= set(changes)
+    assert {(c["source"], c["source_record_id"]) for c in changes.values()} == {("ecommerce_accounts", account)}
+    assert changes["city"]["new_value"] == "Lyon" and changes["city"]["old_value"] == versions[0][4]
+    assert changes["street"]["source"] == "ecommerce_accounts" and changes["street"]["source_record_id"] == account
+    before = _one(settings, "SELECT count(*) FROM marts.customer_history")
+    materialise(settings, days=["2026-11-24"])  # the same input again
+    assert _one(settings, "SELECT count(*) FROM marts.customer_history") == before
+    queue = _one(settings, "SELECT item, command, left_facts FROM identity.review_queue WHERE unique_id_l IS NOT NULL")
+    assert queue and all(cmd.startswith("customer360 explain --pair ") for _, cmd, _ in queue)
+    assert not any("@" in (facts or "").split("*@")[0] for _, _, facts in queue)  # e-mails masked to their domain

@@ -1,0 +1,97 @@
+"""marts.customer_history: every version of every customer's golden attributes (SCD type 2).
+
+Each run compares today's marts.customer_360 with the current version of each customer. A customer whose
+tracked attributes changed (a move, a new e-mail, a married name, a new loyalty tier) gets a new version:
+the previous one is closed (`valid_to`, `is_current` false) and the new one lists, per changed attribute,
+its old and new value and the source and source record that won it. A customer seen for the first time gets
+version 1 ('new'); one that left the marts gets a closing version saying why (erased, retention, retired
+into another id). The identity events of the run (identity.id_events: new, merge, split, retire) are attached
+to the versions they caused. An unchanged re-run adds nothing. Erased customers keep their version dates
+only: every value of theirs is blanked, so no personal data outlives an erasure.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+# attribute -> lineage prefix in marts.customer_360 (None: computed by the pipeline, not won from a source)
+TRACKED = {"first_name": "first_name", "last_name": "last_name", "birth_date": "birth_date", "email": "email",
+           "mobile": "mobile", "landline": "landline", "street": "address", "postcode": "address",
+           "city": "address", "country": "address", "loyalty_tier": None}
+CHANGE = "STRUCT(attribute VARCHAR, old_value VARCHAR, new_value VARCHAR, source VARCHAR, source_record_id VARCHAR)"
+EVENT = "STRUCT(event VARCHAR, old_ids VARCHAR[])"
+
+CREATE_SQL = f"""
+CREATE TABLE IF NOT EXISTS marts.customer_history (
+    customer_id VARCHAR, version INTEGER, valid_from TIMESTAMP, valid_to TIMESTAMP, is_current BOOLEAN,
+    run_id VARCHAR, change VARCHAR,
+    {", ".join(f"{a} VARCHAR" for a in TRACKED)},
+    changes {CHANGE}[], identity_events {EVENT}[]
+)"""
+
+
+def _snapshot_sql() -> str:
+    values = ", ".join(f"CAST({a} AS VARCHAR) AS {a}" for a in TRACKED)
+    lineage = ", ".join(f"{p}_source AS {a}__source, {p}_source_record_id AS {a}__record" if p
+                        else f"'pipeline' AS {a}__source, NULL AS {a}__record" for a, p in TRACKED.items())
+    return f"SELECT customer_id, {values}, {lineage} FROM marts.customer_360"
+
+
+def _changes_sql() -> str:
+    structs = ", ".join(
+        f"{{'attribute': '{a}', 'old_value': c.{a}, 'new_value': s.{a}, 'source': s.{a}__source, "
+        f"'source_record_id': s.{a}__record}}" for a in TRACKED)
+    return f"list_filter([{structs}], lambda x: x.old_value IS DISTINCT FROM x.new_value)"
+
+
+def record_history(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, int]:
+    """Add today's versions in one transaction; returns counts of new, updated and closed customers."""
+    con.execute("CREATE SCHEMA IF NOT EXISTS marts")
+    con.execute(CREATE_SQL)
+    attrs = ", ".join(TRACKED)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _snapshot AS {_snapshot_sql()}")
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE _versions AS
+            SELECT s.customer_id, coalesce(c.version, 0) + 1 AS version,
+                   CASE WHEN c.customer_id IS NULL THEN 'new' ELSE 'update' END AS change,
+                   {", ".join(f"s.{a}" for a in TRACKED)}, {_changes_sql()} AS changes
+            FROM _snapshot s
+            LEFT JOIN marts.customer_history c ON c.customer_id = s.customer_id AND c.is_current""")
+        con.execute("DELETE FROM _versions WHERE len(changes) = 0")
+        # Customers gone from the marts: why (erased, retention, or their id retired into another one).
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE _left AS
+            SELECT c.customer_id, c.version + 1 AS version,
+                   coalesce(x.reason, CASE WHEN r.status = 'retired' THEN 'retired' ELSE 'left' END) AS change
+            FROM marts.customer_history c
+            LEFT JOIN golden.excluded_customers x USING (customer_id)
+            LEFT JOIN identity.id_registry r USING (customer_id)
+            WHERE c.is_current AND c.change NOT IN ('erased', 'retention', 'retired', 'left')
+              AND c.customer_id NOT IN (SELECT customer_id FROM _snapshot)""")
+        con.execute("""UPDATE marts.customer_history SET valid_to = now(), is_current = false
+            WHERE is_current AND customer_id IN (SELECT customer_id FROM _versions UNION SELECT customer_id FROM _left)""")
+        events = f"""(SELECT list({{'event': e.event, 'old_ids': e.old_ids}}::{EVENT}) FROM identity.id_events e
+                      WHERE e.run_id = $run_id AND (e.new_id = v.customer_id OR list_contains(e.old_ids, v.customer_id)))"""
+        con.execute(f"""INSERT INTO marts.customer_history BY NAME
+            SELECT v.customer_id, v.version, now() AS valid_from, NULL AS valid_to, true AS is_current,
+                   $run_id AS run_id, v.change, {", ".join(f"v.{a}" for a in TRACKED)}, v.changes,
+                   {events} AS identity_events
+            FROM _versions v""", {"run_id": run_id})
+        con.execute(f"""INSERT INTO marts.customer_history BY NAME
+            SELECT v.customer_id, v.version, now() AS valid_from, NULL AS valid_to, true AS is_current,
+                   $run_id AS run_id, v.change, {events} AS identity_events
+            FROM _left v""", {"run_id": run_id})
+        # Erasure: keep the skeleton (ids, versions, dates), blank every value.
+        blank = ", ".join(f"{a} = NULL" for a in attrs.split(", "))
+        con.execute(f"""UPDATE marts.customer_history SET {blank}, changes = NULL
+            WHERE customer_id IN (SELECT customer_id FROM golden.excluded_customers WHERE reason = 'erased')
+              AND (changes IS NOT NULL OR coalesce({attrs}) IS NOT NULL)""")
+        counts = {
+            "new_customers": con.execute("SELECT count(*) FROM _versions WHERE change = 'new'").fetchall()[0][0],
+            "updated_customers": con.execute("SELECT count(*) FROM _versions WHERE change = 'update'").fetchall()[0][0],
+            "customers_left": con.execute("SELECT count(*) FROM _left").fetchall()[0][0]}
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    return counts
