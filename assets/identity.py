@@ -112,7 +112,7 @@ def steward_decisions(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
 def clusters(duckdb: DuckDBResource, config: ClusteringConfig) -> dg.MaterializeResult:
     """One row per person record with its cluster; strongest links first, never across contrary evidence."""
     with duckdb.get_connection() as con:
-        frame, refused = cluster(con, config.threshold, config.max_cluster_size)
+        frame, refused, recomputed = cluster(con, config.threshold, config.max_cluster_size)
         frame["cluster_size"] = frame.groupby("cluster_key")["unique_id"].transform("size")
         frame["needs_review"] = frame["cluster_size"] > config.review_cluster_size
         replace_table(con, "identity.clusters", frame)
@@ -122,6 +122,7 @@ def clusters(duckdb: DuckDBResource, config: ClusteringConfig) -> dg.Materialize
         **meta, "clusters": len(sizes), "largest_cluster": int(sizes.max()) if len(sizes) else 0,
         "singletons": int((sizes == 1).sum()), "merges_refused": refused,
         "clusters_flagged_for_review": int((sizes > config.review_cluster_size).sum()),
+        "components_recomputed": recomputed,
         "threshold": config.threshold})
 
 

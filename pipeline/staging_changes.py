@@ -52,6 +52,8 @@ def _create_tables(con: duckdb.DuckDBPyConnection, fresh: bool) -> None:
         con.execute(f"{verb} staging.{table} ({columns})")
     con.execute("""CREATE TABLE IF NOT EXISTS staging.staged_files (
         source VARCHAR, file VARCHAR, sha256 VARCHAR, fingerprint VARCHAR, staged_at TIMESTAMP)""")
+    # Set by the blocking validation check once the file's person records passed it (see assets/quality.py).
+    con.execute("ALTER TABLE staging.staged_files ADD COLUMN IF NOT EXISTS validated BOOLEAN DEFAULT false")
 
 
 def _insert(con: duckdb.DuckDBPyConnection, staged: Staged) -> None:
@@ -131,7 +133,8 @@ def stage_changes(con: duckdb.DuckDBPyConnection, sources: list[Source], today: 
             staged_rows = stage_source(source, raw, today)
             _insert(con, staged_rows)
             superseded = 0 if full else _supersede(con, source)
-            con.execute("INSERT INTO staging.staged_files SELECT ?, file, sha256, ?, now() FROM "
+            con.execute("INSERT INTO staging.staged_files (source, file, sha256, fingerprint, staged_at) "
+                        "SELECT ?, file, sha256, ?, now() FROM "
                         f"(SELECT file, sha256 FROM raw.{source.name}__files WHERE status NOT LIKE 'duplicate of%') "
                         "WHERE (file, sha256) NOT IN (SELECT (file, sha256) FROM staging.staged_files WHERE source = ?)",
                         [source.name, fingerprint(source), source.name])

@@ -38,7 +38,7 @@ def test_decisions_win_over_the_model_survive_reruns_and_are_audited(tmp_path):
     old_single, new_single = _one(settings, """
         WITH sizes AS (SELECT customer_id, count(*) n, min(unique_id) uid FROM identity.record_customer GROUP BY 1)
         SELECT (SELECT min(s.uid) FROM sizes s JOIN identity.id_registry r USING (customer_id)
-                WHERE n = 1 AND r.created_run = (SELECT min(created_run) FROM identity.id_registry)),
+                WHERE n = 1 AND r.created_at = (SELECT min(created_at) FROM identity.id_registry)),
                (SELECT max(s.uid) FROM sizes s JOIN identity.id_registry r USING (customer_id)
                 WHERE n = 1 AND r.created_at = (SELECT max(created_at) FROM identity.id_registry))""")[0]
     old_id, new_id = _customer(settings, old_single), _customer(settings, new_single)

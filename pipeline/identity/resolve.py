@@ -7,16 +7,17 @@ import pandas as pd
 import pyarrow as pa
 
 from pipeline.identity.clustering import constrained_clusters
+from pipeline.identity.components import connected, fingerprint
 from pipeline.identity.evidence import PersonKey, conflict
 from pipeline.identity.ids import IdAssignment, assign_ids
 from pipeline.identity.relink import save_linked_records
 from pipeline.warehouse import table_exists
 
 
-def person_keys(con: duckdb.DuckDBPyConnection) -> dict[str, PersonKey]:
+def person_keys(con: duckdb.DuckDBPyConnection, only: set[str] | None = None) -> dict[str, PersonKey]:
     rows = con.execute("SELECT unique_id, first_name, first_name_canonical, last_name, birth_date "
                        "FROM identity.linkage_input").fetchall()
-    return {uid: PersonKey(f, fc, ln, bd) for uid, f, fc, ln, bd in rows}
+    return {uid: PersonKey(f, fc, ln, bd) for uid, f, fc, ln, bd in rows if only is None or uid in only}
 
 
 def flag_contrary_evidence(predictions: pa.Table) -> pa.Table:
@@ -54,9 +55,10 @@ def merge_rescored(con: duckdb.DuckDBPyConnection, scored: pa.Table, touched: li
     return {"pairs_dropped": dropped}
 
 
-def cluster(con: duckdb.DuckDBPyConnection, threshold: float, max_size: int) -> tuple[pd.DataFrame, int]:
-    """(unique_id, cluster_key) for every linkage record, and the number of merges refused. The stewards'
-    pending link decisions (identity.steward_decisions) are applied and their status recorded."""
+def cluster(con: duckdb.DuckDBPyConnection, threshold: float, max_size: int) -> tuple[pd.DataFrame, int, int]:
+    """(unique_id, cluster_key, component) for every linkage record, the merges refused and the components
+    recomputed. Components unchanged since the last run keep their clusters (see components.py); the
+    stewards' pending link decisions are applied and their status recorded."""
     edges = con.execute("""
         SELECT unique_id_l, unique_id_r, match_weight FROM identity.pairwise_predictions
         WHERE match_probability >= ? AND NOT contrary_evidence""", [threshold]).fetchall()
@@ -64,9 +66,37 @@ def cluster(con: duckdb.DuckDBPyConnection, threshold: float, max_size: int) -> 
         WHERE status IS NULL AND decision IN ('must_link', 'cannot_link') ORDER BY decided_at, decision_id""").fetchall()
     must = [(r1, r2) for _, kind, r1, r2 in links if kind == "must_link"]
     cannot = {frozenset((r1, r2)) for _, kind, r1, r2 in links if kind == "cannot_link"}
+    hashes = dict(con.execute("SELECT unique_id, record_hash FROM identity.linkage_input").fetchall())
+    groups = connected(sorted(hashes), [(a, b) for a, b, _ in edges] + must)
+    root_of = {u: root for root, members in groups.items() for u in members}
+    edges_of: dict[str, list] = {}
+    for a, b, w in edges:
+        edges_of.setdefault(root_of[a], []).append((a, b, w))
+    decided = {root_of[r] for _, _, r1, r2 in links for r in (r1, r2)}
+    previous, known = {}, set()
+    if table_exists(con, "identity.clusters") and "component" in {
+            r[0] for r in con.execute("DESCRIBE identity.clusters").fetchall()}:
+        previous = dict(con.execute("SELECT unique_id, cluster_key FROM identity.clusters "
+                                    "WHERE component IS NOT NULL").fetchall())
+        known = {r[0] for r in con.execute("SELECT DISTINCT component FROM identity.clusters").fetchall()}
+    assignment, component, todo = {}, {}, []
+    for root, members in groups.items():
+        fp = None if len(members) == 1 else fingerprint(members, edges_of.get(root, []), hashes, max_size)
+        for m in members:
+            component[m] = fp
+        if len(members) == 1:
+            assignment[members[0]] = members[0]
+        elif previous and root not in decided and fp in known and all(m in previous for m in members):
+            assignment.update({m: previous[m] for m in members})
+        else:
+            todo.append(root)
+    todo_members = {m for root in todo for m in groups[root]}
+    keys = person_keys(con, todo_members)
     contradicted: list[tuple[str, str]] = []
-    assignment, refused = constrained_clusters(person_keys(con), edges, must_separate=cannot, max_size=max_size,
-                                               must_link=must, refused_must_links=contradicted)
+    recomputed, refused = constrained_clusters(
+        keys, [e for root in todo for e in edges_of.get(root, [])], must_separate=cannot, max_size=max_size,
+        must_link=[p for p in must if p[0] in todo_members], refused_must_links=contradicted)
+    assignment.update(recomputed)
     for decision_id, kind, r1, r2 in links:
         status = "applied"
         if kind == "must_link" and (r1, r2) in contradicted:
@@ -74,7 +104,8 @@ def cluster(con: duckdb.DuckDBPyConnection, threshold: float, max_size: int) -> 
         con.execute("UPDATE identity.steward_decisions SET status = ?, applied = ? WHERE decision_id = ?",
                     [status, status == "applied", decision_id])
     frame = pd.DataFrame({"unique_id": list(assignment), "cluster_key": list(assignment.values())})
-    return frame, refused
+    frame["component"] = frame["unique_id"].map(component)
+    return frame, refused, len(todo)
 
 
 def stable_ids(con: duckdb.DuckDBPyConnection) -> IdAssignment:

@@ -26,6 +26,7 @@ def staging_persons(today: date) -> list:
         gxe.ExpectColumnValuesToNotBeNull(column="source"),
         gxe.ExpectColumnValuesToNotBeNull(column="source_record_id"),
         gxe.ExpectCompoundColumnsToBeUnique(column_list=["source", "source_record_id"]),
+        gxe.ExpectColumnValuesToBeBetween(column="key_count", min_value=1, max_value=1),  # unique table-wide
         gxe.ExpectColumnValuesToMatchRegex(column="valid_email", regex=EMAIL),
         gxe.ExpectColumnValuesToMatchRegex(column="phone", regex=E164),
         gxe.ExpectColumnValuesToMatchRegex(column="fr_postcode", regex=FR_POSTCODE),
