@@ -24,10 +24,17 @@ class PipelineSettings(dg.ConfigurableResource):
     as_of: str = ""
     retention_days: int = 1095
     published: str = ""
+    restricted: str = ""
+    pseudonym_key_file: str = ""
+    analyst_identifiers: bool = False
 
     @property
     def published_path(self) -> Path:
         return Path(self.published)
+
+    @property
+    def restricted_path(self) -> Path:
+        return Path(self.restricted)
 
     @property
     def reference_date(self) -> str:
@@ -53,7 +60,9 @@ def build_resources(settings: Settings) -> dict:
         "settings": PipelineSettings(
             raw_dir=str(settings.raw_dir), sources_file=str(settings.sources_file),
             truth_file=str(settings.truth_file or ""), artefacts_dir=str(settings.artefacts_dir),
-            as_of=settings.as_of, retention_days=settings.retention_days, published=str(settings.published)),
+            as_of=settings.as_of, retention_days=settings.retention_days, published=str(settings.published),
+            restricted=str(settings.restricted), pseudonym_key_file=str(settings.pseudonym_key_file),
+            analyst_identifiers=settings.analyst_identifiers),
         "great_expectations": GreatExpectations(project_dir=str(settings.quality_dir)),
     }
 
