@@ -1,4 +1,4 @@
-"""Operations: the published analyst copy, the daily schedule and the new-drop sensor."""
+"""Operations: the published analyst copy, the restricted copy, the daily schedule and the new-drop sensor."""
 
 import json
 import re
@@ -8,20 +8,41 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from pipeline.publish import publish_marts
+from pipeline.publish import (PSEUDONYM_FUNCTION, RESTRICTED_ONLY, analyst_select, pseudonym_key, publish_marts,
+                              register_pseudonym, sources_keyed_by_identifier)
 from pipeline.resources import WAREHOUSE_POOL, PipelineSettings
 
 PARIS = ZoneInfo("Europe/Paris")
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 PUBLISHED = dg.AssetKey(["published", "marts"])
+RESTRICTED = dg.AssetKey(["restricted", "marts"])
 MARTS = [dg.AssetKey(["marts", t]) for t in ("customer_xref", "customer_360", "consent_history", "household",
                                                 "segment_summary", "data_quality", "customer_history")]
 
 
 @dg.asset(key=PUBLISHED, deps=MARTS, group_name="marts", kinds={"duckdb"}, pool=WAREHOUSE_POOL)
 def published_marts(duckdb: DuckDBResource, settings: PipelineSettings) -> dg.MaterializeResult:
-    """The marts copied to the analysts' read-only file (published.duckdb), swapped in atomically."""
+    """The marts for analysts (published.duckdb), names and contacts left out or pseudonymised, swapped in atomically."""
     target = settings.published_path
+    with duckdb.get_connection() as con:
+        if settings.analyst_identifiers:  # allowed by C360_ANALYST_IDENTIFIERS: the marts as they are
+            counts = publish_marts(con, target)
+        else:
+            register_pseudonym(con, pseudonym_key(Path(settings.pseudonym_key_file)))
+            try:
+                counts = publish_marts(con, target, select=analyst_select(
+                    settings.reference_date, sources_keyed_by_identifier(settings.sources())), skip=RESTRICTED_ONLY)
+            finally:
+                con.remove_function(PSEUDONYM_FUNCTION)
+    return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(target)),
+                                          "direct_identifiers": settings.analyst_identifiers,
+                                          **{f"rows_{t}": n for t, n in counts.items()}})
+
+
+@dg.asset(key=RESTRICTED, deps=MARTS, group_name="marts", kinds={"duckdb"}, pool=WAREHOUSE_POOL)
+def restricted_marts(duckdb: DuckDBResource, settings: PipelineSettings) -> dg.MaterializeResult:
+    """The marts with the full golden record for customer service (restricted.duckdb), swapped in atomically."""
+    target = settings.restricted_path
     with duckdb.get_connection() as con:
         counts = publish_marts(con, target)
     return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(target)),

@@ -1,4 +1,4 @@
-"""Golden layer: one best view per customer (survivorship, activity, consent, household) and who is excluded."""
+"""Golden layer: one best view per customer (survivorship, activity, sessions, consent, household) and who is excluded."""
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
@@ -12,6 +12,8 @@ from pipeline.golden.consent import CONSENT_EVENTS_SQL, CONSENT_STATE_SQL
 from pipeline.golden.households import households as group_households
 from pipeline.golden.overrides import apply_overrides
 from pipeline.golden.privacy import CREATE_REGISTRY_SQL, REGISTER_ERASURES_SQL, excluded_customers_sql
+from pipeline.golden.sessions import (CUSTOMER_ACTIVITIES_WITH_STITCHED_SESSIONS_SQL, SHARED_DEVICES_SQL,
+                                      STITCHED_SESSIONS_SQL)
 from pipeline.golden.survivorship import golden_attributes_sql, load_rules
 from pipeline.resources import WAREHOUSE_POOL, PipelineSettings
 from pipeline.warehouse import replace_table
@@ -21,6 +23,8 @@ XREF = dg.AssetKey(["marts", "customer_xref"])
 ERASURE_REGISTRY = dg.AssetKey(["identity", "erasure_registry"])
 PROFILE = dg.AssetKey(["golden", "customer_profile"])
 ACTIVITY = dg.AssetKey(["golden", "customer_activity"])
+STITCHED_SESSIONS = dg.AssetKey(["golden", "stitched_sessions"])
+SHARED_DEVICES = dg.AssetKey(["golden", "shared_devices"])
 CONSENT_EVENTS = dg.AssetKey(["golden", "consent_events"])
 CONSENT_STATE = dg.AssetKey(["golden", "consent_state"])
 HOUSEHOLDS = dg.AssetKey(["golden", "households"])
@@ -58,11 +62,27 @@ def customer_profile(duckdb: DuckDBResource) -> dg.MaterializeResult:
                                               "overrides_not_applied": overrides["not_applied"]})
 
 
-@dg.asset(key=ACTIVITY, deps=[ACTIVITIES, XREF], group_name=GROUP, kinds={"duckdb"}, pool=WAREHOUSE_POOL)
+@dg.asset(key=STITCHED_SESSIONS, deps=[ACTIVITIES, XREF], group_name=GROUP, kinds={"duckdb"}, pool=WAREHOUSE_POOL)
+def stitched_sessions(duckdb: DuckDBResource) -> dg.MaterializeResult:
+    """Each web/app session with its customer: logged in, stitched through its device, or unattributed (and why)."""
+    result = build_table(duckdb, "golden.stitched_sessions", STITCHED_SESSIONS_SQL)
+    with duckdb.get_connection() as con:
+        counts = dict(con.execute("SELECT attribution, count(*) FROM golden.stitched_sessions GROUP BY 1").fetchall())
+    return dg.MaterializeResult(metadata={**result.metadata, **{f"sessions_{a}": n for a, n in sorted(counts.items())}})
+
+
+@dg.asset(key=SHARED_DEVICES, deps=[STITCHED_SESSIONS], group_name=GROUP, kinds={"duckdb"}, pool=WAREHOUSE_POOL)
+def shared_devices(duckdb: DuckDBResource) -> dg.MaterializeResult:
+    """Devices logged in by two or more customers, whose anonymous sessions are left unattributed (counts only)."""
+    return build_table(duckdb, "golden.shared_devices", SHARED_DEVICES_SQL)
+
+
+@dg.asset(key=ACTIVITY, deps=[ACTIVITIES, XREF, STITCHED_SESSIONS], group_name=GROUP, kinds={"duckdb"},
+          pool=WAREHOUSE_POOL)
 def customer_activity(duckdb: DuckDBResource, settings: PipelineSettings) -> dg.MaterializeResult:
-    """Purchases online and offline, revenue, store visits, service contacts, complaints, reviews, sessions."""
+    """Purchases online and offline, revenue, store visits, service contacts, complaints, reviews, stitched sessions."""
     return build_table(duckdb, "golden.customer_activity", activity_summary_sql(settings.reference_date),
-                  CUSTOMER_ACTIVITIES_SQL)
+                       CUSTOMER_ACTIVITIES_WITH_STITCHED_SESSIONS_SQL)
 
 
 @dg.asset(key=CONSENT_EVENTS, deps=[ACTIVITIES, XREF], group_name=GROUP, kinds={"duckdb"}, pool=WAREHOUSE_POOL)

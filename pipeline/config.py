@@ -179,6 +179,7 @@ class Settings:
     retention_days: int = 1095  # customers inactive longer than this are left out of the marts
     first_day: str = "2020-01-01"  # first daily partition of the extract assets (oldest drop folder accepted)
     decisions: Path | None = None  # folder of steward decision files; default <warehouse folder>/stewardship
+    analyst_identifiers: bool = False  # true: the analysts' copy keeps names, e-mails, phones, addresses, births
 
     @property
     def decisions_dir(self) -> Path:
@@ -192,6 +193,16 @@ class Settings:
     def published(self) -> Path:
         """The analysts' read-only copy of the marts."""
         return self.warehouse.with_name("published.duckdb")
+
+    @property
+    def restricted(self) -> Path:
+        """Customer service's copy of the marts with the full golden record (direct identifiers)."""
+        return self.warehouse.with_name("restricted.duckdb")
+
+    @property
+    def pseudonym_key_file(self) -> Path:
+        """Where the pseudonym secret is kept when C360_PSEUDONYM_KEY is not set (created once, owner-only)."""
+        return self.warehouse.parent / "pseudonym.key"
 
     @property
     def quality_dir(self) -> Path:
@@ -210,6 +221,7 @@ class Settings:
             retention_days=int(os.environ.get("C360_RETENTION_DAYS", 1095)),
             first_day=os.environ.get("C360_FIRST_DAY", "2020-01-01"),
             decisions=Path(os.environ["C360_DECISIONS_DIR"]) if os.environ.get("C360_DECISIONS_DIR") else None,
+            analyst_identifiers=os.environ.get("C360_ANALYST_IDENTIFIERS", "").strip().lower() in ("1", "true", "yes"),
         )
 
 

@@ -1,24 +1,46 @@
-"""Publish the marts to a separate DuckDB file for analysts, swapped in atomically.
+"""Publish the marts to separate DuckDB files, swapped in atomically: the analysts' copy and the restricted one.
 
 DuckDB allows one writer per file, and an analyst's open session on the warehouse would block the run. The
 marts are copied into `<name>.tmp`, then os.replace() swaps the file: readers that opened the old copy keep
-reading it, new readers get the new one, nobody sees a half-built table and nobody locks the run out."""
+reading it, new readers get the new one, nobody sees a half-built table and nobody locks the run out.
+
+Who may see what: the analysts' copy (`published.duckdb`) carries no direct identifier. Names, streets and
+towns are left out; e-mails and phones become keyed pseudonyms (HMAC-SHA256 with the secret
+C360_PSEUDONYM_KEY), stable across runs, so analysts can still count and join on them; a birth date becomes
+the birth year and an age band, a postcode its département. The restricted copy (`restricted.duckdb`) keeps
+the full golden record, for customer service."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
+import secrets
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
 
+from pipeline.config import Source
 from pipeline.warehouse import quote
 
+DROPPED = ("first_name", "last_name", "street", "city")
+PSEUDONYMISED = ("email", "mobile", "landline", "phone")
+PERSON_IDENTIFIERS = ("first_name", "last_name", "birth_date", "email", "phone", "street")
+AGE_BANDS = ((18, "under 18"), (25, "18-24"), (35, "25-34"), (45, "35-44"), (55, "45-54"), (65, "55-64"))
+PSEUDONYM_FUNCTION = "c360_pseudonym"
+# Marts kept out of the analysts' copy altogether: the attribute history holds every past name, e-mail and
+# address (old and new values), which is the stewards' and customer service's business, not analysts'.
+RESTRICTED_ONLY = ("customer_history",)
 
-def publish_marts(con: duckdb.DuckDBPyConnection, target: Path, schema: str = "marts") -> dict[str, int]:
-    """Copy every table of `schema` into the file `target` (as schema `marts`); returns rows per table."""
+
+def publish_marts(con: duckdb.DuckDBPyConnection, target: Path, schema: str = "marts",
+                  select: Callable[[str, list[str]], str] | None = None, skip: tuple[str, ...] = ()) -> dict[str, int]:
+    """Copy every table of `schema` (but `skip`) into the file `target` (as schema `marts`); `select(table, columns)`
+    gives the SELECT list of a table's copy (default: every column as it is). Returns rows per table."""
     tables = [r[0] for r in con.execute(
         "SELECT table_name FROM information_schema.tables WHERE table_schema = ? AND table_catalog = current_database() "
-        "ORDER BY 1", [schema]).fetchall()]
+        "ORDER BY 1", [schema]).fetchall() if r[0] not in skip]
     tmp = target.with_name(target.name + ".tmp")
     tmp.unlink(missing_ok=True)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -27,9 +49,77 @@ def publish_marts(con: duckdb.DuckDBPyConnection, target: Path, schema: str = "m
     try:
         con.execute("CREATE SCHEMA published.marts")
         for table in tables:
-            con.execute(f"CREATE TABLE published.marts.{quote(table)} AS SELECT * FROM {schema}.{quote(table)}")
+            columns = [r[0] for r in con.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ? "
+                "AND table_catalog = current_database() ORDER BY ordinal_position", [schema, table]).fetchall()]
+            listed = select(table, columns) if select else "*"
+            con.execute(f"CREATE TABLE published.marts.{quote(table)} AS SELECT {listed} FROM {schema}.{quote(table)}")
         counts = {t: con.execute(f"SELECT count(*) FROM published.marts.{quote(t)}").fetchall()[0][0] for t in tables}
     finally:
         con.execute("DETACH published")
     os.replace(tmp, target)
     return counts
+
+
+def pseudonym_key(key_file: Path) -> bytes:
+    """The secret of the pseudonyms: C360_PSEUDONYM_KEY, or else a random key created once in `key_file`
+    (owner-only) and reused, so pseudonyms stay the same from run to run."""
+    configured = os.environ.get("C360_PSEUDONYM_KEY", "")
+    if configured:
+        return configured.encode()
+    if not key_file.exists():
+        key_file.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32))
+    return key_file.read_bytes().strip()
+
+
+def register_pseudonym(con: duckdb.DuckDBPyConnection, key: bytes) -> None:
+    """SQL function c360_pseudonym(text): keyed hash (HMAC-SHA256, 32 hex digits); the key never enters SQL."""
+    def pseudonym(value: str) -> str:
+        return hmac.new(key, value.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
+
+    con.create_function(PSEUDONYM_FUNCTION, pseudonym, [duckdb.sqltype("VARCHAR")], duckdb.sqltype("VARCHAR"),
+                        side_effects=False)
+
+
+def sources_keyed_by_identifier(sources: list[Source]) -> list[str]:
+    """Sources whose record id is itself a personal value (e.g. a list keyed by e-mail): their record ids are
+    pseudonymised too."""
+    return sorted(s.name for s in sources if s.record_id in {s.person.get(f) for f in PERSON_IDENTIFIERS})
+
+
+def analyst_select(as_of: str, keyed_sources: list[str] = ()) -> Callable[[str, list[str]], str]:
+    """The SELECT list of a marts table in the analysts' copy: direct identifiers left out or pseudonymised."""
+    keyed = ", ".join("'" + s.replace("'", "''") + "'" for s in keyed_sources)
+
+    def record_id(column: str, source_column: str) -> str:
+        q = quote(column)
+        return (f"CASE WHEN {quote(source_column)} IN ({keyed}) THEN {PSEUDONYM_FUNCTION}({q}) ELSE {q} END AS {q}"
+                if keyed else q)
+
+    def select(table: str, columns: list[str]) -> str:
+        out = []
+        for c in columns:
+            q = quote(c)
+            if c in DROPPED:
+                continue
+            if c in PSEUDONYMISED:
+                out.append(f"{PSEUDONYM_FUNCTION}({q}) AS {quote(c + '_pseudonym')}")
+            elif c == "birth_date":
+                age = f"date_sub('year', {q}, DATE '{as_of}')"
+                bands = " ".join(f"WHEN {age} < {limit} THEN '{band}'" for limit, band in AGE_BANDS)
+                out += [f"year({q}) AS birth_year", f"CASE {bands} WHEN {age} >= 65 THEN '65+' END AS age_band"]
+            elif c == "postcode":  # département: 2 digits, 3 overseas (971-976, 98x)
+                out.append(f"CASE WHEN {q} LIKE '97%' OR {q} LIKE '98%' THEN substr({q}, 1, 3) "
+                           f"ELSE substr({q}, 1, 2) END AS departement")
+            elif c == "source_record_id" and "source" in columns:
+                out.append(record_id(c, "source"))
+            elif c.endswith("_source_record_id") and c.removesuffix("_record_id") in columns:
+                out.append(record_id(c, c.removesuffix("_record_id")))
+            else:
+                out.append(q)
+        return ", ".join(out)
+
+    return select

@@ -25,10 +25,17 @@ class PipelineSettings(dg.ConfigurableResource):
     retention_days: int = 1095
     published: str = ""
     decisions_dir: str = ""
+    restricted: str = ""
+    pseudonym_key_file: str = ""
+    analyst_identifiers: bool = False
 
     @property
     def published_path(self) -> Path:
         return Path(self.published)
+
+    @property
+    def restricted_path(self) -> Path:
+        return Path(self.restricted)
 
     @property
     def reference_date(self) -> str:
@@ -55,7 +62,9 @@ def build_resources(settings: Settings) -> dict:
             raw_dir=str(settings.raw_dir), sources_file=str(settings.sources_file),
             truth_file=str(settings.truth_file or ""), artefacts_dir=str(settings.artefacts_dir),
             as_of=settings.as_of, retention_days=settings.retention_days, published=str(settings.published),
-            decisions_dir=str(settings.decisions_dir)),
+            decisions_dir=str(settings.decisions_dir),
+            restricted=str(settings.restricted), pseudonym_key_file=str(settings.pseudonym_key_file),
+            analyst_identifiers=settings.analyst_identifiers),
         "great_expectations": GreatExpectations(project_dir=str(settings.quality_dir)),
     }
 

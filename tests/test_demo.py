@@ -3,7 +3,7 @@
 import csv
 import hashlib
 import json
-from collections import Counter
+from collections import Counter, defaultdict
 from pathlib import Path
 
 import pytest
@@ -77,3 +77,24 @@ def test_orders_point_to_existing_accounts_and_households_share_a_landline(demo)
     with open(root / "truth_households.csv", encoding="utf-8") as f:
         sizes = Counter(r["household_id"] for r in csv.DictReader(f))
     assert sum(1 for n in sizes.values() if n >= 2) > 40
+
+
+def test_app_sessions_browse_before_login_and_some_devices_are_shared_by_two_people(demo):
+    root, _ = demo
+    with open(root / "truth.csv", encoding="utf-8") as f:
+        person = {r["source_record_id"]: r["person_id"] for r in csv.DictReader(f) if r["source"] == "ecommerce_accounts"}
+    by_device = defaultdict(list)
+    for line in next((root / "raw" / "app_sessions").rglob("*.jsonl")).read_text().splitlines():
+        s = json.loads(line)
+        by_device[s["device_id"]].append(s)
+    pre_login = shared = never = 0
+    for sessions in by_device.values():
+        logins = [s for s in sessions if s["account_id"]]
+        people = {person.get(s["account_id"]) for s in logins}
+        if not logins:
+            never += 1
+        elif len(people) >= 2:
+            shared += 1
+        elif any(s["started_at"] < min(x["started_at"] for x in logins) for s in sessions if not s["account_id"]):
+            pre_login += 1
+    assert pre_login >= 20 and shared >= 3 and never >= 5

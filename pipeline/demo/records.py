@@ -159,7 +159,10 @@ def _plan(m: _Maker) -> list[str]:
     return plan[:6]
 
 
-def make_records(people: list[Person], rng: np.random.Generator, pools: Pools, as_of: date) -> Records:
+def make_records(people: list[Person], rng: np.random.Generator, pools: Pools, as_of: date,
+                 session_rng: np.random.Generator | None = None) -> Records:
+    """`session_rng` draws what only app sessions need (pre-login browsing, shared devices, anonymous visitors),
+    so that adding it left every other source's rows as they were."""
     m = _Maker(rng, pools, as_of)
     persons: dict[str, list[Record]] = {s: [] for s in PERSON_SOURCES}
     for p in people:
@@ -187,10 +190,17 @@ def make_records(people: list[Person], rng: np.random.Generator, pools: Pools, a
         for i, r in enumerate(persons[source], 1):
             r.record_id = f"{prefix}{i:0{width}d}"
             r.person.record_ids.append((source, r.record_id))
-    return Records(persons=persons, activities=_activities(m, persons, people))
+    srng = session_rng if session_rng is not None else np.random.default_rng(0)
+    return Records(persons=persons, activities=_activities(m, persons, people, srng))
 
 
-def _activities(m: _Maker, persons: dict[str, list[Record]], people: list[Person]) -> dict[str, list[dict]]:
+def _anonymous_session(srng: np.random.Generator, device: str, at: datetime, platform: str) -> dict:
+    return dict(device_id=device, account_id=None, at=at, platform=platform,
+                duration=int(srng.integers(20, 1800)), pages=int(srng.integers(1, 30)))
+
+
+def _activities(m: _Maker, persons: dict[str, list[Record]], people: list[Person],
+                srng: np.random.Generator) -> dict[str, list[dict]]:
     rng = m.rng
     orders, receipts, sessions = [], [], []
     propensity = {p.person_id: float(rng.lognormal(0, 0.8)) for p in people}
@@ -202,15 +212,29 @@ def _activities(m: _Maker, persons: dict[str, list[Record]], people: list[Person
                                amount=round(float(rng.lognormal(3.9, 0.6)), 2), items=int(rng.integers(1, 6)),
                                status=str(rng.choice(["delivered"] * 8 + ["cancelled", "returned"]))))
         device = f"D{rng.integers(16**10):010x}"
-        if p.household_id in household_devices and rng.random() < 0.1:
+        if p.household_id in household_devices and (rng.random() < 0.1 or srng.random() < 0.2):
             device = household_devices[p.household_id]  # a tablet shared in the household
         household_devices.setdefault(p.household_id, device)
         n = int(rng.poisson(3.0 * propensity[p.person_id]))
+        mine = []
         for k in range(n):
             at = m.moment(p, acc.at)
-            sessions.append(dict(device_id=device, account_id=None if k == 0 and rng.random() < 0.5 else acc.record_id,
-                                 at=at, platform=str(rng.choice(["ios", "android", "web"])),
-                                 duration=int(rng.integers(20, 1800)), pages=int(rng.integers(1, 30))))
+            mine.append(dict(device_id=device, account_id=None if k == 0 and rng.random() < 0.5 else acc.record_id,
+                             at=at, platform=str(rng.choice(["ios", "android", "web"])),
+                             duration=int(rng.integers(20, 1800)), pages=int(rng.integers(1, 30))))
+        logins = [s["at"] for s in mine if s["account_id"]]
+        if logins and srng.random() < 0.4:  # browsed anonymously on that device in the weeks before logging in
+            first_login = min(logins)
+            for _ in range(int(srng.integers(1, 4))):
+                mine.append(_anonymous_session(srng, device, first_login - timedelta(
+                    seconds=float(srng.uniform(600, 30 * 86400))), mine[0]["platform"]))
+        sessions += mine
+    for _ in range(len(persons["ecommerce_accounts"]) // 20):  # visitors who never logged in
+        device = f"V{srng.integers(16**10):010x}"
+        first = m.start + timedelta(seconds=float(srng.random() * (m.end - m.start).total_seconds()))
+        for _ in range(int(srng.integers(1, 4))):
+            sessions.append(_anonymous_session(srng, device, min(m.end, first + timedelta(
+                days=float(srng.uniform(0, 60)))), str(srng.choice(["ios", "android", "web"]))))
     for card in persons["loyalty_cards"]:
         p = card.person
         for _ in range(int(rng.poisson(3.0 * propensity[p.person_id]))):

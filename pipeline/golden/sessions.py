@@ -1,0 +1,81 @@
+"""Web and app sessions joined to customers: by login, or stitched through a device that logged in.
+
+A session with an account id belongs to that account's customer (`logged_in`). A session without one is
+stitched to a customer only when every logged-in session of the same device (cookie, per source) belongs to
+that one customer: `stitched_pre_login` when it started before the device's first login, `stitched_after_login`
+when later (the visitor logged out). Never across customers: a device logged in by two or more customers (a
+household tablet) is shared, and its anonymous sessions stay unattributed (`unattributed_shared_device`), as do
+those of a device that never logged in (`unattributed_unknown_device`) and a session whose account id matches
+no staged account (`unattributed_unknown_account`). Deterministic: the same staged sessions and customer ids
+give the same attribution."""
+
+STITCHED_SESSIONS_SQL = """
+WITH sessions AS (
+    SELECT a.source, a.source_record_id, a.device_id, a.occurred_at, a.person_source, a.person_record_id,
+           x.customer_id AS login_customer_id
+    FROM staging.activities a
+    LEFT JOIN marts.customer_xref x ON x.source = a.person_source AND x.source_record_id = a.person_record_id
+    WHERE a.activity_type = 'session'
+),
+devices AS (     -- who logged in on each device, and when first
+    SELECT source, device_id,
+           count(DISTINCT login_customer_id) AS customers,
+           min(login_customer_id)            AS login_customer_id,
+           min(occurred_at)                  AS first_login_at
+    FROM sessions
+    WHERE login_customer_id IS NOT NULL AND device_id IS NOT NULL
+    GROUP BY source, device_id
+),
+attributed AS (
+    SELECT s.*, d.customers AS device_customers, d.login_customer_id AS device_customer_id,
+           CASE WHEN s.login_customer_id IS NOT NULL THEN 'logged_in'
+                WHEN s.person_record_id IS NOT NULL  THEN 'unattributed_unknown_account'
+                WHEN d.customers = 1 AND s.occurred_at < d.first_login_at THEN 'stitched_pre_login'
+                WHEN d.customers = 1                 THEN 'stitched_after_login'
+                WHEN d.customers >= 2                THEN 'unattributed_shared_device'
+                ELSE 'unattributed_unknown_device' END AS attribution
+    FROM sessions s
+    LEFT JOIN devices d ON d.source = s.source AND d.device_id = s.device_id
+)
+SELECT source,
+       source_record_id,
+       device_id,
+       occurred_at,
+       person_source,
+       person_record_id,
+       CASE WHEN attribution = 'logged_in' THEN login_customer_id
+            WHEN attribution LIKE 'stitched_%' THEN device_customer_id END AS customer_id,
+       attribution
+FROM attributed
+ORDER BY source, device_id, occurred_at, source_record_id
+"""
+
+SHARED_DEVICES_SQL = """
+SELECT source,
+       device_id,
+       count(DISTINCT customer_id) FILTER (WHERE attribution = 'logged_in')  AS customers,
+       count(*) FILTER (WHERE attribution = 'logged_in')                    AS logged_in_sessions,
+       count(*) FILTER (WHERE attribution = 'unattributed_shared_device')   AS unattributed_sessions,
+       min(occurred_at)                                                     AS first_seen_at,
+       max(occurred_at)                                                     AS last_seen_at
+FROM golden.stitched_sessions
+WHERE device_id IS NOT NULL
+GROUP BY source, device_id
+HAVING count(DISTINCT customer_id) FILTER (WHERE attribution = 'logged_in') >= 2
+ORDER BY source, device_id
+"""
+
+# The activities of each customer as golden.customer_activity counts them: every non-session activity through
+# its person record (as candidates.CUSTOMER_ACTIVITIES_SQL), and sessions as attributed above.
+CUSTOMER_ACTIVITIES_WITH_STITCHED_SESSIONS_SQL = """
+CREATE OR REPLACE TEMP VIEW customer_activities AS
+SELECT x.customer_id, a.*
+FROM staging.activities a
+JOIN marts.customer_xref x ON x.source = a.person_source AND x.source_record_id = a.person_record_id
+WHERE a.activity_type IS DISTINCT FROM 'session'
+UNION ALL BY NAME
+SELECT s.customer_id, a.*
+FROM staging.activities a
+JOIN golden.stitched_sessions s USING (source, source_record_id)
+WHERE s.customer_id IS NOT NULL
+"""
