@@ -69,6 +69,10 @@ def test_decisions_win_over_the_model_survive_reruns_and_are_audited(tmp_path):
         assert audit["D3"] == (True, "applied", "paul.steward", "confirmed by phone")
         assert audit["D4"][0] is False and "no longer exist" in audit["D4"][1]  # stale: reported, not dropped
     assert _one(settings, "SELECT count(*) FROM identity.id_events WHERE event = 'merge' AND new_id = ?", [old_id])
+    # The history links the version the merge created to that identity event.
+    events = _one(settings, "SELECT identity_events FROM marts.customer_history WHERE customer_id = ? "
+                            "AND identity_events IS NOT NULL ORDER BY version DESC LIMIT 1", [old_id])
+    assert events and any(e["event"] == "merge" and new_id in e["old_ids"] for e in events[0][0])
 
 
 def test_a_move_is_one_new_version_with_its_source_and_a_rerun_adds_none(tmp_path):

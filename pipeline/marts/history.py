@@ -70,17 +70,20 @@ def record_history(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, int
               AND c.customer_id NOT IN (SELECT customer_id FROM _snapshot)""")
         con.execute("""UPDATE marts.customer_history SET valid_to = now(), is_current = false
             WHERE is_current AND customer_id IN (SELECT customer_id FROM _versions UNION SELECT customer_id FROM _left)""")
-        events = f"""(SELECT list({{'event': e.event, 'old_ids': e.old_ids}}::{EVENT}) FROM identity.id_events e
-                      WHERE e.run_id = $run_id AND (e.new_id = v.customer_id OR list_contains(e.old_ids, v.customer_id)))"""
-        con.execute(f"""INSERT INTO marts.customer_history BY NAME
-            SELECT v.customer_id, v.version, now() AS valid_from, NULL AS valid_to, true AS is_current,
-                   $run_id AS run_id, v.change, {", ".join(f"v.{a}" for a in TRACKED)}, v.changes,
-                   {events} AS identity_events
-            FROM _versions v""", {"run_id": run_id})
-        con.execute(f"""INSERT INTO marts.customer_history BY NAME
-            SELECT v.customer_id, v.version, now() AS valid_from, NULL AS valid_to, true AS is_current,
-                   $run_id AS run_id, v.change, {events} AS identity_events
-            FROM _left v""", {"run_id": run_id})
+        # The run's identity events, per customer they name (as the new id or among the old ones).
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE _events AS
+            SELECT customer_id, list({{'event': event, 'old_ids': old_ids}}::{EVENT} ORDER BY event) AS identity_events
+            FROM (SELECT new_id AS customer_id, event, old_ids FROM identity.id_events
+                  WHERE run_id = $run_id AND new_id IS NOT NULL
+                  UNION
+                  SELECT unnest(old_ids) AS customer_id, event, old_ids FROM identity.id_events WHERE run_id = $run_id)
+            GROUP BY customer_id""", {"run_id": run_id})
+        for versions, values in (("_versions", f"{', '.join(f'v.{a}' for a in TRACKED)}, v.changes,"),
+                                 ("_left", "")):
+            con.execute(f"""INSERT INTO marts.customer_history BY NAME
+                SELECT v.customer_id, v.version, now() AS valid_from, NULL AS valid_to, true AS is_current,
+                       $run_id AS run_id, v.change, {values} e.identity_events
+                FROM {versions} v LEFT JOIN _events e USING (customer_id)""", {"run_id": run_id})
         # Erasure: keep the skeleton (ids, versions, dates), blank every value.
         blank = ", ".join(f"{a} = NULL" for a in attrs.split(", "))
         con.execute(f"""UPDATE marts.customer_history SET {blank}, changes = NULL
