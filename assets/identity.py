@@ -40,14 +40,26 @@ def linkage_input(duckdb: DuckDBResource) -> dg.MaterializeResult:
         return dg.MaterializeResult(metadata=table_metadata(con, "identity.linkage_input"))
 
 
+def _engine(name: str):
+    if name == "spark":
+        from pipeline.identity import spark_engine  # pyspark is an optional extra
+
+        return spark_engine
+    if name != "duckdb":
+        raise ValueError(f"unknown identity engine {name!r}: 'duckdb' or 'spark'")
+    return link
+
+
 @dg.asset(key=PREDICTIONS, deps=[LINKAGE_INPUT], group_name=GROUP, kinds={"duckdb", "splink"},
           pool=WAREHOUSE_POOL)
 def pairwise_predictions(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
                          settings: PipelineSettings) -> dg.MaterializeResult:
-    """Candidate pairs scored by Splink (match weight, probability, per-comparison levels) and the veto flag."""
+    """Candidate pairs scored by Splink (match weight, probability, per-comparison levels) and the veto flag.
+
+    The `engine` setting picks where Splink runs: DuckDB (link.py) or Spark (spark_engine.py)."""
     with duckdb.get_connection() as con:
         records = con.sql("SELECT * FROM identity.linkage_input").to_arrow_table()
-        result = link.train_and_predict(records, settings.artefacts_path)
+        result = _engine(settings.engine).train_and_predict(records, settings.artefacts_path)
         predictions = flag_contrary_evidence(result.predictions)
         replace_table(con, "identity.pairwise_predictions", predictions)
         meta = table_metadata(con, "identity.pairwise_predictions")
@@ -57,6 +69,7 @@ def pairwise_predictions(context: dg.AssetExecutionContext, duckdb: DuckDBResour
         "u_sample_distinct_people": result.distinct_people_sample,
         "em_sessions_trained": dg.MetadataValue.json(result.em_sessions or []),
         "comparisons_by_blocking_rule": dg.MetadataValue.json(result.comparisons_by_rule),
+        "engine": settings.engine,
         "model": dg.MetadataValue.path(str(result.model_path)),
         "match_weights_chart": dg.MetadataValue.path(str(result.chart_path))})
 

@@ -31,6 +31,8 @@ def _settings_env(args: argparse.Namespace) -> None:
     os.environ["C360_WAREHOUSE"] = str(Path(args.warehouse).resolve())
     os.environ["C360_SOURCES"] = str(Path(args.sources).resolve())
     os.environ["C360_TRUTH"] = str(Path(args.truth).resolve()) if args.truth else ""
+    if args.engine:
+        os.environ["C360_ENGINE"] = args.engine
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -46,6 +48,12 @@ def _run(args: argparse.Namespace) -> int:
         print(f"error: raw directory {settings.raw_dir} does not exist (run `customer360 generate`)",
               file=sys.stderr)
         return 2
+    if settings.engine == "spark":
+        from pipeline.identity.spark_engine import spark_missing
+
+        if reason := spark_missing():
+            print(f"error: the Spark engine cannot run: {reason}", file=sys.stderr)
+            return 2
     started = time.perf_counter()
     defs = build_definitions(settings)
     job = defs.resolve_implicit_global_asset_job_def()
@@ -103,6 +111,9 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--sources", default=str(BUNDLED_SOURCES))
     run.add_argument("--truth", default=str(DATA / "truth.csv"),
                      help="ground truth for the evaluation asset ('' to skip evaluation)")
+    run.add_argument("--engine", choices=("duckdb", "spark"),
+                     help="where Splink trains and scores pairs (default: $C360_ENGINE or duckdb; "
+                          "spark needs the [spark] extra and Java, settings C360_SPARK_*)")
     run.set_defaults(func=_run)
 
     exp = sub.add_parser("explain", help="waterfall chart of why a customer's records were linked")

@@ -29,6 +29,8 @@ SOURCE_KEYS = {
 }
 # customer: records of people (linked into customers); erasure: identifiers of people to forget (GDPR art. 17).
 PURPOSES = ("customer", "erasure")
+# Where the identity work (u and EM training, blocking, predict) runs: DuckDB in-process, or Spark.
+ENGINES = ("duckdb", "spark")
 
 
 class SourcesFileError(ValueError):
@@ -175,6 +177,11 @@ class Settings:
     truth_file: Path | None
     as_of: str = ""            # reference date of rolling windows and retention (YYYY-MM-DD); "" = today
     retention_days: int = 1095  # customers inactive longer than this are left out of the marts
+    engine: str = "duckdb"     # identity engine, one of ENGINES (Spark settings: pipeline/identity/spark_engine.py)
+
+    def __post_init__(self) -> None:
+        if self.engine not in ENGINES:
+            raise ValueError(f"engine must be one of {ENGINES}, not {self.engine!r} (C360_ENGINE)")
 
     @property
     def artefacts_dir(self) -> Path:
@@ -200,4 +207,5 @@ class Settings:
             truth_file=Path(truth) if truth else None,
             as_of=os.environ.get("C360_AS_OF", ""),
             retention_days=int(os.environ.get("C360_RETENTION_DAYS", 1095)),
+            engine=os.environ.get("C360_ENGINE", "duckdb").strip().lower() or "duckdb",
         )

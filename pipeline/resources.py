@@ -24,6 +24,7 @@ class PipelineSettings(dg.ConfigurableResource):
     as_of: str = ""
     retention_days: int = 1095
     published: str = ""
+    engine: str = "duckdb"  # where Splink's training and prediction run: "duckdb" or "spark"
 
     @property
     def published_path(self) -> Path:
@@ -53,7 +54,8 @@ def build_resources(settings: Settings) -> dict:
         "settings": PipelineSettings(
             raw_dir=str(settings.raw_dir), sources_file=str(settings.sources_file),
             truth_file=str(settings.truth_file or ""), artefacts_dir=str(settings.artefacts_dir),
-            as_of=settings.as_of, retention_days=settings.retention_days, published=str(settings.published)),
+            as_of=settings.as_of, retention_days=settings.retention_days, published=str(settings.published),
+            engine=settings.engine),
         "great_expectations": GreatExpectations(project_dir=str(settings.quality_dir)),
     }
 
