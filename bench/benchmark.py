@@ -1,17 +1,20 @@
 """Benchmark: demo data at several sizes through the whole pipeline, and Splink alone on the same data.
 
-    python bench/benchmark.py --records 10000 100000 1000000 [--workdir /tmp/c360-bench]
+    python bench/benchmark.py --records 10000 100000 1000000 [--workdir /tmp/c360-bench] [--engine duckdb|spark]
 
 For each size (source records, i.e. raw rows over all sources) it prints per asset the wall time and the
 peak resident memory of the process while that step ran, then the Splink comparisons, pairwise F1 against
 the truth, and the same linkage done by plain Splink (train, predict, cluster at the same threshold) so
 the pipeline's overhead is a ratio measured in the same run. Each size runs in its own process.
+`--engine spark` runs the identity work on Spark (C360_SPARK_* settings apply); plain Splink stays on
+DuckDB as the reference. Peak memory counts the process and its children (Spark's JVM).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -21,12 +24,35 @@ from pathlib import Path
 RECORDS_PER_PERSON = 11.6  # raw rows over all sources per generated person (measured on the demo)
 
 
-def _rss_mb() -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
+def _rss_of(pid: str) -> float:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:  # the process ended meanwhile
+        pass
     return 0.0
+
+
+def _children(pid: str) -> list[str]:
+    found = []
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            found += (task / "children").read_text().split()
+    except OSError:
+        pass
+    return found
+
+
+def _rss_mb() -> float:
+    """Resident memory of this process and all its descendants (Spark runs in a child JVM)."""
+    total, todo = 0.0, [str(os.getpid())]
+    while todo:
+        pid = todo.pop()
+        total += _rss_of(pid)
+        todo += _children(pid)
+    return total
 
 
 class MemorySampler(threading.Thread):
@@ -85,7 +111,7 @@ def splink_alone(warehouse: Path, workdir: Path, threshold: float) -> dict:
     return timings
 
 
-def run_one(records: int, workdir: Path) -> dict:
+def run_one(records: int, workdir: Path, engine: str = "duckdb", with_splink_alone: bool = True) -> dict:
     """Generate, run every asset with a memory sampler, then Splink alone. Returns the figures."""
     import duckdb
 
@@ -94,12 +120,12 @@ def run_one(records: int, workdir: Path) -> dict:
     from pipeline.demo import generate_demo
 
     persons = max(50, round(records / RECORDS_PER_PERSON))
-    root = workdir / f"r{records}"
+    root = workdir / (f"r{records}" if engine == "duckdb" else f"r{records}-{engine}")
     t = time.perf_counter()
     generate_demo(persons, seed=42, raw_dir=root / "raw", truth_path=root / "truth.csv")
     generate_s = time.perf_counter() - t
     settings = Settings(raw_dir=root / "raw", warehouse=root / "warehouse.duckdb", sources_file=BUNDLED_SOURCES,
-                        truth_file=root / "truth.csv")
+                        truth_file=root / "truth.csv", engine=engine)
     import dagster as dg
 
     instance = dg.DagsterInstance.ephemeral()
@@ -124,31 +150,33 @@ def run_one(records: int, workdir: Path) -> dict:
                         for m in [m.event_specific_data.materialization]), None)
     from assets.identity import ClusteringConfig
 
-    alone = splink_alone(settings.warehouse, root, ClusteringConfig().threshold)
+    alone = splink_alone(settings.warehouse, root, ClusteringConfig().threshold) if with_splink_alone else {}
     identity_steps = {"identity__pairwise_predictions", "identity__clusters"}
     identity_s = sum(s["seconds"] for s in steps if s["step"] in identity_steps)
     return {
-        "records": int(raw or 0), "persons": persons, "person_records": persons_records, "success": result.success,
+        "engine": engine, "records": int(raw or 0), "persons": persons, "person_records": persons_records, "success": result.success,
         "generate_s": round(generate_s, 1), "pipeline_s": round(pipeline_s, 1),
         "peak_mb": round(max((rss for _, rss in sampler.samples), default=0)), "comparisons": comparisons,
         "precision": quality[0][0] if quality else None, "recall": quality[0][1] if quality else None,
         "f1": quality[0][2] if quality else None, "steps": steps,
         **{k: round(v, 1) for k, v in alone.items()},
         "identity_steps_s": round(identity_s, 1),
-        "pipeline_over_splink_alone": round(pipeline_s / alone["splink_total_s"], 2),
+        "pipeline_over_splink_alone": round(pipeline_s / alone["splink_total_s"], 2) if alone else None,
     }
 
 
 def report(figures: list[dict]) -> str:
-    lines = ["| source records | person records | pipeline | peak | comparisons | F1 | Splink alone (train / predict / "
-             "cluster) | identity steps | pipeline / Splink alone |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| engine | source records | person records | pipeline | peak | comparisons | F1 | Splink alone (train / "
+             "predict / cluster) | identity steps | pipeline / Splink alone |", "|---|---|---|---|---|---|---|---|---|---|"]
     for f in figures:
-        lines.append(f"| {f['records']:,} | {f['person_records']:,} | {f['pipeline_s']} s | {f['peak_mb'] / 1024:.2f} GB "
-                     f"| {f['comparisons']:,} | {f['f1']} | {f['splink_total_s']} s ({f['splink_train_s']} / "
-                     f"{f['splink_predict_s']} / {f['splink_cluster_s']}) | {f['identity_steps_s']} s | "
-                     f"{f['pipeline_over_splink_alone']} |")
+        alone = (f"{f['splink_total_s']} s ({f['splink_train_s']} / {f['splink_predict_s']} / {f['splink_cluster_s']})"
+                 if "splink_total_s" in f else "not run")
+        lines.append(f"| {f.get('engine', 'duckdb')} | {f['records']:,} | {f['person_records']:,} | {f['pipeline_s']} s "
+                     f"| {f['peak_mb'] / 1024:.2f} GB | {f['comparisons']:,} | {f['f1']} | {alone} | "
+                     f"{f['identity_steps_s']} s | {f['pipeline_over_splink_alone'] or '-'} |")
     for f in figures:
-        lines.append(f"\nper asset at {f['records']:,} source records (seconds, peak MB of the process):")
+        lines.append(f"\nper asset at {f['records']:,} source records on {f.get('engine', 'duckdb')} "
+                     "(seconds, peak MB of the process and its children):")
         for s in sorted(f["steps"], key=lambda s: -s["seconds"])[:12]:
             lines.append(f"  {s['step']:<55} {s['seconds']:>8.2f} s {s['peak_mb']:>8} MB")
     return "\n".join(lines)
@@ -158,22 +186,27 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--records", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--workdir", default="/tmp/c360-bench")
+    parser.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb",
+                        help="where the identity work runs (spark: C360_SPARK_* settings apply)")
+    parser.add_argument("--skip-splink-alone", action="store_true",
+                        help="do not re-run plain Splink on DuckDB (the reference, engine-independent)")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # internal: run one size, print JSON
     args = parser.parse_args(argv)
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     if args.one:
-        print(json.dumps(run_one(args.one, workdir)))
+        print(json.dumps(run_one(args.one, workdir, args.engine, not args.skip_splink_alone)))
         return 0
     figures = []
     for records in args.records:
-        out = subprocess.run([sys.executable, __file__, "--one", str(records), "--workdir", str(workdir)],
+        command = [sys.executable, __file__, "--one", str(records), "--workdir", str(workdir), "--engine", args.engine]
+        out = subprocess.run(command + (["--skip-splink-alone"] if args.skip_splink_alone else []),
                              capture_output=True, text=True, check=False)
         if out.returncode != 0:
             print(out.stderr[-3000:], file=sys.stderr)
             return out.returncode
         figures.append(json.loads(out.stdout.strip().splitlines()[-1]))
-        print(f"measured {records:,} source records", file=sys.stderr)
+        print(f"measured {records:,} source records on {args.engine}", file=sys.stderr)
     print(report(figures))
     return 0
 
