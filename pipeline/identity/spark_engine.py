@@ -118,6 +118,27 @@ def start_spark(config: SparkConfig, checkpoint_dir: Path):
     return spark
 
 
+def stop_spark(spark) -> None:
+    """Stop the session and the driver JVM this process launched: the pipeline goes on without Spark, and
+    a stopped session's JVM would keep its heap (gigabytes) until the process ends. A later run starts anew."""
+    from pyspark import SparkContext
+
+    spark.stop()
+    gateway = SparkContext._gateway
+    if gateway is None:
+        return
+    gateway.shutdown()
+    proc = getattr(gateway, "proc", None)
+    if proc is not None:  # pyspark's launcher JVM exits when its stdin closes
+        proc.stdin.close()
+        try:
+            proc.wait(timeout=30)
+        except Exception:  # noqa: BLE001 - leave it to exit on its own
+            pass
+    SparkContext._gateway = None
+    SparkContext._jvm = None
+
+
 def render_model(fitted: dict, dialect: str) -> dict:
     """The fitted model with its SQL rendered for `dialect` (from the one definition in model.settings()),
     parameters unchanged: the saved model stays loadable by DuckDB (explain) whichever engine trained it."""
@@ -217,7 +238,7 @@ def train_and_predict(linkage_input: pa.Table, artefacts_dir: Path,
         chart_path = artefacts_dir / "match_weights_chart.html"
         linker.visualisations.match_weights_chart().save_offline_chart(str(chart_path), overwrite=True, print_msg=False)
     finally:
-        spark.stop()
+        stop_spark(spark)
         shutil.rmtree(checkpoints, ignore_errors=True)
         shutil.rmtree(exchange, ignore_errors=True)
     return link.LinkResult(predictions=table, comparisons=sum(r["comparisons"] for r in by_rule),
