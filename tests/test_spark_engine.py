@@ -132,5 +132,7 @@ def test_engine_is_chosen_by_configuration(monkeypatch, tmp_path):
     monkeypatch.setenv("C360_SPARK_CHECKPOINT_DIR", "/shared/checkpoints")
     config = SparkConfig.from_env()
     assert not config.is_local and config.conf == {"spark.executor.memory": "8g", "spark.executor.cores": "4"}
-    assert config.checkpoint_path(tmp_path) == Path("/shared/checkpoints")
+    assert config.checkpoint_location(tmp_path) == "file:///shared/checkpoints"
+    monkeypatch.setenv("C360_SPARK_CHECKPOINT_DIR", "hdfs://head:8020/c360/checkpoints/")
+    assert SparkConfig.from_env().checkpoint_location(tmp_path) == "hdfs://head:8020/c360/checkpoints"
     assert config.exchange_path(tmp_path) == tmp_path / "spark" / "exchange"

@@ -14,8 +14,10 @@ Settings, from the environment (defaults for this machine: local mode, 2 cores):
     C360_SPARK_MASTER              local[2]
     C360_SPARK_DRIVER_MEMORY       4g
     C360_SPARK_SHUFFLE_PARTITIONS  8
-    C360_SPARK_CHECKPOINT_DIR      <artefacts>/spark/checkpoints (Splink breaks lineage there, as Parquet)
-    C360_SPARK_EXCHANGE_DIR        <artefacts>/spark/exchange (linkage input in, scored pairs out)
+    C360_SPARK_CHECKPOINT_DIR      <artefacts>/spark/checkpoints (Splink breaks lineage there, as Parquet;
+                                   a path, or a URI such as hdfs://... that the executors can write)
+    C360_SPARK_EXCHANGE_DIR        <artefacts>/spark/exchange (linkage input in, scored pairs out: a path
+                                   mounted at the same place on the driver, the executors and this process)
     C360_SPARK_CONF                further Spark settings, "key=value" separated by spaces or commas,
                                    e.g. "spark.executor.memory=8g spark.executor.cores=4"
 """
@@ -25,6 +27,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
+from urllib.parse import urlparse
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,7 +67,7 @@ class SparkConfig:
     master: str = "local[2]"
     driver_memory: str = "4g"
     shuffle_partitions: int = 8
-    checkpoint_dir: str = ""   # "" = <artefacts>/spark/checkpoints
+    checkpoint_dir: str = ""   # "" = <artefacts>/spark/checkpoints; a path or a URI (hdfs://...)
     exchange_dir: str = ""     # "" = <artefacts>/spark/exchange
     conf: dict[str, str] = field(default_factory=dict)
 
@@ -78,8 +81,12 @@ class SparkConfig:
                    exchange_dir=env("C360_SPARK_EXCHANGE_DIR", ""),
                    conf=_parse_conf(env("C360_SPARK_CONF", "")))
 
-    def checkpoint_path(self, artefacts_dir: Path) -> Path:
-        return Path(self.checkpoint_dir) if self.checkpoint_dir else artefacts_dir / "spark" / "checkpoints"
+    def checkpoint_location(self, artefacts_dir: Path) -> str:
+        """A URI Spark resolves the same way everywhere (a bare path would resolve against fs.defaultFS)."""
+        if "://" in self.checkpoint_dir:
+            return self.checkpoint_dir.rstrip("/")
+        return (Path(self.checkpoint_dir) if self.checkpoint_dir else artefacts_dir / "spark" / "checkpoints"
+                ).resolve().as_uri()
 
     def exchange_path(self, artefacts_dir: Path) -> Path:
         return Path(self.exchange_dir) if self.exchange_dir else artefacts_dir / "spark" / "exchange"
@@ -89,7 +96,7 @@ class SparkConfig:
         return self.master.startswith("local")
 
 
-def start_spark(config: SparkConfig, checkpoint_dir: Path):
+def start_spark(config: SparkConfig, checkpoint_dir: str):
     """A Spark session with Splink's similarity UDF jar (Jaro-Winkler, Damerau-Levenshtein...)."""
     reason = spark_missing()
     if reason:
@@ -113,8 +120,7 @@ def start_spark(config: SparkConfig, checkpoint_dir: Path):
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
-    checkpoint_dir.mkdir(parents=True, exist_ok=True)
-    spark.sparkContext.setCheckpointDir(str(checkpoint_dir))
+    spark.sparkContext.setCheckpointDir(checkpoint_dir)  # Spark creates it
     return spark
 
 
@@ -178,13 +184,13 @@ class _Engine:
         """An Arrow table as a Spark view, through Parquet in the exchange directory."""
         path = self.exchange / f"{name.lstrip('_')}.parquet"  # Spark skips files named _*
         pq.write_table(table, path)
-        self.spark.read.parquet(str(path)).createOrReplaceTempView(name)
+        self.spark.read.parquet(path.as_uri()).createOrReplaceTempView(name)
 
     def materialise(self, sql: str, name: str) -> int:
         """Run `sql` once into Parquet and expose it as view `name`; returns its row count."""
-        path = self.exchange / name.lstrip("_")
-        self.spark.sql(sql).write.mode("overwrite").parquet(str(path))
-        frame = self.spark.read.parquet(str(path))
+        path = (self.exchange / name.lstrip("_")).as_uri()
+        self.spark.sql(sql).write.mode("overwrite").parquet(path)
+        frame = self.spark.read.parquet(path)
         frame.createOrReplaceTempView(name)
         return frame.count()
 
@@ -196,8 +202,8 @@ def train_and_predict(linkage_input: pa.Table, artefacts_dir: Path,
     link._quiet_splink()
     artefacts_dir.mkdir(parents=True, exist_ok=True)
     run = f"run-{uuid.uuid4().hex[:12]}"  # a subdirectory of its own: the configured ones may be shared
-    exchange = config.exchange_path(artefacts_dir) / run
-    checkpoints = config.checkpoint_path(artefacts_dir) / run
+    exchange = (config.exchange_path(artefacts_dir) / run).resolve()
+    checkpoints = f"{config.checkpoint_location(artefacts_dir)}/{run}"
     exchange.mkdir(parents=True)
     spark = start_spark(config, checkpoints)
     engine = _Engine(spark, exchange)
@@ -230,7 +236,7 @@ def train_and_predict(linkage_input: pa.Table, artefacts_dir: Path,
         linker = link.open_linker(engine.api(), "linkage_input", fitted, tf_tables)
         predictions = linker.inference.predict(threshold_match_probability=model.PREDICT_THRESHOLD)
         scored = exchange / "predictions"
-        predictions.as_spark_dataframe().write.mode("overwrite").parquet(str(scored))
+        predictions.as_spark_dataframe().write.mode("overwrite").parquet(scored.as_uri())
         with duckdb.connect() as con:  # the scored pairs come back through DuckDB, as the warehouse reads them
             table = con.sql(f"SELECT * FROM read_parquet('{_sql_path(scored)}/*.parquet')").to_arrow_table()
         model_path = artefacts_dir / "splink_model.json"
@@ -239,7 +245,8 @@ def train_and_predict(linkage_input: pa.Table, artefacts_dir: Path,
         linker.visualisations.match_weights_chart().save_offline_chart(str(chart_path), overwrite=True, print_msg=False)
     finally:
         stop_spark(spark)
-        shutil.rmtree(checkpoints, ignore_errors=True)
+        if checkpoints.startswith("file://"):  # elsewhere (hdfs://...) the cluster's retention applies
+            shutil.rmtree(urlparse(checkpoints).path, ignore_errors=True)
         shutil.rmtree(exchange, ignore_errors=True)
     return link.LinkResult(predictions=table, comparisons=sum(r["comparisons"] for r in by_rule),
                            comparisons_by_rule=by_rule, model_path=model_path, chart_path=chart_path,
