@@ -3,14 +3,20 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+SPARK_STAMP := $(VENV)/.installed-spark
 
-.PHONY: run test install demo-data dev bench clean chromium
+.PHONY: run test install demo-data dev bench clean chromium java
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
+
+# The tests also cover the Spark engine: pyspark (the [spark] extra) on top of the base install.
+$(SPARK_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[test,spark]'
+	touch $(SPARK_STAMP)
 
 install: $(STAMP)
 
@@ -22,8 +28,13 @@ demo-data: data/truth.csv
 run: $(STAMP) data/truth.csv
 	$(BIN)/customer360 run
 
-test: $(STAMP) chromium
+test: $(SPARK_STAMP) chromium java
 	$(BIN)/pytest
+
+# A Java runtime for the Spark engine's tests (Debian's OpenJDK 17, headless); they are skipped without one.
+java:
+	@command -v java >/dev/null || (apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless >/dev/null) || \
+		echo "java not installed: the Spark engine tests will be skipped"
 
 # Debian's Chromium for the UI test (headless); skipped quietly where apt is not available.
 chromium:

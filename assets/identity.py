@@ -58,11 +58,24 @@ class LinkConfig(dg.Config):
     max_incremental_share: float = 0.2
 
 
+def _engine(name: str):
+    if name == "spark":
+        from pipeline.identity import spark_engine  # pyspark is an optional extra
+
+        return spark_engine
+    if name != "duckdb":
+        raise ValueError(f"unknown identity engine {name!r}: 'duckdb' or 'spark'")
+    return link
+
+
 @dg.asset(key=PREDICTIONS, deps=[LINKAGE_INPUT], group_name=GROUP, kinds={"duckdb", "splink"},
           pool=WAREHOUSE_POOL)
 def pairwise_predictions(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
                          settings: PipelineSettings, config: LinkConfig) -> dg.MaterializeResult:
-    """Candidate pairs scored by Splink (match weight, probability, per-comparison levels) and the veto flag."""
+    """Candidate pairs scored by Splink (match weight, probability, per-comparison levels) and the veto flag.
+
+    The `engine` setting picks where a full re-link trains and scores: DuckDB (link.py) or Spark
+    (spark_engine.py). An incremental run scores its few changed records with the saved model on DuckDB."""
     model_path = settings.artefacts_path / "splink_model.json"
     with duckdb.get_connection() as con:
         plan = plan_link(con, model_path, config.full_relink, config.max_incremental_share)
@@ -70,7 +83,7 @@ def pairwise_predictions(context: dg.AssetExecutionContext, duckdb: DuckDBResour
         extra: dict = {}
         if plan.mode == "full":
             records = con.sql("SELECT * FROM identity.linkage_input").to_arrow_table()
-            result = link.train_and_predict(records, settings.artefacts_path)
+            result = _engine(settings.engine).train_and_predict(records, settings.artefacts_path)
             replace_table(con, "identity.pairwise_predictions", flag_contrary_evidence(result.predictions))
             save_linked_records(con)
             extra = {"comparisons_scored": result.comparisons,
@@ -86,7 +99,7 @@ def pairwise_predictions(context: dg.AssetExecutionContext, duckdb: DuckDBResour
         meta = table_metadata(con, "identity.pairwise_predictions")
         vetoed = con.execute("SELECT count(*) FROM identity.pairwise_predictions WHERE contrary_evidence").fetchall()[0][0]
     return dg.MaterializeResult(metadata={
-        **meta, "linkage_mode": plan.mode, "linkage_reason": plan.reason, "records_changed": len(plan.changed),
+        **meta, "engine": settings.engine, "linkage_mode": plan.mode, "linkage_reason": plan.reason, "records_changed": len(plan.changed),
         "records_removed": len(plan.removed), "pairs_vetoed": vetoed, "model": dg.MetadataValue.path(str(model_path)),
         **extra})
 

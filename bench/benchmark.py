@@ -9,12 +9,15 @@ the pipeline's overhead is a ratio measured in the same run. Each size runs in i
 
 The data arrive over two days: 99% of every source's rows in the first drop (the full run), the last 1%
 the next day (the incremental run: new records staged and linked against the saved model), timed apart.
+`--engine spark` runs the identity work on Spark (C360_SPARK_* settings apply); plain Splink stays on
+DuckDB as the reference. Peak memory counts the process and its children (Spark's JVM).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -25,12 +28,35 @@ RECORDS_PER_PERSON = 11.6  # raw rows over all sources per generated person (mea
 NEXT_DAY_SHARE = 0.01
 
 
-def _rss_mb() -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
+def _rss_of(pid: str) -> float:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:  # the process ended meanwhile
+        pass
     return 0.0
+
+
+def _children(pid: str) -> list[str]:
+    found = []
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            found += (task / "children").read_text().split()
+    except OSError:
+        pass
+    return found
+
+
+def _rss_mb() -> float:
+    """Resident memory of this process and all its descendants (Spark runs in a child JVM)."""
+    total, todo = 0.0, [str(os.getpid())]
+    while todo:
+        pid = todo.pop()
+        total += _rss_of(pid)
+        todo += _children(pid)
+    return total
 
 
 class MemorySampler(threading.Thread):
@@ -95,7 +121,7 @@ def _steps(instance, results, sampler) -> list[dict]:
             for r in results for st in instance.get_run_step_stats(r.run_id) if st.start_time and st.end_time]
 
 
-def run_one(records: int, workdir: Path) -> dict:
+def run_one(records: int, workdir: Path, engine: str = "duckdb") -> dict:
     """Generate, run the first day then the incremental day with a memory sampler, then Splink alone."""
     import shutil
     from datetime import timedelta
@@ -110,7 +136,7 @@ def run_one(records: int, workdir: Path) -> dict:
     from pipeline.demo.next_day import hold_back
 
     persons = max(50, round(records / RECORDS_PER_PERSON))
-    root = workdir / f"r{records}"
+    root = workdir / (f"r{records}" if engine == "duckdb" else f"r{records}-{engine}")
     shutil.rmtree(root, ignore_errors=True)
     t = time.perf_counter()
     generate_demo(persons, seed=42, raw_dir=root / "raw", truth_path=root / "truth.csv")
@@ -121,7 +147,7 @@ def run_one(records: int, workdir: Path) -> dict:
     for src, dst in parked:  # not delivered yet
         shutil.move(src, dst)
     settings = Settings(raw_dir=root / "raw", warehouse=root / "warehouse.duckdb", sources_file=BUNDLED_SOURCES,
-                        truth_file=root / "truth.csv")
+                        truth_file=root / "truth.csv", engine=engine)
     instance = dg.DagsterInstance.ephemeral()
     sampler = MemorySampler()
     sampler.start()
@@ -149,7 +175,7 @@ def run_one(records: int, workdir: Path) -> dict:
     identity_steps = {"identity__pairwise_predictions", "identity__clusters"}
     identity_s = sum(s["seconds"] for s in steps if s["step"] in identity_steps)
     return {
-        "records": int(raw or 0), "persons": persons, "person_records": persons_records,
+        "engine": engine, "records": int(raw or 0), "persons": persons, "person_records": persons_records,
         "success": all(r.success for r in results + day_two),
         "generate_s": round(generate_s, 1), "pipeline_s": round(pipeline_s, 1),
         "incremental_s": round(incremental_s, 1), "incremental_share": round(incremental_s / pipeline_s, 3),
@@ -185,16 +211,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--records", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--workdir", default="/tmp/c360-bench")
+    parser.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb",
+                        help="where the identity work runs (default duckdb)")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # internal: run one size, print JSON
     args = parser.parse_args(argv)
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     if args.one:
-        print(json.dumps(run_one(args.one, workdir)))
+        print(json.dumps(run_one(args.one, workdir, args.engine)))
         return 0
     figures = []
     for records in args.records:
-        out = subprocess.run([sys.executable, __file__, "--one", str(records), "--workdir", str(workdir)],
+        out = subprocess.run([sys.executable, __file__, "--one", str(records), "--workdir", str(workdir),
+                              "--engine", args.engine],
                              capture_output=True, text=True, check=False)
         if out.returncode != 0:
             print(out.stderr[-3000:], file=sys.stderr)

@@ -37,6 +37,8 @@ def _settings_env(args: argparse.Namespace) -> None:
     os.environ["C360_WAREHOUSE"] = str(Path(args.warehouse).resolve())
     os.environ["C360_SOURCES"] = str(Path(args.sources).resolve())
     os.environ["C360_TRUTH"] = str(Path(args.truth).resolve()) if args.truth else ""
+    if args.engine:
+        os.environ["C360_ENGINE"] = args.engine
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -57,6 +59,12 @@ def _run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"error: --days {exc}", file=sys.stderr)
         return 2
+    if settings.engine == "spark":
+        from pipeline.identity.spark_engine import spark_missing
+
+        if reason := spark_missing():
+            print(f"error: the Spark engine cannot run: {reason}", file=sys.stderr)
+            return 2
     started = time.perf_counter()
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
     try:  # the console shows warnings only: the summary below says what ran
@@ -140,6 +148,9 @@ def main(argv: list[str] | None = None) -> int:
                      help="backfill: reload these drop days (YYYY-MM-DD, or FIRST:LAST) even if unchanged")
     run.add_argument("--full-refresh", action="store_true",
                      help="restage every source and retrain the linkage model instead of the incremental path")
+    run.add_argument("--engine", choices=("duckdb", "spark"),
+                     help="where Splink trains and scores pairs (default: $C360_ENGINE or duckdb; "
+                          "spark needs the [spark] extra and Java, settings C360_SPARK_*)")
     run.set_defaults(func=_run)
 
     exp = sub.add_parser("explain", help="waterfall chart of why a customer's records were linked")

@@ -31,6 +31,8 @@ SOURCE_KEYS = {
 }
 # customer: records of people (linked into customers); erasure: identifiers of people to forget (GDPR art. 17).
 PURPOSES = ("customer", "erasure")
+# Where the identity work (u and EM training, blocking, predict) runs: DuckDB in-process, or Spark.
+ENGINES = ("duckdb", "spark")
 
 
 class SourcesFileError(ValueError):
@@ -180,6 +182,11 @@ class Settings:
     first_day: str = "2020-01-01"  # first daily partition of the extract assets (oldest drop folder accepted)
     decisions: Path | None = None  # folder of steward decision files; default <warehouse folder>/stewardship
     analyst_identifiers: bool = False  # true: the analysts' copy keeps names, e-mails, phones, addresses, births
+    engine: str = "duckdb"     # identity engine, one of ENGINES (Spark settings: pipeline/identity/spark_engine.py)
+
+    def __post_init__(self) -> None:
+        if self.engine not in ENGINES:
+            raise ValueError(f"engine must be one of {ENGINES}, not {self.engine!r} (C360_ENGINE)")
 
     @property
     def decisions_dir(self) -> Path:
@@ -222,6 +229,7 @@ class Settings:
             first_day=os.environ.get("C360_FIRST_DAY", "2020-01-01"),
             decisions=Path(os.environ["C360_DECISIONS_DIR"]) if os.environ.get("C360_DECISIONS_DIR") else None,
             analyst_identifiers=os.environ.get("C360_ANALYST_IDENTIFIERS", "").strip().lower() in ("1", "true", "yes"),
+            engine=os.environ.get("C360_ENGINE", "duckdb").strip().lower() or "duckdb",
         )
 
 

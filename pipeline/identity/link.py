@@ -16,6 +16,7 @@ import pyarrow as pa
 from splink import Linker
 from splink.backends.duckdb import DuckDBAPI
 from splink.blocking_analysis import count_comparisons_from_blocking_rules
+from splink.internals.database_api import DatabaseAPI
 
 from pipeline.identity import model
 from pipeline.identity.u_sample import build_u_sample, term_frequencies
@@ -46,9 +47,14 @@ def _quiet_splink() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
-def open_linker(con: duckdb.DuckDBPyConnection, table: str, settings, tf_tables: dict | None = None,
-                db: DuckDBAPI | None = None) -> Linker:
-    db = db or DuckDBAPI(con)
+def _db_api(con: duckdb.DuckDBPyConnection | DatabaseAPI) -> DatabaseAPI:
+    """A DuckDB connection, or any Splink backend (the Spark engine passes its SparkAPI)."""
+    return con if isinstance(con, DatabaseAPI) else DuckDBAPI(con)
+
+
+def open_linker(con: duckdb.DuckDBPyConnection | DatabaseAPI, table: str, settings,
+                tf_tables: dict | None = None) -> Linker:
+    db = _db_api(con)
     linker = Linker(db.register(table), settings, log_level=None)
     for column, tf_table in (tf_tables or {}).items():
         linker.table_management.register_term_frequency_lookup(db.register(tf_table), column)
@@ -89,8 +95,8 @@ def floor_m(model_dict: dict) -> dict:
     return model_dict
 
 
-def count_comparisons(con: duckdb.DuckDBPyConnection, table: str, rules=None) -> list[dict]:
-    db = DuckDBAPI(con)
+def count_comparisons(con: duckdb.DuckDBPyConnection | DatabaseAPI, table: str, rules=None) -> list[dict]:
+    db = _db_api(con)
     records = count_comparisons_from_blocking_rules(
         db.register(table), blocking_rules=rules or model.PREDICTION_BLOCKING_RULES, link_type="dedupe_only",
         record_sample_proportion=1.0)
@@ -138,7 +144,7 @@ def predict_changed(linkage_input: pa.Table, changed: list[str], model_path: Pat
         build_u_sample(con, "linkage_input", "u_sample")  # term frequencies as a full run computes them
         tf_tables = {c: term_frequencies(con, c, "u_sample") for c in model.TF_COLUMNS}
         db = DuckDBAPI(con)
-        linker = open_linker(con, "linkage_input", json.loads(model_path.read_text()), tf_tables, db)
+        linker = open_linker(db, "linkage_input", json.loads(model_path.read_text()), tf_tables)
         changed_df, other_df = db.register("changed_records"), db.register("other_records")
         between = linker.inference.predict_between(other_df, changed_df, warning_mode="never",
                                                    threshold_match_probability=model.PREDICT_THRESHOLD)

@@ -13,6 +13,9 @@ from splink import SettingsCreator, block_on
 # Pairs scoring below this are not kept at all; pairs between it and the clustering threshold are
 # kept in identity.pairwise_predictions for review.
 PREDICT_THRESHOLD = 0.5
+# Custom SQL below is written in DuckDB's dialect; Splink renders it for the engine in use (Spark reads
+# "double-quoted" names as string literals, so without this the name-swap level would never match there).
+SQL_DIALECT = "duckdb"
 # Columns whose exact-match weight is adjusted by the value's frequency (common names weigh less).
 TF_COLUMNS = ("first_name", "last_name")
 
@@ -24,9 +27,10 @@ def _name(column: str, other: str, with_nickname: bool) -> cl.CustomComparison:
     ]
     if with_nickname:
         levels.append(cll.CustomLevel(
-            f"{column}_canonical_l = {column}_canonical_r", label_for_charts="Same formal name (nickname)"))
+            f"{column}_canonical_l = {column}_canonical_r", label_for_charts="Same formal name (nickname)",
+            base_dialect_str=SQL_DIALECT))
     swapped = cll.CustomLevel(f'"{column}_l" = "{other}_r" AND "{other}_l" = "{column}_r"',
-                              label_for_charts="First and last name swapped")
+                              label_for_charts="First and last name swapped", base_dialect_str=SQL_DIALECT)
     if not with_nickname:
         # A swap is one piece of evidence: the first-name comparison counts it, this one stays neutral.
         swapped = swapped.configure(is_null_level=True)
@@ -47,7 +51,7 @@ def _birth_date() -> cl.CustomComparison:
             "substr(birth_date_l, 1, 4) = substr(birth_date_r, 1, 4) "
             "AND substr(birth_date_l, 6, 2) = substr(birth_date_r, 9, 2) "
             "AND substr(birth_date_l, 9, 2) = substr(birth_date_r, 6, 2)",
-            label_for_charts="Day and month swapped"),
+            label_for_charts="Day and month swapped", base_dialect_str=SQL_DIALECT),
         cll.DamerauLevenshteinLevel("birth_date", 1),
         cll.ElseLevel(),
     ])

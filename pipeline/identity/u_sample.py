@@ -33,19 +33,55 @@ def provisional_identities(rows: list[tuple]) -> dict[str, str]:
     return {uid: find(uid) for uid, *_ in rows}
 
 
-def build_u_sample(con: duckdb.DuckDBPyConnection, source: str = "linkage_input", target: str = "u_sample") -> int:
-    """Create `target` with the most complete record of each provisional identity; returns its size."""
-    rows = con.execute(f"SELECT unique_id, email, mobile, first_name, last_name, birth_date FROM {source}").fetchall()
-    groups = provisional_identities(rows)
-    con.register("_groups", pd.DataFrame({"unique_id": list(groups), "grp": list(groups.values())}))
-    con.execute(f"""
-        CREATE OR REPLACE TABLE {target} AS
-        SELECT s.* FROM {source} s JOIN _groups g USING (unique_id)
+# One definition of each query, written in DuckDB's SQL; `render` turns it into another engine's dialect
+# (sqlglot, as Splink does), e.g. QUALIFY becomes a ranked subquery on Spark.
+U_SAMPLE_SQL = """
+        SELECT {columns} FROM {source} s JOIN {groups} g USING (unique_id)
         QUALIFY row_number() OVER (
             PARTITION BY g.grp
             ORDER BY (s.first_name IS NOT NULL)::INT + (s.last_name IS NOT NULL)::INT + (s.birth_date IS NOT NULL)::INT
                    + (s.email IS NOT NULL)::INT + (s.mobile IS NOT NULL)::INT + (s.street IS NOT NULL)::INT DESC,
-                     s.unique_id) = 1""")
+                     s.unique_id) = 1"""
+
+TERM_FREQUENCIES_SQL = """
+        SELECT {column}, count(*) / sum(count(*)) OVER () AS tf_{column}
+        FROM {sample} WHERE {column} IS NOT NULL GROUP BY {column}"""
+
+GROUP_KEY_COLUMNS = ("unique_id", "email", "mobile", "first_name", "last_name", "birth_date")
+
+
+def render(sql: str, dialect: str = "duckdb") -> str:
+    """`sql` (DuckDB) in `dialect` (a sqlglot dialect name, e.g. Splink's `sql_dialect.sqlglot_dialect`)."""
+    if dialect == "duckdb":
+        return sql
+    import sqlglot
+
+    return sqlglot.transpile(sql, read="duckdb", write=dialect)[0]
+
+
+def u_sample_sql(source: str, groups: str, columns: list[str] | None = None, dialect: str = "duckdb") -> str:
+    """SELECT of the most complete record of each provisional identity. `groups`: (unique_id, grp).
+
+    Engines without QUALIFY get a subquery; name the `columns` there so its rank column is not kept."""
+    cols = ", ".join(f"s.{c}" for c in columns) if columns else "s.*"
+    return render(U_SAMPLE_SQL.format(columns=cols, source=source, groups=groups), dialect)
+
+
+def term_frequencies_sql(column: str, sample: str = "u_sample", dialect: str = "duckdb") -> str:
+    return render(TERM_FREQUENCIES_SQL.format(column=column, sample=sample), dialect)
+
+
+def groups_frame(rows: list[tuple]) -> pd.DataFrame:
+    """(unique_id, grp) for rows of GROUP_KEY_COLUMNS."""
+    groups = provisional_identities(rows)
+    return pd.DataFrame({"unique_id": list(groups), "grp": list(groups.values())})
+
+
+def build_u_sample(con: duckdb.DuckDBPyConnection, source: str = "linkage_input", target: str = "u_sample") -> int:
+    """Create `target` with the most complete record of each provisional identity; returns its size."""
+    rows = con.execute(f"SELECT {', '.join(GROUP_KEY_COLUMNS)} FROM {source}").fetchall()
+    con.register("_groups", groups_frame(rows))
+    con.execute(f"CREATE OR REPLACE TABLE {target} AS {u_sample_sql(source, '_groups')}")
     con.unregister("_groups")
     return con.execute(f"SELECT count(*) FROM {target}").fetchall()[0][0]
 
@@ -53,8 +89,5 @@ def build_u_sample(con: duckdb.DuckDBPyConnection, source: str = "linkage_input"
 def term_frequencies(con: duckdb.DuckDBPyConnection, column: str, sample: str = "u_sample") -> str:
     """A Splink term-frequency table for `column` from the sample of distinct people; returns its name."""
     table = f"tf_{column}"
-    con.execute(f"""
-        CREATE OR REPLACE TABLE {table} AS
-        SELECT {column}, count(*) / sum(count(*)) OVER () AS tf_{column}
-        FROM {sample} WHERE {column} IS NOT NULL GROUP BY {column}""")
+    con.execute(f"CREATE OR REPLACE TABLE {table} AS {term_frequencies_sql(column, sample)}")
     return table

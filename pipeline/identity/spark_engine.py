@@ -1,0 +1,263 @@
+"""The identity work of link.py on Spark: count candidate pairs, train, score pairs, save the model.
+
+Chosen by configuration (`C360_ENGINE=spark`, `customer360 run --engine spark`); everything downstream of
+the scored pairs (veto, constrained clustering, stable ids, evaluation) is the same on both engines.
+
+Same recipe as `link.train_and_predict`, with its helpers: u from the u-sample (one record per provisional
+identity) with fill_unobserved_u, the lambda estimate, the same EM sessions (each skipped below MIN_EM_PAIRS),
+clamp_lambda, floor_m, predict at model.PREDICT_THRESHOLD. The data crosses between DuckDB and Spark as
+Parquet in an exchange directory: the linkage input goes in, the scored pairs come back and DuckDB reads them.
+On a cluster that directory (and the checkpoint directory) must be storage the driver, the executors and
+the DuckDB process can all read and write.
+
+Settings, from the environment (defaults for this machine: local mode, 2 cores):
+    C360_SPARK_MASTER              local[2]
+    C360_SPARK_DRIVER_MEMORY       4g
+    C360_SPARK_SHUFFLE_PARTITIONS  8
+    C360_SPARK_CHECKPOINT_DIR      <artefacts>/spark/checkpoints (Splink breaks lineage there, as Parquet;
+                                   a path, or a URI such as hdfs://... that the executors can write)
+    C360_SPARK_EXCHANGE_DIR        <artefacts>/spark/exchange (linkage input in, scored pairs out: a path
+                                   mounted at the same place on the driver, the executors and this process)
+    C360_SPARK_CONF                further Spark settings, "key=value" separated by spaces or commas,
+                                   e.g. "spark.executor.memory=8g spark.executor.cores=4"
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from urllib.parse import urlparse
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipeline.identity import link, model
+from pipeline.identity.u_sample import GROUP_KEY_COLUMNS, groups_frame, term_frequencies_sql, u_sample_sql
+
+
+class SparkUnavailable(RuntimeError):
+    """pyspark or a Java runtime is missing: the Spark engine cannot start."""
+
+
+def spark_missing() -> str | None:
+    """Why the Spark engine cannot run here, or None when it can (pyspark importable, java on PATH)."""
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        return "pyspark is not installed (pip install -e '.[spark]')"
+    if not (shutil.which("java") or os.environ.get("JAVA_HOME")):
+        return "no Java runtime (java on PATH or JAVA_HOME); e.g. apt-get install openjdk-17-jre-headless"
+    return None
+
+
+def _parse_conf(text: str) -> dict[str, str]:
+    pairs = [p for p in text.replace(",", " ").split() if p]
+    bad = [p for p in pairs if "=" not in p]
+    if bad:
+        raise ValueError(f"C360_SPARK_CONF: expected key=value, got {bad}")
+    return dict(p.split("=", 1) for p in pairs)
+
+
+@dataclass(frozen=True)
+class SparkConfig:
+    master: str = "local[2]"
+    driver_memory: str = "4g"
+    shuffle_partitions: int = 8
+    checkpoint_dir: str = ""   # "" = <artefacts>/spark/checkpoints; a path or a URI (hdfs://...)
+    exchange_dir: str = ""     # "" = <artefacts>/spark/exchange
+    conf: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls) -> "SparkConfig":
+        env = os.environ.get
+        return cls(master=env("C360_SPARK_MASTER", cls.master),
+                   driver_memory=env("C360_SPARK_DRIVER_MEMORY", cls.driver_memory),
+                   shuffle_partitions=int(env("C360_SPARK_SHUFFLE_PARTITIONS", cls.shuffle_partitions)),
+                   checkpoint_dir=env("C360_SPARK_CHECKPOINT_DIR", ""),
+                   exchange_dir=env("C360_SPARK_EXCHANGE_DIR", ""),
+                   conf=_parse_conf(env("C360_SPARK_CONF", "")))
+
+    def checkpoint_location(self, artefacts_dir: Path) -> str:
+        """A URI Spark resolves the same way everywhere (a bare path would resolve against fs.defaultFS)."""
+        if "://" in self.checkpoint_dir:
+            return self.checkpoint_dir.rstrip("/")
+        return (Path(self.checkpoint_dir) if self.checkpoint_dir else artefacts_dir / "spark" / "checkpoints"
+                ).resolve().as_uri()
+
+    def exchange_path(self, artefacts_dir: Path) -> Path:
+        return Path(self.exchange_dir) if self.exchange_dir else artefacts_dir / "spark" / "exchange"
+
+    @property
+    def is_local(self) -> bool:
+        return self.master.startswith("local")
+
+
+def start_spark(config: SparkConfig, checkpoint_dir: str):
+    """A Spark session with Splink's similarity UDF jar (Jaro-Winkler, Damerau-Levenshtein...)."""
+    reason = spark_missing()
+    if reason:
+        raise SparkUnavailable(f"the Spark engine cannot start: {reason}")
+    from pyspark.sql import SparkSession
+    from splink.backends.spark import similarity_jar_location
+
+    builder = (SparkSession.builder.master(config.master).appName("customer360-identity")
+               .config("spark.jars", similarity_jar_location())
+               .config("spark.driver.memory", config.driver_memory)
+               .config("spark.sql.shuffle.partitions", str(config.shuffle_partitions))
+               .config("spark.default.parallelism", str(config.shuffle_partitions))
+               .config("spark.sql.session.timeZone", "UTC")
+               .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+               .config("spark.ui.showConsoleProgress", "false"))
+    if config.is_local:  # nothing listens beyond this machine, and no UI port to collide with
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        builder = (builder.config("spark.driver.host", "127.0.0.1").config("spark.driver.bindAddress", "127.0.0.1")
+                   .config("spark.ui.enabled", "false"))
+    for key, value in config.conf.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")
+    spark.sparkContext.setCheckpointDir(checkpoint_dir)  # Spark creates it
+    return spark
+
+
+def stop_spark(spark) -> None:
+    """Stop the session and the driver JVM this process launched: the pipeline goes on without Spark, and
+    a stopped session's JVM would keep its heap (gigabytes) until the process ends. A later run starts anew."""
+    from pyspark import SparkContext
+
+    spark.stop()
+    gateway = SparkContext._gateway
+    if gateway is None:
+        return
+    gateway.shutdown()
+    proc = getattr(gateway, "proc", None)
+    if proc is not None:  # pyspark's launcher JVM exits when its stdin closes
+        proc.stdin.close()
+        try:
+            proc.wait(timeout=30)
+        except Exception:  # noqa: BLE001 - leave it to exit on its own
+            pass
+    SparkContext._gateway = None
+    SparkContext._jvm = None
+
+
+def render_model(fitted: dict, dialect: str) -> dict:
+    """The fitted model with its SQL rendered for `dialect` (from the one definition in model.settings()),
+    parameters unchanged: the saved model stays loadable by DuckDB (explain) whichever engine trained it."""
+    rendered = model.settings().get_settings(dialect).as_dict()
+    out = {**fitted, "sql_dialect": rendered["sql_dialect"],
+           "blocking_rules_to_generate_predictions": rendered["blocking_rules_to_generate_predictions"]}
+    comparisons = []
+    for fit, ren in zip(fitted["comparisons"], rendered["comparisons"], strict=True):
+        if fit["output_column_name"] != ren["output_column_name"]:
+            raise ValueError(f"model mismatch: {fit['output_column_name']} vs {ren['output_column_name']}")
+        levels = [{**lf, "sql_condition": lr["sql_condition"]}
+                  for lf, lr in zip(fit["comparison_levels"], ren["comparison_levels"], strict=True)]
+        comparisons.append({**fit, "comparison_levels": levels})
+    out["comparisons"] = comparisons
+    return out
+
+
+class _Engine:
+    """One Spark session; a fresh SparkAPI per linker, as link.py builds a fresh DuckDBAPI per linker
+    (Splink caches intermediate tables such as the input-with-term-frequencies per backend object)."""
+
+    def __init__(self, spark, exchange: Path):
+        self.spark, self.exchange = spark, exchange
+
+    def api(self):
+        from splink.backends.spark import SparkAPI
+
+        return SparkAPI(spark_session=self.spark)
+
+    @property
+    def dialect(self) -> str:
+        from splink.internals.dialects import SparkDialect
+
+        return SparkDialect().sqlglot_dialect
+
+    def put(self, table: pa.Table, name: str) -> None:
+        """An Arrow table as a Spark view, through Parquet in the exchange directory."""
+        path = self.exchange / f"{name.lstrip('_')}.parquet"  # Spark skips files named _*
+        pq.write_table(table, path)
+        self.spark.read.parquet(path.as_uri()).createOrReplaceTempView(name)
+
+    def materialise(self, sql: str, name: str) -> int:
+        """Run `sql` once into Parquet and expose it as view `name`; returns its row count."""
+        path = (self.exchange / name.lstrip("_")).as_uri()
+        self.spark.sql(sql).write.mode("overwrite").parquet(path)
+        frame = self.spark.read.parquet(path)
+        frame.createOrReplaceTempView(name)
+        return frame.count()
+
+
+def train_and_predict(linkage_input: pa.Table, artefacts_dir: Path,
+                      config: SparkConfig | None = None) -> link.LinkResult:
+    """link.train_and_predict on Spark: same recipe, same outputs (scored pairs as an Arrow table)."""
+    config = config or SparkConfig.from_env()
+    link._quiet_splink()
+    artefacts_dir.mkdir(parents=True, exist_ok=True)
+    run = f"run-{uuid.uuid4().hex[:12]}"  # a subdirectory of its own: the configured ones may be shared
+    exchange = (config.exchange_path(artefacts_dir) / run).resolve()
+    checkpoints = f"{config.checkpoint_location(artefacts_dir)}/{run}"
+    exchange.mkdir(parents=True)
+    spark = start_spark(config, checkpoints)
+    engine = _Engine(spark, exchange)
+    try:
+        engine.put(linkage_input, "linkage_input")
+        by_rule = link.count_comparisons(engine.api(), "linkage_input")
+        keys = linkage_input.select(list(GROUP_KEY_COLUMNS))
+        groups = groups_frame(list(zip(*(keys[c].to_pylist() for c in GROUP_KEY_COLUMNS))))
+        engine.put(pa.Table.from_pandas(groups, preserve_index=False), "_groups")
+        people = engine.materialise(
+            u_sample_sql("linkage_input", "_groups", linkage_input.column_names, engine.dialect), "u_sample")
+        tf_tables = {}
+        for column in model.TF_COLUMNS:
+            engine.materialise(term_frequencies_sql(column, "u_sample", engine.dialect), f"tf_{column}")
+            tf_tables[column] = f"tf_{column}"
+        u_linker = link.open_linker(engine.api(), "u_sample", model.settings(), tf_tables)
+        u_linker.training.estimate_u_using_random_sampling(max_pairs=link.U_SAMPLE_PAIRS, seed=link.TRAINING_SEED)
+        u_model = link.fill_unobserved_u(u_linker.misc.save_model_to_json())
+        linker = link.open_linker(engine.api(), "linkage_input", u_model, tf_tables)
+        linker.training.estimate_probability_two_random_records_match(
+            [model.block_on("email", "first_name"), model.block_on("first_name", "last_name", "birth_date")],
+            recall=0.7)
+        trained = []
+        for rule in model.TRAINING_BLOCKING_RULES:
+            pairs = link.count_comparisons(engine.api(), "linkage_input", [rule])[0]["comparisons"]
+            if pairs >= link.MIN_EM_PAIRS:
+                linker.training.estimate_parameters_using_expectation_maximisation(rule)
+                trained.append(rule.get_blocking_rule("duckdb").blocking_rule_sql)  # labelled as link.py does
+        fitted = link.floor_m(link.clamp_lambda(linker.misc.save_model_to_json()))
+        linker = link.open_linker(engine.api(), "linkage_input", fitted, tf_tables)
+        predictions = linker.inference.predict(threshold_match_probability=model.PREDICT_THRESHOLD)
+        scored = exchange / "predictions"
+        predictions.as_spark_dataframe().write.mode("overwrite").parquet(scored.as_uri())
+        with duckdb.connect() as con:  # the scored pairs come back through DuckDB, as the warehouse reads them
+            table = con.sql(f"SELECT * FROM read_parquet('{_sql_path(scored)}/*.parquet')").to_arrow_table()
+        model_path = artefacts_dir / "splink_model.json"
+        _write_json(render_model(linker.misc.save_model_to_json(), "duckdb"), model_path)
+        chart_path = artefacts_dir / "match_weights_chart.html"
+        linker.visualisations.match_weights_chart().save_offline_chart(str(chart_path), overwrite=True, print_msg=False)
+    finally:
+        stop_spark(spark)
+        if checkpoints.startswith("file://"):  # elsewhere (hdfs://...) the cluster's retention applies
+            shutil.rmtree(urlparse(checkpoints).path, ignore_errors=True)
+        shutil.rmtree(exchange, ignore_errors=True)
+    return link.LinkResult(predictions=table, comparisons=sum(r["comparisons"] for r in by_rule),
+                           comparisons_by_rule=by_rule, model_path=model_path, chart_path=chart_path,
+                           distinct_people_sample=people, em_sessions=trained)
+
+
+def _sql_path(path: Path) -> str:
+    return str(path).replace("'", "''")
+
+
+def _write_json(model_dict: dict, path: Path) -> None:
+    import json
+
+    path.write_text(json.dumps(model_dict, indent=4), encoding="utf-8")

@@ -1,0 +1,141 @@
+"""The Spark engine resolves identities like the DuckDB engine: real Splink on both, real Spark (local[2]).
+
+One small demo is staged once; its warehouse is copied twice and the identity flow (scored pairs, veto,
+constrained clustering, durable ids, evaluation against the truth) runs on each copy, once per engine."""
+
+import json
+import shutil
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+
+from assets.evaluation import LINKAGE_QUALITY
+from assets.identity import (CLUSTERS, ID_EVENTS, ID_REGISTRY, LINKAGE_INPUT, PREDICTIONS, RECORD_CUSTOMER,
+                             STEWARD_DECISIONS)
+from pipeline import runner
+from pipeline.config import Settings
+from pipeline.definitions import build_definitions
+from pipeline.identity.spark_engine import SparkConfig, spark_missing
+from pipeline.identity.u_sample import term_frequencies_sql, u_sample_sql
+from tests.conftest import demo_settings
+
+IDENTITY_FLOW = [PREDICTIONS, STEWARD_DECISIONS, CLUSTERS, RECORD_CUSTOMER, ID_REGISTRY, ID_EVENTS, LINKAGE_QUALITY]
+needs_spark = pytest.mark.skipif(spark_missing() is not None, reason=f"Spark engine unavailable: {spark_missing()}")
+
+
+def _materialise(settings: Settings, selection: dg.AssetSelection):
+    defs = build_definitions(settings)
+    keys = selection.resolve(defs.resolve_asset_graph())
+    result = defs.resolve_job_def("refresh_all").execute_in_process(
+        asset_selection=list(keys), partition_key=runner.today(), raise_on_error=False)
+    assert result.success, [e.message for e in result.all_events if e.is_failure]
+    return result
+
+
+def _clusters(settings: Settings) -> dict[str, str]:
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        return dict(con.execute("SELECT unique_id, customer_id FROM identity.record_customer").fetchall())
+
+
+def _quality(settings: Settings) -> dict:
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        row = con.sql("SELECT * FROM identity.linkage_quality").to_arrow_table().to_pylist()
+    return row[0]
+
+
+def _prediction_metadata(result) -> dict:
+    return next(m.event_specific_data.materialization.metadata for m in result.get_asset_materialization_events()
+                if m.asset_key == PREDICTIONS)
+
+
+@pytest.fixture(scope="module")
+def engines(tmp_path_factory):
+    """{engine: (settings, run result)} after the identity flow on each engine, from one staged warehouse."""
+    root = tmp_path_factory.mktemp("engines")
+    staged = demo_settings(root / "staged", persons=300, seed=7)
+    runner.run(staged, layers=("raw", "staging"))
+    _materialise(staged, dg.AssetSelection.keys(LINKAGE_INPUT))
+    runs = {}
+    with pytest.MonkeyPatch.context() as env:
+        # A few hundred records: Spark's cost is per query (planning, code generation), not per row. Fewer
+        # partitions and no whole-stage code generation halve it here; both are plain engine settings.
+        env.setenv("C360_SPARK_SHUFFLE_PARTITIONS", "2")
+        env.setenv("C360_SPARK_CONF", "spark.sql.codegen.wholeStage=false")
+        for engine in ("duckdb", "spark"):
+            (root / engine).mkdir()
+            shutil.copy(staged.warehouse, root / engine / "warehouse.duckdb")
+            settings = Settings(raw_dir=staged.raw_dir, warehouse=root / engine / "warehouse.duckdb",
+                                sources_file=staged.sources_file, truth_file=root / "staged" / "truth.csv",
+                                engine=engine)
+            runs[engine] = (settings, _materialise(settings, dg.AssetSelection.keys(*IDENTITY_FLOW)))
+    return runs
+
+
+@needs_spark
+def test_both_engines_resolve_the_same_customers(engines):
+    (duck, duck_run), (spark, spark_run) = engines["duckdb"], engines["spark"]
+    assert _prediction_metadata(spark_run)["engine"].value == "spark"
+    assert _prediction_metadata(duck_run)["engine"].value == "duckdb"
+    # Blocking is plain SQL on both: the same candidate pairs.
+    assert (_prediction_metadata(spark_run)["comparisons_scored"].value
+            == _prediction_metadata(duck_run)["comparisons_scored"].value)
+    by_duck, by_spark = _clusters(duck), _clusters(spark)
+    assert by_duck.keys() == by_spark.keys()
+    if by_duck != by_spark:  # Jaro-Winkler differs slightly between the engines (README): F1 must not
+        q_duck, q_spark = _quality(duck), _quality(spark)
+        assert abs(q_duck["pairwise_f1"] - q_spark["pairwise_f1"]) <= 0.005, (q_duck, q_spark)
+        moved = sum(by_duck[u] != by_spark[u] for u in by_duck)
+        assert moved <= len(by_duck) // 100, f"{moved} records resolved differently"
+
+
+@needs_spark
+def test_spark_model_is_saved_in_duckdb_sql_and_explains(engines, tmp_path):
+    from pipeline.cli import main
+
+    spark, _ = engines["spark"]
+    model = json.loads((spark.artefacts_dir / "splink_model.json").read_text())
+    assert model["sql_dialect"] == "duckdb"
+    assert not list((spark.artefacts_dir / "spark" / "exchange").iterdir()), "exchange files left behind"
+    customer = next(c for c, n in _sizes(spark).items() if n >= 2)
+    assert main(["explain", customer, "--warehouse", str(spark.warehouse), "--out", str(tmp_path / "w.html")]) == 0
+
+
+def _sizes(settings: Settings) -> dict[str, int]:
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        return dict(con.execute("SELECT customer_id, count(*) FROM identity.record_customer GROUP BY 1").fetchall())
+
+
+def test_u_sample_sql_is_one_definition_rendered_per_engine():
+    duck = u_sample_sql("linkage_input", "_groups")
+    assert "QUALIFY" in duck and "s.*" in duck
+    spark = u_sample_sql("linkage_input", "_groups", ["unique_id", "first_name"], dialect="spark")
+    assert "QUALIFY" not in spark.upper() and "ROW_NUMBER()" in spark
+    assert spark.startswith("SELECT unique_id, first_name FROM (")  # the rank column is not kept
+    assert "tf_last_name" in term_frequencies_sql("last_name", dialect="spark")
+
+
+def test_engine_is_chosen_by_configuration(monkeypatch, tmp_path):
+    from pipeline.cli import main
+
+    for name in ("C360_RAW_DIR", "C360_WAREHOUSE", "C360_SOURCES", "C360_TRUTH", "C360_ENGINE"):
+        monkeypatch.setenv(name, "")  # restored after the test: the CLI below sets them
+    assert main(["run", "--engine", "spark", "--raw-dir", str(tmp_path / "none")]) == 2  # no raw data
+    assert Settings.from_env().engine == "spark"
+    monkeypatch.setenv("C360_ENGINE", "")
+    assert Settings.from_env().engine == "duckdb"
+    monkeypatch.setenv("C360_ENGINE", "Spark")
+    assert Settings.from_env().engine == "spark"
+    monkeypatch.setenv("C360_ENGINE", "hadoop")
+    with pytest.raises(ValueError, match="engine must be one of"):
+        Settings.from_env()
+    monkeypatch.setenv("C360_SPARK_MASTER", "spark://head:7077")
+    monkeypatch.setenv("C360_SPARK_CONF", "spark.executor.memory=8g, spark.executor.cores=4")
+    monkeypatch.setenv("C360_SPARK_CHECKPOINT_DIR", "/shared/checkpoints")
+    config = SparkConfig.from_env()
+    assert not config.is_local and config.conf == {"spark.executor.memory": "8g", "spark.executor.cores": "4"}
+    assert config.checkpoint_location(tmp_path) == "file:///shared/checkpoints"
+    monkeypatch.setenv("C360_SPARK_CHECKPOINT_DIR", "hdfs://head:8020/c360/checkpoints/")
+    assert SparkConfig.from_env().checkpoint_location(tmp_path) == "hdfs://head:8020/c360/checkpoints"
+    assert config.exchange_path(tmp_path) == tmp_path / "spark" / "exchange"
