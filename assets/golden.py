@@ -16,7 +16,7 @@ from pipeline.golden.sessions import (CUSTOMER_ACTIVITIES_WITH_STITCHED_SESSIONS
                                       STITCHED_SESSIONS_SQL)
 from pipeline.golden.survivorship import golden_attributes_sql, load_rules
 from pipeline.resources import WAREHOUSE_POOL, PipelineSettings
-from pipeline.warehouse import replace_table
+from pipeline.warehouse import replace_table, transaction
 
 GROUP = "golden"
 XREF = dg.AssetKey(["marts", "customer_xref"])
@@ -49,14 +49,9 @@ def customer_profile(duckdb: DuckDBResource) -> dg.MaterializeResult:
     with duckdb.get_connection() as con:
         con.execute(GOLDEN_CANDIDATES_SQL)
         con.execute("CREATE SCHEMA IF NOT EXISTS golden")
-        con.execute("BEGIN TRANSACTION")
-        try:  # survivorship, then overrides, published together
+        with transaction(con):  # survivorship, then overrides, published together
             con.execute(f"CREATE OR REPLACE TABLE golden.customer_profile AS {golden_attributes_sql(load_rules())}")
             overrides = apply_overrides(con)
-            con.execute("COMMIT")
-        except Exception:
-            con.execute("ROLLBACK")
-            raise
         return dg.MaterializeResult(metadata={**table_metadata(con, "golden.customer_profile"),
                                               "overrides_applied": overrides["applied"],
                                               "overrides_not_applied": overrides["not_applied"]})

@@ -13,6 +13,7 @@ from pipeline.config import Source
 from pipeline.quality import suites
 from pipeline.quality.scorecard import source_quality_sql
 from pipeline.resources import WAREHOUSE_POOL, GreatExpectations, PipelineSettings
+from pipeline.warehouse import transaction
 
 GROUP = "quality"
 DATA_QUALITY = dg.AssetKey(["marts", "data_quality"])
@@ -96,10 +97,9 @@ def build(sources: list[Source]) -> list:
             con.register("_dq", frame)
             con.execute("CREATE SCHEMA IF NOT EXISTS marts")
             con.execute("CREATE TABLE IF NOT EXISTS marts.data_quality AS SELECT * FROM _dq LIMIT 0")
-            con.execute("BEGIN TRANSACTION")
-            con.execute("DELETE FROM marts.data_quality WHERE run_id = ?", [context.run_id])
-            con.execute("INSERT INTO marts.data_quality BY NAME SELECT * FROM _dq")
-            con.execute("COMMIT")
+            with transaction(con):
+                con.execute("DELETE FROM marts.data_quality WHERE run_id = ?", [context.run_id])
+                con.execute("INSERT INTO marts.data_quality BY NAME SELECT * FROM _dq")
             con.unregister("_dq")
             return dg.MaterializeResult(metadata={
                 **table_metadata(con, "marts.data_quality"), "sources": len(frame),

@@ -53,11 +53,9 @@ def build_extract_asset(source: Source, partitions: dg.PartitionsDefinition) -> 
         for warning in extract.warnings:  # file names and column names only: no personal data
             context.log.warning(f"{source.name}: {warning}")
         rows = extract.rows
-        rows["_drop"] = day
         rows["_loaded_at"] = datetime.now(timezone.utc).replace(tzinfo=None)
         files = pd.DataFrame([vars(f) for f in extract.files],
                              columns=["file", "sha256", "drop", "rows", "unreadable", "status"])
-        files["drop"] = day
         with duckdb.get_connection() as con:
             added = replace_rows(con, table, rows, "_drop", day, RAW_TYPES)
             replace_rows(con, files_table, files, "drop", day, FILE_TYPES)
@@ -76,13 +74,16 @@ def build_extract_asset(source: Source, partitions: dg.PartitionsDefinition) -> 
 
 
 def build_file_checks(source: Source) -> list[dg.AssetChecksDefinition]:
-    files_table = f"raw.{source.name}__files"
+    def files_with_status(duckdb: DuckDBResource, prefix: str) -> list[tuple[str, str]]:
+        """(file, status) of this source's files whose load status starts with `prefix`."""
+        with duckdb.get_connection() as con:
+            return con.execute(f"SELECT file, status FROM raw.{source.name}__files WHERE starts_with(status, ?)",
+                               [prefix]).fetchall()
 
     @dg.asset_check(asset=raw_key(source), name=NO_DUPLICATE_FILES, blocking=False,
                     description="No file delivered twice (a duplicate is skipped; this says so).")
     def no_duplicate_files(duckdb: DuckDBResource) -> dg.AssetCheckResult:
-        with duckdb.get_connection() as con:
-            rows = con.execute(f"SELECT file, status FROM {files_table} WHERE status LIKE 'duplicate of%'").fetchall()
+        rows = files_with_status(duckdb, "duplicate of")
         return dg.AssetCheckResult(passed=not rows, severity=dg.AssetCheckSeverity.WARN,
                                    description="; ".join(f"{f}: {status}" for f, status in rows) or "every file read once",
                                    metadata={"duplicate_files": len(rows)})
@@ -92,8 +93,7 @@ def build_file_checks(source: Source) -> list[dg.AssetChecksDefinition]:
     @dg.asset_check(asset=raw_key(source), name=COLUMNS_AS_MAPPED, blocking=False,
                     description="Every file carries the columns the sources file maps (else it is refused).")
     def columns_as_mapped(duckdb: DuckDBResource) -> dg.AssetCheckResult:
-        with duckdb.get_connection() as con:
-            rows = con.execute(f"SELECT file, status FROM {files_table} WHERE status LIKE 'missing columns%'").fetchall()
+        rows = files_with_status(duckdb, "missing columns")
         return dg.AssetCheckResult(passed=not rows, severity=dg.AssetCheckSeverity.ERROR,
                                    description="; ".join(f"{f} refused: {status}" for f, status in rows)
                                    or "every file has the mapped columns",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import dagster as dg
@@ -106,10 +106,3 @@ def run(settings: Settings, days: list[str] | None = None, full_refresh: bool = 
         asset_selection=final_keys, raise_on_error=False))
     return results
 
-
-def is_day(text: str) -> bool:
-    try:
-        date.fromisoformat(text)
-    except ValueError:
-        return False
-    return len(text) == 10

@@ -21,7 +21,7 @@ import pandas as pd
 from pipeline.config import Source
 from pipeline.staging import (ACTIVITY_TYPES, ERASURE_TYPES, FIELD_ISSUE_TYPES, PERSON_TYPES, QUARANTINE_TYPES,
                               Staged, quarantine_rows, stage_source)
-from pipeline.warehouse import quote, table_exists
+from pipeline.warehouse import quote, table_exists, transaction
 
 TABLES = {"person_records": ("persons", PERSON_TYPES), "activities": ("activities", ACTIVITY_TYPES),
           "field_issues": ("field_issues", FIELD_ISSUE_TYPES), "quarantine": ("quarantine", QUARANTINE_TYPES),
@@ -112,8 +112,7 @@ def stage_changes(con: duckdb.DuckDBPyConnection, sources: list[Source], today: 
     """Stage what changed in raw since the last run (or everything); one transaction for all sources."""
     fresh = full_refresh or not table_exists(con, "staging.staged_files")
     changes = []
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         _create_tables(con, fresh)
         for source in sources:
             current, staged, prints = _files(con, source)
@@ -139,8 +138,4 @@ def stage_changes(con: duckdb.DuckDBPyConnection, sources: list[Source], today: 
                         "WHERE (file, sha256) NOT IN (SELECT (file, sha256) FROM staging.staged_files WHERE source = ?)",
                         [source.name, fingerprint(source), source.name])
             changes.append(SourceChange(source.name, "full" if full else "new files", len(new), len(raw), superseded))
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
     return changes

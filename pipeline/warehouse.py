@@ -2,9 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import duckdb
 import pandas as pd
 import pyarrow as pa
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """Everything inside commits together or not at all (readers never see half of it)."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
 
 
 def quote(identifier: str) -> str:
@@ -30,13 +45,9 @@ def replace_table(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFram
     view = f"_frame_{name}"
     con.register(view, frame)
     try:
-        con.execute("BEGIN TRANSACTION")
-        con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
-        con.execute(f"CREATE OR REPLACE TABLE {schema}.{quote(name)} AS SELECT {select} FROM {view}")
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
+        with transaction(con):
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+            con.execute(f"CREATE OR REPLACE TABLE {schema}.{quote(name)} AS SELECT {select} FROM {view}")
     finally:
         con.unregister(view)
     return len(frame)
@@ -63,13 +74,8 @@ def create_table_as(con: duckdb.DuckDBPyConnection, table: str, select_sql: str)
     """Rebuild schema.table from a SELECT and swap it in inside one transaction."""
     schema, name = table.split(".")
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         con.execute(f"CREATE OR REPLACE TABLE {schema}.{quote(name)} AS {select_sql}")
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
 
 
 def replace_rows(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame, key: str, value: str,
@@ -83,21 +89,18 @@ def replace_rows(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame
     select = ", ".join(f"CAST({quote(c)} AS {types.get(c, 'VARCHAR')}) AS {quote(c)}" for c in frame.columns)
     con.register(view, frame)
     try:
-        con.execute("BEGIN TRANSACTION")
-        con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
-        con.execute(f"CREATE TABLE IF NOT EXISTS {schema}.{quote(name)} AS SELECT {select} FROM {view} LIMIT 0")
-        existing = {r[0] for r in con.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ?",
-            [schema, name]).fetchall()}
-        added = [c for c in frame.columns if c not in existing]
-        for column in added:
-            con.execute(f"ALTER TABLE {schema}.{quote(name)} ADD COLUMN {quote(column)} {types.get(column, 'VARCHAR')}")
-        con.execute(f"DELETE FROM {schema}.{quote(name)} WHERE {quote(key)} = ?", [value])
-        con.execute(f"INSERT INTO {schema}.{quote(name)} BY NAME SELECT {select} FROM {view}")
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
+        with transaction(con):
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+            con.execute(f"CREATE TABLE IF NOT EXISTS {schema}.{quote(name)} AS SELECT {select} FROM {view} LIMIT 0")
+            existing = {r[0] for r in con.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ?",
+                [schema, name]).fetchall()}
+            added = [c for c in frame.columns if c not in existing]
+            for column in added:
+                con.execute(f"ALTER TABLE {schema}.{quote(name)} ADD COLUMN {quote(column)} "
+                            f"{types.get(column, 'VARCHAR')}")
+            con.execute(f"DELETE FROM {schema}.{quote(name)} WHERE {quote(key)} = ?", [value])
+            con.execute(f"INSERT INTO {schema}.{quote(name)} BY NAME SELECT {select} FROM {view}")
     finally:
         con.unregister(view)
     return added

@@ -5,7 +5,6 @@ constrained clustering, durable ids, evaluation against the truth) runs on each 
 
 import json
 import shutil
-from pathlib import Path
 
 import dagster as dg
 import duckdb

@@ -11,7 +11,7 @@ from pipeline.identity.components import connected, fingerprint
 from pipeline.identity.evidence import PersonKey, conflict
 from pipeline.identity.ids import IdAssignment, assign_ids
 from pipeline.identity.relink import save_linked_records
-from pipeline.warehouse import table_exists
+from pipeline.warehouse import table_exists, transaction
 
 
 def person_keys(con: duckdb.DuckDBPyConnection, only: set[str] | None = None) -> dict[str, PersonKey]:
@@ -36,19 +36,16 @@ def merge_rescored(con: duckdb.DuckDBPyConnection, scored: pa.Table, touched: li
     con.register("_scored", scored)
     con.register("_touched", pa.table({"unique_id": pa.array(touched, pa.string())}))
     try:
-        con.execute("BEGIN TRANSACTION")
-        dropped = con.execute("""SELECT count(*) FROM identity.pairwise_predictions
-            WHERE unique_id_l IN (SELECT unique_id FROM _touched) OR unique_id_r IN (SELECT unique_id FROM _touched)
-            """).fetchall()[0][0]
-        con.execute("""CREATE OR REPLACE TABLE identity.pairwise_predictions AS
-            SELECT * FROM identity.pairwise_predictions
-            WHERE unique_id_l NOT IN (SELECT unique_id FROM _touched) AND unique_id_r NOT IN (SELECT unique_id FROM _touched)
-            UNION ALL BY NAME SELECT * FROM _scored""")
-        save_linked_records(con)
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
+        with transaction(con):
+            dropped = con.execute("""SELECT count(*) FROM identity.pairwise_predictions
+                WHERE unique_id_l IN (SELECT unique_id FROM _touched) OR unique_id_r IN (SELECT unique_id FROM _touched)
+                """).fetchall()[0][0]
+            con.execute("""CREATE OR REPLACE TABLE identity.pairwise_predictions AS
+                SELECT * FROM identity.pairwise_predictions
+                WHERE unique_id_l NOT IN (SELECT unique_id FROM _touched)
+                  AND unique_id_r NOT IN (SELECT unique_id FROM _touched)
+                UNION ALL BY NAME SELECT * FROM _scored""")
+            save_linked_records(con)
     finally:
         con.unregister("_scored")
         con.unregister("_touched")
@@ -132,24 +129,20 @@ def save_ids(con: duckdb.DuckDBPyConnection, result: IdAssignment, run_id: str) 
     con.register("_events", events)
     con.register("_active", pd.DataFrame({"customer_id": sorted(active)}))
     try:
-        con.execute("BEGIN TRANSACTION")
-        con.execute("CREATE SCHEMA IF NOT EXISTS identity")
-        con.execute("""CREATE TABLE IF NOT EXISTS identity.id_registry (
-            customer_id VARCHAR PRIMARY KEY, status VARCHAR, created_run VARCHAR, created_at TIMESTAMP,
-            retired_run VARCHAR, retired_at TIMESTAMP)""")
-        con.execute("""CREATE TABLE IF NOT EXISTS identity.id_events (
-            run_id VARCHAR, event_at TIMESTAMP, event VARCHAR, old_ids VARCHAR[], new_id VARCHAR)""")
-        con.execute("""INSERT INTO identity.id_registry
-            SELECT customer_id, 'active', ?, ?, NULL, NULL FROM _active
-            WHERE customer_id NOT IN (SELECT customer_id FROM identity.id_registry)""", [run_id, now])
-        con.execute("""UPDATE identity.id_registry SET status = 'retired', retired_run = ?, retired_at = ?
-            WHERE status = 'active' AND customer_id NOT IN (SELECT customer_id FROM _active)""", [run_id, now])
-        con.execute("INSERT INTO identity.id_events SELECT run_id, event_at, event, old_ids::VARCHAR[], new_id FROM _events")
-        con.execute("CREATE OR REPLACE TABLE identity.record_customer AS SELECT * FROM _records ORDER BY unique_id")
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
+        with transaction(con):
+            con.execute("CREATE SCHEMA IF NOT EXISTS identity")
+            con.execute("""CREATE TABLE IF NOT EXISTS identity.id_registry (
+                customer_id VARCHAR PRIMARY KEY, status VARCHAR, created_run VARCHAR, created_at TIMESTAMP,
+                retired_run VARCHAR, retired_at TIMESTAMP)""")
+            con.execute("""CREATE TABLE IF NOT EXISTS identity.id_events (
+                run_id VARCHAR, event_at TIMESTAMP, event VARCHAR, old_ids VARCHAR[], new_id VARCHAR)""")
+            con.execute("""INSERT INTO identity.id_registry
+                SELECT customer_id, 'active', ?, ?, NULL, NULL FROM _active
+                WHERE customer_id NOT IN (SELECT customer_id FROM identity.id_registry)""", [run_id, now])
+            con.execute("""UPDATE identity.id_registry SET status = 'retired', retired_run = ?, retired_at = ?
+                WHERE status = 'active' AND customer_id NOT IN (SELECT customer_id FROM _active)""", [run_id, now])
+            con.execute("INSERT INTO identity.id_events SELECT run_id, event_at, event, old_ids::VARCHAR[], new_id FROM _events")
+            con.execute("CREATE OR REPLACE TABLE identity.record_customer AS SELECT * FROM _records ORDER BY unique_id")
     finally:
         for view in ("_records", "_events", "_active"):
             con.unregister(view)

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import duckdb
 
+from pipeline.warehouse import transaction
+
 # attribute -> lineage prefix in marts.customer_360 (None: computed by the pipeline, not won from a source)
 TRACKED = {"first_name": "first_name", "last_name": "last_name", "birth_date": "birth_date", "email": "email",
            "mobile": "mobile", "landline": "landline", "street": "address", "postcode": "address",
@@ -49,8 +51,8 @@ def record_history(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, int
     con.execute("CREATE SCHEMA IF NOT EXISTS marts")
     con.execute(CREATE_SQL)
     attrs = ", ".join(TRACKED)
-    con.execute("BEGIN TRANSACTION")
-    try:
+    blank = ", ".join(f"{a} = NULL" for a in TRACKED)
+    with transaction(con):
         con.execute(f"CREATE OR REPLACE TEMP TABLE _snapshot AS {_snapshot_sql()}")
         con.execute(f"""CREATE OR REPLACE TEMP TABLE _versions AS
             SELECT s.customer_id, coalesce(c.version, 0) + 1 AS version,
@@ -60,7 +62,7 @@ def record_history(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, int
             LEFT JOIN marts.customer_history c ON c.customer_id = s.customer_id AND c.is_current""")
         con.execute("DELETE FROM _versions WHERE len(changes) = 0")
         # Customers gone from the marts: why (erased, retention, or their id retired into another one).
-        con.execute(f"""CREATE OR REPLACE TEMP TABLE _left AS
+        con.execute("""CREATE OR REPLACE TEMP TABLE _left AS
             SELECT c.customer_id, c.version + 1 AS version,
                    coalesce(x.reason, CASE WHEN r.status = 'retired' THEN 'retired' ELSE 'left' END) AS change
             FROM marts.customer_history c
@@ -85,7 +87,6 @@ def record_history(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, int
                        $run_id AS run_id, v.change, {values} e.identity_events
                 FROM {versions} v LEFT JOIN _events e USING (customer_id)""", {"run_id": run_id})
         # Erasure: keep the skeleton (ids, versions, dates), blank every value.
-        blank = ", ".join(f"{a} = NULL" for a in attrs.split(", "))
         con.execute(f"""UPDATE marts.customer_history SET {blank}, changes = NULL
             WHERE customer_id IN (SELECT customer_id FROM golden.excluded_customers WHERE reason = 'erased')
               AND (changes IS NOT NULL OR coalesce({attrs}) IS NOT NULL)""")
@@ -93,8 +94,4 @@ def record_history(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, int
             "new_customers": con.execute("SELECT count(*) FROM _versions WHERE change = 'new'").fetchall()[0][0],
             "updated_customers": con.execute("SELECT count(*) FROM _versions WHERE change = 'update'").fetchall()[0][0],
             "customers_left": con.execute("SELECT count(*) FROM _left").fetchall()[0][0]}
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
     return counts
