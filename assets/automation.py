@@ -49,13 +49,15 @@ def restricted_marts(duckdb: DuckDBResource, settings: PipelineSettings) -> dg.M
                                           **{f"rows_{t}": n for t, n in counts.items()}})
 
 
-def build(settings_raw_dir: Path, partitions: dg.PartitionsDefinition) -> tuple[dg.JobDefinition, list]:
+def build(settings_raw_dir: Path, partitions: dg.PartitionsDefinition,
+          cron: str = "0 2 * * *") -> tuple[dg.JobDefinition, list]:
     job = dg.define_asset_job("refresh_all", selection=dg.AssetSelection.all(), partitions_def=partitions,
                               description="One drop day's extracts, then every downstream asset and check.")
 
-    @dg.schedule(job=job, cron_schedule="0 2 * * *", execution_timezone="Europe/Paris",
+    @dg.schedule(job=job, cron_schedule=cron, execution_timezone="Europe/Paris",
                  default_status=dg.DefaultScheduleStatus.RUNNING,
-                 description="Every day at 02:00 (Paris): load that day's drops and refresh everything.")
+                 description=f"Cron '{cron}' (Paris time, C360_REFRESH_CRON): load that day's drops and refresh "
+                             "everything.")
     def daily_refresh(context: dg.ScheduleEvaluationContext):
         day = context.scheduled_execution_time.astimezone(PARIS).date().isoformat()
         return dg.RunRequest(run_key=day, partition_key=day)

@@ -66,7 +66,10 @@ def _run(args: argparse.Namespace) -> int:
             print(f"error: the Spark engine cannot run: {reason}", file=sys.stderr)
             return 2
     started = time.perf_counter()
-    instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+    from pipeline.instance import dagster_home
+
+    os.environ["DAGSTER_HOME"] = str(dagster_home())  # the instance the UI shows: this run joins its history
+    instance = dg.DagsterInstance.get()
     try:  # the console shows warnings only: the summary below says what ran
         results = runner.run(settings, days=days, full_refresh=args.full_refresh, instance=instance)
     except ValueError as exc:
@@ -125,6 +128,17 @@ def _explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _dev(args: argparse.Namespace) -> int:
+    """The Dagster UI and daemon (schedule, sensor, queued runs) on the shared instance, on 127.0.0.1 only."""
+    from pipeline.instance import dagster_home
+
+    _settings_env(args)
+    os.environ["DAGSTER_HOME"] = str(dagster_home())
+    dagster = str(Path(sys.executable).parent / "dagster")
+    os.chdir(PROJECT_ROOT)
+    os.execv(dagster, [dagster, "dev", "-h", "127.0.0.1", "-p", str(args.port), "-w", "workspace.yaml"])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="customer360", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -152,6 +166,15 @@ def main(argv: list[str] | None = None) -> int:
                      help="where Splink trains and scores pairs (default: $C360_ENGINE or duckdb; "
                           "spark needs the [spark] extra and Java, settings C360_SPARK_*)")
     run.set_defaults(func=_run)
+
+    dev = sub.add_parser("dev", help="the Dagster UI and daemon on 127.0.0.1, on the instance `run` uses")
+    dev.add_argument("--raw-dir", default=str(DATA / "raw"))
+    dev.add_argument("--warehouse", default=str(DATA / "warehouse.duckdb"))
+    dev.add_argument("--sources", default=str(BUNDLED_SOURCES))
+    dev.add_argument("--truth", default=str(DATA / "truth.csv"))
+    dev.add_argument("--engine", choices=("duckdb", "spark"))
+    dev.add_argument("--port", type=int, default=3000)
+    dev.set_defaults(func=_dev)
 
     exp = sub.add_parser("explain", help="waterfall chart of why a customer's records were linked")
     exp.add_argument("customer_id", nargs="?", help="a customer_id of marts.customer_xref")

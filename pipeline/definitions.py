@@ -15,7 +15,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     settings = settings or Settings.from_env()
     sources = load_sources(settings.sources_file)
     partitions = sources_layer.drop_partitions(settings.first_day)
-    job, automations = automation.build(settings.raw_dir, partitions)
+    job, automations = automation.build(settings.raw_dir, partitions, settings.refresh_cron)
     return dg.Definitions(
         jobs=[job],
         schedules=[a for a in automations if isinstance(a, dg.ScheduleDefinition)],

@@ -1,5 +1,7 @@
-"""The real Dagster webserver on 127.0.0.1, opened in headless Chromium: every layer's group and assets are
-shown in the asset lineage. The screenshot is kept in data/artefacts/ui/."""
+"""The operator's path, as an operator takes it: `customer360 dev` (what `make dev` runs) serves the real webserver
+and daemon on 127.0.0.1 with the [spark] extra installed. Headless Chromium draws every layer's lineage; a run
+launched through the webserver (what the Materialize button sends), the sensor's run and the schedule's run all
+succeed. The screenshot is kept in data/artefacts/ui/."""
 
 import os
 import shutil
@@ -16,6 +18,7 @@ from tests.conftest import demo_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = shutil.which("chromium")
+LOCATION = "customer360"
 LAYERS = {  # group -> assets of which at least one must be drawn on the group's page
     "sources": ["loyalty_cards", "web_orders", "ecommerce_accounts"],
     "staging": ["person_records", "activities", "quarantine", "field_issues"],
@@ -27,6 +30,11 @@ LAYERS = {  # group -> assets of which at least one must be drawn on the group's
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          "--virtual-time-budget=15000"]
+RUNS_BY_TAG = """query Runs($key: String!, $value: String!) {
+  runsOrError(filter: {tags: [{key: $key, value: $value}]}) { ... on Runs { results { runId status } } } }"""
+START_SENSOR = """mutation Start($selector: SensorSelector!) {
+  startSensor(sensorSelector: $selector) { __typename ... on PythonError { message } } }"""
+DONE = {"SUCCESS", "FAILURE", "CANCELED"}
 
 
 def _chromium(profile: Path, *args: str) -> str:
@@ -35,30 +43,47 @@ def _chromium(profile: Path, *args: str) -> str:
     return out.stdout
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (make test installs it)")
-def test_the_asset_lineage_shows_every_layer(tmp_path):
-    settings = demo_settings(tmp_path, 30, seed=1)
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    (home / "dagster.yaml").write_text("nux:\n  enabled: false\ntelemetry:\n  enabled: false\n")
+def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "DAGSTER_HOME": str(home), "C360_RAW_DIR": str(settings.raw_dir),
-           "C360_WAREHOUSE": str(settings.warehouse)}
-    server = subprocess.Popen([str(Path(sys.executable).parent / "dagster-webserver"), "-h", "127.0.0.1", "-p",
-                               str(port), "-w", "workspace.yaml"], cwd=ROOT, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return s.getsockname()[1]
+
+
+def _runs(client, key: str, value: str) -> list[dict]:
+    return client._execute(RUNS_BY_TAG, {"key": key, "value": value})["runsOrError"]["results"]
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (make test installs it)")
+def test_the_ui_draws_every_layer_and_its_runs_schedule_and_sensor_succeed(tmp_path):
+    from dagster_graphql import DagsterGraphQLClient
+
+    settings = demo_settings(tmp_path, 30, seed=1)
+    port = _free_port()
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "dagster_home"),
+           "C360_REFRESH_CRON": "* * * * *"}  # the schedule fires within a minute instead of at 02:00
+    cli = str(Path(sys.executable).parent / "customer360")
+    server = subprocess.Popen([cli, "dev", "--port", str(port), "--raw-dir", str(settings.raw_dir),
+                               "--warehouse", str(settings.warehouse), "--truth", ""], cwd=ROOT, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(120):
+        for _ in range(180):
             try:
                 urllib.request.urlopen(f"{base}/server_info", timeout=2)
                 break
             except OSError:
                 time.sleep(1)
         else:
-            pytest.fail("the webserver did not come up in 120 s")
+            pytest.fail("the webserver did not come up in 180 s")
+        client = DagsterGraphQLClient("127.0.0.1", port_number=port)
+
+        # What the Materialize button sends: a run of the job for the demo's drop day, started by the webserver.
+        launched = client.submit_job_execution("refresh_all", repository_location_name=LOCATION,
+                                               tags={"dagster/partition": "2026-11-23"})
+        started = client._execute(START_SENSOR, {"selector": {
+            "repositoryLocationName": LOCATION, "repositoryName": "__repository__", "sensorName": "new_source_drop"}})
+        assert started["startSensor"]["__typename"] == "Sensor", started
+
         shots = ROOT / "data" / "artefacts" / "ui"
         shots.mkdir(parents=True, exist_ok=True)
         _chromium(tmp_path / "p0", "--window-size=1600,1000", f"--screenshot={shots / 'asset_lineage.png'}",
@@ -68,8 +93,21 @@ def test_the_asset_lineage_shows_every_layer(tmp_path):
         assert all(f">{group}<" in lineage for group in LAYERS), "a layer group is missing from the lineage"
         for group, assets in LAYERS.items():
             page = _chromium(tmp_path / f"p_{group}", "--window-size=1600,4000", "--dump-dom",
-                             f"{base}/locations/__repository__@pipeline.definitions/asset-groups/{group}")
+                             f"{base}/locations/__repository__@{LOCATION}/asset-groups/{group}")
             assert any(a in page for a in assets), f"no asset of the {group} layer is drawn"
+
+        statuses: dict[str, list[str]] = {}
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:  # the schedule fires every minute: its first run is the one awaited
+            statuses = {
+                "ui": [client.get_run_status(launched).value],
+                "sensor": [r["status"] for r in _runs(client, "dagster/sensor_name", "new_source_drop")],
+                "schedule": [r["status"] for r in _runs(client, "dagster/schedule_name", "daily_refresh")][-1:],
+            }
+            if all(s and DONE.issuperset(s) for s in statuses.values()):
+                break
+            time.sleep(5)
+        assert statuses == {"ui": ["SUCCESS"], "sensor": ["SUCCESS"], "schedule": ["SUCCESS"]}
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        os.killpg(server.pid, 15)  # dagster dev and its webserver, daemon and code server
+        server.wait(timeout=60)

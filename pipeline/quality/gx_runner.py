@@ -10,8 +10,15 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import great_expectations as gx
 import pandas as pd
+
+try:
+    import great_expectations as gx
+except SystemExit as exc:  # pyspark's doctest guard, reached through GX's optional Spark support
+    raise ImportError(
+        "Great Expectations could not be imported: pyspark is installed without its connect dependencies, and "
+        "pyspark exits the process when imported from a spawned run worker. Install the [spark] extra "
+        "(pip install 'customer360[spark]', which pulls pyspark[connect]) or uninstall pyspark.") from exc
 
 RESULT_FORMAT = {"result_format": "SUMMARY", "partial_unexpected_count": 0}
 

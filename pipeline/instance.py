@@ -1,0 +1,38 @@
+"""The Dagster instance that every entry point shares: `customer360 run`, `make dev` (webserver and daemon).
+
+One instance means one run history: the runs a data engineer starts from the command line, the ones an operator
+launches from the UI, and the schedule's and sensor's runs all show in the UI with their materialisations and
+check results. It lives in `DAGSTER_HOME` when that is set, else in `data/dagster_home/` beside the warehouse."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pipeline.config import PROJECT_ROOT
+
+DEFAULT_HOME = PROJECT_ROOT / "data" / "dagster_home"
+
+# Every asset that writes the warehouse runs in one pool, and DuckDB allows one writer per file: one run holding
+# that pool at a time (granularity `run`), whoever started it (UI, backfill, schedule, sensor). No telemetry and no
+# first-visit dialog.
+INSTANCE_YAML = """\
+concurrency:
+  pools:
+    granularity: run
+    default_limit: 1
+telemetry:
+  enabled: false
+nux:
+  enabled: false
+"""
+
+
+def dagster_home() -> Path:
+    """The instance folder, created owner-only with its dagster.yaml when it does not exist yet."""
+    home = Path(os.environ.get("DAGSTER_HOME") or DEFAULT_HOME).resolve()
+    home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        config.write_text(INSTANCE_YAML, encoding="utf-8")
+    return home
