@@ -12,6 +12,7 @@ from pathlib import Path
 from pipeline.config import PROJECT_ROOT
 
 DEFAULT_HOME = PROJECT_ROOT / "data" / "dagster_home"
+CODE_LOCATION = "customer360"  # as named in workspace.yaml: the UI files runs under this location
 
 # Every asset that writes the warehouse runs in one pool, and DuckDB allows one writer per file: one run holding
 # that pool at a time (granularity `run`), whoever started it (UI, backfill, schedule, sensor). No telemetry and no

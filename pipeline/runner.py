@@ -9,6 +9,7 @@ explicitly (a backfill) are reloaded even if unchanged. Unchanged input gives th
 from __future__ import annotations
 
 import hashlib
+import sys
 from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -16,8 +17,9 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 import duckdb
 
-from pipeline.config import Settings, Source, drop_day, load_sources
+from pipeline.config import PROJECT_ROOT, Settings, Source, drop_day, load_sources
 from pipeline.extract import list_files
+from pipeline.instance import CODE_LOCATION
 
 PARTITION_TZ = ZoneInfo("Europe/Paris")
 
@@ -78,9 +80,30 @@ def run_config(full_refresh: bool = False, console_level: str = "WARNING") -> di
     return config
 
 
+def _execute(job: dg.JobDefinition, instance: dg.DagsterInstance, run_config: dict, day: str,
+             asset_selection: list[dg.AssetKey] | None) -> dg.ExecutionResult:
+    """Run `job` in this process for one partition, recorded as a run of the `customer360` code location, so the
+    UI lists it on the job page and the Overview timeline with the runs it launched itself (a run made by
+    `execute_in_process` carries no code-location origin and shows under Runs only)."""
+    from dagster._core.definitions.job_base import InMemoryJob
+    from dagster._core.execution.api import execute_run
+    from dagster._core.remote_origin import InProcessCodeLocationOrigin, RemoteJobOrigin, RemoteRepositoryOrigin
+    from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
+
+    location = InProcessCodeLocationOrigin(LoadableTargetOrigin(
+        executable_path=sys.executable, module_name="pipeline.definitions", working_directory=str(PROJECT_ROOT)),
+        location_name=CODE_LOCATION)
+    origin = RemoteJobOrigin(RemoteRepositoryOrigin(location, "__repository__"), job.name)
+    dagster_run = instance.create_run_for_job(
+        job_def=job, run_config=run_config, remote_job_origin=origin,
+        asset_selection=frozenset(asset_selection) if asset_selection else None,
+        tags=job.get_tags_for_partition_key(day, selected_asset_keys=asset_selection))
+    return execute_run(InMemoryJob(job), dagster_run, instance)
+
+
 def run(settings: Settings, days: list[str] | None = None, full_refresh: bool = False,
         instance: dg.DagsterInstance | None = None, console_level: str = "WARNING",
-        layers: tuple[str, ...] | None = None) -> list[dg.ExecuteInProcessResult]:
+        layers: tuple[str, ...] | None = None) -> list[dg.ExecutionResult]:
     """Load the changed (or given) drop days, then refresh every downstream asset once (or only the
     assets of `layers`, the first part of their keys: raw, staging, identity...)."""
     from pipeline.definitions import build_definitions
@@ -96,13 +119,8 @@ def run(settings: Settings, days: list[str] | None = None, full_refresh: bool = 
     instance = instance or dg.DagsterInstance.ephemeral()
     results = []
     for day in run_plan.days_to_load[:-1]:  # earlier days: their extracts only
-        results.append(job.execute_in_process(
-            run_config=run_config(console_level=console_level), instance=instance, partition_key=day,
-            asset_selection=raw_keys, raise_on_error=False))
+        results.append(_execute(job, instance, run_config(console_level=console_level), day, raw_keys))
         if not results[-1].success:
             return results
-    results.append(job.execute_in_process(
-        run_config=run_config(full_refresh, console_level), instance=instance, partition_key=run_plan.final_day,
-        asset_selection=final_keys, raise_on_error=False))
+    results.append(_execute(job, instance, run_config(full_refresh, console_level), run_plan.final_day, final_keys))
     return results
-

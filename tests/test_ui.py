@@ -32,6 +32,9 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
          "--virtual-time-budget=15000"]
 RUNS_BY_TAG = """query Runs($key: String!, $value: String!) {
   runsOrError(filter: {tags: [{key: $key, value: $value}]}) { ... on Runs { results { runId status } } } }"""
+LAST_MATERIALISATION = """query Asset($path: [String!]!) {
+  assetOrError(assetKey: {path: $path}) { ... on Asset { assetMaterializations(limit: 1) {
+    runId metadataEntries { label ... on IntMetadataEntry { intValue } } } } } }"""
 START_SENSOR = """mutation Start($selector: SensorSelector!) {
   startSensor(sensorSelector: $selector) { __typename ... on PythonError { message } } }"""
 DONE = {"SUCCESS", "FAILURE", "CANCELED"}
@@ -49,6 +52,10 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _dump(profile: Path, url: str) -> str:
+    return _chromium(profile, "--window-size=1600,2000", "--dump-dom", url)
+
+
 def _runs(client, key: str, value: str) -> list[dict]:
     return client._execute(RUNS_BY_TAG, {"key": key, "value": value})["runsOrError"]["results"]
 
@@ -57,13 +64,24 @@ def _runs(client, key: str, value: str) -> list[dict]:
 def test_the_ui_draws_every_layer_and_its_runs_schedule_and_sensor_succeed(tmp_path):
     from dagster_graphql import DagsterGraphQLClient
 
+    import dagster as dg
+    import duckdb
+
     settings = demo_settings(tmp_path, 30, seed=1)
     port = _free_port()
-    env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "dagster_home"),
+    home = tmp_path / "dagster_home"
+    env = {**os.environ, "DAGSTER_HOME": str(home),
            "C360_REFRESH_CRON": "* * * * *"}  # the schedule fires within a minute instead of at 02:00
     cli = str(Path(sys.executable).parent / "customer360")
-    server = subprocess.Popen([cli, "dev", "--port", str(port), "--raw-dir", str(settings.raw_dir),
-                               "--warehouse", str(settings.warehouse), "--truth", ""], cwd=ROOT, env=env,
+    paths = ["--raw-dir", str(settings.raw_dir), "--warehouse", str(settings.warehouse), "--truth", ""]
+    # A data engineer's run from the command line, before the UI is up: it must show there like the UI's own.
+    cli_run = subprocess.run([cli, "run", *paths], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    assert cli_run.returncode == 0, cli_run.stderr[-3000:]
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        cli_run_id = instance.get_runs(limit=1)[0].run_id
+    with duckdb.connect(str(settings.published), read_only=True) as pub:
+        published = pub.execute("SELECT count(*) FROM marts.customer_360").fetchone()[0]
+    server = subprocess.Popen([cli, "dev", "--port", str(port), *paths], cwd=ROOT, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -76,6 +94,16 @@ def test_the_ui_draws_every_layer_and_its_runs_schedule_and_sensor_succeed(tmp_p
         else:
             pytest.fail("the webserver did not come up in 180 s")
         client = DagsterGraphQLClient("127.0.0.1", port_number=port)
+
+        # The command-line run is on the job page, with the last materialisation of the 360 table and its checks.
+        job_page = _dump(tmp_path / "p_job", f"{base}/locations/__repository__@{LOCATION}/jobs/refresh_all/runs")
+        assert cli_run_id[:8] in job_page, "the command-line run is not on the job page"
+        last = client._execute(LAST_MATERIALISATION, {"path": ["marts", "customer_360"]})["assetOrError"]
+        (materialisation,) = last["assetMaterializations"]
+        rows = {e["label"]: e.get("intValue") for e in materialisation["metadataEntries"]}
+        assert materialisation["runId"] == cli_run_id and rows["dagster/row_count"] == published > 0
+        checks = _dump(tmp_path / "p_checks", f"{base}/assets/marts/customer_360?view=checks")
+        assert "customer_360_valid" in checks and cli_run_id[:8] in checks
 
         # What the Materialize button sends: a run of the job for the demo's drop day, started by the webserver.
         launched = client.submit_job_execution("refresh_all", repository_location_name=LOCATION,
