@@ -9,13 +9,14 @@ from assets import sources as sources_layer
 from assets import staging as staging_layer
 from pipeline.config import Settings, load_sources
 from pipeline.resources import build_resources
+from pipeline.runner import partition_start
 
 
 def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     settings = settings or Settings.from_env()
     sources = load_sources(settings.sources_file)
-    partitions = sources_layer.drop_partitions(settings.first_day)
-    job, automations = automation.build(settings.raw_dir, partitions, settings.refresh_cron)
+    partitions = sources_layer.drop_partitions(partition_start(settings, sources))
+    job, automations = automation.build(settings, partitions)
     return dg.Definitions(
         jobs=[job],
         schedules=[a for a in automations if isinstance(a, dg.ScheduleDefinition)],

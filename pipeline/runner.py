@@ -29,6 +29,7 @@ class RunPlan:
     days_to_load: list[str]
     final_day: str
     problems: list[str] = field(default_factory=list)
+    versions: dict[str, str] = field(default_factory=dict)  # day -> digest of its files on disk (names, SHA-256)
 
 
 def today() -> str:
@@ -43,6 +44,15 @@ def files_on_disk(settings: Settings, sources: list[Source]) -> set[tuple[str, s
             sha = hashlib.sha256(path.read_bytes()).hexdigest()
             found.add((source.name, drop_day(path, settings.raw_dir), str(path.relative_to(settings.raw_dir)), sha))
     return found
+
+
+def partition_start(settings: Settings, sources: list[Source]) -> str:
+    """The first daily partition: C360_FIRST_DAY when set, else the earliest drop day on disk (else today), so the
+    UI lists the days that hold data, not years of empty 'missing' partitions."""
+    if settings.first_day:
+        return settings.first_day
+    days = [drop_day(path, settings.raw_dir) for source in sources for path in list_files(source, settings.raw_dir)]
+    return min(days, default=today())
 
 
 def files_loaded(settings: Settings, sources: list[Source]) -> set[tuple[str, str, str, str]]:
@@ -66,10 +76,13 @@ def plan(settings: Settings, days: list[str] | None = None) -> RunPlan:
     on_disk, loaded = files_on_disk(settings, sources), files_loaded(settings, sources)
     changed = {day for _, day, _, _ in on_disk ^ loaded}
     wanted = sorted(changed | set(days or []))
-    last = today()
-    problems = [f"drop day {d} is outside the partitions ({settings.first_day} .. {last}); "
-                "set C360_FIRST_DAY or fix the folder name" for d in wanted if not settings.first_day <= d <= last]
-    return RunPlan(days_to_load=wanted, final_day=wanted[-1] if wanted else last, problems=problems)
+    first, last = partition_start(settings, sources), today()
+    problems = [f"drop day {d} is outside the partitions ({first} .. {last}); "
+                "set C360_FIRST_DAY or fix the folder name" for d in wanted if not first <= d <= last]
+    versions = {day: hashlib.sha256(repr(sorted(f for f in on_disk if f[1] == day)).encode()).hexdigest()[:16]
+                for day in wanted}
+    return RunPlan(days_to_load=wanted, final_day=wanted[-1] if wanted else last, problems=problems,
+                   versions=versions)
 
 
 def run_config(full_refresh: bool = False, console_level: str = "WARNING") -> dict:

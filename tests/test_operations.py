@@ -49,13 +49,17 @@ def test_daily_schedule_and_new_drop_sensor(tmp_path):
     assert tick.partition_key == "2026-11-24"  # 02:00 in Paris: that day's drops
     sensor = defs.resolve_sensor_def("new_source_drop")
     first = sensor(dg.build_sensor_context())
-    assert [r.partition_key for r in first] == ["2026-11-23"]  # one run for the demo's drop day
-    cursor = dg.build_sensor_context(cursor=None)
-    sensor(cursor)
-    assert isinstance(sensor(dg.build_sensor_context(cursor=cursor.cursor)), dg.SkipReason)
+    assert [r.partition_key for r in first] == ["2026-11-23"]  # one run for the demo's drop day, not yet loaded
+    assert [r.run_key for r in sensor(dg.build_sensor_context())] == [first[0].run_key]  # the same request again
+    materialise(settings)
+    assert isinstance(sensor(dg.build_sensor_context()), dg.SkipReason)  # loaded days are not replayed
     (settings.raw_dir / "web_orders" / "2026-11-24").mkdir()
-    again = sensor(dg.build_sensor_context(cursor=cursor.cursor))
-    assert [(r.run_key, r.partition_key) for r in again] == [("web_orders/2026-11-24", "2026-11-24")]
+    assert isinstance(sensor(dg.build_sensor_context()), dg.SkipReason)  # an empty folder is no drop
+    (settings.raw_dir / "web_orders" / "2026-11-24" / "orders.csv").write_text("order_id\n")
+    again = sensor(dg.build_sensor_context())
+    assert [r.partition_key for r in again] == ["2026-11-24"]
+    with duckdb.connect(str(settings.published), read_only=True):  # an analyst on the copy does not stop it
+        assert [r.run_key for r in sensor(dg.build_sensor_context())] == [again[0].run_key]
 
 
 def test_a_run_killed_midway_leaves_the_published_marts_and_the_next_run_completes(tmp_path):
