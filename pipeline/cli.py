@@ -128,6 +128,19 @@ def _explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report(args: argparse.Namespace) -> int:
+    from assets.identity import ClusteringConfig
+    from pipeline.run_report import write_report
+
+    warehouse = Path(args.warehouse)
+    if not warehouse.exists():
+        print(f"error: no warehouse at {warehouse} (run `customer360 run` first)", file=sys.stderr)
+        return 2
+    out = Path(args.out or warehouse.parent / "artefacts" / "run_report.html")
+    print(f"run report: {write_report(warehouse, out, ClusteringConfig().threshold)}")
+    return 0
+
+
 def _dev(args: argparse.Namespace) -> int:
     """The Dagster UI and daemon (schedule, sensor, queued runs) on the shared instance, on 127.0.0.1 only."""
     from pipeline.instance import dagster_home
@@ -175,6 +188,11 @@ def main(argv: list[str] | None = None) -> int:
     dev.add_argument("--engine", choices=("duckdb", "spark"))
     dev.add_argument("--port", type=int, default=3000)
     dev.set_defaults(func=_dev)
+
+    rep = sub.add_parser("report", help="static HTML page of the runs' figures (no personal values, offline)")
+    rep.add_argument("--warehouse", default=str(DATA / "warehouse.duckdb"))
+    rep.add_argument("--out", help="HTML file to write (default: artefacts/run_report.html)")
+    rep.set_defaults(func=_report)
 
     exp = sub.add_parser("explain", help="waterfall chart of why a customer's records were linked")
     exp.add_argument("customer_id", nargs="?", help="a customer_id of marts.customer_xref")

@@ -126,3 +126,20 @@ def test_record_ids_of_a_source_keyed_by_e_mail_are_pseudonymised(tmp_path):
     with duckdb.connect(str(tmp_path / "p.duckdb"), read_only=True) as pub:
         ids = dict(pub.execute("SELECT source, source_record_id FROM marts.consent_history").fetchall())
     assert ids["loyalty_cards"] == "2900001" and len(ids["newsletter"]) == 32 and "@" not in ids["newsletter"]
+
+
+def test_the_run_report_draws_the_runs_figures_and_no_personal_value(project, tmp_path):
+    import re
+
+    from pipeline.run_report import write_report
+
+    page = write_report(project.warehouse, tmp_path / "report.html", threshold=0.8).read_text(encoding="utf-8")
+    for title in ("Customers by number of source records", "Match probability of the scored pairs",
+                  "Scored pairs per blocking rule", "Data quality per source over runs", "Segment sizes"):
+        assert f"<h2>{title}</h2>" in page
+    assert page.count("<svg") == 5 and "<script" not in page  # drawn offline, no JavaScript
+    text = re.sub(r"<[^>]+>", " ", page)
+    values = _staged_identifiers(project)
+    assert not set(re.findall(r"[\w@.+'-]+", text)) & values
+    assert not [v for v in values if " " in v and v in text]
+    assert (tmp_path / "report.html").stat().st_mode & 0o077 == 0
