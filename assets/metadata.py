@@ -38,3 +38,22 @@ def check_result(result: SuiteResult, prefix: str = "", **extra) -> dg.AssetChec
         metadata={"rows_validated": result.rows, "expectations": len(result.expectations),
                   "failed": len(result.failures), "data_docs": dg.MetadataValue.url(result.docs),
                   "results": dg.MetadataValue.json(result.expectations), **extra})
+
+
+def column_lineage(con: duckdb.DuckDBPyConnection, table: str, upstream: dict[str, dg.AssetKey],
+                   derived: dict[str, list[tuple[str, str]]] | None = None) -> dict:
+    """`dagster/column_lineage` for `table`: a column takes its value from the upstream tables' column of the same
+    name (upstream: table -> asset key); `derived` names the inputs of computed columns as (table, column)."""
+    def columns(name: str) -> list[str]:
+        schema, bare = name.split(".")
+        return [r[0] for r in con.execute("SELECT column_name FROM information_schema.columns WHERE table_schema = ? "
+                                          "AND table_name = ? ORDER BY ordinal_position", [schema, bare]).fetchall()]
+
+    sources = {name: set(columns(name)) for name in upstream}
+    lineage = {}
+    for column in columns(table):
+        inputs = (derived or {}).get(column) or [(name, column) for name, cols in sources.items() if column in cols]
+        deps = [dg.TableColumnDep(asset_key=upstream[name], column_name=col) for name, col in inputs if name in upstream]
+        if deps:
+            lineage[column] = deps
+    return {"dagster/column_lineage": dg.TableColumnLineage(deps_by_column=lineage)}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -46,7 +47,7 @@ def _run(args: argparse.Namespace) -> int:
 
     from pipeline import runner
     from pipeline.config import Settings
-    from pipeline.report import run_summary
+    from pipeline.report import layer_counts_of, run_summary
 
     _settings_env(args)
     settings = Settings.from_env()
@@ -70,15 +71,23 @@ def _run(args: argparse.Namespace) -> int:
 
     os.environ["DAGSTER_HOME"] = str(dagster_home())  # the instance the UI shows: this run joins its history
     instance = dg.DagsterInstance.get()
-    try:  # the console shows warnings only: the summary below says what ran
-        results = runner.run(settings, days=days, full_refresh=args.full_refresh, instance=instance)
+    from pipeline.progress import ConsoleProgress, JsonProgress
+
+    progress = None if args.quiet else JsonProgress() if args.json else ConsoleProgress()
+    try:  # Dagster's console log shows warnings only: the progress lines and the summary say what ran
+        results = runner.run(settings, days=days, full_refresh=args.full_refresh, instance=instance,
+                             progress=progress)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     elapsed = time.perf_counter() - started
-    print(run_summary(settings.warehouse, elapsed))
     loaded = [r.dagster_run.tags.get("dagster/partition") for r in results]
-    print(f"drop days loaded: {', '.join(loaded)}")
+    if args.json:
+        print(json.dumps({"event": "run_end", "success": all(r.success for r in results), "drop_days": loaded,
+                          "elapsed": round(elapsed, 3), "tables": dict(layer_counts_of(settings.warehouse))}))
+    elif not args.quiet:
+        print(run_summary(settings.warehouse, elapsed))
+        print(f"drop days loaded: {', '.join(loaded)}")
     events = [e for r in results for e in r.all_events]
     for event in events:  # failed checks, with what failed (counts only, no values)
         if event.event_type_value == "ASSET_CHECK_EVALUATION" and not event.asset_check_evaluation_data.passed:
@@ -153,6 +162,10 @@ def _dev(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import warnings
+
+    # pyspark (the [spark] extra) warns on import about pandas 3 on every command; the engine's test covers it.
+    warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas")
     parser = argparse.ArgumentParser(prog="customer360", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -178,6 +191,9 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--engine", choices=("duckdb", "spark"),
                      help="where Splink trains and scores pairs (default: $C360_ENGINE or duckdb; "
                           "spark needs the [spark] extra and Java, settings C360_SPARK_*)")
+    shown = run.add_mutually_exclusive_group()
+    shown.add_argument("--quiet", action="store_true", help="no progress lines nor summary: errors only")
+    shown.add_argument("--json", action="store_true", help="progress and summary as JSON lines on stdout")
     run.set_defaults(func=_run)
 
     dev = sub.add_parser("dev", help="the Dagster UI and daemon on 127.0.0.1, on the instance `run` uses")

@@ -12,6 +12,16 @@ from pipeline.resources import build_resources
 from pipeline.runner import partition_start
 
 
+# Who answers for each layer (Dagster shows owners on every asset page; rename to your teams).
+OWNERS = {"raw": "team:data-engineering", "staging": "team:data-engineering", "identity": "team:data-stewardship",
+          "golden": "team:data-stewardship", "marts": "team:crm-analytics", "published": "team:crm-analytics",
+          "restricted": "team:customer-service"}
+
+
+def _owned(spec: dg.AssetSpec) -> dg.AssetSpec:
+    return spec.replace_attributes(owners=[OWNERS[spec.key.path[0]]]) if spec.key.path[0] in OWNERS else spec
+
+
 def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     settings = settings or Settings.from_env()
     sources = load_sources(settings.sources_file)
@@ -21,12 +31,12 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
         jobs=[job],
         schedules=[a for a in automations if isinstance(a, dg.ScheduleDefinition)],
         sensors=[a for a in automations if isinstance(a, dg.SensorDefinition)],
-        assets=[
+        assets=dg.map_asset_specs(_owned, [
             *sources_layer.build(sources, partitions),
             *staging_layer.build(sources),
             *quality.build(sources),
             *dg.load_assets_from_modules([identity, evaluation, golden, marts, automation]),
-        ],
+        ]),
         asset_checks=dg.load_asset_checks_from_modules([marts]),
         resources=build_resources(settings),
         # One process writes the DuckDB file at a time (DuckDB allows a single writer).

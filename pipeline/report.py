@@ -26,9 +26,15 @@ def layer_counts(con: duckdb.DuckDBPyConnection) -> list[tuple[str, int]]:
     return counts
 
 
+def layer_counts_of(warehouse: Path) -> list[tuple[str, int]]:
+    if not warehouse.exists():
+        return []
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return layer_counts(con)
+
+
 def run_summary(warehouse: Path, elapsed: float) -> str:
     if not warehouse.exists():
         return f"no warehouse at {warehouse} ({elapsed:.1f} s)"
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        lines = [f"  {name:<28} {n:>10,}" for name, n in layer_counts(con)]
+    lines = [f"  {name:<28} {n:>10,}" for name, n in layer_counts_of(warehouse)]
     return "\n".join(["customer360 run", *lines, f"  {'elapsed':<28} {elapsed:>9.1f}s", f"  warehouse: {warehouse}"])

@@ -8,6 +8,7 @@ explicitly (a backfill) are reloaded even if unchanged. Unchanged input gives th
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import sys
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ import duckdb
 from pipeline.config import PROJECT_ROOT, Settings, Source, drop_day, load_sources
 from pipeline.extract import list_files
 from pipeline.instance import CODE_LOCATION
+from pipeline.progress import RunProgress
 
 PARTITION_TZ = ZoneInfo("Europe/Paris")
 
@@ -94,12 +96,14 @@ def run_config(full_refresh: bool = False, console_level: str = "WARNING") -> di
 
 
 def _execute(job: dg.JobDefinition, instance: dg.DagsterInstance, run_config: dict, day: str,
-             asset_selection: list[dg.AssetKey] | None) -> dg.ExecutionResult:
+             asset_selection: list[dg.AssetKey] | None, progress: RunProgress | None = None) -> dg.ExecutionResult:
     """Run `job` in this process for one partition, recorded as a run of the `customer360` code location, so the
     UI lists it on the job page and the Overview timeline with the runs it launched itself (a run made by
-    `execute_in_process` carries no code-location origin and shows under Runs only)."""
+    `execute_in_process` carries no code-location origin and shows under Runs only). `progress` sees each event
+    as it happens."""
     from dagster._core.definitions.job_base import InMemoryJob
-    from dagster._core.execution.api import execute_run
+    from dagster._core.execution.api import execute_run_iterator
+    from dagster._core.execution.job_execution_result import JobExecutionResult
     from dagster._core.remote_origin import InProcessCodeLocationOrigin, RemoteJobOrigin, RemoteRepositoryOrigin
     from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 
@@ -111,12 +115,24 @@ def _execute(job: dg.JobDefinition, instance: dg.DagsterInstance, run_config: di
         job_def=job, run_config=run_config, remote_job_origin=origin,
         asset_selection=frozenset(asset_selection) if asset_selection else None,
         tags=job.get_tags_for_partition_key(day, selected_asset_keys=asset_selection))
-    return execute_run(InMemoryJob(job), dagster_run, instance)
+    if progress:
+        steps = job.get_subset(asset_selection=set(asset_selection)) if asset_selection else job
+        progress.start(day, len(steps.graph.node_dict))
+    events = []
+    try:
+        for event in execute_run_iterator(InMemoryJob(job), dagster_run, instance):
+            events.append(event)
+            if progress:
+                progress.event(event)
+    finally:
+        if progress:
+            progress.close()
+    return JobExecutionResult(job, contextlib.nullcontext(), events, instance.get_run_by_id(dagster_run.run_id))
 
 
 def run(settings: Settings, days: list[str] | None = None, full_refresh: bool = False,
         instance: dg.DagsterInstance | None = None, console_level: str = "WARNING",
-        layers: tuple[str, ...] | None = None) -> list[dg.ExecutionResult]:
+        layers: tuple[str, ...] | None = None, progress: RunProgress | None = None) -> list[dg.ExecutionResult]:
     """Load the changed (or given) drop days, then refresh every downstream asset once (or only the
     assets of `layers`, the first part of their keys: raw, staging, identity...)."""
     from pipeline.definitions import build_definitions
@@ -132,8 +148,9 @@ def run(settings: Settings, days: list[str] | None = None, full_refresh: bool = 
     instance = instance or dg.DagsterInstance.ephemeral()
     results = []
     for day in run_plan.days_to_load[:-1]:  # earlier days: their extracts only
-        results.append(_execute(job, instance, run_config(console_level=console_level), day, raw_keys))
+        results.append(_execute(job, instance, run_config(console_level=console_level), day, raw_keys, progress))
         if not results[-1].success:
             return results
-    results.append(_execute(job, instance, run_config(full_refresh, console_level), run_plan.final_day, final_keys))
+    results.append(_execute(job, instance, run_config(full_refresh, console_level), run_plan.final_day, final_keys,
+                            progress))
     return results

@@ -3,6 +3,7 @@ and daemon on 127.0.0.1 with the [spark] extra installed. Headless Chromium draw
 launched through the webserver (what the Materialize button sends), the sensor's run and the schedule's run all
 succeed. The screenshot is kept in data/artefacts/ui/."""
 
+import json
 import os
 import shutil
 import socket
@@ -75,12 +76,23 @@ def test_the_ui_draws_every_layer_and_its_runs_schedule_and_sensor_succeed(tmp_p
     cli = str(Path(sys.executable).parent / "customer360")
     paths = ["--raw-dir", str(settings.raw_dir), "--warehouse", str(settings.warehouse), "--truth", ""]
     # A data engineer's run from the command line, before the UI is up: it must show there like the UI's own.
-    cli_run = subprocess.run([cli, "run", *paths], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    cli_run = subprocess.run([cli, "run", *paths, "--json"], cwd=ROOT, env=env, capture_output=True, text=True,
+                             timeout=900)
     assert cli_run.returncode == 0, cli_run.stderr[-3000:]
+    progress = [json.loads(line) for line in cli_run.stdout.splitlines()]  # one JSON object per line, as it goes
+    (start,), ends = [e for e in progress if e["event"] == "run_start"], [e for e in progress if e["event"] == "step_end"]
+    assert len(ends) == start["steps"] and {e["status"] for e in ends} == {"done"}
+    assert next(e for e in ends if e["step"] == "marts__customer_360")["rows"] > 0
+    assert progress[-1]["event"] == "run_end" and progress[-1]["success"]
     with dg.DagsterInstance.from_config(str(home)) as instance:
         cli_run_id = instance.get_runs(limit=1)[0].run_id
     with duckdb.connect(str(settings.published), read_only=True) as pub:
         published = pub.execute("SELECT count(*) FROM marts.customer_360").fetchone()[0]
+    # The next day's drop lands: the sensor requests a run for it (days already loaded are not replayed).
+    (settings.raw_dir / "cs_tickets" / "2026-11-24").mkdir()
+    (settings.raw_dir / "cs_tickets" / "2026-11-24" / "t.jsonl").write_text(
+        '{"ticket_id": "TK1", "opened_at": "2026-11-24T08:00:00", "status": "open", "category": "question", '
+        '"customer": {"first_name": "Anne", "last_name": "Drop", "email": "anne.drop@example.org"}}\n')
     server = subprocess.Popen([cli, "dev", "--port", str(port), *paths], cwd=ROOT, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
