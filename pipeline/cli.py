@@ -47,6 +47,7 @@ def _run(args: argparse.Namespace) -> int:
     from pipeline import runner
     from pipeline.config import Settings
     from pipeline.report import run_summary
+    from pipeline.run_lock import WarehouseBusy
 
     _settings_env(args)
     settings = Settings.from_env()
@@ -67,13 +68,21 @@ def _run(args: argparse.Namespace) -> int:
             return 2
     started = time.perf_counter()
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+    published = _fingerprints(settings)
     try:  # the console shows warnings only: the summary below says what ran
-        results = runner.run(settings, days=days, full_refresh=args.full_refresh, instance=instance)
+        results = runner.run(settings, days=days, full_refresh=args.full_refresh, instance=instance,
+                             report=lambda line: print(line, file=sys.stderr))
+    except WarehouseBusy as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 3
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     elapsed = time.perf_counter() - started
-    print(run_summary(settings.warehouse, elapsed))
+    try:
+        print(run_summary(settings.warehouse, elapsed))
+    except Exception as exc:  # the summary is a courtesy: never let it hide the run's own outcome
+        print(f"(no summary: {type(exc).__name__})", file=sys.stderr)
     loaded = [r.dagster_run.tags.get("dagster/partition") for r in results]
     print(f"drop days loaded: {', '.join(loaded)}")
     events = [e for r in results for e in r.all_events]
@@ -83,9 +92,40 @@ def _run(args: argparse.Namespace) -> int:
             print(f"check FAILED {data.check_name}: {data.description}", file=sys.stderr)
     if not all(r.success for r in results):
         failed = [e.step_key for e in events if e.is_step_failure]
-        print(f"run FAILED at: {', '.join(failed) or 'see the Dagster log above'}; published marts left as they were",
+        blocked = [e.asset_check_evaluation_data.check_name for e in events
+                   if e.event_type_value == "ASSET_CHECK_EVALUATION" and not e.asset_check_evaluation_data.passed
+                   and e.asset_check_evaluation_data.blocking]
+        # Say what is true of the published copies: compare them with what they were before the run.
+        unchanged = _fingerprints(settings) == published
+        copies = "published copies left as they were" if unchanged else "published copies WERE REPLACED by this run"
+        print(f"run FAILED at: {', '.join(failed + blocked) or 'see the Dagster log above'}; {copies}",
               file=sys.stderr)
         return 1
+    return 0
+
+
+def _fingerprints(settings) -> tuple:
+    """(size, mtime) of the analysts' and the restricted copy: a copy swapped in changes its inode time."""
+    return tuple((p.stat().st_size, p.stat().st_mtime_ns) if p.exists() else None
+                 for p in (settings.published, settings.restricted))
+
+
+def _forget(args: argparse.Namespace) -> int:
+    from pipeline.config import Settings
+    from pipeline.forget import forget_files
+    from pipeline.run_lock import WarehouseBusy, exclusive_run
+
+    _settings_env(args)
+    settings = Settings.from_env()
+    try:
+        with exclusive_run(settings.warehouse):
+            removed = forget_files(settings, args.files)
+    except (WarehouseBusy, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for file, rows in removed.items():
+        print(f"  forgot {file}: {rows} raw row(s)")
+    print("the next `customer360 run` removes their records from staging, identity and the marts")
     return 0
 
 
@@ -107,14 +147,17 @@ def _days(spec: str | None) -> list[str] | None:
 
 def _explain(args: argparse.Namespace) -> int:
     from pipeline.identity.explain import explain
+    from pipeline.private_files import owner_only, restrict
 
     warehouse = Path(args.warehouse)
     model = warehouse.parent / "artefacts" / "splink_model.json"
     target = args.customer_id or "-".join(args.pair)
     out = Path(args.out or warehouse.parent / "artefacts" / f"explain_{target.replace(':', '_')}.html")
     try:
-        result = explain(warehouse, model, out, customer_id=args.customer_id,
-                         pair=tuple(args.pair) if args.pair else None)
+        with owner_only():  # the chart shows names and e-mails
+            result = explain(warehouse, model, out, customer_id=args.customer_id,
+                             pair=tuple(args.pair) if args.pair else None)
+        restrict(out)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -152,6 +195,16 @@ def main(argv: list[str] | None = None) -> int:
                      help="where Splink trains and scores pairs (default: $C360_ENGINE or duckdb; "
                           "spark needs the [spark] extra and Java, settings C360_SPARK_*)")
     run.set_defaults(func=_run)
+
+    fgt = sub.add_parser("forget", help="remove loaded files' rows from raw (archiving a file keeps them)")
+    fgt.add_argument("files", nargs="+", metavar="FILE", help="file as loaded, relative to --raw-dir "
+                     "(e.g. crm/2026-11-20/export.csv)")
+    fgt.add_argument("--raw-dir", default=str(DATA / "raw"))
+    fgt.add_argument("--warehouse", default=str(DATA / "warehouse.duckdb"))
+    fgt.add_argument("--sources", default=str(BUNDLED_SOURCES))
+    fgt.add_argument("--truth", default="")
+    fgt.add_argument("--engine", default=None)
+    fgt.set_defaults(func=_forget)
 
     exp = sub.add_parser("explain", help="waterfall chart of why a customer's records were linked")
     exp.add_argument("customer_id", nargs="?", help="a customer_id of marts.customer_xref")
