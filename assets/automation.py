@@ -26,12 +26,13 @@ def published_marts(duckdb: DuckDBResource, settings: PipelineSettings) -> dg.Ma
     target = settings.published_path
     with duckdb.get_connection() as con:
         if settings.analyst_identifiers:  # allowed by C360_ANALYST_IDENTIFIERS: the marts as they are
-            counts = publish_marts(con, target)
+            counts = publish_marts(con, target, escape=True)
         else:
             register_pseudonym(con, pseudonym_key(Path(settings.pseudonym_key_file)))
             try:
                 counts = publish_marts(con, target, select=analyst_select(
-                    settings.reference_date, sources_keyed_by_identifier(settings.sources())), skip=RESTRICTED_ONLY)
+                    settings.reference_date, sources_keyed_by_identifier(settings.sources())), skip=RESTRICTED_ONLY,
+                    escape=True)
             finally:
                 con.remove_function(PSEUDONYM_FUNCTION)
     return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(target)),

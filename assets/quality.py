@@ -8,6 +8,7 @@ from dagster_duckdb import DuckDBResource
 
 from assets.identity import CLUSTERS, ClusteringConfig
 from assets.metadata import check_result, table_metadata
+from assets.publication_guard import customer_360_not_shrunk
 from assets.staging import ACTIVITIES, PERSON_RECORDS
 from pipeline.config import Source
 from pipeline.quality import suites
@@ -105,7 +106,8 @@ def build(sources: list[Source]) -> list:
                 **table_metadata(con, "marts.data_quality"), "sources": len(frame),
                 "worst_quarantine_share": float(frame["quarantine_share"].max() or 0)})
 
-    return [staging_persons_valid, sources_healthy, consent_values_allowed, identity_clusters_valid, data_quality]
+    return [staging_persons_valid, sources_healthy, consent_values_allowed, identity_clusters_valid, data_quality,
+            customer_360_not_shrunk]
 
 
 def _failing_sources(frame: pd.DataFrame) -> list[str]:

@@ -107,7 +107,7 @@ def build_file_checks(source: Source) -> list[dg.AssetChecksDefinition]:
     def columns_as_mapped(duckdb: DuckDBResource) -> dg.AssetCheckResult:
         rows = files_with_status(duckdb, "refused")
         return dg.AssetCheckResult(passed=not rows, severity=dg.AssetCheckSeverity.ERROR,
-                                   description="; ".join(f"{f} refused: {status}" for f, status in rows)
+                                   description="; ".join(f"{f}: {status}" for f, status in rows)
                                    or "every file has the mapped columns",
                                    metadata={"files_refused": len(rows)})
 

@@ -189,6 +189,7 @@ class Settings:
     decisions: Path | None = None  # folder of steward decision files; default <warehouse folder>/stewardship
     analyst_identifiers: bool = False  # true: the analysts' copy keeps names, e-mails, phones, addresses, births
     engine: str = "duckdb"     # identity engine, one of ENGINES (Spark settings: pipeline/identity/spark_engine.py)
+    max_shrink: float = 0.2    # share of published customers a run may lose before publication is blocked
 
     def __post_init__(self) -> None:
         if self.engine not in ENGINES:
@@ -236,6 +237,7 @@ class Settings:
             decisions=Path(os.environ["C360_DECISIONS_DIR"]) if os.environ.get("C360_DECISIONS_DIR") else None,
             analyst_identifiers=os.environ.get("C360_ANALYST_IDENTIFIERS", "").strip().lower() in ("1", "true", "yes"),
             engine=os.environ.get("C360_ENGINE", "duckdb").strip().lower() or "duckdb",
+            max_shrink=float(os.environ.get("C360_MAX_SHRINK", 0.2)),
         )
 
 

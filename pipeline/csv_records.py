@@ -4,7 +4,7 @@ Python's csv module, fed a whole file, lets one stray `"` swallow every later li
 and refuses any field over 131,072 characters by raising on the whole file. Here each record is cut out
 first: a line without quotes is one record (the fast path); a line that leaves a quoted field open is
 joined with the next lines only while that yields a well-formed record of the header's width, within
-MAX_RECORD_LINES. Otherwise the quote is taken as stray and that single line is a bad record. Every
+MAX_RECORD_LINES, swallowing no line that is a whole record itself. Otherwise the quote is taken as stray and that single line is a bad record. Every
 non-blank line thus belongs to exactly one record, and the records of a file can be counted and reconciled.
 """
 
@@ -86,7 +86,7 @@ def records(text: str, delimiter: str, width: int | None = None, first_line: int
         span = 1
         if '"' in line and _open_quote(line, delimiter, False):
             span = _closing_span(lines, i, delimiter)
-            if span:
+            if span and not _holds_records(lines[i + 1:i + span - 1], delimiter, width):
                 joined = "\n".join(lines[i:i + span])
                 values = _parse(joined, delimiter)
                 if _check(values, width) is None:
@@ -100,6 +100,13 @@ def records(text: str, delimiter: str, width: int | None = None, first_line: int
         error = _check(values, width)
         yield Record(first_line + i, 1, line, None if error else values, error)
         i += 1
+
+
+def _holds_records(inner: list[str], delimiter: str, width: int | None) -> bool:
+    """Whether lines a join would swallow are whole records themselves: then the quote is stray (a line
+    break inside a real quoted field is followed by a fragment, not by a full record)."""
+    return width is not None and any(
+        '"' not in line and line.count(delimiter) == width - 1 for line in inner)
 
 
 def _closing_span(lines: list[str], start: int, delimiter: str) -> int:
