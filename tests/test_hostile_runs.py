@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 
+import dagster as dg
 import duckdb
 import pytest
 
@@ -174,3 +175,26 @@ def test_snapshots_archives_forgetting_and_renamed_sources(tmp_path, cli_env):
     assert by_source == {"crm": 14 + 1, "web_shop": 1}  # C52 stays: "007" is no name, but Bond is
     _balanced(settings)
     shutil.rmtree(settings.raw_dir / "shop")
+
+
+def test_every_blocking_check_stands_before_both_published_copies(small_project):
+    """A blocking check stops only what depends on its asset: each one must guard an asset both published
+    copies depend on (raw_rows_reconcile once guarded staging/quarantine, on which nothing depends). The
+    runs above prove it for raw_rows_reconcile and customer_360_not_shrunk with the copies' bytes."""
+    from pipeline.definitions import build_definitions
+
+    graph = build_definitions(small_project).resolve_asset_graph()
+    copies = [dg.AssetKey(["published", "marts"]), dg.AssetKey(["restricted", "marts"])]
+    blocking = [k for k in graph.asset_check_keys if graph.get_check_spec(k).blocking]
+    assert {k.name for k in blocking} >= {"raw_rows_reconcile", "staging_persons_valid", "sources_healthy",
+                                          "consent_values_allowed", "identity_clusters_valid",
+                                          "every_person_record_once", "customer_360_valid", "customer_360_not_shrunk"}
+    for check in blocking:
+        downstream = graph.get(check.asset_key).child_keys
+        seen, todo = set(), list(downstream)
+        while todo:
+            key = todo.pop()
+            if key not in seen:
+                seen.add(key)
+                todo.extend(graph.get(key).child_keys)
+        assert set(copies) <= seen, f"{check.name} on {check.asset_key.to_user_string()} guards no published copy"
