@@ -207,6 +207,9 @@ def _read_jsonl(text: str, source: Source, file: str, names: _Names) -> _Read:
         if clash:
             rows.append(_bad_row(file, line, f"keys differing only in case, or reserved: {shown(clash)}", content))
             continue
+        if any("@" in k or _VALUE_LIKE.match(k) for k in flat):  # a value as a key would become a column name
+            rows.append(_bad_row(file, line, "key(s) that look like data values (not shown)", content))
+            continue
         if any(len(v) > csv_records.MAX_FIELD for v in flat.values() if v):
             rows.append(_bad_row(file, line, f"a value over {csv_records.MAX_FIELD} characters", content))
             continue

@@ -166,6 +166,8 @@ JSONL_CASES = [
     ("not JSON", ['{"id": "1"', '{"id": "2"}'], 2, 1, "not valid JSON"),
     ("not an object", ['["id", "1"]', '{"id": "2"}'], 2, 1, "not an object"),
     ("nested a thousand deep", ["[" * 100_000 + "]" * 100_000, '{"id": "2"}'], 2, 1, "not valid JSON"),
+    ("a data value as a key", [f'{{"id": "1", "{SECRET_EMAIL}": "x"}}', '{"id": "2", "0612345678": "y"}',
+                               '{"id": "3"}'], 3, 2, "look like data values"),
     ("blank lines", ['{"id": "1"}', "", "  ", '{"id": "2"}'], 2, 0, None),
     ("a value over 128 KB", ['{"id": "1", "email": "' + "x" * 140_000 + '"}', '{"id": "2"}'], 2, 1, "characters"),
 ]
@@ -177,6 +179,8 @@ def test_a_bad_json_line_costs_that_line_only(tmp_path, lines, records, bad, rea
     assert len(extract.rows) == records
     assert len(_errors(extract)) == bad and all(reason in e for e in _errors(extract))
     assert not [c for c in extract.rows.columns if c != c.lower() and c.lower() in {"email", "id", "prenom"}]
+    assert not [c for c in extract.rows.columns if SECRET_EMAIL in c or c.isdigit()]
+    assert SECRET_EMAIL not in " ".join(extract.warnings + _errors(extract))
 
 
 def test_parquet_with_duplicate_case_columns_is_refused(tmp_path):

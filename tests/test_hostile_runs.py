@@ -107,6 +107,12 @@ def test_a_hostile_first_delivery_is_contained_published_and_leaks_nothing(tmp_p
     assert settings.restricted.stat().st_mode & 0o777 == 0o600
     assert settings.published.stat().st_mode & 0o777 == 0o644
     assert settings.artefacts_dir.stat().st_mode & 0o777 == 0o700
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        linked = con.execute("SELECT customer_id FROM marts.customer_xref GROUP BY ALL HAVING count(*) > 1 "
+                             "ORDER BY 1 LIMIT 1").fetchall()[0][0]
+    chart = tmp_path / "chart.html"
+    assert main(["explain", linked, "--warehouse", str(settings.warehouse), "--out", str(chart)]) == 0
+    assert chart.stat().st_mode & 0o777 == 0o600  # names and e-mails: owner-only
 
     # Blocking guard before publication, called on the real warehouse: an empty or shrunken mart is refused.
     resources = build_resources(settings)
