@@ -43,6 +43,7 @@ def _settings_env(args: argparse.Namespace) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     import dagster as dg
+    import duckdb
 
     from pipeline import runner
     from pipeline.config import Settings
@@ -74,6 +75,10 @@ def _run(args: argparse.Namespace) -> int:
                              report=lambda line: print(line, file=sys.stderr))
     except WarehouseBusy as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 3
+    except duckdb.IOException as exc:  # another process (an analyst's session) holds the warehouse file
+        print(f"error: cannot open the warehouse {settings.warehouse}: {exc}; close the other session "
+              "(analysts read published.duckdb)", file=sys.stderr)
         return 3
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -67,7 +67,8 @@ def cli_env(monkeypatch, tmp_path):
         monkeypatch.setenv(var, str(value))
 
 
-def test_a_hostile_first_delivery_is_contained_published_and_leaks_nothing(tmp_path, capsys, cli_env):
+def test_a_hostile_first_delivery_is_contained_published_and_leaks_nothing(tmp_path, capsys, cli_env,
+                                                                            monkeypatch):
     first_delivery(tmp_path)
     settings = project(tmp_path)
     refused: list[str] = []
@@ -129,16 +130,27 @@ def test_a_hostile_first_delivery_is_contained_published_and_leaks_nothing(tmp_p
     with duckdb.connect(str(settings.warehouse)) as con:
         con.execute("INSERT INTO marts.customer_360 SELECT * FROM marts.keep")
         con.execute("DROP TABLE marts.keep")
-        # A row lost between the file and raw (as the whole-file quarantine did): the per-file count sees it.
-        con.execute(f"DELETE FROM raw.crm WHERE _file = '{export}' AND _line = 3")
+        # A row in raw that the file does not hold (a loss or a duplicate between file and raw): the per-file
+        # count sees it and publication stops.
+        con.execute(f"INSERT INTO raw.crm SELECT * REPLACE (999 AS _line) FROM raw.crm "
+                    f"WHERE _file = '{export}' AND _line = 3")
 
     published, restricted = _sha(settings.published), _sha(settings.restricted)
-    code = main(["run", "--raw-dir", str(settings.raw_dir), "--warehouse", str(settings.warehouse),
-                 "--sources", str(settings.sources_file), "--truth", ""])
+    run = ["run", "--raw-dir", str(settings.raw_dir), "--warehouse", str(settings.warehouse),
+           "--sources", str(settings.sources_file), "--truth", ""]
+    assert main(run) == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert code == 1
     assert any(line.startswith(f"check FAILED {RECONCILES}: unbalanced files") for line in err)
     assert "raw_rows_reconcile" in err[-1] and err[-1].endswith("published copies left as they were")
+    assert (_sha(settings.published), _sha(settings.restricted)) == (published, restricted)
+    with duckdb.connect(str(settings.warehouse)) as con:
+        con.execute("DELETE FROM raw.crm WHERE _line = 999")
+    # Ten years later nobody is active any more: retention would publish an empty mart; the guard stops it.
+    monkeypatch.setenv("C360_AS_OF", "2036-01-01")
+    assert main(run) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert any(line.startswith("check FAILED customer_360_not_shrunk: nothing to publish") for line in err)
+    assert "customer_360_not_shrunk" in err[-1] and err[-1].endswith("published copies left as they were")
     assert (_sha(settings.published), _sha(settings.restricted)) == (published, restricted)
 
 
