@@ -10,6 +10,7 @@ from dagster_duckdb import DuckDBResource
 
 from pipeline.publish import (PSEUDONYM_FUNCTION, RESTRICTED_ONLY, analyst_select, pseudonym_key, publish_marts,
                               register_pseudonym, sources_keyed_by_identifier)
+from pipeline.drops import is_readable_day
 from pipeline.resources import WAREHOUSE_POOL, PipelineSettings
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -64,8 +65,10 @@ def build(settings_raw_dir: Path, partitions: dg.PartitionsDefinition) -> tuple[
     @dg.sensor(job=job, minimum_interval_seconds=300, default_status=dg.DefaultSensorStatus.STOPPED,
                description="Starts a run for a drop day when a new folder <source>/<YYYY-MM-DD> appears.")
     def new_source_drop(context: dg.SensorEvaluationContext):
+        # Only real days up to today: an impossible day has no partition, and a future one is requested
+        # when it comes (pipeline/drops.py refuses both when reading).
         drops = sorted(str(p.relative_to(settings_raw_dir)) for p in settings_raw_dir.glob("*/*")
-                       if p.is_dir() and _DAY.match(p.name))
+                       if p.is_dir() and _DAY.match(p.name) and is_readable_day(p.name))
         seen = set(json.loads(context.cursor)) if context.cursor else set()
         new = [d for d in drops if d not in seen]
         if not new:

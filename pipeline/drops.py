@@ -28,6 +28,15 @@ def today() -> str:
     return datetime.now(PARTITION_TZ).date().isoformat()
 
 
+def is_readable_day(name: str) -> bool:
+    """A folder name that is a real day, not after today."""
+    try:
+        date.fromisoformat(name)
+    except ValueError:
+        return False
+    return name <= today()
+
+
 def refusal(path: Path, raw_dir: Path, last_day: str | None = None) -> str | None:
     """Why the file must not be read, or None."""
     root = raw_dir.resolve()

@@ -195,13 +195,18 @@ def test_snapshots_archives_forgetting_and_renamed_sources(tmp_path, cli_env):
     shutil.rmtree(settings.raw_dir / "shop")
 
 
-def test_every_blocking_check_stands_before_both_published_copies(small_project):
+def test_every_blocking_check_stands_before_both_published_copies_and_bad_folders_start_no_run(small_project):
     """A blocking check stops only what depends on its asset: each one must guard an asset both published
     copies depend on (raw_rows_reconcile once guarded staging/quarantine, on which nothing depends). The
     runs above prove it for raw_rows_reconcile and customer_360_not_shrunk with the copies' bytes."""
     from pipeline.definitions import build_definitions
 
-    graph = build_definitions(small_project).resolve_asset_graph()
+    for folder in ("2026-02-30", day(3)):  # and the new-drop sensor asks for neither, nor fails on them
+        (small_project.raw_dir / "newsletter" / folder).mkdir()
+    defs = build_definitions(small_project)
+    requests = defs.resolve_sensor_def("new_source_drop")(dg.build_sensor_context())
+    assert sorted({r.partition_key for r in requests}) == ["2026-11-20"]
+    graph = defs.resolve_asset_graph()
     copies = [dg.AssetKey(["published", "marts"]), dg.AssetKey(["restricted", "marts"])]
     blocking = [k for k in graph.asset_check_keys if graph.get_check_spec(k).blocking]
     assert {k.name for k in blocking} >= {"raw_rows_reconcile", "staging_persons_valid", "sources_healthy",
