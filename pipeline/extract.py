@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 from pipeline import csv_records
 from pipeline.config import Source, drop_day
 from pipeline.drops import list_files, scan
-from pipeline.text_repair import repair
+from pipeline.text_repair import repair, suspect
 
 META_COLUMNS = ["_file", "_line", "_error", "_raw", "_drop"]
 RESERVED = {*META_COLUMNS, "_loaded_at"}
@@ -33,6 +33,7 @@ REFUSED_FILE_REASON = "file refused"
 # What a column name may look like to be shown in a log line; others are counted, never shown (a data
 # value taken for a header would otherwise leak into the logs).
 _VALUE_LIKE = re.compile(r"^[\d\s.,:/+()-]+$")  # numbers, dates, phones: values, never column names
+_UNDECODED = re.compile("[\udc80-\udcff]")  # bytes surrogateescape kept because they were not valid
 _SHOWABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_. -]{0,63}$")
 
 
@@ -79,7 +80,7 @@ class _Names:
 
 
 def _has_bad_bytes(text: str) -> bool:
-    return any("\udc80" <= ch <= "\udcff" for ch in text)
+    return not text.isascii() and _UNDECODED.search(text) is not None
 
 
 def _decode(data: bytes, encoding: str) -> str:
@@ -176,7 +177,7 @@ def _read_csv(text: str, source: Source, file: str, names: _Names) -> _Read:
             rows.append(_bad_row(file, rec.line, f"bytes not valid in declared encoding {source.encoding}", rec.text))
         else:
             row = {h: (v if v != "" else None) for h, v in zip(columns, rec.values)}
-            repaired += _repaired(row)
+            repaired += suspect(rec.text) and _repaired(row)
             rows.append({**row, "_file": file, "_line": rec.line, "_error": None, "_raw": None})
     return _Read(rows, columns, len(rows), repaired, problem)
 
@@ -214,7 +215,7 @@ def _read_jsonl(text: str, source: Source, file: str, names: _Names) -> _Read:
             rows.append(_bad_row(file, line, f"a value over {csv_records.MAX_FIELD} characters", content))
             continue
         flat = {names(k): v for k, v in flat.items()}
-        repaired += _repaired(flat)
+        repaired += suspect(content) and _repaired(flat)
         keys.update(dict.fromkeys(flat))
         rows.append({**flat, "_file": file, "_line": line, "_error": None, "_raw": None})
     return _Read(rows, list(keys), len(rows), repaired)

@@ -16,6 +16,11 @@ _SUSPECT = re.compile("[\u00c2-\u00f4][\u0080-\u00bf\u0152\u0153\u0160\u0161\u01
                       "\u2013\u2014\u2018-\u201e\u2020-\u2022\u2026\u2030\u2039\u203a\u20ac\u2122]")
 
 
+def suspect(text: str) -> bool:
+    """Whether `text` may hold mojibake (ASCII text cannot: the fast path of every clean record)."""
+    return not text.isascii() and _SUSPECT.search(text) is not None
+
+
 def repair(value: str) -> str:
     """The value with double-encoded UTF-8 undone, or the value unchanged."""
     if not _SUSPECT.search(value):
