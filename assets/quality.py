@@ -98,6 +98,11 @@ def build(sources: list[Source]) -> list:
             con.register("_dq", frame)
             con.execute("CREATE SCHEMA IF NOT EXISTS marts")
             con.execute("CREATE TABLE IF NOT EXISTS marts.data_quality AS SELECT * FROM _dq LIMIT 0")
+            # A scorecard kept from an older version lacks the newer figures (superseded_rows...): add them.
+            for column, kind in con.execute("SELECT column_name, column_type FROM (DESCRIBE _dq) WHERE lower(column_name) "
+                                            "NOT IN (SELECT lower(column_name) FROM information_schema.columns "
+                                            "WHERE table_schema = 'marts' AND table_name = 'data_quality')").fetchall():
+                con.execute(f'ALTER TABLE marts.data_quality ADD COLUMN "{column}" {kind}')
             with transaction(con):
                 con.execute("DELETE FROM marts.data_quality WHERE run_id = ?", [context.run_id])
                 con.execute("INSERT INTO marts.data_quality BY NAME SELECT * FROM _dq")
