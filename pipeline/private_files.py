@@ -16,6 +16,7 @@ from pathlib import Path
 
 OWNER_ONLY_UMASK = 0o077
 SHARED_MODE = 0o644
+GROUP_MODE = 0o640  # the analysts' copy when it keeps direct identifiers (C360_ANALYST_IDENTIFIERS)
 
 
 @contextmanager
@@ -34,6 +35,6 @@ def restrict(*paths: Path) -> None:
             path.chmod(0o700 if path.is_dir() else 0o600)
 
 
-def share(path: Path) -> None:
+def share(path: Path, mode: int = SHARED_MODE) -> None:
     if path.exists():
-        path.chmod(SHARED_MODE)
+        path.chmod(mode)

@@ -18,7 +18,7 @@ import duckdb
 from pipeline.config import Settings, Source, drop_day, load_sources
 from pipeline.drops import scan
 from pipeline.drops import today as _today
-from pipeline.private_files import owner_only, restrict, share
+from pipeline.private_files import GROUP_MODE, SHARED_MODE, owner_only, restrict, share
 from pipeline.run_lock import exclusive_run
 
 
@@ -98,7 +98,7 @@ def run(settings: Settings, days: list[str] | None = None, full_refresh: bool = 
         try:
             return _run(settings, days, full_refresh, instance, console_level, layers, report)
         finally:
-            share(settings.published)
+            share(settings.published, GROUP_MODE if settings.analyst_identifiers else SHARED_MODE)
 
 
 def _run(settings, days, full_refresh, instance, console_level, layers, report) -> list[dg.ExecuteInProcessResult]:
