@@ -11,6 +11,7 @@ from dagster_duckdb import DuckDBResource
 from pipeline.publish import (PSEUDONYM_FUNCTION, RESTRICTED_ONLY, analyst_select, pseudonym_key, publish_marts,
                               register_pseudonym, sources_keyed_by_identifier)
 from pipeline.drops import is_readable_day
+from pipeline.private_files import restrict
 from pipeline.resources import WAREHOUSE_POOL, PipelineSettings
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -47,6 +48,7 @@ def restricted_marts(duckdb: DuckDBResource, settings: PipelineSettings) -> dg.M
     target = settings.restricted_path
     with duckdb.get_connection() as con:
         counts = publish_marts(con, target)
+    restrict(target)  # every name, e-mail, phone, address: owner-only, also when the run comes from the UI
     return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(target)),
                                           **{f"rows_{t}": n for t, n in counts.items()}})
 
