@@ -10,6 +10,7 @@ from dagster_duckdb import DuckDBResource
 from pipeline.publish import (PSEUDONYM_FUNCTION, RESTRICTED_ONLY, analyst_select, pseudonym_key, publish_marts,
                               register_pseudonym, sources_keyed_by_identifier)
 from pipeline.config import Settings
+from pipeline.private_files import restrict
 from pipeline.resources import WAREHOUSE_POOL, PipelineSettings
 from pipeline.runner import plan
 
@@ -27,12 +28,13 @@ def published_marts(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
     target = settings.published_path
     with duckdb.get_connection() as con:
         if settings.analyst_identifiers:  # allowed by C360_ANALYST_IDENTIFIERS: the marts as they are
-            counts = publish_marts(con, target)
+            counts = publish_marts(con, target, escape=True)
         else:
             register_pseudonym(con, pseudonym_key(Path(settings.pseudonym_key_file)))
             try:
                 counts = publish_marts(con, target, select=analyst_select(
-                    settings.reference_date, sources_keyed_by_identifier(settings.sources())), skip=RESTRICTED_ONLY)
+                    settings.reference_date, sources_keyed_by_identifier(settings.sources())), skip=RESTRICTED_ONLY,
+                    escape=True)
             finally:
                 con.remove_function(PSEUDONYM_FUNCTION)
     return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(target)),
@@ -48,6 +50,7 @@ def restricted_marts(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
     target = settings.restricted_path
     with duckdb.get_connection() as con:
         counts = publish_marts(con, target)
+    restrict(target)  # every name, e-mail, phone, address: owner-only, also when the run comes from the UI
     return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(target)), **_holds(context),
                                           **{f"rows_{t}": n for t, n in counts.items()}})
 

@@ -8,6 +8,7 @@ from dagster_duckdb import DuckDBResource
 
 from assets.identity import CLUSTERS, ClusteringConfig
 from assets.metadata import check_result, table_metadata
+from assets.publication_guard import customer_360_not_shrunk
 from assets.staging import ACTIVITIES, PERSON_RECORDS
 from pipeline.config import Source
 from pipeline.quality import suites
@@ -97,6 +98,11 @@ def build(sources: list[Source]) -> list:
             con.register("_dq", frame)
             con.execute("CREATE SCHEMA IF NOT EXISTS marts")
             con.execute("CREATE TABLE IF NOT EXISTS marts.data_quality AS SELECT * FROM _dq LIMIT 0")
+            # A scorecard kept from an older version lacks the newer figures (superseded_rows...): add them.
+            for column, kind in con.execute("SELECT column_name, column_type FROM (DESCRIBE _dq) WHERE lower(column_name) "
+                                            "NOT IN (SELECT lower(column_name) FROM information_schema.columns "
+                                            "WHERE table_schema = 'marts' AND table_name = 'data_quality')").fetchall():
+                con.execute(f'ALTER TABLE marts.data_quality ADD COLUMN "{column}" {kind}')
             with transaction(con):
                 con.execute("DELETE FROM marts.data_quality WHERE run_id = ?", [context.run_id])
                 con.execute("INSERT INTO marts.data_quality BY NAME SELECT * FROM _dq")
@@ -105,7 +111,8 @@ def build(sources: list[Source]) -> list:
                 **table_metadata(con, "marts.data_quality"), "sources": len(frame),
                 "worst_quarantine_share": float(frame["quarantine_share"].max() or 0)})
 
-    return [staging_persons_valid, sources_healthy, consent_values_allowed, identity_clusters_valid, data_quality]
+    return [staging_persons_valid, sources_healthy, consent_values_allowed, identity_clusters_valid, data_quality,
+            customer_360_not_shrunk]
 
 
 def _failing_sources(frame: pd.DataFrame) -> list[str]:

@@ -12,13 +12,14 @@ from dagster_duckdb import DuckDBResource
 
 from assets.metadata import table_metadata
 from pipeline.config import Source
-from pipeline.extract import read_source
+from pipeline.extract import read_source, showable, shown
 from pipeline.resources import WAREHOUSE_POOL, PipelineSettings
 from pipeline.warehouse import replace_rows, table_exists
 
 GROUP = "sources"
 RAW_TYPES = {"_line": "BIGINT", "_loaded_at": "TIMESTAMP"}
-FILE_TYPES = {"rows": "BIGINT", "unreadable": "BIGINT"}
+FILE_TYPES = {"rows": "BIGINT", "unreadable": "BIGINT", "records": "BIGINT", "repaired": "BIGINT"}
+FILE_COLUMNS = ["file", "sha256", "drop", "rows", "unreadable", "records", "repaired", "status"]
 NO_DUPLICATE_FILES = "no_duplicate_files"
 COLUMNS_AS_MAPPED = "columns_as_mapped"
 HAS_ROWS = "has_rows"
@@ -46,28 +47,38 @@ def build_extract_asset(source: Source, partitions: dg.PartitionsDefinition) -> 
         day = context.partition_key
         table, files_table = f"raw.{source.name}", f"raw.{source.name}__files"
         with duckdb.get_connection() as con:
+            known = table_exists(con, files_table)
             elsewhere = dict(con.execute(
                 f"SELECT sha256, file FROM {files_table} WHERE drop <> ? AND status = 'loaded'", [day]).fetchall()
-            ) if table_exists(con, files_table) else {}
+            ) if known else {}
+            before = [r[0] for r in con.execute(f"SELECT file FROM {files_table} WHERE drop = ?", [day]).fetchall()
+                      ] if known else []
         extract = read_source(source, settings.raw_path, day, elsewhere)
-        for warning in extract.warnings:  # file names and column names only: no personal data
+        for warning in extract.warnings:  # file and column names only (data-like names are never shown)
             context.log.warning(f"{source.name}: {warning}")
+        # A file archived (deleted) from the drop folder keeps its loaded rows: forgetting them is an
+        # operator's explicit act (`customer360 forget`), never a side effect of tidying a folder.
+        archived = sorted(set(before) - {f.file for f in extract.files})
+        if archived:
+            context.log.warning(f"{source.name}: {len(archived)} file(s) of {day} are no longer on disk; their "
+                                "rows stay loaded (`customer360 forget FILE` removes them)")
         rows = extract.rows
         rows["_loaded_at"] = datetime.now(timezone.utc).replace(tzinfo=None)
-        files = pd.DataFrame([vars(f) for f in extract.files],
-                             columns=["file", "sha256", "drop", "rows", "unreadable", "status"])
+        files = pd.DataFrame([vars(f) for f in extract.files], columns=FILE_COLUMNS)
         with duckdb.get_connection() as con:
-            added = replace_rows(con, table, rows, "_drop", day, RAW_TYPES)
-            replace_rows(con, files_table, files, "drop", day, FILE_TYPES)
+            added = replace_rows(con, table, rows, "_drop", day, RAW_TYPES, keep=("_file", archived))
+            replace_rows(con, files_table, files, "drop", day, FILE_TYPES, keep=("file", archived))
             new_columns = [c for c in added if c not in source.mapped_columns and not c.startswith("_")]
             if new_columns:  # a schema change in the source system: say so, the pipeline ignores them
-                context.log.warning(f"{source.name}: new column(s) {new_columns} are not mapped in the sources "
-                                    "file and are ignored (kept in raw only)")
+                context.log.warning(f"{source.name}: new column(s) {shown(new_columns)} are not mapped in the "
+                                    "sources file and are ignored (kept in raw only)")
             meta = table_metadata(con, table)
         return dg.MaterializeResult(metadata={
             **meta, "drop_day": day, "rows_this_day": len(rows), "files": len(extract.files),
             "unreadable_rows": int(rows["_error"].notna().sum()),
-            "new_unmapped_columns": dg.MetadataValue.json(new_columns),
+            "new_unmapped_columns": dg.MetadataValue.json(showable(new_columns)),
+            "files_archived_rows_kept": len(archived),
+            "records_repaired": sum(f.repaired for f in extract.files),
             "files_not_loaded_whole": sum(f.status != "loaded" for f in extract.files)})
 
     return extract
@@ -91,11 +102,12 @@ def build_file_checks(source: Source) -> list[dg.AssetChecksDefinition]:
     # A refused file stops this source's drop, not the run: its rows are quarantined with the reason, the
     # source's earlier drops and every other source are published, and this check fails loudly (ERROR).
     @dg.asset_check(asset=raw_key(source), name=COLUMNS_AS_MAPPED, blocking=False,
-                    description="Every file carries the columns the sources file maps (else it is refused).")
+                    description="Every file has a trustworthy header carrying the mapped columns (else it is "
+                                "refused: no header, a column twice, a mapped column missing).")
     def columns_as_mapped(duckdb: DuckDBResource) -> dg.AssetCheckResult:
-        rows = files_with_status(duckdb, "missing columns")
+        rows = files_with_status(duckdb, "refused")
         return dg.AssetCheckResult(passed=not rows, severity=dg.AssetCheckSeverity.ERROR,
-                                   description="; ".join(f"{f} refused: {status}" for f, status in rows)
+                                   description="; ".join(f"{f}: {status}" for f, status in rows)
                                    or "every file has the mapped columns",
                                    metadata={"files_refused": len(rows)})
 

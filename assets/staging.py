@@ -52,34 +52,51 @@ def build(sources: list[Source]) -> list:
                 yield dg.MaterializeResult(asset_key=key, metadata={
                     **table_metadata(con, table), "changes_by_source": dg.MetadataValue.json(summary)})
 
-    # The staging op writes all four tables at once: no additional deps (which would also make this
-    # check wait for the blocking checks on person_records).
-    @dg.asset_check(asset=QUARANTINE, name=RECONCILES, blocking=True,
-                    description="Per source, raw rows = staged rows + quarantined rows.")
+    # On person_records, which identity (hence the marts and the published copies) depends on: a blocking
+    # check on quarantine protected nothing, as no asset depends on quarantine. The staging op writes all
+    # tables at once, so no additional deps are needed.
+    @dg.asset_check(asset=PERSON_RECORDS, name=RECONCILES, blocking=True,
+                    description="Per source and per file: the file's own record count = raw rows = staged rows "
+                                "+ quarantined rows.")
     def raw_rows_reconcile(duckdb: DuckDBResource) -> dg.AssetCheckResult:
         with duckdb.get_connection() as con:
             rows = con.execute(reconciliation_sql(sources)).fetchall()
-        off = [r for r in rows if r[1] != r[2] + r[3]]
+        off = [(src, file) for src, file, records, raw_n, st, q in rows if not records == raw_n == st + q]
+        totals: dict[str, list[int]] = {}
+        for src, _, records, raw_n, st, q in rows:
+            totals.setdefault(src, [0, 0, 0, 0])
+            totals[src] = [a + b for a, b in zip(totals[src], (records, raw_n, st, q))]
         return dg.AssetCheckResult(
             passed=not off,
-            metadata={name: f"raw {raw_n} = staged {st} + quarantined {q}" for name, raw_n, st, q in rows},
-            description=None if not off else f"unbalanced sources: {[r[0] for r in off]}")
+            metadata={name: f"records {r} = raw {raw_n} = staged {st} + quarantined {q}"
+                      for name, (r, raw_n, st, q) in totals.items()},
+            description=None if not off else f"unbalanced files (source, file): {off[:20]}")
 
     return [staging, raw_rows_reconcile]
 
 
 def reconciliation_sql(sources: list[Source]) -> str:
-    """source, raw rows, staged rows (distinct file/line in persons or activities), quarantined rows."""
-    raw = " UNION ALL ".join(f"SELECT '{s.name}' AS source, count(*) AS n FROM raw.{s.name}" for s in sources)
+    """source, file, the file's own record count, raw rows, staged rows (distinct file/line in persons,
+    activities or erasure requests), quarantined rows: one row per file of each source."""
+    raw = " UNION ALL ".join(f"SELECT '{s.name}' AS source, _file AS file, count(*) AS n FROM raw.{s.name} GROUP BY _file"
+                             for s in sources)
+    own = " UNION ALL ".join(f"SELECT '{s.name}' AS source, file, records FROM raw.{s.name}__files "
+                             "WHERE NOT starts_with(status, 'duplicate of')" for s in sources)
     return f"""
         WITH raw AS ({raw}),
+        own AS ({own}),
         staged AS (
-            SELECT source, count(*) AS n FROM (
+            SELECT source, _file AS file, count(*) AS n FROM (
                 SELECT source, _file, _line FROM staging.person_records
                 UNION SELECT source, _file, _line FROM staging.activities
                 UNION SELECT source, _file, _line FROM staging.erasure_requests)
-            GROUP BY source),
-        quarantined AS (SELECT source, count(*) AS n FROM staging.quarantine GROUP BY source)
-        SELECT raw.source, raw.n, coalesce(staged.n, 0), coalesce(quarantined.n, 0)
-        FROM raw LEFT JOIN staged USING (source) LEFT JOIN quarantined USING (source)
-        ORDER BY raw.source"""
+            GROUP BY ALL),
+        quarantined AS (SELECT source, _file AS file, count(*) AS n FROM staging.quarantine GROUP BY ALL),
+        files AS (SELECT source, file FROM raw UNION SELECT source, file FROM own
+                  UNION SELECT source, file FROM staged UNION SELECT source, file FROM quarantined)
+        SELECT f.source, f.file, coalesce(own.records, raw.n, 0), coalesce(raw.n, 0), coalesce(staged.n, 0),
+               coalesce(quarantined.n, 0)
+        FROM files f LEFT JOIN own USING (source, file) LEFT JOIN raw USING (source, file)
+        LEFT JOIN staged USING (source, file) LEFT JOIN quarantined USING (source, file)
+        WHERE list_contains([{", ".join(f"'{s.name}'" for s in sources)}], f.source)
+        ORDER BY f.source, f.file"""

@@ -44,10 +44,12 @@ def _settings_env(args: argparse.Namespace) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     import dagster as dg
+    import duckdb
 
     from pipeline import runner
     from pipeline.config import Settings
     from pipeline.report import layer_counts_of, run_summary
+    from pipeline.run_lock import WarehouseBusy
 
     _settings_env(args)
     settings = Settings.from_env()
@@ -68,26 +70,36 @@ def _run(args: argparse.Namespace) -> int:
             return 2
     started = time.perf_counter()
     from pipeline.instance import dagster_home
+    from pipeline.progress import ConsoleProgress, JsonProgress
 
     os.environ["DAGSTER_HOME"] = str(dagster_home())  # the instance the UI shows: this run joins its history
     instance = dg.DagsterInstance.get()
-    from pipeline.progress import ConsoleProgress, JsonProgress
-
     progress = None if args.quiet else JsonProgress() if args.json else ConsoleProgress()
+    published = _fingerprints(settings)
     try:  # Dagster's console log shows warnings only: the progress lines and the summary say what ran
         results = runner.run(settings, days=days, full_refresh=args.full_refresh, instance=instance,
-                             progress=progress)
+                             progress=progress, report=lambda line: print(line, file=sys.stderr))
+    except WarehouseBusy as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 3
+    except duckdb.IOException as exc:  # another process (an analyst's session) holds the warehouse file
+        print(f"error: cannot open the warehouse {settings.warehouse}: {exc}; close the other session "
+              "(analysts read published.duckdb)", file=sys.stderr)
+        return 3
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     elapsed = time.perf_counter() - started
     loaded = [r.dagster_run.tags.get("dagster/partition") for r in results]
-    if args.json:
-        print(json.dumps({"event": "run_end", "success": all(r.success for r in results), "drop_days": loaded,
-                          "elapsed": round(elapsed, 3), "tables": dict(layer_counts_of(settings.warehouse))}))
-    elif not args.quiet:
-        print(run_summary(settings.warehouse, elapsed))
-        print(f"drop days loaded: {', '.join(loaded)}")
+    try:  # the summary is a courtesy: never let it hide the run's own outcome
+        if args.json:
+            print(json.dumps({"event": "run_end", "success": all(r.success for r in results), "drop_days": loaded,
+                              "elapsed": round(elapsed, 3), "tables": dict(layer_counts_of(settings.warehouse))}))
+        elif not args.quiet:
+            print(run_summary(settings.warehouse, elapsed))
+            print(f"drop days loaded: {', '.join(loaded)}")
+    except Exception as exc:  # noqa: BLE001
+        print(f"(no summary: {type(exc).__name__})", file=sys.stderr)
     events = [e for r in results for e in r.all_events]
     for event in events:  # failed checks, with what failed (counts only, no values)
         if event.event_type_value == "ASSET_CHECK_EVALUATION" and not event.asset_check_evaluation_data.passed:
@@ -95,9 +107,40 @@ def _run(args: argparse.Namespace) -> int:
             print(f"check FAILED {data.check_name}: {data.description}", file=sys.stderr)
     if not all(r.success for r in results):
         failed = [e.step_key for e in events if e.is_step_failure]
-        print(f"run FAILED at: {', '.join(failed) or 'see the Dagster log above'}; published marts left as they were",
+        blocked = [e.asset_check_evaluation_data.check_name for e in events
+                   if e.event_type_value == "ASSET_CHECK_EVALUATION" and not e.asset_check_evaluation_data.passed
+                   and e.asset_check_evaluation_data.blocking]
+        # Say what is true of the published copies: compare them with what they were before the run.
+        unchanged = _fingerprints(settings) == published
+        copies = "published copies left as they were" if unchanged else "published copies WERE REPLACED by this run"
+        print(f"run FAILED at: {', '.join(failed + blocked) or 'see the Dagster log above'}; {copies}",
               file=sys.stderr)
         return 1
+    return 0
+
+
+def _fingerprints(settings) -> tuple:
+    """(size, mtime) of the analysts' and the restricted copy: a copy swapped in changes its inode time."""
+    return tuple((p.stat().st_size, p.stat().st_mtime_ns) if p.exists() else None
+                 for p in (settings.published, settings.restricted))
+
+
+def _forget(args: argparse.Namespace) -> int:
+    from pipeline.config import Settings
+    from pipeline.forget import forget_files
+    from pipeline.run_lock import WarehouseBusy, exclusive_run
+
+    _settings_env(args)
+    settings = Settings.from_env()
+    try:
+        with exclusive_run(settings.warehouse):
+            removed = forget_files(settings, args.files)
+    except (WarehouseBusy, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for file, rows in removed.items():
+        print(f"  forgot {file}: {rows} raw row(s)")
+    print("the next `customer360 run` removes their records from staging, identity and the marts")
     return 0
 
 
@@ -119,14 +162,17 @@ def _days(spec: str | None) -> list[str] | None:
 
 def _explain(args: argparse.Namespace) -> int:
     from pipeline.identity.explain import explain
+    from pipeline.private_files import owner_only, restrict
 
     warehouse = Path(args.warehouse)
     model = warehouse.parent / "artefacts" / "splink_model.json"
     target = args.customer_id or "-".join(args.pair)
     out = Path(args.out or warehouse.parent / "artefacts" / f"explain_{target.replace(':', '_')}.html")
     try:
-        result = explain(warehouse, model, out, customer_id=args.customer_id,
-                         pair=tuple(args.pair) if args.pair else None)
+        with owner_only():  # the chart shows names and e-mails
+            result = explain(warehouse, model, out, customer_id=args.customer_id,
+                             pair=tuple(args.pair) if args.pair else None)
+        restrict(out)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -209,6 +255,16 @@ def main(argv: list[str] | None = None) -> int:
     rep.add_argument("--warehouse", default=str(DATA / "warehouse.duckdb"))
     rep.add_argument("--out", help="HTML file to write (default: artefacts/run_report.html)")
     rep.set_defaults(func=_report)
+
+    fgt = sub.add_parser("forget", help="remove loaded files' rows from raw (archiving a file keeps them)")
+    fgt.add_argument("files", nargs="+", metavar="FILE", help="file as loaded, relative to --raw-dir "
+                     "(e.g. crm/2026-11-20/export.csv)")
+    fgt.add_argument("--raw-dir", default=str(DATA / "raw"))
+    fgt.add_argument("--warehouse", default=str(DATA / "warehouse.duckdb"))
+    fgt.add_argument("--sources", default=str(BUNDLED_SOURCES))
+    fgt.add_argument("--truth", default="")
+    fgt.add_argument("--engine", default=None)
+    fgt.set_defaults(func=_forget)
 
     exp = sub.add_parser("explain", help="waterfall chart of why a customer's records were linked")
     exp.add_argument("customer_id", nargs="?", help="a customer_id of marts.customer_xref")

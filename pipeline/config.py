@@ -35,6 +35,9 @@ PURPOSES = ("customer", "erasure")
 ENGINES = ("duckdb", "spark")
 
 
+_NAME = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
+
+
 class SourcesFileError(ValueError):
     """The sources file is malformed; the message names the source and the key."""
 
@@ -94,8 +97,8 @@ def _parse_source(raw: dict, defaults: dict, index: int) -> Source:
         _fail(f"entry #{index}", "each source must be a mapping")
     name = raw.get("name") or _fail(f"entry #{index}", "missing 'name'")
     where = f"source '{name}'"
-    if not str(name).isidentifier():
-        _fail(where, "name must be a lowercase identifier (letters, digits, _)")
+    if not _NAME.match(str(name)):  # it names DuckDB tables: case-insensitive, and `<name>__files` is taken
+        _fail(where, "name must be a lowercase identifier (letters, digits, single _)")
     unknown = set(raw) - SOURCE_KEYS
     if unknown:
         _fail(where, f"unknown key(s) {sorted(unknown)}; allowed: {sorted(SOURCE_KEYS)}")
@@ -105,6 +108,9 @@ def _parse_source(raw: dict, defaults: dict, index: int) -> Source:
             _fail(where, f"missing '{key}'")
     if merged["channel"] not in CHANNELS:
         _fail(where, f"channel must be one of {CHANNELS}, not {merged['channel']!r}")
+    files = str(merged["files"])
+    if Path(files).is_absolute() or ".." in Path(files).parts or files.startswith("~"):
+        _fail(where, f"files must be a glob inside the raw directory (no absolute path, no '..'), not {files!r}")
     if merged["format"] not in FORMATS:
         _fail(where, f"format must be one of {FORMATS}, not {merged['format']!r}")
     person = dict(raw.get("person") or {})
@@ -156,7 +162,7 @@ def load_sources(path: Path | str = BUNDLED_SOURCES) -> list[Source]:
     if not isinstance(entries, list) or not entries:
         raise SourcesFileError(f"sources file {path}: needs a non-empty 'sources' list")
     sources = [_parse_source(raw, doc.get("defaults") or {}, i) for i, raw in enumerate(entries, 1)]
-    names = [s.name for s in sources]
+    names = [s.name.lower() for s in sources]  # DuckDB table names are case-insensitive
     dupes = {n for n in names if names.count(n) > 1}
     if dupes:
         raise SourcesFileError(f"sources file {path}: duplicate source name(s) {sorted(dupes)}")
@@ -184,6 +190,7 @@ class Settings:
     analyst_identifiers: bool = False  # true: the analysts' copy keeps names, e-mails, phones, addresses, births
     engine: str = "duckdb"     # identity engine, one of ENGINES (Spark settings: pipeline/identity/spark_engine.py)
     refresh_cron: str = "0 2 * * *"  # when the daily_refresh schedule runs (Europe/Paris)
+    max_shrink: float = 0.2    # share of published customers a run may lose before publication is blocked
 
     def __post_init__(self) -> None:
         if self.engine not in ENGINES:
@@ -232,6 +239,7 @@ class Settings:
             analyst_identifiers=os.environ.get("C360_ANALYST_IDENTIFIERS", "").strip().lower() in ("1", "true", "yes"),
             engine=os.environ.get("C360_ENGINE", "duckdb").strip().lower() or "duckdb",
             refresh_cron=os.environ.get("C360_REFRESH_CRON", "").strip() or "0 2 * * *",
+            max_shrink=float(os.environ.get("C360_MAX_SHRINK", 0.2)),
         )
 
 

@@ -1,26 +1,40 @@
-"""Read one source's files as they are: every line becomes a raw row, readable or not.
+"""Read one source's files as they are: every record becomes a raw row, readable or not.
 
 Values stay text; `_file`, `_line` and `_drop` (the delivery day) say where a row came from, `_error`
 why it could not be read (it is quarantined by staging, never dropped). A file identical to one
 already loaded (on any day) is skipped and logged, so a drop delivered twice does not duplicate rows.
+
+A bad record costs that record only (see `pipeline/csv_records.py`); each file's own record count is kept
+beside its rows so the reconciliation can prove none was lost. A file whose header cannot be trusted (no
+header at all, the same column twice, a reserved name, mapped columns missing) is refused whole: its
+records are quarantined as raw text, and no value of it ever becomes a column name. Column names are
+compared case-insensitively, as DuckDB does: `EVENT_ID` is the mapped `event_id`.
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 import pyarrow.parquet as pq
 
+from pipeline import csv_records
 from pipeline.config import Source, drop_day
+from pipeline.drops import list_files, scan
+from pipeline.text_repair import repair, suspect
 
 META_COLUMNS = ["_file", "_line", "_error", "_raw", "_drop"]
-REFUSED_FILE_REASON = "file lacks mapped column(s)"
+RESERVED = {*META_COLUMNS, "_loaded_at"}
+REFUSED_FILE_REASON = "file refused"
+# What a column name may look like to be shown in a log line; others are counted, never shown (a data
+# value taken for a header would otherwise leak into the logs).
+_VALUE_LIKE = re.compile(r"^[\d\s.,:/+()-]+$")  # numbers, dates, phones: values, never column names
+_UNDECODED = re.compile("[\udc80-\udcff]")  # bytes surrogateescape kept because they were not valid
+_SHOWABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_. -]{0,63}$")
 
 
 @dataclass
@@ -30,7 +44,9 @@ class FileLoad:
     drop: str = ""
     rows: int = 0
     unreadable: int = 0
-    status: str = "loaded"  # loaded | duplicate of <file> | missing columns ...
+    records: int = 0      # the file's own count of records (non-blank data lines, JSON lines, Parquet rows)
+    repaired: int = 0     # records whose text was UTF-8 read as latin-1, repaired
+    status: str = "loaded"  # loaded | duplicate of <file> | refused: <why>
 
 
 @dataclass
@@ -40,11 +56,37 @@ class Extract:
     warnings: list[str] = field(default_factory=list)
 
 
+def showable(names) -> list[str]:
+    """The identifier-like names among `names`: those a log line or metadata may show."""
+    return [n for n in names if _SHOWABLE.match(n) and "@" not in n]
+
+
+def shown(names) -> str:
+    """Column names for a log line: identifier-like ones by name, the others only counted."""
+    names = list(names)
+    ok = showable(names)
+    hidden = len(names) - len(ok)
+    return f"{ok}" + (f" and {hidden} name(s) not shown (they look like data)" if hidden else "")
+
+
+class _Names:
+    """One spelling per column, compared case-insensitively (the mapped spelling first)."""
+
+    def __init__(self, mapped: list[str]):
+        self.spelling = {m.lower(): m for m in mapped}
+
+    def __call__(self, name: str) -> str:
+        return self.spelling.setdefault(name.lower(), name)
+
+
 def _has_bad_bytes(text: str) -> bool:
-    return any("\udc80" <= ch <= "\udcff" for ch in text)
+    return not text.isascii() and _UNDECODED.search(text) is not None
 
 
 def _decode(data: bytes, encoding: str) -> str:
+    # A UTF-16 export says so with its byte-order mark, whatever the sources file declares.
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16", errors="surrogateescape")
     # surrogateescape keeps undecodable bytes visible so the rows holding them can be quarantined.
     text = data.decode(encoding, errors="surrogateescape")
     return text[1:] if text.startswith("\ufeff") else text
@@ -69,80 +111,157 @@ def _flatten(obj: dict, prefix: str = "") -> dict[str, str | None]:
 
 def _bad_row(file: str, line: int, error: str, raw: str) -> dict:
     # Undecodable bytes are kept visible as \xNN escapes (the surrogates themselves cannot be stored).
-    shown = raw[:2000].encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    return {"_file": file, "_line": line, "_error": error, "_raw": shown}
+    shown_raw = raw[:2000].encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return {"_file": file, "_line": line, "_error": error, "_raw": shown_raw}
 
 
-def _read_csv(text: str, source: Source, file: str) -> tuple[list[dict], list[str]]:
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=source.delimiter)
-    header = next(reader, None)
-    if header is None:
-        return [], []
-    header = [h.strip() for h in header]
-    rows, start = [], reader.line_num + 1
-    for values in reader:
-        line, end = start, reader.line_num
-        start = end + 1
-        if not values or values == [""]:
-            continue
-        raw = source.delimiter.join(values)
-        if len(values) != len(header):
-            rows.append(_bad_row(file, line, f"{len(values)} fields where the header has {len(header)}", raw))
-        elif _has_bad_bytes(raw):
-            rows.append(_bad_row(file, line, f"bytes not valid in declared encoding {source.encoding}", raw))
+@dataclass
+class _Read:
+    rows: list[dict]
+    columns: list[str]
+    records: int
+    repaired: int = 0
+    refused: str | None = None  # why the whole file is refused (its rows then carry no data column)
+
+
+def _repaired(row: dict) -> bool:
+    changed = False
+    for key, value in row.items():
+        if isinstance(value, str) and not key.startswith("_"):
+            fixed = repair(value)
+            changed |= fixed != value
+            row[key] = fixed
+    return changed
+
+
+def _header_problem(header: list[str], source: Source) -> str | None:
+    lowered = [h.lower() for h in header]
+    mapped = {m.lower() for m in source.mapped_columns}
+    if not mapped & set(lowered) or any(_VALUE_LIKE.match(h) or "@" in h for h in header):
+        return "no header row (the first line looks like data, not column names; it is read as a record)"
+    dupes = sorted({h for h, low in zip(header, lowered) if lowered.count(low) > 1})
+    if dupes:
+        return f"the same column more than once (case-insensitive): {shown(dupes)}"
+    reserved = [h for h in header if h.lower() in RESERVED]
+    if reserved:
+        return f"reserved column name(s) {reserved}"
+    return _missing(source.mapped_columns, header)
+
+
+def _missing(required: list[str], columns: list[str]) -> str | None:
+    have = {c.lower() for c in columns}
+    missing = [c for c in required if c.lower() not in have]
+    return f"lacks mapped column(s) {missing}" if missing else None
+
+
+def _read_csv(text: str, source: Source, file: str, names: _Names) -> _Read:
+    lines = csv_records.physical_lines(text)
+    head = next(csv_records.records("", source.delimiter, lines=lines), None)
+    if head is None:
+        return _Read([], [], 0)
+    header = [h.strip() or f"column_{i}" for i, h in enumerate(head.values or [], 1)]
+    problem = "header line unreadable" if head.values is None else _header_problem(header, source)
+    if problem and problem.startswith("no header"):  # the first line is a record too
+        body, first = lines[head.line - 1:], head.line
+    else:
+        body, first = lines[head.line - 1 + head.lines:], head.line + head.lines
+    rows, repaired = [], 0
+    width = None if problem else len(header)
+    columns = [] if problem else [names(h) for h in header]
+    for rec in csv_records.records("", source.delimiter, width, first, lines=body):
+        if problem:
+            rows.append(_bad_row(file, rec.line, f"{REFUSED_FILE_REASON}: {problem}", rec.text))
+        elif rec.error:
+            rows.append(_bad_row(file, rec.line, rec.error, rec.text))
+        elif _has_bad_bytes(rec.text):
+            rows.append(_bad_row(file, rec.line, f"bytes not valid in declared encoding {source.encoding}", rec.text))
         else:
-            row = {h: (v if v != "" else None) for h, v in zip(header, values)}
-            rows.append({**row, "_file": file, "_line": line, "_error": None, "_raw": None})
-    return rows, header
+            row = {h: (v if v != "" else None) for h, v in zip(columns, rec.values)}
+            repaired += suspect(rec.text) and _repaired(row)
+            rows.append({**row, "_file": file, "_line": rec.line, "_error": None, "_raw": None})
+    return _Read(rows, columns, len(rows), repaired, problem)
 
 
-def _read_jsonl(text: str, source: Source, file: str) -> tuple[list[dict], list[str]]:
-    rows, keys = [], {}
-    for line, content in enumerate(text.splitlines(), 1):
+def _read_jsonl(text: str, source: Source, file: str, names: _Names) -> _Read:
+    rows, keys, repaired = [], {}, 0
+    for line, content in enumerate(csv_records.physical_lines(text), 1):
         if not content.strip():
             continue
         if _has_bad_bytes(content):
             rows.append(_bad_row(file, line, f"bytes not valid in declared encoding {source.encoding}", content))
             continue
+        if len(content) > csv_records.MAX_FIELD * 8:
+            rows.append(_bad_row(file, line, f"a JSON line of {len(content)} characters", content))
+            continue
         try:
             obj = json.loads(content)
-        except json.JSONDecodeError as exc:
-            rows.append(_bad_row(file, line, f"not valid JSON ({exc.msg} at column {exc.colno})", content))
+        except (json.JSONDecodeError, RecursionError) as exc:
+            where = f" ({exc.msg} at column {exc.colno})" if isinstance(exc, json.JSONDecodeError) else ""
+            rows.append(_bad_row(file, line, f"not valid JSON{where}", content))
             continue
         if not isinstance(obj, dict):
             rows.append(_bad_row(file, line, "JSON line is not an object", content))
             continue
         flat = _flatten(obj)
+        lowered = [k.lower() for k in flat]
+        clash = sorted({k for k, low in zip(flat, lowered) if lowered.count(low) > 1 or low in RESERVED})
+        if clash:
+            rows.append(_bad_row(file, line, f"keys differing only in case, or reserved: {shown(clash)}", content))
+            continue
+        if any("@" in k or _VALUE_LIKE.match(k) for k in flat):  # a value as a key would become a column name
+            rows.append(_bad_row(file, line, "key(s) that look like data values (not shown)", content))
+            continue
+        if any(len(v) > csv_records.MAX_FIELD for v in flat.values() if v):
+            rows.append(_bad_row(file, line, f"a value over {csv_records.MAX_FIELD} characters", content))
+            continue
+        flat = {names(k): v for k, v in flat.items()}
+        repaired += suspect(content) and _repaired(flat)
         keys.update(dict.fromkeys(flat))
         rows.append({**flat, "_file": file, "_line": line, "_error": None, "_raw": None})
-    return rows, list(keys)
+    return _Read(rows, list(keys), len(rows), repaired)
 
 
-def _read_parquet(path: Path, file: str) -> tuple[list[dict], list[str]]:
+def _read_parquet(path: Path, source: Source, file: str, names: _Names) -> _Read:
     table = pq.read_table(path)
+    header = list(table.column_names)
+    problem = _header_problem(header, source)
+    if problem:  # Parquet has no header line to mistake for data: every row is refused as such
+        return _Read([_bad_row(file, i, f"{REFUSED_FILE_REASON}: {problem}", "") for i in range(1, table.num_rows + 1)],
+                     [], table.num_rows, 0, problem)
     frame = table.to_pandas().astype("string").astype(object).where(lambda f: f.notna(), None)
+    frame.columns = [names(c) for c in header]
     rows = frame.to_dict("records")
     for i, row in enumerate(rows, 1):
         row.update({"_file": file, "_line": i, "_error": None, "_raw": None})
-    return rows, list(frame.columns)
+    return _Read(rows, list(frame.columns), table.num_rows)
 
 
-def list_files(source: Source, raw_dir: Path, day: str | None = None) -> list[Path]:
-    """The source's files under raw_dir (of one drop day if given), oldest drop first."""
-    files = sorted(p for p in raw_dir.glob(source.files) if p.is_file())
-    return [p for p in files if day is None or drop_day(p, raw_dir) == day]
+def _read_file(path: Path, data: bytes, source: Source, file: str, names: _Names) -> _Read:
+    if source.format == "parquet":
+        return _read_parquet(path, source, file, names)
+    text = _decode(data, source.encoding)
+    read = (_read_csv if source.format == "csv" else _read_jsonl)(text, source, file, names)
+    if source.format == "jsonl" and read.rows and not read.refused:
+        # JSON lines may omit null keys: only the record id is required of the file.
+        problem = _missing([source.record_id], read.columns)
+        if problem:
+            read.refused = problem
+            for row in read.rows:
+                row["_error"] = row["_error"] or f"{REFUSED_FILE_REASON}: {problem}"
+    return read
 
 
 def read_source(source: Source, raw_dir: Path, day: str | None = None,
                 loaded_elsewhere: dict[str, str] | None = None) -> Extract:
-    """All rows of one source's files (of one drop day if given), as text, with file/line and any read
+    """All records of one source's files (of one drop day if given), as text, with file/line and any read
     error. `loaded_elsewhere` maps the sha256 of files already loaded from other days to their names."""
     all_rows: list[dict] = []
     loads: list[FileLoad] = []
-    warnings: list[str] = []
     seen: dict[str, str] = dict(loaded_elsewhere or {})
-    required = source.mapped_columns
-    for path in list_files(source, raw_dir, day):
+    names = _Names(source.mapped_columns)
+    paths, refused = scan(source, raw_dir, day)
+    warnings = [f"{r.file}: {r.reason}" for r in refused]
+    for path in paths:
         file = str(path.relative_to(raw_dir))
         data = path.read_bytes()
         load = FileLoad(file=file, sha256=hashlib.sha256(data).hexdigest(), drop=drop_day(path, raw_dir))
@@ -153,29 +272,24 @@ def read_source(source: Source, raw_dir: Path, day: str | None = None,
             continue
         seen[load.sha256] = file
         try:
-            if source.format == "parquet":
-                rows, columns = _read_parquet(path, file)
-            else:
-                text = _decode(data, source.encoding)
-                reader = _read_csv if source.format == "csv" else _read_jsonl
-                rows, columns = reader(text, source, file)
-        except Exception as exc:  # a file that cannot be opened at all: one quarantine row says why
-            rows, columns = [_bad_row(file, 0, f"unreadable {source.format} file ({exc})", "")], required
-        # CSV and Parquet declare their columns; JSON lines may omit null keys, so only the id is required.
-        expected = required if source.format != "jsonl" else [source.record_id]
-        missing = [c for c in expected if c not in columns]
-        if missing and rows:
-            load.status = f"missing columns {missing}"
-            warnings.append(f"{file}: lacks mapped column(s) {missing}; its rows are quarantined")
-            for row in rows:
-                row["_error"] = row["_error"] or f"{REFUSED_FILE_REASON} {missing}"
-        for row in rows:
+            read = _read_file(path, data, source, file, names)
+        except Exception as exc:  # a file that cannot be opened at all (a broken Parquet): one row says why
+            kind = type(exc).__name__  # the exception's text may quote the file's content: never shown
+            read = _Read([_bad_row(file, 0, f"{REFUSED_FILE_REASON}: unreadable {source.format} file ({kind})", "")],
+                         [], 1, 0, f"unreadable {source.format} file")
+        if read.refused:
+            load.status = f"refused: {read.refused}"
+            warnings.append(f"{file}: {read.refused}; its {len(read.rows)} record(s) are quarantined")
+        if read.repaired:
+            warnings.append(f"{file}: {read.repaired} record(s) held UTF-8 text read as {source.encoding} "
+                            "(mojibake), repaired")
+        for row in read.rows:
             row["_drop"] = load.drop
-        load.rows = len(rows)
-        load.unreadable = sum(1 for r in rows if r["_error"])
-        all_rows.extend(rows)
+        load.rows, load.records, load.repaired = len(read.rows), read.records, read.repaired
+        load.unreadable = sum(1 for r in read.rows if r["_error"])
+        all_rows.extend(read.rows)
     frame = pd.DataFrame.from_records(all_rows) if all_rows else pd.DataFrame(columns=META_COLUMNS)
-    for col in [*required, *META_COLUMNS]:
+    for col in [*source.mapped_columns, *META_COLUMNS]:
         if col not in frame.columns:
             frame[col] = None
     data_cols = [c for c in frame.columns if c not in META_COLUMNS]
@@ -183,3 +297,6 @@ def read_source(source: Source, raw_dir: Path, day: str | None = None,
     frame[data_cols] = frame[data_cols].astype(object)
     frame["_line"] = frame["_line"].astype("int64")
     return Extract(rows=frame, files=loads, warnings=warnings)
+
+
+__all__ = ["Extract", "FileLoad", "META_COLUMNS", "REFUSED_FILE_REASON", "list_files", "read_source", "showable", "shown"]

@@ -22,6 +22,7 @@ from pathlib import Path
 import duckdb
 
 from pipeline.config import Source
+from pipeline.formula_guard import escape_formulas
 from pipeline.warehouse import quote
 
 DROPPED = ("first_name", "last_name", "street", "city")
@@ -35,9 +36,11 @@ RESTRICTED_ONLY = ("customer_history",)
 
 
 def publish_marts(con: duckdb.DuckDBPyConnection, target: Path, schema: str = "marts",
-                  select: Callable[[str, list[str]], str] | None = None, skip: tuple[str, ...] = ()) -> dict[str, int]:
+                  select: Callable[[str, list[str]], str] | None = None, skip: tuple[str, ...] = (),
+                 escape: bool = False) -> dict[str, int]:
     """Copy every table of `schema` (but `skip`) into the file `target` (as schema `marts`); `select(table, columns)`
-    gives the SELECT list of a table's copy (default: every column as it is). Returns rows per table."""
+    gives the SELECT list of a table's copy (default: every column as it is); `escape` escapes text a
+    spreadsheet would run as a formula (pipeline/formula_guard.py). Returns rows per table."""
     tables = [r[0] for r in con.execute(
         "SELECT table_name FROM information_schema.tables WHERE table_schema = ? AND table_catalog = current_database() "
         "ORDER BY 1", [schema]).fetchall() if r[0] not in skip]
@@ -54,6 +57,8 @@ def publish_marts(con: duckdb.DuckDBPyConnection, target: Path, schema: str = "m
                 "AND table_catalog = current_database() ORDER BY ordinal_position", [schema, table]).fetchall()]
             listed = select(table, columns) if select else "*"
             con.execute(f"CREATE TABLE published.marts.{quote(table)} AS SELECT {listed} FROM {schema}.{quote(table)}")
+            if escape:
+                escape_formulas(con, "published", "marts", table)
         counts = {t: con.execute(f"SELECT count(*) FROM published.marts.{quote(t)}").fetchall()[0][0] for t in tables}
     finally:
         con.execute("DETACH published")

@@ -29,6 +29,7 @@ class PipelineSettings(dg.ConfigurableResource):
     pseudonym_key_file: str = ""
     analyst_identifiers: bool = False
     engine: str = "duckdb"  # where Splink's training and prediction run: "duckdb" or "spark"
+    max_shrink: float = 0.2  # see Settings.max_shrink
 
     @property
     def published_path(self) -> Path:
@@ -65,7 +66,8 @@ def build_resources(settings: Settings) -> dict:
             as_of=settings.as_of, retention_days=settings.retention_days, published=str(settings.published),
             decisions_dir=str(settings.decisions_dir),
             restricted=str(settings.restricted), pseudonym_key_file=str(settings.pseudonym_key_file),
-            analyst_identifiers=settings.analyst_identifiers, engine=settings.engine),
+            analyst_identifiers=settings.analyst_identifiers, engine=settings.engine,
+            max_shrink=settings.max_shrink),
         "great_expectations": GreatExpectations(project_dir=str(settings.quality_dir)),
     }
 

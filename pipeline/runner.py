@@ -11,41 +11,44 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
-from zoneinfo import ZoneInfo
 
 import dagster as dg
 import duckdb
 
 from pipeline.config import PROJECT_ROOT, Settings, Source, drop_day, load_sources
-from pipeline.extract import list_files
+from pipeline.drops import list_files, scan
+from pipeline.drops import today as _today
 from pipeline.instance import CODE_LOCATION
+from pipeline.private_files import GROUP_MODE, SHARED_MODE, owner_only, restrict, share
 from pipeline.progress import RunProgress
-
-PARTITION_TZ = ZoneInfo("Europe/Paris")
+from pipeline.run_lock import exclusive_run
 
 
 @dataclass
 class RunPlan:
     days_to_load: list[str]
     final_day: str
-    problems: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # operator's mistakes (--days outside the partitions)
+    refused: list[str] = field(default_factory=list)   # files not read, with why; the rest of the run goes on
     versions: dict[str, str] = field(default_factory=dict)  # day -> digest of its files on disk (names, SHA-256)
 
 
 def today() -> str:
-    return datetime.now(PARTITION_TZ).date().isoformat()
+    return _today()
 
 
-def files_on_disk(settings: Settings, sources: list[Source]) -> set[tuple[str, str, str, str]]:
-    """(source, day, file, sha256) of every file the sources file reaches."""
-    found = set()
+def files_on_disk(settings: Settings, sources: list[Source]) -> tuple[set[tuple[str, str, str, str]], list[str]]:
+    """(source, day, file, sha256) of every readable file the sources file reaches, and the refused ones."""
+    found, refused = set(), []
     for source in sources:
-        for path in list_files(source, settings.raw_dir):
+        paths, bad = scan(source, settings.raw_dir)
+        refused += [f"{source.name}: {r.file}: {r.reason}" for r in bad]
+        for path in paths:
             sha = hashlib.sha256(path.read_bytes()).hexdigest()
             found.add((source.name, drop_day(path, settings.raw_dir), str(path.relative_to(settings.raw_dir)), sha))
-    return found
+    return found, refused
 
 
 def partition_start(settings: Settings, sources: list[Source]) -> str:
@@ -73,18 +76,22 @@ def files_loaded(settings: Settings, sources: list[Source]) -> set[tuple[str, st
 
 
 def plan(settings: Settings, days: list[str] | None = None) -> RunPlan:
-    """Which drop days to (re)load: the changed ones, plus `days` when given; which day tags the final run."""
+    """Which drop days to (re)load: those with a new or changed file, plus `days` when given; which day
+    tags the final run. A file loaded before and now gone (archived) changes nothing: its rows stay."""
     sources = load_sources(settings.sources_file)
-    on_disk, loaded = files_on_disk(settings, sources), files_loaded(settings, sources)
-    changed = {day for _, day, _, _ in on_disk ^ loaded}
-    wanted = sorted(changed | set(days or []))
+    on_disk, refused = files_on_disk(settings, sources)
+    changed = {day for _, day, _, _ in on_disk - files_loaded(settings, sources)}
     first, last = partition_start(settings, sources), today()
+    early = sorted(d for d in changed if d < first)
+    refused += [f"drop day {d} is before the first partition {first}: not read "
+                "(set C360_FIRST_DAY to load it)" for d in early]
     problems = [f"drop day {d} is outside the partitions ({first} .. {last}); "
-                "set C360_FIRST_DAY or fix the folder name" for d in wanted if not first <= d <= last]
+                "set C360_FIRST_DAY or fix --days" for d in days or [] if not first <= d <= last]
+    wanted = sorted((changed - set(early)) | set(days or []))
     versions = {day: hashlib.sha256(repr(sorted(f for f in on_disk if f[1] == day)).encode()).hexdigest()[:16]
                 for day in wanted}
     return RunPlan(days_to_load=wanted, final_day=wanted[-1] if wanted else last, problems=problems,
-                   versions=versions)
+                   refused=refused, versions=versions)
 
 
 def run_config(full_refresh: bool = False, console_level: str = "WARNING") -> dict:
@@ -132,14 +139,28 @@ def _execute(job: dg.JobDefinition, instance: dg.DagsterInstance, run_config: di
 
 def run(settings: Settings, days: list[str] | None = None, full_refresh: bool = False,
         instance: dg.DagsterInstance | None = None, console_level: str = "WARNING",
-        layers: tuple[str, ...] | None = None, progress: RunProgress | None = None) -> list[dg.ExecutionResult]:
+        layers: tuple[str, ...] | None = None, progress: RunProgress | None = None,
+        report: Callable[[str], None] | None = None) -> list[dg.ExecutionResult]:
     """Load the changed (or given) drop days, then refresh every downstream asset once (or only the
-    assets of `layers`, the first part of their keys: raw, staging, identity...)."""
+    assets of `layers`, the first part of their keys: raw, staging, identity...). One run at a time per
+    warehouse (`WarehouseBusy` otherwise); every file it creates is owner-only but the analysts' copy.
+    `report` receives one line per refused file or folder."""
+    with exclusive_run(settings.warehouse), owner_only():
+        restrict(settings.warehouse, settings.restricted)
+        try:
+            return _run(settings, days, full_refresh, instance, console_level, layers, progress, report)
+        finally:
+            share(settings.published, GROUP_MODE if settings.analyst_identifiers else SHARED_MODE)
+
+
+def _run(settings, days, full_refresh, instance, console_level, layers, progress, report) -> list[dg.ExecutionResult]:
     from pipeline.definitions import build_definitions
 
     run_plan = plan(settings, days)
     if run_plan.problems:
         raise ValueError("; ".join(run_plan.problems))
+    for line in run_plan.refused:
+        (report or (lambda _: None))(f"refused {line}")
     defs = build_definitions(settings)
     job = defs.resolve_job_def("refresh_all")
     keys = job.asset_layer.executable_asset_keys

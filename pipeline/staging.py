@@ -24,6 +24,7 @@ CONSENT_CHANNELS = {"email": "email", "e_mail": "email", "mail": "email", "newsl
                     "sms": "sms", "text": "sms", "phone": "phone", "telephone": "phone", "call": "phone",
                     "post": "post", "postal": "post", "courrier": "post", "mail_postal": "post"}
 IDENTIFYING = ("first_name", "last_name", "email", "phone")
+SUPERSEDED_REASON = "duplicate record id"  # an older version of a record delivered again: superseded, not bad
 
 
 @dataclass
@@ -89,6 +90,14 @@ def quarantine_rows(source: Source, frame: pd.DataFrame, reason: pd.Series) -> p
         "raw_record": frame["_raw"].where(frame["_raw"].notna(), record)})
 
 
+def _identifying(frame: pd.DataFrame, source: Source, field: str) -> pd.Series:
+    """Whether each row holds a usable value of an identifying field (a name like '007' is not one)."""
+    values = _col(frame, source.person.get(field))
+    if field in ("first_name", "last_name"):
+        return values.map(lambda v: not missing(v) and names.implausible(v) is None)
+    return values.notna()
+
+
 def _row_rejections(source: Source, frame: pd.DataFrame) -> pd.Series:
     """The reason a whole row cannot be staged, or None."""
     reason = frame["_error"].copy()
@@ -103,8 +112,8 @@ def _row_rejections(source: Source, frame: pd.DataFrame) -> pd.Series:
             lambda v: f"unknown consent action '{v}' (allowed: opt_in, opt_out)")
         reason[reason.isna() & bad_channel] = channel.map(
             lambda v: f"unknown consent channel '{v}' (allowed: email, sms, phone, post)")
-    if source.has_person and not source.activity:
-        present = pd.concat([_col(frame, source.person.get(f)).notna() for f in IDENTIFYING], axis=1)
+    if source.has_person:  # an empty person would become an empty customer (and its activities with it)
+        present = pd.concat([_identifying(frame, source, f) for f in IDENTIFYING], axis=1)
         reason[reason.isna() & ~present.any(axis=1)] = "no name, e-mail or phone to identify the person"
     # Same record id twice: the last version read (latest drop, last line) wins.
     dup = reason.isna() & frame["_record_id"].notna()
@@ -113,7 +122,7 @@ def _row_rejections(source: Source, frame: pd.DataFrame) -> pd.Series:
     later = dup & ~frame.index.isin(keep.index)
     if later.any():
         reason[later] = frame.loc[later, "_record_id"].map(
-            lambda r: f"duplicate record id; the version at {kept_at.at[r, '_file']}:{kept_at.at[r, '_line']} was kept")
+            lambda r: f"{SUPERSEDED_REASON}; the version at {kept_at.at[r, '_file']}:{kept_at.at[r, '_line']} was kept")
     return reason
 
 
@@ -125,8 +134,11 @@ def _stage_persons(source: Source, frame: pd.DataFrame, issues: _Issues, today: 
                         "channel": source.channel, "trust_rank": source.trust_rank})
     out["record_updated_at"] = frame["_updated_at"]
     for f in ("first_name", "last_name"):
-        out[f] = _map_unique(p[f], names.display_form)
-        out[f"{f}_norm"] = _map_unique(p[f], names.match_form)
+        why = _map_unique(p[f], names.implausible)
+        issues.add(f, p[f], why)
+        usable = p[f].where(why.isna())
+        out[f] = _map_unique(usable, names.display_form)
+        out[f"{f}_norm"] = _map_unique(usable, names.match_form)
     out["first_name_canonical"] = out["first_name_norm"].map(lambda n: names.canonical_first_name(n, nick))
     born, why = _split(_map_unique(p["birth_date"], lambda v: values.parse_birth_date(v, source.date_formats, today)), 2)
     out["birth_date"] = pd.to_datetime(born).dt.date
@@ -199,7 +211,10 @@ def stage_source(source: Source, raw: pd.DataFrame, today: date) -> Staged:
     good = frame[~bad].copy()
     issues = _Issues(source, good)
     updated, why = values.parse_datetimes(_col(good, source.updated_at), source.date_formats)
-    good["_updated_at"] = pd.to_datetime(updated)
+    # A source without update dates (a plain CRM export) was seen on its delivery day: without that, its
+    # people have no last-seen date and retention would leave every one of them out of the marts.
+    delivered = pd.to_datetime(good["_drop"], errors="coerce") if "_drop" in good else None
+    good["_updated_at"] = pd.to_datetime(updated) if delivered is None else pd.to_datetime(updated).fillna(delivered)
     issues.add("updated_at", _col(good, source.updated_at), why)
     persons = _stage_persons(source, good, issues, today) if source.has_person else None
     activities = _stage_activities(source, good, issues) if source.activity else None

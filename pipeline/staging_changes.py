@@ -20,7 +20,7 @@ import pandas as pd
 
 from pipeline.config import Source
 from pipeline.staging import (ACTIVITY_TYPES, ERASURE_TYPES, FIELD_ISSUE_TYPES, PERSON_TYPES, QUARANTINE_TYPES,
-                              Staged, quarantine_rows, stage_source)
+                              SUPERSEDED_REASON, Staged, quarantine_rows, stage_source)
 from pipeline.warehouse import quote, table_exists, transaction
 
 TABLES = {"person_records": ("persons", PERSON_TYPES), "activities": ("activities", ACTIVITY_TYPES),
@@ -33,7 +33,7 @@ VERSIONED = ("person_records", "activities", "erasure_requests")
 @dataclass
 class SourceChange:
     source: str
-    mode: str  # none | new files | full
+    mode: str  # none | new files | full | removed from the sources file
     files: int = 0
     rows: int = 0
     superseded: int = 0
@@ -88,7 +88,7 @@ def _supersede(con: duckdb.DuckDBPyConnection, source: Source) -> int:
     con.register("_losers", losers)
     raw = con.execute(f"SELECT r.*, l.kept FROM raw.{source.name} r JOIN _losers l USING (_file, _line)").df()
     raw["_record_id"] = raw[source.record_id].astype(object)
-    reason = raw["kept"].map(lambda kept: f"duplicate record id; the version at {kept} was kept")
+    reason = raw["kept"].map(lambda kept: f"{SUPERSEDED_REASON}; the version at {kept} was kept")
     quarantined = quarantine_rows(source, raw.drop(columns=["kept"]), reason)
     for table in (*VERSIONED, "field_issues"):
         con.execute(f"DELETE FROM staging.{table} WHERE source = ? AND (_file, _line) IN "
@@ -107,6 +107,18 @@ def _files(con: duckdb.DuckDBPyConnection, source: Source) -> tuple[set, set, se
     return current, {(f, s) for f, s, _ in staged}, {p for _, _, p in staged}
 
 
+def _forget_removed_sources(con: duckdb.DuckDBPyConnection, sources: list[Source]) -> list[SourceChange]:
+    """A source taken out of (or renamed in) the sources file leaves staging, hence identity and the marts:
+    its raw rows stay in raw.<old name> until an operator drops them."""
+    names = [s.name for s in sources]
+    gone = [r[0] for r in con.execute("SELECT DISTINCT source FROM staging.staged_files "
+                                      "WHERE NOT list_contains(?::VARCHAR[], source) ORDER BY 1", [names]).fetchall()]
+    for name in gone:
+        for table in (*TABLES, "staged_files"):
+            con.execute(f"DELETE FROM staging.{table} WHERE source = ?", [name])
+    return [SourceChange(name, "removed from the sources file") for name in gone]
+
+
 def stage_changes(con: duckdb.DuckDBPyConnection, sources: list[Source], today: date,
                   full_refresh: bool = False) -> list[SourceChange]:
     """Stage what changed in raw since the last run (or everything); one transaction for all sources."""
@@ -114,6 +126,7 @@ def stage_changes(con: duckdb.DuckDBPyConnection, sources: list[Source], today: 
     changes = []
     with transaction(con):
         _create_tables(con, fresh)
+        changes += _forget_removed_sources(con, sources)
         for source in sources:
             current, staged, prints = _files(con, source)
             full = fresh or bool(staged - current) or bool(prints - {fingerprint(source)})

@@ -79,10 +79,11 @@ def create_table_as(con: duckdb.DuckDBPyConnection, table: str, select_sql: str)
 
 
 def replace_rows(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame, key: str, value: str,
-                 types: dict[str, str] | None = None) -> list[str]:
+                 types: dict[str, str] | None = None, keep: tuple[str, list[str]] | None = None) -> list[str]:
     """Replace the rows of schema.table whose `key` column equals `value` with `frame`, in one transaction
-    (one daily partition of a raw table). Columns are text unless `types` says otherwise; new columns of
-    the frame are added, columns it lacks stay NULL. Returns the columns added."""
+    (one daily partition of a raw table), except the rows whose `keep[0]` column is in `keep[1]`. Columns
+    are text unless `types` says otherwise; new columns of the frame are added (names compared
+    case-insensitively, as DuckDB does), columns it lacks stay NULL. Returns the columns added."""
     schema, name = table.split(".")
     types = types or {}
     view = f"_rows_{name}"
@@ -95,11 +96,14 @@ def replace_rows(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame
             existing = {r[0] for r in con.execute(
                 "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ?",
                 [schema, name]).fetchall()}
-            added = [c for c in frame.columns if c not in existing]
+            known = {c.lower() for c in existing}
+            added = [c for c in frame.columns if c.lower() not in known]
             for column in added:
                 con.execute(f"ALTER TABLE {schema}.{quote(name)} ADD COLUMN {quote(column)} "
                             f"{types.get(column, 'VARCHAR')}")
-            con.execute(f"DELETE FROM {schema}.{quote(name)} WHERE {quote(key)} = ?", [value])
+            column, kept = keep or (key, [])
+            con.execute(f"DELETE FROM {schema}.{quote(name)} WHERE {quote(key)} = ? "
+                        f"AND NOT list_contains(?::VARCHAR[], {quote(column)})", [value, kept])
             con.execute(f"INSERT INTO {schema}.{quote(name)} BY NAME SELECT {select} FROM {view}")
     finally:
         con.unregister(view)

@@ -46,7 +46,7 @@ def test_bad_deliveries_are_contained_and_counts_reconcile(tmp_path):
     assert "total_amount" in str(checks[(("raw", "web_orders"), COLUMNS_AS_MAPPED)].description)
     assert not checks[(("raw", "product_reviews"), NO_DUPLICATE_FILES)].passed
     assert checks[(("raw", "cs_tickets"), HAS_ROWS)].passed  # earlier drops still count
-    assert checks[(("staging", "quarantine"), RECONCILES)].passed
+    assert checks[(("staging", "person_records"), RECONCILES)].passed
     with duckdb.connect(str(settings.warehouse), read_only=True) as con:
         reasons = dict(con.execute(f"SELECT source, string_agg(DISTINCT reason, ' | ') FROM staging.quarantine "
                                    f"WHERE _file LIKE '%/{DAY}/%' GROUP BY ALL").fetchall())

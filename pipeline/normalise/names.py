@@ -75,3 +75,17 @@ def canonical_first_name(match_name: str | None, nicknames: dict[str, str]) -> s
     if missing(match_name):
         return None
     return nicknames.get(match_name, match_name)
+
+
+_NOT_IN_NAMES = re.compile(r"[\d\x00-\x1f\x7f@=<>{}\[\]|\\/#$%^*+;:!?_\"]")
+
+
+def implausible(value: object) -> str | None:
+    """Why a value cannot be a person's name ('007', 'J3an', a NUL byte, '=cmd'), or None. Such a name is
+    left out of staging (kept raw, listed in field_issues): it must not reach the golden record."""
+    text = clean(value)
+    if text is None:
+        return None
+    if _NOT_IN_NAMES.search(text) or not any(ch.isalpha() for ch in text):
+        return "not a name (digits, control characters or symbols)"
+    return None

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pipeline.config import PERSON_FIELDS, Source
 from pipeline.extract import REFUSED_FILE_REASON
+from pipeline.staging import SUPERSEDED_REASON
 
 
 def source_quality_sql(sources: list[Source], as_of: str, with_customers: bool = True) -> str:
@@ -32,14 +33,20 @@ def source_quality_sql(sources: list[Source], as_of: str, with_customers: bool =
                    FROM staging.activities GROUP BY source),
     -- Rows of a file refused for its columns are a delivery fault, reported by the source's own check:
     -- they are counted apart so one bad file does not read as bad data in the source's quarantine share.
+    -- Older versions of a record delivered again (a daily full export) are superseded, not bad: counted
+    -- apart too, or a source re-sending its snapshot would read as half quarantined and block every run.
     quarantined AS (SELECT source, count(*) AS quarantined,
-                           count(*) FILTER (WHERE reason LIKE '{REFUSED_FILE_REASON}%') AS refused
+                           count(*) FILTER (WHERE reason LIKE '{REFUSED_FILE_REASON}%') AS refused,
+                           count(*) FILTER (WHERE reason LIKE '{SUPERSEDED_REASON}%') AS superseded
                     FROM staging.quarantine GROUP BY source)
     SELECT raw.source, raw.channel, raw.raw_rows,
            coalesce(quarantined.quarantined, 0)                                 AS quarantined_rows,
            coalesce(quarantined.refused, 0)                                     AS refused_file_rows,
-           (coalesce(quarantined.quarantined, 0) - coalesce(quarantined.refused, 0))
-               / nullif(raw.raw_rows - coalesce(quarantined.refused, 0), 0)     AS quarantine_share,
+           coalesce(quarantined.superseded, 0)                                  AS superseded_rows,
+           (coalesce(quarantined.quarantined, 0) - coalesce(quarantined.refused, 0)
+                - coalesce(quarantined.superseded, 0))
+               / nullif(raw.raw_rows - coalesce(quarantined.refused, 0)
+                        - coalesce(quarantined.superseded, 0), 0)               AS quarantine_share,
            persons.* EXCLUDE (source, newest_record_at),
            persons.person_records / nullif(customers.customers, 0)             AS records_per_customer,
            activities.activities,

@@ -1,0 +1,55 @@
+"""A blocking check before publication: never publish an empty or shrunken customer mart unexplained.
+
+A source without activity dates once published nobody (everyone excluded by retention), and a deleted file
+once took customers with it; each time the run exited 0. The candidate `marts.customer_360` is compared with
+the customers analysts have now (the published copy): an empty mart, or one that lost more than
+`max_shrink` of them, blocks the published and restricted copies, and the description says where the
+customers went (excluded by retention, erased, no longer in the cross-reference). An operator who expects
+the drop (a large erasure batch) lets it through once with C360_MAX_SHRINK=1.
+"""
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from pipeline.resources import PipelineSettings
+
+CUSTOMER_360 = dg.AssetKey(["marts", "customer_360"])
+NOT_SHRUNK = "customer_360_not_shrunk"
+
+
+@dg.asset_check(asset=CUSTOMER_360, name=NOT_SHRUNK, blocking=True,
+                description="The mart to publish is not empty, and has not lost more than the allowed share of "
+                            "the customers published now (C360_MAX_SHRINK, default 20%).")
+def customer_360_not_shrunk(duckdb: DuckDBResource, settings: PipelineSettings) -> dg.AssetCheckResult:
+    with duckdb.get_connection() as con:
+        now = con.execute("SELECT count(*) FROM marts.customer_360").fetchall()[0][0]
+        linked = con.execute("SELECT count(DISTINCT customer_id) FROM marts.customer_xref").fetchall()[0][0]
+        excluded = dict(con.execute("SELECT reason, count(*) FROM golden.excluded_customers GROUP BY ALL").fetchall())
+        before = _published_customers(con, settings)
+    why = f"{linked} customers linked, {excluded.get('retention', 0)} left out by retention " \
+          f"(no activity or update within {settings.retention_days} days), {excluded.get('erased', 0)} erased"
+    empty = now == 0 and linked > 0
+    shrunk = before is not None and before > 0 and now < before * (1 - settings.max_shrink)
+    if empty:
+        description = f"nothing to publish: {why}"
+    elif shrunk:
+        description = (f"customers would fall from {before} to {now} (more than {settings.max_shrink:.0%}): {why}. "
+                       "If expected, run once with C360_MAX_SHRINK=1")
+    else:
+        description = f"{now} customers (published now: {before if before is not None else 'none'})"
+    return dg.AssetCheckResult(passed=not (empty or shrunk), description=description,
+                               metadata={"customers": now, "published_customers": before if before is not None else -1,
+                                         "linked_customers": linked, **{f"excluded_{k}": v for k, v in excluded.items()}})
+
+
+def _published_customers(con, settings: PipelineSettings) -> int | None:
+    path = settings.published_path
+    if not path.exists():
+        return None
+    con.execute(f"ATTACH '{str(path).replace(chr(39), chr(39) * 2)}' AS _previous_publication (READ_ONLY)")
+    try:
+        return con.execute("SELECT count(*) FROM _previous_publication.marts.customer_360").fetchall()[0][0]
+    except Exception:  # a copy without that table (an older layout): nothing to compare with
+        return None
+    finally:
+        con.execute("DETACH _previous_publication")

@@ -1,0 +1,71 @@
+"""Which files a source's glob reaches, and which of them the pipeline refuses to read, with the reason.
+
+A drop folder is trusted for its place and its name only: a file (or symlink) resolving outside the raw
+directory is refused (another team's export, /etc/passwd), and so is a folder whose name is not a real day
+(2026-02-30) or a day still to come (a future day has no partition; reading it would stop every source).
+Refused files are reported, never read; the rest of the delivery goes on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from pipeline.config import Source, drop_day
+
+PARTITION_TZ = ZoneInfo("Europe/Paris")
+
+
+@dataclass(frozen=True)
+class Refused:
+    file: str    # path relative to the raw directory (as found, before resolving links)
+    reason: str
+
+
+def today() -> str:
+    return datetime.now(PARTITION_TZ).date().isoformat()
+
+
+def is_readable_day(name: str) -> bool:
+    """A folder name that is a real day, not after today."""
+    try:
+        date.fromisoformat(name)
+    except ValueError:
+        return False
+    return name <= today()
+
+
+def refusal(path: Path, raw_dir: Path, last_day: str | None = None) -> str | None:
+    """Why the file must not be read, or None."""
+    root = raw_dir.resolve()
+    try:
+        path.resolve().relative_to(root)
+    except ValueError:
+        return "resolves outside the raw directory (symlink or path escape): not read"
+    day = drop_day(path, raw_dir)
+    try:
+        date.fromisoformat(day)
+    except ValueError:
+        return f"drop folder '{day}' is not a real day: not read (rename the folder)"
+    if day > (last_day or today()):
+        return f"drop day {day} is in the future: not read until that day"
+    return None
+
+
+def scan(source: Source, raw_dir: Path, day: str | None = None) -> tuple[list[Path], list[Refused]]:
+    """The source's readable files under raw_dir (of one drop day if given), oldest drop first, and the
+    files refused with their reason (all days: a refused folder is reported on every run until fixed)."""
+    accepted, refused = [], []
+    for path in sorted(p for p in raw_dir.glob(source.files) if p.is_file()):
+        why = refusal(path, raw_dir)
+        if why:
+            refused.append(Refused(str(path.relative_to(raw_dir)), why))
+        elif day is None or drop_day(path, raw_dir) == day:
+            accepted.append(path)
+    return accepted, refused
+
+
+def list_files(source: Source, raw_dir: Path, day: str | None = None) -> list[Path]:
+    return scan(source, raw_dir, day)[0]

@@ -1,0 +1,40 @@
+"""Files holding personal data are created owner-only (0600, folders 0700).
+
+The warehouse and restricted.duckdb hold every name, e-mail, phone and address; explain charts show
+names and e-mails. A process-wide umask for the duration of a run or an explain covers every file DuckDB,
+Dagster and Great Expectations create, including the WAL and temporary files, without chasing each one.
+The analysts' copy (published.duckdb, pseudonymised) is then opened to the group and others
+(`SHARED_MODE`), as before: share its folder with them, or copy it where they read.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+OWNER_ONLY_UMASK = 0o077
+SHARED_MODE = 0o644
+GROUP_MODE = 0o640  # the analysts' copy when it keeps direct identifiers (C360_ANALYST_IDENTIFIERS)
+
+
+@contextmanager
+def owner_only() -> Iterator[None]:
+    previous = os.umask(OWNER_ONLY_UMASK)
+    try:
+        yield
+    finally:
+        os.umask(previous)
+
+
+def restrict(*paths: Path) -> None:
+    """Existing files made owner-only (a warehouse created before this rule)."""
+    for path in paths:
+        if path.exists():
+            path.chmod(0o700 if path.is_dir() else 0o600)
+
+
+def share(path: Path, mode: int = SHARED_MODE) -> None:
+    if path.exists():
+        path.chmod(mode)

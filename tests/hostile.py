@@ -1,0 +1,119 @@
+"""Hand-made hostile deliveries for tests/test_hostile_*.py: a tiny two-source project (a plain CRM export
+without any date, and a web shop), files with one fault each, and the personal values that must never
+reach a log line, run metadata or a column name."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+from pathlib import Path
+
+from pipeline.config import Settings
+
+# Values of records that must never be read (refused files) or shown (anywhere but the data tables).
+SECRET_EMAIL, SECRET_PHONE, SECRET_NAME = "secret.person@leak.example", "0699999999", "Zorglub"
+
+SOURCES_YAML = """
+sources:
+  - name: crm
+    channel: offline
+    format: csv
+    files: crm/**/*.csv
+    encoding: latin-1
+    delimiter: ";"
+    trust_rank: 1
+    record_id: id
+    person:
+      first_name: prenom
+      last_name: nom
+      email: email
+      phone: tel
+      postcode: cp
+  - name: {shop}
+    channel: online
+    format: jsonl
+    files: shop/**/*.jsonl
+    trust_rank: 2
+    record_id: id
+    updated_at: updated
+    person:
+      first_name: given
+      last_name: family
+      email: mail
+"""
+CRM_HEADER = "id;prenom;nom;email;tel;cp"
+FIRST = ["Jean", "Claire", "Louis", "Sophie", "Marc", "Julie", "Paul", "Emma", "Hugo", "Léa", "Noé", "Inès",
+         "Théo", "Chloé", "Lucas", "Manon", "Adam", "Zoé"]
+LAST = ["Martin", "Bernard", "Dubois", "Thomas", "Robert", "Richard", "Petit", "Durand", "Leroy", "Moreau",
+        "Simon", "Laurent", "Lefèvre", "Michel", "Garcia", "David", "Bertrand", "Roux"]
+
+
+def day(offset: int) -> str:
+    """A drop day relative to today (the partitions end today)."""
+    return (date.today() + timedelta(days=offset)).isoformat()
+
+
+def person(i: int) -> tuple[str, str, str, str, str]:
+    first, last = FIRST[i], LAST[i]
+    mail = f"{first}.{last}@example.fr".lower().replace("é", "e").replace("è", "e")
+    return first, last, mail, f"06123456{i:02d}", f"750{i % 20 + 1:02d}"
+
+
+def crm_rows(n: int = 14, changed: int | None = None) -> list[str]:
+    rows = []
+    for i in range(n):
+        first, last, mail, tel, cp = person(i)
+        if i == changed:
+            mail = mail.replace("@", ".new@")
+        rows.append(f"C{i:02d};{first};{last};{mail};{tel};{cp}")
+    return rows
+
+
+def shop_lines(ids: range) -> list[str]:
+    """Shop accounts: those below 14 are CRM people (same e-mail), the others are shop-only."""
+    lines = []
+    for i in ids:
+        first, last, mail, _, _ = person(i)
+        lines.append(json.dumps({"id": f"S{i:02d}", "given": first, "family": last, "mail": mail,
+                                 "updated": day(-30)}, ensure_ascii=False))
+    return lines
+
+
+def write(raw: Path, source: str, drop: str, name: str, data: bytes) -> Path:
+    folder = raw / source / drop
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_bytes(data)
+    return folder / name
+
+
+def project(root: Path, shop_name: str = "shop", **overrides) -> Settings:
+    sources = root / "sources.yaml"
+    sources.write_text(SOURCES_YAML.format(shop=shop_name), encoding="utf-8")
+    return Settings(**{"raw_dir": root / "raw", "warehouse": root / "data" / "warehouse.duckdb",
+                       "sources_file": sources, "truth_file": None, "first_day": day(-10), **overrides})
+
+
+def first_delivery(root: Path) -> None:
+    """Day -2: a CRM export with a stray quote, a 200 KB field, a UTF-8 row in the latin-1 file, a name
+    '007', a record with nothing to identify anyone; a headerless CRM file; a shop file whose keys vary in
+    case; a symlink to a file outside the raw dir, an impossible and a future drop folder."""
+    raw = root / "raw"
+    rows = crm_rows()
+    rows[9] = rows[9].replace("Léa", "Hélène")
+    body = [CRM_HEADER, *rows[:3], 'C50;"Ana;Stray;ana@example.fr;0612345650;75001', *rows[3:9]]
+    text = "\r\n".join(body) + "\r\n"
+    data = text.encode("latin-1") + (rows[9] + "\r\n").encode("utf-8")  # one row pasted from a UTF-8 system
+    tail = [*rows[10:], "C51;Big;Field;" + "x" * 200_000 + "@example.fr;0612345651;75001", "C52;007;Bond;;;75001",
+            "C53;;;;;75001", ""]
+    data += "\r\n".join(tail).encode("latin-1")
+    write(raw, "crm", day(-2), "export.csv", data)
+    secret = f"C90;{SECRET_NAME};Secret;{SECRET_EMAIL};{SECRET_PHONE};75009\nC91;Ann;Other;ann@x.fr;0600000001;75009\n"
+    write(raw, "crm", day(-2), "no_header.csv", secret.encode("latin-1"))
+    shop = shop_lines(range(11, 17))
+    shop[1] = shop[1].replace('"mail"', '"MAIL"')  # the same key in another case: still the e-mail
+    write(raw, "shop", day(-2), "accounts.jsonl", ("\n".join(shop) + "\n").encode("utf-8"))
+    outside = root / "elsewhere.csv"
+    outside.write_text(f"{CRM_HEADER}\n{secret}", encoding="latin-1")
+    (raw / "crm" / day(-2) / "linked.csv").symlink_to(outside)
+    write(raw, "crm", "2026-02-30", "export.csv", f"{CRM_HEADER}\n{secret}".encode("latin-1"))
+    write(raw, "crm", day(3), "export.csv", f"{CRM_HEADER}\n{secret}".encode("latin-1"))

@@ -1,0 +1,332 @@
+"""Hostile deliveries, file by file: the extract, the drop folder rules, the sources file, staging and the
+publication guards called directly on small hand-written inputs (fast). Each read is reconciled: the file's
+own record count = rows read, and no value of a refused file becomes a column name or a log line."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from pipeline.config import SourcesFileError, load_sources
+from pipeline.extract import read_source
+from pipeline.formula_guard import escape_formulas
+from pipeline.private_files import owner_only
+from pipeline.run_lock import WarehouseBusy, exclusive_run
+from pipeline.staging import stage_source
+from pipeline.text_repair import repair
+from tests.hostile import SECRET_EMAIL, SECRET_NAME, SECRET_PHONE, day
+
+CSV_YAML = """
+sources:
+  - name: crm
+    channel: offline
+    format: {format}
+    files: crm/**/*.{ext}
+    encoding: {encoding}
+    delimiter: "{delimiter}"
+    record_id: id
+    person:
+      first_name: prenom
+      last_name: nom
+      email: email
+"""
+HEADER = "id,prenom,nom,email"
+GOOD = ["1,Jean,Martin,jean@example.fr", "2,Claire,Dubois,claire@example.fr", "3,Paul,Petit,paul@example.fr"]
+
+
+def _source(tmp_path: Path, fmt: str = "csv", encoding: str = "utf-8", delimiter: str = ","):
+    path = tmp_path / "sources.yaml"
+    ext = {"csv": "csv", "jsonl": "jsonl", "parquet": "parquet"}[fmt]
+    path.write_text(CSV_YAML.format(format=fmt, ext=ext, encoding=encoding, delimiter=delimiter), encoding="utf-8")
+    return load_sources(path)[0]
+
+
+def _read(tmp_path: Path, data: bytes, fmt: str = "csv", encoding: str = "utf-8", delimiter: str = ",",
+          name: str = "export"):
+    source = _source(tmp_path, fmt, encoding, delimiter)
+    folder = tmp_path / "raw" / "crm" / day(-1)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.{ {'csv': 'csv', 'jsonl': 'jsonl', 'parquet': 'parquet'}[fmt]}").write_bytes(data)
+    extract = read_source(source, tmp_path / "raw")
+    for load in extract.files:  # the file's own record count = rows read from it
+        assert load.records == load.rows == int((extract.rows["_file"] == load.file).sum()), load
+    return extract
+
+
+def _errors(extract) -> list[str]:
+    return [e for e in extract.rows["_error"] if isinstance(e, str)]
+
+
+def _csv(*lines: str, end: str = "\n") -> bytes:
+    return (end.join(lines) + end).encode("utf-8")
+
+
+# (case id, file bytes, records expected, bad records expected, substring of the bad records' reason)
+CSV_CASES = [
+    ("stray quote opens a field", _csv(HEADER, GOOD[0], '2,"Claire,Dubois,claire@example.fr', GOOD[2]), 3, 1,
+     "unbalanced quote"),
+    ("unterminated quote on the last line", _csv(HEADER, *GOOD, '4,"Ana,X,a@b.fr'), 4, 1, "unbalanced quote"),
+    ("two stray quotes far apart", _csv(HEADER, '1,"Jean,Martin,j@x.fr', *GOOD[1:], '4,"Ana,X,a@b.fr'), 4, 2,
+     "unbalanced quote"),
+    ("quote inside an unquoted field is text", _csv(HEADER, '1,Je"an,Martin,j@x.fr', *GOOD[1:]), 3, 0, None),
+    ("quoted field over two lines", _csv(HEADER, '1,"Jean\nPierre",Martin,j@x.fr', *GOOD[1:]), 3, 0, None),
+    ("doubled quotes in a quoted field", _csv(HEADER, '1,"Jean ""JJ""",Martin,j@x.fr', *GOOD[1:]), 3, 0, None),
+    ("field over 128 KB", _csv(HEADER, GOOD[0], "2,Claire," + "x" * 140_000 + ",c@x.fr", GOOD[2]), 3, 1,
+     "characters (limit 131072)"),
+    ("quoted field over 128 KB", _csv(HEADER, GOOD[0], '2,Claire,"' + "y" * 140_000 + '",c@x.fr', GOOD[2]), 3, 1,
+     "limit 131072"),
+    ("too few fields", _csv(HEADER, GOOD[0], "2,Claire", GOOD[2]), 3, 1, "2 fields where the header has 4"),
+    ("too many fields", _csv(HEADER, GOOD[0], "2,Claire,Dubois,c@x.fr,extra", GOOD[2]), 3, 1, "5 fields"),
+    ("CRLF line ends", _csv(HEADER, *GOOD, end="\r\n"), 3, 0, None),
+    ("CR-only line ends", _csv(HEADER, *GOOD, end="\r"), 3, 0, None),
+    ("no final line break", (HEADER + "\n" + "\n".join(GOOD)).encode(), 3, 0, None),
+    ("blank and whitespace lines", _csv(HEADER, "", GOOD[0], "   ", GOOD[1], "", GOOD[2], "", ""), 3, 0, None),
+    ("UTF-8 byte-order mark", b"\xef\xbb\xbf" + _csv(HEADER, *GOOD), 3, 0, None),
+    ("UTF-16 with byte-order mark", (HEADER + "\n" + "\n".join(GOOD) + "\n").encode("utf-16"), 3, 0, None),
+    ("empty file", b"", 0, 0, None),
+    ("header only", _csv(HEADER), 0, 0, None),
+    ("a line of delimiters only", _csv(HEADER, GOOD[0], ",,,", GOOD[2]), 3, 0, None),
+    ("latin-1 bytes in a UTF-8 file", _csv(HEADER, GOOD[0]) + "2,Hélène,Dubois,h@x.fr\n".encode("latin-1"), 2, 1,
+     "bytes not valid"),
+    ("NUL byte in a name", _csv(HEADER, "1,Je\x00an,Martin,j@x.fr", *GOOD[1:]), 3, 0, None),
+    ("header names in another case", _csv("ID,Prenom,NOM,Email", *GOOD), 3, 0, None),
+]
+
+
+@pytest.mark.parametrize("data,records,bad,reason", [c[1:] for c in CSV_CASES], ids=[c[0] for c in CSV_CASES])
+def test_a_bad_csv_record_costs_that_record_only(tmp_path, data, records, bad, reason):
+    extract = _read(tmp_path, data)
+    assert len(extract.rows) == records
+    errors = _errors(extract)
+    assert len(errors) == bad, errors
+    assert all(reason in e for e in errors)
+    good = extract.rows[extract.rows["_error"].isna()]
+    assert set(good["id"].dropna()) <= {"1", "2", "3", "4"}
+    assert {"id", "prenom", "nom", "email"} <= set(extract.rows.columns)  # mapped spelling, whatever the case
+
+
+# Files whose header cannot be trusted: refused whole, every record quarantined, no value as a column name.
+REFUSED_CASES = [
+    ("headerless file", _csv(f"1,{SECRET_NAME},Martin,{SECRET_EMAIL}", *GOOD), 4, "no header row"),
+    ("headerless with a value equal to a column name", _csv(f"9,email,{SECRET_NAME},{SECRET_PHONE}", *GOOD), 4,
+     "no header row"),
+    ("the same column twice", _csv("id,prenom,nom,email,email", *(g + ",x" for g in GOOD)), 3,
+     "the same column more than once"),
+    ("two columns differing only in case", _csv("id,prenom,nom,email,Email", *(g + ",x" for g in GOOD)), 3,
+     "the same column more than once"),
+    ("a reserved column name", _csv("id,prenom,nom,email,_file", *(g + ",x" for g in GOOD)), 3, "reserved"),
+    ("a mapped column missing", _csv("id,prenom,nom,mail", *GOOD), 3, "lacks mapped column(s) ['email']"),
+]
+
+
+@pytest.mark.parametrize("data,records,reason", [c[1:] for c in REFUSED_CASES], ids=[c[0] for c in REFUSED_CASES])
+def test_an_untrustworthy_header_refuses_the_file_without_leaking_values(tmp_path, data, records, reason):
+    extract = _read(tmp_path, data)
+    assert len(extract.rows) == records and len(_errors(extract)) == records
+    assert all(e.startswith("file refused:") and reason in e for e in _errors(extract))
+    assert extract.files[0].status.startswith("refused:")
+    shown = " ".join(extract.warnings) + " ".join(map(str, extract.rows.columns)) + extract.files[0].status
+    for secret in (SECRET_NAME, SECRET_EMAIL, SECRET_PHONE, "jean@example.fr"):
+        assert secret not in shown
+    assert set(extract.rows.columns) <= {"id", "prenom", "nom", "email", "_file", "_line", "_error", "_raw", "_drop"}
+
+
+def test_a_utf8_row_inside_a_latin1_file_is_repaired_and_counted(tmp_path):
+    data = _csv(HEADER, "1,Jean,Martin,j@x.fr").replace(b"\n", b"\n", 1) + "2,Hélène,Lefèvre,h@x.fr\n".encode("utf-8") \
+        + "3,Françoise,Noël,f@x.fr\n".encode("latin-1")
+    extract = _read(tmp_path, data, encoding="latin-1")
+    assert list(extract.rows["prenom"]) == ["Jean", "Hélène", "Françoise"]
+    assert list(extract.rows["nom"]) == ["Martin", "Lefèvre", "Noël"]
+    assert extract.files[0].repaired == 1 and any("mojibake" in w for w in extract.warnings)
+
+
+@pytest.mark.parametrize("broken,fixed", [("HÃ©lÃ¨ne", "Hélène"), ("Ã‰lodie", "Élodie"), ("FranÃ§ois", "François"),
+                                          ("Hélène", "Hélène"), ("Ãrpád", "Ãrpád"), ("plain", "plain")])
+def test_mojibake_is_undone_only_when_it_round_trips(broken, fixed):
+    assert repair(broken) == fixed
+
+
+JSONL_CASES = [
+    ("a key in another case", ['{"id": "1", "EMAIL": "a@x.fr", "prenom": "Jean"}', '{"id": "2", "email": "b@x.fr"}'],
+     2, 0, None),
+    ("keys differing only in case in one object", ['{"id": "1", "email": "a@x.fr", "Email": "b@x.fr"}'], 1, 1,
+     "differing only in case"),
+    ("a reserved key", ['{"id": "1", "_line": "7"}', '{"id": "2"}'], 2, 1, "reserved"),
+    ("not JSON", ['{"id": "1"', '{"id": "2"}'], 2, 1, "not valid JSON"),
+    ("not an object", ['["id", "1"]', '{"id": "2"}'], 2, 1, "not an object"),
+    ("nested a thousand deep", ["[" * 100_000 + "]" * 100_000, '{"id": "2"}'], 2, 1, "not valid JSON"),
+    ("a data value as a key", [f'{{"id": "1", "{SECRET_EMAIL}": "x"}}', '{"id": "2", "0612345678": "y"}',
+                               '{"id": "3"}'], 3, 2, "look like data values"),
+    ("blank lines", ['{"id": "1"}', "", "  ", '{"id": "2"}'], 2, 0, None),
+    ("a value over 128 KB", ['{"id": "1", "email": "' + "x" * 140_000 + '"}', '{"id": "2"}'], 2, 1, "characters"),
+]
+
+
+@pytest.mark.parametrize("lines,records,bad,reason", [c[1:] for c in JSONL_CASES], ids=[c[0] for c in JSONL_CASES])
+def test_a_bad_json_line_costs_that_line_only(tmp_path, lines, records, bad, reason):
+    extract = _read(tmp_path, ("\n".join(lines) + "\n").encode(), fmt="jsonl")
+    assert len(extract.rows) == records
+    assert len(_errors(extract)) == bad and all(reason in e for e in _errors(extract))
+    assert not [c for c in extract.rows.columns if c != c.lower() and c.lower() in {"email", "id", "prenom"}]
+    assert not [c for c in extract.rows.columns if SECRET_EMAIL in c or c.isdigit()]
+    assert SECRET_EMAIL not in " ".join(extract.warnings + _errors(extract))
+
+
+def test_parquet_with_duplicate_case_columns_is_refused(tmp_path):
+    buffer = io.BytesIO()
+    pq.write_table(pa.table({"id": ["1"], "prenom": ["Jean"], "nom": ["M"], "email": ["a@x.fr"], "EMAIL": ["b@x"]}),
+                   buffer)
+    extract = _read(tmp_path, buffer.getvalue(), fmt="parquet")
+    assert extract.files[0].status.startswith("refused:") and len(_errors(extract)) == 1
+
+
+def test_a_broken_parquet_file_is_one_quarantined_row_without_its_content(tmp_path):
+    extract = _read(tmp_path, b"PAR1" + SECRET_EMAIL.encode() + b"garbage", fmt="parquet")
+    assert len(extract.rows) == 1 and "unreadable parquet file" in _errors(extract)[0]
+    assert SECRET_EMAIL not in " ".join(extract.warnings + _errors(extract))
+
+
+# --- the drop folder: only real days up to today, only files inside the raw directory --------------------
+
+def test_files_outside_the_raw_dir_impossible_and_future_days_are_refused_the_rest_is_read(tmp_path):
+    source = _source(tmp_path)
+    raw = tmp_path / "raw"
+    outside = tmp_path / "other_team.csv"
+    outside.write_text(_csv(HEADER, f"9,{SECRET_NAME},X,{SECRET_EMAIL}").decode())
+    good = raw / "crm" / day(-1)
+    good.mkdir(parents=True)
+    (good / "export.csv").write_bytes(_csv(HEADER, *GOOD))
+    (good / "link_out.csv").symlink_to(outside)
+    (good / "link_in.csv").symlink_to(good / "export.csv")  # inside the raw dir: read (a duplicate, skipped)
+    (raw / "crm" / "shared").symlink_to(tmp_path, target_is_directory=True)
+    for folder in ("2026-02-30", "2026-13-01", day(2)):
+        (raw / "crm" / folder).mkdir(parents=True)
+        (raw / "crm" / folder / "export.csv").write_bytes(_csv(HEADER, *GOOD))
+    extract = read_source(source, raw)
+    reasons = " | ".join(extract.warnings)
+    assert reasons.count("resolves outside the raw directory") >= 1
+    assert "'2026-02-30' is not a real day" in reasons and "'2026-13-01' is not a real day" in reasons
+    assert f"drop day {day(2)} is in the future" in reasons
+    assert {f.file for f in extract.files} == {f"crm/{day(-1)}/export.csv", f"crm/{day(-1)}/link_in.csv"}
+    assert len(extract.rows) == 3 and SECRET_EMAIL not in extract.rows.to_string()
+
+
+@pytest.mark.parametrize("files", ["../../../etc/passwd", "/etc/*", "crm/../../*.csv", "~/exports/*.csv"])
+def test_a_files_glob_reaching_outside_the_raw_dir_is_a_sources_file_error(tmp_path, files):
+    path = tmp_path / "s.yaml"
+    path.write_text(CSV_YAML.format(format="csv", ext="csv", encoding="utf-8", delimiter=",").replace(
+        "files: crm/**/*.csv", f"files: {files!r}"), encoding="utf-8")
+    with pytest.raises(SourcesFileError, match="inside the raw directory"):
+        load_sources(path)
+
+
+@pytest.mark.parametrize("names", [("crm", "CRM"), ("Crm", "web"), ("crm__files", "web"), ("crm", "crm")])
+def test_source_names_are_compared_as_duckdb_does(tmp_path, names):
+    entry = CSV_YAML.split("sources:\n")[1].format(format="csv", ext="csv", encoding="utf-8", delimiter=",")
+    path = tmp_path / "s.yaml"
+    path.write_text("sources:\n" + "".join(entry.replace("name: crm", f"name: {n}") for n in names), encoding="utf-8")
+    with pytest.raises(SourcesFileError):
+        load_sources(path)
+
+
+# --- staging: no empty customers, no impossible names, a delivery date as last seen ----------------------
+
+def _staged(tmp_path, rows: list[str]):
+    extract = _read(tmp_path, _csv(HEADER, *rows))
+    return stage_source(_source(tmp_path), extract.rows, date.today())
+
+
+def test_a_record_with_nothing_identifying_is_quarantined_not_a_customer(tmp_path):
+    staged = _staged(tmp_path, [GOOD[0], "2,,,", "3,007,,", "4,J3an,Bond,"])
+    assert list(staged.persons["source_record_id"]) == ["1", "4"]
+    assert set(staged.quarantine["reason"]) == {"no name, e-mail or phone to identify the person"}
+    assert len(staged.persons) + len(staged.quarantine) == 4
+
+
+@pytest.mark.parametrize("name", ["007", "J3an", "Je\x00an", "=HYPERLINK(\"x\")", "@SUM(A1)", "Jean_", "+33"])
+def test_an_impossible_name_is_flagged_and_never_reaches_the_golden_record(tmp_path, name):
+    staged = _staged(tmp_path, [f"1,{name},Martin,j@x.fr"])
+    person = staged.persons.iloc[0]
+    assert pd.isna(person["first_name"]) and pd.isna(person["first_name_norm"])
+    assert person["first_name_raw"] == name and person["last_name"] == "Martin"
+    issues = staged.field_issues
+    assert list(issues["field"]) == ["first_name"] and "not a name" in issues["reason"].iloc[0]
+
+
+def test_a_source_without_dates_is_last_seen_on_its_delivery_day(tmp_path):
+    staged = _staged(tmp_path, GOOD)
+    assert set(staged.persons["record_updated_at"].dt.date.astype(str)) == {day(-1)}
+
+
+# --- publication: formulas escaped, one run at a time, owner-only files ----------------------------------
+
+@pytest.mark.parametrize("value,published", [
+    ("=HYPERLINK(\"http://x\",\"y\")", "'=HYPERLINK(\"http://x\",\"y\")"), ("@SUM(A1)", "'@SUM(A1)"),
+    ("+cmd|' /C calc'!A0", "'+cmd|' /C calc'!A0"), ("-2+3+cmd", "'-2+3+cmd"), ("\tTAB", "'\tTAB"),
+    ("+33612345678", "+33612345678"), ("-12.50", "-12.50"), ("magasin 12", "magasin 12"), (None, None)])
+def test_spreadsheet_formulas_are_escaped_numbers_are_not(value, published):
+    con = duckdb.connect()
+    con.execute("ATTACH ':memory:' AS pub")
+    con.execute("CREATE SCHEMA pub.marts")
+    con.execute("CREATE TABLE pub.marts.t AS SELECT ?::VARCHAR AS collection_point, 1 AS n", [value])
+    escape_formulas(con, "pub", "marts", "t")
+    assert con.execute("SELECT collection_point, n FROM pub.marts.t").fetchall() == [(published, 1)]
+
+
+def test_a_second_run_on_the_same_warehouse_is_told_clearly(tmp_path):
+    from pipeline.cli import main
+
+    warehouse = tmp_path / "warehouse.duckdb"
+    (tmp_path / "raw").mkdir()
+    with exclusive_run(warehouse):
+        with pytest.raises(WarehouseBusy, match=f"pid {os.getpid()}"):
+            with exclusive_run(warehouse):
+                pass
+        code = main(["run", "--raw-dir", str(tmp_path / "raw"), "--warehouse", str(warehouse), "--truth", ""])
+    assert code == 3
+    with exclusive_run(warehouse):  # released: the next run may go
+        pass
+
+
+def test_a_killed_run_leaves_no_stale_lock(tmp_path):
+    warehouse = tmp_path / "warehouse.duckdb"
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; sys.path.insert(0, sys.argv[1]); from pipeline.run_lock import exclusive_run\n"
+        "with exclusive_run(__import__('pathlib').Path(sys.argv[2])):\n print('held', flush=True); time.sleep(60)"),
+        str(Path(__file__).resolve().parent.parent), str(warehouse)], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    with pytest.raises(WarehouseBusy):
+        with exclusive_run(warehouse):
+            pass
+    holder.kill()
+    holder.wait()
+    with exclusive_run(warehouse):
+        pass
+
+
+def test_files_created_during_a_run_are_owner_only(tmp_path):
+    with owner_only():
+        con = duckdb.connect(str(tmp_path / "new" / "w.duckdb") if (tmp_path / "new").mkdir() is None else "")
+        con.execute("CREATE TABLE t AS SELECT 1")
+        con.close()
+    assert (tmp_path / "new").stat().st_mode & 0o777 == 0o700
+    assert (tmp_path / "new" / "w.duckdb").stat().st_mode & 0o777 == 0o600
+
+
+def test_staged_json_keys_keep_one_spelling(tmp_path):
+    extract = _read(tmp_path, "\n".join(json.dumps(o) for o in [{"id": "1", "Email": "a@x.fr"},
+                                                                   {"id": "2", "EMAIL": "b@x.fr"}]).encode(),
+                    fmt="jsonl")
+    assert list(extract.rows["email"]) == ["a@x.fr", "b@x.fr"]
+    assert pd.isna(extract.rows["_error"]).all()
