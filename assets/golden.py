@@ -8,7 +8,8 @@ from assets.identity import STEWARD_DECISIONS
 from assets.staging import ACTIVITIES, ERASURE_REQUESTS, PERSON_RECORDS
 from pipeline.golden.activity import activity_summary_sql
 from pipeline.golden.candidates import CUSTOMER_ACTIVITIES_SQL, GOLDEN_CANDIDATES_SQL
-from pipeline.golden.consent import CONSENT_EVENTS_SQL, CONSENT_STATE_SQL
+from pipeline.golden.consent import CONSENT_EVENTS_SQL, CONSENT_STATE_SQL, point_consent_state_sql
+from pipeline.golden.contact_points import CONTACT_POINTS_SQL
 from pipeline.golden.households import households as group_households
 from pipeline.golden.overrides import apply_overrides
 from pipeline.golden.privacy import CREATE_REGISTRY_SQL, REGISTER_ERASURES_SQL, excluded_customers_sql
@@ -27,6 +28,8 @@ STITCHED_SESSIONS = dg.AssetKey(["golden", "stitched_sessions"])
 SHARED_DEVICES = dg.AssetKey(["golden", "shared_devices"])
 CONSENT_EVENTS = dg.AssetKey(["golden", "consent_events"])
 CONSENT_STATE = dg.AssetKey(["golden", "consent_state"])
+POINT_CONSENT_STATE = dg.AssetKey(["golden", "point_consent_state"])
+CONTACT_POINTS = dg.AssetKey(["golden", "contact_points"])
 HOUSEHOLDS = dg.AssetKey(["golden", "households"])
 EXCLUDED = dg.AssetKey(["golden", "excluded_customers"])
 
@@ -90,6 +93,25 @@ def consent_events(duckdb: DuckDBResource) -> dg.MaterializeResult:
 def consent_state(duckdb: DuckDBResource) -> dg.MaterializeResult:
     """Current consent per customer and channel: the latest event wins, an opt-out on a tie."""
     return build_table(duckdb, "golden.consent_state", CONSENT_STATE_SQL)
+
+
+@dg.asset(key=POINT_CONSENT_STATE, deps=[CONSENT_EVENTS, ACTIVITY], group_name=GROUP, kinds={"duckdb"},
+          pool=WAREHOUSE_POOL)
+def point_consent_state(duckdb: DuckDBResource, settings: PipelineSettings) -> dg.MaterializeResult:
+    """Current consent per contact point and channel, with its proof and whether it needs re-permission."""
+    result = build_table(duckdb, "golden.point_consent_state",
+                         point_consent_state_sql(settings.reference_date, settings.repermission_days))
+    with duckdb.get_connection() as con:
+        stale = con.execute("SELECT count(*) FROM golden.point_consent_state WHERE needs_repermission").fetchall()[0][0]
+    return dg.MaterializeResult(metadata={**result.metadata, "opt_ins_needing_repermission": stale,
+                                          "repermission_days": settings.repermission_days})
+
+
+@dg.asset(key=CONTACT_POINTS, deps=[PERSON_RECORDS, XREF, POINT_CONSENT_STATE], group_name=GROUP, kinds={"duckdb"},
+          pool=WAREHOUSE_POOL)
+def contact_points(duckdb: DuckDBResource) -> dg.MaterializeResult:
+    """Every e-mail and phone each customer used: validity, first/last seen, sources, consent per channel."""
+    return build_table(duckdb, "golden.contact_points", CONTACT_POINTS_SQL, GOLDEN_CANDIDATES_SQL)
 
 
 @dg.asset(key=HOUSEHOLDS, deps=[PROFILE], group_name=GROUP, kinds={"duckdb"}, pool=WAREHOUSE_POOL)

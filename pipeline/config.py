@@ -179,6 +179,7 @@ class Settings:
     truth_file: Path | None
     as_of: str = ""            # reference date of rolling windows and retention (YYYY-MM-DD); "" = today
     retention_days: int = 1095  # customers inactive longer than this are left out of the marts
+    repermission_days: int = 1095  # an opt-in this old with no interaction since needs re-permission (CNIL)
     first_day: str = "2020-01-01"  # first daily partition of the extract assets (oldest drop folder accepted)
     decisions: Path | None = None  # folder of steward decision files; default <warehouse folder>/stewardship
     analyst_identifiers: bool = False  # true: the analysts' copy keeps names, e-mails, phones, addresses, births
@@ -226,6 +227,7 @@ class Settings:
             truth_file=Path(truth) if truth else None,
             as_of=os.environ.get("C360_AS_OF", ""),
             retention_days=int(os.environ.get("C360_RETENTION_DAYS", 1095)),
+            repermission_days=int(os.environ.get("C360_REPERMISSION_DAYS", 1095)),
             first_day=os.environ.get("C360_FIRST_DAY", "2020-01-01"),
             decisions=Path(os.environ["C360_DECISIONS_DIR"]) if os.environ.get("C360_DECISIONS_DIR") else None,
             analyst_identifiers=os.environ.get("C360_ANALYST_IDENTIFIERS", "").strip().lower() in ("1", "true", "yes"),
