@@ -9,6 +9,7 @@ from assets.metadata import build_table, check_result, table_metadata
 from pipeline.quality import suites
 from pipeline.warehouse import create_table_as
 from pipeline.identity.xref import CUSTOMER_XREF_SQL
+from pipeline.golden.purge import purge_excluded
 from pipeline.marts.history import record_history
 from pipeline.marts.customer_360 import (CONSENT_HISTORY_SQL, CONTACT_POINTS_SQL, HOUSEHOLD_SQL,
                                          SEGMENT_SUMMARY_SQL, customer_360_sql)
@@ -109,3 +110,20 @@ def customer_history(context: dg.AssetExecutionContext, duckdb: DuckDBResource) 
         counts = record_history(con, context.run_id)
         return dg.MaterializeResult(metadata={**table_metadata(con, "marts.customer_history"), **counts})
 
+
+PURGE_LOG = dg.AssetKey(["golden", "purge_log"])
+
+
+# After everything that reads staging and identity in this run (the marts, the scorecard, the review queue).
+@dg.asset(key=PURGE_LOG, deps=[CUSTOMER_360, CONSENT_HISTORY, HOUSEHOLD, SEGMENT_SUMMARY, CUSTOMER_HISTORY,
+                               CONTACT_POINTS, dg.AssetKey(["marts", "data_quality"]),
+                               dg.AssetKey(["identity", "review_queue"])],
+          group_name="privacy", kinds={"duckdb"}, pool=WAREHOUSE_POOL)
+def erasure_purge(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
+                  settings: PipelineSettings) -> dg.MaterializeResult:
+    """Erased and expired customers' values removed from every layer (raw to marts), record keys and dates kept
+    as proof; every identifier of an erased customer registered so they are never resurrected."""
+    with duckdb.get_connection() as con:
+        counts = purge_excluded(con, settings.sources(), context.run_id)
+        return dg.MaterializeResult(metadata={**table_metadata(con, "golden.purge_log"),
+                                              **{f"purged {t}": n for t, n in counts.items()}})
