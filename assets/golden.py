@@ -4,7 +4,7 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from assets.metadata import build_table, table_metadata
-from assets.identity import STEWARD_DECISIONS
+from assets.identity import CLUSTERS, STEWARD_DECISIONS
 from assets.staging import ACTIVITIES, ERASURE_REQUESTS, PERSON_RECORDS
 from pipeline.golden.activity import activity_summary_sql
 from pipeline.golden.candidates import CUSTOMER_ACTIVITIES_SQL, GOLDEN_CANDIDATES_SQL
@@ -15,6 +15,7 @@ from pipeline.golden.overrides import apply_overrides
 from pipeline.golden.privacy import CREATE_REGISTRY_SQL, REGISTER_ERASURES_SQL, excluded_customers_sql
 from pipeline.golden.sessions import (CUSTOMER_ACTIVITIES_WITH_STITCHED_SESSIONS_SQL, SHARED_DEVICES_SQL,
                                       STITCHED_SESSIONS_SQL)
+from pipeline.identity.decisions import log_decisions
 from pipeline.golden.survivorship import golden_attributes_sql, load_rules
 from pipeline.resources import WAREHOUSE_POOL, PipelineSettings
 from pipeline.warehouse import replace_table, transaction
@@ -32,6 +33,7 @@ POINT_CONSENT_STATE = dg.AssetKey(["golden", "point_consent_state"])
 CONTACT_POINTS = dg.AssetKey(["golden", "contact_points"])
 HOUSEHOLDS = dg.AssetKey(["golden", "households"])
 EXCLUDED = dg.AssetKey(["golden", "excluded_customers"])
+DECISION_LOG = dg.AssetKey(["identity", "decision_log"])
 
 
 @dg.asset(key=ERASURE_REGISTRY, deps=[ERASURE_REQUESTS], group_name=GROUP, kinds={"duckdb"}, pool=WAREHOUSE_POOL)
@@ -114,12 +116,15 @@ def contact_points(duckdb: DuckDBResource) -> dg.MaterializeResult:
     return build_table(duckdb, "golden.contact_points", CONTACT_POINTS_SQL, GOLDEN_CANDIDATES_SQL)
 
 
-@dg.asset(key=HOUSEHOLDS, deps=[PROFILE], group_name=GROUP, kinds={"duckdb"}, pool=WAREHOUSE_POOL)
+# Excluded customers are left out: an erased or expired person neither joins nor names anyone's household
+# (and the purge that empties their profile then changes no household id).
+@dg.asset(key=HOUSEHOLDS, deps=[PROFILE, EXCLUDED], group_name=GROUP, kinds={"duckdb"}, pool=WAREHOUSE_POOL)
 def customer_households(duckdb: DuckDBResource) -> dg.MaterializeResult:
     """Each customer's household: same address and surname, or a shared landline or e-mail."""
     with duckdb.get_connection() as con:
         profile = con.execute("SELECT customer_id, street_norm, postcode, last_name_norm, landline, email "
-                              "FROM golden.customer_profile").df()
+                              "FROM golden.customer_profile "
+                              "WHERE customer_id NOT IN (SELECT customer_id FROM golden.excluded_customers)").df()
         replace_table(con, "golden.households", group_households(profile))
         return dg.MaterializeResult(metadata=table_metadata(con, "golden.households"))
 
@@ -135,3 +140,14 @@ def excluded_customers(duckdb: DuckDBResource, settings: PipelineSettings) -> dg
     return dg.MaterializeResult(metadata={**result.metadata, "erased": counts.get("erased", 0),
                                           "retention": counts.get("retention", 0),
                                           "retention_days": settings.retention_days})
+
+
+@dg.asset(key=DECISION_LOG, deps=[STEWARD_DECISIONS, CLUSTERS, PROFILE], group_name="identity", kinds={"duckdb"},
+          pool=WAREHOUSE_POOL)
+def decision_log(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
+    """Append-only log of steward decisions: added, changed, removed, and each run's outcome and effect
+    (after the link decisions and the overrides were applied); identity.decision_audit sums it up."""
+    with duckdb.get_connection() as con:
+        with transaction(con):
+            counts = log_decisions(con, context.run_id)
+        return dg.MaterializeResult(metadata={**table_metadata(con, "identity.decision_log"), **counts})

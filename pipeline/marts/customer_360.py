@@ -90,7 +90,8 @@ HOUSEHOLD_SQL = """
 SELECT household_id,
        count(*)                                   AS members,
        list(customer_id ORDER BY customer_id)     AS member_ids,
-       any_value(postcode)                        AS postcode,
+       arg_min(postcode, customer_id)             AS postcode,
+       arg_min(country, customer_id)              AS country,  -- the analysts' copy derives départements for FR only
        any_value(city)                            AS city,
        any_value(region)                          AS region,
        sum(coalesce(monetary, 0))                 AS household_revenue,
