@@ -16,7 +16,7 @@ BUNDLED_SOURCES = SEEDS_DIR / "sources.yaml"
 
 PERSON_FIELDS = (
     "first_name", "last_name", "birth_date", "email", "phone",
-    "street", "postcode", "city", "country",
+    "street", "postcode", "city", "country", "civility",
 )
 ACTIVITY_FIELDS = (
     "occurred_at", "closed_at", "amount", "quantity", "rating", "status", "category",

@@ -15,7 +15,8 @@ def _record(rid, source, rank, updated, **values):
     base = dict(customer_id="C1", source=source, source_record_id=rid, trust_rank=rank,
                 record_updated_at=pd.Timestamp(updated), first_name=None, last_name=None, last_name_norm=None,
                 birth_date=None, email=None, email_valid=False, phone=None, phone_valid=False, phone_kind=None,
-                street=None, street_norm=None, postcode=None, postcode_valid=False, city=None, country=None)
+                street=None, street_norm=None, postcode=None, postcode_valid=False, city=None, country=None,
+                civility=None)
     return {**base, **values}
 
 
@@ -69,11 +70,12 @@ def test_rfm_scores_segments_and_edges():
     rows = []
     for i in range(10):  # 10 purchasers: customer 9 bought most, most often, most recently
         rows.append((f"C{i}", pd.Timestamp("2020-01-01"), pd.Timestamp(2026, 11, 20) - pd.Timedelta(days=300 - 30 * i),
-                     i + 1, 0, 100.0 * (i + 1), 0.0, 100.0 * (i + 1), 0, 0))
-    rows.append(("C_prospect", None, None, 0, 0, 0.0, 0.0, 0.0, 3, 0))
+                     i + 1, 0, 100.0 * (i + 1), 0.0, 100.0 * (i + 1), 0, 0, 1 if i % 3 else 0, 50.0 * i))
+    rows.append(("C_prospect", None, None, 0, 0, 0.0, 0.0, 0.0, 3, 0, 0, None))
     con.register("_a", pd.DataFrame(rows, columns=["customer_id", "first_purchase_at", "last_purchase_at",
                                                    "orders_online", "orders_offline", "revenue_online",
-                                                   "revenue_offline", "revenue_12m", "sessions_90d", "reviews_12m"]))
+                                                   "revenue_offline", "revenue_12m", "sessions_90d", "reviews_12m",
+                                                   "loyalty_cards", "loyalty_points"]))
     con.execute("CREATE TABLE golden.customer_activity AS SELECT * FROM _a")
     con.execute("CREATE TABLE golden.consent_state (customer_id VARCHAR, channel VARCHAR, state VARCHAR)")
     con.execute("INSERT INTO golden.consent_state VALUES ('C9', 'email', 'opt_in')")
@@ -85,7 +87,10 @@ def test_rfm_scores_segments_and_edges():
     assert tuple(seg.loc["C0", ["r_score", "f_score", "m_score"]]) == (1, 1, 1)
     assert seg.loc["C9", "rfm_segment"] == "champions" and seg.loc["C0", "rfm_segment"] == "hibernating"
     assert seg.loc["C_prospect", "rfm_segment"] == "prospect" and pd.isna(seg.loc["C_prospect", "r_score"])
-    assert seg.loc["C9", "loyalty_tier"] == "gold" and seg.loc["C0", "loyalty_tier"] == "standard"
+    # The tier is the programme status: card holders by points (C9 spends most but holds no card).
+    assert seg["loyalty_tier"].to_dict() == {"C0": "none", "C1": "standard", "C2": "standard", "C3": "none",
+                                             "C4": "silver", "C5": "silver", "C6": "none", "C7": "gold",
+                                             "C8": "gold", "C9": "none", "C_prospect": "none"}
     assert seg.loc["C9", "engagement_score"] == 40 + 15  # e-mail opt-in + a purchase within 90 days
     assert bool(seg.loc["C0", "churn_risk"]) and not bool(seg.loc["C9", "churn_risk"])
 
@@ -170,3 +175,18 @@ def test_no_personal_value_reaches_dagster_events(tmp_path):
         values |= {record["email"], record["last_name"], record["address"]["street"], record["phone"]} - {None}
     leaked = [v for v in values if len(v) > 5 and v in events]
     assert len(values) > 300 and leaked == []
+
+
+def test_the_demo_exercises_every_tier_consent_channel_and_civility(published):
+    settings, _ = published
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        tiers = dict(con.execute("SELECT loyalty_tier, count(*) FROM marts.customer_360 GROUP BY 1").fetchall())
+        assert set(tiers) == {"none", "standard", "silver", "gold", "platinum"}
+        # the tier is the programme status: no card, no tier, whatever the spend
+        assert con.execute("SELECT count(*) FROM marts.customer_360 WHERE (coalesce(loyalty_cards, 0) = 0) "
+                           "<> (loyalty_tier = 'none')").fetchall() == [(0,)]
+        for channel in ("email", "sms", "phone", "post"):
+            assert con.execute(f"SELECT count(DISTINCT contactable_{channel}) FROM marts.customer_360").fetchall() \
+                == [(2,)], channel
+        assert set(r[0] for r in con.execute("SELECT DISTINCT civility FROM marts.customer_360").fetchall()) \
+            == {"M.", "Mme", None}

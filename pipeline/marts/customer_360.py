@@ -49,7 +49,7 @@ def customer_360_sql(as_of: str, repermission_days: int = 1095) -> str:
         a.* EXCLUDE (customer_id),
         s.* EXCLUDE (customer_id, rfm_segment, loyalty_tier),
         coalesce(s.rfm_segment, 'prospect')                              AS rfm_segment,
-        coalesce(s.loyalty_tier, 'standard')                             AS loyalty_tier
+        coalesce(s.loyalty_tier, 'none')                                 AS loyalty_tier
     FROM golden.customer_profile p
     LEFT JOIN golden.households h USING (customer_id)
     LEFT JOIN golden.customer_activity a USING (customer_id)

@@ -75,3 +75,13 @@ def canonical_first_name(match_name: str | None, nicknames: dict[str, str]) -> s
     if missing(match_name):
         return None
     return nicknames.get(match_name, match_name)
+
+
+_CIVILITIES = {"m": "M.", "mr": "M.", "monsieur": "M.", "mme": "Mme", "madame": "Mme", "mlle": "Mme",
+               "mademoiselle": "Mme", "mrs": "Mme", "ms": "Mme", "miss": "Mme"}
+
+
+def civility(value: object) -> str | None:
+    """'M.' or 'Mme' (French usage: 'Mademoiselle' is no longer used in administration), None if unknown."""
+    text = clean(value)
+    return _CIVILITIES.get(text.lower().rstrip(".")) if text else None
