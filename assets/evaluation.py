@@ -10,6 +10,7 @@ from dagster_duckdb import DuckDBResource
 from assets.identity import GROUP, RECORD_CUSTOMER
 from pipeline.identity.evaluate import linkage_quality as measure
 from pipeline.resources import WAREHOUSE_POOL, PipelineSettings
+from pipeline.warehouse import table_exists
 
 LINKAGE_QUALITY = dg.AssetKey(["identity", "linkage_quality"])
 
@@ -26,6 +27,8 @@ def linkage_quality(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
         con.execute(f"""CREATE OR REPLACE TEMP TABLE _truth AS
             SELECT source || ':' || source_record_id AS unique_id, person_id
             FROM read_csv('{path}', all_varchar = true, header = true)""")
+        if table_exists(con, "identity.purged_records"):  # erased or expired: nothing left to link them by
+            con.execute("DELETE FROM _truth WHERE unique_id IN (SELECT unique_id FROM identity.purged_records)")
         figures = measure(con, "identity.record_customer", "_truth")
         row = pd.DataFrame([{"run_id": context.run_id, "measured_at": pd.Timestamp.now(tz="UTC").tz_localize(None),
                              **figures}])

@@ -4,16 +4,18 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from assets.metadata import build_table, table_metadata
-from assets.identity import STEWARD_DECISIONS
+from assets.identity import CLUSTERS, STEWARD_DECISIONS
 from assets.staging import ACTIVITIES, ERASURE_REQUESTS, PERSON_RECORDS
 from pipeline.golden.activity import activity_summary_sql
 from pipeline.golden.candidates import CUSTOMER_ACTIVITIES_SQL, GOLDEN_CANDIDATES_SQL
-from pipeline.golden.consent import CONSENT_EVENTS_SQL, CONSENT_STATE_SQL
+from pipeline.golden.consent import CONSENT_EVENTS_SQL, CONSENT_STATE_SQL, point_consent_state_sql
+from pipeline.golden.contact_points import CONTACT_POINTS_SQL
 from pipeline.golden.households import households as group_households
 from pipeline.golden.overrides import apply_overrides
 from pipeline.golden.privacy import CREATE_REGISTRY_SQL, REGISTER_ERASURES_SQL, excluded_customers_sql
 from pipeline.golden.sessions import (CUSTOMER_ACTIVITIES_WITH_STITCHED_SESSIONS_SQL, SHARED_DEVICES_SQL,
                                       STITCHED_SESSIONS_SQL)
+from pipeline.identity.decisions import log_decisions
 from pipeline.golden.survivorship import golden_attributes_sql, load_rules
 from pipeline.resources import WAREHOUSE_POOL, PipelineSettings
 from pipeline.warehouse import replace_table, transaction
@@ -27,8 +29,11 @@ STITCHED_SESSIONS = dg.AssetKey(["golden", "stitched_sessions"])
 SHARED_DEVICES = dg.AssetKey(["golden", "shared_devices"])
 CONSENT_EVENTS = dg.AssetKey(["golden", "consent_events"])
 CONSENT_STATE = dg.AssetKey(["golden", "consent_state"])
+POINT_CONSENT_STATE = dg.AssetKey(["golden", "point_consent_state"])
+CONTACT_POINTS = dg.AssetKey(["golden", "contact_points"])
 HOUSEHOLDS = dg.AssetKey(["golden", "households"])
 EXCLUDED = dg.AssetKey(["golden", "excluded_customers"])
+DECISION_LOG = dg.AssetKey(["identity", "decision_log"])
 
 
 @dg.asset(key=ERASURE_REGISTRY, deps=[ERASURE_REQUESTS], group_name=GROUP, kinds={"duckdb"}, pool=WAREHOUSE_POOL)
@@ -92,12 +97,34 @@ def consent_state(duckdb: DuckDBResource) -> dg.MaterializeResult:
     return build_table(duckdb, "golden.consent_state", CONSENT_STATE_SQL)
 
 
-@dg.asset(key=HOUSEHOLDS, deps=[PROFILE], group_name=GROUP, kinds={"duckdb"}, pool=WAREHOUSE_POOL)
+@dg.asset(key=POINT_CONSENT_STATE, deps=[CONSENT_EVENTS, ACTIVITY], group_name=GROUP, kinds={"duckdb"},
+          pool=WAREHOUSE_POOL)
+def point_consent_state(duckdb: DuckDBResource, settings: PipelineSettings) -> dg.MaterializeResult:
+    """Current consent per contact point and channel, with its proof and whether it needs re-permission."""
+    result = build_table(duckdb, "golden.point_consent_state",
+                         point_consent_state_sql(settings.reference_date, settings.repermission_days))
+    with duckdb.get_connection() as con:
+        stale = con.execute("SELECT count(*) FROM golden.point_consent_state WHERE needs_repermission").fetchall()[0][0]
+    return dg.MaterializeResult(metadata={**result.metadata, "opt_ins_needing_repermission": stale,
+                                          "repermission_days": settings.repermission_days})
+
+
+@dg.asset(key=CONTACT_POINTS, deps=[PERSON_RECORDS, XREF, POINT_CONSENT_STATE], group_name=GROUP, kinds={"duckdb"},
+          pool=WAREHOUSE_POOL)
+def contact_points(duckdb: DuckDBResource) -> dg.MaterializeResult:
+    """Every e-mail and phone each customer used: validity, first/last seen, sources, consent per channel."""
+    return build_table(duckdb, "golden.contact_points", CONTACT_POINTS_SQL, GOLDEN_CANDIDATES_SQL)
+
+
+# Excluded customers are left out: an erased or expired person neither joins nor names anyone's household
+# (and the purge that empties their profile then changes no household id).
+@dg.asset(key=HOUSEHOLDS, deps=[PROFILE, EXCLUDED], group_name=GROUP, kinds={"duckdb"}, pool=WAREHOUSE_POOL)
 def customer_households(duckdb: DuckDBResource) -> dg.MaterializeResult:
     """Each customer's household: same address and surname, or a shared landline or e-mail."""
     with duckdb.get_connection() as con:
         profile = con.execute("SELECT customer_id, street_norm, postcode, last_name_norm, landline, email "
-                              "FROM golden.customer_profile").df()
+                              "FROM golden.customer_profile "
+                              "WHERE customer_id NOT IN (SELECT customer_id FROM golden.excluded_customers)").df()
         replace_table(con, "golden.households", group_households(profile))
         return dg.MaterializeResult(metadata=table_metadata(con, "golden.households"))
 
@@ -113,3 +140,14 @@ def excluded_customers(duckdb: DuckDBResource, settings: PipelineSettings) -> dg
     return dg.MaterializeResult(metadata={**result.metadata, "erased": counts.get("erased", 0),
                                           "retention": counts.get("retention", 0),
                                           "retention_days": settings.retention_days})
+
+
+@dg.asset(key=DECISION_LOG, deps=[STEWARD_DECISIONS, CLUSTERS, PROFILE], group_name="identity", kinds={"duckdb"},
+          pool=WAREHOUSE_POOL)
+def decision_log(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
+    """Append-only log of steward decisions: added, changed, removed, and each run's outcome and effect
+    (after the link decisions and the overrides were applied); identity.decision_audit sums it up."""
+    with duckdb.get_connection() as con:
+        with transaction(con):
+            counts = log_decisions(con, context.run_id)
+        return dg.MaterializeResult(metadata={**table_metadata(con, "identity.decision_log"), **counts})

@@ -12,6 +12,7 @@ from assets.staging import PERSON_RECORDS
 from pipeline.identity import link
 from pipeline.identity.decisions import COLUMNS as DECISION_COLUMNS
 from pipeline.identity.decisions import mark_missing_records, read_decisions
+from pipeline.golden.purge import restore_purged_hashes
 from pipeline.identity.features import LINKAGE_INPUT_SQL
 from pipeline.identity.relink import plan_link, save_linked_records
 from pipeline.identity.resolve import cluster, flag_contrary_evidence, merge_rescored, save_ids, stable_ids
@@ -21,7 +22,7 @@ from pipeline.warehouse import create_table_as, replace_table
 
 GROUP = "identity"
 DECISION_TYPES = {**{c: "VARCHAR" for c in DECISION_COLUMNS}, "status": "VARCHAR", "applied": "BOOLEAN",
-                  "run_id": "VARCHAR"}
+                  "effect": "VARCHAR", "run_id": "VARCHAR"}
 LINKAGE_INPUT = dg.AssetKey(["identity", "linkage_input"])
 PREDICTIONS = dg.AssetKey(["identity", "pairwise_predictions"])
 CLUSTERS = dg.AssetKey(["identity", "clusters"])
@@ -47,6 +48,7 @@ def linkage_input(duckdb: DuckDBResource) -> dg.MaterializeResult:
     with duckdb.get_connection() as con:
         con.execute("CREATE SCHEMA IF NOT EXISTS identity")
         con.execute(f"CREATE OR REPLACE TABLE identity.linkage_input AS {LINKAGE_INPUT_SQL}")
+        restore_purged_hashes(con)  # purged records (erasure, retention) read as unchanged
         return dg.MaterializeResult(metadata=table_metadata(con, "identity.linkage_input"))
 
 
@@ -114,6 +116,7 @@ def steward_decisions(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
         known = {r[0] for r in con.execute("SELECT unique_id FROM identity.linkage_input").fetchall()}
         decisions = mark_missing_records(decisions, known)
         decisions["applied"] = False
+        decisions["effect"] = None
         decisions["run_id"] = context.run_id
         replace_table(con, "identity.steward_decisions", decisions, DECISION_TYPES)
         meta = table_metadata(con, "identity.steward_decisions")

@@ -9,9 +9,10 @@ from assets.metadata import build_table, check_result, table_metadata
 from pipeline.quality import suites
 from pipeline.warehouse import create_table_as
 from pipeline.identity.xref import CUSTOMER_XREF_SQL
+from pipeline.golden.purge import purge_excluded
 from pipeline.marts.history import record_history
-from pipeline.marts.customer_360 import (CONSENT_HISTORY_SQL, HOUSEHOLD_SQL, SEGMENT_SUMMARY_SQL,
-                                         customer_360_sql)
+from pipeline.marts.customer_360 import (CONSENT_HISTORY_SQL, CONTACT_POINTS_SQL, HOUSEHOLD_SQL,
+                                         SEGMENT_SUMMARY_SQL, customer_360_sql)
 from pipeline.resources import WAREHOUSE_POOL, GreatExpectations, PipelineSettings
 
 GROUP = "marts"
@@ -41,12 +42,13 @@ def every_person_record_once(duckdb: DuckDBResource) -> dg.AssetCheckResult:
 
 NO_CONSENT = " OR ".join(f"(contactable_{c} AND consent_{c} <> 'opt_in')" for c in ("email", "sms", "phone", "post"))
 GOLDEN = [dg.AssetKey(["golden", t]) for t in ("customer_profile", "customer_activity", "consent_state",
-                                                  "households", "excluded_customers")]
+                                                  "contact_points", "households", "excluded_customers")]
 CUSTOMER_360 = dg.AssetKey(["marts", "customer_360"])
 CONSENT_HISTORY = dg.AssetKey(["marts", "consent_history"])
 HOUSEHOLD = dg.AssetKey(["marts", "household"])
 SEGMENT_SUMMARY = dg.AssetKey(["marts", "segment_summary"])
 CUSTOMER_HISTORY = dg.AssetKey(["marts", "customer_history"])
+CONTACT_POINTS = dg.AssetKey(["marts", "contact_points"])
 
 
 CUSTOMER_360_VALID = "customer_360_valid"
@@ -60,7 +62,7 @@ CUSTOMER_360_VALID = "customer_360_valid"
 def customer_360(duckdb: DuckDBResource, settings: PipelineSettings, great_expectations: GreatExpectations):
     """One row per customer: best values with lineage, contactability, consent, history, household, segments."""
     with duckdb.get_connection() as con:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE customer_360_candidate AS {customer_360_sql(settings.reference_date)}")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE customer_360_candidate AS {customer_360_sql(settings.reference_date, settings.repermission_days)}")
         expected = con.execute("""SELECT (SELECT count(DISTINCT customer_id) FROM marts.customer_xref)
                                         - (SELECT count(*) FROM golden.excluded_customers)""").fetchall()[0][0]
         frame = con.execute(f"""SELECT customer_id, r_score, f_score, m_score, {NO_CONSENT} AS contactable_without_consent
@@ -81,6 +83,12 @@ def consent_history(duckdb: DuckDBResource) -> dg.MaterializeResult:
     return build_table(duckdb, "marts.consent_history", CONSENT_HISTORY_SQL)
 
 
+@dg.asset(key=CONTACT_POINTS, deps=[CUSTOMER_360], group_name=GROUP, kinds={"duckdb"}, pool=WAREHOUSE_POOL)
+def contact_points(duckdb: DuckDBResource) -> dg.MaterializeResult:
+    """Every e-mail and phone of each published customer, with consent per channel (restricted copy only)."""
+    return build_table(duckdb, "marts.contact_points", CONTACT_POINTS_SQL)
+
+
 @dg.asset(key=HOUSEHOLD, deps=[CUSTOMER_360], group_name=GROUP, kinds={"duckdb"}, pool=WAREHOUSE_POOL)
 def household(duckdb: DuckDBResource) -> dg.MaterializeResult:
     """One row per household: members, town, value."""
@@ -93,10 +101,29 @@ def segment_summary(duckdb: DuckDBResource) -> dg.MaterializeResult:
     return build_table(duckdb, "marts.segment_summary", SEGMENT_SUMMARY_SQL)
 
 
-@dg.asset(key=CUSTOMER_HISTORY, deps=[CUSTOMER_360, ID_EVENTS, dg.AssetKey(["golden", "excluded_customers"])],
+# CONTACT_POINTS: listed so that the published copies (which wait for the history) include it.
+@dg.asset(key=CUSTOMER_HISTORY, deps=[CUSTOMER_360, CONTACT_POINTS, ID_EVENTS, dg.AssetKey(["golden", "excluded_customers"])],
           group_name=GROUP, kinds={"duckdb"}, pool=WAREHOUSE_POOL)
 def customer_history(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
     """Every version of each customer's golden attributes (SCD2): what changed, when, from which source record."""
     with duckdb.get_connection() as con:
         counts = record_history(con, context.run_id)
         return dg.MaterializeResult(metadata={**table_metadata(con, "marts.customer_history"), **counts})
+
+
+PURGE_LOG = dg.AssetKey(["golden", "purge_log"])
+
+
+# After everything that reads staging and identity in this run (the marts, the scorecard, the review queue).
+@dg.asset(key=PURGE_LOG, deps=[CUSTOMER_360, CONSENT_HISTORY, HOUSEHOLD, SEGMENT_SUMMARY, CUSTOMER_HISTORY,
+                               CONTACT_POINTS, dg.AssetKey(["marts", "data_quality"]),
+                               dg.AssetKey(["identity", "review_queue"])],
+          group_name="privacy", kinds={"duckdb"}, pool=WAREHOUSE_POOL)
+def erasure_purge(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
+                  settings: PipelineSettings) -> dg.MaterializeResult:
+    """Erased and expired customers' values removed from every layer (raw to marts), record keys and dates kept
+    as proof; every identifier of an erased customer registered so they are never resurrected."""
+    with duckdb.get_connection() as con:
+        counts = purge_excluded(con, settings.sources(), context.run_id)
+        return dg.MaterializeResult(metadata={**table_metadata(con, "golden.purge_log"),
+                                              **{f"purged {t}": n for t, n in counts.items()}})

@@ -16,7 +16,7 @@ BUNDLED_SOURCES = SEEDS_DIR / "sources.yaml"
 
 PERSON_FIELDS = (
     "first_name", "last_name", "birth_date", "email", "phone",
-    "street", "postcode", "city", "country",
+    "street", "postcode", "city", "country", "civility",
 )
 ACTIVITY_FIELDS = (
     "occurred_at", "closed_at", "amount", "quantity", "rating", "status", "category",
@@ -186,6 +186,7 @@ class Settings:
     as_of: str = ""            # reference date of rolling windows and retention (YYYY-MM-DD); "" = today
     retention_days: int = 1095  # customers inactive longer than this are left out of the marts
     first_day: str = ""        # first daily partition of the extracts; "" = the earliest drop day on disk
+    repermission_days: int = 1095  # an opt-in this old with no interaction since needs re-permission (CNIL)
     decisions: Path | None = None  # folder of steward decision files; default <warehouse folder>/stewardship
     analyst_identifiers: bool = False  # true: the analysts' copy keeps names, e-mails, phones, addresses, births
     engine: str = "duckdb"     # identity engine, one of ENGINES (Spark settings: pipeline/identity/spark_engine.py)
@@ -235,6 +236,7 @@ class Settings:
             as_of=os.environ.get("C360_AS_OF", ""),
             retention_days=int(os.environ.get("C360_RETENTION_DAYS", 1095)),
             first_day=os.environ.get("C360_FIRST_DAY", ""),
+            repermission_days=int(os.environ.get("C360_REPERMISSION_DAYS", 1095)),
             decisions=Path(os.environ["C360_DECISIONS_DIR"]) if os.environ.get("C360_DECISIONS_DIR") else None,
             analyst_identifiers=os.environ.get("C360_ANALYST_IDENTIFIERS", "").strip().lower() in ("1", "true", "yes"),
             engine=os.environ.get("C360_ENGINE", "duckdb").strip().lower() or "duckdb",

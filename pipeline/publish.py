@@ -26,13 +26,14 @@ from pipeline.formula_guard import escape_formulas
 from pipeline.warehouse import quote
 
 DROPPED = ("first_name", "last_name", "street", "city")
-PSEUDONYMISED = ("email", "mobile", "landline", "phone")
+PSEUDONYMISED = ("email", "mobile", "landline", "phone", "contact_point")
 PERSON_IDENTIFIERS = ("first_name", "last_name", "birth_date", "email", "phone", "street")
 AGE_BANDS = ((18, "under 18"), (25, "18-24"), (35, "25-34"), (45, "35-44"), (55, "45-54"), (65, "55-64"))
 PSEUDONYM_FUNCTION = "c360_pseudonym"
 # Marts kept out of the analysts' copy altogether: the attribute history holds every past name, e-mail and
 # address (old and new values), which is the stewards' and customer service's business, not analysts'.
-RESTRICTED_ONLY = ("customer_history",)
+# The contact points list every e-mail and phone a customer ever used, likewise.
+RESTRICTED_ONLY = ("customer_history", "contact_points")
 
 
 def publish_marts(con: duckdb.DuckDBPyConnection, target: Path, schema: str = "marts",
@@ -116,9 +117,10 @@ def analyst_select(as_of: str, keyed_sources: list[str] = ()) -> Callable[[str, 
                 age = f"date_sub('year', {q}, DATE '{as_of}')"
                 bands = " ".join(f"WHEN {age} < {limit} THEN '{band}'" for limit, band in AGE_BANDS)
                 out += [f"year({q}) AS birth_year", f"CASE {bands} WHEN {age} >= 65 THEN '65+' END AS age_band"]
-            elif c == "postcode":  # département: 2 digits, 3 overseas (971-976, 98x)
-                out.append(f"CASE WHEN {q} LIKE '97%' OR {q} LIKE '98%' THEN substr({q}, 1, 3) "
-                           f"ELSE substr({q}, 1, 2) END AS departement")
+            elif c == "postcode":  # département: 2 digits, 3 overseas (971-976, 98x); French postcodes only
+                french = "coalesce(country, 'FR') = 'FR' AND " if "country" in columns else ""
+                out.append(f"CASE WHEN {french}({q} LIKE '97%' OR {q} LIKE '98%') THEN substr({q}, 1, 3) "
+                           f"WHEN {french}true THEN substr({q}, 1, 2) END AS departement")
             elif c == "source_record_id" and "source" in columns:
                 out.append(record_id(c, "source"))
             elif c.endswith("_source_record_id") and c.removesuffix("_record_id") in columns:

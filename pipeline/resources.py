@@ -23,6 +23,7 @@ class PipelineSettings(dg.ConfigurableResource):
     artefacts_dir: str
     as_of: str = ""
     retention_days: int = 1095
+    repermission_days: int = 1095
     published: str = ""
     decisions_dir: str = ""
     restricted: str = ""
@@ -63,7 +64,8 @@ def build_resources(settings: Settings) -> dict:
         "settings": PipelineSettings(
             raw_dir=str(settings.raw_dir), sources_file=str(settings.sources_file),
             truth_file=str(settings.truth_file or ""), artefacts_dir=str(settings.artefacts_dir),
-            as_of=settings.as_of, retention_days=settings.retention_days, published=str(settings.published),
+            as_of=settings.as_of, retention_days=settings.retention_days,
+            repermission_days=settings.repermission_days, published=str(settings.published),
             decisions_dir=str(settings.decisions_dir),
             restricted=str(settings.restricted), pseudonym_key_file=str(settings.pseudonym_key_file),
             analyst_identifiers=settings.analyst_identifiers, engine=settings.engine,

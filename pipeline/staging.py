@@ -164,6 +164,7 @@ def _stage_persons(source: Source, frame: pd.DataFrame, issues: _Issues, today: 
     out["city"] = _map_unique(p["city"], names.display_form)
     out["city_norm"] = _map_unique(p["city"], address.normalise_city)
     out["country"] = country
+    out["civility"] = _col(frame, source.person.get("civility")).map(names.civility)
     for f in ("first_name", "last_name", "birth_date", "email", "phone", "street", "postcode", "city"):
         out[f"{f}_raw"] = p[f]
     out["_file"], out["_line"] = frame["_file"], frame["_line"]
@@ -234,7 +235,7 @@ PERSON_TYPES = {
     "email": "VARCHAR", "email_valid": "BOOLEAN", "email_key": "VARCHAR",
     "phone": "VARCHAR", "phone_valid": "BOOLEAN", "phone_kind": "VARCHAR",
     "street": "VARCHAR", "street_norm": "VARCHAR", "postcode": "VARCHAR", "postcode_valid": "BOOLEAN",
-    "city": "VARCHAR", "city_norm": "VARCHAR", "country": "VARCHAR",
+    "city": "VARCHAR", "city_norm": "VARCHAR", "country": "VARCHAR", "civility": "VARCHAR",
     **{f"{f}_raw": "VARCHAR" for f in ("first_name", "last_name", "birth_date", "email", "phone",
                                           "street", "postcode", "city")},
     "_file": "VARCHAR", "_line": "BIGINT",

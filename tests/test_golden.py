@@ -15,7 +15,8 @@ def _record(rid, source, rank, updated, **values):
     base = dict(customer_id="C1", source=source, source_record_id=rid, trust_rank=rank,
                 record_updated_at=pd.Timestamp(updated), first_name=None, last_name=None, last_name_norm=None,
                 birth_date=None, email=None, email_valid=False, phone=None, phone_valid=False, phone_kind=None,
-                street=None, street_norm=None, postcode=None, postcode_valid=False, city=None, country=None)
+                street=None, street_norm=None, postcode=None, postcode_valid=False, city=None, country=None,
+                civility=None)
     return {**base, **values}
 
 
@@ -69,11 +70,12 @@ def test_rfm_scores_segments_and_edges():
     rows = []
     for i in range(10):  # 10 purchasers: customer 9 bought most, most often, most recently
         rows.append((f"C{i}", pd.Timestamp("2020-01-01"), pd.Timestamp(2026, 11, 20) - pd.Timedelta(days=300 - 30 * i),
-                     i + 1, 0, 100.0 * (i + 1), 0.0, 100.0 * (i + 1), 0, 0))
-    rows.append(("C_prospect", None, None, 0, 0, 0.0, 0.0, 0.0, 3, 0))
+                     i + 1, 0, 100.0 * (i + 1), 0.0, 100.0 * (i + 1), 0, 0, 1 if i % 3 else 0, 50.0 * i))
+    rows.append(("C_prospect", None, None, 0, 0, 0.0, 0.0, 0.0, 3, 0, 0, None))
     con.register("_a", pd.DataFrame(rows, columns=["customer_id", "first_purchase_at", "last_purchase_at",
                                                    "orders_online", "orders_offline", "revenue_online",
-                                                   "revenue_offline", "revenue_12m", "sessions_90d", "reviews_12m"]))
+                                                   "revenue_offline", "revenue_12m", "sessions_90d", "reviews_12m",
+                                                   "loyalty_cards", "loyalty_points"]))
     con.execute("CREATE TABLE golden.customer_activity AS SELECT * FROM _a")
     con.execute("CREATE TABLE golden.consent_state (customer_id VARCHAR, channel VARCHAR, state VARCHAR)")
     con.execute("INSERT INTO golden.consent_state VALUES ('C9', 'email', 'opt_in')")
@@ -85,7 +87,10 @@ def test_rfm_scores_segments_and_edges():
     assert tuple(seg.loc["C0", ["r_score", "f_score", "m_score"]]) == (1, 1, 1)
     assert seg.loc["C9", "rfm_segment"] == "champions" and seg.loc["C0", "rfm_segment"] == "hibernating"
     assert seg.loc["C_prospect", "rfm_segment"] == "prospect" and pd.isna(seg.loc["C_prospect", "r_score"])
-    assert seg.loc["C9", "loyalty_tier"] == "gold" and seg.loc["C0", "loyalty_tier"] == "standard"
+    # The tier is the programme status: card holders by points (C9 spends most but holds no card).
+    assert seg["loyalty_tier"].to_dict() == {"C0": "none", "C1": "standard", "C2": "standard", "C3": "none",
+                                             "C4": "silver", "C5": "silver", "C6": "none", "C7": "gold",
+                                             "C8": "gold", "C9": "none", "C_prospect": "none"}
     assert seg.loc["C9", "engagement_score"] == 40 + 15  # e-mail opt-in + a purchase within 90 days
     assert bool(seg.loc["C0", "churn_risk"]) and not bool(seg.loc["C9", "churn_risk"])
 
@@ -98,20 +103,13 @@ def published(tmp_path_factory):
     return settings, root
 
 
-def _requested_identifiers(root) -> list[str]:
-    from pipeline.normalise.email import email_match_key, normalise_email
-    from pipeline.normalise.phone import normalise_phone
-
-    rows = pd.read_csv(next((root / "raw" / "erasure_requests").rglob("*.csv")), dtype=str).fillna("")
-    return [email_match_key(normalise_email(r.email)[0]) or normalise_phone(r.phone)[0] for r in rows.itertuples()]
-
-
-def _customers_holding(settings, identifiers) -> set[str]:
+def _erased_records(settings) -> dict[tuple[str, str], str]:
+    """(source, record id) -> customer_id, for every record of an erased customer (their values are purged:
+    the record keys are what is left to follow them)."""
     with duckdb.connect(str(settings.warehouse), read_only=True) as con:
-        return {r[0] for r in con.execute("""
-            SELECT DISTINCT x.customer_id FROM staging.person_records p
-            JOIN marts.customer_xref x USING (source, source_record_id)
-            WHERE list_has_any(?, [p.email_key, p.phone])""", [identifiers]).fetchall()}
+        return {(s, r): c for s, r, c in con.execute("""
+            SELECT x.source, x.source_record_id, x.customer_id FROM marts.customer_xref x
+            JOIN golden.excluded_customers e USING (customer_id) WHERE e.reason = 'erased'""").fetchall()}
 
 
 def _in_marts(settings, customers) -> int:
@@ -124,14 +122,13 @@ def _in_marts(settings, customers) -> int:
 
 def test_an_erased_person_stays_erased_across_runs(published):
     settings, root = published
-    identifiers = _requested_identifiers(root)
-    erased = _customers_holding(settings, identifiers)
-    assert erased and _in_marts(settings, erased) == 0
+    erased = _erased_records(settings)
+    assert erased and _in_marts(settings, set(erased.values())) == 0
     for f in (root / "raw" / "erasure_requests").rglob("*.csv"):  # the request file is gone from the next drop,
         f.unlink()                                                   # the person's records are still in the sources
     materialise(settings)
-    erased_now = _customers_holding(settings, identifiers)
-    assert erased_now and _in_marts(settings, erased_now) == 0
+    erased_now = _erased_records(settings)
+    assert set(erased) <= set(erased_now) and _in_marts(settings, set(erased_now.values())) == 0
 
 
 def test_retention_and_segment_totals_reconcile_with_the_360(published):
@@ -178,3 +175,18 @@ def test_no_personal_value_reaches_dagster_events(tmp_path):
         values |= {record["email"], record["last_name"], record["address"]["street"], record["phone"]} - {None}
     leaked = [v for v in values if len(v) > 5 and v in events]
     assert len(values) > 300 and leaked == []
+
+
+def test_the_demo_exercises_every_tier_consent_channel_and_civility(published):
+    settings, _ = published
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        tiers = dict(con.execute("SELECT loyalty_tier, count(*) FROM marts.customer_360 GROUP BY 1").fetchall())
+        assert set(tiers) == {"none", "standard", "silver", "gold", "platinum"}
+        # the tier is the programme status: no card, no tier, whatever the spend
+        assert con.execute("SELECT count(*) FROM marts.customer_360 WHERE (coalesce(loyalty_cards, 0) = 0) "
+                           "<> (loyalty_tier = 'none')").fetchall() == [(0,)]
+        for channel in ("email", "sms", "phone", "post"):
+            assert con.execute(f"SELECT count(DISTINCT contactable_{channel}) FROM marts.customer_360").fetchall() \
+                == [(2,)], channel
+        assert set(r[0] for r in con.execute("SELECT DISTINCT civility FROM marts.customer_360").fetchall()) \
+            == {"M.", "Mme", None}

@@ -26,6 +26,7 @@ def generate_demo(n_persons: int = 20000, seed: int = 42, raw_dir: Path = Path("
     rng = np.random.default_rng(seed)
     pools = Pools.build(seed)
     people = make_people(n_persons, rng, pools, as_of)
-    records = make_records(people, rng, pools, as_of, session_rng=np.random.default_rng([seed, 8]))
+    records = make_records(people, rng, pools, as_of, session_rng=np.random.default_rng([seed, 8]),
+                           consent_rng=np.random.default_rng([seed, 9]))
     summary = write_all(records, people, Path(raw_dir), Path(truth_path), as_of)
     return {**summary, "persons": len(people)}

@@ -160,9 +160,11 @@ def _plan(m: _Maker) -> list[str]:
 
 
 def make_records(people: list[Person], rng: np.random.Generator, pools: Pools, as_of: date,
-                 session_rng: np.random.Generator | None = None) -> Records:
+                 session_rng: np.random.Generator | None = None,
+                 consent_rng: np.random.Generator | None = None) -> Records:
     """`session_rng` draws what only app sessions need (pre-login browsing, shared devices, anonymous visitors),
-    so that adding it left every other source's rows as they were."""
+    and `consent_rng` which consents are to calls or post, so that adding them left every other source's rows
+    as they were."""
     m = _Maker(rng, pools, as_of)
     persons: dict[str, list[Record]] = {s: [] for s in PERSON_SOURCES}
     for p in people:
@@ -181,6 +183,14 @@ def make_records(people: list[Person], rng: np.random.Generator, pools: Pools, a
                 r.values["channel"] = events[0].values["channel"]
                 r.values["email"] = r.values["email"] or events[0].values["email"]
                 r.values["mobile"] = r.values["mobile"] or events[0].values["mobile"]
+        if events and consent_rng is not None:  # some consent to calls (on the mobile given) or to post
+            draw = consent_rng.random()
+            if draw < 0.12 and all(r.values["mobile"] for r in events):
+                for r in events:
+                    r.values["channel"] = "phone"
+            elif draw < 0.22:
+                for r in events:
+                    r.values["channel"] = "post"
     for source, recs in persons.items():
         order = rng.permutation(len(recs))
         persons[source] = [recs[i] for i in order]

@@ -36,6 +36,10 @@ def activity_summary_sql(as_of: str) -> str:
                                                                                       AS open_complaints,
             count(*) FILTER (WHERE activity_type = 'session' AND in_90d)              AS sessions_90d,
             count(*) FILTER (WHERE activity_type = 'review' AND in_12m)               AS reviews_12m,
+            -- loyalty programme status: cards held, their points balance, the store of the latest card
+            count(DISTINCT source_record_id) FILTER (WHERE activity_type = 'loyalty_enrolment') AS loyalty_cards,
+            sum(amount) FILTER (WHERE activity_type = 'loyalty_enrolment')            AS loyalty_points,
+            arg_max(store_id, occurred_at) FILTER (WHERE activity_type = 'loyalty_enrolment') AS home_store,
             max(occurred_at)                                                          AS last_activity_at
         FROM a
         GROUP BY customer_id

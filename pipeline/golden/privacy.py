@@ -2,7 +2,8 @@
 
 Erasure identifiers are kept only as SHA-256 hashes in an append-only registry, so a person stays erased
 after the request file is gone and even if a later source drop still holds them (never resurrected).
-A customer is erased when any of its records carries an erased e-mail or phone: the whole customer goes,
+A customer is erased when any of its records carries an erased e-mail or phone, or is an erased record
+(purge.py registers every e-mail, phone and record key of an erased customer): the whole customer goes,
 not just the matching record."""
 
 CREATE_REGISTRY_SQL = """
@@ -32,7 +33,8 @@ def excluded_customers_sql(as_of: str, retention_days: int) -> str:
         FROM staging.person_records p
         JOIN marts.customer_xref x USING (source, source_record_id)
         JOIN identity.erasure_registry r
-          ON r.identifier_hash IN (sha256('email:' || p.email_key), sha256('phone:' || p.phone))
+          ON r.identifier_hash IN (sha256('email:' || p.email_key), sha256('phone:' || p.phone),
+                                   sha256('record:' || p.source || ':' || p.source_record_id))
     ),
     seen AS (
         SELECT x.customer_id, greatest(max(p.record_updated_at), max(a.last_activity_at)) AS last_seen_at

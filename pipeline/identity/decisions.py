@@ -80,3 +80,66 @@ def mark_missing_records(decisions: pd.DataFrame, known: set[str]) -> pd.DataFra
             if gone:
                 decisions.at[i, "status"] = f"record(s) {', '.join(gone)} no longer exist"
     return decisions
+
+
+# The decision log: append-only, so a deleted or edited decision leaves its trace. Each run adds one row per
+# decision first seen ('added'), edited ('changed') or gone from the files ('removed'), and one row per decision
+# in the files with its outcome ('applied' or 'not_applied', with status and effect: customers merged, split,
+# value changed). `identity.decision_audit` sums it up per decision ever seen.
+_CONTENT = ["decision", "record_1", "record_2", "customer_id", "attribute", "value", "reason", "decided_by",
+            "decided_at", "file"]
+CREATE_LOG_SQL = f"""
+CREATE TABLE IF NOT EXISTS identity.decision_log (
+    run_id VARCHAR, logged_at TIMESTAMP, decision_id VARCHAR, event VARCHAR,
+    {", ".join(f"{c} VARCHAR" for c in _CONTENT)}, content_hash VARCHAR, status VARCHAR, effect VARCHAR)"""
+_HASH = f"md5(to_json([{', '.join(_CONTENT)}]))"
+
+LOG_DECISIONS_SQL = f"""
+INSERT INTO identity.decision_log
+WITH latest AS (  -- each decision's last file event: its content as last seen, or its removal
+    SELECT * FROM identity.decision_log WHERE event IN ('added', 'changed', 'removed')
+    QUALIFY row_number() OVER (PARTITION BY decision_id ORDER BY logged_at DESC, event = 'removed') = 1
+),
+current AS (SELECT *, {_HASH} AS content_hash FROM identity.steward_decisions)
+SELECT $run_id, now(), c.decision_id,
+       CASE WHEN l.decision_id IS NULL OR l.event = 'removed' THEN 'added' ELSE 'changed' END,
+       {", ".join(f"c.{c}" for c in _CONTENT)}, c.content_hash, NULL, NULL
+FROM current c LEFT JOIN latest l USING (decision_id)
+WHERE l.decision_id IS NULL OR l.event = 'removed' OR l.content_hash <> c.content_hash
+UNION ALL
+SELECT $run_id, now(), l.decision_id, 'removed', {", ".join(f"l.{c}" for c in _CONTENT)}, l.content_hash, NULL, NULL
+FROM latest l WHERE l.event <> 'removed' AND l.decision_id NOT IN (SELECT decision_id FROM current)
+UNION ALL
+SELECT $run_id, now() + INTERVAL 1 MICROSECOND, decision_id, CASE WHEN applied THEN 'applied' ELSE 'not_applied' END,
+       {", ".join(_CONTENT)}, content_hash, status, effect
+FROM current
+"""
+
+DECISION_AUDIT_SQL = """
+SELECT decision_id,
+       arg_max(decision, logged_at) FILTER (WHERE event IN ('added', 'changed'))    AS decision,
+       arg_max(event, logged_at) FILTER (WHERE event IN ('added', 'changed', 'removed')) <> 'removed' AS active,
+       min(logged_at)                                                                AS first_seen_at,
+       max(logged_at) FILTER (WHERE event = 'changed')                               AS last_changed_at,
+       max(logged_at) FILTER (WHERE event = 'removed')                               AS removed_at,
+       min(logged_at) FILTER (WHERE event = 'applied')                               AS first_applied_at,
+       max(logged_at) FILTER (WHERE event = 'applied')                               AS last_applied_at,
+       count(DISTINCT run_id) FILTER (WHERE event = 'applied')                       AS runs_applied,
+       arg_max(status, logged_at) FILTER (WHERE event IN ('applied', 'not_applied')) AS last_status,
+       list(DISTINCT effect) FILTER (WHERE effect IS NOT NULL)                       AS effects
+FROM identity.decision_log
+GROUP BY decision_id
+ORDER BY decision_id
+"""
+
+
+def log_decisions(con, run_id: str) -> dict[str, int]:
+    """Append this run's decision events to identity.decision_log; rebuild identity.decision_audit."""
+    con.execute(CREATE_LOG_SQL)
+    before = con.execute("SELECT count(*) FROM identity.decision_log").fetchall()[0][0]
+    con.execute(LOG_DECISIONS_SQL, {"run_id": run_id})
+    con.execute(f"CREATE OR REPLACE TABLE identity.decision_audit AS {DECISION_AUDIT_SQL}")
+    events = dict(con.execute("SELECT event, count(*) FROM identity.decision_log WHERE run_id = ? GROUP BY 1",
+                              [run_id]).fetchall())
+    return {"log_rows_added": con.execute("SELECT count(*) FROM identity.decision_log").fetchall()[0][0] - before,
+            **{f"decisions_{e}": n for e, n in sorted(events.items())}}

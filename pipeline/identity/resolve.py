@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import duckdb
 import pandas as pd
 import pyarrow as pa
@@ -77,8 +79,15 @@ def cluster(con: duckdb.DuckDBPyConnection, threshold: float, max_size: int) -> 
                                     "WHERE component IS NOT NULL").fetchall())
         known = {r[0] for r in con.execute("SELECT DISTINCT component FROM identity.clusters").fetchall()}
     assignment, component, todo = {}, {}, []
+    # The decisions on a component are part of its fingerprint: revoking one (a deleted cannot-link) changes it,
+    # so the component is clustered again on the next run instead of keeping the decision's old result.
+    decisions_of: dict[str, list[str]] = {}
+    for _, kind, r1, r2 in links:
+        decisions_of.setdefault(root_of[r1], []).append(f"{kind}:{min(r1, r2)}|{max(r1, r2)}")
     for root, members in groups.items():
         fp = None if len(members) == 1 else fingerprint(members, edges_of.get(root, []), hashes, max_size)
+        if fp and root in decisions_of:
+            fp = hashlib.sha256("|".join([fp, *sorted(decisions_of[root])]).encode()).hexdigest()[:20]
         for m in members:
             component[m] = fp
         if len(members) == 1:
@@ -94,12 +103,20 @@ def cluster(con: duckdb.DuckDBPyConnection, threshold: float, max_size: int) -> 
         keys, [e for root in todo for e in edges_of.get(root, [])], must_separate=cannot, max_size=max_size,
         must_link=[p for p in must if p[0] in todo_members], refused_must_links=contradicted)
     assignment.update(recomputed)
+    before = dict(con.execute("SELECT unique_id, customer_id FROM identity.record_customer").fetchall()) \
+        if links and table_exists(con, "identity.record_customer") else {}
     for decision_id, kind, r1, r2 in links:
-        status = "applied"
+        status, effect = "applied", None
         if kind == "must_link" and (r1, r2) in contradicted:
             status = "not applied: it would join records a cannot-link keeps apart"
-        con.execute("UPDATE identity.steward_decisions SET status = ?, applied = ? WHERE decision_id = ?",
-                    [status, status == "applied", decision_id])
+        elif before.get(r1) is not None and before.get(r2) is not None:  # against the last run's customers
+            together = before[r1] == before[r2]
+            effect = {("must_link", False): "merged customers", ("must_link", True): "kept together",
+                      ("cannot_link", True): "split a customer", ("cannot_link", False): "kept apart"}[(kind, together)]
+        else:
+            effect = "joined" if kind == "must_link" else "kept apart"
+        con.execute("UPDATE identity.steward_decisions SET status = ?, applied = ?, effect = ? WHERE decision_id = ?",
+                    [status, status == "applied", effect, decision_id])
     frame = pd.DataFrame({"unique_id": list(assignment), "cluster_key": list(assignment.values())})
     frame["component"] = frame["unique_id"].map(component)
     return frame, refused, len(todo)

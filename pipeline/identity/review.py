@@ -5,7 +5,8 @@
   disagree);
 - `large_cluster` / `loose_cluster`: a customer of many records, or one whose records are mostly linked
   through others rather than to each other (a possible chain).
-Pairs a steward already decided are left out. Value = activities and spend attached to the records, so the
+Pairs a steward already decided are left out. `same_customer` says whether the two records of a pair are
+already in one customer (a vetoed pair is not, unless other records link them); filter on `item`. Value = activities and spend attached to the records, so the
 customers that matter most come first. Facts are masked to what a comparison needs (initials, e-mail
 domain, birth year, postcode); `command` writes the waterfall chart that explains the pair or customer.
 """
@@ -61,7 +62,9 @@ clusters AS (
     GROUP BY ALL
     HAVING c.cluster_size > $review_size OR (c.cluster_size >= 3 AND link_density < 0.5)
 )
-SELECT item, NULL AS customer_id, unique_id_l, unique_id_r, round(match_probability, 4) AS match_probability,
+SELECT item, NULL AS customer_id, unique_id_l, unique_id_r,
+       coalesce(cl.customer_id = cr.customer_id, false) AS same_customer,
+       round(match_probability, 4) AS match_probability,
        NULL::INTEGER AS cluster_size, NULL::DOUBLE AS link_density, evidence, left_facts, right_facts,
        coalesce(vl.activities, 0) + coalesce(vr.activities, 0) AS activities,
        round(coalesce(vl.spend, 0) + coalesce(vr.spend, 0), 2) AS spend,
@@ -69,8 +72,10 @@ SELECT item, NULL AS customer_id, unique_id_l, unique_id_r, round(match_probabil
 FROM pairs
 LEFT JOIN value vl ON vl.unique_id = pairs.unique_id_l
 LEFT JOIN value vr ON vr.unique_id = pairs.unique_id_r
+LEFT JOIN identity.record_customer cl ON cl.unique_id = pairs.unique_id_l
+LEFT JOIN identity.record_customer cr ON cr.unique_id = pairs.unique_id_r
 UNION ALL
-SELECT item, customer_id, NULL, NULL, NULL, cluster_size, round(link_density, 3), NULL, NULL, NULL,
+SELECT item, customer_id, NULL, NULL, true, NULL, cluster_size, round(link_density, 3), NULL, NULL, NULL,
        activities, round(spend, 2), 'customer360 explain ' || customer_id
 FROM clusters
 ORDER BY spend DESC, activities DESC, item, unique_id_l, customer_id

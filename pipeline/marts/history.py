@@ -6,7 +6,8 @@ the previous one is closed (`valid_to`, `is_current` false) and the new one list
 its old and new value and the source and source record that won it. A customer seen for the first time gets
 version 1 ('new'); one that left the marts gets a closing version saying why (erased, retention, retired
 into another id). The identity events of the run (identity.id_events: new, merge, split, retire) are attached
-to the versions they caused. An unchanged re-run adds nothing. Erased customers keep their version dates
+to the versions they caused; a merge or split that changes no surviving value still adds a version
+(change 'identity'), so the history never misses it. An unchanged re-run adds nothing. Erased customers keep their version dates
 only: every value of theirs is blanked, so no personal data outlives an erasure.
 """
 
@@ -60,7 +61,18 @@ def record_history(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, int
                    {", ".join(f"s.{a}" for a in TRACKED)}, {_changes_sql()} AS changes
             FROM _snapshot s
             LEFT JOIN marts.customer_history c ON c.customer_id = s.customer_id AND c.is_current""")
-        con.execute("DELETE FROM _versions WHERE len(changes) = 0")
+        # The run's identity events, per customer they name (as the new id or among the old ones).
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE _events AS
+            SELECT customer_id, list({{'event': event, 'old_ids': old_ids}}::{EVENT} ORDER BY event) AS identity_events
+            FROM (SELECT new_id AS customer_id, event, old_ids FROM identity.id_events
+                  WHERE run_id = $run_id AND new_id IS NOT NULL
+                  UNION
+                  SELECT unnest(old_ids) AS customer_id, event, old_ids FROM identity.id_events WHERE run_id = $run_id)
+            GROUP BY customer_id""", {"run_id": run_id})
+        # A merge or split is a version even when the surviving values stay the same.
+        con.execute("""DELETE FROM _versions WHERE len(changes) = 0 AND customer_id NOT IN (
+            SELECT customer_id FROM _events WHERE list_has_any(list_transform(identity_events, lambda e: e.event), ['merge', 'split']))""")
+        con.execute("UPDATE _versions SET change = 'identity' WHERE change = 'update' AND len(changes) = 0")
         # Customers gone from the marts: why (erased, retention, or their id retired into another one).
         con.execute("""CREATE OR REPLACE TEMP TABLE _left AS
             SELECT c.customer_id, c.version + 1 AS version,
@@ -72,14 +84,6 @@ def record_history(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, int
               AND c.customer_id NOT IN (SELECT customer_id FROM _snapshot)""")
         con.execute("""UPDATE marts.customer_history SET valid_to = now(), is_current = false
             WHERE is_current AND customer_id IN (SELECT customer_id FROM _versions UNION SELECT customer_id FROM _left)""")
-        # The run's identity events, per customer they name (as the new id or among the old ones).
-        con.execute(f"""CREATE OR REPLACE TEMP TABLE _events AS
-            SELECT customer_id, list({{'event': event, 'old_ids': old_ids}}::{EVENT} ORDER BY event) AS identity_events
-            FROM (SELECT new_id AS customer_id, event, old_ids FROM identity.id_events
-                  WHERE run_id = $run_id AND new_id IS NOT NULL
-                  UNION
-                  SELECT unnest(old_ids) AS customer_id, event, old_ids FROM identity.id_events WHERE run_id = $run_id)
-            GROUP BY customer_id""", {"run_id": run_id})
         for versions, values in (("_versions", f"{', '.join(f'v.{a}' for a in TRACKED)}, v.changes,"),
                                  ("_left", "")):
             con.execute(f"""INSERT INTO marts.customer_history BY NAME

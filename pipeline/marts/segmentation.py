@@ -4,7 +4,9 @@ Formulas (README, "Segmentation"):
 - recency = days since the last purchase; frequency = purchases; monetary = revenue, all channels.
 - R, F, M scores 1-5: 1 + floor(5 x percent rank) among purchasers (ties share a score; R ranks recency
   descending, so recent buyers score 5).
-- tier: the highest tier of seeds/loyalty_tiers.csv whose min_revenue_12m the last 12 months reach.
+- tier: the loyalty programme status. A customer holding a loyalty card gets the highest tier of
+  seeds/loyalty_tiers.csv whose min_points their cards' points balance reaches; one without a card has no tier
+  ('none'): spending without a card does not make a programme member.
 - engagement (0-100): 40 if e-mail consent is opted in + 30 x min(sessions in 90 days, 10) / 10
   + 15 if a review in 12 months + 15 if a purchase in 90 days.
 - churn risk: a purchaser whose recency exceeds max(180 days, twice their average gap between purchases).
@@ -31,7 +33,7 @@ END"""
 
 def tiers_sql(path: Path = SEEDS_DIR / "loyalty_tiers.csv") -> str:
     p = str(path).replace("'", "''")
-    return f"SELECT tier, CAST(min_revenue_12m AS DOUBLE) AS min_revenue_12m FROM read_csv('{p}', header = true)"
+    return f"SELECT tier, CAST(min_points AS DOUBLE) AS min_points FROM read_csv('{p}', header = true)"
 
 
 def segmentation_sql(as_of: str, tiers_path: Path = SEEDS_DIR / "loyalty_tiers.csv") -> str:
@@ -39,6 +41,7 @@ def segmentation_sql(as_of: str, tiers_path: Path = SEEDS_DIR / "loyalty_tiers.c
     return f"""
     WITH base AS (
         SELECT a.customer_id, a.first_purchase_at, a.last_purchase_at, a.revenue_12m, a.sessions_90d, a.reviews_12m,
+               a.loyalty_cards, a.loyalty_points,
                a.orders_online + a.orders_offline                          AS frequency,
                a.revenue_online + a.revenue_offline                        AS monetary,
                date_diff('day', a.last_purchase_at, DATE '{as_of}')        AS recency_days,
@@ -62,8 +65,9 @@ def segmentation_sql(as_of: str, tiers_path: Path = SEEDS_DIR / "loyalty_tiers.c
     tiers AS ({tiers_sql(tiers_path)})
     SELECT customer_id, recency_days, frequency, monetary, r_score, f_score, m_score,
            {RFM_SEGMENTS.format(as_of=as_of)} AS rfm_segment,
-           (SELECT tier FROM tiers WHERE revenue_12m >= min_revenue_12m ORDER BY min_revenue_12m DESC LIMIT 1)
-               AS loyalty_tier,
+           CASE WHEN coalesce(loyalty_cards, 0) = 0 THEN 'none'
+                ELSE (SELECT tier FROM tiers WHERE coalesce(loyalty_points, 0) >= min_points
+                      ORDER BY min_points DESC LIMIT 1) END AS loyalty_tier,
            (40 * email_opt_in::INT + 30 * least(sessions_90d, 10) / 10.0 + 15 * (reviews_12m > 0)::INT
                + 15 * coalesce(recency_days <= 90, false)::INT)::INT AS engagement_score,
            coalesce(frequency > 0 AND recency_days > greatest(180, 2 * coalesce(avg_gap_days, 90)), false)

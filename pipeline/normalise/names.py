@@ -89,3 +89,13 @@ def implausible(value: object) -> str | None:
     if _NOT_IN_NAMES.search(text) or not any(ch.isalpha() for ch in text):
         return "not a name (digits, control characters or symbols)"
     return None
+
+
+_CIVILITIES = {"m": "M.", "mr": "M.", "monsieur": "M.", "mme": "Mme", "madame": "Mme", "mlle": "Mme",
+               "mademoiselle": "Mme", "mrs": "Mme", "ms": "Mme", "miss": "Mme"}
+
+
+def civility(value: object) -> str | None:
+    """'M.' or 'Mme' (French usage: 'Mademoiselle' is no longer used in administration), None if unknown."""
+    text = clean(value)
+    return _CIVILITIES.get(text.lower().rstrip(".")) if text else None

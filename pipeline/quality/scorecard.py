@@ -15,7 +15,7 @@ def source_quality_sql(sources: list[Source], as_of: str, with_customers: bool =
     raw = " UNION ALL ".join(f"SELECT '{s.name}' AS source, '{s.channel}' AS channel, count(*) AS raw_rows "
                              f"FROM raw.{s.name}" for s in sources)
     completeness = ",\n".join(f"avg(({f}_raw IS NOT NULL)::INT) AS complete_{f}" for f in PERSON_FIELDS
-                              if f != "country")
+                              if f not in ("country", "civility"))
     return f"""
     WITH raw AS ({raw}),
     persons AS (

@@ -1,0 +1,210 @@
+"""Erasure and retention purge: the one place that rewrites earlier layers (a deliberate exception to the
+sources -> staging -> identity -> golden -> marts flow).
+
+Leaving an erased or expired customer out of the marts is not enough: their values would stay in raw,
+staging, the linkage input, the scored pairs, the golden tables and the history. After the marts are built,
+every row of such a customer, in every table of the warehouse, keeps only what proves the erasure and keeps
+the pipeline's bookkeeping consistent: record keys and ids, dates (timestamps), counts, scores and flags.
+Every other value (text, birth dates, lists) is set to NULL: names, e-mails, phones, addresses, raw lines,
+free-text reasons, the ids of devices only they used. Rows are kept, not deleted, so raw = staged + quarantined and "every staged
+record once in the cross-reference" still reconcile, and record keys stay to prove what was erased.
+
+Before the values go, an erased customer's every identifier is registered (SHA-256 of each e-mail, phone and
+record key in identity.erasure_registry), not only the one in the request: when a source later deletes the
+record carrying the requested e-mail, the person's other records (a second account, tickets, a re-delivered
+card) still match the registry and the person is not resurrected. Retention purges the same way but registers
+nothing (a customer who comes back with new records is a new relationship).
+
+A purged record keeps, in `identity.purged_records`, the hash it was last linked with; the next run's linkage
+input takes it back (restore_purged_hashes), so the record reads as unchanged: its pairs keep their scores
+(their compared values are gone), its cluster and customer id stay, and purging changes no published table.
+Idempotent: a row already purged is not touched again.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from pipeline.config import Source
+from pipeline.warehouse import quote, table_exists, transaction
+
+SCHEMAS = ("raw", "staging", "identity", "golden", "marts")
+# Tables of ids, hashes, dates and counts only, or that the purge maintains itself.
+UNTOUCHED = {"staging.staged_files", "identity.erasure_registry", "identity.purged_records", "identity.id_registry",
+             "identity.id_events", "identity.record_customer", "identity.clusters", "identity.linked_records",
+             "golden.excluded_customers", "golden.purge_log", "marts.customer_xref", "marts.data_quality"}
+# Columns that are keys, ids, codes or bookkeeping, never a person's value.
+KEEP = {"customer_id", "source", "source_record_id", "unique_id", "unique_id_l", "unique_id_r", "source_l",
+        "source_r", "person_source", "person_record_id", "record_1", "record_2", "decision_id", "decision",
+        "attribute", "decided_by", "file", "event", "channel", "activity_type", "status", "category", "store_id",
+        "consent_channel", "consent_action", "action", "state", "state_source", "state_source_record_id",
+        "collection_point", "contact_point_kind", "kind", "phone_kind", "item", "command", "run_id", "change",
+        "record_hash", "household_id", "cluster_key", "component", "identity_events", "attribution",
+        "_file", "_line", "_drop", "_loaded_at", "applied",
+        # A device id stays on the sessions of a device another customer shares (it is theirs too, and stitching
+        # their anonymous sessions depends on it); a device only purged customers used is purged with them.
+        "device_id"}
+# Types that never carry a name, an e-mail, a phone or an address: numbers, flags, timestamps.
+_KEPT_TYPES = ("TIMESTAMP", "BOOLEAN", "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT",
+               "USMALLINT", "UINTEGER", "UBIGINT", "FLOAT", "DOUBLE", "DECIMAL")
+
+REGISTER_CUSTOMER_IDENTIFIERS_SQL = """
+INSERT INTO identity.erasure_registry
+SELECT DISTINCT ON (identifier_hash) identifier_hash, kind, 'erased_customer', customer_id, now(), ?
+FROM (
+    SELECT x.customer_id, sha256('email:' || p.email_key) AS identifier_hash, 'email' AS kind
+    FROM staging.person_records p JOIN marts.customer_xref x USING (source, source_record_id)
+    WHERE p.email_key IS NOT NULL
+    UNION ALL
+    SELECT x.customer_id, sha256('phone:' || p.phone), 'phone'
+    FROM staging.person_records p JOIN marts.customer_xref x USING (source, source_record_id)
+    WHERE p.phone IS NOT NULL
+    UNION ALL
+    SELECT x.customer_id, sha256('record:' || x.source || ':' || x.source_record_id), 'record'
+    FROM marts.customer_xref x
+)
+WHERE customer_id IN (SELECT customer_id FROM golden.excluded_customers WHERE reason = 'erased')
+  AND identifier_hash NOT IN (SELECT identifier_hash FROM identity.erasure_registry)
+"""
+
+_TARGETS_SQL = """
+CREATE OR REPLACE TEMP TABLE _purge_customers AS SELECT customer_id, reason FROM golden.excluded_customers;
+CREATE OR REPLACE TEMP TABLE _purge_records AS
+    SELECT x.source, x.source_record_id, x.source || ':' || x.source_record_id AS unique_id
+    FROM marts.customer_xref x JOIN _purge_customers USING (customer_id);
+CREATE OR REPLACE TEMP TABLE _purge_devices AS  -- devices only purged customers ever logged in on
+    SELECT source, device_id FROM golden.stitched_sessions
+    WHERE attribution = 'logged_in' AND device_id IS NOT NULL
+    GROUP BY ALL HAVING bool_and(customer_id IN (SELECT customer_id FROM _purge_customers));
+"""
+
+
+def _columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> dict[str, str]:
+    return dict(con.execute("SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = ? "
+                            "AND table_name = ? AND table_catalog = current_database() ORDER BY ordinal_position",
+                            [schema, table]).fetchall())
+
+
+def _scrubbed(columns: dict[str, str], keep: set[str]) -> list[str]:
+    return [c for c, t in columns.items() if c not in keep and not t.upper().startswith(_KEPT_TYPES)]
+
+
+def _match(columns: dict[str, str]) -> list[str]:
+    """Row conditions naming a purged customer, record or device, from the key columns a table has."""
+    conditions = []
+    if "customer_id" in columns:
+        conditions.append("customer_id IN (SELECT customer_id FROM _purge_customers)")
+    if {"source", "source_record_id"} <= columns.keys():
+        conditions.append("(source, source_record_id) IN (SELECT (source, source_record_id) FROM _purge_records)")
+    if {"person_source", "person_record_id"} <= columns.keys():
+        conditions.append("(person_source, person_record_id) IN "
+                          "(SELECT (source, source_record_id) FROM _purge_records)")
+    for c in ("unique_id", "unique_id_l", "unique_id_r", "record_1", "record_2"):
+        if c in columns:
+            conditions.append(f"{c} IN (SELECT unique_id FROM _purge_records)")
+    return conditions
+
+
+# A purged raw row stays stageable (a full refresh restages raw): its activity columns stay, and a row of a
+# source with no activity (an erasure request, a person-only list) keeps this token in place of its identifier.
+TOKEN = "erased"
+
+
+def _raw_passes(source: Source) -> list[tuple[list[str], set[str], str | None]]:
+    """(row conditions, kept columns, column that takes TOKEN) of each pass over a raw table (all text)."""
+    identifying = [source.person[f] for f in ("first_name", "last_name", "email", "phone") if f in source.person]
+    token = identifying[0] if identifying and not source.activity else None
+    if source.is_erasure:  # the requests themselves: identifiers to forget, kept as hashes in the registry
+        return [(["true"], {source.record_id, source.updated_at}, token)]
+    conditions = [f"({quote(source.record_id)}) IN (SELECT source_record_id FROM _purge_records "
+                  f"WHERE source = '{source.name}')"]
+    keep = {source.record_id, source.updated_at, *source.activity.values()}
+    if source.person_ref:
+        conditions.append(f"({quote(source.person_ref.column)}) IN (SELECT source_record_id FROM _purge_records "
+                          f"WHERE source = '{source.person_ref.source}')")
+        keep.add(source.person_ref.column)
+    passes = [(conditions, keep, token)]
+    if device := source.activity.get("device_id"):
+        passes.append(([f"({quote(device)}) IN (SELECT device_id FROM _purge_devices WHERE source = '{source.name}')"],
+                       keep - {device}, token))
+    return passes
+
+
+def _scrub(con: duckdb.DuckDBPyConnection, table: str, conditions: list[str], columns: list[str],
+           token: str | None = None) -> int:
+    if not conditions or not columns:
+        return 0
+    values = ", ".join(f"{quote(c)} = " + (f"'{TOKEN}'" if c == token else "NULL") for c in columns)
+    holding = " OR ".join(f"{quote(c)} IS DISTINCT FROM " + (f"'{TOKEN}'" if c == token else "NULL") for c in columns)
+    return con.execute(f"UPDATE {table} SET {values} WHERE ({' OR '.join(conditions)}) AND ({holding})").fetchall()[0][0]
+
+
+_EMPTY = ("first_name", "first_name_canonical", "last_name", "birth_date", "email", "mobile", "landline", "street",
+          "postcode", "city")
+
+
+def _keep_record_hashes(con: duckdb.DuckDBPyConnection) -> None:
+    """Remember the record hash each purged record was last linked with (the values are about to go)."""
+    con.execute("""CREATE TABLE IF NOT EXISTS identity.purged_records (
+        unique_id VARCHAR PRIMARY KEY, record_hash VARCHAR, first_purged_at TIMESTAMP, last_purged_at TIMESTAMP)""")
+    holding = " OR ".join(f"i.{c} IS NOT NULL" for c in _EMPTY)
+    con.execute(f"""INSERT INTO identity.purged_records
+        SELECT i.unique_id, i.record_hash, now(), now() FROM identity.linkage_input i
+        WHERE i.unique_id IN (SELECT unique_id FROM _purge_records) AND ({holding})
+        ON CONFLICT (unique_id) DO UPDATE SET record_hash = excluded.record_hash, last_purged_at = excluded.last_purged_at""")
+
+
+def restore_purged_hashes(con: duckdb.DuckDBPyConnection) -> int:
+    """In a freshly built identity.linkage_input, give each purged record (nothing left to compare) the hash it was
+    last linked with: the next run sees it unchanged and reuses its pairs and cluster, so purging changes no
+    customer id. A purged record delivered again with values keeps its new hash and is linked again."""
+    if not table_exists(con, "identity.purged_records"):
+        return 0
+    empty = " AND ".join(f"i.{c} IS NULL" for c in _EMPTY)
+    return con.execute(f"""UPDATE identity.linkage_input i SET record_hash = p.record_hash
+        FROM identity.purged_records p WHERE p.unique_id = i.unique_id AND {empty}
+          AND i.record_hash IS DISTINCT FROM p.record_hash""").fetchall()[0][0]
+
+
+def purge_excluded(con: duckdb.DuckDBPyConnection, sources: list[Source], run_id: str) -> dict[str, int]:
+    """Register erased customers' identifiers, then purge every excluded customer's values from every table, in
+    one transaction. Returns rows purged per table (tables with none left out) and the identifiers registered."""
+    by_name = {s.name: s for s in sources}
+    purged: dict[str, int] = {}
+    with transaction(con):
+        registered = con.execute(REGISTER_CUSTOMER_IDENTIFIERS_SQL, [run_id]).fetchall()[0][0]
+        for statement in _TARGETS_SQL.strip().split(";\n"):
+            con.execute(statement)
+        if table_exists(con, "identity.linkage_input"):
+            _keep_record_hashes(con)
+        tables = con.execute("""SELECT table_schema, table_name FROM information_schema.tables
+            WHERE table_catalog = current_database() AND table_type = 'BASE TABLE' AND list_contains(?, table_schema)
+            ORDER BY 1, 2""", [list(SCHEMAS)]).fetchall()
+        for schema, name in tables:
+            table = f"{schema}.{quote(name)}"
+            if f"{schema}.{name}" in UNTOUCHED or name.endswith("__files"):
+                continue
+            columns = _columns(con, schema, name)
+            if schema == "raw":
+                if name not in by_name:
+                    continue
+                passes = [(conditions, [c for c in columns if c not in keep | {"_file", "_line", "_drop", "_loaded_at"}],
+                           token) for conditions, keep, token in _raw_passes(by_name[name])]
+            else:
+                conditions = ["true"] if f"{schema}.{name}" == "staging.erasure_requests" else _match(columns)
+                passes = [(conditions, _scrubbed(columns, KEEP), None)]
+                if {"source", "device_id"} <= columns.keys():  # devices nobody else used go with their owner
+                    passes.append((["(source, device_id) IN (SELECT (source, device_id) FROM _purge_devices)"],
+                                   _scrubbed(columns, KEEP - {"device_id"}), None))
+            if n := sum(_scrub(con, table, conditions, scrub, token) for conditions, scrub, token in passes):
+                purged[f"{schema}.{name}"] = n
+        con.execute("""CREATE TABLE IF NOT EXISTS golden.purge_log (
+            run_id VARCHAR, purged_at TIMESTAMP, customer_id VARCHAR, reason VARCHAR, records BIGINT)""")
+        con.execute("""INSERT INTO golden.purge_log
+            SELECT ?, now(), c.customer_id, c.reason, count(r.unique_id)
+            FROM _purge_customers c
+            LEFT JOIN marts.customer_xref x USING (customer_id)
+            LEFT JOIN _purge_records r USING (source, source_record_id)
+            WHERE c.customer_id NOT IN (SELECT customer_id FROM golden.purge_log WHERE reason = c.reason)
+            GROUP BY ALL""", [run_id])
+    return {"identifiers_registered": registered, **purged}
