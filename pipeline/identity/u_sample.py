@@ -14,7 +14,7 @@ import pandas as pd
 
 
 def provisional_identities(rows: list[tuple]) -> dict[str, str]:
-    """rows: (unique_id, email, mobile, first_name, last_name, birth_date) -> unique_id: group id."""
+    """rows: (unique_id, email, mobile, first_name, last_name, birth_date, *identifiers) -> unique_id: group id."""
     parent: dict[str, str] = {}
 
     def find(x: str) -> str:
@@ -24,10 +24,11 @@ def provisional_identities(rows: list[tuple]) -> dict[str, str]:
             x = parent[x]
         return x
 
-    for uid, email, mobile, first, last, born in rows:
+    for uid, email, mobile, first, last, born, *ids in rows:
         find(uid)
         keys = [f"e:{email}" if email else None, f"m:{mobile}" if mobile else None,
-                f"n:{first}|{last}|{born}" if first and last and born else None]
+                f"n:{first}|{last}|{born}" if first and last and born else None,
+                *(f"i{i}:{v}" if v else None for i, v in enumerate(ids))]
         for key in filter(None, keys):
             parent[find(key)] = find(uid)
     return {uid: find(uid) for uid, *_ in rows}
