@@ -82,7 +82,7 @@ def splink_alone(warehouse: Path, workdir: Path, threshold: float) -> dict:
     from splink.backends.duckdb import DuckDBAPI
 
     from pipeline.identity import model
-    from pipeline.identity.link import U_SAMPLE_PAIRS
+    from pipeline.identity.recipe import U_SAMPLE_PAIRS
 
     with duckdb.connect(str(warehouse), read_only=True) as wh:
         records = wh.sql("SELECT * FROM identity.linkage_input").to_arrow_table()
