@@ -170,3 +170,14 @@ def test_staging_assembles_composites(tmp_path):
     assert str(persons.loc[0, "birth_date"]) == "1980-02-03"
     assert persons.loc[0, "street_raw"] == "12 Main Street"
     assert persons.loc[0, "identifiers"] == '{"loyalty_number": "L12345"}'
+
+
+def test_the_public_benchmark_maps_febrl_through_the_sources_file(tmp_path):
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+    from public_benchmarks import sources_yaml
+
+    (tmp_path / "s.yaml").write_text(sources_yaml(["febrl_a", "febrl_b"], with_id=True), encoding="utf-8")
+    a, b = load_sources(tmp_path / "s.yaml")
+    assert a.person["street"] == ("street_number", "address_1") and b.identifiers == {"soc_sec_id": "soc_sec_id"}

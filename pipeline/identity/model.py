@@ -34,8 +34,8 @@ def _name(column: str, other: str, with_nickname: bool) -> cl.CustomComparison:
     if not with_nickname:
         # A swap is one piece of evidence: the first-name comparison counts it, this one stays neutral.
         swapped = swapped.configure(is_null_level=True)
+    levels.append(swapped)
     levels += [
-        swapped,
         cll.JaroWinklerLevel(column, 0.92),
         cll.JaroWinklerLevel(column, 0.80),
         cll.ElseLevel(),

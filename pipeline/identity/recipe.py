@@ -185,8 +185,13 @@ def train(engine: Engine, records: pa.Table) -> Trained:
         rule = block_on(*fields)
         pairs = count_comparisons(engine.api(), "linkage_input", [rule])[0]["comparisons"]
         if pairs >= MIN_EM_PAIRS:
-            linker.training.estimate_parameters_using_expectation_maximisation(rule)
-            trained.append(rule.get_blocking_rule("duckdb").blocking_rule_sql)
+            label = rule.get_blocking_rule("duckdb").blocking_rule_sql
+            try:
+                linker.training.estimate_parameters_using_expectation_maximisation(rule)
+            except ValueError as exc:  # Splink refuses an m of exactly 0 (a level seen among non-matches only)
+                trained.append(f"skipped {label}: {str(exc)[:80]}")
+                continue
+            trained.append(label)
     fitted = linker.misc.save_model_to_json()
     prior = bounded_prior(fitted, records.num_rows)
     fitted = floor_m(fitted)
