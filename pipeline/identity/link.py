@@ -18,7 +18,6 @@ from splink.internals.database_api import DatabaseAPI
 
 from pipeline.identity import model, recipe
 from pipeline.identity.conflicts import ConflictModel
-from pipeline.identity.u_sample import build_u_sample, term_frequencies
 
 
 
@@ -104,8 +103,7 @@ def predict_changed(linkage_input: pa.Table, changed: list[str], model_path: Pat
                     "(SELECT unique_id FROM _changed)")
         con.execute("CREATE TABLE other_records AS SELECT * FROM linkage_input WHERE unique_id NOT IN "
                     "(SELECT unique_id FROM _changed)")
-        build_u_sample(con, "linkage_input", "u_sample")  # term frequencies as a full run computes them
-        tf_tables = {c: term_frequencies(con, c, "u_sample") for c in model.TF_COLUMNS}
+        tf_tables, _, _ = recipe.term_frequency_tables(DuckDBEngine(con), linkage_input)  # as the full run's
         db = DuckDBAPI(con)
         linker = recipe.open_linker(db, "linkage_input", json.loads(model_path.read_text()), tf_tables)
         changed_df, other_df = db.register("changed_records"), db.register("other_records")

@@ -35,6 +35,12 @@ def _name(column: str, other: str, with_nickname: bool) -> cl.CustomComparison:
         # A swap is one piece of evidence: the first-name comparison counts it, this one stays neutral.
         swapped = swapped.configure(is_null_level=True)
     levels.append(swapped)
+    if with_nickname:
+        # One name typed in the other field on one side only ('skvaril anneliese' / 'skvaril matthew'): not a
+        # different first name (evidence.py reads it so too).
+        levels.append(cll.CustomLevel(
+            f'"{column}_l" = "{other}_r" OR "{other}_l" = "{column}_r"',
+            label_for_charts="First name in the surname field", base_dialect_str=SQL_DIALECT))
     levels += [
         cll.JaroWinklerLevel(column, 0.92),
         cll.JaroWinklerLevel(column, 0.80),
@@ -62,6 +68,9 @@ def _address() -> cl.CustomComparison:
         cll.And(cll.NullLevel("street"), cll.NullLevel("postcode"), cll.NullLevel("city")),
         cll.And(cll.ExactMatchLevel("street"), cll.ExactMatchLevel("postcode")),
         cll.And(cll.JaroWinklerLevel("street", 0.9), cll.ExactMatchLevel("postcode")),
+        # A typo in the postcode ('2164' / '2614') or none at all on one side: the street still speaks.
+        cll.And(cll.JaroWinklerLevel("street", 0.9), cll.DamerauLevenshteinLevel("postcode", 1)),
+        cll.JaroWinklerLevel("street", 0.9),
         cll.ExactMatchLevel("postcode"),
         cll.ExactMatchLevel("city"),
         cll.ElseLevel(),
