@@ -149,10 +149,12 @@ def render_model(fitted: dict, dialect: str, trained: recipe.Trained) -> dict:
     rendered = model.settings(recipe.identifiers_of_model(fitted), trained.plan.rules).get_settings(dialect).as_dict()
     out = {**fitted, "sql_dialect": rendered["sql_dialect"],
            "blocking_rules_to_generate_predictions": rendered["blocking_rules_to_generate_predictions"]}
+    by_name = {c["output_column_name"]: c for c in rendered["comparisons"]}
     comparisons = []
-    for fit, ren in zip(fitted["comparisons"], rendered["comparisons"], strict=True):
-        if fit["output_column_name"] != ren["output_column_name"]:
-            raise ValueError(f"model mismatch: {fit['output_column_name']} vs {ren['output_column_name']}")
+    for fit in fitted["comparisons"]:  # matched by name: the trained model need not keep the settings' order
+        ren = by_name.get(fit["output_column_name"])
+        if ren is None or len(ren["comparison_levels"]) != len(fit["comparison_levels"]):
+            raise ValueError(f"model mismatch on comparison {fit['output_column_name']}")
         levels = [{**lf, "sql_condition": lr["sql_condition"]}
                   for lf, lr in zip(fit["comparison_levels"], ren["comparison_levels"], strict=True)]
         comparisons.append({**fit, "comparison_levels": levels})
