@@ -121,7 +121,7 @@ def _anchor_sql(kind: str, columns: set[str]) -> str:
     fields = FIELD_ANCHORS[kind]
     postcode = "AND (l.postcode = r.postcode OR l.postcode IS NULL OR r.postcode IS NULL)" \
         if "postcode" in columns else ""
-    parts.append(f"SELECT l.unique_id, r.unique_id FROM _rec l JOIN _rec r ON "
+    parts.append("SELECT l.unique_id, r.unique_id FROM _rec l JOIN _rec r ON "
                  + " AND ".join(f"l.{c} = r.{c}" for c in fields) + f" AND l.unique_id < r.unique_id {postcode}")
     return " UNION ".join(parts)
 
