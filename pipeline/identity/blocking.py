@@ -20,9 +20,10 @@ from splink.internals.database_api import DatabaseAPI
 
 from pipeline.identity.features import IDENTIFIER_PREFIX
 
-# Fields that identify a person on their own often enough to block on alone, most selective first.
-# Not the landline (a household's), the street or the city (many people each).
-SINGLE_FIELDS = ("email", "mobile", "birth_date", "last_name", "first_name_canonical", "postcode")
+# Fields that identify a person (or a household, for the landline) often enough to block on alone, most
+# selective first; not the street or the city (many people each). Blocking only proposes pairs: the score
+# and the vetoes decide.
+SINGLE_FIELDS = ("email", "mobile", "birth_date", "last_name", "first_name_canonical", "postcode", "landline")
 # Pairs of fields: what a single rule over budget still reaches, and moves (new address, same name and birth).
 COMBINATIONS = (
     ("first_name_canonical", "last_name"),
