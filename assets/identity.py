@@ -2,9 +2,11 @@
 durable customer ids are carried over from run to run."""
 
 
+import json
 from pathlib import Path
 
 import dagster as dg
+import pandas as pd
 from dagster_duckdb import DuckDBResource
 
 from assets.metadata import table_metadata
@@ -13,9 +15,11 @@ from pipeline.identity import link
 from pipeline.identity.decisions import COLUMNS as DECISION_COLUMNS
 from pipeline.identity.decisions import mark_missing_records, read_decisions
 from pipeline.golden.purge import restore_purged_hashes
-from pipeline.identity.features import LINKAGE_INPUT_SQL
+from pipeline.identity.conflicts import ConflictModel
+from pipeline.identity.conflicts import apply as apply_conflicts
+from pipeline.identity.features import identifier_names, linkage_input_sql
 from pipeline.identity.relink import plan_link, save_linked_records
-from pipeline.identity.resolve import cluster, flag_contrary_evidence, merge_rescored, save_ids, stable_ids
+from pipeline.identity.resolve import cluster, merge_rescored, save_ids, stable_ids
 from pipeline.resources import WAREHOUSE_POOL, PipelineSettings
 from pipeline.identity.review import review_queue_sql
 from pipeline.warehouse import create_table_as, replace_table
@@ -44,12 +48,15 @@ class ClusteringConfig(dg.Config):
 
 @dg.asset(key=LINKAGE_INPUT, deps=[PERSON_RECORDS], group_name=GROUP, kinds={"duckdb"}, pool=WAREHOUSE_POOL)
 def linkage_input(duckdb: DuckDBResource) -> dg.MaterializeResult:
-    """Staged person records in the match forms Splink compares, keyed '<source>:<record id>'."""
+    """Staged person records in the match forms Splink compares, keyed '<source>:<record id>', with one
+    column per strong identifier the sources map (`id_<name>`)."""
     with duckdb.get_connection() as con:
         con.execute("CREATE SCHEMA IF NOT EXISTS identity")
-        con.execute(f"CREATE OR REPLACE TABLE identity.linkage_input AS {LINKAGE_INPUT_SQL}")
+        identifiers = identifier_names(con)
+        con.execute(f"CREATE OR REPLACE TABLE identity.linkage_input AS {linkage_input_sql(identifiers)}")
         restore_purged_hashes(con)  # purged records (erasure, retention) read as unchanged
-        return dg.MaterializeResult(metadata=table_metadata(con, "identity.linkage_input"))
+        return dg.MaterializeResult(metadata={**table_metadata(con, "identity.linkage_input"),
+                                              "identifiers": dg.MetadataValue.json(identifiers)})
 
 
 class LinkConfig(dg.Config):
@@ -86,17 +93,23 @@ def pairwise_predictions(context: dg.AssetExecutionContext, duckdb: DuckDBResour
         if plan.mode == "full":
             records = con.sql("SELECT * FROM identity.linkage_input").to_arrow_table()
             result = _engine(settings.engine).train_and_predict(records, settings.artefacts_path)
-            replace_table(con, "identity.pairwise_predictions", flag_contrary_evidence(result.predictions))
+            replace_table(con, "identity.pairwise_predictions", apply_conflicts(result.predictions, result.conflicts))
+            replace_table(con, "identity.model_health", pd.DataFrame([{
+                "run_id": context.run_id, "records": records.num_rows, **{
+                    k: (json.dumps(v) if isinstance(v, (list, dict)) else v) for k, v in result.health.items()}}]))
             save_linked_records(con)
             extra = {"comparisons_scored": result.comparisons,
+                     "conflict_weights": dg.MetadataValue.json(result.conflicts.as_dict()),
+                     "model_health": dg.MetadataValue.json(result.health),
+                     "blocking_fields_over_budget": dg.MetadataValue.json(result.blocking_over_budget or []),
                      "u_sample_distinct_people": result.distinct_people_sample,
                      "em_sessions_trained": dg.MetadataValue.json(result.em_sessions or []),
                      "comparisons_by_blocking_rule": dg.MetadataValue.json(result.comparisons_by_rule),
                      "match_weights_chart": dg.MetadataValue.path(str(result.chart_path))}
         elif plan.mode == "incremental":
             records = con.sql("SELECT * FROM identity.linkage_input").to_arrow_table()
-            scored = flag_contrary_evidence(link.predict_changed(records, plan.changed, model_path,
-                                                                 settings.artefacts_path))
+            scored = apply_conflicts(link.predict_changed(records, plan.changed, model_path, settings.artefacts_path),
+                                     ConflictModel.load(link.conflicts_path(model_path)))
             extra = {"pairs_rescored": scored.num_rows, **merge_rescored(con, scored, plan.changed + plan.removed)}
         meta = table_metadata(con, "identity.pairwise_predictions")
         vetoed = con.execute("SELECT count(*) FROM identity.pairwise_predictions WHERE contrary_evidence").fetchall()[0][0]
@@ -125,10 +138,12 @@ def steward_decisions(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
 
 
 @dg.asset(key=CLUSTERS, deps=[PREDICTIONS, STEWARD_DECISIONS], group_name=GROUP, kinds={"duckdb"}, pool=WAREHOUSE_POOL)
-def clusters(duckdb: DuckDBResource, config: ClusteringConfig) -> dg.MaterializeResult:
-    """One row per person record with its cluster; strongest links first, never across contrary evidence."""
+def clusters(duckdb: DuckDBResource, config: ClusteringConfig, settings: PipelineSettings) -> dg.MaterializeResult:
+    """One row per person record with its cluster; strongest links first, never across a conflict the data
+    show to be a veto (conflict_weights.json, learned on the last full re-link)."""
+    learned = ConflictModel.load(link.conflicts_path(settings.artefacts_path / "splink_model.json"))
     with duckdb.get_connection() as con:
-        frame, refused, recomputed = cluster(con, config.threshold, config.max_cluster_size)
+        frame, refused, recomputed = cluster(con, config.threshold, config.max_cluster_size, veto=learned.vetoes)
         frame["cluster_size"] = frame.groupby("cluster_key")["unique_id"].transform("size")
         frame["needs_review"] = frame["cluster_size"] > config.review_cluster_size
         replace_table(con, "identity.clusters", frame)

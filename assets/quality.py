@@ -14,7 +14,7 @@ from pipeline.config import Source
 from pipeline.quality import suites
 from pipeline.quality.scorecard import source_quality_sql
 from pipeline.resources import WAREHOUSE_POOL, GreatExpectations, PipelineSettings
-from pipeline.warehouse import transaction
+from pipeline.warehouse import table_exists, transaction
 
 GROUP = "quality"
 DATA_QUALITY = dg.AssetKey(["marts", "data_quality"])
@@ -70,7 +70,7 @@ def build(sources: list[Source]) -> list:
     @dg.asset_check(asset=CLUSTERS, name=CLUSTERS_VALID, blocking=True,
                     additional_deps=[PERSON_RECORDS, dg.AssetKey(["identity", "pairwise_predictions"])],
                     description="Every staged record in one cluster, probabilities in [0, 1], no mega-cluster, "
-                                "singleton share within its band.")
+                                "a healthy model (agreement counts for a match).")
     def identity_clusters_valid(duckdb: DuckDBResource, great_expectations: GreatExpectations) -> dg.AssetCheckResult:
         with duckdb.get_connection() as con:
             staged = con.execute("SELECT count(*) FROM staging.person_records").fetchall()[0][0]
@@ -81,8 +81,10 @@ def build(sources: list[Source]) -> list:
                         UNION ALL SELECT unique_id_r, match_probability FROM identity.pairwise_predictions)
                     GROUP BY uid)
                 SELECT c.unique_id, c.cluster_key, c.cluster_size, (c.cluster_size = 1)::INT AS is_singleton,
-                       best.match_probability
-                FROM identity.clusters c LEFT JOIN best ON best.uid = c.unique_id""").df()
+                       best.match_probability, {healthy} AS model_healthy
+                FROM identity.clusters c LEFT JOIN best ON best.uid = c.unique_id""".format(
+                healthy="(SELECT bool_and(healthy) FROM identity.model_health)"
+                if table_exists(con, "identity.model_health") else "true")).df()
         expectations = suites.identity_clusters(staged, ClusteringConfig().max_cluster_size)
         return check_result(great_expectations.runner().run("identity_clusters", frame, expectations))
 

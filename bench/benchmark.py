@@ -4,7 +4,8 @@
 
 For each size (source records, i.e. raw rows over all sources) it prints per asset the wall time and the
 peak resident memory of the process while that step ran, then the Splink comparisons, pairwise F1 against
-the truth, and the same linkage done by plain Splink (train, predict, cluster at the same threshold) so
+the truth, and the same linkage done by Splink alone (the one training recipe, predict, connected components at
+the same threshold) so
 the pipeline's overhead is a ratio measured in the same run. Each size runs in its own process.
 
 The data arrive over two days: 99% of every source's rows in the first drop (the full run), the last 1%
@@ -75,36 +76,25 @@ class MemorySampler(threading.Thread):
 
 
 def splink_alone(warehouse: Path, workdir: Path, threshold: float) -> dict:
-    """Plain Splink on the same linkage input: u by random sampling, prior, the same EM sessions, predict,
-    connected components at the same threshold."""
+    """The pipeline's own training recipe (recipe.py) and predict on the same linkage input, then Splink's
+    connected components at the same threshold: the cost of Splink's work without the rest of the pipeline."""
     import duckdb
-    from splink import Linker
-    from splink.backends.duckdb import DuckDBAPI
 
-    from pipeline.identity import model
-    from pipeline.identity.link import U_SAMPLE_PAIRS
+    from pipeline.identity import recipe
+    from pipeline.identity.link import DuckDBEngine
 
     with duckdb.connect(str(warehouse), read_only=True) as wh:
         records = wh.sql("SELECT * FROM identity.linkage_input").to_arrow_table()
     scratch = workdir / "splink_alone.duckdb"
     scratch.unlink(missing_ok=True)
     con = duckdb.connect(str(scratch))
-    con.register("_in", records)
-    con.execute("CREATE TABLE linkage_input AS SELECT * FROM _in")
+    engine = DuckDBEngine(con)
     timings = {}
     t = time.perf_counter()
-    linker = Linker(DuckDBAPI(con).register("linkage_input"), model.settings(), log_level=None)
-    linker.training.estimate_probability_two_random_records_match(
-        [model.block_on("email", "first_name"), model.block_on("first_name", "last_name", "birth_date")], recall=0.7)
-    linker.training.estimate_u_using_random_sampling(max_pairs=U_SAMPLE_PAIRS, seed=42)
-    for rule in model.TRAINING_BLOCKING_RULES:
-        try:
-            linker.training.estimate_parameters_using_expectation_maximisation(rule)
-        except Exception:  # noqa: BLE001 - tiny sizes: a session with no pairs
-            pass
+    trained = recipe.train(engine, records)
     timings["splink_train_s"] = time.perf_counter() - t
     t = time.perf_counter()
-    predictions = linker.inference.predict(threshold_match_probability=model.PREDICT_THRESHOLD)
+    linker, predictions = recipe.predict(engine, trained)
     timings["splink_predict_s"] = time.perf_counter() - t
     t = time.perf_counter()
     linker.clustering.cluster_pairwise_predictions_at_threshold(predictions, threshold)

@@ -13,7 +13,10 @@ from collections import Counter
 
 import duckdb
 
+from pathlib import Path
+
 from pipeline.identity.clustering import constrained_clusters
+from pipeline.identity.conflicts import ConflictModel
 from pipeline.identity.resolve import person_keys
 
 
@@ -30,10 +33,11 @@ def sweep(warehouse: str, truth: str, thresholds: list[float], veto: bool = True
                             "FROM identity.pairwise_predictions").fetchall()
     scored = [u for u in keys if u in person]
     true_pairs = pair_count(Counter(person[u] for u in scored))
+    learned = ConflictModel.load(Path(warehouse).parent / "artefacts" / "conflict_weights.json")  # as the run
     out = []
     for t in thresholds:
         edges = [(l, r, w) for l, r, w, p, v in edges_all if p >= t and not (veto and v)]
-        clusters, refused = constrained_clusters(keys, edges) if veto else _components(keys, edges)
+        clusters, refused = constrained_clusters(keys, edges, veto=learned.vetoes) if veto else _components(keys, edges)
         predicted = pair_count(Counter(clusters[u] for u in scored))
         tp = pair_count(Counter((clusters[u], person[u]) for u in scored))
         precision, recall = tp / predicted if predicted else 1.0, tp / true_pairs

@@ -27,8 +27,10 @@ CHANNELS = ("online", "offline")
 SOURCE_KEYS = {
     "name", "description", "channel", "format", "files", "encoding", "delimiter", "decimal",
     "country", "trust_rank", "record_id", "updated_at", "date_formats", "person", "activity",
-    "person_ref", "purpose",
+    "person_ref", "purpose", "identifiers",
 }
+# A composite birth date is assembled from these parts, in this order.
+DATE_PARTS = ("year", "month", "day")
 # customer: records of people (linked into customers); erasure: identifiers of people to forget (GDPR art. 17).
 PURPOSES = ("customer", "erasure")
 # Where the identity work (u and EM training, blocking, predict) runs: DuckDB in-process, or Spark.
@@ -63,7 +65,11 @@ class Source:
     trust_rank: int = 99
     updated_at: str | None = None
     date_formats: tuple[str, ...] = ("%Y-%m-%d",)
-    person: dict[str, str] = field(default_factory=dict)
+    # canonical field -> a column, or a tuple of columns (a composite: joined by a space; for birth_date the
+    # (year, month, day) columns)
+    person: dict[str, str | tuple[str, ...]] = field(default_factory=dict)
+    # strong identifier name (shared across sources that carry it) -> column or composite
+    identifiers: dict[str, str | tuple[str, ...]] = field(default_factory=dict)
     activity_type: str | None = None
     activity: dict[str, str] = field(default_factory=dict)
     person_ref: PersonRef | None = None
@@ -76,7 +82,8 @@ class Source:
     @property
     def mapped_columns(self) -> list[str]:
         """Source columns the pipeline reads: a file lacking one of them cannot be staged."""
-        cols = [self.record_id, *self.person.values(), *self.activity.values()]
+        cols = [self.record_id, *_flat(self.person.values()), *_flat(self.identifiers.values()),
+                *self.activity.values()]
         if self.updated_at:
             cols.append(self.updated_at)
         if self.person_ref:
@@ -88,8 +95,38 @@ class Source:
         return bool(self.person)
 
 
+def _flat(specs) -> list[str]:
+    return [c for spec in specs for c in ((spec,) if isinstance(spec, str) else spec)]
+
+
 def _fail(where: str, message: str) -> None:
     raise SourcesFileError(f"sources file, {where}: {message}")
+
+
+def _column_spec(where: str, key: str, spec, date: bool = False) -> str | tuple[str, ...]:
+    """A column name; a list of columns joined into one field; for a date, {year:, month:, day:} columns."""
+    if isinstance(spec, str) and spec:
+        return spec
+    if isinstance(spec, dict) and date:
+        if set(spec) != set(DATE_PARTS) or not all(isinstance(spec[p], str) and spec[p] for p in DATE_PARTS):
+            _fail(where, f"'{key}' from parts needs exactly the columns {list(DATE_PARTS)}, got {sorted(spec)}")
+        return tuple(spec[p] for p in DATE_PARTS)
+    if isinstance(spec, list) and len(spec) >= 2 and all(isinstance(c, str) and c for c in spec) and not date:
+        return tuple(spec)
+    expected = "a column name or {year: , month: , day: } columns" if date else \
+        "a column name or a list of two or more columns"
+    _fail(where, f"'{key}' must be {expected}, not {spec!r}")
+
+
+def _identifiers(where: str, raw) -> dict[str, str | tuple[str, ...]]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict) or not raw:
+        _fail(where, "identifiers must map an identifier name to a column, e.g. {loyalty_number: card_no}")
+    for name in raw:
+        if not (isinstance(name, str) and name.isidentifier() and name.islower()):
+            _fail(where, f"identifiers: name {name!r} must be a lowercase identifier (letters, digits, _)")
+    return {name: _column_spec(where, f"identifiers.{name}", spec) for name, spec in raw.items()}
 
 
 def _parse_source(raw: dict, defaults: dict, index: int) -> Source:
@@ -117,6 +154,11 @@ def _parse_source(raw: dict, defaults: dict, index: int) -> Source:
     bad = set(person) - set(PERSON_FIELDS)
     if bad:
         _fail(where, f"unknown person field(s) {sorted(bad)}; canonical fields: {PERSON_FIELDS}")
+    person = {f: _column_spec(where, f"person.{f}", spec, date=f == "birth_date")
+              for f, spec in person.items()}
+    identifiers = _identifiers(where, raw.get("identifiers"))
+    if identifiers and not person:
+        _fail(where, "identifiers need a 'person' mapping: they identify person records")
     activity = dict(raw.get("activity") or {})
     activity_type = activity.pop("type", None)
     bad = set(activity) - set(ACTIVITY_FIELDS)
@@ -147,7 +189,7 @@ def _parse_source(raw: dict, defaults: dict, index: int) -> Source:
         decimal=str(merged.get("decimal", ".")), country=merged.get("country", "FR"),
         trust_rank=int(merged.get("trust_rank", 99)), updated_at=merged.get("updated_at"),
         date_formats=tuple(formats), person=person, activity_type=activity_type,
-        activity=activity, person_ref=person_ref, purpose=purpose,
+        activity=activity, person_ref=person_ref, purpose=purpose, identifiers=identifiers,
     )
 
 
@@ -173,6 +215,11 @@ def load_sources(path: Path | str = BUNDLED_SOURCES) -> list[Source]:
         if s.person_ref and not by_name[s.person_ref.source].has_person:
             _fail(f"source '{s.name}'", f"person_ref source '{s.person_ref.source}' has no person mapping")
     return sources
+
+
+def identifier_names(sources: list[Source]) -> list[str]:
+    """Every identifier name the sources map, sorted: one canonical field each, shared across sources."""
+    return sorted({name for s in sources if not s.is_erasure for name in s.identifiers})
 
 
 @dataclass(frozen=True)

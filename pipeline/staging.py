@@ -7,6 +7,7 @@ reject the row: the field is left empty, the original stays beside it, and `fiel
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import date
 from typing import Callable
@@ -55,7 +56,11 @@ def _split(series: pd.Series, n: int) -> list[pd.Series]:
     return [filled.map(lambda t, i=i: t[i]) for i in range(n)]
 
 
-def _col(frame: pd.DataFrame, column: str | None) -> pd.Series:
+def _col(frame: pd.DataFrame, column: str | tuple[str, ...] | None) -> pd.Series:
+    if isinstance(column, tuple):  # a composite field: its parts joined by a space, missing parts left out
+        parts = [_col(frame, c) for c in column]
+        joined = [" ".join(v for v in values if v is not None) for values in zip(*parts)]
+        return pd.Series([v or None for v in joined], index=frame.index, dtype=object)
     if column is None or column not in frame.columns:
         return pd.Series([None] * len(frame), index=frame.index, dtype=object)
     return frame[column].map(lambda v: None if missing(v) else str(v).strip()).astype(object)
@@ -96,6 +101,35 @@ def _identifying(frame: pd.DataFrame, source: Source, field: str) -> pd.Series:
     if field in ("first_name", "last_name"):
         return values.map(lambda v: not missing(v) and names.implausible(v) is None)
     return values.notna()
+
+
+def _date_from_parts(frame: pd.DataFrame, columns: tuple[str, ...]) -> pd.Series:
+    """yyyy-mm-dd from (year, month, day) columns; a part missing or not a number leaves the date empty."""
+    parts = [_col(frame, c) for c in columns]
+
+    def iso(y, m, d) -> str | None:
+        if not all(v is not None and str(v).strip().split(".")[0].isdigit() for v in (y, m, d)):
+            return None
+        y, m, d = (int(str(v).strip().split(".")[0]) for v in (y, m, d))
+        return f"{y:04d}-{m:02d}-{d:02d}"
+    return pd.Series([iso(*v) for v in zip(*parts)], index=frame.index, dtype=object)
+
+
+def identifier_key(value: object) -> str | None:
+    """Match form of a strong identifier: letters and digits only, upper case ('123 456-789' = '123456789')."""
+    if missing(value):
+        return None
+    key = "".join(ch for ch in str(value).upper() if ch.isalnum())
+    return key or None
+
+
+def _identifiers(source: Source, frame: pd.DataFrame) -> pd.Series:
+    """JSON object {identifier name: match form} per row (NULL without any): one column whatever the names."""
+    names = list(source.identifiers)
+    keys = [_col(frame, source.identifiers[n]).map(identifier_key).tolist() for n in names]
+    rows = [{n: v for n, v in zip(names, values) if v is not None} for values in zip(*keys)] if names else []
+    return pd.Series([json.dumps(r, sort_keys=True) if r else None for r in rows] if names else [None] * len(frame),
+                     index=frame.index, dtype=object)
 
 
 def _row_rejections(source: Source, frame: pd.DataFrame) -> pd.Series:
@@ -140,7 +174,10 @@ def _stage_persons(source: Source, frame: pd.DataFrame, issues: _Issues, today: 
         out[f] = _map_unique(usable, names.display_form)
         out[f"{f}_norm"] = _map_unique(usable, names.match_form)
     out["first_name_canonical"] = out["first_name_norm"].map(lambda n: names.canonical_first_name(n, nick))
-    born, why = _split(_map_unique(p["birth_date"], lambda v: values.parse_birth_date(v, source.date_formats, today)), 2)
+    born_spec, formats = source.person.get("birth_date"), source.date_formats
+    if isinstance(born_spec, tuple):  # assembled from year, month and day columns
+        p["birth_date"], formats = _date_from_parts(frame, born_spec), ("%Y-%m-%d",)
+    born, why = _split(_map_unique(p["birth_date"], lambda v: values.parse_birth_date(v, formats, today)), 2)
     out["birth_date"] = pd.to_datetime(born).dt.date
     issues.add("birth_date", p["birth_date"], why)
     mail, ok, why = _split(_map_unique(p["email"], email.normalise_email), 3)
@@ -165,6 +202,7 @@ def _stage_persons(source: Source, frame: pd.DataFrame, issues: _Issues, today: 
     out["city_norm"] = _map_unique(p["city"], address.normalise_city)
     out["country"] = country
     out["civility"] = _col(frame, source.person.get("civility")).map(names.civility)
+    out["identifiers"] = _identifiers(source, frame)
     for f in ("first_name", "last_name", "birth_date", "email", "phone", "street", "postcode", "city"):
         out[f"{f}_raw"] = p[f]
     out["_file"], out["_line"] = frame["_file"], frame["_line"]
@@ -235,7 +273,7 @@ PERSON_TYPES = {
     "email": "VARCHAR", "email_valid": "BOOLEAN", "email_key": "VARCHAR",
     "phone": "VARCHAR", "phone_valid": "BOOLEAN", "phone_kind": "VARCHAR",
     "street": "VARCHAR", "street_norm": "VARCHAR", "postcode": "VARCHAR", "postcode_valid": "BOOLEAN",
-    "city": "VARCHAR", "city_norm": "VARCHAR", "country": "VARCHAR", "civility": "VARCHAR",
+    "city": "VARCHAR", "city_norm": "VARCHAR", "country": "VARCHAR", "civility": "VARCHAR", "identifiers": "VARCHAR",
     **{f"{f}_raw": "VARCHAR" for f in ("first_name", "last_name", "birth_date", "email", "phone",
                                           "street", "postcode", "city")},
     "_file": "VARCHAR", "_line": "BIGINT",

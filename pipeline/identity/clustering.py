@@ -3,14 +3,15 @@
 Connected components at a threshold join A and C whenever A-B and B-C score above it, even when A
 and C are plainly two people (a parent and a child sharing a household contact). Here edges are
 taken by decreasing match weight and two clusters merge only if no record of one conflicts with a
-record of the other (`evidence.conflict`), and the result stays within the size guard.
+record of the other (`veto`: the conflicts the data show to be absolute, conflicts.py; by default every
+`evidence.conflict`), and the result stays within the size guard.
 Steward decisions come first and win over the model: must-link pairs are joined before any scored
 edge (whatever the evidence and the size guard say), cannot-link pairs are never put together.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from pipeline.identity.evidence import PersonKey, conflict
 
@@ -22,6 +23,7 @@ def constrained_clusters(
     max_size: int = 50,
     must_link: Iterable[tuple[str, str]] = (),
     refused_must_links: list[tuple[str, str]] | None = None,
+    veto: Callable[[PersonKey, PersonKey], bool] = conflict,
 ) -> tuple[dict[str, str], int]:
     """(record id -> cluster id (its smallest member id), number of edges refused).
 
@@ -67,7 +69,7 @@ def constrained_clusters(
             continue
         ma, mb = members[a], members[b]
         if len(ma) + len(mb) > max_size or separated(ma, mb) or any(
-            conflict(records[x], records[y]) for x in ma for y in mb
+            veto(records[x], records[y]) for x in ma for y in mb
         ):
             refused += 1
             continue

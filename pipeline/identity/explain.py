@@ -13,24 +13,22 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 from splink import Linker
-from splink.backends.duckdb import DuckDBAPI
 
-from pipeline.identity.evidence import PersonKey, conflict
-
-TF_COLUMNS = ("first_name", "last_name", "email")
+from pipeline.identity import recipe
+from pipeline.identity.conflicts import ConflictModel
+from pipeline.identity.evidence import PersonKey
+from pipeline.identity.link import DuckDBEngine, conflicts_path
 
 
 def _linker(records, model_path: Path) -> Linker:
-    scratch = duckdb.connect()
-    scratch.register("_all", records)
-    scratch.execute("CREATE TABLE linkage_input AS SELECT * FROM _all")
+    engine = DuckDBEngine(duckdb.connect())
+    engine.put(records, "linkage_input")
     model = json.loads(model_path.read_text(encoding="utf-8"))
     # The waterfall chart needs each comparison's intermediate columns, which the run does not keep.
     model.update(retain_intermediate_calculation_columns=True, retain_matching_columns=True)
-    linker = Linker(DuckDBAPI(scratch).register("linkage_input"), model, log_level=None)
-    for column in TF_COLUMNS:  # term frequencies from the whole population, as in the run
-        linker.table_management.compute_tf_table(column)
-    return linker
+    # Term frequencies exactly as the run computed them: the recipe's, from the sample of distinct people.
+    tf_tables, _, _ = recipe.term_frequency_tables(engine, records)
+    return recipe.open_linker(engine.api(), "linkage_input", model, tf_tables)
 
 
 def explain(warehouse: Path, model_path: Path, out: Path, customer_id: str | None = None,
@@ -62,6 +60,7 @@ def explain(warehouse: Path, model_path: Path, out: Path, customer_id: str | Non
         str(out), overwrite=True, print_msg=False)  # Vega bundled: opens without network
     keys = {i: PersonKey(by_id[i]["first_name"], by_id[i]["first_name_canonical"], by_id[i]["last_name"],
                          by_id[i]["birth_date"]) for i in ids}
+    learned = ConflictModel.load(conflicts_path(model_path))  # the contrary evidence the run applied
     return {"pairs": [(r["unique_id_l"], r["unique_id_r"], round(r["match_probability"], 4),
-                       conflict(keys[r["unique_id_l"]], keys[r["unique_id_r"]])) for r in scored],
+                       learned.vetoes(keys[r["unique_id_l"]], keys[r["unique_id_r"]])) for r in scored],
             "chart": str(out)}

@@ -1,6 +1,36 @@
 """The linkage input: staged person records reduced to the match forms Splink compares."""
 
-LINKAGE_INPUT_SQL = """
+from __future__ import annotations
+
+import duckdb
+
+from pipeline.warehouse import table_exists
+
+# Strong identifiers mapped in the sources file (`identifiers:`) become one column each, named by this prefix:
+# sources that carry the same identifier name share the column, so the id links across them.
+IDENTIFIER_PREFIX = "id_"
+
+
+def identifier_columns(names: list[str]) -> list[str]:
+    return [IDENTIFIER_PREFIX + n for n in names]
+
+
+def identifier_names(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The identifier names the staged records carry (sorted): the model adapts to what was mapped."""
+    if not table_exists(con, "staging.person_records") or "identifiers" not in {
+            r[0] for r in con.execute("DESCRIBE staging.person_records").fetchall()}:
+        return []
+    return [r[0] for r in con.execute("""
+        SELECT DISTINCT unnest(json_keys(identifiers::JSON)) AS name FROM staging.person_records
+        WHERE identifiers IS NOT NULL ORDER BY 1""").fetchall() if r[0].isidentifier()]
+
+
+def linkage_input_sql(identifiers: list[str] = ()) -> str:
+    # Names are validated identifiers (config._identifiers, and re-checked above): safe in a JSON path.
+    ids = "".join(f"\n    json_extract_string(identifiers, '$.{n}') AS {IDENTIFIER_PREFIX}{n},"
+                  for n in identifiers)
+    id_hash = "".join(f", json_extract_string(identifiers, '$.{n}')" for n in identifiers)
+    return f"""
 SELECT
     source || ':' || source_record_id               AS unique_id,
     source,
@@ -15,10 +45,14 @@ SELECT
     CASE WHEN phone_kind <> 'mobile' THEN phone END AS landline,
     street_norm                                     AS street,
     postcode,
-    city_norm                                       AS city,
+    city_norm                                       AS city,{ids}
     -- Changes when anything compared changes: the incremental run relinks such records.
     md5(to_json([first_name_norm, first_name_canonical, last_name_norm, strftime(birth_date, '%Y-%m-%d'),
-                 email_key, phone, phone_kind, street_norm, postcode, city_norm])) AS record_hash
+                 email_key, phone, phone_kind, street_norm, postcode, city_norm{id_hash}])) AS record_hash
 FROM staging.person_records
 ORDER BY unique_id
 """
+
+
+# The input without identifiers (kept for readers of the plain query).
+LINKAGE_INPUT_SQL = linkage_input_sql()

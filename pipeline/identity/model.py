@@ -29,13 +29,19 @@ def _name(column: str, other: str, with_nickname: bool) -> cl.CustomComparison:
         levels.append(cll.CustomLevel(
             f"{column}_canonical_l = {column}_canonical_r", label_for_charts="Same formal name (nickname)",
             base_dialect_str=SQL_DIALECT))
-    swapped = cll.CustomLevel(f'"{column}_l" = "{other}_r" AND "{other}_l" = "{column}_r"',
-                              label_for_charts="First and last name swapped", base_dialect_str=SQL_DIALECT)
+    swapped = cll.ColumnsReversedLevel(column, other, symmetrical=True).configure(
+        label_for_charts="First and last name swapped")
     if not with_nickname:
         # A swap is one piece of evidence: the first-name comparison counts it, this one stays neutral.
         swapped = swapped.configure(is_null_level=True)
+    levels.append(swapped)
+    if with_nickname:
+        # One name typed in the other field on one side only ('skvaril anneliese' / 'skvaril matthew'): not a
+        # different first name (evidence.py reads it so too).
+        levels.append(cll.CustomLevel(
+            f'"{column}_l" = "{other}_r" OR "{other}_l" = "{column}_r"',
+            label_for_charts="First name in the surname field", base_dialect_str=SQL_DIALECT))
     levels += [
-        swapped,
         cll.JaroWinklerLevel(column, 0.92),
         cll.JaroWinklerLevel(column, 0.80),
         cll.ElseLevel(),
@@ -62,6 +68,9 @@ def _address() -> cl.CustomComparison:
         cll.And(cll.NullLevel("street"), cll.NullLevel("postcode"), cll.NullLevel("city")),
         cll.And(cll.ExactMatchLevel("street"), cll.ExactMatchLevel("postcode")),
         cll.And(cll.JaroWinklerLevel("street", 0.9), cll.ExactMatchLevel("postcode")),
+        # A typo in the postcode ('2164' / '2614') or none at all on one side: the street still speaks.
+        cll.And(cll.JaroWinklerLevel("street", 0.9), cll.DamerauLevenshteinLevel("postcode", 1)),
+        cll.JaroWinklerLevel("street", 0.9),
         cll.ExactMatchLevel("postcode"),
         cll.ExactMatchLevel("city"),
         cll.ElseLevel(),
@@ -86,7 +95,18 @@ def _email() -> cl.CustomComparison:
     ])
 
 
-# Candidate pairs: a pair is scored if it agrees on any of these (each rule catches what the others miss:
+def _identifier(column: str) -> cl.CustomComparison:
+    """A strong identifier (national id, loyalty number): exact, or one typo; its u is tiny, so its weight is strong."""
+    return cl.CustomComparison(output_column_name=column, comparison_levels=[
+        cll.NullLevel(column),
+        cll.ExactMatchLevel(column),
+        cll.DamerauLevenshteinLevel(column, 1),
+        cll.ElseLevel(),
+    ])
+
+
+# Candidate pairs when no blocking plan is given (see blocking.py, which derives the rules from the mapped
+# fields): a pair is scored if it agrees on any of these (each rule catches what the others miss:
 # a new e-mail, a moved address, a married name, a typo in the surname...).
 PREDICTION_BLOCKING_RULES = [
     block_on("email"),
@@ -98,16 +118,17 @@ PREDICTION_BLOCKING_RULES = [
     block_on("postcode", "street"),
     "l.first_name = r.last_name AND l.last_name = r.first_name",
 ]
+SWAP_RULE = PREDICTION_BLOCKING_RULES[-1]
 
 # EM sessions: each fixes some fields by blocking and learns the m-probabilities of the others.
-TRAINING_BLOCKING_RULES = [
-    block_on("first_name_canonical", "last_name"),
-    block_on("birth_date"),
-    block_on("email"),
-]
+# Sessions over fields a data set lacks, or with too few pairs, are skipped (recipe.py); the last two serve
+# data without a nickname table's names or e-mails.
+TRAINING_FIELDS = [("first_name_canonical", "last_name"), ("birth_date",), ("email",), ("first_name", "last_name")]
+TRAINING_BLOCKING_RULES = [block_on(*fields) for fields in TRAINING_FIELDS]
 
 
-def settings() -> SettingsCreator:
+def settings(identifiers: list[str] = (), blocking_rules: list | None = None) -> SettingsCreator:
+    """The model over the mapped identifier columns (`id_<name>`), blocked by `blocking_rules`."""
     return SettingsCreator(
         link_type="dedupe_only",
         unique_id_column_name="unique_id",
@@ -119,8 +140,9 @@ def settings() -> SettingsCreator:
             _exact("mobile"),
             _exact("landline"),
             _address(),
+            *(_identifier(c) for c in identifiers),
         ],
-        blocking_rules_to_generate_predictions=PREDICTION_BLOCKING_RULES,
+        blocking_rules_to_generate_predictions=blocking_rules or PREDICTION_BLOCKING_RULES,
         retain_matching_columns=True,
         retain_intermediate_calculation_columns=False,
         additional_columns_to_retain=["source", "first_name_canonical"],

@@ -54,7 +54,8 @@ def merge_rescored(con: duckdb.DuckDBPyConnection, scored: pa.Table, touched: li
     return {"pairs_dropped": dropped}
 
 
-def cluster(con: duckdb.DuckDBPyConnection, threshold: float, max_size: int) -> tuple[pd.DataFrame, int, int]:
+def cluster(con: duckdb.DuckDBPyConnection, threshold: float, max_size: int,
+            veto=conflict) -> tuple[pd.DataFrame, int, int]:
     """(unique_id, cluster_key, component) for every linkage record, the merges refused and the components
     recomputed. Components unchanged since the last run keep their clusters (see components.py); the
     stewards' pending link decisions are applied and their status recorded."""
@@ -101,7 +102,7 @@ def cluster(con: duckdb.DuckDBPyConnection, threshold: float, max_size: int) -> 
     contradicted: list[tuple[str, str]] = []
     recomputed, refused = constrained_clusters(
         keys, [e for root in todo for e in edges_of.get(root, [])], must_separate=cannot, max_size=max_size,
-        must_link=[p for p in must if p[0] in todo_members], refused_must_links=contradicted)
+        must_link=[p for p in must if p[0] in todo_members], refused_must_links=contradicted, veto=veto)
     assignment.update(recomputed)
     before = dict(con.execute("SELECT unique_id, customer_id FROM identity.record_customer").fetchall()) \
         if links and table_exists(con, "identity.record_customer") else {}

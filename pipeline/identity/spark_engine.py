@@ -3,9 +3,8 @@
 Chosen by configuration (`C360_ENGINE=spark`, `customer360 run --engine spark`); everything downstream of
 the scored pairs (veto, constrained clustering, stable ids, evaluation) is the same on both engines.
 
-Same recipe as `link.train_and_predict`, with its helpers: u from the u-sample (one record per provisional
-identity) with fill_unobserved_u, the lambda estimate, the same EM sessions (each skipped below MIN_EM_PAIRS),
-clamp_lambda, floor_m, predict at model.PREDICT_THRESHOLD. The data crosses between DuckDB and Spark as
+The recipe is recipe.train / recipe.predict, the one DuckDB runs too: this module only says how Spark holds
+the recipe's tables (`_Engine`: put, materialise, a fresh SparkAPI per linker). The data crosses between DuckDB and Spark as
 Parquet in an exchange directory: the linkage input goes in, the scored pairs come back and DuckDB reads them.
 On a cluster that directory (and the checkpoint directory) must be storage the driver, the executors and
 the DuckDB process can all read and write.
@@ -35,8 +34,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.identity import link, model
-from pipeline.identity.u_sample import GROUP_KEY_COLUMNS, groups_frame, term_frequencies_sql, u_sample_sql
+from pipeline.identity import link, model, recipe
 
 
 class SparkUnavailable(RuntimeError):
@@ -145,16 +143,18 @@ def stop_spark(spark) -> None:
     SparkContext._jvm = None
 
 
-def render_model(fitted: dict, dialect: str) -> dict:
+def render_model(fitted: dict, dialect: str, trained: recipe.Trained) -> dict:
     """The fitted model with its SQL rendered for `dialect` (from the one definition in model.settings()),
     parameters unchanged: the saved model stays loadable by DuckDB (explain) whichever engine trained it."""
-    rendered = model.settings().get_settings(dialect).as_dict()
+    rendered = model.settings(recipe.identifiers_of_model(fitted), trained.plan.rules).get_settings(dialect).as_dict()
     out = {**fitted, "sql_dialect": rendered["sql_dialect"],
            "blocking_rules_to_generate_predictions": rendered["blocking_rules_to_generate_predictions"]}
+    by_name = {c["output_column_name"]: c for c in rendered["comparisons"]}
     comparisons = []
-    for fit, ren in zip(fitted["comparisons"], rendered["comparisons"], strict=True):
-        if fit["output_column_name"] != ren["output_column_name"]:
-            raise ValueError(f"model mismatch: {fit['output_column_name']} vs {ren['output_column_name']}")
+    for fit in fitted["comparisons"]:  # matched by name: the trained model need not keep the settings' order
+        ren = by_name.get(fit["output_column_name"])
+        if ren is None or len(ren["comparison_levels"]) != len(fit["comparison_levels"]):
+            raise ValueError(f"model mismatch on comparison {fit['output_column_name']}")
         levels = [{**lf, "sql_condition": lr["sql_condition"]}
                   for lf, lr in zip(fit["comparison_levels"], ren["comparison_levels"], strict=True)]
         comparisons.append({**fit, "comparison_levels": levels})
@@ -197,7 +197,7 @@ class _Engine:
 
 def train_and_predict(linkage_input: pa.Table, artefacts_dir: Path,
                       config: SparkConfig | None = None) -> link.LinkResult:
-    """link.train_and_predict on Spark: same recipe, same outputs (scored pairs as an Arrow table)."""
+    """link.train_and_predict on Spark: the same recipe (recipe.py), same outputs (scored pairs as Arrow)."""
     config = config or SparkConfig.from_env()
     link._quiet_splink()
     artefacts_dir.mkdir(parents=True, exist_ok=True)
@@ -208,39 +208,15 @@ def train_and_predict(linkage_input: pa.Table, artefacts_dir: Path,
     spark = start_spark(config, checkpoints)
     engine = _Engine(spark, exchange)
     try:
-        engine.put(linkage_input, "linkage_input")
-        by_rule = link.count_comparisons(engine.api(), "linkage_input")
-        keys = linkage_input.select(list(GROUP_KEY_COLUMNS))
-        groups = groups_frame(list(zip(*(keys[c].to_pylist() for c in GROUP_KEY_COLUMNS))))
-        engine.put(pa.Table.from_pandas(groups, preserve_index=False), "_groups")
-        people = engine.materialise(
-            u_sample_sql("linkage_input", "_groups", linkage_input.column_names, engine.dialect), "u_sample")
-        tf_tables = {}
-        for column in model.TF_COLUMNS:
-            engine.materialise(term_frequencies_sql(column, "u_sample", engine.dialect), f"tf_{column}")
-            tf_tables[column] = f"tf_{column}"
-        u_linker = link.open_linker(engine.api(), "u_sample", model.settings(), tf_tables)
-        u_linker.training.estimate_u_using_random_sampling(max_pairs=link.U_SAMPLE_PAIRS, seed=link.TRAINING_SEED)
-        u_model = link.fill_unobserved_u(u_linker.misc.save_model_to_json())
-        linker = link.open_linker(engine.api(), "linkage_input", u_model, tf_tables)
-        linker.training.estimate_probability_two_random_records_match(
-            [model.block_on("email", "first_name"), model.block_on("first_name", "last_name", "birth_date")],
-            recall=0.7)
-        trained = []
-        for rule in model.TRAINING_BLOCKING_RULES:
-            pairs = link.count_comparisons(engine.api(), "linkage_input", [rule])[0]["comparisons"]
-            if pairs >= link.MIN_EM_PAIRS:
-                linker.training.estimate_parameters_using_expectation_maximisation(rule)
-                trained.append(rule.get_blocking_rule("duckdb").blocking_rule_sql)  # labelled as link.py does
-        fitted = link.floor_m(link.clamp_lambda(linker.misc.save_model_to_json()))
-        linker = link.open_linker(engine.api(), "linkage_input", fitted, tf_tables)
-        predictions = linker.inference.predict(threshold_match_probability=model.PREDICT_THRESHOLD)
+        trained = recipe.train(engine, linkage_input)
+        linker, predictions = recipe.predict(engine, trained)
         scored = exchange / "predictions"
         predictions.as_spark_dataframe().write.mode("overwrite").parquet(scored.as_uri())
         with duckdb.connect() as con:  # the scored pairs come back through DuckDB, as the warehouse reads them
             table = con.sql(f"SELECT * FROM read_parquet('{_sql_path(scored)}/*.parquet')").to_arrow_table()
         model_path = artefacts_dir / "splink_model.json"
-        _write_json(render_model(linker.misc.save_model_to_json(), "duckdb"), model_path)
+        _write_json(render_model(linker.misc.save_model_to_json(), "duckdb", trained), model_path)
+        trained.conflicts.save(link.conflicts_path(model_path))
         chart_path = artefacts_dir / "match_weights_chart.html"
         linker.visualisations.match_weights_chart().save_offline_chart(str(chart_path), overwrite=True, print_msg=False)
     finally:
@@ -248,9 +224,7 @@ def train_and_predict(linkage_input: pa.Table, artefacts_dir: Path,
         if checkpoints.startswith("file://"):  # elsewhere (hdfs://...) the cluster's retention applies
             shutil.rmtree(urlparse(checkpoints).path, ignore_errors=True)
         shutil.rmtree(exchange, ignore_errors=True)
-    return link.LinkResult(predictions=table, comparisons=sum(r["comparisons"] for r in by_rule),
-                           comparisons_by_rule=by_rule, model_path=model_path, chart_path=chart_path,
-                           distinct_people_sample=people, em_sessions=trained)
+    return link.result_of(trained, table, model_path, chart_path)
 
 
 def _sql_path(path: Path) -> str:

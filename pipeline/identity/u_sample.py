@@ -9,12 +9,11 @@ one record per group gives pairs of different people. Term frequencies are taken
 
 from __future__ import annotations
 
-import duckdb
 import pandas as pd
 
 
 def provisional_identities(rows: list[tuple]) -> dict[str, str]:
-    """rows: (unique_id, email, mobile, first_name, last_name, birth_date) -> unique_id: group id."""
+    """rows: (unique_id, email, mobile, first_name, last_name, birth_date, *identifiers) -> unique_id: group id."""
     parent: dict[str, str] = {}
 
     def find(x: str) -> str:
@@ -24,10 +23,11 @@ def provisional_identities(rows: list[tuple]) -> dict[str, str]:
             x = parent[x]
         return x
 
-    for uid, email, mobile, first, last, born in rows:
+    for uid, email, mobile, first, last, born, *ids in rows:
         find(uid)
         keys = [f"e:{email}" if email else None, f"m:{mobile}" if mobile else None,
-                f"n:{first}|{last}|{born}" if first and last and born else None]
+                f"n:{first}|{last}|{born}" if first and last and born else None,
+                *(f"i{i}:{v}" if v else None for i, v in enumerate(ids))]
         for key in filter(None, keys):
             parent[find(key)] = find(uid)
     return {uid: find(uid) for uid, *_ in rows}
@@ -75,19 +75,3 @@ def groups_frame(rows: list[tuple]) -> pd.DataFrame:
     """(unique_id, grp) for rows of GROUP_KEY_COLUMNS."""
     groups = provisional_identities(rows)
     return pd.DataFrame({"unique_id": list(groups), "grp": list(groups.values())})
-
-
-def build_u_sample(con: duckdb.DuckDBPyConnection, source: str = "linkage_input", target: str = "u_sample") -> int:
-    """Create `target` with the most complete record of each provisional identity; returns its size."""
-    rows = con.execute(f"SELECT {', '.join(GROUP_KEY_COLUMNS)} FROM {source}").fetchall()
-    con.register("_groups", groups_frame(rows))
-    con.execute(f"CREATE OR REPLACE TABLE {target} AS {u_sample_sql(source, '_groups')}")
-    con.unregister("_groups")
-    return con.execute(f"SELECT count(*) FROM {target}").fetchall()[0][0]
-
-
-def term_frequencies(con: duckdb.DuckDBPyConnection, column: str, sample: str = "u_sample") -> str:
-    """A Splink term-frequency table for `column` from the sample of distinct people; returns its name."""
-    table = f"tf_{column}"
-    con.execute(f"CREATE OR REPLACE TABLE {table} AS {term_frequencies_sql(column, sample)}")
-    return table

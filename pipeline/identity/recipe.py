@@ -1,0 +1,224 @@
+"""The one training recipe, written once against Splink's DatabaseAPI: DuckDB (link.py) and Spark
+(spark_engine.py) only say how to hold tables; `explain` and the benchmarks read what this trains.
+
+Steps of a full re-link:
+1. blocking rules derived from the mapped fields, within a comparison budget (blocking.py);
+2. u from random pairs of the sample of distinct people, term frequencies from the same sample (u_sample.py);
+3. the prior from several deterministic rules, each tolerant of one error, bounded (`bounded_prior`);
+4. m by EM, one session per training rule with enough pairs; no m below M_FLOOR;
+5. the strength of contrary evidence estimated from anchor pairs (conflicts.py).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import pyarrow as pa
+from splink import Linker, block_on
+from splink.blocking_analysis import count_comparisons_from_blocking_rules
+from splink.internals.database_api import DatabaseAPI
+
+from pipeline.identity import blocking, conflicts, model
+from pipeline.identity.features import IDENTIFIER_PREFIX
+from pipeline.identity.u_sample import GROUP_KEY_COLUMNS, groups_frame, term_frequencies_sql, u_sample_sql
+
+# u-probabilities from this many random pairs of distinct people (see u_sample.py).
+U_SAMPLE_PAIRS = 5_000_000
+TRAINING_SEED = 42
+# No level's m-probability falls below this (nor below u for an agreement level): EM can learn m = 0 for
+# "different landline" when no duplicate in the data changed landline, which would forbid the link forever.
+M_FLOOR = 0.01
+# An EM session needs enough candidate pairs to learn from; smaller ones are skipped (and reported).
+MIN_EM_PAIRS = 100
+# Share of true pairs the deterministic prior rules are taken to reach (each rule tolerates one error).
+PRIOR_RULES_RECALL = 0.8
+# Sanity bounds of the prior, as matching pairs per record: below, the data would hold almost no duplicate
+# (the rules found nothing: a collapse, not a finding); above, every record would have many duplicates.
+PRIOR_MATCHES_PER_RECORD = (0.01, 5.0)
+
+
+class Engine(Protocol):
+    """Where the recipe's tables live: a fresh Splink backend per linker, Arrow in, SQL materialised."""
+
+    dialect: str
+
+    def api(self) -> DatabaseAPI: ...
+    def put(self, table: pa.Table, name: str) -> None: ...
+    def materialise(self, sql: str, name: str) -> int: ...
+
+
+@dataclass
+class Trained:
+    model: dict                        # the fitted Splink model (settings with m, u, prior)
+    conflicts: conflicts.ConflictModel
+    plan: blocking.BlockingPlan
+    comparisons_by_rule: list[dict]
+    tf_tables: dict[str, str]
+    distinct_people: int = 0
+    em_sessions: list[str] = field(default_factory=list)
+    prior: dict = field(default_factory=dict)   # estimate, bounds, whether it was clamped
+
+
+def open_linker(db: DatabaseAPI, table: str, settings, tf_tables: dict | None = None) -> Linker:
+    linker = Linker(db.register(table), settings, log_level=None)
+    for column, tf_table in (tf_tables or {}).items():
+        linker.table_management.register_term_frequency_lookup(db.register(tf_table), column)
+    return linker
+
+
+def count_comparisons(db: DatabaseAPI, table: str, rules, labels: list[str] | None = None) -> list[dict]:
+    records = count_comparisons_from_blocking_rules(db.register(table), blocking_rules=rules,
+                                                   link_type="dedupe_only", record_sample_proportion=1.0)
+    labels = labels or [r["blocking_rule"] for r in records]
+    return [{"rule": label, "comparisons": int(r["marginal_comparison_count"])} for label, r in zip(labels, records)]
+
+
+def identifiers_of(records: pa.Table) -> list[str]:
+    return sorted(c for c in records.column_names if c.startswith(IDENTIFIER_PREFIX))
+
+
+def identifiers_of_model(model_dict: dict) -> list[str]:
+    return [c["output_column_name"] for c in model_dict["comparisons"]
+            if c["output_column_name"].startswith(IDENTIFIER_PREFIX)]
+
+
+def prior_rules(present: set[str]) -> list:
+    """Deterministic rules for the prior: personal contacts with the first name, identifiers, and name + birth
+    date with one field allowed one error (a data set where every duplicate carries one error still counts)."""
+    rules = [block_on(c) for c in sorted(present) if c.startswith(IDENTIFIER_PREFIX)]
+    rules += [block_on(c, "first_name") for c in ("email", "mobile") if c in present]
+    if {"first_name", "last_name", "birth_date"} <= present:
+        rules += [
+            "l.last_name = r.last_name AND l.birth_date = r.birth_date AND levenshtein(l.first_name, r.first_name) <= 2",
+            "l.first_name = r.first_name AND l.birth_date = r.birth_date AND levenshtein(l.last_name, r.last_name) <= 2",
+            "l.first_name = r.first_name AND l.last_name = r.last_name AND levenshtein(l.birth_date, r.birth_date) <= 1",
+        ]
+    elif {"first_name", "last_name"} <= present:
+        rules.append(block_on("first_name", "last_name"))
+    return rules
+
+
+def bounded_prior(model_dict: dict, n_records: int) -> dict:
+    """Clamp the prior within PRIOR_MATCHES_PER_RECORD; returns what was estimated and what was kept."""
+    pairs = max(n_records * (n_records - 1) / 2, 1)
+    low, high = (min(0.5, per * n_records / pairs) for per in PRIOR_MATCHES_PER_RECORD)
+    estimate = model_dict.get("probability_two_random_records_match") or 0.0
+    kept = min(max(estimate, low), high)
+    model_dict["probability_two_random_records_match"] = kept
+    return {"estimate": estimate, "kept": kept, "low": low, "high": high, "clamped": kept != estimate,
+            "expected_matching_pairs": round(kept * pairs, 1)}
+
+
+def fill_unobserved_u(model_dict: dict) -> dict:
+    """A level no two distinct people agreed on in the sample (an exact e-mail, a mobile) has no u;
+    its honest value is below one in the number of pairs sampled."""
+    for comparison in model_dict["comparisons"]:
+        for level in comparison["comparison_levels"]:
+            if not level.get("is_null_level") and level.get("u_probability") is None:
+                level["u_probability"] = 1 / U_SAMPLE_PAIRS
+    return model_dict
+
+
+def floor_m(model_dict: dict) -> dict:
+    """Apply M_FLOOR to every comparison and renormalise its m-probabilities."""
+    for comparison in model_dict["comparisons"]:
+        levels = [lv for lv in comparison["comparison_levels"] if not lv.get("is_null_level")]
+        for i, level in enumerate(levels):
+            m, u = level.get("m_probability"), level.get("u_probability")
+            if m is None:  # a level EM never saw (an identifier no pair shares with one typo): as likely as u
+                level["m_probability"] = m = max(u or M_FLOOR, M_FLOOR)
+            if u is None:
+                continue
+            is_else = i == len(levels) - 1
+            level["m_probability"] = max(m, M_FLOOR if is_else else min(u, M_FLOOR))
+        total = sum(lv["m_probability"] for lv in levels if lv.get("m_probability") is not None)
+        for level in levels:
+            if level.get("m_probability") is not None:
+                level["m_probability"] /= total
+    return model_dict
+
+
+def distinct_people(records: pa.Table) -> tuple[pa.Table, object]:
+    """(one record per provisional identity as Arrow, the groups frame (unique_id, grp))."""
+    columns = [*GROUP_KEY_COLUMNS, *identifiers_of(records)]  # a shared identifier is one person too
+    groups = groups_frame(list(zip(*(records[c].to_pylist() for c in columns))))
+    first = groups.drop_duplicates("grp")["unique_id"]
+    import pyarrow.compute as pc
+
+    return records.filter(pc.is_in(records["unique_id"], value_set=pa.array(first.tolist(), pa.string()))), groups
+
+
+def term_frequency_tables(engine: Engine, records: pa.Table) -> tuple[dict[str, str], int, object]:
+    """The u-sample and its term-frequency tables on the engine; (tf tables, people, groups)."""
+    sample, groups = distinct_people(records)
+    engine.put(pa.Table.from_pandas(groups, preserve_index=False), "_groups")
+    people = engine.materialise(u_sample_sql("linkage_input", "_groups", records.column_names, engine.dialect),
+                                "u_sample")
+    tf_tables = {}
+    for column in model.TF_COLUMNS:
+        engine.materialise(term_frequencies_sql(column, "u_sample", engine.dialect), f"tf_{column}")
+        tf_tables[column] = f"tf_{column}"
+    return tf_tables, people, sample
+
+
+def train(engine: Engine, records: pa.Table) -> Trained:
+    """The full re-link's training, on any engine; `records` is the linkage input."""
+    engine.put(records, "linkage_input")
+    present = blocking.present_columns(records)
+    plan = blocking.plan_blocking(engine.api(), "linkage_input", records)
+    by_rule = count_comparisons(engine.api(), "linkage_input", plan.rules, plan.labels)
+    tf_tables, people, sample = term_frequency_tables(engine, records)
+    settings = model.settings(identifiers_of(records), plan.rules)
+    u_linker = open_linker(engine.api(), "u_sample", settings, tf_tables)
+    u_linker.training.estimate_u_using_random_sampling(max_pairs=U_SAMPLE_PAIRS, seed=TRAINING_SEED)
+    u_model = fill_unobserved_u(u_linker.misc.save_model_to_json())
+    linker = open_linker(engine.api(), "linkage_input", u_model, tf_tables)
+    rules = prior_rules(present)
+    if rules:
+        linker.training.estimate_probability_two_random_records_match(rules, recall=PRIOR_RULES_RECALL)
+    trained = []
+    for fields in model.TRAINING_FIELDS:
+        if not set(fields) <= present:
+            continue
+        rule = block_on(*fields)
+        pairs = count_comparisons(engine.api(), "linkage_input", [rule])[0]["comparisons"]
+        if pairs >= MIN_EM_PAIRS:
+            label = rule.get_blocking_rule("duckdb").blocking_rule_sql
+            try:
+                linker.training.estimate_parameters_using_expectation_maximisation(rule)
+            except ValueError as exc:  # Splink refuses an m of exactly 0 (a level seen among non-matches only)
+                trained.append(f"skipped {label}: {str(exc)[:80]}")
+                continue
+            trained.append(label)
+    fitted = linker.misc.save_model_to_json()
+    prior = bounded_prior(fitted, records.num_rows)
+    fitted = floor_m(fitted)
+    learned = conflicts.calibrate(conflicts.estimate(records, sample), fitted)
+    return Trained(model=fitted, conflicts=learned, plan=plan, comparisons_by_rule=by_rule, tf_tables=tf_tables,
+                   distinct_people=people, em_sessions=trained, prior=prior)
+
+
+def predict(engine: Engine, trained: Trained):
+    """Score the candidate pairs with the fitted model; returns (linker, Splink predictions frame)."""
+    linker = open_linker(engine.api(), "linkage_input", trained.model, trained.tf_tables)
+    return linker, linker.inference.predict(threshold_match_probability=model.PREDICT_THRESHOLD)
+
+
+def health(trained: Trained) -> dict:
+    """Is the model sane? The prior was not clamped, and agreeing exactly on a name or a birth date is
+    evidence for a match (m > u), every conflict estimated. Counts only, no personal values."""
+    wrong_way = []
+    for comparison in trained.model["comparisons"]:
+        levels = [lv for lv in comparison["comparison_levels"] if not lv.get("is_null_level")]
+        first = levels[0] if levels else {}
+        if comparison["output_column_name"] in ("first_name", "last_name", "birth_date") and \
+                (first.get("m_probability") or 0) <= (first.get("u_probability") or 1):
+            wrong_way.append(comparison["output_column_name"])
+    weights = {k: (w.weight if math.isfinite(w.weight) else None) for k, w in trained.conflicts.weights.items()}
+    return {"prior_clamped": trained.prior.get("clamped", False),
+            "prior": trained.prior.get("kept"), "prior_estimate": trained.prior.get("estimate"),
+            "expected_matching_pairs": trained.prior.get("expected_matching_pairs"),
+            "agreement_levels_against_match": wrong_way, "conflict_weights": weights,
+            "healthy": not wrong_way}
