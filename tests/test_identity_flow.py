@@ -47,8 +47,9 @@ def _write_family(raw: Path) -> None:
                                 "updated_at": "2024-03-01T10:00:00", "email": "mm.reveuse@laposte.net",
                                 "first_name": "Marie", "last_name": "Martin", "birth_date": None, "phone": None,
                                 "address": {"street": "3 place Bellecour", "zip": "69002", "city": "Lyon"}}))
+    # (within the retention period: a card unseen for 3 years would be purged, nothing left to bridge)
     cards.append("29MM1;Mme;MARTIN;Marie;07/07/1977;;06 55 66 77 88;8 av. Jean Jaurès;33000;BORDEAUX;MAG002;"
-                 "01/02/2021;5,00;01/02/2021")
+                 "01/02/2024;5,00;01/02/2024")
     _append(raw, "ecommerce_accounts", DAY1, "extra.jsonl", "\n".join(accounts) + "\n")
     _append(raw, "loyalty_cards", DAY1, "extra.csv", "\n".join(cards) + "\n", "latin-1")
 
