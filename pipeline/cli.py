@@ -196,6 +196,50 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _lookup(args: argparse.Namespace) -> int:
+    """Customer service's card: read-only on the restricted copy; prints only the customers the query finds."""
+    import duckdb
+
+    from pipeline.marts.lookup import CARD_SQL, find
+
+    restricted = Path(args.restricted)
+    if not restricted.exists():
+        print(f"error: no restricted copy at {restricted} (run `customer360 run` first)", file=sys.stderr)
+        return 2
+    with duckdb.connect(str(restricted), read_only=True) as con:
+        found = find(con, args.query, args.postcode, args.country)
+        if not found:
+            print("no customer found", file=sys.stderr)
+            return 1
+        tables = {r[0] for r in con.execute("SELECT table_schema || '.' || table_name FROM information_schema.tables")
+                  .fetchall()}
+        for customer_id in found:
+            print(f"=== customer {customer_id}")
+            for title, sql in CARD_SQL.items():
+                if sql.split(" FROM ")[1].split()[0] not in tables:
+                    continue
+                frame = con.execute(sql, [customer_id]).df()
+                if title == "customer":
+                    frame = frame.dropna(axis=1).T  # one attribute a line, the empty ones left out
+                print(f"--- {title}\n{frame.to_string(header=title != 'customer')}\n")
+    return 0
+
+
+def _audience(args: argparse.Namespace) -> int:
+    from pipeline.audience import build_audience
+
+    try:
+        audience = build_audience(Path(args.restricted), Path(args.warehouse) if args.warehouse else None,
+                                  args.channel, Path(args.out), args.segment, args.tier)
+    except (ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"{audience.customers:,} customers reachable by {args.channel} -> {audience.path}")
+    print(f"{audience.left_out_repermission:,} left out: their opt-in needs re-permission")
+    print(f"{audience.suppressed:,} identifiers to suppress (opt-outs, erased; SHA-256) -> {audience.suppression_path}")
+    return 0
+
+
 def _dev(args: argparse.Namespace) -> int:
     """The Dagster UI and daemon (schedule, sensor, queued runs) on the shared instance, on 127.0.0.1 only."""
     from pipeline.instance import dagster_home
@@ -250,6 +294,24 @@ def main(argv: list[str] | None = None) -> int:
     dev.add_argument("--engine", choices=("duckdb", "spark"))
     dev.add_argument("--port", type=int, default=3000)
     dev.set_defaults(func=_dev)
+
+    look = sub.add_parser("lookup", help="customer service: a customer's card by e-mail, phone, name or id")
+    look.add_argument("query", help="an e-mail or phone (any spelling, older ones too), a customer id, or a name "
+                                    "with --postcode")
+    look.add_argument("--postcode", help="with a name: the customer's postcode")
+    look.add_argument("--country", default="FR", help="region for phone numbers without a country code")
+    look.add_argument("--restricted", default=str(DATA / "restricted.duckdb"))
+    look.set_defaults(func=_lookup)
+
+    aud = sub.add_parser("audience", help="marketing: customers reachable on one channel, with a suppression list")
+    aud.add_argument("--channel", required=True, choices=("email", "sms", "phone", "post"))
+    aud.add_argument("--segment", action="append", help="RFM segment (repeat for several); default: all")
+    aud.add_argument("--tier", action="append", help="loyalty tier (repeat for several); default: all")
+    aud.add_argument("--out", required=True, help="a .csv or .parquet file; the suppression list is written beside it")
+    aud.add_argument("--restricted", default=str(DATA / "restricted.duckdb"))
+    aud.add_argument("--warehouse", default=str(DATA / "warehouse.duckdb"),
+                     help="for erased identifiers (read-only); '' to leave them out")
+    aud.set_defaults(func=_audience)
 
     rep = sub.add_parser("report", help="static HTML page of the runs' figures (no personal values, offline)")
     rep.add_argument("--warehouse", default=str(DATA / "warehouse.duckdb"))

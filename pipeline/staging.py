@@ -167,6 +167,7 @@ def _stage_persons(source: Source, frame: pd.DataFrame, issues: _Issues, today: 
     out = pd.DataFrame({"source": source.name, "source_record_id": frame["_record_id"],
                         "channel": source.channel, "trust_rank": source.trust_rank})
     out["record_updated_at"] = frame["_updated_at"]
+    out["record_delivered_at"] = frame["_delivered_at"]
     for f in ("first_name", "last_name"):
         why = _map_unique(p[f], names.implausible)
         issues.add(f, p[f], why)
@@ -250,14 +251,18 @@ def stage_source(source: Source, raw: pd.DataFrame, today: date) -> Staged:
     good = frame[~bad].copy()
     issues = _Issues(source, good)
     updated, why = values.parse_datetimes(_col(good, source.updated_at), source.date_formats)
-    # A source without update dates (a plain CRM export) was seen on its delivery day: without that, its
-    # people have no last-seen date and retention would leave every one of them out of the marts.
-    delivered = pd.to_datetime(good["_drop"], errors="coerce") if "_drop" in good else None
-    good["_updated_at"] = pd.to_datetime(updated) if delivered is None else pd.to_datetime(updated).fillna(delivered)
+    # A source that carries no date at all (a plain CRM export: no update date, no activity date) was seen on its
+    # delivery day: without that, its people have no last-seen date and retention would leave every one of them
+    # out of the marts. A source with activity dates is judged on them, as retention means "no interaction". The
+    # record's own date stays apart: a record of unknown age must not outrank a dated one in survivorship.
+    good["_updated_at"] = pd.to_datetime(updated)
+    dateless = not source.updated_at and not source.activity.get("occurred_at")
+    good["_delivered_at"] = pd.to_datetime(good["_drop"], errors="coerce") if dateless and "_drop" in good else pd.NaT
     issues.add("updated_at", _col(good, source.updated_at), why)
     persons = _stage_persons(source, good, issues, today) if source.has_person else None
     activities = _stage_activities(source, good, issues) if source.activity else None
     if source.is_erasure:  # identifiers to forget: never linked, never published
+        persons["record_updated_at"] = persons["record_updated_at"].fillna(persons["record_delivered_at"])
         erasure = persons[["source", "source_record_id", "record_updated_at", "email_key", "phone", "_file", "_line"]]
         return Staged(persons=None, activities=None, field_issues=issues.frame_out(), quarantine=quarantine,
                       erasure_requests=erasure.rename(columns={"record_updated_at": "requested_at"}))
@@ -267,7 +272,7 @@ def stage_source(source: Source, raw: pd.DataFrame, today: date) -> Staged:
 # Column types of the staging tables (also typing them when a run stages nothing).
 PERSON_TYPES = {
     "source": "VARCHAR", "source_record_id": "VARCHAR", "channel": "VARCHAR", "trust_rank": "INTEGER",
-    "record_updated_at": "TIMESTAMP",
+    "record_updated_at": "TIMESTAMP", "record_delivered_at": "TIMESTAMP",
     "first_name": "VARCHAR", "first_name_norm": "VARCHAR", "first_name_canonical": "VARCHAR",
     "last_name": "VARCHAR", "last_name_norm": "VARCHAR", "birth_date": "DATE",
     "email": "VARCHAR", "email_valid": "BOOLEAN", "email_key": "VARCHAR",

@@ -75,7 +75,10 @@ def project(tmp_path_factory) -> Settings:
                      for i, (g, f) in enumerate(FILLERS)))
     _write(raw, "newsletter", DAY1, "events.csv", "event_id,email,channel,action,at\n"
            "N1,elodie.durand@gmail.com,email,opt_in,2024-01-01 10:00:00\n"
-           "N5,jean.bon@yahoo.fr,email,opt_in,2025-06-01 10:00:00\n")
+           "N5,jean.bon@yahoo.fr,email,opt_in,2025-06-01 10:00:00\n"
+           "N6,lucie.roux@orange.fr,email,opt_in,2026-01-01 10:00:00\n"  # Lucie opts in, then out
+           "N7,lucie.roux@orange.fr,email,opt_out,2026-03-01 10:00:00\n"
+           "N8,a.moreau@example.org,email,opt_in,2026-06-01 10:00:00\n")  # Alice opts in with her address
     _write(raw, "forget", DAY1, "requests.csv", "request_id,email,phone,requested_at\nR1,ELODIE.DURAND@gmail.com,,2026-11-19\n")
     sources = root / "sources.yaml"
     sources.write_text(SOURCES, encoding="utf-8")
@@ -88,7 +91,10 @@ def project(tmp_path_factory) -> Settings:
         "L2,must_link,shop_accounts:A1,store_cards:C1,same person,steward,2026-11-20\n"
         "L3,must_link,shop_accounts:A5,shop_accounts:A6,same person,steward,2026-11-20\n"
         "L4,must_link,shop_accounts:A5,newsletter:N5,same person,steward,2026-11-20\n"
-        "L5,must_link,shop_accounts:A1,newsletter:N1,same person,steward,2026-11-20\n", encoding="utf-8")
+        "L5,must_link,shop_accounts:A1,newsletter:N1,same person,steward,2026-11-20\n"
+        "L6,must_link,shop_accounts:A8,newsletter:N6,same person,steward,2026-11-20\n"
+        "L7,must_link,shop_accounts:A8,newsletter:N7,same person,steward,2026-11-20\n"
+        "L8,must_link,shop_accounts:F0,newsletter:N8,same person,steward,2026-11-20\n", encoding="utf-8")
     materialise(settings)
     return settings
 
@@ -178,3 +184,52 @@ def test_an_erased_person_leaves_every_table_and_never_comes_back(project):
                                               "(SELECT unnest(?))", [list(again)]) == [(0,)]
     for path in (project.warehouse, project.published, project.restricted):
         assert _cells_holding(path, ELODIE) == {}, path
+
+
+def _cli(*args: str):
+    import subprocess
+    import sys
+
+    return subprocess.run([str(Path(sys.executable).parent / "customer360"), *args], capture_output=True, text=True,
+                          timeout=300)
+
+
+def _customer_of(project, unique_id: str) -> str:
+    return _rows(project.warehouse, "SELECT customer_id FROM identity.record_customer WHERE unique_id = ?",
+                 [unique_id])[0][0]
+
+
+def test_customer_service_finds_a_customer_by_an_old_variant_a_phone_typed_otherwise_or_a_name(project):
+    jean, lucie = _customer_of(project, "shop_accounts:A6"), _customer_of(project, "shop_accounts:A8")
+    others = {r[0] for r in _rows(project.restricted, "SELECT customer_id FROM marts.customer_360")} - {jean}
+    for query in (["JEAN.BON+news@Yahoo.fr"], ["+33 (0)6 11 22 33 44"], [jean], ["bon jean", "--postcode", "2000"]):
+        card = _cli("lookup", *query, "--restricted", str(project.restricted))
+        assert card.returncode == 0, card.stderr
+        assert f"=== customer {jean}" in card.stdout and not any(o in card.stdout for o in others), query
+        assert "jean.bon@yahoo.fr" in card.stdout and "consent history" in card.stdout  # the old point and its proof
+    assert f"=== customer {lucie}" in _cli("lookup", "Lucie Roux", "--postcode", "69003", "--restricted",
+                                           str(project.restricted)).stdout
+    missing = _cli("lookup", "nobody@example.org", "--restricted", str(project.restricted))
+    assert missing.returncode == 1 and missing.stdout == ""
+
+
+def test_an_audience_holds_only_customers_opted_in_on_the_very_point_and_comes_with_suppressions(project, tmp_path):
+    import hashlib
+
+    import pandas as pd
+
+    out = tmp_path / "newsletter.csv"
+    made = _cli("audience", "--channel", "email", "--out", str(out), "--restricted", str(project.restricted),
+                "--warehouse", str(project.warehouse))
+    assert made.returncode == 0, made.stderr
+    audience = pd.read_csv(out)
+    assert list(audience.columns) == ["customer_id", "first_name", "last_name", "email"]  # what an e-mail needs
+    alice = _customer_of(project, "shop_accounts:F0")
+    # Alice opted in on her address; Jean's opt-in was for another address, Lucie opted out, Élodie is erased.
+    assert audience["customer_id"].tolist() == [alice]
+    suppression = pd.read_csv(tmp_path / "newsletter.suppression.csv")
+    lucie = hashlib.sha256(b"email:lucie.roux@orange.fr").hexdigest()
+    elodie = hashlib.sha256(b"email:elodiedurand@gmail.com").hexdigest()
+    reasons = dict(zip(suppression["identifier_hash"], suppression["reason"]))
+    assert reasons[lucie] == "opt_out" and reasons[elodie] == "erased"
+    assert out.stat().st_mode & 0o077 == 0 and "@" not in (tmp_path / "newsletter.suppression.csv").read_text()

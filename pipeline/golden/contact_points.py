@@ -8,10 +8,12 @@ channel comes from `golden.point_consent_state`: a point is contactable only thr
 CONTACT_POINTS_SQL = """
 WITH used AS (
     SELECT customer_id, 'email' AS kind, coalesce(email_key, email) AS contact_point_key, email AS value,
-           email_valid AS valid, NULL AS phone_kind, source, record_updated_at
+           email_valid AS valid, NULL AS phone_kind, source,
+           coalesce(record_updated_at, record_delivered_at) AS record_updated_at
     FROM golden_candidates WHERE email IS NOT NULL
     UNION ALL
-    SELECT customer_id, 'phone', phone, phone, phone_valid, phone_kind, source, record_updated_at
+    SELECT customer_id, 'phone', phone, phone, phone_valid, phone_kind, source,
+           coalesce(record_updated_at, record_delivered_at)
     FROM golden_candidates WHERE phone IS NOT NULL
 ),
 points AS (

@@ -37,7 +37,7 @@ def excluded_customers_sql(as_of: str, retention_days: int) -> str:
                                    sha256('record:' || p.source || ':' || p.source_record_id))
     ),
     seen AS (
-        SELECT x.customer_id, greatest(max(p.record_updated_at), max(a.last_activity_at)) AS last_seen_at
+        SELECT x.customer_id, greatest(max(coalesce(p.record_updated_at, p.record_delivered_at)), max(a.last_activity_at)) AS last_seen_at
         FROM marts.customer_xref x
         JOIN staging.person_records p USING (source, source_record_id)
         LEFT JOIN golden.customer_activity a ON a.customer_id = x.customer_id

@@ -15,7 +15,9 @@ import yaml
 from pipeline.config import SEEDS_DIR
 
 RULES = ("trust_rank", "most_recent", "most_frequent", "most_complete")
-_TIE_BREAK = ["trust_rank ASC", "record_updated_at DESC NULLS LAST", "source", "source_record_id"]
+# A record's own date first; the delivery day only orders records that have none (a dateless export).
+_RECENT = ["record_updated_at DESC NULLS LAST", "record_delivered_at DESC NULLS LAST"]
+_TIE_BREAK = ["trust_rank ASC", *_RECENT, "source", "source_record_id"]
 
 
 @dataclass(frozen=True)
@@ -42,7 +44,7 @@ def _order(attr: Attribute) -> str:
     first = attr.columns[0]
     by_rule = {
         "trust_rank": [],
-        "most_recent": ["record_updated_at DESC NULLS LAST"],
+        "most_recent": _RECENT,
         "most_frequent": ["_agreeing DESC"],
         "most_complete": [f"length(CAST({first} AS VARCHAR)) DESC"],
     }[attr.rule]

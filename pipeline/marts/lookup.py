@@ -7,9 +7,12 @@ included. Works on the restricted copy or the warehouse; the value is bound as a
 
 from __future__ import annotations
 
+import re
+
 import duckdb
 
 from pipeline.normalise.email import email_match_key, normalise_email
+from pipeline.normalise.names import match_form
 from pipeline.normalise.phone import normalise_phone
 
 
@@ -30,3 +33,41 @@ def find_customers(con: duckdb.DuckDBPyConnection, text: str, region: str = "FR"
                           GROUP BY customer_id ORDER BY max(last_seen_at) DESC NULLS LAST, customer_id""",
                        [key]).fetchall()
     return [r[0] for r in rows]
+
+
+CUSTOMER_ID = re.compile(r"^C[0-9A-Fa-f]{15}$")
+
+
+def find_by_name(con: duckdb.DuckDBPyConnection, name: str, postcode: str) -> list[str]:
+    """customer_ids whose surviving first and last name match `name` (any order, case and accents ignored) at
+    that postcode."""
+    words = sorted(w for w in (match_form(part) for part in str(name).split()) if w)
+    if not words:
+        return []
+    rows = con.execute("SELECT customer_id, first_name, last_name FROM marts.customer_360 WHERE postcode = ?",
+                       [str(postcode).strip()]).fetchall()
+    return sorted(cid for cid, first, last in rows
+                  if sorted(w for p in (first, last) if p for w in (match_form(x) for x in p.split()) if w) == words)
+
+
+def find(con: duckdb.DuckDBPyConnection, text: str, postcode: str | None = None, region: str = "FR") -> list[str]:
+    """What customer service types: a customer id, an e-mail or phone (any spelling, older ones included), or a
+    name with `postcode`."""
+    if CUSTOMER_ID.match(text.strip()):
+        return [r[0] for r in con.execute("SELECT customer_id FROM marts.customer_360 WHERE customer_id = ?",
+                                          [text.strip().upper()]).fetchall()]
+    if postcode:
+        return find_by_name(con, text, postcode)
+    return find_customers(con, text, region)
+
+
+# What the card shows: the golden record, every contact point with its consent, and the consent proof.
+CARD_SQL = {
+    "customer": "SELECT * FROM marts.customer_360 WHERE customer_id = ?",
+    "contact points": """SELECT kind, contact_point, is_surviving, valid, consent_email, consent_sms, consent_phone,
+                                needs_repermission, first_seen_at, last_seen_at, sources
+                         FROM marts.contact_points WHERE customer_id = ? ORDER BY kind, last_seen_at DESC""",
+    "consent history": """SELECT occurred_at, channel, action, contact_point, source, source_record_id, collection_point
+                          FROM marts.consent_history WHERE customer_id = ? ORDER BY occurred_at""",
+    "source records": "SELECT source, source_record_id FROM marts.customer_xref WHERE customer_id = ? ORDER BY ALL",
+}

@@ -1,0 +1,108 @@
+"""`customer360 audience`: the customers marketing may contact on one channel, and the list to suppress with it.
+
+Read from the restricted copy (the published customers only: never an erased customer nor one past retention).
+A customer is in the audience when `contactable_<channel>` holds, i.e. the surviving contact point of that channel
+is valid and that very point has a current opt-in, and the opt-in does not need re-permission (older than the
+re-permission period without interaction). Only the fields the channel needs leave the building.
+
+The suppression list goes with every audience file: whoever sends the campaign removes these identifiers from any
+other list they hold. It holds hashes only: SHA-256 of `email:<match key>` (lower case, `+tag` and Gmail dots
+removed) or `phone:<E.164>`, for every point with an opt-out on that channel and every identifier of an erased
+customer (`identity.erasure_registry`, read from the warehouse)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+# What each channel needs to reach a person, and nothing more.
+CHANNEL_FIELDS = {
+    "email": ["customer_id", "first_name", "last_name", "email"],
+    "sms": ["customer_id", "first_name", "mobile"],
+    "phone": ["customer_id", "first_name", "last_name", "phone"],
+    "post": ["customer_id", "civility", "first_name", "last_name", "street", "postcode", "city", "country"],
+}
+POINT_KIND = {"email": "email", "sms": "phone", "phone": "phone"}
+
+
+@dataclass
+class Audience:
+    path: Path
+    suppression_path: Path
+    customers: int
+    left_out_repermission: int
+    suppressed: int
+
+
+def _columns(con: duckdb.DuckDBPyConnection, table: str) -> set[str]:
+    schema, name = table.split(".")
+    return {r[0] for r in con.execute("SELECT column_name FROM information_schema.columns "
+                                      "WHERE table_schema = ? AND table_name = ?", [schema, name]).fetchall()}
+
+
+def _write(con: duckdb.DuckDBPyConnection, query: str, params: list, out: Path) -> None:
+    """The file, owner-only, swapped in whole: CSV or Parquet by its extension."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    frame = con.execute(query, params).df()
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
+    if out.suffix == ".parquet":
+        frame.to_parquet(tmp, index=False)
+    else:
+        frame.to_csv(tmp, index=False)
+    os.replace(tmp, out)
+
+
+def build_audience(restricted: Path, warehouse: Path | None, channel: str, out: Path,
+                   segments: list[str] | None = None, tiers: list[str] | None = None) -> Audience:
+    if channel not in CHANNEL_FIELDS:
+        raise ValueError(f"channel must be one of {sorted(CHANNEL_FIELDS)}, not {channel!r}")
+    if out.suffix not in (".csv", ".parquet"):
+        raise ValueError(f"{out}: write a .csv or a .parquet file")
+    with duckdb.connect(str(restricted), read_only=True) as con:
+        available = _columns(con, "marts.customer_360")
+        fields = [f for f in CHANNEL_FIELDS[channel] if f in available]
+        where, params = [f"contactable_{channel}"], []
+        if segments:
+            where.append("rfm_segment IN (SELECT unnest(?))")
+            params.append(segments)
+        if tiers:
+            where.append("loyalty_tier IN (SELECT unnest(?))")
+            params.append(tiers)
+        repermission = f"needs_repermission_{channel}"
+        fresh = f"NOT coalesce({repermission}, false)" if repermission in available else "true"
+        base = f"FROM marts.customer_360 WHERE {' AND '.join(where)}"
+        left_out = con.execute(f"SELECT count(*) {base} AND NOT ({fresh})", params).fetchone()[0]
+        _write(con, f"SELECT {', '.join(fields)} {base} AND {fresh} ORDER BY customer_id", params, out)
+        customers = con.execute(f"SELECT count(*) {base} AND {fresh}", params).fetchone()[0]
+        opted_out = _opted_out(con, channel)
+    erased = _erased(warehouse) if warehouse else []
+    suppression = out.with_name(f"{out.stem}.suppression.csv")
+    with duckdb.connect() as con:
+        con.execute("CREATE TABLE s (identifier_hash VARCHAR, kind VARCHAR, reason VARCHAR)")
+        con.executemany("INSERT INTO s VALUES (?, ?, ?)", opted_out + erased)
+        _write(con, "SELECT DISTINCT * FROM s ORDER BY ALL", [], suppression)
+        suppressed = con.execute("SELECT count(DISTINCT identifier_hash) FROM s").fetchone()[0]
+    return Audience(out, suppression, customers, left_out, suppressed)
+
+
+def _opted_out(con: duckdb.DuckDBPyConnection, channel: str) -> list[tuple]:
+    """Hashes of the points whose current state on this channel is an opt-out (post has no point)."""
+    kind = POINT_KIND.get(channel)
+    if kind is None or f"consent_{channel}" not in _columns(con, "marts.contact_points"):
+        return []
+    return con.execute(f"""SELECT DISTINCT sha256(kind || ':' || contact_point_key), kind, 'opt_out'
+                           FROM marts.contact_points WHERE kind = ? AND consent_{channel} = 'opt_out'""",
+                       [kind]).fetchall()
+
+
+def _erased(warehouse: Path) -> list[tuple]:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        if "identity.erasure_registry" not in {f"{s}.{t}" for s, t in con.execute(
+                "SELECT table_schema, table_name FROM information_schema.tables").fetchall()}:
+            return []
+        return con.execute("SELECT identifier_hash, kind, 'erased' FROM identity.erasure_registry "
+                           "WHERE kind IN ('email', 'phone')").fetchall()
