@@ -210,7 +210,9 @@ def health(trained: Trained) -> dict:
     """Is the model sane? The prior was not clamped, and agreeing exactly on a name or a birth date is
     evidence for a match (m > u), every conflict estimated. Counts only, no personal values."""
     wrong_way = []
-    for comparison in trained.model["comparisons"]:
+    sessions = [s for s in trained.em_sessions if not s.startswith("skipped")]
+    # Too few pairs for any EM session (a handful of records): m keeps its defaults, nothing to judge.
+    for comparison in (trained.model["comparisons"] if sessions else []):
         levels = [lv for lv in comparison["comparison_levels"] if not lv.get("is_null_level")]
         first = levels[0] if levels else {}
         if comparison["output_column_name"] in ("first_name", "last_name", "birth_date") and \
@@ -225,5 +227,6 @@ def health(trained: Trained) -> dict:
     return {"em_trained": em_ran, "prior_clamped": trained.prior.get("clamped", False),
             "prior": trained.prior.get("kept"), "prior_estimate": trained.prior.get("estimate"),
             "expected_matching_pairs": trained.prior.get("expected_matching_pairs"),
+            "em_sessions_trained": len(sessions),
             "agreement_levels_against_match": wrong_way, "conflict_weights": weights,
             "healthy": not wrong_way}
