@@ -219,12 +219,7 @@ def health(trained: Trained) -> dict:
                 (first.get("m_probability") or 0) <= (first.get("u_probability") or 1):
             wrong_way.append(comparison["output_column_name"])
     weights = {k: (w.weight if math.isfinite(w.weight) else None) for k, w in trained.conflicts.weights.items()}
-    # Too few candidate pairs for any EM session (a tiny extract): m is Splink's starting value, not a finding, so
-    # there is nothing to judge; links then come from deterministic evidence and steward decisions.
-    em_ran = any(not s.startswith("skipped") for s in trained.em_sessions)
-    if not em_ran:
-        wrong_way = []
-    return {"em_trained": em_ran, "prior_clamped": trained.prior.get("clamped", False),
+    return {"prior_clamped": trained.prior.get("clamped", False),
             "prior": trained.prior.get("kept"), "prior_estimate": trained.prior.get("estimate"),
             "expected_matching_pairs": trained.prior.get("expected_matching_pairs"),
             "em_sessions_trained": len(sessions),
