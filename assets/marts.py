@@ -5,7 +5,7 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from assets.identity import ID_EVENTS, PREDICTIONS, RECORD_CUSTOMER
-from assets.metadata import build_table, check_result, table_metadata
+from assets.metadata import build_table, check_result, column_lineage, table_metadata
 from pipeline.quality import suites
 from pipeline.warehouse import create_table_as
 from pipeline.identity.xref import CUSTOMER_XREF_SQL
@@ -43,6 +43,20 @@ def every_person_record_once(duckdb: DuckDBResource) -> dg.AssetCheckResult:
 NO_CONSENT = " OR ".join(f"(contactable_{c} AND consent_{c} <> 'opt_in')" for c in ("email", "sms", "phone", "post"))
 GOLDEN = [dg.AssetKey(["golden", t]) for t in ("customer_profile", "customer_activity", "consent_state",
                                                   "contact_points", "households", "excluded_customers")]
+# Where marts.customer_360's columns come from (dagster/column_lineage): a column of the same name in a golden table,
+# and for the computed ones, their inputs. Segments are computed from the activity columns.
+SOURCES_360 = {f"golden.{k.path[1]}": k for k in GOLDEN[:5]}
+DERIVED_360 = {
+    **{f"consent_{c}": [("golden.contact_points", f"consent_{c}")] for c in ("email", "sms", "phone")},
+    **{f"contactable_{c}": [("golden.contact_points", "valid"), ("golden.contact_points", f"consent_{c}")]
+       for c in ("email", "sms", "phone")},
+    "consent_post": [("golden.consent_state", "state")],
+    "contactable_post": [("golden.customer_profile", "street"), ("golden.customer_profile", "postcode"),
+                         ("golden.consent_state", "state")],
+    "email_valid": [("golden.customer_profile", "email")], "mobile_valid": [("golden.customer_profile", "mobile")],
+    "address_valid": [("golden.customer_profile", "street"), ("golden.customer_profile", "postcode")],
+    "region": [("golden.customer_profile", "postcode"), ("golden.customer_profile", "country")],
+}
 CUSTOMER_360 = dg.AssetKey(["marts", "customer_360"])
 CONSENT_HISTORY = dg.AssetKey(["marts", "consent_history"])
 HOUSEHOLD = dg.AssetKey(["marts", "household"])
@@ -73,7 +87,9 @@ def customer_360(duckdb: DuckDBResource, settings: PipelineSettings, great_expec
             yield check
             raise dg.Failure(description=f"marts.customer_360 not replaced: {result.describe()}")
         create_table_as(con, "marts.customer_360", "SELECT * FROM customer_360_candidate")
-        yield dg.MaterializeResult(metadata=table_metadata(con, "marts.customer_360"), check_results=[check])
+        yield dg.MaterializeResult(metadata={**table_metadata(con, "marts.customer_360"),
+                                             **column_lineage(con, "marts.customer_360", SOURCES_360, DERIVED_360)},
+                                   check_results=[check])
 
 
 @dg.asset(key=CONSENT_HISTORY, deps=[dg.AssetKey(["golden", "consent_events"]), GOLDEN[-1]], group_name=GROUP,

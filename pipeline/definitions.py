@@ -14,6 +14,7 @@ from pipeline.runner import partition_start
 
 # Who answers for each layer (Dagster shows owners on every asset page; rename to your teams).
 OWNERS = {"raw": "team:data-engineering", "staging": "team:data-engineering", "identity": "team:data-stewardship",
+          "customer_ids": "team:data-stewardship",
           "golden": "team:data-stewardship", "marts": "team:crm-analytics", "published": "team:crm-analytics",
           "restricted": "team:customer-service"}
 
