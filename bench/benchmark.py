@@ -19,11 +19,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
+
+from isolated import measure_in_own_process  # bench/isolated.py, beside this script
 
 RECORDS_PER_PERSON = 11.6  # raw rows over all sources per generated person (measured on the demo)
 NEXT_DAY_SHARE = 0.01
@@ -212,13 +213,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     figures = []
     for records in args.records:
-        out = subprocess.run([sys.executable, __file__, "--one", str(records), "--workdir", str(workdir),
-                              "--engine", args.engine],
-                             capture_output=True, text=True, check=False)
-        if out.returncode != 0:
-            print(out.stderr[-3000:], file=sys.stderr)
-            return out.returncode
-        figures.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        figures.append(measure_in_own_process(__file__, str(records), workdir, "--engine", args.engine))
         print(f"measured {records:,} source records", file=sys.stderr)
     print(report(figures))
     return 0

@@ -17,12 +17,13 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pandas as pd
+
+from isolated import measure_in_own_process  # bench/isolated.py, beside this script
 
 SETS = ("febrl1", "febrl2", "febrl3", "febrl4", "febrl4_id")
 FEBRL_COLUMNS = ["given_name", "surname", "street_number", "address_1", "address_2", "suburb", "postcode",
@@ -190,12 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     figures = []
     for name in args.sets:  # each set in its own process: a clean Dagster instance and memory
-        out = subprocess.run([sys.executable, __file__, "--one", name, "--workdir", str(workdir)],
-                             capture_output=True, text=True, check=False)
-        if out.returncode != 0:
-            print(out.stderr[-3000:], file=sys.stderr)
-            return out.returncode
-        figures.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        figures.append(measure_in_own_process(__file__, name, workdir))
         print(f"measured {name}: {figures[-1]}", file=sys.stderr)
     print(report(figures))
     return 0

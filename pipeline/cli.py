@@ -183,13 +183,19 @@ def _explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _built(path: Path, what: str) -> bool:
+    """Whether a file the pipeline writes is there; says what to do when it is not."""
+    if not path.exists():
+        print(f"error: no {what} at {path} (run `customer360 run` first)", file=sys.stderr)
+    return path.exists()
+
+
 def _report(args: argparse.Namespace) -> int:
     from assets.identity import ClusteringConfig
     from pipeline.run_report import write_report
 
     warehouse = Path(args.warehouse)
-    if not warehouse.exists():
-        print(f"error: no warehouse at {warehouse} (run `customer360 run` first)", file=sys.stderr)
+    if not _built(warehouse, "warehouse"):
         return 2
     out = Path(args.out or warehouse.parent / "artefacts" / "run_report.html")
     print(f"run report: {write_report(warehouse, out, ClusteringConfig().threshold)}")
@@ -203,8 +209,7 @@ def _lookup(args: argparse.Namespace) -> int:
     from pipeline.marts.lookup import CARD_SQL, find
 
     restricted = Path(args.restricted)
-    if not restricted.exists():
-        print(f"error: no restricted copy at {restricted} (run `customer360 run` first)", file=sys.stderr)
+    if not _built(restricted, "restricted copy"):
         return 2
     with duckdb.connect(str(restricted), read_only=True) as con:
         found = find(con, args.query, args.postcode, args.country)
