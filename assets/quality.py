@@ -119,14 +119,15 @@ def build(sources: list[Source]) -> list:
 
 def _failing_sources(frame: pd.DataFrame) -> list[str]:
     """Source names (never values) breaking a source-health rule, with the rule."""
-    rules = [("email_valid_share", lambda v: v < suites.MIN_VALID_SHARE, "e-mails mostly invalid"),
-             ("phone_valid_share", lambda v: v < suites.MIN_VALID_SHARE, "phones mostly invalid"),
-             ("postcode_valid_share", lambda v: v < suites.MIN_VALID_SHARE, "postcodes mostly invalid"),
-             ("quarantine_share", lambda v: v > suites.MAX_QUARANTINE_SHARE, "too many rows quarantined")]
+    low, high = suites.MIN_VALID_SHARE, suites.MAX_QUARANTINE_SHARE
+    rules = [("email_valid_share", lambda v: v < low, "valid e-mails", f"at least {low:.0%}"),
+             ("phone_valid_share", lambda v: v < low, "valid phones", f"at least {low:.0%}"),
+             ("postcode_valid_share", lambda v: v < low, "valid postcodes", f"at least {low:.0%}"),
+             ("quarantine_share", lambda v: v > high, "rows quarantined", f"at most {high:.0%}")]
     out = []
     for row in frame.itertuples():
-        for column, broken, why in rules:
+        for column, broken, what, limit in rules:
             value = getattr(row, column)
             if value is not None and not pd.isna(value) and broken(value):
-                out.append(f"{row.source}: {why}")
+                out.append(f"{row.source}: {value:.1%} {what}, {limit} expected")
     return out

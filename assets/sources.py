@@ -74,7 +74,8 @@ def build_extract_asset(source: Source, partitions: dg.PartitionsDefinition) -> 
                                     "sources file and are ignored (kept in raw only)")
             meta = table_metadata(con, table)
         return dg.MaterializeResult(metadata={
-            **meta, "drop_day": day, "rows_this_day": len(rows), "files": len(extract.files),
+            **meta, "dagster/row_count": len(rows), "table_rows": meta["dagster/row_count"],  # this partition's rows
+            "drop_day": day, "rows_this_day": len(rows), "files": len(extract.files),
             "unreadable_rows": int(rows["_error"].notna().sum()),
             "new_unmapped_columns": dg.MetadataValue.json(showable(new_columns)),
             "files_archived_rows_kept": len(archived),

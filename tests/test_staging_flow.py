@@ -48,7 +48,8 @@ def test_bad_rows_are_quarantined_with_reason_and_counts_reconcile(small_project
     assert checks["raw_rows_reconcile"].passed and checks["staging_persons_valid"].passed
     # A third of the newsletter's rows are unusable: the source is refused, by name, with the rule.
     assert not checks["sources_healthy"].passed
-    assert "newsletter: too many rows quarantined" in checks["sources_healthy"].description
+    assert "rows quarantined, at most 20% expected" in checks["sources_healthy"].description
+    assert "newsletter: 33.3% rows quarantined" in checks["sources_healthy"].description
     with duckdb.connect(str(small_project.warehouse), read_only=True) as con:
         reasons = dict(con.execute("SELECT _file || ':' || _line, reason FROM staging.quarantine").fetchall())
         assert "not valid JSON" in reasons["shop_accounts/2026-11-20/accounts.jsonl:3"]
