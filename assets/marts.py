@@ -11,6 +11,7 @@ from pipeline.warehouse import create_table_as
 from pipeline.identity.xref import CUSTOMER_XREF_SQL
 from pipeline.golden.purge import purge_excluded
 from pipeline.marts.history import record_history
+from pipeline.marts.timeline import CUSTOMER_TIMELINE_SQL, CUSTOMER_TIMELINE_VIEWS
 from pipeline.marts.customer_360 import (CONSENT_HISTORY_SQL, CONTACT_POINTS_SQL, HOUSEHOLD_SQL,
                                          SEGMENT_SUMMARY_SQL, customer_360_sql)
 from pipeline.resources import WAREHOUSE_POOL, GreatExpectations, PipelineSettings
@@ -117,6 +118,17 @@ def segment_summary(duckdb: DuckDBResource) -> dg.MaterializeResult:
     return build_table(duckdb, "marts.segment_summary", SEGMENT_SUMMARY_SQL)
 
 
+CUSTOMER_TIMELINE = dg.AssetKey(["marts", "customer_timeline"])
+
+
+@dg.asset(key=CUSTOMER_TIMELINE, deps=[CUSTOMER_360, dg.AssetKey(["golden", "stitched_sessions"])], group_name=GROUP,
+          kinds={"duckdb"}, pool=WAREHOUSE_POOL)
+def customer_timeline(duckdb: DuckDBResource) -> dg.MaterializeResult:
+    """Every order, receipt, visit, ticket, review, session and consent event of each published customer, with
+    channel, source and amount (restricted copy only)."""
+    return build_table(duckdb, "marts.customer_timeline", CUSTOMER_TIMELINE_SQL, *CUSTOMER_TIMELINE_VIEWS)
+
+
 # CONTACT_POINTS: listed so that the published copies (which wait for the history) include it.
 @dg.asset(key=CUSTOMER_HISTORY, deps=[CUSTOMER_360, CONTACT_POINTS, ID_EVENTS, dg.AssetKey(["golden", "excluded_customers"])],
           group_name=GROUP, kinds={"duckdb"}, pool=WAREHOUSE_POOL)
@@ -132,7 +144,7 @@ PURGE_LOG = dg.AssetKey(["golden", "purge_log"])
 
 # After everything that reads staging and identity in this run (the marts, the scorecard, the review queue).
 @dg.asset(key=PURGE_LOG, deps=[CUSTOMER_360, CONSENT_HISTORY, HOUSEHOLD, SEGMENT_SUMMARY, CUSTOMER_HISTORY,
-                               CONTACT_POINTS, dg.AssetKey(["marts", "data_quality"]),
+                               CONTACT_POINTS, CUSTOMER_TIMELINE, dg.AssetKey(["marts", "data_quality"]),
                                dg.AssetKey(["identity", "review_queue"])],
           group_name="privacy", kinds={"duckdb"}, pool=WAREHOUSE_POOL)
 def erasure_purge(context: dg.AssetExecutionContext, duckdb: DuckDBResource,

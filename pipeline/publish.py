@@ -33,7 +33,7 @@ PSEUDONYM_FUNCTION = "c360_pseudonym"
 # Marts kept out of the analysts' copy altogether: the attribute history holds every past name, e-mail and
 # address (old and new values), which is the stewards' and customer service's business, not analysts'.
 # The contact points list every e-mail and phone a customer ever used, likewise.
-RESTRICTED_ONLY = ("customer_history", "contact_points")
+RESTRICTED_ONLY = ("customer_history", "contact_points", "customer_timeline")
 
 
 def publish_marts(con: duckdb.DuckDBPyConnection, target: Path, schema: str = "marts",

@@ -207,8 +207,14 @@ def test_customer_service_finds_a_customer_by_an_old_variant_a_phone_typed_other
         assert card.returncode == 0, card.stderr
         assert f"=== customer {jean}" in card.stdout and not any(o in card.stdout for o in others), query
         assert "jean.bon@yahoo.fr" in card.stdout and "consent history" in card.stdout  # the old point and its proof
+        assert "--- timeline" in card.stdout and "newsletter" in card.stdout  # the consent event, on the timeline
     assert f"=== customer {lucie}" in _cli("lookup", "Lucie Roux", "--postcode", "69003", "--restricted",
                                            str(project.restricted)).stdout
+    timeline = _rows(project.restricted, "SELECT activity_type, source, source_record_id FROM marts.customer_timeline "
+                                         "WHERE customer_id = ? ORDER BY occurred_at", [jean])
+    assert ("consent", "newsletter", "N5") in timeline
+    assert "customer_timeline" not in {r[0] for r in _rows(project.published, "SELECT table_name FROM "
+                                                                              "information_schema.tables")}
     missing = _cli("lookup", "nobody@example.org", "--restricted", str(project.restricted))
     assert missing.returncode == 1 and missing.stdout == ""
 

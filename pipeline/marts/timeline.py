@@ -1,0 +1,18 @@
+"""Customer service's timeline: every interaction of a published customer, across channels, newest first when read.
+
+One row per order, till receipt, store visit, ticket (closed complaints included), review, session (logged in or
+stitched) and consent event, with its channel (online/offline), source record, amount and status. It holds the
+same activities golden.customer_activity counts, so the timeline and the counts on the 360 record agree. Restricted
+copy only: a timeline is a behavioural profile of a named person."""
+
+from pipeline.golden.sessions import CUSTOMER_ACTIVITIES_WITH_STITCHED_SESSIONS_SQL
+
+CUSTOMER_TIMELINE_VIEWS = (CUSTOMER_ACTIVITIES_WITH_STITCHED_SESSIONS_SQL,)
+
+CUSTOMER_TIMELINE_SQL = """
+SELECT customer_id, occurred_at, activity_type, channel, source, source_record_id, amount, quantity, status,
+       category, rating, store_id, closed_at, consent_channel, consent_action
+FROM customer_activities
+WHERE customer_id IN (SELECT customer_id FROM marts.customer_360)
+ORDER BY customer_id, occurred_at, source, source_record_id
+"""
