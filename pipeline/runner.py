@@ -166,6 +166,8 @@ def _run(settings, days, full_refresh, instance, console_level, layers, progress
     keys = job.asset_layer.executable_asset_keys
     raw_keys = [key for key in keys if key.path[0] == "raw"]
     final_keys = [key for key in keys if key.path[0] in layers] if layers else None
+    if not run_plan.days_to_load:  # nothing new on disk: refresh downstream without an empty extract of today
+        final_keys = [key for key in (final_keys or keys) if key.path[0] != "raw"]
     instance = instance or dg.DagsterInstance.ephemeral()
     results = []
     for day in run_plan.days_to_load[:-1]:  # earlier days: their extracts only
