@@ -18,7 +18,8 @@ PARIS = ZoneInfo("Europe/Paris")
 PUBLISHED = dg.AssetKey(["published", "marts"])
 RESTRICTED = dg.AssetKey(["restricted", "marts"])
 MARTS = [dg.AssetKey(["marts", t]) for t in ("customer_xref", "customer_360", "consent_history", "household",
-                                                "segment_summary", "data_quality", "customer_history", "customer_timeline")]
+                                                "segment_summary", "data_quality", "customer_history", "customer_timeline",
+                                                "segment_history")]
 
 
 @dg.asset(key=PUBLISHED, deps=MARTS, group_name="marts", kinds={"duckdb"}, pool=WAREHOUSE_POOL)

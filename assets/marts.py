@@ -11,6 +11,7 @@ from pipeline.warehouse import create_table_as
 from pipeline.identity.xref import CUSTOMER_XREF_SQL
 from pipeline.golden.purge import purge_excluded
 from pipeline.marts.history import record_history
+from pipeline.marts.segment_history import record_segment_figures
 from pipeline.marts.timeline import CUSTOMER_TIMELINE_SQL, CUSTOMER_TIMELINE_VIEWS
 from pipeline.marts.customer_360 import (CONSENT_HISTORY_SQL, CONTACT_POINTS_SQL, HOUSEHOLD_SQL,
                                          SEGMENT_SUMMARY_SQL, customer_360_sql)
@@ -118,6 +119,18 @@ def segment_summary(duckdb: DuckDBResource) -> dg.MaterializeResult:
     return build_table(duckdb, "marts.segment_summary", SEGMENT_SUMMARY_SQL)
 
 
+SEGMENT_HISTORY = dg.AssetKey(["marts", "segment_history"])
+
+
+@dg.asset(key=SEGMENT_HISTORY, deps=[CUSTOMER_360], group_name=GROUP, kinds={"duckdb"}, pool=WAREHOUSE_POOL)
+def segment_history(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
+                    settings: PipelineSettings) -> dg.MaterializeResult:
+    """Per run, RFM segment and loyalty tier: customers, opt-out share, contactable share per channel (to chart)."""
+    with duckdb.get_connection() as con:
+        rows = record_segment_figures(con, context.run_id, settings.reference_date)
+        return dg.MaterializeResult(metadata={**table_metadata(con, "marts.segment_history"), "rows_this_run": rows})
+
+
 CUSTOMER_TIMELINE = dg.AssetKey(["marts", "customer_timeline"])
 
 
@@ -144,7 +157,7 @@ PURGE_LOG = dg.AssetKey(["golden", "purge_log"])
 
 # After everything that reads staging and identity in this run (the marts, the scorecard, the review queue).
 @dg.asset(key=PURGE_LOG, deps=[CUSTOMER_360, CONSENT_HISTORY, HOUSEHOLD, SEGMENT_SUMMARY, CUSTOMER_HISTORY,
-                               CONTACT_POINTS, CUSTOMER_TIMELINE, dg.AssetKey(["marts", "data_quality"]),
+                               CONTACT_POINTS, CUSTOMER_TIMELINE, SEGMENT_HISTORY, dg.AssetKey(["marts", "data_quality"]),
                                dg.AssetKey(["identity", "review_queue"])],
           group_name="privacy", kinds={"duckdb"}, pool=WAREHOUSE_POOL)
 def erasure_purge(context: dg.AssetExecutionContext, duckdb: DuckDBResource,

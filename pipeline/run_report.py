@@ -106,13 +106,26 @@ def segment_sizes(con: duckdb.DuckDBPyConnection) -> Figure:
     return Figure("Segment sizes", "Published customers per RFM segment and loyalty tier.", chart)
 
 
+def segments_over_runs(con: duckdb.DuckDBPyConnection) -> Figure:
+    frame = con.execute("""
+        SELECT measured_at, rfm_segment AS segment, sum(customers) AS customers,
+               round(sum(customers * email_opt_out_share) / sum(customers), 4) AS email_opt_out_share,
+               round(sum(customers * contactable_email_share) / sum(customers), 4) AS contactable_email_share
+        FROM marts.segment_history GROUP BY ALL ORDER BY ALL""").df()
+    chart = alt.Chart(frame).mark_line(point=True).encode(
+        x=alt.X("measured_at:T", title="run"), y=alt.Y("customers:Q", title="customers"), color="segment:N")
+    latest = frame[frame["measured_at"] == frame["measured_at"].max()].drop(columns="measured_at")
+    return Figure("Segments over runs", "Customers per RFM segment at each run; the table gives the latest run's "
+                  "e-mail opt-out share and share contactable by e-mail.", chart, latest)
+
+
 def figures(warehouse: Path, threshold: float) -> list[Figure]:
     with duckdb.connect(str(warehouse), read_only=True) as con:
         tables = _tables(con)
         wanted = [("marts.customer_xref", customers_by_size), ("identity.pairwise_predictions",
                   lambda c: match_probabilities(c, threshold)), ("identity.pairwise_predictions", comparisons_by_rule),
                   ("identity.linkage_quality", linkage_quality), ("marts.data_quality", data_quality),
-                  ("marts.segment_summary", segment_sizes)]
+                  ("marts.segment_summary", segment_sizes), ("marts.segment_history", segments_over_runs)]
         built = [build(con) for table, build in wanted if table in tables]
     return [f for f in built if f is not None]
 

@@ -135,11 +135,27 @@ def test_the_run_report_draws_the_runs_figures_and_no_personal_value(project, tm
 
     page = write_report(project.warehouse, tmp_path / "report.html", threshold=0.8).read_text(encoding="utf-8")
     for title in ("Customers by number of source records", "Match probability of the scored pairs",
-                  "Scored pairs per blocking rule", "Data quality per source over runs", "Segment sizes"):
+                  "Scored pairs per blocking rule", "Data quality per source over runs", "Segment sizes",
+                  "Segments over runs"):
         assert f"<h2>{title}</h2>" in page
-    assert page.count("<svg") == 5 and "<script" not in page  # drawn offline, no JavaScript
+    assert page.count("<svg") == 6 and "<script" not in page  # drawn offline, no JavaScript
     text = re.sub(r"<[^>]+>", " ", page)
     values = _staged_identifiers(project)
     assert not set(re.findall(r"[\w@.+'-]+", text)) & values
     assert not [v for v in values if " " in v and v in text]
     assert (tmp_path / "report.html").stat().st_mode & 0o077 == 0
+
+
+def test_segment_figures_are_kept_per_run_for_analysts(project):
+    with duckdb.connect(str(project.published), read_only=True) as con:
+        runs = con.execute("SELECT count(DISTINCT run_id) FROM marts.segment_history").fetchone()[0]
+        latest = con.execute("""SELECT sum(customers), min(least(email_opt_out_share, contactable_email_share,
+                                       contactable_sms_share, contactable_post_share)),
+                                       max(greatest(email_opt_out_share, contactable_email_share))
+                                FROM marts.segment_history
+                                WHERE run_id = (SELECT arg_max(run_id, measured_at) FROM marts.segment_history)
+                                """).fetchall()
+        published = con.execute("SELECT count(*) FROM marts.customer_360").fetchone()[0]
+    assert runs >= 1
+    (customers, low, high), = set(latest)
+    assert customers == published and 0 <= low <= high <= 1
