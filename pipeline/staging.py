@@ -26,6 +26,10 @@ CONSENT_CHANNELS = {"email": "email", "e_mail": "email", "mail": "email", "newsl
                     "post": "post", "postal": "post", "courrier": "post", "mail_postal": "post"}
 IDENTIFYING = ("first_name", "last_name", "email", "phone")
 SUPERSEDED_REASON = "duplicate record id"  # an older version of a record delivered again: superseded, not bad
+# What the erasure and retention purge (pipeline/golden/purge.py) leaves in a raw row's first identifying column:
+# the row is a record whose values were purged, staged with no values (not quarantined as an empty person), so
+# counts reconcile and its customer keeps its id. The token itself never becomes a value.
+PURGED_TOKEN = "erased"
 
 
 @dataclass
@@ -148,7 +152,7 @@ def _row_rejections(source: Source, frame: pd.DataFrame) -> pd.Series:
             lambda v: f"unknown consent channel '{v}' (allowed: email, sms, phone, post)")
     if source.has_person:  # an empty person would become an empty customer (and its activities with it)
         present = pd.concat([_identifying(frame, source, f) for f in IDENTIFYING], axis=1)
-        reason[reason.isna() & ~present.any(axis=1)] = "no name, e-mail or phone to identify the person"
+        reason[reason.isna() & ~present.any(axis=1) & ~frame["_purged"]] = "no name, e-mail or phone to identify the person"
     # Same record id twice: the last version read (latest drop, last line) wins.
     dup = reason.isna() & frame["_record_id"].notna()
     keep = frame[dup].drop_duplicates("_record_id", keep="last")
@@ -245,6 +249,10 @@ def stage_source(source: Source, raw: pd.DataFrame, today: date) -> Staged:
     """Normalise one source's raw rows; each row is staged or quarantined, never both, never neither."""
     frame = raw.copy()
     frame["_record_id"] = _col(frame, source.record_id)
+    columns = [c for f in IDENTIFYING if (c := source.person.get(f)) and isinstance(c, str) and c in frame]
+    frame["_purged"] = frame[columns].eq(PURGED_TOKEN).any(axis=1) if columns else False
+    for column in columns:
+        frame[column] = frame[column].mask(frame[column] == PURGED_TOKEN)
     reason = _row_rejections(source, frame)
     bad = reason.notna()
     quarantine = quarantine_rows(source, frame[bad], reason[bad])

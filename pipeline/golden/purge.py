@@ -26,6 +26,7 @@ from __future__ import annotations
 import duckdb
 
 from pipeline.config import Source
+from pipeline.staging import PURGED_TOKEN
 from pipeline.warehouse import quote, table_exists, transaction
 
 SCHEMAS = ("raw", "staging", "identity", "golden", "marts")
@@ -105,15 +106,15 @@ def _match(columns: dict[str, str]) -> list[str]:
     return conditions
 
 
-# A purged raw row stays stageable (a full refresh restages raw): its activity columns stay, and a row of a
-# source with no activity (an erasure request, a person-only list) keeps this token in place of its identifier.
-TOKEN = "erased"
+# A purged raw row stays stageable (a full refresh restages raw): its activity columns stay, and its first
+# identifying column keeps this token, which staging reads as "values purged" (not an empty person to quarantine).
+TOKEN = PURGED_TOKEN
 
 
 def _raw_passes(source: Source) -> list[tuple[list[str], set[str], str | None]]:
     """(row conditions, kept columns, column that takes TOKEN) of each pass over a raw table (all text)."""
     identifying = [source.person[f] for f in ("first_name", "last_name", "email", "phone") if f in source.person]
-    token = identifying[0] if identifying and not source.activity else None
+    token = identifying[0] if identifying else None
     if source.is_erasure:  # the requests themselves: identifiers to forget, kept as hashes in the registry
         return [(["true"], {source.record_id, source.updated_at}, token)]
     conditions = [f"({quote(source.record_id)}) IN (SELECT source_record_id FROM _purge_records "
