@@ -131,7 +131,8 @@ def _identifiers(source: Source, frame: pd.DataFrame) -> pd.Series:
     """JSON object {identifier name: match form} per row (NULL without any): one column whatever the names."""
     names = list(source.identifiers)
     keys = [_col(frame, source.identifiers[n]).map(identifier_key).tolist() for n in names]
-    rows = [{n: v for n, v in zip(names, values) if v is not None} for values in zip(*keys)] if names else []
+    # not missing(): under pandas 3 a None mapped over a string column comes back as NaN (json.dumps writes NaN)
+    rows = [{n: v for n, v in zip(names, values) if not missing(v)} for values in zip(*keys)] if names else []
     return pd.Series([json.dumps(r, sort_keys=True) if r else None for r in rows] if names else [None] * len(frame),
                      index=frame.index, dtype=object)
 
