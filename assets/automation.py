@@ -1,6 +1,5 @@
 """Operations: the published analyst copy, the restricted copy, the daily schedule and the new-drop sensor."""
 
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import dagster as dg
@@ -11,7 +10,7 @@ from pipeline.publish import (PSEUDONYM_FUNCTION, RESTRICTED_ONLY, analyst_selec
                               register_pseudonym, sources_keyed_by_identifier)
 from pipeline.config import Settings
 from pipeline.private_files import restrict
-from pipeline.resources import WAREHOUSE_POOL, PipelineSettings
+from pipeline.resources import WAREHOUSE_POOL, RunSettings
 from pipeline.runner import plan
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -24,18 +23,17 @@ MARTS = [dg.AssetKey(["marts", t]) for t in ("customer_xref", "customer_360", "c
 
 @dg.asset(key=PUBLISHED, deps=MARTS, group_name="marts", kinds={"duckdb"}, pool=WAREHOUSE_POOL)
 def published_marts(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
-                    settings: PipelineSettings) -> dg.MaterializeResult:
+                    settings: RunSettings) -> dg.MaterializeResult:
     """The marts for analysts (published.duckdb), names and contacts left out or pseudonymised, swapped in atomically."""
-    target = settings.published_path
+    target = settings.published
     with duckdb.get_connection() as con:
         if settings.analyst_identifiers:  # allowed by C360_ANALYST_IDENTIFIERS: the marts as they are
             counts = publish_marts(con, target, escape=True)
         else:
-            register_pseudonym(con, pseudonym_key(Path(settings.pseudonym_key_file)))
+            register_pseudonym(con, pseudonym_key(settings.pseudonym_key_file, settings.pseudonym_secret))
             try:
-                counts = publish_marts(con, target, select=analyst_select(
-                    settings.reference_date, sources_keyed_by_identifier(settings.sources())), skip=RESTRICTED_ONLY,
-                    escape=True)
+                counts = publish_marts(con, target, select=analyst_select(sources_keyed_by_identifier(settings.sources())),
+                                       skip=RESTRICTED_ONLY, escape=True, params={"as_of": settings.reference_date})
             finally:
                 con.remove_function(PSEUDONYM_FUNCTION)
     return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(target)),
@@ -46,9 +44,9 @@ def published_marts(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
 
 @dg.asset(key=RESTRICTED, deps=MARTS, group_name="marts", kinds={"duckdb"}, pool=WAREHOUSE_POOL)
 def restricted_marts(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
-                     settings: PipelineSettings) -> dg.MaterializeResult:
+                     settings: RunSettings) -> dg.MaterializeResult:
     """The marts with the full golden record for customer service (restricted.duckdb), swapped in atomically."""
-    target = settings.restricted_path
+    target = settings.restricted
     with duckdb.get_connection() as con:
         counts = publish_marts(con, target)
     restrict(target)  # every name, e-mail, phone, address: owner-only, also when the run comes from the UI

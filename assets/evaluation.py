@@ -1,7 +1,6 @@
 """Linkage quality against ground truth, when a truth file is configured (demo and benchmark data)."""
 
 
-from pathlib import Path
 
 import dagster as dg
 import pandas as pd
@@ -9,7 +8,7 @@ from dagster_duckdb import DuckDBResource
 
 from assets.identity import GROUP, RECORD_CUSTOMER
 from pipeline.identity.evaluate import linkage_quality as measure
-from pipeline.resources import WAREHOUSE_POOL, PipelineSettings
+from pipeline.resources import WAREHOUSE_POOL, RunSettings
 from pipeline.warehouse import table_exists
 
 LINKAGE_QUALITY = dg.AssetKey(["identity", "linkage_quality"])
@@ -17,9 +16,9 @@ LINKAGE_QUALITY = dg.AssetKey(["identity", "linkage_quality"])
 
 @dg.asset(key=LINKAGE_QUALITY, deps=[RECORD_CUSTOMER], group_name=GROUP, kinds={"duckdb"}, pool=WAREHOUSE_POOL)
 def linkage_quality(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
-                    settings: PipelineSettings) -> dg.MaterializeResult:
+                    settings: RunSettings) -> dg.MaterializeResult:
     """Pairwise precision, recall, F1 and cluster figures against the truth file, one row per run."""
-    truth = Path(settings.truth_file) if settings.truth_file else None
+    truth = settings.truth_file
     if truth is None or not truth.is_file():
         return dg.MaterializeResult(metadata={"evaluated": False, "reason": "no truth file configured"})
     with duckdb.get_connection() as con:

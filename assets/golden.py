@@ -17,7 +17,7 @@ from pipeline.golden.sessions import (CUSTOMER_ACTIVITIES_WITH_STITCHED_SESSIONS
                                       STITCHED_SESSIONS_SQL)
 from pipeline.identity.decisions import log_decisions
 from pipeline.golden.survivorship import golden_attributes_sql, load_rules
-from pipeline.resources import WAREHOUSE_POOL, PipelineSettings
+from pipeline.resources import WAREHOUSE_POOL, RunSettings
 from pipeline.warehouse import replace_table, transaction
 
 GROUP = "golden"
@@ -79,10 +79,10 @@ def shared_devices(duckdb: DuckDBResource) -> dg.MaterializeResult:
 
 @dg.asset(key=ACTIVITY, deps=[ACTIVITIES, XREF, STITCHED_SESSIONS], group_name=GROUP, kinds={"duckdb"},
           pool=WAREHOUSE_POOL)
-def customer_activity(duckdb: DuckDBResource, settings: PipelineSettings) -> dg.MaterializeResult:
+def customer_activity(duckdb: DuckDBResource, settings: RunSettings) -> dg.MaterializeResult:
     """Purchases online and offline, revenue, store visits, service contacts, complaints, reviews, stitched sessions."""
-    return build_table(duckdb, "golden.customer_activity", activity_summary_sql(settings.reference_date),
-                       CUSTOMER_ACTIVITIES_WITH_STITCHED_SESSIONS_SQL)
+    return build_table(duckdb, "golden.customer_activity", activity_summary_sql(),
+                       CUSTOMER_ACTIVITIES_WITH_STITCHED_SESSIONS_SQL, as_of=settings.reference_date)
 
 
 @dg.asset(key=CONSENT_EVENTS, deps=[ACTIVITIES, XREF], group_name=GROUP, kinds={"duckdb"}, pool=WAREHOUSE_POOL)
@@ -99,10 +99,10 @@ def consent_state(duckdb: DuckDBResource) -> dg.MaterializeResult:
 
 @dg.asset(key=POINT_CONSENT_STATE, deps=[CONSENT_EVENTS, ACTIVITY], group_name=GROUP, kinds={"duckdb"},
           pool=WAREHOUSE_POOL)
-def point_consent_state(duckdb: DuckDBResource, settings: PipelineSettings) -> dg.MaterializeResult:
+def point_consent_state(duckdb: DuckDBResource, settings: RunSettings) -> dg.MaterializeResult:
     """Current consent per contact point and channel, with its proof and whether it needs re-permission."""
     result = build_table(duckdb, "golden.point_consent_state",
-                         point_consent_state_sql(settings.reference_date, settings.repermission_days))
+                         point_consent_state_sql(settings.repermission_days), as_of=settings.reference_date)
     with duckdb.get_connection() as con:
         stale = con.execute("SELECT count(*) FROM golden.point_consent_state WHERE needs_repermission").fetchall()[0][0]
     return dg.MaterializeResult(metadata={**result.metadata, "opt_ins_needing_repermission": stale,
@@ -131,10 +131,10 @@ def customer_households(duckdb: DuckDBResource) -> dg.MaterializeResult:
 
 @dg.asset(key=EXCLUDED, deps=[ERASURE_REGISTRY, ACTIVITY, XREF], group_name=GROUP, kinds={"duckdb"},
           pool=WAREHOUSE_POOL)
-def excluded_customers(duckdb: DuckDBResource, settings: PipelineSettings) -> dg.MaterializeResult:
+def excluded_customers(duckdb: DuckDBResource, settings: RunSettings) -> dg.MaterializeResult:
     """Customers kept out of every published mart: erased on request, or inactive past the retention period."""
     result = build_table(duckdb, "golden.excluded_customers",
-                    excluded_customers_sql(settings.reference_date, settings.retention_days))
+                    excluded_customers_sql(settings.retention_days), as_of=settings.reference_date)
     with duckdb.get_connection() as con:
         counts = dict(con.execute("SELECT reason, count(*) FROM golden.excluded_customers GROUP BY 1").fetchall())
     return dg.MaterializeResult(metadata={**result.metadata, "erased": counts.get("erased", 0),

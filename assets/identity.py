@@ -3,7 +3,6 @@ durable customer ids are carried over from run to run."""
 
 
 import json
-from pathlib import Path
 
 import dagster as dg
 import pandas as pd
@@ -20,7 +19,8 @@ from pipeline.identity.conflicts import apply as apply_conflicts
 from pipeline.identity.features import identifier_names, linkage_input_sql
 from pipeline.identity.relink import plan_link, save_linked_records
 from pipeline.identity.resolve import cluster, merge_rescored, save_ids, stable_ids
-from pipeline.resources import WAREHOUSE_POOL, PipelineSettings
+from pipeline.config import Settings
+from pipeline.resources import WAREHOUSE_POOL, RunSettings
 from pipeline.identity.review import review_queue_sql
 from pipeline.warehouse import create_table_as, replace_table
 
@@ -35,15 +35,8 @@ RECORD_CUSTOMER = dg.AssetKey(["identity", "record_customer"])
 ID_EVENTS = dg.AssetKey(["identity", "id_events"])
 STEWARD_DECISIONS = dg.AssetKey(["identity", "steward_decisions"])
 REVIEW_QUEUE = dg.AssetKey(["identity", "review_queue"])
-
-
-class ClusteringConfig(dg.Config):
-    """Pairs at or above `threshold` (match probability) are linked unless contrary evidence vetoes
-    them; no cluster grows past `max_cluster_size`, and clusters above `review_cluster_size` are flagged."""
-
-    threshold: float = 0.8
-    max_cluster_size: int = 25
-    review_cluster_size: int = 8
+PREDICTIONS_OP = PREDICTIONS.to_python_identifier()  # its op's name in run config (LinkConfig)
+CLUSTERS_OP = CLUSTERS.to_python_identifier()
 
 
 @dg.asset(key=LINKAGE_INPUT, deps=[PERSON_RECORDS], group_name=GROUP, kinds={"duckdb"}, pool=WAREHOUSE_POOL)
@@ -61,38 +54,36 @@ def linkage_input(duckdb: DuckDBResource) -> dg.MaterializeResult:
 
 class LinkConfig(dg.Config):
     """`full_relink` retrains the model and rescores every pair; otherwise only new or changed records are
-    scored with the saved model, unless more than `max_incremental_share` of the records changed."""
+    scored with the saved model, unless more than the linkage policy's `max_incremental_share` changed."""
 
     full_relink: bool = False
-    max_incremental_share: float = 0.2
 
 
-def _engine(name: str):
-    if name == "spark":
+def _train_and_predict(settings: Settings, records):
+    """The full re-link on the configured engine (Settings validated its name)."""
+    if settings.engine == "spark":
         from pipeline.identity import spark_engine  # pyspark is an optional extra
 
-        return spark_engine
-    if name != "duckdb":
-        raise ValueError(f"unknown identity engine {name!r}: 'duckdb' or 'spark'")
-    return link
+        return spark_engine.train_and_predict(records, settings.artefacts_dir, settings.spark)
+    return link.train_and_predict(records, settings.artefacts_dir)
 
 
 @dg.asset(key=PREDICTIONS, deps=[LINKAGE_INPUT], group_name=GROUP, kinds={"duckdb", "splink"},
           pool=WAREHOUSE_POOL)
 def pairwise_predictions(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
-                         settings: PipelineSettings, config: LinkConfig) -> dg.MaterializeResult:
+                         settings: RunSettings, config: LinkConfig) -> dg.MaterializeResult:
     """Candidate pairs scored by Splink (match weight, probability, per-comparison levels) and the veto flag.
 
     The `engine` setting picks where a full re-link trains and scores: DuckDB (link.py) or Spark
     (spark_engine.py). An incremental run scores its few changed records with the saved model on DuckDB."""
-    model_path = settings.artefacts_path / "splink_model.json"
+    model_path = settings.model_path
     with duckdb.get_connection() as con:
-        plan = plan_link(con, model_path, config.full_relink, config.max_incremental_share)
+        plan = plan_link(con, model_path, config.full_relink, settings.linkage.max_incremental_share)
         context.log.info(f"linkage: {plan.mode} ({plan.reason})")
         extra: dict = {}
         if plan.mode == "full":
             records = con.sql("SELECT * FROM identity.linkage_input").to_arrow_table()
-            result = _engine(settings.engine).train_and_predict(records, settings.artefacts_path)
+            result = _train_and_predict(settings, records)
             replace_table(con, "identity.pairwise_predictions", apply_conflicts(result.predictions, result.conflicts))
             replace_table(con, "identity.model_health", pd.DataFrame([{
                 "run_id": context.run_id, "records": records.num_rows, **{
@@ -108,7 +99,7 @@ def pairwise_predictions(context: dg.AssetExecutionContext, duckdb: DuckDBResour
                      "match_weights_chart": dg.MetadataValue.path(str(result.chart_path))}
         elif plan.mode == "incremental":
             records = con.sql("SELECT * FROM identity.linkage_input").to_arrow_table()
-            scored = apply_conflicts(link.predict_changed(records, plan.changed, model_path, settings.artefacts_path),
+            scored = apply_conflicts(link.predict_changed(records, plan.changed, model_path, settings.artefacts_dir),
                                      ConflictModel.load(link.conflicts_path(model_path)))
             extra = {"pairs_rescored": scored.num_rows, **merge_rescored(con, scored, plan.changed + plan.removed)}
         meta = table_metadata(con, "identity.pairwise_predictions")
@@ -121,10 +112,10 @@ def pairwise_predictions(context: dg.AssetExecutionContext, duckdb: DuckDBResour
 
 @dg.asset(key=STEWARD_DECISIONS, deps=[LINKAGE_INPUT], group_name=GROUP, kinds={"duckdb"}, pool=WAREHOUSE_POOL)
 def steward_decisions(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
-                      settings: PipelineSettings) -> dg.MaterializeResult:
+                      settings: RunSettings) -> dg.MaterializeResult:
     """Stewards' must-link, cannot-link and override decisions from the decisions folder, with who, when,
     why, and whether each was applied this run."""
-    decisions = read_decisions(Path(settings.decisions_dir))
+    decisions = read_decisions(settings.decisions_dir)
     with duckdb.get_connection() as con:
         known = {r[0] for r in con.execute("SELECT unique_id FROM identity.linkage_input").fetchall()}
         decisions = mark_missing_records(decisions, known)
@@ -133,28 +124,29 @@ def steward_decisions(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
         decisions["run_id"] = context.run_id
         replace_table(con, "identity.steward_decisions", decisions, DECISION_TYPES)
         meta = table_metadata(con, "identity.steward_decisions")
-    return dg.MaterializeResult(metadata={**meta, "decisions_folder": dg.MetadataValue.path(settings.decisions_dir),
+    return dg.MaterializeResult(metadata={**meta, "decisions_folder": dg.MetadataValue.path(str(settings.decisions_dir)),
                                           "not_applicable": int(decisions["status"].notna().sum())})
 
 
 @dg.asset(key=CLUSTERS, deps=[PREDICTIONS, STEWARD_DECISIONS], group_name=GROUP, kinds={"duckdb"}, pool=WAREHOUSE_POOL)
-def clusters(duckdb: DuckDBResource, config: ClusteringConfig, settings: PipelineSettings) -> dg.MaterializeResult:
+def clusters(duckdb: DuckDBResource, settings: RunSettings) -> dg.MaterializeResult:
     """One row per person record with its cluster; strongest links first, never across a conflict the data
     show to be a veto (conflict_weights.json, learned on the last full re-link)."""
-    learned = ConflictModel.load(link.conflicts_path(settings.artefacts_path / "splink_model.json"))
+    learned = ConflictModel.load(link.conflicts_path(settings.model_path))
+    policy = settings.linkage
     with duckdb.get_connection() as con:
-        frame, refused, recomputed = cluster(con, config.threshold, config.max_cluster_size, veto=learned.vetoes)
+        frame, refused, recomputed = cluster(con, policy.threshold, policy.max_cluster_size, veto=learned.vetoes)
         frame["cluster_size"] = frame.groupby("cluster_key")["unique_id"].transform("size")
-        frame["needs_review"] = frame["cluster_size"] > config.review_cluster_size
+        frame["needs_review"] = frame["cluster_size"] > policy.review_cluster_size
         replace_table(con, "identity.clusters", frame)
         meta = table_metadata(con, "identity.clusters")
     sizes = frame.drop_duplicates("cluster_key")["cluster_size"]
     return dg.MaterializeResult(metadata={
         **meta, "clusters": len(sizes), "largest_cluster": int(sizes.max()) if len(sizes) else 0,
         "singletons": int((sizes == 1).sum()), "merges_refused": refused,
-        "clusters_flagged_for_review": int((sizes > config.review_cluster_size).sum()),
+        "clusters_flagged_for_review": int((sizes > policy.review_cluster_size).sum()),
         "components_recomputed": recomputed,
-        "threshold": config.threshold})
+        "threshold": policy.threshold})
 
 
 @dg.multi_asset(
@@ -174,21 +166,17 @@ def customer_ids(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
             yield dg.MaterializeResult(asset_key=key, metadata={**meta, **counts} if key == ID_EVENTS else meta)
 
 
-class ReviewConfig(dg.Config):
-    """Pairs scored in [review_floor, clustering threshold) go to the stewards' review queue."""
-
-    review_floor: float = 0.5
-
-
 @dg.asset(key=REVIEW_QUEUE, deps=[CLUSTERS, RECORD_CUSTOMER, STEWARD_DECISIONS], group_name=GROUP,
           kinds={"duckdb"}, pool=WAREHOUSE_POOL)
-def review_queue(duckdb: DuckDBResource, config: ReviewConfig) -> dg.MaterializeResult:
-    """Uncertain pairs and doubtful clusters for stewards, most valuable first, facts masked, with the
-    command that explains each."""
-    clustering = ClusteringConfig()
+def review_queue(duckdb: DuckDBResource, settings: RunSettings) -> dg.MaterializeResult:
+    """Uncertain pairs (scored in [review_floor, threshold)) and doubtful clusters for stewards, most valuable
+    first, facts masked, with the command that explains each."""
+    policy = settings.linkage
     with duckdb.get_connection() as con:
         create_table_as(con, "identity.review_queue", review_queue_sql(
-            config.review_floor, clustering.threshold, clustering.review_cluster_size))
+            policy.review_floor, policy.threshold, policy.review_cluster_size))
         items = dict(con.execute("SELECT item, count(*) FROM identity.review_queue GROUP BY 1").fetchall())
         return dg.MaterializeResult(metadata={**table_metadata(con, "identity.review_queue"),
-                                              **{f"items_{k}": v for k, v in items.items()}})
+                                              **{f"items_{k}": v for k, v in items.items()},
+                                              "review_floor": policy.review_floor, "threshold": policy.threshold,
+                                              "review_cluster_size": policy.review_cluster_size})

@@ -15,7 +15,7 @@ from pipeline.marts.segment_history import record_segment_figures
 from pipeline.marts.timeline import CUSTOMER_TIMELINE_SQL, CUSTOMER_TIMELINE_VIEWS
 from pipeline.marts.customer_360 import (CONSENT_HISTORY_SQL, CONTACT_POINTS_SQL, HOUSEHOLD_SQL,
                                          SEGMENT_SUMMARY_SQL, customer_360_sql)
-from pipeline.resources import WAREHOUSE_POOL, GreatExpectations, PipelineSettings
+from pipeline.resources import WAREHOUSE_POOL, GreatExpectations, RunSettings
 
 GROUP = "marts"
 CUSTOMER_XREF = dg.AssetKey(["marts", "customer_xref"])
@@ -75,10 +75,11 @@ CUSTOMER_360_VALID = "customer_360_valid"
                                          description="Great Expectations on the candidate before it replaces the "
                                                      "published table: unique ids, counts reconcile, RFM 1-5, "
                                                      "no contactability without consent.")])
-def customer_360(duckdb: DuckDBResource, settings: PipelineSettings, great_expectations: GreatExpectations):
+def customer_360(duckdb: DuckDBResource, settings: RunSettings, great_expectations: GreatExpectations):
     """One row per customer: best values with lineage, contactability, consent, history, household, segments."""
     with duckdb.get_connection() as con:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE customer_360_candidate AS {customer_360_sql(settings.reference_date, settings.repermission_days)}")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE customer_360_candidate AS {customer_360_sql(settings.repermission_days)}",
+                    {"as_of": settings.reference_date})
         expected = con.execute("""SELECT (SELECT count(DISTINCT customer_id) FROM marts.customer_xref)
                                         - (SELECT count(*) FROM golden.excluded_customers)""").fetchall()[0][0]
         frame = con.execute(f"""SELECT customer_id, r_score, f_score, m_score, {NO_CONSENT} AS contactable_without_consent
@@ -124,7 +125,7 @@ SEGMENT_HISTORY = dg.AssetKey(["marts", "segment_history"])
 
 @dg.asset(key=SEGMENT_HISTORY, deps=[CUSTOMER_360], group_name=GROUP, kinds={"duckdb"}, pool=WAREHOUSE_POOL)
 def segment_history(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
-                    settings: PipelineSettings) -> dg.MaterializeResult:
+                    settings: RunSettings) -> dg.MaterializeResult:
     """Per run, RFM segment and loyalty tier: customers, opt-out share, contactable share per channel (to chart)."""
     with duckdb.get_connection() as con:
         rows = record_segment_figures(con, context.run_id, settings.reference_date)
@@ -161,7 +162,7 @@ PURGE_LOG = dg.AssetKey(["golden", "purge_log"])
                                dg.AssetKey(["identity", "review_queue"])],
           group_name="privacy", kinds={"duckdb"}, pool=WAREHOUSE_POOL)
 def erasure_purge(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
-                  settings: PipelineSettings) -> dg.MaterializeResult:
+                  settings: RunSettings) -> dg.MaterializeResult:
     """Erased and expired customers' values removed from every layer (raw to marts), record keys and dates kept
     as proof; every identifier of an erased customer registered so they are never resurrected."""
     with duckdb.get_connection() as con:

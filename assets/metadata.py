@@ -20,14 +20,15 @@ def table_metadata(con: duckdb.DuckDBPyConnection, table: str) -> dict:
     }
 
 
-def build_table(duckdb, table: str, select_sql: str, *views: str) -> dg.MaterializeResult:
-    """Create the asset's table from a SELECT (after the temp views it reads) and describe it."""
+def build_table(duckdb, table: str, select_sql: str, *views: str, **params) -> dg.MaterializeResult:
+    """Create the asset's table from a SELECT (after the temp views it reads), its `$name` parameters bound
+    from `params`, and describe it."""
     from pipeline.warehouse import create_table_as
 
     with duckdb.get_connection() as con:
         for view in views:
             con.execute(view)
-        create_table_as(con, table, select_sql)
+        create_table_as(con, table, select_sql, **params)
         return dg.MaterializeResult(metadata=table_metadata(con, table))
 
 

@@ -11,7 +11,7 @@ the drop (a large erasure batch) lets it through once with C360_MAX_SHRINK=1.
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from pipeline.resources import PipelineSettings
+from pipeline.resources import RunSettings
 
 CUSTOMER_360 = dg.AssetKey(["marts", "customer_360"])
 NOT_SHRUNK = "customer_360_not_shrunk"
@@ -20,7 +20,7 @@ NOT_SHRUNK = "customer_360_not_shrunk"
 @dg.asset_check(asset=CUSTOMER_360, name=NOT_SHRUNK, blocking=True,
                 description="The mart to publish is not empty, and has not lost more than the allowed share of "
                             "the customers published now (C360_MAX_SHRINK, default 20%).")
-def customer_360_not_shrunk(duckdb: DuckDBResource, settings: PipelineSettings) -> dg.AssetCheckResult:
+def customer_360_not_shrunk(duckdb: DuckDBResource, settings: RunSettings) -> dg.AssetCheckResult:
     with duckdb.get_connection() as con:
         now = con.execute("SELECT count(*) FROM marts.customer_360").fetchall()[0][0]
         linked = con.execute("SELECT count(DISTINCT customer_id) FROM marts.customer_xref").fetchall()[0][0]
@@ -42,8 +42,8 @@ def customer_360_not_shrunk(duckdb: DuckDBResource, settings: PipelineSettings) 
                                          "linked_customers": linked, **{f"excluded_{k}": v for k, v in excluded.items()}})
 
 
-def _published_customers(con, settings: PipelineSettings) -> int | None:
-    path = settings.published_path
+def _published_customers(con, settings: RunSettings) -> int | None:
+    path = settings.published
     if not path.exists():
         return None
     con.execute(f"ATTACH '{str(path).replace(chr(39), chr(39) * 2)}' AS _previous_publication (READ_ONLY)")

@@ -6,14 +6,14 @@ import dagster as dg
 import pandas as pd
 from dagster_duckdb import DuckDBResource
 
-from assets.identity import CLUSTERS, ClusteringConfig
+from assets.identity import CLUSTERS
 from assets.metadata import check_result, table_metadata
 from assets.publication_guard import customer_360_not_shrunk
 from assets.staging import ACTIVITIES, PERSON_RECORDS
 from pipeline.config import Source
 from pipeline.quality import suites
 from pipeline.quality.scorecard import source_quality_sql
-from pipeline.resources import WAREHOUSE_POOL, GreatExpectations, PipelineSettings
+from pipeline.resources import WAREHOUSE_POOL, GreatExpectations, RunSettings
 from pipeline.warehouse import table_exists, transaction
 
 GROUP = "quality"
@@ -51,9 +51,9 @@ def build(sources: list[Source]) -> list:
     @dg.asset_check(asset=PERSON_RECORDS, name=SOURCES_HEALTHY, blocking=True,
                     description="Every source delivered rows, mostly valid contact data, and little quarantine.")
     def sources_healthy(duckdb: DuckDBResource, great_expectations: GreatExpectations,
-                        settings: PipelineSettings) -> dg.AssetCheckResult:
+                        settings: RunSettings) -> dg.AssetCheckResult:
         with duckdb.get_connection() as con:
-            frame = con.execute(source_quality_sql(sources, settings.reference_date, with_customers=False)).df()
+            frame = con.execute(source_quality_sql(sources, with_customers=False), {"as_of": settings.reference_date}).df()
         result = great_expectations.runner().run("source_health", frame, suites.source_health())
         bad = _failing_sources(frame)
         return check_result(result, prefix=f"sources refused: {bad}. " if bad else "",
@@ -71,7 +71,8 @@ def build(sources: list[Source]) -> list:
                     additional_deps=[PERSON_RECORDS, dg.AssetKey(["identity", "pairwise_predictions"])],
                     description="Every staged record in one cluster, probabilities in [0, 1], no mega-cluster, "
                                 "a healthy model (agreement counts for a match).")
-    def identity_clusters_valid(duckdb: DuckDBResource, great_expectations: GreatExpectations) -> dg.AssetCheckResult:
+    def identity_clusters_valid(duckdb: DuckDBResource, great_expectations: GreatExpectations,
+                                settings: RunSettings) -> dg.AssetCheckResult:
         with duckdb.get_connection() as con:
             staged = con.execute("SELECT count(*) FROM staging.person_records").fetchall()[0][0]
             frame = con.execute("""
@@ -85,16 +86,18 @@ def build(sources: list[Source]) -> list:
                 FROM identity.clusters c LEFT JOIN best ON best.uid = c.unique_id""".format(
                 healthy="(SELECT bool_and(healthy) FROM identity.model_health)"
                 if table_exists(con, "identity.model_health") else "true")).df()
-        expectations = suites.identity_clusters(staged, ClusteringConfig().max_cluster_size)
-        return check_result(great_expectations.runner().run("identity_clusters", frame, expectations))
+        largest = settings.linkage.max_cluster_size  # the value clustering enforced (one linkage policy)
+        expectations = suites.identity_clusters(staged, largest)
+        return check_result(great_expectations.runner().run("identity_clusters", frame, expectations),
+                            max_cluster_size=largest)
 
     @dg.asset(key=DATA_QUALITY, group_name=GROUP, kinds={"duckdb"}, pool=WAREHOUSE_POOL,
               deps=[PERSON_RECORDS, ACTIVITIES, dg.AssetKey(["marts", "customer_xref"])])
     def data_quality(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
-                     settings: PipelineSettings) -> dg.MaterializeResult:
+                     settings: RunSettings) -> dg.MaterializeResult:
         """Per source and run: completeness, validity, records per customer, freshness, quarantine rate."""
         with duckdb.get_connection() as con:
-            frame = con.execute(source_quality_sql(sources, settings.reference_date)).df()
+            frame = con.execute(source_quality_sql(sources), {"as_of": settings.reference_date}).df()
             frame.insert(0, "run_id", context.run_id)
             frame.insert(1, "measured_at", pd.Timestamp.now(tz="UTC").tz_localize(None))
             con.register("_dq", frame)

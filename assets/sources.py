@@ -13,7 +13,7 @@ from dagster_duckdb import DuckDBResource
 from assets.metadata import table_metadata
 from pipeline.config import Source
 from pipeline.extract import read_source, showable, shown
-from pipeline.resources import WAREHOUSE_POOL, PipelineSettings
+from pipeline.resources import WAREHOUSE_POOL, RunSettings
 from pipeline.warehouse import replace_rows, table_exists
 
 GROUP = "sources"
@@ -43,7 +43,7 @@ def build_extract_asset(source: Source, partitions: dg.PartitionsDefinition) -> 
         tags={"channel": source.channel},
     )
     def extract(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
-                settings: PipelineSettings) -> dg.MaterializeResult:
+                settings: RunSettings) -> dg.MaterializeResult:
         day = context.partition_key
         table, files_table = f"raw.{source.name}", f"raw.{source.name}__files"
         with duckdb.get_connection() as con:
@@ -53,7 +53,7 @@ def build_extract_asset(source: Source, partitions: dg.PartitionsDefinition) -> 
             ) if known else {}
             before = [r[0] for r in con.execute(f"SELECT file FROM {files_table} WHERE drop = ?", [day]).fetchall()
                       ] if known else []
-        extract = read_source(source, settings.raw_path, day, elsewhere)
+        extract = read_source(source, settings.raw_dir, day, elsewhere)
         for warning in extract.warnings:  # file and column names only (data-like names are never shown)
             context.log.warning(f"{source.name}: {warning}")
         # A file archived (deleted) from the drop folder keeps its loaded rows: forgetting them is an

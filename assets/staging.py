@@ -19,6 +19,7 @@ FIELD_ISSUES = dg.AssetKey(["staging", "field_issues"])
 QUARANTINE = dg.AssetKey(["staging", "quarantine"])
 ERASURE_REQUESTS = dg.AssetKey(["staging", "erasure_requests"])
 RECONCILES = "raw_rows_reconcile"
+STAGING_OP = "staging"  # the op writing every staging table (its run config: StagingConfig)
 
 _TABLES = {
     PERSON_RECORDS: "One normalised person record per source record (display, match and raw forms side by side).",
@@ -39,7 +40,7 @@ def build(sources: list[Source]) -> list:
     @dg.multi_asset(
         specs=[dg.AssetSpec(key, description=desc, group_name=GROUP, kinds={"duckdb"},
                             deps=[raw_key(s) for s in sources]) for key, desc in _TABLES.items()],
-        pool=WAREHOUSE_POOL,
+        pool=WAREHOUSE_POOL, name=STAGING_OP,
     )
     def staging(context: dg.AssetExecutionContext, duckdb: DuckDBResource, config: StagingConfig):
         """Stage the raw files not staged yet (all of them on a full refresh)."""

@@ -26,6 +26,8 @@ from pathlib import Path
 
 from isolated import measure_in_own_process  # bench/isolated.py, beside this script
 
+from pipeline.config import ENGINES
+
 RECORDS_PER_PERSON = 11.6  # raw rows over all sources per generated person (measured on the demo)
 NEXT_DAY_SHARE = 0.01
 
@@ -120,7 +122,7 @@ def run_one(records: int, workdir: Path, engine: str = "duckdb") -> dict:
     import dagster as dg
     import duckdb
 
-    from assets.identity import ClusteringConfig
+    from assets.identity import CLUSTERS_OP, PREDICTIONS_OP
     from pipeline import runner
     from pipeline.config import BUNDLED_SOURCES, Settings
     from pipeline.demo import DEMO_DAY, generate_demo
@@ -162,8 +164,8 @@ def run_one(records: int, workdir: Path, engine: str = "duckdb") -> dict:
     comparisons = next((m.metadata["comparisons_scored"].value for m in result.get_asset_materialization_events()
                         if m.asset_key.path == ["identity", "pairwise_predictions"]
                         for m in [m.event_specific_data.materialization]), None)
-    alone = splink_alone(settings.warehouse, root, ClusteringConfig().threshold)
-    identity_steps = {"identity__pairwise_predictions", "identity__clusters"}
+    alone = splink_alone(settings.warehouse, root, settings.linkage.threshold)
+    identity_steps = {PREDICTIONS_OP, CLUSTERS_OP}
     identity_s = sum(s["seconds"] for s in steps if s["step"] in identity_steps)
     return {
         "engine": engine, "records": int(raw or 0), "persons": persons, "person_records": persons_records,
@@ -202,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--records", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--workdir", default="/tmp/c360-bench")
-    parser.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb",
+    parser.add_argument("--engine", choices=ENGINES, default="duckdb",
                         help="where the identity work runs (default duckdb)")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # internal: run one size, print JSON
     args = parser.parse_args(argv)

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from pipeline.config import BUNDLED_SOURCES, PROJECT_ROOT
+from pipeline.config import BUNDLED_SOURCES, ENGINES, PROJECT_ROOT
 
 DATA = PROJECT_ROOT / "data"
 
@@ -191,14 +191,14 @@ def _built(path: Path, what: str) -> bool:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from assets.identity import ClusteringConfig
+    from pipeline.config import Settings
     from pipeline.run_report import write_report
 
     warehouse = Path(args.warehouse)
     if not _built(warehouse, "warehouse"):
         return 2
     out = Path(args.out or warehouse.parent / "artefacts" / "run_report.html")
-    print(f"run report: {write_report(warehouse, out, ClusteringConfig().threshold)}")
+    print(f"run report: {write_report(warehouse, out, Settings.from_env().linkage.threshold)}")
     return 0
 
 
@@ -283,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
                      help="backfill: reload these drop days (YYYY-MM-DD, or FIRST:LAST) even if unchanged")
     run.add_argument("--full-refresh", action="store_true",
                      help="restage every source and retrain the linkage model instead of the incremental path")
-    run.add_argument("--engine", choices=("duckdb", "spark"),
+    run.add_argument("--engine", choices=ENGINES,
                      help="where Splink trains and scores pairs (default: $C360_ENGINE or duckdb; "
                           "spark needs the [spark] extra and Java, settings C360_SPARK_*)")
     shown = run.add_mutually_exclusive_group()
@@ -296,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
     dev.add_argument("--warehouse", default=str(DATA / "warehouse.duckdb"))
     dev.add_argument("--sources", default=str(BUNDLED_SOURCES))
     dev.add_argument("--truth", default=str(DATA / "truth.csv"))
-    dev.add_argument("--engine", choices=("duckdb", "spark"))
+    dev.add_argument("--engine", choices=ENGINES)
     dev.add_argument("--port", type=int, default=3000)
     dev.set_defaults(func=_dev)
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
+from typing import Literal, get_args
 
 import yaml
 
@@ -23,7 +24,8 @@ ACTIVITY_FIELDS = (
     "store_id", "device_id", "consent_channel", "consent_action", "collection_point",
 )
 FORMATS = ("csv", "jsonl", "parquet")
-CHANNELS = ("online", "offline")
+# Where a source's customers buy: its `channel:` in the sources file (not a contact channel, see CONTACT_CHANNELS).
+SALES_CHANNELS = ("online", "offline")
 SOURCE_KEYS = {
     "name", "description", "channel", "format", "files", "encoding", "delimiter", "decimal",
     "country", "trust_rank", "record_id", "updated_at", "date_formats", "person", "activity",
@@ -34,7 +36,8 @@ DATE_PARTS = ("year", "month", "day")
 # customer: records of people (linked into customers); erasure: identifiers of people to forget (GDPR art. 17).
 PURPOSES = ("customer", "erasure")
 # Where the identity work (u and EM training, blocking, predict) runs: DuckDB in-process, or Spark.
-ENGINES = ("duckdb", "spark")
+Engine = Literal["duckdb", "spark"]
+ENGINES: tuple[str, ...] = get_args(Engine)
 
 
 _NAME = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
@@ -143,8 +146,8 @@ def _parse_source(raw: dict, defaults: dict, index: int) -> Source:
     for key in ("channel", "format", "files", "record_id"):
         if not merged.get(key):
             _fail(where, f"missing '{key}'")
-    if merged["channel"] not in CHANNELS:
-        _fail(where, f"channel must be one of {CHANNELS}, not {merged['channel']!r}")
+    if merged["channel"] not in SALES_CHANNELS:
+        _fail(where, f"channel must be one of {SALES_CHANNELS}, not {merged['channel']!r}")
     files = str(merged["files"])
     if Path(files).is_absolute() or ".." in Path(files).parts or files.startswith("~"):
         _fail(where, f"files must be a glob inside the raw directory (no absolute path, no '..'), not {files!r}")
@@ -223,26 +226,114 @@ def identifier_names(sources: list[Source]) -> list[str]:
 
 
 @dataclass(frozen=True)
+class LinkagePolicy:
+    """Every threshold of the identity layer, in one object: clustering, the review queue and the blocking
+    cluster check read the same values (a run that overrides one cannot cluster with one and review with another)."""
+
+    threshold: float = 0.8           # pairs at or above this match probability are linked (unless vetoed)
+    review_floor: float = 0.5        # pairs in [review_floor, threshold) go to the stewards' review queue
+    max_cluster_size: int = 25       # no cluster grows past this; the blocking check fails above it
+    review_cluster_size: int = 8     # clusters above this are flagged for review
+    max_incremental_share: float = 0.2  # more changed records than this share: a full re-link instead
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.review_floor <= self.threshold <= 1:
+            raise ValueError(f"linkage policy: need 0 <= review_floor ({self.review_floor}) <= threshold "
+                             f"({self.threshold}) <= 1")
+        if not 1 <= self.review_cluster_size <= self.max_cluster_size:
+            raise ValueError(f"linkage policy: need 1 <= review_cluster_size ({self.review_cluster_size}) <= "
+                             f"max_cluster_size ({self.max_cluster_size})")
+        if not 0 <= self.max_incremental_share <= 1:
+            raise ValueError(f"linkage policy: max_incremental_share must be in [0, 1], not {self.max_incremental_share}")
+
+
+def _parse_conf(text: str) -> dict[str, str]:
+    pairs = [p for p in text.replace(",", " ").split() if p]
+    bad = [p for p in pairs if "=" not in p]
+    if bad:
+        raise ValueError(f"C360_SPARK_CONF: expected key=value, got {bad}")
+    return dict(p.split("=", 1) for p in pairs)
+
+
+@dataclass(frozen=True)
+class SparkConfig:
+    """Where and how the Spark engine runs (pipeline/identity/spark_engine.py); C360_SPARK_* set it."""
+
+    master: str = "local[2]"
+    driver_memory: str = "4g"
+    shuffle_partitions: int = 8
+    checkpoint_dir: str = ""   # "" = <artefacts>/spark/checkpoints; a path or a URI (hdfs://...)
+    exchange_dir: str = ""     # "" = <artefacts>/spark/exchange
+    conf: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls) -> "SparkConfig":
+        env = os.environ.get
+        return cls(master=env("C360_SPARK_MASTER", cls.master),
+                   driver_memory=env("C360_SPARK_DRIVER_MEMORY", cls.driver_memory),
+                   shuffle_partitions=int(env("C360_SPARK_SHUFFLE_PARTITIONS", cls.shuffle_partitions)),
+                   checkpoint_dir=env("C360_SPARK_CHECKPOINT_DIR", ""),
+                   exchange_dir=env("C360_SPARK_EXCHANGE_DIR", ""),
+                   conf=_parse_conf(env("C360_SPARK_CONF", "")))
+
+    def checkpoint_location(self, artefacts_dir: Path) -> str:
+        """A URI Spark resolves the same way everywhere (a bare path would resolve against fs.defaultFS)."""
+        if "://" in self.checkpoint_dir:
+            return self.checkpoint_dir.rstrip("/")
+        return (Path(self.checkpoint_dir) if self.checkpoint_dir else artefacts_dir / "spark" / "checkpoints"
+                ).resolve().as_uri()
+
+    def exchange_path(self, artefacts_dir: Path) -> Path:
+        return Path(self.exchange_dir) if self.exchange_dir else artefacts_dir / "spark" / "exchange"
+
+    @property
+    def is_local(self) -> bool:
+        return self.master.startswith("local")
+
+
+def _day(name: str, text: str) -> date | None:
+    """An optional YYYY-MM-DD setting, checked when the settings are built (not when SQL first reads it)."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{name} must be a date YYYY-MM-DD, not {text!r}") from None
+
+
+@dataclass(frozen=True)
 class Settings:
-    """Where a run reads and writes. Environment variables set the defaults (the CLI sets them)."""
+    """Every setting of a run, with one owner: this object. Environment variables set it (`from_env`, the CLI
+    sets them); the Dagster assets receive it as the `settings` resource and library code as arguments."""
 
     raw_dir: Path
     warehouse: Path
     sources_file: Path
     truth_file: Path | None
-    as_of: str = ""            # reference date of rolling windows and retention (YYYY-MM-DD); "" = today
+    as_of: date | None = None   # reference date of rolling windows and retention; None = today
     retention_days: int = 1095  # customers inactive longer than this are left out of the marts
     first_day: str = ""        # first daily partition of the extracts; "" = the earliest drop day on disk
     repermission_days: int = 1095  # an opt-in this old with no interaction since needs re-permission (CNIL)
     decisions: Path | None = None  # folder of steward decision files; default <warehouse folder>/stewardship
     analyst_identifiers: bool = False  # true: the analysts' copy keeps names, e-mails, phones, addresses, births
-    engine: str = "duckdb"     # identity engine, one of ENGINES (Spark settings: pipeline/identity/spark_engine.py)
+    engine: Engine = "duckdb"  # identity engine, one of ENGINES
     refresh_cron: str = "0 2 * * *"  # when the daily_refresh schedule runs (Europe/Paris)
     max_shrink: float = 0.2    # share of published customers a run may lose before publication is blocked
+    linkage: LinkagePolicy = field(default_factory=LinkagePolicy)
+    spark: SparkConfig = field(default_factory=SparkConfig)
+    pseudonym_secret: str = field(default="", repr=False)  # C360_PSEUDONYM_KEY; "" = the key file's
 
     def __post_init__(self) -> None:
         if self.engine not in ENGINES:
             raise ValueError(f"engine must be one of {ENGINES}, not {self.engine!r} (C360_ENGINE)")
+        if isinstance(self.as_of, str):  # a caller's "YYYY-MM-DD": validated here, once
+            object.__setattr__(self, "as_of", _day("as_of (C360_AS_OF)", self.as_of))
+
+    @property
+    def reference_date(self) -> date:
+        """The day anchoring rolling windows and retention: `as_of`, or today."""
+        return self.as_of or date.today()
 
     @property
     def decisions_dir(self) -> Path:
@@ -251,6 +342,11 @@ class Settings:
     @property
     def artefacts_dir(self) -> Path:
         return self.warehouse.parent / "artefacts"
+
+    @property
+    def model_path(self) -> Path:
+        """The saved Splink model of the last full re-link (conflict weights beside it)."""
+        return self.artefacts_dir / "splink_model.json"
 
     @property
     def published(self) -> Path:
@@ -272,23 +368,35 @@ class Settings:
         """Great Expectations project: results and Data Docs (static HTML)."""
         return self.warehouse.parent / "quality"
 
+    def sources(self) -> list[Source]:
+        return load_sources(self.sources_file)
+
     @classmethod
     def from_env(cls) -> "Settings":
-        truth = os.environ.get("C360_TRUTH", str(PROJECT_ROOT / "data" / "truth.csv"))
+        env = os.environ.get
+        truth = env("C360_TRUTH", str(PROJECT_ROOT / "data" / "truth.csv"))
         return cls(
-            raw_dir=Path(os.environ.get("C360_RAW_DIR", PROJECT_ROOT / "data" / "raw")),
-            warehouse=Path(os.environ.get("C360_WAREHOUSE", PROJECT_ROOT / "data" / "warehouse.duckdb")),
-            sources_file=Path(os.environ.get("C360_SOURCES", BUNDLED_SOURCES)),
+            raw_dir=Path(env("C360_RAW_DIR", PROJECT_ROOT / "data" / "raw")),
+            warehouse=Path(env("C360_WAREHOUSE", PROJECT_ROOT / "data" / "warehouse.duckdb")),
+            sources_file=Path(env("C360_SOURCES", BUNDLED_SOURCES)),
             truth_file=Path(truth) if truth else None,
-            as_of=os.environ.get("C360_AS_OF", ""),
-            retention_days=int(os.environ.get("C360_RETENTION_DAYS", 1095)),
-            first_day=os.environ.get("C360_FIRST_DAY", ""),
-            repermission_days=int(os.environ.get("C360_REPERMISSION_DAYS", 1095)),
-            decisions=Path(os.environ["C360_DECISIONS_DIR"]) if os.environ.get("C360_DECISIONS_DIR") else None,
-            analyst_identifiers=os.environ.get("C360_ANALYST_IDENTIFIERS", "").strip().lower() in ("1", "true", "yes"),
-            engine=os.environ.get("C360_ENGINE", "duckdb").strip().lower() or "duckdb",
-            refresh_cron=os.environ.get("C360_REFRESH_CRON", "").strip() or "0 2 * * *",
-            max_shrink=float(os.environ.get("C360_MAX_SHRINK", 0.2)),
+            as_of=_day("C360_AS_OF", env("C360_AS_OF", "")),
+            retention_days=int(env("C360_RETENTION_DAYS", 1095)),
+            first_day=env("C360_FIRST_DAY", ""),
+            repermission_days=int(env("C360_REPERMISSION_DAYS", 1095)),
+            decisions=Path(env("C360_DECISIONS_DIR")) if env("C360_DECISIONS_DIR") else None,
+            analyst_identifiers=env("C360_ANALYST_IDENTIFIERS", "").strip().lower() in ("1", "true", "yes"),
+            engine=env("C360_ENGINE", "duckdb").strip().lower() or "duckdb",
+            refresh_cron=env("C360_REFRESH_CRON", "").strip() or "0 2 * * *",
+            max_shrink=float(env("C360_MAX_SHRINK", 0.2)),
+            linkage=LinkagePolicy(
+                threshold=float(env("C360_MATCH_THRESHOLD", LinkagePolicy.threshold)),
+                review_floor=float(env("C360_REVIEW_FLOOR", LinkagePolicy.review_floor)),
+                max_cluster_size=int(env("C360_MAX_CLUSTER_SIZE", LinkagePolicy.max_cluster_size)),
+                review_cluster_size=int(env("C360_REVIEW_CLUSTER_SIZE", LinkagePolicy.review_cluster_size)),
+                max_incremental_share=float(env("C360_MAX_INCREMENTAL_SHARE", LinkagePolicy.max_incremental_share))),
+            spark=SparkConfig.from_env(),
+            pseudonym_secret=env("C360_PSEUDONYM_KEY", ""),
         )
 
 

@@ -23,7 +23,7 @@ import duckdb
 
 from pipeline.config import Source
 from pipeline.formula_guard import escape_formulas
-from pipeline.warehouse import quote
+from pipeline.sql import named, quote
 
 DROPPED = ("first_name", "last_name", "street", "city")
 PSEUDONYMISED = ("email", "mobile", "landline", "phone", "contact_point")
@@ -38,9 +38,10 @@ RESTRICTED_ONLY = ("customer_history", "contact_points", "customer_timeline")
 
 def publish_marts(con: duckdb.DuckDBPyConnection, target: Path, schema: str = "marts",
                   select: Callable[[str, list[str]], str] | None = None, skip: tuple[str, ...] = (),
-                 escape: bool = False) -> dict[str, int]:
+                  escape: bool = False, params: dict | None = None) -> dict[str, int]:
     """Copy every table of `schema` (but `skip`) into the file `target` (as schema `marts`); `select(table, columns)`
-    gives the SELECT list of a table's copy (default: every column as it is); `escape` escapes text a
+    gives the SELECT list of a table's copy (default: every column as it is), its `$name` parameters bound from
+    `params`; `escape` escapes text a
     spreadsheet would run as a formula (pipeline/formula_guard.py). Returns rows per table."""
     tables = [r[0] for r in con.execute(
         "SELECT table_name FROM information_schema.tables WHERE table_schema = ? AND table_catalog = current_database() "
@@ -57,7 +58,8 @@ def publish_marts(con: duckdb.DuckDBPyConnection, target: Path, schema: str = "m
                 "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ? "
                 "AND table_catalog = current_database() ORDER BY ordinal_position", [schema, table]).fetchall()]
             listed = select(table, columns) if select else "*"
-            con.execute(f"CREATE TABLE published.marts.{quote(table)} AS SELECT {listed} FROM {schema}.{quote(table)}")
+            copy = f"CREATE TABLE published.marts.{quote(table)} AS SELECT {listed} FROM {schema}.{quote(table)}"
+            con.execute(copy, named(copy, **(params or {})))
             if escape:
                 escape_formulas(con, "published", "marts", table)
         counts = {t: con.execute(f"SELECT count(*) FROM published.marts.{quote(t)}").fetchall()[0][0] for t in tables}
@@ -67,10 +69,9 @@ def publish_marts(con: duckdb.DuckDBPyConnection, target: Path, schema: str = "m
     return counts
 
 
-def pseudonym_key(key_file: Path) -> bytes:
-    """The secret of the pseudonyms: C360_PSEUDONYM_KEY, or else a random key created once in `key_file`
-    (owner-only) and reused, so pseudonyms stay the same from run to run."""
-    configured = os.environ.get("C360_PSEUDONYM_KEY", "")
+def pseudonym_key(key_file: Path, configured: str = "") -> bytes:
+    """The secret of the pseudonyms: `configured` (C360_PSEUDONYM_KEY), or else a random key created once in
+    `key_file` (owner-only) and reused, so pseudonyms stay the same from run to run."""
     if configured:
         return configured.encode()
     if not key_file.exists():
@@ -96,8 +97,9 @@ def sources_keyed_by_identifier(sources: list[Source]) -> list[str]:
     return sorted(s.name for s in sources if s.record_id in {s.person.get(f) for f in PERSON_IDENTIFIERS})
 
 
-def analyst_select(as_of: str, keyed_sources: list[str] = ()) -> Callable[[str, list[str]], str]:
-    """The SELECT list of a marts table in the analysts' copy: direct identifiers left out or pseudonymised."""
+def analyst_select(keyed_sources: list[str] = ()) -> Callable[[str, list[str]], str]:
+    """The SELECT list of a marts table in the analysts' copy: direct identifiers left out or pseudonymised;
+    ages are as of the parameter `$as_of` (a date, publish_marts' `params`)."""
     keyed = ", ".join("'" + s.replace("'", "''") + "'" for s in keyed_sources)
 
     def record_id(column: str, source_column: str) -> str:
@@ -114,7 +116,7 @@ def analyst_select(as_of: str, keyed_sources: list[str] = ()) -> Callable[[str, 
             if c in PSEUDONYMISED:
                 out.append(f"{PSEUDONYM_FUNCTION}({q}) AS {quote(c + '_pseudonym')}")
             elif c == "birth_date":
-                age = f"date_sub('year', {q}, DATE '{as_of}')"
+                age = f"date_sub('year', {q}, $as_of::DATE)"
                 bands = " ".join(f"WHEN {age} < {limit} THEN '{band}'" for limit, band in AGE_BANDS)
                 out += [f"year({q}) AS birth_year", f"CASE {bands} WHEN {age} >= 65 THEN '65+' END AS age_band"]
             elif c == "postcode":  # département: 2 digits, 3 overseas (971-976, 98x); French postcodes only

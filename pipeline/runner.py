@@ -95,10 +95,13 @@ def plan(settings: Settings, days: list[str] | None = None) -> RunPlan:
 
 
 def run_config(full_refresh: bool = False, console_level: str = "WARNING") -> dict:
+    from assets.identity import PREDICTIONS_OP
+    from assets.staging import STAGING_OP
+
     config: dict = {"loggers": {"console": {"config": {"log_level": console_level}}}}
     if full_refresh:  # restage every source and retrain the linkage model, as on a first run
-        config["ops"] = {"staging": {"config": {"full_refresh": True}},
-                         "identity__pairwise_predictions": {"config": {"full_relink": True}}}
+        config["ops"] = {STAGING_OP: {"config": {"full_refresh": True}},
+                         PREDICTIONS_OP: {"config": {"full_relink": True}}}
     return config
 
 

@@ -9,6 +9,8 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
+from pipeline.sql import named, quote
+
 
 @contextmanager
 def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
@@ -20,10 +22,6 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
     except Exception:
         con.execute("ROLLBACK")
         raise
-
-
-def quote(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
 
 
 def replace_table(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame | pa.Table,
@@ -60,22 +58,13 @@ def table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
         [schema, name]).fetchall()[0][0])
 
 
-def one(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> tuple:
-    """The single row of a query. (DuckDB 2 keeps a result open until fully fetched, so no fetchone().)"""
-    rows = con.execute(sql, params or []).fetchall()
-    return rows[0] if rows else ()
-
-
-def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None):
-    return one(con, sql, params)[0]
-
-
-def create_table_as(con: duckdb.DuckDBPyConnection, table: str, select_sql: str) -> None:
-    """Rebuild schema.table from a SELECT and swap it in inside one transaction."""
+def create_table_as(con: duckdb.DuckDBPyConnection, table: str, select_sql: str, **params) -> None:
+    """Rebuild schema.table from a SELECT (its `$name` parameters bound from `params`) and swap it in inside
+    one transaction."""
     schema, name = table.split(".")
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
     with transaction(con):
-        con.execute(f"CREATE OR REPLACE TABLE {schema}.{quote(name)} AS {select_sql}")
+        con.execute(f"CREATE OR REPLACE TABLE {schema}.{quote(name)} AS {select_sql}", named(select_sql, **params))
 
 
 def replace_rows(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame, key: str, value: str,

@@ -4,6 +4,7 @@ restricted copy keeps the full golden record for customer service, pseudonyms ar
 from __future__ import annotations
 
 import dataclasses
+from datetime import date
 
 import duckdb
 import pytest
@@ -94,13 +95,12 @@ def _publish_only(settings):
         assert result.success
 
 
-def test_pseudonyms_are_stable_across_runs_and_depend_on_the_secret(project, monkeypatch):
+def test_pseudonyms_are_stable_across_runs_and_depend_on_the_secret(project):
     first = _customer_360(project.published, "customer_id, email_pseudonym, phone_pseudonym")
     _publish_only(project)
     assert _customer_360(project.published, "customer_id, email_pseudonym, phone_pseudonym") == first
     assert project.pseudonym_key_file.stat().st_mode & 0o077 == 0  # the generated secret is owner-only
-    monkeypatch.setenv("C360_PSEUDONYM_KEY", "another secret")
-    _publish_only(project)
+    _publish_only(dataclasses.replace(project, pseudonym_secret="another secret"))  # C360_PSEUDONYM_KEY
     other = dict((c, e) for c, e, _ in _customer_360(project.published, "customer_id, email_pseudonym, phone_pseudonym"))
     changed = [c for c, e, _ in first if e is not None and other[c] != e]
     assert len(changed) == sum(1 for _, e, _ in first if e is not None) > 100
@@ -122,7 +122,8 @@ def test_record_ids_of_a_source_keyed_by_e_mail_are_pseudonymised(tmp_path):
                    ('C1', 'newsletter', 'anne@example.org'), ('C1', 'loyalty_cards', '2900001')) t(customer_id, source,
                    source_record_id)""")
     register_pseudonym(con, b"k")
-    publish_marts(con, tmp_path / "p.duckdb", select=analyst_select("2026-11-24", ["newsletter"]))
+    publish_marts(con, tmp_path / "p.duckdb", select=analyst_select(["newsletter"]),
+                 params={"as_of": date(2026, 11, 24)})
     with duckdb.connect(str(tmp_path / "p.duckdb"), read_only=True) as pub:
         ids = dict(pub.execute("SELECT source, source_record_id FROM marts.consent_history").fetchall())
     assert ids["loyalty_cards"] == "2900001" and len(ids["newsletter"]) == 32 and "@" not in ids["newsletter"]

@@ -1,6 +1,8 @@
 """Golden record and marts: survivorship with lineage, consent, RFM, erasure, retention, reconciliation."""
 
 
+from datetime import date
+
 import duckdb
 import pandas as pd
 import pytest
@@ -80,7 +82,7 @@ def test_rfm_scores_segments_and_edges():
     con.execute("CREATE TABLE golden.consent_state (customer_id VARCHAR, channel VARCHAR, state VARCHAR)")
     con.execute("INSERT INTO golden.consent_state VALUES ('C9', 'email', 'opt_in')")
     con.execute("CREATE TABLE golden.excluded_customers (customer_id VARCHAR, reason VARCHAR)")
-    seg = con.execute(segmentation_sql("2026-11-24")).df().set_index("customer_id")
+    seg = con.execute(segmentation_sql(), {"as_of": date(2026, 11, 24)}).df().set_index("customer_id")
     scored = seg.drop("C_prospect")
     assert scored[["r_score", "f_score", "m_score"]].isin(range(1, 6)).all().all()
     assert tuple(seg.loc["C9", ["r_score", "f_score", "m_score"]]) == (5, 5, 5)

@@ -4,16 +4,16 @@ A purchase is a web order (not cancelled) or a store receipt; revenue leaves out
 orders; the channel is the source's (online / offline)."""
 
 
-def activity_summary_sql(as_of: str) -> str:
-    """One row per customer with any activity; `as_of` (YYYY-MM-DD) anchors the rolling windows."""
-    return f"""
+def activity_summary_sql() -> str:
+    """One row per customer with any activity; the parameter `$as_of` (a date) anchors the rolling windows."""
+    return """
     WITH a AS (
         SELECT *,
                activity_type IN ('order', 'store_purchase') AND coalesce(status, '') <> 'cancelled' AS is_purchase,
                activity_type IN ('order', 'store_purchase')
                    AND coalesce(status, '') NOT IN ('cancelled', 'returned')          AS is_revenue,
-               occurred_at >= DATE '{as_of}' - INTERVAL 90 DAY                        AS in_90d,
-               occurred_at >= DATE '{as_of}' - INTERVAL 365 DAY                       AS in_12m
+               occurred_at >= $as_of::DATE - INTERVAL 90 DAY                         AS in_90d,
+               occurred_at >= $as_of::DATE - INTERVAL 365 DAY                        AS in_12m
         FROM customer_activities
     ),
     last_review AS (

@@ -29,7 +29,7 @@ QUALIFY row_number() OVER (PARTITION BY customer_id, channel {_LATEST}) = 1
 """
 
 
-def point_consent_state_sql(as_of: str, repermission_days: int) -> str:
+def point_consent_state_sql(repermission_days: int) -> str:
     """customer_id, contact_point_key, channel, state, its proof, and `needs_repermission`: a current opt-in
     older than `repermission_days` with no interaction of the customer since (CNIL: 3 years for prospects)."""
     return f"""
@@ -41,7 +41,7 @@ def point_consent_state_sql(as_of: str, repermission_days: int) -> str:
            l.occurred_at AS state_since, l.source AS state_source, l.source_record_id AS state_source_record_id,
            l.collection_point,
            l.action = 'opt_in' AND greatest(l.occurred_at, a.last_activity_at)
-               < DATE '{as_of}' - INTERVAL {int(repermission_days)} DAY AS needs_repermission
+               < $as_of::DATE - INTERVAL {int(repermission_days)} DAY AS needs_repermission
     FROM latest l
     LEFT JOIN golden.customer_activity a USING (customer_id)
     """

@@ -25,8 +25,8 @@ WHERE identifier_hash NOT IN (SELECT identifier_hash FROM identity.erasure_regis
 """
 
 
-def excluded_customers_sql(as_of: str, retention_days: int) -> str:
-    """customer_id, reason ('erased' wins over 'retention'), last_seen_at."""
+def excluded_customers_sql(retention_days: int) -> str:
+    """customer_id, reason ('erased' wins over 'retention'), last_seen_at; `$as_of` (a date) anchors retention."""
     return f"""
     WITH erased AS (
         SELECT DISTINCT x.customer_id
@@ -49,5 +49,5 @@ def excluded_customers_sql(as_of: str, retention_days: int) -> str:
     FROM seen LEFT JOIN erased USING (customer_id)
     WHERE erased.customer_id IS NOT NULL
        OR seen.last_seen_at IS NULL
-       OR seen.last_seen_at < DATE '{as_of}' - INTERVAL {int(retention_days)} DAY
+       OR seen.last_seen_at < $as_of::DATE - INTERVAL {int(retention_days)} DAY
     """

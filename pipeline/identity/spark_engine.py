@@ -9,7 +9,8 @@ Parquet in an exchange directory: the linkage input goes in, the scored pairs co
 On a cluster that directory (and the checkpoint directory) must be storage the driver, the executors and
 the DuckDB process can all read and write.
 
-Settings, from the environment (defaults for this machine: local mode, 2 cores):
+Settings (pipeline.config.SparkConfig, read from the environment with every other setting; defaults for
+this machine: local mode, 2 cores):
     C360_SPARK_MASTER              local[2]
     C360_SPARK_DRIVER_MEMORY       4g
     C360_SPARK_SHUFFLE_PARTITIONS  8
@@ -27,13 +28,13 @@ import os
 import shutil
 import uuid
 from urllib.parse import urlparse
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipeline.config import SparkConfig
 from pipeline.identity import link, model, recipe
 
 
@@ -50,48 +51,6 @@ def spark_missing() -> str | None:
     if not (shutil.which("java") or os.environ.get("JAVA_HOME")):
         return "no Java runtime (java on PATH or JAVA_HOME); e.g. apt-get install openjdk-17-jre-headless"
     return None
-
-
-def _parse_conf(text: str) -> dict[str, str]:
-    pairs = [p for p in text.replace(",", " ").split() if p]
-    bad = [p for p in pairs if "=" not in p]
-    if bad:
-        raise ValueError(f"C360_SPARK_CONF: expected key=value, got {bad}")
-    return dict(p.split("=", 1) for p in pairs)
-
-
-@dataclass(frozen=True)
-class SparkConfig:
-    master: str = "local[2]"
-    driver_memory: str = "4g"
-    shuffle_partitions: int = 8
-    checkpoint_dir: str = ""   # "" = <artefacts>/spark/checkpoints; a path or a URI (hdfs://...)
-    exchange_dir: str = ""     # "" = <artefacts>/spark/exchange
-    conf: dict[str, str] = field(default_factory=dict)
-
-    @classmethod
-    def from_env(cls) -> "SparkConfig":
-        env = os.environ.get
-        return cls(master=env("C360_SPARK_MASTER", cls.master),
-                   driver_memory=env("C360_SPARK_DRIVER_MEMORY", cls.driver_memory),
-                   shuffle_partitions=int(env("C360_SPARK_SHUFFLE_PARTITIONS", cls.shuffle_partitions)),
-                   checkpoint_dir=env("C360_SPARK_CHECKPOINT_DIR", ""),
-                   exchange_dir=env("C360_SPARK_EXCHANGE_DIR", ""),
-                   conf=_parse_conf(env("C360_SPARK_CONF", "")))
-
-    def checkpoint_location(self, artefacts_dir: Path) -> str:
-        """A URI Spark resolves the same way everywhere (a bare path would resolve against fs.defaultFS)."""
-        if "://" in self.checkpoint_dir:
-            return self.checkpoint_dir.rstrip("/")
-        return (Path(self.checkpoint_dir) if self.checkpoint_dir else artefacts_dir / "spark" / "checkpoints"
-                ).resolve().as_uri()
-
-    def exchange_path(self, artefacts_dir: Path) -> Path:
-        return Path(self.exchange_dir) if self.exchange_dir else artefacts_dir / "spark" / "exchange"
-
-    @property
-    def is_local(self) -> bool:
-        return self.master.startswith("local")
 
 
 def start_spark(config: SparkConfig, checkpoint_dir: str):
@@ -198,7 +157,7 @@ class _Engine:
 def train_and_predict(linkage_input: pa.Table, artefacts_dir: Path,
                       config: SparkConfig | None = None) -> link.LinkResult:
     """link.train_and_predict on Spark: the same recipe (recipe.py), same outputs (scored pairs as Arrow)."""
-    config = config or SparkConfig.from_env()
+    config = config or SparkConfig()
     link._quiet_splink()
     artefacts_dir.mkdir(parents=True, exist_ok=True)
     run = f"run-{uuid.uuid4().hex[:12]}"  # a subdirectory of its own: the configured ones may be shared

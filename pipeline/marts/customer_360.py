@@ -7,7 +7,7 @@ CONSENT_CHANNELS = ("email", "sms", "phone", "post")
 _REGIONS = str(SEEDS_DIR / "regions.csv").replace("'", "''")
 
 
-def customer_360_sql(as_of: str, repermission_days: int = 1095) -> str:
+def customer_360_sql(repermission_days: int = 1095) -> str:
     """Consent and contactability per channel are those of the surviving contact point (e-mail, mobile,
     mobile or else landline for calls): a point is contactable only through its own opt-in. Post consent has
     no point and stays per customer."""
@@ -16,11 +16,11 @@ def customer_360_sql(as_of: str, repermission_days: int = 1095) -> str:
     post AS (
         SELECT customer_id, state AS consent_post,
                state = 'opt_in' AND greatest(c.state_since, a.last_activity_at)
-                   < DATE '{as_of}' - INTERVAL {int(repermission_days)} DAY AS needs_repermission_post
+                   < $as_of::DATE - INTERVAL {int(repermission_days)} DAY AS needs_repermission_post
         FROM golden.consent_state c LEFT JOIN golden.customer_activity a USING (customer_id)
         WHERE channel = 'post'
     ),
-    segments AS ({segmentation_sql(as_of)}),
+    segments AS ({segmentation_sql()}),
     regions AS (SELECT * FROM read_csv('{_REGIONS}', header = true, all_varchar = true))
     SELECT
         p.customer_id,

@@ -22,7 +22,7 @@ RFM_SEGMENTS = """
 CASE
     WHEN frequency = 0 THEN 'prospect'
     WHEN r_score >= 4 AND f_score >= 4 AND m_score >= 4 THEN 'champions'
-    WHEN r_score >= 4 AND first_purchase_at >= DATE '{as_of}' - INTERVAL 90 DAY THEN 'new'
+    WHEN r_score >= 4 AND first_purchase_at >= $as_of::DATE - INTERVAL 90 DAY THEN 'new'
     WHEN f_score >= 4 AND r_score >= 3 THEN 'loyal'
     WHEN r_score >= 4 THEN 'promising'
     WHEN r_score <= 2 AND f_score >= 3 THEN 'at_risk'
@@ -36,15 +36,16 @@ def tiers_sql(path: Path = SEEDS_DIR / "loyalty_tiers.csv") -> str:
     return f"SELECT tier, CAST(min_points AS DOUBLE) AS min_points FROM read_csv('{p}', header = true)"
 
 
-def segmentation_sql(as_of: str, tiers_path: Path = SEEDS_DIR / "loyalty_tiers.csv") -> str:
-    """customer_id + RFM, tier, engagement, churn risk, from golden.customer_activity and consent state."""
+def segmentation_sql(tiers_path: Path = SEEDS_DIR / "loyalty_tiers.csv") -> str:
+    """customer_id + RFM, tier, engagement, churn risk, from golden.customer_activity and consent state, as of
+    the parameter `$as_of` (a date)."""
     return f"""
     WITH base AS (
         SELECT a.customer_id, a.first_purchase_at, a.last_purchase_at, a.revenue_12m, a.sessions_90d, a.reviews_12m,
                a.loyalty_cards, a.loyalty_points,
                a.orders_online + a.orders_offline                          AS frequency,
                a.revenue_online + a.revenue_offline                        AS monetary,
-               date_diff('day', a.last_purchase_at, DATE '{as_of}')        AS recency_days,
+               date_diff('day', a.last_purchase_at, $as_of::DATE)         AS recency_days,
                date_diff('day', a.first_purchase_at, a.last_purchase_at)
                    / nullif(a.orders_online + a.orders_offline - 1, 0)     AS avg_gap_days,
                coalesce(c.state = 'opt_in', false)                         AS email_opt_in
@@ -64,7 +65,7 @@ def segmentation_sql(as_of: str, tiers_path: Path = SEEDS_DIR / "loyalty_tiers.c
     ),
     tiers AS ({tiers_sql(tiers_path)})
     SELECT customer_id, recency_days, frequency, monetary, r_score, f_score, m_score,
-           {RFM_SEGMENTS.format(as_of=as_of)} AS rfm_segment,
+           {RFM_SEGMENTS} AS rfm_segment,
            CASE WHEN coalesce(loyalty_cards, 0) = 0 THEN 'none'
                 ELSE (SELECT tier FROM tiers WHERE coalesce(loyalty_points, 0) >= min_points
                       ORDER BY min_points DESC LIMIT 1) END AS loyalty_tier,

@@ -10,8 +10,9 @@ from pipeline.extract import REFUSED_FILE_REASON
 from pipeline.staging import SUPERSEDED_REASON
 
 
-def source_quality_sql(sources: list[Source], as_of: str, with_customers: bool = True) -> str:
-    """One row per source; `with_customers` adds records per customer (needs marts.customer_xref)."""
+def source_quality_sql(sources: list[Source], with_customers: bool = True) -> str:
+    """One row per source, fresh as of the parameter `$as_of` (a date); `with_customers` adds records per
+    customer (needs marts.customer_xref)."""
     raw = " UNION ALL ".join(f"SELECT '{s.name}' AS source, '{s.channel}' AS channel, count(*) AS raw_rows "
                              f"FROM raw.{s.name}" for s in sources)
     completeness = ",\n".join(f"avg(({f}_raw IS NOT NULL)::INT) AS complete_{f}" for f in PERSON_FIELDS
@@ -50,7 +51,7 @@ def source_quality_sql(sources: list[Source], as_of: str, with_customers: bool =
            persons.* EXCLUDE (source, newest_record_at),
            persons.person_records / nullif(customers.customers, 0)             AS records_per_customer,
            activities.activities,
-           date_diff('day', greatest(persons.newest_record_at, activities.newest_activity_at), DATE '{as_of}')
+           date_diff('day', greatest(persons.newest_record_at, activities.newest_activity_at), $as_of::DATE)
                                                                                 AS freshness_days
     FROM raw
     LEFT JOIN persons USING (source)
