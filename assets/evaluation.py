@@ -9,7 +9,8 @@ from dagster_duckdb import DuckDBResource
 from assets.identity import GROUP, RECORD_CUSTOMER
 from pipeline.identity.evaluate import linkage_quality as measure
 from pipeline.resources import WAREHOUSE_POOL, RunSettings
-from pipeline.warehouse import table_exists
+from pipeline.sql import literal
+from pipeline.warehouse import append_run, table_exists
 
 LINKAGE_QUALITY = dg.AssetKey(["identity", "linkage_quality"])
 
@@ -22,19 +23,13 @@ def linkage_quality(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
     if truth is None or not truth.is_file():
         return dg.MaterializeResult(metadata={"evaluated": False, "reason": "no truth file configured"})
     with duckdb.get_connection() as con:
-        path = str(truth).replace("'", "''")  # DDL takes no prepared parameters
         con.execute(f"""CREATE OR REPLACE TEMP TABLE _truth AS
             SELECT source || ':' || source_record_id AS unique_id, person_id
-            FROM read_csv('{path}', all_varchar = true, header = true)""")
+            FROM read_csv({literal(truth)}, all_varchar = true, header = true)""")
         if table_exists(con, "identity.purged_records"):  # erased or expired: nothing left to link them by
             con.execute("DELETE FROM _truth WHERE unique_id IN (SELECT unique_id FROM identity.purged_records)")
         figures = measure(con, "identity.record_customer", "_truth")
         row = pd.DataFrame([{"run_id": context.run_id, "measured_at": pd.Timestamp.now(tz="UTC").tz_localize(None),
                              **figures}])
-        con.register("_quality", row)
-        con.execute("CREATE SCHEMA IF NOT EXISTS identity")
-        con.execute("CREATE TABLE IF NOT EXISTS identity.linkage_quality AS SELECT * FROM _quality LIMIT 0")
-        con.execute("DELETE FROM identity.linkage_quality WHERE run_id = ?", [context.run_id])
-        con.execute("INSERT INTO identity.linkage_quality BY NAME SELECT * FROM _quality")
-        con.unregister("_quality")
+        append_run(con, "identity.linkage_quality", row, context.run_id)
     return dg.MaterializeResult(metadata={"evaluated": True, **figures})

@@ -2,10 +2,7 @@
 durable customer ids are carried over from run to run."""
 
 
-import json
-
 import dagster as dg
-import pandas as pd
 from dagster_duckdb import DuckDBResource
 
 from assets.metadata import table_metadata
@@ -15,11 +12,9 @@ from pipeline.identity.decisions import COLUMNS as DECISION_COLUMNS
 from pipeline.identity.decisions import mark_missing_records, read_decisions
 from pipeline.golden.purge import restore_purged_hashes
 from pipeline.identity.conflicts import ConflictModel
-from pipeline.identity.conflicts import apply as apply_conflicts
 from pipeline.identity.features import identifier_names, linkage_input_sql
-from pipeline.identity.relink import plan_link, save_linked_records
-from pipeline.identity.resolve import cluster, merge_rescored, save_ids, stable_ids
-from pipeline.config import Settings
+from pipeline.identity.resolve import cluster, save_ids, stable_ids
+from pipeline.identity.scoring import score_pairs
 from pipeline.resources import WAREHOUSE_POOL, RunSettings
 from pipeline.identity.review import review_queue_sql
 from pipeline.warehouse import create_table_as, replace_table
@@ -59,15 +54,6 @@ class LinkConfig(dg.Config):
     full_relink: bool = False
 
 
-def _train_and_predict(settings: Settings, records):
-    """The full re-link on the configured engine (Settings validated its name)."""
-    if settings.engine == "spark":
-        from pipeline.identity import spark_engine  # pyspark is an optional extra
-
-        return spark_engine.train_and_predict(records, settings.artefacts_dir, settings.spark)
-    return link.train_and_predict(records, settings.artefacts_dir)
-
-
 @dg.asset(key=PREDICTIONS, deps=[LINKAGE_INPUT], group_name=GROUP, kinds={"duckdb", "splink"},
           pool=WAREHOUSE_POOL)
 def pairwise_predictions(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
@@ -75,39 +61,29 @@ def pairwise_predictions(context: dg.AssetExecutionContext, duckdb: DuckDBResour
     """Candidate pairs scored by Splink (match weight, probability, per-comparison levels) and the veto flag.
 
     The `engine` setting picks where a full re-link trains and scores: DuckDB (link.py) or Spark
-    (spark_engine.py). An incremental run scores its few changed records with the saved model on DuckDB."""
-    model_path = settings.model_path
+    (spark_engine.py). An incremental run scores its few changed records with the saved model on DuckDB
+    (pipeline/identity/scoring.py decides and does it)."""
     with duckdb.get_connection() as con:
-        plan = plan_link(con, model_path, config.full_relink, settings.linkage.max_incremental_share)
-        context.log.info(f"linkage: {plan.mode} ({plan.reason})")
-        extra: dict = {}
-        if plan.mode == "full":
-            records = con.sql("SELECT * FROM identity.linkage_input").to_arrow_table()
-            result = _train_and_predict(settings, records)
-            replace_table(con, "identity.pairwise_predictions", apply_conflicts(result.predictions, result.conflicts))
-            replace_table(con, "identity.model_health", pd.DataFrame([{
-                "run_id": context.run_id, "records": records.num_rows, **{
-                    k: (json.dumps(v) if isinstance(v, (list, dict)) else v) for k, v in result.health.items()}}]))
-            save_linked_records(con)
-            extra = {"comparisons_scored": result.comparisons,
-                     "conflict_weights": dg.MetadataValue.json(result.conflicts.as_dict()),
-                     "model_health": dg.MetadataValue.json(result.health),
-                     "blocking_fields_over_budget": dg.MetadataValue.json(result.blocking_over_budget or []),
-                     "u_sample_distinct_people": result.distinct_people_sample,
-                     "em_sessions_trained": dg.MetadataValue.json(result.em_sessions or []),
-                     "comparisons_by_blocking_rule": dg.MetadataValue.json(result.comparisons_by_rule),
-                     "match_weights_chart": dg.MetadataValue.path(str(result.chart_path))}
-        elif plan.mode == "incremental":
-            records = con.sql("SELECT * FROM identity.linkage_input").to_arrow_table()
-            scored = apply_conflicts(link.predict_changed(records, plan.changed, model_path, settings.artefacts_dir),
-                                     ConflictModel.load(link.conflicts_path(model_path)))
-            extra = {"pairs_rescored": scored.num_rows, **merge_rescored(con, scored, plan.changed + plan.removed)}
+        scoring = score_pairs(con, settings, config.full_relink, context.run_id)
         meta = table_metadata(con, "identity.pairwise_predictions")
-        vetoed = con.execute("SELECT count(*) FROM identity.pairwise_predictions WHERE contrary_evidence").fetchall()[0][0]
+    plan, full = scoring.plan, scoring.full
+    context.log.info(f"linkage: {plan.mode} ({plan.reason})")
+    extra: dict = {}
+    if full is not None:
+        extra = {"comparisons_scored": full.comparisons,
+                 "conflict_weights": dg.MetadataValue.json(full.conflicts.as_dict()),
+                 "model_health": dg.MetadataValue.json(full.health),
+                 "blocking_fields_over_budget": dg.MetadataValue.json(full.blocking_over_budget or []),
+                 "u_sample_distinct_people": full.distinct_people_sample,
+                 "em_sessions_trained": dg.MetadataValue.json(full.em_sessions or []),
+                 "comparisons_by_blocking_rule": dg.MetadataValue.json(full.comparisons_by_rule),
+                 "match_weights_chart": dg.MetadataValue.path(str(full.chart_path))}
+    elif plan.mode == "incremental":
+        extra = {"pairs_rescored": scoring.rescored, **scoring.merged}
     return dg.MaterializeResult(metadata={
-        **meta, "engine": settings.engine, "linkage_mode": plan.mode, "linkage_reason": plan.reason, "records_changed": len(plan.changed),
-        "records_removed": len(plan.removed), "pairs_vetoed": vetoed, "model": dg.MetadataValue.path(str(model_path)),
-        **extra})
+        **meta, "engine": settings.engine, "linkage_mode": plan.mode, "linkage_reason": plan.reason,
+        "records_changed": len(plan.changed), "records_removed": len(plan.removed), "pairs_vetoed": scoring.vetoed,
+        "model": dg.MetadataValue.path(str(settings.model_path)), **extra})
 
 
 @dg.asset(key=STEWARD_DECISIONS, deps=[LINKAGE_INPUT], group_name=GROUP, kinds={"duckdb"}, pool=WAREHOUSE_POOL)

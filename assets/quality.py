@@ -14,11 +14,13 @@ from pipeline.config import Source
 from pipeline.quality import suites
 from pipeline.quality.scorecard import source_quality_sql
 from pipeline.resources import WAREHOUSE_POOL, GreatExpectations, RunSettings
-from pipeline.warehouse import table_exists, transaction
+from pipeline.sql import scalar
+from pipeline.warehouse import append_run, table_exists
 
 GROUP = "quality"
 DATA_QUALITY = dg.AssetKey(["marts", "data_quality"])
 STAGING_VALID = "staging_persons_valid"
+VALIDATED_FILES = dg.AssetKey(["staging", "validated_files"])
 SOURCES_HEALTHY = "sources_healthy"
 CONSENT_VALID = "consent_values_allowed"
 CLUSTERS_VALID = "identity_clusters_valid"
@@ -26,8 +28,8 @@ CLUSTERS_VALID = "identity_clusters_valid"
 
 def build(sources: list[Source]) -> list:
     # Incremental: the rows of files not validated yet (all rows on a first run or a full refresh), with each
-    # key's count over the whole table; a file is marked validated only when the check passes, so rows of a
-    # failed run are validated again next time.
+    # key's count over the whole table. The check only reads: the asset validated_files marks the files once
+    # the blocking checks on person records passed, so rows of a failed run are validated again next time.
     @dg.asset_check(asset=PERSON_RECORDS, name=STAGING_VALID, blocking=True,
                     description="Great Expectations on newly staged person records: columns, unique keys, e-mail "
                                 "syntax, E.164 phones, postcodes, birth dates.")
@@ -41,11 +43,21 @@ def build(sources: list[Source]) -> list:
                        CASE WHEN k.country = 'FR' THEN k.postcode END AS fr_postcode
                 FROM keyed k JOIN staging.staged_files f ON f.source = k.source AND f.file = k._file
                 WHERE NOT f.validated""").df()
-            result = great_expectations.runner().run("staging_persons", frame, suites.staging_persons(date.today()))
-            if result.success:
-                con.execute("UPDATE staging.staged_files SET validated = true WHERE NOT validated")
-            total = con.execute("SELECT count(*) FROM staging.person_records").fetchall()[0][0]
+            total = scalar(con, "SELECT count(*) FROM staging.person_records")
+        result = great_expectations.runner().run("staging_persons", frame, suites.staging_persons(date.today()))
         return check_result(result, rows_in_table=total)
+
+    # Downstream of person records, so it runs only when their blocking checks (above) passed.
+    @dg.asset(key=VALIDATED_FILES, deps=[PERSON_RECORDS], group_name="staging", kinds={"duckdb"},
+              pool=WAREHOUSE_POOL)
+    def validated_files(duckdb: DuckDBResource) -> dg.MaterializeResult:
+        """Staged files whose person records passed the blocking checks (staging.staged_files.validated):
+        the next run's staging_persons_valid reads only the rows of newer files."""
+        with duckdb.get_connection() as con:
+            marked = scalar(con, "SELECT count(*) FROM staging.staged_files WHERE NOT validated")
+            con.execute("UPDATE staging.staged_files SET validated = true WHERE NOT validated")
+            files = scalar(con, "SELECT count(*) FROM staging.staged_files")
+        return dg.MaterializeResult(metadata={"files_marked_validated": marked, "staged_files": files})
 
     # No additional deps: the staging op writes activities and quarantine together with person records.
     @dg.asset_check(asset=PERSON_RECORDS, name=SOURCES_HEALTHY, blocking=True,
@@ -100,23 +112,13 @@ def build(sources: list[Source]) -> list:
             frame = con.execute(source_quality_sql(sources), {"as_of": settings.reference_date}).df()
             frame.insert(0, "run_id", context.run_id)
             frame.insert(1, "measured_at", pd.Timestamp.now(tz="UTC").tz_localize(None))
-            con.register("_dq", frame)
-            con.execute("CREATE SCHEMA IF NOT EXISTS marts")
-            con.execute("CREATE TABLE IF NOT EXISTS marts.data_quality AS SELECT * FROM _dq LIMIT 0")
-            # A scorecard kept from an older version lacks the newer figures (superseded_rows...): add them.
-            for column, kind in con.execute("SELECT column_name, column_type FROM (DESCRIBE _dq) WHERE lower(column_name) "
-                                            "NOT IN (SELECT lower(column_name) FROM information_schema.columns "
-                                            "WHERE table_schema = 'marts' AND table_name = 'data_quality')").fetchall():
-                con.execute(f'ALTER TABLE marts.data_quality ADD COLUMN "{column}" {kind}')
-            with transaction(con):
-                con.execute("DELETE FROM marts.data_quality WHERE run_id = ?", [context.run_id])
-                con.execute("INSERT INTO marts.data_quality BY NAME SELECT * FROM _dq")
-            con.unregister("_dq")
+            # A scorecard kept from an older version lacks the newer figures (superseded_rows...): append_run adds them.
+            append_run(con, "marts.data_quality", frame, context.run_id)
             return dg.MaterializeResult(metadata={
                 **table_metadata(con, "marts.data_quality"), "sources": len(frame),
                 "worst_quarantine_share": float(frame["quarantine_share"].max() or 0)})
 
-    return [staging_persons_valid, sources_healthy, consent_values_allowed, identity_clusters_valid, data_quality,
+    return [staging_persons_valid, validated_files, sources_healthy, consent_values_allowed, identity_clusters_valid, data_quality,
             customer_360_not_shrunk]
 
 

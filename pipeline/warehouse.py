@@ -24,6 +24,35 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
         raise
 
 
+@contextmanager
+def registered(con: duckdb.DuckDBPyConnection, view: str, frame) -> Iterator[str]:
+    """`frame` (pandas or Arrow) readable as the view `view` inside the block, unregistered after it."""
+    con.register(view, frame)
+    try:
+        yield view
+    finally:
+        con.unregister(view)
+
+
+def append_run(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame, run_id: str) -> None:
+    """Add one run's rows to a per-run table (created on first use, with its columns added when a newer version
+    measures more), replacing what an earlier attempt of the same run wrote: in one transaction, so a reader
+    sees the run's rows whole or not at all."""
+    schema, name = table.split(".")
+    target = f"{schema}.{quote(name)}"
+    with registered(con, f"_append_{name}", frame) as view:
+        with transaction(con):
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+            con.execute(f"CREATE TABLE IF NOT EXISTS {target} AS SELECT * FROM {view} LIMIT 0")
+            for column, kind in con.execute(
+                    f"SELECT column_name, column_type FROM (DESCRIBE {view}) WHERE lower(column_name) NOT IN ("
+                    "SELECT lower(column_name) FROM information_schema.columns WHERE table_schema = ? "
+                    "AND table_name = ?)", [schema, name]).fetchall():
+                con.execute(f"ALTER TABLE {target} ADD COLUMN {quote(column)} {kind}")
+            con.execute(f"DELETE FROM {target} WHERE run_id = ?", [run_id])
+            con.execute(f"INSERT INTO {target} BY NAME SELECT * FROM {view}")
+
+
 def replace_table(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame | pa.Table,
                   types: dict[str, str] | None = None) -> int:
     """Replace schema.table with a pandas or Arrow frame; `types` casts columns (and types an empty
