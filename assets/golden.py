@@ -18,6 +18,7 @@ from pipeline.golden.sessions import (CUSTOMER_ACTIVITIES_WITH_STITCHED_SESSIONS
 from pipeline.identity.decisions import log_decisions
 from pipeline.golden.survivorship import golden_attributes_sql, load_rules
 from pipeline.resources import WAREHOUSE_POOL, RunSettings
+from pipeline.sql import scalar
 from pipeline.warehouse import replace_table, transaction
 
 GROUP = "golden"
@@ -104,7 +105,7 @@ def point_consent_state(duckdb: DuckDBResource, settings: RunSettings) -> dg.Mat
     result = build_table(duckdb, "golden.point_consent_state",
                          point_consent_state_sql(settings.repermission_days), as_of=settings.reference_date)
     with duckdb.get_connection() as con:
-        stale = con.execute("SELECT count(*) FROM golden.point_consent_state WHERE needs_repermission").fetchall()[0][0]
+        stale = scalar(con, "SELECT count(*) FROM golden.point_consent_state WHERE needs_repermission")
     return dg.MaterializeResult(metadata={**result.metadata, "opt_ins_needing_repermission": stale,
                                           "repermission_days": settings.repermission_days})
 

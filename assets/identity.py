@@ -149,8 +149,8 @@ def review_queue(duckdb: DuckDBResource, settings: RunSettings) -> dg.Materializ
     first, facts masked, with the command that explains each."""
     policy = settings.linkage
     with duckdb.get_connection() as con:
-        create_table_as(con, "identity.review_queue", review_queue_sql(
-            policy.review_floor, policy.threshold, policy.review_cluster_size))
+        create_table_as(con, "identity.review_queue", review_queue_sql(), review_floor=policy.review_floor,
+                        threshold=policy.threshold, review_size=policy.review_cluster_size)
         items = dict(con.execute("SELECT item, count(*) FROM identity.review_queue GROUP BY 1").fetchall())
         return dg.MaterializeResult(metadata={**table_metadata(con, "identity.review_queue"),
                                               **{f"items_{k}": v for k, v in items.items()},

@@ -7,6 +7,7 @@ from dagster_duckdb import DuckDBResource
 from assets.identity import ID_EVENTS, PREDICTIONS, RECORD_CUSTOMER
 from assets.metadata import build_table, check_result, column_lineage, table_metadata
 from pipeline.quality import suites
+from pipeline.sql import scalar
 from pipeline.warehouse import create_table_as
 from pipeline.identity.xref import CUSTOMER_XREF_SQL
 from pipeline.golden.purge import purge_excluded
@@ -80,8 +81,8 @@ def customer_360(duckdb: DuckDBResource, settings: RunSettings, great_expectatio
     with duckdb.get_connection() as con:
         con.execute(f"CREATE OR REPLACE TEMP TABLE customer_360_candidate AS {customer_360_sql(settings.repermission_days)}",
                     {"as_of": settings.reference_date})
-        expected = con.execute("""SELECT (SELECT count(DISTINCT customer_id) FROM marts.customer_xref)
-                                        - (SELECT count(*) FROM golden.excluded_customers)""").fetchall()[0][0]
+        expected = scalar(con, """SELECT (SELECT count(DISTINCT customer_id) FROM marts.customer_xref)
+                                        - (SELECT count(*) FROM golden.excluded_customers)""")
         frame = con.execute(f"""SELECT customer_id, r_score, f_score, m_score, {NO_CONSENT} AS contactable_without_consent
                                 FROM customer_360_candidate""").df()
         result = great_expectations.runner().run("customer_360", frame, suites.customer_360(expected))

@@ -5,6 +5,7 @@ import dagster as dg
 import duckdb
 
 from pipeline.quality.gx_runner import SuiteResult
+from pipeline.sql import qualified, scalar
 
 
 def table_metadata(con: duckdb.DuckDBPyConnection, table: str) -> dict:
@@ -12,7 +13,7 @@ def table_metadata(con: duckdb.DuckDBPyConnection, table: str) -> dict:
     columns = con.execute(
         "SELECT column_name, data_type FROM information_schema.columns "
         "WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position", [schema, name]).fetchall()
-    rows = con.execute(f'SELECT count(*) FROM {schema}."{name}"').fetchall()[0][0]
+    rows = scalar(con, f"SELECT count(*) FROM {qualified(schema, name)}")
     return {
         "table": table,
         "dagster/row_count": rows,

@@ -12,6 +12,7 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from pipeline.resources import RunSettings
+from pipeline.sql import literal, scalar
 
 CUSTOMER_360 = dg.AssetKey(["marts", "customer_360"])
 NOT_SHRUNK = "customer_360_not_shrunk"
@@ -22,8 +23,8 @@ NOT_SHRUNK = "customer_360_not_shrunk"
                             "the customers published now (C360_MAX_SHRINK, default 20%).")
 def customer_360_not_shrunk(duckdb: DuckDBResource, settings: RunSettings) -> dg.AssetCheckResult:
     with duckdb.get_connection() as con:
-        now = con.execute("SELECT count(*) FROM marts.customer_360").fetchall()[0][0]
-        linked = con.execute("SELECT count(DISTINCT customer_id) FROM marts.customer_xref").fetchall()[0][0]
+        now = scalar(con, "SELECT count(*) FROM marts.customer_360")
+        linked = scalar(con, "SELECT count(DISTINCT customer_id) FROM marts.customer_xref")
         excluded = dict(con.execute("SELECT reason, count(*) FROM golden.excluded_customers GROUP BY ALL").fetchall())
         before = _published_customers(con, settings)
     why = f"{linked} customers linked, {excluded.get('retention', 0)} left out by retention " \
@@ -46,9 +47,9 @@ def _published_customers(con, settings: RunSettings) -> int | None:
     path = settings.published
     if not path.exists():
         return None
-    con.execute(f"ATTACH '{str(path).replace(chr(39), chr(39) * 2)}' AS _previous_publication (READ_ONLY)")
+    con.execute(f"ATTACH {literal(path)} AS _previous_publication (READ_ONLY)")
     try:
-        return con.execute("SELECT count(*) FROM _previous_publication.marts.customer_360").fetchall()[0][0]
+        return scalar(con, "SELECT count(*) FROM _previous_publication.marts.customer_360")
     except Exception:  # a copy without that table (an older layout): nothing to compare with
         return None
     finally:

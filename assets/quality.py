@@ -86,7 +86,7 @@ def build(sources: list[Source]) -> list:
     def identity_clusters_valid(duckdb: DuckDBResource, great_expectations: GreatExpectations,
                                 settings: RunSettings) -> dg.AssetCheckResult:
         with duckdb.get_connection() as con:
-            staged = con.execute("SELECT count(*) FROM staging.person_records").fetchall()[0][0]
+            staged = scalar(con, "SELECT count(*) FROM staging.person_records")
             frame = con.execute("""
                 WITH best AS (
                     SELECT uid, max(match_probability) AS match_probability FROM (

@@ -14,6 +14,7 @@ from assets.metadata import table_metadata
 from pipeline.config import Source
 from pipeline.extract import read_source, showable, shown
 from pipeline.resources import WAREHOUSE_POOL, RunSettings
+from pipeline.sql import raw_table, scalar
 from pipeline.warehouse import replace_rows, table_exists
 
 GROUP = "sources"
@@ -45,14 +46,15 @@ def build_extract_asset(source: Source, partitions: dg.PartitionsDefinition) -> 
     def extract(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
                 settings: RunSettings) -> dg.MaterializeResult:
         day = context.partition_key
-        table, files_table = f"raw.{source.name}", f"raw.{source.name}__files"
+        table, files_table = f"raw.{source.name}", f"raw.{source.name}__files"  # for the helpers, which quote
         with duckdb.get_connection() as con:
             known = table_exists(con, files_table)
             elsewhere = dict(con.execute(
-                f"SELECT sha256, file FROM {files_table} WHERE drop <> ? AND status = 'loaded'", [day]).fetchall()
+                f"SELECT sha256, file FROM {raw_table(source.name, files=True)} WHERE drop <> ? AND status = 'loaded'",
+                [day]).fetchall()
             ) if known else {}
-            before = [r[0] for r in con.execute(f"SELECT file FROM {files_table} WHERE drop = ?", [day]).fetchall()
-                      ] if known else []
+            before = [r[0] for r in con.execute(f"SELECT file FROM {raw_table(source.name, files=True)} "
+                                                "WHERE drop = ?", [day]).fetchall()] if known else []
         extract = read_source(source, settings.raw_dir, day, elsewhere)
         for warning in extract.warnings:  # file and column names only (data-like names are never shown)
             context.log.warning(f"{source.name}: {warning}")
@@ -89,7 +91,7 @@ def build_file_checks(source: Source) -> list[dg.AssetChecksDefinition]:
     def files_with_status(duckdb: DuckDBResource, prefix: str) -> list[tuple[str, str]]:
         """(file, status) of this source's files whose load status starts with `prefix`."""
         with duckdb.get_connection() as con:
-            return con.execute(f"SELECT file, status FROM raw.{source.name}__files WHERE starts_with(status, ?)",
+            return con.execute(f"SELECT file, status FROM {raw_table(source.name, files=True)} WHERE starts_with(status, ?)",
                                [prefix]).fetchall()
 
     @dg.asset_check(asset=raw_key(source), name=NO_DUPLICATE_FILES, blocking=False,
@@ -116,7 +118,7 @@ def build_file_checks(source: Source) -> list[dg.AssetChecksDefinition]:
                     description="The source has delivered rows (an empty source is reported, not fatal).")
     def has_rows(duckdb: DuckDBResource) -> dg.AssetCheckResult:
         with duckdb.get_connection() as con:
-            rows = con.execute(f"SELECT count(*) FROM raw.{source.name}").fetchall()[0][0]
+            rows = scalar(con, f"SELECT count(*) FROM {raw_table(source.name)}")
         # An erasure source with no pending request is normal.
         return dg.AssetCheckResult(passed=rows > 0 or source.is_erasure, severity=dg.AssetCheckSeverity.WARN,
                                    description=None if rows else "no rows delivered yet", metadata={"raw_rows": rows})

@@ -10,6 +10,7 @@ from assets.metadata import table_metadata
 from assets.sources import raw_key
 from pipeline.config import Source
 from pipeline.resources import WAREHOUSE_POOL
+from pipeline.sql import literal, literals, raw_table
 from pipeline.staging_changes import stage_changes
 
 GROUP = "staging"
@@ -79,9 +80,9 @@ def build(sources: list[Source]) -> list:
 def reconciliation_sql(sources: list[Source]) -> str:
     """source, file, the file's own record count, raw rows, staged rows (distinct file/line in persons,
     activities or erasure requests), quarantined rows: one row per file of each source."""
-    raw = " UNION ALL ".join(f"SELECT '{s.name}' AS source, _file AS file, count(*) AS n FROM raw.{s.name} GROUP BY _file"
+    raw = " UNION ALL ".join(f"SELECT {literal(s.name)} AS source, _file AS file, count(*) AS n FROM {raw_table(s.name)} GROUP BY _file"
                              for s in sources)
-    own = " UNION ALL ".join(f"SELECT '{s.name}' AS source, file, records FROM raw.{s.name}__files "
+    own = " UNION ALL ".join(f"SELECT {literal(s.name)} AS source, file, records FROM {raw_table(s.name, files=True)} "
                              "WHERE NOT starts_with(status, 'duplicate of')" for s in sources)
     return f"""
         WITH raw AS ({raw}),
@@ -99,5 +100,5 @@ def reconciliation_sql(sources: list[Source]) -> str:
                coalesce(quarantined.n, 0)
         FROM files f LEFT JOIN own USING (source, file) LEFT JOIN raw USING (source, file)
         LEFT JOIN staged USING (source, file) LEFT JOIN quarantined USING (source, file)
-        WHERE list_contains([{", ".join(f"'{s.name}'" for s in sources)}], f.source)
+        WHERE list_contains([{literals(s.name for s in sources)}], f.source)
         ORDER BY f.source, f.file"""

@@ -27,6 +27,7 @@ from pathlib import Path
 from isolated import measure_in_own_process  # bench/isolated.py, beside this script
 
 from pipeline.config import ENGINES
+from pipeline.sql import scalar
 
 RECORDS_PER_PERSON = 11.6  # raw rows over all sources per generated person (measured on the demo)
 NEXT_DAY_SHARE = 0.01
@@ -156,10 +157,10 @@ def run_one(records: int, workdir: Path, engine: str = "duckdb") -> dict:
     steps, incremental_steps = _steps(instance, results, sampler), _steps(instance, day_two, sampler)
     result = results[-1]
     with duckdb.connect(str(settings.warehouse), read_only=True) as con:
-        raw = con.execute("SELECT sum(raw_rows) FROM marts.data_quality WHERE run_id = ?", [result.run_id]).fetchall()[0][0]
+        raw = scalar(con, "SELECT sum(raw_rows) FROM marts.data_quality WHERE run_id = ?", [result.run_id])
         quality = {run: con.execute("SELECT pairwise_precision, pairwise_recall, pairwise_f1 FROM identity.linkage_quality "
                                     "WHERE run_id = ?", [run]).fetchall() for run in (result.run_id, day_two[-1].run_id)}
-        persons_records = con.execute("SELECT count(*) FROM identity.linkage_input").fetchall()[0][0]
+        persons_records = scalar(con, "SELECT count(*) FROM identity.linkage_input")
     quality, quality_two = quality[result.run_id], quality[day_two[-1].run_id]
     comparisons = next((m.metadata["comparisons_scored"].value for m in result.get_asset_materialization_events()
                         if m.asset_key.path == ["identity", "pairwise_predictions"]

@@ -25,6 +25,8 @@ import pandas as pd
 
 from isolated import measure_in_own_process  # bench/isolated.py, beside this script
 
+from pipeline.sql import literal
+
 SETS = ("febrl1", "febrl2", "febrl3", "febrl4", "febrl4_id")
 FEBRL_COLUMNS = ["given_name", "surname", "street_number", "address_1", "address_2", "suburb", "postcode",
                  "state", "date_of_birth", "soc_sec_id"]
@@ -103,10 +105,9 @@ def blocking_recall(warehouse: Path, truth: Path, model_path: Path) -> float:
     import duckdb
 
     rules = [r["blocking_rule"] for r in json.loads(model_path.read_text())["blocking_rules_to_generate_predictions"]]
-    path = str(truth).replace("'", "''")
     with duckdb.connect(str(warehouse), read_only=True) as con:
         con.execute(f"CREATE TEMP TABLE _t AS SELECT source || ':' || source_record_id AS unique_id, person_id "
-                    f"FROM read_csv('{path}', all_varchar = true)")
+                    f"FROM read_csv({literal(truth)}, all_varchar = true)")
         total, reached = con.execute(f"""
             SELECT count(*), count(*) FILTER (WHERE {' OR '.join(f'({r})' for r in rules)})
             FROM _t a JOIN _t b ON a.person_id = b.person_id AND a.unique_id < b.unique_id
@@ -150,9 +151,8 @@ def plain_splink(frames: dict[str, pd.DataFrame], truth: Path, threshold: float 
     clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(predictions, threshold)
     con.execute(f"CREATE TABLE _assign AS SELECT unique_id, cluster_id AS customer_id FROM {clusters.physical_name}")
     seconds = time.perf_counter() - t
-    path = str(truth).replace("'", "''")
     con.execute(f"CREATE TABLE _truth AS SELECT source || ':' || source_record_id AS unique_id, person_id "
-                f"FROM read_csv('{path}', all_varchar = true)")
+                f"FROM read_csv({literal(truth)}, all_varchar = true)")
     q = linkage_quality(con, "_assign", "_truth")
     con.close()
     return {"precision": q["pairwise_precision"], "recall": q["pairwise_recall"], "f1": q["pairwise_f1"],

@@ -3,7 +3,7 @@
     python bench/threshold_sweep.py data/warehouse.duckdb data/truth.csv [0.5 0.8 0.9 0.95 0.99]
 
 Re-clusters identity.pairwise_predictions in memory (nothing is written), so the threshold can be chosen
-on data with ground truth before it is set in the run configuration.
+on data with ground truth before it is set (C360_MATCH_THRESHOLD, the linkage policy).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from pathlib import Path
 from pipeline.identity.clustering import constrained_clusters
 from pipeline.identity.conflicts import ConflictModel
 from pipeline.identity.resolve import person_keys
+from pipeline.sql import literal
 
 
 def pair_count(groups: Counter) -> int:
@@ -28,7 +29,8 @@ def sweep(warehouse: str, truth: str, thresholds: list[float], veto: bool = True
     con = duckdb.connect(warehouse, read_only=True)
     keys = person_keys(con)
     person = dict(con.execute(
-        f"SELECT source || ':' || source_record_id, person_id FROM read_csv('{truth}', all_varchar = true)").fetchall())
+        f"SELECT source || ':' || source_record_id, person_id FROM read_csv({literal(truth)}, all_varchar = true)"
+    ).fetchall())
     edges_all = con.execute("SELECT unique_id_l, unique_id_r, match_weight, match_probability, contrary_evidence "
                             "FROM identity.pairwise_predictions").fetchall()
     scored = [u for u in keys if u in person]

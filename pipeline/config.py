@@ -41,6 +41,8 @@ ENGINES: tuple[str, ...] = get_args(Engine)
 
 
 _NAME = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
+# An identifier name becomes the column id_<name> and a JSON key (pipeline/identity/features.py).
+_IDENTIFIER_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
 class SourcesFileError(ValueError):
@@ -127,8 +129,9 @@ def _identifiers(where: str, raw) -> dict[str, str | tuple[str, ...]]:
     if not isinstance(raw, dict) or not raw:
         _fail(where, "identifiers must map an identifier name to a column, e.g. {loyalty_number: card_no}")
     for name in raw:
-        if not (isinstance(name, str) and name.isidentifier() and name.islower()):
-            _fail(where, f"identifiers: name {name!r} must be a lowercase identifier (letters, digits, _)")
+        if not (isinstance(name, str) and _IDENTIFIER_NAME.match(name)):
+            _fail(where, f"identifiers: name {name!r} must be lowercase ASCII letters, digits and _, starting with a "
+                         "letter")
     return {name: _column_spec(where, f"identifiers.{name}", spec) for name, spec in raw.items()}
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import duckdb
 
 from pipeline.config import Settings, load_sources
+from pipeline.sql import raw_table, scalar
 from pipeline.warehouse import table_exists, transaction
 
 
@@ -22,13 +23,13 @@ def forget_files(settings: Settings, files: list[str]) -> dict[str, int]:
         raise ValueError(f"{still_there} still in the drop folder: move the file(s) away first")
     with duckdb.connect(str(settings.warehouse)) as con, transaction(con):
         for file in files:
-            owners = [s.name for s in sources if table_exists(con, f"raw.{s.name}__files") and con.execute(
-                f"SELECT count(*) FROM raw.{s.name}__files WHERE file = ?", [file]).fetchall()[0][0]]
+            owners = [s.name for s in sources if table_exists(con, f"raw.{s.name}__files") and scalar(con,
+                f"SELECT count(*) FROM {raw_table(s.name, files=True)} WHERE file = ?", [file])]
             if not owners:
                 raise ValueError(f"no source loaded a file named {file!r} (names are relative to the raw dir)")
             for name in owners:
-                removed[file] = removed.get(file, 0) + con.execute(
-                    f"SELECT count(*) FROM raw.{name} WHERE _file = ?", [file]).fetchall()[0][0]
-                con.execute(f"DELETE FROM raw.{name} WHERE _file = ?", [file])
-                con.execute(f"DELETE FROM raw.{name}__files WHERE file = ?", [file])
+                removed[file] = removed.get(file, 0) + scalar(con,
+                    f"SELECT count(*) FROM {raw_table(name)} WHERE _file = ?", [file])
+                con.execute(f"DELETE FROM {raw_table(name)} WHERE _file = ?", [file])
+                con.execute(f"DELETE FROM {raw_table(name, files=True)} WHERE file = ?", [file])
     return removed

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import duckdb
 
-from pipeline.warehouse import quote
+from pipeline.sql import quote
 
 DANGEROUS = r"^[=+\-@\t\r]"
 NUMBER = r"^[+-]?[0-9][0-9 .,]*$"

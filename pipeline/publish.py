@@ -23,7 +23,7 @@ import duckdb
 
 from pipeline.config import Source
 from pipeline.formula_guard import escape_formulas
-from pipeline.sql import named, quote
+from pipeline.sql import literal, literals, named, quote, scalar
 
 DROPPED = ("first_name", "last_name", "street", "city")
 PSEUDONYMISED = ("email", "mobile", "landline", "phone", "contact_point")
@@ -49,8 +49,7 @@ def publish_marts(con: duckdb.DuckDBPyConnection, target: Path, schema: str = "m
     tmp = target.with_name(target.name + ".tmp")
     tmp.unlink(missing_ok=True)
     target.parent.mkdir(parents=True, exist_ok=True)
-    path = str(tmp).replace("'", "''")
-    con.execute(f"ATTACH '{path}' AS published")
+    con.execute(f"ATTACH {literal(tmp)} AS published")
     try:
         con.execute("CREATE SCHEMA published.marts")
         for table in tables:
@@ -62,7 +61,7 @@ def publish_marts(con: duckdb.DuckDBPyConnection, target: Path, schema: str = "m
             con.execute(copy, named(copy, **(params or {})))
             if escape:
                 escape_formulas(con, "published", "marts", table)
-        counts = {t: con.execute(f"SELECT count(*) FROM published.marts.{quote(t)}").fetchall()[0][0] for t in tables}
+        counts = {t: scalar(con, f"SELECT count(*) FROM published.marts.{quote(t)}") for t in tables}
     finally:
         con.execute("DETACH published")
     os.replace(tmp, target)
@@ -100,7 +99,7 @@ def sources_keyed_by_identifier(sources: list[Source]) -> list[str]:
 def analyst_select(keyed_sources: list[str] = ()) -> Callable[[str, list[str]], str]:
     """The SELECT list of a marts table in the analysts' copy: direct identifiers left out or pseudonymised;
     ages are as of the parameter `$as_of` (a date, publish_marts' `params`)."""
-    keyed = ", ".join("'" + s.replace("'", "''") + "'" for s in keyed_sources)
+    keyed = literals(keyed_sources)
 
     def record_id(column: str, source_column: str) -> str:
         q = quote(column)

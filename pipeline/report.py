@@ -6,6 +6,8 @@ from pathlib import Path
 
 import duckdb
 
+from pipeline.sql import scalar
+
 _LAYER_TABLES = [
     ("staging", "person_records"), ("staging", "activities"), ("staging", "field_issues"),
     ("staging", "quarantine"), ("staging", "erasure_requests"), ("identity", "pairwise_predictions"),
@@ -18,11 +20,11 @@ def layer_counts(con: duckdb.DuckDBPyConnection) -> list[tuple[str, int]]:
     tables = {f"{s}.{t}" for s, t in con.execute(
         "SELECT table_schema, table_name FROM information_schema.tables").fetchall()}
     raw = [t for t in sorted(tables) if t.startswith("raw.") and not t.endswith("__files")]
-    counts = [("raw (all sources)", sum(con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0] for t in raw))]
+    counts = [("raw (all sources)", sum(scalar(con, f"SELECT count(*) FROM {t}") for t in raw))]
     for schema, table in _LAYER_TABLES:
         name = f"{schema}.{table}"
         if name in tables:
-            counts.append((name, con.execute(f"SELECT count(*) FROM {name}").fetchall()[0][0]))
+            counts.append((name, scalar(con, f"SELECT count(*) FROM {name}")))
     return counts
 
 

@@ -24,6 +24,7 @@ from pipeline.instance import CODE_LOCATION
 from pipeline.private_files import GROUP_MODE, SHARED_MODE, owner_only, restrict, share
 from pipeline.progress import RunProgress
 from pipeline.run_lock import exclusive_run
+from pipeline.sql import raw_table
 
 
 @dataclass
@@ -70,7 +71,7 @@ def files_loaded(settings: Settings, sources: list[Source]) -> set[tuple[str, st
             "SELECT table_name FROM information_schema.tables WHERE table_schema = 'raw'").fetchall()}
         for source in sources:
             if f"{source.name}__files" in tables:
-                rows = con.execute(f'SELECT drop, file, sha256 FROM raw."{source.name}__files"').fetchall()
+                rows = con.execute(f'SELECT drop, file, sha256 FROM {raw_table(source.name, files=True)}').fetchall()
                 loaded.update((source.name, d, f, s) for d, f, s in rows)
     return loaded
 

@@ -25,14 +25,14 @@ def quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
 
-def table(schema: str, name: str) -> str:
+def qualified(schema: str, name: str) -> str:
     """schema."name": the schemas are the pipeline's own (raw, staging...), the name may come from configuration."""
     return f"{schema}.{quote(name)}"
 
 
 def raw_table(source_name: str, files: bool = False) -> str:
     """A source's raw table (raw."<name>"), or its file ledger (raw."<name>__files")."""
-    return table("raw", f"{source_name}__files" if files else source_name)
+    return qualified("raw", f"{source_name}__files" if files else source_name)
 
 
 def literal(value: str | Path) -> str:

@@ -21,7 +21,8 @@ import pandas as pd
 from pipeline.config import Source
 from pipeline.staging import (ACTIVITY_TYPES, ERASURE_TYPES, FIELD_ISSUE_TYPES, PERSON_TYPES, QUARANTINE_TYPES,
                               SUPERSEDED_REASON, Staged, quarantine_rows, stage_source)
-from pipeline.warehouse import quote, table_exists, transaction
+from pipeline.sql import quote, raw_table
+from pipeline.warehouse import table_exists, transaction
 
 TABLES = {"person_records": ("persons", PERSON_TYPES), "activities": ("activities", ACTIVITY_TYPES),
           "field_issues": ("field_issues", FIELD_ISSUE_TYPES), "quarantine": ("quarantine", QUARANTINE_TYPES),
@@ -86,7 +87,7 @@ def _supersede(con: duckdb.DuckDBPyConnection, source: Source) -> int:
     if losers.empty:
         return 0
     con.register("_losers", losers)
-    raw = con.execute(f"SELECT r.*, l.kept FROM raw.{source.name} r JOIN _losers l USING (_file, _line)").df()
+    raw = con.execute(f"SELECT r.*, l.kept FROM {raw_table(source.name)} r JOIN _losers l USING (_file, _line)").df()
     raw["_record_id"] = raw[source.record_id].astype(object)
     reason = raw["kept"].map(lambda kept: f"{SUPERSEDED_REASON}; the version at {kept} was kept")
     quarantined = quarantine_rows(source, raw.drop(columns=["kept"]), reason)
@@ -100,7 +101,7 @@ def _supersede(con: duckdb.DuckDBPyConnection, source: Source) -> int:
 
 def _files(con: duckdb.DuckDBPyConnection, source: Source) -> tuple[set, set, set]:
     """Raw files with rows now; files staged so far; the fingerprints they were staged with."""
-    current = set(con.execute(f"SELECT file, sha256 FROM raw.{source.name}__files "
+    current = set(con.execute(f"SELECT file, sha256 FROM {raw_table(source.name, files=True)} "
                               "WHERE status NOT LIKE 'duplicate of%'").fetchall())
     staged = con.execute("SELECT file, sha256, fingerprint FROM staging.staged_files WHERE source = ?",
                          [source.name]).fetchall()
@@ -139,7 +140,7 @@ def stage_changes(con: duckdb.DuckDBPyConnection, sources: list[Source], today: 
                     con.execute(f"DELETE FROM staging.{table} WHERE source = ?", [source.name])
                 con.execute("DELETE FROM staging.staged_files WHERE source = ?", [source.name])
             con.register("_new_files", pd.DataFrame({"file": sorted(f for f, _ in new)}, dtype=object))
-            raw = con.execute(f"SELECT * FROM raw.{source.name} WHERE _file IN (SELECT file FROM _new_files) "
+            raw = con.execute(f"SELECT * FROM {raw_table(source.name)} WHERE _file IN (SELECT file FROM _new_files) "
                               "ORDER BY _file, _line").df()
             con.unregister("_new_files")
             staged_rows = stage_source(source, raw, today)
@@ -147,7 +148,7 @@ def stage_changes(con: duckdb.DuckDBPyConnection, sources: list[Source], today: 
             superseded = 0 if full else _supersede(con, source)
             con.execute("INSERT INTO staging.staged_files (source, file, sha256, fingerprint, staged_at) "
                         "SELECT ?, file, sha256, ?, now() FROM "
-                        f"(SELECT file, sha256 FROM raw.{source.name}__files WHERE status NOT LIKE 'duplicate of%') "
+                        f"(SELECT file, sha256 FROM {raw_table(source.name, files=True)} WHERE status NOT LIKE 'duplicate of%') "
                         "WHERE (file, sha256) NOT IN (SELECT (file, sha256) FROM staging.staged_files WHERE source = ?)",
                         [source.name, fingerprint(source), source.name])
             changes.append(SourceChange(source.name, "full" if full else "new files", len(new), len(raw), superseded))

@@ -9,7 +9,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from pipeline.sql import named, quote
+from pipeline.sql import named, quote, scalar
 
 
 @contextmanager
@@ -82,9 +82,9 @@ def replace_table(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFram
 
 def table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
     schema, name = table.split(".")
-    return bool(con.execute(
+    return bool(scalar(con,
         "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
-        [schema, name]).fetchall()[0][0])
+        [schema, name]))
 
 
 def create_table_as(con: duckdb.DuckDBPyConnection, table: str, select_sql: str, **params) -> None:

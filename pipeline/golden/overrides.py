@@ -18,7 +18,7 @@ import duckdb
 from pipeline.identity.decisions import OVERRIDABLE
 from pipeline.normalise import address, names, phone, values
 from pipeline.normalise.email import normalise_email
-from pipeline.warehouse import quote
+from pipeline.sql import quote
 
 _DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y")
 

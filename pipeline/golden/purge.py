@@ -27,7 +27,8 @@ import duckdb
 
 from pipeline.config import Source
 from pipeline.staging import PURGED_TOKEN
-from pipeline.warehouse import quote, table_exists, transaction
+from pipeline.sql import quote, scalar
+from pipeline.warehouse import table_exists, transaction
 
 SCHEMAS = ("raw", "staging", "identity", "golden", "marts")
 # Tables of ids, hashes, dates and counts only, or that the purge maintains itself.
@@ -137,7 +138,7 @@ def _scrub(con: duckdb.DuckDBPyConnection, table: str, conditions: list[str], co
         return 0
     values = ", ".join(f"{quote(c)} = " + (f"'{TOKEN}'" if c == token else "NULL") for c in columns)
     holding = " OR ".join(f"{quote(c)} IS DISTINCT FROM " + (f"'{TOKEN}'" if c == token else "NULL") for c in columns)
-    return con.execute(f"UPDATE {table} SET {values} WHERE ({' OR '.join(conditions)}) AND ({holding})").fetchall()[0][0]
+    return scalar(con, f"UPDATE {table} SET {values} WHERE ({' OR '.join(conditions)}) AND ({holding})")
 
 
 _EMPTY = ("first_name", "first_name_canonical", "last_name", "birth_date", "email", "mobile", "landline", "street",
@@ -162,9 +163,9 @@ def restore_purged_hashes(con: duckdb.DuckDBPyConnection) -> int:
     if not table_exists(con, "identity.purged_records"):
         return 0
     empty = " AND ".join(f"i.{c} IS NULL" for c in _EMPTY)
-    return con.execute(f"""UPDATE identity.linkage_input i SET record_hash = p.record_hash
+    return scalar(con, f"""UPDATE identity.linkage_input i SET record_hash = p.record_hash
         FROM identity.purged_records p WHERE p.unique_id = i.unique_id AND {empty}
-          AND i.record_hash IS DISTINCT FROM p.record_hash""").fetchall()[0][0]
+          AND i.record_hash IS DISTINCT FROM p.record_hash""")
 
 
 def purge_excluded(con: duckdb.DuckDBPyConnection, sources: list[Source], run_id: str) -> dict[str, int]:
@@ -173,7 +174,7 @@ def purge_excluded(con: duckdb.DuckDBPyConnection, sources: list[Source], run_id
     by_name = {s.name: s for s in sources}
     purged: dict[str, int] = {}
     with transaction(con):
-        registered = con.execute(REGISTER_CUSTOMER_IDENTIFIERS_SQL, [run_id]).fetchall()[0][0]
+        registered = scalar(con, REGISTER_CUSTOMER_IDENTIFIERS_SQL, [run_id])
         for statement in _TARGETS_SQL.strip().split(";\n"):
             con.execute(statement)
         if table_exists(con, "identity.linkage_input"):

@@ -16,6 +16,8 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from pipeline.sql import scalar
+
 KINDS = ("must_link", "cannot_link", "override")
 COLUMNS = ["decision_id", "decision", "record_1", "record_2", "customer_id", "attribute", "value", "reason",
            "decided_by", "decided_at", "file"]
@@ -136,10 +138,10 @@ ORDER BY decision_id
 def log_decisions(con, run_id: str) -> dict[str, int]:
     """Append this run's decision events to identity.decision_log; rebuild identity.decision_audit."""
     con.execute(CREATE_LOG_SQL)
-    before = con.execute("SELECT count(*) FROM identity.decision_log").fetchall()[0][0]
+    before = scalar(con, "SELECT count(*) FROM identity.decision_log")
     con.execute(LOG_DECISIONS_SQL, {"run_id": run_id})
     con.execute(f"CREATE OR REPLACE TABLE identity.decision_audit AS {DECISION_AUDIT_SQL}")
     events = dict(con.execute("SELECT event, count(*) FROM identity.decision_log WHERE run_id = ? GROUP BY 1",
                               [run_id]).fetchall())
-    return {"log_rows_added": con.execute("SELECT count(*) FROM identity.decision_log").fetchall()[0][0] - before,
+    return {"log_rows_added": scalar(con, "SELECT count(*) FROM identity.decision_log") - before,
             **{f"decisions_{e}": n for e, n in sorted(events.items())}}

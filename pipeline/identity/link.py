@@ -18,6 +18,7 @@ from splink.internals.database_api import DatabaseAPI
 
 from pipeline.identity import model, recipe
 from pipeline.identity.conflicts import ConflictModel
+from pipeline.sql import quote, scalar
 
 
 
@@ -59,7 +60,7 @@ class DuckDBEngine:
 
     def materialise(self, sql: str, name: str) -> int:
         self.con.execute(f"CREATE OR REPLACE TABLE {name} AS {sql}")
-        return self.con.execute(f"SELECT count(*) FROM {name}").fetchall()[0][0]
+        return scalar(self.con, f"SELECT count(*) FROM {name}")
 
 
 def conflicts_path(model_path: Path) -> Path:
@@ -84,10 +85,10 @@ def l_before_r(con: duckdb.DuckDBPyConnection, table: str) -> str:
 
     def side(column: str) -> str:
         if column.endswith("_l") and column[:-2] + "_r" in columns:
-            return f'CASE WHEN {swap} THEN "{column[:-2]}_r" ELSE "{column}" END AS "{column}"'
+            return f'CASE WHEN {swap} THEN {quote(column[:-2] + "_r")} ELSE {quote(column)} END AS {quote(column)}'
         if column.endswith("_r") and column[:-2] + "_l" in columns:
-            return f'CASE WHEN {swap} THEN "{column[:-2]}_l" ELSE "{column}" END AS "{column}"'
-        return f'"{column}"'
+            return f'CASE WHEN {swap} THEN {quote(column[:-2] + "_l")} ELSE {quote(column)} END AS {quote(column)}'
+        return quote(column)
 
     return f"SELECT {', '.join(side(c) for c in columns)} FROM {table}"
 

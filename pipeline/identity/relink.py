@@ -14,6 +14,7 @@ from pathlib import Path
 
 import duckdb
 
+from pipeline.sql import scalar
 from pipeline.warehouse import table_exists
 
 
@@ -38,7 +39,7 @@ def plan_link(con: duckdb.DuckDBPyConnection, model_path: Path, full_relink: boo
     removed = [r[0] for r in con.execute("""
         SELECT unique_id FROM identity.linked_records
         WHERE unique_id NOT IN (SELECT unique_id FROM identity.linkage_input) ORDER BY unique_id""").fetchall()]
-    total = con.execute("SELECT count(*) FROM identity.linkage_input").fetchall()[0][0]
+    total = scalar(con, "SELECT count(*) FROM identity.linkage_input")
     share = (len(changed) + len(removed)) / max(total, 1)
     if share > max_share:
         return LinkPlan("full", f"{share:.1%} of records changed (> {max_share:.0%}): retrain", changed, removed)

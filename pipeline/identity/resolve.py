@@ -13,6 +13,7 @@ from pipeline.identity.components import connected, fingerprint
 from pipeline.identity.evidence import PersonKey, conflict
 from pipeline.identity.ids import IdAssignment, assign_ids
 from pipeline.identity.relink import save_linked_records
+from pipeline.sql import scalar
 from pipeline.warehouse import table_exists, transaction
 
 
@@ -39,9 +40,9 @@ def merge_rescored(con: duckdb.DuckDBPyConnection, scored: pa.Table, touched: li
     con.register("_touched", pa.table({"unique_id": pa.array(touched, pa.string())}))
     try:
         with transaction(con):
-            dropped = con.execute("""SELECT count(*) FROM identity.pairwise_predictions
+            dropped = scalar(con, """SELECT count(*) FROM identity.pairwise_predictions
                 WHERE unique_id_l IN (SELECT unique_id FROM _touched) OR unique_id_r IN (SELECT unique_id FROM _touched)
-                """).fetchall()[0][0]
+                """)
             con.execute("""CREATE OR REPLACE TABLE identity.pairwise_predictions AS
                 SELECT * FROM identity.pairwise_predictions
                 WHERE unique_id_l NOT IN (SELECT unique_id FROM _touched)

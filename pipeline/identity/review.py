@@ -82,7 +82,6 @@ ORDER BY spend DESC, activities DESC, item, unique_id_l, customer_id
 """
 
 
-def review_queue_sql(review_floor: float, threshold: float, review_size: int) -> str:
-    """The queue's SELECT with its thresholds written in (DuckDB takes no parameters in CREATE TABLE AS)."""
-    return (_REVIEW_QUEUE_SQL.replace("$review_floor", repr(float(review_floor)))
-            .replace("$threshold", repr(float(threshold))).replace("$review_size", str(int(review_size))))
+def review_queue_sql() -> str:
+    """The queue's SELECT; its thresholds are bound parameters: $review_floor, $threshold, $review_size."""
+    return _REVIEW_QUEUE_SQL

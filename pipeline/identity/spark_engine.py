@@ -35,6 +35,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.config import SparkConfig
+from pipeline.sql import literal
 from pipeline.identity import link, model, recipe
 
 
@@ -172,7 +173,7 @@ def train_and_predict(linkage_input: pa.Table, artefacts_dir: Path,
         scored = exchange / "predictions"
         predictions.as_spark_dataframe().write.mode("overwrite").parquet(scored.as_uri())
         with duckdb.connect() as con:  # the scored pairs come back through DuckDB, as the warehouse reads them
-            table = con.sql(f"SELECT * FROM read_parquet('{_sql_path(scored)}/*.parquet')").to_arrow_table()
+            table = con.sql(f"SELECT * FROM read_parquet({literal(f'{scored}/*.parquet')})").to_arrow_table()
         model_path = artefacts_dir / "splink_model.json"
         _write_json(render_model(linker.misc.save_model_to_json(), "duckdb", trained), model_path)
         trained.conflicts.save(link.conflicts_path(model_path))
@@ -184,10 +185,6 @@ def train_and_predict(linkage_input: pa.Table, artefacts_dir: Path,
             shutil.rmtree(urlparse(checkpoints).path, ignore_errors=True)
         shutil.rmtree(exchange, ignore_errors=True)
     return link.result_of(trained, table, model_path, chart_path)
-
-
-def _sql_path(path: Path) -> str:
-    return str(path).replace("'", "''")
 
 
 def _write_json(model_dict: dict, path: Path) -> None:

@@ -2,9 +2,10 @@
 
 from pipeline.config import SEEDS_DIR
 from pipeline.marts.segmentation import segmentation_sql
+from pipeline.sql import literal
 
 CONSENT_CHANNELS = ("email", "sms", "phone", "post")
-_REGIONS = str(SEEDS_DIR / "regions.csv").replace("'", "''")
+_REGIONS = literal(SEEDS_DIR / "regions.csv")
 
 
 def customer_360_sql(repermission_days: int = 1095) -> str:
@@ -21,7 +22,7 @@ def customer_360_sql(repermission_days: int = 1095) -> str:
         WHERE channel = 'post'
     ),
     segments AS ({segmentation_sql()}),
-    regions AS (SELECT * FROM read_csv('{_REGIONS}', header = true, all_varchar = true))
+    regions AS (SELECT * FROM read_csv({_REGIONS}, header = true, all_varchar = true))
     SELECT
         p.customer_id,
         h.household_id,

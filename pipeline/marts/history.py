@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import duckdb
 
+from pipeline.sql import scalar
 from pipeline.warehouse import transaction
 
 # attribute -> lineage prefix in marts.customer_360 (None: computed by the pipeline, not won from a source)
@@ -95,7 +96,7 @@ def record_history(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, int
             WHERE customer_id IN (SELECT customer_id FROM golden.excluded_customers WHERE reason = 'erased')
               AND (changes IS NOT NULL OR coalesce({attrs}) IS NOT NULL)""")
         counts = {
-            "new_customers": con.execute("SELECT count(*) FROM _versions WHERE change = 'new'").fetchall()[0][0],
-            "updated_customers": con.execute("SELECT count(*) FROM _versions WHERE change = 'update'").fetchall()[0][0],
-            "customers_left": con.execute("SELECT count(*) FROM _left").fetchall()[0][0]}
+            "new_customers": scalar(con, "SELECT count(*) FROM _versions WHERE change = 'new'"),
+            "updated_customers": scalar(con, "SELECT count(*) FROM _versions WHERE change = 'update'"),
+            "customers_left": scalar(con, "SELECT count(*) FROM _left")}
     return counts

@@ -17,6 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pipeline.config import SEEDS_DIR
+from pipeline.sql import literal
 
 RFM_SEGMENTS = """
 CASE
@@ -32,8 +33,7 @@ END"""
 
 
 def tiers_sql(path: Path = SEEDS_DIR / "loyalty_tiers.csv") -> str:
-    p = str(path).replace("'", "''")
-    return f"SELECT tier, CAST(min_points AS DOUBLE) AS min_points FROM read_csv('{p}', header = true)"
+    return f"SELECT tier, CAST(min_points AS DOUBLE) AS min_points FROM read_csv({literal(path)}, header = true)"
 
 
 def segmentation_sql(tiers_path: Path = SEEDS_DIR / "loyalty_tiers.csv") -> str:

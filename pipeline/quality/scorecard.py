@@ -7,14 +7,15 @@ from __future__ import annotations
 
 from pipeline.config import PERSON_FIELDS, Source
 from pipeline.extract import REFUSED_FILE_REASON
+from pipeline.sql import literal, raw_table
 from pipeline.staging import SUPERSEDED_REASON
 
 
 def source_quality_sql(sources: list[Source], with_customers: bool = True) -> str:
     """One row per source, fresh as of the parameter `$as_of` (a date); `with_customers` adds records per
     customer (needs marts.customer_xref)."""
-    raw = " UNION ALL ".join(f"SELECT '{s.name}' AS source, '{s.channel}' AS channel, count(*) AS raw_rows "
-                             f"FROM raw.{s.name}" for s in sources)
+    raw = " UNION ALL ".join(f"SELECT {literal(s.name)} AS source, {literal(s.channel)} AS channel, count(*) AS raw_rows "
+                             f"FROM {raw_table(s.name)}" for s in sources)
     completeness = ",\n".join(f"avg(({f}_raw IS NOT NULL)::INT) AS complete_{f}" for f in PERSON_FIELDS
                               if f not in ("country", "civility"))
     return f"""
