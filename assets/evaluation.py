@@ -6,13 +6,13 @@ import dagster as dg
 import pandas as pd
 from dagster_duckdb import DuckDBResource
 
-from assets.identity import GROUP, RECORD_CUSTOMER
+from assets.identity import GROUP
+from assets.keys import LINKAGE_QUALITY, RECORD_CUSTOMER
 from pipeline.identity.evaluate import linkage_quality as measure
 from pipeline.resources import WAREHOUSE_POOL, RunSettings
 from pipeline.sql import literal
 from pipeline.warehouse import append_run, table_exists
 
-LINKAGE_QUALITY = dg.AssetKey(["identity", "linkage_quality"])
 
 
 @dg.asset(key=LINKAGE_QUALITY, deps=[RECORD_CUSTOMER], group_name=GROUP, kinds={"duckdb"}, pool=WAREHOUSE_POOL)

@@ -4,8 +4,10 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from assets.metadata import build_table, table_metadata
-from assets.identity import CLUSTERS, STEWARD_DECISIONS
-from assets.staging import ACTIVITIES, ERASURE_REQUESTS, PERSON_RECORDS
+from assets.keys import (ACTIVITIES, ACTIVITY, CLUSTERS, CONSENT_EVENTS, CONSENT_STATE, CUSTOMER_XREF, DECISION_LOG,
+                         ERASURE_REGISTRY, ERASURE_REQUESTS, EXCLUDED, GOLDEN_CONTACT_POINTS, HOUSEHOLDS,
+                         PERSON_RECORDS, POINT_CONSENT_STATE, PROFILE, SHARED_DEVICES, STEWARD_DECISIONS,
+                         STITCHED_SESSIONS)
 from pipeline.golden.activity import activity_summary_sql
 from pipeline.golden.candidates import CUSTOMER_ACTIVITIES_SQL, GOLDEN_CANDIDATES_SQL
 from pipeline.golden.consent import CONSENT_EVENTS_SQL, CONSENT_STATE_SQL, point_consent_state_sql
@@ -22,19 +24,6 @@ from pipeline.sql import scalar
 from pipeline.warehouse import replace_table, transaction
 
 GROUP = "golden"
-XREF = dg.AssetKey(["marts", "customer_xref"])
-ERASURE_REGISTRY = dg.AssetKey(["identity", "erasure_registry"])
-PROFILE = dg.AssetKey(["golden", "customer_profile"])
-ACTIVITY = dg.AssetKey(["golden", "customer_activity"])
-STITCHED_SESSIONS = dg.AssetKey(["golden", "stitched_sessions"])
-SHARED_DEVICES = dg.AssetKey(["golden", "shared_devices"])
-CONSENT_EVENTS = dg.AssetKey(["golden", "consent_events"])
-CONSENT_STATE = dg.AssetKey(["golden", "consent_state"])
-POINT_CONSENT_STATE = dg.AssetKey(["golden", "point_consent_state"])
-CONTACT_POINTS = dg.AssetKey(["golden", "contact_points"])
-HOUSEHOLDS = dg.AssetKey(["golden", "households"])
-EXCLUDED = dg.AssetKey(["golden", "excluded_customers"])
-DECISION_LOG = dg.AssetKey(["identity", "decision_log"])
 
 
 @dg.asset(key=ERASURE_REGISTRY, deps=[ERASURE_REQUESTS], group_name=GROUP, kinds={"duckdb"}, pool=WAREHOUSE_POOL)
@@ -47,7 +36,7 @@ def erasure_registry(context: dg.AssetExecutionContext, duckdb: DuckDBResource) 
         return dg.MaterializeResult(metadata=table_metadata(con, "identity.erasure_registry"))
 
 
-@dg.asset(key=PROFILE, deps=[PERSON_RECORDS, XREF, STEWARD_DECISIONS], group_name=GROUP, kinds={"duckdb"},
+@dg.asset(key=PROFILE, deps=[PERSON_RECORDS, CUSTOMER_XREF, STEWARD_DECISIONS], group_name=GROUP, kinds={"duckdb"},
           pool=WAREHOUSE_POOL)
 def customer_profile(duckdb: DuckDBResource) -> dg.MaterializeResult:
     """Each customer's surviving name, birth date, e-mail, phones and address, each with source, record and
@@ -63,7 +52,7 @@ def customer_profile(duckdb: DuckDBResource) -> dg.MaterializeResult:
                                               "overrides_not_applied": overrides["not_applied"]})
 
 
-@dg.asset(key=STITCHED_SESSIONS, deps=[ACTIVITIES, XREF], group_name=GROUP, kinds={"duckdb"}, pool=WAREHOUSE_POOL)
+@dg.asset(key=STITCHED_SESSIONS, deps=[ACTIVITIES, CUSTOMER_XREF], group_name=GROUP, kinds={"duckdb"}, pool=WAREHOUSE_POOL)
 def stitched_sessions(duckdb: DuckDBResource) -> dg.MaterializeResult:
     """Each web/app session with its customer: logged in, stitched through its device, or unattributed (and why)."""
     result = build_table(duckdb, "golden.stitched_sessions", STITCHED_SESSIONS_SQL)
@@ -78,7 +67,7 @@ def shared_devices(duckdb: DuckDBResource) -> dg.MaterializeResult:
     return build_table(duckdb, "golden.shared_devices", SHARED_DEVICES_SQL)
 
 
-@dg.asset(key=ACTIVITY, deps=[ACTIVITIES, XREF, STITCHED_SESSIONS], group_name=GROUP, kinds={"duckdb"},
+@dg.asset(key=ACTIVITY, deps=[ACTIVITIES, CUSTOMER_XREF, STITCHED_SESSIONS], group_name=GROUP, kinds={"duckdb"},
           pool=WAREHOUSE_POOL)
 def customer_activity(duckdb: DuckDBResource, settings: RunSettings) -> dg.MaterializeResult:
     """Purchases online and offline, revenue, store visits, service contacts, complaints, reviews, stitched sessions."""
@@ -86,7 +75,7 @@ def customer_activity(duckdb: DuckDBResource, settings: RunSettings) -> dg.Mater
                        CUSTOMER_ACTIVITIES_WITH_STITCHED_SESSIONS_SQL, as_of=settings.reference_date)
 
 
-@dg.asset(key=CONSENT_EVENTS, deps=[ACTIVITIES, XREF], group_name=GROUP, kinds={"duckdb"}, pool=WAREHOUSE_POOL)
+@dg.asset(key=CONSENT_EVENTS, deps=[ACTIVITIES, CUSTOMER_XREF], group_name=GROUP, kinds={"duckdb"}, pool=WAREHOUSE_POOL)
 def consent_events(duckdb: DuckDBResource) -> dg.MaterializeResult:
     """Every opt-in and opt-out with channel, source, time and collection point (the GDPR proof)."""
     return build_table(duckdb, "golden.consent_events", CONSENT_EVENTS_SQL, CUSTOMER_ACTIVITIES_SQL)
@@ -110,7 +99,7 @@ def point_consent_state(duckdb: DuckDBResource, settings: RunSettings) -> dg.Mat
                                           "repermission_days": settings.repermission_days})
 
 
-@dg.asset(key=CONTACT_POINTS, deps=[PERSON_RECORDS, XREF, POINT_CONSENT_STATE], group_name=GROUP, kinds={"duckdb"},
+@dg.asset(key=GOLDEN_CONTACT_POINTS, deps=[PERSON_RECORDS, CUSTOMER_XREF, POINT_CONSENT_STATE], group_name=GROUP, kinds={"duckdb"},
           pool=WAREHOUSE_POOL)
 def contact_points(duckdb: DuckDBResource) -> dg.MaterializeResult:
     """Every e-mail and phone each customer used: validity, first/last seen, sources, consent per channel."""
@@ -130,7 +119,7 @@ def customer_households(duckdb: DuckDBResource) -> dg.MaterializeResult:
         return dg.MaterializeResult(metadata=table_metadata(con, "golden.households"))
 
 
-@dg.asset(key=EXCLUDED, deps=[ERASURE_REGISTRY, ACTIVITY, XREF], group_name=GROUP, kinds={"duckdb"},
+@dg.asset(key=EXCLUDED, deps=[ERASURE_REGISTRY, ACTIVITY, CUSTOMER_XREF], group_name=GROUP, kinds={"duckdb"},
           pool=WAREHOUSE_POOL)
 def excluded_customers(duckdb: DuckDBResource, settings: RunSettings) -> dg.MaterializeResult:
     """Customers kept out of every published mart: erased on request, or inactive past the retention period."""

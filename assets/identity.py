@@ -6,7 +6,8 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from assets.metadata import table_metadata
-from assets.staging import PERSON_RECORDS
+from assets.keys import (CLUSTERS, ID_EVENTS, ID_REGISTRY, LINKAGE_INPUT, PERSON_RECORDS, PREDICTIONS, RECORD_CUSTOMER,
+                         REVIEW_QUEUE, STEWARD_DECISIONS)
 from pipeline.identity import link
 from pipeline.identity.decisions import COLUMNS as DECISION_COLUMNS
 from pipeline.identity.decisions import mark_missing_records, read_decisions
@@ -22,14 +23,6 @@ from pipeline.warehouse import create_table_as, replace_table
 GROUP = "identity"
 DECISION_TYPES = {**{c: "VARCHAR" for c in DECISION_COLUMNS}, "status": "VARCHAR", "applied": "BOOLEAN",
                   "effect": "VARCHAR", "run_id": "VARCHAR"}
-LINKAGE_INPUT = dg.AssetKey(["identity", "linkage_input"])
-PREDICTIONS = dg.AssetKey(["identity", "pairwise_predictions"])
-CLUSTERS = dg.AssetKey(["identity", "clusters"])
-ID_REGISTRY = dg.AssetKey(["identity", "id_registry"])
-RECORD_CUSTOMER = dg.AssetKey(["identity", "record_customer"])
-ID_EVENTS = dg.AssetKey(["identity", "id_events"])
-STEWARD_DECISIONS = dg.AssetKey(["identity", "steward_decisions"])
-REVIEW_QUEUE = dg.AssetKey(["identity", "review_queue"])
 PREDICTIONS_OP = PREDICTIONS.to_python_identifier()  # its op's name in run config (LinkConfig)
 CLUSTERS_OP = CLUSTERS.to_python_identifier()
 
@@ -111,7 +104,8 @@ def clusters(duckdb: DuckDBResource, settings: RunSettings) -> dg.MaterializeRes
     learned = ConflictModel.load(link.conflicts_path(settings.model_path))
     policy = settings.linkage
     with duckdb.get_connection() as con:
-        frame, refused, recomputed = cluster(con, policy.threshold, policy.max_cluster_size, veto=learned.vetoes)
+        clustering = cluster(con, policy.threshold, policy.max_cluster_size, veto=learned.vetoes)
+        frame = clustering.frame
         frame["cluster_size"] = frame.groupby("cluster_key")["unique_id"].transform("size")
         frame["needs_review"] = frame["cluster_size"] > policy.review_cluster_size
         replace_table(con, "identity.clusters", frame)
@@ -119,9 +113,9 @@ def clusters(duckdb: DuckDBResource, settings: RunSettings) -> dg.MaterializeRes
     sizes = frame.drop_duplicates("cluster_key")["cluster_size"]
     return dg.MaterializeResult(metadata={
         **meta, "clusters": len(sizes), "largest_cluster": int(sizes.max()) if len(sizes) else 0,
-        "singletons": int((sizes == 1).sum()), "merges_refused": refused,
+        "singletons": int((sizes == 1).sum()), "merges_refused": clustering.refused,
         "clusters_flagged_for_review": int((sizes > policy.review_cluster_size).sum()),
-        "components_recomputed": recomputed,
+        "components_recomputed": clustering.recomputed,
         "threshold": policy.threshold})
 
 

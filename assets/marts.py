@@ -4,8 +4,12 @@
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from assets.identity import ID_EVENTS, PREDICTIONS, RECORD_CUSTOMER
+from assets.keys import (ACTIVITY, CONSENT_EVENTS, CONSENT_HISTORY, CONSENT_STATE, CUSTOMER_360, CUSTOMER_HISTORY,
+                         CUSTOMER_TIMELINE, CUSTOMER_XREF, DATA_QUALITY, EXCLUDED, GOLDEN_CONTACT_POINTS, HOUSEHOLD,
+                         HOUSEHOLDS, ID_EVENTS, MARTS_CONTACT_POINTS, PREDICTIONS, PROFILE, PURGE_LOG, RECORD_CUSTOMER,
+                         REVIEW_QUEUE, SEGMENT_HISTORY, SEGMENT_SUMMARY, STITCHED_SESSIONS)
 from assets.metadata import build_table, check_result, column_lineage, table_metadata
+from pipeline.config import CONSENT_CHANNELS
 from pipeline.quality import suites
 from pipeline.sql import scalar
 from pipeline.warehouse import create_table_as
@@ -19,7 +23,6 @@ from pipeline.marts.customer_360 import (CONSENT_HISTORY_SQL, CONTACT_POINTS_SQL
 from pipeline.resources import WAREHOUSE_POOL, GreatExpectations, RunSettings
 
 GROUP = "marts"
-CUSTOMER_XREF = dg.AssetKey(["marts", "customer_xref"])
 XREF_COVERS_STAGING = "every_person_record_once"
 
 
@@ -43,12 +46,12 @@ def every_person_record_once(duckdb: DuckDBResource) -> dg.AssetCheckResult:
                                          "distinct_xref_records": distinct})
 
 
-NO_CONSENT = " OR ".join(f"(contactable_{c} AND consent_{c} <> 'opt_in')" for c in ("email", "sms", "phone", "post"))
-GOLDEN = [dg.AssetKey(["golden", t]) for t in ("customer_profile", "customer_activity", "consent_state",
-                                                  "contact_points", "households", "excluded_customers")]
+NO_CONSENT = " OR ".join(f"(contactable_{c} AND consent_{c} <> 'opt_in')" for c in CONSENT_CHANNELS)
+# The golden tables marts.customer_360 is built from (its columns' lineage: all but the exclusions).
+LINEAGE_360 = (PROFILE, ACTIVITY, CONSENT_STATE, GOLDEN_CONTACT_POINTS, HOUSEHOLDS)
 # Where marts.customer_360's columns come from (dagster/column_lineage): a column of the same name in a golden table,
 # and for the computed ones, their inputs. Segments are computed from the activity columns.
-SOURCES_360 = {f"golden.{k.path[1]}": k for k in GOLDEN[:5]}
+SOURCES_360 = {f"golden.{k.path[1]}": k for k in LINEAGE_360}
 DERIVED_360 = {
     **{f"consent_{c}": [("golden.contact_points", f"consent_{c}")] for c in ("email", "sms", "phone")},
     **{f"contactable_{c}": [("golden.contact_points", "valid"), ("golden.contact_points", f"consent_{c}")]
@@ -60,18 +63,12 @@ DERIVED_360 = {
     "address_valid": [("golden.customer_profile", "street"), ("golden.customer_profile", "postcode")],
     "region": [("golden.customer_profile", "postcode"), ("golden.customer_profile", "country")],
 }
-CUSTOMER_360 = dg.AssetKey(["marts", "customer_360"])
-CONSENT_HISTORY = dg.AssetKey(["marts", "consent_history"])
-HOUSEHOLD = dg.AssetKey(["marts", "household"])
-SEGMENT_SUMMARY = dg.AssetKey(["marts", "segment_summary"])
-CUSTOMER_HISTORY = dg.AssetKey(["marts", "customer_history"])
-CONTACT_POINTS = dg.AssetKey(["marts", "contact_points"])
 
 
 CUSTOMER_360_VALID = "customer_360_valid"
 
 
-@dg.asset(key=CUSTOMER_360, deps=GOLDEN, group_name=GROUP, kinds={"duckdb"}, pool=WAREHOUSE_POOL,
+@dg.asset(key=CUSTOMER_360, deps=[*LINEAGE_360, EXCLUDED], group_name=GROUP, kinds={"duckdb"}, pool=WAREHOUSE_POOL,
           check_specs=[dg.AssetCheckSpec(CUSTOMER_360_VALID, asset=CUSTOMER_360, blocking=True,
                                          description="Great Expectations on the candidate before it replaces the "
                                                      "published table: unique ids, counts reconcile, RFM 1-5, "
@@ -96,14 +93,14 @@ def customer_360(duckdb: DuckDBResource, settings: RunSettings, great_expectatio
                                    check_results=[check])
 
 
-@dg.asset(key=CONSENT_HISTORY, deps=[dg.AssetKey(["golden", "consent_events"]), GOLDEN[-1]], group_name=GROUP,
+@dg.asset(key=CONSENT_HISTORY, deps=[CONSENT_EVENTS, EXCLUDED], group_name=GROUP,
           kinds={"duckdb"}, pool=WAREHOUSE_POOL)
 def consent_history(duckdb: DuckDBResource) -> dg.MaterializeResult:
     """Every opt-in and opt-out of published customers, with channel, source, time and collection point."""
     return build_table(duckdb, "marts.consent_history", CONSENT_HISTORY_SQL)
 
 
-@dg.asset(key=CONTACT_POINTS, deps=[CUSTOMER_360], group_name=GROUP, kinds={"duckdb"}, pool=WAREHOUSE_POOL)
+@dg.asset(key=MARTS_CONTACT_POINTS, deps=[CUSTOMER_360], group_name=GROUP, kinds={"duckdb"}, pool=WAREHOUSE_POOL)
 def contact_points(duckdb: DuckDBResource) -> dg.MaterializeResult:
     """Every e-mail and phone of each published customer, with consent per channel (restricted copy only)."""
     return build_table(duckdb, "marts.contact_points", CONTACT_POINTS_SQL)
@@ -121,7 +118,6 @@ def segment_summary(duckdb: DuckDBResource) -> dg.MaterializeResult:
     return build_table(duckdb, "marts.segment_summary", SEGMENT_SUMMARY_SQL)
 
 
-SEGMENT_HISTORY = dg.AssetKey(["marts", "segment_history"])
 
 
 @dg.asset(key=SEGMENT_HISTORY, deps=[CUSTOMER_360], group_name=GROUP, kinds={"duckdb"}, pool=WAREHOUSE_POOL)
@@ -133,10 +129,9 @@ def segment_history(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
         return dg.MaterializeResult(metadata={**table_metadata(con, "marts.segment_history"), "rows_this_run": rows})
 
 
-CUSTOMER_TIMELINE = dg.AssetKey(["marts", "customer_timeline"])
 
 
-@dg.asset(key=CUSTOMER_TIMELINE, deps=[CUSTOMER_360, dg.AssetKey(["golden", "stitched_sessions"])], group_name=GROUP,
+@dg.asset(key=CUSTOMER_TIMELINE, deps=[CUSTOMER_360, STITCHED_SESSIONS], group_name=GROUP,
           kinds={"duckdb"}, pool=WAREHOUSE_POOL)
 def customer_timeline(duckdb: DuckDBResource) -> dg.MaterializeResult:
     """Every order, receipt, visit, ticket, review, session and consent event of each published customer, with
@@ -144,8 +139,8 @@ def customer_timeline(duckdb: DuckDBResource) -> dg.MaterializeResult:
     return build_table(duckdb, "marts.customer_timeline", CUSTOMER_TIMELINE_SQL, *CUSTOMER_TIMELINE_VIEWS)
 
 
-# CONTACT_POINTS: listed so that the published copies (which wait for the history) include it.
-@dg.asset(key=CUSTOMER_HISTORY, deps=[CUSTOMER_360, CONTACT_POINTS, ID_EVENTS, dg.AssetKey(["golden", "excluded_customers"])],
+# MARTS_CONTACT_POINTS: listed so that the history is taken after every mart it could purge from.
+@dg.asset(key=CUSTOMER_HISTORY, deps=[CUSTOMER_360, MARTS_CONTACT_POINTS, ID_EVENTS, EXCLUDED],
           group_name=GROUP, kinds={"duckdb"}, pool=WAREHOUSE_POOL)
 def customer_history(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
     """Every version of each customer's golden attributes (SCD2): what changed, when, from which source record."""
@@ -154,13 +149,11 @@ def customer_history(context: dg.AssetExecutionContext, duckdb: DuckDBResource) 
         return dg.MaterializeResult(metadata={**table_metadata(con, "marts.customer_history"), **counts})
 
 
-PURGE_LOG = dg.AssetKey(["golden", "purge_log"])
 
 
 # After everything that reads staging and identity in this run (the marts, the scorecard, the review queue).
 @dg.asset(key=PURGE_LOG, deps=[CUSTOMER_360, CONSENT_HISTORY, HOUSEHOLD, SEGMENT_SUMMARY, CUSTOMER_HISTORY,
-                               CONTACT_POINTS, CUSTOMER_TIMELINE, SEGMENT_HISTORY, dg.AssetKey(["marts", "data_quality"]),
-                               dg.AssetKey(["identity", "review_queue"])],
+                               MARTS_CONTACT_POINTS, CUSTOMER_TIMELINE, SEGMENT_HISTORY, DATA_QUALITY, REVIEW_QUEUE],
           group_name="privacy", kinds={"duckdb"}, pool=WAREHOUSE_POOL)
 def erasure_purge(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
                   settings: RunSettings) -> dg.MaterializeResult:

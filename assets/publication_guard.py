@@ -11,10 +11,11 @@ the drop (a large erasure batch) lets it through once with C360_MAX_SHRINK=1.
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from assets.keys import CUSTOMER_360
+
 from pipeline.resources import RunSettings
 from pipeline.sql import literal, scalar
 
-CUSTOMER_360 = dg.AssetKey(["marts", "customer_360"])
 NOT_SHRUNK = "customer_360_not_shrunk"
 
 

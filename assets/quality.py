@@ -6,10 +6,9 @@ import dagster as dg
 import pandas as pd
 from dagster_duckdb import DuckDBResource
 
-from assets.identity import CLUSTERS
+from assets.keys import ACTIVITIES, CLUSTERS, CUSTOMER_XREF, DATA_QUALITY, PERSON_RECORDS, PREDICTIONS, VALIDATED_FILES
 from assets.metadata import check_result, table_metadata
 from assets.publication_guard import customer_360_not_shrunk
-from assets.staging import ACTIVITIES, PERSON_RECORDS
 from pipeline.config import Source
 from pipeline.quality import suites
 from pipeline.quality.scorecard import source_quality_sql
@@ -18,9 +17,7 @@ from pipeline.sql import scalar
 from pipeline.warehouse import append_run, table_exists
 
 GROUP = "quality"
-DATA_QUALITY = dg.AssetKey(["marts", "data_quality"])
 STAGING_VALID = "staging_persons_valid"
-VALIDATED_FILES = dg.AssetKey(["staging", "validated_files"])
 SOURCES_HEALTHY = "sources_healthy"
 CONSENT_VALID = "consent_values_allowed"
 CLUSTERS_VALID = "identity_clusters_valid"
@@ -80,7 +77,7 @@ def build(sources: list[Source]) -> list:
         return check_result(great_expectations.runner().run("consent_events", frame, suites.consent_events()))
 
     @dg.asset_check(asset=CLUSTERS, name=CLUSTERS_VALID, blocking=True,
-                    additional_deps=[PERSON_RECORDS, dg.AssetKey(["identity", "pairwise_predictions"])],
+                    additional_deps=[PERSON_RECORDS, PREDICTIONS],
                     description="Every staged record in one cluster, probabilities in [0, 1], no mega-cluster, "
                                 "a healthy model (agreement counts for a match).")
     def identity_clusters_valid(duckdb: DuckDBResource, great_expectations: GreatExpectations,
@@ -104,7 +101,7 @@ def build(sources: list[Source]) -> list:
                             max_cluster_size=largest)
 
     @dg.asset(key=DATA_QUALITY, group_name=GROUP, kinds={"duckdb"}, pool=WAREHOUSE_POOL,
-              deps=[PERSON_RECORDS, ACTIVITIES, dg.AssetKey(["marts", "customer_xref"])])
+              deps=[PERSON_RECORDS, ACTIVITIES, CUSTOMER_XREF])
     def data_quality(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
                      settings: RunSettings) -> dg.MaterializeResult:
         """Per source and run: completeness, validity, records per customer, freshness, quarantine rate."""

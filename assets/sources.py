@@ -10,6 +10,7 @@ import dagster as dg
 import pandas as pd
 from dagster_duckdb import DuckDBResource
 
+from assets.keys import raw_key
 from assets.metadata import table_metadata
 from pipeline.config import Source
 from pipeline.extract import read_source, showable, shown
@@ -24,10 +25,6 @@ FILE_COLUMNS = ["file", "sha256", "drop", "rows", "unreadable", "records", "repa
 NO_DUPLICATE_FILES = "no_duplicate_files"
 COLUMNS_AS_MAPPED = "columns_as_mapped"
 HAS_ROWS = "has_rows"
-
-
-def raw_key(source: Source) -> dg.AssetKey:
-    return dg.AssetKey(["raw", source.name])
 
 
 def drop_partitions(first_day: str) -> dg.DailyPartitionsDefinition:

@@ -7,18 +7,13 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from assets.metadata import table_metadata
-from assets.sources import raw_key
+from assets.keys import ACTIVITIES, ERASURE_REQUESTS, FIELD_ISSUES, PERSON_RECORDS, QUARANTINE, raw_key
 from pipeline.config import Source
 from pipeline.resources import WAREHOUSE_POOL
 from pipeline.sql import literal, literals, raw_table
 from pipeline.staging_changes import stage_changes
 
 GROUP = "staging"
-PERSON_RECORDS = dg.AssetKey(["staging", "person_records"])
-ACTIVITIES = dg.AssetKey(["staging", "activities"])
-FIELD_ISSUES = dg.AssetKey(["staging", "field_issues"])
-QUARANTINE = dg.AssetKey(["staging", "quarantine"])
-ERASURE_REQUESTS = dg.AssetKey(["staging", "erasure_requests"])
 RECONCILES = "raw_rows_reconcile"
 STAGING_OP = "staging"  # the op writing every staging table (its run config: StagingConfig)
 

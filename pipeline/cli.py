@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from pipeline.config import BUNDLED_SOURCES, ENGINES, PROJECT_ROOT
+from pipeline.config import BUNDLED_SOURCES, CONSENT_CHANNELS, ENGINES, PROJECT_ROOT
 
 DATA = PROJECT_ROOT / "data"
 
@@ -309,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     look.set_defaults(func=_lookup)
 
     aud = sub.add_parser("audience", help="marketing: customers reachable on one channel, with a suppression list")
-    aud.add_argument("--channel", required=True, choices=("email", "sms", "phone", "post"))
+    aud.add_argument("--channel", required=True, choices=CONSENT_CHANNELS)
     aud.add_argument("--segment", action="append", help="RFM segment (repeat for several); default: all")
     aud.add_argument("--tier", action="append", help="loyalty tier (repeat for several); default: all")
     aud.add_argument("--out", required=True, help="a .csv or .parquet file; the suppression list is written beside it")

@@ -24,8 +24,10 @@ ACTIVITY_FIELDS = (
     "store_id", "device_id", "consent_channel", "consent_action", "collection_point",
 )
 FORMATS = ("csv", "jsonl", "parquet")
-# Where a source's customers buy: its `channel:` in the sources file (not a contact channel, see CONTACT_CHANNELS).
+# Where a source's customers buy: its `channel:` in the sources file.
 SALES_CHANNELS = ("online", "offline")
+# How a customer may be contacted, each with its own consent (staging maps the sources' spellings onto these).
+CONSENT_CHANNELS = ("email", "sms", "phone", "post")
 SOURCE_KEYS = {
     "name", "description", "channel", "format", "files", "encoding", "delimiter", "decimal",
     "country", "trust_rank", "record_id", "updated_at", "date_formats", "person", "activity",

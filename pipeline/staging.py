@@ -21,9 +21,9 @@ CONSENT_ACTIONS = {"opt_in": "opt_in", "optin": "opt_in", "in": "opt_in", "subsc
                    "subscribed": "opt_in", "yes": "opt_in", "oui": "opt_in",
                    "opt_out": "opt_out", "optout": "opt_out", "out": "opt_out", "unsubscribe": "opt_out",
                    "unsubscribed": "opt_out", "no": "opt_out", "non": "opt_out"}
-CONSENT_CHANNELS = {"email": "email", "e_mail": "email", "mail": "email", "newsletter": "email",
-                    "sms": "sms", "text": "sms", "phone": "phone", "telephone": "phone", "call": "phone",
-                    "post": "post", "postal": "post", "courrier": "post", "mail_postal": "post"}
+CONSENT_CHANNEL_ALIASES = {"email": "email", "e_mail": "email", "mail": "email", "newsletter": "email",
+                           "sms": "sms", "text": "sms", "phone": "phone", "telephone": "phone", "call": "phone",
+                           "post": "post", "postal": "post", "courrier": "post", "mail_postal": "post"}
 IDENTIFYING = ("first_name", "last_name", "email", "phone")
 SUPERSEDED_REASON = "duplicate record id"  # an older version of a record delivered again: superseded, not bad
 # What the erasure and retention purge (pipeline/golden/purge.py) leaves in a raw row's first identifying column:
@@ -146,7 +146,7 @@ def _row_rejections(source: Source, frame: pd.DataFrame) -> pd.Series:
         channel = _col(frame, source.activity.get("consent_channel"))
         key = lambda v: str(v).strip().lower().replace("-", "_").replace(" ", "_")  # noqa: E731
         bad_action = action.map(lambda v: missing(v) or key(v) not in CONSENT_ACTIONS)
-        bad_channel = channel.map(lambda v: missing(v) or key(v) not in CONSENT_CHANNELS)
+        bad_channel = channel.map(lambda v: missing(v) or key(v) not in CONSENT_CHANNEL_ALIASES)
         reason[reason.isna() & bad_action] = action.map(
             lambda v: f"unknown consent action '{v}' (allowed: opt_in, opt_out)")
         reason[reason.isna() & bad_channel] = channel.map(
@@ -240,7 +240,7 @@ def _stage_activities(source: Source, frame: pd.DataFrame, issues: _Issues) -> p
     for f in ("status", "category", "store_id", "device_id", "collection_point"):
         out[f] = a.get(f, empty)
     key = lambda v: None if missing(v) else str(v).strip().lower().replace("-", "_").replace(" ", "_")  # noqa: E731
-    out["consent_channel"] = a.get("consent_channel", empty).map(lambda v: CONSENT_CHANNELS.get(key(v)))
+    out["consent_channel"] = a.get("consent_channel", empty).map(lambda v: CONSENT_CHANNEL_ALIASES.get(key(v)))
     out["consent_action"] = a.get("consent_action", empty).map(lambda v: CONSENT_ACTIONS.get(key(v)))
     out["_file"], out["_line"] = frame["_file"], frame["_line"]
     return out.reset_index(drop=True)

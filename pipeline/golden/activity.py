@@ -14,7 +14,7 @@ def activity_summary_sql() -> str:
                    AND coalesce(status, '') NOT IN ('cancelled', 'returned')          AS is_revenue,
                occurred_at >= $as_of::DATE - INTERVAL 90 DAY                         AS in_90d,
                occurred_at >= $as_of::DATE - INTERVAL 365 DAY                        AS in_12m
-        FROM customer_activities
+        FROM customer_activities_stitched
     ),
     last_review AS (
         SELECT customer_id, rating AS last_review_rating FROM a WHERE activity_type = 'review'

@@ -66,9 +66,10 @@ ORDER BY source, device_id
 """
 
 # The activities of each customer as golden.customer_activity counts them: every non-session activity through
-# its person record (as candidates.CUSTOMER_ACTIVITIES_SQL), and sessions as attributed above.
+# its person record (as candidates.CUSTOMER_ACTIVITIES_SQL), and sessions as attributed above. A view of its own
+# name: `customer_activities` (candidates.py) has no stitched sessions.
 CUSTOMER_ACTIVITIES_WITH_STITCHED_SESSIONS_SQL = """
-CREATE OR REPLACE TEMP VIEW customer_activities AS
+CREATE OR REPLACE TEMP VIEW customer_activities_stitched AS
 SELECT x.customer_id, a.*
 FROM staging.activities a
 JOIN marts.customer_xref x ON x.source = a.person_source AND x.source_record_id = a.person_record_id

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from typing import NamedTuple
 
 import duckdb
 import pandas as pd
@@ -55,8 +56,14 @@ def merge_rescored(con: duckdb.DuckDBPyConnection, scored: pa.Table, touched: li
     return {"pairs_dropped": dropped}
 
 
+class Clustering(NamedTuple):
+    frame: pd.DataFrame  # unique_id, cluster_key, component: one row per linkage record
+    refused: int         # merges refused (a contradiction, or past the size cap)
+    recomputed: int      # components clustered again (the others kept last run's clusters)
+
+
 def cluster(con: duckdb.DuckDBPyConnection, threshold: float, max_size: int,
-            veto=conflict) -> tuple[pd.DataFrame, int, int]:
+            veto=conflict) -> Clustering:
     """(unique_id, cluster_key, component) for every linkage record, the merges refused and the components
     recomputed. Components unchanged since the last run keep their clusters (see components.py); the
     stewards' pending link decisions are applied and their status recorded."""
@@ -121,7 +128,7 @@ def cluster(con: duckdb.DuckDBPyConnection, threshold: float, max_size: int,
                     [status, status == "applied", effect, decision_id])
     frame = pd.DataFrame({"unique_id": list(assignment), "cluster_key": list(assignment.values())})
     frame["component"] = frame["unique_id"].map(component)
-    return frame, refused, len(todo)
+    return Clustering(frame, refused, len(todo))
 
 
 def stable_ids(con: duckdb.DuckDBPyConnection) -> IdAssignment:

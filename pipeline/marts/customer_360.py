@@ -4,7 +4,6 @@ from pipeline.config import SEEDS_DIR
 from pipeline.marts.segmentation import segmentation_sql
 from pipeline.sql import literal
 
-CONSENT_CHANNELS = ("email", "sms", "phone", "post")
 _REGIONS = literal(SEEDS_DIR / "regions.csv")
 
 

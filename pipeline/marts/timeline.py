@@ -12,7 +12,7 @@ CUSTOMER_TIMELINE_VIEWS = (CUSTOMER_ACTIVITIES_WITH_STITCHED_SESSIONS_SQL,)
 CUSTOMER_TIMELINE_SQL = """
 SELECT customer_id, occurred_at, activity_type, channel, source, source_record_id, amount, quantity, status,
        category, rating, store_id, closed_at, consent_channel, consent_action
-FROM customer_activities
+FROM customer_activities_stitched
 WHERE customer_id IN (SELECT customer_id FROM marts.customer_360)
 ORDER BY customer_id, occurred_at, source, source_record_id
 """

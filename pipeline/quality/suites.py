@@ -7,6 +7,8 @@ from datetime import date
 
 import great_expectations.expectations as gxe
 
+from pipeline.config import CONSENT_CHANNELS
+
 E164 = r"^\+[1-9][0-9]{6,14}$"
 EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 FR_POSTCODE = r"^[0-9]{5}$"
@@ -46,7 +48,7 @@ def source_health() -> list:
 def consent_events() -> list:
     return [
         gxe.ExpectColumnValuesToBeInSet(column="consent_action", value_set=["opt_in", "opt_out"]),
-        gxe.ExpectColumnValuesToBeInSet(column="consent_channel", value_set=["email", "sms", "phone", "post"]),
+        gxe.ExpectColumnValuesToBeInSet(column="consent_channel", value_set=list(CONSENT_CHANNELS)),
         gxe.ExpectColumnValuesToNotBeNull(column="occurred_at", mostly=0.99),
     ]
 
