@@ -10,6 +10,7 @@ from assets.keys import ACTIVITIES, CLUSTERS, CUSTOMER_XREF, DATA_QUALITY, PERSO
 from assets.metadata import check_result, table_metadata
 from assets.publication_guard import customer_360_not_shrunk
 from pipeline.config import Source
+from pipeline.identity.xref import PAIR_ENDS_SQL
 from pipeline.quality import suites
 from pipeline.quality.scorecard import source_quality_sql
 from pipeline.resources import WAREHOUSE_POOL, GreatExpectations, RunSettings
@@ -84,17 +85,14 @@ def build(sources: list[Source]) -> list:
                                 settings: RunSettings) -> dg.AssetCheckResult:
         with duckdb.get_connection() as con:
             staged = scalar(con, "SELECT count(*) FROM staging.person_records")
-            frame = con.execute("""
-                WITH best AS (
-                    SELECT uid, max(match_probability) AS match_probability FROM (
-                        SELECT unique_id_l AS uid, match_probability FROM identity.pairwise_predictions
-                        UNION ALL SELECT unique_id_r, match_probability FROM identity.pairwise_predictions)
-                    GROUP BY uid)
+            healthy = ("(SELECT bool_and(healthy) FROM identity.model_health)"
+                       if table_exists(con, "identity.model_health") else "true")
+            frame = con.execute(f"""
+                WITH best AS (SELECT unique_id, max(match_probability) AS match_probability
+                              FROM ({PAIR_ENDS_SQL}) GROUP BY unique_id)
                 SELECT c.unique_id, c.cluster_key, c.cluster_size, (c.cluster_size = 1)::INT AS is_singleton,
                        best.match_probability, {healthy} AS model_healthy
-                FROM identity.clusters c LEFT JOIN best ON best.uid = c.unique_id""".format(
-                healthy="(SELECT bool_and(healthy) FROM identity.model_health)"
-                if table_exists(con, "identity.model_health") else "true")).df()
+                FROM identity.clusters c LEFT JOIN best USING (unique_id)""").df()
         largest = settings.linkage.max_cluster_size  # the value clustering enforced (one linkage policy)
         expectations = suites.identity_clusters(staged, largest)
         return check_result(great_expectations.runner().run("identity_clusters", frame, expectations),

@@ -25,13 +25,16 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
 
 
 @contextmanager
-def registered(con: duckdb.DuckDBPyConnection, view: str, frame) -> Iterator[str]:
-    """`frame` (pandas or Arrow) readable as the view `view` inside the block, unregistered after it."""
-    con.register(view, frame)
+def registered(con: duckdb.DuckDBPyConnection, **frames) -> Iterator[None]:
+    """Each frame (pandas or Arrow) readable as the view its keyword names inside the block, unregistered after
+    it, also on error. With transaction(): `with registered(con, _rows=frame), transaction(con): ...`."""
+    for view, frame in frames.items():
+        con.register(view, frame)
     try:
-        yield view
+        yield
     finally:
-        con.unregister(view)
+        for view in frames:
+            con.unregister(view)
 
 
 def append_run(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame, run_id: str) -> None:
@@ -40,17 +43,26 @@ def append_run(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame, 
     sees the run's rows whole or not at all."""
     schema, name = table.split(".")
     target = f"{schema}.{quote(name)}"
-    with registered(con, f"_append_{name}", frame) as view:
-        with transaction(con):
-            con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
-            con.execute(f"CREATE TABLE IF NOT EXISTS {target} AS SELECT * FROM {view} LIMIT 0")
-            for column, kind in con.execute(
-                    f"SELECT column_name, column_type FROM (DESCRIBE {view}) WHERE lower(column_name) NOT IN ("
-                    "SELECT lower(column_name) FROM information_schema.columns WHERE table_schema = ? "
-                    "AND table_name = ?)", [schema, name]).fetchall():
-                con.execute(f"ALTER TABLE {target} ADD COLUMN {quote(column)} {kind}")
-            con.execute(f"DELETE FROM {target} WHERE run_id = ?", [run_id])
-            con.execute(f"INSERT INTO {target} BY NAME SELECT * FROM {view}")
+    view = f"_append_{name}"
+    with registered(con, **{view: frame}), transaction(con):
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+        con.execute(f"CREATE TABLE IF NOT EXISTS {target} AS SELECT * FROM {view} LIMIT 0")
+        add_columns(con, table, dict(con.execute(f"SELECT column_name, column_type FROM (DESCRIBE {view})").fetchall()))
+        con.execute(f"DELETE FROM {target} WHERE run_id = ?", [run_id])
+        con.execute(f"INSERT INTO {target} BY NAME SELECT * FROM {view}")
+
+
+def add_columns(con: duckdb.DuckDBPyConnection, table: str, columns: dict[str, str]) -> list[str]:
+    """Add to schema.table the `columns` (name -> type) it lacks, names compared case-insensitively as DuckDB
+    does (a table kept from an older version gains the newer columns). Returns the columns added."""
+    schema, name = table.split(".")
+    known = {r[0].lower() for r in con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ?",
+        [schema, name]).fetchall()}
+    added = [c for c in columns if c.lower() not in known]
+    for column in added:
+        con.execute(f"ALTER TABLE {schema}.{quote(name)} ADD COLUMN {quote(column)} {columns[column]}")
+    return added
 
 
 def replace_table(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame | pa.Table,
@@ -70,13 +82,9 @@ def replace_table(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFram
         f"CAST({quote(c)} AS {types[c]}) AS {quote(c)}" if c in types else quote(c) for c in columns
     )
     view = f"_frame_{name}"
-    con.register(view, frame)
-    try:
-        with transaction(con):
-            con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
-            con.execute(f"CREATE OR REPLACE TABLE {schema}.{quote(name)} AS SELECT {select} FROM {view}")
-    finally:
-        con.unregister(view)
+    with registered(con, **{view: frame}), transaction(con):
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+        con.execute(f"CREATE OR REPLACE TABLE {schema}.{quote(name)} AS SELECT {select} FROM {view}")
     return len(frame)
 
 
@@ -106,23 +114,12 @@ def replace_rows(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame
     types = types or {}
     view = f"_rows_{name}"
     select = ", ".join(f"CAST({quote(c)} AS {types.get(c, 'VARCHAR')}) AS {quote(c)}" for c in frame.columns)
-    con.register(view, frame)
-    try:
-        with transaction(con):
-            con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
-            con.execute(f"CREATE TABLE IF NOT EXISTS {schema}.{quote(name)} AS SELECT {select} FROM {view} LIMIT 0")
-            existing = {r[0] for r in con.execute(
-                "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ?",
-                [schema, name]).fetchall()}
-            known = {c.lower() for c in existing}
-            added = [c for c in frame.columns if c.lower() not in known]
-            for column in added:
-                con.execute(f"ALTER TABLE {schema}.{quote(name)} ADD COLUMN {quote(column)} "
-                            f"{types.get(column, 'VARCHAR')}")
-            column, kept = keep or (key, [])
-            con.execute(f"DELETE FROM {schema}.{quote(name)} WHERE {quote(key)} = ? "
-                        f"AND NOT list_contains(?::VARCHAR[], {quote(column)})", [value, kept])
-            con.execute(f"INSERT INTO {schema}.{quote(name)} BY NAME SELECT {select} FROM {view}")
-    finally:
-        con.unregister(view)
+    with registered(con, **{view: frame}), transaction(con):
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+        con.execute(f"CREATE TABLE IF NOT EXISTS {schema}.{quote(name)} AS SELECT {select} FROM {view} LIMIT 0")
+        added = add_columns(con, table, {c: types.get(c, "VARCHAR") for c in frame.columns})
+        column, kept = keep or (key, [])
+        con.execute(f"DELETE FROM {schema}.{quote(name)} WHERE {quote(key)} = ? "
+                    f"AND NOT list_contains(?::VARCHAR[], {quote(column)})", [value, kept])
+        con.execute(f"INSERT INTO {schema}.{quote(name)} BY NAME SELECT {select} FROM {view}")
     return added

@@ -15,7 +15,7 @@ from pipeline.identity.evidence import PersonKey, conflict
 from pipeline.identity.ids import IdAssignment, assign_ids
 from pipeline.identity.relink import save_linked_records
 from pipeline.sql import scalar
-from pipeline.warehouse import table_exists, transaction
+from pipeline.warehouse import registered, table_exists, transaction
 
 
 def person_keys(con: duckdb.DuckDBPyConnection, only: set[str] | None = None) -> dict[str, PersonKey]:
@@ -37,9 +37,7 @@ def flag_contrary_evidence(predictions: pa.Table) -> pa.Table:
 def merge_rescored(con: duckdb.DuckDBPyConnection, scored: pa.Table, touched: list[str]) -> dict:
     """Replace every pair involving a touched (changed or removed) record by the newly scored pairs, and
     record what the pairs were scored on, in one transaction."""
-    con.register("_scored", scored)
-    con.register("_touched", pa.table({"unique_id": pa.array(touched, pa.string())}))
-    try:
+    with registered(con, _scored=scored, _touched=pa.table({"unique_id": pa.array(touched, pa.string())})):
         with transaction(con):
             dropped = scalar(con, """SELECT count(*) FROM identity.pairwise_predictions
                 WHERE unique_id_l IN (SELECT unique_id FROM _touched) OR unique_id_r IN (SELECT unique_id FROM _touched)
@@ -50,9 +48,6 @@ def merge_rescored(con: duckdb.DuckDBPyConnection, scored: pa.Table, touched: li
                   AND unique_id_r NOT IN (SELECT unique_id FROM _touched)
                 UNION ALL BY NAME SELECT * FROM _scored""")
             save_linked_records(con)
-    finally:
-        con.unregister("_scored")
-        con.unregister("_touched")
     return {"pairs_dropped": dropped}
 
 
@@ -151,10 +146,7 @@ def save_ids(con: duckdb.DuckDBPyConnection, result: IdAssignment, run_id: str) 
     events = pd.DataFrame([{**e, "run_id": run_id, "event_at": now} for e in result.events],
                           columns=["run_id", "event_at", "event", "old_ids", "new_id"])
     active = set(result.record_ids.values())
-    con.register("_records", records)
-    con.register("_events", events)
-    con.register("_active", pd.DataFrame({"customer_id": sorted(active)}))
-    try:
+    with registered(con, _records=records, _events=events, _active=pd.DataFrame({"customer_id": sorted(active)})):
         with transaction(con):
             con.execute("CREATE SCHEMA IF NOT EXISTS identity")
             con.execute("""CREATE TABLE IF NOT EXISTS identity.id_registry (
@@ -169,9 +161,6 @@ def save_ids(con: duckdb.DuckDBPyConnection, result: IdAssignment, run_id: str) 
                 WHERE status = 'active' AND customer_id NOT IN (SELECT customer_id FROM _active)""", [run_id, now])
             con.execute("INSERT INTO identity.id_events SELECT run_id, event_at, event, old_ids::VARCHAR[], new_id FROM _events")
             con.execute("CREATE OR REPLACE TABLE identity.record_customer AS SELECT * FROM _records ORDER BY unique_id")
-    finally:
-        for view in ("_records", "_events", "_active"):
-            con.unregister(view)
     counts = events["event"].value_counts().to_dict() if len(events) else {}
     return {"customers": len(active), "new_ids": len(result.new_ids),
             **{f"events_{k}": int(v) for k, v in counts.items()}}

@@ -1,10 +1,13 @@
 """The published cross-reference: every staged person record, once, with its customer_id."""
 
-CUSTOMER_XREF_SQL = """
-WITH links AS (  -- scored pairs seen from each end
+# Every scored pair seen from each end: one row (unique_id, other, match_probability) per record and pair.
+PAIR_ENDS_SQL = """
     SELECT unique_id_l AS unique_id, unique_id_r AS other, match_probability FROM identity.pairwise_predictions
     UNION ALL
-    SELECT unique_id_r, unique_id_l, match_probability FROM identity.pairwise_predictions
+    SELECT unique_id_r, unique_id_l, match_probability FROM identity.pairwise_predictions"""
+
+CUSTOMER_XREF_SQL = f"""
+WITH links AS ({PAIR_ENDS_SQL}
 ),
 best_link AS (   -- the strongest link of a record to another record of the same customer
     SELECT links.unique_id, max(links.match_probability) AS match_probability
