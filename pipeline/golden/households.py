@@ -10,17 +10,11 @@ import hashlib
 
 import pandas as pd
 
+from pipeline.identity.clustering import connected_components
+
 
 def households(profile: pd.DataFrame) -> pd.DataFrame:
     """profile: customer_id, street_norm, postcode, last_name_norm, landline, email -> customer_id, household_id."""
-    parent = {c: c for c in profile["customer_id"]}
-
-    def find(x: str) -> str:
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
     keys = {
         "address": profile["street_norm"].astype(str) + "|" + profile["postcode"].astype(str) + "|"
                    + profile["last_name_norm"].astype(str),
@@ -28,14 +22,12 @@ def households(profile: pd.DataFrame) -> pd.DataFrame:
     }
     valid = {"address": profile["street_norm"].notna() & profile["postcode"].notna() & profile["last_name_norm"].notna(),
              "landline": profile["landline"].notna(), "email": profile["email"].notna()}
-    for name, key in keys.items():
-        first: dict[str, str] = {}
-        for customer, value in zip(profile["customer_id"][valid[name]], key[valid[name]]):
-            if value in first:
-                parent[find(customer)] = find(first[value])
-            else:
-                first[value] = customer
-    roots = {c: find(c) for c in parent}
+    pairs = []
+    for name, key in keys.items():  # each customer sharing a value is joined to the first customer with it
+        shared = pd.DataFrame({"customer": profile["customer_id"][valid[name]], "value": key[valid[name]]})
+        shared["first"] = shared.groupby("value")["customer"].transform("first")
+        pairs += list(zip(shared["customer"], shared["first"]))
+    roots = connected_components(list(profile["customer_id"]), pairs)
     earliest: dict[str, str] = {}
     for customer, root in roots.items():
         earliest[root] = min(earliest.get(root, customer), customer)
