@@ -3,13 +3,14 @@ sample's provisional identities, and the candidate graph clustering reads from D
 
 from __future__ import annotations
 
+import hashlib
 import random
 
 import duckdb
 import numpy as np
 import pandas as pd
 
-from pipeline.golden.households import households
+from pipeline.golden.households import build_households
 from pipeline.identity.clustering import component_labels, connected_components
 from pipeline.identity.components import fingerprint
 from pipeline.identity.resolve import candidate_components
@@ -53,17 +54,23 @@ def test_connected_components_names_each_component_by_its_first_id():
     assert connected_components(["x"], []) == {"x": "x"}
 
 
-def test_households_join_shared_address_landline_and_mailbox_transitively():
+def test_households_join_shared_address_landline_and_mailbox_transitively(tmp_path):
     profile = pd.DataFrame({
-        "customer_id": ["C1", "C2", "C3", "C4", "C5"],
-        "street_norm": ["1 rue a", "1 rue a", None, "9 rue b", "5 rue c"],
-        "postcode": ["75001", "75001", None, "69001", "13001"],
-        "last_name_norm": ["durand", "durand", "martin", "petit", "roux"],
-        "landline": [None, "+33142000000", "+33142000000", None, None],
-        "email": [None, None, "famille@x.fr", "famille@x.fr", None],
-    })
-    out = dict(zip(*households(profile).to_dict("list").values()))
-    assert len({out[c] for c in ("C1", "C2", "C3", "C4")}) == 1 and out["C5"] != out["C1"]
+        "customer_id": ["C1", "C2", "C3", "C4", "C5", "C6"],
+        "street_norm": ["1 rue a", "1 rue a", None, "9 rue b", "5 rue c", "5 rue c"],
+        "postcode": ["75001", "75001", None, "69001", "13001", "13001"],
+        "last_name_norm": ["durand", "durand", "martin", "petit", "roux", "roux"],
+        "landline": [None, "+33142000000", "+33142000000", None, None, None],
+        "email": [None, None, "famille@x.fr", "famille@x.fr", None, None],
+    }, dtype=object)
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+        con.execute("CREATE SCHEMA golden")
+        con.execute("CREATE TABLE golden.customer_profile AS SELECT * FROM profile")
+        con.execute("CREATE TABLE golden.excluded_customers AS SELECT 'C6' AS customer_id")  # erased: in no household
+        build_households(con)
+        out = dict(con.execute("SELECT customer_id, household_id FROM golden.households").fetchall())
+    assert len({out[c] for c in ("C1", "C2", "C3", "C4")}) == 1 and out["C5"] != out["C1"] and "C6" not in out
+    assert out["C1"] == "H" + hashlib.sha256(b"C1").hexdigest()[:15].upper()  # named by its earliest customer
 
 
 def test_provisional_identities_group_by_shared_values_and_are_named_by_a_record():
