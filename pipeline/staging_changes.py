@@ -147,7 +147,8 @@ def stage_changes(con: duckdb.DuckDBPyConnection, sources: list[Source], today: 
             raw = con.execute(f"SELECT * FROM raw.{source.name} WHERE _file IN (SELECT file FROM _new_files) "
                               "ORDER BY _file, _line").df()
             con.unregister("_new_files")
-            staged_rows = stage_source(source, raw, today, lookup)
+            # An erasure request's identifiers are not kept in the lookup: they are to be forgotten.
+            staged_rows = stage_source(source, raw, today, None if source.is_erasure else lookup)
             _insert(con, staged_rows)
             superseded = 0 if full else _supersede(con, source)
             con.execute("INSERT INTO staging.staged_files (source, file, sha256, fingerprint, staged_at) "
