@@ -12,7 +12,7 @@ from pipeline.golden.activity import activity_summary_sql
 from pipeline.golden.candidates import CUSTOMER_ACTIVITIES_SQL, GOLDEN_CANDIDATES_SQL
 from pipeline.golden.consent import CONSENT_EVENTS_SQL, CONSENT_STATE_SQL, point_consent_state_sql
 from pipeline.golden.contact_points import CONTACT_POINTS_SQL
-from pipeline.golden.households import households as group_households
+from pipeline.golden.households import build_households
 from pipeline.golden.overrides import apply_overrides
 from pipeline.golden.privacy import CREATE_REGISTRY_SQL, REGISTER_ERASURES_SQL, excluded_customers_sql
 from pipeline.golden.sessions import (CUSTOMER_ACTIVITIES_WITH_STITCHED_SESSIONS_SQL, SHARED_DEVICES_SQL,
@@ -112,10 +112,7 @@ def contact_points(duckdb: DuckDBResource) -> dg.MaterializeResult:
 def customer_households(duckdb: DuckDBResource) -> dg.MaterializeResult:
     """Each customer's household: same address and surname, or a shared landline or e-mail."""
     with duckdb.get_connection() as con:
-        profile = con.execute("SELECT customer_id, street_norm, postcode, last_name_norm, landline, email "
-                              "FROM golden.customer_profile "
-                              "WHERE customer_id NOT IN (SELECT customer_id FROM golden.excluded_customers)").df()
-        replace_table(con, "golden.households", group_households(profile))
+        build_households(con)
         return dg.MaterializeResult(metadata=table_metadata(con, "golden.households"))
 
 

@@ -15,7 +15,7 @@ import duckdb
 
 from pathlib import Path
 
-from pipeline.identity.clustering import constrained_clusters
+from pipeline.identity.clustering import connected_components, constrained_clusters
 from pipeline.identity.conflicts import ConflictModel
 from pipeline.identity.resolve import person_keys
 from pipeline.sql import literal
@@ -51,17 +51,7 @@ def sweep(warehouse: str, truth: str, thresholds: list[float], veto: bool = True
 
 def _components(keys, edges):
     """Plain connected components (what a threshold alone gives), for comparison."""
-    parent = {u: u for u in keys}
-
-    def find(u):
-        while parent[u] != u:
-            parent[u] = parent[parent[u]]
-            u = parent[u]
-        return u
-
-    for l, r, _ in edges:
-        parent[find(l)] = find(r)
-    return {u: find(u) for u in keys}, 0
+    return connected_components(list(keys), [(l, r) for l, r, _ in edges]), 0
 
 
 if __name__ == "__main__":

@@ -15,7 +15,8 @@ from typing import Callable
 import pandas as pd
 
 from pipeline.config import Source
-from pipeline.normalise import address, email, missing, names, phone, values
+from pipeline.normalise import address, email, missing, names, values
+from pipeline.staging_lookup import NormalisedValues
 
 CONSENT_ACTIONS = {"opt_in": "opt_in", "optin": "opt_in", "in": "opt_in", "subscribe": "opt_in",
                    "subscribed": "opt_in", "yes": "opt_in", "oui": "opt_in",
@@ -165,7 +166,8 @@ def _row_rejections(source: Source, frame: pd.DataFrame) -> pd.Series:
     return reason
 
 
-def _stage_persons(source: Source, frame: pd.DataFrame, issues: _Issues, today: date) -> pd.DataFrame:
+def _stage_persons(source: Source, frame: pd.DataFrame, issues: _Issues, today: date,
+                   lookup: NormalisedValues) -> pd.DataFrame:
     p = {f: _col(frame, source.person.get(f)) for f in ("first_name", "last_name", "birth_date", "email",
                                                            "phone", "street", "postcode", "city", "country")}
     nick = names.nickname_table()
@@ -174,11 +176,8 @@ def _stage_persons(source: Source, frame: pd.DataFrame, issues: _Issues, today: 
     out["record_updated_at"] = frame["_updated_at"]
     out["record_delivered_at"] = frame["_delivered_at"]
     for f in ("first_name", "last_name"):
-        why = _map_unique(p[f], names.implausible)
+        why, out[f], out[f"{f}_norm"] = _split(lookup.map("name", p[f]), 3)
         issues.add(f, p[f], why)
-        usable = p[f].where(why.isna())
-        out[f] = _map_unique(usable, names.display_form)
-        out[f"{f}_norm"] = _map_unique(usable, names.match_form)
     out["first_name_canonical"] = out["first_name_norm"].map(lambda n: names.canonical_first_name(n, nick))
     born_spec, formats = source.person.get("birth_date"), source.date_formats
     if isinstance(born_spec, tuple):  # assembled from year, month and day columns
@@ -186,26 +185,23 @@ def _stage_persons(source: Source, frame: pd.DataFrame, issues: _Issues, today: 
     born, why = _split(_map_unique(p["birth_date"], lambda v: values.parse_birth_date(v, formats, today)), 2)
     out["birth_date"] = pd.to_datetime(born).dt.date
     issues.add("birth_date", p["birth_date"], why)
-    mail, ok, why = _split(_map_unique(p["email"], email.normalise_email), 3)
+    mail, ok, why = _split(lookup.map("email", p["email"]), 3)
     out["email"], out["email_valid"] = mail, ok.fillna(False).astype(bool)
     out["email_key"] = mail.where(out["email_valid"]).map(email.email_match_key)
     issues.add("email", p["email"], why)
     country = p["country"].map(lambda c: address.normalise_country(c, source.country))
     region = country.where(country.str.len() == 2, source.country)
-    tel = _map_pairs(p["phone"], region, phone.normalise_phone)
-    out["phone"], ok, out["phone_kind"], why = _split(tel, 4)
+    out["phone"], ok, out["phone_kind"], why = _split(lookup.map("phone", p["phone"], region), 4)
     out["phone_valid"] = ok.fillna(False).astype(bool)
     issues.add("phone", p["phone"], why)
-    types = address.street_types()
     out["street"] = p["street"].map(names.clean)
-    out["street_norm"] = _map_unique(p["street"], lambda v: address.normalise_street(v, types))
+    out["street_norm"], = _split(lookup.map("street", p["street"]), 1)
     pc = _map_pairs(p["postcode"], country, address.normalise_postcode)
     out["postcode"], ok = _split(pc, 2)
     out["postcode_valid"] = ok.fillna(False).astype(bool)
     issues.add("postcode", p["postcode"], p["postcode"].where(~out["postcode_valid"] & p["postcode"].notna())
                .map(lambda v: None if missing(v) else f"'{v}' is not a valid postcode"))
-    out["city"] = _map_unique(p["city"], names.display_form)
-    out["city_norm"] = _map_unique(p["city"], address.normalise_city)
+    out["city"], out["city_norm"] = _split(lookup.map("city", p["city"]), 2)
     out["country"] = country
     out["civility"] = _col(frame, source.person.get("civility")).map(names.civility)
     out["identifiers"] = _identifiers(source, frame)
@@ -246,8 +242,9 @@ def _stage_activities(source: Source, frame: pd.DataFrame, issues: _Issues) -> p
     return out.reset_index(drop=True)
 
 
-def stage_source(source: Source, raw: pd.DataFrame, today: date) -> Staged:
-    """Normalise one source's raw rows; each row is staged or quarantined, never both, never neither."""
+def stage_source(source: Source, raw: pd.DataFrame, today: date, lookup: NormalisedValues | None = None) -> Staged:
+    """Normalise one source's raw rows; each row is staged or quarantined, never both, never neither. `lookup`
+    holds values normalised before (by default an empty one that is not kept)."""
     frame = raw.copy()
     frame["_record_id"] = _col(frame, source.record_id)
     columns = [c for f in IDENTIFYING if (c := source.person.get(f)) and isinstance(c, str) and c in frame]
@@ -268,7 +265,7 @@ def stage_source(source: Source, raw: pd.DataFrame, today: date) -> Staged:
     dateless = not source.updated_at and not source.activity.get("occurred_at")
     good["_delivered_at"] = pd.to_datetime(good["_drop"], errors="coerce") if dateless and "_drop" in good else pd.NaT
     issues.add("updated_at", _col(good, source.updated_at), why)
-    persons = _stage_persons(source, good, issues, today) if source.has_person else None
+    persons = _stage_persons(source, good, issues, today, lookup or NormalisedValues()) if source.has_person else None
     activities = _stage_activities(source, good, issues) if source.activity else None
     if source.is_erasure:  # identifiers to forget: never linked, never published
         persons["record_updated_at"] = persons["record_updated_at"].fillna(persons["record_delivered_at"])

@@ -22,6 +22,8 @@ from pipeline.config import Source
 from pipeline.staging import (ACTIVITY_TYPES, ERASURE_TYPES, FIELD_ISSUE_TYPES, PERSON_TYPES, QUARANTINE_TYPES,
                               SUPERSEDED_REASON, Staged, quarantine_rows, stage_source)
 from pipeline.sql import quote, raw_table
+from pipeline.staging_lookup import TABLE as LOOKUP_TABLE
+from pipeline.staging_lookup import NormalisedValues
 from pipeline.warehouse import table_exists, transaction
 
 TABLES = {"person_records": ("persons", PERSON_TYPES), "activities": ("activities", ACTIVITY_TYPES),
@@ -127,6 +129,9 @@ def stage_changes(con: duckdb.DuckDBPyConnection, sources: list[Source], today: 
     changes = []
     with transaction(con):
         _create_tables(con, fresh)
+        if full_refresh:  # everything normalised afresh (seeds such as street types may have changed)
+            con.execute(f"DROP TABLE IF EXISTS {LOOKUP_TABLE}")
+        lookup = NormalisedValues(con)
         changes += _forget_removed_sources(con, sources)
         for source in sources:
             current, staged, prints = _files(con, source)
@@ -143,7 +148,8 @@ def stage_changes(con: duckdb.DuckDBPyConnection, sources: list[Source], today: 
             raw = con.execute(f"SELECT * FROM {raw_table(source.name)} WHERE _file IN (SELECT file FROM _new_files) "
                               "ORDER BY _file, _line").df()
             con.unregister("_new_files")
-            staged_rows = stage_source(source, raw, today)
+            # An erasure request's identifiers are not kept in the lookup: they are to be forgotten.
+            staged_rows = stage_source(source, raw, today, None if source.is_erasure else lookup)
             _insert(con, staged_rows)
             superseded = 0 if full else _supersede(con, source)
             con.execute("INSERT INTO staging.staged_files (source, file, sha256, fingerprint, staged_at) "
@@ -152,4 +158,5 @@ def stage_changes(con: duckdb.DuckDBPyConnection, sources: list[Source], today: 
                         "WHERE (file, sha256) NOT IN (SELECT (file, sha256) FROM staging.staged_files WHERE source = ?)",
                         [source.name, fingerprint(source), source.name])
             changes.append(SourceChange(source.name, "full" if full else "new files", len(new), len(raw), superseded))
+        lookup.save()
     return changes

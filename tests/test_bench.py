@@ -12,4 +12,4 @@ def test_benchmark_runs_on_a_tiny_size(tmp_path):
                          capture_output=True, text=True, timeout=600, check=False)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "| source records (day 1) |" in out.stdout and "identity__pairwise_predictions" in out.stdout
-    assert "incremental day, per asset" in out.stdout
+    assert "per step at" in out.stdout and "incremental / full" in out.stdout

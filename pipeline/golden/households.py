@@ -2,44 +2,49 @@
 
 Two customers are one household when they share a normalised street + postcode + surname, a landline, or
 an e-mail (a family mailbox). household_id is opaque and stable while the household's earliest customer
-stays in it."""
+stays in it. Shared values are paired in DuckDB (each customer with the first customer holding the value);
+only those integer pairs reach Python, for the connected components, so no frame of the whole base is built."""
 
 from __future__ import annotations
 
-import hashlib
+import duckdb
+import numpy as np
+import pyarrow as pa
 
-import pandas as pd
+from pipeline.identity.clustering import component_labels
+from pipeline.sql import scalar
+from pipeline.warehouse import create_table_as
+
+# Published customers only: an erased or expired person neither joins nor names anyone's household.
+CUSTOMERS_SQL = """
+    CREATE OR REPLACE TEMP TABLE _household_customers AS
+    SELECT customer_id, (row_number() OVER (ORDER BY customer_id) - 1)::BIGINT AS i,
+           street_norm, postcode, last_name_norm, landline, email
+    FROM golden.customer_profile
+    WHERE customer_id NOT IN (SELECT customer_id FROM golden.excluded_customers)"""
+SHARED_VALUES_SQL = """
+    WITH keyed AS (
+        SELECT i, 'address|' || street_norm || '|' || postcode || '|' || last_name_norm AS k FROM _household_customers
+        WHERE street_norm IS NOT NULL AND postcode IS NOT NULL AND last_name_norm IS NOT NULL
+        UNION ALL SELECT i, 'landline|' || landline FROM _household_customers WHERE landline IS NOT NULL
+        UNION ALL SELECT i, 'email|' || email FROM _household_customers WHERE email IS NOT NULL)
+    SELECT i, min(i) OVER (PARTITION BY k) AS first_i FROM keyed"""
+# The household's earliest customer is its component's smallest customer id (customers are numbered in id order).
+HOUSEHOLDS_SQL = """
+    SELECT c.customer_id, 'H' || upper(left(sha256(r.customer_id), 15)) AS household_id
+    FROM _household_customers c JOIN _household_labels l USING (i) JOIN _household_customers r ON r.i = l.root_i
+    ORDER BY c.customer_id"""
 
 
-def households(profile: pd.DataFrame) -> pd.DataFrame:
-    """profile: customer_id, street_norm, postcode, last_name_norm, landline, email -> customer_id, household_id."""
-    parent = {c: c for c in profile["customer_id"]}
-
-    def find(x: str) -> str:
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    keys = {
-        "address": profile["street_norm"].astype(str) + "|" + profile["postcode"].astype(str) + "|"
-                   + profile["last_name_norm"].astype(str),
-        "landline": profile["landline"], "email": profile["email"],
-    }
-    valid = {"address": profile["street_norm"].notna() & profile["postcode"].notna() & profile["last_name_norm"].notna(),
-             "landline": profile["landline"].notna(), "email": profile["email"].notna()}
-    for name, key in keys.items():
-        first: dict[str, str] = {}
-        for customer, value in zip(profile["customer_id"][valid[name]], key[valid[name]]):
-            if value in first:
-                parent[find(customer)] = find(first[value])
-            else:
-                first[value] = customer
-    roots = {c: find(c) for c in parent}
-    earliest: dict[str, str] = {}
-    for customer, root in roots.items():
-        earliest[root] = min(earliest.get(root, customer), customer)
-    return pd.DataFrame({
-        "customer_id": list(roots),
-        "household_id": ["H" + hashlib.sha256(earliest[r].encode()).hexdigest()[:15].upper() for r in roots.values()],
-    })
+def build_households(con: duckdb.DuckDBPyConnection) -> None:
+    """Replace golden.households (customer_id, household_id) from golden.customer_profile."""
+    con.execute(CUSTOMERS_SQL)
+    n = scalar(con, "SELECT count(*) FROM _household_customers")
+    ends = con.execute(SHARED_VALUES_SQL).fetchnumpy()
+    con.register("_household_labels", pa.table({"i": np.arange(n, dtype=np.int64),
+                                                "root_i": component_labels(n, ends["i"], ends["first_i"])}))
+    try:
+        create_table_as(con, "golden.households", HOUSEHOLDS_SQL)
+    finally:
+        con.unregister("_household_labels")
+        con.execute("DROP TABLE _household_customers")

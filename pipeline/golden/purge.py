@@ -28,11 +28,12 @@ import duckdb
 from pipeline.config import Source
 from pipeline.staging import PURGED_TOKEN
 from pipeline.sql import quote, scalar
+from pipeline.staging_lookup import TABLE as NORMALISED_VALUES
 from pipeline.warehouse import table_exists, transaction
 
 SCHEMAS = ("raw", "staging", "identity", "golden", "marts")
 # Tables of ids, hashes, dates and counts only, or that the purge maintains itself.
-UNTOUCHED = {"staging.staged_files", "identity.erasure_registry", "identity.purged_records", "identity.id_registry",
+UNTOUCHED = {"staging.staged_files", NORMALISED_VALUES, "identity.erasure_registry", "identity.purged_records", "identity.id_registry",
              "identity.id_events", "identity.record_customer", "identity.clusters", "identity.linked_records",
              "golden.excluded_customers", "golden.purge_log", "marts.customer_xref", "marts.data_quality"}
 # Columns that are keys, ids, codes or bookkeeping, never a person's value.
@@ -168,6 +169,15 @@ def restore_purged_hashes(con: duckdb.DuckDBPyConnection) -> int:
           AND i.record_hash IS DISTINCT FROM p.record_hash""")
 
 
+# The normalisation lookup is keyed by raw values, not records: every value a purged record was staged with leaves
+# it (another person's same value is simply normalised again when next seen).
+FORGET_NORMALISED_SQL = f"""
+DELETE FROM {NORMALISED_VALUES} WHERE raw IN (
+    SELECT unnest([first_name_raw, last_name_raw, email_raw, phone_raw, street_raw, city_raw])
+    FROM staging.person_records
+    WHERE (source, source_record_id) IN (SELECT (source, source_record_id) FROM _purge_records))"""
+
+
 def purge_excluded(con: duckdb.DuckDBPyConnection, sources: list[Source], run_id: str) -> dict[str, int]:
     """Register erased customers' identifiers, then purge every excluded customer's values from every table, in
     one transaction. Returns rows purged per table (tables with none left out) and the identifiers registered."""
@@ -179,6 +189,9 @@ def purge_excluded(con: duckdb.DuckDBPyConnection, sources: list[Source], run_id
             con.execute(statement)
         if table_exists(con, "identity.linkage_input"):
             _keep_record_hashes(con)
+        if table_exists(con, NORMALISED_VALUES) and table_exists(con, "staging.person_records"):
+            if n := scalar(con, FORGET_NORMALISED_SQL):
+                purged[NORMALISED_VALUES] = n
         tables = con.execute("""SELECT table_schema, table_name FROM information_schema.tables
             WHERE table_catalog = current_database() AND table_type = 'BASE TABLE' AND list_contains(?, table_schema)
             ORDER BY 1, 2""", [list(SCHEMAS)]).fetchall()

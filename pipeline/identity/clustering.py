@@ -11,9 +11,43 @@ edge (whatever the evidence and the size guard say), cannot-link pairs are never
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+
+import numpy as np
 
 from pipeline.identity.evidence import PersonKey, conflict
+
+
+def component_labels(n: int, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Connected components of nodes 0..n-1 joined by the edges left[i]-right[i]: each node's label is the
+    smallest node of its component. Vectorised (hook each root onto the smaller root across an edge, then
+    jump pointers to the roots) instead of a Python loop over every edge: a few numpy passes, as most
+    components of person data are singletons and pairs."""
+    parent = np.arange(n)
+    left, right = np.asarray(left, dtype=np.int64), np.asarray(right, dtype=np.int64)
+    while len(left):
+        a, b = parent[left], parent[right]
+        apart = a != b
+        if not apart.any():
+            break
+        left, right, a, b = left[apart], right[apart], a[apart], b[apart]
+        np.minimum.at(parent, np.maximum(a, b), np.minimum(a, b))  # parent[x] <= x always: no cycles
+        while True:
+            jumped = parent[parent]
+            if np.array_equal(jumped, parent):
+                break
+            parent = jumped
+    return parent
+
+
+def connected_components(ids: Sequence[str], pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """id -> the first of `ids` in its component, for the graph of `pairs` over `ids` (singletons included;
+    every id of a pair must be in `ids`). The one connected-components routine of the project."""
+    ids = list(ids)
+    position = {uid: i for i, uid in enumerate(ids)}
+    ends = np.array([(position[a], position[b]) for a, b in pairs], dtype=np.int64).reshape(-1, 2)
+    labels = component_labels(len(ids), ends[:, 0], ends[:, 1])
+    return {uid: ids[label] for uid, label in zip(ids, labels.tolist())}
 
 
 def constrained_clusters(

@@ -13,24 +13,14 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 
+from pipeline.identity.clustering import connected_components
+
 
 def connected(uids: list[str], pairs: list[tuple[str, str]]) -> dict[str, list[str]]:
     """root -> members, for the graph of `pairs` over `uids` (singletons included)."""
-    parent = {u: u for u in uids}
-
-    def find(x: str) -> str:
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    for a, b in pairs:
-        ra, rb = find(a), find(b)
-        if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)
     groups: dict[str, list[str]] = defaultdict(list)
-    for u in uids:
-        groups[find(u)].append(u)
+    for uid, root in connected_components(uids, pairs).items():
+        groups[root].append(uid)
     return groups
 
 

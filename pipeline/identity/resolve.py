@@ -6,11 +6,11 @@ import hashlib
 from typing import NamedTuple
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from pipeline.identity.clustering import constrained_clusters
-from pipeline.identity.components import connected, fingerprint
+from pipeline.identity.clustering import component_labels, constrained_clusters
 from pipeline.identity.evidence import PersonKey, conflict
 from pipeline.identity.ids import IdAssignment, assign_ids
 from pipeline.identity.relink import save_linked_records
@@ -57,56 +57,89 @@ class Clustering(NamedTuple):
     recomputed: int      # components clustered again (the others kept last run's clusters)
 
 
+def candidate_components(con: duckdb.DuckDBPyConnection, threshold: float, max_size: int,
+                         must: list[tuple[str, str]]) -> None:
+    """Temp tables `_candidate_edges` (scored pairs clustering may join) and `_components` (unique_id, root: its
+    component's smallest id, size, fp: the fingerprint of components.fingerprint, NULL for a singleton) over every
+    linkage record. Edges stay in DuckDB: only their integer ends reach Python, for component_labels."""
+    con.execute("""CREATE OR REPLACE TEMP TABLE _nodes AS SELECT unique_id, record_hash,
+        (row_number() OVER (ORDER BY unique_id) - 1)::BIGINT AS i FROM identity.linkage_input""")
+    con.execute("""CREATE OR REPLACE TEMP TABLE _candidate_edges AS SELECT unique_id_l, unique_id_r, match_weight
+        FROM identity.pairwise_predictions WHERE match_probability >= ? AND NOT contrary_evidence""", [threshold])
+    con.register("_must", pd.DataFrame(must, columns=["unique_id_l", "unique_id_r"], dtype=object))
+    ends = con.execute("""SELECT l.i AS a, r.i AS b
+        FROM (SELECT unique_id_l, unique_id_r FROM _candidate_edges UNION ALL SELECT * FROM _must) e
+        JOIN _nodes l ON l.unique_id = e.unique_id_l JOIN _nodes r ON r.unique_id = e.unique_id_r""").fetchnumpy()
+    con.unregister("_must")
+    n = scalar(con, "SELECT count(*) FROM _nodes")
+    con.register("_labels", pa.table({"i": np.arange(n, dtype=np.int64),
+                                      "root_i": component_labels(n, ends["a"], ends["b"])}))
+    # The fingerprint's text as components.fingerprint writes it, so components kept before stay kept.
+    con.execute("""CREATE OR REPLACE TEMP TABLE _components AS
+        WITH c AS (SELECT n.unique_id, n.record_hash, r.unique_id AS root, count(*) OVER (PARTITION BY r.unique_id) AS size
+                   FROM _nodes n JOIN _labels l USING (i) JOIN _nodes r ON r.i = l.root_i),
+        m AS (SELECT root, string_agg(unique_id || '=' || coalesce(record_hash, 'None'), '|' ORDER BY unique_id) AS ms
+              FROM c WHERE size > 1 GROUP BY root),
+        e AS (SELECT c.root, string_agg(e.unique_id_l || '~' || e.unique_id_r || ':' || printf('%.6f', e.match_weight),
+                                        '|' ORDER BY e.unique_id_l, e.unique_id_r, e.match_weight) AS es
+              FROM _candidate_edges e JOIN c ON c.unique_id = e.unique_id_l WHERE c.size > 1 GROUP BY c.root)
+        SELECT c.unique_id, c.root, c.size,
+               CASE WHEN c.size > 1 THEN left(sha256(? || '|' || m.ms || coalesce('|' || e.es, '')), 20) END AS fp
+        FROM c LEFT JOIN m USING (root) LEFT JOIN e USING (root)""", [str(max_size)])
+    con.unregister("_labels")
+
+
 def cluster(con: duckdb.DuckDBPyConnection, threshold: float, max_size: int,
             veto=conflict) -> Clustering:
     """(unique_id, cluster_key, component) for every linkage record, the merges refused and the components
     recomputed. Components unchanged since the last run keep their clusters (see components.py); the
     stewards' pending link decisions are applied and their status recorded."""
-    edges = con.execute("""
-        SELECT unique_id_l, unique_id_r, match_weight FROM identity.pairwise_predictions
-        WHERE match_probability >= ? AND NOT contrary_evidence""", [threshold]).fetchall()
     links = con.execute("""SELECT decision_id, decision, record_1, record_2 FROM identity.steward_decisions
         WHERE status IS NULL AND decision IN ('must_link', 'cannot_link') ORDER BY decided_at, decision_id""").fetchall()
     must = [(r1, r2) for _, kind, r1, r2 in links if kind == "must_link"]
     cannot = {frozenset((r1, r2)) for _, kind, r1, r2 in links if kind == "cannot_link"}
-    hashes = dict(con.execute("SELECT unique_id, record_hash FROM identity.linkage_input").fetchall())
-    groups = connected(sorted(hashes), [(a, b) for a, b, _ in edges] + must)
-    root_of = {u: root for root, members in groups.items() for u in members}
-    edges_of: dict[str, list] = {}
-    for a, b, w in edges:
-        edges_of.setdefault(root_of[a], []).append((a, b, w))
-    decided = {root_of[r] for _, _, r1, r2 in links for r in (r1, r2)}
-    previous, known = {}, set()
-    if table_exists(con, "identity.clusters") and "component" in {
-            r[0] for r in con.execute("DESCRIBE identity.clusters").fetchall()}:
-        previous = dict(con.execute("SELECT unique_id, cluster_key FROM identity.clusters "
-                                    "WHERE component IS NOT NULL").fetchall())
-        known = {r[0] for r in con.execute("SELECT DISTINCT component FROM identity.clusters").fetchall()}
-    assignment, component, todo = {}, {}, []
+    candidate_components(con, threshold, max_size, must)
+    previous_clusters = table_exists(con, "identity.clusters") and "component" in {
+        r[0] for r in con.execute("DESCRIBE identity.clusters").fetchall()}
     # The decisions on a component are part of its fingerprint: revoking one (a deleted cannot-link) changes it,
     # so the component is clustered again on the next run instead of keeping the decision's old result.
+    decided = {r for _, _, r1, r2 in links for r in (r1, r2)}
+    found = con.execute("SELECT unique_id, root, fp FROM _components WHERE list_contains(?, unique_id)",
+                        [sorted(decided)]).fetchall() if decided else []
+    root_of, fp_of = {u: r for u, r, _ in found}, {r: fp for _, r, fp in found}
     decisions_of: dict[str, list[str]] = {}
     for _, kind, r1, r2 in links:
         decisions_of.setdefault(root_of[r1], []).append(f"{kind}:{min(r1, r2)}|{max(r1, r2)}")
-    for root, members in groups.items():
-        fp = None if len(members) == 1 else fingerprint(members, edges_of.get(root, []), hashes, max_size)
-        if fp and root in decisions_of:
-            fp = hashlib.sha256("|".join([fp, *sorted(decisions_of[root])]).encode()).hexdigest()[:20]
-        for m in members:
-            component[m] = fp
-        if len(members) == 1:
-            assignment[members[0]] = members[0]
-        elif previous and root not in decided and fp in known and all(m in previous for m in members):
-            assignment.update({m: previous[m] for m in members})
-        else:
-            todo.append(root)
+    con.register("_decided", pd.DataFrame({"root": list(decisions_of), "fp": [
+        hashlib.sha256("|".join([fp_of[r], *sorted(d)]).encode()).hexdigest()[:20] if fp_of[r] else None
+        for r, d in decisions_of.items()]}, dtype=object))
+    # Kept: a multi-record component without decisions whose fingerprint is known and all of whose records had a
+    # cluster; singletons are their own cluster; the rest is clustered again.
+    kept = """c.fp IS NOT NULL AND d.root IS NULL AND c.fp IN (SELECT component FROM identity.clusters)
+               AND count(p.cluster_key) OVER (PARTITION BY c.root) = c.size""" if previous_clusters else "false"
+    previous = "(SELECT unique_id, cluster_key FROM identity.clusters WHERE component IS NOT NULL)" \
+        if previous_clusters else "(SELECT NULL::VARCHAR AS unique_id, NULL::VARCHAR AS cluster_key)"
+    frame = con.execute(f"""
+        SELECT c.unique_id, c.root, coalesce(d.fp, c.fp) AS component,
+               CASE WHEN c.size = 1 THEN c.unique_id WHEN {kept} THEN p.cluster_key END AS cluster_key
+        FROM _components c LEFT JOIN _decided d USING (root) LEFT JOIN {previous} p USING (unique_id)
+        ORDER BY c.unique_id""").df()
+    con.unregister("_decided")
+    todo = sorted(frame.loc[frame["cluster_key"].isna(), "root"].unique())
+    groups = frame[frame["root"].isin(todo)].groupby("root")["unique_id"].agg(list).to_dict()
+    con.register("_todo", pd.DataFrame({"root": todo}, dtype=object))
+    edges_of: dict[str, list] = {}
+    for a, b, w, root in con.execute("""SELECT e.unique_id_l, e.unique_id_r, e.match_weight, c.root
+            FROM _candidate_edges e JOIN _components c ON c.unique_id = e.unique_id_l JOIN _todo USING (root)""").fetchall():
+        edges_of.setdefault(root, []).append((a, b, w))
+    con.unregister("_todo")
     todo_members = {m for root in todo for m in groups[root]}
     keys = person_keys(con, todo_members)
     contradicted: list[tuple[str, str]] = []
     recomputed, refused = constrained_clusters(
         keys, [e for root in todo for e in edges_of.get(root, [])], must_separate=cannot, max_size=max_size,
         must_link=[p for p in must if p[0] in todo_members], refused_must_links=contradicted, veto=veto)
-    assignment.update(recomputed)
+    frame["cluster_key"] = frame["cluster_key"].fillna(frame["unique_id"].map(recomputed))
     before = dict(con.execute("SELECT unique_id, customer_id FROM identity.record_customer").fetchall()) \
         if links and table_exists(con, "identity.record_customer") else {}
     for decision_id, kind, r1, r2 in links:
@@ -121,9 +154,7 @@ def cluster(con: duckdb.DuckDBPyConnection, threshold: float, max_size: int,
             effect = "joined" if kind == "must_link" else "kept apart"
         con.execute("UPDATE identity.steward_decisions SET status = ?, applied = ?, effect = ? WHERE decision_id = ?",
                     [status, status == "applied", effect, decision_id])
-    frame = pd.DataFrame({"unique_id": list(assignment), "cluster_key": list(assignment.values())})
-    frame["component"] = frame["unique_id"].map(component)
-    return Clustering(frame, refused, len(todo))
+    return Clustering(frame[["unique_id", "cluster_key", "component"]], refused, len(todo))
 
 
 def stable_ids(con: duckdb.DuckDBPyConnection) -> IdAssignment:

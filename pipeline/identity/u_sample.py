@@ -11,26 +11,22 @@ from __future__ import annotations
 
 import pandas as pd
 
+from pipeline.identity.clustering import connected_components
+
 
 def provisional_identities(rows: list[tuple]) -> dict[str, str]:
     """rows: (unique_id, email, mobile, first_name, last_name, birth_date, *identifiers) -> unique_id: group id."""
-    parent: dict[str, str] = {}
-
-    def find(x: str) -> str:
-        parent.setdefault(x, x)
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
+    uids = [uid for uid, *_ in rows]
+    pairs = []
     for uid, email, mobile, first, last, born, *ids in rows:
-        find(uid)
         keys = [f"e:{email}" if email else None, f"m:{mobile}" if mobile else None,
                 f"n:{first}|{last}|{born}" if first and last and born else None,
                 *(f"i{i}:{v}" if v else None for i, v in enumerate(ids))]
-        for key in filter(None, keys):
-            parent[find(key)] = find(uid)
-    return {uid: find(uid) for uid, *_ in rows}
+        pairs += [(uid, key) for key in keys if key]
+    keys = sorted({key for _, key in pairs})
+    # Records first: a group's id is its first record's id, never a key (keys hold personal values).
+    groups = connected_components(uids + keys, pairs)
+    return {uid: groups[uid] for uid in uids}
 
 
 # One definition of each query, written in DuckDB's SQL; `render` turns it into another engine's dialect

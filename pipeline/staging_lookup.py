@@ -1,0 +1,164 @@
+"""Normalise a value once: a persisted lookup (kind, source region, raw value) -> normalised result.
+
+Sources repeat the same phones, e-mails, names and streets day after day, and libphonenumber and
+email-validator cost ~0.5 ms a value. `staging.normalised_values` keeps every result: a value seen on an
+earlier day (in any source of the same region) is read back, never normalised again. Each row carries the
+version of the code and libraries that produced it, so changing either recomputes instead of reusing.
+
+What SQL can decide is decided in DuckDB, in bulk: an e-mail of plain ASCII letters, digits and `._+-`, with
+no dot at either end or twice in a row and a dotted domain of letters, digits and inner hyphens, is valid as
+written lower-cased (email-validator agrees; tests/test_staging_lookup.py checks it on every value of the demo
+and the hostile files). A phone written with digits, spaces, dots and dashes is parsed once per digit string
+(`06 12 34 56 78`, `06.12.34.56.78` and `0612345678` are one parse). The rest goes to the libraries.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+from collections.abc import Callable
+from importlib.metadata import version
+
+import duckdb
+import pandas as pd
+from email_validator import SPECIAL_USE_DOMAIN_NAMES
+
+from pipeline.config import SEEDS_DIR
+from pipeline.normalise import address, email, names, phone
+
+TABLE = "staging.normalised_values"
+# Valid as written (lower-cased): dot-atoms of [a-z0-9_+-] with a dotted domain ending in 2+ letters.
+EMAIL_SQL = r"^[a-z0-9_+\-]+(\.[a-z0-9_+\-]+)*@([a-z0-9]([a-z0-9\-]*[a-z0-9])?\.)+[a-z]{2,}$"
+PHONE_SQL = r"^\+?[0-9][0-9 .\-]*$"  # digits with separators only: separators do not change the parse
+
+
+def _code_version() -> str:
+    """Changes with the normalisation code or the libraries' versions (their metadata decide validity)."""
+    seeds = [(SEEDS_DIR / f).read_text(encoding="utf-8") for f in ("street_types.csv",)]
+    text = "|".join([inspect.getsource(m) for m in (phone, email, names, address)] + seeds
+                    + [version("phonenumbers"), version("email-validator"), EMAIL_SQL, PHONE_SQL])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+VERSION = _code_version()
+
+
+def _name(value: str) -> tuple:
+    why = names.implausible(value)
+    return (why, None, None) if why else (None, names.display_form(value), names.match_form(value))
+
+
+def _city(value: str) -> tuple:
+    return names.display_form(value), address.normalise_city(value)
+
+
+def _street(value: str) -> tuple:
+    return (address.normalise_street(value, address.street_types()),)
+
+
+# kind -> fn(raw, region) -> tuple (JSON-safe values only)
+KINDS: dict[str, Callable[[str, str], tuple]] = {
+    "phone": lambda v, region: phone.normalise_phone(v, region),
+    "email": lambda v, _: email.normalise_email(v),
+    "name": lambda v, _: _name(v),
+    "city": lambda v, _: _city(v),
+    "street": lambda v, _: _street(v),
+}
+
+
+class NormalisedValues:
+    """The lookup for one staging transaction: reads known results from the warehouse (none without one),
+    computes the others, and writes them back with `save`."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection | None = None):
+        self.con = con
+        self.new: list[tuple[str, str, str, str]] = []
+        self.computed = 0
+        self.reused = 0
+        if con is not None:
+            con.execute(f"""CREATE TABLE IF NOT EXISTS {TABLE} (
+                kind VARCHAR, region VARCHAR, raw VARCHAR, version VARCHAR, result VARCHAR)""")
+
+    def map(self, kind: str, values: pd.Series, region: pd.Series | str = "") -> pd.Series:
+        """The normalised result (a tuple) of each value, None where the value is None."""
+        regions = region if isinstance(region, pd.Series) else pd.Series(region, index=values.index, dtype=object)
+        keys = pd.DataFrame({"raw": values.astype(object), "region": regions.fillna("").astype(object)})
+        distinct = keys[keys["raw"].notna()].drop_duplicates().reset_index(drop=True)
+        results = self._known(kind, distinct)
+        todo = distinct[[(r, g) not in results for r, g in zip(distinct["raw"], distinct["region"])]]
+        self.reused += len(distinct) - len(todo)
+        fresh = self._compute(kind, todo)
+        results.update(fresh)
+        self.computed += len(fresh)
+        self.new += [(kind, g, r, json.dumps(list(v))) for (r, g), v in fresh.items()]
+        out = [results.get((r, g)) if r is not None else None for r, g in zip(keys["raw"], keys["region"])]
+        return pd.Series(out, index=values.index, dtype=object)
+
+    def _known(self, kind: str, distinct: pd.DataFrame) -> dict[tuple[str, str], tuple]:
+        if self.con is None or distinct.empty:
+            return {}
+        self.con.register("_lookup_keys", distinct)
+        try:
+            rows = self.con.execute(f"""SELECT k.raw, k.region, n.result FROM _lookup_keys k
+                JOIN {TABLE} n ON n.kind = ? AND n.version = ? AND n.raw = k.raw AND n.region = k.region""",
+                                    [kind, VERSION]).fetchall()
+        finally:
+            self.con.unregister("_lookup_keys")
+        return {(r, g): tuple(json.loads(v)) for r, g, v in rows}
+
+    def _compute(self, kind: str, todo: pd.DataFrame) -> dict[tuple[str, str], tuple]:
+        if todo.empty:
+            return {}
+        fn = KINDS[kind]
+        if kind == "email":
+            return _emails(todo)
+        if kind == "phone":
+            return _phones(todo, fn)
+        return {(r, g): fn(r, g) for r, g in zip(todo["raw"], todo["region"])}
+
+    def save(self) -> None:
+        """Add the results computed in this transaction to the lookup."""
+        if self.con is None or not self.new:
+            return
+        frame = pd.DataFrame(self.new, columns=["kind", "region", "raw", "result"], dtype=object)
+        self.con.register("_lookup_new", frame)
+        try:
+            self.con.execute(f"INSERT INTO {TABLE} SELECT kind, region, raw, ?, result FROM _lookup_new", [VERSION])
+        finally:
+            self.con.unregister("_lookup_new")
+        self.new = []
+
+
+def _bulk(todo: pd.DataFrame, select: str, params: dict | None = None) -> list[tuple]:
+    """Run `select` over the values to normalise (table _todo: raw, region) in an in-memory DuckDB."""
+    with duckdb.connect() as con:
+        con.register("_todo", todo)
+        return con.execute(select, params or {}).fetchall()
+
+
+def _emails(todo: pd.DataFrame) -> dict[tuple[str, str], tuple]:
+    rows = _bulk(todo, f"""SELECT raw, region, lower(trim(raw)) AS text,
+        regexp_full_match(lower(trim(raw)), '{EMAIL_SQL}')
+          AND length(lower(trim(raw))) <= 254 AND length(split_part(lower(trim(raw)), '@', 1)) <= 64
+          AND NOT contains(split_part(lower(trim(raw)), '@', 2), '--')  -- IDNA labels (xn--): the library decides
+          AND NOT list_bool_or(list_transform($special, lambda s: split_part(lower(trim(raw)), '@', 2) = s
+                                              OR ends_with(split_part(lower(trim(raw)), '@', 2), '.' || s)))
+          AND list_bool_and(list_transform(string_split(split_part(lower(trim(raw)), '@', 2), '.'),
+                                           lambda l: length(l) <= 63)) AS plain
+        FROM _todo""", {"special": list(SPECIAL_USE_DOMAIN_NAMES)})
+    return {(raw, region): (text, True, None) if plain else email.normalise_email(raw)
+            for raw, region, text, plain in rows}
+
+
+def _phones(todo: pd.DataFrame, fn: Callable) -> dict[tuple[str, str], tuple]:
+    rows = _bulk(todo, f"""SELECT raw, region, CASE WHEN regexp_full_match(trim(raw), '{PHONE_SQL}')
+        THEN regexp_replace(trim(raw), '[ .\\-]', '', 'g') ELSE raw END AS digits FROM _todo""")
+    parsed: dict[tuple[str, str], tuple] = {}
+    out = {}
+    for raw, region, digits in rows:
+        key = (digits, region)
+        if key not in parsed:
+            parsed[key] = fn(digits, region)
+        out[(raw, region)] = parsed[key]
+    return out

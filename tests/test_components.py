@@ -1,0 +1,100 @@
+"""The one connected-components routine (pipeline/identity/clustering.py) and its users: households, the u
+sample's provisional identities, and the candidate graph clustering reads from DuckDB."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from pipeline.golden.households import build_households
+from pipeline.identity.clustering import component_labels, connected_components
+from pipeline.identity.components import fingerprint
+from pipeline.identity.resolve import candidate_components
+from pipeline.identity.u_sample import provisional_identities
+
+
+def _reference(n: int, edges: list[tuple[int, int]]) -> list[int]:
+    """Components by breadth-first search: each node labelled with its component's smallest node."""
+    neighbours: dict[int, list[int]] = {i: [] for i in range(n)}
+    for a, b in edges:
+        neighbours[a].append(b)
+        neighbours[b].append(a)
+    label = [-1] * n
+    for start in range(n):
+        if label[start] < 0:
+            todo, seen = [start], {start}
+            while todo:
+                x = todo.pop()
+                for y in neighbours[x]:
+                    if y not in seen:
+                        seen.add(y)
+                        todo.append(y)
+            for x in seen:
+                label[x] = min(seen)
+    return label
+
+
+def test_component_labels_match_a_breadth_first_search_on_random_graphs():
+    rng = random.Random(5)
+    for n, m in ((1, 0), (2, 1), (50, 10), (200, 150), (300, 900), (1000, 400)):
+        edges = [(rng.randrange(n), rng.randrange(n)) for _ in range(m)]
+        edges += [(i, i + 1) for i in range(0, min(n - 1, 60))]  # one long chain: the worst case for hooking
+        left = np.array([a for a, _ in edges], dtype=np.int64)
+        right = np.array([b for _, b in edges], dtype=np.int64)
+        assert component_labels(n, left, right).tolist() == _reference(n, edges)
+
+
+def test_connected_components_names_each_component_by_its_first_id():
+    groups = connected_components(["a", "b", "c", "d", "e"], [("e", "d"), ("b", "c"), ("d", "b")])
+    assert groups == {"a": "a", "b": "b", "c": "b", "d": "b", "e": "b"}
+    assert connected_components(["x"], []) == {"x": "x"}
+
+
+def test_households_join_shared_address_landline_and_mailbox_transitively(tmp_path):
+    profile = pd.DataFrame({
+        "customer_id": ["C1", "C2", "C3", "C4", "C5", "C6"],
+        "street_norm": ["1 rue a", "1 rue a", None, "9 rue b", "5 rue c", "5 rue c"],
+        "postcode": ["75001", "75001", None, "69001", "13001", "13001"],
+        "last_name_norm": ["durand", "durand", "martin", "petit", "roux", "roux"],
+        "landline": [None, "+33142000000", "+33142000000", None, None, None],
+        "email": [None, None, "famille@x.fr", "famille@x.fr", None, None],
+    }, dtype=object)
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+        con.execute("CREATE SCHEMA golden")
+        con.execute("CREATE TABLE golden.customer_profile AS SELECT * FROM profile")
+        con.execute("CREATE TABLE golden.excluded_customers AS SELECT 'C6' AS customer_id")  # erased: in no household
+        build_households(con)
+        out = dict(con.execute("SELECT customer_id, household_id FROM golden.households").fetchall())
+    assert len({out[c] for c in ("C1", "C2", "C3", "C4")}) == 1 and out["C5"] != out["C1"] and "C6" not in out
+    assert out["C1"] == "H" + hashlib.sha256(b"C1").hexdigest()[:15].upper()  # named by its earliest customer
+
+
+def test_provisional_identities_group_by_shared_values_and_are_named_by_a_record():
+    rows = [("r1", "a@x.fr", None, "ann", "lee", "1990-01-01"), ("r2", "a@x.fr", "+336", None, None, None),
+            ("r3", None, "+336", None, None, None), ("r4", None, None, "ann", "lee", "1990-01-01"),
+            ("r5", "b@x.fr", None, "bob", "kay", None)]
+    groups = provisional_identities(rows)
+    assert groups["r1"] == groups["r2"] == groups["r3"] == groups["r4"] != groups["r5"]
+    assert set(groups.values()) <= {r[0] for r in rows}  # never a key built from a value
+
+
+def test_candidate_components_in_duckdb_fingerprint_components_as_python_does(tmp_path):
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+        con.execute("CREATE SCHEMA identity")
+        con.execute("""CREATE TABLE identity.linkage_input AS SELECT * FROM (VALUES
+            ('a', 'h1'), ('b', 'h2'), ('c', NULL), ('d', 'h4'), ('e', 'h5'), ('f', 'h6')) t(unique_id, record_hash)""")
+        con.execute("""CREATE TABLE identity.pairwise_predictions AS SELECT * FROM (VALUES
+            ('a', 'b', 0.99, 7.5, false), ('b', 'c', 0.95, 4.25, false), ('d', 'e', 0.5, -1.0, false),
+            ('a', 'd', 0.99, 9.0, true)) t(unique_id_l, unique_id_r, match_probability, match_weight, contrary_evidence)""")
+        candidate_components(con, 0.8, 25, must=[("e", "f")])
+        rows = con.execute("SELECT unique_id, root, size, fp FROM _components ORDER BY 1").fetchall()
+    roots = {u: r for u, r, _, _ in rows}
+    assert roots == {"a": "a", "b": "a", "c": "a", "d": "d", "e": "e", "f": "e"}
+    hashes = {"a": "h1", "b": "h2", "c": None, "d": "h4", "e": "h5", "f": "h6"}
+    fps = {u: fp for u, _, _, fp in rows}
+    assert fps["a"] == fingerprint(["a", "b", "c"], [("a", "b", 7.5), ("b", "c", 4.25)], hashes, 25)
+    assert fps["e"] == fingerprint(["e", "f"], [], hashes, 25) and fps["d"] is None
