@@ -132,20 +132,38 @@ def test_a_shared_identifier_links_across_sources(learned):
     assert _linked(customer, [p for p in errors if p % 3 == 0]) == 1.0
 
 
-def test_household_conflicts_are_learned_as_a_veto():
-    """Duplicates that never change first names (anchored by e-mail), a household sharing surname and birth
-    dates: the first-name conflict comes out absolute."""
-    rows = []
-    for p in range(300):
-        for copy in range(2):
-            rows.append({"unique_id": f"{p}-{copy}", "first_name": f"name{p % 40}x", "first_name_canonical": None,
-                         "last_name": f"fam{p}", "birth_date": f"19{p % 90 + 10}-01-0{copy + 1}",
-                         "email": f"p{p}@mail", "mobile": None, "postcode": None})
-    records = pa.Table.from_pylist(rows)
-    model = conflicts.estimate(records, records)
-    assert model.weights["first_name"].absolute and model.weights["first_name"].anchor_pairs >= 300
+def _household_records(households: int = 150) -> pa.Table:
+    """Two adults per household sharing surname, street, postcode and landline; each adult has two records that
+    share an e-mail or a mobile (their own) and never change first name or birth date."""
+    rng, rows = random.Random(11), []
+    firsts = ["anne", "paul", "marc", "lea", "hugo", "emma", "louis", "chloe", "jules", "ines", "noah", "zoe"]
+    for h in range(households):
+        last, street, pc, landline = f"fam{h}", f"{h} rue haute", f"{75000 + h % 90}", f"+3314{h:07d}"
+        for a in range(2):
+            first = firsts[(2 * h + a) % len(firsts)]
+            born = f"{1950 + rng.randrange(40)}-0{1 + a}-{10 + rng.randrange(18)}"
+            email, mobile = f"{first}.{h}@mail.fr", f"+336{h:05d}{a}"
+            for copy in range(2):
+                rows.append({"unique_id": f"s:{h}-{a}-{copy}", "source": "s", "source_record_id": f"{h}-{a}-{copy}",
+                             "first_name": first, "first_name_canonical": first, "last_name": last,
+                             "birth_date": born, "email": email if copy == 0 else None,
+                             "mobile": mobile, "landline": landline, "street": street, "postcode": pc,
+                             "city": "paris", "record_hash": f"{h}-{a}-{copy}"})
+    return pa.Table.from_pylist(rows)
+
+
+def test_household_conflicts_are_learned_as_a_veto(tmp_path):
+    """Through real Splink: spouses share every household field, so the score links them; the scored pairs show
+    those links cannot be duplicates (whose first names never differ), so the first-name conflict vetoes."""
+    from pipeline.identity import link
+
+    result = link.train_and_predict(_household_records(), tmp_path)
+    first = result.conflicts.weights["first_name"]
+    assert first.absolute and first.crossing_pairs >= 100 and first.link_precision < conflicts.LINK_DECISION
+    saved = conflicts.ConflictModel.load(link.conflicts_path(result.model_path))
+    assert saved.as_dict() == result.conflicts.as_dict()  # the decision is part of the model artefact
     spouse = (PersonKey("anne", None, "fam1", "1980-01-01"), PersonKey("paul", None, "fam1", "1980-01-01"))
-    assert model.vetoes(*spouse)
+    assert saved.vetoes(*spouse)
 
 
 def test_sources_file_errors_name_the_source_and_key(tmp_path):

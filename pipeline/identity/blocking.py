@@ -5,7 +5,9 @@ data that has neither (FEBRL: 82-94 % of true pairs reached); single-field rules
 reach a pair with a typo in the surname *and* another in the first name or birth date (>= 99 %). A single
 field that is too common to block on alone (a surname at a million records) would cost more than the
 budget: Splink's blocking analysis counts each rule's comparisons, and such a field is kept only in
-combination with another. The count per rule goes to the metadata.
+combination with another. Error-tolerant keys (prefixes of names, the birth year, an e-mail's mailbox name)
+reach pairs with an error in every exactly blocked field, within the same budget. The count per rule goes to
+the metadata.
 """
 
 from __future__ import annotations
@@ -32,6 +34,17 @@ COMBINATIONS = (
     ("postcode", "street"),
     ("last_name", "postcode"),
     ("first_name_canonical", "postcode"),
+)
+# Error-tolerant keys: what a pair with an error in *every* field it could be blocked on exactly still shares
+# (FEBRL: a typo in the surname, another given name and a digit off in the birth date). Each is kept only if
+# the blocking analysis finds it within the budget. (label, fields it needs, key expressions, as Splink SQL)
+TOLERANT_KEYS = (
+    ("surname prefix & birth year", ("last_name", "birth_date"), ("substr(last_name, 1, 3)", "substr(birth_date, 1, 4)")),
+    ("name prefixes", ("first_name", "last_name"), ("substr(first_name, 1, 3)", "substr(last_name, 1, 3)")),
+    ("first name prefix & birth month-day", ("first_name", "birth_date"),
+     ("substr(first_name, 1, 2)", "substr(birth_date, 6, 5)")),
+    ("postcode & birth year", ("postcode", "birth_date"), ("postcode", "substr(birth_date, 1, 4)")),
+    ("e-mail mailbox name", ("email",), ("split_part(email, '@', 1)",)),
 )
 SWAP_RULE = "l.first_name = r.last_name AND l.last_name = r.first_name"
 # Comparisons one rule may generate, per input record: a cost guard (predict time grows with comparisons),
@@ -81,6 +94,16 @@ def plan_blocking(db: DatabaseAPI, table: str, records: pa.Table) -> BlockingPla
         if set(combo) <= present and not set(combo) & set(labels):  # a single rule already covers it
             rules.append(block_on(*combo))
             labels.append(" & ".join(combo))
+    for label, needs, keys in TOLERANT_KEYS:
+        if not set(needs) <= present:
+            continue
+        rule = block_on(*keys)
+        cost = _cost(db, table, rule, n)
+        if cost > budget:
+            over.append({"field": label, "estimated_comparisons": cost, "budget": budget})
+            continue
+        rules.append(rule)
+        labels.append(label)
     if {"first_name", "last_name"} <= present:
         rules.append(SWAP_RULE)
         labels.append("first and last name swapped")

@@ -13,11 +13,15 @@ For each conflict kind k:
 - u_k = P(conflict | different people), from random pairs of the sample of distinct people (u_sample.py).
 The conflict is worth log2(m_k / u_k) bits. Splink already counts "first names differ" in its own comparison
 (the else level, learned by EM, which the shared household fields bias), so only the difference between the two
-is added to the pair's match weight, and only when it strengthens the penalty (`calibrate`). Where the data show true
-duplicates (next to) never disagree that way, m_k is below what a typo rate can explain (ABSOLUTE_BELOW),
-and the conflict is a veto: the pair is never linked and clustering never joins clusters across it, because a
-naive-Bayes penalty alone is outweighed by the shared household fields (surname, address, landline) it is
-correlated with.
+is added to the pair's match weight, and only when it strengthens the penalty (`calibrate`).
+
+Veto or penalty is decided from the scored pairs (`decide`). Of the candidate pairs Splink's score calls a match
+(probability >= 0.5) across conflict k, at most m_k+ x (expected matches among the pairs comparable on k's field)
+can be duplicates, m_k+ being the upper 95 % bound of m_k. When that is fewer than half of them, the data say
+such links are mostly two people (a spouse, a twin: the naive-Bayes score is carried by fields correlated with
+the household, its surname, address and landline) and true duplicates next to never disagree so: the conflict
+becomes a veto, the pair is never linked and clustering never joins clusters across it. Where the pairs across
+the conflict can be duplicates (FEBRL changes given names), it stays a penalty.
 """
 
 from __future__ import annotations
@@ -39,10 +43,10 @@ KEY_COLUMNS = ("first_name", "first_name_canonical", "last_name", "birth_date")
 # Anchors that leave each kind's own field free to disagree (columns compared exactly; postcode may be missing).
 FIELD_ANCHORS = {"first_name": ("last_name", "birth_date"), "birth_date": ("first_name_canonical", "last_name")}
 PERSONAL_ANCHORS = ("email", "mobile")
-# A conflict rate among anchored pairs below this is what twins, namesakes and shared e-mails among the
-# anchors produce (measured 1-2 % on household-rich data; FEBRL duplicates change fields 5-11 %), not a
-# habit of the data: the conflict then vetoes. Above it, duplicates do change that field and it is a penalty.
-ABSOLUTE_BELOW = 0.03
+# m_k's upper confidence bound (Wilson, 95 %): the most often duplicates can disagree so, given the anchors seen.
+CONFIDENCE_Z = 1.96
+# A link is worth making when it is more likely a match than not: the Bayes decision, not a tuned constant.
+LINK_DECISION = 0.5
 MAX_ANCHOR_PAIRS = 200_000
 RANDOM_PAIRS = 20_000
 SEED = 42
@@ -58,6 +62,10 @@ class ConflictWeight:
     weight: float     # log2(m / u): what the conflict is worth, in bits
     absolute: bool    # a veto, not a penalty
     applied: float = 0.0  # bits added to Splink's match weight (see calibrate)
+    m_upper: float = 1.0  # upper 95 % bound of m
+    crossing_pairs: int = 0         # pairs Splink's score calls a match (>= 0.5) across the conflict
+    expected_duplicates: float = 0.0  # how many of them can be duplicates (m_upper x expected matches)
+    link_precision: float = 1.0     # expected_duplicates / crossing_pairs: below LINK_DECISION it is a veto
 
 
 @dataclass
@@ -108,6 +116,39 @@ def calibrate(model: ConflictModel, fitted: dict) -> ConflictModel:
     return model
 
 
+def wilson_upper(successes: int, trials: int, z: float = CONFIDENCE_Z) -> float:
+    if trials <= 0:
+        return 1.0
+    p = successes / trials
+    centre = p + z * z / (2 * trials)
+    margin = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials))
+    return min(1.0, (centre + margin) / (1 + z * z / trials))
+
+
+def decide(model: ConflictModel, predictions: pa.Table) -> ConflictModel:
+    """Veto or penalty, per conflict, from the scored pairs (see the module docstring). Counts only."""
+    keys = predictions.select([f"{c}{s}" for s in ("_l", "_r") for c in KEY_COLUMNS]).to_pylist()
+    weights = predictions["match_weight"].to_pylist()
+    probabilities = predictions["match_probability"].to_pylist()
+    for kind, w in model.weights.items():
+        test = KINDS[kind]
+        expected_matches, crossing = 0.0, 0
+        for row, weight, p in zip(keys, weights, probabilities):
+            x, y = _key(row, "_l"), _key(row, "_r")
+            if not (getattr(x, kind) and getattr(y, kind)):
+                continue
+            expected_matches += p or 0.0
+            if test(x, y) and weight is not None and weight >= 0:  # the rest of the evidence calls it a match
+                crossing += 1
+        w.crossing_pairs = crossing
+        w.expected_duplicates = round(w.m_upper * expected_matches, 1)
+        w.link_precision = round(min(1.0, w.expected_duplicates / crossing), 4) if crossing else 1.0
+        w.absolute = w.link_precision < LINK_DECISION
+        if w.absolute:
+            w.applied = 0.0
+    return model
+
+
 def _key(row: dict, side: str = "") -> PersonKey:
     return PersonKey(*(row.get(c + side) for c in KEY_COLUMNS))
 
@@ -144,9 +185,10 @@ def estimate(records: pa.Table, sample: pa.Table) -> ConflictModel:
             comparable = [(x, y) for x, y in randoms if getattr(x, kind) and getattr(y, kind) and x is not y]
             u = (sum(test(x, y) for x, y in comparable) + 1) / (len(comparable) + 2)
             m = (conflicts + 0.5) / (len(usable) + 1)  # never exactly 0: a veto is a decision, not a zero
-            absolute = m < ABSOLUTE_BELOW
+            # A penalty until the scored pairs say otherwise (decide).
             model.weights[kind] = ConflictWeight(kind, len(usable), conflicts, round(m, 6), round(u, 6),
-                                                 round(math.log2(m / u), 4) if m < u else 0.0, absolute)
+                                                 round(math.log2(m / u), 4) if m < u else 0.0, False,
+                                                 m_upper=round(wilson_upper(conflicts, len(usable)), 6))
     return model
 
 

@@ -3,7 +3,7 @@
 Splink's naive-Bayes score lets a shared surname, address and landline outweigh a different first
 name and birth date, so household members score as one person. These rules are a veto: two records
 whose first names differ beyond a typo, a nickname or a first/last swap, or whose birth dates (both
-known) differ beyond a typo or a day/month swap, are never put in the same cluster.
+known) differ beyond a typo (a digit, two adjacent digits swapped) or a day/month swap, are never put in the same cluster.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-from rapidfuzz.distance import DamerauLevenshtein, JaroWinkler, Levenshtein
+from rapidfuzz.distance import DamerauLevenshtein, JaroWinkler
 
 from pipeline.normalise.names import nickname_groups
 
@@ -81,8 +81,8 @@ def birth_dates_conflict(x: PersonKey, y: PersonKey) -> bool:
     if not x.birth_date or not y.birth_date or x.birth_date == y.birth_date:
         return False
     a, b = x.birth_date.replace("-", ""), y.birth_date.replace("-", "")
-    if Levenshtein.distance(a, b) <= 1:
-        return False  # one digit mistyped
+    if DamerauLevenshtein.distance(a, b) <= 1:
+        return False  # one digit mistyped, or two adjacent digits transposed
     swapped = a[:4] + a[6:8] + a[4:6]  # yyyy dd mm
     return swapped != b
 

@@ -131,6 +131,7 @@ def train_and_predict(linkage_input: pa.Table, artefacts_dir: Path) -> LinkResul
         table = con.sql(f"SELECT * FROM {predictions.physical_name}").to_arrow_table()
         model_path = artefacts_dir / "splink_model.json"
         linker.misc.save_model_to_json(str(model_path), overwrite=True)
+        recipe.settle_conflicts(trained, table)
         trained.conflicts.save(conflicts_path(model_path))
         chart_path = artefacts_dir / "match_weights_chart.html"
         linker.visualisations.match_weights_chart().save_offline_chart(str(chart_path), overwrite=True, print_msg=False)

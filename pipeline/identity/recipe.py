@@ -6,7 +6,8 @@ Steps of a full re-link:
 2. u from random pairs of the sample of distinct people, term frequencies from the same sample (u_sample.py);
 3. the prior from several deterministic rules, each tolerant of one error, bounded (`bounded_prior`);
 4. m by EM, one session per training rule with enough pairs; no m below M_FLOOR;
-5. the strength of contrary evidence estimated from anchor pairs (conflicts.py).
+5. the strength of contrary evidence estimated from anchor pairs (conflicts.py);
+6. after predict, veto or penalty per conflict, decided from the scored pairs (`settle_conflicts`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Protocol
 import pyarrow as pa
 from splink import Linker, block_on
 from splink.blocking_analysis import count_comparisons_from_blocking_rules
+from splink.internals.exceptions import SplinkException
 from splink.internals.database_api import DatabaseAPI
 
 from pipeline.identity import blocking, conflicts, model
@@ -188,7 +190,9 @@ def train(engine: Engine, records: pa.Table) -> Trained:
             label = rule.get_blocking_rule("duckdb").blocking_rule_sql
             try:
                 linker.training.estimate_parameters_using_expectation_maximisation(rule)
-            except ValueError as exc:  # Splink refuses an m of exactly 0 (a level seen among non-matches only)
+            # Splink refuses an m of exactly 0 (a level seen among non-matches only), or fails on its infinite
+            # weight mid-session: the session is skipped and reported, the others still train.
+            except (ValueError, SplinkException) as exc:
                 trained.append(f"skipped {label}: {str(exc)[:80]}")
                 continue
             trained.append(label)
@@ -204,6 +208,12 @@ def predict(engine: Engine, trained: Trained):
     """Score the candidate pairs with the fitted model; returns (linker, Splink predictions frame)."""
     linker = open_linker(engine.api(), "linkage_input", trained.model, trained.tf_tables)
     return linker, linker.inference.predict(threshold_match_probability=model.PREDICT_THRESHOLD)
+
+
+def settle_conflicts(trained: Trained, scored: pa.Table) -> conflicts.ConflictModel:
+    """Decide, from the scored pairs (Arrow, Splink's columns), which conflicts veto (conflicts.decide)."""
+    trained.conflicts = conflicts.decide(trained.conflicts, scored)
+    return trained.conflicts
 
 
 def health(trained: Trained) -> dict:

@@ -24,16 +24,6 @@ def person_keys(con: duckdb.DuckDBPyConnection, only: set[str] | None = None) ->
     return {uid: PersonKey(f, fc, ln, bd) for uid, f, fc, ln, bd in rows if only is None or uid in only}
 
 
-def flag_contrary_evidence(predictions: pa.Table) -> pa.Table:
-    """Add `contrary_evidence`: the veto of evidence.conflict, computed on each scored pair."""
-    cols = predictions.select(["first_name_l", "first_name_canonical_l", "last_name_l", "birth_date_l",
-                               "first_name_r", "first_name_canonical_r", "last_name_r", "birth_date_r"]).to_pylist()
-    flags = [conflict(PersonKey(r["first_name_l"], r["first_name_canonical_l"], r["last_name_l"], r["birth_date_l"]),
-                      PersonKey(r["first_name_r"], r["first_name_canonical_r"], r["last_name_r"], r["birth_date_r"]))
-             for r in cols]
-    return predictions.append_column("contrary_evidence", pa.array(flags, pa.bool_()))
-
-
 def merge_rescored(con: duckdb.DuckDBPyConnection, scored: pa.Table, touched: list[str]) -> dict:
     """Replace every pair involving a touched (changed or removed) record by the newly scored pairs, and
     record what the pairs were scored on, in one transaction."""

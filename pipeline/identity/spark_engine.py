@@ -176,6 +176,7 @@ def train_and_predict(linkage_input: pa.Table, artefacts_dir: Path,
             table = con.sql(f"SELECT * FROM read_parquet({literal(f'{scored}/*.parquet')})").to_arrow_table()
         model_path = artefacts_dir / "splink_model.json"
         _write_json(render_model(linker.misc.save_model_to_json(), "duckdb", trained), model_path)
+        recipe.settle_conflicts(trained, table)
         trained.conflicts.save(link.conflicts_path(model_path))
         chart_path = artefacts_dir / "match_weights_chart.html"
         linker.visualisations.match_weights_chart().save_offline_chart(str(chart_path), overwrite=True, print_msg=False)

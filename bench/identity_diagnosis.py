@@ -1,0 +1,113 @@
+"""Where linkage recall is lost, stage by stage, on a built warehouse with a truth file.
+
+    python bench/identity_diagnosis.py --warehouse W.duckdb --truth truth.csv [--artefacts DIR]
+
+Each stage's figure is the pairwise recall its *transitive closure* allows (clusters are what counts, and a
+person's records can be joined through a third record even when two of them share nothing):
+1. any shared value: true pairs agreeing exactly on at least one compared field;
+2. blocking: true pairs the run's blocking rules propose (the saved model's rules);
+3. scored >= threshold: true candidate pairs the model scores at or above the clustering threshold;
+4. after the veto: the same, without the pairs contrary evidence vetoes;
+5. clusters: the run's clusters (what identity.linkage_quality reports).
+Counts only: no personal value is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import duckdb
+
+COMPARED = ("first_name", "last_name", "birth_date", "email", "mobile", "landline", "street", "postcode")
+
+
+def _components(pairs: list[tuple[str, str]]) -> dict[str, str]:
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        parent.setdefault(x, x)
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for a, b in pairs:
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[ra] = rb
+    return {x: find(x) for x in parent}
+
+
+def closure_recall(con: duckdb.DuckDBPyConnection, pairs: list[tuple[str, str]]) -> tuple[int, float]:
+    """(direct true pairs, pairwise recall of the transitive closure of those true pairs)."""
+    comp = _components(pairs)
+    con.execute("CREATE OR REPLACE TEMP TABLE _c (unique_id VARCHAR, comp VARCHAR)")
+    con.executemany("INSERT INTO _c VALUES (?, ?)", list(comp.items()))
+    reached, total = con.execute("""
+        SELECT (SELECT coalesce(sum(n * (n - 1) / 2), 0) FROM (
+                    SELECT count(*) n FROM _t t LEFT JOIN _c c USING (unique_id)
+                    GROUP BY t.person_id, coalesce(c.comp, t.unique_id))),
+               (SELECT sum(n * (n - 1) / 2) FROM (SELECT count(*) n FROM _t GROUP BY person_id))""").fetchall()[0]
+    return len(pairs), round(float(reached) / float(total), 4)
+
+
+def diagnose(warehouse: Path, truth: Path, artefacts: Path, threshold: float = 0.8) -> list[dict]:
+    con = duckdb.connect(str(warehouse), read_only=True)
+    path = str(truth).replace("'", "''")
+    con.execute(f"""CREATE TEMP TABLE _t AS SELECT source || ':' || source_record_id AS unique_id, person_id
+        FROM read_csv('{path}', all_varchar = true)
+        WHERE source || ':' || source_record_id IN (SELECT unique_id FROM identity.linkage_input)""")
+    con.execute("""CREATE TEMP TABLE _tp AS SELECT a.unique_id AS a, b.unique_id AS b
+        FROM _t a JOIN _t b ON a.person_id = b.person_id AND a.unique_id < b.unique_id""")
+    total = con.execute("SELECT count(*) FROM _tp").fetchall()[0][0]
+    columns = {r[0] for r in con.execute("DESCRIBE identity.linkage_input").fetchall()}
+    compared = [c for c in columns if c in COMPARED or c.startswith("id_")]
+    join = "FROM _tp p JOIN identity.linkage_input l ON l.unique_id = p.a JOIN identity.linkage_input r ON r.unique_id = p.b"
+    shared = con.execute(f"SELECT p.a, p.b {join} WHERE "
+                         + " OR ".join(f"l.{c} = r.{c}" for c in compared)).fetchall()
+    rules = [r["blocking_rule"] for r in
+             json.loads((artefacts / "splink_model.json").read_text())["blocking_rules_to_generate_predictions"]]
+    blocked = con.execute(f"SELECT p.a, p.b {join} WHERE " + " OR ".join(f"({r})" for r in rules)).fetchall()
+    tp_pred = """FROM identity.pairwise_predictions x JOIN _tp p
+        ON (p.a = x.unique_id_l AND p.b = x.unique_id_r) OR (p.a = x.unique_id_r AND p.b = x.unique_id_l)"""
+    scored = con.execute(f"SELECT p.a, p.b {tp_pred} WHERE x.match_probability >= ?", [threshold]).fetchall()
+    kept = con.execute(f"SELECT p.a, p.b {tp_pred} WHERE x.match_probability >= ? AND NOT x.contrary_evidence",
+                       [threshold]).fetchall()
+    vetoed = con.execute(f"SELECT count(*) {tp_pred} WHERE x.contrary_evidence").fetchall()[0][0]
+    false_vetoed = con.execute("SELECT count(*) FROM identity.pairwise_predictions WHERE contrary_evidence"
+                               ).fetchall()[0][0] - vetoed
+    final = con.execute("""SELECT a.unique_id, b.unique_id FROM identity.clusters a JOIN identity.clusters b
+        ON a.cluster_key = b.cluster_key AND a.unique_id < b.unique_id""").fetchall()
+    rows = [{"stage": "true pairs", "direct": total, "closure_recall": 1.0}]
+    for stage, pairs in (("any shared value", shared), ("blocking rules", blocked),
+                         (f"scored >= {threshold}", scored), ("after the veto", kept)):
+        direct, reach = closure_recall(con, pairs)
+        rows.append({"stage": stage, "direct": direct, "direct_share": round(direct / total, 4),
+                     "closure_recall": reach})
+    tp_final = [(a, b) for a, b in final]
+    _, reach = closure_recall(con, tp_final)
+    rows.append({"stage": "clusters (recall)", "closure_recall": reach})
+    rows.append({"stage": "vetoed pairs", "true": vetoed, "not true": false_vetoed})
+    con.close()
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--warehouse", required=True)
+    parser.add_argument("--truth", required=True)
+    parser.add_argument("--artefacts", help="folder of splink_model.json (default: beside the warehouse)")
+    parser.add_argument("--threshold", type=float, default=0.8)
+    args = parser.parse_args(argv)
+    warehouse = Path(args.warehouse)
+    artefacts = Path(args.artefacts) if args.artefacts else warehouse.parent / "artefacts"
+    for row in diagnose(warehouse, Path(args.truth), artefacts, args.threshold):
+        print(json.dumps(row))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
