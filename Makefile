@@ -29,9 +29,10 @@ run: $(STAMP) data/truth.csv
 	$(BIN)/customer360 run
 
 # Lint first (seconds), then the suite on two workers: each test file runs whole on one worker (--dist loadfile),
-# so a module's shared fixture is built once. Every session has its own DAGSTER_HOME (tests/conftest.py).
+# so a module's fixtures are built once; files are handed out in the order tests/conftest.py sets (longest first),
+# not by test count (--no-loadscope-reorder). Every session has its own DAGSTER_HOME (tests/conftest.py).
 test: $(SPARK_STAMP) chromium java lint
-	$(BIN)/pytest -n 2 --dist loadfile
+	$(BIN)/pytest -n 2 --dist loadfile --no-loadscope-reorder
 
 # ruff (Python; rules in pyproject.toml) and sqlfluff (DuckDB dialect) on the .sql files, when there are any.
 SQL_FILES = $(shell find pipeline assets bench -name '*.sql' 2>/dev/null)
