@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SPARK_STAMP := $(VENV)/.installed-spark
 
-.PHONY: run test install demo-data dev bench clean chromium java
+.PHONY: run test lint install demo-data dev bench clean chromium java
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -28,8 +28,17 @@ demo-data: data/truth.csv
 run: $(STAMP) data/truth.csv
 	$(BIN)/customer360 run
 
-test: $(SPARK_STAMP) chromium java
-	$(BIN)/pytest
+# Lint first (seconds), then the suite on two workers: each test file runs whole on one worker (--dist loadfile),
+# so a module's fixtures are built once; files are handed out in the order tests/conftest.py sets (longest first),
+# not by test count (--no-loadscope-reorder). Every session has its own DAGSTER_HOME (tests/conftest.py).
+test: $(SPARK_STAMP) chromium java lint
+	$(BIN)/pytest -n 2 --dist loadfile --no-loadscope-reorder
+
+# ruff (Python; rules in pyproject.toml) and sqlfluff (DuckDB dialect) on the .sql files, when there are any.
+SQL_FILES = $(shell find pipeline assets bench -name '*.sql' 2>/dev/null)
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(if $(strip $(SQL_FILES)),$(BIN)/sqlfluff lint $(SQL_FILES),@echo "sqlfluff: no .sql files to lint")
 
 # A Java runtime for the Spark engine's tests (Debian's OpenJDK 17, headless); they are skipped without one.
 java:

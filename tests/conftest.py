@@ -1,8 +1,20 @@
-"""Shared fixtures: tiny hand-written source drops and a Settings pointing at a temporary warehouse."""
+"""Shared fixtures and helpers.
+
+- `small_project`: tiny hand-written source drops and a Settings pointing at a temporary warehouse.
+- `demo_run` / `copy_demo`: ONE demo materialised per test session (per xdist worker), copied for each test or
+  module that reads or changes it, so that a test pays for its own runs only, not for building the demo again.
+- `materialise`, `checks`, `park_day`: a run as `customer360 run` does it, its check results, a day held back.
+- Every session gets its own DAGSTER_HOME: a command-line run in a test never writes the developer's
+  data/dagster_home, and two xdist workers never share a run history.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -118,3 +130,116 @@ def demo_settings(root: Path, persons: int, seed: int, **overrides) -> Settings:
     options = dict(raw_dir=root / "raw", warehouse=root / "warehouse.duckdb", sources_file=BUNDLED_SOURCES,
                    truth_file=None)
     return Settings(**{**options, **overrides})
+
+
+def checks(result, by_asset: bool = False) -> dict:
+    """The asset check evaluations of a run: check name -> evaluation, or (asset path, check name) -> evaluation."""
+    evaluations = [e.asset_check_evaluation_data for e in result.all_events
+                   if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+    if by_asset:
+        return {(tuple(d.asset_key.path), d.check_name): d for d in evaluations}
+    return {d.check_name: d for d in evaluations}
+
+
+def park_day(settings: Settings, day: str) -> Callable[[], None]:
+    """Move a day's drop folders aside (not delivered yet); returns a function that delivers them."""
+    parked = settings.raw_dir.parent / "parked"
+    moves = [(d, parked / d.relative_to(settings.raw_dir)) for d in sorted(settings.raw_dir.glob(f"*/{day}"))]
+    for src, dst in moves:
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(src, dst)
+
+    def deliver() -> None:
+        for src, dst in moves:
+            shutil.move(dst, src)
+    return deliver
+
+
+# The longest files first (measured with --durations): `make test` hands whole files to two workers in collection
+# order, so a long file collected last would run alone at the end.
+LONGEST_FIRST = ["test_ui.py", "test_incremental.py", "test_spark_engine.py", "test_stewardship.py",
+                 "test_hostile_runs.py", "test_identity_flow.py", "test_bench.py", "test_personal_data.py"]
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: test order within a file is kept
+
+
+def pytest_addoption(parser):
+    parser.addoption("--update-snapshots", action="store_true",
+                     help="rewrite tests/snapshots/*.txt from the code instead of comparing with them")
+
+
+@pytest.fixture
+def update_snapshots(request) -> bool:
+    return request.config.getoption("--update-snapshots")
+
+
+@pytest.fixture
+def bundled_settings(tmp_path) -> Settings:
+    """The bundled sources file (the demo's nine sources) over an empty raw folder; partitions from the demo day."""
+    from pipeline.config import BUNDLED_SOURCES
+
+    (tmp_path / "raw").mkdir()
+    return Settings(raw_dir=tmp_path / "raw", warehouse=tmp_path / "warehouse.duckdb", sources_file=BUNDLED_SOURCES,
+                    truth_file=None, first_day="2026-11-23")
+
+
+@pytest.fixture
+def defs(bundled_settings):
+    """The code location as `dagster dev` loads it, for the bundled sources file."""
+    from pipeline.definitions import build_definitions
+
+    return build_definitions(bundled_settings)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _own_dagster_home(tmp_path_factory):
+    """A run history per test session (the CLI's runs would otherwise land in the repo's data/dagster_home)."""
+    home, before = tmp_path_factory.mktemp("dagster_home"), os.environ.get("DAGSTER_HOME")
+    os.environ["DAGSTER_HOME"] = str(home)
+    yield home
+    if before is None:
+        os.environ.pop("DAGSTER_HOME", None)
+    else:
+        os.environ["DAGSTER_HOME"] = before
+
+
+# The demo most end-to-end tests start from: every source, every tier and consent channel, erasures and
+# retention (as_of fixed so that the rolling windows do not move with the calendar).
+DEMO = dict(persons=500, seed=21, as_of="2026-11-24")
+
+
+@dataclasses.dataclass(frozen=True)
+class DemoRun:
+    root: Path          # raw/, warehouse.duckdb, published and restricted copies, artefacts/ ... as the run left them
+    settings: Settings
+    result: object      # the last Dagster run that built it (the one with every asset and check)
+    events: str         # every event of the runs that built it (messages, metadata, check results), as text
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory) -> DemoRun:
+    """The demo, materialised once per session. Read it, never change it: copy it with `copy_demo` to write."""
+    root = tmp_path_factory.mktemp("demo_run")
+    settings = demo_settings(root, DEMO["persons"], seed=DEMO["seed"], as_of=DEMO["as_of"])
+    from pipeline import runner
+
+    results = runner.run(settings)
+    for result in results:
+        assert result.success, [e.message for e in result.all_events if e.is_failure]
+    events = "\n".join(str(e) for result in results for e in result.all_events)
+    return DemoRun(root, settings, results[-1], events)
+
+
+def copy_demo(demo: DemoRun, dest: Path) -> Settings:
+    """A private copy of the materialised demo under `dest`: its own raw drops, warehouse, copies and artefacts."""
+    shutil.copytree(demo.root, dest, dirs_exist_ok=True)
+    return dataclasses.replace(demo.settings, raw_dir=dest / "raw", warehouse=dest / "warehouse.duckdb")
+
+
+@pytest.fixture
+def demo_copy(demo_run, tmp_path) -> Settings:
+    """A copy of the materialised demo for one test that changes it (new drops, re-runs, decisions)."""
+    return copy_demo(demo_run, tmp_path / "demo")

@@ -13,16 +13,14 @@ from pipeline import runner
 from pipeline.normalise.email import normalise_email
 from pipeline.normalise.phone import normalise_phone
 from pipeline.publish import analyst_select, publish_marts, register_pseudonym
-from tests.conftest import demo_settings, materialise
+from tests.conftest import copy_demo
 
 IDENTIFYING = ("first_name", "last_name", "birth_date", "email", "phone", "street")
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory):
-    settings = demo_settings(tmp_path_factory.mktemp("access"), 300, seed=5, as_of="2026-11-24")
-    materialise(settings)
-    return settings
+def project(demo_run, tmp_path_factory):
+    return copy_demo(demo_run, tmp_path_factory.mktemp("access"))
 
 
 def _staged_identifiers(settings) -> set[str]:
@@ -101,7 +99,7 @@ def test_pseudonyms_are_stable_across_runs_and_depend_on_the_secret(project):
     assert _customer_360(project.published, "customer_id, email_pseudonym, phone_pseudonym") == first
     assert project.pseudonym_key_file.stat().st_mode & 0o077 == 0  # the generated secret is owner-only
     _publish_only(dataclasses.replace(project, pseudonym_secret="another secret"))  # C360_PSEUDONYM_KEY
-    other = dict((c, e) for c, e, _ in _customer_360(project.published, "customer_id, email_pseudonym, phone_pseudonym"))
+    other = {c: e for c, e, _ in _customer_360(project.published, "customer_id, email_pseudonym, phone_pseudonym")}
     changed = [c for c, e, _ in first if e is not None and other[c] != e]
     assert len(changed) == sum(1 for _, e, _ in first if e is not None) > 100
 

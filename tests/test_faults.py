@@ -7,15 +7,9 @@ import duckdb
 
 from assets.sources import COLUMNS_AS_MAPPED, HAS_ROWS, NO_DUPLICATE_FILES
 from assets.staging import RECONCILES
-from tests.conftest import demo_settings, materialise
+from tests.conftest import checks, materialise
 
 DAY = "2026-11-24"
-
-
-def _checks(result) -> dict:
-    evaluations = [e.asset_check_evaluation_data for e in result.all_events
-                   if e.event_type_value == "ASSET_CHECK_EVALUATION"]
-    return {(tuple(d.asset_key.path), d.check_name): d for d in evaluations}
 
 
 def _drop(settings, source: str, name: str, data: bytes) -> None:
@@ -24,9 +18,8 @@ def _drop(settings, source: str, name: str, data: bytes) -> None:
     (folder / name).write_bytes(data)
 
 
-def test_bad_deliveries_are_contained_and_counts_reconcile(tmp_path):
-    settings = demo_settings(tmp_path, 300, seed=21)
-    materialise(settings)
+def test_bad_deliveries_are_contained_and_counts_reconcile(demo_copy):
+    settings = demo_copy
     with duckdb.connect(str(settings.warehouse), read_only=True) as con:
         before = dict(con.execute("SELECT source, count(*) FROM marts.customer_xref GROUP BY ALL").fetchall())
     # Corrupt: bytes that are not JSON at all. Truncated: a CSV cut mid-line. Twice: yesterday's file again.
@@ -40,13 +33,13 @@ def test_bad_deliveries_are_contained_and_counts_reconcile(tmp_path):
     orders = (settings.raw_dir / "web_orders" / "2026-11-23" / "web_orders.csv").read_text(encoding="utf-8").splitlines()
     _drop(settings, "web_orders", "orders.csv", "\n".join([orders[0].replace("total_amount", "amount_eur")] + orders[1:3]).encode())
     result = materialise(settings)  # the run completes
-    checks = _checks(result)
-    assert not checks[(("raw", "web_orders"), COLUMNS_AS_MAPPED)].passed  # a clear error, for that source only
-    assert "amount_eur" not in str(checks[(("raw", "web_orders"), COLUMNS_AS_MAPPED)].description)
-    assert "total_amount" in str(checks[(("raw", "web_orders"), COLUMNS_AS_MAPPED)].description)
-    assert not checks[(("raw", "product_reviews"), NO_DUPLICATE_FILES)].passed
-    assert checks[(("raw", "cs_tickets"), HAS_ROWS)].passed  # earlier drops still count
-    assert checks[(("staging", "person_records"), RECONCILES)].passed
+    found = checks(result, by_asset=True)
+    assert not found[(("raw", "web_orders"), COLUMNS_AS_MAPPED)].passed  # a clear error, for that source only
+    assert "amount_eur" not in str(found[(("raw", "web_orders"), COLUMNS_AS_MAPPED)].description)
+    assert "total_amount" in str(found[(("raw", "web_orders"), COLUMNS_AS_MAPPED)].description)
+    assert not found[(("raw", "product_reviews"), NO_DUPLICATE_FILES)].passed
+    assert found[(("raw", "cs_tickets"), HAS_ROWS)].passed  # earlier drops still count
+    assert found[(("staging", "person_records"), RECONCILES)].passed
     with duckdb.connect(str(settings.warehouse), read_only=True) as con:
         reasons = dict(con.execute(f"SELECT source, string_agg(DISTINCT reason, ' | ') FROM staging.quarantine "
                                    f"WHERE _file LIKE '%/{DAY}/%' GROUP BY ALL").fetchall())

@@ -10,7 +10,7 @@ import pytest
 from pipeline.golden.consent import CONSENT_STATE_SQL
 from pipeline.golden.survivorship import golden_attributes_sql, load_rules
 from pipeline.marts.segmentation import segmentation_sql
-from tests.conftest import demo_settings, materialise
+from tests.conftest import copy_demo, materialise
 
 
 def _record(rid, source, rank, updated, **values):
@@ -98,11 +98,9 @@ def test_rfm_scores_segments_and_edges():
 
 
 @pytest.fixture(scope="module")
-def published(tmp_path_factory):
+def published(demo_run, tmp_path_factory):
     root = tmp_path_factory.mktemp("golden")
-    settings = demo_settings(root, 500, seed=21, as_of="2026-11-24")
-    materialise(settings)
-    return settings, root
+    return copy_demo(demo_run, root), root
 
 
 def _erased_records(settings) -> dict[tuple[str, str], str]:
@@ -161,21 +159,15 @@ def test_retention_and_segment_totals_reconcile_with_the_360(published):
         assert never == 0
 
 
-def test_no_personal_value_reaches_dagster_events(tmp_path):
+def test_no_personal_value_reaches_dagster_events(demo_run):
     """Metadata, logs and check descriptions carry counts and names of things, never a customer's values."""
     import json
 
-    from pipeline.definitions import build_definitions
-
-    settings = demo_settings(tmp_path, 250, seed=9)
-    result = build_definitions(settings).resolve_implicit_global_asset_job_def().execute_in_process(
-        raise_on_error=False)
-    events = "\n".join(str(e) for e in result.all_events)
     values = set()
-    for line in next((tmp_path / "raw" / "ecommerce_accounts").rglob("*.jsonl")).read_text().splitlines()[1:]:
+    for line in next((demo_run.root / "raw" / "ecommerce_accounts").rglob("*.jsonl")).read_text().splitlines()[1:]:
         record = json.loads(line)
         values |= {record["email"], record["last_name"], record["address"]["street"], record["phone"]} - {None}
-    leaked = [v for v in values if len(v) > 5 and v in events]
+    leaked = [v for v in values if len(v) > 5 and v in demo_run.events]
     assert len(values) > 300 and leaked == []
 
 
@@ -190,5 +182,5 @@ def test_the_demo_exercises_every_tier_consent_channel_and_civility(published):
         for channel in ("email", "sms", "phone", "post"):
             assert con.execute(f"SELECT count(DISTINCT contactable_{channel}) FROM marts.customer_360").fetchall() \
                 == [(2,)], channel
-        assert set(r[0] for r in con.execute("SELECT DISTINCT civility FROM marts.customer_360").fetchall()) \
+        assert {r[0] for r in con.execute("SELECT DISTINCT civility FROM marts.customer_360").fetchall()} \
             == {"M.", "Mme", None}

@@ -143,7 +143,7 @@ def test_an_untrustworthy_header_refuses_the_file_without_leaking_values(tmp_pat
 
 
 def test_a_utf8_row_inside_a_latin1_file_is_repaired_and_counted(tmp_path):
-    data = _csv(HEADER, "1,Jean,Martin,j@x.fr").replace(b"\n", b"\n", 1) + "2,Hélène,Lefèvre,h@x.fr\n".encode("utf-8") \
+    data = _csv(HEADER, "1,Jean,Martin,j@x.fr").replace(b"\n", b"\n", 1) + "2,Hélène,Lefèvre,h@x.fr\n".encode() \
         + "3,Françoise,Noël,f@x.fr\n".encode("latin-1")
     extract = _read(tmp_path, data, encoding="latin-1")
     assert list(extract.rows["prenom"]) == ["Jean", "Hélène", "Françoise"]
@@ -291,9 +291,8 @@ def test_a_second_run_on_the_same_warehouse_is_told_clearly(tmp_path):
     warehouse = tmp_path / "warehouse.duckdb"
     (tmp_path / "raw").mkdir()
     with exclusive_run(warehouse):
-        with pytest.raises(WarehouseBusy, match=f"pid {os.getpid()}"):
-            with exclusive_run(warehouse):
-                pass
+        with pytest.raises(WarehouseBusy, match=f"pid {os.getpid()}"), exclusive_run(warehouse):
+            pass
         code = main(["run", "--raw-dir", str(tmp_path / "raw"), "--warehouse", str(warehouse), "--truth", ""])
     assert code == 3
     with exclusive_run(warehouse):  # released: the next run may go
@@ -307,9 +306,8 @@ def test_a_killed_run_leaves_no_stale_lock(tmp_path):
         "with exclusive_run(__import__('pathlib').Path(sys.argv[2])):\n print('held', flush=True); time.sleep(60)"),
         str(Path(__file__).resolve().parent.parent), str(warehouse)], stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "held"
-    with pytest.raises(WarehouseBusy):
-        with exclusive_run(warehouse):
-            pass
+    with pytest.raises(WarehouseBusy), exclusive_run(warehouse):
+        pass
     holder.kill()
     holder.wait()
     with exclusive_run(warehouse):

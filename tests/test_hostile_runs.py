@@ -17,8 +17,18 @@ from pipeline import runner
 from pipeline.cli import main
 from pipeline.config import BUNDLED_SOURCES, load_sources
 from pipeline.resources import build_resources
-from tests.hostile import (SECRET_EMAIL, SECRET_NAME, SECRET_PHONE, crm_rows, day, first_delivery, project,
-                           shop_lines, write)
+from tests.conftest import checks
+from tests.hostile import (
+    SECRET_EMAIL,
+    SECRET_NAME,
+    SECRET_PHONE,
+    crm_rows,
+    day,
+    first_delivery,
+    project,
+    shop_lines,
+    write,
+)
 
 SECRETS = (SECRET_EMAIL, SECRET_NAME, SECRET_PHONE)
 
@@ -169,9 +179,8 @@ def test_snapshots_archives_forgetting_and_renamed_sources(tmp_path, cli_env):
     (settings.raw_dir / first_shop).unlink()
     for options in ({}, {"full_refresh": True}):  # superseded versions never block, incremental or full
         results = _run(settings, **staging, **options)
-        checks = {e.asset_check_evaluation_data.check_name: e.asset_check_evaluation_data
-                  for r in results for e in r.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"}
-        assert checks["sources_healthy"].passed and checks[RECONCILES].passed
+        found = {name: c for r in results for name, c in checks(r).items()}
+        assert found["sources_healthy"].passed and found[RECONCILES].passed
         _balanced(settings)
         with duckdb.connect(str(settings.warehouse), read_only=True) as con:
             assert con.execute("SELECT count(*) FROM staging.quarantine WHERE source = 'crm' AND reason LIKE "

@@ -76,7 +76,7 @@ def _people_files(raw: Path) -> dict[int, str]:
         elif kind == "surname":
             s_last = _typo(rng, last)
         else:
-            s_born = s_born[:6] + ("%02d" % ((born.day % 27) + 1))
+            s_born = s_born[:6] + f"{born.day % 27 + 1:02d}"
         shop.append([f"S{p}", s_first, s_last, s_born, f"{number} {street}", pc, card])
     for name, header, rows in (
             ("crm", ["id", "given", "surname", "by", "bm", "bd", "number", "street_name", "pc", "card"], crm),

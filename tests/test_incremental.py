@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import shutil
 
 import duckdb
 
 from pipeline import runner
 from pipeline.demo import DEMO_DAY
 from pipeline.demo.next_day import hold_back
-from tests.conftest import demo_settings, materialise
+from tests.conftest import demo_settings, materialise, park_day
 
 NEXT_DAY = "2026-11-24"
 MARTS = ("customer_360", "customer_xref", "household", "consent_history", "segment_summary")
@@ -26,23 +25,8 @@ def _predictions_meta(result) -> dict:
             if e.asset_key.path == ["identity", "pairwise_predictions"]][0]
 
 
-def _park(settings, day: str):
-    """Move a day's drop folders aside (not delivered yet); returns a function delivering them."""
-    parked = settings.raw_dir.parent / "parked"
-    moves = [(d, parked / d.relative_to(settings.raw_dir)) for d in sorted(settings.raw_dir.glob(f"*/{day}"))]
-    for src, dst in moves:
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(src, dst)
-
-    def deliver():
-        for src, dst in moves:
-            shutil.move(dst, src)
-    return deliver
-
-
-def test_rerunning_the_same_day_is_idempotent(tmp_path):
-    settings = demo_settings(tmp_path, 300, seed=11)
-    materialise(settings)
+def test_rerunning_the_same_day_is_idempotent(demo_copy):
+    settings = demo_copy
     before = _tables(settings.published, [f"marts.{t}" for t in MARTS])
     with duckdb.connect(str(settings.warehouse), read_only=True) as con:
         raw_before = con.execute("SELECT count(*) FROM raw.web_orders").fetchall()
@@ -60,7 +44,7 @@ def test_rerunning_the_same_day_is_idempotent(tmp_path):
 def test_an_incremental_day_links_new_records_to_existing_customers(tmp_path):
     settings = demo_settings(tmp_path, 600, seed=12, truth_file=tmp_path / "truth.csv")
     hold_back(settings.raw_dir, 0.03, DEMO_DAY)
-    deliver = _park(settings, NEXT_DAY)
+    deliver = park_day(settings, NEXT_DAY)
     materialise(settings)
     with duckdb.connect(str(settings.warehouse), read_only=True) as con:
         day_one = dict(con.execute("SELECT unique_id, customer_id FROM identity.record_customer").fetchall())

@@ -3,7 +3,7 @@
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
@@ -21,9 +21,15 @@ print(con.execute("SELECT count(*) FROM marts.customer_360").fetchall()[0][0], f
 """
 
 
-def test_an_analyst_session_on_the_published_copy_neither_blocks_a_run_nor_sees_it_half_built(tmp_path):
-    settings = demo_settings(tmp_path, 300, seed=4)
-    materialise(settings)
+def _ids(settings) -> tuple[dict, int]:
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        return (dict(con.execute("SELECT source || ':' || source_record_id, customer_id FROM marts.customer_xref")
+                     .fetchall()),
+                con.execute("SELECT count(*) FROM identity.id_events").fetchone()[0])
+
+
+def test_an_analyst_session_on_the_published_copy_neither_blocks_a_run_nor_sees_it_half_built(demo_copy):
+    settings = demo_copy
     with duckdb.connect(str(settings.warehouse), read_only=True) as wh, \
             duckdb.connect(str(settings.published), read_only=True) as pub:
         for table in ("customer_360", "household", "segment_summary", "consent_history", "customer_xref"):
@@ -32,7 +38,9 @@ def test_an_analyst_session_on_the_published_copy_neither_blocks_a_run_nor_sees_
     analyst = subprocess.Popen([sys.executable, "-c", ANALYST, str(settings.published)],
                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     first = analyst.stdout.readline().strip()
-    materialise(settings)  # the run publishes while the analyst's session is open
+    customers, id_events = _ids(settings)
+    materialise(settings)  # the same input again; the run publishes while the analyst's session is open
+    assert _ids(settings) == (customers, id_events), "an unchanged re-run must keep every id and log no id event"
     analyst.stdin.write("go\n")
     analyst.stdin.flush()
     second = analyst.stdout.readline().strip()
@@ -40,18 +48,19 @@ def test_an_analyst_session_on_the_published_copy_neither_blocks_a_run_nor_sees_
     assert (settings.published.parent / "published.duckdb.tmp").exists() is False
 
 
-def test_daily_schedule_and_new_drop_sensor(tmp_path):
-    settings = demo_settings(tmp_path, 60, seed=2)
+def test_daily_schedule_and_new_drop_sensor(tmp_path, demo_copy):
+    settings = demo_settings(tmp_path / "new", 60, seed=2)  # delivered, not loaded yet
     defs = build_definitions(settings)
     schedule = defs.resolve_schedule_def("daily_refresh")
     assert schedule.cron_schedule == "0 2 * * *" and schedule.execution_timezone == "Europe/Paris"
-    tick = schedule(dg.build_schedule_context(scheduled_execution_time=datetime(2026, 11, 24, 1, 0, tzinfo=timezone.utc)))
+    tick = schedule(dg.build_schedule_context(scheduled_execution_time=datetime(2026, 11, 24, 1, 0, tzinfo=UTC)))
     assert tick.partition_key == "2026-11-24"  # 02:00 in Paris: that day's drops
     sensor = defs.resolve_sensor_def("new_source_drop")
     first = sensor(dg.build_sensor_context())
     assert [r.partition_key for r in first] == ["2026-11-23"]  # one run for the demo's drop day, not yet loaded
     assert [r.run_key for r in sensor(dg.build_sensor_context())] == [first[0].run_key]  # the same request again
-    materialise(settings)
+    settings = demo_copy  # a demo whose drops are all loaded
+    sensor = build_definitions(settings).resolve_sensor_def("new_source_drop")
     assert isinstance(sensor(dg.build_sensor_context()), dg.SkipReason)  # loaded days are not replayed
     (settings.raw_dir / "web_orders" / "2026-11-24").mkdir()
     assert isinstance(sensor(dg.build_sensor_context()), dg.SkipReason)  # an empty folder is no drop
@@ -62,9 +71,8 @@ def test_daily_schedule_and_new_drop_sensor(tmp_path):
         assert [r.run_key for r in sensor(dg.build_sensor_context())] == [again[0].run_key]
 
 
-def test_a_run_killed_midway_leaves_the_published_marts_and_the_next_run_completes(tmp_path):
-    settings = demo_settings(tmp_path, 400, seed=6)
-    materialise(settings)
+def test_a_run_killed_midway_leaves_the_published_marts_and_the_next_run_completes(demo_copy):
+    settings = demo_copy
     with duckdb.connect(str(settings.published), read_only=True) as pub:
         before = pub.execute("SELECT * FROM marts.customer_360 ORDER BY customer_id").df()
     (settings.raw_dir / "cs_tickets" / "2026-11-24").mkdir()  # a new day's drop that the killed run never publishes

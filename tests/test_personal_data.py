@@ -236,6 +236,6 @@ def test_an_audience_holds_only_customers_opted_in_on_the_very_point_and_comes_w
     suppression = pd.read_csv(tmp_path / "newsletter.suppression.csv")
     lucie = hashlib.sha256(b"email:lucie.roux@orange.fr").hexdigest()
     elodie = hashlib.sha256(b"email:elodiedurand@gmail.com").hexdigest()
-    reasons = dict(zip(suppression["identifier_hash"], suppression["reason"]))
+    reasons = dict(zip(suppression["identifier_hash"], suppression["reason"], strict=True))
     assert reasons[lucie] == "opt_out" and reasons[elodie] == "erased"
     assert out.stat().st_mode & 0o077 == 0 and "@" not in (tmp_path / "newsletter.suppression.csv").read_text()

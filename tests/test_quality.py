@@ -12,17 +12,12 @@ import pytest
 
 from pipeline import runner
 from pipeline.config import Settings
-from tests.conftest import demo_settings
+from tests.conftest import checks, copy_demo
 
 
 def _run(settings: Settings):
     """The run as `customer360 run` does it; its last Dagster run (the one with the checks)."""
     return runner.run(settings)[-1]
-
-
-def _checks(result) -> dict:
-    return {e.asset_check_evaluation_data.check_name: e.asset_check_evaluation_data
-            for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"}
 
 
 def _published(settings: Settings) -> dict:
@@ -32,18 +27,17 @@ def _published(settings: Settings) -> dict:
 
 
 @pytest.fixture(scope="module")
-def clean(tmp_path_factory):
-    settings = demo_settings(tmp_path_factory.mktemp("quality"), 400, seed=8, as_of="2026-11-24")
-    result = _run(settings)
-    return settings, result
+def clean(demo_run, tmp_path_factory):
+    """The demo's warehouse (copied: the broken deliveries below run on it) and the run that built it."""
+    return copy_demo(demo_run, tmp_path_factory.mktemp("quality")), demo_run.result
 
 
 def test_a_clean_demo_passes_every_check_and_builds_data_docs(clean):
     settings, result = clean
-    checks = _checks(result)
-    assert result.success and all(c.passed for c in checks.values()), {n: c.description for n, c in checks.items()}
+    found = checks(result)
+    assert result.success and all(c.passed for c in found.values()), {n: c.description for n, c in found.items()}
     assert {"staging_persons_valid", "sources_healthy", "consent_values_allowed", "identity_clusters_valid",
-            "customer_360_valid", "raw_rows_reconcile", "every_person_record_once"} <= set(checks)
+            "customer_360_valid", "raw_rows_reconcile", "every_person_record_once"} <= set(found)
     assert (settings.quality_dir / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html").is_file()
     with duckdb.connect(str(settings.warehouse), read_only=True) as con:
         sources = con.execute("SELECT count(DISTINCT source), max(quarantine_share) FROM marts.data_quality").fetchall()[0]
@@ -82,9 +76,9 @@ def test_a_broken_delivery_fails_the_right_check_and_leaves_the_marts(clean, tmp
     settings, _ = clean
     before = _published(settings)
     result = _run(_break(settings, tmp_path, source, edit))
-    checks = _checks(result)
-    assert not result.success and not checks[check].passed
-    assert re.search(message, checks[check].description)  # the measured share and its limit
+    found = checks(result)
+    assert not result.success and not found[check].passed
+    assert re.search(message, found[check].description)  # the measured share and its limit
     after = _published(settings)
     for table, frame in before.items():
         pd.testing.assert_frame_equal(frame, after[table], obj=f"marts.{table}")
@@ -100,6 +94,6 @@ def test_a_file_delivered_twice_is_flagged_and_skipped(clean, tmp_path):
     twice = Settings(raw_dir=raw, warehouse=settings.warehouse, sources_file=settings.sources_file,
                      truth_file=None, as_of=settings.as_of)
     result = _run(twice)
-    dup = [c for n, c in _checks(result).items() if n == "no_duplicate_files" and not c.passed]
+    dup = [c for n, c in checks(result).items() if n == "no_duplicate_files" and not c.passed]
     assert result.success and len(dup) == 1  # a warning: the duplicate was skipped, publication goes on
     assert "duplicate of web_orders/2026-11-23/web_orders.csv" in dup[0].description

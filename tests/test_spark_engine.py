@@ -1,7 +1,8 @@
 """The Spark engine resolves identities like the DuckDB engine: real Splink on both, real Spark (local[2]).
 
-One small demo is staged once; its warehouse is copied twice and the identity flow (scored pairs, veto,
-constrained clustering, durable ids, evaluation against the truth) runs on each copy, once per engine."""
+One small demo is staged once; its warehouse is copied per engine and the identity flow (scored pairs, veto,
+constrained clustering, durable ids, evaluation against the truth) runs on each copy. Engine tests are parametrised
+over the engines the way Splink's own tests are over its backends; Spark's are skipped where it is unavailable."""
 
 import json
 import shutil
@@ -11,8 +12,15 @@ import duckdb
 import pytest
 
 from assets.evaluation import LINKAGE_QUALITY
-from assets.identity import (CLUSTERS, ID_EVENTS, ID_REGISTRY, LINKAGE_INPUT, PREDICTIONS, RECORD_CUSTOMER,
-                             STEWARD_DECISIONS)
+from assets.identity import (
+    CLUSTERS,
+    ID_EVENTS,
+    ID_REGISTRY,
+    LINKAGE_INPUT,
+    PREDICTIONS,
+    RECORD_CUSTOMER,
+    STEWARD_DECISIONS,
+)
 from pipeline import runner
 from pipeline.config import Settings
 from pipeline.definitions import build_definitions
@@ -49,34 +57,55 @@ def _prediction_metadata(result) -> dict:
                 if m.asset_key == PREDICTIONS)
 
 
+ENGINES = ["duckdb", pytest.param("spark", marks=needs_spark)]  # each engine test runs once per engine, as Splink's
+
+
 @pytest.fixture(scope="module")
-def engines(tmp_path_factory):
-    """{engine: (settings, run result)} after the identity flow on each engine, from one staged warehouse."""
+def resolve(tmp_path_factory):
+    """engine -> (settings, run result) after the identity flow on that engine, on a copy of one staged warehouse
+    (each engine resolved once per module, when a test first asks for it)."""
     root = tmp_path_factory.mktemp("engines")
     staged = demo_settings(root / "staged", persons=300, seed=7)
     runner.run(staged, layers=("raw", "staging"))
     _materialise(staged, dg.AssetSelection.keys(LINKAGE_INPUT))
-    runs = {}
-    with pytest.MonkeyPatch.context() as env:
-        # A few hundred records: Spark's cost is per query (planning, code generation), not per row. Fewer
-        # partitions and no whole-stage code generation halve it here; both are plain engine settings.
-        env.setenv("C360_SPARK_SHUFFLE_PARTITIONS", "2")
-        env.setenv("C360_SPARK_CONF", "spark.sql.codegen.wholeStage=false")
-        for engine in ("duckdb", "spark"):
+    runs: dict[str, tuple] = {}
+
+    def resolved(engine: str):
+        if engine not in runs:
             (root / engine).mkdir()
             shutil.copy(staged.warehouse, root / engine / "warehouse.duckdb")
             settings = Settings(raw_dir=staged.raw_dir, warehouse=root / engine / "warehouse.duckdb",
                                 sources_file=staged.sources_file, truth_file=root / "staged" / "truth.csv",
                                 engine=engine)
-            runs[engine] = (settings, _materialise(settings, dg.AssetSelection.keys(*IDENTITY_FLOW)))
-    return runs
+            with pytest.MonkeyPatch.context() as env:
+                # A few hundred records: Spark's cost is per query (planning, code generation), not per row. Fewer
+                # partitions and no whole-stage code generation halve it here; both are plain engine settings.
+                env.setenv("C360_SPARK_SHUFFLE_PARTITIONS", "2")
+                env.setenv("C360_SPARK_CONF", "spark.sql.codegen.wholeStage=false")
+                runs[engine] = (settings, _materialise(settings, dg.AssetSelection.keys(*IDENTITY_FLOW)))
+        return runs[engine]
+    return resolved
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_each_engine_resolves_saves_its_model_in_duckdb_sql_and_explains(engine, resolve, tmp_path):
+    from pipeline.cli import main
+
+    settings, run = resolve(engine)
+    meta = _prediction_metadata(run)
+    assert meta["engine"].value == engine and meta["comparisons_scored"].value > 0
+    assert _quality(settings)["pairwise_f1"] > 0.8
+    model = json.loads((settings.artefacts_dir / "splink_model.json").read_text())
+    assert model["sql_dialect"] == "duckdb"  # one model file whichever engine trained it
+    exchange = settings.artefacts_dir / "spark" / "exchange"
+    assert not exchange.exists() or not list(exchange.iterdir()), "exchange files left behind"
+    customer = next(c for c, n in _sizes(settings).items() if n >= 2)
+    assert main(["explain", customer, "--warehouse", str(settings.warehouse), "--out", str(tmp_path / "w.html")]) == 0
 
 
 @needs_spark
-def test_both_engines_resolve_the_same_customers(engines):
-    (duck, duck_run), (spark, spark_run) = engines["duckdb"], engines["spark"]
-    assert _prediction_metadata(spark_run)["engine"].value == "spark"
-    assert _prediction_metadata(duck_run)["engine"].value == "duckdb"
+def test_both_engines_resolve_the_same_customers(resolve):
+    (duck, duck_run), (spark, spark_run) = resolve("duckdb"), resolve("spark")
     # Blocking is plain SQL on both: the same candidate pairs.
     assert (_prediction_metadata(spark_run)["comparisons_scored"].value
             == _prediction_metadata(duck_run)["comparisons_scored"].value)
@@ -87,18 +116,6 @@ def test_both_engines_resolve_the_same_customers(engines):
         assert abs(q_duck["pairwise_f1"] - q_spark["pairwise_f1"]) <= 0.005, (q_duck, q_spark)
         moved = sum(by_duck[u] != by_spark[u] for u in by_duck)
         assert moved <= len(by_duck) // 100, f"{moved} records resolved differently"
-
-
-@needs_spark
-def test_spark_model_is_saved_in_duckdb_sql_and_explains(engines, tmp_path):
-    from pipeline.cli import main
-
-    spark, _ = engines["spark"]
-    model = json.loads((spark.artefacts_dir / "splink_model.json").read_text())
-    assert model["sql_dialect"] == "duckdb"
-    assert not list((spark.artefacts_dir / "spark" / "exchange").iterdir()), "exchange files left behind"
-    customer = next(c for c, n in _sizes(spark).items() if n >= 2)
-    assert main(["explain", customer, "--warehouse", str(spark.warehouse), "--out", str(tmp_path / "w.html")]) == 0
 
 
 def _sizes(settings: Settings) -> dict[str, int]:

@@ -7,8 +7,9 @@ import shutil
 import duckdb
 import pytest
 
-from pipeline.config import SourcesFileError, load_sources
 from pipeline import runner
+from pipeline.config import SourcesFileError, load_sources
+from tests.conftest import checks
 
 
 def _materialise(settings):
@@ -18,11 +19,6 @@ def _materialise(settings):
     failed = [e.step_key for e in result.all_events if e.is_step_failure]
     assert set(failed) <= {"staging__person_records_sources_healthy"}, failed
     return result
-
-
-def _checks(result) -> dict:
-    return {e.asset_check_evaluation_data.check_name: e.asset_check_evaluation_data
-            for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"}
 
 
 def test_sources_declared_in_yaml_alone_are_extracted_and_staged(small_project):
@@ -44,12 +40,12 @@ def test_sources_declared_in_yaml_alone_are_extracted_and_staged(small_project):
 
 def test_bad_rows_are_quarantined_with_reason_and_counts_reconcile(small_project):
     result = _materialise(small_project)
-    checks = _checks(result)
-    assert checks["raw_rows_reconcile"].passed and checks["staging_persons_valid"].passed
+    found = checks(result)
+    assert found["raw_rows_reconcile"].passed and found["staging_persons_valid"].passed
     # A third of the newsletter's rows are unusable: the source is refused, by name, with the rule.
-    assert not checks["sources_healthy"].passed
-    assert "rows quarantined, at most 20% expected" in checks["sources_healthy"].description
-    assert "newsletter: 33.3% rows quarantined" in checks["sources_healthy"].description
+    assert not found["sources_healthy"].passed
+    assert "rows quarantined, at most 20% expected" in found["sources_healthy"].description
+    assert "newsletter: 33.3% rows quarantined" in found["sources_healthy"].description
     with duckdb.connect(str(small_project.warehouse), read_only=True) as con:
         reasons = dict(con.execute("SELECT _file || ':' || _line, reason FROM staging.quarantine").fetchall())
         assert "not valid JSON" in reasons["shop_accounts/2026-11-20/accounts.jsonl:3"]

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import shutil
-
 import duckdb
 
 from pipeline.demo import DEMO_DAY
 from pipeline.demo.next_day import hold_back
-from tests.conftest import demo_settings, materialise
+from tests.conftest import demo_settings, materialise, park_day
 
 HEADER = "decision_id,decision,record_1,record_2,customer_id,attribute,value,reason,decided_by,decided_at\n"
 
@@ -25,12 +23,9 @@ def _customer(settings, uid: str) -> str:
 def test_decisions_win_over_the_model_survive_reruns_and_are_audited(tmp_path):
     settings = demo_settings(tmp_path, 300, seed=31)
     hold_back(settings.raw_dir, 0.05, DEMO_DAY)
-    parked = [(d, tmp_path / "parked" / d.parent.name) for d in settings.raw_dir.glob("*/2026-11-24")]
-    for src, dst in parked:
-        shutil.move(src, dst)
+    deliver = park_day(settings, "2026-11-24")
     materialise(settings)
-    for src, dst in parked:  # day two brings new customers, younger than day one's
-        shutil.move(dst, src)
+    deliver()  # day two brings new customers, younger than day one's
     materialise(settings)
     # A customer the model built from two or more records, and two singletons of different days.
     a, b = _one(settings, """SELECT min(unique_id), max(unique_id) FROM identity.record_customer
@@ -85,11 +80,10 @@ def test_decisions_win_over_the_model_survive_reruns_and_are_audited(tmp_path):
     assert events and any(e["event"] == "merge" and new_id in e["old_ids"] for e in events[0][0])
 
 
-def test_a_move_is_one_new_version_with_its_source_and_a_rerun_adds_none(tmp_path):
+def test_a_move_is_one_new_version_with_its_source_and_a_rerun_adds_none(demo_copy):
     import json
 
-    settings = demo_settings(tmp_path, 200, seed=32)
-    materialise(settings)
+    settings = demo_copy
     lines = (settings.raw_dir / "ecommerce_accounts" / "2026-11-23" / "ecommerce_accounts.jsonl").read_text().splitlines()
     rows = {json.loads(line)["account_id"]: json.loads(line) for line in lines if line.endswith("}")}
     known = dict(_one(settings, """SELECT x.source_record_id, x.customer_id FROM marts.customer_xref x
@@ -138,7 +132,6 @@ def _decisions_table(con, rows):
 
 
 def test_revoking_a_cannot_link_rejoins_the_pair_on_the_next_run():
-    import pandas as pd
 
     from pipeline.identity.resolve import cluster
     from pipeline.warehouse import replace_table
@@ -155,7 +148,7 @@ def test_revoking_a_cannot_link_rejoins_the_pair_on_the_next_run():
         _decisions_table(con, decisions)
         frame, _, _ = cluster(con, 0.8, 25)
         replace_table(con, "identity.clusters", frame)
-        keys = dict(zip(frame["unique_id"], frame["cluster_key"]))
+        keys = dict(zip(frame["unique_id"], frame["cluster_key"], strict=True))
         together.append(keys["s:1"] == keys["s:2"])
     assert together == [False, True, True]  # split while decided; joined the run after the decision went
 

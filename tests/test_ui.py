@@ -63,10 +63,9 @@ def _runs(client, key: str, value: str) -> list[dict]:
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (make test installs it)")
 def test_the_ui_draws_every_layer_and_its_runs_schedule_and_sensor_succeed(tmp_path):
-    from dagster_graphql import DagsterGraphQLClient
-
     import dagster as dg
     import duckdb
+    from dagster_graphql import DagsterGraphQLClient
 
     settings = demo_settings(tmp_path, 30, seed=1)
     port = _free_port()
