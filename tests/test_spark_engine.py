@@ -57,18 +57,16 @@ def engines(tmp_path_factory):
     runner.run(staged, layers=("raw", "staging"))
     _materialise(staged, dg.AssetSelection.keys(LINKAGE_INPUT))
     runs = {}
-    with pytest.MonkeyPatch.context() as env:
-        # A few hundred records: Spark's cost is per query (planning, code generation), not per row. Fewer
-        # partitions and no whole-stage code generation halve it here; both are plain engine settings.
-        env.setenv("C360_SPARK_SHUFFLE_PARTITIONS", "2")
-        env.setenv("C360_SPARK_CONF", "spark.sql.codegen.wholeStage=false")
-        for engine in ("duckdb", "spark"):
-            (root / engine).mkdir()
-            shutil.copy(staged.warehouse, root / engine / "warehouse.duckdb")
-            settings = Settings(raw_dir=staged.raw_dir, warehouse=root / engine / "warehouse.duckdb",
-                                sources_file=staged.sources_file, truth_file=root / "staged" / "truth.csv",
-                                engine=engine)
-            runs[engine] = (settings, _materialise(settings, dg.AssetSelection.keys(*IDENTITY_FLOW)))
+    # A few hundred records: Spark's cost is per query (planning, code generation), not per row. Fewer
+    # partitions and no whole-stage code generation halve it here; both are plain engine settings.
+    spark = SparkConfig(shuffle_partitions=2, conf={"spark.sql.codegen.wholeStage": "false"})
+    for engine in ("duckdb", "spark"):
+        (root / engine).mkdir()
+        shutil.copy(staged.warehouse, root / engine / "warehouse.duckdb")
+        settings = Settings(raw_dir=staged.raw_dir, warehouse=root / engine / "warehouse.duckdb",
+                            sources_file=staged.sources_file, truth_file=root / "staged" / "truth.csv",
+                            engine=engine, spark=spark)
+        runs[engine] = (settings, _materialise(settings, dg.AssetSelection.keys(*IDENTITY_FLOW)))
     return runs
 
 
