@@ -74,15 +74,13 @@ def resolve(tmp_path_factory):
         if engine not in runs:
             (root / engine).mkdir()
             shutil.copy(staged.warehouse, root / engine / "warehouse.duckdb")
+            # A few hundred records: Spark's cost is per query (planning, code generation), not per row. Fewer
+            # partitions and no whole-stage code generation halve it here; both are plain engine settings.
+            spark = SparkConfig(shuffle_partitions=2, conf={"spark.sql.codegen.wholeStage": "false"})
             settings = Settings(raw_dir=staged.raw_dir, warehouse=root / engine / "warehouse.duckdb",
                                 sources_file=staged.sources_file, truth_file=root / "staged" / "truth.csv",
-                                engine=engine)
-            with pytest.MonkeyPatch.context() as env:
-                # A few hundred records: Spark's cost is per query (planning, code generation), not per row. Fewer
-                # partitions and no whole-stage code generation halve it here; both are plain engine settings.
-                env.setenv("C360_SPARK_SHUFFLE_PARTITIONS", "2")
-                env.setenv("C360_SPARK_CONF", "spark.sql.codegen.wholeStage=false")
-                runs[engine] = (settings, _materialise(settings, dg.AssetSelection.keys(*IDENTITY_FLOW)))
+                                engine=engine, spark=spark)
+            runs[engine] = (settings, _materialise(settings, dg.AssetSelection.keys(*IDENTITY_FLOW)))
         return runs[engine]
     return resolved
 
