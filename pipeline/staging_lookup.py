@@ -112,9 +112,9 @@ class NormalisedValues:
             return {}
         fn = KINDS[kind]
         if kind == "email":
-            return _emails(todo)
+            return _emails(self.con, todo)
         if kind == "phone":
-            return _phones(todo, fn)
+            return _phones(self.con, todo, fn)
         return {(r, g): fn(r, g) for r, g in zip(todo["raw"], todo["region"])}
 
     def save(self) -> None:
@@ -130,15 +130,22 @@ class NormalisedValues:
         self.new = []
 
 
-def _bulk(todo: pd.DataFrame, select: str, params: dict | None = None) -> list[tuple]:
-    """Run `select` over the values to normalise (table _todo: raw, region) in an in-memory DuckDB."""
-    with duckdb.connect() as con:
-        con.register("_todo", todo)
+def _bulk(con: duckdb.DuckDBPyConnection | None, todo: pd.DataFrame, select: str,
+          params: dict | None = None) -> list[tuple]:
+    """Run `select` over the values to normalise (table _todo: raw, region): on the warehouse's connection, or an
+    in-memory DuckDB without one."""
+    if con is None:
+        with duckdb.connect() as memory:
+            return _bulk(memory, todo, select, params)
+    con.register("_todo", todo)
+    try:
         return con.execute(select, params or {}).fetchall()
+    finally:
+        con.unregister("_todo")
 
 
-def _emails(todo: pd.DataFrame) -> dict[tuple[str, str], tuple]:
-    rows = _bulk(todo, f"""SELECT raw, region, lower(trim(raw)) AS text,
+def _emails(con: duckdb.DuckDBPyConnection | None, todo: pd.DataFrame) -> dict[tuple[str, str], tuple]:
+    rows = _bulk(con, todo, f"""SELECT raw, region, lower(trim(raw)) AS text,
         regexp_full_match(lower(trim(raw)), '{EMAIL_SQL}')
           AND length(lower(trim(raw))) <= 254 AND length(split_part(lower(trim(raw)), '@', 1)) <= 64
           AND NOT contains(split_part(lower(trim(raw)), '@', 2), '--')  -- IDNA labels (xn--): the library decides
@@ -151,8 +158,8 @@ def _emails(todo: pd.DataFrame) -> dict[tuple[str, str], tuple]:
             for raw, region, text, plain in rows}
 
 
-def _phones(todo: pd.DataFrame, fn: Callable) -> dict[tuple[str, str], tuple]:
-    rows = _bulk(todo, f"""SELECT raw, region, CASE WHEN regexp_full_match(trim(raw), '{PHONE_SQL}')
+def _phones(con: duckdb.DuckDBPyConnection | None, todo: pd.DataFrame, fn: Callable) -> dict[tuple[str, str], tuple]:
+    rows = _bulk(con, todo, f"""SELECT raw, region, CASE WHEN regexp_full_match(trim(raw), '{PHONE_SQL}')
         THEN regexp_replace(trim(raw), '[ .\\-]', '', 'g') ELSE raw END AS digits FROM _todo""")
     parsed: dict[tuple[str, str], tuple] = {}
     out = {}

@@ -11,22 +11,12 @@ reported every run).
 from __future__ import annotations
 
 import hashlib
-from collections import defaultdict
-
-from pipeline.identity.clustering import connected_components
-
-
-def connected(uids: list[str], pairs: list[tuple[str, str]]) -> dict[str, list[str]]:
-    """root -> members, for the graph of `pairs` over `uids` (singletons included)."""
-    groups: dict[str, list[str]] = defaultdict(list)
-    for uid, root in connected_components(uids, pairs).items():
-        groups[root].append(uid)
-    return groups
 
 
 def fingerprint(members: list[str], edges: list[tuple[str, str, float]], hashes: dict[str, str],
                 max_size: int) -> str:
-    """Changes when anything the clustering of this component depends on changes."""
+    """Changes when anything the clustering of this component depends on changes. The definition: clustering
+    computes it in DuckDB for every component at once (resolve.candidate_components, tested equal)."""
     text = "|".join([str(max_size), *(f"{m}={hashes.get(m)}" for m in sorted(members)),
                      *(f"{a}~{b}:{w:.6f}" for a, b, w in sorted(edges))])
     return hashlib.sha256(text.encode()).hexdigest()[:20]
