@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 
 COMPARED = ("first_name", "last_name", "birth_date", "email", "mobile", "landline", "street", "postcode")
 
@@ -44,8 +45,10 @@ def _components(pairs: list[tuple[str, str]]) -> dict[str, str]:
 def closure_recall(con: duckdb.DuckDBPyConnection, pairs: list[tuple[str, str]]) -> tuple[int, float]:
     """(direct true pairs, pairwise recall of the transitive closure of those true pairs)."""
     comp = _components(pairs)
-    con.execute("CREATE OR REPLACE TEMP TABLE _c (unique_id VARCHAR, comp VARCHAR)")
-    con.executemany("INSERT INTO _c VALUES (?, ?)", list(comp.items()))
+    frame = pd.DataFrame({"unique_id": list(comp), "comp": list(comp.values())})
+    con.register("_c_in", frame)
+    con.execute("CREATE OR REPLACE TEMP TABLE _c AS SELECT * FROM _c_in")
+    con.unregister("_c_in")
     reached, total = con.execute("""
         SELECT (SELECT coalesce(sum(n * (n - 1) / 2), 0) FROM (
                     SELECT count(*) n FROM _t t LEFT JOIN _c c USING (unique_id)
@@ -72,7 +75,7 @@ def diagnose(warehouse: Path, truth: Path, artefacts: Path, threshold: float = 0
              json.loads((artefacts / "splink_model.json").read_text())["blocking_rules_to_generate_predictions"]]
     blocked = con.execute(f"SELECT p.a, p.b {join} WHERE " + " OR ".join(f"({r})" for r in rules)).fetchall()
     tp_pred = """FROM identity.pairwise_predictions x JOIN _tp p
-        ON (p.a = x.unique_id_l AND p.b = x.unique_id_r) OR (p.a = x.unique_id_r AND p.b = x.unique_id_l)"""
+        ON p.a = least(x.unique_id_l, x.unique_id_r) AND p.b = greatest(x.unique_id_l, x.unique_id_r)"""
     scored = con.execute(f"SELECT p.a, p.b {tp_pred} WHERE x.match_probability >= ?", [threshold]).fetchall()
     kept = con.execute(f"SELECT p.a, p.b {tp_pred} WHERE x.match_probability >= ? AND NOT x.contrary_evidence",
                        [threshold]).fetchall()
