@@ -22,24 +22,15 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from pipeline.identity.components import connected  # noqa: E402
+
 COMPARED = ("first_name", "last_name", "birth_date", "email", "mobile", "landline", "street", "postcode")
 
 
 def _components(pairs: list[tuple[str, str]]) -> dict[str, str]:
-    parent: dict[str, str] = {}
-
-    def find(x: str) -> str:
-        parent.setdefault(x, x)
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    for a, b in pairs:
-        ra, rb = find(a), find(b)
-        if ra != rb:
-            parent[ra] = rb
-    return {x: find(x) for x in parent}
+    uids = sorted({u for pair in pairs for u in pair})
+    return {u: root for root, members in connected(uids, pairs).items() for u in members}
 
 
 def closure_recall(con: duckdb.DuckDBPyConnection, pairs: list[tuple[str, str]]) -> tuple[int, float]:

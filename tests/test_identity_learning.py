@@ -133,8 +133,8 @@ def test_a_shared_identifier_links_across_sources(learned):
 
 
 def _household_records(households: int = 150) -> pa.Table:
-    """Two adults per household sharing surname, street, postcode and landline; each adult has two records that
-    share an e-mail or a mobile (their own) and never change first name or birth date."""
+    """Two adults per household sharing surname, street, postcode, landline and a family e-mail (on one record of
+    each); each adult's two records share their mobile and never change first name or birth date."""
     rng, rows = random.Random(11), []
     firsts = ["anne", "paul", "marc", "lea", "hugo", "emma", "louis", "chloe", "jules", "ines", "noah", "zoe"]
     for h in range(households):
@@ -146,15 +146,16 @@ def _household_records(households: int = 150) -> pa.Table:
             for copy in range(2):
                 rows.append({"unique_id": f"s:{h}-{a}-{copy}", "source": "s", "source_record_id": f"{h}-{a}-{copy}",
                              "first_name": first, "first_name_canonical": first, "last_name": last,
-                             "birth_date": born, "email": email if copy == 0 else None,
+                             "birth_date": born, "email": email if copy == 0 else f"family.{h}@mail.fr",
                              "mobile": mobile, "landline": landline, "street": street, "postcode": pc,
                              "city": "paris", "record_hash": f"{h}-{a}-{copy}"})
     return pa.Table.from_pylist(rows)
 
 
 def test_household_conflicts_are_learned_as_a_veto(tmp_path):
-    """Through real Splink: spouses share every household field, so the score links them; the scored pairs show
-    those links cannot be duplicates (whose first names never differ), so the first-name conflict vetoes."""
+    """Through real Splink: spouses share every household field and an e-mail, so the score links them; the scored
+    pairs show those links cannot be duplicates (whose first names never differ), so the first-name conflict
+    vetoes."""
     from pipeline.identity import link
 
     result = link.train_and_predict(_household_records(), tmp_path)
