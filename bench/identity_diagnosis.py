@@ -51,14 +51,16 @@ def closure_recall(con: duckdb.DuckDBPyConnection, pairs: list[tuple[str, str]])
 def diagnose(warehouse: Path, truth: Path, artefacts: Path, threshold: float = 0.8) -> list[dict]:
     con = duckdb.connect(str(warehouse), read_only=True)
     path = str(truth).replace("'", "''")
+    columns = {r[0] for r in con.execute("DESCRIBE identity.linkage_input").fetchall()}
+    compared = [c for c in columns if c in COMPARED or c.startswith("id_")]
+    # Records a purge emptied after linking (erasure, retention) carry no value any more: left out of every stage.
     con.execute(f"""CREATE TEMP TABLE _t AS SELECT source || ':' || source_record_id AS unique_id, person_id
         FROM read_csv('{path}', all_varchar = true)
-        WHERE source || ':' || source_record_id IN (SELECT unique_id FROM identity.linkage_input)""")
+        WHERE source || ':' || source_record_id IN (SELECT unique_id FROM identity.linkage_input
+                                                    WHERE coalesce({', '.join(compared)}) IS NOT NULL)""")
     con.execute("""CREATE TEMP TABLE _tp AS SELECT a.unique_id AS a, b.unique_id AS b
         FROM _t a JOIN _t b ON a.person_id = b.person_id AND a.unique_id < b.unique_id""")
     total = con.execute("SELECT count(*) FROM _tp").fetchall()[0][0]
-    columns = {r[0] for r in con.execute("DESCRIBE identity.linkage_input").fetchall()}
-    compared = [c for c in columns if c in COMPARED or c.startswith("id_")]
     join = "FROM _tp p JOIN identity.linkage_input l ON l.unique_id = p.a JOIN identity.linkage_input r ON r.unique_id = p.b"
     shared = con.execute(f"SELECT p.a, p.b {join} WHERE "
                          + " OR ".join(f"l.{c} = r.{c}" for c in compared)).fetchall()
