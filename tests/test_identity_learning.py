@@ -133,8 +133,8 @@ def test_a_shared_identifier_links_across_sources(learned):
 
 
 def _household_records(households: int = 150) -> pa.Table:
-    """Two adults per household sharing surname, street, postcode and landline; each adult has two records that
-    share an e-mail or a mobile (their own) and never change first name or birth date."""
+    """Two adults per household sharing surname, street, postcode, landline and a family e-mail (on one record of
+    each); each adult's two records share their mobile and never change first name or birth date."""
     rng, rows = random.Random(11), []
     firsts = ["anne", "paul", "marc", "lea", "hugo", "emma", "louis", "chloe", "jules", "ines", "noah", "zoe"]
     for h in range(households):
@@ -146,15 +146,16 @@ def _household_records(households: int = 150) -> pa.Table:
             for copy in range(2):
                 rows.append({"unique_id": f"s:{h}-{a}-{copy}", "source": "s", "source_record_id": f"{h}-{a}-{copy}",
                              "first_name": first, "first_name_canonical": first, "last_name": last,
-                             "birth_date": born, "email": email if copy == 0 else None,
+                             "birth_date": born, "email": email if copy == 0 else f"family.{h}@mail.fr",
                              "mobile": mobile, "landline": landline, "street": street, "postcode": pc,
                              "city": "paris", "record_hash": f"{h}-{a}-{copy}"})
     return pa.Table.from_pylist(rows)
 
 
 def test_household_conflicts_are_learned_as_a_veto(tmp_path):
-    """Through real Splink: spouses share every household field, so the score links them; the scored pairs show
-    those links cannot be duplicates (whose first names never differ), so the first-name conflict vetoes."""
+    """Through real Splink: spouses share every household field and an e-mail, so the score links them; the scored
+    pairs show those links cannot be duplicates (whose first names never differ), so the first-name conflict
+    vetoes."""
     from pipeline.identity import link
 
     result = link.train_and_predict(_household_records(), tmp_path)
@@ -199,3 +200,27 @@ def test_the_public_benchmark_maps_febrl_through_the_sources_file(tmp_path):
     (tmp_path / "s.yaml").write_text(sources_yaml(["febrl_a", "febrl_b"], with_id=True), encoding="utf-8")
     a, b = load_sources(tmp_path / "s.yaml")
     assert a.person["street"] == ("street_number", "address_1") and b.identifiers == {"soc_sec_id": "soc_sec_id"}
+
+
+def test_error_tolerant_blocking_reaches_a_pair_with_an_error_in_every_exact_key():
+    """A duplicate with a surname typo, another given name and a birth-date digit off shares no exact value with
+    its original; the error-tolerant keys (checked against the budget by Splink's blocking analysis) reach it."""
+    from splink.backends.duckdb import DuckDBAPI
+
+    from pipeline.identity import blocking
+
+    rows = [{"unique_id": str(i), "first_name": f"given{i}", "first_name_canonical": f"given{i}",
+             "last_name": f"surname{i:03d}", "birth_date": f"{1940 + i % 60}-0{1 + i % 9}-1{i % 10}"}
+            for i in range(300)]
+    rows.append({"unique_id": "dup", "first_name": "other", "first_name_canonical": "other",
+                 "last_name": "surnmae007", "birth_date": "1947-08-19"})  # original: surname007, 1947-08-17
+    con = duckdb.connect()
+    con.register("_in", pa.Table.from_pylist(rows))
+    con.execute("CREATE TABLE li AS SELECT * FROM _in")
+    plan = blocking.plan_blocking(DuckDBAPI(con), "li", con.sql("SELECT * FROM li").to_arrow_table())
+    assert "surname prefix & birth year" in plan.labels
+    reached = con.execute("SELECT count(*) FROM li l, li r WHERE l.unique_id = '7' AND r.unique_id = 'dup' AND ("
+                          + " OR ".join(f"({r.get_blocking_rule('duckdb').blocking_rule_sql})" if hasattr(r, "get_blocking_rule")
+                                        else f"({r})" for r in plan.rules) + ")").fetchall()[0][0]
+    exact = [lbl for lbl, r in zip(plan.labels, plan.rules) if lbl in blocking.SINGLE_FIELDS]
+    assert exact and reached == 1

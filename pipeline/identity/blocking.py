@@ -82,28 +82,26 @@ def plan_blocking(db: DatabaseAPI, table: str, records: pa.Table) -> BlockingPla
     for column in ids:  # a strong identifier is rarely shared by two people: always a rule of its own
         rules.append(block_on(column))
         labels.append(column)
-    for column in (c for c in SINGLE_FIELDS if c in present):
-        rule = block_on(column)
+
+    def keep_within_budget(label: str, needs: tuple[str, ...], keys: tuple[str, ...]) -> None:
+        if not set(needs) <= present:
+            return
+        rule = block_on(*keys)
         cost = _cost(db, table, rule, n)
         if cost > budget:
-            over.append({"field": column, "estimated_comparisons": cost, "budget": budget})
-            continue
+            over.append({"field": label, "estimated_comparisons": cost, "budget": budget})
+            return
         rules.append(rule)
-        labels.append(column)
+        labels.append(label)
+
+    for column in SINGLE_FIELDS:
+        keep_within_budget(column, (column,), (column,))
     for combo in COMBINATIONS:
         if set(combo) <= present and not set(combo) & set(labels):  # a single rule already covers it
             rules.append(block_on(*combo))
             labels.append(" & ".join(combo))
     for label, needs, keys in TOLERANT_KEYS:
-        if not set(needs) <= present:
-            continue
-        rule = block_on(*keys)
-        cost = _cost(db, table, rule, n)
-        if cost > budget:
-            over.append({"field": label, "estimated_comparisons": cost, "budget": budget})
-            continue
-        rules.append(rule)
-        labels.append(label)
+        keep_within_budget(label, needs, keys)
     if {"first_name", "last_name"} <= present:
         rules.append(SWAP_RULE)
         labels.append("first and last name swapped")

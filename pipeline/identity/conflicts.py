@@ -7,9 +7,11 @@ FEBRL a duplicate often carries another given name or a birth date off by severa
 
 For each conflict kind k:
 - m_k = P(conflict | same person), from *anchor* pairs: pairs that agree on strong evidence the conflict does
-  not involve (an exact e-mail, mobile or mapped identifier; or, for first names, surname + birth date +
-  postcode; for birth dates, first name + surname + postcode). Anchors are mostly true pairs, so m_k is an
-  upper estimate (a twin sharing surname, birth date and postcode counts as a "duplicate" with a conflict).
+  not involve (an exact e-mail, mobile or mapped identifier together with the birth date, for first names, or
+  the first name, for birth dates; or, for first names, surname + birth date + postcode; for birth dates,
+  first name + surname + postcode). Anchors are mostly true pairs, so m_k is an upper estimate (a twin sharing
+  surname, birth date and postcode counts as a "duplicate" with a conflict: where nothing else tells twins
+  from duplicates that change given names, as in FEBRL-shaped data, the twins count so).
 - u_k = P(conflict | different people), from random pairs of the sample of distinct people (u_sample.py).
 The conflict is worth log2(m_k / u_k) bits. Splink already counts "first names differ" in its own comparison
 (the else level, learned by EM, which the shared household fields bias), so only the difference between the two
@@ -43,6 +45,9 @@ KEY_COLUMNS = ("first_name", "first_name_canonical", "last_name", "birth_date")
 # Anchors that leave each kind's own field free to disagree (columns compared exactly; postcode may be missing).
 FIELD_ANCHORS = {"first_name": ("last_name", "birth_date"), "birth_date": ("first_name_canonical", "last_name")}
 PERSONAL_ANCHORS = ("email", "mobile")
+# A personal anchor counts only with a second field independent of the conflict: a family e-mail or a shared
+# phone also joins a spouse, who differs in first name *and* birth date; a duplicate keeps one of them.
+PERSONAL_SECOND = {"first_name": "birth_date", "birth_date": "first_name_canonical"}
 # m_k's upper confidence bound (Wilson, 95 %): the most often duplicates can disagree so, given the anchors seen.
 CONFIDENCE_Z = 1.96
 # A link is worth making when it is more likely a match than not: the Bayes decision, not a tuned constant.
@@ -157,8 +162,9 @@ def _anchor_sql(kind: str, columns: set[str]) -> str:
     """Pairs (l, r) agreeing on strong evidence independent of `kind`'s field."""
     personal = [c for c in (*PERSONAL_ANCHORS, *sorted(c for c in columns if c.startswith(IDENTIFIER_PREFIX)))
                 if c in columns]
+    second = PERSONAL_SECOND[kind]
     parts = [f"SELECT l.unique_id AS a, r.unique_id AS b FROM _rec l JOIN _rec r ON l.{c} = r.{c} "
-             f"AND l.unique_id < r.unique_id" for c in personal]
+             f"AND l.{second} = r.{second} AND l.unique_id < r.unique_id" for c in personal if second in columns]
     fields = FIELD_ANCHORS[kind]
     postcode = "AND (l.postcode = r.postcode OR l.postcode IS NULL OR r.postcode IS NULL)" \
         if "postcode" in columns else ""

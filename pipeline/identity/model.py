@@ -120,11 +120,10 @@ PREDICTION_BLOCKING_RULES = [
 ]
 SWAP_RULE = PREDICTION_BLOCKING_RULES[-1]
 
-# EM sessions: each fixes some fields by blocking and learns the m-probabilities of the others.
-# Sessions over fields a data set lacks, or with too few pairs, are skipped (recipe.py); the last two serve
-# data without a nickname table's names or e-mails.
-TRAINING_FIELDS = [("first_name_canonical", "last_name"), ("birth_date",), ("email",), ("first_name", "last_name")]
-TRAINING_BLOCKING_RULES = [block_on(*fields) for fields in TRAINING_FIELDS]
+# EM sessions blocked on exact fields, after those on error-tolerant keys (recipe.training_sessions): each fixes
+# some fields by blocking and learns the m-probabilities of the others. Sessions over fields a data set lacks,
+# or with too few pairs, are skipped.
+TRAINING_FIELDS = [("birth_date",), ("email",)]
 
 
 def settings(identifiers: list[str] = (), blocking_rules: list | None = None) -> SettingsCreator:

@@ -32,6 +32,9 @@ TRAINING_SEED = 42
 # No level's m-probability falls below this (nor below u for an agreement level): EM can learn m = 0 for
 # "different landline" when no duplicate in the data changed landline, which would forbid the link forever.
 M_FLOOR = 0.01
+# EM sessions on error-tolerant keys (blocking.TOLERANT_KEYS), then model.TRAINING_FIELDS (see training_sessions).
+# (A session blocked on a name learns nothing of either name: each name's comparison reads the other, swaps.)
+TRAINING_KEYS = ("name prefixes",)
 # An EM session needs enough candidate pairs to learn from; smaller ones are skipped (and reported).
 MIN_EM_PAIRS = 100
 # Share of true pairs the deterministic prior rules are taken to reach (each rule tolerates one error).
@@ -165,6 +168,16 @@ def term_frequency_tables(engine: Engine, records: pa.Table) -> tuple[dict[str, 
     return tf_tables, people, sample
 
 
+def training_sessions() -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
+    """(fields needed, blocking keys) of each EM session. Each learns the m of the fields it does not block on.
+    Blocking a session on exact names makes the names' duplicates those whose error is elsewhere: where each
+    duplicate carries one error (names + birth date data), EM then learns that duplicates mostly disagree on the
+    birth date (m of an exact birth date 0.05, measured). Error-tolerant keys (prefixes, the birth year) keep
+    duplicates with an error in the blocked fields too, so the m learned is closer to the data's own."""
+    tolerant = {label: (needs, keys) for label, needs, keys in blocking.TOLERANT_KEYS}
+    return [tolerant[label] for label in TRAINING_KEYS] + [(f, f) for f in model.TRAINING_FIELDS]
+
+
 def train(engine: Engine, records: pa.Table) -> Trained:
     """The full re-link's training, on any engine; `records` is the linkage input."""
     engine.put(records, "linkage_input")
@@ -181,10 +194,10 @@ def train(engine: Engine, records: pa.Table) -> Trained:
     if rules:
         linker.training.estimate_probability_two_random_records_match(rules, recall=PRIOR_RULES_RECALL)
     trained = []
-    for fields in model.TRAINING_FIELDS:
+    for fields, keys in training_sessions():
         if not set(fields) <= present:
             continue
-        rule = block_on(*fields)
+        rule = block_on(*keys)
         pairs = count_comparisons(engine.api(), "linkage_input", [rule])[0]["comparisons"]
         if pairs >= MIN_EM_PAIRS:
             label = rule.get_blocking_rule("duckdb").blocking_rule_sql
