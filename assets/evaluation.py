@@ -14,7 +14,6 @@ from pipeline.sql import literal
 from pipeline.warehouse import append_run, table_exists
 
 
-
 @dg.asset(key=LINKAGE_QUALITY, deps=[RECORD_CUSTOMER], group_name=GROUP, kinds={"duckdb"}, pool=WAREHOUSE_POOL)
 def linkage_quality(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
                     settings: RunSettings) -> dg.MaterializeResult:

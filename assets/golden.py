@@ -3,11 +3,27 @@
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from assets.keys import (
+    ACTIVITIES,
+    ACTIVITY,
+    CLUSTERS,
+    CONSENT_EVENTS,
+    CONSENT_STATE,
+    CUSTOMER_XREF,
+    DECISION_LOG,
+    ERASURE_REGISTRY,
+    ERASURE_REQUESTS,
+    EXCLUDED,
+    GOLDEN_CONTACT_POINTS,
+    HOUSEHOLDS,
+    PERSON_RECORDS,
+    POINT_CONSENT_STATE,
+    PROFILE,
+    SHARED_DEVICES,
+    STEWARD_DECISIONS,
+    STITCHED_SESSIONS,
+)
 from assets.metadata import build_table, table_metadata
-from assets.keys import (ACTIVITIES, ACTIVITY, CLUSTERS, CONSENT_EVENTS, CONSENT_STATE, CUSTOMER_XREF, DECISION_LOG,
-                         ERASURE_REGISTRY, ERASURE_REQUESTS, EXCLUDED, GOLDEN_CONTACT_POINTS, HOUSEHOLDS,
-                         PERSON_RECORDS, POINT_CONSENT_STATE, PROFILE, SHARED_DEVICES, STEWARD_DECISIONS,
-                         STITCHED_SESSIONS)
 from pipeline.golden.activity import activity_summary_sql
 from pipeline.golden.candidates import CUSTOMER_ACTIVITIES_SQL, GOLDEN_CANDIDATES_SQL
 from pipeline.golden.consent import CONSENT_EVENTS_SQL, CONSENT_STATE_SQL, point_consent_state_sql
@@ -15,13 +31,16 @@ from pipeline.golden.contact_points import CONTACT_POINTS_SQL
 from pipeline.golden.households import build_households
 from pipeline.golden.overrides import apply_overrides
 from pipeline.golden.privacy import CREATE_REGISTRY_SQL, REGISTER_ERASURES_SQL, excluded_customers_sql
-from pipeline.golden.sessions import (CUSTOMER_ACTIVITIES_WITH_STITCHED_SESSIONS_SQL, SHARED_DEVICES_SQL,
-                                      STITCHED_SESSIONS_SQL)
-from pipeline.identity.decisions import log_decisions
+from pipeline.golden.sessions import (
+    CUSTOMER_ACTIVITIES_WITH_STITCHED_SESSIONS_SQL,
+    SHARED_DEVICES_SQL,
+    STITCHED_SESSIONS_SQL,
+)
 from pipeline.golden.survivorship import golden_attributes_sql, load_rules
+from pipeline.identity.decisions import log_decisions
 from pipeline.resources import WAREHOUSE_POOL, RunSettings
 from pipeline.sql import scalar
-from pipeline.warehouse import replace_table, transaction
+from pipeline.warehouse import transaction
 
 GROUP = "golden"
 

@@ -5,23 +5,32 @@ durable customer ids are carried over from run to run."""
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from assets.keys import (
+    CLUSTERS,
+    ID_EVENTS,
+    ID_REGISTRY,
+    LINKAGE_INPUT,
+    PERSON_RECORDS,
+    PREDICTIONS,
+    RECORD_CUSTOMER,
+    REVIEW_QUEUE,
+    STEWARD_DECISIONS,
+)
 from assets.metadata import table_metadata
-from assets.keys import (CLUSTERS, ID_EVENTS, ID_REGISTRY, LINKAGE_INPUT, PERSON_RECORDS, PREDICTIONS, RECORD_CUSTOMER,
-                         REVIEW_QUEUE, STEWARD_DECISIONS)
+from pipeline.golden.purge import restore_purged_hashes
 from pipeline.identity import link
+from pipeline.identity.conflicts import ConflictModel
 from pipeline.identity.decisions import COLUMNS as DECISION_COLUMNS
 from pipeline.identity.decisions import mark_missing_records, read_decisions
-from pipeline.golden.purge import restore_purged_hashes
-from pipeline.identity.conflicts import ConflictModel
 from pipeline.identity.features import identifier_names, linkage_input_sql
 from pipeline.identity.resolve import cluster, save_ids, stable_ids
+from pipeline.identity.review import review_queue_sql
 from pipeline.identity.scoring import score_pairs
 from pipeline.resources import WAREHOUSE_POOL, RunSettings
-from pipeline.identity.review import review_queue_sql
 from pipeline.warehouse import create_table_as, replace_table
 
 GROUP = "identity"
-DECISION_TYPES = {**{c: "VARCHAR" for c in DECISION_COLUMNS}, "status": "VARCHAR", "applied": "BOOLEAN",
+DECISION_TYPES = {**dict.fromkeys(DECISION_COLUMNS, "VARCHAR"), "status": "VARCHAR", "applied": "BOOLEAN",
                   "effect": "VARCHAR", "run_id": "VARCHAR"}
 PREDICTIONS_OP = PREDICTIONS.to_python_identifier()  # its op's name in run config (LinkConfig)
 CLUSTERS_OP = CLUSTERS.to_python_identifier()

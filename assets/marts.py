@@ -4,23 +4,49 @@
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from assets.keys import (ACTIVITY, CONSENT_EVENTS, CONSENT_HISTORY, CONSENT_STATE, CUSTOMER_360, CUSTOMER_HISTORY,
-                         CUSTOMER_TIMELINE, CUSTOMER_XREF, DATA_QUALITY, EXCLUDED, GOLDEN_CONTACT_POINTS, HOUSEHOLD,
-                         HOUSEHOLDS, ID_EVENTS, MARTS_CONTACT_POINTS, PREDICTIONS, PROFILE, PURGE_LOG, RECORD_CUSTOMER,
-                         REVIEW_QUEUE, SEGMENT_HISTORY, SEGMENT_SUMMARY, STITCHED_SESSIONS)
+from assets.keys import (
+    ACTIVITY,
+    CONSENT_EVENTS,
+    CONSENT_HISTORY,
+    CONSENT_STATE,
+    CUSTOMER_360,
+    CUSTOMER_HISTORY,
+    CUSTOMER_TIMELINE,
+    CUSTOMER_XREF,
+    DATA_QUALITY,
+    EXCLUDED,
+    GOLDEN_CONTACT_POINTS,
+    HOUSEHOLD,
+    HOUSEHOLDS,
+    ID_EVENTS,
+    MARTS_CONTACT_POINTS,
+    PREDICTIONS,
+    PROFILE,
+    PURGE_LOG,
+    RECORD_CUSTOMER,
+    REVIEW_QUEUE,
+    SEGMENT_HISTORY,
+    SEGMENT_SUMMARY,
+    STITCHED_SESSIONS,
+)
 from assets.metadata import build_table, check_result, column_lineage, table_metadata
 from pipeline.config import CONSENT_CHANNELS
-from pipeline.quality import suites
-from pipeline.sql import scalar
-from pipeline.warehouse import create_table_as
-from pipeline.identity.xref import CUSTOMER_XREF_SQL
 from pipeline.golden.purge import purge_excluded
+from pipeline.identity.xref import CUSTOMER_XREF_SQL
+from pipeline.marts.customer_360 import (
+    CONSENT_HISTORY_SQL,
+    CONTACT_POINTS_SQL,
+    HOUSEHOLD_SQL,
+    SEGMENT_SUMMARY_SQL,
+    customer_360_sql,
+)
 from pipeline.marts.history import record_history
 from pipeline.marts.segment_history import record_segment_figures
 from pipeline.marts.timeline import CUSTOMER_TIMELINE_SQL, CUSTOMER_TIMELINE_VIEWS
-from pipeline.marts.customer_360 import (CONSENT_HISTORY_SQL, CONTACT_POINTS_SQL, HOUSEHOLD_SQL,
-                                         SEGMENT_SUMMARY_SQL, customer_360_sql)
+from pipeline.quality import suites
 from pipeline.resources import WAREHOUSE_POOL, GreatExpectations, RunSettings
+from pipeline.sql import scalar
+from pipeline.warehouse import create_table_as
 
 GROUP = "marts"
 XREF_COVERS_STAGING = "every_person_record_once"

@@ -5,8 +5,15 @@ from dagster_duckdb import DuckDBResource
 
 from assets.keys import MARTS, PUBLISHED, RESTRICTED
 from pipeline.private_files import restrict
-from pipeline.publish import (PSEUDONYM_FUNCTION, RESTRICTED_ONLY, analyst_select, pseudonym_key, publish_marts,
-                              register_pseudonym, sources_keyed_by_identifier)
+from pipeline.publish import (
+    PSEUDONYM_FUNCTION,
+    RESTRICTED_ONLY,
+    analyst_select,
+    pseudonym_key,
+    publish_marts,
+    register_pseudonym,
+    sources_keyed_by_identifier,
+)
 from pipeline.resources import WAREHOUSE_POOL, RunSettings
 
 

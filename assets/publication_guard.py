@@ -9,10 +9,10 @@ the drop (a large erasure batch) lets it through once with C360_MAX_SHRINK=1.
 """
 
 import dagster as dg
+import duckdb
 from dagster_duckdb import DuckDBResource
 
 from assets.keys import CUSTOMER_360
-
 from pipeline.resources import RunSettings
 from pipeline.sql import literal, scalar
 
@@ -51,7 +51,7 @@ def _published_customers(con, settings: RunSettings) -> int | None:
     con.execute(f"ATTACH {literal(path)} AS _previous_publication (READ_ONLY)")
     try:
         return scalar(con, "SELECT count(*) FROM _previous_publication.marts.customer_360")
-    except Exception:  # a copy without that table (an older layout): nothing to compare with
+    except duckdb.CatalogException:  # a copy without that table (an older layout): nothing to compare with
         return None
     finally:
         con.execute("DETACH _previous_publication")

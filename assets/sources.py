@@ -4,7 +4,7 @@ The extracts are daily-partitioned by drop day (`<source>/<YYYY-MM-DD>/...`): a 
 files and replaces that day's rows only, so re-running a day is idempotent and a backfill reloads past days."""
 
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import dagster as dg
 import pandas as pd
@@ -62,7 +62,7 @@ def build_extract_asset(source: Source, partitions: dg.PartitionsDefinition) -> 
             context.log.warning(f"{source.name}: {len(archived)} file(s) of {day} are no longer on disk; their "
                                 "rows stay loaded (`customer360 forget FILE` removes them)")
         rows = extract.rows
-        rows["_loaded_at"] = datetime.now(timezone.utc).replace(tzinfo=None)
+        rows["_loaded_at"] = datetime.now(UTC).replace(tzinfo=None)
         files = pd.DataFrame([vars(f) for f in extract.files], columns=FILE_COLUMNS)
         with duckdb.get_connection() as con:
             added = replace_rows(con, table, rows, "_drop", day, RAW_TYPES, keep=("_file", archived))

@@ -6,8 +6,8 @@ from datetime import date
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from assets.metadata import table_metadata
 from assets.keys import ACTIVITIES, ERASURE_REQUESTS, FIELD_ISSUES, PERSON_RECORDS, QUARANTINE, raw_key
+from assets.metadata import table_metadata
 from pipeline.config import Source
 from pipeline.resources import WAREHOUSE_POOL
 from pipeline.sql import literal, literals, raw_table
@@ -62,7 +62,7 @@ def build(sources: list[Source]) -> list:
         totals: dict[str, list[int]] = {}
         for src, _, records, raw_n, st, q in rows:
             totals.setdefault(src, [0, 0, 0, 0])
-            totals[src] = [a + b for a, b in zip(totals[src], (records, raw_n, st, q))]
+            totals[src] = [a + b for a, b in zip(totals[src], (records, raw_n, st, q), strict=False)]
         return dg.AssetCheckResult(
             passed=not off,
             metadata={name: f"records {r} = raw {raw_n} = staged {st} + quarantined {q}"

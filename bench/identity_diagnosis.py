@@ -23,8 +23,8 @@ import duckdb
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from pipeline.identity.clustering import connected_components  # noqa: E402
-from pipeline.sql import literal, scalar  # noqa: E402
+from pipeline.identity.clustering import connected_components
+from pipeline.sql import literal, scalar
 
 COMPARED = ("first_name", "last_name", "birth_date", "email", "mobile", "landline", "street", "postcode")
 

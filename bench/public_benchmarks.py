@@ -26,7 +26,6 @@ import time
 from pathlib import Path
 
 import pandas as pd
-
 from isolated import measure_in_own_process  # bench/isolated.py, beside this script
 
 from pipeline.sql import literal

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import sys
 from collections import Counter
+from pathlib import Path
 
 import duckdb
-
-from pathlib import Path
 
 from pipeline.identity.clustering import connected_components, constrained_clusters
 from pipeline.identity.conflicts import ConflictModel
@@ -38,7 +37,7 @@ def sweep(warehouse: str, truth: str, thresholds: list[float], veto: bool = True
     learned = ConflictModel.load(Path(warehouse).parent / "artefacts" / "conflict_weights.json")  # as the run
     out = []
     for t in thresholds:
-        edges = [(l, r, w) for l, r, w, p, v in edges_all if p >= t and not (veto and v)]
+        edges = [(a, b, w) for a, b, w, p, v in edges_all if p >= t and not (veto and v)]
         clusters, refused = constrained_clusters(keys, edges, veto=learned.vetoes) if veto else _components(keys, edges)
         predicted = pair_count(Counter(clusters[u] for u in scored))
         tp = pair_count(Counter((clusters[u], person[u]) for u in scored))
@@ -51,7 +50,7 @@ def sweep(warehouse: str, truth: str, thresholds: list[float], veto: bool = True
 
 def _components(keys, edges):
     """Plain connected components (what a threshold alone gives), for comparison."""
-    return connected_components(list(keys), [(l, r) for l, r, _ in edges]), 0
+    return connected_components(list(keys), [(a, b) for a, b, _ in edges]), 0
 
 
 if __name__ == "__main__":

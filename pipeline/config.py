@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Literal, get_args
 
@@ -272,7 +272,7 @@ class SparkConfig:
     conf: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def from_env(cls) -> "SparkConfig":
+    def from_env(cls) -> SparkConfig:
         env = os.environ.get
         return cls(master=env("C360_SPARK_MASTER", cls.master),
                    driver_memory=env("C360_SPARK_DRIVER_MEMORY", cls.driver_memory),
@@ -377,7 +377,7 @@ class Settings:
         return load_sources(self.sources_file)
 
     @classmethod
-    def from_env(cls) -> "Settings":
+    def from_env(cls) -> Settings:
         env = os.environ.get
         truth = env("C360_TRUTH", str(PROJECT_ROOT / "data" / "truth.csv"))
         return cls(
@@ -414,4 +414,4 @@ def drop_day(path: Path, raw_dir: Path) -> str:
     for part in path.relative_to(raw_dir).parts[:-1]:
         if _DAY.match(part):
             return part
-    return datetime.fromtimestamp(path.stat().st_mtime, timezone.utc).date().isoformat()
+    return datetime.fromtimestamp(path.stat().st_mtime, UTC).date().isoformat()

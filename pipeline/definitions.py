@@ -11,7 +11,6 @@ from pipeline.config import Settings, load_sources
 from pipeline.resources import build_resources
 from pipeline.runner import partition_start
 
-
 # Who answers for each layer (Dagster shows owners on every asset page; rename to your teams).
 OWNERS = {"raw": "team:data-engineering", "staging": "team:data-engineering", "identity": "team:data-stewardship",
           "customer_ids": "team:data-stewardship",

@@ -139,7 +139,7 @@ def _header_problem(header: list[str], source: Source) -> str | None:
     mapped = {m.lower() for m in source.mapped_columns}
     if not mapped & set(lowered) or any(_VALUE_LIKE.match(h) or "@" in h for h in header):
         return "no header row (the first line looks like data, not column names; it is read as a record)"
-    dupes = sorted({h for h, low in zip(header, lowered) if lowered.count(low) > 1})
+    dupes = sorted({h for h, low in zip(header, lowered, strict=False) if lowered.count(low) > 1})
     if dupes:
         return f"the same column more than once (case-insensitive): {shown(dupes)}"
     reserved = [h for h in header if h.lower() in RESERVED]
@@ -176,7 +176,7 @@ def _read_csv(text: str, source: Source, file: str, names: _Names) -> _Read:
         elif _has_bad_bytes(rec.text):
             rows.append(_bad_row(file, rec.line, f"bytes not valid in declared encoding {source.encoding}", rec.text))
         else:
-            row = {h: (v if v != "" else None) for h, v in zip(columns, rec.values)}
+            row = {h: (v if v != "" else None) for h, v in zip(columns, rec.values, strict=False)}
             repaired += suspect(rec.text) and _repaired(row)
             rows.append({**row, "_file": file, "_line": rec.line, "_error": None, "_raw": None})
     return _Read(rows, columns, len(rows), repaired, problem)
@@ -204,7 +204,7 @@ def _read_jsonl(text: str, source: Source, file: str, names: _Names) -> _Read:
             continue
         flat = _flatten(obj)
         lowered = [k.lower() for k in flat]
-        clash = sorted({k for k, low in zip(flat, lowered) if lowered.count(low) > 1 or low in RESERVED})
+        clash = sorted({k for k, low in zip(flat, lowered, strict=False) if lowered.count(low) > 1 or low in RESERVED})
         if clash:
             rows.append(_bad_row(file, line, f"keys differing only in case, or reserved: {shown(clash)}", content))
             continue
@@ -273,7 +273,7 @@ def read_source(source: Source, raw_dir: Path, day: str | None = None,
         seen[load.sha256] = file
         try:
             read = _read_file(path, data, source, file, names)
-        except Exception as exc:  # a file that cannot be opened at all (a broken Parquet): one row says why
+        except Exception as exc:  # noqa: BLE001 - a file that cannot be opened at all (a broken Parquet): one row says why
             kind = type(exc).__name__  # the exception's text may quote the file's content: never shown
             read = _Read([_bad_row(file, 0, f"{REFUSED_FILE_REASON}: unreadable {source.format} file ({kind})", "")],
                          [], 1, 0, f"unreadable {source.format} file")

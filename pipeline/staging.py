@@ -8,9 +8,9 @@ reject the row: the field is left empty, the original stays beside it, and `fiel
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
-from typing import Callable
 
 import pandas as pd
 
@@ -51,7 +51,7 @@ def _map_unique(series: pd.Series, fn: Callable) -> pd.Series:
 
 def _map_pairs(a: pd.Series, b: pd.Series, fn: Callable) -> pd.Series:
     """Apply fn(x, y) once per distinct (x, y) pair of two aligned columns."""
-    pairs = [(None if missing(x) else x, y) for x, y in zip(a, b)]
+    pairs = [(None if missing(x) else x, y) for x, y in zip(a, b, strict=False)]
     cache = {p: fn(*p) for p in set(pairs) if p[0] is not None}
     return pd.Series([cache.get(p) for p in pairs], index=a.index, dtype=object)
 
@@ -64,7 +64,7 @@ def _split(series: pd.Series, n: int) -> list[pd.Series]:
 def _col(frame: pd.DataFrame, column: str | tuple[str, ...] | None) -> pd.Series:
     if isinstance(column, tuple):  # a composite field: its parts joined by a space, missing parts left out
         parts = [_col(frame, c) for c in column]
-        joined = [" ".join(v for v in values if v is not None) for values in zip(*parts)]
+        joined = [" ".join(v for v in values if v is not None) for values in zip(*parts, strict=False)]
         return pd.Series([v or None for v in joined], index=frame.index, dtype=object)
     if column is None or column not in frame.columns:
         return pd.Series([None] * len(frame), index=frame.index, dtype=object)
@@ -117,7 +117,7 @@ def _date_from_parts(frame: pd.DataFrame, columns: tuple[str, ...]) -> pd.Series
             return None
         y, m, d = (int(str(v).strip().split(".")[0]) for v in (y, m, d))
         return f"{y:04d}-{m:02d}-{d:02d}"
-    return pd.Series([iso(*v) for v in zip(*parts)], index=frame.index, dtype=object)
+    return pd.Series([iso(*v) for v in zip(*parts, strict=False)], index=frame.index, dtype=object)
 
 
 def identifier_key(value: object) -> str | None:
@@ -133,7 +133,7 @@ def _identifiers(source: Source, frame: pd.DataFrame) -> pd.Series:
     names = list(source.identifiers)
     keys = [_col(frame, source.identifiers[n]).map(identifier_key).tolist() for n in names]
     # not missing(): under pandas 3 a None mapped over a string column comes back as NaN (json.dumps writes NaN)
-    rows = [{n: v for n, v in zip(names, values) if not missing(v)} for values in zip(*keys)] if names else []
+    rows = [{n: v for n, v in zip(names, values, strict=False) if not missing(v)} for values in zip(*keys, strict=False)] if names else []
     return pd.Series([json.dumps(r, sort_keys=True) if r else None for r in rows] if names else [None] * len(frame),
                      index=frame.index, dtype=object)
 

@@ -19,9 +19,18 @@ import duckdb
 import pandas as pd
 
 from pipeline.config import Source
-from pipeline.staging import (ACTIVITY_TYPES, ERASURE_TYPES, FIELD_ISSUE_TYPES, PERSON_TYPES, QUARANTINE_TYPES,
-                              SUPERSEDED_REASON, Staged, quarantine_rows, stage_source)
 from pipeline.sql import quote, raw_table
+from pipeline.staging import (
+    ACTIVITY_TYPES,
+    ERASURE_TYPES,
+    FIELD_ISSUE_TYPES,
+    PERSON_TYPES,
+    QUARANTINE_TYPES,
+    SUPERSEDED_REASON,
+    Staged,
+    quarantine_rows,
+    stage_source,
+)
 from pipeline.staging_lookup import TABLE as LOOKUP_TABLE
 from pipeline.staging_lookup import NormalisedValues
 from pipeline.warehouse import table_exists, transaction

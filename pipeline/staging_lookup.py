@@ -86,13 +86,13 @@ class NormalisedValues:
         keys = pd.DataFrame({"raw": values.astype(object), "region": regions.fillna("").astype(object)})
         distinct = keys[keys["raw"].notna()].drop_duplicates().reset_index(drop=True)
         results = self._known(kind, distinct)
-        todo = distinct[[(r, g) not in results for r, g in zip(distinct["raw"], distinct["region"])]]
+        todo = distinct[[(r, g) not in results for r, g in zip(distinct["raw"], distinct["region"], strict=False)]]
         self.reused += len(distinct) - len(todo)
         fresh = self._compute(kind, todo)
         results.update(fresh)
         self.computed += len(fresh)
         self.new += [(kind, g, r, json.dumps(list(v))) for (r, g), v in fresh.items()]
-        out = [results.get((r, g)) if r is not None else None for r, g in zip(keys["raw"], keys["region"])]
+        out = [results.get((r, g)) if r is not None else None for r, g in zip(keys["raw"], keys["region"], strict=False)]
         return pd.Series(out, index=values.index, dtype=object)
 
     def _known(self, kind: str, distinct: pd.DataFrame) -> dict[tuple[str, str], tuple]:
@@ -115,7 +115,7 @@ class NormalisedValues:
             return _emails(self.con, todo)
         if kind == "phone":
             return _phones(self.con, todo, fn)
-        return {(r, g): fn(r, g) for r, g in zip(todo["raw"], todo["region"])}
+        return {(r, g): fn(r, g) for r, g in zip(todo["raw"], todo["region"], strict=False)}
 
     def save(self) -> None:
         """Add the results computed in this transaction to the lookup."""

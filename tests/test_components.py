@@ -55,7 +55,7 @@ def test_connected_components_names_each_component_by_its_first_id():
 
 
 def test_households_join_shared_address_landline_and_mailbox_transitively(tmp_path):
-    profile = pd.DataFrame({
+    profile = pd.DataFrame({  # noqa: F841 - read by DuckDB by its name below
         "customer_id": ["C1", "C2", "C3", "C4", "C5", "C6"],
         "street_norm": ["1 rue a", "1 rue a", None, "9 rue b", "5 rue c", "5 rue c"],
         "postcode": ["75001", "75001", None, "69001", "13001", "13001"],

@@ -222,5 +222,5 @@ def test_error_tolerant_blocking_reaches_a_pair_with_an_error_in_every_exact_key
     reached = con.execute("SELECT count(*) FROM li l, li r WHERE l.unique_id = '7' AND r.unique_id = 'dup' AND ("
                           + " OR ".join(f"({r.get_blocking_rule('duckdb').blocking_rule_sql})" if hasattr(r, "get_blocking_rule")
                                         else f"({r})" for r in plan.rules) + ")").fetchall()[0][0]
-    exact = [lbl for lbl, r in zip(plan.labels, plan.rules) if lbl in blocking.SINGLE_FIELDS]
+    exact = [lbl for lbl, r in zip(plan.labels, plan.rules, strict=True) if lbl in blocking.SINGLE_FIELDS]
     assert exact and reached == 1

@@ -6,8 +6,8 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from tests.conftest import demo_settings, materialise
 from pipeline.config import LinkagePolicy, Settings
+from tests.conftest import demo_settings, materialise
 
 POLICY = LinkagePolicy(threshold=0.97, review_floor=0.3, max_cluster_size=6, review_cluster_size=2)
 

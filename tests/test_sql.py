@@ -53,6 +53,6 @@ def test_registered_views_are_gone_after_an_error():
     con = duckdb.connect()
     with pytest.raises(ZeroDivisionError), registered(con, _a=pd.DataFrame({"x": [1]})):
         assert scalar(con, "SELECT x FROM _a") == 1
-        1 / 0
+        1 / 0  # noqa: B018 - fails inside the block
     with pytest.raises(duckdb.CatalogException):
         con.execute("SELECT * FROM _a")

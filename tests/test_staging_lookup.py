@@ -52,7 +52,7 @@ class _Direct(NormalisedValues):
 
     def map(self, kind, values, region=""):
         regions = region if isinstance(region, pd.Series) else pd.Series(region, index=values.index)
-        return pd.Series([None if v is None else KINDS[kind](v, g) for v, g in zip(values, regions)],
+        return pd.Series([None if v is None else KINDS[kind](v, g) for v, g in zip(values, regions, strict=True)],
                          index=values.index, dtype=object)
 
 

@@ -17,7 +17,6 @@ from pipeline.demo.pools import Pools
 from pipeline.demo.records import make_records
 from pipeline.demo.writers import write_all
 
-
 DEMO_DAY = date(2026, 11, 23)
 
 

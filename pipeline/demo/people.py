@@ -70,11 +70,11 @@ class _Factory:
                 return number
 
     def email(self, first: str, last: str) -> str:
-        f, l = match_form(first).replace(" ", ""), match_form(last).replace(" ", "")
+        f, s = match_form(first).replace(" ", ""), match_form(last).replace(" ", "")
         domain = EMAIL_DOMAINS[self.rng.choice(len(EMAIL_DOMAINS), p=EMAIL_WEIGHTS)]
         pattern = self.rng.integers(5)
-        local = [f"{f}.{l}", f"{f}{l}", f"{f[0]}.{l}", f"{f}.{l}{self.rng.integers(1, 99)}",
-                 f"{l}.{f}"][pattern]
+        local = [f"{f}.{s}", f"{f}{s}", f"{f[0]}.{s}", f"{f}.{s}{self.rng.integers(1, 99)}",
+                 f"{s}.{f}"][pattern]
         address, n = f"{local}@{domain}", 1
         while address in self.emails:
             n += 1
@@ -110,7 +110,7 @@ def make_people(n: int, rng: np.random.Generator, pools: Pools, as_of: date) -> 
         kind = rng.random()
 
         def add(sex: str, last: str, born: date) -> Person:
-            p = f.person(f"P{len(people) + 1:07d}", hid, sex, last, born, home)
+            p = f.person(f"P{len(people) + 1:07d}", hid, sex, last, born, home)  # noqa: B023 - called within this iteration
             people.append(p)
             return p
 

@@ -63,7 +63,7 @@ class Pools:
     french: dict[str, int]          # pool -> how many of its first values are French
 
     @classmethod
-    def build(cls, seed: int) -> "Pools":
+    def build(cls, seed: int) -> Pools:
         fake = Faker("fr_FR")
         fake.seed_instance(seed)
         # ~90% French first names, ~80% French-origin surnames with a long tail, as in France's population.

@@ -67,8 +67,7 @@ def write_all(records: Records, people, raw_dir: Path, truth_path: Path, as_of: 
     _write(raw_dir, "ecommerce_accounts", as_of, "ecommerce_accounts.jsonl", "\n".join(lines) + "\n")
     counts["ecommerce_accounts"] = len(lines)
 
-    header = "num_carte;civilite;nom;prenom;date_naissance;email;telephone;adresse;code_postal;ville;magasin;" \
-             "date_adhesion;solde_points;date_maj".split(";")
+    header = ["num_carte", "civilite", "nom", "prenom", "date_naissance", "email", "telephone", "adresse", "code_postal", "ville", "magasin", "date_adhesion", "solde_points", "date_maj"]
     rows = []
     for r in P["loyalty_cards"]:
         v = r.values

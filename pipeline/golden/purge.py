@@ -26,8 +26,8 @@ from __future__ import annotations
 import duckdb
 
 from pipeline.config import Source
-from pipeline.staging import PURGED_TOKEN
 from pipeline.sql import quote, scalar
+from pipeline.staging import PURGED_TOKEN
 from pipeline.staging_lookup import TABLE as NORMALISED_VALUES
 from pipeline.warehouse import table_exists, transaction
 
@@ -189,8 +189,8 @@ def purge_excluded(con: duckdb.DuckDBPyConnection, sources: list[Source], run_id
             con.execute(statement)
         if table_exists(con, "identity.linkage_input"):
             _keep_record_hashes(con)
-        if table_exists(con, NORMALISED_VALUES) and table_exists(con, "staging.person_records"):
-            if n := scalar(con, FORGET_NORMALISED_SQL):
+        if (table_exists(con, NORMALISED_VALUES) and table_exists(con, "staging.person_records")
+                and (n := scalar(con, FORGET_NORMALISED_SQL))):
                 purged[NORMALISED_VALUES] = n
         tables = con.execute("""SELECT table_schema, table_name FROM information_schema.tables
             WHERE table_catalog = current_database() AND table_type = 'BASE TABLE' AND list_contains(?, table_schema)

@@ -59,7 +59,7 @@ def winner_sql(attr: Attribute, records: str = "golden_candidates") -> str:
     if attr.where:
         conditions.append(f"({attr.where})")
     names = [attr.name] if len(attr.columns) == 1 else list(attr.columns)
-    values = ", ".join(f"{c} AS {n}" for c, n in zip(attr.columns, names))
+    values = ", ".join(f"{c} AS {n}" for c, n in zip(attr.columns, names, strict=False))
     return f"""
     SELECT customer_id, {values},
            source AS {attr.name}_source,

@@ -47,7 +47,7 @@ def connected_components(ids: Sequence[str], pairs: Iterable[tuple[str, str]]) -
     position = {uid: i for i, uid in enumerate(ids)}
     ends = np.array([(position[a], position[b]) for a, b in pairs], dtype=np.int64).reshape(-1, 2)
     labels = component_labels(len(ids), ends[:, 0], ends[:, 1])
-    return {uid: ids[label] for uid, label in zip(ids, labels.tolist())}
+    return {uid: ids[label] for uid, label in zip(ids, labels.tolist(), strict=False)}
 
 
 def constrained_clusters(

@@ -85,11 +85,11 @@ class ConflictModel:
         return {k: asdict(w) for k, w in self.weights.items()}
 
     @classmethod
-    def from_dict(cls, data: dict) -> "ConflictModel":
+    def from_dict(cls, data: dict) -> ConflictModel:
         return cls({k: ConflictWeight(**w) for k, w in data.items()})
 
     @classmethod
-    def default(cls) -> "ConflictModel":
+    def default(cls) -> ConflictModel:
         """No estimate available (a model saved before conflicts were learned): every conflict vetoes."""
         return cls({k: ConflictWeight(k, 0, 0, 0.0, 1.0, -math.inf, True) for k in KINDS})
 
@@ -97,7 +97,7 @@ class ConflictModel:
         path.write_text(json.dumps(self.as_dict(), indent=2), encoding="utf-8")
 
     @classmethod
-    def load(cls, path: Path) -> "ConflictModel":
+    def load(cls, path: Path) -> ConflictModel:
         return cls.from_dict(json.loads(path.read_text(encoding="utf-8"))) if path.exists() else cls.default()
 
     def kinds(self, x: PersonKey, y: PersonKey) -> list[str]:
@@ -138,7 +138,7 @@ def decide(model: ConflictModel, predictions: pa.Table) -> ConflictModel:
     for kind, w in model.weights.items():
         test = KINDS[kind]
         expected_matches, crossing = 0.0, 0
-        for row, weight, p in zip(keys, weights, probabilities):
+        for row, weight, p in zip(keys, weights, probabilities, strict=False):
             x, y = _key(row, "_l"), _key(row, "_r")
             if not (getattr(x, kind) and getattr(y, kind)):
                 continue
@@ -208,7 +208,7 @@ def apply(predictions: pa.Table, model: ConflictModel) -> pa.Table:
         kinds = model.kinds(_key(row, "_l"), _key(row, "_r"))
         vetoed.append(any(k in absolute for k in kinds))
         penalty.append(sum(model.weights[k].applied for k in kinds if k not in absolute))
-    weight = [w + p for w, p in zip(predictions["match_weight"].to_pylist(), penalty)]
+    weight = [w + p for w, p in zip(predictions["match_weight"].to_pylist(), penalty, strict=False)]
     prob = [1 / (1 + 2 ** min(-w, 1000.0)) if w is not None else None for w in weight]
     out = predictions.set_column(predictions.schema.get_field_index("match_weight"), "match_weight",
                                  pa.array(weight, pa.float64()))

@@ -72,9 +72,7 @@ def first_names_conflict(x: PersonKey, y: PersonKey) -> bool:
     if _same_name(x.first_name, y.first_name) or _same_name(x.first_name_canonical, y.first_name_canonical):
         return False
     # The first name typed in the surname field on one side (swapped names, one side may lack the other).
-    if _same_name(x.first_name, y.last_name) or _same_name(x.last_name, y.first_name):
-        return False
-    return True
+    return not (_same_name(x.first_name, y.last_name) or _same_name(x.last_name, y.first_name))
 
 
 def birth_dates_conflict(x: PersonKey, y: PersonKey) -> bool:

@@ -21,7 +21,6 @@ from pipeline.identity.conflicts import ConflictModel
 from pipeline.sql import quote, scalar
 
 
-
 @dataclass
 class LinkResult:
     predictions: pa.Table

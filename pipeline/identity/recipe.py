@@ -19,8 +19,8 @@ from typing import Protocol
 import pyarrow as pa
 from splink import Linker, block_on
 from splink.blocking_analysis import count_comparisons_from_blocking_rules
-from splink.internals.exceptions import SplinkException
 from splink.internals.database_api import DatabaseAPI
+from splink.internals.exceptions import SplinkException
 
 from pipeline.identity import blocking, conflicts, model
 from pipeline.identity.features import IDENTIFIER_PREFIX
@@ -77,7 +77,7 @@ def count_comparisons(db: DatabaseAPI, table: str, rules, labels: list[str] | No
     records = count_comparisons_from_blocking_rules(db.register(table), blocking_rules=rules,
                                                    link_type="dedupe_only", record_sample_proportion=1.0)
     labels = labels or [r["blocking_rule"] for r in records]
-    return [{"rule": label, "comparisons": int(r["marginal_comparison_count"])} for label, r in zip(labels, records)]
+    return [{"rule": label, "comparisons": int(r["marginal_comparison_count"])} for label, r in zip(labels, records, strict=False)]
 
 
 def identifiers_of(records: pa.Table) -> list[str]:
@@ -148,7 +148,7 @@ def floor_m(model_dict: dict) -> dict:
 def distinct_people(records: pa.Table) -> tuple[pa.Table, object]:
     """(one record per provisional identity as Arrow, the groups frame (unique_id, grp))."""
     columns = [*GROUP_KEY_COLUMNS, *identifiers_of(records)]  # a shared identifier is one person too
-    groups = groups_frame(list(zip(*(records[c].to_pylist() for c in columns))))
+    groups = groups_frame(list(zip(*(records[c].to_pylist() for c in columns), strict=False)))
     first = groups.drop_duplicates("grp")["unique_id"]
     import pyarrow.compute as pc
 

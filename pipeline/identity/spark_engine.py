@@ -24,19 +24,20 @@ this machine: local mode, 2 cores):
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import uuid
-from urllib.parse import urlparse
 from pathlib import Path
+from urllib.parse import urlparse
 
 import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.config import SparkConfig
-from pipeline.sql import literal
 from pipeline.identity import link, model, recipe
+from pipeline.sql import literal
 
 
 class SparkUnavailable(RuntimeError):
@@ -95,10 +96,8 @@ def stop_spark(spark) -> None:
     proc = getattr(gateway, "proc", None)
     if proc is not None:  # pyspark's launcher JVM exits when its stdin closes
         proc.stdin.close()
-        try:
+        with contextlib.suppress(Exception):  # past the wait, leave it to exit on its own
             proc.wait(timeout=30)
-        except Exception:  # noqa: BLE001 - leave it to exit on its own
-            pass
     SparkContext._gateway = None
     SparkContext._jvm = None
 

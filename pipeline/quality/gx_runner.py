@@ -7,6 +7,7 @@ personal values that failed."""
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import logging
 from dataclasses import dataclass, field
@@ -54,10 +55,8 @@ class _Project:
         logging.getLogger("great_expectations").setLevel(logging.ERROR)
         project_dir.mkdir(parents=True, exist_ok=True)
         self.context = gx.get_context(mode="file", project_root_dir=str(project_dir))
-        try:  # progress bars would flood the run log
+        with contextlib.suppress(Exception):  # progress bars would flood the run log; cosmetic only
             self.context.variables.progress_bars = {"globally": False, "metric_calculations": False}
-        except Exception:  # noqa: BLE001 - cosmetic only
-            pass
         self.source = self.context.data_sources.add_or_update_pandas("frames")
         self.checkpoints: dict[str, tuple[str, gx.Checkpoint]] = {}
         self.pending_docs: list = []
