@@ -7,6 +7,7 @@ House rules (README "Layout"):
   `raw_table`: double-quoted, so any spelling is one identifier and cannot end the statement.
 - A text the SQL must hold itself (a file path in a view, a constant list) goes in through `literal`.
 - One value of a query: `scalar(con, sql, params)`; one row: `one(...)`.
+- A long query with no placeholder lives in `pipeline/queries/<name>.sql`, read by `query(name)`: sqlfluff lints it.
 """
 
 from __future__ import annotations
@@ -65,3 +66,11 @@ def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list | dict | None 
     """The single value of a query (its first row's first column), None when there is no row."""
     row = one(con, sql, params)
     return row[0] if row else None
+
+
+_QUERIES = Path(__file__).parent / "queries"
+
+
+def query(name: str) -> str:
+    """The text of `pipeline/queries/<name>.sql`: a long query kept as SQL, where sqlfluff lints it (make lint)."""
+    return (_QUERIES / f"{name}.sql").read_text(encoding="utf-8")

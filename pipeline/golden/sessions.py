@@ -9,46 +9,9 @@ those of a device that never logged in (`unattributed_unknown_device`) and a ses
 no staged account (`unattributed_unknown_account`). Deterministic: the same staged sessions and customer ids
 give the same attribution."""
 
-STITCHED_SESSIONS_SQL = """
-WITH sessions AS (
-    SELECT a.source, a.source_record_id, a.device_id, a.occurred_at, a.person_source, a.person_record_id,
-           x.customer_id AS login_customer_id
-    FROM staging.activities a
-    LEFT JOIN marts.customer_xref x ON x.source = a.person_source AND x.source_record_id = a.person_record_id
-    WHERE a.activity_type = 'session'
-),
-devices AS (     -- who logged in on each device, and when first
-    SELECT source, device_id,
-           count(DISTINCT login_customer_id) AS customers,
-           min(login_customer_id)            AS login_customer_id,
-           min(occurred_at)                  AS first_login_at
-    FROM sessions
-    WHERE login_customer_id IS NOT NULL AND device_id IS NOT NULL
-    GROUP BY source, device_id
-),
-attributed AS (
-    SELECT s.*, d.customers AS device_customers, d.login_customer_id AS device_customer_id,
-           CASE WHEN s.login_customer_id IS NOT NULL THEN 'logged_in'
-                WHEN s.person_record_id IS NOT NULL  THEN 'unattributed_unknown_account'
-                WHEN d.customers = 1 AND s.occurred_at < d.first_login_at THEN 'stitched_pre_login'
-                WHEN d.customers = 1                 THEN 'stitched_after_login'
-                WHEN d.customers >= 2                THEN 'unattributed_shared_device'
-                ELSE 'unattributed_unknown_device' END AS attribution
-    FROM sessions s
-    LEFT JOIN devices d ON d.source = s.source AND d.device_id = s.device_id
-)
-SELECT source,
-       source_record_id,
-       device_id,
-       occurred_at,
-       person_source,
-       person_record_id,
-       CASE WHEN attribution = 'logged_in' THEN login_customer_id
-            WHEN attribution LIKE 'stitched_%' THEN device_customer_id END AS customer_id,
-       attribution
-FROM attributed
-ORDER BY source, device_id, occurred_at, source_record_id
-"""
+from pipeline.sql import query
+
+STITCHED_SESSIONS_SQL = query("stitched_sessions")  # pipeline/queries/stitched_sessions.sql
 
 SHARED_DEVICES_SQL = """
 SELECT source,

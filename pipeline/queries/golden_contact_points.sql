@@ -1,0 +1,44 @@
+WITH used AS (
+    SELECT customer_id, 'email' AS kind, coalesce(email_key, email) AS contact_point_key, email AS value,
+           email_valid AS valid, NULL AS phone_kind, source,
+           coalesce(record_updated_at, record_delivered_at) AS record_updated_at
+    FROM golden_candidates WHERE email IS NOT NULL
+    UNION ALL
+    SELECT customer_id, 'phone' AS kind, phone AS contact_point_key, phone AS value, phone_valid AS valid, phone_kind,
+           source, coalesce(record_updated_at, record_delivered_at) AS record_updated_at
+    FROM golden_candidates WHERE phone IS NOT NULL
+),
+points AS (
+    SELECT customer_id, kind, contact_point_key,
+           arg_max(value, record_updated_at)              AS contact_point,
+           list(DISTINCT value ORDER BY value)            AS variants,
+           bool_or(valid)                                 AS valid,
+           any_value(phone_kind)                          AS phone_kind,
+           min(record_updated_at)                         AS first_seen_at,
+           max(record_updated_at)                         AS last_seen_at,
+           list(DISTINCT source ORDER BY source)          AS sources,
+           count(*)                                       AS records
+    FROM used GROUP BY ALL
+),
+consent AS (
+    SELECT customer_id, contact_point_key,
+           max(state) FILTER (WHERE channel = 'email')         AS consent_email,
+           max(state_since) FILTER (WHERE channel = 'email')   AS consent_email_since,
+           max(state) FILTER (WHERE channel = 'sms')           AS consent_sms,
+           max(state_since) FILTER (WHERE channel = 'sms')     AS consent_sms_since,
+           max(state) FILTER (WHERE channel = 'phone')         AS consent_phone,
+           max(state_since) FILTER (WHERE channel = 'phone')   AS consent_phone_since,
+           bool_or(needs_repermission)                         AS needs_repermission
+    FROM golden.point_consent_state GROUP BY ALL
+)
+SELECT p.*,
+       CASE WHEN kind = 'email' THEN coalesce(c.consent_email, 'unknown') END AS consent_email,
+       c.consent_email_since,
+       CASE WHEN kind = 'phone' THEN coalesce(c.consent_sms, 'unknown') END   AS consent_sms,
+       c.consent_sms_since,
+       CASE WHEN kind = 'phone' THEN coalesce(c.consent_phone, 'unknown') END AS consent_phone,
+       c.consent_phone_since,
+       coalesce(c.needs_repermission, FALSE)                                   AS needs_repermission
+FROM points p
+LEFT JOIN consent c USING (customer_id, contact_point_key)
+ORDER BY customer_id, kind, contact_point_key
