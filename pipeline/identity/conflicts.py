@@ -7,8 +7,8 @@ FEBRL a duplicate often carries another given name or a birth date off by severa
 
 For each conflict kind k:
 - m_k = P(conflict | same person), from *anchor* pairs: pairs that agree on strong evidence the conflict does
-  not involve (an exact e-mail, mobile or mapped identifier together with the birth date, for first names, or
-  the first name, for birth dates; or, for first names, surname + birth date + postcode; for birth dates,
+  not involve (an exact e-mail, mobile or mapped identifier where the birth date, for first names, or the first
+  name, for birth dates, does not disagree; or, for first names, surname + birth date + postcode; for birth dates,
   first name + surname + postcode). Anchors are mostly true pairs, so m_k is an upper estimate (a twin sharing
   surname, birth date and postcode counts as a "duplicate" with a conflict: where nothing else tells twins
   from duplicates that change given names, as in FEBRL-shaped data, the twins count so).
@@ -18,8 +18,9 @@ The conflict is worth log2(m_k / u_k) bits. Splink already counts "first names d
 is added to the pair's match weight, and only when it strengthens the penalty (`calibrate`).
 
 Veto or penalty is decided from the scored pairs (`decide`). Of the candidate pairs Splink's score calls a match
-(probability >= 0.5) across conflict k, at most m_k+ x (expected matches among the pairs comparable on k's field)
-can be duplicates, m_k+ being the upper 95 % bound of m_k. When that is fewer than half of them, the data say
+(probability >= 0.5) across conflict k, about m_k x (expected matches among the pairs comparable on k's field)
+can be duplicates (m_k's estimate: the decision that makes the fewest wrong links in expectation; its upper
+95 % bound is reported beside it). When that is fewer than half of them, the data say
 such links are mostly two people (a spouse, a twin: the naive-Bayes score is carried by fields correlated with
 the household, its surname, address and landline) and true duplicates next to never disagree so: the conflict
 becomes a veto, the pair is never linked and clustering never joins clusters across it. Where the pairs across
@@ -45,10 +46,11 @@ KEY_COLUMNS = ("first_name", "first_name_canonical", "last_name", "birth_date")
 # Anchors that leave each kind's own field free to disagree (columns compared exactly; postcode may be missing).
 FIELD_ANCHORS = {"first_name": ("last_name", "birth_date"), "birth_date": ("first_name_canonical", "last_name")}
 PERSONAL_ANCHORS = ("email", "mobile")
-# A personal anchor counts only with a second field independent of the conflict: a family e-mail or a shared
-# phone also joins a spouse, who differs in first name *and* birth date; a duplicate keeps one of them.
+# A personal anchor counts only where a second field independent of the conflict does not disagree: a family
+# e-mail also joins a spouse, who differs in first name *and* birth date; a duplicate keeps one of them. (Required
+# to agree, it left small data too few anchors, and twins among the field anchors made the veto a penalty.)
 PERSONAL_SECOND = {"first_name": "birth_date", "birth_date": "first_name_canonical"}
-# m_k's upper confidence bound (Wilson, 95 %): the most often duplicates can disagree so, given the anchors seen.
+# m_k's upper confidence bound (Wilson, 95 %), reported: how often duplicates may disagree so, given the anchors.
 CONFIDENCE_Z = 1.96
 # A link is worth making when it is more likely a match than not: the Bayes decision, not a tuned constant.
 LINK_DECISION = 0.5
@@ -69,7 +71,7 @@ class ConflictWeight:
     applied: float = 0.0  # bits added to Splink's match weight (see calibrate)
     m_upper: float = 1.0  # upper 95 % bound of m
     crossing_pairs: int = 0         # pairs Splink's score calls a match (>= 0.5) across the conflict
-    expected_duplicates: float = 0.0  # how many of them can be duplicates (m_upper x expected matches)
+    expected_duplicates: float = 0.0  # how many of them can be duplicates (m x expected matches)
     link_precision: float = 1.0     # expected_duplicates / crossing_pairs: below LINK_DECISION it is a veto
 
 
@@ -146,7 +148,7 @@ def decide(model: ConflictModel, predictions: pa.Table) -> ConflictModel:
             if test(x, y) and weight is not None and weight >= 0:  # the rest of the evidence calls it a match
                 crossing += 1
         w.crossing_pairs = crossing
-        w.expected_duplicates = round(w.m_upper * expected_matches, 1)
+        w.expected_duplicates = round(w.m * expected_matches, 1)
         w.link_precision = round(min(1.0, w.expected_duplicates / crossing), 4) if crossing else 1.0
         w.absolute = w.link_precision < LINK_DECISION
         if w.absolute:
@@ -164,7 +166,8 @@ def _anchor_sql(kind: str, columns: set[str]) -> str:
                 if c in columns]
     second = PERSONAL_SECOND[kind]
     parts = [f"SELECT l.unique_id AS a, r.unique_id AS b FROM _rec l JOIN _rec r ON l.{c} = r.{c} "
-             f"AND l.{second} = r.{second} AND l.unique_id < r.unique_id" for c in personal if second in columns]
+             f"AND (l.{second} = r.{second} OR l.{second} IS NULL OR r.{second} IS NULL) "
+             f"AND l.unique_id < r.unique_id" for c in personal if second in columns]
     fields = FIELD_ANCHORS[kind]
     postcode = "AND (l.postcode = r.postcode OR l.postcode IS NULL OR r.postcode IS NULL)" \
         if "postcode" in columns else ""
