@@ -35,6 +35,9 @@ def test_names_accents_case_and_display():
     assert names.display_form("jean-pierre") == "Jean-Pierre"
     assert names.display_form("ÉLODIE") == "Élodie"
     assert names.match_form("   ") is None
+    # Letters Unicode does not decompose are spelt out, not dropped (German, Scandinavian, Polish names).
+    assert names.match_form("Strauß") == "strauss" and names.match_form("Hauptstraße") == "hauptstrasse"
+    assert names.match_form("Søren Łukasz") == "soren lukasz" and names.match_form("Œuvray") == "oeuvray"
 
 
 def test_nickname_resolves_to_formal_name():
