@@ -26,6 +26,7 @@ from email_validator import SPECIAL_USE_DOMAIN_NAMES
 
 from pipeline.config import SEEDS_DIR
 from pipeline.normalise import address, email, names, phone
+from pipeline.warehouse import registered
 
 TABLE = "staging.normalised_values"
 # Valid as written (lower-cased): dot-atoms of [a-z0-9_+-] with a dotted domain ending in 2+ letters.
@@ -98,13 +99,10 @@ class NormalisedValues:
     def _known(self, kind: str, distinct: pd.DataFrame) -> dict[tuple[str, str], tuple]:
         if self.con is None or distinct.empty:
             return {}
-        self.con.register("_lookup_keys", distinct)
-        try:
+        with registered(self.con, _lookup_keys=distinct):
             rows = self.con.execute(f"""SELECT k.raw, k.region, n.result FROM _lookup_keys k
                 JOIN {TABLE} n ON n.kind = ? AND n.version = ? AND n.raw = k.raw AND n.region = k.region""",
                                     [kind, VERSION]).fetchall()
-        finally:
-            self.con.unregister("_lookup_keys")
         return {(r, g): tuple(json.loads(v)) for r, g, v in rows}
 
     def _compute(self, kind: str, todo: pd.DataFrame) -> dict[tuple[str, str], tuple]:
@@ -122,11 +120,8 @@ class NormalisedValues:
         if self.con is None or not self.new:
             return
         frame = pd.DataFrame(self.new, columns=["kind", "region", "raw", "result"], dtype=object)
-        self.con.register("_lookup_new", frame)
-        try:
+        with registered(self.con, _lookup_new=frame):
             self.con.execute(f"INSERT INTO {TABLE} SELECT kind, region, raw, ?, result FROM _lookup_new", [VERSION])
-        finally:
-            self.con.unregister("_lookup_new")
         self.new = []
 
 
@@ -137,11 +132,8 @@ def _bulk(con: duckdb.DuckDBPyConnection | None, todo: pd.DataFrame, select: str
     if con is None:
         with duckdb.connect() as memory:
             return _bulk(memory, todo, select, params)
-    con.register("_todo", todo)
-    try:
+    with registered(con, _todo=todo):
         return con.execute(select, params or {}).fetchall()
-    finally:
-        con.unregister("_todo")
 
 
 def _emails(con: duckdb.DuckDBPyConnection | None, todo: pd.DataFrame) -> dict[tuple[str, str], tuple]:
