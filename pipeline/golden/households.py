@@ -8,12 +8,10 @@ only those integer pairs reach Python, for the connected components, so no frame
 from __future__ import annotations
 
 import duckdb
-import numpy as np
-import pyarrow as pa
 
-from pipeline.identity.clustering import component_labels
+from pipeline.identity.clustering import component_table
 from pipeline.sql import scalar
-from pipeline.warehouse import create_table_as
+from pipeline.warehouse import create_table_as, registered
 
 # Published customers only: an erased or expired person neither joins nor names anyone's household.
 CUSTOMERS_SQL = """
@@ -41,10 +39,8 @@ def build_households(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(CUSTOMERS_SQL)
     n = scalar(con, "SELECT count(*) FROM _household_customers")
     ends = con.execute(SHARED_VALUES_SQL).fetchnumpy()
-    con.register("_household_labels", pa.table({"i": np.arange(n, dtype=np.int64),
-                                                "root_i": component_labels(n, ends["i"], ends["first_i"])}))
     try:
-        create_table_as(con, "golden.households", HOUSEHOLDS_SQL)
+        with registered(con, _household_labels=component_table(n, ends["i"], ends["first_i"])):
+            create_table_as(con, "golden.households", HOUSEHOLDS_SQL)
     finally:
-        con.unregister("_household_labels")
         con.execute("DROP TABLE _household_customers")

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
+import pyarrow as pa
 
 from pipeline.identity.evidence import PersonKey, conflict
 
@@ -38,6 +39,11 @@ def component_labels(n: int, left: np.ndarray, right: np.ndarray) -> np.ndarray:
                 break
             parent = jumped
     return parent
+
+
+def component_table(n: int, left: np.ndarray, right: np.ndarray) -> pa.Table:
+    """component_labels as a table (i, root_i) to join back to the numbered nodes in DuckDB."""
+    return pa.table({"i": np.arange(n, dtype=np.int64), "root_i": component_labels(n, left, right)})
 
 
 def connected_components(ids: Sequence[str], pairs: Iterable[tuple[str, str]]) -> dict[str, str]:

@@ -6,11 +6,10 @@ import hashlib
 from typing import NamedTuple
 
 import duckdb
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from pipeline.identity.clustering import component_labels, constrained_clusters
+from pipeline.identity.clustering import component_table, constrained_clusters
 from pipeline.identity.evidence import PersonKey, conflict
 from pipeline.identity.ids import IdAssignment, assign_ids
 from pipeline.identity.relink import save_linked_records
@@ -56,16 +55,14 @@ def candidate_components(con: duckdb.DuckDBPyConnection, threshold: float, max_s
         (row_number() OVER (ORDER BY unique_id) - 1)::BIGINT AS i FROM identity.linkage_input""")
     con.execute("""CREATE OR REPLACE TEMP TABLE _candidate_edges AS SELECT unique_id_l, unique_id_r, match_weight
         FROM identity.pairwise_predictions WHERE match_probability >= ? AND NOT contrary_evidence""", [threshold])
-    con.register("_must", pd.DataFrame(must, columns=["unique_id_l", "unique_id_r"], dtype=object))
-    ends = con.execute("""SELECT l.i AS a, r.i AS b
-        FROM (SELECT unique_id_l, unique_id_r FROM _candidate_edges UNION ALL SELECT * FROM _must) e
-        JOIN _nodes l ON l.unique_id = e.unique_id_l JOIN _nodes r ON r.unique_id = e.unique_id_r""").fetchnumpy()
-    con.unregister("_must")
+    with registered(con, _must=pd.DataFrame(must, columns=["unique_id_l", "unique_id_r"], dtype=object)):
+        ends = con.execute("""SELECT l.i AS a, r.i AS b
+            FROM (SELECT unique_id_l, unique_id_r FROM _candidate_edges UNION ALL SELECT * FROM _must) e
+            JOIN _nodes l ON l.unique_id = e.unique_id_l JOIN _nodes r ON r.unique_id = e.unique_id_r""").fetchnumpy()
     n = scalar(con, "SELECT count(*) FROM _nodes")
-    con.register("_labels", pa.table({"i": np.arange(n, dtype=np.int64),
-                                      "root_i": component_labels(n, ends["a"], ends["b"])}))
     # The fingerprint's text as components.fingerprint writes it, so components kept before stay kept.
-    con.execute("""CREATE OR REPLACE TEMP TABLE _components AS
+    with registered(con, _labels=component_table(n, ends["a"], ends["b"])):
+        con.execute("""CREATE OR REPLACE TEMP TABLE _components AS
         WITH c AS (SELECT n.unique_id, n.record_hash, r.unique_id AS root, count(*) OVER (PARTITION BY r.unique_id) AS size
                    FROM _nodes n JOIN _labels l USING (i) JOIN _nodes r ON r.i = l.root_i),
         m AS (SELECT root, string_agg(unique_id || '=' || coalesce(record_hash, 'None'), '|' ORDER BY unique_id) AS ms
@@ -76,7 +73,6 @@ def candidate_components(con: duckdb.DuckDBPyConnection, threshold: float, max_s
         SELECT c.unique_id, c.root, c.size,
                CASE WHEN c.size > 1 THEN left(sha256(? || '|' || m.ms || coalesce('|' || e.es, '')), 20) END AS fp
         FROM c LEFT JOIN m USING (root) LEFT JOIN e USING (root)""", [str(max_size)])
-    con.unregister("_labels")
 
 
 def cluster(con: duckdb.DuckDBPyConnection, threshold: float, max_size: int,
@@ -100,29 +96,28 @@ def cluster(con: duckdb.DuckDBPyConnection, threshold: float, max_size: int,
     decisions_of: dict[str, list[str]] = {}
     for _, kind, r1, r2 in links:
         decisions_of.setdefault(root_of[r1], []).append(f"{kind}:{min(r1, r2)}|{max(r1, r2)}")
-    con.register("_decided", pd.DataFrame({"root": list(decisions_of), "fp": [
+    decided_fps = pd.DataFrame({"root": list(decisions_of), "fp": [
         hashlib.sha256("|".join([fp_of[r], *sorted(d)]).encode()).hexdigest()[:20] if fp_of[r] else None
-        for r, d in decisions_of.items()]}, dtype=object))
+        for r, d in decisions_of.items()]}, dtype=object)
     # Kept: a multi-record component without decisions whose fingerprint is known and all of whose records had a
     # cluster; singletons are their own cluster; the rest is clustered again.
     kept = """c.fp IS NOT NULL AND d.root IS NULL AND c.fp IN (SELECT component FROM identity.clusters)
                AND count(p.cluster_key) OVER (PARTITION BY c.root) = c.size""" if previous_clusters else "false"
     previous = "(SELECT unique_id, cluster_key FROM identity.clusters WHERE component IS NOT NULL)" \
         if previous_clusters else "(SELECT NULL::VARCHAR AS unique_id, NULL::VARCHAR AS cluster_key)"
-    frame = con.execute(f"""
-        SELECT c.unique_id, c.root, coalesce(d.fp, c.fp) AS component,
-               CASE WHEN c.size = 1 THEN c.unique_id WHEN {kept} THEN p.cluster_key END AS cluster_key
-        FROM _components c LEFT JOIN _decided d USING (root) LEFT JOIN {previous} p USING (unique_id)
-        ORDER BY c.unique_id""").df()
-    con.unregister("_decided")
+    with registered(con, _decided=decided_fps):
+        frame = con.execute(f"""
+            SELECT c.unique_id, c.root, coalesce(d.fp, c.fp) AS component,
+                   CASE WHEN c.size = 1 THEN c.unique_id WHEN {kept} THEN p.cluster_key END AS cluster_key
+            FROM _components c LEFT JOIN _decided d USING (root) LEFT JOIN {previous} p USING (unique_id)
+            ORDER BY c.unique_id""").df()
     todo = sorted(frame.loc[frame["cluster_key"].isna(), "root"].unique())
     groups = frame[frame["root"].isin(todo)].groupby("root")["unique_id"].agg(list).to_dict()
-    con.register("_todo", pd.DataFrame({"root": todo}, dtype=object))
     edges_of: dict[str, list] = {}
-    for a, b, w, root in con.execute("""SELECT e.unique_id_l, e.unique_id_r, e.match_weight, c.root
-            FROM _candidate_edges e JOIN _components c ON c.unique_id = e.unique_id_l JOIN _todo USING (root)""").fetchall():
-        edges_of.setdefault(root, []).append((a, b, w))
-    con.unregister("_todo")
+    with registered(con, _todo=pd.DataFrame({"root": todo}, dtype=object)):
+        for a, b, w, root in con.execute("""SELECT e.unique_id_l, e.unique_id_r, e.match_weight, c.root
+                FROM _candidate_edges e JOIN _components c ON c.unique_id = e.unique_id_l JOIN _todo USING (root)""").fetchall():
+            edges_of.setdefault(root, []).append((a, b, w))
     todo_members = {m for root in todo for m in groups[root]}
     keys = person_keys(con, todo_members)
     contradicted: list[tuple[str, str]] = []
