@@ -1,7 +1,8 @@
 """The operator's path, as an operator takes it: `customer360 dev` (what `make dev` runs) serves the real webserver
 and daemon on 127.0.0.1 with the [spark] extra installed. Headless Chromium draws every layer's lineage; a run
 launched through the webserver (what the Materialize button sends), the sensor's run and the schedule's run all
-succeed. The screenshot is kept in data/artefacts/ui/."""
+succeed, and every check result of those runs has its Data Docs page (rendered as each run's process exits).
+The screenshot is kept in data/artefacts/ui/."""
 
 import json
 import os
@@ -154,6 +155,17 @@ def test_the_ui_draws_every_layer_and_its_runs_schedule_and_sensor_succeed(tmp_p
                 break
             time.sleep(5)
         assert statuses == {"ui": ["SUCCESS"], "sensor": ["SUCCESS"], "schedule": ["SUCCESS"]}
+        # Data Docs are rendered when each run's process exits: every check result of the four runs gets its page.
+        gx = settings.quality_dir / "gx" / "uncommitted"
+        results = {p.relative_to(gx / "validations").with_suffix("") for p in (gx / "validations").rglob("*.json")}
+        pages: set[Path] = set()
+        for _ in range(60):  # the last run's process may still be writing them
+            pages = {p.relative_to(gx / "data_docs" / "local_site" / "validations").with_suffix("")
+                     for p in (gx / "data_docs" / "local_site" / "validations").rglob("*.html")}
+            if results <= pages:
+                break
+            time.sleep(1)
+        assert len(results) >= 5 and results <= pages, f"{len(results - pages)} check results have no page"
     finally:
         os.killpg(server.pid, 15)  # dagster dev and its webserver, daemon and code server
         server.wait(timeout=60)
