@@ -74,6 +74,7 @@ def test_ids_kept_in_sql_for_unchanged_clusters_are_those_assign_ids_gives_over_
     import pandas as pd
 
     from pipeline.identity.resolve import save_ids, stable_ids
+    from pipeline.warehouse import registered
 
     rng = random.Random(5)
     day_one = {f"r{i}": f"k{i // 3}" for i in range(300)}  # 100 clusters of three records
@@ -89,7 +90,8 @@ def test_ids_kept_in_sql_for_unchanged_clusters_are_those_assign_ids_gives_over_
     results = []
     for clusters in (day_one, day_two):
         frame = pd.DataFrame({"unique_id": list(clusters), "cluster_key": list(clusters.values())})
-        con.execute("CREATE OR REPLACE TABLE identity.clusters AS SELECT * FROM frame")
+        with registered(con, _clusters=frame):
+            con.execute("CREATE OR REPLACE TABLE identity.clusters AS SELECT * FROM _clusters")
         previous = dict(con.execute("SELECT * FROM identity.record_customer").fetchall()) if results else {}
         known = {r[0] for r in con.execute("SELECT customer_id FROM identity.id_registry").fetchall()} if results else set()
         age = {c: i for i, (c,) in enumerate(con.execute(
