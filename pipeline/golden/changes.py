@@ -104,7 +104,7 @@ SELECT customer_id, sum(h::HUGEINT) AS fingerprint FROM parts GROUP BY customer_
 """
 
 # Customers holding a dated value the move of the reference date from $before to $as_of carried across the edge
-# of a window of `days` (rolling windows, retention, re-permission); no one when the date did not move.
+# of a window of `days` (rolling windows, retention, re-permission). Only asked when the date moved.
 _DATED_SQL = """
 WITH dated AS (
     SELECT customer_id, occurred_at AS t FROM customer_activities_stitched
@@ -113,8 +113,7 @@ WITH dated AS (
     FROM marts.customer_xref x JOIN staging.person_records p USING (source, source_record_id)
 )
 SELECT DISTINCT customer_id FROM dated, (SELECT unnest($days::INTEGER[]) AS days) w
-WHERE $before::DATE <> $as_of::DATE
-  AND t BETWEEN least($before::DATE, $as_of::DATE) - to_days(w.days)
+WHERE t BETWEEN least($before::DATE, $as_of::DATE) - to_days(w.days)
             AND greatest($before::DATE, $as_of::DATE) - to_days(w.days)
 """
 
@@ -142,6 +141,7 @@ def changed_customers(con: duckdb.DuckDBPyConnection, as_of: str, version: str, 
                 SELECT DISTINCT customer_id, 'full' AS why FROM (SELECT customer_id FROM _fingerprints {known})""")
         else:
             before = previous.split("|")[0]
+            dated = f"UNION ALL SELECT customer_id, 'date' FROM ({_DATED_SQL})" if before != str(as_of) else ""
             carried = f"UNION ALL SELECT customer_id, 'unfinished run' FROM {CHANGED}" if unfinished else ""
             con.execute(f"""CREATE OR REPLACE TEMP TABLE _changed AS
                 SELECT coalesce(n.customer_id, o.customer_id) AS customer_id,
@@ -149,10 +149,10 @@ def changed_customers(con: duckdb.DuckDBPyConnection, as_of: str, version: str, 
                             ELSE 'inputs' END AS why
                 FROM _fingerprints n FULL JOIN {FINGERPRINTS} o USING (customer_id)
                 WHERE n.fingerprint IS DISTINCT FROM o.fingerprint
-                UNION ALL SELECT customer_id, 'date' FROM ({_DATED_SQL})
+                {dated}
                 UNION ALL SELECT DISTINCT customer_id, 'override' FROM identity.steward_decisions
                     WHERE decision = 'override' AND customer_id IS NOT NULL
-                {carried}""", {"before": before, "as_of": as_of, "days": list(windows)})
+                {carried}""", named(dated, before=before, as_of=as_of, days=list(windows)))
             con.execute(f"""CREATE OR REPLACE TABLE {CHANGED} AS
                 SELECT customer_id, min(why) AS why FROM _changed GROUP BY customer_id""")
         con.execute(f"""CREATE OR REPLACE TABLE {PENDING} AS
