@@ -73,7 +73,6 @@ def changed_customers(duckdb: DuckDBResource, settings: RunSettings, config: Cha
     run)."""
     windows = (*ROLLING_WINDOW_DAYS, settings.retention_days, settings.repermission_days)
     with duckdb.get_connection() as con:
-        con.execute(CUSTOMER_ACTIVITIES_WITH_STITCHED_SESSIONS_SQL)
         found = changes.changed_customers(con, settings.reference_date, changes.code_version(*windows), windows,
                                           full=config.full)
         return dg.MaterializeResult(metadata={**table_metadata(con, changes.CHANGED), "mode": found.mode,

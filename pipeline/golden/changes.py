@@ -29,6 +29,7 @@ import duckdb
 
 from pipeline.config import SEEDS_DIR
 from pipeline.golden.privacy import ERASED_CUSTOMERS_SQL
+from pipeline.golden.sessions import CUSTOMER_ACTIVITIES_WITH_STITCHED_SESSIONS_SQL
 from pipeline.sql import named, quote, scalar
 from pipeline.warehouse import table_exists, transaction
 
@@ -100,7 +101,7 @@ WITH parts AS (
     UNION ALL
     SELECT customer_id, hash('erased') FROM ({ERASED_CUSTOMERS_SQL})
 )
-SELECT customer_id, sum(h::HUGEINT) AS fingerprint FROM parts GROUP BY customer_id
+SELECT customer_id, sum(h::HUGEINT) AS fingerprint FROM parts WHERE in_scope(customer_id) GROUP BY customer_id
 """
 
 # Customers holding a dated value the move of the reference date from $before to $as_of carried across the edge
@@ -128,7 +129,9 @@ class ChangedCustomers:
 def changed_customers(con: duckdb.DuckDBPyConnection, as_of: str, version: str, windows: tuple[int, ...],
                       full: bool = False) -> ChangedCustomers:
     """Build golden.changed_customers (customer_id, why) and this run's fingerprints (committed at the end of
-    the run). Needs the view customer_activities_stitched (golden/sessions.py) over every customer."""
+    the run)."""
+    con.execute(CUSTOMER_ACTIVITIES_WITH_STITCHED_SESSIONS_SQL)
+    scope(con, full=True)
     con.execute(f"CREATE OR REPLACE TEMP TABLE _fingerprints AS {FINGERPRINTS_SQL}")
     previous = table_exists(con, FINGERPRINTS) and scalar(con, f"SELECT any_value(as_of::VARCHAR || '|' || version) FROM {FINGERPRINTS}")
     reason = ("full refresh" if full else "no earlier golden tables" if not previous
@@ -164,9 +167,15 @@ def changed_customers(con: duckdb.DuckDBPyConnection, as_of: str, version: str, 
 
 def commit_fingerprints(con: duckdb.DuckDBPyConnection) -> bool:
     """Every consumer merged this run's changed customers: its fingerprints become the basis of the next run's set
-    (inside the caller's transaction). False when there was nothing to commit."""
+    (inside the caller's transaction). The changed customers the purge has just emptied are fingerprinted again,
+    as purged, or the next run would take the purge for a change and rebuild them. False when there was nothing to
+    commit."""
     if not table_exists(con, PENDING):
         return False
+    scope(con, full=False)
+    con.execute(CUSTOMER_ACTIVITIES_WITH_STITCHED_SESSIONS_SQL)
+    con.execute(f"""UPDATE {PENDING} p SET fingerprint = f.fingerprint FROM ({FINGERPRINTS_SQL}) f
+        WHERE f.customer_id = p.customer_id AND p.customer_id IN (SELECT customer_id FROM golden.excluded_customers)""")
     con.execute(f"CREATE OR REPLACE TABLE {FINGERPRINTS} AS SELECT * FROM {PENDING}")
     con.execute(f"DROP TABLE {PENDING}")
     return True
