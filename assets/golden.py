@@ -6,6 +6,7 @@ from dagster_duckdb import DuckDBResource
 from assets.keys import (
     ACTIVITIES,
     ACTIVITY,
+    CHANGED_CUSTOMERS,
     CLUSTERS,
     CONSENT_EVENTS,
     CONSENT_STATE,
@@ -23,8 +24,9 @@ from assets.keys import (
     STEWARD_DECISIONS,
     STITCHED_SESSIONS,
 )
-from assets.metadata import build_table, table_metadata
-from pipeline.golden.activity import activity_summary_sql
+from assets.metadata import build_customer_rows, build_table, table_metadata
+from pipeline.golden import changes
+from pipeline.golden.activity import ROLLING_WINDOW_DAYS, activity_summary_sql
 from pipeline.golden.candidates import CUSTOMER_ACTIVITIES_SQL, GOLDEN_CANDIDATES_SQL
 from pipeline.golden.consent import CONSENT_EVENTS_SQL, CONSENT_STATE_SQL, point_consent_state_sql
 from pipeline.golden.contact_points import CONTACT_POINTS_SQL
@@ -43,6 +45,7 @@ from pipeline.sql import scalar
 from pipeline.warehouse import transaction
 
 GROUP = "golden"
+CHANGED_CUSTOMERS_OP = CHANGED_CUSTOMERS.to_python_identifier()  # its op's name in run config (ChangeConfig)
 
 
 @dg.asset(key=ERASURE_REGISTRY, deps=[ERASURE_REQUESTS], group_name=GROUP, kinds={"duckdb"}, pool=WAREHOUSE_POOL)
@@ -55,17 +58,36 @@ def erasure_registry(context: dg.AssetExecutionContext, duckdb: DuckDBResource) 
         return dg.MaterializeResult(metadata=table_metadata(con, "identity.erasure_registry"))
 
 
-@dg.asset(key=PROFILE, deps=[PERSON_RECORDS, CUSTOMER_XREF, STEWARD_DECISIONS], group_name=GROUP, kinds={"duckdb"},
-          pool=WAREHOUSE_POOL)
+class ChangeConfig(dg.Config):
+    """`full` recomputes every customer's golden and marts rows (`--full-refresh`); otherwise only those of the
+    customers this run changed (pipeline/golden/changes.py)."""
+
+    full: bool = False
+
+
+@dg.asset(key=CHANGED_CUSTOMERS, deps=[PERSON_RECORDS, ACTIVITIES, CUSTOMER_XREF, STITCHED_SESSIONS, ERASURE_REGISTRY,
+                                       STEWARD_DECISIONS], group_name=GROUP, kinds={"duckdb"}, pool=WAREHOUSE_POOL)
+def changed_customers(duckdb: DuckDBResource, settings: RunSettings, config: ChangeConfig) -> dg.MaterializeResult:
+    """The customers whose golden and marts rows this run recomputes: new or changed records, activities, sessions
+    or erasure, retired ids, dated values the reference date moved across, stewards' overrides (everyone on a full
+    run)."""
+    windows = (*ROLLING_WINDOW_DAYS, settings.retention_days, settings.repermission_days)
+    with duckdb.get_connection() as con:
+        found = changes.changed_customers(con, settings.reference_date, changes.code_version(*windows), windows,
+                                          full=config.full)
+        return dg.MaterializeResult(metadata={**table_metadata(con, changes.CHANGED), "mode": found.mode,
+                                              "reason": found.reason,
+                                              **{f"customers_{why}": n for why, n in found.counts.items()}})
+
+
+@dg.asset(key=PROFILE, deps=[PERSON_RECORDS, CUSTOMER_XREF, STEWARD_DECISIONS, CHANGED_CUSTOMERS], group_name=GROUP,
+          kinds={"duckdb"}, pool=WAREHOUSE_POOL)
 def customer_profile(duckdb: DuckDBResource) -> dg.MaterializeResult:
     """Each customer's surviving name, birth date, e-mail, phones and address, each with source, record and
     date; stewards' overrides win."""
-    with duckdb.get_connection() as con:
-        con.execute(GOLDEN_CANDIDATES_SQL)
-        con.execute("CREATE SCHEMA IF NOT EXISTS golden")
-        with transaction(con):  # survivorship, then overrides, published together
-            con.execute(f"CREATE OR REPLACE TABLE golden.customer_profile AS {golden_attributes_sql(load_rules())}")
-            overrides = apply_overrides(con)
+    with duckdb.get_connection() as con:  # survivorship, then overrides, published together
+        overrides = changes.merge_customers(con, "golden.customer_profile", golden_attributes_sql(load_rules()),
+                                            GOLDEN_CANDIDATES_SQL, adjust=apply_overrides)
         return dg.MaterializeResult(metadata={**table_metadata(con, "golden.customer_profile"),
                                               "overrides_applied": overrides["applied"],
                                               "overrides_not_applied": overrides["not_applied"]})
@@ -86,31 +108,32 @@ def shared_devices(duckdb: DuckDBResource) -> dg.MaterializeResult:
     return build_table(duckdb, "golden.shared_devices", SHARED_DEVICES_SQL)
 
 
-@dg.asset(key=ACTIVITY, deps=[ACTIVITIES, CUSTOMER_XREF, STITCHED_SESSIONS], group_name=GROUP, kinds={"duckdb"},
-          pool=WAREHOUSE_POOL)
+@dg.asset(key=ACTIVITY, deps=[ACTIVITIES, CUSTOMER_XREF, STITCHED_SESSIONS, CHANGED_CUSTOMERS], group_name=GROUP,
+          kinds={"duckdb"}, pool=WAREHOUSE_POOL)
 def customer_activity(duckdb: DuckDBResource, settings: RunSettings) -> dg.MaterializeResult:
     """Purchases online and offline, revenue, store visits, service contacts, complaints, reviews, stitched sessions."""
-    return build_table(duckdb, "golden.customer_activity", activity_summary_sql(),
+    return build_customer_rows(duckdb, "golden.customer_activity", activity_summary_sql(),
                        CUSTOMER_ACTIVITIES_WITH_STITCHED_SESSIONS_SQL, as_of=settings.reference_date)
 
 
-@dg.asset(key=CONSENT_EVENTS, deps=[ACTIVITIES, CUSTOMER_XREF], group_name=GROUP, kinds={"duckdb"}, pool=WAREHOUSE_POOL)
+@dg.asset(key=CONSENT_EVENTS, deps=[ACTIVITIES, CUSTOMER_XREF, CHANGED_CUSTOMERS], group_name=GROUP, kinds={"duckdb"},
+          pool=WAREHOUSE_POOL)
 def consent_events(duckdb: DuckDBResource) -> dg.MaterializeResult:
     """Every opt-in and opt-out with channel, source, time and collection point (the GDPR proof)."""
-    return build_table(duckdb, "golden.consent_events", CONSENT_EVENTS_SQL, CUSTOMER_ACTIVITIES_SQL)
+    return build_customer_rows(duckdb, "golden.consent_events", CONSENT_EVENTS_SQL, CUSTOMER_ACTIVITIES_SQL)
 
 
 @dg.asset(key=CONSENT_STATE, deps=[CONSENT_EVENTS], group_name=GROUP, kinds={"duckdb"}, pool=WAREHOUSE_POOL)
 def consent_state(duckdb: DuckDBResource) -> dg.MaterializeResult:
     """Current consent per customer and channel: the latest event wins, an opt-out on a tie."""
-    return build_table(duckdb, "golden.consent_state", CONSENT_STATE_SQL)
+    return build_customer_rows(duckdb, "golden.consent_state", CONSENT_STATE_SQL)
 
 
 @dg.asset(key=POINT_CONSENT_STATE, deps=[CONSENT_EVENTS, ACTIVITY], group_name=GROUP, kinds={"duckdb"},
           pool=WAREHOUSE_POOL)
 def point_consent_state(duckdb: DuckDBResource, settings: RunSettings) -> dg.MaterializeResult:
     """Current consent per contact point and channel, with its proof and whether it needs re-permission."""
-    result = build_table(duckdb, "golden.point_consent_state",
+    result = build_customer_rows(duckdb, "golden.point_consent_state",
                          point_consent_state_sql(settings.repermission_days), as_of=settings.reference_date)
     with duckdb.get_connection() as con:
         stale = scalar(con, "SELECT count(*) FROM golden.point_consent_state WHERE needs_repermission")
@@ -122,7 +145,7 @@ def point_consent_state(duckdb: DuckDBResource, settings: RunSettings) -> dg.Mat
           pool=WAREHOUSE_POOL)
 def contact_points(duckdb: DuckDBResource) -> dg.MaterializeResult:
     """Every e-mail and phone each customer used: validity, first/last seen, sources, consent per channel."""
-    return build_table(duckdb, "golden.contact_points", CONTACT_POINTS_SQL, GOLDEN_CANDIDATES_SQL)
+    return build_customer_rows(duckdb, "golden.contact_points", CONTACT_POINTS_SQL, GOLDEN_CANDIDATES_SQL)
 
 
 # Excluded customers are left out: an erased or expired person neither joins nor names anyone's household
@@ -135,12 +158,12 @@ def customer_households(duckdb: DuckDBResource) -> dg.MaterializeResult:
         return dg.MaterializeResult(metadata=table_metadata(con, "golden.households"))
 
 
-@dg.asset(key=EXCLUDED, deps=[ERASURE_REGISTRY, ACTIVITY, CUSTOMER_XREF], group_name=GROUP, kinds={"duckdb"},
-          pool=WAREHOUSE_POOL)
+@dg.asset(key=EXCLUDED, deps=[ERASURE_REGISTRY, ACTIVITY, CUSTOMER_XREF, CHANGED_CUSTOMERS], group_name=GROUP,
+          kinds={"duckdb"}, pool=WAREHOUSE_POOL)
 def excluded_customers(duckdb: DuckDBResource, settings: RunSettings) -> dg.MaterializeResult:
     """Customers kept out of every published mart: erased on request, or inactive past the retention period."""
-    result = build_table(duckdb, "golden.excluded_customers",
-                    excluded_customers_sql(settings.retention_days), as_of=settings.reference_date)
+    result = build_customer_rows(duckdb, "golden.excluded_customers", excluded_customers_sql(settings.retention_days),
+                                 as_of=settings.reference_date)
     with duckdb.get_connection() as con:
         counts = dict(con.execute("SELECT reason, count(*) FROM golden.excluded_customers GROUP BY 1").fetchall())
     return dg.MaterializeResult(metadata={**result.metadata, "erased": counts.get("erased", 0),

@@ -47,6 +47,7 @@ POINT_CONSENT_STATE = dg.AssetKey(["golden", "point_consent_state"])
 GOLDEN_CONTACT_POINTS = dg.AssetKey(["golden", "contact_points"])
 HOUSEHOLDS = dg.AssetKey(["golden", "households"])
 EXCLUDED = dg.AssetKey(["golden", "excluded_customers"])
+CHANGED_CUSTOMERS = dg.AssetKey(["golden", "changed_customers"])
 PURGE_LOG = dg.AssetKey(["golden", "purge_log"])
 
 # marts (assets/marts.py; data_quality: assets/quality.py)

@@ -29,8 +29,9 @@ from assets.keys import (
     SEGMENT_SUMMARY,
     STITCHED_SESSIONS,
 )
-from assets.metadata import build_table, check_result, column_lineage, table_metadata
+from assets.metadata import build_customer_rows, build_table, check_result, column_lineage, table_metadata
 from pipeline.config import CONSENT_CHANNELS
+from pipeline.golden.changes import commit_fingerprints
 from pipeline.golden.purge import purge_excluded
 from pipeline.identity.xref import CUSTOMER_XREF_SQL
 from pipeline.marts.customer_360 import (
@@ -46,7 +47,7 @@ from pipeline.marts.timeline import CUSTOMER_TIMELINE_SQL, CUSTOMER_TIMELINE_VIE
 from pipeline.quality import suites
 from pipeline.resources import WAREHOUSE_POOL, GreatExpectations, RunSettings
 from pipeline.sql import scalar
-from pipeline.warehouse import create_table_as
+from pipeline.warehouse import create_table_as, transaction
 
 GROUP = "marts"
 XREF_COVERS_STAGING = "every_person_record_once"
@@ -123,13 +124,13 @@ def customer_360(duckdb: DuckDBResource, settings: RunSettings, great_expectatio
           kinds={"duckdb"}, pool=WAREHOUSE_POOL)
 def consent_history(duckdb: DuckDBResource) -> dg.MaterializeResult:
     """Every opt-in and opt-out of published customers, with channel, source, time and collection point."""
-    return build_table(duckdb, "marts.consent_history", CONSENT_HISTORY_SQL)
+    return build_customer_rows(duckdb, "marts.consent_history", CONSENT_HISTORY_SQL)
 
 
 @dg.asset(key=MARTS_CONTACT_POINTS, deps=[CUSTOMER_360], group_name=GROUP, kinds={"duckdb"}, pool=WAREHOUSE_POOL)
 def contact_points(duckdb: DuckDBResource) -> dg.MaterializeResult:
     """Every e-mail and phone of each published customer, with consent per channel (restricted copy only)."""
-    return build_table(duckdb, "marts.contact_points", CONTACT_POINTS_SQL)
+    return build_customer_rows(duckdb, "marts.contact_points", CONTACT_POINTS_SQL)
 
 
 @dg.asset(key=HOUSEHOLD, deps=[CUSTOMER_360], group_name=GROUP, kinds={"duckdb"}, pool=WAREHOUSE_POOL)
@@ -162,7 +163,7 @@ def segment_history(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
 def customer_timeline(duckdb: DuckDBResource) -> dg.MaterializeResult:
     """Every order, receipt, visit, ticket, review, session and consent event of each published customer, with
     channel, source and amount (restricted copy only)."""
-    return build_table(duckdb, "marts.customer_timeline", CUSTOMER_TIMELINE_SQL, *CUSTOMER_TIMELINE_VIEWS)
+    return build_customer_rows(duckdb, "marts.customer_timeline", CUSTOMER_TIMELINE_SQL, *CUSTOMER_TIMELINE_VIEWS)
 
 
 # MARTS_CONTACT_POINTS: listed so that the history is taken after every mart it could purge from.
@@ -187,5 +188,7 @@ def erasure_purge(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
     as proof; every identifier of an erased customer registered so they are never resurrected."""
     with duckdb.get_connection() as con:
         counts = purge_excluded(con, settings.sources(), context.run_id)
+        with transaction(con):  # every table built from the changed customers is up to date: the next run starts here
+            commit_fingerprints(con)
         return dg.MaterializeResult(metadata={**table_metadata(con, "golden.purge_log"),
                                               **{f"purged {t}": n for t, n in counts.items()}})

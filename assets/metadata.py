@@ -33,6 +33,16 @@ def build_table(duckdb, table: str, select_sql: str, *views: str, **params) -> d
         return dg.MaterializeResult(metadata=table_metadata(con, table))
 
 
+def build_customer_rows(duckdb, table: str, select_sql: str, *views: str, **params) -> dg.MaterializeResult:
+    """As build_table, for a table keyed by customer_id: only the run's changed customers' rows are recomputed
+    (pipeline/golden/changes.py), or all of them on a full run."""
+    from pipeline.golden.changes import merge_customers
+
+    with duckdb.get_connection() as con:
+        merge_customers(con, table, select_sql, *views, **params)
+        return dg.MaterializeResult(metadata=table_metadata(con, table))
+
+
 def check_result(result: SuiteResult, prefix: str = "", **extra) -> dg.AssetCheckResult:
     """Counts and unexpected percentages only: never a value from the data."""
     return dg.AssetCheckResult(

@@ -96,13 +96,15 @@ def plan(settings: Settings, days: list[str] | None = None) -> RunPlan:
 
 
 def run_config(full_refresh: bool = False, console_level: str = "WARNING") -> dict:
+    from assets.golden import CHANGED_CUSTOMERS_OP
     from assets.identity import PREDICTIONS_OP
     from assets.staging import STAGING_OP
 
     config: dict = {"loggers": {"console": {"config": {"log_level": console_level}}}}
-    if full_refresh:  # restage every source and retrain the linkage model, as on a first run
+    if full_refresh:  # restage every source, retrain the linkage model, rebuild every customer, as on a first run
         config["ops"] = {STAGING_OP: {"config": {"full_refresh": True}},
-                         PREDICTIONS_OP: {"config": {"full_relink": True}}}
+                         PREDICTIONS_OP: {"config": {"full_relink": True}},
+                         CHANGED_CUSTOMERS_OP: {"config": {"full": True}}}
     return config
 
 

@@ -7,6 +7,7 @@ import duckdb
 import pandas as pd
 import pytest
 
+from pipeline.golden.changes import scope
 from pipeline.golden.consent import CONSENT_STATE_SQL
 from pipeline.golden.survivorship import golden_attributes_sql, load_rules
 from pipeline.marts.segmentation import segmentation_sql
@@ -50,6 +51,7 @@ def _consent_state(events):
     con.register("_e", pd.DataFrame(events, columns=["customer_id", "channel", "action", "occurred_at", "source",
                                                      "source_record_id", "collection_point"]))
     con.execute("CREATE TABLE golden.consent_events AS SELECT * FROM _e")
+    scope(con, full=True)  # every customer's state
     return {(c, ch): s for c, ch, s, *_ in con.execute(CONSENT_STATE_SQL).fetchall()}
 
 

@@ -65,3 +65,42 @@ def test_gender_variants_stay_two_people():
     assert conflict(key("louis"), key("louise"))
     assert conflict(key("daniel"), key("danielle"))
     assert conflict(key("jean"), key("jeanne"))
+
+
+def test_ids_kept_in_sql_for_unchanged_clusters_are_those_assign_ids_gives_over_every_cluster(tmp_path):
+    import random
+
+    import duckdb
+    import pandas as pd
+
+    from pipeline.identity.resolve import save_ids, stable_ids
+    from pipeline.warehouse import registered
+
+    rng = random.Random(5)
+    day_one = {f"r{i}": f"k{i // 3}" for i in range(300)}  # 100 clusters of three records
+    # day two: most clusters unchanged, some merged, some split, records removed and added
+    day_two = {u: k for u, k in day_one.items() if rng.random() > 0.03}
+    for u in rng.sample(sorted(day_two), 20):
+        day_two[u] = rng.choice(["k7", "k8", f"new-{u}"])
+    day_two.update({f"n{i}": rng.choice(["k1", "k2", f"n{i}"]) for i in range(15)})
+    for u in ("r150", "r151", "r152"):  # a customer whose records are all gone
+        day_two.pop(u, None)
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    con.execute("CREATE SCHEMA identity")
+    results = []
+    for clusters in (day_one, day_two):
+        frame = pd.DataFrame({"unique_id": list(clusters), "cluster_key": list(clusters.values())})
+        with registered(con, _clusters=frame):
+            con.execute("CREATE OR REPLACE TABLE identity.clusters AS SELECT * FROM _clusters")
+        previous = dict(con.execute("SELECT * FROM identity.record_customer").fetchall()) if results else {}
+        known = {r[0] for r in con.execute("SELECT customer_id FROM identity.id_registry").fetchall()} if results else set()
+        age = {c: i for i, (c,) in enumerate(con.execute(
+            "SELECT customer_id FROM identity.id_registry ORDER BY created_at, customer_id").fetchall())} if results else {}
+        everything = assign_ids(clusters, previous, known, age)  # every cluster through Python
+        assignment = stable_ids(con)
+        save_ids(con, assignment, run_id=f"run{len(results)}")
+        assert dict(con.execute("SELECT * FROM identity.record_customer").fetchall()) == everything.record_ids
+        assert sorted(map(repr, assignment.events)) == sorted(map(repr, everything.events))
+        results.append(assignment)
+    assert 0 < len(results[1].record_ids) < len(day_two) / 2  # most clusters kept their id without Python
+    assert {"new", "merge", "split", "retire"} <= {e["event"] for e in results[1].events}

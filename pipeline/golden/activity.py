@@ -4,17 +4,25 @@ A purchase is a web order (not cancelled) or a store receipt; revenue leaves out
 orders; the channel is the source's (online / offline)."""
 
 
+# The rolling windows (days before the reference date) of sessions_90d, revenue_12m, reviews_12m: a customer with
+# an activity near their edge changes when the date moves (changes.py).
+RECENT_DAYS, YEAR_DAYS = 90, 365
+ROLLING_WINDOW_DAYS = (RECENT_DAYS, YEAR_DAYS)
+
+
 def activity_summary_sql() -> str:
-    """One row per customer with any activity; the parameter `$as_of` (a date) anchors the rolling windows."""
-    return """
+    """One row per customer in_scope (changes.py) with any activity; the parameter `$as_of` (a date) anchors the
+    rolling windows."""
+    return f"""
     WITH a AS (
         SELECT *,
                activity_type IN ('order', 'store_purchase') AND coalesce(status, '') <> 'cancelled' AS is_purchase,
                activity_type IN ('order', 'store_purchase')
                    AND coalesce(status, '') NOT IN ('cancelled', 'returned')          AS is_revenue,
-               occurred_at >= $as_of::DATE - INTERVAL 90 DAY                         AS in_90d,
-               occurred_at >= $as_of::DATE - INTERVAL 365 DAY                        AS in_12m
+               occurred_at >= $as_of::DATE - INTERVAL {RECENT_DAYS} DAY                       AS in_90d,
+               occurred_at >= $as_of::DATE - INTERVAL {YEAR_DAYS} DAY                      AS in_12m
         FROM customer_activities_stitched
+        WHERE in_scope(customer_id)
     ),
     last_review AS (
         SELECT customer_id, rating AS last_review_rating FROM a WHERE activity_type = 'review'

@@ -4,7 +4,8 @@ An event's contact point is the e-mail (e-mail channel) or phone (sms and phone 
 carries it, keyed like `golden.contact_points` (e-mail match key, E.164 phone); post consent has no point
 and stays per customer. The latest event wins whichever source it came from; on the same timestamp an
 opt-out wins. `golden.consent_state` is the customer-level state (any point), `golden.point_consent_state`
-the state of each point and channel, which is what makes a point contactable."""
+the state of each point and channel, which is what makes a point contactable. Each is built for the customers
+in_scope (changes.py)."""
 
 CONSENT_EVENTS_SQL = """
 SELECT a.customer_id, a.consent_channel AS channel, a.consent_action AS action, a.occurred_at,
@@ -25,6 +26,7 @@ _LATEST = "ORDER BY occurred_at DESC NULLS LAST, (action = 'opt_out') DESC, sour
 CONSENT_STATE_SQL = f"""
 SELECT customer_id, channel, action AS state, occurred_at AS state_since, source AS state_source
 FROM golden.consent_events
+WHERE in_scope(customer_id)
 QUALIFY row_number() OVER (PARTITION BY customer_id, channel {_LATEST}) = 1
 """
 
@@ -34,7 +36,7 @@ def point_consent_state_sql(repermission_days: int) -> str:
     older than `repermission_days` with no interaction of the customer since (CNIL: 3 years for prospects)."""
     return f"""
     WITH latest AS (
-        SELECT * FROM golden.consent_events WHERE contact_point_key IS NOT NULL
+        SELECT * FROM golden.consent_events WHERE contact_point_key IS NOT NULL AND in_scope(customer_id)
         QUALIFY row_number() OVER (PARTITION BY customer_id, contact_point_key, channel {_LATEST}) = 1
     )
     SELECT l.customer_id, l.contact_point_kind, l.contact_point_key, l.channel, l.action AS state,

@@ -25,22 +25,27 @@ WHERE identifier_hash NOT IN (SELECT identifier_hash FROM identity.erasure_regis
 """
 
 
+# Customers holding an erased e-mail, phone or record (the registry holds their hashes).
+ERASED_CUSTOMERS_SQL = """
+    SELECT DISTINCT x.customer_id
+    FROM staging.person_records p
+    JOIN marts.customer_xref x USING (source, source_record_id)
+    JOIN identity.erasure_registry r
+      ON r.identifier_hash IN (sha256('email:' || p.email_key), sha256('phone:' || p.phone),
+                               sha256('record:' || p.source || ':' || p.source_record_id))"""
+
+
 def excluded_customers_sql(retention_days: int) -> str:
-    """customer_id, reason ('erased' wins over 'retention'), last_seen_at; `$as_of` (a date) anchors retention."""
+    """customer_id, reason ('erased' wins over 'retention'), last_seen_at, for the customers in_scope (changes.py);
+    `$as_of` (a date) anchors retention."""
     return f"""
-    WITH erased AS (
-        SELECT DISTINCT x.customer_id
-        FROM staging.person_records p
-        JOIN marts.customer_xref x USING (source, source_record_id)
-        JOIN identity.erasure_registry r
-          ON r.identifier_hash IN (sha256('email:' || p.email_key), sha256('phone:' || p.phone),
-                                   sha256('record:' || p.source || ':' || p.source_record_id))
-    ),
+    WITH erased AS ({ERASED_CUSTOMERS_SQL}),
     seen AS (
         SELECT x.customer_id, greatest(max(coalesce(p.record_updated_at, p.record_delivered_at)), max(a.last_activity_at)) AS last_seen_at
         FROM marts.customer_xref x
         JOIN staging.person_records p USING (source, source_record_id)
         LEFT JOIN golden.customer_activity a ON a.customer_id = x.customer_id
+        WHERE in_scope(x.customer_id)
         GROUP BY x.customer_id
     )
     SELECT seen.customer_id,

@@ -142,26 +142,52 @@ def cluster(con: duckdb.DuckDBPyConnection, threshold: float, max_size: int,
     return Clustering(frame[["unique_id", "cluster_key", "component"]], refused, len(todo))
 
 
+# A cluster holding exactly the records of one previous customer keeps that id, whatever happens elsewhere: it is
+# the id's only candidate and holds all its records, which is what assign_ids would decide too. Found in SQL, so
+# only the clusters a run changed (and the ids their records, or removed records, held) reach Python.
+KEPT_IDS_SQL = """
+CREATE OR REPLACE TEMP TABLE _kept_ids AS
+WITH members AS (
+    SELECT c.cluster_key, p.customer_id
+    FROM identity.clusters c LEFT JOIN identity.record_customer p USING (unique_id)),
+held AS (SELECT customer_id, count(*) AS records FROM identity.record_customer GROUP BY customer_id),
+whole AS (
+    SELECT cluster_key, any_value(customer_id) AS customer_id, count(*) AS records FROM members GROUP BY cluster_key
+    HAVING count(customer_id) = count(*) AND count(DISTINCT customer_id) = 1)
+SELECT c.unique_id, w.customer_id
+FROM whole w JOIN held USING (customer_id, records) JOIN identity.clusters c USING (cluster_key)"""
+
+
 def stable_ids(con: duckdb.DuckDBPyConnection) -> IdAssignment:
-    """Carry the previous run's ids over to today's clusters (identity.clusters)."""
+    """Carry the previous run's ids over to today's clusters (identity.clusters): the clusters that are a previous
+    customer exactly keep its id in the temp table _kept_ids (save_ids writes them), the others are assigned."""
     previous, known, age = {}, set(), {}
     if table_exists(con, "identity.record_customer"):
-        previous = dict(con.execute("SELECT unique_id, customer_id FROM identity.record_customer").fetchall())
+        con.execute(KEPT_IDS_SQL)
+        previous = dict(con.execute("""SELECT unique_id, customer_id FROM identity.record_customer
+            WHERE unique_id NOT IN (SELECT unique_id FROM _kept_ids)""").fetchall())
+    else:
+        con.execute("CREATE OR REPLACE TEMP TABLE _kept_ids (unique_id VARCHAR, customer_id VARCHAR)")
     if table_exists(con, "identity.id_registry"):
-        rows = con.execute("SELECT customer_id, created_at FROM identity.id_registry ORDER BY created_at, customer_id").fetchall()
-        known = {r[0] for r in rows}
-        age = {cid: rank for rank, (cid, _) in enumerate(rows)}
-    clusters = dict(con.execute("SELECT unique_id, cluster_key FROM identity.clusters").fetchall())
+        known = {r[0] for r in con.execute("SELECT customer_id FROM identity.id_registry").fetchall()}
+        # the ranks of issue of the ids in play (their order is all assign_ids compares)
+        with registered(con, _in_play=pa.table({"customer_id": pa.array(sorted(set(previous.values())), pa.string())})):
+            rows = con.execute("""SELECT customer_id FROM identity.id_registry JOIN _in_play USING (customer_id)
+                ORDER BY created_at, customer_id""").fetchall()
+        age = {cid: rank for rank, (cid,) in enumerate(rows)}
+    clusters = dict(con.execute("""SELECT unique_id, cluster_key FROM identity.clusters
+        WHERE unique_id NOT IN (SELECT unique_id FROM _kept_ids)""").fetchall())
     return assign_ids(clusters, previous, known, age)
 
 
 def save_ids(con: duckdb.DuckDBPyConnection, result: IdAssignment, run_id: str) -> dict:
-    """Write record -> customer_id, the id registry and today's id events in one transaction."""
+    """Write record -> customer_id (the assigned ones and stable_ids' _kept_ids), the id registry and today's id
+    events in one transaction."""
     now = pd.Timestamp.now(tz="UTC").tz_localize(None)
     records = pd.DataFrame({"unique_id": list(result.record_ids), "customer_id": list(result.record_ids.values())})
     events = pd.DataFrame([{**e, "run_id": run_id, "event_at": now} for e in result.events],
                           columns=["run_id", "event_at", "event", "old_ids", "new_id"])
-    active = set(result.record_ids.values())
+    active = set(result.record_ids.values()) | {r[0] for r in con.execute("SELECT DISTINCT customer_id FROM _kept_ids").fetchall()}
     with registered(con, _records=records, _events=events, _active=pd.DataFrame({"customer_id": sorted(active)})):
         with transaction(con):
             con.execute("CREATE SCHEMA IF NOT EXISTS identity")
@@ -176,7 +202,9 @@ def save_ids(con: duckdb.DuckDBPyConnection, result: IdAssignment, run_id: str) 
             con.execute("""UPDATE identity.id_registry SET status = 'retired', retired_run = ?, retired_at = ?
                 WHERE status = 'active' AND customer_id NOT IN (SELECT customer_id FROM _active)""", [run_id, now])
             con.execute("INSERT INTO identity.id_events SELECT run_id, event_at, event, old_ids::VARCHAR[], new_id FROM _events")
-            con.execute("CREATE OR REPLACE TABLE identity.record_customer AS SELECT * FROM _records ORDER BY unique_id")
+            con.execute("""CREATE OR REPLACE TABLE identity.record_customer AS
+                SELECT * FROM (SELECT unique_id, customer_id FROM _records UNION ALL SELECT * FROM _kept_ids)
+                ORDER BY unique_id""")
     counts = events["event"].value_counts().to_dict() if len(events) else {}
     return {"customers": len(active), "new_ids": len(result.new_ids),
             **{f"events_{k}": int(v) for k, v in counts.items()}}

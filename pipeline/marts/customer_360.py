@@ -71,7 +71,7 @@ CONSENT_HISTORY_SQL = """
 SELECT customer_id, channel, action, occurred_at, contact_point_kind, contact_point,
        source, source_record_id, collection_point
 FROM golden.consent_events
-WHERE customer_id NOT IN (SELECT customer_id FROM golden.excluded_customers)
+WHERE customer_id NOT IN (SELECT customer_id FROM golden.excluded_customers) AND in_scope(customer_id)
 ORDER BY customer_id, channel, occurred_at, source_record_id
 """
 
@@ -83,6 +83,7 @@ SELECT cp.*,
                      ELSE cp.contact_point_key IN (c.mobile, c.landline) END, false) AS is_surviving
 FROM golden.contact_points cp
 JOIN marts.customer_360 c USING (customer_id)
+WHERE in_scope(cp.customer_id)
 ORDER BY customer_id, kind, contact_point_key
 """
 

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import duckdb
 
+from pipeline.golden.changes import is_full, scope
 from pipeline.sql import scalar
-from pipeline.warehouse import transaction
+from pipeline.warehouse import table_exists, transaction
 
 # attribute -> lineage prefix in marts.customer_360 (None: computed by the pipeline, not won from a source)
 TRACKED = {"first_name": "first_name", "last_name": "last_name", "birth_date": "birth_date", "email": "email",
@@ -38,7 +39,7 @@ def _snapshot_sql() -> str:
     values = ", ".join(f"CAST({a} AS VARCHAR) AS {a}" for a in TRACKED)
     lineage = ", ".join(f"{p}_source AS {a}__source, {p}_source_record_id AS {a}__record" if p
                         else f"'pipeline' AS {a}__source, NULL AS {a}__record" for a, p in TRACKED.items())
-    return f"SELECT customer_id, {values}, {lineage} FROM marts.customer_360"
+    return f"SELECT customer_id, {values}, {lineage} FROM marts.customer_360 WHERE in_scope(customer_id)"
 
 
 def _changes_sql() -> str:
@@ -49,7 +50,9 @@ def _changes_sql() -> str:
 
 
 def record_history(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, int]:
-    """Add today's versions in one transaction; returns counts of new, updated and closed customers."""
+    """Add today's versions in one transaction; returns counts of new, updated and closed customers. Only the run's
+    changed customers are compared (golden/changes.py): nobody else's tracked attributes or presence can differ."""
+    scope(con, is_full(con) or not table_exists(con, "marts.customer_history"))
     con.execute("CREATE SCHEMA IF NOT EXISTS marts")
     con.execute(CREATE_SQL)
     attrs = ", ".join(TRACKED)
@@ -81,7 +84,7 @@ def record_history(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, int
             FROM marts.customer_history c
             LEFT JOIN golden.excluded_customers x USING (customer_id)
             LEFT JOIN identity.id_registry r USING (customer_id)
-            WHERE c.is_current AND c.change NOT IN ('erased', 'retention', 'retired', 'left')
+            WHERE c.is_current AND c.change NOT IN ('erased', 'retention', 'retired', 'left') AND in_scope(c.customer_id)
               AND c.customer_id NOT IN (SELECT customer_id FROM _snapshot)""")
         con.execute("""UPDATE marts.customer_history SET valid_to = now(), is_current = false
             WHERE is_current AND customer_id IN (SELECT customer_id FROM _versions UNION SELECT customer_id FROM _left)""")

@@ -13,6 +13,6 @@ CUSTOMER_TIMELINE_SQL = """
 SELECT customer_id, occurred_at, activity_type, channel, source, source_record_id, amount, quantity, status,
        category, rating, store_id, closed_at, consent_channel, consent_action
 FROM customer_activities_stitched
-WHERE customer_id IN (SELECT customer_id FROM marts.customer_360)
+WHERE customer_id IN (SELECT customer_id FROM marts.customer_360) AND in_scope(customer_id)
 ORDER BY customer_id, occurred_at, source, source_record_id
 """

@@ -29,7 +29,9 @@ consent AS (
            max(state) FILTER (WHERE channel = 'phone')         AS consent_phone,
            max(state_since) FILTER (WHERE channel = 'phone')   AS consent_phone_since,
            bool_or(needs_repermission)                         AS needs_repermission
-    FROM golden.point_consent_state GROUP BY ALL
+    FROM golden.point_consent_state
+    WHERE in_scope(customer_id)
+    GROUP BY ALL
 )
 SELECT p.*,
        CASE WHEN kind = 'email' THEN coalesce(c.consent_email, 'unknown') END AS consent_email,

@@ -1,0 +1,182 @@
+"""Which customers a run changed: the one owner of the set the golden tables and the per-customer marts recompute.
+
+A daily run brings a few new records and activities; the golden record of every other customer stays what it
+was. Each customer's inputs are fingerprinted (a hash of every staged person record of theirs, every activity
+counted for them, sessions as attributed, whether they hold an erased identifier): a customer is changed when
+the fingerprint differs from the one the golden and marts tables were last brought up to date with, when they
+appeared or their id was retired, when the reference date moved across one of their dated values (a rolling
+window, retention, re-permission), or when a steward override names them (overrides are re-applied each run so
+their status and effect are recorded as a full run records them).
+
+The same SQL builds a table in full and for the changed customers: its queries filter on the macro
+`in_scope(customer_id)`, true for everyone in a full build, `customer_id IN golden.changed_customers`
+otherwise; the rows of those customers are then deleted and inserted in one transaction (merge_customers).
+
+Full mode (every customer in the set) on a first run, on `full` (`--full-refresh`), and when the code or the
+settings that shape golden and marts rows changed (`code_version`). The fingerprints are committed by
+`commit_fingerprints` once every consumer has merged (at the end of the run, in the purge): a run that stops
+half-way leaves them, and its set is carried into the next run's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from pipeline.config import SEEDS_DIR
+from pipeline.golden.privacy import ERASED_CUSTOMERS_SQL
+from pipeline.golden.sessions import CUSTOMER_ACTIVITIES_WITH_STITCHED_SESSIONS_SQL
+from pipeline.sql import named, quote, scalar
+from pipeline.warehouse import table_exists, transaction
+
+CHANGED = "golden.changed_customers"
+FINGERPRINTS = "golden.customer_fingerprints"  # committed: what the golden and marts tables hold
+PENDING = "golden.customer_fingerprints_next"  # this run's, committed at its end
+_PACKAGE = Path(__file__).resolve().parents[1]
+# What shapes a golden or per-customer marts row besides its inputs: a change of any of these rebuilds in full.
+_SHAPING = [*sorted((_PACKAGE / "golden").glob("*.py")), *sorted((_PACKAGE / "marts").glob("*.py")),
+            *sorted((_PACKAGE / "queries").glob("*.sql")), SEEDS_DIR / "survivorship.yaml",
+            SEEDS_DIR / "loyalty_tiers.csv", SEEDS_DIR / "regions.csv"]
+
+
+def code_version(*settings: object) -> str:
+    """Hash of the golden and marts code, their seeds and the given settings (retention, re-permission days)."""
+    digest = hashlib.sha256(repr(settings).encode())
+    for path in _SHAPING:
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def scope(con: duckdb.DuckDBPyConnection, full: bool) -> None:
+    """Define `in_scope(customer_id)` on this connection: everyone, or the run's changed customers."""
+    body = "true" if full else f"c IN (SELECT customer_id FROM {CHANGED})"
+    con.execute(f"CREATE OR REPLACE TEMP MACRO in_scope(c) AS {body}")
+
+
+def is_full(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether this run rebuilds every customer (also when no set was computed: a layer run alone, a test)."""
+    if not table_exists(con, CHANGED):
+        return True
+    return bool(scalar(con, f"SELECT bool_or(why = 'full') FROM {CHANGED}"))
+
+
+def merge_customers(con: duckdb.DuckDBPyConnection, table: str, select_sql: str, *views: str,
+                    adjust: Callable[[duckdb.DuckDBPyConnection, str], object] | None = None, **params):
+    """Bring `table` (keyed by customer_id) up to date from `select_sql` (its `$name` parameters bound from
+    `params`), which filters on in_scope(): rebuilt whole in a full run (or when missing), else the changed
+    customers' rows deleted and recomputed, in one transaction (readers see the table before or after, never
+    half-merged). `views` are created first; `adjust(con, table)` edits the new rows before they are merged
+    (stewards' overrides) and its result is returned."""
+    full = is_full(con) or not table_exists(con, table)
+    scope(con, full)
+    for view in views:
+        con.execute(view)
+    schema, name = table.split(".")
+    target = f"{schema}.{quote(name)}"
+    rows = target if full else "_merged_rows"
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+    with transaction(con):
+        kind = "TABLE" if full else "TEMP TABLE"
+        con.execute(f"CREATE OR REPLACE {kind} {rows} AS {select_sql}", named(select_sql, **params))
+        adjusted = adjust(con, rows) if adjust else None
+        if not full:
+            con.execute(f"DELETE FROM {target} WHERE customer_id IN (SELECT customer_id FROM {CHANGED})")
+            con.execute(f"INSERT INTO {target} BY NAME SELECT * FROM {rows}")
+            con.execute(f"DROP TABLE {rows}")
+    return adjusted
+
+
+# One fingerprint per customer over everything the golden tables read of them. The person records are hashed
+# whole as staged; activities as golden.customer_activity counts them (with stitched sessions).
+FINGERPRINTS_SQL = f"""
+WITH parts AS (
+    SELECT x.customer_id, hash(p) AS h
+    FROM marts.customer_xref x JOIN staging.person_records p USING (source, source_record_id)
+    UNION ALL
+    SELECT customer_id, hash(a) FROM customer_activities_stitched a
+    UNION ALL
+    SELECT customer_id, hash('erased') FROM ({ERASED_CUSTOMERS_SQL})
+)
+SELECT customer_id, sum(h::HUGEINT) AS fingerprint FROM parts WHERE in_scope(customer_id) GROUP BY customer_id
+"""
+
+# Customers holding a dated value the move of the reference date from $before to $as_of carried across the edge
+# of a window of `days` (rolling windows, retention, re-permission). Only asked when the date moved.
+_DATED_SQL = """
+WITH dated AS (
+    SELECT customer_id, occurred_at AS t FROM customer_activities_stitched
+    UNION ALL
+    SELECT x.customer_id, unnest([p.record_updated_at, p.record_delivered_at])
+    FROM marts.customer_xref x JOIN staging.person_records p USING (source, source_record_id)
+)
+SELECT DISTINCT customer_id FROM dated, (SELECT unnest($days::INTEGER[]) AS days) w
+WHERE t BETWEEN least($before::DATE, $as_of::DATE) - to_days(w.days)
+            AND greatest($before::DATE, $as_of::DATE) - to_days(w.days)
+"""
+
+
+@dataclass(frozen=True)
+class ChangedCustomers:
+    mode: str       # full | incremental
+    reason: str
+    counts: dict    # customers per reason
+
+
+def changed_customers(con: duckdb.DuckDBPyConnection, as_of: str, version: str, windows: tuple[int, ...],
+                      full: bool = False) -> ChangedCustomers:
+    """Build golden.changed_customers (customer_id, why) and this run's fingerprints (committed at the end of
+    the run)."""
+    con.execute(CUSTOMER_ACTIVITIES_WITH_STITCHED_SESSIONS_SQL)
+    scope(con, full=True)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _fingerprints AS {FINGERPRINTS_SQL}")
+    previous = table_exists(con, FINGERPRINTS) and scalar(con, f"SELECT any_value(as_of::VARCHAR || '|' || version) FROM {FINGERPRINTS}")
+    reason = ("full refresh" if full else "no earlier golden tables" if not previous
+              else "golden or marts code or settings changed" if previous.split("|")[1] != version else "")
+    unfinished = not reason and table_exists(con, PENDING) and table_exists(con, CHANGED)
+    with transaction(con):
+        if reason:
+            known = f"UNION SELECT customer_id FROM {FINGERPRINTS}" if previous else ""
+            con.execute(f"""CREATE OR REPLACE TABLE {CHANGED} AS
+                SELECT DISTINCT customer_id, 'full' AS why FROM (SELECT customer_id FROM _fingerprints {known})""")
+        else:
+            before = previous.split("|")[0]
+            dated = f"UNION ALL SELECT customer_id, 'date' FROM ({_DATED_SQL})" if before != str(as_of) else ""
+            carried = f"UNION ALL SELECT customer_id, 'unfinished run' FROM {CHANGED}" if unfinished else ""
+            con.execute(f"""CREATE OR REPLACE TEMP TABLE _changed AS
+                SELECT coalesce(n.customer_id, o.customer_id) AS customer_id,
+                       CASE WHEN o.customer_id IS NULL THEN 'new' WHEN n.customer_id IS NULL THEN 'gone'
+                            ELSE 'inputs' END AS why
+                FROM _fingerprints n FULL JOIN {FINGERPRINTS} o USING (customer_id)
+                WHERE n.fingerprint IS DISTINCT FROM o.fingerprint
+                {dated}
+                UNION ALL SELECT DISTINCT customer_id, 'override' FROM identity.steward_decisions
+                    WHERE decision = 'override' AND customer_id IS NOT NULL
+                {carried}""", named(dated, before=before, as_of=as_of, days=list(windows)))
+            con.execute(f"""CREATE OR REPLACE TABLE {CHANGED} AS
+                SELECT customer_id, min(why) AS why FROM _changed GROUP BY customer_id""")
+        con.execute(f"""CREATE OR REPLACE TABLE {PENDING} AS
+            SELECT customer_id, fingerprint, $as_of::DATE AS as_of, $version AS version FROM _fingerprints""",
+                    {"as_of": as_of, "version": version})
+    counts = dict(con.execute(f"SELECT why, count(*) FROM {CHANGED} GROUP BY 1 ORDER BY 1").fetchall())
+    return ChangedCustomers("full" if reason else "incremental", reason or "changed customers only", counts)
+
+
+def commit_fingerprints(con: duckdb.DuckDBPyConnection) -> bool:
+    """Every consumer merged this run's changed customers: its fingerprints become the basis of the next run's set
+    (inside the caller's transaction). The changed customers the purge has just emptied are fingerprinted again,
+    as purged, or the next run would take the purge for a change and rebuild them. False when there was nothing to
+    commit."""
+    if not table_exists(con, PENDING):
+        return False
+    scope(con, full=False)
+    con.execute(CUSTOMER_ACTIVITIES_WITH_STITCHED_SESSIONS_SQL)
+    con.execute(f"""UPDATE {PENDING} p SET fingerprint = f.fingerprint FROM ({FINGERPRINTS_SQL}) f
+        WHERE f.customer_id = p.customer_id AND p.customer_id IN (SELECT customer_id FROM golden.excluded_customers)""")
+    con.execute(f"CREATE OR REPLACE TABLE {FINGERPRINTS} AS SELECT * FROM {PENDING}")
+    con.execute(f"DROP TABLE {PENDING}")
+    return True
+

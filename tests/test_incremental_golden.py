@@ -1,0 +1,105 @@
+"""Incremental golden record and marts: a daily run recomputes only the customers it changed, and publishes what
+recomputing every customer from the same identity result publishes (issue 18)."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from datetime import timedelta
+
+import dagster as dg
+import duckdb
+
+from assets.golden import CHANGED_CUSTOMERS_OP
+from assets.keys import DATA_QUALITY, STEWARD_DECISIONS
+from bench.compare_published import compare
+from pipeline.demo import DEMO_DAY
+from pipeline.demo.next_day import hold_back
+from tests.conftest import demo_settings, materialise, park_day
+
+DAY_2, DAY_3 = DEMO_DAY + timedelta(days=1), DEMO_DAY + timedelta(days=2)
+# A table a run appends its own figures to: each copy is compared on the rows of its last run.
+PER_RUN = ("segment_history",)
+
+
+def _meta(result, path: list[str]) -> dict:
+    return {k: v.value for e in result.get_asset_materialization_events() if e.asset_key.path == path
+            for k, v in e.event_specific_data.materialization.metadata.items()}
+
+
+def _copies(settings, dest):
+    """The two published files as they are now, with the per-run tables cut to their last run's rows."""
+    dest.mkdir()
+    for path in (settings.published, settings.restricted):
+        shutil.copy(path, dest / path.name)
+        with duckdb.connect(str(dest / path.name)) as con:
+            for table in PER_RUN:
+                if con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'marts' "
+                               "AND table_name = ?", [table]).fetchall()[0][0]:
+                    con.execute(f"DELETE FROM marts.{table} WHERE measured_at < (SELECT max(measured_at) "
+                                f"FROM marts.{table})")
+    return dest
+
+
+def _deliver_day_three(settings, deliver):
+    """Day three's drops, plus an erasure request for a published customer and a steward's override for another."""
+    deliver()
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        (erased_email,), (overridden,) = con.execute(
+            "(SELECT email FROM marts.customer_360 WHERE email IS NOT NULL ORDER BY customer_id LIMIT 1) UNION ALL "
+            "(SELECT customer_id FROM marts.customer_360 ORDER BY customer_id DESC LIMIT 1)").fetchall()
+    requests = settings.raw_dir / "erasure_requests" / DAY_3.isoformat()
+    requests.mkdir(parents=True, exist_ok=True)
+    (requests / "late_request.csv").write_text(
+        f"request_id,email,phone,requested_at\nR-LATE-1,{erased_email},,{DAY_3} 09:00:00\n", encoding="utf-8")
+    settings.decisions_dir.mkdir(parents=True, exist_ok=True)
+    (settings.decisions_dir / "decisions.csv").write_text(
+        "decision_id,decision,record_1,record_2,customer_id,attribute,value,reason,decided_by,decided_at\n"
+        f"D1,override,,,{overridden},city,Lyon,moved (phone call),steward,{DAY_3}T10:00:00\n", encoding="utf-8")
+    return erased_email
+
+
+def _recompute_in_full(settings):
+    """Every golden, marts and copy asset (and the stewards' decisions, read again from their files) materialised
+    with `full` (ChangeConfig); identity's clusters and ids, and the data-quality scorecard, stay as they are."""
+    from pipeline.definitions import build_definitions
+
+    defs = build_definitions(settings)
+    selection = (dg.AssetSelection.key_prefixes("golden", "marts", "published", "restricted")
+                 - dg.AssetSelection.assets(DATA_QUALITY)) | dg.AssetSelection.assets(STEWARD_DECISIONS)
+    return dg.materialize([*defs.assets, *(defs.asset_checks or [])], selection=selection, resources=defs.resources,
+                          run_config={"ops": {CHANGED_CUSTOMERS_OP: {"config": {"full": True}}}}, raise_on_error=False)
+
+
+def test_incremental_days_publish_what_a_full_recompute_publishes(tmp_path):
+    settings = demo_settings(tmp_path, 400, seed=27, as_of=DEMO_DAY.isoformat())
+    hold_back(settings.raw_dir, 0.06, DEMO_DAY)
+    hold_back(settings.raw_dir, 0.5, DAY_2)
+    deliver_3 = park_day(settings, DAY_3.isoformat())
+    deliver_2 = park_day(settings, DAY_2.isoformat())
+    first = materialise(settings)
+    assert _meta(first, ["golden", "changed_customers"])["mode"] == "full"
+
+    deliver_2()
+    settings = dataclasses.replace(settings, as_of=DAY_2)
+    second = _meta(materialise(settings), ["golden", "changed_customers"])
+    assert second["mode"] == "incremental"
+    assert 0 < second["dagster/row_count"] < _meta(first, ["golden", "changed_customers"])["dagster/row_count"] / 2
+
+    erased_email = _deliver_day_three(settings, deliver_3)
+    settings = dataclasses.replace(settings, as_of=DAY_3 + timedelta(days=75))  # across rolling windows, retention
+    third = _meta(materialise(settings), ["golden", "changed_customers"])
+    assert third["mode"] == "incremental" and third["customers_date"] > 0 and third["customers_override"] == 1
+    incremental = _copies(settings, tmp_path / "incremental")
+
+    # The same identity result, every customer's golden and marts rows recomputed, the copies built again.
+    rebuilt = _recompute_in_full(settings)
+    assert rebuilt.success and _meta(rebuilt, ["golden", "changed_customers"])["mode"] == "full"
+    full = _copies(settings, tmp_path / "full")
+
+    for name in (settings.published.name, settings.restricted.name):
+        assert compare(incremental / name, full / name) == [], name
+    with duckdb.connect(str(full / settings.restricted.name), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM marts.customer_360 WHERE email = ?", [erased_email]).fetchall() == [(0,)]
+        assert con.execute("SELECT count(*) FROM marts.customer_360 WHERE city = 'Lyon' AND address_source = 'steward'"
+                           ).fetchall() == [(1,)]
