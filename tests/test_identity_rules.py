@@ -65,3 +65,17 @@ def test_gender_variants_stay_two_people():
     assert conflict(key("louis"), key("louise"))
     assert conflict(key("daniel"), key("danielle"))
     assert conflict(key("jean"), key("jeanne"))
+
+
+def test_evidence_shared_between_exclusive_alternatives():
+    """A record without a first name matches two spouses equally (a family e-mail): neither link stays above the
+    threshold. A match without a rival keeps it, and so does one whose rival is far weaker."""
+    from pipeline.identity.clustering import outweighed_by_rivals
+
+    records = {"x": key(None), "a": key("anne", born="1980-01-01"), "b": key("paul", born="1978-05-05"),
+               "c": key("anne", born="1980-01-01"), "d": key("zoe"), "e": key(None)}
+    edges = [("x", "a", 20.0), ("x", "b", 20.0), ("a", "c", 20.0), ("d", "e", 20.0)]
+    # x is anne or paul: the evidence cannot tell; c may be x's person too, and d-e has no alternative.
+    assert outweighed_by_rivals(edges, records, 0.8) == [True, True, False, False]
+    assert outweighed_by_rivals([("x", "a", 20.0), ("x", "b", 5.0)], records, 0.8) == [False, True]  # a far likelier
+    assert outweighed_by_rivals([("x", "a", 20.0), ("x", "b", 19.0)], records, 0.6) == [False, True]
