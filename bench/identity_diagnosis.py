@@ -4,12 +4,19 @@
 
 Each stage's figure is the pairwise recall its *transitive closure* allows (clusters are what counts, and a
 person's records can be joined through a third record even when two of them share nothing):
-1. any shared value: true pairs agreeing exactly on at least one compared field;
+1. any shared value: true pairs agreeing exactly on at least one compared field; then the same without the
+   pairs that share a first name and nothing else (a first name alone is no evidence of a person: this is the
+   recall no linker can pass without guessing);
 2. blocking: true pairs the run's blocking rules propose (the saved model's rules);
 3. scored >= threshold: true candidate pairs the model scores at or above the clustering threshold;
 4. after the veto: the same, without the pairs contrary evidence vetoes;
 5. clusters: the run's clusters (what identity.linkage_quality reports).
 Counts only: no personal value is printed.
+
+Records a purge emptied after linking (erasure, retention) are left out of every stage, and they are not a random
+share: a person split over two clusters leaves a fragment that looks inactive, so retention purges split
+persons' records more often than others. Diagnose a warehouse built with C360_RETENTION_DAYS large enough that
+nothing expires (the row "purged records left out" says how many were left out) to see the whole loss.
 """
 
 from __future__ import annotations
@@ -63,6 +70,8 @@ def diagnose(warehouse: Path, truth: Path, artefacts: Path, threshold: float = 0
     join = "FROM _tp p JOIN identity.linkage_input l ON l.unique_id = p.a JOIN identity.linkage_input r ON r.unique_id = p.b"
     shared = con.execute(f"SELECT p.a, p.b {join} WHERE "
                          + " OR ".join(f"l.{c} = r.{c}" for c in compared)).fetchall()
+    beyond_first_name = con.execute(f"SELECT p.a, p.b {join} WHERE "
+                                    + " OR ".join(f"l.{c} = r.{c}" for c in compared if c != "first_name")).fetchall()
     rules = [r["blocking_rule"] for r in
              json.loads((artefacts / "splink_model.json").read_text())["blocking_rules_to_generate_predictions"]]
     blocked = con.execute(f"SELECT p.a, p.b {join} WHERE " + " OR ".join(f"({r})" for r in rules)).fetchall()
@@ -76,7 +85,8 @@ def diagnose(warehouse: Path, truth: Path, artefacts: Path, threshold: float = 0
     final = con.execute("""SELECT a.unique_id, b.unique_id FROM identity.clusters a JOIN identity.clusters b
         ON a.cluster_key = b.cluster_key AND a.unique_id < b.unique_id""").fetchall()
     rows = [{"stage": "true pairs", "direct": total, "closure_recall": 1.0}]
-    for stage, pairs in (("any shared value", shared), ("blocking rules", blocked),
+    for stage, pairs in (("any shared value", shared), ("a shared value beyond a first name", beyond_first_name),
+                         ("blocking rules", blocked),
                          (f"scored >= {threshold}", scored), ("after the veto", kept)):
         direct, reach = closure_recall(con, pairs)
         rows.append({"stage": stage, "direct": direct, "direct_share": round(direct / total, 4),
@@ -85,6 +95,10 @@ def diagnose(warehouse: Path, truth: Path, artefacts: Path, threshold: float = 0
     _, reach = closure_recall(con, tp_final)
     rows.append({"stage": "clusters (recall)", "closure_recall": reach})
     rows.append({"stage": "vetoed pairs", "true": vetoed, "not true": false_vetoed})
+    purged = scalar(con, "SELECT count(*) FROM identity.purged_records") \
+        if scalar(con, "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'identity' "
+                       "AND table_name = 'purged_records'") else 0
+    rows.append({"stage": "purged records left out", "records": purged})
     con.close()
     return rows
 

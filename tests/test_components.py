@@ -13,6 +13,7 @@ import pandas as pd
 from pipeline.golden.households import build_households
 from pipeline.identity.clustering import component_labels, connected_components
 from pipeline.identity.components import fingerprint
+from pipeline.identity.evidence import conflict
 from pipeline.identity.resolve import candidate_components
 from pipeline.identity.u_sample import provisional_identities
 
@@ -98,3 +99,22 @@ def test_candidate_components_in_duckdb_fingerprint_components_as_python_does(tm
     fps = {u: fp for u, _, _, fp in rows}
     assert fps["a"] == fingerprint(["a", "b", "c"], [("a", "b", 7.5), ("b", "c", 4.25)], hashes, 25)
     assert fps["e"] == fingerprint(["e", "f"], [], hashes, 25) and fps["d"] is None
+
+
+def test_candidate_edges_leave_out_a_record_shared_by_two_people(tmp_path):
+    """x carries only what two people share (a family e-mail: its pairs with a and b score alike, and a and b
+    conflict): given the veto, neither of its pairs is a candidate edge; a's pair with its own copy c stays."""
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+        con.execute("CREATE SCHEMA identity")
+        con.execute("""CREATE TABLE identity.linkage_input AS SELECT * FROM (VALUES
+            ('a', 'h1', 'anne', 'anne', 'roux', '1980-01-01'), ('b', 'h2', 'paul', 'paul', 'roux', '1978-05-05'),
+            ('c', 'h3', 'anne', 'anne', 'roux', '1980-01-01'), ('x', 'h4', NULL, NULL, NULL, NULL))
+            t(unique_id, record_hash, first_name, first_name_canonical, last_name, birth_date)""")
+        con.execute("""CREATE TABLE identity.pairwise_predictions AS SELECT * FROM (VALUES
+            ('a', 'x', 0.999, 20.0, false), ('b', 'x', 0.999, 20.0, false), ('a', 'c', 0.999, 20.0, false),
+            ('a', 'b', 0.9, 3.0, true)) t(unique_id_l, unique_id_r, match_probability, match_weight, contrary_evidence)""")
+        candidate_components(con, 0.8, 25, must=[], veto=conflict)
+        edges = con.execute("SELECT unique_id_l, unique_id_r FROM _candidate_edges").fetchall()
+        candidate_components(con, 0.8, 25, must=[])
+        without = con.execute("SELECT count(*) FROM _candidate_edges").fetchone()[0]
+    assert edges == [("a", "c")] and without == 3

@@ -224,3 +224,32 @@ def test_error_tolerant_blocking_reaches_a_pair_with_an_error_in_every_exact_key
                                         else f"({r})" for r in plan.rules) + ")").fetchall()[0][0]
     exact = [lbl for lbl, r in zip(plan.labels, plan.rules, strict=True) if lbl in blocking.SINGLE_FIELDS]
     assert exact and reached == 1
+
+
+def test_a_record_that_matches_two_people_equally_links_to_neither(tmp_path):
+    """Through real Splink: a record holding only a household's family e-mail scores as a match with both spouses'
+    records carrying it, who can never be one person (their first names differ: the learned veto). Its evidence
+    is shared between the two exclusive alternatives, so neither pair stays above the clustering threshold; the
+    pairs of one adult's own records keep theirs."""
+    from pipeline.identity import link
+    from pipeline.identity.clustering import outweighed_by_rivals
+    from pipeline.identity.conflicts import apply
+
+    records = _household_records()
+    extra = [{**dict.fromkeys(records.column_names), "unique_id": f"s:{h}-x", "source": "s",
+              "source_record_id": f"{h}-x", "email": f"family.{h}@mail.fr", "record_hash": f"{h}-x"}
+             for h in range(150)]
+    records = pa.concat_tables([records, pa.Table.from_pylist(extra, schema=records.schema)])
+    result = link.train_and_predict(records, tmp_path)
+    scored = apply(result.predictions, result.conflicts).to_pylist()
+    allowed = [r for r in scored if not r["contrary_evidence"]]
+    keys = {r[f"unique_id{s}"]: PersonKey(r[f"first_name{s}"], r[f"first_name_canonical{s}"], r[f"last_name{s}"],
+                                          r[f"birth_date{s}"]) for r in scored for s in ("_l", "_r")}
+    dropped = outweighed_by_rivals([(r["unique_id_l"], r["unique_id_r"], r["match_weight"]) for r in allowed],
+                                   keys, 0.8, result.conflicts.vetoes)
+    family = [(r, d) for r, d in zip(allowed, dropped, strict=True) if "-x" in r["unique_id_l"] + r["unique_id_r"]]
+    own = [(r, d) for r, d in zip(allowed, dropped, strict=True)
+           if r["unique_id_l"].rsplit("-", 1)[0] == r["unique_id_r"].rsplit("-", 1)[0]]
+    assert len(family) >= 250 and all(r["match_probability"] >= 0.8 for r, _ in family)  # the score alone links
+    assert all(d for _, d in family)
+    assert len(own) >= 250 and all(r["match_probability"] >= 0.8 and not d for r, d in own)

@@ -104,3 +104,43 @@ def test_ids_kept_in_sql_for_unchanged_clusters_are_those_assign_ids_gives_over_
         results.append(assignment)
     assert 0 < len(results[1].record_ids) < len(day_two) / 2  # most clusters kept their id without Python
     assert {"new", "merge", "split", "retire"} <= {e["event"] for e in results[1].events}
+
+
+def test_evidence_shared_between_exclusive_alternatives():
+    """A record without a first name matches two spouses equally (a family e-mail): neither link stays above the
+    threshold. A match without a rival keeps it, and so does one whose rival is far weaker."""
+    from pipeline.identity.clustering import outweighed_by_rivals
+
+    records = {"x": key(None), "a": key("anne", born="1980-01-01"), "b": key("paul", born="1978-05-05"),
+               "c": key("anne", born="1980-01-01"), "d": key("zoe"), "e": key(None)}
+    edges = [("x", "a", 20.0), ("x", "b", 20.0), ("a", "c", 20.0), ("d", "e", 20.0)]
+    # x is anne or paul: the evidence cannot tell; c may be x's person too, and d-e has no alternative.
+    assert outweighed_by_rivals(edges, records, 0.8) == [True, True, False, False]
+    assert outweighed_by_rivals([("x", "a", 20.0), ("x", "b", 5.0)], records, 0.8) == [False, True]  # a far likelier
+    assert outweighed_by_rivals([("x", "a", 20.0), ("x", "b", 19.0)], records, 0.6) == [False, True]
+
+
+def test_a_lone_name_the_data_use_as_a_surname_is_read_as_one():
+    """'descamps' alone in the first-name field of a ticket is a surname there (the data hold it as a last name
+    more often than as a first name): read so, it no longer contradicts the person's first name; a lone first name
+    stays a first name, and a name given in both fields is never moved."""
+    import duckdb
+
+    from pipeline.identity.features import linkage_input_sql
+
+    rows = [("1", "noemi", "descamps"), ("2", "noemi", "descamps"), ("3", "descamps", None), ("4", "noemi", None),
+            ("6", "paul", "descamps"),
+            ("5", "descamps", "noemi")]
+    with duckdb.connect() as con:
+        con.execute("CREATE SCHEMA staging")
+        con.execute("""CREATE TABLE staging.person_records (source VARCHAR, source_record_id VARCHAR,
+            first_name_norm VARCHAR, first_name_canonical VARCHAR, last_name_norm VARCHAR, birth_date DATE,
+            email_key VARCHAR, phone VARCHAR, phone_kind VARCHAR, street_norm VARCHAR, postcode VARCHAR, city_norm VARCHAR)""")
+        con.executemany("INSERT INTO staging.person_records (source, source_record_id, first_name_norm, "
+                        "first_name_canonical, last_name_norm) VALUES ('s', ?, ?, ?, ?)",
+                        [(i, f, f, ln) for i, f, ln in rows])
+        read = {u: (f, c, ln) for u, f, c, ln in con.execute(
+            f"SELECT unique_id, first_name, first_name_canonical, last_name FROM ({linkage_input_sql()})").fetchall()}
+    assert read["s:3"] == (None, None, "descamps")
+    assert read["s:4"] == ("noemi", "noemi", None) and read["s:5"] == ("descamps", "descamps", "noemi")
+    assert not conflict(key(*read["s:3"][::2]), key("noemi", "descamps"))

@@ -4,14 +4,18 @@ Connected components at a threshold join A and C whenever A-B and B-C score abov
 and C are plainly two people (a parent and a child sharing a household contact). Here edges are
 taken by decreasing match weight and two clusters merge only if no record of one conflicts with a
 record of the other (`veto`: the conflicts the data show to be absolute, conflicts.py; by default every
-`evidence.conflict`), and the result stays within the size guard.
+`evidence.conflict`), and the result stays within the size guard. Before that, a pair loses the evidence it
+shares with an exclusive alternative (`outweighed_by_rivals`): a record matching two people who can never be one
+(both spouses through a family e-mail it alone carries) is not given to whichever scored a hair higher.
 Steward decisions come first and win over the model: must-link pairs are joined before any scored
 edge (whatever the evidence and the size guard say), cannot-link pairs are never put together.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
+from functools import cache
 
 import numpy as np
 import pyarrow as pa
@@ -54,6 +58,69 @@ def connected_components(ids: Sequence[str], pairs: Iterable[tuple[str, str]]) -
     ends = np.array([(position[a], position[b]) for a, b in pairs], dtype=np.int64).reshape(-1, 2)
     labels = component_labels(len(ids), ends[:, 0], ends[:, 1])
     return {uid: ids[label] for uid, label in zip(ids, labels.tolist(), strict=False)}
+
+
+def _odds(weight: float) -> float:
+    return 2.0 ** min(weight, 1000.0)
+
+
+def outweighed_by_rivals(
+    edges: Sequence[tuple[str, str, float]],
+    records: dict[str, PersonKey],
+    threshold: float,
+    veto: Callable[[PersonKey, PersonKey], bool] = conflict,
+) -> list[bool]:
+    """For each edge at or above `threshold`, whether its probability falls below it once the alternatives it
+    excludes are counted (False for the others).
+
+    A pair's score weighs it against "not the same person" only. When record a also matches y and y can never be
+    b's person (a veto between b and y: a family e-mail on a record without a first name matches both spouses; a
+    full name alone matches two namesakes born years apart), "a is b" and "a is y" exclude each other and a's
+    evidence is shared between them: P(a is b) = o_b / (1 + o_b + o_y + o_z), with o the odds of each pair
+    (2^match_weight), y a's strongest such rival and z b's strongest rival against a. An edge without a rival
+    keeps its probability. `edges` are (id_l, id_r, match_weight) of every pair clustering may use or that may
+    rival one (no vetoed pair); `records` holds the keys of every id they name.
+    """
+    # Records of one person often carry the same key: the veto is tested once per pair of distinct keys.
+    key_ids: dict[PersonKey, int] = {}
+    kid = {uid: key_ids.setdefault(k, len(key_ids)) for uid, k in records.items()}
+    keys = list(key_ids)
+    neighbours: dict[str, list[tuple[float, str, int]]] = defaultdict(list)
+    for a, b, w in edges:
+        neighbours[a].append((_odds(w), b, kid[b]))
+        neighbours[b].append((_odds(w), a, kid[a]))
+    for ns in neighbours.values():
+        ns.sort(reverse=True)
+
+    @cache
+    def vetoed(x: int, y: int) -> bool:
+        return veto(keys[x], keys[y])
+
+    def strongest_other(node: str, other: str) -> float:
+        return next((o for o, y, _ in neighbours[node] if y != other), 0.0)
+
+    def rival(node: str, other: str, floor: float) -> float:
+        """Odds of node's strongest match among records that can never be `other`'s person; 0 when it could not
+        exceed `floor` (neighbours come strongest first)."""
+        other_key = kid[other]
+        for o, y, y_key in neighbours[node]:
+            if o <= floor:
+                return 0.0
+            if y != other and y_key != other_key and vetoed(other_key, y_key):
+                return o
+        return 0.0
+
+    out = []
+    for a, b, w in edges:
+        odds = _odds(w)
+        needed = odds * (1 - threshold) / threshold - 1  # rival odds that take the edge below the threshold
+        # Most edges have no neighbour strong enough to matter: the veto is tested only where one could.
+        if odds / (1 + odds) < threshold or strongest_other(a, b) + strongest_other(b, a) <= needed:
+            out.append(False)
+            continue
+        from_a = rival(a, b, needed - strongest_other(b, a))
+        out.append(from_a + rival(b, a, needed - from_a) > needed)
+    return out
 
 
 def constrained_clusters(

@@ -31,13 +31,22 @@ def linkage_input_sql(identifiers: list[str] = ()) -> str:
                   for n in identifiers)
     id_hash = "".join(f", json_extract_string(identifiers, '$.{n}')" for n in identifiers)
     return f"""
+-- A record with one name, typed in the first-name field, whose value the data use as a surname more often than as
+-- a first name ('descamps' alone on a ticket), is read as a surname: as a first name it would contradict the
+-- person's real first name on every other record (a veto on household data) and never meet their surname.
+WITH first_names AS (SELECT first_name_norm AS v, count(*) AS n FROM staging.person_records GROUP BY 1),
+     last_names AS (SELECT last_name_norm AS v, count(*) AS n FROM staging.person_records GROUP BY 1),
+     records AS (
+         SELECT p.*, p.last_name_norm IS NULL AND coalesce(l.n, 0) > coalesce(f.n, 0) AS surname_in_first_name
+         FROM staging.person_records p
+         LEFT JOIN first_names f ON f.v = p.first_name_norm LEFT JOIN last_names l ON l.v = p.first_name_norm)
 SELECT
     source || ':' || source_record_id               AS unique_id,
     source,
     source_record_id,
-    first_name_norm                                 AS first_name,
-    first_name_canonical,
-    last_name_norm                                  AS last_name,
+    CASE WHEN NOT surname_in_first_name THEN first_name_norm END            AS first_name,
+    CASE WHEN NOT surname_in_first_name THEN first_name_canonical END       AS first_name_canonical,
+    CASE WHEN surname_in_first_name THEN first_name_norm ELSE last_name_norm END AS last_name,
     strftime(birth_date, '%Y-%m-%d')                AS birth_date,
     email_key                                       AS email,
     -- A mobile is personal; a landline is shared by a household, so they are compared apart.
@@ -46,10 +55,12 @@ SELECT
     street_norm                                     AS street,
     postcode,
     city_norm                                       AS city,{ids}
-    -- Changes when anything compared changes: the incremental run relinks such records.
+    -- Changes when anything compared changes (the reading of a lone name too): the incremental run relinks such
+    -- records.
     md5(to_json([first_name_norm, first_name_canonical, last_name_norm, strftime(birth_date, '%Y-%m-%d'),
-                 email_key, phone, phone_kind, street_norm, postcode, city_norm{id_hash}])) AS record_hash
-FROM staging.person_records
+                 email_key, phone, phone_kind, street_norm, postcode, city_norm{id_hash}])
+        || CASE WHEN surname_in_first_name THEN 'surname in first name' ELSE '' END) AS record_hash
+FROM records
 ORDER BY unique_id
 """
 

@@ -9,7 +9,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from pipeline.identity.clustering import component_table, constrained_clusters
+from pipeline.identity.clustering import component_table, constrained_clusters, outweighed_by_rivals
 from pipeline.identity.evidence import PersonKey, conflict
 from pipeline.identity.ids import IdAssignment, assign_ids
 from pipeline.identity.relink import save_linked_records
@@ -46,15 +46,42 @@ class Clustering(NamedTuple):
     recomputed: int      # components clustered again (the others kept last run's clusters)
 
 
+def excluded_edges(con: duckdb.DuckDBPyConnection, threshold: float, veto) -> pd.DataFrame:
+    """(unique_id_l, unique_id_r) of the pairs above the threshold that fall below it once the alternatives they
+    exclude are counted (clustering.outweighed_by_rivals). A rival of a pair (a, b) is a neighbour of a that
+    conflicts with b: only a record whose neighbours differ in first name or birth date can have one, so only the
+    pairs touching such a record reach Python."""
+    edges = con.execute("""
+        WITH allowed AS (SELECT unique_id_l, unique_id_r, match_weight::DOUBLE AS match_weight
+                         FROM identity.pairwise_predictions WHERE NOT contrary_evidence),
+             ends AS (SELECT unique_id_l AS node, unique_id_r AS other FROM allowed
+                      UNION ALL SELECT unique_id_r, unique_id_l FROM allowed),
+             hubs AS (SELECT e.node FROM ends e JOIN identity.linkage_input i ON i.unique_id = e.other GROUP BY e.node
+                      HAVING count(DISTINCT i.first_name) > 1 OR count(DISTINCT i.birth_date) > 1)
+        SELECT * FROM allowed WHERE unique_id_l IN (SELECT node FROM hubs) OR unique_id_r IN (SELECT node FROM hubs)
+        """).fetchall()
+    keys = person_keys(con, {u for a, b, _ in edges for u in (a, b)})
+    dropped = outweighed_by_rivals(edges, keys, threshold, veto)
+    return pd.DataFrame([(a, b) for (a, b, _), drop in zip(edges, dropped, strict=True) if drop],
+                        columns=["unique_id_l", "unique_id_r"], dtype=object)
+
+
 def candidate_components(con: duckdb.DuckDBPyConnection, threshold: float, max_size: int,
-                         must: list[tuple[str, str]]) -> None:
-    """Temp tables `_candidate_edges` (scored pairs clustering may join) and `_components` (unique_id, root: its
-    component's smallest id, size, fp: the fingerprint of components.fingerprint, NULL for a singleton) over every
-    linkage record. Edges stay in DuckDB: only their integer ends reach Python, for component_labels."""
+                         must: list[tuple[str, str]], veto=None) -> None:
+    """Temp tables `_candidate_edges` (scored pairs clustering may join: above the threshold, not vetoed, and,
+    given a `veto`, still above it once the alternatives they exclude are counted) and `_components` (unique_id,
+    root: its component's smallest id, size, fp: the fingerprint of components.fingerprint, NULL for a
+    singleton) over every linkage record. Edges stay in DuckDB: only their integer ends reach Python, for
+    component_labels."""
     con.execute("""CREATE OR REPLACE TEMP TABLE _nodes AS SELECT unique_id, record_hash,
         (row_number() OVER (ORDER BY unique_id) - 1)::BIGINT AS i FROM identity.linkage_input""")
-    con.execute("""CREATE OR REPLACE TEMP TABLE _candidate_edges AS SELECT unique_id_l, unique_id_r, match_weight
-        FROM identity.pairwise_predictions WHERE match_probability >= ? AND NOT contrary_evidence""", [threshold])
+    excluded = excluded_edges(con, threshold, veto) if veto is not None else \
+        pd.DataFrame(columns=["unique_id_l", "unique_id_r"], dtype=object)
+    with registered(con, _excluded=excluded):
+        con.execute("""CREATE OR REPLACE TEMP TABLE _candidate_edges AS SELECT unique_id_l, unique_id_r, match_weight
+            FROM identity.pairwise_predictions p WHERE match_probability >= ? AND NOT contrary_evidence
+            AND NOT EXISTS (SELECT 1 FROM _excluded x
+                            WHERE x.unique_id_l = p.unique_id_l AND x.unique_id_r = p.unique_id_r)""", [threshold])
     with registered(con, _must=pd.DataFrame(must, columns=["unique_id_l", "unique_id_r"], dtype=object)):
         ends = con.execute("""SELECT l.i AS a, r.i AS b
             FROM (SELECT unique_id_l, unique_id_r FROM _candidate_edges UNION ALL SELECT * FROM _must) e
@@ -84,7 +111,7 @@ def cluster(con: duckdb.DuckDBPyConnection, threshold: float, max_size: int,
         WHERE status IS NULL AND decision IN ('must_link', 'cannot_link') ORDER BY decided_at, decision_id""").fetchall()
     must = [(r1, r2) for _, kind, r1, r2 in links if kind == "must_link"]
     cannot = {frozenset((r1, r2)) for _, kind, r1, r2 in links if kind == "cannot_link"}
-    candidate_components(con, threshold, max_size, must)
+    candidate_components(con, threshold, max_size, must, veto)
     previous_clusters = table_exists(con, "identity.clusters") and "component" in {
         r[0] for r in con.execute("DESCRIBE identity.clusters").fetchall()}
     # The decisions on a component are part of its fingerprint: revoking one (a deleted cannot-link) changes it,
