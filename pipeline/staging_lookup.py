@@ -8,8 +8,10 @@ version of the code and libraries that produced it, so changing either recompute
 What SQL can decide is decided in DuckDB, in bulk: an e-mail of plain ASCII letters, digits and `._+-`, with
 no dot at either end or twice in a row and a dotted domain of letters, digits and inner hyphens, is valid as
 written lower-cased (email-validator agrees; tests/test_staging_lookup.py checks it on every value of the demo
-and the hostile files). A phone written with digits, spaces, dots and dashes is parsed once per digit string
-(`06 12 34 56 78`, `06.12.34.56.78` and `0612345678` are one parse). The rest goes to the libraries.
+and the hostile files). A valid phone of the common shapes (`+33 6...`, `06...` with spaces, dots or dashes) is
+decided in SQL written from libphonenumber's own metadata, and names, cities and streets of plain letters are
+normalised in SQL as the Python functions do (staging_rules.py); the other phones are parsed once per digit string.
+The rest goes to the libraries and the Python functions.
 """
 
 from __future__ import annotations
@@ -24,8 +26,10 @@ import duckdb
 import pandas as pd
 from email_validator import SPECIAL_USE_DOMAIN_NAMES
 
+from pipeline import staging_rules as rules
 from pipeline.config import SEEDS_DIR
 from pipeline.normalise import address, email, names, phone
+from pipeline.sql import literal
 from pipeline.warehouse import registered
 
 TABLE = "staging.normalised_values"
@@ -37,7 +41,7 @@ PHONE_SQL = r"^\+?[0-9][0-9 .\-]*$"  # digits with separators only: separators d
 def _code_version() -> str:
     """Changes with the normalisation code or the libraries' versions (their metadata decide validity)."""
     seeds = [(SEEDS_DIR / f).read_text(encoding="utf-8") for f in ("street_types.csv",)]
-    text = "|".join([inspect.getsource(m) for m in (phone, email, names, address)] + seeds
+    text = "|".join([inspect.getsource(m) for m in (phone, email, names, address, rules)] + seeds
                     + [version("phonenumbers"), version("email-validator"), EMAIL_SQL, PHONE_SQL])
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -113,7 +117,7 @@ class NormalisedValues:
             return _emails(self.con, todo)
         if kind == "phone":
             return _phones(self.con, todo, fn)
-        return {(r, g): fn(r, g) for r, g in zip(todo["raw"], todo["region"], strict=False)}
+        return _texts(self.con, kind, todo, fn)
 
     def save(self) -> None:
         """Add the results computed in this transaction to the lookup."""
@@ -151,13 +155,44 @@ def _emails(con: duckdb.DuckDBPyConnection | None, todo: pd.DataFrame) -> dict[t
 
 
 def _phones(con: duckdb.DuckDBPyConnection | None, todo: pd.DataFrame, fn: Callable) -> dict[tuple[str, str], tuple]:
-    rows = _bulk(con, todo, f"""SELECT raw, region, CASE WHEN regexp_full_match(trim(raw), '{PHONE_SQL}')
-        THEN regexp_replace(trim(raw), '[ .\\-]', '', 'g') ELSE raw END AS digits FROM _todo""")
+    """Valid numbers of the common shapes decided in SQL from libphonenumber's metadata (staging_rules.py); the
+    others parsed by the library once per digit string."""
+    regions = [(r, sql) for r in sorted(todo["region"].unique()) if (sql := rules.phone_rules(r))]
+    by_region = lambda part: "CASE region " + " ".join(  # noqa: E731
+        f"WHEN {literal(r)} THEN {getattr(sql, part)}" for r, sql in regions) + " END" if regions else "NULL"
+    rows = _bulk(con, todo, f"""
+        WITH cleaned AS (
+            SELECT raw, region, CASE WHEN regexp_full_match(trim(raw), '{PHONE_SQL}')
+                THEN regexp_replace(trim(raw), '[ .\\-]', '', 'g') ELSE raw END AS digits FROM _todo),
+        shaped AS (SELECT *, CASE WHEN starts_with(digits, '00') THEN '+' || substr(digits, 3) ELSE digits END AS d
+                   FROM cleaned),
+        split AS (SELECT raw, region, digits, {by_region('nsn')} AS n FROM shaped)
+        SELECT raw, region, digits, n, {by_region('kind')} AS kind FROM split""")
     parsed: dict[tuple[str, str], tuple] = {}
     out = {}
-    for raw, region, digits in rows:
+    codes = {r: sql.code for r, sql in regions}
+    for raw, region, digits, n, kind in rows:
+        if kind is not None:
+            out[(raw, region)] = (f"+{codes[region]}{n}", True, kind, None)
+            continue
         key = (digits, region)
         if key not in parsed:
             parsed[key] = fn(digits, region)
         out[(raw, region)] = parsed[key]
     return out
+
+
+def _texts(con: duckdb.DuckDBPyConnection | None, kind: str, todo: pd.DataFrame,
+           fn: Callable) -> dict[tuple[str, str], tuple]:
+    """Names, cities and streets of plain letters decided in SQL (staging_rules.py); the others in Python."""
+    cleaned = rules.clean_sql("raw")
+    match = rules.match_form_sql(cleaned)
+    select, params = {
+        "name": (f"[NULL, {rules.display_form_sql(cleaned)}, {match}]", {}),
+        "city": (f"[{rules.display_form_sql(cleaned)}, {rules.city_sql(match)}]", {}),
+        "street": (f"[{rules.street_sql(cleaned, 'map($abbreviations, $types)')}]",
+                   {"abbreviations": list(address.street_types()), "types": list(address.street_types().values())}),
+    }[kind]
+    rows = _bulk(con, todo, f"""SELECT raw, region, CASE WHEN {rules.plain_sql("raw", digits=kind == "street")}
+                                THEN {select} END FROM _todo""", params)
+    return {(raw, region): tuple(result) if result is not None else fn(raw, region) for raw, region, result in rows}
