@@ -10,7 +10,6 @@ against `normalise_phone` on every value it decides (the demo, hostile values, r
 
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -74,66 +73,3 @@ def phone_rules(region: str) -> PhoneRules | None:
                      if (sql := _matches("n", getattr(metadata, name))))
     return PhoneRules(code, nsn, f"CASE WHEN {guard} AND {general_n} THEN CASE {types} END END")
 
-
-# Names, cities and streets: a value of plain letters (ASCII, and the Latin letters that are an ASCII letter plus
-# accents: é, ç, ø is not one), spaces and ' - . (and, in streets, digits and commas) is normalised in SQL the
-# way pipeline/normalise/names.py and address.py do it in Python; anything else goes to Python.
-def _accented_letters() -> str:
-    letters = []
-    for point in range(0xC0, 0x250):
-        char = chr(point)
-        parts = unicodedata.normalize("NFD", char)
-        if (char.isalpha() and len(parts) > 1 and parts[0].isascii() and parts[0].isalpha()
-                and all(unicodedata.combining(p) for p in parts[1:])
-                and len(char.upper()) == len(char.lower()) == 1 and char.title() == char.upper()):
-            letters.append(char)
-    return "".join(letters)
-
-
-ACCENTED = _accented_letters()
-LETTER = f"A-Za-z{ACCENTED}"
-NAME_SEPARATORS = " '.-"
-
-
-def plain_sql(column: str, digits: bool = False) -> str:
-    """SQL: the value is plain (see above) and holds a letter."""
-    extra = "0-9," if digits else ""
-    allowed = f"[{LETTER}{extra} '.\\-]"
-    return f"regexp_full_match({column}, {literal(f'{allowed}*[{LETTER}]{allowed}*')})"
-
-
-def clean_sql(column: str) -> str:
-    """names.clean on a plain value: inner runs of spaces collapsed, trimmed."""
-    return f"trim(regexp_replace({column}, ' +', ' ', 'g'))"
-
-
-def match_form_sql(column: str) -> str:
-    """names.match_form on a plain value: ASCII lower-case letters and single spaces."""
-    return (f"nullif(trim(regexp_replace(regexp_replace(lower(strip_accents({column})), '[^a-z ]+', ' ', 'g'), "
-            f"' +', ' ', 'g')), '')")
-
-
-def display_form_sql(cleaned: str) -> str:
-    """names.display_form on a plain, cleaned value: lower case, each run of letters capitalised."""
-    separators = literal(NAME_SEPARATORS + "0123456789,")
-    return (f"array_to_string(list_transform(string_split(lower({cleaned}), ''), lambda c, i: "
-            f"CASE WHEN i = 1 OR contains({separators}, substring(lower({cleaned}), i - 1, 1)) "
-            f"THEN upper(c) ELSE c END), '')")
-
-
-def city_sql(match_form: str) -> str:
-    """address.normalise_city on a match form: 'st' and 'ste' spelled out."""
-    return (f"array_to_string(list_transform(string_split({match_form}, ' '), lambda w: "
-            "CASE w WHEN 'st' THEN 'saint' WHEN 'ste' THEN 'sainte' ELSE w END), ' ')")
-
-
-def street_sql(cleaned: str, types: str) -> str:
-    """address.normalise_street on a plain, cleaned value; `types` a MAP abbreviation -> street type. 'bis' and
-    'ter' joined to their number (the character after them, not a letter or digit, is matched and put back)."""
-    joined = (f"regexp_replace({cleaned}, '([0-9]) ?([bB][iI][sS]|[tT][eE][rR])($|[^{LETTER}0-9])', "
-              "'\\1\\2\\3', 'g')")
-    words = f"string_split(trim(regexp_replace(regexp_replace({joined}, '[,''.\\-]', ' ', 'g'), ' +', ' ', 'g')), ' ')"
-    return (f"nullif(array_to_string(list_filter(list_transform({words}, lambda w: "
-            f"CASE WHEN regexp_matches(w, '[0-9]') THEN lower(w) "
-            f"ELSE coalesce(map_extract_value({types}, lower(strip_accents(w))), lower(strip_accents(w))) END), "
-            "lambda w: w <> ''), ' '), '')")
