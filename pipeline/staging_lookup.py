@@ -24,6 +24,7 @@ from collections.abc import Callable
 from importlib.metadata import version
 
 import duckdb
+import numpy as np
 import pandas as pd
 from email_validator import SPECIAL_USE_DOMAIN_NAMES
 
@@ -89,8 +90,15 @@ class NormalisedValues:
     def map(self, kind: str, values: pd.Series, region: pd.Series | str = "") -> pd.Series:
         """The normalised result (a tuple) of each value, None where the value is None."""
         regions = region if isinstance(region, pd.Series) else pd.Series(region, index=values.index, dtype=object)
-        keys = pd.DataFrame({"raw": values.astype(object), "region": regions.fillna("").astype(object)})
-        distinct = keys[keys["raw"].notna()].drop_duplicates().reset_index(drop=True)
+        # Each distinct (value, region) once, by integer codes (a million rows of Python tuples cost seconds).
+        value_codes, value_uniques = pd.factorize(values.astype(object))
+        region_codes, region_uniques = pd.factorize(regions.fillna("").astype(object))
+        present = value_codes >= 0
+        pair_codes, pairs = pd.factorize(value_codes[present].astype(np.int64) * (len(region_uniques) + 1)
+                                         + region_codes[present])
+        width = len(region_uniques) + 1
+        distinct = pd.DataFrame({"raw": np.asarray(value_uniques, dtype=object)[pairs // width],
+                                 "region": np.asarray(region_uniques, dtype=object)[pairs % width]}, dtype=object)
         results = self._known(kind, distinct)
         todo = distinct[[(r, g) not in results for r, g in zip(distinct["raw"], distinct["region"], strict=False)]]
         self.reused += len(distinct) - len(todo)
@@ -98,7 +106,11 @@ class NormalisedValues:
         results.update(fresh)
         self.computed += len(fresh)
         self.new += [(kind, g, r, json.dumps(list(v))) for (r, g), v in fresh.items()]
-        out = [results.get((r, g)) if r is not None else None for r, g in zip(keys["raw"], keys["region"], strict=False)]
+        by_pair = np.empty(len(distinct), dtype=object)
+        for i, key in enumerate(zip(distinct["raw"], distinct["region"], strict=False)):
+            by_pair[i] = results[key]
+        out = np.full(len(values), None, dtype=object)
+        out[present] = by_pair[pair_codes]
         return pd.Series(out, index=values.index, dtype=object)
 
     def _known(self, kind: str, distinct: pd.DataFrame) -> dict[tuple[str, str], tuple]:
