@@ -8,8 +8,11 @@ version of the code and libraries that produced it, so changing either recompute
 What SQL can decide is decided in DuckDB, in bulk: an e-mail of plain ASCII letters, digits and `._+-`, with
 no dot at either end or twice in a row and a dotted domain of letters, digits and inner hyphens, is valid as
 written lower-cased (email-validator agrees; tests/test_staging_lookup.py checks it on every value of the demo
-and the hostile files). A phone written with digits, spaces, dots and dashes is parsed once per digit string
-(`06 12 34 56 78`, `06.12.34.56.78` and `0612345678` are one parse). The rest goes to the libraries.
+and the hostile files). A valid phone of the common shapes (`+33 6...`, `06...` with spaces, dots or dashes) is
+decided in SQL written from libphonenumber's own metadata (staging_rules.py); the other phones are parsed once
+per digit string. The rest goes to the libraries. Names, cities and streets stay in Python, once per distinct
+value: the same rules in SQL (per-character lambdas for the capitalisation) cost as much CPU as the Python
+functions, measured (0.39 vs 0.30 CPU s for 25,000 names), so they bought nothing.
 """
 
 from __future__ import annotations
@@ -21,11 +24,14 @@ from collections.abc import Callable
 from importlib.metadata import version
 
 import duckdb
+import numpy as np
 import pandas as pd
 from email_validator import SPECIAL_USE_DOMAIN_NAMES
 
+from pipeline import staging_rules as rules
 from pipeline.config import SEEDS_DIR
 from pipeline.normalise import address, email, names, phone
+from pipeline.sql import literal
 from pipeline.warehouse import registered
 
 TABLE = "staging.normalised_values"
@@ -37,7 +43,7 @@ PHONE_SQL = r"^\+?[0-9][0-9 .\-]*$"  # digits with separators only: separators d
 def _code_version() -> str:
     """Changes with the normalisation code or the libraries' versions (their metadata decide validity)."""
     seeds = [(SEEDS_DIR / f).read_text(encoding="utf-8") for f in ("street_types.csv",)]
-    text = "|".join([inspect.getsource(m) for m in (phone, email, names, address)] + seeds
+    text = "|".join([inspect.getsource(m) for m in (phone, email, names, address, rules)] + seeds
                     + [version("phonenumbers"), version("email-validator"), EMAIL_SQL, PHONE_SQL])
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -84,8 +90,15 @@ class NormalisedValues:
     def map(self, kind: str, values: pd.Series, region: pd.Series | str = "") -> pd.Series:
         """The normalised result (a tuple) of each value, None where the value is None."""
         regions = region if isinstance(region, pd.Series) else pd.Series(region, index=values.index, dtype=object)
-        keys = pd.DataFrame({"raw": values.astype(object), "region": regions.fillna("").astype(object)})
-        distinct = keys[keys["raw"].notna()].drop_duplicates().reset_index(drop=True)
+        # Each distinct (value, region) once, by integer codes (a million rows of Python tuples cost seconds).
+        value_codes, value_uniques = pd.factorize(values.astype(object))
+        region_codes, region_uniques = pd.factorize(regions.fillna("").astype(object))
+        present = value_codes >= 0
+        pair_codes, pairs = pd.factorize(value_codes[present].astype(np.int64) * (len(region_uniques) + 1)
+                                         + region_codes[present])
+        width = len(region_uniques) + 1
+        distinct = pd.DataFrame({"raw": np.asarray(value_uniques, dtype=object)[pairs // width],
+                                 "region": np.asarray(region_uniques, dtype=object)[pairs % width]}, dtype=object)
         results = self._known(kind, distinct)
         todo = distinct[[(r, g) not in results for r, g in zip(distinct["raw"], distinct["region"], strict=False)]]
         self.reused += len(distinct) - len(todo)
@@ -93,7 +106,11 @@ class NormalisedValues:
         results.update(fresh)
         self.computed += len(fresh)
         self.new += [(kind, g, r, json.dumps(list(v))) for (r, g), v in fresh.items()]
-        out = [results.get((r, g)) if r is not None else None for r, g in zip(keys["raw"], keys["region"], strict=False)]
+        by_pair = np.empty(len(distinct), dtype=object)
+        for i, key in enumerate(zip(distinct["raw"], distinct["region"], strict=False)):
+            by_pair[i] = results[key]
+        out = np.full(len(values), None, dtype=object)
+        out[present] = by_pair[pair_codes]
         return pd.Series(out, index=values.index, dtype=object)
 
     def _known(self, kind: str, distinct: pd.DataFrame) -> dict[tuple[str, str], tuple]:
@@ -151,13 +168,29 @@ def _emails(con: duckdb.DuckDBPyConnection | None, todo: pd.DataFrame) -> dict[t
 
 
 def _phones(con: duckdb.DuckDBPyConnection | None, todo: pd.DataFrame, fn: Callable) -> dict[tuple[str, str], tuple]:
-    rows = _bulk(con, todo, f"""SELECT raw, region, CASE WHEN regexp_full_match(trim(raw), '{PHONE_SQL}')
-        THEN regexp_replace(trim(raw), '[ .\\-]', '', 'g') ELSE raw END AS digits FROM _todo""")
+    """Valid numbers of the common shapes decided in SQL from libphonenumber's metadata (staging_rules.py); the
+    others parsed by the library once per digit string."""
+    regions = [(r, sql) for r in sorted(todo["region"].unique()) if (sql := rules.phone_rules(r))]
+    by_region = lambda part: "CASE region " + " ".join(  # noqa: E731
+        f"WHEN {literal(r)} THEN {getattr(sql, part)}" for r, sql in regions) + " END" if regions else "NULL"
+    rows = _bulk(con, todo, f"""
+        WITH cleaned AS (
+            SELECT raw, region, CASE WHEN regexp_full_match(trim(raw), '{PHONE_SQL}')
+                THEN regexp_replace(trim(raw), '[ .\\-]', '', 'g') ELSE raw END AS digits FROM _todo),
+        shaped AS (SELECT *, CASE WHEN starts_with(digits, '00') THEN '+' || substr(digits, 3) ELSE digits END AS d
+                   FROM cleaned),
+        split AS (SELECT raw, region, digits, {by_region('nsn')} AS n FROM shaped)
+        SELECT raw, region, digits, n, {by_region('kind')} AS kind FROM split""")
     parsed: dict[tuple[str, str], tuple] = {}
     out = {}
-    for raw, region, digits in rows:
+    codes = {r: sql.code for r, sql in regions}
+    for raw, region, digits, n, kind in rows:
+        if kind is not None:
+            out[(raw, region)] = (f"+{codes[region]}{n}", True, kind, None)
+            continue
         key = (digits, region)
         if key not in parsed:
             parsed[key] = fn(digits, region)
         out[(raw, region)] = parsed[key]
     return out
+

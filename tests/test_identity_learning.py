@@ -6,6 +6,7 @@ name + birth date): a given name replaced by another, or a typo in the surname, 
 The CRM spells the street as number + name and the birth date as year / month / day columns (composite fields);
 both carry a loyalty number for some people (a shared identifier)."""
 
+import json
 import random
 from datetime import date, timedelta
 from pathlib import Path
@@ -15,6 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 from faker import Faker
+from splink import block_on
 
 from pipeline.config import SourcesFileError, load_sources
 from pipeline.identity import conflicts
@@ -224,6 +226,33 @@ def test_error_tolerant_blocking_reaches_a_pair_with_an_error_in_every_exact_key
                                         else f"({r})" for r in plan.rules) + ")").fetchall()[0][0]
     exact = [lbl for lbl, r in zip(plan.labels, plan.rules, strict=True) if lbl in blocking.SINGLE_FIELDS]
     assert exact and reached == 1
+
+
+def test_training_on_bounded_samples_of_pairs_learns_what_all_pairs_teach(tmp_path, monkeypatch):
+    """EM sessions blocked on more pairs than recipe.EM_MAX_PAIRS train on Splink's sample of them, and the
+    veto-or-penalty decision reads a sample of the scored pairs above recipe.DECIDE_MAX_PAIRS: on the household
+    records the same conflicts veto, and the m-probabilities learned stay close to those learned on every pair."""
+    from pipeline.identity import link, recipe
+
+    records = _household_records()
+    full = link.train_and_predict(records, tmp_path / "full")
+    with duckdb.connect() as con:
+        engine = link.DuckDBEngine(con)
+        engine.put(records, "linkage_input")
+        pairs = recipe.count_comparisons(engine.api(), "linkage_input", [block_on("birth_date")])[0]["comparisons"]
+    monkeypatch.setattr(recipe, "EM_MAX_PAIRS", max(recipe.MIN_EM_PAIRS, pairs // 4))
+    monkeypatch.setattr(recipe, "DECIDE_MAX_PAIRS", full.predictions.num_rows // 3)
+    bounded = link.train_and_predict(records, tmp_path / "bounded")
+    assert pairs > recipe.EM_MAX_PAIRS and full.predictions.num_rows > recipe.DECIDE_MAX_PAIRS
+    assert bounded.conflicts.absolute == full.conflicts.absolute and bounded.conflicts.absolute
+    assert bounded.health["healthy"] == full.health["healthy"], (full.health, bounded.health, pairs)
+
+    def m_of(result) -> dict:
+        model = json.loads(result.model_path.read_text())
+        return {(c["output_column_name"], i): lv["m_probability"] for c in model["comparisons"]
+                for i, lv in enumerate(c["comparison_levels"]) if not lv.get("is_null_level")}
+    m_full, m_bounded = m_of(full), m_of(bounded)
+    assert max(abs(m_full[k] - m_bounded[k]) for k in m_full) < 0.1
 
 
 def test_a_record_that_matches_two_people_equally_links_to_neither(tmp_path):

@@ -97,3 +97,28 @@ def test_a_file_delivered_twice_is_flagged_and_skipped(clean, tmp_path):
     dup = [c for n, c in checks(result).items() if n == "no_duplicate_files" and not c.passed]
     assert result.success and len(dup) == 1  # a warning: the duplicate was skipped, publication goes on
     assert "duplicate of web_orders/2026-11-23/web_orders.csv" in dup[0].description
+
+
+def test_the_staged_persons_check_reads_the_columns_its_suite_names_and_still_fails_on_a_missing_one(tmp_path):
+    """The check hands GX only the columns its suite names (assets/quality.py): every named column is read or
+    derived in SQL, and a column the table lacks is left out of the frame, so GX still fails the run on it."""
+    from datetime import date
+
+    from pipeline.quality import suites
+    from pipeline.quality.gx_runner import GXRunner
+
+    expectations = suites.staging_persons(date.today())
+    named = {n for e in expectations for n in [e.configuration.kwargs.get("column"),
+                                               *(e.configuration.kwargs.get("column_list") or [])] if n}
+    read = suites.columns_read(expectations)
+    assert named == set(read) | set(suites.DERIVED) and not set(read) & set(suites.DERIVED)
+    row = {"source": "crm", "source_record_id": "1", "first_name_norm": "anne", "last_name_norm": "martin",
+           "birth_date": pd.Timestamp("1980-01-02"), "email": "a@b.fr", "email_valid": True, "phone": "+33612345678",
+           "phone_valid": True, "postcode": "75009", "record_updated_at": pd.Timestamp("2026-11-01"),
+           "key_count": 1, "birth_year": 1980.0, "valid_email": "a@b.fr", "fr_postcode": "75009"}
+    runner_ = GXRunner(tmp_path / "quality")
+    assert runner_.run("staging_persons", pd.DataFrame([row]), expectations).success
+    lacking = runner_.run("staging_persons", pd.DataFrame([row]).drop(columns=["phone_valid"]),
+                          suites.staging_persons(date.today()))  # a suite's expectations belong to it once run
+    assert not lacking.success
+    assert [(f["expectation"], f["target"]) for f in lacking.failures] == [("expect_column_to_exist", "phone_valid")]

@@ -13,6 +13,7 @@ Steps of a full re-link:
 from __future__ import annotations
 
 import math
+import random
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -37,6 +38,12 @@ M_FLOOR = 0.01
 TRAINING_KEYS = ("name prefixes",)
 # An EM session needs enough candidate pairs to learn from; smaller ones are skipped (and reported).
 MIN_EM_PAIRS = 100
+# Samples sized for the model, not the base: an EM session blocked on more pairs than this trains on Splink's
+# deterministic (hash-based) sample of about this many of them (m-probabilities of a dozen comparison levels are
+# settled long before); the veto-or-penalty decision reads a seeded random sample of the scored pairs when there
+# are more (its figure is a ratio of two counts taken on the same pairs). Below these sizes nothing is sampled.
+EM_MAX_PAIRS = 2_000_000
+DECIDE_MAX_PAIRS = 250_000
 # Share of true pairs the deterministic prior rules are taken to reach (each rule tolerates one error).
 PRIOR_RULES_RECALL = 0.8
 # Sanity bounds of the prior, as matching pairs per record: below, the data would hold almost no duplicate
@@ -201,8 +208,9 @@ def train(engine: Engine, records: pa.Table) -> Trained:
         pairs = count_comparisons(engine.api(), "linkage_input", [rule])[0]["comparisons"]
         if pairs >= MIN_EM_PAIRS:
             label = rule.get_blocking_rule("duckdb").blocking_rule_sql
+            bounded = {"max_pairs": EM_MAX_PAIRS} if pairs > EM_MAX_PAIRS else {}
             try:
-                linker.training.estimate_parameters_using_expectation_maximisation(rule)
+                linker.training.estimate_parameters_using_expectation_maximisation(rule, **bounded)
             # Splink refuses an m of exactly 0 (a level seen among non-matches only), or fails on its infinite
             # weight mid-session: the session is skipped and reported, the others still train.
             except (ValueError, SplinkException) as exc:
@@ -225,6 +233,9 @@ def predict(engine: Engine, trained: Trained):
 
 def settle_conflicts(trained: Trained, scored: pa.Table) -> conflicts.ConflictModel:
     """Decide, from the scored pairs (Arrow, Splink's columns), which conflicts veto (conflicts.decide)."""
+    if scored.num_rows > DECIDE_MAX_PAIRS:
+        rows = sorted(random.Random(TRAINING_SEED).sample(range(scored.num_rows), DECIDE_MAX_PAIRS))
+        scored = scored.take(pa.array(rows, pa.int64()))
     trained.conflicts = conflicts.decide(trained.conflicts, scored)
     return trained.conflicts
 

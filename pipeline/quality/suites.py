@@ -34,6 +34,21 @@ def staging_persons(today: date) -> list:
     ]
 
 
+# Columns the staged-persons check computes in SQL rather than reads from staging.person_records.
+DERIVED = ("key_count", "birth_year", "valid_email", "fr_postcode")
+
+
+def columns_read(expectations: list) -> list[str]:
+    """The table columns a suite names (its expectations' column and column_list), derived ones left out."""
+    names = []
+    for expectation in expectations:
+        kwargs = expectation.configuration.kwargs
+        for name in [kwargs.get("column"), *(kwargs.get("column_list") or [])]:
+            if name and name not in DERIVED and name not in names:
+                names.append(name)
+    return names
+
+
 def source_health() -> list:
     """On one row per source: validity of what it sends, quarantine share. (A source with no rows is not
     bad data: its extract's `has_rows` check warns, and the run goes on with the other sources.)"""
