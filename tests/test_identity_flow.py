@@ -1,8 +1,10 @@
 """Identity resolution through real Splink and Dagster on a small generated demo plus hand-made people.
 
 The hand-made household shares address, landline and surname: father, mother, and twins born the same
-day. Each person has two records in different sources. Marie Martin's two records share nothing strong;
-a later ticket carrying both her e-mail and her mobile bridges them (a merge)."""
+day. Each person has two records in different sources; the parents' loyalty cards carry their family e-mail, and a
+ticket carries that e-mail alone (it matches both parents, who can never be one person: it links to neither).
+Marie Martin's two records share nothing strong; a later ticket carrying both her e-mail and her mobile bridges
+them (a merge)."""
 
 import json
 from pathlib import Path
@@ -23,6 +25,7 @@ FAMILY = [  # (key, first, last, born, e-mail, mobile)
     ("twin2", "Louis", "Quesnel", "2001-06-15", "louis.quesnel@gmail.com", "0644556677"),
 ]
 LANDLINE = "04 78 12 34 56"
+FAMILY_EMAIL = "famille.quesnel@orange.fr"  # on the parents' cards, and alone on a ticket
 
 
 def _append(raw: Path, source: str, day: str, name: str, text: str, encoding: str = "utf-8") -> None:
@@ -39,8 +42,8 @@ def _write_family(raw: Path) -> None:
         accounts.append(json.dumps({"account_id": f"AFAM{i}", "created_at": f"2025-01-0{i}T10:00:00",
                                     "updated_at": f"2025-01-0{i}T10:00:00", "email": mail, "first_name": first,
                                     "last_name": last, "birth_date": born, "phone": LANDLINE, "address": HOME}))
-        d = born.split("-")
-        cards.append(f"29FAM{i};M.;{last.upper()};{first};{d[2]}/{d[1]}/{d[0]};;{mobile};14 r. des Lilas;69003;"
+        d, shared = born.split("-"), FAMILY_EMAIL if i <= 2 else ""
+        cards.append(f"29FAM{i};M.;{last.upper()};{first};{d[2]}/{d[1]}/{d[0]};{shared};{mobile};14 r. des Lilas;69003;"
                      f"LYON;MAG001;01/02/2025;10,00;01/02/2025")
     # Marie Martin: a web account with her e-mail only, a loyalty card with her mobile and an older address.
     accounts.append(json.dumps({"account_id": "AMM1", "created_at": "2024-03-01T10:00:00",
@@ -52,6 +55,9 @@ def _write_family(raw: Path) -> None:
                  "01/02/2024;5,00;01/02/2024")
     _append(raw, "ecommerce_accounts", DAY1, "extra.jsonl", "\n".join(accounts) + "\n")
     _append(raw, "loyalty_cards", DAY1, "extra.csv", "\n".join(cards) + "\n", "latin-1")
+    _append(raw, "cs_tickets", DAY1, "extra.jsonl", json.dumps({
+        "ticket_id": "TKFAM", "opened_at": "2025-02-03T09:00:00", "status": "closed", "category": "question",
+        "customer": {"email": FAMILY_EMAIL}}) + "\n")
 
 
 def _customers(settings: Settings) -> dict[str, str]:
@@ -61,14 +67,19 @@ def _customers(settings: Settings) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory) -> Settings:
+def project_run(tmp_path_factory):
+    """(settings, the run's result) of the demo with the hand-made people."""
     root = tmp_path_factory.mktemp("identity")
     generate_demo(600, seed=11, raw_dir=root / "raw", truth_path=root / "truth.csv")
     _write_family(root / "raw")
     settings = Settings(raw_dir=root / "raw", warehouse=root / "warehouse.duckdb", sources_file=BUNDLED_SOURCES,
                         truth_file=root / "truth.csv")
-    materialise(settings)
-    return settings
+    return settings, materialise(settings)
+
+
+@pytest.fixture(scope="module")
+def project(project_run) -> Settings:
+    return project_run[0]
 
 
 def test_each_persons_records_merge_across_sources(project):
@@ -81,6 +92,23 @@ def test_household_members_and_twins_stay_apart(project):
     ids = _customers(project)
     family_ids = [ids[f"ecommerce_accounts:AFAM{i}"] for i in range(1, len(FAMILY) + 1)]
     assert len(set(family_ids)) == len(FAMILY)
+
+
+def test_a_record_matching_both_parents_through_their_family_email_links_to_neither(project_run):
+    project, run = project_run
+    ids = _customers(project)
+    father, mother, ticket = (ids["loyalty_cards:29FAM1"], ids["loyalty_cards:29FAM2"], ids["cs_tickets:TKFAM"])
+    assert len({father, mother, ticket}) == 3
+    with duckdb.connect(str(project.warehouse), read_only=True) as con:
+        scores = [p for (p,) in con.execute("""SELECT match_probability FROM identity.pairwise_predictions
+            WHERE 'cs_tickets:TKFAM' IN (unique_id_l, unique_id_r) AND NOT contrary_evidence
+              AND 'loyalty_cards:29FAM1' IN (unique_id_l, unique_id_r)
+               OR 'cs_tickets:TKFAM' IN (unique_id_l, unique_id_r) AND NOT contrary_evidence
+              AND 'loyalty_cards:29FAM2' IN (unique_id_l, unique_id_r)""").fetchall()]
+    assert len(scores) == 2 and min(scores) >= project.linkage.threshold  # the score alone would link it
+    clusters = next(e.event_specific_data.materialization.metadata for e in run.get_asset_materialization_events()
+                    if e.asset_key.path == ["identity", "clusters"])
+    assert clusters["pairs_outweighed_by_rivals"].value >= 2  # what the operator sees of it
 
 
 def test_generated_demo_is_resolved_well(project):

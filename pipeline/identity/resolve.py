@@ -44,6 +44,7 @@ class Clustering(NamedTuple):
     frame: pd.DataFrame  # unique_id, cluster_key, component: one row per linkage record
     refused: int         # merges refused (a contradiction, or past the size cap)
     recomputed: int      # components clustered again (the others kept last run's clusters)
+    outweighed: int      # pairs above the threshold that fell below it against an exclusive alternative
 
 
 def excluded_edges(con: duckdb.DuckDBPyConnection, threshold: float, veto) -> pd.DataFrame:
@@ -67,12 +68,12 @@ def excluded_edges(con: duckdb.DuckDBPyConnection, threshold: float, veto) -> pd
 
 
 def candidate_components(con: duckdb.DuckDBPyConnection, threshold: float, max_size: int,
-                         must: list[tuple[str, str]], veto=None) -> None:
+                         must: list[tuple[str, str]], veto=None) -> int:
     """Temp tables `_candidate_edges` (scored pairs clustering may join: above the threshold, not vetoed, and,
     given a `veto`, still above it once the alternatives they exclude are counted) and `_components` (unique_id,
     root: its component's smallest id, size, fp: the fingerprint of components.fingerprint, NULL for a
     singleton) over every linkage record. Edges stay in DuckDB: only their integer ends reach Python, for
-    component_labels."""
+    component_labels. Returns the number of pairs the alternatives outweighed."""
     con.execute("""CREATE OR REPLACE TEMP TABLE _nodes AS SELECT unique_id, record_hash,
         (row_number() OVER (ORDER BY unique_id) - 1)::BIGINT AS i FROM identity.linkage_input""")
     excluded = excluded_edges(con, threshold, veto) if veto is not None else \
@@ -100,6 +101,7 @@ def candidate_components(con: duckdb.DuckDBPyConnection, threshold: float, max_s
         SELECT c.unique_id, c.root, c.size,
                CASE WHEN c.size > 1 THEN left(sha256(? || '|' || m.ms || coalesce('|' || e.es, '')), 20) END AS fp
         FROM c LEFT JOIN m USING (root) LEFT JOIN e USING (root)""", [str(max_size)])
+    return len(excluded)
 
 
 def cluster(con: duckdb.DuckDBPyConnection, threshold: float, max_size: int,
@@ -111,7 +113,7 @@ def cluster(con: duckdb.DuckDBPyConnection, threshold: float, max_size: int,
         WHERE status IS NULL AND decision IN ('must_link', 'cannot_link') ORDER BY decided_at, decision_id""").fetchall()
     must = [(r1, r2) for _, kind, r1, r2 in links if kind == "must_link"]
     cannot = {frozenset((r1, r2)) for _, kind, r1, r2 in links if kind == "cannot_link"}
-    candidate_components(con, threshold, max_size, must, veto)
+    outweighed = candidate_components(con, threshold, max_size, must, veto)
     previous_clusters = table_exists(con, "identity.clusters") and "component" in {
         r[0] for r in con.execute("DESCRIBE identity.clusters").fetchall()}
     # The decisions on a component are part of its fingerprint: revoking one (a deleted cannot-link) changes it,
@@ -166,7 +168,7 @@ def cluster(con: duckdb.DuckDBPyConnection, threshold: float, max_size: int,
             effect = "joined" if kind == "must_link" else "kept apart"
         con.execute("UPDATE identity.steward_decisions SET status = ?, applied = ?, effect = ? WHERE decision_id = ?",
                     [status, status == "applied", effect, decision_id])
-    return Clustering(frame[["unique_id", "cluster_key", "component"]], refused, len(todo))
+    return Clustering(frame[["unique_id", "cluster_key", "component"]], refused, len(todo), outweighed)
 
 
 # A cluster holding exactly the records of one previous customer keeps that id, whatever happens elsewhere: it is
