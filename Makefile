@@ -32,7 +32,7 @@ run: $(STAMP) data/truth.csv
 # so a module's fixtures are built once; files are handed out in the order tests/conftest.py sets (longest first),
 # not by test count (--no-loadscope-reorder). Every session has its own DAGSTER_HOME (tests/conftest.py).
 test: $(SPARK_STAMP) chromium java lint
-	$(BIN)/pytest -n 2 --dist loadfile --no-loadscope-reorder
+	$(BIN)/pytest -n 2 --dist loadfile --no-loadscope-reorder --durations=15
 
 # ruff (Python; rules in pyproject.toml) and sqlfluff (DuckDB dialect) on the .sql files, when there are any.
 SQL_FILES = $(shell find pipeline assets bench -name '*.sql' 2>/dev/null)
