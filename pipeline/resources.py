@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 from dagster_duckdb import DuckDBResource
+from pydantic import PrivateAttr
 
 from pipeline.config import Settings
 
@@ -20,10 +24,44 @@ RunSettings = dg.ResourceParam[Settings]
 def build_resources(settings: Settings) -> dict:
     settings.warehouse.parent.mkdir(parents=True, exist_ok=True)
     return {
-        "duckdb": DuckDBResource(database=str(settings.warehouse)),
+        "duckdb": Warehouse(database=str(settings.warehouse)),
         "settings": settings,
         "great_expectations": GreatExpectations(project_dir=str(settings.quality_dir)),
     }
+
+
+class Warehouse(DuckDBResource):
+    """The warehouse file held open for a whole run: each `get_connection()` is a connection of its own (a cursor:
+    its own transactions, temporary tables and registered frames) to the database the run opened once.
+
+    Why: DuckDBResource opens the file for every `get_connection()` (reading the catalog) and checkpoints it on
+    close, ~20 ms each, and a run asked for a connection ~180 times (bench/step_profile.py). One run holds the
+    file anyway (the in-process executor, one run at a time: pipeline/run_lock.py), so nothing else could have
+    written between two steps. Used outside a run (an asset called directly, as tests do), it opens and closes
+    the file each time as DuckDBResource does."""
+
+    _held: duckdb.DuckDBPyConnection | None = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        # DuckDBResource's own configuration (its user agent first), so a direct connection matches it
+        self._held = duckdb.connect(self.database, config={"custom_user_agent": "dagster", **self.connection_config})
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        if self._held is not None:
+            self._held.close()  # the last connection: DuckDB checkpoints the file and releases it
+            self._held = None
+
+    @contextmanager
+    def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        if self._held is None:
+            with super().get_connection() as con:
+                yield con
+            return
+        con = self._held.cursor()
+        try:
+            yield con
+        finally:
+            con.close()
 
 
 class GreatExpectations(dg.ConfigurableResource):
