@@ -84,44 +84,66 @@ def build_extract_asset(source: Source, partitions: dg.PartitionsDefinition) -> 
     return extract
 
 
-def build_file_checks(source: Source) -> list[dg.AssetChecksDefinition]:
-    def files_with_status(duckdb: DuckDBResource, prefix: str) -> list[tuple[str, str]]:
+# The three checks of every source in one step: 27 steps of a few milliseconds of SQL each cost more in Dagster's
+# bookkeeping than in the checks (bench/step_profile.py). Each check keeps its key, severity and description.
+FILE_CHECKS = {
+    NO_DUPLICATE_FILES: "No file delivered twice (a duplicate is skipped; this says so).",
+    # A refused file stops this source's drop, not the run: its rows are quarantined with the reason, the source's
+    # earlier drops and every other source are published, and this check fails loudly (ERROR).
+    COLUMNS_AS_MAPPED: "Every file has a trustworthy header carrying the mapped columns (else it is refused: no "
+                       "header, a column twice, a mapped column missing).",
+    HAS_ROWS: "The source has delivered rows (an empty source is reported, not fatal).",
+}
+
+
+def file_checks(con, source: Source) -> dict[str, dg.AssetCheckResult]:
+    """The file checks of one source's raw table, by check name."""
+    key = raw_key(source)
+
+    def files_with_status(prefix: str) -> list[tuple[str, str]]:
         """(file, status) of this source's files whose load status starts with `prefix`."""
-        with duckdb.get_connection() as con:
-            return con.execute(f"SELECT file, status FROM {raw_table(source.name, files=True)} WHERE starts_with(status, ?)",
-                               [prefix]).fetchall()
+        return con.execute(f"SELECT file, status FROM {raw_table(source.name, files=True)} WHERE starts_with(status, ?)",
+                           [prefix]).fetchall()
 
-    @dg.asset_check(asset=raw_key(source), name=NO_DUPLICATE_FILES, blocking=False,
-                    description="No file delivered twice (a duplicate is skipped; this says so).")
-    def no_duplicate_files(duckdb: DuckDBResource) -> dg.AssetCheckResult:
-        rows = files_with_status(duckdb, "duplicate of")
-        return dg.AssetCheckResult(passed=not rows, severity=dg.AssetCheckSeverity.WARN,
-                                   description="; ".join(f"{f}: {status}" for f, status in rows) or "every file read once",
-                                   metadata={"duplicate_files": len(rows)})
-
-    # A refused file stops this source's drop, not the run: its rows are quarantined with the reason, the
-    # source's earlier drops and every other source are published, and this check fails loudly (ERROR).
-    @dg.asset_check(asset=raw_key(source), name=COLUMNS_AS_MAPPED, blocking=False,
-                    description="Every file has a trustworthy header carrying the mapped columns (else it is "
-                                "refused: no header, a column twice, a mapped column missing).")
-    def columns_as_mapped(duckdb: DuckDBResource) -> dg.AssetCheckResult:
-        rows = files_with_status(duckdb, "refused")
-        return dg.AssetCheckResult(passed=not rows, severity=dg.AssetCheckSeverity.ERROR,
-                                   description="; ".join(f"{f}: {status}" for f, status in rows)
-                                   or "every file has the mapped columns",
-                                   metadata={"files_refused": len(rows)})
-
-    @dg.asset_check(asset=raw_key(source), name=HAS_ROWS, blocking=False,
-                    description="The source has delivered rows (an empty source is reported, not fatal).")
-    def has_rows(duckdb: DuckDBResource) -> dg.AssetCheckResult:
-        with duckdb.get_connection() as con:
-            rows = scalar(con, f"SELECT count(*) FROM {raw_table(source.name)}")
+    duplicates, refused = files_with_status("duplicate of"), files_with_status("refused")
+    rows = scalar(con, f"SELECT count(*) FROM {raw_table(source.name)}")
+    return {
+        NO_DUPLICATE_FILES: dg.AssetCheckResult(
+            asset_key=key, check_name=NO_DUPLICATE_FILES,
+            passed=not duplicates, severity=dg.AssetCheckSeverity.WARN,
+            description="; ".join(f"{f}: {status}" for f, status in duplicates) or "every file read once",
+            metadata={"duplicate_files": len(duplicates)}),
+        COLUMNS_AS_MAPPED: dg.AssetCheckResult(
+            asset_key=key, check_name=COLUMNS_AS_MAPPED,
+            passed=not refused, severity=dg.AssetCheckSeverity.ERROR,
+            description="; ".join(f"{f}: {status}" for f, status in refused) or "every file has the mapped columns",
+            metadata={"files_refused": len(refused)}),
         # An erasure source with no pending request is normal.
-        return dg.AssetCheckResult(passed=rows > 0 or source.is_erasure, severity=dg.AssetCheckSeverity.WARN,
-                                   description=None if rows else "no rows delivered yet", metadata={"raw_rows": rows})
+        HAS_ROWS: dg.AssetCheckResult(
+            asset_key=key, check_name=HAS_ROWS,
+            passed=rows > 0 or source.is_erasure, severity=dg.AssetCheckSeverity.WARN,
+            description=None if rows else "no rows delivered yet", metadata={"raw_rows": rows}),
+    }
 
-    return [no_duplicate_files, columns_as_mapped, has_rows]
+
+def build_file_checks(sources: list[Source]) -> dg.AssetChecksDefinition:
+    by_key = {raw_key(s): s for s in sources}
+
+    @dg.multi_asset_check(specs=[dg.AssetCheckSpec(name, asset=key, description=description, blocking=False)
+                                 for key in by_key for name, description in FILE_CHECKS.items()],
+                          can_subset=True, name="raw_file_checks")
+    def raw_file_checks(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource):
+        """The file checks of the sources whose extracts this run selected."""
+        selected = context.selected_asset_check_keys
+        with duckdb.get_connection() as con:
+            for key, source in by_key.items():
+                wanted = [c.name for c in selected if c.asset_key == key]
+                if wanted:
+                    results = file_checks(con, source)
+                    yield from (results[name] for name in wanted)
+
+    return raw_file_checks
 
 
 def build(sources: list[Source], partitions: dg.PartitionsDefinition) -> list:
-    return [*(build_extract_asset(s, partitions) for s in sources), *(c for s in sources for c in build_file_checks(s))]
+    return [*(build_extract_asset(s, partitions) for s in sources), build_file_checks(sources)]
