@@ -30,6 +30,7 @@ from assets.keys import (
     STITCHED_SESSIONS,
 )
 from assets.metadata import build_customer_rows, build_table, check_result, column_lineage, table_metadata
+from assets.steps import Step
 from pipeline.config import CONSENT_CHANNELS
 from pipeline.golden.changes import commit_fingerprints
 from pipeline.golden.purge import purge_excluded
@@ -50,6 +51,9 @@ from pipeline.sql import scalar
 from pipeline.warehouse import create_table_as, transaction
 
 GROUP = "marts"
+# The marts built from marts.customer_360 and the golden tables, once its blocking checks passed, in one step
+# (assets/steps.py), in this order: the history after the contact points it could purge from.
+MARTS_STEP = Step("marts")
 XREF_COVERS_STAGING = "every_person_record_once"
 
 
@@ -120,34 +124,31 @@ def customer_360(duckdb: DuckDBResource, settings: RunSettings, great_expectatio
                                    check_results=[check])
 
 
-@dg.asset(key=CONSENT_HISTORY, deps=[CONSENT_EVENTS, EXCLUDED], group_name=GROUP,
-          kinds={"duckdb"}, pool=WAREHOUSE_POOL)
+@MARTS_STEP.asset(CONSENT_HISTORY, deps=[CONSENT_EVENTS, EXCLUDED], group_name=GROUP)
 def consent_history(duckdb: DuckDBResource) -> dg.MaterializeResult:
     """Every opt-in and opt-out of published customers, with channel, source, time and collection point."""
     return build_customer_rows(duckdb, "marts.consent_history", CONSENT_HISTORY_SQL)
 
 
-@dg.asset(key=MARTS_CONTACT_POINTS, deps=[CUSTOMER_360], group_name=GROUP, kinds={"duckdb"}, pool=WAREHOUSE_POOL)
+@MARTS_STEP.asset(MARTS_CONTACT_POINTS, deps=[CUSTOMER_360], group_name=GROUP)
 def contact_points(duckdb: DuckDBResource) -> dg.MaterializeResult:
     """Every e-mail and phone of each published customer, with consent per channel (restricted copy only)."""
     return build_customer_rows(duckdb, "marts.contact_points", CONTACT_POINTS_SQL)
 
 
-@dg.asset(key=HOUSEHOLD, deps=[CUSTOMER_360], group_name=GROUP, kinds={"duckdb"}, pool=WAREHOUSE_POOL)
+@MARTS_STEP.asset(HOUSEHOLD, deps=[CUSTOMER_360], group_name=GROUP)
 def household(duckdb: DuckDBResource) -> dg.MaterializeResult:
     """One row per household: members, town, value."""
     return build_table(duckdb, "marts.household", HOUSEHOLD_SQL)
 
 
-@dg.asset(key=SEGMENT_SUMMARY, deps=[CUSTOMER_360], group_name=GROUP, kinds={"duckdb"}, pool=WAREHOUSE_POOL)
+@MARTS_STEP.asset(SEGMENT_SUMMARY, deps=[CUSTOMER_360], group_name=GROUP)
 def segment_summary(duckdb: DuckDBResource) -> dg.MaterializeResult:
     """Customers, revenue, average basket and share contactable per channel, by segment x tier x region x channel."""
     return build_table(duckdb, "marts.segment_summary", SEGMENT_SUMMARY_SQL)
 
 
-
-
-@dg.asset(key=SEGMENT_HISTORY, deps=[CUSTOMER_360], group_name=GROUP, kinds={"duckdb"}, pool=WAREHOUSE_POOL)
+@MARTS_STEP.asset(SEGMENT_HISTORY, deps=[CUSTOMER_360], group_name=GROUP)
 def segment_history(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
                     settings: RunSettings) -> dg.MaterializeResult:
     """Per run, RFM segment and loyalty tier: customers, opt-out share, contactable share per channel (to chart)."""
@@ -156,10 +157,7 @@ def segment_history(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
         return dg.MaterializeResult(metadata={**table_metadata(con, "marts.segment_history"), "rows_this_run": rows})
 
 
-
-
-@dg.asset(key=CUSTOMER_TIMELINE, deps=[CUSTOMER_360, STITCHED_SESSIONS], group_name=GROUP,
-          kinds={"duckdb"}, pool=WAREHOUSE_POOL)
+@MARTS_STEP.asset(CUSTOMER_TIMELINE, deps=[CUSTOMER_360, STITCHED_SESSIONS], group_name=GROUP)
 def customer_timeline(duckdb: DuckDBResource) -> dg.MaterializeResult:
     """Every order, receipt, visit, ticket, review, session and consent event of each published customer, with
     channel, source and amount (restricted copy only)."""
@@ -167,8 +165,7 @@ def customer_timeline(duckdb: DuckDBResource) -> dg.MaterializeResult:
 
 
 # MARTS_CONTACT_POINTS: listed so that the history is taken after every mart it could purge from.
-@dg.asset(key=CUSTOMER_HISTORY, deps=[CUSTOMER_360, MARTS_CONTACT_POINTS, ID_EVENTS, EXCLUDED],
-          group_name=GROUP, kinds={"duckdb"}, pool=WAREHOUSE_POOL)
+@MARTS_STEP.asset(CUSTOMER_HISTORY, deps=[CUSTOMER_360, MARTS_CONTACT_POINTS, ID_EVENTS, EXCLUDED], group_name=GROUP)
 def customer_history(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
     """Every version of each customer's golden attributes (SCD2): what changed, when, from which source record."""
     with duckdb.get_connection() as con:
@@ -176,6 +173,11 @@ def customer_history(context: dg.AssetExecutionContext, duckdb: DuckDBResource) 
         return dg.MaterializeResult(metadata={**table_metadata(con, "marts.customer_history"), **counts})
 
 
+@dg.multi_asset(specs=MARTS_STEP.specs(), can_subset=True, pool=WAREHOUSE_POOL, name=MARTS_STEP.name)
+def marts(context: dg.AssetExecutionContext, duckdb: DuckDBResource, settings: RunSettings):
+    """The marts read beside marts.customer_360: consent history, contact points, households, segments, timeline,
+    history."""
+    yield from MARTS_STEP.materialize(context, duckdb=duckdb, settings=settings)
 
 
 # After everything that reads staging and identity in this run (the marts, the scorecard, the review queue).

@@ -6,14 +6,14 @@ SQLite event log of `customer360 run`, more than most of these assets' SQL on an
 keeps its key, group, owner, description, kinds and dependencies, and an operator can still materialise one of
 them alone (the step builds the selected assets only, in the order declared).
 
-    GOLDEN = Step("golden")
+    GOLDEN_STEP = Step("golden")
 
-    @GOLDEN.asset(PROFILE, deps=[...], group_name="golden")
+    @GOLDEN_STEP.asset(PROFILE, deps=[...], group_name="golden")
     def customer_profile(duckdb: DuckDBResource) -> dg.MaterializeResult: ...
 
-    @dg.multi_asset(specs=GOLDEN.specs(), can_subset=True, pool=WAREHOUSE_POOL, name=GOLDEN.name)
+    @dg.multi_asset(specs=GOLDEN_STEP.specs(), can_subset=True, pool=WAREHOUSE_POOL, name=GOLDEN_STEP.name)
     def golden(context, duckdb: DuckDBResource, settings: RunSettings):
-        yield from GOLDEN.materialize(context, duckdb=duckdb, settings=settings)
+        yield from GOLDEN_STEP.materialize(context, duckdb=duckdb, settings=settings)
 
 A member is a plain function: called with the arguments it names (`context`, resources, `config`), it returns the
 MaterializeResult of its asset, as an asset function would.
