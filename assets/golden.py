@@ -47,11 +47,11 @@ from pipeline.warehouse import transaction
 
 GROUP = "golden"
 # The golden tables are rebuilt together, in one step (assets/steps.py): its op takes the run config (ChangeConfig).
-GOLDEN = Step("golden")
-CHANGED_CUSTOMERS_OP = GOLDEN.name
+GOLDEN_STEP = Step("golden")
+CHANGED_CUSTOMERS_OP = GOLDEN_STEP.name
 
 
-@GOLDEN.asset(ERASURE_REGISTRY, deps=[ERASURE_REQUESTS], group_name=GROUP)
+@GOLDEN_STEP.asset(ERASURE_REGISTRY, deps=[ERASURE_REQUESTS], group_name=GROUP)
 def erasure_registry(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
     """Hashes of every e-mail and phone ever asked to be forgotten; append-only, so nobody is resurrected."""
     with duckdb.get_connection() as con:
@@ -68,7 +68,7 @@ class ChangeConfig(dg.Config):
     full: bool = False
 
 
-@GOLDEN.asset(STITCHED_SESSIONS, deps=[ACTIVITIES, CUSTOMER_XREF], group_name=GROUP)
+@GOLDEN_STEP.asset(STITCHED_SESSIONS, deps=[ACTIVITIES, CUSTOMER_XREF], group_name=GROUP)
 def stitched_sessions(duckdb: DuckDBResource) -> dg.MaterializeResult:
     """Each web/app session with its customer: logged in, stitched through its device, or unattributed (and why)."""
     result = build_table(duckdb, "golden.stitched_sessions", STITCHED_SESSIONS_SQL)
@@ -77,13 +77,13 @@ def stitched_sessions(duckdb: DuckDBResource) -> dg.MaterializeResult:
     return dg.MaterializeResult(metadata={**result.metadata, **{f"sessions_{a}": n for a, n in sorted(counts.items())}})
 
 
-@GOLDEN.asset(SHARED_DEVICES, deps=[STITCHED_SESSIONS], group_name=GROUP)
+@GOLDEN_STEP.asset(SHARED_DEVICES, deps=[STITCHED_SESSIONS], group_name=GROUP)
 def shared_devices(duckdb: DuckDBResource) -> dg.MaterializeResult:
     """Devices logged in by two or more customers, whose anonymous sessions are left unattributed (counts only)."""
     return build_table(duckdb, "golden.shared_devices", SHARED_DEVICES_SQL)
 
 
-@GOLDEN.asset(CHANGED_CUSTOMERS, deps=[PERSON_RECORDS, ACTIVITIES, CUSTOMER_XREF, STITCHED_SESSIONS, ERASURE_REGISTRY,
+@GOLDEN_STEP.asset(CHANGED_CUSTOMERS, deps=[PERSON_RECORDS, ACTIVITIES, CUSTOMER_XREF, STITCHED_SESSIONS, ERASURE_REGISTRY,
                                      STEWARD_DECISIONS], group_name=GROUP)
 def changed_customers(duckdb: DuckDBResource, settings: RunSettings, config: ChangeConfig) -> dg.MaterializeResult:
     """The customers whose golden and marts rows this run recomputes: new or changed records, activities, sessions
@@ -98,7 +98,7 @@ def changed_customers(duckdb: DuckDBResource, settings: RunSettings, config: Cha
                                               **{f"customers_{why}": n for why, n in found.counts.items()}})
 
 
-@GOLDEN.asset(PROFILE, deps=[PERSON_RECORDS, CUSTOMER_XREF, STEWARD_DECISIONS, CHANGED_CUSTOMERS], group_name=GROUP)
+@GOLDEN_STEP.asset(PROFILE, deps=[PERSON_RECORDS, CUSTOMER_XREF, STEWARD_DECISIONS, CHANGED_CUSTOMERS], group_name=GROUP)
 def customer_profile(duckdb: DuckDBResource) -> dg.MaterializeResult:
     """Each customer's surviving name, birth date, e-mail, phones and address, each with source, record and
     date; stewards' overrides win."""
@@ -110,26 +110,26 @@ def customer_profile(duckdb: DuckDBResource) -> dg.MaterializeResult:
                                               "overrides_not_applied": overrides["not_applied"]})
 
 
-@GOLDEN.asset(ACTIVITY, deps=[ACTIVITIES, CUSTOMER_XREF, STITCHED_SESSIONS, CHANGED_CUSTOMERS], group_name=GROUP)
+@GOLDEN_STEP.asset(ACTIVITY, deps=[ACTIVITIES, CUSTOMER_XREF, STITCHED_SESSIONS, CHANGED_CUSTOMERS], group_name=GROUP)
 def customer_activity(duckdb: DuckDBResource, settings: RunSettings) -> dg.MaterializeResult:
     """Purchases online and offline, revenue, store visits, service contacts, complaints, reviews, stitched sessions."""
     return build_customer_rows(duckdb, "golden.customer_activity", activity_summary_sql(),
                        CUSTOMER_ACTIVITIES_WITH_STITCHED_SESSIONS_SQL, as_of=settings.reference_date)
 
 
-@GOLDEN.asset(CONSENT_EVENTS, deps=[ACTIVITIES, CUSTOMER_XREF, CHANGED_CUSTOMERS], group_name=GROUP)
+@GOLDEN_STEP.asset(CONSENT_EVENTS, deps=[ACTIVITIES, CUSTOMER_XREF, CHANGED_CUSTOMERS], group_name=GROUP)
 def consent_events(duckdb: DuckDBResource) -> dg.MaterializeResult:
     """Every opt-in and opt-out with channel, source, time and collection point (the GDPR proof)."""
     return build_customer_rows(duckdb, "golden.consent_events", CONSENT_EVENTS_SQL, CUSTOMER_ACTIVITIES_SQL)
 
 
-@GOLDEN.asset(CONSENT_STATE, deps=[CONSENT_EVENTS], group_name=GROUP)
+@GOLDEN_STEP.asset(CONSENT_STATE, deps=[CONSENT_EVENTS], group_name=GROUP)
 def consent_state(duckdb: DuckDBResource) -> dg.MaterializeResult:
     """Current consent per customer and channel: the latest event wins, an opt-out on a tie."""
     return build_customer_rows(duckdb, "golden.consent_state", CONSENT_STATE_SQL)
 
 
-@GOLDEN.asset(POINT_CONSENT_STATE, deps=[CONSENT_EVENTS, ACTIVITY], group_name=GROUP)
+@GOLDEN_STEP.asset(POINT_CONSENT_STATE, deps=[CONSENT_EVENTS, ACTIVITY], group_name=GROUP)
 def point_consent_state(duckdb: DuckDBResource, settings: RunSettings) -> dg.MaterializeResult:
     """Current consent per contact point and channel, with its proof and whether it needs re-permission."""
     result = build_customer_rows(duckdb, "golden.point_consent_state",
@@ -140,13 +140,13 @@ def point_consent_state(duckdb: DuckDBResource, settings: RunSettings) -> dg.Mat
                                           "repermission_days": settings.repermission_days})
 
 
-@GOLDEN.asset(GOLDEN_CONTACT_POINTS, deps=[PERSON_RECORDS, CUSTOMER_XREF, POINT_CONSENT_STATE], group_name=GROUP)
+@GOLDEN_STEP.asset(GOLDEN_CONTACT_POINTS, deps=[PERSON_RECORDS, CUSTOMER_XREF, POINT_CONSENT_STATE], group_name=GROUP)
 def contact_points(duckdb: DuckDBResource) -> dg.MaterializeResult:
     """Every e-mail and phone each customer used: validity, first/last seen, sources, consent per channel."""
     return build_customer_rows(duckdb, "golden.contact_points", CONTACT_POINTS_SQL, GOLDEN_CANDIDATES_SQL)
 
 
-@GOLDEN.asset(EXCLUDED, deps=[ERASURE_REGISTRY, ACTIVITY, CUSTOMER_XREF, CHANGED_CUSTOMERS], group_name=GROUP)
+@GOLDEN_STEP.asset(EXCLUDED, deps=[ERASURE_REGISTRY, ACTIVITY, CUSTOMER_XREF, CHANGED_CUSTOMERS], group_name=GROUP)
 def excluded_customers(duckdb: DuckDBResource, settings: RunSettings) -> dg.MaterializeResult:
     """Customers kept out of every published mart: erased on request, or inactive past the retention period."""
     result = build_customer_rows(duckdb, "golden.excluded_customers", excluded_customers_sql(settings.retention_days),
@@ -160,7 +160,7 @@ def excluded_customers(duckdb: DuckDBResource, settings: RunSettings) -> dg.Mate
 
 # Excluded customers are left out: an erased or expired person neither joins nor names anyone's household
 # (and the purge that empties their profile then changes no household id).
-@GOLDEN.asset(HOUSEHOLDS, deps=[PROFILE, EXCLUDED], group_name=GROUP)
+@GOLDEN_STEP.asset(HOUSEHOLDS, deps=[PROFILE, EXCLUDED], group_name=GROUP)
 def customer_households(duckdb: DuckDBResource) -> dg.MaterializeResult:
     """Each customer's household: same address and surname, or a shared landline or e-mail."""
     with duckdb.get_connection() as con:
@@ -168,10 +168,10 @@ def customer_households(duckdb: DuckDBResource) -> dg.MaterializeResult:
         return dg.MaterializeResult(metadata=table_metadata(con, "golden.households"))
 
 
-@dg.multi_asset(specs=GOLDEN.specs(), can_subset=True, pool=WAREHOUSE_POOL, name=GOLDEN.name)
+@dg.multi_asset(specs=GOLDEN_STEP.specs(), can_subset=True, pool=WAREHOUSE_POOL, name=GOLDEN_STEP.name)
 def golden(context: dg.AssetExecutionContext, duckdb: DuckDBResource, settings: RunSettings, config: ChangeConfig):
     """The golden tables of the run's changed customers (all of them on a full run), and who is excluded."""
-    yield from GOLDEN.materialize(context, duckdb=duckdb, settings=settings, config=config)
+    yield from GOLDEN_STEP.materialize(context, duckdb=duckdb, settings=settings, config=config)
 
 
 @dg.asset(key=DECISION_LOG, deps=[STEWARD_DECISIONS, CLUSTERS, PROFILE], group_name="identity", kinds={"duckdb"},

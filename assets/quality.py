@@ -9,6 +9,8 @@ from dagster_duckdb import DuckDBResource
 from assets.keys import ACTIVITIES, CLUSTERS, CUSTOMER_XREF, DATA_QUALITY, PERSON_RECORDS, PREDICTIONS, VALIDATED_FILES
 from assets.metadata import check_result, table_metadata
 from assets.publication_guard import customer_360_not_shrunk
+from assets.staging import RECONCILES, RECONCILES_DESCRIPTION, raw_rows_reconcile
+from assets.steps import CheckStep
 from pipeline.config import Source
 from pipeline.identity.xref import PAIR_ENDS_SQL
 from pipeline.quality import suites
@@ -22,15 +24,20 @@ STAGING_VALID = "staging_persons_valid"
 SOURCES_HEALTHY = "sources_healthy"
 CONSENT_VALID = "consent_values_allowed"
 CLUSTERS_VALID = "identity_clusters_valid"
+STAGING_CHECKS_OP = "staging_checks"  # the step of the four checks on what staging wrote
 
 
 def build(sources: list[Source]) -> list:
     # Incremental: the rows of files not validated yet (all rows on a first run or a full refresh), with each
     # key's count over the whole table. The check only reads: the asset validated_files marks the files once
     # the blocking checks on person records passed, so rows of a failed run are validated again next time.
-    @dg.asset_check(asset=PERSON_RECORDS, name=STAGING_VALID, blocking=True,
-                    description="Great Expectations on newly staged person records: columns, unique keys, e-mail "
-                                "syntax, E.164 phones, postcodes, birth dates.")
+    # The checks on what staging wrote run in one step (assets/steps.py): the reconciliation first.
+    checks = CheckStep(STAGING_CHECKS_OP)
+    checks.check(PERSON_RECORDS, RECONCILES, RECONCILES_DESCRIPTION)(raw_rows_reconcile)
+
+    @checks.check(PERSON_RECORDS, STAGING_VALID,
+                  "Great Expectations on newly staged person records: columns, unique keys, e-mail "
+                  "syntax, E.164 phones, postcodes, birth dates.")
     def staging_persons_valid(duckdb: DuckDBResource, great_expectations: GreatExpectations) -> dg.AssetCheckResult:
         expectations = suites.staging_persons(date.today())
         with duckdb.get_connection() as con:
@@ -66,8 +73,8 @@ def build(sources: list[Source]) -> list:
         return dg.MaterializeResult(metadata={"files_marked_validated": marked, "staged_files": files})
 
     # No additional deps: the staging op writes activities and quarantine together with person records.
-    @dg.asset_check(asset=PERSON_RECORDS, name=SOURCES_HEALTHY, blocking=True,
-                    description="Every source delivered rows, mostly valid contact data, and little quarantine.")
+    @checks.check(PERSON_RECORDS, SOURCES_HEALTHY,
+                  "Every source delivered rows, mostly valid contact data, and little quarantine.")
     def sources_healthy(duckdb: DuckDBResource, great_expectations: GreatExpectations,
                         settings: RunSettings) -> dg.AssetCheckResult:
         with duckdb.get_connection() as con:
@@ -77,13 +84,19 @@ def build(sources: list[Source]) -> list:
         return check_result(result, prefix=f"sources refused: {bad}. " if bad else "",
                             failing_sources=dg.MetadataValue.json(bad))
 
-    @dg.asset_check(asset=ACTIVITIES, name=CONSENT_VALID, blocking=True,
-                    description="Consent events carry an allowed action and channel, and a date.")
+    @checks.check(ACTIVITIES, CONSENT_VALID, "Consent events carry an allowed action and channel, and a date.")
     def consent_values_allowed(duckdb: DuckDBResource, great_expectations: GreatExpectations) -> dg.AssetCheckResult:
         with duckdb.get_connection() as con:
             frame = con.execute("SELECT consent_action, consent_channel, occurred_at FROM staging.activities "
                                 "WHERE activity_type = 'consent'").df()
         return check_result(great_expectations.runner().run("consent_events", frame, suites.consent_events()))
+
+    @dg.multi_asset_check(specs=checks.specs(), can_subset=True, name=checks.name)
+    def staging_checks(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource,
+                       great_expectations: GreatExpectations, settings: RunSettings):
+        """The blocking checks on the staged tables, before anything reads them."""
+        yield from checks.evaluate(context, duckdb=duckdb, great_expectations=great_expectations, settings=settings,
+                                   sources=sources)
 
     @dg.asset_check(asset=CLUSTERS, name=CLUSTERS_VALID, blocking=True,
                     additional_deps=[PERSON_RECORDS, PREDICTIONS],
@@ -121,8 +134,7 @@ def build(sources: list[Source]) -> list:
                 **table_metadata(con, "marts.data_quality"), "sources": len(frame),
                 "worst_quarantine_share": float(frame["quarantine_share"].max() or 0)})
 
-    return [staging_persons_valid, validated_files, sources_healthy, consent_values_allowed, identity_clusters_valid, data_quality,
-            customer_360_not_shrunk]
+    return [staging_checks, validated_files, identity_clusters_valid, data_quality, customer_360_not_shrunk]
 
 
 def _failing_sources(frame: pd.DataFrame) -> list[str]:

@@ -64,3 +64,33 @@ class Step:
                 result = fn(**{name: available[name] for name in inspect.signature(fn).parameters})
                 yield dg.MaterializeResult(asset_key=spec.key, metadata=result.metadata,
                                            check_results=result.check_results)
+
+
+@dataclass
+class CheckStep:
+    """Checks that always run together, in one Dagster step: each keeps its asset, name, description and whether
+    it blocks; the step evaluates the selected ones, in the order declared, and yields every result before Dagster
+    stops what a failed blocking check guards. A member is a plain function called with the arguments it names,
+    returning its AssetCheckResult."""
+
+    name: str
+    members: list[tuple[dg.AssetCheckSpec, Callable[..., dg.AssetCheckResult]]] = field(default_factory=list)
+
+    def check(self, asset: dg.AssetKey, name: str, description: str, blocking: bool = True) -> Callable:
+        def register(fn: Callable[..., dg.AssetCheckResult]) -> Callable[..., dg.AssetCheckResult]:
+            self.members.append((dg.AssetCheckSpec(name, asset=asset, description=description, blocking=blocking), fn))
+            return fn
+        return register
+
+    def specs(self) -> list[dg.AssetCheckSpec]:
+        return [spec for spec, _ in self.members]
+
+    def evaluate(self, context: dg.AssetCheckExecutionContext, **available) -> Iterator[dg.AssetCheckResult]:
+        available["context"] = context
+        selected = context.selected_asset_check_keys
+        for spec, fn in self.members:
+            if spec.key in selected:
+                result = fn(**{name: available[name] for name in inspect.signature(fn).parameters})
+                yield dg.AssetCheckResult(passed=result.passed, asset_key=spec.asset_key, check_name=spec.name,
+                                          metadata=result.metadata, severity=result.severity,
+                                          description=result.description)
