@@ -113,7 +113,8 @@ def customer_360(duckdb: DuckDBResource, settings: RunSettings, great_expectatio
                                         - (SELECT count(*) FROM golden.excluded_customers)""")
         frame = con.execute(f"""SELECT customer_id, r_score, f_score, m_score, {NO_CONSENT} AS contactable_without_consent
                                 FROM customer_360_candidate""").df()
-        result = great_expectations.runner().run("customer_360", frame, suites.customer_360(expected))
+        result = great_expectations.runner().run("customer_360", frame, suites.customer_360(),
+                                                  {"expected_customers": expected})
         check = check_result(result)
         if not result.success:  # the last good marts.customer_360 stays published
             yield check

@@ -115,8 +115,9 @@ def build(sources: list[Source]) -> list:
                        best.match_probability, {healthy} AS model_healthy
                 FROM identity.clusters c LEFT JOIN best USING (unique_id)""").df()
         largest = settings.linkage.max_cluster_size  # the value clustering enforced (one linkage policy)
-        expectations = suites.identity_clusters(staged, largest)
-        return check_result(great_expectations.runner().run("identity_clusters", frame, expectations),
+        expectations = suites.identity_clusters(largest)
+        return check_result(great_expectations.runner().run("identity_clusters", frame, expectations,
+                                                            {"staged_records": staged}),
                             max_cluster_size=largest)
 
     @dg.asset(key=DATA_QUALITY, group_name=GROUP, kinds={"duckdb"}, pool=WAREHOUSE_POOL,
