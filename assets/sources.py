@@ -32,56 +32,69 @@ def drop_partitions(first_day: str) -> dg.DailyPartitionsDefinition:
     return dg.DailyPartitionsDefinition(start_date=first_day, timezone="Europe/Paris", end_offset=1)
 
 
-def build_extract_asset(source: Source, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
-    @dg.asset(
-        key=raw_key(source), group_name=GROUP, kinds={"duckdb", source.format}, pool=WAREHOUSE_POOL,
-        partitions_def=partitions,
+def extract_spec(source: Source) -> dg.AssetSpec:
+    return dg.AssetSpec(
+        raw_key(source), group_name=GROUP, kinds={"duckdb", source.format},
         description=f"{source.description or source.name}: every line of `{source.files}` as read "
                     f"({source.channel}, {source.format}), with file, line, drop day and read error.",
-        tags={"channel": source.channel},
-    )
-    def extract(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
-                settings: RunSettings) -> dg.MaterializeResult:
-        day = context.partition_key
-        table, files_table = f"raw.{source.name}", f"raw.{source.name}__files"  # for the helpers, which quote
-        with duckdb.get_connection() as con:
-            known = table_exists(con, files_table)
-            elsewhere = dict(con.execute(
-                f"SELECT sha256, file FROM {raw_table(source.name, files=True)} WHERE drop <> ? AND status = 'loaded'",
-                [day]).fetchall()
-            ) if known else {}
-            before = [r[0] for r in con.execute(f"SELECT file FROM {raw_table(source.name, files=True)} "
-                                                "WHERE drop = ?", [day]).fetchall()] if known else []
-        extract = read_source(source, settings.raw_dir, day, elsewhere)
-        for warning in extract.warnings:  # file and column names only (data-like names are never shown)
-            context.log.warning(f"{source.name}: {warning}")
-        # A file archived (deleted) from the drop folder keeps its loaded rows: forgetting them is an
-        # operator's explicit act (`customer360 forget`), never a side effect of tidying a folder.
-        archived = sorted(set(before) - {f.file for f in extract.files})
-        if archived:
-            context.log.warning(f"{source.name}: {len(archived)} file(s) of {day} are no longer on disk; their "
-                                "rows stay loaded (`customer360 forget FILE` removes them)")
-        rows = extract.rows
-        rows["_loaded_at"] = datetime.now(UTC).replace(tzinfo=None)
-        files = pd.DataFrame([vars(f) for f in extract.files], columns=FILE_COLUMNS)
-        with duckdb.get_connection() as con:
-            added = replace_rows(con, table, rows, "_drop", day, RAW_TYPES, keep=("_file", archived))
-            replace_rows(con, files_table, files, "drop", day, FILE_TYPES, keep=("file", archived))
-            new_columns = [c for c in added if c not in source.mapped_columns and not c.startswith("_")]
-            if new_columns:  # a schema change in the source system: say so, the pipeline ignores them
-                context.log.warning(f"{source.name}: new column(s) {shown(new_columns)} are not mapped in the "
-                                    "sources file and are ignored (kept in raw only)")
-            meta = table_metadata(con, table)
-        return dg.MaterializeResult(metadata={
-            **meta, "dagster/row_count": len(rows), "table_rows": meta["dagster/row_count"],  # this partition's rows
-            "drop_day": day, "rows_this_day": len(rows), "files": len(extract.files),
-            "unreadable_rows": int(rows["_error"].notna().sum()),
-            "new_unmapped_columns": dg.MetadataValue.json(showable(new_columns)),
-            "files_archived_rows_kept": len(archived),
-            "records_repaired": sum(f.repaired for f in extract.files),
-            "files_not_loaded_whole": sum(f.status != "loaded" for f in extract.files)})
+        tags={"channel": source.channel})
 
-    return extract
+
+# Every source's extract in one step (assets/steps.py says why): the selected sources, one after the other, each
+# its own asset, partitioned by drop day.
+def build_extracts(sources: list[Source], partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    @dg.multi_asset(specs=[extract_spec(s) for s in sources], partitions_def=partitions, can_subset=True,
+                    pool=WAREHOUSE_POOL, name=GROUP)
+    def extracts(context: dg.AssetExecutionContext, duckdb: DuckDBResource, settings: RunSettings):
+        """The selected sources' files of the drop day, each replacing that day's rows of raw.<source>."""
+        for source in sources:
+            if raw_key(source) in context.selected_asset_keys:
+                yield load_day(source, context, duckdb, settings)
+
+    return extracts
+
+
+def load_day(source: Source, context: dg.AssetExecutionContext, duckdb: DuckDBResource,
+             settings: RunSettings) -> dg.MaterializeResult:
+    """One source's files of the run's drop day into raw.<source> (that day's rows replaced)."""
+    day = context.partition_key
+    table, files_table = f"raw.{source.name}", f"raw.{source.name}__files"  # for the helpers, which quote
+    with duckdb.get_connection() as con:
+        known = table_exists(con, files_table)
+        elsewhere = dict(con.execute(
+            f"SELECT sha256, file FROM {raw_table(source.name, files=True)} WHERE drop <> ? AND status = 'loaded'",
+            [day]).fetchall()
+        ) if known else {}
+        before = [r[0] for r in con.execute(f"SELECT file FROM {raw_table(source.name, files=True)} "
+                                            "WHERE drop = ?", [day]).fetchall()] if known else []
+    extract = read_source(source, settings.raw_dir, day, elsewhere)
+    for warning in extract.warnings:  # file and column names only (data-like names are never shown)
+        context.log.warning(f"{source.name}: {warning}")
+    # A file archived (deleted) from the drop folder keeps its loaded rows: forgetting them is an
+    # operator's explicit act (`customer360 forget`), never a side effect of tidying a folder.
+    archived = sorted(set(before) - {f.file for f in extract.files})
+    if archived:
+        context.log.warning(f"{source.name}: {len(archived)} file(s) of {day} are no longer on disk; their "
+                            "rows stay loaded (`customer360 forget FILE` removes them)")
+    rows = extract.rows
+    rows["_loaded_at"] = datetime.now(UTC).replace(tzinfo=None)
+    files = pd.DataFrame([vars(f) for f in extract.files], columns=FILE_COLUMNS)
+    with duckdb.get_connection() as con:
+        added = replace_rows(con, table, rows, "_drop", day, RAW_TYPES, keep=("_file", archived))
+        replace_rows(con, files_table, files, "drop", day, FILE_TYPES, keep=("file", archived))
+        new_columns = [c for c in added if c not in source.mapped_columns and not c.startswith("_")]
+        if new_columns:  # a schema change in the source system: say so, the pipeline ignores them
+            context.log.warning(f"{source.name}: new column(s) {shown(new_columns)} are not mapped in the "
+                                "sources file and are ignored (kept in raw only)")
+        meta = table_metadata(con, table)
+    return dg.MaterializeResult(asset_key=raw_key(source), metadata={
+        **meta, "dagster/row_count": len(rows), "table_rows": meta["dagster/row_count"],  # this partition's rows
+        "drop_day": day, "rows_this_day": len(rows), "files": len(extract.files),
+        "unreadable_rows": int(rows["_error"].notna().sum()),
+        "new_unmapped_columns": dg.MetadataValue.json(showable(new_columns)),
+        "files_archived_rows_kept": len(archived),
+        "records_repaired": sum(f.repaired for f in extract.files),
+        "files_not_loaded_whole": sum(f.status != "loaded" for f in extract.files)})
 
 
 # The three checks of every source in one step: 27 steps of a few milliseconds of SQL each cost more in Dagster's
@@ -146,4 +159,4 @@ def build_file_checks(sources: list[Source]) -> dg.AssetChecksDefinition:
 
 
 def build(sources: list[Source], partitions: dg.PartitionsDefinition) -> list:
-    return [*(build_extract_asset(s, partitions) for s in sources), build_file_checks(sources)]
+    return [build_extracts(sources, partitions), build_file_checks(sources)]
