@@ -4,7 +4,9 @@ Why: a step costs Dagster's own bookkeeping (events written to the run's log, ou
 SQLite event log of `customer360 run`, more than most of these assets' SQL on an incremental day
 (bench/step_profile.py). Grouping them changes what the run view lists as steps, not the asset graph: every asset
 keeps its key, group, owner, description, kinds and dependencies, and an operator can still materialise one of
-them alone (the step builds the selected assets only, in the order declared).
+them alone (the step builds the selected assets only, in the order declared). Dagster may run steps that are ready at
+the same time in any order (the in-process executor takes them by name): an order that matters must be a declared
+dependency (the published copies came after the purge only by name, until a step was renamed).
 
     GOLDEN_STEP = Step("golden")
 
@@ -57,13 +59,8 @@ class Step:
 
     def materialize(self, context: dg.AssetExecutionContext, **available) -> Iterator[dg.MaterializeResult]:
         """Build the selected members in the order declared, each with the arguments it names."""
-        available["context"] = context
-        selected = context.selected_asset_keys
-        for spec, fn in self.members:
-            if spec.key in selected:
-                result = fn(**{name: available[name] for name in inspect.signature(fn).parameters})
-                yield dg.MaterializeResult(asset_key=spec.key, metadata=result.metadata,
-                                           check_results=result.check_results)
+        for spec, result in _run_selected(self.members, context.selected_asset_keys, context=context, **available):
+            yield dg.MaterializeResult(asset_key=spec.key, metadata=result.metadata, check_results=result.check_results)
 
 
 @dataclass
@@ -86,11 +83,14 @@ class CheckStep:
         return [spec for spec, _ in self.members]
 
     def evaluate(self, context: dg.AssetCheckExecutionContext, **available) -> Iterator[dg.AssetCheckResult]:
-        available["context"] = context
-        selected = context.selected_asset_check_keys
-        for spec, fn in self.members:
-            if spec.key in selected:
-                result = fn(**{name: available[name] for name in inspect.signature(fn).parameters})
-                yield dg.AssetCheckResult(passed=result.passed, asset_key=spec.asset_key, check_name=spec.name,
-                                          metadata=result.metadata, severity=result.severity,
-                                          description=result.description)
+        for spec, result in _run_selected(self.members, context.selected_asset_check_keys, context=context,
+                                          **available):
+            yield dg.AssetCheckResult(passed=result.passed, asset_key=spec.asset_key, check_name=spec.name,
+                                      metadata=result.metadata, severity=result.severity, description=result.description)
+
+
+def _run_selected(members: list, selected, **available) -> Iterator[tuple]:
+    """(spec, result) of each selected member, in the order declared, called with the arguments it names."""
+    for spec, fn in members:
+        if spec.key in selected:
+            yield spec, fn(**{name: available[name] for name in inspect.signature(fn).parameters})
