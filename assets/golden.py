@@ -48,7 +48,7 @@ from pipeline.warehouse import transaction
 GROUP = "golden"
 # The golden tables are rebuilt together, in one step (assets/steps.py): its op takes the run config (ChangeConfig).
 GOLDEN_STEP = Step("golden")
-CHANGED_CUSTOMERS_OP = GOLDEN_STEP.name
+CHANGED_CUSTOMERS_OP = GOLDEN_STEP.name  # the op whose run config (ChangeConfig) decides full or incremental
 
 
 @GOLDEN_STEP.asset(ERASURE_REGISTRY, deps=[ERASURE_REQUESTS], group_name=GROUP)

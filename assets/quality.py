@@ -28,13 +28,13 @@ STAGING_CHECKS_OP = "staging_checks"  # the step of the four checks on what stag
 
 
 def build(sources: list[Source]) -> list:
-    # Incremental: the rows of files not validated yet (all rows on a first run or a full refresh), with each
-    # key's count over the whole table. The check only reads: the asset validated_files marks the files once
-    # the blocking checks on person records passed, so rows of a failed run are validated again next time.
     # The checks on what staging wrote run in one step (assets/steps.py): the reconciliation first.
     checks = CheckStep(STAGING_CHECKS_OP)
     checks.check(PERSON_RECORDS, RECONCILES, RECONCILES_DESCRIPTION)(raw_rows_reconcile)
 
+    # Incremental: the rows of files not validated yet (all rows on a first run or a full refresh), with each
+    # key's count over the whole table. The check only reads: the asset validated_files marks the files once
+    # the blocking checks on person records passed, so rows of a failed run are validated again next time.
     @checks.check(PERSON_RECORDS, STAGING_VALID,
                   "Great Expectations on newly staged person records: columns, unique keys, e-mail "
                   "syntax, E.164 phones, postcodes, birth dates.")
