@@ -29,10 +29,12 @@ from pipeline.sql import scalar
 from pipeline.warehouse import registered
 
 # _hh_records: the clustered linkage records; _hh_clusters: one row per cluster (i numbers them for the components).
+# (the linkage input holds only the fields the sources map: an unmapped one reads as NULL)
+FIELDS = {"first_name": "first_name_canonical", "last_name": "last_name", "birth_date": "birth_date",
+          "email": "email", "mobile": "mobile", "landline": "landline", "street": "street", "postcode": "postcode"}
 RECORDS_SQL = """
     CREATE OR REPLACE TEMP TABLE _hh_records AS
-    SELECT f.unique_id, f.cluster_key, l.first_name_canonical AS first_name, l.last_name, l.birth_date,
-           l.email, l.mobile, l.landline, l.street, l.postcode
+    SELECT f.unique_id, f.cluster_key, {fields}
     FROM _hh_frame f JOIN identity.linkage_input l USING (unique_id)"""
 CLUSTERS_SQL = """
     CREATE OR REPLACE TEMP TABLE _hh_clusters AS
@@ -128,8 +130,11 @@ def attach_household_fragments(con: duckdb.DuckDBPyConnection, frame: pd.DataFra
     """`frame` (unique_id, cluster_key) with each fragment that its household resolves moved into that member's
     cluster, when the run's own evidence puts the rule's precision at or above `threshold`. Records in
     `kept_apart` (a steward's cannot-link) are never moved nor joined."""
+    present = {r[0] for r in con.execute("DESCRIBE identity.linkage_input").fetchall()}
+    fields = ", ".join(f"l.{column} AS {name}" if column in present else f"NULL::VARCHAR AS {name}"
+                       for name, column in FIELDS.items())
     with registered(con, _hh_frame=frame[["unique_id", "cluster_key"]]):
-        con.execute(RECORDS_SQL)
+        con.execute(RECORDS_SQL.format(fields=fields))
     try:
         con.execute(CLUSTERS_SQL)
         con.execute(CONTACTS_SQL)
