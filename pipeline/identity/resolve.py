@@ -159,6 +159,10 @@ def cluster(con: duckdb.DuckDBPyConnection, threshold: float, max_size: int,
         keys, [e for root in todo for e in edges_of.get(root, [])], must_separate=cannot, max_size=max_size,
         must_link=[p for p in must if p[0] in todo_members], refused_must_links=contradicted, veto=veto)
     frame["cluster_key"] = frame["cluster_key"].fillna(frame["unique_id"].map(recomputed))
+    # A kept component's records keep last run's key, an attached fragment its member's: every cluster is keyed by
+    # its smallest record within its component, so a fragment attached before is detached and its attachment decided
+    # again today, against today's clusters.
+    frame["cluster_key"] = frame.groupby(["root", "cluster_key"])["unique_id"].transform("min")
     attached = attach_household_fragments(con, frame, threshold, max_size, kept_apart={r for p in cannot for r in p})
     frame = attached.frame
     before = dict(con.execute("SELECT unique_id, customer_id FROM identity.record_customer").fetchall()) \
