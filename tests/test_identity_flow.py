@@ -179,6 +179,7 @@ def test_a_new_record_joins_and_a_bridge_merges_keeping_an_old_id(project):
     materialise(project)
     after = _customers(project)
     assert after["cs_tickets:TNEW1"] == before["ecommerce_accounts:AFAM1"]  # joins the father
+    assert after["cs_tickets:TKLUC"] == before["cs_tickets:TKLUC"] == after["ecommerce_accounts:AFAM3"]  # still attached
     merged = after["cs_tickets:TNEW2"]
     assert after["ecommerce_accounts:AMM1"] == after["loyalty_cards:29MM1"] == merged
     assert merged in {before["ecommerce_accounts:AMM1"], before["loyalty_cards:29MM1"]}  # an old id survives
