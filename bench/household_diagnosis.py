@@ -25,25 +25,14 @@ import duckdb
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from pipeline.identity import household_attach as hh
-from pipeline.identity.clustering import component_table
-from pipeline.sql import literal, scalar
-from pipeline.warehouse import registered
+from pipeline.sql import literal
 
 BEYOND_FIRST_NAME = ("last_name", "birth_date", "email", "mobile", "landline", "street", "postcode")
 
 
 def diagnose(warehouse: Path, truth: Path) -> list[dict]:
     con = duckdb.connect(str(warehouse), read_only=True)
-    frame = con.execute("SELECT unique_id, cluster_key FROM identity.clusters").df()
-    present = {r[0] for r in con.execute("DESCRIBE identity.linkage_input").fetchall()}
-    fields = ", ".join(f"l.{c} AS {n}" if c in present else f"NULL::VARCHAR AS {n}" for n, c in hh.FIELDS.items())
-    with registered(con, _hh_frame=frame):
-        con.execute(hh.RECORDS_SQL.format(fields=fields))
-    con.execute(hh.CLUSTERS_SQL)
-    con.execute(hh.CONTACTS_SQL)
-    ends = con.execute(hh.SHARED_SQL).fetchnumpy()
-    with registered(con, _l=component_table(scalar(con, "SELECT count(*) FROM _hh_clusters"), ends["i"], ends["first_i"])):
-        con.execute("CREATE TEMP TABLE _hh_labels AS SELECT * FROM _l")
+    hh.build_households(con, con.execute("SELECT unique_id, cluster_key FROM identity.clusters").df())
     con.execute(f"""CREATE TEMP TABLE _rp AS SELECT r.*, t.person_id FROM _hh_records r JOIN (
         SELECT source || ':' || source_record_id AS unique_id, person_id FROM read_csv({literal(truth)}, all_varchar = true)
         ) t USING (unique_id)""")

@@ -125,23 +125,29 @@ class Attachments(NamedTuple):
                 "household_fragments_ambiguous": self.ambiguous}
 
 
-def attach_household_fragments(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame, threshold: float,
-                               max_size: int, kept_apart: set[str] = frozenset()) -> Attachments:
-    """`frame` (unique_id, cluster_key) with each fragment that its household resolves moved into that member's
-    cluster, when the run's own evidence puts the rule's precision at or above `threshold`. Records in
-    `kept_apart` (a steward's cannot-link) are never moved nor joined."""
+def build_households(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame) -> None:
+    """Temp tables _hh_records, _hh_clusters, _hh_contacts and _hh_labels (i, root_i: each cluster's household)
+    for the clusters of `frame` (unique_id, cluster_key)."""
     present = {r[0] for r in con.execute("DESCRIBE identity.linkage_input").fetchall()}
     fields = ", ".join(f"l.{column} AS {name}" if column in present else f"NULL::VARCHAR AS {name}"
                        for name, column in FIELDS.items())
     with registered(con, _hh_frame=frame[["unique_id", "cluster_key"]]):
         con.execute(RECORDS_SQL.format(fields=fields))
+    con.execute(CLUSTERS_SQL)
+    con.execute(CONTACTS_SQL)
+    n = scalar(con, "SELECT count(*) FROM _hh_clusters")
+    ends = con.execute(SHARED_SQL).fetchnumpy()
+    with registered(con, _hh_labels_in=component_table(n, ends["i"], ends["first_i"])):
+        con.execute("CREATE OR REPLACE TEMP TABLE _hh_labels AS SELECT * FROM _hh_labels_in")
+
+
+def attach_household_fragments(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame, threshold: float,
+                               max_size: int, kept_apart: set[str] = frozenset()) -> Attachments:
+    """`frame` (unique_id, cluster_key) with each fragment that its household resolves moved into that member's
+    cluster, when the run's own evidence puts the rule's precision at or above `threshold`. Records in
+    `kept_apart` (a steward's cannot-link) are never moved nor joined."""
     try:
-        con.execute(CLUSTERS_SQL)
-        con.execute(CONTACTS_SQL)
-        n = scalar(con, "SELECT count(*) FROM _hh_clusters")
-        ends = con.execute(SHARED_SQL).fetchnumpy()
-        with registered(con, _hh_labels_in=component_table(n, ends["i"], ends["first_i"])):
-            con.execute("CREATE OR REPLACE TEMP TABLE _hh_labels AS SELECT * FROM _hh_labels_in")
+        build_households(con, frame)
         con.execute(NAMES_SQL)
         evidence = HouseholdEvidence(*con.execute(EVIDENCE_SQL).fetchone())
         con.execute(CANDIDATES_SQL)
