@@ -1,6 +1,6 @@
 """How many of the true pairs a run loses its households could decide, on a built warehouse with a truth file.
 
-    python bench/household_diagnosis.py --warehouse W.duckdb --truth truth.csv
+    python bench/identity_diagnosis.py --households --warehouse W.duckdb --truth truth.csv
 
 A true pair is lost when its two records sit in two clusters. Lost pairs are counted per pair of clusters of one
 person and put in one class: the two clusters share nothing but a first name (no value beyond it on any pair of
@@ -16,8 +16,6 @@ is left. Counts only: no personal value is printed.
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -77,16 +75,3 @@ def diagnose(warehouse: Path, truth: Path) -> list[dict]:
     con.close()
     return rows
 
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--warehouse", required=True)
-    parser.add_argument("--truth", required=True)
-    args = parser.parse_args(argv)
-    for row in diagnose(Path(args.warehouse), Path(args.truth)):
-        print(json.dumps(row))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
