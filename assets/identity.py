@@ -123,7 +123,7 @@ def clusters(duckdb: DuckDBResource, settings: RunSettings) -> dg.MaterializeRes
     return dg.MaterializeResult(metadata={
         **meta, "clusters": len(sizes), "largest_cluster": int(sizes.max()) if len(sizes) else 0,
         "singletons": int((sizes == 1).sum()), "merges_refused": clustering.refused,
-        "pairs_outweighed_by_rivals": clustering.outweighed,
+        "pairs_outweighed_by_rivals": clustering.outweighed, **clustering.households,
         "clusters_flagged_for_review": int((sizes > policy.review_cluster_size).sum()),
         "components_recomputed": clustering.recomputed,
         "threshold": policy.threshold})

@@ -30,6 +30,7 @@ import duckdb
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench import household_diagnosis
 from pipeline.identity.clustering import connected_components
 from pipeline.sql import literal, scalar
 
@@ -109,10 +110,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--truth", required=True)
     parser.add_argument("--artefacts", help="folder of splink_model.json (default: beside the warehouse)")
     parser.add_argument("--threshold", type=float, default=0.8)
+    parser.add_argument("--households", action="store_true",
+                        help="instead: the pairs lost by class, and how many households decide (household_diagnosis.py)")
     args = parser.parse_args(argv)
     warehouse = Path(args.warehouse)
     artefacts = Path(args.artefacts) if args.artefacts else warehouse.parent / "artefacts"
-    for row in diagnose(warehouse, Path(args.truth), artefacts, args.threshold):
+    rows = household_diagnosis.diagnose(warehouse, Path(args.truth)) if args.households else \
+        diagnose(warehouse, Path(args.truth), artefacts, args.threshold)
+    for row in rows:
         print(json.dumps(row))
     return 0
 

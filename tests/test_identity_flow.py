@@ -4,7 +4,9 @@ The hand-made household shares address, landline and surname: father, mother, an
 day. Each person has two records in different sources; the parents' loyalty cards carry their family e-mail, and a
 ticket carries that e-mail alone (it matches both parents, who can never be one person: it links to neither).
 Marie Martin's two records share nothing strong; a later ticket carrying both her e-mail and her mobile bridges
-them (a merge)."""
+them (a merge). Household-resolved attachment: a ticket with a first name and the family e-mail only the parents'
+cards hold joins the one member of that name (a twin); in the Fabre household father and son share their first name,
+so a ticket with that name and their family e-mail joins neither; a ticket whose e-mail nobody else holds stays alone."""
 
 import json
 from pathlib import Path
@@ -26,6 +28,12 @@ FAMILY = [  # (key, first, last, born, e-mail, mobile)
 ]
 LANDLINE = "04 78 12 34 56"
 FAMILY_EMAIL = "famille.quesnel@orange.fr"  # on the parents' cards, and alone on a ticket
+NAMESAKES = [  # father and son of one name in one household, their family e-mail on both cards
+    ("father", "Gérard", "Fabre", "1950-03-08", "g.fabre@wanadoo.fr", "0655443322"),
+    ("son", "Gérard", "Fabre", "1979-11-21", "gerard.fabre79@gmail.com", "0666554433"),
+]
+FABRE_HOME = {"street": "5 rue Sala", "zip": "69002", "city": "Lyon", "country": "FR"}
+FABRE_EMAIL = "fabre.famille@wanadoo.fr"
 
 
 def _append(raw: Path, source: str, day: str, name: str, text: str, encoding: str = "utf-8") -> None:
@@ -38,13 +46,15 @@ def _append(raw: Path, source: str, day: str, name: str, text: str, encoding: st
 def _write_family(raw: Path) -> None:
     accounts, cards = [], ["num_carte;civilite;nom;prenom;date_naissance;email;telephone;adresse;code_postal;"
                            "ville;magasin;date_adhesion;solde_points;date_maj"]
-    for i, (_, first, last, born, mail, mobile) in enumerate(FAMILY, 1):
-        accounts.append(json.dumps({"account_id": f"AFAM{i}", "created_at": f"2025-01-0{i}T10:00:00",
-                                    "updated_at": f"2025-01-0{i}T10:00:00", "email": mail, "first_name": first,
-                                    "last_name": last, "birth_date": born, "phone": LANDLINE, "address": HOME}))
-        d, shared = born.split("-"), FAMILY_EMAIL if i <= 2 else ""
-        cards.append(f"29FAM{i};M.;{last.upper()};{first};{d[2]}/{d[1]}/{d[0]};{shared};{mobile};14 r. des Lilas;69003;"
-                     f"LYON;MAG001;01/02/2025;10,00;01/02/2025")
+    for key, people, family_email, home, landline in (("FAM", FAMILY, FAMILY_EMAIL, HOME, LANDLINE),
+                                                      ("FAB", NAMESAKES, FABRE_EMAIL, FABRE_HOME, "04 72 00 11 22")):
+        for i, (_, first, last, born, mail, mobile) in enumerate(people, 1):
+            accounts.append(json.dumps({"account_id": f"A{key}{i}", "created_at": f"2025-01-0{i}T10:00:00",
+                                        "updated_at": f"2025-01-0{i}T10:00:00", "email": mail, "first_name": first,
+                                        "last_name": last, "birth_date": born, "phone": landline, "address": home}))
+            d, shared = born.split("-"), family_email if i <= 2 else ""
+            cards.append(f"29{key}{i};M.;{last.upper()};{first};{d[2]}/{d[1]}/{d[0]};{shared};{mobile};"
+                         f"{home['street']};{home['zip']};{home['city'].upper()};MAG001;01/02/2025;10,00;01/02/2025")
     # Marie Martin: a web account with her e-mail only, a loyalty card with her mobile and an older address.
     accounts.append(json.dumps({"account_id": "AMM1", "created_at": "2024-03-01T10:00:00",
                                 "updated_at": "2024-03-01T10:00:00", "email": "mm.reveuse@laposte.net",
@@ -55,9 +65,12 @@ def _write_family(raw: Path) -> None:
                  "01/02/2024;5,00;01/02/2024")
     _append(raw, "ecommerce_accounts", DAY1, "extra.jsonl", "\n".join(accounts) + "\n")
     _append(raw, "loyalty_cards", DAY1, "extra.csv", "\n".join(cards) + "\n", "latin-1")
-    _append(raw, "cs_tickets", DAY1, "extra.jsonl", json.dumps({
-        "ticket_id": "TKFAM", "opened_at": "2025-02-03T09:00:00", "status": "closed", "category": "question",
-        "customer": {"email": FAMILY_EMAIL}}) + "\n")
+    tickets = {"TKFAM": {"email": FAMILY_EMAIL}, "TKLUC": {"first_name": "Lucas", "email": FAMILY_EMAIL},
+               "TKGER": {"first_name": "Gérard", "email": FABRE_EMAIL},
+               "TKSOLO": {"first_name": "Bernard", "email": "b.solitaire@example.org"}}
+    _append(raw, "cs_tickets", DAY1, "extra.jsonl", "".join(json.dumps({
+        "ticket_id": ticket, "opened_at": "2025-02-03T09:00:00", "status": "closed", "category": "question",
+        "customer": customer}) + "\n" for ticket, customer in tickets.items()))
 
 
 def _customers(settings: Settings) -> dict[str, str]:
@@ -111,6 +124,38 @@ def test_a_record_matching_both_parents_through_their_family_email_links_to_neit
     assert clusters["pairs_outweighed_by_rivals"].value >= 2  # what the operator sees of it
 
 
+def test_the_pairs_an_exclusive_alternative_outweighs_reach_the_stewards(project):
+    with duckdb.connect(str(project.warehouse), read_only=True) as con:
+        queued = {frozenset(p) for p in con.execute("""SELECT unique_id_l, unique_id_r FROM identity.review_queue
+            WHERE item = 'outweighed_pair'""").fetchall()}
+        outweighed = {frozenset(p) for p in con.execute("SELECT * FROM identity.outweighed_pairs").fetchall()}
+    parents = {frozenset(("cs_tickets:TKFAM", f"loyalty_cards:29FAM{i}")) for i in (1, 2)}
+    assert parents <= outweighed and parents <= queued
+
+
+def test_a_fragment_with_a_first_name_and_the_family_email_joins_the_one_member_of_that_name(project_run):
+    project, run = project_run
+    ids = _customers(project)
+    assert ids["cs_tickets:TKLUC"] == ids["ecommerce_accounts:AFAM3"]  # Lucas, though only his parents hold the e-mail
+    assert ids["cs_tickets:TKLUC"] != ids["ecommerce_accounts:AFAM4"]  # not his twin Louis
+    clusters = next(e.event_specific_data.materialization.metadata for e in run.get_asset_materialization_events()
+                    if e.asset_key.path == ["identity", "clusters"])
+    assert clusters["household_fragments_attached"].value >= 1
+    assert clusters["household_evidence_precision"].value >= project.linkage.threshold
+
+
+def test_namesakes_of_one_household_and_a_fragment_without_household_are_not_attached(project_run):
+    project, run = project_run
+    ids = _customers(project)
+    father, son = ids["ecommerce_accounts:AFAB1"], ids["ecommerce_accounts:AFAB2"]
+    assert father == ids["loyalty_cards:29FAB1"] and son == ids["loyalty_cards:29FAB2"] and father != son
+    assert ids["cs_tickets:TKGER"] not in {father, son}  # both are Gérard: the first name cannot choose
+    assert sum(c == ids["cs_tickets:TKSOLO"] for c in ids.values()) == 1  # no household: alone
+    clusters = next(e.event_specific_data.materialization.metadata for e in run.get_asset_materialization_events()
+                    if e.asset_key.path == ["identity", "clusters"])
+    assert clusters["household_fragments_ambiguous"].value >= 1
+
+
 def test_generated_demo_is_resolved_well(project):
     with duckdb.connect(str(project.warehouse), read_only=True) as con:
         precision, recall = con.execute("SELECT pairwise_precision, pairwise_recall FROM identity.linkage_quality "
@@ -134,6 +179,7 @@ def test_a_new_record_joins_and_a_bridge_merges_keeping_an_old_id(project):
     materialise(project)
     after = _customers(project)
     assert after["cs_tickets:TNEW1"] == before["ecommerce_accounts:AFAM1"]  # joins the father
+    assert after["cs_tickets:TKLUC"] == before["cs_tickets:TKLUC"] == after["ecommerce_accounts:AFAM3"]  # still attached
     merged = after["cs_tickets:TNEW2"]
     assert after["ecommerce_accounts:AMM1"] == after["loyalty_cards:29MM1"] == merged
     assert merged in {before["ecommerce_accounts:AMM1"], before["loyalty_cards:29MM1"]}  # an old id survives

@@ -144,3 +144,42 @@ def test_a_lone_name_the_data_use_as_a_surname_is_read_as_one():
     assert read["s:3"] == (None, None, "descamps")
     assert read["s:4"] == ("noemi", "noemi", None) and read["s:5"] == ("descamps", "descamps", "noemi")
     assert not conflict(key(*read["s:3"][::2]), key("noemi", "descamps"))
+
+
+def test_household_attachment_joins_the_one_member_of_that_first_name_and_learns_its_evidence(tmp_path):
+    import duckdb
+    import pandas as pd
+
+    from pipeline.identity.household_attach import attach_household_fragments
+
+    # (id, cluster, first name, surname, born, e-mail, street): two households sharing a family e-mail and an address
+    rows = [("f1", "F", "bernard", "quesnel", "1956-04-12", "fam.q", "lilas"),
+            ("f2", "F", "bernard", "quesnel", "1956-04-12", "bq", None),
+            ("m1", "M", "monique", "quesnel", "1958-09-30", "fam.q", "lilas"),
+            ("m2", "M", "monique", "quesnel", "1958-09-30", "mq", None),
+            ("l1", "L", "lucas", "quesnel", "2001-06-15", "lq", "lilas"),
+            ("t1", "T", "lucas", None, None, "fam.q", None),       # a family e-mail fragment: Lucas
+            ("g1", "G1", "gerard", "fabre", "1950-03-08", "fam.f", "sala"),
+            ("g2", "G1", "gerard", "fabre", "1950-03-08", "gf", None),
+            ("h1", "G2", "gerard", "fabre", "1979-11-21", "fam.f", "sala"),
+            ("h2", "G2", "gerard", "fabre", "1979-11-21", "gf79", None),
+            ("t2", "T2", "gerard", None, None, "fam.f", None),      # father and son are both Gérard
+            ("t3", "T3", "bernard", None, None, "solo", None)]      # an e-mail no one else holds: no household
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+        con.execute("CREATE SCHEMA identity")
+        con.execute("""CREATE TABLE identity.linkage_input (unique_id VARCHAR, first_name VARCHAR,
+            first_name_canonical VARCHAR, last_name VARCHAR, birth_date VARCHAR, email VARCHAR, mobile VARCHAR,
+            landline VARCHAR, street VARCHAR, postcode VARCHAR)""")
+        con.executemany("INSERT INTO identity.linkage_input VALUES (?, ?, ?, ?, ?, ?, NULL, NULL, ?, ?)",
+                        [(u, f, f, s, b, e, st, "69003" if st else None) for u, _, f, s, b, e, st in rows])
+        frame = pd.DataFrame({"unique_id": [r[0] for r in rows], "cluster_key": [r[1] for r in rows]})
+        done = attach_household_fragments(con, frame, threshold=0.8, max_size=25)
+        blocked = attach_household_fragments(con, frame, threshold=0.8, max_size=25, kept_apart={"t1"})
+    moved = dict(zip(done.frame["unique_id"], done.frame["cluster_key"], strict=True))
+    # the evidence: the linked records holding a shared e-mail (f1, m1, g1, h1) read as fragments; the Fabres' name
+    # picks two members (ambiguous), the Quesnel parents' picks their own cluster
+    assert done.evidence == (2, 0, 2) and not done.unused
+    assert moved["t1"] == "L" and moved["t2"] == "T2" and moved["t3"] == "T3"
+    assert (done.attached, done.records, done.ambiguous) == (1, 1, 1)
+    assert blocked.attached == 0  # a steward's cannot-link on the fragment: left alone
+    assert "gerard" not in str(done.metadata()) and "fam." not in str(done.metadata())  # counts only

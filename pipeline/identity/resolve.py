@@ -11,6 +11,7 @@ import pyarrow as pa
 
 from pipeline.identity.clustering import component_table, constrained_clusters, outweighed_by_rivals
 from pipeline.identity.evidence import PersonKey, conflict
+from pipeline.identity.household_attach import attach_household_fragments
 from pipeline.identity.ids import IdAssignment, assign_ids
 from pipeline.identity.relink import save_linked_records
 from pipeline.sql import scalar
@@ -45,6 +46,7 @@ class Clustering(NamedTuple):
     refused: int         # merges refused (a contradiction, or past the size cap)
     recomputed: int      # components clustered again (the others kept last run's clusters)
     outweighed: int      # pairs above the threshold that fell below it against an exclusive alternative
+    households: dict     # household-resolved attachments: the evidence and the counts (household_attach.py)
 
 
 def excluded_edges(con: duckdb.DuckDBPyConnection, threshold: float, veto) -> pd.DataFrame:
@@ -73,12 +75,14 @@ def candidate_components(con: duckdb.DuckDBPyConnection, threshold: float, max_s
     given a `veto`, still above it once the alternatives they exclude are counted) and `_components` (unique_id,
     root: its component's smallest id, size, fp: the fingerprint of components.fingerprint, NULL for a
     singleton) over every linkage record. Edges stay in DuckDB: only their integer ends reach Python, for
-    component_labels. Returns the number of pairs the alternatives outweighed."""
+    component_labels. The pairs the alternatives outweighed are kept in identity.outweighed_pairs (for the stewards'
+    review queue); returns their number."""
     con.execute("""CREATE OR REPLACE TEMP TABLE _nodes AS SELECT unique_id, record_hash,
         (row_number() OVER (ORDER BY unique_id) - 1)::BIGINT AS i FROM identity.linkage_input""")
     excluded = excluded_edges(con, threshold, veto) if veto is not None else \
         pd.DataFrame(columns=["unique_id_l", "unique_id_r"], dtype=object)
     with registered(con, _excluded=excluded):
+        con.execute("CREATE OR REPLACE TABLE identity.outweighed_pairs AS SELECT unique_id_l, unique_id_r FROM _excluded")
         con.execute("""CREATE OR REPLACE TEMP TABLE _candidate_edges AS SELECT unique_id_l, unique_id_r, match_weight
             FROM identity.pairwise_predictions p WHERE match_probability >= ? AND NOT contrary_evidence
             AND NOT EXISTS (SELECT 1 FROM _excluded x
@@ -108,7 +112,8 @@ def cluster(con: duckdb.DuckDBPyConnection, threshold: float, max_size: int,
             veto=conflict) -> Clustering:
     """(unique_id, cluster_key, component) for every linkage record, the merges refused and the components
     recomputed. Components unchanged since the last run keep their clusters (see components.py); the
-    stewards' pending link decisions are applied and their status recorded."""
+    stewards' pending link decisions are applied and their status recorded; then fragments their household
+    resolves join their member (household_attach.py)."""
     links = con.execute("""SELECT decision_id, decision, record_1, record_2 FROM identity.steward_decisions
         WHERE status IS NULL AND decision IN ('must_link', 'cannot_link') ORDER BY decided_at, decision_id""").fetchall()
     must = [(r1, r2) for _, kind, r1, r2 in links if kind == "must_link"]
@@ -154,6 +159,12 @@ def cluster(con: duckdb.DuckDBPyConnection, threshold: float, max_size: int,
         keys, [e for root in todo for e in edges_of.get(root, [])], must_separate=cannot, max_size=max_size,
         must_link=[p for p in must if p[0] in todo_members], refused_must_links=contradicted, veto=veto)
     frame["cluster_key"] = frame["cluster_key"].fillna(frame["unique_id"].map(recomputed))
+    # A kept component's records keep last run's key, an attached fragment its member's: every cluster is keyed by
+    # its smallest record within its component, so a fragment attached before is detached and its attachment decided
+    # again today, against today's clusters.
+    frame["cluster_key"] = frame.groupby(["root", "cluster_key"])["unique_id"].transform("min")
+    attached = attach_household_fragments(con, frame, threshold, max_size, kept_apart={r for p in cannot for r in p})
+    frame = attached.frame
     before = dict(con.execute("SELECT unique_id, customer_id FROM identity.record_customer").fetchall()) \
         if links and table_exists(con, "identity.record_customer") else {}
     for decision_id, kind, r1, r2 in links:
@@ -168,7 +179,8 @@ def cluster(con: duckdb.DuckDBPyConnection, threshold: float, max_size: int,
             effect = "joined" if kind == "must_link" else "kept apart"
         con.execute("UPDATE identity.steward_decisions SET status = ?, applied = ?, effect = ? WHERE decision_id = ?",
                     [status, status == "applied", effect, decision_id])
-    return Clustering(frame[["unique_id", "cluster_key", "component"]], refused, len(todo), outweighed)
+    return Clustering(frame[["unique_id", "cluster_key", "component"]], refused, len(todo), outweighed,
+                      attached.metadata())
 
 
 # A cluster holding exactly the records of one previous customer keeps that id, whatever happens elsewhere: it is

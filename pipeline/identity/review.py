@@ -3,6 +3,9 @@
 - `uncertain_pair`: scored between the review floor and the clustering threshold (the model hesitates);
 - `vetoed_pair`: scored above the threshold but kept apart by contrary evidence (the model and the rules
   disagree);
+- `outweighed_pair`: scored above the threshold but dropped because an exclusive alternative outweighs it
+  (identity.outweighed_pairs, clustering.outweighed_by_rivals: a family contact matching two people who can
+  never be one);
 - `large_cluster` / `loose_cluster`: a customer of many records, or one whose records are mostly linked
   through others rather than to each other (a possible chain).
 Pairs a steward already decided are left out. `same_customer` says whether the two records of a pair are

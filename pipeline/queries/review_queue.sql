@@ -7,8 +7,12 @@ decided AS (
     SELECT least(record_1, record_2) AS a, greatest(record_1, record_2) AS b FROM identity.steward_decisions
     WHERE decision IN ('must_link', 'cannot_link')
 ),
+outweighed AS (
+    SELECT least(unique_id_l, unique_id_r) AS a, greatest(unique_id_l, unique_id_r) AS b FROM identity.outweighed_pairs
+),
 pairs AS (
-    SELECT CASE WHEN contrary_evidence THEN 'vetoed_pair' ELSE 'uncertain_pair' END AS item,
+    SELECT CASE WHEN p.contrary_evidence THEN 'vetoed_pair' WHEN o.a IS NOT NULL THEN 'outweighed_pair'
+                ELSE 'uncertain_pair' END AS item,
            p.unique_id_l, p.unique_id_r, p.match_probability,
            concat_ws(', ',
                CASE WHEN p.first_name_l = p.first_name_r THEN 'same first name' END,
@@ -25,9 +29,10 @@ pairs AS (
                      'born ' || left(p.birth_date_r, 4), '*@' || split_part(p.email_r, '@', 2), p.postcode_r) AS right_facts
     FROM identity.pairwise_predictions p
     LEFT JOIN decided d ON d.a = least(p.unique_id_l, p.unique_id_r) AND d.b = greatest(p.unique_id_l, p.unique_id_r)
+    LEFT JOIN outweighed o ON o.a = least(p.unique_id_l, p.unique_id_r) AND o.b = greatest(p.unique_id_l, p.unique_id_r)
     WHERE d.a IS NULL
       AND ((p.match_probability >= $review_floor AND p.match_probability < $threshold)
-           OR (p.match_probability >= $threshold AND p.contrary_evidence))
+           OR (p.match_probability >= $threshold AND (p.contrary_evidence OR o.a IS NOT NULL)))
 ),
 cluster_links AS (
     SELECT c.cluster_key, count(*) AS links
