@@ -228,6 +228,30 @@ def test_error_tolerant_blocking_reaches_a_pair_with_an_error_in_every_exact_key
     assert exact and reached == 1
 
 
+def test_error_tolerant_keys_over_their_shared_budget_are_split_not_dropped():
+    """Where every name starts alike (a bounded vocabulary of prefixes at a large base), three-letter name prefixes
+    would compare every record with every other: the key is split (prefixes a letter longer) to fit the budget the
+    tolerant keys share, and still reaches a duplicate with a typo in both names after those letters."""
+    from splink.backends.duckdb import DuckDBAPI
+
+    from pipeline.identity import blocking
+
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    rows = [{"unique_id": str(i), "first_name": f"ann{letters[i % 26]}{letters[i // 26 % 26]}x",
+             "last_name": f"mar{letters[i // 26 % 26]}{letters[i % 26]}y", "birth_date": None} for i in range(1500)]
+    rows.append({"unique_id": "dup", "first_name": "annhbz", "last_name": "marbhq", "birth_date": None})  # of 33
+    con = duckdb.connect()
+    con.register("_in", pa.Table.from_pylist(rows))
+    con.execute("CREATE TABLE li AS SELECT * FROM _in")
+    plan = blocking.plan_blocking(DuckDBAPI(con), "li", con.sql("SELECT * FROM li").to_arrow_table())
+    assert "name prefixes (prefixes +1)" in plan.labels and "name prefixes" not in plan.labels
+    rule = plan.rules[plan.labels.index("name prefixes (prefixes +1)")].get_blocking_rule("duckdb").blocking_rule_sql
+    total = con.execute(f"SELECT count(*) FROM li l, li r WHERE l.unique_id < r.unique_id AND ({rule})").fetchall()[0][0]
+    assert total <= blocking.COMPARISONS_PER_RECORD * len(rows)
+    assert con.execute(f"SELECT count(*) FROM li l, li r WHERE l.unique_id = '33' AND r.unique_id = 'dup' "
+                       f"AND ({rule})").fetchall() == [(1,)]
+
+
 def test_training_on_bounded_samples_of_pairs_learns_what_all_pairs_teach(tmp_path, monkeypatch):
     """EM sessions blocked on more pairs than recipe.EM_MAX_PAIRS train on Splink's sample of them, and the
     veto-or-penalty decision reads a sample of the scored pairs above recipe.DECIDE_MAX_PAIRS: on the household

@@ -239,3 +239,24 @@ def test_an_audience_holds_only_customers_opted_in_on_the_very_point_and_comes_w
     reasons = dict(zip(suppression["identifier_hash"], suppression["reason"], strict=True))
     assert reasons[lucie] == "opt_out" and reasons[elodie] == "erased"
     assert out.stat().st_mode & 0o077 == 0 and "@" not in (tmp_path / "newsletter.suppression.csv").read_text()
+
+
+def test_a_customer_purged_on_day_one_stays_purged_in_the_tables_rebuilt_on_day_two(project):
+    """François (card C2, not seen for six years) was purged for retention on day one. The steward decisions, the
+    decision log, the linkage input and the scored pairs are rebuilt every run: a steward's note naming him, added
+    on a later day, and his record's rebuilt rows must be scrubbed again, without logging him twice."""
+    (project.decisions_dir / "later.csv").write_text(
+        "decision_id,decision,record_1,record_2,reason,decided_by,decided_at\n"
+        "L9,cannot_link,store_cards:C2,store_cards:K0,François Lefèvre is not Alice,steward,2026-11-21\n",
+        encoding="utf-8")
+    try:
+        materialise(project)
+    finally:
+        (project.decisions_dir / "later.csv").unlink()
+    assert _rows(project.warehouse, "SELECT count(*), min(status) IS NOT NULL FROM identity.steward_decisions "
+                                    "WHERE decision_id = 'L9' AND reason IS NULL") == [(1, True)]
+    assert _rows(project.warehouse, "SELECT first_name, last_name, landline FROM identity.linkage_input "
+                                    "WHERE unique_id = 'store_cards:C2'") == [(None, None, None)]
+    assert _cells_holding(project.warehouse, ("lefèvre", "lefevre", "françois", "01 42 68 53 00", "+33142685300")) == {}
+    assert _rows(project.warehouse, "SELECT l.reason, count(*) FROM golden.purge_log l JOIN marts.customer_xref x "
+                                    "USING (customer_id) WHERE x.source_record_id = 'C2' GROUP BY 1") == [("retention", 1)]

@@ -36,7 +36,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipeline.identity.evidence import PersonKey, birth_dates_conflict, first_names_conflict
 from pipeline.identity.features import IDENTIFIER_PREFIX
@@ -134,19 +136,12 @@ def wilson_upper(successes: int, trials: int, z: float = CONFIDENCE_Z) -> float:
 
 def decide(model: ConflictModel, predictions: pa.Table) -> ConflictModel:
     """Veto or penalty, per conflict, from the scored pairs (see the module docstring). Counts only."""
-    keys = predictions.select([f"{c}{s}" for s in ("_l", "_r") for c in KEY_COLUMNS]).to_pylist()
-    weights = predictions["match_weight"].to_pylist()
-    probabilities = predictions["match_probability"].to_pylist()
+    probabilities = pc.fill_null(predictions["match_probability"], 0.0).to_numpy()
+    matched = pc.fill_null(pc.greater_equal(predictions["match_weight"], 0), False).to_numpy(zero_copy_only=False)
     for kind, w in model.weights.items():
-        test = KINDS[kind]
-        expected_matches, crossing = 0.0, 0
-        for row, weight, p in zip(keys, weights, probabilities, strict=False):
-            x, y = _key(row, "_l"), _key(row, "_r")
-            if not (getattr(x, kind) and getattr(y, kind)):
-                continue
-            expected_matches += p or 0.0
-            if test(x, y) and weight is not None and weight >= 0:  # the rest of the evidence calls it a match
-                crossing += 1
+        comparable = _both_present(predictions, kind)
+        expected_matches = float(probabilities[comparable].sum())
+        crossing = int((_conflicting(predictions, kind) & matched).sum())  # the rest of the evidence calls it a match
         w.crossing_pairs = crossing
         w.expected_duplicates = round(w.m * expected_matches, 1)
         w.link_precision = round(min(1.0, w.expected_duplicates / crossing), 4) if crossing else 1.0
@@ -154,6 +149,24 @@ def decide(model: ConflictModel, predictions: pa.Table) -> ConflictModel:
         if w.absolute:
             w.applied = 0.0
     return model
+
+
+def _both_present(pairs: pa.Table, kind: str) -> np.ndarray:
+    """Pairs whose records both have the conflict's field (the field is named as the kind)."""
+    present = [pc.greater(pc.utf8_length(pairs[f"{kind}{side}"]), 0) for side in ("_l", "_r")]
+    return pc.fill_null(pc.and_(*present), False).to_numpy(zero_copy_only=False)
+
+
+def _conflicting(pairs: pa.Table, kind: str) -> np.ndarray:
+    """Whether each pair's records conflict on `kind`. The test (names, nicknames, typos) runs in Python only where
+    it can be true, both values present and different: a small share of the scored pairs."""
+    differ = pc.fill_null(pc.not_equal(pairs[f"{kind}_l"], pairs[f"{kind}_r"]), False).to_numpy(zero_copy_only=False)
+    rows = np.flatnonzero(_both_present(pairs, kind) & differ)
+    found = np.zeros(pairs.num_rows, dtype=bool)
+    if len(rows):
+        keys = pairs.take(pa.array(rows)).select([f"{c}{s}" for s in ("_l", "_r") for c in KEY_COLUMNS]).to_pylist()
+        found[rows] = [KINDS[kind](_key(row, "_l"), _key(row, "_r")) for row in keys]
+    return found
 
 
 def _key(row: dict, side: str = "") -> PersonKey:
@@ -204,15 +217,16 @@ def estimate(records: pa.Table, sample: pa.Table) -> ConflictModel:
 def apply(predictions: pa.Table, model: ConflictModel) -> pa.Table:
     """Add `contrary_evidence` (a veto applies) and `conflict_weight` (bits added); the pair's match weight and
     probability are adjusted by the penalties of the conflicts that are not vetoes."""
-    cols = predictions.select([f"{c}{s}" for s in ("_l", "_r") for c in KEY_COLUMNS]).to_pylist()
-    absolute = model.absolute
-    vetoed, penalty = [], []
-    for row in cols:
-        kinds = model.kinds(_key(row, "_l"), _key(row, "_r"))
-        vetoed.append(any(k in absolute for k in kinds))
-        penalty.append(sum(model.weights[k].applied for k in kinds if k not in absolute))
-    weight = [w + p for w, p in zip(predictions["match_weight"].to_pylist(), penalty, strict=False)]
-    prob = [1 / (1 + 2 ** min(-w, 1000.0)) if w is not None else None for w in weight]
+    vetoed = np.zeros(predictions.num_rows, dtype=bool)
+    penalty = np.zeros(predictions.num_rows)
+    for kind in KINDS:
+        found = _conflicting(predictions, kind)
+        if kind in model.absolute:
+            vetoed |= found
+        else:
+            penalty[found] += model.weights[kind].applied
+    weight = predictions["match_weight"].to_numpy(zero_copy_only=False) + penalty
+    prob = 1 / (1 + np.power(2.0, np.minimum(-weight, 1000.0)))
     out = predictions.set_column(predictions.schema.get_field_index("match_weight"), "match_weight",
                                  pa.array(weight, pa.float64()))
     out = out.set_column(out.schema.get_field_index("match_probability"), "match_probability",

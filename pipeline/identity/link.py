@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,14 +68,34 @@ def conflicts_path(model_path: Path) -> Path:
     return model_path.with_name("conflict_weights.json")
 
 
+# DuckDB's default memory limit is 80 % of RAM, so Splink's joins grow in memory rather than spill: at 1M records
+# predict alone took 4 GB. Bounded, DuckDB spills its joins and sorts to the temp folder instead; the Arrow tables
+# the pipeline holds beside it (linkage input, scored pairs) stay outside this limit.
+SCRATCH_MEMORY_LIMIT = "1536MB"
+
+
 def _scratch(artefacts_dir: Path, linkage_input: pa.Table) -> tuple[duckdb.DuckDBPyConnection, Path]:
-    """Splink's own file-backed DuckDB (it spills to disk), holding the linkage input."""
+    """Splink's own file-backed DuckDB, its memory bounded and spilling to an owner-only folder beside it, holding
+    the linkage input."""
     artefacts_dir.mkdir(parents=True, exist_ok=True)
     scratch = artefacts_dir / "splink_scratch.duckdb"
     scratch.unlink(missing_ok=True)
-    con = duckdb.connect(str(scratch))
+    spill = _spill_dir(scratch)
+    shutil.rmtree(spill, ignore_errors=True)
+    spill.mkdir(mode=0o700)
+    con = duckdb.connect(str(scratch), config={"memory_limit": SCRATCH_MEMORY_LIMIT, "temp_directory": str(spill)})
     DuckDBEngine(con).put(linkage_input, "linkage_input")
     return con, scratch
+
+
+def _spill_dir(scratch: Path) -> Path:
+    return scratch.with_suffix(".spill")
+
+
+def _drop_scratch(con: duckdb.DuckDBPyConnection, scratch: Path) -> None:
+    con.close()
+    scratch.unlink(missing_ok=True)
+    shutil.rmtree(_spill_dir(scratch), ignore_errors=True)
 
 
 def l_before_r(con: duckdb.DuckDBPyConnection, table: str) -> str:
@@ -115,8 +136,7 @@ def predict_changed(linkage_input: pa.Table, changed: list[str], model_path: Pat
                     f"UNION ALL BY NAME SELECT * FROM {within.physical_name}")
         return con.sql(l_before_r(con, "scored")).to_arrow_table()
     finally:
-        con.close()
-        scratch.unlink(missing_ok=True)
+        _drop_scratch(con, scratch)
 
 
 def train_and_predict(linkage_input: pa.Table, artefacts_dir: Path) -> LinkResult:
@@ -135,8 +155,7 @@ def train_and_predict(linkage_input: pa.Table, artefacts_dir: Path) -> LinkResul
         chart_path = artefacts_dir / "match_weights_chart.html"
         linker.visualisations.match_weights_chart().save_offline_chart(str(chart_path), overwrite=True, print_msg=False)
     finally:
-        con.close()
-        scratch.unlink(missing_ok=True)
+        _drop_scratch(con, scratch)
     return result_of(trained, table, model_path, chart_path)
 
 

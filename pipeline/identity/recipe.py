@@ -181,7 +181,7 @@ def training_sessions() -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
     duplicate carries one error (names + birth date data), EM then learns that duplicates mostly disagree on the
     birth date (m of an exact birth date 0.05, measured). Error-tolerant keys (prefixes, the birth year) keep
     duplicates with an error in the blocked fields too, so the m learned is closer to the data's own."""
-    tolerant = {label: (needs, keys) for label, needs, keys in blocking.TOLERANT_KEYS}
+    tolerant = {label: (needs, blocking.tolerant_keys(keys)) for label, needs, keys in blocking.TOLERANT_KEYS}
     return [tolerant[label] for label in TRAINING_KEYS] + [(f, f) for f in model.TRAINING_FIELDS]
 
 
