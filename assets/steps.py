@@ -28,7 +28,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import dagster as dg
-from dagster._core.decorator_utils import format_docstring_for_description
 
 
 @dataclass
@@ -40,9 +39,8 @@ class Step:
               kinds: frozenset[str] = frozenset({"duckdb"})) -> Callable:
         """Declare a member, after the members it depends on (they are built in this order)."""
         def register(fn: Callable[..., dg.MaterializeResult]) -> Callable[..., dg.MaterializeResult]:
-            # the description @dg.asset would take from the docstring
-            spec = dg.AssetSpec(key, deps=deps, group_name=group_name, kinds=set(kinds),
-                                description=format_docstring_for_description(fn))
+            # the description @dg.asset would take from the docstring (dedented, public API only)
+            spec = dg.AssetSpec(key, deps=deps, group_name=group_name, kinds=set(kinds), description=inspect.getdoc(fn))
             self.members.append((spec, fn))
             return fn
         return register
