@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,6 +31,10 @@ def build_resources(settings: Settings) -> dict:
     }
 
 
+# How long a run waits for another process's brief hold on the warehouse file before failing.
+LOCK_WAIT_SECONDS = 120
+
+
 class Warehouse(DuckDBResource):
     """The warehouse file held open for a whole run: each `get_connection()` is a connection of its own (a cursor:
     its own transactions, temporary tables and registered frames) to the database the run opened once.
@@ -44,7 +49,19 @@ class Warehouse(DuckDBResource):
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         # DuckDBResource's own configuration (its user agent first), so a direct connection matches it
-        self._held = duckdb.connect(self.database, config={"custom_user_agent": "dagster", **self.connection_config})
+        config = {"custom_user_agent": "dagster", **self.connection_config}
+        deadline = time.monotonic() + LOCK_WAIT_SECONDS
+        while True:
+            try:
+                self._held = duckdb.connect(self.database, config=config)
+                return
+            except duckdb.IOException as error:
+                # Another process has the file open for a moment (the sensor reads which files were loaded, an
+                # analyst's read-only look): wait for it rather than fail the run. A run never waits on another
+                # run: the pool lets one run at a time start.
+                if "lock" not in str(error).lower() or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         if self._held is not None:

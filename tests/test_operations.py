@@ -95,3 +95,33 @@ def test_a_run_killed_midway_leaves_the_published_marts_and_the_next_run_complet
     materialise(settings)  # the next run recovers the warehouse and completes
     with duckdb.connect(str(settings.published), read_only=True) as pub:
         assert pub.execute("SELECT count(*) FROM marts.customer_xref WHERE source_record_id = 'TK1'").fetchall() == [(1,)]
+
+
+BRIEF_READER = """
+import duckdb, sys, time
+con = duckdb.connect(sys.argv[1], read_only=True)
+print("holding", flush=True)
+time.sleep(3)  # what the sensor's look at the loaded files is, slowed down
+con.close()
+"""
+
+
+def test_a_run_waits_for_another_process_brief_hold_on_the_warehouse(tmp_path):
+    # A run holds the warehouse for its whole length (pipeline/resources.py Warehouse); when it starts while the
+    # sensor is reading which files were loaded, it must wait for the read, not fail (the UI run test saw it fail).
+    from pipeline.resources import Warehouse
+
+    path = tmp_path / "warehouse.duckdb"
+    duckdb.connect(str(path)).execute("CREATE TABLE t AS SELECT 1 AS x").close()
+    reader = subprocess.Popen([sys.executable, "-c", BRIEF_READER, str(path)], stdout=subprocess.PIPE, text=True)
+    assert reader.stdout.readline().strip() == "holding"
+    warehouse = Warehouse(database=str(path))
+    warehouse.setup_for_execution(dg.build_init_resource_context())
+    try:
+        assert reader.poll() is not None, "the run opened the file while another process held it"
+        with warehouse.get_connection() as con:
+            con.execute("INSERT INTO t VALUES (2)")
+            assert con.execute("SELECT count(*) FROM t").fetchone()[0] == 2
+    finally:
+        warehouse.teardown_after_execution(dg.build_init_resource_context())
+    reader.wait(timeout=10)

@@ -60,6 +60,18 @@ def _dump(profile: Path, url: str) -> str:
     return _chromium(profile, "--window-size=1600,2000", "--dump-dom", url)
 
 
+def _failures(home: Path) -> list[str]:
+    """What made each failed run fail (step failures and run failure messages), for the assertion's message."""
+    import dagster as dg
+
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        failed = instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE]))
+        return [f"{run.run_id[:8]} {e.dagster_event.event_type_value}: {e.message[:400]} "
+                f"{getattr(e.dagster_event.event_specific_data, 'error', '') or ''}"[:2000]
+                for run in failed for e in instance.all_logs(run.run_id)
+                if e.dagster_event and e.dagster_event.is_failure]
+
+
 def _runs(client, key: str, value: str) -> list[dict]:
     return client._execute(RUNS_BY_TAG, {"key": key, "value": value})["runsOrError"]["results"]
 
@@ -152,7 +164,7 @@ def test_the_ui_draws_every_layer_and_its_runs_schedule_and_sensor_succeed(tmp_p
             if all(s and DONE.issuperset(s) for s in statuses.values()):
                 break
             time.sleep(5)
-        assert statuses == {"ui": ["SUCCESS"], "sensor": ["SUCCESS"], "schedule": ["SUCCESS"]}
+        assert statuses == {"ui": ["SUCCESS"], "sensor": ["SUCCESS"], "schedule": ["SUCCESS"]}, _failures(home)
         # Data Docs are rendered when each run's process exits: every check result of the four runs gets its page.
         gx = settings.quality_dir / "gx" / "uncommitted"
         results = {p.relative_to(gx / "validations").with_suffix("") for p in (gx / "validations").rglob("*.json")}
