@@ -158,8 +158,11 @@ def _scrub(con: duckdb.DuckDBPyConnection, table: str, keys: list[Key] | None, c
         return 0
     every = [d[0] for d in con.execute(f"SELECT * FROM {table} LIMIT 0").description]
     scrubbed = ", ".join(value.get(c, quote(c)) for c in every)
-    con.execute(f"INSERT INTO {table} SELECT {scrubbed} FROM {table} WHERE rowid IN (SELECT row FROM _purge_hits)")
+    # copied aside, deleted, then inserted back: a table with a primary key never holds both copies of a row
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _purge_rows AS SELECT {scrubbed} FROM {table} "
+                "WHERE rowid IN (SELECT row FROM _purge_hits)")
     con.execute(f"DELETE FROM {table} WHERE rowid IN (SELECT row FROM _purge_hits)")
+    con.execute(f"INSERT INTO {table} SELECT * FROM _purge_rows")
     return hits
 
 
