@@ -9,6 +9,7 @@ import random
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from pipeline.golden.households import build_households
 from pipeline.identity.clustering import component_labels, connected_components
@@ -75,12 +76,16 @@ def test_households_join_shared_address_landline_and_mailbox_transitively(tmp_pa
 
 
 def test_provisional_identities_group_by_shared_values_and_are_named_by_a_record():
-    rows = [("r1", "a@x.fr", None, "ann", "lee", "1990-01-01"), ("r2", "a@x.fr", "+336", None, None, None),
-            ("r3", None, "+336", None, None, None), ("r4", None, None, "ann", "lee", "1990-01-01"),
-            ("r5", "b@x.fr", None, "bob", "kay", None)]
-    groups = provisional_identities(rows)
-    assert groups["r1"] == groups["r2"] == groups["r3"] == groups["r4"] != groups["r5"]
-    assert set(groups.values()) <= {r[0] for r in rows}  # never a key built from a value
+    rows = [("r1", "a@x.fr", None, "ann", "lee", "1990-01-01", None), ("r2", "a@x.fr", "+336", None, None, None, None),
+            ("r3", None, "+336", None, None, None, ""), ("r4", None, None, "ann", "lee", "1990-01-01", None),
+            ("r5", "b@x.fr", None, "bob", "kay", None, "N7"), ("r6", "", "", "bob", "kay", None, "N7"),
+            ("r7", "", "", "bob", "kay", None, ""), ("r8", None, None, None, None, None, "")]
+    columns = ("unique_id", "email", "mobile", "first_name", "last_name", "birth_date", "id_national")
+    table = pa.table({c: [row[i] for row in rows] for i, c in enumerate(columns)})
+    groups = provisional_identities(table, ["id_national"]).to_pydict()
+    grp = dict(zip(groups["unique_id"], groups["grp"], strict=True))
+    assert grp["r1"] == grp["r2"] == grp["r3"] == grp["r4"] == "r1"  # named by the group's first record
+    assert grp["r5"] == grp["r6"] == "r5" and len({grp["r1"], grp["r5"], grp["r7"], grp["r8"]}) == 4  # empty: no key
 
 
 def test_candidate_components_in_duckdb_fingerprint_components_as_python_does(tmp_path):

@@ -190,21 +190,28 @@ def _anchor_sql(kind: str, columns: set[str]) -> str:
 
 
 def estimate(records: pa.Table, sample: pa.Table) -> ConflictModel:
-    """Learn each conflict's m, u and weight from the linkage input and the sample of distinct people."""
+    """Learn each conflict's m, u and weight from the linkage input and the sample of distinct people. Only the
+    records of the pairs drawn reach Python (at most MAX_ANCHOR_PAIRS anchors and RANDOM_PAIRS random pairs)."""
     columns = set(records.column_names)
-    keys = {r["unique_id"]: _key(r) for r in records.select(["unique_id", *KEY_COLUMNS]).to_pylist()}
-    people = [_key(r) for r in sample.select(list(KEY_COLUMNS)).to_pylist()]
     rng = random.Random(SEED)
-    randoms = [(rng.choice(people), rng.choice(people)) for _ in range(RANDOM_PAIRS)] if len(people) > 1 else []
+    n = sample.num_rows
+    drawn = [(rng.choice(range(n)), rng.choice(range(n))) for _ in range(RANDOM_PAIRS)] if n > 1 else []
+    rows = sorted({i for pair in drawn for i in pair})
+    people = dict(zip(rows, map(_key, sample.select(list(KEY_COLUMNS)).take(pa.array(rows, pa.int64())).to_pylist()),
+                      strict=True))
+    randoms = [(people[i], people[j]) for i, j in drawn if i != j]
+    sides = ", ".join(f"{s}.{c} AS {c}{suffix}" for s, suffix in (("l", ""), ("r", "_r")) for c in KEY_COLUMNS)
     model = ConflictModel()
     with duckdb.connect() as con:
         con.register("_rec", records)
         for kind, test in KINDS.items():
-            pairs = con.execute(f"SELECT a, b FROM ({_anchor_sql(kind, columns)}) USING SAMPLE reservoir("
-                                f"{MAX_ANCHOR_PAIRS} ROWS) REPEATABLE ({SEED})").fetchall()
-            usable = [(keys[a], keys[b]) for a, b in pairs if getattr(keys[a], kind) and getattr(keys[b], kind)]
+            pairs = con.sql(f"""WITH p AS (SELECT a, b FROM ({_anchor_sql(kind, columns)})
+                    USING SAMPLE reservoir({MAX_ANCHOR_PAIRS} ROWS) REPEATABLE ({SEED}))
+                SELECT {sides} FROM p JOIN _rec l ON l.unique_id = p.a JOIN _rec r ON r.unique_id = p.b""").to_arrow_table()
+            keyed = ((_key(row), _key(row, "_r")) for row in pairs.to_pylist())
+            usable = [(x, y) for x, y in keyed if getattr(x, kind) and getattr(y, kind)]
             conflicts = sum(test(x, y) for x, y in usable)
-            comparable = [(x, y) for x, y in randoms if getattr(x, kind) and getattr(y, kind) and x is not y]
+            comparable = [(x, y) for x, y in randoms if getattr(x, kind) and getattr(y, kind)]
             u = (sum(test(x, y) for x, y in comparable) + 1) / (len(comparable) + 2)
             m = (conflicts + 0.5) / (len(usable) + 1)  # never exactly 0: a veto is a decision, not a zero
             # A penalty until the scored pairs say otherwise (decide).

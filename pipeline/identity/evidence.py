@@ -57,13 +57,22 @@ def _same_name(a: str | None, b: str | None) -> bool:
 @lru_cache(maxsize=100_000)
 def _formal_names(name: str) -> frozenset[str]:
     """The formal names a first name may stand for, tolerating one typo in a short form ('cthy')."""
-    groups = nickname_groups()
-    found = set(groups.get(name, {name}))
+    found = set(nickname_groups().get(name, {name}))
     if len(name) >= 3:
-        for variant, formal in groups.items():
-            if abs(len(variant) - len(name)) <= 1 and _typo(variant, name):
+        for variant, formal in _variants_by_length().get(len(name), ()):
+            if _typo(variant, name):
                 found |= formal
     return frozenset(found)
+
+
+@lru_cache(maxsize=1)
+def _variants_by_length() -> dict[int, list[tuple[str, frozenset[str]]]]:
+    """length -> the nickname variants one typo away in length (one letter more, fewer or the same)."""
+    by_length: dict[int, list[tuple[str, frozenset[str]]]] = {}
+    for variant, formal in nickname_groups().items():
+        for length in (len(variant) - 1, len(variant), len(variant) + 1):
+            by_length.setdefault(length, []).append((variant, formal))
+    return by_length
 
 
 def first_names_conflict(x: PersonKey, y: PersonKey) -> bool:

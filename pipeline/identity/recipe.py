@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from splink import Linker, block_on
 from splink.blocking_analysis import count_comparisons_from_blocking_rules
 from splink.internals.database_api import DatabaseAPI
@@ -25,7 +26,7 @@ from splink.internals.exceptions import SplinkException
 
 from pipeline.identity import blocking, conflicts, model
 from pipeline.identity.features import IDENTIFIER_PREFIX
-from pipeline.identity.u_sample import GROUP_KEY_COLUMNS, groups_frame, term_frequencies_sql, u_sample_sql
+from pipeline.identity.u_sample import provisional_identities, term_frequencies_sql, u_sample_sql
 
 # u-probabilities from this many random pairs of distinct people (see u_sample.py).
 U_SAMPLE_PAIRS = 5_000_000
@@ -66,7 +67,7 @@ class Trained:
     model: dict                        # the fitted Splink model (settings with m, u, prior)
     conflicts: conflicts.ConflictModel
     plan: blocking.BlockingPlan
-    comparisons_by_rule: list[dict]
+    comparisons_by_rule: list[dict]   # set by predict: the candidate pairs per blocking rule
     tf_tables: dict[str, str]
     distinct_people: int = 0
     em_sessions: list[str] = field(default_factory=list)
@@ -152,20 +153,16 @@ def floor_m(model_dict: dict) -> dict:
     return model_dict
 
 
-def distinct_people(records: pa.Table) -> tuple[pa.Table, object]:
-    """(one record per provisional identity as Arrow, the groups frame (unique_id, grp))."""
-    columns = [*GROUP_KEY_COLUMNS, *identifiers_of(records)]  # a shared identifier is one person too
-    groups = groups_frame(list(zip(*(records[c].to_pylist() for c in columns), strict=False)))
-    first = groups.drop_duplicates("grp")["unique_id"]
-    import pyarrow.compute as pc
-
-    return records.filter(pc.is_in(records["unique_id"], value_set=pa.array(first.tolist(), pa.string()))), groups
+def distinct_people(records: pa.Table) -> tuple[pa.Table, pa.Table]:
+    """(one record per provisional identity, its first, as Arrow; the groups (unique_id, grp) as Arrow)."""
+    groups = provisional_identities(records, identifiers_of(records))  # a shared identifier is one person too
+    return records.filter(pc.equal(groups["unique_id"], groups["grp"])), groups
 
 
 def term_frequency_tables(engine: Engine, records: pa.Table) -> tuple[dict[str, str], int, object]:
     """The u-sample and its term-frequency tables on the engine; (tf tables, people, groups)."""
     sample, groups = distinct_people(records)
-    engine.put(pa.Table.from_pandas(groups, preserve_index=False), "_groups")
+    engine.put(groups, "_groups")
     people = engine.materialise(u_sample_sql("linkage_input", "_groups", records.column_names, engine.dialect),
                                 "u_sample")
     tf_tables = {}
@@ -190,7 +187,6 @@ def train(engine: Engine, records: pa.Table) -> Trained:
     engine.put(records, "linkage_input")
     present = blocking.present_columns(records)
     plan = blocking.plan_blocking(engine.api(), "linkage_input", records)
-    by_rule = count_comparisons(engine.api(), "linkage_input", plan.rules, plan.labels)
     tf_tables, people, sample = term_frequency_tables(engine, records)
     settings = model.settings(identifiers_of(records), plan.rules)
     u_linker = open_linker(engine.api(), "u_sample", settings, tf_tables)
@@ -221,13 +217,20 @@ def train(engine: Engine, records: pa.Table) -> Trained:
     prior = bounded_prior(fitted, records.num_rows)
     fitted = floor_m(fitted)
     learned = conflicts.calibrate(conflicts.estimate(records, sample), fitted)
-    return Trained(model=fitted, conflicts=learned, plan=plan, comparisons_by_rule=by_rule, tf_tables=tf_tables,
+    return Trained(model=fitted, conflicts=learned, plan=plan, comparisons_by_rule=[], tf_tables=tf_tables,
                    distinct_people=people, em_sessions=trained, prior=prior)
 
 
 def predict(engine: Engine, trained: Trained):
-    """Score the candidate pairs with the fitted model; returns (linker, Splink predictions frame)."""
+    """Score the candidate pairs with the fitted model; returns (linker, Splink predictions frame). The candidate
+    pairs are blocked once: counted per rule (`trained.comparisons_by_rule`) from the table predict then scores."""
     linker = open_linker(engine.api(), "linkage_input", trained.model, trained.tf_tables)
+    blocked = linker.inference.compute_blocked_pairs_for_predict()  # cached on the linker: predict reuses it
+    counts = engine.api().query_sql(f"SELECT match_key, count(*) AS n FROM {blocked.physical_name} GROUP BY match_key",
+                                    output_type="pandas")
+    by_key = {str(k): int(n) for k, n in zip(counts["match_key"], counts["n"], strict=True)}
+    trained.comparisons_by_rule = [{"rule": label, "comparisons": by_key.get(str(i), 0)}
+                                   for i, label in enumerate(trained.plan.labels)]
     return linker, linker.inference.predict(threshold_match_probability=model.PREDICT_THRESHOLD)
 
 

@@ -9,24 +9,41 @@ one record per group gives pairs of different people. Term frequencies are taken
 
 from __future__ import annotations
 
-import pandas as pd
+from collections.abc import Sequence
 
-from pipeline.identity.clustering import connected_components
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from pipeline.identity.clustering import component_labels
+from pipeline.sql import quote
+
+# A provisional identity joins records sharing one of these keys (columns equal, every one non-empty).
+GROUP_KEYS = (("email",), ("mobile",), ("first_name", "last_name", "birth_date"))
 
 
-def provisional_identities(rows: list[tuple]) -> dict[str, str]:
-    """rows: (unique_id, email, mobile, first_name, last_name, birth_date, *identifiers) -> unique_id: group id."""
-    uids = [uid for uid, *_ in rows]
-    pairs = []
-    for uid, email, mobile, first, last, born, *ids in rows:
-        keys = [f"e:{email}" if email else None, f"m:{mobile}" if mobile else None,
-                f"n:{first}|{last}|{born}" if first and last and born else None,
-                *(f"i{i}:{v}" if v else None for i, v in enumerate(ids))]
-        pairs += [(uid, key) for key in keys if key]
-    keys = sorted({key for _, key in pairs})
-    # Records first: a group's id is its first record's id, never a key (keys hold personal values).
-    groups = connected_components(uids + keys, pairs)
-    return {uid: groups[uid] for uid in uids}
+def _filled(column: str) -> str:
+    return f"coalesce({quote(column)}::VARCHAR, '') <> ''"
+
+
+def provisional_identities(records: pa.Table, identifiers: Sequence[str] = ()) -> pa.Table:
+    """(unique_id, grp) for `records` (unique_id and the GROUP_KEYS columns): records sharing a key, or one of the
+    `identifiers`, are one provisional identity, named by its first record's id (never a value).
+
+    In DuckDB and numpy, not a Python loop over every record: each record is joined to the first record sharing
+    each of its keys (a star per key value), and component_labels joins the stars."""
+    columns = {c for key in GROUP_KEYS for c in key} | set(identifiers)
+    numbered = records.select(["unique_id", *sorted(columns)]).append_column(
+        "_i", pa.array(np.arange(records.num_rows, dtype=np.int64)))
+    stars = [f"SELECT _i AS a, min(_i) OVER (PARTITION BY {', '.join(map(quote, key))}) AS b FROM _records "
+             f"WHERE {' AND '.join(map(_filled, key))}"
+             for key in (*GROUP_KEYS, *((c,) for c in identifiers))]
+    with duckdb.connect() as con:
+        con.register("_records", numbered)
+        ends = con.execute(f"SELECT a, b FROM ({' UNION ALL '.join(stars)}) WHERE a <> b").fetchnumpy()
+    labels = component_labels(records.num_rows, ends["a"], ends["b"])
+    uids = records["unique_id"].combine_chunks()
+    return pa.table({"unique_id": uids, "grp": uids.take(pa.array(labels))})
 
 
 # One definition of each query, written in DuckDB's SQL; `render` turns it into another engine's dialect
@@ -43,7 +60,6 @@ TERM_FREQUENCIES_SQL = """
         SELECT {column}, count(*) / sum(count(*)) OVER () AS tf_{column}
         FROM {sample} WHERE {column} IS NOT NULL GROUP BY {column}"""
 
-GROUP_KEY_COLUMNS = ("unique_id", "email", "mobile", "first_name", "last_name", "birth_date")
 
 
 def render(sql: str, dialect: str = "duckdb") -> str:
@@ -65,9 +81,3 @@ def u_sample_sql(source: str, groups: str, columns: list[str] | None = None, dia
 
 def term_frequencies_sql(column: str, sample: str = "u_sample", dialect: str = "duckdb") -> str:
     return render(TERM_FREQUENCIES_SQL.format(column=column, sample=sample), dialect)
-
-
-def groups_frame(rows: list[tuple]) -> pd.DataFrame:
-    """(unique_id, grp) for rows of GROUP_KEY_COLUMNS."""
-    groups = provisional_identities(rows)
-    return pd.DataFrame({"unique_id": list(groups), "grp": list(groups.values())})
