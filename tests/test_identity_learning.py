@@ -252,6 +252,25 @@ def test_error_tolerant_keys_over_their_shared_budget_are_split_not_dropped():
                        f"AND ({rule})").fetchall() == [(1,)]
 
 
+def test_pairs_sharing_keys_counts_what_splink_blocking_counts():
+    """recipe.pairs_sharing (group sizes) gives the comparisons Splink's blocking analysis counts by joining pairs."""
+    from splink.blocking_analysis import count_comparisons_from_blocking_rules
+
+    from pipeline.identity import blocking, link, recipe
+
+    records = _household_records()
+    keys = [("birth_date",), ("email",), blocking.tolerant_keys(blocking.TOLERANT_KEYS[1][2]),
+            blocking.tolerant_keys(blocking.TOLERANT_KEYS[0][2])]
+    with duckdb.connect() as con:
+        engine = link.DuckDBEngine(con)
+        engine.put(records, "linkage_input")
+        for key in keys:
+            counted = count_comparisons_from_blocking_rules(engine.api().register("linkage_input"),
+                                                            blocking_rules=[block_on(*key)], link_type="dedupe_only",
+                                                            record_sample_proportion=1.0)
+            assert recipe.pairs_sharing(engine, "linkage_input", key) == counted[0]["marginal_comparison_count"] > 0
+
+
 def test_training_on_bounded_samples_of_pairs_learns_what_all_pairs_teach(tmp_path, monkeypatch):
     """EM sessions blocked on more pairs than recipe.EM_MAX_PAIRS train on Splink's sample of them, and the
     veto-or-penalty decision reads a sample of the scored pairs above recipe.DECIDE_MAX_PAIRS: on the household
@@ -263,7 +282,7 @@ def test_training_on_bounded_samples_of_pairs_learns_what_all_pairs_teach(tmp_pa
     with duckdb.connect() as con:
         engine = link.DuckDBEngine(con)
         engine.put(records, "linkage_input")
-        pairs = recipe.count_comparisons(engine.api(), "linkage_input", [block_on("birth_date")])[0]["comparisons"]
+        pairs = recipe.pairs_sharing(engine, "linkage_input", ("birth_date",))
     monkeypatch.setattr(recipe, "EM_MAX_PAIRS", max(recipe.MIN_EM_PAIRS, pairs // 4))
     monkeypatch.setattr(recipe, "DECIDE_MAX_PAIRS", full.predictions.num_rows // 3)
     bounded = link.train_and_predict(records, tmp_path / "bounded")
