@@ -205,8 +205,9 @@ def estimate(records: pa.Table, sample: pa.Table) -> ConflictModel:
     with duckdb.connect() as con:
         con.register("_rec", records)
         for kind, test in KINDS.items():
+            # A seeded hash order, not DuckDB's reservoir sample: that one varies run to run on several threads.
             pairs = con.sql(f"""WITH p AS (SELECT a, b FROM ({_anchor_sql(kind, columns)})
-                    USING SAMPLE reservoir({MAX_ANCHOR_PAIRS} ROWS) REPEATABLE ({SEED}))
+                    ORDER BY hash(a, b, {SEED}), a, b LIMIT {MAX_ANCHOR_PAIRS})
                 SELECT {sides} FROM p JOIN _rec l ON l.unique_id = p.a JOIN _rec r ON r.unique_id = p.b""").to_arrow_table()
             keyed = ((_key(row), _key(row, "_r")) for row in pairs.to_pylist())
             usable = [(x, y) for x, y in keyed if getattr(x, kind) and getattr(y, kind)]
