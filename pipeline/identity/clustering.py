@@ -4,7 +4,8 @@ Connected components at a threshold join A and C whenever A-B and B-C score abov
 and C are plainly two people (a parent and a child sharing a household contact). Here edges are
 taken by decreasing match weight and two clusters merge only if no record of one conflicts with a
 record of the other (`veto`: the conflicts the data show to be absolute, conflicts.py; by default every
-`evidence.conflict`), and the result stays within the size guard. Before that, a pair loses the evidence it
+`evidence.conflict`) and the two clusters are not two people by a conflict both confirm (`apart`), and the result
+stays within the size guard. Before that, a pair loses the evidence it
 shares with an exclusive alternative (`outweighed_by_rivals`): a record matching two people who can never be one
 (both spouses through a family e-mail it alone carries) is not given to whichever scored a hair higher.
 Steward decisions come first and win over the model: must-link pairs are joined before any scored
@@ -131,12 +132,14 @@ def constrained_clusters(
     must_link: Iterable[tuple[str, str]] = (),
     refused_must_links: list[tuple[str, str]] | None = None,
     veto: Callable[[PersonKey, PersonKey], bool] = conflict,
+    apart: Callable[[list[PersonKey], list[PersonKey]], bool] | None = None,
 ) -> tuple[dict[str, str], int]:
     """(record id -> cluster id (its smallest member id), number of edges refused).
 
     `edges` are (id_l, id_r, match_weight) above the clustering threshold. Every record gets a
     cluster, singletons included. Must-links that would join a cannot-link pair are skipped and
-    appended to `refused_must_links`.
+    appended to `refused_must_links`. `apart` is a test on two clusters' records as a whole (a conflict each
+    side confirms, conflicts.ConflictModel.apart), asked only where no pair of records vetoes.
     """
     parent = {uid: uid for uid in records}
     members = {uid: [uid] for uid in records}
@@ -177,7 +180,7 @@ def constrained_clusters(
         ma, mb = members[a], members[b]
         if len(ma) + len(mb) > max_size or separated(ma, mb) or any(
             veto(records[x], records[y]) for x in ma for y in mb
-        ):
+        ) or (apart is not None and apart([records[x] for x in ma], [records[y] for y in mb])):
             refused += 1
             continue
         join(a, b)
