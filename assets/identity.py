@@ -114,7 +114,7 @@ def clusters(duckdb: DuckDBResource, settings: RunSettings) -> dg.MaterializeRes
     policy = settings.linkage
     with duckdb.get_connection() as con:
         clustering = cluster(con, policy.threshold, policy.max_cluster_size, veto=learned.vetoes,
-                             apart=learned.apart)
+                             apart=learned.cluster_veto)
         frame = clustering.frame
         frame["cluster_size"] = frame.groupby("cluster_key")["unique_id"].transform("size")
         frame["needs_review"] = frame["cluster_size"] > policy.review_cluster_size

@@ -48,7 +48,7 @@ def sweep(warehouse: str, truth: str, thresholds: list[float], veto: bool = True
                     con.execute("BEGIN TRANSACTION")
                     try:
                         con.execute("DROP TABLE identity.clusters")  # every component clustered afresh at t
-                        result = cluster(con, t, max_size, veto=learned.vetoes, apart=learned.apart)
+                        result = cluster(con, t, max_size, veto=learned.vetoes, apart=learned.cluster_veto)
                     finally:
                         con.execute("ROLLBACK")
                     clusters = dict(zip(result.frame["unique_id"], result.frame["cluster_key"], strict=True))

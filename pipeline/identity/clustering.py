@@ -21,7 +21,7 @@ from functools import cache
 import numpy as np
 import pyarrow as pa
 
-from pipeline.identity.evidence import PersonKey, conflict
+from pipeline.identity.evidence import PersonKey, conflict, first_names_conflict
 
 
 def component_labels(n: int, left: np.ndarray, right: np.ndarray) -> np.ndarray:
@@ -173,7 +173,13 @@ def constrained_clusters(
             continue
         join(a, b)
     refused = 0
-    for left, right, _ in sorted(edges, key=lambda e: (-e[2], e[0], e[1])):
+    def order(e: tuple[str, str, float]) -> tuple:
+        # With a test on whole clusters, edges across a first-name conflict come after the others: each side's records
+        # gather first, so a twin's second record confirms its name before the edge to the other twin is weighed.
+        across = apart is not None and first_names_conflict(records[e[0]], records[e[1]])
+        return across, -e[2], e[0], e[1]
+
+    for left, right, _ in sorted(edges, key=order):
         a, b = find(left), find(right)
         if a == b:
             continue

@@ -42,6 +42,7 @@ from __future__ import annotations
 import json
 import math
 import random
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -101,6 +102,11 @@ class ConflictModel:
         """A confirmed first-name conflict keeps clusters apart where a plain one does not already."""
         w = self.weights.get(CONFIRMED)
         return w is not None and w.absolute and "first_name" not in self.absolute
+
+    @property
+    def cluster_veto(self) -> Callable[[list[PersonKey], list[PersonKey]], bool] | None:
+        """`apart` where it can refuse a merge the pairwise vetoes allow, else None (clustering.constrained_clusters)."""
+        return self.apart if self.confirmed_vetoes else None
 
     def apart(self, xs: list[PersonKey], ys: list[PersonKey]) -> bool:
         """Whether two clusters (their records' keys) hold two people by a confirmed first-name conflict: two records
