@@ -113,7 +113,8 @@ def clusters(duckdb: DuckDBResource, settings: RunSettings) -> dg.MaterializeRes
     learned = ConflictModel.load(link.conflicts_path(settings.model_path))
     policy = settings.linkage
     with duckdb.get_connection() as con:
-        clustering = cluster(con, policy.threshold, policy.max_cluster_size, veto=learned.vetoes)
+        clustering = cluster(con, policy.threshold, policy.max_cluster_size, veto=learned.vetoes,
+                             apart=learned.cluster_veto)
         frame = clustering.frame
         frame["cluster_size"] = frame.groupby("cluster_key")["unique_id"].transform("size")
         frame["needs_review"] = frame["cluster_size"] > policy.review_cluster_size

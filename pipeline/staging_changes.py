@@ -1,11 +1,12 @@
 """Bring the staging tables up to date with raw: stage only the files not staged yet.
 
 `staging.staged_files` remembers which raw files (name and SHA-256) each source's staged rows came from,
-and a fingerprint of the source's mapping. Per source:
+and a fingerprint of the source's mapping and of the normalisation code (staging_lookup.VERSION). Per source:
 - nothing new: nothing to do;
 - new files only (the daily case): stage their rows and append them; a record id delivered again
   supersedes its earlier version, which moves to quarantine, as a full restage would do;
-- a file gone or changed, a changed mapping, or a full refresh: restage the source from all its raw rows.
+- a file gone or changed, a changed mapping or normalisation code, or a full refresh: restage the source from all
+  its raw rows.
 Everything happens in one transaction: a crash leaves the previous staging intact.
 """
 
@@ -32,6 +33,7 @@ from pipeline.staging import (
     stage_source,
 )
 from pipeline.staging_lookup import TABLE as LOOKUP_TABLE
+from pipeline.staging_lookup import VERSION as NORMALISATION_VERSION
 from pipeline.staging_lookup import NormalisedValues
 from pipeline.warehouse import table_exists, transaction
 
@@ -52,8 +54,9 @@ class SourceChange:
 
 
 def fingerprint(source: Source) -> str:
-    """Changes when the source's mapping changes (its staged rows must then be rebuilt)."""
-    return hashlib.sha256(repr(source).encode()).hexdigest()[:16]
+    """Changes when the source's mapping or the normalisation code changes (its staged rows must then be rebuilt:
+    rows staged by older code keep their old forms, 'strau' for 'Strauß', beside new rows staged 'strauss')."""
+    return hashlib.sha256(f"{source!r}|{NORMALISATION_VERSION}".encode()).hexdigest()[:16]
 
 
 def _create_tables(con: duckdb.DuckDBPyConnection, fresh: bool) -> None:

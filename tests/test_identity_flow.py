@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pytest
 
 from pipeline.config import BUNDLED_SOURCES, Settings
@@ -201,3 +202,24 @@ def test_explain_writes_the_waterfall_chart_of_a_customer(project, tmp_path):
     assert "vega" in html.lower() and "cdn.jsdelivr" not in html and "first_name" in html  # offline chart
     assert main(["explain", "--pair", "ecommerce_accounts:AFAM3", "ecommerce_accounts:AFAM4",
                  "--warehouse", str(project.warehouse), "--out", str(tmp_path / "twins.html")]) == 0
+
+
+def test_threshold_sweep_measures_the_pipelines_own_clustering(project):
+    """bench/threshold_sweep.py at the run's threshold finds the run's own clusters (exclusive alternatives, learned
+    vetoes, household attachment included), measured against the truth file."""
+    import importlib.util
+    from collections import Counter
+
+    path = Path(__file__).resolve().parent.parent / "bench" / "threshold_sweep.py"
+    spec = importlib.util.spec_from_file_location("threshold_sweep", path)
+    sweep = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sweep)
+    (row,) = sweep.sweep(str(project.warehouse), str(project.truth_file), [project.linkage.threshold])
+    with duckdb.connect(str(project.warehouse), read_only=True) as con:
+        clusters = dict(con.execute("SELECT unique_id, cluster_key FROM identity.clusters").fetchall())
+    person = dict(pd.read_csv(project.truth_file, dtype=str).pipe(
+        lambda t: zip(t["source"] + ":" + t["source_record_id"], t["person_id"], strict=True)))
+    scored = [u for u in clusters if u in person]
+    tp = sweep.pair_count(Counter((clusters[u], person[u]) for u in scored))
+    assert row["precision"] == round(tp / sweep.pair_count(Counter(clusters[u] for u in scored)), 4)
+    assert row["recall"] == round(tp / sweep.pair_count(Counter(person[u] for u in scored)), 4)

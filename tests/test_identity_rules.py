@@ -14,6 +14,7 @@ def test_typos_nicknames_swaps_and_date_typos_are_not_contrary_evidence():
     assert not conflict(key("alex", canonical="alexandre"), key("alexandre"))
     assert not conflict(key("jean", "dupont"), key("dupont", "jean"))
     assert not conflict(key("jean"), key("jean pierre"))
+    assert not conflict(key("jaen"), key("jean pierre")) and not conflict(key("jena pierre"), key("jean"))  # + typo
     assert not conflict(key("marie", born="1980-03-04"), key("marie", born="1980-04-03"))  # day/month swap
     assert not conflict(key("marie", born="1980-03-04"), key("marie", born="1981-03-04"))  # one digit
     assert not conflict(key("marie", born="1980-03-04"), key(None, born=None))  # nothing to contradict
@@ -23,6 +24,7 @@ def test_household_members_and_twins_conflict():
     assert conflict(key("pierre", born="1955-01-01"), key("monique", born="1957-06-12"))
     assert conflict(key("lucas", born="2001-05-05"), key("louis", born="2001-05-05"))  # twins
     assert conflict(key("jean", born="1950-02-10"), key("jean", born="1978-11-23"))  # father and son
+    assert conflict(key("jean"), key("anne marie")) and conflict(key("jean paul"), key("jean pierre"))
 
 
 def test_clustering_does_not_chain_through_a_shared_household_record():

@@ -38,6 +38,9 @@ def test_names_accents_case_and_display():
     # Letters Unicode does not decompose are spelt out, not dropped (German, Scandinavian, Polish names).
     assert names.match_form("Strauß") == "strauss" and names.match_form("Hauptstraße") == "hauptstrasse"
     assert names.match_form("Søren Łukasz") == "soren lukasz" and names.match_form("Œuvray") == "oeuvray"
+    assert names.match_form("Ærøskøbing Đorđević Þórsson") == "aeroskobing dordevic thorsson"
+    assert names.match_form("FAßBINDER") == names.match_form("Fassbinder") == "fassbinder"
+    assert names.match_form("Gaŀla Ħal Ŧom") == "galla hal tom"  # Catalan l·l, Maltese, Sami: one word each
 
 
 def test_nickname_resolves_to_formal_name():
@@ -54,6 +57,9 @@ def test_street_types_expanded_and_postcode_zero_restored():
     assert address.normalise_postcode("75 008") == ("75008", True)
     assert address.normalise_postcode("ABCDE") == (None, False)
     assert address.normalise_city("ST-DENIS") == "saint denis"
+    assert address.normalise_street("12 Hauptstraße", types) == address.normalise_street("12 Hauptstrasse", types) \
+        == "12 hauptstrasse"
+    assert address.normalise_city("Gießen") == "giessen" and address.normalise_city("Tromsø") == "tromso"
 
 
 def test_dates_in_source_formats_and_impossible_dates():

@@ -2,14 +2,13 @@
 
 Two customers are one household when they share a normalised street + postcode + surname, a landline, or
 an e-mail (a family mailbox). household_id is opaque and stable while the household's earliest customer
-stays in it. Shared values are paired in DuckDB (each customer with the first customer holding the value);
-only those integer pairs reach Python, for the connected components, so no frame of the whole base is built."""
+stays in it. Drawn by identity/households.py, the routine the household-resolved attachment uses over clusters."""
 
 from __future__ import annotations
 
 import duckdb
 
-from pipeline.identity.clustering import component_table
+from pipeline.identity.households import household_keys_sql, household_labels
 from pipeline.sql import scalar
 from pipeline.warehouse import create_table_as, registered
 
@@ -20,13 +19,9 @@ CUSTOMERS_SQL = """
            street_norm, postcode, last_name_norm, landline, email
     FROM golden.customer_profile
     WHERE customer_id NOT IN (SELECT customer_id FROM golden.excluded_customers)"""
-SHARED_VALUES_SQL = """
-    WITH keyed AS (
-        SELECT i, 'address|' || street_norm || '|' || postcode || '|' || last_name_norm AS k FROM _household_customers
-        WHERE street_norm IS NOT NULL AND postcode IS NOT NULL AND last_name_norm IS NOT NULL
-        UNION ALL SELECT i, 'landline|' || landline FROM _household_customers WHERE landline IS NOT NULL
-        UNION ALL SELECT i, 'email|' || email FROM _household_customers WHERE email IS NOT NULL)
-    SELECT i, min(i) OVER (PARTITION BY k) AS first_i FROM keyed"""
+# A mobile is one person's line: it draws no household among customers.
+KEYS_SQL = household_keys_sql("_household_customers", "i", "street_norm", "postcode", "last_name_norm",
+                              {"landline": "landline", "email": "email"})
 # The household's earliest customer is its component's smallest customer id (customers are numbered in id order).
 HOUSEHOLDS_SQL = """
     SELECT c.customer_id, 'H' || upper(left(sha256(r.customer_id), 15)) AS household_id
@@ -38,9 +33,8 @@ def build_households(con: duckdb.DuckDBPyConnection) -> None:
     """Replace golden.households (customer_id, household_id) from golden.customer_profile."""
     con.execute(CUSTOMERS_SQL)
     n = scalar(con, "SELECT count(*) FROM _household_customers")
-    ends = con.execute(SHARED_VALUES_SQL).fetchnumpy()
     try:
-        with registered(con, _household_labels=component_table(n, ends["i"], ends["first_i"])):
+        with registered(con, _household_labels=household_labels(con, KEYS_SQL, n)):
             create_table_as(con, "golden.households", HOUSEHOLDS_SQL)
     finally:
         con.execute("DROP TABLE _household_customers")

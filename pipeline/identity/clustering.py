@@ -4,7 +4,8 @@ Connected components at a threshold join A and C whenever A-B and B-C score abov
 and C are plainly two people (a parent and a child sharing a household contact). Here edges are
 taken by decreasing match weight and two clusters merge only if no record of one conflicts with a
 record of the other (`veto`: the conflicts the data show to be absolute, conflicts.py; by default every
-`evidence.conflict`), and the result stays within the size guard. Before that, a pair loses the evidence it
+`evidence.conflict`) and the two clusters are not two people by a conflict both confirm (`apart`), and the result
+stays within the size guard. Before that, a pair loses the evidence it
 shares with an exclusive alternative (`outweighed_by_rivals`): a record matching two people who can never be one
 (both spouses through a family e-mail it alone carries) is not given to whichever scored a hair higher.
 Steward decisions come first and win over the model: must-link pairs are joined before any scored
@@ -20,7 +21,7 @@ from functools import cache
 import numpy as np
 import pyarrow as pa
 
-from pipeline.identity.evidence import PersonKey, conflict
+from pipeline.identity.evidence import PersonKey, conflict, first_names_conflict
 
 
 def component_labels(n: int, left: np.ndarray, right: np.ndarray) -> np.ndarray:
@@ -131,12 +132,14 @@ def constrained_clusters(
     must_link: Iterable[tuple[str, str]] = (),
     refused_must_links: list[tuple[str, str]] | None = None,
     veto: Callable[[PersonKey, PersonKey], bool] = conflict,
+    apart: Callable[[list[PersonKey], list[PersonKey]], bool] | None = None,
 ) -> tuple[dict[str, str], int]:
     """(record id -> cluster id (its smallest member id), number of edges refused).
 
     `edges` are (id_l, id_r, match_weight) above the clustering threshold. Every record gets a
     cluster, singletons included. Must-links that would join a cannot-link pair are skipped and
-    appended to `refused_must_links`.
+    appended to `refused_must_links`. `apart` is a test on two clusters' records as a whole (a conflict each
+    side confirms, conflicts.ConflictModel.apart), asked only where no pair of records vetoes.
     """
     parent = {uid: uid for uid in records}
     members = {uid: [uid] for uid in records}
@@ -170,14 +173,20 @@ def constrained_clusters(
             continue
         join(a, b)
     refused = 0
-    for left, right, _ in sorted(edges, key=lambda e: (-e[2], e[0], e[1])):
+    def order(e: tuple[str, str, float]) -> tuple:
+        # With a test on whole clusters, edges across a first-name conflict come after the others: each side's records
+        # gather first, so a twin's second record confirms its name before the edge to the other twin is weighed.
+        across = apart is not None and first_names_conflict(records[e[0]], records[e[1]])
+        return across, -e[2], e[0], e[1]
+
+    for left, right, _ in sorted(edges, key=order):
         a, b = find(left), find(right)
         if a == b:
             continue
         ma, mb = members[a], members[b]
         if len(ma) + len(mb) > max_size or separated(ma, mb) or any(
             veto(records[x], records[y]) for x in ma for y in mb
-        ):
+        ) or (apart is not None and apart([records[x] for x in ma], [records[y] for y in mb])):
             refused += 1
             continue
         join(a, b)

@@ -13,8 +13,8 @@ members share the first name (twins, namesakes), when the fragment has no househ
 its records apart. Pure SQL over the clustered records, before ids are assigned.
 
 Households are the connected groups of clusters sharing an e-mail, a mobile, a landline, or street + postcode +
-surname (golden/households.py draws them the same way over customers, later). A fragment is a cluster with one formal
-first name, at most one surname and no birth date; a surname it carries must be on the member's records too.
+surname (households.py: golden/households.py draws them with the same routine over customers, later). A fragment is
+a cluster with one formal first name, at most one surname and no birth date; a surname it carries must be on the member's records too.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import NamedTuple
 import duckdb
 import pandas as pd
 
-from pipeline.identity.clustering import component_table
+from pipeline.identity.households import household_keys_sql, household_labels
 from pipeline.sql import scalar
 from pipeline.warehouse import registered
 
@@ -42,22 +42,16 @@ CLUSTERS_SQL = """
            count(birth_date) = 0 AND count(DISTINCT first_name) = 1 AND count(DISTINCT last_name) <= 1 AS fragment,
            any_value(first_name) AS first_name, any_value(last_name) AS last_name
     FROM _hh_records GROUP BY cluster_key"""
+# The contact points that tie a fragment to its household (a mobile too: a fragment may hold only a spouse's).
+CONTACT_KINDS = ("email", "mobile", "landline")
 # A contact value held by two clusters or more: what ties a fragment to its household.
-CONTACTS_SQL = """
+CONTACTS_SQL = f"""
     CREATE OR REPLACE TEMP TABLE _hh_contacts AS
     WITH held AS (
         SELECT DISTINCT cluster_key, unique_id, kind, value FROM _hh_records
-        UNPIVOT (value FOR kind IN (email, mobile, landline)))
+        UNPIVOT (value FOR kind IN ({", ".join(CONTACT_KINDS)})))
     SELECT * FROM held
     QUALIFY count(DISTINCT cluster_key) OVER (PARTITION BY kind, value) > 1"""
-SHARED_SQL = """
-    WITH keyed AS (
-        SELECT c.i, h.kind || '|' || h.value AS k FROM _hh_contacts h JOIN _hh_clusters c USING (cluster_key)
-        UNION ALL
-        SELECT c.i, 'address|' || r.street || '|' || r.postcode || '|' || r.last_name
-        FROM _hh_records r JOIN _hh_clusters c USING (cluster_key)
-        WHERE r.street IS NOT NULL AND r.postcode IS NOT NULL AND r.last_name IS NOT NULL)
-    SELECT i, min(i) OVER (PARTITION BY k) AS first_i FROM keyed"""
 # Per household, the non-fragment clusters holding each first name (on how many of their records).
 NAMES_SQL = """
     CREATE OR REPLACE TEMP TABLE _hh_names AS
@@ -136,8 +130,9 @@ def build_households(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame) -> Non
     con.execute(CLUSTERS_SQL)
     con.execute(CONTACTS_SQL)
     n = scalar(con, "SELECT count(*) FROM _hh_clusters")
-    ends = con.execute(SHARED_SQL).fetchnumpy()
-    with registered(con, _hh_labels_in=component_table(n, ends["i"], ends["first_i"])):
+    keys = household_keys_sql("_hh_records r JOIN _hh_clusters c USING (cluster_key)", "c.i", "r.street", "r.postcode",
+                              "r.last_name", {kind: f"r.{kind}" for kind in CONTACT_KINDS})
+    with registered(con, _hh_labels_in=household_labels(con, keys, n)):
         con.execute("CREATE OR REPLACE TEMP TABLE _hh_labels AS SELECT * FROM _hh_labels_in")
 
 

@@ -109,7 +109,7 @@ def candidate_components(con: duckdb.DuckDBPyConnection, threshold: float, max_s
 
 
 def cluster(con: duckdb.DuckDBPyConnection, threshold: float, max_size: int,
-            veto=conflict) -> Clustering:
+            veto=conflict, apart=None) -> Clustering:
     """(unique_id, cluster_key, component) for every linkage record, the merges refused and the components
     recomputed. Components unchanged since the last run keep their clusters (see components.py); the
     stewards' pending link decisions are applied and their status recorded; then fragments their household
@@ -157,7 +157,8 @@ def cluster(con: duckdb.DuckDBPyConnection, threshold: float, max_size: int,
     contradicted: list[tuple[str, str]] = []
     recomputed, refused = constrained_clusters(
         keys, [e for root in todo for e in edges_of.get(root, [])], must_separate=cannot, max_size=max_size,
-        must_link=[p for p in must if p[0] in todo_members], refused_must_links=contradicted, veto=veto)
+        must_link=[p for p in must if p[0] in todo_members], refused_must_links=contradicted, veto=veto,
+        apart=apart)
     frame["cluster_key"] = frame["cluster_key"].fillna(frame["unique_id"].map(recomputed))
     # A kept component's records keep last run's key, an attached fragment its member's: every cluster is keyed by
     # its smallest record within its component, so a fragment attached before is detached and its attachment decided

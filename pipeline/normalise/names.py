@@ -19,7 +19,8 @@ _SPACES = re.compile(r"\s+")
 # dropped as non-letters ('Strauß' -> 'strau', 'Søren' -> 's ren').
 _LIGATURES = str.maketrans({"ß": "ss", "ẞ": "SS", "œ": "oe", "Œ": "OE", "æ": "ae", "Æ": "AE", "ø": "o", "Ø": "O",
                             "ł": "l", "Ł": "L", "đ": "d", "Đ": "D", "ð": "d", "Ð": "D", "þ": "th", "Þ": "TH",
-                            "ı": "i"})
+                            "ı": "i", "ħ": "h", "Ħ": "H", "ŧ": "t", "Ŧ": "T", "ŋ": "ng", "Ŋ": "NG",
+                            "ŀ": "l", "Ŀ": "L"})  # Catalan l·l: NFKD gives 'l' + a middle dot, a separator
 
 
 def strip_accents(text: str) -> str:
