@@ -277,19 +277,21 @@ def step_table(f: dict, top: int = 15) -> list[str]:
     order = sorted(set(full) | set(incr), key=lambda k: -max(full.get(k, {}).get("seconds", 0),
                                                                  incr.get(k, {}).get("seconds", 0)))
     lines = [f"per step at {f['records']:,} source records: {len(full)} steps in the full run, {len(incr)} on the "
-             f"incremental day (seconds; peak MB of the process while the step ran)",
-             f"  {'step':<55} {'full':>8} {'CPU s':>8} {'incr.':>8} {'peak MB':>8}"]
+             f"incremental day (wall and CPU seconds; peak MB of the process while the step ran)",
+             f"  {'step':<55} {'full':>8} {'CPU s':>8} {'incr.':>8} {'CPU s':>8} {'peak MB':>8}"]
     for k in order[:top]:
         peak = max(full.get(k, {}).get("peak_mb", 0), incr.get(k, {}).get("peak_mb", 0))
         lines.append(f"  {k:<55} {full.get(k, {}).get('seconds', 0):>8.2f} {full.get(k, {}).get('cpu_s', 0):>8.2f} "
-                     f"{incr.get(k, {}).get('seconds', 0):>8.2f} {peak:>8}")
+                     f"{incr.get(k, {}).get('seconds', 0):>8.2f} {incr.get(k, {}).get('cpu_s', 0):>8.2f} {peak:>8}")
     rest = order[top:]
     lines.append(f"  {f'{len(rest)} other steps':<55} {sum(full.get(k, {}).get('seconds', 0) for k in rest):>8.2f} "
                  f"{sum(full.get(k, {}).get('cpu_s', 0) for k in rest):>8.2f} "
-                 f"{sum(incr.get(k, {}).get('seconds', 0) for k in rest):>8.2f}")
+                 f"{sum(incr.get(k, {}).get('seconds', 0) for k in rest):>8.2f} "
+                 f"{sum(incr.get(k, {}).get('cpu_s', 0) for k in rest):>8.2f}")
     lines.append(f"  {'sum of steps / wall clock':<55} {sum(s['seconds'] for s in full.values()):>8.1f} "
                  f"{sum(s.get('cpu_s', 0) for s in full.values()):>8.1f} "
-                 f"{sum(s['seconds'] for s in incr.values()):>8.1f}   (wall: {f['pipeline_s']} / "
+                 f"{sum(s['seconds'] for s in incr.values()):>8.1f} "
+                 f"{sum(s.get('cpu_s', 0) for s in incr.values()):>8.1f}   (wall: {f['pipeline_s']} / "
                  f"{_or_dash(f['incremental_s'])} s)")
     return lines
 

@@ -25,11 +25,9 @@ def escaped_sql(column: str) -> str:
             f"THEN '''' || {q} ELSE {q} END")
 
 
-def escape_formulas(con: duckdb.DuckDBPyConnection, catalog: str, schema: str, table: str) -> None:
-    """Escape, in place, every text column of catalog.schema.table."""
-    columns = [r[0] for r in con.execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_catalog = ? AND table_schema = ? "
-        "AND table_name = ? AND data_type = 'VARCHAR'", [catalog, schema, table]).fetchall()]
-    if columns:
-        sets = ", ".join(f"{quote(c)} = {escaped_sql(c)}" for c in columns)
-        con.execute(f"UPDATE {catalog}.{schema}.{quote(table)} SET {sets}")
+def escaped_select(con: duckdb.DuckDBPyConnection, select_sql: str, params: dict | None = None) -> str:
+    """`select_sql` (its `$name` parameters bound from `params`) with every text column escaped, in the pass that
+    writes the copy (an UPDATE of the copy afterwards rewrote every text column a second time)."""
+    kinds = con.execute(f"SELECT * FROM ({select_sql}) LIMIT 0", params or {}).description
+    return "SELECT " + ", ".join(f"{escaped_sql(name)} AS {quote(name)}" if str(kind) == "VARCHAR" else quote(name)
+                                 for name, kind, *_ in kinds) + f" FROM ({select_sql})"

@@ -22,7 +22,7 @@ from pathlib import Path
 import duckdb
 
 from pipeline.config import Source
-from pipeline.formula_guard import escape_formulas
+from pipeline.formula_guard import escaped_select
 from pipeline.sql import literal, literals, named, quote, scalar
 
 DROPPED = ("first_name", "last_name", "street", "city")
@@ -57,10 +57,11 @@ def publish_marts(con: duckdb.DuckDBPyConnection, target: Path, schema: str = "m
                 "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ? "
                 "AND table_catalog = current_database() ORDER BY ordinal_position", [schema, table]).fetchall()]
             listed = select(table, columns) if select else "*"
-            copy = f"CREATE TABLE published.marts.{quote(table)} AS SELECT {listed} FROM {schema}.{quote(table)}"
-            con.execute(copy, named(copy, **(params or {})))
+            query = f"SELECT {listed} FROM {schema}.{quote(table)}"
             if escape:
-                escape_formulas(con, "published", "marts", table)
+                query = escaped_select(con, query, named(query, **(params or {})))
+            copy = f"CREATE TABLE published.marts.{quote(table)} AS {query}"
+            con.execute(copy, named(copy, **(params or {})))
         counts = {t: scalar(con, f"SELECT count(*) FROM published.marts.{quote(t)}") for t in tables}
     finally:
         con.execute("DETACH published")

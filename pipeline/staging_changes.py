@@ -86,18 +86,21 @@ def _insert(con: duckdb.DuckDBPyConnection, staged: Staged) -> None:
         con.unregister("_staged")
 
 
-def _supersede(con: duckdb.DuckDBPyConnection, source: Source) -> int:
-    """Older versions of a record id (earlier drop, or earlier line) leave staging for quarantine."""
+def _supersede(con: duckdb.DuckDBPyConnection, source: Source, files: list[str]) -> int:
+    """Older versions of a record id (earlier drop, or earlier line) leave staging for quarantine. Only the record ids
+    of the new `files` can have two versions: every earlier run left one version of each."""
     versions = " UNION ".join(f"SELECT source_record_id, _file, _line FROM staging.{t} WHERE source = $source"
                               for t in VERSIONED)
+    fresh = " UNION ".join(f"SELECT source_record_id FROM staging.{t} WHERE source = $source AND list_contains($files, _file)"
+                           for t in VERSIONED)
     losers = con.execute(f"""
-        WITH versions AS ({versions}),
+        WITH versions AS (SELECT * FROM ({versions}) WHERE source_record_id IN ({fresh})),
         ranked AS (
             SELECT *, row_number() OVER newest_first AS rank,
                    first_value(_file || ':' || _line) OVER newest_first AS kept
             FROM versions
             WINDOW newest_first AS (PARTITION BY source_record_id ORDER BY _file DESC, _line DESC))
-        SELECT _file, _line, kept FROM ranked WHERE rank > 1""", {"source": source.name}).df()
+        SELECT _file, _line, kept FROM ranked WHERE rank > 1""", {"source": source.name, "files": files}).df()
     if losers.empty:
         return 0
     con.register("_losers", losers)
@@ -163,7 +166,7 @@ def stage_changes(con: duckdb.DuckDBPyConnection, sources: list[Source], today: 
             # An erasure request's identifiers are not kept in the lookup: they are to be forgotten.
             staged_rows = stage_source(source, raw, today, None if source.is_erasure else lookup)
             _insert(con, staged_rows)
-            superseded = 0 if full else _supersede(con, source)
+            superseded = 0 if full else _supersede(con, source, sorted(f for f, _ in new))
             con.execute("INSERT INTO staging.staged_files (source, file, sha256, fingerprint, staged_at) "
                         "SELECT ?, file, sha256, ?, now() FROM "
                         f"(SELECT file, sha256 FROM {raw_table(source.name, files=True)} WHERE status NOT LIKE 'duplicate of%') "

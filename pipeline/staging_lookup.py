@@ -32,7 +32,7 @@ from pipeline import staging_rules as rules
 from pipeline.config import SEEDS_DIR
 from pipeline.normalise import address, email, names, phone
 from pipeline.sql import literal
-from pipeline.warehouse import registered
+from pipeline.warehouse import registered, scratch
 
 TABLE = "staging.normalised_values"
 # Valid as written (lower-cased): dot-atoms of [a-z0-9_+-] with a dotted domain ending in 2+ letters.
@@ -147,7 +147,7 @@ def _bulk(con: duckdb.DuckDBPyConnection | None, todo: pd.DataFrame, select: str
     """Run `select` over the values to normalise (table _todo: raw, region): on the warehouse's connection, or an
     in-memory DuckDB without one."""
     if con is None:
-        with duckdb.connect() as memory:
+        with scratch() as memory:
             return _bulk(memory, todo, select, params)
     with registered(con, _todo=todo):
         return con.execute(select, params or {}).fetchall()

@@ -20,8 +20,8 @@ import pytest
 
 from pipeline.config import SourcesFileError, load_sources
 from pipeline.extract import read_source
-from pipeline.formula_guard import escape_formulas
 from pipeline.private_files import owner_only
+from pipeline.publish import publish_marts
 from pipeline.run_lock import WarehouseBusy, exclusive_run
 from pipeline.staging import stage_source
 from pipeline.text_repair import repair
@@ -276,13 +276,13 @@ def test_a_source_without_dates_is_last_seen_on_its_delivery_day(tmp_path):
     ("=HYPERLINK(\"http://x\",\"y\")", "'=HYPERLINK(\"http://x\",\"y\")"), ("@SUM(A1)", "'@SUM(A1)"),
     ("+cmd|' /C calc'!A0", "'+cmd|' /C calc'!A0"), ("-2+3+cmd", "'-2+3+cmd"), ("\tTAB", "'\tTAB"),
     ("+33612345678", "+33612345678"), ("-12.50", "-12.50"), ("magasin 12", "magasin 12"), (None, None)])
-def test_spreadsheet_formulas_are_escaped_numbers_are_not(value, published):
+def test_spreadsheet_formulas_are_escaped_numbers_are_not(value, published, tmp_path):
     con = duckdb.connect()
-    con.execute("ATTACH ':memory:' AS pub")
-    con.execute("CREATE SCHEMA pub.marts")
-    con.execute("CREATE TABLE pub.marts.t AS SELECT ?::VARCHAR AS collection_point, 1 AS n", [value])
-    escape_formulas(con, "pub", "marts", "t")
-    assert con.execute("SELECT collection_point, n FROM pub.marts.t").fetchall() == [(published, 1)]
+    con.execute("CREATE SCHEMA marts")
+    con.execute("CREATE TABLE marts.t AS SELECT ?::VARCHAR AS collection_point, 1 AS n", [value])
+    publish_marts(con, tmp_path / "published.duckdb", escape=True)  # as the analysts' copy is written
+    with duckdb.connect(str(tmp_path / "published.duckdb"), read_only=True) as copy:
+        assert copy.execute("SELECT collection_point, n FROM marts.t").fetchall() == [(published, 1)]
 
 
 def test_a_second_run_on_the_same_warehouse_is_told_clearly(tmp_path):

@@ -25,14 +25,17 @@ WHERE identifier_hash NOT IN (SELECT identifier_hash FROM identity.erasure_regis
 """
 
 
-# Customers holding an erased e-mail, phone or record (the registry holds their hashes).
+# Customers holding an erased e-mail, phone or record (the registry holds their hashes). Each record's three hashes
+# are unnested and equi-joined: a join ON hash IN (a, b, c) is a nested loop over every record x every registered
+# hash (~4 CPU s at 86k records and a few hundred hashes, run three times a day).
 ERASED_CUSTOMERS_SQL = """
     SELECT DISTINCT x.customer_id
-    FROM staging.person_records p
-    JOIN marts.customer_xref x USING (source, source_record_id)
-    JOIN identity.erasure_registry r
-      ON r.identifier_hash IN (sha256('email:' || p.email_key), sha256('phone:' || p.phone),
-                               sha256('record:' || p.source || ':' || p.source_record_id))"""
+    FROM (SELECT source, source_record_id,
+                 unnest([sha256('email:' || email_key), sha256('phone:' || phone),
+                         sha256('record:' || source || ':' || source_record_id)]) AS identifier_hash
+          FROM staging.person_records) p
+    JOIN identity.erasure_registry r USING (identifier_hash)
+    JOIN marts.customer_xref x USING (source, source_record_id)"""
 
 
 def excluded_customers_sql(retention_days: int) -> str:

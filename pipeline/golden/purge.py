@@ -83,10 +83,15 @@ CREATE OR REPLACE TEMP TABLE _purge_devices AS  -- devices only purged customers
 """
 
 
-def _columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> dict[str, str]:
-    return dict(con.execute("SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = ? "
-                            "AND table_name = ? AND table_catalog = current_database() ORDER BY ordinal_position",
-                            [schema, table]).fetchall())
+def _columns(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str], dict[str, str]]:
+    """(schema, table) -> {column: type} of every table of SCHEMAS, in one query (not one per table)."""
+    columns: dict[tuple[str, str], dict[str, str]] = {}
+    for schema, table, column, kind in con.execute(
+            "SELECT table_schema, table_name, column_name, data_type FROM information_schema.columns "
+            "WHERE table_catalog = current_database() AND list_contains(?, table_schema) "
+            "ORDER BY table_schema, table_name, ordinal_position", [list(SCHEMAS)]).fetchall():
+        columns.setdefault((schema, table), {})[column] = kind
+    return columns
 
 
 def _scrubbed(columns: dict[str, str], keep: set[str]) -> list[str]:
@@ -218,11 +223,12 @@ def purge_excluded(con: duckdb.DuckDBPyConnection, sources: list[Source], run_id
         tables = con.execute("""SELECT table_schema, table_name FROM information_schema.tables
             WHERE table_catalog = current_database() AND table_type = 'BASE TABLE' AND list_contains(?, table_schema)
             ORDER BY 1, 2""", [list(SCHEMAS)]).fetchall()
+        columns_of = _columns(con)
         for schema, name in tables:
             table = f"{schema}.{quote(name)}"
             if f"{schema}.{name}" in UNTOUCHED or name.endswith("__files"):
                 continue
-            columns = _columns(con, schema, name)
+            columns = columns_of[(schema, name)]
             if schema == "raw":
                 if name not in by_name:
                     continue

@@ -163,7 +163,9 @@ def cluster(con: duckdb.DuckDBPyConnection, threshold: float, max_size: int,
     # A kept component's records keep last run's key, an attached fragment its member's: every cluster is keyed by
     # its smallest record within its component, so a fragment attached before is detached and its attachment decided
     # again today, against today's clusters.
-    frame["cluster_key"] = frame.groupby(["root", "cluster_key"])["unique_id"].transform("min")
+    # (the first id in id order: pandas takes "min" of text group by group in Python, ~4 CPU s at 86k records)
+    by_id = frame.sort_values("unique_id", kind="stable")
+    frame["cluster_key"] = by_id.groupby(["root", "cluster_key"], sort=False)["unique_id"].transform("first")
     attached = attach_household_fragments(con, frame, threshold, max_size, kept_apart={r for p in cannot for r in p})
     frame = attached.frame
     before = dict(con.execute("SELECT unique_id, customer_id FROM identity.record_customer").fetchall()) \

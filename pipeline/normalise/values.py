@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from datetime import date, datetime
 
-import duckdb
 import pandas as pd
 
 from pipeline.normalise import missing
+from pipeline.warehouse import scratch
 
 
 def parse_datetime(value: object, formats: tuple[str, ...]) -> tuple[datetime | None, str | None]:
@@ -59,7 +59,7 @@ def parse_datetimes(values: pd.Series, formats: tuple[str, ...]) -> tuple[pd.Ser
     whatever it cannot parse goes through parse_datetime, for the ISO fallback and the reason.
     Returns (timestamps, reasons)."""
     distinct = pd.DataFrame({"v": pd.Series(values.dropna().unique(), dtype=object)})
-    with duckdb.connect() as con:
+    with scratch() as con:
         con.register("_values", distinct)
         parsed = con.execute("SELECT v, try_strptime(v, $formats) FROM _values", {"formats": list(formats)}).fetchall()
     stamps, reasons = {}, {}
