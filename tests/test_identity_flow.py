@@ -70,8 +70,8 @@ def _write_family(raw: Path) -> None:
     accounts.append(json.dumps({"account_id": "AIV1", "created_at": "2025-03-01T10:00:00",
                                 "updated_at": "2025-03-01T10:00:00", "email": "ivan.i@example.ru",
                                 "first_name": "Иван", "last_name": "Иванов", "birth_date": "1983-05-17", "phone": None,
-                                "address": {"street": "ул. Тверская, 7", "zip": "75011", "city": "Москва"}},
-                               ensure_ascii=False))
+                                "address": {"street": "ул. Тверская, 7", "zip": "125009", "city": "Москва",
+                                            "country": "RU"}}, ensure_ascii=False))
     cards.append("29IV1;M.;IVANOV;Ivan;17/05/1983;;06 77 88 99 00;2 rue Oberkampf;75011;PARIS;MAG001;"
                  "01/02/2025;0,00;01/02/2025")
     _append(raw, "ecommerce_accounts", DAY1, "extra.jsonl", "\n".join(accounts) + "\n")
