@@ -41,10 +41,11 @@ PHONE_SQL = r"^\+?[0-9][0-9 .\-]*$"  # digits with separators only: separators d
 
 
 def _code_version() -> str:
-    """Changes with the normalisation code or the libraries' versions (their metadata decide validity)."""
+    """Changes with the normalisation code or the libraries' versions (their metadata decide validity, anyascii's
+    tables the match form of names, cities and streets in other scripts)."""
     seeds = [(SEEDS_DIR / f).read_text(encoding="utf-8") for f in ("street_types.csv",)]
     text = "|".join([inspect.getsource(m) for m in (phone, email, names, address, rules)] + seeds
-                    + [version("phonenumbers"), version("email-validator"), EMAIL_SQL, PHONE_SQL])
+                    + [version("phonenumbers"), version("email-validator"), version("anyascii"), EMAIL_SQL, PHONE_SQL])
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

@@ -4,9 +4,11 @@ The hand-made household shares address, landline and surname: father, mother, an
 day. Each person has two records in different sources; the parents' loyalty cards carry their family e-mail, and a
 ticket carries that e-mail alone (it matches both parents, who can never be one person: it links to neither).
 Marie Martin's two records share nothing strong; a later ticket carrying both her e-mail and her mobile bridges
-them (a merge). Household-resolved attachment: a ticket with a first name and the family e-mail only the parents'
-cards hold joins the one member of that name (a twin); in the Fabre household father and son share their first name,
-so a ticket with that name and their family e-mail joins neither; a ticket whose e-mail nobody else holds stays alone."""
+them (a merge). Ivan Ivanov's web account is written in Cyrillic, his loyalty card in Latin letters: only the
+transliterated name and the birth date join them. Household-resolved attachment: a ticket with a first name and the
+family e-mail only the parents' cards hold joins the one member of that name (a twin); in the Fabre household father
+and son share their first name, so a ticket with that name and their family e-mail joins neither; a ticket whose
+e-mail nobody else holds stays alone."""
 
 import json
 from pathlib import Path
@@ -64,6 +66,14 @@ def _write_family(raw: Path) -> None:
     # (within the retention period: a card unseen for 3 years would be purged, nothing left to bridge)
     cards.append("29MM1;Mme;MARTIN;Marie;07/07/1977;;06 55 66 77 88;8 av. Jean Jaurès;33000;BORDEAUX;MAG002;"
                  "01/02/2024;5,00;01/02/2024")
+    # Ivan Ivanov: a web account written in Cyrillic, a loyalty card in Latin letters; they share only the birth date.
+    accounts.append(json.dumps({"account_id": "AIV1", "created_at": "2025-03-01T10:00:00",
+                                "updated_at": "2025-03-01T10:00:00", "email": "ivan.i@example.ru",
+                                "first_name": "Иван", "last_name": "Иванов", "birth_date": "1983-05-17", "phone": None,
+                                "address": {"street": "ул. Тверская, 7", "zip": "125009", "city": "Москва",
+                                            "country": "RU"}}, ensure_ascii=False))
+    cards.append("29IV1;M.;IVANOV;Ivan;17/05/1983;;06 77 88 99 00;2 rue Oberkampf;75011;PARIS;MAG001;"
+                 "01/02/2025;0,00;01/02/2025")
     _append(raw, "ecommerce_accounts", DAY1, "extra.jsonl", "\n".join(accounts) + "\n")
     _append(raw, "loyalty_cards", DAY1, "extra.csv", "\n".join(cards) + "\n", "latin-1")
     tickets = {"TKFAM": {"email": FAMILY_EMAIL}, "TKLUC": {"first_name": "Lucas", "email": FAMILY_EMAIL},
@@ -100,6 +110,14 @@ def test_each_persons_records_merge_across_sources(project):
     ids = _customers(project)
     for i, (who, *_rest) in enumerate(FAMILY, 1):
         assert ids[f"ecommerce_accounts:AFAM{i}"] == ids[f"loyalty_cards:29FAM{i}"], who
+
+
+def test_a_name_written_in_cyrillic_links_to_the_same_name_in_latin_letters(project):
+    ids = _customers(project)
+    assert ids["ecommerce_accounts:AIV1"] == ids["loyalty_cards:29IV1"]
+    with duckdb.connect(str(project.warehouse), read_only=True) as con:
+        assert con.execute("SELECT first_name, last_name FROM staging.person_records WHERE source_record_id = 'AIV1'"
+                           ).fetchall() == [("Иван", "Иванов")]  # people read the name as it was written
 
 
 def test_household_members_and_twins_stay_apart(project):

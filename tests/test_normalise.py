@@ -41,6 +41,21 @@ def test_names_accents_case_and_display():
     assert names.match_form("Ærøskøbing Đorđević Þórsson") == "aeroskobing dordevic thorsson"
     assert names.match_form("FAßBINDER") == names.match_form("Fassbinder") == "fassbinder"
     assert names.match_form("Gaŀla Ħal Ŧom") == "galla hal tom"  # Catalan l·l, Maltese, Sami: one word each
+    assert names.match_form("GROẞ Ðóra Işık Ŋŋ") == "gross dora isik ngng"
+
+
+def test_names_in_other_scripts_are_transliterated_for_matching_and_displayed_as_written():
+    assert names.match_form("Иванов") == names.match_form("IVANOV") == "ivanov"
+    assert names.match_form("Иван Петрович") == "ivan petrovich"
+    assert names.match_form("Παπαδόπουλος") == "papadopoylos" and names.match_form("Ελένη") == "eleni"
+    assert names.match_form("محمد") == "mhmd" and names.match_form("כהן") == "khhn"
+    assert names.match_form("王小明") == "wangxiaoming" and names.match_form("김민준") == "gimminjun"
+    assert names.display_form("ИВАНОВ") == "Иванов" and names.display_form("παπαδόπουλος") == "Παπαδόπουλος"
+    assert names.match_form("Le\u0301a") == names.match_form("Léa") == "lea"  # decomposed accents: the same
+    # Symbols are not letters: anyascii would spell an emoji or a sign as a word (':grinning:', '(C)').
+    assert names.match_form("Jean 😀") == "jean" and names.match_form("©") is None
+    assert address.normalise_city("Москва") == "moskva" and address.normalise_city("Αθήνα") == "athina"
+    assert address.normalise_street("ул. Тверская, 7", address.street_types()) == "ul tverskaya 7"
 
 
 def test_nickname_resolves_to_formal_name():

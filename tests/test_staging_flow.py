@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import duckdb
@@ -10,6 +11,7 @@ import pytest
 from assets.quality import SOURCES_HEALTHY, STAGING_CHECKS_OP
 from pipeline import runner
 from pipeline.config import SourcesFileError, load_sources
+from pipeline.identity.features import LINKAGE_INPUT_SQL
 from tests.conftest import checks
 
 
@@ -104,3 +106,20 @@ def test_a_new_column_in_a_source_is_ignored_with_a_warning(small_project):
     assert meta["new_unmapped_columns"].value == ["loyalty_level"]
     with duckdb.connect(str(small_project.warehouse), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM staging.person_records WHERE source_record_id = 'N7'").fetchall() == [(1,)]
+
+
+def test_a_name_in_cyrillic_is_displayed_as_written_and_linked_by_its_transliteration(small_project):
+    day = small_project.raw_dir / "shop_accounts" / "2026-11-21"
+    day.mkdir()
+    account = {"id": "A9", "given": "Иван", "family": "ИВАНОВ", "born": "1983-05-17", "mail": "ivan@example.ru",
+               "address": {"street": "ул. Тверская, 7", "zip": "75011", "city": "Москва"}}
+    (day / "accounts.jsonl").write_text(json.dumps(account, ensure_ascii=False) + "\n", encoding="utf-8")
+    _materialise(small_project)
+    with duckdb.connect(str(small_project.warehouse), read_only=True) as con:
+        ivan = con.execute("""SELECT first_name, first_name_norm, first_name_canonical, last_name, last_name_norm,
+                                     street_norm, city, city_norm
+                              FROM staging.person_records WHERE source_record_id = 'A9'""").fetchall()
+        linked = con.execute(f"""SELECT first_name, last_name, city FROM ({LINKAGE_INPUT_SQL})
+                                 WHERE unique_id = 'shop_accounts:A9'""").fetchall()
+    assert ivan == [("Иван", "ivan", "ivan", "Иванов", "ivanov", "ul tverskaya 7", "Москва", "moskva")]
+    assert linked == [("ivan", "ivanov", "moskva")]  # a name for linkage, not a missing one

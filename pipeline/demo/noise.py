@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.normalise.names import strip_accents
+from pipeline.normalise.names import to_ascii
 
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
 
@@ -26,14 +26,14 @@ def typo(text: str, rng: np.random.Generator) -> str:
 
 
 def nickname(first: str, nicknames: dict[str, list[str]], rng: np.random.Generator) -> str:
-    variants = nicknames.get(strip_accents(first).lower())
+    variants = nicknames.get(to_ascii(first).lower())
     return variants[rng.integers(len(variants))].capitalize() if variants else first
 
 
 def case_and_accents(text: str, rng: np.random.Generator, upper: float = 0.1, lower: float = 0.05,
                      no_accents: float = 0.1) -> str:
     if rng.random() < no_accents:
-        text = strip_accents(text)
+        text = to_ascii(text)
     r = rng.random()
     if r < upper:
         return text.upper()
@@ -74,7 +74,7 @@ def phone_format(digits: str, rng: np.random.Generator) -> str:
 def street_variant(street: str, abbreviations: dict[str, list[str]], rng: np.random.Generator) -> str:
     words = street.split(" ")
     for i, word in enumerate(words):
-        options = abbreviations.get(strip_accents(word).lower())
+        options = abbreviations.get(to_ascii(word).lower())
         if options and rng.random() < 0.6:
             abbr = options[rng.integers(len(options))]
             words[i] = abbr + ("." if rng.random() < 0.5 else "")

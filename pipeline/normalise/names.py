@@ -8,6 +8,8 @@ import unicodedata
 from functools import lru_cache
 from pathlib import Path
 
+from anyascii import anyascii
+
 from pipeline.config import SEEDS_DIR
 from pipeline.normalise import missing
 
@@ -15,17 +17,24 @@ _NON_LETTERS = re.compile(r"[^a-z ]+")
 _SPACES = re.compile(r"\s+")
 
 
-# Latin letters that Unicode does not decompose into a base letter and an accent: spelt out, or they would be
-# dropped as non-letters ('Strauß' -> 'strau', 'Søren' -> 's ren').
-_LIGATURES = str.maketrans({"ß": "ss", "ẞ": "SS", "œ": "oe", "Œ": "OE", "æ": "ae", "Æ": "AE", "ø": "o", "Ø": "O",
-                            "ł": "l", "Ł": "L", "đ": "d", "Đ": "D", "ð": "d", "Ð": "D", "þ": "th", "Þ": "TH",
-                            "ı": "i", "ħ": "h", "Ħ": "H", "ŧ": "t", "Ŧ": "T", "ŋ": "ng", "Ŋ": "NG",
-                            "ŀ": "l", "Ŀ": "L"})  # Catalan l·l: NFKD gives 'l' + a middle dot, a separator
+def to_ascii(text: str) -> str:
+    """ASCII with the case kept: accents dropped, other scripts transliterated ('Lévêque' -> 'Leveque',
+    'Strauß' -> 'Strauss', 'Иванов' -> 'Ivanov', 'Παπαδόπουλος' -> 'Papadopoylos', '王小明' -> 'WangXiaoMing')."""
+    if text.isascii():
+        return text
+    return "".join(_ascii_char(c) for c in unicodedata.normalize("NFC", text))
 
 
-def strip_accents(text: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", text.translate(_LIGATURES))
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
+@lru_cache(maxsize=4096)
+def _ascii_char(char: str) -> str:
+    # Unicode's compatibility decomposition first: it is what Latin text has always folded by ('é' -> 'e',
+    # 'ﬁ' -> 'fi'). A letter it leaves non-ASCII (ß, ø, Cyrillic, Greek, Arabic, CJK...) is transliterated by
+    # anyascii, which spells those Latin letters as the project's table did (ß -> ss, ø -> o, þ -> th, ŋ -> ng).
+    # Symbols are not: anyascii would turn an emoji into a word (':grinning:'), a name no one has.
+    decomposed = "".join(c for c in unicodedata.normalize("NFKD", char) if not unicodedata.combining(c))
+    if decomposed.isascii() or unicodedata.category(char)[0] not in "LMN":
+        return decomposed
+    return anyascii(char)
 
 
 def clean(value: object) -> str | None:
@@ -37,11 +46,12 @@ def clean(value: object) -> str | None:
 
 
 def match_form(value: object) -> str | None:
-    """Lower-case ASCII letters and single spaces: 'Jean-Pierre  LÉVÊQUE' -> 'jean pierre leveque'."""
+    """Lower-case ASCII letters and single spaces: 'Jean-Pierre  LÉVÊQUE' -> 'jean pierre leveque',
+    'Иванов' -> 'ivanov'. Linkage compares these; people read display_form, in the script they wrote."""
     text = clean(value)
     if text is None:
         return None
-    text = _NON_LETTERS.sub(" ", strip_accents(text).lower())
+    text = _NON_LETTERS.sub(" ", to_ascii(text).lower())
     return _SPACES.sub(" ", text).strip() or None
 
 
