@@ -186,6 +186,10 @@ def _stage_persons(source: Source, frame: pd.DataFrame, issues: _Issues, today: 
                         "channel": source.channel, "trust_rank": source.trust_rank})
     out["record_updated_at"] = frame["_updated_at"]
     out["record_delivered_at"] = frame["_delivered_at"]
+    country = _per_distinct(p["country"], lambda c: address.normalise_country(c, source.country))
+    region = country.where(country.str.len() == 2, source.country)
+    lookup.prefetch({"name": [(p["first_name"], ""), (p["last_name"], "")], "email": [(p["email"], "")],
+                     "phone": [(p["phone"], region)], "street": [(p["street"], "")], "city": [(p["city"], "")]})
     for f in ("first_name", "last_name"):
         why, out[f], out[f"{f}_norm"] = _split(lookup.map("name", p[f]), 3)
         issues.add(f, p[f], why)
@@ -200,8 +204,6 @@ def _stage_persons(source: Source, frame: pd.DataFrame, issues: _Issues, today: 
     out["email"], out["email_valid"] = mail, ok.eq(True)
     out["email_key"] = _per_distinct(mail.where(out["email_valid"]), email.email_match_key)
     issues.add("email", p["email"], why)
-    country = _per_distinct(p["country"], lambda c: address.normalise_country(c, source.country))
-    region = country.where(country.str.len() == 2, source.country)
     out["phone"], ok, out["phone_kind"], why = _split(lookup.map("phone", p["phone"], region), 4)
     out["phone_valid"] = ok.eq(True)
     issues.add("phone", p["phone"], why)

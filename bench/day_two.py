@@ -1,0 +1,98 @@
+"""The incremental day alone, from one day-one snapshot: two versions of the code compared on the same day two.
+
+    python bench/day_two.py setup --records 100000 [--workdir /tmp/c360-day-two]
+    python bench/day_two.py run --records 100000 [--workdir /tmp/c360-day-two]        # this checkout
+    (cd OTHER_CHECKOUT && PYTHONPATH=. python /path/to/bench/day_two.py run --records 100000)   # another one
+
+`setup` generates the demo as bench/benchmark.py does (seed 42, the last 1% of every file held back for the next day),
+runs day one and keeps the folder as the snapshot. `run` copies the snapshot back, delivers the held-back files and
+runs day two twice in one process, the second run warm as the benchmark's day two is (imports done, Great
+Expectations' checkpoints registered), and prints its CPU seconds per step. Alternate two checkouts' `run` to compare
+them under the same load: on a shared machine a full benchmark's two days drift apart by more than a small change.
+
+The snapshot's golden fingerprints and normalisation lookup carry the version of the code that wrote them; `run` sets
+them to this checkout's versions, or a change to the golden code would make day two a full rebuild and a change to
+normalisation would normalise every value again (what a real upgrade does once, not what a day costs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/benchmark.py imports its neighbours so
+from benchmark import NEXT_DAY_SHARE, RECORDS_PER_PERSON, MemorySampler, _steps
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("mode", choices=("setup", "run"))
+    parser.add_argument("--records", type=int, default=100_000)
+    parser.add_argument("--workdir", default="/tmp/c360-day-two")
+    args = parser.parse_args()
+
+    import dagster as dg
+    import duckdb
+
+    from pipeline import runner
+    from pipeline.config import BUNDLED_SOURCES, Settings
+    from pipeline.demo import DEMO_DAY, generate_demo
+    from pipeline.demo.next_day import hold_back
+    from pipeline.golden import changes
+    from pipeline.golden.activity import ROLLING_WINDOW_DAYS
+    from pipeline.staging_lookup import TABLE, VERSION
+
+    base = Path(args.workdir) / f"r{args.records}"
+    snap, root = base / "snapshot", base / "work"
+    next_day = (DEMO_DAY + timedelta(days=1)).isoformat()
+    settings = Settings(raw_dir=root / "raw", warehouse=root / "warehouse.duckdb", sources_file=BUNDLED_SOURCES,
+                        truth_file=root / "truth.csv")
+
+    if args.mode == "setup":
+        shutil.rmtree(base, ignore_errors=True)
+        generate_demo(round(args.records / RECORDS_PER_PERSON), seed=42, raw_dir=root / "raw",
+                      truth_path=root / "truth.csv")
+        hold_back(root / "raw", NEXT_DAY_SHARE, DEMO_DAY)
+        for day in (root / "raw").glob(f"*/{next_day}"):
+            shutil.move(day, root / "parked" / day.parent.name)
+        cpu = time.process_time()
+        runner.run(settings, instance=dg.DagsterInstance.ephemeral(), console_level="ERROR")
+        print(f"day one: {time.process_time() - cpu:.1f} CPU s; snapshot in {snap}")
+        shutil.copytree(root, snap)
+        return
+
+    instance = dg.DagsterInstance.ephemeral()
+    for attempt in (1, 2):
+        # The Great Expectations folder stays between the two runs, as it does between the benchmark's two days.
+        for item in root.iterdir() if root.exists() else []:
+            if item.name != "quality":
+                shutil.rmtree(item) if item.is_dir() else item.unlink()
+        for item in snap.iterdir():
+            if not (item.name == "quality" and (root / "quality").exists()):
+                (shutil.copytree if item.is_dir() else shutil.copy2)(item, root / item.name)
+        for day in (root / "parked").iterdir():
+            shutil.move(day, root / "raw" / day.name / next_day)
+        version = changes.code_version(*ROLLING_WINDOW_DAYS, settings.retention_days, settings.repermission_days)
+        with duckdb.connect(str(settings.warehouse)) as con:
+            con.execute(f"UPDATE {changes.FINGERPRINTS} SET version = ?", [version])
+            con.execute(f"UPDATE {TABLE} SET version = ?", [VERSION])
+        sampler = MemorySampler()
+        sampler.start()
+        cpu, wall = time.process_time(), time.perf_counter()
+        results = runner.run(settings, instance=instance, console_level="ERROR")
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        sampler.running = False
+        print(f"day two, run {attempt} ({'warm' if attempt == 2 else 'cold'}): {cpu:.1f} CPU s, {wall:.1f} s wall, "
+              f"load {os.getloadavg()[0]:.1f}, success {all(r.success for r in results)}")
+    print(f"  {'step':<50} {'wall':>7} {'CPU s':>7}")
+    for step in sorted(_steps(instance, results, sampler), key=lambda s: -s["cpu_s"]):
+        print(f"  {step['step']:<50} {step['seconds']:>7.2f} {step['cpu_s']:>7.2f}")
+
+
+if __name__ == "__main__":
+    main()
