@@ -184,33 +184,35 @@ def decide(model: ConflictModel, predictions: pa.Table) -> ConflictModel:
     """Veto or penalty, per conflict, from the scored pairs (see the module docstring). Counts only."""
     probabilities = pc.fill_null(predictions["match_probability"], 0.0).to_numpy()
     matched = pc.fill_null(pc.greater_equal(predictions["match_weight"], 0), False).to_numpy(zero_copy_only=False)
+    crossing = {}  # kind -> pairs across the conflict that the rest of the evidence calls a match
     for kind in KINDS:
         w = model.weights[kind]
-        comparable = _both_present(predictions, kind)
-        expected_matches = float(probabilities[comparable].sum())
-        crossing = int((_conflicting(predictions, kind) & matched).sum())  # the rest of the evidence calls it a match
-        w.crossing_pairs = crossing
-        w.expected_duplicates = round(w.m * expected_matches, 1)
-        w.link_precision = round(min(1.0, w.expected_duplicates / crossing), 4) if crossing else 1.0
-        w.absolute = w.link_precision < LINK_DECISION
+        expected_matches = float(probabilities[_both_present(predictions, kind)].sum())
+        crossing[kind] = _conflicting(predictions, kind) & matched
+        _settle(w, int(crossing[kind].sum()), w.m * expected_matches)
         if w.absolute:
             w.applied = 0.0
     confirmed, first = model.weights.get(CONFIRMED), model.weights["first_name"]
     if confirmed is not None and first.absolute:
         confirmed.absolute = True  # a confirmed conflict is a first-name conflict: vetoed already
     elif confirmed is not None:
-        confirmed.crossing_pairs = _confirmed_crossings(predictions, matched)
-        confirmed.expected_duplicates = round(confirmed.m * first.expected_duplicates / first.m, 1) if first.m else 0.0
-        confirmed.link_precision = round(min(1.0, confirmed.expected_duplicates / confirmed.crossing_pairs), 4) \
-            if confirmed.crossing_pairs else 1.0
-        confirmed.absolute = confirmed.link_precision < LINK_DECISION
+        _settle(confirmed, _confirmed_crossings(predictions, matched, crossing["first_name"]),
+                confirmed.m * first.expected_duplicates / first.m if first.m else 0.0)
     return model
 
 
-def _confirmed_crossings(pairs: pa.Table, matched: np.ndarray) -> int:
-    """Pairs the score calls a match across a first-name conflict that another matched record confirms on each side
-    (a record linked to that side, agreeing with it on the first name and conflicting with the other side's)."""
-    conflicting = _conflicting(pairs, "first_name") & matched
+def _settle(w: ConflictWeight, crossing_pairs: int, expected_duplicates: float) -> None:
+    """Veto or penalty: a veto when fewer than LINK_DECISION of the pairs linked across the conflict can be duplicates."""
+    w.crossing_pairs = crossing_pairs
+    w.expected_duplicates = round(expected_duplicates, 1)
+    w.link_precision = round(min(1.0, w.expected_duplicates / crossing_pairs), 4) if crossing_pairs else 1.0
+    w.absolute = w.link_precision < LINK_DECISION
+
+
+def _confirmed_crossings(pairs: pa.Table, matched: np.ndarray, conflicting: np.ndarray) -> int:
+    """Of the `conflicting` pairs (matched across a first-name conflict), those that another matched record confirms
+    on each side (a record linked to that side, agreeing with it on the first name and conflicting with the other
+    side's)."""
     if not conflicting.any():
         return 0
     rows = pairs.filter(pa.array(matched)).select(
