@@ -232,6 +232,10 @@ def test_threshold_sweep_measures_the_pipelines_own_clustering(project):
     spec = importlib.util.spec_from_file_location("threshold_sweep", path)
     sweep = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(sweep)
+    # The sweep reads the warehouse as it is now: after the first run's purge scrubbed the customers retention excludes,
+    # whose records the first run's clustering still read (three ticket fragments attach differently at this seed). A
+    # rerun clusters that same state, so the test does not depend on an earlier test having run the pipeline again.
+    materialise(project)
     (row,) = sweep.sweep(str(project.warehouse), str(project.truth_file), [project.linkage.threshold])
     with duckdb.connect(str(project.warehouse), read_only=True) as con:
         clusters = dict(con.execute("SELECT unique_id, cluster_key FROM identity.clusters").fetchall())
