@@ -27,7 +27,11 @@ from pipeline.identity import blocking, conflicts, model
 from pipeline.identity.features import IDENTIFIER_PREFIX
 from pipeline.identity.u_sample import provisional_identities, render, term_frequencies_sql, u_sample_sql
 
-# u-probabilities from this many random pairs of distinct people (see u_sample.py).
+# u-probabilities from this many random pairs of distinct people (see u_sample.py), every comparison from all of
+# them in one query each (Splink's num_chunks=1, no early stop). Splink's default probes 1 % of the pairs, then ten
+# chunks, and stops a comparison once each level has been seen 100 times: one comparison's u then comes from fewer
+# pairs than the others' (last_name at 100k), and a small base, where no rare level reaches 100, pays ~11 queries
+# per comparison instead of one (each a job on Spark). The sample is bounded, so one query is bounded too.
 U_SAMPLE_PAIRS = 5_000_000
 TRAINING_SEED = 42
 # No level's m-probability falls below this (nor below u for an agreement level): EM can learn m = 0 for
@@ -191,7 +195,8 @@ def train(engine: Engine, records: pa.Table) -> Trained:
     tf_tables, people, sample = term_frequency_tables(engine, records)
     settings = model.settings(identifiers_of(records), plan.rules)
     u_linker = open_linker(engine.api(), "u_sample", settings, tf_tables)
-    u_linker.training.estimate_u_using_random_sampling(max_pairs=U_SAMPLE_PAIRS, seed=TRAINING_SEED)
+    u_linker.training.estimate_u_using_random_sampling(max_pairs=U_SAMPLE_PAIRS, seed=TRAINING_SEED, num_chunks=1,
+                                                       min_count_per_level=None)
     u_model = fill_unobserved_u(u_linker.misc.save_model_to_json())
     linker = open_linker(engine.api(), "linkage_input", u_model, tf_tables)
     rules = prior_rules(present)
