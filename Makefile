@@ -13,10 +13,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-# The tests also cover the Spark engine: pyspark (the [spark] extra) on top of the base install.
-$(SPARK_STAMP): $(STAMP)
+# The tests also cover the Spark engine: pyspark (the [spark] extra). On a fresh clone one pip install takes both
+# (a second one would resolve every dependency again); over an existing base install it adds pyspark.
+$(SPARK_STAMP): pyproject.toml
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	test -f $(STAMP) || $(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test,spark]'
-	touch $(SPARK_STAMP)
+	touch $(STAMP) $(SPARK_STAMP)
 
 install: $(STAMP)
 
