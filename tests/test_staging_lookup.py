@@ -17,7 +17,7 @@ from pipeline import runner
 from pipeline.config import load_sources
 from pipeline.staging import stage_source
 from pipeline.staging_changes import TABLES, stage_changes
-from pipeline.staging_lookup import KINDS, TABLE, NormalisedValues
+from pipeline.staging_lookup import KINDS, TABLE, WIDTHS, NormalisedValues
 from tests.conftest import demo_settings
 
 TODAY = date(2026, 11, 26)
@@ -83,10 +83,11 @@ def test_phones_decided_in_sql_are_the_librarys_on_random_digit_strings(region):
 class _Direct(NormalisedValues):
     """Today's definition: every distinct value through the library functions, nothing kept."""
 
-    def map(self, kind, values, region=""):
+    def columns(self, kind, values, region=""):
         regions = region if isinstance(region, pd.Series) else pd.Series(region, index=values.index)
-        return pd.Series([None if v is None else KINDS[kind](v, g) for v, g in zip(values, regions, strict=True)],
-                         index=values.index, dtype=object)
+        results = [None if v is None else KINDS[kind](v, g) for v, g in zip(values, regions, strict=True)]
+        return [pd.Series([None if r is None else r[part] for r in results], index=values.index, dtype=object)
+                for part in range(WIDTHS[kind])]
 
 
 def _tables(path) -> dict[str, pd.DataFrame]:
