@@ -182,8 +182,19 @@ def _read_csv(text: str, source: Source, file: str, names: _Names) -> _Read:
     return _Read(rows, columns, len(rows), repaired, problem)
 
 
+def _key_problem(keys: tuple[str, ...]) -> str | None:
+    """Why a JSON line with these (flattened) keys cannot be read, or None."""
+    lowered = [k.lower() for k in keys]
+    clash = sorted({k for k, low in zip(keys, lowered, strict=False) if lowered.count(low) > 1 or low in RESERVED})
+    if clash:
+        return f"keys differing only in case, or reserved: {shown(clash)}"
+    if any("@" in k or _VALUE_LIKE.match(k) for k in keys):  # a value as a key would become a column name
+        return "key(s) that look like data values (not shown)"
+    return None
+
+
 def _read_jsonl(text: str, source: Source, file: str, names: _Names) -> _Read:
-    rows, keys, repaired = [], {}, 0
+    rows, keys, repaired, problems, renamed = [], {}, 0, {}, {}
     for line, content in enumerate(csv_records.physical_lines(text), 1):
         if not content.strip():
             continue
@@ -203,20 +214,20 @@ def _read_jsonl(text: str, source: Source, file: str, names: _Names) -> _Read:
             rows.append(_bad_row(file, line, "JSON line is not an object", content))
             continue
         flat = _flatten(obj)
-        lowered = [k.lower() for k in flat]
-        clash = sorted({k for k, low in zip(flat, lowered, strict=False) if lowered.count(low) > 1 or low in RESERVED})
-        if clash:
-            rows.append(_bad_row(file, line, f"keys differing only in case, or reserved: {shown(clash)}", content))
-            continue
-        if any("@" in k or _VALUE_LIKE.match(k) for k in flat):  # a value as a key would become a column name
-            rows.append(_bad_row(file, line, "key(s) that look like data values (not shown)", content))
+        key_set = tuple(flat)
+        if key_set not in problems:  # the lines of a file share a few key sets: each is judged once
+            problems[key_set] = _key_problem(key_set)
+        if problems[key_set]:
+            rows.append(_bad_row(file, line, problems[key_set], content))
             continue
         if any(len(v) > csv_records.MAX_FIELD for v in flat.values() if v):
             rows.append(_bad_row(file, line, f"a value over {csv_records.MAX_FIELD} characters", content))
             continue
-        flat = {names(k): v for k, v in flat.items()}
+        if key_set not in renamed:  # named as the first line read with them
+            renamed[key_set] = [names(k) for k in key_set]
+            keys.update(dict.fromkeys(renamed[key_set]))
+        flat = dict(zip(renamed[key_set], flat.values(), strict=True))
         repaired += suspect(content) and _repaired(flat)
-        keys.update(dict.fromkeys(flat))
         rows.append({**flat, "_file": file, "_line": line, "_error": None, "_raw": None})
     return _Read(rows, list(keys), len(rows), repaired)
 

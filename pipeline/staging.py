@@ -17,7 +17,7 @@ import pandas as pd
 
 from pipeline.config import Source
 from pipeline.normalise import address, email, missing, names, values
-from pipeline.staging_lookup import NormalisedValues
+from pipeline.staging_lookup import NormalisedValues, distinct_pairs, spread
 
 CONSENT_ACTIONS = {"opt_in": "opt_in", "optin": "opt_in", "in": "opt_in", "subscribe": "opt_in",
                    "subscribed": "opt_in", "yes": "opt_in", "oui": "opt_in",
@@ -43,33 +43,47 @@ class Staged:
     erasure_requests: pd.DataFrame | None = None
 
 
-def _per_distinct(series: pd.Series, fn: Callable) -> pd.Series:
-    """fn over each distinct value, missing ones (None, NaN) included as fn(None), spread back to the rows (sources
-    repeat values a lot, and per-row Python is what costs at a million rows). Results keep their type (tuples)."""
+def _distinct_results(series: pd.Series, fn: Callable) -> tuple[np.ndarray, np.ndarray]:
+    """fn over each distinct value, missing ones (None, NaN) included as fn(None) (sources repeat values a lot, and
+    per-row Python is what costs at a million rows): the results, and each row's index into them."""
     codes, uniques = pd.factorize(series, use_na_sentinel=True)
     results = np.empty(len(uniques) + 1, dtype=object)
     for i, value in enumerate(uniques):
         results[i] = fn(value)
     results[-1] = fn(None)  # code -1: a missing value
+    return results, np.where(codes < 0, len(uniques), codes)
+
+
+def _per_distinct(series: pd.Series, fn: Callable) -> pd.Series:
+    """fn over each distinct value, spread back to the rows. Results keep their type (tuples)."""
+    results, codes = _distinct_results(series, fn)
     return pd.Series(results[codes], index=series.index, dtype=object)
 
 
-def _map_unique(series: pd.Series, fn: Callable) -> pd.Series:
-    """Apply fn once per distinct non-null value; None where the value is missing."""
-    return _per_distinct(series, lambda v: None if v is None else fn(v))
+def _parts(series: pd.Series, fn: Callable, n: int) -> list[pd.Series]:
+    """fn (a tuple of n parts, or None) over each distinct value, as n columns: split once per distinct value."""
+    results, codes = _distinct_results(series, fn)
+    return [pd.Series(part, index=series.index, dtype=object)
+            for part in spread(results, n, np.ones(len(series), dtype=bool), codes)]
 
 
-def _map_pairs(a: pd.Series, b: pd.Series, fn: Callable) -> pd.Series:
-    """Apply fn(x, y) once per distinct (x, y) pair of two aligned columns."""
-    pairs = [(None if missing(x) else x, y) for x, y in zip(a, b, strict=False)]
-    cache = {p: fn(*p) for p in set(pairs) if p[0] is not None}
-    return pd.Series([cache.get(p) for p in pairs], index=a.index, dtype=object)
+def _bulk_parts(series: pd.Series, fn: Callable, n: int) -> list[pd.Series]:
+    """fn (distinct non-missing values -> a tuple of n parts for each) once over the column, as n columns; None
+    where the value is missing."""
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    results = np.empty(len(uniques), dtype=object)
+    for i, result in enumerate(fn(list(uniques)) if len(uniques) else []):
+        results[i] = result
+    return [pd.Series(part, index=series.index, dtype=object) for part in spread(results, n, codes >= 0, codes[codes >= 0])]
 
 
-def _split(series: pd.Series, n: int) -> list[pd.Series]:
-    rows = [t if isinstance(t, tuple) else (None,) * n for t in series]
-    columns = list(zip(*rows, strict=True)) if rows else [()] * n
-    return [pd.Series(c, index=series.index, dtype=object) for c in columns]
+def _pair_parts(a: pd.Series, b: pd.Series, fn: Callable, n: int) -> list[pd.Series]:
+    """fn(x, y) (a tuple of n parts) once per distinct pair of two aligned columns, as n columns; None where x is."""
+    present, codes, pairs = distinct_pairs(a, b)
+    results = np.empty(len(pairs), dtype=object)
+    for i, (x, y) in enumerate(zip(pairs["raw"], pairs["region"], strict=True)):
+        results[i] = fn(x, y)
+    return [pd.Series(part, index=a.index, dtype=object) for part in spread(results, n, present, codes)]
 
 
 def _col(frame: pd.DataFrame, column: str | tuple[str, ...] | None) -> pd.Series:
@@ -79,7 +93,24 @@ def _col(frame: pd.DataFrame, column: str | tuple[str, ...] | None) -> pd.Series
         return pd.Series([v or None for v in joined], index=frame.index, dtype=object)
     if column is None or column not in frame.columns:
         return pd.Series([None] * len(frame), index=frame.index, dtype=object)
-    return _per_distinct(frame[column], lambda v: None if missing(v) else str(v).strip())
+    if CLEANED + column in frame.columns:
+        return frame[CLEANED + column]
+    codes, uniques = pd.factorize(frame[column], use_na_sentinel=True)
+    if pd.api.types.infer_dtype(uniques, skipna=False) != "string":  # not all text: value by value
+        return _per_distinct(frame[column], _stripped)
+    stripped = pd.Series(np.asarray(uniques, dtype=object)).str.strip()  # each distinct text once, in pandas' loop
+    cleaned = np.append(stripped.where(stripped != "", None).to_numpy(dtype=object), None)  # code -1: missing
+    return pd.Series(cleaned[codes], index=frame.index, dtype=object)
+
+
+CLEANED = "_cleaned:"  # prefix of a mapped column's trimmed copy (stage_source adds them once: see _col)
+
+
+def _stripped(value: object) -> str | None:
+    """Trimmed text, None when missing or blank."""
+    if type(value) is str:
+        return value.strip() or None
+    return None if missing(value) else str(value).strip()
 
 
 class _Issues:
@@ -191,30 +222,29 @@ def _stage_persons(source: Source, frame: pd.DataFrame, issues: _Issues, today: 
     lookup.prefetch({"name": [(p["first_name"], ""), (p["last_name"], "")], "email": [(p["email"], "")],
                      "phone": [(p["phone"], region)], "street": [(p["street"], "")], "city": [(p["city"], "")]})
     for f in ("first_name", "last_name"):
-        why, out[f], out[f"{f}_norm"] = _split(lookup.map("name", p[f]), 3)
+        why, out[f], out[f"{f}_norm"] = lookup.columns("name", p[f])
         issues.add(f, p[f], why)
     out["first_name_canonical"] = _per_distinct(out["first_name_norm"], lambda n: names.canonical_first_name(n, nick))
     born_spec, formats = source.person.get("birth_date"), source.date_formats
     if isinstance(born_spec, tuple):  # assembled from year, month and day columns
         p["birth_date"], formats = _date_from_parts(frame, born_spec), ("%Y-%m-%d",)
-    born, why = _split(_map_unique(p["birth_date"], lambda v: values.parse_birth_date(v, formats, today)), 2)
+    born, why = _bulk_parts(p["birth_date"], lambda vs: values.parse_birth_dates(vs, formats, today), 2)
     out["birth_date"] = pd.to_datetime(born).dt.date
     issues.add("birth_date", p["birth_date"], why)
-    mail, ok, why = _split(lookup.map("email", p["email"]), 3)
+    mail, ok, why = lookup.columns("email", p["email"])
     out["email"], out["email_valid"] = mail, ok.eq(True)
     out["email_key"] = _per_distinct(mail.where(out["email_valid"]), email.email_match_key)
     issues.add("email", p["email"], why)
-    out["phone"], ok, out["phone_kind"], why = _split(lookup.map("phone", p["phone"], region), 4)
+    out["phone"], ok, out["phone_kind"], why = lookup.columns("phone", p["phone"], region)
     out["phone_valid"] = ok.eq(True)
     issues.add("phone", p["phone"], why)
     out["street"] = _per_distinct(p["street"], names.clean)
-    out["street_norm"], = _split(lookup.map("street", p["street"]), 1)
-    pc = _map_pairs(p["postcode"], country, address.normalise_postcode)
-    out["postcode"], ok = _split(pc, 2)
+    out["street_norm"], = lookup.columns("street", p["street"])
+    out["postcode"], ok = _pair_parts(p["postcode"], country, address.normalise_postcode, 2)
     out["postcode_valid"] = ok.eq(True)
     issues.add("postcode", p["postcode"], p["postcode"].where(~out["postcode_valid"] & p["postcode"].notna())
                .map(lambda v: None if missing(v) else f"'{v}' is not a valid postcode"))
-    out["city"], out["city_norm"] = _split(lookup.map("city", p["city"]), 2)
+    out["city"], out["city_norm"] = lookup.columns("city", p["city"])
     out["country"] = country
     out["civility"] = _per_distinct(_col(frame, source.person.get("civility")), names.civility)
     out["identifiers"] = _identifiers(source, frame)
@@ -238,11 +268,11 @@ def _stage_activities(source: Source, frame: pd.DataFrame, issues: _Issues) -> p
         ts, why = values.parse_datetimes(a.get(f, empty), source.date_formats)
         out[f] = pd.to_datetime(ts)
         issues.add(f, a.get(f, empty), why)
-    amount, why = _split(_map_unique(a.get("amount", empty), lambda v: values.parse_decimal(v, source.decimal)), 2)
+    amount, why = _parts(a.get("amount", empty), lambda v: None if v is None else values.parse_decimal(v, source.decimal), 2)
     out["amount"] = pd.to_numeric(amount)
     issues.add("amount", a.get("amount", empty), why)
     for f in ("quantity", "rating"):
-        num, why = _split(_map_unique(a.get(f, empty), lambda v: values.parse_decimal(v, ".")), 2)
+        num, why = _parts(a.get(f, empty), lambda v: None if v is None else values.parse_decimal(v, "."), 2)
         out[f] = pd.to_numeric(num).round().astype("Int64")
         issues.add(f, a.get(f, empty), why)
     out["rating"] = out["rating"].where(out["rating"].between(1, 5))
@@ -264,6 +294,9 @@ def stage_source(source: Source, raw: pd.DataFrame, today: date, lookup: Normali
     frame["_purged"] = frame[columns].eq(PURGED_TOKEN).any(axis=1) if columns else False
     for column in columns:
         frame[column] = frame[column].mask(frame[column] == PURGED_TOKEN)
+    for column in source.mapped_columns:  # trimmed once, read by every _col (quarantine keeps the raw values)
+        if column in frame.columns:
+            frame[CLEANED + column] = _col(frame, column)
     reason = _row_rejections(source, frame)
     bad = reason.notna()
     quarantine = quarantine_rows(source, frame[bad], reason[bad])

@@ -15,9 +15,10 @@ import pytest
 
 from pipeline import runner
 from pipeline.config import load_sources
+from pipeline.normalise.values import parse_birth_date, parse_birth_dates
 from pipeline.staging import stage_source
 from pipeline.staging_changes import TABLES, stage_changes
-from pipeline.staging_lookup import KINDS, TABLE, NormalisedValues
+from pipeline.staging_lookup import KINDS, TABLE, WIDTHS, NormalisedValues
 from tests.conftest import demo_settings
 
 TODAY = date(2026, 11, 26)
@@ -83,10 +84,11 @@ def test_phones_decided_in_sql_are_the_librarys_on_random_digit_strings(region):
 class _Direct(NormalisedValues):
     """Today's definition: every distinct value through the library functions, nothing kept."""
 
-    def map(self, kind, values, region=""):
+    def columns(self, kind, values, region=""):
         regions = region if isinstance(region, pd.Series) else pd.Series(region, index=values.index)
-        return pd.Series([None if v is None else KINDS[kind](v, g) for v, g in zip(values, regions, strict=True)],
-                         index=values.index, dtype=object)
+        results = [None if v is None else KINDS[kind](v, g) for v, g in zip(values, regions, strict=True)]
+        return [pd.Series([None if r is None else r[part] for r in results], index=values.index, dtype=object)
+                for part in range(WIDTHS[kind])]
 
 
 def _tables(path) -> dict[str, pd.DataFrame]:
@@ -190,3 +192,74 @@ def test_values_staged_by_older_normalisation_code_are_normalised_again(small_pr
         assert con.execute("SELECT source_record_id, last_name_norm FROM staging.person_records ORDER BY 1"
                            ).fetchall() == fresh
         assert {c.mode for c in stage_changes(con, sources, TODAY)} == {"none"}  # today's code: nothing restaged
+
+
+# A hostile mix for the staged tables: what SQL decides (plain ASCII streets, e-mails, phones of the common shapes,
+# birth dates written in the first format) beside what it must leave to Python, in every column at once.
+HOSTILE_STREETS = [
+    "12 bis rue", "12bis RUE", "12 BISTRO", "3ter, av. X", "1 ter_b", "__", "a_b_c", "12_A bd", "-", "r.", "BD",
+    "bd. st michel", "7\tbis", "é 12 rue", "12 rue\x00x", "5ter-b", "5 terrain", "5 bis1", "99 _bd_", "1bis2ter",
+    "12  bis  r", "BIS 12", "N°12 rue", "12, rue de l'Église", "Hauptstraße 1", "Ⅻ rue", "rue ２", "ALL.", "12/14 bd",
+    "(12) rue", "bd bd bd", "rue\u00a0de la Paix", "=SUM(A1)", "  12   avenue   Foch  ", "Шевченка 5",
+]
+HOSTILE_BIRTH_DATES = [
+    "02/01/1990", "2/1/1990", "1990-01-02", "1990-1-2", "31/02/1990", "01/01/1899", "01/01/1900", "27/11/2026",
+    "26/11/2026", "0990-01-02", "02/01/90", "1990-01-02T10:00:00", "not a date", "02/01/1990 12:00", "٠٢/٠١/١٩٩٠",
+]
+HOSTILE_NAMES = ["Jean", "JEAN-PIERRE", "o'brien", "Lévêque", "Strauß", "Иванов", "007", "J3an", "=cmd", "王小明",
+                 "Marie  Thérèse", "ÉLODIE", "d'Artagnan", "\x00", "Ⅻ", "Zoë", "ﬁfi", "Anne_Sophie", "-", "A"]
+HOSTILE_SOURCE = """
+sources:
+  - name: hostile
+    channel: offline
+    format: csv
+    files: hostile/*.csv
+    trust_rank: 1
+    record_id: id
+    date_formats: ['%d/%m/%Y', '%Y-%m-%d']
+    person:
+      first_name: prenom
+      last_name: nom
+      birth_date: naissance
+      email: email
+      phone: tel
+      street: rue
+      postcode: cp
+      city: ville
+      country: pays
+"""
+
+
+def test_a_hostile_mix_is_staged_as_by_the_libraries_value_by_value(tmp_path):
+    """stage_source with the lookup (SQL for what it decides, the libraries once per distinct value for the rest) gives
+    the staged tables of every value through the library functions, row by row."""
+    path = tmp_path / "sources.yaml"
+    path.write_text(HOSTILE_SOURCE, encoding="utf-8")
+    source, = load_sources(path)
+    columns = {"prenom": HOSTILE_NAMES, "nom": HOSTILE_NAMES[::-1], "naissance": HOSTILE_BIRTH_DATES,
+               "email": HOSTILE_EMAILS, "tel": HOSTILE_PHONES, "rue": HOSTILE_STREETS, "ville": HOSTILE_STREETS[::-1],
+               "cp": ["75001", "1000", " 750 01", "ABC", "1234567"], "pays": ["FR", "Belgique", "", "ch", "xx"]}
+    n = 3 * max(len(v) for v in columns.values())
+    values = {c: [None if (i + k) % 11 == 0 else ("  " if (i + k) % 13 == 0 else v[(i * (k + 1)) % len(v)])
+                  for i in range(n)] for k, (c, v) in enumerate(columns.items())}
+    frame = pd.DataFrame({"id": [f"H{i}" for i in range(n)], **values, "_file": "hostile/a.csv",
+                          "_line": range(2, n + 2), "_error": None, "_raw": None, "_drop": "2026-11-20"}, dtype=object)
+    frame["_line"] = frame["_line"].astype("int64")
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+        con.execute("CREATE SCHEMA staging")
+        lookup = NormalisedValues(con)
+        bulk = stage_source(source, frame, TODAY, lookup)
+        lookup.save()
+        again = stage_source(source, frame, TODAY, NormalisedValues(con))  # every value read back from the lookup
+    direct = stage_source(source, frame, TODAY, _Direct())
+    assert len(direct.persons) > 100 and direct.field_issues["field"].nunique() >= 5
+    for attr in ("persons", "field_issues", "quarantine"):
+        pd.testing.assert_frame_equal(getattr(bulk, attr), getattr(direct, attr), obj=attr)
+        pd.testing.assert_frame_equal(getattr(again, attr), getattr(direct, attr), obj=attr)
+
+
+@pytest.mark.parametrize("formats", [("%d/%m/%Y", "%Y-%m-%d"), ("%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"), ("%Y%m%d",),
+                                     ("%d %b %Y",)])
+def test_birth_dates_decided_in_sql_are_those_parsed_one_by_one(formats):
+    values = HOSTILE_BIRTH_DATES + ["19900102", "02 Jan 1990", "1990-01-02 ", "2026-11-26", "2026-11-27"]
+    assert parse_birth_dates(values, formats, TODAY) == [parse_birth_date(v, formats, TODAY) for v in values]
