@@ -41,9 +41,10 @@ RESTRICTED_ONLY = ("customer_history", "contact_points", "customer_timeline")
 # Where each copy says what it was built from, per table (tables of hashes and counts, no personal value): the
 # marts generation it holds (pipeline/golden/changes.py), a hash of the query that wrote the table (columns, the
 # analysts' transformations, their parameters, the pseudonym key's fingerprint), its rows when last written whole
-# and the rows merged into it since.
+# and the rows merged into it since, and whether its last write merged.
 BASIS = "copy_basis"
-BASIS_COLUMNS = "table_name VARCHAR, generation VARCHAR, recipe VARCHAR, rows_whole BIGINT, rows_merged BIGINT"
+BASIS_COLUMNS = ("table_name VARCHAR, generation VARCHAR, recipe VARCHAR, rows_whole BIGINT, rows_merged BIGINT, "
+                 "merged BOOLEAN")
 
 
 @dataclass(frozen=True)
@@ -98,26 +99,21 @@ def publish_marts(con: duckdb.DuckDBPyConnection, target: Path, schema: str = "m
             used = sorted(named(query, **(params or {})).items())  # a parameter the query does not read changes nothing
             recipe = hashlib.sha256(f"{query}|{used}|{fingerprint}".encode()).hexdigest()[:20]
             known = basis.get(table)
-            if (merge and merge.previous and known and known[0] == merge.previous and known[1] == recipe and table in merge.per_customer
-                    and "customer_id" in columns):
-                source = (f"(SELECT * FROM {schema}.{quote(table)} "
-                          f"WHERE customer_id IN (SELECT customer_id FROM {merge.changed})) AS {quote(table)}")
-                written = scalar(con, f"SELECT count(*) FROM {source}")
-                if known[3] + written <= known[2]:
-                    con.execute(f"DELETE FROM published.marts.{quote(table)} "
-                                f"WHERE customer_id IN (SELECT customer_id FROM {merge.changed})")
-                    insert = f"INSERT INTO published.marts.{quote(table)} {_copy_query(con, listed, source, escape, params)}"
-                    con.execute(insert, named(insert, **(params or {})))
-                    rows.append((table, merge.current, recipe, known[2], known[3] + written))
-                    continue
-            con.execute(f"DROP TABLE IF EXISTS published.marts.{quote(table)}")
-            copy = f"CREATE TABLE published.marts.{quote(table)} AS {query}"
-            con.execute(copy, named(copy, **(params or {})))
-            whole = scalar(con, f"SELECT count(*) FROM published.marts.{quote(table)}")
-            rows.append((table, merge.current if merge else None, recipe, whole, 0))
+            mergeable = (merge is not None and merge.previous is not None and known is not None
+                         and known[:2] == (merge.previous, recipe) and table in merge.per_customer
+                         and "customer_id" in columns)
+            merged = mergeable and _merge_rows(con, f"{schema}.{quote(table)}", table, listed, merge, known,
+                                               escape, params)
+            if not merged:
+                con.execute(f"DROP TABLE IF EXISTS published.marts.{quote(table)}")
+                copy = f"CREATE TABLE published.marts.{quote(table)} AS {query}"
+                con.execute(copy, named(copy, **(params or {})))
+            rows.append((table, merge.current if merge else None, recipe,
+                         *(merged or (scalar(con, f"SELECT count(*) FROM published.marts.{quote(table)}"), 0)),
+                         bool(merged)))
         con.execute(f"CREATE SCHEMA IF NOT EXISTS published.{BASIS}")
         con.execute(f"CREATE OR REPLACE TABLE published.{BASIS}.tables ({BASIS_COLUMNS})")
-        con.executemany(f"INSERT INTO published.{BASIS}.tables VALUES (?, ?, ?, ?, ?)", rows)
+        con.executemany(f"INSERT INTO published.{BASIS}.tables VALUES (?, ?, ?, ?, ?, ?)", rows)
         counts = {t: scalar(con, f"SELECT count(*) FROM published.marts.{quote(t)}") for t in tables}
     finally:
         con.execute("DETACH published")
@@ -129,7 +125,22 @@ def merged_tables(target: Path) -> list[str]:
     """The tables of a copy whose last write merged changed customers' rows rather than writing them whole."""
     with duckdb.connect(str(target), read_only=True) as con:
         return [r[0] for r in con.execute(
-            f"SELECT table_name FROM {BASIS}.tables WHERE rows_merged > 0 ORDER BY 1").fetchall()]
+            f"SELECT table_name FROM {BASIS}.tables WHERE merged ORDER BY 1").fetchall()]
+
+
+def _merge_rows(con: duckdb.DuckDBPyConnection, source_table: str, table: str, listed: str, merge: MergeBasis,
+                known: tuple, escape: bool, params: dict | None) -> tuple[int, int] | None:
+    """Replace the changed customers' rows of the copy's `table` by theirs in `source_table`; (rows at the last whole
+    write, rows merged since), or None (nothing done) when the merged rows would outgrow the table."""
+    changed = f"customer_id IN (SELECT customer_id FROM {merge.changed})"
+    source = f"(SELECT * FROM {source_table} WHERE {changed}) AS {quote(table)}"
+    rows_whole, rows_merged = known[2], known[3] + scalar(con, f"SELECT count(*) FROM {source}")
+    if rows_merged > rows_whole:
+        return None
+    con.execute(f"DELETE FROM published.marts.{quote(table)} WHERE {changed}")
+    insert = f"INSERT INTO published.marts.{quote(table)} {_copy_query(con, listed, source, escape, params)}"
+    con.execute(insert, named(insert, **(params or {})))
+    return rows_whole, rows_merged
 
 
 def _copy_query(con: duckdb.DuckDBPyConnection, listed: str, source: str, escape: bool, params: dict | None) -> str:
@@ -138,11 +149,12 @@ def _copy_query(con: duckdb.DuckDBPyConnection, listed: str, source: str, escape
 
 
 def _read_basis(con: duckdb.DuckDBPyConnection) -> dict[str, tuple]:
-    """table -> (generation, recipe, rows_whole, rows_merged) of the copy attached as `published` (empty when new)."""
+    """table -> (generation, recipe, rows_whole, rows_merged, merged) of the copy attached as `published` (empty when
+    new)."""
     if not scalar(con, "SELECT count(*) FROM information_schema.tables WHERE table_catalog = 'published' "
                        "AND table_schema = ? AND table_name = 'tables'", [BASIS]):
         return {}
-    return {t: rest for t, *rest in con.execute(f"SELECT * FROM published.{BASIS}.tables").fetchall()}
+    return {t: tuple(rest) for t, *rest in con.execute(f"SELECT * FROM published.{BASIS}.tables").fetchall()}
 
 
 def _copy_file(source: Path, dest: Path) -> None:
