@@ -3,13 +3,26 @@
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from assets.keys import MARTS, PUBLISHED, PURGE_LOG, RESTRICTED
+from assets.keys import (
+    CONSENT_HISTORY,
+    CUSTOMER_HISTORY,
+    CUSTOMER_TIMELINE,
+    MARTS,
+    MARTS_CONTACT_POINTS,
+    PUBLISHED,
+    PURGE_LOG,
+    RESTRICTED,
+)
 from assets.steps import Step
+from pipeline.golden.changes import CHANGED, merge_basis
 from pipeline.private_files import restrict
 from pipeline.publish import (
     PSEUDONYM_FUNCTION,
     RESTRICTED_ONLY,
+    MergeBasis,
     analyst_select,
+    merged_tables,
+    pseudonym_fingerprint,
     pseudonym_key,
     publish_marts,
     register_pseudonym,
@@ -23,6 +36,15 @@ from pipeline.resources import WAREHOUSE_POOL, RunSettings
 # purged (tests/test_incremental_golden.py).
 COPIES_STEP = Step("copies")
 COPIED = [*MARTS, PURGE_LOG]
+# The marts whose rows of a customer only that customer's inputs shape, merged customer by customer in the warehouse
+# (pipeline/golden/changes.py, marts/history.py): a copy takes the run's changed customers' rows of them alone.
+# customer_360 is not one (its RFM scores rank every customer), nor the tables of households, segments and counts.
+PER_CUSTOMER = frozenset(key.path[-1] for key in (CONSENT_HISTORY, MARTS_CONTACT_POINTS, CUSTOMER_TIMELINE,
+                                                CUSTOMER_HISTORY))
+
+
+def _merge(con) -> MergeBasis:
+    return MergeBasis(*merge_basis(con), changed=CHANGED, per_customer=PER_CUSTOMER)
 
 
 @COPIES_STEP.asset(PUBLISHED, deps=COPIED, group_name="marts")
@@ -32,18 +54,19 @@ def published_marts(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
     target = settings.published
     with duckdb.get_connection() as con:
         if settings.analyst_identifiers:  # allowed by C360_ANALYST_IDENTIFIERS: the marts as they are
-            counts = publish_marts(con, target, escape=True)
+            counts = publish_marts(con, target, escape=True, merge=_merge(con))
         else:
-            register_pseudonym(con, pseudonym_key(settings.pseudonym_key_file, settings.pseudonym_secret))
+            key = pseudonym_key(settings.pseudonym_key_file, settings.pseudonym_secret)
+            register_pseudonym(con, key)
             try:
                 counts = publish_marts(con, target, select=analyst_select(sources_keyed_by_identifier(settings.sources())),
-                                       skip=RESTRICTED_ONLY, escape=True, params={"as_of": settings.reference_date})
+                                       skip=RESTRICTED_ONLY, escape=True, params={"as_of": settings.reference_date},
+                                       merge=_merge(con), fingerprint=pseudonym_fingerprint(key))
             finally:
                 con.remove_function(PSEUDONYM_FUNCTION)
     return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(target)),
                                           "direct_identifiers": settings.analyst_identifiers,
-                                          **_holds(context),
-                                          **{f"rows_{t}": n for t, n in counts.items()}})
+                                          **_holds(context), **_written(target, counts)})
 
 
 @COPIES_STEP.asset(RESTRICTED, deps=COPIED, group_name="marts")
@@ -52,16 +75,22 @@ def restricted_marts(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
     """The marts with the full golden record for customer service (restricted.duckdb), swapped in atomically."""
     target = settings.restricted
     with duckdb.get_connection() as con:
-        counts = publish_marts(con, target)
+        counts = publish_marts(con, target, merge=_merge(con))
     restrict(target)  # every name, e-mail, phone, address: owner-only, also when the run comes from the UI
     return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(target)), **_holds(context),
-                                          **{f"rows_{t}": n for t, n in counts.items()}})
+                                          **_written(target, counts)})
 
 
 @dg.multi_asset(specs=COPIES_STEP.specs(), can_subset=True, pool=WAREHOUSE_POOL, name=COPIES_STEP.name)
 def copies(context: dg.AssetExecutionContext, duckdb: DuckDBResource, settings: RunSettings):
     """The analysts' and customer service's copies of the marts, each swapped in atomically."""
     yield from COPIES_STEP.materialize(context, duckdb=duckdb, settings=settings)
+
+
+def _written(target, counts: dict[str, int]) -> dict:
+    """Rows per table, and which tables took only the changed customers' rows (names and counts only)."""
+    return {**{f"rows_{t}": n for t, n in counts.items()},
+            "tables_merged": dg.MetadataValue.json(merged_tables(target))}
 
 
 def _holds(context: dg.AssetExecutionContext) -> dict:

@@ -16,7 +16,9 @@ import hashlib
 import hmac
 import os
 import secrets
+import shutil
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -36,37 +38,137 @@ PSEUDONYM_FUNCTION = "c360_pseudonym"
 RESTRICTED_ONLY = ("customer_history", "contact_points", "customer_timeline")
 
 
+# Where each copy says what it was built from, per table (tables of hashes and counts, no personal value): the
+# marts generation it holds (pipeline/golden/changes.py), a hash of the query that wrote the table (columns, the
+# analysts' transformations, their parameters, the pseudonym key's fingerprint), its rows when last written whole
+# and the rows merged into it since, and whether its last write merged.
+BASIS = "copy_basis"
+BASIS_COLUMNS = ("table_name VARCHAR, generation VARCHAR, recipe VARCHAR, rows_whole BIGINT, rows_merged BIGINT, "
+                 "merged BOOLEAN")
+
+
+@dataclass(frozen=True)
+class MergeBasis:
+    """The marts being copied are generation `current` (pipeline/golden/changes.py), and the customers in `changed`
+    (a table of customer_id) are those that changed since generation `previous`: in a copy holding `previous`, the
+    tables `per_customer` get only those customers' rows deleted and written again. None: not known."""
+
+    previous: str | None
+    current: str | None
+    changed: str
+    per_customer: frozenset[str]
+
+
 def publish_marts(con: duckdb.DuckDBPyConnection, target: Path, schema: str = "marts",
                   select: Callable[[str, list[str]], str] | None = None, skip: tuple[str, ...] = (),
-                  escape: bool = False, params: dict | None = None) -> dict[str, int]:
+                  escape: bool = False, params: dict | None = None, merge: MergeBasis | None = None,
+                  fingerprint: str = "") -> dict[str, int]:
     """Copy every table of `schema` (but `skip`) into the file `target` (as schema `marts`); `select(table, columns)`
     gives the SELECT list of a table's copy (default: every column as it is), its `$name` parameters bound from
-    `params`; `escape` escapes text a
-    spreadsheet would run as a formula (pipeline/formula_guard.py). Returns rows per table."""
+    `params`; `escape` escapes text a spreadsheet would run as a formula (pipeline/formula_guard.py).
+
+    With `merge`, the previous copy is copied to `<name>.tmp` first, and each per-customer table it holds from the
+    generation the changed customers lead from, written by the same query (`fingerprint`: whatever else shapes its
+    rows, such as the pseudonym key's), gets only the changed customers' rows replaced; any other table is written
+    whole, and so is a table whose merged rows would outgrow its rows (deleted rows stay in the file until a whole
+    write). Without it, or when the copy holds another generation, every table is written whole. Either way the
+    file is swapped in atomically. Returns rows per table."""
     tables = [r[0] for r in con.execute(
         "SELECT table_name FROM information_schema.tables WHERE table_schema = ? AND table_catalog = current_database() "
         "ORDER BY 1", [schema]).fetchall() if r[0] not in skip]
     tmp = target.with_name(target.name + ".tmp")
     tmp.unlink(missing_ok=True)
     target.parent.mkdir(parents=True, exist_ok=True)
+    if merge and merge.previous and target.is_file():
+        _copy_file(target, tmp)
     con.execute(f"ATTACH {literal(tmp)} AS published")
     try:
-        con.execute("CREATE SCHEMA published.marts")
+        basis = _read_basis(con)
+        con.execute("CREATE SCHEMA IF NOT EXISTS published.marts")
+        for (old,) in con.execute("SELECT table_name FROM information_schema.tables WHERE table_catalog = 'published' "
+                                  "AND table_schema = 'marts'").fetchall():
+            if old not in tables:  # a table the marts no longer have, or that this copy now leaves out
+                con.execute(f"DROP TABLE published.marts.{quote(old)}")
+        rows = []
         for table in tables:
             columns = [r[0] for r in con.execute(
                 "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ? "
                 "AND table_catalog = current_database() ORDER BY ordinal_position", [schema, table]).fetchall()]
             listed = select(table, columns) if select else "*"
-            query = f"SELECT {listed} FROM {schema}.{quote(table)}"
-            if escape:
-                query = escaped_select(con, query, named(query, **(params or {})))
-            copy = f"CREATE TABLE published.marts.{quote(table)} AS {query}"
-            con.execute(copy, named(copy, **(params or {})))
+            query = _copy_query(con, listed, f"{schema}.{quote(table)}", escape, params)
+            used = sorted(named(query, **(params or {})).items())  # a parameter the query does not read changes nothing
+            recipe = hashlib.sha256(f"{query}|{used}|{fingerprint}".encode()).hexdigest()[:20]
+            known = basis.get(table)
+            mergeable = (merge is not None and merge.previous is not None and known is not None
+                         and known[:2] == (merge.previous, recipe) and table in merge.per_customer
+                         and "customer_id" in columns)
+            merged = mergeable and _merge_rows(con, f"{schema}.{quote(table)}", table, listed, merge, known,
+                                               escape, params)
+            if not merged:
+                con.execute(f"DROP TABLE IF EXISTS published.marts.{quote(table)}")
+                copy = f"CREATE TABLE published.marts.{quote(table)} AS {query}"
+                con.execute(copy, named(copy, **(params or {})))
+            rows.append((table, merge.current if merge else None, recipe,
+                         *(merged or (scalar(con, f"SELECT count(*) FROM published.marts.{quote(table)}"), 0)),
+                         bool(merged)))
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS published.{BASIS}")
+        con.execute(f"CREATE OR REPLACE TABLE published.{BASIS}.tables ({BASIS_COLUMNS})")
+        con.executemany(f"INSERT INTO published.{BASIS}.tables VALUES (?, ?, ?, ?, ?, ?)", rows)
         counts = {t: scalar(con, f"SELECT count(*) FROM published.marts.{quote(t)}") for t in tables}
     finally:
         con.execute("DETACH published")
     os.replace(tmp, target)
     return counts
+
+
+def merged_tables(target: Path) -> list[str]:
+    """The tables of a copy whose last write merged changed customers' rows rather than writing them whole."""
+    with duckdb.connect(str(target), read_only=True) as con:
+        return [r[0] for r in con.execute(
+            f"SELECT table_name FROM {BASIS}.tables WHERE merged ORDER BY 1").fetchall()]
+
+
+def _merge_rows(con: duckdb.DuckDBPyConnection, source_table: str, table: str, listed: str, merge: MergeBasis,
+                known: tuple, escape: bool, params: dict | None) -> tuple[int, int] | None:
+    """Replace the changed customers' rows of the copy's `table` by theirs in `source_table`; (rows at the last whole
+    write, rows merged since), or None (nothing done) when the merged rows would outgrow the table."""
+    changed = f"customer_id IN (SELECT customer_id FROM {merge.changed})"
+    source = f"(SELECT * FROM {source_table} WHERE {changed}) AS {quote(table)}"
+    rows_whole, rows_merged = known[2], known[3] + scalar(con, f"SELECT count(*) FROM {source}")
+    if rows_merged > rows_whole:
+        return None
+    con.execute(f"DELETE FROM published.marts.{quote(table)} WHERE {changed}")
+    insert = f"INSERT INTO published.marts.{quote(table)} {_copy_query(con, listed, source, escape, params)}"
+    con.execute(insert, named(insert, **(params or {})))
+    return rows_whole, rows_merged
+
+
+def _copy_query(con: duckdb.DuckDBPyConnection, listed: str, source: str, escape: bool, params: dict | None) -> str:
+    query = f"SELECT {listed} FROM {source}"
+    return escaped_select(con, query, named(query, **(params or {}))) if escape else query
+
+
+def _read_basis(con: duckdb.DuckDBPyConnection) -> dict[str, tuple]:
+    """table -> (generation, recipe, rows_whole, rows_merged, merged) of the copy attached as `published` (empty when
+    new)."""
+    if not scalar(con, "SELECT count(*) FROM information_schema.tables WHERE table_catalog = 'published' "
+                       "AND table_schema = ? AND table_name = 'tables'", [BASIS]):
+        return {}
+    return {t: tuple(rest) for t, *rest in con.execute(f"SELECT * FROM published.{BASIS}.tables").fetchall()}
+
+
+def _copy_file(source: Path, dest: Path) -> None:
+    """Copy `source` to a new file `dest` created with the permissions of `source` (a restricted copy is never,
+    even for a moment, readable by others)."""
+    fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, source.stat().st_mode & 0o777)
+    with os.fdopen(fd, "wb") as out, source.open("rb") as src:
+        shutil.copyfileobj(src, out, 1 << 20)
+
+
+def pseudonym_fingerprint(key: bytes) -> str:
+    """What a copy records of the pseudonym key (a keyed hash of a constant, not the key): pseudonyms written
+    under another key are never merged with new ones."""
+    return hmac.new(key, b"customer360 copy basis", hashlib.sha256).hexdigest()[:16]
 
 
 def pseudonym_key(key_file: Path, configured: str = "") -> bytes:

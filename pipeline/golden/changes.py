@@ -21,6 +21,7 @@ half-way leaves them, and its set is carried into the next run's.
 from __future__ import annotations
 
 import hashlib
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,9 @@ from pipeline.warehouse import table_exists, transaction
 CHANGED = "golden.changed_customers"
 FINGERPRINTS = "golden.customer_fingerprints"  # committed: what the golden and marts tables hold
 PENDING = "golden.customer_fingerprints_next"  # this run's, committed at its end
+# (previous, current): a new id each commit, so a published copy can say which committed marts it holds and a
+# run's changed customers be merged into a copy of the marts they lead from (pipeline/publish.py).
+GENERATION = "golden.marts_generation"
 _PACKAGE = Path(__file__).resolve().parents[1]
 # What shapes a golden or per-customer marts row besides its inputs: a change of any of these rebuilds in full.
 _SHAPING = [*sorted((_PACKAGE / "golden").glob("*.py")), *sorted((_PACKAGE / "marts").glob("*.py")),
@@ -178,5 +182,17 @@ def commit_fingerprints(con: duckdb.DuckDBPyConnection) -> bool:
         WHERE f.customer_id = p.customer_id AND p.customer_id IN (SELECT customer_id FROM golden.excluded_customers)""")
     con.execute(f"CREATE OR REPLACE TABLE {FINGERPRINTS} AS SELECT * FROM {PENDING}")
     con.execute(f"DROP TABLE {PENDING}")
+    current = scalar(con, f"SELECT current FROM {GENERATION}") if table_exists(con, GENERATION) else None
+    con.execute(f"CREATE OR REPLACE TABLE {GENERATION} AS SELECT ?::VARCHAR AS previous, ?::VARCHAR AS current",
+                [current, uuid.uuid4().hex])
     return True
 
+
+def merge_basis(con: duckdb.DuckDBPyConnection) -> tuple[str | None, str | None]:
+    """(previous, current): the committed marts are generation `current` (None: not committed, a run is under way)
+    and golden.changed_customers is what changed since the committed marts `previous` (None: not known, or a full
+    run)."""
+    if not table_exists(con, GENERATION) or table_exists(con, PENDING):
+        return None, None
+    previous, current = con.execute(f"SELECT previous, current FROM {GENERATION}").fetchone()
+    return (None if is_full(con) else previous), current

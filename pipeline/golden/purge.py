@@ -36,7 +36,8 @@ SCHEMAS = ("raw", "staging", "identity", "golden", "marts")
 UNTOUCHED = {"staging.staged_files", NORMALISED_VALUES, "identity.erasure_registry", "identity.purged_records", "identity.id_registry",
              "identity.id_events", "identity.record_customer", "identity.clusters", "identity.linked_records",
              "golden.excluded_customers", "golden.purge_log", "marts.customer_xref", "marts.data_quality",
-             "golden.changed_customers", "golden.customer_fingerprints", "golden.customer_fingerprints_next"}
+             "golden.changed_customers", "golden.customer_fingerprints", "golden.customer_fingerprints_next",
+             "golden.marts_generation"}
 # Columns that are keys, ids, codes or bookkeeping, never a person's value.
 KEEP = {"customer_id", "source", "source_record_id", "unique_id", "unique_id_l", "unique_id_r", "source_l",
         "source_r", "person_source", "person_record_id", "record_1", "record_2", "decision_id", "decision",

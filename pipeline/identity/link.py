@@ -122,8 +122,9 @@ def predict_changed(linkage_input: pa.Table, changed: list[str], model_path: Pat
         con.register("_changed", pa.table({"unique_id": pa.array(changed, pa.string())}))
         con.execute("CREATE TABLE changed_records AS SELECT * FROM linkage_input WHERE unique_id IN "
                     "(SELECT unique_id FROM _changed)")
-        con.execute("CREATE TABLE other_records AS SELECT * FROM linkage_input WHERE unique_id NOT IN "
-                    "(SELECT unique_id FROM _changed)")
+        # a view, not a second copy of the whole base written to the scratch file every day
+        con.execute("CREATE VIEW other_records AS SELECT * FROM linkage_input WHERE unique_id NOT IN "
+                    "(SELECT unique_id FROM changed_records)")
         tf_tables, _, _ = recipe.term_frequency_tables(DuckDBEngine(con), linkage_input)  # as the full run's
         db = DuckDBAPI(con)
         linker = recipe.open_linker(db, "linkage_input", json.loads(model_path.read_text()), tf_tables)
