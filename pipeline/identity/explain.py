@@ -79,7 +79,7 @@ def customers_apart(warehouse: Path, learned: ConflictModel, left: str, right: s
             WHERE c.customer_id IN (SELECT customer_id FROM identity.record_customer WHERE unique_id IN (?, ?))
             ORDER BY c.unique_id""", [left, right]).fetchall()
         keys = person_keys(con, {uid for _, uid in rows})
-    of = dict((uid, cid) for cid, uid in rows)
+    of = {uid: cid for cid, uid in rows}
     if left not in of or right not in of or of[left] == of[right]:
         return None
     sides = [[uid for cid, uid in rows if cid == of[r]] for r in (left, right)]
