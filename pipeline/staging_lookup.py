@@ -43,7 +43,7 @@ PHONE_SQL = r"^\+?[0-9][0-9 .\-]*$"  # digits with separators only: separators d
 def _code_version() -> str:
     """Changes with the normalisation code or the libraries' versions (their metadata decide validity, anyascii's
     tables the match form of names, cities and streets in other scripts)."""
-    seeds = [(SEEDS_DIR / f).read_text(encoding="utf-8") for f in ("street_types.csv",)]
+    seeds = [(SEEDS_DIR / f).read_text(encoding="utf-8") for f in ("street_types.csv", "street_languages.csv")]
     text = "|".join([inspect.getsource(m) for m in (phone, email, names, address, rules)] + seeds
                     + [version("phonenumbers"), version("email-validator"), version("anyascii"), EMAIL_SQL, PHONE_SQL])
     return hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -61,8 +61,8 @@ def _city(value: str) -> tuple:
     return names.display_form(value), address.normalise_city(value)
 
 
-def _street(value: str) -> tuple:
-    return (address.normalise_street(value, address.street_types()),)
+def _street(value: str, region: str) -> tuple:
+    return (address.normalise_street(value, address.street_types(region)),)
 
 
 # kind -> fn(raw, region) -> tuple (JSON-safe values only)
@@ -71,7 +71,7 @@ KINDS: dict[str, Callable[[str, str], tuple]] = {
     "email": lambda v, _: email.normalise_email(v),
     "name": lambda v, _: _name(v),
     "city": lambda v, _: _city(v),
-    "street": lambda v, _: _street(v),
+    "street": _street,  # abbreviations read in the language of the record's country
 }
 
 

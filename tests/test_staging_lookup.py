@@ -190,3 +190,32 @@ def test_values_staged_by_older_normalisation_code_are_normalised_again(small_pr
         assert con.execute("SELECT source_record_id, last_name_norm FROM staging.person_records ORDER BY 1"
                            ).fetchall() == fresh
         assert {c.mode for c in stage_changes(con, sources, TODAY)} == {"none"}  # today's code: nothing restaged
+
+
+def test_street_abbreviations_are_staged_in_the_language_of_each_records_country(tmp_path):
+    """Staging reads a street's abbreviations in the language of the record's country (its own, or the source's
+    default): 'Pl.' is a Platz in a German address and a place in a French one of the same source, and the lookup
+    keys each reading by that country."""
+    (tmp_path / "s.yaml").write_text("""
+defaults: {format: csv, channel: offline, country: DE}
+sources:
+  - name: kunden
+    files: kunden/*.csv
+    record_id: id
+    person: {first_name: vorname, last_name: name, street: strasse, postcode: plz, country: land}
+""", encoding="utf-8")
+    source = load_sources(tmp_path / "s.yaml")[0]
+    raw = pd.DataFrame({"id": ["1", "2", "3", "4"], "vorname": ["Jörg", "Jörg", "Anne", "Anne"],
+                        "name": ["Köhler", "Köhler", "Roux", "Roux"],
+                        "strasse": ["Marktpl. 3", "Marktplatz 3", "2 Pl. du Marché", "2 place du Marché"],
+                        "plz": ["10115", "10115", "69003", "69003"], "land": ["", "DE", "FR", "France"],
+                        "_file": ["f"] * 4, "_line": [1, 2, 3, 4], "_raw": [None] * 4, "_error": [None] * 4})
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+        con.execute("CREATE SCHEMA staging")
+        lookup = NormalisedValues(con)
+        persons = stage_source(source, raw, TODAY, lookup).persons
+        lookup.save()
+        keyed = con.execute(f"SELECT region, raw FROM {TABLE} WHERE kind = 'street' ORDER BY ALL").fetchall()
+    assert persons["street_norm"].tolist() == ["marktplatz 3", "marktplatz 3", "2 place du marche", "2 place du marche"]
+    assert persons["country"].tolist() == ["DE", "DE", "FR", "FR"]
+    assert keyed == [("DE", "Marktpl. 3"), ("DE", "Marktplatz 3"), ("FR", "2 Pl. du Marché"), ("FR", "2 place du Marché")]
