@@ -13,6 +13,12 @@ person's records can be joined through a third record even when two of them shar
 5. clusters: the run's clusters (what identity.linkage_quality reports).
 Counts only: no personal value is printed.
 
+`--classes`: instead, the true pairs lost between two clusters of one person, per pair of clusters, in one class by
+the best pair of records across them: (d) a pair >= threshold not vetoed (clustering refused it or an exclusive
+alternative outweighed it), (c) vetoed, (b) scored 0.5-threshold, (b2) proposed by the blocking rules but scored
+below 0.5 (not kept), (a) never compared; each with the fields the two clusters share exactly on any pair of their
+records (the evidence the linker had).
+
 Records a purge emptied after linking (erasure, retention) are left out of every stage, and they are not a random
 share: a person split over two clusters leaves a fragment that looks inactive, so retention purges split
 persons' records more often than others. Diagnose a warehouse built with C360_RETENTION_DAYS large enough that
@@ -104,6 +110,44 @@ def diagnose(warehouse: Path, truth: Path, artefacts: Path, threshold: float = 0
     return rows
 
 
+def lost_by_class(warehouse: Path, truth: Path, artefacts: Path, threshold: float = 0.8) -> list[dict]:
+    """Lost true pairs by class and by the fields shared exactly (see the module docstring)."""
+    con = duckdb.connect(str(warehouse), read_only=True)
+    rules = [r["blocking_rule"] for r in
+             json.loads((artefacts / "splink_model.json").read_text())["blocking_rules_to_generate_predictions"]]
+    fields = [c for c in COMPARED if c in {r[0] for r in con.execute("DESCRIBE identity.linkage_input").fetchall()}]
+    con.execute(f"""CREATE TEMP TABLE _rp AS SELECT c.unique_id, c.cluster_key, t.person_id FROM identity.clusters c
+        JOIN (SELECT source || ':' || source_record_id AS unique_id, person_id
+              FROM read_csv({literal(truth)}, all_varchar = true)) t USING (unique_id)""")
+    shared = ", ".join(f"bool_or(l.{f} = r.{f}) AS {f}" for f in fields)
+    rows = con.execute(f"""
+        WITH frag AS (SELECT person_id, cluster_key, count(*) AS n FROM _rp GROUP BY ALL),
+        lost AS (SELECT a.person_id, a.cluster_key AS k1, b.cluster_key AS k2, a.n * b.n AS pairs
+                 FROM frag a JOIN frag b ON a.person_id = b.person_id AND a.cluster_key < b.cluster_key),
+        across AS (SELECT l.person_id, l.k1, l.k2, least(x.unique_id, y.unique_id) AS a,
+                          greatest(x.unique_id, y.unique_id) AS b
+                   FROM lost l JOIN _rp x ON x.person_id = l.person_id AND x.cluster_key = l.k1
+                   JOIN _rp y ON y.person_id = l.person_id AND y.cluster_key = l.k2),
+        judged AS (SELECT c.person_id, c.k1, c.k2, {shared},
+                          bool_or(p.match_probability >= $t AND NOT p.contrary_evidence) AS kept,
+                          bool_or(p.match_probability >= $t AND p.contrary_evidence) AS vetoed,
+                          bool_or(p.match_probability IS NOT NULL AND NOT p.contrary_evidence) AS scored,
+                          bool_or({' OR '.join(f'({r})' for r in rules)}) AS blocked
+                   FROM across c JOIN identity.linkage_input l ON l.unique_id = c.a
+                   JOIN identity.linkage_input r ON r.unique_id = c.b
+                   LEFT JOIN identity.pairwise_predictions p ON p.unique_id_l = c.a AND p.unique_id_r = c.b
+                   GROUP BY ALL)
+        SELECT CASE WHEN kept THEN 'd refused by clustering or outweighed' WHEN vetoed THEN 'c vetoed'
+                    WHEN scored THEN 'b scored 0.5-threshold' WHEN blocked THEN 'b2 blocked, scored < 0.5'
+                    ELSE 'a never compared' END AS class,
+               concat_ws('+', {', '.join(f"CASE WHEN {f} THEN '{f}' END" for f in fields)}) AS shared,
+               sum(pairs)::BIGINT AS pairs
+        FROM lost JOIN judged USING (person_id, k1, k2) GROUP BY ALL ORDER BY class, pairs DESC""",
+                       {"t": threshold}).fetchall()
+    con.close()
+    return [{"class": c, "shared": s or "nothing", "pairs": n} for c, s, n in rows]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--warehouse", required=True)
@@ -112,11 +156,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threshold", type=float, default=0.8)
     parser.add_argument("--households", action="store_true",
                         help="instead: the pairs lost by class, and how many households decide (household_diagnosis.py)")
+    parser.add_argument("--classes", action="store_true",
+                        help="instead: the pairs lost by class (never compared, scored below, vetoed, clustering) and "
+                             "the fields they share")
     args = parser.parse_args(argv)
     warehouse = Path(args.warehouse)
     artefacts = Path(args.artefacts) if args.artefacts else warehouse.parent / "artefacts"
-    rows = household_diagnosis.diagnose(warehouse, Path(args.truth)) if args.households else \
-        diagnose(warehouse, Path(args.truth), artefacts, args.threshold)
+    if args.households:
+        rows = household_diagnosis.diagnose(warehouse, Path(args.truth))
+    elif args.classes:
+        rows = lost_by_class(warehouse, Path(args.truth), artefacts, args.threshold)
+    else:
+        rows = diagnose(warehouse, Path(args.truth), artefacts, args.threshold)
     for row in rows:
         print(json.dumps(row))
     return 0

@@ -179,6 +179,8 @@ def _explain(args: argparse.Namespace) -> int:
     for left, right, probability, vetoed in result["pairs"]:
         note = "  (contrary evidence: never merged)" if vetoed else ""
         print(f"  {left} ~ {right}: match probability {probability}{note}")
+    if result["customers_apart"]:
+        print(f"  {result['customers_apart']}")
     print(f"waterfall chart: {result['chart']}")
     return 0
 

@@ -220,7 +220,7 @@ def _stage_persons(source: Source, frame: pd.DataFrame, issues: _Issues, today: 
     country = _per_distinct(p["country"], lambda c: address.normalise_country(c, source.country))
     region = country.where(country.str.len() == 2, source.country)
     lookup.prefetch({"name": [(p["first_name"], ""), (p["last_name"], "")], "email": [(p["email"], "")],
-                     "phone": [(p["phone"], region)], "street": [(p["street"], "")], "city": [(p["city"], "")]})
+                     "phone": [(p["phone"], region)], "street": [(p["street"], region)], "city": [(p["city"], "")]})
     for f in ("first_name", "last_name"):
         why, out[f], out[f"{f}_norm"] = lookup.columns("name", p[f])
         issues.add(f, p[f], why)
@@ -239,7 +239,7 @@ def _stage_persons(source: Source, frame: pd.DataFrame, issues: _Issues, today: 
     out["phone_valid"] = ok.eq(True)
     issues.add("phone", p["phone"], why)
     out["street"] = _per_distinct(p["street"], names.clean)
-    out["street_norm"], = lookup.columns("street", p["street"])
+    out["street_norm"], = lookup.columns("street", p["street"], region)
     out["postcode"], ok = _pair_parts(p["postcode"], country, address.normalise_postcode, 2)
     out["postcode_valid"] = ok.eq(True)
     issues.add("postcode", p["postcode"], p["postcode"].where(~out["postcode_valid"] & p["postcode"].notna())

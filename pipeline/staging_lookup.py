@@ -46,7 +46,7 @@ STREET_SQL = r"^[ -~]*$"  # printable ASCII: the streets SQL normalises (see _st
 def _code_version() -> str:
     """Changes with the normalisation code or the libraries' versions (their metadata decide validity, anyascii's
     tables the match form of names, cities and streets in other scripts)."""
-    seeds = [(SEEDS_DIR / f).read_text(encoding="utf-8") for f in ("street_types.csv",)]
+    seeds = [(SEEDS_DIR / f).read_text(encoding="utf-8") for f in ("street_types.csv", "street_languages.csv")]
     text = "|".join([inspect.getsource(m) for m in (phone, email, names, address, rules)] + seeds
                     + [version("phonenumbers"), version("email-validator"), version("anyascii"), EMAIL_SQL, PHONE_SQL])
     return hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -64,8 +64,8 @@ def _city(value: str) -> tuple:
     return names.display_form(value), address.normalise_city(value)
 
 
-def _street(value: str) -> tuple:
-    return (address.normalise_street(value, address.street_types()),)
+def _street(value: str, region: str) -> tuple:
+    return (address.normalise_street(value, address.street_types(region)),)
 
 
 # kind -> fn(raw, region) -> tuple (JSON-safe values only)
@@ -74,7 +74,7 @@ KINDS: dict[str, Callable[[str, str], tuple]] = {
     "email": lambda v, _: email.normalise_email(v),
     "name": lambda v, _: _name(v),
     "city": lambda v, _: _city(v),
-    "street": lambda v, _: _street(v),
+    "street": _street,  # abbreviations read in the language of the record's country
 }
 
 
@@ -272,7 +272,18 @@ def _streets(con: duckdb.DuckDBPyConnection | None, todo: pd.DataFrame) -> dict[
     """normalise_street in SQL for streets of printable ASCII (where Python's \\w, \\s, \\b and lower() are RE2's
     and DuckDB's): whitespace collapsed, '12 bis' joined, punctuation to spaces, house numbers lower-cased, other
     words in match form with street types spelled out. The others (accents, other scripts) go to Python."""
-    types = address.street_types()
+    out: dict[tuple[str, str], tuple] = {}
+    for region, group in todo.groupby("region", sort=False):  # abbreviations are read per country's languages
+        types = address.street_types(region)
+        if types.endings:  # abbreviations glued to the name ('Hauptstr.'): Python reads them
+            out.update({(raw, region): _street(raw, region) for raw in group["raw"]})
+        else:
+            out.update(_streets_sql(con, group, types.words))
+    return out
+
+
+def _streets_sql(con: duckdb.DuckDBPyConnection | None, todo: pd.DataFrame,
+                 types: dict[str, str]) -> dict[tuple[str, str], tuple]:
     rows = _bulk(con, todo, f"""
         WITH cleaned AS (
             SELECT raw, region, regexp_full_match(raw, '{STREET_SQL}') AS plain,
@@ -286,4 +297,4 @@ def _streets(con: duckdb.DuckDBPyConnection | None, todo: pd.DataFrame) -> dict[
                                                lambda x: coalesce(map_extract_value(map($abbreviations, $types), x), x))
                       END)), ' '), '') AS street
         FROM cleaned""", {"abbreviations": list(types), "types": list(types.values())})
-    return {(raw, region): (street,) if plain else _street(raw) for raw, region, plain, street in rows}
+    return {(raw, region): (street,) if plain else _street(raw, region) for raw, region, plain, street in rows}

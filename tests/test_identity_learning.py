@@ -369,20 +369,17 @@ def _twins_among_renamers(persons: int = 240, twins: int = 50) -> tuple[pa.Table
     return pa.Table.from_pylist(rows), renamed, twin_pairs
 
 
-def test_twins_whose_names_each_side_confirms_stay_apart_where_duplicates_replace_given_names(tmp_path):
-    """Through real Splink: duplicates replace a given name on one record, so a first-name conflict is a penalty; twins
-    (surname, birth date, address shared) each hold two records agreeing on their own first name, a repetition a
-    duplicate's replacement makes only by chance (m x (1 - u)): the confirmed conflict vetoes, the twins stay apart
-    and the duplicates that replaced a given name still link."""
+@pytest.fixture(scope="module")
+def twins_linked(tmp_path_factory):
+    """_twins_among_renamers trained and scored through real Splink, clustered with and without the confirmed
+    conflict, and written as a warehouse (linkage input, record -> customer) with the run's artefacts beside it."""
     from pipeline.identity import link
     from pipeline.identity.clustering import constrained_clusters
 
+    root = tmp_path_factory.mktemp("twins")
     records, renamed, twin_pairs = _twins_among_renamers()
-    result = link.train_and_predict(records, tmp_path)
+    result = link.train_and_predict(records, root / "artefacts")
     model = conflicts.ConflictModel.load(link.conflicts_path(result.model_path))
-    confirmed = model.weights[conflicts.CONFIRMED]
-    assert not model.weights["first_name"].absolute and confirmed.absolute and model.confirmed_vetoes
-    assert confirmed.m < model.weights["first_name"].m and confirmed.crossing_pairs > 0
     keys = {r["unique_id"]: PersonKey(r["first_name"], r["first_name_canonical"], r["last_name"], r["birth_date"])
             for r in records.to_pylist()}
     scored = conflicts.apply(result.predictions, model)
@@ -390,6 +387,42 @@ def test_twins_whose_names_each_side_confirms_stay_apart_where_duplicates_replac
              if r["match_probability"] >= 0.8 and not r["contrary_evidence"]]
     with_rule, _ = constrained_clusters(keys, edges, veto=model.vetoes, apart=model.apart)
     without, _ = constrained_clusters(keys, edges, veto=model.vetoes)
+    warehouse = root / "warehouse.duckdb"
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("CREATE SCHEMA identity")
+        con.register("_records", records)
+        con.execute("CREATE TABLE identity.linkage_input AS SELECT * FROM _records")
+        con.register("_customers", pa.table({"unique_id": list(with_rule), "customer_id": list(with_rule.values())}))
+        con.execute("CREATE TABLE identity.record_customer AS SELECT * FROM _customers")
+    return model, with_rule, without, renamed, twin_pairs, warehouse, result.model_path
+
+
+def test_twins_whose_names_each_side_confirms_stay_apart_where_duplicates_replace_given_names(twins_linked):
+    """Through real Splink: duplicates replace a given name on one record, so a first-name conflict is a penalty; twins
+    (surname, birth date, address shared) each hold two records agreeing on their own first name, a repetition a
+    duplicate's replacement makes only by chance (m x (1 - u)): the confirmed conflict vetoes, the twins stay apart
+    and the duplicates that replaced a given name still link."""
+    model, with_rule, without, renamed, twin_pairs, _, _ = twins_linked
+    confirmed = model.weights[conflicts.CONFIRMED]
+    assert not model.weights["first_name"].absolute and confirmed.absolute and model.confirmed_vetoes
+    assert confirmed.m < model.weights["first_name"].m and confirmed.crossing_pairs > 0
     assert sum(without[a] == without[b] for a, b in twin_pairs) >= len(twin_pairs) // 2  # what the score alone does
     assert sum(with_rule[a] == with_rule[b] for a, b in twin_pairs) == 0
     assert sum(with_rule[a] == with_rule[b] for a, b in renamed) >= 0.8 * len(renamed)
+
+
+def test_explain_says_when_a_confirmed_first_name_conflict_keeps_two_customers_apart(twins_linked, tmp_path, capsys):
+    """`customer360 explain --pair` on twins the score alone would merge names the confirmed first-name conflict as
+    what keeps their customers apart; on a renamed duplicate linked to its original it says nothing of the kind."""
+    from pipeline.cli import main
+
+    _, with_rule, without, renamed, twin_pairs, warehouse, _ = twins_linked
+    merged_by_score = [(a, b) for a, b in twin_pairs if without[a] == without[b]]
+    a, b = merged_by_score[0]
+    assert main(["explain", "--pair", a, b, "--warehouse", str(warehouse), "--out", str(tmp_path / "t.html")]) == 0
+    printed = capsys.readouterr().out
+    assert "kept apart by a confirmed first-name conflict" in printed and "contrary evidence: never merged" not in printed
+    assert with_rule[a] in printed and with_rule[b] in printed  # the two customers are named, no personal value
+    x, y = next((x, y) for x, y in renamed if with_rule[x] == with_rule[y])
+    assert main(["explain", "--pair", x, y, "--warehouse", str(warehouse), "--out", str(tmp_path / "r.html")]) == 0
+    assert "kept apart" not in capsys.readouterr().out

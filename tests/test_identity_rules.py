@@ -122,30 +122,57 @@ def test_evidence_shared_between_exclusive_alternatives():
     assert outweighed_by_rivals([("x", "a", 20.0), ("x", "b", 19.0)], records, 0.6) == [False, True]
 
 
-def test_a_lone_name_the_data_use_as_a_surname_is_read_as_one():
-    """'descamps' alone in the first-name field of a ticket is a surname there (the data hold it as a last name
-    more often than as a first name): read so, it no longer contradicts the person's first name; a lone first name
-    stays a first name, and a name given in both fields is never moved."""
+def _names_read(rows: list[tuple]) -> dict[str, tuple]:
+    """unique_id -> (first name, canonical, surname) the linkage input reads from staged (id, first name, surname,
+    e-mail key) rows."""
     import duckdb
 
     from pipeline.identity.features import linkage_input_sql
 
-    rows = [("1", "noemi", "descamps"), ("2", "noemi", "descamps"), ("3", "descamps", None), ("4", "noemi", None),
-            ("6", "paul", "descamps"),
-            ("5", "descamps", "noemi")]
     with duckdb.connect() as con:
         con.execute("CREATE SCHEMA staging")
         con.execute("""CREATE TABLE staging.person_records (source VARCHAR, source_record_id VARCHAR,
             first_name_norm VARCHAR, first_name_canonical VARCHAR, last_name_norm VARCHAR, birth_date DATE,
             email_key VARCHAR, phone VARCHAR, phone_kind VARCHAR, street_norm VARCHAR, postcode VARCHAR, city_norm VARCHAR)""")
         con.executemany("INSERT INTO staging.person_records (source, source_record_id, first_name_norm, "
-                        "first_name_canonical, last_name_norm) VALUES ('s', ?, ?, ?, ?)",
-                        [(i, f, f, ln) for i, f, ln in rows])
-        read = {u: (f, c, ln) for u, f, c, ln in con.execute(
+                        "first_name_canonical, last_name_norm, email_key) VALUES ('s', ?, ?, ?, ?, ?)",
+                        [(i, f, f, ln, m) for i, f, ln, m in rows])
+        return {u: (f, c, ln) for u, f, c, ln in con.execute(
             f"SELECT unique_id, first_name, first_name_canonical, last_name FROM ({linkage_input_sql()})").fetchall()}
+
+
+def test_a_lone_name_the_data_use_as_a_surname_is_read_as_one():
+    """'descamps' alone in the first-name field of a ticket is a surname there (the data hold it as a last name
+    more often than as a first name): read so, it no longer contradicts the person's first name; a lone first name
+    stays a first name, and a name given in both fields is never moved."""
+    rows = [("1", "noemi", "descamps"), ("2", "noemi", "descamps"), ("3", "descamps", None), ("4", "noemi", None),
+            ("6", "paul", "descamps"),
+            ("5", "descamps", "noemi")]
+    read = _names_read([(i, f, ln, None) for i, f, ln in rows])
     assert read["s:3"] == (None, None, "descamps")
     assert read["s:4"] == ("noemi", "noemi", None) and read["s:5"] == ("descamps", "descamps", "noemi")
     assert not conflict(key(*read["s:3"][::2]), key("noemi", "descamps"))
+
+
+def test_a_mailbox_that_spells_a_name_gives_a_record_the_names_it_lacks():
+    """A consent event with a first name and 'jean.dupont@...' is read as Jean Dupont: the mailbox's other word is the
+    surname when the record's own first name (or its initial) explains one word, or, without a first name, when the
+    data hold one word as a first name and the other as a surname. A household's 'dupont.famille@' reads nothing (not
+    a name the data hold), typed names are never replaced, and a word the data hold as a first name is no surname."""
+    rows = [("1", "jean", "dupont", "jean.dupont@x.fr"), ("2", "marie", "dupont", None), ("3", "paul", "martin", None),
+            ("4", "jean", None, "jean.dupont@x.fr"), ("5", "jean", None, "dupont.jean12@x.fr"),
+            ("6", "jean", None, "j.dupont@x.fr"), ("7", "jean", None, "jeandupont@gmail.com"),
+            ("8", "jean", None, "jdupont@x.fr"), ("9", None, None, "jean.dupont@x.fr"),
+            ("10", "marie", None, "dupont.famille@x.fr"), ("11", None, None, "dupont.famille@x.fr"),
+            ("12", "jean", None, "jean.marie@x.fr"), ("13", "jean", "durand", "jean.dupont@x.fr"),
+            ("14", "marie", None, "jean.dupont@x.fr"), ("15", None, None, "paul.marie@x.fr")]
+    read = _names_read(rows)
+    assert all(read[f"s:{i}"] == ("jean", "jean", "dupont") for i in (4, 5, 6, 7, 8, 9))
+    assert read["s:10"] == ("marie", "marie", None) and read["s:11"] == (None, None, None)  # a household's e-mail
+    assert read["s:12"] == ("jean", "jean", None)  # 'marie' is a first name here, not a surname
+    assert read["s:13"] == ("jean", "jean", "durand")  # a typed surname stays
+    assert read["s:14"] == ("marie", "marie", None)  # her first name explains no word: another person's mailbox
+    assert read["s:15"] == (None, None, None)  # two first names: no surname
 
 
 def test_household_attachment_joins_the_one_member_of_that_first_name_and_learns_its_evidence(tmp_path):

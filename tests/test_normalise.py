@@ -77,6 +77,33 @@ def test_street_types_expanded_and_postcode_zero_restored():
     assert address.normalise_city("Gießen") == "giessen" and address.normalise_city("Tromsø") == "tromso"
 
 
+def test_german_street_abbreviations_are_read_in_german_addresses_only():
+    """seeds/street_types.csv holds a table per language, seeds/street_languages.csv each country's: 'Str.' and a
+    glued 'Hauptstr.' are read as Straße in a German address, 'Pl.' as Platz there and as place in a French one."""
+    de, fr, ch = address.street_types("DE"), address.street_types("FR"), address.street_types("CH")
+    street = address.normalise_street
+    assert street("Hauptstr. 5", de) == street("Hauptstraße 5", de) == street("HAUPTSTRASSE 5", de) == "hauptstrasse 5"
+    assert street("Berliner Str. 12", de) == street("Berliner Straße 12", de) == "berliner strasse 12"
+    assert street("Marktpl. 1", de) == "marktplatz 1" and street("Pl. der Republik 3", de) == "platz der republik 3"
+    assert street("Pl. de la Gare 3", fr) == "place de la gare 3" and street("Hauptstr. 5", fr) == "hauptstr 5"
+    assert street("Pl. de la Gare 3", ch) == "place de la gare 3" and street("Bahnhofstr. 7", ch) == "bahnhofstrasse 7"
+    assert street("Strasse 4", de) == "strasse 4" and street("Str 4", de) == "strasse 4"
+    assert address.street_types("AU") == address.street_types(None) == fr  # a country listed nowhere reads French
+
+
+def test_street_forms_outside_german_speaking_countries_are_unchanged():
+    """The tables per language changed no form an address of a country without German had (the French table alone,
+    as every address was read before): every abbreviation of the French table, in every position, and glued forms."""
+    fr = address.street_types("FR")
+    old = {r["abbreviation"]: r["street_type"] for r in address._rows(address.SEEDS_DIR / "street_types.csv")
+           if r["language"] == "fr"}
+    assert fr.words == old and not fr.endings
+    for abbreviation in old:  # each word read as the one table read it, none glued to a longer word
+        for word in (abbreviation, f"hauptstr{abbreviation}", f"x{abbreviation}", "str", "hauptstr", "marktpl"):
+            assert fr.expand(word) == old.get(word, word)
+    assert address.normalise_street("12 bis, Av. du Général de Gaulle", fr) == "12bis avenue du general de gaulle"
+
+
 def test_dates_in_source_formats_and_impossible_dates():
     assert values.parse_datetime("05/03/1984", ("%d/%m/%Y",)) == (datetime(1984, 3, 5), None)
     assert values.parse_datetime("2024-01-02T10:11:12", ("%Y-%m-%d",))[0] == datetime(2024, 1, 2, 10, 11, 12)

@@ -201,6 +201,7 @@ HOSTILE_STREETS = [
     "bd. st michel", "7\tbis", "é 12 rue", "12 rue\x00x", "5ter-b", "5 terrain", "5 bis1", "99 _bd_", "1bis2ter",
     "12  bis  r", "BIS 12", "N°12 rue", "12, rue de l'Église", "Hauptstraße 1", "Ⅻ rue", "rue ２", "ALL.", "12/14 bd",
     "(12) rue", "bd bd bd", "rue\u00a0de la Paix", "=SUM(A1)", "  12   avenue   Foch  ", "Шевченка 5",
+    "Hauptstr. 5", "Marktpl. 3", "12 Pl. du Marché", "Am Str 2",
 ]
 HOSTILE_BIRTH_DATES = [
     "02/01/1990", "2/1/1990", "1990-01-02", "1990-1-2", "31/02/1990", "01/01/1899", "01/01/1900", "27/11/2026",
@@ -238,7 +239,7 @@ def test_a_hostile_mix_is_staged_as_by_the_libraries_value_by_value(tmp_path):
     source, = load_sources(path)
     columns = {"prenom": HOSTILE_NAMES, "nom": HOSTILE_NAMES[::-1], "naissance": HOSTILE_BIRTH_DATES,
                "email": HOSTILE_EMAILS, "tel": HOSTILE_PHONES, "rue": HOSTILE_STREETS, "ville": HOSTILE_STREETS[::-1],
-               "cp": ["75001", "1000", " 750 01", "ABC", "1234567"], "pays": ["FR", "Belgique", "", "ch", "xx"]}
+               "cp": ["75001", "1000", " 750 01", "ABC", "1234567"], "pays": ["FR", "Belgique", "", "ch", "xx", "DE"]}
     n = 3 * max(len(v) for v in columns.values())
     values = {c: [None if (i + k) % 11 == 0 else ("  " if (i + k) % 13 == 0 else v[(i * (k + 1)) % len(v)])
                   for i in range(n)] for k, (c, v) in enumerate(columns.items())}
@@ -263,3 +264,32 @@ def test_a_hostile_mix_is_staged_as_by_the_libraries_value_by_value(tmp_path):
 def test_birth_dates_decided_in_sql_are_those_parsed_one_by_one(formats):
     values = HOSTILE_BIRTH_DATES + ["19900102", "02 Jan 1990", "1990-01-02 ", "2026-11-26", "2026-11-27"]
     assert parse_birth_dates(values, formats, TODAY) == [parse_birth_date(v, formats, TODAY) for v in values]
+
+
+def test_street_abbreviations_are_staged_in_the_language_of_each_records_country(tmp_path):
+    """Staging reads a street's abbreviations in the language of the record's country (its own, or the source's
+    default): 'Pl.' is a Platz in a German address and a place in a French one of the same source, and the lookup
+    keys each reading by that country."""
+    (tmp_path / "s.yaml").write_text("""
+defaults: {format: csv, channel: offline, country: DE}
+sources:
+  - name: kunden
+    files: kunden/*.csv
+    record_id: id
+    person: {first_name: vorname, last_name: name, street: strasse, postcode: plz, country: land}
+""", encoding="utf-8")
+    source = load_sources(tmp_path / "s.yaml")[0]
+    raw = pd.DataFrame({"id": ["1", "2", "3", "4"], "vorname": ["Jörg", "Jörg", "Anne", "Anne"],
+                        "name": ["Köhler", "Köhler", "Roux", "Roux"],
+                        "strasse": ["Marktpl. 3", "Marktplatz 3", "2 Pl. du Marché", "2 place du Marché"],
+                        "plz": ["10115", "10115", "69003", "69003"], "land": ["", "DE", "FR", "France"],
+                        "_file": ["f"] * 4, "_line": [1, 2, 3, 4], "_raw": [None] * 4, "_error": [None] * 4})
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+        con.execute("CREATE SCHEMA staging")
+        lookup = NormalisedValues(con)
+        persons = stage_source(source, raw, TODAY, lookup).persons
+        lookup.save()
+        keyed = con.execute(f"SELECT region, raw FROM {TABLE} WHERE kind = 'street' ORDER BY ALL").fetchall()
+    assert persons["street_norm"].tolist() == ["marktplatz 3", "marktplatz 3", "2 place du marche", "2 place du marche"]
+    assert persons["country"].tolist() == ["DE", "DE", "FR", "FR"]
+    assert keyed == [("DE", "Marktpl. 3"), ("DE", "Marktplatz 3"), ("FR", "2 Pl. du Marché"), ("FR", "2 place du Marché")]

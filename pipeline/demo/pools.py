@@ -85,7 +85,8 @@ class Pools:
         abbreviations: dict[str, list[str]] = {}
         with open(SEEDS_DIR / "street_types.csv", encoding="utf-8") as f:
             for row in csv.DictReader(f):
-                abbreviations.setdefault(row["street_type"], []).append(row["abbreviation"])
+                if row["language"] == "fr":  # the demo's addresses are French
+                    abbreviations.setdefault(row["street_type"], []).append(row["abbreviation"])
         french = {"male": len(_names(FRENCH)), "female": len(_names(FRENCH, "female")), "last": len(french_last)}
         return cls(male, female, last, streets, cities, nicknames, abbreviations, french)
 

@@ -52,8 +52,9 @@ def normalise_override(attribute: str, value: str | None, country: str | None) -
 
 
 # Match forms kept beside a display value in the profile, derived again when the value is overridden.
-_DERIVED = {"last_name": ("last_name_norm", names.match_form),
-            "street": ("street_norm", lambda v: address.normalise_street(v, address.street_types()))}
+# (value, the customer's country) -> the match form: street abbreviations are read in the country's language.
+_DERIVED = {"last_name": ("last_name_norm", lambda v, _: names.match_form(v)),
+            "street": ("street_norm", lambda v, country: address.normalise_street(v, address.street_types(country)))}
 
 
 def apply_overrides(con: duckdb.DuckDBPyConnection, profile: str = "golden.customer_profile") -> dict[str, int]:
@@ -76,7 +77,7 @@ def apply_overrides(con: duckdb.DuckDBPyConnection, profile: str = "golden.custo
             extra, params = "", []
             if attribute in _DERIVED:
                 column, derive = _DERIVED[attribute]
-                extra, params = f", {column} = ?", [derive(normalised)]
+                extra, params = f", {column} = ?", [derive(normalised, current[0][1])]
             con.execute(
                 f"UPDATE {profile} SET {quote(attribute)} = ?{extra}, {lineage}_source = 'steward', "
                 f"{lineage}_source_record_id = ?, {lineage}_updated_at = TRY_CAST(? AS TIMESTAMP) WHERE customer_id = ?",

@@ -1,6 +1,9 @@
 """Why were these records linked (or not)? Splink's waterfall chart for a customer's records or a pair.
 
-Reads the warehouse read-only and the model saved by the last run; writes one HTML file.
+Reads the warehouse read-only and the model saved by the last run; writes one HTML file. For a pair the run put in
+two customers, it also says what keeps the two customers apart when that is more than the pair itself: clustering
+never joins two clusters a record of each contradicts (a learned veto), nor two clusters that each confirm a
+first-name conflict with two records (conflicts.ConflictModel.apart, where the data make it a veto).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from pipeline.identity import recipe
 from pipeline.identity.conflicts import ConflictModel
 from pipeline.identity.evidence import PersonKey
 from pipeline.identity.link import DuckDBEngine, conflicts_path
+from pipeline.identity.resolve import person_keys
 
 
 def _linker(records, model_path: Path) -> Linker:
@@ -63,4 +67,27 @@ def explain(warehouse: Path, model_path: Path, out: Path, customer_id: str | Non
     learned = ConflictModel.load(conflicts_path(model_path))  # the contrary evidence the run applied
     return {"pairs": [(r["unique_id_l"], r["unique_id_r"], round(r["match_probability"], 4),
                        learned.vetoes(keys[r["unique_id_l"]], keys[r["unique_id_r"]])) for r in scored],
+            "customers_apart": customers_apart(warehouse, learned, *ids) if pair else None,
             "chart": str(out)}
+
+
+def customers_apart(warehouse: Path, learned: ConflictModel, left: str, right: str) -> str | None:
+    """Why the customers of two records are kept apart by clustering's tests on whole clusters, as a sentence naming
+    records only (no value); None when the records share a customer or nothing beyond their scores parts them."""
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        rows = con.execute("""SELECT c.customer_id, c.unique_id FROM identity.record_customer c
+            WHERE c.customer_id IN (SELECT customer_id FROM identity.record_customer WHERE unique_id IN (?, ?))
+            ORDER BY c.unique_id""", [left, right]).fetchall()
+        keys = person_keys(con, {uid for _, uid in rows})
+    of = {uid: cid for cid, uid in rows}
+    if left not in of or right not in of or of[left] == of[right]:
+        return None
+    sides = [[uid for cid, uid in rows if cid == of[r]] for r in (left, right)]
+    vetoed = next(((x, y) for x in sides[0] for y in sides[1] if learned.vetoes(keys[x], keys[y])), None)
+    if vetoed:
+        return (f"customers {of[left]} and {of[right]} are kept apart: their records {vetoed[0]} and {vetoed[1]} "
+                f"contradict each other (contrary evidence the data make a veto)")
+    if learned.apart([keys[x] for x in sides[0]], [keys[y] for y in sides[1]]):
+        return (f"customers {of[left]} and {of[right]} are kept apart by a confirmed first-name conflict: two records "
+                f"of each agree on their own first name and conflict with the other's two (a veto learned from the data)")
+    return None

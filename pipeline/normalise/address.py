@@ -1,9 +1,18 @@
-"""Postal addresses: street types expanded from seeds/street_types.csv, 5-digit French postcodes."""
+"""Postal addresses: street types expanded per language (seeds/street_types.csv), 5-digit French postcodes.
+
+Street abbreviations are read in the language of the address's country (seeds/street_languages.csv): `pl` is a
+`place` in Lyon and a `Platz` in Berlin. A country with several languages reads each table, the first listed winning
+where two read an abbreviation differently; a country listed nowhere reads the French table, the one every address
+was read with before there were tables per language (FEBRL's Australian streets keep the forms they had). German
+writes the street type glued to the name (`Hauptstraße`) and abbreviates it there too (`Hauptstr.`): an abbreviation
+marked `ending` is also read at the end of a longer word.
+"""
 
 from __future__ import annotations
 
 import csv
 import re
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -15,15 +24,54 @@ _COUNTRIES = {"fr": "FR", "fra": "FR", "france": "FR", "be": "BE", "belgique": "
 _CITY_WORDS = {"st": "saint", "ste": "sainte"}
 
 
-@lru_cache(maxsize=4)
-def street_types(path: Path = SEEDS_DIR / "street_types.csv") -> dict[str, str]:
-    """abbreviation -> street type, both in match form ('bd' -> 'boulevard')."""
+DEFAULT_LANGUAGE = "fr"  # the street types of a country seeds/street_languages.csv does not list
+# A glued abbreviation is read only after a name of at least this many letters: 'hauptstr', not a stray 'xstr'.
+MIN_GLUED_STEM = 3
+
+
+@dataclass(frozen=True)
+class StreetTypes:
+    """Abbreviations and the street types they stand for, in match form."""
+
+    words: dict[str, str]    # a whole word: 'bd' -> 'boulevard', 'str' -> 'strasse'
+    endings: dict[str, str]  # the end of a longer word: 'hauptstr' -> 'hauptstrasse'
+
+    def expand(self, word: str) -> str:
+        if word in self.words:
+            return self.words[word]
+        for ending in sorted(self.endings, key=len, reverse=True):
+            if word.endswith(ending) and len(word) - len(ending) >= MIN_GLUED_STEM:
+                return word[: -len(ending)] + self.endings[ending]
+        return word
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
     with open(path, encoding="utf-8", newline="") as handle:
-        return {match_form(r["abbreviation"]): match_form(r["street_type"]) for r in csv.DictReader(handle)}
+        return list(csv.DictReader(handle))
 
 
-def normalise_street(value: object, types: dict[str, str]) -> str | None:
-    """'12, bd Haussmann' -> '12 boulevard haussmann': match form with street types spelled out."""
+@lru_cache(maxsize=64)
+def street_types(country: str | None = None, path: Path = SEEDS_DIR / "street_types.csv",
+                 languages_path: Path = SEEDS_DIR / "street_languages.csv") -> StreetTypes:
+    """The street types of a country's languages (see the module docstring)."""
+    languages = [r["language"] for r in _rows(languages_path) if r["country"] == (country or "").upper()]
+    words: dict[str, str] = {}
+    endings: dict[str, str] = {}
+    by_language = _rows(path)
+    for language in languages or [DEFAULT_LANGUAGE]:
+        for r in by_language:
+            if r["language"] != language:
+                continue
+            abbreviation, street_type = match_form(r["abbreviation"]), match_form(r["street_type"])
+            words.setdefault(abbreviation, street_type)  # the first language listed wins
+            if r["ending"] == "yes":
+                endings.setdefault(abbreviation, street_type)
+    return StreetTypes(words, endings)
+
+
+def normalise_street(value: object, types: StreetTypes) -> str | None:
+    """'12, bd Haussmann' -> '12 boulevard haussmann', 'Hauptstr. 5' (German) -> 'hauptstrasse 5': match form with
+    street types spelled out."""
     text = clean(value)
     if text is None:
         return None
@@ -36,7 +84,7 @@ def normalise_street(value: object, types: dict[str, str]) -> str | None:
             continue
         norm = match_form(word)
         if norm:
-            words.extend(types.get(w, w) for w in norm.split())
+            words.extend(types.expand(w) for w in norm.split())
     return " ".join(words) or None
 
 
