@@ -76,6 +76,7 @@ def pairwise_predictions(context: dg.AssetExecutionContext, duckdb: DuckDBResour
                  "conflict_weights": dg.MetadataValue.json(full.conflicts.as_dict()),
                  "model_health": dg.MetadataValue.json(full.health),
                  "blocking_fields_over_budget": dg.MetadataValue.json(full.blocking_over_budget or []),
+                 "blocking_rules_dropped": dg.MetadataValue.json(full.blocking_rules_dropped or []),
                  "u_sample_distinct_people": full.distinct_people_sample,
                  "em_sessions_trained": dg.MetadataValue.json(full.em_sessions or []),
                  "comparisons_by_blocking_rule": dg.MetadataValue.json(full.comparisons_by_rule),

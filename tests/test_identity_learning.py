@@ -426,3 +426,48 @@ def test_explain_says_when_a_confirmed_first_name_conflict_keeps_two_customers_a
     x, y = next((x, y) for x, y in renamed if with_rule[x] == with_rule[y])
     assert main(["explain", "--pair", x, y, "--warehouse", str(warehouse), "--out", str(tmp_path / "r.html")]) == 0
     assert "kept apart" not in capsys.readouterr().out
+
+
+def _duplicates_in_crowded_postcodes(persons: int = 300) -> tuple[pa.Table, set]:
+    """Each person twice, the second record with a surname typo; everyone lives in one of a few postcodes, so
+    `postcode` blocks many distinct people together and reaches no duplicate the birth date has not reached."""
+    rng, fake = random.Random(7), Faker("en_AU")
+    fake.seed_instance(7)
+    rows, truth = [], set()
+    for i in range(persons):
+        first, last = fake.first_name().lower(), fake.last_name().lower() + "son"
+        born = (date(1940, 1, 1) + timedelta(days=rng.randrange(60 * 365))).isoformat()
+        postcode = str(2000 + rng.randrange(25))
+        for k, surname in enumerate((last, _typo(rng, last))):
+            rows.append({"unique_id": f"s:p{i:03d}-{k}", "source": "s", "source_record_id": f"p{i:03d}-{k}",
+                         "first_name": first, "first_name_canonical": first, "last_name": surname,
+                         "birth_date": born, "email": None, "mobile": None, "landline": None, "street": None,
+                         "postcode": postcode, "city": None, "record_hash": f"{i}-{k}"})
+        truth.add((f"s:p{i:03d}-0", f"s:p{i:03d}-1"))
+    return pa.Table.from_pylist(rows), truth
+
+
+def test_blocking_rules_are_kept_for_the_matches_the_model_expects_them_to_add():
+    """After training, each rule's expected yield (the match probabilities of the pairs it adds to the rules kept
+    before it) decides: the birth date reaches every duplicate and is kept; the postcode only adds pairs of distinct
+    people, is left out with its figures, and predict scores fewer pairs while still linking every duplicate."""
+    from pipeline.identity import link, model, recipe
+
+    records, truth = _duplicates_in_crowded_postcodes()
+    with duckdb.connect() as con:
+        engine = link.DuckDBEngine(con)
+        trained = recipe.train(engine, records)
+        dropped = {d["rule"]: d for d in trained.plan.dropped}
+        assert "birth_date" in trained.plan.labels and "postcode" in dropped, trained.plan.dropped
+        assert dropped["postcode"]["comparisons"] > len(truth)
+        assert dropped["postcode"]["expected_matches"] < dropped["postcode"]["floor"]
+        assert len(trained.model["blocking_rules_to_generate_predictions"]) == len(trained.plan.rules)
+        _, predictions = recipe.predict(engine, trained)
+        scored = con.sql(f"SELECT unique_id_l, unique_id_r, match_probability FROM {predictions.physical_name}"
+                         ).fetchall()
+    assert {r["rule"] for r in trained.comparisons_by_rule} == set(trained.plan.labels)
+    compared = sum(r["comparisons"] for r in trained.comparisons_by_rule)
+    postcode_pairs = dropped["postcode"]["comparisons"]
+    assert compared < postcode_pairs  # the crowded postcode alone would cost more than everything kept
+    linked = {(a, b) for a, b, p in scored if p >= model.PREDICT_THRESHOLD}
+    assert truth <= linked

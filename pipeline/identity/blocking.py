@@ -71,6 +71,13 @@ class BlockingPlan:
     rules: list                       # Splink blocking rules, in order
     labels: list[str]                 # one readable label per rule
     over_budget: list[dict] = field(default_factory=list)  # single fields left out, with their estimated cost
+    # Per rule, its key expressions (DuckDB SQL; a pair is blocked when they all agree), or None for a rule that is
+    # always kept (a strong identifier, the name swap): what recipe.keep_productive_rules samples blocks by.
+    keys: list = field(default_factory=list)
+    dropped: list[dict] = field(default_factory=list)  # rules left out for their expected yield, with the figures
+
+    def keep(self, indices: list[int]) -> None:
+        self.rules, self.labels, self.keys = ([xs[i] for i in indices] for xs in (self.rules, self.labels, self.keys))
 
 
 def present_columns(records: pa.Table) -> set[str]:
@@ -90,10 +97,11 @@ def plan_blocking(db: DatabaseAPI, table: str, records: pa.Table) -> BlockingPla
     n = records.num_rows
     budget = COMPARISONS_PER_RECORD * max(n, 1)
     ids = sorted(c for c in present if c.startswith(IDENTIFIER_PREFIX))
-    rules, labels, over = [], [], []
+    rules, labels, keys_of, over = [], [], [], []
     for column in ids:  # a strong identifier is rarely shared by two people: always a rule of its own
         rules.append(block_on(column))
         labels.append(column)
+        keys_of.append(None)
 
     def keep_within_budget(label: str, needs: tuple[str, ...], keys: tuple[str, ...]) -> None:
         if not set(needs) <= present:
@@ -105,6 +113,7 @@ def plan_blocking(db: DatabaseAPI, table: str, records: pa.Table) -> BlockingPla
             return
         rules.append(rule)
         labels.append(label)
+        keys_of.append(keys)
 
     for column in SINGLE_FIELDS:
         keep_within_budget(column, (column,), (column,))
@@ -112,17 +121,20 @@ def plan_blocking(db: DatabaseAPI, table: str, records: pa.Table) -> BlockingPla
         if set(combo) <= present and not set(combo) & set(labels):  # a single rule already covers it
             rules.append(block_on(*combo))
             labels.append(" & ".join(combo))
+            keys_of.append(combo)
     tolerant_left = budget  # one budget for all of them: they serve one purpose
     for label, needs, keys in TOLERANT_KEYS:
         if not set(needs) <= present:
             continue
         growth = range(MAX_PREFIX_GROWTH + 1) if any(length for _, length in keys) else range(1)
         for longer in growth:
-            rule = block_on(*tolerant_keys(keys, longer))
+            sql_keys = tolerant_keys(keys, longer)
+            rule = block_on(*sql_keys)
             cost = _cost(db, table, rule, n)
             if cost <= tolerant_left:
                 rules.append(rule)
                 labels.append(label + (f" (prefixes +{longer})" if longer else ""))
+                keys_of.append(sql_keys)
                 tolerant_left -= cost
                 break
         else:
@@ -130,4 +142,5 @@ def plan_blocking(db: DatabaseAPI, table: str, records: pa.Table) -> BlockingPla
     if {"first_name", "last_name"} <= present:
         rules.append(SWAP_RULE)
         labels.append("first and last name swapped")
-    return BlockingPlan(rules=rules, labels=labels, over_budget=over)
+        keys_of.append(None)
+    return BlockingPlan(rules=rules, labels=labels, over_budget=over, keys=keys_of)

@@ -33,6 +33,7 @@ class LinkResult:
     em_sessions: list[str] | None = None
     conflicts: ConflictModel | None = None
     blocking_over_budget: list[dict] | None = None
+    blocking_rules_dropped: list[dict] | None = None  # rules left out for their expected yield (recipe.py)
     health: dict | None = None
 
 
@@ -166,4 +167,5 @@ def result_of(trained: recipe.Trained, table: pa.Table, model_path: Path, chart_
                       comparisons_by_rule=by_rule, model_path=model_path, chart_path=chart_path,
                       distinct_people_sample=trained.distinct_people, em_sessions=trained.em_sessions,
                       conflicts=trained.conflicts, blocking_over_budget=trained.plan.over_budget,
+                      blocking_rules_dropped=trained.plan.dropped,
                       health=recipe.health(trained))

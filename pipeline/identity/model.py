@@ -144,5 +144,7 @@ def settings(identifiers: list[str] = (), blocking_rules: list | None = None) ->
         blocking_rules_to_generate_predictions=blocking_rules or PREDICTION_BLOCKING_RULES,
         retain_matching_columns=True,
         retain_intermediate_calculation_columns=False,
-        additional_columns_to_retain=["source", "first_name_canonical"],
+        # The names and birth date are read by the conflicts (conflicts.KEY_COLUMNS) on every scored pair: kept even
+        # where no comparison or kept blocking rule reads them (Splink drops a comparison EM could not train).
+        additional_columns_to_retain=["source", "first_name_canonical", "first_name", "last_name", "birth_date"],
     )
