@@ -269,9 +269,8 @@ def _phones(con: duckdb.DuckDBPyConnection | None, todo: pd.DataFrame, fn: Calla
 
 
 def _streets(con: duckdb.DuckDBPyConnection | None, todo: pd.DataFrame) -> dict[tuple[str, str], tuple]:
-    """normalise_street in SQL for streets of printable ASCII (where Python's \\w, \\s, \\b and lower() are RE2's
-    and DuckDB's): whitespace collapsed, '12 bis' joined, punctuation to spaces, house numbers lower-cased, other
-    words in match form with street types spelled out. The others (accents, other scripts) go to Python."""
+    """normalise_street of each (street, country): in SQL per country (`_streets_sql`), or in Python for a country
+    whose languages glue abbreviations to the name."""
     out: dict[tuple[str, str], tuple] = {}
     for region, group in todo.groupby("region", sort=False):  # abbreviations are read per country's languages
         types = address.street_types(region)
@@ -284,6 +283,10 @@ def _streets(con: duckdb.DuckDBPyConnection | None, todo: pd.DataFrame) -> dict[
 
 def _streets_sql(con: duckdb.DuckDBPyConnection | None, todo: pd.DataFrame,
                  types: dict[str, str]) -> dict[tuple[str, str], tuple]:
+    """normalise_street in SQL for streets of printable ASCII (where Python's \\w, \\s, \\b and lower() are RE2's
+    and DuckDB's): whitespace collapsed, '12 bis' joined, punctuation to spaces, house numbers lower-cased, other
+    words in match form with the country's street types (`types`) spelled out. The others (accents, other scripts) go
+    to Python."""
     rows = _bulk(con, todo, f"""
         WITH cleaned AS (
             SELECT raw, region, regexp_full_match(raw, '{STREET_SQL}') AS plain,
