@@ -42,6 +42,7 @@ from __future__ import annotations
 import json
 import math
 import random
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -87,6 +88,7 @@ class ConflictWeight:
     crossing_pairs: int = 0         # pairs Splink's score calls a match (>= 0.5) across the conflict
     expected_duplicates: float = 0.0  # how many of them can be duplicates (m x expected matches)
     link_precision: float = 1.0     # expected_duplicates / crossing_pairs: below LINK_DECISION it is a veto
+    confirmed_anchors: int = 0      # anchor pairs left out as two people each side confirms (_confirmed_pairs)
 
 
 @dataclass
@@ -270,6 +272,26 @@ def _anchor_sql(kind: str, columns: set[str]) -> str:
     return " UNION ".join(parts)
 
 
+def _confirmed_pairs(usable: list[tuple], conflicting: list[tuple[str, str]], test: Callable) -> int:
+    """How many conflicting anchor pairs (a, b) each side confirms: another anchor partner of a agrees with a and
+    conflicts with b, and one of b with b against a. Anchors that share surname, birth date and address also pair
+    twins (namesakes for birth dates); a duplicate's changed value repeats on a second record only by chance
+    (m x (1 - u), the module docstring), so such pairs are two people and left out of m. A lower bound of the
+    two-people pairs: a twin with a single record is not confirmed and still counts as a duplicate."""
+    if not conflicting:
+        return 0
+    keys, partners = {}, defaultdict(set)
+    for a, b, x, y in usable:
+        keys[a], keys[b] = x, y
+        partners[a].add(b)
+        partners[b].add(a)
+
+    def confirmed(a: str, b: str) -> bool:
+        return any(c != b and not test(keys[a], keys[c]) and test(keys[c], keys[b]) for c in partners[a])
+
+    return sum(confirmed(a, b) and confirmed(b, a) for a, b in conflicting)
+
+
 def estimate(records: pa.Table, sample: pa.Table) -> ConflictModel:
     """Learn each conflict's m, u and weight from the linkage input and the sample of distinct people. Only the
     records of the pairs drawn reach Python (at most MAX_ANCHOR_PAIRS anchors and RANDOM_PAIRS random pairs)."""
@@ -289,17 +311,22 @@ def estimate(records: pa.Table, sample: pa.Table) -> ConflictModel:
             # A seeded hash order, not DuckDB's reservoir sample: that one varies run to run on several threads.
             pairs = con.sql(f"""WITH p AS (SELECT a, b FROM ({_anchor_sql(kind, columns)})
                     ORDER BY hash(a, b, {SEED}), a, b LIMIT {MAX_ANCHOR_PAIRS})
-                SELECT {sides} FROM p JOIN _rec l ON l.unique_id = p.a JOIN _rec r ON r.unique_id = p.b""").to_arrow_table()
-            keyed = ((_key(row), _key(row, "_r")) for row in pairs.to_pylist())
-            usable = [(x, y) for x, y in keyed if getattr(x, kind) and getattr(y, kind)]
-            conflicts = sum(test(x, y) for x, y in usable)
+                SELECT p.a, p.b, {sides} FROM p JOIN _rec l ON l.unique_id = p.a JOIN _rec r ON r.unique_id = p.b
+                """).to_arrow_table()
+            keyed = ((row["a"], row["b"], _key(row), _key(row, "_r")) for row in pairs.to_pylist())
+            usable = [(a, b, x, y) for a, b, x, y in keyed if getattr(x, kind) and getattr(y, kind)]
+            conflicting = [(a, b) for a, b, x, y in usable if test(x, y)]
+            # Two people (twins, namesakes) each confirmed by a second record are no duplicate's conflict: left out.
+            two_people = _confirmed_pairs(usable, conflicting, test)
+            anchors, conflicts = len(usable) - two_people, len(conflicting) - two_people
             comparable = [(x, y) for x, y in randoms if getattr(x, kind) and getattr(y, kind)]
             u = (sum(test(x, y) for x, y in comparable) + 1) / (len(comparable) + 2)
-            m = (conflicts + 0.5) / (len(usable) + 1)  # never exactly 0: a veto is a decision, not a zero
+            m = (conflicts + 0.5) / (anchors + 1)  # never exactly 0: a veto is a decision, not a zero
             # A penalty until the scored pairs say otherwise (decide).
-            model.weights[kind] = ConflictWeight(kind, len(usable), conflicts, round(m, 6), round(u, 6),
+            model.weights[kind] = ConflictWeight(kind, anchors, conflicts, round(m, 6), round(u, 6),
                                                  round(math.log2(m / u), 4) if m < u else 0.0, False,
-                                                 m_upper=round(wilson_upper(conflicts, len(usable)), 6))
+                                                 m_upper=round(wilson_upper(conflicts, anchors), 6),
+                                                 confirmed_anchors=two_people)
     first = model.weights["first_name"]
     m = first.m * (1 - first.u)  # the replacement repeated by chance: see the module docstring
     model.weights[CONFIRMED] = ConflictWeight(CONFIRMED, first.anchor_pairs, first.anchor_conflicts, round(m, 8),
