@@ -327,6 +327,19 @@ def test_a_record_that_matches_two_people_equally_links_to_neither(tmp_path):
     assert len(own) >= 250 and all(r["match_probability"] >= 0.8 and not d for r, d in own)
 
 
+def _record(uid: str, first: str, last: str, born: date, street: str, pc: str) -> dict:
+    """A linkage input row with names, birth date and address only (no e-mail nor phone)."""
+    return {"unique_id": f"s:{uid}", "source": "s", "source_record_id": uid, "first_name": first,
+            "first_name_canonical": first, "last_name": last, "birth_date": born.isoformat(), "email": None,
+            "mobile": None, "landline": None, "street": street, "postcode": pc, "city": "ville", "record_hash": uid}
+
+
+def _person(fake: Faker, rng: random.Random) -> tuple[str, str, date, str, str]:
+    """first name, surname, birth date, street, postcode."""
+    return (fake.first_name().lower(), fake.last_name().lower(), date(1940, 1, 1) + timedelta(rng.randrange(20000)),
+            f"{rng.randrange(1, 200)} {fake.street_name().lower()}", f"{rng.randrange(10000, 99999)}")
+
+
 def _twins_among_renamers(persons: int = 240, twins: int = 50) -> tuple[pa.Table, list, list]:
     """FEBRL-like duplicates (a typo, a birth date digit, or a given name replaced on one record) beside twins who
     share surname, birth date and address and hold two records each; no e-mail nor phone. Returns the records, the
@@ -335,19 +348,9 @@ def _twins_among_renamers(persons: int = 240, twins: int = 50) -> tuple[pa.Table
     fake.seed_instance(5)
     rows, renamed, twin_pairs = [], [], []
 
-    def record(uid: str, first: str, last: str, born: date, street: str, pc: str) -> dict:
-        return {"unique_id": f"s:{uid}", "source": "s", "source_record_id": uid, "first_name": first,
-                "first_name_canonical": first, "last_name": last, "birth_date": born.isoformat(), "email": None,
-                "mobile": None, "landline": None, "street": street, "postcode": pc, "city": "ville",
-                "record_hash": uid}
-
-    def person() -> tuple[str, str, date, str, str]:
-        return (fake.first_name().lower(), fake.last_name().lower(), date(1940, 1, 1) + timedelta(rng.randrange(20000)),
-                f"{rng.randrange(1, 200)} {fake.street_name().lower()}", f"{rng.randrange(10000, 99999)}")
-
     for p in range(persons):
-        first, last, born, street, pc = person()
-        rows.append(record(f"{p}-org", first, last, born, street, pc))
+        first, last, born, street, pc = _person(fake, rng)
+        rows.append(_record(f"{p}-org", first, last, born, street, pc))
         for d in range(2):
             error = rng.choice(["first", "last", "born"])
             f, ln, b = first, last, born
@@ -357,14 +360,14 @@ def _twins_among_renamers(persons: int = 240, twins: int = 50) -> tuple[pa.Table
                 ln = _typo(rng, last)
             else:
                 b = born + timedelta(days=rng.choice([1, 10]))
-            rows.append(record(f"{p}-dup{d}", f, ln, b, street, pc))
+            rows.append(_record(f"{p}-dup{d}", f, ln, b, street, pc))
             if error == "first" and f != first:
                 renamed.append((f"s:{p}-org", f"s:{p}-dup{d}"))
     for t in range(twins):
-        first, last, born, street, pc = person()
+        first, last, born, street, pc = _person(fake, rng)
         other = fake.first_name().lower()
         for twin, name in enumerate((first, other)):
-            rows += [record(f"t{t}-{twin}-{k}", name, last, born, street, pc) for k in range(2)]
+            rows += [_record(f"t{t}-{twin}-{k}", name, last, born, street, pc) for k in range(2)]
         twin_pairs.append((f"s:t{t}-0-0", f"s:t{t}-1-0"))
     return pa.Table.from_pylist(rows), renamed, twin_pairs
 
@@ -481,28 +484,18 @@ def _twins_among_keepers(persons: int = 300, twins: int = 30) -> tuple[pa.Table,
     fake.seed_instance(11)
     rows, twin_pairs = [], []
 
-    def record(uid: str, first: str, last: str, born: date, street: str, pc: str) -> dict:
-        return {"unique_id": f"s:{uid}", "source": "s", "source_record_id": uid, "first_name": first,
-                "first_name_canonical": first, "last_name": last, "birth_date": born.isoformat(), "email": None,
-                "mobile": None, "landline": None, "street": street, "postcode": pc, "city": "stadt",
-                "record_hash": uid}
-
-    def person() -> tuple[str, str, date, str, str]:
-        return (fake.first_name().lower(), fake.last_name().lower(), date(1940, 1, 1) + timedelta(rng.randrange(20000)),
-                f"{rng.randrange(1, 200)} {fake.street_name().lower()}", f"{rng.randrange(10000, 99999)}")
-
     for p in range(persons):
-        first, last, born, street, pc = person()
-        rows.append(record(f"{p}-org", first, last, born, street, pc))
+        first, last, born, street, pc = _person(fake, rng)
+        rows.append(_record(f"{p}-org", first, last, born, street, pc))
         error = rng.choice(["first", "street", "none"])
-        rows.append(record(f"{p}-dup", _typo(rng, first) if error == "first" else first, last, born,
+        rows.append(_record(f"{p}-dup", _typo(rng, first) if error == "first" else first, last, born,
                            _typo(rng, street) if error == "street" else street, pc))
     for t in range(twins):
-        first, last, born, street, pc = person()
+        first, last, born, street, pc = _person(fake, rng)
         other = next(n for n in iter(lambda: fake.first_name().lower(), None) if n[0] != first[0])
         records_of = (2, 2) if t % 3 else (2, 1)
         for twin, (name, n) in enumerate(zip((first, other), records_of, strict=True)):
-            rows += [record(f"t{t}-{twin}-{k}", name, last, born, street, pc) for k in range(n)]
+            rows += [_record(f"t{t}-{twin}-{k}", name, last, born, street, pc) for k in range(n)]
         twin_pairs.append((f"s:t{t}-0-0", f"s:t{t}-1-0"))
     return pa.Table.from_pylist(rows), twin_pairs
 
