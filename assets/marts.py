@@ -32,7 +32,7 @@ from assets.keys import (
 from assets.metadata import build_customer_rows, build_table, check_result, column_lineage, table_metadata
 from assets.steps import Step
 from pipeline.config import CONSENT_CHANNELS
-from pipeline.golden.changes import commit_fingerprints
+from pipeline.golden.changes import commit_fingerprints, replace_changed_rows
 from pipeline.golden.purge import purge_excluded
 from pipeline.identity.xref import CUSTOMER_XREF_SQL
 from pipeline.marts.customer_360 import (
@@ -48,7 +48,7 @@ from pipeline.marts.timeline import CUSTOMER_TIMELINE_SQL, CUSTOMER_TIMELINE_VIE
 from pipeline.quality import suites
 from pipeline.resources import WAREHOUSE_POOL, GreatExpectations, RunSettings
 from pipeline.sql import scalar
-from pipeline.warehouse import create_table_as, transaction
+from pipeline.warehouse import transaction
 
 GROUP = "marts"
 # The marts built from marts.customer_360 and the golden tables, once its blocking checks passed, in one step
@@ -119,8 +119,10 @@ def customer_360(duckdb: DuckDBResource, settings: RunSettings, great_expectatio
         if not result.success:  # the last good marts.customer_360 stays published
             yield check
             raise dg.Failure(description=f"marts.customer_360 not replaced: {result.describe()}")
-        create_table_as(con, "marts.customer_360", "SELECT * FROM customer_360_candidate")
+        merged = replace_changed_rows(con, "marts.customer_360", "customer_360_candidate")  # the rows that differ
         yield dg.MaterializeResult(metadata={**table_metadata(con, "marts.customer_360"),
+                                             "written": "whole" if merged is None else "merged",
+                                             "customers_merged": merged or 0,
                                              **column_lineage(con, "marts.customer_360", SOURCES_360, DERIVED_360)},
                                    check_results=[check])
 
