@@ -8,6 +8,7 @@ from assets.keys import (
     CUSTOMER_360,
     CUSTOMER_HISTORY,
     CUSTOMER_TIMELINE,
+    CUSTOMER_XREF,
     MARTS,
     MARTS_CONTACT_POINTS,
     PUBLISHED,
@@ -39,11 +40,12 @@ COPIES_STEP = Step("copies")
 COPIED = [*MARTS, PURGE_LOG]
 # The marts whose rows of a customer only that customer's inputs shape, merged customer by customer in the warehouse
 # (pipeline/golden/changes.py, marts/history.py): a copy takes the run's changed customers' rows of them alone.
-# customer_360 is not one (its RFM scores rank every customer): its step records whose rows changed
-# (changes.replace_changed_rows), and a copy merges those. Households, segments and counts are written whole.
+# customer_360 is not one (its RFM scores rank every customer), nor the cross-reference (built before the changed
+# customers are known): their steps record whose rows changed (changes.replace_changed_rows), and a copy merges
+# those. Households, segments and counts are written whole.
 PER_CUSTOMER = frozenset(key.path[-1] for key in (CONSENT_HISTORY, MARTS_CONTACT_POINTS, CUSTOMER_TIMELINE,
                                                 CUSTOMER_HISTORY))
-OWN_CHANGES = (CUSTOMER_360.path[-1],)
+OWN_CHANGES = tuple(key.path[-1] for key in (CUSTOMER_360, CUSTOMER_XREF))
 
 
 def _merge(con) -> MergeBasis:

@@ -99,7 +99,7 @@ def test_a_ranked_mart_is_merged_for_the_customers_whose_rows_changed(tmp_path):
     committing), and a copy of that generation merges exactly them."""
     con = _day(duckdb.connect(str(tmp_path / "w.duckdb")), DAY_ONE, [])
     spend = {f"C{i}": 10 * i for i in range(40)}
-    _ranked(con, spend, (None, "g1"))
+    _ranked(con, spend, (None, "g0"))  # day one: its run commits g1
     assert replace_changed_rows(con, "marts.customer_360", "candidate") is None  # no table yet: written whole
     copy = tmp_path / "copy.duckdb"
     publish_marts(con, copy, merge=_basis(None, "g1"))

@@ -205,33 +205,41 @@ CHANGED_ROWS = "golden.changed_rows"
 
 
 def replace_changed_rows(con: duckdb.DuckDBPyConnection, table: str, candidate: str) -> int | None:
-    """Bring `table` (one row per customer_id) to `candidate` (a table of the same query, computed for every
-    customer), in one transaction: only the customers whose row differs (or who appeared or left) are deleted and
-    inserted, and recorded in CHANGED_ROWS as changed since the committed generation. Rows recorded against an older
-    generation are dropped first (its run committed and its copies were written); those of a run that stopped before
-    committing stay, so the next copy merges them too. Written whole (returns None) on a full run, when the table is
-    missing or its columns differ; else returns the customers merged."""
+    """Bring `table` (rows keyed by customer_id) to `candidate` (a table of the same query, computed for every
+    customer), in one transaction: only the customers whose rows differ (or who appeared or left) have their rows
+    deleted and inserted, and are recorded in CHANGED_ROWS as changed since the committed generation. Rows recorded
+    against an older generation are dropped first (its run committed and its copies were written); those of a run
+    that stopped before committing stay, so the next copy merges them too. Written whole when the table is missing
+    or its columns differ (every customer then recorded, returns None); else returns the customers merged."""
     name = table.split(".")[1]
     base = scalar(con, f"SELECT current FROM {GENERATION}") if table_exists(con, GENERATION) else None
     columns = "SELECT column_name, column_type FROM (DESCRIBE {})"
-    whole = (is_full(con) or not table_exists(con, table)
+    whole = (not table_exists(con, table)
              or con.execute(columns.format(table)).fetchall() != con.execute(columns.format(candidate)).fetchall())
+    if whole:  # every customer of the candidate, and of the table it replaces
+        differing = f"SELECT customer_id FROM {candidate}" + (
+            f" UNION SELECT customer_id FROM {table}" if table_exists(con, table) else "")
+    else:  # each customer's rows hashed as the fingerprints are (a row held twice counts twice): ~15x cheaper
+        # than EXCEPT ALL, ~3x cheaper than writing the table whole
+        rows = "SELECT customer_id, sum(hash(r)::HUGEINT) AS h FROM {} r GROUP BY customer_id"
+        differing = f"""SELECT customer_id FROM ({rows.format(candidate)}) n FULL JOIN ({rows.format(table)}) o
+                        USING (customer_id) WHERE n.h IS DISTINCT FROM o.h"""
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {table.split('.')[0]}")
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {CHANGED_ROWS.split('.')[0]}")
     with transaction(con):
         con.execute(f"CREATE TABLE IF NOT EXISTS {CHANGED_ROWS} (table_name VARCHAR, customer_id VARCHAR, base VARCHAR)")
         con.execute(f"DELETE FROM {CHANGED_ROWS} WHERE table_name = ? AND base IS DISTINCT FROM ?", [name, base])
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _differing AS SELECT DISTINCT customer_id FROM ({differing})")
         if whole:
             con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM {candidate}")
-            return None
-        con.execute(f"""CREATE OR REPLACE TEMP TABLE _differing AS
-            SELECT customer_id FROM (SELECT * FROM {candidate} EXCEPT SELECT * FROM {table})
-            UNION SELECT customer_id FROM (SELECT * FROM {table} EXCEPT SELECT * FROM {candidate})""")
-        con.execute(f"DELETE FROM {table} WHERE customer_id IN (SELECT customer_id FROM _differing)")
-        con.execute(f"INSERT INTO {table} SELECT * FROM {candidate} WHERE customer_id IN "
-                    "(SELECT customer_id FROM _differing)")
+        else:
+            con.execute(f"DELETE FROM {table} WHERE customer_id IN (SELECT customer_id FROM _differing)")
+            con.execute(f"INSERT INTO {table} SELECT * FROM {candidate} WHERE customer_id IN "
+                        "(SELECT customer_id FROM _differing)")
         con.execute(f"INSERT INTO {CHANGED_ROWS} SELECT ?, customer_id, ? FROM _differing", [name, base])
         merged = scalar(con, "SELECT count(*) FROM _differing")
         con.execute("DROP TABLE _differing")
-    return merged
+    return None if whole else merged
 
 
 def changed_rows(table: str, base: str) -> str:
