@@ -168,14 +168,8 @@ def customer_households(duckdb: DuckDBResource) -> dg.MaterializeResult:
         return dg.MaterializeResult(metadata=table_metadata(con, "golden.households"))
 
 
-@dg.multi_asset(specs=GOLDEN_STEP.specs(), can_subset=True, pool=WAREHOUSE_POOL, name=GOLDEN_STEP.name)
-def golden(context: dg.AssetExecutionContext, duckdb: DuckDBResource, settings: RunSettings, config: ChangeConfig):
-    """The golden tables of the run's changed customers (all of them on a full run), and who is excluded."""
-    yield from GOLDEN_STEP.materialize(context, duckdb=duckdb, settings=settings, config=config)
-
-
-@dg.asset(key=DECISION_LOG, deps=[STEWARD_DECISIONS, CLUSTERS, PROFILE], group_name="identity", kinds={"duckdb"},
-          pool=WAREHOUSE_POOL)
+# Logged once the overrides were applied (customer_profile): the outcome of each decision is what this run did.
+@GOLDEN_STEP.asset(DECISION_LOG, deps=[STEWARD_DECISIONS, CLUSTERS, PROFILE], group_name="identity")
 def decision_log(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> dg.MaterializeResult:
     """Append-only log of steward decisions: added, changed, removed, and each run's outcome and effect
     (after the link decisions and the overrides were applied); identity.decision_audit sums it up."""
@@ -183,3 +177,10 @@ def decision_log(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> d
         with transaction(con):
             counts = log_decisions(con, context.run_id)
         return dg.MaterializeResult(metadata={**table_metadata(con, "identity.decision_log"), **counts})
+
+
+@dg.multi_asset(specs=GOLDEN_STEP.specs(), can_subset=True, pool=WAREHOUSE_POOL, name=GOLDEN_STEP.name)
+def golden(context: dg.AssetExecutionContext, duckdb: DuckDBResource, settings: RunSettings, config: ChangeConfig):
+    """The golden tables of the run's changed customers (all of them on a full run), who is excluded, and the
+    stewards' decision log."""
+    yield from GOLDEN_STEP.materialize(context, duckdb=duckdb, settings=settings, config=config)

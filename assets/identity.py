@@ -17,6 +17,7 @@ from assets.keys import (
     STEWARD_DECISIONS,
 )
 from assets.metadata import table_metadata
+from assets.steps import Step
 from pipeline.golden.purge import restore_purged_hashes
 from pipeline.identity import link
 from pipeline.identity.conflicts import ConflictModel
@@ -36,7 +37,11 @@ PREDICTIONS_OP = PREDICTIONS.to_python_identifier()  # its op's name in run conf
 CLUSTERS_OP = CLUSTERS.to_python_identifier()
 
 
-@dg.asset(key=LINKAGE_INPUT, deps=[PERSON_RECORDS], group_name=GROUP, kinds={"duckdb"}, pool=WAREHOUSE_POOL)
+# What linkage reads, in one step (assets/steps.py): the records to compare and the stewards' decisions on them.
+INPUT_STEP = Step("identity_input")
+
+
+@INPUT_STEP.asset(LINKAGE_INPUT, deps=[PERSON_RECORDS], group_name=GROUP)
 def linkage_input(duckdb: DuckDBResource) -> dg.MaterializeResult:
     """Staged person records in the match forms Splink compares, keyed '<source>:<record id>', with one
     column per strong identifier the sources map (`id_<name>`)."""
@@ -47,6 +52,30 @@ def linkage_input(duckdb: DuckDBResource) -> dg.MaterializeResult:
         restore_purged_hashes(con)  # purged records (erasure, retention) read as unchanged
         return dg.MaterializeResult(metadata={**table_metadata(con, "identity.linkage_input"),
                                               "identifiers": dg.MetadataValue.json(identifiers)})
+
+
+@INPUT_STEP.asset(STEWARD_DECISIONS, deps=[LINKAGE_INPUT], group_name=GROUP)
+def steward_decisions(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
+                      settings: RunSettings) -> dg.MaterializeResult:
+    """Stewards' must-link, cannot-link and override decisions from the decisions folder, with who, when,
+    why, and whether each was applied this run."""
+    decisions = read_decisions(settings.decisions_dir)
+    with duckdb.get_connection() as con:
+        known = {r[0] for r in con.execute("SELECT unique_id FROM identity.linkage_input").fetchall()}
+        decisions = mark_missing_records(decisions, known)
+        decisions["applied"] = False
+        decisions["effect"] = None
+        decisions["run_id"] = context.run_id
+        replace_table(con, "identity.steward_decisions", decisions, DECISION_TYPES)
+        meta = table_metadata(con, "identity.steward_decisions")
+    return dg.MaterializeResult(metadata={**meta, "decisions_folder": dg.MetadataValue.path(str(settings.decisions_dir)),
+                                          "not_applicable": int(decisions["status"].notna().sum())})
+
+
+@dg.multi_asset(specs=INPUT_STEP.specs(), can_subset=True, pool=WAREHOUSE_POOL, name=INPUT_STEP.name)
+def identity_input(context: dg.AssetExecutionContext, duckdb: DuckDBResource, settings: RunSettings):
+    """The linkage input and the stewards' decisions on its records."""
+    yield from INPUT_STEP.materialize(context, duckdb=duckdb, settings=settings)
 
 
 class LinkConfig(dg.Config):
@@ -87,24 +116,6 @@ def pairwise_predictions(context: dg.AssetExecutionContext, duckdb: DuckDBResour
         **meta, "engine": settings.engine, "linkage_mode": plan.mode, "linkage_reason": plan.reason,
         "records_changed": len(plan.changed), "records_removed": len(plan.removed), "pairs_vetoed": scoring.vetoed,
         "model": dg.MetadataValue.path(str(settings.model_path)), **extra})
-
-
-@dg.asset(key=STEWARD_DECISIONS, deps=[LINKAGE_INPUT], group_name=GROUP, kinds={"duckdb"}, pool=WAREHOUSE_POOL)
-def steward_decisions(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
-                      settings: RunSettings) -> dg.MaterializeResult:
-    """Stewards' must-link, cannot-link and override decisions from the decisions folder, with who, when,
-    why, and whether each was applied this run."""
-    decisions = read_decisions(settings.decisions_dir)
-    with duckdb.get_connection() as con:
-        known = {r[0] for r in con.execute("SELECT unique_id FROM identity.linkage_input").fetchall()}
-        decisions = mark_missing_records(decisions, known)
-        decisions["applied"] = False
-        decisions["effect"] = None
-        decisions["run_id"] = context.run_id
-        replace_table(con, "identity.steward_decisions", decisions, DECISION_TYPES)
-        meta = table_metadata(con, "identity.steward_decisions")
-    return dg.MaterializeResult(metadata={**meta, "decisions_folder": dg.MetadataValue.path(str(settings.decisions_dir)),
-                                          "not_applicable": int(decisions["status"].notna().sum())})
 
 
 @dg.asset(key=CLUSTERS, deps=[PREDICTIONS, STEWARD_DECISIONS], group_name=GROUP, kinds={"duckdb"}, pool=WAREHOUSE_POOL)

@@ -29,10 +29,17 @@ from assets.keys import (
     SEGMENT_SUMMARY,
     STITCHED_SESSIONS,
 )
-from assets.metadata import build_customer_rows, build_table, check_result, column_lineage, table_metadata
+from assets.metadata import (
+    build_customer_rows,
+    build_table,
+    check_result,
+    column_lineage,
+    merged_metadata,
+    table_metadata,
+)
 from assets.steps import Step
 from pipeline.config import CONSENT_CHANNELS
-from pipeline.golden.changes import commit_fingerprints
+from pipeline.golden.changes import commit_fingerprints, replace_changed_rows
 from pipeline.golden.purge import purge_excluded
 from pipeline.identity.xref import CUSTOMER_XREF_SQL
 from pipeline.marts.customer_360 import (
@@ -48,11 +55,11 @@ from pipeline.marts.timeline import CUSTOMER_TIMELINE_SQL, CUSTOMER_TIMELINE_VIE
 from pipeline.quality import suites
 from pipeline.resources import WAREHOUSE_POOL, GreatExpectations, RunSettings
 from pipeline.sql import scalar
-from pipeline.warehouse import create_table_as, transaction
+from pipeline.warehouse import transaction
 
 GROUP = "marts"
 # The marts built from marts.customer_360 and the golden tables, once its blocking checks passed, in one step
-# (assets/steps.py), in this order: the history after the contact points it could purge from.
+# (assets/steps.py), in this order: the history after the contact points it could purge from, the purge last.
 MARTS_STEP = Step("marts")
 XREF_COVERS_STAGING = "every_person_record_once"
 
@@ -61,7 +68,10 @@ XREF_COVERS_STAGING = "every_person_record_once"
           pool=WAREHOUSE_POOL)
 def customer_xref(duckdb: DuckDBResource) -> dg.MaterializeResult:
     """Source record -> customer_id, with the probability of its strongest link inside the customer."""
-    return build_table(duckdb, "marts.customer_xref", CUSTOMER_XREF_SQL)
+    with duckdb.get_connection() as con:  # the customers whose records or links changed (the copies merge them)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE customer_xref_candidate AS {CUSTOMER_XREF_SQL}")
+        merged = replace_changed_rows(con, "marts.customer_xref", "customer_xref_candidate")
+        return dg.MaterializeResult(metadata={**table_metadata(con, "marts.customer_xref"), **merged_metadata(merged)})
 
 
 @dg.asset_check(asset=CUSTOMER_XREF, name=XREF_COVERS_STAGING, blocking=True,
@@ -119,8 +129,9 @@ def customer_360(duckdb: DuckDBResource, settings: RunSettings, great_expectatio
         if not result.success:  # the last good marts.customer_360 stays published
             yield check
             raise dg.Failure(description=f"marts.customer_360 not replaced: {result.describe()}")
-        create_table_as(con, "marts.customer_360", "SELECT * FROM customer_360_candidate")
+        merged = replace_changed_rows(con, "marts.customer_360", "customer_360_candidate")  # the rows that differ
         yield dg.MaterializeResult(metadata={**table_metadata(con, "marts.customer_360"),
+                                             **merged_metadata(merged),
                                              **column_lineage(con, "marts.customer_360", SOURCES_360, DERIVED_360)},
                                    check_results=[check])
 
@@ -174,17 +185,10 @@ def customer_history(context: dg.AssetExecutionContext, duckdb: DuckDBResource) 
         return dg.MaterializeResult(metadata={**table_metadata(con, "marts.customer_history"), **counts})
 
 
-@dg.multi_asset(specs=MARTS_STEP.specs(), can_subset=True, pool=WAREHOUSE_POOL, name=MARTS_STEP.name)
-def marts(context: dg.AssetExecutionContext, duckdb: DuckDBResource, settings: RunSettings):
-    """The marts read beside marts.customer_360: consent history, contact points, households, segments, timeline,
-    history."""
-    yield from MARTS_STEP.materialize(context, duckdb=duckdb, settings=settings)
-
-
-# After everything that reads staging and identity in this run (the marts, the scorecard, the review queue).
-@dg.asset(key=PURGE_LOG, deps=[CUSTOMER_360, CONSENT_HISTORY, HOUSEHOLD, SEGMENT_SUMMARY, CUSTOMER_HISTORY,
-                               MARTS_CONTACT_POINTS, CUSTOMER_TIMELINE, SEGMENT_HISTORY, DATA_QUALITY, REVIEW_QUEUE],
-          group_name="privacy", kinds={"duckdb"}, pool=WAREHOUSE_POOL)
+# Last: after everything that reads staging and identity in this run (the marts, the scorecard, the review queue).
+@MARTS_STEP.asset(PURGE_LOG, deps=[CUSTOMER_360, CONSENT_HISTORY, HOUSEHOLD, SEGMENT_SUMMARY, CUSTOMER_HISTORY,
+                                   MARTS_CONTACT_POINTS, CUSTOMER_TIMELINE, SEGMENT_HISTORY, DATA_QUALITY, REVIEW_QUEUE],
+                  group_name="privacy")
 def erasure_purge(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
                   settings: RunSettings) -> dg.MaterializeResult:
     """Erased and expired customers' values removed from every layer (raw to marts), record keys and dates kept
@@ -195,3 +199,10 @@ def erasure_purge(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
             commit_fingerprints(con)
         return dg.MaterializeResult(metadata={**table_metadata(con, "golden.purge_log"),
                                               **{f"purged {t}": n for t, n in counts.items()}})
+
+
+@dg.multi_asset(specs=MARTS_STEP.specs(), can_subset=True, pool=WAREHOUSE_POOL, name=MARTS_STEP.name)
+def marts(context: dg.AssetExecutionContext, duckdb: DuckDBResource, settings: RunSettings):
+    """The marts read beside marts.customer_360: consent history, contact points, households, segments, timeline,
+    history; then the purge of erased and expired customers, which commits the run's changed customers."""
+    yield from MARTS_STEP.materialize(context, duckdb=duckdb, settings=settings)

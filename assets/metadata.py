@@ -43,6 +43,11 @@ def build_customer_rows(duckdb, table: str, select_sql: str, *views: str, **para
         return dg.MaterializeResult(metadata=table_metadata(con, table))
 
 
+def merged_metadata(merged: int | None) -> dict:
+    """How pipeline.golden.changes.replace_changed_rows wrote a table: whole, or the customers whose rows differ."""
+    return {"written": "whole" if merged is None else "merged", "customers_merged": merged or 0}
+
+
 def check_result(result: SuiteResult, prefix: str = "", **extra) -> dg.AssetCheckResult:
     """Counts and unexpected percentages only: never a value from the data."""
     return dg.AssetCheckResult(

@@ -5,8 +5,10 @@ from dagster_duckdb import DuckDBResource
 
 from assets.keys import (
     CONSENT_HISTORY,
+    CUSTOMER_360,
     CUSTOMER_HISTORY,
     CUSTOMER_TIMELINE,
+    CUSTOMER_XREF,
     MARTS,
     MARTS_CONTACT_POINTS,
     PUBLISHED,
@@ -14,7 +16,7 @@ from assets.keys import (
     RESTRICTED,
 )
 from assets.steps import Step
-from pipeline.golden.changes import CHANGED, merge_basis
+from pipeline.golden.changes import CHANGED, changed_rows, merge_basis
 from pipeline.private_files import restrict
 from pipeline.publish import (
     PSEUDONYM_FUNCTION,
@@ -38,13 +40,18 @@ COPIES_STEP = Step("copies")
 COPIED = [*MARTS, PURGE_LOG]
 # The marts whose rows of a customer only that customer's inputs shape, merged customer by customer in the warehouse
 # (pipeline/golden/changes.py, marts/history.py): a copy takes the run's changed customers' rows of them alone.
-# customer_360 is not one (its RFM scores rank every customer), nor the tables of households, segments and counts.
+# customer_360 is not one (its RFM scores rank every customer), nor the cross-reference (built before the changed
+# customers are known): their steps record whose rows changed (changes.replace_changed_rows), and a copy merges
+# those. Households, segments and counts are written whole.
 PER_CUSTOMER = frozenset(key.path[-1] for key in (CONSENT_HISTORY, MARTS_CONTACT_POINTS, CUSTOMER_TIMELINE,
                                                 CUSTOMER_HISTORY))
+OWN_CHANGES = tuple(key.path[-1] for key in (CUSTOMER_360, CUSTOMER_XREF))
 
 
 def _merge(con) -> MergeBasis:
-    return MergeBasis(*merge_basis(con), changed=CHANGED, per_customer=PER_CUSTOMER)
+    previous, current = merge_basis(con)
+    return MergeBasis(previous, current, changed=CHANGED, per_customer=PER_CUSTOMER,
+                      own_changes={t: changed_rows(t, previous) for t in OWN_CHANGES} if previous else {})
 
 
 @COPIES_STEP.asset(PUBLISHED, deps=COPIED, group_name="marts")

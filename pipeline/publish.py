@@ -18,7 +18,7 @@ import os
 import secrets
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -51,12 +51,19 @@ BASIS_COLUMNS = ("table_name VARCHAR, generation VARCHAR, recipe VARCHAR, rows_w
 class MergeBasis:
     """The marts being copied are generation `current` (pipeline/golden/changes.py), and the customers in `changed`
     (a table of customer_id) are those that changed since generation `previous`: in a copy holding `previous`, the
-    tables `per_customer` get only those customers' rows deleted and written again. None: not known."""
+    tables `per_customer` get only those customers' rows deleted and written again. None: not known. A table of
+    `own_changes` is merged likewise, for the customers of its own relation (its rows can change without the
+    customer's inputs changing: customer_360's ranks)."""
 
     previous: str | None
     current: str | None
     changed: str
     per_customer: frozenset[str]
+    own_changes: dict[str, str] = field(default_factory=dict)
+
+    def changed_in(self, table: str) -> str | None:
+        """The relation of customer_id whose rows of `table` a copy of `previous` replaces; None: not merged."""
+        return self.own_changes.get(table) or (self.changed if table in self.per_customer else None)
 
 
 def publish_marts(con: duckdb.DuckDBPyConnection, target: Path, schema: str = "marts",
@@ -100,7 +107,7 @@ def publish_marts(con: duckdb.DuckDBPyConnection, target: Path, schema: str = "m
             recipe = hashlib.sha256(f"{query}|{used}|{fingerprint}".encode()).hexdigest()[:20]
             known = basis.get(table)
             mergeable = (merge is not None and merge.previous is not None and known is not None
-                         and known[:2] == (merge.previous, recipe) and table in merge.per_customer
+                         and known[:2] == (merge.previous, recipe) and merge.changed_in(table) is not None
                          and "customer_id" in columns)
             merged = mergeable and _merge_rows(con, f"{schema}.{quote(table)}", table, listed, merge, known,
                                                escape, params)
@@ -132,7 +139,7 @@ def _merge_rows(con: duckdb.DuckDBPyConnection, source_table: str, table: str, l
                 known: tuple, escape: bool, params: dict | None) -> tuple[int, int] | None:
     """Replace the changed customers' rows of the copy's `table` by theirs in `source_table`; (rows at the last whole
     write, rows merged since), or None (nothing done) when the merged rows would outgrow the table."""
-    changed = f"customer_id IN (SELECT customer_id FROM {merge.changed})"
+    changed = f"customer_id IN (SELECT customer_id FROM {merge.changed_in(table)})"
     source = f"(SELECT * FROM {source_table} WHERE {changed}) AS {quote(table)}"
     rows_whole, rows_merged = known[2], known[3] + scalar(con, f"SELECT count(*) FROM {source}")
     if rows_merged > rows_whole:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import duckdb
 
 from bench.compare_published import compare
+from pipeline.golden.changes import GENERATION, changed_rows, replace_changed_rows
 from pipeline.publish import MergeBasis, merged_tables, publish_marts
 
 
@@ -17,9 +18,9 @@ def _day(con: duckdb.DuckDBPyConnection, timeline: list[tuple[str, int]], change
     con.executemany("INSERT INTO marts.customer_timeline VALUES (?, ?)", timeline)
     con.execute("CREATE OR REPLACE TABLE marts.segment_summary AS "
                 "SELECT count(DISTINCT customer_id) AS customers FROM marts.customer_timeline")
-    con.execute("CREATE OR REPLACE TABLE golden.changed_customers (customer_id VARCHAR)")
+    con.execute("CREATE OR REPLACE TABLE golden.changed_customers (customer_id VARCHAR, why VARCHAR)")
     if changed:
-        con.executemany("INSERT INTO golden.changed_customers VALUES (?)", [(c,) for c in changed])
+        con.executemany("INSERT INTO golden.changed_customers VALUES (?, 'inputs')", [(c,) for c in changed])
     return con
 
 
@@ -79,3 +80,50 @@ def test_merged_rows_never_outgrow_the_table(tmp_path):
         publish_marts(con, copy, merge=_basis(f"g{day - 1}", f"g{day}"))
         merged.append(merged_tables(copy))
     assert merged == [["customer_timeline"], ["customer_timeline"], [], ["customer_timeline"]]
+
+
+def _ranked(con: duckdb.DuckDBPyConnection, spend: dict[str, int], generation: tuple[str | None, str]) -> None:
+    """A day's candidate of a mart whose rows rank every customer (customer_360's RFM), and the committed generation
+    the day leads from."""
+    con.execute("CREATE OR REPLACE TEMP TABLE candidate (customer_id VARCHAR, spend INTEGER, spend_rank BIGINT)")
+    con.executemany("INSERT INTO candidate SELECT ?, ?, NULL", list(spend.items()))
+    con.execute("UPDATE candidate c SET spend_rank = r.n FROM (SELECT customer_id, rank() OVER (ORDER BY spend) AS n "
+                "FROM candidate) r WHERE r.customer_id = c.customer_id")
+    con.execute(f"CREATE OR REPLACE TABLE {GENERATION} AS SELECT ?::VARCHAR AS previous, ?::VARCHAR AS current",
+                list(generation))
+
+
+def test_a_ranked_mart_is_merged_for_the_customers_whose_rows_changed(tmp_path):
+    """customer_360's ranks move customers whose inputs did not change: the warehouse table takes the rows that
+    differ, records them against the generation they changed from (kept across a run that stopped before
+    committing), and a copy of that generation merges exactly them."""
+    con = _day(duckdb.connect(str(tmp_path / "w.duckdb")), DAY_ONE, [])
+    spend = {f"C{i}": 10 * i for i in range(40)}
+    _ranked(con, spend, (None, "g0"))  # day one: its run commits g1
+    assert replace_changed_rows(con, "marts.customer_360", "candidate") is None  # no table yet: written whole
+    copy = tmp_path / "copy.duckdb"
+    publish_marts(con, copy, merge=_basis(None, "g1"))
+
+    _day(con, DAY_ONE, ["C5"])  # only C5's inputs changed: it now out-spends C6 and C7, whose ranks move
+    _ranked(con, {**spend, "C5": 75}, ("g0", "g1"))
+    assert replace_changed_rows(con, "marts.customer_360", "candidate") == 3
+    # the run stopped before committing; the next one moves C39 out (gone) and C40 in (new)
+    day_three = {**{k: v for k, v in spend.items() if k != "C39"}, "C5": 75, "C40": 1000}
+    _ranked(con, day_three, ("g0", "g1"))
+    assert replace_changed_rows(con, "marts.customer_360", "candidate") == 2
+    _ranked(con, day_three, ("g1", "g2"))  # committed
+    assert sorted(r[0] for r in con.execute(changed_rows("customer_360", "g1")).fetchall()) == [
+        "C39", "C40", "C5", "C6", "C7"]
+    basis = MergeBasis("g1", "g2", changed="golden.changed_customers", per_customer=frozenset({"customer_timeline"}),
+                       own_changes={"customer_360": changed_rows("customer_360", "g1")})
+    publish_marts(con, copy, merge=basis)
+    assert merged_tables(copy) == ["customer_360", "customer_timeline"]
+    whole = tmp_path / "whole.duckdb"
+    publish_marts(con, whole)
+    assert compare(copy, whole) == []
+    with duckdb.connect(str(copy), read_only=True) as c:
+        assert c.execute("SELECT count(*) FROM marts.customer_360").fetchone()[0] == len(day_three)
+    # the next run drops what the committed generation's copies took
+    _ranked(con, day_three, ("g1", "g2"))
+    assert replace_changed_rows(con, "marts.customer_360", "candidate") == 0
+    assert con.execute(changed_rows("customer_360", "g1")).fetchall() == []

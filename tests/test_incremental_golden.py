@@ -85,10 +85,16 @@ def test_incremental_days_publish_what_a_full_recompute_publishes(tmp_path):
     second_run = materialise(settings)
     second = _meta(second_run, ["golden", "changed_customers"])
     assert second["mode"] == "incremental"
-    # the copies took the changed customers' rows of the per-customer marts, not every row (checked equal below)
+    # the copies took the changed customers' rows of the per-customer marts, not every row (checked equal below),
+    # and the rows of customer_360 and the cross-reference that differ (ranks and recency move for customers whose
+    # inputs did not change); the analysts' copy writes customer_360 whole, its age bands read the reference date,
+    # which moved
     assert _meta(second_run, ["restricted", "marts"])["tables_merged"] == [
-        "consent_history", "contact_points", "customer_history", "customer_timeline"]
-    assert _meta(second_run, ["published", "marts"])["tables_merged"] == ["consent_history"]
+        "consent_history", "contact_points", "customer_360", "customer_history", "customer_timeline", "customer_xref"]
+    assert _meta(second_run, ["published", "marts"])["tables_merged"] == ["consent_history", "customer_xref"]
+    for mart in ("customer_360", "customer_xref"):
+        written = _meta(second_run, ["marts", mart])
+        assert written["written"] == "merged" and 0 < written["customers_merged"] < written["dagster/row_count"], mart
     assert 0 < second["dagster/row_count"] < _meta(first, ["golden", "changed_customers"])["dagster/row_count"] / 2
 
     erased_email = _deliver_day_three(settings, deliver_3)

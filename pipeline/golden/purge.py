@@ -37,7 +37,7 @@ UNTOUCHED = {"staging.staged_files", NORMALISED_VALUES, "identity.erasure_regist
              "identity.id_events", "identity.record_customer", "identity.clusters", "identity.linked_records",
              "golden.excluded_customers", "golden.purge_log", "marts.customer_xref", "marts.data_quality",
              "golden.changed_customers", "golden.customer_fingerprints", "golden.customer_fingerprints_next",
-             "golden.marts_generation"}
+             "golden.marts_generation", "golden.changed_rows"}
 # Columns that are keys, ids, codes or bookkeeping, never a person's value.
 KEEP = {"customer_id", "source", "source_record_id", "unique_id", "unique_id_l", "unique_id_r", "source_l",
         "source_r", "person_source", "person_record_id", "record_1", "record_2", "decision_id", "decision",

@@ -87,17 +87,19 @@ WHERE in_scope(cp.customer_id)
 ORDER BY customer_id, kind, contact_point_key
 """
 
+# Every member-picking aggregate names its member (the first customer_id, the best spender then the first
+# customer_id): marts.customer_360 is merged customer by customer, so its rows are in no particular order.
 HOUSEHOLD_SQL = """
 SELECT household_id,
        count(*)                                   AS members,
        list(customer_id ORDER BY customer_id)     AS member_ids,
        arg_min(postcode, customer_id)             AS postcode,
        arg_min(country, customer_id)              AS country,  -- the analysts' copy derives départements for FR only
-       any_value(city)                            AS city,
-       any_value(region)                          AS region,
+       arg_min(city, customer_id)                 AS city,
+       arg_min(region, customer_id)               AS region,
        sum(coalesce(monetary, 0))                 AS household_revenue,
        sum(coalesce(revenue_12m, 0))              AS household_revenue_12m,
-       arg_max(loyalty_tier, coalesce(revenue_12m, 0)) AS best_member_tier
+       arg_min(loyalty_tier, (-coalesce(revenue_12m, 0), customer_id)) AS best_member_tier
 FROM marts.customer_360
 GROUP BY household_id
 ORDER BY household_id
