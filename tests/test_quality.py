@@ -134,7 +134,7 @@ def test_the_staged_persons_check_reads_values_only_where_an_expectation_does_an
 
     valued = suites.values_read(suites.staging_persons(date.today()))
     assert set(valued) == {"source", "source_record_id", "phone"}
-    rows = pd.DataFrame([{c: None for c in suites.columns_read(suites.staging_persons(date.today()))}
+    rows = pd.DataFrame([dict.fromkeys(suites.columns_read(suites.staging_persons(date.today())))
                          | {"source": "crm", "source_record_id": str(i), "phone": "+33612345678", "key_count": 1,
                             "birth_year": 1980.0, "valid_email": "a@b.fr", "fr_postcode": "75009"} for i in range(3)])
     runner_ = GXRunner(tmp_path / "quality")
