@@ -68,7 +68,8 @@ def _check(values: list[str], width: int | None, length: int) -> str | None:
 
 
 def physical_lines(text: str) -> list[str]:
-    lines = _LINE_BREAK.split(text)
+    # str.split when every break is "\n" (the usual file): the same lines, several times faster than the regex
+    lines = text.split("\n") if "\r" not in text else _LINE_BREAK.split(text)
     return lines[:-1] if lines and lines[-1] == "" else lines
 
 

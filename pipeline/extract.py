@@ -95,8 +95,10 @@ def _decode(data: bytes, encoding: str) -> str:
 def _flatten(obj: dict, prefix: str = "") -> dict[str, str | None]:
     flat: dict[str, str | None] = {}
     for key, value in obj.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
+        name = prefix + key if prefix else key
+        if type(value) is str:  # nearly every value: tested first (a million records, a dozen values each)
+            flat[name] = value
+        elif isinstance(value, dict):
             flat.update(_flatten(value, f"{name}."))
         elif value is None:
             flat[name] = None
@@ -223,12 +225,15 @@ def _read_jsonl(text: str, source: Source, file: str, names: _Names) -> _Read:
         if any(len(v) > csv_records.MAX_FIELD for v in flat.values() if v):
             rows.append(_bad_row(file, line, f"a value over {csv_records.MAX_FIELD} characters", content))
             continue
-        if key_set not in renamed:  # named as the first line read with them
-            renamed[key_set] = [names(k) for k in key_set]
-            keys.update(dict.fromkeys(renamed[key_set]))
-        flat = dict(zip(renamed[key_set], flat.values(), strict=True))
+        if key_set not in renamed:  # named as the first line read with them (None: as they are, the usual case)
+            spelled = [names(k) for k in key_set]
+            keys.update(dict.fromkeys(spelled))
+            renamed[key_set] = None if spelled == list(key_set) else spelled
+        if renamed[key_set] is not None:
+            flat = dict(zip(renamed[key_set], flat.values(), strict=True))
         repaired += suspect(content) and _repaired(flat)
-        rows.append({**flat, "_file": file, "_line": line, "_error": None, "_raw": None})
+        flat.update(_file=file, _line=line, _error=None, _raw=None)  # no key clashes: _key_problem refused them
+        rows.append(flat)
     return _Read(rows, list(keys), len(rows), repaired)
 
 

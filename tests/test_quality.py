@@ -122,3 +122,26 @@ def test_the_staged_persons_check_reads_the_columns_its_suite_names_and_still_fa
                           suites.staging_persons(date.today()))  # a suite's expectations belong to it once run
     assert not lacking.success
     assert [(f["expectation"], f["target"]) for f in lacking.failures] == [("expect_column_to_exist", "phone_valid")]
+
+
+def test_the_staged_persons_check_reads_values_only_where_an_expectation_does_and_fails_on_a_repeated_key(tmp_path):
+    """Columns checked for presence only reach GX as NULLs (assets/quality.py): the suite still passes on them, and
+    a key seen twice in the table (key_count, counted in SQL over the whole table) or a bad phone still fails it."""
+    from datetime import date
+
+    from pipeline.quality import suites
+    from pipeline.quality.gx_runner import GXRunner
+
+    valued = suites.values_read(suites.staging_persons(date.today()))
+    assert set(valued) == {"source", "source_record_id", "phone"}
+    rows = pd.DataFrame([dict.fromkeys(suites.columns_read(suites.staging_persons(date.today())))
+                         | {"source": "crm", "source_record_id": str(i), "phone": "+33612345678", "key_count": 1,
+                            "birth_year": 1980.0, "valid_email": "a@b.fr", "fr_postcode": "75009"} for i in range(3)])
+    runner_ = GXRunner(tmp_path / "quality")
+    assert runner_.run("staging_persons", rows, suites.staging_persons(date.today())).success
+    repeated = rows.assign(key_count=[1, 2, 1])
+    bad_phone = rows.assign(phone=["+33612345678", "0612345678", None])
+    for frame, target in ((repeated, "key_count"), (bad_phone, "phone")):
+        result = runner_.run("staging_persons", frame, suites.staging_persons(date.today()))
+        assert not result.success
+        assert [(f["target"], f["unexpected_count"]) for f in result.failures] == [(target, 1)]

@@ -25,8 +25,9 @@ def staging_persons(today: date) -> list:
         *[gxe.ExpectColumnToExist(column=c) for c in required],
         gxe.ExpectColumnValuesToNotBeNull(column="source"),
         gxe.ExpectColumnValuesToNotBeNull(column="source_record_id"),
-        gxe.ExpectCompoundColumnsToBeUnique(column_list=["source", "source_record_id"]),
-        gxe.ExpectColumnValuesToBeBetween(column="key_count", min_value=1, max_value=1),  # unique table-wide
+        # Each key once in the whole table (counted in SQL): no two checked rows share one either, so a compound
+        # uniqueness expectation on the rows checked would only repeat it (a quarter of the suite's time at 100k).
+        gxe.ExpectColumnValuesToBeBetween(column="key_count", min_value=1, max_value=1),
         gxe.ExpectColumnValuesToMatchRegex(column="valid_email", regex=EMAIL),
         gxe.ExpectColumnValuesToMatchRegex(column="phone", regex=E164),
         gxe.ExpectColumnValuesToMatchRegex(column="fr_postcode", regex=FR_POSTCODE),
@@ -36,6 +37,12 @@ def staging_persons(today: date) -> list:
 
 # Columns the staged-persons check computes in SQL rather than reads from staging.person_records.
 DERIVED = ("key_count", "birth_year", "valid_email", "fr_postcode")
+
+
+def values_read(expectations: list) -> list[str]:
+    """The table columns whose values the suite reads: those named by an expectation other than ColumnToExist
+    (which reads the frame's column names only)."""
+    return columns_read([e for e in expectations if not isinstance(e, gxe.ExpectColumnToExist)])
 
 
 def columns_read(expectations: list) -> list[str]:
