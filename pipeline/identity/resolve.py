@@ -13,7 +13,7 @@ import pyarrow as pa
 from pipeline.identity.clustering import component_table, constrained_clusters, outweighed_by_rivals
 from pipeline.identity.evidence import PersonKey, conflict
 from pipeline.identity.household_attach import attach_household_fragments
-from pipeline.identity.ids import IdAssignment, assign_ids
+from pipeline.identity.ids import IdAssignment, assign_ids, new_customer_id_sql
 from pipeline.identity.relink import save_linked_records
 from pipeline.sql import scalar
 from pipeline.warehouse import registered, table_exists, transaction
@@ -218,17 +218,39 @@ SELECT c.unique_id, w.customer_id
 FROM whole w JOIN held USING (customer_id, records) JOIN identity.clusters c USING (cluster_key)"""
 
 
+# Clusters none of whose records held an id (all of them on a first run): no earlier id votes for them, so each gets
+# new_customer_id's first choice for its smallest record, computed here; stable_ids checks that none is taken.
+FRESH_IDS_SQL = f"""
+CREATE OR REPLACE TEMP TABLE _fresh_ids AS
+WITH fresh AS (
+    SELECT c.cluster_key, min(c.unique_id) AS seed FROM identity.clusters c LEFT JOIN {{held}} h USING (unique_id)
+    GROUP BY c.cluster_key HAVING count(h.unique_id) = 0)
+SELECT c.unique_id, f.cluster_key, {new_customer_id_sql("f.seed")} AS customer_id
+FROM fresh f JOIN identity.clusters c USING (cluster_key)"""
+# A fresh id that another cluster, an earlier id or the registry already holds: new_customer_id would salt it.
+FRESH_TAKEN_SQL = """
+SELECT count(DISTINCT cluster_key) > count(DISTINCT customer_id)
+    OR EXISTS (SELECT 1 FROM _fresh_ids SEMI JOIN (SELECT customer_id FROM _taken UNION ALL SELECT customer_id FROM _kept_ids
+                                               {registry}) t USING (customer_id))
+FROM _fresh_ids"""
+
+
 def stable_ids(con: duckdb.DuckDBPyConnection) -> IdAssignment:
     """Carry the previous run's ids over to today's clusters (identity.clusters): the clusters that are a previous
-    customer exactly keep its id in the temp table _kept_ids (save_ids writes them), the others are assigned."""
+    customer exactly keep its id in the temp table _kept_ids, the clusters none of whose records held an id get a new
+    one in _fresh_ids (save_ids writes both), the others are assigned in Python, all as assign_ids over every cluster
+    would."""
     previous, known, age = {}, set(), {}
     if table_exists(con, "identity.record_customer"):
         con.execute(KEPT_IDS_SQL)
         previous = dict(con.execute("""SELECT unique_id, customer_id FROM identity.record_customer
             WHERE unique_id NOT IN (SELECT unique_id FROM _kept_ids)""").fetchall())
+        con.execute(FRESH_IDS_SQL.format(held="identity.record_customer"))
     else:
         con.execute("CREATE OR REPLACE TEMP TABLE _kept_ids (unique_id VARCHAR, customer_id VARCHAR)")
-    if table_exists(con, "identity.id_registry"):
+        con.execute(FRESH_IDS_SQL.format(held="(SELECT NULL::VARCHAR AS unique_id)"))
+    registry = table_exists(con, "identity.id_registry")
+    if registry:
         known = {r[0] for r in con.execute("SELECT customer_id FROM identity.id_registry").fetchall()}
         # the ranks of issue of the ids in play (their order is all assign_ids compares)
         with registered(con, _in_play=pa.table({"customer_id": pa.array(sorted(set(previous.values())), pa.string())})):
@@ -236,35 +258,55 @@ def stable_ids(con: duckdb.DuckDBPyConnection) -> IdAssignment:
                 ORDER BY created_at, customer_id""").fetchall()
         age = {cid: rank for rank, (cid,) in enumerate(rows)}
     clusters = dict(con.execute("""SELECT unique_id, cluster_key FROM identity.clusters
-        WHERE unique_id NOT IN (SELECT unique_id FROM _kept_ids)""").fetchall())
-    return assign_ids(clusters, previous, known, age)
+        WHERE unique_id NOT IN (SELECT unique_id FROM _kept_ids) AND unique_id NOT IN (SELECT unique_id FROM _fresh_ids)
+        """).fetchall())
+    result = assign_ids(clusters, previous, known, age)
+    taken = pa.table({"customer_id": pa.array(sorted(set(result.record_ids.values())), pa.string())})
+    with registered(con, _taken=taken):
+        collides = scalar(con, FRESH_TAKEN_SQL.format(
+            registry="UNION ALL SELECT customer_id FROM identity.id_registry" if registry else ""))
+    if collides:  # never seen (60 bits): every cluster not kept through Python, which salts
+        clusters.update(con.execute("SELECT unique_id, cluster_key FROM _fresh_ids").fetchall())
+        con.execute("DELETE FROM _fresh_ids")
+        result = assign_ids(clusters, previous, known, age)
+    return result
 
 
 def save_ids(con: duckdb.DuckDBPyConnection, result: IdAssignment, run_id: str) -> dict:
-    """Write record -> customer_id (the assigned ones and stable_ids' _kept_ids), the id registry and today's id
-    events in one transaction."""
+    """Write record -> customer_id (the assigned ones and stable_ids' _kept_ids and _fresh_ids), the id registry and
+    today's id events in one transaction. Events are in assign_ids' order over every cluster: each cluster's new or
+    merge event by cluster key, then splits and retirements."""
     now = pd.Timestamp.now(tz="UTC").tz_localize(None)
-    records = pd.DataFrame({"unique_id": list(result.record_ids), "customer_id": list(result.record_ids.values())})
-    events = pd.DataFrame([{**e, "run_id": run_id, "event_at": now} for e in result.events],
-                          columns=["run_id", "event_at", "event", "old_ids", "new_id"])
-    active = set(result.record_ids.values()) | {r[0] for r in con.execute("SELECT DISTINCT customer_id FROM _kept_ids").fetchall()}
-    with registered(con, _records=records, _events=events, _active=pd.DataFrame({"customer_id": sorted(active)})):
-        with transaction(con):
-            con.execute("CREATE SCHEMA IF NOT EXISTS identity")
-            con.execute("""CREATE TABLE IF NOT EXISTS identity.id_registry (
-                customer_id VARCHAR PRIMARY KEY, status VARCHAR, created_run VARCHAR, created_at TIMESTAMP,
-                retired_run VARCHAR, retired_at TIMESTAMP)""")
-            con.execute("""CREATE TABLE IF NOT EXISTS identity.id_events (
-                run_id VARCHAR, event_at TIMESTAMP, event VARCHAR, old_ids VARCHAR[], new_id VARCHAR)""")
-            con.execute("""INSERT INTO identity.id_registry
-                SELECT customer_id, 'active', ?, ?, NULL, NULL FROM _active
-                WHERE customer_id NOT IN (SELECT customer_id FROM identity.id_registry)""", [run_id, now])
-            con.execute("""UPDATE identity.id_registry SET status = 'retired', retired_run = ?, retired_at = ?
-                WHERE status = 'active' AND customer_id NOT IN (SELECT customer_id FROM _active)""", [run_id, now])
-            con.execute("INSERT INTO identity.id_events SELECT run_id, event_at, event, old_ids::VARCHAR[], new_id FROM _events")
-            con.execute("""CREATE OR REPLACE TABLE identity.record_customer AS
-                SELECT * FROM (SELECT unique_id, customer_id FROM _records UNION ALL SELECT * FROM _kept_ids)
-                ORDER BY unique_id""")
-    counts = events["event"].value_counts().to_dict() if len(events) else {}
-    return {"customers": len(active), "new_ids": len(result.new_ids),
+    records = pd.DataFrame({"unique_id": list(result.record_ids), "customer_id": list(result.record_ids.values())},
+                           dtype=object)
+    key_of = {cid: key for key, cid in result.cluster_ids.items()}
+    events = pd.DataFrame([{**e, "sort_key": key_of[e["new_id"]] if e["event"] in ("new", "merge") else None,
+                            "ordinal": i} for i, e in enumerate(result.events)],
+                          columns=["event", "old_ids", "new_id", "sort_key", "ordinal"])
+    with registered(con, _records=records, _py_events=events):
+        con.execute("""CREATE OR REPLACE TEMP TABLE _events AS
+            SELECT event, old_ids::VARCHAR[] AS old_ids, new_id, sort_key, ordinal FROM _py_events
+            UNION ALL SELECT DISTINCT 'new', []::VARCHAR[], customer_id, cluster_key, 0 FROM _fresh_ids""")
+        con.execute("""CREATE OR REPLACE TEMP TABLE _assigned AS
+            SELECT unique_id, customer_id FROM _records UNION ALL SELECT * FROM _kept_ids
+            UNION ALL SELECT unique_id, customer_id FROM _fresh_ids""")
+    con.execute("CREATE OR REPLACE TEMP TABLE _active AS SELECT DISTINCT customer_id FROM _assigned ORDER BY customer_id")
+    with transaction(con):
+        con.execute("CREATE SCHEMA IF NOT EXISTS identity")
+        con.execute("""CREATE TABLE IF NOT EXISTS identity.id_registry (
+            customer_id VARCHAR PRIMARY KEY, status VARCHAR, created_run VARCHAR, created_at TIMESTAMP,
+            retired_run VARCHAR, retired_at TIMESTAMP)""")
+        con.execute("""CREATE TABLE IF NOT EXISTS identity.id_events (
+            run_id VARCHAR, event_at TIMESTAMP, event VARCHAR, old_ids VARCHAR[], new_id VARCHAR)""")
+        con.execute("""INSERT INTO identity.id_registry
+            SELECT customer_id, 'active', ?, ?, NULL, NULL FROM _active
+            WHERE customer_id NOT IN (SELECT customer_id FROM identity.id_registry) ORDER BY customer_id""", [run_id, now])
+        con.execute("""UPDATE identity.id_registry SET status = 'retired', retired_run = ?, retired_at = ?
+            WHERE status = 'active' AND customer_id NOT IN (SELECT customer_id FROM _active)""", [run_id, now])
+        con.execute("""INSERT INTO identity.id_events SELECT ?, ?, event, old_ids, new_id FROM _events
+            ORDER BY sort_key IS NULL, sort_key, ordinal""", [run_id, now])
+        con.execute("CREATE OR REPLACE TABLE identity.record_customer AS SELECT * FROM _assigned ORDER BY unique_id")
+    counts = dict(con.execute("SELECT event, count(*) FROM _events GROUP BY event ORDER BY event").fetchall())
+    return {"customers": scalar(con, "SELECT count(*) FROM _active"),
+            "new_ids": len(result.new_ids) + scalar(con, "SELECT count(DISTINCT cluster_key) FROM _fresh_ids"),
             **{f"events_{k}": int(v) for k, v in counts.items()}}
