@@ -55,23 +55,50 @@ class Clustering(NamedTuple):
     households: dict     # household-resolved attachments: the evidence and the counts (household_attach.py)
 
 
+# _rival_edges: the pairs outweighed_by_rivals weighs, those touching a record whose neighbours differ in first name or
+# birth date (only such a record can have a rival). _contested: those of them its first test may let through (at or
+# above the threshold, their ends' strongest other matches enough to take them below it), with a margin for rounding
+# so that Python's own test, not SQL's, decides; the strongest other match of an end is its top neighbour's odds, or
+# its second's when the top one is the pair's other end.
+RIVAL_EDGES_SQL = """
+CREATE OR REPLACE TEMP TABLE _rival_edges AS
+WITH allowed AS (SELECT unique_id_l, unique_id_r, match_weight::DOUBLE AS match_weight
+                 FROM identity.pairwise_predictions WHERE NOT contrary_evidence),
+     ends AS (SELECT unique_id_l AS node, unique_id_r AS other FROM allowed
+              UNION ALL SELECT unique_id_r, unique_id_l FROM allowed),
+     hubs AS (SELECT e.node FROM ends e JOIN identity.linkage_input i ON i.unique_id = e.other GROUP BY e.node
+              HAVING count(DISTINCT i.first_name) > 1 OR count(DISTINCT i.birth_date) > 1)
+SELECT *, pow(2.0, least(match_weight, 1000.0)) AS odds FROM allowed
+WHERE unique_id_l IN (SELECT node FROM hubs) OR unique_id_r IN (SELECT node FROM hubs);
+CREATE OR REPLACE TEMP TABLE _contested AS
+WITH e AS (SELECT unique_id_l AS node, unique_id_r AS other, odds FROM _rival_edges
+           UNION ALL SELECT unique_id_r, unique_id_l, odds FROM _rival_edges),
+     top AS (SELECT node, max(odds) AS top1, arg_max(other, odds) AS top_other FROM e GROUP BY node),
+     other AS (SELECT t.node, t.top1, t.top_other, coalesce(max(e.odds) FILTER (WHERE e.other <> t.top_other), 0) AS top2
+               FROM top t JOIN e USING (node) GROUP BY ALL)
+SELECT r.unique_id_l, r.unique_id_r FROM _rival_edges r
+JOIN other a ON a.node = r.unique_id_l JOIN other b ON b.node = r.unique_id_r
+WHERE r.odds / (1 + r.odds) >= $threshold - 1e-9
+  AND CASE WHEN a.top_other = r.unique_id_r THEN a.top2 ELSE a.top1 END
+      + CASE WHEN b.top_other = r.unique_id_l THEN b.top2 ELSE b.top1 END
+      > r.odds * (1 - $threshold) / $threshold - 1 - 1e-6 * (1 + r.odds)"""
+
+
 def excluded_edges(con: duckdb.DuckDBPyConnection, threshold: float, veto) -> pd.DataFrame:
     """(unique_id_l, unique_id_r) of the pairs above the threshold that fall below it once the alternatives they
     exclude are counted (clustering.outweighed_by_rivals). A rival of a pair (a, b) is a neighbour of a that
     conflicts with b: only a record whose neighbours differ in first name or birth date can have one, so only the
-    pairs touching such a record reach Python."""
-    edges = con.execute("""
-        WITH allowed AS (SELECT unique_id_l, unique_id_r, match_weight::DOUBLE AS match_weight
-                         FROM identity.pairwise_predictions WHERE NOT contrary_evidence),
-             ends AS (SELECT unique_id_l AS node, unique_id_r AS other FROM allowed
-                      UNION ALL SELECT unique_id_r, unique_id_l FROM allowed),
-             hubs AS (SELECT e.node FROM ends e JOIN identity.linkage_input i ON i.unique_id = e.other GROUP BY e.node
-                      HAVING count(DISTINCT i.first_name) > 1 OR count(DISTINCT i.birth_date) > 1)
-        SELECT * FROM allowed WHERE unique_id_l IN (SELECT node FROM hubs) OR unique_id_r IN (SELECT node FROM hubs)
-        """).fetchall()
+    pairs touching such a record are weighed, and only the pairs a rival may outweigh reach Python, with every pair
+    weighed touching one of their ends (all its rivals: the same answer as over every pair weighed)."""
+    for statement in RIVAL_EDGES_SQL.split(";\n"):
+        con.execute(statement, {"threshold": threshold} if "$threshold" in statement else None)
+    contested = set(con.execute("SELECT unique_id_l, unique_id_r FROM _contested").fetchall())
+    edges = con.execute("""WITH ends AS (SELECT unique_id_l AS node FROM _contested UNION SELECT unique_id_r FROM _contested)
+        SELECT unique_id_l, unique_id_r, match_weight FROM _rival_edges
+        WHERE unique_id_l IN (SELECT node FROM ends) OR unique_id_r IN (SELECT node FROM ends)""").fetchall()
     keys = person_keys(con, {u for a, b, _ in edges for u in (a, b)})
     dropped = outweighed_by_rivals(edges, keys, threshold, veto)
-    return pd.DataFrame([(a, b) for (a, b, _), drop in zip(edges, dropped, strict=True) if drop],
+    return pd.DataFrame([(a, b) for (a, b, _), drop in zip(edges, dropped, strict=True) if drop and (a, b) in contested],
                         columns=["unique_id_l", "unique_id_r"], dtype=object)
 
 
