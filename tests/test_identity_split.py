@@ -20,6 +20,7 @@ from pipeline.identity.ids import assign_ids
 from tests.conftest import demo_settings, materialise, park_day
 from tests.test_identity_flow import DAY1 as NEXT_DAY  # the day the hand-made family arrives
 from tests.test_identity_flow import FAMILY, _write_family
+
 # Every component to constrained_clusters: no component is decided whole in SQL.
 NOTHING_WHOLE_SQL = "CREATE OR REPLACE TEMP TABLE _whole AS SELECT root FROM _components WHERE size > ? AND false"
 
@@ -77,10 +78,6 @@ def test_components_decided_whole_in_sql_cluster_as_constrained_clustering_does(
     cluster_of = {uid: key for uid, key, _ in split}
     family = [cluster_of[f"ecommerce_accounts:AFAM{i}"] for i in range(1, len(FAMILY) + 1)]
     assert len(set(family)) == len(FAMILY)  # parents and twins kept apart
-    by_component: dict = {}
-    for _, key, component in split:
-        by_component.setdefault(component, set()).add(key)
-    print("DEBUG", refused, recomputed, recomputed_general, sum(c is not None and len(k) > 1 for c, k in by_component.items()))
     with duckdb.connect(str(settings.warehouse), read_only=True) as con:  # an erased customer is among them
         assert con.execute("SELECT count(*) FROM golden.excluded_customers WHERE reason = 'erased'").fetchone()[0] > 0
     # With the last run's clusters (kept components), still the same.
