@@ -28,7 +28,7 @@ from pipeline.identity.resolve import cluster, save_ids, stable_ids
 from pipeline.identity.review import review_queue_sql
 from pipeline.identity.scoring import score_pairs
 from pipeline.resources import WAREHOUSE_POOL, RunSettings
-from pipeline.warehouse import create_table_as, replace_table
+from pipeline.warehouse import create_table_as, registered, replace_table, transaction
 
 GROUP = "identity"
 DECISION_TYPES = {**dict.fromkeys(DECISION_COLUMNS, "VARCHAR"), "status": "VARCHAR", "applied": "BOOLEAN",
@@ -127,17 +127,19 @@ def clusters(duckdb: DuckDBResource, settings: RunSettings) -> dg.MaterializeRes
     with duckdb.get_connection() as con:
         clustering = cluster(con, policy.threshold, policy.max_cluster_size, veto=learned.vetoes,
                              apart=learned.cluster_veto)
-        frame = clustering.frame
-        frame["cluster_size"] = frame.groupby("cluster_key")["unique_id"].transform("size")
-        frame["needs_review"] = frame["cluster_size"] > policy.review_cluster_size
-        replace_table(con, "identity.clusters", frame)
+        with registered(con, _clusters=clustering.frame), transaction(con):
+            con.execute("""CREATE OR REPLACE TABLE identity.clusters AS
+                SELECT *, count(*) OVER (PARTITION BY cluster_key) AS cluster_size, cluster_size > ? AS needs_review
+                FROM _clusters ORDER BY unique_id""", [policy.review_cluster_size])
         meta = table_metadata(con, "identity.clusters")
-    sizes = frame.drop_duplicates("cluster_key")["cluster_size"]
+        count, largest, singletons, flagged = con.execute("""SELECT count(*), coalesce(max(cluster_size), 0),
+            count(*) FILTER (WHERE cluster_size = 1), count(*) FILTER (WHERE needs_review)
+            FROM (SELECT DISTINCT cluster_key, cluster_size, needs_review FROM identity.clusters)""").fetchone()
     return dg.MaterializeResult(metadata={
-        **meta, "clusters": len(sizes), "largest_cluster": int(sizes.max()) if len(sizes) else 0,
-        "singletons": int((sizes == 1).sum()), "merges_refused": clustering.refused,
+        **meta, "clusters": count, "largest_cluster": largest,
+        "singletons": singletons, "merges_refused": clustering.refused,
         "pairs_outweighed_by_rivals": clustering.outweighed, **clustering.households,
-        "clusters_flagged_for_review": int((sizes > policy.review_cluster_size).sum()),
+        "clusters_flagged_for_review": flagged,
         "components_recomputed": clustering.recomputed,
         "threshold": policy.threshold})
 

@@ -69,12 +69,15 @@ def test_gender_variants_stay_two_people():
     assert conflict(key("jean"), key("jeanne"))
 
 
-def test_ids_kept_in_sql_for_unchanged_clusters_are_those_assign_ids_gives_over_every_cluster(tmp_path):
+def test_ids_kept_or_issued_in_sql_are_those_assign_ids_gives_over_every_cluster(tmp_path):
+    """Unchanged clusters keep their id and clusters no earlier id votes for get a new one in SQL; what is written
+    (ids, events in their order) is what assign_ids gives over every cluster, also when a new id is taken already."""
     import random
 
     import duckdb
     import pandas as pd
 
+    from pipeline.identity.ids import new_customer_id
     from pipeline.identity.resolve import save_ids, stable_ids
     from pipeline.warehouse import registered
 
@@ -87,25 +90,37 @@ def test_ids_kept_in_sql_for_unchanged_clusters_are_those_assign_ids_gives_over_
     day_two.update({f"n{i}": rng.choice(["k1", "k2", f"n{i}"]) for i in range(15)})
     for u in ("r150", "r151", "r152"):  # a customer whose records are all gone
         day_two.pop(u, None)
+    # day three: two new clusters, the first one's new id already issued (the registry holds it): it is salted
+    day_three = {**day_two, "z1": "z1", "z2": "z2", "z3": "z2"}
     con = duckdb.connect(str(tmp_path / "w.duckdb"))
     con.execute("CREATE SCHEMA identity")
     results = []
-    for clusters in (day_one, day_two):
+    for clusters in (day_one, day_two, day_three):
+        run = f"run{len(results)}"
         frame = pd.DataFrame({"unique_id": list(clusters), "cluster_key": list(clusters.values())})
         with registered(con, _clusters=frame):
             con.execute("CREATE OR REPLACE TABLE identity.clusters AS SELECT * FROM _clusters")
+        if clusters is day_three:
+            con.execute("INSERT INTO identity.id_registry VALUES (?, 'retired', 'old', now(), 'old', now())",
+                        [new_customer_id("z1", set())])
         previous = dict(con.execute("SELECT * FROM identity.record_customer").fetchall()) if results else {}
         known = {r[0] for r in con.execute("SELECT customer_id FROM identity.id_registry").fetchall()} if results else set()
         age = {c: i for i, (c,) in enumerate(con.execute(
             "SELECT customer_id FROM identity.id_registry ORDER BY created_at, customer_id").fetchall())} if results else {}
         everything = assign_ids(clusters, previous, known, age)  # every cluster through Python
         assignment = stable_ids(con)
-        save_ids(con, assignment, run_id=f"run{len(results)}")
+        counts = save_ids(con, assignment, run_id=run)
         assert dict(con.execute("SELECT * FROM identity.record_customer").fetchall()) == everything.record_ids
-        assert sorted(map(repr, assignment.events)) == sorted(map(repr, everything.events))
+        written = con.execute("SELECT event, old_ids, new_id FROM identity.id_events WHERE run_id = ?", [run]).fetchall()
+        assert written == [(e["event"], e["old_ids"], e["new_id"]) for e in everything.events]
+        assert counts["new_ids"] == len(everything.new_ids)
         results.append(assignment)
-    assert 0 < len(results[1].record_ids) < len(day_two) / 2  # most clusters kept their id without Python
-    assert {"new", "merge", "split", "retire"} <= {e["event"] for e in results[1].events}
+    assert results[0].record_ids == {}  # a first run: every id issued in SQL
+    assert 0 < len(results[1].record_ids) < len(day_two) / 2  # most clusters kept or issued their id without Python
+    assert {r[0] for r in con.execute("SELECT event FROM identity.id_events WHERE run_id = 'run1'").fetchall()} == {
+        "new", "merge", "split", "retire"}
+    assert new_customer_id("z1", set()) not in results[2].record_ids.values()  # salted, in Python
+    assert set(results[2].record_ids) >= {"z1", "z2", "z3"}
 
 
 def test_evidence_shared_between_exclusive_alternatives():

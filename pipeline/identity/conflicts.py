@@ -142,8 +142,7 @@ class ConflictModel:
 
     def vetoes(self, x: PersonKey, y: PersonKey) -> bool:
         """Records that can never be one person (clustering's test, see clustering.py)."""
-        absolute = self.absolute
-        return any(KINDS[k](x, y) for k in absolute)
+        return any(test(x, y) for k, test in KINDS.items() if k in self.weights and self.weights[k].absolute)
 
 
 def confirmed_conflict(xs: list[PersonKey], ys: list[PersonKey]) -> bool:

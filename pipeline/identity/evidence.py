@@ -41,6 +41,7 @@ def _typo(a: str, b: str) -> bool:
     return len(a) >= 3 and len(b) >= 3 and DamerauLevenshtein.distance(a, b) <= 1 and not _gender_variant(a, b)
 
 
+@lru_cache(maxsize=1_000_000)  # clustering asks of the same few thousand names over and over
 def _same_name(a: str | None, b: str | None) -> bool:
     if not a or not b:
         return False

@@ -18,6 +18,13 @@ class IdAssignment:
     record_ids: dict[str, str]                 # record uid -> customer_id
     events: list[dict] = field(default_factory=list)  # event, old_ids, new_id
     new_ids: list[str] = field(default_factory=list)
+    cluster_ids: dict[str, str] = field(default_factory=dict)  # cluster key -> customer_id
+
+
+def new_customer_id_sql(seed: str) -> str:
+    """SQL of new_customer_id's first choice (salt 0) for the seed expression `seed`: the id of every cluster no
+    earlier id votes for, computed in DuckDB (the caller checks that none is taken)."""
+    return f"'C' || upper(left(sha256({seed} || '#0'), 15))"
 
 
 def new_customer_id(seed: str, taken: set[str]) -> str:
@@ -60,6 +67,7 @@ def assign_ids(clusters: dict[str, str], previous: dict[str, str], known_ids: se
         for uid in members[key]:
             result.record_ids[uid] = cluster_id[key]
     result.events = _events(members, votes, cluster_id, previous)
+    result.cluster_ids = cluster_id
     return result
 
 

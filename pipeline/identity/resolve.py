@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from typing import NamedTuple
 
 import duckdb
@@ -12,16 +13,21 @@ import pyarrow as pa
 from pipeline.identity.clustering import component_table, constrained_clusters, outweighed_by_rivals
 from pipeline.identity.evidence import PersonKey, conflict
 from pipeline.identity.household_attach import attach_household_fragments
-from pipeline.identity.ids import IdAssignment, assign_ids
+from pipeline.identity.ids import IdAssignment, assign_ids, new_customer_id_sql
 from pipeline.identity.relink import save_linked_records
 from pipeline.sql import scalar
 from pipeline.warehouse import registered, table_exists, transaction
 
 
-def person_keys(con: duckdb.DuckDBPyConnection, only: set[str] | None = None) -> dict[str, PersonKey]:
-    rows = con.execute("SELECT unique_id, first_name, first_name_canonical, last_name, birth_date "
-                       "FROM identity.linkage_input").fetchall()
-    return {uid: PersonKey(f, fc, ln, bd) for uid, f, fc, ln, bd in rows if only is None or uid in only}
+def person_keys(con: duckdb.DuckDBPyConnection, only: Iterable[str] | None = None) -> dict[str, PersonKey]:
+    """unique_id -> the keys the veto reads, of every linkage record or of those `only` names (chosen in DuckDB)."""
+    query = "SELECT unique_id, first_name, first_name_canonical, last_name, birth_date FROM identity.linkage_input"
+    if only is None:
+        rows = con.execute(query).fetchall()
+    else:
+        with registered(con, _only=pa.table({"unique_id": pa.array(sorted(set(only)), pa.string())})):
+            rows = con.execute(f"{query} SEMI JOIN _only USING (unique_id)").fetchall()
+    return {uid: PersonKey(f, fc, ln, bd) for uid, f, fc, ln, bd in rows}
 
 
 def merge_rescored(con: duckdb.DuckDBPyConnection, scored: pa.Table, touched: list[str]) -> dict:
@@ -49,23 +55,50 @@ class Clustering(NamedTuple):
     households: dict     # household-resolved attachments: the evidence and the counts (household_attach.py)
 
 
+# _rival_edges: the pairs outweighed_by_rivals weighs, those touching a record whose neighbours differ in first name or
+# birth date (only such a record can have a rival). _contested: those of them its first test may let through (at or
+# above the threshold, their ends' strongest other matches enough to take them below it), with a margin for rounding
+# so that Python's own test, not SQL's, decides; the strongest other match of an end is its top neighbour's odds, or
+# its second's when the top one is the pair's other end.
+RIVAL_EDGES_SQL = """
+CREATE OR REPLACE TEMP TABLE _rival_edges AS
+WITH allowed AS (SELECT unique_id_l, unique_id_r, match_weight::DOUBLE AS match_weight
+                 FROM identity.pairwise_predictions WHERE NOT contrary_evidence),
+     ends AS (SELECT unique_id_l AS node, unique_id_r AS other FROM allowed
+              UNION ALL SELECT unique_id_r, unique_id_l FROM allowed),
+     hubs AS (SELECT e.node FROM ends e JOIN identity.linkage_input i ON i.unique_id = e.other GROUP BY e.node
+              HAVING count(DISTINCT i.first_name) > 1 OR count(DISTINCT i.birth_date) > 1)
+SELECT *, pow(2.0, least(match_weight, 1000.0)) AS odds FROM allowed
+WHERE unique_id_l IN (SELECT node FROM hubs) OR unique_id_r IN (SELECT node FROM hubs);
+CREATE OR REPLACE TEMP TABLE _contested AS
+WITH e AS (SELECT unique_id_l AS node, unique_id_r AS other, odds FROM _rival_edges
+           UNION ALL SELECT unique_id_r, unique_id_l, odds FROM _rival_edges),
+     top AS (SELECT node, max(odds) AS top1, arg_max(other, odds) AS top_other FROM e GROUP BY node),
+     other AS (SELECT t.node, t.top1, t.top_other, coalesce(max(e.odds) FILTER (WHERE e.other <> t.top_other), 0) AS top2
+               FROM top t JOIN e USING (node) GROUP BY ALL)
+SELECT r.unique_id_l, r.unique_id_r FROM _rival_edges r
+JOIN other a ON a.node = r.unique_id_l JOIN other b ON b.node = r.unique_id_r
+WHERE r.odds / (1 + r.odds) >= $threshold - 1e-9
+  AND CASE WHEN a.top_other = r.unique_id_r THEN a.top2 ELSE a.top1 END
+      + CASE WHEN b.top_other = r.unique_id_l THEN b.top2 ELSE b.top1 END
+      > r.odds * (1 - $threshold) / $threshold - 1 - 1e-6 * (1 + r.odds)"""
+
+
 def excluded_edges(con: duckdb.DuckDBPyConnection, threshold: float, veto) -> pd.DataFrame:
     """(unique_id_l, unique_id_r) of the pairs above the threshold that fall below it once the alternatives they
     exclude are counted (clustering.outweighed_by_rivals). A rival of a pair (a, b) is a neighbour of a that
     conflicts with b: only a record whose neighbours differ in first name or birth date can have one, so only the
-    pairs touching such a record reach Python."""
-    edges = con.execute("""
-        WITH allowed AS (SELECT unique_id_l, unique_id_r, match_weight::DOUBLE AS match_weight
-                         FROM identity.pairwise_predictions WHERE NOT contrary_evidence),
-             ends AS (SELECT unique_id_l AS node, unique_id_r AS other FROM allowed
-                      UNION ALL SELECT unique_id_r, unique_id_l FROM allowed),
-             hubs AS (SELECT e.node FROM ends e JOIN identity.linkage_input i ON i.unique_id = e.other GROUP BY e.node
-                      HAVING count(DISTINCT i.first_name) > 1 OR count(DISTINCT i.birth_date) > 1)
-        SELECT * FROM allowed WHERE unique_id_l IN (SELECT node FROM hubs) OR unique_id_r IN (SELECT node FROM hubs)
-        """).fetchall()
+    pairs touching such a record are weighed, and only the pairs a rival may outweigh reach Python, with every pair
+    weighed touching one of their ends (all its rivals: the same answer as over every pair weighed)."""
+    for statement in RIVAL_EDGES_SQL.split(";\n"):
+        con.execute(statement, {"threshold": threshold} if "$threshold" in statement else None)
+    contested = set(con.execute("SELECT unique_id_l, unique_id_r FROM _contested").fetchall())
+    edges = con.execute("""WITH ends AS (SELECT unique_id_l AS node FROM _contested UNION SELECT unique_id_r FROM _contested)
+        SELECT unique_id_l, unique_id_r, match_weight FROM _rival_edges
+        WHERE unique_id_l IN (SELECT node FROM ends) OR unique_id_r IN (SELECT node FROM ends)""").fetchall()
     keys = person_keys(con, {u for a, b, _ in edges for u in (a, b)})
     dropped = outweighed_by_rivals(edges, keys, threshold, veto)
-    return pd.DataFrame([(a, b) for (a, b, _), drop in zip(edges, dropped, strict=True) if drop],
+    return pd.DataFrame([(a, b) for (a, b, _), drop in zip(edges, dropped, strict=True) if drop and (a, b) in contested],
                         columns=["unique_id_l", "unique_id_r"], dtype=object)
 
 
@@ -108,6 +141,16 @@ def candidate_components(con: duckdb.DuckDBPyConnection, threshold: float, max_s
     return len(excluded)
 
 
+# Components that cluster as one whole, no merge refused: within the size guard, and no two records differing in first
+# name or birth date (either missing or equal). Every veto and `apart` test (evidence.conflict, conflicts.ConflictModel)
+# refuses only records that do, so these components (most of person data's pairs) need no constrained clustering.
+WHOLE_SQL = """
+CREATE OR REPLACE TEMP TABLE _whole AS
+SELECT c.root FROM _components c JOIN identity.linkage_input i USING (unique_id)
+WHERE c.size BETWEEN 2 AND ? GROUP BY c.root
+HAVING count(DISTINCT nullif(i.first_name, '')) <= 1 AND count(DISTINCT nullif(i.birth_date, '')) <= 1"""
+
+
 def cluster(con: duckdb.DuckDBPyConnection, threshold: float, max_size: int,
             veto=conflict, apart=None) -> Clustering:
     """(unique_id, cluster_key, component) for every linkage record, the merges refused and the components
@@ -134,42 +177,42 @@ def cluster(con: duckdb.DuckDBPyConnection, threshold: float, max_size: int,
         hashlib.sha256("|".join([fp_of[r], *sorted(d)]).encode()).hexdigest()[:20] if fp_of[r] else None
         for r, d in decisions_of.items()]}, dtype=object)
     # Kept: a multi-record component without decisions whose fingerprint is known and all of whose records had a
-    # cluster; singletons are their own cluster; the rest is clustered again.
+    # cluster; singletons are their own cluster, and so is a component WHOLE_SQL finds; the rest is clustered again.
     kept = """c.fp IS NOT NULL AND d.root IS NULL AND c.fp IN (SELECT component FROM identity.clusters)
                AND count(p.cluster_key) OVER (PARTITION BY c.root) = c.size""" if previous_clusters else "false"
     previous = "(SELECT unique_id, cluster_key FROM identity.clusters WHERE component IS NOT NULL)" \
         if previous_clusters else "(SELECT NULL::VARCHAR AS unique_id, NULL::VARCHAR AS cluster_key)"
+    con.execute(WHOLE_SQL, [max_size])
     with registered(con, _decided=decided_fps):
-        frame = con.execute(f"""
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE _clustered AS
             SELECT c.unique_id, c.root, coalesce(d.fp, c.fp) AS component,
-                   CASE WHEN c.size = 1 THEN c.unique_id WHEN {kept} THEN p.cluster_key END AS cluster_key
-            FROM _components c LEFT JOIN _decided d USING (root) LEFT JOIN {previous} p USING (unique_id)
-            ORDER BY c.unique_id""").df()
-    todo = sorted(frame.loc[frame["cluster_key"].isna(), "root"].unique())
-    groups = frame[frame["root"].isin(todo)].groupby("root")["unique_id"].agg(list).to_dict()
-    edges_of: dict[str, list] = {}
-    with registered(con, _todo=pd.DataFrame({"root": todo}, dtype=object)):
-        for a, b, w, root in con.execute("""SELECT e.unique_id_l, e.unique_id_r, e.match_weight, c.root
-                FROM _candidate_edges e JOIN _components c ON c.unique_id = e.unique_id_l JOIN _todo USING (root)""").fetchall():
-            edges_of.setdefault(root, []).append((a, b, w))
-    todo_members = {m for root in todo for m in groups[root]}
-    keys = person_keys(con, todo_members)
+                   CASE WHEN c.size = 1 THEN c.unique_id WHEN w.root IS NOT NULL AND d.root IS NULL THEN c.root
+                        WHEN {kept} THEN p.cluster_key END AS cluster_key
+            FROM _components c LEFT JOIN _decided d USING (root) LEFT JOIN _whole w USING (root)
+            LEFT JOIN {previous} p USING (unique_id)""")
+    todo = scalar(con, "SELECT count(DISTINCT root) FROM _clustered WHERE cluster_key IS NULL")
+    todo_members = {r[0] for r in con.execute("SELECT unique_id FROM _clustered WHERE cluster_key IS NULL").fetchall()}
+    edges = con.execute("""SELECT e.unique_id_l, e.unique_id_r, e.match_weight FROM _candidate_edges e
+        SEMI JOIN _clustered c ON c.unique_id = e.unique_id_l AND c.cluster_key IS NULL""").fetchall()
     contradicted: list[tuple[str, str]] = []
     recomputed, refused = constrained_clusters(
-        keys, [e for root in todo for e in edges_of.get(root, [])], must_separate=cannot, max_size=max_size,
+        person_keys(con, todo_members), edges, must_separate=cannot, max_size=max_size,
         must_link=[p for p in must if p[0] in todo_members], refused_must_links=contradicted, veto=veto,
         apart=apart)
-    frame["cluster_key"] = frame["cluster_key"].fillna(frame["unique_id"].map(recomputed))
     # A kept component's records keep last run's key, an attached fragment its member's: every cluster is keyed by
     # its smallest record within its component, so a fragment attached before is detached and its attachment decided
     # again today, against today's clusters.
-    # (the first id in id order: pandas takes "min" of text group by group in Python, ~4 CPU s at 86k records)
-    by_id = frame.sort_values("unique_id", kind="stable")
-    frame["cluster_key"] = by_id.groupby(["root", "cluster_key"], sort=False)["unique_id"].transform("first")
+    with registered(con, _recomputed=pa.table({"unique_id": pa.array(list(recomputed), pa.string()),
+                                               "cluster_key": pa.array(list(recomputed.values()), pa.string())})):
+        frame = con.execute("""SELECT unique_id, min(unique_id) OVER (PARTITION BY root, cluster_key) AS cluster_key,
+                   component
+            FROM (SELECT c.unique_id, c.root, c.component, coalesce(c.cluster_key, r.cluster_key) AS cluster_key
+                  FROM _clustered c LEFT JOIN _recomputed r USING (unique_id))
+            ORDER BY unique_id""").df()
     attached = attach_household_fragments(con, frame, threshold, max_size, kept_apart={r for p in cannot for r in p})
     frame = attached.frame
-    before = dict(con.execute("SELECT unique_id, customer_id FROM identity.record_customer").fetchall()) \
-        if links and table_exists(con, "identity.record_customer") else {}
+    before = dict(con.execute("SELECT unique_id, customer_id FROM identity.record_customer WHERE list_contains(?, unique_id)",
+                              [sorted(decided)]).fetchall()) if links and table_exists(con, "identity.record_customer") else {}
     for decision_id, kind, r1, r2 in links:
         status, effect = "applied", None
         if kind == "must_link" and (r1, r2) in contradicted:
@@ -182,7 +225,7 @@ def cluster(con: duckdb.DuckDBPyConnection, threshold: float, max_size: int,
             effect = "joined" if kind == "must_link" else "kept apart"
         con.execute("UPDATE identity.steward_decisions SET status = ?, applied = ?, effect = ? WHERE decision_id = ?",
                     [status, status == "applied", effect, decision_id])
-    return Clustering(frame[["unique_id", "cluster_key", "component"]], refused, len(todo), outweighed,
+    return Clustering(frame[["unique_id", "cluster_key", "component"]], refused, todo, outweighed,
                       attached.metadata())
 
 
@@ -202,17 +245,39 @@ SELECT c.unique_id, w.customer_id
 FROM whole w JOIN held USING (customer_id, records) JOIN identity.clusters c USING (cluster_key)"""
 
 
+# Clusters none of whose records held an id (all of them on a first run): no earlier id votes for them, so each gets
+# new_customer_id's first choice for its smallest record, computed here; stable_ids checks that none is taken.
+FRESH_IDS_SQL = f"""
+CREATE OR REPLACE TEMP TABLE _fresh_ids AS
+WITH fresh AS (
+    SELECT c.cluster_key, min(c.unique_id) AS seed FROM identity.clusters c LEFT JOIN {{held}} h USING (unique_id)
+    GROUP BY c.cluster_key HAVING count(h.unique_id) = 0)
+SELECT c.unique_id, f.cluster_key, {new_customer_id_sql("f.seed")} AS customer_id
+FROM fresh f JOIN identity.clusters c USING (cluster_key)"""
+# A fresh id that another cluster, an earlier id or the registry already holds: new_customer_id would salt it.
+FRESH_TAKEN_SQL = """
+SELECT count(DISTINCT cluster_key) > count(DISTINCT customer_id)
+    OR EXISTS (SELECT 1 FROM _fresh_ids SEMI JOIN (SELECT customer_id FROM _taken UNION ALL SELECT customer_id FROM _kept_ids
+                                               {registry}) t USING (customer_id))
+FROM _fresh_ids"""
+
+
 def stable_ids(con: duckdb.DuckDBPyConnection) -> IdAssignment:
     """Carry the previous run's ids over to today's clusters (identity.clusters): the clusters that are a previous
-    customer exactly keep its id in the temp table _kept_ids (save_ids writes them), the others are assigned."""
+    customer exactly keep its id in the temp table _kept_ids, the clusters none of whose records held an id get a new
+    one in _fresh_ids (save_ids writes both), the others are assigned in Python, all as assign_ids over every cluster
+    would."""
     previous, known, age = {}, set(), {}
     if table_exists(con, "identity.record_customer"):
         con.execute(KEPT_IDS_SQL)
         previous = dict(con.execute("""SELECT unique_id, customer_id FROM identity.record_customer
             WHERE unique_id NOT IN (SELECT unique_id FROM _kept_ids)""").fetchall())
+        con.execute(FRESH_IDS_SQL.format(held="identity.record_customer"))
     else:
         con.execute("CREATE OR REPLACE TEMP TABLE _kept_ids (unique_id VARCHAR, customer_id VARCHAR)")
-    if table_exists(con, "identity.id_registry"):
+        con.execute(FRESH_IDS_SQL.format(held="(SELECT NULL::VARCHAR AS unique_id)"))
+    registry = table_exists(con, "identity.id_registry")
+    if registry:
         known = {r[0] for r in con.execute("SELECT customer_id FROM identity.id_registry").fetchall()}
         # the ranks of issue of the ids in play (their order is all assign_ids compares)
         with registered(con, _in_play=pa.table({"customer_id": pa.array(sorted(set(previous.values())), pa.string())})):
@@ -220,35 +285,55 @@ def stable_ids(con: duckdb.DuckDBPyConnection) -> IdAssignment:
                 ORDER BY created_at, customer_id""").fetchall()
         age = {cid: rank for rank, (cid,) in enumerate(rows)}
     clusters = dict(con.execute("""SELECT unique_id, cluster_key FROM identity.clusters
-        WHERE unique_id NOT IN (SELECT unique_id FROM _kept_ids)""").fetchall())
-    return assign_ids(clusters, previous, known, age)
+        WHERE unique_id NOT IN (SELECT unique_id FROM _kept_ids) AND unique_id NOT IN (SELECT unique_id FROM _fresh_ids)
+        """).fetchall())
+    result = assign_ids(clusters, previous, known, age)
+    taken = pa.table({"customer_id": pa.array(sorted(set(result.record_ids.values())), pa.string())})
+    with registered(con, _taken=taken):
+        collides = scalar(con, FRESH_TAKEN_SQL.format(
+            registry="UNION ALL SELECT customer_id FROM identity.id_registry" if registry else ""))
+    if collides:  # never seen (60 bits): every cluster not kept through Python, which salts
+        clusters.update(con.execute("SELECT unique_id, cluster_key FROM _fresh_ids").fetchall())
+        con.execute("DELETE FROM _fresh_ids")
+        result = assign_ids(clusters, previous, known, age)
+    return result
 
 
 def save_ids(con: duckdb.DuckDBPyConnection, result: IdAssignment, run_id: str) -> dict:
-    """Write record -> customer_id (the assigned ones and stable_ids' _kept_ids), the id registry and today's id
-    events in one transaction."""
+    """Write record -> customer_id (the assigned ones and stable_ids' _kept_ids and _fresh_ids), the id registry and
+    today's id events in one transaction. Events are in assign_ids' order over every cluster: each cluster's new or
+    merge event by cluster key, then splits and retirements."""
     now = pd.Timestamp.now(tz="UTC").tz_localize(None)
-    records = pd.DataFrame({"unique_id": list(result.record_ids), "customer_id": list(result.record_ids.values())})
-    events = pd.DataFrame([{**e, "run_id": run_id, "event_at": now} for e in result.events],
-                          columns=["run_id", "event_at", "event", "old_ids", "new_id"])
-    active = set(result.record_ids.values()) | {r[0] for r in con.execute("SELECT DISTINCT customer_id FROM _kept_ids").fetchall()}
-    with registered(con, _records=records, _events=events, _active=pd.DataFrame({"customer_id": sorted(active)})):
-        with transaction(con):
-            con.execute("CREATE SCHEMA IF NOT EXISTS identity")
-            con.execute("""CREATE TABLE IF NOT EXISTS identity.id_registry (
-                customer_id VARCHAR PRIMARY KEY, status VARCHAR, created_run VARCHAR, created_at TIMESTAMP,
-                retired_run VARCHAR, retired_at TIMESTAMP)""")
-            con.execute("""CREATE TABLE IF NOT EXISTS identity.id_events (
-                run_id VARCHAR, event_at TIMESTAMP, event VARCHAR, old_ids VARCHAR[], new_id VARCHAR)""")
-            con.execute("""INSERT INTO identity.id_registry
-                SELECT customer_id, 'active', ?, ?, NULL, NULL FROM _active
-                WHERE customer_id NOT IN (SELECT customer_id FROM identity.id_registry)""", [run_id, now])
-            con.execute("""UPDATE identity.id_registry SET status = 'retired', retired_run = ?, retired_at = ?
-                WHERE status = 'active' AND customer_id NOT IN (SELECT customer_id FROM _active)""", [run_id, now])
-            con.execute("INSERT INTO identity.id_events SELECT run_id, event_at, event, old_ids::VARCHAR[], new_id FROM _events")
-            con.execute("""CREATE OR REPLACE TABLE identity.record_customer AS
-                SELECT * FROM (SELECT unique_id, customer_id FROM _records UNION ALL SELECT * FROM _kept_ids)
-                ORDER BY unique_id""")
-    counts = events["event"].value_counts().to_dict() if len(events) else {}
-    return {"customers": len(active), "new_ids": len(result.new_ids),
+    records = pd.DataFrame({"unique_id": list(result.record_ids), "customer_id": list(result.record_ids.values())},
+                           dtype=object)
+    key_of = {cid: key for key, cid in result.cluster_ids.items()}
+    events = pd.DataFrame([{**e, "sort_key": key_of[e["new_id"]] if e["event"] in ("new", "merge") else None,
+                            "ordinal": i} for i, e in enumerate(result.events)],
+                          columns=["event", "old_ids", "new_id", "sort_key", "ordinal"])
+    with registered(con, _records=records, _py_events=events):
+        con.execute("""CREATE OR REPLACE TEMP TABLE _events AS
+            SELECT event, old_ids::VARCHAR[] AS old_ids, new_id, sort_key, ordinal FROM _py_events
+            UNION ALL SELECT DISTINCT 'new', []::VARCHAR[], customer_id, cluster_key, 0 FROM _fresh_ids""")
+        con.execute("""CREATE OR REPLACE TEMP TABLE _assigned AS
+            SELECT unique_id, customer_id FROM _records UNION ALL SELECT * FROM _kept_ids
+            UNION ALL SELECT unique_id, customer_id FROM _fresh_ids""")
+    con.execute("CREATE OR REPLACE TEMP TABLE _active AS SELECT DISTINCT customer_id FROM _assigned ORDER BY customer_id")
+    with transaction(con):
+        con.execute("CREATE SCHEMA IF NOT EXISTS identity")
+        con.execute("""CREATE TABLE IF NOT EXISTS identity.id_registry (
+            customer_id VARCHAR PRIMARY KEY, status VARCHAR, created_run VARCHAR, created_at TIMESTAMP,
+            retired_run VARCHAR, retired_at TIMESTAMP)""")
+        con.execute("""CREATE TABLE IF NOT EXISTS identity.id_events (
+            run_id VARCHAR, event_at TIMESTAMP, event VARCHAR, old_ids VARCHAR[], new_id VARCHAR)""")
+        con.execute("""INSERT INTO identity.id_registry
+            SELECT customer_id, 'active', ?, ?, NULL, NULL FROM _active
+            WHERE customer_id NOT IN (SELECT customer_id FROM identity.id_registry) ORDER BY customer_id""", [run_id, now])
+        con.execute("""UPDATE identity.id_registry SET status = 'retired', retired_run = ?, retired_at = ?
+            WHERE status = 'active' AND customer_id NOT IN (SELECT customer_id FROM _active)""", [run_id, now])
+        con.execute("""INSERT INTO identity.id_events SELECT ?, ?, event, old_ids, new_id FROM _events
+            ORDER BY sort_key IS NULL, sort_key, ordinal""", [run_id, now])
+        con.execute("CREATE OR REPLACE TABLE identity.record_customer AS SELECT * FROM _assigned ORDER BY unique_id")
+    counts = dict(con.execute("SELECT event, count(*) FROM _events GROUP BY event ORDER BY event").fetchall())
+    return {"customers": scalar(con, "SELECT count(*) FROM _active"),
+            "new_ids": len(result.new_ids) + scalar(con, "SELECT count(DISTINCT cluster_key) FROM _fresh_ids"),
             **{f"events_{k}": int(v) for k, v in counts.items()}}
