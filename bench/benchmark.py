@@ -113,7 +113,7 @@ def splink_alone(warehouse: Path, workdir: Path, threshold: float) -> dict:
     trained = recipe.train(engine, records)
     timings["splink_train_s"] = time.perf_counter() - t
     t = time.perf_counter()
-    linker, predictions = recipe.predict(engine, trained)
+    linker, predictions, _ = recipe.predict(engine, trained, records)  # clustered on the records' numbers
     timings["splink_predict_s"] = time.perf_counter() - t
     t = time.perf_counter()
     linker.clustering.cluster_pairwise_predictions_at_threshold(predictions, threshold)

@@ -465,9 +465,9 @@ def test_blocking_rules_are_kept_for_the_matches_the_model_expects_them_to_add()
         assert dropped["postcode"]["comparisons"] > len(truth)
         assert dropped["postcode"]["expected_matches"] < dropped["postcode"]["floor"]
         assert len(trained.model["blocking_rules_to_generate_predictions"]) == len(trained.plan.rules)
-        _, predictions = recipe.predict(engine, trained)
-        scored = con.sql(f"SELECT unique_id_l, unique_id_r, match_probability FROM {predictions.physical_name}"
-                         ).fetchall()
+        _, predictions, ids = recipe.predict(engine, trained, records)
+        scored = recipe.with_text_ids(con.sql(f"SELECT * FROM {predictions.physical_name}").to_arrow_table(), ids)
+    scored = zip(*(scored[c].to_pylist() for c in ("unique_id_l", "unique_id_r", "match_probability")), strict=True)
     assert {r["rule"] for r in trained.comparisons_by_rule} == set(trained.plan.labels)
     compared = sum(r["comparisons"] for r in trained.comparisons_by_rule)
     postcode_pairs = dropped["postcode"]["comparisons"]
@@ -522,3 +522,62 @@ def test_twins_confirmed_by_second_records_are_not_counted_as_duplicates_that_ch
     assert not any(clusters[a] == clusters[b] for a, b in twin_pairs)
     linked = sum(clusters[f"s:{p}-org"] == clusters[f"s:{p}-dup"] for p in range(300))
     assert linked >= 0.95 * 300
+
+
+def test_rule_yields_scored_in_one_predict_equal_one_predict_per_rule(monkeypatch):
+    """recipe.rule_yields scores every rule's sampled blocks in one predict and reads which earlier rules also block
+    each pair off flags: each rule's expected yield equals a predict of its own sample whose Splink rule excludes
+    the pairs of the rules kept before it (the per-rule way). Samples small enough that most rules are sampled."""
+    from pipeline.identity import link, recipe
+    from pipeline.identity.u_sample import render
+
+    monkeypatch.setattr(recipe, "YIELD_SAMPLE_PAIRS", 150)
+    records = _household_records()
+    with duckdb.connect() as con:
+        engine = link.DuckDBEngine(con)
+        trained = recipe.train(engine, records)
+        yields = recipe.rule_yields(engine, trained)
+        rules = trained.model["blocking_rules_to_generate_predictions"]
+        kept = [i for i, keys in enumerate(trained.plan.keys) if keys is None]
+        for figures in yields:
+            i = figures["index"]
+            share = min(1.0, recipe.YIELD_SAMPLE_PAIRS / figures["comparisons"])
+            engine.materialise(render(recipe._yield_sample_sql(i, trained.plan.keys[i], share), "duckdb"),
+                               "one_sample")
+            marginal = f"({rules[i]['blocking_rule']})" + "".join(
+                f" AND NOT coalesce(({rules[k]['blocking_rule']}), false)" for k in kept if k < i)
+            one = {**trained.model, "blocking_rules_to_generate_predictions": [{**rules[i], "blocking_rule": marginal}]}
+            scored = recipe.open_linker(engine.api(), "one_sample", one, trained.tf_tables).inference.predict()
+            total = con.sql(f"SELECT coalesce(sum(match_probability), 0) FROM {scored.physical_name}").fetchall()[0][0]
+            assert figures["comparisons"] == recipe.pairs_sharing(engine, "linkage_input", trained.plan.keys[i])
+            assert figures["expected_matches"] == round(total / share, 1), figures
+            kept += [i] if figures["kept"] else []
+    assert len(yields) >= 3 and any(f["expected_matches"] > 0 for f in yields)
+    assert any(f["sampled_share"] < 1 and f["expected_matches"] > 0 for f in yields), yields
+
+
+def test_predict_on_numbered_records_scores_what_text_ids_score():
+    """recipe.predict joins pairs to records on numbers (recipe.numbered), not the string ids: with the ids put back
+    the scored pairs are Splink's own predict on the string ids, the same sides, the same columns and scores."""
+    from pipeline.identity import link, model, recipe
+
+    records = _household_records(60)
+    # ids whose byte order is not their number's ('s:10-...' < 's:9-...') nor the rows' order
+    records = records.take(pa.array(list(range(records.num_rows))[::-1]))
+    with duckdb.connect() as con:
+        engine = link.DuckDBEngine(con)
+        trained = recipe.train(engine, records)
+        _, predictions, ids = recipe.predict(engine, trained, records)
+        numbered = recipe.with_text_ids(con.sql(f"SELECT * FROM {predictions.physical_name}").to_arrow_table(), ids)
+        by_text = recipe.open_linker(engine.api(), "linkage_input", trained.model, trained.tf_tables).inference.predict(
+            threshold_match_probability=model.PREDICT_THRESHOLD)
+        text = con.sql(f"SELECT * FROM {by_text.physical_name}").to_arrow_table()
+    order = [("unique_id_l", "ascending"), ("unique_id_r", "ascending")]
+    numbered, text = numbered.sort_by(order), text.sort_by(order)
+    assert numbered.schema == text.schema and numbered.num_rows == text.num_rows > 100
+    for column in text.column_names:
+        if column in ("match_weight", "match_probability"):
+            assert max(abs(a - b) for a, b in zip(numbered[column].to_pylist(), text[column].to_pylist(),
+                                                  strict=True)) < 1e-9
+        else:
+            assert numbered[column].to_pylist() == text[column].to_pylist(), column

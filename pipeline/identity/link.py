@@ -148,8 +148,8 @@ def train_and_predict(linkage_input: pa.Table, artefacts_dir: Path) -> LinkResul
     try:
         engine = DuckDBEngine(con)
         trained = recipe.train(engine, linkage_input)
-        linker, predictions = recipe.predict(engine, trained)
-        table = con.sql(f"SELECT * FROM {predictions.physical_name}").to_arrow_table()
+        linker, predictions, ids = recipe.predict(engine, trained, linkage_input)
+        table = recipe.with_text_ids(con.sql(f"SELECT * FROM {predictions.physical_name}").to_arrow_table(), ids)
         model_path = artefacts_dir / "splink_model.json"
         linker.misc.save_model_to_json(str(model_path), overwrite=True)
         recipe.settle_conflicts(trained, table)

@@ -18,6 +18,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from splink import Linker, block_on
@@ -94,13 +95,25 @@ def open_linker(db: DatabaseAPI, table: str, settings, tf_tables: dict | None = 
     return linker
 
 
+def _pairs_sql(table: str, keys: tuple[str, ...]) -> str:
+    present = " AND ".join(f"{key} IS NOT NULL" for key in keys)
+    return (f"SELECT coalesce(sum(n * (n - 1) / 2), 0) AS pairs FROM (SELECT count(*) AS n FROM {table} "
+            f"WHERE {present} GROUP BY {', '.join(keys)}) g")
+
+
 def pairs_sharing(engine: Engine, table: str, keys: tuple[str, ...]) -> int:
     """The comparisons of block_on(*keys) on a dedupe of `table` (pairs agreeing on every key, none NULL), from the
     size of each key's group: a GROUP BY, not the join Splink's blocking analysis makes of every pair."""
-    present = " AND ".join(f"{key} IS NOT NULL" for key in keys)
-    sql = (f"SELECT coalesce(sum(n * (n - 1) / 2), 0) AS pairs FROM (SELECT count(*) AS n FROM {table} "
-           f"WHERE {present} GROUP BY {', '.join(keys)}) g")
-    return int(engine.api().query_sql(render(sql, engine.dialect), output_type="pandas")["pairs"].iloc[0])
+    return pairs_sharing_each(engine, table, [keys])[0]
+
+
+def pairs_sharing_each(engine: Engine, table: str, keys_of: list[tuple[str, ...]]) -> list[int]:
+    """`pairs_sharing` of several keys in one query (one job on Spark, not one per key)."""
+    sql = " UNION ALL ".join(f"SELECT {i} AS k, pairs FROM ({_pairs_sql(table, keys)}) p{i}"
+                             for i, keys in enumerate(keys_of))
+    frame = engine.api().query_sql(render(sql, engine.dialect), output_type="pandas")
+    by_key = dict(zip(frame["k"].astype(int), frame["pairs"].astype(int), strict=True))
+    return [by_key[i] for i in range(len(keys_of))]
 
 
 def identifiers_of(records: pa.Table) -> list[str]:
@@ -239,65 +252,110 @@ def train(engine: Engine, records: pa.Table) -> Trained:
     return result
 
 
-def rule_yield(engine: Engine, trained: Trained, kept: list[int], candidate: int) -> dict:
-    """The matches the fitted model expects rule `candidate` to add to the `kept` rules (sum of match probabilities
-    of its marginal pairs), estimated on its blocks sampled by a hash of its keys (whole blocks: every pair of a
-    sampled block is scored). One Splink rule blocks the candidate's pairs and excludes the kept rules' pairs, as
-    predict's own marginal rule does, so the kept rules' pairs are never formed."""
-    keys = trained.plan.keys[candidate]
-    pairs = pairs_sharing(engine, "linkage_input", keys)
-    share = min(1.0, YIELD_SAMPLE_PAIRS / max(pairs, 1))
-    # a hash in [0, 1e6) of the block's keys: abs() for engines whose hash is signed
+def _yield_sample_sql(candidate: int, keys: tuple[str, ...], share: float) -> str:
+    """The records of rule `candidate`'s blocks sampled by a hash of its keys ([0, 1e6): abs() for engines whose
+    hash is signed), each with the rule and an id unique across the rules' samples (a record may be in several)."""
     sampled = f"abs(hash({', '.join(keys)})) % 1000000 < {math.ceil(share * 1_000_000)}"
     present = " AND ".join(f"{key} IS NOT NULL" for key in keys)
-    engine.materialise(render(f"SELECT * FROM linkage_input WHERE {present} AND {sampled}", engine.dialect),
-                       "yield_sample")
+    return (f"SELECT {candidate} AS yield_rule, '{candidate}:' || unique_id AS yield_id, * FROM linkage_input "
+            f"WHERE {present} AND {sampled}")
+
+
+def score_yield_samples(engine: Engine, trained: Trained, shares: dict[int, float]):
+    """Every candidate rule's sampled blocks scored in ONE predict (one Splink rule per candidate, its pairs within
+    its own sample), each pair with the rules of the plan it also satisfies (`in_<rule>`); a pandas frame of
+    (yield_rule, match_probability, in_0, in_1, ...)."""
+    engine.materialise(render(" UNION ALL ".join(_yield_sample_sql(i, trained.plan.keys[i], share)
+                                                 for i, share in shares.items()), engine.dialect), "yield_samples")
     rules = trained.model["blocking_rules_to_generate_predictions"]  # in the engine's dialect
-    marginal = f"({rules[candidate]['blocking_rule']})" + "".join(
-        f" AND NOT coalesce(({rules[i]['blocking_rule']}), false)" for i in kept)
-    sample_model = {**trained.model, "blocking_rules_to_generate_predictions": [{**rules[candidate],
-                                                                                "blocking_rule": marginal}]}
-    linker = open_linker(engine.api(), "yield_sample", sample_model, trained.tf_tables)
-    scored = linker.inference.predict()
-    frame = engine.api().query_sql(f"SELECT sum(match_probability) AS p FROM {scored.physical_name}",
-                                   output_type="pandas")
-    matches = float(frame["p"].fillna(0).iloc[0]) / share
-    return {"rule": trained.plan.labels[candidate], "comparisons": pairs, "sampled_share": round(share, 4),
-            "expected_matches": round(matches, 1)}
+    own = [{**rules[i], "blocking_rule": f"l.yield_rule = r.yield_rule AND l.yield_rule = {i} "
+                                         f"AND ({rules[i]['blocking_rule']})"} for i in shares]
+    sample_model = {**trained.model, "unique_id_column_name": "yield_id",
+                    "blocking_rules_to_generate_predictions": own}
+    scored = open_linker(engine.api(), "yield_samples", sample_model, trained.tf_tables).inference.predict()
+    flags = ", ".join(f"coalesce(({rule['blocking_rule']}), false) AS in_{j}" for j, rule in enumerate(rules))
+    return engine.api().query_sql(
+        f"SELECT l.yield_rule, s.match_probability, {flags} FROM {scored.physical_name} s "
+        f"JOIN yield_samples l ON l.yield_id = s.yield_id_l JOIN yield_samples r ON r.yield_id = s.yield_id_r",
+        output_type="pandas")
 
 
-def keep_productive_rules(engine: Engine, trained: Trained) -> None:
-    """Leave out the blocking rules expected to add fewer than MIN_RULE_YIELD of the matching pairs (in the plan, in
-    the model's prediction rules); the figures of those left out go to `plan.dropped`. Identifiers and the name swap
-    are always kept (no keys to sample by; they cost little)."""
+def rule_yields(engine: Engine, trained: Trained) -> list[dict]:
+    """Each rule with keys, in order: the matches the fitted model expects it to add to the rules kept before it (the
+    sum of the match probabilities of its pairs none of those rules blocks) and whether that keeps it (at least
+    MIN_RULE_YIELD of the matching pairs the prior expects). Estimated on whole blocks (every pair of a sampled
+    block) sampled by a hash of the rule's keys, YIELD_SAMPLE_PAIRS pairs or so per rule. All rules' samples are
+    scored at once; which rules were kept before each is then read off the pairs' `in_<rule>` flags. Rules without
+    keys (identifiers, the name swap) are always kept: nothing to sample by, and they cost little."""
     plan = trained.plan
     floor = MIN_RULE_YIELD * (trained.prior.get("expected_matching_pairs") or 0)
-    kept = []
+    candidates = [i for i, keys in enumerate(plan.keys) if keys is not None]
+    pairs = dict(zip(candidates, pairs_sharing_each(engine, "linkage_input", [plan.keys[i] for i in candidates]),
+                     strict=True))
+    shares = {i: min(1.0, YIELD_SAMPLE_PAIRS / max(pairs[i], 1)) for i in candidates}
+    scored = score_yield_samples(engine, trained, shares) if candidates else None
+    kept, figures = [], []
     for i, keys in enumerate(plan.keys):
         if keys is None:
             kept.append(i)
             continue
-        figures = rule_yield(engine, trained, kept, i)
-        if figures["expected_matches"] >= floor and figures["expected_matches"] > 0:
+        own = scored[scored["yield_rule"] == i]
+        marginal = ~own[[f"in_{k}" for k in kept]].any(axis=1)
+        matches = round(float(own["match_probability"][marginal].sum()) / shares[i], 1)
+        figures.append({"rule": plan.labels[i], "index": i, "comparisons": pairs[i],
+                        "sampled_share": round(shares[i], 4), "expected_matches": matches, "floor": round(floor, 1),
+                        "kept": matches >= floor and matches > 0})
+        if figures[-1]["kept"]:
             kept.append(i)
-        else:
-            plan.dropped.append({**figures, "floor": round(floor, 1)})
+    return figures
+
+
+def keep_productive_rules(engine: Engine, trained: Trained) -> None:
+    """Leave out the blocking rules `rule_yields` does not keep (in the plan, in the model's prediction rules); the
+    figures of those left out go to `plan.dropped`."""
+    figures = rule_yields(engine, trained)
+    left_out = {f["index"] for f in figures if not f["kept"]}
+    trained.plan.dropped += [{k: f[k] for k in ("rule", "comparisons", "sampled_share", "expected_matches", "floor")}
+                             for f in figures if not f["kept"]]
+    kept = [i for i in range(len(trained.plan.keys)) if i not in left_out]
     rules = trained.model["blocking_rules_to_generate_predictions"]
     trained.model["blocking_rules_to_generate_predictions"] = [rules[i] for i in kept]
-    plan.keep(kept)
+    trained.plan.keep(kept)
 
 
-def predict(engine: Engine, trained: Trained):
-    """Score the candidate pairs with the fitted model; returns (linker, Splink predictions frame). The candidate
-    pairs are blocked once: counted per rule (`trained.comparisons_by_rule`) from the table predict then scores."""
-    linker = open_linker(engine.api(), "linkage_input", trained.model, trained.tf_tables)
+def numbered(records: pa.Table) -> tuple[pa.Table, pa.Array]:
+    """(`records` with `unique_id` replaced by its rank in the ids' byte order, the ids in that order). Predict joins
+    every candidate pair to both its records on `unique_id`: on integers that costs less than on strings, and as
+    the numbers keep the strings' order each pair keeps its sides (Splink's unique_id_l < unique_id_r)."""
+    order = pc.sort_indices(records["unique_id"])
+    ranks = np.empty(records.num_rows, dtype=np.int64)
+    ranks[order.to_numpy()] = np.arange(records.num_rows, dtype=np.int64)
+    column = records.schema.get_field_index("unique_id")
+    return records.set_column(column, "unique_id", pa.array(ranks)), records["unique_id"].take(order).combine_chunks()
+
+
+def with_text_ids(scored: pa.Table, ids: pa.Array) -> pa.Table:
+    """Scored pairs of `numbered` records with their own ids back (row order kept)."""
+    for side in ("unique_id_l", "unique_id_r"):
+        scored = scored.set_column(scored.schema.get_field_index(side), side, ids.take(scored[side]))
+    return scored
+
+
+def predict(engine: Engine, trained: Trained, records: pa.Table):
+    """Score the candidate pairs of `records` (the linkage input) with the fitted model; returns (linker, Splink
+    predictions frame, ids). The frame's pairs carry the records' numbers (`numbered`): `with_text_ids(table, ids)`
+    gives them their ids back. The candidate pairs are blocked once: counted per rule (`trained.comparisons_by_rule`)
+    from the table predict then scores."""
+    numbered_records, ids = numbered(records)
+    engine.put(numbered_records, "predict_input")
+    linker = open_linker(engine.api(), "predict_input", trained.model, trained.tf_tables)
     blocked = linker.inference.compute_blocked_pairs_for_predict()  # cached on the linker: predict reuses it
     counts = engine.api().query_sql(f"SELECT match_key, count(*) AS n FROM {blocked.physical_name} GROUP BY match_key",
                                     output_type="pandas")
     by_key = {str(k): int(n) for k, n in zip(counts["match_key"], counts["n"], strict=True)}
     trained.comparisons_by_rule = [{"rule": label, "comparisons": by_key.get(str(i), 0)}
                                    for i, label in enumerate(trained.plan.labels)]
-    return linker, linker.inference.predict(threshold_match_probability=model.PREDICT_THRESHOLD)
+    return linker, linker.inference.predict(threshold_match_probability=model.PREDICT_THRESHOLD), ids
 
 
 def settle_conflicts(trained: Trained, scored: pa.Table) -> conflicts.ConflictModel:

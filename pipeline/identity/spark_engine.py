@@ -168,11 +168,12 @@ def train_and_predict(linkage_input: pa.Table, artefacts_dir: Path,
     engine = _Engine(spark, exchange)
     try:
         trained = recipe.train(engine, linkage_input)
-        linker, predictions = recipe.predict(engine, trained)
+        linker, predictions, ids = recipe.predict(engine, trained, linkage_input)
         scored = exchange / "predictions"
         predictions.as_spark_dataframe().write.mode("overwrite").parquet(scored.as_uri())
         with duckdb.connect() as con:  # the scored pairs come back through DuckDB, as the warehouse reads them
-            table = con.sql(f"SELECT * FROM read_parquet({literal(f'{scored}/*.parquet')})").to_arrow_table()
+            table = recipe.with_text_ids(
+                con.sql(f"SELECT * FROM read_parquet({literal(f'{scored}/*.parquet')})").to_arrow_table(), ids)
         model_path = artefacts_dir / "splink_model.json"
         _write_json(render_model(linker.misc.save_model_to_json(), "duckdb", trained), model_path)
         recipe.settle_conflicts(trained, table)
