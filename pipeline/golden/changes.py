@@ -211,20 +211,19 @@ def replace_changed_rows(con: duckdb.DuckDBPyConnection, table: str, candidate: 
     against an older generation are dropped first (its run committed and its copies were written); those of a run
     that stopped before committing stay, so the next copy merges them too. Written whole when the table is missing
     or its columns differ (every customer then recorded, returns None); else returns the customers merged."""
-    name = table.split(".")[1]
+    schema, name = table.split(".")
     base = scalar(con, f"SELECT current FROM {GENERATION}") if table_exists(con, GENERATION) else None
     columns = "SELECT column_name, column_type FROM (DESCRIBE {})"
-    whole = (not table_exists(con, table)
-             or con.execute(columns.format(table)).fetchall() != con.execute(columns.format(candidate)).fetchall())
+    exists = table_exists(con, table)
+    whole = not exists or con.execute(columns.format(table)).fetchall() != con.execute(columns.format(candidate)).fetchall()
     if whole:  # every customer of the candidate, and of the table it replaces
-        differing = f"SELECT customer_id FROM {candidate}" + (
-            f" UNION SELECT customer_id FROM {table}" if table_exists(con, table) else "")
+        differing = f"SELECT customer_id FROM {candidate}" + (f" UNION SELECT customer_id FROM {table}" if exists else "")
     else:  # each customer's rows hashed as the fingerprints are (a row held twice counts twice): ~15x cheaper
         # than EXCEPT ALL, ~3x cheaper than writing the table whole
         rows = "SELECT customer_id, sum(hash(r)::HUGEINT) AS h FROM {} r GROUP BY customer_id"
         differing = f"""SELECT customer_id FROM ({rows.format(candidate)}) n FULL JOIN ({rows.format(table)}) o
                         USING (customer_id) WHERE n.h IS DISTINCT FROM o.h"""
-    con.execute(f"CREATE SCHEMA IF NOT EXISTS {table.split('.')[0]}")
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {CHANGED_ROWS.split('.')[0]}")
     with transaction(con):
         con.execute(f"CREATE TABLE IF NOT EXISTS {CHANGED_ROWS} (table_name VARCHAR, customer_id VARCHAR, base VARCHAR)")
