@@ -190,8 +190,8 @@ def cluster(con: duckdb.DuckDBPyConnection, threshold: float, max_size: int,
                         WHEN {kept} THEN p.cluster_key END AS cluster_key
             FROM _components c LEFT JOIN _decided d USING (root) LEFT JOIN _whole w USING (root)
             LEFT JOIN {previous} p USING (unique_id)""")
-    todo = scalar(con, "SELECT count(DISTINCT root) FROM _clustered WHERE cluster_key IS NULL")
-    todo_members = {r[0] for r in con.execute("SELECT unique_id FROM _clustered WHERE cluster_key IS NULL").fetchall()}
+    unclustered = con.execute("SELECT unique_id, root FROM _clustered WHERE cluster_key IS NULL").fetchall()
+    todo, todo_members = len({root for _, root in unclustered}), {uid for uid, _ in unclustered}
     edges = con.execute("""SELECT e.unique_id_l, e.unique_id_r, e.match_weight FROM _candidate_edges e
         SEMI JOIN _clustered c ON c.unique_id = e.unique_id_l AND c.cluster_key IS NULL""").fetchall()
     contradicted: list[tuple[str, str]] = []
