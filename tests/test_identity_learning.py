@@ -298,6 +298,22 @@ def test_training_on_bounded_samples_of_pairs_learns_what_all_pairs_teach(tmp_pa
     assert max(abs(m_full[k] - m_bounded[k]) for k in m_full) < 0.1
 
 
+def test_the_decision_sample_does_not_depend_on_the_order_predict_returns_pairs(tmp_path, monkeypatch):
+    """Above recipe.DECIDE_MAX_PAIRS the veto-or-penalty decision reads a sample of the scored pairs; DuckDB's
+    parallel predict returns them in no fixed order, so the sample must be the same pairs whatever the order."""
+    from pipeline.identity import link, recipe
+
+    scored = link.train_and_predict(_household_records(), tmp_path / "run").predictions
+    monkeypatch.setattr(recipe, "DECIDE_MAX_PAIRS", scored.num_rows // 3)
+    reordered = scored.take(pa.array(random.Random(5).sample(range(scored.num_rows), scored.num_rows)))
+
+    def pairs(table: pa.Table) -> list:
+        return sorted(zip(table["unique_id_l"].to_pylist(), table["unique_id_r"].to_pylist(), strict=True))
+    sample = recipe.decision_sample(scored)
+    assert sample.num_rows == recipe.DECIDE_MAX_PAIRS < scored.num_rows
+    assert pairs(recipe.decision_sample(reordered)) == pairs(sample)
+
+
 def test_a_record_that_matches_two_people_equally_links_to_neither(tmp_path):
     """Through real Splink: a record holding only a household's family e-mail scores as a match with both spouses'
     records carrying it, who can never be one person (their first names differ: the learned veto). Its evidence

@@ -360,11 +360,19 @@ def predict(engine: Engine, trained: Trained, records: pa.Table):
 
 def settle_conflicts(trained: Trained, scored: pa.Table) -> conflicts.ConflictModel:
     """Decide, from the scored pairs (Arrow, Splink's columns), which conflicts veto (conflicts.decide)."""
-    if scored.num_rows > DECIDE_MAX_PAIRS:
-        rows = sorted(random.Random(TRAINING_SEED).sample(range(scored.num_rows), DECIDE_MAX_PAIRS))
-        scored = scored.take(pa.array(rows, pa.int64()))
-    trained.conflicts = conflicts.decide(trained.conflicts, scored)
+    trained.conflicts = conflicts.decide(trained.conflicts, decision_sample(scored))
     return trained.conflicts
+
+
+def decision_sample(scored: pa.Table) -> pa.Table:
+    """The scored pairs the veto-or-penalty decision reads: all of them, or a seeded sample of DECIDE_MAX_PAIRS
+    taken in the pairs' id order. A parallel predict returns its rows in no fixed order, and the same pairs must
+    give the same sample (so the same decision) on every run."""
+    if scored.num_rows <= DECIDE_MAX_PAIRS:
+        return scored
+    order = pc.sort_indices(scored, sort_keys=[("unique_id_l", "ascending"), ("unique_id_r", "ascending")])
+    rows = sorted(random.Random(TRAINING_SEED).sample(range(scored.num_rows), DECIDE_MAX_PAIRS))
+    return scored.take(order.take(pa.array(rows, pa.int64())))
 
 
 def health(trained: Trained) -> dict:
