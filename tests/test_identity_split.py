@@ -135,3 +135,21 @@ def test_refusals_rivals_and_the_size_guard_come_out_the_same_on_a_hand_made_gra
     assert len({keys[m] for m in ("m1", "m2", "m3", "m4")}) == 2  # the size guard
     assert keys["e1"] == keys["e2"] and keys["p1"] == keys["p2"]
     assert results[0][1] == 2  # a veto and the size guard refused a merge each
+
+
+def test_whole_sql_assumption_no_veto_reads_more_than_first_names_and_birth_dates():
+    """resolve.WHOLE_SQL skips constrained clustering for components whose records never differ in first name or
+    birth date, on the word of every veto that it refuses only such records. A new conflict kind, or a veto that
+    reads another field, must fail here before it silently stops applying to those components."""
+    from pipeline.identity import conflicts
+    from pipeline.identity.evidence import PersonKey, conflict
+
+    assert set(conflicts.KINDS) == {"first_name", "birth_date"}, "a new conflict kind: revisit resolve.WHOLE_SQL"
+    first_names, birth_dates = ["jean", "marie", None], ["1980-01-02", "1975-12-31", None]
+    others = [(c, last) for c in ("jean", "anne", None) for last in ("martin", "marie", "", None)]
+    for first in first_names:
+        for born in birth_dates:
+            keys = [PersonKey(f, canonical, last, b) for f in (first, None) for b in (born, None)
+                    for canonical, last in others]
+            assert not any(conflict(x, y) or any(kind(x, y) for kind in conflicts.KINDS.values())
+                           for x in keys for y in keys)
