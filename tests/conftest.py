@@ -1,8 +1,9 @@
 """Shared fixtures and helpers.
 
 - `small_project`: tiny hand-written source drops and a Settings pointing at a temporary warehouse.
-- `demo_run` / `copy_demo`: ONE demo materialised per test session (per xdist worker), copied for each test or
-  module that reads or changes it, so that a test pays for its own runs only, not for building the demo again.
+- `demo_run` / `copy_demo`: ONE demo materialised per test session (by the first xdist worker that needs it, read
+  by both), copied for each test or module that reads or changes it, so that a test pays for its own runs only, not
+  for building the demo again.
 - `materialise`, `checks`, `park_day`: a run as `customer360 run` does it, its check results, a day held back.
 - Every session gets its own DAGSTER_HOME: a command-line run in a test never writes the developer's
   data/dagster_home, and two xdist workers never share a run history.
@@ -123,13 +124,10 @@ def materialise(settings: Settings, **options):
 
 def demo_settings(root: Path, persons: int, seed: int, **overrides) -> Settings:
     """Generate a small demo under root and return Settings for it (bundled sources file, no truth)."""
-    from pipeline.config import BUNDLED_SOURCES
     from pipeline.demo import generate_demo
 
     generate_demo(persons, seed=seed, raw_dir=root / "raw", truth_path=root / "truth.csv")
-    options = dict(raw_dir=root / "raw", warehouse=root / "warehouse.duckdb", sources_file=BUNDLED_SOURCES,
-                   truth_file=None)
-    return Settings(**{**options, **overrides})
+    return _demo_paths(root, **overrides)
 
 
 def checks(result, by_asset: bool = False) -> dict:
@@ -215,22 +213,53 @@ DEMO = dict(persons=500, seed=21, as_of="2026-11-24")
 class DemoRun:
     root: Path          # raw/, warehouse.duckdb, published and restricted copies, artefacts/ ... as the run left them
     settings: Settings
-    result: object      # the last Dagster run that built it (the one with every asset and check)
+    result: RunEvents   # the last Dagster run that built it (the one with every asset and check)
     events: str         # every event of the runs that built it (messages, metadata, check results), as text
+
+
+@dataclasses.dataclass(frozen=True)
+class RunEvents:
+    """What the tests read of a Dagster run's result (`success`, `all_events`), kept on disk for the other worker."""
+    success: bool
+    all_events: list
+
+
+def _demo_paths(root: Path, **overrides) -> Settings:
+    from pipeline.config import BUNDLED_SOURCES
+
+    options = dict(raw_dir=root / "raw", warehouse=root / "warehouse.duckdb", sources_file=BUNDLED_SOURCES,
+                   truth_file=None)
+    return Settings(**{**options, **overrides})
 
 
 @pytest.fixture(scope="session")
 def demo_run(tmp_path_factory) -> DemoRun:
-    """The demo, materialised once per session. Read it, never change it: copy it with `copy_demo` to write."""
-    root = tmp_path_factory.mktemp("demo_run")
-    settings = demo_settings(root, DEMO["persons"], seed=DEMO["seed"], as_of=DEMO["as_of"])
-    from pipeline import runner
+    """The demo, materialised once per session: by the first xdist worker that asks for it, while the other waits
+    for it and then reads the same folder (a run costs the same on either worker; once is enough). Read it, never
+    change it: copy it with `copy_demo` to write."""
+    import fcntl
 
-    results = runner.run(settings)
-    for result in results:
-        assert result.success, [e.message for e in result.all_events if e.is_failure]
-    events = "\n".join(str(e) for result in results for e in result.all_events)
-    return DemoRun(root, settings, results[-1], events)
+    import dagster as dg
+
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base  # the workers' common folder
+    root, events_file, result_file = shared / "demo_run", shared / "demo_run.events.txt", shared / "demo_run.result"
+    options = dict(as_of=DEMO["as_of"])
+    with open(shared / "demo_run.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, also when the building worker fails
+        if not result_file.exists():
+            settings = demo_settings(root, DEMO["persons"], seed=DEMO["seed"], **options)
+            from pipeline import runner
+
+            results = runner.run(settings)
+            for result in results:
+                assert result.success, [e.message for e in result.all_events if e.is_failure]
+            events_file.write_text("\n".join(str(e) for result in results for e in result.all_events), encoding="utf-8")
+            result_file.write_text(json.dumps({"success": results[-1].success,
+                                               "events": dg.serialize_value(results[-1].all_events)}), encoding="utf-8")
+    last = json.loads(result_file.read_text(encoding="utf-8"))
+    result = RunEvents(last["success"], dg.deserialize_value(last["events"], list))
+    return DemoRun(root, _demo_paths(root, **options), result, events_file.read_text(encoding="utf-8"))
 
 
 def copy_demo(demo: DemoRun, dest: Path) -> Settings:
