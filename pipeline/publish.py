@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 
 from pipeline.config import Source
 from pipeline.formula_guard import escaped_select
@@ -192,12 +193,28 @@ def pseudonym_key(key_file: Path, configured: str = "") -> bytes:
 
 
 def register_pseudonym(con: duckdb.DuckDBPyConnection, key: bytes) -> None:
-    """SQL function c360_pseudonym(text): keyed hash (HMAC-SHA256, 32 hex digits); the key never enters SQL."""
-    def pseudonym(value: str) -> str:
-        return hmac.new(key, value.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
+    """SQL function c360_pseudonym(text): keyed hash (HMAC-SHA256, 32 hex digits); the key never enters SQL.
 
-    con.create_function(PSEUDONYM_FUNCTION, pseudonym, [duckdb.sqltype("VARCHAR")], duckdb.sqltype("VARCHAR"),
-                        side_effects=False)
+    Called on a batch of values (an Arrow array) rather than once per value, and the HMAC's two keyed states are
+    hashed once and copied for each value (RFC 2104, as hmac.new computes it): about half the CPU of hmac.new per
+    value, on the million values of a large copy."""
+    block = (hashlib.sha256(key).digest() if len(key) > hashlib.sha256().block_size else key).ljust(
+        hashlib.sha256().block_size, b"\0")
+    inner = hashlib.sha256(bytes(b ^ 0x36 for b in block)).copy
+    outer = hashlib.sha256(bytes(b ^ 0x5C for b in block)).copy
+
+    def digest(value: str) -> str:
+        h = inner()
+        h.update(value.encode("utf-8"))
+        o = outer()
+        o.update(h.digest())
+        return o.hexdigest()[:32]
+
+    def pseudonyms(values: pa.Array) -> pa.Array:
+        return pa.array([None if v is None else digest(v) for v in values.to_pylist()], pa.string())
+
+    con.create_function(PSEUDONYM_FUNCTION, pseudonyms, [duckdb.sqltype("VARCHAR")], duckdb.sqltype("VARCHAR"),
+                        type="arrow", side_effects=False)
 
 
 def sources_keyed_by_identifier(sources: list[Source]) -> list[str]:

@@ -55,9 +55,12 @@ def code_version(*settings: object) -> str:
     return digest.hexdigest()[:16]
 
 
-def scope(con: duckdb.DuckDBPyConnection, full: bool) -> None:
-    """Define `in_scope(customer_id)` on this connection: everyone, or the run's changed customers."""
+def scope(con: duckdb.DuckDBPyConnection, full: bool, among: str | None = None) -> None:
+    """Define `in_scope(customer_id)` on this connection: everyone, or the run's changed customers; with `among` (a
+    relation of customer_id), only those of them it holds."""
     body = "true" if full else f"c IN (SELECT customer_id FROM {CHANGED})"
+    if among:
+        body += f" AND c IN (SELECT customer_id FROM {among})"
     con.execute(f"CREATE OR REPLACE TEMP MACRO in_scope(c) AS {body}")
 
 
@@ -176,7 +179,7 @@ def commit_fingerprints(con: duckdb.DuckDBPyConnection) -> bool:
     commit."""
     if not table_exists(con, PENDING):
         return False
-    scope(con, full=False)
+    scope(con, full=False, among="golden.excluded_customers")  # fingerprinted: the changed customers purged
     con.execute(CUSTOMER_ACTIVITIES_WITH_STITCHED_SESSIONS_SQL)
     con.execute(f"""UPDATE {PENDING} p SET fingerprint = f.fingerprint FROM ({FINGERPRINTS_SQL}) f
         WHERE f.customer_id = p.customer_id AND p.customer_id IN (SELECT customer_id FROM golden.excluded_customers)""")

@@ -65,6 +65,22 @@ def _odds(weight: float) -> float:
     return 2.0 ** min(weight, 1000.0)
 
 
+def _numbered_keys(records: dict[str, PersonKey]) -> tuple[dict[str, int], list[PersonKey]]:
+    """(record id -> the number of its key, the distinct keys): records of one person often carry the same key."""
+    key_ids: dict[PersonKey, int] = {}
+    kid = {uid: key_ids.setdefault(k, len(key_ids)) for uid, k in records.items()}
+    return kid, list(key_ids)
+
+
+def _per_key_pair(keys: list[PersonKey], test: Callable[[PersonKey, PersonKey], bool]) -> Callable[[int, int], bool]:
+    """`test` on two key numbers, asked once per pair: a veto (names, nicknames, typos) costs far more than a lookup."""
+    @cache
+    def tested(x: int, y: int) -> bool:
+        return test(keys[x], keys[y])
+
+    return tested
+
+
 def outweighed_by_rivals(
     edges: Sequence[tuple[str, str, float]],
     records: dict[str, PersonKey],
@@ -82,20 +98,14 @@ def outweighed_by_rivals(
     keeps its probability. `edges` are (id_l, id_r, match_weight) of every pair clustering may use or that may
     rival one (no vetoed pair); `records` holds the keys of every id they name.
     """
-    # Records of one person often carry the same key: the veto is tested once per pair of distinct keys.
-    key_ids: dict[PersonKey, int] = {}
-    kid = {uid: key_ids.setdefault(k, len(key_ids)) for uid, k in records.items()}
-    keys = list(key_ids)
+    kid, keys = _numbered_keys(records)
+    vetoed = _per_key_pair(keys, veto)
     neighbours: dict[str, list[tuple[float, str, int]]] = defaultdict(list)
     for a, b, w in edges:
         neighbours[a].append((_odds(w), b, kid[b]))
         neighbours[b].append((_odds(w), a, kid[a]))
     for ns in neighbours.values():
         ns.sort(reverse=True)
-
-    @cache
-    def vetoed(x: int, y: int) -> bool:
-        return veto(keys[x], keys[y])
 
     def strongest_other(node: str, other: str) -> float:
         return next((o for o, y, _ in neighbours[node] if y != other), 0.0)
@@ -152,8 +162,12 @@ def constrained_clusters(
             parent[uid], uid = root, parent[uid]
         return root
 
+    kid, keys = _numbered_keys(records)
+    vetoed, names_conflict = _per_key_pair(keys, veto), _per_key_pair(keys, first_names_conflict)
+    kept_apart = {uid for pair in must_separate for uid in pair}
+
     def separated(ma: list[str], mb: list[str]) -> bool:
-        return any(frozenset((x, y)) in must_separate for x in ma for y in mb)
+        return any(frozenset((x, y)) in must_separate for x in ma if x in kept_apart for y in mb)
 
     def join(a: str, b: str) -> None:
         ma, mb = members[a], members[b]
@@ -176,7 +190,7 @@ def constrained_clusters(
     def order(e: tuple[str, str, float]) -> tuple:
         # With a test on whole clusters, edges across a first-name conflict come after the others: each side's records
         # gather first, so a twin's second record confirms its name before the edge to the other twin is weighed.
-        across = apart is not None and first_names_conflict(records[e[0]], records[e[1]])
+        across = apart is not None and names_conflict(kid[e[0]], kid[e[1]])
         return across, -e[2], e[0], e[1]
 
     for left, right, _ in sorted(edges, key=order):
@@ -185,7 +199,7 @@ def constrained_clusters(
             continue
         ma, mb = members[a], members[b]
         if len(ma) + len(mb) > max_size or separated(ma, mb) or any(
-            veto(records[x], records[y]) for x in ma for y in mb
+            vetoed(kid[x], kid[y]) for x in ma for y in mb
         ) or (apart is not None and apart([records[x] for x in ma], [records[y] for y in mb])):
             refused += 1
             continue
