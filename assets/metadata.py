@@ -10,9 +10,11 @@ from pipeline.sql import qualified, scalar
 
 def table_metadata(con: duckdb.DuckDBPyConnection, table: str) -> dict:
     schema, name = table.split(".")
+    # duckdb_columns() rather than the information_schema view over it (half the cost, ~50 tables a run); of the
+    # run's own database, not of a copy attached beside it under the same schema name
     columns = con.execute(
-        "SELECT column_name, data_type FROM information_schema.columns "
-        "WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position", [schema, name]).fetchall()
+        "SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = current_database() "
+        "AND schema_name = ? AND table_name = ? ORDER BY column_index", [schema, name]).fetchall()
     rows = scalar(con, f"SELECT count(*) FROM {qualified(schema, name)}")
     return {
         "table": table,

@@ -6,6 +6,7 @@ database can spill to disk); only the scored pairs come back to the warehouse.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import shutil
@@ -94,8 +95,13 @@ def _spill_dir(scratch: Path) -> Path:
 
 
 def _drop_scratch(con: duckdb.DuckDBPyConnection, scratch: Path) -> None:
+    # The file is deleted next: DuckDB's checkpoint on close would write its tables out for nothing (~0.2 CPU s of
+    # an incremental day at 100k), leaving them in the write-ahead log instead, deleted with it.
+    with contextlib.suppress(duckdb.Error):  # a connection a failure invalidated still closes below
+        con.execute("PRAGMA disable_checkpoint_on_shutdown")
     con.close()
     scratch.unlink(missing_ok=True)
+    scratch.with_name(scratch.name + ".wal").unlink(missing_ok=True)
     shutil.rmtree(_spill_dir(scratch), ignore_errors=True)
 
 
