@@ -195,20 +195,15 @@ def pseudonym_key(key_file: Path, configured: str = "") -> bytes:
 def register_pseudonym(con: duckdb.DuckDBPyConnection, key: bytes) -> None:
     """SQL function c360_pseudonym(text): keyed hash (HMAC-SHA256, 32 hex digits); the key never enters SQL.
 
-    Called on a batch of values (an Arrow array) rather than once per value, and the HMAC's two keyed states are
-    hashed once and copied for each value (RFC 2104, as hmac.new computes it): about half the CPU of hmac.new per
-    value, on the million values of a large copy."""
-    block = (hashlib.sha256(key).digest() if len(key) > hashlib.sha256().block_size else key).ljust(
-        hashlib.sha256().block_size, b"\0")
-    inner = hashlib.sha256(bytes(b ^ 0x36 for b in block)).copy
-    outer = hashlib.sha256(bytes(b ^ 0x5C for b in block)).copy
+    Called on a batch of values (an Arrow array) rather than once per value, each value's HMAC copied from one
+    keyed with the key once (`HMAC.copy`, the standard library's way to share the keyed state): about half the CPU
+    of hmac.new per value, on the million values of a large copy."""
+    keyed = hmac.new(key, digestmod=hashlib.sha256)
 
     def digest(value: str) -> str:
-        h = inner()
+        h = keyed.copy()
         h.update(value.encode("utf-8"))
-        o = outer()
-        o.update(h.digest())
-        return o.hexdigest()[:32]
+        return h.hexdigest()[:32]
 
     def pseudonyms(values: pa.Array) -> pa.Array:
         return pa.array([None if v is None else digest(v) for v in values.to_pylist()], pa.string())
