@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
+import re
 from collections.abc import Callable
 from importlib.metadata import version
 
@@ -227,15 +228,18 @@ def _bulk(con: duckdb.DuckDBPyConnection | None, todo: pd.DataFrame, select: str
 
 
 def _emails(con: duckdb.DuckDBPyConnection | None, todo: pd.DataFrame) -> dict[tuple[str, str], tuple]:
-    rows = _bulk(con, todo, f"""SELECT raw, region, lower(trim(raw)) AS text,
-        regexp_full_match(lower(trim(raw)), '{EMAIL_SQL}')
-          AND length(lower(trim(raw))) <= 254 AND length(split_part(lower(trim(raw)), '@', 1)) <= 64
-          AND NOT contains(split_part(lower(trim(raw)), '@', 2), '--')  -- IDNA labels (xn--): the library decides
-          AND NOT list_bool_or(list_transform($special, lambda s: split_part(lower(trim(raw)), '@', 2) = s
-                                              OR ends_with(split_part(lower(trim(raw)), '@', 2), '.' || s)))
-          AND list_bool_and(list_transform(string_split(split_part(lower(trim(raw)), '@', 2), '.'),
-                                           lambda l: length(l) <= 63)) AS plain
-        FROM _todo""", {"special": list(SPECIAL_USE_DOMAIN_NAMES)})
+    # A special-use domain (.local, .test...) read by one regex: a lambda per listed name cost 3.9 of 6.3 CPU s
+    # for the 533,786 distinct e-mails of the 1M person-only delivery.
+    special = literal(r"(^|\.)(" + "|".join(re.escape(s) for s in SPECIAL_USE_DOMAIN_NAMES) + ")$")
+    rows = _bulk(con, todo, f"""
+        WITH lowered AS (SELECT raw, region, lower(trim(raw)) AS text FROM _todo),
+        parts AS (SELECT *, split_part(text, '@', 1) AS local, split_part(text, '@', 2) AS domain FROM lowered)
+        SELECT raw, region, text,
+          regexp_full_match(text, '{EMAIL_SQL}') AND length(text) <= 254 AND length(local) <= 64
+          AND NOT contains(domain, '--')  -- IDNA labels (xn--): the library decides
+          AND NOT regexp_matches(domain, {special})
+          AND list_bool_and(list_transform(string_split(domain, '.'), lambda l: length(l) <= 63)) AS plain
+        FROM parts""")
     return {(raw, region): (text, True, None) if plain else email.normalise_email(raw)
             for raw, region, text, plain in rows}
 
