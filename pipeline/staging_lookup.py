@@ -115,9 +115,12 @@ class NormalisedValues:
         self.reused = 0
         self.prefetched: dict[str, tuple[set, dict]] = {}  # kind -> (keys asked, known results): see prefetch
         self.factorised: list[tuple] = []  # (values, region, distinct_pairs of them): the columns prefetch factorised
+        self.empty = con is None  # nothing to read back: a first day, a full refresh (see _known)
         if con is not None:
             con.execute(f"""CREATE TABLE IF NOT EXISTS {TABLE} (
                 kind VARCHAR, region VARCHAR, raw VARCHAR, version VARCHAR, result VARCHAR)""")
+            self.empty = not con.execute(f"SELECT count(*) FROM (FROM {TABLE} WHERE version = ? LIMIT 1)",
+                                         [VERSION]).fetchall()[0][0]
 
     def prefetch(self, wanted: dict[str, list[tuple[pd.Series, pd.Series | str]]]) -> None:
         """Read back in one query the known results of the values `map` is about to be asked for (kind -> [(values,
@@ -128,6 +131,8 @@ class NormalisedValues:
         factorised = [(kind, values, region, distinct_pairs(values, region))
                       for kind, columns in wanted.items() for values, region in columns]
         self.factorised = [(values, region, pairs) for _, values, region, pairs in factorised]
+        if self.empty:  # nothing to read back: _known answers without a query
+            return
         keys = pd.concat([pairs[2].assign(kind=kind) for kind, _, _, pairs in factorised]).drop_duplicates()
         with registered(self.con, _lookup_keys=keys):
             rows = self.con.execute(f"""SELECT k.kind, k.raw, k.region, n.result FROM _lookup_keys k
@@ -158,20 +163,26 @@ class NormalisedValues:
         present, pair_codes, distinct = next(
             (pairs for v, g, pairs in self.factorised if v is values and (g is region or (
                 isinstance(g, str) and g == region))), None) or distinct_pairs(values, region)
-        results = self._known(kind, distinct)
-        todo = distinct[[(r, g) not in results for r, g in zip(distinct["raw"], distinct["region"], strict=False)]]
-        self.reused += len(distinct) - len(todo)
-        fresh = self._compute(kind, todo)
-        results.update(fresh)
+        known, pending = self._known(kind, distinct), self.new.setdefault(kind, {})
+        keys = list(zip(distinct["raw"], distinct["region"], strict=True))
+        by_pair = np.empty(len(keys), dtype=object)
+        todo = []
+        for i, key in enumerate(keys):  # read back, or normalised already in this transaction (by another source)
+            result = known.get(key) or pending.get(key)
+            if result is None:
+                todo.append(i)
+            else:
+                by_pair[i] = result
+        self.reused += len(keys) - len(todo)
+        fresh = self._compute(kind, distinct.iloc[todo])
         self.computed += len(fresh)
-        self.new.setdefault(kind, {}).update(fresh)
-        by_pair = np.empty(len(distinct), dtype=object)
-        for i, key in enumerate(zip(distinct["raw"], distinct["region"], strict=False)):
-            by_pair[i] = results[key]
+        pending.update(fresh)
+        for i in todo:
+            by_pair[i] = fresh[keys[i]]
         return present, pair_codes, by_pair
 
     def _known(self, kind: str, distinct: pd.DataFrame) -> dict[tuple[str, str], tuple]:
-        if self.con is None or distinct.empty:
+        if self.empty or distinct.empty:
             return {}
         asked, known = self.prefetched.get(kind, (set(), {}))
         wanted = list(zip(distinct["raw"], distinct["region"], strict=True))
@@ -208,6 +219,7 @@ class NormalisedValues:
             with registered(self.con, _lookup_new=frame):
                 self.con.execute(f"INSERT INTO {TABLE} SELECT ?, region, raw, ?, json_array({', '.join(parts)})::VARCHAR "
                                  "FROM _lookup_new", [kind, VERSION])
+            self.empty = False
         self.new = {}
 
 
