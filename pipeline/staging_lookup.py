@@ -10,9 +10,10 @@ no dot at either end or twice in a row and a dotted domain of letters, digits an
 written lower-cased (email-validator agrees; tests/test_staging_lookup.py checks it on every value of the demo
 and the hostile files). A valid phone of the common shapes (`+33 6...`, `06...` with spaces, dots or dashes) is
 decided in SQL written from libphonenumber's own metadata (staging_rules.py); the other phones are parsed once
-per digit string. The rest goes to the libraries. A street of printable ASCII is normalised in SQL (`_streets`:
-no capitalisation, only word rules; 1.34 -> 0.63 CPU s for the 59,412 distinct streets of the 100k person-only
-delivery, the non-ASCII ones included, which still go to Python). Names and cities stay in Python, once per distinct
+per digit string. The rest goes to the libraries. A street of printable ASCII and accented Latin letters is
+normalised in SQL (`_streets_sql`: no capitalisation, only word rules; 1.34 -> 0.63 CPU s for the 59,412 distinct
+streets of the 100k person-only delivery when only ASCII ones were). A value normalised for one source of a run is
+reused by the next source of the same run. Names and cities stay in Python, once per distinct
 value: the same rules in SQL (per-character lambdas for the capitalisation) cost as much CPU as the Python
 functions, measured (0.39 vs 0.30 CPU s for 25,000 names), so they bought nothing.
 """
