@@ -40,6 +40,9 @@ from pipeline.sql import literal
 from pipeline.warehouse import registered, scratch
 
 TABLE = "staging.normalised_values"
+# The results SQL decided in this transaction, as the lookup's JSON, kept on the connection until `save` (a round trip
+# through pandas cost ~0.25 us a value each way: six values a result).
+PENDING = "_normalised_pending"
 # Valid as written (lower-cased): dot-atoms of [a-z0-9_+-] with a dotted domain ending in 2+ letters.
 EMAIL_SQL = r"^[a-z0-9_+\-]+(\.[a-z0-9_+\-]+)*@([a-z0-9]([a-z0-9\-]*[a-z0-9])?\.)+[a-z]{2,}$"
 PHONE_SQL = r"^\+?[0-9][0-9 .\-]*$"  # digits with separators only: separators do not change the parse
@@ -111,7 +114,8 @@ class NormalisedValues:
 
     def __init__(self, con: duckdb.DuckDBPyConnection | None = None):
         self.con = con
-        self.new: dict[str, dict[tuple[str, str], tuple]] = {}  # kind -> (raw, region) -> result, not saved yet
+        self.new: dict[str, dict[tuple[str, str], tuple]] = {}  # kind -> (raw, region) -> result, this transaction
+        self.unsaved: dict[str, dict[tuple[str, str], tuple]] = {}  # the part of `new` decided in Python (not PENDING)
         self.computed = 0
         self.reused = 0
         self.prefetched: dict[str, tuple[set, dict]] = {}  # kind -> (keys asked, known results): see prefetch
@@ -122,6 +126,8 @@ class NormalisedValues:
                 kind VARCHAR, region VARCHAR, raw VARCHAR, version VARCHAR, result VARCHAR)""")
             self.empty = not con.execute(f"SELECT count(*) FROM (FROM {TABLE} WHERE version = ? LIMIT 1)",
                                          [VERSION]).fetchall()[0][0]
+            # One lookup per connection at a time (one per staging transaction): what an unsaved one left goes.
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {PENDING} (kind VARCHAR, region VARCHAR, raw VARCHAR, result VARCHAR)")
 
     def prefetch(self, wanted: dict[str, list[tuple[pd.Series, pd.Series | str]]]) -> None:
         """Read back in one query the known results of the values `map` is about to be asked for (kind -> [(values,
@@ -175,9 +181,11 @@ class NormalisedValues:
             else:
                 by_pair[i] = result
         self.reused += len(keys) - len(todo)
-        fresh = self._compute(kind, distinct.iloc[todo])
+        decided, rest = self._compute(kind, distinct.iloc[todo])
+        fresh = decided | rest
         self.computed += len(fresh)
         pending.update(fresh)
+        self.unsaved.setdefault(kind, {}).update(rest)
         for i in todo:
             by_pair[i] = fresh[keys[i]]
         return present, pair_codes, by_pair
@@ -195,9 +203,10 @@ class NormalisedValues:
                                     [kind, VERSION]).fetchall()
         return {(r, g): tuple(json.loads(v)) for r, g, v in rows}
 
-    def _compute(self, kind: str, todo: pd.DataFrame) -> dict[tuple[str, str], tuple]:
+    def _compute(self, kind: str, todo: pd.DataFrame) -> tuple[dict, dict]:
+        """The results of `todo`: those decided in SQL (kept in PENDING with a warehouse), and the others."""
         if todo.empty:
-            return {}
+            return {}, {}
         fn = KINDS[kind]
         if kind == "email":
             return _emails(self.con, todo)
@@ -205,13 +214,15 @@ class NormalisedValues:
             return _phones(self.con, todo, fn)
         if kind == "street":
             return _streets(self.con, todo)
-        return {(r, g): fn(r, g) for r, g in zip(todo["raw"], todo["region"], strict=False)}
+        return {}, {(r, g): fn(r, g) for r, g in zip(todo["raw"], todo["region"], strict=False)}
 
     def save(self) -> None:
         """Add the results computed in this transaction to the lookup."""
         if self.con is None:
             return
-        for kind, fresh in self.new.items():  # results as JSON arrays written by DuckDB (json.dumps per value cost more)
+        self.con.execute(f"INSERT INTO {TABLE} SELECT kind, region, raw, ?, result FROM {PENDING}", [VERSION])
+        self.con.execute(f"DELETE FROM {PENDING}")
+        for kind, fresh in self.unsaved.items():  # results as JSON arrays written by DuckDB (json.dumps per value cost more)
             if not fresh:
                 continue
             parts = [f"p{i}" for i in range(WIDTHS[kind])]
@@ -220,8 +231,8 @@ class NormalisedValues:
             with registered(self.con, _lookup_new=frame):
                 self.con.execute(f"INSERT INTO {TABLE} SELECT ?, region, raw, ?, json_array({', '.join(parts)})::VARCHAR "
                                  "FROM _lookup_new", [kind, VERSION])
-            self.empty = False
-        self.new = {}
+        self.empty = self.empty and not self.computed
+        self.new, self.unsaved = {}, {}
 
 
 def distinct_pairs(values: pd.Series, region: pd.Series | str) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
@@ -238,18 +249,27 @@ def distinct_pairs(values: pd.Series, region: pd.Series | str) -> tuple[np.ndarr
     return present, pair_codes, distinct
 
 
-def _bulk(con: duckdb.DuckDBPyConnection | None, todo: pd.DataFrame, select: str,
-          params: dict | None = None) -> list[tuple]:
+def _bulk(con: duckdb.DuckDBPyConnection | None, todo: pd.DataFrame, select: str, params: dict | None = None,
+          keep: tuple[str, str] | None = None) -> list[tuple]:
     """Run `select` over the values to normalise (table _todo: raw, region): on the warehouse's connection, or an
-    in-memory DuckDB without one."""
+    in-memory DuckDB without one. `keep` (kind, the lookup's JSON result over the select's columns, NULL where
+    Python decides): with a warehouse, the results SQL decided also go to PENDING, for `save`."""
     if con is None:
         with scratch() as memory:
             return _bulk(memory, todo, select, params)
     with registered(con, _todo=todo):
-        return con.execute(select, params or {}).fetchall()
+        if keep is None:
+            return con.execute(select, params or {}).fetchall()
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _bulk_rows AS {select}", params or {})
+    kind, result = keep
+    con.execute(f"INSERT INTO {PENDING} SELECT ?, region, raw, r FROM (SELECT *, {result} AS r FROM _bulk_rows) "
+                "WHERE r IS NOT NULL", [kind])
+    rows = con.execute("SELECT * FROM _bulk_rows").fetchall()
+    con.execute("DROP TABLE _bulk_rows")
+    return rows
 
 
-def _emails(con: duckdb.DuckDBPyConnection | None, todo: pd.DataFrame) -> dict[tuple[str, str], tuple]:
+def _emails(con: duckdb.DuckDBPyConnection | None, todo: pd.DataFrame) -> tuple[dict, dict]:
     # A special-use domain (.local, .test...) read by one regex: a lambda per listed name cost 3.9 of 6.3 CPU s
     # for the 533,786 distinct e-mails of the 1M person-only delivery.
     special = literal(r"(^|\.)(" + "|".join(re.escape(s) for s in SPECIAL_USE_DOMAIN_NAMES) + ")$")
@@ -261,54 +281,58 @@ def _emails(con: duckdb.DuckDBPyConnection | None, todo: pd.DataFrame) -> dict[t
           AND NOT contains(domain, '--')  -- IDNA labels (xn--): the library decides
           AND NOT regexp_matches(domain, {special})
           AND list_bool_and(list_transform(string_split(domain, '.'), lambda l: length(l) <= 63)) AS plain
-        FROM parts""")
-    return {(raw, region): (text, True, None) if plain else email.normalise_email(raw)
-            for raw, region, text, plain in rows}
+        FROM parts""", keep=("email", "CASE WHEN plain THEN json_array(text, true, NULL)::VARCHAR END"))
+    return ({(raw, region): (text, True, None) for raw, region, text, plain in rows if plain},
+            {(raw, region): email.normalise_email(raw) for raw, region, _, plain in rows if not plain})
 
 
-def _phones(con: duckdb.DuckDBPyConnection | None, todo: pd.DataFrame, fn: Callable) -> dict[tuple[str, str], tuple]:
+def _phones(con: duckdb.DuckDBPyConnection | None, todo: pd.DataFrame, fn: Callable) -> tuple[dict, dict]:
     """Valid numbers of the common shapes decided in SQL from libphonenumber's metadata (staging_rules.py); the
     others parsed by the library once per digit string."""
     regions = [(r, sql) for r in sorted(todo["region"].unique()) if (sql := rules.phone_rules(r))]
     by_region = lambda part: "CASE region " + " ".join(  # noqa: E731
-        f"WHEN {literal(r)} THEN {getattr(sql, part)}" for r, sql in regions) + " END" if regions else "NULL"
+        f"WHEN {literal(r)} THEN {part(sql)}" for r, sql in regions) + " END" if regions else "NULL"
     rows = _bulk(con, todo, f"""
         WITH cleaned AS (
             SELECT raw, region, CASE WHEN regexp_full_match(trim(raw), '{PHONE_SQL}')
                 THEN regexp_replace(trim(raw), '[ .\\-]', '', 'g') ELSE raw END AS digits FROM _todo),
         shaped AS (SELECT *, CASE WHEN starts_with(digits, '00') THEN '+' || substr(digits, 3) ELSE digits END AS d
                    FROM cleaned),
-        split AS (SELECT raw, region, digits, {by_region('nsn')} AS n FROM shaped)
-        SELECT raw, region, digits, n, {by_region('kind')} AS kind FROM split""")
+        split AS (SELECT raw, region, digits, {by_region(lambda sql: sql.nsn)} AS n FROM shaped),
+        typed AS (SELECT raw, region, digits, n, {by_region(lambda sql: sql.kind)} AS kind FROM split)
+        SELECT raw, region, digits, '+' || {by_region(lambda sql: literal(sql.code))} || n AS e164, kind FROM typed""",
+                 keep=("phone", "CASE WHEN kind IS NOT NULL THEN json_array(e164, true, kind, NULL)::VARCHAR END"))
     parsed: dict[tuple[str, str], tuple] = {}
-    out = {}
-    codes = {r: sql.code for r, sql in regions}
-    for raw, region, digits, n, kind in rows:
+    decided, rest = {}, {}
+    for raw, region, digits, e164, kind in rows:
         if kind is not None:
-            out[(raw, region)] = (f"+{codes[region]}{n}", True, kind, None)
+            decided[(raw, region)] = (e164, True, kind, None)
             continue
         key = (digits, region)
         if key not in parsed:
             parsed[key] = fn(digits, region)
-        out[(raw, region)] = parsed[key]
-    return out
+        rest[(raw, region)] = parsed[key]
+    return decided, rest
 
 
-def _streets(con: duckdb.DuckDBPyConnection | None, todo: pd.DataFrame) -> dict[tuple[str, str], tuple]:
+def _streets(con: duckdb.DuckDBPyConnection | None, todo: pd.DataFrame) -> tuple[dict, dict]:
     """normalise_street of each (street, country): in SQL per country (`_streets_sql`), or in Python for a country
     whose languages glue abbreviations to the name."""
-    out: dict[tuple[str, str], tuple] = {}
+    decided: dict[tuple[str, str], tuple] = {}
+    rest: dict[tuple[str, str], tuple] = {}
     for region, group in todo.groupby("region", sort=False):  # abbreviations are read per country's languages
         types = address.street_types(region)
         if types.endings:  # abbreviations glued to the name ('Hauptstr.'): Python reads them
-            out.update({(raw, region): _street(raw, region) for raw in group["raw"]})
+            rest.update({(raw, region): _street(raw, region) for raw in group["raw"]})
         else:
-            out.update(_streets_sql(con, group, types.words))
-    return out
+            in_sql, in_python = _streets_sql(con, group, types.words)
+            decided.update(in_sql)
+            rest.update(in_python)
+    return decided, rest
 
 
 def _streets_sql(con: duckdb.DuckDBPyConnection | None, todo: pd.DataFrame,
-                 types: dict[str, str]) -> dict[tuple[str, str], tuple]:
+                 types: dict[str, str]) -> tuple[dict, dict]:
     """normalise_street in SQL for streets of printable ASCII and accented Latin letters (STREET_SQL: where Python's
     \\w, \\s, \\b and lower() are RE2's and DuckDB's once the accented letters count as word characters): whitespace
     collapsed, '12 bis' joined, punctuation to spaces, house numbers lower-cased, other words in match form (accents
@@ -329,5 +353,7 @@ def _streets_sql(con: duckdb.DuckDBPyConnection | None, todo: pd.DataFrame,
                                                            lambda x: x <> ''),
                                                lambda x: coalesce(map_extract_value(map($abbreviations, $types), x), x))
                       END)), ' '), '') AS street
-        FROM cleaned""", {"abbreviations": list(types), "types": list(types.values())})
-    return {(raw, region): (street,) if plain else _street(raw, region) for raw, region, plain, street in rows}
+        FROM cleaned""", {"abbreviations": list(types), "types": list(types.values())},
+                 keep=("street", "CASE WHEN plain THEN json_array(street)::VARCHAR END"))
+    return ({(raw, region): (street,) for raw, region, plain, street in rows if plain},
+            {(raw, region): _street(raw, region) for raw, region, plain, _ in rows if not plain})
