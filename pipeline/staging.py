@@ -199,7 +199,7 @@ def _row_rejections(source: Source, frame: pd.DataFrame) -> pd.Series:
         reason[reason.isna() & ~present.any(axis=1) & ~frame["_purged"]] = "no name, e-mail or phone to identify the person"
     # Same record id twice: the last version read (latest drop, last line) wins.
     dup = reason.isna() & frame["_record_id"].notna()
-    keep = frame[dup].drop_duplicates("_record_id", keep="last")
+    keep = frame.loc[dup, ["_record_id", "_file", "_line"]].drop_duplicates("_record_id", keep="last")
     kept_at = keep.set_index("_record_id")[["_file", "_line"]]
     later = dup & ~frame.index.isin(keep.index)
     if later.any():

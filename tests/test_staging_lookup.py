@@ -201,7 +201,8 @@ HOSTILE_STREETS = [
     "bd. st michel", "7\tbis", "é 12 rue", "12 rue\x00x", "5ter-b", "5 terrain", "5 bis1", "99 _bd_", "1bis2ter",
     "12  bis  r", "BIS 12", "N°12 rue", "12, rue de l'Église", "Hauptstraße 1", "Ⅻ rue", "rue ２", "ALL.", "12/14 bd",
     "(12) rue", "bd bd bd", "rue\u00a0de la Paix", "=SUM(A1)", "  12   avenue   Foch  ", "Шевченка 5",
-    "Hauptstr. 5", "Marktpl. 3", "12 Pl. du Marché", "Am Str 2",
+    "Hauptstr. 5", "Marktpl. 3", "12 Pl. du Marché", "Am Str 2", "12 bisé rue", "3 TERÀ", "5é ÉGLISE", "rue Zoë_Ève",
+    "Ølsen vej 2", "12 ÀV. FOCH", "bd Ÿves", "ÿ",
 ]
 HOSTILE_BIRTH_DATES = [
     "02/01/1990", "2/1/1990", "1990-01-02", "1990-1-2", "31/02/1990", "01/01/1899", "01/01/1900", "27/11/2026",
