@@ -573,15 +573,19 @@ def test_predict_on_numbered_records_scores_what_text_ids_score():
         by_text = recipe.open_linker(engine.api(), "linkage_input", trained.model, trained.tf_tables).inference.predict(
             threshold_match_probability=model.PREDICT_THRESHOLD)
         text = con.sql(f"SELECT * FROM {by_text.physical_name}").to_arrow_table()
+    _assert_same_scored_pairs(numbered, text, at_least=100)
+
+
+def _assert_same_scored_pairs(a: pa.Table, b: pa.Table, at_least: int) -> None:
+    """The same pairs (more than `at_least`), sides, columns and levels; scores within 1e-9."""
     order = [("unique_id_l", "ascending"), ("unique_id_r", "ascending")]
-    numbered, text = numbered.sort_by(order), text.sort_by(order)
-    assert numbered.schema == text.schema and numbered.num_rows == text.num_rows > 100
-    for column in text.column_names:
+    a, b = a.sort_by(order), b.sort_by(order)
+    assert a.schema == b.schema and a.num_rows == b.num_rows > at_least
+    for column in a.column_names:
         if column in ("match_weight", "match_probability"):
-            assert max(abs(a - b) for a, b in zip(numbered[column].to_pylist(), text[column].to_pylist(),
-                                                  strict=True)) < 1e-9
+            assert max(abs(x - y) for x, y in zip(a[column].to_pylist(), b[column].to_pylist(), strict=True)) < 1e-9
         else:
-            assert numbered[column].to_pylist() == text[column].to_pylist(), column
+            assert a[column].to_pylist() == b[column].to_pylist(), column
 
 
 def test_one_edit_level_holds_for_the_pairs_splinks_damerau_levenshtein_level_does():
@@ -650,19 +654,10 @@ def test_the_model_scores_every_pair_as_with_splinks_damerau_levenshtein_levels(
 
         def scored(model_dict: dict) -> pa.Table:
             frame = recipe.open_linker(engine.api(), "linkage_input", model_dict, trained.tf_tables).inference.predict()
-            return con.sql(f"SELECT * FROM {frame.physical_name}").to_arrow_table().sort_by(
-                [("unique_id_l", "ascending"), ("unique_id_r", "ascending")])
+            return con.sql(f"SELECT * FROM {frame.physical_name}").to_arrow_table()
 
         ours, theirs = scored(trained.model), scored(reference)
-    assert ours.schema == theirs.schema and ours.num_rows == theirs.num_rows > 2000
-    gammas = [c for c in ours.column_names if c.startswith("gamma_")]
-    assert {"gamma_birth_date", "gamma_address", "gamma_id_soc_sec_id"} <= set(gammas)
-    for column in ours.column_names:
-        if column in ("match_weight", "match_probability"):
-            assert max(abs(a - b) for a, b in zip(ours[column].to_pylist(), theirs[column].to_pylist(),
-                                                  strict=True)) < 1e-9
-        else:
-            assert ours[column].to_pylist() == theirs[column].to_pylist(), column
+    _assert_same_scored_pairs(ours, theirs, at_least=2000)
     # each one-edit level is reached (birth date 1, street and postcode within one edit 4, identifier 1)
     reached = {g: pc.sum(pc.equal(ours[g], level)).as_py()
                for g, level in (("gamma_birth_date", 1), ("gamma_address", 4), ("gamma_id_soc_sec_id", 1))}
