@@ -182,7 +182,7 @@ def commit_fingerprints(con: duckdb.DuckDBPyConnection) -> bool:
     scope(con, full=False, among="golden.excluded_customers")  # fingerprinted: the changed customers purged
     con.execute(CUSTOMER_ACTIVITIES_WITH_STITCHED_SESSIONS_SQL)
     con.execute(f"""UPDATE {PENDING} p SET fingerprint = f.fingerprint FROM ({FINGERPRINTS_SQL}) f
-        WHERE f.customer_id = p.customer_id AND p.customer_id IN (SELECT customer_id FROM golden.excluded_customers)""")
+        WHERE f.customer_id = p.customer_id""")  # f holds the scope's customers only: the changed ones purged
     con.execute(f"CREATE OR REPLACE TABLE {FINGERPRINTS} AS SELECT * FROM {PENDING}")
     con.execute(f"DROP TABLE {PENDING}")
     current = scalar(con, f"SELECT current FROM {GENERATION}") if table_exists(con, GENERATION) else None
