@@ -91,10 +91,10 @@ def _col(frame: pd.DataFrame, column: str | tuple[str, ...] | None) -> pd.Series
         parts = [_col(frame, c) for c in column]
         joined = [" ".join(v for v in values if v is not None) for values in zip(*parts, strict=False)]
         return pd.Series([v or None for v in joined], index=frame.index, dtype=object)
+    if column is not None and CLEANED + column in frame.columns:
+        return frame[CLEANED + column]
     if column is None or column not in frame.columns:
         return pd.Series([None] * len(frame), index=frame.index, dtype=object)
-    if CLEANED + column in frame.columns:
-        return frame[CLEANED + column]
     codes, uniques = pd.factorize(frame[column], use_na_sentinel=True)
     if pd.api.types.infer_dtype(uniques, skipna=False) != "string":  # not all text: value by value
         return _per_distinct(frame[column], _stripped)
@@ -285,21 +285,40 @@ def _stage_activities(source: Source, frame: pd.DataFrame, issues: _Issues) -> p
     return out.reset_index(drop=True)
 
 
+def purged_columns(source: Source, columns) -> list[str]:
+    """The source's identifying columns among `columns`: where the purge leaves PURGED_TOKEN."""
+    return [c for f in IDENTIFYING if (c := source.person.get(f)) and isinstance(c, str) and c in columns]
+
+
+def mask_purged(source: Source, frame: pd.DataFrame) -> pd.DataFrame:
+    """The raw rows with the purge's token taken out of their identifying columns (in place)."""
+    for column in purged_columns(source, frame.columns):
+        frame[column] = frame[column].mask(frame[column] == PURGED_TOKEN)
+    return frame
+
+
 def stage_source(source: Source, raw: pd.DataFrame, today: date, lookup: NormalisedValues | None = None) -> Staged:
     """Normalise one source's raw rows; each row is staged or quarantined, never both, never neither. `lookup`
     holds values normalised before (by default an empty one that is not kept)."""
     frame = raw.copy()
     frame["_record_id"] = _col(frame, source.record_id)
-    columns = [c for f in IDENTIFYING if (c := source.person.get(f)) and isinstance(c, str) and c in frame]
+    columns = purged_columns(source, frame.columns)
     frame["_purged"] = frame[columns].eq(PURGED_TOKEN).any(axis=1) if columns else False
-    for column in columns:
-        frame[column] = frame[column].mask(frame[column] == PURGED_TOKEN)
+    mask_purged(source, frame)
     for column in source.mapped_columns:  # trimmed once, read by every _col (quarantine keeps the raw values)
         if column in frame.columns:
             frame[CLEANED + column] = _col(frame, column)
+    return stage_prepared(source, frame, today, lookup)
+
+
+def stage_prepared(source: Source, frame: pd.DataFrame, today: date, lookup: NormalisedValues | None = None,
+                   raw_rows: Callable[[pd.DataFrame], pd.DataFrame] | None = None) -> Staged:
+    """stage_source on rows already prepared: `_record_id`, `_purged` and the trimmed mapped columns (CLEANED) beside
+    the meta columns. `raw_rows` gives the raw values of the rows to quarantine (masked as by mask_purged), when the
+    frame does not carry them (staging_read.py reads only the trimmed columns)."""
     reason = _row_rejections(source, frame)
     bad = reason.notna()
-    quarantine = quarantine_rows(source, frame[bad], reason[bad])
+    quarantine = quarantine_rows(source, (raw_rows or (lambda rows: rows))(frame[bad]), reason[bad])
     good = frame[~bad].copy()
     issues = _Issues(source, good)
     updated, why = values.parse_datetimes(_col(good, source.updated_at), source.date_formats)

@@ -15,9 +15,9 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import date
+from functools import partial
 
 import duckdb
-import pandas as pd
 
 from pipeline.config import Source
 from pipeline.sql import quote, raw_table
@@ -30,11 +30,12 @@ from pipeline.staging import (
     SUPERSEDED_REASON,
     Staged,
     quarantine_rows,
-    stage_source,
+    stage_prepared,
 )
 from pipeline.staging_lookup import TABLE as LOOKUP_TABLE
 from pipeline.staging_lookup import VERSION as NORMALISATION_VERSION
 from pipeline.staging_lookup import NormalisedValues
+from pipeline.staging_read import prepared_rows, raw_rows
 from pipeline.warehouse import table_exists, transaction
 
 TABLES = {"person_records": ("persons", PERSON_TYPES), "activities": ("activities", ACTIVITY_TYPES),
@@ -159,12 +160,10 @@ def stage_changes(con: duckdb.DuckDBPyConnection, sources: list[Source], today: 
                 for table in TABLES:
                     con.execute(f"DELETE FROM staging.{table} WHERE source = ?", [source.name])
                 con.execute("DELETE FROM staging.staged_files WHERE source = ?", [source.name])
-            con.register("_new_files", pd.DataFrame({"file": sorted(f for f, _ in new)}, dtype=object))
-            raw = con.execute(f"SELECT * FROM {raw_table(source.name)} WHERE _file IN (SELECT file FROM _new_files) "
-                              "ORDER BY _file, _line").df()
-            con.unregister("_new_files")
+            raw = prepared_rows(con, source, sorted(f for f, _ in new))
             # An erasure request's identifiers are not kept in the lookup: they are to be forgotten.
-            staged_rows = stage_source(source, raw, today, None if source.is_erasure else lookup)
+            staged_rows = stage_prepared(source, raw, today, None if source.is_erasure else lookup,
+                                         partial(raw_rows, con, source))
             _insert(con, staged_rows)
             superseded = 0 if full else _supersede(con, source, sorted(f for f, _ in new))
             con.execute("INSERT INTO staging.staged_files (source, file, sha256, fingerprint, staged_at) "
