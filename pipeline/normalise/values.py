@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import date, datetime
 
+import numpy as np
 import pandas as pd
 
 from pipeline.normalise import missing
@@ -74,14 +75,19 @@ def parse_datetimes(values: pd.Series, formats: tuple[str, ...]) -> tuple[pd.Ser
     """parse_datetime over a column of stripped text (None when missing): DuckDB's strptime parses the values
     matching a declared format in bulk (timestamps are nearly all distinct, so per-value Python is slow);
     whatever it cannot parse goes through parse_datetime, for the ISO fallback and the reason.
-    Returns (timestamps, reasons)."""
-    distinct = pd.DataFrame({"v": pd.Series(values.dropna().unique(), dtype=object)})
+    Returns (timestamps, reasons). Each distinct value is parsed once and its result spread to the rows by
+    integer codes, DuckDB's timestamps kept as a datetime column (as Python datetimes in a dict mapped over a
+    million rows they cost ~5 CPU s)."""
+    codes, uniques = pd.factorize(values)
+    distinct = pd.DataFrame({"i": np.arange(len(uniques)), "v": np.asarray(uniques, dtype=object)})
     with scratch() as con:
         con.register("_values", distinct)
-        parsed = con.execute("SELECT v, try_strptime(v, $formats) FROM _values", {"formats": list(formats)}).fetchall()
-    stamps, reasons = {}, {}
-    for value, stamp in parsed:
-        if stamp is None:
-            stamp, reasons[value] = parse_datetime(value, formats)
-        stamps[value] = stamp
-    return values.map(stamps), values.map(reasons)
+        stamps = con.execute("SELECT try_strptime(v, $formats) AS t FROM _values ORDER BY i",
+                             {"formats": list(formats)}).df()["t"].to_numpy(dtype="datetime64[us]")
+        con.unregister("_values")
+    reasons = np.full(len(uniques) + 1, None, dtype=object)  # the last one: a missing value (code -1)
+    for i in np.flatnonzero(np.isnat(stamps)):
+        stamp, reasons[i] = parse_datetime(uniques[i], formats)
+        stamps[i] = np.datetime64("NaT") if stamp is None else np.datetime64(stamp, "us")
+    stamps = np.append(stamps, np.datetime64("NaT", "us"))
+    return (pd.Series(stamps[codes], index=values.index), pd.Series(reasons[codes], index=values.index, dtype=object))
