@@ -300,6 +300,12 @@ def mask_purged(source: Source, frame: pd.DataFrame) -> pd.DataFrame:
 def stage_source(source: Source, raw: pd.DataFrame, today: date, lookup: NormalisedValues | None = None) -> Staged:
     """Normalise one source's raw rows; each row is staged or quarantined, never both, never neither. `lookup`
     holds values normalised before (by default an empty one that is not kept)."""
+    return stage_prepared(source, prepare(source, raw), today, lookup)
+
+
+def prepare(source: Source, raw: pd.DataFrame) -> pd.DataFrame:
+    """The raw rows with `_record_id`, `_purged` and the trimmed mapped columns (CLEANED) added, the purge's token
+    taken out (staging_read.prepared_rows reads the same in DuckDB)."""
     frame = raw.copy()
     frame["_record_id"] = _col(frame, source.record_id)
     columns = purged_columns(source, frame.columns)
@@ -308,7 +314,7 @@ def stage_source(source: Source, raw: pd.DataFrame, today: date, lookup: Normali
     for column in source.mapped_columns:  # trimmed once, read by every _col (quarantine keeps the raw values)
         if column in frame.columns:
             frame[CLEANED + column] = _col(frame, column)
-    return stage_prepared(source, frame, today, lookup)
+    return frame
 
 
 def stage_prepared(source: Source, frame: pd.DataFrame, today: date, lookup: NormalisedValues | None = None,

@@ -42,14 +42,19 @@ def prepared_rows(con: duckdb.DuckDBPyConnection, source: Source, files: list[st
     token = literal(PURGED_TOKEN)
     columns.append(f"coalesce({' OR '.join(f'{quote(c)} = {token}' for c in purged)}, false) AS _purged"
                    if purged else "false AS _purged")
+    # The record id's trimmed column is _record_id itself (unless the purge masks it): not read twice.
+    same_id = source.record_id in present and source.record_id not in purged
     for column in source.mapped_columns:
-        if column in present:
+        if column in present and not (same_id and column == source.record_id):
             value = (f"CASE WHEN {quote(column)} = {token} THEN NULL ELSE {_trimmed(column)} END"
                      if column in purged else _trimmed(column))
             columns.append(f"{value} AS {quote(CLEANED + column)}")
     with registered(con, _new_files=pd.DataFrame({"file": files}, dtype=object)):
-        return con.execute(f"SELECT {', '.join(columns)} FROM {raw_table(source.name)} "
-                           "WHERE _file IN (SELECT file FROM _new_files) ORDER BY _file, _line").df()
+        frame = con.execute(f"SELECT {', '.join(columns)} FROM {raw_table(source.name)} "
+                            "WHERE _file IN (SELECT file FROM _new_files) ORDER BY _file, _line").df()
+    if same_id:
+        frame[CLEANED + source.record_id] = frame["_record_id"]
+    return frame
 
 
 def raw_rows(con: duckdb.DuckDBPyConnection, source: Source, rows: pd.DataFrame) -> pd.DataFrame:
