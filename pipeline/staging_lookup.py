@@ -97,14 +97,17 @@ WIDTHS = {"phone": 4, "email": 3, "name": 3, "city": 2, "street": 1}  # parts of
 
 def spread(results: np.ndarray, width: int, present: np.ndarray, codes: np.ndarray) -> list[np.ndarray]:
     """Tuples of `width` parts, one per distinct value, as `width` object arrays over the rows: row i gets part k of
-    results[codes[j]] where it is the j-th row with `present`, None elsewhere (and where a result is not a tuple)."""
-    parts = [np.full(len(present), None, dtype=object) for _ in range(width)]
-    if len(results):
-        split = list(zip(*(t if isinstance(t, tuple) else (None,) * width for t in results), strict=True))
-        for part, column in zip(parts, split, strict=True):
-            distinct = np.empty(len(column), dtype=object)
-            distinct[:] = column
-            part[present] = distinct[codes]
+    results[codes[j]] where it is the j-th row with `present`, None elsewhere (and where a result is not a tuple).
+    Each part is one take over the rows from its distinct values and a trailing None (the rows without a value)."""
+    rows = np.full(len(present), len(results), dtype=np.int64)
+    rows[present] = codes
+    split = list(zip(*(t if isinstance(t, tuple) else (None,) * width for t in results), strict=True)) \
+        if len(results) else [()] * width
+    parts = []
+    for column in split:
+        distinct = np.empty(len(column) + 1, dtype=object)  # the last one stays None
+        distinct[:-1] = column
+        parts.append(distinct[rows])
     return parts
 
 
