@@ -32,7 +32,7 @@ from pipeline.golden.candidates import CUSTOMER_ACTIVITIES_SQL, GOLDEN_CANDIDATE
 from pipeline.golden.consent import CONSENT_EVENTS_SQL, CONSENT_STATE_SQL, point_consent_state_sql
 from pipeline.golden.contact_points import CONTACT_POINTS_SQL
 from pipeline.golden.households import build_households
-from pipeline.golden.overrides import apply_overrides
+from pipeline.golden.overrides import OVERRIDDEN_CUSTOMERS_SQL, apply_overrides
 from pipeline.golden.privacy import CREATE_REGISTRY_SQL, REGISTER_ERASURES_SQL, excluded_customers_sql
 from pipeline.golden.sessions import (
     CUSTOMER_ACTIVITIES_WITH_STITCHED_SESSIONS_SQL,
@@ -98,23 +98,41 @@ def changed_customers(duckdb: DuckDBResource, settings: RunSettings, config: Cha
                                               **{f"customers_{why}": n for why, n in found.counts.items()}})
 
 
-@GOLDEN_STEP.asset(PROFILE, deps=[PERSON_RECORDS, CUSTOMER_XREF, STEWARD_DECISIONS, CHANGED_CUSTOMERS], group_name=GROUP)
+# Decided before the golden rows are built (from the activities, not golden.customer_activity): an excluded
+# customer's rows are built as the purge leaves them (purge.as_purged), and the purge finds nothing to rewrite.
+@GOLDEN_STEP.asset(EXCLUDED, deps=[ERASURE_REGISTRY, PERSON_RECORDS, ACTIVITIES, CUSTOMER_XREF, STITCHED_SESSIONS,
+                                   CHANGED_CUSTOMERS], group_name=GROUP)
+def excluded_customers(duckdb: DuckDBResource, settings: RunSettings) -> dg.MaterializeResult:
+    """Customers kept out of every published mart: erased on request, or inactive past the retention period."""
+    result = build_customer_rows(duckdb, "golden.excluded_customers", excluded_customers_sql(settings.retention_days),
+                                 CUSTOMER_ACTIVITIES_WITH_STITCHED_SESSIONS_SQL, as_of=settings.reference_date)
+    with duckdb.get_connection() as con:
+        counts = dict(con.execute("SELECT reason, count(*) FROM golden.excluded_customers GROUP BY 1").fetchall())
+    return dg.MaterializeResult(metadata={**result.metadata, "erased": counts.get("erased", 0),
+                                          "retention": counts.get("retention", 0),
+                                          "retention_days": settings.retention_days})
+
+
+@GOLDEN_STEP.asset(PROFILE, deps=[PERSON_RECORDS, CUSTOMER_XREF, STEWARD_DECISIONS, CHANGED_CUSTOMERS, EXCLUDED],
+                    group_name=GROUP)
 def customer_profile(duckdb: DuckDBResource) -> dg.MaterializeResult:
     """Each customer's surviving name, birth date, e-mail, phones and address, each with source, record and
     date; stewards' overrides win."""
     with duckdb.get_connection() as con:  # survivorship, then overrides, published together
         overrides = changes.merge_customers(con, "golden.customer_profile", golden_attributes_sql(load_rules()),
-                                            GOLDEN_CANDIDATES_SQL, adjust=apply_overrides)
+                                            GOLDEN_CANDIDATES_SQL, adjust=apply_overrides, as_purged=True,
+                                            spared=OVERRIDDEN_CUSTOMERS_SQL)
         return dg.MaterializeResult(metadata={**table_metadata(con, "golden.customer_profile"),
                                               "overrides_applied": overrides["applied"],
                                               "overrides_not_applied": overrides["not_applied"]})
 
 
-@GOLDEN_STEP.asset(ACTIVITY, deps=[ACTIVITIES, CUSTOMER_XREF, STITCHED_SESSIONS, CHANGED_CUSTOMERS], group_name=GROUP)
+@GOLDEN_STEP.asset(ACTIVITY, deps=[ACTIVITIES, CUSTOMER_XREF, STITCHED_SESSIONS, CHANGED_CUSTOMERS, EXCLUDED],
+                    group_name=GROUP)
 def customer_activity(duckdb: DuckDBResource, settings: RunSettings) -> dg.MaterializeResult:
     """Purchases online and offline, revenue, store visits, service contacts, complaints, reviews, stitched sessions."""
     return build_customer_rows(duckdb, "golden.customer_activity", activity_summary_sql(),
-                       CUSTOMER_ACTIVITIES_WITH_STITCHED_SESSIONS_SQL, as_of=settings.reference_date)
+                       CUSTOMER_ACTIVITIES_WITH_STITCHED_SESSIONS_SQL, as_purged=True, as_of=settings.reference_date)
 
 
 @GOLDEN_STEP.asset(CONSENT_EVENTS, deps=[ACTIVITIES, CUSTOMER_XREF, CHANGED_CUSTOMERS], group_name=GROUP)
@@ -123,10 +141,10 @@ def consent_events(duckdb: DuckDBResource) -> dg.MaterializeResult:
     return build_customer_rows(duckdb, "golden.consent_events", CONSENT_EVENTS_SQL, CUSTOMER_ACTIVITIES_SQL)
 
 
-@GOLDEN_STEP.asset(CONSENT_STATE, deps=[CONSENT_EVENTS], group_name=GROUP)
+@GOLDEN_STEP.asset(CONSENT_STATE, deps=[CONSENT_EVENTS, EXCLUDED], group_name=GROUP)
 def consent_state(duckdb: DuckDBResource) -> dg.MaterializeResult:
     """Current consent per customer and channel: the latest event wins, an opt-out on a tie."""
-    return build_customer_rows(duckdb, "golden.consent_state", CONSENT_STATE_SQL)
+    return build_customer_rows(duckdb, "golden.consent_state", CONSENT_STATE_SQL, as_purged=True)
 
 
 @GOLDEN_STEP.asset(POINT_CONSENT_STATE, deps=[CONSENT_EVENTS, ACTIVITY], group_name=GROUP)
@@ -140,22 +158,12 @@ def point_consent_state(duckdb: DuckDBResource, settings: RunSettings) -> dg.Mat
                                           "repermission_days": settings.repermission_days})
 
 
-@GOLDEN_STEP.asset(GOLDEN_CONTACT_POINTS, deps=[PERSON_RECORDS, CUSTOMER_XREF, POINT_CONSENT_STATE], group_name=GROUP)
+@GOLDEN_STEP.asset(GOLDEN_CONTACT_POINTS, deps=[PERSON_RECORDS, CUSTOMER_XREF, POINT_CONSENT_STATE, EXCLUDED],
+                    group_name=GROUP)
 def contact_points(duckdb: DuckDBResource) -> dg.MaterializeResult:
     """Every e-mail and phone each customer used: validity, first/last seen, sources, consent per channel."""
-    return build_customer_rows(duckdb, "golden.contact_points", CONTACT_POINTS_SQL, GOLDEN_CANDIDATES_SQL)
-
-
-@GOLDEN_STEP.asset(EXCLUDED, deps=[ERASURE_REGISTRY, ACTIVITY, CUSTOMER_XREF, CHANGED_CUSTOMERS], group_name=GROUP)
-def excluded_customers(duckdb: DuckDBResource, settings: RunSettings) -> dg.MaterializeResult:
-    """Customers kept out of every published mart: erased on request, or inactive past the retention period."""
-    result = build_customer_rows(duckdb, "golden.excluded_customers", excluded_customers_sql(settings.retention_days),
-                                 as_of=settings.reference_date)
-    with duckdb.get_connection() as con:
-        counts = dict(con.execute("SELECT reason, count(*) FROM golden.excluded_customers GROUP BY 1").fetchall())
-    return dg.MaterializeResult(metadata={**result.metadata, "erased": counts.get("erased", 0),
-                                          "retention": counts.get("retention", 0),
-                                          "retention_days": settings.retention_days})
+    return build_customer_rows(duckdb, "golden.contact_points", CONTACT_POINTS_SQL, GOLDEN_CANDIDATES_SQL,
+                               as_purged=True)
 
 
 # Excluded customers are left out: an erased or expired person neither joins nor names anyone's household

@@ -35,13 +35,15 @@ def build_table(duckdb, table: str, select_sql: str, *views: str, **params) -> d
         return dg.MaterializeResult(metadata=table_metadata(con, table))
 
 
-def build_customer_rows(duckdb, table: str, select_sql: str, *views: str, **params) -> dg.MaterializeResult:
+def build_customer_rows(duckdb, table: str, select_sql: str, *views: str, as_purged: bool = False,
+                        **params) -> dg.MaterializeResult:
     """As build_table, for a table keyed by customer_id: only the run's changed customers' rows are recomputed
-    (pipeline/golden/changes.py), or all of them on a full run."""
+    (pipeline/golden/changes.py), or all of them on a full run; `as_purged`: excluded customers' rows built as the
+    purge leaves them."""
     from pipeline.golden.changes import merge_customers
 
     with duckdb.get_connection() as con:
-        merge_customers(con, table, select_sql, *views, **params)
+        merge_customers(con, table, select_sql, *views, as_purged=as_purged, **params)
         return dg.MaterializeResult(metadata=table_metadata(con, table))
 
 

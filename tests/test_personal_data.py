@@ -95,8 +95,14 @@ def project(tmp_path_factory) -> Settings:
         "L6,must_link,shop_accounts:A8,newsletter:N6,same person,steward,2026-11-20\n"
         "L7,must_link,shop_accounts:A8,newsletter:N7,same person,steward,2026-11-20\n"
         "L8,must_link,shop_accounts:F0,newsletter:N8,same person,steward,2026-11-20\n", encoding="utf-8")
-    materialise(settings)
+    result = materialise(settings)
+    DAY_ONE_PURGE.update({k: v.value for e in result.get_asset_materialization_events()
+                          if e.asset_key.path == ["golden", "purge_log"]
+                          for k, v in e.event_specific_data.materialization.metadata.items()})
     return settings
+
+
+DAY_ONE_PURGE: dict = {}  # the metadata of the day-one purge (the fixture's run)
 
 
 def _rows(path, sql: str, params=None):
@@ -197,6 +203,20 @@ def _cli(*args: str):
 def _customer_of(project, unique_id: str) -> str:
     return _rows(project.warehouse, "SELECT customer_id FROM identity.record_customer WHERE unique_id = ?",
                  [unique_id])[0][0]
+
+
+def test_the_golden_rows_of_excluded_customers_are_built_as_the_purge_leaves_them(project):
+    """Who is excluded is decided before the golden rows are built: François's (retention) and Élodie's (erased)
+    profile, activity, consent state and contact points hold no value from the start, so the day-one purge rewrote
+    the earlier layers and only the golden tables read before it (consent events, per-point consent)."""
+    purged = {k.removeprefix("purged ") for k in DAY_ONE_PURGE if k.startswith("purged ")}
+    assert {"staging.person_records", "identity.linkage_input", "raw.store_cards"} <= purged
+    assert {t for t in purged if t.startswith("golden.")} <= {"golden.consent_events", "golden.point_consent_state"}
+    francois = _customer_of(project, "store_cards:C2")
+    assert _rows(project.warehouse, "SELECT count(*), count(first_name), count(last_name), count(landline) "
+                                    "FROM golden.customer_profile WHERE customer_id = ?", [francois]) == [(1, 0, 0, 0)]
+    assert _rows(project.warehouse, "SELECT count(*), count(contact_point) FROM golden.contact_points "
+                                    "WHERE customer_id = ?", [francois]) == [(1, 0)]
 
 
 def test_customer_service_finds_a_customer_by_an_old_variant_a_phone_typed_otherwise_or_a_name(project):

@@ -29,6 +29,7 @@ from pathlib import Path
 import duckdb
 
 from pipeline.config import SEEDS_DIR
+from pipeline.golden import purge
 from pipeline.golden.privacy import ERASED_CUSTOMERS_SQL
 from pipeline.golden.sessions import CUSTOMER_ACTIVITIES_WITH_STITCHED_SESSIONS_SQL
 from pipeline.sql import literal, named, quote, scalar
@@ -72,16 +73,20 @@ def is_full(con: duckdb.DuckDBPyConnection) -> bool:
 
 
 def merge_customers(con: duckdb.DuckDBPyConnection, table: str, select_sql: str, *views: str,
-                    adjust: Callable[[duckdb.DuckDBPyConnection, str], object] | None = None, **params):
+                    adjust: Callable[[duckdb.DuckDBPyConnection, str], object] | None = None,
+                    as_purged: bool = False, spared: str | None = None, **params):
     """Bring `table` (keyed by customer_id) up to date from `select_sql` (its `$name` parameters bound from
     `params`), which filters on in_scope(): rebuilt whole in a full run (or when missing), else the changed
     customers' rows deleted and recomputed, in one transaction (readers see the table before or after, never
     half-merged). `views` are created first; `adjust(con, table)` edits the new rows before they are merged
-    (stewards' overrides) and its result is returned."""
+    (stewards' overrides) and its result is returned. `as_purged`: the excluded customers' rows are built as the
+    purge leaves them, but those of `spared` (purge.as_purged)."""
     full = is_full(con) or not table_exists(con, table)
     scope(con, full)
     for view in views:
         con.execute(view)
+    if as_purged:
+        select_sql = purge.as_purged(con, select_sql, named(select_sql, **params), spared)
     schema, name = table.split(".")
     target = f"{schema}.{quote(name)}"
     rows = target if full else "_merged_rows"

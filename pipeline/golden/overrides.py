@@ -57,6 +57,12 @@ _DERIVED = {"last_name": ("last_name_norm", lambda v, _: names.match_form(v)),
             "street": ("street_norm", lambda v, country: address.normalise_street(v, address.street_types(country)))}
 
 
+# The customers an override names: apply_overrides reads their golden values, so they are built with them even when
+# excluded (the purge then removes them, purge.as_purged).
+OVERRIDDEN_CUSTOMERS_SQL = ("SELECT customer_id FROM identity.steward_decisions WHERE decision = 'override' "
+                            "AND customer_id IS NOT NULL")  # NOT IN a relation holding a NULL spares everyone
+
+
 def apply_overrides(con: duckdb.DuckDBPyConnection, profile: str = "golden.customer_profile") -> dict[str, int]:
     """Apply every pending override (latest decision last, so it wins); returns applied / not applied."""
     pending = con.execute("""SELECT decision_id, customer_id, attribute, value, decided_at

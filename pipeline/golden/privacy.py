@@ -40,14 +40,17 @@ ERASED_CUSTOMERS_SQL = """
 
 def excluded_customers_sql(retention_days: int) -> str:
     """customer_id, reason ('erased' wins over 'retention'), last_seen_at, for the customers in_scope (changes.py);
-    `$as_of` (a date) anchors retention."""
+    `$as_of` (a date) anchors retention. Reads the view customer_activities_stitched (golden/sessions.py), not
+    golden.customer_activity: who is excluded is known before the golden rows are built, so they are built as the
+    purge leaves them (purge.as_purged). The last activity is golden.customer_activity's last_activity_at."""
     return f"""
     WITH erased AS ({ERASED_CUSTOMERS_SQL}),
     seen AS (
         SELECT x.customer_id, greatest(max(coalesce(p.record_updated_at, p.record_delivered_at)), max(a.last_activity_at)) AS last_seen_at
         FROM marts.customer_xref x
         JOIN staging.person_records p USING (source, source_record_id)
-        LEFT JOIN golden.customer_activity a ON a.customer_id = x.customer_id
+        LEFT JOIN (SELECT customer_id, max(occurred_at) AS last_activity_at FROM customer_activities_stitched
+                   WHERE in_scope(customer_id) GROUP BY customer_id) a ON a.customer_id = x.customer_id
         WHERE in_scope(x.customer_id)
         GROUP BY x.customer_id
     )

@@ -8,6 +8,8 @@ the pipeline's bookkeeping consistent: record keys and ids, dates (timestamps), 
 Every other value (text, birth dates, lists) is set to NULL: names, e-mails, phones, addresses, raw lines,
 free-text reasons, the ids of devices only they used. Rows are kept, not deleted, so raw = staged + quarantined and "every staged
 record once in the cross-reference" still reconcile, and record keys stay to prove what was erased.
+The golden tables whose excluded rows nothing reads before the purge are built already so (as_purged): who is
+excluded is decided before them, and the purge finds nothing left to rewrite there.
 
 Before the values go, an erased customer's every identifier is registered (SHA-256 of each e-mail, phone and
 record key in identity.erasure_registry), not only the one in the request: when a source later deletes the
@@ -115,6 +117,29 @@ def _keys(columns: dict[str, str]) -> list[Key]:
     keys += [((c,), "_purge_records", ("unique_id",))
              for c in ("unique_id", "unique_id_l", "unique_id_r", "record_1", "record_2") if c in columns]
     return keys
+
+
+def as_purged(con: duckdb.DuckDBPyConnection, select_sql: str, params: dict | None = None,
+              spared: str | None = None) -> str:
+    """`select_sql` (a golden table's rows, keyed by customer_id alone) with the excluded customers' rows
+    (golden.excluded_customers) already as purge_excluded leaves them: the same rows, the values it scrubs NULL.
+    Built so, a table gives the purge nothing to rewrite (a first delivery without activity excludes a third of its
+    customers by retention, and rewriting their rows costs DuckDB a recompression of the table at commit). Only for
+    a table whose excluded rows nothing reads before the purge; the customers of `spared` (a relation of customer_id)
+    keep their values for a reader of the run (stewards' overrides), and the purge scrubs them as before."""
+    if not table_exists(con, "golden.excluded_customers"):  # a table built alone, before anyone was excluded
+        return select_sql
+    columns = {name: kind for name, kind, *_ in con.execute(f"DESCRIBE {select_sql}", params or {}).fetchall()}
+    if _keys(columns) != [(("customer_id",), "_purge_customers", ("customer_id",))] or "device_id" in columns:
+        raise ValueError("as_purged: rows must be named by customer_id alone, as the purge names them")
+    if not (scrubbed := _scrubbed(columns, KEEP)):
+        return select_sql
+    purged = "customer_id IN (SELECT customer_id FROM golden.excluded_customers)"
+    if spared:
+        purged += f" AND customer_id NOT IN ({spared})"
+    nulls = ", ".join(f"CASE WHEN NOT _purged THEN {quote(c)} END AS {quote(c)}" for c in scrubbed)
+    return f"SELECT * EXCLUDE (_purged) REPLACE ({nulls}) FROM (SELECT *, coalesce({purged}, false) AS _purged " \
+           f"FROM ({select_sql}))"
 
 
 # A purged raw row stays stageable (a full refresh restages raw): its activity columns stay, and its first
