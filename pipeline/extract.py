@@ -35,6 +35,9 @@ REFUSED_FILE_REASON = "file refused"
 _VALUE_LIKE = re.compile(r"^[\d\s.,:/+()-]+$")  # numbers, dates, phones: values, never column names
 _UNDECODED = re.compile("[\udc80-\udcff]")  # bytes surrogateescape kept because they were not valid
 _SHOWABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_. -]{0,63}$")
+# A JSON line this short holds no value over MAX_FIELD: a value as text is at most ~4.5 times its JSON
+# (`1e15` is `1000000000000000.0`, `[1e15,1e15]` a list with `, `), so a line of MAX_FIELD / 8 is far from it.
+_NO_LONG_VALUE = csv_records.MAX_FIELD // 8
 
 
 @dataclass
@@ -119,11 +122,15 @@ def _bad_row(file: str, line: int, error: str, raw: str) -> dict:
 
 @dataclass
 class _Read:
-    rows: list[dict]
+    frame: pd.DataFrame  # the file's rows, in its order
     columns: list[str]
     records: int
     repaired: int = 0
     refused: str | None = None  # why the whole file is refused (its rows then carry no data column)
+
+
+def _rows_frame(rows: list[dict]) -> pd.DataFrame:
+    return pd.DataFrame.from_records(rows) if rows else pd.DataFrame()
 
 
 def _repaired(row: dict) -> bool:
@@ -160,28 +167,44 @@ def _read_csv(text: str, source: Source, file: str, names: _Names) -> _Read:
     lines = csv_records.physical_lines(text)
     head = next(csv_records.records("", source.delimiter, lines=lines), None)
     if head is None:
-        return _Read([], [], 0)
+        return _Read(_rows_frame([]), [], 0)
     header = [h.strip() or f"column_{i}" for i, h in enumerate(head.values or [], 1)]
     problem = "header line unreadable" if head.values is None else _header_problem(header, source)
     if problem and problem.startswith("no header"):  # the first line is a record too
         body, first = lines[head.line - 1:], head.line
     else:
         body, first = lines[head.line - 1 + head.lines:], head.line + head.lines
-    rows, repaired = [], 0
-    width = None if problem else len(header)
-    columns = [] if problem else [names(h) for h in header]
-    for rec in csv_records.records("", source.delimiter, width, first, lines=body):
-        if problem:
-            rows.append(_bad_row(file, rec.line, f"{REFUSED_FILE_REASON}: {problem}", rec.text))
-        elif rec.error:
-            rows.append(_bad_row(file, rec.line, rec.error, rec.text))
-        elif _has_bad_bytes(rec.text):
-            rows.append(_bad_row(file, rec.line, f"bytes not valid in declared encoding {source.encoding}", rec.text))
+    records = csv_records.records("", source.delimiter, None if problem else len(header), first, lines=body)
+    if problem:
+        bad = [_bad_row(file, rec.line, f"{REFUSED_FILE_REASON}: {problem}", rec.text) for rec in records]
+        return _Read(_rows_frame(bad), [], len(bad), 0, problem)
+    # Column by column, not a dict per record: a bad record (rare) holds no value and says why in `_error`, `_raw`.
+    values, read_lines, bad, repaired = [], [], {}, 0
+    nothing = [None] * len(header)
+    for rec in records:
+        ascii = rec.text.isascii()  # nearly every record: neither bad bytes nor mojibake to look for
+        error = rec.error or (not ascii and _has_bad_bytes(rec.text)
+                              and f"bytes not valid in declared encoding {source.encoding}")
+        if error:
+            bad[len(values)] = _bad_row(file, rec.line, error, rec.text)
+            values.append(nothing)
         else:
-            row = {h: (v if v != "" else None) for h, v in zip(columns, rec.values, strict=False)}
-            repaired += suspect(rec.text) and _repaired(row)
-            rows.append({**row, "_file": file, "_line": rec.line, "_error": None, "_raw": None})
-    return _Read(rows, columns, len(rows), repaired, problem)
+            if not ascii and suspect(rec.text):
+                fixed = [repair(v) for v in rec.values]
+                repaired += fixed != rec.values
+                rec.values = fixed
+            values.append(rec.values)
+        read_lines.append(rec.line)
+    columns = [names(h) for h in header]
+    if len(bad) == len(values):  # no record read: no data column, as the rows of a refused file
+        return _Read(_rows_frame(list(bad.values())), columns, len(bad))
+    frame = pd.DataFrame({c: [v or None for v in column]
+                          for c, column in zip(columns, zip(*values, strict=True), strict=True)})
+    errors, raws = [None] * len(values), [None] * len(values)
+    for i, row in bad.items():
+        errors[i], raws[i] = row["_error"], row["_raw"]
+    frame = frame.assign(_file=file, _line=read_lines, _error=errors, _raw=raws)
+    return _Read(frame, columns, len(frame), repaired)
 
 
 def _key_problem(keys: tuple[str, ...]) -> str | None:
@@ -198,9 +221,10 @@ def _key_problem(keys: tuple[str, ...]) -> str | None:
 def _read_jsonl(text: str, source: Source, file: str, names: _Names) -> _Read:
     rows, keys, repaired, problems, renamed = [], {}, 0, {}, {}
     for line, content in enumerate(csv_records.physical_lines(text), 1):
-        if not content.strip():
+        if not content or content.isspace():  # blank (`not content.strip()` without copying the line)
             continue
-        if _has_bad_bytes(content):
+        ascii = content.isascii()  # nearly every line: neither bad bytes nor mojibake to look for
+        if not ascii and _has_bad_bytes(content):
             rows.append(_bad_row(file, line, f"bytes not valid in declared encoding {source.encoding}", content))
             continue
         if len(content) > csv_records.MAX_FIELD * 8:
@@ -217,24 +241,27 @@ def _read_jsonl(text: str, source: Source, file: str, names: _Names) -> _Read:
             continue
         flat = _flatten(obj)
         key_set = tuple(flat)
-        if key_set not in problems:  # the lines of a file share a few key sets: each is judged once
-            problems[key_set] = _key_problem(key_set)
-        if problems[key_set]:
-            rows.append(_bad_row(file, line, problems[key_set], content))
+        problem = problems.get(key_set, False)  # the lines of a file share a few key sets: each is judged once
+        if problem is False:
+            problem = problems[key_set] = _key_problem(key_set)
+        if problem:
+            rows.append(_bad_row(file, line, problem, content))
             continue
-        if any(len(v) > csv_records.MAX_FIELD for v in flat.values() if v):
+        if len(content) > _NO_LONG_VALUE and any(len(v) > csv_records.MAX_FIELD for v in flat.values() if v):
             rows.append(_bad_row(file, line, f"a value over {csv_records.MAX_FIELD} characters", content))
             continue
-        if key_set not in renamed:  # named as the first line read with them (None: as they are, the usual case)
+        spelled = renamed.get(key_set, False)
+        if spelled is False:  # named as the first line read with them (None: as they are, the usual case)
             spelled = [names(k) for k in key_set]
             keys.update(dict.fromkeys(spelled))
-            renamed[key_set] = None if spelled == list(key_set) else spelled
-        if renamed[key_set] is not None:
-            flat = dict(zip(renamed[key_set], flat.values(), strict=True))
-        repaired += suspect(content) and _repaired(flat)
+            spelled = renamed[key_set] = None if spelled == list(key_set) else spelled
+        if spelled is not None:
+            flat = dict(zip(spelled, flat.values(), strict=True))
+        if not ascii and suspect(content):
+            repaired += _repaired(flat)
         flat.update(_file=file, _line=line, _error=None, _raw=None)  # no key clashes: _key_problem refused them
         rows.append(flat)
-    return _Read(rows, list(keys), len(rows), repaired)
+    return _Read(_rows_frame(rows), list(keys), len(rows), repaired)
 
 
 def _read_parquet(path: Path, source: Source, file: str, names: _Names) -> _Read:
@@ -242,14 +269,13 @@ def _read_parquet(path: Path, source: Source, file: str, names: _Names) -> _Read
     header = list(table.column_names)
     problem = _header_problem(header, source)
     if problem:  # Parquet has no header line to mistake for data: every row is refused as such
-        return _Read([_bad_row(file, i, f"{REFUSED_FILE_REASON}: {problem}", "") for i in range(1, table.num_rows + 1)],
-                     [], table.num_rows, 0, problem)
+        bad = [_bad_row(file, i, f"{REFUSED_FILE_REASON}: {problem}", "") for i in range(1, table.num_rows + 1)]
+        return _Read(_rows_frame(bad), [], table.num_rows, 0, problem)
     frame = table.to_pandas().astype("string").astype(object).where(lambda f: f.notna(), None)
     frame.columns = [names(c) for c in header]
-    rows = frame.to_dict("records")
-    for i, row in enumerate(rows, 1):
-        row.update({"_file": file, "_line": i, "_error": None, "_raw": None})
-    return _Read(rows, list(frame.columns), table.num_rows)
+    columns = list(frame.columns)
+    frame = frame.assign(_file=file, _line=range(1, table.num_rows + 1), _error=None, _raw=None)
+    return _Read(frame if table.num_rows else pd.DataFrame(), columns, table.num_rows)
 
 
 def _read_file(path: Path, data: bytes, source: Source, file: str, names: _Names) -> _Read:
@@ -257,13 +283,12 @@ def _read_file(path: Path, data: bytes, source: Source, file: str, names: _Names
         return _read_parquet(path, source, file, names)
     text = _decode(data, source.encoding)
     read = (_read_csv if source.format == "csv" else _read_jsonl)(text, source, file, names)
-    if source.format == "jsonl" and read.rows and not read.refused:
+    if source.format == "jsonl" and len(read.frame) and not read.refused:
         # JSON lines may omit null keys: only the record id is required of the file.
         problem = _missing([source.record_id], read.columns)
         if problem:
             read.refused = problem
-            for row in read.rows:
-                row["_error"] = row["_error"] or f"{REFUSED_FILE_REASON}: {problem}"
+            read.frame["_error"] = read.frame["_error"].fillna(f"{REFUSED_FILE_REASON}: {problem}")
     return read
 
 
@@ -271,7 +296,7 @@ def read_source(source: Source, raw_dir: Path, day: str | None = None,
                 loaded_elsewhere: dict[str, str] | None = None) -> Extract:
     """All records of one source's files (of one drop day if given), as text, with file/line and any read
     error. `loaded_elsewhere` maps the sha256 of files already loaded from other days to their names."""
-    all_rows: list[dict] = []
+    frames: list[pd.DataFrame] = []
     loads: list[FileLoad] = []
     seen: dict[str, str] = dict(loaded_elsewhere or {})
     names = _Names(source.mapped_columns)
@@ -291,26 +316,27 @@ def read_source(source: Source, raw_dir: Path, day: str | None = None,
             read = _read_file(path, data, source, file, names)
         except Exception as exc:  # noqa: BLE001 - a file that cannot be opened at all (a broken Parquet): one row says why
             kind = type(exc).__name__  # the exception's text may quote the file's content: never shown
-            read = _Read([_bad_row(file, 0, f"{REFUSED_FILE_REASON}: unreadable {source.format} file ({kind})", "")],
-                         [], 1, 0, f"unreadable {source.format} file")
+            bad = _bad_row(file, 0, f"{REFUSED_FILE_REASON}: unreadable {source.format} file ({kind})", "")
+            read = _Read(_rows_frame([bad]), [], 1, 0, f"unreadable {source.format} file")
         if read.refused:
             load.status = f"refused: {read.refused}"
-            warnings.append(f"{file}: {read.refused}; its {len(read.rows)} record(s) are quarantined")
+            warnings.append(f"{file}: {read.refused}; its {len(read.frame)} record(s) are quarantined")
         if read.repaired:
             warnings.append(f"{file}: {read.repaired} record(s) held UTF-8 text read as {source.encoding} "
                             "(mojibake), repaired")
-        for row in read.rows:
-            row["_drop"] = load.drop
-        load.rows, load.records, load.repaired = len(read.rows), read.records, read.repaired
-        load.unreadable = sum(1 for r in read.rows if r["_error"])
-        all_rows.extend(read.rows)
-    frame = pd.DataFrame.from_records(all_rows) if all_rows else pd.DataFrame(columns=META_COLUMNS)
+        load.rows, load.records, load.repaired = len(read.frame), read.records, read.repaired
+        if len(read.frame):  # a file without rows adds no column (its header's only trace would be an empty column)
+            load.unreadable = int(read.frame["_error"].notna().sum())
+            frames.append(read.frame.assign(_drop=load.drop))
+    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=META_COLUMNS)
     for col in [*source.mapped_columns, *META_COLUMNS]:
         if col not in frame.columns:
             frame[col] = None
     data_cols = [c for c in frame.columns if c not in META_COLUMNS]
     frame = frame[[*data_cols, *META_COLUMNS]]
-    frame[data_cols] = frame[data_cols].astype(object)
+    typed = [c for c in data_cols if frame[c].dtype != object]  # all-missing columns (NaN) among the text ones
+    if typed:
+        frame[typed] = frame[typed].astype(object)
     frame["_line"] = frame["_line"].astype("int64")
     return Extract(rows=frame, files=loads, warnings=warnings)
 
