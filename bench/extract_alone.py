@@ -28,8 +28,12 @@ LOADED_AT = datetime(2026, 11, 27)  # fixed: two dumps compare equal
 
 
 def frame_types(frame) -> dict[str, dict[str, int]]:
-    """Per column, how many values of each Python type the frame holds (str, NoneType, int...)."""
-    return {c: dict(Counter(type(v).__name__ for v in frame[c].tolist())) for c in frame.columns}
+    """Per column, how many values of each Python type the frame holds (str, int...; None and NaN both "missing":
+    the table holds NULL for either)."""
+    import pandas as pd
+
+    return {c: dict(sorted(Counter("missing" if v is None or v is pd.NA or v != v else type(v).__name__
+                                   for v in frame[c].tolist()).items())) for c in frame.columns}
 
 
 def extract(delivery: Path, sources_file: Path | None, profile: bool, dump: Path | None) -> None:
