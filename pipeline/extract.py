@@ -137,6 +137,42 @@ def _rows_frame(rows: list[dict]) -> pd.DataFrame:
     return pd.DataFrame.from_records(rows) if rows else pd.DataFrame()
 
 
+class _Rows:
+    """A file's rows gathered column by column, not as a dict each (a million records): the records read with the
+    same columns (nearly all of a file) make one block of values; a bad record holds no value and says why."""
+
+    def __init__(self, file: str):
+        self.file, self.lines = file, []
+        self.blocks: dict[tuple[str, ...], tuple[list[int], list]] = {}  # columns -> positions, values
+        self.bad: dict[int, dict] = {}  # position -> its row
+
+    def add(self, line: int, columns: tuple[str, ...], values) -> None:
+        positions, rows = self.blocks.setdefault(columns, ([], []))
+        positions.append(len(self.lines))
+        rows.append(values)
+        self.lines.append(line)
+
+    def add_bad(self, line: int, error: str, raw: str) -> None:
+        self.bad[len(self.lines)] = _bad_row(self.file, line, error, raw)
+        self.lines.append(line)
+
+    def frame(self, columns: list[str], missing: str | None = None) -> pd.DataFrame:
+        """The rows in the file's order; a value equal to `missing` (CSV's empty field) becomes None."""
+        if not self.blocks:  # no record read: no data column, only the bad records
+            return _rows_frame(list(self.bad.values()))
+        data = {c: np.full(len(self.lines), None, dtype=object) for c in columns}
+        for names, (positions, rows) in self.blocks.items():
+            cells, at = np.array(rows, dtype=object).reshape(len(rows), len(names)), np.array(positions)
+            if missing is not None:
+                cells[cells == missing] = None
+            for j, name in enumerate(names):
+                data[name][at] = cells[:, j]
+        errors, raws = [None] * len(self.lines), [None] * len(self.lines)
+        for i, row in self.bad.items():
+            errors[i], raws[i] = row["_error"], row["_raw"]
+        return pd.DataFrame({**data, "_file": self.file, "_line": self.lines, "_error": errors, "_raw": raws})
+
+
 def _repaired(row: dict) -> bool:
     changed = False
     for key, value in row.items():
@@ -182,34 +218,20 @@ def _read_csv(text: str, source: Source, file: str, names: _Names) -> _Read:
     if problem:
         bad = [_bad_row(file, rec.line, f"{REFUSED_FILE_REASON}: {problem}", rec.text) for rec in records]
         return _Read(_rows_frame(bad), [], len(bad), 0, problem)
-    # Column by column, not a dict per record: a bad record (rare) holds no value and says why in `_error`, `_raw`.
-    values, read_lines, bad, repaired = [], [], {}, 0
-    nothing = [None] * len(header)
+    rows, repaired, columns = _Rows(file), 0, tuple(names(h) for h in header)
     for rec in records:
         ascii = rec.text.isascii()  # nearly every record: neither bad bytes nor mojibake to look for
         error = rec.error or (not ascii and _has_bad_bytes(rec.text)
                               and f"bytes not valid in declared encoding {source.encoding}")
         if error:
-            bad[len(values)] = _bad_row(file, rec.line, error, rec.text)
-            values.append(nothing)
-        else:
-            if not ascii and suspect(rec.text):
-                fixed = [repair(v) for v in rec.values]
-                repaired += fixed != rec.values
-                rec.values = fixed
-            values.append(rec.values)
-        read_lines.append(rec.line)
-    columns = [names(h) for h in header]
-    if len(bad) == len(values):  # no record read: no data column, as the rows of a refused file
-        return _Read(_rows_frame(list(bad.values())), columns, len(bad))
-    cells = np.array(values, dtype=object)  # records x fields (every record has the header's width)
-    cells[cells == ""] = None  # an empty field is a missing value
-    errors, raws = [None] * len(values), [None] * len(values)
-    for i, row in bad.items():
-        errors[i], raws[i] = row["_error"], row["_raw"]
-    frame = pd.DataFrame({**{c: cells[:, i] for i, c in enumerate(columns)},
-                          "_file": file, "_line": read_lines, "_error": errors, "_raw": raws})
-    return _Read(frame, columns, len(frame), repaired)
+            rows.add_bad(rec.line, error, rec.text)
+            continue
+        if not ascii and suspect(rec.text):
+            fixed = [repair(v) for v in rec.values]
+            repaired += fixed != rec.values
+            rec.values = fixed
+        rows.add(rec.line, columns, rec.values)
+    return _Read(rows.frame(list(columns), missing=""), list(columns), len(rows.lines), repaired)
 
 
 def _key_problem(keys: tuple[str, ...]) -> str | None:
@@ -224,25 +246,25 @@ def _key_problem(keys: tuple[str, ...]) -> str | None:
 
 
 def _read_jsonl(text: str, source: Source, file: str, names: _Names) -> _Read:
-    rows, keys, repaired, problems, renamed = [], {}, 0, {}, {}
+    rows, keys, repaired, problems, renamed = _Rows(file), {}, 0, {}, {}
     for line, content in enumerate(csv_records.physical_lines(text), 1):
         if not content or content.isspace():  # blank (`not content.strip()` without copying the line)
             continue
         ascii = content.isascii()  # nearly every line: neither bad bytes nor mojibake to look for
         if not ascii and _has_bad_bytes(content):
-            rows.append(_bad_row(file, line, f"bytes not valid in declared encoding {source.encoding}", content))
+            rows.add_bad(line, f"bytes not valid in declared encoding {source.encoding}", content)
             continue
         if len(content) > csv_records.MAX_FIELD * 8:
-            rows.append(_bad_row(file, line, f"a JSON line of {len(content)} characters", content))
+            rows.add_bad(line, f"a JSON line of {len(content)} characters", content)
             continue
         try:
             obj = json.loads(content)
         except (json.JSONDecodeError, RecursionError) as exc:
             where = f" ({exc.msg} at column {exc.colno})" if isinstance(exc, json.JSONDecodeError) else ""
-            rows.append(_bad_row(file, line, f"not valid JSON{where}", content))
+            rows.add_bad(line, f"not valid JSON{where}", content)
             continue
         if not isinstance(obj, dict):
-            rows.append(_bad_row(file, line, "JSON line is not an object", content))
+            rows.add_bad(line, "JSON line is not an object", content)
             continue
         flat = _flatten(obj)
         key_set = tuple(flat)
@@ -250,23 +272,20 @@ def _read_jsonl(text: str, source: Source, file: str, names: _Names) -> _Read:
         if problem is False:
             problem = problems[key_set] = _key_problem(key_set)
         if problem:
-            rows.append(_bad_row(file, line, problem, content))
+            rows.add_bad(line, problem, content)
             continue
         if len(content) > _NO_LONG_VALUE and any(len(v) > csv_records.MAX_FIELD for v in flat.values() if v):
-            rows.append(_bad_row(file, line, f"a value over {csv_records.MAX_FIELD} characters", content))
+            rows.add_bad(line, f"a value over {csv_records.MAX_FIELD} characters", content)
             continue
         spelled = renamed.get(key_set, False)
         if spelled is False:  # named as the first line read with them (None: as they are, the usual case)
-            spelled = [names(k) for k in key_set]
+            spelled = tuple(names(k) for k in key_set)
             keys.update(dict.fromkeys(spelled))
-            spelled = renamed[key_set] = None if spelled == list(key_set) else spelled
-        if spelled is not None:
-            flat = dict(zip(spelled, flat.values(), strict=True))
+            spelled = renamed[key_set] = None if spelled == key_set else spelled
         if not ascii and suspect(content):
             repaired += _repaired(flat)
-        flat.update(_file=file, _line=line, _error=None, _raw=None)  # no key clashes: _key_problem refused them
-        rows.append(flat)
-    return _Read(_rows_frame(rows), list(keys), len(rows), repaired)
+        rows.add(line, spelled or key_set, tuple(flat.values()))
+    return _Read(rows.frame(list(keys)), list(keys), len(rows.lines), repaired)
 
 
 def _read_parquet(path: Path, source: Source, file: str, names: _Names) -> _Read:
