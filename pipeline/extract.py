@@ -319,7 +319,7 @@ def _read_file(path: Path, data: bytes, source: Source, file: str, names: _Names
 @contextmanager
 def _collector_paused() -> Iterator[None]:
     """Python's cycle collector off while files are read: their records are a million small lists, dicts and strings,
-    none in a cycle (each freed when no longer used), and its passes over them cost a third of the read at 1M."""
+    none in a cycle (each freed when no longer used), and its passes over them cost up to a third of the read at 1M."""
     enabled = gc.isenabled()
     gc.disable()
     try:
