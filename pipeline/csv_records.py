@@ -81,7 +81,7 @@ def records(text: str, delimiter: str, width: int | None = None, first_line: int
     i, n = 0, len(lines)
     while i < n:
         line = lines[i]
-        if not line.strip():
+        if not line or line.isspace():  # blank (`not line.strip()` without copying the line)
             i += 1
             continue
         span = 1
