@@ -680,6 +680,33 @@ def test_the_model_scores_every_pair_as_with_splinks_damerau_levenshtein_levels(
     assert min(reached.values()) > 0, reached
 
 
+def test_em_sessions_without_term_frequencies_learn_on_pattern_counts_what_every_pair_teaches(monkeypatch):
+    """A session blocked on name prefixes trains no comparison with term frequencies (Splink leaves out both name
+    comparisons), so it iterates on its agreement patterns' counts (recipe.trains_term_frequencies): on FEBRL 1 the
+    fitted model equals the one EM fits iterating on every pair, to rounding."""
+    from pipeline.identity import link, model, recipe
+
+    records = _febrl_linkage_input()
+    with duckdb.connect() as con:
+        engine = link.DuckDBEngine(con)
+        engine.put(records, "linkage_input")
+        linker = recipe.open_linker(engine.api(), "linkage_input", model.settings(recipe.identifiers_of(records)))
+        sessions = {keys: recipe.trains_term_frequencies(linker, block_on(*keys))
+                    for _, keys in recipe.training_sessions()}
+        assert sessions == {keys: keys[0] != "substr(first_name, 1, 3)" for keys in sessions}, sessions
+        on_patterns = recipe.train(engine, records).model
+        monkeypatch.setattr(recipe, "trains_term_frequencies", lambda *_: True)
+        on_pairs = recipe.train(engine, records).model
+
+    def probabilities(fitted: dict) -> list[float]:
+        return [fitted["probability_two_random_records_match"]] + [
+            level.get(p) or 0.0 for c in fitted["comparisons"] for level in c["comparison_levels"]
+            for p in ("m_probability", "u_probability")]
+    ours, theirs = probabilities(on_patterns), probabilities(on_pairs)
+    assert len(ours) == len(theirs) > 40
+    assert max(abs(a - b) for a, b in zip(ours, theirs, strict=True)) < 1e-9
+
+
 def _every_anchor_tested(pairs: pa.Table, kind: str, test) -> tuple:
     """conflicts._anchor_conflicts the plain way: every anchor pair keyed and tested in Python."""
     keyed = [(r["a"], r["b"], conflicts._key(r), conflicts._key(r, "_r")) for r in pairs.to_pylist()]

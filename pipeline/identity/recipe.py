@@ -24,6 +24,7 @@ import pyarrow.compute as pc
 from splink import Linker, block_on
 from splink.internals.database_api import DatabaseAPI
 from splink.internals.exceptions import SplinkException
+from splink.internals.parse_sql import get_columns_used_from_sql
 
 from pipeline.identity import blocking, conflicts, model
 from pipeline.identity.features import IDENTIFIER_PREFIX
@@ -210,6 +211,21 @@ def training_sessions() -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
     return [tolerant[label] for label in TRAINING_KEYS] + [(f, f) for f in model.TRAINING_FIELDS]
 
 
+def trains_term_frequencies(linker: Linker, rule) -> bool:
+    """Whether an EM session blocked on `rule` estimates a comparison with term-frequency adjustments. Splink leaves
+    out of a session every comparison reading a column the rule reads (EMTrainingSession, the same test here); the
+    name comparisons, the only ones with term frequencies, each read both names, so the name-prefix session trains
+    neither. Without them every pair of one agreement pattern gets the same match probability in EM's E-step, and
+    Splink's `estimate_without_term_frequencies` iterates on each pattern's count instead of on every pair: the same
+    sums (up to their order), a few hundred patterns a pass instead of 2M pairs at 1M records."""
+    settings = linker._settings_obj
+    read = set(get_columns_used_from_sql(rule.get_blocking_rule(settings._sql_dialect_str).blocking_rule_sql,
+                                         linker._db_api.sql_dialect.sqlglot_dialect))
+    return any(level._has_tf_adjustments for comparison in settings.comparisons
+               if not read & {c.input_name for c in comparison._input_columns_used_by_case_statement}
+               for level in comparison.comparison_levels)
+
+
 def train(engine: Engine, records: pa.Table) -> Trained:
     """The full re-link's training, on any engine; `records` is the linkage input."""
     engine.put(records, "linkage_input")
@@ -235,7 +251,8 @@ def train(engine: Engine, records: pa.Table) -> Trained:
             label = rule.get_blocking_rule("duckdb").blocking_rule_sql
             bounded = {"max_pairs": EM_MAX_PAIRS} if pairs > EM_MAX_PAIRS else {}
             try:
-                linker.training.estimate_parameters_using_expectation_maximisation(rule, **bounded)
+                linker.training.estimate_parameters_using_expectation_maximisation(
+                    rule, estimate_without_term_frequencies=not trains_term_frequencies(linker, rule), **bounded)
             # Splink refuses an m of exactly 0 (a level seen among non-matches only), or fails on its infinite
             # weight mid-session: the session is skipped and reported, the others still train.
             except (ValueError, SplinkException) as exc:
