@@ -271,11 +271,13 @@ def train(engine: Engine, records: pa.Table) -> Trained:
 
 def _yield_sample_sql(candidate: int, keys: tuple[str, ...], share: float) -> str:
     """The records of rule `candidate`'s blocks sampled by a hash of its keys ([0, 1e6): abs() for engines whose
-    hash is signed), each with the rule and an id unique across the rules' samples (a record may be in several)."""
+    hash is signed), each with the rule and an id unique across the rules' samples (a record may be in several).
+    A record alone in its block pairs with no one and is left out: most records of a rule on a personal field (the
+    e-mail, the postcode and birth year), which the predict would otherwise copy and join for nothing."""
     sampled = f"abs(hash({', '.join(keys)})) % 1000000 < {math.ceil(share * 1_000_000)}"
     present = " AND ".join(f"{key} IS NOT NULL" for key in keys)
     return (f"SELECT {candidate} AS yield_rule, '{candidate}:' || unique_id AS yield_id, * FROM linkage_input "
-            f"WHERE {present} AND {sampled}")
+            f"WHERE {present} AND {sampled} QUALIFY count(*) OVER (PARTITION BY {', '.join(keys)}) > 1")
 
 
 def score_yield_samples(engine: Engine, trained: Trained, shares: dict[int, float]):
@@ -287,8 +289,9 @@ def score_yield_samples(engine: Engine, trained: Trained, shares: dict[int, floa
     rules = trained.model["blocking_rules_to_generate_predictions"]  # in the engine's dialect
     own = [{**rules[i], "blocking_rule": f"l.yield_rule = r.yield_rule AND l.yield_rule = {i} "
                                          f"AND ({rules[i]['blocking_rule']})"} for i in shares]
-    sample_model = {**trained.model, "unique_id_column_name": "yield_id",
-                    "blocking_rules_to_generate_predictions": own}
+    # Only the pairs' ids and probabilities are read (the flags come from the samples): no column kept beside them.
+    sample_model = {**trained.model, "unique_id_column_name": "yield_id", "blocking_rules_to_generate_predictions": own,
+                    "retain_matching_columns": False, "additional_columns_to_retain": []}
     scored = open_linker(engine.api(), "yield_samples", sample_model, trained.tf_tables).inference.predict()
     flags = ", ".join(f"coalesce(({rule['blocking_rule']}), false) AS in_{j}" for j, rule in enumerate(rules))
     return engine.api().query_sql(
