@@ -7,6 +7,7 @@ The CRM spells the street as number + name and the birth date as year / month / 
 both carry a loyalty number for some people (a shared identifier)."""
 
 import json
+import math
 import random
 from datetime import date, timedelta
 from pathlib import Path
@@ -546,8 +547,6 @@ def test_rule_yields_scored_in_one_predict_equal_one_predict_per_rule(monkeypatc
     each pair off flags: each rule's expected yield equals a predict of its own sample whose Splink rule excludes
     the pairs of the rules kept before it (the per-rule way). Samples small enough that most rules are sampled."""
     from pipeline.identity import link, recipe
-    from pipeline.identity.u_sample import render
-
     monkeypatch.setattr(recipe, "YIELD_SAMPLE_PAIRS", 150)
     records = _household_records()
     with duckdb.connect() as con:
@@ -559,7 +558,10 @@ def test_rule_yields_scored_in_one_predict_equal_one_predict_per_rule(monkeypatc
         for figures in yields:
             i = figures["index"]
             share = min(1.0, recipe.YIELD_SAMPLE_PAIRS / figures["comparisons"])
-            engine.materialise(render(recipe._yield_sample_sql(i, trained.plan.keys[i], share), "duckdb"),
+            # every record of the sampled blocks, those alone in theirs too (recipe leaves them out: no pair lost)
+            keys = trained.plan.keys[i]
+            engine.materialise(f"SELECT * FROM linkage_input WHERE {' AND '.join(f'{k} IS NOT NULL' for k in keys)} "
+                               f"AND abs(hash({', '.join(keys)})) % 1000000 < {math.ceil(share * 1_000_000)}",
                                "one_sample")
             marginal = f"({rules[i]['blocking_rule']})" + "".join(
                 f" AND NOT coalesce(({rules[k]['blocking_rule']}), false)" for k in kept if k < i)
@@ -678,3 +680,52 @@ def test_the_model_scores_every_pair_as_with_splinks_damerau_levenshtein_levels(
     reached = {g: pc.sum(pc.equal(ours[g], level)).as_py()
                for g, level in (("gamma_birth_date", 1), ("gamma_address", 4), ("gamma_id_soc_sec_id", 1))}
     assert min(reached.values()) > 0, reached
+
+
+def test_em_sessions_without_term_frequencies_learn_on_pattern_counts_what_every_pair_teaches(monkeypatch):
+    """A session blocked on name prefixes trains no comparison with term frequencies (Splink leaves out both name
+    comparisons), so it iterates on its agreement patterns' counts (recipe.trains_term_frequencies): on FEBRL 1 the
+    fitted model equals the one EM fits iterating on every pair, to rounding."""
+    from pipeline.identity import link, model, recipe
+
+    records = _febrl_linkage_input()
+    with duckdb.connect() as con:
+        engine = link.DuckDBEngine(con)
+        engine.put(records, "linkage_input")
+        linker = recipe.open_linker(engine.api(), "linkage_input", model.settings(recipe.identifiers_of(records)))
+        sessions = {keys: recipe.trains_term_frequencies(linker, block_on(*keys))
+                    for _, keys in recipe.training_sessions()}
+        assert sessions == {keys: keys[0] != "substr(first_name, 1, 3)" for keys in sessions}, sessions
+        on_patterns = recipe.train(engine, records).model
+        monkeypatch.setattr(recipe, "trains_term_frequencies", lambda *_: True)
+        on_pairs = recipe.train(engine, records).model
+
+    def probabilities(fitted: dict) -> list[float]:
+        return [fitted["probability_two_random_records_match"]] + [
+            level.get(p) or 0.0 for c in fitted["comparisons"] for level in c["comparison_levels"]
+            for p in ("m_probability", "u_probability")]
+    ours, theirs = probabilities(on_patterns), probabilities(on_pairs)
+    assert len(ours) == len(theirs) > 40
+    assert max(abs(a - b) for a, b in zip(ours, theirs, strict=True)) < 1e-9
+
+
+def _every_anchor_tested(pairs: pa.Table, kind: str, test) -> tuple:
+    """conflicts._anchor_conflicts the plain way: every anchor pair keyed and tested in Python."""
+    keyed = [(r["a"], r["b"], conflicts._key(r), conflicts._key(r, "_r")) for r in pairs.to_pylist()]
+    usable = [(a, b, x, y) for a, b, x, y in keyed if getattr(x, kind) and getattr(y, kind)]
+    return len(usable), [(a, b) for a, b, x, y in usable if test(x, y)], usable
+
+
+@pytest.mark.parametrize("data", ["twins", "febrl1"])
+def test_conflicts_tested_only_where_values_differ_give_the_model_every_anchor_gives(monkeypatch, data):
+    """conflicts.estimate tests in Python only the anchor pairs whose values differ, and confirms conflicts from the
+    anchors around them: the same weights, counts and confirmed anchors as testing every anchor pair."""
+    from pipeline.identity import recipe
+
+    records = _twins_among_keepers()[0] if data == "twins" else _febrl_linkage_input()
+    sample, _ = recipe.distinct_people(records)
+    learned = conflicts.estimate(records, sample).as_dict()
+    monkeypatch.setattr(conflicts, "_anchor_conflicts", _every_anchor_tested)
+    assert learned == conflicts.estimate(records, sample).as_dict()
+    assert learned["first_name"]["anchor_conflicts"] > 0
+    assert learned["first_name"]["confirmed_anchors"] > 0 if data == "twins" else learned["birth_date"]["anchor_conflicts"] > 0

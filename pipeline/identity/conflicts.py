@@ -294,6 +294,25 @@ def _confirmed_pairs(usable: list[tuple], conflicting: list[tuple[str, str]], te
     return sum(confirmed(a, b) and confirmed(b, a) for a, b in conflicting)
 
 
+def _anchor_conflicts(pairs: pa.Table, kind: str, test: Callable) -> tuple[int, list[tuple[str, str]], list[tuple]]:
+    """(anchor pairs with `kind`'s field on both sides, those of them that conflict as (a, b), and the usable anchor
+    pairs around a conflicting one as (a, b, key a, key b): all `_confirmed_pairs` reads). The conflict test runs in
+    Python only where it can be true, on the pairs whose values differ (equal values never conflict): a few % of the
+    anchors; the others are counted in Arrow."""
+    usable = pairs.filter(pc.and_(_filled(pairs[kind]), _filled(pairs[f"{kind}_r"])))
+    differ = pc.not_equal(usable[kind], usable[f"{kind}_r"]).to_numpy(zero_copy_only=False)
+    rows = usable.take(pa.array(np.flatnonzero(differ), pa.int64())).to_pylist()
+    conflicting = [(r["a"], r["b"]) for r in rows if test(_key(r), _key(r, "_r"))]
+    ends = pa.array(sorted({i for pair in conflicting for i in pair}), pa.string())
+    near = usable.filter(pc.or_(pc.is_in(usable["a"], value_set=ends), pc.is_in(usable["b"], value_set=ends))).to_pylist()
+    return usable.num_rows, conflicting, [(r["a"], r["b"], _key(r), _key(r, "_r")) for r in near]
+
+
+def _filled(values: pa.ChunkedArray) -> pa.Array:
+    """Non-empty (neither NULL nor '': what the conflict tests read as a value)."""
+    return pc.fill_null(pc.greater(pc.utf8_length(values), 0), False)
+
+
 def estimate(records: pa.Table, sample: pa.Table) -> ConflictModel:
     """Learn each conflict's m, u and weight from the linkage input and the sample of distinct people. Only the
     records of the pairs drawn reach Python (at most MAX_ANCHOR_PAIRS anchors and RANDOM_PAIRS random pairs)."""
@@ -315,12 +334,10 @@ def estimate(records: pa.Table, sample: pa.Table) -> ConflictModel:
                     ORDER BY hash(a, b, {SEED}), a, b LIMIT {MAX_ANCHOR_PAIRS})
                 SELECT p.a, p.b, {sides} FROM p JOIN _rec l ON l.unique_id = p.a JOIN _rec r ON r.unique_id = p.b
                 """).to_arrow_table()
-            keyed = ((row["a"], row["b"], _key(row), _key(row, "_r")) for row in pairs.to_pylist())
-            usable = [(a, b, x, y) for a, b, x, y in keyed if getattr(x, kind) and getattr(y, kind)]
-            conflicting = [(a, b) for a, b, x, y in usable if test(x, y)]
+            usable, conflicting, around = _anchor_conflicts(pairs, kind, test)
             # Two people (twins, namesakes) each confirmed by a second record are no duplicate's conflict: left out.
-            two_people = _confirmed_pairs(usable, conflicting, test)
-            anchors, conflicts = len(usable) - two_people, len(conflicting) - two_people
+            two_people = _confirmed_pairs(around, conflicting, test)
+            anchors, conflicts = usable - two_people, len(conflicting) - two_people
             comparable = [(x, y) for x, y in randoms if getattr(x, kind) and getattr(y, kind)]
             u = (sum(test(x, y) for x, y in comparable) + 1) / (len(comparable) + 2)
             m = (conflicts + 0.5) / (anchors + 1)  # never exactly 0: a veto is a decision, not a zero

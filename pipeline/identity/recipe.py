@@ -24,6 +24,7 @@ import pyarrow.compute as pc
 from splink import Linker, block_on
 from splink.internals.database_api import DatabaseAPI
 from splink.internals.exceptions import SplinkException
+from splink.internals.parse_sql import get_columns_used_from_sql
 
 from pipeline.identity import blocking, conflicts, model
 from pipeline.identity.features import IDENTIFIER_PREFIX
@@ -210,6 +211,21 @@ def training_sessions() -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
     return [tolerant[label] for label in TRAINING_KEYS] + [(f, f) for f in model.TRAINING_FIELDS]
 
 
+def trains_term_frequencies(linker: Linker, rule) -> bool:
+    """Whether an EM session blocked on `rule` estimates a comparison with term-frequency adjustments. Splink leaves
+    out of a session every comparison reading a column the rule reads (EMTrainingSession, the same test here); the
+    name comparisons, the only ones with term frequencies, each read both names, so the name-prefix session trains
+    neither. Without them every pair of one agreement pattern gets the same match probability in EM's E-step, and
+    Splink's `estimate_without_term_frequencies` iterates on each pattern's count instead of on every pair: the same
+    sums (up to their order), a few hundred patterns a pass instead of 2M pairs at 1M records."""
+    settings = linker._settings_obj
+    read = set(get_columns_used_from_sql(rule.get_blocking_rule(settings._sql_dialect_str).blocking_rule_sql,
+                                         linker._db_api.sql_dialect.sqlglot_dialect))
+    return any(level._has_tf_adjustments for comparison in settings.comparisons
+               if not read & {c.input_name for c in comparison._input_columns_used_by_case_statement}
+               for level in comparison.comparison_levels)
+
+
 def train(engine: Engine, records: pa.Table) -> Trained:
     """The full re-link's training, on any engine; `records` is the linkage input."""
     engine.put(records, "linkage_input")
@@ -235,7 +251,8 @@ def train(engine: Engine, records: pa.Table) -> Trained:
             label = rule.get_blocking_rule("duckdb").blocking_rule_sql
             bounded = {"max_pairs": EM_MAX_PAIRS} if pairs > EM_MAX_PAIRS else {}
             try:
-                linker.training.estimate_parameters_using_expectation_maximisation(rule, **bounded)
+                linker.training.estimate_parameters_using_expectation_maximisation(
+                    rule, estimate_without_term_frequencies=not trains_term_frequencies(linker, rule), **bounded)
             # Splink refuses an m of exactly 0 (a level seen among non-matches only), or fails on its infinite
             # weight mid-session: the session is skipped and reported, the others still train.
             except (ValueError, SplinkException) as exc:
@@ -254,11 +271,13 @@ def train(engine: Engine, records: pa.Table) -> Trained:
 
 def _yield_sample_sql(candidate: int, keys: tuple[str, ...], share: float) -> str:
     """The records of rule `candidate`'s blocks sampled by a hash of its keys ([0, 1e6): abs() for engines whose
-    hash is signed), each with the rule and an id unique across the rules' samples (a record may be in several)."""
+    hash is signed), each with the rule and an id unique across the rules' samples (a record may be in several).
+    A record alone in its block pairs with no one and is left out: most records of a rule on a personal field (the
+    e-mail, the postcode and birth year), which the predict would otherwise copy and join for nothing."""
     sampled = f"abs(hash({', '.join(keys)})) % 1000000 < {math.ceil(share * 1_000_000)}"
     present = " AND ".join(f"{key} IS NOT NULL" for key in keys)
     return (f"SELECT {candidate} AS yield_rule, '{candidate}:' || unique_id AS yield_id, * FROM linkage_input "
-            f"WHERE {present} AND {sampled}")
+            f"WHERE {present} AND {sampled} QUALIFY count(*) OVER (PARTITION BY {', '.join(keys)}) > 1")
 
 
 def score_yield_samples(engine: Engine, trained: Trained, shares: dict[int, float]):
@@ -270,8 +289,9 @@ def score_yield_samples(engine: Engine, trained: Trained, shares: dict[int, floa
     rules = trained.model["blocking_rules_to_generate_predictions"]  # in the engine's dialect
     own = [{**rules[i], "blocking_rule": f"l.yield_rule = r.yield_rule AND l.yield_rule = {i} "
                                          f"AND ({rules[i]['blocking_rule']})"} for i in shares]
-    sample_model = {**trained.model, "unique_id_column_name": "yield_id",
-                    "blocking_rules_to_generate_predictions": own}
+    # Only the pairs' ids and probabilities are read (the flags come from the samples): no column kept beside them.
+    sample_model = {**trained.model, "unique_id_column_name": "yield_id", "blocking_rules_to_generate_predictions": own,
+                    "retain_matching_columns": False, "additional_columns_to_retain": []}
     scored = open_linker(engine.api(), "yield_samples", sample_model, trained.tf_tables).inference.predict()
     flags = ", ".join(f"coalesce(({rule['blocking_rule']}), false) AS in_{j}" for j, rule in enumerate(rules))
     return engine.api().query_sql(
