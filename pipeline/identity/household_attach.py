@@ -49,9 +49,9 @@ CONTACTS_SQL = f"""
     CREATE OR REPLACE TEMP TABLE _hh_contacts AS
     WITH held AS (
         SELECT DISTINCT cluster_key, unique_id, kind, value FROM _hh_records
-        UNPIVOT (value FOR kind IN ({", ".join(CONTACT_KINDS)})))
-    SELECT * FROM held
-    QUALIFY count(DISTINCT cluster_key) OVER (PARTITION BY kind, value) > 1"""
+        UNPIVOT (value FOR kind IN ({", ".join(CONTACT_KINDS)}))),
+    shared AS (SELECT kind, value FROM held GROUP BY kind, value HAVING min(cluster_key) < max(cluster_key))
+    SELECT * FROM held SEMI JOIN shared USING (kind, value)"""
 # Per household, the non-fragment clusters holding each first name (on how many of their records).
 NAMES_SQL = """
     CREATE OR REPLACE TEMP TABLE _hh_names AS
