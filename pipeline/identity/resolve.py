@@ -48,7 +48,7 @@ def merge_rescored(con: duckdb.DuckDBPyConnection, scored: pa.Table, touched: li
 
 
 class Clustering(NamedTuple):
-    frame: pd.DataFrame  # unique_id, cluster_key, component: one row per linkage record
+    frame: pa.Table      # unique_id, cluster_key, component: one row per linkage record, in no set order
     refused: int         # merges refused (a contradiction, or past the size cap)
     recomputed: int      # components clustered again (the others kept last run's clusters)
     outweighed: int      # pairs above the threshold that fell below it against an exclusive alternative
@@ -209,13 +209,12 @@ def cluster(con: duckdb.DuckDBPyConnection, threshold: float, max_size: int,
     # again today, against today's clusters.
     with registered(con, _recomputed=pa.table({"unique_id": pa.array(list(recomputed), pa.string()),
                                                "cluster_key": pa.array(list(recomputed.values()), pa.string())})):
-        frame = con.execute("""SELECT unique_id, min(unique_id) OVER (PARTITION BY root, cluster_key) AS cluster_key,
+        frame = con.sql("""SELECT unique_id, min(unique_id) OVER (PARTITION BY root, cluster_key) AS cluster_key,
                    component
             FROM (SELECT c.unique_id, c.root, c.component, coalesce(c.cluster_key, r.cluster_key) AS cluster_key
                   FROM _clustered c LEFT JOIN _recomputed r USING (unique_id))
-            ORDER BY unique_id""").df()
+            """).to_arrow_table()
     attached = attach_household_fragments(con, frame, threshold, max_size, kept_apart={r for p in cannot for r in p})
-    frame = attached.frame
     before = dict(con.execute("SELECT unique_id, customer_id FROM identity.record_customer WHERE list_contains(?, unique_id)",
                               [sorted(decided)]).fetchall()) if links and table_exists(con, "identity.record_customer") else {}
     for decision_id, kind, r1, r2 in links:
@@ -230,7 +229,7 @@ def cluster(con: duckdb.DuckDBPyConnection, threshold: float, max_size: int,
             effect = "joined" if kind == "must_link" else "kept apart"
         con.execute("UPDATE identity.steward_decisions SET status = ?, applied = ?, effect = ? WHERE decision_id = ?",
                     [status, status == "applied", effect, decision_id])
-    return Clustering(frame[["unique_id", "cluster_key", "component"]], refused, todo, outweighed,
+    return Clustering(attached.frame.select(["unique_id", "cluster_key", "component"]), refused, todo, outweighed,
                       attached.metadata())
 
 
