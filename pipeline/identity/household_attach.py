@@ -40,7 +40,9 @@ RECORDS_SQL = """
 CLUSTERS_SQL = """
     CREATE OR REPLACE TEMP TABLE _hh_clusters AS
     SELECT cluster_key, (row_number() OVER (ORDER BY cluster_key) - 1)::BIGINT AS i, count(*) AS size,
-           count(birth_date) = 0 AND count(DISTINCT first_name) = 1 AND count(DISTINCT last_name) <= 1 AS fragment,
+           -- one first name and at most one surname (min = max: no count of distinct values over every cluster)
+           count(birth_date) = 0 AND coalesce(min(first_name) = max(first_name), false)
+               AND coalesce(min(last_name) = max(last_name), true) AS fragment,
            any_value(first_name) AS first_name, any_value(last_name) AS last_name
     FROM _hh_records GROUP BY cluster_key"""
 # The contact points that tie a fragment to its household (a mobile too: a fragment may hold only a spouse's).

@@ -153,7 +153,8 @@ WHOLE_SQL = """
 CREATE OR REPLACE TEMP TABLE _whole AS
 SELECT c.root FROM _components c JOIN identity.linkage_input i USING (unique_id)
 WHERE c.size BETWEEN 2 AND ? GROUP BY c.root
-HAVING count(DISTINCT nullif(i.first_name, '')) <= 1 AND count(DISTINCT nullif(i.birth_date, '')) <= 1"""
+HAVING coalesce(min(nullif(i.first_name, '')) = max(nullif(i.first_name, '')), true)
+   AND coalesce(min(nullif(i.birth_date, '')) = max(nullif(i.birth_date, '')), true)  -- at most one value each"""
 
 
 def cluster(con: duckdb.DuckDBPyConnection, threshold: float, max_size: int,
