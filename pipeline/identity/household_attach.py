@@ -47,11 +47,12 @@ CLUSTERS_SQL = """
     FROM _hh_records GROUP BY cluster_key"""
 # The contact points that tie a fragment to its household (a mobile too: a fragment may hold only a spouse's).
 CONTACT_KINDS = ("email", "mobile", "landline")
-# A contact value held by two clusters or more: what ties a fragment to its household.
+# A contact value held by two clusters or more: what ties a fragment to its household. (One row per record and kind
+# already: a record is one row of _hh_records.)
 CONTACTS_SQL = f"""
     CREATE OR REPLACE TEMP TABLE _hh_contacts AS
     WITH held AS (
-        SELECT DISTINCT cluster_key, unique_id, kind, value FROM _hh_records
+        SELECT cluster_key, unique_id, kind, value FROM _hh_records
         UNPIVOT (value FOR kind IN ({", ".join(CONTACT_KINDS)}))),
     shared AS (SELECT kind, value FROM held GROUP BY kind, value HAVING min(cluster_key) < max(cluster_key))
     SELECT * FROM held SEMI JOIN shared USING (kind, value)"""
