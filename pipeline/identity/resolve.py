@@ -193,7 +193,7 @@ def cluster(con: duckdb.DuckDBPyConnection, threshold: float, max_size: int,
         con.execute(f"""CREATE OR REPLACE TEMP TABLE _clustered AS
             SELECT c.unique_id, c.root, coalesce(d.fp, c.fp) AS component,
                    CASE WHEN c.size = 1 THEN c.unique_id WHEN w.root IS NOT NULL AND d.root IS NULL THEN c.root
-                        WHEN {kept} THEN p.cluster_key END AS cluster_key
+                        WHEN {kept} THEN p.cluster_key END AS cluster_key, coalesce({kept}, false) AS kept
             FROM _components c LEFT JOIN _decided d USING (root) LEFT JOIN _whole w USING (root)
             LEFT JOIN {previous} p USING (unique_id)""")
     unclustered = con.execute("SELECT unique_id, root FROM _clustered WHERE cluster_key IS NULL").fetchall()
@@ -207,13 +207,16 @@ def cluster(con: duckdb.DuckDBPyConnection, threshold: float, max_size: int,
         apart=apart)
     # A kept component's records keep last run's key, an attached fragment its member's: every cluster is keyed by
     # its smallest record within its component, so a fragment attached before is detached and its attachment decided
-    # again today, against today's clusters.
+    # again today, against today's clusters. The other records' keys already are (a singleton's own id, a whole
+    # component's root, constrained_clusters' smallest member): only kept components are keyed again.
     with registered(con, _recomputed=pa.table({"unique_id": pa.array(list(recomputed), pa.string()),
                                                "cluster_key": pa.array(list(recomputed.values()), pa.string())})):
-        frame = con.sql("""SELECT unique_id, min(unique_id) OVER (PARTITION BY root, cluster_key) AS cluster_key,
-                   component
-            FROM (SELECT c.unique_id, c.root, c.component, coalesce(c.cluster_key, r.cluster_key) AS cluster_key
-                  FROM _clustered c LEFT JOIN _recomputed r USING (unique_id))
+        frame = con.sql("""WITH c AS (
+                SELECT c.unique_id, c.root, c.component, c.kept, coalesce(c.cluster_key, r.cluster_key) AS cluster_key
+                FROM _clustered c LEFT JOIN _recomputed r USING (unique_id))
+            SELECT unique_id, cluster_key, component FROM c WHERE NOT kept
+            UNION ALL
+            SELECT unique_id, min(unique_id) OVER (PARTITION BY root, cluster_key), component FROM c WHERE kept
             """).to_arrow_table()
     attached = attach_household_fragments(con, frame, threshold, max_size, kept_apart={r for p in cannot for r in p})
     before = dict(con.execute("SELECT unique_id, customer_id FROM identity.record_customer WHERE list_contains(?, unique_id)",
