@@ -51,7 +51,7 @@ def sweep(warehouse: str, truth: str, thresholds: list[float], veto: bool = True
                         result = cluster(con, t, max_size, veto=learned.vetoes, apart=learned.cluster_veto)
                     finally:
                         con.execute("ROLLBACK")
-                    clusters = dict(zip(result.frame["unique_id"], result.frame["cluster_key"], strict=True))
+                    clusters = dict(zip(*result.frame.select(["unique_id", "cluster_key"]).to_pydict().values(), strict=True))
                     refused = result.refused
                 else:
                     edges = con.execute("SELECT unique_id_l, unique_id_r FROM identity.pairwise_predictions "

@@ -219,7 +219,7 @@ def test_household_attachment_joins_the_one_member_of_that_first_name_and_learns
         frame = pd.DataFrame({"unique_id": [r[0] for r in rows], "cluster_key": [r[1] for r in rows]})
         done = attach_household_fragments(con, frame, threshold=0.8, max_size=25)
         blocked = attach_household_fragments(con, frame, threshold=0.8, max_size=25, kept_apart={"t1"})
-    moved = dict(zip(done.frame["unique_id"], done.frame["cluster_key"], strict=True))
+    moved = dict(zip(*done.frame.select(["unique_id", "cluster_key"]).to_pydict().values(), strict=True))
     # the evidence: the linked records holding a shared e-mail (f1, m1, g1, h1) read as fragments; the Fabres' name
     # picks two members (ambiguous), the Quesnel parents' picks their own cluster
     assert done.evidence == (2, 0, 2) and not done.unused

@@ -37,7 +37,7 @@ def _clusters(settings, monkeypatch, general: bool) -> tuple:
             result = resolve.cluster(con, policy.threshold, policy.max_cluster_size, veto=learned.vetoes,
                                      apart=learned.cluster_veto)
             con.execute("ROLLBACK")
-    return sorted(result.frame.itertuples(index=False, name=None)), result.refused, result.recomputed
+    return sorted(result.frame.to_pandas().itertuples(index=False, name=None)), result.refused, result.recomputed
 
 
 def _identity(settings) -> tuple[dict, dict, set, dict]:
@@ -125,7 +125,8 @@ def test_refusals_rivals_and_the_size_guard_come_out_the_same_on_a_hand_made_gra
             if general:
                 patch.setattr(resolve, "WHOLE_SQL", NOTHING_WHOLE_SQL)
             result = resolve.cluster(con, 0.8, 3, veto=conflict)
-        results.append((sorted(result.frame.itertuples(index=False, name=None)), result.refused, result.outweighed))
+        results.append((sorted(result.frame.to_pandas().itertuples(index=False, name=None)), result.refused,
+                        result.outweighed))
         if len(results) == 2:
             replace_table(con, "identity.clusters", result.frame)
     assert results[0] == results[1] and results[2] == results[3]

@@ -146,7 +146,7 @@ def test_revoking_a_cannot_link_rejoins_the_pair_on_the_next_run():
     together = []
     for decisions in ([("D1", "cannot_link", "s:1", "s:2", None, None, None, "2026-11-24")], [], []):
         _decisions_table(con, decisions)
-        frame = cluster(con, 0.8, 25).frame
+        frame = cluster(con, 0.8, 25).frame.to_pandas()
         replace_table(con, "identity.clusters", frame)
         keys = dict(zip(frame["unique_id"], frame["cluster_key"], strict=True))
         together.append(keys["s:1"] == keys["s:2"])

@@ -23,6 +23,7 @@ from typing import NamedTuple
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
 from pipeline.identity.households import household_keys_sql, household_labels
 from pipeline.sql import scalar
@@ -39,19 +40,22 @@ RECORDS_SQL = """
 CLUSTERS_SQL = """
     CREATE OR REPLACE TEMP TABLE _hh_clusters AS
     SELECT cluster_key, (row_number() OVER (ORDER BY cluster_key) - 1)::BIGINT AS i, count(*) AS size,
-           count(birth_date) = 0 AND count(DISTINCT first_name) = 1 AND count(DISTINCT last_name) <= 1 AS fragment,
+           -- one first name and at most one surname (min = max: no count of distinct values over every cluster)
+           count(birth_date) = 0 AND coalesce(min(first_name) = max(first_name), false)
+               AND coalesce(min(last_name) = max(last_name), true) AS fragment,
            any_value(first_name) AS first_name, any_value(last_name) AS last_name
     FROM _hh_records GROUP BY cluster_key"""
 # The contact points that tie a fragment to its household (a mobile too: a fragment may hold only a spouse's).
 CONTACT_KINDS = ("email", "mobile", "landline")
-# A contact value held by two clusters or more: what ties a fragment to its household.
+# A contact value held by two clusters or more: what ties a fragment to its household. (One row per record and kind
+# already: a record is one row of _hh_records.)
 CONTACTS_SQL = f"""
     CREATE OR REPLACE TEMP TABLE _hh_contacts AS
     WITH held AS (
-        SELECT DISTINCT cluster_key, unique_id, kind, value FROM _hh_records
-        UNPIVOT (value FOR kind IN ({", ".join(CONTACT_KINDS)})))
-    SELECT * FROM held
-    QUALIFY count(DISTINCT cluster_key) OVER (PARTITION BY kind, value) > 1"""
+        SELECT cluster_key, unique_id, kind, value FROM _hh_records
+        UNPIVOT (value FOR kind IN ({", ".join(CONTACT_KINDS)}))),
+    shared AS (SELECT kind, value FROM held GROUP BY kind, value HAVING min(cluster_key) < max(cluster_key))
+    SELECT * FROM held SEMI JOIN shared USING (kind, value)"""
 # Per household, the non-fragment clusters holding each first name (on how many of their records).
 NAMES_SQL = """
     CREATE OR REPLACE TEMP TABLE _hh_names AS
@@ -102,7 +106,7 @@ class HouseholdEvidence(NamedTuple):
 
 
 class Attachments(NamedTuple):
-    frame: pd.DataFrame  # unique_id, cluster_key: the input with attached fragments moved to their member
+    frame: pa.Table      # unique_id, cluster_key, ...: the input with attached fragments moved to their member
     evidence: HouseholdEvidence
     attached: int        # fragments attached
     records: int         # records they hold
@@ -119,14 +123,19 @@ class Attachments(NamedTuple):
                 "household_fragments_ambiguous": self.ambiguous}
 
 
-def build_households(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame) -> None:
+def build_households(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame | pa.Table) -> None:
     """Temp tables _hh_records, _hh_clusters, _hh_contacts and _hh_labels (i, root_i: each cluster's household)
     for the clusters of `frame` (unique_id, cluster_key)."""
+    with registered(con, _hh_frame=frame):
+        _build_households(con)
+
+
+def _build_households(con: duckdb.DuckDBPyConnection) -> None:
+    """build_households on the frame registered as _hh_frame."""
     present = {r[0] for r in con.execute("DESCRIBE identity.linkage_input").fetchall()}
     fields = ", ".join(f"l.{column} AS {name}" if column in present else f"NULL::VARCHAR AS {name}"
                        for name, column in FIELDS.items())
-    with registered(con, _hh_frame=frame[["unique_id", "cluster_key"]]):
-        con.execute(RECORDS_SQL.format(fields=fields))
+    con.execute(RECORDS_SQL.format(fields=fields))
     con.execute(CLUSTERS_SQL)
     con.execute(CONTACTS_SQL)
     n = scalar(con, "SELECT count(*) FROM _hh_clusters")
@@ -136,30 +145,36 @@ def build_households(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame) -> Non
         con.execute("CREATE OR REPLACE TEMP TABLE _hh_labels AS SELECT * FROM _hh_labels_in")
 
 
-def attach_household_fragments(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame, threshold: float,
+# The records moved (none unless the evidence is `used`): every record of a fragment whose household has one member of
+# its first name (and its surname, if it has one), within the size guard, neither side holding a record a steward kept
+# apart.
+MOVES_SQL = """
+    CREATE OR REPLACE TEMP TABLE _hh_moves AS
+    WITH blocked AS (SELECT cluster_key FROM _hh_frame WHERE list_contains($kept_apart::VARCHAR[], unique_id))
+    SELECT r.unique_id, c.fragment, c.target FROM _hh_candidates c JOIN _hh_records r ON r.cluster_key = c.fragment
+    WHERE $used AND c.members = 1 AND c.same_surname AND c.size <= $max_size
+      AND c.fragment NOT IN (SELECT cluster_key FROM blocked) AND c.target NOT IN (SELECT cluster_key FROM blocked)"""
+
+
+def attach_household_fragments(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame | pa.Table, threshold: float,
                                max_size: int, kept_apart: set[str] = frozenset()) -> Attachments:
-    """`frame` (unique_id, cluster_key) with each fragment that its household resolves moved into that member's
-    cluster, when the run's own evidence puts the rule's precision at or above `threshold`. Records in
-    `kept_apart` (a steward's cannot-link) are never moved nor joined."""
+    """`frame` (unique_id, cluster_key, other columns kept) with each fragment that its household resolves moved into
+    that member's cluster, when the run's own evidence puts the rule's precision at or above `threshold` (an Arrow
+    table, rows in no set order). Records in `kept_apart` (a steward's cannot-link) are never moved nor joined."""
     try:
-        build_households(con, frame)
-        con.execute(NAMES_SQL)
-        evidence = HouseholdEvidence(*con.execute(EVIDENCE_SQL).fetchone())
-        con.execute(CANDIDATES_SQL)
-        ambiguous = scalar(con, "SELECT count(*) FROM _hh_candidates WHERE members > 1")
-        precision = evidence.precision
-        if precision is None or precision < threshold:
-            return Attachments(frame, evidence, 0, 0, ambiguous, True)
-        moves = con.execute("""SELECT r.unique_id, c.fragment, c.target FROM _hh_candidates c
-            JOIN _hh_records r ON r.cluster_key = c.fragment WHERE c.members = 1 AND c.same_surname AND c.size <= ?""",
-                            [max_size]).df()
-        if kept_apart:
-            blocked = set(frame.loc[frame["unique_id"].isin(kept_apart), "cluster_key"])
-            moves = moves[~moves["fragment"].isin(blocked) & ~moves["target"].isin(blocked)]
-        out = frame.copy()
-        target = dict(zip(moves["unique_id"], moves["target"], strict=True))
-        out["cluster_key"] = out["unique_id"].map(target).fillna(out["cluster_key"])
-        return Attachments(out, evidence, moves["fragment"].nunique(), len(moves), ambiguous, False)
+        with registered(con, _hh_frame=frame):
+            _build_households(con)
+            con.execute(NAMES_SQL)
+            evidence = HouseholdEvidence(*con.execute(EVIDENCE_SQL).fetchone())
+            con.execute(CANDIDATES_SQL)
+            ambiguous = scalar(con, "SELECT count(*) FROM _hh_candidates WHERE members > 1")
+            unused = evidence.precision is None or evidence.precision < threshold
+            con.execute(MOVES_SQL, {"used": not unused, "kept_apart": sorted(kept_apart), "max_size": max_size})
+            (attached, records), = con.execute("SELECT count(DISTINCT fragment), count(*) FROM _hh_moves").fetchall()
+            out = con.sql("""SELECT f.* REPLACE (coalesce(m.target, f.cluster_key) AS cluster_key)
+                FROM _hh_frame f LEFT JOIN _hh_moves m USING (unique_id)""").to_arrow_table()
+        return Attachments(out, evidence, attached, records, ambiguous, unused)
     finally:
-        for t in ("_hh_records", "_hh_clusters", "_hh_contacts", "_hh_labels", "_hh_names", "_hh_candidates"):
+        for t in ("_hh_records", "_hh_clusters", "_hh_contacts", "_hh_labels", "_hh_names", "_hh_candidates",
+                  "_hh_moves"):
             con.execute(f"DROP TABLE IF EXISTS {t}")

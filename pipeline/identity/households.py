@@ -29,6 +29,9 @@ def household_keys_sql(source: str, index: str, street: str, postcode: str, surn
 def household_labels(con: duckdb.DuckDBPyConnection, keys_sql: str, n: int) -> pa.Table:
     """(i, root_i) for entities 0..n-1: root_i the smallest entity of the household, entities sharing a key of
     `keys_sql` (household_keys_sql) being one household."""
-    ends = con.execute(f"WITH keyed AS ({keys_sql}) SELECT i, min(i) OVER (PARTITION BY k) AS first_i FROM keyed"
-                       ).fetchnumpy()
+    # each entity joined to the first entity of every key it shares (a key held once joins nothing): a GROUP BY of the
+    # keys, not a window over every key held
+    ends = con.execute(f"""WITH keyed AS ({keys_sql}),
+        firsts AS (SELECT k, min(i) AS first_i FROM keyed GROUP BY k HAVING count(*) > 1)
+        SELECT i, first_i FROM keyed JOIN firsts USING (k) WHERE i <> first_i""").fetchnumpy()
     return component_table(n, ends["i"], ends["first_i"])

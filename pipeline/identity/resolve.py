@@ -48,7 +48,7 @@ def merge_rescored(con: duckdb.DuckDBPyConnection, scored: pa.Table, touched: li
 
 
 class Clustering(NamedTuple):
-    frame: pd.DataFrame  # unique_id, cluster_key, component: one row per linkage record
+    frame: pa.Table      # unique_id, cluster_key, component: one row per linkage record, in no set order
     refused: int         # merges refused (a contradiction, or past the size cap)
     recomputed: int      # components clustered again (the others kept last run's clusters)
     outweighed: int      # pairs above the threshold that fell below it against an exclusive alternative
@@ -153,7 +153,8 @@ WHOLE_SQL = """
 CREATE OR REPLACE TEMP TABLE _whole AS
 SELECT c.root FROM _components c JOIN identity.linkage_input i USING (unique_id)
 WHERE c.size BETWEEN 2 AND ? GROUP BY c.root
-HAVING count(DISTINCT nullif(i.first_name, '')) <= 1 AND count(DISTINCT nullif(i.birth_date, '')) <= 1"""
+HAVING coalesce(min(nullif(i.first_name, '')) = max(nullif(i.first_name, '')), true)
+   AND coalesce(min(nullif(i.birth_date, '')) = max(nullif(i.birth_date, '')), true)  -- at most one value each"""
 
 
 def cluster(con: duckdb.DuckDBPyConnection, threshold: float, max_size: int,
@@ -192,7 +193,7 @@ def cluster(con: duckdb.DuckDBPyConnection, threshold: float, max_size: int,
         con.execute(f"""CREATE OR REPLACE TEMP TABLE _clustered AS
             SELECT c.unique_id, c.root, coalesce(d.fp, c.fp) AS component,
                    CASE WHEN c.size = 1 THEN c.unique_id WHEN w.root IS NOT NULL AND d.root IS NULL THEN c.root
-                        WHEN {kept} THEN p.cluster_key END AS cluster_key
+                        WHEN {kept} THEN p.cluster_key END AS cluster_key, coalesce({kept}, false) AS kept
             FROM _components c LEFT JOIN _decided d USING (root) LEFT JOIN _whole w USING (root)
             LEFT JOIN {previous} p USING (unique_id)""")
     unclustered = con.execute("SELECT unique_id, root FROM _clustered WHERE cluster_key IS NULL").fetchall()
@@ -206,16 +207,18 @@ def cluster(con: duckdb.DuckDBPyConnection, threshold: float, max_size: int,
         apart=apart)
     # A kept component's records keep last run's key, an attached fragment its member's: every cluster is keyed by
     # its smallest record within its component, so a fragment attached before is detached and its attachment decided
-    # again today, against today's clusters.
+    # again today, against today's clusters. The other records' keys already are (a singleton's own id, a whole
+    # component's root, constrained_clusters' smallest member): only kept components are keyed again.
     with registered(con, _recomputed=pa.table({"unique_id": pa.array(list(recomputed), pa.string()),
                                                "cluster_key": pa.array(list(recomputed.values()), pa.string())})):
-        frame = con.execute("""SELECT unique_id, min(unique_id) OVER (PARTITION BY root, cluster_key) AS cluster_key,
-                   component
-            FROM (SELECT c.unique_id, c.root, c.component, coalesce(c.cluster_key, r.cluster_key) AS cluster_key
-                  FROM _clustered c LEFT JOIN _recomputed r USING (unique_id))
-            ORDER BY unique_id""").df()
+        frame = con.sql("""WITH c AS (
+                SELECT c.unique_id, c.root, c.component, c.kept, coalesce(c.cluster_key, r.cluster_key) AS cluster_key
+                FROM _clustered c LEFT JOIN _recomputed r USING (unique_id))
+            SELECT unique_id, cluster_key, component FROM c WHERE NOT kept
+            UNION ALL
+            SELECT unique_id, min(unique_id) OVER (PARTITION BY root, cluster_key), component FROM c WHERE kept
+            """).to_arrow_table()
     attached = attach_household_fragments(con, frame, threshold, max_size, kept_apart={r for p in cannot for r in p})
-    frame = attached.frame
     before = dict(con.execute("SELECT unique_id, customer_id FROM identity.record_customer WHERE list_contains(?, unique_id)",
                               [sorted(decided)]).fetchall()) if links and table_exists(con, "identity.record_customer") else {}
     for decision_id, kind, r1, r2 in links:
@@ -230,7 +233,7 @@ def cluster(con: duckdb.DuckDBPyConnection, threshold: float, max_size: int,
             effect = "joined" if kind == "must_link" else "kept apart"
         con.execute("UPDATE identity.steward_decisions SET status = ?, applied = ?, effect = ? WHERE decision_id = ?",
                     [status, status == "applied", effect, decision_id])
-    return Clustering(frame[["unique_id", "cluster_key", "component"]], refused, todo, outweighed,
+    return Clustering(attached.frame.select(["unique_id", "cluster_key", "component"]), refused, todo, outweighed,
                       attached.metadata())
 
 
