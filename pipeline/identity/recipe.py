@@ -276,8 +276,10 @@ def _yield_sample_sql(candidate: int, keys: tuple[str, ...], share: float) -> st
     e-mail, the postcode and birth year), which the predict would otherwise copy and join for nothing."""
     sampled = f"abs(hash({', '.join(keys)})) % 1000000 < {math.ceil(share * 1_000_000)}"
     present = " AND ".join(f"{key} IS NOT NULL" for key in keys)
-    return (f"SELECT {candidate} AS yield_rule, '{candidate}:' || unique_id AS yield_id, * FROM linkage_input "
-            f"WHERE {present} AND {sampled} QUALIFY count(*) OVER (PARTITION BY {', '.join(keys)}) > 1")
+    # A window in a subquery, not QUALIFY: rendered for Spark, QUALIFY over `*` is not a query Spark accepts.
+    return (f"SELECT * FROM (SELECT {candidate} AS yield_rule, '{candidate}:' || unique_id AS yield_id, *, "
+            f"count(*) OVER (PARTITION BY {', '.join(keys)}) AS yield_block_records FROM linkage_input "
+            f"WHERE {present} AND {sampled}) s{candidate} WHERE yield_block_records > 1")
 
 
 def score_yield_samples(engine: Engine, trained: Trained, shares: dict[int, float]):
