@@ -19,7 +19,7 @@ from assets.keys import (
 from assets.metadata import table_metadata
 from assets.steps import Step
 from pipeline.golden.purge import restore_purged_hashes
-from pipeline.identity import link
+from pipeline.identity import link, reclustering
 from pipeline.identity.conflicts import ConflictModel
 from pipeline.identity.decisions import COLUMNS as DECISION_COLUMNS
 from pipeline.identity.decisions import mark_missing_records, read_decisions
@@ -122,15 +122,18 @@ def pairwise_predictions(context: dg.AssetExecutionContext, duckdb: DuckDBResour
 def clusters(duckdb: DuckDBResource, settings: RunSettings) -> dg.MaterializeResult:
     """One row per person record with its cluster; strongest links first, never across a conflict the data
     show to be a veto (conflict_weights.json, learned on the last full re-link)."""
-    learned = ConflictModel.load(link.conflicts_path(settings.model_path))
+    conflicts = link.conflicts_path(settings.model_path)
+    learned = ConflictModel.load(conflicts)
     policy = settings.linkage
+    state = reclustering.signature(policy.threshold, policy.max_cluster_size, policy.review_cluster_size, conflicts)
     with duckdb.get_connection() as con:
         clustering = cluster(con, policy.threshold, policy.max_cluster_size, veto=learned.vetoes,
-                             apart=learned.cluster_veto)
+                             apart=learned.cluster_veto, settings=state)
         with registered(con, _clusters=clustering.frame), transaction(con):
             con.execute("""CREATE OR REPLACE TABLE identity.clusters AS
                 SELECT *, count(*) OVER (PARTITION BY cluster_key) AS cluster_size, cluster_size > ? AS needs_review
                 FROM _clusters ORDER BY unique_id""", [policy.review_cluster_size])
+            reclustering.save_state(con, state, clustering.decided)
         meta = table_metadata(con, "identity.clusters")
         count, largest, singletons, flagged = con.execute("""SELECT count(*), coalesce(max(cluster_size), 0),
             count(*) FILTER (WHERE cluster_size = 1), count(*) FILTER (WHERE needs_review)
@@ -141,6 +144,7 @@ def clusters(duckdb: DuckDBResource, settings: RunSettings) -> dg.MaterializeRes
         "pairs_outweighed_by_rivals": clustering.outweighed, **clustering.households,
         "clusters_flagged_for_review": flagged,
         "components_recomputed": clustering.recomputed,
+        **({"records_reclustered": clustering.reclustered} if clustering.reclustered is not None else {}),
         "threshold": policy.threshold})
 
 

@@ -10,6 +10,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
+from pipeline.identity import reclustering
 from pipeline.identity.clustering import component_table, constrained_clusters, outweighed_by_rivals
 from pipeline.identity.evidence import PersonKey, conflict
 from pipeline.identity.household_attach import attach_household_fragments
@@ -38,6 +39,7 @@ def merge_rescored(con: duckdb.DuckDBPyConnection, scored: pa.Table, touched: li
             dropped = scalar(con, """SELECT count(*) FROM identity.pairwise_predictions
                 WHERE unique_id_l IN (SELECT unique_id FROM _touched) OR unique_id_r IN (SELECT unique_id FROM _touched)
                 """)
+            reclustering.note_rescored(con, "_touched")
             con.execute("""CREATE OR REPLACE TABLE identity.pairwise_predictions AS
                 SELECT * FROM identity.pairwise_predictions
                 WHERE unique_id_l NOT IN (SELECT unique_id FROM _touched)
@@ -51,8 +53,10 @@ class Clustering(NamedTuple):
     frame: pa.Table      # unique_id, cluster_key, component: one row per linkage record, in no set order
     refused: int         # merges refused (a contradiction, or past the size cap)
     recomputed: int      # components clustered again (the others kept last run's clusters)
+    reclustered: int | None  # records of the region clustered again (None: every record; reclustering.py)
     outweighed: int      # pairs above the threshold that fell below it against an exclusive alternative
     households: dict     # household-resolved attachments: the evidence and the counts (household_attach.py)
+    decided: list[str]   # the records of the stewards' pending link decisions
 
 
 # _rival_edges: the pairs outweighed_by_rivals weighs, those touching a record whose neighbours differ in first name or
@@ -63,7 +67,7 @@ class Clustering(NamedTuple):
 RIVAL_EDGES_SQL = """
 CREATE OR REPLACE TEMP TABLE _rival_edges AS
 WITH allowed AS (SELECT unique_id_l, unique_id_r, match_weight::DOUBLE AS match_weight
-                 FROM identity.pairwise_predictions WHERE NOT contrary_evidence),
+                 FROM {pairs} WHERE NOT contrary_evidence),
      ends AS (SELECT unique_id_l AS node, unique_id_r AS other FROM allowed
               UNION ALL SELECT unique_id_r, unique_id_l FROM allowed),
      hubs AS (SELECT e.node FROM ends e JOIN identity.linkage_input i ON i.unique_id = e.other GROUP BY e.node
@@ -84,13 +88,25 @@ WHERE r.odds / (1 + r.odds) >= $threshold - 1e-9
       > r.odds * (1 - $threshold) / $threshold - 1 - 1e-6 * (1 + r.odds)"""
 
 
-def excluded_edges(con: duckdb.DuckDBPyConnection, threshold: float, veto) -> pd.DataFrame:
+def excluded_edges(con: duckdb.DuckDBPyConnection, threshold: float, veto, near: bool = False) -> pd.DataFrame:
     """(unique_id_l, unique_id_r) of the pairs above the threshold that fall below it once the alternatives they
     exclude are counted (clustering.outweighed_by_rivals). A rival of a pair (a, b) is a neighbour of a that
     conflicts with b: only a record whose neighbours differ in first name or birth date can have one, so only the
     pairs touching such a record are weighed, and only the pairs a rival may outweigh reach Python, with every pair
-    weighed touching one of their ends (all its rivals: the same answer as over every pair weighed)."""
-    for statement in RIVAL_EDGES_SQL.split(";\n"):
+    weighed touching one of their ends (all its rivals: the same answer as over every pair weighed).
+
+    With `near` (reclustering.py's temp table _near), only the pairs touching a record of _near are weighed again,
+    over the pairs within two more steps of it (every end's pairs, and its neighbours' for the hub test, whole); the
+    other pairs keep the last run's verdict (identity.outweighed_pairs)."""
+    pairs = "identity.pairwise_predictions"
+    if near:
+        reclustering.near(con, "_near", "_near_ends")
+        reclustering.near(con, "_near_ends", "_near_hubs")
+        con.execute("""CREATE OR REPLACE TEMP TABLE _near_pairs AS
+            SELECT unique_id_l, unique_id_r, match_weight, contrary_evidence FROM identity.pairwise_predictions
+            WHERE unique_id_l IN (SELECT unique_id FROM _near_hubs) OR unique_id_r IN (SELECT unique_id FROM _near_hubs)""")
+        pairs = "_near_pairs"
+    for statement in RIVAL_EDGES_SQL.format(pairs=pairs).split(";\n"):
         con.execute(statement, {"threshold": threshold} if "$threshold" in statement else None)
     contested = set(con.execute("SELECT unique_id_l, unique_id_r FROM _contested").fetchall())
     edges = con.execute("""WITH ends AS (SELECT unique_id_l AS node FROM _contested UNION SELECT unique_id_r FROM _contested)
@@ -98,21 +114,27 @@ def excluded_edges(con: duckdb.DuckDBPyConnection, threshold: float, veto) -> pd
         WHERE unique_id_l IN (SELECT node FROM ends) OR unique_id_r IN (SELECT node FROM ends)""").fetchall()
     keys = person_keys(con, {u for a, b, _ in edges for u in (a, b)})
     dropped = outweighed_by_rivals(edges, keys, threshold, veto)
-    return pd.DataFrame([(a, b) for (a, b, _), drop in zip(edges, dropped, strict=True) if drop and (a, b) in contested],
-                        columns=["unique_id_l", "unique_id_r"], dtype=object)
+    found = [(a, b) for (a, b, _), drop in zip(edges, dropped, strict=True) if drop and (a, b) in contested]
+    if near:
+        again = {r[0] for r in con.execute("SELECT unique_id FROM _near").fetchall()}
+        found = con.execute("""SELECT unique_id_l, unique_id_r FROM identity.outweighed_pairs
+            WHERE unique_id_l NOT IN (SELECT unique_id FROM _near) AND unique_id_r NOT IN (SELECT unique_id FROM _near)
+            """).fetchall() + [(a, b) for a, b in found if a in again or b in again]
+    return pd.DataFrame(found, columns=["unique_id_l", "unique_id_r"], dtype=object)
 
 
 def candidate_components(con: duckdb.DuckDBPyConnection, threshold: float, max_size: int,
-                         must: list[tuple[str, str]], veto=None) -> int:
+                         must: list[tuple[str, str]], veto=None, seeded: bool = False) -> int:
     """Temp tables `_candidate_edges` (scored pairs clustering may join: above the threshold, not vetoed, and,
     given a `veto`, still above it once the alternatives they exclude are counted) and `_components` (unique_id,
     root: its component's smallest id, size, fp: the fingerprint of components.fingerprint, NULL for a
-    singleton) over every linkage record. Edges stay in DuckDB: only their integer ends reach Python, for
+    singleton) over every linkage record, or, when `seeded` (reclustering.seeds' _seeds), over the records of
+    reclustering.region only. Edges stay in DuckDB: only their integer ends reach Python, for
     component_labels. The pairs the alternatives outweighed are kept in identity.outweighed_pairs (for the stewards'
     review queue); returns their number."""
-    con.execute("""CREATE OR REPLACE TEMP TABLE _nodes AS SELECT unique_id, record_hash,
-        (row_number() OVER (ORDER BY unique_id) - 1)::BIGINT AS i FROM identity.linkage_input""")
-    excluded = excluded_edges(con, threshold, veto) if veto is not None else \
+    if seeded:
+        reclustering.near(con, "_seeds", "_near")
+    excluded = excluded_edges(con, threshold, veto, near=seeded) if veto is not None else \
         pd.DataFrame(columns=["unique_id_l", "unique_id_r"], dtype=object)
     with registered(con, _excluded=excluded):
         con.execute("CREATE OR REPLACE TABLE identity.outweighed_pairs AS SELECT unique_id_l, unique_id_r FROM _excluded")
@@ -120,6 +142,12 @@ def candidate_components(con: duckdb.DuckDBPyConnection, threshold: float, max_s
             FROM identity.pairwise_predictions p WHERE match_probability >= ? AND NOT contrary_evidence
             AND NOT EXISTS (SELECT 1 FROM _excluded x
                             WHERE x.unique_id_l = p.unique_id_l AND x.unique_id_r = p.unique_id_r)""", [threshold])
+    if seeded:  # a region is whole components: its records' edges join its records only
+        reclustering.region(con, "_candidate_edges")
+        con.execute("DELETE FROM _candidate_edges WHERE unique_id_l NOT IN (SELECT unique_id FROM _region)")
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE _nodes AS SELECT unique_id, record_hash,
+        (row_number() OVER (ORDER BY unique_id) - 1)::BIGINT AS i FROM identity.linkage_input
+        {"SEMI JOIN _region USING (unique_id)" if seeded else ""}""")
     with registered(con, _must=pd.DataFrame(must, columns=["unique_id_l", "unique_id_r"], dtype=object)):
         ends = con.execute("""SELECT l.i AS a, r.i AS b
             FROM (SELECT unique_id_l, unique_id_r FROM _candidate_edges UNION ALL SELECT * FROM _must) e
@@ -157,22 +185,34 @@ HAVING coalesce(min(nullif(i.first_name, '')) = max(nullif(i.first_name, '')), t
    AND coalesce(min(nullif(i.birth_date, '')) = max(nullif(i.birth_date, '')), true)  -- at most one value each"""
 
 
+# The records outside the region (reclustering.py) keep the clusters they had before household attachments, as a
+# kept component's are keyed below: a singleton its own id (its fingerprint is NULL), the others the smallest record
+# of their component in their last cluster.
+OUTSIDE_REGION_SQL = """
+UNION ALL
+SELECT unique_id, CASE WHEN component IS NULL THEN unique_id
+                       ELSE min(unique_id) OVER (PARTITION BY component, cluster_key) END, component
+FROM identity.clusters ANTI JOIN _region USING (unique_id)"""
+
+
 def cluster(con: duckdb.DuckDBPyConnection, threshold: float, max_size: int,
-            veto=conflict, apart=None) -> Clustering:
+            veto=conflict, apart=None, settings: str | None = None) -> Clustering:
     """(unique_id, cluster_key, component) for every linkage record, the merges refused and the components
-    recomputed. Components unchanged since the last run keep their clusters (see components.py); the
-    stewards' pending link decisions are applied and their status recorded; then fragments their household
-    resolves join their member (household_attach.py)."""
+    recomputed. Components unchanged since the last run keep their clusters (see components.py); given the
+    `settings` (reclustering.signature) they were last computed with, only the region around the records whose
+    pairs or keys changed is clustered again (reclustering.py); the stewards' pending link decisions are applied
+    and their status recorded; then fragments their household resolves join their member (household_attach.py)."""
     links = con.execute("""SELECT decision_id, decision, record_1, record_2 FROM identity.steward_decisions
         WHERE status IS NULL AND decision IN ('must_link', 'cannot_link') ORDER BY decided_at, decision_id""").fetchall()
     must = [(r1, r2) for _, kind, r1, r2 in links if kind == "must_link"]
     cannot = {frozenset((r1, r2)) for _, kind, r1, r2 in links if kind == "cannot_link"}
-    outweighed = candidate_components(con, threshold, max_size, must, veto)
+    decided = {r for _, _, r1, r2 in links for r in (r1, r2)}
+    seeded = settings is not None and reclustering.seeds(con, settings, sorted(decided))
+    outweighed = candidate_components(con, threshold, max_size, must, veto, seeded)
     previous_clusters = table_exists(con, "identity.clusters") and "component" in {
         r[0] for r in con.execute("DESCRIBE identity.clusters").fetchall()}
     # The decisions on a component are part of its fingerprint: revoking one (a deleted cannot-link) changes it,
     # so the component is clustered again on the next run instead of keeping the decision's old result.
-    decided = {r for _, _, r1, r2 in links for r in (r1, r2)}
     found = con.execute("SELECT unique_id, root, fp FROM _components WHERE list_contains(?, unique_id)",
                         [sorted(decided)]).fetchall() if decided else []
     root_of, fp_of = {u: r for u, r, _ in found}, {r: fp for _, r, fp in found}
@@ -217,7 +257,7 @@ def cluster(con: duckdb.DuckDBPyConnection, threshold: float, max_size: int,
             SELECT unique_id, cluster_key, component FROM c WHERE NOT kept
             UNION ALL
             SELECT unique_id, min(unique_id) OVER (PARTITION BY root, cluster_key), component FROM c WHERE kept
-            """).to_arrow_table()
+            """ + (OUTSIDE_REGION_SQL if seeded else "")).to_arrow_table()
     attached = attach_household_fragments(con, frame, threshold, max_size, kept_apart={r for p in cannot for r in p})
     before = dict(con.execute("SELECT unique_id, customer_id FROM identity.record_customer WHERE list_contains(?, unique_id)",
                               [sorted(decided)]).fetchall()) if links and table_exists(con, "identity.record_customer") else {}
@@ -233,8 +273,9 @@ def cluster(con: duckdb.DuckDBPyConnection, threshold: float, max_size: int,
             effect = "joined" if kind == "must_link" else "kept apart"
         con.execute("UPDATE identity.steward_decisions SET status = ?, applied = ?, effect = ? WHERE decision_id = ?",
                     [status, status == "applied", effect, decision_id])
-    return Clustering(attached.frame.select(["unique_id", "cluster_key", "component"]), refused, todo, outweighed,
-                      attached.metadata())
+    reclustered = scalar(con, "SELECT count(*) FROM _region") if seeded else None
+    return Clustering(attached.frame.select(["unique_id", "cluster_key", "component"]), refused, todo, reclustered,
+                      outweighed, attached.metadata(), sorted(decided))
 
 
 # A cluster holding exactly the records of one previous customer keeps that id, whatever happens elsewhere: it is

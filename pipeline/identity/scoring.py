@@ -14,7 +14,7 @@ import duckdb
 import pandas as pd
 
 from pipeline.config import Settings
-from pipeline.identity import link
+from pipeline.identity import link, reclustering
 from pipeline.identity.conflicts import ConflictModel
 from pipeline.identity.conflicts import apply as apply_conflicts
 from pipeline.identity.relink import LinkPlan, plan_link, save_linked_records
@@ -55,6 +55,7 @@ def score_pairs(con: duckdb.DuckDBPyConnection, settings: Settings, full_relink:
             "run_id": run_id, "records": records.num_rows, **{
                 k: (json.dumps(v) if isinstance(v, (list, dict)) else v) for k, v in full.health.items()}}]))
         save_linked_records(con)
+        reclustering.forget(con)  # every pair is new: the next clustering looks at every record
     elif plan.mode == "incremental":
         records = con.sql("SELECT * FROM identity.linkage_input").to_arrow_table()
         scored = apply_conflicts(

@@ -1,0 +1,106 @@
+"""Which records a day's clustering must look at again, after scoring changed a few records' pairs.
+
+Clustering decides a pair from the pair's score and its ends' other pairs and keys (a rival that may outweigh it,
+clustering.outweighed_by_rivals), and clusters each component of the candidate graph on its own. So when only some
+records' pairs or keys changed (`seeds`), a pair not touching a seed or a seed's neighbour (`near`) keeps its verdict,
+and a component (of the last run or today's) without a `near` record is the same component with the same pairs and
+records: it clusters as it did (kept, whole or a singleton). Only the `region`, the records of the components holding
+a `near` record, is clustered again; the other records keep last run's clusters.
+
+The seeds: the records whose pairs merge_rescored replaced, with their old partners (the journal
+identity.rescored_records, emptied when clustering commits), the records purged since (their keys were scrubbed),
+the records of the stewards' link decisions (this run's and the last run's) and any record new to or gone from the
+clusters. identity.clustering_state says what the clusters were computed with: without it (a first run, a full
+re-link drops it) or with other settings, every record is clustered.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from pipeline.sql import scalar
+from pipeline.warehouse import registered, table_exists
+
+JOURNAL = "identity.rescored_records"
+STATE = "identity.clustering_state"
+
+
+def note_rescored(con: duckdb.DuckDBPyConnection, touched: str) -> None:
+    """Add the records of `touched` (a relation of unique_id) and their partners in identity.pairwise_predictions,
+    before their pairs are replaced, to the journal (in the caller's transaction)."""
+    con.execute(f"CREATE TABLE IF NOT EXISTS {JOURNAL} (unique_id VARCHAR)")
+    con.execute(f"""INSERT INTO {JOURNAL}
+        SELECT unique_id FROM {touched}
+        UNION SELECT unique_id_r FROM identity.pairwise_predictions SEMI JOIN {touched} t ON t.unique_id = unique_id_l
+        UNION SELECT unique_id_l FROM identity.pairwise_predictions SEMI JOIN {touched} t ON t.unique_id = unique_id_r""")
+
+
+def forget(con: duckdb.DuckDBPyConnection) -> None:
+    """Every pair was scored again: the next clustering looks at every record."""
+    con.execute(f"DROP TABLE IF EXISTS {STATE}")
+    con.execute(f"DROP TABLE IF EXISTS {JOURNAL}")
+
+
+def signature(threshold: float, max_size: int, review_size: int, conflicts: Path) -> str:
+    """What the clusters depend on besides the pairs and records: the policy and the learned vetoes."""
+    vetoes = hashlib.sha256(conflicts.read_bytes()).hexdigest() if conflicts.is_file() else "none"
+    return f"{threshold!r}|{max_size}|{review_size}|{vetoes}"
+
+
+def save_state(con: duckdb.DuckDBPyConnection, settings: str, decided: list[str]) -> None:
+    """After identity.clusters is written (in its transaction): what it was computed with; the journal is spent."""
+    con.execute(f"""CREATE OR REPLACE TABLE {STATE} AS
+        SELECT ?::VARCHAR AS settings, now()::TIMESTAMP AS clustered_at, ?::VARCHAR[] AS decided""",
+                [settings, sorted(decided)])
+    if table_exists(con, JOURNAL):
+        con.execute(f"DELETE FROM {JOURNAL}")
+
+
+def seeds(con: duckdb.DuckDBPyConnection, settings: str, decided: list[str]) -> bool:
+    """Temp table _seeds (unique_id) of the records whose pairs or keys changed since the last clustering; False
+    (and no table) when every record must be clustered."""
+    if not (table_exists(con, STATE) and table_exists(con, "identity.outweighed_pairs")
+            and table_exists(con, "identity.clusters")):
+        return False
+    (last_settings, clustered_at, last_decided), = con.execute(
+        f"SELECT settings, clustered_at, decided FROM {STATE}").fetchall()
+    if last_settings != settings:
+        return False
+    purged = ("UNION SELECT unique_id FROM identity.purged_records WHERE last_purged_at >= $at"
+              if table_exists(con, "identity.purged_records") else "")
+    journal = f"UNION SELECT unique_id FROM {JOURNAL}" if table_exists(con, JOURNAL) else ""
+    with registered(con, _decided=pa.table({"unique_id": pa.array(sorted({*decided, *last_decided}), pa.string())})):
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE _seeds AS
+            SELECT unique_id FROM _decided {journal} {purged}
+            UNION SELECT unique_id FROM identity.linkage_input ANTI JOIN identity.clusters USING (unique_id)
+            UNION SELECT unique_id FROM identity.clusters ANTI JOIN identity.linkage_input USING (unique_id)""",
+                    {"at": clustered_at} if purged else None)
+    return True
+
+
+def near(con: duckdb.DuckDBPyConnection, nodes: str, out: str) -> None:
+    """Temp table `out` (unique_id): the records of `nodes` and their partners in any scored pair."""
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE {out} AS
+        SELECT unique_id FROM {nodes}
+        UNION SELECT unique_id_r FROM identity.pairwise_predictions SEMI JOIN {nodes} n ON n.unique_id = unique_id_l
+        UNION SELECT unique_id_l FROM identity.pairwise_predictions SEMI JOIN {nodes} n ON n.unique_id = unique_id_r""")
+
+
+def region(con: duckdb.DuckDBPyConnection, edges: str) -> int:
+    """Temp table _region (unique_id): the records of the last run's components and of today's components (over
+    the pairs of `edges`, unique_id_l / unique_id_r) that hold a record of _near. Returns its size."""
+    con.execute("""CREATE OR REPLACE TEMP TABLE _region AS
+        SELECT unique_id FROM _near
+        UNION SELECT unique_id FROM identity.clusters WHERE component IN (
+            SELECT component FROM identity.clusters SEMI JOIN _near USING (unique_id) WHERE component IS NOT NULL)""")
+    while scalar(con, f"""INSERT INTO _region
+            SELECT DISTINCT other FROM (
+                SELECT unique_id_r AS other FROM {edges} SEMI JOIN _region r ON r.unique_id = unique_id_l
+                UNION ALL SELECT unique_id_l FROM {edges} SEMI JOIN _region r ON r.unique_id = unique_id_r)
+            WHERE other NOT IN (SELECT unique_id FROM _region)"""):
+        pass
+    return scalar(con, "SELECT count(*) FROM _region")
