@@ -19,7 +19,7 @@ from assets.keys import (
 from assets.metadata import table_metadata
 from assets.steps import Step
 from pipeline.golden.purge import restore_purged_hashes
-from pipeline.identity import link, reclustering
+from pipeline.identity import id_scope, link, reclustering
 from pipeline.identity.conflicts import ConflictModel
 from pipeline.identity.decisions import COLUMNS as DECISION_COLUMNS
 from pipeline.identity.decisions import mark_missing_records, read_decisions
@@ -130,6 +130,7 @@ def clusters(duckdb: DuckDBResource, settings: RunSettings) -> dg.MaterializeRes
         clustering = cluster(con, policy.threshold, policy.max_cluster_size, veto=learned.vetoes,
                              apart=learned.cluster_veto, settings=state)
         with registered(con, _clusters=clustering.frame), transaction(con):
+            id_scope.note_reclustered(con, "_clusters")
             con.execute("""CREATE OR REPLACE TABLE identity.clusters AS
                 SELECT *, count(*) OVER (PARTITION BY cluster_key) AS cluster_size, cluster_size > ? AS needs_review
                 FROM _clusters ORDER BY unique_id""", [policy.review_cluster_size])
@@ -159,7 +160,8 @@ def clusters(duckdb: DuckDBResource, settings: RunSettings) -> dg.MaterializeRes
 def customer_ids(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
     """Carry ids over from the previous run by majority of records; log merges and splits."""
     with duckdb.get_connection() as con:
-        counts = save_ids(con, stable_ids(con), context.run_id)
+        scoped = id_scope.scope(con)  # only the clusters that changed since ids were last assigned
+        counts = save_ids(con, stable_ids(con, scoped), context.run_id, scoped)
         for key in (RECORD_CUSTOMER, ID_REGISTRY, ID_EVENTS):
             meta = table_metadata(con, ".".join(key.path))
             yield dg.MaterializeResult(asset_key=key, metadata={**meta, **counts} if key == ID_EVENTS else meta)

@@ -10,7 +10,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from pipeline.identity import reclustering
+from pipeline.identity import id_scope, reclustering
 from pipeline.identity.clustering import component_table, constrained_clusters, outweighed_by_rivals
 from pipeline.identity.evidence import PersonKey, conflict
 from pipeline.identity.household_attach import attach_household_fragments
@@ -285,13 +285,13 @@ KEPT_IDS_SQL = """
 CREATE OR REPLACE TEMP TABLE _kept_ids AS
 WITH members AS (
     SELECT c.cluster_key, p.customer_id
-    FROM identity.clusters c LEFT JOIN identity.record_customer p USING (unique_id)),
-held AS (SELECT customer_id, count(*) AS records FROM identity.record_customer GROUP BY customer_id),
+    FROM _id_clusters c LEFT JOIN _id_previous p USING (unique_id)),
+held AS (SELECT customer_id, count(*) AS records FROM _id_previous GROUP BY customer_id),
 whole AS (
     SELECT cluster_key, any_value(customer_id) AS customer_id, count(*) AS records FROM members GROUP BY cluster_key
     HAVING count(customer_id) = count(*) AND count(DISTINCT customer_id) = 1)
 SELECT c.unique_id, w.customer_id
-FROM whole w JOIN held USING (customer_id, records) JOIN identity.clusters c USING (cluster_key)"""
+FROM whole w JOIN held USING (customer_id, records) JOIN _id_clusters c USING (cluster_key)"""
 
 
 # Clusters none of whose records held an id (all of them on a first run): no earlier id votes for them, so each gets
@@ -299,10 +299,10 @@ FROM whole w JOIN held USING (customer_id, records) JOIN identity.clusters c USI
 FRESH_IDS_SQL = f"""
 CREATE OR REPLACE TEMP TABLE _fresh_ids AS
 WITH fresh AS (
-    SELECT c.cluster_key, min(c.unique_id) AS seed FROM identity.clusters c LEFT JOIN {{held}} h USING (unique_id)
+    SELECT c.cluster_key, min(c.unique_id) AS seed FROM _id_clusters c LEFT JOIN {{held}} h USING (unique_id)
     GROUP BY c.cluster_key HAVING count(h.unique_id) = 0)
 SELECT c.unique_id, f.cluster_key, {new_customer_id_sql("f.seed")} AS customer_id
-FROM fresh f JOIN identity.clusters c USING (cluster_key)"""
+FROM fresh f JOIN _id_clusters c USING (cluster_key)"""
 # A fresh id that another cluster, an earlier id or the registry already holds: new_customer_id would salt it.
 FRESH_TAKEN_SQL = """
 SELECT count(DISTINCT cluster_key) > count(DISTINCT customer_id)
@@ -311,17 +311,20 @@ SELECT count(DISTINCT cluster_key) > count(DISTINCT customer_id)
 FROM _fresh_ids"""
 
 
-def stable_ids(con: duckdb.DuckDBPyConnection) -> IdAssignment:
+def stable_ids(con: duckdb.DuckDBPyConnection, scoped: bool = False) -> IdAssignment:
     """Carry the previous run's ids over to today's clusters (identity.clusters): the clusters that are a previous
     customer exactly keep its id in the temp table _kept_ids, the clusters none of whose records held an id get a new
     one in _fresh_ids (save_ids writes both), the others are assigned in Python, all as assign_ids over every cluster
-    would."""
+    would. `scoped`: only the records of id_scope's _id_scope (the other clusters keep their ids)."""
+    within = "SEMI JOIN _id_scope USING (unique_id)" if scoped else ""
+    con.execute(f"CREATE OR REPLACE TEMP VIEW _id_clusters AS SELECT * FROM identity.clusters {within}")
     previous, known, age = {}, set(), {}
     if table_exists(con, "identity.record_customer"):
+        con.execute(f"CREATE OR REPLACE TEMP VIEW _id_previous AS SELECT * FROM identity.record_customer {within}")
         con.execute(KEPT_IDS_SQL)
-        previous = dict(con.execute("""SELECT unique_id, customer_id FROM identity.record_customer
+        previous = dict(con.execute("""SELECT unique_id, customer_id FROM _id_previous
             WHERE unique_id NOT IN (SELECT unique_id FROM _kept_ids)""").fetchall())
-        con.execute(FRESH_IDS_SQL.format(held="identity.record_customer"))
+        con.execute(FRESH_IDS_SQL.format(held="_id_previous"))
     else:
         con.execute("CREATE OR REPLACE TEMP TABLE _kept_ids (unique_id VARCHAR, customer_id VARCHAR)")
         con.execute(FRESH_IDS_SQL.format(held="(SELECT NULL::VARCHAR AS unique_id)"))
@@ -333,7 +336,7 @@ def stable_ids(con: duckdb.DuckDBPyConnection) -> IdAssignment:
             rows = con.execute("""SELECT customer_id FROM identity.id_registry JOIN _in_play USING (customer_id)
                 ORDER BY created_at, customer_id""").fetchall()
         age = {cid: rank for rank, (cid,) in enumerate(rows)}
-    clusters = dict(con.execute("""SELECT unique_id, cluster_key FROM identity.clusters
+    clusters = dict(con.execute("""SELECT unique_id, cluster_key FROM _id_clusters
         WHERE unique_id NOT IN (SELECT unique_id FROM _kept_ids) AND unique_id NOT IN (SELECT unique_id FROM _fresh_ids)
         """).fetchall())
     result = assign_ids(clusters, previous, known, age)
@@ -348,10 +351,11 @@ def stable_ids(con: duckdb.DuckDBPyConnection) -> IdAssignment:
     return result
 
 
-def save_ids(con: duckdb.DuckDBPyConnection, result: IdAssignment, run_id: str) -> dict:
+def save_ids(con: duckdb.DuckDBPyConnection, result: IdAssignment, run_id: str, scoped: bool = False) -> dict:
     """Write record -> customer_id (the assigned ones and stable_ids' _kept_ids and _fresh_ids), the id registry and
     today's id events in one transaction. Events are in assign_ids' order over every cluster: each cluster's new or
-    merge event by cluster key, then splits and retirements."""
+    merge event by cluster key, then splits and retirements. `scoped` (stable_ids'): the records of _id_scope are
+    replaced, the others keep their ids."""
     now = pd.Timestamp.now(tz="UTC").tz_localize(None)
     records = pd.DataFrame({"unique_id": list(result.record_ids), "customer_id": list(result.record_ids.values())},
                            dtype=object)
@@ -366,9 +370,15 @@ def save_ids(con: duckdb.DuckDBPyConnection, result: IdAssignment, run_id: str) 
         con.execute("""CREATE OR REPLACE TEMP TABLE _assigned AS
             SELECT unique_id, customer_id FROM _records UNION ALL SELECT * FROM _kept_ids
             UNION ALL SELECT unique_id, customer_id FROM _fresh_ids""")
-    con.execute("CREATE OR REPLACE TEMP TABLE _active AS SELECT DISTINCT customer_id FROM _assigned ORDER BY customer_id")
     with transaction(con):
         con.execute("CREATE SCHEMA IF NOT EXISTS identity")
+        if scoped:
+            con.execute("DELETE FROM identity.record_customer WHERE unique_id IN (SELECT unique_id FROM _id_scope)")
+            con.execute("INSERT INTO identity.record_customer SELECT * FROM _assigned ORDER BY unique_id")
+        else:
+            con.execute("CREATE OR REPLACE TABLE identity.record_customer AS SELECT * FROM _assigned ORDER BY unique_id")
+        con.execute("""CREATE OR REPLACE TEMP TABLE _active AS
+            SELECT DISTINCT customer_id FROM identity.record_customer ORDER BY customer_id""")
         con.execute("""CREATE TABLE IF NOT EXISTS identity.id_registry (
             customer_id VARCHAR PRIMARY KEY, status VARCHAR, created_run VARCHAR, created_at TIMESTAMP,
             retired_run VARCHAR, retired_at TIMESTAMP)""")
@@ -381,7 +391,7 @@ def save_ids(con: duckdb.DuckDBPyConnection, result: IdAssignment, run_id: str) 
             WHERE status = 'active' AND customer_id NOT IN (SELECT customer_id FROM _active)""", [run_id, now])
         con.execute("""INSERT INTO identity.id_events SELECT ?, ?, event, old_ids, new_id FROM _events
             ORDER BY sort_key IS NULL, sort_key, ordinal""", [run_id, now])
-        con.execute("CREATE OR REPLACE TABLE identity.record_customer AS SELECT * FROM _assigned ORDER BY unique_id")
+        id_scope.spent(con)
     counts = dict(con.execute("SELECT event, count(*) FROM _events GROUP BY event ORDER BY event").fetchall())
     return {"customers": scalar(con, "SELECT count(*) FROM _active"),
             "new_ids": len(result.new_ids) + scalar(con, "SELECT count(DISTINCT cluster_key) FROM _fresh_ids"),
