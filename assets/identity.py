@@ -131,9 +131,7 @@ def clusters(duckdb: DuckDBResource, settings: RunSettings) -> dg.MaterializeRes
                              apart=learned.cluster_veto, settings=state)
         with registered(con, _clusters=clustering.frame), transaction(con):
             id_scope.note_reclustered(con, "_clusters")
-            con.execute("""CREATE OR REPLACE TABLE identity.clusters AS
-                SELECT *, count(*) OVER (PARTITION BY cluster_key) AS cluster_size, cluster_size > ? AS needs_review
-                FROM _clusters ORDER BY unique_id""", [policy.review_cluster_size])
+            reclustering.write_clusters(con, policy.review_cluster_size)
             reclustering.save_state(con, state, clustering.decided)
         meta = table_metadata(con, "identity.clusters")
         count, largest, singletons, flagged = con.execute("""SELECT count(*), coalesce(max(cluster_size), 0),

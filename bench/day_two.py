@@ -84,6 +84,7 @@ def main() -> None:
         with duckdb.connect(str(settings.warehouse)) as con:
             con.execute(f"UPDATE {changes.FINGERPRINTS} SET version = ?", [version])
             con.execute(f"UPDATE {TABLE} SET version = ?", [VERSION])
+            since_day_one(con, settings)
         sampler = MemorySampler()
         sampler.start()
         profile = cProfile.Profile(time.process_time) if args.profile and attempt == 2 else None
@@ -101,6 +102,29 @@ def main() -> None:
     print(f"  {'step':<50} {'wall':>7} {'CPU s':>7}")
     for step in sorted(_steps(instance, results, sampler), key=lambda s: -s["cpu_s"]):
         print(f"  {step['step']:<50} {step['seconds']:>7.2f} {step['cpu_s']:>7.2f}")
+
+
+def since_day_one(con, settings) -> None:
+    """What day one of this checkout leaves for the next day's clustering and ids (a snapshot of an older checkout
+    lacks it): the clustering state, every record purged since (day one's purge came after its clustering), and an
+    empty journal of reclustered records."""
+    try:
+        from pipeline.identity import id_scope, link, reclustering
+    except ImportError:  # a checkout without them
+        return
+    from pipeline.warehouse import table_exists
+
+    if table_exists(con, reclustering.STATE):
+        return
+    policy = settings.linkage
+    state = reclustering.signature(policy.threshold, policy.max_cluster_size, policy.review_cluster_size,
+                                   link.conflicts_path(settings.model_path))
+    decided = [r[0] for r in con.execute("""SELECT DISTINCT unnest([record_1, record_2])
+        FROM identity.steward_decisions WHERE decision IN ('must_link', 'cannot_link')""").fetchall()]
+    con.execute(f"""CREATE TABLE {reclustering.STATE} AS
+        SELECT ?::VARCHAR AS settings, TIMESTAMP '1970-01-01' AS clustered_at, ?::VARCHAR[] AS decided""",
+                [state, decided])
+    con.execute(f"CREATE TABLE IF NOT EXISTS {id_scope.JOURNAL} (unique_id VARCHAR, old_key VARCHAR)")
 
 
 if __name__ == "__main__":
