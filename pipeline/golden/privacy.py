@@ -42,7 +42,8 @@ def excluded_customers_sql(retention_days: int) -> str:
     """customer_id, reason ('erased' wins over 'retention'), last_seen_at, for the customers in_scope (changes.py);
     `$as_of` (a date) anchors retention. Reads the view customer_activities_stitched (golden/sessions.py, with the
     table scoped_xref it creates), not golden.customer_activity: who is excluded is known before the golden rows are
-    built, so they are built as the purge leaves them (purge.as_purged). The last activity is golden.customer_activity's last_activity_at."""
+    built, so they are built as the purge leaves them (purge.as_purged). The last activity is
+    golden.customer_activity's last_activity_at."""
     return f"""
     WITH erased AS ({ERASED_CUSTOMERS_SQL}),
     seen AS (
