@@ -21,8 +21,7 @@ def activity_summary_sql() -> str:
                    AND coalesce(status, '') NOT IN ('cancelled', 'returned')          AS is_revenue,
                occurred_at >= $as_of::DATE - INTERVAL {RECENT_DAYS} DAY                       AS in_90d,
                occurred_at >= $as_of::DATE - INTERVAL {YEAR_DAYS} DAY                      AS in_12m
-        FROM customer_activities_stitched
-        WHERE in_scope(customer_id)
+        FROM customer_activities_stitched  -- the customers in_scope only (golden/sessions.py)
     ),
     last_review AS (
         SELECT customer_id, rating AS last_review_rating FROM a WHERE activity_type = 'review'

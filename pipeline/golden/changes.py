@@ -102,18 +102,19 @@ def merge_customers(con: duckdb.DuckDBPyConnection, table: str, select_sql: str,
     return adjusted
 
 
-# One fingerprint per customer over everything the golden tables read of them. The person records are hashed
-# whole as staged; activities as golden.customer_activity counts them (with stitched sessions).
+# One fingerprint per customer in_scope over everything the golden tables read of them. The person records are
+# hashed whole as staged; activities as golden.customer_activity counts them (with stitched sessions). Reads the
+# view customer_activities_stitched and the table scoped_xref it creates (golden/sessions.py).
 FINGERPRINTS_SQL = f"""
 WITH parts AS (
     SELECT x.customer_id, hash(p) AS h
-    FROM marts.customer_xref x JOIN staging.person_records p USING (source, source_record_id)
+    FROM scoped_xref x JOIN staging.person_records p USING (source, source_record_id)
     UNION ALL
     SELECT customer_id, hash(a) FROM customer_activities_stitched a
     UNION ALL
     SELECT customer_id, hash('erased') FROM ({ERASED_CUSTOMERS_SQL})
 )
-SELECT customer_id, sum(h::HUGEINT) AS fingerprint FROM parts WHERE in_scope(customer_id) GROUP BY customer_id
+SELECT customer_id, sum(h::HUGEINT) AS fingerprint FROM parts GROUP BY customer_id
 """
 
 # Customers holding a dated value the move of the reference date from $before to $as_of carried across the edge
@@ -142,8 +143,8 @@ def changed_customers(con: duckdb.DuckDBPyConnection, as_of: str, version: str, 
                       full: bool = False) -> ChangedCustomers:
     """Build golden.changed_customers (customer_id, why) and this run's fingerprints (committed at the end of
     the run)."""
-    con.execute(CUSTOMER_ACTIVITIES_WITH_STITCHED_SESSIONS_SQL)
     scope(con, full=True)
+    con.execute(CUSTOMER_ACTIVITIES_WITH_STITCHED_SESSIONS_SQL)
     con.execute(f"CREATE OR REPLACE TEMP TABLE _fingerprints AS {FINGERPRINTS_SQL}")
     previous = table_exists(con, FINGERPRINTS) and scalar(con, f"SELECT any_value(as_of::VARCHAR || '|' || version) FROM {FINGERPRINTS}")
     reason = ("full refresh" if full else "no earlier golden tables" if not previous

@@ -25,33 +25,33 @@ WHERE identifier_hash NOT IN (SELECT identifier_hash FROM identity.erasure_regis
 """
 
 
-# Customers holding an erased e-mail, phone or record (the registry holds their hashes). Each record's three hashes
-# are unnested and equi-joined: a join ON hash IN (a, b, c) is a nested loop over every record x every registered
-# hash (~4 CPU s at 86k records and a few hundred hashes, run three times a day).
+# Customers in_scope holding an erased e-mail, phone or record (the registry holds their hashes), from the temp table
+# scoped_xref (golden/candidates.py): only their records are hashed. Each record's three hashes are unnested and
+# equi-joined: a join ON hash IN (a, b, c) is a nested loop over every record x every registered hash (~4 CPU s at
+# 86k records and a few hundred hashes, run three times a day).
 ERASED_CUSTOMERS_SQL = """
-    SELECT DISTINCT x.customer_id
-    FROM (SELECT source, source_record_id,
+    SELECT DISTINCT p.customer_id
+    FROM (SELECT x.customer_id,
                  unnest([sha256('email:' || email_key), sha256('phone:' || phone),
                          sha256('record:' || source || ':' || source_record_id)]) AS identifier_hash
-          FROM staging.person_records) p
-    JOIN identity.erasure_registry r USING (identifier_hash)
-    JOIN marts.customer_xref x USING (source, source_record_id)"""
+          FROM staging.person_records JOIN scoped_xref x USING (source, source_record_id)) p
+    JOIN identity.erasure_registry r USING (identifier_hash)"""
 
 
 def excluded_customers_sql(retention_days: int) -> str:
     """customer_id, reason ('erased' wins over 'retention'), last_seen_at, for the customers in_scope (changes.py);
-    `$as_of` (a date) anchors retention. Reads the view customer_activities_stitched (golden/sessions.py), not
-    golden.customer_activity: who is excluded is known before the golden rows are built, so they are built as the
-    purge leaves them (purge.as_purged). The last activity is golden.customer_activity's last_activity_at."""
+    `$as_of` (a date) anchors retention. Reads the view customer_activities_stitched (golden/sessions.py, with the
+    table scoped_xref it creates), not golden.customer_activity: who is excluded is known before the golden rows are
+    built, so they are built as the purge leaves them (purge.as_purged). The last activity is
+    golden.customer_activity's last_activity_at."""
     return f"""
     WITH erased AS ({ERASED_CUSTOMERS_SQL}),
     seen AS (
         SELECT x.customer_id, greatest(max(coalesce(p.record_updated_at, p.record_delivered_at)), max(a.last_activity_at)) AS last_seen_at
-        FROM marts.customer_xref x
+        FROM scoped_xref x
         JOIN staging.person_records p USING (source, source_record_id)
         LEFT JOIN (SELECT customer_id, max(occurred_at) AS last_activity_at FROM customer_activities_stitched
-                   WHERE in_scope(customer_id) GROUP BY customer_id) a ON a.customer_id = x.customer_id
-        WHERE in_scope(x.customer_id)
+                   GROUP BY customer_id) a ON a.customer_id = x.customer_id
         GROUP BY x.customer_id
     )
     SELECT seen.customer_id,

@@ -9,6 +9,7 @@ those of a device that never logged in (`unattributed_unknown_device`) and a ses
 no staged account (`unattributed_unknown_account`). Deterministic: the same staged sessions and customer ids
 give the same attribution."""
 
+from pipeline.golden.candidates import SCOPED_XREF_SQL
 from pipeline.sql import query
 
 STITCHED_SESSIONS_SQL = query("stitched_sessions")  # pipeline/queries/stitched_sessions.sql
@@ -28,18 +29,18 @@ HAVING count(DISTINCT customer_id) FILTER (WHERE attribution = 'logged_in') >= 2
 ORDER BY source, device_id
 """
 
-# The activities of each customer as golden.customer_activity counts them: every non-session activity through
-# its person record (as candidates.CUSTOMER_ACTIVITIES_SQL), and sessions as attributed above. A view of its own
-# name: `customer_activities` (candidates.py) has no stitched sessions.
-CUSTOMER_ACTIVITIES_WITH_STITCHED_SESSIONS_SQL = """
+# The activities of each customer in_scope (golden/changes.py, defined first) as golden.customer_activity counts
+# them: every non-session activity through its person record (as candidates.CUSTOMER_ACTIVITIES_SQL), and sessions
+# as attributed above. A view of its own name: `customer_activities` (candidates.py) has no stitched sessions.
+CUSTOMER_ACTIVITIES_WITH_STITCHED_SESSIONS_SQL = SCOPED_XREF_SQL + """;
 CREATE OR REPLACE TEMP VIEW customer_activities_stitched AS
 SELECT x.customer_id, a.*
 FROM staging.activities a
-JOIN marts.customer_xref x ON x.source = a.person_source AND x.source_record_id = a.person_record_id
+JOIN scoped_xref x ON x.source = a.person_source AND x.source_record_id = a.person_record_id
 WHERE a.activity_type IS DISTINCT FROM 'session'
 UNION ALL BY NAME
 SELECT s.customer_id, a.*
 FROM staging.activities a
 JOIN golden.stitched_sessions s USING (source, source_record_id)
-WHERE s.customer_id IS NOT NULL
+WHERE s.customer_id IS NOT NULL AND in_scope(s.customer_id)
 """

@@ -34,5 +34,4 @@ SELECT source,
        CASE WHEN attribution = 'logged_in' THEN login_customer_id
             WHEN attribution LIKE 'stitched_%' THEN device_customer_id END AS customer_id,
        attribution
-FROM attributed
-ORDER BY source, device_id, occurred_at, source_record_id
+FROM attributed  -- unsorted: sorting every session of the base was a third of this query on a daily run
