@@ -39,22 +39,24 @@ from assets.metadata import (
 )
 from assets.steps import Step
 from pipeline.config import CONSENT_CHANNELS
-from pipeline.golden.changes import commit_fingerprints, replace_changed_rows
+from pipeline.golden.changes import commit_fingerprints, replace_changed_rows, same_columns, scope
 from pipeline.golden.purge import purge_excluded
 from pipeline.identity.xref import CUSTOMER_XREF_SQL
 from pipeline.marts.customer_360 import (
     CONSENT_HISTORY_SQL,
     CONTACT_POINTS_SQL,
-    HOUSEHOLD_SQL,
     SEGMENT_SUMMARY_SQL,
+    SEGMENTS,
+    customer_360_scope,
     customer_360_sql,
 )
 from pipeline.marts.history import record_history
+from pipeline.marts.household import build_household
 from pipeline.marts.segment_history import record_segment_figures
 from pipeline.marts.timeline import CUSTOMER_TIMELINE_SQL, CUSTOMER_TIMELINE_VIEWS
 from pipeline.quality import suites
 from pipeline.resources import WAREHOUSE_POOL, GreatExpectations, RunSettings
-from pipeline.sql import scalar
+from pipeline.sql import named, scalar
 from pipeline.warehouse import transaction
 
 GROUP = "marts"
@@ -117,23 +119,37 @@ CUSTOMER_360_VALID = "customer_360_valid"
 def customer_360(duckdb: DuckDBResource, settings: RunSettings, great_expectations: GreatExpectations):
     """One row per customer: best values with lineage, contactability, consent, history, household, segments."""
     with duckdb.get_connection() as con:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE customer_360_candidate AS {customer_360_sql(settings.repermission_days)}",
-                    {"as_of": settings.reference_date})
+        among = customer_360_scope(con, settings.reference_date)  # None: every customer
+        _customer_360_candidate(con, settings, among)
+        if among and not same_columns(con, "marts.customer_360", "customer_360_candidate"):  # other columns
+            among = None
+            _customer_360_candidate(con, settings, among)
         expected = scalar(con, """SELECT (SELECT count(DISTINCT customer_id) FROM marts.customer_xref)
                                         - (SELECT count(*) FROM golden.excluded_customers)""")
+        # validated as it will be published: the rows computed and, with `among`, the table's other customers' rows
+        kept = (f"UNION ALL SELECT * FROM marts.customer_360 WHERE customer_id NOT IN (SELECT customer_id FROM {among})"
+                if among else "")
         frame = con.execute(f"""SELECT customer_id, r_score, f_score, m_score, {NO_CONSENT} AS contactable_without_consent
-                                FROM customer_360_candidate""").df()
+                                FROM (SELECT * FROM customer_360_candidate {kept})""").df()
         result = great_expectations.runner().run("customer_360", frame, suites.customer_360(),
                                                   {"expected_customers": expected})
         check = check_result(result)
         if not result.success:  # the last good marts.customer_360 stays published
             yield check
             raise dg.Failure(description=f"marts.customer_360 not replaced: {result.describe()}")
-        merged = replace_changed_rows(con, "marts.customer_360", "customer_360_candidate")  # the rows that differ
+        merged = replace_changed_rows(con, "marts.customer_360", "customer_360_candidate", among)  # rows that differ
+        computed = scalar(con, "SELECT count(*) FROM customer_360_candidate")
         yield dg.MaterializeResult(metadata={**table_metadata(con, "marts.customer_360"),
-                                             **merged_metadata(merged),
+                                             **merged_metadata(merged), "customers_computed": computed,
                                              **column_lineage(con, "marts.customer_360", SOURCES_360, DERIVED_360)},
                                    check_results=[check])
+
+
+def _customer_360_candidate(con, settings: RunSettings, among: str | None) -> None:
+    """The candidate rows of marts.customer_360: of the customers in `among` (a relation of customer_id), or all."""
+    scope(con, full=True, among=among)
+    query = customer_360_sql(settings.repermission_days, SEGMENTS if among else None)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE customer_360_candidate AS {query}", named(query, as_of=settings.reference_date))
 
 
 @MARTS_STEP.asset(CONSENT_HISTORY, deps=[CONSENT_EVENTS, EXCLUDED], group_name=GROUP)
@@ -151,7 +167,11 @@ def contact_points(duckdb: DuckDBResource) -> dg.MaterializeResult:
 @MARTS_STEP.asset(HOUSEHOLD, deps=[CUSTOMER_360], group_name=GROUP)
 def household(duckdb: DuckDBResource) -> dg.MaterializeResult:
     """One row per household: members, town, value."""
-    return build_table(duckdb, "marts.household", HOUSEHOLD_SQL)
+    with duckdb.get_connection() as con:
+        merged = build_household(con)
+        return dg.MaterializeResult(metadata={**table_metadata(con, "marts.household"),
+                                              "written": "whole" if merged is None else "merged",
+                                              "households_merged": merged or 0})
 
 
 @MARTS_STEP.asset(SEGMENT_SUMMARY, deps=[CUSTOMER_360], group_name=GROUP)

@@ -9,6 +9,7 @@ from assets.keys import (
     CUSTOMER_HISTORY,
     CUSTOMER_TIMELINE,
     CUSTOMER_XREF,
+    HOUSEHOLD,
     MARTS,
     MARTS_CONTACT_POINTS,
     PUBLISHED,
@@ -17,6 +18,7 @@ from assets.keys import (
 )
 from assets.steps import Step
 from pipeline.golden.changes import CHANGED, changed_rows, merge_basis
+from pipeline.marts.household import households_of
 from pipeline.private_files import restrict
 from pipeline.publish import (
     PSEUDONYM_FUNCTION,
@@ -42,7 +44,8 @@ COPIED = [*MARTS, PURGE_LOG]
 # (pipeline/golden/changes.py, marts/history.py): a copy takes the run's changed customers' rows of them alone.
 # customer_360 is not one (its RFM scores rank every customer), nor the cross-reference (built before the changed
 # customers are known): their steps record whose rows changed (changes.replace_changed_rows), and a copy merges
-# those. Households, segments and counts are written whole.
+# those; and the households that hold or held one of customer_360's (pipeline/marts/household.py). Segments and
+# counts are written whole.
 PER_CUSTOMER = frozenset(key.path[-1] for key in (CONSENT_HISTORY, MARTS_CONTACT_POINTS, CUSTOMER_TIMELINE,
                                                 CUSTOMER_HISTORY))
 OWN_CHANGES = tuple(key.path[-1] for key in (CUSTOMER_360, CUSTOMER_XREF))
@@ -50,8 +53,13 @@ OWN_CHANGES = tuple(key.path[-1] for key in (CUSTOMER_360, CUSTOMER_XREF))
 
 def _merge(con) -> MergeBasis:
     previous, current = merge_basis(con)
+    if not previous:
+        return MergeBasis(previous, current, changed=CHANGED, per_customer=PER_CUSTOMER)
+    own = {t: changed_rows(t, previous) for t in OWN_CHANGES}
+    households = households_of(own[CUSTOMER_360.path[-1]], f"published.marts.{HOUSEHOLD.path[-1]}")  # as copied
     return MergeBasis(previous, current, changed=CHANGED, per_customer=PER_CUSTOMER,
-                      own_changes={t: changed_rows(t, previous) for t in OWN_CHANGES} if previous else {})
+                      own_changes={**own, HOUSEHOLD.path[-1]: f"({households})"},
+                      keys={HOUSEHOLD.path[-1]: "household_id"})
 
 
 @COPIES_STEP.asset(PUBLISHED, deps=COPIED, group_name="marts")

@@ -54,17 +54,23 @@ class MergeBasis:
     (a table of customer_id) are those that changed since generation `previous`: in a copy holding `previous`, the
     tables `per_customer` get only those customers' rows deleted and written again. None: not known. A table of
     `own_changes` is merged likewise, for the customers of its own relation (its rows can change without the
-    customer's inputs changing: customer_360's ranks)."""
+    customer's inputs changing: customer_360's ranks), or for the values of its column `keys[table]` that relation
+    holds (households)."""
 
     previous: str | None
     current: str | None
     changed: str
     per_customer: frozenset[str]
     own_changes: dict[str, str] = field(default_factory=dict)
+    keys: dict[str, str] = field(default_factory=dict)
 
     def changed_in(self, table: str) -> str | None:
-        """The relation of customer_id whose rows of `table` a copy of `previous` replaces; None: not merged."""
+        """The relation of keys whose rows of `table` a copy of `previous` replaces; None: not merged."""
         return self.own_changes.get(table) or (self.changed if table in self.per_customer else None)
+
+    def key_of(self, table: str) -> str:
+        """The column naming a row's customer (or household) in `table`: rows are merged by its values."""
+        return self.keys.get(table, "customer_id")
 
 
 def publish_marts(con: duckdb.DuckDBPyConnection, target: Path, schema: str = "marts",
@@ -109,7 +115,7 @@ def publish_marts(con: duckdb.DuckDBPyConnection, target: Path, schema: str = "m
             known = basis.get(table)
             mergeable = (merge is not None and merge.previous is not None and known is not None
                          and known[:2] == (merge.previous, recipe) and merge.changed_in(table) is not None
-                         and "customer_id" in columns)
+                         and merge.key_of(table) in columns)
             merged = mergeable and _merge_rows(con, f"{schema}.{quote(table)}", table, listed, merge, known,
                                                escape, params)
             if not merged:
@@ -139,16 +145,16 @@ def merged_tables(target: Path) -> list[str]:
 def _merge_rows(con: duckdb.DuckDBPyConnection, source_table: str, table: str, listed: str, merge: MergeBasis,
                 known: tuple, escape: bool, params: dict | None) -> tuple[int, int] | None:
     """Replace the changed customers' rows of the copy's `table` by theirs in `source_table`; (rows at the last whole
-    write, rows merged since), or None (nothing done) when the merged rows would outgrow the table."""
-    changed = f"customer_id IN (SELECT customer_id FROM {merge.changed_in(table)})"
-    source = f"(SELECT * FROM {source_table} WHERE {changed}) AS {quote(table)}"
-    rows_whole, rows_merged = known[2], known[3] + scalar(con, f"SELECT count(*) FROM {source}")
-    if rows_merged > rows_whole:
-        return None
-    con.execute(f"DELETE FROM published.marts.{quote(table)} WHERE {changed}")
+    write, rows merged since), or None when the merged rows outgrow the table (the caller then writes it whole)."""
+    key = quote(merge.key_of(table))  # the keys taken first: their relation may read the copy's rows (households)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _merged_keys AS SELECT DISTINCT {key} FROM {merge.changed_in(table)}")
+    changed = f"SEMI JOIN _merged_keys k ON t.{key} IS NOT DISTINCT FROM k.{key}"
+    source = f"(SELECT t.* FROM {source_table} t {changed}) AS {quote(table)}"
+    con.execute(f"DELETE FROM published.marts.{quote(table)} t USING _merged_keys k "
+                f"WHERE t.{key} IS NOT DISTINCT FROM k.{key}")
     insert = f"INSERT INTO published.marts.{quote(table)} {_copy_query(con, listed, source, escape, params)}"
-    con.execute(insert, named(insert, **(params or {})))
-    return rows_whole, rows_merged
+    rows_whole, rows_merged = known[2], known[3] + scalar(con, insert, named(insert, **(params or {})))  # rows inserted
+    return None if rows_merged > rows_whole else (rows_whole, rows_merged)
 
 
 def _copy_query(con: duckdb.DuckDBPyConnection, listed: str, source: str, escape: bool, params: dict | None) -> str:

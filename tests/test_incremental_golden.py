@@ -87,11 +87,12 @@ def test_incremental_days_publish_what_a_full_recompute_publishes(tmp_path):
     assert second["mode"] == "incremental"
     # the copies took the changed customers' rows of the per-customer marts, not every row (checked equal below),
     # and the rows of customer_360 and the cross-reference that differ (ranks and recency move for customers whose
-    # inputs did not change); the analysts' copy writes customer_360 whole, its age bands read the reference date,
-    # which moved
+    # inputs did not change), and the households holding their customers; the analysts' copy writes customer_360
+    # whole, its age bands read the reference date, which moved
     assert _meta(second_run, ["restricted", "marts"])["tables_merged"] == [
-        "consent_history", "contact_points", "customer_360", "customer_history", "customer_timeline", "customer_xref"]
-    assert _meta(second_run, ["published", "marts"])["tables_merged"] == ["consent_history", "customer_xref"]
+        "consent_history", "contact_points", "customer_360", "customer_history", "customer_timeline", "customer_xref",
+        "household"]
+    assert _meta(second_run, ["published", "marts"])["tables_merged"] == ["consent_history", "customer_xref", "household"]
     for mart in ("customer_360", "customer_xref"):
         written = _meta(second_run, ["marts", mart])
         assert written["written"] == "merged" and 0 < written["customers_merged"] < written["dagster/row_count"], mart
@@ -118,3 +119,30 @@ def test_incremental_days_publish_what_a_full_recompute_publishes(tmp_path):
         assert con.execute("SELECT count(*) FROM marts.customer_360 WHERE email = ?", [erased_email]).fetchall() == [(0,)]
         assert con.execute("SELECT count(*) FROM marts.customer_360 WHERE city = 'Lyon' AND address_source = 'steward'"
                            ).fetchall() == [(1,)]
+
+
+def test_a_day_at_the_same_reference_date_computes_few_customers_and_publishes_what_a_full_recompute_publishes(
+        tmp_path):
+    """A second delivery on the reference date the marts were committed with: customer_360 computes the changed
+    customers and those whose household or ranks moved, not every customer, and the copies equal a full recompute's."""
+    settings = demo_settings(tmp_path, 400, seed=31, as_of=DEMO_DAY.isoformat())
+    hold_back(settings.raw_dir, 0.06, DEMO_DAY)
+    deliver_2 = park_day(settings, DAY_2.isoformat())
+    first = materialise(settings)
+    assert _meta(first, ["marts", "customer_360"])["customers_computed"] == _meta(
+        first, ["marts", "customer_360"])["dagster/row_count"]
+    deliver_2()
+    second_run = materialise(settings)
+    second = _meta(second_run, ["marts", "customer_360"])
+    assert 0 < second["customers_computed"] < second["dagster/row_count"]
+    households = _meta(second_run, ["marts", "household"])
+    assert households["written"] == "merged" and 0 < households["households_merged"] < households["dagster/row_count"]
+    assert "household" in _meta(second_run, ["published", "marts"])["tables_merged"]
+    incremental = _copies(settings, tmp_path / "incremental")
+
+    rebuilt = _recompute_in_full(settings)
+    assert rebuilt.success and _meta(rebuilt, ["marts", "customer_360"])["customers_computed"] == second[
+        "dagster/row_count"]
+    full = _copies(settings, tmp_path / "full")
+    for name in (settings.published.name, settings.restricted.name):
+        assert compare(incremental / name, full / name) == [], name

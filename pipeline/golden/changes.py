@@ -213,24 +213,49 @@ def merge_basis(con: duckdb.DuckDBPyConnection) -> tuple[str | None, str | None]
 CHANGED_ROWS = "golden.changed_rows"
 
 
-def replace_changed_rows(con: duckdb.DuckDBPyConnection, table: str, candidate: str) -> int | None:
+def same_columns(con: duckdb.DuckDBPyConnection, table: str, other: str) -> bool:
+    """Whether two relations (tables or queries in parentheses) have the same column names and types, in order."""
+    columns = "SELECT column_name, column_type FROM (DESCRIBE {})"
+    return con.execute(columns.format(table)).fetchall() == con.execute(columns.format(other)).fetchall()
+
+
+def committed_as_of(con: duckdb.DuckDBPyConnection, table: str) -> str | None:
+    """The reference date `table` (a merged mart, schema marts) was last brought up to date as of, when it is as the
+    last committed run left it; None when that is not known (no commit yet, or a later run merged rows into it
+    without committing)."""
+    if not (table_exists(con, table) and table_exists(con, FINGERPRINTS) and table_exists(con, GENERATION)):
+        return None
+    base = scalar(con, f"SELECT current FROM {GENERATION}")
+    if table_exists(con, CHANGED_ROWS) and scalar(
+            con, f"SELECT count(*) FROM {CHANGED_ROWS} WHERE table_name = ? AND base = ?", [table.split(".")[1], base]):
+        return None
+    return scalar(con, f"SELECT any_value(as_of)::VARCHAR FROM {FINGERPRINTS}")
+
+
+def replace_changed_rows(con: duckdb.DuckDBPyConnection, table: str, candidate: str,
+                         among: str | None = None) -> int | None:
     """Bring `table` (rows keyed by customer_id) to `candidate` (a table of the same query, computed for every
-    customer), in one transaction: only the customers whose rows differ (or who appeared or left) have their rows
+    customer, or with `among`, a relation of customer_id, for those customers alone: every other customer's rows
+    stay), in one transaction: only the customers whose rows differ (or who appeared or left) have their rows
     deleted and inserted, and are recorded in CHANGED_ROWS as changed since the committed generation. Rows recorded
     against an older generation are dropped first (its run committed and its copies were written); those of a run
     that stopped before committing stay, so the next copy merges them too. Written whole when the table is missing
-    or its columns differ (every customer then recorded, returns None); else returns the customers merged."""
+    or its columns differ (every customer then recorded, returns None; never with `among`); else returns the
+    customers merged."""
     schema, name = table.split(".")
     base = scalar(con, f"SELECT current FROM {GENERATION}") if table_exists(con, GENERATION) else None
-    columns = "SELECT column_name, column_type FROM (DESCRIBE {})"
     exists = table_exists(con, table)
-    whole = not exists or con.execute(columns.format(table)).fetchall() != con.execute(columns.format(candidate)).fetchall()
+    whole = not exists or not same_columns(con, table, candidate)
+    if whole and among:
+        raise ValueError(f"{table}: a candidate of some customers cannot replace a table missing or of other columns")
     if whole:  # every customer of the candidate, and of the table it replaces
         differing = f"SELECT customer_id FROM {candidate}" + (f" UNION SELECT customer_id FROM {table}" if exists else "")
     else:  # each customer's rows hashed as the fingerprints are (a row held twice counts twice): ~15x cheaper
         # than EXCEPT ALL, ~3x cheaper than writing the table whole
-        rows = "SELECT customer_id, sum(hash(r)::HUGEINT) AS h FROM {} r GROUP BY customer_id"
-        differing = f"""SELECT customer_id FROM ({rows.format(candidate)}) n FULL JOIN ({rows.format(table)}) o
+        rows = "SELECT customer_id, sum(hash(r)::HUGEINT) AS h FROM {} r {} GROUP BY customer_id"
+        compared = f"WHERE customer_id IN (SELECT customer_id FROM {among})" if among else ""
+        differing = f"""SELECT customer_id FROM ({rows.format(candidate, "")}) n
+                        FULL JOIN ({rows.format(table, compared)}) o
                         USING (customer_id) WHERE n.h IS DISTINCT FROM o.h"""
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {CHANGED_ROWS.split('.')[0]}")

@@ -6,16 +6,23 @@ PAIR_ENDS_SQL = """
     UNION ALL
     SELECT unique_id_r, unique_id_l, match_probability FROM identity.pairwise_predictions"""
 
-CUSTOMER_XREF_SQL = f"""
-WITH links AS ({PAIR_ENDS_SQL}
+# Each scored pair of two records of one customer is found once (joined to the customers once, not per end), then
+# counted for both its records. No ORDER BY: the table is merged customer by customer (changes.replace_changed_rows),
+# its rows in no particular order.
+CUSTOMER_XREF_SQL = """
+WITH same_customer AS (
+    SELECT p.unique_id_l, p.unique_id_r, p.match_probability
+    FROM identity.pairwise_predictions p
+    JOIN identity.record_customer l ON l.unique_id = p.unique_id_l
+    JOIN identity.record_customer r ON r.unique_id = p.unique_id_r
+    WHERE l.customer_id = r.customer_id
 ),
 best_link AS (   -- the strongest link of a record to another record of the same customer
-    SELECT links.unique_id, max(links.match_probability) AS match_probability
-    FROM links
-    JOIN identity.record_customer mine   ON mine.unique_id = links.unique_id
-    JOIN identity.record_customer theirs ON theirs.unique_id = links.other
-    WHERE mine.customer_id = theirs.customer_id
-    GROUP BY links.unique_id
+    SELECT unique_id, max(match_probability) AS match_probability
+    FROM (SELECT unique_id_l AS unique_id, match_probability FROM same_customer
+          UNION ALL
+          SELECT unique_id_r, match_probability FROM same_customer)
+    GROUP BY unique_id
 )
 SELECT
     li.source,
@@ -25,5 +32,4 @@ SELECT
 FROM identity.linkage_input li
 JOIN identity.record_customer rc USING (unique_id)
 LEFT JOIN best_link USING (unique_id)
-ORDER BY rc.customer_id, li.source, li.source_record_id
 """

@@ -1,26 +1,40 @@
-"""marts.customer_360: one row per published customer, the golden record and what marketing acts on."""
+"""marts.customer_360: one row per published customer, the golden record and what marketing acts on.
+
+A customer's row reads their own golden rows, with three exceptions: the household id (households are connected
+components of the whole base), the R, F and M scores (percent ranks among every purchaser) and the reference date
+(recency, windows). On an incremental day whose reference date is the one the table was committed with, only the
+changed customers and those whose household id or segment columns moved are computed (customer_360_scope)."""
+
+from __future__ import annotations
+
+import duckdb
 
 from pipeline.config import SEEDS_DIR
+from pipeline.golden.changes import CHANGED, committed_as_of, is_full
 from pipeline.marts.segmentation import segmentation_sql
-from pipeline.sql import literal
+from pipeline.sql import literal, quote
 
 _REGIONS = literal(SEEDS_DIR / "regions.csv")
+# What marts.customer_360 shows for a customer without activity (no segments row).
+SEGMENT_DEFAULTS = {"rfm_segment": "'prospect'", "loyalty_tier": "'none'"}
 
 
-def customer_360_sql(repermission_days: int = 1095) -> str:
-    """Consent and contactability per channel are those of the surviving contact point (e-mail, mobile,
+def customer_360_sql(repermission_days: int = 1095, segments: str | None = None) -> str:
+    """The rows of the customers in_scope (golden/changes.py; every input filtered on it before the joins).
+    Consent and contactability per channel are those of the surviving contact point (e-mail, mobile,
     mobile or else landline for calls): a point is contactable only through its own opt-in. Post consent has
-    no point and stays per customer."""
+    no point and stays per customer. `segments`: a table of every customer's segmentation_sql() already built."""
     return f"""
-    WITH points AS (SELECT * FROM golden.contact_points),
+    WITH points AS (SELECT * FROM golden.contact_points WHERE in_scope(customer_id)),
+    activity AS (SELECT * FROM golden.customer_activity WHERE in_scope(customer_id)),
     post AS (
         SELECT customer_id, state AS consent_post,
                state = 'opt_in' AND greatest(c.state_since, a.last_activity_at)
                    < $as_of::DATE - INTERVAL {int(repermission_days)} DAY AS needs_repermission_post
-        FROM golden.consent_state c LEFT JOIN golden.customer_activity a USING (customer_id)
-        WHERE channel = 'post'
+        FROM golden.consent_state c LEFT JOIN activity a USING (customer_id)
+        WHERE channel = 'post' AND in_scope(customer_id)
     ),
-    segments AS ({segmentation_sql()}),
+    segments AS (SELECT * FROM {segments or f"({segmentation_sql()})"} WHERE in_scope(customer_id)),
     regions AS (SELECT * FROM read_csv({_REGIONS}, header = true, all_varchar = true))
     SELECT
         p.customer_id,
@@ -47,12 +61,11 @@ def customer_360_sql(repermission_days: int = 1095) -> str:
         coalesce(post.needs_repermission_post, false)                    AS needs_repermission_post,
         regions.region,
         a.* EXCLUDE (customer_id),
-        s.* EXCLUDE (customer_id, rfm_segment, loyalty_tier),
-        coalesce(s.rfm_segment, 'prospect')                              AS rfm_segment,
-        coalesce(s.loyalty_tier, 'none')                                 AS loyalty_tier
-    FROM golden.customer_profile p
-    LEFT JOIN golden.households h USING (customer_id)
-    LEFT JOIN golden.customer_activity a USING (customer_id)
+        s.* EXCLUDE (customer_id, {", ".join(SEGMENT_DEFAULTS)}),
+        {", ".join(f"coalesce(s.{c}, {d}) AS {c}" for c, d in SEGMENT_DEFAULTS.items())}
+    FROM (SELECT * FROM golden.customer_profile WHERE in_scope(customer_id)) p
+    LEFT JOIN (SELECT * FROM golden.households WHERE in_scope(customer_id)) h USING (customer_id)
+    LEFT JOIN activity a USING (customer_id)
     LEFT JOIN segments s USING (customer_id)
     LEFT JOIN points e ON e.customer_id = p.customer_id AND e.kind = 'email' AND list_contains(e.variants, p.email)
     LEFT JOIN points m ON m.customer_id = p.customer_id AND m.kind = 'phone' AND m.contact_point_key = p.mobile
@@ -64,6 +77,38 @@ def customer_360_sql(repermission_days: int = 1095) -> str:
     WHERE p.customer_id NOT IN (SELECT customer_id FROM golden.excluded_customers)
     ORDER BY p.customer_id
     """
+
+
+# Built by customer_360_scope: the customers to compute, and every customer's segments (read by customer_360_sql).
+SCOPE, SEGMENTS = "_customer_360_scope", "_customer_360_segments"
+
+
+def customer_360_scope(con: duckdb.DuckDBPyConnection, as_of: str) -> str | None:
+    """The table (SCOPE) of the customers whose marts.customer_360 row can differ from the table's: the run's
+    changed customers, those whose household id changed and those whose segment columns changed (a new purchaser
+    moves every purchaser's percent rank), with SEGMENTS; None when every customer must be computed (a full run, a
+    table not as the last committed run left it, or committed as of another reference date)."""
+    table = "marts.customer_360"
+    if is_full(con) or committed_as_of(con, table) != str(as_of):
+        return None
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {SEGMENTS} AS {segmentation_sql()}", {"as_of": as_of})
+    shown = {r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()}
+    moved = " OR ".join(f"{_shown(c)} IS DISTINCT FROM c.{quote(c)}"
+                        for c, *_ in con.execute(f"DESCRIBE {SEGMENTS}").fetchall()
+                        if c != "customer_id" and c in shown)  # one the table lacks: other columns, rebuilt whole
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE {SCOPE} AS
+        SELECT customer_id FROM {CHANGED}
+        UNION
+        SELECT c.customer_id FROM {table} c LEFT JOIN golden.households h USING (customer_id)
+        WHERE c.household_id IS DISTINCT FROM h.household_id
+        UNION
+        SELECT customer_id FROM {SEGMENTS} s JOIN {table} c USING (customer_id) WHERE {moved}""")
+    return SCOPE
+
+
+def _shown(column: str) -> str:
+    """A segments column as marts.customer_360 shows it."""
+    return f"coalesce(s.{column}, {SEGMENT_DEFAULTS[column]})" if column in SEGMENT_DEFAULTS else f"s.{quote(column)}"
 
 
 # The proof of each event: the point it was given for, the source record, its time and collection point.
@@ -85,24 +130,6 @@ FROM golden.contact_points cp
 JOIN marts.customer_360 c USING (customer_id)
 WHERE in_scope(cp.customer_id)
 ORDER BY customer_id, kind, contact_point_key
-"""
-
-# Every member-picking aggregate names its member (the first customer_id, the best spender then the first
-# customer_id): marts.customer_360 is merged customer by customer, so its rows are in no particular order.
-HOUSEHOLD_SQL = """
-SELECT household_id,
-       count(*)                                   AS members,
-       list(customer_id ORDER BY customer_id)     AS member_ids,
-       arg_min(postcode, customer_id)             AS postcode,
-       arg_min(country, customer_id)              AS country,  -- the analysts' copy derives départements for FR only
-       arg_min(city, customer_id)                 AS city,
-       arg_min(region, customer_id)               AS region,
-       sum(coalesce(monetary, 0))                 AS household_revenue,
-       sum(coalesce(revenue_12m, 0))              AS household_revenue_12m,
-       arg_min(loyalty_tier, (-coalesce(revenue_12m, 0), customer_id)) AS best_member_tier
-FROM marts.customer_360
-GROUP BY household_id
-ORDER BY household_id
 """
 
 SEGMENT_SUMMARY_SQL = """
