@@ -50,15 +50,24 @@ def build(sources: list[Source]) -> list:
             # A column only checked for presence goes as NULLs: GX and pandas copy every column of the frame for
             # each expectation, and its values are read by none.
             valued = suites.values_read(expectations)
+            # Each checked key counted over the whole table, reading only the rows that share a checked key (a
+            # window over every staged row cost the day a pass over the whole base). NULL keys count together.
             frame = con.execute(f"""
-                WITH keyed AS (SELECT *, count(*) OVER (PARTITION BY source, source_record_id) AS key_count
-                               FROM staging.person_records)
-                SELECT {", ".join(f"k.{quote(c)}" if c in valued else f"NULL AS {quote(c)}" for c in read)}, k.key_count,
+                WITH checked AS (SELECT p.* FROM staging.person_records p
+                                 JOIN staging.staged_files f ON f.source = p.source AND f.file = p._file
+                                 WHERE NOT f.validated),
+                keys AS (SELECT DISTINCT source, source_record_id FROM checked),
+                counts AS (SELECT p.source, p.source_record_id, count(*) AS key_count
+                           FROM staging.person_records p SEMI JOIN keys k
+                           ON p.source IS NOT DISTINCT FROM k.source
+                           AND p.source_record_id IS NOT DISTINCT FROM k.source_record_id
+                           GROUP BY ALL)
+                SELECT {", ".join(f"k.{quote(c)}" if c in valued else f"NULL AS {quote(c)}" for c in read)}, n.key_count,
                        year(k.birth_date)::DOUBLE AS birth_year,  -- GX compares numbers across NaN, not dates
                        CASE WHEN k.email_valid THEN k.email END AS valid_email,
                        CASE WHEN k.country = 'FR' THEN k.postcode END AS fr_postcode
-                FROM keyed k JOIN staging.staged_files f ON f.source = k.source AND f.file = k._file
-                WHERE NOT f.validated""").df()
+                FROM checked k JOIN counts n ON n.source IS NOT DISTINCT FROM k.source
+                AND n.source_record_id IS NOT DISTINCT FROM k.source_record_id""").df()
             total = scalar(con, "SELECT count(*) FROM staging.person_records")
         result = great_expectations.runner().run("staging_persons", frame, expectations)
         return check_result(result, rows_in_table=total)

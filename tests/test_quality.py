@@ -145,3 +145,42 @@ def test_the_staged_persons_check_reads_values_only_where_an_expectation_does_an
         result = runner_.run("staging_persons", frame, suites.staging_persons(date.today()))
         assert not result.success
         assert [(f["target"], f["unexpected_count"]) for f in result.failures] == [(target, 1)]
+
+
+def test_a_later_day_is_validated_on_its_own_rows_and_a_bad_one_still_blocks_publication(demo_copy):
+    """The staged-persons check hands GX only the rows of files not validated yet (one checkpoint over what the day
+    staged; each key still counted over the whole table): a bad value staged on a later day fails it, the published
+    marts stay as they were, and the day's file stays unvalidated, so the next run checks it again."""
+    from pipeline.staging_lookup import TABLE, VERSION
+
+    settings = demo_copy
+    first = next((settings.raw_dir / "loyalty_cards").rglob("*.csv"))
+    header, *lines = first.read_text(encoding="latin-1").splitlines()
+    columns = header.split(";")
+    fields = next(f for line in lines if '"' not in line and len(f := line.split(";")) == len(columns))  # a sound line
+    fields[columns.index("num_carte")] = "2999999999999"  # a new card
+    fields[columns.index("telephone")] = "07 00 00 00 01"  # a phone no earlier day sent
+    day = settings.raw_dir / "loyalty_cards" / "2026-11-24"
+    day.mkdir()
+    (day / "late.csv").write_text(f"{header}\n{';'.join(fields)}\n", encoding="latin-1")
+    # A corrupt result in the normalisation lookup (read back, never normalised again): the day's phone is staged
+    # as an impossible E.164 number.
+    with duckdb.connect(str(settings.warehouse)) as con:
+        con.execute(f"INSERT INTO {TABLE} VALUES ('phone', 'FR', '07 00 00 00 01', ?, '[\"+0700\", true, \"mobile\", null]')",
+                    [VERSION])
+    before = _published(settings)
+    copy_before = settings.published.read_bytes()
+    result = _run(settings)
+    found = checks(result)
+    assert not result.success and not found["staging_persons_valid"].passed
+    assert "expect_column_values_to_match_regex(phone)" in found["staging_persons_valid"].description
+    assert found["staging_persons_valid"].metadata["rows_validated"].value == 1  # the day's row, not the table
+    after = _published(settings)
+    for table, frame in before.items():
+        pd.testing.assert_frame_equal(frame, after[table], obj=f"marts.{table}")
+    assert settings.published.read_bytes() == copy_before
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        assert con.execute("SELECT phone FROM staging.person_records WHERE source_record_id = '2999999999999'"
+                           ).fetchall() == [("+0700",)]
+        assert con.execute("SELECT validated FROM staging.staged_files WHERE file = 'loyalty_cards/2026-11-24/late.csv'"
+                           ).fetchall() == [(False,)]
