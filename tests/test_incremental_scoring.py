@@ -9,7 +9,7 @@ import duckdb
 import pyarrow as pa
 from splink.backends.duckdb import DuckDBAPI
 
-from pipeline.identity import link, model, recipe
+from pipeline.identity import link, recipe
 from tests.conftest import copy_demo
 
 
@@ -23,15 +23,7 @@ def _against_the_whole_base(con, changed: list[str], settings, artefacts) -> pa.
         scratch.execute("CREATE VIEW other_records AS SELECT * FROM linkage_input ANTI JOIN _changed USING (unique_id)")
         tf_tables, _, _ = recipe.term_frequency_tables(link.DuckDBEngine(scratch), records)
         db = DuckDBAPI(scratch)
-        linker = recipe.open_linker(db, "linkage_input", settings, tf_tables)
-        changed_df, other_df = db.register("changed_records"), db.register("other_records")
-        between = linker.inference.predict_between(other_df, changed_df, warning_mode="never",
-                                                   threshold_match_probability=model.PREDICT_THRESHOLD)
-        within = linker.inference.predict_within(changed_df, warning_mode="never",
-                                                 threshold_match_probability=model.PREDICT_THRESHOLD)
-        scratch.execute(f"CREATE TABLE scored AS SELECT * FROM {between.physical_name} "
-                        f"UNION ALL BY NAME SELECT * FROM {within.physical_name}")
-        return scratch.sql(link.l_before_r(scratch, "scored")).to_arrow_table()
+        return link.score_changed_records(scratch, db, recipe.open_linker(db, "linkage_input", settings, tf_tables))
     finally:
         link._drop_scratch(scratch, path)
 

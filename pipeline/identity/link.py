@@ -143,16 +143,21 @@ def predict_changed(con: duckdb.DuckDBPyConnection, changed: list[str], model_pa
     try:
         db = DuckDBAPI(scratch_con)
         linker = recipe.open_linker(db, "changed_records", settings, {c: f"tf_{c}" for c in tf}, validate=False)
-        changed_df, other_df = db.register("changed_records"), db.register("other_records")
-        between = linker.inference.predict_between(other_df, changed_df, warning_mode="never",
-                                                   threshold_match_probability=model.PREDICT_THRESHOLD)
-        within = linker.inference.predict_within(changed_df, warning_mode="never",
-                                                 threshold_match_probability=model.PREDICT_THRESHOLD)
-        scratch_con.execute(f"CREATE TABLE scored AS SELECT * FROM {between.physical_name} "
-                            f"UNION ALL BY NAME SELECT * FROM {within.physical_name}")
-        return scratch_con.sql(l_before_r(scratch_con, "scored")).to_arrow_table()
+        return score_changed_records(scratch_con, db, linker)
     finally:
         _drop_scratch(scratch_con, scratch)
+
+
+def score_changed_records(con: duckdb.DuckDBPyConnection, db: DatabaseAPI, linker) -> pa.Table:
+    """The pairs of `con`'s changed_records with its other_records and among themselves, each pair's sides ordered."""
+    changed_df, other_df = db.register("changed_records"), db.register("other_records")
+    between = linker.inference.predict_between(other_df, changed_df, warning_mode="never",
+                                               threshold_match_probability=model.PREDICT_THRESHOLD)
+    within = linker.inference.predict_within(changed_df, warning_mode="never",
+                                             threshold_match_probability=model.PREDICT_THRESHOLD)
+    con.execute(f"CREATE TABLE scored AS SELECT * FROM {between.physical_name} "
+                f"UNION ALL BY NAME SELECT * FROM {within.physical_name}")
+    return con.sql(l_before_r(con, "scored")).to_arrow_table()
 
 
 LINKAGE_INPUT = "SELECT * FROM identity.linkage_input"
