@@ -61,7 +61,10 @@ def steward_decisions(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
     why, and whether each was applied this run."""
     decisions = read_decisions(settings.decisions_dir)
     with duckdb.get_connection() as con:
-        known = {r[0] for r in con.execute("SELECT unique_id FROM identity.linkage_input").fetchall()}
+        # only the records the decisions name: not every record's id read into Python each day
+        named = sorted({r for c in ("record_1", "record_2") for r in decisions[c].dropna()})
+        known = {r[0] for r in con.execute("""SELECT unique_id FROM identity.linkage_input
+            SEMI JOIN (SELECT unnest(?::VARCHAR[]) AS unique_id) USING (unique_id)""", [named]).fetchall()}
         decisions = mark_missing_records(decisions, known)
         decisions["applied"] = False
         decisions["effect"] = None

@@ -20,7 +20,9 @@ from splink.internals.database_api import DatabaseAPI
 
 from pipeline.identity import model, recipe
 from pipeline.identity.conflicts import ConflictModel
+from pipeline.identity.u_sample import GROUP_KEYS, provisional_identities, term_frequencies_sql, u_sample_sql
 from pipeline.sql import quote, scalar
+from pipeline.warehouse import registered
 
 
 @dataclass
@@ -76,9 +78,9 @@ def conflicts_path(model_path: Path) -> Path:
 SCRATCH_MEMORY_LIMIT = "1536MB"
 
 
-def _scratch(artefacts_dir: Path, linkage_input: pa.Table) -> tuple[duckdb.DuckDBPyConnection, Path]:
+def _scratch(artefacts_dir: Path, **tables: pa.Table) -> tuple[duckdb.DuckDBPyConnection, Path]:
     """Splink's own file-backed DuckDB, its memory bounded and spilling to an owner-only folder beside it, holding
-    the linkage input."""
+    `tables` (each under its keyword's name)."""
     artefacts_dir.mkdir(parents=True, exist_ok=True)
     scratch = artefacts_dir / "splink_scratch.duckdb"
     scratch.unlink(missing_ok=True)
@@ -86,7 +88,8 @@ def _scratch(artefacts_dir: Path, linkage_input: pa.Table) -> tuple[duckdb.DuckD
     shutil.rmtree(spill, ignore_errors=True)
     spill.mkdir(mode=0o700)
     con = duckdb.connect(str(scratch), config={"memory_limit": SCRATCH_MEMORY_LIMIT, "temp_directory": str(spill)})
-    DuckDBEngine(con).put(linkage_input, "linkage_input")
+    for name, table in tables.items():
+        DuckDBEngine(con).put(table, name)
     return con, scratch
 
 
@@ -120,37 +123,90 @@ def l_before_r(con: duckdb.DuckDBPyConnection, table: str) -> str:
     return f"SELECT {', '.join(side(c) for c in columns)} FROM {table}"
 
 
-def predict_changed(linkage_input: pa.Table, changed: list[str], model_path: Path, artefacts_dir: Path) -> pa.Table:
-    """Incremental linkage with the saved model: score the changed records against the unchanged ones
-    (Splink's predict_between) and against each other (predict_within); no training, no other pairs."""
+def predict_changed(con: duckdb.DuckDBPyConnection, changed: list[str], model_path: Path,
+                    artefacts_dir: Path) -> pa.Table:
+    """Incremental linkage with the saved model: score the changed records of the warehouse's identity.linkage_input
+    against the unchanged ones (Splink's predict_between) and against each other (predict_within); no training, no
+    other pairs. Splink's scratch holds only the changed records, the unchanged ones a blocking rule pairs with them
+    (no other can be paired: the same pairs as against the whole base) and the term frequencies, computed on the
+    whole base as the full run's (`term_frequency_frames`)."""
     _quiet_splink()
-    con, scratch = _scratch(artefacts_dir, linkage_input)
+    settings = json.loads(model_path.read_text())
+    with registered(con, _changed=pa.table({"unique_id": pa.array(changed, pa.string())})):
+        changed_records = con.sql(f"{LINKAGE_INPUT} SEMI JOIN _changed USING (unique_id)").to_arrow_table()
+        tf = term_frequency_frames(con, "identity.linkage_input")
+    with registered(con, changed_records=changed_records):
+        others = con.sql(blocked_with_sql(_prediction_rules(settings), "identity.linkage_input",
+                                          "changed_records")).to_arrow_table()
+    scratch_con, scratch = _scratch(artefacts_dir, changed_records=changed_records, other_records=others,
+                                    **{f"tf_{c}": t for c, t in tf.items()})
     try:
-        con.register("_changed", pa.table({"unique_id": pa.array(changed, pa.string())}))
-        con.execute("CREATE TABLE changed_records AS SELECT * FROM linkage_input WHERE unique_id IN "
-                    "(SELECT unique_id FROM _changed)")
-        # a view, not a second copy of the whole base written to the scratch file every day
-        con.execute("CREATE VIEW other_records AS SELECT * FROM linkage_input WHERE unique_id NOT IN "
-                    "(SELECT unique_id FROM changed_records)")
-        tf_tables, _, _ = recipe.term_frequency_tables(DuckDBEngine(con), linkage_input)  # as the full run's
-        db = DuckDBAPI(con)
-        linker = recipe.open_linker(db, "linkage_input", json.loads(model_path.read_text()), tf_tables)
-        changed_df, other_df = db.register("changed_records"), db.register("other_records")
-        between = linker.inference.predict_between(other_df, changed_df, warning_mode="never",
-                                                   threshold_match_probability=model.PREDICT_THRESHOLD)
-        within = linker.inference.predict_within(changed_df, warning_mode="never",
-                                                 threshold_match_probability=model.PREDICT_THRESHOLD)
-        con.execute(f"CREATE TABLE scored AS SELECT * FROM {between.physical_name} "
-                    f"UNION ALL BY NAME SELECT * FROM {within.physical_name}")
-        return con.sql(l_before_r(con, "scored")).to_arrow_table()
+        db = DuckDBAPI(scratch_con)
+        linker = recipe.open_linker(db, "changed_records", settings, {c: f"tf_{c}" for c in tf}, validate=False)
+        return score_changed_records(scratch_con, db, linker)
     finally:
-        _drop_scratch(con, scratch)
+        _drop_scratch(scratch_con, scratch)
+
+
+def score_changed_records(con: duckdb.DuckDBPyConnection, db: DatabaseAPI, linker) -> pa.Table:
+    """The pairs of `con`'s changed_records with its other_records and among themselves, each pair's sides ordered."""
+    changed_df, other_df = db.register("changed_records"), db.register("other_records")
+    between = linker.inference.predict_between(other_df, changed_df, warning_mode="never",
+                                               threshold_match_probability=model.PREDICT_THRESHOLD)
+    within = linker.inference.predict_within(changed_df, warning_mode="never",
+                                             threshold_match_probability=model.PREDICT_THRESHOLD)
+    con.execute(f"CREATE TABLE scored AS SELECT * FROM {between.physical_name} "
+                f"UNION ALL BY NAME SELECT * FROM {within.physical_name}")
+    return con.sql(l_before_r(con, "scored")).to_arrow_table()
+
+
+LINKAGE_INPUT = "SELECT * FROM identity.linkage_input"
+
+
+# A saved rule is its SQL, or a dict of it with these keys; any other (Splink's arrays to explode) is not a plain join.
+PLAIN_RULE_KEYS = {"blocking_rule", "sql_dialect", "salting_partitions"}
+
+
+def _prediction_rules(settings: dict) -> list[str] | None:
+    """The saved model's blocking rules for predictions, as the SQL Splink joins on (`l.` and `r.` sides); None when
+    one is not a plain join."""
+    rules = settings["blocking_rules_to_generate_predictions"]
+    if not all(isinstance(r, str) or set(r) <= PLAIN_RULE_KEYS for r in rules):
+        return None
+    return [r if isinstance(r, str) else r["blocking_rule"] for r in rules]
+
+
+def blocked_with_sql(rules: list[str] | None, table: str, changed: str) -> str:
+    """SELECT of the records of `table` (not in `changed`) that some rule pairs with a record of `changed`, either
+    side: every record predict_between could pair a changed record with (every record when `rules` is None)."""
+    others = f"SELECT * FROM {table} WHERE unique_id NOT IN (SELECT unique_id FROM {changed})"
+    if rules is None:
+        return others
+    ends = " UNION ".join(f"SELECT l.unique_id FROM {table} l JOIN {changed} r ON {rule} UNION "
+                          f"SELECT r.unique_id FROM {changed} l JOIN {table} r ON {rule}" for rule in rules)
+    return f"{others} AND unique_id IN ({ends})"
+
+
+def term_frequency_frames(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, pa.Table]:
+    """recipe.term_frequency_tables' tables (column -> Arrow), computed on `table` in `con`, reading only the columns
+    the provisional identities, the choice of each one's record and the frequencies need: the same values."""
+    columns = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]
+    keys = sorted({c for key in GROUP_KEYS for c in key} | set(recipe.identifiers_of_columns(columns)))
+    groups = provisional_identities(con.sql(f"SELECT unique_id, {', '.join(map(quote, keys))} FROM {table}")
+                                    .to_arrow_table(), recipe.identifiers_of_columns(columns))
+    with registered(con, _groups=groups):
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _tf_sample AS "
+                    f"{u_sample_sql(table, '_groups', list(model.TF_COLUMNS))}")
+    try:
+        return {c: con.sql(term_frequencies_sql(c, "_tf_sample")).to_arrow_table() for c in model.TF_COLUMNS}
+    finally:
+        con.execute("DROP TABLE _tf_sample")
 
 
 def train_and_predict(linkage_input: pa.Table, artefacts_dir: Path) -> LinkResult:
     """Train with the one recipe (recipe.py) on DuckDB, score candidate pairs above PREDICT_THRESHOLD."""
     _quiet_splink()
-    con, scratch = _scratch(artefacts_dir, linkage_input)
+    con, scratch = _scratch(artefacts_dir, linkage_input=linkage_input)
     try:
         engine = DuckDBEngine(con)
         trained = recipe.train(engine, linkage_input)

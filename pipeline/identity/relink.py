@@ -52,3 +52,11 @@ def plan_link(con: duckdb.DuckDBPyConnection, model_path: Path, full_relink: boo
 def save_linked_records(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("CREATE OR REPLACE TABLE identity.linked_records AS "
                 "SELECT unique_id, record_hash FROM identity.linkage_input")
+
+
+def update_linked_records(con: duckdb.DuckDBPyConnection, touched: str, changed: str) -> None:
+    """save_linked_records after an incremental run, for its records only: the touched ones (changed or removed,
+    the view `touched` names) leave, the changed ones (`changed`) come back with the hash they were scored on."""
+    con.execute(f"DELETE FROM identity.linked_records WHERE unique_id IN (SELECT unique_id FROM {touched})")
+    con.execute(f"""INSERT INTO identity.linked_records SELECT unique_id, record_hash FROM identity.linkage_input
+        WHERE unique_id IN (SELECT unique_id FROM {changed})""")

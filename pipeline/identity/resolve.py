@@ -15,7 +15,7 @@ from pipeline.identity.clustering import component_table, constrained_clusters, 
 from pipeline.identity.evidence import PersonKey, conflict
 from pipeline.identity.household_attach import attach_household_fragments
 from pipeline.identity.ids import IdAssignment, assign_ids, new_customer_id_sql
-from pipeline.identity.relink import save_linked_records
+from pipeline.identity.relink import update_linked_records
 from pipeline.sql import scalar
 from pipeline.warehouse import registered, table_exists, transaction
 
@@ -31,21 +31,24 @@ def person_keys(con: duckdb.DuckDBPyConnection, only: Iterable[str] | None = Non
     return {uid: PersonKey(f, fc, ln, bd) for uid, f, fc, ln, bd in rows}
 
 
-def merge_rescored(con: duckdb.DuckDBPyConnection, scored: pa.Table, touched: list[str]) -> dict:
+def merge_rescored(con: duckdb.DuckDBPyConnection, scored: pa.Table, touched: list[str], changed: list[str]) -> dict:
     """Replace every pair involving a touched (changed or removed) record by the newly scored pairs, and
-    record what the pairs were scored on, in one transaction."""
-    with registered(con, _scored=scored, _touched=pa.table({"unique_id": pa.array(touched, pa.string())})):
+    record what the pairs were scored on, in one transaction. A DELETE and an INSERT: rewriting the whole
+    table for a day's few records cost what the base holds, not what the day changed."""
+    with registered(con, _scored=scored, _touched=pa.table({"unique_id": pa.array(touched, pa.string())}),
+                    _changed=pa.table({"unique_id": pa.array(changed, pa.string())})):
         with transaction(con):
-            dropped = scalar(con, """SELECT count(*) FROM identity.pairwise_predictions
+            reclustering.note_rescored(con, "_touched")  # reads the old pairs: before they are deleted
+            dropped = scalar(con, """DELETE FROM identity.pairwise_predictions
                 WHERE unique_id_l IN (SELECT unique_id FROM _touched) OR unique_id_r IN (SELECT unique_id FROM _touched)
                 """)
-            reclustering.note_rescored(con, "_touched")
-            con.execute("""CREATE OR REPLACE TABLE identity.pairwise_predictions AS
-                SELECT * FROM identity.pairwise_predictions
-                WHERE unique_id_l NOT IN (SELECT unique_id FROM _touched)
-                  AND unique_id_r NOT IN (SELECT unique_id FROM _touched)
-                UNION ALL BY NAME SELECT * FROM _scored""")
-            save_linked_records(con)
+            known = {r[0] for r in con.execute("DESCRIBE identity.pairwise_predictions").fetchall()}
+            if set(scored.column_names) <= known:
+                con.execute("INSERT INTO identity.pairwise_predictions BY NAME SELECT * FROM _scored")
+            else:  # a column the table lacks (another model's output): the table takes it, NULL on older pairs
+                con.execute("""CREATE OR REPLACE TABLE identity.pairwise_predictions AS
+                    SELECT * FROM identity.pairwise_predictions UNION ALL BY NAME SELECT * FROM _scored""")
+            update_linked_records(con, "_touched", "_changed")
     return {"pairs_dropped": dropped}
 
 

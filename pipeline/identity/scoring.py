@@ -57,11 +57,10 @@ def score_pairs(con: duckdb.DuckDBPyConnection, settings: Settings, full_relink:
         save_linked_records(con)
         reclustering.forget(con)  # every pair is new: the next clustering looks at every record
     elif plan.mode == "incremental":
-        records = con.sql("SELECT * FROM identity.linkage_input").to_arrow_table()
         scored = apply_conflicts(
-            link.predict_changed(records, plan.changed, settings.model_path, settings.artefacts_dir),
+            link.predict_changed(con, plan.changed, settings.model_path, settings.artefacts_dir),
             ConflictModel.load(link.conflicts_path(settings.model_path)))
         rescored = scored.num_rows
-        merged = merge_rescored(con, scored, plan.changed + plan.removed)
+        merged = merge_rescored(con, scored, plan.changed + plan.removed, plan.changed)
     vetoed = scalar(con, "SELECT count(*) FROM identity.pairwise_predictions WHERE contrary_evidence")
     return Scoring(plan=plan, vetoed=vetoed, full=full, rescored=rescored, merged=merged)
