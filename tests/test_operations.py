@@ -82,9 +82,9 @@ def test_a_run_killed_midway_leaves_the_published_marts_and_the_next_run_complet
     cli = str(Path(sys.executable).parent / "customer360")
     run = subprocess.Popen([cli, "run", "--raw-dir", str(settings.raw_dir), "--warehouse", str(settings.warehouse),
                             "--truth", ""], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    scratch = settings.artefacts_dir / "splink_scratch.duckdb"
+    spill = settings.artefacts_dir / "splink_scratch.spill"  # Splink's scratch folder (its database may be in memory)
     for _ in range(600):  # kill -9 while Splink is training, mid-run
-        if scratch.exists() or run.poll() is not None:
+        if spill.exists() or run.poll() is not None:
             break
         time.sleep(0.1)
     run.kill()

@@ -98,6 +98,12 @@ def open_linker(db: DatabaseAPI, table: str, settings, tf_tables: dict | None = 
     return linker
 
 
+def done_with(linker: Linker) -> None:
+    """Drop the tables Splink made for `linker` (blocked pairs, comparison vectors, scored pairs): an engine holding
+    its tables in memory keeps them there until dropped, beside the next step's own."""
+    linker.table_management.delete_tables_created_by_splink_from_db()
+
+
 def _pairs_sql(table: str, keys: tuple[str, ...]) -> str:
     present = " AND ".join(f"{key} IS NOT NULL" for key in keys)
     return (f"SELECT coalesce(sum(n * (n - 1) / 2), 0) AS pairs FROM (SELECT count(*) AS n FROM {table} "
@@ -243,6 +249,7 @@ def train(engine: Engine, records: pa.Table) -> Trained:
     u_linker.training.estimate_u_using_random_sampling(max_pairs=U_SAMPLE_PAIRS, seed=TRAINING_SEED, num_chunks=1,
                                                        min_count_per_level=None)
     u_model = fill_unobserved_u(u_linker.misc.save_model_to_json())
+    done_with(u_linker)
     linker = open_linker(engine.api(), "linkage_input", u_model, tf_tables)
     rules = prior_rules(present)
     if rules:
@@ -266,6 +273,7 @@ def train(engine: Engine, records: pa.Table) -> Trained:
                 continue
             trained.append(label)
     fitted = linker.misc.save_model_to_json()
+    done_with(linker)
     prior = bounded_prior(fitted, records.num_rows)
     fitted = floor_m(fitted)
     learned = conflicts.calibrate(conflicts.estimate(records, sample), fitted)
@@ -300,12 +308,15 @@ def score_yield_samples(engine: Engine, trained: Trained, shares: dict[int, floa
     # Only the pairs' ids and probabilities are read (the flags come from the samples): no column kept beside them.
     sample_model = {**trained.model, "unique_id_column_name": "yield_id", "blocking_rules_to_generate_predictions": own,
                     "retain_matching_columns": False, "additional_columns_to_retain": []}
-    scored = open_linker(engine.api(), "yield_samples", sample_model, trained.tf_tables).inference.predict()
+    linker = open_linker(engine.api(), "yield_samples", sample_model, trained.tf_tables)
+    scored = linker.inference.predict()
     flags = ", ".join(f"coalesce(({rule['blocking_rule']}), false) AS in_{j}" for j, rule in enumerate(rules))
-    return engine.api().query_sql(
+    frame = engine.api().query_sql(
         f"SELECT l.yield_rule, s.match_probability, {flags} FROM {scored.physical_name} s "
         f"JOIN yield_samples l ON l.yield_id = s.yield_id_l JOIN yield_samples r ON r.yield_id = s.yield_id_r",
         output_type="pandas")
+    done_with(linker)
+    return frame
 
 
 def rule_yields(engine: Engine, trained: Trained) -> list[dict]:
