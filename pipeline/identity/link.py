@@ -195,9 +195,10 @@ def term_frequency_frames(con: duckdb.DuckDBPyConnection, table: str) -> dict[st
     """recipe.term_frequency_tables' tables (column -> Arrow), computed on `table` in `con`, reading only the columns
     the provisional identities, the choice of each one's record and the frequencies need: the same values."""
     columns = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]
-    keys = sorted({c for key in GROUP_KEYS for c in key} | set(recipe.identifiers_of_columns(columns)))
+    identifiers = recipe.identifiers_of_columns(columns)
+    keys = sorted({c for key in GROUP_KEYS for c in key} | set(identifiers))
     groups = provisional_identities(con.sql(f"SELECT unique_id, {', '.join(map(quote, keys))} FROM {table}")
-                                    .to_arrow_table(), recipe.identifiers_of_columns(columns))
+                                    .to_arrow_table(), identifiers)
     with registered(con, _groups=groups):
         con.execute(f"CREATE OR REPLACE TEMP TABLE _tf_sample AS "
                     f"{u_sample_sql(table, '_groups', list(model.TF_COLUMNS))}")

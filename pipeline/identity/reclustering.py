@@ -33,10 +33,7 @@ def note_rescored(con: duckdb.DuckDBPyConnection, touched: str) -> None:
     """Add the records of `touched` (a relation of unique_id) and their partners in identity.pairwise_predictions,
     before their pairs are replaced, to the journal (in the caller's transaction)."""
     con.execute(f"CREATE TABLE IF NOT EXISTS {JOURNAL} (unique_id VARCHAR)")
-    con.execute(f"""INSERT INTO {JOURNAL}
-        SELECT unique_id FROM {touched}
-        UNION SELECT unique_id_r FROM identity.pairwise_predictions SEMI JOIN {touched} t ON t.unique_id = unique_id_l
-        UNION SELECT unique_id_l FROM identity.pairwise_predictions SEMI JOIN {touched} t ON t.unique_id = unique_id_r""")
+    con.execute(f"INSERT INTO {JOURNAL} {_with_partners(touched)}")
 
 
 def forget(con: duckdb.DuckDBPyConnection) -> None:
@@ -84,10 +81,14 @@ def seeds(con: duckdb.DuckDBPyConnection, settings: str, decided: list[str]) -> 
 
 def near(con: duckdb.DuckDBPyConnection, nodes: str, out: str) -> None:
     """Temp table `out` (unique_id): the records of `nodes` and their partners in any scored pair."""
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE {out} AS
-        SELECT unique_id FROM {nodes}
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {out} AS {_with_partners(nodes)}")
+
+
+def _with_partners(nodes: str) -> str:
+    """SELECT of the records of `nodes` (a relation of unique_id) and their partners in any scored pair."""
+    return f"""SELECT unique_id FROM {nodes}
         UNION SELECT unique_id_r FROM identity.pairwise_predictions SEMI JOIN {nodes} n ON n.unique_id = unique_id_l
-        UNION SELECT unique_id_l FROM identity.pairwise_predictions SEMI JOIN {nodes} n ON n.unique_id = unique_id_r""")
+        UNION SELECT unique_id_l FROM identity.pairwise_predictions SEMI JOIN {nodes} n ON n.unique_id = unique_id_r"""
 
 
 def region(con: duckdb.DuckDBPyConnection, edges: str) -> int:
