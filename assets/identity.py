@@ -17,6 +17,7 @@ from assets.keys import (
     STEWARD_DECISIONS,
 )
 from assets.metadata import table_metadata
+from assets.quality import CLUSTERS_VALID_SPEC, identity_clusters_valid
 from assets.steps import Step
 from pipeline.golden.purge import restore_purged_hashes
 from pipeline.identity import id_scope, link, reclustering
@@ -27,7 +28,7 @@ from pipeline.identity.features import identifier_names, linkage_input_sql
 from pipeline.identity.resolve import cluster, save_ids, stable_ids
 from pipeline.identity.review import review_queue_sql
 from pipeline.identity.scoring import score_pairs
-from pipeline.resources import WAREHOUSE_POOL, RunSettings
+from pipeline.resources import WAREHOUSE_POOL, GreatExpectations, RunSettings
 from pipeline.warehouse import create_table_as, registered, replace_table, transaction
 
 GROUP = "identity"
@@ -121,8 +122,10 @@ def pairwise_predictions(context: dg.AssetExecutionContext, duckdb: DuckDBResour
         "model": dg.MetadataValue.path(str(settings.model_path)), **extra})
 
 
-@dg.asset(key=CLUSTERS, deps=[PREDICTIONS, STEWARD_DECISIONS], group_name=GROUP, kinds={"duckdb"}, pool=WAREHOUSE_POOL)
-def clusters(duckdb: DuckDBResource, settings: RunSettings) -> dg.MaterializeResult:
+@dg.asset(key=CLUSTERS, deps=[PREDICTIONS, STEWARD_DECISIONS], group_name=GROUP, kinds={"duckdb"}, pool=WAREHOUSE_POOL,
+          check_specs=[CLUSTERS_VALID_SPEC])
+def clusters(duckdb: DuckDBResource, settings: RunSettings,
+             great_expectations: GreatExpectations) -> dg.MaterializeResult:
     """One row per person record with its cluster; strongest links first, never across a conflict the data
     show to be a veto (conflict_weights.json, learned on the last full re-link)."""
     conflicts = link.conflicts_path(settings.model_path)
@@ -147,7 +150,8 @@ def clusters(duckdb: DuckDBResource, settings: RunSettings) -> dg.MaterializeRes
         "clusters_flagged_for_review": flagged,
         "components_recomputed": clustering.recomputed,
         **({"records_reclustered": clustering.reclustered} if clustering.reclustered is not None else {}),
-        "threshold": policy.threshold})
+        "threshold": policy.threshold},
+        check_results=[identity_clusters_valid(duckdb, great_expectations, settings)])  # blocking: fails the step
 
 
 @dg.multi_asset(

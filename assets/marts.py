@@ -37,6 +37,7 @@ from assets.metadata import (
     merged_metadata,
     table_metadata,
 )
+from assets.publication_guard import NOT_SHRUNK_SPEC, customer_360_not_shrunk
 from assets.steps import Step
 from pipeline.config import CONSENT_CHANNELS
 from pipeline.golden.changes import commit_fingerprints, replace_changed_rows, same_columns, scope
@@ -66,25 +67,29 @@ MARTS_STEP = Step("marts")
 XREF_COVERS_STAGING = "every_person_record_once"
 
 
+# Its blocking check is evaluated in the same step, once the table is written: a step of its own cost Dagster's
+# bookkeeping and bought nothing (the check reads only what this step wrote).
 @dg.asset(key=CUSTOMER_XREF, deps=[RECORD_CUSTOMER, PREDICTIONS], group_name=GROUP, kinds={"duckdb"},
-          pool=WAREHOUSE_POOL)
+          pool=WAREHOUSE_POOL,
+          check_specs=[dg.AssetCheckSpec(XREF_COVERS_STAGING, asset=CUSTOMER_XREF, blocking=True,
+                                         description="Every staged person record appears exactly once in the "
+                                                     "cross-reference.")])
 def customer_xref(duckdb: DuckDBResource) -> dg.MaterializeResult:
     """Source record -> customer_id, with the probability of its strongest link inside the customer."""
     with duckdb.get_connection() as con:  # the customers whose records or links changed (the copies merge them)
         con.execute(f"CREATE OR REPLACE TEMP TABLE customer_xref_candidate AS {CUSTOMER_XREF_SQL}")
         merged = replace_changed_rows(con, "marts.customer_xref", "customer_xref_candidate")
-        return dg.MaterializeResult(metadata={**table_metadata(con, "marts.customer_xref"), **merged_metadata(merged)})
+        meta = {**table_metadata(con, "marts.customer_xref"), **merged_metadata(merged)}
+    return dg.MaterializeResult(metadata=meta, check_results=[every_person_record_once(duckdb)])
 
 
-@dg.asset_check(asset=CUSTOMER_XREF, name=XREF_COVERS_STAGING, blocking=True,
-                description="Every staged person record appears exactly once in the cross-reference.")
 def every_person_record_once(duckdb: DuckDBResource) -> dg.AssetCheckResult:
     with duckdb.get_connection() as con:
         staged, xref, distinct = con.execute("""
             SELECT (SELECT count(*) FROM staging.person_records),
                    (SELECT count(*) FROM marts.customer_xref),
                    (SELECT count(DISTINCT (source, source_record_id)) FROM marts.customer_xref)""").fetchall()[0]
-    return dg.AssetCheckResult(passed=staged == xref == distinct,
+    return dg.AssetCheckResult(check_name=XREF_COVERS_STAGING, passed=staged == xref == distinct,
                                metadata={"staged_person_records": staged, "xref_rows": xref,
                                          "distinct_xref_records": distinct})
 
@@ -115,7 +120,8 @@ CUSTOMER_360_VALID = "customer_360_valid"
           check_specs=[dg.AssetCheckSpec(CUSTOMER_360_VALID, asset=CUSTOMER_360, blocking=True,
                                          description="Great Expectations on the candidate before it replaces the "
                                                      "published table: unique ids, counts reconcile, RFM 1-5, "
-                                                     "no contactability without consent.")])
+                                                     "no contactability without consent."),
+                       NOT_SHRUNK_SPEC])
 def customer_360(duckdb: DuckDBResource, settings: RunSettings, great_expectations: GreatExpectations):
     """One row per customer: best values with lineage, contactability, consent, history, household, segments."""
     with duckdb.get_connection() as con:
@@ -133,7 +139,7 @@ def customer_360(duckdb: DuckDBResource, settings: RunSettings, great_expectatio
                                 FROM (SELECT * FROM customer_360_candidate {kept})""").df()
         result = great_expectations.runner().run("customer_360", frame, suites.customer_360(),
                                                   {"expected_customers": expected})
-        check = check_result(result)
+        check = check_result(result, check_name=CUSTOMER_360_VALID)
         if not result.success:  # the last good marts.customer_360 stays published
             yield check
             raise dg.Failure(description=f"marts.customer_360 not replaced: {result.describe()}")
@@ -142,7 +148,7 @@ def customer_360(duckdb: DuckDBResource, settings: RunSettings, great_expectatio
         yield dg.MaterializeResult(metadata={**table_metadata(con, "marts.customer_360"),
                                              **merged_metadata(merged), "customers_computed": computed,
                                              **column_lineage(con, "marts.customer_360", SOURCES_360, DERIVED_360)},
-                                   check_results=[check])
+                                   check_results=[check, customer_360_not_shrunk(duckdb, settings)])
 
 
 def _customer_360_candidate(con, settings: RunSettings, among: str | None) -> None:

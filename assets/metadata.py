@@ -52,10 +52,11 @@ def merged_metadata(merged: int | None) -> dict:
     return {"written": "whole" if merged is None else "merged", "customers_merged": merged or 0}
 
 
-def check_result(result: SuiteResult, prefix: str = "", **extra) -> dg.AssetCheckResult:
-    """Counts and unexpected percentages only: never a value from the data."""
+def check_result(result: SuiteResult, prefix: str = "", check_name: str | None = None, **extra) -> dg.AssetCheckResult:
+    """Counts and unexpected percentages only: never a value from the data. `check_name`: needed where the asset has
+    several checks in one step."""
     return dg.AssetCheckResult(
-        passed=result.success, description=prefix + result.describe(),
+        check_name=check_name, passed=result.success, description=prefix + result.describe(),
         metadata={"rows_validated": result.rows, "expectations": len(result.expectations),
                   "failed": len(result.failures), "data_docs": dg.MetadataValue.url(result.docs),
                   "results": dg.MetadataValue.json(result.expectations), **extra})

@@ -8,7 +8,6 @@ from dagster_duckdb import DuckDBResource
 
 from assets.keys import ACTIVITIES, CLUSTERS, CUSTOMER_XREF, DATA_QUALITY, PERSON_RECORDS, PREDICTIONS, VALIDATED_FILES
 from assets.metadata import check_result, table_metadata
-from assets.publication_guard import customer_360_not_shrunk
 from assets.staging import RECONCILES, RECONCILES_DESCRIPTION, raw_rows_reconcile
 from assets.steps import CheckStep
 from pipeline.config import Source
@@ -110,28 +109,6 @@ def build(sources: list[Source]) -> list:
         yield from checks.evaluate(context, duckdb=duckdb, great_expectations=great_expectations, settings=settings,
                                    sources=sources)
 
-    @dg.asset_check(asset=CLUSTERS, name=CLUSTERS_VALID, blocking=True,
-                    additional_deps=[PERSON_RECORDS, PREDICTIONS],
-                    description="Every staged record in one cluster, probabilities in [0, 1], no mega-cluster, "
-                                "a healthy model (agreement counts for a match).")
-    def identity_clusters_valid(duckdb: DuckDBResource, great_expectations: GreatExpectations,
-                                settings: RunSettings) -> dg.AssetCheckResult:
-        with duckdb.get_connection() as con:
-            staged = scalar(con, "SELECT count(*) FROM staging.person_records")
-            healthy = ("(SELECT bool_and(healthy) FROM identity.model_health)"
-                       if table_exists(con, "identity.model_health") else "true")
-            frame = con.execute(f"""
-                WITH best AS (SELECT unique_id, max(match_probability) AS match_probability
-                              FROM ({PAIR_ENDS_SQL}) GROUP BY unique_id)
-                SELECT c.unique_id, c.cluster_key, c.cluster_size, (c.cluster_size = 1)::INT AS is_singleton,
-                       best.match_probability, {healthy} AS model_healthy
-                FROM identity.clusters c LEFT JOIN best USING (unique_id)""").df()
-        largest = settings.linkage.max_cluster_size  # the value clustering enforced (one linkage policy)
-        expectations = suites.identity_clusters(largest)
-        return check_result(great_expectations.runner().run("identity_clusters", frame, expectations,
-                                                            {"staged_records": staged}),
-                            max_cluster_size=largest)
-
     @dg.asset(key=DATA_QUALITY, group_name=GROUP, kinds={"duckdb"}, pool=WAREHOUSE_POOL,
               deps=[PERSON_RECORDS, ACTIVITIES, CUSTOMER_XREF])
     def data_quality(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
@@ -147,7 +124,34 @@ def build(sources: list[Source]) -> list:
                 **table_metadata(con, "marts.data_quality"), "sources": len(frame),
                 "worst_quarantine_share": float(frame["quarantine_share"].max() or 0)})
 
-    return [staging_checks, validated_files, identity_clusters_valid, data_quality, customer_360_not_shrunk]
+    return [staging_checks, validated_files, data_quality]
+
+
+# Evaluated in the clusters step, right after the clusters are written (assets/identity.py): a step of its own cost
+# Dagster's bookkeeping and bought nothing, since the check reads only what that step wrote.
+CLUSTERS_VALID_SPEC = dg.AssetCheckSpec(
+    CLUSTERS_VALID, asset=CLUSTERS, blocking=True, additional_deps=[PERSON_RECORDS, PREDICTIONS],
+    description="Every staged record in one cluster, probabilities in [0, 1], no mega-cluster, a healthy model "
+                "(agreement counts for a match).")
+
+
+def identity_clusters_valid(duckdb: DuckDBResource, great_expectations: GreatExpectations,
+                            settings: RunSettings) -> dg.AssetCheckResult:
+    with duckdb.get_connection() as con:
+        staged = scalar(con, "SELECT count(*) FROM staging.person_records")
+        healthy = ("(SELECT bool_and(healthy) FROM identity.model_health)"
+                   if table_exists(con, "identity.model_health") else "true")
+        frame = con.execute(f"""
+            WITH best AS (SELECT unique_id, max(match_probability) AS match_probability
+                          FROM ({PAIR_ENDS_SQL}) GROUP BY unique_id)
+            SELECT c.unique_id, c.cluster_key, c.cluster_size, (c.cluster_size = 1)::INT AS is_singleton,
+                   best.match_probability, {healthy} AS model_healthy
+            FROM identity.clusters c LEFT JOIN best USING (unique_id)""").df()
+    largest = settings.linkage.max_cluster_size  # the value clustering enforced (one linkage policy)
+    expectations = suites.identity_clusters(largest)
+    return check_result(great_expectations.runner().run("identity_clusters", frame, expectations,
+                                                        {"staged_records": staged}),
+                        max_cluster_size=largest)
 
 
 def _failing_sources(frame: pd.DataFrame) -> list[str]:

@@ -22,9 +22,9 @@ GROUP = "sources"
 RAW_TYPES = {"_line": "BIGINT", "_loaded_at": "TIMESTAMP"}
 FILE_TYPES = {"rows": "BIGINT", "unreadable": "BIGINT", "records": "BIGINT", "repaired": "BIGINT"}
 FILE_COLUMNS = ["file", "sha256", "drop", "rows", "unreadable", "records", "repaired", "status"]
-NO_DUPLICATE_FILES = "no_duplicate_files"
-COLUMNS_AS_MAPPED = "columns_as_mapped"
-HAS_ROWS = "has_rows"
+FILES_LOADED = "files_loaded"
+FILES_LOADED_DESCRIPTION = ("Every file read once (a duplicate is skipped: WARN), with a trustworthy header carrying the "
+                            "mapped columns (else it is refused: ERROR), and the source has delivered rows (WARN).")
 
 
 def drop_partitions(first_day: str) -> dg.DailyPartitionsDefinition:
@@ -41,22 +41,28 @@ def extract_spec(source: Source) -> dg.AssetSpec:
 
 
 # Every source's extract in one step (assets/steps.py says why): the selected sources, one after the other, each
-# its own asset, partitioned by drop day.
+# its own asset, partitioned by drop day, with its file check evaluated in the same step, right after the load.
 def build_extracts(sources: list[Source], partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
-    @dg.multi_asset(specs=[extract_spec(s) for s in sources], partitions_def=partitions, can_subset=True,
-                    pool=WAREHOUSE_POOL, name=GROUP)
+    @dg.multi_asset(specs=[extract_spec(s) for s in sources], check_specs=[file_check_spec(s) for s in sources],
+                    partitions_def=partitions, can_subset=True, pool=WAREHOUSE_POOL, name=GROUP)
     def extracts(context: dg.AssetExecutionContext, duckdb: DuckDBResource, settings: RunSettings):
         """The selected sources' files of the drop day, each replacing that day's rows of raw.<source>."""
         for source in sources:
-            if raw_key(source) in context.selected_asset_keys:
-                yield load_day(source, context, duckdb, settings)
+            key = raw_key(source)
+            checked = dg.AssetCheckKey(key, FILES_LOADED) in context.selected_asset_check_keys
+            if key in context.selected_asset_keys:
+                yield load_day(source, context, duckdb, settings, checked)
+            elif checked:  # the check alone, as an operator may run it from the asset's page
+                with duckdb.get_connection() as con:
+                    yield files_loaded(con, source)
 
     return extracts
 
 
 def load_day(source: Source, context: dg.AssetExecutionContext, duckdb: DuckDBResource,
-             settings: RunSettings) -> dg.MaterializeResult:
-    """One source's files of the run's drop day into raw.<source> (that day's rows replaced)."""
+             settings: RunSettings, checked: bool = True) -> dg.MaterializeResult:
+    """One source's files of the run's drop day into raw.<source> (that day's rows replaced), with its file check
+    when `checked`."""
     day = context.partition_key
     table, files_table = f"raw.{source.name}", f"raw.{source.name}__files"  # for the helpers, which quote
     with duckdb.get_connection() as con:
@@ -87,7 +93,8 @@ def load_day(source: Source, context: dg.AssetExecutionContext, duckdb: DuckDBRe
             context.log.warning(f"{source.name}: new column(s) {shown(new_columns)} are not mapped in the "
                                 "sources file and are ignored (kept in raw only)")
         meta = table_metadata(con, table)
-    return dg.MaterializeResult(asset_key=raw_key(source), metadata={
+        check_results = [files_loaded(con, source)] if checked else []
+    return dg.MaterializeResult(asset_key=raw_key(source), check_results=check_results, metadata={
         **meta, "dagster/row_count": len(rows), "table_rows": meta["dagster/row_count"],  # this partition's rows
         "drop_day": day, "rows_this_day": len(rows), "files": len(extract.files),
         "unreadable_rows": int(rows["_error"].notna().sum()),
@@ -97,22 +104,17 @@ def load_day(source: Source, context: dg.AssetExecutionContext, duckdb: DuckDBRe
         "files_not_loaded_whole": sum(f.status != "loaded" for f in extract.files)})
 
 
-# The three checks of every source in one step: 27 steps of a few milliseconds of SQL each cost more in Dagster's
-# bookkeeping than in the checks (bench/step_profile.py). Each check keeps its key, severity and description.
-FILE_CHECKS = {
-    NO_DUPLICATE_FILES: "No file delivered twice (a duplicate is skipped; this says so).",
-    # A refused file stops this source's drop, not the run: its rows are quarantined with the reason, the source's
-    # earlier drops and every other source are published, and this check fails loudly (ERROR).
-    COLUMNS_AS_MAPPED: "Every file has a trustworthy header carrying the mapped columns (else it is refused: no "
-                       "header, a column twice, a mapped column missing).",
-    HAS_ROWS: "The source has delivered rows (an empty source is reported, not fatal).",
-}
+def file_check_spec(source: Source) -> dg.AssetCheckSpec:
+    """One check per source: its three findings (refused, duplicate, no rows) are one evaluation, each in its metadata
+    and the description. Three checks a source were 27 evaluations a run, each three Dagster events (planned, output,
+    evaluation), for ~1 ms of SQL each (bench/step_profile.py)."""
+    return dg.AssetCheckSpec(FILES_LOADED, asset=raw_key(source), blocking=False, description=FILES_LOADED_DESCRIPTION)
 
 
-def file_checks(con, source: Source) -> dict[str, dg.AssetCheckResult]:
-    """The file checks of one source's raw table, by check name."""
-    key = raw_key(source)
-
+def files_loaded(con, source: Source) -> dg.AssetCheckResult:
+    """The file check of one source's raw table. A refused file stops this source's drop, not the run: its rows are
+    quarantined with the reason, the source's earlier drops and every other source are published, and the check
+    fails with ERROR. A duplicate (skipped) file or a source that never delivered anything fails it with WARN."""
     def files_with_status(prefix: str) -> list[tuple[str, str]]:
         """(file, status) of this source's files whose load status starts with `prefix`."""
         return con.execute(f"SELECT file, status FROM {raw_table(source.name, files=True)} WHERE starts_with(status, ?)",
@@ -120,43 +122,14 @@ def file_checks(con, source: Source) -> dict[str, dg.AssetCheckResult]:
 
     duplicates, refused = files_with_status("duplicate of"), files_with_status("refused")
     rows = scalar(con, f"SELECT count(*) FROM {raw_table(source.name)}")
-    return {
-        NO_DUPLICATE_FILES: dg.AssetCheckResult(
-            asset_key=key, check_name=NO_DUPLICATE_FILES,
-            passed=not duplicates, severity=dg.AssetCheckSeverity.WARN,
-            description="; ".join(f"{f}: {status}" for f, status in duplicates) or "every file read once",
-            metadata={"duplicate_files": len(duplicates)}),
-        COLUMNS_AS_MAPPED: dg.AssetCheckResult(
-            asset_key=key, check_name=COLUMNS_AS_MAPPED,
-            passed=not refused, severity=dg.AssetCheckSeverity.ERROR,
-            description="; ".join(f"{f}: {status}" for f, status in refused) or "every file has the mapped columns",
-            metadata={"files_refused": len(refused)}),
-        # An erasure source with no pending request is normal.
-        HAS_ROWS: dg.AssetCheckResult(
-            asset_key=key, check_name=HAS_ROWS,
-            passed=rows > 0 or source.is_erasure, severity=dg.AssetCheckSeverity.WARN,
-            description=None if rows else "no rows delivered yet", metadata={"raw_rows": rows}),
-    }
-
-
-def build_file_checks(sources: list[Source]) -> dg.AssetChecksDefinition:
-    by_key = {raw_key(s): s for s in sources}
-
-    @dg.multi_asset_check(specs=[dg.AssetCheckSpec(name, asset=key, description=description, blocking=False)
-                                 for key in by_key for name, description in FILE_CHECKS.items()],
-                          can_subset=True, name="raw_file_checks")
-    def raw_file_checks(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource):
-        """The file checks of the sources whose extracts this run selected."""
-        selected = context.selected_asset_check_keys
-        with duckdb.get_connection() as con:
-            for key, source in by_key.items():
-                wanted = [c.name for c in selected if c.asset_key == key]
-                if wanted:
-                    results = file_checks(con, source)
-                    yield from (results[name] for name in wanted)
-
-    return raw_file_checks
+    empty = rows == 0 and not source.is_erasure  # an erasure source with no pending request is normal
+    findings = [f"{f}: {status}" for f, status in refused + duplicates] + (["no rows delivered yet"] if empty else [])
+    return dg.AssetCheckResult(
+        asset_key=raw_key(source), check_name=FILES_LOADED, passed=not findings,
+        severity=dg.AssetCheckSeverity.ERROR if refused else dg.AssetCheckSeverity.WARN,
+        description="; ".join(findings) or "every file read once, with the mapped columns",
+        metadata={"files_refused": len(refused), "duplicate_files": len(duplicates), "raw_rows": rows})
 
 
 def build(sources: list[Source], partitions: dg.PartitionsDefinition) -> list:
-    return [build_extracts(sources, partitions), build_file_checks(sources)]
+    return [build_extracts(sources, partitions)]

@@ -3,9 +3,10 @@ row counts reconcile from raw to marts."""
 
 from __future__ import annotations
 
+import dagster as dg
 import duckdb
 
-from assets.sources import COLUMNS_AS_MAPPED, HAS_ROWS, NO_DUPLICATE_FILES
+from assets.sources import FILES_LOADED
 from assets.staging import RECONCILES
 from tests.conftest import checks, materialise
 
@@ -34,11 +35,14 @@ def test_bad_deliveries_are_contained_and_counts_reconcile(demo_copy):
     _drop(settings, "web_orders", "orders.csv", "\n".join([orders[0].replace("total_amount", "amount_eur")] + orders[1:3]).encode())
     result = materialise(settings)  # the run completes
     found = checks(result, by_asset=True)
-    assert not found[(("raw", "web_orders"), COLUMNS_AS_MAPPED)].passed  # a clear error, for that source only
-    assert "amount_eur" not in str(found[(("raw", "web_orders"), COLUMNS_AS_MAPPED)].description)
-    assert "total_amount" in str(found[(("raw", "web_orders"), COLUMNS_AS_MAPPED)].description)
-    assert not found[(("raw", "product_reviews"), NO_DUPLICATE_FILES)].passed
-    assert found[(("raw", "cs_tickets"), HAS_ROWS)].passed  # earlier drops still count
+    refused = found[(("raw", "web_orders"), FILES_LOADED)]
+    assert not refused.passed and refused.severity == dg.AssetCheckSeverity.ERROR  # a clear error, for that source only
+    assert "amount_eur" not in str(refused.description) and "total_amount" in str(refused.description)
+    assert refused.metadata["files_refused"].value == 1
+    twice = found[(("raw", "product_reviews"), FILES_LOADED)]
+    assert not twice.passed and twice.severity == dg.AssetCheckSeverity.WARN  # skipped, said, not an error
+    assert twice.metadata["duplicate_files"].value == 1
+    assert found[(("raw", "cs_tickets"), FILES_LOADED)].passed  # an empty file, but earlier drops still count
     assert found[(("staging", "person_records"), RECONCILES)].passed
     with duckdb.connect(str(settings.warehouse), read_only=True) as con:
         reasons = dict(con.execute(f"SELECT source, string_agg(DISTINCT reason, ' | ') FROM staging.quarantine "

@@ -10,6 +10,7 @@ import duckdb
 import pandas as pd
 import pytest
 
+from assets.sources import FILES_LOADED
 from pipeline import runner
 from pipeline.config import Settings
 from tests.conftest import checks, copy_demo
@@ -94,7 +95,7 @@ def test_a_file_delivered_twice_is_flagged_and_skipped(clean, tmp_path):
     twice = Settings(raw_dir=raw, warehouse=settings.warehouse, sources_file=settings.sources_file,
                      truth_file=None, as_of=settings.as_of)
     result = _run(twice)
-    dup = [c for (_, n), c in checks(result, by_asset=True).items() if n == "no_duplicate_files" and not c.passed]
+    dup = [c for (_, n), c in checks(result, by_asset=True).items() if n == FILES_LOADED and not c.passed]
     assert result.success and len(dup) == 1  # a warning: the duplicate was skipped, publication goes on
     assert "duplicate of web_orders/2026-11-23/web_orders.csv" in dup[0].description
 
