@@ -110,7 +110,8 @@ def test_the_staged_persons_check_reads_the_columns_its_suite_names_and_still_fa
 
     expectations = suites.staging_persons(date.today())
     named = {n for e in expectations for n in [e.configuration.kwargs.get("column"),
-                                               *(e.configuration.kwargs.get("column_list") or [])] if n}
+                                               *(e.configuration.kwargs.get("column_list") or []),
+                                               *(e.configuration.kwargs.get("column_set") or [])] if n}
     read = suites.columns_read(expectations)
     assert named == set(read) | set(suites.DERIVED) and not set(read) & set(suites.DERIVED)
     row = {"source": "crm", "source_record_id": "1", "first_name_norm": "anne", "last_name_norm": "martin",
@@ -122,7 +123,7 @@ def test_the_staged_persons_check_reads_the_columns_its_suite_names_and_still_fa
     lacking = runner_.run("staging_persons", pd.DataFrame([row]).drop(columns=["phone_valid"]),
                           suites.staging_persons(date.today()))  # a suite's expectations belong to it once run
     assert not lacking.success
-    assert [(f["expectation"], f["target"]) for f in lacking.failures] == [("expect_column_to_exist", "phone_valid")]
+    assert [(f["expectation"], f["target"]) for f in lacking.failures] == [("expect_table_columns_to_match_set", "phone_valid")]
 
 
 def test_the_staged_persons_check_reads_values_only_where_an_expectation_does_and_fails_on_a_repeated_key(tmp_path):

@@ -55,6 +55,12 @@ class _Project:
         logging.getLogger("great_expectations").setLevel(logging.ERROR)
         project_dir.mkdir(parents=True, exist_ok=True)
         self.context = gx.get_context(mode="file", project_root_dir=str(project_dir))
+        if self.context.variables.config_variables_file_path:
+            # The suites are code and substitute no config variable, but a project that names a config variables
+            # file has GX read and parse it (YAML) ~20 times a checkpoint run, a quarter of a small suite's cost.
+            self.context.variables.config_variables_file_path = None
+            self.context.variables.save()
+            self.context = gx.get_context(mode="file", project_root_dir=str(project_dir))
         with contextlib.suppress(Exception):  # progress bars would flood the run log; cosmetic only
             self.context.variables.progress_bars = {"globally": False, "metric_calculations": False}
         self.source = self.context.data_sources.add_or_update_pandas("frames")
@@ -130,9 +136,10 @@ class GXRunner:
             for r in run.results:
                 cfg = r.expectation_config
                 kwargs = cfg.kwargs
+                missing = ((r.result.get("details") or {}).get("mismatched") or {}).get("missing")  # column names
                 rows.append({
                     "expectation": cfg.type,
-                    "target": kwargs.get("column") or ",".join(kwargs.get("column_list") or []) or "table",
+                    "target": kwargs.get("column") or ",".join(kwargs.get("column_list") or missing or []) or "table",
                     "success": bool(r.success),
                     "unexpected_count": int(r.result.get("unexpected_count") or 0),
                     "unexpected_percent": round(float(r.result.get("unexpected_percent") or 0.0), 3),
