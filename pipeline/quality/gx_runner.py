@@ -55,11 +55,7 @@ class _Project:
         logging.getLogger("great_expectations").setLevel(logging.ERROR)
         project_dir.mkdir(parents=True, exist_ok=True)
         self.context = gx.get_context(mode="file", project_root_dir=str(project_dir))
-        if self.context.variables.config_variables_file_path:
-            # The suites are code and substitute no config variable, but a project that names a config variables
-            # file has GX read and parse it (YAML) ~20 times a checkpoint run, a quarter of a small suite's cost.
-            self.context.variables.config_variables_file_path = None
-            self.context.variables.save()
+        if _configure(self.context.variables):  # saved: the context reads its configuration once, when made
             self.context = gx.get_context(mode="file", project_root_dir=str(project_dir))
         with contextlib.suppress(Exception):  # progress bars would flood the run log; cosmetic only
             self.context.variables.progress_bars = {"globally": False, "metric_calculations": False}
@@ -109,6 +105,31 @@ class _Project:
         if pending:
             atexit.unregister(self.build_docs)
             self.context.build_data_docs(resource_identifiers=pending)
+
+
+# The Data Docs index lists the latest results only (ten runs of five suites): to draw it GX reads every result kept,
+# a cost that grew with each run (0.4 CPU s a run with 20 results, 0.8 with 175). Older pages stay on disk.
+DOCS_INDEX_RESULTS = 50
+
+
+def _configure(variables) -> bool:
+    """Bring the project's configuration to what this module needs; True when it changed (and was saved)."""
+    changed = False
+    if variables.config_variables_file_path:
+        # The suites are code and substitute no config variable, but a project that names a config variables file
+        # has GX read and parse it (YAML) ~20 times a checkpoint run, a quarter of a small suite's cost.
+        variables.config_variables_file_path = None
+        changed = True
+    sites = variables.data_docs_sites or {}
+    for site in sites.values():
+        index = site.setdefault("site_index_builder", {"class_name": "DefaultSiteIndexBuilder"})
+        if index.get("validation_results_limit") != DOCS_INDEX_RESULTS:
+            index["validation_results_limit"] = DOCS_INDEX_RESULTS
+            changed = True
+    if changed:
+        variables.data_docs_sites = sites
+        variables.save()
+    return changed
 
 
 _PROJECTS: dict[Path, _Project] = {}
