@@ -24,7 +24,7 @@ from pipeline.identity import id_scope, link, reclustering
 from pipeline.identity.conflicts import ConflictModel
 from pipeline.identity.decisions import COLUMNS as DECISION_COLUMNS
 from pipeline.identity.decisions import mark_missing_records, read_decisions
-from pipeline.identity.features import identifier_names, linkage_input_sql
+from pipeline.identity.features import identifier_names, linkage_input_sql, write_linkage_input
 from pipeline.identity.resolve import cluster, save_ids, stable_ids
 from pipeline.identity.review import review_queue_sql
 from pipeline.identity.scoring import score_pairs
@@ -49,10 +49,12 @@ def linkage_input(duckdb: DuckDBResource) -> dg.MaterializeResult:
     with duckdb.get_connection() as con:
         con.execute("CREATE SCHEMA IF NOT EXISTS identity")
         identifiers = identifier_names(con)
-        con.execute(f"CREATE OR REPLACE TABLE identity.linkage_input AS {linkage_input_sql(identifiers)}")
-        restore_purged_hashes(con)  # purged records (erasure, retention) read as unchanged
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _linkage_input AS {linkage_input_sql(identifiers)}")
+        restore_purged_hashes(con, "_linkage_input")  # purged records (erasure, retention) read as unchanged
+        replaced = write_linkage_input(con, "_linkage_input")
         return dg.MaterializeResult(metadata={**table_metadata(con, "identity.linkage_input"),
-                                              "identifiers": dg.MetadataValue.json(identifiers)})
+                                              "identifiers": dg.MetadataValue.json(identifiers),
+                                              **({"rows_replaced": replaced} if replaced is not None else {})})
 
 
 @INPUT_STEP.asset(STEWARD_DECISIONS, deps=[LINKAGE_INPUT], group_name=GROUP)

@@ -103,7 +103,7 @@ def splink_alone(warehouse: Path, workdir: Path, threshold: float) -> dict:
     from pipeline.identity.link import DuckDBEngine
 
     with duckdb.connect(str(warehouse), read_only=True) as wh:
-        records = wh.sql("SELECT * FROM identity.linkage_input").to_arrow_table()
+        records = wh.sql("SELECT * FROM identity.linkage_input ORDER BY unique_id").to_arrow_table()
     scratch = workdir / "splink_alone.duckdb"
     scratch.unlink(missing_ok=True)
     con = duckdb.connect(str(scratch))

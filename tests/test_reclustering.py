@@ -18,8 +18,10 @@ from pipeline import runner
 from pipeline.definitions import build_definitions
 from pipeline.demo import DEMO_DAY
 from pipeline.demo.next_day import hold_back
+from pipeline.golden.purge import restore_purged_hashes
 from pipeline.identity import link, reclustering
 from pipeline.identity.conflicts import ConflictModel
+from pipeline.identity.features import identifier_names, linkage_input_sql
 from pipeline.identity.resolve import cluster
 from tests.conftest import demo_settings, materialise, park_day
 
@@ -59,8 +61,18 @@ def test_a_day_reclusters_its_region_only_and_gets_what_clustering_every_record_
     with duckdb.connect(str(settings.warehouse), read_only=True) as con:
         purged = con.execute("SELECT count(*) FROM identity.purged_records").fetchone()[0]
     assert purged > 0  # day one's purge scrubbed records after they were clustered
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        day_one = con.execute("SELECT * FROM identity.linkage_input").fetchall()
     deliver()
     _score_next_day(settings)
+    # identity_input wrote only the rows that changed: the table holds what building it whole from the staged records
+    # holds, purged records with their restored hashes, in the order the full re-link reads it (scoring.py)
+    with duckdb.connect(str(settings.warehouse)) as con:
+        con.execute(f"CREATE TEMP TABLE whole AS {linkage_input_sql(identifier_names(con))}")
+        assert restore_purged_hashes(con, "whole") > 0
+        whole = con.execute("SELECT * FROM whole ORDER BY unique_id").fetchall()
+        assert con.execute("SELECT * FROM identity.linkage_input ORDER BY unique_id").fetchall() == whole
+    assert 0 < len(set(whole) - set(day_one)) < len(whole) and set(day_one) - set(whole)
     with duckdb.connect(str(settings.warehouse), read_only=True) as con:
         assert con.execute(f"SELECT count(*) FROM {reclustering.JOURNAL}").fetchone()[0] > 0
     copies = {}

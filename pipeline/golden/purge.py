@@ -212,14 +212,15 @@ def _keep_record_hashes(con: duckdb.DuckDBPyConnection) -> None:
         ON CONFLICT (unique_id) DO UPDATE SET record_hash = excluded.record_hash, last_purged_at = excluded.last_purged_at""")
 
 
-def restore_purged_hashes(con: duckdb.DuckDBPyConnection) -> int:
-    """In a freshly built identity.linkage_input, give each purged record (nothing left to compare) the hash it was
-    last linked with: the next run sees it unchanged and reuses its pairs and cluster, so purging changes no
-    customer id. A purged record delivered again with values keeps its new hash and is linked again."""
+def restore_purged_hashes(con: duckdb.DuckDBPyConnection, table: str = "identity.linkage_input") -> int:
+    """In a freshly built identity.linkage_input (or `table`, its rows before they are written), give each purged
+    record (nothing left to compare) the hash it was last linked with: the next run sees it unchanged and reuses its
+    pairs and cluster, so purging changes no customer id. A purged record delivered again with values keeps its new
+    hash and is linked again."""
     if not table_exists(con, "identity.purged_records"):
         return 0
     empty = " AND ".join(f"i.{c} IS NULL" for c in _EMPTY)
-    return scalar(con, f"""UPDATE identity.linkage_input i SET record_hash = p.record_hash
+    return scalar(con, f"""UPDATE {table} i SET record_hash = p.record_hash
         FROM identity.purged_records p WHERE p.unique_id = i.unique_id AND {empty}
           AND i.record_hash IS DISTINCT FROM p.record_hash""")
 

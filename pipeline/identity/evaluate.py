@@ -15,26 +15,26 @@ def linkage_quality(con: duckdb.DuckDBPyConnection, assignments: str, truth: str
     """assignments: table/view (unique_id, customer_id); truth: (unique_id, person_id).
 
     Only records present in both are scored."""
-    con.execute(f"""CREATE OR REPLACE TEMP VIEW _scored AS
-        SELECT a.unique_id, a.customer_id, t.person_id FROM {assignments} a JOIN {truth} t USING (unique_id)""")
-    predicted, true_pairs, tp = con.execute(f"""
-        SELECT (SELECT {PAIRS} FROM (SELECT count(*) n FROM _scored GROUP BY customer_id)),
-               (SELECT {PAIRS} FROM (SELECT count(*) n FROM _scored GROUP BY person_id)),
-               (SELECT {PAIRS} FROM (SELECT count(*) n FROM _scored GROUP BY customer_id, person_id))
-    """).fetchall()[0]
+    # One pass over the records: every figure below is a sum over the (cluster, person) groups, far fewer rows.
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE _groups AS
+        SELECT a.customer_id, t.person_id, count(*) AS n FROM {assignments} a JOIN {truth} t USING (unique_id) GROUP BY ALL""")
+    try:
+        predicted, true_pairs, tp, records, persons, clusters, exact, largest = con.execute(f"""
+            WITH c AS (SELECT customer_id, sum(n) AS n, count(*) AS persons FROM _groups GROUP BY 1),
+                 p AS (SELECT person_id, sum(n) AS n, count(*) AS clusters, any_value(customer_id) AS customer_id
+                       FROM _groups GROUP BY 1)
+            SELECT (SELECT {PAIRS} FROM c), (SELECT {PAIRS} FROM p), (SELECT {PAIRS} FROM _groups),
+                   (SELECT sum(n) FROM _groups), (SELECT count(*) FROM p), (SELECT count(*) FROM c),
+                   (SELECT count(*) FROM p JOIN c USING (customer_id) WHERE p.clusters = 1 AND c.persons = 1),
+                   (SELECT max(n) FROM c)""").fetchone()
+    finally:
+        con.execute("DROP TABLE _groups")
     predicted, true_pairs, tp = float(predicted or 0), float(true_pairs or 0), float(tp or 0)
     precision = tp / predicted if predicted else 1.0
     recall = tp / true_pairs if true_pairs else 1.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    records, persons, clusters, exact, largest = con.execute("""
-        WITH c AS (SELECT customer_id, count(*) n, count(DISTINCT person_id) persons FROM _scored GROUP BY 1),
-             p AS (SELECT person_id, count(DISTINCT customer_id) clusters, any_value(customer_id) customer_id
-                   FROM _scored GROUP BY 1)
-        SELECT (SELECT count(*) FROM _scored), (SELECT count(*) FROM p), (SELECT count(*) FROM c),
-               (SELECT count(*) FROM p JOIN c USING (customer_id) WHERE p.clusters = 1 AND c.persons = 1),
-               (SELECT max(n) FROM c)""").fetchall()[0]
     return {
-        "records_scored": int(records), "true_persons": int(persons), "clusters": int(clusters),
+        "records_scored": int(records or 0), "true_persons": int(persons), "clusters": int(clusters),
         "pairs_predicted": int(predicted), "pairs_true": int(true_pairs), "pairs_true_positive": int(tp),
         "pairwise_precision": round(precision, 5), "pairwise_recall": round(recall, 5),
         "pairwise_f1": round(f1, 5),

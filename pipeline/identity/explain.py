@@ -39,7 +39,7 @@ def explain(warehouse: Path, model_path: Path, out: Path, customer_id: str | Non
             pair: tuple[str, str] | None = None) -> dict:
     """Score every pair of the customer's records (or the given pair of unique_ids) and chart them."""
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        everyone = con.sql("SELECT * FROM identity.linkage_input").to_arrow_table()
+        everyone = con.sql("SELECT * FROM identity.linkage_input ORDER BY unique_id").to_arrow_table()
         if customer_id:
             ids = [r[0] for r in con.execute(
                 "SELECT unique_id FROM identity.record_customer WHERE customer_id = ? ORDER BY 1",

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import duckdb
 
-from pipeline.warehouse import table_exists
+from pipeline.sql import scalar
+from pipeline.warehouse import table_exists, transaction
 
 # Strong identifiers mapped in the sources file (`identifiers:`) become one column each, named by this prefix:
 # sources that carry the same identifier name share the column, so the id links across them.
@@ -122,3 +123,28 @@ ORDER BY unique_id
 
 # The input without identifiers (kept for readers of the plain query).
 LINKAGE_INPUT_SQL = linkage_input_sql()
+
+
+# A table's rows by unique_id, each with a hash of the whole row (as golden's changed rows compare theirs).
+_ROW_HASHES = "SELECT unique_id, hash(r) AS h FROM {} r"
+
+
+def write_linkage_input(con: duckdb.DuckDBPyConnection, candidate: str) -> int | None:
+    """Bring identity.linkage_input to `candidate` (a table of linkage_input_sql's rows), in one transaction: only
+    the rows that differ, appeared or left are deleted and inserted (a day changes ~1 % of them; writing the whole
+    table cost more than the query). Written whole (returns None) when the table is missing or of other columns;
+    else returns the rows replaced. Rows appended are out of unique_id order: a reader that needs an order asks."""
+    same = table_exists(con, "identity.linkage_input") and con.execute("DESCRIBE identity.linkage_input").fetchall() \
+        == con.execute(f"DESCRIBE {candidate}").fetchall()
+    with transaction(con):
+        if not same:
+            con.execute(f"CREATE OR REPLACE TABLE identity.linkage_input AS SELECT * FROM {candidate} ORDER BY unique_id")
+            return None
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE _linkage_differs AS
+            SELECT unique_id FROM ({_ROW_HASHES.format(candidate)}) n
+            FULL JOIN ({_ROW_HASHES.format("identity.linkage_input")}) o USING (unique_id)
+            WHERE n.h IS DISTINCT FROM o.h""")
+        con.execute("DELETE FROM identity.linkage_input WHERE unique_id IN (SELECT unique_id FROM _linkage_differs)")
+        con.execute(f"""INSERT INTO identity.linkage_input SELECT * FROM {candidate}
+            WHERE unique_id IN (SELECT unique_id FROM _linkage_differs) ORDER BY unique_id""")
+        return scalar(con, "SELECT count(*) FROM _linkage_differs")

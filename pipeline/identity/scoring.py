@@ -48,7 +48,7 @@ def score_pairs(con: duckdb.DuckDBPyConnection, settings: Settings, full_relink:
     plan = plan_link(con, settings.model_path, full_relink, settings.linkage.max_incremental_share)
     full, rescored, merged = None, 0, {}
     if plan.mode == "full":
-        records = con.sql("SELECT * FROM identity.linkage_input").to_arrow_table()
+        records = con.sql("SELECT * FROM identity.linkage_input ORDER BY unique_id").to_arrow_table()
         full = train_and_predict(settings, records)
         replace_table(con, "identity.pairwise_predictions", apply_conflicts(full.predictions, full.conflicts))
         replace_table(con, "identity.model_health", pd.DataFrame([{
