@@ -91,6 +91,11 @@ def publish_marts(con: duckdb.DuckDBPyConnection, target: Path, schema: str = "m
     tables = [r[0] for r in con.execute(
         "SELECT table_name FROM information_schema.tables WHERE table_schema = ? AND table_catalog = current_database() "
         "ORDER BY 1", [schema]).fetchall() if r[0] not in skip]
+    columns_of: dict[str, list[str]] = {}  # one query, not one per table: each reads the whole catalogue
+    for table, column in con.execute(
+            "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = ? "
+            "AND table_catalog = current_database() ORDER BY table_name, ordinal_position", [schema]).fetchall():
+        columns_of.setdefault(table, []).append(column)
     tmp = target.with_name(target.name + ".tmp")
     tmp.unlink(missing_ok=True)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -105,9 +110,7 @@ def publish_marts(con: duckdb.DuckDBPyConnection, target: Path, schema: str = "m
                 con.execute(f"DROP TABLE published.marts.{quote(old)}")
         rows = []
         for table in tables:
-            columns = [r[0] for r in con.execute(
-                "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ? "
-                "AND table_catalog = current_database() ORDER BY ordinal_position", [schema, table]).fetchall()]
+            columns = columns_of[table]
             listed = select(table, columns) if select else "*"
             query = _copy_query(con, listed, f"{schema}.{quote(table)}", escape, params)
             used = sorted(named(query, **(params or {})).items())  # a parameter the query does not read changes nothing
