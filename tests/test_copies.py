@@ -4,6 +4,7 @@ it does not hold the marts the changed customers lead from (pipeline/publish.py,
 from __future__ import annotations
 
 import duckdb
+import pytest
 
 from bench.compare_published import compare
 from pipeline.golden.changes import GENERATION, changed_rows, replace_changed_rows
@@ -80,6 +81,30 @@ def test_merged_rows_never_outgrow_the_table(tmp_path):
         publish_marts(con, copy, merge=_basis(f"g{day - 1}", f"g{day}"))
         merged.append(merged_tables(copy))
     assert merged == [["customer_timeline"], ["customer_timeline"], [], ["customer_timeline"]]
+
+
+def test_a_copy_leaves_the_warehouse_vacuuming_its_deletes(tmp_path):
+    """A copy is checkpointed without vacuuming its merged tables' deleted rows (a setting of the whole DuckDB
+    instance): once it is written, or its writing failed, the warehouse's own checkpoints vacuum again, and a failed
+    copy leaves nothing attached."""
+    con = _day(duckdb.connect(str(tmp_path / "w.duckdb")), DAY_ONE, [])
+    setting = "SELECT current_setting('max_vacuum_tasks')"
+    default = con.execute(setting).fetchone()[0]
+    assert default > 0
+    copy = tmp_path / "copy.duckdb"
+    publish_marts(con, copy, merge=_basis(None, "g1"))
+    _day(con, DAY_TWO, CHANGED)
+    publish_marts(con, copy, merge=_basis("g1", "g2"))
+    assert merged_tables(copy) == ["customer_timeline"]
+    assert con.execute(setting).fetchone()[0] == default
+
+    def failing(table: str, columns: list[str]) -> str:
+        raise RuntimeError(f"no SELECT list for {table}")
+
+    with pytest.raises(RuntimeError):
+        publish_marts(con, tmp_path / "failed.duckdb", select=failing)
+    assert con.execute(setting).fetchone()[0] == default
+    assert con.execute("SELECT count(*) FROM duckdb_databases() WHERE database_name = 'published'").fetchone()[0] == 0
 
 
 def _ranked(con: duckdb.DuckDBPyConnection, spend: dict[str, int], generation: tuple[str | None, str]) -> None:

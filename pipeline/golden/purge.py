@@ -55,23 +55,27 @@ KEEP = {"customer_id", "source", "source_record_id", "unique_id", "unique_id_l",
 _KEPT_TYPES = ("TIMESTAMP", "BOOLEAN", "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT",
                "USMALLINT", "UINTEGER", "UBIGINT", "FLOAT", "DOUBLE", "DECIMAL")
 
+# The erased customers' records are taken first: each identifier is hashed for them alone, not for every record.
 REGISTER_CUSTOMER_IDENTIFIERS_SQL = """
 INSERT INTO identity.erasure_registry
+WITH erased AS (
+    SELECT customer_id, source, source_record_id FROM marts.customer_xref
+    WHERE customer_id IN (SELECT customer_id FROM golden.excluded_customers WHERE reason = 'erased')
+)
 SELECT DISTINCT ON (identifier_hash) identifier_hash, kind, 'erased_customer', customer_id, now(), ?
 FROM (
-    SELECT x.customer_id, sha256('email:' || p.email_key) AS identifier_hash, 'email' AS kind
-    FROM staging.person_records p JOIN marts.customer_xref x USING (source, source_record_id)
+    SELECT e.customer_id, sha256('email:' || p.email_key) AS identifier_hash, 'email' AS kind
+    FROM staging.person_records p JOIN erased e USING (source, source_record_id)
     WHERE p.email_key IS NOT NULL
     UNION ALL
-    SELECT x.customer_id, sha256('phone:' || p.phone), 'phone'
-    FROM staging.person_records p JOIN marts.customer_xref x USING (source, source_record_id)
+    SELECT e.customer_id, sha256('phone:' || p.phone), 'phone'
+    FROM staging.person_records p JOIN erased e USING (source, source_record_id)
     WHERE p.phone IS NOT NULL
     UNION ALL
-    SELECT x.customer_id, sha256('record:' || x.source || ':' || x.source_record_id), 'record'
-    FROM marts.customer_xref x
+    SELECT customer_id, sha256('record:' || source || ':' || source_record_id), 'record'
+    FROM erased
 )
-WHERE customer_id IN (SELECT customer_id FROM golden.excluded_customers WHERE reason = 'erased')
-  AND identifier_hash NOT IN (SELECT identifier_hash FROM identity.erasure_registry)
+WHERE identifier_hash NOT IN (SELECT identifier_hash FROM identity.erasure_registry)
 """
 
 _TARGETS_SQL = """
