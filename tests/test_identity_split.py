@@ -161,7 +161,7 @@ def test_namesakes_holding_their_own_emails_are_not_chained_through_a_record_wit
     alone: the ticket scores a full-name match against both. Without weighing what its pairs could not compare, the
     ticket chains the two men into one customer; with the model's weight of a disagreement on e-mails (unshared
     contacts), it joins the stronger and the other stays apart. One person's two e-mails, compared by a strong pair,
-    still join, and a nameless record joins a cluster that holds no other e-mail. Split and general agree."""
+    still join, and so does a single record holding a mobile the other cluster lacks. Split and general agree."""
     from pipeline.identity.evidence import conflict
 
     records = [("x1", "paul", "ex@a.fr", None), ("x2", "paul", "ex@a.fr", "0611"), ("y1", "paul", "ey@b.fr", None),
