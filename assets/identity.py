@@ -136,7 +136,7 @@ def clusters(duckdb: DuckDBResource, settings: RunSettings,
     state = reclustering.signature(policy.threshold, policy.max_cluster_size, policy.review_cluster_size, conflicts)
     with duckdb.get_connection() as con:
         clustering = cluster(con, policy.threshold, policy.max_cluster_size, veto=learned.vetoes,
-                             apart=learned.cluster_veto, settings=state)
+                             apart=learned.cluster_veto, settings=state, unshared=learned.unshared)
         with registered(con, _clusters=clustering.frame), transaction(con):
             id_scope.note_reclustered(con, "_clusters")
             reclustering.write_clusters(con, policy.review_cluster_size)

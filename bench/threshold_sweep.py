@@ -48,7 +48,8 @@ def sweep(warehouse: str, truth: str, thresholds: list[float], veto: bool = True
                     con.execute("BEGIN TRANSACTION")
                     try:
                         con.execute("DROP TABLE identity.clusters")  # every component clustered afresh at t
-                        result = cluster(con, t, max_size, veto=learned.vetoes, apart=learned.cluster_veto)
+                        result = cluster(con, t, max_size, veto=learned.vetoes, apart=learned.cluster_veto,
+                                         unshared=learned.unshared)
                     finally:
                         con.execute("ROLLBACK")
                     clusters = dict(zip(*result.frame.select(["unique_id", "cluster_key"]).to_pydict().values(), strict=True))

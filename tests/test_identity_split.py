@@ -35,7 +35,7 @@ def _clusters(settings, monkeypatch, general: bool) -> tuple:
         with duckdb.connect(str(settings.warehouse)) as con:
             con.execute("BEGIN TRANSACTION")  # cluster() records the decisions' status: left as it was
             result = resolve.cluster(con, policy.threshold, policy.max_cluster_size, veto=learned.vetoes,
-                                     apart=learned.cluster_veto)
+                                     apart=learned.cluster_veto, unshared=learned.unshared)
             con.execute("ROLLBACK")
     return sorted(result.frame.to_pandas().itertuples(index=False, name=None)), result.refused, result.recomputed
 
@@ -154,3 +154,63 @@ def test_whole_sql_assumption_no_veto_reads_more_than_first_names_and_birth_date
                     for canonical, last in others]
             assert not any(conflict(x, y) or any(kind(x, y) for kind in conflicts.KINDS.values())
                            for x in keys for y in keys)
+
+
+def test_namesakes_holding_their_own_emails_are_not_chained_through_a_record_with_the_name_alone(tmp_path, monkeypatch):
+    """Two Paul Girards, each with two records holding his own e-mail and no birth date, and a ticket holding the name
+    alone: the ticket scores a full-name match against both. Without weighing what its pairs could not compare, the
+    ticket chains the two men into one customer; with the model's weight of a disagreement on e-mails (unshared
+    contacts), it joins the stronger and the other stays apart. One person's two e-mails, compared by a strong pair,
+    still join, and so does a single record holding a mobile the other cluster lacks. Split and general agree."""
+    from pipeline.identity.evidence import conflict
+
+    records = [("x1", "paul", "ex@a.fr", None), ("x2", "paul", "ex@a.fr", "0611"), ("y1", "paul", "ey@b.fr", None),
+               ("y2", "paul", "ey@b.fr", "0622"), ("t", "paul", None, None),
+               ("z1", "anne", "ez1@c.fr", None), ("z2", "anne", "ez2@c.fr", None), ("z3", "anne", None, "0633")]
+    pairs = [("x1", "x2", 20.0), ("y1", "y2", 20.0), ("t", "x1", 3.0), ("t", "y1", 2.9),
+             ("z1", "z2", 15.0), ("z2", "z3", 9.0)]
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    con.execute("CREATE SCHEMA identity")
+    con.execute("""CREATE TABLE identity.linkage_input (unique_id VARCHAR, first_name VARCHAR,
+        first_name_canonical VARCHAR, last_name VARCHAR, birth_date VARCHAR, email VARCHAR, mobile VARCHAR,
+        record_hash VARCHAR)""")
+    con.executemany("INSERT INTO identity.linkage_input VALUES (?, ?, ?, 'girard', NULL, ?, ?, ?)",
+                    [(u, f, f, e, m, f"h{u}") for u, f, e, m in records])
+    con.execute("""CREATE TABLE identity.pairwise_predictions (unique_id_l VARCHAR, unique_id_r VARCHAR,
+        match_weight DOUBLE, match_probability DOUBLE, contrary_evidence BOOLEAN)""")
+    con.executemany("INSERT INTO identity.pairwise_predictions VALUES (?, ?, ?, 1 / (1 + pow(2, -?)), false)",
+                    [(a, b, w, w) for a, b, w in pairs])
+    from tests.test_stewardship import _decisions_table
+
+    _decisions_table(con, [])
+    unshared = {"email": -4.3, "mobile": -6.6}  # what a fitted model's else levels give (conflicts.disagreement_weights)
+
+    def keys(general: bool, weighed: dict | None) -> dict:
+        with monkeypatch.context() as patch:
+            if general:
+                patch.setattr(resolve, "WHOLE_SQL", NOTHING_WHOLE_SQL)
+            result = resolve.cluster(con, 0.8, 25, veto=conflict, unshared=weighed)
+        return {u: k for u, k, _ in result.frame.to_pandas().itertuples(index=False, name=None)}
+
+    chained = keys(False, None)
+    assert chained["x1"] == chained["y1"] == chained["t"]  # the ticket chains the namesakes
+    split, general = keys(False, unshared), keys(True, unshared)
+    assert split == general
+    assert split["t"] == split["x1"] == split["x2"] != split["y1"] == split["y2"]
+    assert split["z1"] == split["z2"] == split["z3"]  # two e-mails of one person, compared by their own pair
+
+
+def test_the_disagreement_weights_are_the_fitted_models_else_levels():
+    from pipeline.identity.conflicts import ConflictModel, disagreement_weights
+
+    fitted = {"comparisons": [
+        {"output_column_name": "email", "comparison_levels": [
+            {"is_null_level": True}, {"m_probability": 0.95, "u_probability": 2e-7},
+            {"m_probability": 0.05, "u_probability": 1.0}]},
+        {"output_column_name": "first_name", "comparison_levels": [
+            {"is_null_level": True}, {"m_probability": 0.9, "u_probability": 0.01},
+            {"m_probability": 0.02, "u_probability": 0.98}]}]}
+    weights = disagreement_weights(fitted)
+    assert set(weights) == {"email"} and weights["email"] == pytest.approx(-4.3219, abs=1e-4)
+    model = ConflictModel(unshared=weights)
+    assert ConflictModel.from_dict(model.as_dict()).unshared == weights  # saved with the conflict weights

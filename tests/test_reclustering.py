@@ -45,7 +45,7 @@ def _cluster(warehouse, settings, with_state: bool) -> tuple:
                                    link.conflicts_path(settings.model_path))
     with duckdb.connect(str(warehouse)) as con:
         result = cluster(con, policy.threshold, policy.max_cluster_size, veto=learned.vetoes,
-                         apart=learned.cluster_veto, settings=state if with_state else None)
+                         apart=learned.cluster_veto, settings=state if with_state else None, unshared=learned.unshared)
         outweighed = sorted(con.execute("SELECT * FROM identity.outweighed_pairs").fetchall())
         records = con.execute("SELECT count(*) FROM identity.linkage_input").fetchone()[0]
     frame = sorted(result.frame.to_pandas().itertuples(index=False, name=None))

@@ -60,6 +60,7 @@ from pipeline.identity.features import IDENTIFIER_PREFIX
 
 KINDS = {"first_name": first_names_conflict, "birth_date": birth_dates_conflict}
 CONFIRMED = "first_name_confirmed"  # a first-name conflict two records of each side confirm (see the docstring)
+UNSHARED = "unshared_contacts"  # the artefact's key of ConflictModel.unshared
 KEY_COLUMNS = ("first_name", "first_name_canonical", "last_name", "birth_date")
 # Anchors that leave each kind's own field free to disagree (columns compared exactly; postcode may be missing).
 FIELD_ANCHORS = {"first_name": ("last_name", "birth_date"), "birth_date": ("first_name_canonical", "last_name")}
@@ -72,6 +73,9 @@ PERSONAL_SECOND = {"first_name": "birth_date", "birth_date": "first_name_canonic
 CONFIDENCE_Z = 1.96
 # A link is worth making when it is more likely a match than not: the Bayes decision, not a tuned constant.
 LINK_DECISION = 0.5
+# Contact points a person's records hold (not a name): a merge weighs those its edge could not compare
+# (clustering.UnsharedContacts), with the weight the model learned for a disagreement on each.
+UNSHARED_FIELDS = ("email", "mobile", "landline")
 MAX_ANCHOR_PAIRS = 200_000
 RANDOM_PAIRS = 20_000
 SEED = 42
@@ -97,6 +101,7 @@ class ConflictWeight:
 @dataclass
 class ConflictModel:
     weights: dict[str, ConflictWeight] = field(default_factory=dict)
+    unshared: dict[str, float] = field(default_factory=dict)  # contact field -> bits of a disagreement (calibrate)
 
     @property
     def absolute(self) -> set[str]:
@@ -119,11 +124,11 @@ class ConflictModel:
         return self.confirmed_vetoes and confirmed_conflict(xs, ys)
 
     def as_dict(self) -> dict:
-        return {k: asdict(w) for k, w in self.weights.items()}
+        return {**{k: asdict(w) for k, w in self.weights.items()}, **({UNSHARED: self.unshared} if self.unshared else {})}
 
     @classmethod
     def from_dict(cls, data: dict) -> ConflictModel:
-        return cls({k: ConflictWeight(**w) for k, w in data.items()})
+        return cls({k: ConflictWeight(**w) for k, w in data.items() if k != UNSHARED}, dict(data.get(UNSHARED, {})))
 
     @classmethod
     def default(cls) -> ConflictModel:
@@ -172,7 +177,22 @@ def calibrate(model: ConflictModel, fitted: dict) -> ConflictModel:
         m, u = (levels[-1].get("m_probability"), levels[-1].get("u_probability")) if levels else (None, None)
         splink_weight = math.log2(m / u) if m and u else 0.0
         w.applied = 0.0 if w.absolute else round(min(0.0, w.weight - splink_weight), 4)
+    model.unshared = disagreement_weights(fitted)
     return model
+
+
+def disagreement_weights(fitted: dict) -> dict[str, float]:
+    """Each contact field's weight of a disagreement in the fitted Splink model (its else level, log2(m / u), never
+    above 0), for the fields the model compares."""
+    out = {}
+    for comparison in fitted["comparisons"]:
+        if comparison["output_column_name"] not in UNSHARED_FIELDS:
+            continue
+        last = comparison["comparison_levels"][-1]
+        m, u = last.get("m_probability"), last.get("u_probability")
+        if m and u:
+            out[comparison["output_column_name"]] = round(min(0.0, math.log2(m / u)), 4)
+    return out
 
 
 def wilson_upper(successes: int, trials: int, z: float = CONFIDENCE_Z) -> float:

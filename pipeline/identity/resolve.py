@@ -11,7 +11,7 @@ import pandas as pd
 import pyarrow as pa
 
 from pipeline.identity import id_scope, reclustering
-from pipeline.identity.clustering import component_table, constrained_clusters, outweighed_by_rivals
+from pipeline.identity.clustering import UnsharedContacts, component_table, constrained_clusters, outweighed_by_rivals
 from pipeline.identity.evidence import PersonKey, conflict
 from pipeline.identity.household_attach import attach_household_fragments
 from pipeline.identity.ids import IdAssignment, assign_ids, new_customer_id_sql
@@ -185,7 +185,24 @@ CREATE OR REPLACE TEMP TABLE _whole AS
 SELECT c.root FROM _components c JOIN identity.linkage_input i USING (unique_id)
 WHERE c.size BETWEEN 2 AND ? GROUP BY c.root
 HAVING coalesce(min(nullif(i.first_name, '')) = max(nullif(i.first_name, '')), true)
-   AND coalesce(min(nullif(i.birth_date, '')) = max(nullif(i.birth_date, '')), true)  -- at most one value each"""
+   AND coalesce(min(nullif(i.birth_date, '')) = max(nullif(i.birth_date, '')), true)  -- at most one value each
+   {contacts}"""
+# With unshared contacts weighed (clustering.UnsharedContacts), a component holding two values of such a field is
+# clustered too: a merge may have to weigh them.
+WHOLE_CONTACT_SQL = "AND coalesce(min(nullif(i.{field}, '')) = max(nullif(i.{field}, '')), true)"
+
+
+def unshared_contacts(con: duckdb.DuckDBPyConnection, bits: dict[str, float], threshold: float,
+                      only: Iterable[str]) -> UnsharedContacts | None:
+    """clustering.UnsharedContacts over the records `only` names, for the fields of `bits` the linkage input holds."""
+    present = {r[0] for r in con.execute("DESCRIBE identity.linkage_input").fetchall()}
+    fields = [f for f in sorted(bits) if f in present and bits[f] < 0]
+    if not fields:
+        return None
+    with registered(con, _only=pa.table({"unique_id": pa.array(sorted(set(only)), pa.string())})):
+        rows = con.execute(f"""SELECT unique_id, {", ".join(f"nullif({f}, '')" for f in fields)}
+            FROM identity.linkage_input SEMI JOIN _only USING (unique_id)""").fetchall()
+    return UnsharedContacts({r[0]: tuple(r[1:]) for r in rows}, tuple(bits[f] for f in fields), threshold)
 
 
 # The records outside the region (reclustering.py) keep the clusters they had before household attachments, as a
@@ -199,7 +216,7 @@ FROM identity.clusters ANTI JOIN _region USING (unique_id)"""
 
 
 def cluster(con: duckdb.DuckDBPyConnection, threshold: float, max_size: int,
-            veto=conflict, apart=None, settings: str | None = None) -> Clustering:
+            veto=conflict, apart=None, settings: str | None = None, unshared: dict[str, float] | None = None) -> Clustering:
     """(unique_id, cluster_key, component) for every linkage record, the merges refused and the components
     recomputed. Components unchanged since the last run keep their clusters (see components.py); given the
     `settings` (reclustering.signature) they were last computed with, only the region around the records whose
@@ -231,7 +248,9 @@ def cluster(con: duckdb.DuckDBPyConnection, threshold: float, max_size: int,
                AND count(p.cluster_key) OVER (PARTITION BY c.root) = c.size""" if previous_clusters else "false"
     previous = "(SELECT unique_id, cluster_key FROM identity.clusters WHERE component IS NOT NULL)" \
         if previous_clusters else "(SELECT NULL::VARCHAR AS unique_id, NULL::VARCHAR AS cluster_key)"
-    con.execute(WHOLE_SQL, [max_size])
+    present = {r[0] for r in con.execute("DESCRIBE identity.linkage_input").fetchall()}
+    con.execute(WHOLE_SQL.format(contacts=" ".join(
+        WHOLE_CONTACT_SQL.format(field=f) for f in sorted(unshared or {}) if f in present)), [max_size])
     with registered(con, _decided=decided_fps):
         con.execute(f"""CREATE OR REPLACE TEMP TABLE _clustered AS
             SELECT c.unique_id, c.root, coalesce(d.fp, c.fp) AS component,
@@ -247,7 +266,7 @@ def cluster(con: duckdb.DuckDBPyConnection, threshold: float, max_size: int,
     recomputed, refused = constrained_clusters(
         person_keys(con, todo_members), edges, must_separate=cannot, max_size=max_size,
         must_link=[p for p in must if p[0] in todo_members], refused_must_links=contradicted, veto=veto,
-        apart=apart)
+        apart=apart, unshared=unshared_contacts(con, unshared, threshold, todo_members) if unshared else None)
     # A kept component's records keep last run's key, an attached fragment its member's: every cluster is keyed by
     # its smallest record within its component, so a fragment attached before is detached and its attachment decided
     # again today, against today's clusters. The other records' keys already are (a singleton's own id, a whole
