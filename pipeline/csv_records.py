@@ -58,7 +58,7 @@ def _parse(text: str, delimiter: str) -> list[str]:
     return rows[0] if len(rows) == 1 else []
 
 
-def _check(values: list[str], width: int | None, length: int) -> str | None:
+def check(values: list[str], width: int | None, length: int) -> str | None:
     if width is not None and len(values) != width:
         return f"{len(values)} fields where the header has {width}"
     longest = max((len(v) for v in values), default=0) if length > MAX_FIELD else 0  # no field outgrows its record
@@ -90,7 +90,7 @@ def records(text: str, delimiter: str, width: int | None = None, first_line: int
             if span and not _holds_records(lines[i + 1:i + span - 1], delimiter, width):
                 joined = "\n".join(lines[i:i + span])
                 values = _parse(joined, delimiter)
-                if _check(values, width, len(joined)) is None:
+                if check(values, width, len(joined)) is None:
                     yield Record(first_line + i, span, joined, values)
                     i += span
                     continue
@@ -98,7 +98,7 @@ def records(text: str, delimiter: str, width: int | None = None, first_line: int
             i += 1
             continue
         values = _parse(line, delimiter)
-        error = _check(values, width, len(line))
+        error = check(values, width, len(line))
         yield Record(first_line + i, 1, line, None if error else values, error)
         i += 1
 

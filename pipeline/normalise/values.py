@@ -58,11 +58,14 @@ def parse_birth_dates(values: list[str], formats: tuple[str, ...], today: date) 
     return [(decided[v], None) if v in decided else parse_birth_date(v, formats, today) for v in values]
 
 
+_NUMBER_MARKS = re.compile(r"[\s\u00a0\u202f€$]")  # thousands separators and currency signs, dropped
+
+
 def parse_decimal(value: object, decimal: str = ".") -> tuple[float | None, str | None]:
     """'1 234,50' with decimal=',' -> 1234.5. Thousands separators (space, nbsp, other mark) dropped."""
     if missing(value):
         return None, None
-    text = re.sub(r"[\s\u00a0\u202f€$]", "", str(value))
+    text = _NUMBER_MARKS.sub("", str(value))
     other = "," if decimal == "." else "."
     text = text.replace(other, "").replace(decimal, ".")
     try:
