@@ -142,15 +142,6 @@ def quarantine_rows(source: Source, frame: pd.DataFrame, reason: pd.Series) -> p
         "raw_record": frame["_raw"].where(frame["_raw"].notna(), record)})
 
 
-def _clean(value: object) -> str | None:
-    """names.clean, its usual case answered without a regex: printable ASCII (no whitespace but ' '), no space at
-    either end or twice in a row, is clean as it is (the 1M demo's ~300k distinct streets)."""
-    if type(value) is str and value and value.isascii() and value.isprintable() and "  " not in value \
-            and value[0] != " " and value[-1] != " ":
-        return value
-    return names.clean(value)
-
-
 def _consent_key(value: object) -> str | None:
     """A consent action or channel as the alias tables spell it ('Opt-In ' -> 'opt_in'); None when missing."""
     return None if missing(value) else str(value).strip().lower().replace("-", "_").replace(" ", "_")
@@ -251,7 +242,7 @@ def _stage_persons(source: Source, frame: pd.DataFrame, issues: _Issues, today: 
     out["phone"], ok, out["phone_kind"], why = lookup.columns("phone", p["phone"], region)
     out["phone_valid"] = ok.eq(True)
     issues.add("phone", p["phone"], why)
-    out["street"] = _per_distinct(p["street"], _clean)
+    out["street"] = _per_distinct(p["street"], names.clean)
     out["street_norm"], = lookup.columns("street", p["street"], region)
     out["postcode"], ok = _pair_parts(p["postcode"], country, address.normalise_postcode, 2)
     out["postcode_valid"] = ok.eq(True)

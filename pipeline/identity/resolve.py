@@ -194,9 +194,8 @@ WHOLE_CONTACT_SQL = "AND coalesce(min(nullif(i.{field}, '')) = max(nullif(i.{fie
 
 def unshared_contacts(con: duckdb.DuckDBPyConnection, bits: dict[str, float], threshold: float,
                       only: Iterable[str]) -> UnsharedContacts | None:
-    """clustering.UnsharedContacts over the records `only` names, for the fields of `bits` the linkage input holds."""
-    present = {r[0] for r in con.execute("DESCRIBE identity.linkage_input").fetchall()}
-    fields = [f for f in sorted(bits) if f in present and bits[f] < 0]
+    """clustering.UnsharedContacts over the records `only` names, for the fields of `bits` (weighed_contacts)."""
+    fields = sorted(bits)
     if not fields:
         return None
     with registered(con, _only=pa.table({"unique_id": pa.array(sorted(set(only)), pa.string())})):
@@ -248,9 +247,11 @@ def cluster(con: duckdb.DuckDBPyConnection, threshold: float, max_size: int,
                AND count(p.cluster_key) OVER (PARTITION BY c.root) = c.size""" if previous_clusters else "false"
     previous = "(SELECT unique_id, cluster_key FROM identity.clusters WHERE component IS NOT NULL)" \
         if previous_clusters else "(SELECT NULL::VARCHAR AS unique_id, NULL::VARCHAR AS cluster_key)"
+    # the contact fields a merge weighs: those the linkage input holds and whose disagreement counts against a match
     present = {r[0] for r in con.execute("DESCRIBE identity.linkage_input").fetchall()}
-    con.execute(WHOLE_SQL.format(contacts=" ".join(
-        WHOLE_CONTACT_SQL.format(field=f) for f in sorted(unshared or {}) if f in present)), [max_size])
+    weighed = {f: b for f, b in (unshared or {}).items() if f in present and b < 0}
+    con.execute(WHOLE_SQL.format(contacts=" ".join(WHOLE_CONTACT_SQL.format(field=f) for f in sorted(weighed))),
+                [max_size])
     with registered(con, _decided=decided_fps):
         con.execute(f"""CREATE OR REPLACE TEMP TABLE _clustered AS
             SELECT c.unique_id, c.root, coalesce(d.fp, c.fp) AS component,
@@ -266,7 +267,7 @@ def cluster(con: duckdb.DuckDBPyConnection, threshold: float, max_size: int,
     recomputed, refused = constrained_clusters(
         person_keys(con, todo_members), edges, must_separate=cannot, max_size=max_size,
         must_link=[p for p in must if p[0] in todo_members], refused_must_links=contradicted, veto=veto,
-        apart=apart, unshared=unshared_contacts(con, unshared, threshold, todo_members) if unshared else None)
+        apart=apart, unshared=unshared_contacts(con, weighed, threshold, todo_members))
     # A kept component's records keep last run's key, an attached fragment its member's: every cluster is keyed by
     # its smallest record within its component, so a fragment attached before is detached and its attachment decided
     # again today, against today's clusters. The other records' keys already are (a singleton's own id, a whole

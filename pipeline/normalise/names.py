@@ -39,6 +39,11 @@ def _ascii_char(char: str) -> str:
 
 def clean(value: object) -> str | None:
     """Trimmed text with inner whitespace collapsed, or None for empty values."""
+    # The usual case without the regex: printable ASCII (no whitespace but ' '), no space at either end or twice in
+    # a row, is clean as it is (the 1M demo's ~300k distinct streets).
+    if type(value) is str and value and value.isascii() and value.isprintable() and "  " not in value \
+            and value[0] != " " and value[-1] != " ":
+        return value
     if missing(value):
         return None
     text = _SPACES.sub(" ", str(value)).strip()
