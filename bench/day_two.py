@@ -11,9 +11,10 @@ runs day two twice in one process, the second run warm as the benchmark's day tw
 Expectations' checkpoints registered), and prints its CPU seconds per step. Alternate two checkouts' `run` to compare
 them under the same load: on a shared machine a full benchmark's two days drift apart by more than a small change.
 
-The snapshot's golden fingerprints and normalisation lookup carry the version of the code that wrote them; `run` sets
-them to this checkout's versions, or a change to the golden code would make day two a full rebuild and a change to
-normalisation would normalise every value again (what a real upgrade does once, not what a day costs).
+The snapshot's golden fingerprints, normalisation lookup and staged files carry the version of the code that wrote
+them; `run` sets them to this checkout's versions, or a change to the golden code would make day two a full rebuild
+and a change to normalisation would normalise every value and restage every source again (what a real upgrade does
+once, not what a day costs).
 """
 
 from __future__ import annotations
@@ -43,11 +44,12 @@ def main() -> None:
     import duckdb
 
     from pipeline import runner
-    from pipeline.config import BUNDLED_SOURCES, Settings
+    from pipeline.config import BUNDLED_SOURCES, Settings, load_sources
     from pipeline.demo import DEMO_DAY, generate_demo
     from pipeline.demo.next_day import hold_back
     from pipeline.golden import changes
     from pipeline.golden.activity import ROLLING_WINDOW_DAYS
+    from pipeline.staging_changes import fingerprint
     from pipeline.staging_lookup import TABLE, VERSION
 
     base = Path(args.workdir) / f"r{args.records}"
@@ -84,6 +86,9 @@ def main() -> None:
         with duckdb.connect(str(settings.warehouse)) as con:
             con.execute(f"UPDATE {changes.FINGERPRINTS} SET version = ?", [version])
             con.execute(f"UPDATE {TABLE} SET version = ?", [VERSION])
+            for source in load_sources(settings.sources_file):
+                con.execute("UPDATE staging.staged_files SET fingerprint = ? WHERE source = ?",
+                            [fingerprint(source), source.name])
             since_day_one(con, settings)
         sampler = MemorySampler()
         sampler.start()
