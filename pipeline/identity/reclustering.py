@@ -20,9 +20,9 @@ import hashlib
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
-from pipeline.sql import scalar
 from pipeline.warehouse import registered, table_exists
 
 JOURNAL = "identity.rescored_records"
@@ -91,20 +91,20 @@ def _with_partners(nodes: str) -> str:
         UNION SELECT unique_id_l FROM identity.pairwise_predictions SEMI JOIN {nodes} n ON n.unique_id = unique_id_r"""
 
 
-def region(con: duckdb.DuckDBPyConnection, edges: str) -> int:
-    """Temp table _region (unique_id): the records of the last run's components and of today's components (over
-    the pairs of `edges`, unique_id_l / unique_id_r) that hold a record of _near. Returns its size."""
+def region(con: duckdb.DuckDBPyConnection, labels: np.ndarray) -> np.ndarray:
+    """Temp table _region (unique_id): the records of the last run's components and of today's components that hold a
+    record of _near. Today's components are `labels` (component_labels over today's edges, node i the i-th record of
+    the temp table _nodes); returns the mask of the nodes in the region. Labelling every record's component once in
+    numpy replaced walking the edges from _near in SQL, a scan of every edge per step (~0.5 CPU s at 1M records)."""
     con.execute("""CREATE OR REPLACE TEMP TABLE _region AS
         SELECT unique_id FROM _near
         UNION SELECT unique_id FROM identity.clusters WHERE component IN (
             SELECT component FROM identity.clusters SEMI JOIN _near USING (unique_id) WHERE component IS NOT NULL)""")
-    while scalar(con, f"""INSERT INTO _region
-            SELECT DISTINCT other FROM (
-                SELECT unique_id_r AS other FROM {edges} SEMI JOIN _region r ON r.unique_id = unique_id_l
-                UNION ALL SELECT unique_id_l FROM {edges} SEMI JOIN _region r ON r.unique_id = unique_id_r)
-            WHERE other NOT IN (SELECT unique_id FROM _region)"""):
-        pass
-    return scalar(con, "SELECT count(*) FROM _region")
+    start = con.execute("SELECT i FROM _nodes SEMI JOIN _region USING (unique_id)").fetchnumpy()["i"]
+    inside = np.isin(labels, labels[start])
+    with registered(con, _inside=pa.table({"i": np.flatnonzero(inside)})):
+        con.execute("INSERT INTO _region SELECT unique_id FROM _nodes SEMI JOIN _inside USING (i) ANTI JOIN _region USING (unique_id)")
+    return inside
 
 
 # identity.clusters' rows from the clustered frame _clusters (unique_id, cluster_key, component).

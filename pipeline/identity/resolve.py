@@ -7,11 +7,12 @@ from collections.abc import Iterable
 from typing import NamedTuple
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from pipeline.identity import id_scope, reclustering
-from pipeline.identity.clustering import UnsharedContacts, component_table, constrained_clusters, outweighed_by_rivals
+from pipeline.identity.clustering import UnsharedContacts, component_labels, constrained_clusters, outweighed_by_rivals
 from pipeline.identity.evidence import PersonKey, conflict
 from pipeline.identity.household_attach import attach_household_fragments
 from pipeline.identity.ids import IdAssignment, assign_ids, new_customer_id_sql
@@ -145,25 +146,27 @@ def candidate_components(con: duckdb.DuckDBPyConnection, threshold: float, max_s
             FROM identity.pairwise_predictions p WHERE match_probability >= ? AND NOT contrary_evidence
             AND NOT EXISTS (SELECT 1 FROM _excluded x
                             WHERE x.unique_id_l = p.unique_id_l AND x.unique_id_r = p.unique_id_r)""", [threshold])
-    if seeded:  # a region is whole components: its records' edges join its records only
-        reclustering.region(con, "_candidate_edges")
-        con.execute("DELETE FROM _candidate_edges WHERE unique_id_l NOT IN (SELECT unique_id FROM _region)")
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE _nodes AS SELECT unique_id, record_hash,
-        (row_number() OVER (ORDER BY unique_id) - 1)::BIGINT AS i FROM identity.linkage_input
-        {"SEMI JOIN _region USING (unique_id)" if seeded else ""}""")
+    # numbered in no set order (sorting every record cost more than the rest): a component's root is its smallest id
+    con.execute("""CREATE OR REPLACE TEMP TABLE _nodes AS SELECT unique_id, record_hash,
+        (row_number() OVER () - 1)::BIGINT AS i FROM identity.linkage_input""")
     with registered(con, _must=pd.DataFrame(must, columns=["unique_id_l", "unique_id_r"], dtype=object)):
         ends = con.execute("""SELECT l.i AS a, r.i AS b
             FROM (SELECT unique_id_l, unique_id_r FROM _candidate_edges UNION ALL SELECT * FROM _must) e
             JOIN _nodes l ON l.unique_id = e.unique_id_l JOIN _nodes r ON r.unique_id = e.unique_id_r""").fetchnumpy()
-    n = scalar(con, "SELECT count(*) FROM _nodes")
+    nodes = np.arange(scalar(con, "SELECT count(*) FROM _nodes"), dtype=np.int64)
+    roots = component_labels(len(nodes), ends["a"], ends["b"])
+    if seeded:  # a region is whole components: only its records, and the edges joining them, are clustered again
+        inside = reclustering.region(con, roots)
+        nodes, roots = nodes[inside], roots[inside]
+        con.execute("DELETE FROM _candidate_edges WHERE unique_id_l NOT IN (SELECT unique_id FROM _region)")
     # The fingerprint's text as components.fingerprint writes it, so components kept before stay kept.
-    with registered(con, _labels=component_table(n, ends["a"], ends["b"])):
+    with registered(con, _labels=pa.table({"i": nodes, "root_i": roots})):
         # sizes and fingerprints per component (integer root), not per record: a window over every record and a
         # SHA-256 per member cost ~15 % more CPU at a million records
         con.execute("""CREATE OR REPLACE TEMP TABLE _components AS
-        WITH sizes AS (SELECT root_i, count(*) AS size FROM _labels GROUP BY root_i),
-        multi AS (SELECT l.root_i, n.unique_id, n.record_hash FROM _labels l JOIN sizes s USING (root_i)
-                  JOIN _nodes n USING (i) WHERE s.size > 1),
+        WITH labelled AS (SELECT l.root_i, n.unique_id, n.record_hash FROM _labels l JOIN _nodes n USING (i)),
+        sizes AS (SELECT root_i, count(*) AS size, min(unique_id) AS root FROM labelled GROUP BY root_i),
+        multi AS (SELECT l.* FROM labelled l JOIN sizes s USING (root_i) WHERE s.size > 1),
         m AS (SELECT root_i, string_agg(unique_id || '=' || coalesce(record_hash, 'None'), '|' ORDER BY unique_id) AS ms
               FROM multi GROUP BY root_i),
         e AS (SELECT x.root_i, string_agg(e.unique_id_l || '~' || e.unique_id_r || ':' || printf('%.6f', e.match_weight),
@@ -171,9 +174,8 @@ def candidate_components(con: duckdb.DuckDBPyConnection, threshold: float, max_s
               FROM _candidate_edges e JOIN multi x ON x.unique_id = e.unique_id_l GROUP BY x.root_i),
         f AS (SELECT root_i, left(sha256(? || '|' || m.ms || coalesce('|' || e.es, '')), 20) AS fp
               FROM m LEFT JOIN e USING (root_i))
-        SELECT n.unique_id, r.unique_id AS root, s.size, f.fp
-        FROM _labels l JOIN sizes s USING (root_i) JOIN _nodes n USING (i) JOIN _nodes r ON r.i = l.root_i
-        LEFT JOIN f USING (root_i)""", [str(max_size)])
+        SELECT l.unique_id, s.root, s.size, f.fp FROM labelled l JOIN sizes s USING (root_i) LEFT JOIN f USING (root_i)
+        """, [str(max_size)])
     return len(excluded)
 
 
