@@ -107,9 +107,11 @@ def region(con: duckdb.DuckDBPyConnection, labels: np.ndarray) -> np.ndarray:
     return inside
 
 
-# identity.clusters' rows from the clustered frame _clusters (unique_id, cluster_key, component).
-CLUSTERS_SQL = """SELECT *, count(*) OVER (PARTITION BY cluster_key) AS cluster_size, cluster_size > ? AS needs_review
-    FROM _clusters"""
+# identity.clusters' rows from the clustered frame _clusters (unique_id, cluster_key, component). The sizes are a GROUP
+# BY joined back: a window partitioned by cluster key cost 2.5 times as much (0.25 against 0.10 CPU s at 1M records).
+CLUSTERS_SQL = """SELECT c.*, s.cluster_size, s.cluster_size > ? AS needs_review
+    FROM _clusters c JOIN (SELECT cluster_key, count(*) AS cluster_size FROM _clusters GROUP BY cluster_key) s
+    USING (cluster_key)"""
 
 
 def write_clusters(con: duckdb.DuckDBPyConnection, review_size: int) -> None:
