@@ -141,8 +141,11 @@ def _build_households(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(CLUSTERS_SQL)
     con.execute(CONTACTS_SQL)
     n = scalar(con, "SELECT count(*) FROM _hh_clusters")
+    # The contact keys from _hh_contacts, the values two clusters hold: a value one cluster holds joins it to nothing,
+    # so the households are those of every record's contact points, for a few of the rows grouped (6 % at 1M records).
     keys = household_keys_sql("_hh_records r JOIN _hh_clusters c USING (cluster_key)", "c.i", "r.street", "r.postcode",
-                              "r.last_name", {kind: f"r.{kind}" for kind in CONTACT_KINDS})
+                              "r.last_name", {}) + """
+        UNION ALL SELECT c.i, h.kind || '|' || h.value FROM _hh_contacts h JOIN _hh_clusters c USING (cluster_key)"""
     with registered(con, _hh_labels_in=household_labels(con, keys, n)):
         con.execute("CREATE OR REPLACE TEMP TABLE _hh_labels AS SELECT * FROM _hh_labels_in")
 
