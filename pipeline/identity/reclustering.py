@@ -73,8 +73,8 @@ def seeds(con: duckdb.DuckDBPyConnection, settings: str, decided: list[str]) -> 
     with registered(con, _decided=pa.table({"unique_id": pa.array(sorted({*decided, *last_decided}), pa.string())})):
         con.execute(f"""CREATE OR REPLACE TEMP TABLE _seeds AS
             SELECT unique_id FROM _decided {journal} {purged}
-            UNION SELECT unique_id FROM identity.linkage_input ANTI JOIN identity.clusters USING (unique_id)
-            UNION SELECT unique_id FROM identity.clusters ANTI JOIN identity.linkage_input USING (unique_id)""",
+            UNION SELECT unique_id FROM identity.linkage_input l FULL JOIN identity.clusters c USING (unique_id)
+                  WHERE l.unique_id IS NULL OR c.unique_id IS NULL  -- new or gone: one join, not two anti-joins""",
                     {"at": clustered_at} if purged else None)
     return True
 
