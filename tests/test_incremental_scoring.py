@@ -1,5 +1,6 @@
 """The incremental day's scoring: the changed records scored against the records a blocking rule pairs them with,
-the term frequencies computed from the columns they read, give what scoring them against the whole base gives."""
+the term frequencies computed from the columns they read, in one predict_between, give what Splink's two calls for
+an incremental link (predict_between against the whole base, predict_within among the changed records) give."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import duckdb
 import pyarrow as pa
 from splink.backends.duckdb import DuckDBAPI
 
-from pipeline.identity import link, recipe
+from pipeline.identity import link, model, recipe
 from tests.conftest import copy_demo
 
 
@@ -23,7 +24,15 @@ def _against_the_whole_base(con, changed: list[str], settings, artefacts) -> pa.
         scratch.execute("CREATE VIEW other_records AS SELECT * FROM linkage_input ANTI JOIN _changed USING (unique_id)")
         tf_tables, _, _ = recipe.term_frequency_tables(link.DuckDBEngine(scratch), records)
         db = DuckDBAPI(scratch)
-        return link.score_changed_records(scratch, db, recipe.open_linker(db, "linkage_input", settings, tf_tables))
+        linker = recipe.open_linker(db, "linkage_input", settings, tf_tables)
+        changed_df, other_df = db.register("changed_records"), db.register("other_records")
+        between = linker.inference.predict_between(other_df, changed_df, warning_mode="never",
+                                                   threshold_match_probability=model.PREDICT_THRESHOLD)
+        within = linker.inference.predict_within(changed_df, warning_mode="never",
+                                                 threshold_match_probability=model.PREDICT_THRESHOLD)
+        scratch.execute(f"CREATE TABLE scored AS SELECT * FROM {between.physical_name} "
+                        f"UNION ALL BY NAME SELECT * FROM {within.physical_name}")
+        return scratch.sql(link.l_before_r(scratch, "scored")).to_arrow_table()
     finally:
         link._drop_scratch(scratch, path)
 
@@ -44,6 +53,9 @@ def test_changed_records_score_as_against_the_whole_base(demo_run, tmp_path):
         blocked = con.execute(f"SELECT count(*) FROM ({others})").fetchall()[0][0]
         total = con.execute("SELECT count(*) FROM identity.linkage_input").fetchall()[0][0]
     assert whole.num_rows > len(changed)  # pairs between changed records and the others, and among them
+    among = set(changed)
+    assert any(a in among and b in among for a, b in zip(whole["unique_id_l"].to_pylist(),
+                                                         whole["unique_id_r"].to_pylist(), strict=True))
     assert 0 < blocked < total - len(changed)  # the scratch held fewer records than the whole base
     assert scored.schema == whole.schema
     with duckdb.connect() as mem:
