@@ -9,10 +9,12 @@ from pipeline.golden.sessions import CUSTOMER_ACTIVITIES_WITH_STITCHED_SESSIONS_
 
 CUSTOMER_TIMELINE_VIEWS = (CUSTOMER_ACTIVITIES_WITH_STITCHED_SESSIONS_SQL,)
 
+# The published customers in scope taken first (a few thousand ids on a day), then the activities matched against
+# them: filtering the activities on both relations one after the other cost ~0.1 CPU s more at 1M.
 CUSTOMER_TIMELINE_SQL = """
 SELECT customer_id, occurred_at, activity_type, channel, source, source_record_id, amount, quantity, status,
        category, rating, store_id, closed_at, consent_channel, consent_action
 FROM customer_activities_stitched
-WHERE customer_id IN (SELECT customer_id FROM marts.customer_360) AND in_scope(customer_id)
+WHERE customer_id IN (SELECT customer_id FROM marts.customer_360 WHERE in_scope(customer_id))
 ORDER BY customer_id, occurred_at, source, source_record_id
 """
