@@ -74,6 +74,17 @@ def parse_decimal(value: object, decimal: str = ".") -> tuple[float | None, str 
         return None, f"'{value}' is not a number (decimal mark '{decimal}')"
 
 
+def _strptime(texts: np.ndarray, formats: tuple[str, ...]) -> np.ndarray:
+    """DuckDB's try_strptime of each text with the declared formats, NaT where none matches."""
+    distinct = pd.DataFrame({"i": np.arange(len(texts)), "v": texts})
+    with scratch() as con:
+        con.register("_values", distinct)
+        stamps = con.execute("SELECT try_strptime(v, $formats) AS t FROM _values ORDER BY i",
+                             {"formats": list(formats)}).df()["t"].to_numpy(dtype="datetime64[us]")
+        con.unregister("_values")
+    return stamps
+
+
 def parse_datetimes(values: pd.Series, formats: tuple[str, ...]) -> tuple[pd.Series, pd.Series]:
     """parse_datetime over a column of stripped text (None when missing): DuckDB's strptime parses the values
     matching a declared format in bulk (timestamps are nearly all distinct, so per-value Python is slow);
@@ -82,12 +93,8 @@ def parse_datetimes(values: pd.Series, formats: tuple[str, ...]) -> tuple[pd.Ser
     integer codes, DuckDB's timestamps kept as a datetime column (as Python datetimes in a dict mapped over a
     million rows they cost ~5 CPU s)."""
     codes, uniques = pd.factorize(values)
-    distinct = pd.DataFrame({"i": np.arange(len(uniques)), "v": np.asarray(uniques, dtype=object)})
-    with scratch() as con:
-        con.register("_values", distinct)
-        stamps = con.execute("SELECT try_strptime(v, $formats) AS t FROM _values ORDER BY i",
-                             {"formats": list(formats)}).df()["t"].to_numpy(dtype="datetime64[us]")
-        con.unregister("_values")
+    stamps = _strptime(np.asarray(uniques, dtype=object), formats) if len(uniques) else \
+        np.empty(0, dtype="datetime64[us]")  # a column without a value (most sources' closing dates): no query
     reasons = np.full(len(uniques) + 1, None, dtype=object)  # the last one: a missing value (code -1)
     for i in np.flatnonzero(np.isnat(stamps)):
         stamp, reasons[i] = parse_datetime(uniques[i], formats)
