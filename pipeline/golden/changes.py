@@ -189,8 +189,8 @@ def commit_fingerprints(con: duckdb.DuckDBPyConnection) -> bool:
     con.execute(CUSTOMER_ACTIVITIES_WITH_STITCHED_SESSIONS_SQL)
     con.execute(f"""UPDATE {PENDING} p SET fingerprint = f.fingerprint FROM ({FINGERPRINTS_SQL}) f
         WHERE f.customer_id = p.customer_id""")  # f holds the scope's customers only: the changed ones purged
-    con.execute(f"CREATE OR REPLACE TABLE {FINGERPRINTS} AS SELECT * FROM {PENDING}")
-    con.execute(f"DROP TABLE {PENDING}")
+    con.execute(f"DROP TABLE IF EXISTS {FINGERPRINTS}")  # renamed, not copied: a copy rewrote every customer's row
+    con.execute(f"ALTER TABLE {PENDING} RENAME TO {FINGERPRINTS.split('.')[1]}")
     current = scalar(con, f"SELECT current FROM {GENERATION}") if table_exists(con, GENERATION) else None
     con.execute(f"CREATE OR REPLACE TABLE {GENERATION} AS SELECT ?::VARCHAR AS previous, ?::VARCHAR AS current",
                 [current, uuid.uuid4().hex])

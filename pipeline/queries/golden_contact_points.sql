@@ -1,12 +1,14 @@
-WITH used AS (
+-- the records read once: the view golden_candidates joins every staged record to its customer each time it is read
+WITH records AS MATERIALIZED (SELECT * FROM golden_candidates),
+used AS (
     SELECT customer_id, 'email' AS kind, coalesce(email_key, email) AS contact_point_key, email AS value,
            email_valid AS valid, NULL AS phone_kind, source,
            coalesce(record_updated_at, record_delivered_at) AS record_updated_at
-    FROM golden_candidates WHERE email IS NOT NULL
+    FROM records WHERE email IS NOT NULL
     UNION ALL
     SELECT customer_id, 'phone' AS kind, phone AS contact_point_key, phone AS value, phone_valid AS valid, phone_kind,
            source, coalesce(record_updated_at, record_delivered_at) AS record_updated_at
-    FROM golden_candidates WHERE phone IS NOT NULL
+    FROM records WHERE phone IS NOT NULL
 ),
 points AS (
     SELECT customer_id, kind, contact_point_key,
