@@ -131,6 +131,18 @@ def test_duplicates_that_change_first_names_link_and_the_run_completes(learned):
     assert len(set(customer.values())) >= PEOPLE * 0.95  # and different people stay apart
 
 
+def test_the_prior_is_the_larger_of_the_rules_and_em_estimates(learned):
+    """Both estimates are kept in model_health; the prior is EM's where it is the larger, and stays near the true
+    number of matching pairs (one per person here)."""
+    settings, *_ = learned
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        health = con.sql("SELECT * FROM identity.model_health").df().iloc[0]
+    assert health["prior_from_em"] is not None and health["prior_from_rules"] is not None
+    assert health["prior"] == max(health["prior_from_em"], health["prior_from_rules"])
+    expected = health["prior"] * (2 * PEOPLE) * (2 * PEOPLE - 1) / 2
+    assert PEOPLE / 2 < expected < PEOPLE * 2
+
+
 def test_a_shared_identifier_links_across_sources(learned):
     _, errors, customer, _ = learned
     assert _linked(customer, [p for p in errors if p % 3 == 0]) == 1.0
