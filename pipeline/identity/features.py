@@ -119,7 +119,8 @@ SELECT
                  email_key, phone, phone_kind, street_norm, postcode, city_norm{id_hash}])
         || CASE WHEN surname_in_first_name THEN 'surname in first name' ELSE '' END) AS record_hash
 FROM mailbox_named
-"""  # unordered: write_linkage_input writes in unique_id order (sorting every row here cost ~0.1 CPU s at 1M)
+"""  # unordered (sorting every row here cost ~0.1 CPU s at 1M): write_linkage_input sorts what it writes, and its
+#   appended rows come after the others, so a reader that needs unique_id order asks for it
 
 
 # The input without identifiers (kept for readers of the plain query).

@@ -182,21 +182,21 @@ def candidate_components(con: duckdb.DuckDBPyConnection, threshold: float, max_s
 # Components that cluster as one whole, no merge refused: within the size guard, and no two records differing in first
 # name or birth date (either missing or equal). Every veto and `apart` test (evidence.conflict, conflicts.ConflictModel)
 # refuses only records that do, so these components (most of person data's pairs) need no constrained clustering.
+# With unshared contacts weighed (clustering.UnsharedContacts), a component holding two values of such a field is
+# clustered too: a merge may have to weigh them.
 WHOLE_SQL = """
 CREATE OR REPLACE TEMP TABLE _whole AS
 SELECT c.root FROM _components c JOIN identity.linkage_input i USING (unique_id)
 WHERE c.size BETWEEN 2 AND ? GROUP BY c.root
-HAVING coalesce(min(nullif(i.first_name, '')) = max(nullif(i.first_name, '')), true)
-   AND coalesce(min(nullif(i.birth_date, '')) = max(nullif(i.birth_date, '')), true)  -- at most one value each
-   {contacts}"""
-# With unshared contacts weighed (clustering.UnsharedContacts), a component holding two values of such a field is
-# clustered too: a merge may have to weigh them.
-WHOLE_CONTACT_SQL = "AND coalesce(min(nullif(i.{field}, '')) = max(nullif(i.{field}, '')), true)"
+HAVING {one_value_each}"""
+WHOLE_FIELDS = ("first_name", "birth_date")  # the fields the vetoes compare
+ONE_VALUE_SQL = "coalesce(min(nullif(i.{field}, '')) = max(nullif(i.{field}, '')), true)"  # at most one value
 
 
 def unshared_contacts(con: duckdb.DuckDBPyConnection, bits: dict[str, float], threshold: float,
                       only: Iterable[str]) -> UnsharedContacts | None:
-    """clustering.UnsharedContacts over the records `only` names, for the fields of `bits` (weighed_contacts)."""
+    """clustering.UnsharedContacts over the records `only` names, for the fields of `bits` (field -> bits of a
+    disagreement, the contact fields `cluster` weighs)."""
     fields = sorted(bits)
     if not fields:
         return None
@@ -252,8 +252,8 @@ def cluster(con: duckdb.DuckDBPyConnection, threshold: float, max_size: int,
     # the contact fields a merge weighs: those the linkage input holds and whose disagreement counts against a match
     present = {r[0] for r in con.execute("DESCRIBE identity.linkage_input").fetchall()}
     weighed = {f: b for f, b in (unshared or {}).items() if f in present and b < 0}
-    con.execute(WHOLE_SQL.format(contacts=" ".join(WHOLE_CONTACT_SQL.format(field=f) for f in sorted(weighed))),
-                [max_size])
+    one_value_each = " AND ".join(ONE_VALUE_SQL.format(field=f) for f in (*WHOLE_FIELDS, *sorted(weighed)))
+    con.execute(WHOLE_SQL.format(one_value_each=one_value_each), [max_size])
     with registered(con, _decided=decided_fps):
         con.execute(f"""CREATE OR REPLACE TEMP TABLE _clustered AS
             SELECT c.unique_id, c.root, coalesce(d.fp, c.fp) AS component,
