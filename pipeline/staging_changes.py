@@ -33,6 +33,7 @@ from pipeline.staging import (
     quarantine_rows,
     stage_prepared,
 )
+from pipeline.staging_activities import in_sql, stage_activities
 from pipeline.staging_lookup import TABLE as LOOKUP_TABLE
 from pipeline.staging_lookup import VERSION as NORMALISATION_VERSION
 from pipeline.staging_lookup import NormalisedValues
@@ -88,15 +89,20 @@ def _insert(con: duckdb.DuckDBPyConnection, staged: Staged) -> None:
         con.unregister("_staged")
 
 
-def _supersede(con: duckdb.DuckDBPyConnection, source: Source, staged: Staged) -> int:
-    """Older versions of a record id (earlier drop, or earlier line) leave staging for quarantine. Only the record ids
-    just `staged` (the new files' rows) can have two versions: every earlier run left one version of each. Each table
-    is read for those ids only (a union of the source's every staged row cost ~0.05 CPU s a source at 1M)."""
+def staged_ids(staged: Staged) -> pd.DataFrame:
+    """The record ids `staged` holds (column source_record_id), each once."""
     ids = [frame["source_record_id"] for frame in (staged.persons, staged.activities, staged.erasure_requests)
            if frame is not None and len(frame)]
-    if not ids:
+    return pd.concat(ids, ignore_index=True).drop_duplicates().to_frame() if ids else \
+        pd.DataFrame({"source_record_id": []}, dtype=object)
+
+
+def _supersede(con: duckdb.DuckDBPyConnection, source: Source, fresh: pd.DataFrame) -> int:
+    """Older versions of a record id (earlier drop, or earlier line) leave staging for quarantine. Only the record ids
+    just staged (`fresh`: the new files' rows) can have two versions: every earlier run left one version of each. Each
+    table is read for those ids only (a union of the source's every staged row cost ~0.05 CPU s a source at 1M)."""
+    if fresh.empty:
         return 0
-    fresh = pd.concat(ids, ignore_index=True).drop_duplicates().to_frame()
     versions = " UNION ".join(f"SELECT source_record_id, _file, _line FROM staging.{t} WHERE source = $source "
                               "AND source_record_id IN (SELECT source_record_id FROM _fresh)" for t in VERSIONED)
     with registered(con, _fresh=fresh):
@@ -166,17 +172,22 @@ def stage_changes(con: duckdb.DuckDBPyConnection, sources: list[Source], today: 
                 for table in TABLES:
                     con.execute(f"DELETE FROM staging.{table} WHERE source = ?", [source.name])
                 con.execute("DELETE FROM staging.staged_files WHERE source = ?", [source.name])
-            raw = prepared_rows(con, source, sorted(f for f, _ in new))
-            # An erasure request's identifiers are not kept in the lookup: they are to be forgotten.
-            staged_rows = stage_prepared(source, raw, today, None if source.is_erasure else lookup,
-                                         partial(raw_rows, con, source))
-            _insert(con, staged_rows)
-            superseded = 0 if full else _supersede(con, source, staged_rows)
+            files = sorted(f for f, _ in new)
+            if in_sql(source):
+                rows, ids = stage_activities(con, source, files, _insert)
+            else:
+                raw = prepared_rows(con, source, files)
+                # An erasure request's identifiers are not kept in the lookup: they are to be forgotten.
+                staged_rows = stage_prepared(source, raw, today, None if source.is_erasure else lookup,
+                                             partial(raw_rows, con, source))
+                _insert(con, staged_rows)
+                rows, ids = len(raw), staged_ids(staged_rows)
+            superseded = 0 if full else _supersede(con, source, ids)
             con.execute("INSERT INTO staging.staged_files (source, file, sha256, fingerprint, staged_at) "
                         "SELECT ?, file, sha256, ?, now() FROM "
                         f"(SELECT file, sha256 FROM {raw_table(source.name, files=True)} WHERE status NOT LIKE 'duplicate of%') "
                         "WHERE (file, sha256) NOT IN (SELECT (file, sha256) FROM staging.staged_files WHERE source = ?)",
                         [source.name, fingerprint(source), source.name])
-            changes.append(SourceChange(source.name, "full" if full else "new files", len(new), len(raw), superseded))
+            changes.append(SourceChange(source.name, "full" if full else "new files", len(new), rows, superseded))
         lookup.save()
     return changes

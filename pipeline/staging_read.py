@@ -32,9 +32,10 @@ def _trimmed(column: str) -> str:
             f"ELSE nullif({value}, '') END")
 
 
-def prepared_rows(con: duckdb.DuckDBPyConnection, source: Source, files: list[str]) -> pd.DataFrame:
-    """The rows of `files`, in file and line order, as stage_prepared reads them (stage_source's preparation)."""
-    present = {r[0] for r in con.execute(f"SELECT column_name FROM (DESCRIBE {raw_table(source.name)})").fetchall()}
+def prepared_query(source: Source, present: set[str]) -> str:
+    """SELECT of the rows of the files listed in the view `_new_files` (column `file`) as stage_prepared reads them
+    (stage_source's preparation), in no set order; `present`: the raw table's columns. A mapped column's trimmed copy
+    is CLEANED + column, except the record id's when it is `_record_id` itself (`cleaned` names it either way)."""
     purged = purged_columns(source, present)
     columns = [f"{quote(c)}" for c in META_COLUMNS if c in present]
     record_id = _trimmed(source.record_id) if source.record_id in present else "NULL::VARCHAR"
@@ -42,19 +43,43 @@ def prepared_rows(con: duckdb.DuckDBPyConnection, source: Source, files: list[st
     token = literal(PURGED_TOKEN)
     columns.append(f"coalesce({' OR '.join(f'{quote(c)} = {token}' for c in purged)}, false) AS _purged"
                    if purged else "false AS _purged")
-    # The record id's trimmed column is _record_id itself (unless the purge masks it): not read twice.
-    same_id = source.record_id in present and source.record_id not in purged
     for column in source.mapped_columns:
-        if column in present and not (same_id and column == source.record_id):
+        if column in present and cleaned(source, column, present) != "_record_id":
             value = (f"CASE WHEN {quote(column)} = {token} THEN NULL ELSE {_trimmed(column)} END"
                      if column in purged else _trimmed(column))
             columns.append(f"{value} AS {quote(CLEANED + column)}")
-    with registered(con, _new_files=pd.DataFrame({"file": files}, dtype=object)):
-        frame = con.execute(f"SELECT {', '.join(columns)} FROM {raw_table(source.name)} "
-                            "WHERE _file IN (SELECT file FROM _new_files) ORDER BY _file, _line").df()
-    if same_id:
+    return (f"SELECT {', '.join(columns)} FROM {raw_table(source.name)} "
+            "WHERE _file IN (SELECT file FROM _new_files)")
+
+
+def raw_columns(con: duckdb.DuckDBPyConnection, source: Source) -> set[str]:
+    """The columns of the source's raw table."""
+    return {r[0] for r in con.execute(f"SELECT column_name FROM (DESCRIBE {raw_table(source.name)})").fetchall()}
+
+
+def cleaned(source: Source, column: str | None, present: set[str]) -> str:
+    """SQL naming a mapped column's trimmed copy in prepared_query's rows (NULL when the raw table lacks it). The
+    record id's trimmed column is _record_id itself (unless the purge masks it): not read twice."""
+    if column is None or column not in present:
+        return "NULL::VARCHAR"
+    if column == source.record_id and column not in purged_columns(source, present):
+        return "_record_id"
+    return quote(CLEANED + column)
+
+
+def prepared_rows(con: duckdb.DuckDBPyConnection, source: Source, files: list[str]) -> pd.DataFrame:
+    """The rows of `files`, in file and line order, as stage_prepared reads them (stage_source's preparation)."""
+    present = raw_columns(con, source)
+    with registered(con, _new_files=new_files(files)):
+        frame = con.execute(f"{prepared_query(source, present)} ORDER BY _file, _line").df()
+    if cleaned(source, source.record_id, present) == "_record_id":
         frame[CLEANED + source.record_id] = frame["_record_id"]
     return frame
+
+
+def new_files(files: list[str]) -> pd.DataFrame:
+    """The frame prepared_query reads as `_new_files`."""
+    return pd.DataFrame({"file": files}, dtype=object)
 
 
 def raw_rows(con: duckdb.DuckDBPyConnection, source: Source, rows: pd.DataFrame) -> pd.DataFrame:

@@ -1,0 +1,105 @@
+"""Activity-only sources staged in DuckDB (pipeline/staging_activities.py) give the staging tables stage_source gives
+in pandas: the same activities, field issues and quarantined rows, on hostile values (padded, blank, unreadable,
+ISO timestamps beside the declared format, numbers with thousands marks, ratings out of range, missing and repeated
+record ids, unreadable lines)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import duckdb
+import pandas as pd
+
+from pipeline.config import load_sources
+from pipeline.staging import stage_source
+from pipeline.staging_activities import in_sql
+from pipeline.staging_changes import TABLES, _create_tables, _insert, stage_changes
+
+TODAY = date(2026, 11, 26)
+SOURCES = """
+sources:
+  - name: crm
+    channel: offline
+    format: csv
+    files: crm/*.csv
+    record_id: id
+    person: {first_name: prenom, email: email}
+  - name: till
+    channel: offline
+    format: csv
+    files: till/*.csv
+    decimal: ","
+    record_id: ticket
+    date_formats: ['%d/%m/%Y %H:%M']
+    person_ref: {source: crm, column: carte}
+    activity: {type: store_purchase, occurred_at: achat, closed_at: fin, amount: montant, quantity: articles,
+               store_id: magasin}
+  - name: reviews
+    channel: online
+    format: csv
+    files: reviews/*.csv
+    record_id: review
+    updated_at: edited
+    date_formats: ['%Y-%m-%d']
+    activity: {type: review, occurred_at: written, rating: stars, category: sku, status: state}
+"""
+PADS = ["", " ", "\t", "\u00a0", "\u3000", "\n"]
+VALUES = {
+    "achat": ["02/01/2026 10:30", "2026-01-02T10:30:00", "2026-01-02 10:30:00+02:00", "31/02/2026 10:00", "x", ""],
+    "fin": [None, "03/01/2026 08:00", "soon"],
+    "montant": ["12,50", "1 234,56", "1.234,5", "\u20ac 3,00", "abc", "nan", "-0,0", "7"],
+    "articles": ["2", "2,5", "3.5", "0.5", "x", "-1"],
+    "magasin": [" S01", "S02 ", "", None],
+    "carte": [" C1 ", "C2", None, ""],
+    "written": ["2026-01-05", "2026-1-5", "2026-01-05T09:00:00", "05/01/2026", "2026-02-30"],
+    "edited": ["2026-01-06", "never", None],
+    "stars": ["1", "5", "0", "6", "4.5", "2.5", "three", " 3 "],
+    "sku": ["A-1", " B-2 ", None], "state": ["ok", "", "hidden"],
+}
+
+
+def _raw(columns: list[str], record_id: str, folder: str, n: int = 300) -> pd.DataFrame:
+    rows = []
+    for i in range(n):
+        row = {c: None if (values := VALUES[c])[(i * (k + 1)) % len(values)] is None
+               else PADS[(i + k) % len(PADS)] + values[(i * (k + 1)) % len(values)] + PADS[(i * 3 + k) % len(PADS)]
+               for k, c in enumerate(columns)}
+        error, line = ("unterminated quote", f'"T{i};') if i % 37 == 0 else (None, None)
+        rows.append({record_id: None if i % 31 == 0 else f" T{i % 260} ", **row, "extra": f"x{i}",
+                     "_file": f"{folder}/{i // 150}.csv", "_line": i % 150 + 2, "_error": error, "_raw": line,
+                     "_drop": "2026-11-20"})
+    return pd.DataFrame(rows, dtype=object).astype({"_line": "int64"})
+
+
+def _tables(con: duckdb.DuckDBPyConnection) -> dict[str, list]:
+    return {t: con.execute(f"SELECT * FROM staging.{t} ORDER BY ALL").fetchall() for t in TABLES}
+
+
+def test_activity_only_sources_stage_in_duckdb_as_in_pandas(tmp_path):
+    path = tmp_path / "sources.yaml"
+    path.write_text(SOURCES, encoding="utf-8")
+    _, till, reviews = load_sources(path)
+    assert in_sql(till) and in_sql(reviews)
+    raws = [(till, _raw(["achat", "fin", "montant", "articles", "magasin", "carte"], "ticket", "till")),
+            (reviews, _raw(["written", "edited", "stars", "sku", "state"], "review", "reviews"))]
+    with duckdb.connect(str(tmp_path / "sql.duckdb")) as sql, duckdb.connect(str(tmp_path / "pandas.duckdb")) as pd_:
+        for con in (sql, pd_):
+            con.execute("CREATE SCHEMA raw")
+            for source, raw in raws:
+                con.register("_raw_rows", raw)
+                con.execute(f'CREATE TABLE raw."{source.name}" AS SELECT * FROM _raw_rows')
+                con.execute(f'CREATE TABLE raw."{source.name}__files" AS SELECT DISTINCT _file AS file, '
+                            "'sha' || _file AS sha256, 'loaded' AS status FROM _raw_rows")
+                con.unregister("_raw_rows")
+        stage_changes(sql, [till, reviews], TODAY, full_refresh=True)
+        _create_tables(pd_, fresh=True)
+        for source, raw in raws:
+            _insert(pd_, stage_source(source, raw, TODAY))
+        in_duckdb, in_pandas = _tables(sql), _tables(pd_)
+    assert in_duckdb == in_pandas
+    counts = {t: len(rows) for t, rows in in_duckdb.items()}
+    assert counts["activities"] > 400 and counts["quarantine"] > 100 and counts["field_issues"] > 300
+    issues = {(r[2], r[4].split(" ")[0]) for r in in_duckdb["field_issues"]}
+    assert {f for f, _ in issues} == {"occurred_at", "closed_at", "amount", "quantity", "rating", "updated_at"}
+    reasons = {r[4].split(";")[0].split(" (")[0] for r in in_duckdb["quarantine"]}
+    assert reasons == {"unterminated quote", "missing record id", "duplicate record id"}
