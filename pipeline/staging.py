@@ -267,6 +267,8 @@ def _stage_persons(source: Source, frame: pd.DataFrame, issues: _Issues, today: 
 
 
 def _stage_activities(source: Source, frame: pd.DataFrame, issues: _Issues) -> pd.DataFrame:
+    """The activity columns of the kept rows. A run stages activity-only sources by the same rules in DuckDB SQL
+    (pipeline/staging_activities.py): a rule changed here is changed there (tests/test_staging_activities.py)."""
     a = {f: _col(frame, c) for f, c in source.activity.items()}
     empty = _col(frame, None)
     # Columns gathered in a dict and framed once: a column set into a frame one at a time costs pandas a block
