@@ -64,8 +64,8 @@ def stage_activities(con: duckdb.DuckDBPyConnection, source: Source, files: list
     if len(rejected):
         insert(con, Staged(persons=None, activities=None, field_issues=None, quarantine=quarantine_rows(
             source, raw_rows(con, source, rejected), rejected["_reason"])))
-    _parse(con, source, fields)
-    _insert_activities(con, source, fields)
+    unreadable = _parse(con, source, fields)
+    _insert_activities(con, source, fields, unreadable)
     rows = scalar(con, f"SELECT count(*) FROM {ROWS}")
     ids = con.execute(f"SELECT DISTINCT _record_id AS source_record_id FROM {ROWS} WHERE _reason IS NULL").df()
     con.execute(f"DROP TABLE {ROWS}")
@@ -79,9 +79,9 @@ def _distinct(con: duckdb.DuckDBPyConnection, column: str, where: str = "true", 
                                       f"IS NOT NULL AND {where}", params).fetchall()]
 
 
-def _parse(con: duckdb.DuckDBPyConnection, source: Source, fields: dict[str, str]) -> None:
+def _parse(con: duckdb.DuckDBPyConnection, source: Source, fields: dict[str, str]) -> set[str]:
     """PARSED: what values.py makes of each distinct value DuckDB cannot read as a timestamp and of every distinct
-    number, with the reason it is unreadable."""
+    number, with the reason it is unreadable. Returns the fields with an unreadable value."""
     parsed = []  # (field, text, timestamp, number, reason)
     for field in (f for f in TIMESTAMPS if f in fields):
         for text in _distinct(con, fields[field], f"try_strptime({fields[field]}, $formats) IS NULL",
@@ -99,10 +99,12 @@ def _parse(con: duckdb.DuckDBPyConnection, source: Source, fields: dict[str, str
     with registered(con, _parsed=frame):
         con.execute(f"CREATE OR REPLACE TEMP TABLE {PARSED} AS SELECT field::VARCHAR AS field, v::VARCHAR AS v, "
                     "stamp::TIMESTAMP AS stamp, number::DOUBLE AS number, why::VARCHAR AS why FROM _parsed")
+    return {f for f, _, _, _, why in parsed if why is not None}
 
 
-def _insert_activities(con: duckdb.DuckDBPyConnection, source: Source, fields: dict[str, str]) -> None:
-    """The kept rows into staging.activities, each unreadable value into staging.field_issues."""
+def _insert_activities(con: duckdb.DuckDBPyConnection, source: Source, fields: dict[str, str],
+                       unreadable: set[str]) -> None:
+    """The kept rows into staging.activities; each value of the `unreadable` fields that is into staging.field_issues."""
     parsed = [f for f in (*TIMESTAMPS, *NUMBERS) if f in fields]
     joins = " ".join(f"LEFT JOIN {PARSED} {f} ON {f}.field = '{f}' AND {f}.v = {fields[f]}" for f in parsed)
 
@@ -125,7 +127,7 @@ def _insert_activities(con: duckdb.DuckDBPyConnection, source: Source, fields: d
     con.execute(sql, named(sql, source=source.name, channel=source.channel, type=source.activity_type,
                            person_source=source.person_ref.source if source.person_ref else source.name,
                            formats=list(source.date_formats)))
-    for f in parsed:
+    for f in (f for f in parsed if f in unreadable):  # a day's few rows seldom hold one: no statement then
         con.execute(f"""INSERT INTO staging.field_issues BY NAME
             SELECT $source AS source, _record_id AS source_record_id, $field AS field, p.v AS raw_value,
                    p.why AS reason, _file, _line
