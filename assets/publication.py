@@ -23,9 +23,9 @@ from pipeline.private_files import restrict
 from pipeline.publish import (
     PSEUDONYM_FUNCTION,
     RESTRICTED_ONLY,
+    Copied,
     MergeBasis,
     analyst_select,
-    merged_tables,
     pseudonym_fingerprint,
     pseudonym_key,
     publish_marts,
@@ -69,19 +69,19 @@ def published_marts(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
     target = settings.published
     with duckdb.get_connection() as con:
         if settings.analyst_identifiers:  # allowed by C360_ANALYST_IDENTIFIERS: the marts as they are
-            counts = publish_marts(con, target, escape=True, merge=_merge(con))
+            copied = publish_marts(con, target, escape=True, merge=_merge(con))
         else:
             key = pseudonym_key(settings.pseudonym_key_file, settings.pseudonym_secret)
             register_pseudonym(con, key)
             try:
-                counts = publish_marts(con, target, select=analyst_select(sources_keyed_by_identifier(settings.sources())),
+                copied = publish_marts(con, target, select=analyst_select(sources_keyed_by_identifier(settings.sources())),
                                        skip=RESTRICTED_ONLY, escape=True, params={"as_of": settings.reference_date},
                                        merge=_merge(con), fingerprint=pseudonym_fingerprint(key))
             finally:
                 con.remove_function(PSEUDONYM_FUNCTION)
     return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(target)),
                                           "direct_identifiers": settings.analyst_identifiers,
-                                          **_holds(context), **_written(target, counts)})
+                                          **_holds(context), **_written(copied)})
 
 
 @COPIES_STEP.asset(RESTRICTED, deps=COPIED, group_name="marts")
@@ -90,10 +90,10 @@ def restricted_marts(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
     """The marts with the full golden record for customer service (restricted.duckdb), swapped in atomically."""
     target = settings.restricted
     with duckdb.get_connection() as con:
-        counts = publish_marts(con, target, merge=_merge(con))
+        copied = publish_marts(con, target, merge=_merge(con))
     restrict(target)  # every name, e-mail, phone, address: owner-only, also when the run comes from the UI
     return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(target)), **_holds(context),
-                                          **_written(target, counts)})
+                                          **_written(copied)})
 
 
 @dg.multi_asset(specs=COPIES_STEP.specs(), can_subset=True, pool=WAREHOUSE_POOL, name=COPIES_STEP.name)
@@ -102,10 +102,9 @@ def copies(context: dg.AssetExecutionContext, duckdb: DuckDBResource, settings: 
     yield from COPIES_STEP.materialize(context, duckdb=duckdb, settings=settings)
 
 
-def _written(target, counts: dict[str, int]) -> dict:
+def _written(copied: Copied) -> dict:
     """Rows per table, and which tables took only the changed customers' rows (names and counts only)."""
-    return {**{f"rows_{t}": n for t, n in counts.items()},
-            "tables_merged": dg.MetadataValue.json(merged_tables(target))}
+    return {**{f"rows_{t}": n for t, n in copied.rows.items()}, "tables_merged": dg.MetadataValue.json(copied.merged)}
 
 
 def _holds(context: dg.AssetExecutionContext) -> dict:

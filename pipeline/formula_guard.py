@@ -15,16 +15,16 @@ import duckdb
 
 from pipeline.sql import quote
 
-DANGEROUS = ("=", "+", "-", "@", "\t", "\r")  # a formula's first character
+# A formula's first character, by a regular expression: `left(v, 1) IN (chr(61), ...)` gives the same values but
+# costs ~2.5 ms a column per statement whatever the rows (the analysts' customer_360 merge of 1k rows, 38 text
+# columns: 0.10 CPU s against 0.03; all 75k rows of the 1M demo: 0.56 against 0.44).
+DANGEROUS = r"^[=+@\t\r-]"
 NUMBER = r"^[+-]?[0-9][0-9 .,]*$"
-# The first character looked up in a list rather than matched by a regular expression: the copy escapes every text
-# column of every row (~10 % of the analysts' customer_360 copy at a million records).
-_STARTS_DANGEROUS = "left({}, 1) IN (" + ", ".join(f"chr({ord(c)})" for c in DANGEROUS) + ")"
 
 
 def escaped_sql(column: str) -> str:
     q = quote(column)
-    return (f"CASE WHEN {_STARTS_DANGEROUS.format(q)} AND NOT regexp_matches({q}, '{NUMBER}') "
+    return (f"CASE WHEN regexp_matches({q}, '{DANGEROUS}') AND NOT regexp_matches({q}, '{NUMBER}') "
             f"THEN '''' || {q} ELSE {q} END")
 
 

@@ -74,10 +74,19 @@ class MergeBasis:
         return self.keys.get(table, "customer_id")
 
 
+@dataclass(frozen=True)
+class Copied:
+    """What publish_marts wrote: rows per table, and the tables whose changed customers' rows alone were replaced
+    (what merged_tables reads back from the file, known without opening it again)."""
+
+    rows: dict[str, int]
+    merged: list[str]
+
+
 def publish_marts(con: duckdb.DuckDBPyConnection, target: Path, schema: str = "marts",
                   select: Callable[[str, list[str]], str] | None = None, skip: tuple[str, ...] = (),
                   escape: bool = False, params: dict | None = None, merge: MergeBasis | None = None,
-                  fingerprint: str = "") -> dict[str, int]:
+                  fingerprint: str = "") -> Copied:
     """Copy every table of `schema` (but `skip`) into the file `target` (as schema `marts`); `select(table, columns)`
     gives the SELECT list of a table's copy (default: every column as it is), its `$name` parameters bound from
     `params`; `escape` escapes text a spreadsheet would run as a formula (pipeline/formula_guard.py).
@@ -87,7 +96,7 @@ def publish_marts(con: duckdb.DuckDBPyConnection, target: Path, schema: str = "m
     rows, such as the pseudonym key's), gets only the changed customers' rows replaced; any other table is written
     whole, and so is a table whose merged rows would outgrow its rows (deleted rows stay in the file until a whole
     write). Without it, or when the copy holds another generation, every table is written whole. Either way the
-    file is swapped in atomically. Returns rows per table."""
+    file is swapped in atomically."""
     tables = [r[0] for r in con.execute(
         "SELECT table_name FROM information_schema.tables WHERE table_schema = ? AND table_catalog = current_database() "
         "ORDER BY 1", [schema]).fetchall() if r[0] not in skip]
@@ -108,7 +117,7 @@ def publish_marts(con: duckdb.DuckDBPyConnection, target: Path, schema: str = "m
                                   "AND table_schema = 'marts'").fetchall():
             if old not in tables:  # a table the marts no longer have, or that this copy now leaves out
                 con.execute(f"DROP TABLE published.marts.{quote(old)}")
-        rows = []
+        rows, counts = [], {}
         for table in tables:
             columns = columns_of[table]
             listed = select(table, columns) if select else "*"
@@ -125,15 +134,14 @@ def publish_marts(con: duckdb.DuckDBPyConnection, target: Path, schema: str = "m
                 con.execute(f"DROP TABLE IF EXISTS published.marts.{quote(table)}")
                 copy = f"CREATE TABLE published.marts.{quote(table)} AS {query}"
                 con.execute(copy, named(copy, **(params or {})))
-            rows.append((table, merge.current if merge else None, recipe,
-                         *(merged or (scalar(con, f"SELECT count(*) FROM published.marts.{quote(table)}"), 0)),
+            counts[table] = scalar(con, f"SELECT count(*) FROM published.marts.{quote(table)}")
+            rows.append((table, merge.current if merge else None, recipe, *(merged or (counts[table], 0)),
                          bool(merged)))
         con.execute(f"CREATE SCHEMA IF NOT EXISTS published.{BASIS}")
         con.execute(f"CREATE OR REPLACE TABLE published.{BASIS}.tables ({BASIS_COLUMNS})")
         con.executemany(f"INSERT INTO published.{BASIS}.tables VALUES (?, ?, ?, ?, ?, ?)", rows)
-        counts = {t: scalar(con, f"SELECT count(*) FROM published.marts.{quote(t)}") for t in tables}
     os.replace(tmp, target)
-    return counts
+    return Copied(counts, [table for table, *_, merged in rows if merged])
 
 
 @contextmanager

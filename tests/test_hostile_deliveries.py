@@ -275,6 +275,7 @@ def test_a_source_without_dates_is_last_seen_on_its_delivery_day(tmp_path):
 @pytest.mark.parametrize("value,published", [
     ("=HYPERLINK(\"http://x\",\"y\")", "'=HYPERLINK(\"http://x\",\"y\")"), ("@SUM(A1)", "'@SUM(A1)"),
     ("+cmd|' /C calc'!A0", "'+cmd|' /C calc'!A0"), ("-2+3+cmd", "'-2+3+cmd"), ("\tTAB", "'\tTAB"),
+    ("\r\n=cmd", "'\r\n=cmd"), ("=\u0301cmd", "'=\u0301cmd"),  # the first character, whatever follows
     ("+33612345678", "+33612345678"), ("-12.50", "-12.50"), ("magasin 12", "magasin 12"), (None, None)])
 def test_spreadsheet_formulas_are_escaped_numbers_are_not(value, published, tmp_path):
     con = duckdb.connect()
