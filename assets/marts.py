@@ -132,11 +132,13 @@ def customer_360(duckdb: DuckDBResource, settings: RunSettings, great_expectatio
             _customer_360_candidate(con, settings, among)
         expected = scalar(con, """SELECT (SELECT count(DISTINCT customer_id) FROM marts.customer_xref)
                                         - (SELECT count(*) FROM golden.excluded_customers)""")
-        # validated as it will be published: the rows computed and, with `among`, the table's other customers' rows
-        kept = (f"UNION ALL SELECT * FROM marts.customer_360 WHERE customer_id NOT IN (SELECT customer_id FROM {among})"
-                if among else "")
+        # validated as it will be published: the rows computed and, with `among`, the ids of the table's other
+        # customers, whose rows stay as validated when written (the row count and unique ids stay whole-table; the
+        # value rules read the computed rows: GX's cost at 1M is per row, ~0.43 CPU s for 75k full rows, 0.30 so)
+        kept = (f"UNION ALL BY NAME SELECT customer_id FROM marts.customer_360 "
+                f"WHERE customer_id NOT IN (SELECT customer_id FROM {among})" if among else "")
         frame = con.execute(f"""SELECT customer_id, r_score, f_score, m_score, {NO_CONSENT} AS contactable_without_consent
-                                FROM (SELECT * FROM customer_360_candidate {kept})""").df()
+                                FROM customer_360_candidate {kept}""").df()
         result = great_expectations.runner().run("customer_360", frame, suites.customer_360(),
                                                   {"expected_customers": expected})
         check = check_result(result, check_name=CUSTOMER_360_VALID)

@@ -186,3 +186,21 @@ def test_a_later_day_is_validated_on_its_own_rows_and_a_bad_one_still_blocks_pub
                            ).fetchall() == [("+0700",)]
         assert con.execute("SELECT validated FROM staging.staged_files WHERE file = 'loyalty_cards/2026-11-24/late.csv'"
                            ).fetchall() == [(False,)]
+
+
+def test_an_incremental_day_validates_its_rows_and_still_counts_every_customer_once(demo_copy):
+    """On an incremental day customer_360_valid hands GX the value columns of the rows computed that day and only the
+    ids of the table's other customers (their rows are as validated when written), so the row count and the unique
+    ids stay whole-table: a customer held twice in the table, not recomputed that day, still fails it, and the
+    published copy stays as it was."""
+    settings = demo_copy
+    with duckdb.connect(str(settings.warehouse)) as con:
+        twice = con.execute("SELECT customer_id FROM marts.customer_360 ORDER BY customer_id LIMIT 1").fetchall()[0][0]
+        con.execute("INSERT INTO marts.customer_360 SELECT * FROM marts.customer_360 WHERE customer_id = ?", [twice])
+    copy_before = settings.published.read_bytes()
+    result = _run(settings)
+    found = checks(result)
+    assert not result.success and not found["customer_360_valid"].passed
+    failed = found["customer_360_valid"].description
+    assert "expect_column_values_to_be_unique(customer_id)" in failed and "expect_table_row_count_to_equal" in failed
+    assert settings.published.read_bytes() == copy_before

@@ -187,9 +187,9 @@ def _scrub(con: duckdb.DuckDBPyConnection, table: str, keys: list[Key] | None, c
         f"SELECT t.rowid FROM {table} t SEMI JOIN {target} p ON "
         + " AND ".join(f"t.{quote(a)} = p.{quote(b)}" for a, b in zip(own, theirs, strict=True))
         for own, target, theirs in keys) + ") AND "
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _purge_hits AS SELECT rowid AS row FROM {table} "
-                f"WHERE {named_rows}({holding})")
-    if not (hits := scalar(con, "SELECT count(*) FROM _purge_hits")):
+    # a CREATE TABLE AS returns its row count: no second statement to count the hits (~40 passes a run)
+    if not (hits := scalar(con, f"CREATE OR REPLACE TEMP TABLE _purge_hits AS SELECT rowid AS row FROM {table} "
+                                f"WHERE {named_rows}({holding})")):
         return 0
     every = [d[0] for d in con.execute(f"SELECT * FROM {table} LIMIT 0").description]
     scrubbed = ", ".join(value.get(c, quote(c)) for c in every)
