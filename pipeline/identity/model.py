@@ -28,7 +28,8 @@ def _one_edit(column: str) -> cll.CustomLevel:
     equal values (most postcodes of a pair blocked on the postcode) need neither. Same pairs, same level."""
     left, right = f"{column}_l", f"{column}_r"
     return cll.CustomLevel(
-        f"CASE WHEN {left} = {right} THEN true WHEN levenshtein({left}, {right}) <= 2 "
+        f"CASE WHEN {left} = {right} THEN true "
+        f"WHEN abs(length({left}) - length({right})) <= 1 AND levenshtein({left}, {right}) <= 2 "
         f"THEN damerau_levenshtein({left}, {right}) <= 1 ELSE false END",
         label_for_charts=f"Damerau-Levenshtein distance of {column} <= 1", base_dialect_str=SQL_DIALECT)
 
