@@ -209,6 +209,17 @@ def em_prior(sessions: list[SessionCount], model_dict: dict, records: pa.Table) 
     return estimate if math.isfinite(estimate) and 0 < estimate < 1 else None
 
 
+def splink_prior(linker: Linker) -> float | None:
+    """Splink's own prior from the EM sessions (each session's odds with its blocking levels' Bayes factors taken out,
+    the median over the sessions; set on the linker in place), None when no session trained or it is not a
+    probability (a session whose blocked pairs all matched, or none, has an infinite Bayes factor)."""
+    if not linker._em_training_sessions:
+        return None
+    linker._populate_probability_two_random_records_match_from_trained_values()
+    estimate = linker._settings_obj._probability_two_random_records_match
+    return estimate if math.isfinite(estimate) and 0 < estimate < 1 else None
+
+
 def bounded_prior(model_dict: dict, n_records: int, estimates: dict | None = None) -> dict:
     """Clamp the prior within PRIOR_MATCHES_PER_RECORD; returns what was estimated (and `estimates`, each source's
     figure) and what was kept."""
@@ -332,14 +343,21 @@ def train(engine: Engine, records: pa.Table) -> Trained:
             if len(keys) == 1 and fields == keys:  # on one field's exact value: counted for the prior
                 share = linker._em_training_sessions[-1].core_model_settings.probability_two_random_records_match
                 counts.append(SessionCount(keys[0], share, pairs))
+    before = linker._settings_obj._probability_two_random_records_match
+    from_splink = splink_prior(linker)
+    linker._settings_obj._probability_two_random_records_match = before
     fitted = linker.misc.save_model_to_json()
     done_with(linker)
-    # The larger sane estimate is the prior (Splink's own, from the sessions' Bayes factors, is replaced).
-    from_em = em_prior(counts, fitted, records)
+    from_counts = em_prior(counts, fitted, records)
+    # The largest sane estimate is the prior. Splink's is kept beside the counted one: on FEBRL2 its over-estimate links
+    # 4 true pairs more than the counted prior, 0.996 of the truth (F1 0.99871 against 0.99767, precision 1.0 both).
+    from_em = max((x for x in (from_splink, from_counts) if x is not None), default=None)
     estimates = [x for x in (from_rules, from_em) if x is not None]
     if estimates:
         fitted["probability_two_random_records_match"] = max(estimates)
-    prior = bounded_prior(fitted, records.num_rows, {"estimate_from_rules": from_rules, "estimate_from_em": from_em})
+    prior = bounded_prior(fitted, records.num_rows, {"estimate_from_rules": from_rules, "estimate_from_em": from_em,
+                                                     "estimate_from_splink": from_splink,
+                                                     "estimate_from_counts": from_counts})
     fitted = floor_m(fitted)
     learned = conflicts.calibrate(conflicts.estimate(records, sample), fitted)
     result = Trained(model=fitted, conflicts=learned, plan=plan, comparisons_by_rule=[], tf_tables=tf_tables,
