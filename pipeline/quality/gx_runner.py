@@ -11,18 +11,12 @@ import contextlib
 import json
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
 
 try:
     import great_expectations as gx
-    from great_expectations.core.run_identifier import RunIdentifier
-    from great_expectations.data_context.types.resource_identifiers import (
-        ExpectationSuiteIdentifier,
-        ValidationResultIdentifier,
-    )
 except SystemExit as exc:  # pyspark's doctest guard, reached through GX's optional Spark support
     raise ImportError(
         "Great Expectations could not be imported: pyspark is installed without its connect dependencies, and "
@@ -156,30 +150,22 @@ class GXRunner:
 
     def run(self, name: str, frame: pd.DataFrame, expectations: list, parameters: dict | None = None) -> SuiteResult:
         """Validate `frame` against the suite `name`; `parameters` gives the values of its suites.parameter()s."""
-        checkpoint = self.project.checkpoint(name, expectations)
-        # What Checkpoint.run does for a checkpoint of one validation and no action, without its first step: reading
-        # the checkpoint back from the project's store, with its validation and suite, to check they are the ones
-        # saved (~16 ms a run, five runs a day). This process saved them itself (_Project.checkpoint); the
-        # validation still checks its own definition and suite before it runs.
-        validation = checkpoint.validation_definitions[0]
-        run_id = RunIdentifier(run_time=datetime.now(UTC))
-        outcome = validation.run(checkpoint_id=checkpoint.id, batch_parameters={"dataframe": frame},
-                                 expectation_parameters=parameters or {}, result_format=RESULT_FORMAT, run_id=run_id)
-        stored = ValidationResultIdentifier(expectation_suite_identifier=ExpectationSuiteIdentifier(name=name),
-                                            run_id=run_id, batch_identifier=outcome.batch_id)
+        outcome = self.project.checkpoint(name, expectations).run(batch_parameters={"dataframe": frame},
+                                                                  expectation_parameters=parameters)
         rows = []
-        for r in outcome.results:
-            cfg = r.expectation_config
-            kwargs = cfg.kwargs
-            missing = ((r.result.get("details") or {}).get("mismatched") or {}).get("missing")  # column names
-            rows.append({
-                "expectation": cfg.type,
-                "target": kwargs.get("column") or ",".join(kwargs.get("column_list") or missing or []) or "table",
-                "success": bool(r.success),
-                "unexpected_count": int(r.result.get("unexpected_count") or 0),
-                "unexpected_percent": round(float(r.result.get("unexpected_percent") or 0.0), 3),
-            })
-        self.project.docs_for([stored])
+        for run in outcome.run_results.values():
+            for r in run.results:
+                cfg = r.expectation_config
+                kwargs = cfg.kwargs
+                missing = ((r.result.get("details") or {}).get("mismatched") or {}).get("missing")  # column names
+                rows.append({
+                    "expectation": cfg.type,
+                    "target": kwargs.get("column") or ",".join(kwargs.get("column_list") or missing or []) or "table",
+                    "success": bool(r.success),
+                    "unexpected_count": int(r.result.get("unexpected_count") or 0),
+                    "unexpected_percent": round(float(r.result.get("unexpected_percent") or 0.0), 3),
+                })
+        self.project.docs_for(list(outcome.run_results))
         return SuiteResult(name, bool(outcome.success), len(frame), rows, self.project.docs_url)
 
     def build_docs(self) -> None:
