@@ -139,8 +139,9 @@ def clusters(duckdb: DuckDBResource, settings: RunSettings,
                              apart=learned.cluster_veto, settings=state, unshared=learned.unshared)
         with registered(con, _clusters=clustering.frame), transaction(con):
             id_scope.note_reclustered(con, "_clusters")
-            reclustering.write_clusters(con, policy.review_cluster_size)
+            written = reclustering.write_clusters(con, policy.review_cluster_size)
             reclustering.save_state(con, state, clustering.decided)
+        check = identity_clusters_valid(con, written, great_expectations, settings)  # blocking: fails the step
         meta = table_metadata(con, "identity.clusters")
         count, largest, singletons, flagged = con.execute("""SELECT count(*), coalesce(max(cluster_size), 0),
             count(*) FILTER (WHERE cluster_size = 1), count(*) FILTER (WHERE needs_review)
@@ -153,7 +154,7 @@ def clusters(duckdb: DuckDBResource, settings: RunSettings,
         "components_recomputed": clustering.recomputed,
         **({"records_reclustered": clustering.reclustered} if clustering.reclustered is not None else {}),
         "threshold": policy.threshold},
-        check_results=[identity_clusters_valid(duckdb, great_expectations, settings)])  # blocking: fails the step
+        check_results=[check])
 
 
 @dg.multi_asset(

@@ -204,3 +204,43 @@ def test_an_incremental_day_validates_its_rows_and_still_counts_every_customer_o
     failed = found["customer_360_valid"].description
     assert "expect_column_values_to_be_unique(customer_id)" in failed and "expect_table_row_count_to_equal" in failed
     assert settings.published.read_bytes() == copy_before
+
+
+def test_the_clusters_check_validates_the_rows_written_and_counts_the_whole_table_in_sql(demo_copy, tmp_path):
+    """The clusters check hands GX only the rows the clusters step wrote (assets/quality.py); the whole table's
+    invariants are counted in SQL, so a record without a cluster, a repeated id, an oversized cluster or an unhealthy
+    model fail it whichever rows a day wrote, and a bad row written fails it in GX."""
+    from assets.quality import identity_clusters_valid
+    from pipeline.resources import GreatExpectations
+
+    great_expectations = GreatExpectations(project_dir=str(tmp_path / "gx"))
+    largest = demo_copy.linkage.max_cluster_size
+    with duckdb.connect(str(demo_copy.warehouse)) as con:
+        staged = con.execute("SELECT count(*) FROM staging.person_records").fetchone()[0]
+        con.execute("CREATE TEMP TABLE _written AS FROM identity.clusters LIMIT 0")
+        quiet = identity_clusters_valid(con, "_written", great_expectations, demo_copy)  # a day that rewrote nothing
+        every = identity_clusters_valid(con, "identity.clusters", great_expectations, demo_copy)
+        assert quiet.passed and quiet.metadata["rows_validated"].value == 0
+        assert every.passed and every.metadata["rows_validated"].value == staged
+        con.execute("INSERT INTO _written SELECT * REPLACE (? AS cluster_size) FROM identity.clusters LIMIT 1",
+                    [largest + 1])
+        oversized = identity_clusters_valid(con, "_written", great_expectations, demo_copy)
+        assert not oversized.passed and "expect_column_values_to_be_between(cluster_size)" in oversized.description
+        con.execute("DELETE FROM _written")
+        broken = {  # each breaks a row the day did not write
+            "DELETE FROM identity.clusters WHERE unique_id = (SELECT min(unique_id) FROM identity.clusters)":
+                f"{staged - 1} clustered records for {staged} staged",
+            "UPDATE identity.clusters SET unique_id = (SELECT min(unique_id) FROM identity.clusters) "
+            "WHERE unique_id = (SELECT max(unique_id) FROM identity.clusters)": "1 repeated record ids",
+            "UPDATE identity.clusters SET cluster_key = NULL WHERE unique_id = (SELECT min(unique_id) FROM "
+            "identity.clusters)": "1 records without a cluster",
+            f"UPDATE identity.clusters SET cluster_size = {largest + 1} WHERE unique_id = (SELECT min(unique_id) "
+            "FROM identity.clusters)": f"a cluster of {largest + 1} records, at most {largest} allowed",
+            "UPDATE identity.model_health SET healthy = false": "an unhealthy model",
+        }
+        for statement, message in broken.items():
+            con.execute("BEGIN")
+            con.execute(statement)
+            found = identity_clusters_valid(con, "_written", great_expectations, demo_copy)
+            con.execute("ROLLBACK")
+            assert not found.passed and f"whole table: {message}" in found.description, statement

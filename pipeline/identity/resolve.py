@@ -341,11 +341,13 @@ def stable_ids(con: duckdb.DuckDBPyConnection, scoped: bool = False) -> IdAssign
     customer exactly keep its id in the temp table _kept_ids, the clusters none of whose records held an id get a new
     one in _fresh_ids (save_ids writes both), the others are assigned in Python, all as assign_ids over every cluster
     would. `scoped`: only the records of id_scope's _id_scope (the other clusters keep their ids)."""
-    within = "SEMI JOIN _id_scope USING (unique_id)" if scoped else ""
-    con.execute(f"CREATE OR REPLACE TEMP VIEW _id_clusters AS SELECT * FROM identity.clusters {within}")
+    # Scoped, the scope's rows are copied once (a few thousand), since each statement below reads them again and a view
+    # would scan and semi-join the whole table each time; unscoped, the views are the whole tables.
+    within, kind = ("SEMI JOIN _id_scope USING (unique_id)", "TABLE") if scoped else ("", "VIEW")
+    con.execute(f"CREATE OR REPLACE TEMP {kind} _id_clusters AS SELECT * FROM identity.clusters {within}")
     previous, known, age = {}, set(), {}
     if table_exists(con, "identity.record_customer"):
-        con.execute(f"CREATE OR REPLACE TEMP VIEW _id_previous AS SELECT * FROM identity.record_customer {within}")
+        con.execute(f"CREATE OR REPLACE TEMP {kind} _id_previous AS SELECT * FROM identity.record_customer {within}")
         con.execute(KEPT_IDS_SQL)
         previous = dict(con.execute("""SELECT unique_id, customer_id FROM _id_previous
             WHERE unique_id NOT IN (SELECT unique_id FROM _kept_ids)""").fetchall())

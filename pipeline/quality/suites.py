@@ -84,15 +84,14 @@ def parameter(name: str) -> dict:
 
 
 def identity_clusters(max_cluster_size: int) -> list:
-    """Parameter: staged_records."""
+    """On the rows of identity.clusters a run wrote (every row on a first run); the whole table's invariants (row
+    count, unique ids, every record clustered, largest cluster, model health) are counted in SQL
+    (assets/quality.py: identity_clusters_valid)."""
     return [
-        gxe.ExpectTableRowCountToEqual(value=parameter("staged_records")),
-        gxe.ExpectColumnValuesToBeUnique(column="unique_id"),
         gxe.ExpectColumnValuesToNotBeNull(column="cluster_key"),
-        gxe.ExpectColumnMaxToBeBetween(column="cluster_size", max_value=max_cluster_size),
-        # The model's health, not a fixed singleton share (a legitimate extract may hold few duplicates):
-        # agreeing on a name or a birth date must count for a match (identity.model_health, recipe.health).
-        gxe.ExpectColumnValuesToBeInSet(column="model_healthy", value_set=[True]),
+        # Each row's size rather than the column's maximum: a day that rewrites no row validates an empty frame,
+        # whose maximum GX fails.
+        gxe.ExpectColumnValuesToBeBetween(column="cluster_size", max_value=max_cluster_size),
         gxe.ExpectColumnValuesToBeBetween(column="match_probability", min_value=0, max_value=1),
     ]
 
