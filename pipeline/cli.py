@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -255,6 +256,11 @@ def _dev(args: argparse.Namespace) -> int:
     os.environ["DAGSTER_HOME"] = str(dagster_home())
     dagster = str(Path(sys.executable).parent / "dagster")
     os.chdir(PROJECT_ROOT)
+    # Dagster stops on SIGTERM by giving it SIGINT's handler. A background job of a script (`customer360 dev &`, a
+    # service wrapper) starts with SIGINT ignored, and an ignored signal stays ignored across exec: dagster dev, its
+    # webserver and daemon then ignored SIGTERM too and could only be killed. The default restored, Python installs its
+    # KeyboardInterrupt handler again.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
     os.execv(dagster, [dagster, "dev", "-h", "127.0.0.1", "-p", str(args.port), "-w", "workspace.yaml"])
 
 

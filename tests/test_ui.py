@@ -7,6 +7,7 @@ The screenshot is kept in data/artefacts/ui/."""
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -107,8 +108,10 @@ def test_the_ui_draws_every_layer_and_its_runs_schedule_and_sensor_succeed(tmp_p
     (settings.raw_dir / "cs_tickets" / "2026-11-24" / "t.jsonl").write_text(
         '{"ticket_id": "TK1", "opened_at": "2026-11-24T08:00:00", "status": "open", "category": "question", '
         '"customer": {"first_name": "Anne", "last_name": "Drop", "email": "anne.drop@example.org"}}\n')
+    # Started as a script's background job is (`customer360 dev &`: SIGINT ignored), which must still stop on SIGTERM.
     server = subprocess.Popen([cli, "dev", "--port", str(port), *paths], cwd=ROOT, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(180):
