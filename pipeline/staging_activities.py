@@ -2,7 +2,7 @@
 
 Three quarters of the demo's rows are such activities; read into pandas, staged there and inserted back they cost
 ~7.5 CPU s of a 1M full run, for rules that hold per row or per distinct value. Here the rows go from the raw
-table to staging.activities in SQL, by stage_prepared's rules (pipeline/staging.py), which tests/test_staging_read.py
+table to staging.activities in SQL, by stage_prepared's rules (pipeline/staging.py), which tests/test_staging_activities.py
 checks table for table on hostile rows:
 - a row is rejected for its extract error, a missing record id, or a later version of its record id (file, line);
 - timestamps by DuckDB's try_strptime with the declared formats, as values.parse_datetimes; the values it cannot read
