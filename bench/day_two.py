@@ -3,12 +3,14 @@
     python bench/day_two.py setup --records 100000 [--workdir /tmp/c360-day-two]
     python bench/day_two.py run --records 100000 [--workdir /tmp/c360-day-two]        # this checkout
     python bench/day_two.py run --records 100000 --profile day2.prof   # the warm run under cProfile, CPU seconds
+    python bench/day_two.py run --records 100000 --unchanged   # then a run with nothing new: a step's fixed cost
     (cd OTHER_CHECKOUT && PYTHONPATH=. python /path/to/bench/day_two.py run --records 100000)   # another one
 
 `setup` generates the demo as bench/benchmark.py does (seed 42, the last 1% of every file held back for the next day),
 runs day one and keeps the folder as the snapshot. `run` copies the snapshot back, delivers the held-back files and
 runs day two twice in one process, the second run warm as the benchmark's day two is (imports done, Great
-Expectations' checkpoints registered), and prints its CPU seconds per step. Alternate two checkouts' `run` to compare
+Expectations' checkpoints registered), and prints its CPU seconds per step. `--unchanged` then runs once more on the
+day-two warehouse with no new file and prints that run's steps too: what each step costs when nothing changed. Alternate two checkouts' `run` to compare
 them under the same load: on a shared machine a full benchmark's two days drift apart by more than a small change.
 
 The snapshot's golden fingerprints, normalisation lookup and staged files carry the version of the code that wrote
@@ -38,6 +40,7 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=100_000)
     parser.add_argument("--workdir", default="/tmp/c360-day-two")
     parser.add_argument("--profile", help="keep a cProfile (CPU seconds) of the warm run in this file")
+    parser.add_argument("--unchanged", action="store_true", help="then run again with nothing new, and time that")
     args = parser.parse_args()
 
     import dagster as dg
@@ -90,20 +93,34 @@ def main() -> None:
                 con.execute("UPDATE staging.staged_files SET fingerprint = ? WHERE source = ?",
                             [fingerprint(source), source.name])
             since_day_one(con, settings)
-        sampler = MemorySampler()
-        sampler.start()
-        profile = cProfile.Profile(time.process_time) if args.profile and attempt == 2 else None
-        cpu, wall = time.process_time(), time.perf_counter()
-        if profile:
-            profile.enable()
-        results = runner.run(settings, instance=instance, console_level="ERROR")
-        if profile:
-            profile.disable()
-            profile.dump_stats(args.profile)
-        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-        sampler.running = False
-        print(f"day two, run {attempt} ({'warm' if attempt == 2 else 'cold'}): {cpu:.1f} CPU s, {wall:.1f} s wall, "
-              f"load {os.getloadavg()[0]:.1f}, success {all(r.success for r in results)}")
+        results, sampler = timed_run(runner, settings, instance, f"run {attempt} ({'warm' if attempt == 2 else 'cold'})",
+                                     cProfile.Profile(time.process_time) if args.profile and attempt == 2 else None,
+                                     args.profile)
+    print_steps(instance, results, sampler)
+    if args.unchanged:
+        print_steps(instance, *timed_run(runner, settings, instance, "run 3 (nothing new)"))
+
+
+def timed_run(runner, settings, instance, label: str, profile=None, profile_path=None):
+    """One run of the checkout, timed in CPU seconds of the process (its steps by the memory sampler)."""
+    sampler = MemorySampler()
+    sampler.start()
+    cpu, wall = time.process_time(), time.perf_counter()
+    if profile:
+        profile.enable()
+    results = runner.run(settings, instance=instance, console_level="ERROR")
+    if profile:
+        profile.disable()
+        profile.dump_stats(profile_path)
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    sampler.running = False
+    events = sum(len(instance.all_logs(r.run_id)) for r in results)
+    print(f"day two, {label}: {cpu:.1f} CPU s, {wall:.1f} s wall, load {os.getloadavg()[0]:.1f}, "
+          f"success {all(r.success for r in results)}, {events} Dagster events")
+    return results, sampler
+
+
+def print_steps(instance, results, sampler) -> None:
     print(f"  {'step':<50} {'wall':>7} {'CPU s':>7}")
     for step in sorted(_steps(instance, results, sampler), key=lambda s: -s["cpu_s"]):
         print(f"  {step['step']:<50} {step['seconds']:>7.2f} {step['cpu_s']:>7.2f}")
