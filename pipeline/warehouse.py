@@ -105,10 +105,15 @@ def replace_table(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFram
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    """A table or view of that name in any attached database: what information_schema.tables lists (its definition
+    reads these two catalogue functions, internal views left out), without building its thirteen columns (2.7
+    against 1.7 ms; ~80 calls a run)."""
     schema, name = table.split(".")
-    return bool(scalar(con,
-        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
-        [schema, name]))
+    return bool(scalar(con, """
+        SELECT (SELECT count(*) FROM duckdb_tables() WHERE schema_name = $schema AND table_name = $name)
+             + (SELECT count(*) FROM duckdb_views() WHERE NOT internal
+                AND schema_name = $schema AND view_name = $name)""",
+        {"schema": schema, "name": name}))
 
 
 def create_table_as(con: duckdb.DuckDBPyConnection, table: str, select_sql: str, **params) -> None:

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from pipeline.sql import literal, named, qualified, quote, raw_table, scalar
-from pipeline.warehouse import append_run, registered
+from pipeline.warehouse import append_run, registered, table_exists
 
 
 def test_names_and_paths_with_quotes_reach_duckdb_intact(tmp_path):
@@ -56,3 +56,13 @@ def test_registered_views_are_gone_after_an_error():
         1 / 0  # noqa: B018 - fails inside the block
     with pytest.raises(duckdb.CatalogException):
         con.execute("SELECT * FROM _a")
+
+
+def test_table_exists_finds_what_information_schema_lists(tmp_path):
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    con.execute("CREATE SCHEMA s; CREATE TABLE s.t (a INT); CREATE VIEW s.v AS SELECT 1 AS a; CREATE TEMP TABLE tt (a INT)")
+    con.execute(f"ATTACH '{tmp_path / 'other.duckdb'}' AS other; CREATE SCHEMA other.o; CREATE TABLE other.o.t (a INT)")
+    names = ["s.t", "s.v", "main.tt", "o.t", "s.missing", "missing.t", "S.T", "information_schema.tables"]
+    listed = {f"{s}.{n}" for s, n in con.execute("SELECT table_schema, table_name FROM information_schema.tables").fetchall()}
+    assert [table_exists(con, n) for n in names] == [n in listed for n in names]
+    assert [table_exists(con, n) for n in names[:4]] == [True] * 4
