@@ -86,9 +86,11 @@ def near(con: duckdb.DuckDBPyConnection, nodes: str, out: str) -> None:
 
 def _with_partners(nodes: str) -> str:
     """SELECT of the records of `nodes` (a relation of unique_id) and their partners in any scored pair."""
+    # one scan of the pairs, taking both ends of a pair touching `nodes` (its end in `nodes` is in the union anyway):
+    # a semi-join per side read every pair twice (0.33 against 0.24 CPU s for the three hops of a 1M records' day)
     return f"""SELECT unique_id FROM {nodes}
-        UNION SELECT unique_id_r FROM identity.pairwise_predictions SEMI JOIN {nodes} n ON n.unique_id = unique_id_l
-        UNION SELECT unique_id_l FROM identity.pairwise_predictions SEMI JOIN {nodes} n ON n.unique_id = unique_id_r"""
+        UNION SELECT unnest([unique_id_l, unique_id_r]) FROM identity.pairwise_predictions
+              WHERE unique_id_l IN (SELECT unique_id FROM {nodes}) OR unique_id_r IN (SELECT unique_id FROM {nodes})"""
 
 
 def region(con: duckdb.DuckDBPyConnection, labels: np.ndarray) -> np.ndarray:
