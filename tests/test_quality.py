@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from assets.sources import FILES_LOADED
+from assets.staging import STAGED_LINES_SQL
 from pipeline import runner
 from pipeline.config import Settings
 from tests.conftest import checks, copy_demo
@@ -244,3 +245,23 @@ def test_the_clusters_check_validates_the_rows_written_and_counts_the_whole_tabl
             found = identity_clusters_valid(con, "_written", great_expectations, demo_copy)
             con.execute("ROLLBACK")
             assert not found.passed and f"whole table: {message}" in found.description, statement
+
+
+def test_staged_lines_are_counted_once_per_file_across_tables_and_line_blocks():
+    """raw_rows_reconcile counts the distinct staged lines of each file with a bitmap per block of 4,096 lines: the
+    same count as a UNION of every staged (source, file, line), across blocks, for a line staged in two tables, a
+    line staged twice in one, and a NULL line."""
+    lines = {"person_records": [("crm", "a.csv", n) for n in (1, 2, 4095, 4096, 4097, 9000, None)],
+             "activities": [("crm", "a.csv", n) for n in (2, 2, 4096, 12288, None)] +
+                           [("shop", "b.csv", n) for n in range(1, 9000, 7)],
+             "erasure_requests": [("crm", "c.csv", 5), ("shop", "b.csv", 8)]}
+    with duckdb.connect() as con:
+        con.execute("CREATE SCHEMA staging")
+        for table, rows in lines.items():
+            con.execute(f"CREATE TABLE staging.{table} (source VARCHAR, _file VARCHAR, _line BIGINT)")
+            con.executemany(f"INSERT INTO staging.{table} VALUES (?, ?, ?)", rows)
+        counted = {(s, f): n for s, f, n in con.execute(
+            f"SELECT source, file, sum(lines) FROM ({STAGED_LINES_SQL}) GROUP BY ALL").fetchall()}
+    distinct = {row for rows in lines.values() for row in rows}
+    expected = {key: sum(1 for s, f, _ in distinct if (s, f) == key) for key in {(s, f) for s, f, _ in distinct}}
+    assert counted == expected
