@@ -118,17 +118,23 @@ SELECT customer_id, sum(h::HUGEINT) AS fingerprint FROM parts GROUP BY customer_
 """
 
 # Customers holding a dated value the move of the reference date from $before to $as_of carried across the edge
-# of a window of `days` (rolling windows, retention, re-permission). Only asked when the date moved.
-_DATED_SQL = """
+# of a window of `days` (rolling windows, retention, re-permission). Only asked when the date moved. One BETWEEN of
+# constant bounds per window, so DuckDB filters each dated column as it scans it and joins the few rows left to their
+# customer (a cross join with the windows joined every activity and record first: 0.6 against 0.15 CPU s at 1M).
+def _dated_sql(windows: tuple[int, ...]) -> str:
+    edges = "\n   OR ".join(f"t BETWEEN least($before::DATE, $as_of::DATE) - INTERVAL {int(days)} DAY "
+                           f"AND greatest($before::DATE, $as_of::DATE) - INTERVAL {int(days)} DAY"
+                           for days in sorted(set(windows)))
+    return f"""
 WITH dated AS (
     SELECT customer_id, occurred_at AS t FROM customer_activities_stitched
     UNION ALL
-    SELECT x.customer_id, unnest([p.record_updated_at, p.record_delivered_at])
-    FROM marts.customer_xref x JOIN staging.person_records p USING (source, source_record_id)
+    SELECT x.customer_id, p.record_updated_at FROM marts.customer_xref x JOIN staging.person_records p USING (source, source_record_id)
+    UNION ALL
+    SELECT x.customer_id, p.record_delivered_at FROM marts.customer_xref x JOIN staging.person_records p USING (source, source_record_id)
 )
-SELECT DISTINCT customer_id FROM dated, (SELECT unnest($days::INTEGER[]) AS days) w
-WHERE t BETWEEN least($before::DATE, $as_of::DATE) - to_days(w.days)
-            AND greatest($before::DATE, $as_of::DATE) - to_days(w.days)
+SELECT DISTINCT customer_id FROM dated
+WHERE {edges}
 """
 
 
@@ -157,7 +163,8 @@ def changed_customers(con: duckdb.DuckDBPyConnection, as_of: str, version: str, 
                 SELECT DISTINCT customer_id, 'full' AS why FROM (SELECT customer_id FROM _fingerprints {known})""")
         else:
             before = previous.split("|")[0]
-            dated = f"UNION ALL SELECT customer_id, 'date' FROM ({_DATED_SQL})" if before != str(as_of) else ""
+            dated = (f"UNION ALL SELECT customer_id, 'date' FROM ({_dated_sql(windows)})" if before != str(as_of)
+                     else "")
             carried = f"UNION ALL SELECT customer_id, 'unfinished run' FROM {CHANGED}" if unfinished else ""
             con.execute(f"""CREATE OR REPLACE TEMP TABLE _changed AS
                 SELECT coalesce(n.customer_id, o.customer_id) AS customer_id,
@@ -168,7 +175,7 @@ def changed_customers(con: duckdb.DuckDBPyConnection, as_of: str, version: str, 
                 {dated}
                 UNION ALL SELECT DISTINCT customer_id, 'override' FROM identity.steward_decisions
                     WHERE decision = 'override' AND customer_id IS NOT NULL
-                {carried}""", named(dated, before=before, as_of=as_of, days=list(windows)))
+                {carried}""", named(dated, before=before, as_of=as_of))
             con.execute(f"""CREATE OR REPLACE TABLE {CHANGED} AS
                 SELECT customer_id, min(why) AS why FROM _changed GROUP BY customer_id""")
         con.execute(f"""CREATE OR REPLACE TABLE {PENDING} AS
