@@ -4,6 +4,7 @@
     python bench/day_two.py run --records 100000 [--workdir /tmp/c360-day-two]        # this checkout
     python bench/day_two.py run --records 100000 --profile day2.prof   # the warm run under cProfile, CPU seconds
     python bench/day_two.py run --records 100000 --unchanged   # then a run with nothing new: a step's fixed cost
+    python bench/day_two.py run --records 100000 --trace day2.json     # the warm run's every statement timed
     (cd OTHER_CHECKOUT && PYTHONPATH=. python /path/to/bench/day_two.py run --records 100000)   # another one
 
 `setup` generates the demo as bench/benchmark.py does (seed 42, the last 1% of every file held back for the next day),
@@ -17,12 +18,19 @@ The snapshot's golden fingerprints, normalisation lookup and staged files carry 
 them; `run` sets them to this checkout's versions, or a change to the golden code would make day two a full rebuild
 and a change to normalisation would normalise every value and restage every source again (what a real upgrade does
 once, not what a day costs).
+
+The reference date is today unless `--as-of` says otherwise: a snapshot set up on an earlier day then runs a day
+whose reference date moved (as a nightly run's does: every purchaser's recency, so most `marts.customer_360` rows,
+differ), one set up the same day runs a day whose date did not move (as bench/benchmark.py's two days do).
+`--trace` times every statement sent through the warehouse resource (bench/after_scoring.py's timer: CPU seconds
+of the process, the statement's callers) and keeps the warm run's in a JSON file.
 """
 
 from __future__ import annotations
 
 import argparse
 import cProfile
+import json
 import os
 import shutil
 import sys
@@ -31,6 +39,7 @@ from datetime import timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/benchmark.py imports its neighbours so
+import after_scoring
 from benchmark import NEXT_DAY_SHARE, RECORDS_PER_PERSON, MemorySampler, _steps
 
 
@@ -41,6 +50,8 @@ def main() -> None:
     parser.add_argument("--workdir", default="/tmp/c360-day-two")
     parser.add_argument("--profile", help="keep a cProfile (CPU seconds) of the warm run in this file")
     parser.add_argument("--unchanged", action="store_true", help="then run again with nothing new, and time that")
+    parser.add_argument("--trace", help="keep every statement of the warm run, timed, in this JSON file")
+    parser.add_argument("--as-of", help="the runs' reference date (YYYY-MM-DD; default today)")
     args = parser.parse_args()
 
     import dagster as dg
@@ -59,7 +70,7 @@ def main() -> None:
     snap, root = base / "snapshot", base / "work"
     next_day = (DEMO_DAY + timedelta(days=1)).isoformat()
     settings = Settings(raw_dir=root / "raw", warehouse=root / "warehouse.duckdb", sources_file=BUNDLED_SOURCES,
-                        truth_file=root / "truth.csv")
+                        truth_file=root / "truth.csv", as_of=args.as_of)
 
     if args.mode == "setup":
         shutil.rmtree(base, ignore_errors=True)
@@ -74,6 +85,8 @@ def main() -> None:
         shutil.copytree(root, snap)
         return
 
+    if args.trace:
+        after_scoring._trace_statements()
     instance = dg.DagsterInstance.ephemeral()
     for attempt in (1, 2):
         # The Great Expectations folder stays between the two runs, as it does between the benchmark's two days.
@@ -93,9 +106,12 @@ def main() -> None:
                 con.execute("UPDATE staging.staged_files SET fingerprint = ? WHERE source = ?",
                             [fingerprint(source), source.name])
             since_day_one(con, settings)
+        after_scoring.STATEMENTS.clear()  # the warm run's only
         results, sampler = timed_run(runner, settings, instance, f"run {attempt} ({'warm' if attempt == 2 else 'cold'})",
                                      cProfile.Profile(time.process_time) if args.profile and attempt == 2 else None,
                                      args.profile)
+    if args.trace:
+        Path(args.trace).write_text(json.dumps(after_scoring.STATEMENTS))
     print_steps(instance, results, sampler)
     if args.unchanged:
         print_steps(instance, *timed_run(runner, settings, instance, "run 3 (nothing new)"))
