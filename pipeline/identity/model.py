@@ -10,6 +10,9 @@ import splink.comparison_level_library as cll
 import splink.comparison_library as cl
 from splink import SettingsCreator, block_on
 
+from pipeline.normalise.names import nickname_groups
+from pipeline.sql import literals
+
 # Pairs scoring below this are not kept at all; pairs between it and the clustering threshold are
 # kept in identity.pairwise_predictions for review.
 PREDICT_THRESHOLD = 0.5
@@ -34,15 +37,28 @@ def _one_edit(column: str) -> cll.CustomLevel:
         label_for_charts=f"Damerau-Levenshtein distance of {column} <= 1", base_dialect_str=SQL_DIALECT)
 
 
+def _same_formal_name(column: str) -> cll.CustomLevel:
+    """Same formal name: equal canonical forms, or a short form that stands for several formal names ('charlie':
+    charles or charlotte) and one of them is the other side's. The canonical form keeps one formal name per short
+    form (the seed's first), so 'charlie' / 'charles' compared as different names (Splink's else or Jaro-Winkler
+    level) while the veto (evidence._formal_names) reads them as one: of the pairs scored >= 0.5, 463 at 20k persons
+    (seed 61) and 1,921 at 100k (seed 97), 1,918 of them true (all at 20k)."""
+    shared = sorted(f"{short}|{formal}" for short, formals in nickname_groups().items() if len(formals) > 1
+                    for formal in formals)
+    left, right, canonical_l, canonical_r = f"{column}_l", f"{column}_r", f"{column}_canonical_l", f"{column}_canonical_r"
+    return cll.CustomLevel(
+        f"{canonical_l} = {canonical_r} OR concat({left}, '|', {canonical_r}) IN ({literals(shared)}) "
+        f"OR concat({right}, '|', {canonical_l}) IN ({literals(shared)})",
+        label_for_charts="Same formal name (nickname)", base_dialect_str=SQL_DIALECT)
+
+
 def _name(column: str, other: str, with_nickname: bool) -> cl.CustomComparison:
     levels = [
         cll.NullLevel(column),
         cll.ExactMatchLevel(column).configure(tf_adjustment_column=column),
     ]
     if with_nickname:
-        levels.append(cll.CustomLevel(
-            f"{column}_canonical_l = {column}_canonical_r", label_for_charts="Same formal name (nickname)",
-            base_dialect_str=SQL_DIALECT))
+        levels.append(_same_formal_name(column))
     swapped = cll.ColumnsReversedLevel(column, other, symmetrical=True).configure(
         label_for_charts="First and last name swapped")
     if not with_nickname:
