@@ -183,6 +183,32 @@ def test_household_conflicts_are_learned_as_a_veto(tmp_path):
     assert saved.vetoes(*spouse)
 
 
+def test_the_u_of_a_shared_e_mail_or_mobile_is_learned_from_the_base_and_scales_with_it(tmp_path):
+    """The u-sample groups records by e-mail and mobile, so it never sees two people share one. Learned from every
+    record instead: each household's family e-mail is two people (first names and birth dates differ), so its u is
+    near the true share of pairs of different people sharing an e-mail; no two people share a mobile, so its u is
+    below one in the pairs examined. Both fall as the base grows (the prior does too): twice the households, a
+    quarter of the pairs' chance for the mobile, half for the e-mail. Written to the model and the metadata."""
+    from pipeline.identity import link
+
+    def learned(households: int) -> tuple[dict, dict, float]:
+        result = link.train_and_predict(_household_records(households), tmp_path / str(households))
+        model = json.loads(result.model_path.read_text())
+        # (Splink leaves out of the saved model a comparison EM could not train: here the e-mail's, too few pairs.)
+        saved = {c["output_column_name"]: c["comparison_levels"][1]["u_probability"] for c in model["comparisons"]}
+        pairs = 4 * households * (4 * households - 1) / 2  # every record holds an e-mail, a first name, a birth date
+        return result.health["u_of_unique_values"], saved, households / pairs  # one shared family e-mail each
+
+    small, saved, true_email_u = learned(150)
+    assert saved["mobile"] == small["mobile"]["u"]
+    assert small["mobile"]["pairs_apart"] == 0 and small["email"]["pairs_apart"] > 0
+    assert true_email_u / 1.5 < small["email"]["u"] < true_email_u * 1.5
+    assert small["mobile"]["u"] < small["email"]["u"] / 100
+    large, _, _ = learned(300)
+    assert 0.2 < large["mobile"]["u"] / small["mobile"]["u"] < 0.3
+    assert 0.35 < large["email"]["u"] / small["email"]["u"] < 0.65
+
+
 def test_sources_file_errors_name_the_source_and_key(tmp_path):
     bad = YAML.replace("birth_date: {year: by, month: bm, day: bd}", "birth_date: {year: by, month: bm}")
     (tmp_path / "s.yaml").write_text(bad, encoding="utf-8")
