@@ -96,11 +96,11 @@ def u_sample_sql(source: str, groups: str, columns: list[str] | None = None, dia
     return render(U_SAMPLE_SQL.format(columns=cols, source=source, groups=groups), dialect)
 
 
-def apart_sharing_sql(source: str, fields: list[str], apart: dict[str, tuple[str, list[str], str]],
-                      dialect: str = "duckdb") -> str:
+def apart_sharing_sql(source: str, fields: list[str], apart: dict[str, tuple[str, list[str], str]]) -> str:
     """APART_SHARING_SQL of each of `fields` (row k: the field's index), in one query. `apart`: for each field that
-    tells people apart, (its CASE in DuckDB's SQL, the columns it reads as `l.x AS x_l, r.x AS x_r`, its gamma
-    column)."""
+    tells people apart, (its CASE, the columns it reads as `l.x AS x_l, r.x AS x_r`, its gamma column), all from
+    Splink in the engine's own dialect: not rendered (DuckDB's jaro_winkler is not Splink's Spark UDF), the rest is
+    SQL every engine reads alike."""
     cases = ", ".join(case for case, _, _ in apart.values())
     columns = ", ".join(c for _, cols, _ in apart.values() for c in cols)
     all_lowest = " AND ".join(f"{gamma} = 0" for _, _, gamma in apart.values())
@@ -109,7 +109,7 @@ def apart_sharing_sql(source: str, fields: list[str], apart: dict[str, tuple[str
         held = " AND ".join(f"{c} IS NOT NULL" for c in (field, *apart))
         sqls.append(APART_SHARING_SQL.format(index=i, held=f"(SELECT * FROM {source} WHERE {held})", field=field,
                                              cases=cases, columns=columns, all_lowest=all_lowest))
-    return render(" UNION ALL ".join(sqls), dialect)
+    return " UNION ALL ".join(sqls)
 
 
 def term_frequencies_sql(column: str, sample: str = "u_sample", dialect: str = "duckdb") -> str:
