@@ -22,6 +22,12 @@ from pipeline.sql import quote
 GROUP_KEYS = (("email",), ("mobile",), ("first_name", "last_name", "birth_date"))
 
 
+def grouped_alone(identifiers: Sequence[str] = ()) -> list[str]:
+    """The fields the sample groups records by on their own: no two of its people share a value of one, so the
+    sample cannot tell how often different people do (recipe.unique_value_u learns it from every record)."""
+    return [key[0] for key in GROUP_KEYS if len(key) == 1] + list(identifiers)
+
+
 def _filled(column: str) -> str:
     return f"coalesce({quote(column)}::VARCHAR, '') <> ''"
 
@@ -56,6 +62,17 @@ U_SAMPLE_SQL = """
                    + (s.email IS NOT NULL)::INT + (s.mobile IS NOT NULL)::INT + (s.street IS NOT NULL)::INT DESC,
                      s.unique_id) = 1"""
 
+# Pairs of records sharing `field`'s value among the records that also hold every one of `apart` (the fields that
+# tell two people apart): how many such records there are, and how many of their pairs the comparisons' `cases`
+# (Splink's CASE of each field's comparison vector) put on every field's lowest level, 0 ("All other comparisons").
+APART_SHARING_SQL = """
+        SELECT {index} AS k,
+               (SELECT count(*) FROM {held} h) AS records,
+               (SELECT coalesce(sum(CASE WHEN {all_lowest} THEN 1 ELSE 0 END), 0) FROM (
+                    SELECT {cases} FROM (
+                        SELECT {columns} FROM {held} l JOIN {held} r
+                        ON l.{field} = r.{field} AND l.unique_id < r.unique_id) pairs) vectors) AS apart"""
+
 TERM_FREQUENCIES_SQL = """
         SELECT {column}, count(*) / sum(count(*)) OVER () AS tf_{column}
         FROM {sample} WHERE {column} IS NOT NULL GROUP BY {column}"""
@@ -77,6 +94,22 @@ def u_sample_sql(source: str, groups: str, columns: list[str] | None = None, dia
     Engines without QUALIFY get a subquery; name the `columns` there so its rank column is not kept."""
     cols = ", ".join(f"s.{c}" for c in columns) if columns else "s.*"
     return render(U_SAMPLE_SQL.format(columns=cols, source=source, groups=groups), dialect)
+
+
+def apart_sharing_sql(source: str, fields: list[str], apart: dict[str, tuple[str, list[str], str]]) -> str:
+    """APART_SHARING_SQL of each of `fields` (row k: the field's index), in one query. `apart`: for each field that
+    tells people apart, (its CASE, the columns it reads as `l.x AS x_l, r.x AS x_r`, its gamma column), all from
+    Splink in the engine's own dialect: not rendered (DuckDB's jaro_winkler is not Splink's Spark UDF), the rest is
+    SQL every engine reads alike."""
+    cases = ", ".join(case for case, _, _ in apart.values())
+    columns = ", ".join(c for _, cols, _ in apart.values() for c in cols)
+    all_lowest = " AND ".join(f"{gamma} = 0" for _, _, gamma in apart.values())
+    sqls = []
+    for i, field in enumerate(fields):
+        held = " AND ".join(f"{c} IS NOT NULL" for c in (field, *apart))
+        sqls.append(APART_SHARING_SQL.format(index=i, held=f"(SELECT * FROM {source} WHERE {held})", field=field,
+                                             cases=cases, columns=columns, all_lowest=all_lowest))
+    return " UNION ALL ".join(sqls)
 
 
 def term_frequencies_sql(column: str, sample: str = "u_sample", dialect: str = "duckdb") -> str:
