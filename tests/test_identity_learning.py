@@ -209,6 +209,29 @@ def test_the_u_of_a_shared_e_mail_or_mobile_is_learned_from_the_base_and_scales_
     assert 0.35 < large["email"]["u"] / small["email"]["u"] < 0.65
 
 
+def test_a_placeholder_e_mail_over_the_blocking_budget_keeps_the_floor_u_and_is_not_joined_pair_by_pair(tmp_path):
+    """A shop's placeholder e-mail on 400 records of 400 people: 79,800 pairs sharing it, over the blocking budget
+    (30 a record), so e-mail is no blocking rule of its own, and its u is not learned by joining those pairs one by one
+    (on a real base, millions of pairs): it keeps the sample's floor, the mobile's is still learned."""
+    from pipeline.identity import blocking, link, recipe
+
+    records = _household_records()
+    placeholder = [{**dict.fromkeys(records.column_names), "unique_id": f"s:p{i}", "source": "s",
+                    "source_record_id": f"p{i}", "first_name": f"walkin{i}", "first_name_canonical": f"walkin{i}",
+                    "last_name": f"client{i}", "birth_date": f"{1940 + i % 60}-0{1 + i % 9}-1{i % 10}",
+                    "email": "noemail@shop.fr", "mobile": f"+337{i:08d}", "record_hash": f"p{i}"}
+                   for i in range(400)]
+    records = pa.concat_tables([records, pa.Table.from_pylist(placeholder, schema=records.schema)])
+    assert blocking.COMPARISONS_PER_RECORD * records.num_rows < 400 * 399 / 2
+    result = link.train_and_predict(records, tmp_path)
+    assert "email" in {o["field"] for o in result.blocking_over_budget}
+    learned = result.health["u_of_unique_values"]
+    assert "email" not in learned and "mobile" in learned
+    model = json.loads(result.model_path.read_text())
+    email = next(c for c in model["comparisons"] if c["output_column_name"] == "email")
+    assert email["comparison_levels"][1]["u_probability"] == 1 / recipe.U_SAMPLE_PAIRS
+
+
 def test_sources_file_errors_name_the_source_and_key(tmp_path):
     bad = YAML.replace("birth_date: {year: by, month: bm, day: bd}", "birth_date: {year: by, month: bm}")
     (tmp_path / "s.yaml").write_text(bad, encoding="utf-8")

@@ -258,7 +258,8 @@ def bounded_prior(model_dict: dict, n_records: int, estimates: dict | None = Non
             "clamped": kept != estimate, "expected_matching_pairs": round(kept * pairs, 1)}
 
 
-def unique_value_u(engine: Engine, u_linker: Linker, u_model: dict, identifiers: list[str]) -> dict[str, dict]:
+def unique_value_u(engine: Engine, u_linker: Linker, u_model: dict, identifiers: list[str],
+                   left_out: frozenset[str] = frozenset()) -> dict[str, dict]:
     """The u of an exact agreement on each field the u-sample cannot observe (`grouped_alone`: an e-mail, a mobile, an
     identifier), learned from every record of the linkage input so that it scales with the base: the prior falls
     as 1 / N, and a u fixed by the sample's size made a shared mobile weigh the same at every size (at 100k persons
@@ -271,10 +272,11 @@ def unique_value_u(engine: Engine, u_linker: Linker, u_model: dict, identifiers:
     the pairs examined. Assumes people share a value as often whether or not they hold a first name and a birth
     date (20k persons, seed 61, against the truth: e-mail 3.2e-7 learned, 4.3e-7 true; landline, the same estimate
     where the u-sample sees it, 1.2e-4 against 1.3e-4). Fields with fewer than two such records keep the floor
-    (`fill_unobserved_u`). The comparisons' CASE come from `u_linker`, in its engine's dialect. Counts only, no
-    value: the figures go to the training metadata."""
+    (`fill_unobserved_u`), and so do the fields `left_out`: the blocking plan's over its budget (a placeholder
+    e-mail held by thousands of records), whose pairs this query would join one by one. The comparisons' CASE come
+    from `u_linker`, in its engine's dialect. Counts only, no value: the figures go to the training metadata."""
     lowest = [lowest_level_u(u_model, f) for f in APART_FIELDS]
-    fields = [f for f in grouped_alone(identifiers) if exact_level(u_model, f) is not None]
+    fields = [f for f in grouped_alone(identifiers) if exact_level(u_model, f) is not None and f not in left_out]
     if not fields or not all(lowest):
         return {}
     comparisons = {c.output_column_name: c for c in u_linker._settings_obj.comparisons}
@@ -381,7 +383,8 @@ def train(engine: Engine, records: pa.Table) -> Trained:
     u_linker.training.estimate_u_using_random_sampling(max_pairs=U_SAMPLE_PAIRS, seed=TRAINING_SEED, num_chunks=1,
                                                        min_count_per_level=None)
     u_model = u_linker.misc.save_model_to_json()
-    unique_u = unique_value_u(engine, u_linker, u_model, identifiers_of(records))
+    unique_u = unique_value_u(engine, u_linker, u_model, identifiers_of(records),
+                              left_out=frozenset(o["field"] for o in plan.over_budget))
     u_model = fill_unobserved_u(u_model, unique_u)
     done_with(u_linker)
     linker = open_linker(engine.api(), "linkage_input", u_model, tf_tables)
