@@ -43,12 +43,12 @@ def _same_formal_name(column: str) -> cll.CustomLevel:
     form (the seed's first), so 'charlie' / 'charles' compared as different names (Splink's else or Jaro-Winkler
     level) while the veto (evidence._formal_names) reads them as one: of the pairs scored >= 0.5, 463 at 20k persons
     (seed 61) and 1,921 at 100k (seed 97), 1,918 of them true (all at 20k)."""
-    shared = sorted(f"{short}|{formal}" for short, formals in nickname_groups().items() if len(formals) > 1
-                    for formal in formals)
+    shared = literals(sorted(f"{short}|{formal}" for short, formals in nickname_groups().items() if len(formals) > 1
+                             for formal in formals))
     left, right, canonical_l, canonical_r = f"{column}_l", f"{column}_r", f"{column}_canonical_l", f"{column}_canonical_r"
     return cll.CustomLevel(
-        f"{canonical_l} = {canonical_r} OR concat({left}, '|', {canonical_r}) IN ({literals(shared)}) "
-        f"OR concat({right}, '|', {canonical_l}) IN ({literals(shared)})",
+        f"{canonical_l} = {canonical_r} OR concat({left}, '|', {canonical_r}) IN ({shared}) "
+        f"OR concat({right}, '|', {canonical_l}) IN ({shared})",
         label_for_charts="Same formal name (nickname)", base_dialect_str=SQL_DIALECT)
 
 

@@ -178,14 +178,16 @@ class SessionCount:
     pairs: int
 
 
+def _comparison(model_dict: dict, column: str) -> dict | None:
+    """The comparison of a saved model that outputs `column` (Splink keeps output names unique), None without one."""
+    return next((c for c in model_dict["comparisons"] if c["output_column_name"] == column), None)
+
+
 def exact_level(model_dict: dict, column: str) -> dict | None:
     """`column`'s exact-match level (its first level past the null one), None if that level is not one."""
-    for comparison in model_dict["comparisons"]:
-        if comparison["output_column_name"] == column:
-            levels = [lv for lv in comparison["comparison_levels"] if not lv.get("is_null_level")]
-            if levels and levels[0].get("sql_condition") == f'"{column}_l" = "{column}_r"':
-                return levels[0]
-    return None
+    comparison = _comparison(model_dict, column)
+    levels = [lv for lv in comparison["comparison_levels"] if not lv.get("is_null_level")] if comparison else []
+    return levels[0] if levels and levels[0].get("sql_condition") == f'"{column}_l" = "{column}_r"' else None
 
 
 def exact_level_m(model_dict: dict, column: str) -> float | None:
@@ -196,10 +198,8 @@ def exact_level_m(model_dict: dict, column: str) -> float | None:
 
 def lowest_level_u(model_dict: dict, column: str) -> float | None:
     """u of `column`'s last level ("All other comparisons"), None without one."""
-    for comparison in model_dict["comparisons"]:
-        if comparison["output_column_name"] == column:
-            return comparison["comparison_levels"][-1].get("u_probability")
-    return None
+    comparison = _comparison(model_dict, column)
+    return comparison["comparison_levels"][-1].get("u_probability") if comparison else None
 
 
 def em_prior(sessions: list[SessionCount], model_dict: dict, records: pa.Table) -> float | None:
