@@ -1,4 +1,5 @@
-"""Linkage quality against ground truth, when a truth file is configured (demo and benchmark data)."""
+"""Linkage quality against ground truth, when a truth file is configured (demo and benchmark data): the asset
+identity/linkage_quality, built in the identity layer's review step (assets/identity.py)."""
 
 
 
@@ -6,15 +7,12 @@ import dagster as dg
 import pandas as pd
 from dagster_duckdb import DuckDBResource
 
-from assets.identity import GROUP
-from assets.keys import LINKAGE_QUALITY, RECORD_CUSTOMER
 from pipeline.identity.evaluate import linkage_quality as measure
-from pipeline.resources import WAREHOUSE_POOL, RunSettings
+from pipeline.resources import RunSettings
 from pipeline.sql import literal
 from pipeline.warehouse import append_run, table_exists
 
 
-@dg.asset(key=LINKAGE_QUALITY, deps=[RECORD_CUSTOMER], group_name=GROUP, kinds={"duckdb"}, pool=WAREHOUSE_POOL)
 def linkage_quality(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
                     settings: RunSettings) -> dg.MaterializeResult:
     """Pairwise precision, recall, F1 and cluster figures against the truth file, one row per run."""

@@ -5,19 +5,22 @@ durable customer ids are carried over from run to run."""
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from assets.evaluation import linkage_quality
 from assets.keys import (
     CLUSTERS,
     ID_EVENTS,
     ID_REGISTRY,
     LINKAGE_INPUT,
+    LINKAGE_QUALITY,
     PERSON_RECORDS,
     PREDICTIONS,
     RECORD_CUSTOMER,
     REVIEW_QUEUE,
     STEWARD_DECISIONS,
+    VALIDATED_FILES,
 )
 from assets.metadata import table_metadata
-from assets.quality import CLUSTERS_VALID_SPEC, identity_clusters_valid
+from assets.quality import CLUSTERS_VALID_SPEC, identity_clusters_valid, validated_files
 from assets.steps import Step
 from pipeline.golden.purge import restore_purged_hashes
 from pipeline.identity import id_scope, link, reclustering
@@ -38,8 +41,11 @@ PREDICTIONS_OP = PREDICTIONS.to_python_identifier()  # its op's name in run conf
 CLUSTERS_OP = CLUSTERS.to_python_identifier()
 
 
-# What linkage reads, in one step (assets/steps.py): the records to compare and the stewards' decisions on them.
+# What linkage reads, in one step (assets/steps.py): the records to compare and the stewards' decisions on them,
+# after marking the staged files validated (staging's asset: it too waits only for the blocking checks on the person
+# records, and a step of its own cost Dagster's bookkeeping for one UPDATE).
 INPUT_STEP = Step("identity_input")
+INPUT_STEP.asset(VALIDATED_FILES, deps=[PERSON_RECORDS], group_name="staging")(validated_files)
 
 
 @INPUT_STEP.asset(LINKAGE_INPUT, deps=[PERSON_RECORDS], group_name=GROUP)
@@ -175,8 +181,12 @@ def customer_ids(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
             yield dg.MaterializeResult(asset_key=key, metadata={**meta, **counts} if key == ID_EVENTS else meta)
 
 
-@dg.asset(key=REVIEW_QUEUE, deps=[CLUSTERS, RECORD_CUSTOMER, STEWARD_DECISIONS], group_name=GROUP,
-          kinds={"duckdb"}, pool=WAREHOUSE_POOL)
+# What the stewards and the evaluation read once ids are assigned, in one step (assets/steps.py): both only read the
+# clusters and ids, and nothing downstream waits for one without the other.
+REVIEW_STEP = Step("identity_review")
+
+
+@REVIEW_STEP.asset(REVIEW_QUEUE, deps=[CLUSTERS, RECORD_CUSTOMER, STEWARD_DECISIONS], group_name=GROUP)
 def review_queue(duckdb: DuckDBResource, settings: RunSettings) -> dg.MaterializeResult:
     """Uncertain pairs (scored in [review_floor, threshold)) and doubtful clusters for stewards, most valuable
     first, facts masked, with the command that explains each."""
@@ -189,3 +199,12 @@ def review_queue(duckdb: DuckDBResource, settings: RunSettings) -> dg.Materializ
                                               **{f"items_{k}": v for k, v in items.items()},
                                               "review_floor": policy.review_floor, "threshold": policy.threshold,
                                               "review_cluster_size": policy.review_cluster_size})
+
+
+REVIEW_STEP.asset(LINKAGE_QUALITY, deps=[RECORD_CUSTOMER], group_name=GROUP)(linkage_quality)
+
+
+@dg.multi_asset(specs=REVIEW_STEP.specs(), can_subset=True, pool=WAREHOUSE_POOL, name=REVIEW_STEP.name)
+def identity_review(context: dg.AssetExecutionContext, duckdb: DuckDBResource, settings: RunSettings):
+    """The stewards' review queue and the linkage quality against the truth file."""
+    yield from REVIEW_STEP.materialize(context, duckdb=duckdb, settings=settings)

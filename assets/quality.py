@@ -8,7 +8,7 @@ import duckdb
 import pandas as pd
 from dagster_duckdb import DuckDBResource
 
-from assets.keys import ACTIVITIES, CLUSTERS, CUSTOMER_XREF, DATA_QUALITY, PERSON_RECORDS, PREDICTIONS, VALIDATED_FILES
+from assets.keys import ACTIVITIES, CLUSTERS, CUSTOMER_XREF, DATA_QUALITY, PERSON_RECORDS, PREDICTIONS
 from assets.metadata import check_result, table_metadata
 from assets.staging import RECONCILES, RECONCILES_DESCRIPTION, raw_rows_reconcile
 from assets.steps import CheckStep
@@ -73,18 +73,6 @@ def build(sources: list[Source]) -> list:
         result = great_expectations.runner().run("staging_persons", frame, expectations)
         return check_result(result, rows_in_table=total)
 
-    # Downstream of person records, so it runs only when their blocking checks (above) passed.
-    @dg.asset(key=VALIDATED_FILES, deps=[PERSON_RECORDS], group_name="staging", kinds={"duckdb"},
-              pool=WAREHOUSE_POOL)
-    def validated_files(duckdb: DuckDBResource) -> dg.MaterializeResult:
-        """Staged files whose person records passed the blocking checks (staging.staged_files.validated):
-        the next run's staging_persons_valid reads only the rows of newer files."""
-        with duckdb.get_connection() as con:
-            marked = scalar(con, "SELECT count(*) FROM staging.staged_files WHERE NOT validated")
-            con.execute("UPDATE staging.staged_files SET validated = true WHERE NOT validated")
-            files = scalar(con, "SELECT count(*) FROM staging.staged_files")
-        return dg.MaterializeResult(metadata={"files_marked_validated": marked, "staged_files": files})
-
     # No additional deps: the staging op writes activities and quarantine together with person records.
     @checks.check(PERSON_RECORDS, SOURCES_HEALTHY,
                   "Every source delivered rows, mostly valid contact data, and little quarantine.")
@@ -126,7 +114,19 @@ def build(sources: list[Source]) -> list:
                 **table_metadata(con, "marts.data_quality"), "sources": len(frame),
                 "worst_quarantine_share": float(frame["quarantine_share"].max() or 0)})
 
-    return [staging_checks, validated_files, data_quality]
+    return [staging_checks, data_quality]
+
+
+# The asset staging/validated_files, built in the identity input's step (assets/identity.py): downstream of person
+# records, so it runs only when their blocking checks (staging_checks) passed.
+def validated_files(duckdb: DuckDBResource) -> dg.MaterializeResult:
+    """Staged files whose person records passed the blocking checks (staging.staged_files.validated):
+    the next run's staging_persons_valid reads only the rows of newer files."""
+    with duckdb.get_connection() as con:
+        marked = scalar(con, "SELECT count(*) FROM staging.staged_files WHERE NOT validated")
+        con.execute("UPDATE staging.staged_files SET validated = true WHERE NOT validated")
+        files = scalar(con, "SELECT count(*) FROM staging.staged_files")
+    return dg.MaterializeResult(metadata={"files_marked_validated": marked, "staged_files": files})
 
 
 # Evaluated in the clusters step, right after the clusters are written (assets/identity.py): a step of its own cost

@@ -11,12 +11,12 @@ import dagster as dg
 import duckdb
 import pytest
 
-from assets.evaluation import LINKAGE_QUALITY
 from assets.identity import (
     CLUSTERS,
     ID_EVENTS,
     ID_REGISTRY,
     LINKAGE_INPUT,
+    LINKAGE_QUALITY,
     PREDICTIONS,
     RECORD_CUSTOMER,
     STEWARD_DECISIONS,
