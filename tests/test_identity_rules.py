@@ -92,10 +92,12 @@ def test_ids_kept_or_issued_in_sql_are_those_assign_ids_gives_over_every_cluster
         day_two.pop(u, None)
     # day three: two new clusters, the first one's new id already issued (the registry holds it): it is salted
     day_three = {**day_two, "z1": "z1", "z2": "z2", "z3": "z2"}
+    # day four: a record split off its customer gets a new id in Python, whose first choice the registry holds: salted
+    day_four = {**day_three, "r299": "s299"}
     con = duckdb.connect(str(tmp_path / "w.duckdb"))
     con.execute("CREATE SCHEMA identity")
     results = []
-    for clusters in (day_one, day_two, day_three):
+    for clusters in (day_one, day_two, day_three, day_four):
         run = f"run{len(results)}"
         frame = pd.DataFrame({"unique_id": list(clusters), "cluster_key": list(clusters.values())})
         with registered(con, _clusters=frame):
@@ -103,6 +105,9 @@ def test_ids_kept_or_issued_in_sql_are_those_assign_ids_gives_over_every_cluster
         if clusters is day_three:
             con.execute("INSERT INTO identity.id_registry VALUES (?, 'retired', 'old', now(), 'old', now())",
                         [new_customer_id("z1", set())])
+        if clusters is day_four:
+            con.execute("INSERT INTO identity.id_registry VALUES (?, 'retired', 'old', now(), 'old', now())",
+                        [new_customer_id("r299", set())])
         previous = dict(con.execute("SELECT * FROM identity.record_customer").fetchall()) if results else {}
         known = {r[0] for r in con.execute("SELECT customer_id FROM identity.id_registry").fetchall()} if results else set()
         age = {c: i for i, (c,) in enumerate(con.execute(
@@ -121,6 +126,8 @@ def test_ids_kept_or_issued_in_sql_are_those_assign_ids_gives_over_every_cluster
         "new", "merge", "split", "retire"}
     assert new_customer_id("z1", set()) not in results[2].record_ids.values()  # salted, in Python
     assert set(results[2].record_ids) >= {"z1", "z2", "z3"}
+    assert results[3].record_ids["r299"] in results[3].new_ids  # a new id, issued in Python
+    assert new_customer_id("r299", set()) not in results[3].record_ids.values()  # salted, in Python
 
 
 def test_evidence_shared_between_exclusive_alternatives():

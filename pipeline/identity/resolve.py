@@ -345,7 +345,7 @@ def stable_ids(con: duckdb.DuckDBPyConnection, scoped: bool = False) -> IdAssign
     # would scan and semi-join the whole table each time; unscoped, the views are the whole tables.
     within, kind = ("SEMI JOIN _id_scope USING (unique_id)", "TABLE") if scoped else ("", "VIEW")
     con.execute(f"CREATE OR REPLACE TEMP {kind} _id_clusters AS SELECT * FROM identity.clusters {within}")
-    previous, known, age = {}, set(), {}
+    previous, age = {}, {}
     if table_exists(con, "identity.record_customer"):
         con.execute(f"CREATE OR REPLACE TEMP {kind} _id_previous AS SELECT * FROM identity.record_customer {within}")
         con.execute(KEPT_IDS_SQL)
@@ -357,7 +357,6 @@ def stable_ids(con: duckdb.DuckDBPyConnection, scoped: bool = False) -> IdAssign
         con.execute(FRESH_IDS_SQL.format(held="(SELECT NULL::VARCHAR AS unique_id)"))
     registry = table_exists(con, "identity.id_registry")
     if registry:
-        known = {r[0] for r in con.execute("SELECT customer_id FROM identity.id_registry").fetchall()}
         # the ranks of issue of the ids in play (their order is all assign_ids compares)
         with registered(con, _in_play=pa.table({"customer_id": pa.array(sorted(set(previous.values())), pa.string())})):
             rows = con.execute("""SELECT customer_id FROM identity.id_registry JOIN _in_play USING (customer_id)
@@ -366,7 +365,12 @@ def stable_ids(con: duckdb.DuckDBPyConnection, scoped: bool = False) -> IdAssign
     clusters = dict(con.execute("""SELECT unique_id, cluster_key FROM _id_clusters
         WHERE unique_id NOT IN (SELECT unique_id FROM _kept_ids) AND unique_id NOT IN (SELECT unique_id FROM _fresh_ids)
         """).fetchall())
-    result = assign_ids(clusters, previous, known, age)
+    # The registry (every id ever issued) is only looked up for the new ids: none in it, they are the ones assign_ids
+    # gives knowing it (a new id is the first salt not taken); one in it (never seen: 60 bits), it is read and salts.
+    result = assign_ids(clusters, previous, set(), age)
+    known = _registry_ids(con) if registry and _issued(con, result.new_ids) else set()
+    if known:
+        result = assign_ids(clusters, previous, known, age)
     taken = pa.table({"customer_id": pa.array(sorted(set(result.record_ids.values())), pa.string())})
     with registered(con, _taken=taken):
         collides = scalar(con, FRESH_TAKEN_SQL.format(
@@ -374,8 +378,21 @@ def stable_ids(con: duckdb.DuckDBPyConnection, scoped: bool = False) -> IdAssign
     if collides:  # never seen (60 bits): every cluster not kept through Python, which salts
         clusters.update(con.execute("SELECT unique_id, cluster_key FROM _fresh_ids").fetchall())
         con.execute("DELETE FROM _fresh_ids")
+        if registry and not known:
+            known = _registry_ids(con)
         result = assign_ids(clusters, previous, known, age)
     return result
+
+
+def _issued(con: duckdb.DuckDBPyConnection, ids: list[str]) -> bool:
+    """Whether the id registry holds any of `ids`."""
+    with registered(con, _new_ids=pa.table({"customer_id": pa.array(ids, pa.string())})):
+        return scalar(con, "SELECT count(*) > 0 FROM identity.id_registry SEMI JOIN _new_ids USING (customer_id)")
+
+
+def _registry_ids(con: duckdb.DuckDBPyConnection) -> set[str]:
+    """Every id the registry holds, retired ones included."""
+    return {r[0] for r in con.execute("SELECT customer_id FROM identity.id_registry").fetchall()}
 
 
 def save_ids(con: duckdb.DuckDBPyConnection, result: IdAssignment, run_id: str, scoped: bool = False) -> dict:
