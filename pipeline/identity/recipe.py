@@ -388,7 +388,7 @@ def train(engine: Engine, records: pa.Table) -> Trained:
                               left_out=frozenset(o["field"] for o in plan.over_budget))
     u_model = fill_unobserved_u(u_model, unique_u)
     surnames = shared_contact_surnames.learn(engine, u_linker, frozenset(o["field"] for o in plan.over_budget))
-    u_model = shared_contact_surnames.with_u(u_model, surnames)
+    u_model = shared_contact_surnames.with_u(u_model)
     done_with(u_linker)
     linker = open_linker(engine.api(), "linkage_input", u_model, tf_tables)
     rules = prior_rules(present)
@@ -431,7 +431,7 @@ def train(engine: Engine, records: pa.Table) -> Trained:
     prior = bounded_prior(fitted, records.num_rows, {"estimate_from_rules": from_rules, "estimate_from_em": from_em,
                                                      "estimate_from_splink": from_splink,
                                                      "estimate_from_counts": from_counts})
-    fitted = shared_contact_surnames.settle_m(floor_m(fitted))
+    fitted = shared_contact_surnames.settle_m(floor_m(fitted), surnames)
     learned = conflicts.calibrate(conflicts.estimate(records, sample), fitted)
     result = Trained(model=fitted, conflicts=learned, plan=plan, comparisons_by_rule=[], tf_tables=tf_tables,
                      distinct_people=people, em_sessions=trained, prior=prior, unique_u=unique_u,

@@ -78,23 +78,24 @@ def learn(engine, u_linker: Linker, left_out: frozenset[str] = frozenset()) -> d
             "u": max(differ, 1) / apart} if apart else {}
 
 
-def with_u(u_model: dict, learned: dict) -> dict:
-    """The level takes the learned u before EM, or the else level's where nothing was learned."""
+def with_u(u_model: dict) -> dict:
+    """Before EM the level takes the else level's u: EM then trains it as part of "surnames differ" (a u far below
+    the else level's during EM took a session's pairs for matches and cost the run a comparison on household data)."""
     levels = _levels(u_model)
     if levels:
         contact, other = levels
-        contact["u_probability"] = learned.get("u", other.get("u_probability"))
+        contact["u_probability"] = other.get("u_probability")
     return u_model
 
 
-def settle_m(fitted: dict) -> dict:
+def settle_m(fitted: dict, learned: dict) -> dict:
     """After EM: both the level and the else level take the surname's whole m of differing (EM split it between the
-    two by whether a contact point is shared, a fact the other comparisons already count); the level's u is kept
-    at or above it, so a different surname is never evidence for a match."""
+    two by whether a contact point is shared, a fact the other comparisons already count); the level takes the
+    learned u, kept at or above that m, so a different surname is never evidence for a match."""
     levels = _levels(fitted)
     if levels:
         contact, other = levels
         m = (contact.get("m_probability") or 0) + (other.get("m_probability") or 0)
         contact["m_probability"] = other["m_probability"] = m
-        contact["u_probability"] = min(1.0, max(contact["u_probability"], m))
+        contact["u_probability"] = min(1.0, max(learned.get("u", other["u_probability"]), m))
     return fitted
