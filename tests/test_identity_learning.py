@@ -209,30 +209,6 @@ def test_the_u_of_a_shared_e_mail_or_mobile_is_learned_from_the_base_and_scales_
     assert 0.35 < large["email"]["u"] / small["email"]["u"] < 0.65
 
 
-def test_surnames_differing_where_a_contact_point_is_shared_weigh_what_households_show(tmp_path):
-    """Through real Splink: in one household of four the spouses kept two surnames. Two people sharing a household's
-    contact point (landline, address, family e-mail; first names and birth dates different) then differ in surname
-    about a quarter of the time, not ~always as two random people do: the surname level for it learns that u from
-    the records, takes the surname's whole m of differing, and is written to the model and the metadata. (The else
-    level's u is no check here: these surnames, fam1 .. fam199, are one typo apart.)"""
-    from pipeline.identity import link, shared_contact_surnames
-
-    records = _household_records(200)
-    kept_own = [f"{h}-1-" for h in range(0, 200, 4)]
-    last = [f"own{uid}" if any(uid.startswith(k) for k in kept_own) else name
-            for uid, name in zip(records["source_record_id"].to_pylist(), records["last_name"].to_pylist(), strict=True)]
-    records = records.set_column(records.schema.get_field_index("last_name"), "last_name", pa.array(last))
-    result = link.train_and_predict(records, tmp_path)
-    learned = result.health["u_of_surnames_differing_where_a_contact_is_shared"]
-    assert learned["pairs_apart_sharing_a_contact"] > 0
-    assert 0.15 < learned["u"] < 0.35  # 1 household in 4, up to the pairs whose names or dates are too alike
-    model = json.loads(result.model_path.read_text())
-    surname = next(c for c in model["comparisons"] if c["output_column_name"] == "last_name")
-    level = next(lv for lv in surname["comparison_levels"] if lv.get("label_for_charts") == shared_contact_surnames.LABEL)
-    assert level["m_probability"] == surname["comparison_levels"][-1]["m_probability"]
-    assert level["u_probability"] == max(learned["u"], level["m_probability"])
-
-
 def test_a_placeholder_e_mail_over_the_blocking_budget_keeps_the_floor_u_and_is_not_joined_pair_by_pair(tmp_path):
     """A shop's placeholder e-mail on 400 records of 400 people: 79,800 pairs sharing it, over the blocking budget
     (30 a record), so e-mail is no blocking rule of its own, and its u is not learned by joining those pairs one by one

@@ -10,7 +10,6 @@ import splink.comparison_level_library as cll
 import splink.comparison_library as cl
 from splink import SettingsCreator, block_on
 
-from pipeline.identity import shared_contact_surnames
 from pipeline.normalise.names import nickname_groups
 from pipeline.sql import literals
 
@@ -88,11 +87,8 @@ def _name(column: str, other: str, with_nickname: bool) -> cl.CustomComparison:
         _one_edit(column),
         cll.JaroWinklerLevel(column, 0.92),
         cll.JaroWinklerLevel(column, 0.80),
+        cll.ElseLevel(),
     ]
-    if not with_nickname:
-        # Surnames different where a household contact point is shared: worth what the data say (see the module).
-        levels.append(shared_contact_surnames.level(SQL_DIALECT))
-    levels.append(cll.ElseLevel())
     return cl.CustomComparison(comparison_levels=levels, output_column_name=column)
 
 

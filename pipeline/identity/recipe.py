@@ -27,7 +27,7 @@ from splink.internals.database_api import DatabaseAPI
 from splink.internals.exceptions import SplinkException
 from splink.internals.parse_sql import get_columns_used_from_sql
 
-from pipeline.identity import blocking, conflicts, model, shared_contact_surnames
+from pipeline.identity import blocking, conflicts, model
 from pipeline.identity.features import IDENTIFIER_PREFIX
 from pipeline.identity.u_sample import (
     apart_sharing_sql,
@@ -102,7 +102,6 @@ class Trained:
     em_sessions: list[str] = field(default_factory=list)
     prior: dict = field(default_factory=dict)   # estimate, bounds, whether it was clamped
     unique_u: dict = field(default_factory=dict)  # per near-unique field, its u and the counts it is learned from
-    shared_contact_surnames: dict = field(default_factory=dict)  # the counts that level's u is learned from
 
 
 def open_linker(db: DatabaseAPI, table: str, settings, tf_tables: dict | None = None, validate: bool = True) -> Linker:
@@ -387,8 +386,6 @@ def train(engine: Engine, records: pa.Table) -> Trained:
     unique_u = unique_value_u(engine, u_linker, u_model, identifiers_of(records),
                               left_out=frozenset(o["field"] for o in plan.over_budget))
     u_model = fill_unobserved_u(u_model, unique_u)
-    surnames = shared_contact_surnames.learn(engine, u_linker, frozenset(o["field"] for o in plan.over_budget))
-    u_model = shared_contact_surnames.with_u(u_model)
     done_with(u_linker)
     linker = open_linker(engine.api(), "linkage_input", u_model, tf_tables)
     rules = prior_rules(present)
@@ -431,11 +428,10 @@ def train(engine: Engine, records: pa.Table) -> Trained:
     prior = bounded_prior(fitted, records.num_rows, {"estimate_from_rules": from_rules, "estimate_from_em": from_em,
                                                      "estimate_from_splink": from_splink,
                                                      "estimate_from_counts": from_counts})
-    fitted = shared_contact_surnames.settle_m(floor_m(fitted), surnames)
+    fitted = floor_m(fitted)
     learned = conflicts.calibrate(conflicts.estimate(records, sample), fitted)
     result = Trained(model=fitted, conflicts=learned, plan=plan, comparisons_by_rule=[], tf_tables=tf_tables,
-                     distinct_people=people, em_sessions=trained, prior=prior, unique_u=unique_u,
-                     shared_contact_surnames=surnames)
+                     distinct_people=people, em_sessions=trained, prior=prior, unique_u=unique_u)
     keep_productive_rules(engine, result)
     return result
 
@@ -590,6 +586,5 @@ def health(trained: Trained) -> dict:
             "prior_from_em": trained.prior.get("estimate_from_em"),
             "expected_matching_pairs": trained.prior.get("expected_matching_pairs"),
             "em_sessions_trained": len(sessions), "u_of_unique_values": trained.unique_u,
-            "u_of_surnames_differing_where_a_contact_is_shared": trained.shared_contact_surnames,
             "agreement_levels_against_match": wrong_way, "conflict_weights": weights,
             "healthy": not wrong_way}
