@@ -73,6 +73,14 @@ APART_SHARING_SQL = """
                         SELECT {columns} FROM {held} l JOIN {held} r
                         ON l.{field} = r.{field} AND l.unique_id < r.unique_id) pairs) vectors) AS apart"""
 
+# Among the sample's records holding both `field` and `given`: the pairs agreeing on both, and on `given`.
+CONDITIONAL_SHARING_SQL = """
+        WITH held AS (SELECT {field}, {given} FROM {sample} WHERE {field} IS NOT NULL AND {given} IS NOT NULL)
+        SELECT (SELECT coalesce(sum(n * (n - 1) / 2), 0) FROM (
+                    SELECT count(*) AS n FROM held GROUP BY {field}, {given}) b) AS both_pairs,
+               (SELECT coalesce(sum(n * (n - 1) / 2), 0) FROM (
+                    SELECT count(*) AS n FROM held GROUP BY {given}) g) AS given_pairs"""
+
 TERM_FREQUENCIES_SQL = """
         SELECT {column}, count(*) / sum(count(*)) OVER () AS tf_{column}
         FROM {sample} WHERE {column} IS NOT NULL GROUP BY {column}"""
@@ -110,6 +118,10 @@ def apart_sharing_sql(source: str, fields: list[str], apart: dict[str, tuple[str
         sqls.append(APART_SHARING_SQL.format(index=i, held=f"(SELECT * FROM {source} WHERE {held})", field=field,
                                              cases=cases, columns=columns, all_lowest=all_lowest))
     return " UNION ALL ".join(sqls)
+
+
+def conditional_sharing_sql(field: str, given: str, sample: str = "u_sample", dialect: str = "duckdb") -> str:
+    return render(CONDITIONAL_SHARING_SQL.format(field=field, given=given, sample=sample), dialect)
 
 
 def term_frequencies_sql(column: str, sample: str = "u_sample", dialect: str = "duckdb") -> str:
