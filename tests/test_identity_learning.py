@@ -209,38 +209,6 @@ def test_the_u_of_a_shared_e_mail_or_mobile_is_learned_from_the_base_and_scales_
     assert 0.35 < large["email"]["u"] / small["email"]["u"] < 0.65
 
 
-def test_a_landline_shared_with_the_surname_weighs_what_the_two_do_together(tmp_path):
-    """A household's landline goes with its surname. Each surname is two households of two adults (each adult two
-    records sharing an e-mail and a mobile): of the 6 pairs of people sharing a surname, 2 (the spouses) share a
-    landline too. The landline's "same surname" level takes that share, counted on the u-sample, as its u: far above
-    the landline's own u, so a shared surname and landline no longer count as two independent agreements. Written to
-    the model artefact and the metadata."""
-    from pipeline.identity import link, model
-
-    rng, rows = random.Random(5), []
-    firsts = ["anne", "paul", "marc", "lea", "hugo", "emma", "louis", "chloe", "jules", "ines", "noah", "zoe"]
-    for g in range(40):
-        for h in range(2):
-            for a in range(2):
-                first, born = firsts[(4 * g + 2 * h + a) % len(firsts)], f"{1950 + rng.randrange(40)}-0{1 + a}-1{h}"
-                for copy in range(2):
-                    key = f"{g}-{h}-{a}-{copy}"
-                    rows.append({"unique_id": f"s:{key}", "source": "s", "source_record_id": key, "first_name": first,
-                                 "first_name_canonical": first, "last_name": f"fam{g}", "birth_date": born,
-                                 "email": f"{first}.{g}.{h}@mail.fr", "mobile": f"+336{g:04d}{h}{a}",
-                                 "landline": f"+3314{g:04d}{h}", "street": f"{g}{h} rue haute", "postcode": "75001",
-                                 "city": "paris", "record_hash": key})
-    result = link.train_and_predict(pa.Table.from_pylist(rows), tmp_path)
-    learned = result.health["u_of_landline_given_surname"]
-    assert (learned["pairs_sharing_surname"], learned["pairs_sharing_both"]) == (40 * 6, 40 * 2)
-    assert learned["u"] == pytest.approx(1 / 3)
-    landline = next(c for c in json.loads(result.model_path.read_text())["comparisons"]
-                    if c["output_column_name"] == "landline")
-    levels = {lv.get("label_for_charts"): lv for lv in landline["comparison_levels"]}
-    assert levels[model.LANDLINE_WITH_SURNAME]["u_probability"] == learned["u"]
-    assert levels[model.LANDLINE_WITH_SURNAME]["u_probability"] > 100 * landline["comparison_levels"][2]["u_probability"]
-
-
 def test_a_placeholder_e_mail_over_the_blocking_budget_keeps_the_floor_u_and_is_not_joined_pair_by_pair(tmp_path):
     """A shop's placeholder e-mail on 400 records of 400 people: 79,800 pairs sharing it, over the blocking budget
     (30 a record), so e-mail is no blocking rule of its own, and its u is not learned by joining those pairs one by one

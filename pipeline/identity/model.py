@@ -120,24 +120,6 @@ def _address() -> cl.CustomComparison:
     ])
 
 
-# A household's landline goes with its surname: at 100k persons (seed 97) different people sharing a surname shared a
-# landline 1,600x more often than two random people, and naive Bayes counted the two agreements as independent
-# (surname + landline, no first name on one side: 1,119 pairs scored 0.998, 0.548 true). So the landline's agreement
-# has a level of its own where the surname agrees too, whose u is the landline's given the surname
-# (recipe.surname_conditioned_u): with the surname's own weight, the pair then weighs what the two agreeing together do.
-LANDLINE_WITH_SURNAME = "Same landline, same surname"
-
-
-def _landline() -> cl.CustomComparison:
-    return cl.CustomComparison(output_column_name="landline", comparison_levels=[
-        cll.NullLevel("landline"),
-        cll.And(cll.ExactMatchLevel("landline"), cll.ExactMatchLevel("last_name")).configure(
-            label_for_charts=LANDLINE_WITH_SURNAME),
-        cll.ExactMatchLevel("landline"),
-        cll.ElseLevel(),
-    ])
-
-
 def _exact(column: str, tf: bool = False) -> cl.CustomComparison:
     exact = cll.ExactMatchLevel(column)
     if tf:
@@ -198,7 +180,7 @@ def settings(identifiers: list[str] = (), blocking_rules: list | None = None) ->
             _birth_date(),
             _email(),
             _exact("mobile"),
-            _landline(),
+            _exact("landline"),
             _address(),
             *(_identifier(c) for c in identifiers),
         ],

@@ -31,7 +31,6 @@ from pipeline.identity import blocking, conflicts, model
 from pipeline.identity.features import IDENTIFIER_PREFIX
 from pipeline.identity.u_sample import (
     apart_sharing_sql,
-    conditional_sharing_sql,
     grouped_alone,
     provisional_identities,
     render,
@@ -103,7 +102,6 @@ class Trained:
     em_sessions: list[str] = field(default_factory=list)
     prior: dict = field(default_factory=dict)   # estimate, bounds, whether it was clamped
     unique_u: dict = field(default_factory=dict)  # per near-unique field, its u and the counts it is learned from
-    conditioned_u: dict = field(default_factory=dict)  # the landline's u given the surname, and its counts
 
 
 def open_linker(db: DatabaseAPI, table: str, settings, tf_tables: dict | None = None, validate: bool = True) -> Linker:
@@ -299,32 +297,6 @@ def unique_value_u(engine: Engine, u_linker: Linker, u_model: dict, identifiers:
     return learned
 
 
-def surname_conditioned_u(engine: Engine, model_dict: dict) -> dict:
-    """The u of the landline's "same surname" level (model.LANDLINE_WITH_SURNAME): the chance that two different people
-    sharing a surname share a landline, counted on every pair of the u-sample (one record per provisional identity)
-    holding both and a first name whose first names differ: pairs sharing both / pairs sharing the surname. The
-    sample's groups leave apart one person's records that share no e-mail, mobile or name + birth date (a ticket with
-    a surname and a landline): on every pair of the sample, 28 % of the pairs sharing a surname shared the landline too
-    at 20k persons (seed 179), mostly such records of one person; two people sharing a surname differ in first name. With the surname's own weight the pair then counts
-    the two agreements once, as they occur together. Counted, not sampled: among 5M random pairs the two agree
-    together a handful of times. None sharing both: one such pair, below one in the pairs counted. The level keeps
-    its m (EM's: both agree among matches), which is below the landline's m given the surname by the surname's m
-    (~0.3 bit fewer for a pair so). Counts only, no value: the figures go to the training metadata."""
-    comparison = _comparison(model_dict, "landline")
-    level = next((lv for lv in comparison["comparison_levels"]
-                  if lv.get("label_for_charts") == model.LANDLINE_WITH_SURNAME), None) if comparison else None
-    if level is None:
-        return {}
-    frame = engine.api().query_sql(conditional_sharing_sql("landline", "last_name", "first_name_canonical", "u_sample",
-                                                           engine.dialect),
-                                   output_type="pandas")
-    both, given = int(frame["both_pairs"][0]), int(frame["given_pairs"][0])
-    if given < 1:
-        return {}
-    level["u_probability"] = min(1.0, max(both, 1) / given)
-    return {"pairs_sharing_surname": given, "pairs_sharing_both": both, "u": level["u_probability"]}
-
-
 def fill_unobserved_u(model_dict: dict, learned: dict[str, dict] | None = None) -> dict:
     """The exact level of each `learned` field (`unique_value_u`) takes its u. Any other level no two distinct people
     agreed on in the sample has no u; its honest value is below one in the number of pairs sampled."""
@@ -414,7 +386,6 @@ def train(engine: Engine, records: pa.Table) -> Trained:
     unique_u = unique_value_u(engine, u_linker, u_model, identifiers_of(records),
                               left_out=frozenset(o["field"] for o in plan.over_budget))
     u_model = fill_unobserved_u(u_model, unique_u)
-    conditioned_u = surname_conditioned_u(engine, u_model)
     done_with(u_linker)
     linker = open_linker(engine.api(), "linkage_input", u_model, tf_tables)
     rules = prior_rules(present)
@@ -460,8 +431,7 @@ def train(engine: Engine, records: pa.Table) -> Trained:
     fitted = floor_m(fitted)
     learned = conflicts.calibrate(conflicts.estimate(records, sample), fitted)
     result = Trained(model=fitted, conflicts=learned, plan=plan, comparisons_by_rule=[], tf_tables=tf_tables,
-                     distinct_people=people, em_sessions=trained, prior=prior, unique_u=unique_u,
-                     conditioned_u=conditioned_u)
+                     distinct_people=people, em_sessions=trained, prior=prior, unique_u=unique_u)
     keep_productive_rules(engine, result)
     return result
 
@@ -616,6 +586,5 @@ def health(trained: Trained) -> dict:
             "prior_from_em": trained.prior.get("estimate_from_em"),
             "expected_matching_pairs": trained.prior.get("expected_matching_pairs"),
             "em_sessions_trained": len(sessions), "u_of_unique_values": trained.unique_u,
-            "u_of_landline_given_surname": trained.conditioned_u,
             "agreement_levels_against_match": wrong_way, "conflict_weights": weights,
             "healthy": not wrong_way}

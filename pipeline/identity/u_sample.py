@@ -73,16 +73,6 @@ APART_SHARING_SQL = """
                         SELECT {columns} FROM {held} l JOIN {held} r
                         ON l.{field} = r.{field} AND l.unique_id < r.unique_id) pairs) vectors) AS apart"""
 
-# Among the sample's records holding `field`, `given` and `apart`: the pairs agreeing on both `field` and `given`, and
-# on `given`, each but `apart` (people, not one person's records the sample's groups left apart: those mostly agree on
-# it). Pairs agreeing on keys but not on `apart` = pairs agreeing on the keys - pairs agreeing on the keys and `apart`.
-CONDITIONAL_SHARING_SQL = """
-        WITH held AS (SELECT {field}, {given}, {apart} FROM {sample}
-                      WHERE {field} IS NOT NULL AND {given} IS NOT NULL AND {apart} IS NOT NULL)
-        SELECT ({pairs_by_field} GROUP BY {field}, {given}) b) - ({pairs_by_field} GROUP BY {field}, {given}, {apart}) ba)
-                   AS both_pairs,
-               ({pairs_by_field} GROUP BY {given}) g) - ({pairs_by_field} GROUP BY {given}, {apart}) ga) AS given_pairs"""
-
 TERM_FREQUENCIES_SQL = """
         SELECT {column}, count(*) / sum(count(*)) OVER () AS tf_{column}
         FROM {sample} WHERE {column} IS NOT NULL GROUP BY {column}"""
@@ -120,13 +110,6 @@ def apart_sharing_sql(source: str, fields: list[str], apart: dict[str, tuple[str
         sqls.append(APART_SHARING_SQL.format(index=i, held=f"(SELECT * FROM {source} WHERE {held})", field=field,
                                              cases=cases, columns=columns, all_lowest=all_lowest))
     return " UNION ALL ".join(sqls)
-
-
-def conditional_sharing_sql(field: str, given: str, apart: str, sample: str = "u_sample",
-                            dialect: str = "duckdb") -> str:
-    pairs = "SELECT coalesce(sum(n * (n - 1) / 2), 0) FROM (SELECT count(*) AS n FROM held"
-    return render(CONDITIONAL_SHARING_SQL.format(field=field, given=given, apart=apart, sample=sample,
-                                                 pairs_by_field=pairs), dialect)
 
 
 def term_frequencies_sql(column: str, sample: str = "u_sample", dialect: str = "duckdb") -> str:
