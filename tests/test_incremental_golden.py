@@ -86,12 +86,12 @@ def test_incremental_days_publish_what_a_full_recompute_publishes(tmp_path):
     second = _meta(second_run, ["golden", "changed_customers"])
     assert second["mode"] == "incremental"
     # the copies took the changed customers' rows of the per-customer marts, not every row (checked equal below),
-    # and the rows of customer_360 and the cross-reference that differ (ranks and recency move for customers whose
-    # inputs did not change), and the households holding their customers; the analysts' copy writes customer_360
-    # whole, its age bands read the reference date, which moved
+    # and the stored rows of customer_360 and the cross-reference that differ (ranks move for customers whose inputs
+    # did not change; recency is the view's), and the households holding their customers; the analysts' copy writes
+    # customer_360's rows whole, its age bands read the reference date, which moved
     assert _meta(second_run, ["restricted", "marts"])["tables_merged"] == [
-        "consent_history", "contact_points", "customer_360", "customer_history", "customer_timeline", "customer_xref",
-        "household"]
+        "consent_history", "contact_points", "customer_360_rows", "customer_history", "customer_timeline",
+        "customer_xref", "household"]
     assert _meta(second_run, ["published", "marts"])["tables_merged"] == ["consent_history", "customer_xref", "household"]
     for mart in ("customer_360", "customer_xref"):
         written = _meta(second_run, ["marts", mart])
