@@ -51,6 +51,7 @@ from pipeline.marts.customer_360 import (
     SEGMENTS,
     customer_360_scope,
     customer_360_sql,
+    keep_older_rows,
     show_customer_360,
     stored_sql,
 )
@@ -128,6 +129,7 @@ CUSTOMER_360_VALID = "customer_360_valid"
 def customer_360(duckdb: DuckDBResource, settings: RunSettings, great_expectations: GreatExpectations):
     """One row per customer: best values with lineage, contactability, consent, history, household, segments."""
     with duckdb.get_connection() as con:
+        keep_older_rows(con)
         among = customer_360_scope(con, settings.reference_date, settings.repermission_days)  # None: every customer
         _customer_360_candidate(con, settings, among)
         if among and not same_columns(con, ROWS, CANDIDATE_ROWS):  # other columns
@@ -149,8 +151,7 @@ def customer_360(duckdb: DuckDBResource, settings: RunSettings, great_expectatio
             yield check
             raise dg.Failure(description=f"marts.customer_360 not replaced: {result.describe()}")
         merged = replace_changed_rows(con, ROWS, CANDIDATE_ROWS, among)  # the stored rows that differ
-        with transaction(con):
-            show_customer_360(con, settings.reference_date)
+        show_customer_360(con, settings.reference_date)
         computed = scalar(con, "SELECT count(*) FROM customer_360_candidate")
         yield dg.MaterializeResult(metadata={**table_metadata(con, "marts.customer_360"),
                                              **merged_metadata(merged), "customers_computed": computed,

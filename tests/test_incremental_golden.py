@@ -15,6 +15,7 @@ from assets.keys import DATA_QUALITY, STEWARD_DECISIONS
 from bench.compare_published import compare
 from pipeline.demo import DEMO_DAY
 from pipeline.demo.next_day import hold_back
+from pipeline.marts.segmentation import segmentation_sql
 from tests.conftest import demo_settings, materialise, park_day
 
 DAY_2, DAY_3 = DEMO_DAY + timedelta(days=1), DEMO_DAY + timedelta(days=2)
@@ -57,6 +58,18 @@ def _deliver_day_three(settings, deliver):
         "decision_id,decision,record_1,record_2,customer_id,attribute,value,reason,decided_by,decided_at\n"
         f"D1,override,,,{overridden},city,Lyon,moved (phone call),steward,{DAY_3}T10:00:00\n", encoding="utf-8")
     return erased_email, overridden
+
+
+def _recency_as_of_the_run(settings, copies):
+    """Recency, derived when read (marts.customer_360 is a view), is the segmentation's as of the run's reference date,
+    in the warehouse and in both copies (in the folder `copies`)."""
+    recency = "SELECT customer_id, recency_days FROM {} WHERE recency_days IS NOT NULL ORDER BY ALL"
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        expected = con.execute(recency.format(f"({segmentation_sql()})"), {"as_of": settings.reference_date}).fetchall()
+        assert expected and con.execute(recency.format("marts.customer_360")).fetchall() == expected
+    for name in (settings.published.name, settings.restricted.name):
+        with duckdb.connect(str(copies / name), read_only=True) as con:
+            assert con.execute(recency.format("marts.customer_360")).fetchall() == expected, name
 
 
 def _recompute_in_full(settings):
@@ -115,6 +128,7 @@ def test_incremental_days_publish_what_a_full_recompute_publishes(tmp_path):
 
     for name in (settings.published.name, settings.restricted.name):
         assert compare(incremental / name, full / name) == [], name
+    _recency_as_of_the_run(settings, incremental)
     with duckdb.connect(str(full / settings.restricted.name), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM marts.customer_360 WHERE email = ?", [erased_email]).fetchall() == [(0,)]
         assert con.execute("SELECT count(*) FROM marts.customer_360 WHERE city = 'Lyon' AND address_source = 'steward'"
@@ -146,3 +160,4 @@ def test_a_day_at_the_same_reference_date_computes_few_customers_and_publishes_w
     full = _copies(settings, tmp_path / "full")
     for name in (settings.published.name, settings.restricted.name):
         assert compare(incremental / name, full / name) == [], name
+    _recency_as_of_the_run(settings, incremental)

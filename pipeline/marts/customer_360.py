@@ -17,9 +17,10 @@ from __future__ import annotations
 import duckdb
 
 from pipeline.config import SEEDS_DIR
-from pipeline.golden.changes import CHANGED, committed_as_of, is_full
+from pipeline.golden.changes import CHANGED, CHANGED_ROWS, committed_as_of, is_full
 from pipeline.marts.segmentation import segmentation_sql
 from pipeline.sql import literal, named, quote, scalar
+from pipeline.warehouse import table_exists, transaction
 
 _REGIONS = literal(SEEDS_DIR / "regions.csv")
 # What marts.customer_360 shows for a customer without activity (no segments row).
@@ -46,12 +47,22 @@ def view_select(as_of: object) -> str:
 
 
 def show_customer_360(con: duckdb.DuckDBPyConnection, as_of: object) -> None:
-    """(Re)create VIEW as of `as_of`, replacing the table of that name an earlier version kept."""
+    """(Re)create VIEW as of `as_of`."""
+    con.execute(f"CREATE OR REPLACE VIEW {VIEW} AS {view_select(as_of)}")
+
+
+def keep_older_rows(con: duckdb.DuckDBPyConnection) -> None:
+    """An earlier version kept marts.customer_360 as a table: it becomes ROWS, its DERIVED columns emptied, so that the
+    run merges into it as into its own rows (the customers who left it are found and recorded for the copies); the
+    rows it recorded as changed under its old name go (no copy merges that table again)."""
     schema, name = VIEW.split(".")
     if scalar(con, "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() AND schema_name = ? "
-                   "AND table_name = ?", [schema, name]):
-        con.execute(f"DROP TABLE {VIEW}")
-    con.execute(f"CREATE OR REPLACE VIEW {VIEW} AS {view_select(as_of)}")
+                   "AND table_name = ?", [schema, name]) and not table_exists(con, ROWS):
+        with transaction(con):
+            con.execute(f"ALTER TABLE {VIEW} RENAME TO {quote(ROWS.split('.')[1])}")
+            con.execute(f"UPDATE {ROWS} SET {', '.join(f'{quote(c)} = NULL' for c in DERIVED)}")
+            if table_exists(con, CHANGED_ROWS):
+                con.execute(f"DELETE FROM {CHANGED_ROWS} WHERE table_name = ?", [name])
 
 
 def customer_360_sql(repermission_days: int = 1095, segments: str | None = None) -> str:
