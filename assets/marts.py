@@ -46,10 +46,14 @@ from pipeline.identity.xref import CUSTOMER_XREF_SQL
 from pipeline.marts.customer_360 import (
     CONSENT_HISTORY_SQL,
     CONTACT_POINTS_SQL,
+    ROWS,
     SEGMENT_SUMMARY_SQL,
     SEGMENTS,
     customer_360_scope,
     customer_360_sql,
+    keep_older_rows,
+    show_customer_360,
+    stored_sql,
 )
 from pipeline.marts.history import record_history
 from pipeline.marts.household import build_household
@@ -125,9 +129,10 @@ CUSTOMER_360_VALID = "customer_360_valid"
 def customer_360(duckdb: DuckDBResource, settings: RunSettings, great_expectations: GreatExpectations):
     """One row per customer: best values with lineage, contactability, consent, history, household, segments."""
     with duckdb.get_connection() as con:
-        among = customer_360_scope(con, settings.reference_date)  # None: every customer
+        keep_older_rows(con)
+        among = customer_360_scope(con, settings.reference_date, settings.repermission_days)  # None: every customer
         _customer_360_candidate(con, settings, among)
-        if among and not same_columns(con, "marts.customer_360", "customer_360_candidate"):  # other columns
+        if among and not same_columns(con, ROWS, CANDIDATE_ROWS):  # other columns
             among = None
             _customer_360_candidate(con, settings, among)
         expected = scalar(con, """SELECT (SELECT count(DISTINCT customer_id) FROM marts.customer_xref)
@@ -135,7 +140,7 @@ def customer_360(duckdb: DuckDBResource, settings: RunSettings, great_expectatio
         # validated as it will be published: the rows computed and, with `among`, the ids of the table's other
         # customers, whose rows stay as validated when written (the row count and unique ids stay whole-table; the
         # value rules read the computed rows: GX's cost at 1M is per row, ~0.43 CPU s for 75k full rows, 0.30 so)
-        kept = (f"UNION ALL BY NAME SELECT customer_id FROM marts.customer_360 "
+        kept = (f"UNION ALL BY NAME SELECT customer_id FROM {ROWS} "
                 f"WHERE customer_id NOT IN (SELECT customer_id FROM {among})" if among else "")
         frame = con.execute(f"""SELECT customer_id, r_score, f_score, m_score, {NO_CONSENT} AS contactable_without_consent
                                 FROM customer_360_candidate {kept}""").df()
@@ -145,7 +150,8 @@ def customer_360(duckdb: DuckDBResource, settings: RunSettings, great_expectatio
         if not result.success:  # the last good marts.customer_360 stays published
             yield check
             raise dg.Failure(description=f"marts.customer_360 not replaced: {result.describe()}")
-        merged = replace_changed_rows(con, "marts.customer_360", "customer_360_candidate", among)  # rows that differ
+        merged = replace_changed_rows(con, ROWS, CANDIDATE_ROWS, among)  # the stored rows that differ
+        show_customer_360(con, settings.reference_date)
         computed = scalar(con, "SELECT count(*) FROM customer_360_candidate")
         yield dg.MaterializeResult(metadata={**table_metadata(con, "marts.customer_360"),
                                              **merged_metadata(merged), "customers_computed": computed,
@@ -153,11 +159,16 @@ def customer_360(duckdb: DuckDBResource, settings: RunSettings, great_expectatio
                                    check_results=[check, customer_360_not_shrunk(duckdb, settings)])
 
 
+# The candidate as ROWS stores it (pipeline/marts/customer_360.py: without the columns the view derives).
+CANDIDATE_ROWS = "customer_360_candidate_rows"
+
+
 def _customer_360_candidate(con, settings: RunSettings, among: str | None) -> None:
     """The candidate rows of marts.customer_360: of the customers in `among` (a relation of customer_id), or all."""
     scope(con, full=True, among=among)
     query = customer_360_sql(settings.repermission_days, SEGMENTS if among else None)
     con.execute(f"CREATE OR REPLACE TEMP TABLE customer_360_candidate AS {query}", named(query, as_of=settings.reference_date))
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {CANDIDATE_ROWS} AS {stored_sql('customer_360_candidate')}")
 
 
 @MARTS_STEP.asset(CONSENT_HISTORY, deps=[CONSENT_EVENTS, EXCLUDED], group_name=GROUP)

@@ -5,7 +5,6 @@ from dagster_duckdb import DuckDBResource
 
 from assets.keys import (
     CONSENT_HISTORY,
-    CUSTOMER_360,
     CUSTOMER_HISTORY,
     CUSTOMER_TIMELINE,
     CUSTOMER_XREF,
@@ -18,6 +17,7 @@ from assets.keys import (
 )
 from assets.steps import Step
 from pipeline.golden.changes import CHANGED, changed_rows, merge_basis
+from pipeline.marts.customer_360 import ROWS, VIEW, view_select
 from pipeline.marts.household import households_of
 from pipeline.private_files import restrict
 from pipeline.publish import (
@@ -42,13 +42,13 @@ COPIES_STEP = Step("copies")
 COPIED = [*MARTS, PURGE_LOG]
 # The marts whose rows of a customer only that customer's inputs shape, merged customer by customer in the warehouse
 # (pipeline/golden/changes.py, marts/history.py): a copy takes the run's changed customers' rows of them alone.
-# customer_360 is not one (its RFM scores rank every customer), nor the cross-reference (built before the changed
+# customer_360's rows are not one (its RFM scores rank every customer), nor the cross-reference (built before the changed
 # customers are known): their steps record whose rows changed (changes.replace_changed_rows), and a copy merges
 # those; and the households that hold or held one of customer_360's (pipeline/marts/household.py). Segments and
 # counts are written whole.
 PER_CUSTOMER = frozenset(key.path[-1] for key in (CONSENT_HISTORY, MARTS_CONTACT_POINTS, CUSTOMER_TIMELINE,
                                                 CUSTOMER_HISTORY))
-OWN_CHANGES = tuple(key.path[-1] for key in (CUSTOMER_360, CUSTOMER_XREF))
+OWN_CHANGES = (ROWS.split(".")[1], CUSTOMER_XREF.path[-1])  # customer_360's rows: the view derives the rest
 
 
 def _merge(con) -> MergeBasis:
@@ -56,10 +56,15 @@ def _merge(con) -> MergeBasis:
     if not previous:
         return MergeBasis(previous, current, changed=CHANGED, per_customer=PER_CUSTOMER)
     own = {t: changed_rows(t, previous) for t in OWN_CHANGES}
-    households = households_of(own[CUSTOMER_360.path[-1]], f"published.marts.{HOUSEHOLD.path[-1]}")  # as copied
+    households = households_of(own[ROWS.split(".")[1]], f"published.marts.{HOUSEHOLD.path[-1]}")  # as copied
     return MergeBasis(previous, current, changed=CHANGED, per_customer=PER_CUSTOMER,
                       own_changes={**own, HOUSEHOLD.path[-1]: f"({households})"},
                       keys={HOUSEHOLD.path[-1]: "household_id"})
+
+
+def _views(settings: RunSettings) -> dict[str, str]:
+    """The copies' views: marts.customer_360, its day counts as of the run's reference date (as the warehouse's)."""
+    return {VIEW.split(".")[1]: view_select(settings.reference_date)}
 
 
 @COPIES_STEP.asset(PUBLISHED, deps=COPIED, group_name="marts")
@@ -69,14 +74,15 @@ def published_marts(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
     target = settings.published
     with duckdb.get_connection() as con:
         if settings.analyst_identifiers:  # allowed by C360_ANALYST_IDENTIFIERS: the marts as they are
-            copied = publish_marts(con, target, escape=True, merge=_merge(con))
+            copied = publish_marts(con, target, escape=True, merge=_merge(con), views=_views(settings))
         else:
             key = pseudonym_key(settings.pseudonym_key_file, settings.pseudonym_secret)
             register_pseudonym(con, key)
             try:
                 copied = publish_marts(con, target, select=analyst_select(sources_keyed_by_identifier(settings.sources())),
                                        skip=RESTRICTED_ONLY, escape=True, params={"as_of": settings.reference_date},
-                                       merge=_merge(con), fingerprint=pseudonym_fingerprint(key))
+                                       merge=_merge(con), fingerprint=pseudonym_fingerprint(key),
+                                       views=_views(settings))
             finally:
                 con.remove_function(PSEUDONYM_FUNCTION)
     return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(target)),
@@ -90,7 +96,7 @@ def restricted_marts(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
     """The marts with the full golden record for customer service (restricted.duckdb), swapped in atomically."""
     target = settings.restricted
     with duckdb.get_connection() as con:
-        copied = publish_marts(con, target, merge=_merge(con))
+        copied = publish_marts(con, target, merge=_merge(con), views=_views(settings))
     restrict(target)  # every name, e-mail, phone, address: owner-only, also when the run comes from the UI
     return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(target)), **_holds(context),
                                           **_written(copied)})

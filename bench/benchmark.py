@@ -9,7 +9,9 @@ the same threshold) so
 the pipeline's overhead is a ratio measured in the same run. Each size runs in its own process.
 
 The data arrive over two days: 99% of every source's rows in the first drop (the full run), the last 1%
-the next day (the incremental run: new records staged and linked against the saved model), timed apart.
+the next day (the incremental run: new records staged and linked against the saved model), timed apart. The
+incremental day runs one day later than the first, as a nightly run does (its reference date moves: every
+purchaser's recency, the rolling windows); `--same-date` keeps both days on one reference date.
 `--engine spark` runs the identity work on Spark (C360_SPARK_* settings apply); plain Splink stays on
 DuckDB as the reference. Peak memory counts the process and its children (Spark's JVM).
 
@@ -163,10 +165,12 @@ def _steps(instance, results, sampler) -> list[dict]:
 
 
 def run_one(records: int, workdir: Path, engine: str = "duckdb", person_only: bool = False,
-            full_only: bool = False) -> dict:
-    """Generate, run the first day then the incremental day with a memory sampler, then Splink alone."""
+            full_only: bool = False, same_date: bool = False) -> dict:
+    """Generate, run the first day then the incremental day (the next reference date, or with `same_date` the
+    first day's) with a memory sampler, then Splink alone."""
+    import dataclasses
     import shutil
-    from datetime import timedelta
+    from datetime import date, timedelta
 
     import dagster as dg
     import duckdb
@@ -194,8 +198,9 @@ def run_one(records: int, workdir: Path, engine: str = "duckdb", person_only: bo
     parked = [(d, root / "parked" / d.parent.name) for d in (root / "raw").glob(f"*/{next_day}")]
     for src, dst in parked:  # not delivered yet
         shutil.move(src, dst)
+    first_day = date.today()
     settings = Settings(raw_dir=root / "raw", warehouse=root / "warehouse.duckdb", sources_file=sources_file,
-                        truth_file=truth, engine=engine)
+                        truth_file=truth, engine=engine, as_of=first_day)
     instance = dg.DagsterInstance.ephemeral()
     sampler = MemorySampler()
     sampler.start()
@@ -205,6 +210,7 @@ def run_one(records: int, workdir: Path, engine: str = "duckdb", person_only: bo
     pipeline_s, pipeline_cpu = time.perf_counter() - t, time.process_time() - cpu
     for src, dst in parked:
         shutil.move(dst, src)
+    settings = dataclasses.replace(settings, as_of=first_day if same_date else first_day + timedelta(days=1))
     t, cpu = time.perf_counter(), time.process_time()
     day_two = [] if full_only else runner.run(settings, instance=instance, console_level="ERROR")
     incremental_s, incremental_cpu = time.perf_counter() - t, time.process_time() - cpu
@@ -306,14 +312,17 @@ def main(argv: list[str] | None = None) -> int:
                         help="three CRM-like person sources, no activity rows; --records counts person records")
     parser.add_argument("--full-only", action="store_true", help="the full run only: no incremental day, no "
                         "Splink alone")
+    parser.add_argument("--same-date", action="store_true", help="the incremental day on the first day's reference "
+                        "date (default: the next day's, as a nightly run)")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # internal: run one size, print JSON
     args = parser.parse_args(argv)
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     if args.one:
-        print(json.dumps(run_one(args.one, workdir, args.engine, args.person_only, args.full_only)))
+        print(json.dumps(run_one(args.one, workdir, args.engine, args.person_only, args.full_only, args.same_date)))
         return 0
-    flags = [flag for flag, on in (("--person-only", args.person_only), ("--full-only", args.full_only)) if on]
+    flags = [flag for flag, on in (("--person-only", args.person_only), ("--full-only", args.full_only),
+                                   ("--same-date", args.same_date)) if on]
     figures = []
     for records in args.records:
         figures.append(measure_in_own_process(__file__, str(records), workdir, "--engine", args.engine, *flags))

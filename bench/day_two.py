@@ -5,6 +5,8 @@
     python bench/day_two.py run --records 100000 --profile day2.prof   # the warm run under cProfile, CPU seconds
     python bench/day_two.py run --records 100000 --unchanged   # then a run with nothing new: a step's fixed cost
     python bench/day_two.py run --records 100000 --trace day2.json     # the warm run's every statement timed
+    python bench/day_two.py run --records 100000 --same-date   # day two on day one's reference date
+    python bench/day_two.py run --records 100000 --rewrite     # the snapshot first rewritten by this checkout
     (cd OTHER_CHECKOUT && PYTHONPATH=. python /path/to/bench/day_two.py run --records 100000)   # another one
 
 `setup` generates the demo as bench/benchmark.py does (seed 42, the last 1% of every file held back for the next day),
@@ -17,11 +19,14 @@ them under the same load: on a shared machine a full benchmark's two days drift 
 The snapshot's golden fingerprints, normalisation lookup and staged files carry the version of the code that wrote
 them; `run` sets them to this checkout's versions, or a change to the golden code would make day two a full rebuild
 and a change to normalisation would normalise every value and restage every source again (what a real upgrade does
-once, not what a day costs).
+once, not what a day costs). Its marts and copies are as the snapshot's code wrote them: a checkout that stores or
+copies them otherwise writes them whole on its first day; `--rewrite` first runs this checkout on the snapshot with
+nothing new, on the snapshot's date, and keeps the result as the workdir's snapshot (do it on a copy), so day two
+measures what a day of this checkout costs after a day of it.
 
-The reference date is today unless `--as-of` says otherwise: a snapshot set up on an earlier day then runs a day
-whose reference date moved (as a nightly run's does: every purchaser's recency, so most `marts.customer_360` rows,
-differ), one set up the same day runs a day whose date did not move (as bench/benchmark.py's two days do).
+Day two's reference date is the day after the snapshot's (as a nightly run's: every purchaser's recency and the rolling
+windows move, as in bench/benchmark.py's two days), whatever day the snapshot was set up; `--same-date` keeps the
+snapshot's (a second delivery on one day), `--as-of` sets it.
 `--trace` times every statement sent through the warehouse resource (bench/after_scoring.py's timer: CPU seconds
 of the process, the statement's callers) and keeps the warm run's in a JSON file.
 """
@@ -30,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import dataclasses
 import json
 import os
 import shutil
@@ -51,20 +57,21 @@ def main() -> None:
     parser.add_argument("--profile", help="keep a cProfile (CPU seconds) of the warm run in this file")
     parser.add_argument("--unchanged", action="store_true", help="then run again with nothing new, and time that")
     parser.add_argument("--trace", help="keep every statement of the warm run, timed, in this JSON file")
-    parser.add_argument("--as-of", help="the runs' reference date (YYYY-MM-DD; default today)")
+    parser.add_argument("--as-of", help="the reference date (YYYY-MM-DD; setup: default today; run: default the day "
+                        "after the snapshot's)")
+    parser.add_argument("--same-date", action="store_true", help="run: day two on the snapshot's reference date")
+    parser.add_argument("--rewrite", action="store_true", help="run: first rewrite the workdir's snapshot with this "
+                        "checkout (a run with nothing new on the snapshot's date), as its own day one leaves it")
     args = parser.parse_args()
 
     import dagster as dg
     import duckdb
 
     from pipeline import runner
-    from pipeline.config import BUNDLED_SOURCES, Settings, load_sources
+    from pipeline.config import BUNDLED_SOURCES, Settings
     from pipeline.demo import DEMO_DAY, generate_demo
     from pipeline.demo.next_day import hold_back
     from pipeline.golden import changes
-    from pipeline.golden.activity import ROLLING_WINDOW_DAYS
-    from pipeline.staging_changes import fingerprint
-    from pipeline.staging_lookup import TABLE, VERSION
 
     base = Path(args.workdir) / f"r{args.records}"
     snap, root = base / "snapshot", base / "work"
@@ -85,27 +92,20 @@ def main() -> None:
         shutil.copytree(root, snap)
         return
 
+    with duckdb.connect(str(snap / settings.warehouse.name), read_only=True) as con:
+        day_one = con.execute(f"SELECT any_value(as_of) FROM {changes.FINGERPRINTS}").fetchone()[0]
+    settings = dataclasses.replace(settings, as_of=args.as_of or (day_one if args.same_date else day_one + timedelta(days=1)))
+    print(f"snapshot's reference date {day_one}, day two's {settings.reference_date}")
     if args.trace:
         after_scoring._trace_statements()
     instance = dg.DagsterInstance.ephemeral()
+    if args.rewrite:
+        prepare(root, snap, settings, next_day, deliver=False)
+        timed_run(runner, dataclasses.replace(settings, as_of=day_one), instance, "snapshot rewritten (nothing new)")
+        shutil.rmtree(snap)
+        shutil.copytree(root, snap)
     for attempt in (1, 2):
-        # The Great Expectations folder stays between the two runs, as it does between the benchmark's two days.
-        for item in root.iterdir() if root.exists() else []:
-            if item.name != "quality":
-                shutil.rmtree(item) if item.is_dir() else item.unlink()
-        for item in snap.iterdir():
-            if not (item.name == "quality" and (root / "quality").exists()):
-                (shutil.copytree if item.is_dir() else shutil.copy2)(item, root / item.name)
-        for day in (root / "parked").iterdir():
-            shutil.move(day, root / "raw" / day.name / next_day)
-        version = changes.code_version(*ROLLING_WINDOW_DAYS, settings.retention_days, settings.repermission_days)
-        with duckdb.connect(str(settings.warehouse)) as con:
-            con.execute(f"UPDATE {changes.FINGERPRINTS} SET version = ?", [version])
-            con.execute(f"UPDATE {TABLE} SET version = ?", [VERSION])
-            for source in load_sources(settings.sources_file):
-                con.execute("UPDATE staging.staged_files SET fingerprint = ? WHERE source = ?",
-                            [fingerprint(source), source.name])
-            since_day_one(con, settings)
+        prepare(root, snap, settings, next_day)
         after_scoring.STATEMENTS.clear()  # the warm run's only
         results, sampler = timed_run(runner, settings, instance, f"run {attempt} ({'warm' if attempt == 2 else 'cold'})",
                                      cProfile.Profile(time.process_time) if args.profile and attempt == 2 else None,
@@ -115,6 +115,35 @@ def main() -> None:
     print_steps(instance, results, sampler)
     if args.unchanged:
         print_steps(instance, *timed_run(runner, settings, instance, "run 3 (nothing new)"))
+
+
+def prepare(root: Path, snap: Path, settings, next_day: str, deliver: bool = True) -> None:
+    """The snapshot copied back into `root` (the Great Expectations folder stays between runs, as it does between the
+    benchmark's two days), the held-back files delivered, the code versions set to this checkout's."""
+    import duckdb
+
+    from pipeline.config import load_sources
+    from pipeline.golden import changes
+    from pipeline.golden.activity import ROLLING_WINDOW_DAYS
+    from pipeline.staging_changes import fingerprint
+    from pipeline.staging_lookup import TABLE, VERSION
+
+    for item in root.iterdir() if root.exists() else []:
+        if item.name != "quality":
+            shutil.rmtree(item) if item.is_dir() else item.unlink()
+    for item in snap.iterdir():
+        if not (item.name == "quality" and (root / "quality").exists()):
+            (shutil.copytree if item.is_dir() else shutil.copy2)(item, root / item.name)
+    for day in (root / "parked").iterdir() if deliver else []:
+        shutil.move(day, root / "raw" / day.name / next_day)
+    version = changes.code_version(*ROLLING_WINDOW_DAYS, settings.retention_days, settings.repermission_days)
+    with duckdb.connect(str(settings.warehouse)) as con:
+        con.execute(f"UPDATE {changes.FINGERPRINTS} SET version = ?", [version])
+        con.execute(f"UPDATE {TABLE} SET version = ?", [VERSION])
+        for source in load_sources(settings.sources_file):
+            con.execute("UPDATE staging.staged_files SET fingerprint = ? WHERE source = ?",
+                        [fingerprint(source), source.name])
+        since_day_one(con, settings)
 
 
 def timed_run(runner, settings, instance, label: str, profile=None, profile_path=None):

@@ -86,10 +86,11 @@ class Copied:
 def publish_marts(con: duckdb.DuckDBPyConnection, target: Path, schema: str = "marts",
                   select: Callable[[str, list[str]], str] | None = None, skip: tuple[str, ...] = (),
                   escape: bool = False, params: dict | None = None, merge: MergeBasis | None = None,
-                  fingerprint: str = "") -> Copied:
+                  fingerprint: str = "", views: dict[str, str] | None = None) -> Copied:
     """Copy every table of `schema` (but `skip`) into the file `target` (as schema `marts`); `select(table, columns)`
     gives the SELECT list of a table's copy (default: every column as it is), its `$name` parameters bound from
-    `params`; `escape` escapes text a spreadsheet would run as a formula (pipeline/formula_guard.py).
+    `params`; `escape` escapes text a spreadsheet would run as a formula (pipeline/formula_guard.py). `views`: the
+    copy's views, name -> query over the copy's tables (schema marts), such as marts.customer_360's.
 
     With `merge`, the previous copy is copied to `<name>.tmp` first, and each per-customer table it holds from the
     generation the changed customers lead from, written by the same query (`fingerprint`: whatever else shapes its
@@ -99,7 +100,8 @@ def publish_marts(con: duckdb.DuckDBPyConnection, target: Path, schema: str = "m
     file is swapped in atomically."""
     tables = [r[0] for r in con.execute(
         "SELECT table_name FROM information_schema.tables WHERE table_schema = ? AND table_catalog = current_database() "
-        "ORDER BY 1", [schema]).fetchall() if r[0] not in skip]
+        "AND table_type = 'BASE TABLE' ORDER BY 1", [schema]).fetchall() if r[0] not in skip]
+    views = {name: query for name, query in (views or {}).items() if name not in skip}
     columns_of: dict[str, list[str]] = {}  # one query, not one per table: each reads the whole catalogue
     for table, column in con.execute(
             "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = ? "
@@ -113,10 +115,10 @@ def publish_marts(con: duckdb.DuckDBPyConnection, target: Path, schema: str = "m
     with _attached(con, tmp):
         basis = _read_basis(con)
         con.execute("CREATE SCHEMA IF NOT EXISTS published.marts")
-        for (old,) in con.execute("SELECT table_name FROM information_schema.tables WHERE table_catalog = 'published' "
-                                  "AND table_schema = 'marts'").fetchall():
-            if old not in tables:  # a table the marts no longer have, or that this copy now leaves out
-                con.execute(f"DROP TABLE published.marts.{quote(old)}")
+        for old, kind in con.execute("SELECT table_name, table_type FROM information_schema.tables "
+                                     "WHERE table_catalog = 'published' AND table_schema = 'marts'").fetchall():
+            if old not in tables:  # a table the marts no longer have, or that this copy now leaves out; a view
+                con.execute(f"DROP {'VIEW' if kind == 'VIEW' else 'TABLE'} published.marts.{quote(old)}")
         rows, counts = [], {}
         for table in tables:
             columns = columns_of[table]
@@ -137,6 +139,8 @@ def publish_marts(con: duckdb.DuckDBPyConnection, target: Path, schema: str = "m
             counts[table] = scalar(con, f"SELECT count(*) FROM published.marts.{quote(table)}")
             rows.append((table, merge.current if merge else None, recipe, *(merged or (counts[table], 0)),
                          bool(merged)))
+        for name, query in views.items():
+            con.execute(f"CREATE VIEW published.marts.{quote(name)} AS {query}")
         con.execute(f"CREATE SCHEMA IF NOT EXISTS published.{BASIS}")
         con.execute(f"CREATE OR REPLACE TABLE published.{BASIS}.tables ({BASIS_COLUMNS})")
         con.executemany(f"INSERT INTO published.{BASIS}.tables VALUES (?, ?, ?, ?, ?, ?)", rows)

@@ -15,6 +15,7 @@ from assets.keys import DATA_QUALITY, STEWARD_DECISIONS
 from bench.compare_published import compare
 from pipeline.demo import DEMO_DAY
 from pipeline.demo.next_day import hold_back
+from pipeline.marts.segmentation import segmentation_sql
 from tests.conftest import demo_settings, materialise, park_day
 
 DAY_2, DAY_3 = DEMO_DAY + timedelta(days=1), DEMO_DAY + timedelta(days=2)
@@ -59,6 +60,18 @@ def _deliver_day_three(settings, deliver):
     return erased_email, overridden
 
 
+def _recency_as_of_the_run(settings, copies):
+    """Recency, derived when read (marts.customer_360 is a view), is the segmentation's as of the run's reference date,
+    in the warehouse and in both copies (in the folder `copies`)."""
+    recency = "SELECT customer_id, recency_days FROM {} WHERE recency_days IS NOT NULL ORDER BY ALL"
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        expected = con.execute(recency.format(f"({segmentation_sql()})"), {"as_of": settings.reference_date}).fetchall()
+        assert expected and con.execute(recency.format("marts.customer_360")).fetchall() == expected
+    for name in (settings.published.name, settings.restricted.name):
+        with duckdb.connect(str(copies / name), read_only=True) as con:
+            assert con.execute(recency.format("marts.customer_360")).fetchall() == expected, name
+
+
 def _recompute_in_full(settings):
     """Every golden, marts and copy asset (and the stewards' decisions, read again from their files) materialised
     with `full` (ChangeConfig); identity's clusters and ids, and the data-quality scorecard, stay as they are."""
@@ -86,12 +99,12 @@ def test_incremental_days_publish_what_a_full_recompute_publishes(tmp_path):
     second = _meta(second_run, ["golden", "changed_customers"])
     assert second["mode"] == "incremental"
     # the copies took the changed customers' rows of the per-customer marts, not every row (checked equal below),
-    # and the rows of customer_360 and the cross-reference that differ (ranks and recency move for customers whose
-    # inputs did not change), and the households holding their customers; the analysts' copy writes customer_360
-    # whole, its age bands read the reference date, which moved
+    # and the stored rows of customer_360 and the cross-reference that differ (ranks move for customers whose inputs
+    # did not change; recency is the view's), and the households holding their customers; the analysts' copy writes
+    # customer_360's rows whole, its age bands read the reference date, which moved
     assert _meta(second_run, ["restricted", "marts"])["tables_merged"] == [
-        "consent_history", "contact_points", "customer_360", "customer_history", "customer_timeline", "customer_xref",
-        "household"]
+        "consent_history", "contact_points", "customer_360_rows", "customer_history", "customer_timeline",
+        "customer_xref", "household"]
     assert _meta(second_run, ["published", "marts"])["tables_merged"] == ["consent_history", "customer_xref", "household"]
     for mart in ("customer_360", "customer_xref"):
         written = _meta(second_run, ["marts", mart])
@@ -115,6 +128,7 @@ def test_incremental_days_publish_what_a_full_recompute_publishes(tmp_path):
 
     for name in (settings.published.name, settings.restricted.name):
         assert compare(incremental / name, full / name) == [], name
+    _recency_as_of_the_run(settings, incremental)
     with duckdb.connect(str(full / settings.restricted.name), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM marts.customer_360 WHERE email = ?", [erased_email]).fetchall() == [(0,)]
         assert con.execute("SELECT count(*) FROM marts.customer_360 WHERE city = 'Lyon' AND address_source = 'steward'"
@@ -146,3 +160,4 @@ def test_a_day_at_the_same_reference_date_computes_few_customers_and_publishes_w
     full = _copies(settings, tmp_path / "full")
     for name in (settings.published.name, settings.restricted.name):
         assert compare(incremental / name, full / name) == [], name
+    _recency_as_of_the_run(settings, incremental)

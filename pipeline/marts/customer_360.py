@@ -2,21 +2,67 @@
 
 A customer's row reads their own golden rows, with three exceptions: the household id (households are connected
 components of the whole base), the R, F and M scores (percent ranks among every purchaser) and the reference date
-(recency, windows). On an incremental day whose reference date is the one the table was committed with, only the
-changed customers and those whose household id or segment columns moved are computed (customer_360_scope)."""
+(recency, windows). On an incremental day only the changed customers and those whose household id, segment columns
+or post re-permission moved are computed (customer_360_scope).
+
+marts.customer_360 is a view: the rows are stored in marts.customer_360_rows without the columns that move with the
+reference date for nearly every customer every day (DERIVED: recency, days since the last purchase, of every
+purchaser), and the view derives those from the stored dates and the run's reference date. A night whose date moved
+then rewrites only the customers whose stored columns moved (a window's edge crossed, a segment changed) instead of
+three purchasers in four; analysts query the same columns under the same names, in the warehouse and both copies
+(pipeline/publish.py)."""
 
 from __future__ import annotations
 
 import duckdb
 
 from pipeline.config import SEEDS_DIR
-from pipeline.golden.changes import CHANGED, committed_as_of, is_full
+from pipeline.golden.changes import CHANGED, CHANGED_ROWS, committed_as_of, is_full
 from pipeline.marts.segmentation import segmentation_sql
-from pipeline.sql import literal, quote
+from pipeline.sql import literal, named, quote, scalar
+from pipeline.warehouse import table_exists, transaction
 
 _REGIONS = literal(SEEDS_DIR / "regions.csv")
 # What marts.customer_360 shows for a customer without activity (no segments row).
 SEGMENT_DEFAULTS = {"rfm_segment": "'prospect'", "loyalty_tier": "'none'"}
+# The view analysts query and the table holding its rows.
+VIEW, ROWS = "marts.customer_360", "marts.customer_360_rows"
+# The view's columns derived when read, from a stored column and the reference date ({as_of}), each as
+# segmentation_sql computes it, and its type: ROWS keeps the column, NULL, so that the view (and a copy's: its
+# SELECT lists, pipeline/publish.py) shows it in its place.
+DERIVED = {"recency_days": ("date_diff('day', last_purchase_at, {as_of})", "BIGINT")}
+
+
+def stored_sql(relation: str) -> str:
+    """The rows of `relation` (customer_360_sql's columns) as ROWS stores them: the DERIVED columns NULL."""
+    return f"SELECT * REPLACE ({', '.join(f'NULL::{kind} AS {quote(c)}' for c, (_, kind) in DERIVED.items())}) FROM {relation}"
+
+
+def view_select(as_of: object) -> str:
+    """The view's query over ROWS as of the date `as_of` (a literal: a view takes no parameter). Unqualified by
+    database: the view of a copy reads the copy's rows."""
+    day = f"{literal(str(as_of))}::DATE"
+    derived = ", ".join(f"{sql.format(as_of=day)} AS {quote(c)}" for c, (sql, _) in DERIVED.items())
+    return f"SELECT * REPLACE ({derived}) FROM {ROWS}"
+
+
+def show_customer_360(con: duckdb.DuckDBPyConnection, as_of: object) -> None:
+    """(Re)create VIEW as of `as_of`."""
+    con.execute(f"CREATE OR REPLACE VIEW {VIEW} AS {view_select(as_of)}")
+
+
+def keep_older_rows(con: duckdb.DuckDBPyConnection) -> None:
+    """An earlier version kept marts.customer_360 as a table: it becomes ROWS, its DERIVED columns emptied, so that the
+    run merges into it as into its own rows (the customers who left it are found and recorded for the copies); the
+    rows it recorded as changed under its old name go (no copy merges that table again)."""
+    schema, name = VIEW.split(".")
+    if scalar(con, "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() AND schema_name = ? "
+                   "AND table_name = ?", [schema, name]) and not table_exists(con, ROWS):
+        with transaction(con):
+            con.execute(f"ALTER TABLE {VIEW} RENAME TO {quote(ROWS.split('.')[1])}")
+            con.execute(f"UPDATE {ROWS} SET {', '.join(f'{quote(c)} = NULL' for c in DERIVED)}")
+            if table_exists(con, CHANGED_ROWS):
+                con.execute(f"DELETE FROM {CHANGED_ROWS} WHERE table_name = ?", [name])
 
 
 def customer_360_sql(repermission_days: int = 1095, segments: str | None = None) -> str:
@@ -83,26 +129,38 @@ def customer_360_sql(repermission_days: int = 1095, segments: str | None = None)
 SCOPE, SEGMENTS = "_customer_360_scope", "_customer_360_segments"
 
 
-def customer_360_scope(con: duckdb.DuckDBPyConnection, as_of: str) -> str | None:
-    """The table (SCOPE) of the customers whose marts.customer_360 row can differ from the table's: the run's
-    changed customers, those whose household id changed and those whose segment columns changed (a new purchaser
-    moves every purchaser's percent rank), with SEGMENTS; None when every customer must be computed (a full run, a
-    table not as the last committed run left it, or committed as of another reference date)."""
-    table = "marts.customer_360"
-    if is_full(con) or committed_as_of(con, table) != str(as_of):
+def customer_360_scope(con: duckdb.DuckDBPyConnection, as_of: str, repermission_days: int = 1095) -> str | None:
+    """The table (SCOPE) of the customers whose stored row (ROWS) can differ from the table's: the run's changed
+    customers (golden/changes.py: with those holding a dated value the move of the reference date carried across a
+    window's edge), those whose household id changed, those whose segment columns changed (a new purchaser moves
+    every purchaser's percent rank, a date can cross a churn threshold) and, when the date moved, those whose post
+    re-permission date it crossed; with SEGMENTS. None when every customer must be computed (a full run, or a table
+    not as the last committed run left it)."""
+    table = ROWS
+    before = None if is_full(con) else committed_as_of(con, table)
+    if before is None:
         return None
     con.execute(f"CREATE OR REPLACE TEMP TABLE {SEGMENTS} AS {segmentation_sql()}", {"as_of": as_of})
     shown = {r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()}
     moved = " OR ".join(f"{_shown(c)} IS DISTINCT FROM c.{quote(c)}"
                         for c, *_ in con.execute(f"DESCRIBE {SEGMENTS}").fetchall()
-                        if c != "customer_id" and c in shown)  # one the table lacks: other columns, rebuilt whole
+                        if c != "customer_id" and c in shown and c not in DERIVED)  # one the table lacks: other
+    # columns, rebuilt whole; a DERIVED one: the view's
+    # a re-permission date the move of the reference date crossed (golden's windows know the date, not greatest())
+    post = "" if before == str(as_of) else f"""
+        UNION
+        SELECT customer_id FROM golden.consent_state c LEFT JOIN golden.customer_activity a USING (customer_id)
+        WHERE channel = 'post' AND greatest(c.state_since, a.last_activity_at)
+            BETWEEN least($before::DATE, $as_of::DATE) - INTERVAL {int(repermission_days)} DAY
+                AND greatest($before::DATE, $as_of::DATE) - INTERVAL {int(repermission_days)} DAY"""
     con.execute(f"""CREATE OR REPLACE TEMP TABLE {SCOPE} AS
         SELECT customer_id FROM {CHANGED}
         UNION
         SELECT c.customer_id FROM {table} c LEFT JOIN golden.households h USING (customer_id)
         WHERE c.household_id IS DISTINCT FROM h.household_id
         UNION
-        SELECT customer_id FROM {SEGMENTS} s JOIN {table} c USING (customer_id) WHERE {moved}""")
+        SELECT customer_id FROM {SEGMENTS} s JOIN {table} c USING (customer_id) WHERE {moved}{post}""",
+                named(post, before=before, as_of=str(as_of)))
     return SCOPE
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import duckdb
 
 from pipeline.golden.changes import CHANGED_ROWS, GENERATION, changed_rows, is_full, same_columns
+from pipeline.marts.customer_360 import ROWS
 from pipeline.sql import scalar
 from pipeline.warehouse import create_table_as, table_exists, transaction
 
@@ -53,7 +54,7 @@ def build_household(con: duckdb.DuckDBPyConnection) -> int | None:
             or not same_columns(con, TABLE, f"({household_sql()})"):
         create_table_as(con, TABLE, household_sql())
         return None
-    changed = changed_rows("customer_360", scalar(con, f"SELECT current FROM {GENERATION}"))
+    changed = changed_rows(ROWS.split(".")[1], scalar(con, f"SELECT current FROM {GENERATION}"))
     con.execute(f"CREATE OR REPLACE TEMP TABLE _households AS {households_of(changed, TABLE)}")
     with transaction(con):
         con.execute(f"DELETE FROM {TABLE} h USING _households k WHERE h.household_id IS NOT DISTINCT FROM k.household_id")
