@@ -128,17 +128,18 @@ def test_a_hostile_first_delivery_is_contained_published_and_leaks_nothing(tmp_p
     # Blocking guard before publication, called on the real warehouse: an empty or shrunken mart is refused.
     resources = build_resources(settings)
     with duckdb.connect(str(settings.warehouse)) as con:
-        con.execute("CREATE TABLE marts.keep AS SELECT * FROM marts.customer_360")
-        con.execute("DELETE FROM marts.customer_360 WHERE customer_id IN "
-                    "(SELECT customer_id FROM marts.customer_360 LIMIT 10)")
+        # (marts.customer_360 is a view: its rows are stored in marts.customer_360_rows)
+        con.execute("CREATE TABLE marts.keep AS SELECT * FROM marts.customer_360_rows")
+        con.execute("DELETE FROM marts.customer_360_rows WHERE customer_id IN "
+                    "(SELECT customer_id FROM marts.customer_360_rows LIMIT 10)")
     shrunk = customer_360_not_shrunk(duckdb=resources["duckdb"], settings=resources["settings"])
     assert not shrunk.passed and f"from {customers} to {customers - 10}" in shrunk.description
     with duckdb.connect(str(settings.warehouse)) as con:
-        con.execute("DELETE FROM marts.customer_360")
+        con.execute("DELETE FROM marts.customer_360_rows")
     empty = customer_360_not_shrunk(duckdb=resources["duckdb"], settings=resources["settings"])
     assert not empty.passed and empty.description.startswith("nothing to publish")
     with duckdb.connect(str(settings.warehouse)) as con:
-        con.execute("INSERT INTO marts.customer_360 SELECT * FROM marts.keep")
+        con.execute("INSERT INTO marts.customer_360_rows SELECT * FROM marts.keep")
         con.execute("DROP TABLE marts.keep")
         # A row in raw that the file does not hold (a loss or a duplicate between file and raw): the per-file
         # count sees it and publication stops.

@@ -197,7 +197,8 @@ def test_an_incremental_day_validates_its_rows_and_still_counts_every_customer_o
     settings = demo_copy
     with duckdb.connect(str(settings.warehouse)) as con:
         twice = con.execute("SELECT customer_id FROM marts.customer_360 ORDER BY customer_id LIMIT 1").fetchall()[0][0]
-        con.execute("INSERT INTO marts.customer_360 SELECT * FROM marts.customer_360 WHERE customer_id = ?", [twice])
+        con.execute("INSERT INTO marts.customer_360_rows SELECT * FROM marts.customer_360_rows WHERE customer_id = ?",
+                    [twice])  # the view's stored rows
     copy_before = settings.published.read_bytes()
     result = _run(settings)
     found = checks(result)
