@@ -275,8 +275,8 @@ def test_a_different_surname_beside_a_shared_household_landline_weighs_what_the_
     assert learned["pairs_apart_sharing_a_contact"] > 0 and learned["surnames_differ"] == 0 and learned["applied"] > 0
     assert conflicts.ConflictModel.load(link.conflicts_path(result.model_path)).surnames == learned
     scored = conflicts.apply(result.predictions, result.conflicts)
-    before = dict(zip(zip(result.predictions["unique_id_l"].to_pylist(), result.predictions["unique_id_r"].to_pylist()),
-                      result.predictions["match_weight"].to_pylist(), strict=True))
+    before = {(p["unique_id_l"], p["unique_id_r"]): p["match_weight"]
+              for p in result.predictions.select(["unique_id_l", "unique_id_r", "match_weight"]).to_pylist()}
     threshold, maiden, two_people_linked = LinkagePolicy().threshold, [], 0
     for pair in scored.to_pylist():
         ends = pair["unique_id_l"], pair["unique_id_r"]
