@@ -95,7 +95,8 @@ def corrected(pairs: pa.Table) -> np.ndarray:
         return np.zeros(pairs.num_rows, dtype=bool)
     shared = None
     for contact in CONTACTS:
-        if not all(f"{c}_l" in pairs.column_names for c in contact):
+        # A column no record holds (Arrow's null type: no comparison kernel) shares nothing.
+        if not all(f"{c}_l" in pairs.column_names and not pa.types.is_null(pairs[f"{c}_l"].type) for c in contact):
             continue
         same = reduce(pc.and_kleene, [pc.equal(pairs[f"{c}_l"], pairs[f"{c}_r"]) for c in contact])
         shared = same if shared is None else pc.or_kleene(shared, same)
