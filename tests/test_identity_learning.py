@@ -232,6 +232,64 @@ def test_a_placeholder_e_mail_over_the_blocking_budget_keeps_the_floor_u_and_is_
     assert email["comparison_levels"][1]["u_probability"] == 1 / recipe.U_SAMPLE_PAIRS
 
 
+def _married_name_records(households: int = 150) -> pa.Table:
+    """Households of two adults sharing a surname, street, postcode, landline and a family e-mail (one record of each
+    adult), names drawn by Faker; in every third household the second adult also has a record under another surname
+    (a maiden name) with only her first name and the family's landline."""
+    fake, rng, rows = Faker("fr_FR"), random.Random(5), []
+    fake.seed_instance(5)
+    columns = ["unique_id", "source", "source_record_id", "first_name", "first_name_canonical", "last_name",
+               "birth_date", "email", "mobile", "landline", "street", "postcode", "city", "record_hash"]
+
+    def record(rid: str, **values) -> dict:
+        return {**dict.fromkeys(columns), "unique_id": f"s:{rid}", "source": "s", "source_record_id": rid,
+                "record_hash": rid, "first_name_canonical": values.get("first_name"), **values}
+
+    for h in range(households):
+        last, street, landline = fake.last_name().lower(), fake.street_name().lower(), f"+3314{h:07d}"
+        for a in range(2):
+            first = fake.first_name().lower()
+            born = f"{1950 + rng.randrange(40)}-0{1 + rng.randrange(9)}-{10 + rng.randrange(18)}"
+            for copy in range(2):
+                rows.append(record(f"{h}-{a}-{copy}", first_name=first, last_name=last, birth_date=born,
+                                   email=f"{first}.{h}@mail.fr" if copy == 0 else f"family.{h}@mail.fr",
+                                   mobile=f"+336{h:05d}{a}", landline=landline, street=street,
+                                   postcode=f"{75000 + h % 90}", city="paris"))
+            if a == 1 and h % 3 == 0:
+                rows.append(record(f"{h}-{a}-maiden", first_name=first, last_name=fake.last_name().lower(),
+                                   landline=landline))
+    return pa.Table.from_pylist(rows)
+
+
+def test_a_different_surname_beside_a_shared_household_landline_weighs_what_the_data_say(tmp_path):
+    """Through real Splink: two people sharing a household's contact point here always share its surname, so a
+    different surname beside the family's landline says little against a match, far less than among random people
+    (the surname's else level). Learned from the records, written to the model artefact, and given back to such
+    pairs after scoring: a married woman's record under her maiden name with the family landline now links to her
+    own records, while no two people are linked (the spouse, a different first name, stays vetoed)."""
+    from pipeline.config import LinkagePolicy
+    from pipeline.identity import link
+
+    result = link.train_and_predict(_married_name_records(), tmp_path)
+    learned = result.conflicts.surnames
+    assert learned["pairs_apart_sharing_a_contact"] > 0 and learned["surnames_differ"] == 0 and learned["applied"] > 0
+    assert conflicts.ConflictModel.load(link.conflicts_path(result.model_path)).surnames == learned
+    scored = conflicts.apply(result.predictions, result.conflicts)
+    before = {(p["unique_id_l"], p["unique_id_r"]): p["match_weight"]
+              for p in result.predictions.select(["unique_id_l", "unique_id_r", "match_weight"]).to_pylist()}
+    threshold, maiden, two_people_linked = LinkagePolicy().threshold, [], 0
+    for pair in scored.to_pylist():
+        ends = pair["unique_id_l"], pair["unique_id_r"]
+        same = len({e.split(":")[1].rsplit("-", 1)[0] for e in ends}) == 1
+        linked = pair["match_probability"] >= threshold and not pair["contrary_evidence"]
+        two_people_linked += linked and not same
+        if same and any(e.endswith("maiden") for e in ends):
+            maiden.append((before[ends], pair))
+    assert two_people_linked == 0
+    assert maiden and all(p["match_weight"] == pytest.approx(w + learned["applied"]) for w, p in maiden)
+    assert all(1 / (1 + 2 ** -w) < threshold <= p["match_probability"] for w, p in maiden)
+
+
 def test_sources_file_errors_name_the_source_and_key(tmp_path):
     bad = YAML.replace("birth_date: {year: by, month: bm, day: bd}", "birth_date: {year: by, month: bm}")
     (tmp_path / "s.yaml").write_text(bad, encoding="utf-8")

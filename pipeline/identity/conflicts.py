@@ -55,12 +55,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pipeline.identity import shared_contact_surnames
 from pipeline.identity.evidence import PersonKey, birth_dates_conflict, first_names_conflict
 from pipeline.identity.features import IDENTIFIER_PREFIX
 
 KINDS = {"first_name": first_names_conflict, "birth_date": birth_dates_conflict}
 CONFIRMED = "first_name_confirmed"  # a first-name conflict two records of each side confirm (see the docstring)
 UNSHARED = "unshared_contacts"  # the artefact's key of ConflictModel.unshared
+SURNAMES = "surnames_differing_beside_a_shared_contact"  # the artefact's key of ConflictModel.surnames
 KEY_COLUMNS = ("first_name", "first_name_canonical", "last_name", "birth_date")
 # Anchors that leave each kind's own field free to disagree (columns compared exactly; postcode may be missing).
 FIELD_ANCHORS = {"first_name": ("last_name", "birth_date"), "birth_date": ("first_name_canonical", "last_name")}
@@ -102,6 +104,8 @@ class ConflictWeight:
 class ConflictModel:
     weights: dict[str, ConflictWeight] = field(default_factory=dict)
     unshared: dict[str, float] = field(default_factory=dict)  # contact field -> bits of a disagreement (calibrate)
+    # shared_contact_surnames.learn's counts and u, and `applied`: the bits a pair it corrects gets back (calibrate)
+    surnames: dict = field(default_factory=dict)
 
     @property
     def absolute(self) -> set[str]:
@@ -124,11 +128,13 @@ class ConflictModel:
         return self.confirmed_vetoes and confirmed_conflict(xs, ys)
 
     def as_dict(self) -> dict:
-        return {**{k: asdict(w) for k, w in self.weights.items()}, **({UNSHARED: self.unshared} if self.unshared else {})}
+        return {**{k: asdict(w) for k, w in self.weights.items()}, **({UNSHARED: self.unshared} if self.unshared else {}),
+                **({SURNAMES: self.surnames} if self.surnames else {})}
 
     @classmethod
     def from_dict(cls, data: dict) -> ConflictModel:
-        return cls({k: ConflictWeight(**w) for k, w in data.items() if k != UNSHARED}, dict(data.get(UNSHARED, {})))
+        return cls({k: ConflictWeight(**w) for k, w in data.items() if k not in (UNSHARED, SURNAMES)},
+                   dict(data.get(UNSHARED, {})), dict(data.get(SURNAMES, {})))
 
     @classmethod
     def default(cls) -> ConflictModel:
@@ -166,9 +172,10 @@ def confirmed_conflict(xs: list[PersonKey], ys: list[PersonKey]) -> bool:
     return False
 
 
-def calibrate(model: ConflictModel, fitted: dict) -> ConflictModel:
+def calibrate(model: ConflictModel, fitted: dict, surnames: dict | None = None) -> ConflictModel:
     """Set each penalty to what the learned weight adds beyond the weight Splink's model already gives a
-    disagreement on the same field (its last, 'else' level): evidence counted once, never twice."""
+    disagreement on the same field (its last, 'else' level): evidence counted once, never twice. `surnames`
+    (shared_contact_surnames.learn's) sets the bits given back to different surnames beside a shared contact."""
     for kind, w in model.weights.items():
         if kind not in KINDS:
             continue  # applied at clustering only, never to a pair's weight
@@ -178,6 +185,8 @@ def calibrate(model: ConflictModel, fitted: dict) -> ConflictModel:
         splink_weight = math.log2(m / u) if m and u else 0.0
         w.applied = 0.0 if w.absolute else round(min(0.0, w.weight - splink_weight), 4)
     model.unshared = disagreement_weights(fitted)
+    if surnames:
+        model.surnames = {**surnames, "applied": shared_contact_surnames.bits(surnames, fitted)}
     return model
 
 
@@ -376,7 +385,8 @@ def estimate(records: pa.Table, sample: pa.Table) -> ConflictModel:
 
 def apply(predictions: pa.Table, model: ConflictModel) -> pa.Table:
     """Add `contrary_evidence` (a veto applies) and `conflict_weight` (bits added); the pair's match weight and
-    probability are adjusted by the penalties of the conflicts that are not vetoes."""
+    probability are adjusted by the penalties of the conflicts that are not vetoes, and by the bits given back to
+    different surnames beside a shared contact point (shared_contact_surnames.py)."""
     vetoed = np.zeros(predictions.num_rows, dtype=bool)
     penalty = np.zeros(predictions.num_rows)
     for kind in KINDS:
@@ -385,6 +395,8 @@ def apply(predictions: pa.Table, model: ConflictModel) -> pa.Table:
             vetoed |= found
         else:
             penalty[found] += model.weights[kind].applied
+    if model.surnames.get("applied"):
+        penalty[shared_contact_surnames.corrected(predictions)] += model.surnames["applied"]
     weight = predictions["match_weight"].to_numpy(zero_copy_only=False) + penalty
     prob = 1 / (1 + np.power(2.0, np.minimum(-weight, 1000.0)))
     out = predictions.set_column(predictions.schema.get_field_index("match_weight"), "match_weight",

@@ -27,7 +27,7 @@ from splink.internals.database_api import DatabaseAPI
 from splink.internals.exceptions import SplinkException
 from splink.internals.parse_sql import get_columns_used_from_sql
 
-from pipeline.identity import blocking, conflicts, model
+from pipeline.identity import blocking, conflicts, model, shared_contact_surnames
 from pipeline.identity.features import IDENTIFIER_PREFIX
 from pipeline.identity.u_sample import (
     apart_sharing_sql,
@@ -386,6 +386,8 @@ def train(engine: Engine, records: pa.Table) -> Trained:
     unique_u = unique_value_u(engine, u_linker, u_model, identifiers_of(records),
                               left_out=frozenset(o["field"] for o in plan.over_budget))
     u_model = fill_unobserved_u(u_model, unique_u)
+    surnames = shared_contact_surnames.learn(engine, u_linker, "linkage_input", set(records.column_names),
+                                             left_out=frozenset(o["field"] for o in plan.over_budget))
     done_with(u_linker)
     linker = open_linker(engine.api(), "linkage_input", u_model, tf_tables)
     rules = prior_rules(present)
@@ -429,7 +431,7 @@ def train(engine: Engine, records: pa.Table) -> Trained:
                                                      "estimate_from_splink": from_splink,
                                                      "estimate_from_counts": from_counts})
     fitted = floor_m(fitted)
-    learned = conflicts.calibrate(conflicts.estimate(records, sample), fitted)
+    learned = conflicts.calibrate(conflicts.estimate(records, sample), fitted, surnames)
     result = Trained(model=fitted, conflicts=learned, plan=plan, comparisons_by_rule=[], tf_tables=tf_tables,
                      distinct_people=people, em_sessions=trained, prior=prior, unique_u=unique_u)
     keep_productive_rules(engine, result)
