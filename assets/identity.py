@@ -144,7 +144,6 @@ def clusters(duckdb: DuckDBResource, settings: RunSettings,
         clustering = cluster(con, policy.threshold, policy.max_cluster_size, veto=learned.vetoes,
                              apart=learned.cluster_veto, settings=state, unshared=learned.unshared)
         with registered(con, _clusters=clustering.frame), transaction(con):
-            id_scope.note_reclustered(con, "_clusters")
             written = reclustering.write_clusters(con, policy.review_cluster_size)
             reclustering.save_state(con, state, clustering.decided)
         check = identity_clusters_valid(con, written, great_expectations, settings)  # blocking: fails the step

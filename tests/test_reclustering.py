@@ -12,6 +12,7 @@ from datetime import timedelta
 
 import dagster as dg
 import duckdb
+import pyarrow as pa
 
 from assets.keys import PREDICTIONS
 from pipeline import runner
@@ -19,10 +20,11 @@ from pipeline.definitions import build_definitions
 from pipeline.demo import DEMO_DAY
 from pipeline.demo.next_day import hold_back
 from pipeline.golden.purge import restore_purged_hashes
-from pipeline.identity import link, reclustering
+from pipeline.identity import id_scope, link, reclustering
 from pipeline.identity.conflicts import ConflictModel
 from pipeline.identity.features import identifier_names, linkage_input_sql
 from pipeline.identity.resolve import cluster
+from pipeline.warehouse import registered
 from tests.conftest import demo_settings, materialise, park_day
 
 NEXT_DAY = (DEMO_DAY + timedelta(days=1)).isoformat()
@@ -83,3 +85,21 @@ def test_a_day_reclusters_its_region_only_and_gets_what_clustering_every_record_
     every, not_seeded, _ = _cluster(copies["every"], settings, with_state=False)
     assert region == every
     assert not_seeded is None and 0 < reclustered < records
+
+
+def test_the_journal_names_exactly_the_records_whose_cluster_key_changed(tmp_path):
+    # write_clusters journals from its diff of the rows, not from every cluster row: a record keeping its key
+    # whose cluster grew (its row differs, its key does not) stays out; a moved, a new and a gone record go in
+    def write(con, rows):
+        with registered(con, _clusters=pa.table({"unique_id": [u for u, _ in rows], "cluster_key": [k for _, k in rows]})):
+            reclustering.write_clusters(con, 10)
+
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+        con.execute("CREATE SCHEMA identity")
+        write(con, [("a", "k1"), ("b", "k1"), ("c", "k2"), ("d", "k3"), ("e", "k4")])
+        id_scope.spent(con)  # ids assigned: the journal starts, empty
+        before = {r[0]: r[1] for r in con.execute("SELECT unique_id, cluster_key FROM identity.clusters").fetchall()}
+        write(con, [("a", "k1"), ("b", "k1"), ("c", "k1"), ("d", "k3"), ("f", "k3")])  # c moved, e gone, f new
+        journal = set(con.execute(f"SELECT * FROM {id_scope.JOURNAL}").fetchall())
+        assert con.execute("SELECT cluster_size FROM identity.clusters WHERE unique_id = 'd'").fetchone()[0] == 2
+    assert journal == {("c", before["c"]), ("e", before["e"]), ("f", None)}

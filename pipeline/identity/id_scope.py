@@ -18,15 +18,23 @@ from pipeline.warehouse import table_exists
 JOURNAL = "identity.reclustered_records"
 
 
-def note_reclustered(con: duckdb.DuckDBPyConnection, clusters: str) -> None:
+def note_reclustered(con: duckdb.DuckDBPyConnection, clusters: str, gone: str | None = None) -> None:
     """Before identity.clusters is replaced by `clusters` (unique_id, cluster_key), in the same transaction: the
-    records whose cluster key changes, with their old key (NULL for a new record), join the journal."""
+    records whose cluster key changes, with their old key (NULL for a new record), join the journal. With `gone`
+    (the old rows whose record is no longer clustered), `clusters` may be only the new rows that differ from the old
+    ones (reclustering.write_clusters' diff): a record keeping its key is among neither, so only those few rows are
+    joined, not every cluster row."""
     if not table_exists(con, "identity.clusters"):
         con.execute(f"DROP TABLE IF EXISTS {JOURNAL}")
-    elif table_exists(con, JOURNAL):
+    elif table_exists(con, JOURNAL) and gone is None:
         con.execute(f"""INSERT INTO {JOURNAL}
             SELECT unique_id, o.cluster_key FROM {clusters} n FULL JOIN identity.clusters o USING (unique_id)
             WHERE n.cluster_key IS DISTINCT FROM o.cluster_key""")
+    elif table_exists(con, JOURNAL):
+        con.execute(f"""INSERT INTO {JOURNAL}
+            SELECT unique_id, o.cluster_key FROM {clusters} n LEFT JOIN identity.clusters o USING (unique_id)
+            WHERE n.cluster_key IS DISTINCT FROM o.cluster_key
+            UNION ALL SELECT unique_id, cluster_key FROM {gone}""")
 
 
 def scope(con: duckdb.DuckDBPyConnection) -> bool:

@@ -23,6 +23,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
+from pipeline.identity import id_scope
 from pipeline.warehouse import registered, table_exists
 
 JOURNAL = "identity.rescored_records"
@@ -119,17 +120,21 @@ CLUSTERS_SQL = """SELECT c.*, s.cluster_size, s.cluster_size > ? AS needs_review
 def write_clusters(con: duckdb.DuckDBPyConnection, review_size: int) -> str:
     """identity.clusters from _clusters, in the caller's transaction: only the rows that differ are deleted and
     inserted (a day changes a few clusters; rewriting a million rows costs ~1 CPU s), or the table is created whole
-    (a first run, or a table of another shape). Returns the temp table of the rows written (the clusters check
-    validates those)."""
+    (a first run, or a table of another shape); id_scope's journal is told which records' keys change, from that
+    diff. Returns the temp table of the rows written (the clusters check validates those)."""
     con.execute(f"CREATE OR REPLACE TEMP TABLE _clusters_new AS {CLUSTERS_SQL}", [review_size])
     same_shape = table_exists(con, "identity.clusters") and con.execute("DESCRIBE identity.clusters").fetchall() == \
         con.execute("DESCRIBE _clusters_new").fetchall()
     if not same_shape:
+        id_scope.note_reclustered(con, "_clusters_new")
         con.execute("CREATE OR REPLACE TABLE identity.clusters AS SELECT * FROM _clusters_new ORDER BY unique_id")
         return "_clusters_new"
     con.execute("""CREATE OR REPLACE TEMP TABLE _clusters_changed AS
         SELECT * FROM _clusters_new EXCEPT SELECT * FROM identity.clusters""")
+    con.execute("""CREATE OR REPLACE TEMP TABLE _clusters_gone AS
+        SELECT unique_id, cluster_key FROM identity.clusters ANTI JOIN _clusters_new USING (unique_id)""")
+    id_scope.note_reclustered(con, "_clusters_changed", "_clusters_gone")
     con.execute("""DELETE FROM identity.clusters WHERE unique_id IN (SELECT unique_id FROM _clusters_changed)
-        OR unique_id NOT IN (SELECT unique_id FROM _clusters_new)""")
+        OR unique_id IN (SELECT unique_id FROM _clusters_gone)""")
     con.execute("INSERT INTO identity.clusters SELECT * FROM _clusters_changed ORDER BY unique_id")
     return "_clusters_changed"

@@ -395,6 +395,16 @@ def _registry_ids(con: duckdb.DuckDBPyConnection) -> set[str]:
     return {r[0] for r in con.execute("SELECT customer_id FROM identity.id_registry").fetchall()}
 
 
+# Scoped: the ids held after the write among those the scope's records held before (_id_previous) or hold now.
+ACTIVE_IN_SCOPE_SQL = """
+CREATE OR REPLACE TEMP TABLE _active AS
+SELECT DISTINCT customer_id FROM _assigned
+UNION
+SELECT DISTINCT customer_id FROM identity.record_customer
+WHERE customer_id IN (SELECT customer_id FROM _id_previous EXCEPT SELECT customer_id FROM _assigned)
+ORDER BY customer_id"""
+
+
 def save_ids(con: duckdb.DuckDBPyConnection, result: IdAssignment, run_id: str, scoped: bool = False) -> dict:
     """Write record -> customer_id (the assigned ones and stable_ids' _kept_ids and _fresh_ids), the id registry and
     today's id events in one transaction. Events are in assign_ids' order over every cluster: each cluster's new or
@@ -421,7 +431,11 @@ def save_ids(con: duckdb.DuckDBPyConnection, result: IdAssignment, run_id: str, 
             con.execute("INSERT INTO identity.record_customer SELECT * FROM _assigned ORDER BY unique_id")
         else:
             con.execute("CREATE OR REPLACE TABLE identity.record_customer AS SELECT * FROM _assigned ORDER BY unique_id")
-        con.execute("""CREATE OR REPLACE TEMP TABLE _active AS
+        # Scoped, only the ids the scope's records held or hold can change status: every other id keeps the status
+        # the last run gave it (held ids are registered and active, the others retired: assign_ids never reissues a
+        # registered id), so the upkeep reads the day's ids, not every record's.
+        upkeep = scoped and table_exists(con, "identity.id_registry")
+        con.execute(ACTIVE_IN_SCOPE_SQL if upkeep else """CREATE OR REPLACE TEMP TABLE _active AS
             SELECT DISTINCT customer_id FROM identity.record_customer ORDER BY customer_id""")
         con.execute("""CREATE TABLE IF NOT EXISTS identity.id_registry (
             customer_id VARCHAR PRIMARY KEY, status VARCHAR, created_run VARCHAR, created_at TIMESTAMP,
@@ -431,12 +445,15 @@ def save_ids(con: duckdb.DuckDBPyConnection, result: IdAssignment, run_id: str, 
         con.execute("""INSERT INTO identity.id_registry
             SELECT customer_id, 'active', ?, ?, NULL, NULL FROM _active
             WHERE customer_id NOT IN (SELECT customer_id FROM identity.id_registry) ORDER BY customer_id""", [run_id, now])
-        con.execute("""UPDATE identity.id_registry SET status = 'retired', retired_run = ?, retired_at = ?
-            WHERE status = 'active' AND customer_id NOT IN (SELECT customer_id FROM _active)""", [run_id, now])
+        con.execute(f"""UPDATE identity.id_registry SET status = 'retired', retired_run = ?, retired_at = ?
+            WHERE status = 'active' AND customer_id NOT IN (SELECT customer_id FROM _active)
+            {'AND customer_id IN (SELECT customer_id FROM _id_previous)' if upkeep else ''}""", [run_id, now])
         con.execute("""INSERT INTO identity.id_events SELECT ?, ?, event, old_ids, new_id FROM _events
             ORDER BY sort_key IS NULL, sort_key, ordinal""", [run_id, now])
         id_scope.spent(con)
     counts = dict(con.execute("SELECT event, count(*) FROM _events GROUP BY event ORDER BY event").fetchall())
-    return {"customers": scalar(con, "SELECT count(*) FROM _active"),
+    customers = "SELECT count(*) FROM identity.id_registry WHERE status = 'active'" if upkeep else \
+        "SELECT count(*) FROM _active"
+    return {"customers": scalar(con, customers),
             "new_ids": len(result.new_ids) + scalar(con, "SELECT count(DISTINCT cluster_key) FROM _fresh_ids"),
             **{f"events_{k}": int(v) for k, v in counts.items()}}
