@@ -150,8 +150,8 @@ def customer_360(duckdb: DuckDBResource, settings: RunSettings, great_expectatio
         if not result.success:  # the last good marts.customer_360 stays published
             yield check
             raise dg.Failure(description=f"marts.customer_360 not replaced: {result.describe()}")
-        merged = replace_changed_rows(con, ROWS, CANDIDATE_ROWS, among)  # the stored rows that differ
-        show_customer_360(con, settings.reference_date)
+        merged = replace_changed_rows(con, ROWS, CANDIDATE_ROWS, among,  # the stored rows that differ, and the view
+                                      also=[show_customer_360(settings.reference_date)])
         computed = scalar(con, "SELECT count(*) FROM customer_360_candidate")
         yield dg.MaterializeResult(metadata={**table_metadata(con, "marts.customer_360"),
                                              **merged_metadata(merged), "customers_computed": computed,

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -240,7 +240,7 @@ def committed_as_of(con: duckdb.DuckDBPyConnection, table: str) -> str | None:
 
 
 def replace_changed_rows(con: duckdb.DuckDBPyConnection, table: str, candidate: str,
-                         among: str | None = None) -> int | None:
+                         among: str | None = None, also: Sequence[str] = ()) -> int | None:
     """Bring `table` (rows keyed by customer_id) to `candidate` (a table of the same query, computed for every
     customer, or with `among`, a relation of customer_id, for those customers alone: every other customer's rows
     stay), in one transaction: only the customers whose rows differ (or who appeared or left) have their rows
@@ -248,7 +248,7 @@ def replace_changed_rows(con: duckdb.DuckDBPyConnection, table: str, candidate: 
     against an older generation are dropped first (its run committed and its copies were written); those of a run
     that stopped before committing stay, so the next copy merges them too. Written whole when the table is missing
     or its columns differ (every customer then recorded, returns None; never with `among`); else returns the
-    customers merged."""
+    customers merged. `also`: statements run in the same transaction (a view over the table)."""
     schema, name = table.split(".")
     base = scalar(con, f"SELECT current FROM {GENERATION}") if table_exists(con, GENERATION) else None
     exists = table_exists(con, table)
@@ -277,6 +277,8 @@ def replace_changed_rows(con: duckdb.DuckDBPyConnection, table: str, candidate: 
             con.execute(f"INSERT INTO {table} SELECT * FROM {candidate} WHERE customer_id IN "
                         "(SELECT customer_id FROM _differing)")
         con.execute(f"INSERT INTO {CHANGED_ROWS} SELECT ?, customer_id, ? FROM _differing", [name, base])
+        for statement in also:
+            con.execute(statement)
         merged = scalar(con, "SELECT count(*) FROM _differing")
         con.execute("DROP TABLE _differing")
     return None if whole else merged

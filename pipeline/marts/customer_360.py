@@ -46,9 +46,10 @@ def view_select(as_of: object) -> str:
     return f"SELECT * REPLACE ({derived}) FROM {ROWS}"
 
 
-def show_customer_360(con: duckdb.DuckDBPyConnection, as_of: object) -> None:
-    """(Re)create VIEW as of `as_of`."""
-    con.execute(f"CREATE OR REPLACE VIEW {VIEW} AS {view_select(as_of)}")
+def show_customer_360(as_of: object) -> str:
+    """The statement that (re)creates VIEW as of `as_of` (run in the transaction that merges ROWS: the rows and the
+    date they are shown as of change together)."""
+    return f"CREATE OR REPLACE VIEW {VIEW} AS {view_select(as_of)}"
 
 
 def keep_older_rows(con: duckdb.DuckDBPyConnection) -> None:
