@@ -25,6 +25,7 @@ from pipeline.publish import (
     RESTRICTED_ONLY,
     Copied,
     MergeBasis,
+    age_bands_moved,
     analyst_select,
     pseudonym_fingerprint,
     pseudonym_key,
@@ -82,7 +83,7 @@ def published_marts(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
                 copied = publish_marts(con, target, select=analyst_select(sources_keyed_by_identifier(settings.sources())),
                                        skip=RESTRICTED_ONLY, escape=True, params={"as_of": settings.reference_date},
                                        merge=_merge(con), fingerprint=pseudonym_fingerprint(key),
-                                       views=_views(settings))
+                                       views=_views(settings), moved=age_bands_moved)
             finally:
                 con.remove_function(PSEUDONYM_FUNCTION)
     return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(target)),

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import os
 import secrets
 import shutil
@@ -21,6 +22,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import duckdb
 import pyarrow as pa
@@ -40,13 +42,23 @@ PSEUDONYM_FUNCTION = "c360_pseudonym"
 RESTRICTED_ONLY = ("customer_history", "contact_points", "customer_timeline")
 
 
-# Where each copy says what it was built from, per table (tables of hashes and counts, no personal value): the
-# marts generation it holds (pipeline/golden/changes.py), a hash of the query that wrote the table (columns, the
-# analysts' transformations, their parameters, the pseudonym key's fingerprint), its rows when last written whole
-# and the rows merged into it since, and whether its last write merged.
+# Where each copy says what it was built from, per table (tables of hashes, counts and dates, no personal value):
+# the marts generation it holds (pipeline/golden/changes.py), a hash of the query that wrote the table (columns, the
+# analysts' transformations, the pseudonym key's fingerprint), its rows when last written whole and the rows merged
+# into it since, whether its last write merged, and the values its query's parameters were bound to (the analysts'
+# `$as_of`: the rows are as of that day).
 BASIS = "copy_basis"
 BASIS_COLUMNS = ("table_name VARCHAR, generation VARCHAR, recipe VARCHAR, rows_whole BIGINT, rows_merged BIGINT, "
-                 "merged BOOLEAN")
+                 "merged BOOLEAN, bound VARCHAR")
+
+
+class _Basis(NamedTuple):
+    generation: str | None
+    recipe: str | None
+    rows_whole: int
+    rows_merged: int
+    merged: bool
+    bound: str | None  # JSON [[name, value], ...]; None in a copy written before it was recorded
 
 
 @dataclass(frozen=True)
@@ -86,7 +98,8 @@ class Copied:
 def publish_marts(con: duckdb.DuckDBPyConnection, target: Path, schema: str = "marts",
                   select: Callable[[str, list[str]], str] | None = None, skip: tuple[str, ...] = (),
                   escape: bool = False, params: dict | None = None, merge: MergeBasis | None = None,
-                  fingerprint: str = "", views: dict[str, str] | None = None) -> Copied:
+                  fingerprint: str = "", views: dict[str, str] | None = None,
+                  moved: Callable[[str, list[str], str], str | None] | None = None) -> Copied:
     """Copy every table of `schema` (but `skip`) into the file `target` (as schema `marts`); `select(table, columns)`
     gives the SELECT list of a table's copy (default: every column as it is), its `$name` parameters bound from
     `params`; `escape` escapes text a spreadsheet would run as a formula (pipeline/formula_guard.py). `views`: the
@@ -97,7 +110,10 @@ def publish_marts(con: duckdb.DuckDBPyConnection, target: Path, schema: str = "m
     rows, such as the pseudonym key's), gets only the changed customers' rows replaced; any other table is written
     whole, and so is a table whose merged rows would outgrow its rows (deleted rows stay in the file until a whole
     write). Without it, or when the copy holds another generation, every table is written whole. Either way the
-    file is swapped in atomically."""
+    file is swapped in atomically. A table whose query's `params` were bound to other values in the copy (the
+    analysts' `$as_of`: the reference date moved) is merged only when `moved(source, columns, key)` gives the keys
+    whose rows those values change (a query over the warehouse's `source`, the copy's values bound as
+    `$copied_<name>`), with the changed customers'; None: written whole."""
     tables = [r[0] for r in con.execute(
         "SELECT table_name FROM information_schema.tables WHERE table_schema = ? AND table_catalog = current_database() "
         "AND table_type = 'BASE TABLE' ORDER BY 1", [schema]).fetchall() if r[0] not in skip]
@@ -121,31 +137,38 @@ def publish_marts(con: duckdb.DuckDBPyConnection, target: Path, schema: str = "m
                 con.execute(f"DROP {'VIEW' if kind == 'VIEW' else 'TABLE'} published.marts.{quote(old)}")
         rows, counts = [], {}
         for table in tables:
-            columns = columns_of[table]
+            columns, source = columns_of[table], f"{schema}.{quote(table)}"
             listed = select(table, columns) if select else "*"
-            query = _copy_query(con, listed, f"{schema}.{quote(table)}", escape, params)
-            used = sorted(named(query, **(params or {})).items())  # a parameter the query does not read changes nothing
-            recipe = hashlib.sha256(f"{query}|{used}|{fingerprint}".encode()).hexdigest()[:20]
+            query = _copy_query(con, listed, source, escape, params)
+            recipe = hashlib.sha256(f"{query}|{fingerprint}".encode()).hexdigest()[:20]
+            # the values of the parameters the query reads (one it does not read changes nothing)
+            bound = json.dumps(sorted((k, str(v)) for k, v in named(query, **(params or {})).items()))
             known = basis.get(table)
             mergeable = (merge is not None and merge.previous is not None and known is not None
-                         and known[:2] == (merge.previous, recipe) and merge.changed_in(table) is not None
-                         and merge.key_of(table) in columns)
-            merged = mergeable and _merge_rows(con, f"{schema}.{quote(table)}", table, listed, merge, known,
-                                               escape, params)
+                         and (known.generation, known.recipe) == (merge.previous, recipe)
+                         and merge.changed_in(table) is not None and merge.key_of(table) in columns)
+            also = None
+            if mergeable and known.bound != bound:  # rows as of other values: merged with the keys they move
+                keys = moved(source, columns, merge.key_of(table)) if moved and known.bound else None
+                if keys is None:
+                    mergeable = False
+                else:
+                    also = (keys, {f"copied_{k}": v for k, v in json.loads(known.bound)})
+            merged = mergeable and _merge_rows(con, source, table, listed, merge, known, escape, params, also)
             if not merged:
                 con.execute(f"DROP TABLE IF EXISTS published.marts.{quote(table)}")
                 copy = f"CREATE TABLE published.marts.{quote(table)} AS {query}"
                 con.execute(copy, named(copy, **(params or {})))
             counts[table] = scalar(con, f"SELECT count(*) FROM published.marts.{quote(table)}")
             rows.append((table, merge.current if merge else None, recipe, *(merged or (counts[table], 0)),
-                         bool(merged)))
+                         bool(merged), bound))
         for name, query in views.items():
             con.execute(f"CREATE VIEW published.marts.{quote(name)} AS {query}")
         con.execute(f"CREATE SCHEMA IF NOT EXISTS published.{BASIS}")
         con.execute(f"CREATE OR REPLACE TABLE published.{BASIS}.tables ({BASIS_COLUMNS})")
-        con.executemany(f"INSERT INTO published.{BASIS}.tables VALUES (?, ?, ?, ?, ?, ?)", rows)
+        con.executemany(f"INSERT INTO published.{BASIS}.tables VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
     os.replace(tmp, target)
-    return Copied(counts, [table for table, *_, merged in rows if merged])
+    return Copied(counts, [table for table, *_, merged, _bound in rows if merged])
 
 
 @contextmanager
@@ -173,17 +196,22 @@ def merged_tables(target: Path) -> list[str]:
 
 
 def _merge_rows(con: duckdb.DuckDBPyConnection, source_table: str, table: str, listed: str, merge: MergeBasis,
-                known: tuple, escape: bool, params: dict | None) -> tuple[int, int] | None:
-    """Replace the changed customers' rows of the copy's `table` by theirs in `source_table`; (rows at the last whole
-    write, rows merged since), or None when the merged rows outgrow the table (the caller then writes it whole)."""
+                known: _Basis, escape: bool, params: dict | None,
+                also: tuple[str, dict] | None = None) -> tuple[int, int] | None:
+    """Replace the changed customers' rows of the copy's `table` by theirs in `source_table`, and those of the keys
+    of the query `also` (with its parameters' values); (rows at the last whole write, rows merged since), or None
+    when the merged rows outgrow the table (the caller then writes it whole)."""
     key = quote(merge.key_of(table))  # the keys taken first: their relation may read the copy's rows (households)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _merged_keys AS SELECT DISTINCT {key} FROM {merge.changed_in(table)}")
+    keys = f"SELECT {key} FROM {merge.changed_in(table)}" + (f" UNION SELECT {key} FROM ({also[0]})" if also else "")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _merged_keys AS SELECT DISTINCT {key} FROM ({keys})",
+                named(keys, **(also[1] if also else {}), **(params or {})))
     changed = f"SEMI JOIN _merged_keys k ON t.{key} IS NOT DISTINCT FROM k.{key}"
     source = f"(SELECT t.* FROM {source_table} t {changed}) AS {quote(table)}"
     con.execute(f"DELETE FROM published.marts.{quote(table)} t USING _merged_keys k "
                 f"WHERE t.{key} IS NOT DISTINCT FROM k.{key}")
     insert = f"INSERT INTO published.marts.{quote(table)} {_copy_query(con, listed, source, escape, params)}"
-    rows_whole, rows_merged = known[2], known[3] + scalar(con, insert, named(insert, **(params or {})))  # rows inserted
+    rows_whole = known.rows_whole
+    rows_merged = known.rows_merged + scalar(con, insert, named(insert, **(params or {})))  # rows inserted
     return None if rows_merged > rows_whole else (rows_whole, rows_merged)
 
 
@@ -192,13 +220,15 @@ def _copy_query(con: duckdb.DuckDBPyConnection, listed: str, source: str, escape
     return escaped_select(con, query, named(query, **(params or {}))) if escape else query
 
 
-def _read_basis(con: duckdb.DuckDBPyConnection) -> dict[str, tuple]:
-    """table -> (generation, recipe, rows_whole, rows_merged, merged) of the copy attached as `published` (empty when
-    new)."""
+def _read_basis(con: duckdb.DuckDBPyConnection) -> dict[str, _Basis]:
+    """table -> what the copy attached as `published` records of it (empty when new)."""
     if not scalar(con, "SELECT count(*) FROM information_schema.tables WHERE table_catalog = 'published' "
                        "AND table_schema = ? AND table_name = 'tables'", [BASIS]):
         return {}
-    return {t: tuple(rest) for t, *rest in con.execute(f"SELECT * FROM published.{BASIS}.tables").fetchall()}
+    result = con.execute(f"SELECT * FROM published.{BASIS}.tables")
+    names = [d[0] for d in result.description]
+    return {row["table_name"]: _Basis(*(row.get(f) for f in _Basis._fields))
+            for row in (dict(zip(names, r, strict=True)) for r in result.fetchall())}
 
 
 def _copy_file(source: Path, dest: Path) -> None:
@@ -254,9 +284,17 @@ def sources_keyed_by_identifier(sources: list[Source]) -> list[str]:
     return sorted(s.name for s in sources if s.record_id in {s.person.get(f) for f in PERSON_IDENTIFIERS})
 
 
+def age_band(birth_date: str, day: str) -> str:
+    """The age band on `day` of `birth_date` (SQL expressions)."""
+    age = f"date_sub('year', {birth_date}, {day})"
+    bands = " ".join(f"WHEN {age} < {limit} THEN '{band}'" for limit, band in AGE_BANDS)
+    return f"CASE {bands} WHEN {age} >= 65 THEN '65+' END"
+
+
 def analyst_select(keyed_sources: list[str] = ()) -> Callable[[str, list[str]], str]:
     """The SELECT list of a marts table in the analysts' copy: direct identifiers left out or pseudonymised;
-    ages are as of the parameter `$as_of` (a date, publish_marts' `params`)."""
+    ages are as of the parameter `$as_of` (a date, publish_marts' `params`), read by the age band alone
+    (age_bands_moved knows which rows a move of it changes)."""
     keyed = literals(keyed_sources)
 
     def record_id(column: str, source_column: str) -> str:
@@ -273,9 +311,7 @@ def analyst_select(keyed_sources: list[str] = ()) -> Callable[[str, list[str]], 
             if c in PSEUDONYMISED:
                 out.append(f"{PSEUDONYM_FUNCTION}({q}) AS {quote(c + '_pseudonym')}")
             elif c == "birth_date":
-                age = f"date_sub('year', {q}, $as_of::DATE)"
-                bands = " ".join(f"WHEN {age} < {limit} THEN '{band}'" for limit, band in AGE_BANDS)
-                out += [f"year({q}) AS birth_year", f"CASE {bands} WHEN {age} >= 65 THEN '65+' END AS age_band"]
+                out += [f"year({q}) AS birth_year", f"{age_band(q, '$as_of::DATE')} AS age_band"]
             elif c == "postcode":  # département: 2 digits, 3 overseas (971-976, 98x); French postcodes only
                 french = "coalesce(country, 'FR') = 'FR' AND " if "country" in columns else ""
                 out.append(f"CASE WHEN {french}({q} LIKE '97%' OR {q} LIKE '98%') THEN substr({q}, 1, 3) "
@@ -289,3 +325,15 @@ def analyst_select(keyed_sources: list[str] = ()) -> Callable[[str, list[str]], 
         return ", ".join(out)
 
     return select
+
+
+def age_bands_moved(source: str, columns: list[str], key: str) -> str | None:
+    """The keys of `source`'s rows whose analysts' copy the reference date's move from `$copied_as_of` to `$as_of`
+    changes (publish_marts' `moved`): the age band is the one value analyst_select derives from the date, so those
+    whose band the move crossed (a birthday on a band's edge), found from the warehouse's birth dates (the copy
+    holds none). A row whose birth date changed since is a changed customer's, merged anyway."""
+    if "birth_date" not in columns:
+        return None  # the date is read by a column this function does not know: the table is written whole
+    born = quote("birth_date")
+    return (f"SELECT {quote(key)} FROM {source} "
+            f"WHERE {age_band(born, '$copied_as_of::DATE')} IS DISTINCT FROM {age_band(born, '$as_of::DATE')}")

@@ -3,12 +3,21 @@ it does not hold the marts the changed customers lead from (pipeline/publish.py,
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 import duckdb
 import pytest
 
 from bench.compare_published import compare
 from pipeline.golden.changes import GENERATION, changed_rows, replace_changed_rows
-from pipeline.publish import MergeBasis, merged_tables, publish_marts
+from pipeline.publish import (
+    MergeBasis,
+    age_bands_moved,
+    analyst_select,
+    merged_tables,
+    publish_marts,
+    register_pseudonym,
+)
 
 
 def _day(con: duckdb.DuckDBPyConnection, timeline: list[tuple[str, int]], changed: list[str]):
@@ -152,3 +161,63 @@ def test_a_ranked_mart_is_merged_for_the_customers_whose_rows_changed(tmp_path):
     _ranked(con, day_three, ("g1", "g2"))
     assert replace_changed_rows(con, "marts.customer_360", "candidate") == 0
     assert con.execute(changed_rows("customer_360", "g1")).fetchall() == []
+
+
+def _birth_dates(con: duckdb.DuckDBPyConnection, births: dict[str, str | None]) -> None:
+    """The warehouse's customer_360 rows of a day: a birth date (the analysts' copy derives the age band from it and
+    the reference date) and an e-mail (pseudonymised there)."""
+    con.execute("CREATE SCHEMA IF NOT EXISTS marts")
+    con.execute("CREATE OR REPLACE TABLE marts.customer_360_rows (customer_id VARCHAR, birth_date DATE, email VARCHAR)")
+    con.executemany("INSERT INTO marts.customer_360_rows VALUES (?, ?, ?)",
+                    [(c, born, f"{c.lower()}@example.org") for c, born in births.items()])
+
+
+def _bands(copy) -> dict[str, str | None]:
+    with duckdb.connect(str(copy), read_only=True) as c:
+        return dict(c.execute("SELECT customer_id, age_band FROM marts.customer_360_rows").fetchall())
+
+
+def test_the_analysts_copy_merges_the_age_bands_a_moved_reference_date_crossed(tmp_path):
+    """The analysts' copy derives each customer's age band from the birth date it does not hold and the reference
+    date: when the date moves, the customers whose birthday crossed a band's edge are merged with the changed ones,
+    and the copy equals one written whole on the new date (forward by a day, by 75 days, and back)."""
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    register_pseudonym(con, b"a test key")
+    births = {f"C{i}": f"{1950 + i}-06-15" for i in range(40)}  # no birthday near the dates below
+    births |= {"TURNS_18": "2008-11-28", "TURNS_65": "1961-11-28", "TURNS_30": "1996-11-28", "UNKNOWN": None,
+               "LEAP": "2008-02-29", "CHANGED": "1990-01-01"}
+    _birth_dates(con, births)
+    _day(con, DAY_ONE, [])
+    day = date(2026, 11, 27)
+    copy = tmp_path / "copy.duckdb"
+
+    def publish(merge: MergeBasis, as_of: date, target=copy, moved=age_bands_moved):
+        return publish_marts(con, target, select=analyst_select(), params={"as_of": as_of}, merge=merge, moved=moved)
+
+    publish(_basis(None, "g0"), day)
+    before = _bands(copy)
+    assert (before["TURNS_18"], before["TURNS_65"], before["TURNS_30"]) == ("under 18", "55-64", "25-34")
+    merged = []
+    for n, as_of in enumerate([day + timedelta(days=1), day + timedelta(days=76), day + timedelta(days=75)], 1):
+        births["CHANGED"] = f"{1990 - n}-01-01"  # a changed customer's birth date: merged as the changed are
+        _birth_dates(con, births)
+        _day(con, DAY_ONE, ["CHANGED"])
+        basis = MergeBasis(f"g{n - 1}", f"g{n}", changed="golden.changed_customers",
+                           per_customer=frozenset({"customer_360_rows"}))
+        merged.append(publish(basis, as_of).merged)
+        whole = tmp_path / f"whole{n}.duckdb"
+        publish(MergeBasis(None, f"g{n}", changed="golden.changed_customers", per_customer=frozenset()), as_of, whole)
+        assert compare(copy, whole) == [], as_of
+        if n == 1:  # the two whose birthday on the moved day is a band's edge moved, no one else
+            after = _bands(copy)
+            assert {c for c in births if after[c] != before[c]} == {"TURNS_18", "TURNS_65"}
+            assert (after["TURNS_18"], after["TURNS_65"]) == ("18-24", "65+")
+    assert merged == [["customer_360_rows"]] * 3
+    # without knowing which rows a move changes, a copy of another date is written whole
+    _day(con, DAY_ONE, [])
+    publish(MergeBasis("g3", "g4", changed="golden.changed_customers", per_customer=frozenset({"customer_360_rows"})),
+            day, moved=None)
+    assert merged_tables(copy) == []
+    publish(MergeBasis(None, "g4", changed="golden.changed_customers", per_customer=frozenset()), day,
+            tmp_path / "whole4.duckdb")
+    assert compare(copy, tmp_path / "whole4.duckdb") == []

@@ -100,12 +100,13 @@ def test_incremental_days_publish_what_a_full_recompute_publishes(tmp_path):
     assert second["mode"] == "incremental"
     # the copies took the changed customers' rows of the per-customer marts, not every row (checked equal below),
     # and the stored rows of customer_360 and the cross-reference that differ (ranks move for customers whose inputs
-    # did not change; recency is the view's), and the households holding their customers; the analysts' copy writes
-    # customer_360's rows whole, its age bands read the reference date, which moved
+    # did not change; recency is the view's), and the households holding their customers; the analysts' copy merges
+    # customer_360's rows too, with those whose age band the moved reference date crossed
     assert _meta(second_run, ["restricted", "marts"])["tables_merged"] == [
         "consent_history", "contact_points", "customer_360_rows", "customer_history", "customer_timeline",
         "customer_xref", "household"]
-    assert _meta(second_run, ["published", "marts"])["tables_merged"] == ["consent_history", "customer_xref", "household"]
+    assert _meta(second_run, ["published", "marts"])["tables_merged"] == [
+        "consent_history", "customer_360_rows", "customer_xref", "household"]
     for mart in ("customer_360", "customer_xref"):
         written = _meta(second_run, ["marts", mart])
         assert written["written"] == "merged" and 0 < written["customers_merged"] < written["dagster/row_count"], mart
