@@ -104,16 +104,16 @@ def replace_table(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFram
     return len(frame)
 
 
-def table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+def table_exists(con: duckdb.DuckDBPyConnection, table: str, views: bool = True) -> bool:
     """A table or view of that name in any attached database: what information_schema.tables lists (its definition
     reads these two catalogue functions, internal views left out), without building its thirteen columns (2.7
-    against 1.7 ms; ~80 calls a run)."""
+    against 1.7 ms; ~80 calls a run). `views=False`: a table only, not a view of that name."""
     schema, name = table.split(".")
-    return bool(scalar(con, """
+    view = ("+ (SELECT count(*) FROM duckdb_views() WHERE NOT internal AND schema_name = $schema "
+            "AND view_name = $name)") if views else ""
+    return bool(scalar(con, f"""
         SELECT (SELECT count(*) FROM duckdb_tables() WHERE schema_name = $schema AND table_name = $name)
-             + (SELECT count(*) FROM duckdb_views() WHERE NOT internal
-                AND schema_name = $schema AND view_name = $name)""",
-        {"schema": schema, "name": name}))
+             {view}""", {"schema": schema, "name": name}))
 
 
 def create_table_as(con: duckdb.DuckDBPyConnection, table: str, select_sql: str, **params) -> None:

@@ -9,7 +9,8 @@ import duckdb
 import pytest
 
 from bench.compare_published import compare
-from pipeline.golden.changes import GENERATION, changed_rows, replace_changed_rows
+from pipeline.golden.changes import CHANGED_ROWS, GENERATION, changed_rows, replace_changed_rows
+from pipeline.marts.customer_360 import ROWS, keep_older_rows, show_customer_360
 from pipeline.publish import (
     MergeBasis,
     age_bands_moved,
@@ -221,3 +222,25 @@ def test_the_analysts_copy_merges_the_age_bands_a_moved_reference_date_crossed(t
     publish(MergeBasis(None, "g4", changed="golden.changed_customers", per_customer=frozenset()), day,
             tmp_path / "whole4.duckdb")
     assert compare(copy, tmp_path / "whole4.duckdb") == []
+
+
+def test_an_older_warehouses_customer_360_table_becomes_its_rows(tmp_path):
+    """An earlier version stored marts.customer_360 as a table: its rows become marts.customer_360_rows (recency, which
+    the view derives, emptied) and its customers recorded as changed under the old name go; once the view stands in
+    its place (or the rows exist), nothing is renamed again."""
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    con.execute("CREATE SCHEMA marts; CREATE SCHEMA golden")
+    con.execute("CREATE TABLE marts.customer_360 AS SELECT 'C' || range AS customer_id, "
+                "DATE '2026-11-01' AS last_purchase_at, range AS recency_days FROM range(3)")
+    con.execute(f"CREATE TABLE {CHANGED_ROWS} AS SELECT * FROM (VALUES ('customer_360', 'C1', 'g1'), "
+                "('customer_xref', 'C1', 'g1')) t(table_name, customer_id, base)")
+    keep_older_rows(con)
+    assert con.execute(f"SELECT customer_id, recency_days FROM {ROWS} ORDER BY 1").fetchall() == [
+        ("C0", None), ("C1", None), ("C2", None)]
+    assert con.execute(f"SELECT table_name FROM {CHANGED_ROWS}").fetchall() == [("customer_xref",)]
+    con.execute(show_customer_360(date(2026, 11, 28)))  # the view in the table's place: left as it is
+    keep_older_rows(con)
+    assert con.execute(f"SELECT count(*) FROM {ROWS}").fetchall() == [(3,)]
+    assert con.execute("SELECT table_type FROM information_schema.tables WHERE table_name = 'customer_360'"
+                       ).fetchall() == [("VIEW",)]
+    assert con.execute("SELECT recency_days FROM marts.customer_360").fetchall() == [(27,)] * 3

@@ -66,3 +66,8 @@ def test_table_exists_finds_what_information_schema_lists(tmp_path):
     listed = {f"{s}.{n}" for s, n in con.execute("SELECT table_schema, table_name FROM information_schema.tables").fetchall()}
     assert [table_exists(con, n) for n in names] == [n in listed for n in names]
     assert [table_exists(con, n) for n in names[:4]] == [True] * 4
+    # a table only: the view's name is not one
+    tables = {f"{s}.{n}" for s, n in con.execute(
+        "SELECT table_schema, table_name FROM information_schema.tables WHERE table_type <> 'VIEW'").fetchall()}
+    assert [table_exists(con, n, views=False) for n in names] == [n in tables for n in names]
+    assert [table_exists(con, n, views=False) for n in names[:4]] == [True, False, True, True]

@@ -19,7 +19,7 @@ import duckdb
 from pipeline.config import SEEDS_DIR
 from pipeline.golden.changes import CHANGED, CHANGED_ROWS, committed_as_of, is_full
 from pipeline.marts.segmentation import segmentation_sql
-from pipeline.sql import literal, named, quote, scalar
+from pipeline.sql import literal, named, quote
 from pipeline.warehouse import table_exists, transaction
 
 _REGIONS = literal(SEEDS_DIR / "regions.csv")
@@ -56,14 +56,12 @@ def keep_older_rows(con: duckdb.DuckDBPyConnection) -> None:
     """An earlier version kept marts.customer_360 as a table: it becomes ROWS, its DERIVED columns emptied, so that the
     run merges into it as into its own rows (the customers who left it are found and recorded for the copies); the
     rows it recorded as changed under its old name go (no copy merges that table again)."""
-    schema, name = VIEW.split(".")
-    if scalar(con, "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() AND schema_name = ? "
-                   "AND table_name = ?", [schema, name]) and not table_exists(con, ROWS):
+    if table_exists(con, VIEW, views=False) and not table_exists(con, ROWS):
         with transaction(con):
             con.execute(f"ALTER TABLE {VIEW} RENAME TO {quote(ROWS.split('.')[1])}")
             con.execute(f"UPDATE {ROWS} SET {', '.join(f'{quote(c)} = NULL' for c in DERIVED)}")
             if table_exists(con, CHANGED_ROWS):
-                con.execute(f"DELETE FROM {CHANGED_ROWS} WHERE table_name = ?", [name])
+                con.execute(f"DELETE FROM {CHANGED_ROWS} WHERE table_name = ?", [VIEW.split(".")[1]])
 
 
 def customer_360_sql(repermission_days: int = 1095, segments: str | None = None) -> str:
