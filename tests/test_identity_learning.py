@@ -194,7 +194,6 @@ def test_the_u_of_a_shared_e_mail_or_mobile_is_learned_from_the_base_and_scales_
     def learned(households: int) -> tuple[dict, dict, float]:
         result = link.train_and_predict(_household_records(households), tmp_path / str(households))
         model = json.loads(result.model_path.read_text())
-        # (Splink leaves out of the saved model a comparison EM could not train: here the e-mail's, too few pairs.)
         saved = {c["output_column_name"]: c["comparison_levels"][1]["u_probability"] for c in model["comparisons"]}
         pairs = 4 * households * (4 * households - 1) / 2  # every record holds an e-mail, a first name, a birth date
         return result.health["u_of_unique_values"], saved, households / pairs  # one shared family e-mail each
