@@ -11,6 +11,7 @@ as an identifier. `names_dob` is data with names and birth dates only and exactl
 FEBRL3 and FEBRL4's originals with those of their duplicates that differ from the original in one of given
 name, surname, birth date (FEBRL's own errors, other columns dropped). `fr_de` is a hostile French / German set
 with households (hostile_names.py: accents, umlauts, compound names, particles, couples, twins, namesakes).
+`febrl1_names` is FEBRL1 with its given names and surnames only (no EM session can estimate the names there).
 Plain Splink: NameComparison on both names, DateOfBirthComparison, exact postcode,
 Jaro-Winkler street, single-field blocking on surname / given name / postcode / birth date, u by random
 sampling, EM, connected components at 0.9. Prints P / R / F1 / time side by side, per set.
@@ -30,7 +31,7 @@ from isolated import measure_in_own_process  # bench/isolated.py, beside this sc
 
 from pipeline.sql import literal
 
-SETS = ("febrl1", "febrl2", "febrl3", "febrl4", "febrl4_id", "names_dob", "fr_de")
+SETS = ("febrl1", "febrl2", "febrl3", "febrl4", "febrl4_id", "names_dob", "fr_de", "febrl1_names")
 NAMES_DOB = ["given_name", "surname", "date_of_birth"]
 FEBRL_COLUMNS = ["given_name", "surname", "street_number", "address_1", "address_2", "suburb", "postcode",
                  "state", "date_of_birth", "soc_sec_id"]
@@ -66,6 +67,8 @@ def names_dob_frames() -> dict[str, pd.DataFrame]:
 
 
 def frames_of(name: str) -> dict[str, pd.DataFrame]:
+    if name == "febrl1_names":
+        return {src: f[["rec_id", "given_name", "surname"]] for src, f in febrl_frames("febrl1").items()}
     if name == "names_dob":
         return names_dob_frames()
     if name == "fr_de":
@@ -75,15 +78,16 @@ def frames_of(name: str) -> dict[str, pd.DataFrame]:
     return febrl_frames(name)
 
 
-def sources_yaml(sources: list[str], with_id: bool, names_dob_only: bool = False, country: str = "AU") -> str:
+def sources_yaml(sources: list[str], with_id: bool, names_dob_only: bool = False, country: str = "AU",
+                 names_only: bool = False) -> str:
     """The sources file a user writes for FEBRL: street from number + name, the social security number as an
-    identifier only when asked; names and birth date alone for a set that has nothing else."""
+    identifier only when asked; names and birth date (or names) alone for a set that has nothing else."""
     lines = ["defaults:", "  format: csv", "  channel: offline", f"  country: {country}", "sources:"]
     for src in sources:
         lines += [f"  - name: {src}", f"    files: {src}/*.csv", "    record_id: rec_id",
                   '    date_formats: ["%Y%m%d"]', "    person:", "      first_name: given_name",
-                  "      last_name: surname", "      birth_date: date_of_birth"]
-        if not names_dob_only:
+                  "      last_name: surname"] + ([] if names_only else ["      birth_date: date_of_birth"])
+        if not (names_dob_only or names_only):
             lines += ["      street: [street_number, address_1]", "      postcode: postcode", "      city: suburb"]
         if with_id:
             lines += ["    identifiers:", "      soc_sec_id: soc_sec_id"]
@@ -103,7 +107,8 @@ def prepare(name: str, root: Path) -> tuple[dict[str, pd.DataFrame], Path, Path,
         frame.to_csv(raw / src / "data.csv", index=False)
     sources = root / "sources.yaml"
     sources.write_text(sources_yaml(list(frames), name.endswith("_id"), names_dob_only=name == "names_dob",
-                                    country="FR" if name == "fr_de" else "AU"), encoding="utf-8")
+                                    country="FR" if name == "fr_de" else "AU", names_only=name == "febrl1_names"),
+                       encoding="utf-8")
     truth = root / "truth.csv"
     pd.concat([pd.DataFrame({"source": src, "source_record_id": f["rec_id"], "person_id": person_of(f["rec_id"])})
                for src, f in frames.items()]).to_csv(truth, index=False)
@@ -171,19 +176,23 @@ def plain_splink(frames: dict[str, pd.DataFrame], truth: Path, threshold: float 
         tables.append(db.register(src))
     has_address = all(f["postcode"].notna().any() for f in frames.values() if "postcode" in f) and \
         all("postcode" in f for f in frames.values())
-    comparisons = [cl.NameComparison("given_name"), cl.NameComparison("surname"),
-                   cl.DateOfBirthComparison("date_of_birth", input_is_string=True, datetime_format="%Y%m%d")]
+    has_birth_date = all("date_of_birth" in f for f in frames.values())
+    comparisons = [cl.NameComparison("given_name"), cl.NameComparison("surname")]
+    if has_birth_date:
+        comparisons.append(cl.DateOfBirthComparison("date_of_birth", input_is_string=True, datetime_format="%Y%m%d"))
     if has_address:
         comparisons += [cl.ExactMatch("postcode"), cl.JaroWinklerAtThresholds("address_1")]
     settings = SettingsCreator(
         link_type="link_only" if len(frames) > 1 else "dedupe_only", comparisons=comparisons,
-        blocking_rules_to_generate_predictions=[block_on(c) for c in ("surname", "given_name", "date_of_birth",
+        blocking_rules_to_generate_predictions=[block_on(c) for c in ("surname", "given_name",
+                                                                       *(["date_of_birth"] if has_birth_date else []),
                                                                        *(["postcode"] if has_address else []))])
     linker = Linker(tables, settings, log_level=None)
     linker.training.estimate_probability_two_random_records_match(
-        [block_on("given_name", "surname", "date_of_birth")], recall=0.7)
+        [block_on("given_name", "surname", *(["date_of_birth"] if has_birth_date else []))], recall=0.7)
     linker.training.estimate_u_using_random_sampling(max_pairs=1_000_000, seed=42)
-    for rule in (block_on("date_of_birth"), block_on("surname"), *([block_on("postcode")] if has_address else [])):
+    for rule in (*([block_on("date_of_birth")] if has_birth_date else []), block_on("surname"),
+                 *([block_on("postcode")] if has_address else [])):
         linker.training.estimate_parameters_using_expectation_maximisation(rule)
     predictions = linker.inference.predict(threshold_match_probability=0.5)
     clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(predictions, threshold)

@@ -157,7 +157,7 @@ def prior_rules(present: set[str]) -> list:
     """Deterministic rules for the prior: personal contacts with the first name, identifiers, and name + birth
     date with one field allowed one error (a data set where every duplicate carries one error still counts)."""
     rules = [block_on(c) for c in sorted(present) if c.startswith(IDENTIFIER_PREFIX)]
-    rules += [block_on(c, "first_name") for c in ("email", "mobile") if c in present]
+    rules += [block_on(c, "first_name") for c in ("email", "mobile") if {c, "first_name"} <= present]
     if {"first_name", "last_name", "birth_date"} <= present:
         rules += [
             "l.last_name = r.last_name AND l.birth_date = r.birth_date AND levenshtein(l.first_name, r.first_name) <= 2",
@@ -328,6 +328,21 @@ def floor_m(model_dict: dict) -> dict:
     return model_dict
 
 
+def keep_default_m(linker: Linker) -> None:
+    """A comparison no EM session estimated keeps Splink's default m (its top level 0.95): too few pairs for any
+    session (a base of a few dozen records), or names only, whose one session blocks on both names and so
+    estimates neither. Left unset, `floor_m` makes each of its m equal to its u, and the field counts for nothing
+    (20 FEBRL records, 10 people: recall 0.3 so, plain Splink 0.9; FEBRL1's names only: no pair scored at all).
+    An agreement level below the top keeps at least its u: Splink's default there (0.05 shared) would make a
+    common partial agreement (the postcode alone of an address) evidence against a match."""
+    for comparison in linker._settings_obj.comparisons:
+        levels = [level for level in comparison.comparison_levels if not level.is_null_level]
+        if all(level._m_probability is None for level in levels):
+            for level in levels[:-1]:
+                level.m_probability = max(level.default_m_probability, level.u_probability or 0.0)
+            levels[-1].m_probability = levels[-1].default_m_probability
+
+
 def distinct_people(records: pa.Table) -> tuple[pa.Table, pa.Table]:
     """(one record per provisional identity, its first, as Arrow; the groups (unique_id, grp) as Arrow)."""
     groups = provisional_identities(records, identifiers_of(records))  # a shared identifier is one person too
@@ -403,18 +418,24 @@ def train(engine: Engine, records: pa.Table) -> Trained:
         if pairs >= MIN_EM_PAIRS:
             label = rule.get_blocking_rule("duckdb").blocking_rule_sql
             bounded = {"max_pairs": EM_MAX_PAIRS} if pairs > EM_MAX_PAIRS else {}
+            # Splink's session takes the comparisons its rule reads out of the linker's own settings and puts them
+            # back only when it ends: a failed session would leave the model without them (an e-mail-only base lost
+            # its e-mail comparison so, and the run failed on the pairs' missing e-mail columns).
+            before_session = linker._settings_obj.core_model_settings.copy()
             try:
                 linker.training.estimate_parameters_using_expectation_maximisation(
                     rule, estimate_without_term_frequencies=not trains_term_frequencies(linker, rule), **bounded)
             # Splink refuses an m of exactly 0 (a level seen among non-matches only), or fails on its infinite
             # weight mid-session: the session is skipped and reported, the others still train.
             except (ValueError, SplinkException) as exc:
+                linker._settings_obj.core_model_settings = before_session
                 trained.append(f"skipped {label}: {str(exc)[:80]}")
                 continue
             trained.append(label)
             if len(keys) == 1 and fields == keys:  # on one field's exact value: counted for the prior
                 share = linker._em_training_sessions[-1].core_model_settings.probability_two_random_records_match
                 counts.append(SessionCount(keys[0], share, pairs))
+    keep_default_m(linker)
     before = linker._settings_obj._probability_two_random_records_match
     from_splink = splink_prior(linker)
     linker._settings_obj._probability_two_random_records_match = before
