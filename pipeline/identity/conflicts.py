@@ -56,6 +56,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipeline.identity import shared_contact_surnames
+from pipeline.identity.bounds import wilson_upper
 from pipeline.identity.evidence import PersonKey, birth_dates_conflict, first_names_conflict
 from pipeline.identity.features import IDENTIFIER_PREFIX
 
@@ -71,8 +72,6 @@ PERSONAL_ANCHORS = ("email", "mobile")
 # e-mail also joins a spouse, who differs in first name *and* birth date; a duplicate keeps one of them. (Required
 # to agree, it left small data too few anchors, and twins among the field anchors made the veto a penalty.)
 PERSONAL_SECOND = {"first_name": "birth_date", "birth_date": "first_name_canonical"}
-# m_k's upper confidence bound (Wilson, 95 %), reported: how often duplicates may disagree so, given the anchors.
-CONFIDENCE_Z = 1.96
 # A link is worth making when it is more likely a match than not: the Bayes decision, not a tuned constant.
 LINK_DECISION = 0.5
 # Contact points a person's records hold (not a name): a merge weighs those its edge could not compare
@@ -202,15 +201,6 @@ def disagreement_weights(fitted: dict) -> dict[str, float]:
         if m and u:
             out[comparison["output_column_name"]] = round(min(0.0, math.log2(m / u)), 4)
     return out
-
-
-def wilson_upper(successes: int, trials: int, z: float = CONFIDENCE_Z) -> float:
-    if trials <= 0:
-        return 1.0
-    p = successes / trials
-    centre = p + z * z / (2 * trials)
-    margin = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials))
-    return min(1.0, (centre + margin) / (1 + z * z / trials))
 
 
 def decide(model: ConflictModel, predictions: pa.Table) -> ConflictModel:
@@ -373,6 +363,7 @@ def estimate(records: pa.Table, sample: pa.Table) -> ConflictModel:
             # A penalty until the scored pairs say otherwise (decide).
             model.weights[kind] = ConflictWeight(kind, anchors, conflicts, round(m, 6), round(u, 6),
                                                  round(math.log2(m / u), 4) if m < u else 0.0, False,
+                                                 # reported: how often duplicates may disagree so (95 %)
                                                  m_upper=round(wilson_upper(conflicts, anchors), 6),
                                                  confirmed_anchors=two_people)
     first = model.weights["first_name"]
