@@ -354,6 +354,17 @@ def test_first_names_one_typo_apart_split_by_how_many_records_hold_the_rarer_one
     assert household and all(g == pytest.approx(learned["bits_common"]) for g in household)
     off_level = pc.invert(pc.fill_null(pc.equal(scored["gamma_first_name"], learned["gamma"]), False))
     assert scored.filter(off_level)["match_weight"].equals(unsplit.filter(off_level)["match_weight"])
+    # The incremental day: the mistyped records scored again with the saved model and artefact, the names' counts read
+    # from the warehouse's linkage input, get the full run's weights.
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+        con.execute("CREATE SCHEMA identity")
+        con.execute("CREATE TABLE identity.linkage_input AS SELECT * FROM records")
+        again = conflicts.apply(link.predict_changed(con, sorted(typos), result.model_path, tmp_path),
+                                conflicts.ConflictModel.load(link.conflicts_path(result.model_path)),
+                                first_name_typos.held(con))
+    full = {(p["unique_id_l"], p["unique_id_r"]): p["match_weight"] for p in scored.to_pylist()}
+    assert again.num_rows and all(p["match_weight"] == pytest.approx(full[p["unique_id_l"], p["unique_id_r"]])
+                                  for p in again.to_pylist())
 
 
 def test_sources_file_errors_name_the_source_and_key(tmp_path):
