@@ -30,8 +30,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from rapidfuzz.distance import DamerauLevenshtein
 
+from pipeline.identity.model import ONE_EDIT_LABEL
+
 COLUMN = "first_name"
-ONE_EDIT_SQL = "damerau_levenshtein"  # what model._one_edit's level reads (found in the fitted model, `level_of`)
 
 
 def counts(names: pa.ChunkedArray | pa.Array) -> dict[str, int]:
@@ -93,7 +94,7 @@ def level_of(fitted: dict) -> int | None:
     """The comparison vector value (gamma) of the first name's one-typo level in the fitted model, None without it."""
     comparison = next((c for c in fitted["comparisons"] if c["output_column_name"] == COLUMN), None)
     levels = [lv for lv in (comparison or {}).get("comparison_levels", []) if not lv.get("is_null_level")]
-    found = [i for i, lv in enumerate(levels) if ONE_EDIT_SQL in lv.get("sql_condition", "")]
+    found = [i for i, lv in enumerate(levels) if lv.get("label_for_charts") == ONE_EDIT_LABEL.format(column=COLUMN)]
     return len(levels) - 1 - found[0] if found else None
 
 
