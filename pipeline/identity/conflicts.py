@@ -55,7 +55,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.identity import shared_contact_surnames
+from pipeline.identity import first_name_typos, shared_contact_surnames
+from pipeline.identity.bounds import wilson_upper
 from pipeline.identity.evidence import PersonKey, birth_dates_conflict, first_names_conflict
 from pipeline.identity.features import IDENTIFIER_PREFIX
 
@@ -63,6 +64,7 @@ KINDS = {"first_name": first_names_conflict, "birth_date": birth_dates_conflict}
 CONFIRMED = "first_name_confirmed"  # a first-name conflict two records of each side confirm (see the docstring)
 UNSHARED = "unshared_contacts"  # the artefact's key of ConflictModel.unshared
 SURNAMES = "surnames_differing_beside_a_shared_contact"  # the artefact's key of ConflictModel.surnames
+TYPOS = "first_names_one_typo_apart"  # the artefact's key of ConflictModel.typos
 KEY_COLUMNS = ("first_name", "first_name_canonical", "last_name", "birth_date")
 # Anchors that leave each kind's own field free to disagree (columns compared exactly; postcode may be missing).
 FIELD_ANCHORS = {"first_name": ("last_name", "birth_date"), "birth_date": ("first_name_canonical", "last_name")}
@@ -71,8 +73,6 @@ PERSONAL_ANCHORS = ("email", "mobile")
 # e-mail also joins a spouse, who differs in first name *and* birth date; a duplicate keeps one of them. (Required
 # to agree, it left small data too few anchors, and twins among the field anchors made the veto a penalty.)
 PERSONAL_SECOND = {"first_name": "birth_date", "birth_date": "first_name_canonical"}
-# m_k's upper confidence bound (Wilson, 95 %), reported: how often duplicates may disagree so, given the anchors.
-CONFIDENCE_Z = 1.96
 # A link is worth making when it is more likely a match than not: the Bayes decision, not a tuned constant.
 LINK_DECISION = 0.5
 # Contact points a person's records hold (not a name): a merge weighs those its edge could not compare
@@ -106,6 +106,8 @@ class ConflictModel:
     unshared: dict[str, float] = field(default_factory=dict)  # contact field -> bits of a disagreement (calibrate)
     # shared_contact_surnames.learn's counts and u, and `applied`: the bits a pair it corrects gets back (calibrate)
     surnames: dict = field(default_factory=dict)
+    # first_name_typos.learn's threshold, counts and bits, and `gamma`: the one-typo level they refine (calibrate)
+    typos: dict = field(default_factory=dict)
 
     @property
     def absolute(self) -> set[str]:
@@ -129,12 +131,12 @@ class ConflictModel:
 
     def as_dict(self) -> dict:
         return {**{k: asdict(w) for k, w in self.weights.items()}, **({UNSHARED: self.unshared} if self.unshared else {}),
-                **({SURNAMES: self.surnames} if self.surnames else {})}
+                **({SURNAMES: self.surnames} if self.surnames else {}), **({TYPOS: self.typos} if self.typos else {})}
 
     @classmethod
     def from_dict(cls, data: dict) -> ConflictModel:
-        return cls({k: ConflictWeight(**w) for k, w in data.items() if k not in (UNSHARED, SURNAMES)},
-                   dict(data.get(UNSHARED, {})), dict(data.get(SURNAMES, {})))
+        return cls({k: ConflictWeight(**w) for k, w in data.items() if k not in (UNSHARED, SURNAMES, TYPOS)},
+                   dict(data.get(UNSHARED, {})), dict(data.get(SURNAMES, {})), dict(data.get(TYPOS, {})))
 
     @classmethod
     def default(cls) -> ConflictModel:
@@ -187,6 +189,8 @@ def calibrate(model: ConflictModel, fitted: dict, surnames: dict | None = None) 
     model.unshared = disagreement_weights(fitted)
     if surnames:
         model.surnames = {**surnames, "applied": shared_contact_surnames.bits(surnames, fitted)}
+    if model.typos:
+        model.typos["gamma"] = first_name_typos.level_of(fitted)
     return model
 
 
@@ -202,15 +206,6 @@ def disagreement_weights(fitted: dict) -> dict[str, float]:
         if m and u:
             out[comparison["output_column_name"]] = round(min(0.0, math.log2(m / u)), 4)
     return out
-
-
-def wilson_upper(successes: int, trials: int, z: float = CONFIDENCE_Z) -> float:
-    if trials <= 0:
-        return 1.0
-    p = successes / trials
-    centre = p + z * z / (2 * trials)
-    margin = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials))
-    return min(1.0, (centre + margin) / (1 + z * z / trials))
 
 
 def decide(model: ConflictModel, predictions: pa.Table) -> ConflictModel:
@@ -337,6 +332,12 @@ def _anchor_conflicts(pairs: pa.Table, kind: str, test: Callable) -> tuple[int, 
     return usable.num_rows, conflicting, [(r["a"], r["b"], _key(r), _key(r, "_r")) for r in near]
 
 
+def _differing(pairs: pa.Table, kind: str) -> list[tuple[str, str]]:
+    """The two values of the anchor pairs whose `kind` values are both present and differ."""
+    rows = pairs.filter(pc.fill_null(pc.not_equal(pairs[kind], pairs[f"{kind}_r"]), False))
+    return list(zip(rows[kind].to_pylist(), rows[f"{kind}_r"].to_pylist(), strict=True))
+
+
 def _filled(values: pa.ChunkedArray) -> pa.Array:
     """Non-empty (neither NULL nor '': what the conflict tests read as a value)."""
     return pc.fill_null(pc.greater(pc.utf8_length(values), 0), False)
@@ -355,6 +356,7 @@ def estimate(records: pa.Table, sample: pa.Table) -> ConflictModel:
     randoms = [(people[i], people[j]) for i, j in drawn if i != j]
     sides = ", ".join(f"{s}.{c} AS {c}{suffix}" for s, suffix in (("l", ""), ("r", "_r")) for c in KEY_COLUMNS)
     model = ConflictModel()
+    typo_anchors = []
     with duckdb.connect() as con:
         con.register("_rec", records)
         for kind, test in KINDS.items():
@@ -364,6 +366,8 @@ def estimate(records: pa.Table, sample: pa.Table) -> ConflictModel:
                 SELECT p.a, p.b, {sides} FROM p JOIN _rec l ON l.unique_id = p.a JOIN _rec r ON r.unique_id = p.b
                 """).to_arrow_table()
             usable, conflicting, around = _anchor_conflicts(pairs, kind, test)
+            if kind == first_name_typos.COLUMN:
+                typo_anchors = _differing(pairs, kind)
             # Two people (twins, namesakes) each confirmed by a second record are no duplicate's conflict: left out.
             two_people = _confirmed_pairs(around, conflicting, test)
             anchors, conflicts = usable - two_people, len(conflicting) - two_people
@@ -373,6 +377,7 @@ def estimate(records: pa.Table, sample: pa.Table) -> ConflictModel:
             # A penalty until the scored pairs say otherwise (decide).
             model.weights[kind] = ConflictWeight(kind, anchors, conflicts, round(m, 6), round(u, 6),
                                                  round(math.log2(m / u), 4) if m < u else 0.0, False,
+                                                 # reported: how often duplicates may disagree so (95 %)
                                                  m_upper=round(wilson_upper(conflicts, anchors), 6),
                                                  confirmed_anchors=two_people)
     first = model.weights["first_name"]
@@ -380,13 +385,15 @@ def estimate(records: pa.Table, sample: pa.Table) -> ConflictModel:
     model.weights[CONFIRMED] = ConflictWeight(CONFIRMED, first.anchor_pairs, first.anchor_conflicts, round(m, 8),
                                               first.u, round(math.log2(m / first.u), 4) if 0 < m < first.u else 0.0,
                                               False, m_upper=round(first.m_upper * (1 - first.u), 8))
+    model.typos = first_name_typos.learn(records, sample, typo_anchors)
     return model
 
 
-def apply(predictions: pa.Table, model: ConflictModel) -> pa.Table:
+def apply(predictions: pa.Table, model: ConflictModel, held: dict[str, int] | None = None) -> pa.Table:
     """Add `contrary_evidence` (a veto applies) and `conflict_weight` (bits added); the pair's match weight and
-    probability are adjusted by the penalties of the conflicts that are not vetoes, and by the bits given back to
-    different surnames beside a shared contact point (shared_contact_surnames.py)."""
+    probability are adjusted by the penalties of the conflicts that are not vetoes, by the bits given back to
+    different surnames beside a shared contact point (shared_contact_surnames.py) and, given `held` (each first
+    name's records in the linkage input, first_name_typos.held), by the split of first names one typo apart."""
     vetoed = np.zeros(predictions.num_rows, dtype=bool)
     penalty = np.zeros(predictions.num_rows)
     for kind in KINDS:
@@ -397,6 +404,8 @@ def apply(predictions: pa.Table, model: ConflictModel) -> pa.Table:
             penalty[found] += model.weights[kind].applied
     if model.surnames.get("applied"):
         penalty[shared_contact_surnames.corrected(predictions)] += model.surnames["applied"]
+    if held is not None:
+        penalty += first_name_typos.bits(predictions, model.typos, held)
     weight = predictions["match_weight"].to_numpy(zero_copy_only=False) + penalty
     prob = 1 / (1 + np.power(2.0, np.minimum(-weight, 1000.0)))
     out = predictions.set_column(predictions.schema.get_field_index("match_weight"), "match_weight",

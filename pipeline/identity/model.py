@@ -23,6 +23,10 @@ SQL_DIALECT = "duckdb"
 TF_COLUMNS = ("first_name", "last_name")
 
 
+# The one-edit level's label: how first_name_typos finds it in a fitted model, whatever dialect its SQL is in.
+ONE_EDIT_LABEL = "Damerau-Levenshtein distance of {column} <= 1"
+
+
 def _one_edit(column: str) -> cll.CustomLevel:
     """Splink's DamerauLevenshteinLevel(column, 1) (one typo or one swap of adjacent characters), at a fraction of
     its cost: DuckDB's damerau_levenshtein took 4x the CPU of levenshtein on birth dates (2 us a pair), and predict
@@ -34,7 +38,7 @@ def _one_edit(column: str) -> cll.CustomLevel:
         f"CASE WHEN {left} = {right} THEN true "
         f"WHEN abs(length({left}) - length({right})) <= 1 AND levenshtein({left}, {right}) <= 2 "
         f"THEN damerau_levenshtein({left}, {right}) <= 1 ELSE false END",
-        label_for_charts=f"Damerau-Levenshtein distance of {column} <= 1", base_dialect_str=SQL_DIALECT)
+        label_for_charts=ONE_EDIT_LABEL.format(column=column), base_dialect_str=SQL_DIALECT)
 
 
 def _same_formal_name(column: str) -> cll.CustomLevel:

@@ -14,7 +14,10 @@ session blocked on one of them (branch rec16, reverted), which changed what EM l
 - u_shared = P(surnames differ | two people share a contact point), counted on the records (`learn`): among the
   records holding a first name, a surname and a birth date, the pairs sharing a contact point whose first names and
   birth dates both fall on their comparisons' lowest level are two people (as recipe.unique_value_u reads them);
-  u_shared is the share of them whose surnames fall on the surname's else level (Laplace-smoothed).
+  u_shared is the share of them whose surnames fall on the surname's else level, taken at its upper 95 % bound
+  (Wilson's, `bounds.wilson_upper`): the cautious side. Counted on a handful of pairs (FEBRL holds 1-14 such pairs
+  of two people sharing an address) the share says little, and a smoothed share still gave 1.6-3 bits back; the
+  bound gives what the pairs support (0.3 bits for 1 pair) and is the share itself where they are thousands.
 - m stays the surname's else-level m: a person's surname changes whatever contact points the records share.
 - A pair on the surname's else level that shares a contact point gets log2(u_else / max(u_shared, m)) bits back
   (`bits`): never below 0, and never so much that a different surname becomes evidence for a match.
@@ -28,6 +31,8 @@ from functools import reduce
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from pipeline.identity.bounds import wilson_upper
 
 # The contact points a household shares (identity/households.py's, without the mobile: a person's own).
 CONTACTS = (("email",), ("landline",), ("street", "postcode"))
@@ -74,7 +79,7 @@ def learn(engine, u_linker, source: str, columns_held: set[str], left_out: froze
     if not apart:
         return {}
     return {"pairs_apart_sharing_a_contact": apart, "surnames_differ": differ,
-            "u": round((differ + 1) / (apart + 2), 6)}
+            "u": round(wilson_upper(differ, apart), 6)}
 
 
 def bits(learned: dict, fitted: dict) -> float:
