@@ -102,6 +102,7 @@ import duckdb, sys, time
 con = duckdb.connect(sys.argv[1], read_only=True)
 print("holding", flush=True)
 time.sleep(3)  # what the sensor's look at the loaded files is, slowed down
+print("releasing", time.monotonic(), flush=True)  # the system-wide clock the test reads too
 con.close()
 """
 
@@ -117,8 +118,12 @@ def test_a_run_waits_for_another_process_brief_hold_on_the_warehouse(tmp_path):
     assert reader.stdout.readline().strip() == "holding"
     warehouse = Warehouse(database=str(path))
     warehouse.setup_for_execution(dg.build_init_resource_context())
+    opened_at = time.monotonic()
     try:
-        assert reader.poll() is not None, "the run opened the file while another process held it"
+        # The reader says when it let go (not whether its interpreter has exited yet: under load it may not have).
+        said, released_at = reader.stdout.readline().split()
+        assert said == "releasing" and float(released_at) < opened_at, \
+            "the run opened the file while another process held it"
         with warehouse.get_connection() as con:
             con.execute("INSERT INTO t VALUES (2)")
             assert con.execute("SELECT count(*) FROM t").fetchone()[0] == 2
