@@ -90,10 +90,27 @@ def _has_bad_bytes(text: str) -> bool:
     return not text.isascii() and _UNDECODED.search(text) is not None
 
 
+def _utf16_without_mark(data: bytes) -> str | None:
+    """'utf-16-le' or 'utf-16-be' when the file opens with Latin text in UTF-16 without a byte-order mark (a NUL byte
+    beside every character), which none of the 8-bit encodings a source declares produces; else None."""
+    head = data[:256][: len(data[:256]) // 2 * 2]
+    if len(head) < 4:
+        return None
+    low, high = head[0::2], head[1::2]
+    if high.count(0) == len(high) and 0 not in low:
+        return "utf-16-le"
+    if low.count(0) == len(low) and 0 not in high:
+        return "utf-16-be"
+    return None
+
+
 def _decode(data: bytes, encoding: str) -> str:
-    # A UTF-16 export says so with its byte-order mark, whatever the sources file declares.
+    # A UTF-16 export says so with its byte-order mark, whatever the sources file declares; without one, its NUL
+    # bytes do (read as declared, its header would look like no header at all and the file be refused).
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         return data.decode("utf-16", errors="surrogateescape")
+    if utf16 := _utf16_without_mark(data):
+        return data.decode(utf16, errors="surrogateescape")
     # surrogateescape keeps undecodable bytes visible so the rows holding them can be quarantined.
     text = data.decode(encoding, errors="surrogateescape")
     return text[1:] if text.startswith("\ufeff") else text

@@ -94,6 +94,8 @@ CSV_CASES = [
     ("blank and whitespace lines", _csv(HEADER, "", GOOD[0], "   ", GOOD[1], "", GOOD[2], "", ""), 3, 0, None),
     ("UTF-8 byte-order mark", b"\xef\xbb\xbf" + _csv(HEADER, *GOOD), 3, 0, None),
     ("UTF-16 with byte-order mark", (HEADER + "\n" + "\n".join(GOOD) + "\n").encode("utf-16"), 3, 0, None),
+    ("UTF-16 LE without byte-order mark", (HEADER + "\n" + "\n".join(GOOD) + "\n").encode("utf-16-le"), 3, 0, None),
+    ("UTF-16 BE without byte-order mark", (HEADER + "\n" + "\n".join(GOOD) + "\n").encode("utf-16-be"), 3, 0, None),
     ("empty file", b"", 0, 0, None),
     ("header only", _csv(HEADER), 0, 0, None),
     ("a line of delimiters only", _csv(HEADER, GOOD[0], ",,,", GOOD[2]), 3, 0, None),
