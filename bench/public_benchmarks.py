@@ -176,24 +176,22 @@ def plain_splink(frames: dict[str, pd.DataFrame], truth: Path, threshold: float 
         tables.append(db.register(src))
     has_address = all(f["postcode"].notna().any() for f in frames.values() if "postcode" in f) and \
         all("postcode" in f for f in frames.values())
-    has_birth_date = all("date_of_birth" in f for f in frames.values())
+    birth = ["date_of_birth"] if all("date_of_birth" in f for f in frames.values()) else []  # a column or none
+    postcode = ["postcode"] if has_address else []
     comparisons = [cl.NameComparison("given_name"), cl.NameComparison("surname")]
-    if has_birth_date:
+    if birth:
         comparisons.append(cl.DateOfBirthComparison("date_of_birth", input_is_string=True, datetime_format="%Y%m%d"))
     if has_address:
         comparisons += [cl.ExactMatch("postcode"), cl.JaroWinklerAtThresholds("address_1")]
     settings = SettingsCreator(
         link_type="link_only" if len(frames) > 1 else "dedupe_only", comparisons=comparisons,
-        blocking_rules_to_generate_predictions=[block_on(c) for c in ("surname", "given_name",
-                                                                       *(["date_of_birth"] if has_birth_date else []),
-                                                                       *(["postcode"] if has_address else []))])
+        blocking_rules_to_generate_predictions=[block_on(c) for c in ("surname", "given_name", *birth, *postcode)])
     linker = Linker(tables, settings, log_level=None)
     linker.training.estimate_probability_two_random_records_match(
-        [block_on("given_name", "surname", *(["date_of_birth"] if has_birth_date else []))], recall=0.7)
+        [block_on("given_name", "surname", *birth)], recall=0.7)
     linker.training.estimate_u_using_random_sampling(max_pairs=1_000_000, seed=42)
-    for rule in (*([block_on("date_of_birth")] if has_birth_date else []), block_on("surname"),
-                 *([block_on("postcode")] if has_address else [])):
-        linker.training.estimate_parameters_using_expectation_maximisation(rule)
+    for rule in (*birth, "surname", *postcode):
+        linker.training.estimate_parameters_using_expectation_maximisation(block_on(rule))
     predictions = linker.inference.predict(threshold_match_probability=0.5)
     clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(predictions, threshold)
     con.execute(f"CREATE TABLE _assign AS SELECT unique_id, cluster_id AS customer_id FROM {clusters.physical_name}")

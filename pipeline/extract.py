@@ -93,7 +93,8 @@ def _has_bad_bytes(text: str) -> bool:
 def _utf16_without_mark(data: bytes) -> str | None:
     """'utf-16-le' or 'utf-16-be' when the file opens with Latin text in UTF-16 without a byte-order mark (a NUL byte
     beside every character), which none of the 8-bit encodings a source declares produces; else None."""
-    head = data[:256][: len(data[:256]) // 2 * 2]
+    head = data[:256]
+    head = head[: len(head) - len(head) % 2]  # whole two-byte units
     if len(head) < 4:
         return None
     low, high = head[0::2], head[1::2]

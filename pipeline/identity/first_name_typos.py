@@ -67,16 +67,17 @@ def _typo_pairs(names: list[str]) -> list[tuple[str, str]]:
 def learn(records: pa.Table, sample: pa.Table, anchors: list[tuple[str, str]]) -> dict:
     """The threshold and each class's bits; {} where anchors or random pairs one typo apart are missing. `anchors`:
     the first-name anchor pairs' two names (conflicts.estimate's)."""
-    held = counts(records[COLUMN])
+    holders = counts(records[COLUMN])  # what `held` reads on a scoring day
     people = counts(sample[COLUMN])
-    same = [min(held.get(a, 0), held.get(b, 0)) for a, b in anchors if a and b and one_typo(a, b)]
-    apart = [(min(held.get(a, 0), held.get(b, 0)), people[a] * people[b]) for a, b in _typo_pairs(sorted(people))]
+    same = [min(holders.get(a, 0), holders.get(b, 0)) for a, b in anchors if a and b and one_typo(a, b)]
+    apart = [(min(holders.get(a, 0), holders.get(b, 0)), people[a] * people[b])
+             for a, b in _typo_pairs(sorted(people))]
     if not same or not apart:
         return {}
     same_n, apart_n = np.array(same), np.array([n for n, _ in apart])
     apart_w = np.array([float(w) for _, w in apart])
     best = None
-    for t in (2 ** k for k in range(int(math.log2(max(held.values()))) + 1)):
+    for t in (2 ** k for k in range(int(math.log2(max(holders.values()))) + 1)):
         p_same = (int((same_n <= t).sum()) + 1) / (len(same) + 2)
         p_apart = (float(apart_w[apart_n <= t].sum()) + 1) / (float(apart_w.sum()) + 2)
         value = (p_same - p_apart) * math.log(p_same / p_apart) \
