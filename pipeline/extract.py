@@ -422,8 +422,8 @@ def read_source(source: Source, raw_dir: Path, day: str | None = None,
             load.status = f"refused: {read.refused}"
             warnings.append(f"{file}: {read.refused}; its {len(read.frame)} record(s) are quarantined")
         if read.repaired:
-            warnings.append(f"{file}: {read.repaired} record(s) held UTF-8 text read as {source.encoding} "
-                            "(mojibake), repaired")
+            warnings.append(f"{file}: {read.repaired} record(s) held UTF-8 text or Windows-1252 characters read as "
+                            f"{source.encoding} (mojibake), repaired")
         load.rows, load.records, load.repaired = len(read.frame), read.records, read.repaired
         if len(read.frame):  # a file without rows adds no column (its header's only trace would be an empty column)
             load.unreadable = int(read.frame["_error"].notna().sum())

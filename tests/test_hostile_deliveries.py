@@ -154,9 +154,24 @@ def test_a_utf8_row_inside_a_latin1_file_is_repaired_and_counted(tmp_path):
 
 
 @pytest.mark.parametrize("broken,fixed", [("HÃ©lÃ¨ne", "Hélène"), ("Ã‰lodie", "Élodie"), ("FranÃ§ois", "François"),
-                                          ("Hélène", "Hélène"), ("Ãrpád", "Ãrpád"), ("plain", "plain")])
+                                          ("Hélène", "Hélène"), ("Ãrpád", "Ãrpád"), ("plain", "plain"),
+                                          ("O\x92Brien", "O’Brien"), ("C\x9cur", "Cœur"), ("â\x80\x99", "’"),
+                                          ("Ã\x81gnes", "Ágnes"), ("A\x81b", "A\x81b")])
 def test_mojibake_is_undone_only_when_it_round_trips(broken, fixed):
     assert repair(broken) == fixed
+
+
+def test_windows_1252_characters_in_a_latin1_file_are_read_as_windows_wrote_them(tmp_path):
+    # A Windows export declared latin-1: ’ and œ are bytes 0x92 and 0x9C, C1 control codes in latin-1 (invisible, then
+    # "O’Brien" was staged "OBrien" and "Bœuf" "BUf", no field issue). 0x81 is undefined in Windows-1252 too.
+    data = _csv(HEADER, "1,Zoë,O’Brien,z@x.fr", "2,Cœur,Bœuf,c@x.fr", "3,Jean,Martin,j@x.fr").decode().encode("cp1252")
+    data += "4,Ana,Ro\x81ux,a@x.fr\n".encode("latin-1")
+    extract = _read(tmp_path, data, encoding="latin-1")
+    assert list(extract.rows["nom"]) == ["O’Brien", "Bœuf", "Martin", "Ro\x81ux"] and extract.files[0].repaired == 2
+    staged = stage_source(_source(tmp_path, encoding="latin-1"), extract.rows, date.today())
+    assert list(staged.persons["last_name"].fillna("-")) == ["O’Brien", "Bœuf", "Martin", "-"]
+    assert list(staged.persons["first_name"]) == ["Zoë", "Cœur", "Jean", "Ana"]
+    assert list(staged.field_issues["source_record_id"]) == ["4"]  # the control left: not a name, kept raw
 
 
 JSONL_CASES = [

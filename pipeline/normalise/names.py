@@ -100,7 +100,7 @@ def canonical_first_name(match_name: str | None, nicknames: dict[str, str]) -> s
     return nicknames.get(match_name, match_name)
 
 
-_NOT_IN_NAMES = re.compile(r"[\d\x00-\x1f\x7f@=<>{}\[\]|\\/#$%^*+;:!?_\"]")
+_NOT_IN_NAMES = re.compile(r"[\d\x00-\x1f\x7f-\x9f@=<>{}\[\]|\\/#$%^*+;:!?_\"]")  # C0 and C1 controls too
 
 
 def implausible(value: object) -> str | None:
