@@ -3,19 +3,26 @@
 A drop folder is trusted for its place and its name only: a file (or symlink) resolving outside the raw
 directory is refused (another team's export, /etc/passwd), and so is a folder whose name is not a real day
 (2026-02-30) or a day still to come (a future day has no partition; reading it would stop every source).
-Refused files are reported, never read; the rest of the delivery goes on.
+Refused files are reported, never read; the rest of the delivery goes on. So are the files in a source's folder
+that no glob reaches (a `.csv.gz` beside the `.csv` files was otherwise left unread without a word).
 """
 
 from __future__ import annotations
 
+import os
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
+from itertools import takewhile
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from pipeline.config import Source, drop_day
 
 PARTITION_TZ = ZoneInfo("Europe/Paris")
+_WILDCARD = re.compile(r"[*?[]")
+_SHOWN_UNREACHED = 5  # file names listed per folder; the rest are counted
 
 
 @dataclass(frozen=True)
@@ -69,3 +76,34 @@ def scan(source: Source, raw_dir: Path, day: str | None = None) -> tuple[list[Pa
 
 def list_files(source: Source, raw_dir: Path, day: str | None = None) -> list[Path]:
     return scan(source, raw_dir, day)[0]
+
+
+def glob_root(pattern: str) -> str:
+    """The folder a `files` glob starts from, its leading parts without a wildcard: 'crm/**/*.csv' -> 'crm'."""
+    return "/".join(takewhile(lambda part: not _WILDCARD.search(part), Path(pattern).parts[:-1]))
+
+
+def _files_under(folder: Path) -> Iterator[Path]:
+    """Every file under `folder`, symlinked folders not followed (one may lead out of the raw directory, or loop)."""
+    for parent, _, names in os.walk(folder):
+        yield from (Path(parent) / name for name in names if (Path(parent) / name).is_file())
+
+
+def unreached(sources: list[Source], raw_dir: Path) -> list[str]:
+    """The files in a source's folder that no source's glob reaches (a `.csv.gz` or an Excel copy beside the `.csv`
+    files), one line per folder: never read, so the operator is told (paths only, as for refused files; hidden files
+    such as `.DS_Store` are left out)."""
+    reached = {path for source in sources for path in raw_dir.glob(source.files)}
+    lines, seen = [], set()
+    for source in sources:
+        root = glob_root(source.files)
+        if root in seen or not (raw_dir / root).is_dir():
+            continue
+        seen.add(root)
+        files = sorted(str(path.relative_to(raw_dir)) for path in _files_under(raw_dir / root)
+                       if path not in reached and not path.name.startswith("."))
+        if files:
+            more = f" and {len(files) - _SHOWN_UNREACHED} more" if len(files) > _SHOWN_UNREACHED else ""
+            lines.append(f"{source.name}: {len(files)} file(s) in {root or '.'}/ that no `files` glob of the sources "
+                         f"file reaches: not read ({', '.join(files[:_SHOWN_UNREACHED])}{more})")
+    return lines

@@ -4,6 +4,7 @@ own record count = rows read, and no value of a refused file becomes a column na
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 import os
@@ -18,6 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from pipeline import runner
 from pipeline.config import SourcesFileError, load_sources
 from pipeline.extract import read_source
 from pipeline.private_files import owner_only
@@ -25,7 +27,7 @@ from pipeline.publish import publish_marts
 from pipeline.run_lock import WarehouseBusy, exclusive_run
 from pipeline.staging import stage_source
 from pipeline.text_repair import repair
-from tests.hostile import SECRET_EMAIL, SECRET_NAME, SECRET_PHONE, day
+from tests.hostile import CRM_HEADER, SECRET_EMAIL, SECRET_NAME, SECRET_PHONE, crm_rows, day, project, write
 
 CSV_YAML = """
 sources:
@@ -237,6 +239,21 @@ def test_files_outside_the_raw_dir_impossible_and_future_days_are_refused_the_re
     assert f"drop day {day(2)} is in the future" in reasons
     assert {f.file for f in extract.files} == {f"crm/{day(-1)}/export.csv", f"crm/{day(-1)}/link_in.csv"}
     assert len(extract.rows) == 3 and SECRET_EMAIL not in extract.rows.to_string()
+
+
+def test_files_no_glob_reaches_are_reported_by_path_and_never_read(tmp_path):
+    # A compressed or Excel copy beside a source's CSV files was silently unread: the run now names it.
+    settings, drop = project(tmp_path), day(-1)
+    write(settings.raw_dir, "crm", drop, "export.csv", f"{CRM_HEADER}\n{crm_rows(1)[0]}\n".encode("latin-1"))
+    write(settings.raw_dir, "crm", drop, "more.csv.gz", gzip.compress(f"{CRM_HEADER}\nC90;{SECRET_NAME};X;;;\n".encode()))
+    write(settings.raw_dir, "crm", drop, "export.xlsx", b"PK\x03\x04")
+    write(settings.raw_dir, "crm", drop, ".DS_Store", b"\x00")  # hidden: a file manager's, not a delivery
+    write(settings.raw_dir, "shop", drop, "accounts.jsonl", b"")  # reached by the shop's glob
+    plan = runner.plan(settings)
+    assert [line for line in plan.refused if "glob" in line] == [
+        f"crm: 2 file(s) in crm/ that no `files` glob of the sources file reaches: not read "
+        f"(crm/{drop}/export.xlsx, crm/{drop}/more.csv.gz)"]
+    assert plan.days_to_load == [drop] and SECRET_NAME not in " ".join(plan.refused)
 
 
 @pytest.mark.parametrize("files", ["../../../etc/passwd", "/etc/*", "crm/../../*.csv", "~/exports/*.csv"])
