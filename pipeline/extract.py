@@ -42,6 +42,7 @@ _SHOWABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_. -]{0,63}$")
 # A JSON line this short holds no value over MAX_FIELD: a value as text is at most ~4.5 times its JSON
 # (`1e15` is `1000000000000000.0`, `[1e15,1e15]` a list with `, `), so a line of MAX_FIELD / 8 is far from it.
 _NO_LONG_VALUE = csv_records.MAX_FIELD // 8
+_DELIMITERS = (",", ";", "\t", "|")  # the ones exports use: a header split by another is named in the refusal
 
 
 @dataclass
@@ -204,9 +205,20 @@ def _repaired(row: dict) -> bool:
     return changed
 
 
+def _other_delimiter(header: list[str], source: Source) -> str | None:
+    """The usual delimiter that splits a one-field header into every mapped column, when the file uses it in place of
+    the declared one (its header would otherwise look like no header at all)."""
+    if len(header) != 1:
+        return None
+    return next((d for d in _DELIMITERS if d != source.delimiter
+                 and _missing(source.mapped_columns, [h.strip() for h in header[0].split(d)]) is None), None)
+
+
 def _header_problem(header: list[str], source: Source) -> str | None:
     lowered = [h.lower() for h in header]
     mapped = {m.lower() for m in source.mapped_columns}
+    if delimiter := _other_delimiter(header, source):
+        return f"the header is delimited by {delimiter!r}, the sources file declares {source.delimiter!r}"
     if not mapped & set(lowered) or any(_VALUE_LIKE.match(h) or "@" in h for h in header):
         return "no header row (the first line looks like data, not column names; it is read as a record)"
     dupes = sorted({h for h, low in zip(header, lowered, strict=False) if lowered.count(low) > 1})

@@ -131,6 +131,10 @@ REFUSED_CASES = [
      "the same column more than once"),
     ("a reserved column name", _csv("id,prenom,nom,email,_file", *(g + ",x" for g in GOOD)), 3, "reserved"),
     ("a mapped column missing", _csv("id,prenom,nom,mail", *GOOD), 3, "lacks mapped column(s) ['email']"),
+    ("another delimiter than declared", _csv(*(line.replace(",", ";") for line in (HEADER, *GOOD))), 3,
+     "the header is delimited by ';', the sources file declares ','"),
+    ("tab-delimited, comma declared", _csv(*(line.replace(",", "\t") for line in (HEADER, *GOOD))), 3,
+     "delimited by '\\t'"),
 ]
 
 
