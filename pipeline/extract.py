@@ -42,6 +42,11 @@ _SHOWABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_. -]{0,63}$")
 # A JSON line this short holds no value over MAX_FIELD: a value as text is at most ~4.5 times its JSON
 # (`1e15` is `1000000000000000.0`, `[1e15,1e15]` a list with `, `), so a line of MAX_FIELD / 8 is far from it.
 _NO_LONG_VALUE = csv_records.MAX_FIELD // 8
+# A spreadsheet shows a long number as 1.23457E+12 and saves it so: distinct ids rounded to one would supersede each
+# other as versions of one record, silently. Such an id is a read error (the record is quarantined with the reason).
+_SCIENTIFIC = re.compile(r"\d(?:[.,]\d+)?E\+\d+", re.IGNORECASE)
+ROUNDED_ID_REASON = ("record id in a spreadsheet's scientific notation (such as 1.23E+12): rounded, so distinct records "
+                     "would share it; export the column as text")
 _DELIMITERS = (",", ";", "\t", "|")  # the ones exports use: a header split by another is named in the refusal
 
 
@@ -381,6 +386,8 @@ def _read_file(path: Path, data: bytes, source: Source, file: str, names: _Names
         return _read_parquet(path, source, file, names)
     text = _decode(data, source.encoding)
     read = (_read_csv if source.format == "csv" else _read_jsonl)(text, source, file, names)
+    if source.format == "csv" and source.record_id in read.frame:
+        _refuse_rounded_ids(read.frame, source.record_id)
     if source.format == "jsonl" and len(read.frame) and not read.refused:
         # JSON lines may omit null keys: only the record id is required of the file.
         problem = _missing([source.record_id], read.columns)
@@ -388,6 +395,14 @@ def _read_file(path: Path, data: bytes, source: Source, file: str, names: _Names
             read.refused = problem
             read.frame["_error"] = read.frame["_error"].fillna(f"{REFUSED_FILE_REASON}: {problem}")
     return read
+
+
+def _refuse_rounded_ids(frame: pd.DataFrame, record_id: str) -> None:
+    """Marks the records whose id a spreadsheet wrote in scientific notation as unreadable, with the reason."""
+    ids = frame[record_id].to_numpy()
+    rounded = [i for i, v in enumerate(ids) if v and "+" in v and _SCIENTIFIC.fullmatch(v.strip())]
+    if rounded:
+        frame.loc[frame.index[rounded], "_error"] = ROUNDED_ID_REASON
 
 
 @contextmanager

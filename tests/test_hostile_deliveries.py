@@ -105,6 +105,8 @@ CSV_CASES = [
      "bytes not valid"),
     ("NUL byte in a name", _csv(HEADER, "1,Je\x00an,Martin,j@x.fr", *GOOD[1:]), 3, 0, None),
     ("header names in another case", _csv("ID,Prenom,NOM,Email", *GOOD), 3, 0, None),
+    ("record ids a spreadsheet rounded", _csv(HEADER, "1.23457E+12,Jean,Martin,j@x.fr", '"1,23457e+12",Luc,Petit,l@x.fr',
+                                              GOOD[2]), 3, 2, "scientific notation"),  # never one record's versions
 ]
 
 
@@ -118,6 +120,11 @@ def test_a_bad_csv_record_costs_that_record_only(tmp_path, data, records, bad, r
     good = extract.rows[extract.rows["_error"].isna()]
     assert set(good["id"].dropna()) <= {"1", "2", "3", "4"}
     assert {"id", "prenom", "nom", "email"} <= set(extract.rows.columns)  # mapped spelling, whatever the case
+
+
+def test_only_a_spreadsheet_s_scientific_notation_is_a_rounded_record_id(tmp_path):
+    extract = _read(tmp_path, _csv(HEADER, "4E12,Jean,Martin,j@x.fr", "E+1,Luc,Petit,l@x.fr", "1E+3X,Ana,Roux,a@x.fr"))
+    assert not _errors(extract) and list(extract.rows["id"]) == ["4E12", "E+1", "1E+3X"]
 
 
 # Files whose header cannot be trusted: refused whole, every record quarantined, no value as a column name.
