@@ -68,8 +68,7 @@ def load_day(source: Source, context: dg.AssetExecutionContext, duckdb: DuckDBRe
     with duckdb.get_connection() as con:
         known = table_exists(con, files_table)
         elsewhere = dict(con.execute(
-            f"SELECT sha256, file FROM {raw_table(source.name, files=True)} WHERE drop <> ? AND status = 'loaded'",
-            [day]).fetchall()
+            f"SELECT sha256, file FROM {raw_table(source.name, files=True)} WHERE status = 'loaded'").fetchall()
         ) if known else {}
         before = [r[0] for r in con.execute(f"SELECT file FROM {raw_table(source.name, files=True)} "
                                             "WHERE drop = ?", [day]).fetchall()] if known else []

@@ -421,12 +421,15 @@ def _collector_paused() -> Iterator[None]:
 def read_source(source: Source, raw_dir: Path, day: str | None = None,
                 loaded_elsewhere: dict[str, str] | None = None) -> Extract:
     """All records of one source's files (of one drop day if given), as text, with file/line and any read
-    error. `loaded_elsewhere` maps the sha256 of files already loaded from other days to their names."""
+    error. `loaded_elsewhere` maps the sha256 of files already loaded to their names: a file read here with the content
+    of another is skipped as its duplicate (a file still on disk among those read here is read again: its day is
+    reloaded; one gone from disk keeps its rows, so a copy of it under a new name is a duplicate, not read twice)."""
     frames: list[pd.DataFrame] = []
     loads: list[FileLoad] = []
-    seen: dict[str, str] = dict(loaded_elsewhere or {})
     names = _Names(source.mapped_columns)
     paths, refused = scan(source, raw_dir, day)
+    reading = {str(path.relative_to(raw_dir)) for path in paths}
+    seen = {sha: file for sha, file in (loaded_elsewhere or {}).items() if file not in reading}
     warnings = [f"{r.file}: {r.reason}" for r in refused]
     for path in paths:
         file = str(path.relative_to(raw_dir))

@@ -267,6 +267,22 @@ def test_files_no_glob_reaches_are_reported_by_path_and_never_read(tmp_path):
     assert plan.days_to_load == [drop] and SECRET_NAME not in " ".join(plan.refused)
 
 
+def test_a_loaded_file_renamed_in_its_folder_is_not_read_twice(tmp_path):
+    # Renamed after its load (export.csv -> export_v2.csv, same content): its day was reloaded and the copy read again
+    # beside the rows the old name keeps (archived files keep theirs), every record twice in raw.
+    settings, drop = project(tmp_path), day(-1)
+    export = write(settings.raw_dir, "crm", drop, "export.csv", (CRM_HEADER + "\n" + "\n".join(crm_rows(3)) + "\n"
+                                                                ).encode("latin-1"))
+    runner.run(settings, console_level="CRITICAL", layers=("raw",))
+    export.rename(export.with_name("export_v2.csv"))
+    assert runner.plan(settings).days_to_load == [drop]
+    assert all(r.success for r in runner.run(settings, console_level="CRITICAL", layers=("raw",)))
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        assert con.execute("SELECT _file, count(*) FROM raw.crm GROUP BY ALL").fetchall() == [(f"crm/{drop}/export.csv", 3)]
+        assert con.execute("SELECT file, status FROM raw.crm__files ORDER BY 1").fetchall() == [
+            (f"crm/{drop}/export.csv", "loaded"), (f"crm/{drop}/export_v2.csv", f"duplicate of crm/{drop}/export.csv")]
+
+
 @pytest.mark.parametrize("files", ["../../../etc/passwd", "/etc/*", "crm/../../*.csv", "~/exports/*.csv"])
 def test_a_files_glob_reaching_outside_the_raw_dir_is_a_sources_file_error(tmp_path, files):
     path = tmp_path / "s.yaml"
