@@ -47,6 +47,7 @@ _NO_LONG_VALUE = csv_records.MAX_FIELD // 8
 _SCIENTIFIC = re.compile(r"\d(?:[.,]\d+)?E\+\d+", re.IGNORECASE)
 ROUNDED_ID_REASON = ("record id in a spreadsheet's scientific notation (such as 1.23E+12): rounded, so distinct records "
                      "would share it; export the column as text")
+_SEPARATOR_HINT = re.compile("sep=.", re.IGNORECASE)
 _DELIMITERS = (",", ";", "\t", "|")  # the ones exports use: a header split by another is named in the refusal
 
 
@@ -241,8 +242,17 @@ def _missing(required: list[str], columns: list[str]) -> str | None:
     return f"lacks mapped column(s) {missing}" if missing else None
 
 
+def _drop_separator_hint(lines: list[str]) -> None:
+    """Blanks a leading `sep=;` line, Excel's hint of the delimiter: neither the header nor a record (taken for the
+    header, it made the whole file look headerless). The lines keep their numbers."""
+    first = next((i for i, line in enumerate(lines) if line and not line.isspace()), None)
+    if first is not None and _SEPARATOR_HINT.fullmatch(lines[first]):
+        lines[first] = ""
+
+
 def _read_csv(text: str, source: Source, file: str, names: _Names) -> _Read:
     lines = csv_records.physical_lines(text)
+    _drop_separator_hint(lines)
     head = next(csv_records.records("", source.delimiter, lines=lines), None)
     if head is None:
         return _Read(_rows_frame([]), [], 0)

@@ -105,6 +105,7 @@ CSV_CASES = [
      "bytes not valid"),
     ("NUL byte in a name", _csv(HEADER, "1,Je\x00an,Martin,j@x.fr", *GOOD[1:]), 3, 0, None),
     ("header names in another case", _csv("ID,Prenom,NOM,Email", *GOOD), 3, 0, None),
+    ("Excel's delimiter hint before the header", _csv("sep=,", HEADER, *GOOD, end="\r\n"), 3, 0, None),
     ("record ids a spreadsheet rounded", _csv(HEADER, "1.23457E+12,Jean,Martin,j@x.fr", '"1,23457e+12",Luc,Petit,l@x.fr',
                                               GOOD[2]), 3, 2, "scientific notation"),  # never one record's versions
 ]
