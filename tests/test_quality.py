@@ -266,3 +266,28 @@ def test_staged_lines_are_counted_once_per_file_across_tables_and_line_blocks():
     distinct = {row for rows in lines.values() for row in rows}
     expected = {key: sum(1 for s, f, _ in distinct if (s, f) == key) for key in {(s, f) for s, f, _ in distinct}}
     assert counted == expected
+
+
+def test_a_new_process_validates_with_the_stored_checkpoints_while_their_expectations_are_the_codes(tmp_path,
+                                                                                                      monkeypatch):
+    """Every `customer360 run` is a new process: it validates with the data source, suite and checkpoint an earlier
+    process stored (none written again) while the stored expectations are the code's, and registers the suite again
+    when the code's differ (here a lower size limit, which the stored suite would not fail)."""
+    from pipeline.quality import gx_runner, suites
+
+    frame = pd.DataFrame({"cluster_key": ["a", "b"], "cluster_size": [2, 9], "match_probability": [0.9, 1.0]})
+    assert gx_runner.GXRunner(tmp_path).run("identity_clusters", frame, suites.identity_clusters(10)).success
+    gx_dir = tmp_path / "gx"
+    stored = [gx_dir / "great_expectations.yml",
+              *(gx_dir / folder / "identity_clusters.json" for folder in ("expectations", "checkpoints"))]
+    written = [path.stat().st_mtime_ns for path in stored]
+
+    monkeypatch.setattr(gx_runner, "_PROJECTS", {})  # what a new process starts from: the folder alone
+    again = gx_runner.GXRunner(tmp_path).run("identity_clusters", frame, suites.identity_clusters(10))
+    assert again.success and len(again.expectations) == 3
+    assert [path.stat().st_mtime_ns for path in stored] == written
+
+    monkeypatch.setattr(gx_runner, "_PROJECTS", {})
+    lower = gx_runner.GXRunner(tmp_path).run("identity_clusters", frame, suites.identity_clusters(5))
+    assert [(f["target"], f["unexpected_count"]) for f in lower.failures] == [("cluster_size", 1)]
+    assert (gx_dir / "expectations" / "identity_clusters.json").stat().st_mtime_ns != written[1]

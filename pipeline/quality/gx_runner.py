@@ -24,6 +24,13 @@ except SystemExit as exc:  # pyspark's doctest guard, reached through GX's optio
         "(pip install 'customer360[spark]', which pulls pyspark[connect]) or uninstall pyspark.") from exc
 
 RESULT_FORMAT = {"result_format": "SUMMARY", "partial_unexpected_count": 0}
+SOURCE = "frames"  # the pandas data source every suite's frame is validated as
+
+
+def _signature(configurations) -> str:
+    """Expectations compared as configured: a stored one carries the id GX gave it, the code's none."""
+    return json.dumps([{k: v for k, v in c.to_json_dict().items() if k != "id"} for c in configurations],
+                      sort_keys=True, default=str)
 
 
 @dataclass
@@ -48,8 +55,10 @@ class SuiteResult:
 class _Project:
     """One GX file context per project folder for the life of the process, with each suite's checkpoint kept
     while its expectations stay the same: building a context and re-registering suite, validation and checkpoint
-    cost 0.2-0.5 s per check, paid for nothing. Data Docs are rebuilt once for all the checks of a process (at
-    its exit) rather than once per check: each build renders the site's templates afresh (~2 s)."""
+    cost 0.2-0.5 s per check, paid for nothing. A new process (every `customer360 run`, every daemon-launched run)
+    reuses the data source and the checkpoints an earlier one stored when their expectations are the code's.
+    Data Docs are rebuilt once for all the checks of a process (at its exit) rather than once per check: each
+    build renders the site's templates afresh (~2 s)."""
 
     def __init__(self, project_dir: Path):
         logging.getLogger("great_expectations").setLevel(logging.ERROR)
@@ -59,16 +68,21 @@ class _Project:
             self.context = gx.get_context(mode="file", project_root_dir=str(project_dir))
         with contextlib.suppress(Exception):  # progress bars would flood the run log; cosmetic only
             self.context.variables.progress_bars = {"globally": False, "metric_calculations": False}
-        self.source = self.context.data_sources.add_or_update_pandas("frames")
+        # Re-created (add_or_update) it would lose its assets and so every stored checkpoint's data.
+        try:
+            self.source = self.context.data_sources.get(SOURCE)
+        except KeyError:
+            self.source = self.context.data_sources.add_pandas(SOURCE)
         self.checkpoints: dict[str, tuple[str, gx.Checkpoint]] = {}
         self.pending_docs: list = []
         self.index = Path(self.context.root_directory) / "uncommitted" / "data_docs" / "local_site" / "index.html"
         self._docs_url: str | None = None
 
     def checkpoint(self, name: str, expectations: list) -> gx.Checkpoint:
-        signature = json.dumps([e.configuration.to_json_dict() for e in expectations], sort_keys=True, default=str)
-        known = self.checkpoints.get(name)
+        signature = _signature(e.configuration for e in expectations)
+        known = self.checkpoints.get(name) or self._stored(name)
         if known and known[0] == signature:
+            self.checkpoints[name] = known
             return known[1]
         asset = next((a for a in self.source.assets if a.name == name), None) or \
             self.source.add_dataframe_asset(name=name)
@@ -84,6 +98,19 @@ class _Project:
             name=name, validation_definitions=[validation], result_format=RESULT_FORMAT, actions=[]))
         self.checkpoints[name] = (signature, checkpoint)
         return checkpoint
+
+    def _stored(self, name: str) -> tuple[str, gx.Checkpoint] | None:
+        """The checkpoint `name` as a process stored it, with its suite's signature, when it has the shape
+        `checkpoint` registers (its result format, no action, one validation of the frame asset `name`)."""
+        try:
+            checkpoint = self.context.checkpoints.get(name)
+        except (gx.exceptions.DataContextError, ValueError):  # none, or its asset gone: registered again
+            return None
+        validations = checkpoint.validation_definitions
+        if checkpoint.result_format != RESULT_FORMAT or checkpoint.actions or len(validations) != 1 or \
+                validations[0].data.data_asset.name != name or validations[0].data.data_asset.datasource.name != SOURCE:
+            return None
+        return _signature(e.configuration for e in validations[0].suite.expectations), checkpoint
 
     @property
     def docs_url(self) -> str:
