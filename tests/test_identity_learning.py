@@ -324,17 +324,17 @@ def test_first_names_one_typo_apart_split_by_how_many_records_hold_the_rarer_one
     the anchors (a mistyped name is rare) and the distinct people (look-alike names are common) is saved with the
     model, and after scoring raises every mistyped duplicate's pair and lowers every household pair, by exactly the
     learned bits (nothing else changes)."""
-    from pipeline.identity import first_name_typos, link
+    from pipeline.identity import link, name_typos
 
     records, typos = _look_alike_households()
     result = link.train_and_predict(records, tmp_path)
     learned = result.conflicts.typos
     assert learned["bits_rare"] > 0 > learned["bits_common"] and learned["gamma"] is not None
-    held = first_name_typos.counts(records["first_name"])
+    held = {c: name_typos.counts(records[c]) for c in name_typos.COLUMNS}
     mistyped_names = {r["first_name"] for r in records.to_pylist() if r["unique_id"] in typos}
     # The learned threshold falls between the mistyped names' counts and the look-alike names'.
-    assert max(held[n] for n in mistyped_names) <= learned["rarer_held_by_at_most"] \
-        < min(held[n] for pair in LOOK_ALIKE for n in pair)
+    assert max(held["first_name"][n] for n in mistyped_names) <= learned["rarer_held_by_at_most"] \
+        < min(held["first_name"][n] for pair in LOOK_ALIKE for n in pair)
     assert conflicts.ConflictModel.load(link.conflicts_path(result.model_path)).typos == learned
     scored = conflicts.apply(result.predictions, result.conflicts, held)
     unsplit = conflicts.apply(result.predictions, result.conflicts)  # every other correction, the same
@@ -360,7 +360,7 @@ def test_first_names_one_typo_apart_split_by_how_many_records_hold_the_rarer_one
         con.execute("CREATE TABLE identity.linkage_input AS SELECT * FROM records")
         again = conflicts.apply(link.predict_changed(con, sorted(typos), result.model_path, tmp_path),
                                 conflicts.ConflictModel.load(link.conflicts_path(result.model_path)),
-                                first_name_typos.held(con))
+                                name_typos.held(con))
     full = {(p["unique_id_l"], p["unique_id_r"]): p["match_weight"] for p in scored.to_pylist()}
     assert again.num_rows and all(p["match_weight"] == pytest.approx(full[p["unique_id_l"], p["unique_id_r"]])
                                   for p in again.to_pylist())
