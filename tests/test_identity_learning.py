@@ -318,43 +318,41 @@ def _look_alike_households(households: int = 120) -> tuple[pa.Table, set]:
     return pa.Table.from_pylist(rows), typos
 
 
-def test_first_names_one_typo_apart_split_by_how_many_records_hold_the_rarer_one(tmp_path):
-    """Through real Splink: on the first name's one-typo level, a duplicate's mistyped name (held by one record) and
-    two household members' look-alike common names (`maria` / `marie`) get one weight from EM. The split learned from
-    the anchors (a mistyped name is rare) and the distinct people (look-alike names are common) is saved with the
-    model, and after scoring raises every mistyped duplicate's pair and lowers every household pair, by exactly the
-    learned bits (nothing else changes)."""
+def _assert_typo_split_applied(records: pa.Table, typos: set, look_alike: tuple, column: str, tmp_path) -> None:
+    """Train on `records` through real Splink; `column`'s one-typo split learned from the anchors (a mistyped name is
+    rare) and the distinct people (look-alike names are common) is saved with the model, its threshold falls between
+    the mistyped names' counts and the look-alike names', and after scoring it raises every mistyped duplicate's pair
+    and lowers every pair of two people on the level by exactly the learned bits (nothing else changes); the
+    mistyped records scored again on an incremental day (the saved model and artefact, the names' counts read from
+    the warehouse's linkage input) get the full run's weights."""
     from pipeline.identity import link, name_typos
 
-    records, typos = _look_alike_households()
     result = link.train_and_predict(records, tmp_path)
-    learned = result.conflicts.typos
+    learned = result.conflicts.typos_by_column[column]
     assert learned["bits_rare"] > 0 > learned["bits_common"] and learned["gamma"] is not None
     held = {c: name_typos.counts(records[c]) for c in name_typos.COLUMNS}
-    mistyped_names = {r["first_name"] for r in records.to_pylist() if r["unique_id"] in typos}
-    # The learned threshold falls between the mistyped names' counts and the look-alike names'.
-    assert max(held["first_name"][n] for n in mistyped_names) <= learned["rarer_held_by_at_most"] \
-        < min(held["first_name"][n] for pair in LOOK_ALIKE for n in pair)
-    assert conflicts.ConflictModel.load(link.conflicts_path(result.model_path)).typos == learned
+    mistyped_names = {r[column] for r in records.to_pylist() if r["unique_id"] in typos}
+    assert max(held[column][n] for n in mistyped_names) <= learned["rarer_held_by_at_most"] \
+        < min(held[column][n] for pair in look_alike for n in pair)
+    assert conflicts.ConflictModel.load(link.conflicts_path(result.model_path)).typos_by_column[column] == learned
     scored = conflicts.apply(result.predictions, result.conflicts, held)
     unsplit = conflicts.apply(result.predictions, result.conflicts)  # every other correction, the same
     before = {(p["unique_id_l"], p["unique_id_r"]): p["match_weight"]
               for p in unsplit.select(["unique_id_l", "unique_id_r", "match_weight"]).to_pylist()}
-    mistyped, household = [], []
-    for pair in scored.filter(pc.equal(scored["gamma_first_name"], learned["gamma"])).to_pylist():
+    mistyped, two_people = [], []
+    on_level = pc.fill_null(pc.equal(scored[f"gamma_{column}"], learned["gamma"]), False)
+    for pair in scored.filter(on_level).to_pylist():
         ends = pair["unique_id_l"], pair["unique_id_r"]
         gained = pair["match_weight"] - before[ends]
         same = len({e.rsplit("-", 1)[0] for e in ends}) == 1
         if set(ends) & typos:  # a mistyped name, whoever's: 'elxna' is one typo from 'elena' and from 'elina'
             (mistyped if same else []).append(gained)
         elif not same:
-            household.append(gained)
+            two_people.append(gained)
     assert mistyped and all(g == pytest.approx(learned["bits_rare"]) for g in mistyped)
-    assert household and all(g == pytest.approx(learned["bits_common"]) for g in household)
-    off_level = pc.invert(pc.fill_null(pc.equal(scored["gamma_first_name"], learned["gamma"]), False))
+    assert two_people and all(g == pytest.approx(learned["bits_common"]) for g in two_people)
+    off_level = pc.invert(on_level)
     assert scored.filter(off_level)["match_weight"].equals(unsplit.filter(off_level)["match_weight"])
-    # The incremental day: the mistyped records scored again with the saved model and artefact, the names' counts read
-    # from the warehouse's linkage input, get the full run's weights.
     with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
         con.execute("CREATE SCHEMA identity")
         con.execute("CREATE TABLE identity.linkage_input AS SELECT * FROM records")
@@ -364,6 +362,13 @@ def test_first_names_one_typo_apart_split_by_how_many_records_hold_the_rarer_one
     full = {(p["unique_id_l"], p["unique_id_r"]): p["match_weight"] for p in scored.to_pylist()}
     assert again.num_rows and all(p["match_weight"] == pytest.approx(full[p["unique_id_l"], p["unique_id_r"]])
                                   for p in again.to_pylist())
+
+
+def test_first_names_one_typo_apart_split_by_how_many_records_hold_the_rarer_one(tmp_path):
+    """On the first name's one-typo level, a duplicate's mistyped name (held by one record) and two household members'
+    look-alike common names (`maria` / `marie`) get one weight from EM: the split tells them apart."""
+    records, typos = _look_alike_households()
+    _assert_typo_split_applied(records, typos, LOOK_ALIKE, "first_name", tmp_path)
 
 
 # Common surnames one letter apart, each held by many people.
@@ -397,47 +402,10 @@ def _look_alike_surnames(people: int = 240) -> tuple[pa.Table, set]:
 
 
 def test_surnames_one_typo_apart_split_by_how_many_records_hold_the_rarer_one(tmp_path):
-    """Through real Splink: on the surname's one-typo level, a duplicate's mistyped surname (held by one record) and
-    two people's look-alike common surnames (`martin` / `martins`) get one weight from EM. The split learned as for
-    first names is saved with the model and after scoring raises every mistyped duplicate's pair and lowers every
-    pair of two people on the level, by exactly the learned bits (nothing else changes), full run and incremental
-    day alike."""
-    from pipeline.identity import link, name_typos
-
+    """On the surname's one-typo level, a duplicate's mistyped surname (held by one record) and two neighbours'
+    look-alike common surnames (`martin` / `martins`) get one weight from EM: the split tells them apart."""
     records, typos = _look_alike_surnames()
-    result = link.train_and_predict(records, tmp_path)
-    learned = result.conflicts.surname_typos
-    assert learned["bits_rare"] > 0 > learned["bits_common"] and learned["gamma"] is not None
-    held = {c: name_typos.counts(records[c]) for c in name_typos.COLUMNS}
-    mistyped_names = {r["last_name"] for r in records.to_pylist() if r["unique_id"] in typos}
-    assert max(held["last_name"][n] for n in mistyped_names) <= learned["rarer_held_by_at_most"] \
-        < min(held["last_name"][n] for pair in LOOK_ALIKE_SURNAMES for n in pair)
-    assert conflicts.ConflictModel.load(link.conflicts_path(result.model_path)).surname_typos == learned
-    scored = conflicts.apply(result.predictions, result.conflicts, held)
-    unsplit = conflicts.apply(result.predictions, result.conflicts)
-    before = {(p["unique_id_l"], p["unique_id_r"]): p["match_weight"]
-              for p in unsplit.select(["unique_id_l", "unique_id_r", "match_weight"]).to_pylist()}
-    mistyped, two_people = [], []
-    for pair in scored.filter(pc.equal(scored["gamma_last_name"], learned["gamma"])).to_pylist():
-        ends = pair["unique_id_l"], pair["unique_id_r"]
-        same = len({e.rsplit("-", 1)[0] for e in ends}) == 1
-        if set(ends) & typos:  # a mistyped surname, whoever's
-            (mistyped if same else []).append(pair["match_weight"] - before[ends])
-        elif not same:
-            two_people.append(pair["match_weight"] - before[ends])
-    assert mistyped and all(g == pytest.approx(learned["bits_rare"]) for g in mistyped)
-    assert two_people and all(g == pytest.approx(learned["bits_common"]) for g in two_people)
-    off_level = pc.invert(pc.fill_null(pc.equal(scored["gamma_last_name"], learned["gamma"]), False))
-    assert scored.filter(off_level)["match_weight"].equals(unsplit.filter(off_level)["match_weight"])
-    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
-        con.execute("CREATE SCHEMA identity")
-        con.execute("CREATE TABLE identity.linkage_input AS SELECT * FROM records")
-        again = conflicts.apply(link.predict_changed(con, sorted(typos), result.model_path, tmp_path),
-                                conflicts.ConflictModel.load(link.conflicts_path(result.model_path)),
-                                name_typos.held(con))
-    full = {(p["unique_id_l"], p["unique_id_r"]): p["match_weight"] for p in scored.to_pylist()}
-    assert again.num_rows and all(p["match_weight"] == pytest.approx(full[p["unique_id_l"], p["unique_id_r"]])
-                                  for p in again.to_pylist())
+    _assert_typo_split_applied(records, typos, LOOK_ALIKE_SURNAMES, "last_name", tmp_path)
 
 
 def test_sources_file_errors_name_the_source_and_key(tmp_path):
