@@ -55,7 +55,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.identity import first_name_typos, shared_contact_surnames
+from pipeline.identity import name_typos, shared_contact_surnames
 from pipeline.identity.bounds import wilson_upper
 from pipeline.identity.evidence import PersonKey, birth_dates_conflict, first_names_conflict
 from pipeline.identity.features import IDENTIFIER_PREFIX
@@ -65,6 +65,7 @@ CONFIRMED = "first_name_confirmed"  # a first-name conflict two records of each 
 UNSHARED = "unshared_contacts"  # the artefact's key of ConflictModel.unshared
 SURNAMES = "surnames_differing_beside_a_shared_contact"  # the artefact's key of ConflictModel.surnames
 TYPOS = "first_names_one_typo_apart"  # the artefact's key of ConflictModel.typos
+SURNAME_TYPOS = "last_names_one_typo_apart"  # the artefact's key of ConflictModel.surname_typos
 KEY_COLUMNS = ("first_name", "first_name_canonical", "last_name", "birth_date")
 # Anchors that leave each kind's own field free to disagree (columns compared exactly; postcode may be missing).
 FIELD_ANCHORS = {"first_name": ("last_name", "birth_date"), "birth_date": ("first_name_canonical", "last_name")}
@@ -106,8 +107,14 @@ class ConflictModel:
     unshared: dict[str, float] = field(default_factory=dict)  # contact field -> bits of a disagreement (calibrate)
     # shared_contact_surnames.learn's counts and u, and `applied`: the bits a pair it corrects gets back (calibrate)
     surnames: dict = field(default_factory=dict)
-    # first_name_typos.learn's threshold, counts and bits, and `gamma`: the one-typo level they refine (calibrate)
+    # name_typos.learn's threshold, counts and bits, and `gamma`: the one-typo level they refine (calibrate), for the
+    # first name and the surname
     typos: dict = field(default_factory=dict)
+    surname_typos: dict = field(default_factory=dict)
+
+    @property
+    def typos_by_column(self) -> dict[str, dict]:
+        return {name_typos.FIRST: self.typos, name_typos.LAST: self.surname_typos}
 
     @property
     def absolute(self) -> set[str]:
@@ -131,12 +138,14 @@ class ConflictModel:
 
     def as_dict(self) -> dict:
         return {**{k: asdict(w) for k, w in self.weights.items()}, **({UNSHARED: self.unshared} if self.unshared else {}),
-                **({SURNAMES: self.surnames} if self.surnames else {}), **({TYPOS: self.typos} if self.typos else {})}
+                **({SURNAMES: self.surnames} if self.surnames else {}), **({TYPOS: self.typos} if self.typos else {}),
+                **({SURNAME_TYPOS: self.surname_typos} if self.surname_typos else {})}
 
     @classmethod
     def from_dict(cls, data: dict) -> ConflictModel:
-        return cls({k: ConflictWeight(**w) for k, w in data.items() if k not in (UNSHARED, SURNAMES, TYPOS)},
-                   dict(data.get(UNSHARED, {})), dict(data.get(SURNAMES, {})), dict(data.get(TYPOS, {})))
+        return cls({k: ConflictWeight(**w) for k, w in data.items() if k not in (UNSHARED, SURNAMES, TYPOS, SURNAME_TYPOS)},
+                   dict(data.get(UNSHARED, {})), dict(data.get(SURNAMES, {})), dict(data.get(TYPOS, {})),
+                   dict(data.get(SURNAME_TYPOS, {})))
 
     @classmethod
     def default(cls) -> ConflictModel:
@@ -189,8 +198,9 @@ def calibrate(model: ConflictModel, fitted: dict, surnames: dict | None = None) 
     model.unshared = disagreement_weights(fitted)
     if surnames:
         model.surnames = {**surnames, "applied": shared_contact_surnames.bits(surnames, fitted)}
-    if model.typos:
-        model.typos["gamma"] = first_name_typos.level_of(fitted)
+    for column, learned in model.typos_by_column.items():
+        if learned:
+            learned["gamma"] = name_typos.level_of(fitted, column)
     return model
 
 
@@ -332,10 +342,11 @@ def _anchor_conflicts(pairs: pa.Table, kind: str, test: Callable) -> tuple[int, 
     return usable.num_rows, conflicting, [(r["a"], r["b"], _key(r), _key(r, "_r")) for r in near]
 
 
-def _differing(pairs: pa.Table, kind: str) -> list[tuple[str, str]]:
-    """The two values of the anchor pairs whose `kind` values are both present and differ."""
-    rows = pairs.filter(pc.fill_null(pc.not_equal(pairs[kind], pairs[f"{kind}_r"]), False))
-    return list(zip(rows[kind].to_pylist(), rows[f"{kind}_r"].to_pylist(), strict=True))
+def _differing(pairs: pa.Table, column: str) -> dict[tuple[str, str], tuple[str, str]]:
+    """The anchor pairs (a, b) whose `column` values are both present and differ, with those two values."""
+    rows = pairs.filter(pc.fill_null(pc.not_equal(pairs[column], pairs[f"{column}_r"]), False))
+    return {(a, b): (x, y) for a, b, x, y in zip(*(rows[c].to_pylist() for c in ("a", "b", column, f"{column}_r")),
+                                                 strict=True)}
 
 
 def _filled(values: pa.ChunkedArray) -> pa.Array:
@@ -356,7 +367,7 @@ def estimate(records: pa.Table, sample: pa.Table) -> ConflictModel:
     randoms = [(people[i], people[j]) for i, j in drawn if i != j]
     sides = ", ".join(f"{s}.{c} AS {c}{suffix}" for s, suffix in (("l", ""), ("r", "_r")) for c in KEY_COLUMNS)
     model = ConflictModel()
-    typo_anchors = []
+    typo_anchors = {}  # name column -> {anchor pair: its two differing values}
     with duckdb.connect() as con:
         con.register("_rec", records)
         for kind, test in KINDS.items():
@@ -366,8 +377,10 @@ def estimate(records: pa.Table, sample: pa.Table) -> ConflictModel:
                 SELECT p.a, p.b, {sides} FROM p JOIN _rec l ON l.unique_id = p.a JOIN _rec r ON r.unique_id = p.b
                 """).to_arrow_table()
             usable, conflicting, around = _anchor_conflicts(pairs, kind, test)
-            if kind == first_name_typos.COLUMN:
-                typo_anchors = _differing(pairs, kind)
+            if kind == name_typos.FIRST:
+                typo_anchors[kind] = _differing(pairs, kind)
+            # Neither kind's anchors require the surname: each may pair a mistyped one (a pair anchored both ways once).
+            typo_anchors.setdefault(name_typos.LAST, {}).update(_differing(pairs, name_typos.LAST))
             # Two people (twins, namesakes) each confirmed by a second record are no duplicate's conflict: left out.
             two_people = _confirmed_pairs(around, conflicting, test)
             anchors, conflicts = usable - two_people, len(conflicting) - two_people
@@ -385,15 +398,16 @@ def estimate(records: pa.Table, sample: pa.Table) -> ConflictModel:
     model.weights[CONFIRMED] = ConflictWeight(CONFIRMED, first.anchor_pairs, first.anchor_conflicts, round(m, 8),
                                               first.u, round(math.log2(m / first.u), 4) if 0 < m < first.u else 0.0,
                                               False, m_upper=round(first.m_upper * (1 - first.u), 8))
-    model.typos = first_name_typos.learn(records, sample, typo_anchors)
+    model.typos, model.surname_typos = (name_typos.learn(records, sample, list(typo_anchors[c].values()), c)
+                                        for c in name_typos.COLUMNS)
     return model
 
 
-def apply(predictions: pa.Table, model: ConflictModel, held: dict[str, int] | None = None) -> pa.Table:
+def apply(predictions: pa.Table, model: ConflictModel, held: dict[str, dict[str, int]] | None = None) -> pa.Table:
     """Add `contrary_evidence` (a veto applies) and `conflict_weight` (bits added); the pair's match weight and
     probability are adjusted by the penalties of the conflicts that are not vetoes, by the bits given back to
-    different surnames beside a shared contact point (shared_contact_surnames.py) and, given `held` (each first
-    name's records in the linkage input, first_name_typos.held), by the split of first names one typo apart."""
+    different surnames beside a shared contact point (shared_contact_surnames.py) and, given `held` (each first name's
+    and surname's records in the linkage input, name_typos.held), by the split of names one typo apart."""
     vetoed = np.zeros(predictions.num_rows, dtype=bool)
     penalty = np.zeros(predictions.num_rows)
     for kind in KINDS:
@@ -405,7 +419,8 @@ def apply(predictions: pa.Table, model: ConflictModel, held: dict[str, int] | No
     if model.surnames.get("applied"):
         penalty[shared_contact_surnames.corrected(predictions)] += model.surnames["applied"]
     if held is not None:
-        penalty += first_name_typos.bits(predictions, model.typos, held)
+        for column, learned in model.typos_by_column.items():
+            penalty += name_typos.bits(predictions, learned, held[column], column)
     weight = predictions["match_weight"].to_numpy(zero_copy_only=False) + penalty
     prob = 1 / (1 + np.power(2.0, np.minimum(-weight, 1000.0)))
     out = predictions.set_column(predictions.schema.get_field_index("match_weight"), "match_weight",

@@ -23,7 +23,7 @@ SQL_DIALECT = "duckdb"
 TF_COLUMNS = ("first_name", "last_name")
 
 
-# The one-edit level's label: how first_name_typos finds it in a fitted model, whatever dialect its SQL is in.
+# The one-edit level's label: how name_typos finds it in a fitted model, whatever dialect its SQL is in.
 ONE_EDIT_LABEL = "Damerau-Levenshtein distance of {column} <= 1"
 
 

@@ -1,15 +1,19 @@
-"""First names one typo apart: a mistyped name or two names? Split by how many records hold the rarer one, learned.
+"""Names one typo apart: a mistyped name or two names? Split by how many records hold the rarer one, learned.
 
-The first-name comparison's one-typo level (model._one_edit) gives every pair on it one weight, learned by EM. It
-holds two kinds of pairs: a duplicate whose name was mistyped once, where one side is a value almost no other record
-holds ('julue' / 'julie'), and two different common names one letter apart ('louis' / 'louise', 'christian' /
-'christiane'), mostly two people of one household. At 20k persons (seed 167, `main` 52cf55e) the pairs on the level
-whose rarer name at most 16 records hold were 0.998 true, those above 0.32-0.44, and both scored 0.97 / 0.79-0.89.
+The first-name and the surname comparisons' one-typo levels (model._one_edit) give every pair on them one weight,
+learned by EM. Each holds two kinds of pairs: a duplicate whose name was mistyped once, where one side is a value
+almost no other record holds ('julue' / 'julie', 'duponr' / 'dupont'), and two different common names one letter
+apart ('louis' / 'louise', 'martin' / 'martins'), mostly two people (of one household, for first names). At 20k
+persons (seed 167, `main` 52cf55e) the first-name pairs on the level whose rarer name at most 16 records hold were
+0.998 true, those above 0.32-0.44, and both scored 0.97 / 0.79-0.89; at 100k (seed 173) the pairs sharing a first
+name and a surname one typo apart, nothing else, whose rarer surname one record holds were 0.94 true, those above 8
+records 0.02, all scored 0.6.
 
-The split, learned on each full re-link (`learn`), refines the level's weight by the likelihood ratio of the class:
+The split, learned per name column on each full re-link (`learn`), refines the level's weight by the likelihood ratio
+of the class:
 - a pair's class is "rare" when the rarer of its two names is held by at most `t` records of the linkage input;
-- P(class | same person, one typo apart), from the first-name anchor pairs (conflicts.py: pairs sharing an e-mail or
-  a mobile with the birth date not differing, or surname and birth date) whose first names are one typo apart;
+- P(class | same person, one typo apart), from anchor pairs (conflicts.py: pairs sharing an e-mail or a mobile with
+  the birth date or first name not differing, or two fields beside the name) whose names are one typo apart;
 - P(class | two people, one typo apart), from the sample of distinct people (u_sample.py): every pair of its names
   one typo apart, weighed by how many people hold each (the random pairs they make), counted exactly;
 - `t` is the power of two that separates the two distributions best (information value), so the data say where a
@@ -32,7 +36,8 @@ from rapidfuzz.distance import DamerauLevenshtein
 
 from pipeline.identity.model import ONE_EDIT_LABEL
 
-COLUMN = "first_name"
+FIRST, LAST = "first_name", "last_name"
+COLUMNS = (FIRST, LAST)
 
 
 def counts(names: pa.ChunkedArray | pa.Array) -> dict[str, int]:
@@ -41,9 +46,11 @@ def counts(names: pa.ChunkedArray | pa.Array) -> dict[str, int]:
     return {k: n for k, n in zip(grouped["name"].to_pylist(), grouped["name_count"].to_pylist(), strict=True) if k}
 
 
-def held(con: duckdb.DuckDBPyConnection, table: str = "identity.linkage_input") -> dict[str, int]:
-    """How many records of `table` hold each first name: what `bits` reads, on the base the pairs were scored in."""
-    return dict(con.execute(f"SELECT {COLUMN}, count(*) FROM {table} WHERE {COLUMN} <> '' GROUP BY {COLUMN}").fetchall())
+def held(con: duckdb.DuckDBPyConnection, table: str = "identity.linkage_input") -> dict[str, dict[str, int]]:
+    """How many records of `table` hold each first name and each surname (by column): what `bits` reads, on the base
+    the pairs were scored in."""
+    return {c: dict(con.execute(f"SELECT {c}, count(*) FROM {table} WHERE {c} <> '' GROUP BY {c}").fetchall())
+            for c in COLUMNS}
 
 
 def one_typo(a: str, b: str) -> bool:
@@ -64,11 +71,11 @@ def _typo_pairs(names: list[str]) -> list[tuple[str, str]]:
     return sorted(found)
 
 
-def learn(records: pa.Table, sample: pa.Table, anchors: list[tuple[str, str]]) -> dict:
-    """The threshold and each class's bits; {} where anchors or random pairs one typo apart are missing. `anchors`:
-    the first-name anchor pairs' two names (conflicts.estimate's)."""
-    holders = counts(records[COLUMN])  # what `held` reads on a scoring day
-    people = counts(sample[COLUMN])
+def learn(records: pa.Table, sample: pa.Table, anchors: list[tuple[str, str]], column: str) -> dict:
+    """`column`'s threshold and each class's bits; {} where anchors or random pairs one typo apart are missing.
+    `anchors`: the two names of the anchor pairs whose `column` values differ (conflicts.estimate's)."""
+    holders = counts(records[column])  # what `held` reads on a scoring day
+    people = counts(sample[column])
     same = [min(holders.get(a, 0), holders.get(b, 0)) for a, b in anchors if a and b and one_typo(a, b)]
     apart = [(min(holders.get(a, 0), holders.get(b, 0)), people[a] * people[b])
              for a, b in _typo_pairs(sorted(people))]
@@ -91,25 +98,26 @@ def learn(records: pa.Table, sample: pa.Table, anchors: list[tuple[str, str]]) -
             "bits_common": round(math.log2((1 - p_same) / (1 - p_apart)), 4)}
 
 
-def level_of(fitted: dict) -> int | None:
-    """The comparison vector value (gamma) of the first name's one-typo level in the fitted model, None without it."""
-    comparison = next((c for c in fitted["comparisons"] if c["output_column_name"] == COLUMN), None)
+def level_of(fitted: dict, column: str) -> int | None:
+    """The comparison vector value (gamma) of `column`'s one-typo level in the fitted model, None without it."""
+    comparison = next((c for c in fitted["comparisons"] if c["output_column_name"] == column), None)
     levels = [lv for lv in (comparison or {}).get("comparison_levels", []) if not lv.get("is_null_level")]
-    found = [i for i, lv in enumerate(levels) if lv.get("label_for_charts") == ONE_EDIT_LABEL.format(column=COLUMN)]
+    found = [i for i, lv in enumerate(levels) if lv.get("label_for_charts") == ONE_EDIT_LABEL.format(column=column)]
     return len(levels) - 1 - found[0] if found else None
 
 
-def bits(pairs: pa.Table, learned: dict, held: dict[str, int]) -> np.ndarray:
-    """Each scored pair's bits (0 off the one-typo level); `held`: each name's records in the linkage input."""
+def bits(pairs: pa.Table, learned: dict, held: dict[str, int], column: str) -> np.ndarray:
+    """Each scored pair's bits (0 off `column`'s one-typo level); `held`: each `column` value's records in the linkage
+    input."""
     out = np.zeros(pairs.num_rows)
-    gamma = f"gamma_{COLUMN}"
+    gamma = f"gamma_{column}"
     if not learned or learned.get("gamma") is None or gamma not in pairs.column_names:
         return out
     on_level = pc.fill_null(pc.equal(pairs[gamma], learned["gamma"]), False).to_numpy(zero_copy_only=False)
     rows = np.flatnonzero(on_level)
     if len(rows):
-        names = pairs.take(pa.array(rows)).select([f"{COLUMN}_l", f"{COLUMN}_r"]).to_pylist()
-        rare = np.array([min(held.get(r[f"{COLUMN}_l"], 0), held.get(r[f"{COLUMN}_r"], 0))
+        names = pairs.take(pa.array(rows)).select([f"{column}_l", f"{column}_r"]).to_pylist()
+        rare = np.array([min(held.get(r[f"{column}_l"], 0), held.get(r[f"{column}_r"], 0))
                          <= learned["rarer_held_by_at_most"] for r in names])
         out[rows] = np.where(rare, learned["bits_rare"], learned["bits_common"])
     return out
