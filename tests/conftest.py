@@ -142,21 +142,25 @@ def checks(result, by_asset: bool = False) -> dict:
 def park_day(settings: Settings, day: str) -> Callable[[], None]:
     """Move a day's drop folders aside (not delivered yet); returns a function that delivers them."""
     parked = settings.raw_dir.parent / "parked"
-    moves = [(d, parked / d.relative_to(settings.raw_dir)) for d in sorted(settings.raw_dir.glob(f"*/{day}"))]
-    for src, dst in moves:
+    for src in sorted(settings.raw_dir.glob(f"*/{day}")):
+        dst = parked / src.relative_to(settings.raw_dir)
         dst.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(src, dst)
+    return lambda: deliver_day(settings, day)
 
-    def deliver() -> None:
-        for src, dst in moves:
-            shutil.move(dst, src)
-    return deliver
+
+def deliver_day(settings: Settings, day: str) -> None:
+    """Deliver the drop folders `park_day` moved aside, also in a copy of the project made after parking them."""
+    parked = settings.raw_dir.parent / "parked"
+    for src in sorted(parked.glob(f"*/{day}")):
+        shutil.move(src, settings.raw_dir / src.relative_to(parked))
 
 
 # The longest files first (measured with --durations): `make test` hands whole files to two workers in collection
 # order, so a long file collected last would run alone at the end.
-LONGEST_FIRST = ["test_ui.py", "test_incremental.py", "test_spark_engine.py", "test_stewardship.py",
-                 "test_hostile_runs.py", "test_identity_flow.py", "test_bench.py", "test_personal_data.py"]
+LONGEST_FIRST = ["test_ui.py", "test_incremental.py", "test_spark_engine.py", "test_incremental_golden.py",
+                 "test_stewardship.py", "test_hostile_runs.py", "test_identity_flow.py", "test_bench.py",
+                 "test_personal_data.py"]
 
 
 def pytest_collection_modifyitems(config, items):
@@ -264,8 +268,14 @@ def demo_run(tmp_path_factory) -> DemoRun:
 
 def copy_demo(demo: DemoRun, dest: Path) -> Settings:
     """A private copy of the materialised demo under `dest`: its own raw drops, warehouse, copies and artefacts."""
-    shutil.copytree(demo.root, dest, dirs_exist_ok=True)
-    return dataclasses.replace(demo.settings, raw_dir=dest / "raw", warehouse=dest / "warehouse.duckdb")
+    return copy_project(demo.root, demo.settings, dest)
+
+
+def copy_project(root: Path, settings: Settings, dest: Path) -> Settings:
+    """A private copy of a project laid out as `demo_settings` lays it out under `root` (raw/, parked/, the
+    warehouse and what runs left beside it), with its settings pointing at the copy."""
+    shutil.copytree(root, dest, dirs_exist_ok=True)
+    return dataclasses.replace(settings, raw_dir=dest / "raw", warehouse=dest / "warehouse.duckdb")
 
 
 @pytest.fixture

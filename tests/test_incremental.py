@@ -1,4 +1,5 @@
-"""Daily runs: partitions by drop day, incremental staging and linking, idempotent re-runs, backfills."""
+"""Daily runs: partitions by drop day, incremental staging, idempotent re-runs, backfills (an incremental day's
+linking: test_incremental_golden.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import duckdb
 from pipeline import runner
 from pipeline.demo import DEMO_DAY
 from pipeline.demo.next_day import hold_back
-from tests.conftest import demo_settings, materialise, park_day
+from tests.conftest import demo_settings, materialise
 
 NEXT_DAY = "2026-11-24"
 MARTS = ("customer_360", "customer_xref", "household", "consent_history", "segment_summary")
@@ -39,37 +40,6 @@ def test_rerunning_the_same_day_is_idempotent(demo_copy):
     with duckdb.connect(str(settings.warehouse), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM raw.web_orders").fetchall() == raw_before  # no duplicated rows
         assert con.execute("SELECT count(*) FROM identity.id_events").fetchall() == events_before  # same ids
-
-
-def test_an_incremental_day_links_new_records_to_existing_customers(tmp_path):
-    settings = demo_settings(tmp_path, 600, seed=12, truth_file=tmp_path / "truth.csv")
-    hold_back(settings.raw_dir, 0.03, DEMO_DAY)
-    deliver = park_day(settings, NEXT_DAY)
-    materialise(settings)
-    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
-        day_one = dict(con.execute("SELECT unique_id, customer_id FROM identity.record_customer").fetchall())
-    deliver()
-    assert runner.plan(settings).days_to_load == [NEXT_DAY]
-    result = materialise(settings)
-    meta = _predictions_meta(result)
-    assert meta["linkage_mode"].value == "incremental" and meta["records_changed"].value > 0
-    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
-        day_two = dict(con.execute("SELECT unique_id, customer_id FROM identity.record_customer").fetchall())
-        staged = con.execute("SELECT count(*) FROM staging.person_records").fetchall()[0][0]
-        f1_incremental = con.execute("SELECT pairwise_f1 FROM identity.linkage_quality "
-                                     "ORDER BY measured_at DESC LIMIT 1").fetchall()[0][0]
-        # New records joined existing customers (not only new ones), and yesterday's ids stayed.
-        new = {uid: cid for uid, cid in day_two.items() if uid not in day_one}
-        assert len(day_two) == staged and new
-        assert any(cid in set(day_one.values()) for cid in new.values())
-    kept = sum(day_two[uid] == cid for uid, cid in day_one.items())
-    assert kept / len(day_one) > 0.99
-    result = materialise(settings, full_refresh=True)  # the full re-link, on demand
-    assert _predictions_meta(result)["linkage_mode"].value == "full"
-    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
-        f1_full = con.execute("SELECT pairwise_f1 FROM identity.linkage_quality "
-                              "ORDER BY measured_at DESC LIMIT 1").fetchall()[0][0]
-    assert abs(f1_full - f1_incremental) < 0.02
 
 
 def test_staging_new_files_only_gives_what_a_full_restage_gives(small_project):
