@@ -18,7 +18,7 @@ import dagster as dg
 import duckdb
 
 from pipeline.config import PROJECT_ROOT, Settings, Source, drop_day, load_sources
-from pipeline.drops import list_files, scan, unreached
+from pipeline.drops import list_files, scan
 from pipeline.drops import today as _today
 from pipeline.instance import CODE_LOCATION
 from pipeline.private_files import GROUP_MODE, SHARED_MODE, owner_only, restrict, share
@@ -41,8 +41,7 @@ def today() -> str:
 
 
 def files_on_disk(settings: Settings, sources: list[Source]) -> tuple[set[tuple[str, str, str, str]], list[str]]:
-    """(source, day, file, sha256) of every readable file the sources file reaches, and the refused ones (with
-    the files it leaves unread in the sources' folders)."""
+    """(source, day, file, sha256) of every readable file the sources file reaches, and the refused ones."""
     found, refused = set(), []
     for source in sources:
         paths, bad = scan(source, settings.raw_dir)
@@ -50,7 +49,7 @@ def files_on_disk(settings: Settings, sources: list[Source]) -> tuple[set[tuple[
         for path in paths:
             sha = hashlib.sha256(path.read_bytes()).hexdigest()
             found.add((source.name, drop_day(path, settings.raw_dir), str(path.relative_to(settings.raw_dir)), sha))
-    return found, refused + unreached(sources, settings.raw_dir)
+    return found, refused
 
 
 def partition_start(settings: Settings, sources: list[Source]) -> str:
