@@ -1,11 +1,16 @@
 """Dagster metadata for a warehouse table: row count and column schema, never row values."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import dagster as dg
 import duckdb
 
-from pipeline.quality.gx_runner import SuiteResult
 from pipeline.sql import qualified, scalar
+
+if TYPE_CHECKING:  # Great Expectations is loaded by the checks that validate, not by every process that loads the code
+    from pipeline.quality.gx_runner import SuiteResult
 
 
 def table_metadata(con: duckdb.DuckDBPyConnection, table: str) -> dict:

@@ -1,5 +1,8 @@
 """The code location loads: every layer's assets, described and grouped, checks on their assets."""
 
+import subprocess
+import sys
+
 import dagster as dg
 
 from pipeline.config import load_sources
@@ -26,3 +29,11 @@ def test_bundled_definitions_module_loads():
     from pipeline import definitions
 
     assert isinstance(definitions.defs, dg.Definitions)
+
+
+def test_loading_the_definitions_leaves_great_expectations_to_the_checks_that_validate():
+    # The code server, the daemon's schedule and sensor load the definitions and validate nothing: Great Expectations
+    # (3-5 CPU s of imports) is loaded by a check when it builds its suite.
+    code = "import sys, pipeline.definitions; print('great_expectations' in sys.modules)"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert loaded == "False"
