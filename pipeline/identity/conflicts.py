@@ -62,10 +62,9 @@ from pipeline.identity.features import IDENTIFIER_PREFIX
 
 KINDS = {"first_name": first_names_conflict, "birth_date": birth_dates_conflict}
 CONFIRMED = "first_name_confirmed"  # a first-name conflict two records of each side confirm (see the docstring)
-UNSHARED = "unshared_contacts"  # the artefact's key of ConflictModel.unshared
-SURNAMES = "surnames_differing_beside_a_shared_contact"  # the artefact's key of ConflictModel.surnames
-TYPOS = "first_names_one_typo_apart"  # the artefact's key of ConflictModel.typos
-SURNAME_TYPOS = "last_names_one_typo_apart"  # the artefact's key of ConflictModel.surname_typos
+# The artefact's key of each learned part of ConflictModel beside its weights (an empty part is not written).
+SECTIONS = {"unshared_contacts": "unshared", "surnames_differing_beside_a_shared_contact": "surnames",
+            "first_names_one_typo_apart": "typos", "last_names_one_typo_apart": "surname_typos"}
 KEY_COLUMNS = ("first_name", "first_name_canonical", "last_name", "birth_date")
 # Anchors that leave each kind's own field free to disagree (columns compared exactly; postcode may be missing).
 FIELD_ANCHORS = {"first_name": ("last_name", "birth_date"), "birth_date": ("first_name_canonical", "last_name")}
@@ -137,15 +136,13 @@ class ConflictModel:
         return self.confirmed_vetoes and confirmed_conflict(xs, ys)
 
     def as_dict(self) -> dict:
-        return {**{k: asdict(w) for k, w in self.weights.items()}, **({UNSHARED: self.unshared} if self.unshared else {}),
-                **({SURNAMES: self.surnames} if self.surnames else {}), **({TYPOS: self.typos} if self.typos else {}),
-                **({SURNAME_TYPOS: self.surname_typos} if self.surname_typos else {})}
+        return {**{k: asdict(w) for k, w in self.weights.items()},
+                **{key: getattr(self, part) for key, part in SECTIONS.items() if getattr(self, part)}}
 
     @classmethod
     def from_dict(cls, data: dict) -> ConflictModel:
-        return cls({k: ConflictWeight(**w) for k, w in data.items() if k not in (UNSHARED, SURNAMES, TYPOS, SURNAME_TYPOS)},
-                   dict(data.get(UNSHARED, {})), dict(data.get(SURNAMES, {})), dict(data.get(TYPOS, {})),
-                   dict(data.get(SURNAME_TYPOS, {})))
+        return cls({k: ConflictWeight(**w) for k, w in data.items() if k not in SECTIONS},
+                   **{part: dict(data.get(key, {})) for key, part in SECTIONS.items()})
 
     @classmethod
     def default(cls) -> ConflictModel:
