@@ -9,6 +9,7 @@ from pipeline.config import Settings
 from pipeline.runner import plan
 
 PARIS = ZoneInfo("Europe/Paris")
+SHOWN_FILES = 10  # file names a tick's log line lists per drop day; the rest are counted
 
 
 def build(settings: Settings, partitions: dg.PartitionsDefinition) -> tuple[dg.JobDefinition, list]:
@@ -39,6 +40,11 @@ def build(settings: Settings, partitions: dg.PartitionsDefinition) -> tuple[dg.J
         days = [d for d in run_plan.days_to_load if not any(d in p for p in run_plan.problems)]
         if not days:
             return dg.SkipReason("no new or changed drop")
+        for day in days:  # which files made the request: paths only, as the extracts step names them
+            files = run_plan.new_files[day]
+            more = f" and {len(files) - SHOWN_FILES} more" if len(files) > SHOWN_FILES else ""
+            context.log.info(f"drop day {day}: {len(files)} new or changed file(s) ({', '.join(files[:SHOWN_FILES])}"
+                             f"{more}): run requested")
         return [dg.RunRequest(run_key=f"{day}@{run_plan.versions[day]}", partition_key=day) for day in days]
 
     return job, [daily_refresh, new_source_drop]

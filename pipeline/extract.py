@@ -34,6 +34,7 @@ from pipeline.text_repair import repair, suspect
 META_COLUMNS = ["_file", "_line", "_error", "_raw", "_drop"]
 RESERVED = {*META_COLUMNS, "_loaded_at"}
 REFUSED_FILE_REASON = "file refused"
+LOADED_BUT = "loaded, but "  # the status of a file read whole that its check reports all the same
 # What a column name may look like to be shown in a log line; others are counted, never shown (a data
 # value taken for a header would otherwise leak into the logs).
 _VALUE_LIKE = re.compile(r"^[\d\s.,:/+()-]+$")  # numbers, dates, phones: values, never column names
@@ -60,7 +61,7 @@ class FileLoad:
     unreadable: int = 0
     records: int = 0      # the file's own count of records (non-blank data lines, JSON lines, Parquet rows)
     repaired: int = 0     # records whose text was UTF-8 read as latin-1, repaired
-    status: str = "loaded"  # loaded | duplicate of <file> | refused: <why>
+    status: str = "loaded"  # loaded | loaded, but <why> | duplicate of <file> | refused: <why>
 
 
 @dataclass
@@ -156,6 +157,7 @@ class _Read:
     records: int
     repaired: int = 0
     refused: str | None = None  # why the whole file is refused (its rows then carry no data column)
+    flaw: str | None = None  # what is wrong with a file read all the same (its check fails, its rows load)
 
 
 def _rows_frame(rows: list[dict]) -> pd.DataFrame:
@@ -236,9 +238,14 @@ def _header_problem(header: list[str], source: Source) -> str | None:
     return _missing(source.mapped_columns, header)
 
 
-def _missing(required: list[str], columns: list[str]) -> str | None:
+def _absent(required: list[str], columns: list[str]) -> list[str]:
+    """The `required` names not among `columns` (compared case-insensitively)."""
     have = {c.lower() for c in columns}
-    missing = [c for c in required if c.lower() not in have]
+    return [c for c in required if c.lower() not in have]
+
+
+def _missing(required: list[str], columns: list[str]) -> str | None:
+    missing = _absent(required, columns)
     return f"lacks mapped column(s) {missing}" if missing else None
 
 
@@ -404,7 +411,21 @@ def _read_file(path: Path, data: bytes, source: Source, file: str, names: _Names
         if problem:
             read.refused = problem
             read.frame["_error"] = read.frame["_error"].fillna(f"{REFUSED_FILE_REASON}: {problem}")
+        else:
+            read.flaw = _absent_keys(source, read)
     return read
+
+
+def _absent_keys(source: Source, read: _Read) -> str | None:
+    """A mapped key that no line of a JSON-lines file holds, with the unmapped keys it holds: a key renamed in the export
+    (`mail` -> `e_mail`) left that field empty in every record without a word. Not a refusal: JSON lines may omit null
+    keys, so a small file of a sparse key can lack it; the file check fails and the operator reads which key."""
+    absent = _absent(source.mapped_columns, read.columns)
+    if not absent:
+        return None
+    unmapped = _absent(read.columns, source.mapped_columns)
+    return (f"no line holds mapped key(s) {absent}"
+            + (f" (it holds unmapped key(s) {shown(unmapped)}: renamed in the export?)" if unmapped else ""))
 
 
 def _refuse_rounded_ids(frame: pd.DataFrame, record_id: str) -> None:
@@ -461,6 +482,9 @@ def read_source(source: Source, raw_dir: Path, day: str | None = None,
         if read.refused:
             load.status = f"refused: {read.refused}"
             warnings.append(f"{file}: {read.refused}; its {len(read.frame)} record(s) are quarantined")
+        elif read.flaw:
+            load.status = f"{LOADED_BUT}{read.flaw}"
+            warnings.append(f"{file}: {read.flaw}; its records are loaded with that field empty")
         if read.repaired:
             warnings.append(f"{file}: {read.repaired} record(s) held UTF-8 text or Windows-1252 characters read as "
                             f"{source.encoding} (mojibake), repaired")

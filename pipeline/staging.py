@@ -28,6 +28,10 @@ CONSENT_CHANNEL_ALIASES = {"email": "email", "e_mail": "email", "mail": "email",
                            "post": "post", "postal": "post", "courrier": "post", "mail_postal": "post"}
 IDENTIFYING = ("first_name", "last_name", "email", "phone")
 SUPERSEDED_REASON = "duplicate record id"  # an older version of a record delivered again: superseded, not bad
+# One file giving one record id to rows of different people is not a record and its versions: none is kept (a later
+# row would otherwise supersede the other person, who would leave staging as a mere old version, never counted as bad).
+SHARED_ID_REASON = ("record id shared in this file by rows that differ in first name or birth date (two people under "
+                    "one id?): none of them is staged")
 # What the erasure and retention purge (pipeline/golden/purge.py) leaves in a raw row's first identifying column:
 # the row is a record whose values were purged, staged with no values (not quarantined as an empty person), so
 # counts reconcile and its customer keeps its id. The token itself never becomes a value.
@@ -208,6 +212,8 @@ def _row_rejections(source: Source, frame: pd.DataFrame) -> pd.Series:
     if source.has_person:  # an empty person would become an empty customer (and its activities with it)
         present = np.logical_or.reduce([_identifying(frame, source, f).to_numpy() for f in IDENTIFYING])
         _set(reason, reason.isna() & ~present & ~frame["_purged"], "no name, e-mail or phone to identify the person")
+    if source.has_person:
+        _set(reason, reason.isna() & _shared_ids(source, frame, reason.isna()), SHARED_ID_REASON)
     # Same record id twice: the last version read (latest drop, last line) wins.
     dup = reason.isna() & frame["_record_id"].notna()
     if not frame.loc[dup, "_record_id"].duplicated().any():
@@ -219,6 +225,25 @@ def _row_rejections(source: Source, frame: pd.DataFrame) -> pd.Series:
         reason[later] = frame.loc[later, "_record_id"].map(
             lambda r: f"{SUPERSEDED_REASON}; the version at {kept_at.at[r, '_file']}:{kept_at.at[r, '_line']} was kept")
     return reason
+
+
+def _shared_ids(source: Source, frame: pd.DataFrame, candidates: pd.Series) -> pd.Series:
+    """Whether each row's record id is held, in the same file, by another candidate row with another first name or
+    birth date (the fields a person keeps between two rows of one export; compared as `Jean`, `JEAN ` and `Jéan` are
+    one name, `03/02/1980` and `03-02-1980` one date). Rows repeated as they were, a full export sent again (another
+    file) and a record's versions that agree on both keep the versions rule."""
+    shared = pd.Series(False, index=frame.index)
+    keys = frame.loc[candidates & frame["_record_id"].notna(), ["_record_id", "_file"]]
+    keys = keys[keys.duplicated(keep=False)]  # nearly always empty: one row per id and file
+    for field, key in (("first_name", names.match_form), ("birth_date", identifier_key)):
+        if keys.empty or source.person.get(field) is None:
+            continue
+        values = _per_distinct(_col(frame, source.person[field]).loc[keys.index], key)
+        counts = keys.assign(value=values).dropna().groupby(["_record_id", "_file"])["value"].nunique()
+        conflicted = counts[counts > 1].index
+        if len(conflicted):
+            shared.loc[keys.index[pd.MultiIndex.from_frame(keys).isin(conflicted)]] = True
+    return shared
 
 
 def _stage_persons(source: Source, frame: pd.DataFrame, issues: _Issues, today: date,

@@ -196,6 +196,17 @@ def defs(bundled_settings):
     return build_definitions(bundled_settings)
 
 
+@pytest.fixture
+def cli_env(monkeypatch, tmp_path):
+    """The CLI writes its options into the environment: set (and so restore after the test) each of them."""
+    from pipeline.config import BUNDLED_SOURCES
+    from tests.hostile import day
+
+    for var, value in (("C360_RAW_DIR", tmp_path / "raw"), ("C360_WAREHOUSE", tmp_path / "data" / "warehouse.duckdb"),
+                       ("C360_SOURCES", BUNDLED_SOURCES), ("C360_TRUTH", ""), ("C360_FIRST_DAY", day(-10))):
+        monkeypatch.setenv(var, str(value))
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _own_dagster_home(tmp_path_factory):
     """A run history per test session (the CLI's runs would otherwise land in the repo's data/dagster_home)."""

@@ -8,7 +8,9 @@ import json
 from datetime import date, timedelta
 from pathlib import Path
 
-from pipeline.config import Settings
+import duckdb
+
+from pipeline.config import Settings, load_sources
 
 # Values of records that must never be read (refused files) or shown (anywhere but the data tables).
 SECRET_EMAIL, SECRET_PHONE, SECRET_NAME = "secret.person@leak.example", "0699999999", "Zorglub"
@@ -117,3 +119,14 @@ def first_delivery(root: Path) -> None:
     (raw / "crm" / day(-2) / "linked.csv").symlink_to(outside)
     write(raw, "crm", "2026-02-30", "export.csv", f"{CRM_HEADER}\n{secret}".encode("latin-1"))
     write(raw, "crm", day(3), "export.csv", f"{CRM_HEADER}\n{secret}".encode("latin-1"))
+
+
+def balanced(settings: Settings) -> dict[str, tuple]:
+    """Per file: (the file's own records, raw, staged, quarantined), all asserted equal."""
+    from assets.staging import reconciliation_sql
+
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        rows = con.execute(reconciliation_sql(load_sources(settings.sources_file))).fetchall()
+    for src, file, records, raw_n, staged, quarantined in rows:
+        assert records == raw_n == staged + quarantined, (src, file, records, raw_n, staged, quarantined)
+    return {file: (records, raw_n, staged, quarantined) for _, file, records, raw_n, staged, quarantined in rows}

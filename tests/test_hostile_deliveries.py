@@ -26,9 +26,20 @@ from pipeline.extract import read_source
 from pipeline.private_files import owner_only
 from pipeline.publish import publish_marts
 from pipeline.run_lock import WarehouseBusy, exclusive_run
-from pipeline.staging import stage_source
+from pipeline.staging import SHARED_ID_REASON, stage_source
 from pipeline.text_repair import repair
-from tests.hostile import CRM_HEADER, SECRET_EMAIL, SECRET_NAME, SECRET_PHONE, crm_rows, day, project, write
+from tests.hostile import (
+    CRM_HEADER,
+    SECRET_EMAIL,
+    SECRET_NAME,
+    SECRET_PHONE,
+    balanced,
+    crm_rows,
+    day,
+    project,
+    shop_lines,
+    write,
+)
 
 CSV_YAML = """
 sources:
@@ -396,3 +407,50 @@ def test_staged_json_keys_keep_one_spelling(tmp_path):
                     fmt="jsonl")
     assert list(extract.rows["email"]) == ["a@x.fr", "b@x.fr"]
     assert pd.isna(extract.rows["_error"]).all()
+
+
+# --- several days through `customer360 run`, as the operator runs it ---------------------------------------
+
+def _cli_run(settings, capsys) -> str:
+    """`customer360 run` on the project; what it printed on stderr."""
+    from pipeline.cli import main
+
+    code = main(["run", "--raw-dir", str(settings.raw_dir), "--warehouse", str(settings.warehouse),
+                 "--sources", str(settings.sources_file), "--truth", "", "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    return err
+
+
+def test_a_renamed_json_key_and_two_people_under_one_id_are_said_not_absorbed(tmp_path, capsys, cli_env):
+    # A JSON-lines source renamed `mail` to `e_mail`: every record loaded with an empty e-mail, each new version
+    # superseding the one that had it, and only the new key was warned about. A CRM file giving C03 to a second
+    # person: she superseded Sophie, who left staging as a mere old version. A file no glob reaches was said once a
+    # day in a run of several days.
+    settings = project(tmp_path)
+    raw = settings.raw_dir
+    write(raw, "crm", day(-4), "export.csv", (CRM_HEADER + "\n" + "\n".join(crm_rows(10)) + "\n").encode("latin-1"))
+    write(raw, "crm", day(-3), "export.csv", (CRM_HEADER + "\n" + "\n".join(crm_rows(12)) + "\n").encode("latin-1"))
+    write(raw, "crm", day(-3), "export.xlsx", b"PK\x03\x04")
+    write(raw, "shop", day(-4), "accounts.jsonl", ("\n".join(shop_lines(range(10, 16))) + "\n").encode())
+    first = _cli_run(settings, capsys)  # two days in one run
+    assert first.count("that no `files` glob of the sources file reaches") == 1, first
+
+    renamed = [line.replace('"mail"', '"e_mail"') for line in shop_lines(range(10, 16))]
+    write(raw, "shop", day(-2), "accounts.jsonl", ("\n".join(renamed) + "\n").encode())
+    two_people = [*crm_rows(12), "C03;Zoé;Roux;zoe.roux@example.fr;0612345699;75003", crm_rows(4)[3]]
+    write(raw, "crm", day(-2), "export.csv", (CRM_HEADER + "\n" + "\n".join(two_people) + "\n").encode("latin-1"))
+    second = _cli_run(settings, capsys)
+    assert (f"check FAILED files_loaded: shop/{day(-2)}/accounts.jsonl: loaded, but no line holds mapped key(s) "
+            "['mail'] (it holds unmapped key(s) ['e_mail']: renamed in the export?)") in second, second
+    files = balanced(settings)
+    assert files[f"crm/{day(-2)}/export.csv"] == (14, 14, 11, 3)  # C03's three rows of that file
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        assert con.execute("SELECT _line, reason FROM staging.quarantine WHERE source_record_id = 'C03' AND _file = ? "
+                           "ORDER BY 1", [f"crm/{day(-2)}/export.csv"]).fetchall() == [
+            (line, SHARED_ID_REASON) for line in (5, 14, 15)]
+        # The version of day -3 stays (the file that named two people decides nothing); the others move on.
+        assert con.execute("SELECT first_name, _file FROM staging.person_records WHERE source_record_id = 'C03'"
+                           ).fetchall() == [("Sophie", f"crm/{day(-3)}/export.csv")]
+        assert con.execute("SELECT count(*) FROM staging.person_records WHERE source = 'crm' AND _file = ?",
+                           [f"crm/{day(-2)}/export.csv"]).fetchall() == [(11,)]

@@ -9,19 +9,18 @@ import shutil
 
 import dagster as dg
 import duckdb
-import pytest
 
 from assets.publication_guard import customer_360_not_shrunk
-from assets.staging import RECONCILES, reconciliation_sql
+from assets.staging import RECONCILES
 from pipeline import runner
 from pipeline.cli import main
-from pipeline.config import BUNDLED_SOURCES, load_sources
 from pipeline.resources import build_resources
 from tests.conftest import checks
 from tests.hostile import (
     SECRET_EMAIL,
     SECRET_NAME,
     SECRET_PHONE,
+    balanced,
     crm_rows,
     day,
     first_delivery,
@@ -56,25 +55,8 @@ def _events_text(results) -> str:
     return "\n".join(parts)
 
 
-def _balanced(settings) -> dict[str, tuple]:
-    """Per file: (the file's own records, raw, staged, quarantined), all asserted equal."""
-    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
-        rows = con.execute(reconciliation_sql(load_sources(settings.sources_file))).fetchall()
-    for src, file, records, raw_n, staged, quarantined in rows:
-        assert records == raw_n == staged + quarantined, (src, file, records, raw_n, staged, quarantined)
-    return {file: (records, raw_n, staged, quarantined) for _, file, records, raw_n, staged, quarantined in rows}
-
-
 def _sha(path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-@pytest.fixture
-def cli_env(monkeypatch, tmp_path):
-    """The CLI writes its options into the environment: set (and so restore after the test) each of them."""
-    for var, value in (("C360_RAW_DIR", tmp_path / "raw"), ("C360_WAREHOUSE", tmp_path / "data" / "warehouse.duckdb"),
-                       ("C360_SOURCES", BUNDLED_SOURCES), ("C360_TRUTH", ""), ("C360_FIRST_DAY", day(-10))):
-        monkeypatch.setenv(var, str(value))
 
 
 def test_a_hostile_first_delivery_is_contained_published_and_leaks_nothing(tmp_path, capsys, cli_env,
@@ -87,7 +69,7 @@ def test_a_hostile_first_delivery_is_contained_published_and_leaks_nothing(tmp_p
     assert len(refused) == 3 and all(SECRET_EMAIL not in line for line in refused)
     assert any("not a real day" in r for r in refused) and any("in the future" in r for r in refused)
     assert any("outside the raw directory" in r for r in refused)
-    files = _balanced(settings)
+    files = balanced(settings)
     export = f"crm/{day(-2)}/export.csv"
     assert files[export] == (18, 18, 15, 3)  # one stray quote, one 200 KB field, one empty person: 3 of 18
     assert files[f"crm/{day(-2)}/no_header.csv"] == (2, 2, 0, 2)  # its first line is a record, not a header
@@ -182,7 +164,7 @@ def test_snapshots_archives_forgetting_and_renamed_sources(tmp_path, cli_env):
         results = _run(settings, **staging, **options)
         found = {name: c for r in results for name, c in checks(r).items()}
         assert found["sources_healthy"].passed and found[RECONCILES].passed
-        _balanced(settings)
+        balanced(settings)
         with duckdb.connect(str(settings.warehouse), read_only=True) as con:
             assert con.execute("SELECT count(*) FROM staging.quarantine WHERE source = 'crm' AND reason LIKE "
                                "'duplicate record id%'").fetchall() == [(14,)]
@@ -201,7 +183,7 @@ def test_snapshots_archives_forgetting_and_renamed_sources(tmp_path, cli_env):
     with duckdb.connect(str(settings.warehouse), read_only=True) as con:
         by_source = dict(con.execute("SELECT source, count(*) FROM staging.person_records GROUP BY ALL").fetchall())
     assert by_source == {"crm": 14 + 1, "web_shop": 1}  # C52 stays: "007" is no name, but Bond is
-    _balanced(settings)
+    balanced(settings)
     shutil.rmtree(settings.raw_dir / "shop")
 
 
