@@ -454,3 +454,21 @@ def test_a_renamed_json_key_and_two_people_under_one_id_are_said_not_absorbed(tm
                            ).fetchall() == [("Sophie", f"crm/{day(-3)}/export.csv")]
         assert con.execute("SELECT count(*) FROM staging.person_records WHERE source = 'crm' AND _file = ?",
                            [f"crm/{day(-2)}/export.csv"]).fetchall() == [(11,)]
+
+
+def test_the_new_drop_sensor_names_the_files_it_requests_a_run_for(tmp_path, capfd):
+    # Its tick said only "run requested" for a day: which delivery woke it was nowhere in its log.
+    from pipeline.definitions import build_definitions
+
+    settings = project(tmp_path)
+    write(settings.raw_dir, "crm", day(-2), "export.csv", (CRM_HEADER + "\n" + crm_rows(1)[0] + "\n").encode("latin-1"))
+    for i in range(12):
+        write(settings.raw_dir, "shop", day(-1), f"accounts_{i:02d}.jsonl", (shop_lines(range(i, i + 1))[0] + "\n").encode())
+    sensor = build_definitions(settings).resolve_sensor_def("new_source_drop")
+    with dg.instance_for_test() as instance:
+        requests = sensor(dg.build_sensor_context(instance=instance))
+    assert [r.partition_key for r in requests] == [day(-2), day(-1)]
+    said = capfd.readouterr().err
+    assert f"drop day {day(-2)}: 1 new or changed file(s) (crm/{day(-2)}/export.csv): run requested" in said
+    shown = ", ".join(f"shop/{day(-1)}/accounts_{i:02d}.jsonl" for i in range(10))
+    assert f"drop day {day(-1)}: 12 new or changed file(s) ({shown} and 2 more): run requested" in said
