@@ -35,7 +35,7 @@ def build(settings: Settings, partitions: dg.PartitionsDefinition) -> tuple[dg.J
             run_plan = plan(settings)
         except duckdb.Error:  # a run holds the warehouse (one writer): look again at the next tick
             return dg.SkipReason("the warehouse is being written by a run")
-        for problem in run_plan.problems:  # folder names and days only
+        for problem in run_plan.problems + run_plan.gone:  # folder names and days only
             context.log.warning(problem)
         days = [d for d in run_plan.days_to_load if not any(d in p for p in run_plan.problems)]
         if not days:

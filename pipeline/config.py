@@ -212,12 +212,29 @@ def load_sources(path: Path | str = BUNDLED_SOURCES) -> list[Source]:
     return list(_parse_sources(path, text))
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader refusing a key given twice in one mapping: PyYAML keeps the last silently, so a second
+    `email:` under `person:` dropped the first mapping without a word."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if not isinstance(key, str | int | float | bool | None):  # an unhashable key: the base class says so
+                continue
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"key '{key}' given twice in one mapping",
+                                                        key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 # A run reads the sources file four times (definitions, runner, purge, copies): the same text is parsed once per
 # process (~0.1 s each with YAML and validation); a changed file is parsed again.
 @functools.lru_cache(maxsize=8)
 def _parse_sources(path: Path, text: str) -> tuple[Source, ...]:
     try:
-        doc = yaml.safe_load(text) or {}
+        doc = yaml.load(text, Loader=_UniqueKeyLoader) or {}  # a SafeLoader subclass
     except yaml.YAMLError as exc:
         raise SourcesFileError(f"cannot read sources file {path}: {exc}") from exc
     entries = doc.get("sources")

@@ -17,6 +17,7 @@ import gc
 import hashlib
 import json
 import re
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -49,7 +50,10 @@ _SCIENTIFIC = re.compile(r"\d(?:[.,]\d+)?E\+\d+", re.IGNORECASE)
 ROUNDED_ID_REASON = ("record id in a spreadsheet's scientific notation (such as 1.23E+12): rounded, so distinct records "
                      "would share it; export the column as text")
 _SEPARATOR_HINT = re.compile("sep=.", re.IGNORECASE)
-_DELIMITERS = (",", ";", "\t", "|")  # the ones exports use: a header split by another is named in the refusal
+_DELIMITERS = (",", ";", "\t", "|")
+_GZIP_MAGIC = b"\x1f\x8b"
+_SHOWN_LINES = 10  # line numbers a warning lists
+CUT_REASON = "the file ends {how}: its last record may be cut short"  # the ones exports use: a header split by another is named in the refusal
 
 
 @dataclass
@@ -113,16 +117,39 @@ def _utf16_without_mark(data: bytes) -> str | None:
     return None
 
 
-def _decode(data: bytes, encoding: str) -> str:
+def _decode(data: bytes, encoding: str) -> tuple[str, str | None]:
+    """The file's text, and how it was cut short when it was (a UTF-16 file of an odd number of bytes)."""
     # A UTF-16 export says so with its byte-order mark, whatever the sources file declares; without one, its NUL
     # bytes do (read as declared, its header would look like no header at all and the file be refused).
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return data.decode("utf-16", errors="surrogateescape")
-    if utf16 := _utf16_without_mark(data):
-        return data.decode(utf16, errors="surrogateescape")
-    # surrogateescape keeps undecodable bytes visible so the rows holding them can be quarantined.
-    text = data.decode(encoding, errors="surrogateescape")
-    return text[1:] if text.startswith("\ufeff") else text
+    utf16 = "utf-16" if data.startswith((b"\xff\xfe", b"\xfe\xff")) else _utf16_without_mark(data)
+    cut = None
+    if utf16:
+        if len(data) % 2:  # cut in the middle of a character: the whole file failed to decode
+            data, cut = data[:-1], "in the middle of a UTF-16 character"
+        text = data.decode(utf16, errors="surrogateescape")
+    else:  # surrogateescape keeps undecodable bytes visible so the rows holding them can be quarantined.
+        text = data.decode(encoding, errors="surrogateescape")
+    # A byte-order mark, or several (a tool adding one to a file that had one): the header's first name hid behind it.
+    return text.lstrip("\ufeff"), cut
+
+
+def _gunzip(data: bytes) -> tuple[bytes, str | None]:
+    """A gzip file's content (every member: `cat a.gz b.gz` is one gzip file), and how it was cut short when its
+    stream ends early or breaks (a copy still under way): what could be decompressed is kept."""
+    parts, rest = [], data
+    while rest[:2] == _GZIP_MAGIC:
+        stream = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        try:
+            for start in range(0, len(rest), 1 << 20):  # by chunks: a broken stream keeps what came before
+                parts.append(stream.decompress(rest[start:start + (1 << 20)]))
+                if stream.eof:
+                    break
+        except zlib.error:
+            return b"".join(parts), "in a broken gzip stream"
+        if not stream.eof:
+            return b"".join(parts), "before the end of its gzip stream (truncated)"
+        rest = stream.unused_data
+    return b"".join(parts), ("with bytes after its gzip stream" if rest.strip(b"\x00") else None)
 
 
 def _flatten(obj: dict, prefix: str = "") -> dict[str, str | None]:
@@ -139,6 +166,8 @@ def _flatten(obj: dict, prefix: str = "") -> dict[str, str | None]:
             flat[name] = "true" if value else "false"
         elif isinstance(value, list):
             flat[name] = json.dumps(value, ensure_ascii=False)
+        elif value != value:  # NaN: Python's json writes a missing float so (not JSON; json.loads reads it)
+            flat[name] = None
         else:
             flat[name] = str(value)
     return flat
@@ -158,6 +187,7 @@ class _Read:
     repaired: int = 0
     refused: str | None = None  # why the whole file is refused (its rows then carry no data column)
     flaw: str | None = None  # what is wrong with a file read all the same (its check fails, its rows load)
+    notes: list[str] = field(default_factory=list)  # what the extract says of the file (a warning each)
 
 
 def _rows_frame(rows: list[dict]) -> pd.DataFrame:
@@ -277,7 +307,39 @@ def _read_csv(text: str, source: Source, file: str, names: _Names) -> _Read:
     plain, repaired = _plain_lines(body, first, source, columns, rows)
     for rec in csv_records.records("", source.delimiter, len(header), first + plain, lines=body[plain:]):
         repaired += _add_record(rows, rec.line, rec.text, rec.values, rec.error, source, columns)
-    return _Read(rows.frame(list(columns), missing=""), list(columns), len(rows.lines), repaired)
+    return _without_repeated_header(_Read(rows.frame(list(columns), missing=""), list(columns), len(rows.lines),
+                                          repaired), header, names(source.record_id))
+
+
+def _without_repeated_header(read: _Read, header: list[str], record_id: str) -> _Read:
+    """Exports joined into one file (`cat monday.csv tuesday.csv`) repeat the header inside it: such a line is not a
+    record (read as one, it staged a person named `prenom nom`), so it is left out, and said. A header line with the
+    same names in another order means the records after it have other columns: the file is refused."""
+    frame = read.frame
+    if record_id not in frame:  # no record read
+        return read
+    spellings = {v for h in header for v in (h, h.lower(), h.upper(), h.title())}
+    maybe = frame[record_id].isin(spellings | {"\ufeff" + v for v in spellings})  # nearly always none: one pass
+    if not maybe.any():
+        return read
+    wanted, columns = [h.lower() for h in header], read.columns
+    repeated = []
+    for at in np.flatnonzero(maybe & frame["_error"].isna()):
+        got = [(v or "").lstrip("\ufeff").strip().lower() for v in frame.iloc[at][columns]]
+        if got == wanted:
+            repeated.append(at)
+        elif sorted(got) == sorted(wanted):
+            read.refused = (f"the header again at line {frame['_line'].iat[at]} with its columns in another order "
+                            "(exports of different layouts joined into one file)")
+            frame["_error"] = f"{REFUSED_FILE_REASON}: {read.refused}"
+            return read
+    if repeated:
+        lines = [int(frame["_line"].iat[at]) for at in repeated]
+        read.frame, read.records = frame.drop(index=frame.index[repeated]).reset_index(drop=True), read.records - len(lines)
+        read.notes.append(f"the header line again at line(s) {lines[:_SHOWN_LINES]}"
+                          f"{' and more' if len(lines) > _SHOWN_LINES else ''} (exports joined into one file?): "
+                          "not read as record(s)")
+    return read
 
 
 def _add_record(rows: _Rows, line: int, text: str, values: list[str] | None, error: str | None, source: Source,
@@ -401,8 +463,18 @@ def _read_parquet(path: Path, source: Source, file: str, names: _Names) -> _Read
 def _read_file(path: Path, data: bytes, source: Source, file: str, names: _Names) -> _Read:
     if source.format == "parquet":
         return _read_parquet(path, source, file, names)
-    text = _decode(data, source.encoding)
+    gzip_cut = None
+    if data[:2] == _GZIP_MAGIC:  # a compressed export (`export.csv.gz`, a glob that reaches it): read as its content
+        data, gzip_cut = _gunzip(data)
+        if not data and gzip_cut:
+            problem = "a gzip file whose stream cannot be decompressed"
+            return _Read(_rows_frame([_bad_row(file, 0, f"{REFUSED_FILE_REASON}: {problem}", "")]), [], 1, 0, problem)
+    text, cut = _decode(data, source.encoding)
     read = (_read_csv if source.format == "csv" else _read_jsonl)(text, source, file, names)
+    if cut := gzip_cut or cut:  # the last record stops where the bytes do: never taken whole
+        if len(read.frame) and pd.isna(read.frame.at[read.frame.index[-1], "_error"]):
+            read.frame.at[read.frame.index[-1], "_error"] = CUT_REASON.format(how=cut)
+        read.notes.append(CUT_REASON.format(how=cut))
     if source.format == "csv" and ("E+" in text or "e+" in text) and source.record_id in read.frame:  # rare: a scan
         _refuse_rounded_ids(read.frame, source.record_id)
     if source.format == "jsonl" and len(read.frame) and not read.refused:
@@ -485,6 +557,7 @@ def read_source(source: Source, raw_dir: Path, day: str | None = None,
         elif read.flaw:
             load.status = f"{LOADED_BUT}{read.flaw}"
             warnings.append(f"{file}: {read.flaw}; its records are loaded with that field empty")
+        warnings += [f"{file}: {note}" for note in read.notes]
         if read.repaired:
             warnings.append(f"{file}: {read.repaired} record(s) held UTF-8 text or Windows-1252 characters read as "
                             f"{source.encoding} (mojibake), repaired")

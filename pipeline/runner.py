@@ -18,7 +18,7 @@ import dagster as dg
 import duckdb
 
 from pipeline.config import PROJECT_ROOT, Settings, Source, drop_day, load_sources
-from pipeline.drops import list_files, scan
+from pipeline.drops import glob_root, list_files, scan
 from pipeline.drops import today as _today
 from pipeline.instance import CODE_LOCATION
 from pipeline.private_files import GROUP_MODE, SHARED_MODE, owner_only, restrict, share
@@ -35,6 +35,7 @@ class RunPlan:
     refused: list[str] = field(default_factory=list)   # files not read, with why; the rest of the run goes on
     versions: dict[str, str] = field(default_factory=dict)  # day -> digest of its files on disk (names, SHA-256)
     new_files: dict[str, list[str]] = field(default_factory=dict)  # day -> its files new or changed on disk
+    gone: list[str] = field(default_factory=list)  # sources whose drop folder is gone, their loaded rows kept
 
 
 def today() -> str:
@@ -82,7 +83,8 @@ def plan(settings: Settings, days: list[str] | None = None) -> RunPlan:
     tags the final run. A file loaded before and now gone (archived) changes nothing: its rows stay."""
     sources = load_sources(settings.sources_file)
     on_disk, refused = files_on_disk(settings, sources)
-    fresh = on_disk - files_loaded(settings, sources)
+    loaded = files_loaded(settings, sources)
+    fresh = on_disk - loaded
     changed = {day for _, day, _, _ in fresh}
     first, last = partition_start(settings, sources), today()
     early = sorted(d for d in changed if d < first)
@@ -95,7 +97,21 @@ def plan(settings: Settings, days: list[str] | None = None) -> RunPlan:
                 for day in wanted}
     new_files = {day: sorted(file for _, d, file, _ in fresh if d == day) for day in wanted}
     return RunPlan(days_to_load=wanted, final_day=wanted[-1] if wanted else last, problems=problems,
-                   refused=refused, versions=versions, new_files=new_files)
+                   refused=refused, versions=versions, new_files=new_files, gone=_folders_gone(settings, sources, loaded))
+
+
+def _folders_gone(settings: Settings, sources: list[Source], loaded: set[tuple[str, str, str, str]]) -> list[str]:
+    """A source that delivered before and whose folder is gone (a mount lost, a folder renamed): nothing of it is read,
+    its loaded rows stay (as an archived file's), and no day of it changes, so no extract says anything: the plan
+    does, on every run. Files archived out of a folder that is still there are the usual practice: not said."""
+    lines = []
+    for source in sources:
+        root = glob_root(source.files)
+        files = sum(1 for name, *_ in loaded if name == source.name)
+        if root and files and not (settings.raw_dir / root).is_dir():
+            lines.append(f"{source.name}: its drop folder {root}/ is gone: nothing read from it; the rows of the "
+                         f"{files} file(s) read from it before stay loaded (`customer360 forget FILE` removes them)")
+    return lines
 
 
 def run_config(full_refresh: bool = False, console_level: str = "WARNING", earlier_day: bool = False) -> dict:
@@ -158,7 +174,7 @@ def run(settings: Settings, days: list[str] | None = None, full_refresh: bool = 
     """Load the changed (or given) drop days, then refresh every downstream asset once (or only the
     assets of `layers`, the first part of their keys: raw, staging, identity...). One run at a time per
     warehouse (`WarehouseBusy` otherwise); every file it creates is owner-only but the analysts' copy.
-    `report` receives one line per refused file or folder."""
+    `report` receives one line per refused file or folder, and per source whose drop folder is gone."""
     with exclusive_run(settings.warehouse), owner_only():
         restrict(settings.warehouse, settings.restricted)
         try:
@@ -173,8 +189,11 @@ def _run(settings, days, full_refresh, instance, console_level, layers, progress
     run_plan = plan(settings, days)
     if run_plan.problems:
         raise ValueError("; ".join(run_plan.problems))
+    say = report or (lambda _: None)
     for line in run_plan.refused:
-        (report or (lambda _: None))(f"refused {line}")
+        say(f"refused {line}")
+    for line in run_plan.gone:
+        say(f"warning: {line}")
     defs = build_definitions(settings)
     job = defs.resolve_job_def("refresh_all")
     keys = job.asset_layer.executable_asset_keys

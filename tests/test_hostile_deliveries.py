@@ -8,6 +8,7 @@ import gzip
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 from datetime import date
@@ -118,6 +119,16 @@ CSV_CASES = [
     ("NUL byte in a name", _csv(HEADER, "1,Je\x00an,Martin,j@x.fr", *GOOD[1:]), 3, 0, None),
     ("header names in another case", _csv("ID,Prenom,NOM,Email", *GOOD), 3, 0, None),
     ("Excel's delimiter hint before the header", _csv("sep=,", HEADER, *GOOD, end="\r\n"), 3, 0, None),
+    ("the header again, in capitals (exports joined)", _csv(HEADER, *GOOD[:2], HEADER.upper(), GOOD[2]), 3, 0, None),
+    ("the header again after a second BOM (`cat` of two exports)",
+     b"\xef\xbb\xbf" + _csv(HEADER, *GOOD[:2]) + b"\xef\xbb\xbf" + _csv(HEADER, GOOD[2]), 3, 0, None),
+    ("two byte-order marks", b"\xef\xbb\xbf" * 2 + _csv(HEADER, *GOOD), 3, 0, None),
+    ("UTF-16 cut in the middle of a character", (HEADER + "\n" + "\n".join(GOOD) + "\n").encode("utf-16")[:-1], 3, 1,
+     "ends in the middle of a UTF-16 character"),
+    ("gzip-compressed", gzip.compress(_csv(HEADER, *GOOD), mtime=0), 3, 0, None),
+    ("two gzip members", gzip.compress(_csv(HEADER, GOOD[0]), mtime=0) + gzip.compress(_csv(*GOOD[1:]), mtime=0), 3,
+     0, None),
+    ("a truncated gzip", gzip.compress(_csv(HEADER, *GOOD), mtime=0)[:-12], 3, 1, "before the end of its gzip stream"),
     ("record ids a spreadsheet rounded", _csv(HEADER, "1.23457E+12,Jean,Martin,j@x.fr", '"1,23457e+12",Luc,Petit,l@x.fr',
                                               GOOD[2]), 3, 2, "scientific notation"),  # never one record's versions
 ]
@@ -153,6 +164,10 @@ REFUSED_CASES = [
     ("a mapped column missing", _csv("id,prenom,nom,mail", *GOOD), 3, "lacks mapped column(s) ['email']"),
     ("another delimiter than declared", _csv(*(line.replace(",", ";") for line in (HEADER, *GOOD))), 3,
      "the header is delimited by ';', the sources file declares ','"),
+    ("the header again with its columns in another order", _csv(HEADER, GOOD[0], "id,nom,prenom,email",
+                                                                "2,Dubois,Claire,c@x.fr"), 3, "in another order"),
+    ("a gzip stream that cannot be decompressed", b"\x1f\x8b" + b"\x08garbage" * 10, 1,
+     "a gzip file whose stream cannot be decompressed"),
     ("tab-delimited, comma declared", _csv(*(line.replace(",", "\t") for line in (HEADER, *GOOD))), 3,
      "delimited by '\\t'"),
 ]
@@ -224,6 +239,20 @@ def test_a_bad_json_line_costs_that_line_only(tmp_path, lines, records, bad, rea
     assert not [c for c in extract.rows.columns if c != c.lower() and c.lower() in {"email", "id", "prenom"}]
     assert not [c for c in extract.rows.columns if SECRET_EMAIL in c or c.isdigit()]
     assert SECRET_EMAIL not in " ".join(extract.warnings + _errors(extract))
+
+
+def test_a_nan_written_by_python_s_json_is_a_missing_value_not_a_name(tmp_path):
+    # json.dumps writes a missing float as NaN (not JSON; json.loads reads it): staged as the first name "nan".
+    extract = _read(tmp_path, b'{"id": "1", "prenom": NaN, "nom": "Martin", "email": "j@x.fr"}\n', fmt="jsonl")
+    assert extract.rows["prenom"].isna().all() and not _errors(extract)
+
+
+def test_a_mapping_given_twice_in_the_sources_file_is_an_error(tmp_path):
+    # YAML keeps the last of two equal keys without a word: `email: email` then `email: mail` read mail only.
+    path = tmp_path / "s.yaml"
+    path.write_text(CSV_YAML.format(format="csv", ext="csv", encoding="utf-8", delimiter=",") + "      email: mail\n")
+    with pytest.raises(SourcesFileError, match="key 'email' given twice in one mapping"):
+        load_sources(path)
 
 
 def test_parquet_with_duplicate_case_columns_is_refused(tmp_path):
@@ -472,3 +501,20 @@ def test_the_new_drop_sensor_names_the_files_it_requests_a_run_for(tmp_path, cap
     assert f"drop day {day(-2)}: 1 new or changed file(s) (crm/{day(-2)}/export.csv): run requested" in said
     shown = ", ".join(f"shop/{day(-1)}/accounts_{i:02d}.jsonl" for i in range(10))
     assert f"drop day {day(-1)}: 12 new or changed file(s) ({shown} and 2 more): run requested" in said
+
+
+def test_a_source_folder_gone_between_runs_is_said_on_every_run(tmp_path):
+    # Its rows stay (as an archived file's), but no day of it changed: no extract ran for it and nothing was said.
+    settings = project(tmp_path)
+    write(settings.raw_dir, "crm", day(-2), "export.csv", (CRM_HEADER + "\n" + "\n".join(crm_rows()) + "\n"
+                                                          ).encode("latin-1"))
+    write(settings.raw_dir, "shop", day(-2), "accounts.jsonl", ("\n".join(shop_lines(range(10, 16))) + "\n").encode())
+    runner.run(settings, console_level="CRITICAL", layers=("raw",))
+    shutil.rmtree(settings.raw_dir / "shop")
+    said: list[str] = []
+    assert all(r.success for r in runner.run(settings, console_level="CRITICAL", report=said.append))
+    assert said == ["warning: shop: its drop folder shop/ is gone: nothing read from it; the rows of the 1 file(s) read "
+                    "from it before stay loaded (`customer360 forget FILE` removes them)"]
+    assert runner.plan(settings).gone == [said[0].removeprefix("warning: ")]  # and the next run (and the sensor)
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM staging.person_records WHERE source = 'shop'").fetchall() == [(6,)]
