@@ -50,10 +50,11 @@ _SCIENTIFIC = re.compile(r"\d(?:[.,]\d+)?E\+\d+", re.IGNORECASE)
 ROUNDED_ID_REASON = ("record id in a spreadsheet's scientific notation (such as 1.23E+12): rounded, so distinct records "
                      "would share it; export the column as text")
 _SEPARATOR_HINT = re.compile("sep=.", re.IGNORECASE)
-_DELIMITERS = (",", ";", "\t", "|")
+_DELIMITERS = (",", ";", "\t", "|")  # the ones exports use: a header split by another is named in the refusal
 _GZIP_MAGIC = b"\x1f\x8b"
+_UTF32_MARKS = (b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")  # before UTF-16's: the LE mark starts the same
 _SHOWN_LINES = 10  # line numbers a warning lists
-CUT_REASON = "the file ends {how}: its last record may be cut short"  # the ones exports use: a header split by another is named in the refusal
+CUT_REASON = "the file ends {how}: its last record may be cut short"
 
 
 @dataclass
@@ -119,14 +120,15 @@ def _utf16_without_mark(data: bytes) -> str | None:
 
 def _decode(data: bytes, encoding: str) -> tuple[str, str | None]:
     """The file's text, and how it was cut short when it was (a UTF-16 file of an odd number of bytes)."""
-    # A UTF-16 export says so with its byte-order mark, whatever the sources file declares; without one, its NUL
-    # bytes do (read as declared, its header would look like no header at all and the file be refused).
-    utf16 = "utf-16" if data.startswith((b"\xff\xfe", b"\xfe\xff")) else _utf16_without_mark(data)
+    # A UTF-16 or UTF-32 export says so with its byte-order mark, whatever the sources file declares; without one,
+    # UTF-16's NUL bytes do (read as declared, its header would look like no header at all and the file be refused).
+    wide = ("utf-32" if data.startswith(_UTF32_MARKS) else "utf-16" if data.startswith((b"\xff\xfe", b"\xfe\xff"))
+            else _utf16_without_mark(data))
     cut = None
-    if utf16:
-        if len(data) % 2:  # cut in the middle of a character: the whole file failed to decode
-            data, cut = data[:-1], "in the middle of a UTF-16 character"
-        text = data.decode(utf16, errors="surrogateescape")
+    if wide:
+        if odd := len(data) % (4 if wide == "utf-32" else 2):  # cut inside a character: decoding it whole failed
+            data, cut = data[:-odd], f"in the middle of a {wide[:6].upper()} character"
+        text = data.decode(wide, errors="surrogateescape")
     else:  # surrogateescape keeps undecodable bytes visible so the rows holding them can be quarantined.
         text = data.decode(encoding, errors="surrogateescape")
     # A byte-order mark, or several (a tool adding one to a file that had one): the header's first name hid behind it.

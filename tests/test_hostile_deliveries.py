@@ -125,6 +125,7 @@ CSV_CASES = [
     ("two byte-order marks", b"\xef\xbb\xbf" * 2 + _csv(HEADER, *GOOD), 3, 0, None),
     ("UTF-16 cut in the middle of a character", (HEADER + "\n" + "\n".join(GOOD) + "\n").encode("utf-16")[:-1], 3, 1,
      "ends in the middle of a UTF-16 character"),
+    ("UTF-32 with byte-order mark", (HEADER + "\n" + "\n".join(GOOD) + "\n").encode("utf-32"), 3, 0, None),
     ("gzip-compressed", gzip.compress(_csv(HEADER, *GOOD), mtime=0), 3, 0, None),
     ("two gzip members", gzip.compress(_csv(HEADER, GOOD[0]), mtime=0) + gzip.compress(_csv(*GOOD[1:]), mtime=0), 3,
      0, None),
