@@ -19,6 +19,9 @@ from dataclasses import dataclass
 MAX_FIELD = 131_072          # characters; a longer field is a bad record (csv's own default limit)
 MAX_RECORD_LINES = 50        # a quoted field may hold line breaks (an address), not a whole file
 _LINE_BREAK = re.compile(r"\r\n|\n|\r")
+# Said of a bad record holding \" : an export escaping quotes with a backslash (not CSV's doubled "") cuts a field
+# holding a quote, a delimiter or a line break into pieces that read as records of the wrong width.
+BACKSLASH_HINT = '; it holds \\" (a quote escaped by a backslash, not doubled as CSV does: export with "" instead)'
 
 csv.field_size_limit(2**31 - 1)  # the limit is enforced per record below, not by failing the whole file
 
@@ -94,11 +97,14 @@ def records(text: str, delimiter: str, width: int | None = None, first_line: int
                     yield Record(first_line + i, span, joined, values)
                     i += span
                     continue
-            yield Record(first_line + i, 1, line, None, "unbalanced quote (a field opened with \" is never closed)")
+            yield Record(first_line + i, 1, line, None, "unbalanced quote (a field opened with \" is never closed)"
+                         + (BACKSLASH_HINT if '\\"' in line else ""))
             i += 1
             continue
         values = _parse(line, delimiter)
         error = check(values, width, len(line))
+        if error and '\\"' in line:
+            error += BACKSLASH_HINT
         yield Record(first_line + i, 1, line, None if error else values, error)
         i += 1
 

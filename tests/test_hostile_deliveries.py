@@ -147,6 +147,16 @@ def test_a_bad_csv_record_costs_that_record_only(tmp_path, data, records, bad, r
     assert {"id", "prenom", "nom", "email"} <= set(extract.rows.columns)  # mapped spelling, whatever the case
 
 
+def test_quotes_escaped_by_a_backslash_are_named_in_the_reason(tmp_path):
+    # JSON-style escaping (\" for ") around a delimiter and a line break cuts the record into two pieces of the wrong
+    # width: each is quarantined, and the first now says why instead of only counting fields.
+    extract = _read(tmp_path, _csv(HEADER, '1,"Jean, \\"JJ\\"\nPierre",Martin,j@x.fr', *GOOD[1:]))
+    assert len(extract.rows) == 4 and list(extract.rows["id"].dropna()) == ["2", "3"]
+    errors = _errors(extract)
+    assert errors[0] == ('2 fields where the header has 4; it holds \\" (a quote escaped by a backslash, not doubled as '
+                         'CSV does: export with "" instead)') and errors[1] == "3 fields where the header has 4"
+
+
 def test_only_a_spreadsheet_s_scientific_notation_is_a_rounded_record_id(tmp_path):
     extract = _read(tmp_path, _csv(HEADER, "4E12,Jean,Martin,j@x.fr", "E+1,Luc,Petit,l@x.fr", "1E+3X,Ana,Roux,a@x.fr"))
     assert not _errors(extract) and list(extract.rows["id"]) == ["4E12", "E+1", "1E+3X"]
