@@ -259,6 +259,8 @@ def _header_problem(header: list[str], source: Source) -> str | None:
     mapped = {m.lower() for m in source.mapped_columns}
     if delimiter := _other_delimiter(header, source):
         return f"the header is delimited by {delimiter!r}, the sources file declares {source.delimiter!r}"
+    if any("\x00" in h for h in header):  # was "lacks mapped column(s) ['id']": the NULs hid the name
+        return "NUL bytes in the header (a file not yet written where it begins, or not text)"
     if not mapped & set(lowered) or any(_VALUE_LIKE.match(h) or "@" in h for h in header):
         return "no header row (the first line looks like data, not column names; it is read as a record)"
     dupes = sorted({h for h, low in zip(header, lowered, strict=False) if lowered.count(low) > 1})

@@ -177,6 +177,7 @@ REFUSED_CASES = [
      "the header is delimited by ';', the sources file declares ','"),
     ("the header again with its columns in another order", _csv(HEADER, GOOD[0], "id,nom,prenom,email",
                                                                 "2,Dubois,Claire,c@x.fr"), 3, "in another order"),
+    ("NUL bytes before the header", b"\x00" * 64 + _csv(HEADER, *GOOD), 3, "NUL bytes in the header"),
     ("a gzip stream that cannot be decompressed", b"\x1f\x8b" + b"\x08garbage" * 10, 1,
      "a gzip file whose stream cannot be decompressed"),
     ("tab-delimited, comma declared", _csv(*(line.replace(",", "\t") for line in (HEADER, *GOOD))), 3,
