@@ -123,12 +123,14 @@ def run_config(full_refresh: bool = False, console_level: str = "WARNING", earli
     from assets.staging import STAGING_OP
 
     config: dict = {"loggers": {"console": {"config": {"log_level": console_level}}}}
+    ops: dict = {}
     if earlier_day:
-        config["ops"] = {EXTRACTS_OP: {"config": {"report_unreached": False}}}
+        ops[EXTRACTS_OP] = {"config": {"report_unreached": False}}
     if full_refresh:  # restage every source, retrain the linkage model, rebuild every customer, as on a first run
-        config["ops"] = {STAGING_OP: {"config": {"full_refresh": True}},
-                         PREDICTIONS_OP: {"config": {"full_relink": True}},
-                         CHANGED_CUSTOMERS_OP: {"config": {"full": True}}}
+        ops.update({STAGING_OP: {"config": {"full_refresh": True}}, PREDICTIONS_OP: {"config": {"full_relink": True}},
+                    CHANGED_CUSTOMERS_OP: {"config": {"full": True}}})
+    if ops:
+        config["ops"] = ops
     return config
 
 
