@@ -14,6 +14,7 @@ from datetime import date
 
 import numpy as np
 import pandas as pd
+from rapidfuzz.distance import DamerauLevenshtein
 
 from pipeline.config import Source
 from pipeline.normalise import address, email, missing, names, values
@@ -30,8 +31,8 @@ IDENTIFYING = ("first_name", "last_name", "email", "phone")
 SUPERSEDED_REASON = "duplicate record id"  # an older version of a record delivered again: superseded, not bad
 # One file giving one record id to rows of different people is not a record and its versions: none is kept (a later
 # row would otherwise supersede the other person, who would leave staging as a mere old version, never counted as bad).
-SHARED_ID_REASON = ("record id shared in this file by rows that differ in first name or birth date (two people under "
-                    "one id?): none of them is staged")
+SHARED_ID_REASON = ("record id shared in this file by rows whose first names or birth dates differ by more than one "
+                    "edit (two people under one id?): none of them is staged")
 # What the erasure and retention purge (pipeline/golden/purge.py) leaves in a raw row's first identifying column:
 # the row is a record whose values were purged, staged with no values (not quarantined as an empty person), so
 # counts reconcile and its customer keeps its id. The token itself never becomes a value.
@@ -230,8 +231,9 @@ def _row_rejections(source: Source, frame: pd.DataFrame) -> pd.Series:
 def _shared_ids(source: Source, frame: pd.DataFrame, candidates: pd.Series) -> pd.Series:
     """Whether each row's record id is held, in the same file, by another candidate row with another first name or
     birth date (the fields a person keeps between two rows of one export; compared as `Jean`, `JEAN ` and `Jéan` are
-    one name, `03/02/1980` and `03-02-1980` one date). Rows repeated as they were, a full export sent again (another
-    file) and a record's versions that agree on both keep the versions rule."""
+    one name, `03/02/1980` and `03-02-1980` one date) more than one edit away. Rows repeated as they were, a full
+    export sent again (another file) and a record's versions that agree on both, or were corrected by one edit, keep
+    the versions rule."""
     shared = pd.Series(False, index=frame.index)
     keys = frame.loc[candidates & frame["_record_id"].notna(), ["_record_id", "_file"]]
     keys = keys[keys.duplicated(keep=False)]  # nearly always empty: one row per id and file
@@ -239,11 +241,17 @@ def _shared_ids(source: Source, frame: pd.DataFrame, candidates: pd.Series) -> p
         if keys.empty or source.person.get(field) is None:
             continue
         values = _per_distinct(_col(frame, source.person[field]).loc[keys.index], key)
-        counts = keys.assign(value=values).dropna().groupby(["_record_id", "_file"])["value"].nunique()
-        conflicted = counts[counts > 1].index
+        held = keys.assign(value=values).dropna().groupby(["_record_id", "_file"])["value"].unique()
+        conflicted = held[held.map(_more_than_a_correction)].index
         if len(conflicted):
             shared.loc[keys.index[pd.MultiIndex.from_frame(keys).isin(conflicted)]] = True
     return shared
+
+
+def _more_than_a_correction(held: np.ndarray) -> bool:
+    """Whether the values one record id holds in one file differ by more than one edit: `Jon` then `John`, or a birth
+    date's digit fixed, is a record corrected within an export of its history, not a second person."""
+    return any(DamerauLevenshtein.distance(a, b) > 1 for i, a in enumerate(held) for b in held[i + 1:])
 
 
 def _stage_persons(source: Source, frame: pd.DataFrame, issues: _Issues, today: date,

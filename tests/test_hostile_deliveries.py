@@ -479,13 +479,18 @@ def test_a_renamed_json_key_and_two_people_under_one_id_are_said_not_absorbed(tm
 
     renamed = [line.replace('"mail"', '"e_mail"') for line in shop_lines(range(10, 16))]
     write(raw, "shop", day(-2), "accounts.jsonl", ("\n".join(renamed) + "\n").encode())
-    two_people = [*crm_rows(12), "C03;Zoé;Roux;zoe.roux@example.fr;0612345699;75003", crm_rows(4)[3]]
+    # C05 is written again further down with her first name one letter longer: an export of the record's history
+    # (a typo corrected), one person whose later version wins, not two people.
+    corrected = crm_rows(6)[5].split(";")
+    corrected[1] += "e"
+    two_people = [*crm_rows(12), "C03;Zoé;Roux;zoe.roux@example.fr;0612345699;75003", crm_rows(4)[3],
+                  ";".join(corrected)]
     write(raw, "crm", day(-2), "export.csv", (CRM_HEADER + "\n" + "\n".join(two_people) + "\n").encode("latin-1"))
     second = _cli_run(settings, capsys)
     assert (f"check FAILED files_loaded: shop/{day(-2)}/accounts.jsonl: loaded, but no line holds mapped key(s) "
             "['mail'] (it holds unmapped key(s) ['e_mail']: renamed in the export?)") in second, second
     files = balanced(settings)
-    assert files[f"crm/{day(-2)}/export.csv"] == (14, 14, 11, 3)  # C03's three rows of that file
+    assert files[f"crm/{day(-2)}/export.csv"] == (15, 15, 11, 4)  # C03's three rows of that file, C05's first
     with duckdb.connect(str(settings.warehouse), read_only=True) as con:
         assert con.execute("SELECT _line, reason FROM staging.quarantine WHERE source_record_id = 'C03' AND _file = ? "
                            "ORDER BY 1", [f"crm/{day(-2)}/export.csv"]).fetchall() == [
@@ -493,6 +498,8 @@ def test_a_renamed_json_key_and_two_people_under_one_id_are_said_not_absorbed(tm
         # The version of day -3 stays (the file that named two people decides nothing); the others move on.
         assert con.execute("SELECT first_name, _file FROM staging.person_records WHERE source_record_id = 'C03'"
                            ).fetchall() == [("Sophie", f"crm/{day(-3)}/export.csv")]
+        assert con.execute("SELECT first_name, _line FROM staging.person_records WHERE source_record_id = 'C05'"
+                           ).fetchall() == [(corrected[1], 16)]
         assert con.execute("SELECT count(*) FROM staging.person_records WHERE source = 'crm' AND _file = ?",
                            [f"crm/{day(-2)}/export.csv"]).fetchall() == [(11,)]
 
