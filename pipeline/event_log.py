@@ -3,8 +3,8 @@ engine kept for the process.
 
 Why: Dagster's SqliteEventLogStorage builds a new engine for every connection, and a run opens two or three
 connections per event (the run's file, the index for asset and check events). A new engine has an empty
-statement cache, so every INSERT was compiled again: with creating the engine, a third of the event log's CPU
-(~1.8 CPU s of the ~240 events of a 100k incremental day, bench/day_two.py --sqlite). The engine keeps no
+statement cache, so every INSERT was compiled again: with creating the engine, about a quarter of the event log's
+CPU (1.4-2.3 CPU s for the ~240 events of a 100k incremental day, bench/day_two.py --sqlite). The engine keeps no
 connection (NullPool, as Dagster's): each use still opens and closes its own SQLite connection, so locking between
 processes (the daemon, the webserver, `customer360 run`) is Dagster's own. Files, tables and rows are Dagster's too:
 an instance configured with this class reads the history of one without it, and the other way round."""
