@@ -12,10 +12,10 @@ mkdir -p "$OUT"
 [ -d "$OUT/raw" ] || "$HERE/.venv/bin/customer360" generate --customers "$N" --seed "$SEED" \
     --raw-dir "$OUT/raw" --truth "$OUT/truth.csv" ${NEXT_DAY:+--next-day-share "$NEXT_DAY"}
 
-run() {  # run SIDE: one `customer360 run` of that side's checkout into its own warehouse
+run() {  # run SIDE: one `customer360 run` of that side's checkout into its own warehouse and its own instance
   local dir="$OUT/$1" code="$MAIN"; [ "$1" = after ] && code="$HERE"
   mkdir -p "$dir"
-  (cd "$code" && .venv/bin/customer360 run --quiet --raw-dir "$OUT/raw" --warehouse "$dir/warehouse.duckdb" \
+  (cd "$code" && DAGSTER_HOME="$dir/dagster_home" .venv/bin/customer360 run --quiet --raw-dir "$OUT/raw" --warehouse "$dir/warehouse.duckdb" \
        --truth "$OUT/truth.csv")
 }
 compare() { "$HERE/.venv/bin/python" "$HERE/bench/compare_published.py" "$OUT/before" "$OUT/after"; }

@@ -7,6 +7,7 @@
     python bench/day_two.py run --records 100000 --trace day2.json     # the warm run's every statement timed
     python bench/day_two.py run --records 100000 --same-date   # day two on day one's reference date
     python bench/day_two.py run --records 100000 --rewrite     # the snapshot first rewritten by this checkout
+    python bench/day_two.py run --records 100000 --sqlite      # runs recorded as `customer360 run` records them
     (cd OTHER_CHECKOUT && PYTHONPATH=. python /path/to/bench/day_two.py run --records 100000)   # another one
 
 `setup` generates the demo as bench/benchmark.py does (seed 42, the last 1% of every file held back for the next day),
@@ -27,6 +28,9 @@ measures what a day of this checkout costs after a day of it.
 Day two's reference date is the day after the snapshot's (as a nightly run's: every purchaser's recency and the rolling
 windows move, as in bench/benchmark.py's two days), whatever day the snapshot was set up; `--same-date` keeps the
 snapshot's (a second delivery on one day), `--as-of` sets it.
+`--sqlite` records the runs in a persistent instance (a new DAGSTER_HOME under the workdir, with the dagster.yaml the
+checkout's pipeline/instance.py writes) instead of an in-memory one: what `customer360 run` and the daemon pay to
+write each event to the run's and the index's SQLite files.
 `--trace` times every statement sent through the warehouse resource (bench/after_scoring.py's timer: CPU seconds
 of the process, the statement's callers) and keeps the warm run's in a JSON file.
 """
@@ -60,6 +64,8 @@ def main() -> None:
     parser.add_argument("--as-of", help="the reference date (YYYY-MM-DD; setup: default today; run: default the day "
                         "after the snapshot's)")
     parser.add_argument("--same-date", action="store_true", help="run: day two on the snapshot's reference date")
+    parser.add_argument("--sqlite", action="store_true", help="run: record the runs in a persistent SQLite instance "
+                        "(a new DAGSTER_HOME under the workdir) instead of an in-memory one")
     parser.add_argument("--rewrite", action="store_true", help="run: first rewrite the workdir's snapshot with this "
                         "checkout (a run with nothing new on the snapshot's date), as its own day one leaves it")
     args = parser.parse_args()
@@ -98,7 +104,7 @@ def main() -> None:
     print(f"snapshot's reference date {day_one}, day two's {settings.reference_date}")
     if args.trace:
         after_scoring._trace_statements()
-    instance = dg.DagsterInstance.ephemeral()
+    instance = persistent_instance(base / "dagster_home") if args.sqlite else dg.DagsterInstance.ephemeral()
     if args.rewrite:
         prepare(root, snap, settings, next_day, deliver=False)
         timed_run(runner, dataclasses.replace(settings, as_of=day_one), instance, "snapshot rewritten (nothing new)")
@@ -115,6 +121,18 @@ def main() -> None:
     print_steps(instance, results, sampler)
     if args.unchanged:
         print_steps(instance, *timed_run(runner, settings, instance, "run 3 (nothing new)"))
+
+
+def persistent_instance(home: Path):
+    """A new instance in `home`, configured as the checkout configures `customer360 run`'s."""
+    import dagster as dg
+
+    from pipeline.instance import dagster_home
+
+    shutil.rmtree(home, ignore_errors=True)
+    os.environ["DAGSTER_HOME"] = str(home)
+    dagster_home()
+    return dg.DagsterInstance.get()
 
 
 def prepare(root: Path, snap: Path, settings, next_day: str, deliver: bool = True) -> None:

@@ -6,6 +6,7 @@ check results. It lives in `DAGSTER_HOME` when that is set, else in `data/dagste
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -16,7 +17,8 @@ CODE_LOCATION = "customer360"  # as named in workspace.yaml: the UI files runs u
 
 # Every asset that writes the warehouse runs in one pool, and DuckDB allows one writer per file: one run holding
 # that pool at a time (granularity `run`), whoever started it (UI, backfill, schedule, sensor). No telemetry and no
-# first-visit dialog.
+# first-visit dialog. The event log is Dagster's SQLite one, in its usual folder, with each file's engine kept for the
+# process (pipeline/event_log.py): the path is written out, so a moved instance folder needs its dagster.yaml edited.
 INSTANCE_YAML = """\
 concurrency:
   pools:
@@ -26,6 +28,11 @@ telemetry:
   enabled: false
 nux:
   enabled: false
+event_log_storage:
+  module: pipeline.event_log
+  class: SqliteEventLog
+  config:
+    base_dir: {runs}
 """
 
 
@@ -35,5 +42,5 @@ def dagster_home() -> Path:
     home.mkdir(parents=True, exist_ok=True, mode=0o700)
     config = home / "dagster.yaml"
     if not config.exists():
-        config.write_text(INSTANCE_YAML, encoding="utf-8")
+        config.write_text(INSTANCE_YAML.format(runs=json.dumps(str(home / "history" / "runs"))), encoding="utf-8")
     return home
