@@ -16,14 +16,18 @@ DEFAULT_HOME = PROJECT_ROOT / "data" / "dagster_home"
 CODE_LOCATION = "customer360"  # as named in workspace.yaml: the UI files runs under this location
 
 # Every asset that writes the warehouse runs in one pool, and DuckDB allows one writer per file: one run holding
-# that pool at a time (granularity `run`), whoever started it (UI, backfill, schedule, sensor). No telemetry and no
-# first-visit dialog. The event log is Dagster's SQLite one, in its usual folder, with each file's engine kept for the
-# process (pipeline/event_log.py): the path is written out, so a moved instance folder needs its dagster.yaml edited.
+# that pool at a time (granularity `run`), whoever started it (UI, backfill, schedule, sensor). The daemon looks at
+# the queue every second (Dagster's default: 5): a queued run, such as the next one waiting for the pool, starts
+# within a second of it freeing; each look is one query on the run history. No telemetry and no first-visit dialog.
+# The event log is Dagster's SQLite one, in its usual folder, with each file's engine kept for the process
+# (pipeline/event_log.py): the path is written out, so a moved instance folder needs its dagster.yaml edited.
 INSTANCE_YAML = """\
 concurrency:
   pools:
     granularity: run
     default_limit: 1
+run_queue:
+  dequeue_interval_seconds: 1
 telemetry:
   enabled: false
 nux:

@@ -130,3 +130,15 @@ def test_a_run_waits_for_another_process_brief_hold_on_the_warehouse(tmp_path):
     finally:
         warehouse.teardown_after_execution(dg.build_init_resource_context())
     reader.wait(timeout=10)
+
+
+def test_the_shared_instance_holds_one_writer_at_a_time_and_starts_a_queued_run_within_a_second(tmp_path, monkeypatch):
+    # The instance every entry point shares, as the daemon of `customer360 dev` reads it: the next run waiting for
+    # the warehouse's pool starts within a second of the pool freeing, not up to five (Dagster's default).
+    from pipeline.instance import dagster_home
+
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    with dg.DagsterInstance.from_config(str(dagster_home())) as instance:
+        pools = instance.get_concurrency_config().pool_config
+        assert (pools.pool_granularity.value, pools.default_pool_limit) == ("run", 1)
+        assert instance.run_coordinator.dequeue_interval_seconds == 1
