@@ -157,7 +157,7 @@ COUNTRY_MOBILES = {"GB": ("+44 7400 1{:05d}", "07400 1{:05d}"), "DE": ("+49 1512
                    "US": ("+1 201-555-0{:03d}", "001 201 555 0{:03d}"), "FR": ("+33 6 12 3{:05d}", "0033 6 12 3{:05d}"),
                    "ES": ("+34 612 3{:05d}", "0034 612 3{:05d}"), "AU": ("+61 412 3{:05d}", "0412 3{:05d}")}
 EXTRA = ("one_person_many", "compound_names", "caps_initials_swapped", "day_month_first", "intl_phones",
-         "many_martins", "ids_repeat_across_files", "cyrillic_one_source")
+         "many_martins", "ids_repeat_across_files", "cyrillic_one_source", "all_unique_large")
 
 
 def _born(rng: random.Random) -> str:
@@ -231,6 +231,8 @@ def extra_shape(name: str) -> tuple[dict[str, pd.DataFrame], list[dict], dict | 
         f2["surname"] = f2["surname"].where(n % 5 == 0, "martin")
         f2["given_name"] = f2["given_name"].where(n % 15 != 1, "martin")
         return {"febrl": f2}, [source("febrl", FULL)], None
+    if name == "all_unique_large":  # FEBRL2's 4,000 originals: no duplicate at all
+        return {"febrl": _originals(febrl_frames("febrl2")["febrl"])}, [source("febrl", FULL)], None
     if name == "ids_repeat_across_files":  # two stores number their customers from 1: ids repeat across files
         return {"shops": alone}, [source("shops", FULL, record_id="customer_no")], None
     if name == "cyrillic_one_source":  # one source holds people in Cyrillic / Greek and, again, transliterated
