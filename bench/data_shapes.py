@@ -10,7 +10,10 @@ originals; `many_copies` 150 originals delivered 8 times; `names_only`; `emails_
 `martin`); `birth_years` (`%Y`); `date_parts` (birth date from year / month / day); `foreign_columns` (German column
 names); `cjk_columns` (Japanese column names, names + birth date); `split_sources` (birth dates in one source,
 addresses in the other: only names shared); `non_latin` (30 people in their script in one source, typed in Latin
-letters in another, among 300 FEBRL people alone). Prints one JSON line per shape.
+letters in another, among 300 FEBRL people alone). Round 19's (`EXTRA`, `extra_shape`'s comments say how each is
+made): one person many times, compound surnames, Cyrillic beside Latin in one source, ids repeating across one day's
+files, no duplicate at 4,000, FEBRL4 with caps / initials / swapped names, day- vs month-first dates, international
+phones; FEBRL2 mostly `martin`. Prints one JSON line per shape.
 """
 
 from __future__ import annotations
