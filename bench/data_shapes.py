@@ -160,7 +160,8 @@ COUNTRY_MOBILES = {"GB": ("+44 7400 1{:05d}", "07400 1{:05d}"), "DE": ("+49 1512
                    "US": ("+1 201-555-0{:03d}", "001 201 555 0{:03d}"), "FR": ("+33 6 12 3{:05d}", "0033 6 12 3{:05d}"),
                    "ES": ("+34 612 3{:05d}", "0034 612 3{:05d}"), "AU": ("+61 412 3{:05d}", "0412 3{:05d}")}
 EXTRA = ("one_person_many", "compound_names", "caps_initials_swapped", "day_month_first", "intl_phones",
-         "many_martins", "ids_repeat_across_files", "cyrillic_one_source", "all_unique_large")
+         "many_martins", "ids_repeat_across_files", "cyrillic_one_source", "all_unique_large",
+         "mixed_date_formats")
 
 
 def _born(rng: random.Random) -> str:
@@ -172,6 +173,12 @@ def _typo(rng: random.Random, word: str) -> str:
         return word
     i = rng.randrange(1, len(word) - 1)
     return word[:i] + word[i + 1] + word[i] + word[i + 2:] if rng.random() < 0.5 else word[:i] + word[i + 1:]
+
+
+def _day_first_then_month_first(a: pd.DataFrame, b: pd.DataFrame) -> None:
+    for frame, fmt in ((a, "%d/%m/%Y"), (b, "%m/%d/%Y")):
+        when = pd.to_datetime(frame["date_of_birth"], format="%Y%m%d", errors="coerce")
+        frame["date_of_birth"] = when.dt.strftime(fmt).astype("string")
 
 
 def extra_shape(name: str) -> tuple[dict[str, pd.DataFrame], list[dict], dict | None]:
@@ -215,11 +222,13 @@ def extra_shape(name: str) -> tuple[dict[str, pd.DataFrame], list[dict], dict | 
             {"febrl_a": plain["febrl_a"], "febrl_b": b}
     if name == "day_month_first":  # FEBRL4: a writes birth dates day first, b month first
         plain = {"febrl_a": a.copy(), "febrl_b": b.copy()}
-        for frame, fmt in ((a, "%d/%m/%Y"), (b, "%m/%d/%Y")):
-            when = pd.to_datetime(frame["date_of_birth"], format="%Y%m%d", errors="coerce")
-            frame["date_of_birth"] = when.dt.strftime(fmt).astype("string")
+        _day_first_then_month_first(a, b)
         return {"febrl_a": a, "febrl_b": b}, [source("febrl_a", FULL, date_formats=["%d/%m/%Y"]),
                                               source("febrl_b", FULL, date_formats=["%m/%d/%Y"])], plain
+    if name == "mixed_date_formats":  # FEBRL4's two files as one source: day first, then month first; both declared
+        plain = {"people": pd.concat([a, b])}
+        _day_first_then_month_first(a, b)
+        return {"people": pd.concat([a, b])}, [source("people", FULL, date_formats=["%d/%m/%Y", "%m/%d/%Y"])], plain
     if name == "intl_phones":  # FEBRL4 with a mobile from six countries: international in a, another way in b
         countries = list(COUNTRY_MOBILES)
         for frame, way in ((a, 0), (b, 1)):
