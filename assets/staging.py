@@ -44,6 +44,11 @@ def build(sources: list[Source]) -> list:
             changes = stage_changes(con, sources, date.today(), config.full_refresh)
             summary = {c.source: f"{c.mode}: {c.files} files, {c.rows} rows, {c.superseded} superseded"
                        for c in changes}
+            for c in (c for c in changes if c.same_drop):  # counts and the mapped column's name only
+                context.log.warning(
+                    f"{c.source}: {c.same_drop} record(s) superseded by a record of the same id in another file of the "
+                    "same drop day (quarantined, reason 'duplicate record id'); if each file numbers its own records, "
+                    "map a record_id that is unique across the source's files")
             for key in _TABLES:
                 table = ".".join(key.path)
                 yield dg.MaterializeResult(asset_key=key, metadata={

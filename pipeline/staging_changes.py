@@ -13,6 +13,7 @@ Everything happens in one transaction: a crash leaves the previous staging intac
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from datetime import date
 from functools import partial
@@ -54,6 +55,32 @@ class SourceChange:
     files: int = 0
     rows: int = 0
     superseded: int = 0
+    same_drop: int = 0  # of them, kept out by another file of the same drop day (ids repeating across files?)
+
+
+_KEPT_AT = re.compile(re.escape(SUPERSEDED_REASON) + r"; the version at (.+):\d+ was kept$")
+
+
+@dataclass
+class _CountingInsert:
+    """`_insert` that counts the superseded versions it quarantines (each staging path quarantines them its own way:
+    in pandas, in SQL, or against earlier drops), and those whose kept version is another file of the same drop day:
+    a newer version arrives in a later drop, so two files of one day sharing ids are more likely two numberings
+    (each store counting from 1) than two versions, and the older-looking one left staging without a word."""
+    drops: dict[str, str]  # raw file -> its drop day
+    superseded: int = 0
+    same_drop: int = 0
+
+    def __call__(self, con: duckdb.DuckDBPyConnection, staged: Staged) -> None:
+        quarantined = staged.quarantine
+        if quarantined is not None and len(quarantined):
+            kept = quarantined["reason"].astype("string").str.extract(_KEPT_AT, expand=False)
+            superseded = kept.notna()
+            loser_drop = quarantined["_file"].map(self.drops)
+            self.superseded += int(superseded.sum())
+            self.same_drop += int((superseded & (kept != quarantined["_file"])
+                                   & (kept.map(self.drops) == loser_drop)).sum())
+        _insert(con, staged)
 
 
 def fingerprint(source: Source) -> str:
@@ -97,12 +124,13 @@ def staged_ids(staged: Staged) -> pd.DataFrame:
         pd.DataFrame({"source_record_id": []}, dtype=object)
 
 
-def _supersede(con: duckdb.DuckDBPyConnection, source: Source, fresh: pd.DataFrame) -> int:
+def _supersede(con: duckdb.DuckDBPyConnection, source: Source, fresh: pd.DataFrame,
+               insert: _CountingInsert) -> None:
     """Older versions of a record id (earlier drop, or earlier line) leave staging for quarantine. Only the record ids
     just staged (`fresh`: the new files' rows) can have two versions: every earlier run left one version of each. Each
     table is read for those ids only (a union of the source's every staged row cost ~0.05 CPU s a source at 1M)."""
     if fresh.empty:
-        return 0
+        return
     versions = " UNION ".join(f"SELECT source_record_id, _file, _line FROM staging.{t} WHERE source = $source "
                               "AND source_record_id IN (SELECT source_record_id FROM _fresh)" for t in VERSIONED)
     with registered(con, _fresh=fresh):
@@ -115,7 +143,7 @@ def _supersede(con: duckdb.DuckDBPyConnection, source: Source, fresh: pd.DataFra
             WINDOW newest_first AS (PARTITION BY source_record_id ORDER BY _file DESC, _line DESC))
         SELECT _file, _line, kept FROM ranked WHERE rank > 1""", {"source": source.name}).df()
     if losers.empty:
-        return 0
+        return
     con.register("_losers", losers)
     raw = con.execute(f"SELECT r.*, l.kept FROM {raw_table(source.name)} r JOIN _losers l USING (_file, _line)").df()
     raw["_record_id"] = raw[source.record_id].astype(object)
@@ -125,8 +153,7 @@ def _supersede(con: duckdb.DuckDBPyConnection, source: Source, fresh: pd.DataFra
         con.execute(f"DELETE FROM staging.{table} WHERE source = ? AND (_file, _line) IN "
                     "(SELECT (_file, _line) FROM _losers)", [source.name])
     con.unregister("_losers")
-    _insert(con, Staged(persons=None, activities=None, field_issues=None, quarantine=quarantined))
-    return len(losers)
+    insert(con, Staged(persons=None, activities=None, field_issues=None, quarantine=quarantined))
 
 
 def _files(con: duckdb.DuckDBPyConnection, source: Source) -> tuple[set, set, set]:
@@ -173,21 +200,25 @@ def stage_changes(con: duckdb.DuckDBPyConnection, sources: list[Source], today: 
                     con.execute(f"DELETE FROM staging.{table} WHERE source = ?", [source.name])
                 con.execute("DELETE FROM staging.staged_files WHERE source = ?", [source.name])
             files = sorted(f for f, _ in new)
+            insert = _CountingInsert(dict(con.execute(f"SELECT file, drop FROM {raw_table(source.name, files=True)}")
+                                          .fetchall()))
             if in_sql(source):
-                rows, ids = stage_activities(con, source, files, _insert)
+                rows, ids = stage_activities(con, source, files, insert)
             else:
                 raw = prepared_rows(con, source, files)
                 # An erasure request's identifiers are not kept in the lookup: they are to be forgotten.
                 staged_rows = stage_prepared(source, raw, today, None if source.is_erasure else lookup,
                                              partial(raw_rows, con, source))
-                _insert(con, staged_rows)
+                insert(con, staged_rows)
                 rows, ids = len(raw), staged_ids(staged_rows)
-            superseded = 0 if full else _supersede(con, source, ids)
+            if not full:
+                _supersede(con, source, ids, insert)
             con.execute("INSERT INTO staging.staged_files (source, file, sha256, fingerprint, staged_at) "
                         "SELECT ?, file, sha256, ?, now() FROM "
                         f"(SELECT file, sha256 FROM {raw_table(source.name, files=True)} WHERE status NOT LIKE 'duplicate of%') "
                         "WHERE (file, sha256) NOT IN (SELECT (file, sha256) FROM staging.staged_files WHERE source = ?)",
                         [source.name, fingerprint(source), source.name])
-            changes.append(SourceChange(source.name, "full" if full else "new files", len(new), rows, superseded))
+            changes.append(SourceChange(source.name, "full" if full else "new files", len(new), rows,
+                                        insert.superseded, insert.same_drop))
         lookup.save()
     return changes

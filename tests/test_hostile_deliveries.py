@@ -324,6 +324,36 @@ def test_files_no_glob_reaches_are_reported_by_path_and_never_read(tmp_path):
         assert con.execute("SELECT DISTINCT _file FROM raw.crm").fetchall() == [(f"crm/{drop}/export.csv",)]
 
 
+def test_record_ids_repeating_across_files_of_one_drop_are_counted_and_said(tmp_path):
+    # Two stores' files of one drop day, each numbering its customers from C00: the later file's records supersede the
+    # other's, as documented, but the staging metadata said "0 superseded" (a first staging did not count) and nothing
+    # said that half the source left staging. The same ids in a later drop are newer versions: counted, not said.
+    settings, drop = project(tmp_path), day(-2)
+    rows = crm_rows(12)
+    others = [f"C{i:02d};{row.split(';', 1)[1]}" for i, row in enumerate(rows[6:])]  # other people, ids C00-C05
+    write(settings.raw_dir, "crm", drop, "store_a.csv", "\n".join([CRM_HEADER, *rows[:6], ""]).encode("latin-1"))
+    write(settings.raw_dir, "crm", drop, "store_b.csv", "\n".join([CRM_HEADER, *others, ""]).encode("latin-1"))
+    write(settings.raw_dir, "shop", drop, "accounts.jsonl", b"")
+
+    def staged(instance) -> tuple[list[str], dict]:
+        results = runner.run(settings, console_level="CRITICAL", layers=("raw", "staging"), instance=instance)
+        said = [e.user_message for r in results for e in instance.all_logs(r.run_id) if "same drop day" in e.user_message]
+        summary = next(e.materialization.metadata["changes_by_source"].value for r in results
+                       for e in r.get_asset_materialization_events() if e.asset_key.path[-1] == "person_records")
+        return said, summary
+
+    with dg.DagsterInstance.ephemeral() as instance:
+        said, summary = staged(instance)
+        assert said == ["crm: 6 record(s) superseded by a record of the same id in another file of the same drop day "
+                        "(quarantined, reason 'duplicate record id'); if each file numbers its own records, map a "
+                        "record_id that is unique across the source's files"]
+        assert summary["crm"] == "full: 2 files, 12 rows, 6 superseded"
+        newer = [others[0].replace("@", ".new@"), *others[1:]]  # a changed export (the same bytes are read once)
+        write(settings.raw_dir, "crm", day(-1), "store_b.csv", "\n".join([CRM_HEADER, *newer, ""]).encode("latin-1"))
+        said, summary = staged(instance)
+        assert said == [] and summary["crm"] == "new files: 1 files, 6 rows, 6 superseded"
+
+
 def test_a_loaded_file_renamed_in_its_folder_is_not_read_twice(tmp_path):
     # Renamed after its load (export.csv -> export_v2.csv, same content): its day was reloaded and the copy read again
     # beside the rows the old name keeps (archived files keep theirs), every record twice in raw.

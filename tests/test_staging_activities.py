@@ -89,7 +89,8 @@ def test_activity_only_sources_stage_in_duckdb_as_in_pandas(tmp_path):
                 con.register("_raw_rows", raw)
                 con.execute(f'CREATE TABLE raw."{source.name}" AS SELECT * FROM _raw_rows')
                 con.execute(f'CREATE TABLE raw."{source.name}__files" AS SELECT DISTINCT _file AS file, '
-                            "'sha' || _file AS sha256, 'loaded' AS status FROM _raw_rows")
+                            "'sha' || _file AS sha256, 'loaded' AS status, CAST($day AS VARCHAR) AS drop FROM _raw_rows",
+                            {"day": TODAY.isoformat()})
                 con.unregister("_raw_rows")
         stage_changes(sql, [till, reviews], TODAY, full_refresh=True)
         _create_tables(pd_, fresh=True)
