@@ -23,7 +23,7 @@ except SystemExit as exc:  # pyspark's doctest guard, reached through GX's optio
         "pyspark exits the process when imported from a spawned run worker. Install the [spark] extra "
         "(pip install 'customer360[spark]', which pulls pyspark[connect]) or uninstall pyspark.") from exc
 
-from great_expectations.execution_engine import pandas_execution_engine  # noqa: E402 (after the guard above)
+from great_expectations.execution_engine import pandas_execution_engine  # after the guard above
 
 # GX fingerprints every frame it validates below this many bytes (pointers for text: every frame here) by hashing
 # each value of each column, and keeps the hash as a batch marker that nothing here reads: at 1M staged persons
