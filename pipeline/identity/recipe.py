@@ -404,8 +404,7 @@ def train(engine: Engine, records: pa.Table) -> Trained:
     surnames = shared_contact_surnames.learn(engine, u_linker, "linkage_input", set(records.column_names),
                                              left_out=frozenset(o["field"] for o in plan.over_budget))
     done_with(u_linker)
-    # The u linker checked the settings' columns against the records' (each later table has the same columns).
-    linker = open_linker(engine.api(), "linkage_input", u_model, tf_tables, validate=False)
+    linker = open_linker(engine.api(), "linkage_input", u_model, tf_tables)
     rules = prior_rules(present)
     if rules:
         linker.training.estimate_probability_two_random_records_match(rules, recall=PRIOR_RULES_RECALL)
@@ -485,7 +484,7 @@ def score_yield_samples(engine: Engine, trained: Trained, shares: dict[int, floa
     # Only the pairs' ids and probabilities are read (the flags come from the samples): no column kept beside them.
     sample_model = {**trained.model, "unique_id_column_name": "yield_id", "blocking_rules_to_generate_predictions": own,
                     "retain_matching_columns": False, "additional_columns_to_retain": []}
-    linker = open_linker(engine.api(), "yield_samples", sample_model, trained.tf_tables, validate=False)
+    linker = open_linker(engine.api(), "yield_samples", sample_model, trained.tf_tables)
     scored = linker.inference.predict()
     flags = ", ".join(f"coalesce(({rule['blocking_rule']}), false) AS in_{j}" for j, rule in enumerate(rules))
     frame = engine.api().query_sql(
@@ -564,7 +563,7 @@ def predict(engine: Engine, trained: Trained, records: pa.Table):
     from the table predict then scores."""
     numbered_records, ids = numbered(records)
     engine.put(numbered_records, "predict_input")
-    linker = open_linker(engine.api(), "predict_input", trained.model, trained.tf_tables, validate=False)
+    linker = open_linker(engine.api(), "predict_input", trained.model, trained.tf_tables)
     blocked = linker.inference.compute_blocked_pairs_for_predict()  # cached on the linker: predict reuses it
     counts = engine.api().query_sql(f"SELECT match_key, count(*) AS n FROM {blocked.physical_name} GROUP BY match_key",
                                     output_type="pandas")
