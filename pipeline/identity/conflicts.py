@@ -280,21 +280,13 @@ def _conflicting(pairs: pa.Table, kind: str) -> np.ndarray:
     rows = np.flatnonzero(_both_present(pairs, kind) & differ)
     found = np.zeros(pairs.num_rows, dtype=bool)
     if len(rows):
-        taken = pairs.take(pa.array(rows))
-        found[rows] = list(map(KINDS[kind], _keys(taken, "_l"), _keys(taken, "_r")))
+        keys = pairs.take(pa.array(rows)).select([f"{c}{s}" for s in ("_l", "_r") for c in KEY_COLUMNS]).to_pylist()
+        found[rows] = [KINDS[kind](_key(row, "_l"), _key(row, "_r")) for row in keys]
     return found
 
 
 def _key(row: dict, side: str = "") -> PersonKey:
     return PersonKey(*(row.get(c + side) for c in KEY_COLUMNS))
-
-
-def _keys(table: pa.Table, side: str = "") -> list[PersonKey]:
-    """`_key` of each row of `table`, read column by column: a dict per row cost twice the conflict tests they feed
-    (the veto-or-penalty decision reads 250k scored pairs). A column `table` lacks reads as None, as in `_key`."""
-    columns = [table[c + side].to_pylist() if c + side in table.column_names else [None] * table.num_rows
-               for c in KEY_COLUMNS]
-    return [PersonKey(*values) for values in zip(*columns, strict=True)]
 
 
 def _anchor_sql(kind: str, columns: set[str]) -> str:
@@ -340,13 +332,11 @@ def _anchor_conflicts(pairs: pa.Table, kind: str, test: Callable) -> tuple[int, 
     anchors; the others are counted in Arrow."""
     usable = pairs.filter(pc.and_(_filled(pairs[kind]), _filled(pairs[f"{kind}_r"])))
     differ = pc.not_equal(usable[kind], usable[f"{kind}_r"]).to_numpy(zero_copy_only=False)
-    rows = usable.take(pa.array(np.flatnonzero(differ), pa.int64()))
-    conflicting = [(a, b) for a, b, x, y in zip(rows["a"].to_pylist(), rows["b"].to_pylist(), _keys(rows),
-                                                  _keys(rows, "_r"), strict=True) if test(x, y)]
+    rows = usable.take(pa.array(np.flatnonzero(differ), pa.int64())).to_pylist()
+    conflicting = [(r["a"], r["b"]) for r in rows if test(_key(r), _key(r, "_r"))]
     ends = pa.array(sorted({i for pair in conflicting for i in pair}), pa.string())
-    near = usable.filter(pc.or_(pc.is_in(usable["a"], value_set=ends), pc.is_in(usable["b"], value_set=ends)))
-    return usable.num_rows, conflicting, list(zip(near["a"].to_pylist(), near["b"].to_pylist(), _keys(near),
-                                                  _keys(near, "_r"), strict=True))
+    near = usable.filter(pc.or_(pc.is_in(usable["a"], value_set=ends), pc.is_in(usable["b"], value_set=ends))).to_pylist()
+    return usable.num_rows, conflicting, [(r["a"], r["b"], _key(r), _key(r, "_r")) for r in near]
 
 
 def _differing(pairs: pa.Table, column: str) -> dict[tuple[str, str], tuple[str, str]]:
@@ -369,7 +359,8 @@ def estimate(records: pa.Table, sample: pa.Table) -> ConflictModel:
     n = sample.num_rows
     drawn = [(rng.choice(range(n)), rng.choice(range(n))) for _ in range(RANDOM_PAIRS)] if n > 1 else []
     rows = sorted({i for pair in drawn for i in pair})
-    people = dict(zip(rows, _keys(sample.select(list(KEY_COLUMNS)).take(pa.array(rows, pa.int64()))), strict=True))
+    people = dict(zip(rows, map(_key, sample.select(list(KEY_COLUMNS)).take(pa.array(rows, pa.int64())).to_pylist()),
+                      strict=True))
     randoms = [(people[i], people[j]) for i, j in drawn if i != j]
     sides = ", ".join(f"{s}.{c} AS {c}{suffix}" for s, suffix in (("l", ""), ("r", "_r")) for c in KEY_COLUMNS)
     model = ConflictModel()

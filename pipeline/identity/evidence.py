@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-from rapidfuzz import process
 from rapidfuzz.distance import DamerauLevenshtein, JaroWinkler
 
 from pipeline.normalise.names import nickname_groups
@@ -67,25 +66,19 @@ def _formal_names(name: str) -> frozenset[str]:
     """The formal names a first name may stand for, tolerating one typo in a short form ('cthy')."""
     found = set(nickname_groups().get(name, {name}))
     if len(name) >= 3:
-        variants, formals = _variants_by_length().get(len(name), ((), ()))
-        # The edit distances in one rapidfuzz loop, _typo's other tests on the few variants within one edit: a
-        # Python call per variant cost ~0.15 ms a name, thousands of distinct names a full run.
-        for variant, _, i in process.extract_iter(name, variants, scorer=DamerauLevenshtein.distance, score_cutoff=1):
+        for variant, formal in _variants_by_length().get(len(name), ()):
             if _typo(variant, name):
-                found |= formals[i]
+                found |= formal
     return frozenset(found)
 
 
 @lru_cache(maxsize=1)
-def _variants_by_length() -> dict[int, tuple[list[str], list[frozenset[str]]]]:
-    """length -> the nickname variants one typo away in length (one letter more, fewer or the same), and the formal
-    names of each."""
-    by_length: dict[int, tuple[list[str], list[frozenset[str]]]] = {}
+def _variants_by_length() -> dict[int, list[tuple[str, frozenset[str]]]]:
+    """length -> the nickname variants one typo away in length (one letter more, fewer or the same)."""
+    by_length: dict[int, list[tuple[str, frozenset[str]]]] = {}
     for variant, formal in nickname_groups().items():
         for length in (len(variant) - 1, len(variant), len(variant) + 1):
-            variants, formals = by_length.setdefault(length, ([], []))
-            variants.append(variant)
-            formals.append(formal)
+            by_length.setdefault(length, []).append((variant, formal))
     return by_length
 
 
