@@ -291,3 +291,15 @@ def test_a_new_process_validates_with_the_stored_checkpoints_while_their_expecta
     lower = gx_runner.GXRunner(tmp_path).run("identity_clusters", frame, suites.identity_clusters(5))
     assert [(f["target"], f["unexpected_count"]) for f in lower.failures] == [("cluster_size", 1)]
     assert (gx_dir / "expectations" / "identity_clusters.json").stat().st_mtime_ns != written[1]
+
+
+def test_a_validated_frame_is_not_fingerprinted(tmp_path):
+    """GX hashes every value of a frame to keep a fingerprint nothing reads (~1 CPU s of the staged persons' check
+    at 1M rows): the stored result carries no fingerprint, and the suite still fails on a bad row."""
+    from pipeline.quality import gx_runner, suites
+
+    frame = pd.DataFrame({"cluster_key": ["a", None], "cluster_size": [2, 9], "match_probability": [0.9, 1.0]})
+    result = gx_runner.GXRunner(tmp_path).run("identity_clusters", frame, suites.identity_clusters(10))
+    assert [(f["target"], f["unexpected_count"]) for f in result.failures] == [("cluster_key", 1)]
+    stored = [p.read_text() for p in (tmp_path / "gx" / "uncommitted" / "validations").rglob("*.json")]
+    assert stored and all("ge_load_time" in text and "pandas_data_fingerprint" not in text for text in stored)
