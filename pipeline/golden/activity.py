@@ -46,7 +46,9 @@ def activity_summary_sql() -> str:
             -- loyalty programme status: cards held, their points balance, the store of the latest card
             count(DISTINCT source_record_id) FILTER (WHERE activity_type = 'loyalty_enrolment') AS loyalty_cards,
             sum(amount) FILTER (WHERE activity_type = 'loyalty_enrolment')            AS loyalty_points,
-            arg_max(store_id, occurred_at) FILTER (WHERE activity_type = 'loyalty_enrolment') AS home_store,
+            -- between cards enrolled at the same instant the greatest store id: the same on every rerun
+            arg_max(store_id, (occurred_at, store_id))
+                FILTER (WHERE activity_type = 'loyalty_enrolment' AND occurred_at IS NOT NULL)  AS home_store,
             max(occurred_at)                                                          AS last_activity_at
         FROM a
         GROUP BY customer_id

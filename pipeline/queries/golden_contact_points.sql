@@ -12,7 +12,8 @@ used AS (
 ),
 points AS (
     SELECT customer_id, kind, contact_point_key,
-           arg_max(value, record_updated_at)              AS contact_point,
+           -- the latest spelling; between spellings seen at the same instant the greatest, so a rerun picks the same
+           arg_max(value, (record_updated_at, value)) FILTER (WHERE record_updated_at IS NOT NULL) AS contact_point,
            list(DISTINCT value ORDER BY value)            AS variants,
            bool_or(valid)                                 AS valid,
            any_value(phone_kind)                          AS phone_kind,
