@@ -6,6 +6,7 @@ import dagster as dg
 import duckdb
 
 from pipeline.config import Settings
+from pipeline.drops import listed
 from pipeline.runner import plan
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -42,9 +43,8 @@ def build(settings: Settings, partitions: dg.PartitionsDefinition) -> tuple[dg.J
             return dg.SkipReason("no new or changed drop")
         for day in days:  # which files made the request: paths only, as the extracts step names them
             files = run_plan.new_files[day]
-            more = f" and {len(files) - SHOWN_FILES} more" if len(files) > SHOWN_FILES else ""
-            context.log.info(f"drop day {day}: {len(files)} new or changed file(s) ({', '.join(files[:SHOWN_FILES])}"
-                             f"{more}): run requested")
+            context.log.info(f"drop day {day}: {len(files)} new or changed file(s) ({listed(files, SHOWN_FILES)}): "
+                             "run requested")
         return [dg.RunRequest(run_key=f"{day}@{run_plan.versions[day]}", partition_key=day) for day in days]
 
     return job, [daily_refresh, new_source_drop]

@@ -78,6 +78,11 @@ def list_files(source: Source, raw_dir: Path, day: str | None = None) -> list[Pa
     return scan(source, raw_dir, day)[0]
 
 
+def listed(items: list, shown: int) -> str:
+    """A log line's list: the first `shown` items, the rest counted (`a, b and 3 more`)."""
+    return ", ".join(map(str, items[:shown])) + (f" and {len(items) - shown} more" if len(items) > shown else "")
+
+
 def glob_root(pattern: str) -> str:
     """The folder a `files` glob starts from, its leading parts without a wildcard: 'crm/**/*.csv' -> 'crm'."""
     return "/".join(takewhile(lambda part: not _WILDCARD.search(part), Path(pattern).parts[:-1]))
@@ -103,7 +108,6 @@ def unreached(sources: list[Source], raw_dir: Path) -> list[str]:
         files = sorted(str(path.relative_to(raw_dir)) for path in _files_under(raw_dir / root)
                        if path not in reached and not path.name.startswith("."))
         if files:
-            more = f" and {len(files) - _SHOWN_UNREACHED} more" if len(files) > _SHOWN_UNREACHED else ""
             lines.append(f"{source.name}: {len(files)} file(s) in {root or '.'}/ that no `files` glob of the sources "
-                         f"file reaches: not read ({', '.join(files[:_SHOWN_UNREACHED])}{more})")
+                         f"file reaches: not read ({listed(files, _SHOWN_UNREACHED)})")
     return lines

@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 
 from pipeline import csv_records
 from pipeline.config import Source, drop_day
-from pipeline.drops import list_files, scan
+from pipeline.drops import list_files, listed, scan
 from pipeline.text_repair import repair, suspect
 
 META_COLUMNS = ["_file", "_line", "_error", "_raw", "_drop"]
@@ -340,9 +340,8 @@ def _without_repeated_header(read: _Read, header: list[str], record_id: str) -> 
     if repeated:
         lines = [int(frame["_line"].iat[at]) for at in repeated]
         read.frame, read.records = frame.drop(index=frame.index[repeated]).reset_index(drop=True), read.records - len(lines)
-        read.notes.append(f"the header line again at line(s) {lines[:_SHOWN_LINES]}"
-                          f"{' and more' if len(lines) > _SHOWN_LINES else ''} (exports joined into one file?): "
-                          "not read as record(s)")
+        read.notes.append(f"the header line again at line(s) {listed(lines, _SHOWN_LINES)} (exports joined into one "
+                          "file?): not read as record(s)")
     return read
 
 

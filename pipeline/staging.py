@@ -29,6 +29,8 @@ CONSENT_CHANNEL_ALIASES = {"email": "email", "e_mail": "email", "mail": "email",
                            "post": "post", "postal": "post", "courrier": "post", "mail_postal": "post"}
 IDENTIFYING = ("first_name", "last_name", "email", "phone")
 SUPERSEDED_REASON = "duplicate record id"  # an older version of a record delivered again: superseded, not bad
+# Its full reason, naming the version kept (`file:line`); staging_changes reads the file back to count same-day ids.
+SUPERSEDED_BY = SUPERSEDED_REASON + "; the version at {kept} was kept"
 # One file giving one record id to rows of different people is not a record and its versions: none is kept (a later
 # row would otherwise supersede the other person, who would leave staging as a mere old version, never counted as bad).
 SHARED_ID_REASON = ("record id shared in this file by rows whose first names or birth dates differ by more than one "
@@ -213,7 +215,6 @@ def _row_rejections(source: Source, frame: pd.DataFrame) -> pd.Series:
     if source.has_person:  # an empty person would become an empty customer (and its activities with it)
         present = np.logical_or.reduce([_identifying(frame, source, f).to_numpy() for f in IDENTIFYING])
         _set(reason, reason.isna() & ~present & ~frame["_purged"], "no name, e-mail or phone to identify the person")
-    if source.has_person:
         _set(reason, reason.isna() & _shared_ids(source, frame, reason.isna()), SHARED_ID_REASON)
     # Same record id twice: the last version read (latest drop, last line) wins.
     dup = reason.isna() & frame["_record_id"].notna()
@@ -224,7 +225,7 @@ def _row_rejections(source: Source, frame: pd.DataFrame) -> pd.Series:
     later = dup & ~frame.index.isin(keep.index)
     if later.any():
         reason[later] = frame.loc[later, "_record_id"].map(
-            lambda r: f"{SUPERSEDED_REASON}; the version at {kept_at.at[r, '_file']}:{kept_at.at[r, '_line']} was kept")
+            lambda r: SUPERSEDED_BY.format(kept=f"{kept_at.at[r, '_file']}:{kept_at.at[r, '_line']}"))
     return reason
 
 

@@ -21,7 +21,7 @@ import pandas as pd
 from pipeline.config import Source
 from pipeline.normalise import values
 from pipeline.sql import named, scalar
-from pipeline.staging import SUPERSEDED_REASON, Staged, quarantine_rows
+from pipeline.staging import SUPERSEDED_BY, Staged, quarantine_rows
 from pipeline.staging_read import cleaned, new_files, prepared_query, raw_columns, raw_rows
 from pipeline.warehouse import registered
 
@@ -47,6 +47,7 @@ def stage_activities(con: duckdb.DuckDBPyConnection, source: Source, files: list
     mapped = {**source.activity, "updated_at": source.updated_at,
               "person_record_id": source.person_ref.column if source.person_ref else source.record_id}
     fields = {f: cleaned(source, c, present) for f, c in mapped.items() if c is not None}
+    superseded_before, superseded_after = SUPERSEDED_BY.split("{kept}")  # around the kept version's file:line
     with registered(con, _new_files=new_files(files)):
         con.execute(f"""CREATE OR REPLACE TEMP TABLE {ROWS} AS
             WITH prepared AS MATERIALIZED (
@@ -56,9 +57,10 @@ def stage_activities(con: duckdb.DuckDBPyConnection, source: Source, files: list
             latest AS (SELECT _record_id, max(struct_pack(_file, _line)) AS kept FROM prepared WHERE early IS NULL
                        GROUP BY _record_id HAVING count(*) > 1)
             SELECT prepared.* EXCLUDE (early), coalesce(early, CASE WHEN struct_pack(_file, _line) <> kept THEN
-                $superseded || '; the version at ' || kept._file || ':' || kept._line || ' was kept' END) AS _reason
+                $superseded_before || kept._file || ':' || kept._line || $superseded_after END) AS _reason
             FROM prepared LEFT JOIN latest USING (_record_id)""",
-                    {"missing_id": f"missing record id (column '{source.record_id}')", "superseded": SUPERSEDED_REASON})
+                    {"missing_id": f"missing record id (column '{source.record_id}')",
+                     "superseded_before": superseded_before, "superseded_after": superseded_after})
     rejected = con.execute(f"SELECT _file, _line, _record_id, _reason FROM {ROWS} WHERE _reason IS NOT NULL "
                            "ORDER BY _file, _line").df()
     if len(rejected):

@@ -29,7 +29,7 @@ from pipeline.staging import (
     FIELD_ISSUE_TYPES,
     PERSON_TYPES,
     QUARANTINE_TYPES,
-    SUPERSEDED_REASON,
+    SUPERSEDED_BY,
     Staged,
     quarantine_rows,
     stage_prepared,
@@ -58,7 +58,7 @@ class SourceChange:
     same_drop: int = 0  # of them, kept out by another file of the same drop day (ids repeating across files?)
 
 
-_KEPT_AT = re.compile(re.escape(SUPERSEDED_REASON) + r"; the version at (.+):\d+ was kept$")
+_KEPT_AT = re.compile("^" + re.escape(SUPERSEDED_BY).replace(re.escape("{kept}"), r"(.+):\d+") + "$")
 
 
 @dataclass
@@ -147,7 +147,7 @@ def _supersede(con: duckdb.DuckDBPyConnection, source: Source, fresh: pd.DataFra
     con.register("_losers", losers)
     raw = con.execute(f"SELECT r.*, l.kept FROM {raw_table(source.name)} r JOIN _losers l USING (_file, _line)").df()
     raw["_record_id"] = raw[source.record_id].astype(object)
-    reason = raw["kept"].map(lambda kept: f"{SUPERSEDED_REASON}; the version at {kept} was kept")
+    reason = raw["kept"].map(lambda kept: SUPERSEDED_BY.format(kept=kept))
     quarantined = quarantine_rows(source, raw.drop(columns=["kept"]), reason)
     for table in (*VERSIONED, "field_issues"):
         con.execute(f"DELETE FROM staging.{table} WHERE source = ? AND (_file, _line) IN "
