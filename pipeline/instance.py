@@ -20,8 +20,10 @@ CODE_LOCATION = "customer360"  # as named in workspace.yaml: the UI files runs u
 # the queue every second (Dagster's default: 5): a queued run, such as the next one waiting for the pool, starts
 # within a second of it freeing; each look is one query on the run history. No telemetry and no first-visit dialog.
 # The event log is Dagster's SQLite one, in its usual folder, with each file's engine kept for the process
-# (pipeline/event_log.py): the path is written out, so a moved instance folder needs its dagster.yaml edited.
-INSTANCE_YAML = """\
+# (pipeline/event_log.py). Its folder must be written out, so the file is ours: rewritten whenever it differs (the
+# instance folder moved, or a newer customer360 changed a setting) until the operator deletes its first line.
+WRITTEN_BY_US = "# Written by customer360 (pipeline/instance.py), rewritten on every run: delete this line to keep edits.\n"
+INSTANCE_YAML = WRITTEN_BY_US + """\
 concurrency:
   pools:
     granularity: run
@@ -41,10 +43,15 @@ event_log_storage:
 
 
 def dagster_home() -> Path:
-    """The instance folder, created owner-only with its dagster.yaml when it does not exist yet."""
+    """The instance folder, created owner-only, with its dagster.yaml written when it has none or has ours for
+    another folder or version (an operator's own file, without our first line, is left as it is)."""
     home = Path(os.environ.get("DAGSTER_HOME") or DEFAULT_HOME).resolve()
     home.mkdir(parents=True, exist_ok=True, mode=0o700)
     config = home / "dagster.yaml"
-    if not config.exists():
-        config.write_text(INSTANCE_YAML.format(runs=json.dumps(str(home / "history" / "runs"))), encoding="utf-8")
+    wanted = INSTANCE_YAML.format(runs=json.dumps(str(home / "history" / "runs")))
+    current = config.read_text(encoding="utf-8") if config.exists() else None
+    if current is None or (current.startswith(WRITTEN_BY_US) and current != wanted):
+        staged = config.with_name(config.name + ".tmp")
+        staged.write_text(wanted, encoding="utf-8")
+        os.replace(staged, config)  # a process loading the instance at that moment reads one whole file
     return home

@@ -36,3 +36,24 @@ def test_a_run_recorded_with_one_engine_per_event_log_file_reads_back_as_dagster
         [e.storage_id for e in SqliteEventLog(str(home / "history" / "runs")).get_records_for_run(
             run_id, limit=10_000).records]
     assert all(plain.get_latest_materialization_events(sorted(materialised, key=str)).values())
+
+
+def test_an_instance_folder_moved_keeps_its_history_and_writes_where_it_now_is(small_project, tmp_path, monkeypatch):
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "before"))
+    with dg.DagsterInstance.from_config(str(dagster_home())) as instance:
+        run_id = runner.run(small_project, instance=instance, layers=("raw",))[-1].run_id
+
+    (tmp_path / "before").rename(tmp_path / "after")  # an operator moves the instance to another disk
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "after"))
+    home = dagster_home()
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        assert instance.event_log_storage._base_dir == str(home / "history" / "runs")
+        assert instance.get_records_for_run(run_id).records  # the history moved with the folder
+    assert not (tmp_path / "before").exists()  # and nothing is written where it was
+
+    # an operator's own dagster.yaml (our first line deleted) is theirs: never rewritten
+    own = (home / "dagster.yaml").read_text(encoding="utf-8").split("\n", 1)[1].replace("default_limit: 1",
+                                                                                         "default_limit: 2")
+    (home / "dagster.yaml").write_text(own, encoding="utf-8")
+    dagster_home()
+    assert (home / "dagster.yaml").read_text(encoding="utf-8") == own
