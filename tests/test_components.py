@@ -12,6 +12,7 @@ import pandas as pd
 import pyarrow as pa
 
 from pipeline.golden.households import build_households
+from pipeline.identity import link, recipe
 from pipeline.identity.clustering import component_labels, connected_components
 from pipeline.identity.components import fingerprint
 from pipeline.identity.evidence import conflict
@@ -86,6 +87,28 @@ def test_provisional_identities_group_by_shared_values_and_are_named_by_a_record
     grp = dict(zip(groups["unique_id"], groups["grp"], strict=True))
     assert grp["r1"] == grp["r2"] == grp["r3"] == grp["r4"] == "r1"  # named by the group's first record
     assert grp["r5"] == grp["r6"] == "r5" and len({grp["r1"], grp["r5"], grp["r7"], grp["r8"]}) == 4  # empty: no key
+
+
+def test_the_incremental_days_term_frequencies_are_the_full_runs(tmp_path):
+    """link.term_frequency_frames (the day's, drawn from the records read once, groups numbered) gives the values
+    recipe.term_frequency_tables (the full run's, groups named by a record) gives: the same sample of people."""
+    rows = [  # a star joined through two keys, a key held by an empty text, ties in completeness, a shared number
+        ("r1", "Ann", "Lee", "1990-01-01", "a@x.fr", None, "1 rue A", None), ("r2", "Anne", "Lee", None, "a@x.fr", "+336", None, None),
+        ("r3", None, "Lea", None, None, "+336", "2 rue B", None), ("r4", "Ann", "Lee", "1990-01-01", None, None, None, None),
+        ("r5", "Bob", "Kay", None, "", "", "3 rue C", 7), ("r6", "Rob", "Kay", None, "", "", "3 rue C", 7),
+        ("r7", "Bob", "Kay", None, "", "", None, None), ("r8", None, None, None, None, None, None, None),
+        ("r9", "Eve", "Ray", "2001-02-03", "e@y.fr", "+337", "4 rue D", None)]
+    columns = ("unique_id", "first_name", "last_name", "birth_date", "email", "mobile", "street", "id_member")
+    records = pa.table({c: [row[i] for row in rows] for i, c in enumerate(columns)})
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+        con.register("_records", records)
+        con.execute("CREATE TABLE linkage_input AS SELECT * FROM _records")
+        day = link.term_frequency_frames(con, "linkage_input")
+        full, people, _ = recipe.term_frequency_tables(link.DuckDBEngine(con), records)
+        assert people == 5  # {r1 r2 r3 r4} {r5 r6} r7 r8 r9
+        for column, table in full.items():
+            expected = con.sql(f"SELECT * FROM {table} ORDER BY 1").fetchall()
+            assert sorted(tuple(r.values()) for r in day[column].to_pylist()) == expected
 
 
 def test_candidate_components_in_duckdb_fingerprint_components_as_python_does(tmp_path):

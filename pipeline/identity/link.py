@@ -20,9 +20,15 @@ from splink.internals.database_api import DatabaseAPI
 
 from pipeline.identity import model, recipe
 from pipeline.identity.conflicts import ConflictModel
-from pipeline.identity.u_sample import GROUP_KEYS, provisional_identities, term_frequencies_sql, u_sample_sql
+from pipeline.identity.u_sample import (
+    GROUP_KEYS,
+    RANKED_BY,
+    provisional_labels,
+    term_frequencies_sql,
+    u_sample_sql,
+)
 from pipeline.sql import quote, scalar
-from pipeline.warehouse import registered
+from pipeline.warehouse import registered, scratch
 
 
 @dataclass
@@ -196,19 +202,19 @@ def blocked_with_sql(rules: list[str] | None, table: str, changed: str) -> str:
 
 def term_frequency_frames(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, pa.Table]:
     """recipe.term_frequency_tables' tables (column -> Arrow), computed on `table` in `con`, reading only the columns
-    the provisional identities, the choice of each one's record and the frequencies need: the same values."""
+    the provisional identities, the choice of each one's record and the frequencies need: the same values. The
+    sample is drawn in the process's in-memory DuckDB from the records read once (drawn in the warehouse, it joined
+    the groups back to every stored record: 0.25 against 0.15 CPU s at 1M records)."""
     columns = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]
     identifiers = recipe.identifiers_of_columns(columns)
-    keys = sorted({c for key in GROUP_KEYS for c in key} | set(identifiers))
-    groups = provisional_identities(con.sql(f"SELECT unique_id, {', '.join(map(quote, keys))} FROM {table}")
-                                    .to_arrow_table(), identifiers)
-    with registered(con, _groups=groups):
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _tf_sample AS "
-                    f"{u_sample_sql(table, '_groups', list(model.TF_COLUMNS))}")
-    try:
-        return {c: con.sql(term_frequencies_sql(c, "_tf_sample")).to_arrow_table() for c in model.TF_COLUMNS}
-    finally:
-        con.execute("DROP TABLE _tf_sample")
+    keys = sorted({c for key in GROUP_KEYS for c in key} | set(identifiers) | set(RANKED_BY) | set(model.TF_COLUMNS))
+    records = con.sql(f"SELECT unique_id, {', '.join(map(quote, keys))} FROM {table}").to_arrow_table()
+    # numbered, not named by a record: the sample's grouping compares numbers (the same groups)
+    groups = pa.table({"unique_id": records["unique_id"], "grp": provisional_labels(records, identifiers)})
+    with scratch() as memory, registered(memory, _records=records, _groups=groups):
+        sample = memory.sql(u_sample_sql("_records", "_groups", list(model.TF_COLUMNS))).to_arrow_table()
+        with registered(memory, _tf_sample=sample):
+            return {c: memory.sql(term_frequencies_sql(c, "_tf_sample")).to_arrow_table() for c in model.TF_COLUMNS}
 
 
 def train_and_predict(linkage_input: pa.Table, artefacts_dir: Path) -> LinkResult:
