@@ -3,8 +3,8 @@
 Erasure identifiers are kept only as SHA-256 hashes in an append-only registry, so a person stays erased
 after the request file is gone and even if a later source drop still holds them (never resurrected).
 A customer is erased when any of its records carries an erased e-mail or phone, or is an erased record
-(purge.py registers every e-mail, phone and record key of an erased customer): the whole customer goes,
-not just the matching record."""
+(purge.py registers every e-mail, phone and record key of an erased customer that no other customer holds):
+the whole customer goes, not just the matching record."""
 
 CREATE_REGISTRY_SQL = """
 CREATE TABLE IF NOT EXISTS identity.erasure_registry (

@@ -12,7 +12,8 @@ The golden tables whose excluded rows nothing reads before the purge are built a
 excluded is decided before them, and the purge finds nothing left to rewrite there.
 
 Before the values go, an erased customer's every identifier is registered (SHA-256 of each e-mail, phone and
-record key in identity.erasure_registry), not only the one in the request: when a source later deletes the
+record key in identity.erasure_registry), not only the one in the request (an e-mail or phone another customer holds
+too, such as a household's landline, is theirs as well and is left out): when a source later deletes the
 record carrying the requested e-mail, the person's other records (a second account, tickets, a re-delivered
 card) still match the registry and the person is not resurrected. Retention purges the same way but registers
 nothing (a customer who comes back with new records is a new relationship).
@@ -56,21 +57,32 @@ _KEPT_TYPES = ("TIMESTAMP", "BOOLEAN", "TINYINT", "SMALLINT", "INTEGER", "BIGINT
                "USMALLINT", "UINTEGER", "UBIGINT", "FLOAT", "DOUBLE", "DECIMAL")
 
 # The erased customers' records are taken first: each identifier is hashed for them alone, not for every record.
+# An e-mail or phone that a record of another customer (not erased) also holds is theirs too (a household's
+# landline, a shared family mailbox): registered, it would erase that customer on their next run, and their
+# household after them. It is left out; the erased person's records still match by their record keys.
 REGISTER_CUSTOMER_IDENTIFIERS_SQL = """
 INSERT INTO identity.erasure_registry
 WITH erased AS (
     SELECT customer_id, source, source_record_id FROM marts.customer_xref
     WHERE customer_id IN (SELECT customer_id FROM golden.excluded_customers WHERE reason = 'erased')
+),
+points AS (
+    SELECT e.customer_id, p.email_key, p.phone
+    FROM staging.person_records p JOIN erased e USING (source, source_record_id)
+),
+shared AS (  -- the erased points another customer's record holds too
+    SELECT p.email_key, p.phone
+    FROM staging.person_records p JOIN marts.customer_xref x USING (source, source_record_id)
+    WHERE x.customer_id NOT IN (SELECT customer_id FROM erased)
+      AND (p.email_key IN (SELECT email_key FROM points) OR p.phone IN (SELECT phone FROM points))
 )
 SELECT DISTINCT ON (identifier_hash) identifier_hash, kind, 'erased_customer', customer_id, now(), ?
 FROM (
-    SELECT e.customer_id, sha256('email:' || p.email_key) AS identifier_hash, 'email' AS kind
-    FROM staging.person_records p JOIN erased e USING (source, source_record_id)
-    WHERE p.email_key IS NOT NULL
+    SELECT customer_id, sha256('email:' || email_key) AS identifier_hash, 'email' AS kind FROM points
+    WHERE email_key IS NOT NULL AND email_key NOT IN (SELECT email_key FROM shared WHERE email_key IS NOT NULL)
     UNION ALL
-    SELECT e.customer_id, sha256('phone:' || p.phone), 'phone'
-    FROM staging.person_records p JOIN erased e USING (source, source_record_id)
-    WHERE p.phone IS NOT NULL
+    SELECT customer_id, sha256('phone:' || phone), 'phone' FROM points
+    WHERE phone IS NOT NULL AND phone NOT IN (SELECT phone FROM shared WHERE phone IS NOT NULL)
     UNION ALL
     SELECT customer_id, sha256('record:' || source || ':' || source_record_id), 'record'
     FROM erased
