@@ -267,6 +267,18 @@ def test_a_mapping_given_twice_in_the_sources_file_is_an_error(tmp_path):
         load_sources(path)
 
 
+@pytest.mark.parametrize("extra", ["      phone: email\n", "      phone: EMAIL\n",
+                                   "      street: [nom, numero]\n", "    identifiers:\n      loyalty: Prenom\n"])
+def test_one_column_read_as_two_person_fields_is_an_error_naming_both(tmp_path, extra):
+    # `phone: email` staged every e-mail as a garbage phone (a field issue on every row), and the phone column
+    # was never read: a slip, not a mapping.
+    path = tmp_path / "s.yaml"
+    path.write_text(CSV_YAML.format(format="csv", ext="csv", encoding="utf-8", delimiter=",") + extra)
+    with pytest.raises(SourcesFileError, match=r"source 'crm': 'person\.\w+' and '(person|identifiers)\.\w+' both read "
+                                               r"column '(email|nom|prenom)'"):
+        load_sources(path)
+
+
 def test_parquet_with_duplicate_case_columns_is_refused(tmp_path):
     buffer = io.BytesIO()
     pq.write_table(pa.table({"id": ["1"], "prenom": ["Jean"], "nom": ["M"], "email": ["a@x.fr"], "EMAIL": ["b@x"]}),
