@@ -99,6 +99,11 @@ class Source:
         return list(dict.fromkeys(cols))
 
     @property
+    def person_columns(self) -> list[str]:
+        """Source columns of the person fields and identifiers."""
+        return _flat([*self.person.values(), *self.identifiers.values()])
+
+    @property
     def has_person(self) -> bool:
         return bool(self.person)
 

@@ -37,6 +37,7 @@ from tests.hostile import (
     balanced,
     crm_rows,
     day,
+    person,
     project,
     shop_lines,
     write,
@@ -544,6 +545,44 @@ def test_a_renamed_json_key_and_two_people_under_one_id_are_said_not_absorbed(tm
                            ).fetchall() == [(corrected[1], 16)]
         assert con.execute("SELECT count(*) FROM staging.person_records WHERE source = 'crm' AND _file = ?",
                            [f"crm/{day(-2)}/export.csv"]).fetchall() == [(11,)]
+
+
+def _shop_versions(settings) -> list[tuple]:
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        staged = con.execute("SELECT source_record_id, email, _file FROM staging.person_records WHERE source = 'shop' "
+                             "ORDER BY 1").fetchall()
+        stopped = con.execute("SELECT source_record_id, _file, reason FROM staging.quarantine WHERE source = 'shop' "
+                              "AND reason NOT LIKE 'duplicate record id%' ORDER BY 1").fetchall()
+    return staged, stopped
+
+
+def test_a_renamed_json_key_does_not_erase_the_values_earlier_versions_held(tmp_path, capsys, cli_env):
+    # `mail` renamed `e_mail` in the export: each new version read the e-mail as empty and, newest, superseded the
+    # version that held it; the customers lost their e-mail (and the consent tied to it) until someone noticed.
+    settings = project(tmp_path)
+    raw = settings.raw_dir
+    write(raw, "crm", day(-4), "export.csv", (CRM_HEADER + "\n" + "\n".join(crm_rows()) + "\n").encode("latin-1"))
+    write(raw, "shop", day(-4), "accounts.jsonl", ("\n".join(shop_lines(range(10, 14))) + "\n").encode())
+    _cli_run(settings, capsys)
+    renamed = [line.replace('"mail"', '"e_mail"') for line in shop_lines(range(12, 16))]  # S12, S13 known; S14, S15 new
+    write(raw, "shop", day(-3), "accounts.jsonl", ("\n".join(renamed) + "\n").encode())
+    assert "renamed in the export?" in _cli_run(settings, capsys)
+    reason = (f"its file holds no mapped key(s) ['mail'] (renamed in the export?): this version would erase what the "
+              f"version at shop/{day(-4)}/accounts.jsonl:{{line}} holds; map the new key, or deliver the file again with it")
+    staged, stopped = _shop_versions(settings)
+    assert staged == [(f"S{i}", person(i)[2], f"shop/{day(-4)}/accounts.jsonl") for i in (10, 11, 12, 13)] + [
+        (f"S{i}", None, f"shop/{day(-3)}/accounts.jsonl") for i in (14, 15)]  # met first here: staged as they are
+    assert stopped == [(f"S{i}", f"shop/{day(-3)}/accounts.jsonl", reason.format(line=i - 9)) for i in (12, 13)]
+    balanced(settings)
+    from pipeline.cli import main  # a full refresh restages both files together: the same outcome
+
+    assert main(["run", "--raw-dir", str(raw), "--warehouse", str(settings.warehouse), "--sources",
+                 str(settings.sources_file), "--truth", "", "--quiet", "--full-refresh"]) == 0
+    assert _shop_versions(settings) == (staged, stopped)
+    # The export fixed the next day: its versions supersede as any version does.
+    write(raw, "shop", day(-2), "accounts.jsonl", ("\n".join(shop_lines(range(12, 13))) + "\n").encode())
+    _cli_run(settings, capsys)
+    assert ("S12", person(12)[2], f"shop/{day(-2)}/accounts.jsonl") in _shop_versions(settings)[0]
 
 
 def test_the_new_drop_sensor_names_the_files_it_requests_a_run_for(tmp_path, capfd):
