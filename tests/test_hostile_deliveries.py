@@ -148,14 +148,19 @@ def test_a_bad_csv_record_costs_that_record_only(tmp_path, data, records, bad, r
     assert {"id", "prenom", "nom", "email"} <= set(extract.rows.columns)  # mapped spelling, whatever the case
 
 
-def test_quotes_escaped_by_a_backslash_are_named_in_the_reason(tmp_path):
-    # JSON-style escaping (\" for ") around a delimiter and a line break cuts the record into two pieces of the wrong
-    # width: each is quarantined, and the first now says why instead of only counting fields.
+def test_quotes_escaped_by_a_backslash_quarantine_one_record_not_its_pieces(tmp_path):
+    # JSON-style escaping (\" for ") around a delimiter and a line break cut the record into two pieces of the wrong
+    # width, each quarantined as a record: the file counted one record too many. Read with that escaping, its lines
+    # are one record of the header's width: quarantined whole, as one, with the reason (its values are not guessed).
     extract = _read(tmp_path, _csv(HEADER, '1,"Jean, \\"JJ\\"\nPierre",Martin,j@x.fr', *GOOD[1:]))
-    assert len(extract.rows) == 4 and list(extract.rows["id"].dropna()) == ["2", "3"]
-    errors = _errors(extract)
-    assert errors[0] == ('2 fields where the header has 4; it holds \\" (a quote escaped by a backslash, not doubled as '
-                         'CSV does: export with "" instead)') and errors[1] == "3 fields where the header has 4"
+    assert len(extract.rows) == 3 and list(extract.rows["id"].dropna()) == ["2", "3"]
+    assert extract.files[0].records == 3
+    assert _errors(extract) == ['quotes escaped by a backslash (\\", not doubled as CSV does): read so, its 2 line(s) are '
+                                'one record of the header\'s width, quarantined whole; export with "" instead']
+    # A stray \" that no such reading makes a record keeps the plain reason and its hint.
+    extract = _read(tmp_path, _csv(HEADER, '1,Jean \\"JJ\\",Martin', *GOOD[1:]))
+    assert _errors(extract) == ['3 fields where the header has 4; it holds \\" (a quote escaped by a backslash, not '
+                                'doubled as CSV does: export with "" instead)']
 
 
 def test_only_a_spreadsheet_s_scientific_notation_is_a_rounded_record_id(tmp_path):
