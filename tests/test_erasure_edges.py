@@ -3,6 +3,7 @@ landline, where one member asks to be forgotten and the other must keep their da
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import duckdb
@@ -92,3 +93,36 @@ def test_erasing_one_member_of_a_household_leaves_the_other_who_shares_their_lan
         kinds = dict(con.execute("SELECT kind, count(*) FROM identity.erasure_registry GROUP BY 1").fetchall())
     assert kinds == {"email": 1, "record": 1}
     assert _customer(household, "C01")[1:] == ("erased", False)
+
+
+def _ambiguous_requests(result) -> int:
+    return next(e.event_specific_data.materialization.metadata["erasure_requests_ambiguous"].value
+                for e in result.get_asset_materialization_events()
+                if e.asset_key.path == ["golden", "excluded_customers"])
+
+
+def test_a_request_naming_only_a_household_s_landline_erases_no_one_and_says_so(household):
+    # The request cannot say which of the two asked: it erased both, Paul who never asked with Marie.
+    (household.raw_dir / "gdpr" / "2026-11-25" / "gdpr.csv").write_text(
+        "request_id,email,phone,requested_at\nR1,,01 45 67 89 10,2026-11-25\n", encoding="utf-8")
+    assert _ambiguous_requests(materialise(household)) == 1
+    assert _customer(household, "C01")[1:] == (None, True) and _customer(household, "C02")[1:] == (None, True)
+    # The privacy desk adds Marie's own e-mail to the request: she alone goes.
+    _write(household.raw_dir, "gdpr", "2026-11-26",
+           "request_id,email,phone,requested_at\nR2,marie.dupontel@example.fr,01 45 67 89 10,2026-11-26\n")
+    materialise(household)
+    assert _customer(household, "C01")[1:] == ("erased", False) and _customer(household, "C02")[1:] == (None, True)
+    # Marie's records are purged: Paul alone holds the landline the requests named. When his record changes, the
+    # requested landline must not take him for her.
+    _write(household.raw_dir, "crm", "2026-11-27",
+           HEADER + "C02;Paul;Dupontel;paul.dupontel@example.fr;01 45 67 89 10;05/07/1969;27/11/2026;75012\n")
+    materialise(household)
+    assert _customer(household, "C02")[1:] == (None, True)
+    assert _customer(household, "C01")[1:] == ("erased", False)
+    # Nor does a campaign's suppression list drop the landline he can still be called on.
+    from pipeline.audience import build_audience
+
+    out = household.warehouse.parent / "calls.csv"
+    build_audience(household.restricted, household.warehouse, "phone", out)
+    landline = hashlib.sha256(b"phone:+33145678910").hexdigest()
+    assert landline not in out.with_name("calls.suppression.csv").read_text()
