@@ -47,7 +47,7 @@ MATCHED_ERASURES_SQL = """
           FROM staging.person_records JOIN scoped_xref x USING (source, source_record_id)) p
     JOIN identity.erasure_registry r ON r.identifier_hash = p.point.hash AND NOT coalesce(r.shared, false)"""
 _ERASURE_MATCHES = f"""
-    matched AS ({MATCHED_ERASURES_SQL}),
+    matched AS MATERIALIZED ({MATCHED_ERASURES_SQL}),
     requested AS (SELECT DISTINCT identifier_hash, kind, value, request_id FROM matched
                   WHERE kind <> 'record' AND request_source <> 'erased_customer'),
     holders AS (
