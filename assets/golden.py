@@ -26,6 +26,7 @@ from assets.keys import (
 )
 from assets.metadata import build_customer_rows, build_table, table_metadata
 from assets.steps import Step
+from pipeline.drops import listed
 from pipeline.golden import changes
 from pipeline.golden.activity import ROLLING_WINDOW_DAYS, activity_summary_sql
 from pipeline.golden.candidates import CUSTOMER_ACTIVITIES_SQL, GOLDEN_CANDIDATES_SQL
@@ -33,7 +34,12 @@ from pipeline.golden.consent import CONSENT_EVENTS_SQL, CONSENT_STATE_SQL, point
 from pipeline.golden.contact_points import CONTACT_POINTS_SQL
 from pipeline.golden.households import build_households
 from pipeline.golden.overrides import OVERRIDDEN_CUSTOMERS_SQL, apply_overrides
-from pipeline.golden.privacy import CREATE_REGISTRY_SQL, REGISTER_ERASURES_SQL, excluded_customers_sql
+from pipeline.golden.privacy import (
+    AMBIGUOUS_REQUESTS_SQL,
+    CREATE_REGISTRY_SQL,
+    REGISTER_ERASURES_SQL,
+    excluded_customers_sql,
+)
 from pipeline.golden.sessions import (
     CUSTOMER_ACTIVITIES_WITH_STITCHED_SESSIONS_SQL,
     SHARED_DEVICES_SQL,
@@ -102,14 +108,23 @@ def changed_customers(duckdb: DuckDBResource, settings: RunSettings, config: Cha
 # customer's rows are built as the purge leaves them (purge.as_purged), and the purge finds nothing to rewrite.
 @GOLDEN_STEP.asset(EXCLUDED, deps=[ERASURE_REGISTRY, PERSON_RECORDS, ACTIVITIES, CUSTOMER_XREF, STITCHED_SESSIONS,
                                    CHANGED_CUSTOMERS], group_name=GROUP)
-def excluded_customers(duckdb: DuckDBResource, settings: RunSettings) -> dg.MaterializeResult:
+def excluded_customers(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
+                       settings: RunSettings) -> dg.MaterializeResult:
     """Customers kept out of every published mart: erased on request, or inactive past the retention period."""
-    result = build_customer_rows(duckdb, "golden.excluded_customers", excluded_customers_sql(settings.retention_days),
-                                 CUSTOMER_ACTIVITIES_WITH_STITCHED_SESSIONS_SQL, as_of=settings.reference_date)
     with duckdb.get_connection() as con:
+        ambiguous = changes.merge_customers(
+            con, "golden.excluded_customers", excluded_customers_sql(settings.retention_days),
+            CUSTOMER_ACTIVITIES_WITH_STITCHED_SESSIONS_SQL, as_of=settings.reference_date,
+            adjust=lambda c, _rows: [r[0] for r in c.execute(AMBIGUOUS_REQUESTS_SQL).fetchall()])
         counts = dict(con.execute("SELECT reason, count(*) FROM golden.excluded_customers GROUP BY 1").fetchall())
-    return dg.MaterializeResult(metadata={**result.metadata, "erased": counts.get("erased", 0),
+        metadata = table_metadata(con, "golden.excluded_customers")
+    if ambiguous:  # request ids only: never the e-mail or phone
+        context.log.warning(f"{len(ambiguous)} erasure request(s) name an e-mail or phone that several customers hold "
+                            f"(a household's landline): none of them erased by it; add the requester's own e-mail "
+                            f"or phone to the request: {listed(ambiguous, 10)}")
+    return dg.MaterializeResult(metadata={**metadata, "erased": counts.get("erased", 0),
                                           "retention": counts.get("retention", 0),
+                                          "erasure_requests_ambiguous": len(ambiguous),
                                           "retention_days": settings.retention_days})
 
 

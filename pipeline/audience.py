@@ -8,7 +8,7 @@ re-permission period without interaction). Only the fields the channel needs lea
 The suppression list goes with every audience file: whoever sends the campaign removes these identifiers from any
 other list they hold. It holds hashes only: SHA-256 of `email:<match key>` (lower case, `+tag` and Gmail dots
 removed) or `phone:<E.164>`, for every point with an opt-out on that channel and every identifier of an erased
-customer (`identity.erasure_registry`, read from the warehouse)."""
+customer (`identity.erasure_registry`, read from the warehouse) but those another customer shares."""
 
 from __future__ import annotations
 
@@ -101,8 +101,9 @@ def _opted_out(con: duckdb.DuckDBPyConnection, channel: str) -> list[tuple]:
 
 def _erased(warehouse: Path) -> list[tuple]:
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        if "identity.erasure_registry" not in {f"{s}.{t}" for s, t in con.execute(
-                "SELECT table_schema, table_name FROM information_schema.tables").fetchall()}:
+        if not (columns := _columns(con, "identity.erasure_registry")):
             return []
+        # a point the erased customer shared with another (a household's landline) is still the other's to reach
+        mine = " AND NOT coalesce(shared, false)" if "shared" in columns else ""
         return con.execute("SELECT identifier_hash, kind, 'erased' FROM identity.erasure_registry "
-                           "WHERE kind IN ('email', 'phone')").fetchall()
+                           f"WHERE kind IN ('email', 'phone'){mine}").fetchall()

@@ -99,6 +99,11 @@ class Source:
         return list(dict.fromkeys(cols))
 
     @property
+    def person_columns(self) -> list[str]:
+        """Source columns of the person fields and identifiers."""
+        return _flat([*self.person.values(), *self.identifiers.values()])
+
+    @property
     def has_person(self) -> bool:
         return bool(self.person)
 
@@ -138,6 +143,19 @@ def _identifiers(where: str, raw) -> dict[str, str | tuple[str, ...]]:
     return {name: _column_spec(where, f"identifiers.{name}", spec) for name, spec in raw.items()}
 
 
+def _one_field_per_column(where: str, specs: dict[str, str | tuple[str, ...]]) -> None:
+    """A column read as two person fields or identifiers (`phone: email`) is a slip of the sources file: every row
+    would hold an e-mail that is a garbage phone, and the real column is never read. Compared case-insensitively, as
+    DuckDB names columns. (A date read as both updated_at and an activity's occurred_at is fine: not person fields.)"""
+    seen: dict[str, str] = {}
+    for key, spec in specs.items():
+        for column in dict.fromkeys(c.lower() for c in _flat([spec])):
+            if column in seen:
+                _fail(where, f"'{seen[column]}' and '{key}' both read column {column!r}: map each field to its own "
+                             "column")
+            seen[column] = key
+
+
 def _parse_source(raw: dict, defaults: dict, index: int) -> Source:
     if not isinstance(raw, dict):
         _fail(f"entry #{index}", "each source must be a mapping")
@@ -168,6 +186,8 @@ def _parse_source(raw: dict, defaults: dict, index: int) -> Source:
     identifiers = _identifiers(where, raw.get("identifiers"))
     if identifiers and not person:
         _fail(where, "identifiers need a 'person' mapping: they identify person records")
+    _one_field_per_column(where, {**{f"person.{f}": c for f, c in person.items()},
+                                  **{f"identifiers.{n}": c for n, c in identifiers.items()}})
     activity = dict(raw.get("activity") or {})
     activity_type = activity.pop("type", None)
     bad = set(activity) - set(ACTIVITY_FIELDS)

@@ -22,6 +22,10 @@ _LINE_BREAK = re.compile(r"\r\n|\n|\r")
 # Said of a bad record holding \" : an export escaping quotes with a backslash (not CSV's doubled "") cuts a field
 # holding a quote, a delimiter or a line break into pieces that read as records of the wrong width.
 BACKSLASH_HINT = '; it holds \\" (a quote escaped by a backslash, not doubled as CSV does: export with "" instead)'
+# ... and said of the lines such an escaping makes one record of the header's width: quarantined as that one record
+# (reading its values would guess the file's escaping: an RFC file may hold a backslash before a closing quote).
+BACKSLASH_RECORD = ('quotes escaped by a backslash (\\", not doubled as CSV does): read so, its {lines} line(s) are one '
+                    'record of the header\'s width, quarantined whole; export with "" instead')
 
 csv.field_size_limit(2**31 - 1)  # the limit is enforced per record below, not by failing the whole file
 
@@ -87,7 +91,6 @@ def records(text: str, delimiter: str, width: int | None = None, first_line: int
         if not line or line.isspace():  # blank (`not line.strip()` without copying the line)
             i += 1
             continue
-        span = 1
         if '"' in line and _open_quote(line, delimiter, False):
             span = _closing_span(lines, i, delimiter)
             if span and not _holds_records(lines[i + 1:i + span - 1], delimiter, width):
@@ -97,15 +100,19 @@ def records(text: str, delimiter: str, width: int | None = None, first_line: int
                     yield Record(first_line + i, span, joined, values)
                     i += span
                     continue
-            yield Record(first_line + i, 1, line, None, "unbalanced quote (a field opened with \" is never closed)"
-                         + (BACKSLASH_HINT if '\\"' in line else ""))
-            i += 1
+            error = "unbalanced quote (a field opened with \" is never closed)"
+        else:
+            values = _parse(line, delimiter)
+            if not (error := check(values, width, len(line))):
+                yield Record(first_line + i, 1, line, values)
+                i += 1
+                continue
+        if '\\"' in line and (escaped := _escaped_span(lines, i, delimiter, width)):
+            yield Record(first_line + i, escaped, "\n".join(lines[i:i + escaped]), None,
+                         BACKSLASH_RECORD.format(lines=escaped))
+            i += escaped
             continue
-        values = _parse(line, delimiter)
-        error = check(values, width, len(line))
-        if error and '\\"' in line:
-            error += BACKSLASH_HINT
-        yield Record(first_line + i, 1, line, None if error else values, error)
+        yield Record(first_line + i, 1, line, None, error + (BACKSLASH_HINT if '\\"' in line else ""))
         i += 1
 
 
@@ -123,4 +130,20 @@ def _closing_span(lines: list[str], start: int, delimiter: str) -> int:
         inside = _open_quote(lines[k], delimiter, inside)
         if not inside:
             return k - start + 1
+    return 0
+
+
+def _escaped_span(lines: list[str], start: int, delimiter: str, width: int | None) -> int:
+    """Lines from `start` (a line CSV's own rules could not read) that make one record of `width` fields when `\\"`
+    escapes a quote, else 0."""
+    if width is None:
+        return 0
+    for span in range(1, min(MAX_RECORD_LINES, len(lines) - start) + 1):
+        try:
+            rows = list(csv.reader(io.StringIO("\n".join(lines[start:start + span]), newline=""), delimiter=delimiter,
+                                   escapechar="\\", doublequote=False, strict=True))
+        except csv.Error:  # a quoted field still open: take the next line too
+            continue
+        whole = len(rows) == 1 and len(rows[0]) == width
+        return span if whole and not _holds_records(lines[start + 1:start + span], delimiter, width) else 0
     return 0

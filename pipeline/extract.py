@@ -499,8 +499,20 @@ def _absent_keys(source: Source, read: _Read) -> str | None:
     if not absent:
         return None
     unmapped = _absent(read.columns, source.mapped_columns)
-    return (f"no line holds mapped key(s) {absent}"
-            + (f" (it holds unmapped key(s) {shown(unmapped)}: renamed in the export?)" if unmapped else ""))
+    return (ABSENT_KEYS.format(keys=absent)
+            + (f" (it holds unmapped key(s) {shown(unmapped)}: {RENAMED_HINT})" if unmapped else ""))
+
+
+ABSENT_KEYS, RENAMED_HINT = "no line holds mapped key(s) {keys}", "renamed in the export?"
+_RENAMED_STATUS = re.compile(re.escape(LOADED_BUT + ABSENT_KEYS).replace(re.escape("{keys}"), r"(\[[^]]*\])")
+                             + ".*" + re.escape(RENAMED_HINT))
+
+
+def renamed_keys(status: str | None) -> list[str]:
+    """The mapped keys a JSON-lines file's status (raw.<source>__files) says no line holds while it holds unmapped
+    ones (a key renamed in the export), or []."""
+    found = _RENAMED_STATUS.match(status or "")
+    return re.findall(r"'((?:[^'\\]|\\.)*)'", found.group(1)) if found else []
 
 
 def _refuse_rounded_ids(frame: pd.DataFrame, record_id: str) -> None:

@@ -19,6 +19,7 @@ from rapidfuzz.distance import DamerauLevenshtein
 from pipeline.config import Source
 from pipeline.normalise import address, email, missing, names, values
 from pipeline.staging_lookup import NormalisedValues, distinct_pairs, spread
+from pipeline.staging_renamed import erased_by_rename
 
 CONSENT_ACTIONS = {"opt_in": "opt_in", "optin": "opt_in", "in": "opt_in", "subscribe": "opt_in",
                    "subscribed": "opt_in", "yes": "opt_in", "oui": "opt_in",
@@ -199,7 +200,7 @@ def _set(reason: pd.Series, rows: pd.Series, why: str | pd.Series) -> None:
         reason[rows] = why
 
 
-def _row_rejections(source: Source, frame: pd.DataFrame) -> pd.Series:
+def _row_rejections(source: Source, frame: pd.DataFrame, renamed: dict[str, list[str]] | None = None) -> pd.Series:
     """The reason a whole row cannot be staged, or None."""
     reason = frame["_error"].copy()
     _set(reason, reason.isna() & frame["_record_id"].isna(), f"missing record id (column '{source.record_id}')")
@@ -216,8 +217,13 @@ def _row_rejections(source: Source, frame: pd.DataFrame) -> pd.Series:
         present = np.logical_or.reduce([_identifying(frame, source, f).to_numpy() for f in IDENTIFYING])
         _set(reason, reason.isna() & ~present & ~frame["_purged"], "no name, e-mail or phone to identify the person")
         _set(reason, reason.isna() & _shared_ids(source, frame, reason.isna()), SHARED_ID_REASON)
-    # Same record id twice: the last version read (latest drop, last line) wins.
+    # Same record id twice: the last version read (latest drop, last line) wins, unless its file's export renamed a
+    # key an earlier version holds a value for (staging_renamed.py).
     dup = reason.isna() & frame["_record_id"].notna()
+    if renamed and dup.any():
+        stopped = erased_by_rename(frame.loc[dup], renamed, lambda key: CLEANED + key).reindex(frame.index)
+        _set(reason, stopped.notna(), stopped)
+        dup = reason.isna() & frame["_record_id"].notna()
     if not frame.loc[dup, "_record_id"].duplicated().any():
         return reason
     keep = frame.loc[dup, ["_record_id", "_file", "_line"]].drop_duplicates("_record_id", keep="last")
@@ -369,11 +375,12 @@ def prepare(source: Source, raw: pd.DataFrame) -> pd.DataFrame:
 
 
 def stage_prepared(source: Source, frame: pd.DataFrame, today: date, lookup: NormalisedValues | None = None,
-                   raw_rows: Callable[[pd.DataFrame], pd.DataFrame] | None = None) -> Staged:
+                   raw_rows: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
+                   renamed: dict[str, list[str]] | None = None) -> Staged:
     """stage_source on rows already prepared: `_record_id`, `_purged` and the trimmed mapped columns (CLEANED) beside
     the meta columns. `raw_rows` gives the raw values of the rows to quarantine (masked as by mask_purged), when the
-    frame does not carry them (staging_read.py reads only the trimmed columns)."""
-    reason = _row_rejections(source, frame)
+    frame does not carry them (staging_read.py reads only the trimmed columns); `renamed`: staging_renamed.renamed_files."""
+    reason = _row_rejections(source, frame, renamed)
     bad = reason.notna()
     quarantine = quarantine_rows(source, (raw_rows or (lambda rows: rows))(frame[bad]), reason[bad])
     good = frame.take(np.flatnonzero(~bad.to_numpy()))  # a new frame (`[~bad].copy()` copied it twice: ~0.3 CPU s a million rows)

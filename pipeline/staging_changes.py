@@ -38,7 +38,8 @@ from pipeline.staging_activities import in_sql, stage_activities
 from pipeline.staging_lookup import TABLE as LOOKUP_TABLE
 from pipeline.staging_lookup import VERSION as NORMALISATION_VERSION
 from pipeline.staging_lookup import NormalisedValues
-from pipeline.staging_read import prepared_rows, raw_rows
+from pipeline.staging_read import prepared_rows, raw_columns, raw_rows
+from pipeline.staging_renamed import erased_by_rename, renamed_files
 from pipeline.warehouse import registered, table_exists, transaction
 
 TABLES = {"person_records": ("persons", PERSON_TYPES), "activities": ("activities", ACTIVITY_TYPES),
@@ -125,35 +126,55 @@ def staged_ids(staged: Staged) -> pd.DataFrame:
 
 
 def _supersede(con: duckdb.DuckDBPyConnection, source: Source, fresh: pd.DataFrame,
-               insert: _CountingInsert) -> None:
+               insert: _CountingInsert, renamed: dict[str, list[str]]) -> None:
     """Older versions of a record id (earlier drop, or earlier line) leave staging for quarantine. Only the record ids
     just staged (`fresh`: the new files' rows) can have two versions: every earlier run left one version of each. Each
-    table is read for those ids only (a union of the source's every staged row cost ~0.05 CPU s a source at 1M)."""
+    table is read for those ids only (a union of the source's every staged row cost ~0.05 CPU s a source at 1M).
+    A version of a file whose export renamed a key (`renamed`) leaves instead when it would erase an earlier value."""
     if fresh.empty:
         return
     versions = " UNION ".join(f"SELECT source_record_id, _file, _line FROM staging.{t} WHERE source = $source "
                               "AND source_record_id IN (SELECT source_record_id FROM _fresh)" for t in VERSIONED)
     with registered(con, _fresh=fresh):
-        losers = con.execute(f"""
-        WITH versions AS ({versions}),
-        ranked AS (
-            SELECT *, row_number() OVER newest_first AS rank,
-                   first_value(_file || ':' || _line) OVER newest_first AS kept
-            FROM versions
-            WINDOW newest_first AS (PARTITION BY source_record_id ORDER BY _file DESC, _line DESC))
-        SELECT _file, _line, kept FROM ranked WHERE rank > 1""", {"source": source.name}).df()
+        stopped = _stopped_by_rename(con, source, versions, renamed)
+        if len(stopped):
+            versions = f"SELECT * FROM ({versions}) WHERE (_file, _line) NOT IN (SELECT (_file, _line) FROM _stopped)"
+        with registered(con, _stopped=stopped[["_file", "_line"]]):
+            losers = con.execute(f"""
+            WITH versions AS ({versions}),
+            ranked AS (
+                SELECT *, row_number() OVER newest_first AS rank,
+                       first_value(_file || ':' || _line) OVER newest_first AS kept
+                FROM versions
+                WINDOW newest_first AS (PARTITION BY source_record_id ORDER BY _file DESC, _line DESC))
+            SELECT _file, _line, kept FROM ranked WHERE rank > 1""", {"source": source.name}).df()
+    losers["reason"] = losers["kept"].map(lambda kept: SUPERSEDED_BY.format(kept=kept))
+    losers = pd.concat([losers[["_file", "_line", "reason"]], stopped], ignore_index=True)
     if losers.empty:
         return
     con.register("_losers", losers)
-    raw = con.execute(f"SELECT r.*, l.kept FROM {raw_table(source.name)} r JOIN _losers l USING (_file, _line)").df()
+    raw = con.execute(f"SELECT r.*, l.reason FROM {raw_table(source.name)} r JOIN _losers l USING (_file, _line)").df()
     raw["_record_id"] = raw[source.record_id].astype(object)
-    reason = raw["kept"].map(lambda kept: SUPERSEDED_BY.format(kept=kept))
-    quarantined = quarantine_rows(source, raw.drop(columns=["kept"]), reason)
+    quarantined = quarantine_rows(source, raw.drop(columns=["reason"]), raw["reason"])
     for table in (*VERSIONED, "field_issues"):
         con.execute(f"DELETE FROM staging.{table} WHERE source = ? AND (_file, _line) IN "
                     "(SELECT (_file, _line) FROM _losers)", [source.name])
     con.unregister("_losers")
     insert(con, Staged(persons=None, activities=None, field_issues=None, quarantine=quarantined))
+
+
+def _stopped_by_rename(con: duckdb.DuckDBPyConnection, source: Source, versions: str,
+                       renamed: dict[str, list[str]]) -> pd.DataFrame:
+    """_file, _line, reason of the versions (the SQL `versions`) that would erase an earlier value (staging_renamed)."""
+    keys = sorted({k for ks in renamed.values() for k in ks} & (raw_columns(con, source) if renamed else set()))
+    if not keys:
+        return pd.DataFrame({"_file": [], "_line": [], "reason": []}).astype({"_file": object, "_line": "int64",
+                                                                             "reason": object})
+    values = ", ".join(f"nullif(trim(r.{quote(k)}), '') AS {quote(k)}" for k in keys)
+    rows = con.execute(f"SELECT v.source_record_id AS _record_id, v._file, v._line, {values} FROM ({versions}) v "
+                       f"JOIN {raw_table(source.name)} r USING (_file, _line)", {"source": source.name}).df()
+    rows["reason"] = erased_by_rename(rows, renamed, lambda key: key)
+    return rows.loc[rows["reason"].notna(), ["_file", "_line", "reason"]].reset_index(drop=True)
 
 
 def _files(con: duckdb.DuckDBPyConnection, source: Source) -> tuple[set, set, set]:
@@ -202,17 +223,18 @@ def stage_changes(con: duckdb.DuckDBPyConnection, sources: list[Source], today: 
             files = sorted(f for f, _ in new)
             insert = _CountingInsert(dict(con.execute(f"SELECT file, drop FROM {raw_table(source.name, files=True)}")
                                           .fetchall()))
+            renamed = renamed_files(con, source)
             if in_sql(source):
                 rows, ids = stage_activities(con, source, files, insert)
             else:
                 raw = prepared_rows(con, source, files)
                 # An erasure request's identifiers are not kept in the lookup: they are to be forgotten.
                 staged_rows = stage_prepared(source, raw, today, None if source.is_erasure else lookup,
-                                             partial(raw_rows, con, source))
+                                             partial(raw_rows, con, source), renamed)
                 insert(con, staged_rows)
                 rows, ids = len(raw), staged_ids(staged_rows)
             if not full:
-                _supersede(con, source, ids, insert)
+                _supersede(con, source, ids, insert, renamed)
             con.execute("INSERT INTO staging.staged_files (source, file, sha256, fingerprint, staged_at) "
                         "SELECT ?, file, sha256, ?, now() FROM "
                         f"(SELECT file, sha256 FROM {raw_table(source.name, files=True)} WHERE status NOT LIKE 'duplicate of%') "

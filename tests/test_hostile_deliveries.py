@@ -37,6 +37,7 @@ from tests.hostile import (
     balanced,
     crm_rows,
     day,
+    person,
     project,
     shop_lines,
     write,
@@ -147,14 +148,19 @@ def test_a_bad_csv_record_costs_that_record_only(tmp_path, data, records, bad, r
     assert {"id", "prenom", "nom", "email"} <= set(extract.rows.columns)  # mapped spelling, whatever the case
 
 
-def test_quotes_escaped_by_a_backslash_are_named_in_the_reason(tmp_path):
-    # JSON-style escaping (\" for ") around a delimiter and a line break cuts the record into two pieces of the wrong
-    # width: each is quarantined, and the first now says why instead of only counting fields.
+def test_quotes_escaped_by_a_backslash_quarantine_one_record_not_its_pieces(tmp_path):
+    # JSON-style escaping (\" for ") around a delimiter and a line break cut the record into two pieces of the wrong
+    # width, each quarantined as a record: the file counted one record too many. Read with that escaping, its lines
+    # are one record of the header's width: quarantined whole, as one, with the reason (its values are not guessed).
     extract = _read(tmp_path, _csv(HEADER, '1,"Jean, \\"JJ\\"\nPierre",Martin,j@x.fr', *GOOD[1:]))
-    assert len(extract.rows) == 4 and list(extract.rows["id"].dropna()) == ["2", "3"]
-    errors = _errors(extract)
-    assert errors[0] == ('2 fields where the header has 4; it holds \\" (a quote escaped by a backslash, not doubled as '
-                         'CSV does: export with "" instead)') and errors[1] == "3 fields where the header has 4"
+    assert len(extract.rows) == 3 and list(extract.rows["id"].dropna()) == ["2", "3"]
+    assert extract.files[0].records == 3
+    assert _errors(extract) == ['quotes escaped by a backslash (\\", not doubled as CSV does): read so, its 2 line(s) are '
+                                'one record of the header\'s width, quarantined whole; export with "" instead']
+    # A stray \" that no such reading makes a record keeps the plain reason and its hint.
+    extract = _read(tmp_path, _csv(HEADER, '1,Jean \\"JJ\\",Martin', *GOOD[1:]))
+    assert _errors(extract) == ['3 fields where the header has 4; it holds \\" (a quote escaped by a backslash, not '
+                                'doubled as CSV does: export with "" instead)']
 
 
 def test_only_a_spreadsheet_s_scientific_notation_is_a_rounded_record_id(tmp_path):
@@ -264,6 +270,18 @@ def test_a_mapping_given_twice_in_the_sources_file_is_an_error(tmp_path):
     path = tmp_path / "s.yaml"
     path.write_text(CSV_YAML.format(format="csv", ext="csv", encoding="utf-8", delimiter=",") + "      email: mail\n")
     with pytest.raises(SourcesFileError, match="key 'email' given twice in one mapping"):
+        load_sources(path)
+
+
+@pytest.mark.parametrize("extra", ["      phone: email\n", "      phone: EMAIL\n",
+                                   "      street: [nom, numero]\n", "    identifiers:\n      loyalty: Prenom\n"])
+def test_one_column_read_as_two_person_fields_is_an_error_naming_both(tmp_path, extra):
+    # `phone: email` staged every e-mail as a garbage phone (a field issue on every row), and the phone column
+    # was never read: a slip, not a mapping.
+    path = tmp_path / "s.yaml"
+    path.write_text(CSV_YAML.format(format="csv", ext="csv", encoding="utf-8", delimiter=",") + extra)
+    with pytest.raises(SourcesFileError, match=r"source 'crm': 'person\.\w+' and '(person|identifiers)\.\w+' both read "
+                                               r"column '(email|nom|prenom)'"):
         load_sources(path)
 
 
@@ -532,6 +550,44 @@ def test_a_renamed_json_key_and_two_people_under_one_id_are_said_not_absorbed(tm
                            ).fetchall() == [(corrected[1], 16)]
         assert con.execute("SELECT count(*) FROM staging.person_records WHERE source = 'crm' AND _file = ?",
                            [f"crm/{day(-2)}/export.csv"]).fetchall() == [(11,)]
+
+
+def _shop_versions(settings) -> list[tuple]:
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        staged = con.execute("SELECT source_record_id, email, _file FROM staging.person_records WHERE source = 'shop' "
+                             "ORDER BY 1").fetchall()
+        stopped = con.execute("SELECT source_record_id, _file, reason FROM staging.quarantine WHERE source = 'shop' "
+                              "AND reason NOT LIKE 'duplicate record id%' ORDER BY 1").fetchall()
+    return staged, stopped
+
+
+def test_a_renamed_json_key_does_not_erase_the_values_earlier_versions_held(tmp_path, capsys, cli_env):
+    # `mail` renamed `e_mail` in the export: each new version read the e-mail as empty and, newest, superseded the
+    # version that held it; the customers lost their e-mail (and the consent tied to it) until someone noticed.
+    settings = project(tmp_path)
+    raw = settings.raw_dir
+    write(raw, "crm", day(-4), "export.csv", (CRM_HEADER + "\n" + "\n".join(crm_rows()) + "\n").encode("latin-1"))
+    write(raw, "shop", day(-4), "accounts.jsonl", ("\n".join(shop_lines(range(10, 14))) + "\n").encode())
+    _cli_run(settings, capsys)
+    renamed = [line.replace('"mail"', '"e_mail"') for line in shop_lines(range(12, 16))]  # S12, S13 known; S14, S15 new
+    write(raw, "shop", day(-3), "accounts.jsonl", ("\n".join(renamed) + "\n").encode())
+    assert "renamed in the export?" in _cli_run(settings, capsys)
+    reason = (f"its file holds no mapped key(s) ['mail'] (renamed in the export?): this version would erase what the "
+              f"version at shop/{day(-4)}/accounts.jsonl:{{line}} holds; map the new key, or deliver the file again with it")
+    staged, stopped = _shop_versions(settings)
+    assert staged == [(f"S{i}", person(i)[2], f"shop/{day(-4)}/accounts.jsonl") for i in (10, 11, 12, 13)] + [
+        (f"S{i}", None, f"shop/{day(-3)}/accounts.jsonl") for i in (14, 15)]  # met first here: staged as they are
+    assert stopped == [(f"S{i}", f"shop/{day(-3)}/accounts.jsonl", reason.format(line=i - 9)) for i in (12, 13)]
+    balanced(settings)
+    from pipeline.cli import main  # a full refresh restages both files together: the same outcome
+
+    assert main(["run", "--raw-dir", str(raw), "--warehouse", str(settings.warehouse), "--sources",
+                 str(settings.sources_file), "--truth", "", "--quiet", "--full-refresh"]) == 0
+    assert _shop_versions(settings) == (staged, stopped)
+    # The export fixed the next day: its versions supersede as any version does.
+    write(raw, "shop", day(-2), "accounts.jsonl", ("\n".join(shop_lines(range(12, 13))) + "\n").encode())
+    _cli_run(settings, capsys)
+    assert ("S12", person(12)[2], f"shop/{day(-2)}/accounts.jsonl") in _shop_versions(settings)[0]
 
 
 def test_the_new_drop_sensor_names_the_files_it_requests_a_run_for(tmp_path, capfd):

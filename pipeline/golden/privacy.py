@@ -3,17 +3,21 @@
 Erasure identifiers are kept only as SHA-256 hashes in an append-only registry, so a person stays erased
 after the request file is gone and even if a later source drop still holds them (never resurrected).
 A customer is erased when any of its records carries an erased e-mail or phone, or is an erased record
-(purge.py registers every e-mail, phone and record key of an erased customer): the whole customer goes,
-not just the matching record."""
+(purge.py registers every e-mail, phone and record key of an erased customer that no other customer holds):
+the whole customer goes, not just the matching record."""
 
+# `shared`: an e-mail or phone an erased customer held that another customer holds too (a household's landline), set
+# by the purge (purge.py): it erases no one since (the erased person's records still match by their record keys).
 CREATE_REGISTRY_SQL = """
 CREATE TABLE IF NOT EXISTS identity.erasure_registry (
     identifier_hash VARCHAR PRIMARY KEY, kind VARCHAR, request_source VARCHAR, request_id VARCHAR,
-    requested_at TIMESTAMP, registered_run VARCHAR)
+    requested_at TIMESTAMP, registered_run VARCHAR);
+ALTER TABLE identity.erasure_registry ADD COLUMN IF NOT EXISTS shared BOOLEAN DEFAULT false
 """
+REGISTRY_COLUMNS = "identifier_hash, kind, request_source, request_id, requested_at, registered_run"
 
-REGISTER_ERASURES_SQL = """
-INSERT INTO identity.erasure_registry
+REGISTER_ERASURES_SQL = f"""
+INSERT INTO identity.erasure_registry ({REGISTRY_COLUMNS})
 SELECT DISTINCT ON (identifier_hash) identifier_hash, kind, source, source_record_id, requested_at, ?
 FROM (
     SELECT sha256('email:' || email_key) AS identifier_hash, 'email' AS kind, * FROM staging.erasure_requests
@@ -29,13 +33,37 @@ WHERE identifier_hash NOT IN (SELECT identifier_hash FROM identity.erasure_regis
 # scoped_xref (golden/candidates.py): only their records are hashed. Each record's three hashes are unnested and
 # equi-joined: a join ON hash IN (a, b, c) is a nested loop over every record x every registered hash (~4 CPU s at
 # 86k records and a few hundred hashes, run three times a day).
-ERASED_CUSTOMERS_SQL = """
-    SELECT DISTINCT p.customer_id
+# An e-mail or phone a request names that records of several customers hold (a household's landline) cannot say
+# which of them asked: it erases none of them (a request that also names the requester's own e-mail erases them by
+# it), and golden/excluded_customers counts such requests. Who else holds it is looked up by value, for the few
+# matched values only (the registry keeps no value).
+MATCHED_ERASURES_SQL = """
+    SELECT p.customer_id, p.point.value, p.point.kind, identifier_hash, r.request_source, r.request_id
     FROM (SELECT x.customer_id,
-                 unnest([sha256('email:' || email_key), sha256('phone:' || phone),
-                         sha256('record:' || source || ':' || source_record_id)]) AS identifier_hash
+                 unnest([{hash: sha256('email:' || email_key), kind: 'email', value: email_key},
+                         {hash: sha256('phone:' || phone), kind: 'phone', value: phone},
+                         {hash: sha256('record:' || source || ':' || source_record_id), kind: 'record',
+                          value: NULL}]) AS point
           FROM staging.person_records JOIN scoped_xref x USING (source, source_record_id)) p
-    JOIN identity.erasure_registry r USING (identifier_hash)"""
+    JOIN identity.erasure_registry r ON r.identifier_hash = p.point.hash AND NOT coalesce(r.shared, false)"""
+_ERASURE_MATCHES = f"""
+    matched AS MATERIALIZED ({MATCHED_ERASURES_SQL}),
+    requested AS (SELECT DISTINCT identifier_hash, kind, value, request_id FROM matched
+                  WHERE kind <> 'record' AND request_source <> 'erased_customer'),
+    holders AS (
+        SELECT q.identifier_hash, q.request_id, x.customer_id
+        FROM requested q JOIN staging.person_records o ON o.email_key = q.value AND q.kind = 'email'
+        JOIN marts.customer_xref x USING (source, source_record_id)
+        UNION
+        SELECT q.identifier_hash, q.request_id, x.customer_id
+        FROM requested q JOIN staging.person_records o ON o.phone = q.value AND q.kind = 'phone'
+        JOIN marts.customer_xref x USING (source, source_record_id)),
+    ambiguous AS (SELECT identifier_hash, request_id FROM holders GROUP BY ALL HAVING count(DISTINCT customer_id) > 1)"""
+ERASED_CUSTOMERS_SQL = f"""
+    WITH {_ERASURE_MATCHES}
+    SELECT DISTINCT customer_id FROM matched WHERE identifier_hash NOT IN (SELECT identifier_hash FROM ambiguous)"""
+# The requests (ids) whose e-mail or phone several customers hold; reads scoped_xref as above.
+AMBIGUOUS_REQUESTS_SQL = f"WITH {_ERASURE_MATCHES} SELECT DISTINCT request_id FROM ambiguous ORDER BY 1"
 
 
 def excluded_customers_sql(retention_days: int) -> str:

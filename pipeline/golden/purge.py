@@ -12,7 +12,8 @@ The golden tables whose excluded rows nothing reads before the purge are built a
 excluded is decided before them, and the purge finds nothing left to rewrite there.
 
 Before the values go, an erased customer's every identifier is registered (SHA-256 of each e-mail, phone and
-record key in identity.erasure_registry), not only the one in the request: when a source later deletes the
+record key in identity.erasure_registry), not only the one in the request (an e-mail or phone another customer holds
+too, such as a household's landline, is theirs as well and is left out): when a source later deletes the
 record carrying the requested e-mail, the person's other records (a second account, tickets, a re-delivered
 card) still match the registry and the person is not resurrected. Retention purges the same way but registers
 nothing (a customer who comes back with new records is a new relationship).
@@ -28,6 +29,7 @@ from __future__ import annotations
 import duckdb
 
 from pipeline.config import Source
+from pipeline.golden.privacy import REGISTRY_COLUMNS
 from pipeline.sql import literal, quote, scalar
 from pipeline.staging import PURGED_TOKEN
 from pipeline.staging_lookup import TABLE as NORMALISED_VALUES
@@ -55,27 +57,46 @@ KEEP = {"customer_id", "source", "source_record_id", "unique_id", "unique_id_l",
 _KEPT_TYPES = ("TIMESTAMP", "BOOLEAN", "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT",
                "USMALLINT", "UINTEGER", "UBIGINT", "FLOAT", "DOUBLE", "DECIMAL")
 
-# The erased customers' records are taken first: each identifier is hashed for them alone, not for every record.
-REGISTER_CUSTOMER_IDENTIFIERS_SQL = """
-INSERT INTO identity.erasure_registry
+# The erased customers' points (e-mails, phones) and record keys, taken from their records alone (not every record).
+# An e-mail or phone that a record of another customer (not erased) also holds is theirs too (a household's
+# landline, a shared family mailbox): registered, it would erase that customer on their next run, and their
+# household after them. It is not registered, and a request that named it is marked `shared` in the registry; the
+# erased person's records still match by their record keys.
+ERASED_POINTS_SQL = """
+CREATE OR REPLACE TEMP TABLE _erased_points AS
 WITH erased AS (
     SELECT customer_id, source, source_record_id FROM marts.customer_xref
     WHERE customer_id IN (SELECT customer_id FROM golden.excluded_customers WHERE reason = 'erased')
+),
+points AS (
+    SELECT e.customer_id, 'email' AS kind, p.email_key AS value
+    FROM staging.person_records p JOIN erased e USING (source, source_record_id) WHERE p.email_key IS NOT NULL
+    UNION ALL
+    SELECT e.customer_id, 'phone', p.phone
+    FROM staging.person_records p JOIN erased e USING (source, source_record_id) WHERE p.phone IS NOT NULL
+),
+others AS (  -- the records of customers not erased holding one of those points
+    SELECT p.email_key, p.phone
+    FROM staging.person_records p JOIN marts.customer_xref x USING (source, source_record_id)
+    WHERE x.customer_id NOT IN (SELECT customer_id FROM erased)
+      AND (p.email_key IN (SELECT value FROM points WHERE kind = 'email')
+           OR p.phone IN (SELECT value FROM points WHERE kind = 'phone'))
 )
+SELECT customer_id, kind, sha256(kind || ':' || value) AS identifier_hash,
+       value IN (SELECT CASE kind WHEN 'email' THEN email_key ELSE phone END FROM others) AS shared
+FROM points
+UNION ALL
+SELECT customer_id, 'record', sha256('record:' || source || ':' || source_record_id), false FROM erased
+"""
+REGISTER_CUSTOMER_IDENTIFIERS_SQL = f"""
+INSERT INTO identity.erasure_registry ({REGISTRY_COLUMNS})
 SELECT DISTINCT ON (identifier_hash) identifier_hash, kind, 'erased_customer', customer_id, now(), ?
-FROM (
-    SELECT e.customer_id, sha256('email:' || p.email_key) AS identifier_hash, 'email' AS kind
-    FROM staging.person_records p JOIN erased e USING (source, source_record_id)
-    WHERE p.email_key IS NOT NULL
-    UNION ALL
-    SELECT e.customer_id, sha256('phone:' || p.phone), 'phone'
-    FROM staging.person_records p JOIN erased e USING (source, source_record_id)
-    WHERE p.phone IS NOT NULL
-    UNION ALL
-    SELECT customer_id, sha256('record:' || source || ':' || source_record_id), 'record'
-    FROM erased
-)
-WHERE identifier_hash NOT IN (SELECT identifier_hash FROM identity.erasure_registry)
+FROM _erased_points
+WHERE NOT shared AND identifier_hash NOT IN (SELECT identifier_hash FROM identity.erasure_registry)
+"""
+MARK_SHARED_SQL = """
+UPDATE identity.erasure_registry SET shared = true
+WHERE NOT coalesce(shared, false) AND identifier_hash IN (SELECT identifier_hash FROM _erased_points WHERE shared)
 """
 
 _TARGETS_SQL = """
@@ -243,7 +264,9 @@ def purge_excluded(con: duckdb.DuckDBPyConnection, sources: list[Source], run_id
     by_name = {s.name: s for s in sources}
     purged: dict[str, int] = {}
     with transaction(con):
+        con.execute(ERASED_POINTS_SQL)
         registered = scalar(con, REGISTER_CUSTOMER_IDENTIFIERS_SQL, [run_id])
+        shared = scalar(con, MARK_SHARED_SQL)
         for statement in _TARGETS_SQL.strip().split(";\n"):
             con.execute(statement)
         if table_exists(con, "identity.linkage_input"):
@@ -282,4 +305,4 @@ def purge_excluded(con: duckdb.DuckDBPyConnection, sources: list[Source], run_id
             LEFT JOIN _purge_records r USING (source, source_record_id)
             WHERE c.customer_id NOT IN (SELECT customer_id FROM golden.purge_log WHERE reason = c.reason)
             GROUP BY ALL""", [run_id])
-    return {"identifiers_registered": registered, **purged}
+    return {"identifiers_registered": registered, "identifiers_shared": shared, **purged}

@@ -9,6 +9,7 @@ from pipeline.config import PERSON_FIELDS, Source
 from pipeline.extract import REFUSED_FILE_REASON
 from pipeline.sql import literal, raw_table
 from pipeline.staging import SUPERSEDED_REASON
+from pipeline.staging_renamed import RENAMED_REASON
 
 
 def source_quality_sql(sources: list[Source], with_customers: bool = True) -> str:
@@ -34,11 +35,13 @@ def source_quality_sql(sources: list[Source], with_customers: bool = True) -> st
     activities AS (SELECT source, count(*) AS activities, max(occurred_at) AS newest_activity_at
                    FROM staging.activities GROUP BY source),
     -- Rows of a file refused for its columns are a delivery fault, reported by the source's own check:
-    -- they are counted apart so one bad file does not read as bad data in the source's quarantine share.
+    -- they are counted apart so one bad file does not read as bad data in the source's quarantine share. So are
+    -- the versions of a file whose export renamed a key, held back so as not to erase earlier values.
     -- Older versions of a record delivered again (a daily full export) are superseded, not bad: counted
     -- apart too, or a source re-sending its snapshot would read as half quarantined and block every run.
     quarantined AS (SELECT source, count(*) AS quarantined,
-                           count(*) FILTER (WHERE reason LIKE '{REFUSED_FILE_REASON}%') AS refused,
+                           count(*) FILTER (WHERE reason LIKE '{REFUSED_FILE_REASON}%'
+                                           OR reason LIKE '{RENAMED_REASON.split("{")[0]}%') AS refused,
                            count(*) FILTER (WHERE reason LIKE '{SUPERSEDED_REASON}%') AS superseded
                     FROM staging.quarantine GROUP BY source)
     SELECT raw.source, raw.channel, raw.raw_rows,
