@@ -491,6 +491,29 @@ def test_error_tolerant_keys_over_their_shared_budget_are_split_not_dropped():
                        f"AND ({rule})").fetchall() == [(1,)]
 
 
+def test_a_typo_in_the_surnames_first_letters_is_reached_by_its_suffix_beside_the_first_name():
+    """'haq007' typed 'xaq007' beside the same first name, nothing else shared: the prefix keys miss it and a first
+    name alone is over the budget (three first names among 301 records), the first name and the surname's last
+    letters reach it."""
+    from splink.backends.duckdb import DuckDBAPI
+
+    from pipeline.identity import blocking
+
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    rows = [{"unique_id": str(i), "first_name": ("anne", "paul", "jean")[i % 3],
+             "first_name_canonical": ("anne", "paul", "jean")[i % 3],
+             "last_name": f"{letters[i % 26]}{letters[i // 26 % 26]}q{i:03d}"} for i in range(300)]
+    rows.append({"unique_id": "dup", "first_name": "paul", "first_name_canonical": "paul", "last_name": "xaq007"})
+    con = duckdb.connect()
+    con.register("_in", pa.Table.from_pylist(rows))
+    con.execute("CREATE TABLE li AS SELECT * FROM _in")
+    plan = blocking.plan_blocking(DuckDBAPI(con), "li", con.sql("SELECT * FROM li").to_arrow_table())
+    assert "first_name_canonical" not in plan.labels  # over the budget alone
+    sql = [r.get_blocking_rule("duckdb").blocking_rule_sql if hasattr(r, "get_blocking_rule") else r for r in plan.rules]
+    assert con.execute("SELECT count(*) FROM li l, li r WHERE l.unique_id = '7' AND r.unique_id = 'dup' AND ("
+                       + " OR ".join(f"({x})" for x in sql) + ")").fetchall() == [(1,)]
+
+
 def test_pairs_sharing_keys_counts_what_splink_blocking_counts():
     """recipe.pairs_sharing (group sizes) gives the comparisons Splink's blocking analysis counts by joining pairs."""
     from splink.blocking_analysis import count_comparisons_from_blocking_rules
