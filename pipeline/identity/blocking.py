@@ -49,6 +49,9 @@ TOLERANT_KEYS = (
     ("e-mail mailbox name", ("email",), (("split_part(email, '@', 1)", None),)),
     # a typo in the surname's first letters, which its prefix keys miss ('dupont' / 'dypont')
     ("first name & surname suffix", ("first_name", "last_name"), (("first_name", None), ("substr(last_name, -{})", 3))),
+    # a surname too common to block on alone, split by the first name's first letters: a typo in the first name's
+    # second letter; where the surname is blocked alone this is a subset of it, and keep_productive_rules drops it
+    ("surname & first-name initial", ("first_name", "last_name"), (("last_name", None), ("substr(first_name, 1, {})", 1))),
 )
 # How many letters a tolerant key's prefixes may grow to fit the budget: each letter divides its blocks by about
 # the alphabet, and a longer prefix misses the pairs with a typo in that letter.
