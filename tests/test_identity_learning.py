@@ -491,6 +491,46 @@ def test_error_tolerant_keys_over_their_shared_budget_are_split_not_dropped():
                        f"AND ({rule})").fetchall() == [(1,)]
 
 
+def _plan_and_reach(rows: list[dict], a: str, b: str) -> tuple[list[str], bool]:
+    """The blocking plan's labels for `rows`, and whether any of its rules blocks records `a` and `b`."""
+    from splink.backends.duckdb import DuckDBAPI
+
+    from pipeline.identity import blocking
+
+    con = duckdb.connect()
+    con.register("_in", pa.Table.from_pylist(rows))
+    con.execute("CREATE TABLE li AS SELECT * FROM _in")
+    plan = blocking.plan_blocking(DuckDBAPI(con), "li", con.sql("SELECT * FROM li").to_arrow_table())
+    sql = [r.get_blocking_rule("duckdb").blocking_rule_sql if hasattr(r, "get_blocking_rule") else r for r in plan.rules]
+    return plan.labels, con.execute("SELECT count(*) FROM li l, li r WHERE l.unique_id = ? AND r.unique_id = ? AND ("
+                                    + " OR ".join(f"({x})" for x in sql) + ")", [a, b]).fetchall() == [(1,)]
+
+
+def test_a_typo_in_the_surnames_first_letters_is_reached_by_its_suffix_beside_the_first_name():
+    """'haq007' typed 'xaq007' beside the same first name, nothing else shared: the prefix keys miss it and a first
+    name alone is over the budget (three first names among 301 records), the first name and the surname's last
+    letters reach it."""
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    rows = [{"unique_id": str(i), "first_name": ("anne", "paul", "jean")[i % 3],
+             "first_name_canonical": ("anne", "paul", "jean")[i % 3],
+             "last_name": f"{letters[i % 26]}{letters[i // 26 % 26]}q{i:03d}"} for i in range(300)]
+    rows.append({"unique_id": "dup", "first_name": "paul", "first_name_canonical": "paul", "last_name": "xaq007"})
+    plan_labels, reached = _plan_and_reach(rows, "7", "dup")
+    assert "first_name_canonical" not in plan_labels and reached  # over the budget alone; the key reaches the pair
+
+
+def test_a_typo_in_the_first_names_second_letter_is_reached_by_a_common_surname_split_by_the_initial():
+    """'anna' typed 'aena' beside a surname three in a hundred share: the surname alone is over the budget, the
+    prefix and suffix keys miss the typo, the surname and the first name's initial reach it."""
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    rows = [{"unique_id": str(i), "first_name": f"{letters[i % 26]}n{letters[i // 26 % 26]}a{i:03d}",
+             "last_name": ("martin", "bernard", "thomas")[i % 3]} for i in range(300)]
+    rows = [{**r, "first_name_canonical": r["first_name"]} for r in rows]
+    rows.append({"unique_id": "dup", "first_name": "heaa007", "first_name_canonical": "heaa007", "last_name": "bernard"})
+    plan_labels, reached = _plan_and_reach(rows, "7", "dup")
+    assert "last_name" not in plan_labels and reached  # over the budget alone; the key reaches the pair
+
+
 def test_pairs_sharing_keys_counts_what_splink_blocking_counts():
     """recipe.pairs_sharing (group sizes) gives the comparisons Splink's blocking analysis counts by joining pairs."""
     from splink.blocking_analysis import count_comparisons_from_blocking_rules

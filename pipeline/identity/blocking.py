@@ -5,9 +5,9 @@ data that has neither (FEBRL: 82-94 % of true pairs reached); single-field rules
 reach a pair with a typo in the surname *and* another in the first name or birth date (>= 99 %). A single
 field that is too common to block on alone (a surname at a million records) would cost more than the
 budget: Splink's blocking analysis counts each rule's comparisons, and such a field is kept only in
-combination with another. Error-tolerant keys (prefixes of names, the birth year, an e-mail's mailbox name)
-reach pairs with an error in every exactly blocked field, within the same budget. The count per rule goes to
-the metadata.
+combination with another. Error-tolerant keys (prefixes of names, a surname's last letters, the birth year,
+an e-mail's mailbox name) reach pairs with an error in every exactly blocked field, within the same budget.
+The count per rule goes to the metadata.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ COMBINATIONS = (
 )
 # Error-tolerant keys: what a pair with an error in *every* field it could be blocked on exactly still shares
 # (FEBRL: a typo in the surname, another given name and a digit off in the birth date). (label, fields it needs,
-# keys as Splink SQL: `{}` is a prefix length, its shortest first). Their vocabularies are bounded (three letters
+# keys as Splink SQL: `{}` is a prefix (or suffix) length, its shortest first). Their vocabularies are bounded (three letters
 # of a name, a year), so their comparisons per record grow with the base (at 100k persons 0.5-1.4 each, at 1M
 # 11-26): they share one budget, and a key over it is split (prefixes one letter longer) before it is left out.
 TOLERANT_KEYS = (
@@ -47,6 +47,11 @@ TOLERANT_KEYS = (
      (("substr(first_name, 1, {})", 2), ("substr(birth_date, 6, 5)", None))),
     ("postcode & birth year", ("postcode", "birth_date"), (("postcode", None), ("substr(birth_date, 1, 4)", None))),
     ("e-mail mailbox name", ("email",), (("split_part(email, '@', 1)", None),)),
+    # a typo in the surname's first letters, which its prefix keys miss ('dupont' / 'dypont')
+    ("first name & surname suffix", ("first_name", "last_name"), (("first_name", None), ("substr(last_name, -{})", 3))),
+    # a surname too common to block on alone, split by the first name's first letters: a typo in the first name's
+    # second letter; where the surname is blocked alone this is a subset of it, and keep_productive_rules drops it
+    ("surname & first-name initial", ("first_name", "last_name"), (("last_name", None), ("substr(first_name, 1, {})", 1))),
 )
 # How many letters a tolerant key's prefixes may grow to fit the budget: each letter divides its blocks by about
 # the alphabet, and a longer prefix misses the pairs with a typo in that letter.

@@ -33,7 +33,10 @@ def identifier_names(con: duckdb.DuckDBPyConnection) -> list[str]:
 # where one word is held by the data as a first name more often than as a surname and the other the reverse. A
 # surname so read must be one the data hold as a surname more often than as a first name; a word that is neither
 # ('famille' in 'dupont.famille@', a household's e-mail) reads nothing. A mailbox in one word is read only around the
-# record's own first name ('jeandupont', 'dupontjean') or its initial ('jdupont'). Typed names are never replaced.
+# record's own first name ('jeandupont', 'dupontjean') or its initial ('jdupont'), or, on a record without names, where
+# exactly one cut of it is a first name then a surname by the same counts ('jeandupont' on a consent event that holds
+# only an e-mail: the record would otherwise share nothing with the person's other records). Typed names are never
+# replaced.
 MAILBOX_NAMES_SQL = """
      own AS (SELECT *, CASE WHEN NOT surname_in_first_name THEN first_name_norm END AS own_first,
                     last_name_norm IS NULL AND NOT surname_in_first_name AS lacks_last FROM records),
@@ -62,17 +65,27 @@ MAILBOX_NAMES_SQL = """
               AND starts_with(g.box[1], left(g.own_first, 1)) AND fi.v = g.box[1][2:]
          LEFT JOIN last_names li ON g.own_guess IS NULL AND g.lacks_last AND len(g.box) = 1
               AND starts_with(g.box[1], left(g.own_first, 1)) AND li.v = g.box[1][2:]),
+     cuts AS (  -- a one-word mailbox of a record without names: its cuts into a first name then a surname
+         SELECT source, source_record_id, any_value(f.v) AS cut_first, any_value(f.canonical) AS cut_first_canonical,
+                any_value(l.v) AS cut_last
+         FROM (SELECT source, source_record_id, box[1] AS word, unnest(range(2, length(box[1]) - 1)) AS i
+               FROM own WHERE len(box) = 1 AND own_first IS NULL AND first_name_norm IS NULL AND lacks_last) w
+         JOIN first_names f ON f.v = w.word[:w.i] JOIN last_names l ON l.v = w.word[w.i + 1:]
+         LEFT JOIN last_names fl ON fl.v = f.v LEFT JOIN first_names lf ON lf.v = l.v
+         WHERE f.n > coalesce(fl.n, 0) AND l.n > coalesce(lf.n, 0)
+         GROUP BY ALL HAVING count(*) = 1),
      mailbox_named AS (
          SELECT *,
              CASE WHEN both_guess AND f1 > l1 AND l2 > f2 THEN box[1] WHEN both_guess AND f2 > l2 AND l1 > f1 THEN box[2]
-             END AS box_first,
+                  ELSE cut_first END AS box_first,
              CASE WHEN both_guess AND f1 > l1 AND l2 > f2 THEN coalesce(c1, box[1])
-                  WHEN both_guess AND f2 > l2 AND l1 > f1 THEN coalesce(c2, box[2]) END AS box_first_canonical,
+                  WHEN both_guess AND f2 > l2 AND l1 > f1 THEN coalesce(c2, box[2])
+                  ELSE coalesce(cut_first_canonical, cut_first) END AS box_first_canonical,
              CASE WHEN own_guess IS NOT NULL AND lo > fo THEN own_guess
                   WHEN own_guess IS NULL AND li > fi THEN box[1][2:]
                   WHEN both_guess AND f1 > l1 AND l2 > f2 THEN box[2] WHEN both_guess AND f2 > l2 AND l1 > f1 THEN box[1]
-             END AS box_last
-         FROM scored)"""
+                  ELSE cut_last END AS box_last
+         FROM scored LEFT JOIN cuts USING (source, source_record_id))"""
 
 
 def linkage_input_sql(identifiers: list[str] = ()) -> str:
