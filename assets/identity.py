@@ -8,7 +8,6 @@ from dagster_duckdb import DuckDBResource
 from assets.evaluation import linkage_quality
 from assets.keys import (
     CLUSTERS,
-    CUSTOMER_XREF,
     ID_EVENTS,
     ID_REGISTRY,
     LINKAGE_INPUT,
@@ -20,7 +19,6 @@ from assets.keys import (
     STEWARD_DECISIONS,
     VALIDATED_FILES,
 )
-from assets.marts import XREF_COVERS_STAGING_SPEC, customer_xref
 from assets.metadata import table_metadata
 from assets.quality import CLUSTERS_VALID_SPEC, identity_clusters_valid, validated_files
 from assets.steps import Step
@@ -132,14 +130,8 @@ def pairwise_predictions(context: dg.AssetExecutionContext, duckdb: DuckDBResour
         "model": dg.MetadataValue.path(str(settings.model_path)), **extra})
 
 
-# What follows the scoring up to the cross-reference, in one step (assets/steps.py): the clusters and their blocking
-# check, the ids, the stewards' queue, the evaluation and the cross-reference with its blocking check. Each is read
-# only by the next ones; a failed blocking check ends the step before what depends on it, as Dagster would stop the
-# next step. Steps of their own cost Dagster's bookkeeping and the set-up of a step four times a day.
-CLUSTERS_STEP = Step(CLUSTERS_OP)
-
-
-@CLUSTERS_STEP.asset(CLUSTERS, deps=[PREDICTIONS, STEWARD_DECISIONS], group_name=GROUP, checks=(CLUSTERS_VALID_SPEC,))
+@dg.asset(key=CLUSTERS, deps=[PREDICTIONS, STEWARD_DECISIONS], group_name=GROUP, kinds={"duckdb"}, pool=WAREHOUSE_POOL,
+          check_specs=[CLUSTERS_VALID_SPEC])
 def clusters(duckdb: DuckDBResource, settings: RunSettings,
              great_expectations: GreatExpectations) -> dg.MaterializeResult:
     """One row per person record with its cluster; strongest links first, never across a conflict the data
@@ -170,10 +162,13 @@ def clusters(duckdb: DuckDBResource, settings: RunSettings,
         check_results=[check])
 
 
-@CLUSTERS_STEP.assets(
-    dg.AssetSpec(RECORD_CUSTOMER, deps=[CLUSTERS], group_name=GROUP, description="Each person record's durable customer_id."),
-    dg.AssetSpec(ID_REGISTRY, deps=[CLUSTERS], group_name=GROUP, description="Every customer_id ever issued, active or retired."),
-    dg.AssetSpec(ID_EVENTS, deps=[CLUSTERS], group_name=GROUP, description="New, merged, split and retired ids, per run."),
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(RECORD_CUSTOMER, deps=[CLUSTERS], description="Each person record's durable customer_id."),
+        dg.AssetSpec(ID_REGISTRY, deps=[CLUSTERS], description="Every customer_id ever issued, active or retired."),
+        dg.AssetSpec(ID_EVENTS, deps=[CLUSTERS], description="New, merged, split and retired ids, per run."),
+    ],
+    group_name=GROUP, pool=WAREHOUSE_POOL,
 )
 def customer_ids(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
     """Carry ids over from the previous run by majority of records; log merges and splits."""
@@ -185,7 +180,12 @@ def customer_ids(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
             yield dg.MaterializeResult(asset_key=key, metadata={**meta, **counts} if key == ID_EVENTS else meta)
 
 
-@CLUSTERS_STEP.asset(REVIEW_QUEUE, deps=[CLUSTERS, RECORD_CUSTOMER, STEWARD_DECISIONS], group_name=GROUP)
+# What the stewards and the evaluation read once ids are assigned, in one step (assets/steps.py): both only read the
+# clusters and ids, and nothing downstream waits for one without the other.
+REVIEW_STEP = Step("identity_review")
+
+
+@REVIEW_STEP.asset(REVIEW_QUEUE, deps=[CLUSTERS, RECORD_CUSTOMER, STEWARD_DECISIONS], group_name=GROUP)
 def review_queue(duckdb: DuckDBResource, settings: RunSettings) -> dg.MaterializeResult:
     """Uncertain pairs (scored in [review_floor, threshold)) and doubtful clusters for stewards, most valuable
     first, facts masked, with the command that explains each."""
@@ -200,15 +200,10 @@ def review_queue(duckdb: DuckDBResource, settings: RunSettings) -> dg.Materializ
                                               "review_cluster_size": policy.review_cluster_size})
 
 
-CLUSTERS_STEP.asset(LINKAGE_QUALITY, deps=[RECORD_CUSTOMER], group_name=GROUP)(linkage_quality)
-CLUSTERS_STEP.asset(CUSTOMER_XREF, deps=[RECORD_CUSTOMER, PREDICTIONS], group_name="marts",
-                    checks=(XREF_COVERS_STAGING_SPEC,))(customer_xref)
+REVIEW_STEP.asset(LINKAGE_QUALITY, deps=[RECORD_CUSTOMER], group_name=GROUP)(linkage_quality)
 
 
-@dg.multi_asset(specs=CLUSTERS_STEP.specs(), check_specs=CLUSTERS_STEP.check_specs(), can_subset=True,
-                pool=WAREHOUSE_POOL, name=CLUSTERS_STEP.name)
-def identity_clusters(context: dg.AssetExecutionContext, duckdb: DuckDBResource, settings: RunSettings,
-                      great_expectations: GreatExpectations):
-    """The clusters, customer ids, the stewards' review queue, the linkage quality and the cross-reference."""
-    yield from CLUSTERS_STEP.materialize(context, duckdb=duckdb, settings=settings,
-                                         great_expectations=great_expectations)
+@dg.multi_asset(specs=REVIEW_STEP.specs(), can_subset=True, pool=WAREHOUSE_POOL, name=REVIEW_STEP.name)
+def identity_review(context: dg.AssetExecutionContext, duckdb: DuckDBResource, settings: RunSettings):
+    """The stewards' review queue and the linkage quality against the truth file."""
+    yield from REVIEW_STEP.materialize(context, duckdb=duckdb, settings=settings)

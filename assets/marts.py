@@ -20,10 +20,10 @@ from assets.keys import (
     HOUSEHOLDS,
     ID_EVENTS,
     MARTS_CONTACT_POINTS,
+    PREDICTIONS,
     PROFILE,
-    PUBLISHED,
     PURGE_LOG,
-    RESTRICTED,
+    RECORD_CUSTOMER,
     REVIEW_QUEUE,
     SEGMENT_HISTORY,
     SEGMENT_SUMMARY,
@@ -37,7 +37,6 @@ from assets.metadata import (
     merged_metadata,
     table_metadata,
 )
-from assets.publication import COPIED, published_marts, restricted_marts
 from assets.publication_guard import NOT_SHRUNK_SPEC, customer_360_not_shrunk
 from assets.steps import Step
 from pipeline.config import CONSENT_CHANNELS
@@ -72,13 +71,13 @@ MARTS_STEP = Step("marts")
 XREF_COVERS_STAGING = "every_person_record_once"
 
 
-# Built last in the clusters' step (assets/identity.py), its blocking check evaluated there once the table is
-# written: a step of its own cost Dagster's bookkeeping and bought nothing (the check reads only what it wrote).
-XREF_COVERS_STAGING_SPEC = dg.AssetCheckSpec(XREF_COVERS_STAGING, asset=CUSTOMER_XREF, blocking=True,
-                                             description="Every staged person record appears exactly once in the "
-                                                         "cross-reference.")
-
-
+# Its blocking check is evaluated in the same step, once the table is written: a step of its own cost Dagster's
+# bookkeeping and bought nothing (the check reads only what this step wrote).
+@dg.asset(key=CUSTOMER_XREF, deps=[RECORD_CUSTOMER, PREDICTIONS], group_name=GROUP, kinds={"duckdb"},
+          pool=WAREHOUSE_POOL,
+          check_specs=[dg.AssetCheckSpec(XREF_COVERS_STAGING, asset=CUSTOMER_XREF, blocking=True,
+                                         description="Every staged person record appears exactly once in the "
+                                                     "cross-reference.")])
 def customer_xref(duckdb: DuckDBResource) -> dg.MaterializeResult:
     """Source record -> customer_id, with the probability of its strongest link inside the customer."""
     with duckdb.get_connection() as con:  # the customers whose records or links changed (the copies merge them)
@@ -241,13 +240,8 @@ def erasure_purge(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
                                               **{f"purged {t}": n for t, n in counts.items()}})
 
 
-MARTS_STEP.asset(PUBLISHED, deps=COPIED, group_name=GROUP)(published_marts)
-MARTS_STEP.asset(RESTRICTED, deps=COPIED, group_name=GROUP)(restricted_marts)
-
-
 @dg.multi_asset(specs=MARTS_STEP.specs(), can_subset=True, pool=WAREHOUSE_POOL, name=MARTS_STEP.name)
 def marts(context: dg.AssetExecutionContext, duckdb: DuckDBResource, settings: RunSettings):
     """The marts read beside marts.customer_360: consent history, contact points, households, segments, timeline,
-    history; then the purge of erased and expired customers, which commits the run's changed customers; then the
-    analysts' and customer service's copies, each swapped in atomically."""
+    history; then the purge of erased and expired customers, which commits the run's changed customers."""
     yield from MARTS_STEP.materialize(context, duckdb=duckdb, settings=settings)

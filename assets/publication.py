@@ -11,8 +11,11 @@ from assets.keys import (
     HOUSEHOLD,
     MARTS,
     MARTS_CONTACT_POINTS,
+    PUBLISHED,
     PURGE_LOG,
+    RESTRICTED,
 )
+from assets.steps import Step
 from pipeline.golden.changes import CHANGED, changed_rows, merge_basis
 from pipeline.marts.customer_360 import ROWS, VIEW, view_select
 from pipeline.marts.household import households_of
@@ -30,13 +33,13 @@ from pipeline.publish import (
     register_pseudonym,
     sources_keyed_by_identifier,
 )
-from pipeline.resources import RunSettings
+from pipeline.resources import WAREHOUSE_POOL, RunSettings
 
-# Both copies are written last in the marts' step (assets/marts.py), once the marts are built and the run's erased
-# and expired customers purged from them: the purge was once ordered before the copies only by the names of their
-# steps (Dagster runs ready steps in name order), and the step `copies` came before `golden__purge_log`, publishing
-# values the run purged (tests/test_incremental_golden.py). A step of their own bought nothing: no check stands
-# between the marts and the copies.
+# Both copies are written in one step (assets/steps.py), once the marts are built and the run's erased and expired
+# customers purged from them: the purge was only ordered before the copies by the names of their steps (Dagster runs
+# ready steps in name order), and the step `copies` came before `golden__purge_log`, publishing values the run
+# purged (tests/test_incremental_golden.py).
+COPIES_STEP = Step("copies")
 COPIED = [*MARTS, PURGE_LOG]
 # The marts whose rows of a customer only that customer's inputs shape, merged customer by customer in the warehouse
 # (pipeline/golden/changes.py, marts/history.py): a copy takes the run's changed customers' rows of them alone.
@@ -65,6 +68,7 @@ def _views(settings: RunSettings) -> dict[str, str]:
     return {VIEW.split(".")[1]: view_select(settings.reference_date)}
 
 
+@COPIES_STEP.asset(PUBLISHED, deps=COPIED, group_name="marts")
 def published_marts(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
                     settings: RunSettings) -> dg.MaterializeResult:
     """The marts for analysts (published.duckdb), names and contacts left out or pseudonymised, swapped in atomically."""
@@ -87,6 +91,7 @@ def published_marts(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
                                           **_holds(context), **_written(copied)})
 
 
+@COPIES_STEP.asset(RESTRICTED, deps=COPIED, group_name="marts")
 def restricted_marts(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
                      settings: RunSettings) -> dg.MaterializeResult:
     """The marts with the full golden record for customer service (restricted.duckdb), swapped in atomically."""
@@ -96,6 +101,12 @@ def restricted_marts(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
     restrict(target)  # every name, e-mail, phone, address: owner-only, also when the run comes from the UI
     return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(target)), **_holds(context),
                                           **_written(copied)})
+
+
+@dg.multi_asset(specs=COPIES_STEP.specs(), can_subset=True, pool=WAREHOUSE_POOL, name=COPIES_STEP.name)
+def copies(context: dg.AssetExecutionContext, duckdb: DuckDBResource, settings: RunSettings):
+    """The analysts' and customer service's copies of the marts, each swapped in atomically."""
+    yield from COPIES_STEP.materialize(context, duckdb=duckdb, settings=settings)
 
 
 def _written(copied: Copied) -> dict:

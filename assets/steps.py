@@ -31,88 +31,34 @@ import dagster as dg
 
 
 @dataclass
-class _Member:
-    specs: list[dg.AssetSpec]
-    checks: list[dg.AssetCheckSpec]
-    fn: Callable
-
-
-@dataclass
 class Step:
     name: str
-    members: list[_Member] = field(default_factory=list)
+    members: list[tuple[dg.AssetSpec, Callable[..., dg.MaterializeResult]]] = field(default_factory=list)
 
     def asset(self, key: dg.AssetKey, deps: list[dg.AssetKey], group_name: str,
-              kinds: frozenset[str] = frozenset({"duckdb"}), checks: tuple[dg.AssetCheckSpec, ...] = ()) -> Callable:
-        """Declare a member, after the members it depends on (they are built in this order). `checks`: the asset's
-        checks, whose results the member returns with its own (check_results)."""
+              kinds: frozenset[str] = frozenset({"duckdb"})) -> Callable:
+        """Declare a member, after the members it depends on (they are built in this order)."""
         def register(fn: Callable[..., dg.MaterializeResult]) -> Callable[..., dg.MaterializeResult]:
             # the description @dg.asset would take from the docstring (dedented, public API only)
             spec = dg.AssetSpec(key, deps=deps, group_name=group_name, kinds=set(kinds), description=inspect.getdoc(fn))
-            self.members.append(_Member([spec], list(checks), fn))
-            return fn
-        return register
-
-    def assets(self, *specs: dg.AssetSpec) -> Callable:
-        """Declare a member that builds several assets together: it yields a MaterializeResult of each (asset_key
-        set), and is called when any of them is selected."""
-        def register(fn: Callable[..., Iterator[dg.MaterializeResult]]) -> Callable:
-            self.members.append(_Member(list(specs), [], fn))
+            self.members.append((spec, fn))
             return fn
         return register
 
     def specs(self) -> list[dg.AssetSpec]:
         """The members' specs; each member's dependencies inside the step are declared before it."""
-        specs = [spec for member in self.members for spec in member.specs]
-        keys = [spec.key for spec in specs]
-        for position, spec in enumerate(specs):
+        keys = [spec.key for spec, _ in self.members]
+        for position, (spec, _) in enumerate(self.members):
             later = {dep.asset_key for dep in spec.deps} & set(keys[position:])
             if later:
                 raise ValueError(f"step {self.name}: {spec.key.to_user_string()} is declared before "
                                  f"{sorted(k.to_user_string() for k in later)}, which it depends on")
-        return specs
-
-    def check_specs(self) -> list[dg.AssetCheckSpec]:
-        return [check for member in self.members for check in member.checks]
+        return [spec for spec, _ in self.members]
 
     def materialize(self, context: dg.AssetExecutionContext, **available) -> Iterator[dg.MaterializeResult]:
-        """Build the selected members in the order declared, each with the arguments it names. A member whose
-        blocking check fails ends the step there: what follows it depends on it, and Dagster fails the step
-        (DagsterAssetCheckFailedError) as it would have failed the member's own step."""
-        selected, checks = context.selected_asset_keys, context.selected_asset_check_keys
-        available = {**available, "context": context}
-        for member in self.members:
-            keys = {spec.key for spec in member.specs}
-            if not keys & selected:
-                continue
-            out = member.fn(**{name: available[name] for name in inspect.signature(member.fn).parameters})
-            results = [out] if isinstance(out, dg.MaterializeResult) else out
-            stop = False
-            for result in results:
-                key = result.asset_key or member.specs[0].key
-                if key not in selected:
-                    continue
-                # each result named by its asset and check: a step builds several assets
-                kept = [dg.AssetCheckResult(passed=c.passed, asset_key=key, check_name=_check_key(member, key, c).name,
-                                            metadata=c.metadata, severity=c.severity, description=c.description)
-                        for c in result.check_results or [] if _check_key(member, key, c) in checks]
-                stop = stop or any(_blocks(member, key, c) for c in kept)
-                yield dg.MaterializeResult(asset_key=key, metadata=result.metadata, check_results=kept)
-            if stop:
-                return
-
-
-def _check_key(member: _Member, key: dg.AssetKey, result: dg.AssetCheckResult) -> dg.AssetCheckKey:
-    """The key of a member's check result (its name may be left out where the asset has one check)."""
-    names = [c.name for c in member.checks if c.asset_key == key]
-    return dg.AssetCheckKey(key, result.check_name or (names[0] if len(names) == 1 else ""))
-
-
-def _blocks(member: _Member, key: dg.AssetKey, result: dg.AssetCheckResult) -> bool:
-    """A failed blocking check of ERROR severity: what Dagster stops the downstream steps for."""
-    name = _check_key(member, key, result).name
-    blocking = any(c.blocking for c in member.checks if c.asset_key == key and c.name == name)
-    return blocking and not result.passed and result.severity == dg.AssetCheckSeverity.ERROR
+        """Build the selected members in the order declared, each with the arguments it names."""
+        for spec, result in _run_selected(self.members, context.selected_asset_keys, context=context, **available):
+            yield dg.MaterializeResult(asset_key=spec.key, metadata=result.metadata, check_results=result.check_results)
 
 
 @dataclass
