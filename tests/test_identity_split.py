@@ -214,3 +214,41 @@ def test_the_disagreement_weights_are_the_fitted_models_else_levels():
     assert set(weights) == {"email"} and weights["email"] == pytest.approx(-4.3219, abs=1e-4)
     model = ConflictModel(unshared=weights)
     assert ConflictModel.from_dict(model.as_dict()).unshared == weights  # saved with the conflict weights
+
+
+def test_two_mistypings_of_one_name_beside_it_join_it_as_the_learned_split_reads_them(tmp_path, monkeypatch):
+    """'mauuice' and 'murice' each one typo from 'maurice', held by one record each, both linked to a 'maurice'
+    record: two edits apart, the veto reads them as two people, so each outweighed the other's link to 'maurice' and
+    both stayed apart. Where the first names' split (name_typos.learn) reads a name held by so few records as a typo,
+    they join: split and general agree. Where it does not (the threshold below their count), they stay apart."""
+    from pipeline.identity.evidence import conflict
+
+    records = [("m1", "maurice"), ("m2", "maurice"), ("m3", "maurice"), ("u1", "mauuice"), ("u2", "murice")]
+    pairs = [("m1", "m2", 30.0), ("m1", "m3", 30.0), ("m1", "u1", 25.0), ("m1", "u2", 25.0)]
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    con.execute("CREATE SCHEMA identity")
+    con.execute("""CREATE TABLE identity.linkage_input (unique_id VARCHAR, first_name VARCHAR,
+        first_name_canonical VARCHAR, last_name VARCHAR, birth_date VARCHAR, record_hash VARCHAR)""")
+    con.executemany("INSERT INTO identity.linkage_input VALUES (?, ?, ?, 'crevoisier', NULL, ?)",
+                    [(u, f, f, f"h{u}") for u, f in records])
+    con.execute("""CREATE TABLE identity.pairwise_predictions (unique_id_l VARCHAR, unique_id_r VARCHAR,
+        match_weight DOUBLE, match_probability DOUBLE, contrary_evidence BOOLEAN)""")
+    con.executemany("INSERT INTO identity.pairwise_predictions VALUES (?, ?, ?, 1 / (1 + pow(2, -?)), false)",
+                    [(a, b, w, w) for a, b, w in pairs])
+    from tests.test_stewardship import _decisions_table
+
+    _decisions_table(con, [])
+    assert conflict(*(resolve.person_keys(con)[u] for u in ("u1", "u2")))  # the veto reads two people
+
+    def keys(general: bool, typos: dict | None) -> dict:
+        with monkeypatch.context() as patch:
+            if general:
+                patch.setattr(resolve, "WHOLE_SQL", NOTHING_WHOLE_SQL)
+            result = resolve.cluster(con, 0.8, 25, veto=conflict, typos=typos)
+        return {u: k for u, k, _ in result.frame.to_pandas().itertuples(index=False, name=None)}
+
+    for typos in (None, {"rarer_held_by_at_most": 0}):
+        apart = keys(False, typos)
+        assert apart == keys(True, typos) and len({apart[u] for u in ("m1", "u1", "u2")}) == 3
+    joined = keys(False, {"rarer_held_by_at_most": 1})
+    assert joined == keys(True, {"rarer_held_by_at_most": 1}) and len(set(joined.values())) == 1
