@@ -142,7 +142,8 @@ def clusters(duckdb: DuckDBResource, settings: RunSettings,
     state = reclustering.signature(policy.threshold, policy.max_cluster_size, policy.review_cluster_size, conflicts)
     with duckdb.get_connection() as con:
         clustering = cluster(con, policy.threshold, policy.max_cluster_size, veto=learned.vetoes,
-                             apart=learned.cluster_veto, settings=state, unshared=learned.unshared)
+                             apart=learned.cluster_veto, settings=state, unshared=learned.unshared,
+                             typos=learned.typos)
         with registered(con, _clusters=clustering.frame), transaction(con):
             written = reclustering.write_clusters(con, policy.review_cluster_size)
             reclustering.save_state(con, state, clustering.decided)

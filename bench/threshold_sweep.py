@@ -49,7 +49,7 @@ def sweep(warehouse: str, truth: str, thresholds: list[float], veto: bool = True
                     try:
                         con.execute("DROP TABLE identity.clusters")  # every component clustered afresh at t
                         result = cluster(con, t, max_size, veto=learned.vetoes, apart=learned.cluster_veto,
-                                         unshared=learned.unshared)
+                                         unshared=learned.unshared, typos=learned.typos)
                     finally:
                         con.execute("ROLLBACK")
                     clusters = dict(zip(*result.frame.select(["unique_id", "cluster_key"]).to_pydict().values(), strict=True))

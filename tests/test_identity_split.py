@@ -156,41 +156,56 @@ def test_whole_sql_assumption_no_veto_reads_more_than_first_names_and_birth_date
                            for x in keys for y in keys)
 
 
+def _hand_made(tmp_path, surname: str, records: list[tuple], pairs: list[tuple[str, str, float]],
+               extra: tuple[str, ...] = ()) -> duckdb.DuckDBPyConnection:
+    """A warehouse holding only a linkage input (records: unique_id, first name, birth date, then the `extra`
+    columns; all of one surname) and its scored pairs (a, b, match weight), none vetoed, and no steward decision."""
+    from tests.test_stewardship import _decisions_table
+
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    con.execute("CREATE SCHEMA identity")
+    con.execute(f"""CREATE TABLE identity.linkage_input (unique_id VARCHAR, first_name VARCHAR,
+        first_name_canonical VARCHAR, last_name VARCHAR, birth_date VARCHAR, {''.join(f'{c} VARCHAR, ' for c in extra)}
+        record_hash VARCHAR)""")
+    con.executemany(f"INSERT INTO identity.linkage_input VALUES (?, ?, ?, ?, ?{', ?' * len(extra)}, ?)",
+                    [(u, f, f, surname, b, *rest, f"h{u}") for u, f, b, *rest in records])
+    con.execute("""CREATE TABLE identity.pairwise_predictions (unique_id_l VARCHAR, unique_id_r VARCHAR,
+        match_weight DOUBLE, match_probability DOUBLE, contrary_evidence BOOLEAN)""")
+    con.executemany("INSERT INTO identity.pairwise_predictions VALUES (?, ?, ?, 1 / (1 + pow(2, -?)), false)",
+                    [(a, b, w, w) for a, b, w in pairs])
+    _decisions_table(con, [])
+    return con
+
+
+def _cluster_keys(con, monkeypatch, general: bool, **options) -> dict:
+    """unique_id -> cluster key from resolve.cluster at 0.8 (size guard 25) with the default veto; `general`: every
+    component through constrained clustering."""
+    from pipeline.identity.evidence import conflict
+
+    with monkeypatch.context() as patch:
+        if general:
+            patch.setattr(resolve, "WHOLE_SQL", NOTHING_WHOLE_SQL)
+        result = resolve.cluster(con, 0.8, 25, veto=conflict, **options)
+    return {u: k for u, k, _ in result.frame.to_pandas().itertuples(index=False, name=None)}
+
+
 def test_namesakes_holding_their_own_emails_are_not_chained_through_a_record_with_the_name_alone(tmp_path, monkeypatch):
     """Two Paul Girards, each with two records holding his own e-mail and no birth date, and a ticket holding the name
     alone: the ticket scores a full-name match against both. Without weighing what its pairs could not compare, the
     ticket chains the two men into one customer; with the model's weight of a disagreement on e-mails (unshared
     contacts), it joins the stronger and the other stays apart. One person's two e-mails, compared by a strong pair,
     still join, and so does a single record holding a mobile the other cluster lacks. Split and general agree."""
-    from pipeline.identity.evidence import conflict
 
     records = [("x1", "paul", "ex@a.fr", None), ("x2", "paul", "ex@a.fr", "0611"), ("y1", "paul", "ey@b.fr", None),
                ("y2", "paul", "ey@b.fr", "0622"), ("t", "paul", None, None),
                ("z1", "anne", "ez1@c.fr", None), ("z2", "anne", "ez2@c.fr", None), ("z3", "anne", None, "0633")]
     pairs = [("x1", "x2", 20.0), ("y1", "y2", 20.0), ("t", "x1", 3.0), ("t", "y1", 2.9),
              ("z1", "z2", 15.0), ("z2", "z3", 9.0)]
-    con = duckdb.connect(str(tmp_path / "w.duckdb"))
-    con.execute("CREATE SCHEMA identity")
-    con.execute("""CREATE TABLE identity.linkage_input (unique_id VARCHAR, first_name VARCHAR,
-        first_name_canonical VARCHAR, last_name VARCHAR, birth_date VARCHAR, email VARCHAR, mobile VARCHAR,
-        record_hash VARCHAR)""")
-    con.executemany("INSERT INTO identity.linkage_input VALUES (?, ?, ?, 'girard', NULL, ?, ?, ?)",
-                    [(u, f, f, e, m, f"h{u}") for u, f, e, m in records])
-    con.execute("""CREATE TABLE identity.pairwise_predictions (unique_id_l VARCHAR, unique_id_r VARCHAR,
-        match_weight DOUBLE, match_probability DOUBLE, contrary_evidence BOOLEAN)""")
-    con.executemany("INSERT INTO identity.pairwise_predictions VALUES (?, ?, ?, 1 / (1 + pow(2, -?)), false)",
-                    [(a, b, w, w) for a, b, w in pairs])
-    from tests.test_stewardship import _decisions_table
-
-    _decisions_table(con, [])
+    con = _hand_made(tmp_path, "girard", [(u, f, None, e, m) for u, f, e, m in records], pairs, ("email", "mobile"))
     unshared = {"email": -4.3, "mobile": -6.6}  # what a fitted model's else levels give (conflicts.disagreement_weights)
 
     def keys(general: bool, weighed: dict | None) -> dict:
-        with monkeypatch.context() as patch:
-            if general:
-                patch.setattr(resolve, "WHOLE_SQL", NOTHING_WHOLE_SQL)
-            result = resolve.cluster(con, 0.8, 25, veto=conflict, unshared=weighed)
-        return {u: k for u, k, _ in result.frame.to_pandas().itertuples(index=False, name=None)}
+        return _cluster_keys(con, monkeypatch, general, unshared=weighed)
 
     chained = keys(False, None)
     assert chained["x1"] == chained["y1"] == chained["t"]  # the ticket chains the namesakes
@@ -214,3 +229,25 @@ def test_the_disagreement_weights_are_the_fitted_models_else_levels():
     assert set(weights) == {"email"} and weights["email"] == pytest.approx(-4.3219, abs=1e-4)
     model = ConflictModel(unshared=weights)
     assert ConflictModel.from_dict(model.as_dict()).unshared == weights  # saved with the conflict weights
+
+
+def test_two_mistypings_of_one_name_beside_it_join_it_as_the_learned_split_reads_them(tmp_path, monkeypatch):
+    """'mauuice' and 'murice' each one typo from 'maurice', held by one record each, both linked to a 'maurice'
+    record: two edits apart, the veto reads them as two people, so each outweighed the other's link to 'maurice' and
+    both stayed apart. Where the first names' split (name_typos.learn) reads a name held by so few records as a typo,
+    they join: split and general agree. Where it does not (the threshold below their count), they stay apart."""
+    from pipeline.identity.evidence import conflict
+
+    records = [("m1", "maurice"), ("m2", "maurice"), ("m3", "maurice"), ("u1", "mauuice"), ("u2", "murice")]
+    pairs = [("m1", "m2", 30.0), ("m1", "m3", 30.0), ("m1", "u1", 25.0), ("m1", "u2", 25.0)]
+    con = _hand_made(tmp_path, "crevoisier", [(u, f, None) for u, f in records], pairs)
+    assert conflict(*(resolve.person_keys(con)[u] for u in ("u1", "u2")))  # the veto reads two people
+
+    def keys(general: bool, typos: dict | None) -> dict:
+        return _cluster_keys(con, monkeypatch, general, typos=typos)
+
+    for typos in (None, {"rarer_held_by_at_most": 0}):
+        apart = keys(False, typos)
+        assert apart == keys(True, typos) and len({apart[u] for u in ("m1", "u1", "u2")}) == 3
+    joined = keys(False, {"rarer_held_by_at_most": 1})
+    assert joined == keys(True, {"rarer_held_by_at_most": 1}) and len(set(joined.values())) == 1

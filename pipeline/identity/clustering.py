@@ -12,12 +12,15 @@ Steward decisions come first and win over the model: must-link pairs are joined 
 edge (whatever the evidence and the size guard say), cannot-link pairs are never put together.
 A merge also weighs the contact points its edge could not compare (`UnsharedContacts`): two clusters joined by a
 pair that agrees on a full name, one side lacking an e-mail, while each cluster holds e-mails the other never does.
+Two first names that are each a mistyping of a third one beside them (`mistypings_of`: 'murice', 'mauuice' and
+'maurice', read by the learned split of names one typo apart) are that one name to both tests, not two people.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from functools import cache
 from typing import NamedTuple
 
@@ -99,6 +102,17 @@ class UnsharedContacts(NamedTuple):
         return extra < 0 and odds / (1 + odds) < self.threshold
 
 
+def mistypings_of(z: PersonKey, x: PersonKey, y: PersonKey, veto: Callable[[PersonKey, PersonKey], bool],
+                  mistyped: Callable[[str, str], bool] | None) -> bool:
+    """x and y hold first names that are each a mistyping of z's (`mistyped`: name_typos.mistyping, the learned split)
+    and conflict on nothing else once read as it: one name mistyped twice ('murice', 'mauuice' beside 'maurice'),
+    which the veto reads as two people (two edits apart)."""
+    name, a, b = z.first_name, x.first_name, y.first_name
+    if mistyped is None or not (name and a and b) or not (mistyped(a, name) and mistyped(b, name)):
+        return False
+    return not veto(x, replace(y, first_name=name, first_name_canonical=z.first_name_canonical))
+
+
 def _numbered_keys(records: dict[str, PersonKey]) -> tuple[dict[str, int], list[PersonKey]]:
     """(record id -> the number of its key, the distinct keys): records of one person often carry the same key."""
     key_ids: dict[PersonKey, int] = {}
@@ -120,6 +134,7 @@ def outweighed_by_rivals(
     records: dict[str, PersonKey],
     threshold: float,
     veto: Callable[[PersonKey, PersonKey], bool] = conflict,
+    mistyped: Callable[[str, str], bool] | None = None,
 ) -> list[bool]:
     """For each edge at or above `threshold`, whether its probability falls below it once the alternatives it
     excludes are counted (False for the others).
@@ -131,6 +146,11 @@ def outweighed_by_rivals(
     (2^match_weight), y a's strongest such rival and z b's strongest rival against a. An edge without a rival
     keeps its probability. `edges` are (id_l, id_r, match_weight) of every pair clustering may use or that may
     rival one (no vetoed pair); `records` holds the keys of every id they name.
+
+    `mistyped(name, of)` (name_typos.mistyping: the learned split of names one typo apart) reads two first names
+    that are each a mistyping of the node's own ('murice', 'mauuice' beside 'maurice') as that one name, not as two
+    people: they differ by two edits, so the veto tells them apart, and the node's two mistyped records outweighed
+    each other's link to it.
     """
     kid, keys = _numbered_keys(records)
     vetoed = _per_key_pair(keys, veto)
@@ -151,7 +171,8 @@ def outweighed_by_rivals(
         for o, y, y_key in neighbours[node]:
             if o <= floor:
                 return 0.0
-            if y != other and y_key != other_key and vetoed(other_key, y_key):
+            if y != other and y_key != other_key and vetoed(other_key, y_key) \
+                    and not mistypings_of(records[node], records[other], records[y], veto, mistyped):
                 return o
         return 0.0
 
@@ -178,6 +199,7 @@ def constrained_clusters(
     veto: Callable[[PersonKey, PersonKey], bool] = conflict,
     apart: Callable[[list[PersonKey], list[PersonKey]], bool] | None = None,
     unshared: UnsharedContacts | None = None,
+    mistyped: Callable[[str, str], bool] | None = None,
 ) -> tuple[dict[str, str], int]:
     """(record id -> cluster id (its smallest member id), number of edges refused).
 
@@ -185,7 +207,8 @@ def constrained_clusters(
     cluster, singletons included. Must-links that would join a cannot-link pair are skipped and
     appended to `refused_must_links`. `apart` is a test on two clusters' records as a whole (a conflict each
     side confirms, conflicts.ConflictModel.apart), asked only where no pair of records vetoes; `unshared` weighs the
-    contact points the edge could not compare (UnsharedContacts), asked last.
+    contact points the edge could not compare (UnsharedContacts), asked last. A veto between two records whose first
+    names are both mistypings of a name a record of the two clusters holds (`mistypings_of`) does not refuse.
     """
     parent = {uid: uid for uid in records}
     members = {uid: [uid] for uid in records}
@@ -235,7 +258,9 @@ def constrained_clusters(
             continue
         ma, mb = members[a], members[b]
         if len(ma) + len(mb) > max_size or separated(ma, mb) or any(
-            vetoed(kid[x], kid[y]) for x in ma for y in mb
+            vetoed(kid[x], kid[y]) and not any(mistypings_of(records[z], records[x], records[y], veto, mistyped)
+                                               for z in (*ma, *mb))
+            for x in ma for y in mb
         ) or (apart is not None and apart([records[x] for x in ma], [records[y] for y in mb])) or (
             unshared is not None and unshared.refuses(weight, left, right, ma, mb)
         ):

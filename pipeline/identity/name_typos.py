@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Callable
 
 import duckdb
 import numpy as np
@@ -35,6 +36,7 @@ import pyarrow.compute as pc
 from rapidfuzz.distance import DamerauLevenshtein
 
 from pipeline.identity.model import ONE_EDIT_LABEL
+from pipeline.warehouse import registered
 
 FIRST, LAST = "first_name", "last_name"
 COLUMNS = (FIRST, LAST)
@@ -53,8 +55,30 @@ def held(con: duckdb.DuckDBPyConnection, table: str = "identity.linkage_input") 
             for c in COLUMNS}
 
 
+def held_of(con: duckdb.DuckDBPyConnection, column: str, names: set[str | None],
+            table: str = "identity.linkage_input") -> dict[str, int]:
+    """`held`'s counts for `names` only (of `column`): clustering asks of the few names its contested records hold."""
+    with registered(con, _names=pa.table({"name": pa.array(sorted(n for n in names if n), pa.string())})):
+        return dict(con.execute(f"SELECT {column}, count(*) FROM {table} WHERE {column} IN (SELECT name FROM _names) "
+                                f"GROUP BY {column}").fetchall())
+
+
 def one_typo(a: str, b: str) -> bool:
     return a != b and abs(len(a) - len(b)) <= 1 and DamerauLevenshtein.distance(a, b) <= 1
+
+
+def mistyping(learned: dict, held: dict[str, int]) -> Callable[[str, str], bool] | None:
+    """`(name, of)` -> whether `name` reads as a mistyping of `of` by the learned split: one typo apart, in the rare
+    class (held by at most `t` records) and held by fewer records than `of`. None when nothing was learned."""
+    if not learned:
+        return None
+    t = learned["rarer_held_by_at_most"]
+
+    def mistyped(name: str, of: str) -> bool:
+        n = held.get(name, 0)
+        return n <= t and n < held.get(of, 0) and one_typo(name, of)
+
+    return mistyped
 
 
 def _typo_pairs(names: list[str]) -> list[tuple[str, str]]:

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from pipeline.identity import id_scope, reclustering
+from pipeline.identity import id_scope, name_typos, reclustering
 from pipeline.identity.clustering import UnsharedContacts, component_labels, constrained_clusters, outweighed_by_rivals
 from pipeline.identity.evidence import PersonKey, conflict
 from pipeline.identity.household_attach import attach_household_fragments
@@ -92,7 +92,8 @@ WHERE r.odds / (1 + r.odds) >= $threshold - 1e-9
       > r.odds * (1 - $threshold) / $threshold - 1 - 1e-6 * (1 + r.odds)"""
 
 
-def excluded_edges(con: duckdb.DuckDBPyConnection, threshold: float, veto, near: bool = False) -> pd.DataFrame:
+def excluded_edges(con: duckdb.DuckDBPyConnection, threshold: float, veto, near: bool = False,
+                   typos: dict | None = None) -> pd.DataFrame:
     """(unique_id_l, unique_id_r) of the pairs above the threshold that fall below it once the alternatives they
     exclude are counted (clustering.outweighed_by_rivals). A rival of a pair (a, b) is a neighbour of a that
     conflicts with b: only a record whose neighbours differ in first name or birth date can have one, so only the
@@ -101,7 +102,10 @@ def excluded_edges(con: duckdb.DuckDBPyConnection, threshold: float, veto, near:
 
     With `near` (reclustering.py's temp table _near), only the pairs touching a record of _near are weighed again,
     over the pairs within two more steps of it (every end's pairs, and its neighbours' for the hub test, whole); the
-    other pairs keep the last run's verdict (identity.outweighed_pairs)."""
+    other pairs keep the last run's verdict (identity.outweighed_pairs).
+
+    `typos` (name_typos.learn's first-name split) lets a rival's mistyped first name read as the name it mistypes
+    (clustering.outweighed_by_rivals' `mistyped`), counted over the whole linkage input."""
     pairs = "identity.pairwise_predictions"
     if near:
         reclustering.near(con, "_near", "_near_ends")
@@ -117,7 +121,8 @@ def excluded_edges(con: duckdb.DuckDBPyConnection, threshold: float, veto, near:
         SELECT unique_id_l, unique_id_r, match_weight FROM _rival_edges
         WHERE unique_id_l IN (SELECT node FROM ends) OR unique_id_r IN (SELECT node FROM ends)""").fetchall()
     keys = person_keys(con, {u for a, b, _ in edges for u in (a, b)})
-    dropped = outweighed_by_rivals(edges, keys, threshold, veto)
+    mistyped = _mistyping(con, typos, keys)
+    dropped = outweighed_by_rivals(edges, keys, threshold, veto, mistyped)
     found = [(a, b) for (a, b, _), drop in zip(edges, dropped, strict=True) if drop and (a, b) in contested]
     if near:
         again = {r[0] for r in con.execute("SELECT unique_id FROM _near").fetchall()}
@@ -127,8 +132,15 @@ def excluded_edges(con: duckdb.DuckDBPyConnection, threshold: float, veto, near:
     return pd.DataFrame(found, columns=["unique_id_l", "unique_id_r"], dtype=object)
 
 
+def _mistyping(con: duckdb.DuckDBPyConnection, typos: dict | None, keys: dict[str, PersonKey]):
+    """name_typos.mistyping over the first names of `keys`, counted in the whole linkage input; None without `typos`."""
+    if not typos:
+        return None
+    return name_typos.mistyping(typos, name_typos.held_of(con, name_typos.FIRST, {k.first_name for k in keys.values()}))
+
+
 def candidate_components(con: duckdb.DuckDBPyConnection, threshold: float, max_size: int,
-                         must: list[tuple[str, str]], veto=None, seeded: bool = False) -> int:
+                         must: list[tuple[str, str]], veto=None, seeded: bool = False, typos: dict | None = None) -> int:
     """Temp tables `_candidate_edges` (scored pairs clustering may join: above the threshold, not vetoed, and,
     given a `veto`, still above it once the alternatives they exclude are counted) and `_components` (unique_id,
     root: its component's smallest id, size, fp: the fingerprint of components.fingerprint, NULL for a
@@ -138,7 +150,7 @@ def candidate_components(con: duckdb.DuckDBPyConnection, threshold: float, max_s
     review queue); returns their number."""
     if seeded:
         reclustering.near(con, "_seeds", "_near")
-    excluded = excluded_edges(con, threshold, veto, near=seeded) if veto is not None else \
+    excluded = excluded_edges(con, threshold, veto, near=seeded, typos=typos) if veto is not None else \
         pd.DataFrame(columns=["unique_id_l", "unique_id_r"], dtype=object)
     with registered(con, _excluded=excluded):
         con.execute("CREATE OR REPLACE TABLE identity.outweighed_pairs AS SELECT unique_id_l, unique_id_r FROM _excluded")
@@ -217,19 +229,22 @@ FROM identity.clusters ANTI JOIN _region USING (unique_id)"""
 
 
 def cluster(con: duckdb.DuckDBPyConnection, threshold: float, max_size: int,
-            veto=conflict, apart=None, settings: str | None = None, unshared: dict[str, float] | None = None) -> Clustering:
+            veto=conflict, apart=None, settings: str | None = None, unshared: dict[str, float] | None = None,
+            typos: dict | None = None) -> Clustering:
     """(unique_id, cluster_key, component) for every linkage record, the merges refused and the components
     recomputed. Components unchanged since the last run keep their clusters (see components.py); given the
     `settings` (reclustering.signature) they were last computed with, only the region around the records whose
     pairs or keys changed is clustered again (reclustering.py); the stewards' pending link decisions are applied
-    and their status recorded; then fragments their household resolves join their member (household_attach.py)."""
+    and their status recorded; then fragments their household resolves join their member (household_attach.py).
+    `typos` (the first names' learned one-typo split, ConflictModel.typos) reads two mistypings of a name a
+    neighbour or a member holds as that name, not as two people (clustering.mistypings_of)."""
     links = con.execute("""SELECT decision_id, decision, record_1, record_2 FROM identity.steward_decisions
         WHERE status IS NULL AND decision IN ('must_link', 'cannot_link') ORDER BY decided_at, decision_id""").fetchall()
     must = [(r1, r2) for _, kind, r1, r2 in links if kind == "must_link"]
     cannot = {frozenset((r1, r2)) for _, kind, r1, r2 in links if kind == "cannot_link"}
     decided = {r for _, _, r1, r2 in links for r in (r1, r2)}
     seeded = settings is not None and reclustering.seeds(con, settings, sorted(decided))
-    outweighed = candidate_components(con, threshold, max_size, must, veto, seeded)
+    outweighed = candidate_components(con, threshold, max_size, must, veto, seeded, typos)
     previous_clusters = table_exists(con, "identity.clusters") and "component" in {
         r[0] for r in con.execute("DESCRIBE identity.clusters").fetchall()}
     # The decisions on a component are part of its fingerprint: revoking one (a deleted cannot-link) changes it,
@@ -266,10 +281,12 @@ def cluster(con: duckdb.DuckDBPyConnection, threshold: float, max_size: int,
     edges = con.execute("""SELECT e.unique_id_l, e.unique_id_r, e.match_weight FROM _candidate_edges e
         SEMI JOIN _clustered c ON c.unique_id = e.unique_id_l AND c.cluster_key IS NULL""").fetchall()
     contradicted: list[tuple[str, str]] = []
+    keys = person_keys(con, todo_members)
+    mistyped = _mistyping(con, typos, keys)
     recomputed, refused = constrained_clusters(
-        person_keys(con, todo_members), edges, must_separate=cannot, max_size=max_size,
+        keys, edges, must_separate=cannot, max_size=max_size,
         must_link=[p for p in must if p[0] in todo_members], refused_must_links=contradicted, veto=veto,
-        apart=apart, unshared=unshared_contacts(con, weighed, threshold, todo_members))
+        apart=apart, unshared=unshared_contacts(con, weighed, threshold, todo_members), mistyped=mistyped)
     # A kept component's records keep last run's key, an attached fragment its member's: every cluster is keyed by
     # its smallest record within its component, so a fragment attached before is detached and its attachment decided
     # again today, against today's clusters. The other records' keys already are (a singleton's own id, a whole
