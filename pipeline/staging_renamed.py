@@ -13,10 +13,10 @@ import duckdb
 import pandas as pd
 
 from pipeline.config import Source
-from pipeline.extract import renamed_keys
+from pipeline.extract import RENAMED_HINT, renamed_keys
 from pipeline.sql import raw_table
 
-RENAMED_REASON = ("its file holds no mapped key(s) {keys} (renamed in the export?): this version would erase what the "
+RENAMED_REASON = ("its file holds no mapped key(s) {keys} (" + RENAMED_HINT + "): this version would erase what the "
                   "version at {kept} holds; map the new key, or deliver the file again with it")
 
 
@@ -26,7 +26,7 @@ def renamed_files(con: duckdb.DuckDBPyConnection, source: Source) -> dict[str, l
         return {}
     person = {c.lower() for c in source.person_columns}
     files = con.execute(f"SELECT file, status FROM {raw_table(source.name, files=True)} "
-                        "WHERE status LIKE '%renamed in the export?%'").fetchall()
+                        "WHERE contains(status, ?)", [RENAMED_HINT]).fetchall()
     keys = {file: [k for k in renamed_keys(status) if k.lower() in person] for file, status in files}
     return {file: k for file, k in keys.items() if k}
 
