@@ -231,30 +231,6 @@ def test_a_placeholder_e_mail_over_the_blocking_budget_keeps_the_floor_u_and_is_
     assert email["comparison_levels"][1]["u_probability"] == 1 / recipe.U_SAMPLE_PAIRS
 
 
-def test_the_name_swaps_u_is_read_from_names_crossing_not_from_one_persons_swapped_records(tmp_path):
-    """Twenty people each hold two records, names swapped between them, that share nothing the u-sample groups by:
-    both records are in the sample, so counted pair by pair a swap is twenty pairs in the sample's, far more often
-    than two people's names cross. The swap's u is q squared, q the share of ordered pairs of the sample's records in
-    which one's first name is the other's surname: written to the model and the metadata."""
-    from pipeline.identity import link, model, recipe
-
-    records = _household_records()
-    swapped = [{**dict.fromkeys(records.column_names), "unique_id": f"s:w{i}-{k}", "source": "s",
-                "source_record_id": f"w{i}-{k}", "first_name": names[k], "first_name_canonical": names[k],
-                "last_name": names[1 - k], "email": f"w{i}.{k}@mail.fr", "record_hash": f"w{i}-{k}"}
-               for i in range(20) for names in [(f"given{i}", f"family{i}")] for k in range(2)]
-    records = pa.concat_tables([records, pa.Table.from_pylist(swapped, schema=records.schema)])
-    with duckdb.connect() as con:
-        trained = recipe.train(link.DuckDBEngine(con), records)
-    people = 150 + 40  # a household's records share its family e-mail: one provisional identity
-    learned = trained.swapped_u
-    assert learned["records"] == people and learned["ordered_pairs_name_as_surname"] == 40
-    assert learned["u"] == pytest.approx((40 / (people * (people - 1))) ** 2)
-    level = next(lv for c in trained.model["comparisons"] if c["output_column_name"] == "first_name"
-                 for lv in c["comparison_levels"] if lv.get("label_for_charts") == model.SWAP_LABEL)
-    assert level["u_probability"] == learned["u"] < 20 / (people * (people - 1) / 2) / 100
-
-
 def _married_name_records(households: int = 150) -> pa.Table:
     """Households of two adults sharing a surname, street, postcode, landline and a family e-mail (one record of each
     adult), names drawn by Faker; in every third household the second adult also has a record under another surname

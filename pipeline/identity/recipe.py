@@ -30,7 +30,6 @@ from splink.internals.parse_sql import get_columns_used_from_sql
 from pipeline.identity import blocking, conflicts, model, shared_contact_surnames
 from pipeline.identity.features import IDENTIFIER_PREFIX
 from pipeline.identity.u_sample import (
-    NAME_AS_SURNAME_SQL,
     apart_sharing_sql,
     grouped_alone,
     provisional_identities,
@@ -103,7 +102,6 @@ class Trained:
     em_sessions: list[str] = field(default_factory=list)
     prior: dict = field(default_factory=dict)   # estimate, bounds, whether it was clamped
     unique_u: dict = field(default_factory=dict)  # per near-unique field, its u and the counts it is learned from
-    swapped_u: dict | None = None  # the name swap's u and the counts it is learned from (swapped_names_u)
 
 
 def open_linker(db: DatabaseAPI, table: str, settings, tf_tables: dict | None = None, validate: bool = True) -> Linker:
@@ -299,29 +297,6 @@ def unique_value_u(engine: Engine, u_linker: Linker, u_model: dict, identifiers:
     return learned
 
 
-def swapped_names_u(engine: Engine, u_model: dict) -> dict | None:
-    """The u of the first-name comparison's swap level (model.SWAP_LABEL), set in `u_model`: q squared, q the share
-    of ordered pairs of the u-sample's people in which the first one's first name is the second one's surname (two
-    people's names swapped is that, both ways, taken as independent). Not read from the U_SAMPLE_PAIRS random pairs:
-    a swap between two people is rarer than one in them, so the handful drawn set the weight by chance (20k persons:
-    2.3e-7 at seed 251, 1.5e-6 at 257, 6.6x apart); nor counted on every pair of the sample: its swapped pairs are
-    mostly one person's records it did not group (the swap breaks the name key), 6.5e-7 and 5.3e-7, against 8.9e-8
-    and 1.1e-8 among the truth's distinct people. None without the level or two records holding both names."""
-    levels = (_comparison(u_model, "first_name") or {}).get("comparison_levels", [])
-    level = next((lv for lv in levels if lv.get("label_for_charts") == model.SWAP_LABEL), None)
-    if level is None or level.get("is_null_level"):
-        return None
-    frame = engine.api().query_sql(NAME_AS_SURNAME_SQL.format(sample="u_sample"), output_type="pandas")
-    records, crossed = (int(x) for x in frame.iloc[0])
-    if records < 2:
-        return None
-    q = max(crossed, 1) / (records * (records - 1))  # none so: one such pair, below one in the pairs counted
-    learned = {"records": records, "ordered_pairs_name_as_surname": crossed, "sampled_u": level.get("u_probability"),
-               "u": q * q}
-    level["u_probability"] = learned["u"]
-    return learned
-
-
 def fill_unobserved_u(model_dict: dict, learned: dict[str, dict] | None = None) -> dict:
     """The exact level of each `learned` field (`unique_value_u`) takes its u. Any other level no two distinct people
     agreed on in the sample has no u; its honest value is below one in the number of pairs sampled."""
@@ -425,7 +400,6 @@ def train(engine: Engine, records: pa.Table) -> Trained:
     u_model = u_linker.misc.save_model_to_json()
     unique_u = unique_value_u(engine, u_linker, u_model, identifiers_of(records),
                               left_out=frozenset(o["field"] for o in plan.over_budget))
-    swapped_u = swapped_names_u(engine, u_model)
     u_model = fill_unobserved_u(u_model, unique_u)
     surnames = shared_contact_surnames.learn(engine, u_linker, "linkage_input", set(records.column_names),
                                              left_out=frozenset(o["field"] for o in plan.over_budget))
@@ -480,8 +454,7 @@ def train(engine: Engine, records: pa.Table) -> Trained:
     fitted = floor_m(fitted)
     learned = conflicts.calibrate(conflicts.estimate(records, sample), fitted, surnames)
     result = Trained(model=fitted, conflicts=learned, plan=plan, comparisons_by_rule=[], tf_tables=tf_tables,
-                     distinct_people=people, em_sessions=trained, prior=prior, unique_u=unique_u,
-                     swapped_u=swapped_u)
+                     distinct_people=people, em_sessions=trained, prior=prior, unique_u=unique_u)
     keep_productive_rules(engine, result)
     return result
 
@@ -636,6 +609,5 @@ def health(trained: Trained) -> dict:
             "prior_from_em": trained.prior.get("estimate_from_em"),
             "expected_matching_pairs": trained.prior.get("expected_matching_pairs"),
             "em_sessions_trained": len(sessions), "u_of_unique_values": trained.unique_u,
-            "u_of_swapped_names": trained.swapped_u,
             "agreement_levels_against_match": wrong_way, "conflict_weights": weights,
             "healthy": not wrong_way}

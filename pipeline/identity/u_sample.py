@@ -93,17 +93,6 @@ APART_SHARING_SQL = """
                         SELECT {columns} FROM {held} l JOIN {held} r
                         ON l.{field} = r.{field} AND l.unique_id < r.unique_id) pairs) vectors) AS apart"""
 
-# Among the sample's records holding both names: how many, and how many ordered pairs of two of them have the
-# first one's first name equal to the second one's surname (all value pairs, self-pairs taken out).
-NAME_AS_SURNAME_SQL = """
-        WITH held AS (SELECT first_name, last_name FROM {sample}
-                      WHERE first_name IS NOT NULL AND last_name IS NOT NULL)
-        SELECT (SELECT count(*) FROM held) AS records,
-               (SELECT coalesce(sum(f.n * l.n), 0) FROM
-                    (SELECT first_name AS v, count(*) AS n FROM held GROUP BY first_name) f JOIN
-                    (SELECT last_name AS v, count(*) AS n FROM held GROUP BY last_name) l ON f.v = l.v)
-               - (SELECT count(*) FROM held WHERE first_name = last_name) AS crossed"""
-
 TERM_FREQUENCIES_SQL = """
         SELECT {column}, count(*) / sum(count(*)) OVER () AS tf_{column}
         FROM {sample} WHERE {column} IS NOT NULL GROUP BY {column}"""
