@@ -126,3 +126,27 @@ def test_a_request_naming_only_a_household_s_landline_erases_no_one_and_says_so(
     build_audience(household.restricted, household.warehouse, "phone", out)
     landline = hashlib.sha256(b"phone:+33145678910").hexdigest()
     assert landline not in out.with_name("calls.suppression.csv").read_text()
+
+
+def test_an_erased_customers_own_points_stay_theirs_when_the_member_sharing_one_lacks_another_kind(tmp_path):
+    # Paul holds the landline Marie held, and no e-mail. An IN list of the others' e-mails then holds a NULL, which
+    # read NULL (not "not shared") for Marie's own e-mails: neither registered nor marked.
+    from pipeline.golden.purge import ERASED_POINTS_SQL
+
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
+        con.execute("""
+            CREATE SCHEMA staging; CREATE SCHEMA marts; CREATE SCHEMA golden;
+            CREATE TABLE staging.person_records AS SELECT * FROM (VALUES
+                ('crm', 'C01', 'marie@example.fr', '+33145678910'), ('crm', 'C13', 'marie.d@example.org', '+33698765432'),
+                ('crm', 'C02', NULL, '+33145678910')) t(source, source_record_id, email_key, phone);
+            CREATE TABLE marts.customer_xref AS SELECT * FROM (VALUES
+                ('M', 'crm', 'C01'), ('M', 'crm', 'C13'), ('P', 'crm', 'C02')) t(customer_id, source, source_record_id);
+            CREATE TABLE golden.excluded_customers AS SELECT 'M' AS customer_id, 'erased' AS reason""")
+        con.execute(ERASED_POINTS_SQL)
+        shared = dict(con.execute("SELECT identifier_hash, shared FROM _erased_points WHERE kind <> 'record'").fetchall())
+
+    def point(text: str) -> str:
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    assert shared == {point("email:marie@example.fr"): False, point("email:marie.d@example.org"): False,
+                      point("phone:+33698765432"): False, point("phone:+33145678910"): True}

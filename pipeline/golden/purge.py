@@ -83,7 +83,11 @@ others AS (  -- the records of customers not erased holding one of those points
            OR p.phone IN (SELECT value FROM points WHERE kind = 'phone'))
 )
 SELECT customer_id, kind, sha256(kind || ':' || value) AS identifier_hash,
-       value IN (SELECT CASE kind WHEN 'email' THEN email_key ELSE phone END FROM others) AS shared
+       -- each kind against its own column, NULLs left out: an IN list holding a NULL reads NULL, not false, for a
+       -- point nobody else holds (a record of another customer sharing the landline but without an e-mail), and a
+       -- NULL `shared` neither registered the erased person's own e-mail nor marked it
+       (kind = 'email' AND value IN (SELECT email_key FROM others WHERE email_key IS NOT NULL))
+       OR (kind = 'phone' AND value IN (SELECT phone FROM others WHERE phone IS NOT NULL)) AS shared
 FROM points
 UNION ALL
 SELECT customer_id, 'record', sha256('record:' || source || ':' || source_record_id), false FROM erased
