@@ -11,6 +11,7 @@ from assets.metadata import table_metadata
 from pipeline.config import Source
 from pipeline.resources import WAREHOUSE_POOL
 from pipeline.sql import literal, literals, raw_table
+from pipeline.staging import SUPERSEDED_REASON
 from pipeline.staging_changes import stage_changes
 
 GROUP = "staging"
@@ -47,7 +48,7 @@ def build(sources: list[Source]) -> list:
             for c in (c for c in changes if c.same_drop):  # counts and the mapped column's name only
                 context.log.warning(
                     f"{c.source}: {c.same_drop} record(s) superseded by a record of the same id in another file of the "
-                    "same drop day (quarantined, reason 'duplicate record id'); if each file numbers its own records, "
+                    f"same drop day (quarantined, reason {SUPERSEDED_REASON!r}); if each file numbers its own records, "
                     "map a record_id that is unique across the source's files")
             for key in _TABLES:
                 table = ".".join(key.path)
