@@ -1,1 +1,2 @@
-"""Dagster wiring, one module per layer; the work itself lives in `pipeline`."""
+"""Dagster wiring, one module per layer, and the Dagster edge (code location, resources, runner, CLI); the work
+itself lives in `pipeline`, which never imports Dagster."""

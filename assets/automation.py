@@ -5,9 +5,9 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 import duckdb
 
+from assets.runner import plan
 from pipeline.config import Settings
 from pipeline.drops import listed
-from pipeline.runner import plan
 
 PARIS = ZoneInfo("Europe/Paris")
 SHOWN_FILES = 10  # file names a tick's log line lists per drop day; the rest are counted

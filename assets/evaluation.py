@@ -7,8 +7,8 @@ import dagster as dg
 import pandas as pd
 from dagster_duckdb import DuckDBResource
 
+from assets.resources import RunSettings
 from pipeline.identity.evaluate import linkage_quality as measure
-from pipeline.resources import RunSettings
 from pipeline.sql import literal
 from pipeline.warehouse import append_run, table_exists
 

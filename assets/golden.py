@@ -25,6 +25,7 @@ from assets.keys import (
     STITCHED_SESSIONS,
 )
 from assets.metadata import build_customer_rows, build_table, table_metadata
+from assets.resources import WAREHOUSE_POOL, RunSettings
 from assets.steps import Step
 from pipeline.drops import listed
 from pipeline.golden import changes
@@ -47,7 +48,6 @@ from pipeline.golden.sessions import (
 )
 from pipeline.golden.survivorship import golden_attributes_sql, load_rules
 from pipeline.identity.decisions import log_decisions
-from pipeline.resources import WAREHOUSE_POOL, RunSettings
 from pipeline.sql import scalar
 from pipeline.warehouse import transaction
 

@@ -21,6 +21,7 @@ from assets.keys import (
 )
 from assets.metadata import table_metadata
 from assets.quality import CLUSTERS_VALID_SPEC, identity_clusters_valid, validated_files
+from assets.resources import WAREHOUSE_POOL, GreatExpectations, RunSettings
 from assets.steps import Step
 from pipeline.golden.purge import restore_purged_hashes
 from pipeline.identity import id_scope, link, reclustering
@@ -31,7 +32,6 @@ from pipeline.identity.features import identifier_names, linkage_input_sql, writ
 from pipeline.identity.resolve import cluster, save_ids, stable_ids
 from pipeline.identity.review import review_queue_sql
 from pipeline.identity.scoring import score_pairs
-from pipeline.resources import WAREHOUSE_POOL, GreatExpectations, RunSettings
 from pipeline.warehouse import create_table_as, registered, replace_table, transaction
 
 GROUP = "identity"

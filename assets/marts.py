@@ -38,6 +38,7 @@ from assets.metadata import (
     table_metadata,
 )
 from assets.publication_guard import NOT_SHRUNK_SPEC, customer_360_not_shrunk
+from assets.resources import WAREHOUSE_POOL, GreatExpectations, RunSettings
 from assets.steps import Step
 from pipeline.config import CONSENT_CHANNELS
 from pipeline.golden.changes import commit_fingerprints, replace_changed_rows, same_columns, scope
@@ -60,7 +61,6 @@ from pipeline.marts.household import build_household
 from pipeline.marts.segment_history import record_segment_figures
 from pipeline.marts.timeline import CUSTOMER_TIMELINE_SQL, CUSTOMER_TIMELINE_VIEWS
 from pipeline.quality import suites
-from pipeline.resources import WAREHOUSE_POOL, GreatExpectations, RunSettings
 from pipeline.sql import named, scalar
 from pipeline.warehouse import transaction
 

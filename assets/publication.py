@@ -15,6 +15,7 @@ from assets.keys import (
     PURGE_LOG,
     RESTRICTED,
 )
+from assets.resources import WAREHOUSE_POOL, RunSettings
 from assets.steps import Step
 from pipeline.golden.changes import CHANGED, changed_rows, merge_basis
 from pipeline.marts.customer_360 import ROWS, VIEW, view_select
@@ -33,7 +34,6 @@ from pipeline.publish import (
     register_pseudonym,
     sources_keyed_by_identifier,
 )
-from pipeline.resources import WAREHOUSE_POOL, RunSettings
 
 # Both copies are written in one step (assets/steps.py), once the marts are built and the run's erased and expired
 # customers purged from them: the purge was only ordered before the copies by the names of their steps (Dagster runs

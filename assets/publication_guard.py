@@ -13,7 +13,7 @@ import duckdb
 from dagster_duckdb import DuckDBResource
 
 from assets.keys import CUSTOMER_360
-from pipeline.resources import RunSettings
+from assets.resources import RunSettings
 from pipeline.sql import literal, scalar
 
 NOT_SHRUNK = "customer_360_not_shrunk"

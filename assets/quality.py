@@ -10,13 +10,13 @@ from dagster_duckdb import DuckDBResource
 
 from assets.keys import ACTIVITIES, CLUSTERS, CUSTOMER_XREF, DATA_QUALITY, PERSON_RECORDS, PREDICTIONS
 from assets.metadata import check_result, table_metadata
+from assets.resources import WAREHOUSE_POOL, GreatExpectations, RunSettings
 from assets.staging import RECONCILES, RECONCILES_DESCRIPTION, raw_rows_reconcile
 from assets.steps import CheckStep
 from pipeline.config import Source
 from pipeline.identity.xref import PAIR_ENDS_SQL
 from pipeline.quality import suites
 from pipeline.quality.scorecard import source_quality_sql
-from pipeline.resources import WAREHOUSE_POOL, GreatExpectations, RunSettings
 from pipeline.sql import quote, scalar
 from pipeline.warehouse import append_run, table_exists
 

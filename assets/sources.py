@@ -12,10 +12,10 @@ from dagster_duckdb import DuckDBResource
 
 from assets.keys import raw_key
 from assets.metadata import table_metadata
+from assets.resources import WAREHOUSE_POOL, RunSettings
 from pipeline.config import Source
 from pipeline.drops import unreached
 from pipeline.extract import LOADED_BUT, read_source, showable, shown
-from pipeline.resources import WAREHOUSE_POOL, RunSettings
 from pipeline.sql import raw_table, scalar
 from pipeline.warehouse import replace_rows, table_exists
 

@@ -8,8 +8,8 @@ from dagster_duckdb import DuckDBResource
 
 from assets.keys import ACTIVITIES, ERASURE_REQUESTS, FIELD_ISSUES, PERSON_RECORDS, QUARANTINE, raw_key
 from assets.metadata import table_metadata
+from assets.resources import WAREHOUSE_POOL
 from pipeline.config import Source
-from pipeline.resources import WAREHOUSE_POOL
 from pipeline.sql import literal, literals, raw_table
 from pipeline.staging import SUPERSEDED_REASON
 from pipeline.staging_changes import stage_changes

@@ -76,7 +76,7 @@ class _Timed:
 
 
 def _trace_statements() -> None:
-    from pipeline import resources
+    from assets import resources
 
     original = resources.Warehouse.get_connection
 
@@ -101,10 +101,10 @@ def main() -> None:
 
     import dagster as dg
 
+    from assets import runner
+    from assets.definitions import build_definitions
     from assets.keys import PREDICTIONS
-    from pipeline import runner
     from pipeline.config import Settings
-    from pipeline.definitions import build_definitions
 
     if args.trace:
         _trace_statements()

@@ -175,8 +175,8 @@ def run_one(records: int, workdir: Path, engine: str = "duckdb", person_only: bo
     import dagster as dg
     import duckdb
 
+    from assets import runner
     from assets.identity import CLUSTERS_OP, PREDICTIONS_OP
-    from pipeline import runner
     from pipeline.config import BUNDLED_SOURCES, Settings
     from pipeline.demo import DEMO_DAY, generate_demo
     from pipeline.demo.next_day import hold_back

@@ -119,7 +119,7 @@ def run_pipeline(root: Path, raw: Path, sources: Path, truth: Path) -> dict:
     import dagster as dg
     import duckdb
 
-    from pipeline import runner
+    from assets import runner
     from pipeline.config import Settings
 
     settings = Settings(raw_dir=raw, warehouse=root / "warehouse.duckdb", sources_file=sources, truth_file=truth)

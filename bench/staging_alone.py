@@ -28,7 +28,7 @@ TODAY = date(2026, 11, 26)  # fixed: birth dates are judged against it, so two r
 
 def load_raw(delivery: Path, workdir: Path) -> tuple[Path, Path]:
     """The raw layer of `delivery` in `<workdir>/raw.duckdb` (loaded once), and the sources file."""
-    from pipeline import runner
+    from assets import runner
     from pipeline.config import Settings
 
     sources_file, warehouse = delivery / "sources.yaml", workdir / "raw.duckdb"

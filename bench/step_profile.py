@@ -42,7 +42,7 @@ def main() -> None:
 
     import dagster as dg
 
-    from pipeline import runner
+    from assets import runner
     from pipeline.config import BUNDLED_SOURCES, Settings
     from pipeline.demo import DEMO_DAY, generate_demo
     from pipeline.demo.next_day import hold_back

@@ -20,7 +20,7 @@ CODE_LOCATION = "customer360"  # as named in workspace.yaml: the UI files runs u
 # the queue every second (Dagster's default: 5): a queued run, such as the next one waiting for the pool, starts
 # within a second of it freeing; each look is one query on the run history. No telemetry and no first-visit dialog.
 # The event log is Dagster's SQLite one, in its usual folder, with each file's engine kept for the process
-# (pipeline/event_log.py). Its folder must be written out, so the file is ours: rewritten whenever it differs (the
+# (assets/event_log.py). Its folder must be written out, so the file is ours: rewritten whenever it differs (the
 # instance folder moved, or a newer customer360 changed a setting) until the operator deletes its first line.
 WRITTEN_BY_US = "# Written by customer360 (pipeline/instance.py), rewritten on every run: delete this line to keep edits.\n"
 INSTANCE_YAML = WRITTEN_BY_US + """\
@@ -35,7 +35,7 @@ telemetry:
 nux:
   enabled: false
 event_log_storage:
-  module: pipeline.event_log
+  module: assets.event_log
   class: SqliteEventLog
   config:
     base_dir: {runs}

@@ -114,7 +114,7 @@ def small_project(tmp_path: Path) -> Settings:
 def materialise(settings: Settings, **options):
     """Load the changed drop days and refresh everything, as `customer360 run` does; fail the test on any
     failure. Returns the final run's result."""
-    from pipeline import runner
+    from assets import runner
 
     results = runner.run(settings, **options)
     for result in results:
@@ -191,7 +191,7 @@ def bundled_settings(tmp_path) -> Settings:
 @pytest.fixture
 def defs(bundled_settings):
     """The code location as `dagster dev` loads it, for the bundled sources file."""
-    from pipeline.definitions import build_definitions
+    from assets.definitions import build_definitions
 
     return build_definitions(bundled_settings)
 
@@ -264,7 +264,7 @@ def demo_run(tmp_path_factory) -> DemoRun:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, also when the building worker fails
         if not result_file.exists():
             settings = demo_settings(root, DEMO["persons"], seed=DEMO["seed"], **options)
-            from pipeline import runner
+            from assets import runner
 
             results = runner.run(settings)
             for result in results:

@@ -9,7 +9,7 @@ from datetime import date
 import duckdb
 import pytest
 
-from pipeline import runner
+from assets import runner
 from pipeline.normalise.email import normalise_email
 from pipeline.normalise.phone import normalise_phone
 from pipeline.publish import analyst_select, publish_marts, register_pseudonym

@@ -5,8 +5,8 @@ import sys
 
 import dagster as dg
 
+from assets.definitions import build_definitions
 from pipeline.config import load_sources
-from pipeline.definitions import build_definitions
 
 
 def test_definitions_load_with_every_layer(small_project):
@@ -26,7 +26,7 @@ def test_definitions_load_with_every_layer(small_project):
 
 
 def test_bundled_definitions_module_loads():
-    from pipeline import definitions
+    from assets import definitions
 
     assert isinstance(definitions.defs, dg.Definitions)
 
@@ -34,7 +34,7 @@ def test_bundled_definitions_module_loads():
 def test_loading_the_definitions_leaves_great_expectations_to_the_checks_that_validate():
     # The code server, the daemon's schedule and sensor load the definitions and validate nothing: Great Expectations
     # (3-5 CPU s of imports) is loaded by a check when it builds its suite.
-    code = ("import sys; from pipeline.definitions import defs; defs.resolve_asset_graph(); "
+    code = ("import sys; from assets.definitions import defs; defs.resolve_asset_graph(); "
             "print(sorted(m for m in ('great_expectations', 'scipy', 'altair') if m in sys.modules))")
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert loaded == "[]"

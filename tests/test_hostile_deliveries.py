@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline import runner
+from assets import runner
 from pipeline.config import SourcesFileError, load_sources
 from pipeline.extract import read_source
 from pipeline.private_files import owner_only
@@ -453,7 +453,7 @@ def test_spreadsheet_formulas_are_escaped_numbers_are_not(value, published, tmp_
 
 
 def test_a_second_run_on_the_same_warehouse_is_told_clearly(tmp_path):
-    from pipeline.cli import main
+    from assets.cli import main
 
     warehouse = tmp_path / "warehouse.duckdb"
     (tmp_path / "raw").mkdir()
@@ -502,7 +502,7 @@ def test_staged_json_keys_keep_one_spelling(tmp_path):
 
 def _cli_run(settings, capsys) -> str:
     """`customer360 run` on the project; what it printed on stderr."""
-    from pipeline.cli import main
+    from assets.cli import main
 
     code = main(["run", "--raw-dir", str(settings.raw_dir), "--warehouse", str(settings.warehouse),
                  "--sources", str(settings.sources_file), "--truth", "", "--quiet"])
@@ -579,7 +579,7 @@ def test_a_renamed_json_key_does_not_erase_the_values_earlier_versions_held(tmp_
         (f"S{i}", None, f"shop/{day(-3)}/accounts.jsonl") for i in (14, 15)]  # met first here: staged as they are
     assert stopped == [(f"S{i}", f"shop/{day(-3)}/accounts.jsonl", reason.format(line=i - 9)) for i in (12, 13)]
     balanced(settings)
-    from pipeline.cli import main  # a full refresh restages both files together: the same outcome
+    from assets.cli import main  # a full refresh restages both files together: the same outcome
 
     assert main(["run", "--raw-dir", str(raw), "--warehouse", str(settings.warehouse), "--sources",
                  str(settings.sources_file), "--truth", "", "--quiet", "--full-refresh"]) == 0
@@ -592,7 +592,7 @@ def test_a_renamed_json_key_does_not_erase_the_values_earlier_versions_held(tmp_
 
 def test_the_new_drop_sensor_names_the_files_it_requests_a_run_for(tmp_path, capfd):
     # Its tick said only "run requested" for a day: which delivery woke it was nowhere in its log.
-    from pipeline.definitions import build_definitions
+    from assets.definitions import build_definitions
 
     settings = project(tmp_path)
     write(settings.raw_dir, "crm", day(-2), "export.csv", (CRM_HEADER + "\n" + crm_rows(1)[0] + "\n").encode("latin-1"))

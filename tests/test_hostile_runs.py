@@ -10,11 +10,11 @@ import shutil
 import dagster as dg
 import duckdb
 
+from assets import runner
+from assets.cli import main
 from assets.publication_guard import customer_360_not_shrunk
+from assets.resources import build_resources
 from assets.staging import RECONCILES
-from pipeline import runner
-from pipeline.cli import main
-from pipeline.resources import build_resources
 from tests.conftest import checks
 from tests.hostile import (
     SECRET_EMAIL,
@@ -191,7 +191,7 @@ def test_every_blocking_check_stands_before_both_published_copies_and_bad_folder
     """A blocking check stops only what depends on its asset: each one must guard an asset both published
     copies depend on (raw_rows_reconcile once guarded staging/quarantine, on which nothing depends). The
     runs above prove it for raw_rows_reconcile and customer_360_not_shrunk with the copies' bytes."""
-    from pipeline.definitions import build_definitions
+    from assets.definitions import build_definitions
 
     for folder in ("2026-02-30", day(3)):  # and the new-drop sensor asks for neither, nor fails on them
         (small_project.raw_dir / "newsletter" / folder).mkdir()

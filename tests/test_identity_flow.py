@@ -211,7 +211,7 @@ def test_a_new_record_joins_and_a_bridge_merges_keeping_an_old_id(project):
 
 
 def test_explain_writes_the_waterfall_chart_of_a_customer(project, tmp_path):
-    from pipeline.cli import main
+    from assets.cli import main
 
     customer = _customers(project)["ecommerce_accounts:AFAM1"]
     out = tmp_path / "why.html"

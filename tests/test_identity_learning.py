@@ -725,7 +725,7 @@ def test_twins_whose_names_each_side_confirms_stay_apart_where_duplicates_replac
 def test_explain_says_when_a_confirmed_first_name_conflict_keeps_two_customers_apart(twins_linked, tmp_path, capsys):
     """`customer360 explain --pair` on twins the score alone would merge names the confirmed first-name conflict as
     what keeps their customers apart; on a renamed duplicate linked to its original it says nothing of the kind."""
-    from pipeline.cli import main
+    from assets.cli import main
 
     _, with_rule, without, renamed, twin_pairs, warehouse, _ = twins_linked
     merged_by_score = [(a, b) for a, b in twin_pairs if without[a] == without[b]]

@@ -7,7 +7,7 @@ import json
 
 import duckdb
 
-from pipeline import runner
+from assets import runner
 from pipeline.demo import DEMO_DAY
 from pipeline.demo.next_day import hold_back
 from tests.conftest import demo_settings, materialise
@@ -70,7 +70,7 @@ def test_staging_new_files_only_gives_what_a_full_restage_gives(small_project):
 
 
 def test_a_backfill_reloads_past_days_without_duplicates(tmp_path):
-    from pipeline.definitions import build_definitions
+    from assets.definitions import build_definitions
 
     settings = demo_settings(tmp_path, 200, seed=13)
     # The UI offers the same days: the job and every extract share the daily partitions.

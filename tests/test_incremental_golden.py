@@ -16,10 +16,10 @@ import dagster as dg
 import duckdb
 import pytest
 
+from assets import runner
 from assets.golden import CHANGED_CUSTOMERS_OP
 from assets.keys import DATA_QUALITY, STEWARD_DECISIONS
 from bench.compare_published import compare
-from pipeline import runner
 from pipeline.config import Settings
 from pipeline.demo import DEMO_DAY
 from pipeline.demo.next_day import hold_back
@@ -87,7 +87,7 @@ def _recency_as_of_the_run(settings, copies):
 def _recompute_in_full(settings):
     """Every golden, marts and copy asset (and the stewards' decisions, read again from their files) materialised
     with `full` (ChangeConfig); identity's clusters and ids, and the data-quality scorecard, stay as they are."""
-    from pipeline.definitions import build_definitions
+    from assets.definitions import build_definitions
 
     defs = build_definitions(settings)
     selection = (dg.AssetSelection.key_prefixes("golden", "marts", "published", "restricted")

@@ -3,8 +3,8 @@
 import dagster as dg
 from dagster._core.storage.event_log import SqliteEventLogStorage
 
-from pipeline import runner
-from pipeline.event_log import SqliteEventLog
+from assets import runner
+from assets.event_log import SqliteEventLog
 from pipeline.instance import dagster_home
 
 

@@ -12,7 +12,7 @@ import duckdb
 import pytest
 from dagster_duckdb import DuckDBResource
 
-from pipeline.resources import build_resources
+from assets.resources import build_resources
 from tests.conftest import copy_demo
 
 
@@ -98,7 +98,7 @@ def _rows(path, sql: str):
 
 @pytest.mark.parametrize("layer", list(LAYERS))
 def test_each_layer_materialises_alone_from_the_layers_before_it(layer, demo_run, tmp_path):
-    from pipeline.definitions import build_definitions
+    from assets.definitions import build_definitions
 
     settings = copy_demo(demo_run, tmp_path / "demo")
     defs = build_definitions(settings)

@@ -26,7 +26,7 @@ def test_the_360_columns_trace_back_to_the_golden_columns_they_come_from():
 
 
 def test_every_asset_has_the_owner_of_its_layer():
-    from pipeline.definitions import OWNERS, defs
+    from assets.definitions import OWNERS, defs
 
     graph = defs.resolve_asset_graph()
     owners = {key: graph.get(key).owners for key in graph.get_all_asset_keys() if graph.get(key).is_materializable}

@@ -9,7 +9,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
-from pipeline.definitions import build_definitions
+from assets.definitions import build_definitions
 from tests.conftest import demo_settings, materialise
 
 ANALYST = """
@@ -108,9 +108,9 @@ con.close()
 
 
 def test_a_run_waits_for_another_process_brief_hold_on_the_warehouse(tmp_path):
-    # A run holds the warehouse for its whole length (pipeline/resources.py Warehouse); when it starts while the
+    # A run holds the warehouse for its whole length (assets/resources.py Warehouse); when it starts while the
     # sensor is reading which files were loaded, it must wait for the read, not fail (the UI run test saw it fail).
-    from pipeline.resources import Warehouse
+    from assets.resources import Warehouse
 
     path = tmp_path / "warehouse.duckdb"
     duckdb.connect(str(path)).execute("CREATE TABLE t AS SELECT 1 AS x").close()

@@ -10,9 +10,9 @@ import duckdb
 import pandas as pd
 import pytest
 
+from assets import runner
 from assets.sources import FILES_LOADED
 from assets.staging import STAGED_LINES_SQL
-from pipeline import runner
 from pipeline.config import Settings
 from tests.conftest import checks, copy_demo
 
@@ -213,7 +213,7 @@ def test_the_clusters_check_validates_the_rows_written_and_counts_the_whole_tabl
     invariants are counted in SQL, so a record without a cluster, a repeated id, an oversized cluster or an unhealthy
     model fail it whichever rows a day wrote, and a bad row written fails it in GX."""
     from assets.quality import identity_clusters_valid
-    from pipeline.resources import GreatExpectations
+    from assets.resources import GreatExpectations
 
     great_expectations = GreatExpectations(project_dir=str(tmp_path / "gx"))
     largest = demo_copy.linkage.max_cluster_size

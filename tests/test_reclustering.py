@@ -14,9 +14,9 @@ import dagster as dg
 import duckdb
 import pyarrow as pa
 
+from assets import runner
+from assets.definitions import build_definitions
 from assets.keys import PREDICTIONS
-from pipeline import runner
-from pipeline.definitions import build_definitions
 from pipeline.demo import DEMO_DAY
 from pipeline.demo.next_day import hold_back
 from pipeline.golden.purge import restore_purged_hashes

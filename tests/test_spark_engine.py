@@ -11,6 +11,8 @@ import dagster as dg
 import duckdb
 import pytest
 
+from assets import runner
+from assets.definitions import build_definitions
 from assets.identity import (
     CLUSTERS,
     ID_EVENTS,
@@ -21,9 +23,7 @@ from assets.identity import (
     RECORD_CUSTOMER,
     STEWARD_DECISIONS,
 )
-from pipeline import runner
 from pipeline.config import Settings
-from pipeline.definitions import build_definitions
 from pipeline.identity.spark_engine import SparkConfig, spark_missing
 from pipeline.identity.u_sample import term_frequencies_sql, u_sample_sql
 from tests.conftest import demo_settings
@@ -94,7 +94,7 @@ def resolve(tmp_path_factory):
 
 @pytest.mark.parametrize("engine", ENGINES)
 def test_each_engine_resolves_saves_its_model_in_duckdb_sql_and_explains(engine, resolve, tmp_path):
-    from pipeline.cli import main
+    from assets.cli import main
 
     settings, run = resolve(engine)
     meta = _prediction_metadata(run)
@@ -138,7 +138,7 @@ def test_u_sample_sql_is_one_definition_rendered_per_engine():
 
 
 def test_engine_is_chosen_by_configuration(monkeypatch, tmp_path):
-    from pipeline.cli import main
+    from assets.cli import main
 
     for name in ("C360_RAW_DIR", "C360_WAREHOUSE", "C360_SOURCES", "C360_TRUTH", "C360_ENGINE"):
         monkeypatch.setenv(name, "")  # restored after the test: the CLI below sets them

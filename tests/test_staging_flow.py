@@ -8,8 +8,8 @@ import shutil
 import duckdb
 import pytest
 
+from assets import runner
 from assets.quality import SOURCES_HEALTHY, STAGING_CHECKS_OP
-from pipeline import runner
 from pipeline.config import SourcesFileError, load_sources
 from pipeline.identity.features import LINKAGE_INPUT_SQL
 from tests.conftest import checks

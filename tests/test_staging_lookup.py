@@ -13,7 +13,7 @@ import pandas as pd
 import phonenumbers
 import pytest
 
-from pipeline import runner
+from assets import runner
 from pipeline.config import load_sources
 from pipeline.normalise.values import parse_birth_date, parse_birth_dates
 from pipeline.staging import stage_source

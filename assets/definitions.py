@@ -7,9 +7,9 @@ import dagster as dg
 from assets import automation, golden, identity, marts, publication, quality
 from assets import sources as sources_layer
 from assets import staging as staging_layer
+from assets.resources import build_resources
+from assets.runner import partition_start
 from pipeline.config import Settings, load_sources
-from pipeline.resources import build_resources
-from pipeline.runner import partition_start
 
 # Who answers for each layer (Dagster shows owners on every asset page; rename to your teams).
 OWNERS = {"raw": "team:data-engineering", "staging": "team:data-engineering", "identity": "team:data-stewardship",

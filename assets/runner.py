@@ -147,7 +147,7 @@ def _execute(job: dg.JobDefinition, instance: dg.DagsterInstance, run_config: di
     from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 
     location = InProcessCodeLocationOrigin(LoadableTargetOrigin(
-        executable_path=sys.executable, module_name="pipeline.definitions", working_directory=str(PROJECT_ROOT)),
+        executable_path=sys.executable, module_name="assets.definitions", working_directory=str(PROJECT_ROOT)),
         location_name=CODE_LOCATION)
     origin = RemoteJobOrigin(RemoteRepositoryOrigin(location, "__repository__"), job.name)
     dagster_run = instance.create_run_for_job(
@@ -186,7 +186,7 @@ def run(settings: Settings, days: list[str] | None = None, full_refresh: bool = 
 
 
 def _run(settings, days, full_refresh, instance, console_level, layers, progress, report) -> list[dg.ExecutionResult]:
-    from pipeline.definitions import build_definitions
+    from assets.definitions import build_definitions
 
     run_plan = plan(settings, days)
     if run_plan.problems:

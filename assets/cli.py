@@ -34,7 +34,7 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def _settings_env(args: argparse.Namespace) -> None:
-    """The CLI's options become the environment that `pipeline.definitions` reads."""
+    """The CLI's options become the environment that `assets.definitions` reads."""
     os.environ["C360_RAW_DIR"] = str(Path(args.raw_dir).resolve())
     os.environ["C360_WAREHOUSE"] = str(Path(args.warehouse).resolve())
     os.environ["C360_SOURCES"] = str(Path(args.sources).resolve())
@@ -47,7 +47,7 @@ def _run(args: argparse.Namespace) -> int:
     import dagster as dg
     import duckdb
 
-    from pipeline import runner
+    from assets import runner
     from pipeline.config import Settings
     from pipeline.report import layer_counts_of, run_summary
     from pipeline.run_lock import WarehouseBusy
