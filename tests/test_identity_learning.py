@@ -1114,7 +1114,7 @@ def _swapped_names_records(people: int = 400) -> pa.Table:
 def test_a_swap_of_rare_names_links_and_a_swap_of_a_common_full_name_does_not(tmp_path):
     """The swap level's u is read per pair from the names' frequencies (name_swaps.py): 'fam8 claire' beside 'claire
     fam8' (a surname one person holds) at her postcode links; 'martin jean' beside the forty 'jean martin' of his
-    postcode does not, while one u for every swap gave both the same score (0.73). Saved with the model."""
+    postcode does not, while one u for every swap gave both about the same score (0.72-0.73). Saved with the model."""
     from pipeline.identity import link, name_swaps, name_typos
 
     records = _swapped_names_records()
