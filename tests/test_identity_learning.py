@@ -20,7 +20,7 @@ import pytest
 from faker import Faker
 from splink import block_on
 
-from pipeline.config import SourcesFileError, load_sources
+from pipeline.config import LinkagePolicy, SourcesFileError, load_sources
 from pipeline.identity import conflicts
 from pipeline.identity.evidence import PersonKey
 from pipeline.staging import stage_source
@@ -1083,3 +1083,75 @@ def test_conflicts_tested_only_where_values_differ_give_the_model_every_anchor_g
     assert learned == conflicts.estimate(records, sample).as_dict()
     assert learned["first_name"]["anchor_conflicts"] > 0
     assert learned["first_name"]["confirmed_anchors"] > 0 if data == "twins" else learned["birth_date"]["anchor_conflicts"] > 0
+
+
+def _swapped_names_records(people: int = 400) -> pa.Table:
+    """`people` people of two records each (names, birth date, e-mail, one of ten postcodes), every tenth one's second
+    record typed with first and last name swapped: what the swap level's m is learned from. Forty of them are called
+    'jean martin' (a common first name and a common surname) and share a postcode, the others hold a surname no one
+    else holds. Two records hold names and a postcode only, each typed swapped: 'martin jean' is a forty-first 'jean
+    martin' at their postcode, 'fam8 claire' the person 'claire fam8' at hers."""
+    rng, rows = random.Random(3), []
+    columns = ["unique_id", "source", "source_record_id", "first_name", "first_name_canonical", "last_name",
+               "birth_date", "email", "mobile", "landline", "street", "postcode", "city", "record_hash"]
+    firsts = ("claire", "pierre", "sophie", "louis", "emma", "paul", "julie", "marc")
+
+    def record(rid: str, first: str, last: str, **fields) -> dict:
+        return {**dict.fromkeys(columns), "unique_id": f"s:{rid}", "source": "s", "source_record_id": rid,
+                "record_hash": rid, "first_name": first, "first_name_canonical": first, "last_name": last, **fields}
+
+    for p in range(people):
+        first, last = ("jean", "martin") if p % 10 == 5 else (firsts[p % len(firsts)], f"fam{p}")
+        fields = {"birth_date": f"{1940 + rng.randrange(60)}-{1 + rng.randrange(12):02d}-{10 + rng.randrange(18)}",
+                  "email": f"{first}.{p}@mail.fr", "postcode": f"{75001 + p % 10}"}
+        rows.append(record(f"{p}-0", first, last, **fields))
+        rows.append(record(f"{p}-1", *((last, first) if p % 10 == 3 else (first, last)), **fields))
+    rows.append(record("other-martin", "martin", "jean", postcode="75006"))  # none of the forty of 75006
+    rows.append(record("claire-swapped", "fam8", "claire", postcode="75009"))  # person 8 ('claire fam8', 75009)
+    return pa.Table.from_pylist(rows)
+
+
+def test_a_swap_of_rare_names_links_and_a_swap_of_a_common_full_name_does_not(tmp_path):
+    """The swap level's u is read per pair from the names' frequencies (name_swaps.py): 'fam8 claire' beside 'claire
+    fam8' (a surname one person holds) at her postcode links; 'martin jean' beside the forty 'jean martin' of his
+    postcode does not, while one u for every swap gave both about the same score (0.72-0.73). Saved with the model."""
+    from pipeline.identity import link, name_swaps, name_typos
+
+    records = _swapped_names_records()
+    result = link.train_and_predict(records, tmp_path)
+    learned = result.conflicts.swaps
+    assert learned["gamma"] is not None and 0 < learned["swap_rate"] < 0.5
+    assert conflicts.ConflictModel.load(link.conflicts_path(result.model_path)).swaps == learned
+    held = {c: name_typos.counts(records[c]) for c in name_typos.COLUMNS}
+    scored = {(p["unique_id_l"], p["unique_id_r"]): p for p in
+              conflicts.apply(result.predictions, result.conflicts, held).to_pylist()}
+    rare = scored[("s:8-0", "s:claire-swapped")]
+    linked = LinkagePolicy().threshold
+    assert rare["gamma_first_name"] == learned["gamma"] and rare["match_probability"] >= linked
+    commons = [p for (a, b), p in scored.items() if "s:other-martin" in (a, b)]
+    assert all(p["match_probability"] < linked for p in commons)
+    assert name_swaps.bits(result.predictions, learned, held).min() < 0 < name_swaps.bits(
+        result.predictions, learned, held).max()
+
+
+def test_predict_keeps_the_pairs_a_learned_correction_can_lift_and_only_those_reaching_the_threshold_are_stored():
+    """Splink's predict keeps pairs down to 0.5 less the largest bits one learned correction gives back; after the
+    corrections a pair is stored when Splink's score or the corrected one is >= 0.5 (a penalised pair stays, as before;
+    a lifted one is new; one below both is left out)."""
+    from pipeline.identity import model
+
+    learned = conflicts.ConflictModel(typos={"bits_rare": 2.1}, surname_typos={"bits_rare": -1.0},
+                                      surnames={"applied": 2.9})
+    assert conflicts.predict_weight(learned) == pytest.approx(-2.9) and model.PREDICT_THRESHOLD == 0.5
+    assert conflicts.predict_weight(conflicts.ConflictModel()) == 0.0
+    weight = [1.0, -0.5, -1.5, 3.0]         # corrected
+    correction = [-2.0, 1.0, 1.0, 0.0]      # so Splink's: 3.0, -1.5, -2.5, 3.0
+    pairs = pa.table({"unique_id_l": ["a", "b", "c", "d"], "unique_id_r": ["w", "x", "y", "z"],
+                      "match_weight": weight, "match_probability": [1 / (1 + 2 ** -w) for w in weight],
+                      "conflict_weight": correction})
+    assert conflicts.kept(pairs)["unique_id_l"].to_pylist() == ["a", "d"]
+    lifted = pairs.set_column(2, "match_weight", pa.array([1.0, 0.5, -1.5, 3.0]))
+    lifted = lifted.set_column(3, "match_probability", pa.array([1 / (1 + 2 ** -w) for w in [1.0, 0.5, -1.5, 3.0]]))
+    assert conflicts.kept(lifted)["unique_id_l"].to_pylist() == ["a", "b", "d"]
+    assert conflicts.scored_by_splink(pairs.set_column(3, "match_probability", pa.array([0.9, 0.2, 0.5, None]))
+                                      )["unique_id_l"].to_pylist() == ["a", "c"]

@@ -10,7 +10,7 @@ import duckdb
 import pyarrow as pa
 from splink.backends.duckdb import DuckDBAPI
 
-from pipeline.identity import link, model, recipe
+from pipeline.identity import conflicts, link, recipe
 from tests.conftest import copy_demo
 
 
@@ -26,10 +26,10 @@ def _against_the_whole_base(con, changed: list[str], settings, artefacts) -> pa.
         db = DuckDBAPI(scratch)
         linker = recipe.open_linker(db, "linkage_input", settings, tf_tables)
         changed_df, other_df = db.register("changed_records"), db.register("other_records")
+        threshold = conflicts.predict_weight(conflicts.ConflictModel.load(link.conflicts_path(artefacts / "splink_model.json")))
         between = linker.inference.predict_between(other_df, changed_df, warning_mode="never",
-                                                   threshold_match_probability=model.PREDICT_THRESHOLD)
-        within = linker.inference.predict_within(changed_df, warning_mode="never",
-                                                 threshold_match_probability=model.PREDICT_THRESHOLD)
+                                                   threshold_match_weight=threshold)
+        within = linker.inference.predict_within(changed_df, warning_mode="never", threshold_match_weight=threshold)
         scratch.execute(f"CREATE TABLE scored AS SELECT * FROM {between.physical_name} "
                         f"UNION ALL BY NAME SELECT * FROM {within.physical_name}")
         return scratch.sql(link.l_before_r(scratch, "scored")).to_arrow_table()

@@ -19,7 +19,7 @@ from splink.backends.duckdb import DuckDBAPI
 from splink.internals.database_api import DatabaseAPI
 
 from pipeline.identity import model, recipe
-from pipeline.identity.conflicts import ConflictModel
+from pipeline.identity.conflicts import ConflictModel, predict_weight
 from pipeline.identity.u_sample import (
     GROUP_KEYS,
     RANKED_BY,
@@ -154,20 +154,22 @@ def predict_changed(con: duckdb.DuckDBPyConnection, changed: list[str], model_pa
     try:
         db = DuckDBAPI(scratch_con)
         linker = recipe.open_linker(db, "changed_records", settings, {c: f"tf_{c}" for c in tf}, validate=False)
-        return score_changed_records(scratch_con, db, linker)
+        return score_changed_records(scratch_con, db, linker,
+                                     predict_weight(ConflictModel.load(conflicts_path(model_path))))
     finally:
         _drop_scratch(scratch_con, scratch)
 
 
-def score_changed_records(con: duckdb.DuckDBPyConnection, db: DatabaseAPI, linker) -> pa.Table:
+def score_changed_records(con: duckdb.DuckDBPyConnection, db: DatabaseAPI, linker, threshold: float) -> pa.Table:
     """The pairs of `con`'s changed_records with its other_records and among themselves, each pair's sides ordered:
     what predict_between(other, changed) and predict_within(changed) give, in one predict_between of every record
     against the changed ones. Splink writes each prediction's SQL in Python (~0.2-0.3 CPU s a call, more than a day's
     pairs cost to score); a pair of changed records comes out both ways round and a changed record with itself: only
-    the way round predict_within scores it is kept (unique_id_l < unique_id_r, the same comparison and match key)."""
+    the way round predict_within scores it is kept (unique_id_l < unique_id_r, the same comparison and match key).
+    `threshold`: the match weight kept from (conflicts.predict_weight)."""
     con.execute("CREATE TABLE every_record AS SELECT * FROM other_records UNION ALL SELECT * FROM changed_records")
     scored = linker.inference.predict_between(db.register("every_record"), db.register("changed_records"),
-                                              warning_mode="never", threshold_match_probability=model.PREDICT_THRESHOLD)
+                                              warning_mode="never", threshold_match_weight=threshold)
     con.execute(f"""CREATE TABLE scored AS SELECT * FROM {scored.physical_name}
         WHERE unique_id_l NOT IN (SELECT unique_id FROM changed_records) OR unique_id_l < unique_id_r""")
     return con.sql(l_before_r(con, "scored")).to_arrow_table()
@@ -218,7 +220,7 @@ def term_frequency_frames(con: duckdb.DuckDBPyConnection, table: str) -> dict[st
 
 
 def train_and_predict(linkage_input: pa.Table, artefacts_dir: Path) -> LinkResult:
-    """Train with the one recipe (recipe.py) on DuckDB, score candidate pairs above PREDICT_THRESHOLD."""
+    """Train with the one recipe (recipe.py) on DuckDB, score candidate pairs (down to conflicts.predict_weight)."""
     _quiet_splink()
     con, scratch = _scratch(artefacts_dir, in_memory=True, linkage_input=linkage_input)
     try:

@@ -56,6 +56,10 @@ def _same_formal_name(column: str) -> cll.CustomLevel:
         label_for_charts="Same formal name (nickname)", base_dialect_str=SQL_DIALECT)
 
 
+# The first-name comparison's level "each one's first name is the other's surname" (its u per pair: name_swaps.py).
+SWAP_LABEL = "First and last name swapped"
+
+
 def _name(column: str, other: str, with_nickname: bool) -> cl.CustomComparison:
     levels = [
         cll.NullLevel(column),
@@ -63,8 +67,7 @@ def _name(column: str, other: str, with_nickname: bool) -> cl.CustomComparison:
     ]
     if with_nickname:
         levels.append(_same_formal_name(column))
-    swapped = cll.ColumnsReversedLevel(column, other, symmetrical=True).configure(
-        label_for_charts="First and last name swapped")
+    swapped = cll.ColumnsReversedLevel(column, other, symmetrical=True).configure(label_for_charts=SWAP_LABEL)
     if not with_nickname:
         # A swap is one piece of evidence: the first-name comparison counts it, this one stays neutral.
         swapped = swapped.configure(is_null_level=True)

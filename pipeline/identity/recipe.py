@@ -570,12 +570,12 @@ def predict(engine: Engine, trained: Trained, records: pa.Table):
     by_key = {str(k): int(n) for k, n in zip(counts["match_key"], counts["n"], strict=True)}
     trained.comparisons_by_rule = [{"rule": label, "comparisons": by_key.get(str(i), 0)}
                                    for i, label in enumerate(trained.plan.labels)]
-    return linker, linker.inference.predict(threshold_match_probability=model.PREDICT_THRESHOLD), ids
+    return linker, linker.inference.predict(threshold_match_weight=conflicts.predict_weight(trained.conflicts)), ids
 
 
 def settle_conflicts(trained: Trained, scored: pa.Table) -> conflicts.ConflictModel:
     """Decide, from the scored pairs (Arrow, Splink's columns), which conflicts veto (conflicts.decide)."""
-    trained.conflicts = conflicts.decide(trained.conflicts, decision_sample(scored))
+    trained.conflicts = conflicts.decide(trained.conflicts, decision_sample(conflicts.scored_by_splink(scored)))
     return trained.conflicts
 
 

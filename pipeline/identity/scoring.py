@@ -15,7 +15,7 @@ import pandas as pd
 
 from pipeline.config import Settings
 from pipeline.identity import link, name_typos, reclustering
-from pipeline.identity.conflicts import ConflictModel
+from pipeline.identity.conflicts import ConflictModel, kept
 from pipeline.identity.conflicts import apply as apply_conflicts
 from pipeline.identity.relink import LinkPlan, plan_link, save_linked_records
 from pipeline.identity.resolve import merge_rescored
@@ -51,16 +51,16 @@ def score_pairs(con: duckdb.DuckDBPyConnection, settings: Settings, full_relink:
         records = con.sql("SELECT * FROM identity.linkage_input ORDER BY unique_id").to_arrow_table()
         full = train_and_predict(settings, records)
         replace_table(con, "identity.pairwise_predictions",
-                      apply_conflicts(full.predictions, full.conflicts, name_typos.held(con)))
+                      kept(apply_conflicts(full.predictions, full.conflicts, name_typos.held(con))))
         replace_table(con, "identity.model_health", pd.DataFrame([{
             "run_id": run_id, "records": records.num_rows, **{
                 k: (json.dumps(v) if isinstance(v, (list, dict)) else v) for k, v in full.health.items()}}]))
         save_linked_records(con)
         reclustering.forget(con)  # every pair is new: the next clustering looks at every record
     elif plan.mode == "incremental":
-        scored = apply_conflicts(
+        scored = kept(apply_conflicts(
             link.predict_changed(con, plan.changed, settings.model_path, settings.artefacts_dir),
-            ConflictModel.load(link.conflicts_path(settings.model_path)), name_typos.held(con))
+            ConflictModel.load(link.conflicts_path(settings.model_path)), name_typos.held(con)))
         rescored = scored.num_rows
         merged = merge_rescored(con, scored, plan.changed + plan.removed, plan.changed)
     vetoed = scalar(con, "SELECT count(*) FROM identity.pairwise_predictions WHERE contrary_evidence")
