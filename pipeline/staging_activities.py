@@ -5,7 +5,7 @@ Three quarters of the demo's rows are such activities; read into pandas, staged 
 table to staging.activities in SQL, by stage_prepared's rules (pipeline/staging.py), which tests/test_staging_activities.py
 checks table for table on hostile rows:
 - a row is rejected for its extract error, a missing record id, or a later version of its record id (file, line);
-- timestamps by DuckDB's try_strptime with the declared formats, as values.parse_datetimes; the values it cannot read
+- timestamps by values.strptime_sql (DuckDB's try_strptime with the declared formats, as values.parse_datetimes); the values it cannot read
   (ISO 8601, errors with their reason) and every number go through values.py once per distinct value, joined back;
 - the few rejected rows go through quarantine_rows, with their raw values read back by file and line.
 A source whose rules need Python per row (consent mappings) or DuckDB's time zones (a %z format) stays in pandas.
@@ -86,8 +86,8 @@ def _parse(con: duckdb.DuckDBPyConnection, source: Source, fields: dict[str, str
     number, with the reason it is unreadable. Returns the fields with an unreadable value."""
     parsed = []  # (field, text, timestamp, number, reason)
     for field in (f for f in TIMESTAMPS if f in fields):
-        for text in _distinct(con, fields[field], f"try_strptime({fields[field]}, $formats) IS NULL",
-                              {"formats": list(source.date_formats)}):
+        for text in _distinct(con, fields[field], f"{values.strptime_sql(fields[field], source.date_formats)} IS NULL",
+                              values.format_params(source.date_formats)):
             stamp, why = values.parse_datetime(text, source.date_formats)
             parsed.append((field, text, stamp, None, why))
     for field in (f for f in NUMBERS if f in fields):
@@ -111,7 +111,8 @@ def _insert_activities(con: duckdb.DuckDBPyConnection, source: Source, fields: d
     joins = " ".join(f"LEFT JOIN {PARSED} {f} ON {f}.field = '{f}' AND {f}.v = {fields[f]}" for f in parsed)
 
     def stamp(f: str) -> str:
-        return f"coalesce(try_strptime({fields[f]}, $formats), {f}.stamp)" if f in fields else "NULL::TIMESTAMP"
+        return f"coalesce({values.strptime_sql(fields[f], source.date_formats)}, {f}.stamp)" if f in fields \
+            else "NULL::TIMESTAMP"
 
     def number(f: str) -> str:  # pandas' round() (half to even) before the integer columns' cast
         return f"round_even({f}.number, 0)" if f in fields else "NULL::DOUBLE"
@@ -128,7 +129,7 @@ def _insert_activities(con: duckdb.DuckDBPyConnection, source: Source, fields: d
         FROM {ROWS} {joins} WHERE _reason IS NULL ORDER BY _file, _line"""
     con.execute(sql, named(sql, source=source.name, channel=source.channel, type=source.activity_type,
                            person_source=source.person_ref.source if source.person_ref else source.name,
-                           formats=list(source.date_formats)))
+                           **values.format_params(source.date_formats)))
     for f in (f for f in parsed if f in unreadable):  # a day's few rows seldom hold one: no statement then
         con.execute(f"""INSERT INTO staging.field_issues BY NAME
             SELECT $source AS source, _record_id AS source_record_id, $field AS field, p.v AS raw_value,
