@@ -259,6 +259,26 @@ def test_a_bad_json_line_costs_that_line_only(tmp_path, lines, records, bad, rea
     assert SECRET_EMAIL not in " ".join(extract.warnings + _errors(extract))
 
 
+ARRAY = [{"id": "1", "prenom": "Jean", "email": "j@x.fr"}, {"id": "2", "prenom": "Ana", "contacts": [{"k": "x"}]}]
+
+
+@pytest.mark.parametrize("data,records,bad", [
+    (json.dumps(ARRAY, indent=2), 2, 0),  # pretty-printed, what many systems export as JSON
+    (json.dumps(ARRAY) + "\n", 2, 0),  # on one line
+    (json.dumps(ARRAY, indent=2)[:-20], 2, 1),  # cut short: the first element read, the cut one quarantined
+    ("[\r\n" + json.dumps(ARRAY[0]) + "\r\n" + json.dumps(ARRAY[1]) + "]", 2, 1),  # a comma missing
+    ("[]", 0, 0)])
+def test_a_file_that_is_one_json_array_is_read_element_by_element(tmp_path, data, records, bad):
+    # Read line by line, every line of a pretty-printed array was quarantined as broken JSON, the file refused
+    # as lacking the record id: its customers were lost in pieces.
+    extract = _read(tmp_path, data.encode(), fmt="jsonl")
+    assert len(extract.rows) == records and len(_errors(extract)) == bad
+    if records:
+        assert extract.rows["id"].iloc[0] == "1" and extract.rows["prenom"].iloc[0] == "Jean"
+        assert extract.rows["_line"].iloc[0] == (2 if data.startswith("[\n") or data.startswith("[\r") else 1)
+    assert not [f for f in extract.files if f.status.startswith("refused")]
+
+
 def test_a_nan_written_by_python_s_json_is_a_missing_value_not_a_name(tmp_path):
     # json.dumps writes a missing float as NaN (not JSON; json.loads reads it): staged as the first name "nan".
     extract = _read(tmp_path, b'{"id": "1", "prenom": NaN, "nom": "Martin", "email": "j@x.fr"}\n', fmt="jsonl")
