@@ -386,13 +386,16 @@ def stage_prepared(source: Source, frame: pd.DataFrame, today: date, lookup: Nor
     good = frame.take(np.flatnonzero(~bad.to_numpy()))  # a new frame (`[~bad].copy()` copied it twice: ~0.3 CPU s a million rows)
     issues = _Issues(source, good)
     updated, why = values.parse_datetimes(_col(good, source.updated_at), source.date_formats)
-    # A source that carries no date at all (a plain CRM export: no update date, no activity date) was seen on its
-    # delivery day: without that, its people have no last-seen date and retention would leave every one of them
-    # out of the marts. A source with activity dates is judged on them, as retention means "no interaction". The
-    # record's own date stays apart: a record of unknown age must not outrank a dated one in survivorship.
+    # A record that carries no date (a plain CRM export: no update date, no activity date; or a CRM whose update
+    # date is empty or unreadable in that row) was seen on its delivery day: without that, its person has no
+    # last-seen date and retention purged them on the first run, for good. A source with activity dates is judged
+    # on them, as retention means "no interaction". The record's own date stays apart: a record of unknown age must
+    # not outrank a dated one in survivorship.
     good["_updated_at"] = pd.to_datetime(updated)
-    dateless = not source.updated_at and not source.activity.get("occurred_at")
-    good["_delivered_at"] = pd.to_datetime(good["_drop"], errors="coerce") if dateless and "_drop" in good else pd.NaT
+    if source.activity.get("occurred_at") or "_drop" not in good:
+        good["_delivered_at"] = pd.NaT
+    else:
+        good["_delivered_at"] = pd.to_datetime(good["_drop"], errors="coerce").where(good["_updated_at"].isna())
     issues.add("updated_at", _col(good, source.updated_at), why)
     persons = _stage_persons(source, good, issues, today, lookup or NormalisedValues()) if source.has_person else None
     activities = _stage_activities(source, good, issues) if source.activity else None

@@ -456,6 +456,21 @@ def test_a_source_without_dates_is_last_seen_on_its_delivery_day(tmp_path):
     assert set(staged.persons["record_delivered_at"].dt.date.astype(str)) == {day(-1)}
 
 
+def test_a_record_whose_update_date_is_missing_or_unreadable_is_last_seen_on_its_delivery_day(tmp_path):
+    # A CRM mapping `updated_at`: a row with the date empty, unreadable or ambiguous had no last-seen date at all,
+    # and retention purged that customer on the first run (with any retention), values gone for good.
+    extract = _read(tmp_path, _csv(HEADER + ",maj", GOOD[0] + ",13/04/2024", GOOD[1] + ",", GOOD[2] + ",soon",
+                                   "4,Ana,Petit,ana@example.fr,03/04/2024"))
+    path = tmp_path / "dated.yaml"
+    path.write_text(CSV_YAML.format(format="csv", ext="csv", encoding="utf-8", delimiter=",")
+                    + "    updated_at: maj\n    date_formats: ['%d/%m/%Y', '%m/%d/%Y']\n", encoding="utf-8")
+    staged = stage_source(load_sources(path)[0], extract.rows, date.today()).persons
+    def days(column: str) -> list[str]:
+        return [d.date().isoformat() if pd.notna(d) else "-" for d in staged[column]]
+    assert days("record_updated_at") == ["2024-04-13", "-", "-", "-"]
+    assert days("record_delivered_at") == ["-", day(-1), day(-1), day(-1)]
+
+
 # --- publication: formulas escaped, one run at a time, owner-only files ----------------------------------
 
 @pytest.mark.parametrize("value,published", [
