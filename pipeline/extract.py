@@ -554,10 +554,14 @@ def _absent_keys(source: Source, read: _Read) -> str | None:
     """A mapped key that no line of a JSON-lines file holds, with the unmapped keys it holds: a key renamed in the export
     (`mail` -> `e_mail`) left that field empty in every record without a word. Not a refusal: JSON lines may omit null
     keys, so a small file of a sparse key can lack it; the file check fails and the operator reads which key."""
-    absent = _absent(source.mapped_columns, read.columns)
+    # An object given as null (`"address": null`) holds its mapped keys (`address.zip`) as empty: not absent.
+    have = {c.lower() for c in read.columns}
+    absent = [k for k in _absent(source.mapped_columns, read.columns)
+              if not any(".".join(k.lower().split(".")[:i]) in have for i in range(1, k.count(".") + 1))]
     if not absent:
         return None
-    unmapped = _absent(read.columns, source.mapped_columns)
+    parents = {".".join(k.lower().split(".")[:i]) for k in source.mapped_columns for i in range(1, k.count(".") + 1)}
+    unmapped = [c for c in _absent(read.columns, source.mapped_columns) if c.lower() not in parents]
     return (ABSENT_KEYS.format(keys=absent)
             + (f" (it holds unmapped key(s) {shown(unmapped)}: {RENAMED_HINT})" if unmapped else ""))
 

@@ -279,6 +279,22 @@ def test_a_file_that_is_one_json_array_is_read_element_by_element(tmp_path, data
     assert not [f for f in extract.files if f.status.startswith("refused")]
 
 
+def test_a_nested_object_given_as_null_is_empty_not_a_renamed_key(tmp_path):
+    # `"address": null` in every line of a small file: its mapped keys address.* were "absent (renamed in the
+    # export?)", the file check failed and a later version of a record would have been quarantined as erasing values.
+    path = tmp_path / "raw" / "crm" / day(-1) / "export.jsonl"
+    path.parent.mkdir(parents=True)
+    path.write_text('{"id": "1", "prenom": "Jean", "nom": "M", "email": "j@x.fr", "address": null}\n', encoding="utf-8")
+    yaml = CSV_YAML.format(format="jsonl", ext="jsonl", encoding="utf-8", delimiter=",") + "      postcode: address.zip\n"
+    (tmp_path / "sources.yaml").write_text(yaml, encoding="utf-8")
+    extract = read_source(load_sources(tmp_path / "sources.yaml")[0], tmp_path / "raw")
+    assert [f.status for f in extract.files] == ["loaded"]
+    path.write_text('{"id": "1", "prenom": "Jean", "nom": "M", "email": "j@x.fr", "adresse": {"zip": "75001"}}\n', encoding="utf-8")
+    extract = read_source(load_sources(tmp_path / "sources.yaml")[0], tmp_path / "raw")  # a rename is still said
+    assert "no line holds mapped key(s) ['address.zip'] (it holds unmapped key(s) ['adresse.zip']" in \
+        extract.files[0].status
+
+
 def test_a_nan_written_by_python_s_json_is_a_missing_value_not_a_name(tmp_path):
     # json.dumps writes a missing float as NaN (not JSON; json.loads reads it): staged as the first name "nan".
     extract = _read(tmp_path, b'{"id": "1", "prenom": NaN, "nom": "Martin", "email": "j@x.fr"}\n', fmt="jsonl")
