@@ -167,7 +167,13 @@ def _flatten(obj: dict, prefix: str = "") -> dict[str, str | None]:
         elif isinstance(value, bool):
             flat[name] = "true" if value else "false"
         elif isinstance(value, list):
-            flat[name] = json.dumps(value, ensure_ascii=False)
+            # An array of plain values (an address's lines) reads as them joined by a space, as a composite of columns
+            # does: staged as JSON text, `["Hauptstr. 12", "2. OG"]` was the street in the golden record. An array of
+            # objects (contacts) stays JSON text: no one value of it is the field.
+            if all(v is None or type(v) is str or type(v) in (int, float) and v == v for v in value):
+                flat[name] = " ".join(s for v in value if v is not None and (s := str(v).strip())) or None
+            else:
+                flat[name] = json.dumps(value, ensure_ascii=False)
         elif value != value:  # NaN: Python's json writes a missing float so (not JSON; json.loads reads it)
             flat[name] = None
         else:

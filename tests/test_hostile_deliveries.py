@@ -295,6 +295,13 @@ def test_a_nested_object_given_as_null_is_empty_not_a_renamed_key(tmp_path):
         extract.files[0].status
 
 
+def test_a_json_array_of_plain_values_reads_as_them_joined(tmp_path):
+    # An address's lines as an array were staged as the JSON text `["12 rue X", "Bat. B"]` (the golden street).
+    extract = _read(tmp_path, b'{"id": "1", "email": ["12 rue X", " ", "Bat. B", 3, null]}\n{"id": "2", "email": []}\n'
+                    b'{"id": "3", "email": [{"kind": "mail", "value": "a@x.fr"}]}\n', fmt="jsonl")
+    assert list(extract.rows["email"]) == ["12 rue X Bat. B 3", None, '[{"kind": "mail", "value": "a@x.fr"}]']
+
+
 def test_a_nan_written_by_python_s_json_is_a_missing_value_not_a_name(tmp_path):
     # json.dumps writes a missing float as NaN (not JSON; json.loads reads it): staged as the first name "nan".
     extract = _read(tmp_path, b'{"id": "1", "prenom": NaN, "nom": "Martin", "email": "j@x.fr"}\n', fmt="jsonl")
