@@ -200,6 +200,17 @@ def _set(reason: pd.Series, rows: pd.Series, why: str | pd.Series) -> None:
         reason[rows] = why
 
 
+NO_DATE_NOR_PERSON = "neither a date nor a person: a summary or footer row (a spreadsheet's total)?"
+
+
+def footer_rule(source: Source) -> bool:
+    """Whether a row of the source holding neither its activity's date nor its person's reference is refused: a
+    spreadsheet's footer (`Summe;;;48,00`) under the record id column was staged as a purchase of the total, and
+    each day's superseded the last as a version. Such a row can be neither dated nor attributed: it is no activity.
+    (Sources whose rows are their own person, or with no date mapped, are left as they are.)"""
+    return bool(source.person_ref and not source.has_person and source.activity.get("occurred_at"))
+
+
 def _row_rejections(source: Source, frame: pd.DataFrame, renamed: dict[str, list[str]] | None = None) -> pd.Series:
     """The reason a whole row cannot be staged, or None."""
     reason = frame["_error"].copy()
@@ -213,6 +224,9 @@ def _row_rejections(source: Source, frame: pd.DataFrame, renamed: dict[str, list
             action, lambda v: f"unknown consent action '{v}' (allowed: opt_in, opt_out)"))
         _set(reason, reason.isna() & bad_channel, _per_distinct(
             channel, lambda v: f"unknown consent channel '{v}' (allowed: email, sms, phone, post)"))
+    if footer_rule(source):
+        _set(reason, reason.isna() & _col(frame, source.activity["occurred_at"]).isna()
+             & _col(frame, source.person_ref.column).isna(), NO_DATE_NOR_PERSON)
     if source.has_person:  # an empty person would become an empty customer (and its activities with it)
         present = np.logical_or.reduce([_identifying(frame, source, f).to_numpy() for f in IDENTIFYING])
         _set(reason, reason.isna() & ~present & ~frame["_purged"], "no name, e-mail or phone to identify the person")

@@ -21,7 +21,7 @@ import pandas as pd
 from pipeline.config import Source
 from pipeline.normalise import values
 from pipeline.sql import named, scalar
-from pipeline.staging import SUPERSEDED_BY, Staged, quarantine_rows
+from pipeline.staging import NO_DATE_NOR_PERSON, SUPERSEDED_BY, Staged, footer_rule, quarantine_rows
 from pipeline.staging_read import cleaned, new_files, prepared_query, raw_columns, raw_rows
 from pipeline.warehouse import registered
 
@@ -48,10 +48,12 @@ def stage_activities(con: duckdb.DuckDBPyConnection, source: Source, files: list
               "person_record_id": source.person_ref.column if source.person_ref else source.record_id}
     fields = {f: cleaned(source, c, present) for f, c in mapped.items() if c is not None}
     superseded_before, superseded_after = SUPERSEDED_BY.split("{kept}")  # around the kept version's file:line
+    footer = (f"WHEN {fields['occurred_at']} IS NULL AND {fields['person_record_id']} IS NULL THEN $no_date_nor_person"
+              if footer_rule(source) else "")
     with registered(con, _new_files=new_files(files)):
         con.execute(f"""CREATE OR REPLACE TEMP TABLE {ROWS} AS
             WITH prepared AS MATERIALIZED (
-                SELECT *, coalesce(_error, CASE WHEN _record_id IS NULL THEN $missing_id END) AS early
+                SELECT *, coalesce(_error, CASE WHEN _record_id IS NULL THEN $missing_id {footer} END) AS early
                 FROM ({prepared_query(source, present)})),
             -- the same record id twice: the last version read (latest file, last line) wins
             latest AS (SELECT _record_id, max(struct_pack(_file, _line)) AS kept FROM prepared WHERE early IS NULL
@@ -60,7 +62,8 @@ def stage_activities(con: duckdb.DuckDBPyConnection, source: Source, files: list
                 $superseded_before || kept._file || ':' || kept._line || $superseded_after END) AS _reason
             FROM prepared LEFT JOIN latest USING (_record_id)""",
                     {"missing_id": f"missing record id (column '{source.record_id}')",
-                     "superseded_before": superseded_before, "superseded_after": superseded_after})
+                     "superseded_before": superseded_before, "superseded_after": superseded_after,
+                     **({"no_date_nor_person": NO_DATE_NOR_PERSON} if footer else {})})
     rejected = con.execute(f"SELECT _file, _line, _record_id, _reason FROM {ROWS} WHERE _reason IS NOT NULL "
                            "ORDER BY _file, _line").df()
     if len(rejected):

@@ -11,7 +11,7 @@ import duckdb
 import pandas as pd
 
 from pipeline.config import load_sources
-from pipeline.staging import stage_source
+from pipeline.staging import NO_DATE_NOR_PERSON, stage_source
 from pipeline.staging_activities import in_sql
 from pipeline.staging_changes import TABLES, _create_tables, _insert, stage_changes
 
@@ -110,7 +110,7 @@ def test_activity_only_sources_stage_in_duckdb_as_in_pandas(tmp_path):
     issues = {(r[2], r[4].split(" ")[0]) for r in in_duckdb["field_issues"]}
     assert {f for f, _ in issues} == {"occurred_at", "closed_at", "amount", "quantity", "rating", "updated_at"}
     reasons = {r[4].split(";")[0].split(" (")[0] for r in in_duckdb["quarantine"]}
-    assert reasons == {"unterminated quote", "missing record id", "duplicate record id"}
+    assert reasons == {"unterminated quote", "missing record id", "duplicate record id", NO_DATE_NOR_PERSON.split(" (")[0]}
 
 
 def test_a_date_two_declared_formats_read_differently_is_a_field_issue_in_both_ways(tmp_path):
@@ -133,3 +133,18 @@ def test_a_date_two_declared_formats_read_differently_is_a_field_issue_in_both_w
     assert issues == [("T0", "occurred_at", "'03/04/2026 10:00' is ambiguous: 2026-04-03 10:00:00 (%d/%m/%Y %H:%M) or "
                        "2026-03-04 10:00:00 (%m/%d/%Y %H:%M) under the declared formats ['%d/%m/%Y %H:%M', "
                        "'%m/%d/%Y %H:%M']")]
+
+
+def test_a_row_with_neither_date_nor_person_is_no_purchase_in_both_ways(tmp_path):
+    # A spreadsheet's footer under the record id column (`Summe;;;48,00;`) was staged as a purchase of the total,
+    # and each day's footer superseded the last as a version of it.
+    path = tmp_path / "sources.yaml"
+    path.write_text(SOURCES, encoding="utf-8")
+    till = load_sources(path)[1]
+    raw = pd.DataFrame({"ticket": ["T1", "T2", "T3", "Summe"], "achat": ["02/01/2026 10:30", None, "02/01/2026 11:00", " "],
+                        "carte": ["C1", "C2", None, None], "montant": ["12,50", "3,00", "1,00", "16,50"],
+                        "_file": "till/1.csv", "_line": range(2, 6), "_error": None, "_raw": None,
+                        "_drop": "2026-11-20"}, dtype=object).astype({"_line": "int64"})
+    tables = _staged_both_ways(tmp_path, [(till, raw)])
+    assert sorted(r[1] for r in tables["activities"]) == ["T1", "T2", "T3"]  # a date or a person: kept
+    assert [(r[3], r[4]) for r in tables["quarantine"]] == [("Summe", NO_DATE_NOR_PERSON)]
