@@ -316,6 +316,18 @@ def test_a_mapping_given_twice_in_the_sources_file_is_an_error(tmp_path):
         load_sources(path)
 
 
+@pytest.mark.parametrize("formats", ["['dd.MM.yyyy']", "['%d/%m/%Y', '%e.%m.%Y']", "[3]"])
+def test_a_date_format_strptime_cannot_read_is_an_error_naming_source_and_key(tmp_path, formats):
+    # `dd.MM.yyyy` (a spreadsheet's spelling) read no date: every date of the source became a field issue.
+    path = tmp_path / "sources.yaml"
+    path.write_text(CSV_YAML.format(format="csv", ext="csv", encoding="utf-8", delimiter=",")
+                    + f"    date_formats: {formats}\n", encoding="utf-8")
+    with pytest.raises(SourcesFileError, match=r"source 'crm': date_formats"):
+        load_sources(path)
+    path.write_text(path.read_text().replace(formats, "['%d.%m.%Y', '%Y-%m-%dT%H:%M:%S%z', '%Y']"), encoding="utf-8")
+    assert load_sources(path)[0].date_formats == ("%d.%m.%Y", "%Y-%m-%dT%H:%M:%S%z", "%Y")
+
+
 @pytest.mark.parametrize("extra", ["      phone: email\n", "      phone: EMAIL\n",
                                    "      street: [nom, numero]\n", "    identifiers:\n      loyalty: Prenom\n"])
 def test_one_column_read_as_two_person_fields_is_an_error_naming_both(tmp_path, extra):
