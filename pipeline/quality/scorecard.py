@@ -39,11 +39,19 @@ def source_quality_sql(sources: list[Source], with_customers: bool = True) -> st
     -- the versions of a file whose export renamed a key, held back so as not to erase earlier values.
     -- Older versions of a record delivered again (a daily full export) are superseded, not bad: counted
     -- apart too, or a source re-sending its snapshot would read as half quarantined and block every run.
+    -- A bad record delivered again (a daily full export holding its footer row, or a record without a name, every
+    -- day) is one bad record, its earlier deliveries older versions of it: counted once per record id, each day's
+    -- copy read as a bad row grew the share day after day until it blocked every run.
+    kinds AS (SELECT source, source_record_id,
+                     CASE WHEN reason LIKE '{REFUSED_FILE_REASON}%' OR reason LIKE '{RENAMED_REASON.split("{")[0]}%'
+                          THEN 'refused' WHEN reason LIKE '{SUPERSEDED_REASON}%' THEN 'superseded' END AS kind
+              FROM staging.quarantine),
     quarantined AS (SELECT source, count(*) AS quarantined,
-                           count(*) FILTER (WHERE reason LIKE '{REFUSED_FILE_REASON}%'
-                                           OR reason LIKE '{RENAMED_REASON.split("{")[0]}%') AS refused,
-                           count(*) FILTER (WHERE reason LIKE '{SUPERSEDED_REASON}%') AS superseded
-                    FROM staging.quarantine GROUP BY source)
+                           count(*) FILTER (WHERE kind = 'refused') AS refused,
+                           count(*) FILTER (WHERE kind = 'superseded')
+                               + count(source_record_id) FILTER (WHERE kind IS NULL)
+                               - count(DISTINCT source_record_id) FILTER (WHERE kind IS NULL) AS superseded
+                    FROM kinds GROUP BY source)
     SELECT raw.source, raw.channel, raw.raw_rows,
            coalesce(quarantined.quarantined, 0)                                 AS quarantined_rows,
            coalesce(quarantined.refused, 0)                                     AS refused_file_rows,
