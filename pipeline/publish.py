@@ -162,6 +162,9 @@ def publish_marts(con: duckdb.DuckDBPyConnection, target: Path, schema: str = "m
                 else:
                     also = (keys, {f"copied_{k}": v for k, v in json.loads(known.bound)})
             merged = mergeable and _merge_rows(con, source, table, listed, merge, known, escape, params, also)
+            if merged and excluded and "customer_id" in columns:  # excluded since, its rows unchanged (retention)
+                con.execute(f"DELETE FROM published.marts.{quote(table)} "
+                            f"WHERE customer_id IN (SELECT customer_id FROM {EXCLUDED})")
             if not merged:
                 con.execute(f"DROP TABLE IF EXISTS published.marts.{quote(table)}")
                 copy = f"CREATE TABLE published.marts.{quote(table)} AS {query}"
