@@ -156,6 +156,27 @@ def _one_field_per_column(where: str, specs: dict[str, str | tuple[str, ...]]) -
             seen[column] = key
 
 
+_SAMPLE_TIME = datetime(2001, 2, 3, 4, 5, 6, tzinfo=UTC)
+
+
+def _date_formats(where: str, formats) -> list[str]:
+    """strptime formats. One without a directive (`dd.MM.yyyy`, a spreadsheet's or Java's spelling) or with one
+    strptime does not know (`%e`) read no date at all: every date of the source became a field issue."""
+    formats = [formats] if isinstance(formats, str) else formats
+    if not isinstance(formats, list) or not all(isinstance(f, str) and f for f in formats):
+        _fail(where, f"date_formats must be a list of strptime formats such as ['%d/%m/%Y'], not {formats!r}")
+    for fmt in formats:
+        try:
+            datetime.strptime(_SAMPLE_TIME.strftime(fmt), fmt)
+            valid = "%" in fmt
+        except ValueError:
+            valid = False
+        if not valid:
+            _fail(where, f"date_formats: {fmt!r} is not a strptime format (write day, month and year as %d, %m, %Y: "
+                         "'%d.%m.%Y' for 03.02.2001)")
+    return formats
+
+
 def _parse_source(raw: dict, defaults: dict, index: int) -> Source:
     if not isinstance(raw, dict):
         _fail(f"entry #{index}", "each source must be a mapping")
@@ -208,9 +229,7 @@ def _parse_source(raw: dict, defaults: dict, index: int) -> Source:
         if not isinstance(ref, dict) or not ref.get("source") or not ref.get("column"):
             _fail(where, "person_ref needs 'source' and 'column'")
         person_ref = PersonRef(ref["source"], ref["column"])
-    formats = merged.get("date_formats") or ["%Y-%m-%d"]
-    if isinstance(formats, str):
-        formats = [formats]
+    formats = _date_formats(where, merged.get("date_formats") or ["%Y-%m-%d"])
     return Source(
         name=name, channel=merged["channel"], format=merged["format"], files=merged["files"],
         record_id=merged["record_id"], description=merged.get("description", ""),

@@ -167,7 +167,13 @@ def _flatten(obj: dict, prefix: str = "") -> dict[str, str | None]:
         elif isinstance(value, bool):
             flat[name] = "true" if value else "false"
         elif isinstance(value, list):
-            flat[name] = json.dumps(value, ensure_ascii=False)
+            # An array of plain values (an address's lines) reads as them joined by a space, as a composite of columns
+            # does: staged as JSON text, `["Hauptstr. 12", "2. OG"]` was the street in the golden record. An array of
+            # objects (contacts) stays JSON text: no one value of it is the field.
+            if all(v is None or type(v) is str or type(v) in (int, float) and v == v for v in value):
+                flat[name] = " ".join(s for v in value if v is not None and (s := str(v).strip())) or None
+            else:
+                flat[name] = json.dumps(value, ensure_ascii=False)
         elif value != value:  # NaN: Python's json writes a missing float so (not JSON; json.loads reads it)
             flat[name] = None
         else:
@@ -406,9 +412,68 @@ def _json_object(line: str) -> object:
     return obj if end == len(line) else json.loads(line)
 
 
+_BREAK = re.compile(r"\r\n|\r|\n")
+_SPACE = re.compile(r"\s*")
+
+
+def _array_elements(text: str) -> Iterator[tuple[int, str]]:
+    """(line, text) of each element of a file that is one JSON array (`[{...}, {...}]`, pretty-printed or not: what
+    many systems export as "JSON"), as if each were a JSON line: read line by line, its every line was quarantined
+    as broken JSON and the file refused for lacking the record id. An element that does not parse (a file cut short,
+    a missing comma) and what follows it are one record, bad: the elements before it are read."""
+    pos, line, counted = _SPACE.match(text).end() + 1, 1, 0  # after the "["
+
+    def line_of(at: int) -> int:
+        nonlocal line, counted
+        line, counted = line + len(_BREAK.findall(text, counted, at)), at
+        return line
+
+    while True:
+        pos = _SPACE.match(text, pos).end()
+        if text.startswith("]", pos):
+            pos += 1
+            break
+        try:
+            _, end = _DECODER.raw_decode(text, pos)
+        except (json.JSONDecodeError, RecursionError):
+            end = len(text)
+        yield line_of(pos), text[pos:end]
+        pos = _SPACE.match(text, end).end()
+        if not text.startswith(",", pos):
+            if text.startswith("]", pos):
+                pos += 1
+            break
+        pos += 1
+    rest = text[pos:]
+    if rest.strip():  # text after the array's end: one bad record, never dropped
+        yield line_of(pos + len(rest) - len(rest.lstrip())), rest.strip()
+
+
+_DECODER = json.JSONDecoder()
+
+
+def _one_array(text: str) -> bool:
+    """Whether the file is one JSON array rather than JSON lines: it opens with "[" and its first line is not JSON on
+    its own (`[` alone, `[{...},`), or that line is the file's only one and holds objects (or nothing: `[]`).
+    (A JSON line holding an array is that line's fault only: "not an object".)"""
+    start = _SPACE.match(text).end()
+    if not text.startswith("[", start):
+        return False
+    first = _BREAK.split(text[start:], 1)
+    try:
+        value = json.loads(first[0])
+    except json.JSONDecodeError:
+        return True
+    except RecursionError:
+        return False
+    return (len(first) == 1 or not first[1].strip()) and isinstance(value, list) and \
+        (not value or any(isinstance(v, dict) for v in value))
+
+
 def _read_jsonl(text: str, source: Source, file: str, names: _Names) -> _Read:
     rows, keys, repaired, problems, renamed = _Rows(file), {}, 0, {}, {}
-    for line, content in enumerate(csv_records.physical_lines(text), 1):
+    lines = _array_elements(text) if _one_array(text) else enumerate(csv_records.physical_lines(text), 1)
+    for line, content in lines:
         if not content or content.isspace():  # blank (`not content.strip()` without copying the line)
             continue
         ascii = content.isascii()  # nearly every line: neither bad bytes nor mojibake to look for
@@ -495,10 +560,14 @@ def _absent_keys(source: Source, read: _Read) -> str | None:
     """A mapped key that no line of a JSON-lines file holds, with the unmapped keys it holds: a key renamed in the export
     (`mail` -> `e_mail`) left that field empty in every record without a word. Not a refusal: JSON lines may omit null
     keys, so a small file of a sparse key can lack it; the file check fails and the operator reads which key."""
-    absent = _absent(source.mapped_columns, read.columns)
+    # An object given as null (`"address": null`) holds its mapped keys (`address.zip`) as empty: not absent.
+    have = {c.lower() for c in read.columns}
+    absent = [k for k in _absent(source.mapped_columns, read.columns)
+              if not any(".".join(k.lower().split(".")[:i]) in have for i in range(1, k.count(".") + 1))]
     if not absent:
         return None
-    unmapped = _absent(read.columns, source.mapped_columns)
+    parents = {".".join(k.lower().split(".")[:i]) for k in source.mapped_columns for i in range(1, k.count(".") + 1)}
+    unmapped = [c for c in _absent(read.columns, source.mapped_columns) if c.lower() not in parents]
     return (ABSENT_KEYS.format(keys=absent)
             + (f" (it holds unmapped key(s) {shown(unmapped)}: {RENAMED_HINT})" if unmapped else ""))
 

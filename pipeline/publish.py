@@ -30,6 +30,7 @@ import pyarrow as pa
 from pipeline.config import Source
 from pipeline.formula_guard import escaped_select
 from pipeline.sql import literal, literals, named, quote, scalar
+from pipeline.warehouse import table_exists
 
 DROPPED = ("first_name", "last_name", "street", "city")
 PSEUDONYMISED = ("email", "mobile", "landline", "phone", "contact_point")
@@ -47,6 +48,9 @@ RESTRICTED_ONLY = ("customer_history", "contact_points", "customer_timeline")
 # analysts' transformations, the pseudonym key's fingerprint), its rows when last written whole and the rows merged
 # into it since, whether its last write merged, and the values its query's parameters were bound to (the analysts'
 # `$as_of`: the rows are as of that day).
+# Customers the copies never hold (erased, past retention): the marts leave them out, and so does every copied
+# table with a customer_id (marts.customer_xref keeps their record ids for the warehouse's checks and the purge).
+EXCLUDED = "golden.excluded_customers"
 BASIS = "copy_basis"
 BASIS_COLUMNS = ("table_name VARCHAR, generation VARCHAR, recipe VARCHAR, rows_whole BIGINT, rows_merged BIGINT, "
                  "merged BOOLEAN, bound VARCHAR")
@@ -136,8 +140,11 @@ def publish_marts(con: duckdb.DuckDBPyConnection, target: Path, schema: str = "m
             if old not in tables:  # a table the marts no longer have, or that this copy now leaves out; a view
                 con.execute(f"DROP {'VIEW' if kind == 'VIEW' else 'TABLE'} published.marts.{quote(old)}")
         rows, counts = [], {}
+        excluded = table_exists(con, EXCLUDED)
         for table in tables:
             columns, source = columns_of[table], f"{schema}.{quote(table)}"
+            if excluded and "customer_id" in columns:  # published customers only, whatever a mart keeps
+                source = f"(SELECT * FROM {source} WHERE customer_id NOT IN (SELECT customer_id FROM {EXCLUDED}))"
             listed = select(table, columns) if select else "*"
             query = _copy_query(con, listed, source, escape, params)
             recipe = hashlib.sha256(f"{query}|{fingerprint}".encode()).hexdigest()[:20]
@@ -155,6 +162,9 @@ def publish_marts(con: duckdb.DuckDBPyConnection, target: Path, schema: str = "m
                 else:
                     also = (keys, {f"copied_{k}": v for k, v in json.loads(known.bound)})
             merged = mergeable and _merge_rows(con, source, table, listed, merge, known, escape, params, also)
+            if merged and excluded and "customer_id" in columns:  # excluded since, its rows unchanged (retention)
+                con.execute(f"DELETE FROM published.marts.{quote(table)} "
+                            f"WHERE customer_id IN (SELECT customer_id FROM {EXCLUDED})")
             if not merged:
                 con.execute(f"DROP TABLE IF EXISTS published.marts.{quote(table)}")
                 copy = f"CREATE TABLE published.marts.{quote(table)} AS {query}"

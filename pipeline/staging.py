@@ -200,6 +200,17 @@ def _set(reason: pd.Series, rows: pd.Series, why: str | pd.Series) -> None:
         reason[rows] = why
 
 
+NO_DATE_NOR_PERSON = "neither a date nor a person: a summary or footer row (a spreadsheet's total)?"
+
+
+def footer_rule(source: Source) -> bool:
+    """Whether a row of the source holding neither its activity's date nor its person's reference is refused: a
+    spreadsheet's footer (`Summe;;;48,00`) under the record id column was staged as a purchase of the total, and
+    each day's superseded the last as a version. Such a row can be neither dated nor attributed: it is no activity.
+    (Sources whose rows are their own person, or with no date mapped, are left as they are.)"""
+    return bool(source.person_ref and not source.has_person and source.activity.get("occurred_at"))
+
+
 def _row_rejections(source: Source, frame: pd.DataFrame, renamed: dict[str, list[str]] | None = None) -> pd.Series:
     """The reason a whole row cannot be staged, or None."""
     reason = frame["_error"].copy()
@@ -213,6 +224,9 @@ def _row_rejections(source: Source, frame: pd.DataFrame, renamed: dict[str, list
             action, lambda v: f"unknown consent action '{v}' (allowed: opt_in, opt_out)"))
         _set(reason, reason.isna() & bad_channel, _per_distinct(
             channel, lambda v: f"unknown consent channel '{v}' (allowed: email, sms, phone, post)"))
+    if footer_rule(source):
+        _set(reason, reason.isna() & _col(frame, source.activity["occurred_at"]).isna()
+             & _col(frame, source.person_ref.column).isna(), NO_DATE_NOR_PERSON)
     if source.has_person:  # an empty person would become an empty customer (and its activities with it)
         present = np.logical_or.reduce([_identifying(frame, source, f).to_numpy() for f in IDENTIFYING])
         _set(reason, reason.isna() & ~present & ~frame["_purged"], "no name, e-mail or phone to identify the person")
@@ -386,13 +400,16 @@ def stage_prepared(source: Source, frame: pd.DataFrame, today: date, lookup: Nor
     good = frame.take(np.flatnonzero(~bad.to_numpy()))  # a new frame (`[~bad].copy()` copied it twice: ~0.3 CPU s a million rows)
     issues = _Issues(source, good)
     updated, why = values.parse_datetimes(_col(good, source.updated_at), source.date_formats)
-    # A source that carries no date at all (a plain CRM export: no update date, no activity date) was seen on its
-    # delivery day: without that, its people have no last-seen date and retention would leave every one of them
-    # out of the marts. A source with activity dates is judged on them, as retention means "no interaction". The
-    # record's own date stays apart: a record of unknown age must not outrank a dated one in survivorship.
+    # A record that carries no date (a plain CRM export: no update date, no activity date; or a CRM whose update
+    # date is empty or unreadable in that row) was seen on its delivery day: without that, its person has no
+    # last-seen date and retention purged them on the first run, for good. A source with activity dates is judged
+    # on them, as retention means "no interaction". The record's own date stays apart: a record of unknown age must
+    # not outrank a dated one in survivorship.
     good["_updated_at"] = pd.to_datetime(updated)
-    dateless = not source.updated_at and not source.activity.get("occurred_at")
-    good["_delivered_at"] = pd.to_datetime(good["_drop"], errors="coerce") if dateless and "_drop" in good else pd.NaT
+    if source.activity.get("occurred_at") or "_drop" not in good:
+        good["_delivered_at"] = pd.NaT
+    else:
+        good["_delivered_at"] = pd.to_datetime(good["_drop"], errors="coerce").where(good["_updated_at"].isna())
     issues.add("updated_at", _col(good, source.updated_at), why)
     persons = _stage_persons(source, good, issues, today, lookup or NormalisedValues()) if source.has_person else None
     activities = _stage_activities(source, good, issues) if source.activity else None

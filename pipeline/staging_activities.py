@@ -5,7 +5,7 @@ Three quarters of the demo's rows are such activities; read into pandas, staged 
 table to staging.activities in SQL, by stage_prepared's rules (pipeline/staging.py), which tests/test_staging_activities.py
 checks table for table on hostile rows:
 - a row is rejected for its extract error, a missing record id, or a later version of its record id (file, line);
-- timestamps by DuckDB's try_strptime with the declared formats, as values.parse_datetimes; the values it cannot read
+- timestamps by values.strptime_sql (DuckDB's try_strptime with the declared formats, as values.parse_datetimes); the values it cannot read
   (ISO 8601, errors with their reason) and every number go through values.py once per distinct value, joined back;
 - the few rejected rows go through quarantine_rows, with their raw values read back by file and line.
 A source whose rules need Python per row (consent mappings) or DuckDB's time zones (a %z format) stays in pandas.
@@ -21,7 +21,7 @@ import pandas as pd
 from pipeline.config import Source
 from pipeline.normalise import values
 from pipeline.sql import named, scalar
-from pipeline.staging import SUPERSEDED_BY, Staged, quarantine_rows
+from pipeline.staging import NO_DATE_NOR_PERSON, SUPERSEDED_BY, Staged, footer_rule, quarantine_rows
 from pipeline.staging_read import cleaned, new_files, prepared_query, raw_columns, raw_rows
 from pipeline.warehouse import registered
 
@@ -48,10 +48,12 @@ def stage_activities(con: duckdb.DuckDBPyConnection, source: Source, files: list
               "person_record_id": source.person_ref.column if source.person_ref else source.record_id}
     fields = {f: cleaned(source, c, present) for f, c in mapped.items() if c is not None}
     superseded_before, superseded_after = SUPERSEDED_BY.split("{kept}")  # around the kept version's file:line
+    footer = (f"WHEN {fields['occurred_at']} IS NULL AND {fields['person_record_id']} IS NULL THEN $no_date_nor_person"
+              if footer_rule(source) else "")
     with registered(con, _new_files=new_files(files)):
         con.execute(f"""CREATE OR REPLACE TEMP TABLE {ROWS} AS
             WITH prepared AS MATERIALIZED (
-                SELECT *, coalesce(_error, CASE WHEN _record_id IS NULL THEN $missing_id END) AS early
+                SELECT *, coalesce(_error, CASE WHEN _record_id IS NULL THEN $missing_id {footer} END) AS early
                 FROM ({prepared_query(source, present)})),
             -- the same record id twice: the last version read (latest file, last line) wins
             latest AS (SELECT _record_id, max(struct_pack(_file, _line)) AS kept FROM prepared WHERE early IS NULL
@@ -60,7 +62,8 @@ def stage_activities(con: duckdb.DuckDBPyConnection, source: Source, files: list
                 $superseded_before || kept._file || ':' || kept._line || $superseded_after END) AS _reason
             FROM prepared LEFT JOIN latest USING (_record_id)""",
                     {"missing_id": f"missing record id (column '{source.record_id}')",
-                     "superseded_before": superseded_before, "superseded_after": superseded_after})
+                     "superseded_before": superseded_before, "superseded_after": superseded_after,
+                     **({"no_date_nor_person": NO_DATE_NOR_PERSON} if footer else {})})
     rejected = con.execute(f"SELECT _file, _line, _record_id, _reason FROM {ROWS} WHERE _reason IS NOT NULL "
                            "ORDER BY _file, _line").df()
     if len(rejected):
@@ -86,8 +89,8 @@ def _parse(con: duckdb.DuckDBPyConnection, source: Source, fields: dict[str, str
     number, with the reason it is unreadable. Returns the fields with an unreadable value."""
     parsed = []  # (field, text, timestamp, number, reason)
     for field in (f for f in TIMESTAMPS if f in fields):
-        for text in _distinct(con, fields[field], f"try_strptime({fields[field]}, $formats) IS NULL",
-                              {"formats": list(source.date_formats)}):
+        for text in _distinct(con, fields[field], f"{values.strptime_sql(fields[field], source.date_formats)} IS NULL",
+                              values.format_params(source.date_formats)):
             stamp, why = values.parse_datetime(text, source.date_formats)
             parsed.append((field, text, stamp, None, why))
     for field in (f for f in NUMBERS if f in fields):
@@ -111,7 +114,8 @@ def _insert_activities(con: duckdb.DuckDBPyConnection, source: Source, fields: d
     joins = " ".join(f"LEFT JOIN {PARSED} {f} ON {f}.field = '{f}' AND {f}.v = {fields[f]}" for f in parsed)
 
     def stamp(f: str) -> str:
-        return f"coalesce(try_strptime({fields[f]}, $formats), {f}.stamp)" if f in fields else "NULL::TIMESTAMP"
+        return f"coalesce({values.strptime_sql(fields[f], source.date_formats)}, {f}.stamp)" if f in fields \
+            else "NULL::TIMESTAMP"
 
     def number(f: str) -> str:  # pandas' round() (half to even) before the integer columns' cast
         return f"round_even({f}.number, 0)" if f in fields else "NULL::DOUBLE"
@@ -128,7 +132,7 @@ def _insert_activities(con: duckdb.DuckDBPyConnection, source: Source, fields: d
         FROM {ROWS} {joins} WHERE _reason IS NULL ORDER BY _file, _line"""
     con.execute(sql, named(sql, source=source.name, channel=source.channel, type=source.activity_type,
                            person_source=source.person_ref.source if source.person_ref else source.name,
-                           formats=list(source.date_formats)))
+                           **values.format_params(source.date_formats)))
     for f in (f for f in parsed if f in unreadable):  # a day's few rows seldom hold one: no statement then
         con.execute(f"""INSERT INTO staging.field_issues BY NAME
             SELECT $source AS source, _record_id AS source_record_id, $field AS field, p.v AS raw_value,

@@ -259,6 +259,49 @@ def test_a_bad_json_line_costs_that_line_only(tmp_path, lines, records, bad, rea
     assert SECRET_EMAIL not in " ".join(extract.warnings + _errors(extract))
 
 
+ARRAY = [{"id": "1", "prenom": "Jean", "email": "j@x.fr"}, {"id": "2", "prenom": "Ana", "contacts": [{"k": "x"}]}]
+
+
+@pytest.mark.parametrize("data,records,bad", [
+    (json.dumps(ARRAY, indent=2), 2, 0),  # pretty-printed, what many systems export as JSON
+    (json.dumps(ARRAY) + "\n", 2, 0),  # on one line
+    (json.dumps(ARRAY, indent=2)[:-20], 2, 1),  # cut short: the first element read, the cut one quarantined
+    ("[\r\n" + json.dumps(ARRAY[0]) + "\r\n" + json.dumps(ARRAY[1]) + "]", 2, 1),  # a comma missing
+    ("[]", 0, 0)])
+def test_a_file_that_is_one_json_array_is_read_element_by_element(tmp_path, data, records, bad):
+    # Read line by line, every line of a pretty-printed array was quarantined as broken JSON, the file refused
+    # as lacking the record id: its customers were lost in pieces.
+    extract = _read(tmp_path, data.encode(), fmt="jsonl")
+    assert len(extract.rows) == records and len(_errors(extract)) == bad
+    if records:
+        assert extract.rows["id"].iloc[0] == "1" and extract.rows["prenom"].iloc[0] == "Jean"
+        assert extract.rows["_line"].iloc[0] == (2 if data.startswith("[\n") or data.startswith("[\r") else 1)
+    assert not [f for f in extract.files if f.status.startswith("refused")]
+
+
+def test_a_nested_object_given_as_null_is_empty_not_a_renamed_key(tmp_path):
+    # `"address": null` in every line of a small file: its mapped keys address.* were "absent (renamed in the
+    # export?)", the file check failed and a later version of a record would have been quarantined as erasing values.
+    path = tmp_path / "raw" / "crm" / day(-1) / "export.jsonl"
+    path.parent.mkdir(parents=True)
+    path.write_text('{"id": "1", "prenom": "Jean", "nom": "M", "email": "j@x.fr", "address": null}\n', encoding="utf-8")
+    yaml = CSV_YAML.format(format="jsonl", ext="jsonl", encoding="utf-8", delimiter=",") + "      postcode: address.zip\n"
+    (tmp_path / "sources.yaml").write_text(yaml, encoding="utf-8")
+    extract = read_source(load_sources(tmp_path / "sources.yaml")[0], tmp_path / "raw")
+    assert [f.status for f in extract.files] == ["loaded"]
+    path.write_text('{"id": "1", "prenom": "Jean", "nom": "M", "email": "j@x.fr", "adresse": {"zip": "75001"}}\n', encoding="utf-8")
+    extract = read_source(load_sources(tmp_path / "sources.yaml")[0], tmp_path / "raw")  # a rename is still said
+    assert "no line holds mapped key(s) ['address.zip'] (it holds unmapped key(s) ['adresse.zip']" in \
+        extract.files[0].status
+
+
+def test_a_json_array_of_plain_values_reads_as_them_joined(tmp_path):
+    # An address's lines as an array were staged as the JSON text `["12 rue X", "Bat. B"]` (the golden street).
+    extract = _read(tmp_path, b'{"id": "1", "email": ["12 rue X", " ", "Bat. B", 3, null]}\n{"id": "2", "email": []}\n'
+                    b'{"id": "3", "email": [{"kind": "mail", "value": "a@x.fr"}]}\n', fmt="jsonl")
+    assert list(extract.rows["email"]) == ["12 rue X Bat. B 3", None, '[{"kind": "mail", "value": "a@x.fr"}]']
+
+
 def test_a_nan_written_by_python_s_json_is_a_missing_value_not_a_name(tmp_path):
     # json.dumps writes a missing float as NaN (not JSON; json.loads reads it): staged as the first name "nan".
     extract = _read(tmp_path, b'{"id": "1", "prenom": NaN, "nom": "Martin", "email": "j@x.fr"}\n', fmt="jsonl")
@@ -271,6 +314,18 @@ def test_a_mapping_given_twice_in_the_sources_file_is_an_error(tmp_path):
     path.write_text(CSV_YAML.format(format="csv", ext="csv", encoding="utf-8", delimiter=",") + "      email: mail\n")
     with pytest.raises(SourcesFileError, match="key 'email' given twice in one mapping"):
         load_sources(path)
+
+
+@pytest.mark.parametrize("formats", ["['dd.MM.yyyy']", "['%d/%m/%Y', '%e.%m.%Y']", "[3]"])
+def test_a_date_format_strptime_cannot_read_is_an_error_naming_source_and_key(tmp_path, formats):
+    # `dd.MM.yyyy` (a spreadsheet's spelling) read no date: every date of the source became a field issue.
+    path = tmp_path / "sources.yaml"
+    path.write_text(CSV_YAML.format(format="csv", ext="csv", encoding="utf-8", delimiter=",")
+                    + f"    date_formats: {formats}\n", encoding="utf-8")
+    with pytest.raises(SourcesFileError, match=r"source 'crm': date_formats"):
+        load_sources(path)
+    path.write_text(path.read_text().replace(formats, "['%d.%m.%Y', '%Y-%m-%dT%H:%M:%S%z', '%Y']"), encoding="utf-8")
+    assert load_sources(path)[0].date_formats == ("%d.%m.%Y", "%Y-%m-%dT%H:%M:%S%z", "%Y")
 
 
 @pytest.mark.parametrize("extra", ["      phone: email\n", "      phone: EMAIL\n",
@@ -434,6 +489,21 @@ def test_a_source_without_dates_is_last_seen_on_its_delivery_day(tmp_path):
     staged = _staged(tmp_path, GOOD)  # retention and contact points read the delivery day; survivorship does not
     assert staged.persons["record_updated_at"].isna().all()  # (a record of unknown age never outranks a dated one)
     assert set(staged.persons["record_delivered_at"].dt.date.astype(str)) == {day(-1)}
+
+
+def test_a_record_whose_update_date_is_missing_or_unreadable_is_last_seen_on_its_delivery_day(tmp_path):
+    # A CRM mapping `updated_at`: a row with the date empty, unreadable or ambiguous had no last-seen date at all,
+    # and retention purged that customer on the first run (with any retention), values gone for good.
+    extract = _read(tmp_path, _csv(HEADER + ",maj", GOOD[0] + ",13/04/2024", GOOD[1] + ",", GOOD[2] + ",soon",
+                                   "4,Ana,Petit,ana@example.fr,03/04/2024"))
+    path = tmp_path / "dated.yaml"
+    path.write_text(CSV_YAML.format(format="csv", ext="csv", encoding="utf-8", delimiter=",")
+                    + "    updated_at: maj\n    date_formats: ['%d/%m/%Y', '%m/%d/%Y']\n", encoding="utf-8")
+    staged = stage_source(load_sources(path)[0], extract.rows, date.today()).persons
+    def days(column: str) -> list[str]:
+        return [d.date().isoformat() if pd.notna(d) else "-" for d in staged[column]]
+    assert days("record_updated_at") == ["2024-04-13", "-", "-", "-"]
+    assert days("record_delivered_at") == ["-", day(-1), day(-1), day(-1)]
 
 
 # --- publication: formulas escaped, one run at a time, owner-only files ----------------------------------

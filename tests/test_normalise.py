@@ -113,6 +113,21 @@ def test_dates_in_source_formats_and_impossible_dates():
     assert born is None and "implausible" in reason
 
 
+def test_a_date_two_declared_formats_read_as_two_dates_is_not_read():
+    both = ("%d/%m/%Y", "%m/%d/%Y")  # a source mixing day first and month first
+    today = date(2026, 1, 1)
+    values_ = ["03/04/1980", "13/04/1980", "04/13/1980", "05/05/1980", "1980-04-03"]
+    bulk = values.parse_birth_dates(values_, both, today)  # DuckDB decides most values in bulk: it must agree
+    assert bulk == [values.parse_birth_date(v, both, today) for v in values_]
+    assert [born for born, _ in bulk] == [None, date(1980, 4, 13), date(1980, 4, 13), date(1980, 5, 5),
+                                          date(1980, 4, 3)]
+    assert bulk[0][1] == ("'03/04/1980' is ambiguous: 1980-04-03 (%d/%m/%Y) or 1980-03-04 (%m/%d/%Y) under the "
+                          "declared formats ['%d/%m/%Y', '%m/%d/%Y']")
+    assert values.parse_birth_dates(["03/04/1980"], both[:1], today) == [(date(1980, 4, 3), None)]  # one: no doubt
+    # %Y reading a two-digit year (year 80) does not count against %y's full one
+    assert values.parse_datetime("03/04/80", ("%d/%m/%Y", "%d/%m/%y")) == (datetime(1980, 4, 3), None)
+
+
 def test_french_decimal_comma():
     assert values.parse_decimal("125,50", ",") == (125.5, None)
     assert values.parse_decimal("1 234,50", ",") == (1234.5, None)

@@ -161,6 +161,13 @@ def test_an_erased_person_leaves_every_table_and_never_comes_back(project):
     assert erased == holders and len(erased) == 1
     for path in (project.warehouse, project.published, project.restricted):
         assert _cells_holding(path, ELODIE) == {}, path
+    # Neither copy holds an excluded customer, not even by the record ids of marts.customer_xref (the erased
+    # person's accounts and card stayed attached to their customer id there, for analysts to join extracts on).
+    excluded = [r[0] for r in _rows(project.warehouse, "SELECT customer_id FROM golden.excluded_customers")]
+    assert len(excluded) == 2
+    for path in (project.published, project.restricted):
+        assert _rows(path, "SELECT count(*) FROM marts.customer_xref WHERE customer_id IN (SELECT unnest(?))",
+                     [excluded]) == [(0,)], path
     # What stays proves the erasure: record keys, dates, hashes of every identifier (not only the requested one).
     assert _rows(project.warehouse, "SELECT source_record_id, record_updated_at IS NOT NULL, email, last_name "
                                     "FROM staging.person_records WHERE source_record_id = 'A7'") == [("A7", True, None, None)]

@@ -13,7 +13,9 @@ import pytest
 from assets import runner
 from assets.sources import FILES_LOADED
 from assets.staging import STAGED_LINES_SQL
-from pipeline.config import Settings
+from pipeline.config import Settings, load_sources
+from pipeline.quality.scorecard import source_quality_sql
+from pipeline.staging_changes import _create_tables
 from tests.conftest import checks, copy_demo
 
 
@@ -303,3 +305,31 @@ def test_a_validated_frame_is_not_fingerprinted(tmp_path):
     assert [(f["target"], f["unexpected_count"]) for f in result.failures] == [("cluster_key", 1)]
     stored = [p.read_text() for p in (tmp_path / "gx" / "uncommitted" / "validations").rglob("*.json")]
     assert stored and all("ge_load_time" in text and "pandas_data_fingerprint" not in text for text in stored)
+
+
+def test_the_bad_rows_of_yesterday_s_full_export_leave_the_quarantine_share(tmp_path):
+    # A full export re-sent daily with its footer row (`Total: 10`, its count changing) and a record without a
+    # name: the good rows' older deliveries are superseded, but each day's copies of the bad ones counted as new bad
+    # rows, so the share grew day after day until sources_healthy blocked every run.
+    path = tmp_path / "sources.yaml"
+    path.write_text("sources:\n  - {name: cards, channel: offline, format: csv, files: 'cards/*.csv', record_id: id, "
+                    "person: {first_name: prenom}}\n", encoding="utf-8")
+    days, good, last = 30, 10, "cards/29.csv"
+    with duckdb.connect() as con:
+        _create_tables(con, fresh=True)
+        con.execute("CREATE SCHEMA raw")
+        con.execute("CREATE TABLE raw.cards AS SELECT range AS i FROM range($n)", {"n": days * (good + 2) + 1})
+        con.execute("INSERT INTO staging.person_records (source, source_record_id, first_name_raw, _file) "
+                    "SELECT 'cards', 'C' || range, 'Jean', $last FROM range($good)", {"good": good, "last": last})
+        con.execute("""INSERT INTO staging.quarantine (source, _file, _line, source_record_id, reason)
+            SELECT 'cards', 'cards/' || d || '.csv', 2 + r, 'C' || r, 'duplicate record id; the version at x was kept'
+            FROM range($days - 1) t(d), range($good) u(r)
+            UNION ALL SELECT 'cards', 'cards/' || d || '.csv', 99, 'Total: ' || (d + 10), 'no name, e-mail or phone'
+            FROM range($days) t(d)
+            UNION ALL SELECT 'cards', 'cards/' || d || '.csv', 98, 'C99', 'no name, e-mail or phone' FROM range($days) t(d)
+            UNION ALL SELECT 'cards', $last, 97, NULL, 'unbalanced quote'""", {"days": days, "good": good, "last": last})
+        sql = source_quality_sql(load_sources(path), with_customers=False)
+        row = con.execute(f"SELECT quarantined_rows, superseded_rows, quarantine_share FROM ({sql})",
+                          {"as_of": "2026-11-28"}).fetchall()[0]
+    assert row[:2] == ((days - 1) * good + 2 * days + 1, (days - 1) * (good + 2))
+    assert row[2] == pytest.approx(3 / (good + 3))  # today's footer, C99 and the unreadable line, over 13 records

@@ -11,7 +11,7 @@ import duckdb
 import pandas as pd
 
 from pipeline.config import load_sources
-from pipeline.staging import stage_source
+from pipeline.staging import NO_DATE_NOR_PERSON, stage_source
 from pipeline.staging_activities import in_sql
 from pipeline.staging_changes import TABLES, _create_tables, _insert, stage_changes
 
@@ -75,13 +75,9 @@ def _tables(con: duckdb.DuckDBPyConnection) -> dict[str, list]:
     return {t: con.execute(f"SELECT * FROM staging.{t} ORDER BY ALL").fetchall() for t in TABLES}
 
 
-def test_activity_only_sources_stage_in_duckdb_as_in_pandas(tmp_path):
-    path = tmp_path / "sources.yaml"
-    path.write_text(SOURCES, encoding="utf-8")
-    _, till, reviews = load_sources(path)
-    assert in_sql(till) and in_sql(reviews)
-    raws = [(till, _raw(["achat", "fin", "montant", "articles", "magasin", "carte"], "ticket", "till")),
-            (reviews, _raw(["written", "edited", "stars", "sku", "state"], "review", "reviews"))]
+def _staged_both_ways(tmp_path, raws: list[tuple]) -> dict[str, list]:
+    """stage_changes (DuckDB SQL for activity-only sources) and stage_source (pandas) of the same raw rows: their
+    staging tables, asserted equal."""
     with duckdb.connect(str(tmp_path / "sql.duckdb")) as sql, duckdb.connect(str(tmp_path / "pandas.duckdb")) as pd_:
         for con in (sql, pd_):
             con.execute("CREATE SCHEMA raw")
@@ -92,15 +88,63 @@ def test_activity_only_sources_stage_in_duckdb_as_in_pandas(tmp_path):
                             "'sha' || _file AS sha256, 'loaded' AS status, CAST($day AS VARCHAR) AS drop FROM _raw_rows",
                             {"day": TODAY.isoformat()})
                 con.unregister("_raw_rows")
-        stage_changes(sql, [till, reviews], TODAY, full_refresh=True)
+        stage_changes(sql, [source for source, _ in raws], TODAY, full_refresh=True)
         _create_tables(pd_, fresh=True)
         for source, raw in raws:
             _insert(pd_, stage_source(source, raw, TODAY))
         in_duckdb, in_pandas = _tables(sql), _tables(pd_)
     assert in_duckdb == in_pandas
+    return in_duckdb
+
+
+def test_activity_only_sources_stage_in_duckdb_as_in_pandas(tmp_path):
+    path = tmp_path / "sources.yaml"
+    path.write_text(SOURCES, encoding="utf-8")
+    _, till, reviews = load_sources(path)
+    assert in_sql(till) and in_sql(reviews)
+    in_duckdb = _staged_both_ways(tmp_path, [
+        (till, _raw(["achat", "fin", "montant", "articles", "magasin", "carte"], "ticket", "till")),
+        (reviews, _raw(["written", "edited", "stars", "sku", "state"], "review", "reviews"))])
     counts = {t: len(rows) for t, rows in in_duckdb.items()}
     assert counts["activities"] > 400 and counts["quarantine"] > 100 and counts["field_issues"] > 300
     issues = {(r[2], r[4].split(" ")[0]) for r in in_duckdb["field_issues"]}
     assert {f for f, _ in issues} == {"occurred_at", "closed_at", "amount", "quantity", "rating", "updated_at"}
     reasons = {r[4].split(";")[0].split(" (")[0] for r in in_duckdb["quarantine"]}
-    assert reasons == {"unterminated quote", "missing record id", "duplicate record id"}
+    assert reasons == {"unterminated quote", "missing record id", "duplicate record id", NO_DATE_NOR_PERSON.split(" (")[0]}
+
+
+def test_a_date_two_declared_formats_read_differently_is_a_field_issue_in_both_ways(tmp_path):
+    # A till that writes day first and month first, both declared: 03/04 is April 3rd or March 4th; neither is
+    # taken (the first listed was, silently). 13/04 and 04/13 read one way; 05/05 reads the same both ways.
+    path = tmp_path / "sources.yaml"
+    path.write_text(SOURCES.replace("['%d/%m/%Y %H:%M']", "['%d/%m/%Y %H:%M', '%m/%d/%Y %H:%M']"), encoding="utf-8")
+    till = load_sources(path)[1]
+    written = ["03/04/2026 10:00", "13/04/2026 10:00", "04/13/2026 10:00", "05/05/2026 10:00", "2026-04-03 10:00"]
+    raw = pd.DataFrame({"ticket": [f"T{i}" for i in range(5)], "achat": written, "carte": "C1",
+                        "_file": "till/1.csv", "_line": range(2, 7), "_error": None, "_raw": None,
+                        "_drop": "2026-11-20"}, dtype=object).astype({"_line": "int64"})
+    tables = _staged_both_ways(tmp_path, [(till, raw)])
+    assert len(tables["activities"]) == 5 and not tables["quarantine"]  # the record stays; only the value is unread
+    with duckdb.connect(str(tmp_path / "sql.duckdb"), read_only=True) as con:
+        occurred = dict(con.execute("SELECT source_record_id, strftime(occurred_at, '%Y-%m-%d') "
+                                    "FROM staging.activities").fetchall())
+        issues = con.execute("SELECT source_record_id, field, reason FROM staging.field_issues").fetchall()
+    assert occurred == {"T0": None, "T1": "2026-04-13", "T2": "2026-04-13", "T3": "2026-05-05", "T4": "2026-04-03"}
+    assert issues == [("T0", "occurred_at", "'03/04/2026 10:00' is ambiguous: 2026-04-03 10:00:00 (%d/%m/%Y %H:%M) or "
+                       "2026-03-04 10:00:00 (%m/%d/%Y %H:%M) under the declared formats ['%d/%m/%Y %H:%M', "
+                       "'%m/%d/%Y %H:%M']")]
+
+
+def test_a_row_with_neither_date_nor_person_is_no_purchase_in_both_ways(tmp_path):
+    # A spreadsheet's footer under the record id column (`Summe;;;48,00;`) was staged as a purchase of the total,
+    # and each day's footer superseded the last as a version of it.
+    path = tmp_path / "sources.yaml"
+    path.write_text(SOURCES, encoding="utf-8")
+    till = load_sources(path)[1]
+    raw = pd.DataFrame({"ticket": ["T1", "T2", "T3", "Summe"], "achat": ["02/01/2026 10:30", None, "02/01/2026 11:00", " "],
+                        "carte": ["C1", "C2", None, None], "montant": ["12,50", "3,00", "1,00", "16,50"],
+                        "_file": "till/1.csv", "_line": range(2, 6), "_error": None, "_raw": None,
+                        "_drop": "2026-11-20"}, dtype=object).astype({"_line": "int64"})
+    tables = _staged_both_ways(tmp_path, [(till, raw)])
+    assert sorted(r[1] for r in tables["activities"]) == ["T1", "T2", "T3"]  # a date or a person: kept
+    assert [(r[3], r[4]) for r in tables["quarantine"]] == [("Summe", NO_DATE_NOR_PERSON)]

@@ -13,21 +13,51 @@ from pipeline.warehouse import scratch
 
 
 def parse_datetime(value: object, formats: tuple[str, ...]) -> tuple[datetime | None, str | None]:
-    """(timestamp, reason if unparseable) trying each declared format, then ISO 8601."""
+    """(timestamp, reason if unparseable or ambiguous) trying every declared format, then ISO 8601.
+
+    A value two declared formats read as different dates (`03/04/2024` under both `%d/%m/%Y` and `%m/%d/%Y`) is not
+    read: which one the source meant is unknowable from the value, and taking the first listed put a month-first
+    date's day in its month without a word. It is a field issue naming both readings. A reading whose year has fewer
+    than four digits (`%Y` taking `24` for the year 24 beside `%y`'s 2024) does not count against a full one."""
     if missing(value):
         return None, None
     text = str(value).strip()
+    readings: dict[datetime, str] = {}
     for fmt in formats:
         try:
-            return datetime.strptime(text, fmt), None
+            readings.setdefault(datetime.strptime(text, fmt), fmt)
         except ValueError:
             continue
+    full = {when: fmt for when, fmt in readings.items() if when.year >= 1000}
+    if len(full) > 1:
+        return None, f"'{text}' is ambiguous: " + " or ".join(
+            f"{when.isoformat(sep=' ').removesuffix(' 00:00:00')} ({fmt})" for when, fmt in full.items()) + \
+            f" under the declared formats {list(formats)}"
+    if readings:
+        return next(iter(full or readings)), None
     try:
         parsed = datetime.fromisoformat(text)
         return parsed.replace(tzinfo=None), None
     except ValueError:
         pass
     return None, f"'{text}' matches none of the formats {list(formats)} (or is an impossible date)"
+
+
+def strptime_sql(column: str, formats: tuple[str, ...]) -> str:
+    """DuckDB's reading of `column` as parse_datetime's: the timestamp every declared format that reads it agrees on
+    (a year under 1000 not counting against a full one), NULL when none reads it or two disagree, for parse_datetime
+    to give the ISO reading or the reason. Parameters: format_params(formats)."""
+    if len(formats) < 2:  # nothing to disagree with: DuckDB's own list form
+        return f"try_strptime({column}, $formats)"
+    readings = ", ".join(f"try_strptime({column}, $format_{i})" for i in range(len(formats)))
+    full = f"list_distinct(list_filter([{readings}], lambda x: year(x) >= 1000))"
+    return f"CASE len({full}) WHEN 1 THEN {full}[1] WHEN 0 THEN try_strptime({column}, $formats) END"
+
+
+def format_params(formats: tuple[str, ...]) -> dict:
+    """The SQL parameters of strptime_sql."""
+    singles = {f"format_{i}": f for i, f in enumerate(formats)} if len(formats) > 1 else {}
+    return {"formats": list(formats), **singles}
 
 
 def parse_birth_date(value: object, formats: tuple[str, ...], today: date) -> tuple[date | None, str | None]:
@@ -52,9 +82,10 @@ def parse_birth_dates(values: list[str], formats: tuple[str, ...], today: date) 
     if values and formats and _SQL_FORMAT.fullmatch(formats[0]):
         with scratch() as con:
             con.register("_values", pd.DataFrame({"v": values}, dtype=object))
-            decided = dict(con.execute("""SELECT v, d::DATE FROM (SELECT v, try_strptime(v, $format) AS d FROM _values)
-                WHERE strftime(d, $format) = v AND d::DATE BETWEEN DATE '1900-01-01' AND $today""",
-                                       {"format": formats[0], "today": today}).fetchall())
+            decided = dict(con.execute(f"""SELECT v, d::DATE FROM (SELECT v, {strptime_sql("v", formats)} AS d
+                    FROM _values)
+                WHERE strftime(d, $formats[1]) = v AND d::DATE BETWEEN DATE '1900-01-01' AND $today""",
+                                       {**format_params(formats), "today": today}).fetchall())
     return [(decided[v], None) if v in decided else parse_birth_date(v, formats, today) for v in values]
 
 
@@ -75,12 +106,12 @@ def parse_decimal(value: object, decimal: str = ".") -> tuple[float | None, str 
 
 
 def _strptime(texts: np.ndarray, formats: tuple[str, ...]) -> np.ndarray:
-    """DuckDB's try_strptime of each text with the declared formats, NaT where none matches."""
+    """DuckDB's reading of each text under the declared formats (strptime_sql), NaT where none or two disagree."""
     distinct = pd.DataFrame({"i": np.arange(len(texts)), "v": texts})
     with scratch() as con:
         con.register("_values", distinct)
-        stamps = con.execute("SELECT try_strptime(v, $formats) AS t FROM _values ORDER BY i",
-                             {"formats": list(formats)}).df()["t"].to_numpy(dtype="datetime64[us]")
+        stamps = con.execute(f"SELECT {strptime_sql('v', formats)} AS t FROM _values ORDER BY i",
+                             format_params(formats)).df()["t"].to_numpy(dtype="datetime64[us]")
         con.unregister("_values")
     return stamps
 

@@ -39,11 +39,21 @@ def source_quality_sql(sources: list[Source], with_customers: bool = True) -> st
     -- the versions of a file whose export renamed a key, held back so as not to erase earlier values.
     -- Older versions of a record delivered again (a daily full export) are superseded, not bad: counted
     -- apart too, or a source re-sending its snapshot would read as half quarantined and block every run.
+    -- So are the bad rows of a file every other row of which a later delivery superseded (yesterday's full export,
+    -- its footer row or its record without a name delivered again today): each day's copy counted as a new bad row,
+    -- and the share grew day after day until it blocked every run.
+    old_snapshots AS (SELECT source, _file FROM staging.quarantine WHERE reason LIKE '{SUPERSEDED_REASON}%'
+                      EXCEPT SELECT source, _file FROM staging.person_records
+                      EXCEPT SELECT source, _file FROM staging.activities),
+    kinds AS (SELECT q.source, q.source_record_id,
+                     CASE WHEN reason LIKE '{REFUSED_FILE_REASON}%' OR reason LIKE '{RENAMED_REASON.split("{")[0]}%'
+                          THEN 'refused' WHEN reason LIKE '{SUPERSEDED_REASON}%' THEN 'superseded'
+                          WHEN o._file IS NOT NULL THEN 'superseded' END AS kind
+              FROM staging.quarantine q LEFT JOIN old_snapshots o ON o.source = q.source AND o._file = q._file),
     quarantined AS (SELECT source, count(*) AS quarantined,
-                           count(*) FILTER (WHERE reason LIKE '{REFUSED_FILE_REASON}%'
-                                           OR reason LIKE '{RENAMED_REASON.split("{")[0]}%') AS refused,
-                           count(*) FILTER (WHERE reason LIKE '{SUPERSEDED_REASON}%') AS superseded
-                    FROM staging.quarantine GROUP BY source)
+                           count(*) FILTER (WHERE kind = 'refused') AS refused,
+                           count(*) FILTER (WHERE kind = 'superseded') AS superseded
+                    FROM kinds GROUP BY source)
     SELECT raw.source, raw.channel, raw.raw_rows,
            coalesce(quarantined.quarantined, 0)                                 AS quarantined_rows,
            coalesce(quarantined.refused, 0)                                     AS refused_file_rows,
