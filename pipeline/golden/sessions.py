@@ -95,7 +95,7 @@ def build_stitched_sessions(con: duckdb.DuckDBPyConnection, full: bool = False) 
                 UNION ALL
                 SELECT s.source, s.device_id FROM {STITCHED} s SEMI JOIN _stitch_keys USING (source, source_record_id))
             WHERE device_id IS NOT NULL""")
-        con.execute(f"""CREATE OR REPLACE TEMP TABLE _stitch_input AS
+        con.execute("""CREATE OR REPLACE TEMP TABLE _stitch_input AS
             SELECT * FROM staging.activities WHERE rowid IN (
                 SELECT a.rowid FROM staging.activities a SEMI JOIN _stitch_devices USING (source, device_id)
                 WHERE a.activity_type = 'session'
