@@ -120,6 +120,7 @@ def build_stitched_sessions(con: duckdb.DuckDBPyConnection, full: bool = False) 
         con.execute(f"DROP TABLE {table}")
     return attributed
 
+
 SHARED_DEVICES_SQL = """
 SELECT source,
        device_id,
