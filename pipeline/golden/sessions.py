@@ -57,15 +57,16 @@ def _changed_sessions_sql(moved: str) -> str:
         ON x.source = s.person_source AND x.source_record_id = s.person_record_id"""
 
 
-def _moved_customers(con: duckdb.DuckDBPyConnection, full: bool) -> str | None:
+def _moved_customers(con: duckdb.DuckDBPyConnection, full: bool, generation: tuple | None) -> str | None:
     """The customers whose cross-reference rows changed since the table was last written (a relation of
     customer_id), or None when that is not known and every session is attributed again: a full run, no table or
-    basis yet, another query, or a table written before the last commit but one (a run that left it out)."""
+    basis yet, another query, or a table written before the last commit but one (a run that left it out).
+    `generation`: (previous, current) of golden.marts_generation, None when there is none."""
     from pipeline.golden import changes  # changes reads this module's view: imported when called
 
-    if full or not all(table_exists(con, t) for t in (STITCHED, BASIS, changes.GENERATION, changes.CHANGED_ROWS)):
+    if full or generation is None or not all(table_exists(con, t) for t in (STITCHED, BASIS, changes.CHANGED_ROWS)):
         return None
-    previous, current = con.execute(f"SELECT previous, current FROM {changes.GENERATION}").fetchone()
+    previous, current = generation
     written, recipe = con.execute(f"SELECT generation, recipe FROM {BASIS}").fetchone()
     # the xref's changes are recorded against the generation `current` until it is committed: since the table was
     # written in `current` (a run that stopped), or in `previous` (the last run, which committed after it)
@@ -77,12 +78,14 @@ def _moved_customers(con: duckdb.DuckDBPyConnection, full: bool) -> str | None:
 def build_stitched_sessions(con: duckdb.DuckDBPyConnection, full: bool = False) -> int | None:
     """Bring golden.stitched_sessions up to date with staging and the cross-reference, in one transaction: every
     session attributed (`full`, or when what changed is not known: returns None), or the sessions of the devices
-    whose sessions or accounts' customers changed (returns how many)."""
+    whose sessions or accounts' customers changed (returns how many). Few statements: at 100k source records each
+    costs about what the day's attribution does."""
     from pipeline.golden import changes
 
-    moved = _moved_customers(con, full)
-    generation = scalar(con, f"SELECT current FROM {changes.GENERATION}") \
-        if table_exists(con, changes.GENERATION) else None
+    generation = (con.execute(f"SELECT previous, current FROM {changes.GENERATION}").fetchone()
+                  if table_exists(con, changes.GENERATION) else None)
+    moved = _moved_customers(con, full, generation)
+    attributed = None
     con.execute("CREATE SCHEMA IF NOT EXISTS golden")
     if moved is None:
         con.execute(f"CREATE OR REPLACE TEMP VIEW stitch_input AS {_SESSIONS}")
@@ -95,7 +98,8 @@ def build_stitched_sessions(con: duckdb.DuckDBPyConnection, full: bool = False) 
                 UNION ALL
                 SELECT s.source, s.device_id FROM {STITCHED} s SEMI JOIN _stitch_keys USING (source, source_record_id))
             WHERE device_id IS NOT NULL""")
-        con.execute("""CREATE OR REPLACE TEMP TABLE _stitch_input AS
+        # a CREATE TABLE AS returns its row count
+        attributed = scalar(con, """CREATE OR REPLACE TEMP TABLE _stitch_input AS
             SELECT * FROM staging.activities WHERE rowid IN (
                 SELECT a.rowid FROM staging.activities a SEMI JOIN _stitch_devices USING (source, device_id)
                 WHERE a.activity_type = 'session'
@@ -111,13 +115,7 @@ def build_stitched_sessions(con: duckdb.DuckDBPyConnection, full: bool = False) 
                 OR (source, device_id) IN (SELECT (source, device_id) FROM _stitch_devices)""")
             con.execute(f"INSERT INTO {STITCHED} BY NAME {STITCHED_SESSIONS_SQL}")
         con.execute(f"CREATE OR REPLACE TABLE {BASIS} AS SELECT ?::VARCHAR AS generation, ?::VARCHAR AS recipe",
-                    [generation, _RECIPE])
-    con.execute("DROP VIEW stitch_input")
-    if moved is None:
-        return None
-    attributed = scalar(con, "SELECT count(*) FROM _stitch_input")
-    for table in ("_stitch_keys", "_stitch_devices", "_stitch_input"):
-        con.execute(f"DROP TABLE {table}")
+                    [generation[1] if generation else None, _RECIPE])
     return attributed
 
 
