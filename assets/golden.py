@@ -44,7 +44,8 @@ from pipeline.golden.privacy import (
 from pipeline.golden.sessions import (
     CUSTOMER_ACTIVITIES_WITH_STITCHED_SESSIONS_SQL,
     SHARED_DEVICES_SQL,
-    STITCHED_SESSIONS_SQL,
+    STITCHED,
+    build_stitched_sessions,
 )
 from pipeline.golden.survivorship import golden_attributes_sql, load_rules
 from pipeline.identity.decisions import log_decisions
@@ -75,12 +76,15 @@ class ChangeConfig(dg.Config):
 
 
 @GOLDEN_STEP.asset(STITCHED_SESSIONS, deps=[ACTIVITIES, CUSTOMER_XREF], group_name=GROUP)
-def stitched_sessions(duckdb: DuckDBResource) -> dg.MaterializeResult:
+def stitched_sessions(duckdb: DuckDBResource, config: ChangeConfig) -> dg.MaterializeResult:
     """Each web/app session with its customer: logged in, stitched through its device, or unattributed (and why)."""
-    result = build_table(duckdb, "golden.stitched_sessions", STITCHED_SESSIONS_SQL)
     with duckdb.get_connection() as con:
+        attributed = build_stitched_sessions(con, full=config.full)
         counts = dict(con.execute("SELECT attribution, count(*) FROM golden.stitched_sessions GROUP BY 1").fetchall())
-    return dg.MaterializeResult(metadata={**result.metadata, **{f"sessions_{a}": n for a, n in sorted(counts.items())}})
+        metadata = table_metadata(con, STITCHED)
+    return dg.MaterializeResult(metadata={**metadata, "written": "whole" if attributed is None else "merged",
+                                          "sessions_attributed": attributed or 0,
+                                          **{f"sessions_{a}": n for a, n in sorted(counts.items())}})
 
 
 @GOLDEN_STEP.asset(SHARED_DEVICES, deps=[STITCHED_SESSIONS], group_name=GROUP)

@@ -3,6 +3,7 @@ device; engagement counts the stitched sessions. Small hand-written drops, real 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -10,7 +11,8 @@ import duckdb
 import pytest
 
 from pipeline.config import Settings
-from tests.conftest import SOURCES_YAML, materialise
+from pipeline.golden.sessions import STITCHED_SESSIONS_SQL
+from tests.conftest import SOURCES_YAML, copy_project, materialise
 
 DAY = "2026-11-20"
 PEOPLE = [  # (account, card, first, last, born, e-mail, mobile, street, postcode, city): clean, so every check passes
@@ -156,3 +158,36 @@ def test_engagement_counts_the_stitched_sessions(sessions_project):
     assert sessions_90d == 5
     assert engagement == 30 * 5 // 10  # opted out of e-mail, no review, no purchase: sessions only
 
+
+
+def _stitched_rows(con) -> list[tuple]:
+    return sorted(con.execute("SELECT * FROM golden.stitched_sessions").fetchall(), key=repr)
+
+
+def test_a_day_attributes_again_only_the_devices_it_changed_as_the_whole_attribution_would(sessions_project, tmp_path):
+    """Day two: Julien logs in on the never-logged-in device (its earlier visit becomes his), and the unknown account
+    A404 arrives (its session becomes logged in). Only those devices' sessions are attributed again (issue 18), and
+    the table is what attributing every session gives."""
+    settings = copy_project(sessions_project.warehouse.parent, sessions_project, tmp_path / "p")
+    day = "2026-11-21"
+    _write_sessions(settings.raw_dir, [("S22", "K-NEVER", "A4", "2026-11-21T08:00:00")], day)
+    folder = settings.raw_dir / "shop_accounts" / day
+    folder.mkdir(parents=True)
+    (folder / "accounts.jsonl").write_text(json.dumps(
+        {"id": "A404", "given": "Inès", "family": "Petit", "born": "1995-02-03", "mail": "ines.petit@gmail.com",
+         "tel": "0633344455", "updated": "2026-11-21", "address": {"street": "3 rue Sainte-Catherine",
+                                                                   "zip": "33000", "city": "Bordeaux"}}) + "\n",
+        encoding="utf-8")
+    result = materialise(dataclasses.replace(settings, as_of="2026-11-25"))
+    meta = {k: v.value for e in result.get_asset_materialization_events() if e.asset_key.path == ["golden", "stitched_sessions"]
+            for k, v in e.event_specific_data.materialization.metadata.items()}
+    seen = _attribution(settings)
+    with duckdb.connect(str(settings.warehouse)) as con:
+        julien, ines = _customer_of(con, "A4"), _customer_of(con, "A404")
+        stored = _stitched_rows(con)
+        con.execute("CREATE TEMP VIEW stitch_input AS SELECT * FROM staging.activities WHERE activity_type = 'session'")
+        whole = sorted(con.execute(STITCHED_SESSIONS_SQL).fetchall(), key=repr)
+    assert seen["S20"] == (julien, "stitched_pre_login") and seen["S22"] == (julien, "logged_in")
+    assert seen["S30"] == (ines, "logged_in")
+    assert stored == whole
+    assert (meta["written"], meta["sessions_attributed"]) == ("merged", 3)  # S20, S22 (K-NEVER) and S30 (K-GHOST)

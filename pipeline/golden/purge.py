@@ -75,12 +75,19 @@ points AS (
     SELECT e.customer_id, 'phone', p.phone
     FROM staging.person_records p JOIN erased e USING (source, source_record_id) WHERE p.phone IS NOT NULL
 ),
-others AS (  -- the records of customers not erased holding one of those points
-    SELECT p.email_key, p.phone
-    FROM staging.person_records p JOIN marts.customer_xref x USING (source, source_record_id)
+holding AS MATERIALIZED (  -- the records holding one of those points, each kind looked up on its own column:
+    -- OR-ed, the lookups were applied after every record of the base had been joined to its customer (0.13 against
+    -- 0.05 CPU s at 1M source records, every run)
+    SELECT source, source_record_id, email_key, phone FROM staging.person_records
+    WHERE email_key IN (SELECT value FROM points WHERE kind = 'email')
+    UNION
+    SELECT source, source_record_id, email_key, phone FROM staging.person_records
+    WHERE phone IN (SELECT value FROM points WHERE kind = 'phone')
+),
+others AS (  -- of them, the records of customers not erased
+    SELECT h.email_key, h.phone
+    FROM holding h JOIN marts.customer_xref x USING (source, source_record_id)
     WHERE x.customer_id NOT IN (SELECT customer_id FROM erased)
-      AND (p.email_key IN (SELECT value FROM points WHERE kind = 'email')
-           OR p.phone IN (SELECT value FROM points WHERE kind = 'phone'))
 )
 SELECT customer_id, kind, sha256(kind || ':' || value) AS identifier_hash,
        -- each kind against its own column, NULLs left out: an IN list holding a NULL reads NULL, not false, for a

@@ -1,9 +1,8 @@
 WITH sessions AS (
     SELECT a.source, a.source_record_id, a.device_id, a.occurred_at, a.person_source, a.person_record_id,
            x.customer_id AS login_customer_id
-    FROM staging.activities a
+    FROM stitch_input a  -- the sessions attributed: every one, or whole devices (golden/sessions.py)
     LEFT JOIN marts.customer_xref x ON x.source = a.person_source AND x.source_record_id = a.person_record_id
-    WHERE a.activity_type = 'session'
 ),
 devices AS (     -- who logged in on each device, and when first
     SELECT source, device_id,
