@@ -30,9 +30,9 @@ from pipeline.identity.decisions import COLUMNS as DECISION_COLUMNS
 from pipeline.identity.decisions import mark_missing_records, read_decisions
 from pipeline.identity.features import identifier_names, linkage_input_sql, write_linkage_input
 from pipeline.identity.resolve import cluster, save_ids, stable_ids
-from pipeline.identity.review import review_queue_sql
+from pipeline.identity.review import build_review_queue
 from pipeline.identity.scoring import score_pairs
-from pipeline.warehouse import create_table_as, registered, replace_table, transaction
+from pipeline.warehouse import registered, replace_table, transaction
 
 GROUP = "identity"
 DECISION_TYPES = {**dict.fromkeys(DECISION_COLUMNS, "VARCHAR"), "status": "VARCHAR", "applied": "BOOLEAN",
@@ -192,11 +192,10 @@ def review_queue(duckdb: DuckDBResource, settings: RunSettings) -> dg.Materializ
     first, facts masked, with the command that explains each."""
     policy = settings.linkage
     with duckdb.get_connection() as con:
-        create_table_as(con, "identity.review_queue", review_queue_sql(), review_floor=policy.review_floor,
-                        threshold=policy.threshold, review_size=policy.review_cluster_size)
+        scope = build_review_queue(con, policy.review_floor, policy.threshold, policy.review_cluster_size)
         items = dict(con.execute("SELECT item, count(*) FROM identity.review_queue GROUP BY 1").fetchall())
         return dg.MaterializeResult(metadata={**table_metadata(con, "identity.review_queue"),
-                                              **{f"items_{k}": v for k, v in items.items()},
+                                              **{f"items_{k}": v for k, v in items.items()}, **scope,
                                               "review_floor": policy.review_floor, "threshold": policy.threshold,
                                               "review_cluster_size": policy.review_cluster_size})
 

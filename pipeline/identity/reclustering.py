@@ -23,7 +23,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from pipeline.identity import id_scope
+from pipeline.identity import id_scope, review
 from pipeline.warehouse import registered, table_exists
 
 JOURNAL = "identity.rescored_records"
@@ -32,9 +32,11 @@ STATE = "identity.clustering_state"
 
 def note_rescored(con: duckdb.DuckDBPyConnection, touched: str) -> None:
     """Add the records of `touched` (a relation of unique_id) and their partners in identity.pairwise_predictions,
-    before their pairs are replaced, to the journal (in the caller's transaction)."""
+    before their pairs are replaced, to the journal and to the review queue's (in the caller's transaction)."""
     con.execute(f"CREATE TABLE IF NOT EXISTS {JOURNAL} (unique_id VARCHAR)")
-    con.execute(f"INSERT INTO {JOURNAL} {_with_partners(touched)}")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _rescored AS {_with_partners(touched)}")
+    con.execute(f"INSERT INTO {JOURNAL} SELECT unique_id FROM _rescored")
+    review.note(con, "SELECT unique_id, NULL FROM _rescored")
 
 
 def forget(con: duckdb.DuckDBPyConnection) -> None:
@@ -127,6 +129,7 @@ def write_clusters(con: duckdb.DuckDBPyConnection, review_size: int) -> str:
         con.execute("DESCRIBE _clusters_new").fetchall()
     if not same_shape:
         id_scope.note_reclustered(con, "_clusters_new")
+        review.forget(con)
         con.execute("CREATE OR REPLACE TABLE identity.clusters AS SELECT * FROM _clusters_new ORDER BY unique_id")
         return "_clusters_new"
     con.execute("""CREATE OR REPLACE TEMP TABLE _clusters_changed AS
@@ -134,6 +137,7 @@ def write_clusters(con: duckdb.DuckDBPyConnection, review_size: int) -> str:
     con.execute("""CREATE OR REPLACE TEMP TABLE _clusters_gone AS
         SELECT unique_id, cluster_key FROM identity.clusters ANTI JOIN _clusters_new USING (unique_id)""")
     id_scope.note_reclustered(con, "_clusters_changed", "_clusters_gone")
+    review.note(con, "SELECT unique_id, NULL FROM _clusters_changed UNION ALL SELECT unique_id, NULL FROM _clusters_gone")
     con.execute("""DELETE FROM identity.clusters WHERE unique_id IN (SELECT unique_id FROM _clusters_changed)
         OR unique_id IN (SELECT unique_id FROM _clusters_gone)""")
     con.execute("INSERT INTO identity.clusters SELECT * FROM _clusters_changed ORDER BY unique_id")

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from pipeline.identity import id_scope, name_typos, reclustering
+from pipeline.identity import id_scope, name_typos, reclustering, review
 from pipeline.identity.clustering import UnsharedContacts, component_labels, constrained_clusters, outweighed_by_rivals
 from pipeline.identity.evidence import PersonKey, conflict
 from pipeline.identity.household_attach import attach_household_fragments
@@ -153,6 +153,13 @@ def candidate_components(con: duckdb.DuckDBPyConnection, threshold: float, max_s
     excluded = excluded_edges(con, threshold, veto, near=seeded, typos=typos) if veto is not None else \
         pd.DataFrame(columns=["unique_id_l", "unique_id_r"], dtype=object)
     with registered(con, _excluded=excluded):
+        # the pairs whose verdict changed: their review queue rows change (noted first: a superset if this fails)
+        if table_exists(con, "identity.outweighed_pairs"):
+            review.note(con, """SELECT unnest([unique_id_l, unique_id_r]), NULL FROM (
+                (SELECT unique_id_l, unique_id_r FROM _excluded EXCEPT SELECT * FROM identity.outweighed_pairs)
+                UNION ALL (SELECT * FROM identity.outweighed_pairs EXCEPT SELECT unique_id_l, unique_id_r FROM _excluded))""")
+        else:
+            review.forget(con)
         con.execute("CREATE OR REPLACE TABLE identity.outweighed_pairs AS SELECT unique_id_l, unique_id_r FROM _excluded")
         con.execute("""CREATE OR REPLACE TEMP TABLE _candidate_edges AS SELECT unique_id_l, unique_id_r, match_weight
             FROM identity.pairwise_predictions p WHERE match_probability >= ? AND NOT contrary_evidence
@@ -444,10 +451,14 @@ def save_ids(con: duckdb.DuckDBPyConnection, result: IdAssignment, run_id: str, 
     with transaction(con):
         con.execute("CREATE SCHEMA IF NOT EXISTS identity")
         if scoped:
+            # the records whose customer changes, with the one they held: their customers' queue rows change
+            review.note(con, """SELECT unique_id, p.customer_id FROM _id_previous p FULL JOIN _assigned a USING (unique_id)
+                WHERE a.customer_id IS DISTINCT FROM p.customer_id""")
             con.execute("DELETE FROM identity.record_customer WHERE unique_id IN (SELECT unique_id FROM _id_scope)")
             con.execute("INSERT INTO identity.record_customer SELECT * FROM _assigned ORDER BY unique_id")
         else:
             con.execute("CREATE OR REPLACE TABLE identity.record_customer AS SELECT * FROM _assigned ORDER BY unique_id")
+            review.forget(con)
         # Scoped, only the ids the scope's records held or hold can change status: every other id keeps the status
         # the last run gave it (held ids are registered and active, the others retired: assign_ids never reissues a
         # registered id), so the upkeep reads the day's ids, not every record's.

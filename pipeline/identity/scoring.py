@@ -14,7 +14,7 @@ import duckdb
 import pandas as pd
 
 from pipeline.config import Settings
-from pipeline.identity import link, name_typos, reclustering
+from pipeline.identity import link, name_typos, reclustering, review
 from pipeline.identity.conflicts import ConflictModel, kept
 from pipeline.identity.conflicts import apply as apply_conflicts
 from pipeline.identity.relink import LinkPlan, plan_link, save_linked_records
@@ -57,6 +57,7 @@ def score_pairs(con: duckdb.DuckDBPyConnection, settings: Settings, full_relink:
                 k: (json.dumps(v) if isinstance(v, (list, dict)) else v) for k, v in full.health.items()}}]))
         save_linked_records(con)
         reclustering.forget(con)  # every pair is new: the next clustering looks at every record
+        review.forget(con)  # and the next review queue is built whole
     elif plan.mode == "incremental":
         scored = kept(apply_conflicts(
             link.predict_changed(con, plan.changed, settings.model_path, settings.artefacts_dir),

@@ -1,8 +1,6 @@
-WITH value AS (
-    SELECT person_source || ':' || person_record_id AS unique_id, count(*) AS activities,
-           coalesce(sum(amount), 0) AS spend
-    FROM staging.activities GROUP BY ALL
-),
+-- The rows of the records and customers in scope (review.py): _review_pairs and _review_clusters are the whole
+-- tables on a full build, the pairs touching the day's journalled records and the clusters of their customers otherwise.
+WITH value AS (SELECT unique_id, activities, spend FROM identity.review_values),
 decided AS (
     SELECT least(record_1, record_2) AS a, greatest(record_1, record_2) AS b FROM identity.steward_decisions
     WHERE decision IN ('must_link', 'cannot_link')
@@ -27,7 +25,7 @@ pairs AS (
                      'born ' || left(p.birth_date_l, 4), '*@' || split_part(p.email_l, '@', 2), p.postcode_l) AS left_facts,
            concat_ws(' | ', left(p.first_name_r, 1) || '. ' || left(p.last_name_r, 1) || '.',
                      'born ' || left(p.birth_date_r, 4), '*@' || split_part(p.email_r, '@', 2), p.postcode_r) AS right_facts
-    FROM identity.pairwise_predictions p
+    FROM _review_pairs p
     LEFT JOIN decided d ON d.a = least(p.unique_id_l, p.unique_id_r) AND d.b = greatest(p.unique_id_l, p.unique_id_r)
     LEFT JOIN outweighed o ON o.a = least(p.unique_id_l, p.unique_id_r) AND o.b = greatest(p.unique_id_l, p.unique_id_r)
     WHERE d.a IS NULL
@@ -37,8 +35,8 @@ pairs AS (
 cluster_links AS (
     SELECT c.cluster_key, count(*) AS links
     FROM identity.pairwise_predictions p
-    JOIN identity.clusters c ON c.unique_id = p.unique_id_l
-    JOIN identity.clusters c2 ON c2.unique_id = p.unique_id_r AND c2.cluster_key = c.cluster_key
+    JOIN _review_clusters c ON c.unique_id = p.unique_id_l
+    JOIN _review_clusters c2 ON c2.unique_id = p.unique_id_r AND c2.cluster_key = c.cluster_key
     WHERE p.match_probability >= $threshold AND NOT p.contrary_evidence GROUP BY ALL
 ),
 clusters AS (
@@ -46,7 +44,7 @@ clusters AS (
            rc.customer_id, c.cluster_size,
            coalesce(l.links, 0) / (c.cluster_size * (c.cluster_size - 1) / 2) AS link_density,
            sum(coalesce(v.activities, 0)) AS activities, sum(coalesce(v.spend, 0)) AS spend
-    FROM identity.clusters c
+    FROM _review_clusters c
     JOIN identity.record_customer rc USING (unique_id)
     LEFT JOIN cluster_links l USING (cluster_key)
     LEFT JOIN value v USING (unique_id)
