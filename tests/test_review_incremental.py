@@ -15,8 +15,8 @@ import dagster as dg
 import duckdb
 
 from assets import runner
+from assets.definitions import build_definitions
 from assets.keys import REVIEW_QUEUE
-from pipeline.definitions import build_definitions
 from pipeline.demo import DEMO_DAY
 from pipeline.demo.next_day import hold_back
 from pipeline.identity import review
