@@ -122,6 +122,23 @@ def materialise(settings: Settings, **options):
     return results[-1]
 
 
+def materialise_until(settings: Settings, key):
+    """The next day's run up to `key` and what it needs (its upstream assets), as the daily job runs them; fail
+    the test on any failure. Returns the run's result."""
+    import dagster as dg
+
+    from assets import runner
+    from assets.definitions import build_definitions
+
+    job = build_definitions(settings).resolve_job_def("refresh_all")
+    selected = dg.AssetSelection.assets(key).upstream().required_multi_asset_neighbors().resolve(
+        job.asset_layer.asset_graph)
+    result = runner._execute(job, dg.DagsterInstance.ephemeral(), runner.run_config(console_level="ERROR"),
+                             runner.plan(settings).final_day, sorted(selected))
+    assert result.success
+    return result
+
+
 def demo_settings(root: Path, persons: int, seed: int, **overrides) -> Settings:
     """Generate a small demo under root and return Settings for it (bundled sources file, no truth)."""
     from pipeline.demo import generate_demo

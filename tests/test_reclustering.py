@@ -10,12 +10,9 @@ from __future__ import annotations
 import shutil
 from datetime import timedelta
 
-import dagster as dg
 import duckdb
 import pyarrow as pa
 
-from assets import runner
-from assets.definitions import build_definitions
 from assets.keys import PREDICTIONS
 from pipeline.demo import DEMO_DAY
 from pipeline.demo.next_day import hold_back
@@ -25,19 +22,9 @@ from pipeline.identity.conflicts import ConflictModel
 from pipeline.identity.features import identifier_names, linkage_input_sql
 from pipeline.identity.resolve import cluster
 from pipeline.warehouse import registered
-from tests.conftest import demo_settings, materialise, park_day
+from tests.conftest import demo_settings, materialise, materialise_until, park_day
 
 NEXT_DAY = (DEMO_DAY + timedelta(days=1)).isoformat()
-
-
-def _score_next_day(settings) -> None:
-    """Day two's extracts, staging and scoring only (what runs before clustering), as the daily job runs them."""
-    job = build_definitions(settings).resolve_job_def("refresh_all")
-    scored = dg.AssetSelection.assets(PREDICTIONS).upstream().required_multi_asset_neighbors().resolve(
-        job.asset_layer.asset_graph)
-    result = runner._execute(job, dg.DagsterInstance.ephemeral(), runner.run_config(console_level="ERROR"),
-                             runner.plan(settings).final_day, sorted(scored))
-    assert result.success
 
 
 def _cluster(warehouse, settings, with_state: bool) -> tuple:
@@ -66,7 +53,7 @@ def test_a_day_reclusters_its_region_only_and_gets_what_clustering_every_record_
     with duckdb.connect(str(settings.warehouse), read_only=True) as con:
         day_one = con.execute("SELECT * FROM identity.linkage_input").fetchall()
     deliver()
-    _score_next_day(settings)
+    materialise_until(settings, PREDICTIONS)  # day two's extracts, staging and scoring: what runs before clustering
     # identity_input wrote only the rows that changed: the table holds what building it whole from the staged records
     # holds, purged records with their restored hashes, in the order the full re-link reads it (scoring.py)
     with duckdb.connect(str(settings.warehouse)) as con:

@@ -11,31 +11,18 @@ from __future__ import annotations
 import shutil
 from datetime import timedelta
 
-import dagster as dg
 import duckdb
 
-from assets import runner
-from assets.definitions import build_definitions
 from assets.keys import REVIEW_QUEUE
 from pipeline.demo import DEMO_DAY
 from pipeline.demo.next_day import hold_back
 from pipeline.identity import review
 from pipeline.identity.resolve import merge_rescored
-from tests.conftest import demo_settings, materialise, park_day
+from tests.conftest import demo_settings, materialise, materialise_until, park_day
 
 NEXT_DAY = (DEMO_DAY + timedelta(days=1)).isoformat()
 
 
-def _until_the_queue(settings):
-    """Day two's run up to the review queue, as the daily job runs it (the purge, after it, would scrub the rows of
-    excluded customers that building the queue whole gives unscrubbed)."""
-    job = build_definitions(settings).resolve_job_def("refresh_all")
-    selected = dg.AssetSelection.assets(REVIEW_QUEUE).upstream().required_multi_asset_neighbors().resolve(
-        job.asset_layer.asset_graph)
-    result = runner._execute(job, dg.DagsterInstance.ephemeral(), runner.run_config(console_level="ERROR"),
-                             runner.plan(settings).final_day, sorted(selected))
-    assert result.success
-    return result
 
 
 def _queue(con) -> list[tuple]:
@@ -61,7 +48,8 @@ def test_a_day_recomputes_only_the_rows_it_touched_and_gets_the_whole_queue(tmp_
             ON p.unique_id IN (q.unique_id_l, q.unique_id_r)""").fetchall()[0][0]
         assert purged > 0  # day one's purge scrubbed rows of the queue after it was built
     deliver()
-    result = _until_the_queue(settings)
+    result = materialise_until(settings, REVIEW_QUEUE)  # the purge, after it, would scrub the rows that
+    # building the queue whole gives unscrubbed
     metadata = {e.asset_key.path[-1]: e.event_specific_data.materialization.metadata
                 for e in result.all_events if e.event_type_value == "ASSET_MATERIALIZATION"}
     with duckdb.connect(str(settings.warehouse), read_only=True) as con:
