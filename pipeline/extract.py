@@ -413,6 +413,7 @@ def _json_object(line: str) -> object:
 
 
 _BREAK = re.compile(r"\r\n|\r|\n")
+_DECODER = json.JSONDecoder()
 _SPACE = re.compile(r"\s*")
 
 
@@ -448,8 +449,6 @@ def _array_elements(text: str) -> Iterator[tuple[int, str]]:
     if rest.strip():  # text after the array's end: one bad record, never dropped
         yield line_of(pos + len(rest) - len(rest.lstrip())), rest.strip()
 
-
-_DECODER = json.JSONDecoder()
 
 
 def _one_array(text: str) -> bool:
@@ -556,17 +555,22 @@ def _read_file(path: Path, data: bytes, source: Source, file: str, names: _Names
     return read
 
 
+def _parents(key: str) -> set[str]:
+    """The objects a dotted key reaches through, lower case: `address.geo.lat` -> {'address', 'address.geo'}."""
+    parts = key.lower().split(".")
+    return {".".join(parts[:i]) for i in range(1, len(parts))}
+
+
 def _absent_keys(source: Source, read: _Read) -> str | None:
     """A mapped key that no line of a JSON-lines file holds, with the unmapped keys it holds: a key renamed in the export
     (`mail` -> `e_mail`) left that field empty in every record without a word. Not a refusal: JSON lines may omit null
     keys, so a small file of a sparse key can lack it; the file check fails and the operator reads which key."""
     # An object given as null (`"address": null`) holds its mapped keys (`address.zip`) as empty: not absent.
     have = {c.lower() for c in read.columns}
-    absent = [k for k in _absent(source.mapped_columns, read.columns)
-              if not any(".".join(k.lower().split(".")[:i]) in have for i in range(1, k.count(".") + 1))]
+    absent = [k for k in _absent(source.mapped_columns, read.columns) if not _parents(k) & have]
     if not absent:
         return None
-    parents = {".".join(k.lower().split(".")[:i]) for k in source.mapped_columns for i in range(1, k.count(".") + 1)}
+    parents = set().union(*map(_parents, source.mapped_columns))
     unmapped = [c for c in _absent(read.columns, source.mapped_columns) if c.lower() not in parents]
     return (ABSENT_KEYS.format(keys=absent)
             + (f" (it holds unmapped key(s) {shown(unmapped)}: {RENAMED_HINT})" if unmapped else ""))

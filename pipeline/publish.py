@@ -143,7 +143,8 @@ def publish_marts(con: duckdb.DuckDBPyConnection, target: Path, schema: str = "m
         excluded = table_exists(con, EXCLUDED)
         for table in tables:
             columns, source = columns_of[table], f"{schema}.{quote(table)}"
-            if excluded and "customer_id" in columns:  # published customers only, whatever a mart keeps
+            scrubbed = excluded and "customer_id" in columns  # published customers only, whatever a mart keeps
+            if scrubbed:
                 source = f"(SELECT * FROM {source} WHERE customer_id NOT IN (SELECT customer_id FROM {EXCLUDED}))"
             listed = select(table, columns) if select else "*"
             query = _copy_query(con, listed, source, escape, params)
@@ -162,7 +163,7 @@ def publish_marts(con: duckdb.DuckDBPyConnection, target: Path, schema: str = "m
                 else:
                     also = (keys, {f"copied_{k}": v for k, v in json.loads(known.bound)})
             merged = mergeable and _merge_rows(con, source, table, listed, merge, known, escape, params, also)
-            if merged and excluded and "customer_id" in columns:  # excluded since, its rows unchanged (retention)
+            if merged and scrubbed:  # excluded since, its rows unchanged (retention)
                 con.execute(f"DELETE FROM published.marts.{quote(table)} "
                             f"WHERE customer_id IN (SELECT customer_id FROM {EXCLUDED})")
             if not merged:

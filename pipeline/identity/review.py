@@ -53,10 +53,14 @@ def review_queue_sql() -> str:
     return _REVIEW_QUEUE_SQL
 
 
+def _create_journal(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(f"CREATE TABLE IF NOT EXISTS {JOURNAL} (unique_id VARCHAR, customer_id VARCHAR)")
+
+
 def note(con: duckdb.DuckDBPyConnection, select_sql: str, params: list | None = None) -> None:
     """Add the rows of `select_sql` (unique_id, customer_id: an id the record held before, or NULL) to the journal,
     in the caller's transaction: their queue rows are computed again next time."""
-    con.execute(f"CREATE TABLE IF NOT EXISTS {JOURNAL} (unique_id VARCHAR, customer_id VARCHAR)")
+    _create_journal(con)
     con.execute(f"INSERT INTO {JOURNAL} {select_sql}", params)
 
 
@@ -130,6 +134,6 @@ def build_review_queue(con: duckdb.DuckDBPyConnection, review_floor: float, thre
         con.execute(f"CREATE OR REPLACE TABLE {QUEUE} AS {select}", params)
         con.execute(f"""CREATE OR REPLACE TABLE {STATE} AS SELECT ?::VARCHAR AS settings, now()::TIMESTAMP AS built_at,
             (SELECT coalesce(list({{'a': a, 'b': b}}), []) FROM ({DECIDED_SQL})) AS decided""", [settings])
-        con.execute(f"CREATE TABLE IF NOT EXISTS {JOURNAL} (unique_id VARCHAR, customer_id VARCHAR)")
+        _create_journal(con)
         con.execute(f"DELETE FROM {JOURNAL}")
     return {"records_reviewed_again": scalar(con, "SELECT count(*) FROM _review_touched")} if scoped else {}
