@@ -13,6 +13,7 @@ from dagster_duckdb import DuckDBResource
 from pydantic import PrivateAttr
 
 from pipeline.config import Settings
+from pipeline.warehouse import RUN_MEMORY_LIMIT
 
 # Every asset that writes the warehouse runs in this pool: DuckDB allows one writer per file.
 WAREHOUSE_POOL = "duckdb_warehouse"
@@ -25,7 +26,7 @@ RunSettings = dg.ResourceParam[Settings]
 def build_resources(settings: Settings) -> dict:
     settings.warehouse.parent.mkdir(parents=True, exist_ok=True)
     return {
-        "duckdb": Warehouse(database=str(settings.warehouse)),
+        "duckdb": Warehouse(database=str(settings.warehouse), connection_config={"memory_limit": RUN_MEMORY_LIMIT}),
         "settings": settings,
         "great_expectations": GreatExpectations(project_dir=str(settings.quality_dir)),
     }

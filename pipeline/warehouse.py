@@ -11,6 +11,13 @@ import pyarrow as pa
 
 from pipeline.sql import named, quote, scalar
 
+# The run's warehouse connection is held for the whole run (assets/resources.py): unbounded, DuckDB's buffer cache kept
+# what every step read (its default limit is 80 % of RAM) and the process entered scoring ~0.4 GB heavier. Bounded,
+# DuckDB evicts cached pages and spills big joins and sorts to `<warehouse>.tmp` (owner-only: the run's umask).
+# 1M person records (bench/benchmark.py --person-only): with link.SCRATCH_MEMORY_LIMIT, peak 4.12 -> 3.41 GB at equal
+# CPU seconds (198.9 / 203.6, noise).
+RUN_MEMORY_LIMIT = "2GB"
+
 
 @contextmanager
 def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:

@@ -134,6 +134,24 @@ def test_a_run_waits_for_another_process_brief_hold_on_the_warehouse(tmp_path):
     reader.wait(timeout=10)
 
 
+def test_the_run_s_warehouse_connection_is_memory_bounded(tmp_path):
+    # Held for the whole run, an unbounded connection kept every page every step read in DuckDB's cache (80 % of
+    # RAM by default): the 1M person-only peak was 4.12 GB of the 4 GiB budget (pipeline/warehouse.py).
+    from assets.resources import build_resources
+    from pipeline.config import BUNDLED_SOURCES, Settings
+
+    settings = Settings(raw_dir=tmp_path / "raw", warehouse=tmp_path / "w.duckdb", sources_file=BUNDLED_SOURCES,
+                        truth_file=None)
+    warehouse = build_resources(settings)["duckdb"]
+    warehouse.setup_for_execution(dg.build_init_resource_context())
+    try:
+        with warehouse.get_connection() as con:
+            limit = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    finally:
+        warehouse.teardown_after_execution(dg.build_init_resource_context())
+    assert limit.endswith("GiB") and float(limit.split()[0]) <= 2.0, limit
+
+
 def test_the_shared_instance_holds_one_writer_at_a_time_and_starts_a_queued_run_within_a_second(tmp_path, monkeypatch):
     # The instance every entry point shares, as the daemon of `customer360 dev` reads it: the next run waiting for
     # the warehouse's pool starts within a second of the pool freeing, not up to five (Dagster's default).

@@ -80,8 +80,9 @@ def conflicts_path(model_path: Path) -> Path:
 
 # DuckDB's default memory limit is 80 % of RAM, so Splink's joins grow in memory rather than spill: at 1M records
 # predict alone took 4 GB. Bounded, DuckDB spills its joins and sorts to the temp folder instead; the Arrow tables
-# the pipeline holds beside it (linkage input, scored pairs) stay outside this limit.
-SCRATCH_MEMORY_LIMIT = "1536MB"
+# the pipeline holds beside it (linkage input, scored pairs) stay outside this limit. 1 GB rather than 1.5: predict's
+# own rise at 1M person records 1.4 -> 0.9 GB (the pairs kept down to conflicts.predict_weight grew it), CPU equal.
+SCRATCH_MEMORY_LIMIT = "1GB"
 
 
 def _scratch(artefacts_dir: Path, in_memory: bool = False,
