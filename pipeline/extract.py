@@ -13,6 +13,7 @@ compared case-insensitively, as DuckDB does: `EVENT_ID` is the mapped `event_id`
 
 from __future__ import annotations
 
+import codecs
 import gc
 import hashlib
 import json
@@ -53,6 +54,7 @@ _SEPARATOR_HINT = re.compile("sep=.", re.IGNORECASE)
 _DELIMITERS = (",", ";", "\t", "|")  # the ones exports use: a header split by another is named in the refusal
 _GZIP_MAGIC = b"\x1f\x8b"
 _UTF32_MARKS = (b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")  # before UTF-16's: the LE mark starts the same
+_UTF8_MARK = b"\xef\xbb\xbf"
 _SHOWN_LINES = 10  # line numbers a warning lists
 CUT_REASON = "the file ends {how}: its last record may be cut short"
 
@@ -120,13 +122,25 @@ def _utf16_without_mark(data: bytes) -> str | None:
 
 def _decode(data: bytes, encoding: str) -> tuple[str, str | None]:
     """The file's text, and how it was cut short when it was (a UTF-16 file of an odd number of bytes)."""
-    # A UTF-16 or UTF-32 export says so with its byte-order mark, whatever the sources file declares; without one,
-    # UTF-16's NUL bytes do (read as declared, its header would look like no header at all and the file be refused).
-    wide = ("utf-32" if data.startswith(_UTF32_MARKS) else "utf-16" if data.startswith((b"\xff\xfe", b"\xfe\xff"))
-            else _utf16_without_mark(data))
+    # A byte-order mark says how the file is encoded, whatever the sources file declares (an Excel "CSV UTF-8"
+    # export in a source declared cp1252, a UTF-16 one in a source declared UTF-8); without one, UTF-16's NUL bytes
+    # do (read as declared, its header would look like no header at all and the file be refused). A file declared
+    # UTF-16 or UTF-32 that holds no NUL byte is not (its ASCII delimiters and digits would be NUL-padded): it is read
+    # as UTF-8 (decoded as declared, it was one line of garbage refused as "no header row", or a crash of the run on
+    # an odd number of bytes).
+    declared_wide = codecs.lookup(encoding).name.startswith(("utf-16", "utf-32"))
+    if data.startswith(_UTF32_MARKS):
+        wide = "utf-32"
+    elif data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        wide = "utf-16"
+    elif data.startswith(_UTF8_MARK):
+        wide, encoding = None, "utf-8"
+    else:
+        wide = _utf16_without_mark(data) or (encoding if declared_wide and b"\x00" in data[:256] else None)
+        encoding = "utf-8" if declared_wide and not wide else encoding
     cut = None
     if wide:
-        if odd := len(data) % (4 if wide == "utf-32" else 2):  # cut inside a character: decoding it whole failed
+        if odd := len(data) % (4 if "32" in wide else 2):  # cut inside a character: decoding it whole failed
             data, cut = data[:-odd], f"in the middle of a {wide[:6].upper()} character"
         text = data.decode(wide, errors="surrogateescape")
     else:  # surrogateescape keeps undecodable bytes visible so the rows holding them can be quarantined.
