@@ -133,3 +133,13 @@ def test_french_decimal_comma():
     assert values.parse_decimal("1 234,50", ",") == (1234.5, None)
     assert values.parse_decimal("1,234.50", ".") == (1234.5, None)
     assert values.parse_decimal("douze", ",")[0] is None
+
+
+def test_a_mark_groups_thousands_only_by_three_digits():
+    # Read with the other mark dropped, each of these was a hundred or a thousand times too large, silently.
+    for text, declared, number in [("12,50", ".", 12.5), ("12.5", ",", 12.5), ("1.234,56", ".", 1234.56),
+                                   ("1.234", ",", 1234.0), ("1.234", ".", 1.234), ("1,234,567.5", ".", 1234567.5),
+                                   ("1.234.567", ".", 1234567.0), ("1'234.50", ".", 1234.5)]:
+        assert values.parse_decimal(text, declared) == (number, None), text
+    for text in ("1,23,456", "1.2.3", "12,5,6", "inf", "nan", "1.23,4"):
+        assert values.parse_decimal(text, ".")[0] is None, text

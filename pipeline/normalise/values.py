@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import date, datetime
 
@@ -89,20 +90,44 @@ def parse_birth_dates(values: list[str], formats: tuple[str, ...], today: date) 
     return [(decided[v], None) if v in decided else parse_birth_date(v, formats, today) for v in values]
 
 
-_NUMBER_MARKS = re.compile(r"[\s\u00a0\u202f€$]")  # thousands separators and currency signs, dropped
+_NUMBER_MARKS = re.compile(r"[\s\u00a0\u202f'’€$£]")  # thousands separators and currency signs, dropped
+_NUMBER = re.compile(r"[+-]?(?:\d[\d.,]*|[.,]\d+)(?:[eE][+-]?\d+)?")
+_GROUPED = {mark: re.compile(rf"[+-]?\d{{1,3}}(?:\{mark}\d{{3}})+") for mark in ".,"}  # 1.234.567, 12,345
+
+
+def _decimal_point(text: str, declared: str) -> str | None:
+    """The decimal mark of a number's text ('' when it has none), None when its marks do not make a number. The
+    declared mark decides only what is ambiguous ('1.234' is 1234 under ',' and 1.234 under '.')."""
+    marks = [m for m in ".," if m in text]
+    if len(marks) == 2:  # both: the last one is the decimal mark, the other groups thousands
+        point = "." if text.rindex(".") > text.rindex(",") else ","
+        thousands = "," if point == "." else "."
+        grouped = _GROUPED[thousands].fullmatch(text[: text.rindex(point)])
+        return point if text.count(point) == 1 and grouped else None
+    if not marks:
+        return ""
+    mark = marks[0]
+    if text.count(mark) > 1 or (mark != declared and _GROUPED[mark].fullmatch(text)):  # thousands only
+        return "" if _GROUPED[mark].fullmatch(text) else None
+    return mark  # one mark, the declared decimal one or one that cannot group thousands ('12,50' under '.')
 
 
 def parse_decimal(value: object, decimal: str = ".") -> tuple[float | None, str | None]:
-    """'1 234,50' with decimal=',' -> 1234.5. Thousands separators (space, nbsp, other mark) dropped."""
+    """'1 234,50' with decimal=',' -> 1234.5. Thousands separators (space, nbsp, apostrophe) dropped.
+
+    A mark groups thousands only between groups of three digits: '12,50' under '.' and '12.5' under ',' (a JSON
+    number in a source declaring ',') are decimals, '1.234,56' is 1234.56 under either; each was read with the mark
+    dropped (1250, 125, 123456: a price a hundred times too high, a quantity of 15, a rating of 45), silently."""
     if missing(value):
         return None, None
     text = _NUMBER_MARKS.sub("", str(value))
-    other = "," if decimal == "." else "."
-    text = text.replace(other, "").replace(decimal, ".")
-    try:
-        return float(text), None
-    except ValueError:
-        return None, f"'{value}' is not a number (decimal mark '{decimal}')"
+    point = _decimal_point(text, decimal) if _NUMBER.fullmatch(text) else None
+    if point is not None:
+        digits = text.replace(",", "").replace(".", "") if not point else \
+            text.replace("," if point == "." else ".", "").replace(point, ".")
+        if math.isfinite(number := float(digits)):
+            return number, None
+    return None, f"'{value}' is not a number (decimal mark '{decimal}')"
 
 
 def _strptime(texts: np.ndarray, formats: tuple[str, ...]) -> np.ndarray:
