@@ -201,6 +201,7 @@ def _set(reason: pd.Series, rows: pd.Series, why: str | pd.Series) -> None:
 
 
 NO_DATE_NOR_PERSON = "neither a date nor a person: a summary or footer row (a spreadsheet's total)?"
+NO_PERSON_REASON = "no name, e-mail or phone to identify the person"
 
 
 def footer_rule(source: Source) -> bool:
@@ -229,7 +230,7 @@ def _row_rejections(source: Source, frame: pd.DataFrame, renamed: dict[str, list
              & _col(frame, source.person_ref.column).isna(), NO_DATE_NOR_PERSON)
     if source.has_person:  # an empty person would become an empty customer (and its activities with it)
         present = np.logical_or.reduce([_identifying(frame, source, f).to_numpy() for f in IDENTIFYING])
-        _set(reason, reason.isna() & ~present & ~frame["_purged"], "no name, e-mail or phone to identify the person")
+        _set(reason, reason.isna() & ~present & ~frame["_purged"], NO_PERSON_REASON)
         _set(reason, reason.isna() & _shared_ids(source, frame, reason.isna()), SHARED_ID_REASON)
     # Same record id twice: the last version read (latest drop, last line) wins, unless its file's export renamed a
     # key an earlier version holds a value for (staging_renamed.py).
