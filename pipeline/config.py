@@ -46,6 +46,10 @@ ENGINES: tuple[str, ...] = get_args(Engine)
 _NAME = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
 # An identifier name becomes the column id_<name> and a JSON key (pipeline/identity/features.py).
 _IDENTIFIER_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+# One element of a JSON array of objects: `contacts[kind=email].value` (the first element whose `kind` is `email`, any
+# case) or `phones[0]` / `phones[0].number` (by position, from 0).
+SELECTOR = re.compile(r"(?P<array>[^\[\]=]+)\[(?:(?P<index>\d+)|(?P<key>[^\[\]=.]+)=(?P<value>[^\[\]]*))\]"
+                      r"(?:\.(?P<field>[^\[\]]+))?")
 
 
 class SourcesFileError(ValueError):
@@ -230,7 +234,7 @@ def _parse_source(raw: dict, defaults: dict, index: int) -> Source:
             _fail(where, "person_ref needs 'source' and 'column'")
         person_ref = PersonRef(ref["source"], ref["column"])
     formats = _date_formats(where, merged.get("date_formats") or ["%Y-%m-%d"])
-    return Source(
+    source = Source(
         name=name, channel=merged["channel"], format=merged["format"], files=merged["files"],
         record_id=merged["record_id"], description=merged.get("description", ""),
         encoding=merged.get("encoding", "utf-8"), delimiter=str(merged.get("delimiter", ",")),
@@ -239,6 +243,11 @@ def _parse_source(raw: dict, defaults: dict, index: int) -> Source:
         date_formats=tuple(formats), person=person, activity_type=activity_type,
         activity=activity, person_ref=person_ref, purpose=purpose, identifiers=identifiers,
     )
+    for column in source.mapped_columns:
+        if ("[" in column or "]" in column) and not (SELECTOR.fullmatch(column) and source.format == "jsonl"):
+            _fail(where, f"column {column!r}: an element of a JSON array is mapped as array[key=value].field or "
+                         "array[N].field, in a jsonl source")
+    return source
 
 
 def load_sources(path: Path | str = BUNDLED_SOURCES) -> list[Source]:

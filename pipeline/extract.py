@@ -29,7 +29,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from pipeline import csv_records
-from pipeline.config import Source, drop_day
+from pipeline.config import SELECTOR, Source, drop_day
 from pipeline.drops import list_files, listed, scan
 from pipeline.text_repair import repair, suspect
 
@@ -193,6 +193,41 @@ def _flatten(obj: dict, prefix: str = "") -> dict[str, str | None]:
         else:
             flat[name] = str(value)
     return flat
+
+
+def _child(obj: object, key: str) -> object:
+    """obj[key] for a JSON object, its key compared case-insensitively as columns are; None when absent."""
+    if not isinstance(obj, dict):
+        return None
+    if key in obj:
+        return obj[key]
+    return next((v for k, v in obj.items() if k.lower() == key.lower()), None)
+
+
+def _path(obj: object, dotted: str) -> object:
+    for key in dotted.split("."):
+        obj = _child(obj, key)
+    return obj
+
+
+def _selected(obj: dict, selectors: list[tuple[str, re.Match]], flat: dict[str, str | None]) -> None:
+    """Add to `flat` the value of each mapped element of an array of objects (`contacts[kind=email].value`), when the
+    line holds the array (a line without it leaves the key absent, as for any key): an array of objects stays JSON
+    text under its own name, which no field reads as a value (an export's contact list was a field issue)."""
+    for column, parts in selectors:
+        array = _path(obj, parts["array"])
+        if not isinstance(array, list):
+            continue
+        if parts["index"] is not None:
+            index = int(parts["index"])
+            element = array[index] if index < len(array) else None
+        else:
+            wanted = parts["value"].strip().lower()
+            element = next((e for e in array if isinstance(e, dict) and isinstance(v := _child(e, parts["key"]), str | int)
+                            and str(v).strip().lower() == wanted), None)
+        value = _path(element, parts["field"]) if parts["field"] else element
+        flat[column] = json.dumps(value, ensure_ascii=False) if isinstance(value, dict) else \
+            _flatten({"v": value}).get("v")
 
 
 def _bad_row(file: str, line: int, error: str, raw: str) -> dict:
@@ -485,6 +520,7 @@ def _one_array(text: str) -> bool:
 
 def _read_jsonl(text: str, source: Source, file: str, names: _Names) -> _Read:
     rows, keys, repaired, problems, renamed = _Rows(file), {}, 0, {}, {}
+    selectors = [(c, m) for c in source.mapped_columns if "[" in c and (m := SELECTOR.fullmatch(c))]
     lines = _array_elements(text) if _one_array(text) else enumerate(csv_records.physical_lines(text), 1)
     for line, content in lines:
         if not content or content.isspace():  # blank (`not content.strip()` without copying the line)
@@ -506,6 +542,8 @@ def _read_jsonl(text: str, source: Source, file: str, names: _Names) -> _Read:
             rows.add_bad(line, "JSON line is not an object", content)
             continue
         flat = _flatten(obj)
+        if selectors:
+            _selected(obj, selectors, flat)
         key_set = tuple(flat)
         problem = problems.get(key_set, False)  # the lines of a file share a few key sets: each is judged once
         if problem is False:

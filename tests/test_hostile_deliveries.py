@@ -716,3 +716,54 @@ def test_a_source_folder_gone_between_runs_is_said_on_every_run(tmp_path):
     assert runner.plan(settings).gone == [said[0].removeprefix("warning: ")]  # and the next run (and the sensor)
     with duckdb.connect(str(settings.warehouse), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM staging.person_records WHERE source = 'shop'").fetchall() == [(6,)]
+
+
+CONTACTS_YAML = """
+sources:
+  - name: app
+    channel: online
+    format: {format}
+    files: app/**/*.{format}
+    record_id: uid
+    person:
+      first_name: name.first
+      email: {email}
+      phone: contacts[KIND=phone].value
+      street: addresses[0].lines
+"""
+
+
+def test_an_element_of_an_array_of_objects_is_mapped_by_key_or_position(tmp_path):
+    # An export's contact list (`"contacts": [{"kind": "email", "value": ...}]`) could only be mapped whole: its JSON
+    # text, which no field reads as a value (a field issue on every record, the e-mail and phone lost).
+    path = tmp_path / "sources.yaml"
+    path.write_text(CONTACTS_YAML.format(format="jsonl", email="contacts[kind=Email].value"), encoding="utf-8")
+    source = load_sources(path)[0]
+    lines = [
+        {"uid": "A1", "name": {"first": "محمد"}, "contacts": [{"kind": "phone", "value": "+971 50 123 4567"},
+                                                              {"Kind": "EMAIL", "value": "m@example.ae"}],
+         "addresses": [{"lines": ["12 Main St", "Apt 3"]}, {"lines": ["PO Box 9"]}]},
+        {"uid": "A2", "name": {"first": "فاطمة"}, "contacts": [{"kind": "email", "value": "f@example.ae"},
+                                                               {"kind": "email", "value": "second@example.ae"}, "x"]},
+        {"uid": "A3", "name": {"first": "Ana"}, "contacts": [], "addresses": []},
+        {"uid": "A4", "name": {"first": "Bo"}},
+    ]
+    folder = tmp_path / "raw" / "app" / day(-1)
+    folder.mkdir(parents=True)
+    (folder / "users.jsonl").write_text("\n".join(json.dumps(x, ensure_ascii=False) for x in lines) + "\n",
+                                        encoding="utf-8")
+    extract = read_source(source, tmp_path / "raw")
+    rows = extract.rows.set_index("uid")
+    assert not _errors(extract) and extract.files[0].status == "loaded"
+    assert rows["contacts[kind=Email].value"].to_dict() == {"A1": "m@example.ae", "A2": "f@example.ae", "A3": None,
+                                                            "A4": None}  # the first matching element, any case
+    assert rows["contacts[KIND=phone].value"].to_dict() == {"A1": "+971 50 123 4567", "A2": None, "A3": None, "A4": None}
+    assert rows["addresses[0].lines"].to_dict() == {"A1": "12 Main St Apt 3", "A2": None, "A3": None, "A4": None}
+    staged = stage_source(source, extract.rows, date.today())
+    person = staged.persons.set_index("source_record_id")
+    assert person.loc["A1", "email"] == "m@example.ae" and person.loc["A1", "phone"] == "+971501234567"
+    # A selector that is not one, or in a CSV source, is an error naming the source and the column.
+    for fmt, email in (("jsonl", "contacts[kind=email"), ("csv", "contacts[kind=email].value")):
+        path.write_text(CONTACTS_YAML.format(format=fmt, email=email), encoding="utf-8")
+        with pytest.raises(SourcesFileError, match=r"source 'app': column 'contacts\[kind=email.*array\[key=value\]"):
+            load_sources(path)
