@@ -143,3 +143,17 @@ def test_a_mark_groups_thousands_only_by_three_digits():
         assert values.parse_decimal(text, declared) == (number, None), text
     for text in ("1,23,456", "1.2.3", "12,5,6", "inf", "nan", "1.23,4"):
         assert values.parse_decimal(text, ".")[0] is None, text
+
+
+def test_month_names_of_other_languages_read_under_b_and_B():
+    # Python's and DuckDB's %B read English only: `12 mars 1980` was a field issue under '%d %B %Y'.
+    for text, fmt, when in [("12 mars 1980", "%d %B %Y", date(1980, 3, 12)), ("3. März 1975", "%d. %B %Y", date(1975, 3, 3)),
+                            ("3 Dezember 1975", "%d %B %Y", date(1975, 12, 3)), ("3 déc. 1975", "%d %b %Y", date(1975, 12, 3)),
+                            ("1 août 2001", "%d %B %Y", date(2001, 8, 1)), ("12-okt-2020", "%d-%b-%Y", date(2020, 10, 12)),
+                            ("5 de mayo de 1990", "%d de %B de %Y", date(1990, 5, 5)), ("12 Mar 1980", "%d %b %Y", date(1980, 3, 12))]:
+        assert values.parse_birth_date(text, (fmt,), date(2026, 11, 28)) == (when, None), text
+    assert values.parse_datetime("12 foo 1980", ("%d %B %Y",)) == (
+        None, "'12 foo 1980' matches none of the formats ['%d %B %Y'] (or is an impossible date)")
+    # A spreadsheet's serial day number is not guessed as a date, but the reason says what it likely is.
+    assert values.parse_datetime("29221", ("%Y-%m-%d",))[1].endswith(
+        "a spreadsheet's day number? 29221 is 1980-01-01: export the column as a date")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import date, datetime
+import unicodedata
+from datetime import date, datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -41,7 +42,46 @@ def parse_datetime(value: object, formats: tuple[str, ...]) -> tuple[datetime | 
         return parsed.replace(tzinfo=None), None
     except ValueError:
         pass
-    return None, f"'{text}' matches none of the formats {list(formats)} (or is an impossible date)"
+    if any("%b" in f or "%B" in f for f in formats) and (english := _english_months(text)) != text:
+        parsed, why = parse_datetime(english, tuple(f.replace("%b", "%B") for f in formats))
+        if parsed is not None or "ambiguous" in (why or ""):
+            return parsed, why
+    hint = ""
+    if _SERIAL_DAY.fullmatch(text):
+        hint = f"; a spreadsheet's day number? {text} is {(_SERIAL_EPOCH + timedelta(days=int(text))).isoformat()}: " \
+               "export the column as a date"
+    return None, f"'{text}' matches none of the formats {list(formats)} (or is an impossible date){hint}"
+
+
+# Month names and their abbreviations in English, French, German, Spanish, Italian, Portuguese and Dutch (accents and case
+# dropped): Python's and DuckDB's %B and %b read English only, so `12 mars 1980` under '%d %B %Y' was a field issue.
+_MONTHS = {name: month for month, names in enumerate([
+    "january jan janvier janv januar janner jaenner enero ene gennaio gen janeiro januari",
+    "february feb fevrier fevr fev februar febrero febbraio fevereiro februari",
+    "march mar mars marz maerz mrz marzo marco maart mrt",
+    "april apr avril avr abril abr aprile",
+    "may mai mayo maggio mag maio mei",
+    "june jun juin juni junio giugno giu junho",
+    "july jul juillet juil juli julio luglio lug julho",
+    "august aug aout agosto ago augustus",
+    "september sep septembre sept septiembre setiembre settembre set setembro",
+    "october oct octobre oktober okt octubre ottobre ott outubro out",
+    "november nov novembre noviembre novembro",
+    "december dec decembre dezember dez diciembre dic dicembre dezembro"], 1) for name in names.split()}
+_ENGLISH_MONTHS = ["", "January", "February", "March", "April", "May", "June", "July", "August", "September",
+                   "October", "November", "December"]
+_WORD = re.compile(r"[^\W\d_]+\.?")
+_SERIAL_DAY = re.compile(r"[1-9]\d{4}")  # 10000-99999: 1927-05-18 to 2173-10-14 as a spreadsheet's day number
+_SERIAL_EPOCH = date(1899, 12, 30)  # Excel's (and LibreOffice's) day 0, its 1900 leap-year bug included
+
+
+def _english_months(text: str) -> str:
+    """`12 mars 1980` -> `12 March 1980`: each month name or abbreviation of the languages above in English."""
+    def english(word: re.Match) -> str:
+        key = "".join(c for c in unicodedata.normalize("NFKD", word[0].rstrip(".").casefold())
+                      if not unicodedata.combining(c))
+        return _ENGLISH_MONTHS[_MONTHS[key]] if key in _MONTHS else word[0]
+    return _WORD.sub(english, text)
 
 
 def strptime_sql(column: str, formats: tuple[str, ...]) -> str:
