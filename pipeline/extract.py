@@ -608,7 +608,10 @@ def _read_file(path: Path, data: bytes, source: Source, file: str, names: _Names
 
 
 def _parents(key: str) -> set[str]:
-    """The objects a dotted key reaches through, lower case: `address.geo.lat` -> {'address', 'address.geo'}."""
+    """The objects a dotted key reaches through, lower case: `address.geo.lat` -> {'address', 'address.geo'}; an
+    array element's (`contacts[kind=email].value`) are the array and its parents: {'contacts'}."""
+    if selector := SELECTOR.fullmatch(key):
+        return _parents(selector["array"]) | {selector["array"].lower()}
     parts = key.lower().split(".")
     return {".".join(parts[:i]) for i in range(1, len(parts))}
 

@@ -762,6 +762,10 @@ def test_an_element_of_an_array_of_objects_is_mapped_by_key_or_position(tmp_path
     staged = stage_source(source, extract.rows, date.today())
     person = staged.persons.set_index("source_record_id")
     assert person.loc["A1", "email"] == "m@example.ae" and person.loc["A1", "phone"] == "+971501234567"
+    # A file whose export renamed `name` says so, and the mapped array is not among its unmapped keys.
+    (folder / "users.jsonl").write_text(json.dumps({"uid": "A5", "vorname": "X", "contacts": [], "addresses": []}) + "\n", encoding="utf-8")
+    status = read_source(source, tmp_path / "raw").files[0].status
+    assert "['name.first'] (it holds unmapped key(s) ['vorname']: renamed" in status, status
     # A selector that is not one, or in a CSV source, is an error naming the source and the column.
     for fmt, email in (("jsonl", "contacts[kind=email"), ("csv", "contacts[kind=email].value")):
         path.write_text(CONTACTS_YAML.format(format=fmt, email=email), encoding="utf-8")
