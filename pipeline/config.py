@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import functools
 import os
 import re
@@ -135,6 +136,24 @@ def _column_spec(where: str, key: str, spec, date: bool = False) -> str | tuple[
     _fail(where, f"'{key}' must be {expected}, not {spec!r}")
 
 
+def _delimiter(where: str, raw) -> str:
+    """One character; a tab also as YAML's single-quoted or plain `\\t` or as `tab` (a CSV read by a delimiter of
+    two characters, a quote or a line break split nothing right: every record a wrong field count, or a crash)."""
+    text = {"\\t": "\t", "tab": "\t"}.get(str(raw).lower(), str(raw))
+    if len(text) != 1 or text in "\"\r\n" or text.isalnum():
+        _fail(where, f"delimiter must be one character such as ',', ';', '|' or a tab (\"\\t\"), not {raw!r}")
+    return text
+
+
+def _encoding(where: str, raw) -> str:
+    """An encoding Python knows (`latin-9x` refused every file of the source as 'unreadable csv file')."""
+    try:
+        codecs.lookup(str(raw))
+    except LookupError:
+        _fail(where, f"encoding {raw!r} is unknown (utf-8, cp1252, latin-1, utf-16, ...)")
+    return str(raw)
+
+
 def _identifiers(where: str, raw) -> dict[str, str | tuple[str, ...]]:
     if raw is None:
         return {}
@@ -234,11 +253,14 @@ def _parse_source(raw: dict, defaults: dict, index: int) -> Source:
             _fail(where, "person_ref needs 'source' and 'column'")
         person_ref = PersonRef(ref["source"], ref["column"])
     formats = _date_formats(where, merged.get("date_formats") or ["%Y-%m-%d"])
+    delimiter, encoding, decimal = _delimiter(where, merged.get("delimiter", ",")), \
+        _encoding(where, merged.get("encoding", "utf-8")), str(merged.get("decimal", "."))
+    if decimal not in (".", ","):
+        _fail(where, f"decimal must be '.' or ',', not {decimal!r}")
     source = Source(
         name=name, channel=merged["channel"], format=merged["format"], files=merged["files"],
         record_id=merged["record_id"], description=merged.get("description", ""),
-        encoding=merged.get("encoding", "utf-8"), delimiter=str(merged.get("delimiter", ",")),
-        decimal=str(merged.get("decimal", ".")), country=merged.get("country", "FR"),
+        encoding=encoding, delimiter=delimiter, decimal=decimal, country=merged.get("country", "FR"),
         trust_rank=int(merged.get("trust_rank", 99)), updated_at=merged.get("updated_at"),
         date_formats=tuple(formats), person=person, activity_type=activity_type,
         activity=activity, person_ref=person_ref, purpose=purpose, identifiers=identifiers,

@@ -8,6 +8,7 @@ import gzip
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -771,3 +772,32 @@ def test_an_element_of_an_array_of_objects_is_mapped_by_key_or_position(tmp_path
         path.write_text(CONTACTS_YAML.format(format=fmt, email=email), encoding="utf-8")
         with pytest.raises(SourcesFileError, match=r"source 'app': column 'contacts\[kind=email.*array\[key=value\]"):
             load_sources(path)
+
+
+@pytest.mark.parametrize("line,error", [
+    ("delimiter: ';;'", "delimiter must be one character"), ("delimiter: '\"'", "delimiter must be one character"),
+    ("delimiter: ''", "delimiter must be one character"), ("encoding: latin-9x", "encoding 'latin-9x' is unknown"),
+    ("decimal: ';'", "decimal must be '.' or ','")])
+def test_a_delimiter_encoding_or_decimal_mark_that_reads_nothing_is_an_error_naming_the_source(tmp_path, line, error):
+    # An unknown encoding refused every file as 'unreadable csv file'; a two-character delimiter read every record
+    # as one field of the wrong count. Both are the sources file's fault: said at once, naming the source.
+    path = tmp_path / "s.yaml"
+    path.write_text(CSV_YAML.replace('    delimiter: "{delimiter}"\n', "").replace("    encoding: {encoding}\n", "")
+                    .format(format="csv", ext="csv") + f"    {line}\n", encoding="utf-8")
+    with pytest.raises(SourcesFileError, match=rf"source 'crm': {re.escape(error)}"):
+        load_sources(path)
+
+
+@pytest.mark.parametrize("spelling", ["'\\t'", "\\t", "tab", "TAB", '"\\t"'])
+def test_a_tab_delimiter_reads_however_yaml_spells_it(tmp_path, spelling):
+    # Single-quoted or plain, YAML keeps `\t` as two characters: the tab-separated export was one field a line.
+    path = tmp_path / "sources.yaml"
+    path.write_text(CSV_YAML.replace('"{delimiter}"', spelling).format(format="csv", ext="csv", encoding="utf-8"),
+                    encoding="utf-8")
+    source = load_sources(path)[0]
+    assert source.delimiter == "\t"
+    folder = tmp_path / "raw" / "crm" / day(-1)
+    folder.mkdir(parents=True)
+    (folder / "export.csv").write_bytes(_csv(*(line.replace(",", "\t") for line in (HEADER, *GOOD))))
+    extract = read_source(source, tmp_path / "raw")
+    assert not _errors(extract) and list(extract.rows["id"]) == ["1", "2", "3"]
