@@ -166,3 +166,11 @@ def test_greek_digraphs_are_spelled_as_the_greek_passport_does():
                          ("Ευθύμιος", "Efthymios"), ("Μαυρίδης", "Mavridis"), ("Αγγελική", "Angeliki"),
                          ("Μπενάκη", "Benaki"), ("Λαΐς", "Lais"), ("Γεώργιος", "Georgios")]:
         assert names.to_ascii(greek) == latin and names.match_form(greek) == names.match_form(latin), greek
+
+
+def test_a_letter_spelled_as_an_apostrophe_does_not_cut_its_word():
+    # anyascii spells Cyrillic's soft sign and Arabic's ayn as ' and `: 'Ольга' was 'ol ga' (two words), never the
+    # 'olga' of the same person's Latin-script record; a modifier apostrophe (Oʼ) still separates as ' does.
+    for written, latin in [("Ольга", "olga"), ("Дарья", "darya"), ("Васильев", "vasilev"), ("Игорь", "igor"),
+                           ("العلي", "lly"), ("Oʼbrien", "o brien")]:
+        assert names.match_form(written) == latin, written

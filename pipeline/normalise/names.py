@@ -60,7 +60,10 @@ def _ascii_char(char: str) -> str:
     decomposed = "".join(c for c in unicodedata.normalize("NFKD", char) if not unicodedata.combining(c))
     if decomposed.isascii() or unicodedata.category(char)[0] not in "LMN":
         return decomposed
-    return anyascii(char)
+    # A letter anyascii spells as an apostrophe (Cyrillic's soft and hard signs, Arabic's ayn and hamza) is part of
+    # its word: kept, the match form cut 'Ольга' into 'ol ga', never the 'olga' of a Latin-script record.
+    latin = anyascii(char)
+    return latin.replace("'", "").replace("`", "") if unicodedata.category(char) in ("Lu", "Ll", "Lo") else latin
 
 
 def clean(value: object) -> str | None:
