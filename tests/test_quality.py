@@ -363,3 +363,23 @@ def test_a_file_s_footer_row_is_counted_apart_from_the_quarantine_share(tmp_path
         rows = con.execute(f"SELECT source, quarantined_rows, footer_rows, quarantine_share FROM ({sql}) ORDER BY source",
                            {"as_of": "2026-11-28"}).fetchall()
     assert rows == [("crm", 2, 0, pytest.approx(2 / 8)), ("till", 2, 1, pytest.approx(1 / 7))]
+
+
+def test_a_purged_customer_s_quarantined_rows_leave_the_quarantine_share(tmp_path):
+    # The purge sets every text of an erased or expired customer's rows to NULL, a quarantined row's reason with them:
+    # the superseded version of a re-sent erased record then read as bad data (1 of 5 rows: 20 %, at the limit).
+    path = tmp_path / "sources.yaml"
+    path.write_text("sources:\n  - {name: crm, channel: offline, format: csv, files: 'crm/*.csv', record_id: id, "
+                    "person: {first_name: prenom}}\n", encoding="utf-8")
+    with duckdb.connect() as con:
+        _create_tables(con, fresh=True)
+        con.execute("CREATE SCHEMA raw")
+        con.execute("CREATE TABLE raw.crm AS SELECT range AS i FROM range(5)")
+        con.execute("INSERT INTO staging.person_records (source, source_record_id, first_name_raw, _file, _line) "
+                    "SELECT 'crm', 'C' || range, 'Jean', 'crm/2.csv', range + 2 FROM range(4)")
+        con.execute("INSERT INTO staging.quarantine (source, _file, _line, source_record_id, reason) "
+                    "VALUES ('crm', 'crm/1.csv', 2, 'C3', NULL)")
+        sql = source_quality_sql(load_sources(path), with_customers=False)
+        row = con.execute(f"SELECT quarantined_rows, purged_rows, quarantine_share FROM ({sql})",
+                          {"as_of": "2026-11-28"}).fetchall()[0]
+    assert row == (1, 1, 0.0)
