@@ -682,6 +682,10 @@ def read_source(source: Source, raw_dir: Path, day: str | None = None,
         data = path.read_bytes()
         load = FileLoad(file=file, sha256=hashlib.sha256(data).hexdigest(), drop=drop_day(path, raw_dir))
         loads.append(load)
+        if not data:  # loaded (nothing to read), never the duplicate of another empty file, and said
+            warnings.append(f"{file}: empty (0 bytes): an export that failed, or a copy not yet written? nothing read; "
+                            "deliver it again if it should hold records")
+            continue
         if load.sha256 in seen:
             load.status = f"duplicate of {seen[load.sha256]}"
             warnings.append(f"{file}: same content as {seen[load.sha256]}, skipped")

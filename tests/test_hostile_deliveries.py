@@ -801,3 +801,16 @@ def test_a_tab_delimiter_reads_however_yaml_spells_it(tmp_path, spelling):
     (folder / "export.csv").write_bytes(_csv(*(line.replace(",", "\t") for line in (HEADER, *GOOD))))
     extract = read_source(source, tmp_path / "raw")
     assert not _errors(extract) and list(extract.rows["id"]) == ["1", "2", "3"]
+
+
+def test_an_empty_file_is_said_and_a_second_one_is_no_duplicate(tmp_path):
+    # A 0-byte export (a failed job, a copy not yet written) loaded without a word, and a second day's was skipped as
+    # the "duplicate" of the first (the same checksum of nothing).
+    source = _source(tmp_path)
+    for offset in (-2, -1):
+        folder = tmp_path / "raw" / "crm" / day(offset)
+        folder.mkdir(parents=True)
+        (folder / "export.csv").write_bytes(b"")
+    extract = read_source(source, tmp_path / "raw")
+    assert [f.status for f in extract.files] == ["loaded", "loaded"] and len(extract.rows) == 0
+    assert len([w for w in extract.warnings if "empty (0 bytes)" in w]) == 2
