@@ -161,6 +161,12 @@ def parse_decimal(value: object, decimal: str = ".") -> tuple[float | None, str 
     if missing(value):
         return None, None
     text = _NUMBER_MARKS.sub("", str(value))
+    if ("," if decimal == "." else ".") not in text and "_" not in text:  # nearly every value: only its own mark
+        try:
+            if math.isfinite(number := float(text.replace(decimal, "."))):
+                return number, None
+        except ValueError:
+            pass  # '1.234.567' under '.', or no number at all: the marks' reading below says which
     point = _decimal_point(text, decimal) if _NUMBER.fullmatch(text) else None
     if point is not None:
         digits = text.replace(",", "").replace(".", "") if not point else \
