@@ -31,7 +31,7 @@ from pipeline.identity.decisions import mark_missing_records, read_decisions
 from pipeline.identity.features import identifier_names, linkage_input_sql, write_linkage_input
 from pipeline.identity.resolve import cluster, save_ids, stable_ids
 from pipeline.identity.review import build_review_queue
-from pipeline.identity.scoring import score_pairs
+from pipeline.identity.scoring import NothingToLink, score_pairs
 from pipeline.warehouse import registered, replace_table, transaction
 
 GROUP = "identity"
@@ -107,7 +107,10 @@ def pairwise_predictions(context: dg.AssetExecutionContext, duckdb: DuckDBResour
     (spark_engine.py). An incremental run scores its few changed records with the saved model on DuckDB
     (pipeline/identity/scoring.py decides and does it)."""
     with duckdb.get_connection() as con:
-        scoring = score_pairs(con, settings, config.full_relink, context.run_id)
+        try:
+            scoring = score_pairs(con, settings, config.full_relink, context.run_id)
+        except NothingToLink as exc:  # a clear failure, not Splink's ZeroDivisionError
+            raise dg.Failure(description=str(exc)) from None
         meta = table_metadata(con, "identity.pairwise_predictions")
     plan, full = scoring.plan, scoring.full
     context.log.info(f"linkage: {plan.mode} ({plan.reason})")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import functools
 import os
 import re
@@ -46,6 +47,10 @@ ENGINES: tuple[str, ...] = get_args(Engine)
 _NAME = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
 # An identifier name becomes the column id_<name> and a JSON key (pipeline/identity/features.py).
 _IDENTIFIER_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+# One element of a JSON array of objects: `contacts[kind=email].value` (the first element whose `kind` is `email`, any
+# case) or `phones[0]` / `phones[0].number` (by position, from 0).
+SELECTOR = re.compile(r"(?P<array>[^\[\]=]+)\[(?:(?P<index>\d+)|(?P<key>[^\[\]=.]+)=(?P<value>[^\[\]]*))\]"
+                      r"(?:\.(?P<field>[^\[\]]+))?")
 
 
 class SourcesFileError(ValueError):
@@ -129,6 +134,24 @@ def _column_spec(where: str, key: str, spec, date: bool = False) -> str | tuple[
     expected = "a column name or {year: , month: , day: } columns" if date else \
         "a column name or a list of two or more columns"
     _fail(where, f"'{key}' must be {expected}, not {spec!r}")
+
+
+def _delimiter(where: str, raw) -> str:
+    """One character; a tab also as YAML's single-quoted or plain `\\t` or as `tab` (a CSV read by a delimiter of
+    two characters, a quote or a line break split nothing right: every record a wrong field count, or a crash)."""
+    text = {"\\t": "\t", "tab": "\t"}.get(str(raw).lower(), str(raw))
+    if len(text) != 1 or text in "\"\r\n" or text.isalnum():
+        _fail(where, f"delimiter must be one character such as ',', ';', '|' or a tab (\"\\t\"), not {raw!r}")
+    return text
+
+
+def _encoding(where: str, raw) -> str:
+    """An encoding Python knows (`latin-9x` refused every file of the source as 'unreadable csv file')."""
+    try:
+        codecs.lookup(str(raw))
+    except LookupError:
+        _fail(where, f"encoding {raw!r} is unknown (utf-8, cp1252, latin-1, utf-16, ...)")
+    return str(raw)
 
 
 def _identifiers(where: str, raw) -> dict[str, str | tuple[str, ...]]:
@@ -230,15 +253,23 @@ def _parse_source(raw: dict, defaults: dict, index: int) -> Source:
             _fail(where, "person_ref needs 'source' and 'column'")
         person_ref = PersonRef(ref["source"], ref["column"])
     formats = _date_formats(where, merged.get("date_formats") or ["%Y-%m-%d"])
-    return Source(
+    delimiter, encoding, decimal = _delimiter(where, merged.get("delimiter", ",")), \
+        _encoding(where, merged.get("encoding", "utf-8")), str(merged.get("decimal", "."))
+    if decimal not in (".", ","):
+        _fail(where, f"decimal must be '.' or ',', not {decimal!r}")
+    source = Source(
         name=name, channel=merged["channel"], format=merged["format"], files=merged["files"],
         record_id=merged["record_id"], description=merged.get("description", ""),
-        encoding=merged.get("encoding", "utf-8"), delimiter=str(merged.get("delimiter", ",")),
-        decimal=str(merged.get("decimal", ".")), country=merged.get("country", "FR"),
+        encoding=encoding, delimiter=delimiter, decimal=decimal, country=merged.get("country", "FR"),
         trust_rank=int(merged.get("trust_rank", 99)), updated_at=merged.get("updated_at"),
         date_formats=tuple(formats), person=person, activity_type=activity_type,
         activity=activity, person_ref=person_ref, purpose=purpose, identifiers=identifiers,
     )
+    for column in source.mapped_columns:
+        if ("[" in column or "]" in column) and not (SELECTOR.fullmatch(column) and source.format == "jsonl"):
+            _fail(where, f"column {column!r}: an element of a JSON array is mapped as array[key=value].field or "
+                         "array[N].field, in a jsonl source")
+    return source
 
 
 def load_sources(path: Path | str = BUNDLED_SOURCES) -> list[Source]:

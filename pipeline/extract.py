@@ -13,6 +13,7 @@ compared case-insensitively, as DuckDB does: `EVENT_ID` is the mapped `event_id`
 
 from __future__ import annotations
 
+import codecs
 import gc
 import hashlib
 import json
@@ -28,7 +29,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from pipeline import csv_records
-from pipeline.config import Source, drop_day
+from pipeline.config import SELECTOR, Source, drop_day
 from pipeline.drops import list_files, listed, scan
 from pipeline.text_repair import repair, suspect
 
@@ -53,6 +54,7 @@ _SEPARATOR_HINT = re.compile("sep=.", re.IGNORECASE)
 _DELIMITERS = (",", ";", "\t", "|")  # the ones exports use: a header split by another is named in the refusal
 _GZIP_MAGIC = b"\x1f\x8b"
 _UTF32_MARKS = (b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")  # before UTF-16's: the LE mark starts the same
+_UTF8_MARK = b"\xef\xbb\xbf"
 _SHOWN_LINES = 10  # line numbers a warning lists
 CUT_REASON = "the file ends {how}: its last record may be cut short"
 
@@ -120,13 +122,25 @@ def _utf16_without_mark(data: bytes) -> str | None:
 
 def _decode(data: bytes, encoding: str) -> tuple[str, str | None]:
     """The file's text, and how it was cut short when it was (a UTF-16 file of an odd number of bytes)."""
-    # A UTF-16 or UTF-32 export says so with its byte-order mark, whatever the sources file declares; without one,
-    # UTF-16's NUL bytes do (read as declared, its header would look like no header at all and the file be refused).
-    wide = ("utf-32" if data.startswith(_UTF32_MARKS) else "utf-16" if data.startswith((b"\xff\xfe", b"\xfe\xff"))
-            else _utf16_without_mark(data))
+    # A byte-order mark says how the file is encoded, whatever the sources file declares (an Excel "CSV UTF-8"
+    # export in a source declared cp1252, a UTF-16 one in a source declared UTF-8); without one, UTF-16's NUL bytes
+    # do (read as declared, its header would look like no header at all and the file be refused). A file declared
+    # UTF-16 or UTF-32 that holds no NUL byte is not (its ASCII delimiters and digits would be NUL-padded): it is read
+    # as UTF-8 (decoded as declared, it was one line of garbage refused as "no header row", or a crash of the run on
+    # an odd number of bytes).
+    declared_wide = codecs.lookup(encoding).name.startswith(("utf-16", "utf-32"))
+    if data.startswith(_UTF32_MARKS):
+        wide = "utf-32"
+    elif data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        wide = "utf-16"
+    elif data.startswith(_UTF8_MARK):
+        wide, encoding = None, "utf-8"
+    else:
+        wide = _utf16_without_mark(data) or (encoding if declared_wide and b"\x00" in data[:256] else None)
+        encoding = "utf-8" if declared_wide and not wide else encoding
     cut = None
     if wide:
-        if odd := len(data) % (4 if wide == "utf-32" else 2):  # cut inside a character: decoding it whole failed
+        if odd := len(data) % (4 if "32" in wide else 2):  # cut inside a character: decoding it whole failed
             data, cut = data[:-odd], f"in the middle of a {wide[:6].upper()} character"
         text = data.decode(wide, errors="surrogateescape")
     else:  # surrogateescape keeps undecodable bytes visible so the rows holding them can be quarantined.
@@ -179,6 +193,41 @@ def _flatten(obj: dict, prefix: str = "") -> dict[str, str | None]:
         else:
             flat[name] = str(value)
     return flat
+
+
+def _child(obj: object, key: str) -> object:
+    """obj[key] for a JSON object, its key compared case-insensitively as columns are; None when absent."""
+    if not isinstance(obj, dict):
+        return None
+    if key in obj:
+        return obj[key]
+    return next((v for k, v in obj.items() if k.lower() == key.lower()), None)
+
+
+def _path(obj: object, dotted: str) -> object:
+    for key in dotted.split("."):
+        obj = _child(obj, key)
+    return obj
+
+
+def _selected(obj: dict, selectors: list[tuple[str, re.Match]], flat: dict[str, str | None]) -> None:
+    """Add to `flat` the value of each mapped element of an array of objects (`contacts[kind=email].value`), when the
+    line holds the array (a line without it leaves the key absent, as for any key): an array of objects stays JSON
+    text under its own name, which no field reads as a value (an export's contact list was a field issue)."""
+    for column, parts in selectors:
+        array = _path(obj, parts["array"])
+        if not isinstance(array, list):
+            continue
+        if parts["index"] is not None:
+            index = int(parts["index"])
+            element = array[index] if index < len(array) else None
+        else:
+            wanted = parts["value"].strip().lower()
+            element = next((e for e in array if isinstance(e, dict) and isinstance(v := _child(e, parts["key"]), str | int)
+                            and str(v).strip().lower() == wanted), None)
+        value = _path(element, parts["field"]) if parts["field"] else element
+        flat[column] = json.dumps(value, ensure_ascii=False) if isinstance(value, dict) else \
+            _flatten({"v": value}).get("v")
 
 
 def _bad_row(file: str, line: int, error: str, raw: str) -> dict:
@@ -471,6 +520,7 @@ def _one_array(text: str) -> bool:
 
 def _read_jsonl(text: str, source: Source, file: str, names: _Names) -> _Read:
     rows, keys, repaired, problems, renamed = _Rows(file), {}, 0, {}, {}
+    selectors = [(c, m) for c in source.mapped_columns if "[" in c and (m := SELECTOR.fullmatch(c))]
     lines = _array_elements(text) if _one_array(text) else enumerate(csv_records.physical_lines(text), 1)
     for line, content in lines:
         if not content or content.isspace():  # blank (`not content.strip()` without copying the line)
@@ -492,6 +542,8 @@ def _read_jsonl(text: str, source: Source, file: str, names: _Names) -> _Read:
             rows.add_bad(line, "JSON line is not an object", content)
             continue
         flat = _flatten(obj)
+        if selectors:
+            _selected(obj, selectors, flat)
         key_set = tuple(flat)
         problem = problems.get(key_set, False)  # the lines of a file share a few key sets: each is judged once
         if problem is False:
@@ -556,7 +608,10 @@ def _read_file(path: Path, data: bytes, source: Source, file: str, names: _Names
 
 
 def _parents(key: str) -> set[str]:
-    """The objects a dotted key reaches through, lower case: `address.geo.lat` -> {'address', 'address.geo'}."""
+    """The objects a dotted key reaches through, lower case: `address.geo.lat` -> {'address', 'address.geo'}; an
+    array element's (`contacts[kind=email].value`) are the array and its parents: {'contacts'}."""
+    if selector := SELECTOR.fullmatch(key):
+        return _parents(selector["array"]) | {selector["array"].lower()}
     parts = key.lower().split(".")
     return {".".join(parts[:i]) for i in range(1, len(parts))}
 
@@ -627,6 +682,10 @@ def read_source(source: Source, raw_dir: Path, day: str | None = None,
         data = path.read_bytes()
         load = FileLoad(file=file, sha256=hashlib.sha256(data).hexdigest(), drop=drop_day(path, raw_dir))
         loads.append(load)
+        if not data:  # loaded (nothing to read), never the duplicate of another empty file, and said
+            warnings.append(f"{file}: empty (0 bytes): an export that failed, or a copy not yet written? nothing read; "
+                            "deliver it again if it should hold records")
+            continue
         if load.sha256 in seen:
             load.status = f"duplicate of {seen[load.sha256]}"
             warnings.append(f"{file}: same content as {seen[load.sha256]}, skipped")

@@ -201,6 +201,7 @@ def _set(reason: pd.Series, rows: pd.Series, why: str | pd.Series) -> None:
 
 
 NO_DATE_NOR_PERSON = "neither a date nor a person: a summary or footer row (a spreadsheet's total)?"
+NO_PERSON_REASON = "no name, e-mail or phone to identify the person"
 
 
 def footer_rule(source: Source) -> bool:
@@ -229,7 +230,7 @@ def _row_rejections(source: Source, frame: pd.DataFrame, renamed: dict[str, list
              & _col(frame, source.person_ref.column).isna(), NO_DATE_NOR_PERSON)
     if source.has_person:  # an empty person would become an empty customer (and its activities with it)
         present = np.logical_or.reduce([_identifying(frame, source, f).to_numpy() for f in IDENTIFYING])
-        _set(reason, reason.isna() & ~present & ~frame["_purged"], "no name, e-mail or phone to identify the person")
+        _set(reason, reason.isna() & ~present & ~frame["_purged"], NO_PERSON_REASON)
         _set(reason, reason.isna() & _shared_ids(source, frame, reason.isna()), SHARED_ID_REASON)
     # Same record id twice: the last version read (latest drop, last line) wins, unless its file's export renamed a
     # key an earlier version holds a value for (staging_renamed.py).
@@ -342,7 +343,7 @@ def _stage_activities(source: Source, frame: pd.DataFrame, issues: _Issues) -> p
     out["amount"] = pd.to_numeric(amount)
     issues.add("amount", a.get("amount", empty), why)
     for f in ("quantity", "rating"):
-        num, why = _parts(a.get(f, empty), lambda v: None if v is None else values.parse_decimal(v, "."), 2)
+        num, why = _parts(a.get(f, empty), lambda v: None if v is None else values.parse_decimal(v, source.decimal), 2)
         out[f] = pd.to_numeric(num).round().astype("Int64")
         issues.add(f, a.get(f, empty), why)
     out["rating"] = out["rating"].where(out["rating"].between(1, 5))

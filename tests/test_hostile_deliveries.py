@@ -8,6 +8,7 @@ import gzip
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -201,6 +202,29 @@ def test_an_untrustworthy_header_refuses_the_file_without_leaking_values(tmp_pat
     for secret in (SECRET_NAME, SECRET_EMAIL, SECRET_PHONE, "jean@example.fr"):
         assert secret not in shown
     assert set(extract.rows.columns) <= {"id", "prenom", "nom", "email", "_file", "_line", "_error", "_raw", "_drop"}
+
+
+ACCENTED = ["1,Hélène,Müller,h@x.fr", "2,Μαρία,Παπαδοπούλου,m@x.gr", "3,Œdipe,Ñúñez,o@x.es"]
+
+
+@pytest.mark.parametrize("declared,data", [
+    ("cp1252", b"\xef\xbb\xbf" + _csv(HEADER, *ACCENTED)),  # Excel's "CSV UTF-8" where "CSV (Windows)" was declared
+    ("latin-1", b"\xef\xbb\xbf" + _csv(HEADER, *ACCENTED)),
+    ("utf-16", b"\xef\xbb\xbf" + _csv(HEADER, *ACCENTED)),
+    ("utf-16", _csv(HEADER, *ACCENTED)),  # no mark and no NUL byte: not UTF-16 (an odd length crashed the run)
+    ("utf-16", _csv(HEADER, *ACCENTED) + b"\n"),
+    ("utf-16-le", (HEADER + "\n" + "\n".join(ACCENTED) + "\n").encode("utf-16-le")),  # as declared: Greek has no NUL
+    ("utf-8", (HEADER + "\n" + "\n".join(ACCENTED) + "\n").encode("utf-16")),
+], ids=["utf8-bom-as-cp1252", "utf8-bom-as-latin1", "utf8-bom-as-utf16", "utf8-as-utf16", "utf8-odd-as-utf16",
+        "utf16le-greek-as-declared", "utf16-bom-as-utf8"])
+def test_a_byte_order_mark_or_its_absence_outweighs_the_declared_encoding(tmp_path, declared, data):
+    # Read as declared, the first two lost the header's first column behind 'ï»¿' ('lacks mapped column(s) ['id']',
+    # every record refused) and the next two were one line of garbage refused as "no header row", or a
+    # UnicodeDecodeError that stopped the run.
+    extract = _read(tmp_path, data, encoding=declared)
+    assert not _errors(extract) and extract.files[0].status == "loaded"
+    assert list(extract.rows["prenom"]) == ["Hélène", "Μαρία", "Œdipe"]
+    assert list(extract.rows["id"]) == ["1", "2", "3"]
 
 
 def test_a_utf8_row_inside_a_latin1_file_is_repaired_and_counted(tmp_path):
@@ -693,3 +717,100 @@ def test_a_source_folder_gone_between_runs_is_said_on_every_run(tmp_path):
     assert runner.plan(settings).gone == [said[0].removeprefix("warning: ")]  # and the next run (and the sensor)
     with duckdb.connect(str(settings.warehouse), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM staging.person_records WHERE source = 'shop'").fetchall() == [(6,)]
+
+
+CONTACTS_YAML = """
+sources:
+  - name: app
+    channel: online
+    format: {format}
+    files: app/**/*.{format}
+    record_id: uid
+    person:
+      first_name: name.first
+      email: {email}
+      phone: contacts[KIND=phone].value
+      street: addresses[0].lines
+"""
+
+
+def test_an_element_of_an_array_of_objects_is_mapped_by_key_or_position(tmp_path):
+    # An export's contact list (`"contacts": [{"kind": "email", "value": ...}]`) could only be mapped whole: its JSON
+    # text, which no field reads as a value (a field issue on every record, the e-mail and phone lost).
+    path = tmp_path / "sources.yaml"
+    path.write_text(CONTACTS_YAML.format(format="jsonl", email="contacts[kind=Email].value"), encoding="utf-8")
+    source = load_sources(path)[0]
+    lines = [
+        {"uid": "A1", "name": {"first": "محمد"}, "contacts": [{"kind": "phone", "value": "+971 50 123 4567"},
+                                                              {"Kind": "EMAIL", "value": "m@example.ae"}],
+         "addresses": [{"lines": ["12 Main St", "Apt 3"]}, {"lines": ["PO Box 9"]}]},
+        {"uid": "A2", "name": {"first": "فاطمة"}, "contacts": [{"kind": "email", "value": "f@example.ae"},
+                                                               {"kind": "email", "value": "second@example.ae"}, "x"]},
+        {"uid": "A3", "name": {"first": "Ana"}, "contacts": [], "addresses": []},
+        {"uid": "A4", "name": {"first": "Bo"}},
+    ]
+    folder = tmp_path / "raw" / "app" / day(-1)
+    folder.mkdir(parents=True)
+    (folder / "users.jsonl").write_text("\n".join(json.dumps(x, ensure_ascii=False) for x in lines) + "\n",
+                                        encoding="utf-8")
+    extract = read_source(source, tmp_path / "raw")
+    rows = extract.rows.set_index("uid")
+    assert not _errors(extract) and extract.files[0].status == "loaded"
+    assert rows["contacts[kind=Email].value"].to_dict() == {"A1": "m@example.ae", "A2": "f@example.ae", "A3": None,
+                                                            "A4": None}  # the first matching element, any case
+    assert rows["contacts[KIND=phone].value"].to_dict() == {"A1": "+971 50 123 4567", "A2": None, "A3": None, "A4": None}
+    assert rows["addresses[0].lines"].to_dict() == {"A1": "12 Main St Apt 3", "A2": None, "A3": None, "A4": None}
+    staged = stage_source(source, extract.rows, date.today())
+    person = staged.persons.set_index("source_record_id")
+    assert person.loc["A1", "email"] == "m@example.ae" and person.loc["A1", "phone"] == "+971501234567"
+    # A file whose export renamed `name` says so, and the mapped array is not among its unmapped keys.
+    (folder / "users.jsonl").write_text(json.dumps({"uid": "A5", "vorname": "X", "contacts": [], "addresses": []}) + "\n", encoding="utf-8")
+    status = read_source(source, tmp_path / "raw").files[0].status
+    assert "['name.first'] (it holds unmapped key(s) ['vorname']: renamed" in status, status
+    # A selector that is not one, or in a CSV source, is an error naming the source and the column.
+    for fmt, email in (("jsonl", "contacts[kind=email"), ("csv", "contacts[kind=email].value")):
+        path.write_text(CONTACTS_YAML.format(format=fmt, email=email), encoding="utf-8")
+        with pytest.raises(SourcesFileError, match=r"source 'app': column 'contacts\[kind=email.*array\[key=value\]"):
+            load_sources(path)
+
+
+@pytest.mark.parametrize("line,error", [
+    ("delimiter: ';;'", "delimiter must be one character"), ("delimiter: '\"'", "delimiter must be one character"),
+    ("delimiter: ''", "delimiter must be one character"), ("encoding: latin-9x", "encoding 'latin-9x' is unknown"),
+    ("decimal: ';'", "decimal must be '.' or ','")])
+def test_a_delimiter_encoding_or_decimal_mark_that_reads_nothing_is_an_error_naming_the_source(tmp_path, line, error):
+    # An unknown encoding refused every file as 'unreadable csv file'; a two-character delimiter read every record
+    # as one field of the wrong count. Both are the sources file's fault: said at once, naming the source.
+    path = tmp_path / "s.yaml"
+    path.write_text(CSV_YAML.replace('    delimiter: "{delimiter}"\n', "").replace("    encoding: {encoding}\n", "")
+                    .format(format="csv", ext="csv") + f"    {line}\n", encoding="utf-8")
+    with pytest.raises(SourcesFileError, match=rf"source 'crm': {re.escape(error)}"):
+        load_sources(path)
+
+
+@pytest.mark.parametrize("spelling", ["'\\t'", "\\t", "tab", "TAB", '"\\t"'])
+def test_a_tab_delimiter_reads_however_yaml_spells_it(tmp_path, spelling):
+    # Single-quoted or plain, YAML keeps `\t` as two characters: the tab-separated export was one field a line.
+    path = tmp_path / "sources.yaml"
+    path.write_text(CSV_YAML.replace('"{delimiter}"', spelling).format(format="csv", ext="csv", encoding="utf-8"),
+                    encoding="utf-8")
+    source = load_sources(path)[0]
+    assert source.delimiter == "\t"
+    folder = tmp_path / "raw" / "crm" / day(-1)
+    folder.mkdir(parents=True)
+    (folder / "export.csv").write_bytes(_csv(*(line.replace(",", "\t") for line in (HEADER, *GOOD))))
+    extract = read_source(source, tmp_path / "raw")
+    assert not _errors(extract) and list(extract.rows["id"]) == ["1", "2", "3"]
+
+
+def test_an_empty_file_is_said_and_a_second_one_is_no_duplicate(tmp_path):
+    # A 0-byte export (a failed job, a copy not yet written) loaded without a word, and a second day's was skipped as
+    # the "duplicate" of the first (the same checksum of nothing).
+    source = _source(tmp_path)
+    for offset in (-2, -1):
+        folder = tmp_path / "raw" / "crm" / day(offset)
+        folder.mkdir(parents=True)
+        (folder / "export.csv").write_bytes(b"")
+    extract = read_source(source, tmp_path / "raw")
+    assert [f.status for f in extract.files] == ["loaded", "loaded"] and len(extract.rows) == 0
+    assert len([w for w in extract.warnings if "empty (0 bytes)" in w]) == 2

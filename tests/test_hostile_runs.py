@@ -15,8 +15,10 @@ from assets.cli import main
 from assets.publication_guard import customer_360_not_shrunk
 from assets.resources import build_resources
 from assets.staging import RECONCILES
+from pipeline.identity.scoring import NOTHING_TO_LINK
 from tests.conftest import checks
 from tests.hostile import (
+    CRM_HEADER,
     SECRET_EMAIL,
     SECRET_NAME,
     SECRET_PHONE,
@@ -213,3 +215,15 @@ def test_every_blocking_check_stands_before_both_published_copies_and_bad_folder
                 seen.add(key)
                 todo.extend(graph.get(key).child_keys)
         assert set(copies) <= seen, f"{check.name} on {check.asset_key.to_user_string()} guards no published copy"
+
+
+def test_a_first_delivery_without_any_person_record_fails_with_the_reason(tmp_path):
+    # A first export that is header-only (or every file refused) stopped the run inside Splink's u sampling with a
+    # ZeroDivisionError; it now fails at the scoring step saying why, and nothing is published.
+    settings = project(tmp_path)
+    write(settings.raw_dir, "crm", day(-1), "export.csv", (CRM_HEADER + "\r\n").encode("latin-1"))
+    results = runner.run(settings, console_level="CRITICAL")
+    failures = [e for r in results for e in r.all_events if e.is_step_failure]
+    assert [e.step_key for e in failures] == ["identity__pairwise_predictions"]
+    assert NOTHING_TO_LINK in failures[0].step_failure_data.error.message
+    assert not (settings.warehouse.parent / "published.duckdb").exists()

@@ -15,6 +15,7 @@ from assets.sources import FILES_LOADED
 from assets.staging import STAGED_LINES_SQL
 from pipeline.config import Settings, load_sources
 from pipeline.quality.scorecard import source_quality_sql
+from pipeline.staging import NO_DATE_NOR_PERSON, NO_PERSON_REASON
 from pipeline.staging_changes import _create_tables
 from tests.conftest import checks, copy_demo
 
@@ -333,3 +334,52 @@ def test_the_bad_rows_of_yesterday_s_full_export_leave_the_quarantine_share(tmp_
                           {"as_of": "2026-11-28"}).fetchall()[0]
     assert row[:2] == ((days - 1) * good + 2 * days + 1, (days - 1) * (good + 2))
     assert row[2] == pytest.approx(3 / (good + 3))  # today's footer, C99 and the unreadable line, over 13 records
+
+
+def test_a_file_s_footer_row_is_counted_apart_from_the_quarantine_share(tmp_path):
+    # A till sending three receipts a day and its `Summe;;;22,70` footer: 1 of 4 rows quarantined read 25 % bad and
+    # blocked every run (limit 20 %). The last record of a file quarantined as a footer is counted apart, one a file;
+    # the same reason on a record followed by others, and any other reason in last place, stay in the share.
+    path = tmp_path / "sources.yaml"
+    path.write_text("sources:\n  - {name: crm, channel: offline, format: csv, files: 'crm/*.csv', record_id: id, "
+                    "person: {first_name: prenom}}\n  - {name: till, channel: offline, format: csv, files: 'till/*.csv', "
+                    "record_id: bon, person_ref: {source: crm, column: kunde}, "
+                    "activity: {type: store_purchase, occurred_at: datum}}\n", encoding="utf-8")
+    with duckdb.connect() as con:
+        _create_tables(con, fresh=True)
+        con.execute("CREATE SCHEMA raw")
+        con.execute("CREATE TABLE raw.till AS SELECT range AS i FROM range(8)")
+        con.execute("CREATE TABLE raw.crm AS SELECT range AS i FROM range(8)")
+        con.execute("INSERT INTO staging.activities (source, source_record_id, _file, _line) VALUES "
+                    "('till', 'T1', 'till/1.csv', 2), ('till', 'T2', 'till/1.csv', 3), ('till', 'T3', 'till/1.csv', 4), "
+                    "('till', 'T4', 'till/2.csv', 2), ('till', 'T5', 'till/2.csv', 4)")
+        con.execute("INSERT INTO staging.person_records (source, source_record_id, first_name_raw, _file, _line) "
+                    "SELECT 'crm', 'C' || range, 'Jean', 'crm/1.csv', range + 2 FROM range(6)")
+        con.execute("INSERT INTO staging.quarantine (source, _file, _line, source_record_id, reason) VALUES "
+                    "('till', 'till/1.csv', 5, 'Summe', $footer), ('till', 'till/2.csv', 3, 'Summe', $footer), "
+                    "('crm', 'crm/1.csv', 8, 'Anzahl: 6', $nobody), ('crm', 'crm/1.csv', 9, NULL, 'unbalanced quote')",
+                    {"footer": NO_DATE_NOR_PERSON, "nobody": NO_PERSON_REASON})
+        sql = source_quality_sql(load_sources(path), with_customers=False)
+        rows = con.execute(f"SELECT source, quarantined_rows, footer_rows, quarantine_share FROM ({sql}) ORDER BY source",
+                           {"as_of": "2026-11-28"}).fetchall()
+    assert rows == [("crm", 2, 0, pytest.approx(2 / 8)), ("till", 2, 1, pytest.approx(1 / 7))]
+
+
+def test_a_purged_customer_s_quarantined_rows_leave_the_quarantine_share(tmp_path):
+    # The purge sets every text of an erased or expired customer's rows to NULL, a quarantined row's reason with them:
+    # the superseded version of a re-sent erased record then read as bad data (1 of 5 rows: 20 %, at the limit).
+    path = tmp_path / "sources.yaml"
+    path.write_text("sources:\n  - {name: crm, channel: offline, format: csv, files: 'crm/*.csv', record_id: id, "
+                    "person: {first_name: prenom}}\n", encoding="utf-8")
+    with duckdb.connect() as con:
+        _create_tables(con, fresh=True)
+        con.execute("CREATE SCHEMA raw")
+        con.execute("CREATE TABLE raw.crm AS SELECT range AS i FROM range(5)")
+        con.execute("INSERT INTO staging.person_records (source, source_record_id, first_name_raw, _file, _line) "
+                    "SELECT 'crm', 'C' || range, 'Jean', 'crm/2.csv', range + 2 FROM range(4)")
+        con.execute("INSERT INTO staging.quarantine (source, _file, _line, source_record_id, reason) "
+                    "VALUES ('crm', 'crm/1.csv', 2, 'C3', NULL)")
+        sql = source_quality_sql(load_sources(path), with_customers=False)
+        row = con.execute(f"SELECT quarantined_rows, purged_rows, quarantine_share FROM ({sql})",
+                          {"as_of": "2026-11-28"}).fetchall()[0]
+    assert row == (1, 1, 0.0)

@@ -148,3 +148,27 @@ def test_a_row_with_neither_date_nor_person_is_no_purchase_in_both_ways(tmp_path
     tables = _staged_both_ways(tmp_path, [(till, raw)])
     assert sorted(r[1] for r in tables["activities"]) == ["T1", "T2", "T3"]  # a date or a person: kept
     assert [(r[3], r[4]) for r in tables["quarantine"]] == [("Summe", NO_DATE_NOR_PERSON)]
+
+
+def test_a_mark_that_cannot_group_thousands_is_the_decimal_one_in_both_ways(tmp_path):
+    # '12.5' in a till declaring ',' (a JSON number, a second export tool) was read as 125, '2,0' articles as 20, and a
+    # review's '4,0' stars (a source declaring '.') as 40, then dropped as out of range: silently. A mark between
+    # groups of three digits stays a thousands separator as declared ('1.234' is 1234 under ',').
+    path = tmp_path / "sources.yaml"
+    path.write_text(SOURCES, encoding="utf-8")
+    _, till, reviews = load_sources(path)
+    amounts, articles = ["12.5", "1.234", "1.234,56", "0,99", "1,234.5", "1.2.3"], ["2,0", "1", "3.0", "1.000", "2", "1"]
+    till_raw = pd.DataFrame({"ticket": [f"T{i}" for i in range(6)], "achat": "02/01/2026 10:30", "carte": "C1",
+                             "montant": amounts, "articles": articles, "_file": "till/1.csv", "_line": range(2, 8),
+                             "_error": None, "_raw": None, "_drop": "2026-11-20"}, dtype=object).astype({"_line": "int64"})
+    reviews_raw = pd.DataFrame({"review": ["R1", "R2", "R3"], "written": "2026-01-05", "stars": ["4,0", "4.0", "3,5"],
+                                "_file": "reviews/1.csv", "_line": range(2, 5), "_error": None, "_raw": None,
+                                "_drop": "2026-11-20"}, dtype=object).astype({"_line": "int64"})
+    _staged_both_ways(tmp_path, [(till, till_raw), (reviews, reviews_raw)])
+    with duckdb.connect(str(tmp_path / "sql.duckdb"), read_only=True) as con:
+        staged = dict(con.execute("SELECT source_record_id, (amount, quantity, rating) FROM staging.activities").fetchall())
+        issues = con.execute("SELECT source_record_id, field FROM staging.field_issues").fetchall()
+    assert staged == {"T0": (12.5, 2, None), "T1": (1234.0, 1, None), "T2": (1234.56, 3, None), "T3": (0.99, 1000, None),
+                      "T4": (1234.5, 2, None), "T5": (None, 1, None), "R1": (None, None, 4), "R2": (None, None, 4),
+                      "R3": (None, None, 4)}
+    assert issues == [("T5", "amount")]

@@ -43,12 +43,22 @@ def train_and_predict(settings: Settings, records) -> link.LinkResult:
     return link.train_and_predict(records, settings.artefacts_dir)
 
 
+class NothingToLink(ValueError):
+    """A first (or requested) training with no person record at all: Splink's u sampling divided by zero."""
+
+
+NOTHING_TO_LINK = ("no person record to link: every person source's files are empty, header-only or refused "
+                   "(files_loaded says which); nothing is trained or published until one delivers records")
+
+
 def score_pairs(con: duckdb.DuckDBPyConnection, settings: Settings, full_relink: bool, run_id: str) -> Scoring:
     """Rebuild identity.pairwise_predictions (and identity.model_health on a full re-link) as the plan says."""
     plan = plan_link(con, settings.model_path, full_relink, settings.linkage.max_incremental_share)
     full, rescored, merged = None, 0, {}
     if plan.mode == "full":
         records = con.sql("SELECT * FROM identity.linkage_input ORDER BY unique_id").to_arrow_table()
+        if not records.num_rows:
+            raise NothingToLink(NOTHING_TO_LINK)
         full = train_and_predict(settings, records)
         replace_table(con, "identity.pairwise_predictions",
                       kept(apply_conflicts(full.predictions, full.conflicts, name_typos.held(con))))

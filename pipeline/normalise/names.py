@@ -19,10 +19,36 @@ _SPACES = re.compile(r"\s+")
 
 def to_ascii(text: str) -> str:
     """ASCII with the case kept: accents dropped, other scripts transliterated ('Lévêque' -> 'Leveque',
-    'Strauß' -> 'Strauss', 'Иванов' -> 'Ivanov', 'Παπαδόπουλος' -> 'Papadopoylos', '王小明' -> 'WangXiaoMing')."""
+    'Strauß' -> 'Strauss', 'Иванов' -> 'Ivanov', 'Παπαδόπουλος' -> 'Papadopoulos', '王小明' -> 'WangXiaoMing')."""
     if text.isascii():
         return text
-    return "".join(_ascii_char(c) for c in unicodedata.normalize("NFC", text))
+    text = unicodedata.normalize("NFC", text)
+    if _GREEK.search(text):
+        text = _GREEK_DIGRAPHS.sub(_greek_digraph, unicodedata.normalize("NFC", unicodedata.normalize("NFD", text)
+                                                                       .replace("\u0301", "")))
+    return "".join(_ascii_char(c) for c in text)
+
+
+# Greek digraphs as ELOT 743 (the Greek passport's romanisation) spells them; letter by letter, 'Παπαδοπούλου' was
+# 'papadopoyloy' and 'Ευάγγελος' 'eyaggelos', never equal to the same person's Latin-script record ('Papadopoulou',
+# 'Evangelos'). The acute accent is dropped first; a diaeresis (ϊ, ϋ) marks two vowels, no digraph, so it stays.
+_GREEK = re.compile(r"[\u0370-\u03ff\u1f00-\u1fff]")
+_GREEK_DIGRAPHS = re.compile(r"(?i)(ου)|([αεη])υ(?=([αεηιουωβγδζλμνρ])?)|(γ[γξχ])|(^|(?<=\s))μπ|μπ(?=\s|$)")
+
+
+def _greek_digraph(match: re.Match) -> str:
+    text = match[0]
+    if match[1]:
+        latin = "ou"
+    elif match[2]:  # av/ev/iv before a vowel or a voiced consonant, af/ef/if before a voiceless one or at the end
+        latin = {"α": "a", "ε": "e", "η": "i"}[match[2].lower()] + ("v" if match[3] else "f")
+    elif match[4]:
+        latin = {"γγ": "ng", "γξ": "nx", "γχ": "nch"}[text.lower()]
+    else:
+        latin = "b"
+    if text.isupper() and len(text) > 1:
+        return latin.upper()
+    return latin.capitalize() if text[0].isupper() else latin
 
 
 @lru_cache(maxsize=4096)
@@ -34,7 +60,10 @@ def _ascii_char(char: str) -> str:
     decomposed = "".join(c for c in unicodedata.normalize("NFKD", char) if not unicodedata.combining(c))
     if decomposed.isascii() or unicodedata.category(char)[0] not in "LMN":
         return decomposed
-    return anyascii(char)
+    # A letter anyascii spells as an apostrophe (Cyrillic's soft and hard signs, Arabic's ayn and hamza) is part of
+    # its word: kept, the match form cut 'Ольга' into 'ol ga', never the 'olga' of a Latin-script record.
+    latin = anyascii(char)
+    return latin.replace("'", "").replace("`", "") if unicodedata.category(char) in ("Lu", "Ll", "Lo") else latin
 
 
 def clean(value: object) -> str | None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import re
-from datetime import date, datetime
+import unicodedata
+from datetime import date, datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -40,7 +42,46 @@ def parse_datetime(value: object, formats: tuple[str, ...]) -> tuple[datetime | 
         return parsed.replace(tzinfo=None), None
     except ValueError:
         pass
-    return None, f"'{text}' matches none of the formats {list(formats)} (or is an impossible date)"
+    if any("%b" in f or "%B" in f for f in formats) and (english := _english_months(text)) != text:
+        parsed, why = parse_datetime(english, tuple(f.replace("%b", "%B") for f in formats))
+        if parsed is not None or "ambiguous" in (why or ""):
+            return parsed, why
+    hint = ""
+    if _SERIAL_DAY.fullmatch(text):
+        hint = f"; a spreadsheet's day number? {text} is {(_SERIAL_EPOCH + timedelta(days=int(text))).isoformat()}: " \
+               "export the column as a date"
+    return None, f"'{text}' matches none of the formats {list(formats)} (or is an impossible date){hint}"
+
+
+# Month names and their abbreviations in English, French, German, Spanish, Italian, Portuguese and Dutch (accents and case
+# dropped): Python's and DuckDB's %B and %b read English only, so `12 mars 1980` under '%d %B %Y' was a field issue.
+_MONTHS = {name: month for month, names in enumerate([
+    "january jan janvier janv januar janner jaenner enero ene gennaio gen janeiro januari",
+    "february feb fevrier fevr fev februar febrero febbraio fevereiro februari",
+    "march mar mars marz maerz mrz marzo marco maart mrt",
+    "april apr avril avr abril abr aprile",
+    "may mai mayo maggio mag maio mei",
+    "june jun juin juni junio giugno giu junho",
+    "july jul juillet juil juli julio luglio lug julho",
+    "august aug aout agosto ago augustus",
+    "september sep septembre sept septiembre setiembre settembre set setembro",
+    "october oct octobre oktober okt octubre ottobre ott outubro out",
+    "november nov novembre noviembre novembro",
+    "december dec decembre dezember dez diciembre dic dicembre dezembro"], 1) for name in names.split()}
+_ENGLISH_MONTHS = ["", "January", "February", "March", "April", "May", "June", "July", "August", "September",
+                   "October", "November", "December"]
+_WORD = re.compile(r"[^\W\d_]+\.?")
+_SERIAL_DAY = re.compile(r"[1-9]\d{4}")  # 10000-99999: 1927-05-18 to 2173-10-14 as a spreadsheet's day number
+_SERIAL_EPOCH = date(1899, 12, 30)  # Excel's (and LibreOffice's) day 0, its 1900 leap-year bug included
+
+
+def _english_months(text: str) -> str:
+    """`12 mars 1980` -> `12 March 1980`: each month name or abbreviation of the languages above in English."""
+    def english(word: re.Match) -> str:
+        key = "".join(c for c in unicodedata.normalize("NFKD", word[0].rstrip(".").casefold())
+                      if not unicodedata.combining(c))
+        return _ENGLISH_MONTHS[_MONTHS[key]] if key in _MONTHS else word[0]
+    return _WORD.sub(english, text)
 
 
 def strptime_sql(column: str, formats: tuple[str, ...]) -> str:
@@ -89,20 +130,50 @@ def parse_birth_dates(values: list[str], formats: tuple[str, ...], today: date) 
     return [(decided[v], None) if v in decided else parse_birth_date(v, formats, today) for v in values]
 
 
-_NUMBER_MARKS = re.compile(r"[\s\u00a0\u202f€$]")  # thousands separators and currency signs, dropped
+_NUMBER_MARKS = re.compile(r"[\s\u00a0\u202f'’€$£]")  # thousands separators and currency signs, dropped
+_NUMBER = re.compile(r"[+-]?(?:\d[\d.,]*|[.,]\d+)(?:[eE][+-]?\d+)?")
+_GROUPED = {mark: re.compile(rf"[+-]?\d{{1,3}}(?:\{mark}\d{{3}})+") for mark in ".,"}  # 1.234.567, 12,345
+
+
+def _decimal_point(text: str, declared: str) -> str | None:
+    """The decimal mark of a number's text ('' when it has none), None when its marks do not make a number. The
+    declared mark decides only what is ambiguous ('1.234' is 1234 under ',' and 1.234 under '.')."""
+    marks = [m for m in ".," if m in text]
+    if len(marks) == 2:  # both: the last one is the decimal mark, the other groups thousands
+        point = "." if text.rindex(".") > text.rindex(",") else ","
+        thousands = "," if point == "." else "."
+        grouped = _GROUPED[thousands].fullmatch(text[: text.rindex(point)])
+        return point if text.count(point) == 1 and grouped else None
+    if not marks:
+        return ""
+    mark = marks[0]
+    if text.count(mark) > 1 or (mark != declared and _GROUPED[mark].fullmatch(text)):  # thousands only
+        return "" if _GROUPED[mark].fullmatch(text) else None
+    return mark  # one mark, the declared decimal one or one that cannot group thousands ('12,50' under '.')
 
 
 def parse_decimal(value: object, decimal: str = ".") -> tuple[float | None, str | None]:
-    """'1 234,50' with decimal=',' -> 1234.5. Thousands separators (space, nbsp, other mark) dropped."""
+    """'1 234,50' with decimal=',' -> 1234.5. Thousands separators (space, nbsp, apostrophe) dropped.
+
+    A mark groups thousands only between groups of three digits: '12,50' under '.' and '12.5' under ',' (a JSON
+    number in a source declaring ',') are decimals, '1.234,56' is 1234.56 under either; each was read with the mark
+    dropped (1250, 125, 123456: a price a hundred times too high, a quantity of 15, a rating of 45), silently."""
     if missing(value):
         return None, None
     text = _NUMBER_MARKS.sub("", str(value))
-    other = "," if decimal == "." else "."
-    text = text.replace(other, "").replace(decimal, ".")
-    try:
-        return float(text), None
-    except ValueError:
-        return None, f"'{value}' is not a number (decimal mark '{decimal}')"
+    if ("," if decimal == "." else ".") not in text and "_" not in text:  # nearly every value: only its own mark
+        try:
+            if math.isfinite(number := float(text.replace(decimal, "."))):
+                return number, None
+        except ValueError:
+            pass  # '1.234.567' under '.', or no number at all: the marks' reading below says which
+    point = _decimal_point(text, decimal) if _NUMBER.fullmatch(text) else None
+    if point is not None:
+        digits = text.replace(",", "").replace(".", "") if not point else \
+            text.replace("," if point == "." else ".", "").replace(point, ".")
+        if math.isfinite(number := float(digits)):
+            return number, None
+    return None, f"'{value}' is not a number (decimal mark '{decimal}')"
 
 
 def _strptime(texts: np.ndarray, formats: tuple[str, ...]) -> np.ndarray:
