@@ -18,14 +18,17 @@ outweighed pairs, its ends' activity totals and customers; a customer's row read
 totals and customer. So the steps that change those note the records concerned in the journal
 identity.review_journal (with a customer id they held, when it changed): scoring (the records rescored and their
 partners), clustering (a pair's outweighed verdict changed; a record's cluster row changed or went), customer_ids (a
-record's customer changed); and the queue's own step adds the ends of the pair rows the purge scrubbed since (a
-built row's evidence is never NULL; their pairs' values may be gone too), the ends of steward decisions made or
-withdrawn, and the records whose activity totals differ from the stored ones (identity.review_values). Only the pair rows with an end among them and the rows of their customers (now and before)
+record's customer changed); and the queue's own step adds the ends of steward decisions made or withdrawn, and the
+records whose activity totals differ from the stored ones (identity.review_values). The purge needs no entry: it
+scrubs a pair's values and its queue row together, and a pair with no value left is built as the purge leaves it
+(no evidence, no facts), so a scrubbed row is the row building it again gives (it was computed again every day). Only the pair rows with an end among them and the rows of their customers (now and before)
 are computed again; every other row is kept. identity.review_state says what the queue was built with; without it (a
 first run, a full re-link, clusters or ids written whole) or with other thresholds, the queue is built whole.
 """
 
 from __future__ import annotations
+
+import hashlib
 
 import duckdb
 
@@ -39,8 +42,10 @@ STATE = "identity.review_state"
 VALUES = "identity.review_values"
 
 # Each record's activity totals: what ranks the queue, kept between runs so a day finds the records whose totals moved.
+# Summed exactly (as decimals): a sum of doubles depends on the order DuckDB's threads add them in, and its last bits
+# moved for ~3 % of the records every day, each then taken for a change and its queue rows computed again.
 VALUES_SQL = """SELECT person_source || ':' || person_record_id AS unique_id, count(*) AS activities,
-       coalesce(sum(amount), 0) AS spend
+       coalesce(sum(amount::DECIMAL(38, 9)), 0)::DOUBLE AS spend
     FROM staging.activities WHERE person_source IS NOT NULL AND person_record_id IS NOT NULL GROUP BY ALL"""
 DECIDED_SQL = """SELECT DISTINCT least(record_1, record_2) AS a, greatest(record_1, record_2) AS b
     FROM identity.steward_decisions WHERE decision IN ('must_link', 'cannot_link')"""
@@ -70,7 +75,8 @@ def forget(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _settings(review_floor: float, threshold: float, review_size: int) -> str:
-    return f"{review_floor!r}|{threshold!r}|{review_size}"
+    """What the queue's rows are built with: its thresholds and its query (another query's rows are built whole)."""
+    return f"{review_floor!r}|{threshold!r}|{review_size}|{hashlib.sha256(_REVIEW_QUEUE_SQL.encode()).hexdigest()[:16]}"
 
 
 def _scoped(con: duckdb.DuckDBPyConnection, settings: str) -> bool:
@@ -86,8 +92,7 @@ def _scoped(con: duckdb.DuckDBPyConnection, settings: str) -> bool:
         SELECT unique_id FROM {JOURNAL}
         UNION SELECT unnest([a, b]) FROM moved
         UNION SELECT unique_id FROM _review_values_now n FULL JOIN {VALUES} o USING (unique_id)
-              WHERE n.activities IS DISTINCT FROM o.activities OR n.spend IS DISTINCT FROM o.spend
-        UNION SELECT unnest([unique_id_l, unique_id_r]) FROM {QUEUE} WHERE customer_id IS NULL AND evidence IS NULL""")
+              WHERE n.activities IS DISTINCT FROM o.activities OR n.spend IS DISTINCT FROM o.spend""")
     con.execute("DELETE FROM _review_touched WHERE unique_id IS NULL")
     con.execute(f"""CREATE OR REPLACE TEMP TABLE _review_customers AS
         SELECT customer_id FROM identity.record_customer SEMI JOIN _review_touched USING (unique_id)

@@ -24,7 +24,12 @@ pairs AS (
            concat_ws(' | ', left(p.first_name_l, 1) || '. ' || left(p.last_name_l, 1) || '.',
                      'born ' || left(p.birth_date_l, 4), '*@' || split_part(p.email_l, '@', 2), p.postcode_l) AS left_facts,
            concat_ws(' | ', left(p.first_name_r, 1) || '. ' || left(p.last_name_r, 1) || '.',
-                     'born ' || left(p.birth_date_r, 4), '*@' || split_part(p.email_r, '@', 2), p.postcode_r) AS right_facts
+                     'born ' || left(p.birth_date_r, 4), '*@' || split_part(p.email_r, '@', 2), p.postcode_r) AS right_facts,
+           -- the purge scrubs a pair's values and its queue row together: a pair with no value left shows what the
+           -- purge leaves (no evidence, no facts), so the queue's scrubbed rows are as building them again gives
+           coalesce(p.first_name_l, p.first_name_r, p.last_name_l, p.last_name_r, p.birth_date_l, p.birth_date_r,
+                    p.email_l, p.email_r, p.mobile_l, p.mobile_r, p.landline_l, p.landline_r, p.postcode_l,
+                    p.postcode_r) IS NULL AS purged
     FROM _review_pairs p
     LEFT JOIN decided d ON d.a = least(p.unique_id_l, p.unique_id_r) AND d.b = greatest(p.unique_id_l, p.unique_id_r)
     LEFT JOIN outweighed o ON o.a = least(p.unique_id_l, p.unique_id_r) AND o.b = greatest(p.unique_id_l, p.unique_id_r)
@@ -54,7 +59,8 @@ clusters AS (
 SELECT item, NULL AS customer_id, unique_id_l, unique_id_r,
        coalesce(cl.customer_id = cr.customer_id, FALSE) AS same_customer,
        round(match_probability, 4) AS match_probability,
-       NULL::INTEGER AS cluster_size, NULL::DOUBLE AS link_density, evidence, left_facts, right_facts,
+       NULL::INTEGER AS cluster_size, NULL::DOUBLE AS link_density, CASE WHEN NOT purged THEN evidence END AS evidence,
+       CASE WHEN NOT purged THEN left_facts END AS left_facts, CASE WHEN NOT purged THEN right_facts END AS right_facts,
        coalesce(vl.activities, 0) + coalesce(vr.activities, 0) AS activities,
        round(coalesce(vl.spend, 0) + coalesce(vr.spend, 0), 2) AS spend,
        'customer360 explain --pair ' || unique_id_l || ' ' || unique_id_r AS command
