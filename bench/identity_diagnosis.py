@@ -21,6 +21,10 @@ alternative outweighed it), (c) vetoed, (b) scored 0.5-threshold, (b2) proposed 
 below 0.5 (not kept), (a) never compared; each with the fields the two clusters share exactly on any pair of their
 records (the evidence the linker had); each row also per 1,000 true pairs, to compare sizes of one generator.
 
+`--never-compared`: class (a) alone, by the fields both clusters hold and the nearest agreement beyond exact (a typo,
+the first name's initial, an e-mail's mailbox name holding the other side's surname): what a new blocking key could
+still reach, and whether the pair would carry evidence once compared.
+
 Records a purge emptied after linking (erasure, retention) are left out of every stage, and they are not a random
 share: a person split over two clusters leaves a fragment that looks inactive, so retention purges split
 persons' records more often than others. Diagnose a warehouse built with C360_RETENTION_DAYS large enough that
@@ -174,6 +178,48 @@ def lost_by_class(warehouse: Path, truth: Path, artefacts: Path, threshold: floa
             for c, s, n in rows]
 
 
+def never_compared(warehouse: Path, truth: Path, artefacts: Path) -> list[dict]:
+    """The pairs of one person's clusters no blocking rule compared (class a of `--classes`), by the fields both
+    fragments hold and by the nearest agreement any pair of their records shows beyond exact (what a new blocking
+    key could reach, and whether the pair would then carry evidence to score): a typo (Jaro-Winkler >= 0.88), the
+    first name's initial, an e-mail's mailbox name holding the other side's surname. Per 1,000 true pairs."""
+    con = duckdb.connect(str(warehouse), read_only=True)
+    rules = [r["blocking_rule"] for r in
+             json.loads((artefacts / "splink_model.json").read_text())["blocking_rules_to_generate_predictions"]]
+    fields = [c for c in COMPARED if c in {r[0] for r in con.execute("DESCRIBE identity.linkage_input").fetchall()}]
+    con.execute(f"""CREATE TEMP TABLE _rp AS SELECT c.unique_id, c.cluster_key, t.person_id FROM identity.clusters c
+        JOIN (SELECT source || ':' || source_record_id AS unique_id, person_id
+              FROM read_csv({literal(truth)}, all_varchar = true)) t USING (unique_id)""")
+    held = ", ".join(f"bool_or(l.{f} IS NOT NULL AND r.{f} IS NOT NULL) AS {f}" for f in fields)
+    near = {"exact": " OR ".join(f"l.{f} = r.{f}" for f in fields),
+            "typo": " OR ".join(f"(l.{f} <> r.{f} AND jaro_winkler_similarity(l.{f}, r.{f}) >= 0.88)" for f in fields),
+            "initial": "substr(l.first_name, 1, 1) = substr(r.first_name, 1, 1)",
+            "mailbox holds surname": "strpos(split_part(l.email, '@', 1), r.last_name) > 0 "
+                                     "OR strpos(split_part(r.email, '@', 1), l.last_name) > 0"}
+    near = {k: v for k, v in near.items() if all(f"l.{f}" not in v or f in fields for f in COMPARED)}  # mapped only
+    agree = ", ".join(f"CASE WHEN \"{k}\" THEN '{k}' END" for k in near)
+    rows = con.execute(f"""
+        WITH frag AS (SELECT person_id, cluster_key, count(*) AS n FROM _rp GROUP BY ALL),
+        lost AS (SELECT a.person_id, a.cluster_key AS k1, b.cluster_key AS k2, a.n * b.n AS pairs
+                 FROM frag a JOIN frag b ON a.person_id = b.person_id AND a.cluster_key < b.cluster_key),
+        judged AS (SELECT s.person_id, s.k1, s.k2, any_value(s.pairs) AS pairs, {held},
+                          {', '.join(f'coalesce(bool_or({v}), false) AS "{k}"' for k, v in near.items())},
+                          coalesce(bool_or({' OR '.join(f'({r})' for r in rules)}), false) AS blocked
+                   FROM lost s JOIN _rp x ON x.person_id = s.person_id AND x.cluster_key = s.k1
+                   JOIN _rp y ON y.person_id = s.person_id AND y.cluster_key = s.k2
+                   JOIN identity.linkage_input l ON l.unique_id = least(x.unique_id, y.unique_id)
+                   JOIN identity.linkage_input r ON r.unique_id = greatest(x.unique_id, y.unique_id)
+                   GROUP BY ALL)
+        SELECT concat_ws('+', {', '.join(f"CASE WHEN {f} THEN '{f}' END" for f in fields)}) AS both_hold,
+               concat_ws('+', {agree}) AS agree,
+               sum(pairs)::BIGINT AS pairs
+        FROM judged WHERE NOT blocked GROUP BY ALL ORDER BY pairs DESC""").fetchall()
+    total = scalar(con, "SELECT sum(n * (n - 1) / 2) FROM (SELECT count(*) AS n FROM _rp GROUP BY person_id)")
+    con.close()
+    return [{"both_hold": h or "nothing", "agree": a or "nothing", "pairs": n,
+             "per_1000_true_pairs": round(1000 * n / max(total, 1), 2)} for h, a, n in rows]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--warehouse", required=True)
@@ -185,11 +231,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--classes", action="store_true",
                         help="instead: the pairs lost by class (never compared, scored below, vetoed, clustering) and "
                              "the fields they share")
+    parser.add_argument("--never-compared", action="store_true",
+                        help="instead: the pairs no blocking rule compared, by the fields both sides hold and agreement")
     args = parser.parse_args(argv)
     warehouse = Path(args.warehouse)
     artefacts = Path(args.artefacts) if args.artefacts else warehouse.parent / "artefacts"
     if args.households:
         rows = household_diagnosis.diagnose(warehouse, Path(args.truth))
+    elif args.never_compared:
+        rows = never_compared(warehouse, Path(args.truth), artefacts)
     elif args.classes:
         rows = lost_by_class(warehouse, Path(args.truth), artefacts, args.threshold)
     else:
