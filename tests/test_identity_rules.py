@@ -179,8 +179,10 @@ def test_a_lone_name_the_data_use_as_a_surname_is_read_as_one():
 def test_a_mailbox_that_spells_a_name_gives_a_record_the_names_it_lacks():
     """A consent event with a first name and 'jean.dupont@...' is read as Jean Dupont: the mailbox's other word is the
     surname when the record's own first name (or its initial) explains one word, or, without a first name, when the
-    data hold one word as a first name and the other as a surname (a one-word mailbox: its one cut so read). A household's 'dupont.famille@' reads nothing (not
-    a name the data hold), typed names are never replaced, and a word the data hold as a first name is no surname."""
+    data hold one word as a first name and the other as a surname (a one-word mailbox: its one cut so read). A household's
+    'dupont.famille@', or another member's 'jean.dupont@', gives a member's record the household's surname (exactly one
+    word the data hold as a surname); typed names are never replaced, and a word the data hold as a first name is no
+    surname."""
     rows = [("1", "jean", "dupont", "jean.dupont@x.fr"), ("2", "marie", "dupont", None), ("3", "paul", "martin", None),
             ("4", "jean", None, "jean.dupont@x.fr"), ("5", "jean", None, "dupont.jean12@x.fr"),
             ("6", "jean", None, "j.dupont@x.fr"), ("7", "jean", None, "jeandupont@gmail.com"),
@@ -189,13 +191,14 @@ def test_a_mailbox_that_spells_a_name_gives_a_record_the_names_it_lacks():
             ("12", "jean", None, "jean.marie@x.fr"), ("13", "jean", "durand", "jean.dupont@x.fr"),
             ("14", "marie", None, "jean.dupont@x.fr"), ("15", None, None, "paul.marie@x.fr"),
             ("16", None, None, "jeandupont@gmail.com"), ("17", None, None, "paulmarie@x.fr"),
-            ("18", None, None, "jeanpierre@x.fr")]
+            ("18", None, None, "jeanpierre@x.fr"), ("19", "marie", None, "martin.dupont@x.fr")]
     read = _names_read(rows)
     assert all(read[f"s:{i}"] == ("jean", "jean", "dupont") for i in (4, 5, 6, 7, 8, 9))
-    assert read["s:10"] == ("marie", "marie", None) and read["s:11"] == (None, None, None)  # a household's e-mail
+    assert read["s:10"] == ("marie", "marie", "dupont") and read["s:11"] == (None, None, None)  # a household's e-mail
     assert read["s:12"] == ("jean", "jean", None)  # 'marie' is a first name here, not a surname
     assert read["s:13"] == ("jean", "jean", "durand")  # a typed surname stays
-    assert read["s:14"] == ("marie", "marie", None)  # her first name explains no word: another person's mailbox
+    assert read["s:14"] == ("marie", "marie", "dupont")  # another member's mailbox: the household's surname
+    assert read["s:19"] == ("marie", "marie", None)  # two words the data hold as surnames: which one is hers is unknown
     assert read["s:15"] == (None, None, None)  # two first names: no surname
     assert read["s:16"] == ("jean", "jean", "dupont")  # one word, no names typed: cut into a first name and a surname
     assert read["s:17"] == (None, None, None) and read["s:18"] == (None, None, None)  # no cut: no surname

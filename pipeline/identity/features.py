@@ -35,8 +35,11 @@ def identifier_names(con: duckdb.DuckDBPyConnection) -> list[str]:
 # ('famille' in 'dupont.famille@', a household's e-mail) reads nothing. A mailbox in one word is read only around the
 # record's own first name ('jeandupont', 'dupontjean') or its initial ('jdupont'), or, on a record without names, where
 # exactly one cut of it is a first name then a surname by the same counts ('jeandupont' on a consent event that holds
-# only an e-mail: the record would otherwise share nothing with the person's other records). Typed names are never
-# replaced.
+# only an e-mail: the record would otherwise share nothing with the person's other records). A two-word mailbox the
+# record's first name does not explain ('dupont.famille@', or 'jean.dupont@' on Marie's record: a household's or another
+# member's) gives the record its surname when exactly one word is one by the same counts: a member shares the
+# household's surname (20k seed 257: such pairs 0.93 true; F1 +0.0002-0.0004 on three seeds, bench/HISTORY.md `blk22`).
+# Typed names are never replaced.
 MAILBOX_NAMES_SQL = """
      own AS (SELECT *, CASE WHEN NOT surname_in_first_name THEN first_name_norm END AS own_first,
                     last_name_norm IS NULL AND NOT surname_in_first_name AS lacks_last FROM records),
@@ -50,15 +53,19 @@ MAILBOX_NAMES_SQL = """
                       CASE WHEN starts_with(box[1], own_first) THEN box[1][length(own_first) + 1:]
                            WHEN ends_with(box[1], own_first) THEN box[1][:length(box[1]) - length(own_first)] END
              END AS own_guess,
-             len(box) = 2 AND own_first IS NULL AND first_name_norm IS NULL AND last_name_norm IS NULL AS both_guess
+             len(box) = 2 AND own_first IS NULL AND first_name_norm IS NULL AND last_name_norm IS NULL AS both_guess,
+             -- two words, neither the record's first name: a household's or another member's mailbox
+             lacks_last AND own_first IS NOT NULL AND len(box) = 2 AND own_guess IS NULL AS house
          FROM own),
      scored AS (
          SELECT g.*, coalesce(f1.n, 0) AS f1, coalesce(l1.n, 0) AS l1, coalesce(f2.n, 0) AS f2, coalesce(l2.n, 0) AS l2,
                 coalesce(fo.n, 0) AS fo, coalesce(lo.n, 0) AS lo, coalesce(fi.n, 0) AS fi, coalesce(li.n, 0) AS li,
                 f1.canonical AS c1, f2.canonical AS c2
          FROM guessed g
-         LEFT JOIN first_names f1 ON g.both_guess AND f1.v = g.box[1] LEFT JOIN last_names l1 ON g.both_guess AND l1.v = g.box[1]
-         LEFT JOIN first_names f2 ON g.both_guess AND f2.v = g.box[2] LEFT JOIN last_names l2 ON g.both_guess AND l2.v = g.box[2]
+         LEFT JOIN first_names f1 ON (g.both_guess OR g.house) AND f1.v = g.box[1]
+         LEFT JOIN last_names l1 ON (g.both_guess OR g.house) AND l1.v = g.box[1]
+         LEFT JOIN first_names f2 ON (g.both_guess OR g.house) AND f2.v = g.box[2]
+         LEFT JOIN last_names l2 ON (g.both_guess OR g.house) AND l2.v = g.box[2]
          LEFT JOIN first_names fo ON fo.v = g.own_guess LEFT JOIN last_names lo ON lo.v = g.own_guess
          -- one word: the record's initial glued to a surname ('jdupont')
          LEFT JOIN first_names fi ON g.own_guess IS NULL AND g.lacks_last AND len(g.box) = 1
@@ -84,6 +91,7 @@ MAILBOX_NAMES_SQL = """
              CASE WHEN own_guess IS NOT NULL AND lo > fo THEN own_guess
                   WHEN own_guess IS NULL AND li > fi THEN box[1][2:]
                   WHEN both_guess AND f1 > l1 AND l2 > f2 THEN box[2] WHEN both_guess AND f2 > l2 AND l1 > f1 THEN box[1]
+                  WHEN house AND l1 > f1 AND NOT l2 > f2 THEN box[1] WHEN house AND l2 > f2 AND NOT l1 > f1 THEN box[2]
                   ELSE cut_last END AS box_last
          FROM scored LEFT JOIN cuts USING (source, source_record_id))"""
 
