@@ -15,9 +15,9 @@ if TYPE_CHECKING:  # Great Expectations is loaded by the checks that validate, n
 
 def table_metadata(con: duckdb.DuckDBPyConnection, table: str) -> dict:
     schema, name = table.split(".")
-    # DESCRIBE of the table the count reads (the run's own database, as any qualified name there): the names and
-    # types duckdb_columns() lists, without scanning the whole catalogue (0.7 against 2.0 ms, ~46 tables a run)
-    columns = [(c, t) for c, t, *_ in con.execute(f"DESCRIBE {qualified(schema, name)}").fetchall()]
+    # The bound relation's names and types (what DESCRIBE lists, without a statement of its own: ~46 tables a run)
+    relation = con.table(qualified(schema, name))
+    columns = [(c, str(t)) for c, t in zip(relation.columns, relation.types, strict=True)]
     rows = scalar(con, f"SELECT count(*) FROM {qualified(schema, name)}")
     return {
         "table": table,

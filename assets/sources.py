@@ -80,12 +80,11 @@ def load_day(source: Source, context: dg.AssetExecutionContext, duckdb: DuckDBRe
     day = context.partition_key
     table, files_table = f"raw.{source.name}", f"raw.{source.name}__files"  # for the helpers, which quote
     with duckdb.get_connection() as con:
-        known = table_exists(con, files_table)
-        elsewhere = dict(con.execute(
-            f"SELECT sha256, file FROM {raw_table(source.name, files=True)} WHERE starts_with(status, 'loaded')").fetchall()
-        ) if known else {}
-        before = [r[0] for r in con.execute(f"SELECT file FROM {raw_table(source.name, files=True)} "
-                                            "WHERE drop = ?", [day]).fetchall()] if known else []
+        # The file ledger (a row a file) read once: the loaded files' hashes and this day's files
+        ledger = con.execute(f"SELECT sha256, file, status, drop FROM {raw_table(source.name, files=True)}"
+                             ).fetchall() if table_exists(con, files_table) else []
+    elsewhere = {sha: file for sha, file, status, _ in ledger if (status or "").startswith("loaded")}
+    before = [file for _, file, _, drop in ledger if drop == day]
     extract = read_source(source, settings.raw_dir, day, elsewhere)
     for warning in extract.warnings:  # file and column names only (data-like names are never shown)
         context.log.warning(f"{source.name}: {warning}")
@@ -106,7 +105,7 @@ def load_day(source: Source, context: dg.AssetExecutionContext, duckdb: DuckDBRe
             context.log.warning(f"{source.name}: new column(s) {shown(new_columns)} are not mapped in the "
                                 "sources file and are ignored (kept in raw only)")
         meta = table_metadata(con, table)
-        check_results = [files_loaded(con, source)] if checked else []
+        check_results = [files_loaded(con, source, meta["dagster/row_count"])] if checked else []
     return dg.MaterializeResult(asset_key=raw_key(source), check_results=check_results, metadata={
         **meta, "dagster/row_count": len(rows), "table_rows": meta["dagster/row_count"],  # this partition's rows
         "drop_day": day, "rows_this_day": len(rows), "files": len(extract.files),
@@ -124,18 +123,23 @@ def file_check_spec(source: Source) -> dg.AssetCheckSpec:
     return dg.AssetCheckSpec(FILES_LOADED, asset=raw_key(source), blocking=False, description=FILES_LOADED_DESCRIPTION)
 
 
-def files_loaded(con, source: Source) -> dg.AssetCheckResult:
-    """The file check of one source's raw table. A refused file stops this source's drop, not the run: its rows are
-    quarantined with the reason, the source's earlier drops and every other source are published, and the check
-    fails with ERROR. A duplicate (skipped) file or a source that never delivered anything fails it with WARN."""
+def files_loaded(con, source: Source, rows: int | None = None) -> dg.AssetCheckResult:
+    """The file check of one source's raw table (`rows`: its row count when the caller has just counted it). A refused
+    file stops this source's drop, not the run: its rows are quarantined with the reason, the source's earlier drops
+    and every other source are published, and the check fails with ERROR. A duplicate (skipped) file or a source that
+    never delivered anything fails it with WARN."""
+    # The ledger's (file, status) rows read once, split by status here (a row a file)
+    ledger = con.execute(f"SELECT file, status FROM {raw_table(source.name, files=True)} "
+                         f"WHERE status IS NOT NULL").fetchall()
+
     def files_with_status(prefix: str) -> list[tuple[str, str]]:
         """(file, status) of this source's files whose load status starts with `prefix`."""
-        return con.execute(f"SELECT file, status FROM {raw_table(source.name, files=True)} WHERE starts_with(status, ?)",
-                           [prefix]).fetchall()
+        return [(file, status) for file, status in ledger if status.startswith(prefix)]
 
     duplicates, refused = files_with_status("duplicate of"), files_with_status("refused")
     flawed = files_with_status(LOADED_BUT)  # read whole, a mapped key in none of its lines (a JSON-lines rename)
-    rows = scalar(con, f"SELECT count(*) FROM {raw_table(source.name)}")
+    if rows is None:
+        rows = scalar(con, f"SELECT count(*) FROM {raw_table(source.name)}")
     empty = rows == 0 and not source.is_erasure  # an erasure source with no pending request is normal
     findings = [f"{f}: {status}" for f, status in refused + flawed + duplicates] + (
         ["no rows delivered yet"] if empty else [])

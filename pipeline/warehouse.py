@@ -79,9 +79,8 @@ def add_columns(con: duckdb.DuckDBPyConnection, table: str, columns: dict[str, s
     """Add to schema.table the `columns` (name -> type) it lacks, names compared case-insensitively as DuckDB
     does (a table kept from an older version gains the newer columns). Returns the columns added."""
     schema, name = table.split(".")
-    known = {r[0].lower() for r in con.execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ?",
-        [schema, name]).fetchall()}
+    # The bound table's own columns (what ALTER TABLE binds), without a catalogue query (~2 extracts a source a day)
+    known = {c.lower() for c in con.table(f"{schema}.{quote(name)}").columns}
     added = [c for c in columns if c.lower() not in known]
     for column in added:
         con.execute(f"ALTER TABLE {schema}.{quote(name)} ADD COLUMN {quote(column)} {columns[column]}")
@@ -113,9 +112,19 @@ def replace_table(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFram
 
 def table_exists(con: duckdb.DuckDBPyConnection, table: str, views: bool = True) -> bool:
     """A table or view of that name in any attached database: what information_schema.tables lists (its definition
-    reads these two catalogue functions, internal views left out), without building its thirteen columns (2.7
-    against 1.7 ms; ~80 calls a run). `views=False`: a table only, not a view of that name."""
+    reads these two catalogue functions, internal views left out), without building its thirteen columns. `views=False`:
+    a table only, not a view of that name. Names compare as DuckDB binds them (case-insensitively)."""
     schema, name = table.split(".")
+    # Fast path, ~0.15 against ~0.7 ms (~86 calls a day): the name bound in the run's own database, fully qualified
+    # (`schema.name` alone also binds an attached database named `schema`). A miss may still be a temp table or one
+    # of another attached database, and a view is a QUERY_RELATION: the catalogue decides those.
+    database = scalar(con, "SELECT current_database()")
+    try:
+        found = con.table(f"{quote(database)}.{quote(schema)}.{quote(name)}")
+    except duckdb.CatalogException:
+        found = None
+    if found is not None and found.type == "TABLE_RELATION":
+        return True
     view = ("+ (SELECT count(*) FROM duckdb_views() WHERE NOT internal AND schema_name = $schema "
             "AND view_name = $name)") if views else ""
     return bool(scalar(con, f"""

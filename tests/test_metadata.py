@@ -31,3 +31,15 @@ def test_every_asset_has_the_owner_of_its_layer():
     graph = defs.resolve_asset_graph()
     owners = {key: graph.get(key).owners for key in graph.get_all_asset_keys() if graph.get(key).is_materializable}
     assert owners and all(o == [OWNERS[k.path[0]]] for k, o in owners.items())
+
+
+def test_table_metadata_lists_the_columns_describe_lists():
+    from assets.metadata import table_metadata
+
+    con = duckdb.connect()
+    con.execute("CREATE SCHEMA s; CREATE TABLE s.\"t x\" (a DECIMAL(18,3), b STRUCT(k VARCHAR, v INTEGER[]), "
+                "c TIMESTAMP WITH TIME ZONE, \"D\" MAP(VARCHAR, DOUBLE)); INSERT INTO s.\"t x\" (a) VALUES (1), (2)")
+    meta = table_metadata(con, "s.t x")
+    described = [(c, t) for c, t, *_ in con.execute('DESCRIBE s."t x"').fetchall()]
+    assert [(c.name, c.type) for c in meta["dagster/column_schema"].columns] == described
+    assert meta["dagster/row_count"] == 2 and meta["table"] == "s.t x"

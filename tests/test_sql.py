@@ -61,13 +61,17 @@ def test_registered_views_are_gone_after_an_error():
 def test_table_exists_finds_what_information_schema_lists(tmp_path):
     con = duckdb.connect(str(tmp_path / "w.duckdb"))
     con.execute("CREATE SCHEMA s; CREATE TABLE s.t (a INT); CREATE VIEW s.v AS SELECT 1 AS a; CREATE TEMP TABLE tt (a INT)")
-    con.execute(f"ATTACH '{tmp_path / 'other.duckdb'}' AS other; CREATE SCHEMA other.o; CREATE TABLE other.o.t (a INT)")
-    names = ["s.t", "s.v", "main.tt", "o.t", "s.missing", "missing.t", "S.T", "information_schema.tables"]
-    listed = {f"{s}.{n}" for s, n in con.execute("SELECT table_schema, table_name FROM information_schema.tables").fetchall()}
-    assert [table_exists(con, n) for n in names] == [n in listed for n in names]
+    con.execute(f"ATTACH '{tmp_path / 'other.duckdb'}' AS other; CREATE SCHEMA other.o; CREATE TABLE other.o.t (a INT); "
+                "CREATE TABLE other.main.m (a INT)")
+    # `other.m` names no schema `other` (DuckDB alone would bind it to the attached database); names compare as
+    # DuckDB binds them, case-insensitively (`S.T` is s.t)
+    names = ["s.t", "s.v", "main.tt", "o.t", "s.missing", "missing.t", "S.T", "information_schema.tables", "other.m"]
+    listed = {f"{s}.{n}".lower() for s, n in
+              con.execute("SELECT table_schema, table_name FROM information_schema.tables").fetchall()}
+    assert [table_exists(con, n) for n in names] == [n.lower() in listed for n in names]
     assert [table_exists(con, n) for n in names[:4]] == [True] * 4
     # a table only: the view's name is not one
-    tables = {f"{s}.{n}" for s, n in con.execute(
+    tables = {f"{s}.{n}".lower() for s, n in con.execute(
         "SELECT table_schema, table_name FROM information_schema.tables WHERE table_type <> 'VIEW'").fetchall()}
-    assert [table_exists(con, n, views=False) for n in names] == [n in tables for n in names]
+    assert [table_exists(con, n, views=False) for n in names] == [n.lower() in tables for n in names]
     assert [table_exists(con, n, views=False) for n in names[:4]] == [True, False, True, True]
