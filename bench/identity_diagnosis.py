@@ -176,8 +176,9 @@ def mailbox_surname(con: duckdb.DuckDBPyConnection, blocked: list[tuple[str, str
             "true_per_1000_true_pairs": round(1000 * true / max(total, 1), 2)}
 
 
-def lost_by_class(warehouse: Path, truth: Path, artefacts: Path, threshold: float = 0.8) -> list[dict]:
-    """Lost true pairs by class and by the fields shared exactly (see the module docstring)."""
+def _fragments(warehouse: Path, truth: Path, artefacts: Path) -> tuple[duckdb.DuckDBPyConnection, list[str], list[str]]:
+    """The warehouse (read-only) with temp table _rp (each record's cluster and true person), the saved model's
+    blocking rules and the compared fields the linkage input holds."""
     con = duckdb.connect(str(warehouse), read_only=True)
     rules = [r["blocking_rule"] for r in
              json.loads((artefacts / "splink_model.json").read_text())["blocking_rules_to_generate_predictions"]]
@@ -185,6 +186,12 @@ def lost_by_class(warehouse: Path, truth: Path, artefacts: Path, threshold: floa
     con.execute(f"""CREATE TEMP TABLE _rp AS SELECT c.unique_id, c.cluster_key, t.person_id FROM identity.clusters c
         JOIN (SELECT source || ':' || source_record_id AS unique_id, person_id
               FROM read_csv({literal(truth)}, all_varchar = true)) t USING (unique_id)""")
+    return con, rules, fields
+
+
+def lost_by_class(warehouse: Path, truth: Path, artefacts: Path, threshold: float = 0.8) -> list[dict]:
+    """Lost true pairs by class and by the fields shared exactly (see the module docstring)."""
+    con, rules, fields = _fragments(warehouse, truth, artefacts)
     shared = ", ".join(f"bool_or(l.{f} = r.{f}) AS {f}" for f in fields)
     rows = con.execute(f"""
         WITH frag AS (SELECT person_id, cluster_key, count(*) AS n FROM _rp GROUP BY ALL),
@@ -222,13 +229,7 @@ def never_compared(warehouse: Path, truth: Path, artefacts: Path) -> list[dict]:
     fragments hold and by the nearest agreement any pair of their records shows beyond exact (what a new blocking
     key could reach, and whether the pair would then carry evidence to score): a typo (Jaro-Winkler >= 0.88), the
     first name's initial, an e-mail's mailbox name holding the other side's surname. Per 1,000 true pairs."""
-    con = duckdb.connect(str(warehouse), read_only=True)
-    rules = [r["blocking_rule"] for r in
-             json.loads((artefacts / "splink_model.json").read_text())["blocking_rules_to_generate_predictions"]]
-    fields = [c for c in COMPARED if c in {r[0] for r in con.execute("DESCRIBE identity.linkage_input").fetchall()}]
-    con.execute(f"""CREATE TEMP TABLE _rp AS SELECT c.unique_id, c.cluster_key, t.person_id FROM identity.clusters c
-        JOIN (SELECT source || ':' || source_record_id AS unique_id, person_id
-              FROM read_csv({literal(truth)}, all_varchar = true)) t USING (unique_id)""")
+    con, rules, fields = _fragments(warehouse, truth, artefacts)
     held = ", ".join(f"bool_or(l.{f} IS NOT NULL AND r.{f} IS NOT NULL) AS {f}" for f in fields)
     near = {"exact": " OR ".join(f"l.{f} = r.{f}" for f in fields),
             "typo": " OR ".join(f"(l.{f} <> r.{f} AND jaro_winkler_similarity(l.{f}, r.{f}) >= 0.88)" for f in fields),
