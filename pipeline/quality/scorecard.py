@@ -72,7 +72,8 @@ def source_quality_sql(sources: list[Source], with_customers: bool = True) -> st
                            count(*) FILTER (WHERE kind = 'refused') AS refused,
                            count(*) FILTER (WHERE kind = 'superseded') AS superseded,
                            count(*) FILTER (WHERE kind = 'footer') AS footer,
-                           count(*) FILTER (WHERE kind = 'purged') AS purged
+                           count(*) FILTER (WHERE kind = 'purged') AS purged,
+                           count(*) FILTER (WHERE kind IS NOT NULL) AS set_apart  -- none of them bad data today
                     FROM kinds GROUP BY source)
     SELECT raw.source, raw.channel, raw.raw_rows,
            coalesce(quarantined.quarantined, 0)                                 AS quarantined_rows,
@@ -80,11 +81,8 @@ def source_quality_sql(sources: list[Source], with_customers: bool = True) -> st
            coalesce(quarantined.superseded, 0)                                  AS superseded_rows,
            coalesce(quarantined.footer, 0)                                      AS footer_rows,
            coalesce(quarantined.purged, 0)                                      AS purged_rows,
-           (coalesce(quarantined.quarantined, 0) - coalesce(quarantined.refused, 0)
-                - coalesce(quarantined.superseded, 0) - coalesce(quarantined.footer, 0) - coalesce(quarantined.purged, 0))
-               / nullif(raw.raw_rows - coalesce(quarantined.refused, 0) - coalesce(quarantined.superseded, 0)
-                        - coalesce(quarantined.footer, 0) - coalesce(quarantined.purged, 0), 0)
-                                                                                AS quarantine_share,
+           (coalesce(quarantined.quarantined, 0) - coalesce(quarantined.set_apart, 0))
+               / nullif(raw.raw_rows - coalesce(quarantined.set_apart, 0), 0)   AS quarantine_share,
            persons.* EXCLUDE (source, newest_record_at),
            persons.person_records / nullif(customers.customers, 0)             AS records_per_customer,
            activities.activities,
