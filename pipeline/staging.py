@@ -284,8 +284,10 @@ def _stage_persons(source: Source, frame: pd.DataFrame, issues: _Issues, today: 
     out = {"source": source.name, "source_record_id": frame["_record_id"], "channel": source.channel,
            "trust_rank": source.trust_rank, "record_updated_at": frame["_updated_at"],
            "record_delivered_at": frame["_delivered_at"]}  # framed once at the end (see _stage_activities)
-    country = _per_distinct(p["country"], lambda c: address.normalise_country(c, source.country))
-    region = country.where(country.str.len() == 2, source.country)
+    code = _per_distinct(p["country"], address.country_code)
+    issues.add("country", p["country"], _per_distinct(p["country"].where(code.isna()), lambda v: None if missing(v) else
+                                                      f"'{v}' names no country we know: read as the source's {source.country}"))
+    region = country = code.fillna(source.country)
     lookup.prefetch({"name": [(p["first_name"], ""), (p["last_name"], "")], "email": [(p["email"], "")],
                      "phone": [(p["phone"], region)], "street": [(p["street"], region)], "city": [(p["city"], "")]})
     for f in ("first_name", "last_name"):

@@ -530,6 +530,25 @@ def test_a_record_whose_update_date_is_missing_or_unreadable_is_last_seen_on_its
     assert days("record_delivered_at") == ["-", day(-1), day(-1), day(-1)]
 
 
+def test_a_country_named_in_any_language_decides_how_its_phone_is_read(tmp_path):
+    # A Polish CRM writing `Polska` (or a shop `Việt Nam`, `日本`): its first two letters were taken as the country
+    # code (PO, VI the US Virgin Islands, RI), so every phone in national form was a field issue and the source
+    # failed sources_healthy's valid-phone share. A name no table knows is said, and read as the source's country.
+    extract = _read(tmp_path, _csv(HEADER + ",tel,pays", GOOD[0] + ",601 234 567,Polska",
+                                   GOOD[1] + ",0912 345 678,Việt Nam", GOOD[2] + ",03-1234-5678 内線 203,日本",
+                                   "4,Ana,Petit,ana@example.fr,06 12 34 56 78,Rzeczpospolita Polska"))
+    path = tmp_path / "countries.yaml"
+    path.write_text(CSV_YAML.format(format="csv", ext="csv", encoding="utf-8", delimiter=",")
+                    + "      phone: tel\n      country: pays\n", encoding="utf-8")
+    staged = stage_source(load_sources(path)[0], extract.rows, date.today())
+    persons = staged.persons
+    assert list(persons["country"]) == ["PL", "VN", "JP", "FR"]
+    assert list(persons["phone"]) == ["+48601234567", "+84912345678", "+81312345678", "+33612345678"]
+    issues = staged.field_issues
+    assert list(issues["field"]) == ["country"] and list(issues["source_record_id"]) == ["4"]
+    assert "names no country we know: read as the source's FR" in issues["reason"].iloc[0]
+
+
 # --- publication: formulas escaped, one run at a time, owner-only files ----------------------------------
 
 @pytest.mark.parametrize("value,published", [
