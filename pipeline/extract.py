@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline import csv_records
@@ -572,6 +573,10 @@ def _read_parquet(path: Path, source: Source, file: str, names: _Names) -> _Read
     if problem:  # Parquet has no header line to mistake for data: every row is refused as such
         bad = [_bad_row(file, i, f"{REFUSED_FILE_REASON}: {problem}", "") for i in range(1, table.num_rows + 1)]
         return _Read(_rows_frame(bad), [], table.num_rows, 0, problem)
+    # Integers as text in Arrow: pandas makes an integer column holding a null float64, so a card number column with
+    # one empty value read '880001.0' (another record id than the '880001' of a file without one) and 17 digits rounded.
+    table = pa.table([column.cast(pa.string()) if pa.types.is_integer(column.type) else column
+                      for column in table.columns], names=header)
     frame = table.to_pandas().astype("string").astype(object).where(lambda f: f.notna(), None)
     frame.columns = [names(c) for c in header]
     columns = list(frame.columns)
