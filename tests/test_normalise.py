@@ -208,3 +208,10 @@ def test_full_width_digits_in_a_date_are_read():
 def test_an_extension_written_as_a_word_in_any_language_leaves_the_number_read(raw, region, e164):
     assert phone.normalise_phone(raw, region)[:2] == (e164, True)
     assert phone.normalise_phone("garbage 12", "FR")[1] is False
+
+
+def test_a_postcode_outside_france_drops_full_width_forms_and_postal_marks():
+    assert address.normalise_postcode("〒100-0001", "JP") == address.normalise_postcode("１００－０００１", "JP") \
+        == ("100-0001", True)  # '〒100-0001' never equal to the same address's '100-0001'
+    assert address.normalise_postcode("sw1a 1aa", "GB") == ("SW1A 1AA", True)
+    assert address.normalise_postcode("〒", "JP") == (None, False)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import re
+import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -98,8 +99,9 @@ def normalise_postcode(value: object, country: str = "FR") -> tuple[str | None, 
     text = clean(value)
     if text is None:
         return None, False
-    if country != "FR":
-        return text.upper(), True
+    if country != "FR":  # as written, but full-width forms and marks such as Japan's postal mark (〒100-0001) dropped
+        code = re.sub(r"[^\w\s-]", "", unicodedata.normalize("NFKC", text)).strip().upper()
+        return (code, True) if code else (None, False)
     digits = re.sub(r"\D", "", text)
     if len(digits) == 4 and digits == text.replace(" ", ""):
         digits = "0" + digits
