@@ -372,7 +372,7 @@ def test_parquet_with_duplicate_case_columns_is_refused(tmp_path):
     assert extract.files[0].status.startswith("refused:") and len(_errors(extract)) == 1
 
 
-def test_parquet_integers_with_a_null_read_as_written(tmp_path):
+def test_parquet_and_json_whole_numbers_read_as_written(tmp_path):
     # pandas turns an integer column holding a null into floats: ids '880001.0' (a record apart from the '880001' of
     # a file without a null) and a 17-digit card number rounded ('12345678901234568.0').
     buffer = io.BytesIO()
@@ -381,6 +381,12 @@ def test_parquet_integers_with_a_null_read_as_written(tmp_path):
                              "email": ["a@x.fr", "b@x.fr", "c@x.fr"]}), buffer)
     extract = _read(tmp_path, buffer.getvalue(), fmt="parquet")
     assert list(extract.rows["id"]) == ["880001", "12345678901234567", None]
+    buffer = io.BytesIO()  # a float column: what pandas writes for integers beside a missing value
+    pq.write_table(pa.table({"id": [880001.0, 2.5, float("nan")], "prenom": ["Jean", "Anna", "Paul"],
+                             "nom": ["M", "N", "O"], "email": ["a@x.fr", "b@x.fr", "c@x.fr"]}), buffer)
+    assert list(_read(tmp_path, buffer.getvalue(), fmt="parquet").rows["id"]) == ["880001", "2.5", None]
+    lines = ['{"id": 880001.0, "prenom": "Jean", "email": "a@x.fr"}', '{"id": 880001, "prenom": "Jean", "email": "a@x.fr"}']
+    assert list(_read(tmp_path, _csv(*lines), fmt="jsonl", name="json").rows["id"]) == ["880001", "880001"]
 
 
 def test_a_broken_parquet_file_is_one_quarantined_row_without_its_content(tmp_path):
