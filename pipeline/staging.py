@@ -265,7 +265,10 @@ def version_dates(source: Source, rows: pd.DataFrame) -> pd.Series:
         return pd.Series(pd.NaT, index=rows.index, dtype="datetime64[ns]")
     updated, _ = values.parse_datetimes(_col(rows, source.updated_at), source.date_formats)
     drop = pd.to_datetime(rows["_drop"], errors="coerce") if "_drop" in rows else pd.Series(pd.NaT, index=rows.index)
-    return pd.to_datetime(updated).fillna(drop)
+    updated = pd.to_datetime(updated)
+    # An update date after the file's drop day (a year typed 2062 for 2026) is not believed: it would keep that
+    # version over every later delivery. A day's slack for time zones.
+    return updated.mask(updated > drop + pd.Timedelta(days=1), drop).fillna(drop)
 
 
 def _shared_ids(source: Source, frame: pd.DataFrame, candidates: pd.Series) -> pd.Series:

@@ -93,6 +93,13 @@ def test_a_stale_full_export_after_a_delta_does_not_bring_the_old_version_back(s
                                                          "shop_accounts/2026-11-21/accounts.jsonl")]
             assert con.execute(query[1]).fetchall() == [(f"shop_accounts/{d}/accounts.jsonl", kept)
                                                         for d in ("2026-11-20", "2026-11-22")]
+    # An update date after its drop day (2062 typed for 2026) is not believed: the next delivery still supersedes it.
+    deliver("2026-11-23", "typo@example.org", "2062-11-23")
+    deliver("2026-11-24", "elodie.last@example.org", "2026-11-24")
+    runner.run(small_project, layers=("raw", "staging"))
+    with duckdb.connect(str(small_project.warehouse), read_only=True) as con:
+        assert con.execute(query[0]).fetchall() == [("elodie.last@example.org",
+                                                     "shop_accounts/2026-11-24/accounts.jsonl")]
 
 
 def test_a_backfill_reloads_past_days_without_duplicates(tmp_path):
