@@ -243,8 +243,7 @@ def _row_rejections(source: Source, frame: pd.DataFrame, renamed: dict[str, list
         return reason
     versions = frame.loc[dup, ["_record_id", "_file", "_line"]]
     versions = versions[versions["_record_id"].duplicated(keep=False)]
-    versions["_at"] = version_dates(source, frame.loc[versions.index])
-    keep = versions.sort_values(["_at", "_file", "_line"], na_position="first", kind="stable") \
+    keep = oldest_to_newest(source, versions, frame.loc[versions.index]) \
         .drop_duplicates("_record_id", keep="last")
     kept_at = keep.set_index("_record_id")[["_file", "_line"]]
     later = frame.index.isin(versions.index) & ~frame.index.isin(keep.index)
@@ -252,6 +251,13 @@ def _row_rejections(source: Source, frame: pd.DataFrame, renamed: dict[str, list
         reason[later] = frame.loc[later, "_record_id"].map(
             lambda r: SUPERSEDED_BY.format(kept=f"{kept_at.at[r, '_file']}:{kept_at.at[r, '_line']}"))
     return reason
+
+
+def oldest_to_newest(source: Source, versions: pd.DataFrame, rows: pd.DataFrame | None = None) -> pd.DataFrame:
+    """`versions` (_record_id, _file, _line) in the order of a record's versions, newest last: version_dates of `rows`
+    (their own rows by default), then file and line. The one order of both staging paths (full and incremental)."""
+    dated = versions.assign(_at=version_dates(source, versions if rows is None else rows))
+    return dated.sort_values(["_at", "_file", "_line"], na_position="first", kind="stable")
 
 
 def version_dates(source: Source, rows: pd.DataFrame) -> pd.Series:

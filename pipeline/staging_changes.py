@@ -31,9 +31,9 @@ from pipeline.staging import (
     QUARANTINE_TYPES,
     SUPERSEDED_BY,
     Staged,
+    oldest_to_newest,
     quarantine_rows,
     stage_prepared,
-    version_dates,
 )
 from pipeline.staging_activities import in_sql, stage_activities
 from pipeline.staging_lookup import TABLE as LOOKUP_TABLE
@@ -149,8 +149,7 @@ def _supersede(con: duckdb.DuckDBPyConnection, source: Source, fresh: pd.DataFra
             FROM versions v JOIN {raw_table(source.name)} r USING (_file, _line)
             WHERE v.source_record_id IN (SELECT source_record_id FROM versions GROUP BY ALL HAVING count(*) > 1)""",
                                {"source": source.name}).df()
-    rows["_at"] = version_dates(source, rows)
-    rows = rows.sort_values(["_at", "_file", "_line"], na_position="first", kind="stable")
+    rows = oldest_to_newest(source, rows)
     newest = rows.drop_duplicates("_record_id", keep="last")
     losers = rows.drop(newest.index)
     kept = newest.set_index("_record_id")
