@@ -8,7 +8,7 @@ from dagster_duckdb import DuckDBResource
 
 from assets.keys import ACTIVITIES, ERASURE_REQUESTS, FIELD_ISSUES, PERSON_RECORDS, QUARANTINE, raw_key
 from assets.metadata import table_metadata
-from assets.resources import WAREHOUSE_POOL
+from assets.resources import WAREHOUSE_POOL, RunSettings
 from pipeline.config import Source
 from pipeline.sql import literal, literals, raw_table
 from pipeline.staging import SUPERSEDED_REASON
@@ -39,12 +39,17 @@ def build(sources: list[Source]) -> list:
                             deps=[raw_key(s) for s in sources]) for key, desc in _TABLES.items()],
         pool=WAREHOUSE_POOL, name=STAGING_OP,
     )
-    def staging(context: dg.AssetExecutionContext, duckdb: DuckDBResource, config: StagingConfig):
+    def staging(context: dg.AssetExecutionContext, duckdb: DuckDBResource, config: StagingConfig,
+                settings: RunSettings):
         """Stage the raw files not staged yet (all of them on a full refresh)."""
         with duckdb.get_connection() as con:
-            changes = stage_changes(con, sources, date.today(), config.full_refresh)
+            changes = stage_changes(con, sources, date.today(), config.full_refresh, settings.max_shrink)
             summary = {c.source: f"{c.mode}: {c.files} files, {c.rows} rows, {c.superseded} superseded"
+                       + (f", {c.retired} retired (absent from its newest full export)" if c.retired else "")
+                       + (f"; {c.doubted}" if c.doubted else "")
                        for c in changes}
+            for c in (c for c in changes if c.doubted):  # counts and days only
+                context.log.warning(f"{c.source}: {c.doubted}")
             for c in (c for c in changes if c.same_drop):  # counts and the mapped column's name only
                 context.log.warning(
                     f"{c.source}: {c.same_drop} record(s) superseded by a record of the same id in another file of the "

@@ -33,8 +33,11 @@ CONSENT_CHANNELS = ("email", "sms", "phone", "post")
 SOURCE_KEYS = {
     "name", "description", "channel", "format", "files", "encoding", "delimiter", "decimal",
     "country", "trust_rank", "record_id", "updated_at", "date_formats", "person", "activity",
-    "person_ref", "purpose", "identifiers",
+    "person_ref", "purpose", "identifiers", "delivery",
 }
+# delta: each drop adds or updates records (a record stays until a newer version replaces it); full: each drop day's
+# files hold every live record of the source, so a record the newest day omits was deleted there (staging retires it).
+DELIVERIES = ("delta", "full")
 # A composite birth date is assembled from these parts, in this order.
 DATE_PARTS = ("year", "month", "day")
 # customer: records of people (linked into customers); erasure: identifiers of people to forget (GDPR art. 17).
@@ -87,6 +90,9 @@ class Source:
     activity: dict[str, str] = field(default_factory=dict)
     person_ref: PersonRef | None = None
     purpose: str = "customer"
+    # Out of the repr, which fingerprints a source's staging (staging_changes.fingerprint adds it when set): a
+    # source without it keeps its fingerprint, so the key's coming restages no warehouse.
+    delivery: str = field(default="delta", repr=False)
 
     @property
     def is_erasure(self) -> bool:
@@ -252,6 +258,12 @@ def _parse_source(raw: dict, defaults: dict, index: int) -> Source:
         if not isinstance(ref, dict) or not ref.get("source") or not ref.get("column"):
             _fail(where, "person_ref needs 'source' and 'column'")
         person_ref = PersonRef(ref["source"], ref["column"])
+    delivery = merged.get("delivery", "delta")
+    if delivery not in DELIVERIES:
+        _fail(where, f"delivery must be one of {DELIVERIES} (full: each drop day holds every live record), "
+                     f"not {delivery!r}")
+    if delivery == "full" and purpose == "erasure":
+        _fail(where, "an erasure source cannot be a full delivery: a request its next export omits is still made")
     formats = _date_formats(where, merged.get("date_formats") or ["%Y-%m-%d"])
     delimiter, encoding, decimal = _delimiter(where, merged.get("delimiter", ",")), \
         _encoding(where, merged.get("encoding", "utf-8")), str(merged.get("decimal", "."))
@@ -263,7 +275,7 @@ def _parse_source(raw: dict, defaults: dict, index: int) -> Source:
         encoding=encoding, delimiter=delimiter, decimal=decimal, country=merged.get("country", "FR"),
         trust_rank=int(merged.get("trust_rank", 99)), updated_at=merged.get("updated_at"),
         date_formats=tuple(formats), person=person, activity_type=activity_type,
-        activity=activity, person_ref=person_ref, purpose=purpose, identifiers=identifiers,
+        activity=activity, person_ref=person_ref, purpose=purpose, identifiers=identifiers, delivery=delivery,
     )
     for column in source.mapped_columns:
         if ("[" in column or "]" in column) and not (SELECTOR.fullmatch(column) and source.format == "jsonl"):

@@ -32,6 +32,10 @@ IDENTIFYING = ("first_name", "last_name", "email", "phone")
 SUPERSEDED_REASON = "duplicate record id"  # an older version of a record delivered again: superseded, not bad
 # Its full reason, naming the version kept (`file:line`); staging_changes reads the file back to count same-day ids.
 SUPERSEDED_BY = SUPERSEDED_REASON + "; the version at {kept} was kept"
+# A record of a full delivery (the source's `delivery: full`) that its newest export omits was deleted at the source:
+# its last version leaves staging for quarantine under this reason (retired, not bad data; counted as deleted_rows). A
+# later export holding the record again brings it back, this row then becoming a superseded version.
+ABSENT_REASON = "absent from its source's newest full export (delivery: full): the record is retired"
 # One file giving one record id to rows of different people is not a record and its versions: none is kept (a later
 # row would otherwise supersede the other person, who would leave staging as a mere old version, never counted as bad).
 SHARED_ID_REASON = ("record id shared in this file by rows whose first names or birth dates differ by more than one "

@@ -21,9 +21,10 @@ from functools import partial
 import duckdb
 import pandas as pd
 
-from pipeline.config import Source
-from pipeline.sql import quote, raw_table
+from pipeline.config import Settings, Source
+from pipeline.sql import literal, quote, raw_table
 from pipeline.staging import (
+    ABSENT_REASON,
     ACTIVITY_TYPES,
     ERASURE_TYPES,
     FIELD_ISSUE_TYPES,
@@ -58,6 +59,8 @@ class SourceChange:
     rows: int = 0
     superseded: int = 0
     same_drop: int = 0  # of them, kept out by another file of the same drop day (ids repeating across files?)
+    retired: int = 0  # records its newest full export omits (`delivery: full`), retired this run
+    doubted: str | None = None  # why its newest full export retired nothing (`_retire_absent`)
 
 
 _KEPT_AT = re.compile("^" + re.escape(SUPERSEDED_BY).replace(re.escape("{kept}"), r"(.+):\d+") + "$")
@@ -88,7 +91,8 @@ class _CountingInsert:
 def fingerprint(source: Source) -> str:
     """Changes when the source's mapping or the normalisation code changes (its staged rows must then be rebuilt:
     rows staged by older code keep their old forms, 'strau' for 'Strauß', beside new rows staged 'strauss')."""
-    return hashlib.sha256(f"{source!r}|{NORMALISATION_VERSION}".encode()).hexdigest()[:16]
+    delivery = f"|delivery={source.delivery}" if source.delivery != "delta" else ""
+    return hashlib.sha256(f"{source!r}|{NORMALISATION_VERSION}{delivery}".encode()).hexdigest()[:16]
 
 
 def _create_tables(con: duckdb.DuckDBPyConnection, fresh: bool) -> None:
@@ -136,6 +140,9 @@ def _supersede(con: duckdb.DuckDBPyConnection, source: Source, fresh: pd.DataFra
         return
     versions = " UNION ".join(f"SELECT source_record_id, _file, _line FROM staging.{t} WHERE source = $source "
                               "AND source_record_id IN (SELECT source_record_id FROM _fresh)" for t in VERSIONED)
+    if source.delivery == "full":  # a retired record's last version, which a new version of it supersedes
+        versions += (" UNION SELECT source_record_id, _file, _line FROM staging.quarantine WHERE source = $source "
+                     f"AND reason = {literal(ABSENT_REASON)} AND source_record_id IN (SELECT source_record_id FROM _fresh)")
     with registered(con, _fresh=fresh):
         stopped = _stopped_by_rename(con, source, versions, renamed)
         if len(stopped):
@@ -155,7 +162,13 @@ def _supersede(con: duckdb.DuckDBPyConnection, source: Source, fresh: pd.DataFra
     kept = newest.set_index("_record_id")
     losers["reason"] = losers["_record_id"].map(
         lambda r: SUPERSEDED_BY.format(kept=f"{kept.at[r, '_file']}:{kept.at[r, '_line']}"))
-    losers = pd.concat([losers[["_file", "_line", "reason"]], stopped], ignore_index=True)
+    _quarantine(con, source, pd.concat([losers[["_file", "_line", "reason"]], stopped], ignore_index=True), insert)
+
+
+def _quarantine(con: duckdb.DuckDBPyConnection, source: Source, losers: pd.DataFrame,
+                insert: _CountingInsert) -> None:
+    """Staged rows (`losers`: _file, _line, reason) leave staging for quarantine, each with its reason, as their raw
+    rows (a row already quarantined as retired is quarantined again under its new reason)."""
     if losers.empty:
         return
     con.register("_losers", losers)
@@ -165,8 +178,63 @@ def _supersede(con: duckdb.DuckDBPyConnection, source: Source, fresh: pd.DataFra
     for table in (*VERSIONED, "field_issues"):
         con.execute(f"DELETE FROM staging.{table} WHERE source = ? AND (_file, _line) IN "
                     "(SELECT (_file, _line) FROM _losers)", [source.name])
+    con.execute("DELETE FROM staging.quarantine WHERE source = ? AND reason = ? AND (_file, _line) IN "
+                "(SELECT (_file, _line) FROM _losers)", [source.name, ABSENT_REASON])
     con.unregister("_losers")
     insert(con, Staged(persons=None, activities=None, field_issues=None, quarantine=quarantined))
+
+
+@dataclass
+class Retirement:
+    """What a full delivery's newest export did: the records it retired, or why it was not believed."""
+    retired: int = 0
+    doubted: str | None = None  # why nothing was retired: counts and days only
+
+
+def _retire_absent(con: duckdb.DuckDBPyConnection, source: Source, insert: _CountingInsert,
+                   max_shrink: float) -> Retirement:
+    """A full delivery's records that its newest export omits leave staging (ABSENT_REASON).
+
+    The newest export is the newest drop day that staged a record: a day whose files hold none (an empty or
+    header-only export, every file refused) is a failed export, not the deletion of every record. A record is in
+    an export when any row of that day carries its id, staged or quarantined (a version quarantined as bad data is
+    still the source saying the record exists). An export holding fewer records than `max_shrink` allows against
+    the export before it (a file cut short, one of several files missing) is not believed: nothing is retired and
+    `doubted` says why. Decided from the staged tables alone, the same every run, so the incremental path and a full
+    restage retire the same records; and an operator who knows the deletions are real runs once with a larger
+    `max_shrink` (C360_MAX_SHRINK), as for the published copies' shrink guard."""
+    staged = " UNION ALL ".join(f"SELECT source_record_id, _file, _line FROM staging.{t} WHERE source = $source"
+                                for t in VERSIONED)
+    days = " UNION ALL ".join(f"SELECT DISTINCT _file FROM staging.{t} WHERE source = $source" for t in VERSIONED)
+    params = {"source": source.name}
+    exports = con.execute(f"""
+        WITH drops AS (SELECT file AS _file, drop FROM {raw_table(source.name, files=True)}),
+        export_days AS (SELECT DISTINCT d.drop FROM ({days}) f JOIN drops d USING (_file) ORDER BY 1 DESC LIMIT 2),
+        rows AS (SELECT source_record_id, _file FROM ({staged})
+                 UNION ALL SELECT source_record_id, _file FROM staging.quarantine WHERE source = $source)
+        SELECT d.drop, count(DISTINCT r.source_record_id) FROM rows r JOIN drops d USING (_file)
+        WHERE d.drop IN (SELECT drop FROM export_days) GROUP BY 1 ORDER BY 1 DESC""", params).fetchall()
+    if not exports:
+        return Retirement()
+    newest, held = exports[0]
+    if len(exports) > 1 and held < (1 - max_shrink) * exports[1][1]:
+        return Retirement(doubted=f"its full export of {newest} holds {held} records against {exports[1][1]} in the "
+                                  f"one of {exports[1][0]}: more than {max_shrink:.0%} fewer, read as incomplete "
+                                  "(cut short, a file missing?), so no record is retired; if the deletions are real, "
+                                  "run once with C360_MAX_SHRINK=1")
+    losers = con.execute(f"""
+        WITH drops AS (SELECT file AS _file, drop FROM {raw_table(source.name, files=True)}),
+        staged AS (SELECT s.*, d.drop FROM ({staged}) s JOIN drops d USING (_file)),
+        present AS (SELECT source_record_id FROM staged WHERE drop = $newest
+                    UNION
+                    SELECT q.source_record_id FROM staging.quarantine q JOIN drops d USING (_file)
+                    WHERE q.source = $source AND d.drop = $newest)
+        SELECT DISTINCT _file, _line, $reason AS reason FROM staged
+        WHERE drop < $newest
+          AND source_record_id NOT IN (SELECT source_record_id FROM present WHERE source_record_id IS NOT NULL)
+        ORDER BY ALL""", {**params, "newest": newest, "reason": ABSENT_REASON}).df()
+    _quarantine(con, source, losers, insert)
+    return Retirement(retired=len(losers))
 
 
 def _stopped_by_rename(con: duckdb.DuckDBPyConnection, source: Source, versions: str,
@@ -205,8 +273,9 @@ def _forget_removed_sources(con: duckdb.DuckDBPyConnection, sources: list[Source
 
 
 def stage_changes(con: duckdb.DuckDBPyConnection, sources: list[Source], today: date,
-                  full_refresh: bool = False) -> list[SourceChange]:
-    """Stage what changed in raw since the last run (or everything); one transaction for all sources."""
+                  full_refresh: bool = False, max_shrink: float = Settings.max_shrink) -> list[SourceChange]:
+    """Stage what changed in raw since the last run (or everything); one transaction for all sources. `max_shrink`:
+    the share of a full delivery's records one export may omit and still be believed (`_retire_absent`)."""
     fresh = full_refresh or not table_exists(con, "staging.staged_files")
     changes = []
     with transaction(con):
@@ -219,34 +288,46 @@ def stage_changes(con: duckdb.DuckDBPyConnection, sources: list[Source], today: 
             current, staged, prints = _files(con, source)
             full = fresh or bool(staged - current) or bool(prints - {fingerprint(source)})
             new = current if full else current - staged
-            if not new and not full:
-                changes.append(SourceChange(source.name, "none"))
+            change = SourceChange(source.name, "full" if full else "new files" if new else "none", len(new))
+            if not (new or full or source.delivery == "full"):
+                changes.append(change)
                 continue
-            if full:
-                for table in TABLES:
-                    con.execute(f"DELETE FROM staging.{table} WHERE source = ?", [source.name])
-                con.execute("DELETE FROM staging.staged_files WHERE source = ?", [source.name])
-            files = sorted(f for f, _ in new)
             insert = _CountingInsert(dict(con.execute(f"SELECT file, drop FROM {raw_table(source.name, files=True)}")
                                           .fetchall()))
-            renamed = renamed_files(con, source)
-            if in_sql(source):
-                rows, ids = stage_activities(con, source, files, insert)
-            else:
-                raw = prepared_rows(con, source, files)
-                # An erasure request's identifiers are not kept in the lookup: they are to be forgotten.
-                staged_rows = stage_prepared(source, raw, today, None if source.is_erasure else lookup,
-                                             partial(raw_rows, con, source), renamed)
-                insert(con, staged_rows)
-                rows, ids = len(raw), staged_ids(staged_rows)
-            if not full:
-                _supersede(con, source, ids, insert, renamed)
-            con.execute("INSERT INTO staging.staged_files (source, file, sha256, fingerprint, staged_at) "
-                        "SELECT ?, file, sha256, ?, now() FROM "
-                        f"(SELECT file, sha256 FROM {raw_table(source.name, files=True)} WHERE status NOT LIKE 'duplicate of%') "
-                        "WHERE (file, sha256) NOT IN (SELECT (file, sha256) FROM staging.staged_files WHERE source = ?)",
-                        [source.name, fingerprint(source), source.name])
-            changes.append(SourceChange(source.name, "full" if full else "new files", len(new), rows,
-                                        insert.superseded, insert.same_drop))
+            if new or full:
+                change.rows = _stage_files(con, source, full, sorted(f for f, _ in new), insert, today, lookup)
+            # Every run, not only one with new files: a doubted export is retired by a run allowed to believe it.
+            if source.delivery == "full":
+                retirement = _retire_absent(con, source, insert, max_shrink)
+                change.retired, change.doubted = retirement.retired, retirement.doubted
+            change.superseded, change.same_drop = insert.superseded, insert.same_drop
+            changes.append(change)
         lookup.save()
     return changes
+
+
+def _stage_files(con: duckdb.DuckDBPyConnection, source: Source, full: bool, files: list[str],
+                 insert: _CountingInsert, today: date, lookup: NormalisedValues) -> int:
+    """Stage the source's `files` (all its files, its staged rows dropped first, when `full`); the raw rows read."""
+    if full:
+        for table in TABLES:
+            con.execute(f"DELETE FROM staging.{table} WHERE source = ?", [source.name])
+        con.execute("DELETE FROM staging.staged_files WHERE source = ?", [source.name])
+    renamed = renamed_files(con, source)
+    if in_sql(source):
+        rows, ids = stage_activities(con, source, files, insert)
+    else:
+        raw = prepared_rows(con, source, files)
+        # An erasure request's identifiers are not kept in the lookup: they are to be forgotten.
+        staged_rows = stage_prepared(source, raw, today, None if source.is_erasure else lookup,
+                                     partial(raw_rows, con, source), renamed)
+        insert(con, staged_rows)
+        rows, ids = len(raw), staged_ids(staged_rows)
+    if not full:
+        _supersede(con, source, ids, insert, renamed)
+    con.execute("INSERT INTO staging.staged_files (source, file, sha256, fingerprint, staged_at) "
+                "SELECT ?, file, sha256, ?, now() FROM "
+                f"(SELECT file, sha256 FROM {raw_table(source.name, files=True)} WHERE status NOT LIKE 'duplicate of%') "
+                "WHERE (file, sha256) NOT IN (SELECT (file, sha256) FROM staging.staged_files WHERE source = ?)",
+                [source.name, fingerprint(source), source.name])
+    return rows

@@ -1,0 +1,120 @@
+"""A full delivery (`delivery: full`: each drop day's files hold every live record of the source) through real runs:
+a record the newest export omits was deleted at the source, and leaves identity, the golden record and both
+published copies; an export that holds no record (a failed one) retires nothing; the record delivered again comes
+back; the rows reconcile, counted apart as deleted; a full restage sets the same rows apart. Before the key, a CRM
+that deletes by omitting a record from its nightly export kept that person published for ever."""
+
+from __future__ import annotations
+
+import duckdb
+import pytest
+
+from pipeline.config import SourcesFileError, load_sources
+from pipeline.staging import ABSENT_REASON
+from tests.hostile import CRM_HEADER, SOURCES_YAML, balanced, crm_rows, day, person, project, shop_lines, write
+from tests.test_hostile_runs import _run
+
+# What each quarantined row is, the version a superseded one names left out (a full restage names the newest).
+QUARANTINED = ("SELECT source, _file, _line, source_record_id, split_part(reason, ';', 1) FROM staging.quarantine "
+               "ORDER BY ALL")
+
+
+def _full_crm_project(root):
+    settings = project(root)
+    text = SOURCES_YAML.format(shop="shop").replace("    record_id: id\n", "    record_id: id\n    delivery: full\n", 1)
+    settings.sources_file.write_text(text, encoding="utf-8")
+    assert [s.delivery for s in load_sources(settings.sources_file)] == ["full", "delta"]
+    return settings
+
+
+def _export(rows: list[str]) -> bytes:
+    return ("\n".join([CRM_HEADER, *rows]) + "\n").encode("latin-1")
+
+
+def _customer_of(con, source: str, record: str) -> str | None:
+    row = con.execute("SELECT customer_id FROM marts.customer_xref WHERE source = ? AND source_record_id = ?",
+                      [source, record]).fetchone()
+    return row and row[0]
+
+
+def _published(settings) -> set[str]:
+    with duckdb.connect(str(settings.published), read_only=True) as con:
+        return {r[0] for r in con.execute("SELECT customer_id FROM marts.customer_360").fetchall()}
+
+
+def _crm_quality(con) -> tuple:
+    return con.execute("SELECT raw_rows, quarantined_rows, superseded_rows, deleted_rows, quarantine_share "
+                       "FROM marts.data_quality WHERE source = 'crm' ORDER BY measured_at DESC LIMIT 1").fetchone()
+
+
+def test_a_record_the_newest_full_export_omits_is_retired_and_comes_back_when_delivered_again(tmp_path, cli_env):
+    settings = _full_crm_project(tmp_path)
+    raw = tmp_path / "raw"
+    rows = crm_rows()
+    write(raw, "crm", day(-4), "export.csv", _export(rows))
+    write(raw, "shop", day(-4), "accounts.jsonl", ("\n".join(shop_lines(range(11, 17))) + "\n").encode())
+    _run(settings)
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        before = {r: _customer_of(con, "crm", r) for r in ("C00", "C05", "C11")}
+    assert len(set(before.values())) == 3 and set(before.values()) <= _published(settings)
+
+    # Day -3: the nightly export without C00 (a CRM-only person) and C11 (whose person also holds shop account S11).
+    write(raw, "crm", day(-3), "export.csv", _export([r for r in rows if r[:3] not in ("C00", "C11")]))
+    _run(settings)
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM staging.person_records WHERE source = 'crm' AND source_record_id "
+                           "IN ('C00', 'C11')").fetchone()[0] == 0
+        mart = {r[0]: r[1:] for r in con.execute("SELECT customer_id, first_name, email, phone FROM marts.customer_360"
+                                                 ).fetchall()}
+        kept = _customer_of(con, "shop", "S11")
+        same = _customer_of(con, "crm", "C05")
+        # 26 rows (14 + 12): the 12 re-sent records' day -4 versions superseded, C00 and C11's last versions retired.
+        assert _crm_quality(con) == (26, 14, 12, 2, 0.0)
+        reasons = con.execute("SELECT source_record_id FROM staging.quarantine WHERE reason = ? ORDER BY 1",
+                              [ABSENT_REASON]).fetchall()
+    assert reasons == [("C00",), ("C11",)]
+    assert before["C00"] not in mart and before["C00"] not in _published(settings)
+    # The customer who also holds a live shop account stays, with that record's values only (the CRM phone is gone).
+    first, _, mail, _, _ = person(11)
+    assert kept == before["C11"] and mart[kept] == (first, mail, None) and kept in _published(settings)
+    assert same == before["C05"]
+    balanced(settings)
+
+    # Day -2: a failed export (the header alone) is no deletion of every record; nor is one cut short (5 of 12).
+    write(raw, "crm", day(-2), "export.csv", _export([]))
+    write(raw, "crm", day(-2), "export_2.csv", _export([r for r in rows if r[:3] not in ("C00", "C11")][:5]))
+    summary = next(e.materialization.metadata["changes_by_source"].value["crm"] for r in _run(settings)
+                   for e in r.get_asset_materialization_events() if e.asset_key.path[-1] == "person_records")
+    assert f"its full export of {day(-2)} holds 5 records against 12 in the one of {day(-3)}" in summary
+    assert "read as incomplete" in summary
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        assert _crm_quality(con)[3] == 2
+        assert _customer_of(con, "crm", "C05") == before["C05"]
+
+    # Day -1: C00 is in the export again and comes back (a new id: a retired id is never reused); C11 stays away.
+    write(raw, "crm", day(-1), "export.csv", _export([r for r in rows if r[:3] != "C11"]))
+    _run(settings)
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        back = _customer_of(con, "crm", "C00")
+        assert _crm_quality(con)[3] == 1  # C00's retired version is now a superseded one
+        assert not _customer_of(con, "crm", "C11") and _customer_of(con, "crm", "C05") == before["C05"]
+        incremental = con.execute(QUARANTINED).fetchall()
+    assert back and back in _published(settings) and back != before["C00"]
+    balanced(settings)
+    # A full restage sets the same rows apart, for the same reasons.
+    _run(settings, full_refresh=True)
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        assert con.execute(QUARANTINED).fetchall() == incremental
+        assert _customer_of(con, "crm", "C00") and not _customer_of(con, "crm", "C11")
+
+
+@pytest.mark.parametrize(("spec", "message"), [
+    ("delivery: snapshot", "delivery must be one of"),
+    ("delivery: full\n    purpose: erasure", "an erasure source cannot be a full delivery"),
+])
+def test_a_bad_delivery_key_names_the_source(tmp_path, spec, message):
+    path = tmp_path / "sources.yaml"
+    path.write_text(SOURCES_YAML.format(shop="shop").replace("    record_id: id\n", f"    record_id: id\n    {spec}\n", 1),
+                    encoding="utf-8")
+    with pytest.raises(SourcesFileError, match=f"source 'crm': {message}"):
+        load_sources(path)
