@@ -33,7 +33,7 @@ CONSENT_CHANNELS = ("email", "sms", "phone", "post")
 SOURCE_KEYS = {
     "name", "description", "channel", "format", "files", "encoding", "delimiter", "decimal",
     "country", "trust_rank", "record_id", "updated_at", "date_formats", "person", "activity",
-    "person_ref", "purpose", "identifiers",
+    "person_ref", "purpose", "identifiers", "deleted",
 }
 # A composite birth date is assembled from these parts, in this order.
 DATE_PARTS = ("year", "month", "day")
@@ -64,6 +64,14 @@ class PersonRef:
 
 
 @dataclass(frozen=True)
+class Deleted:
+    """How a source marks a record deleted in its exports (a tombstone row): `column` holding one of `values` (any
+    case, trimmed), or, without values, any non-empty value (a `deleted_at` date)."""
+    column: str
+    values: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Source:
     name: str
     channel: str
@@ -87,6 +95,9 @@ class Source:
     activity: dict[str, str] = field(default_factory=dict)
     person_ref: PersonRef | None = None
     purpose: str = "customer"
+    # Out of the repr, which fingerprints a source's staging (staging_changes.fingerprint adds it when set): a
+    # source without it keeps its fingerprint, so the key's coming restages no warehouse.
+    deleted: Deleted | None = field(default=None, repr=False)
 
     @property
     def is_erasure(self) -> bool:
@@ -101,6 +112,8 @@ class Source:
             cols.append(self.updated_at)
         if self.person_ref:
             cols.append(self.person_ref.column)
+        if self.deleted:
+            cols.append(self.deleted.column)
         return list(dict.fromkeys(cols))
 
     @property
@@ -200,6 +213,24 @@ def _date_formats(where: str, formats) -> list[str]:
     return formats
 
 
+def _deleted(where: str, spec, person: dict, purpose: str) -> Deleted | None:
+    """The `deleted` key: {column: status, values: [deleted, closed]} or {column: deleted_at} (non-empty = deleted)."""
+    if spec is None:
+        return None
+    if not isinstance(spec, dict) or set(spec) - {"column", "values"} or not isinstance(spec.get("column"), str) \
+            or not spec["column"].strip():
+        _fail(where, "'deleted' needs a 'column' and, optionally, 'values' (a list): "
+                     "{column: status, values: [deleted, closed]} or {column: deleted_at}")
+    values = spec.get("values", [])
+    if not isinstance(values, list) or not all(isinstance(v, str | int) and str(v).strip() for v in values):
+        _fail(where, "'deleted.values' must be a list of non-empty values (omit it: any non-empty value is a deletion)")
+    if not person or purpose != "customer":
+        _fail(where, "'deleted' needs a 'person' mapping (it retires person records) and no erasure purpose")
+    if spec["column"] in _flat(person.values()):
+        _fail(where, f"'deleted.column' {spec['column']!r} is a person field's column")
+    return Deleted(spec["column"].strip(), tuple(str(v).strip().lower() for v in values))
+
+
 def _parse_source(raw: dict, defaults: dict, index: int) -> Source:
     if not isinstance(raw, dict):
         _fail(f"entry #{index}", "each source must be a mapping")
@@ -252,6 +283,7 @@ def _parse_source(raw: dict, defaults: dict, index: int) -> Source:
         if not isinstance(ref, dict) or not ref.get("source") or not ref.get("column"):
             _fail(where, "person_ref needs 'source' and 'column'")
         person_ref = PersonRef(ref["source"], ref["column"])
+    deleted = _deleted(where, raw.get("deleted"), person, purpose)
     formats = _date_formats(where, merged.get("date_formats") or ["%Y-%m-%d"])
     delimiter, encoding, decimal = _delimiter(where, merged.get("delimiter", ",")), \
         _encoding(where, merged.get("encoding", "utf-8")), str(merged.get("decimal", "."))
@@ -264,6 +296,7 @@ def _parse_source(raw: dict, defaults: dict, index: int) -> Source:
         trust_rank=int(merged.get("trust_rank", 99)), updated_at=merged.get("updated_at"),
         date_formats=tuple(formats), person=person, activity_type=activity_type,
         activity=activity, person_ref=person_ref, purpose=purpose, identifiers=identifiers,
+        deleted=deleted,
     )
     for column in source.mapped_columns:
         if ("[" in column or "]" in column) and not (SELECTOR.fullmatch(column) and source.format == "jsonl"):

@@ -200,6 +200,10 @@ def _set(reason: pd.Series, rows: pd.Series, why: str | pd.Series) -> None:
         reason[rows] = why
 
 
+# The newest version of a record is a tombstone (the source's `deleted` key): the record is retired, not bad data. The
+# row is kept in quarantine under this reason, counted apart (deleted_rows), and stays a version of its record id: a
+# later live version supersedes it (the record comes back), as it superseded the live versions before it.
+DELETED_REASON = "deleted at the source (a tombstone row): the record is retired"
 NO_DATE_NOR_PERSON = "neither a date nor a person: a summary or footer row (a spreadsheet's total)?"
 NO_PERSON_REASON = "no name, e-mail or phone to identify the person"
 
@@ -212,9 +216,29 @@ def footer_rule(source: Source) -> bool:
     return bool(source.person_ref and not source.has_person and source.activity.get("occurred_at"))
 
 
+def tombstones(source: Source, frame: pd.DataFrame) -> pd.Series:
+    """Whether each row marks its record deleted (the source's `deleted` key; all False without one)."""
+    if source.deleted is None:
+        return pd.Series(False, index=frame.index)
+    flag = _col(frame, source.deleted.column)
+    if not source.deleted.values:
+        return flag.notna()
+    wanted = set(source.deleted.values)
+    return _per_distinct(flag, lambda v: v is not None and str(v).strip().lower() in wanted).astype(bool)
+
+
 def _row_rejections(source: Source, frame: pd.DataFrame, renamed: dict[str, list[str]] | None = None) -> pd.Series:
     """The reason a whole row cannot be staged, or None."""
+    reason = _versions(source, frame, renamed)
+    # A tombstone kept as its record's newest version retires the record (its earlier versions were superseded).
+    _set(reason, reason.isna() & tombstones(source, frame), DELETED_REASON)
+    return reason
+
+
+def _versions(source: Source, frame: pd.DataFrame, renamed: dict[str, list[str]] | None) -> pd.Series:
+    """The reason a whole row cannot be staged, or None, tombstones left as versions of their record id."""
     reason = frame["_error"].copy()
+    tomb = tombstones(source, frame)
     _set(reason, reason.isna() & frame["_record_id"].isna(), f"missing record id (column '{source.record_id}')")
     if source.activity_type == "consent":
         action = _col(frame, source.activity.get("consent_action"))
@@ -230,13 +254,14 @@ def _row_rejections(source: Source, frame: pd.DataFrame, renamed: dict[str, list
              & _col(frame, source.person_ref.column).isna(), NO_DATE_NOR_PERSON)
     if source.has_person:  # an empty person would become an empty customer (and its activities with it)
         present = np.logical_or.reduce([_identifying(frame, source, f).to_numpy() for f in IDENTIFYING])
-        _set(reason, reason.isna() & ~present & ~frame["_purged"], NO_PERSON_REASON)
-        _set(reason, reason.isna() & _shared_ids(source, frame, reason.isna()), SHARED_ID_REASON)
+        # A tombstone need hold no value: it says the record is gone.
+        _set(reason, reason.isna() & ~present & ~frame["_purged"] & ~tomb, NO_PERSON_REASON)
+        _set(reason, reason.isna() & _shared_ids(source, frame, reason.isna() & ~tomb), SHARED_ID_REASON)
     # Same record id twice: the last version read (latest drop, last line) wins, unless its file's export renamed a
     # key an earlier version holds a value for (staging_renamed.py).
     dup = reason.isna() & frame["_record_id"].notna()
-    if renamed and dup.any():
-        stopped = erased_by_rename(frame.loc[dup], renamed, lambda key: CLEANED + key).reindex(frame.index)
+    if renamed and (dup & ~tomb).any():  # a tombstone erases the record anyway
+        stopped = erased_by_rename(frame.loc[dup & ~tomb], renamed, lambda key: CLEANED + key).reindex(frame.index)
         _set(reason, stopped.notna(), stopped)
         dup = reason.isna() & frame["_record_id"].notna()
     if not frame.loc[dup, "_record_id"].duplicated().any():

@@ -25,6 +25,7 @@ from pipeline.config import Source
 from pipeline.sql import quote, raw_table
 from pipeline.staging import (
     ACTIVITY_TYPES,
+    DELETED_REASON,
     ERASURE_TYPES,
     FIELD_ISSUE_TYPES,
     PERSON_TYPES,
@@ -87,7 +88,8 @@ class _CountingInsert:
 def fingerprint(source: Source) -> str:
     """Changes when the source's mapping or the normalisation code changes (its staged rows must then be rebuilt:
     rows staged by older code keep their old forms, 'strau' for 'Strauß', beside new rows staged 'strauss')."""
-    return hashlib.sha256(f"{source!r}|{NORMALISATION_VERSION}".encode()).hexdigest()[:16]
+    deleted = f"|{source.deleted!r}" if source.deleted else ""
+    return hashlib.sha256(f"{source!r}|{NORMALISATION_VERSION}{deleted}".encode()).hexdigest()[:16]
 
 
 def _create_tables(con: duckdb.DuckDBPyConnection, fresh: bool) -> None:
@@ -121,6 +123,8 @@ def staged_ids(staged: Staged) -> pd.DataFrame:
     """The record ids `staged` holds (column source_record_id), each once."""
     ids = [frame["source_record_id"] for frame in (staged.persons, staged.activities, staged.erasure_requests)
            if frame is not None and len(frame)]
+    if staged.quarantine is not None and len(staged.quarantine):  # tombstones: versions of their record id too
+        ids.append(staged.quarantine.loc[staged.quarantine["reason"].eq(DELETED_REASON), "source_record_id"])
     return pd.concat(ids, ignore_index=True).drop_duplicates().to_frame() if ids else \
         pd.DataFrame({"source_record_id": []}, dtype=object)
 
@@ -136,7 +140,10 @@ def _supersede(con: duckdb.DuckDBPyConnection, source: Source, fresh: pd.DataFra
     versions = " UNION ".join(f"SELECT source_record_id, _file, _line FROM staging.{t} WHERE source = $source "
                               "AND source_record_id IN (SELECT source_record_id FROM _fresh)" for t in VERSIONED)
     with registered(con, _fresh=fresh):
-        stopped = _stopped_by_rename(con, source, versions, renamed)
+        stopped = _stopped_by_rename(con, source, versions, renamed)  # a tombstone erases the record anyway
+        # A tombstone kept in quarantine is its record's newest version until a later version supersedes it.
+        versions += (" UNION SELECT source_record_id, _file, _line FROM staging.quarantine WHERE source = $source "
+                     "AND reason = $deleted AND source_record_id IN (SELECT source_record_id FROM _fresh)")
         if len(stopped):
             versions = f"SELECT * FROM ({versions}) WHERE (_file, _line) NOT IN (SELECT (_file, _line) FROM _stopped)"
         with registered(con, _stopped=stopped[["_file", "_line"]]):
@@ -147,7 +154,7 @@ def _supersede(con: duckdb.DuckDBPyConnection, source: Source, fresh: pd.DataFra
                        first_value(_file || ':' || _line) OVER newest_first AS kept
                 FROM versions
                 WINDOW newest_first AS (PARTITION BY source_record_id ORDER BY _file DESC, _line DESC))
-            SELECT _file, _line, kept FROM ranked WHERE rank > 1""", {"source": source.name}).df()
+            SELECT _file, _line, kept FROM ranked WHERE rank > 1""", {"source": source.name, "deleted": DELETED_REASON}).df()
     losers["reason"] = losers["kept"].map(lambda kept: SUPERSEDED_BY.format(kept=kept))
     losers = pd.concat([losers[["_file", "_line", "reason"]], stopped], ignore_index=True)
     if losers.empty:
@@ -159,6 +166,8 @@ def _supersede(con: duckdb.DuckDBPyConnection, source: Source, fresh: pd.DataFra
     for table in (*VERSIONED, "field_issues"):
         con.execute(f"DELETE FROM staging.{table} WHERE source = ? AND (_file, _line) IN "
                     "(SELECT (_file, _line) FROM _losers)", [source.name])
+    con.execute("DELETE FROM staging.quarantine WHERE source = ? AND reason = ? AND (_file, _line) IN "
+                "(SELECT (_file, _line) FROM _losers)", [source.name, DELETED_REASON])
     con.unregister("_losers")
     insert(con, Staged(persons=None, activities=None, field_issues=None, quarantine=quarantined))
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pipeline.config import PERSON_FIELDS, Source
 from pipeline.extract import REFUSED_FILE_REASON
 from pipeline.sql import literal, raw_table
-from pipeline.staging import NO_DATE_NOR_PERSON, NO_PERSON_REASON, SUPERSEDED_REASON
+from pipeline.staging import DELETED_REASON, NO_DATE_NOR_PERSON, NO_PERSON_REASON, SUPERSEDED_REASON
 from pipeline.staging_renamed import RENAMED_REASON
 
 
@@ -51,6 +51,7 @@ def source_quality_sql(sources: list[Source], with_customers: bool = True) -> st
     -- A quarantined row of an erased or expired customer has lost its reason with its values (purge.py): what it
     -- was (a superseded version, most often) can no longer be told, nor does it say anything of the source today.
     -- Counted apart (purged_rows): read as bad data, one erased person re-sent by a small source blocked every run.
+    -- A tombstone that retired its record (the source's `deleted` key) is a deletion, not bad data (deleted_rows).
     footer_candidates AS (SELECT source, _file, _line FROM staging.quarantine
                           WHERE reason IN ({literal(NO_DATE_NOR_PERSON)}, {literal(NO_PERSON_REASON)})),
     later_lines AS (SELECT c.source, c._file, c._line FROM footer_candidates c
@@ -64,6 +65,7 @@ def source_quality_sql(sources: list[Source], with_customers: bool = True) -> st
     kinds AS (SELECT q.source, q.source_record_id,
                      CASE WHEN reason LIKE '{REFUSED_FILE_REASON}%' OR reason LIKE '{RENAMED_REASON.split("{")[0]}%'
                           THEN 'refused' WHEN reason LIKE '{SUPERSEDED_REASON}%' THEN 'superseded'
+                          WHEN reason = {literal(DELETED_REASON)} THEN 'deleted'
                           WHEN o._file IS NOT NULL THEN 'superseded' WHEN f._file IS NOT NULL THEN 'footer'
                           WHEN reason IS NULL THEN 'purged' END AS kind
               FROM staging.quarantine q LEFT JOIN old_snapshots o ON o.source = q.source AND o._file = q._file
@@ -73,6 +75,7 @@ def source_quality_sql(sources: list[Source], with_customers: bool = True) -> st
                            count(*) FILTER (WHERE kind = 'superseded') AS superseded,
                            count(*) FILTER (WHERE kind = 'footer') AS footer,
                            count(*) FILTER (WHERE kind = 'purged') AS purged,
+                           count(*) FILTER (WHERE kind = 'deleted') AS deleted,
                            count(*) FILTER (WHERE kind IS NOT NULL) AS set_apart  -- none of them bad data today
                     FROM kinds GROUP BY source)
     SELECT raw.source, raw.channel, raw.raw_rows,
@@ -81,6 +84,7 @@ def source_quality_sql(sources: list[Source], with_customers: bool = True) -> st
            coalesce(quarantined.superseded, 0)                                  AS superseded_rows,
            coalesce(quarantined.footer, 0)                                      AS footer_rows,
            coalesce(quarantined.purged, 0)                                      AS purged_rows,
+           coalesce(quarantined.deleted, 0)                                     AS deleted_rows,
            (coalesce(quarantined.quarantined, 0) - coalesce(quarantined.set_apart, 0))
                / nullif(raw.raw_rows - coalesce(quarantined.set_apart, 0), 0)   AS quarantine_share,
            persons.* EXCLUDE (source, newest_record_at),
