@@ -70,6 +70,11 @@ class Deleted:
     column: str
     values: tuple[str, ...] = ()
 
+    def marks(self, value: object) -> bool:
+        """Whether a value of the column marks its row a tombstone (None: the row holds none)."""
+        text = "" if value is None or value != value else str(value).strip()  # value != value: a NaN
+        return bool(text) and (not self.values or text.lower() in self.values)
+
 
 @dataclass(frozen=True)
 class Source:

@@ -220,11 +220,7 @@ def tombstones(source: Source, frame: pd.DataFrame) -> pd.Series:
     """Whether each row marks its record deleted (the source's `deleted` key; all False without one)."""
     if source.deleted is None:
         return pd.Series(False, index=frame.index)
-    flag = _col(frame, source.deleted.column)
-    if not source.deleted.values:
-        return flag.notna()
-    wanted = set(source.deleted.values)
-    return _per_distinct(flag, lambda v: v is not None and str(v).strip().lower() in wanted).astype(bool)
+    return _per_distinct(_col(frame, source.deleted.column), source.deleted.marks).astype(bool)
 
 
 def _row_rejections(source: Source, frame: pd.DataFrame, renamed: dict[str, list[str]] | None = None) -> pd.Series:

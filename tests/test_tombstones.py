@@ -10,6 +10,7 @@ import pytest
 
 from pipeline.config import SourcesFileError, load_sources
 from pipeline.staging import DELETED_REASON
+from tests.conftest import checks
 from tests.hostile import SOURCES_YAML, balanced, crm_rows, day, person, project, shop_lines, write
 from tests.test_hostile_runs import _run
 
@@ -26,7 +27,8 @@ def _crm(rows: list[str]) -> bytes:
 
 def _tombstone_project(root):
     settings = project(root)
-    text = SOURCES_YAML.format(shop="shop").replace("      postcode: cp\n", "      postcode: cp\n" + DELETED)
+    text = SOURCES_YAML.format(shop="shop").replace("      postcode: cp\n", "      postcode: cp\n" + DELETED) \
+        + "    deleted: {column: closed_at}\n"  # the shop: any date there is a deletion
     settings.sources_file.write_text(text, encoding="utf-8")
     return settings
 
@@ -47,9 +49,11 @@ def test_a_tombstone_retires_its_record_and_a_later_live_version_brings_it_back(
     raw = tmp_path / "raw"
     write(raw, "crm", day(-2), "export.csv", _crm([f"{r};actif" for r in crm_rows()]))
     write(raw, "shop", day(-2), "accounts.jsonl", ("\n".join(shop_lines(range(11, 17))) + "\n").encode())
-    _run(settings)
+    results = _run(settings)
+    assert all(c.passed for r in results for c in checks(r).values())  # live lines lack the shop's closed_at: fine
     with duckdb.connect(str(settings.warehouse), read_only=True) as con:
         before = {r: _customer_of(con, "crm", r) for r in ("C00", "C01", "C11", "C05")}
+        shop_only = _customer_of(con, "shop", "S16")
     assert len(set(before.values())) == 4 and set(before.values()) <= set(_published(settings))
 
     # Day -1, a delta export: C00 deleted with its values, C01 as a bare tombstone, C11 (whose person also holds the
@@ -57,7 +61,10 @@ def test_a_tombstone_retires_its_record_and_a_later_live_version_brings_it_back(
     rows = crm_rows(changed=5)
     write(raw, "crm", day(-1), "delta.csv", _crm([f"{rows[0]};SUPPRIMÉ ", "C01;;;;;;Supprimé",
                                                   f"{rows[11]};closed", f"{rows[5]};actif"]))
-    _run(settings)
+    # A JSON-lines delta of tombstones only: no person key on any line, and no renamed-key warning for it.
+    write(raw, "shop", day(-1), "closed.jsonl", b'{"id": "S16", "closed_at": "2026-11-01"}\n')
+    results = _run(settings)
+    assert all(c.passed for r in results for c in checks(r).values())
     with duckdb.connect(str(settings.warehouse), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM staging.person_records WHERE source = 'crm' AND source_record_id "
                            "IN ('C00', 'C01', 'C11')").fetchone()[0] == 0
@@ -72,7 +79,7 @@ def test_a_tombstone_retires_its_record_and_a_later_live_version_brings_it_back(
         crm = con.execute("SELECT raw_rows, quarantined_rows, superseded_rows, deleted_rows, quarantine_share "
                           "FROM marts.data_quality WHERE source = 'crm' ORDER BY measured_at DESC LIMIT 1").fetchone()
         reasons = con.execute("SELECT source_record_id, reason FROM staging.quarantine ORDER BY ALL").fetchall()
-    gone = {before["C00"], before["C01"]}
+    gone = {before["C00"], before["C01"], shop_only}
     assert gone <= retired and not gone & set(mart) and not gone & set(_published(settings))
     # The customer who also holds a live shop account stays, with that record's values only (the CRM phone is gone).
     assert kept == before["C11"] and kept in _published(settings)
@@ -81,7 +88,7 @@ def test_a_tombstone_retires_its_record_and_a_later_live_version_brings_it_back(
     assert _customer_of(duckdb.connect(str(settings.warehouse), read_only=True), "crm", "C05") == before["C05"]
     # 18 rows: 14 + 4; four older versions superseded, three tombstones counted apart; nothing is bad data.
     assert crm == (18, 7, 4, 3, 0.0), crm
-    assert [r for r, why in reasons if why == DELETED_REASON] == ["C00", "C01", "C11"]
+    assert [r for r, why in reasons if why == DELETED_REASON] == ["C00", "C01", "C11", "S16"]
     balanced(settings)
 
     # Day 0: C00 delivered alive again comes back, under a new id (a retired id is never reused).
