@@ -16,6 +16,7 @@ from assets.keys import CUSTOMER_360
 from assets.resources import RunSettings
 from pipeline.sql import literal, scalar
 from pipeline.staging import DELETED_REASON
+from pipeline.warehouse import table_exists
 
 NOT_SHRUNK = "customer_360_not_shrunk"
 
@@ -38,8 +39,9 @@ def customer_360_not_shrunk(duckdb: DuckDBResource, settings: RunSettings) -> dg
     empty = now == 0 and linked > 0
     shrunk = before is not None and before > 0 and now < before * (1 - settings.max_shrink)
     if empty or shrunk:  # records their sources deleted (tombstone rows) took their customers with them
-        with duckdb.get_connection() as con:
-            retired = scalar(con, "SELECT count(*) FROM staging.quarantine WHERE reason = ?", [DELETED_REASON])
+        with duckdb.get_connection() as con:  # (no staging table in a warehouse built by hand: none)
+            retired = table_exists(con, "staging.quarantine") and scalar(
+                con, "SELECT count(*) FROM staging.quarantine WHERE reason = ?", [DELETED_REASON])
         why += f", {retired} record(s) deleted by their sources (tombstones)" if retired else ""
     if empty:
         description = f"nothing to publish: {why}"
