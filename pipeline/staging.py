@@ -225,16 +225,17 @@ def tombstones(source: Source, frame: pd.DataFrame) -> pd.Series:
 
 def _row_rejections(source: Source, frame: pd.DataFrame, renamed: dict[str, list[str]] | None = None) -> pd.Series:
     """The reason a whole row cannot be staged, or None."""
-    reason = _versions(source, frame, renamed)
+    tomb = tombstones(source, frame)
+    reason = _versions(source, frame, renamed, tomb)
     # A tombstone kept as its record's newest version retires the record (its earlier versions were superseded).
-    _set(reason, reason.isna() & tombstones(source, frame), DELETED_REASON)
+    _set(reason, reason.isna() & tomb, DELETED_REASON)
     return reason
 
 
-def _versions(source: Source, frame: pd.DataFrame, renamed: dict[str, list[str]] | None) -> pd.Series:
-    """The reason a whole row cannot be staged, or None, tombstones left as versions of their record id."""
+def _versions(source: Source, frame: pd.DataFrame, renamed: dict[str, list[str]] | None,
+              tomb: pd.Series) -> pd.Series:
+    """The reason a whole row cannot be staged, or None, the tombstones (`tomb`) left as versions of their record id."""
     reason = frame["_error"].copy()
-    tomb = tombstones(source, frame)
     _set(reason, reason.isna() & frame["_record_id"].isna(), f"missing record id (column '{source.record_id}')")
     if source.activity_type == "consent":
         action = _col(frame, source.activity.get("consent_action"))
