@@ -48,7 +48,7 @@ def _run(args: argparse.Namespace) -> int:
     import duckdb
 
     from assets import runner
-    from pipeline.config import Settings
+    from pipeline.config import FolderTaken, Settings
     from pipeline.report import layer_counts_of, run_summary
     from pipeline.run_lock import WarehouseBusy
 
@@ -83,6 +83,9 @@ def _run(args: argparse.Namespace) -> int:
     except WarehouseBusy as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 3
+    except FolderTaken as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except duckdb.IOException as exc:  # another process (an analyst's session) holds the warehouse file
         print(f"error: cannot open the warehouse {settings.warehouse}: {exc}; close the other session "
               "(analysts read published.duckdb)", file=sys.stderr)

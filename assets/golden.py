@@ -39,6 +39,7 @@ from pipeline.golden.privacy import (
     AMBIGUOUS_REQUESTS_SQL,
     CREATE_REGISTRY_SQL,
     REGISTER_ERASURES_SQL,
+    UNUSABLE_REQUESTS_SQL,
     excluded_customers_sql,
 )
 from pipeline.golden.sessions import (
@@ -121,14 +122,20 @@ def excluded_customers(context: dg.AssetExecutionContext, duckdb: DuckDBResource
             CUSTOMER_ACTIVITIES_WITH_STITCHED_SESSIONS_SQL, as_of=settings.reference_date,
             adjust=lambda c, _rows: [r[0] for r in c.execute(AMBIGUOUS_REQUESTS_SQL).fetchall()])
         counts = dict(con.execute("SELECT reason, count(*) FROM golden.excluded_customers GROUP BY 1").fetchall())
+        unusable = [r[0] for r in con.execute(UNUSABLE_REQUESTS_SQL).fetchall()]
         metadata = table_metadata(con, "golden.excluded_customers")
     if ambiguous:  # request ids only: never the e-mail or phone
         context.log.warning(f"{len(ambiguous)} erasure request(s) name an e-mail or phone that several customers hold "
                             f"(a household's landline): none of them erased by it; add the requester's own e-mail "
                             f"or phone to the request: {listed(ambiguous, 10)}")
+    if unusable:  # request ids only, as above
+        context.log.warning(f"{len(unusable)} erasure request(s) hold neither a valid e-mail nor a valid phone: no one "
+                            f"erased by them (see staging.field_issues); correct and deliver them again: "
+                            f"{listed(unusable, 10)}")
     return dg.MaterializeResult(metadata={**metadata, "erased": counts.get("erased", 0),
                                           "retention": counts.get("retention", 0),
                                           "erasure_requests_ambiguous": len(ambiguous),
+                                          "erasure_requests_unusable": len(unusable),
                                           "retention_days": settings.retention_days})
 
 

@@ -12,7 +12,7 @@ import duckdb
 from dagster_duckdb import DuckDBResource
 from pydantic import PrivateAttr
 
-from pipeline.config import Settings
+from pipeline.config import Settings, claim_folder
 from pipeline.warehouse import RUN_MEMORY_LIMIT
 
 # Every asset that writes the warehouse runs in this pool: DuckDB allows one writer per file.
@@ -49,6 +49,8 @@ class Warehouse(DuckDBResource):
     _held: duckdb.DuckDBPyConnection | None = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        if self.database != ":memory:":  # every run (command line, UI, schedule, sensor) opens the warehouse here
+            claim_folder(Path(self.database))
         # DuckDBResource's own configuration (its user agent first), so a direct connection matches it
         config = {"custom_user_agent": "dagster", **self.connection_config}
         deadline = time.monotonic() + LOCK_WAIT_SECONDS

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import dagster as dg
 import duckdb
 
-from pipeline.config import PROJECT_ROOT, Settings, Source, drop_day, load_sources
+from pipeline.config import PROJECT_ROOT, Settings, Source, claim_folder, drop_day, load_sources
 from pipeline.drops import glob_root, list_files, scan
 from pipeline.drops import today as _today
 from pipeline.instance import CODE_LOCATION
@@ -175,9 +175,10 @@ def run(settings: Settings, days: list[str] | None = None, full_refresh: bool = 
         report: Callable[[str], None] | None = None) -> list[dg.ExecutionResult]:
     """Load the changed (or given) drop days, then refresh every downstream asset once (or only the
     assets of `layers`, the first part of their keys: raw, staging, identity...). One run at a time per
-    warehouse (`WarehouseBusy` otherwise); every file it creates is owner-only but the analysts' copy.
+    warehouse (`WarehouseBusy` otherwise), one warehouse per folder (`FolderTaken`); every file it creates is owner-only but the analysts' copy.
     `report` receives one line per refused file or folder, and per source whose drop folder is gone."""
     with exclusive_run(settings.warehouse), owner_only():
+        claim_folder(settings.warehouse)  # before anything beside the warehouse is touched (`FolderTaken` otherwise)
         restrict(settings.warehouse, settings.restricted)
         try:
             return _run(settings, days, full_refresh, instance, console_level, layers, progress, report)

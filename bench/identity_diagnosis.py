@@ -26,6 +26,17 @@ records (the evidence the linker had); each row also per 1,000 true pairs, to co
 the first name's initial, an e-mail's mailbox name holding the other side's surname): what a new blocking key could
 still reach, and whether the pair would carry evidence once compared.
 
+`--after-comparison`: the true pairs lost although compared (classes b2, b, c, d), in three tables: (1) per comparison
+level, the true record pairs across two clusters of one person scored below the threshold (not vetoed) against all
+true pairs compared, with the level's learned bits log2(m / u) (which level drags them down), and their gamma
+patterns with the false pairs split and scored low on the same pattern (what accepting a pattern would cost); (2) per comparison, the
+learned m of each level beside the truth's (the share of all true record pairs holding the field on both sides at
+that level among the pairs compared, beside the learned u; then over every true pair, compared or not, how often a
+contact field differs between one person's records holding it); (3) per clustering refusal rule, the
+pairs of final clusters an edge >= threshold (not vetoed) joins, by the first rule that refuses their merge replayed
+on the final clusters (outweighed_by_rivals' table, the size guard, a veto between members, `apart`,
+UnsharedContacts), with the true and false record pairs across them: each rule's precision on what it refused.
+
 Records a purge emptied after linking (erasure, retention) are left out of every stage, and they are not a random
 share: a person split over two clusters leaves a fragment that looks inactive, so retention purges split
 persons' records more often than others. Diagnose a warehouse built with C360_RETENTION_DAYS large enough that
@@ -36,7 +47,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
+from collections import defaultdict
 from pathlib import Path
 
 import duckdb
@@ -260,6 +273,139 @@ def never_compared(warehouse: Path, truth: Path, artefacts: Path) -> list[dict]:
              "per_1000_true_pairs": round(1000 * n / max(total, 1), 2)} for h, a, n in rows]
 
 
+def _levels(model: dict) -> dict[str, list[tuple[int, str, float, float]]]:
+    """comparison -> [(gamma, label, m, u)] of its non-null levels (Splink numbers the first level highest)."""
+    out = {}
+    for c in model["comparisons"]:
+        levels = [lv for lv in c["comparison_levels"] if not lv.get("is_null_level")]
+        out[c["output_column_name"]] = [(len(levels) - 1 - i, lv.get("label_for_charts", ""),
+                                         lv.get("m_probability") or 0.0, lv.get("u_probability") or 0.0)
+                                        for i, lv in enumerate(levels)]
+    return out
+
+
+def _bits(m: float, u: float) -> float | None:
+    return round(math.log2(m / u), 2) if m > 0 and u > 0 else None
+
+
+def after_comparison(warehouse: Path, truth: Path, artefacts: Path, threshold: float = 0.8) -> list[dict]:
+    """The loss after comparison: levels of the true pairs scored below the threshold, learned m against the truth's,
+    clustering refusals by rule with their true and false pairs (see the module docstring)."""
+    con, _, _ = _fragments(warehouse, truth, artefacts)
+    levels = _levels(json.loads((artefacts / "splink_model.json").read_text()))
+    present = {r[0] for r in con.execute("DESCRIBE identity.pairwise_predictions").fetchall()}
+    levels = {c: lv for c, lv in levels.items() if f"gamma_{c}" in present}
+    total = scalar(con, "SELECT sum(n * (n - 1) / 2) FROM (SELECT count(*) AS n FROM _rp GROUP BY person_id)")
+    per_k = 1000 / max(total, 1)
+    con.execute("""CREATE TEMP TABLE _tpp AS SELECT p.*, x.cluster_key <> y.cluster_key AS split
+        FROM identity.pairwise_predictions p JOIN _rp x ON x.unique_id = p.unique_id_l
+        JOIN _rp y ON y.unique_id = p.unique_id_r WHERE x.person_id = y.person_id""")
+    rows: list[dict] = []
+    low = "split AND match_probability < $t AND NOT contrary_evidence"
+    lost, compared = con.execute(f"SELECT count(*) FILTER (WHERE {low}), count(*) FROM _tpp", {"t": threshold}).fetchone()
+    rows.append({"table": "true pairs scored < threshold, split", "pairs": lost, "per_1000_true_pairs":
+                 round(lost * per_k, 2), "of_true_pairs_compared": compared})
+    for c, lv in levels.items():
+        counts = {(g, b): n for g, b, n in con.execute(
+            f"SELECT gamma_{c}, {low}, count(*) FROM _tpp GROUP BY ALL", {"t": threshold}).fetchall()}
+        for g, label, m, u in [(-1, "null", 1.0, 1.0), *lv]:
+            n_low, n_all = counts.get((g, True), 0), counts.get((g, True), 0) + counts.get((g, False), 0)
+            if n_low:
+                rows.append({"table": "level of the lost low pairs", "comparison": c, "level": label,
+                             "bits": _bits(m, u), "lost_low": n_low, "lost_share": round(n_low / max(lost, 1), 3),
+                             "true_compared": n_all, "lost_rate": round(n_low / n_all, 4)})
+    # the same patterns among every pair split across clusters and scored low: what accepting a pattern would cost
+    patterns = ", ".join(f"p.gamma_{c}" for c in levels)
+    for *gammas, n, false, w in con.execute(f"""SELECT {patterns}, count(*) FILTER (WHERE x.person_id = y.person_id),
+                   count(*) FILTER (WHERE x.person_id <> y.person_id), round(avg(p.match_weight), 2)
+            FROM identity.pairwise_predictions p JOIN _rp x ON x.unique_id = p.unique_id_l
+            JOIN _rp y ON y.unique_id = p.unique_id_r
+            WHERE x.cluster_key <> y.cluster_key AND p.match_probability < $t AND NOT p.contrary_evidence
+            GROUP BY ALL ORDER BY 1 + count(*) FILTER (WHERE x.person_id = y.person_id) DESC LIMIT 12""",
+                                         {"t": threshold}).fetchall():
+        rows.append({"table": "pattern of the lost low pairs", **dict(zip(levels, gammas, strict=True)),
+                     "true": n, "false": false, "true_per_1000_true_pairs": round(n * per_k, 2),
+                     "false_per_1000_true_pairs": round(false * per_k, 2), "mean_weight": w})
+    # (2) learned m against the truth's: every true record pair holding the field on both sides, by level
+    for c, lv in levels.items():
+        true_n = dict(con.execute(f"SELECT gamma_{c}, count(*) FROM _tpp WHERE gamma_{c} >= 0 GROUP BY 1").fetchall())
+        t_sum = sum(true_n.values()) or 1
+        for g, label, m, u in lv:
+            tm = true_n.get(g, 0) / t_sum
+            rows.append({"table": "learned m against the truth (compared pairs)", "comparison": c, "level": label,
+                         "m_learned": round(m, 5), "m_true": round(tm, 5), "u_learned": u,
+                         "bits_learned": _bits(m, u), "bits_true_m": _bits(tm, u)})
+    for f in ("email", "mobile", "landline"):  # over all true pairs, compared or not: several contacts per person
+        if f not in {r[0] for r in con.execute("DESCRIBE identity.linkage_input").fetchall()}:
+            continue
+        both, differ = con.execute(f"""SELECT count(*), count(*) FILTER (WHERE l.{f} <> r.{f})
+            FROM _rp x JOIN _rp y ON x.person_id = y.person_id AND x.unique_id < y.unique_id
+            JOIN identity.linkage_input l ON l.unique_id = x.unique_id JOIN identity.linkage_input r ON r.unique_id = y.unique_id
+            WHERE l.{f} IS NOT NULL AND r.{f} IS NOT NULL""").fetchone()
+        rows.append({"table": "contact differs between one person's records (all true pairs)", "field": f,
+                     "both_hold": both, "differ": differ, "m_else_true": round(differ / max(both, 1), 5)})
+    rows += refusals(con, artefacts, threshold, per_k)
+    con.close()
+    return rows
+
+
+def refusals(con: duckdb.DuckDBPyConnection, artefacts: Path, threshold: float, per_k: float) -> list[dict]:
+    """Pairs of final clusters an edge >= threshold (not vetoed) joins, by the first rule refusing their merge on the
+    final clusters (in clustering's order), with the true and false record pairs across them."""
+    from pipeline.config import LinkagePolicy
+    from pipeline.identity.clustering import UnsharedContacts
+    from pipeline.identity.conflicts import ConflictModel
+    from pipeline.identity.resolve import person_keys
+    learned = ConflictModel.load(artefacts / "conflict_weights.json")
+    members: dict[str, list[str]] = defaultdict(list)
+    for uid, key in con.execute("SELECT unique_id, cluster_key FROM identity.clusters").fetchall():
+        members[key].append(uid)
+    edges = con.execute("""SELECT c1.cluster_key, c2.cluster_key, p.unique_id_l, p.unique_id_r, p.match_weight,
+            o.unique_id_l IS NOT NULL FROM identity.pairwise_predictions p
+        JOIN identity.clusters c1 ON c1.unique_id = p.unique_id_l JOIN identity.clusters c2 ON c2.unique_id = p.unique_id_r
+        LEFT JOIN identity.outweighed_pairs o USING (unique_id_l, unique_id_r)
+        WHERE p.match_probability >= ? AND NOT p.contrary_evidence AND c1.cluster_key <> c2.cluster_key""",
+                        [threshold]).fetchall()
+    joined: dict[tuple[str, str], list] = defaultdict(list)
+    for k1, k2, left, right, w, out in edges:
+        joined[(min(k1, k2), max(k1, k2))].append((w, left, right, out))
+    ids = {u for k in {k for pair in joined for k in pair} for u in members[k]}
+    keys = person_keys(con, ids)
+    fields = sorted(f for f, b in (learned.unshared or {}).items() if b < 0)
+    values = {}
+    if fields:
+        for uid, *vals in con.execute(f"SELECT unique_id, {', '.join(fields)} FROM identity.linkage_input").fetchall():
+            if uid in ids:
+                values[uid] = tuple(vals)
+    unshared = UnsharedContacts(values, tuple(learned.unshared[f] for f in fields), threshold) if fields else None
+    person = dict(con.execute("SELECT unique_id, person_id FROM _rp").fetchall())
+    max_size = LinkagePolicy().max_cluster_size  # the default policy (the demo's)
+    tally: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+    for (k1, k2), es in joined.items():
+        ma, mb = members[k1], members[k2]
+        w, left, right, _ = max(es)
+        if all(out for *_, out in es):
+            rule = "outweighed_by_rivals (every edge across)"
+        elif len(ma) + len(mb) > max_size:
+            rule = "size guard"
+        elif any(learned.vetoes(keys[x], keys[y]) for x in ma for y in mb):
+            rule = "veto between members"
+        elif learned.cluster_veto is not None and learned.cluster_veto([keys[x] for x in ma], [keys[y] for y in mb]):
+            rule = "apart (confirmed conflict)"
+        elif unshared is not None and unshared.refuses(w, left, right, ma, mb):
+            rule = "UnsharedContacts.refuses"
+        else:
+            rule = "none on the final clusters (order, household attachment, kept component)"
+        true = sum(person.get(x) is not None and person.get(x) == person.get(y) for x in ma for y in mb)
+        t = tally[rule]
+        t[0] += 1
+        t[1] += true
+        t[2] += len(ma) * len(mb) - true
+    return [{"table": "clustering refusals replayed on the final clusters", "rule": r, "cluster_pairs": n,
+             "true_pairs_refused": t, "false_pairs_refused": f, "true_per_1000_true_pairs": round(t * per_k, 2),
+             "precision_of_refusal": round(f / max(t + f, 1), 4)} for r, (n, t, f) in sorted(tally.items())]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--warehouse", required=True)
@@ -273,11 +419,16 @@ def main(argv: list[str] | None = None) -> int:
                              "the fields they share")
     parser.add_argument("--never-compared", action="store_true",
                         help="instead: the pairs no blocking rule compared, by the fields both sides hold and agreement")
+    parser.add_argument("--after-comparison", action="store_true",
+                        help="instead: the true pairs lost although compared: levels of those scored low, learned m "
+                             "against the truth's, clustering refusals by rule with their precision")
     args = parser.parse_args(argv)
     warehouse = Path(args.warehouse)
     artefacts = Path(args.artefacts) if args.artefacts else warehouse.parent / "artefacts"
     if args.households:
         rows = household_diagnosis.diagnose(warehouse, Path(args.truth))
+    elif args.after_comparison:
+        rows = after_comparison(warehouse, Path(args.truth), artefacts, args.threshold)
     elif args.never_compared:
         rows = never_compared(warehouse, Path(args.truth), artefacts)
     elif args.classes:

@@ -483,7 +483,7 @@ class Settings:
 
     @property
     def artefacts_dir(self) -> Path:
-        return self.warehouse.parent / "artefacts"
+        return artefacts_dir(self.warehouse)
 
     @property
     def model_path(self) -> Path:
@@ -540,6 +540,35 @@ class Settings:
             spark=SparkConfig.from_env(),
             pseudonym_secret=env("C360_PSEUDONYM_KEY", ""),
         )
+
+
+def artefacts_dir(warehouse: Path) -> Path:
+    """The model, its explanations and the folder's owner, beside the warehouse."""
+    return warehouse.parent / "artefacts"
+
+
+class FolderTaken(RuntimeError):
+    """The warehouse's folder holds the files of another warehouse."""
+
+
+def claim_folder(warehouse: Path) -> None:
+    """Make the warehouse's folder its own, or refuse: the published and restricted copies, the model, the quality
+    and stewardship files and the pseudonym key sit beside the warehouse under fixed names, so a second warehouse
+    in the same folder overwrote the first's copies (analysts read the other data) and an incremental run reused
+    the first's model. The first run writes the warehouse's file name in the artefacts folder; a run of a warehouse
+    of another name there is refused before anything is written."""
+    marker = artefacts_dir(warehouse) / "warehouse"
+    if marker.exists():
+        owner = marker.read_text().strip()
+        if owner and owner != warehouse.name:
+            raise FolderTaken(
+                f"{warehouse.parent} holds the published copies, model and quality files of the warehouse '{owner}': "
+                f"a run of '{warehouse.name}' there would overwrite them. Give '{warehouse.name}' a folder of its "
+                f"own (or, if '{owner}' was renamed '{warehouse.name}', delete {marker}).")
+        if owner:
+            return
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text(warehouse.name + "\n")
 
 
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline import csv_records
@@ -188,11 +189,19 @@ def _flatten(obj: dict, prefix: str = "") -> dict[str, str | None]:
                 flat[name] = " ".join(s for v in value if v is not None and (s := str(v).strip())) or None
             else:
                 flat[name] = json.dumps(value, ensure_ascii=False)
-        elif value != value:  # NaN: Python's json writes a missing float so (not JSON; json.loads reads it)
-            flat[name] = None
+        elif type(value) is float:  # NaN (Python's json writes a missing float so: not JSON, json.loads reads it)
+            flat[name] = _number_text(value)
         else:
             flat[name] = str(value)
     return flat
+
+
+def _number_text(value: float | None) -> str | None:
+    """A float as text, a whole number without its '.0' (an id or a phone exported through a float column, in JSON
+    or Parquet: '880001.0' was another record id than '880001'); NaN is a missing value."""
+    if value is None or value != value:
+        return None
+    return str(int(value)) if value.is_integer() and abs(value) < 2**53 else str(value)
 
 
 def _child(obj: object, key: str) -> object:
@@ -572,6 +581,13 @@ def _read_parquet(path: Path, source: Source, file: str, names: _Names) -> _Read
     if problem:  # Parquet has no header line to mistake for data: every row is refused as such
         bad = [_bad_row(file, i, f"{REFUSED_FILE_REASON}: {problem}", "") for i in range(1, table.num_rows + 1)]
         return _Read(_rows_frame(bad), [], table.num_rows, 0, problem)
+    # Integers as text in Arrow: pandas makes an integer column holding a null float64, so a card number column with
+    # one empty value read '880001.0' (another record id than the '880001' of a file without one) and 17 digits rounded.
+    # A float column (what pandas writes for integers beside a missing value) reads its whole numbers so too.
+    table = pa.table([column.cast(pa.string()) if pa.types.is_integer(column.type) else
+                      pa.array([_number_text(v) for v in column.to_pylist()], pa.string())
+                      if pa.types.is_floating(column.type) else column
+                      for column in table.columns], names=header)
     frame = table.to_pandas().astype("string").astype(object).where(lambda f: f.notna(), None)
     frame.columns = [names(c) for c in header]
     columns = list(frame.columns)

@@ -254,8 +254,8 @@ def _versions(source: Source, frame: pd.DataFrame, renamed: dict[str, list[str]]
         # A tombstone need hold no value: it says the record is gone.
         _set(reason, reason.isna() & ~present & ~frame["_purged"] & ~tomb, NO_PERSON_REASON)
         _set(reason, reason.isna() & _shared_ids(source, frame, reason.isna() & ~tomb), SHARED_ID_REASON)
-    # Same record id twice: the last version read (latest drop, last line) wins, unless its file's export renamed a
-    # key an earlier version holds a value for (staging_renamed.py).
+    # Same record id twice: the newest version wins (version_order), unless its file's export renamed a key an earlier
+    # version holds a value for (staging_renamed.py).
     dup = reason.isna() & frame["_record_id"].notna()
     if renamed and (dup & ~tomb).any():  # a tombstone erases the record anyway
         stopped = erased_by_rename(frame.loc[dup & ~tomb], renamed, lambda key: CLEANED + key).reindex(frame.index)
@@ -263,13 +263,40 @@ def _versions(source: Source, frame: pd.DataFrame, renamed: dict[str, list[str]]
         dup = reason.isna() & frame["_record_id"].notna()
     if not frame.loc[dup, "_record_id"].duplicated().any():
         return reason
-    keep = frame.loc[dup, ["_record_id", "_file", "_line"]].drop_duplicates("_record_id", keep="last")
+    versions = frame.loc[dup, ["_record_id", "_file", "_line"]]
+    versions = versions[versions["_record_id"].duplicated(keep=False)]
+    keep = oldest_to_newest(source, versions, frame.loc[versions.index]) \
+        .drop_duplicates("_record_id", keep="last")
     kept_at = keep.set_index("_record_id")[["_file", "_line"]]
-    later = dup & ~frame.index.isin(keep.index)
+    later = frame.index.isin(versions.index) & ~frame.index.isin(keep.index)
     if later.any():
         reason[later] = frame.loc[later, "_record_id"].map(
             lambda r: SUPERSEDED_BY.format(kept=f"{kept_at.at[r, '_file']}:{kept_at.at[r, '_line']}"))
     return reason
+
+
+def oldest_to_newest(source: Source, versions: pd.DataFrame, rows: pd.DataFrame | None = None) -> pd.DataFrame:
+    """`versions` (_record_id, _file, _line) in the order of a record's versions, newest last: version_dates of `rows`
+    (their own rows by default), then file and line. The one order of both staging paths (full and incremental)."""
+    dated = versions.assign(_at=version_dates(source, versions if rows is None else rows))
+    return dated.sort_values(["_at", "_file", "_line"], na_position="first", kind="stable")
+
+
+def version_dates(source: Source, rows: pd.DataFrame) -> pd.Series:
+    """What orders a record's versions, newest last: its mapped update date, else its drop day (a record without a date
+    is seen on its delivery day, as retention reads it); then file and line. A full export re-sent after a delta, or a
+    late file, that holds an older version (an older update date) no longer replaces the newer one: the last delivered
+    won until 2026-11-28, an e-mail changed on day two came back as it was. The incremental path orders by the same
+    values (staging_changes._supersede). An activity-only source keeps file and line alone (NaT), as its SQL path
+    (staging_activities.py) orders them: its rows are events, not versions of a record an export may hold stale."""
+    if not source.has_person:
+        return pd.Series(pd.NaT, index=rows.index, dtype="datetime64[ns]")
+    updated, _ = values.parse_datetimes(_col(rows, source.updated_at), source.date_formats)
+    drop = pd.to_datetime(rows["_drop"], errors="coerce") if "_drop" in rows else pd.Series(pd.NaT, index=rows.index)
+    updated = pd.to_datetime(updated)
+    # An update date after the file's drop day (a year typed 2062 for 2026) is not believed: it would keep that
+    # version over every later delivery. A day's slack for time zones.
+    return updated.mask(updated > drop + pd.Timedelta(days=1), drop).fillna(drop)
 
 
 def _shared_ids(source: Source, frame: pd.DataFrame, candidates: pd.Series) -> pd.Series:
@@ -306,8 +333,10 @@ def _stage_persons(source: Source, frame: pd.DataFrame, issues: _Issues, today: 
     out = {"source": source.name, "source_record_id": frame["_record_id"], "channel": source.channel,
            "trust_rank": source.trust_rank, "record_updated_at": frame["_updated_at"],
            "record_delivered_at": frame["_delivered_at"]}  # framed once at the end (see _stage_activities)
-    country = _per_distinct(p["country"], lambda c: address.normalise_country(c, source.country))
-    region = country.where(country.str.len() == 2, source.country)
+    code = _per_distinct(p["country"], address.country_code)
+    issues.add("country", p["country"], _per_distinct(p["country"].where(code.isna()), lambda v: None if missing(v) else
+                                                      f"'{v}' names no country we know: read as the source's {source.country}"))
+    region = country = code.fillna(source.country)
     lookup.prefetch({"name": [(p["first_name"], ""), (p["last_name"], "")], "email": [(p["email"], "")],
                      "phone": [(p["phone"], region)], "street": [(p["street"], region)], "city": [(p["city"], "")]})
     for f in ("first_name", "last_name"):

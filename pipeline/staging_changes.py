@@ -32,6 +32,7 @@ from pipeline.staging import (
     QUARANTINE_TYPES,
     SUPERSEDED_BY,
     Staged,
+    oldest_to_newest,
     quarantine_rows,
     stage_prepared,
 )
@@ -131,7 +132,7 @@ def staged_ids(staged: Staged) -> pd.DataFrame:
 
 def _supersede(con: duckdb.DuckDBPyConnection, source: Source, fresh: pd.DataFrame,
                insert: _CountingInsert, renamed: dict[str, list[str]]) -> None:
-    """Older versions of a record id (earlier drop, or earlier line) leave staging for quarantine. Only the record ids
+    """Older versions of a record id (staging.version_dates, then file and line) leave staging for quarantine. Only the record ids
     just staged (`fresh`: the new files' rows) can have two versions: every earlier run left one version of each. Each
     table is read for those ids only (a union of the source's every staged row cost ~0.05 CPU s a source at 1M).
     A version of a file whose export renamed a key (`renamed`) leaves instead when it would erase an earlier value."""
@@ -146,16 +147,21 @@ def _supersede(con: duckdb.DuckDBPyConnection, source: Source, fresh: pd.DataFra
                      "AND reason = $deleted AND source_record_id IN (SELECT source_record_id FROM _fresh)")
         if len(stopped):
             versions = f"SELECT * FROM ({versions}) WHERE (_file, _line) NOT IN (SELECT (_file, _line) FROM _stopped)"
+        # The versions of the ids held twice, with what orders them (version_dates: update date, else drop day)
+        updated = f", r.{quote(source.updated_at)}" if source.updated_at in raw_columns(con, source) else ""
         with registered(con, _stopped=stopped[["_file", "_line"]]):
-            losers = con.execute(f"""
-            WITH versions AS ({versions}),
-            ranked AS (
-                SELECT *, row_number() OVER newest_first AS rank,
-                       first_value(_file || ':' || _line) OVER newest_first AS kept
-                FROM versions
-                WINDOW newest_first AS (PARTITION BY source_record_id ORDER BY _file DESC, _line DESC))
-            SELECT _file, _line, kept FROM ranked WHERE rank > 1""", {"source": source.name, "deleted": DELETED_REASON}).df()
-    losers["reason"] = losers["kept"].map(lambda kept: SUPERSEDED_BY.format(kept=kept))
+            rows = con.execute(f"""
+            WITH versions AS ({versions})
+            SELECT v.source_record_id AS _record_id, v._file, v._line, r._drop{updated}
+            FROM versions v JOIN {raw_table(source.name)} r USING (_file, _line)
+            WHERE v.source_record_id IN (SELECT source_record_id FROM versions GROUP BY ALL HAVING count(*) > 1)""",
+                               {"source": source.name, "deleted": DELETED_REASON}).df()
+    rows = oldest_to_newest(source, rows)
+    newest = rows.drop_duplicates("_record_id", keep="last")
+    losers = rows.drop(newest.index)
+    kept = newest.set_index("_record_id")
+    losers["reason"] = losers["_record_id"].map(
+        lambda r: SUPERSEDED_BY.format(kept=f"{kept.at[r, '_file']}:{kept.at[r, '_line']}"))
     losers = pd.concat([losers[["_file", "_line", "reason"]], stopped], ignore_index=True)
     if losers.empty:
         return

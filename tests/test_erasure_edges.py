@@ -128,6 +128,20 @@ def test_a_request_naming_only_a_household_s_landline_erases_no_one_and_says_so(
     assert landline not in out.with_name("calls.suppression.csv").read_text()
 
 
+def test_a_request_without_a_valid_e_mail_or_phone_is_said_not_kept_silently(household, capfd):
+    # `R9` names an e-mail with no @ and a number no country reads: it could erase no one, and only a field issue
+    # said so; the officer took the request for done.
+    (household.raw_dir / "gdpr" / "2026-11-25" / "gdpr.csv").write_text(
+        "request_id,email,phone,requested_at\nR1,marie.dupontel@example.fr,,2026-11-25\nR9,marie.dupontel,12,2026-11-25\n",
+        encoding="utf-8")
+    result = materialise(household)
+    metadata = next(e.event_specific_data.materialization.metadata for e in result.get_asset_materialization_events()
+                    if e.asset_key.path == ["golden", "excluded_customers"])
+    assert metadata["erasure_requests_unusable"].value == 1 and _customer(household, "C01")[1] == "erased"
+    warnings = [line for line in capfd.readouterr().err.splitlines() if "erasure request(s) hold neither" in line]
+    assert len(warnings) == 1 and warnings[0].endswith(": R9") and "marie" not in warnings[0]
+
+
 def test_an_erased_customers_own_points_stay_theirs_when_the_member_sharing_one_lacks_another_kind(tmp_path):
     # Paul holds the landline Marie held, and no e-mail. An IN list of the others' e-mails then holds a NULL, which
     # read NULL (not "not shared") for Marie's own e-mails: neither registered nor marked.

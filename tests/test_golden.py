@@ -7,6 +7,7 @@ import duckdb
 import pandas as pd
 import pytest
 
+from pipeline.golden.activity import activity_summary_sql
 from pipeline.golden.changes import scope
 from pipeline.golden.consent import CONSENT_STATE_SQL
 from pipeline.golden.contact_points import CONTACT_POINTS_SQL
@@ -208,3 +209,19 @@ def test_a_contact_point_spelled_two_ways_at_the_same_instant_reads_the_same_wha
                        email_valid=True)]
     assert _contact_points(records) == _contact_points(records[::-1]) == [
         ("marie.durand@x.fr", ["Marie.Durand@x.fr", "marie.durand@x.fr"])]
+
+
+def test_revenue_does_not_depend_on_the_order_purchases_are_added_in():
+    # Summed as doubles, 0.1 + 0.2 + 0.3 is 0.6000000000000001 in one order and 0.6 in the other: a customer's
+    # published revenue moved in its last digits with the order DuckDB's threads added the purchases in.
+    amounts = [("C1", 0.1), ("C1", 0.2), ("C1", 0.3), ("C2", 0.3), ("C2", 0.2), ("C2", 0.1)]
+    frame = pd.DataFrame({"customer_id": [c for c, _ in amounts], "amount": [a for _, a in amounts],
+                          "source_record_id": [f"O{i}" for i in range(len(amounts))], "activity_type": "order",
+                          "status": "paid", "channel": "online", "occurred_at": pd.Timestamp("2026-11-01"),
+                          "category": None, "rating": None, "store_id": None})
+    with duckdb.connect() as con:
+        con.register("customer_activities_stitched", frame)
+        scope(con, full=True)
+        totals = con.execute(f"SELECT customer_id, revenue_online, revenue_12m FROM ({activity_summary_sql()}) "
+                             "ORDER BY customer_id", {"as_of": "2026-11-28"}).fetchall()
+    assert totals == [("C1", 0.6, 0.6), ("C2", 0.6, 0.6)]

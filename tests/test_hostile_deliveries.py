@@ -372,6 +372,23 @@ def test_parquet_with_duplicate_case_columns_is_refused(tmp_path):
     assert extract.files[0].status.startswith("refused:") and len(_errors(extract)) == 1
 
 
+def test_parquet_and_json_whole_numbers_read_as_written(tmp_path):
+    # pandas turns an integer column holding a null into floats: ids '880001.0' (a record apart from the '880001' of
+    # a file without a null) and a 17-digit card number rounded ('12345678901234568.0').
+    buffer = io.BytesIO()
+    pq.write_table(pa.table({"id": pa.array([880001, 12345678901234567, None], pa.int64()),
+                             "prenom": ["Jean", "Anna", "Paul"], "nom": ["M", "N", "O"],
+                             "email": ["a@x.fr", "b@x.fr", "c@x.fr"]}), buffer)
+    extract = _read(tmp_path, buffer.getvalue(), fmt="parquet")
+    assert list(extract.rows["id"]) == ["880001", "12345678901234567", None]
+    buffer = io.BytesIO()  # a float column: what pandas writes for integers beside a missing value
+    pq.write_table(pa.table({"id": [880001.0, 2.5, float("nan")], "prenom": ["Jean", "Anna", "Paul"],
+                             "nom": ["M", "N", "O"], "email": ["a@x.fr", "b@x.fr", "c@x.fr"]}), buffer)
+    assert list(_read(tmp_path, buffer.getvalue(), fmt="parquet").rows["id"]) == ["880001", "2.5", None]
+    lines = ['{"id": 880001.0, "prenom": "Jean", "email": "a@x.fr"}', '{"id": 880001, "prenom": "Jean", "email": "a@x.fr"}']
+    assert list(_read(tmp_path, _csv(*lines), fmt="jsonl", name="json").rows["id"]) == ["880001", "880001"]
+
+
 def test_a_broken_parquet_file_is_one_quarantined_row_without_its_content(tmp_path):
     extract = _read(tmp_path, b"PAR1" + SECRET_EMAIL.encode() + b"garbage", fmt="parquet")
     assert len(extract.rows) == 1 and "unreadable parquet file" in _errors(extract)[0]
@@ -528,6 +545,25 @@ def test_a_record_whose_update_date_is_missing_or_unreadable_is_last_seen_on_its
         return [d.date().isoformat() if pd.notna(d) else "-" for d in staged[column]]
     assert days("record_updated_at") == ["2024-04-13", "-", "-", "-"]
     assert days("record_delivered_at") == ["-", day(-1), day(-1), day(-1)]
+
+
+def test_a_country_named_in_any_language_decides_how_its_phone_is_read(tmp_path):
+    # A Polish CRM writing `Polska` (or a shop `Việt Nam`, `日本`): its first two letters were taken as the country
+    # code (PO, VI the US Virgin Islands, RI), so every phone in national form was a field issue and the source
+    # failed sources_healthy's valid-phone share. A name no table knows is said, and read as the source's country.
+    extract = _read(tmp_path, _csv(HEADER + ",tel,pays", GOOD[0] + ",601 234 567,Polska",
+                                   GOOD[1] + ",0912 345 678,Việt Nam", GOOD[2] + ",03-1234-5678 内線 203,日本",
+                                   "4,Ana,Petit,ana@example.fr,06 12 34 56 78,Rzeczpospolita Polska"))
+    path = tmp_path / "countries.yaml"
+    path.write_text(CSV_YAML.format(format="csv", ext="csv", encoding="utf-8", delimiter=",")
+                    + "      phone: tel\n      country: pays\n", encoding="utf-8")
+    staged = stage_source(load_sources(path)[0], extract.rows, date.today())
+    persons = staged.persons
+    assert list(persons["country"]) == ["PL", "VN", "JP", "FR"]
+    assert list(persons["phone"]) == ["+48601234567", "+84912345678", "+81312345678", "+33612345678"]
+    issues = staged.field_issues
+    assert list(issues["field"]) == ["country"] and list(issues["source_record_id"]) == ["4"]
+    assert "names no country we know: read as the source's FR" in issues["reason"].iloc[0]
 
 
 # --- publication: formulas escaped, one run at a time, owner-only files ----------------------------------

@@ -69,6 +69,39 @@ def test_staging_new_files_only_gives_what_a_full_restage_gives(small_project):
         assert con.execute("SELECT _file, _line, reason FROM staging.quarantine ORDER BY ALL").fetchall() == quarantined
 
 
+def test_a_stale_full_export_after_a_delta_does_not_bring_the_old_version_back(small_project):
+    # Day two's delta changes A1's e-mail (updated 2026-11-21); day three's full export was taken before it (A1 as
+    # on day one, updated 2026-01-02). The last delivered won: the e-mail changed on day two came back as it was.
+    def deliver(day: str, mail: str, updated: str) -> None:
+        (small_project.raw_dir / "shop_accounts" / day).mkdir()
+        (small_project.raw_dir / "shop_accounts" / day / "accounts.jsonl").write_text(json.dumps(
+            {"id": "A1", "given": "Élodie", "family": "DURAND", "born": "1985-03-04", "mail": mail,
+             "updated": updated}) + "\n", encoding="utf-8")
+    runner.run(small_project, layers=("raw", "staging"))
+    deliver("2026-11-21", "elodie.new@example.org", "2026-11-21")
+    runner.run(small_project, layers=("raw", "staging"))
+    deliver("2026-11-22", "Elodie.Durand@Gmail.com", "2026-01-02")
+    runner.run(small_project, layers=("raw", "staging"))
+    query = ("SELECT email, _file FROM staging.person_records WHERE source_record_id = 'A1'",
+             "SELECT _file, reason FROM staging.quarantine WHERE source_record_id = 'A1' ORDER BY ALL")
+    kept = "duplicate record id; the version at shop_accounts/2026-11-21/accounts.jsonl:1 was kept"
+    for full_refresh in (False, True):  # the incremental day, then a full restage: the same versions
+        if full_refresh:
+            runner.run(small_project, layers=("raw", "staging"), full_refresh=True)
+        with duckdb.connect(str(small_project.warehouse), read_only=True) as con:
+            assert con.execute(query[0]).fetchall() == [("elodie.new@example.org",
+                                                         "shop_accounts/2026-11-21/accounts.jsonl")]
+            assert con.execute(query[1]).fetchall() == [(f"shop_accounts/{d}/accounts.jsonl", kept)
+                                                        for d in ("2026-11-20", "2026-11-22")]
+    # An update date after its drop day (2062 typed for 2026) is not believed: the next delivery still supersedes it.
+    deliver("2026-11-23", "typo@example.org", "2062-11-23")
+    deliver("2026-11-24", "elodie.last@example.org", "2026-11-24")
+    runner.run(small_project, layers=("raw", "staging"))
+    with duckdb.connect(str(small_project.warehouse), read_only=True) as con:
+        assert con.execute(query[0]).fetchall() == [("elodie.last@example.org",
+                                                     "shop_accounts/2026-11-24/accounts.jsonl")]
+
+
 def test_a_backfill_reloads_past_days_without_duplicates(tmp_path):
     from assets.definitions import build_definitions
 

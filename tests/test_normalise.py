@@ -1,5 +1,6 @@
 """Normalisation of single values: phones, e-mails, names and accents, addresses, dates, decimals."""
 
+import unicodedata
 from datetime import date, datetime
 
 import pytest
@@ -174,3 +175,43 @@ def test_a_letter_spelled_as_an_apostrophe_does_not_cut_its_word():
     for written, latin in [("Ольга", "olga"), ("Дарья", "darya"), ("Васильев", "vasilev"), ("Игорь", "igor"),
                            ("العلي", "lly"), ("Oʼbrien", "o brien")]:
         assert names.match_form(written) == latin, written
+
+
+def test_country_names_in_other_languages_are_read_as_their_codes():
+    # Their first two letters were the code: Polska PO, Việt Nam VI (US Virgin Islands), Germany GE (Georgia).
+    cases = {"Polska": "PL", "Türkiye": "TR", "Turkey": "TR", "Việt Nam": "VN", "Viet Nam": "VN", "日本": "JP",
+             "ベトナム": "VN", "Germany": "DE", "Niemcy": "DE", "france": "FR", "BE": "BE", "fra": "FR"}
+    assert {v: address.country_code(v) for v in cases} == cases
+    assert address.country_code("Rzeczpospolita Polska") is None and address.country_code("") is None
+    assert address.normalise_country("Absurdistan", "PL") == "PL" and address.normalise_country("UK", "FR") == "FR"
+
+
+def test_decomposed_accents_and_turkish_capitals_display_as_one_word():
+    assert names.display_form(unicodedata.normalize("NFD", "NGUYỄN Thị Hồng")) == "Nguyễn Thị Hồng"  # NguyễN, HồNg
+    assert names.display_form("İSMAİL") == names.display_form("İsmail") == "İsmail"  # İSmai̇L
+    assert names.display_form("İSTANBUL") == "İstanbul" and names.display_form("ŁUKASZ") == "Łukasz"
+
+
+def test_a_turkish_capital_i_in_an_e_mail_is_the_same_mailbox():
+    upper, _, _ = email.normalise_email("İSMAİL.YILDIRIM@ORNEK.COM.TR")
+    assert upper == "ismail.yildirim@ornek.com.tr" == email.normalise_email("ismail.yildirim@ornek.com.tr")[0]
+
+
+def test_full_width_digits_in_a_date_are_read():
+    assert values.parse_datetime("１９６９年１月２日", ("%Y年%m月%d日",)) == (datetime(1969, 1, 2), None)
+
+
+@pytest.mark.parametrize("raw,region,e164", [
+    ("+48 22 123 45 67 wew. 12", "PL", "+48221234567"), ("0216 333 22 11 dahili 45", "TR", "+902163332211"),
+    ("06-6123-4567 内線 203", "JP", "+81661234567"), ("+33 1 23 45 67 89 poste 12", "FR", "+33123456789"),
+    ("０３－１２３４－５６７８", "JP", "+81312345678")])
+def test_an_extension_written_as_a_word_in_any_language_leaves_the_number_read(raw, region, e164):
+    assert phone.normalise_phone(raw, region)[:2] == (e164, True)
+    assert phone.normalise_phone("garbage 12", "FR")[1] is False
+
+
+def test_a_postcode_outside_france_drops_full_width_forms_and_postal_marks():
+    assert address.normalise_postcode("〒100-0001", "JP") == address.normalise_postcode("１００－０００１", "JP") \
+        == ("100-0001", True)  # '〒100-0001' never equal to the same address's '100-0001'
+    assert address.normalise_postcode("sw1a 1aa", "GB") == ("SW1A 1AA", True)
+    assert address.normalise_postcode("〒", "JP") == (None, False)

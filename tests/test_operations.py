@@ -1,5 +1,6 @@
 """Operations: the analysts' published copy, the daily schedule, the new-drop sensor."""
 
+import os
 import subprocess
 import sys
 import time
@@ -162,3 +163,24 @@ def test_the_shared_instance_holds_one_writer_at_a_time_and_starts_a_queued_run_
         pools = instance.get_concurrency_config().pool_config
         assert (pools.pool_granularity.value, pools.default_pool_limit) == ("run", 1)
         assert instance.run_coordinator.dequeue_interval_seconds == 1
+
+
+def test_a_second_warehouse_in_the_same_folder_is_refused_before_it_overwrites_the_first_s_copies(tmp_path):
+    # The copies, the model and the quality files sit beside the warehouse under fixed names: a second warehouse in
+    # the folder overwrote the first's published copy (analysts read the other data) and reused its model.
+    import hashlib
+
+    settings = demo_settings(tmp_path, 30, seed=1)
+    materialise(settings)
+    published = hashlib.sha256(settings.published.read_bytes()).hexdigest()
+    other = tmp_path / "other.duckdb"
+    cli = str(Path(sys.executable).parent / "customer360")
+    second = subprocess.run([cli, "run", "--raw-dir", str(settings.raw_dir), "--warehouse", str(other),
+                             "--truth", "", "--quiet"], capture_output=True, text=True, timeout=600,
+                            env={**os.environ, "DAGSTER_HOME": str(tmp_path / "home")})
+    assert second.returncode == 2 and "Traceback" not in second.stderr
+    assert f"holds the published copies, model and quality files of the warehouse '{settings.warehouse.name}'" \
+        in second.stdout + second.stderr, second.stdout[-2000:] + second.stderr[-2000:]
+    assert hashlib.sha256(settings.published.read_bytes()).hexdigest() == published
+    assert not other.exists()
+    materialise(settings)  # the folder's own warehouse still runs

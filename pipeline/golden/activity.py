@@ -3,6 +3,7 @@
 A purchase is a web order (not cancelled) or a store receipt; revenue leaves out cancelled and returned
 orders; the channel is the source's (online / offline)."""
 
+from pipeline.sql import exact_sum
 
 # The rolling windows (days before the reference date) of sessions_90d, revenue_12m, reviews_12m: a customer with
 # an activity near their edge changes when the date moves (changes.py).
@@ -34,9 +35,9 @@ def activity_summary_sql() -> str:
             max(occurred_at) FILTER (WHERE is_purchase)                               AS last_purchase_at,
             count(*) FILTER (WHERE is_purchase AND channel = 'online')                AS orders_online,
             count(*) FILTER (WHERE is_purchase AND channel = 'offline')               AS orders_offline,
-            coalesce(sum(amount) FILTER (WHERE is_revenue AND channel = 'online'), 0) AS revenue_online,
-            coalesce(sum(amount) FILTER (WHERE is_revenue AND channel = 'offline'), 0) AS revenue_offline,
-            coalesce(sum(amount) FILTER (WHERE is_revenue AND in_12m), 0)             AS revenue_12m,
+            coalesce({exact_sum('amount', "is_revenue AND channel = 'online'")}, 0) AS revenue_online,
+            coalesce({exact_sum('amount', "is_revenue AND channel = 'offline'")}, 0) AS revenue_offline,
+            coalesce({exact_sum('amount', 'is_revenue AND in_12m')}, 0)             AS revenue_12m,
             count(DISTINCT CAST(occurred_at AS DATE)) FILTER (WHERE activity_type = 'store_purchase') AS store_visits,
             max(occurred_at) FILTER (WHERE activity_type = 'ticket')                  AS last_service_contact_at,
             count(*) FILTER (WHERE activity_type = 'ticket' AND category = 'complaint' AND status = 'open')
@@ -45,7 +46,7 @@ def activity_summary_sql() -> str:
             count(*) FILTER (WHERE activity_type = 'review' AND in_12m)               AS reviews_12m,
             -- loyalty programme status: cards held, their points balance, the store of the latest card
             count(DISTINCT source_record_id) FILTER (WHERE activity_type = 'loyalty_enrolment') AS loyalty_cards,
-            sum(amount) FILTER (WHERE activity_type = 'loyalty_enrolment')            AS loyalty_points,
+            {exact_sum('amount', "activity_type = 'loyalty_enrolment'")}            AS loyalty_points,
             -- between cards enrolled at the same instant the greatest store id: the same on every rerun
             arg_max(store_id, (occurred_at, store_id))
                 FILTER (WHERE activity_type = 'loyalty_enrolment' AND occurred_at IS NOT NULL)  AS home_store,

@@ -64,6 +64,10 @@ ERASED_CUSTOMERS_SQL = f"""
     SELECT DISTINCT customer_id FROM matched WHERE identifier_hash NOT IN (SELECT identifier_hash FROM ambiguous)"""
 # The requests (ids) whose e-mail or phone several customers hold; reads scoped_xref as above.
 AMBIGUOUS_REQUESTS_SQL = f"WITH {_ERASURE_MATCHES} SELECT DISTINCT request_id FROM ambiguous ORDER BY 1"
+# The requests (ids) holding neither a valid e-mail nor a valid phone (`not-an-email`, a number invalid for the erasure
+# source's country): they can erase no one, and were kept as requests without a word (a field issue only).
+UNUSABLE_REQUESTS_SQL = """SELECT DISTINCT source_record_id FROM staging.erasure_requests
+    WHERE email_key IS NULL AND phone IS NULL ORDER BY 1"""
 
 
 def excluded_customers_sql(retention_days: int) -> str:

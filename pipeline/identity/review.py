@@ -32,7 +32,7 @@ import hashlib
 
 import duckdb
 
-from pipeline.sql import named, query, scalar
+from pipeline.sql import exact_sum, named, query, scalar
 from pipeline.warehouse import table_exists, transaction
 
 _REVIEW_QUEUE_SQL = query("review_queue")  # pipeline/queries/review_queue.sql
@@ -44,8 +44,8 @@ VALUES = "identity.review_values"
 # Each record's activity totals: what ranks the queue, kept between runs so a day finds the records whose totals moved.
 # Summed exactly (as decimals): a sum of doubles depends on the order DuckDB's threads add them in, and its last bits
 # moved for ~3 % of the records every day, each then taken for a change and its queue rows computed again.
-VALUES_SQL = """SELECT person_source || ':' || person_record_id AS unique_id, count(*) AS activities,
-       coalesce(sum(amount::DECIMAL(38, 9)), 0)::DOUBLE AS spend
+VALUES_SQL = f"""SELECT person_source || ':' || person_record_id AS unique_id, count(*) AS activities,
+       coalesce({exact_sum('amount')}, 0) AS spend
     FROM staging.activities WHERE person_source IS NOT NULL AND person_record_id IS NOT NULL GROUP BY ALL"""
 DECIDED_SQL = """SELECT DISTINCT least(record_1, record_2) AS a, greatest(record_1, record_2) AS b
     FROM identity.steward_decisions WHERE decision IN ('must_link', 'cannot_link')"""

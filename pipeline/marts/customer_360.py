@@ -19,7 +19,7 @@ import duckdb
 from pipeline.config import SEEDS_DIR
 from pipeline.golden.changes import CHANGED, CHANGED_ROWS, committed_as_of, is_full
 from pipeline.marts.segmentation import segmentation_sql
-from pipeline.sql import literal, named, quote
+from pipeline.sql import exact_sum, literal, named, quote
 from pipeline.warehouse import table_exists, transaction
 
 _REGIONS = literal(SEEDS_DIR / "regions.csv")
@@ -189,12 +189,12 @@ WHERE in_scope(cp.customer_id)
 ORDER BY customer_id, kind, contact_point_key
 """
 
-SEGMENT_SUMMARY_SQL = """
+SEGMENT_SUMMARY_SQL = f"""
 SELECT rfm_segment, loyalty_tier, coalesce(region, 'unknown') AS region,
        coalesce(preferred_channel, 'none')        AS channel,
        count(*)                                   AS customers,
-       sum(coalesce(monetary, 0))                 AS revenue,
-       sum(coalesce(monetary, 0)) / nullif(sum(coalesce(frequency, 0)), 0) AS average_basket,
+       {exact_sum('coalesce(monetary, 0)')} AS revenue,
+       {exact_sum('coalesce(monetary, 0)')} / nullif(sum(coalesce(frequency, 0)), 0) AS average_basket,
        avg(contactable_email::INT)                AS share_contactable_email,
        avg(contactable_sms::INT)                  AS share_contactable_sms,
        avg(contactable_phone::INT)                AS share_contactable_phone,

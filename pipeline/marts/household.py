@@ -10,7 +10,7 @@ import duckdb
 
 from pipeline.golden.changes import CHANGED_ROWS, GENERATION, changed_rows, is_full, same_columns
 from pipeline.marts.customer_360 import ROWS
-from pipeline.sql import scalar
+from pipeline.sql import exact_sum, scalar
 from pipeline.warehouse import create_table_as, table_exists, transaction
 
 TABLE = "marts.household"
@@ -27,8 +27,8 @@ SELECT household_id,
        arg_min(country, customer_id)              AS country,  -- the analysts' copy derives départements for FR only
        arg_min(city, customer_id)                 AS city,
        arg_min(region, customer_id)               AS region,
-       sum(coalesce(monetary, 0))                 AS household_revenue,
-       sum(coalesce(revenue_12m, 0))              AS household_revenue_12m,
+       {exact_sum('coalesce(monetary, 0)')} AS household_revenue,
+       {exact_sum('coalesce(revenue_12m, 0)')} AS household_revenue_12m,
        arg_min(loyalty_tier, (-coalesce(revenue_12m, 0), customer_id)) AS best_member_tier
 FROM {members}
 GROUP BY household_id

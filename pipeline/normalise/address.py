@@ -12,15 +12,21 @@ from __future__ import annotations
 
 import csv
 import re
+import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+import phonenumbers
+
 from pipeline.config import SEEDS_DIR
 from pipeline.normalise.names import clean, match_form
 
-_COUNTRIES = {"fr": "FR", "fra": "FR", "france": "FR", "be": "BE", "belgique": "BE", "belgium": "BE",
-              "ch": "CH", "suisse": "CH", "lu": "LU", "luxembourg": "LU", "mc": "MC", "monaco": "MC"}
+# Read without the table of names in every language (its import costs ~0.25 CPU s a process): ISO 3166 codes
+# libphonenumber knows, and the names the demo and French data write.
+_COUNTRIES = {region.lower(): region for region in phonenumbers.SUPPORTED_REGIONS} | {
+    "fra": "FR", "france": "FR", "belgique": "BE", "belgium": "BE", "suisse": "CH", "luxembourg": "LU",
+    "monaco": "MC"}
 _CITY_WORDS = {"st": "saint", "ste": "sainte"}
 
 
@@ -93,8 +99,9 @@ def normalise_postcode(value: object, country: str = "FR") -> tuple[str | None, 
     text = clean(value)
     if text is None:
         return None, False
-    if country != "FR":
-        return text.upper(), True
+    if country != "FR":  # as written, but full-width forms and marks such as Japan's postal mark (〒100-0001) dropped
+        code = re.sub(r"[^\w\s-]", "", unicodedata.normalize("NFKC", text)).strip().upper()
+        return (code, True) if code else (None, False)
     digits = re.sub(r"\D", "", text)
     if len(digits) == 4 and digits == text.replace(" ", ""):
         digits = "0" + digits
@@ -109,8 +116,33 @@ def normalise_city(value: object) -> str | None:
     return " ".join(_CITY_WORDS.get(w, w) for w in norm.split())
 
 
-def normalise_country(value: object, default: str = "FR") -> str:
+@lru_cache(maxsize=1)
+def _country_names() -> dict[str, str]:
+    """Match form of a country's code or name, in any of the ~90 languages libphonenumber names regions in
+    ('polska', 'turkiye', 'viet nam' and 'vietnam', 'ri ben' for 日本) -> its ISO 3166 code. The first two letters of
+    a name were taken as its code until 2026-11-28: 'Polska' PO, 'Việt Nam' VI (the US Virgin Islands), 'Germany' GE
+    (Georgia), so every phone written in national form was invalid for that 'region'. A name that means two regions
+    in two languages is left out (unknown)."""
+    from phonenumbers.geodata.locale import LOCALE_DATA  # see _COUNTRIES
+
+    names: dict[str, set[str]] = {}
+    for region, by_language in LOCALE_DATA.items():
+        for name in by_language.values():
+            norm = None if name.startswith("*") else match_form(name)  # '*xx': as language xx names it
+            for form in {norm, norm.replace(" ", "")} if norm else ():
+                names.setdefault(form, set()).add(region)
+    return {form: regions.pop() for form, regions in names.items() if len(regions) == 1} | _COUNTRIES
+
+
+def country_code(value: object) -> str | None:
+    """The ISO 3166 code of a country's code or name in any language ('PL', 'Polska', 'Türkiye', '日本'); None when
+    the value is empty or names no country libphonenumber knows ('Rzeczpospolita Polska': the caller decides)."""
     norm = match_form(value)
-    if norm is None:
-        return default
-    return _COUNTRIES.get(norm, norm.upper()[:2])
+    if norm is None or norm in _COUNTRIES:
+        return None if norm is None else _COUNTRIES[norm]
+    return _country_names().get(norm, _country_names().get(norm.replace(" ", "")))
+
+
+def normalise_country(value: object, default: str = "FR") -> str:
+    """country_code, or the default for an empty or unknown value."""
+    return country_code(value) or default

@@ -14,7 +14,9 @@ def normalise_email(value: object) -> tuple[str | None, bool, str | None]:
     """(normalised address, valid, reason if invalid). The address is lower-cased and trimmed."""
     if missing(value):
         return None, False, None
-    text = str(value).strip().lower()
+    # Turkish capital İ lowers to 'i' and a combining dot in Python: 'İSMAİL@...' (a CRM upper-casing in a Turkish
+    # locale) was a mailbox apart from 'ismail@...', never matched by its erasure request nor linked by it.
+    text = str(value).strip().replace("İ", "i").lower()
     try:
         result = validate_email(text, check_deliverability=False)
     except EmailNotValidError as exc:

@@ -89,12 +89,26 @@ def match_form(value: object) -> str | None:
     return _SPACES.sub(" ", text).strip() or None
 
 
+# A word: a letter, then letters and the combining marks written after them (a decomposed 'ễ' is 'e' and two marks).
+_WORD = re.compile(r"[^\W\d_][^\W\d_\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]*")
+
+
+def _capitalised(match: re.Match) -> str:
+    # Turkish capital İ lowers to 'i' and a combining dot in Python ('İSMAİL' was 'İSmai̇L': the dot ended the
+    # word); dotted, it is the 'i' of the same name written in lower case. A capital first letter is kept as written.
+    word = match[0]
+    head = word[0] if word[0].isupper() else word[0].capitalize()
+    return head + word[1:].replace("İ", "i").lower()
+
+
 def display_form(value: object) -> str | None:
-    """Capitalised words with accents kept: 'DUPONT' -> 'Dupont', 'jean-pierre' -> 'Jean-Pierre'."""
+    """Capitalised words with accents kept: 'DUPONT' -> 'Dupont', 'jean-pierre' -> 'Jean-Pierre', 'İSMAİL' ->
+    'İsmail'. Composed (NFC): a name typed on a system that decomposes accents ('NguyễN', two marks ending the word,
+    until 2026-11-28) reads and compares as the same name typed elsewhere."""
     text = clean(value)
     if text is None:
         return None
-    return re.sub(r"[^\W\d_]+", lambda m: m.group(0).capitalize(), text.lower())
+    return _WORD.sub(_capitalised, unicodedata.normalize("NFC", text))
 
 
 @lru_cache(maxsize=4)

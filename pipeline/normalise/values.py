@@ -24,6 +24,8 @@ def parse_datetime(value: object, formats: tuple[str, ...]) -> tuple[datetime | 
     if missing(value):
         return None, None
     text = str(value).strip()
+    if not text.isascii():  # full-width digits and spaces as ASCII ('１９６９年１月２日', typed on a Japanese keyboard):
+        text = unicodedata.normalize("NFKC", text)  # strptime's %m and %d match ASCII digits only
     readings: dict[datetime, str] = {}
     for fmt in formats:
         try:
