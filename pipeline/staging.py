@@ -325,6 +325,17 @@ def _more_than_a_correction(held: np.ndarray) -> bool:
     return any(DamerauLevenshtein.distance(a, b) > 1 for i, a in enumerate(held) for b in held[i + 1:])
 
 
+# The fields whose raw values key the normalisation lookup (staging_lookup.py), as _stage_persons looks them up.
+LOOKED_UP = ("first_name", "last_name", "email", "phone", "street", "city")
+
+
+def looked_up_values(source: Source, raw: pd.DataFrame) -> set[str]:
+    """The values raw rows of a person source were (or would be) looked up by in the normalisation lookup: what the
+    purge makes it forget of a record whose raw rows it scrubs outside a customer (purge.py)."""
+    frame = prepare(source, raw)
+    return {v for f in LOOKED_UP for v in _col(frame, source.person.get(f)).dropna()}
+
+
 def _stage_persons(source: Source, frame: pd.DataFrame, issues: _Issues, today: date,
                    lookup: NormalisedValues) -> pd.DataFrame:
     p = {f: _col(frame, source.person.get(f)) for f in ("first_name", "last_name", "birth_date", "email",

@@ -122,3 +122,83 @@ def test_a_bad_deleted_key_names_the_source_and_key(tmp_path, spec, message):
                     encoding="utf-8")
     with pytest.raises(SourcesFileError, match=f"source 'crm': {message}"):
         load_sources(path)
+
+
+FORGET_YAML = """
+  - name: forget
+    channel: online
+    format: csv
+    files: forget/**/*.csv
+    record_id: request_id
+    updated_at: requested_at
+    date_formats: ["%Y-%m-%d"]
+    purpose: erasure
+    person:
+      email: email
+"""
+
+
+def _values_left(settings, needles: tuple[str, ...]) -> dict[str, int]:
+    """Where one of `needles` is left: cells of every table of the warehouse and both copies, and the lines of every
+    other file under the warehouse folder (the DuckDB files themselves are read as tables)."""
+    from tests.test_personal_data import _cells_holding
+
+    found = {f"{path.name}:{cell}": n for path in (settings.warehouse, settings.published, settings.restricted)
+             for cell, n in _cells_holding(path, needles).items()}
+    for path in sorted(settings.warehouse.parent.rglob("*")):
+        if path.is_file() and not path.name.startswith(tuple(p.name for p in (settings.warehouse, settings.published,
+                                                                               settings.restricted))):
+            text = path.read_bytes().decode("utf-8", errors="replace").lower()
+            if n := sum(text.count(needle) for needle in needles):
+                found[str(path.relative_to(settings.warehouse.parent))] = n
+    return found
+
+
+def test_an_erasure_after_a_tombstone_scrubs_the_retired_record_too_and_a_full_restage_keeps_it_retired(tmp_path,
+                                                                                                     cli_env):
+    """Théo has a CRM record (name, e-mail, phone, postcode) and a shop account (same e-mail). The CRM deletes his
+    record on day -2; on day -1 he asks for erasure by his e-mail. The retired CRM record belongs to no customer, so
+    the erasure, which finds what to scrub through customers' records, left its values in raw.crm, staging.quarantine
+    and the normalisation lookup: a source's deletion is scrubbed as data minimisation, tombstone and flag kept."""
+    settings = _tombstone_project(tmp_path)
+    settings.sources_file.write_text(settings.sources_file.read_text(encoding="utf-8") + FORGET_YAML,
+                                     encoding="utf-8")
+    raw = tmp_path / "raw"
+    write(raw, "crm", day(-3), "export.csv", _crm([f"{r};actif" for r in crm_rows()]))
+    write(raw, "shop", day(-3), "accounts.jsonl", ("\n".join(shop_lines(range(11, 17))) + "\n").encode())
+    _run(settings)
+    first, last, mail, tel, _ = person(12)
+    theo = (first.lower(), last.lower(), mail, tel, "+33" + tel[1:], tel[:2] + " " + tel[2:4])
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        customer = _customer_of(con, "crm", "C12")
+        assert customer and customer == _customer_of(con, "shop", "S12")
+
+    write(raw, "crm", day(-2), "delta.csv", _crm(["C12;;;;;;closed"]))
+    _run(settings)
+    write(raw, "forget", day(-1), "requests.csv", f"request_id,email,requested_at\nR1,{mail.upper()},{day(-1)}\n"
+          .encode())
+    results = _run(settings)
+    assert all(c.passed for r in results for c in checks(r).values())
+    assert _values_left(settings, theo) == {}
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        assert con.execute("SELECT reason FROM golden.excluded_customers WHERE customer_id = ?",
+                           [customer]).fetchall() == [("erased",)]
+        # The tombstone and the record id stay: what proves the record was deleted, and what a restage reads.
+        assert con.execute("SELECT id, statut FROM raw.crm WHERE id = 'C12' ORDER BY _file").fetchall() == [
+            ("C12", "actif"), ("C12", "closed")]
+        kinds = con.execute("SELECT split_part(reason, ';', 1) FROM staging.quarantine WHERE source_record_id = "
+                            "'C12' ORDER BY _file").fetchall()
+        assert kinds == [("duplicate record id",), (DELETED_REASON,)]  # counted as they were, not as purged
+        assert con.execute("SELECT deleted_rows FROM marts.data_quality WHERE source = 'crm' "
+                           "ORDER BY measured_at DESC LIMIT 1").fetchone()[0] == 1
+    balanced(settings)
+
+    # A full restage and re-link read the scrubbed rows: the record stays retired, nothing comes back.
+    results = _run(settings, full_refresh=True)
+    assert all(c.passed for r in results for c in checks(r).values())
+    assert _values_left(settings, theo) == {}
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        assert not _customer_of(con, "crm", "C12")
+        assert con.execute("SELECT split_part(reason, ';', 1) FROM staging.quarantine WHERE source_record_id = "
+                           "'C12' ORDER BY _file").fetchall() == kinds
+    balanced(settings)
