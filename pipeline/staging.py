@@ -18,6 +18,7 @@ from rapidfuzz.distance import DamerauLevenshtein
 
 from pipeline.config import Source
 from pipeline.normalise import address, email, missing, names, values
+from pipeline.sql import literal
 from pipeline.staging_lookup import NormalisedValues, distinct_pairs, spread
 from pipeline.staging_renamed import erased_by_rename
 
@@ -204,6 +205,9 @@ def _set(reason: pd.Series, rows: pd.Series, why: str | pd.Series) -> None:
 # row is kept in quarantine under this reason, counted apart (deleted_rows), and stays a version of its record id: a
 # later live version supersedes it (the record comes back), as it superseded the live versions before it.
 DELETED_REASON = "deleted at the source (a tombstone row): the record is retired"
+# The records retired so (source, source_record_id): their values are scrubbed as data minimisation (golden/purge.py),
+# and so is the history of a customer who left with them (marts/history.py).
+RETIRED_RECORDS_SQL = f"SELECT source, source_record_id FROM staging.quarantine WHERE reason = {literal(DELETED_REASON)}"
 NO_DATE_NOR_PERSON = "neither a date nor a person: a summary or footer row (a spreadsheet's total)?"
 NO_PERSON_REASON = "no name, e-mail or phone to identify the person"
 

@@ -138,6 +138,12 @@ FORGET_YAML = """
 """
 
 
+def _personal(i: int) -> tuple[str, ...]:
+    """A person's values as any table may hold them (the phone as delivered and as normalised)."""
+    first, last, mail, tel, _ = person(i)
+    return first.lower(), last.lower(), mail, tel, "+33" + tel[1:]
+
+
 def _values_left(settings, needles: tuple[str, ...]) -> dict[str, int]:
     """Where one of `needles` is left: cells of every table of the warehouse and both copies, and the lines of every
     other file under the warehouse folder (the DuckDB files themselves are read as tables)."""
@@ -156,10 +162,12 @@ def _values_left(settings, needles: tuple[str, ...]) -> dict[str, int]:
 
 def test_an_erasure_after_a_tombstone_scrubs_the_retired_record_too_and_a_full_restage_keeps_it_retired(tmp_path,
                                                                                                      cli_env):
-    """Théo has a CRM record (name, e-mail, phone, postcode) and a shop account (same e-mail). The CRM deletes his
-    record on day -2; on day -1 he asks for erasure by his e-mail. The retired CRM record belongs to no customer, so
-    the erasure, which finds what to scrub through customers' records, left its values in raw.crm, staging.quarantine
-    and the normalisation lookup: a source's deletion is scrubbed as data minimisation, tombstone and flag kept."""
+    """Théo has a CRM record (name, e-mail, phone, postcode) and a shop account (same e-mail); Louis has a CRM record
+    only. The CRM deletes both their records on day -2; on day -1 both ask for erasure by their e-mail. A retired record
+    belongs to no customer, so the erasure, which finds what to scrub through customers' records, left its values in
+    raw.crm, staging.quarantine and the normalisation lookup, and Louis's customer, who left with his record, kept
+    them in marts.customer_history (both copies): a source's deletion is scrubbed as data minimisation, the tombstone
+    and its flag kept."""
     settings = _tombstone_project(tmp_path)
     settings.sources_file.write_text(settings.sources_file.read_text(encoding="utf-8") + FORGET_YAML,
                                      encoding="utf-8")
@@ -167,19 +175,19 @@ def test_an_erasure_after_a_tombstone_scrubs_the_retired_record_too_and_a_full_r
     write(raw, "crm", day(-3), "export.csv", _crm([f"{r};actif" for r in crm_rows()]))
     write(raw, "shop", day(-3), "accounts.jsonl", ("\n".join(shop_lines(range(11, 17))) + "\n").encode())
     _run(settings)
-    first, last, mail, tel, _ = person(12)
-    theo = (first.lower(), last.lower(), mail, tel, "+33" + tel[1:], tel[:2] + " " + tel[2:4])
+    theirs = tuple(v for i in (12, 2) for v in _personal(i))
+    mail, louis_mail = person(12)[2], person(2)[2]
     with duckdb.connect(str(settings.warehouse), read_only=True) as con:
         customer = _customer_of(con, "crm", "C12")
         assert customer and customer == _customer_of(con, "shop", "S12")
 
-    write(raw, "crm", day(-2), "delta.csv", _crm(["C12;;;;;;closed"]))
+    write(raw, "crm", day(-2), "delta.csv", _crm(["C12;;;;;;closed", "C02;;;;;;closed"]))
     _run(settings)
     write(raw, "forget", day(-1), "requests.csv", f"request_id,email,requested_at\nR1,{mail.upper()},{day(-1)}\n"
-          .encode())
+          f"R2,{louis_mail},{day(-1)}\n".encode())
     results = _run(settings)
     assert all(c.passed for r in results for c in checks(r).values())
-    assert _values_left(settings, theo) == {}
+    assert _values_left(settings, theirs) == {}
     with duckdb.connect(str(settings.warehouse), read_only=True) as con:
         assert con.execute("SELECT reason FROM golden.excluded_customers WHERE customer_id = ?",
                            [customer]).fetchall() == [("erased",)]
@@ -190,15 +198,26 @@ def test_an_erasure_after_a_tombstone_scrubs_the_retired_record_too_and_a_full_r
                             "'C12' ORDER BY _file").fetchall()
         assert kinds == [("duplicate record id",), (DELETED_REASON,)]  # counted as they were, not as purged
         assert con.execute("SELECT deleted_rows FROM marts.data_quality WHERE source = 'crm' "
-                           "ORDER BY measured_at DESC LIMIT 1").fetchone()[0] == 1
+                           "ORDER BY measured_at DESC LIMIT 1").fetchone()[0] == 2
     balanced(settings)
 
     # A full restage and re-link read the scrubbed rows: the record stays retired, nothing comes back.
     results = _run(settings, full_refresh=True)
     assert all(c.passed for r in results for c in checks(r).values())
-    assert _values_left(settings, theo) == {}
+    assert _values_left(settings, theirs) == {}
     with duckdb.connect(str(settings.warehouse), read_only=True) as con:
         assert not _customer_of(con, "crm", "C12")
         assert con.execute("SELECT split_part(reason, ';', 1) FROM staging.quarantine WHERE source_record_id = "
                            "'C12' ORDER BY _file").fetchall() == kinds
+    balanced(settings)
+
+    # A day later the CRM sends the record alive again: it is back, and erased at once by the registered e-mail.
+    write(raw, "crm", day(0), "again.csv", _crm([f"{crm_rows()[12]};actif"]))
+    _run(settings)
+    assert _values_left(settings, theirs) == {}
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        back = _customer_of(con, "crm", "C12")
+        assert back and con.execute("SELECT reason FROM golden.excluded_customers WHERE customer_id = ?",
+                                    [back]).fetchall() == [("erased",)]
+    assert back not in _published(settings)
     balanced(settings)

@@ -31,7 +31,7 @@ import duckdb
 from pipeline.config import Source
 from pipeline.golden.privacy import REGISTRY_COLUMNS
 from pipeline.sql import literal, quote, raw_table, scalar
-from pipeline.staging import DELETED_REASON, PURGED_TOKEN, SUPERSEDED_REASON, looked_up_values
+from pipeline.staging import DELETED_REASON, PURGED_TOKEN, RETIRED_RECORDS_SQL, SUPERSEDED_REASON, looked_up_values
 from pipeline.staging_lookup import TABLE as NORMALISED_VALUES
 from pipeline.warehouse import table_exists, transaction
 
@@ -302,11 +302,11 @@ DELETE FROM {NORMALISED_VALUES} WHERE raw IN (
 # date and the flag column (a full restage reads the tombstone again: the record stays retired, its older versions
 # superseded); its quarantined rows keep the reasons they are counted by (deleted, superseded), any other reason goes
 # with the values (counted as purged). A later live version is a new row, with its values: the record comes back.
-RETIRED_SQL = """
+RETIRED_SQL = f"""
 CREATE OR REPLACE TEMP TABLE _retired_records AS
-    SELECT DISTINCT q.source, q.source_record_id FROM staging.quarantine q
+    SELECT DISTINCT q.source, q.source_record_id FROM ({RETIRED_RECORDS_SQL}) q
     ANTI JOIN staging.person_records p USING (source, source_record_id)
-    WHERE q.reason = $deleted AND list_contains($sources, q.source);
+    WHERE list_contains($sources, q.source);
 CREATE OR REPLACE TEMP TABLE _retired_rows AS
     SELECT q.source, q._file, q._line,
            coalesce(q.reason = $deleted OR starts_with(q.reason, $superseded), false) AS counted
