@@ -22,6 +22,9 @@ A purged record keeps, in `identity.purged_records`, the hash it was last linked
 input takes it back (restore_purged_hashes), so the record reads as unchanged: its pairs keep their scores
 (their compared values are gone), its cluster and customer id stay, and purging changes no published table.
 Idempotent: a row already purged is not touched again.
+
+A record its source deleted (a tombstone, retired: it belongs to no customer) is scrubbed too, on the run that retires
+it, as data minimisation (RETIRED_SQL): the customers' passes would never reach it.
 """
 
 from __future__ import annotations
