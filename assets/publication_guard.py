@@ -15,6 +15,8 @@ from dagster_duckdb import DuckDBResource
 from assets.keys import CUSTOMER_360
 from assets.resources import RunSettings
 from pipeline.sql import literal, scalar
+from pipeline.staging import RETIRED_RECORDS_SQL
+from pipeline.warehouse import table_exists
 
 NOT_SHRUNK = "customer_360_not_shrunk"
 
@@ -36,6 +38,11 @@ def customer_360_not_shrunk(duckdb: DuckDBResource, settings: RunSettings) -> dg
           f"(no activity or update within {settings.retention_days} days), {excluded.get('erased', 0)} erased"
     empty = now == 0 and linked > 0
     shrunk = before is not None and before > 0 and now < before * (1 - settings.max_shrink)
+    if empty or shrunk:  # records their sources deleted (tombstones, omitted by full exports) took their customers
+        with duckdb.get_connection() as con:  # (no staging table in a warehouse built by hand: none)
+            retired = table_exists(con, "staging.quarantine") and scalar(
+                con, f"SELECT count(*) FROM ({RETIRED_RECORDS_SQL})")
+        why += f", {retired} record(s) deleted by their sources (tombstones, or omitted by a full export)" if retired else ""
     if empty:
         description = f"nothing to publish: {why}"
     elif shrunk:

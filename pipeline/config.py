@@ -33,7 +33,7 @@ CONSENT_CHANNELS = ("email", "sms", "phone", "post")
 SOURCE_KEYS = {
     "name", "description", "channel", "format", "files", "encoding", "delimiter", "decimal",
     "country", "trust_rank", "record_id", "updated_at", "date_formats", "person", "activity",
-    "person_ref", "purpose", "identifiers", "delivery",
+    "person_ref", "purpose", "identifiers", "deleted", "delivery",
 }
 # delta: each drop adds or updates records (a record stays until a newer version replaces it); full: each drop day's
 # files hold every live record of the source, so a record the newest day omits was deleted there (staging retires it).
@@ -67,6 +67,19 @@ class PersonRef:
 
 
 @dataclass(frozen=True)
+class Deleted:
+    """How a source marks a record deleted in its exports (a tombstone row): `column` holding one of `values` (any
+    case, trimmed), or, without values, any non-empty value (a `deleted_at` date)."""
+    column: str
+    values: tuple[str, ...] = ()
+
+    def marks(self, value: object) -> bool:
+        """Whether a value of the column marks its row a tombstone (None: the row holds none)."""
+        text = "" if value is None or value != value else str(value).strip()  # value != value: a NaN
+        return bool(text) and (not self.values or text.lower() in self.values)
+
+
+@dataclass(frozen=True)
 class Source:
     name: str
     channel: str
@@ -92,6 +105,7 @@ class Source:
     purpose: str = "customer"
     # Out of the repr, which fingerprints a source's staging (staging_changes.fingerprint adds it when set): a
     # source without it keeps its fingerprint, so the key's coming restages no warehouse.
+    deleted: Deleted | None = field(default=None, repr=False)
     delivery: str = field(default="delta", repr=False)
 
     @property
@@ -107,6 +121,8 @@ class Source:
             cols.append(self.updated_at)
         if self.person_ref:
             cols.append(self.person_ref.column)
+        if self.deleted:
+            cols.append(self.deleted.column)
         return list(dict.fromkeys(cols))
 
     @property
@@ -206,6 +222,24 @@ def _date_formats(where: str, formats) -> list[str]:
     return formats
 
 
+def _deleted(where: str, spec, person: dict, purpose: str) -> Deleted | None:
+    """The `deleted` key: {column: status, values: [deleted, closed]} or {column: deleted_at} (non-empty = deleted)."""
+    if spec is None:
+        return None
+    if not isinstance(spec, dict) or set(spec) - {"column", "values"} or not isinstance(spec.get("column"), str) \
+            or not spec["column"].strip():
+        _fail(where, "'deleted' needs a 'column' and, optionally, 'values' (a list): "
+                     "{column: status, values: [deleted, closed]} or {column: deleted_at}")
+    values = spec.get("values", [])
+    if not isinstance(values, list) or not all(isinstance(v, str | int) and str(v).strip() for v in values):
+        _fail(where, "'deleted.values' must be a list of non-empty values (omit it: any non-empty value is a deletion)")
+    if not person or purpose != "customer":
+        _fail(where, "'deleted' needs a 'person' mapping (it retires person records) and no erasure purpose")
+    if spec["column"] in _flat(person.values()):
+        _fail(where, f"'deleted.column' {spec['column']!r} is a person field's column")
+    return Deleted(spec["column"].strip(), tuple(str(v).strip().lower() for v in values))
+
+
 def _parse_source(raw: dict, defaults: dict, index: int) -> Source:
     if not isinstance(raw, dict):
         _fail(f"entry #{index}", "each source must be a mapping")
@@ -258,6 +292,7 @@ def _parse_source(raw: dict, defaults: dict, index: int) -> Source:
         if not isinstance(ref, dict) or not ref.get("source") or not ref.get("column"):
             _fail(where, "person_ref needs 'source' and 'column'")
         person_ref = PersonRef(ref["source"], ref["column"])
+    deleted = _deleted(where, raw.get("deleted"), person, purpose)
     delivery = merged.get("delivery", "delta")
     if delivery not in DELIVERIES:
         _fail(where, f"delivery must be one of {DELIVERIES} (full: each drop day holds every live record), "
@@ -275,7 +310,8 @@ def _parse_source(raw: dict, defaults: dict, index: int) -> Source:
         encoding=encoding, delimiter=delimiter, decimal=decimal, country=merged.get("country", "FR"),
         trust_rank=int(merged.get("trust_rank", 99)), updated_at=merged.get("updated_at"),
         date_formats=tuple(formats), person=person, activity_type=activity_type,
-        activity=activity, person_ref=person_ref, purpose=purpose, identifiers=identifiers, delivery=delivery,
+        activity=activity, person_ref=person_ref, purpose=purpose, identifiers=identifiers,
+        deleted=deleted, delivery=delivery,
     )
     for column in source.mapped_columns:
         if ("[" in column or "]" in column) and not (SELECTOR.fullmatch(column) and source.format == "jsonl"):

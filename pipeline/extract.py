@@ -639,6 +639,11 @@ def _absent_keys(source: Source, read: _Read) -> str | None:
     # An object given as null (`"address": null`) holds its mapped keys (`address.zip`) as empty: not absent.
     have = {c.lower() for c in read.columns}
     absent = [k for k in _absent(source.mapped_columns, read.columns) if not _parents(k) & have]
+    if source.deleted:  # a tombstone flag is absent from live lines; a file of tombstones only holds no person key
+        absent = [k for k in absent if k.lower() != source.deleted.column.lower()]
+        flag = next((c for c in read.columns if c.lower() == source.deleted.column.lower()), None)
+        if flag and read.frame[flag].map(source.deleted.marks).all():
+            return None
     if not absent:
         return None
     parents = set().union(*map(_parents, source.mapped_columns))

@@ -18,6 +18,7 @@ from rapidfuzz.distance import DamerauLevenshtein
 
 from pipeline.config import Source
 from pipeline.normalise import address, email, missing, names, values
+from pipeline.sql import literal
 from pipeline.staging_lookup import NormalisedValues, distinct_pairs, spread
 from pipeline.staging_renamed import erased_by_rename
 
@@ -32,10 +33,6 @@ IDENTIFYING = ("first_name", "last_name", "email", "phone")
 SUPERSEDED_REASON = "duplicate record id"  # an older version of a record delivered again: superseded, not bad
 # Its full reason, naming the version kept (`file:line`); staging_changes reads the file back to count same-day ids.
 SUPERSEDED_BY = SUPERSEDED_REASON + "; the version at {kept} was kept"
-# A record of a full delivery (the source's `delivery: full`) that its newest export omits was deleted at the source:
-# its last version leaves staging for quarantine under this reason (retired, not bad data; counted as deleted_rows). A
-# later export holding the record again brings it back, this row then becoming a superseded version.
-ABSENT_REASON = "absent from its source's newest full export (delivery: full): the record is retired"
 # One file giving one record id to rows of different people is not a record and its versions: none is kept (a later
 # row would otherwise supersede the other person, who would leave staging as a mere old version, never counted as bad).
 SHARED_ID_REASON = ("record id shared in this file by rows whose first names or birth dates differ by more than one "
@@ -204,6 +201,19 @@ def _set(reason: pd.Series, rows: pd.Series, why: str | pd.Series) -> None:
         reason[rows] = why
 
 
+# The newest version of a record is a tombstone (the source's `deleted` key): the record is retired, not bad data. The
+# row is kept in quarantine under this reason, counted apart (deleted_rows), and stays a version of its record id: a
+# later live version supersedes it (the record comes back), as it superseded the live versions before it.
+DELETED_REASON = "deleted at the source (a tombstone row): the record is retired"
+# A record of a full delivery (the source's `delivery: full`) that its newest export omits was deleted at the source:
+# its last version leaves staging for quarantine under this reason (retired, not bad data; counted as deleted_rows). A
+# later export holding the record again brings it back, this row then becoming a superseded version.
+ABSENT_REASON = "absent from its source's newest full export (delivery: full): the record is retired"
+# Both ways a source deletes a record. The records retired so (source, source_record_id): their values are scrubbed as
+# data minimisation (golden/purge.py), and so is the history of a customer who left with them (marts/history.py).
+RETIRED_REASONS = (DELETED_REASON, ABSENT_REASON)
+RETIRED_RECORDS_SQL = ("SELECT source, source_record_id FROM staging.quarantine "
+                       f"WHERE reason IN ({', '.join(map(literal, RETIRED_REASONS))})")
 NO_DATE_NOR_PERSON = "neither a date nor a person: a summary or footer row (a spreadsheet's total)?"
 NO_PERSON_REASON = "no name, e-mail or phone to identify the person"
 
@@ -216,8 +226,25 @@ def footer_rule(source: Source) -> bool:
     return bool(source.person_ref and not source.has_person and source.activity.get("occurred_at"))
 
 
+def tombstones(source: Source, frame: pd.DataFrame) -> pd.Series:
+    """Whether each row marks its record deleted (the source's `deleted` key; all False without one)."""
+    if source.deleted is None:
+        return pd.Series(False, index=frame.index)
+    return _per_distinct(_col(frame, source.deleted.column), source.deleted.marks).astype(bool)
+
+
 def _row_rejections(source: Source, frame: pd.DataFrame, renamed: dict[str, list[str]] | None = None) -> pd.Series:
     """The reason a whole row cannot be staged, or None."""
+    tomb = tombstones(source, frame)
+    reason = _versions(source, frame, renamed, tomb)
+    # A tombstone kept as its record's newest version retires the record (its earlier versions were superseded).
+    _set(reason, reason.isna() & tomb, DELETED_REASON)
+    return reason
+
+
+def _versions(source: Source, frame: pd.DataFrame, renamed: dict[str, list[str]] | None,
+              tomb: pd.Series) -> pd.Series:
+    """The reason a whole row cannot be staged, or None, the tombstones (`tomb`) left as versions of their record id."""
     reason = frame["_error"].copy()
     _set(reason, reason.isna() & frame["_record_id"].isna(), f"missing record id (column '{source.record_id}')")
     if source.activity_type == "consent":
@@ -234,13 +261,14 @@ def _row_rejections(source: Source, frame: pd.DataFrame, renamed: dict[str, list
              & _col(frame, source.person_ref.column).isna(), NO_DATE_NOR_PERSON)
     if source.has_person:  # an empty person would become an empty customer (and its activities with it)
         present = np.logical_or.reduce([_identifying(frame, source, f).to_numpy() for f in IDENTIFYING])
-        _set(reason, reason.isna() & ~present & ~frame["_purged"], NO_PERSON_REASON)
-        _set(reason, reason.isna() & _shared_ids(source, frame, reason.isna()), SHARED_ID_REASON)
+        # A tombstone need hold no value: it says the record is gone.
+        _set(reason, reason.isna() & ~present & ~frame["_purged"] & ~tomb, NO_PERSON_REASON)
+        _set(reason, reason.isna() & _shared_ids(source, frame, reason.isna() & ~tomb), SHARED_ID_REASON)
     # Same record id twice: the newest version wins (version_order), unless its file's export renamed a key an earlier
     # version holds a value for (staging_renamed.py).
     dup = reason.isna() & frame["_record_id"].notna()
-    if renamed and dup.any():
-        stopped = erased_by_rename(frame.loc[dup], renamed, lambda key: CLEANED + key).reindex(frame.index)
+    if renamed and (dup & ~tomb).any():  # a tombstone erases the record anyway
+        stopped = erased_by_rename(frame.loc[dup & ~tomb], renamed, lambda key: CLEANED + key).reindex(frame.index)
         _set(reason, stopped.notna(), stopped)
         dup = reason.isna() & frame["_record_id"].notna()
     if not frame.loc[dup, "_record_id"].duplicated().any():
@@ -305,6 +333,17 @@ def _more_than_a_correction(held: np.ndarray) -> bool:
     """Whether the values one record id holds in one file differ by more than one edit: `Jon` then `John`, or a birth
     date's digit fixed, is a record corrected within an export of its history, not a second person."""
     return any(DamerauLevenshtein.distance(a, b) > 1 for i, a in enumerate(held) for b in held[i + 1:])
+
+
+# The fields whose raw values key the normalisation lookup (staging_lookup.py), as _stage_persons looks them up.
+LOOKED_UP = ("first_name", "last_name", "email", "phone", "street", "city")
+
+
+def looked_up_values(source: Source, raw: pd.DataFrame) -> set[str]:
+    """The values raw rows of a person source were (or would be) looked up by in the normalisation lookup: what the
+    purge makes it forget of a record whose raw rows it scrubs outside a customer (purge.py)."""
+    frame = prepare(source, raw)
+    return {v for f in LOOKED_UP for v in _col(frame, source.person.get(f)).dropna()}
 
 
 def _stage_persons(source: Source, frame: pd.DataFrame, issues: _Issues, today: date,

@@ -22,14 +22,16 @@ import duckdb
 import pandas as pd
 
 from pipeline.config import Settings, Source
-from pipeline.sql import literal, quote, raw_table
+from pipeline.sql import quote, raw_table
 from pipeline.staging import (
     ABSENT_REASON,
     ACTIVITY_TYPES,
+    DELETED_REASON,
     ERASURE_TYPES,
     FIELD_ISSUE_TYPES,
     PERSON_TYPES,
     QUARANTINE_TYPES,
+    RETIRED_REASONS,
     SUPERSEDED_BY,
     Staged,
     oldest_to_newest,
@@ -91,8 +93,9 @@ class _CountingInsert:
 def fingerprint(source: Source) -> str:
     """Changes when the source's mapping or the normalisation code changes (its staged rows must then be rebuilt:
     rows staged by older code keep their old forms, 'strau' for 'Strauß', beside new rows staged 'strauss')."""
+    deleted = f"|{source.deleted!r}" if source.deleted else ""
     delivery = f"|delivery={source.delivery}" if source.delivery != "delta" else ""
-    return hashlib.sha256(f"{source!r}|{NORMALISATION_VERSION}{delivery}".encode()).hexdigest()[:16]
+    return hashlib.sha256(f"{source!r}|{NORMALISATION_VERSION}{deleted}{delivery}".encode()).hexdigest()[:16]
 
 
 def _create_tables(con: duckdb.DuckDBPyConnection, fresh: bool) -> None:
@@ -126,6 +129,8 @@ def staged_ids(staged: Staged) -> pd.DataFrame:
     """The record ids `staged` holds (column source_record_id), each once."""
     ids = [frame["source_record_id"] for frame in (staged.persons, staged.activities, staged.erasure_requests)
            if frame is not None and len(frame)]
+    if staged.quarantine is not None and len(staged.quarantine):  # tombstones: versions of their record id too
+        ids.append(staged.quarantine.loc[staged.quarantine["reason"].eq(DELETED_REASON), "source_record_id"])
     return pd.concat(ids, ignore_index=True).drop_duplicates().to_frame() if ids else \
         pd.DataFrame({"source_record_id": []}, dtype=object)
 
@@ -140,11 +145,12 @@ def _supersede(con: duckdb.DuckDBPyConnection, source: Source, fresh: pd.DataFra
         return
     versions = " UNION ".join(f"SELECT source_record_id, _file, _line FROM staging.{t} WHERE source = $source "
                               "AND source_record_id IN (SELECT source_record_id FROM _fresh)" for t in VERSIONED)
-    if source.delivery == "full":  # a retired record's last version, which a new version of it supersedes
-        versions += (" UNION SELECT source_record_id, _file, _line FROM staging.quarantine WHERE source = $source "
-                     f"AND reason = {literal(ABSENT_REASON)} AND source_record_id IN (SELECT source_record_id FROM _fresh)")
     with registered(con, _fresh=fresh):
-        stopped = _stopped_by_rename(con, source, versions, renamed)
+        stopped = _stopped_by_rename(con, source, versions, renamed)  # a tombstone erases the record anyway
+        # A retired record's row kept in quarantine (a tombstone, or its last version a full export omitted) is its
+        # record's newest version until a later version supersedes it.
+        versions += (" UNION SELECT source_record_id, _file, _line FROM staging.quarantine WHERE source = $source "
+                     "AND list_contains($retired, reason) AND source_record_id IN (SELECT source_record_id FROM _fresh)")
         if len(stopped):
             versions = f"SELECT * FROM ({versions}) WHERE (_file, _line) NOT IN (SELECT (_file, _line) FROM _stopped)"
         # The versions of the ids held twice, with what orders them (version_dates: update date, else drop day)
@@ -155,7 +161,7 @@ def _supersede(con: duckdb.DuckDBPyConnection, source: Source, fresh: pd.DataFra
             SELECT v.source_record_id AS _record_id, v._file, v._line, r._drop{updated}
             FROM versions v JOIN {raw_table(source.name)} r USING (_file, _line)
             WHERE v.source_record_id IN (SELECT source_record_id FROM versions GROUP BY ALL HAVING count(*) > 1)""",
-                               {"source": source.name}).df()
+                               {"source": source.name, "retired": list(RETIRED_REASONS)}).df()
     rows = oldest_to_newest(source, rows)
     newest = rows.drop_duplicates("_record_id", keep="last")
     losers = rows.drop(newest.index)
@@ -178,8 +184,8 @@ def _quarantine(con: duckdb.DuckDBPyConnection, source: Source, losers: pd.DataF
     for table in (*VERSIONED, "field_issues"):
         con.execute(f"DELETE FROM staging.{table} WHERE source = ? AND (_file, _line) IN "
                     "(SELECT (_file, _line) FROM _losers)", [source.name])
-    con.execute("DELETE FROM staging.quarantine WHERE source = ? AND reason = ? AND (_file, _line) IN "
-                "(SELECT (_file, _line) FROM _losers)", [source.name, ABSENT_REASON])
+    con.execute("DELETE FROM staging.quarantine WHERE source = ? AND list_contains(?, reason) AND (_file, _line) IN "
+                "(SELECT (_file, _line) FROM _losers)", [source.name, list(RETIRED_REASONS)])
     con.unregister("_losers")
     insert(con, Staged(persons=None, activities=None, field_issues=None, quarantine=quarantined))
 

@@ -118,3 +118,45 @@ def test_a_bad_delivery_key_names_the_source(tmp_path, spec, message):
                     encoding="utf-8")
     with pytest.raises(SourcesFileError, match=f"source 'crm': {message}"):
         load_sources(path)
+
+
+def test_an_erasure_after_a_full_export_omitted_a_record_leaves_none_of_its_values(tmp_path, cli_env):
+    """Théo has a CRM record and a shop account (same e-mail); Louis has a CRM record only. The CRM's full export of day
+    -2 omits both records; on day -1 both ask for erasure by their e-mail. A retired record belongs to no customer, so
+    only the data minimisation of retired records (golden/purge.py) reaches its values in raw.crm, staging.quarantine and
+    the normalisation lookup, and Louis's history: none is left, and a full restage keeps both records retired."""
+    from tests.test_tombstones import FORGET_YAML, _personal, _values_left
+
+    settings = _full_crm_project(tmp_path)
+    settings.sources_file.write_text(settings.sources_file.read_text(encoding="utf-8") + FORGET_YAML,
+                                     encoding="utf-8")
+    raw, rows = tmp_path / "raw", crm_rows()
+    write(raw, "crm", day(-3), "export.csv", _export(rows))
+    write(raw, "shop", day(-3), "accounts.jsonl", ("\n".join(shop_lines(range(11, 17))) + "\n").encode())
+    _run(settings)
+    theirs = tuple(v for i in (12, 2) for v in _personal(i))
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        customer = _customer_of(con, "crm", "C12")
+        assert customer and customer == _customer_of(con, "shop", "S12")
+
+    write(raw, "crm", day(-2), "export.csv", _export([r for r in rows if r[:3] not in ("C02", "C12")]))
+    _run(settings)
+    write(raw, "forget", day(-1), "requests.csv", f"request_id,email,requested_at\nR1,{person(12)[2]},{day(-1)}\n"
+          f"R2,{person(2)[2]},{day(-1)}\n".encode())
+    _run(settings)
+    assert _values_left(settings, theirs) == {}
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        assert con.execute("SELECT reason FROM golden.excluded_customers WHERE customer_id = ?",
+                           [customer]).fetchall() == [("erased",)]
+        assert con.execute("SELECT source_record_id FROM staging.quarantine WHERE reason = ? ORDER BY 1",
+                           [ABSENT_REASON]).fetchall() == [("C02",), ("C12",)]  # counted as they were, not as purged
+        assert _crm_quality(con)[3] == 2
+    balanced(settings)
+
+    # A full restage and re-link read the scrubbed rows: both records stay retired, nothing comes back.
+    _run(settings, full_refresh=True)
+    assert _values_left(settings, theirs) == {}
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        assert not _customer_of(con, "crm", "C12") and not _customer_of(con, "crm", "C02")
+        assert _crm_quality(con)[3] == 2
+    balanced(settings)

@@ -22,6 +22,9 @@ A purged record keeps, in `identity.purged_records`, the hash it was last linked
 input takes it back (restore_purged_hashes), so the record reads as unchanged: its pairs keep their scores
 (their compared values are gone), its cluster and customer id stay, and purging changes no published table.
 Idempotent: a row already purged is not touched again.
+
+A record its source deleted (a tombstone, or omitted by a full export; retired: it belongs to no customer) is scrubbed
+too, on the run that retires it, as data minimisation (RETIRED_SQL): the customers' passes would never reach it.
 """
 
 from __future__ import annotations
@@ -30,8 +33,8 @@ import duckdb
 
 from pipeline.config import Source
 from pipeline.golden.privacy import REGISTRY_COLUMNS
-from pipeline.sql import literal, quote, scalar
-from pipeline.staging import PURGED_TOKEN
+from pipeline.sql import literal, quote, raw_table, scalar
+from pipeline.staging import PURGED_TOKEN, RETIRED_REASONS, RETIRED_RECORDS_SQL, SUPERSEDED_REASON, looked_up_values
 from pipeline.staging_lookup import TABLE as NORMALISED_VALUES
 from pipeline.warehouse import table_exists, transaction
 
@@ -183,19 +186,35 @@ def as_purged(con: duckdb.DuckDBPyConnection, select_sql: str, params: dict | No
 TOKEN = PURGED_TOKEN
 
 
-def _records_of(source_name: str) -> str:
-    return f"(SELECT source_record_id FROM _purge_records WHERE source = {literal(source_name)})"
+# The columns of a raw table the purge never scrubs: where the row came from, when it was loaded.
+RAW_META = {"_file", "_line", "_drop", "_loaded_at"}
+
+
+def _records_of(source_name: str, records: str = "_purge_records") -> str:
+    return f"(SELECT source_record_id FROM {records} WHERE source = {literal(source_name)})"
+
+
+def _token(source: Source) -> str | tuple[str, ...] | None:
+    """The raw column that takes TOKEN: the first identifying one."""
+    identifying = [source.person[f] for f in ("first_name", "last_name", "email", "phone") if f in source.person]
+    return identifying[0] if identifying else None
+
+
+def _kept(source: Source) -> set[str]:
+    """The columns of a person or activity source's raw rows a purge keeps: the record id, the update date, the
+    activity (a restage stages it again) and the tombstone flag (a restage reads the record deleted again)."""
+    flag = [source.deleted.column] if source.deleted else []
+    return {source.record_id, source.updated_at, *source.activity.values(), *flag}
 
 
 def _raw_passes(source: Source) -> list[tuple[list[Key] | None, set[str], str | None]]:
     """(keys naming purged rows, None for every row; kept columns; column that takes TOKEN) of each pass over a
     raw table (all text)."""
-    identifying = [source.person[f] for f in ("first_name", "last_name", "email", "phone") if f in source.person]
-    token = identifying[0] if identifying else None
+    token = _token(source)
     if source.is_erasure:  # the requests themselves: identifiers to forget, kept as hashes in the registry
         return [(None, {source.record_id, source.updated_at}, token)]
     keys: list[Key] = [((source.record_id,), _records_of(source.name), ("source_record_id",))]
-    keep = {source.record_id, source.updated_at, *source.activity.values()}
+    keep = _kept(source)
     if source.person_ref:
         keys.append(((source.person_ref.column,), _records_of(source.person_ref.source), ("source_record_id",)))
         keep.add(source.person_ref.column)
@@ -206,6 +225,21 @@ def _raw_passes(source: Source) -> list[tuple[list[Key] | None, set[str], str | 
     return passes
 
 
+def _scrubbed_values(columns: list[str], token: str | None) -> dict[str, str]:
+    return {c: f"'{TOKEN}'" if c == token else "NULL" for c in columns}
+
+
+def _unscrubbed(table: str, keys: list[Key] | None, columns: list[str], token: str | None) -> str:
+    """The condition naming the rows of `table` that `keys` name (every row when None) and that still hold a value
+    in `columns`."""
+    holding = " OR ".join(f"{quote(c)} IS DISTINCT FROM {v}" for c, v in _scrubbed_values(columns, token).items())
+    named_rows = "" if keys is None else "rowid IN (" + " UNION ALL ".join(
+        f"SELECT t.rowid FROM {table} t SEMI JOIN {target} p ON "
+        + " AND ".join(f"t.{quote(a)} = p.{quote(b)}" for a, b in zip(own, theirs, strict=True))
+        for own, target, theirs in keys) + ") AND "
+    return f"{named_rows}({holding})"
+
+
 def _scrub(con: duckdb.DuckDBPyConnection, table: str, keys: list[Key] | None, columns: list[str],
            token: str | None = None) -> int:
     """Purge the rows `keys` name (every row when None) that still hold a value in `columns`. The rows are found by
@@ -213,15 +247,10 @@ def _scrub(con: duckdb.DuckDBPyConnection, table: str, keys: list[Key] | None, c
     their scrubbed copy: a DuckDB UPDATE of many columns over a third of a table costs ~20x an insert + delete."""
     if keys == [] or not columns:
         return 0
-    value = {c: f"'{TOKEN}'" if c == token else "NULL" for c in columns}
-    holding = " OR ".join(f"{quote(c)} IS DISTINCT FROM {v}" for c, v in value.items())
-    named_rows = "" if keys is None else "rowid IN (" + " UNION ALL ".join(
-        f"SELECT t.rowid FROM {table} t SEMI JOIN {target} p ON "
-        + " AND ".join(f"t.{quote(a)} = p.{quote(b)}" for a, b in zip(own, theirs, strict=True))
-        for own, target, theirs in keys) + ") AND "
+    value = _scrubbed_values(columns, token)
     # a CREATE TABLE AS returns its row count: no second statement to count the hits (~40 passes a run)
     if not (hits := scalar(con, f"CREATE OR REPLACE TEMP TABLE _purge_hits AS SELECT rowid AS row FROM {table} "
-                                f"WHERE {named_rows}({holding})")):
+                                f"WHERE {_unscrubbed(table, keys, columns, token)}")):
         return 0
     every = [d[0] for d in con.execute(f"SELECT * FROM {table} LIMIT 0").description]
     scrubbed = ", ".join(value.get(c, quote(c)) for c in every)
@@ -269,6 +298,62 @@ DELETE FROM {NORMALISED_VALUES} WHERE raw IN (
     FROM staging.person_records SEMI JOIN _purge_records USING (source, source_record_id))"""
 
 
+# A record whose newest version is a tombstone (the source's `deleted` key), or that a full delivery's newest export
+# omits (`delivery: full`), is retired: it belongs to no customer, so the passes that find records through the
+# customers' (erasure, retention) never reach it, and a person erased after a source deleted one of their records kept
+# that record's values in raw, staging.quarantine and the lookup. A source deleted it: its values go at once, as data
+# minimisation, whoever asks. Its raw rows keep the record id, the update date and the flag column (a full restage
+# reads the tombstone again, or finds the record absent from the newest export again: the record stays retired, its
+# older versions superseded); its quarantined rows keep the reasons they are counted by (deleted, superseded), any
+# other reason goes with the values (counted as purged). A later live version is a new row, with its values: the
+# record comes back.
+RETIRED_SQL = f"""
+CREATE OR REPLACE TEMP TABLE _retired_records AS
+    SELECT DISTINCT q.source, q.source_record_id FROM ({RETIRED_RECORDS_SQL}) q
+    ANTI JOIN staging.person_records p USING (source, source_record_id)
+    WHERE list_contains($sources, q.source);
+CREATE OR REPLACE TEMP TABLE _retired_rows AS
+    SELECT q.source, q._file, q._line,
+           coalesce(list_contains($retired, q.reason) OR starts_with(q.reason, $superseded), false) AS counted
+    FROM staging.quarantine q SEMI JOIN _retired_records r USING (source, source_record_id)
+"""
+
+
+def _scrub_retired(con: duckdb.DuckDBPyConnection, sources: list[Source], purged: dict[str, int]) -> None:
+    """Scrub the retired records' raw rows and quarantined rows, and make the lookup forget their values (RETIRED_SQL),
+    adding the rows to `purged` (per table)."""
+    deleting = [s for s in sources if (s.deleted is not None or s.delivery == "full") and s.has_person]
+    if not deleting or not (table_exists(con, "staging.quarantine") and table_exists(con, "staging.person_records")):
+        return
+    params = {"retired": list(RETIRED_REASONS), "superseded": SUPERSEDED_REASON, "sources": [s.name for s in deleting]}
+    for statement in RETIRED_SQL.strip().split(";\n"):
+        con.execute(statement, {k: v for k, v in params.items() if f"${k}" in statement})
+    if not scalar(con, "SELECT count(*) FROM _retired_records"):
+        return
+    columns_of = _columns(con)
+    hits: dict[str, int] = {}
+    for source in deleting:
+        if (columns := columns_of.get(("raw", source.name))) is None:
+            continue
+        table, token = raw_table(source.name), _token(source)
+        scrubbed = [c for c in columns if c not in _kept(source) | RAW_META]
+        keys: list[Key] = [((source.record_id,), _records_of(source.name, "_retired_records"), ("source_record_id",))]
+        rows = con.execute(f"SELECT * FROM {table} WHERE {_unscrubbed(table, keys, scrubbed, token)}").df()
+        if rows.empty:
+            continue
+        if table_exists(con, NORMALISED_VALUES) and (forgotten := sorted(looked_up_values(source, rows))):
+            hits[NORMALISED_VALUES] = hits.get(NORMALISED_VALUES, 0) + scalar(
+                con, f"DELETE FROM {NORMALISED_VALUES} WHERE raw IN (SELECT unnest(?))", [forgotten])
+        hits[f"raw.{source.name}"] = _scrub(con, table, keys, scrubbed, token)
+    quarantine, located = columns_of[("staging", "quarantine")], ("source", "_file", "_line")
+    hits["staging.quarantine"] = sum(
+        _scrub(con, "staging.quarantine", [(located, f"(SELECT * FROM _retired_rows WHERE {where})", located)],
+               _scrubbed(quarantine, kept)) for where, kept in (("counted", KEEP | {"reason"}), ("NOT counted", KEEP)))
+    for table, n in hits.items():
+        if n:
+            purged[table] = purged.get(table, 0) + n
+
+
 def purge_excluded(con: duckdb.DuckDBPyConnection, sources: list[Source], run_id: str) -> dict[str, int]:
     """Register erased customers' identifiers, then purge every excluded customer's values from every table, in
     one transaction. Returns rows purged per table (tables with none left out) and the identifiers registered."""
@@ -285,6 +370,7 @@ def purge_excluded(con: duckdb.DuckDBPyConnection, sources: list[Source], run_id
         if (table_exists(con, NORMALISED_VALUES) and table_exists(con, "staging.person_records")
                 and (n := scalar(con, FORGET_NORMALISED_SQL))):
                 purged[NORMALISED_VALUES] = n
+        _scrub_retired(con, sources, purged)
         tables = con.execute("""SELECT table_schema, table_name FROM information_schema.tables
             WHERE table_catalog = current_database() AND table_type = 'BASE TABLE' AND list_contains(?, table_schema)
             ORDER BY 1, 2""", [list(SCHEMAS)]).fetchall()
@@ -297,7 +383,7 @@ def purge_excluded(con: duckdb.DuckDBPyConnection, sources: list[Source], run_id
             if schema == "raw":
                 if name not in by_name:
                     continue
-                passes = [(keys, [c for c in columns if c not in keep | {"_file", "_line", "_drop", "_loaded_at"}],
+                passes = [(keys, [c for c in columns if c not in keep | RAW_META],
                            token) for keys, keep, token in _raw_passes(by_name[name])]
             else:
                 keys = None if f"{schema}.{name}" == "staging.erasure_requests" else _keys(columns)

@@ -17,6 +17,7 @@ import duckdb
 
 from pipeline.golden.changes import is_full, scope
 from pipeline.sql import scalar
+from pipeline.staging import RETIRED_RECORDS_SQL
 from pipeline.warehouse import table_exists, transaction
 
 # attribute -> lineage prefix in marts.customer_360 (None: computed by the pipeline, not won from a source)
@@ -98,6 +99,17 @@ def record_history(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, int
         con.execute(f"""UPDATE marts.customer_history SET {blank}, changes = NULL
             WHERE customer_id IN (SELECT customer_id FROM golden.excluded_customers WHERE reason = 'erased')
               AND (changes IS NOT NULL OR coalesce({attrs}) IS NOT NULL)""")
+        # A customer who left because their records' sources deleted them (tombstones) keeps no value either: those
+        # records are scrubbed as data minimisation (golden/purge.py), and a person asking for erasure later matches
+        # no customer of theirs. Only the customers leaving in this run are read (their changes cite their records).
+        if table_exists(con, "staging.quarantine"):
+            con.execute(f"""UPDATE marts.customer_history SET {blank}, changes = NULL
+                WHERE customer_id IN (
+                    SELECT h.customer_id
+                    FROM (SELECT customer_id, unnest(changes) AS c FROM marts.customer_history
+                          WHERE customer_id IN (SELECT customer_id FROM _left)) h
+                    JOIN ({RETIRED_RECORDS_SQL}) r ON r.source = h.c.source AND r.source_record_id = h.c.source_record_id)
+                  AND (changes IS NOT NULL OR coalesce({attrs}) IS NOT NULL)""")
         counts = {
             "new_customers": scalar(con, "SELECT count(*) FROM _versions WHERE change = 'new'"),
             "updated_customers": scalar(con, "SELECT count(*) FROM _versions WHERE change = 'update'"),

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pipeline.config import PERSON_FIELDS, Source
 from pipeline.extract import REFUSED_FILE_REASON
 from pipeline.sql import literal, raw_table
-from pipeline.staging import ABSENT_REASON, NO_DATE_NOR_PERSON, NO_PERSON_REASON, SUPERSEDED_REASON
+from pipeline.staging import NO_DATE_NOR_PERSON, NO_PERSON_REASON, RETIRED_REASONS, SUPERSEDED_REASON
 from pipeline.staging_renamed import RENAMED_REASON
 
 
@@ -51,7 +51,8 @@ def source_quality_sql(sources: list[Source], with_customers: bool = True) -> st
     -- A quarantined row of an erased or expired customer has lost its reason with its values (purge.py): what it
     -- was (a superseded version, most often) can no longer be told, nor does it say anything of the source today.
     -- Counted apart (purged_rows): read as bad data, one erased person re-sent by a small source blocked every run.
-    -- A record its source deleted (omitted by a full delivery's newest export) is a deletion, not bad data (deleted_rows).
+    -- A record its source deleted (a tombstone row, or omitted by a full delivery's newest export) is a deletion, not
+    -- bad data (deleted_rows).
     footer_candidates AS (SELECT source, _file, _line FROM staging.quarantine
                           WHERE reason IN ({literal(NO_DATE_NOR_PERSON)}, {literal(NO_PERSON_REASON)})),
     later_lines AS (SELECT c.source, c._file, c._line FROM footer_candidates c
@@ -65,7 +66,7 @@ def source_quality_sql(sources: list[Source], with_customers: bool = True) -> st
     kinds AS (SELECT q.source, q.source_record_id,
                      CASE WHEN reason LIKE '{REFUSED_FILE_REASON}%' OR reason LIKE '{RENAMED_REASON.split("{")[0]}%'
                           THEN 'refused' WHEN reason LIKE '{SUPERSEDED_REASON}%' THEN 'superseded'
-                          WHEN reason = {literal(ABSENT_REASON)} THEN 'deleted'
+                          WHEN reason IN ({', '.join(map(literal, RETIRED_REASONS))}) THEN 'deleted'
                           WHEN o._file IS NOT NULL THEN 'superseded' WHEN f._file IS NOT NULL THEN 'footer'
                           WHEN reason IS NULL THEN 'purged' END AS kind
               FROM staging.quarantine q LEFT JOIN old_snapshots o ON o.source = q.source AND o._file = q._file
