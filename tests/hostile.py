@@ -130,3 +130,53 @@ def balanced(settings: Settings) -> dict[str, tuple]:
     for src, file, records, raw_n, staged, quarantined in rows:
         assert records == raw_n == staged + quarantined, (src, file, records, raw_n, staged, quarantined)
     return {file: (records, raw_n, staged, quarantined) for _, file, records, raw_n, staged, quarantined in rows}
+
+
+# Records their sources deleted (tests/test_tombstones.py, tests/test_full_delivery.py).
+QUARANTINED = ("SELECT source, _file, _line, source_record_id, split_part(reason, ';', 1) FROM staging.quarantine "
+               "ORDER BY ALL")  # what each quarantined row is, the version a superseded one names left out
+FORGET_YAML = """
+  - name: forget
+    channel: online
+    format: csv
+    files: forget/**/*.csv
+    record_id: request_id
+    updated_at: requested_at
+    date_formats: ["%Y-%m-%d"]
+    purpose: erasure
+    person:
+      email: email
+"""
+
+
+def published_ids(settings: Settings) -> set[str]:
+    with duckdb.connect(str(settings.published), read_only=True) as con:
+        return {r[0] for r in con.execute("SELECT customer_id FROM marts.customer_360").fetchall()}
+
+
+def customer_of(con, source: str, record: str) -> str | None:
+    row = con.execute("SELECT customer_id FROM marts.customer_xref WHERE source = ? AND source_record_id = ?",
+                      [source, record]).fetchone()
+    return row and row[0]
+
+
+def personal_values(i: int) -> tuple[str, ...]:
+    """A person's values as any table may hold them (the phone as delivered and as normalised)."""
+    first, last, mail, tel, _ = person(i)
+    return first.lower(), last.lower(), mail, tel, "+33" + tel[1:]
+
+
+def values_left(settings: Settings, needles: tuple[str, ...]) -> dict[str, int]:
+    """Where one of `needles` is left: cells of every table of the warehouse and both copies, and the lines of every
+    other file under the warehouse folder (the DuckDB files themselves are read as tables)."""
+    from tests.test_personal_data import _cells_holding
+
+    found = {f"{path.name}:{cell}": n for path in (settings.warehouse, settings.published, settings.restricted)
+             for cell, n in _cells_holding(path, needles).items()}
+    for path in sorted(settings.warehouse.parent.rglob("*")):
+        if path.is_file() and not path.name.startswith(tuple(p.name for p in (settings.warehouse, settings.published,
+                                                                               settings.restricted))):
+            text = path.read_bytes().decode("utf-8", errors="replace").lower()
+            if n := sum(text.count(needle) for needle in needles):
+                found[str(path.relative_to(settings.warehouse.parent))] = n
+    return found

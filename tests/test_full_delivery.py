@@ -11,12 +11,24 @@ import pytest
 
 from pipeline.config import SourcesFileError, load_sources
 from pipeline.staging import ABSENT_REASON
-from tests.hostile import CRM_HEADER, SOURCES_YAML, balanced, crm_rows, day, person, project, shop_lines, write
+from tests.hostile import (
+    CRM_HEADER,
+    FORGET_YAML,
+    QUARANTINED,
+    SOURCES_YAML,
+    balanced,
+    crm_rows,
+    customer_of,
+    day,
+    person,
+    personal_values,
+    project,
+    published_ids,
+    shop_lines,
+    values_left,
+    write,
+)
 from tests.test_hostile_runs import _run
-
-# What each quarantined row is, the version a superseded one names left out (a full restage names the newest).
-QUARANTINED = ("SELECT source, _file, _line, source_record_id, split_part(reason, ';', 1) FROM staging.quarantine "
-               "ORDER BY ALL")
 
 
 def _full_crm_project(root):
@@ -29,17 +41,6 @@ def _full_crm_project(root):
 
 def _export(rows: list[str]) -> bytes:
     return ("\n".join([CRM_HEADER, *rows]) + "\n").encode("latin-1")
-
-
-def _customer_of(con, source: str, record: str) -> str | None:
-    row = con.execute("SELECT customer_id FROM marts.customer_xref WHERE source = ? AND source_record_id = ?",
-                      [source, record]).fetchone()
-    return row and row[0]
-
-
-def _published(settings) -> set[str]:
-    with duckdb.connect(str(settings.published), read_only=True) as con:
-        return {r[0] for r in con.execute("SELECT customer_id FROM marts.customer_360").fetchall()}
 
 
 def _crm_quality(con) -> tuple:
@@ -55,8 +56,8 @@ def test_a_record_the_newest_full_export_omits_is_retired_and_comes_back_when_de
     write(raw, "shop", day(-4), "accounts.jsonl", ("\n".join(shop_lines(range(11, 17))) + "\n").encode())
     _run(settings)
     with duckdb.connect(str(settings.warehouse), read_only=True) as con:
-        before = {r: _customer_of(con, "crm", r) for r in ("C00", "C05", "C11")}
-    assert len(set(before.values())) == 3 and set(before.values()) <= _published(settings)
+        before = {r: customer_of(con, "crm", r) for r in ("C00", "C05", "C11")}
+    assert len(set(before.values())) == 3 and set(before.values()) <= published_ids(settings)
 
     # Day -3: the nightly export without C00 (a CRM-only person) and C11 (whose person also holds shop account S11).
     write(raw, "crm", day(-3), "export.csv", _export([r for r in rows if r[:3] not in ("C00", "C11")]))
@@ -66,17 +67,17 @@ def test_a_record_the_newest_full_export_omits_is_retired_and_comes_back_when_de
                            "IN ('C00', 'C11')").fetchone()[0] == 0
         mart = {r[0]: r[1:] for r in con.execute("SELECT customer_id, first_name, email, phone FROM marts.customer_360"
                                                  ).fetchall()}
-        kept = _customer_of(con, "shop", "S11")
-        same = _customer_of(con, "crm", "C05")
+        kept = customer_of(con, "shop", "S11")
+        same = customer_of(con, "crm", "C05")
         # 26 rows (14 + 12): the 12 re-sent records' day -4 versions superseded, C00 and C11's last versions retired.
         assert _crm_quality(con) == (26, 14, 12, 2, 0.0)
         reasons = con.execute("SELECT source_record_id FROM staging.quarantine WHERE reason = ? ORDER BY 1",
                               [ABSENT_REASON]).fetchall()
     assert reasons == [("C00",), ("C11",)]
-    assert before["C00"] not in mart and before["C00"] not in _published(settings)
+    assert before["C00"] not in mart and before["C00"] not in published_ids(settings)
     # The customer who also holds a live shop account stays, with that record's values only (the CRM phone is gone).
     first, _, mail, _, _ = person(11)
-    assert kept == before["C11"] and mart[kept] == (first, mail, None) and kept in _published(settings)
+    assert kept == before["C11"] and mart[kept] == (first, mail, None) and kept in published_ids(settings)
     assert same == before["C05"]
     balanced(settings)
 
@@ -89,23 +90,23 @@ def test_a_record_the_newest_full_export_omits_is_retired_and_comes_back_when_de
     assert "read as incomplete" in summary
     with duckdb.connect(str(settings.warehouse), read_only=True) as con:
         assert _crm_quality(con)[3] == 2
-        assert _customer_of(con, "crm", "C05") == before["C05"]
+        assert customer_of(con, "crm", "C05") == before["C05"]
 
     # Day -1: C00 is in the export again and comes back (a new id: a retired id is never reused); C11 stays away.
     write(raw, "crm", day(-1), "export.csv", _export([r for r in rows if r[:3] != "C11"]))
     _run(settings)
     with duckdb.connect(str(settings.warehouse), read_only=True) as con:
-        back = _customer_of(con, "crm", "C00")
+        back = customer_of(con, "crm", "C00")
         assert _crm_quality(con)[3] == 1  # C00's retired version is now a superseded one
-        assert not _customer_of(con, "crm", "C11") and _customer_of(con, "crm", "C05") == before["C05"]
+        assert not customer_of(con, "crm", "C11") and customer_of(con, "crm", "C05") == before["C05"]
         incremental = con.execute(QUARANTINED).fetchall()
-    assert back and back in _published(settings) and back != before["C00"]
+    assert back and back in published_ids(settings) and back != before["C00"]
     balanced(settings)
     # A full restage sets the same rows apart, for the same reasons.
     _run(settings, full_refresh=True)
     with duckdb.connect(str(settings.warehouse), read_only=True) as con:
         assert con.execute(QUARANTINED).fetchall() == incremental
-        assert _customer_of(con, "crm", "C00") and not _customer_of(con, "crm", "C11")
+        assert customer_of(con, "crm", "C00") and not customer_of(con, "crm", "C11")
 
 
 @pytest.mark.parametrize(("spec", "message"), [
@@ -125,8 +126,6 @@ def test_an_erasure_after_a_full_export_omitted_a_record_leaves_none_of_its_valu
     -2 omits both records; on day -1 both ask for erasure by their e-mail. A retired record belongs to no customer, so
     only the data minimisation of retired records (golden/purge.py) reaches its values in raw.crm, staging.quarantine and
     the normalisation lookup, and Louis's history: none is left, and a full restage keeps both records retired."""
-    from tests.test_tombstones import FORGET_YAML, _personal, _values_left
-
     settings = _full_crm_project(tmp_path)
     settings.sources_file.write_text(settings.sources_file.read_text(encoding="utf-8") + FORGET_YAML,
                                      encoding="utf-8")
@@ -134,17 +133,17 @@ def test_an_erasure_after_a_full_export_omitted_a_record_leaves_none_of_its_valu
     write(raw, "crm", day(-3), "export.csv", _export(rows))
     write(raw, "shop", day(-3), "accounts.jsonl", ("\n".join(shop_lines(range(11, 17))) + "\n").encode())
     _run(settings)
-    theirs = tuple(v for i in (12, 2) for v in _personal(i))
+    theirs = tuple(v for i in (12, 2) for v in personal_values(i))
     with duckdb.connect(str(settings.warehouse), read_only=True) as con:
-        customer = _customer_of(con, "crm", "C12")
-        assert customer and customer == _customer_of(con, "shop", "S12")
+        customer = customer_of(con, "crm", "C12")
+        assert customer and customer == customer_of(con, "shop", "S12")
 
     write(raw, "crm", day(-2), "export.csv", _export([r for r in rows if r[:3] not in ("C02", "C12")]))
     _run(settings)
     write(raw, "forget", day(-1), "requests.csv", f"request_id,email,requested_at\nR1,{person(12)[2]},{day(-1)}\n"
           f"R2,{person(2)[2]},{day(-1)}\n".encode())
     _run(settings)
-    assert _values_left(settings, theirs) == {}
+    assert values_left(settings, theirs) == {}
     with duckdb.connect(str(settings.warehouse), read_only=True) as con:
         assert con.execute("SELECT reason FROM golden.excluded_customers WHERE customer_id = ?",
                            [customer]).fetchall() == [("erased",)]
@@ -155,8 +154,8 @@ def test_an_erasure_after_a_full_export_omitted_a_record_leaves_none_of_its_valu
 
     # A full restage and re-link read the scrubbed rows: both records stay retired, nothing comes back.
     _run(settings, full_refresh=True)
-    assert _values_left(settings, theirs) == {}
+    assert values_left(settings, theirs) == {}
     with duckdb.connect(str(settings.warehouse), read_only=True) as con:
-        assert not _customer_of(con, "crm", "C12") and not _customer_of(con, "crm", "C02")
+        assert not customer_of(con, "crm", "C12") and not customer_of(con, "crm", "C02")
         assert _crm_quality(con)[3] == 2
     balanced(settings)

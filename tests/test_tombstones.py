@@ -11,13 +11,25 @@ import pytest
 from pipeline.config import SourcesFileError, load_sources
 from pipeline.staging import DELETED_REASON
 from tests.conftest import checks
-from tests.hostile import SOURCES_YAML, balanced, crm_rows, day, person, project, shop_lines, write
+from tests.hostile import (
+    FORGET_YAML,
+    QUARANTINED,
+    SOURCES_YAML,
+    balanced,
+    crm_rows,
+    customer_of,
+    day,
+    person,
+    personal_values,
+    project,
+    published_ids,
+    shop_lines,
+    values_left,
+    write,
+)
 from tests.test_hostile_runs import _run
 
 HEADER = "id;prenom;nom;email;tel;cp;statut"
-# What each quarantined row is, the version a superseded one names left out.
-QUARANTINED = ("SELECT source, _file, _line, source_record_id, split_part(reason, ';', 1) FROM staging.quarantine "
-               "ORDER BY ALL")
 DELETED = "    deleted: {column: statut, values: [Supprimé, closed]}\n"
 
 
@@ -33,17 +45,6 @@ def _tombstone_project(root):
     return settings
 
 
-def _published(settings, table: str = "marts.customer_360") -> dict[str, tuple]:
-    with duckdb.connect(str(settings.published), read_only=True) as con:
-        return {r[0]: r for r in con.execute(f"SELECT customer_id FROM {table}").fetchall()}
-
-
-def _customer_of(con, source: str, record: str) -> str | None:
-    row = con.execute("SELECT customer_id FROM marts.customer_xref WHERE source = ? AND source_record_id = ?",
-                      [source, record]).fetchone()
-    return row and row[0]
-
-
 def test_a_tombstone_retires_its_record_and_a_later_live_version_brings_it_back(tmp_path, cli_env):
     settings = _tombstone_project(tmp_path)
     raw = tmp_path / "raw"
@@ -52,9 +53,9 @@ def test_a_tombstone_retires_its_record_and_a_later_live_version_brings_it_back(
     results = _run(settings)
     assert all(c.passed for r in results for c in checks(r).values())  # live lines lack the shop's closed_at: fine
     with duckdb.connect(str(settings.warehouse), read_only=True) as con:
-        before = {r: _customer_of(con, "crm", r) for r in ("C00", "C01", "C11", "C05")}
-        shop_only = _customer_of(con, "shop", "S16")
-    assert len(set(before.values())) == 4 and set(before.values()) <= set(_published(settings))
+        before = {r: customer_of(con, "crm", r) for r in ("C00", "C01", "C11", "C05")}
+        shop_only = customer_of(con, "shop", "S16")
+    assert len(set(before.values())) == 4 and set(before.values()) <= set(published_ids(settings))
 
     # Day -1, a delta export: C00 deleted with its values, C01 as a bare tombstone, C11 (whose person also holds the
     # shop account S11) closed; C05 changed, alive.
@@ -75,17 +76,17 @@ def test_a_tombstone_retires_its_record_and_a_later_live_version_brings_it_back(
                                                  ).fetchall()}
         retired = {r[0] for r in con.execute("SELECT unnest(old_ids) FROM identity.id_events WHERE event = 'retire'"
                                              ).fetchall()}
-        kept = _customer_of(con, "shop", "S11")
+        kept = customer_of(con, "shop", "S11")
         crm = con.execute("SELECT raw_rows, quarantined_rows, superseded_rows, deleted_rows, quarantine_share "
                           "FROM marts.data_quality WHERE source = 'crm' ORDER BY measured_at DESC LIMIT 1").fetchone()
         reasons = con.execute("SELECT source_record_id, reason FROM staging.quarantine ORDER BY ALL").fetchall()
     gone = {before["C00"], before["C01"], shop_only}
-    assert gone <= retired and not gone & set(mart) and not gone & set(_published(settings))
+    assert gone <= retired and not gone & set(mart) and not gone & set(published_ids(settings))
     # The customer who also holds a live shop account stays, with that record's values only (the CRM phone is gone).
-    assert kept == before["C11"] and kept in _published(settings)
+    assert kept == before["C11"] and kept in published_ids(settings)
     first, _, mail, _, _ = person(11)
     assert mart[kept] == (first, mail, None)
-    assert _customer_of(duckdb.connect(str(settings.warehouse), read_only=True), "crm", "C05") == before["C05"]
+    assert customer_of(duckdb.connect(str(settings.warehouse), read_only=True), "crm", "C05") == before["C05"]
     # 18 rows: 14 + 4; four older versions superseded, three tombstones counted apart; nothing is bad data.
     assert crm == (18, 7, 4, 3, 0.0), crm
     assert [r for r, why in reasons if why == DELETED_REASON] == ["C00", "C01", "C11", "S16"]
@@ -95,11 +96,11 @@ def test_a_tombstone_retires_its_record_and_a_later_live_version_brings_it_back(
     write(raw, "crm", day(0), "again.csv", _crm([f"{rows[0]};actif"]))
     _run(settings)
     with duckdb.connect(str(settings.warehouse), read_only=True) as con:
-        back = _customer_of(con, "crm", "C00")
+        back = customer_of(con, "crm", "C00")
         deleted_rows = con.execute("SELECT deleted_rows FROM marts.data_quality WHERE source = 'crm' "
                                    "ORDER BY measured_at DESC LIMIT 1").fetchone()[0]
         incremental = con.execute(QUARANTINED).fetchall()
-    assert back and back in _published(settings) and back != before["C00"]
+    assert back and back in published_ids(settings) and back != before["C00"]
     assert deleted_rows == 2  # C00's tombstone is now a superseded version
     balanced(settings)
     # A full restage sets the same rows apart, for the same reasons (an old version superseded on day -1 names the
@@ -107,7 +108,7 @@ def test_a_tombstone_retires_its_record_and_a_later_live_version_brings_it_back(
     _run(settings, full_refresh=True)
     with duckdb.connect(str(settings.warehouse), read_only=True) as con:
         assert con.execute(QUARANTINED).fetchall() == incremental
-        assert _customer_of(con, "crm", "C00") and not _customer_of(con, "crm", "C01")
+        assert customer_of(con, "crm", "C00") and not customer_of(con, "crm", "C01")
 
 
 @pytest.mark.parametrize(("spec", "message"), [
@@ -122,42 +123,6 @@ def test_a_bad_deleted_key_names_the_source_and_key(tmp_path, spec, message):
                     encoding="utf-8")
     with pytest.raises(SourcesFileError, match=f"source 'crm': {message}"):
         load_sources(path)
-
-
-FORGET_YAML = """
-  - name: forget
-    channel: online
-    format: csv
-    files: forget/**/*.csv
-    record_id: request_id
-    updated_at: requested_at
-    date_formats: ["%Y-%m-%d"]
-    purpose: erasure
-    person:
-      email: email
-"""
-
-
-def _personal(i: int) -> tuple[str, ...]:
-    """A person's values as any table may hold them (the phone as delivered and as normalised)."""
-    first, last, mail, tel, _ = person(i)
-    return first.lower(), last.lower(), mail, tel, "+33" + tel[1:]
-
-
-def _values_left(settings, needles: tuple[str, ...]) -> dict[str, int]:
-    """Where one of `needles` is left: cells of every table of the warehouse and both copies, and the lines of every
-    other file under the warehouse folder (the DuckDB files themselves are read as tables)."""
-    from tests.test_personal_data import _cells_holding
-
-    found = {f"{path.name}:{cell}": n for path in (settings.warehouse, settings.published, settings.restricted)
-             for cell, n in _cells_holding(path, needles).items()}
-    for path in sorted(settings.warehouse.parent.rglob("*")):
-        if path.is_file() and not path.name.startswith(tuple(p.name for p in (settings.warehouse, settings.published,
-                                                                               settings.restricted))):
-            text = path.read_bytes().decode("utf-8", errors="replace").lower()
-            if n := sum(text.count(needle) for needle in needles):
-                found[str(path.relative_to(settings.warehouse.parent))] = n
-    return found
 
 
 def test_an_erasure_after_a_tombstone_scrubs_the_retired_record_too_and_a_full_restage_keeps_it_retired(tmp_path,
@@ -175,11 +140,11 @@ def test_an_erasure_after_a_tombstone_scrubs_the_retired_record_too_and_a_full_r
     write(raw, "crm", day(-3), "export.csv", _crm([f"{r};actif" for r in crm_rows()]))
     write(raw, "shop", day(-3), "accounts.jsonl", ("\n".join(shop_lines(range(11, 17))) + "\n").encode())
     _run(settings)
-    theirs = tuple(v for i in (12, 2) for v in _personal(i))
+    theirs = tuple(v for i in (12, 2) for v in personal_values(i))
     mail, louis_mail = person(12)[2], person(2)[2]
     with duckdb.connect(str(settings.warehouse), read_only=True) as con:
-        customer = _customer_of(con, "crm", "C12")
-        assert customer and customer == _customer_of(con, "shop", "S12")
+        customer = customer_of(con, "crm", "C12")
+        assert customer and customer == customer_of(con, "shop", "S12")
 
     write(raw, "crm", day(-2), "delta.csv", _crm(["C12;;;;;;closed", "C02;;;;;;closed"]))
     _run(settings)
@@ -187,7 +152,7 @@ def test_an_erasure_after_a_tombstone_scrubs_the_retired_record_too_and_a_full_r
           f"R2,{louis_mail},{day(-1)}\n".encode())
     results = _run(settings)
     assert all(c.passed for r in results for c in checks(r).values())
-    assert _values_left(settings, theirs) == {}
+    assert values_left(settings, theirs) == {}
     with duckdb.connect(str(settings.warehouse), read_only=True) as con:
         assert con.execute("SELECT reason FROM golden.excluded_customers WHERE customer_id = ?",
                            [customer]).fetchall() == [("erased",)]
@@ -204,9 +169,9 @@ def test_an_erasure_after_a_tombstone_scrubs_the_retired_record_too_and_a_full_r
     # A full restage and re-link read the scrubbed rows: the record stays retired, nothing comes back.
     results = _run(settings, full_refresh=True)
     assert all(c.passed for r in results for c in checks(r).values())
-    assert _values_left(settings, theirs) == {}
+    assert values_left(settings, theirs) == {}
     with duckdb.connect(str(settings.warehouse), read_only=True) as con:
-        assert not _customer_of(con, "crm", "C12")
+        assert not customer_of(con, "crm", "C12")
         assert con.execute("SELECT split_part(reason, ';', 1) FROM staging.quarantine WHERE source_record_id = "
                            "'C12' ORDER BY _file").fetchall() == kinds
     balanced(settings)
@@ -214,10 +179,10 @@ def test_an_erasure_after_a_tombstone_scrubs_the_retired_record_too_and_a_full_r
     # A day later the CRM sends the record alive again: it is back, and erased at once by the registered e-mail.
     write(raw, "crm", day(0), "again.csv", _crm([f"{crm_rows()[12]};actif"]))
     _run(settings)
-    assert _values_left(settings, theirs) == {}
+    assert values_left(settings, theirs) == {}
     with duckdb.connect(str(settings.warehouse), read_only=True) as con:
-        back = _customer_of(con, "crm", "C12")
+        back = customer_of(con, "crm", "C12")
         assert back and con.execute("SELECT reason FROM golden.excluded_customers WHERE customer_id = ?",
                                     [back]).fetchall() == [("erased",)]
-    assert back not in _published(settings)
+    assert back not in published_ids(settings)
     balanced(settings)
