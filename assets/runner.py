@@ -192,9 +192,9 @@ def _older_objects_not_rescanned() -> Iterator[None]:
     """Python's cyclic garbage collector left off the objects alive when the run starts, for the run's length.
 
     Why: the process holds ~490k objects the run does not free (the code of Dagster, Great Expectations, Splink,
-    pandas: functions, types, tuples), and each full collection walks all of them: ~0.3 CPU s, and a run's
-    allocations trigger one every run or two (the 100k incremental day costs ~4). Frozen, a full collection walks
-    the run's own objects only. Reference counting still frees everything as before; what the freeze holds back is
+    pandas: functions, types, tuples), and each full collection walks all of them: ~0.25-0.3 CPU s (a 100k full run
+    triggered four, 1.0 CPU s; a day none or one). Frozen, a full collection walks the run's own objects only
+    (bench/HISTORY.md, tenth session). Reference counting still frees everything as before; what the freeze holds back is
     cyclic garbage already there when the run starts, given back to the collector when it ends. A process that froze
     objects itself keeps its own freeze (unfreezing would give back objects it meant to keep)."""
     if gc.get_freeze_count():
