@@ -219,24 +219,36 @@ def _path(obj: object, dotted: str) -> object:
     return obj
 
 
+# The raw column beside a selector's (`_also:contacts[kind=email].value`) holding, as a JSON list, the values of the
+# further elements it matches (a second e-mail): staging says them in a field issue (one value a field a record).
+ALSO = "_also:"
+
+
 def _selected(obj: dict, selectors: list[tuple[str, re.Match]], flat: dict[str, str | None]) -> None:
     """Add to `flat` the value of each mapped element of an array of objects (`contacts[kind=email].value`), when the
     line holds the array (a line without it leaves the key absent, as for any key): an array of objects stays JSON
-    text under its own name, which no field reads as a value (an export's contact list was a field issue)."""
+    text under its own name, which no field reads as a value (an export's contact list was a field issue). The first
+    element a key's value selects is read; the other values it selects go to ALSO + column (they were lost unsaid)."""
     for column, parts in selectors:
         array = _path(obj, parts["array"])
         if not isinstance(array, list):
             continue
         if parts["index"] is not None:
             index = int(parts["index"])
-            element = array[index] if index < len(array) else None
+            elements = [array[index]] if index < len(array) else []
         else:
             wanted = parts["value"].strip().lower()
-            element = next((e for e in array if isinstance(e, dict) and isinstance(v := _child(e, parts["key"]), str | int)
-                            and str(v).strip().lower() == wanted), None)
-        value = _path(element, parts["field"]) if parts["field"] else element
-        flat[column] = json.dumps(value, ensure_ascii=False) if isinstance(value, dict) else \
-            _flatten({"v": value}).get("v")
+            elements = [e for e in array if isinstance(e, dict) and isinstance(v := _child(e, parts["key"]), str | int)
+                        and str(v).strip().lower() == wanted]
+        found = [json.dumps(value, ensure_ascii=False) if isinstance(value, dict) else _flatten({"v": value}).get("v")
+                 for element in elements or [None]
+                 for value in [_path(element, parts["field"]) if parts["field"] else element]]
+        flat[column] = found[0]
+        seen = {(found[0] or "").strip().lower()}
+        others = [v for v in found[1:] if v and v.strip() and (v.strip().lower() not in seen)
+                  and not seen.add(v.strip().lower())]
+        if others:
+            flat[ALSO + column] = json.dumps(others, ensure_ascii=False)
 
 
 def _bad_row(file: str, line: int, error: str, raw: str) -> dict:
@@ -262,7 +274,8 @@ def _rows_frame(rows: list[dict]) -> pd.DataFrame:
 
 class _Rows:
     """A file's rows gathered column by column, not as a dict each (a million records): the records read with the
-    same columns (nearly all of a file) make one block of values; a bad record holds no value and says why."""
+    same columns (nearly all of a file) make one block of values; a bad record holds no value (but its id when it was
+    read) and says why."""
 
     def __init__(self, file: str):
         self.file, self.lines = file, []
@@ -278,8 +291,13 @@ class _Rows:
         rows.append(values)
         self.lines.append(line)
 
-    def add_bad(self, line: int, error: str, raw: str) -> None:
+    def add_bad(self, line: int, error: str, raw: str, record_id: tuple[str, str] | None = None) -> None:
+        """`record_id`: (column, value) of a record read but refused (a field too long), so its quarantine row
+        carries its id as the others do (its line alone named it)."""
         self.bad[len(self.lines)] = _bad_row(self.file, line, error, raw)
+        if record_id and (value := record_id[1]) is not None and len(str(value)) <= csv_records.MAX_FIELD \
+                and not _has_bad_bytes(str(value)):
+            self.bad[len(self.lines)][record_id[0]] = str(value)
         self.lines.append(line)
 
     def frame(self, columns: list[str], missing: str | None = None) -> pd.DataFrame:
@@ -296,6 +314,9 @@ class _Rows:
         errors, raws = [None] * len(self.lines), [None] * len(self.lines)
         for i, row in self.bad.items():
             errors[i], raws[i] = row["_error"], row["_raw"]
+            for name, value in row.items():  # a refused record's id
+                if not name.startswith("_"):
+                    data.setdefault(name, np.full(len(self.lines), None, dtype=object))[i] = value
         return pd.DataFrame({**data, "_file": self.file, "_line": self.lines, "_error": errors, "_raw": raws})
 
 
@@ -415,7 +436,9 @@ def _add_record(rows: _Rows, line: int, text: str, values: list[str] | None, err
     ascii = text.isascii()  # nearly every record: neither bad bytes nor mojibake to look for
     error = error or (not ascii and _has_bad_bytes(text) and f"bytes not valid in declared encoding {source.encoding}")
     if error:
-        rows.add_bad(line, error, text)
+        at = [i for i, c in enumerate(columns) if c.lower() == source.record_id.lower()]
+        whole = values is not None and len(values) == len(columns) and at  # its fields where the header says
+        rows.add_bad(line, error, text, (columns[at[0]], values[at[0]]) if whole else None)
         return False
     repaired = False
     if not ascii and suspect(text):
@@ -440,8 +463,8 @@ def _plain_lines(lines: list[str], first: int, source: Source, columns: tuple[st
         if len(values) == width and len(line) <= csv_records.MAX_FIELD and line.isascii():
             add(first + i, columns, values)
         else:
-            repaired += _add_record(rows, first + i, line, None if (error := csv_records.check(values, width, len(line)))
-                                    else values, error, source, columns)
+            repaired += _add_record(rows, first + i, line, values, csv_records.check(values, width, len(line)),
+                                    source, columns)
     return len(lines), repaired
 
 
@@ -561,7 +584,9 @@ def _read_jsonl(text: str, source: Source, file: str, names: _Names) -> _Read:
             rows.add_bad(line, problem, content)
             continue
         if len(content) > _NO_LONG_VALUE and any(len(v) > csv_records.MAX_FIELD for v in flat.values() if v):
-            rows.add_bad(line, f"a value over {csv_records.MAX_FIELD} characters", content)
+            at = next((k for k in flat if k.lower() == source.record_id.lower()), None)
+            rows.add_bad(line, f"a value over {csv_records.MAX_FIELD} characters", content,
+                         (names(at), flat[at]) if at else None)
             continue
         spelled = renamed.get(key_set, False)
         if spelled is False:  # named as the first line read with them (None: as they are, the usual case)
@@ -642,7 +667,8 @@ def _absent_keys(source: Source, read: _Read) -> str | None:
     if not absent:
         return None
     parents = set().union(*map(_parents, source.mapped_columns))
-    unmapped = [c for c in _absent(read.columns, source.mapped_columns) if c.lower() not in parents]
+    unmapped = [c for c in _absent(read.columns, source.mapped_columns) if c.lower() not in parents
+                and not c.startswith(ALSO)]
     return (ABSENT_KEYS.format(keys=absent)
             + (f" (it holds unmapped key(s) {shown(unmapped)}: {RENAMED_HINT})" if unmapped else ""))
 
@@ -741,4 +767,4 @@ def read_source(source: Source, raw_dir: Path, day: str | None = None,
     return Extract(rows=frame, files=loads, warnings=warnings)
 
 
-__all__ = ["Extract", "FileLoad", "META_COLUMNS", "REFUSED_FILE_REASON", "list_files", "read_source", "showable", "shown"]
+__all__ = ["ALSO", "Extract", "FileLoad", "META_COLUMNS", "REFUSED_FILE_REASON", "list_files", "read_source", "showable", "shown"]

@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 from rapidfuzz.distance import DamerauLevenshtein
 
-from pipeline.config import Source
+from pipeline.config import SELECTOR, Source
+from pipeline.extract import ALSO
 from pipeline.normalise import address, email, missing, names, values
 from pipeline.staging_lookup import NormalisedValues, distinct_pairs, spread
 from pipeline.staging_renamed import erased_by_rename
@@ -344,10 +345,23 @@ def _stage_persons(source: Source, frame: pd.DataFrame, issues: _Issues, today: 
     out["country"] = country
     out["civility"] = _per_distinct(_col(frame, source.person.get("civility")), names.civility)
     out["identifiers"] = _identifiers(source, frame)
+    _further_elements(source, frame, issues)
     for f in ("first_name", "last_name", "birth_date", "email", "phone", "street", "postcode", "city"):
         out[f"{f}_raw"] = p[f]
     out["_file"], out["_line"] = frame["_file"], frame["_line"]
     return pd.DataFrame(out, index=frame.index).reset_index(drop=True)
+
+
+def _further_elements(source: Source, frame: pd.DataFrame, issues: _Issues) -> None:
+    """A field issue for each person field whose selector (`contacts[kind=email].value`) matched further elements in a
+    record (a second e-mail): one value a field a record is staged, the first; the others were lost without a word."""
+    for f, column in source.person.items():
+        if isinstance(column, str) and (selector := SELECTOR.fullmatch(column)) and ALSO + column in frame.columns:
+            others = frame[ALSO + column]
+            pick = f"{selector['array']}[{selector['key']}={selector['value']}]"
+            issues.add(f, others, others.map(lambda v, f=f, pick=pick: None if missing(v) else (
+                f"{pick} holds {len(json.loads(v)) + 1} elements: the first one's {f} is staged, not these "
+                f"(a record holds one {f})")))
 
 
 def _stage_activities(source: Source, frame: pd.DataFrame, issues: _Issues) -> pd.DataFrame:
