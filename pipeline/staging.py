@@ -216,6 +216,11 @@ def footer_rule(source: Source) -> bool:
 def _row_rejections(source: Source, frame: pd.DataFrame, renamed: dict[str, list[str]] | None = None) -> pd.Series:
     """The reason a whole row cannot be staged, or None."""
     reason = frame["_error"].copy()
+    if source.has_person:
+        present = np.logical_or.reduce([_identifying(frame, source, f).to_numpy() for f in IDENTIFYING])
+        # Neither an id nor a person (a report's `;;;;Total;1 336,40`): said as such, so a file's last one counts as
+        # its footer (scorecard), not as bad data; as "missing record id" it blocked a source of three rows a day.
+        _set(reason, reason.isna() & frame["_record_id"].isna() & ~present & ~frame["_purged"], NO_PERSON_REASON)
     _set(reason, reason.isna() & frame["_record_id"].isna(), f"missing record id (column '{source.record_id}')")
     if source.activity_type == "consent":
         action = _col(frame, source.activity.get("consent_action"))
@@ -230,7 +235,6 @@ def _row_rejections(source: Source, frame: pd.DataFrame, renamed: dict[str, list
         _set(reason, reason.isna() & _col(frame, source.activity["occurred_at"]).isna()
              & _col(frame, source.person_ref.column).isna(), NO_DATE_NOR_PERSON)
     if source.has_person:  # an empty person would become an empty customer (and its activities with it)
-        present = np.logical_or.reduce([_identifying(frame, source, f).to_numpy() for f in IDENTIFYING])
         _set(reason, reason.isna() & ~present & ~frame["_purged"], NO_PERSON_REASON)
         _set(reason, reason.isna() & _shared_ids(source, frame, reason.isna()), SHARED_ID_REASON)
     # Same record id twice: the newest version wins (version_order), unless its file's export renamed a key an earlier

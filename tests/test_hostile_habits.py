@@ -91,3 +91,101 @@ def test_a_record_refused_for_an_oversized_field_keeps_its_id(tmp_path, cli_env)
                         ("shop", "S77", "a value over 131072 characters")]
         assert not con.execute("SELECT count(*) FROM staging.person_records WHERE source_record_id IN ('C51', 'S77')"
                                ).fetchone()[0]
+
+
+API_YAML = """
+sources:
+  - name: api
+    channel: online
+    format: jsonl
+    files: api/**/*.json
+    trust_rank: 1
+    record_id: customerId
+    person:
+      first_name: firstName
+      last_name: lastName
+      email: email
+"""
+
+
+def _customer(i: int, **extra) -> dict:
+    first, last = ["Camille", "Bastien", "Nadia", "Hugo", "Inès"][i], ["Durand", "Morel", "Benali", "Lambert", "Roy"][i]
+    return {"customerId": 1000 + i, "firstName": first, "lastName": last,
+            "email": f"{first}.{last}@example.fr".lower().replace("è", "e"), **extra}
+
+
+def test_json_exports_that_are_no_json_lines_are_read_record_by_record(tmp_path, cli_env):
+    # Three JSON habits each refused whole (the records lacked the id) or stopping the run: objects pretty-printed one
+    # after the other (`jq '.[]'`), one object wrapping the array (an API's page: data, count, next), and an array on
+    # one line with a bad element (its elements shared line 1: reading the quarantined one back stopped staging).
+    settings = project(tmp_path)
+    settings.sources_file.write_text(API_YAML, encoding="utf-8")
+    raw = settings.raw_dir
+    write(raw, "api", day(-3), "stream.json", "\n".join(json.dumps(_customer(i), indent=2) for i in (0, 1)).encode())
+    write(raw, "api", day(-2), "page.json", json.dumps({"data": [_customer(1, email="b.morel@example.fr"),
+                                                                  _customer(2)], "count": 2, "next": None}).encode())
+    write(raw, "api", day(-1), "oneline.json", json.dumps([_customer(3), {"customerId": 1099}, _customer(4)]).encode())
+    results = _run(settings, **STAGING)
+    assert all(checks(r, by_asset=True)[(("raw", "api"), FILES_LOADED)].passed for r in results)
+    files = balanced(settings)
+    assert files == {f"api/{day(-3)}/stream.json": (2, 2, 1, 1), f"api/{day(-2)}/page.json": (2, 2, 2, 0),  # 1001 newer
+                     f"api/{day(-1)}/oneline.json": (3, 3, 2, 1)}
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        assert con.execute("SELECT source_record_id, email, _line FROM staging.person_records ORDER BY 1").fetchall() \
+            == [("1000", "camille.durand@example.fr", 1), ("1001", "b.morel@example.fr", 1),
+                ("1002", "nadia.benali@example.fr", 2), ("1003", "hugo.lambert@example.fr", 1),
+                ("1004", "ines.roy@example.fr", 3)]
+        assert con.execute("SELECT _file, _line, source_record_id, reason FROM staging.quarantine "
+                           "WHERE reason NOT LIKE 'duplicate record id%'").fetchall() == \
+            [(f"api/{day(-1)}/oneline.json", 2, "1099", "no name, e-mail or phone to identify the person")]
+
+
+REPORT_YAML = """
+sources:
+  - name: report
+    channel: offline
+    format: csv
+    files: report/**/*.csv
+    encoding: cp1252
+    delimiter: ";"
+    decimal: ","
+    trust_rank: 1
+    record_id: N° ticket
+    date_formats: ["%d/%m/%Y"]
+    person:
+      first_name: Prénom
+      last_name: Nom
+      phone: Téléphone
+      postcode: CP
+    activity:
+      type: store_purchase
+      occurred_at: Date
+      amount: Montant
+"""
+
+
+def test_a_report_tool_s_csv_with_a_title_text_formulas_and_a_total_is_read(tmp_path, cli_env):
+    # A store's report: a title and a blank line above the header (the file was refused: "no header row"), values
+    # written as ="..." to keep leading zeros (the id ="00017" was another id than 00017, the amount no number), and
+    # a total row without id or person (quarantined as "missing record id", it blocked publication: 1 row of 3).
+    settings = project(tmp_path)
+    settings.sources_file.write_text(REPORT_YAML, encoding="utf-8")
+    for offset, rows in ((-2, ['="00017";Camille;Durand;="0611223344";="06000";24/11/2026;="1 234,50"',
+                               '="00018";Élodie;Rousseau;="0677889900";="75011";24/11/2026;89,90']),
+                         (-1, ['="00019";Inès;Garnier;="0699001122";="69003";25/11/2026;45,00'])):
+        lines = [f"Ventes magasin Nice - export du {day(offset)}", "",
+                 "N° ticket;Prénom;Nom;Téléphone;CP;Date;Montant", *rows, ";;;;;Total;1 324,40"]
+        write(settings.raw_dir, "report", day(offset), "ventes.csv", "\r\n".join(lines).encode("cp1252"))
+    results = _run(settings, **STAGING)
+    found = {name: c for r in results for name, c in checks(r).items()}
+    assert found["sources_healthy"].passed and found[FILES_LOADED].passed
+    assert balanced(settings) == {f"report/{day(-2)}/ventes.csv": (3, 3, 2, 1),
+                                  f"report/{day(-1)}/ventes.csv": (2, 2, 1, 1)}
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        assert con.execute("SELECT p.source_record_id, phone, postcode, amount, p._line FROM staging.person_records p "
+                           "JOIN staging.activities USING (source, source_record_id) ORDER BY 1").fetchall() == \
+            [("00017", "+33611223344", "06000", 1234.5, 4), ("00018", "+33677889900", "75011", 89.9, 5),
+             ("00019", "+33699001122", "69003", 45.0, 4)]
+        assert con.execute("SELECT DISTINCT reason FROM staging.quarantine").fetchall() == \
+            [("no name, e-mail or phone to identify the person",)]
+        assert con.execute("SELECT count(*) FROM staging.field_issues").fetchone() == (0,)
