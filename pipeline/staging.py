@@ -221,6 +221,9 @@ def _row_rejections(source: Source, frame: pd.DataFrame, renamed: dict[str, list
         # Neither an id nor a person (a report's `;;;;Total;1 336,40`): said as such, so a file's last one counts as
         # its footer (scorecard), not as bad data; as "missing record id" it blocked a source of three rows a day.
         _set(reason, reason.isna() & frame["_record_id"].isna() & ~present & ~frame["_purged"], NO_PERSON_REASON)
+    if footer_rule(source):  # before a missing id, as in staging_activities.py: a footer's id is often empty too
+        _set(reason, reason.isna() & _col(frame, source.activity["occurred_at"]).isna()
+             & _col(frame, source.person_ref.column).isna(), NO_DATE_NOR_PERSON)
     _set(reason, reason.isna() & frame["_record_id"].isna(), f"missing record id (column '{source.record_id}')")
     if source.activity_type == "consent":
         action = _col(frame, source.activity.get("consent_action"))
@@ -231,9 +234,6 @@ def _row_rejections(source: Source, frame: pd.DataFrame, renamed: dict[str, list
             action, lambda v: f"unknown consent action '{v}' (allowed: opt_in, opt_out)"))
         _set(reason, reason.isna() & bad_channel, _per_distinct(
             channel, lambda v: f"unknown consent channel '{v}' (allowed: email, sms, phone, post)"))
-    if footer_rule(source):
-        _set(reason, reason.isna() & _col(frame, source.activity["occurred_at"]).isna()
-             & _col(frame, source.person_ref.column).isna(), NO_DATE_NOR_PERSON)
     if source.has_person:  # an empty person would become an empty customer (and its activities with it)
         _set(reason, reason.isna() & ~present & ~frame["_purged"], NO_PERSON_REASON)
         _set(reason, reason.isna() & _shared_ids(source, frame, reason.isna()), SHARED_ID_REASON)

@@ -189,3 +189,35 @@ def test_a_report_tool_s_csv_with_a_title_text_formulas_and_a_total_is_read(tmp_
         assert con.execute("SELECT DISTINCT reason FROM staging.quarantine").fetchall() == \
             [("no name, e-mail or phone to identify the person",)]
         assert con.execute("SELECT count(*) FROM staging.field_issues").fetchone() == (0,)
+
+
+def test_a_till_s_total_row_without_an_id_is_its_footer_not_bad_data(tmp_path, cli_env):
+    # A till export's total with its id column empty too (`;;;1.258,05;5;`): quarantined as "missing record id", it
+    # counted as bad data (1 row of 3: the run blocked); it is the footer of its file, as `Summe;;;48,00` is.
+    settings = project(tmp_path)
+    settings.sources_file.write_text(settings.sources_file.read_text(encoding="utf-8").format(shop="shop") + """
+  - name: till
+    channel: offline
+    format: csv
+    files: till/**/*.csv
+    delimiter: ";"
+    decimal: ","
+    trust_rank: 3
+    record_id: bon
+    date_formats: ["%d.%m.%Y %H:%M"]
+    person_ref: {source: crm, column: kunde}
+    activity:
+      type: store_purchase
+      occurred_at: zeit
+      amount: betrag
+""", encoding="utf-8")
+    write(settings.raw_dir, "crm", day(-1), "export.csv", (CRM_HEADER + "\n" + "\n".join(crm_rows(4)) + "\n").encode())
+    write(settings.raw_dir, "till", day(-1), "bons.csv", "\r\n".join([
+        "bon;kunde;zeit;betrag", "B1;C01;25.11.2026 10:02;1.234,56", "B2;C02;25.11.2026 11:15;23,49",
+        ";;;1.258,05"]).encode())
+    (result,) = _run(settings, **STAGING)
+    assert checks(result)["sources_healthy"].passed
+    assert balanced(settings)[f"till/{day(-1)}/bons.csv"] == (3, 3, 2, 1)
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        assert con.execute("SELECT reason FROM staging.quarantine WHERE source = 'till'").fetchall() == \
+            [("neither a date nor a person: a summary or footer row (a spreadsheet's total)?",)]
