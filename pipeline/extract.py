@@ -586,14 +586,14 @@ def _object_stream(text: str) -> bool:
     start = _SPACE.match(text).end()
     if not text.startswith("{", start):
         return False
-    first = _BREAK.split(text[start:], 1)[0]
+    first_end = m.start() if (m := _BREAK.search(text, start)) else len(text)  # no copy of the file: every JSON file
     try:
-        json.loads(first)
+        json.loads(text[start:first_end])
         return False
     except (json.JSONDecodeError, RecursionError):
         pass
     try:
-        return _DECODER.raw_decode(text, start)[1] > start + len(first)
+        return _DECODER.raw_decode(text, start)[1] > first_end
     except (json.JSONDecodeError, RecursionError):
         return False
 
@@ -624,7 +624,7 @@ def _wrapped_records(text: str, source: Source) -> tuple[list, str, list[str]] |
         obj, end = _DECODER.raw_decode(text, start)
     except (json.JSONDecodeError, RecursionError):
         return None
-    if text[end:].strip() or not isinstance(obj, dict) or _path(obj, source.record_id) is not None:
+    if _SPACE.match(text, end).end() < len(text) or not isinstance(obj, dict) or _path(obj, source.record_id) is not None:
         return None
     inner = [(f"{k}.{k2}", v2) for k, v in obj.items() if isinstance(v, dict) for k2, v2 in v.items()]
     found = [(k, v) for k, v in [*obj.items(), *inner] if isinstance(v, list)
