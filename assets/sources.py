@@ -68,7 +68,7 @@ def build_extracts(sources: list[Source], partitions: dg.PartitionsDefinition) -
                 yield load_day(source, context, duckdb, settings, checked)
             elif checked:  # the check alone, as an operator may run it from the asset's page
                 with duckdb.get_connection() as con:
-                    yield files_loaded(con, source)
+                    yield files_loaded(con, source, day=context.partition_key if context.has_partition_key else None)
 
     return extracts
 
@@ -105,7 +105,7 @@ def load_day(source: Source, context: dg.AssetExecutionContext, duckdb: DuckDBRe
             context.log.warning(f"{source.name}: new column(s) {shown(new_columns)} are not mapped in the "
                                 "sources file and are ignored (kept in raw only)")
         meta = table_metadata(con, table)
-        check_results = [files_loaded(con, source, meta["dagster/row_count"])] if checked else []
+        check_results = [files_loaded(con, source, meta["dagster/row_count"], day)] if checked else []
     return dg.MaterializeResult(asset_key=raw_key(source), check_results=check_results, metadata={
         **meta, "dagster/row_count": len(rows), "table_rows": meta["dagster/row_count"],  # this partition's rows
         "drop_day": day, "rows_this_day": len(rows), "files": len(extract.files),
@@ -123,20 +123,24 @@ def file_check_spec(source: Source) -> dg.AssetCheckSpec:
     return dg.AssetCheckSpec(FILES_LOADED, asset=raw_key(source), blocking=False, description=FILES_LOADED_DESCRIPTION)
 
 
-def files_loaded(con, source: Source, rows: int | None = None) -> dg.AssetCheckResult:
+def files_loaded(con, source: Source, rows: int | None = None, day: str | None = None) -> dg.AssetCheckResult:
     """The file check of one source's raw table (`rows`: its row count when the caller has just counted it). A refused
     file stops this source's drop, not the run: its rows are quarantined with the reason, the source's earlier drops
     and every other source are published, and the check fails with ERROR. A duplicate (skipped) file or a source that
-    never delivered anything fails it with WARN."""
+    never delivered anything fails it with WARN. A duplicate is said by the run of its drop `day` only (every day's
+    when None): skipped, it needs nothing more, and read from the whole ledger it warned on every later run."""
     # The ledger's (file, status) rows read once, split by status here (a row a file)
-    ledger = con.execute(f"SELECT file, status FROM {raw_table(source.name, files=True)} "
+    ledger = con.execute(f"SELECT file, status, drop FROM {raw_table(source.name, files=True)} "
                          f"WHERE status IS NOT NULL").fetchall()
 
     def files_with_status(prefix: str) -> list[tuple[str, str]]:
         """(file, status) of this source's files whose load status starts with `prefix`."""
-        return [(file, status) for file, status in ledger if status.startswith(prefix)]
+        return [(file, status) for file, status, _ in ledger if status.startswith(prefix)]
 
     duplicates, refused = files_with_status("duplicate of"), files_with_status("refused")
+    if day is not None:
+        drops = {file: drop for file, _, drop in ledger}
+        duplicates = [(file, status) for file, status in duplicates if drops[file] == day]
     flawed = files_with_status(LOADED_BUT)  # read whole, a mapped key in none of its lines (a JSON-lines rename)
     if rows is None:
         rows = scalar(con, f"SELECT count(*) FROM {raw_table(source.name)}")

@@ -35,7 +35,7 @@ class Record:
     line: int                  # first physical line, 1-based
     lines: int                 # physical lines it spans
     text: str
-    values: list[str] | None   # None when the record could not be read
+    values: list[str] | None   # None when the record could not be read (kept when only a field is too long)
     error: str | None = None
 
 
@@ -101,6 +101,7 @@ def records(text: str, delimiter: str, width: int | None = None, first_line: int
                     i += span
                     continue
             error = "unbalanced quote (a field opened with \" is never closed)"
+            values = None
         else:
             values = _parse(line, delimiter)
             if not (error := check(values, width, len(line))):
@@ -112,7 +113,9 @@ def records(text: str, delimiter: str, width: int | None = None, first_line: int
                          BACKSLASH_RECORD.format(lines=escaped))
             i += escaped
             continue
-        yield Record(first_line + i, 1, line, None, error + (BACKSLASH_HINT if '\\"' in line else ""))
+        # A record of the header's width that is bad for a long field keeps its values: the reader takes its id
+        yield Record(first_line + i, 1, line, values if values and len(values) == width else None,
+                     error + (BACKSLASH_HINT if '\\"' in line else ""))
         i += 1
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import codecs
 import gc
 import hashlib
+import itertools
 import json
 import re
 import zlib
@@ -219,24 +220,36 @@ def _path(obj: object, dotted: str) -> object:
     return obj
 
 
+# The raw column beside a selector's (`_also:contacts[kind=email].value`) holding, as a JSON list, the values of the
+# further elements it matches (a second e-mail): staging says them in a field issue (one value a field a record).
+ALSO = "_also:"
+
+
 def _selected(obj: dict, selectors: list[tuple[str, re.Match]], flat: dict[str, str | None]) -> None:
     """Add to `flat` the value of each mapped element of an array of objects (`contacts[kind=email].value`), when the
     line holds the array (a line without it leaves the key absent, as for any key): an array of objects stays JSON
-    text under its own name, which no field reads as a value (an export's contact list was a field issue)."""
+    text under its own name, which no field reads as a value (an export's contact list was a field issue). The first
+    element a key's value selects is read; the other values it selects go to ALSO + column (they were lost unsaid)."""
     for column, parts in selectors:
         array = _path(obj, parts["array"])
         if not isinstance(array, list):
             continue
         if parts["index"] is not None:
             index = int(parts["index"])
-            element = array[index] if index < len(array) else None
+            elements = [array[index]] if index < len(array) else []
         else:
             wanted = parts["value"].strip().lower()
-            element = next((e for e in array if isinstance(e, dict) and isinstance(v := _child(e, parts["key"]), str | int)
-                            and str(v).strip().lower() == wanted), None)
-        value = _path(element, parts["field"]) if parts["field"] else element
-        flat[column] = json.dumps(value, ensure_ascii=False) if isinstance(value, dict) else \
-            _flatten({"v": value}).get("v")
+            elements = [e for e in array if isinstance(e, dict) and isinstance(v := _child(e, parts["key"]), str | int)
+                        and str(v).strip().lower() == wanted]
+        found = [json.dumps(value, ensure_ascii=False) if isinstance(value, dict) else _flatten({"v": value}).get("v")
+                 for element in elements or [None]
+                 for value in [_path(element, parts["field"]) if parts["field"] else element]]
+        flat[column] = found[0]
+        seen = {(found[0] or "").strip().lower()}
+        others = [v for v in found[1:] if v and v.strip() and (v.strip().lower() not in seen)
+                  and not seen.add(v.strip().lower())]
+        if others:
+            flat[ALSO + column] = json.dumps(others, ensure_ascii=False)
 
 
 def _bad_row(file: str, line: int, error: str, raw: str) -> dict:
@@ -262,7 +275,8 @@ def _rows_frame(rows: list[dict]) -> pd.DataFrame:
 
 class _Rows:
     """A file's rows gathered column by column, not as a dict each (a million records): the records read with the
-    same columns (nearly all of a file) make one block of values; a bad record holds no value and says why."""
+    same columns (nearly all of a file) make one block of values; a bad record holds no value (but its id when it was
+    read) and says why."""
 
     def __init__(self, file: str):
         self.file, self.lines = file, []
@@ -278,8 +292,13 @@ class _Rows:
         rows.append(values)
         self.lines.append(line)
 
-    def add_bad(self, line: int, error: str, raw: str) -> None:
+    def add_bad(self, line: int, error: str, raw: str, record_id: tuple[str, str] | None = None) -> None:
+        """`record_id`: (column, value) of a record read but refused (a field too long), so its quarantine row
+        carries its id as the others do (its line alone named it)."""
         self.bad[len(self.lines)] = _bad_row(self.file, line, error, raw)
+        if record_id and (value := record_id[1]) is not None and len(str(value)) <= csv_records.MAX_FIELD \
+                and not _has_bad_bytes(str(value)):
+            self.bad[len(self.lines)][record_id[0]] = str(value)
         self.lines.append(line)
 
     def frame(self, columns: list[str], missing: str | None = None) -> pd.DataFrame:
@@ -296,6 +315,9 @@ class _Rows:
         errors, raws = [None] * len(self.lines), [None] * len(self.lines)
         for i, row in self.bad.items():
             errors[i], raws[i] = row["_error"], row["_raw"]
+            for name, value in row.items():  # a refused record's id
+                if not name.startswith("_"):
+                    data.setdefault(name, np.full(len(self.lines), None, dtype=object))[i] = value
         return pd.DataFrame({**data, "_file": self.file, "_line": self.lines, "_error": errors, "_raw": raws})
 
 
@@ -363,6 +385,11 @@ def _read_csv(text: str, source: Source, file: str, names: _Names) -> _Read:
         return _Read(_rows_frame([]), [], 0)
     header = [h.strip() or f"column_{i}" for i, h in enumerate(head.values or [], 1)]
     problem = "header line unreadable" if head.values is None else _header_problem(header, source)
+    title = problem and _under_title(lines, source)
+    if title:  # a report's title or date above the header: not a record, not the header
+        head, skipped = title
+        header = [h.strip() or f"column_{i}" for i, h in enumerate(head.values, 1)]
+        problem = _header_problem(header, source)
     if problem and problem.startswith("no header"):  # the first line is a record too
         body, first = lines[head.line - 1:], head.line
     else:
@@ -375,8 +402,32 @@ def _read_csv(text: str, source: Source, file: str, names: _Names) -> _Read:
     plain, repaired = _plain_lines(body, first, source, columns, rows)
     for rec in csv_records.records("", source.delimiter, len(header), first + plain, lines=body[plain:]):
         repaired += _add_record(rows, rec.line, rec.text, rec.values, rec.error, source, columns)
-    return _without_repeated_header(_Read(rows.frame(list(columns), missing=""), list(columns), len(rows.lines),
+    read = _without_repeated_header(_Read(rows.frame(list(columns), missing=""), list(columns), len(rows.lines),
                                           repaired), header, names(source.record_id))
+    if title:
+        read.notes.append(f"{len(skipped)} line(s) above the header (a report's title or date?) not read as records: "
+                          f"line(s) {listed(skipped, _SHOWN_LINES)}")
+    return read
+
+
+_TITLE_LINES = 10  # a report's title block: a few lines, never a page of records
+
+
+def _under_title(lines: list[str], source: Source) -> tuple[csv_records.Record, list[int]] | None:
+    """(the header, the lines above it) when the first lines are a report's title block (`Export clients - 25/11/2026`,
+    `Date:;25/11/2026`: at most two values each) above a line holding every mapped column: the title was taken for
+    the header and the whole file refused (`no header row`). A line above with more values may be a record: then
+    nothing is skipped and the file is refused as before."""
+    skipped = []
+    for rec in itertools.islice(csv_records.records("", source.delimiter, lines=lines), _TITLE_LINES):
+        if rec.values is None:
+            return None
+        if _missing(source.mapped_columns, [v.strip() for v in rec.values]) is None:
+            return (rec, skipped) if skipped else None
+        if sum(bool(v.strip()) for v in rec.values) > 2:
+            return None
+        skipped.append(rec.line)
+    return None
 
 
 def _without_repeated_header(read: _Read, header: list[str], record_id: str) -> _Read:
@@ -415,7 +466,9 @@ def _add_record(rows: _Rows, line: int, text: str, values: list[str] | None, err
     ascii = text.isascii()  # nearly every record: neither bad bytes nor mojibake to look for
     error = error or (not ascii and _has_bad_bytes(text) and f"bytes not valid in declared encoding {source.encoding}")
     if error:
-        rows.add_bad(line, error, text)
+        at = [i for i, c in enumerate(columns) if c.lower() == source.record_id.lower()]
+        whole = values is not None and len(values) == len(columns) and at  # its fields where the header says
+        rows.add_bad(line, error, text, (columns[at[0]], values[at[0]]) if whole else None)
         return False
     repaired = False
     if not ascii and suspect(text):
@@ -440,8 +493,8 @@ def _plain_lines(lines: list[str], first: int, source: Source, columns: tuple[st
         if len(values) == width and len(line) <= csv_records.MAX_FIELD and line.isascii():
             add(first + i, columns, values)
         else:
-            repaired += _add_record(rows, first + i, line, None if (error := csv_records.check(values, width, len(line)))
-                                    else values, error, source, columns)
+            repaired += _add_record(rows, first + i, line, values, csv_records.check(values, width, len(line)),
+                                    source, columns)
     return len(lines), repaired
 
 
@@ -527,10 +580,78 @@ def _one_array(text: str) -> bool:
         (not value or any(isinstance(v, dict) for v in value))
 
 
+def _object_stream(text: str) -> bool:
+    """Whether the file is JSON objects one after the other, pretty-printed (`jq '.[]'`'s output, a dump of objects):
+    its first line is not JSON on its own (`{` alone) but an object starts there and ends on a later line."""
+    start = _SPACE.match(text).end()
+    if not text.startswith("{", start):
+        return False
+    first_end = m.start() if (m := _BREAK.search(text, start)) else len(text)  # no copy of the file: every JSON file
+    try:
+        json.loads(text[start:first_end])
+        return False
+    except (json.JSONDecodeError, RecursionError):
+        pass
+    try:
+        return _DECODER.raw_decode(text, start)[1] > first_end
+    except (json.JSONDecodeError, RecursionError):
+        return False
+
+
+def _stream_objects(text: str) -> Iterator[tuple[int, str]]:
+    """(line, text) of each value of a file of JSON values one after the other; one that does not parse is a bad
+    record with the rest of the file (its end cannot be told), the values before it are read."""
+    pos, line, counted = 0, 1, 0
+    while (pos := _SPACE.match(text, pos).end()) < len(text):
+        try:
+            end = _DECODER.raw_decode(text, pos)[1]
+        except (json.JSONDecodeError, RecursionError):
+            end = len(text)
+        line, counted = line + len(_BREAK.findall(text, counted, pos)), pos
+        yield line, text[pos:end]
+        pos = end
+
+
+def _wrapped_records(text: str, source: Source) -> tuple[list, str, list[str]] | None:
+    """(records, key, other keys) of a file that is one JSON object wrapping the records in an array (`{"data": [...],
+    "count": 2}`, an API's or a reporting tool's dump): an object without the record id, one of whose keys (or of its
+    objects' keys) holds the only array of objects that carry it. Read as one line, it was a record without id and
+    the file was refused whole. None for any other file (the first line's object ends before the file does)."""
+    start = _SPACE.match(text).end()
+    if not text.startswith("{", start):
+        return None
+    try:
+        obj, end = _DECODER.raw_decode(text, start)
+    except (json.JSONDecodeError, RecursionError):
+        return None
+    if _SPACE.match(text, end).end() < len(text) or not isinstance(obj, dict) or _path(obj, source.record_id) is not None:
+        return None
+    inner = [(f"{k}.{k2}", v2) for k, v in obj.items() if isinstance(v, dict) for k2, v2 in v.items()]
+    found = [(k, v) for k, v in [*obj.items(), *inner] if isinstance(v, list)
+             and any(isinstance(e, dict) and _path(e, source.record_id) is not None for e in v)]
+    if len(found) != 1:
+        return None
+    key, records = found[0]
+    return records, key, [k for k in obj if k != key.split(".")[0]]
+
+
 def _read_jsonl(text: str, source: Source, file: str, names: _Names) -> _Read:
     rows, keys, repaired, problems, renamed = _Rows(file), {}, 0, {}, {}
     selectors = [(c, m) for c in source.mapped_columns if "[" in c and (m := SELECTOR.fullmatch(c))]
-    lines = _array_elements(text) if _one_array(text) else enumerate(csv_records.physical_lines(text), 1)
+    notes = []
+    if wrapped := _wrapped_records(text, source):
+        records, key, others = wrapped
+        lines = [(i, json.dumps(r, ensure_ascii=False)) for i, r in enumerate(records, 1)]
+        notes.append(f"one JSON object holding its records in the array {shown([key])}: its {len(records)} "
+                     f"element(s) read as records, numbered by position" +
+                     (f"; its other key(s) {shown(others)} not read" if others else ""))
+    elif _one_array(text) or _object_stream(text):
+        lines = list(_array_elements(text) if _one_array(text) else _stream_objects(text))
+        if len({line for line, _ in lines}) < len(lines):  # an array on one line: (file, line) names one record
+            lines = [(i, content) for i, (_, content) in enumerate(lines, 1)]
+            notes.append("several records on one line: numbered by their position in the file, not their line")
+    else:
+        lines = enumerate(csv_records.physical_lines(text), 1)
     for line, content in lines:
         if not content or content.isspace():  # blank (`not content.strip()` without copying the line)
             continue
@@ -561,7 +682,9 @@ def _read_jsonl(text: str, source: Source, file: str, names: _Names) -> _Read:
             rows.add_bad(line, problem, content)
             continue
         if len(content) > _NO_LONG_VALUE and any(len(v) > csv_records.MAX_FIELD for v in flat.values() if v):
-            rows.add_bad(line, f"a value over {csv_records.MAX_FIELD} characters", content)
+            at = next((k for k in flat if k.lower() == source.record_id.lower()), None)
+            rows.add_bad(line, f"a value over {csv_records.MAX_FIELD} characters", content,
+                         (names(at), flat[at]) if at else None)
             continue
         spelled = renamed.get(key_set, False)
         if spelled is False:  # named as the first line read with them (None: as they are, the usual case)
@@ -571,7 +694,7 @@ def _read_jsonl(text: str, source: Source, file: str, names: _Names) -> _Read:
         if not ascii and suspect(content):
             repaired += _repaired(flat)
         rows.add(line, spelled or key_set, tuple(flat.values()))
-    return _Read(rows.frame(list(keys)), list(keys), len(rows.lines), repaired)
+    return _Read(rows.frame(list(keys)), list(keys), len(rows.lines), repaired, notes=notes)
 
 
 def _read_parquet(path: Path, source: Source, file: str, names: _Names) -> _Read:
@@ -610,6 +733,9 @@ def _read_file(path: Path, data: bytes, source: Source, file: str, names: _Names
         if len(read.frame) and pd.isna(read.frame.at[read.frame.index[-1], "_error"]):
             read.frame.at[read.frame.index[-1], "_error"] = CUT_REASON.format(how=cut)
         read.notes.append(CUT_REASON.format(how=cut))
+    if source.format == "csv" and '="' in text and (n := _text_formulas(read)):  # rare: a scan
+        read.notes.append(f"{n} record(s) hold values written as a spreadsheet's text formula (=\"00123\", to keep "
+                          "leading zeros): read as their text")
     if source.format == "csv" and ("E+" in text or "e+" in text) and source.record_id in read.frame:  # rare: a scan
         _refuse_rounded_ids(read.frame, source.record_id)
     if source.format == "jsonl" and len(read.frame) and not read.refused:
@@ -647,7 +773,8 @@ def _absent_keys(source: Source, read: _Read) -> str | None:
     if not absent:
         return None
     parents = set().union(*map(_parents, source.mapped_columns))
-    unmapped = [c for c in _absent(read.columns, source.mapped_columns) if c.lower() not in parents]
+    unmapped = [c for c in _absent(read.columns, source.mapped_columns) if c.lower() not in parents
+                and not c.startswith(ALSO)]
     return (ABSENT_KEYS.format(keys=absent)
             + (f" (it holds unmapped key(s) {shown(unmapped)}: {RENAMED_HINT})" if unmapped else ""))
 
@@ -662,6 +789,25 @@ def renamed_keys(status: str | None) -> list[str]:
     ones (a key renamed in the export), or []."""
     found = _RENAMED_STATUS.match(status or "")
     return re.findall(r"'((?:[^'\\]|\\.)*)'", found.group(1)) if found else []
+
+
+_TEXT_FORMULA = re.compile(r'\s*="(.*)"\s*', re.DOTALL)
+
+
+def _text_formulas(read: _Read) -> int:
+    """Values a spreadsheet export wrote as a formula of their text (`="00017"`, `="0612345678"`: Excel's way to keep
+    leading zeros) replaced by that text, as the spreadsheet shows them; the records holding one, counted. Read as
+    written, `="00017"` was another record id than `00017` in every other system, and such an amount not a number."""
+    held = np.zeros(len(read.frame), dtype=bool)
+    for column in read.columns:
+        values = read.frame[column]
+        text = values.where(values.notna(), "").astype(str)
+        found = text.str.fullmatch(_TEXT_FORMULA.pattern, flags=re.DOTALL).to_numpy(dtype=bool)
+        if found.any():
+            read.frame.loc[found, column] = text[found].str.replace(_TEXT_FORMULA, lambda m: m[1].replace('""', '"'),
+                                                                    regex=True)
+            held |= found
+    return int(held.sum())
 
 
 def _refuse_rounded_ids(frame: pd.DataFrame, record_id: str) -> None:
@@ -746,4 +892,4 @@ def read_source(source: Source, raw_dir: Path, day: str | None = None,
     return Extract(rows=frame, files=loads, warnings=warnings)
 
 
-__all__ = ["Extract", "FileLoad", "META_COLUMNS", "REFUSED_FILE_REASON", "list_files", "read_source", "showable", "shown"]
+__all__ = ["ALSO", "Extract", "FileLoad", "META_COLUMNS", "REFUSED_FILE_REASON", "list_files", "read_source", "showable", "shown"]

@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 from rapidfuzz.distance import DamerauLevenshtein
 
-from pipeline.config import Source
+from pipeline.config import SELECTOR, Source
+from pipeline.extract import ALSO
 from pipeline.normalise import address, email, missing, names, values
 from pipeline.sql import literal
 from pipeline.staging_lookup import NormalisedValues, distinct_pairs, spread
@@ -246,6 +247,14 @@ def _versions(source: Source, frame: pd.DataFrame, renamed: dict[str, list[str]]
               tomb: pd.Series) -> pd.Series:
     """The reason a whole row cannot be staged, or None, the tombstones (`tomb`) left as versions of their record id."""
     reason = frame["_error"].copy()
+    if source.has_person:
+        present = np.logical_or.reduce([_identifying(frame, source, f).to_numpy() for f in IDENTIFYING])
+        # Neither an id nor a person (a report's `;;;;Total;1 336,40`): said as such, so a file's last one counts as
+        # its footer (scorecard), not as bad data; as "missing record id" it blocked a source of three rows a day.
+        _set(reason, reason.isna() & frame["_record_id"].isna() & ~present & ~frame["_purged"], NO_PERSON_REASON)
+    if footer_rule(source):  # before a missing id, as in staging_activities.py: a footer's id is often empty too
+        _set(reason, reason.isna() & _col(frame, source.activity["occurred_at"]).isna()
+             & _col(frame, source.person_ref.column).isna(), NO_DATE_NOR_PERSON)
     _set(reason, reason.isna() & frame["_record_id"].isna(), f"missing record id (column '{source.record_id}')")
     if source.activity_type == "consent":
         action = _col(frame, source.activity.get("consent_action"))
@@ -256,11 +265,7 @@ def _versions(source: Source, frame: pd.DataFrame, renamed: dict[str, list[str]]
             action, lambda v: f"unknown consent action '{v}' (allowed: opt_in, opt_out)"))
         _set(reason, reason.isna() & bad_channel, _per_distinct(
             channel, lambda v: f"unknown consent channel '{v}' (allowed: email, sms, phone, post)"))
-    if footer_rule(source):
-        _set(reason, reason.isna() & _col(frame, source.activity["occurred_at"]).isna()
-             & _col(frame, source.person_ref.column).isna(), NO_DATE_NOR_PERSON)
     if source.has_person:  # an empty person would become an empty customer (and its activities with it)
-        present = np.logical_or.reduce([_identifying(frame, source, f).to_numpy() for f in IDENTIFYING])
         # A tombstone need hold no value: it says the record is gone.
         _set(reason, reason.isna() & ~present & ~frame["_purged"] & ~tomb, NO_PERSON_REASON)
         _set(reason, reason.isna() & _shared_ids(source, frame, reason.isna() & ~tomb), SHARED_ID_REASON)
@@ -387,10 +392,23 @@ def _stage_persons(source: Source, frame: pd.DataFrame, issues: _Issues, today: 
     out["country"] = country
     out["civility"] = _per_distinct(_col(frame, source.person.get("civility")), names.civility)
     out["identifiers"] = _identifiers(source, frame)
+    _further_elements(source, frame, issues)
     for f in ("first_name", "last_name", "birth_date", "email", "phone", "street", "postcode", "city"):
         out[f"{f}_raw"] = p[f]
     out["_file"], out["_line"] = frame["_file"], frame["_line"]
     return pd.DataFrame(out, index=frame.index).reset_index(drop=True)
+
+
+def _further_elements(source: Source, frame: pd.DataFrame, issues: _Issues) -> None:
+    """A field issue for each person field whose selector (`contacts[kind=email].value`) matched further elements in a
+    record (a second e-mail): one value a field a record is staged, the first; the others were lost without a word."""
+    for f, column in source.person.items():
+        if isinstance(column, str) and (selector := SELECTOR.fullmatch(column)) and ALSO + column in frame.columns:
+            others = frame[ALSO + column]
+            pick = f"{selector['array']}[{selector['key']}={selector['value']}]"
+            issues.add(f, others, others.map(lambda v, f=f, pick=pick: None if missing(v) else (
+                f"{pick} holds {len(json.loads(v)) + 1} elements: the first one's {f} is staged, not these "
+                f"(a record holds one {f})")))
 
 
 def _stage_activities(source: Source, frame: pd.DataFrame, issues: _Issues) -> pd.DataFrame:

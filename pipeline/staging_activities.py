@@ -48,12 +48,13 @@ def stage_activities(con: duckdb.DuckDBPyConnection, source: Source, files: list
               "person_record_id": source.person_ref.column if source.person_ref else source.record_id}
     fields = {f: cleaned(source, c, present) for f, c in mapped.items() if c is not None}
     superseded_before, superseded_after = SUPERSEDED_BY.split("{kept}")  # around the kept version's file:line
+    # before a missing id: a footer's id column is often empty too (`;;;1.258,05;5;`), and only this reason sets it apart
     footer = (f"WHEN {fields['occurred_at']} IS NULL AND {fields['person_record_id']} IS NULL THEN $no_date_nor_person"
               if footer_rule(source) else "")
     with registered(con, _new_files=new_files(files)):
         con.execute(f"""CREATE OR REPLACE TEMP TABLE {ROWS} AS
             WITH prepared AS MATERIALIZED (
-                SELECT *, coalesce(_error, CASE WHEN _record_id IS NULL THEN $missing_id {footer} END) AS early
+                SELECT *, coalesce(_error, CASE {footer} WHEN _record_id IS NULL THEN $missing_id END) AS early
                 FROM ({prepared_query(source, present)})),
             -- the same record id twice: the last version read (latest file, last line) wins
             latest AS (SELECT _record_id, max(struct_pack(_file, _line)) AS kept FROM prepared WHERE early IS NULL

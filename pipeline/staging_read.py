@@ -11,7 +11,7 @@ import duckdb
 import pandas as pd
 
 from pipeline.config import Source
-from pipeline.extract import META_COLUMNS
+from pipeline.extract import ALSO, META_COLUMNS
 from pipeline.sql import literal, quote, raw_table
 from pipeline.staging import CLEANED, PURGED_TOKEN, mask_purged, purged_columns
 from pipeline.warehouse import registered
@@ -48,6 +48,8 @@ def prepared_query(source: Source, present: set[str]) -> str:
             value = (f"CASE WHEN {quote(column)} = {token} THEN NULL ELSE {_trimmed(column)} END"
                      if column in purged else _trimmed(column))
             columns.append(f"{value} AS {quote(CLEANED + column)}")
+        if ALSO + column in present:  # the further elements a selector matched (staging._further_elements)
+            columns.append(quote(ALSO + column))
     return (f"SELECT {', '.join(columns)} FROM {raw_table(source.name)} "
             "WHERE _file IN (SELECT file FROM _new_files)")
 

@@ -1,0 +1,223 @@
+"""Hostile deliveries of the tenth session, through real runs of the raw and staging layers: a JSON contact list
+holding two e-mails, a file delivered twice, a record refused for an oversized field, and export habits of
+spreadsheets and reporting tools (each written by hand, as a user's system would)."""
+
+from __future__ import annotations
+
+import json
+
+import duckdb
+
+from assets import runner
+from assets.sources import FILES_LOADED
+from tests.conftest import checks
+from tests.hostile import CRM_HEADER, balanced, crm_rows, day, first_delivery, project, write
+
+STAGING = {"layers": ("raw", "staging")}
+
+
+def _run(settings, **options):
+    results = runner.run(settings, console_level="CRITICAL", **options)
+    for result in results:
+        assert result.success, [e.message for e in result.all_events if e.is_failure]
+    return results
+
+
+def test_every_email_of_a_contact_list_is_read_or_said(tmp_path, cli_env):
+    # A shop's contacts array with two e-mails: the second was dropped without a word. The first is staged, the
+    # second is a field issue of that record (with its value), never a key the export "renamed".
+    settings = project(tmp_path)
+    settings.sources_file.write_text("""
+sources:
+  - name: app
+    channel: online
+    format: jsonl
+    files: app/**/*.jsonl
+    trust_rank: 1
+    record_id: id
+    person:
+      first_name: name.first
+      last_name: name.last
+      email: contacts[kind=email].value
+      phone: contacts[kind=phone].value
+""", encoding="utf-8")
+    lines = [{"id": "A1", "name": {"first": "Ayşe", "last": "Kaya"},
+              "contacts": [{"kind": "email", "value": "ayse@example.com"}, {"kind": "phone", "value": "0612345601"},
+                           {"kind": "EMAIL", "value": "ayse.kaya@work.example"},
+                           {"kind": "email", "value": "AYSE@example.com"}]},  # the first again: nothing lost
+             {"id": "A2", "name": {"first": "Omar", "last": "Said"},
+              "contacts": [{"kind": "email", "value": "omar@example.com"}]}]
+    write(settings.raw_dir, "app", day(-1), "users.jsonl",
+          "\n".join(json.dumps(x, ensure_ascii=False) for x in lines).encode())
+    results = _run(settings, **STAGING)
+    assert checks(results[-1], by_asset=True)[(("raw", "app"), FILES_LOADED)].passed  # no key said renamed
+    balanced(settings)
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        assert con.execute("SELECT source_record_id, email, phone FROM staging.person_records ORDER BY 1").fetchall() \
+            == [("A1", "ayse@example.com", "+33612345601"), ("A2", "omar@example.com", None)]
+        assert con.execute("SELECT source_record_id, field, raw_value, reason FROM staging.field_issues").fetchall() \
+            == [("A1", "email", '["ayse.kaya@work.example"]',
+                 "contacts[kind=email] holds 2 elements: the first one's email is staged, not these "
+                 "(a record holds one email)")]
+
+
+def test_a_file_delivered_again_is_said_by_the_run_that_received_it_only(tmp_path, cli_env):
+    settings = project(tmp_path)
+    export = (CRM_HEADER + "\n" + "\n".join(crm_rows(6)) + "\n").encode("latin-1")
+    write(settings.raw_dir, "crm", day(-3), "export.csv", export)
+    write(settings.raw_dir, "crm", day(-2), "export_copy.csv", export)
+    results = _run(settings, layers=("raw",))
+    said = [checks(r, by_asset=True)[(("raw", "crm"), FILES_LOADED)] for r in results]
+    assert [c.passed for c in said] == [True, False] and said[1].metadata["duplicate_files"].value == 1
+    # The next day's run: nothing duplicated in it, nothing to say (it warned on every later run).
+    write(settings.raw_dir, "crm", day(-1), "export.csv", (CRM_HEADER + "\n" + crm_rows(8)[7] + "\n").encode("latin-1"))
+    (later,) = _run(settings, layers=("raw",))
+    check = checks(later, by_asset=True)[(("raw", "crm"), FILES_LOADED)]
+    assert check.passed and check.metadata["duplicate_files"].value == 0
+
+
+def test_a_record_refused_for_an_oversized_field_keeps_its_id(tmp_path, cli_env):
+    first_delivery(tmp_path)  # C51 holds a 200,000-character e-mail
+    settings = project(tmp_path)
+    big = "y" * 200_000
+    write(settings.raw_dir, "shop", day(-2), "big.jsonl", json.dumps(
+        {"id": "S77", "given": "Big", "family": "Value", "mail": big + "@example.fr", "updated": day(-30)}).encode())
+    _run(settings, **STAGING)
+    balanced(settings)
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        rows = con.execute("SELECT source, source_record_id, reason FROM staging.quarantine "
+                           "WHERE reason LIKE '%characters%' ORDER BY 1").fetchall()
+        assert rows == [("crm", "C51", "a field of 200011 characters (limit 131072)"),
+                        ("shop", "S77", "a value over 131072 characters")]
+        assert not con.execute("SELECT count(*) FROM staging.person_records WHERE source_record_id IN ('C51', 'S77')"
+                               ).fetchone()[0]
+
+
+API_YAML = """
+sources:
+  - name: api
+    channel: online
+    format: jsonl
+    files: api/**/*.json
+    trust_rank: 1
+    record_id: customerId
+    person:
+      first_name: firstName
+      last_name: lastName
+      email: email
+"""
+
+
+def _customer(i: int, **extra) -> dict:
+    first, last = ["Camille", "Bastien", "Nadia", "Hugo", "Inès"][i], ["Durand", "Morel", "Benali", "Lambert", "Roy"][i]
+    return {"customerId": 1000 + i, "firstName": first, "lastName": last,
+            "email": f"{first}.{last}@example.fr".lower().replace("è", "e"), **extra}
+
+
+def test_json_exports_that_are_no_json_lines_are_read_record_by_record(tmp_path, cli_env):
+    # Three JSON habits each refused whole (the records lacked the id) or stopping the run: objects pretty-printed one
+    # after the other (`jq '.[]'`), one object wrapping the array (an API's page: data, count, next), and an array on
+    # one line with a bad element (its elements shared line 1: reading the quarantined one back stopped staging).
+    settings = project(tmp_path)
+    settings.sources_file.write_text(API_YAML, encoding="utf-8")
+    raw = settings.raw_dir
+    write(raw, "api", day(-3), "stream.json", "\n".join(json.dumps(_customer(i), indent=2) for i in (0, 1)).encode())
+    write(raw, "api", day(-2), "page.json", json.dumps({"data": [_customer(1, email="b.morel@example.fr"),
+                                                                  _customer(2)], "count": 2, "next": None}).encode())
+    write(raw, "api", day(-1), "oneline.json", json.dumps([_customer(3), {"customerId": 1099}, _customer(4)]).encode())
+    results = _run(settings, **STAGING)
+    assert all(checks(r, by_asset=True)[(("raw", "api"), FILES_LOADED)].passed for r in results)
+    files = balanced(settings)
+    assert files == {f"api/{day(-3)}/stream.json": (2, 2, 1, 1), f"api/{day(-2)}/page.json": (2, 2, 2, 0),  # 1001 newer
+                     f"api/{day(-1)}/oneline.json": (3, 3, 2, 1)}
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        assert con.execute("SELECT source_record_id, email, _line FROM staging.person_records ORDER BY 1").fetchall() \
+            == [("1000", "camille.durand@example.fr", 1), ("1001", "b.morel@example.fr", 1),
+                ("1002", "nadia.benali@example.fr", 2), ("1003", "hugo.lambert@example.fr", 1),
+                ("1004", "ines.roy@example.fr", 3)]
+        assert con.execute("SELECT _file, _line, source_record_id, reason FROM staging.quarantine "
+                           "WHERE reason NOT LIKE 'duplicate record id%'").fetchall() == \
+            [(f"api/{day(-1)}/oneline.json", 2, "1099", "no name, e-mail or phone to identify the person")]
+
+
+REPORT_YAML = """
+sources:
+  - name: report
+    channel: offline
+    format: csv
+    files: report/**/*.csv
+    encoding: cp1252
+    delimiter: ";"
+    decimal: ","
+    trust_rank: 1
+    record_id: N° ticket
+    date_formats: ["%d/%m/%Y"]
+    person:
+      first_name: Prénom
+      last_name: Nom
+      phone: Téléphone
+      postcode: CP
+    activity:
+      type: store_purchase
+      occurred_at: Date
+      amount: Montant
+"""
+
+
+def test_a_report_tool_s_csv_with_a_title_text_formulas_and_a_total_is_read(tmp_path, cli_env):
+    # A store's report: a title and a blank line above the header (the file was refused: "no header row"), values
+    # written as ="..." to keep leading zeros (the id ="00017" was another id than 00017, the amount no number), and
+    # a total row without id or person (quarantined as "missing record id", it blocked publication: 1 row of 3).
+    settings = project(tmp_path)
+    settings.sources_file.write_text(REPORT_YAML, encoding="utf-8")
+    for offset, rows in ((-2, ['="00017";Camille;Durand;="0611223344";="06000";24/11/2026;="1 234,50"',
+                               '="00018";Élodie;Rousseau;="0677889900";="75011";24/11/2026;89,90']),
+                         (-1, ['="00019";Inès;Garnier;="0699001122";="69003";25/11/2026;45,00'])):
+        lines = [f"Ventes magasin Nice - export du {day(offset)}", "",
+                 "N° ticket;Prénom;Nom;Téléphone;CP;Date;Montant", *rows, ";;;;;Total;1 324,40"]
+        write(settings.raw_dir, "report", day(offset), "ventes.csv", "\r\n".join(lines).encode("cp1252"))
+    results = _run(settings, **STAGING)
+    found = {name: c for r in results for name, c in checks(r).items()}
+    assert found["sources_healthy"].passed and found[FILES_LOADED].passed
+    assert balanced(settings) == {f"report/{day(-2)}/ventes.csv": (3, 3, 2, 1),
+                                  f"report/{day(-1)}/ventes.csv": (2, 2, 1, 1)}
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        assert con.execute("SELECT p.source_record_id, phone, postcode, amount, p._line FROM staging.person_records p "
+                           "JOIN staging.activities USING (source, source_record_id) ORDER BY 1").fetchall() == \
+            [("00017", "+33611223344", "06000", 1234.5, 4), ("00018", "+33677889900", "75011", 89.9, 5),
+             ("00019", "+33699001122", "69003", 45.0, 4)]
+        assert con.execute("SELECT DISTINCT reason FROM staging.quarantine").fetchall() == \
+            [("no name, e-mail or phone to identify the person",)]
+        assert con.execute("SELECT count(*) FROM staging.field_issues").fetchone() == (0,)
+
+
+def test_a_till_s_total_row_without_an_id_is_its_footer_not_bad_data(tmp_path, cli_env):
+    # A till export's total with its id column empty too (`;;;1.258,05;5;`): quarantined as "missing record id", it
+    # counted as bad data (1 row of 3: the run blocked); it is the footer of its file, as `Summe;;;48,00` is.
+    settings = project(tmp_path)
+    settings.sources_file.write_text(settings.sources_file.read_text(encoding="utf-8").format(shop="shop") + """
+  - name: till
+    channel: offline
+    format: csv
+    files: till/**/*.csv
+    delimiter: ";"
+    decimal: ","
+    trust_rank: 3
+    record_id: bon
+    date_formats: ["%d.%m.%Y %H:%M"]
+    person_ref: {source: crm, column: kunde}
+    activity:
+      type: store_purchase
+      occurred_at: zeit
+      amount: betrag
+""", encoding="utf-8")
+    write(settings.raw_dir, "crm", day(-1), "export.csv", (CRM_HEADER + "\n" + "\n".join(crm_rows(4)) + "\n").encode())
+    write(settings.raw_dir, "till", day(-1), "bons.csv", "\r\n".join([
+        "bon;kunde;zeit;betrag", "B1;C01;25.11.2026 10:02;1.234,56", "B2;C02;25.11.2026 11:15;23,49",
+        ";;;1.258,05"]).encode())
+    (result,) = _run(settings, **STAGING)
+    assert checks(result)["sources_healthy"].passed
+    assert balanced(settings)[f"till/{day(-1)}/bons.csv"] == (3, 3, 2, 1)
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        assert con.execute("SELECT reason FROM staging.quarantine WHERE source = 'till'").fetchall() == \
+            [("neither a date nor a person: a summary or footer row (a spreadsheet's total)?",)]
