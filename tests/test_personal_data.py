@@ -13,20 +13,10 @@ import pytest
 from pipeline.config import Settings
 from pipeline.marts.lookup import find_customers
 from tests.conftest import SOURCES_YAML, materialise
+from tests.hostile import FORGET_YAML
 
-SOURCES = SOURCES_YAML.replace("      city: address.city\n", "      city: address.city\n      country: address.country\n", 1) + """
-  - name: forget
-    channel: online
-    format: csv
-    files: forget/**/*.csv
-    record_id: request_id
-    updated_at: requested_at
-    date_formats: ["%Y-%m-%d"]
-    purpose: erasure
-    person:
-      email: email
-      phone: phone
-"""
+SOURCES = SOURCES_YAML.replace("      city: address.city\n", "      city: address.city\n      country: address.country\n",
+                               1) + FORGET_YAML + "      phone: phone\n"
 DAY1, DAY2 = "2026-11-20", "2026-11-21"
 HAUSSMANN = {"street": "12 bd Haussmann", "zip": "75009", "city": "Paris"}
 SYDNEY = {"street": "3 George St", "zip": "2000", "city": "Sydney", "country": "AU"}
