@@ -49,6 +49,9 @@ from pipeline.warehouse import registered, table_exists, transaction
 TABLES = {"person_records": ("persons", PERSON_TYPES), "activities": ("activities", ACTIVITY_TYPES),
           "field_issues": ("field_issues", FIELD_ISSUE_TYPES), "quarantine": ("quarantine", QUARANTINE_TYPES),
           "erasure_requests": ("erasure_requests", ERASURE_TYPES)}
+# The full deliveries' exports believed (`_retire_absent`): source, drop day, records held. Kept across full restages,
+# as staged_files is: an export an operator let through stays believed.
+FULL_EXPORTS = "staging.full_exports"
 # Tables holding staged rows keyed by the source's record id (a newer version supersedes an older one).
 VERSIONED = ("person_records", "activities", "erasure_requests")
 
@@ -106,6 +109,8 @@ def _create_tables(con: duckdb.DuckDBPyConnection, fresh: bool) -> None:
         con.execute(f"{verb} staging.{table} ({columns})")
     con.execute("""CREATE TABLE IF NOT EXISTS staging.staged_files (
         source VARCHAR, file VARCHAR, sha256 VARCHAR, fingerprint VARCHAR, staged_at TIMESTAMP)""")
+    con.execute(f"""CREATE TABLE IF NOT EXISTS {FULL_EXPORTS} (
+        source VARCHAR, drop VARCHAR, records BIGINT, believed_at TIMESTAMP)""")
     # Set by the blocking validation check once the file's person records passed it (see assets/quality.py).
     con.execute("ALTER TABLE staging.staged_files ADD COLUMN IF NOT EXISTS validated BOOLEAN DEFAULT false")
 
@@ -204,32 +209,39 @@ def _retire_absent(con: duckdb.DuckDBPyConnection, source: Source, insert: _Coun
     The newest export is the newest drop day that staged a record: a day whose files hold none (an empty or
     header-only export, every file refused) is a failed export, not the deletion of every record. A record is in
     an export when any row of that day carries its id, staged or quarantined (a version quarantined as bad data is
-    still the source saying the record exists). An export holding fewer records than `max_shrink` allows against
-    the export before it (a file cut short, one of several files missing) is not believed: nothing is retired and
-    `doubted` says why. Decided from the staged tables alone, the same every run, so the incremental path and a full
-    restage retire the same records; and an operator who knows the deletions are real runs once with a larger
-    `max_shrink` (C360_MAX_SHRINK), as for the published copies' shrink guard."""
+    still the source saying the record exists). An export holding fewer records than `max_shrink` allows against the
+    last export believed (FULL_EXPORTS; the export before it, before any was) is not believed: nothing is retired
+    and `doubted` says why. So two exports cut short one after the other retire nothing either, and an operator who
+    knows the deletions are real runs once with a larger `max_shrink` (C360_MAX_SHRINK), as for the published
+    copies' shrink guard: that export is then believed for good. Every other input is the staged tables, so the
+    incremental path and a full restage retire the same records."""
     staged = " UNION ALL ".join(f"SELECT source_record_id, _file, _line FROM staging.{t} WHERE source = $source"
                                 for t in VERSIONED)
     days = " UNION ALL ".join(f"SELECT DISTINCT _file FROM staging.{t} WHERE source = $source" for t in VERSIONED)
     params = {"source": source.name}
-    exports = con.execute(f"""
-        WITH drops AS (SELECT file AS _file, drop FROM {raw_table(source.name, files=True)}),
-        export_days AS (SELECT DISTINCT d.drop FROM ({days}) f JOIN drops d USING (_file) ORDER BY 1 DESC LIMIT 2),
+    held = dict(con.execute(f"""
+        WITH drops AS (SELECT file AS _file, CAST(drop AS VARCHAR) AS drop FROM {raw_table(source.name, files=True)}),
+        export_days AS (SELECT DISTINCT d.drop FROM ({days}) f JOIN drops d USING (_file)),
         rows AS (SELECT source_record_id, _file FROM ({staged})
                  UNION ALL SELECT source_record_id, _file FROM staging.quarantine WHERE source = $source)
         SELECT d.drop, count(DISTINCT r.source_record_id) FROM rows r JOIN drops d USING (_file)
-        WHERE d.drop IN (SELECT drop FROM export_days) GROUP BY 1 ORDER BY 1 DESC""", params).fetchall()
-    if not exports:
+        WHERE d.drop IN (SELECT drop FROM export_days) GROUP BY 1""", params).fetchall())
+    if not held:
         return Retirement()
-    newest, held = exports[0]
-    if len(exports) > 1 and held < (1 - max_shrink) * exports[1][1]:
-        return Retirement(doubted=f"its full export of {newest} holds {held} records against {exports[1][1]} in the "
-                                  f"one of {exports[1][0]}: more than {max_shrink:.0%} fewer, read as incomplete "
-                                  "(cut short, a file missing?), so no record is retired; if the deletions are real, "
-                                  "run once with C360_MAX_SHRINK=1")
+    newest = max(held)
+    believed = dict(con.execute(f"SELECT drop, records FROM {FULL_EXPORTS} WHERE source = ?", [source.name]).fetchall())
+    if newest not in believed:
+        earlier = [d for d in believed if d < newest] or [d for d in held if d < newest]
+        last = max(earlier, default=None)
+        before = believed.get(last, held.get(last))
+        if last and held[newest] < (1 - max_shrink) * before:
+            return Retirement(doubted=f"its full export of {newest} holds {held[newest]} records against {before} in "
+                                      f"the one of {last}: more than {max_shrink:.0%} fewer, read as incomplete (cut "
+                                      "short, a file missing?), so no record is retired; if the deletions are real, "
+                                      "run once with C360_MAX_SHRINK=1")
+        con.execute(f"INSERT INTO {FULL_EXPORTS} VALUES (?, ?, ?, now())", [source.name, newest, held[newest]])
     losers = con.execute(f"""
-        WITH drops AS (SELECT file AS _file, drop FROM {raw_table(source.name, files=True)}),
+        WITH drops AS (SELECT file AS _file, CAST(drop AS VARCHAR) AS drop FROM {raw_table(source.name, files=True)}),
         staged AS (SELECT s.*, d.drop FROM ({staged}) s JOIN drops d USING (_file)),
         present AS (SELECT source_record_id FROM staged WHERE drop = $newest
                     UNION

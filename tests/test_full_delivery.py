@@ -6,6 +6,8 @@ that deletes by omitting a record from its nightly export kept that person publi
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import duckdb
 import pytest
 
@@ -43,6 +45,12 @@ def _export(rows: list[str]) -> bytes:
     return ("\n".join([CRM_HEADER, *rows]) + "\n").encode("latin-1")
 
 
+def _staging_summary(results) -> str:
+    """What the staging step's metadata says of the CRM (changes_by_source)."""
+    return next(e.materialization.metadata["changes_by_source"].value["crm"] for r in results
+                for e in r.get_asset_materialization_events() if e.asset_key.path[-1] == "person_records")
+
+
 def _crm_quality(con) -> tuple:
     return con.execute("SELECT raw_rows, quarantined_rows, superseded_rows, deleted_rows, quarantine_share "
                        "FROM marts.data_quality WHERE source = 'crm' ORDER BY measured_at DESC LIMIT 1").fetchone()
@@ -52,15 +60,15 @@ def test_a_record_the_newest_full_export_omits_is_retired_and_comes_back_when_de
     settings = _full_crm_project(tmp_path)
     raw = tmp_path / "raw"
     rows = crm_rows()
-    write(raw, "crm", day(-4), "export.csv", _export(rows))
-    write(raw, "shop", day(-4), "accounts.jsonl", ("\n".join(shop_lines(range(11, 17))) + "\n").encode())
+    write(raw, "crm", day(-5), "export.csv", _export(rows))
+    write(raw, "shop", day(-5), "accounts.jsonl", ("\n".join(shop_lines(range(11, 17))) + "\n").encode())
     _run(settings)
     with duckdb.connect(str(settings.warehouse), read_only=True) as con:
         before = {r: customer_of(con, "crm", r) for r in ("C00", "C05", "C11")}
     assert len(set(before.values())) == 3 and set(before.values()) <= published_ids(settings)
 
-    # Day -3: the nightly export without C00 (a CRM-only person) and C11 (whose person also holds shop account S11).
-    write(raw, "crm", day(-3), "export.csv", _export([r for r in rows if r[:3] not in ("C00", "C11")]))
+    # Day -4: the nightly export without C00 (a CRM-only person) and C11 (whose person also holds shop account S11).
+    write(raw, "crm", day(-4), "export.csv", _export([r for r in rows if r[:3] not in ("C00", "C11")]))
     _run(settings)
     with duckdb.connect(str(settings.warehouse), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM staging.person_records WHERE source = 'crm' AND source_record_id "
@@ -69,7 +77,7 @@ def test_a_record_the_newest_full_export_omits_is_retired_and_comes_back_when_de
                                                  ).fetchall()}
         kept = customer_of(con, "shop", "S11")
         same = customer_of(con, "crm", "C05")
-        # 26 rows (14 + 12): the 12 re-sent records' day -4 versions superseded, C00 and C11's last versions retired.
+        # 26 rows (14 + 12): the 12 re-sent records' day -5 versions superseded, C00 and C11's last versions retired.
         assert _crm_quality(con) == (26, 14, 12, 2, 0.0)
         reasons = con.execute("SELECT source_record_id FROM staging.quarantine WHERE reason = ? ORDER BY 1",
                               [ABSENT_REASON]).fetchall()
@@ -81,16 +89,20 @@ def test_a_record_the_newest_full_export_omits_is_retired_and_comes_back_when_de
     assert same == before["C05"]
     balanced(settings)
 
-    # Day -2: a failed export (the header alone) is no deletion of every record; nor is one cut short (5 of 12).
-    write(raw, "crm", day(-2), "export.csv", _export([]))
-    write(raw, "crm", day(-2), "export_2.csv", _export([r for r in rows if r[:3] not in ("C00", "C11")][:5]))
-    summary = next(e.materialization.metadata["changes_by_source"].value["crm"] for r in _run(settings)
-                   for e in r.get_asset_materialization_events() if e.asset_key.path[-1] == "person_records")
-    assert f"its full export of {day(-2)} holds 5 records against 12 in the one of {day(-3)}" in summary
+    # Day -3: a failed export (the header alone) is no deletion of every record; nor is one cut short (5 of 12).
+    write(raw, "crm", day(-3), "export.csv", _export([]))
+    write(raw, "crm", day(-3), "export_2.csv", _export([r for r in rows if r[:3] not in ("C00", "C11")][:5]))
+    summary = _staging_summary(_run(settings))
+    assert f"its full export of {day(-3)} holds 5 records against 12 in the one of {day(-4)}" in summary
     assert "read as incomplete" in summary
     with duckdb.connect(str(settings.warehouse), read_only=True) as con:
         assert _crm_quality(con)[3] == 2
         assert customer_of(con, "crm", "C05") == before["C05"]
+    # Day -2: cut short again (6 records): measured against the last export believed (12), not the one before it.
+    write(raw, "crm", day(-2), "export.csv", _export([r for r in rows if r[:3] not in ("C00", "C11")][:6]))
+    assert f"holds 6 records against 12 in the one of {day(-4)}" in _staging_summary(_run(settings))
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        assert _crm_quality(con)[3] == 2
 
     # Day -1: C00 is in the export again and comes back (a new id: a retired id is never reused); C11 stays away.
     write(raw, "crm", day(-1), "export.csv", _export([r for r in rows if r[:3] != "C11"]))
@@ -107,6 +119,16 @@ def test_a_record_the_newest_full_export_omits_is_retired_and_comes_back_when_de
     with duckdb.connect(str(settings.warehouse), read_only=True) as con:
         assert con.execute(QUARANTINED).fetchall() == incremental
         assert customer_of(con, "crm", "C00") and not customer_of(con, "crm", "C11")
+
+    # Day 0: the CRM really deleted five records (8 of 13 left): doubted, until the operator lets it through once.
+    write(raw, "crm", day(0), "export.csv", _export([r for r in rows if r[:3] != "C11"][:8]))
+    assert "holds 8 records against 13" in _staging_summary(_run(settings))
+    _run(replace(settings, max_shrink=1.0))
+    assert "read as incomplete" not in _staging_summary(_run(settings))  # believed for good
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        assert _crm_quality(con)[3] == 6
+        assert customer_of(con, "crm", "C07") and not customer_of(con, "crm", "C08")
+    balanced(settings)
 
 
 @pytest.mark.parametrize(("spec", "message"), [

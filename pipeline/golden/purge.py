@@ -35,12 +35,13 @@ from pipeline.config import Source
 from pipeline.golden.privacy import REGISTRY_COLUMNS
 from pipeline.sql import literal, quote, raw_table, scalar
 from pipeline.staging import PURGED_TOKEN, RETIRED_REASONS, RETIRED_RECORDS_SQL, SUPERSEDED_REASON, looked_up_values
+from pipeline.staging_changes import FULL_EXPORTS
 from pipeline.staging_lookup import TABLE as NORMALISED_VALUES
 from pipeline.warehouse import table_exists, transaction
 
 SCHEMAS = ("raw", "staging", "identity", "golden", "marts")
 # Tables of ids, hashes, dates and counts only, or that the purge maintains itself.
-UNTOUCHED = {"staging.staged_files", NORMALISED_VALUES, "identity.erasure_registry", "identity.purged_records", "identity.id_registry",
+UNTOUCHED = {"staging.staged_files", FULL_EXPORTS, NORMALISED_VALUES, "identity.erasure_registry", "identity.purged_records", "identity.id_registry",
              "identity.id_events", "identity.record_customer", "identity.clusters", "identity.linked_records",
              "golden.excluded_customers", "golden.purge_log", "marts.customer_xref", "marts.data_quality",
              "golden.changed_customers", "golden.customer_fingerprints", "golden.customer_fingerprints_next",
