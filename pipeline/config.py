@@ -38,6 +38,9 @@ SOURCE_KEYS = {
 # delta: each drop adds or updates records (a record stays until a newer version replaces it); full: each drop day's
 # files hold every live record of the source, so a record the newest day omits was deleted there (staging retires it).
 DELIVERIES = ("delta", "full")
+# date_formats may list these beside strptime formats: whole seconds or milliseconds since 1970-01-01 UTC, as JSON APIs
+# write dates (`"updated": 1732541234000`); per second of one.
+EPOCH_UNITS = {"epoch": 1, "epoch_ms": 1000}
 # A composite birth date is assembled from these parts, in this order.
 DATE_PARTS = ("year", "month", "day")
 # customer: records of people (linked into customers); erasure: identifiers of people to forget (GDPR art. 17).
@@ -210,7 +213,7 @@ def _date_formats(where: str, formats) -> list[str]:
     formats = [formats] if isinstance(formats, str) else formats
     if not isinstance(formats, list) or not all(isinstance(f, str) and f for f in formats):
         _fail(where, f"date_formats must be a list of strptime formats such as ['%d/%m/%Y'], not {formats!r}")
-    for fmt in formats:
+    for fmt in (f for f in formats if f not in EPOCH_UNITS):
         try:
             datetime.strptime(_SAMPLE_TIME.strftime(fmt), fmt)
             valid = "%" in fmt
@@ -218,7 +221,8 @@ def _date_formats(where: str, formats) -> list[str]:
             valid = False
         if not valid:
             _fail(where, f"date_formats: {fmt!r} is not a strptime format (write day, month and year as %d, %m, %Y: "
-                         "'%d.%m.%Y' for 03.02.2001)")
+                         f"'%d.%m.%Y' for 03.02.2001; or one of {sorted(EPOCH_UNITS)} for seconds or milliseconds "
+                         "since 1970)")
     return formats
 
 

@@ -221,3 +221,53 @@ def test_a_till_s_total_row_without_an_id_is_its_footer_not_bad_data(tmp_path, c
     with duckdb.connect(str(settings.warehouse), read_only=True) as con:
         assert con.execute("SELECT reason FROM staging.quarantine WHERE source = 'till'").fetchall() == \
             [("neither a date nor a person: a summary or footer row (a spreadsheet's total)?",)]
+
+
+def test_dates_written_as_seconds_or_milliseconds_since_1970_are_read_where_declared(tmp_path, cli_env):
+    # A JSON API's account export (update and birth dates in epoch milliseconds, a birth before 1970 negative) and
+    # its orders (epoch seconds, an activity-only source: DuckDB's reading path). Every such date was a field issue,
+    # the records dated from their drop day and the orders left undated.
+    settings = project(tmp_path)
+    settings.sources_file.write_text("""
+sources:
+  - name: api
+    channel: online
+    format: jsonl
+    files: api/**/*.jsonl
+    record_id: id
+    updated_at: updated
+    date_formats: [epoch_ms]
+    person:
+      first_name: first
+      last_name: last
+      birth_date: born
+      email: mail
+  - name: api_orders
+    channel: online
+    format: jsonl
+    files: api_orders/**/*.jsonl
+    record_id: order
+    date_formats: ["%Y-%m-%d", epoch]
+    person_ref: {source: api, column: account}
+    activity:
+      type: order
+      occurred_at: at
+      amount: total
+""", encoding="utf-8")
+    accounts = [{"id": "U1", "first": "Ana", "last": "Lopes", "born": -315619200000, "mail": "ana@example.com",
+                 "updated": 1732541234000},
+                {"id": "U2", "first": "Rui", "last": "Costa", "born": 631152000000, "mail": "rui@example.com",
+                 "updated": "1732541234567"}]
+    orders = [{"order": "O1", "account": "U1", "at": 1732541234, "total": 12.5},
+              {"order": "O2", "account": "U2", "at": "2024-11-20", "total": 3}]
+    for source, name, rows in (("api", "u.jsonl", accounts), ("api_orders", "o.jsonl", orders)):
+        write(settings.raw_dir, source, day(-1), name, "\n".join(json.dumps(r) for r in rows).encode())
+    _run(settings, **STAGING)
+    balanced(settings)
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        assert con.execute("SELECT source_record_id, birth_date::VARCHAR, record_updated_at::VARCHAR "
+                           "FROM staging.person_records ORDER BY 1").fetchall() == [
+            ("U1", "1960-01-01", "2024-11-25 13:27:14"), ("U2", "1990-01-01", "2024-11-25 13:27:14.567")]
+        assert con.execute("SELECT source_record_id, occurred_at::VARCHAR FROM staging.activities ORDER BY 1"
+                           ).fetchall() == [("O1", "2024-11-25 13:27:14"), ("O2", "2024-11-20 00:00:00")]
+        assert con.execute("SELECT count(*) FROM staging.field_issues").fetchone()[0] == 0

@@ -10,6 +10,7 @@ from datetime import date, datetime, timedelta
 import numpy as np
 import pandas as pd
 
+from pipeline.config import EPOCH_UNITS
 from pipeline.normalise import missing
 from pipeline.warehouse import scratch
 
@@ -29,8 +30,9 @@ def parse_datetime(value: object, formats: tuple[str, ...]) -> tuple[datetime | 
     readings: dict[datetime, str] = {}
     for fmt in formats:
         try:
-            readings.setdefault(datetime.strptime(text, fmt), fmt)
-        except ValueError:
+            readings.setdefault(_epoch(text, EPOCH_UNITS[fmt]) if fmt in EPOCH_UNITS else datetime.strptime(text, fmt),
+                                fmt)
+        except (ValueError, OverflowError):
             continue
     full = {when: fmt for when, fmt in readings.items() if when.year >= 1000}
     if len(full) > 1:
@@ -53,6 +55,18 @@ def parse_datetime(value: object, formats: tuple[str, ...]) -> tuple[datetime | 
         hint = f"; a spreadsheet's day number? {text} is {(_SERIAL_EPOCH + timedelta(days=int(text))).isoformat()}: " \
                "export the column as a date"
     return None, f"'{text}' matches none of the formats {list(formats)} (or is an impossible date){hint}"
+
+
+_INTEGER = re.compile(r"-?\d{1,16}")
+_UNIX_EPOCH = datetime(1970, 1, 1)
+
+
+def _epoch(text: str, per_second: int) -> datetime:
+    """A whole number of seconds (`per_second` 1) or milliseconds (1000) since 1970-01-01 UTC, as a UTC timestamp (DuckDB's
+    strptime reads none: such values come here); ValueError otherwise."""
+    if not _INTEGER.fullmatch(text):
+        raise ValueError(text)
+    return _UNIX_EPOCH + timedelta(microseconds=int(text) * (1_000_000 // per_second))
 
 
 # Month names and their abbreviations in English, French, German, Spanish, Italian, Portuguese and Dutch (accents and case
