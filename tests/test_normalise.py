@@ -146,6 +146,16 @@ def test_a_mark_groups_thousands_only_by_three_digits():
         assert values.parse_decimal(text, ".")[0] is None, text
 
 
+def test_currency_codes_and_accounting_negatives_are_read():
+    # Each was a field issue, its amount left out of the customer's revenue (an ERP's refund `12,00-` among them).
+    for text, declared, number in [("CHF 12.50", ".", 12.5), ("12,50 EUR", ",", 12.5), ("USD1,234.50", ".", 1234.5),
+                                   ("(12,00)", ",", -12.0), ("1.234,56-", ",", -1234.56), ("(CHF 3.20)", ".", -3.2),
+                                   ("¥1,200", ".", 1200.0), ("-5", ".", -5.0)]:
+        assert values.parse_decimal(text, declared) == (number, None), text
+    for text in ("(-12)", "-12-", "EUR", "12 EURO", "12.50 chf", "(12"):
+        assert values.parse_decimal(text, ".")[0] is None, text
+
+
 def test_month_names_of_other_languages_read_under_b_and_B():
     # Python's and DuckDB's %B read English only: `12 mars 1980` was a field issue under '%d %B %Y'.
     for text, fmt, when in [("12 mars 1980", "%d %B %Y", date(1980, 3, 12)), ("3. März 1975", "%d. %B %Y", date(1975, 3, 3)),

@@ -146,7 +146,9 @@ def parse_birth_dates(values: list[str], formats: tuple[str, ...], today: date) 
     return [(decided[v], None) if v in decided else parse_birth_date(v, formats, today) for v in values]
 
 
-_NUMBER_MARKS = re.compile(r"[\s\u00a0\u202f'’€$£]")  # thousands separators and currency signs, dropped
+_NUMBER_MARKS = re.compile(r"[\s\u00a0\u202f'’€$£¥₹₽₺₩]")  # thousands separators and currency signs, dropped
+# An ISO 4217 code before or after the amount (`CHF 12.50`, `12,50 EUR`; the spaces are dropped by then).
+_CURRENCY_CODE = re.compile(r"^[A-Z]{3}(?=[-+(\d.,])|(?<=[\d.,)-])[A-Z]{3}$")
 _NUMBER = re.compile(r"[+-]?(?:\d[\d.,]*|[.,]\d+)(?:[eE][+-]?\d+)?")
 _GROUPED = {mark: re.compile(rf"[+-]?\d{{1,3}}(?:\{mark}\d{{3}})+") for mark in ".,"}  # 1.234.567, 12,345
 
@@ -173,10 +175,31 @@ def parse_decimal(value: object, decimal: str = ".") -> tuple[float | None, str 
 
     A mark groups thousands only between groups of three digits: '12,50' under '.' and '12.5' under ',' (a JSON
     number in a source declaring ',') are decimals, '1.234,56' is 1234.56 under either; each was read with the mark
-    dropped (1250, 125, 123456: a price a hundred times too high, a quantity of 15, a rating of 45), silently."""
+    dropped (1250, 125, 123456: a price a hundred times too high, a quantity of 15, a rating of 45), silently. A
+    currency's sign or ISO code around the amount (`CHF 12.50`) and accounting's negatives (`(12,00)`, `12,00-`)
+    are read: each was a field issue, the amount left out of the customer's revenue."""
     if missing(value):
         return None, None
-    text = _NUMBER_MARKS.sub("", str(value))
+    text, sign = _signed(_CURRENCY_CODE.sub("", _NUMBER_MARKS.sub("", str(value))))
+    if not sign:
+        return None, f"'{value}' is not a number (decimal mark '{decimal}')"
+    number, why = _unsigned(_CURRENCY_CODE.sub("", text), decimal)  # a code inside the brackets: `(CHF 3.20)`
+    return (None, f"'{value}' is not a number (decimal mark '{decimal}')") if why else (sign * number, None)
+
+
+def _signed(text: str) -> tuple[str, int]:
+    """(the number's text, its sign), with accounting's negatives read: `(12,00)` (statements), `12,00-` (SAP and
+    other ERP exports put the minus after); sign 0 when both say it."""
+    sign = 1
+    if len(text) > 2 and text[0] == "(" and text[-1] == ")":
+        text, sign = text[1:-1], (0 if text[1] in "+-" else -1)
+    if len(text) > 1 and text[-1] == "-" and text[0] not in "+-":
+        text, sign = text[:-1], (0 if sign < 0 else -1)
+    return text, sign
+
+
+def _unsigned(text: str, decimal: str) -> tuple[float | None, str | None]:
+    """parse_decimal of a text whose marks and sign are already read."""
     if ("," if decimal == "." else ".") not in text and "_" not in text:  # nearly every value: only its own mark
         try:
             if math.isfinite(number := float(text.replace(decimal, "."))):
@@ -189,7 +212,7 @@ def parse_decimal(value: object, decimal: str = ".") -> tuple[float | None, str 
             text.replace("," if point == "." else ".", "").replace(point, ".")
         if math.isfinite(number := float(digits)):
             return number, None
-    return None, f"'{value}' is not a number (decimal mark '{decimal}')"
+    return None, "not a number"
 
 
 def _strptime(texts: np.ndarray, formats: tuple[str, ...]) -> np.ndarray:
