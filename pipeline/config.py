@@ -116,6 +116,12 @@ class Source:
         return self.purpose == "erasure"
 
     @property
+    def deletes(self) -> bool:
+        """Whether the source says a record was deleted (a tombstone, or a full export omitting it): only such a
+        source's records are ever retired."""
+        return self.deleted is not None or self.delivery == "full"
+
+    @property
     def mapped_columns(self) -> list[str]:
         """Source columns the pipeline reads: a file lacking one of them cannot be staged."""
         cols = [self.record_id, *_flat(self.person.values()), *_flat(self.identifiers.values()),

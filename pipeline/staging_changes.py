@@ -150,12 +150,14 @@ def _supersede(con: duckdb.DuckDBPyConnection, source: Source, fresh: pd.DataFra
         return
     versions = " UNION ".join(f"SELECT source_record_id, _file, _line FROM staging.{t} WHERE source = $source "
                               "AND source_record_id IN (SELECT source_record_id FROM _fresh)" for t in VERSIONED)
+    params = {"source": source.name}
     with registered(con, _fresh=fresh):
         stopped = _stopped_by_rename(con, source, versions, renamed)  # a tombstone erases the record anyway
-        # A retired record's row kept in quarantine (a tombstone, or its last version a full export omitted) is its
-        # record's newest version until a later version supersedes it.
-        versions += (" UNION SELECT source_record_id, _file, _line FROM staging.quarantine WHERE source = $source "
-                     "AND list_contains($retired, reason) AND source_record_id IN (SELECT source_record_id FROM _fresh)")
+        if source.deletes:  # a retired record's row kept in quarantine (a tombstone, or its last version a full export
+            # omitted) is its record's newest version until a later version supersedes it
+            versions += (" UNION SELECT source_record_id, _file, _line FROM staging.quarantine WHERE source = $source "
+                         "AND list_contains($retired, reason) AND source_record_id IN (SELECT source_record_id FROM _fresh)")
+            params["retired"] = list(RETIRED_REASONS)
         if len(stopped):
             versions = f"SELECT * FROM ({versions}) WHERE (_file, _line) NOT IN (SELECT (_file, _line) FROM _stopped)"
         # The versions of the ids held twice, with what orders them (version_dates: update date, else drop day)
@@ -166,7 +168,7 @@ def _supersede(con: duckdb.DuckDBPyConnection, source: Source, fresh: pd.DataFra
             SELECT v.source_record_id AS _record_id, v._file, v._line, r._drop{updated}
             FROM versions v JOIN {raw_table(source.name)} r USING (_file, _line)
             WHERE v.source_record_id IN (SELECT source_record_id FROM versions GROUP BY ALL HAVING count(*) > 1)""",
-                               {"source": source.name, "retired": list(RETIRED_REASONS)}).df()
+                               params).df()
     rows = oldest_to_newest(source, rows)
     newest = rows.drop_duplicates("_record_id", keep="last")
     losers = rows.drop(newest.index)
@@ -189,8 +191,9 @@ def _quarantine(con: duckdb.DuckDBPyConnection, source: Source, losers: pd.DataF
     for table in (*VERSIONED, "field_issues"):
         con.execute(f"DELETE FROM staging.{table} WHERE source = ? AND (_file, _line) IN "
                     "(SELECT (_file, _line) FROM _losers)", [source.name])
-    con.execute("DELETE FROM staging.quarantine WHERE source = ? AND list_contains(?, reason) AND (_file, _line) IN "
-                "(SELECT (_file, _line) FROM _losers)", [source.name, list(RETIRED_REASONS)])
+    if source.deletes:  # a retired row now a superseded version
+        con.execute("DELETE FROM staging.quarantine WHERE source = ? AND list_contains(?, reason) AND (_file, _line) "
+                    "IN (SELECT (_file, _line) FROM _losers)", [source.name, list(RETIRED_REASONS)])
     con.unregister("_losers")
     insert(con, Staged(persons=None, activities=None, field_issues=None, quarantine=quarantined))
 
@@ -218,9 +221,10 @@ def _retire_absent(con: duckdb.DuckDBPyConnection, source: Source, insert: _Coun
     staged = " UNION ALL ".join(f"SELECT source_record_id, _file, _line FROM staging.{t} WHERE source = $source"
                                 for t in VERSIONED)
     days = " UNION ALL ".join(f"SELECT DISTINCT _file FROM staging.{t} WHERE source = $source" for t in VERSIONED)
+    drops = f"SELECT file AS _file, CAST(drop AS VARCHAR) AS drop FROM {raw_table(source.name, files=True)}"
     params = {"source": source.name}
     held = dict(con.execute(f"""
-        WITH drops AS (SELECT file AS _file, CAST(drop AS VARCHAR) AS drop FROM {raw_table(source.name, files=True)}),
+        WITH drops AS ({drops}),
         export_days AS (SELECT DISTINCT d.drop FROM ({days}) f JOIN drops d USING (_file)),
         rows AS (SELECT source_record_id, _file FROM ({staged})
                  UNION ALL SELECT source_record_id, _file FROM staging.quarantine WHERE source = $source)
@@ -241,7 +245,7 @@ def _retire_absent(con: duckdb.DuckDBPyConnection, source: Source, insert: _Coun
                                       "run once with C360_MAX_SHRINK=1")
         con.execute(f"INSERT INTO {FULL_EXPORTS} VALUES (?, ?, ?, now())", [source.name, newest, held[newest]])
     losers = con.execute(f"""
-        WITH drops AS (SELECT file AS _file, CAST(drop AS VARCHAR) AS drop FROM {raw_table(source.name, files=True)}),
+        WITH drops AS ({drops}),
         staged AS (SELECT s.*, d.drop FROM ({staged}) s JOIN drops d USING (_file)),
         present AS (SELECT source_record_id FROM staged WHERE drop = $newest
                     UNION

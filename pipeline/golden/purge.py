@@ -323,7 +323,7 @@ CREATE OR REPLACE TEMP TABLE _retired_rows AS
 def _scrub_retired(con: duckdb.DuckDBPyConnection, sources: list[Source], purged: dict[str, int]) -> None:
     """Scrub the retired records' raw rows and quarantined rows, and make the lookup forget their values (RETIRED_SQL),
     adding the rows to `purged` (per table)."""
-    deleting = [s for s in sources if (s.deleted is not None or s.delivery == "full") and s.has_person]
+    deleting = [s for s in sources if s.deletes and s.has_person]
     if not deleting or not (table_exists(con, "staging.quarantine") and table_exists(con, "staging.person_records")):
         return
     params = {"retired": list(RETIRED_REASONS), "superseded": SUPERSEDED_REASON, "sources": [s.name for s in deleting]}
