@@ -180,11 +180,13 @@ def parse_decimal(value: object, decimal: str = ".") -> tuple[float | None, str 
     are read: each was a field issue, the amount left out of the customer's revenue."""
     if missing(value):
         return None, None
-    text, sign = _signed(_CURRENCY_CODE.sub("", _NUMBER_MARKS.sub("", str(value))))
-    if not sign:
-        return None, f"'{value}' is not a number (decimal mark '{decimal}')"
-    number, why = _unsigned(_CURRENCY_CODE.sub("", text), decimal)  # a code inside the brackets: `(CHF 3.20)`
-    return (None, f"'{value}' is not a number (decimal mark '{decimal}')") if why else (sign * number, None)
+    text = _NUMBER_MARKS.sub("", str(value))
+    number = _number(text, decimal)
+    if number is None:  # a currency's code or an accounting sign around it, read only where the plain number is not
+        text, sign = _signed(_CURRENCY_CODE.sub("", text))
+        unsigned = _number(_CURRENCY_CODE.sub("", text), decimal) if sign else None  # `(CHF 3.20)`: a code inside
+        number = None if unsigned is None else sign * unsigned
+    return (number, None) if number is not None else (None, f"'{value}' is not a number (decimal mark '{decimal}')")
 
 
 def _signed(text: str) -> tuple[str, int]:
@@ -198,12 +200,12 @@ def _signed(text: str) -> tuple[str, int]:
     return text, sign
 
 
-def _unsigned(text: str, decimal: str) -> tuple[float | None, str | None]:
-    """parse_decimal of a text whose marks and sign are already read."""
+def _number(text: str, decimal: str) -> float | None:
+    """The number a text of digits, marks and a leading sign writes under the `decimal` mark, None when none."""
     if ("," if decimal == "." else ".") not in text and "_" not in text:  # nearly every value: only its own mark
         try:
             if math.isfinite(number := float(text.replace(decimal, "."))):
-                return number, None
+                return number
         except ValueError:
             pass  # '1.234.567' under '.', or no number at all: the marks' reading below says which
     point = _decimal_point(text, decimal) if _NUMBER.fullmatch(text) else None
@@ -211,8 +213,8 @@ def _unsigned(text: str, decimal: str) -> tuple[float | None, str | None]:
         digits = text.replace(",", "").replace(".", "") if not point else \
             text.replace("," if point == "." else ".", "").replace(point, ".")
         if math.isfinite(number := float(digits)):
-            return number, None
-    return None, "not a number"
+            return number
+    return None
 
 
 def _strptime(texts: np.ndarray, formats: tuple[str, ...]) -> np.ndarray:
