@@ -645,8 +645,8 @@ def _read_jsonl(text: str, source: Source, file: str, names: _Names) -> _Read:
         notes.append(f"one JSON object holding its records in the array {shown([key])}: its {len(records)} "
                      f"element(s) read as records, numbered by position" +
                      (f"; its other key(s) {shown(others)} not read" if others else ""))
-    elif _one_array(text) or _object_stream(text):
-        lines = list(_array_elements(text) if _one_array(text) else _stream_objects(text))
+    elif (array := _one_array(text)) or _object_stream(text):
+        lines = list(_array_elements(text) if array else _stream_objects(text))
         if len({line for line, _ in lines}) < len(lines):  # an array on one line: (file, line) names one record
             lines = [(i, content) for i, (_, content) in enumerate(lines, 1)]
             notes.append("several records on one line: numbered by their position in the file, not their line")
