@@ -99,9 +99,10 @@ def record_history(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, int
         con.execute(f"""UPDATE marts.customer_history SET {blank}, changes = NULL
             WHERE customer_id IN (SELECT customer_id FROM golden.excluded_customers WHERE reason = 'erased')
               AND (changes IS NOT NULL OR coalesce({attrs}) IS NOT NULL)""")
-        # A customer who left because their records' sources deleted them (tombstones) keeps no value either: those
-        # records are scrubbed as data minimisation (golden/purge.py), and a person asking for erasure later matches
-        # no customer of theirs. Only the customers leaving in this run are read (their changes cite their records).
+        # A customer who left because their records' sources deleted them (tombstones, omissions from a full export)
+        # keeps no value either: those records are scrubbed as data minimisation (golden/purge.py), and a person asking
+        # for erasure later matches no customer of theirs. Only the customers leaving in this run are read (their
+        # changes cite their records).
         if table_exists(con, "staging.quarantine"):
             con.execute(f"""UPDATE marts.customer_history SET {blank}, changes = NULL
                 WHERE customer_id IN (
