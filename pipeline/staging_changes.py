@@ -98,7 +98,8 @@ def fingerprint(source: Source) -> str:
     rows staged by older code keep their old forms, 'strau' for 'Strauß', beside new rows staged 'strauss')."""
     deleted = f"|{source.deleted!r}" if source.deleted else ""
     delivery = f"|delivery={source.delivery}" if source.delivery != "delta" else ""
-    return hashlib.sha256(f"{source!r}|{NORMALISATION_VERSION}{deleted}{delivery}".encode()).hexdigest()[:16]
+    order = f"|name_order={source.name_order}" if source.name_order != "given_first" else ""
+    return hashlib.sha256(f"{source!r}|{NORMALISATION_VERSION}{deleted}{delivery}{order}".encode()).hexdigest()[:16]
 
 
 def _create_tables(con: duckdb.DuckDBPyConnection, fresh: bool) -> None:

@@ -197,7 +197,8 @@ def _records_of(source_name: str, records: str = "_purge_records") -> str:
 
 def _token(source: Source) -> str | tuple[str, ...] | None:
     """The raw column that takes TOKEN: the first identifying one."""
-    identifying = [source.person[f] for f in ("first_name", "last_name", "email", "phone") if f in source.person]
+    identifying = [source.person[f] for f in ("full_name", "first_name", "last_name", "email", "phone")
+                   if f in source.person]
     return identifying[0] if identifying else None
 
 

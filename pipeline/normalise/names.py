@@ -158,10 +158,67 @@ def implausible(value: object) -> str | None:
 
 
 _CIVILITIES = {"m": "M.", "mr": "M.", "monsieur": "M.", "mme": "Mme", "madame": "Mme", "mlle": "Mme",
-               "mademoiselle": "Mme", "mrs": "Mme", "ms": "Mme", "miss": "Mme"}
+               "mademoiselle": "Mme", "mrs": "Mme", "ms": "Mme", "miss": "Mme", "herr": "M.", "frau": "Mme",
+               "sr": "M.", "sra": "Mme", "señor": "M.", "señora": "Mme", "sig": "M.", "signor": "M.",
+               "signora": "Mme", "dhr": "M.", "mevr": "Mme"}
 
 
 def civility(value: object) -> str | None:
     """'M.' or 'Mme' (French usage: 'Mademoiselle' is no longer used in administration), None if unknown."""
     text = clean(value)
     return _CIVILITIES.get(text.lower().rstrip(".")) if text else None
+
+
+# Titles a full name may open with that say nothing of the person's sex (the civilities above are titles too).
+_TITLES = {"dr", "prof", "mx", "me", "maitre", "maître", "pr"}
+# Words that open a surname rather than end a given name: 'Ludwig van Beethoven', 'Jean de La Fontaine'.
+_PARTICLES = {"de", "del", "della", "der", "den", "des", "di", "du", "da", "dos", "das", "do", "van", "von", "vom",
+              "zu", "ten", "ter", "le", "la", "bin", "ibn", "al", "el", "ben", "af", "av", "d'", "l'"}
+
+
+def _written_in_capitals(word: str) -> bool:
+    letters = [c for c in word if c.isalpha()]
+    return len(letters) >= 2 and all(c.isupper() for c in letters)
+
+
+def split_full_name(value: object, family_first: bool = False) -> tuple[str | None, str | None, str | None]:
+    """(given names, surname, civility) of a name written in one column. Read as people write it, never guessed
+    beyond that: a title first is the civility ('M. Jean Dupont', 'Frau Anna Weber'); 'Dupont, Jean' is surname,
+    given; a surname in capitals beside a given name that is not is the surname wherever it stands ('DUPONT Jean
+    Pierre', the French administrative habit); otherwise the source's order decides, the surname being the last
+    word (the first when `family_first`) with the particles that open it ('Ludwig van Beethoven'). One word alone
+    is a surname. Identity compares first and last names crosswise as well, so a name split the wrong way round
+    still links."""
+    text = clean(value)
+    if text is None:
+        return None, None, None
+    words = text.split(" ")
+    title = None
+    # A one-letter word is a title only with its dot ('M. Dupont'): 'M Dupont' may be an initial.
+    while len(words) > 1 and (len(words[0]) > 1 or words[0].endswith(".")) and (
+            (found := civility(words[0])) or words[0].lower().rstrip(".") in _TITLES):
+        title = title or found
+        words = words[1:]
+    text = " ".join(words)
+    if "," in text:
+        family, _, given = (part.strip() for part in text.partition(","))
+        return given or None, family or None, title
+    capitals = [_written_in_capitals(w) for w in words]
+    if any(capitals) and not all(capitals):
+        cut = capitals.index(False) if capitals[0] else capitals.index(True)
+        head, tail = " ".join(words[:cut]), " ".join(words[cut:])
+        if capitals[0] and not any(capitals[cut:]):
+            return tail, head, title
+        if not capitals[0] and all(capitals[cut:]):
+            return head, tail, title
+    if len(words) == 1:
+        return None, text, title
+    if family_first:
+        cut = 1
+        while cut < len(words) - 1 and words[cut - 1].lower() in _PARTICLES:
+            cut += 1
+        return " ".join(words[cut:]), " ".join(words[:cut]), title
+    cut = len(words) - 1
+    while cut > 1 and words[cut - 1].lower() in _PARTICLES:
+        cut -= 1
+    return " ".join(words[:cut]), " ".join(words[cut:]), title

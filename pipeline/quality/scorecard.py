@@ -18,7 +18,7 @@ def source_quality_sql(sources: list[Source], with_customers: bool = True) -> st
     raw = " UNION ALL ".join(f"SELECT {literal(s.name)} AS source, {literal(s.channel)} AS channel, count(*) AS raw_rows "
                              f"FROM {raw_table(s.name)}" for s in sources)
     completeness = ",\n".join(f"avg(({f}_raw IS NOT NULL)::INT) AS complete_{f}" for f in PERSON_FIELDS
-                              if f not in ("country", "civility"))
+                              if f not in ("country", "civility", "full_name"))  # a full name is staged split
     return f"""
     WITH raw AS ({raw}),
     persons AS (

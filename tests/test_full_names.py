@@ -1,0 +1,105 @@
+"""A source that writes a person's name in one column (`person.full_name`): split into given names, surname and
+civility as people write it, linked and erased like any other name. Before the key, such a source could only map the
+whole name as a surname (or not at all)."""
+
+from __future__ import annotations
+
+import json
+
+import duckdb
+import pytest
+
+from pipeline.config import SourcesFileError, load_sources
+from pipeline.normalise.names import split_full_name
+from tests.hostile import (
+    FORGET_YAML,
+    SOURCES_YAML,
+    crm_rows,
+    customer_of,
+    day,
+    person,
+    personal_values,
+    project,
+    values_left,
+    write,
+)
+from tests.test_hostile_runs import _run
+
+CRM_HEADER = "id;prenom;nom;email;tel;cp"
+
+
+@pytest.mark.parametrize(("written", "family_first", "expected"), [
+    ("Jean Dupont", False, ("Jean", "Dupont", None)),
+    ("DUPONT Jean", False, ("Jean", "DUPONT", None)),  # the surname in capitals, wherever it stands
+    ("Jean Pierre DUPONT", False, ("Jean Pierre", "DUPONT", None)),
+    ("Dupont, Jean", False, ("Jean", "Dupont", None)),
+    ("M. Jean Dupont", False, ("Jean", "Dupont", "M.")),
+    ("Frau Dr. Anna Weber", False, ("Anna", "Weber", "Mme")),
+    ("M Dupont", False, ("M", "Dupont", None)),  # an initial, not Monsieur: a title's single letter has its dot
+    ("Ludwig van Beethoven", False, ("Ludwig", "van Beethoven", None)),
+    ("Jean de La Fontaine", False, ("Jean", "de La Fontaine", None)),
+    ("Dupont", False, (None, "Dupont", None)),
+    ("Yamada Taro", True, ("Taro", "Yamada", None)),
+    ("van der Berg Anna", True, ("Anna", "van der Berg", None)),
+    ("  ", False, (None, None, None)),
+])
+def test_a_full_name_is_split_as_it_is_written(written, family_first, expected):
+    assert split_full_name(written, family_first) == expected
+
+
+@pytest.mark.parametrize(("mapping", "message"), [
+    ("full_name: nom\n      first_name: prenom", "map it instead of 'first_name' and 'last_name'"),
+    ("full_name: {column: nom, order: surname_first}", "'person.full_name' must be"),
+])
+def test_a_full_name_mapped_wrongly_is_an_error_naming_the_source(tmp_path, mapping, message):
+    path = tmp_path / "sources.yaml"
+    path.write_text("sources:\n  - name: crm\n    channel: offline\n    format: csv\n    files: crm/*.csv\n"
+                    f"    record_id: id\n    person:\n      {mapping}\n", encoding="utf-8")
+    with pytest.raises(SourcesFileError, match=rf"source 'crm'.*{message}"):
+        load_sources(path)
+
+
+def test_a_full_name_may_say_its_order(tmp_path):
+    path = tmp_path / "sources.yaml"
+    path.write_text("sources:\n  - name: crm\n    channel: offline\n    format: csv\n    files: crm/*.csv\n"
+                    "    record_id: id\n    person:\n      full_name: {column: shimei, order: family_first}\n",
+                    encoding="utf-8")
+    (source,) = load_sources(path)
+    assert (source.person, source.name_order, source.mapped_columns) == ({"full_name": "shimei"}, "family_first",
+                                                                         ["id", "shimei"])
+
+
+def _shop_line(i: int, name: str) -> str:
+    return json.dumps({"id": f"S{i:02d}", "name": name, "mail": person(i)[2], "updated": day(-30)}, ensure_ascii=False)
+
+
+def test_a_source_writing_full_names_is_split_linked_and_erased(tmp_path, cli_env):
+    settings = project(tmp_path)
+    yaml = SOURCES_YAML.format(shop="shop").replace("      first_name: given\n      last_name: family\n",
+                                                    "      full_name: name\n")
+    settings.sources_file.write_text(yaml + FORGET_YAML, encoding="utf-8")
+    raw = tmp_path / "raw"
+    write(raw, "crm", day(-2), "export.csv", ("\n".join([CRM_HEADER, *crm_rows()]) + "\n").encode("latin-1"))
+    habits = {0: "Jean Martin", 1: "Mme BERNARD Claire", 2: "Dubois, Louis", 3: "Sophie THOMAS",
+              16: "Adam Bertrand"}  # 16: a shop-only person
+    write(raw, "shop", day(-2), "accounts.jsonl",
+          ("\n".join(_shop_line(i, name) for i, name in habits.items()) + "\n").encode("utf-8"))
+    _run(settings)
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        staged = {r[0]: r[1:] for r in con.execute(
+            "SELECT source_record_id, first_name, last_name, civility FROM staging.person_records "
+            "WHERE source = 'shop'").fetchall()}
+        linked = {i: customer_of(con, "shop", f"S{i:02d}") == customer_of(con, "crm", f"C{i:02d}") for i in range(4)}
+        shop_only = con.execute("SELECT first_name, last_name FROM marts.customer_360 WHERE customer_id = ?",
+                                [customer_of(con, "shop", "S16")]).fetchone()
+    assert staged == {"S00": ("Jean", "Martin", None), "S01": ("Claire", "Bernard", "Mme"),
+                      "S02": ("Louis", "Dubois", None), "S03": ("Sophie", "Thomas", None),
+                      "S16": ("Adam", "Bertrand", None)}
+    assert linked == {0: True, 1: True, 2: True, 3: True}
+    assert shop_only == ("Adam", "Bertrand")
+
+    # Claire asks to be forgotten: her full name goes from the shop's raw rows as her split names go everywhere.
+    write(raw, "forget", day(-1), "requests.csv",
+          f"request_id,requested_at,email\nR1,{day(-1)},{person(1)[2]}\n".encode())
+    _run(settings)
+    assert values_left(settings, personal_values(1)) == {}
