@@ -225,3 +225,15 @@ def test_a_postcode_outside_france_drops_full_width_forms_and_postal_marks():
         == ("100-0001", True)  # '〒100-0001' never equal to the same address's '100-0001'
     assert address.normalise_postcode("sw1a 1aa", "GB") == ("SW1A 1AA", True)
     assert address.normalise_postcode("〒", "JP") == (None, False)
+
+
+@pytest.mark.parametrize(("written", "country", "expected"), [
+    ("SW1A1AA", "GB", "SW1A 1AA"), ("m11ae", "GB", "M1 1AE"),  # one form however it was spaced: compared equal
+    ("1012ab", "NL", "1012 AB"), ("k1a0b1", "CA", "K1A 0B1"), ("1000001", "JP", "100-0001"),
+    ("123 45", "SE", "12345"), ("00950", "PL", "00-950"), ("01310100", "BR", "01310-100"),
+    ("123456789", "US", "12345-6789"), ("2134", "US", "02134"),  # a ZIP code read as a number lost its zero
+    ("CH-8001", "CH", "8001"), ("1073", "LV", "LV-1073"), ("999077", "HK", "999077"),  # no pattern on record
+    ("N/A", "GB", None), ("unknown", "DE", None), ("123", "DE", None),  # not a postcode there: a field issue
+])
+def test_a_postcode_outside_france_is_read_by_its_country_s_pattern(written, country, expected):
+    assert address.normalise_postcode(written, country) == (expected, expected is not None)

