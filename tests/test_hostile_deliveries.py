@@ -850,3 +850,13 @@ def test_an_empty_file_is_said_and_a_second_one_is_no_duplicate(tmp_path):
     extract = read_source(source, tmp_path / "raw")
     assert [f.status for f in extract.files] == ["loaded", "loaded"] and len(extract.rows) == 0
     assert len([w for w in extract.warnings if "empty (0 bytes)" in w]) == 2
+
+
+def test_a_cell_holding_two_addresses_stages_the_first_and_says_so(tmp_path):
+    staged = _staged(tmp_path, ['1,Jean,Martin,"Jean Martin <jean@example.fr>"',
+                                '2,Claire,Dubois,"claire@example.fr; c.dubois@work.example"'])
+    assert list(staged.persons["email"]) == ["jean@example.fr", "claire@example.fr"]
+    assert staged.persons["email_valid"].all()
+    (issue,) = staged.field_issues.itertuples()
+    assert (issue.source_record_id, issue.field, issue.reason) == (
+        "2", "email", "holds 2 e-mail addresses: the first is staged, not the others (a record holds one e-mail)")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from email_validator import EmailNotValidError, validate_email
 
 from pipeline.normalise import missing
@@ -18,10 +20,28 @@ def normalise_email(value: object) -> tuple[str | None, bool, str | None]:
     # locale) was a mailbox apart from 'ismail@...', never matched by its erasure request nor linked by it.
     text = str(value).strip().replace("İ", "i").lower()
     try:
-        result = validate_email(text, check_deliverability=False)
+        return _validated(text), True, None
     except EmailNotValidError as exc:
-        return text, False, str(exc)
-    return result.normalized.lower(), True, None
+        addresses = _ADDRESS.findall(text)
+        try:
+            first = _validated(_MAILTO.sub("", addresses[0]).rstrip(".,;:")) if addresses else None
+        except EmailNotValidError:
+            first = None
+        if first is None:
+            return text, False, str(exc)
+        return first, True, (f"holds {len(addresses)} e-mail addresses: the first is staged, not the others (a "
+                             "record holds one e-mail)" if len(addresses) > 1 else None)
+
+
+def _validated(text: str) -> str:
+    return validate_email(text, check_deliverability=False).normalized.lower()
+
+
+# An address inside a cell that is not one address alone, as exports and pastes write it: a display name
+# ('Jean Dupont <jean@x.fr>'), a link ('mailto:jean@x.fr'), quotes, a sentence's last dot, spaces around the '@' a
+# form let through, or two addresses ('a@x.fr; b@y.fr': the first is staged, the others are a field issue).
+_ADDRESS = re.compile(r"""[^\s,;/|<>"'()\[\]?@]+\s*@\s*[^\s,;/|<>"'()\[\]?@]+""")
+_MAILTO = re.compile(r"^mailto:|\s+", re.IGNORECASE)
 
 
 def email_match_key(email: str | None) -> str | None:

@@ -44,7 +44,21 @@ def normalise_phone(value: object, region: str = "FR") -> tuple[str | None, bool
     if why and (extension := _EXTENSION.search(text)) and extension.start():
         number, _ = _parsed(text[:extension.start()], region)  # the number before an extension written as a word
         why = None if number else why
+    note = None
     if why:
-        return None, False, None, why
+        number, note = _found_in(text, region)
+        if number is None:
+            return None, False, None, why
     e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-    return e164, True, _KINDS.get(phonenumbers.number_type(number), "other"), None
+    return e164, True, _KINDS.get(phonenumbers.number_type(number), "other"), note
+
+
+def _found_in(text: str, region: str) -> tuple[phonenumbers.PhoneNumber | None, str | None]:
+    """The first valid number written in a cell that is not one number alone, as CRMs fill them: a label after it
+    ('06 12 34 56 78 (domicile)'), or two numbers ('0612345678 / 0145678901': the first is staged, the others are a
+    field issue, a record holding one phone); libphonenumber's matcher finds them as it does in free text."""
+    found = [m.number for m in phonenumbers.PhoneNumberMatcher(text, region, leniency=phonenumbers.Leniency.VALID)]
+    if not found:
+        return None, None
+    return found[0], (f"holds {len(found)} phone numbers: the first is staged, not the others (a record holds one "
+                      "phone)" if len(found) > 1 else None)
