@@ -258,3 +258,8 @@ def test_an_address_inside_a_cell_as_exports_write_it_is_read(written, expected,
 def test_a_number_beside_a_label_or_a_second_number_is_read(written, expected, note):
     number, valid, _, why = phone.normalise_phone(written, "FR")
     assert (number, why is not None and valid) == (expected, note)
+
+
+@pytest.mark.parametrize("written", ["0612345678 9", "2024-01-15 0612345678"])
+def test_a_number_is_not_read_out_of_a_cell_with_other_digits(written):
+    assert phone.normalise_phone(written, "FR")[:2] == (None, False)

@@ -56,9 +56,14 @@ def normalise_phone(value: object, region: str = "FR") -> tuple[str | None, bool
 def _found_in(text: str, region: str) -> tuple[phonenumbers.PhoneNumber | None, str | None]:
     """The first valid number written in a cell that is not one number alone, as CRMs fill them: a label after it
     ('06 12 34 56 78 (domicile)'), or two numbers ('0612345678 / 0145678901': the first is staged, the others are a
-    field issue, a record holding one phone); libphonenumber's matcher finds them as it does in free text."""
-    found = [m.number for m in phonenumbers.PhoneNumberMatcher(text, region, leniency=phonenumbers.Leniency.VALID)]
-    if not found:
+    field issue, a record holding one phone); libphonenumber's matcher finds them as it does in free text. Every digit
+    of the cell must belong to a number found: '0612345678 9' or a date beside a number is not read."""
+    matches = list(phonenumbers.PhoneNumberMatcher(text, region, leniency=phonenumbers.Leniency.VALID))
+    rest = list(text)
+    for m in matches:
+        rest[m.start:m.end] = " " * (m.end - m.start)
+    if not matches or any(c.isdigit() for c in rest):
         return None, None
+    found = [m.number for m in matches]
     return found[0], (f"holds {len(found)} phone numbers: the first is staged, not the others (a record holds one "
                       "phone)" if len(found) > 1 else None)
