@@ -16,10 +16,12 @@ from functools import lru_cache
 from phonenumbers import PhoneMetadata
 from phonenumbers.phonenumberutil import COUNTRY_CODE_TO_REGION_CODE
 
+from pipeline.normalise.phone import MOBILE_OR_LANDLINE
 from pipeline.sql import literal
 
 # libphonenumber's order of tests (phonenumberutil._number_type_helper) and each type's kind in staging
-# (pipeline/normalise/phone.py: fixed line and fixed-line-or-mobile are landlines).
+# (pipeline/normalise/phone.py; a fixed line that also matches the mobile pattern is the library's
+# fixed-line-or-mobile: North America's, Mexico's and Chile's numbers, which do not say which they are).
 _TYPES = [("premium_rate", "other"), ("toll_free", "other"), ("shared_cost", "other"), ("voip", "voip"),
           ("personal_number", "other"), ("pager", "other"), ("uan", "other"), ("voicemail", "other"),
           ("fixed_line", "landline"), ("mobile", "mobile")]
@@ -33,6 +35,13 @@ def _matches(column: str, desc) -> str | None:
     lengths = f"length({column}) IN ({', '.join(str(n) for n in desc.possible_length)}) AND " \
         if desc.possible_length else ""
     return f"({lengths}regexp_full_match({column}, {literal(desc.national_number_pattern)}))"
+
+
+def _kind(kind: str, mobile: str | None) -> str:
+    """SQL of a type's kind; a fixed line is mobile_or_landline where the mobile pattern matches it too."""
+    if kind == "landline" and mobile:
+        return f"CASE WHEN {mobile} THEN {literal(MOBILE_OR_LANDLINE)} ELSE 'landline' END"
+    return literal(kind)
 
 
 @dataclass(frozen=True)
@@ -69,7 +78,8 @@ def phone_rules(region: str) -> PhoneRules | None:
     # The nsn must not start with the national prefix (the library would strip it again) nor with 0 (kept as a
     # leading zero); then the first type that matches, in the library's order.
     guard = "NOT starts_with(n, '0')" + (f" AND NOT starts_with(n, {literal(prefix)})" if prefix else "")
-    types = " ".join(f"WHEN {sql} THEN {literal(kind)}" for name, kind in _TYPES
+    mobile = _matches("n", metadata.mobile)
+    types = " ".join(f"WHEN {sql} THEN {_kind(kind, mobile)}" for name, kind in _TYPES
                      if (sql := _matches("n", getattr(metadata, name))))
     return PhoneRules(code, nsn, f"CASE WHEN {guard} AND {general_n} THEN CASE {types} END END")
 

@@ -35,7 +35,7 @@ def normalise_override(attribute: str, value: str | None, country: str | None) -
         number, ok, kind, why = phone.normalise_phone(value, region)
         if not ok:
             return None, f"not a valid phone number ({why})"
-        if (kind == "mobile") != (attribute == "mobile"):
+        if kind != phone.MOBILE_OR_LANDLINE and (kind == "mobile") != (attribute == "mobile"):
             return None, f"a {kind} number, not a {attribute}"
         return number, None
     if attribute == "postcode":

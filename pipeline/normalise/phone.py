@@ -9,10 +9,13 @@ from phonenumbers import NumberParseException, PhoneNumberType
 
 from pipeline.normalise import missing
 
+# A number its plan does not say is a mobile or a landline (North America, Mexico, Chile): identity compares it as a
+# landline (a household may share it), and the golden record may keep it as either (an SMS still needs its opt-in).
+MOBILE_OR_LANDLINE = "mobile_or_landline"
 _KINDS = {
     PhoneNumberType.MOBILE: "mobile",
     PhoneNumberType.FIXED_LINE: "landline",
-    PhoneNumberType.FIXED_LINE_OR_MOBILE: "landline",
+    PhoneNumberType.FIXED_LINE_OR_MOBILE: MOBILE_OR_LANDLINE,
     PhoneNumberType.VOIP: "voip",
 }
 
