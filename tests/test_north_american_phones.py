@@ -48,9 +48,9 @@ def test_a_number_that_may_be_a_mobile_is_the_mobile_an_sms_opt_in_makes_contact
     settings = Settings(raw_dir=tmp_path / "raw", warehouse=tmp_path / "data" / "warehouse.duckdb",
                         sources_file=tmp_path / "sources.yaml", truth_file=None, first_day=day(-10))
     write(settings.raw_dir, "crm", day(-2), "crm.csv", (
-        "id,name,email,phone,zip\n"
-        'C1,"Smith, John",john.smith@example.com,(415) 555-2671,94105\n'
-        "C2,Mary JOHNSON,mary.j@example.com,212-555-0199,10118\n").encode())
+        b"id,name,email,phone,zip\n"
+        b'C1,"Smith, John",john.smith@example.com,(415) 555-2671,94105\n'
+        b"C2,Mary JOHNSON,mary.j@example.com,212-555-0199,10118\n"))
     write(settings.raw_dir, "consents", day(-1), "events.csv", (
         "event_id,at,email,phone,channel,action\n"
         f"E1,{day(-1)},john.smith@example.com,+1 415 555 2671,SMS,opt-in\n").encode())
