@@ -10,8 +10,8 @@ maps a workbook exactly as it maps the CSV export of the same sheet, and staging
 - a boolean: `true` / `false`, as a JSON line's; a formula: its value as last computed (the spreadsheet's cached one);
 - an empty cell, an empty row: empty (a row of empty cells is skipped, as a blank line, and rows keep their numbers:
   a record's line is its sheet row, as the spreadsheet shows it);
-- a merged range: its value in its first cell, the others empty, as the file stores it (a title merged across the
-  sheet is one value: a title line above the header).
+- a merged range: its value in its first cell, the others empty, as the file stores it; rows of merged ranges only
+  above the header (a title, labels grouping columns) are not records, and said.
 What the workbook does not hold is said: a formula never computed (a file written by a program that never opened it
 in a spreadsheet), an error cell (`#N/A`) and the other sheets (hidden or not) are notes of the extract.
 
@@ -110,9 +110,29 @@ def read_sheet(path: Path, wanted: str | int | None = None, decimal: str = ".") 
                 texts = [c if type(c) is str else cell_text(c, decimal) for c in cells]  # text cells: no call
                 if any(texts):
                     rows.append((first + at, texts))
+            rows, labels = _without_labels(rows, sheet.merged_cell_ranges or [], start[1])
+            if labels:
+                notes.append(f"{len(labels)} row(s) above the header of merged cells only (a title, or labels grouping "
+                             f"columns) not read as records: row(s) {listed(labels, _SHOWN_ROWS)}")
     finally:
         book.close()
     return Sheet(name, rows, notes + _not_held(path, name))
+
+
+def _without_labels(rows: list[tuple[int, list[str]]], merged: list, first_column: int
+                    ) -> tuple[list[tuple[int, list[str]]], list[int]]:
+    """The rows without the leading ones whose every value is the first cell of a range merged across columns: a title,
+    or labels grouping the columns under them (`Client` over three columns, `Adresse` over three more). They are not the
+    header, nor records; three labels or more made the header look like a record line (a CSV's title rule reads at most
+    two values a line)."""
+    starts = {(top, left) for (top, left), (_, right) in merged if right > left}
+    labels = []
+    for line, cells in rows:
+        filled = [first_column + j for j, c in enumerate(cells) if c]
+        if not all((line - 1, column) in starts for column in filled):
+            break
+        labels.append(line)
+    return rows[len(labels):], labels
 
 
 _MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"

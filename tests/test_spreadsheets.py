@@ -136,6 +136,7 @@ def _stores_workbook() -> bytes:
 
 def _till_workbook() -> bytes:
     tickets = [
+        ["Tickets du 20/11/2026"], ["Magasin", "Nice"],  # a report's title block, not merged: the CSV's title rule
         ["ticket", "carte", "quand", "montant"],
         ["T1", 17, datetime(2026, 11, 20, 10, 2), 1.234],  # a typed amount: 1.234, not 1234 under the decimal comma
         ["T2", 18, 45232, "12,50 €"],  # a date column formatted as a number: Excel's serial day
@@ -193,7 +194,7 @@ def test_workbooks_stage_as_their_csv_exports_would(tmp_path, cli_env):
         assert con.execute("SELECT source_record_id, field, raw_value FROM staging.field_issues WHERE source = 'till'"
                            ).fetchall() == [("T5", "amount", "12 apples")]
         assert con.execute("SELECT _line, reason FROM staging.quarantine WHERE source = 'till'").fetchall() == [
-            (7, "neither a date nor a person: a summary or footer row (a spreadsheet's total)?")]
+            (9, "neither a date nor a person: a summary or footer row (a spreadsheet's total)?")]
         assert con.execute("""SELECT source_record_id, consent_channel, consent_action FROM staging.activities
                               WHERE source = 'events' ORDER BY 1""").fetchall() == [
             ("E1", "email", "opt_in"), ("E2", "sms", "opt_out")]
@@ -205,17 +206,29 @@ def test_what_the_workbook_does_not_hold_is_said_and_a_missing_sheet_refuses_the
     write(settings.raw_dir, "stores", day(-1), "clients.xlsx", _stores_workbook())
     script = [STORES_HEADER, *_store_rows(range(6, 9)), [200, '=UPPER("x")', "Y", None, None, None, None, None]]
     write(settings.raw_dir, "stores", day(-1), "script.xlsx", _workbook({"Clients": script}))
+    # Three labels merged over the columns they group (a CSV's title rule reads at most two values a line above the
+    # header: the file was refused as having no header row).
+    grouped = [["Client", None, None, "Contact", None, None, "Suivi", None], STORES_HEADER, *_store_rows(range(9, 11))]
+    write(settings.raw_dir, "stores", day(-1), "grouped.xlsx",
+          _workbook({"Clients": grouped}, merged={"Clients": "A1:C1 D1:F1 G1:H1"}))
     write(settings.raw_dir, "till", day(-1), "tickets.xlsx", _till_workbook())
     sources = {s.name: s for s in load_sources(settings.sources_file)}
-    said = read_source(sources["stores"], settings.raw_dir).warnings
-    clients, script = f"stores/{day(-1)}/clients.xlsx", f"stores/{day(-1)}/script.xlsx"
-    assert said == [
+    stores = read_source(sources["stores"], settings.raw_dir)
+    clients, grouped, script = (f"stores/{day(-1)}/{name}.xlsx" for name in ("clients", "grouped", "script"))
+    assert stores.warnings == [
         f"{clients}: sheet 2 of 2 read; 1 other sheet(s) not read (1 of them hidden) (the sources file's `sheet:` "
         "names the one to read)",
+        f"{clients}: 1 row(s) above the header of merged cells only (a title, or labels grouping columns) not read as "
+        "records: row(s) 1",
         f"{clients}: 1 cell(s) hold an error value (#N/A, #DIV/0!, ...): read as empty, in row(s) 7",
-        f"{clients}: 1 line(s) above the header (a report's title or date?) not read as records: line(s) 1",
+        f"{grouped}: 1 row(s) above the header of merged cells only (a title, or labels grouping columns) not read as "
+        "records: row(s) 1",
         f"{script}: 1 cell(s) hold a formula without a computed value (a file written by a program, never saved by a "
         "spreadsheet): read as empty, in row(s) 5"]
+    assert [(f.file, f.status, f.records) for f in stores.files] == [
+        (clients, "loaded", 11), (grouped, "loaded", 2), (script, "loaded", 4)]
+    assert stores.rows.loc[stores.rows["_file"] == grouped, ["carte", "prenom", "_line"]].values.tolist() == [
+        ["109", "Léa", 3], ["110", "Noé", 4]]
     till = read_source(sources["till"], settings.raw_dir)
     refusal = "no sheet at position 3 (from 0): the workbook has 2 sheet(s)"
     assert [f.status for f in till.files] == [f"refused: {refusal}"]
