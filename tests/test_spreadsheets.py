@@ -212,10 +212,14 @@ def test_what_the_workbook_does_not_hold_is_said_and_a_missing_sheet_refuses_the
     write(settings.raw_dir, "stores", day(-1), "grouped.xlsx",
           _workbook({"Clients": grouped}, merged={"Clients": "A1:C1 D1:F1 G1:H1"}))
     write(settings.raw_dir, "till", day(-1), "tickets.xlsx", _till_workbook())
+    # The lock file Excel keeps beside a workbook open on a shared drive: a `*.xlsx` glob reaches it.
+    write(settings.raw_dir, "stores", day(-1), "~$clients.xlsx", b"\x0bMarie Curie" + b"\x00" * 153)
     sources = {s.name: s for s in load_sources(settings.sources_file)}
     stores = read_source(sources["stores"], settings.raw_dir)
     clients, grouped, script = (f"stores/{day(-1)}/{name}.xlsx" for name in ("clients", "grouped", "script"))
     assert stores.warnings == [
+        f"stores/{day(-1)}/~$clients.xlsx: an Office lock file (the workbook it names is open in a spreadsheet, maybe "
+        "still being written): not read",
         f"{clients}: sheet 2 of 2 read; 1 other sheet(s) not read (1 of them hidden) (the sources file's `sheet:` "
         "names the one to read)",
         f"{clients}: 1 row(s) above the header of merged cells only (a title, or labels grouping columns) not read as "
