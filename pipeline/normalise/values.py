@@ -172,12 +172,22 @@ def parse_birth_dates(values: list[str], formats: tuple[str, ...], today: date) 
 _NUMBER_MARKS = re.compile(r"[\s\u00a0\u202f'’€$£¥₹₽₺₩]")  # thousands separators and currency signs, dropped
 # Currencies written in words beside an amount, in any case (`12.50 eur`, `chf 3`, `12 euros`): the ISO 4217 codes of
 # the most traded currencies (BIS Triennial Survey, ~35) and a few currency names. Only these: a word that is not one
-# (`12 apples`, `3 cup`: CUP is Cuba's peso, and a unit) stays a field issue, never an amount.
-_CURRENCY_WORDS = ["usd", "eur", "jpy", "gbp", "cny", "aud", "cad", "chf", "hkd", "sgd", "sek", "krw", "nok", "nzd", "inr", "mxn", "twd", "zar", "brl", "dkk", "pln", "thb", "ils", "idr", "czk", "aed", "try", "huf", "clp", "sar", "php", "myr", "cop", "rub", "ron", "euro", "euros", "dollar", "dollars", "franc", "francs", "pound", "pounds", "yen", "yuan", "zloty", "zlotys", "krona", "kronor", "krone", "kroner", "kr"]
-# A currency before or after the amount (`CHF 12.50`, `12,50 EUR`, `12 euros`; the spaces are dropped by then): any ISO
-# 4217-like code in upper case, or one of the words above in any case.
-_CURRENCY = "(?:[A-Z]{3}|(?i:" + "|".join(sorted(_CURRENCY_WORDS, key=len, reverse=True)) + "))"
-_CURRENCY_CODE = re.compile(rf"^{_CURRENCY}(?=[-+(\d.,])|(?<=[\d.,)-]){_CURRENCY}$")
+# (`12 apples`, `3 cup`: CUP is Cuba's peso, and a unit) stays a field issue, never an amount. Any other code of three
+# upper-case letters is read too (`CHF 12.50`, `12,50 EUR`), as before.
+_CURRENCY_WORDS = frozenset((
+    "usd eur jpy gbp cny aud cad chf hkd sgd sek krw nok nzd inr mxn twd zar brl dkk pln thb ils idr czk aed try huf clp "
+    "sar php myr cop rub ron euro euros dollar dollars franc francs pound pounds yen yuan zloty zlotys krona kronor "
+    "krone kroner kr").split())
+# A word before or after the amount (the spaces are dropped by then): a currency when _currency says so.
+_CURRENCY_CODE = re.compile(r"^[A-Za-z]{2,7}(?=[-+(\d.,])|(?<=[\d.,)-])[A-Za-z]{2,7}$")
+
+
+def _currency(word: re.Match) -> str:
+    """'' for a currency's code or name (see _CURRENCY_WORDS), the word itself otherwise."""
+    text = word[0]
+    return "" if len(text) == 3 and text.isupper() or text.lower() in _CURRENCY_WORDS else text
+
+
 _NUMBER = re.compile(r"[+-]?(?:\d[\d.,]*|[.,]\d+)(?:[eE][+-]?\d+)?")
 _GROUPED = {mark: re.compile(rf"[+-]?\d{{1,3}}(?:\{mark}\d{{3}})+") for mark in ".,"}  # 1.234.567, 12,345
 
@@ -212,8 +222,8 @@ def parse_decimal(value: object, decimal: str = ".") -> tuple[float | None, str 
     text = _NUMBER_MARKS.sub("", str(value))
     number = _number(text, decimal)
     if number is None:  # a currency's code or an accounting sign around it, read only where the plain number is not
-        text, sign = _signed(_CURRENCY_CODE.sub("", text))
-        unsigned = _number(_CURRENCY_CODE.sub("", text), decimal) if sign else None  # `(CHF 3.20)`: a code inside
+        text, sign = _signed(_CURRENCY_CODE.sub(_currency, text))
+        unsigned = _number(_CURRENCY_CODE.sub(_currency, text), decimal) if sign else None  # `(CHF 3.20)`: inside
         number = None if unsigned is None else sign * unsigned
     return (number, None) if number is not None else (None, f"'{value}' is not a number (decimal mark '{decimal}')")
 
