@@ -8,7 +8,8 @@ A bad record costs that record only (see `pipeline/csv_records.py`); each file's
 beside its rows so the reconciliation can prove none was lost. A file whose header cannot be trusted (no
 header at all, the same column twice, a reserved name, mapped columns missing) is refused whole: its
 records are quarantined as raw text, and no value of it ever becomes a column name. Column names are
-compared case-insensitively, as DuckDB does: `EVENT_ID` is the mapped `event_id`.
+compared case-insensitively, as DuckDB does: `EVENT_ID` is the mapped `event_id`. A workbook's sheet (xlsx) takes the
+CSV path: its rows as the text of their cells (pipeline/spreadsheet.py), each numbered by its sheet row.
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ class FileLoad:
     drop: str = ""
     rows: int = 0
     unreadable: int = 0
-    records: int = 0      # the file's own count of records (non-blank data lines, JSON lines, Parquet rows)
+    records: int = 0      # the file's own count of records (non-blank data lines, JSON lines, Parquet and sheet rows)
     repaired: int = 0     # records whose text was UTF-8 read as latin-1, repaired
     status: str = "loaded"  # loaded | loaded, but <why> | duplicate of <file> | refused: <why>
 

@@ -174,10 +174,10 @@ _NUMBER_MARKS = re.compile(r"[\s\u00a0\u202f'’€$£¥₹₽₺₩]")  # thous
 # the most traded currencies (BIS Triennial Survey, ~35) and a few currency names. Only these: a word that is not one
 # (`12 apples`, `3 cup`: CUP is Cuba's peso, and a unit) stays a field issue, never an amount. Any other code of three
 # upper-case letters is read too (`CHF 12.50`, `12,50 EUR`), as before.
-_CURRENCY_WORDS = frozenset((
-    "usd eur jpy gbp cny aud cad chf hkd sgd sek krw nok nzd inr mxn twd zar brl dkk pln thb ils idr czk aed try huf clp "
-    "sar php myr cop rub ron euro euros dollar dollars franc francs pound pounds yen yuan zloty zlotys krona kronor "
-    "krone kroner kr").split())
+_CURRENCY_WORDS = frozenset(["usd", "eur", "jpy", "gbp", "cny", "aud", "cad", "chf", "hkd", "sgd", "sek", "krw",
+    "nok", "nzd", "inr", "mxn", "twd", "zar", "brl", "dkk", "pln", "thb", "ils", "idr", "czk", "aed", "try", "huf",
+    "clp", "sar", "php", "myr", "cop", "rub", "ron", "euro", "euros", "dollar", "dollars", "franc", "francs",
+    "pound", "pounds", "yen", "yuan", "zloty", "zlotys", "krona", "kronor", "krone", "kroner", "kr"])
 # A word before or after the amount (the spaces are dropped by then): a currency when _currency says so.
 _CURRENCY_CODE = re.compile(r"^[A-Za-z]{2,7}(?=[-+(\d.,])|(?<=[\d.,)-])[A-Za-z]{2,7}$")
 
