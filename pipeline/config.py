@@ -28,7 +28,7 @@ ACTIVITY_FIELDS = (
     "occurred_at", "closed_at", "amount", "quantity", "rating", "status", "category",
     "store_id", "device_id", "consent_channel", "consent_action", "collection_point",
 )
-FORMATS = ("csv", "jsonl", "parquet")
+FORMATS = ("csv", "jsonl", "parquet", "xlsx")
 # Where a source's customers buy: its `channel:` in the sources file.
 SALES_CHANNELS = ("online", "offline")
 # How a customer may be contacted, each with its own consent (staging maps the sources' spellings onto these).
@@ -36,7 +36,7 @@ CONSENT_CHANNELS = ("email", "sms", "phone", "post")
 SOURCE_KEYS = {
     "name", "description", "channel", "format", "files", "encoding", "delimiter", "decimal",
     "country", "trust_rank", "record_id", "updated_at", "date_formats", "person", "activity",
-    "person_ref", "purpose", "identifiers", "deleted", "delivery",
+    "person_ref", "purpose", "identifiers", "deleted", "delivery", "sheet",
 }
 # delta: each drop adds or updates records (a record stays until a newer version replaces it); full: each drop day's
 # files hold every live record of the source, so a record the newest day omits was deleted there (staging retires it).
@@ -44,6 +44,9 @@ DELIVERIES = ("delta", "full")
 # date_formats may list these beside strptime formats: whole seconds or milliseconds since 1970-01-01 UTC, as JSON APIs
 # write dates (`"updated": 1732541234000`); per second of one.
 EPOCH_UNITS = {"epoch": 1, "epoch_ms": 1000}
+# ... and this: a spreadsheet's serial day number (Excel's 1900 date system, `45234` = 2023-11-02, a fraction the time of
+# day), as a CSV exported from a spreadsheet carries a date column formatted as a number.
+SERIAL_DAYS = "excel"
 # A composite birth date is assembled from these parts, in this order.
 DATE_PARTS = ("year", "month", "day")
 # customer: records of people (linked into customers); erasure: identifiers of people to forget (GDPR art. 17).
@@ -114,6 +117,8 @@ class Source:
     deleted: Deleted | None = field(default=None, repr=False)
     delivery: str = field(default="delta", repr=False)
     name_order: str = field(default="given_first", repr=False)
+    # xlsx: the sheet read, by name or position from 0 (None: the first visible sheet); out of the repr as `deleted`.
+    sheet: str | int | None = field(default=None, repr=False)
 
     @property
     def is_erasure(self) -> bool:
@@ -223,7 +228,7 @@ def _date_formats(where: str, formats) -> list[str]:
     formats = [formats] if isinstance(formats, str) else formats
     if not isinstance(formats, list) or not all(isinstance(f, str) and f for f in formats):
         _fail(where, f"date_formats must be a list of strptime formats such as ['%d/%m/%Y'], not {formats!r}")
-    for fmt in (f for f in formats if f not in EPOCH_UNITS):
+    for fmt in (f for f in formats if f not in EPOCH_UNITS and f != SERIAL_DAYS):
         try:
             datetime.strptime(_SAMPLE_TIME.strftime(fmt), fmt)
             valid = "%" in fmt
@@ -232,7 +237,7 @@ def _date_formats(where: str, formats) -> list[str]:
         if not valid:
             _fail(where, f"date_formats: {fmt!r} is not a strptime format (write day, month and year as %d, %m, %Y: "
                          f"'%d.%m.%Y' for 03.02.2001; or one of {sorted(EPOCH_UNITS)} for seconds or milliseconds "
-                         "since 1970)")
+                         f"since 1970, or {SERIAL_DAYS!r} for a spreadsheet's serial day numbers)")
     return formats
 
 
@@ -270,6 +275,18 @@ def _deleted(where: str, spec, person: dict, purpose: str) -> Deleted | None:
     if spec["column"] in _flat(person.values()):
         _fail(where, f"'deleted.column' {spec['column']!r} is a person field's column")
     return Deleted(spec["column"].strip(), tuple(str(v).strip().lower() for v in values))
+
+
+def _sheet(where: str, spec, format: str) -> str | int | None:
+    """The `sheet` key of an xlsx source: a sheet's name, or its position from 0 (hidden sheets counted, as in the
+    workbook); none: the first visible sheet."""
+    if spec is None:
+        return None
+    if format != "xlsx":
+        _fail(where, f"'sheet' names a sheet of a workbook: only an xlsx source has one, not a {format} source")
+    if isinstance(spec, bool) or not (isinstance(spec, int) and spec >= 0 or isinstance(spec, str) and spec.strip()):
+        _fail(where, f"sheet must be a sheet's name or its position from 0, not {spec!r}")
+    return spec
 
 
 def _parse_source(raw: dict, defaults: dict, index: int) -> Source:
@@ -345,6 +362,7 @@ def _parse_source(raw: dict, defaults: dict, index: int) -> Source:
         date_formats=tuple(formats), person=person, activity_type=activity_type,
         activity=activity, person_ref=person_ref, purpose=purpose, identifiers=identifiers,
         deleted=deleted, delivery=delivery, name_order=name_order,
+        sheet=_sheet(where, raw.get("sheet"), merged["format"]),
     )
     for column in source.mapped_columns:
         if ("[" in column or "]" in column) and not (SELECTOR.fullmatch(column) and source.format == "jsonl"):

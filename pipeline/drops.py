@@ -23,6 +23,9 @@ from pipeline.config import Source, drop_day
 PARTITION_TZ = ZoneInfo("Europe/Paris")
 _WILDCARD = re.compile(r"[*?[]")
 _SHOWN_UNREACHED = 5  # file names listed per folder; the rest are counted
+# Excel and LibreOffice write `~$clients.xlsx` beside a workbook while it is open (a few bytes naming who opened it): a
+# `*.xlsx` glob reaches it, and read as a workbook it was a refused file failing its source's check.
+OFFICE_LOCK = "~$"
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,8 @@ def refusal(path: Path, raw_dir: Path, last_day: str | None = None) -> str | Non
         path.resolve().relative_to(root)
     except ValueError:
         return "resolves outside the raw directory (symlink or path escape): not read"
+    if path.name.startswith(OFFICE_LOCK):
+        return "an Office lock file (the workbook it names is open in a spreadsheet, maybe still being written): not read"
     day = drop_day(path, raw_dir)
     try:
         date.fromisoformat(day)

@@ -8,7 +8,8 @@ A bad record costs that record only (see `pipeline/csv_records.py`); each file's
 beside its rows so the reconciliation can prove none was lost. A file whose header cannot be trusted (no
 header at all, the same column twice, a reserved name, mapped columns missing) is refused whole: its
 records are quarantined as raw text, and no value of it ever becomes a column name. Column names are
-compared case-insensitively, as DuckDB does: `EVENT_ID` is the mapped `event_id`.
+compared case-insensitively, as DuckDB does: `EVENT_ID` is the mapped `event_id`. A workbook's sheet (xlsx) takes the
+CSV path: its rows as the text of their cells (pipeline/spreadsheet.py), each numbered by its sheet row.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline import csv_records
+from pipeline import csv_records, spreadsheet
 from pipeline.config import SELECTOR, Source, drop_day
 from pipeline.drops import list_files, listed, scan
 from pipeline.text_repair import repair, suspect
@@ -68,7 +69,7 @@ class FileLoad:
     drop: str = ""
     rows: int = 0
     unreadable: int = 0
-    records: int = 0      # the file's own count of records (non-blank data lines, JSON lines, Parquet rows)
+    records: int = 0      # the file's own count of records (non-blank data lines, JSON lines, Parquet and sheet rows)
     repaired: int = 0     # records whose text was UTF-8 read as latin-1, repaired
     status: str = "loaded"  # loaded | loaded, but <why> | duplicate of <file> | refused: <why>
 
@@ -377,20 +378,53 @@ def _drop_separator_hint(lines: list[str]) -> None:
         lines[first] = ""
 
 
+@dataclass
+class _Header:
+    record: csv_records.Record  # the header's line (the first record when the file has no header)
+    names: list[str]
+    problem: str | None  # why the header cannot be trusted: the file is refused
+    skipped: list[int]  # the lines of a report's title block above it
+
+    @property
+    def is_record(self) -> bool:
+        """Whether its line is a record too (the file has no header)."""
+        return bool(self.problem and self.problem.startswith("no header"))
+
+    def note(self, read: _Read) -> _Read:
+        if self.skipped:
+            read.notes.append(f"{len(self.skipped)} line(s) above the header (a report's title or date?) not read as "
+                              f"records: line(s) {listed(self.skipped, _SHOWN_LINES)}")
+        return read
+
+
+def _header_names(record: csv_records.Record) -> list[str]:
+    return [h.strip() or f"column_{i}" for i, h in enumerate(record.values or [], 1)]
+
+
+def _header(first: list[csv_records.Record], source: Source) -> _Header | None:
+    """The header among a file's first records (a CSV's lines, a sheet's rows): the first record, or the line under a
+    report's title block (`_under_title`); None for a file without a record."""
+    if not first:
+        return None
+    head, skipped = first[0], []
+    header = _header_names(head)
+    problem = "header line unreadable" if head.values is None else _header_problem(header, source)
+    title = problem and _under_title(first, source)
+    if title:  # a report's title or date above the header: not a record, not the header
+        head, skipped = title
+        header = _header_names(head)
+        problem = _header_problem(header, source)
+    return _Header(head, header, problem, skipped)
+
+
 def _read_csv(text: str, source: Source, file: str, names: _Names) -> _Read:
     lines = csv_records.physical_lines(text)
     _drop_separator_hint(lines)
-    head = next(csv_records.records("", source.delimiter, lines=lines), None)
-    if head is None:
+    found = _header(list(itertools.islice(csv_records.records("", source.delimiter, lines=lines), _TITLE_LINES)), source)
+    if found is None:
         return _Read(_rows_frame([]), [], 0)
-    header = [h.strip() or f"column_{i}" for i, h in enumerate(head.values or [], 1)]
-    problem = "header line unreadable" if head.values is None else _header_problem(header, source)
-    title = problem and _under_title(lines, source)
-    if title:  # a report's title or date above the header: not a record, not the header
-        head, skipped = title
-        header = [h.strip() or f"column_{i}" for i, h in enumerate(head.values, 1)]
-        problem = _header_problem(header, source)
-    if problem and problem.startswith("no header"):  # the first line is a record too
+    head, header, problem = found.record, found.names, found.problem
+    if found.is_record:  # the first line is a record too
         body, first = lines[head.line - 1:], head.line
     else:
         body, first = lines[head.line - 1 + head.lines:], head.line + head.lines
@@ -404,22 +438,50 @@ def _read_csv(text: str, source: Source, file: str, names: _Names) -> _Read:
         repaired += _add_record(rows, rec.line, rec.text, rec.values, rec.error, source, columns)
     read = _without_repeated_header(_Read(rows.frame(list(columns), missing=""), list(columns), len(rows.lines),
                                           repaired), header, names(source.record_id))
-    if title:
-        read.notes.append(f"{len(skipped)} line(s) above the header (a report's title or date?) not read as records: "
-                          f"line(s) {listed(skipped, _SHOWN_LINES)}")
-    return read
+    return found.note(read)
+
+
+def _read_xlsx(path: Path, source: Source, file: str, names: _Names) -> _Read:
+    """A workbook's sheet through the CSV reader's path: the same header checks (a report's title rows above it, a
+    renamed column refusing the file, the header repeated), each row a record numbered by its sheet row, its cells as
+    the text a CSV export of the sheet holds (pipeline/spreadsheet.py)."""
+    try:
+        sheet = spreadsheet.read_sheet(path, source.sheet, source.decimal)
+    except spreadsheet.SheetMissing as exc:
+        problem = str(exc)
+        return _Read(_rows_frame([_bad_row(file, 0, f"{REFUSED_FILE_REASON}: {problem}", "")]), [], 1, 0, problem)
+    # A row's text (raw_record of a quarantined row) is its cells as a CSV line would hold them.
+    records = [csv_records.Record(line, 1, source.delimiter.join(cells), cells) for line, cells in sheet.rows]
+    found = _header(records[:_TITLE_LINES], source)
+    if found is None:
+        return _Read(_rows_frame([]), [], 0, notes=sheet.notes)
+    at = records.index(found.record)
+    body = records[at if found.is_record else at + 1:]
+    if found.problem:
+        bad = [_bad_row(file, rec.line, f"{REFUSED_FILE_REASON}: {found.problem}", rec.text) for rec in body]
+        return _Read(_rows_frame(bad), [], len(bad), 0, found.problem, notes=sheet.notes)
+    rows, columns = _Rows(file), tuple(names(h) for h in found.names)
+    repaired = 0
+    for rec in body:
+        if rec.text.isascii():  # nearly every row: no mojibake to repair
+            rows.add(rec.line, columns, rec.values)
+        else:
+            repaired += _add_record(rows, rec.line, rec.text, rec.values, None, source, columns)
+    read = _without_repeated_header(_Read(rows.frame(list(columns), missing=""), list(columns), len(rows.lines),
+                                          repaired, notes=sheet.notes), found.names, names(source.record_id))
+    return found.note(read)
 
 
 _TITLE_LINES = 10  # a report's title block: a few lines, never a page of records
 
 
-def _under_title(lines: list[str], source: Source) -> tuple[csv_records.Record, list[int]] | None:
+def _under_title(first: list[csv_records.Record], source: Source) -> tuple[csv_records.Record, list[int]] | None:
     """(the header, the lines above it) when the first lines are a report's title block (`Export clients - 25/11/2026`,
     `Date:;25/11/2026`: at most two values each) above a line holding every mapped column: the title was taken for
     the header and the whole file refused (`no header row`). A line above with more values may be a record: then
     nothing is skipped and the file is refused as before."""
     skipped = []
-    for rec in itertools.islice(csv_records.records("", source.delimiter, lines=lines), _TITLE_LINES):
+    for rec in first:
         if rec.values is None:
             return None
         if _missing(source.mapped_columns, [v.strip() for v in rec.values]) is None:
@@ -721,6 +783,11 @@ def _read_parquet(path: Path, source: Source, file: str, names: _Names) -> _Read
 def _read_file(path: Path, data: bytes, source: Source, file: str, names: _Names) -> _Read:
     if source.format == "parquet":
         return _read_parquet(path, source, file, names)
+    if source.format == "xlsx":
+        read = _read_xlsx(path, source, file, names)
+        if source.record_id in read.frame:  # a long id typed as a number shows as 1.23457E+12, and is rounded so
+            _refuse_rounded_ids(read.frame, source.record_id)
+        return read
     gzip_cut = None
     if data[:2] == _GZIP_MAGIC:  # a compressed export (`export.csv.gz`, a glob that reaches it): read as its content
         data, gzip_cut = _gunzip(data)

@@ -26,7 +26,9 @@ from pipeline.staging_renamed import erased_by_rename
 CONSENT_ACTIONS = {"opt_in": "opt_in", "optin": "opt_in", "in": "opt_in", "subscribe": "opt_in",
                    "subscribed": "opt_in", "yes": "opt_in", "oui": "opt_in",
                    "opt_out": "opt_out", "optout": "opt_out", "out": "opt_out", "unsubscribe": "opt_out",
-                   "unsubscribed": "opt_out", "no": "opt_out", "non": "opt_out"}
+                   "unsubscribed": "opt_out", "no": "opt_out", "non": "opt_out",
+                   # a ticked or unticked box: a spreadsheet's boolean cell, a JSON boolean (`"accepted": true`)
+                   "true": "opt_in", "false": "opt_out"}
 CONSENT_CHANNEL_ALIASES = {"email": "email", "e_mail": "email", "mail": "email", "newsletter": "email",
                            "sms": "sms", "text": "sms", "phone": "phone", "telephone": "phone", "call": "phone",
                            "post": "post", "postal": "post", "courrier": "post", "mail_postal": "post"}

@@ -15,7 +15,7 @@ PIPELINE = Path(__file__).resolve().parents[1] / "pipeline"
 LAYERS = {
     "foundation": {"config", "sql", "warehouse", "normalise", "private_files", "text_repair", "formula_guard",
                    "run_lock", "progress", "instance"},
-    "sources": {"drops", "csv_records", "extract"},
+    "sources": {"drops", "csv_records", "spreadsheet", "extract"},
     "staging": {"staging", "staging_changes", "staging_read", "staging_activities", "staging_lookup",
                 "staging_rules", "staging_renamed"},
     "identity": {"identity"},

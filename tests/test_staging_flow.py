@@ -87,7 +87,7 @@ def test_missing_mapped_column_quarantines_that_file_only(small_project):
 
 def test_sources_file_errors_name_the_source(tmp_path):
     bad = tmp_path / "sources.yaml"
-    bad.write_text("sources:\n  - name: crm\n    channel: online\n    format: xlsx\n    files: x\n    record_id: id\n"
+    bad.write_text("sources:\n  - name: crm\n    channel: online\n    format: ods\n    files: x\n    record_id: id\n"
                    "    person: {first_name: fn}\n")
     with pytest.raises(SourcesFileError, match="source 'crm'.*format must be one of"):
         load_sources(bad)

@@ -10,7 +10,7 @@ from datetime import date, datetime, timedelta
 import numpy as np
 import pandas as pd
 
-from pipeline.config import EPOCH_UNITS
+from pipeline.config import EPOCH_UNITS, SERIAL_DAYS
 from pipeline.normalise import missing
 from pipeline.warehouse import scratch
 
@@ -30,8 +30,8 @@ def parse_datetime(value: object, formats: tuple[str, ...]) -> tuple[datetime | 
     readings: dict[datetime, str] = {}
     for fmt in formats:
         try:
-            readings.setdefault(_epoch(text, EPOCH_UNITS[fmt]) if fmt in EPOCH_UNITS else datetime.strptime(text, fmt),
-                                fmt)
+            readings.setdefault(_epoch(text, EPOCH_UNITS[fmt]) if fmt in EPOCH_UNITS else serial_day(text)
+                                if fmt == SERIAL_DAYS else datetime.strptime(text, fmt), fmt)
         except (ValueError, OverflowError):
             continue
     full = {when: fmt for when, fmt in readings.items() if when.year >= 1000}
@@ -51,10 +51,33 @@ def parse_datetime(value: object, formats: tuple[str, ...]) -> tuple[datetime | 
         if parsed is not None or "ambiguous" in (why or ""):
             return parsed, why
     hint = ""
-    if _SERIAL_DAY.fullmatch(text):
+    if SERIAL_DAYS in formats and _SERIAL.fullmatch(text) and int(float(text.replace(",", "."))) == _FAKE_LEAP_DAY:
+        hint = f"; {text} is Excel's 1900-02-29, a day that never was (its 1900 leap-year bug)"
+    elif _SERIAL_DAY.fullmatch(text) and SERIAL_DAYS not in formats:
         hint = f"; a spreadsheet's day number? {text} is {(_SERIAL_EPOCH + timedelta(days=int(text))).isoformat()}: " \
-               "export the column as a date"
+               f"declare {SERIAL_DAYS!r} in date_formats, or export the column as a date"
     return None, f"'{text}' matches none of the formats {list(formats)} (or is an impossible date){hint}"
+
+
+_SERIAL = re.compile(r"\d{1,7}(?:[.,]\d+)?")
+_FAKE_LEAP_DAY = 60  # Excel's 1900-02-29 (Lotus 1-2-3's leap-year bug, kept for compatibility): no day at all
+_LAST_SERIAL = 2_958_465  # 9999-12-31
+
+
+def serial_day(text: str) -> datetime:
+    """A spreadsheet's serial day number in Excel's 1900 date system (`45234` = 2023-11-02; a fraction is the time of
+    day, `45234.5` noon, kept to the millisecond as Excel does); ValueError for any other text. Day 1 is 1900-01-01
+    and day 60 Excel's 1900-02-29, which never was (no date), so the days before it count from one day later than
+    those after it. Read only where date_formats declares it: a bare number is also a year, an epoch, an amount."""
+    if not _SERIAL.fullmatch(text):
+        raise ValueError(text)
+    serial = float(text.replace(",", "."))
+    day = int(serial)
+    if not 1 <= day <= _LAST_SERIAL or day == _FAKE_LEAP_DAY:
+        raise ValueError(text)
+    epoch = _SERIAL_EPOCH if day > _FAKE_LEAP_DAY else _SERIAL_EPOCH + timedelta(days=1)
+    return datetime.combine(epoch, datetime.min.time()) + timedelta(days=day,
+                                                                    milliseconds=round((serial - day) * 86_400_000))
 
 
 _INTEGER = re.compile(r"-?\d{1,16}")
@@ -147,8 +170,24 @@ def parse_birth_dates(values: list[str], formats: tuple[str, ...], today: date) 
 
 
 _NUMBER_MARKS = re.compile(r"[\s\u00a0\u202f'’€$£¥₹₽₺₩]")  # thousands separators and currency signs, dropped
-# An ISO 4217 code before or after the amount (`CHF 12.50`, `12,50 EUR`; the spaces are dropped by then).
-_CURRENCY_CODE = re.compile(r"^[A-Z]{3}(?=[-+(\d.,])|(?<=[\d.,)-])[A-Z]{3}$")
+# Currencies written in words beside an amount, in any case (`12.50 eur`, `chf 3`, `12 euros`): the ISO 4217 codes of
+# the most traded currencies (BIS Triennial Survey, ~35) and a few currency names. Only these: a word that is not one
+# (`12 apples`, `3 cup`: CUP is Cuba's peso, and a unit) stays a field issue, never an amount. Any other code of three
+# upper-case letters is read too (`CHF 12.50`, `12,50 EUR`), as before.
+_CURRENCY_WORDS = frozenset(["usd", "eur", "jpy", "gbp", "cny", "aud", "cad", "chf", "hkd", "sgd", "sek", "krw",
+    "nok", "nzd", "inr", "mxn", "twd", "zar", "brl", "dkk", "pln", "thb", "ils", "idr", "czk", "aed", "try", "huf",
+    "clp", "sar", "php", "myr", "cop", "rub", "ron", "euro", "euros", "dollar", "dollars", "franc", "francs",
+    "pound", "pounds", "yen", "yuan", "zloty", "zlotys", "krona", "kronor", "krone", "kroner", "kr"])
+# A word before or after the amount (the spaces are dropped by then): a currency when _currency says so.
+_CURRENCY_CODE = re.compile(r"^[A-Za-z]{2,7}(?=[-+(\d.,])|(?<=[\d.,)-])[A-Za-z]{2,7}$")
+
+
+def _currency(word: re.Match) -> str:
+    """'' for a currency's code or name (see _CURRENCY_WORDS), the word itself otherwise."""
+    text = word[0]
+    return "" if len(text) == 3 and text.isupper() or text.lower() in _CURRENCY_WORDS else text
+
+
 _NUMBER = re.compile(r"[+-]?(?:\d[\d.,]*|[.,]\d+)(?:[eE][+-]?\d+)?")
 _GROUPED = {mark: re.compile(rf"[+-]?\d{{1,3}}(?:\{mark}\d{{3}})+") for mark in ".,"}  # 1.234.567, 12,345
 
@@ -183,8 +222,8 @@ def parse_decimal(value: object, decimal: str = ".") -> tuple[float | None, str 
     text = _NUMBER_MARKS.sub("", str(value))
     number = _number(text, decimal)
     if number is None:  # a currency's code or an accounting sign around it, read only where the plain number is not
-        text, sign = _signed(_CURRENCY_CODE.sub("", text))
-        unsigned = _number(_CURRENCY_CODE.sub("", text), decimal) if sign else None  # `(CHF 3.20)`: a code inside
+        text, sign = _signed(_CURRENCY_CODE.sub(_currency, text))
+        unsigned = _number(_CURRENCY_CODE.sub(_currency, text), decimal) if sign else None  # `(CHF 3.20)`: inside
         number = None if unsigned is None else sign * unsigned
     return (number, None) if number is not None else (None, f"'{value}' is not a number (decimal mark '{decimal}')")
 
