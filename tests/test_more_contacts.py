@@ -10,7 +10,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipeline.config import Settings
+from pipeline.config import Settings, SourcesFileError, load_sources
 from pipeline.marts.lookup import find_customers
 from tests.conftest import materialise
 from tests.hostile import values_left
@@ -159,3 +159,22 @@ def test_a_request_naming_a_further_email_erases_the_person_and_leaves_no_value(
     # Their identifiers are registered: every e-mail and phone, the further ones included.
     assert dict(_rows(crm.warehouse, "SELECT kind, count(*) FROM identity.erasure_registry GROUP BY 1")) == \
         {"email": 2, "phone": 2, "record": 2}
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ("      fax: fax_pro\n", r"more_contacts maps \['email', 'phone'\]"),
+    ("      phone: []\n", r"'more_contacts.phone' must be a column or a list of columns"),
+    ("      phone: email_perso\n", r"'person.email' and 'more_contacts.phone\[0\]' both read column 'email_perso'"),
+])
+def test_more_contacts_mistakes_in_the_sources_file_name_the_source(tmp_path, change, message):
+    crm_only = SOURCES.split("  - name: newsletter")[0].replace("      phone: [tel_fixe, tel_bureau]\n", change)
+    (tmp_path / "sources.yaml").write_text(crm_only, encoding="utf-8")
+    with pytest.raises(SourcesFileError, match=f"source 'crm': {message}"):
+        load_sources(tmp_path / "sources.yaml")
+    assert load_sources_text(tmp_path, SOURCES)[0].more_contacts == {"email": ("email_pro",),
+                                                                     "phone": ("tel_fixe", "tel_bureau")}
+
+
+def load_sources_text(tmp_path: Path, text: str):
+    (tmp_path / "ok.yaml").write_text(text, encoding="utf-8")
+    return load_sources(tmp_path / "ok.yaml")
