@@ -14,6 +14,7 @@ from pipeline.config import Settings, SourcesFileError, load_sources
 from pipeline.marts.lookup import find_customers
 from tests.conftest import materialise
 from tests.hostile import values_left
+from tests.test_personal_data import _cells_holding
 
 SOURCES = """
 sources:
@@ -127,6 +128,10 @@ def test_further_contacts_are_staged_become_points_with_their_consent_and_find_t
                       ("phone", "+33698765432", True, ["crm"], None, "unknown")]
     assert _rows(crm.restricted, "SELECT email, contactable_email FROM marts.customer_360 WHERE customer_id = ?",
                  [customer]) == [("zephyrin.quoniam@example.fr", False)]
+    # The analysts' copy holds no e-mail or phone in clear: the work address's consent proof is pseudonymised.
+    assert _cells_holding(crm.published, ("acme-corp", "+33145678910")) == {}
+    assert _rows(crm.published, "SELECT count(*) FROM marts.consent_history WHERE contact_point_pseudonym IS NOT NULL"
+                 ) == [(1,)]
     with duckdb.connect(str(crm.restricted), read_only=True) as con:
         assert find_customers(con, "Z.QUONIAM+crm@acme-corp.example") == [customer]
         assert find_customers(con, "01.45.67.89.10") == [customer]
