@@ -36,8 +36,11 @@ CONSENT_CHANNELS = ("email", "sms", "phone", "post")
 SOURCE_KEYS = {
     "name", "description", "channel", "format", "files", "encoding", "delimiter", "decimal",
     "country", "trust_rank", "record_id", "updated_at", "date_formats", "person", "activity",
-    "person_ref", "purpose", "identifiers", "deleted", "delivery", "sheet",
+    "person_ref", "purpose", "identifiers", "deleted", "delivery", "sheet", "more_contacts",
 }
+# The person fields a record may hold more than one value of (`more_contacts`: a CRM's email_pro beside email_perso,
+# tel_fixe and tel_bureau beside the mobile): each further value is a contact point of the record (staging.person_contacts).
+CONTACT_KINDS = ("email", "phone")
 # delta: each drop adds or updates records (a record stays until a newer version replaces it); full: each drop day's
 # files hold every live record of the source, so a record the newest day omits was deleted there (staging retires it).
 DELIVERIES = ("delta", "full")
@@ -119,6 +122,9 @@ class Source:
     name_order: str = field(default="given_first", repr=False)
     # xlsx: the sheet read, by name or position from 0 (None: the first visible sheet); out of the repr as `deleted`.
     sheet: str | int | None = field(default=None, repr=False)
+    # kind (CONTACT_KINDS) -> the columns holding further values of it, one value each (staging_changes.fingerprint
+    # adds it when set, as `deleted`: a source without it keeps its fingerprint).
+    more_contacts: dict[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
 
     @property
     def is_erasure(self) -> bool:
@@ -134,7 +140,7 @@ class Source:
     def mapped_columns(self) -> list[str]:
         """Source columns the pipeline reads: a file lacking one of them cannot be staged."""
         cols = [self.record_id, *_flat(self.person.values()), *_flat(self.identifiers.values()),
-                *self.activity.values()]
+                *_flat(self.more_contacts.values()), *self.activity.values()]
         if self.updated_at:
             cols.append(self.updated_at)
         if self.person_ref:
@@ -145,8 +151,8 @@ class Source:
 
     @property
     def person_columns(self) -> list[str]:
-        """Source columns of the person fields and identifiers."""
-        return _flat([*self.person.values(), *self.identifiers.values()])
+        """Source columns of the person fields, further contact points and identifiers."""
+        return _flat([*self.person.values(), *self.more_contacts.values(), *self.identifiers.values()])
 
     @property
     def has_person(self) -> bool:
@@ -204,6 +210,26 @@ def _identifiers(where: str, raw) -> dict[str, str | tuple[str, ...]]:
             _fail(where, f"identifiers: name {name!r} must be lowercase ASCII letters, digits and _, starting with a "
                          "letter")
     return {name: _column_spec(where, f"identifiers.{name}", spec) for name, spec in raw.items()}
+
+
+def _more_contacts(where: str, raw, person: dict, purpose: str) -> dict[str, tuple[str, ...]]:
+    """The `more_contacts` key: {email: [email_pro], phone: [tel_fixe, tel_bureau]}, each column one further value
+    (a list under `person.email` is one value, its columns joined by a space)."""
+    if raw is None:
+        return {}
+    example = "{email: [email_pro], phone: [tel_fixe, tel_bureau]}"
+    if not isinstance(raw, dict) or not raw or set(raw) - set(CONTACT_KINDS):
+        _fail(where, f"more_contacts maps {list(CONTACT_KINDS)} to the columns holding further values, e.g. {example}")
+    if not person or purpose != "customer":
+        _fail(where, "more_contacts needs a 'person' mapping (they are a person record's contact points) and no "
+                     "erasure purpose")
+    out = {}
+    for kind, spec in raw.items():
+        columns = [spec] if isinstance(spec, str) else spec
+        if not isinstance(columns, list) or not columns or not all(isinstance(c, str) and c.strip() for c in columns):
+            _fail(where, f"'more_contacts.{kind}' must be a column or a list of columns, e.g. {example}")
+        out[kind] = tuple(columns)
+    return out
 
 
 def _one_field_per_column(where: str, specs: dict[str, str | tuple[str, ...]]) -> None:
@@ -320,7 +346,10 @@ def _parse_source(raw: dict, defaults: dict, index: int) -> Source:
     identifiers = _identifiers(where, raw.get("identifiers"))
     if identifiers and not person:
         _fail(where, "identifiers need a 'person' mapping: they identify person records")
+    more_contacts = _more_contacts(where, raw.get("more_contacts"), person, raw.get("purpose", "customer"))
     _one_field_per_column(where, {**{f"person.{f}": c for f, c in person.items()},
+                                  **{f"more_contacts.{k}[{i}]": c for k, cs in more_contacts.items()
+                                     for i, c in enumerate(cs)},
                                   **{f"identifiers.{n}": c for n, c in identifiers.items()}})
     activity = dict(raw.get("activity") or {})
     activity_type = activity.pop("type", None)
@@ -361,7 +390,7 @@ def _parse_source(raw: dict, defaults: dict, index: int) -> Source:
         trust_rank=int(merged.get("trust_rank", 99)), updated_at=merged.get("updated_at"),
         date_formats=tuple(formats), person=person, activity_type=activity_type,
         activity=activity, person_ref=person_ref, purpose=purpose, identifiers=identifiers,
-        deleted=deleted, delivery=delivery, name_order=name_order,
+        deleted=deleted, delivery=delivery, name_order=name_order, more_contacts=more_contacts,
         sheet=_sheet(where, raw.get("sheet"), merged["format"]),
     )
     for column in source.mapped_columns:

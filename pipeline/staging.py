@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from rapidfuzz.distance import DamerauLevenshtein
 
-from pipeline.config import SELECTOR, Source
+from pipeline.config import CONTACT_KINDS, SELECTOR, Source
 from pipeline.extract import ALSO
 from pipeline.normalise import address, email, missing, names, values
 from pipeline.sql import literal
@@ -53,6 +53,7 @@ class Staged:
     field_issues: pd.DataFrame
     quarantine: pd.DataFrame
     erasure_requests: pd.DataFrame | None = None
+    contacts: pd.DataFrame | None = None  # a record's further e-mails and phones (more_contacts): staging.person_contacts
 
 
 def _distinct_results(series: pd.Series, fn: Callable) -> tuple[np.ndarray, np.ndarray]:
@@ -138,6 +139,16 @@ class _Issues:
                 "source": self.source.name, "source_record_id": self.frame.loc[bad, "_record_id"],
                 "field": field, "raw_value": raw[bad].astype(str), "reason": reason[bad],
                 "_file": self.frame.loc[bad, "_file"], "_line": self.frame.loc[bad, "_line"]}))
+
+    def add_at(self, field: str, rows: pd.Series, raw: pd.Series, reason: pd.Series) -> None:
+        """`add` for values not aligned with the frame: `rows` holds each value's row (a frame index label)."""
+        bad = reason.notna()
+        if bad.any():
+            at = rows[bad].to_numpy()
+            self.parts.append(pd.DataFrame({
+                "source": self.source.name, "source_record_id": self.frame.loc[at, "_record_id"].to_numpy(),
+                "field": field, "raw_value": raw[bad].astype(str).to_numpy(), "reason": reason[bad].to_numpy(),
+                "_file": self.frame.loc[at, "_file"].to_numpy(), "_line": self.frame.loc[at, "_line"].to_numpy()}))
 
     def frame_out(self) -> pd.DataFrame:
         cols = ["source", "source_record_id", "field", "raw_value", "reason", "_file", "_line"]
@@ -364,11 +375,12 @@ def looked_up_values(source: Source, raw: pd.DataFrame) -> set[str]:
     """The values raw rows of a person source were (or would be) looked up by in the normalisation lookup: what the
     purge makes it forget of a record whose raw rows it scrubs outside a customer (purge.py)."""
     frame = prepare(source, raw)
-    return {v for f in LOOKED_UP for v in _person_values(frame, source, f).dropna()}
+    return {v for f in LOOKED_UP for v in _person_values(frame, source, f).dropna()} \
+        | set(_further_values(source, frame)["raw"])
 
 
 def _stage_persons(source: Source, frame: pd.DataFrame, issues: _Issues, today: date,
-                   lookup: NormalisedValues) -> pd.DataFrame:
+                   lookup: NormalisedValues) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     p = {f: _person_values(frame, source, f) for f in ("first_name", "last_name", "birth_date", "email",
                                                                      "phone", "street", "postcode", "city", "country")}
     nick = names.nickname_table()
@@ -379,8 +391,15 @@ def _stage_persons(source: Source, frame: pd.DataFrame, issues: _Issues, today: 
     issues.add("country", p["country"], _per_distinct(p["country"].where(code.isna()), lambda v: None if missing(v) else
                                                       f"'{v}' names no country we know: read as the source's {source.country}"))
     region = country = code.fillna(source.country)
-    lookup.prefetch({"name": [(p["first_name"], ""), (p["last_name"], "")], "email": [(p["email"], "")],
-                     "phone": [(p["phone"], region)], "street": [(p["street"], region)], "city": [(p["city"], "")]})
+    further = _further_values(source, frame)
+    further["region"] = region.loc[further["row"]].to_numpy() if len(further) else further["raw"]
+    # kind -> (its values, their raw text, their regions): the very Series prefetch factorised are the ones looked up
+    more = {kind: (rows, rows["raw"], rows["region"]) for kind in CONTACT_KINDS
+            for rows in [further[further["kind"] == kind].reset_index(drop=True)]}
+    lookup.prefetch({"name": [(p["first_name"], ""), (p["last_name"], "")],
+                     "email": [(p["email"], ""), *[(more["email"][1], "")][:len(more["email"][1]) > 0]],
+                     "phone": [(p["phone"], region), *[more["phone"][1:]][:len(more["phone"][1]) > 0]],
+                     "street": [(p["street"], region)], "city": [(p["city"], "")]})
     for f in ("first_name", "last_name"):
         why, out[f], out[f"{f}_norm"] = lookup.columns("name", p[f])
         issues.add(f, p[f], why)
@@ -408,23 +427,82 @@ def _stage_persons(source: Source, frame: pd.DataFrame, issues: _Issues, today: 
     out["country"] = country
     out["civility"] = _per_distinct(_person_values(frame, source, "civility"), names.civility)
     out["identifiers"] = _identifiers(source, frame)
+    contacts = _stage_contacts(source, frame, more, out, issues, lookup)
     _further_elements(source, frame, issues)
     for f in ("first_name", "last_name", "birth_date", "email", "phone", "street", "postcode", "city"):
         out[f"{f}_raw"] = p[f]
     out["_file"], out["_line"] = frame["_file"], frame["_line"]
-    return pd.DataFrame(out, index=frame.index).reset_index(drop=True)
+    return pd.DataFrame(out, index=frame.index).reset_index(drop=True), contacts
+
+
+def _further_values(source: Source, frame: pd.DataFrame) -> pd.DataFrame:
+    """A record's further e-mails and phones, one row each (row: the frame's index label; kind; column; raw), in the
+    order of the sources file: the further elements a person field's selector matched (`contacts[kind=email].value`
+    holding two e-mails), then each `more_contacts` column (and the further elements of a selector there)."""
+    parts = []
+    for kind in CONTACT_KINDS:
+        main = source.person.get(kind)
+        columns = [(main, True)] if isinstance(main, str) else []
+        columns += [(c, False) for c in source.more_contacts.get(kind, ())]
+        for column, is_main in columns:
+            listed = [] if is_main else [(_col(frame, column), column)]
+            if ALSO + column in frame.columns:  # a JSON list of the further elements' values
+                also = frame[ALSO + column].map(lambda v: None if missing(v) else json.loads(v)).explode().dropna()
+                listed.append((also.map(_stripped).dropna(), column))
+            for held, name in listed:
+                held = held.dropna()
+                parts.append(pd.DataFrame({"row": held.index, "kind": kind, "column": name,
+                                           "raw": held.to_numpy(dtype=object)}))
+    if not parts:
+        return pd.DataFrame({"row": pd.Series(dtype=object), "kind": pd.Series(dtype=object),
+                             "column": pd.Series(dtype=object), "raw": pd.Series(dtype=object)})
+    return pd.concat(parts, ignore_index=True)
 
 
 def _further_elements(source: Source, frame: pd.DataFrame, issues: _Issues) -> None:
-    """A field issue for each person field whose selector (`contacts[kind=email].value`) matched further elements in a
-    record (a second e-mail): one value a field a record is staged, the first; the others were lost without a word."""
+    """A field issue for each person field but the e-mail and phone (whose further values are contact points of the
+    record, _further_values) whose selector (`addresses[kind=home].lines`) matched further elements in a record: one
+    value a field a record is staged, the first; the others were lost without a word."""
     for f, column in source.person.items():
-        if isinstance(column, str) and (selector := SELECTOR.fullmatch(column)) and ALSO + column in frame.columns:
+        if f not in CONTACT_KINDS and isinstance(column, str) and (selector := SELECTOR.fullmatch(column)) \
+                and ALSO + column in frame.columns:
             others = frame[ALSO + column]
             pick = f"{selector['array']}[{selector['key']}={selector['value']}]"
             issues.add(f, others, others.map(lambda v, f=f, pick=pick: None if missing(v) else (
                 f"{pick} holds {len(json.loads(v)) + 1} elements: the first one's {f} is staged, not these "
                 f"(a record holds one {f})")))
+
+
+def _stage_contacts(source: Source, frame: pd.DataFrame, more: dict[str, tuple], record: dict,
+                    issues: _Issues, lookup: NormalisedValues) -> pd.DataFrame | None:
+    """staging.person_contacts: each further e-mail and phone of a record (`more`: _further_values by kind, with each
+    value's region) normalised as the record's own field is, by the same lookup, an invalid one a field issue of its
+    field as well. A value the record's own field or an earlier one already holds (the same mailbox, the same number)
+    is not staged twice."""
+    staged = []
+    for kind, (rows, raw, region) in more.items():
+        if rows.empty:
+            continue
+        if kind == "email":
+            value, ok, why = lookup.columns("email", raw)
+            valid = ok.eq(True)
+            key, kind_of_phone = _per_distinct(value.where(valid), email.email_match_key), None
+            own = pd.Series(record["email_key"]).where(record["email_valid"], record["email"])
+        else:
+            value, ok, kind_of_phone, why = lookup.columns("phone", raw, region)
+            valid, key = ok.eq(True), value
+            own = pd.Series(record["phone"])
+        issues.add_at(kind, rows["row"], raw, why)
+        same = key.where(valid, value)
+        repeated = same.notna() & (same.to_numpy() == own.loc[rows["row"]].to_numpy())
+        repeated |= same.notna() & pd.DataFrame({"row": rows["row"], "same": same}).duplicated()
+        staged.append(pd.DataFrame({
+            "source": source.name, "source_record_id": frame.loc[rows["row"], "_record_id"].to_numpy(),
+            "kind": kind, "source_column": rows["column"], "value": value, "valid": valid,
+            "contact_key": key.where(valid), "phone_kind": kind_of_phone, "raw": raw,
+            "_file": frame.loc[rows["row"], "_file"].to_numpy(), "_line": frame.loc[rows["row"], "_line"].to_numpy(),
+        }, index=rows.index)[~repeated.to_numpy()])
+    return pd.concat(staged, ignore_index=True) if staged else None
 
 
 def _stage_activities(source: Source, frame: pd.DataFrame, issues: _Issues) -> pd.DataFrame:
@@ -518,14 +596,16 @@ def stage_prepared(source: Source, frame: pd.DataFrame, today: date, lookup: Nor
     else:
         good["_delivered_at"] = pd.to_datetime(good["_drop"], errors="coerce").where(good["_updated_at"].isna())
     issues.add("updated_at", _col(good, source.updated_at), why)
-    persons = _stage_persons(source, good, issues, today, lookup or NormalisedValues()) if source.has_person else None
+    persons, contacts = _stage_persons(source, good, issues, today, lookup or NormalisedValues()) \
+        if source.has_person else (None, None)
     activities = _stage_activities(source, good, issues) if source.activity else None
     if source.is_erasure:  # identifiers to forget: never linked, never published
         persons["record_updated_at"] = persons["record_updated_at"].fillna(persons["record_delivered_at"])
         erasure = persons[["source", "source_record_id", "record_updated_at", "email_key", "phone", "_file", "_line"]]
         return Staged(persons=None, activities=None, field_issues=issues.frame_out(), quarantine=quarantine,
                       erasure_requests=erasure.rename(columns={"record_updated_at": "requested_at"}))
-    return Staged(persons=persons, activities=activities, field_issues=issues.frame_out(), quarantine=quarantine)
+    return Staged(persons=persons, activities=activities, field_issues=issues.frame_out(), quarantine=quarantine,
+                  contacts=contacts)
 
 
 # Column types of the staging tables (also typing them when a run stages nothing).
@@ -554,5 +634,10 @@ FIELD_ISSUE_TYPES = {"source": "VARCHAR", "source_record_id": "VARCHAR", "field"
                      "raw_value": "VARCHAR", "reason": "VARCHAR", "_file": "VARCHAR", "_line": "BIGINT"}
 ERASURE_TYPES = {"source": "VARCHAR", "source_record_id": "VARCHAR", "requested_at": "TIMESTAMP",
                  "email_key": "VARCHAR", "phone": "VARCHAR", "_file": "VARCHAR", "_line": "BIGINT"}
+# staging.person_contacts: a record's further e-mails and phones (Source.more_contacts; a selector's further elements).
+# `contact_key` is what golden.contact_points keys a point by (e-mail match key, E.164 phone), NULL when invalid.
+CONTACT_TYPES = {"source": "VARCHAR", "source_record_id": "VARCHAR", "kind": "VARCHAR", "source_column": "VARCHAR",
+                 "value": "VARCHAR", "valid": "BOOLEAN", "contact_key": "VARCHAR", "phone_kind": "VARCHAR",
+                 "raw": "VARCHAR", "_file": "VARCHAR", "_line": "BIGINT"}
 QUARANTINE_TYPES = {"source": "VARCHAR", "_file": "VARCHAR", "_line": "BIGINT", "source_record_id": "VARCHAR",
                     "reason": "VARCHAR", "raw_record": "VARCHAR"}

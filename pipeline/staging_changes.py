@@ -21,11 +21,12 @@ from functools import partial
 import duckdb
 import pandas as pd
 
-from pipeline.config import Settings, Source
+from pipeline.config import CONTACT_KINDS, SELECTOR, Settings, Source
 from pipeline.sql import quote, raw_table
 from pipeline.staging import (
     ABSENT_REASON,
     ACTIVITY_TYPES,
+    CONTACT_TYPES,
     DELETED_REASON,
     ERASURE_TYPES,
     FIELD_ISSUE_TYPES,
@@ -48,7 +49,7 @@ from pipeline.warehouse import registered, table_exists, transaction
 
 TABLES = {"person_records": ("persons", PERSON_TYPES), "activities": ("activities", ACTIVITY_TYPES),
           "field_issues": ("field_issues", FIELD_ISSUE_TYPES), "quarantine": ("quarantine", QUARANTINE_TYPES),
-          "erasure_requests": ("erasure_requests", ERASURE_TYPES)}
+          "erasure_requests": ("erasure_requests", ERASURE_TYPES), "person_contacts": ("contacts", CONTACT_TYPES)}
 # The full deliveries' exports believed (`_retire_absent`): source, drop day, records held. Kept across full restages,
 # as staged_files is: an export an operator let through stays believed.
 FULL_EXPORTS = "staging.full_exports"
@@ -99,7 +100,10 @@ def fingerprint(source: Source) -> str:
     deleted = f"|{source.deleted!r}" if source.deleted else ""
     delivery = f"|delivery={source.delivery}" if source.delivery != "delta" else ""
     order = f"|name_order={source.name_order}" if source.name_order != "given_first" else ""
-    return hashlib.sha256(f"{source!r}|{NORMALISATION_VERSION}{deleted}{delivery}{order}".encode()).hexdigest()[:16]
+    # further e-mails and phones: mapped ones, or those of a selector (a field issue each until 2026-11-29)
+    contacts = f"|more_contacts={sorted(source.more_contacts.items())}" if source.more_contacts or any(
+        isinstance(c, str) and SELECTOR.fullmatch(c) for f, c in source.person.items() if f in CONTACT_KINDS) else ""
+    return hashlib.sha256(f"{source!r}|{NORMALISATION_VERSION}{deleted}{delivery}{order}{contacts}".encode()).hexdigest()[:16]
 
 
 def _create_tables(con: duckdb.DuckDBPyConnection, fresh: bool) -> None:
@@ -189,7 +193,7 @@ def _quarantine(con: duckdb.DuckDBPyConnection, source: Source, losers: pd.DataF
     raw = con.execute(f"SELECT r.*, l.reason FROM {raw_table(source.name)} r JOIN _losers l USING (_file, _line)").df()
     raw["_record_id"] = raw[source.record_id].astype(object)
     quarantined = quarantine_rows(source, raw.drop(columns=["reason"]), raw["reason"])
-    for table in (*VERSIONED, "field_issues"):
+    for table in (*VERSIONED, "field_issues", "person_contacts"):
         con.execute(f"DELETE FROM staging.{table} WHERE source = ? AND (_file, _line) IN "
                     "(SELECT (_file, _line) FROM _losers)", [source.name])
     if source.deletes:  # a retired row now a superseded version

@@ -13,6 +13,7 @@ from pipeline.golden.consent import CONSENT_STATE_SQL
 from pipeline.golden.contact_points import CONTACT_POINTS_SQL
 from pipeline.golden.survivorship import golden_attributes_sql, load_rules
 from pipeline.marts.segmentation import segmentation_sql
+from pipeline.staging import CONTACT_TYPES
 from tests.conftest import copy_demo, materialise
 
 
@@ -196,6 +197,8 @@ def _contact_points(records) -> list[tuple]:
     con.execute("CREATE TABLE golden.point_consent_state (customer_id VARCHAR, contact_point_key VARCHAR, "
                 "channel VARCHAR, state VARCHAR, state_since TIMESTAMP, needs_repermission BOOLEAN)")
     con.register("golden_candidates", pd.DataFrame(records))
+    con.execute("CREATE SCHEMA staging")  # the records' further e-mails and phones: none here
+    con.execute(f"CREATE TABLE staging.person_contacts ({', '.join(f'{c} {t}' for c, t in CONTACT_TYPES.items())})")
     scope(con, full=True)
     return con.execute(f"SELECT contact_point, variants FROM ({CONTACT_POINTS_SQL})").fetchall()
 

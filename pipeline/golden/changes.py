@@ -109,6 +109,8 @@ FINGERPRINTS_SQL = f"""
 WITH parts AS (
     SELECT x.customer_id, hash(p) AS h
     FROM scoped_xref x JOIN staging.person_records p USING (source, source_record_id)
+    UNION ALL  -- their further e-mails and phones (a mapping that gains more_contacts restages no person record)
+    SELECT x.customer_id, hash(c) FROM scoped_xref x JOIN staging.person_contacts c USING (source, source_record_id)
     UNION ALL
     SELECT customer_id, hash(a) FROM customer_activities_stitched a
     UNION ALL

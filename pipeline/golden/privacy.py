@@ -2,7 +2,8 @@
 
 Erasure identifiers are kept only as SHA-256 hashes in an append-only registry, so a person stays erased
 after the request file is gone and even if a later source drop still holds them (never resurrected).
-A customer is erased when any of its records carries an erased e-mail or phone, or is an erased record
+A customer is erased when any of its records carries an erased e-mail or phone (its own, or a further one:
+staging.person_contacts), or is an erased record
 (purge.py registers every e-mail, phone and record key of an erased customer that no other customer holds):
 the whole customer goes, not just the matching record."""
 
@@ -44,7 +45,11 @@ MATCHED_ERASURES_SQL = """
                          {hash: sha256('phone:' || phone), kind: 'phone', value: phone},
                          {hash: sha256('record:' || source || ':' || source_record_id), kind: 'record',
                           value: NULL}]) AS point
-          FROM staging.person_records JOIN scoped_xref x USING (source, source_record_id)) p
+          FROM staging.person_records JOIN scoped_xref x USING (source, source_record_id)
+          UNION ALL  -- a record's further e-mails and phones (more_contacts)
+          SELECT x.customer_id, {hash: sha256(c.kind || ':' || c.contact_key), kind: c.kind, value: c.contact_key}
+          FROM staging.person_contacts c JOIN scoped_xref x USING (source, source_record_id)
+          WHERE c.contact_key IS NOT NULL) p
     JOIN identity.erasure_registry r ON r.identifier_hash = p.point.hash AND NOT coalesce(r.shared, false)"""
 _ERASURE_MATCHES = f"""
     matched AS MATERIALIZED ({MATCHED_ERASURES_SQL}),
@@ -57,6 +62,10 @@ _ERASURE_MATCHES = f"""
         UNION
         SELECT q.identifier_hash, q.request_id, x.customer_id
         FROM requested q JOIN staging.person_records o ON o.phone = q.value AND q.kind = 'phone'
+        JOIN marts.customer_xref x USING (source, source_record_id)
+        UNION
+        SELECT q.identifier_hash, q.request_id, x.customer_id
+        FROM requested q JOIN staging.person_contacts o ON o.contact_key = q.value AND o.kind = q.kind
         JOIN marts.customer_xref x USING (source, source_record_id)),
     ambiguous AS (SELECT identifier_hash, request_id FROM holders GROUP BY ALL HAVING count(DISTINCT customer_id) > 1)"""
 ERASED_CUSTOMERS_SQL = f"""

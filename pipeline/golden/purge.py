@@ -78,6 +78,9 @@ points AS (
     UNION ALL
     SELECT e.customer_id, 'phone', p.phone
     FROM staging.person_records p JOIN erased e USING (source, source_record_id) WHERE p.phone IS NOT NULL
+    UNION ALL  -- their records' further e-mails and phones (more_contacts)
+    SELECT e.customer_id, c.kind, c.contact_key
+    FROM staging.person_contacts c JOIN erased e USING (source, source_record_id) WHERE c.contact_key IS NOT NULL
 ),
 holding AS MATERIALIZED (  -- the records holding one of those points, each kind looked up on its own column:
     -- OR-ed, the lookups were applied after every record of the base had been joined to its customer (0.13 against
@@ -87,6 +90,10 @@ holding AS MATERIALIZED (  -- the records holding one of those points, each kind
     UNION
     SELECT source, source_record_id, email_key, phone FROM staging.person_records
     WHERE phone IN (SELECT value FROM points WHERE kind = 'phone')
+    UNION
+    SELECT source, source_record_id, CASE WHEN kind = 'email' THEN contact_key END,
+           CASE WHEN kind = 'phone' THEN contact_key END FROM staging.person_contacts
+    WHERE (kind, contact_key) IN (SELECT (kind, value) FROM points)
 ),
 others AS (  -- of them, the records of customers not erased
     SELECT h.email_key, h.phone
@@ -297,7 +304,9 @@ def restore_purged_hashes(con: duckdb.DuckDBPyConnection, table: str = "identity
 FORGET_NORMALISED_SQL = f"""
 DELETE FROM {NORMALISED_VALUES} WHERE raw IN (
     SELECT unnest([first_name_raw, last_name_raw, email_raw, phone_raw, street_raw, city_raw])
-    FROM staging.person_records SEMI JOIN _purge_records USING (source, source_record_id))"""
+    FROM staging.person_records SEMI JOIN _purge_records USING (source, source_record_id)
+    UNION ALL  -- their further e-mails and phones (more_contacts)
+    SELECT raw FROM staging.person_contacts SEMI JOIN _purge_records USING (source, source_record_id))"""
 
 
 # A record whose newest version is a tombstone (the source's `deleted` key), or that a full delivery's newest export

@@ -9,6 +9,11 @@ used AS (
     SELECT customer_id, 'phone' AS kind, phone AS contact_point_key, phone AS value, phone_valid AS valid, phone_kind,
            source, coalesce(record_updated_at, record_delivered_at) AS record_updated_at
     FROM records WHERE phone IS NOT NULL
+    UNION ALL
+    -- a record's further e-mails and phones (staging.person_contacts), keyed as its own
+    SELECT r.customer_id, c.kind, coalesce(c.contact_key, c.value) AS contact_point_key, c.value, c.valid, c.phone_kind,
+           r.source, coalesce(r.record_updated_at, r.record_delivered_at) AS record_updated_at
+    FROM staging.person_contacts c JOIN records r USING (source, source_record_id) WHERE c.value IS NOT NULL
 ),
 points AS (
     SELECT customer_id, kind, contact_point_key,
