@@ -18,7 +18,7 @@ from rapidfuzz.distance import DamerauLevenshtein
 
 from pipeline.config import CONTACT_KINDS, SELECTOR, Source
 from pipeline.extract import ALSO
-from pipeline.normalise import address, email, missing, names, values
+from pipeline.normalise import address, email, missing, names, phone, values
 from pipeline.sql import literal
 from pipeline.staging_lookup import NormalisedValues, distinct_pairs, spread
 from pipeline.staging_renamed import erased_by_rename
@@ -445,7 +445,8 @@ def _further_values(source: Source, frame: pd.DataFrame) -> pd.DataFrame:
         columns = [(main, True)] if isinstance(main, str) else []
         columns += [(c, False) for c in source.more_contacts.get(kind, ())]
         for column, is_main in columns:
-            listed = [] if is_main else [(_col(frame, column), column)]
+            listed = [(_in_one_cell(kind, _col(frame, column), source.country), column)] if is_main \
+                else [(_col(frame, column), column)]
             if ALSO + column in frame.columns:  # a JSON list of the further elements' values
                 also = frame[ALSO + column].map(lambda v: None if missing(v) else json.loads(v)).explode().dropna()
                 listed.append((also.map(_stripped).dropna(), column))
@@ -457,6 +458,18 @@ def _further_values(source: Source, frame: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame({"row": pd.Series(dtype=object), "kind": pd.Series(dtype=object),
                              "column": pd.Series(dtype=object), "raw": pd.Series(dtype=object)})
     return pd.concat(parts, ignore_index=True)
+
+
+def _in_one_cell(kind: str, values: pd.Series, region: str) -> pd.Series:
+    """The values after the first of the cells holding several e-mails or phones (`a@x.fr; b@y.fr`, `0612345678 /
+    0145678901`), one row each (index: the cell's row); a cell's first is the record's own (normalise_email and
+    normalise_phone read it). Only cells with two '@' or more than one number's 15 digits are read twice."""
+    text = values.dropna()
+    if kind == "email":
+        text, further = text[text.str.count("@") > 1], email.further_addresses
+    else:
+        text, further = text[text.str.count(r"\d") > 15], lambda v: phone.further_numbers(v, region)
+    return _per_distinct(text, lambda v: [] if v is None else further(v)).explode().dropna() if len(text) else text
 
 
 def _further_elements(source: Source, frame: pd.DataFrame, issues: _Issues) -> None:

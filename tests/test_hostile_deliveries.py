@@ -852,11 +852,10 @@ def test_an_empty_file_is_said_and_a_second_one_is_no_duplicate(tmp_path):
     assert len([w for w in extract.warnings if "empty (0 bytes)" in w]) == 2
 
 
-def test_a_cell_holding_two_addresses_stages_the_first_and_says_so(tmp_path):
+def test_a_cell_holding_two_addresses_stages_the_first_as_the_record_s_and_the_other_as_a_further_one(tmp_path):
     staged = _staged(tmp_path, ['1,Jean,Martin,"Jean Martin <jean@example.fr>"',
                                 '2,Claire,Dubois,"claire@example.fr; c.dubois@work.example"'])
     assert list(staged.persons["email"]) == ["jean@example.fr", "claire@example.fr"]
-    assert staged.persons["email_valid"].all()
-    (issue,) = staged.field_issues.itertuples()
-    assert (issue.source_record_id, issue.field, issue.reason) == (
-        "2", "email", "holds 2 e-mail addresses: the first is staged, not the others (a record holds one e-mail)")
+    assert staged.persons["email_valid"].all() and staged.field_issues.empty
+    assert staged.contacts[["source_record_id", "kind", "value", "valid"]].values.tolist() == [
+        ["2", "email", "c.dubois@work.example", True]]

@@ -29,8 +29,14 @@ def normalise_email(value: object) -> tuple[str | None, bool, str | None]:
             first = None
         if first is None:
             return text, False, str(exc)
-        return first, True, (f"holds {len(addresses)} e-mail addresses: the first is staged, not the others (a "
-                             "record holds one e-mail)" if len(addresses) > 1 else None)
+        return first, True, None
+
+
+def further_addresses(text: str) -> list[str]:
+    """The addresses after the first of a cell holding several (`a@x.fr; b@y.fr`), as written: staging makes them
+    further contact points of the record (staging.person_contacts), the first being the record's e-mail."""
+    found = _ADDRESS.findall(text)
+    return [_MAILTO.sub("", a).rstrip(".,;:") for a in found[1:]]
 
 
 def _validated(text: str) -> str:
@@ -39,7 +45,7 @@ def _validated(text: str) -> str:
 
 # An address inside a cell that is not one address alone, as exports and pastes write it: a display name
 # ('Jean Dupont <jean@x.fr>'), a link ('mailto:jean@x.fr'), quotes, a sentence's last dot, spaces around the '@' a
-# form let through, or two addresses ('a@x.fr; b@y.fr': the first is staged, the others are a field issue).
+# form let through, or two addresses ('a@x.fr; b@y.fr': the first is the record's e-mail, further_addresses the others).
 _ADDRESS = re.compile(r"""[^\s,;/|<>"'()\[\]?@]+\s*@\s*[^\s,;/|<>"'()\[\]?@]+""")
 _MAILTO = re.compile(r"^mailto:|\s+", re.IGNORECASE)
 

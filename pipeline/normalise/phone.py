@@ -47,26 +47,28 @@ def normalise_phone(value: object, region: str = "FR") -> tuple[str | None, bool
     if why and (extension := _EXTENSION.search(text)) and extension.start():
         number, _ = _parsed(text[:extension.start()], region)  # the number before an extension written as a word
         why = None if number else why
-    note = None
     if why:
-        number, note = _found_in(text, region)
-        if number is None:
+        found = _matches(text, region)
+        if not found:
             return None, False, None, why
+        number = found[0].number
     e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-    return e164, True, _KINDS.get(phonenumbers.number_type(number), "other"), note
+    return e164, True, _KINDS.get(phonenumbers.number_type(number), "other"), None
 
 
-def _found_in(text: str, region: str) -> tuple[phonenumbers.PhoneNumber | None, str | None]:
-    """The first valid number written in a cell that is not one number alone, as CRMs fill them: a label after it
-    ('06 12 34 56 78 (domicile)'), or two numbers ('0612345678 / 0145678901': the first is staged, the others are a
-    field issue, a record holding one phone); libphonenumber's matcher finds them as it does in free text. Every digit
-    of the cell must belong to a number found: '0612345678 9' or a date beside a number is not read."""
+def _matches(text: str, region: str) -> list:
+    """The valid numbers written in a cell that is not one number alone, as CRMs fill them: a label after it
+    ('06 12 34 56 78 (domicile)'), or two numbers ('0612345678 / 0145678901': the first is the record's phone,
+    further_numbers the others); libphonenumber's matcher finds them as it does in free text. Every digit of the cell
+    must belong to a number found: '0612345678 9' or a date beside a number gives none."""
     matches = list(phonenumbers.PhoneNumberMatcher(text, region, leniency=phonenumbers.Leniency.VALID))
     rest = list(text)
     for m in matches:
         rest[m.start:m.end] = " " * (m.end - m.start)
-    if not matches or any(c.isdigit() for c in rest):
-        return None, None
-    found = [m.number for m in matches]
-    return found[0], (f"holds {len(found)} phone numbers: the first is staged, not the others (a record holds one "
-                      "phone)" if len(found) > 1 else None)
+    return [] if any(c.isdigit() for c in rest) else matches
+
+
+def further_numbers(text: str, region: str) -> list[str]:
+    """The numbers after the first of a cell holding several, as written: staging makes them further contact points
+    of the record (staging.person_contacts), each read again in its record's region."""
+    return [m.raw_string for m in _matches(text, region)[1:]]
