@@ -320,6 +320,19 @@ CREATE OR REPLACE TEMP TABLE _retired_rows AS
 """
 
 
+def _forget_looked_up(con: duckdb.DuckDBPyConnection, source: Source, table: str, keys: list[Key],
+                      scrubbed: list[str], token: str | None) -> int:
+    """Make the normalisation lookup forget the values of the raw rows of `table` that `keys` name and that are about
+    to be scrubbed: every version of the records (FORGET_NORMALISED_SQL reads the staged version alone, and an
+    e-mail a record held before its source updated it stayed in the lookup). Returns the lookup rows deleted."""
+    if not source.has_person or not table_exists(con, NORMALISED_VALUES):
+        return 0
+    rows = con.execute(f"SELECT * FROM {table} WHERE {_unscrubbed(table, keys, scrubbed, token)}").df()
+    if rows.empty or not (forgotten := sorted(looked_up_values(source, rows))):
+        return 0
+    return scalar(con, f"DELETE FROM {NORMALISED_VALUES} WHERE raw IN (SELECT unnest(?))", [forgotten])
+
+
 def _scrub_retired(con: duckdb.DuckDBPyConnection, sources: list[Source], purged: dict[str, int]) -> None:
     """Scrub the retired records' raw rows and quarantined rows, and make the lookup forget their values (RETIRED_SQL),
     adding the rows to `purged` (per table)."""
@@ -339,12 +352,8 @@ def _scrub_retired(con: duckdb.DuckDBPyConnection, sources: list[Source], purged
         table, token = raw_table(source.name), _token(source)
         scrubbed = [c for c in columns if c not in _kept(source) | RAW_META]
         keys: list[Key] = [((source.record_id,), _records_of(source.name, "_retired_records"), ("source_record_id",))]
-        rows = con.execute(f"SELECT * FROM {table} WHERE {_unscrubbed(table, keys, scrubbed, token)}").df()
-        if rows.empty:
-            continue
-        if table_exists(con, NORMALISED_VALUES) and (forgotten := sorted(looked_up_values(source, rows))):
-            hits[NORMALISED_VALUES] = hits.get(NORMALISED_VALUES, 0) + scalar(
-                con, f"DELETE FROM {NORMALISED_VALUES} WHERE raw IN (SELECT unnest(?))", [forgotten])
+        if n := _forget_looked_up(con, source, table, keys, scrubbed, token):
+            hits[NORMALISED_VALUES] = hits.get(NORMALISED_VALUES, 0) + n
         hits[f"raw.{source.name}"] = _scrub(con, table, keys, scrubbed, token)
     quarantine, located = columns_of[("staging", "quarantine")], ("source", "_file", "_line")
     hits["staging.quarantine"] = sum(
@@ -386,6 +395,8 @@ def purge_excluded(con: duckdb.DuckDBPyConnection, sources: list[Source], run_id
                     continue
                 passes = [(keys, [c for c in columns if c not in keep | RAW_META],
                            token) for keys, keep, token in _raw_passes(by_name[name])]
+                if n := _forget_looked_up(con, by_name[name], table, *passes[0]):
+                    purged[NORMALISED_VALUES] = purged.get(NORMALISED_VALUES, 0) + n
             else:
                 keys = None if f"{schema}.{name}" == "staging.erasure_requests" else _keys(columns)
                 passes = [(keys, _scrubbed(columns, KEEP), None)]
