@@ -40,11 +40,13 @@ from pipeline.staging_lookup import TABLE as NORMALISED_VALUES
 from pipeline.warehouse import table_exists, transaction
 
 SCHEMAS = ("raw", "staging", "identity", "golden", "marts")
+# The run's changed customers (pipeline/golden/changes.py builds it and reads the name from here: it imports this module).
+CHANGED = "golden.changed_customers"
 # Tables of ids, hashes, dates and counts only, or that the purge maintains itself.
 UNTOUCHED = {"staging.staged_files", FULL_EXPORTS, NORMALISED_VALUES, "identity.erasure_registry", "identity.purged_records", "identity.id_registry",
              "identity.id_events", "identity.record_customer", "identity.clusters", "identity.linked_records",
              "golden.excluded_customers", "golden.purge_log", "marts.customer_xref", "marts.data_quality",
-             "golden.changed_customers", "golden.customer_fingerprints", "golden.customer_fingerprints_next",
+             CHANGED, "golden.customer_fingerprints", "golden.customer_fingerprints_next",
              "golden.marts_generation", "golden.changed_rows"}
 # Columns that are keys, ids, codes or bookkeeping, never a person's value.
 KEEP = {"customer_id", "source", "source_record_id", "unique_id", "unique_id_l", "unique_id_r", "source_l",
@@ -364,6 +366,57 @@ def _scrub_retired(con: duckdb.DuckDBPyConnection, sources: list[Source], purged
             purged[table] = purged.get(table, 0) + n
 
 
+# An excluded customer's history is blanked by its customer id, but their values can stand in the versions of other
+# ids: an id merged into theirs on a later run (its versions before the merge), or the id their records were split
+# from. Those ids are found through the identity events (merges and splits, followed from id to id), and in their
+# versions every value a purged record won (each version's `changes` names the record behind each value it set) is
+# blanked, as an old or new value too; their own values stay. The copies take those ids' rows again (changed).
+_HISTORY = "marts.customer_history"
+HISTORY_VALUES_SQL = f"""
+CREATE OR REPLACE TEMP TABLE _history_values AS
+WITH RECURSIVE events AS MATERIALIZED (
+    SELECT e, unnest(ids) AS customer_id
+    FROM (SELECT row_number() OVER () AS e, list_append(old_ids, new_id) AS ids FROM identity.id_events
+          WHERE event IN ('merge', 'split'))
+),
+linked(customer_id) AS (
+    SELECT customer_id FROM events SEMI JOIN _purge_customers USING (customer_id)
+    UNION
+    SELECT b.customer_id FROM linked l JOIN events a USING (customer_id) JOIN events b USING (e)
+),
+cited AS (
+    SELECT customer_id, unnest(changes) AS c FROM {_HISTORY}
+    WHERE customer_id IN (SELECT customer_id FROM linked) AND customer_id NOT IN (SELECT customer_id FROM _purge_customers)
+)
+SELECT customer_id, list(DISTINCT c.attribute || chr(31) || c.new_value) AS purged
+FROM cited JOIN _purge_records r ON r.source = c.source AND r.source_record_id = c.source_record_id
+WHERE c.new_value IS NOT NULL
+GROUP BY customer_id
+"""
+
+
+def _scrub_history_values(con: duckdb.DuckDBPyConnection, columns: dict[str, str]) -> int:
+    """Blank, in other ids' history versions, the values purged records won (HISTORY_VALUES_SQL); the ids are added
+    to the run's changed customers so that the restricted copy takes their rows again."""
+    con.execute(HISTORY_VALUES_SQL)
+    if not scalar(con, "SELECT count(*) FROM _history_values"):
+        return 0
+
+    def kept(value: str, attribute: str) -> str:
+        return f"CASE WHEN list_contains(p.purged, {attribute} || chr(31) || {value}) THEN NULL ELSE {value} END"
+
+    attributes = [c for c, t in columns.items() if t == "VARCHAR" and c not in KEEP]
+    values = ", ".join(f"{quote(a)} = {kept(f'h.{quote(a)}', literal(a))}" for a in attributes)
+    changes = ("list_transform(h.changes, lambda c: struct_update(c, old_value := "
+               f"{kept('c.old_value', 'c.attribute')}, new_value := {kept('c.new_value', 'c.attribute')}))")
+    n = scalar(con, f"UPDATE {_HISTORY} h SET {values}, changes = {changes} FROM _history_values p "
+                    "WHERE p.customer_id = h.customer_id")
+    if table_exists(con, CHANGED):
+        con.execute(f"INSERT INTO {CHANGED} (customer_id, why) SELECT customer_id, 'purged history' FROM _history_values "
+                    f"WHERE customer_id NOT IN (SELECT customer_id FROM {CHANGED})")
+    return n
+
+
 def purge_excluded(con: duckdb.DuckDBPyConnection, sources: list[Source], run_id: str) -> dict[str, int]:
     """Register erased customers' identifiers, then purge every excluded customer's values from every table, in
     one transaction. Returns rows purged per table (tables with none left out) and the identifiers registered."""
@@ -381,6 +434,10 @@ def purge_excluded(con: duckdb.DuckDBPyConnection, sources: list[Source], run_id
                 and (n := scalar(con, FORGET_NORMALISED_SQL))):
                 purged[NORMALISED_VALUES] = n
         _scrub_retired(con, sources, purged)
+        columns_of = _columns(con)
+        if table_exists(con, "identity.id_events") and (history := columns_of.get(("marts", "customer_history"))) \
+                and (n := _scrub_history_values(con, history)):
+            purged["marts.customer_history (merged or split ids)"] = n
         tables = con.execute("""SELECT table_schema, table_name FROM information_schema.tables
             WHERE table_catalog = current_database() AND table_type = 'BASE TABLE' AND list_contains(?, table_schema)
             ORDER BY 1, 2""", [list(SCHEMAS)]).fetchall()
