@@ -77,3 +77,56 @@ def test_an_id_merged_into_a_customer_later_erased_keeps_no_value_in_the_history
     write(raw, "forget", day(-1), "requests.csv", f"request_id,email,requested_at\nR1,{mail},{day(-1)}\n".encode())
     _run(settings)
     assert values_left(settings, (first.lower(), last.lower(), mail, old_mail, "0612345602", "+33612345602")) == {}
+
+
+RECEIPTS_YAML = """
+  - name: receipts
+    channel: offline
+    format: csv
+    files: receipts/**/*.csv
+    delimiter: ";"
+    decimal: ","
+    record_id: ticket
+    date_formats: ["%d/%m/%Y"]
+    person_ref: {source: crm, column: carte}
+    activity:
+      type: store_purchase
+      occurred_at: date_achat
+      amount: montant
+"""
+
+
+def test_receipts_pointing_at_an_erased_card_typed_with_spaces_keep_no_value_of_the_holder(tmp_path, cli_env):
+    """Hugo's CRM export writes his card number ' C08 ' and till receipts name it ' C08 ' too, with columns the
+    sources file does not map (the holder's name, a cashier's note with his phone). Staging trims record ids and
+    references, so the receipts count for his customer; the purge compared the raw values as written and left his
+    CRM row and those receipts whole after his erasure, and receipts sent after it too."""
+    settings = project(tmp_path, retention_days=36500)
+    settings.sources_file.write_text(SOURCES_YAML.format(shop="shop") + RECEIPTS_YAML + FORGET_YAML, encoding="utf-8")
+    raw = tmp_path / "raw"
+    first, last, mail, tel, _ = person(8)
+    rows = crm_rows()
+    rows[8] = " " + rows[8].replace(";", " ;", 1)
+    write(raw, "crm", day(-3), "export.csv", _crm(rows))
+    header = "ticket;carte;date_achat;montant;porteur;note"
+    receipts = [f"T{i};C{i:02d};01/11/2026;10,50;{person(i)[0]} {person(i)[1]};" for i in range(10) if i != 8]
+    receipts += [f"T20; C08 ;02/11/2026;11,00;{first} {last};rappeler au {tel}", f"T21;C08;03/11/2026;12,50;{first};",
+                 f"T21;C08;03/11/2026;12,00;{last};",  # a corrected receipt: the first version is quarantined
+                 f";C08;03/11/2026;9,00;{first} {last};"]  # no ticket number: quarantined
+    write(raw, "receipts", day(-3), "r.csv", ("\n".join([header, *receipts]) + "\n").encode())
+    _run(settings)
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        card = customer_of(con, "crm", "C08")
+        assert card and con.execute("SELECT count(*) FROM staging.activities a JOIN marts.customer_xref x ON "
+                                    "x.source = a.person_source AND x.source_record_id = a.person_record_id "
+                                    "WHERE x.customer_id = ?", [card]).fetchone()[0] == 2
+    write(raw, "forget", day(-2), "requests.csv", f"request_id,email,requested_at\nR1,{mail},{day(-2)}\n".encode())
+    _run(settings)
+    theirs = (first.lower(), last.lower(), mail, tel, "+33" + tel[1:])
+    assert values_left(settings, theirs) == {}
+    write(raw, "receipts", day(-1), "r.csv", f"{header}\nT30; C08;04/11/2026;1,00;{first} {last};\n".encode())
+    _run(settings)
+    assert values_left(settings, theirs) == {}
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:  # the receipts themselves stay, as counted
+        assert con.execute("SELECT ticket, montant, porteur FROM raw.receipts WHERE ticket IN ('T20', 'T30') "
+                           "ORDER BY 1").fetchall() == [("T20", "11,00", None), ("T30", "1,00", None)]

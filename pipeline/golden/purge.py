@@ -37,6 +37,7 @@ from pipeline.sql import literal, quote, raw_table, scalar
 from pipeline.staging import PURGED_TOKEN, RETIRED_REASONS, RETIRED_RECORDS_SQL, SUPERSEDED_REASON, looked_up_values
 from pipeline.staging_changes import FULL_EXPORTS
 from pipeline.staging_lookup import TABLE as NORMALISED_VALUES
+from pipeline.staging_read import trimmed
 from pipeline.warehouse import table_exists, transaction
 
 SCHEMAS = ("raw", "staging", "identity", "golden", "marts")
@@ -236,9 +237,12 @@ def _unscrubbed(table: str, keys: list[Key] | None, columns: list[str], token: s
     """The condition naming the rows of `table` that `keys` name (every row when None) and that still hold a value
     in `columns`."""
     holding = " OR ".join(f"{quote(c)} IS DISTINCT FROM {v}" for c, v in _scrubbed_values(columns, token).items())
+    # A raw row names its record (card, device) as delivered, staging as trimmed: ' K1 ' is the card K1, whose
+    # receipts and own rows kept their values when compared as written.
+    own_key = (lambda c: trimmed(c, "t")) if table.startswith("raw.") else (lambda c: f"t.{quote(c)}")
     named_rows = "" if keys is None else "rowid IN (" + " UNION ALL ".join(
         f"SELECT t.rowid FROM {table} t SEMI JOIN {target} p ON "
-        + " AND ".join(f"t.{quote(a)} = p.{quote(b)}" for a, b in zip(own, theirs, strict=True))
+        + " AND ".join(f"{own_key(a)} = p.{quote(b)}" for a, b in zip(own, theirs, strict=True))
         for own, target, theirs in keys) + ") AND "
     return f"{named_rows}({holding})"
 
@@ -320,6 +324,21 @@ CREATE OR REPLACE TEMP TABLE _retired_rows AS
            coalesce(list_contains($retired, q.reason) OR starts_with(q.reason, $superseded), false) AS counted
     FROM staging.quarantine q SEMI JOIN _retired_records r USING (source, source_record_id)
 """
+
+
+def _quarantined_activity_rows(con: duckdb.DuckDBPyConnection, sources: list[Source]) -> list[Key]:
+    """The key naming the quarantined rows of activity sources that point at a purged record through `person_ref` (a
+    corrected receipt's first version, a receipt without a ticket number): staging.quarantine names them by their own
+    record id, not the card's, and their `raw_record` is the raw line, the card holder's name on it included."""
+    refs = [s for s in sources if s.person_ref and table_exists(con, f"raw.{s.name}")]
+    if not refs or not table_exists(con, "staging.quarantine"):
+        return []
+    located = ("source", "_file", "_line")
+    con.execute("CREATE OR REPLACE TEMP TABLE _purge_quarantined AS " + " UNION ALL ".join(
+        f"SELECT q.source, q._file, q._line FROM staging.quarantine q JOIN {raw_table(s.name)} t "
+        f"ON q.source = {literal(s.name)} AND t._file = q._file AND t._line = q._line "
+        f"WHERE {trimmed(s.person_ref.column, 't')} IN {_records_of(s.person_ref.source)}" for s in refs))
+    return [(located, "_purge_quarantined", located)]
 
 
 def _forget_looked_up(con: duckdb.DuckDBPyConnection, source: Source, table: str, keys: list[Key],
@@ -456,6 +475,8 @@ def purge_excluded(con: duckdb.DuckDBPyConnection, sources: list[Source], run_id
                     purged[NORMALISED_VALUES] = purged.get(NORMALISED_VALUES, 0) + n
             else:
                 keys = None if f"{schema}.{name}" == "staging.erasure_requests" else _keys(columns)
+                if f"{schema}.{name}" == "staging.quarantine":
+                    keys += _quarantined_activity_rows(con, sources)
                 passes = [(keys, _scrubbed(columns, KEEP), None)]
                 if {"source", "device_id"} <= columns.keys():  # devices nobody else used go with their owner
                     passes.append(([(("source", "device_id"), "_purge_devices", ("source", "device_id"))],
