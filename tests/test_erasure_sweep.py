@@ -10,11 +10,14 @@ import duckdb
 from tests.hostile import (
     FORGET_YAML,
     SOURCES_YAML,
+    balanced,
     crm_rows,
     customer_of,
     day,
     person,
+    personal_values,
     project,
+    published_ids,
     shop_lines,
     values_left,
     write,
@@ -130,3 +133,33 @@ def test_receipts_pointing_at_an_erased_card_typed_with_spaces_keep_no_value_of_
     with duckdb.connect(str(settings.warehouse), read_only=True) as con:  # the receipts themselves stay, as counted
         assert con.execute("SELECT ticket, montant, porteur FROM raw.receipts WHERE ticket IN ('T20', 'T30') "
                            "ORDER BY 1").fetchall() == [("T20", "11,00", None), ("T30", "1,00", None)]
+
+
+def test_an_erased_persons_rows_that_belong_to_no_customer_of_theirs_are_scrubbed_too(tmp_path, cli_env):
+    """Hugo's CRM row came without its id: quarantined, he is no customer. Léa's shop account S09 is handed over to
+    Zoé (a new e-mail and name): its first version, Léa's, is quarantined as superseded and the account is Zoé's
+    customer now. Both ask for erasure by their e-mail: the purge, which finds rows through the erased customers'
+    records, never reached these rows, and their raw and quarantined values stayed."""
+    settings = _forgetting(tmp_path)
+    raw = tmp_path / "raw"
+    rows = crm_rows()
+    rows[8] = rows[8].replace("C08", "")
+    write(raw, "crm", day(-3), "export.csv", _crm(rows))
+    write(raw, "shop", day(-3), "accounts.jsonl", ("\n".join(shop_lines(range(9, 10)) + shop_lines(range(14, 17)))
+                                                   + "\n").encode())
+    _run(settings)
+    hugo, lea = person(8), person(9)
+    zoe = shop_lines(range(9, 10))[0].replace(lea[2], "zoe.roux.2@other.example").replace("Léa", "Zoé") \
+        .replace("Moreau", "Roux")
+    write(raw, "shop", day(-2), "accounts.jsonl", (zoe + "\n").encode())
+    _run(settings)
+    write(raw, "forget", day(-1), "requests.csv",
+          f"request_id,email,requested_at\nR1,{hugo[2]},{day(-1)}\nR2,{lea[2].upper()},{day(-1)}\n".encode())
+    _run(settings)
+    assert values_left(settings, (*personal_values(8), lea[2], lea[3], "moreau")) == {}
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        zoes = customer_of(con, "shop", "S09")
+        assert zoes in published_ids(settings)  # the account stays Zoé's, with her values
+        assert con.execute("SELECT first_name, email FROM marts.customer_360 WHERE customer_id = ?",
+                           [zoes]).fetchone() == ("Zoé", "zoe.roux.2@other.example")
+    balanced(settings)

@@ -29,14 +29,27 @@ too, on the run that retires it, as data minimisation (RETIRED_SQL): the custome
 
 from __future__ import annotations
 
+import hashlib
+
 import duckdb
+import pandas as pd
 
 from pipeline.config import Source
 from pipeline.golden.privacy import REGISTRY_COLUMNS
+from pipeline.normalise.email import email_match_key
 from pipeline.sql import literal, quote, raw_table, scalar
-from pipeline.staging import PURGED_TOKEN, RETIRED_REASONS, RETIRED_RECORDS_SQL, SUPERSEDED_REASON, looked_up_values
+from pipeline.staging import (
+    CLEANED,
+    PURGED_TOKEN,
+    RETIRED_REASONS,
+    RETIRED_RECORDS_SQL,
+    SUPERSEDED_REASON,
+    looked_up_values,
+    prepare,
+)
 from pipeline.staging_changes import FULL_EXPORTS
 from pipeline.staging_lookup import TABLE as NORMALISED_VALUES
+from pipeline.staging_lookup import NormalisedValues
 from pipeline.staging_read import trimmed
 from pipeline.warehouse import table_exists, transaction
 
@@ -239,7 +252,9 @@ def _unscrubbed(table: str, keys: list[Key] | None, columns: list[str], token: s
     holding = " OR ".join(f"{quote(c)} IS DISTINCT FROM {v}" for c, v in _scrubbed_values(columns, token).items())
     # A raw row names its record (card, device) as delivered, staging as trimmed: ' K1 ' is the card K1, whose
     # receipts and own rows kept their values when compared as written.
-    own_key = (lambda c: trimmed(c, "t")) if table.startswith("raw.") else (lambda c: f"t.{quote(c)}")
+    def own_key(column: str) -> str:
+        return trimmed(column, "t") if table.startswith("raw.") and column not in RAW_META else f"t.{quote(column)}"
+
     named_rows = "" if keys is None else "rowid IN (" + " UNION ALL ".join(
         f"SELECT t.rowid FROM {table} t SEMI JOIN {target} p ON "
         + " AND ".join(f"{own_key(a)} = p.{quote(b)}" for a, b in zip(own, theirs, strict=True))
@@ -339,6 +354,61 @@ def _quarantined_activity_rows(con: duckdb.DuckDBPyConnection, sources: list[Sou
         f"ON q.source = {literal(s.name)} AND t._file = q._file AND t._line = q._line "
         f"WHERE {trimmed(s.person_ref.column, 't')} IN {_records_of(s.person_ref.source)}" for s in refs))
     return [(located, "_purge_quarantined", located)]
+
+
+def _point_hashes(con: duckdb.DuckDBPyConnection, source: Source, rows: pd.DataFrame) -> list[tuple[str, int, str]]:
+    """(file, line, registry hash) of each e-mail and phone the raw `rows` hold, keyed as staging keys them, through the
+    normalisation lookup (a value staged before is read back, not normalised again; nothing is saved to it)."""
+    frame, lookup, out = prepare(source, rows), NormalisedValues(con), []
+    for field, region in (("email", ""), ("phone", source.country)):
+        column = source.person.get(field)
+        if not isinstance(column, str) or CLEANED + column not in frame:
+            continue
+        value, ok, *_ = lookup.columns(field, frame[CLEANED + column], region)
+        if field == "email":
+            value = value.where(ok.eq(True)).map(email_match_key, na_action="ignore")
+        points = value.where(ok.eq(True))
+        out += [(f, line, hashlib.sha256(f"{field}:{v}".encode()).hexdigest())
+                for f, line, v in zip(frame["_file"], frame["_line"], points, strict=True) if isinstance(v, str)]
+    return out
+
+
+def _scrub_strays(con: duckdb.DuckDBPyConnection, sources: list[Source], purged: dict[str, int]) -> None:
+    """Scrub the quarantined person rows that belong to no purged record but hold an erased e-mail or phone: a record
+    without its id (quarantined, no customer), an older version of an account that now holds another person's values.
+    The passes through customers never reach them, and the request named their very e-mail or phone. Their raw rows,
+    quarantined rows and looked-up values go as an erased record's do; the rows stay (counted as purged)."""
+    if not (table_exists(con, "staging.quarantine") and table_exists(con, "identity.erasure_registry")) or not scalar(
+            con, "SELECT count(*) FROM identity.erasure_registry WHERE kind <> 'record' AND NOT coalesce(shared, false)"):
+        return
+    located = ("_file", "_line")
+    for source in sources:
+        if not source.has_person or source.is_erasure or not table_exists(con, f"raw.{source.name}"):
+            continue
+        table = raw_table(source.name)
+        rows = con.execute(f"""SELECT t.* FROM {table} t SEMI JOIN staging.quarantine q
+            ON q.source = $source AND q._file = t._file AND q._line = t._line AND q.raw_record IS NOT NULL
+               AND (q.source_record_id IS NULL OR q.source_record_id NOT IN (
+                   SELECT source_record_id FROM _purge_records WHERE source = $source))""", {"source": source.name}).df()
+        if rows.empty or not (hashes := _point_hashes(con, source, rows)):
+            continue
+        con.execute("""CREATE OR REPLACE TEMP TABLE _purge_strays AS SELECT DISTINCT h._file, h._line
+            FROM (SELECT unnest(?, recursive := true)) h SEMI JOIN identity.erasure_registry r
+            ON r.identifier_hash = h.hash AND NOT coalesce(r.shared, false)""",
+                    [[{"_file": f, "_line": line, "hash": h} for f, line, h in hashes]])
+        if not scalar(con, "SELECT count(*) FROM _purge_strays"):
+            continue
+        keys: list[Key] = [(located, "_purge_strays", located)]
+        scrubbed = [c for c in rows.columns if c not in _kept(source) | RAW_META]
+        if n := _forget_looked_up(con, source, table, keys, scrubbed, _token(source)):
+            purged[NORMALISED_VALUES] = purged.get(NORMALISED_VALUES, 0) + n
+        for name, n in ((f"raw.{source.name}", _scrub(con, table, keys, scrubbed, _token(source))),
+                        ("staging.quarantine", _scrub(
+                            con, "staging.quarantine",
+                            [(("source", *located), f"(SELECT {literal(source.name)} AS source, * FROM _purge_strays)",
+                              ("source", *located))], ["reason", "raw_record"]))):
+            if n:
+                purged[name] = purged.get(name, 0) + n
 
 
 def _forget_looked_up(con: duckdb.DuckDBPyConnection, source: Source, table: str, keys: list[Key],
@@ -453,6 +523,7 @@ def purge_excluded(con: duckdb.DuckDBPyConnection, sources: list[Source], run_id
                 and (n := scalar(con, FORGET_NORMALISED_SQL))):
                 purged[NORMALISED_VALUES] = n
         _scrub_retired(con, sources, purged)
+        _scrub_strays(con, sources, purged)
         columns_of = _columns(con)
         if table_exists(con, "identity.id_events") and (history := columns_of.get(("marts", "customer_history"))) \
                 and (n := _scrub_history_values(con, history)):
