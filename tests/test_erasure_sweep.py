@@ -37,28 +37,11 @@ def _forgetting(root):
     return settings
 
 
-def test_an_erasure_forgets_the_values_of_every_version_of_the_records_not_only_the_newest(tmp_path, cli_env):
-    """Claire's CRM record first holds one e-mail, then the CRM sends it with a new one; she asks for erasure by the
-    new one. The normalisation lookup forgot the values of the staged (newest) version only: the old e-mail, which she
-    could equally have asked by, stayed in staging.normalised_values."""
-    settings = _forgetting(tmp_path)
-    raw = tmp_path / "raw"
-    write(raw, "crm", day(-3), "export.csv", _crm(crm_rows()))
-    write(raw, "shop", day(-3), "accounts.jsonl", ("\n".join(shop_lines(range(14, 17))) + "\n").encode())
-    _run(settings)
-    write(raw, "crm", day(-2), "export.csv", _crm([crm_rows(changed=1)[1]]))
-    _run(settings)
-    first, last, mail, tel, _ = person(1)
-    new_mail = mail.replace("@", ".new@")
-    write(raw, "forget", day(-1), "requests.csv", f"request_id,email,requested_at\nR1,{new_mail},{day(-1)}\n".encode())
-    _run(settings)
-    assert values_left(settings, (first.lower(), last.lower(), mail, new_mail, tel, "+33" + tel[1:])) == {}
-
-
 def test_an_id_merged_into_a_customer_later_erased_keeps_no_value_in_the_history(tmp_path, cli_env):
     """Louis's shop account first holds another e-mail (two customers); a later export gives it his CRM e-mail and the
     two customers become one. The merged-away id's history versions (its old e-mail, his names) were not blanked when
-    the survivor was erased."""
+    the survivor was erased; and the normalisation lookup forgot the staged version's values only, so the account's
+    old e-mail stayed in staging.normalised_values."""
     settings = _forgetting(tmp_path)
     raw = tmp_path / "raw"
     first, last, mail, _, _ = person(2)

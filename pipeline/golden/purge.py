@@ -30,6 +30,7 @@ too, on the run that retires it, as data minimisation (RETIRED_SQL): the custome
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 
 import duckdb
 import pandas as pd
@@ -263,10 +264,11 @@ def _unscrubbed(table: str, keys: list[Key] | None, columns: list[str], token: s
 
 
 def _scrub(con: duckdb.DuckDBPyConnection, table: str, keys: list[Key] | None, columns: list[str],
-           token: str | None = None) -> int:
+           token: str | None = None, forget: Callable[[str], object] | None = None) -> int:
     """Purge the rows `keys` name (every row when None) that still hold a value in `columns`. The rows are found by
     semi-joins on the table's own keys (one hash join each, not OR-ed IN subqueries per row), then replaced by
-    their scrubbed copy: a DuckDB UPDATE of many columns over a third of a table costs ~20x an insert + delete."""
+    their scrubbed copy: a DuckDB UPDATE of many columns over a third of a table costs ~20x an insert + delete.
+    `forget` is handed a query of those rows as they are before (the lookup forgets their values)."""
     if keys == [] or not columns:
         return 0
     value = _scrubbed_values(columns, token)
@@ -274,6 +276,8 @@ def _scrub(con: duckdb.DuckDBPyConnection, table: str, keys: list[Key] | None, c
     if not (hits := scalar(con, f"CREATE OR REPLACE TEMP TABLE _purge_hits AS SELECT rowid AS row FROM {table} "
                                 f"WHERE {_unscrubbed(table, keys, columns, token)}")):
         return 0
+    if forget:
+        forget(f"SELECT * FROM {table} WHERE rowid IN (SELECT row FROM _purge_hits)")
     every = [d[0] for d in con.execute(f"SELECT * FROM {table} LIMIT 0").description]
     scrubbed = ", ".join(value.get(c, quote(c)) for c in every)
     # copied aside, deleted, then inserted back: a table with a primary key never holds both copies of a row
@@ -400,9 +404,8 @@ def _scrub_strays(con: duckdb.DuckDBPyConnection, sources: list[Source], purged:
             continue
         keys: list[Key] = [(located, "_purge_strays", located)]
         scrubbed = [c for c in rows.columns if c not in _kept(source) | RAW_META]
-        if n := _forget_looked_up(con, source, table, keys, scrubbed, _token(source)):
-            purged[NORMALISED_VALUES] = purged.get(NORMALISED_VALUES, 0) + n
-        for name, n in ((f"raw.{source.name}", _scrub(con, table, keys, scrubbed, _token(source))),
+        for name, n in ((f"raw.{source.name}", _scrub(con, table, keys, scrubbed, _token(source),
+                                                       _forgetting(con, source, purged))),
                         ("staging.quarantine", _scrub(
                             con, "staging.quarantine",
                             [(("source", *located), f"(SELECT {literal(source.name)} AS source, * FROM _purge_strays)",
@@ -411,17 +414,17 @@ def _scrub_strays(con: duckdb.DuckDBPyConnection, sources: list[Source], purged:
                 purged[name] = purged.get(name, 0) + n
 
 
-def _forget_looked_up(con: duckdb.DuckDBPyConnection, source: Source, table: str, keys: list[Key],
-                      scrubbed: list[str], token: str | None) -> int:
-    """Make the normalisation lookup forget the values of the raw rows of `table` that `keys` name and that are about
-    to be scrubbed: every version of the records (FORGET_NORMALISED_SQL reads the staged version alone, and an
-    e-mail a record held before its source updated it stayed in the lookup). Returns the lookup rows deleted."""
-    if not source.has_person or not table_exists(con, NORMALISED_VALUES):
-        return 0
-    rows = con.execute(f"SELECT * FROM {table} WHERE {_unscrubbed(table, keys, scrubbed, token)}").df()
-    if rows.empty or not (forgotten := sorted(looked_up_values(source, rows))):
-        return 0
-    return scalar(con, f"DELETE FROM {NORMALISED_VALUES} WHERE raw IN (SELECT unnest(?))", [forgotten])
+def _forgetting(con: duckdb.DuckDBPyConnection, source: Source, purged: dict[str, int]) -> Callable[[str], object]:
+    """What _scrub calls with a query of the raw rows of `source` it is about to scrub: the normalisation lookup forgets
+    their values, every version of the records (FORGET_NORMALISED_SQL reads the staged version alone, and an e-mail a
+    record held before its source updated it stayed in the lookup); the rows deleted from it are added to `purged`."""
+    def forget(rows_sql: str) -> None:
+        if not source.has_person or not table_exists(con, NORMALISED_VALUES):
+            return
+        if forgotten := sorted(looked_up_values(source, con.execute(rows_sql).df())):
+            purged[NORMALISED_VALUES] = purged.get(NORMALISED_VALUES, 0) + scalar(
+                con, f"DELETE FROM {NORMALISED_VALUES} WHERE raw IN (SELECT unnest(?))", [forgotten])
+    return forget
 
 
 def _scrub_retired(con: duckdb.DuckDBPyConnection, sources: list[Source], purged: dict[str, int]) -> None:
@@ -443,9 +446,7 @@ def _scrub_retired(con: duckdb.DuckDBPyConnection, sources: list[Source], purged
         table, token = raw_table(source.name), _token(source)
         scrubbed = [c for c in columns if c not in _kept(source) | RAW_META]
         keys: list[Key] = [((source.record_id,), _records_of(source.name, "_retired_records"), ("source_record_id",))]
-        if n := _forget_looked_up(con, source, table, keys, scrubbed, token):
-            hits[NORMALISED_VALUES] = hits.get(NORMALISED_VALUES, 0) + n
-        hits[f"raw.{source.name}"] = _scrub(con, table, keys, scrubbed, token)
+        hits[f"raw.{source.name}"] = _scrub(con, table, keys, scrubbed, token, _forgetting(con, source, hits))
     quarantine, located = columns_of[("staging", "quarantine")], ("source", "_file", "_line")
     hits["staging.quarantine"] = sum(
         _scrub(con, "staging.quarantine", [(located, f"(SELECT * FROM _retired_rows WHERE {where})", located)],
@@ -542,8 +543,7 @@ def purge_excluded(con: duckdb.DuckDBPyConnection, sources: list[Source], run_id
                     continue
                 passes = [(keys, [c for c in columns if c not in keep | RAW_META],
                            token) for keys, keep, token in _raw_passes(by_name[name])]
-                if n := _forget_looked_up(con, by_name[name], table, *passes[0]):
-                    purged[NORMALISED_VALUES] = purged.get(NORMALISED_VALUES, 0) + n
+                forget = _forgetting(con, by_name[name], purged)  # the record's every version: its first pass
             else:
                 keys = None if f"{schema}.{name}" == "staging.erasure_requests" else _keys(columns)
                 if f"{schema}.{name}" == "staging.quarantine":
@@ -552,7 +552,8 @@ def purge_excluded(con: duckdb.DuckDBPyConnection, sources: list[Source], run_id
                 if {"source", "device_id"} <= columns.keys():  # devices nobody else used go with their owner
                     passes.append(([(("source", "device_id"), "_purge_devices", ("source", "device_id"))],
                                    _scrubbed(columns, KEEP - {"device_id"}), None))
-            if n := sum(_scrub(con, table, keys, scrub, token) for keys, scrub, token in passes):
+            if n := sum(_scrub(con, table, keys, scrub, token, forget if i == 0 and schema == "raw" else None)
+                        for i, (keys, scrub, token) in enumerate(passes)):
                 purged[f"{schema}.{name}"] = n
         con.execute("""CREATE TABLE IF NOT EXISTS golden.purge_log (
             run_id VARCHAR, purged_at TIMESTAMP, customer_id VARCHAR, reason VARCHAR, records BIGINT)""")
