@@ -360,6 +360,9 @@ def _quarantined_activity_rows(con: duckdb.DuckDBPyConnection, sources: list[Sou
     return [(located, "_purge_quarantined", located)]
 
 
+STRAYS_CHECKED = "identity.stray_checks"  # when _scrub_strays last looked, and at how many registered points
+
+
 def _point_hashes(con: duckdb.DuckDBPyConnection, source: Source, rows: pd.DataFrame) -> list[tuple[str, int, str]]:
     """(file, line, registry hash) of each e-mail and phone the raw `rows` hold, keyed as staging keys them, through the
     normalisation lookup (a value staged before is read back, not normalised again; nothing is saved to it)."""
@@ -382,18 +385,33 @@ def _scrub_strays(con: duckdb.DuckDBPyConnection, sources: list[Source], purged:
     without its id (quarantined, no customer), an older version of an account that now holds another person's values.
     The passes through customers never reach them, and the request named their very e-mail or phone. Their raw rows,
     quarantined rows and looked-up values go as an erased record's do; the rows stay (counted as purged)."""
-    if not (table_exists(con, "staging.quarantine") and table_exists(con, "identity.erasure_registry")) or not scalar(
-            con, "SELECT count(*) FROM identity.erasure_registry WHERE kind <> 'record' AND NOT coalesce(shared, false)"):
+    if not (table_exists(con, "staging.quarantine") and table_exists(con, "identity.erasure_registry")
+            and table_exists(con, "staging.staged_files")):
+        return
+    # The registry only grows: rows checked against it as it is need no second look. Every row is checked when it grew
+    # since the last check, else the rows of the files staged since (the superseded versions pile up day after day).
+    points = scalar(con, "SELECT count(*) FROM identity.erasure_registry WHERE kind <> 'record'")
+    con.execute(f"CREATE TABLE IF NOT EXISTS {STRAYS_CHECKED} (checked_at TIMESTAMP, registry_points BIGINT)")
+    last = con.execute(f"SELECT checked_at, registry_points FROM {STRAYS_CHECKED}").fetchone()
+    since = last[0] if last and last[1] == points else None
+    con.execute(f"CREATE OR REPLACE TABLE {STRAYS_CHECKED} AS SELECT now()::TIMESTAMP AS checked_at, "
+                "?::BIGINT AS registry_points", [points])
+    if not points:
         return
     located = ("_file", "_line")
+    persons = [s.name for s in sources if s.has_person and not s.is_erasure]
+    con.execute("""CREATE OR REPLACE TEMP TABLE _stray_candidates AS SELECT q.source, q._file, q._line
+        FROM staging.quarantine q WHERE q.raw_record IS NOT NULL AND list_contains($persons, q.source)
+          AND ($since IS NULL OR q._file IN (SELECT file FROM staging.staged_files WHERE staged_at > $since))
+          AND NOT EXISTS (SELECT 1 FROM _purge_records p WHERE p.source = q.source
+                          AND p.source_record_id = q.source_record_id)""", {"persons": persons, "since": since})
+    holding = {r[0] for r in con.execute("SELECT DISTINCT source FROM _stray_candidates").fetchall()}
     for source in sources:
-        if not source.has_person or source.is_erasure or not table_exists(con, f"raw.{source.name}"):
+        if source.name not in holding or not table_exists(con, f"raw.{source.name}"):
             continue
         table = raw_table(source.name)
-        rows = con.execute(f"""SELECT t.* FROM {table} t SEMI JOIN staging.quarantine q
-            ON q.source = $source AND q._file = t._file AND q._line = t._line AND q.raw_record IS NOT NULL
-               AND (q.source_record_id IS NULL OR q.source_record_id NOT IN (
-                   SELECT source_record_id FROM _purge_records WHERE source = $source))""", {"source": source.name}).df()
+        rows = con.execute(f"""SELECT t.* FROM {table} t SEMI JOIN _stray_candidates q
+            ON q.source = $source AND q._file = t._file AND q._line = t._line""", {"source": source.name}).df()
         if rows.empty or not (hashes := _point_hashes(con, source, rows)):
             continue
         con.execute("""CREATE OR REPLACE TEMP TABLE _purge_strays AS SELECT DISTINCT h._file, h._line
