@@ -39,8 +39,8 @@ from pipeline.golden.privacy import (
     AMBIGUOUS_REQUESTS_SQL,
     CREATE_REGISTRY_SQL,
     REGISTER_ERASURES_SQL,
-    UNUSABLE_REQUESTS_SQL,
     excluded_customers_sql,
+    unusable_requests_sql,
 )
 from pipeline.golden.sessions import (
     CUSTOMER_ACTIVITIES_WITH_STITCHED_SESSIONS_SQL,
@@ -122,7 +122,7 @@ def excluded_customers(context: dg.AssetExecutionContext, duckdb: DuckDBResource
             CUSTOMER_ACTIVITIES_WITH_STITCHED_SESSIONS_SQL, as_of=settings.reference_date,
             adjust=lambda c, _rows: [r[0] for r in c.execute(AMBIGUOUS_REQUESTS_SQL).fetchall()])
         counts = dict(con.execute("SELECT reason, count(*) FROM golden.excluded_customers GROUP BY 1").fetchall())
-        unusable = [r[0] for r in con.execute(UNUSABLE_REQUESTS_SQL).fetchall()]
+        unusable = [r[0] for r in con.execute(unusable_requests_sql(con, settings.sources())).fetchall()]
         metadata = table_metadata(con, "golden.excluded_customers")
     if ambiguous:  # request ids only: never the e-mail or phone
         context.log.warning(f"{len(ambiguous)} erasure request(s) name an e-mail or phone that several customers hold "

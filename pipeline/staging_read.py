@@ -24,10 +24,10 @@ WHITESPACE = "".join(c for c in map(chr, range(0x10000)) if ("a" + c).strip() ==
 EDGE_SPACE = literal(f"^[{WHITESPACE}]|[{WHITESPACE}]$")  # none of them is special in a character class
 
 
-def _trimmed(column: str) -> str:
-    """The column as _col reads it: trimmed, NULL when blank (trim with a set of characters costs 4 times a plain
-    read: only the values with whitespace at either end pay it)."""
-    value = quote(column)
+def trimmed(column: str, alias: str = "") -> str:
+    """The column (of the relation `alias`) as _col reads it: trimmed, NULL when blank (trim with a set of characters
+    costs 4 times a plain read: only the values with whitespace at either end pay it)."""
+    value = f"{alias}.{quote(column)}" if alias else quote(column)
     return (f"CASE WHEN regexp_matches({value}, {EDGE_SPACE}) THEN nullif(trim({value}, {literal(WHITESPACE)}), '') "
             f"ELSE nullif({value}, '') END")
 
@@ -38,15 +38,15 @@ def prepared_query(source: Source, present: set[str]) -> str:
     is CLEANED + column, except the record id's when it is `_record_id` itself (`cleaned` names it either way)."""
     purged = purged_columns(source, present)
     columns = [f"{quote(c)}" for c in META_COLUMNS if c in present]
-    record_id = _trimmed(source.record_id) if source.record_id in present else "NULL::VARCHAR"
+    record_id = trimmed(source.record_id) if source.record_id in present else "NULL::VARCHAR"
     columns.append(f"{record_id} AS _record_id")  # read before the purge's token goes, as stage_source does
     token = literal(PURGED_TOKEN)
     columns.append(f"coalesce({' OR '.join(f'{quote(c)} = {token}' for c in purged)}, false) AS _purged"
                    if purged else "false AS _purged")
     for column in source.mapped_columns:
         if column in present and cleaned(source, column, present) != "_record_id":
-            value = (f"CASE WHEN {quote(column)} = {token} THEN NULL ELSE {_trimmed(column)} END"
-                     if column in purged else _trimmed(column))
+            value = (f"CASE WHEN {quote(column)} = {token} THEN NULL ELSE {trimmed(column)} END"
+                     if column in purged else trimmed(column))
             columns.append(f"{value} AS {quote(CLEANED + column)}")
         if ALSO + column in present:  # the further elements a selector matched (staging._further_elements)
             columns.append(quote(ALSO + column))

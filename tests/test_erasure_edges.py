@@ -166,3 +166,24 @@ def test_an_erased_customers_own_points_stay_theirs_when_the_member_sharing_one_
 
     assert shared == {point("email:marie@example.fr"): False, point("email:marie.d@example.org"): False,
                       point("phone:+33698765432"): False, point("phone:+33145678910"): True}
+
+
+def test_an_honoured_request_is_not_reported_unusable_on_the_runs_after_its_purge(household, capfd):
+    # The purge scrubs the requests' e-mails and phones (the registry keeps their hashes): the next runs, and a full
+    # restage, read R1 without either and warned that it erased no one, asking the officer to deliver it again.
+    materialise(household)
+    assert _customer(household, "C01")[1] == "erased"
+    _write(household.raw_dir, "gdpr", "2026-11-26",
+           "request_id,email,phone,requested_at\nR9,marie.dupontel,12,2026-11-26\n")
+    for options, said in (({}, ["R9"]), ({"full_refresh": True}, [])):  # R9 alone, on the run it came in
+        capfd.readouterr()
+        assert _unusable_requests(materialise(household, **options)) == len(said), options
+        warnings = [line for line in capfd.readouterr().err.splitlines() if "erasure request(s) hold neither" in line]
+        assert [w.rsplit(": ", 1)[1] for w in warnings] == said, (options, warnings)
+    assert _customer(household, "C01")[1:] == ("erased", False)
+
+
+def _unusable_requests(result) -> int:
+    return next(e.event_specific_data.materialization.metadata["erasure_requests_unusable"].value
+                for e in result.get_asset_materialization_events()
+                if e.asset_key.path == ["golden", "excluded_customers"])

@@ -35,7 +35,7 @@ from pipeline.golden.sessions import CUSTOMER_ACTIVITIES_WITH_STITCHED_SESSIONS_
 from pipeline.sql import literal, named, quote, scalar
 from pipeline.warehouse import table_exists, transaction
 
-CHANGED = "golden.changed_customers"
+CHANGED = purge.CHANGED
 FINGERPRINTS = "golden.customer_fingerprints"  # committed: what the golden and marts tables hold
 PENDING = "golden.customer_fingerprints_next"  # this run's, committed at its end
 # (previous, current): a new id each commit, so a published copy can say which committed marts it holds and a

@@ -7,6 +7,16 @@ staging.person_contacts), or is an erased record
 (purge.py registers every e-mail, phone and record key of an erased customer that no other customer holds):
 the whole customer goes, not just the matching record."""
 
+from __future__ import annotations
+
+import duckdb
+
+from pipeline.config import Source
+from pipeline.sql import literal, quote, raw_table
+from pipeline.staging import PURGED_TOKEN, purged_columns
+from pipeline.staging_read import raw_columns
+from pipeline.warehouse import table_exists
+
 # `shared`: an e-mail or phone an erased customer held that another customer holds too (a household's landline), set
 # by the purge (purge.py): it erases no one since (the erased person's records still match by their record keys).
 CREATE_REGISTRY_SQL = """
@@ -73,10 +83,23 @@ ERASED_CUSTOMERS_SQL = f"""
     SELECT DISTINCT customer_id FROM matched WHERE identifier_hash NOT IN (SELECT identifier_hash FROM ambiguous)"""
 # The requests (ids) whose e-mail or phone several customers hold; reads scoped_xref as above.
 AMBIGUOUS_REQUESTS_SQL = f"WITH {_ERASURE_MATCHES} SELECT DISTINCT request_id FROM ambiguous ORDER BY 1"
-# The requests (ids) holding neither a valid e-mail nor a valid phone (`not-an-email`, a number invalid for the erasure
-# source's country): they can erase no one, and were kept as requests without a word (a field issue only).
-UNUSABLE_REQUESTS_SQL = """SELECT DISTINCT source_record_id FROM staging.erasure_requests
-    WHERE email_key IS NULL AND phone IS NULL ORDER BY 1"""
+
+
+def unusable_requests_sql(con: duckdb.DuckDBPyConnection, sources: list[Source]) -> str:
+    """The requests (ids) holding neither a valid e-mail nor a valid phone (`not-an-email`, a number invalid for the
+    erasure source's country): they can erase no one, and were kept as requests without a word (a field issue only).
+    A request the purge has scrubbed (its raw row holds the purge's token) is left out: it holds neither any more
+    either, and every run after it was honoured said it erased no one."""
+    parts = []
+    for source in (s for s in sources if s.is_erasure and table_exists(con, f"raw.{s.name}")):
+        purged = " OR ".join(f"r.{quote(c)} = {literal(PURGED_TOKEN)}"
+                             for c in purged_columns(source, raw_columns(con, source))) or "false"
+        parts.append(f"SELECT e.source_record_id FROM staging.erasure_requests e JOIN {raw_table(source.name)} r "
+                     f"ON e.source = {literal(source.name)} AND r._file = e._file AND r._line = e._line "
+                     f"WHERE e.email_key IS NULL AND e.phone IS NULL AND NOT coalesce({purged}, false)")
+    if not parts:
+        return "SELECT NULL WHERE false"
+    return f"SELECT DISTINCT source_record_id FROM ({' UNION ALL '.join(parts)}) ORDER BY 1"
 
 
 def excluded_customers_sql(retention_days: int) -> str:

@@ -29,22 +29,39 @@ too, on the run that retires it, as data minimisation (RETIRED_SQL): the custome
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Callable
+
 import duckdb
+import pandas as pd
 
 from pipeline.config import Source
 from pipeline.golden.privacy import REGISTRY_COLUMNS
+from pipeline.normalise.email import email_match_key
 from pipeline.sql import literal, quote, raw_table, scalar
-from pipeline.staging import PURGED_TOKEN, RETIRED_REASONS, RETIRED_RECORDS_SQL, SUPERSEDED_REASON, looked_up_values
+from pipeline.staging import (
+    CLEANED,
+    PURGED_TOKEN,
+    RETIRED_REASONS,
+    RETIRED_RECORDS_SQL,
+    SUPERSEDED_REASON,
+    looked_up_values,
+    prepare,
+)
 from pipeline.staging_changes import FULL_EXPORTS
 from pipeline.staging_lookup import TABLE as NORMALISED_VALUES
+from pipeline.staging_lookup import NormalisedValues
+from pipeline.staging_read import trimmed
 from pipeline.warehouse import table_exists, transaction
 
 SCHEMAS = ("raw", "staging", "identity", "golden", "marts")
+# The run's changed customers (pipeline/golden/changes.py builds it and reads the name from here: it imports this module).
+CHANGED = "golden.changed_customers"
 # Tables of ids, hashes, dates and counts only, or that the purge maintains itself.
 UNTOUCHED = {"staging.staged_files", FULL_EXPORTS, NORMALISED_VALUES, "identity.erasure_registry", "identity.purged_records", "identity.id_registry",
              "identity.id_events", "identity.record_customer", "identity.clusters", "identity.linked_records",
              "golden.excluded_customers", "golden.purge_log", "marts.customer_xref", "marts.data_quality",
-             "golden.changed_customers", "golden.customer_fingerprints", "golden.customer_fingerprints_next",
+             CHANGED, "golden.customer_fingerprints", "golden.customer_fingerprints_next",
              "golden.marts_generation", "golden.changed_rows"}
 # Columns that are keys, ids, codes or bookkeeping, never a person's value.
 KEEP = {"customer_id", "source", "source_record_id", "unique_id", "unique_id_l", "unique_id_r", "source_l",
@@ -242,18 +259,24 @@ def _unscrubbed(table: str, keys: list[Key] | None, columns: list[str], token: s
     """The condition naming the rows of `table` that `keys` name (every row when None) and that still hold a value
     in `columns`."""
     holding = " OR ".join(f"{quote(c)} IS DISTINCT FROM {v}" for c, v in _scrubbed_values(columns, token).items())
+    # A raw row names its record (card, device) as delivered, staging as trimmed: ' K1 ' is the card K1, whose
+    # receipts and own rows kept their values when compared as written.
+    def own_key(column: str) -> str:
+        return trimmed(column, "t") if table.startswith("raw.") and column not in RAW_META else f"t.{quote(column)}"
+
     named_rows = "" if keys is None else "rowid IN (" + " UNION ALL ".join(
         f"SELECT t.rowid FROM {table} t SEMI JOIN {target} p ON "
-        + " AND ".join(f"t.{quote(a)} = p.{quote(b)}" for a, b in zip(own, theirs, strict=True))
+        + " AND ".join(f"{own_key(a)} = p.{quote(b)}" for a, b in zip(own, theirs, strict=True))
         for own, target, theirs in keys) + ") AND "
     return f"{named_rows}({holding})"
 
 
 def _scrub(con: duckdb.DuckDBPyConnection, table: str, keys: list[Key] | None, columns: list[str],
-           token: str | None = None) -> int:
+           token: str | None = None, forget: Callable[[str], object] | None = None) -> int:
     """Purge the rows `keys` name (every row when None) that still hold a value in `columns`. The rows are found by
     semi-joins on the table's own keys (one hash join each, not OR-ed IN subqueries per row), then replaced by
-    their scrubbed copy: a DuckDB UPDATE of many columns over a third of a table costs ~20x an insert + delete."""
+    their scrubbed copy: a DuckDB UPDATE of many columns over a third of a table costs ~20x an insert + delete.
+    `forget` is handed a query of those rows as they are before (the lookup forgets their values)."""
     if keys == [] or not columns:
         return 0
     value = _scrubbed_values(columns, token)
@@ -261,6 +284,8 @@ def _scrub(con: duckdb.DuckDBPyConnection, table: str, keys: list[Key] | None, c
     if not (hits := scalar(con, f"CREATE OR REPLACE TEMP TABLE _purge_hits AS SELECT rowid AS row FROM {table} "
                                 f"WHERE {_unscrubbed(table, keys, columns, token)}")):
         return 0
+    if forget:
+        forget(f"SELECT * FROM {table} WHERE rowid IN (SELECT row FROM _purge_hits)")
     every = [d[0] for d in con.execute(f"SELECT * FROM {table} LIMIT 0").description]
     scrubbed = ", ".join(value.get(c, quote(c)) for c in every)
     # copied aside, deleted, then inserted back: a table with a primary key never holds both copies of a row
@@ -330,6 +355,106 @@ CREATE OR REPLACE TEMP TABLE _retired_rows AS
 """
 
 
+def _quarantined_activity_rows(con: duckdb.DuckDBPyConnection, sources: list[Source]) -> list[Key]:
+    """The key naming the quarantined rows of activity sources that point at a purged record through `person_ref` (a
+    corrected receipt's first version, a receipt without a ticket number): staging.quarantine names them by their own
+    record id, not the card's, and their `raw_record` is the raw line, the card holder's name on it included."""
+    refs = [s for s in sources if s.person_ref and table_exists(con, f"raw.{s.name}")]
+    if not refs or not table_exists(con, "staging.quarantine"):
+        return []
+    located = ("source", "_file", "_line")
+    con.execute("CREATE OR REPLACE TEMP TABLE _purge_quarantined AS " + " UNION ALL ".join(
+        f"SELECT q.source, q._file, q._line FROM staging.quarantine q JOIN {raw_table(s.name)} t "
+        f"ON q.source = {literal(s.name)} AND t._file = q._file AND t._line = q._line "
+        f"WHERE {trimmed(s.person_ref.column, 't')} IN {_records_of(s.person_ref.source)}" for s in refs))
+    return [(located, "_purge_quarantined", located)]
+
+
+STRAYS_CHECKED = "identity.stray_checks"  # when _scrub_strays last looked, and at how many registered points
+
+
+def _point_hashes(con: duckdb.DuckDBPyConnection, source: Source, rows: pd.DataFrame) -> list[tuple[str, int, str]]:
+    """(file, line, registry hash) of each e-mail and phone the raw `rows` hold, keyed as staging keys them, through the
+    normalisation lookup (a value staged before is read back, not normalised again; nothing is saved to it)."""
+    frame, lookup, out = prepare(source, rows), NormalisedValues(con), []
+    for field, region in (("email", ""), ("phone", source.country)):
+        column = source.person.get(field)
+        if not isinstance(column, str) or CLEANED + column not in frame:
+            continue
+        value, ok, *_ = lookup.columns(field, frame[CLEANED + column], region)
+        if field == "email":
+            value = value.where(ok.eq(True)).map(email_match_key, na_action="ignore")
+        points = value.where(ok.eq(True))
+        out += [(f, line, hashlib.sha256(f"{field}:{v}".encode()).hexdigest())
+                for f, line, v in zip(frame["_file"], frame["_line"], points, strict=True) if isinstance(v, str)]
+    return out
+
+
+def _scrub_strays(con: duckdb.DuckDBPyConnection, sources: list[Source], purged: dict[str, int]) -> None:
+    """Scrub the quarantined person rows that belong to no purged record but hold an erased e-mail or phone: a record
+    without its id (quarantined, no customer), an older version of an account that now holds another person's values.
+    The passes through customers never reach them, and the request named their very e-mail or phone. Their raw rows,
+    quarantined rows and looked-up values go as an erased record's do; the rows stay (counted as purged)."""
+    if not (table_exists(con, "staging.quarantine") and table_exists(con, "identity.erasure_registry")
+            and table_exists(con, "staging.staged_files")):
+        return
+    # The registry only grows: rows checked against it as it is need no second look. Every row is checked when it grew
+    # since the last check, else the rows of the files staged since (the superseded versions pile up day after day).
+    points = scalar(con, "SELECT count(*) FROM identity.erasure_registry WHERE kind <> 'record'")
+    con.execute(f"CREATE TABLE IF NOT EXISTS {STRAYS_CHECKED} (checked_at TIMESTAMP, registry_points BIGINT)")
+    last = con.execute(f"SELECT checked_at, registry_points FROM {STRAYS_CHECKED}").fetchone()
+    since = last[0] if last and last[1] == points else None
+    con.execute(f"CREATE OR REPLACE TABLE {STRAYS_CHECKED} AS SELECT now()::TIMESTAMP AS checked_at, "
+                "?::BIGINT AS registry_points", [points])
+    if not points:
+        return
+    located = ("_file", "_line")
+    persons = [s.name for s in sources if s.has_person and not s.is_erasure]
+    con.execute("""CREATE OR REPLACE TEMP TABLE _stray_candidates AS SELECT q.source, q._file, q._line
+        FROM staging.quarantine q WHERE q.raw_record IS NOT NULL AND list_contains($persons, q.source)
+          AND ($since IS NULL OR q._file IN (SELECT file FROM staging.staged_files WHERE staged_at > $since))
+          AND NOT EXISTS (SELECT 1 FROM _purge_records p WHERE p.source = q.source
+                          AND p.source_record_id = q.source_record_id)""", {"persons": persons, "since": since})
+    holding = {r[0] for r in con.execute("SELECT DISTINCT source FROM _stray_candidates").fetchall()}
+    for source in sources:
+        if source.name not in holding or not table_exists(con, f"raw.{source.name}"):
+            continue
+        table = raw_table(source.name)
+        rows = con.execute(f"""SELECT t.* FROM {table} t SEMI JOIN _stray_candidates q
+            ON q.source = $source AND q._file = t._file AND q._line = t._line""", {"source": source.name}).df()
+        if rows.empty or not (hashes := _point_hashes(con, source, rows)):
+            continue
+        con.execute("""CREATE OR REPLACE TEMP TABLE _purge_strays AS SELECT DISTINCT h._file, h._line
+            FROM (SELECT unnest(?, recursive := true)) h SEMI JOIN identity.erasure_registry r
+            ON r.identifier_hash = h.hash AND NOT coalesce(r.shared, false)""",
+                    [[{"_file": f, "_line": line, "hash": h} for f, line, h in hashes]])
+        if not scalar(con, "SELECT count(*) FROM _purge_strays"):
+            continue
+        keys: list[Key] = [(located, "_purge_strays", located)]
+        scrubbed = [c for c in rows.columns if c not in _kept(source) | RAW_META]
+        for name, n in ((f"raw.{source.name}", _scrub(con, table, keys, scrubbed, _token(source),
+                                                       _forgetting(con, source, purged))),
+                        ("staging.quarantine", _scrub(
+                            con, "staging.quarantine",
+                            [(("source", *located), f"(SELECT {literal(source.name)} AS source, * FROM _purge_strays)",
+                              ("source", *located))], ["reason", "raw_record"]))):
+            if n:
+                purged[name] = purged.get(name, 0) + n
+
+
+def _forgetting(con: duckdb.DuckDBPyConnection, source: Source, purged: dict[str, int]) -> Callable[[str], object]:
+    """What _scrub calls with a query of the raw rows of `source` it is about to scrub: the normalisation lookup forgets
+    their values, every version of the records (FORGET_NORMALISED_SQL reads the staged version alone, and an e-mail a
+    record held before its source updated it stayed in the lookup); the rows deleted from it are added to `purged`."""
+    def forget(rows_sql: str) -> None:
+        if not source.has_person or not table_exists(con, NORMALISED_VALUES):
+            return
+        if forgotten := sorted(looked_up_values(source, con.execute(rows_sql).df())):
+            purged[NORMALISED_VALUES] = purged.get(NORMALISED_VALUES, 0) + scalar(
+                con, f"DELETE FROM {NORMALISED_VALUES} WHERE raw IN (SELECT unnest(?))", [forgotten])
+    return forget
+
+
 def _scrub_retired(con: duckdb.DuckDBPyConnection, sources: list[Source], purged: dict[str, int]) -> None:
     """Scrub the retired records' raw rows and quarantined rows, and make the lookup forget their values (RETIRED_SQL),
     adding the rows to `purged` (per table)."""
@@ -349,13 +474,7 @@ def _scrub_retired(con: duckdb.DuckDBPyConnection, sources: list[Source], purged
         table, token = raw_table(source.name), _token(source)
         scrubbed = [c for c in columns if c not in _kept(source) | RAW_META]
         keys: list[Key] = [((source.record_id,), _records_of(source.name, "_retired_records"), ("source_record_id",))]
-        rows = con.execute(f"SELECT * FROM {table} WHERE {_unscrubbed(table, keys, scrubbed, token)}").df()
-        if rows.empty:
-            continue
-        if table_exists(con, NORMALISED_VALUES) and (forgotten := sorted(looked_up_values(source, rows))):
-            hits[NORMALISED_VALUES] = hits.get(NORMALISED_VALUES, 0) + scalar(
-                con, f"DELETE FROM {NORMALISED_VALUES} WHERE raw IN (SELECT unnest(?))", [forgotten])
-        hits[f"raw.{source.name}"] = _scrub(con, table, keys, scrubbed, token)
+        hits[f"raw.{source.name}"] = _scrub(con, table, keys, scrubbed, token, _forgetting(con, source, hits))
     quarantine, located = columns_of[("staging", "quarantine")], ("source", "_file", "_line")
     hits["staging.quarantine"] = sum(
         _scrub(con, "staging.quarantine", [(located, f"(SELECT * FROM _retired_rows WHERE {where})", located)],
@@ -363,6 +482,57 @@ def _scrub_retired(con: duckdb.DuckDBPyConnection, sources: list[Source], purged
     for table, n in hits.items():
         if n:
             purged[table] = purged.get(table, 0) + n
+
+
+# An excluded customer's history is blanked by its customer id, but their values can stand in the versions of other
+# ids: an id merged into theirs on a later run (its versions before the merge), or the id their records were split
+# from. Those ids are found through the identity events (merges and splits, followed from id to id), and in their
+# versions every value a purged record won (each version's `changes` names the record behind each value it set) is
+# blanked, as an old or new value too; their own values stay. The copies take those ids' rows again (changed).
+_HISTORY = "marts.customer_history"
+HISTORY_VALUES_SQL = f"""
+CREATE OR REPLACE TEMP TABLE _history_values AS
+WITH RECURSIVE events AS MATERIALIZED (
+    SELECT e, unnest(ids) AS customer_id
+    FROM (SELECT row_number() OVER () AS e, list_append(old_ids, new_id) AS ids FROM identity.id_events
+          WHERE event IN ('merge', 'split'))
+),
+linked(customer_id) AS (
+    SELECT customer_id FROM events SEMI JOIN _purge_customers USING (customer_id)
+    UNION
+    SELECT b.customer_id FROM linked l JOIN events a USING (customer_id) JOIN events b USING (e)
+),
+cited AS (
+    SELECT customer_id, unnest(changes) AS c FROM {_HISTORY}
+    WHERE customer_id IN (SELECT customer_id FROM linked) AND customer_id NOT IN (SELECT customer_id FROM _purge_customers)
+)
+SELECT customer_id, list(DISTINCT c.attribute || chr(31) || c.new_value) AS purged
+FROM cited JOIN _purge_records r ON r.source = c.source AND r.source_record_id = c.source_record_id
+WHERE c.new_value IS NOT NULL
+GROUP BY customer_id
+"""
+
+
+def _scrub_history_values(con: duckdb.DuckDBPyConnection, columns: dict[str, str]) -> int:
+    """Blank, in other ids' history versions, the values purged records won (HISTORY_VALUES_SQL); the ids are added
+    to the run's changed customers so that the restricted copy takes their rows again."""
+    con.execute(HISTORY_VALUES_SQL)
+    if not scalar(con, "SELECT count(*) FROM _history_values"):
+        return 0
+
+    def kept(value: str, attribute: str) -> str:
+        return f"CASE WHEN list_contains(p.purged, {attribute} || chr(31) || {value}) THEN NULL ELSE {value} END"
+
+    attributes = [c for c, t in columns.items() if t == "VARCHAR" and c not in KEEP]
+    values = ", ".join(f"{quote(a)} = {kept(f'h.{quote(a)}', literal(a))}" for a in attributes)
+    changes = ("list_transform(h.changes, lambda c: struct_update(c, old_value := "
+               f"{kept('c.old_value', 'c.attribute')}, new_value := {kept('c.new_value', 'c.attribute')}))")
+    n = scalar(con, f"UPDATE {_HISTORY} h SET {values}, changes = {changes} FROM _history_values p "
+                    "WHERE p.customer_id = h.customer_id")
+    if table_exists(con, CHANGED):
+        con.execute(f"INSERT INTO {CHANGED} (customer_id, why) SELECT customer_id, 'purged history' FROM _history_values "
+                    f"WHERE customer_id NOT IN (SELECT customer_id FROM {CHANGED})")
+    return n
 
 
 def purge_excluded(con: duckdb.DuckDBPyConnection, sources: list[Source], run_id: str) -> dict[str, int]:
@@ -382,6 +552,11 @@ def purge_excluded(con: duckdb.DuckDBPyConnection, sources: list[Source], run_id
                 and (n := scalar(con, FORGET_NORMALISED_SQL))):
                 purged[NORMALISED_VALUES] = n
         _scrub_retired(con, sources, purged)
+        _scrub_strays(con, sources, purged)
+        columns_of = _columns(con)
+        if table_exists(con, "identity.id_events") and (history := columns_of.get(("marts", "customer_history"))) \
+                and (n := _scrub_history_values(con, history)):
+            purged["marts.customer_history (merged or split ids)"] = n
         tables = con.execute("""SELECT table_schema, table_name FROM information_schema.tables
             WHERE table_catalog = current_database() AND table_type = 'BASE TABLE' AND list_contains(?, table_schema)
             ORDER BY 1, 2""", [list(SCHEMAS)]).fetchall()
@@ -396,13 +571,17 @@ def purge_excluded(con: duckdb.DuckDBPyConnection, sources: list[Source], run_id
                     continue
                 passes = [(keys, [c for c in columns if c not in keep | RAW_META],
                            token) for keys, keep, token in _raw_passes(by_name[name])]
+                forget = _forgetting(con, by_name[name], purged)  # the record's every version: its first pass
             else:
                 keys = None if f"{schema}.{name}" == "staging.erasure_requests" else _keys(columns)
+                if f"{schema}.{name}" == "staging.quarantine":
+                    keys += _quarantined_activity_rows(con, sources)
                 passes = [(keys, _scrubbed(columns, KEEP), None)]
                 if {"source", "device_id"} <= columns.keys():  # devices nobody else used go with their owner
                     passes.append(([(("source", "device_id"), "_purge_devices", ("source", "device_id"))],
                                    _scrubbed(columns, KEEP - {"device_id"}), None))
-            if n := sum(_scrub(con, table, keys, scrub, token) for keys, scrub, token in passes):
+            if n := sum(_scrub(con, table, keys, scrub, token, forget if i == 0 and schema == "raw" else None)
+                        for i, (keys, scrub, token) in enumerate(passes)):
                 purged[f"{schema}.{name}"] = n
         con.execute("""CREATE TABLE IF NOT EXISTS golden.purge_log (
             run_id VARCHAR, purged_at TIMESTAMP, customer_id VARCHAR, reason VARCHAR, records BIGINT)""")
