@@ -24,7 +24,7 @@ def normalise_email(value: object) -> tuple[str | None, bool, str | None]:
     except EmailNotValidError as exc:
         addresses = _ADDRESS.findall(text)
         try:
-            first = _validated(_MAILTO.sub("", addresses[0]).rstrip(".,;:")) if addresses else None
+            first = _validated(_bare(addresses[0])) if addresses else None
         except EmailNotValidError:
             first = None
         if first is None:
@@ -36,7 +36,7 @@ def further_addresses(text: str) -> list[str]:
     """The addresses after the first of a cell holding several (`a@x.fr; b@y.fr`), as written: staging makes them
     further contact points of the record (staging.person_contacts), the first being the record's e-mail."""
     found = _ADDRESS.findall(text)
-    return [_MAILTO.sub("", a).rstrip(".,;:") for a in found[1:]]
+    return [_bare(a) for a in found[1:]]
 
 
 def _validated(text: str) -> str:
@@ -47,7 +47,12 @@ def _validated(text: str) -> str:
 # ('Jean Dupont <jean@x.fr>'), a link ('mailto:jean@x.fr'), quotes, a sentence's last dot, spaces around the '@' a
 # form let through, or two addresses ('a@x.fr; b@y.fr': the first is the record's e-mail, further_addresses the others).
 _ADDRESS = re.compile(r"""[^\s,;/|<>"'()\[\]?@]+\s*@\s*[^\s,;/|<>"'()\[\]?@]+""")
-_MAILTO = re.compile(r"^mailto:|\s+", re.IGNORECASE)
+_NOT_OF_THE_ADDRESS = re.compile(r"^mailto:|\s+", re.IGNORECASE)
+
+
+def _bare(found: str) -> str:
+    """An address found in a cell without its link scheme, spaces and a sentence's last mark."""
+    return _NOT_OF_THE_ADDRESS.sub("", found).rstrip(".,;:")
 
 
 def email_match_key(email: str | None) -> str | None:

@@ -181,6 +181,7 @@ def _written_in_capitals(word: str) -> bool:
     return len(letters) >= 2 and all(c.isupper() for c in letters)
 
 
+@lru_cache(maxsize=1 << 16)  # staging asks for each distinct full name three times: given names, surname, civility
 def split_full_name(value: object, family_first: bool = False) -> tuple[str | None, str | None, str | None]:
     """(given names, surname, civility) of a name written in one column. Read as people write it, never guessed
     beyond that: a title first is the civility ('M. Jean Dupont', 'Frau Anna Weber'); 'Dupont, Jean' is surname,
