@@ -37,8 +37,12 @@ from pipeline.golden.households import build_households
 from pipeline.golden.overrides import OVERRIDDEN_CUSTOMERS_SQL, apply_overrides
 from pipeline.golden.privacy import (
     AMBIGUOUS_REQUESTS_SQL,
+    CREATE_MATCHES_SQL,
     CREATE_REGISTRY_SQL,
+    ERASURE_MATCHES,
+    RECORD_MATCHES_SQL,
     REGISTER_ERASURES_SQL,
+    UNMATCHED_REQUESTS_SQL,
     excluded_customers_sql,
     unusable_requests_sql,
 )
@@ -51,7 +55,7 @@ from pipeline.golden.sessions import (
 from pipeline.golden.survivorship import golden_attributes_sql, load_rules
 from pipeline.identity.decisions import log_decisions
 from pipeline.sql import scalar
-from pipeline.warehouse import transaction
+from pipeline.warehouse import table_exists, transaction
 
 GROUP = "golden"
 # The golden tables are rebuilt together, in one step (assets/steps.py): its op takes the run config (ChangeConfig).
@@ -120,9 +124,10 @@ def excluded_customers(context: dg.AssetExecutionContext, duckdb: DuckDBResource
         ambiguous = changes.merge_customers(
             con, "golden.excluded_customers", excluded_customers_sql(settings.retention_days),
             CUSTOMER_ACTIVITIES_WITH_STITCHED_SESSIONS_SQL, as_of=settings.reference_date,
-            adjust=lambda c, _rows: [r[0] for r in c.execute(AMBIGUOUS_REQUESTS_SQL).fetchall()])
+            adjust=lambda c, _rows: _record_matches(c, context.run_id))
         counts = dict(con.execute("SELECT reason, count(*) FROM golden.excluded_customers GROUP BY 1").fetchall())
         unusable = [r[0] for r in con.execute(unusable_requests_sql(con, settings.sources())).fetchall()]
+        unmatched = scalar(con, UNMATCHED_REQUESTS_SQL) if table_exists(con, ERASURE_MATCHES) else 0
         metadata = table_metadata(con, "golden.excluded_customers")
     if ambiguous:  # request ids only: never the e-mail or phone
         context.log.warning(f"{len(ambiguous)} erasure request(s) name an e-mail or phone that several customers hold "
@@ -136,7 +141,16 @@ def excluded_customers(context: dg.AssetExecutionContext, duckdb: DuckDBResource
                                           "retention": counts.get("retention", 0),
                                           "erasure_requests_ambiguous": len(ambiguous),
                                           "erasure_requests_unusable": len(unusable),
+                                          "erasure_requests_unmatched": unmatched,
                                           "retention_days": settings.retention_days})
+
+
+def _record_matches(con, run_id: str) -> list[str]:
+    """Record which customer each request erases (privacy.RECORD_MATCHES_SQL), before the purge scrubs what matched;
+    the ids of the requests several customers match (erasing none of them)."""
+    con.execute(CREATE_MATCHES_SQL)
+    con.execute(RECORD_MATCHES_SQL, {"run_id": run_id})
+    return [r[0] for r in con.execute(AMBIGUOUS_REQUESTS_SQL).fetchall()]
 
 
 @GOLDEN_STEP.asset(PROFILE, deps=[PERSON_RECORDS, CUSTOMER_XREF, STEWARD_DECISIONS, CHANGED_CUSTOMERS, EXCLUDED],

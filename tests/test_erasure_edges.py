@@ -187,3 +187,29 @@ def _unusable_requests(result) -> int:
     return next(e.event_specific_data.materialization.metadata["erasure_requests_unusable"].value
                 for e in result.get_asset_materialization_events()
                 if e.asset_key.path == ["golden", "excluded_customers"])
+
+
+def _excluded_metadata(result) -> dict:
+    return next(e.event_specific_data.materialization.metadata for e in result.get_asset_materialization_events()
+                if e.asset_key.path == ["golden", "excluded_customers"])
+
+
+def test_the_officer_can_tell_whom_each_request_erased_and_which_erased_no_one_yet(household):
+    # R1 names Marie; R2 names someone the base does not hold (yet): the officer must be able to answer each
+    # requester, and the purge leaves nothing of what matched to find it again later.
+    (household.raw_dir / "gdpr" / "2026-11-25" / "gdpr.csv").write_text(
+        "request_id,email,phone,requested_at\nR1,marie.dupontel@example.fr,,2026-11-25\n"
+        "R2,noemie.absente@example.fr,,2026-11-25\n", encoding="utf-8")
+    assert _excluded_metadata(materialise(household))["erasure_requests_unmatched"].value == 1
+    marie = _customer(household, "C01")[0]
+    with duckdb.connect(str(household.warehouse), read_only=True) as con:
+        matches = con.execute("SELECT request_id, customer_id FROM identity.erasure_matches").fetchall()
+    assert matches == [("R1", marie)]
+    # Noémie opens an account the next day: the registered request erases her on arrival, and says so.
+    _write(household.raw_dir, "crm", "2026-11-26",
+           HEADER + "C40;Noémie;Absente;noemie.absente@example.fr;06 99 88 77 66;01/02/1990;26/11/2026;75040\n")
+    assert _excluded_metadata(materialise(household))["erasure_requests_unmatched"].value == 0
+    noemie = _customer(household, "C40")
+    with duckdb.connect(str(household.warehouse), read_only=True) as con:
+        matches = con.execute("SELECT request_id, customer_id FROM identity.erasure_matches ORDER BY 1").fetchall()
+    assert noemie[1:] == ("erased", False) and matches == [("R1", marie), ("R2", noemie[0])]

@@ -84,6 +84,27 @@ ERASED_CUSTOMERS_SQL = f"""
 # The requests (ids) whose e-mail or phone several customers hold; reads scoped_xref as above.
 AMBIGUOUS_REQUESTS_SQL = f"WITH {_ERASURE_MATCHES} SELECT DISTINCT request_id FROM ambiguous ORDER BY 1"
 
+# Which customer each request erased, and when (ids only, append-only, never purged): what the data-protection officer
+# answers a requester with, "erased on that run" or "we hold nothing of yours yet". The purge scrubs the erased records'
+# values, so a match cannot be found again afterwards: it is recorded on the run that makes it (reads scoped_xref).
+ERASURE_MATCHES = "identity.erasure_matches"
+CREATE_MATCHES_SQL = f"""CREATE TABLE IF NOT EXISTS {ERASURE_MATCHES} (
+    request_source VARCHAR, request_id VARCHAR, customer_id VARCHAR, matched_run VARCHAR, matched_at TIMESTAMP)"""
+RECORD_MATCHES_SQL = f"""
+INSERT INTO {ERASURE_MATCHES}
+WITH {_ERASURE_MATCHES}
+SELECT DISTINCT request_source, request_id, customer_id, $run_id, now()::TIMESTAMP FROM matched
+WHERE kind <> 'record' AND request_source <> 'erased_customer'
+  AND identifier_hash NOT IN (SELECT identifier_hash FROM ambiguous)
+  AND (request_source, request_id, customer_id) NOT IN (SELECT (request_source, request_id, customer_id)
+                                                        FROM {ERASURE_MATCHES})"""
+# Requests that have erased no one so far (the person is not in the base, or only an old value of theirs was named):
+# registered, they erase whoever later arrives with their e-mail or phone. Ambiguous ones are counted apart.
+UNMATCHED_REQUESTS_SQL = f"""
+SELECT count(DISTINCT (request_source, request_id)) FROM identity.erasure_registry r
+WHERE kind <> 'record' AND request_source <> 'erased_customer'
+  AND (request_source, request_id) NOT IN (SELECT (request_source, request_id) FROM {ERASURE_MATCHES})"""
+
 
 def unusable_requests_sql(con: duckdb.DuckDBPyConnection, sources: list[Source]) -> str:
     """The requests (ids) holding neither a valid e-mail nor a valid phone (`not-an-email`, a number invalid for the

@@ -36,7 +36,7 @@ import duckdb
 import pandas as pd
 
 from pipeline.config import Source
-from pipeline.golden.privacy import REGISTRY_COLUMNS
+from pipeline.golden.privacy import ERASURE_MATCHES, REGISTRY_COLUMNS
 from pipeline.normalise.email import email_match_key
 from pipeline.sql import literal, quote, raw_table, scalar
 from pipeline.staging import (
@@ -58,7 +58,8 @@ SCHEMAS = ("raw", "staging", "identity", "golden", "marts")
 # The run's changed customers (pipeline/golden/changes.py builds it and reads the name from here: it imports this module).
 CHANGED = "golden.changed_customers"
 # Tables of ids, hashes, dates and counts only, or that the purge maintains itself.
-UNTOUCHED = {"staging.staged_files", FULL_EXPORTS, NORMALISED_VALUES, "identity.erasure_registry", "identity.purged_records", "identity.id_registry",
+UNTOUCHED = {"staging.staged_files", FULL_EXPORTS, NORMALISED_VALUES, "identity.erasure_registry", ERASURE_MATCHES,
+             "identity.purged_records", "identity.id_registry",
              "identity.id_events", "identity.record_customer", "identity.clusters", "identity.linked_records",
              "golden.excluded_customers", "golden.purge_log", "marts.customer_xref", "marts.data_quality",
              CHANGED, "golden.customer_fingerprints", "golden.customer_fingerprints_next",
