@@ -8,6 +8,7 @@ from __future__ import annotations
 import duckdb
 
 from tests.hostile import (
+    CRM_HEADER,
     FORGET_YAML,
     SOURCES_YAML,
     balanced,
@@ -24,11 +25,9 @@ from tests.hostile import (
 )
 from tests.test_hostile_runs import _run
 
-HEADER = "id;prenom;nom;email;tel;cp"
-
 
 def _crm(rows: list[str]) -> bytes:
-    return ("\n".join([HEADER, *rows]) + "\n").encode("latin-1")
+    return ("\n".join([CRM_HEADER, *rows]) + "\n").encode("latin-1")
 
 
 def _forgetting(root):

@@ -12,6 +12,7 @@ import pytest
 from pipeline.config import SourcesFileError, load_sources
 from pipeline.normalise.names import split_full_name
 from tests.hostile import (
+    CRM_HEADER,
     FORGET_YAML,
     SOURCES_YAML,
     crm_rows,
@@ -24,8 +25,6 @@ from tests.hostile import (
     write,
 )
 from tests.test_hostile_runs import _run
-
-CRM_HEADER = "id;prenom;nom;email;tel;cp"
 
 
 @pytest.mark.parametrize(("written", "family_first", "expected"), [
