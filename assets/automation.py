@@ -38,6 +38,8 @@ def build(settings: Settings, partitions: dg.PartitionsDefinition) -> tuple[dg.J
             return dg.SkipReason("the warehouse is being written by a run")
         for problem in run_plan.problems + run_plan.gone:  # folder names and days only
             context.log.warning(problem)
+        for line in run_plan.reread:
+            context.log.info(line)
         days = [d for d in run_plan.days_to_load if not any(d in p for p in run_plan.problems)]
         if not days:
             return dg.SkipReason("no new or changed drop")

@@ -21,6 +21,7 @@ import duckdb
 from pipeline.config import PROJECT_ROOT, Settings, Source, claim_folder, drop_day, load_sources
 from pipeline.drops import glob_root, list_files, scan
 from pipeline.drops import today as _today
+from pipeline.extract import read_settings
 from pipeline.instance import CODE_LOCATION
 from pipeline.private_files import GROUP_MODE, SHARED_MODE, owner_only, restrict, share
 from pipeline.progress import RunProgress
@@ -37,6 +38,7 @@ class RunPlan:
     versions: dict[str, str] = field(default_factory=dict)  # day -> digest of its files on disk (names, SHA-256)
     new_files: dict[str, list[str]] = field(default_factory=dict)  # day -> its files new or changed on disk
     gone: list[str] = field(default_factory=list)  # sources whose drop folder is gone, their loaded rows kept
+    reread: list[str] = field(default_factory=list)  # sources whose files are read again: the sources file changed
 
 
 def today() -> str:
@@ -64,18 +66,25 @@ def partition_start(settings: Settings, sources: list[Source]) -> str:
     return min(days, default=today())
 
 
-def files_loaded(settings: Settings, sources: list[Source]) -> set[tuple[str, str, str, str]]:
-    """(source, day, file, sha256) recorded by the extract assets (duplicates included: they were seen)."""
+def files_loaded(settings: Settings, sources: list[Source]) -> dict[tuple[str, str, str, str], str | None]:
+    """(source, day, file, sha256) recorded by the extract assets (duplicates included: they were seen) -> the read
+    settings it was read with (`extract.read_settings`; None for a file read whole before they were recorded, ''
+    for any other file of that time: read again once)."""
     if not settings.warehouse.exists():
-        return set()
-    loaded = set()
+        return {}
+    loaded = {}
     with duckdb.connect(str(settings.warehouse), read_only=True) as con:
-        tables = {r[0] for r in con.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'raw'").fetchall()}
+        columns = {(t, c) for t, c in con.execute(
+            "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'raw'").fetchall()}
         for source in sources:
-            if f"{source.name}__files" in tables:
-                rows = con.execute(f'SELECT drop, file, sha256 FROM {raw_table(source.name, files=True)}').fetchall()
-                loaded.update((source.name, d, f, s) for d, f, s in rows)
+            files = f"{source.name}__files"
+            if (files, "file") not in columns:
+                continue
+            read_with = "read_with" if (files, "read_with") in columns else "NULL"
+            rows = con.execute(f"SELECT drop, file, sha256, CASE WHEN {read_with} IS NOT NULL THEN {read_with} "
+                               f"WHEN status = 'loaded' THEN NULL ELSE '' END "
+                               f"FROM {raw_table(source.name, files=True)}").fetchall()
+            loaded.update({(source.name, d, f, s): used for d, f, s, used in rows})
     return loaded
 
 
@@ -85,7 +94,10 @@ def plan(settings: Settings, days: list[str] | None = None) -> RunPlan:
     sources = load_sources(settings.sources_file)
     on_disk, refused = files_on_disk(settings, sources)
     loaded = files_loaded(settings, sources)
-    fresh = on_disk - loaded
+    # A file read with other settings than the sources file's now (a `delimiter` fixed after a refusal) is read again
+    reading = {source.name: read_settings(source) for source in sources}
+    reread = {f for f in on_disk & loaded.keys() if loaded[f] is not None and loaded[f] != reading[f[0]]}
+    fresh = (on_disk - loaded.keys()) | reread
     changed = {day for _, day, _, _ in fresh}
     first, last = partition_start(settings, sources), today()
     early = sorted(d for d in changed if d < first)
@@ -94,14 +106,19 @@ def plan(settings: Settings, days: list[str] | None = None) -> RunPlan:
     problems = [f"drop day {d} is outside the partitions ({first} .. {last}); "
                 "set C360_FIRST_DAY or fix --days" for d in days or [] if not first <= d <= last]
     wanted = sorted((changed - set(early)) | set(days or []))
-    versions = {day: hashlib.sha256(repr(sorted(f for f in on_disk if f[1] == day)).encode()).hexdigest()[:16]
-                for day in wanted}
+    versions = {day: hashlib.sha256(repr((sorted(f for f in on_disk if f[1] == day), sorted(reading.items())))
+                                    .encode()).hexdigest()[:16] for day in wanted}
     new_files = {day: sorted(file for _, d, file, _ in fresh if d == day) for day in wanted}
+    again = sorted({name for name, *_ in reread})
+    notes = [f"{name}: {sum(f[0] == name for f in reread)} file(s) read before with other settings of the sources "
+             "file (format, encoding, delimiter, sheet, mapped columns): read again" for name in again]
     return RunPlan(days_to_load=wanted, final_day=wanted[-1] if wanted else last, problems=problems,
-                   refused=refused, versions=versions, new_files=new_files, gone=_folders_gone(settings, sources, loaded))
+                   refused=refused, versions=versions, new_files=new_files, reread=notes,
+                   gone=_folders_gone(settings, sources, loaded))
 
 
-def _folders_gone(settings: Settings, sources: list[Source], loaded: set[tuple[str, str, str, str]]) -> list[str]:
+def _folders_gone(settings: Settings, sources: list[Source], loaded: dict[tuple[str, str, str, str], str | None]
+                  ) -> list[str]:
     """A source that delivered before and whose folder is gone (a mount lost, a folder renamed): nothing of it is read,
     its loaded rows stay (as an archived file's), and no day of it changes, so no extract says anything: the plan
     does, on every run. Files archived out of a folder that is still there are the usual practice: not said."""
@@ -218,6 +235,8 @@ def _run(settings, days, full_refresh, instance, console_level, layers, progress
         say(f"refused {line}")
     for line in run_plan.gone:
         say(f"warning: {line}")
+    for line in run_plan.reread:
+        say(line)
     defs = build_definitions(settings)
     job = defs.resolve_job_def("refresh_all")
     keys = job.asset_layer.executable_asset_keys

@@ -23,7 +23,7 @@ GROUP = "sources"
 EXTRACTS_OP = GROUP  # the op reading every source's files (its run config: ExtractsConfig)
 RAW_TYPES = {"_line": "BIGINT", "_loaded_at": "TIMESTAMP"}
 FILE_TYPES = {"rows": "BIGINT", "unreadable": "BIGINT", "records": "BIGINT", "repaired": "BIGINT"}
-FILE_COLUMNS = ["file", "sha256", "drop", "rows", "unreadable", "records", "repaired", "status"]
+FILE_COLUMNS = ["file", "sha256", "drop", "rows", "unreadable", "records", "repaired", "status", "read_with"]
 FILES_LOADED = "files_loaded"
 FILES_LOADED_DESCRIPTION = ("Every file read once (a duplicate is skipped: WARN), with a trustworthy header carrying the "
                             "mapped columns (else it is refused: ERROR; a JSON-lines file whose lines hold none of a "

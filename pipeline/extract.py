@@ -72,6 +72,7 @@ class FileLoad:
     records: int = 0      # the file's own count of records (non-blank data lines, JSON lines, Parquet and sheet rows)
     repaired: int = 0     # records whose text was UTF-8 read as latin-1, repaired
     status: str = "loaded"  # loaded | loaded, but <why> | duplicate of <file> | refused: <why>
+    read_with: str = ""     # read_settings(source) when read: another one reads the file again (assets/runner.plan)
 
 
 @dataclass
@@ -898,6 +899,16 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
+def read_settings(source: Source) -> str:
+    """A digest of what decides how this module reads a source's files: format, encoding, delimiter, sheet, the
+    mapped columns (a file lacking one is refused) and the record id. A file read with other settings is read again,
+    so fixing a refused file's `delimiter` in the sources file takes effect on the next run, as its README row says."""
+    mapped = sorted(c.lower() for c in source.mapped_columns)
+    settings = (source.format, source.encoding, source.delimiter, source.decimal if source.format == "xlsx" else None,
+                source.sheet, source.record_id.lower(), mapped, repr(source.deleted))
+    return hashlib.sha256(repr(settings).encode()).hexdigest()[:16]
+
+
 def read_source(source: Source, raw_dir: Path, day: str | None = None,
                 loaded_elsewhere: dict[str, str] | None = None) -> Extract:
     """All records of one source's files (of one drop day if given), as text, with file/line and any read
@@ -906,7 +917,7 @@ def read_source(source: Source, raw_dir: Path, day: str | None = None,
     reloaded; one gone from disk keeps its rows, so a copy of it under a new name is a duplicate, not read twice)."""
     frames: list[pd.DataFrame] = []
     loads: list[FileLoad] = []
-    names = _Names(source.mapped_columns)
+    names, settings = _Names(source.mapped_columns), read_settings(source)
     paths, refused = scan(source, raw_dir, day)
     reading = {str(path.relative_to(raw_dir)) for path in paths}
     seen = {sha: file for sha, file in (loaded_elsewhere or {}).items() if file not in reading}
@@ -914,7 +925,8 @@ def read_source(source: Source, raw_dir: Path, day: str | None = None,
     for path in paths:
         file = str(path.relative_to(raw_dir))
         data = path.read_bytes()
-        load = FileLoad(file=file, sha256=hashlib.sha256(data).hexdigest(), drop=drop_day(path, raw_dir))
+        load = FileLoad(file=file, sha256=hashlib.sha256(data).hexdigest(), drop=drop_day(path, raw_dir),
+                        read_with=settings)
         loads.append(load)
         if not data:  # loaded (nothing to read), never the duplicate of another empty file, and said
             warnings.append(f"{file}: empty (0 bytes): an export that failed, or a copy not yet written? nothing read; "

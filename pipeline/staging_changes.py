@@ -100,10 +100,11 @@ def fingerprint(source: Source) -> str:
     deleted = f"|{source.deleted!r}" if source.deleted else ""
     delivery = f"|delivery={source.delivery}" if source.delivery != "delta" else ""
     order = f"|name_order={source.name_order}" if source.name_order != "given_first" else ""
+    sheet = f"|sheet={source.sheet!r}" if source.sheet is not None else ""  # another sheet: other raw rows, same files
     # further e-mails and phones: mapped ones, or those of a selector (a field issue each until 2026-11-29)
     contacts = f"|more_contacts={sorted(source.more_contacts.items())}" if source.more_contacts or any(
         isinstance(c, str) and SELECTOR.fullmatch(c) for f, c in source.person.items() if f in CONTACT_KINDS) else ""
-    return hashlib.sha256(f"{source!r}|{NORMALISATION_VERSION}{deleted}{delivery}{order}{contacts}".encode()).hexdigest()[:16]
+    return hashlib.sha256(f"{source!r}|{NORMALISATION_VERSION}{deleted}{delivery}{order}{sheet}{contacts}".encode()).hexdigest()[:16]
 
 
 def _create_tables(con: duckdb.DuckDBPyConnection, fresh: bool) -> None:
