@@ -12,7 +12,9 @@ from datetime import date, datetime
 
 import duckdb
 import openpyxl
+import pandas as pd
 import pytest
+import xlwt
 
 from assets import runner
 from assets.cli import main
@@ -265,3 +267,46 @@ def test_a_workbook_delivery_reaches_the_published_copies(tmp_path, cli_env, cap
         assert con.execute("SELECT count(*) FROM marts.customer_xref").fetchone()[0] == 9
         assert con.execute("SELECT birth_date::VARCHAR, email, mobile FROM marts.customer_360 WHERE first_name = 'Ana'"
                            ).fetchall() == [("1980-01-02", "ana@example.fr", "+33612345617")]
+
+
+def _as_ods(rows: list[list]) -> bytes:
+    """An OpenDocument spreadsheet (LibreOffice's .ods) of these rows under their header, typed cells as given."""
+    out = io.BytesIO()
+    with pd.ExcelWriter(out, engine="odf") as writer:
+        pd.DataFrame(rows[1:], columns=rows[0]).to_excel(writer, sheet_name="Clients", index=False)
+    return out.getvalue()
+
+
+def _as_xls(rows: list[list]) -> bytes:
+    """An Excel 97-2003 workbook (.xls, what older ERPs and tills still export) of these rows."""
+    book = xlwt.Workbook()
+    sheet, dated = book.add_sheet("Clients"), xlwt.easyxf(num_format_str="DD/MM/YYYY")
+    for r, row in enumerate(rows):
+        for c, value in enumerate(row):
+            sheet.write(r, c, value, dated) if isinstance(value, date) else sheet.write(r, c, value)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def test_opendocument_and_excel_97_workbooks_read_as_the_xlsx(tmp_path):
+    # The same sheet saved by LibreOffice (.ods) and by an older Excel (.xls): the same rows as the .xlsx, typed cells
+    # (a date, a date-time, a phone and a postcode typed as numbers) read alike. Said nowhere until 2026-11-29.
+    settings = project(tmp_path)
+    settings.sources_file.write_text(SOURCES.replace("stores/**/*.xlsx", "stores/**/*.*"), encoding="utf-8")
+    rows = [STORES_HEADER, *([100 + i, first, last, date(1980, 1, i + 1), mail, 612345600 + i, 1000 + i,
+                              datetime(2026, 11, 20, 10, 30)]
+                             for i in range(4) for first, last, mail, _, _ in [person(i)])]
+    frames = {}
+    for suffix, data in (("xlsx", _workbook({"Clients": rows})), ("ods", _as_ods(rows)), ("xls", _as_xls(rows))):
+        write(settings.raw_dir, "stores", day(-1), f"clients.{suffix}", data)
+    stores = next(s for s in load_sources(settings.sources_file) if s.name == "stores")
+    read = read_source(stores, settings.raw_dir)
+    assert [(f.file.rsplit(".", 1)[1], f.status, f.records) for f in read.files] == [
+        ("ods", "loaded", 4), ("xls", "loaded", 4), ("xlsx", "loaded", 4)]
+    for suffix in ("xlsx", "ods", "xls"):
+        frame = read.rows[read.rows["_file"].str.endswith(f".{suffix}")]
+        frames[suffix] = frame[STORES_HEADER + ["_line"]].values.tolist()
+    assert frames["ods"] == frames["xls"] == frames["xlsx"]
+    assert frames["xlsx"][1] == ["101", "Claire", "Bernard", "1980-01-02", "claire.bernard@example.fr", "612345601",
+                                 "1001", "2026-11-20 10:30:00", 3]
