@@ -10,6 +10,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
+from assets import runner
 from assets.definitions import build_definitions
 from tests.conftest import demo_settings, materialise
 
@@ -57,7 +58,8 @@ def test_daily_schedule_and_new_drop_sensor(tmp_path, demo_copy):
     schedule = defs.resolve_schedule_def("daily_refresh")
     assert schedule.cron_schedule == "0 2 * * *" and schedule.execution_timezone == "Europe/Paris"
     tick = schedule(dg.build_schedule_context(scheduled_execution_time=datetime(2026, 11, 24, 1, 0, tzinfo=UTC)))
-    assert tick.partition_key == "2026-11-24"  # 02:00 in Paris: that day's drops
+    # 02:00 in Paris: that day's drops, after the demo's earlier drop day, delivered and never loaded
+    assert [r.partition_key for r in tick] == ["2026-11-23", "2026-11-24"]
     sensor = defs.resolve_sensor_def("new_source_drop")
     first = sensor(dg.build_sensor_context())
     assert [r.partition_key for r in first] == ["2026-11-23"]  # one run for the demo's drop day, not yet loaded
@@ -72,6 +74,30 @@ def test_daily_schedule_and_new_drop_sensor(tmp_path, demo_copy):
     assert [r.partition_key for r in again] == ["2026-11-24"]
     with duckdb.connect(str(settings.published), read_only=True):  # an analyst on the copy does not stop it
         assert [r.run_key for r in sensor(dg.build_sensor_context())] == [again[0].run_key]
+
+
+def test_the_schedule_loads_a_file_that_landed_in_an_earlier_days_folder_after_its_run(demo_copy):
+    # The sensor is off by default: a late export dropped into a day the schedule had already run was loaded by no
+    # scheduled run (each loads its own day), silently, until 2026-11-29.
+    settings = demo_copy
+    late = settings.raw_dir / "cs_tickets" / "2026-11-23" / "late.jsonl"
+    late.write_text('{"ticket_id": "TK-LATE", "opened_at": "2026-11-23T18:00:00", "status": "open", "category": '
+                    '"question", "customer": {"first_name": "Anne", "last_name": "Late", "email": "anne.late@example.org"}}\n')
+    defs = build_definitions(settings)
+    schedule = defs.resolve_schedule_def("daily_refresh")
+    at = datetime(2026, 11, 25, 1, 0, tzinfo=UTC)
+    tick = schedule(dg.build_schedule_context(scheduled_execution_time=at))
+    assert [r.partition_key for r in tick] == ["2026-11-23", "2026-11-25"]
+    job = defs.resolve_job_def("refresh_all")
+    with dg.instance_for_test() as instance:
+        for request in tick:  # as the daemon launches them, one after the other (one writer)
+            result = job.execute_in_process(partition_key=request.partition_key, instance=instance,
+                                            run_config=runner.run_config(console_level="CRITICAL"))
+            assert result.success
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM staging.activities WHERE source_record_id = 'TK-LATE'").fetchone() == (1,)
+    assert [r.partition_key for r in schedule(dg.build_schedule_context(scheduled_execution_time=at))] == [
+        "2026-11-25"]  # loaded: not requested again
 
 
 def test_a_run_killed_midway_leaves_the_published_marts_and_the_next_run_completes(demo_copy):
