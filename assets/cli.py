@@ -212,7 +212,7 @@ def _lookup(args: argparse.Namespace) -> int:
     """Customer service's card: read-only on the restricted copy; prints only the customers the query finds."""
     import duckdb
 
-    from pipeline.marts.lookup import CARD_SQL, find
+    from pipeline.marts.lookup import CARD_SQL, find, needs_postcode
 
     restricted = Path(args.restricted)
     if not _built(restricted, "restricted copy"):
@@ -220,7 +220,9 @@ def _lookup(args: argparse.Namespace) -> int:
     with duckdb.connect(str(restricted), read_only=True) as con:
         found = find(con, args.query, args.postcode, args.country)
         if not found:
-            print("no customer found", file=sys.stderr)
+            hint = " (a name is looked up with the customer's --postcode)" if not args.postcode and \
+                needs_postcode(args.query) else ""
+            print(f"no customer found{hint}", file=sys.stderr)
             return 1
         tables = {r[0] for r in con.execute("SELECT table_schema || '.' || table_name FROM information_schema.tables")
                   .fetchall()}

@@ -219,14 +219,18 @@ def test_the_golden_rows_of_excluded_customers_are_built_as_the_purge_leaves_the
 def test_customer_service_finds_a_customer_by_an_old_variant_a_phone_typed_otherwise_or_a_name(project):
     jean, lucie = _customer_of(project, "shop_accounts:A6"), _customer_of(project, "shop_accounts:A8")
     others = {r[0] for r in _rows(project.restricted, "SELECT customer_id FROM marts.customer_360")} - {jean}
-    for query in (["JEAN.BON+news@Yahoo.fr"], ["+33 (0)6 11 22 33 44"], [jean], ["bon jean", "--postcode", "2000"]):
+    for query in (["JEAN.BON+news@Yahoo.fr"], ["+33 (0)6 11 22 33 44"], [jean], ["bon jean", "--postcode", "2000"],
+                  [jean.lower()]):  # an id read out on the phone, typed in lower case
         card = _cli("lookup", *query, "--restricted", str(project.restricted))
         assert card.returncode == 0, card.stderr
         assert f"=== customer {jean}" in card.stdout and not any(o in card.stdout for o in others), query
         assert "jean.bon@yahoo.fr" in card.stdout and "consent history" in card.stdout  # the old point and its proof
         assert "--- timeline" in card.stdout and "newsletter" in card.stdout  # the consent event, on the timeline
-    assert f"=== customer {lucie}" in _cli("lookup", "Lucie Roux", "--postcode", "69003", "--restricted",
-                                           str(project.restricted)).stdout
+    for name, postcode in (("Lucie Roux", "69003"), ("ROUX, Lucie", "69 003")):  # a postcode as people say it
+        assert f"=== customer {lucie}" in _cli("lookup", name, "--postcode", postcode, "--restricted",
+                                               str(project.restricted)).stdout
+    alone = _cli("lookup", "Lucie Roux", "--restricted", str(project.restricted))  # a name alone: said what it needs
+    assert alone.returncode == 1 and "a name is looked up with the customer's --postcode" in alone.stderr
     timeline = _rows(project.restricted, "SELECT activity_type, source, source_record_id FROM marts.customer_timeline "
                                          "WHERE customer_id = ? ORDER BY occurred_at", [jean])
     assert ("consent", "newsletter", "N5") in timeline

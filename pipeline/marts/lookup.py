@@ -11,6 +11,7 @@ import re
 
 import duckdb
 
+from pipeline.normalise.address import normalise_postcode
 from pipeline.normalise.email import email_match_key, normalise_email
 from pipeline.normalise.names import match_form
 from pipeline.normalise.phone import normalise_phone
@@ -35,19 +36,26 @@ def find_customers(con: duckdb.DuckDBPyConnection, text: str, region: str = "FR"
     return [r[0] for r in rows]
 
 
-CUSTOMER_ID = re.compile(r"^C[0-9A-Fa-f]{15}$")
+CUSTOMER_ID = re.compile(r"^C[0-9A-F]{15}$", re.IGNORECASE)  # read out on the phone, typed in any case
 
 
-def find_by_name(con: duckdb.DuckDBPyConnection, name: str, postcode: str) -> list[str]:
+def find_by_name(con: duckdb.DuckDBPyConnection, name: str, postcode: str, region: str = "FR") -> list[str]:
     """customer_ids whose surviving first and last name match `name` (any order, case and accents ignored) at
-    that postcode."""
-    words = sorted(w for w in (match_form(part) for part in str(name).split()) if w)
+    that postcode, as typed or as staging reads it in `region` (`69 003`, `1000` -> `01000`, `sw1a1aa`)."""
+    words = sorted(w for w in (match_form(part) for part in str(name).replace(",", " ").split()) if w)
     if not words:
         return []
-    rows = con.execute("SELECT customer_id, first_name, last_name FROM marts.customer_360 WHERE postcode = ?",
-                       [str(postcode).strip()]).fetchall()
+    typed = str(postcode).strip()
+    read, _ = normalise_postcode(typed, region)
+    rows = con.execute("SELECT customer_id, first_name, last_name FROM marts.customer_360 WHERE postcode IN (?, ?)",
+                       [typed, read or typed]).fetchall()
     return sorted(cid for cid, first, last in rows
                   if sorted(w for p in (first, last) if p for w in (match_form(x) for x in p.split()) if w) == words)
+
+
+def needs_postcode(text: str) -> bool:
+    """Whether `text` reads as a name, which is looked up with a postcode only (neither a contact point nor an id)."""
+    return not CUSTOMER_ID.match(text.strip()) and "@" not in text and not any(c.isdigit() for c in text)
 
 
 def find(con: duckdb.DuckDBPyConnection, text: str, postcode: str | None = None, region: str = "FR") -> list[str]:
@@ -57,7 +65,7 @@ def find(con: duckdb.DuckDBPyConnection, text: str, postcode: str | None = None,
         return [r[0] for r in con.execute("SELECT customer_id FROM marts.customer_360 WHERE customer_id = ?",
                                           [text.strip().upper()]).fetchall()]
     if postcode:
-        return find_by_name(con, text, postcode)
+        return find_by_name(con, text, postcode, region)
     return find_customers(con, text, region)
 
 
