@@ -242,7 +242,10 @@ def _audience(args: argparse.Namespace) -> int:
     from pipeline.audience import build_audience
 
     try:
-        audience = build_audience(Path(args.restricted), Path(args.warehouse) if args.warehouse else None,
+        restricted = Path(args.restricted)  # the warehouse is beside the restricted copy unless said otherwise
+        warehouse = restricted.with_name("warehouse.duckdb") if args.warehouse is None else \
+            Path(args.warehouse) if args.warehouse else None
+        audience = build_audience(restricted, warehouse,
                                   args.channel, Path(args.out), args.segment, args.tier)
     except (ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -327,8 +330,8 @@ def main(argv: list[str] | None = None) -> int:
     aud.add_argument("--tier", action="append", help="loyalty tier (repeat for several); default: all")
     aud.add_argument("--out", required=True, help="a .csv or .parquet file; the suppression list is written beside it")
     aud.add_argument("--restricted", default=str(DATA / "restricted.duckdb"))
-    aud.add_argument("--warehouse", default=str(DATA / "warehouse.duckdb"),
-                     help="for erased identifiers (read-only); '' to leave them out")
+    aud.add_argument("--warehouse", help="for erased identifiers (read-only; default: beside --restricted); '' to "
+                                         "leave them out")
     aud.set_defaults(func=_audience)
 
     rep = sub.add_parser("report", help="static HTML page of the runs' figures (no personal values, offline)")

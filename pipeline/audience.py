@@ -18,6 +18,8 @@ from pathlib import Path
 
 import duckdb
 
+from pipeline.marts.segmentation import SEGMENT_NAMES, tier_names
+
 # What each channel needs to reach a person, and nothing more.
 CHANNEL_FIELDS = {
     "email": ["customer_id", "first_name", "last_name", "email"],
@@ -58,10 +60,16 @@ def _write(con: duckdb.DuckDBPyConnection, query: str, params: list, out: Path) 
 
 def build_audience(restricted: Path, warehouse: Path | None, channel: str, out: Path,
                    segments: list[str] | None = None, tiers: list[str] | None = None) -> Audience:
+    """The audience file and its suppression list beside it. `warehouse`: where erased customers' identifiers are
+    read (None: no erased identifiers). Everything is read before anything is written, so a failure leaves no
+    audience without its suppression list."""
     if channel not in CHANNEL_FIELDS:
         raise ValueError(f"channel must be one of {sorted(CHANNEL_FIELDS)}, not {channel!r}")
     if out.suffix not in (".csv", ".parquet"):
         raise ValueError(f"{out}: write a .csv or a .parquet file")
+    segments = _known(segments, SEGMENT_NAMES, "segment")
+    tiers = _known(tiers, tier_names(), "tier")
+    erased = _erased(warehouse) if warehouse else []
     with duckdb.connect(str(restricted), read_only=True) as con:
         available = _columns(con, "marts.customer_360")
         fields = [f for f in CHANNEL_FIELDS[channel] if f in available]
@@ -76,17 +84,28 @@ def build_audience(restricted: Path, warehouse: Path | None, channel: str, out: 
         fresh = f"NOT coalesce({repermission}, false)" if repermission in available else "true"
         base = f"FROM marts.customer_360 WHERE {' AND '.join(where)}"
         left_out = con.execute(f"SELECT count(*) {base} AND NOT ({fresh})", params).fetchone()[0]
-        _write(con, f"SELECT {', '.join(fields)} {base} AND {fresh} ORDER BY customer_id", params, out)
         customers = con.execute(f"SELECT count(*) {base} AND {fresh}", params).fetchone()[0]
         opted_out = _opted_out(con, channel)
-    erased = _erased(warehouse) if warehouse else []
-    suppression = out.with_name(f"{out.stem}.suppression.csv")
-    with duckdb.connect() as con:
-        con.execute("CREATE TABLE s (identifier_hash VARCHAR, kind VARCHAR, reason VARCHAR)")
-        con.executemany("INSERT INTO s VALUES (?, ?, ?)", opted_out + erased)
-        _write(con, "SELECT DISTINCT * FROM s ORDER BY ALL", [], suppression)
-        suppressed = con.execute("SELECT count(DISTINCT identifier_hash) FROM s").fetchone()[0]
+        suppression = out.with_name(f"{out.stem}.suppression.csv")
+        with duckdb.connect() as mem:  # the suppression list first: an audience is never left without it
+            mem.execute("CREATE TABLE s (identifier_hash VARCHAR, kind VARCHAR, reason VARCHAR)")
+            mem.executemany("INSERT INTO s VALUES (?, ?, ?)", opted_out + erased)
+            _write(mem, "SELECT DISTINCT * FROM s ORDER BY ALL", [], suppression)
+            suppressed = mem.execute("SELECT count(DISTINCT identifier_hash) FROM s").fetchone()[0]
+        _write(con, f"SELECT {', '.join(fields)} {base} AND {fresh} ORDER BY customer_id", params, out)
     return Audience(out, suppression, customers, left_out, suppressed)
+
+
+def _known(wanted: list[str] | None, names: list[str] | tuple[str, ...], what: str) -> list[str] | None:
+    """`wanted` as the marts spell them (`At risk` is `at_risk`); a name no customer can have is an error, not an
+    empty audience."""
+    if not wanted:
+        return wanted
+    spelled = [w.strip().lower().replace(" ", "_").replace("-", "_") for w in wanted]
+    unknown = [w for w, s in zip(wanted, spelled, strict=True) if s not in names]
+    if unknown:
+        raise ValueError(f"no {what} {', '.join(map(repr, unknown))}: the {what}s are {', '.join(names)}")
+    return spelled
 
 
 def _opted_out(con: duckdb.DuckDBPyConnection, channel: str) -> list[tuple]:
@@ -100,7 +119,14 @@ def _opted_out(con: duckdb.DuckDBPyConnection, channel: str) -> list[tuple]:
 
 
 def _erased(warehouse: Path) -> list[tuple]:
-    with duckdb.connect(str(warehouse), read_only=True) as con:
+    if not warehouse.exists():
+        raise ValueError(f"no warehouse at {warehouse} to read the erased customers' identifiers from (the suppression "
+                         "list needs them): give --warehouse, or --warehouse '' to leave them out")
+    try:
+        con = duckdb.connect(str(warehouse), read_only=True)
+    except duckdb.IOException as exc:  # a run is writing it (one writer, no reader from another process)
+        raise ValueError(f"the warehouse {warehouse} is being written by a run: try again when it ends") from exc
+    with con:
         if not (columns := _columns(con, "identity.erasure_registry")):
             return []
         # a point the erased customer shared with another (a household's landline) is still the other's to reach

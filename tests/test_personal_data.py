@@ -262,6 +262,28 @@ def test_an_audience_holds_only_customers_opted_in_on_the_very_point_and_comes_w
     assert out.stat().st_mode & 0o077 == 0 and "@" not in (tmp_path / "newsletter.suppression.csv").read_text()
 
 
+def test_marketing_gets_an_error_not_an_empty_or_unsuppressed_audience(project, tmp_path):
+    import pandas as pd
+
+    out = tmp_path / "sms.csv"
+    restricted = ["--restricted", str(project.restricted)]
+    # A segment as people write it: the marts' spelling; one no customer can have: an error naming them, no file.
+    made = _cli("audience", "--channel", "email", "--segment", "At risk", "--segment", "Prospect", "--tier", "NONE",
+                "--out", str(out), *restricted)
+    assert made.returncode == 0, made.stderr
+    typo = _cli("audience", "--channel", "email", "--segment", "vip", "--out", str(tmp_path / "vip.csv"), *restricted)
+    assert typo.returncode == 2 and "no segment 'vip': the segments are prospect, champions" in typo.stderr
+    # The erased identifiers are read from the warehouse beside the restricted copy (the default was ./data's, absent
+    # on any other project: a traceback after the audience was written, without its suppression list).
+    suppression = pd.read_csv(tmp_path / "sms.suppression.csv")
+    assert "erased" in set(suppression["reason"])
+    elsewhere = tmp_path / "elsewhere.csv"
+    absent = _cli("audience", "--channel", "email", "--out", str(elsewhere), "--warehouse", str(tmp_path / "no.duckdb"),
+                  *restricted)
+    assert absent.returncode == 2 and "no warehouse at" in absent.stderr and "Traceback" not in absent.stderr
+    assert not elsewhere.exists() and not (tmp_path / "elsewhere.suppression.csv").exists()
+
+
 def test_a_customer_purged_on_day_one_stays_purged_in_the_tables_rebuilt_on_day_two(project):
     """François (card C2, not seen for six years) was purged for retention on day one. The steward decisions, the
     decision log, the linkage input and the scored pairs are rebuilt every run: a steward's note naming him, added

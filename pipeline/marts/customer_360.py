@@ -18,13 +18,13 @@ import duckdb
 
 from pipeline.config import SEEDS_DIR
 from pipeline.golden.changes import CHANGED, CHANGED_ROWS, committed_as_of, is_full
-from pipeline.marts.segmentation import segmentation_sql
+from pipeline.marts.segmentation import NO_TIER, segmentation_sql
 from pipeline.sql import exact_sum, literal, named, quote
 from pipeline.warehouse import table_exists, transaction
 
 _REGIONS = literal(SEEDS_DIR / "regions.csv")
 # What marts.customer_360 shows for a customer without activity (no segments row).
-SEGMENT_DEFAULTS = {"rfm_segment": "'prospect'", "loyalty_tier": "'none'"}
+SEGMENT_DEFAULTS = {"rfm_segment": "'prospect'", "loyalty_tier": f"'{NO_TIER}'"}
 # The view analysts query and the table holding its rows.
 VIEW, ROWS = "marts.customer_360", "marts.customer_360_rows"
 # The view's columns derived when read, from a stored column and the reference date ({as_of}), each as

@@ -14,6 +14,8 @@ Formulas (README, "Segmentation"):
 
 from __future__ import annotations
 
+import csv
+import re
 from pathlib import Path
 
 from pipeline.config import SEEDS_DIR
@@ -30,6 +32,15 @@ CASE
     WHEN r_score <= 2 THEN 'hibernating'
     ELSE 'needs_attention'
 END"""
+
+
+SEGMENT_NAMES = tuple(re.findall(r"(?:THEN|ELSE) '(\w+)'", RFM_SEGMENTS))
+NO_TIER = "none"  # a customer without a loyalty card
+
+
+def tier_names(path: Path = SEEDS_DIR / "loyalty_tiers.csv") -> list[str]:
+    with path.open(encoding="utf-8", newline="") as f:
+        return [row["tier"] for row in csv.DictReader(f)] + [NO_TIER]
 
 
 def tiers_sql(path: Path = SEEDS_DIR / "loyalty_tiers.csv") -> str:
