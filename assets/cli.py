@@ -170,6 +170,8 @@ def _explain(args: argparse.Namespace) -> int:
 
     warehouse = Path(args.warehouse)
     model = warehouse.parent / "artefacts" / "splink_model.json"
+    if args.customer_id:  # an id read out on the phone, typed in any case (ids are minted upper-case)
+        args.customer_id = args.customer_id.strip().upper()
     target = args.customer_id or "-".join(args.pair)
     out = Path(args.out or warehouse.parent / "artefacts" / f"explain_{target.replace(':', '_')}.html")
     try:
