@@ -759,8 +759,37 @@ def _read_jsonl(text: str, source: Source, file: str, names: _Names) -> _Read:
     return _Read(rows.frame(list(keys)), list(keys), len(rows.lines), repaired, notes=notes)
 
 
+def _nested_text(value: object) -> str | None:
+    """A Parquet list (or map) value as a JSON array reads (`_flatten`): plain values joined by a space, anything else
+    JSON text."""
+    if value is None:
+        return None
+    if all(v is None or isinstance(v, str | int | float) and not isinstance(v, bool) and v == v for v in value):
+        return " ".join(t for v in value if v is not None and (t := str(v).strip())) or None
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _parquet_text(column: pa.ChunkedArray) -> pa.ChunkedArray | pa.Array:
+    """A Parquet column as the text a JSON export of it holds (integers and whole floats without '.0', lists as above;
+    other types as pandas writes them)."""
+    kind = column.type
+    if pa.types.is_integer(kind):
+        return column.cast(pa.string())
+    if pa.types.is_floating(kind):
+        return pa.array([_number_text(v) for v in column.to_pylist()], pa.string())
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind) or \
+            pa.types.is_map(kind):
+        return pa.array([_nested_text(v) for v in column.to_pylist()], pa.string())
+    return column
+
+
 def _read_parquet(path: Path, source: Source, file: str, names: _Names) -> _Read:
     table = pq.read_table(path)
+    # A struct column (a nested record, `address` holding `city` and `zip`) is its fields, named by dotted paths as a
+    # JSON object's keys are (`address.city`): it was one column of Python text (`{'city': 'Paris', 'zip': ...}`), and
+    # a mapped `address.city` refused the file.
+    while any(pa.types.is_struct(field.type) for field in table.schema):
+        table = table.flatten()
     header = list(table.column_names)
     problem = _header_problem(header, source)
     if problem:  # Parquet has no header line to mistake for data: every row is refused as such
@@ -769,10 +798,7 @@ def _read_parquet(path: Path, source: Source, file: str, names: _Names) -> _Read
     # Integers as text in Arrow: pandas makes an integer column holding a null float64, so a card number column with
     # one empty value read '880001.0' (another record id than the '880001' of a file without one) and 17 digits rounded.
     # A float column (what pandas writes for integers beside a missing value) reads its whole numbers so too.
-    table = pa.table([column.cast(pa.string()) if pa.types.is_integer(column.type) else
-                      pa.array([_number_text(v) for v in column.to_pylist()], pa.string())
-                      if pa.types.is_floating(column.type) else column
-                      for column in table.columns], names=header)
+    table = pa.table([_parquet_text(column) for column in table.columns], names=header)
     frame = table.to_pandas().astype("string").astype(object).where(lambda f: f.notna(), None)
     frame.columns = [names(c) for c in header]
     columns = list(frame.columns)
