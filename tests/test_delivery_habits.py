@@ -1,0 +1,112 @@
+"""Delivery habits of the twelfth session, through real runs of the raw and staging layers: drop folders named by
+other spellings of their day, and change-data-capture exports (each written by hand, as a user's system would)."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from assets import runner
+from tests.hostile import CRM_HEADER, balanced, crm_rows, day, project, write
+
+STAGING = {"layers": ("raw", "staging")}
+
+
+def _run(settings, **options):
+    results = runner.run(settings, console_level="CRITICAL", **options)
+    for result in results:
+        assert result.success, [e.message for e in result.all_events if e.is_failure]
+    return results
+
+
+def test_drop_folders_spelled_otherwise_are_their_day(tmp_path, cli_env):
+    # Exporters name a day's folder `20261126`, `2026/11/27`, `2026-11-28_2` (a second drop) or `dt=...` (Hive). They
+    # took the files' modification day, all one day, and a record's versions were ordered by folder name: the oldest
+    # (`2026...` sorts `-` < `/` < digits) won over the newer ones.
+    settings = project(tmp_path)
+    rows = crm_rows(3)
+    folders = {day(-4).replace("-", ""): "", "/".join(day(-3).split("-")): ".v3", f"dt={day(-2)}": ".v2",
+               f"{day(-1)}_2": ".v1"}
+    for folder, tag in folders.items():
+        write(settings.raw_dir, "crm", folder, "export.csv",
+              (CRM_HEADER + "\n" + "\n".join([rows[0].replace("@", f"{tag}@"), *rows[1:]]) + "\n").encode("latin-1"))
+    write(settings.raw_dir, "crm", "/".join(["2026", "02", "30"]), "export.csv", (CRM_HEADER + "\n").encode())
+    refused = []
+    _run(settings, report=refused.append, **STAGING)
+    assert any("drop folder '2026/02/30' is not a real day" in line for line in refused), refused
+    balanced(settings)
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        drops = con.execute('SELECT "drop" FROM raw.crm__files ORDER BY 1').fetchall()
+        assert drops == [(day(d),) for d in (-4, -3, -2, -1)]
+        assert con.execute("SELECT email FROM staging.person_records WHERE source_record_id = 'C00'").fetchall() == \
+            [("jean.martin.v1@example.fr",)]
+
+
+def test_a_change_feed_s_deletion_without_its_record_id_is_said_not_taken_for_a_footer(tmp_path, cli_env):
+    # Debezium's change events: the row under `after`, a delete's under `before` with `"after": null`. Mapped on
+    # `after.*`, the delete (its file's last line) was "no name, e-mail or phone", counted as the file's footer: the
+    # deletion was lost without a word. It is now a quarantined row saying why (bad data: the record stays).
+    settings = project(tmp_path)
+    settings.sources_file.write_text("""
+sources:
+  - name: feed
+    channel: online
+    format: jsonl
+    files: feed/**/*.json
+    trust_rank: 1
+    record_id: after.id
+    deleted: {column: op, values: [d]}
+    person:
+      first_name: after.first
+      email: after.email
+""", encoding="utf-8")
+    rows = [{"id": 1, "first": "Jean", "email": "jean@x.fr"}, {"id": 2, "first": "Claire", "email": "claire@x.fr"}]
+    events = [{"op": "c", "before": None, "after": rows[0]}, {"op": "c", "before": None, "after": rows[1]},
+              {"op": "d", "before": rows[1], "after": None}]
+    write(settings.raw_dir, "feed", day(-1), "events.json", "\n".join(map(json.dumps, events)).encode())
+    runner.run(settings, console_level="CRITICAL", **STAGING)  # its staging checks fail: a third of the rows is bad
+    balanced(settings)
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        assert con.execute("SELECT _line, reason FROM staging.quarantine").fetchall() == [(3, (
+            "a deletion (tombstone row, column 'op') without its record id (column 'after.id' is empty): nothing can "
+            "be retired; map the id the deletion carries"))]
+
+
+def test_parquet_nested_records_and_lists_read_as_json_paths(tmp_path, cli_env):
+    # A Parquet export of a document store or a data lake: a struct column (the address), a list of phones, a list of
+    # structs. The struct was one column of Python text (`{'city': 'Paris', ...}`; a mapped `address.city` refused the
+    # file), the list numpy's (`['0612345678' '0145678901']`). They read as the same JSON would.
+    settings = project(tmp_path)
+    settings.sources_file.write_text("""
+sources:
+  - name: lake
+    channel: online
+    format: parquet
+    files: lake/**/*.parquet
+    trust_rank: 1
+    record_id: id
+    person:
+      first_name: name.first
+      last_name: name.last
+      postcode: address.zip
+      city: address.city
+""", encoding="utf-8")
+    table = pa.table({"id": pa.array([1, 2], pa.int64()),
+                      "name": [{"first": "Jean", "last": "Martin"}, {"first": "Zoé", "last": "Roux"}],
+                      "address": pa.array([{"city": "Paris", "zip": "75001"}, None]),
+                      "phones": [["0612345678", "0145678901"], None],
+                      "orders": [[{"n": 1, "on": date(2026, 11, 2)}], []]})
+    (settings.raw_dir / "lake" / day(-1)).mkdir(parents=True)
+    pq.write_table(table, settings.raw_dir / "lake" / day(-1) / "people.parquet")
+    _run(settings, **STAGING)
+    balanced(settings)
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        assert con.execute("SELECT phones, orders FROM raw.lake ORDER BY id").fetchall() == \
+            [("0612345678 0145678901", '[{"n": 1, "on": "2026-11-02"}]'), (None, None)]
+        assert con.execute("SELECT source_record_id, first_name, last_name, postcode, city "
+                           "FROM staging.person_records ORDER BY 1").fetchall() == \
+            [("1", "Jean", "Martin", "75001", "Paris"), ("2", "Zoé", "Roux", None, None)]
