@@ -697,8 +697,21 @@ def _wrapped_records(text: str, source: Source) -> tuple[list, str, list[str]] |
     return records, key, [k for k in obj if k != key.split(".")[0]]
 
 
+_AFTER = ("after.", "payload.after.")  # a record id under these: a Debezium change feed (below)
+
+
+def _deleted_row_as_after(obj: dict) -> None:
+    """A Debezium delete event (`"op": "d"`, `"after": null`, the deleted row under `before`; the event itself under
+    `payload` when the converter writes schemas) reads its `before` row as its `after`: a source mapping `after.*` then
+    finds the deleted record's id, and its `deleted` key (`op`, `d`) retires it. It was a row without record id."""
+    event = obj["payload"] if isinstance(obj.get("payload"), dict) else obj
+    if event.get("op") == "d" and event.get("after") is None and isinstance(event.get("before"), dict):
+        event["after"] = event["before"]
+
+
 def _read_jsonl(text: str, source: Source, file: str, names: _Names) -> _Read:
-    rows, keys, repaired, problems, renamed = _Rows(file), {}, 0, {}, {}
+    rows, keys, repaired, problems, renamed, nulls = _Rows(file), {}, 0, {}, {}, 0
+    change_feed = source.record_id.lower().startswith(_AFTER)
     selectors = [(c, m) for c in source.mapped_columns if "[" in c and (m := SELECTOR.fullmatch(c))]
     notes = []
     if wrapped := _wrapped_records(text, source):
@@ -730,9 +743,14 @@ def _read_jsonl(text: str, source: Source, file: str, names: _Names) -> _Read:
             where = f" ({exc.msg} at column {exc.colno})" if isinstance(exc, json.JSONDecodeError) else ""
             rows.add_bad(line, f"not valid JSON{where}", content)
             continue
+        if obj is None:  # a change feed's tombstone message (Kafka's null value after each delete event): no record
+            nulls += 1
+            continue
         if not isinstance(obj, dict):
             rows.add_bad(line, "JSON line is not an object", content)
             continue
+        if change_feed:
+            _deleted_row_as_after(obj)
         flat = _flatten(obj)
         if selectors:
             _selected(obj, selectors, flat)
@@ -756,6 +774,8 @@ def _read_jsonl(text: str, source: Source, file: str, names: _Names) -> _Read:
         if not ascii and suspect(content):
             repaired += _repaired(flat)
         rows.add(line, spelled or key_set, tuple(flat.values()))
+    if nulls:
+        notes.append(f"{nulls} line(s) holding only `null` (a change feed's tombstone message) not read as records")
     return _Read(rows.frame(list(keys)), list(keys), len(rows.lines), repaired, notes=notes)
 
 

@@ -46,10 +46,11 @@ def test_drop_folders_spelled_otherwise_are_their_day(tmp_path, cli_env):
             [("jean.martin.v1@example.fr",)]
 
 
-def test_a_change_feed_s_deletion_without_its_record_id_is_said_not_taken_for_a_footer(tmp_path, cli_env):
-    # Debezium's change events: the row under `after`, a delete's under `before` with `"after": null`. Mapped on
-    # `after.*`, the delete (its file's last line) was "no name, e-mail or phone", counted as the file's footer: the
-    # deletion was lost without a word. It is now a quarantined row saying why (bad data: the record stays).
+def test_a_change_feed_s_delete_events_retire_their_record(tmp_path, cli_env):
+    # Debezium's change events: the row under `after`, a delete's under `before` with `"after": null`, then Kafka's
+    # `null` tombstone message. Mapped on `after.*`, the delete was "no name, e-mail or phone" (counted as its file's
+    # footer when last: the deletion lost without a word, the record still published) and the `null` line bad data.
+    # A delete carrying no row at all (a table without replica identity: `before` null too) is said as such.
     settings = project(tmp_path)
     settings.sources_file.write_text("""
 sources:
@@ -59,21 +60,28 @@ sources:
     files: feed/**/*.json
     trust_rank: 1
     record_id: after.id
+    updated_at: ts_ms
+    date_formats: [epoch_ms]
     deleted: {column: op, values: [d]}
     person:
       first_name: after.first
       email: after.email
 """, encoding="utf-8")
-    rows = [{"id": 1, "first": "Jean", "email": "jean@x.fr"}, {"id": 2, "first": "Claire", "email": "claire@x.fr"}]
-    events = [{"op": "c", "before": None, "after": rows[0]}, {"op": "c", "before": None, "after": rows[1]},
-              {"op": "d", "before": rows[1], "after": None}]
+    rows = [{"id": 1, "first": "Jean", "email": "jean@x.fr"}, {"id": 2, "first": "Claire", "email": "claire@x.fr"},
+            {"id": 3, "first": "Louis", "email": "louis@x.fr"}]
+    events = [{"op": "c", "ts_ms": 1764000000000 + i, "before": None, "after": row} for i, row in enumerate(rows)]
+    events += [{"op": "d", "ts_ms": 1764000001000, "before": rows[1], "after": None}, None,
+               {"op": "d", "ts_ms": 1764000002000, "before": None, "after": None}]
     write(settings.raw_dir, "feed", day(-1), "events.json", "\n".join(map(json.dumps, events)).encode())
-    runner.run(settings, console_level="CRITICAL", **STAGING)  # its staging checks fail: a third of the rows is bad
-    balanced(settings)
+    runner.run(settings, console_level="CRITICAL", **STAGING)  # its staging checks fail: the last delete is bad data
+    assert balanced(settings) == {f"feed/{day(-1)}/events.json": (5, 5, 2, 3)}  # the `null` line is no record
     with duckdb.connect(str(settings.warehouse), read_only=True) as con:
-        assert con.execute("SELECT _line, reason FROM staging.quarantine").fetchall() == [(3, (
-            "a deletion (tombstone row, column 'op') without its record id (column 'after.id' is empty): nothing can "
-            "be retired; map the id the deletion carries"))]
+        assert con.execute("SELECT source_record_id FROM staging.person_records ORDER BY 1").fetchall() == [("1",), ("3",)]
+        assert con.execute("SELECT _line, source_record_id, split_part(reason, ';', 1) FROM staging.quarantine "
+                           "ORDER BY 1").fetchall() == [
+            (2, "2", "duplicate record id"), (4, "2", "deleted at the source (a tombstone row): the record is retired"),
+            (6, None, "a deletion (tombstone row, column 'op') without its record id (column 'after.id' is empty): "
+                      "nothing can be retired")]
 
 
 def test_parquet_nested_records_and_lists_read_as_json_paths(tmp_path, cli_env):
