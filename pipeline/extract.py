@@ -849,6 +849,9 @@ def _read_file(path: Path, data: bytes, source: Source, file: str, names: _Names
     if source.format == "csv" and '="' in text and (n := _text_formulas(read)):  # rare: a scan
         read.notes.append(f"{n} record(s) hold values written as a spreadsheet's text formula (=\"00123\", to keep "
                           "leading zeros): read as their text")
+    if source.format == "csv" and ".0" in text and (ids := _float_ids(read, source)):
+        read.notes.append(f"record ids written as floats in column(s) {shown(ids)} (`123.0`: every id of the file a whole "
+                          "number with `.0`, an integer column exported through a float): read without `.0`")
     if source.format == "csv" and ("E+" in text or "e+" in text) and source.record_id in read.frame:  # rare: a scan
         _refuse_rounded_ids(read.frame, source.record_id)
     if source.format == "jsonl" and len(read.frame) and not read.refused:
@@ -921,6 +924,28 @@ def _text_formulas(read: _Read) -> int:
                                                                     regex=True)
             held |= found
     return int(held.sum())
+
+
+_FLOAT_ID = re.compile(r"\d+\.0")
+
+
+def _float_ids(read: _Read, source: Source) -> list[str]:
+    """The id columns (the record id, a `person_ref`) every value of which in this file is a whole number written with
+    `.0` (`123.0`: pandas writes an integer column holding a gap as floats, so does a spreadsheet's number format),
+    rewritten as the integers (`123`). Read as written, each was a second record beside yesterday's `123` (the newer
+    version superseded nothing) and a receipt pointing at `123.0` reached no card. A file mixing `123.0` with other ids
+    keeps them as written (an id scheme may end in `.0`; a float export writes every id so)."""
+    found = []
+    for column in dict.fromkeys([source.record_id, *([source.person_ref.column] if source.person_ref else [])]):
+        if column not in read.frame:
+            continue
+        values = read.frame[column].to_numpy()
+        present = (v for v in values if isinstance(v, str))
+        if (first := next(present, None)) and all(v.endswith(".0") and _FLOAT_ID.fullmatch(v)
+                                                  for v in itertools.chain([first], present)):  # the first other stops it
+            read.frame[column] = [v[:-2] if isinstance(v, str) else v for v in values]
+            found.append(column)
+    return found
 
 
 def _refuse_rounded_ids(frame: pd.DataFrame, record_id: str) -> None:

@@ -118,3 +118,38 @@ sources:
         assert con.execute("SELECT source_record_id, first_name, last_name, postcode, city "
                            "FROM staging.person_records ORDER BY 1").fetchall() == \
             [("1", "Jean", "Martin", "75001", "Paris"), ("2", "Zoé", "Roux", None, None)]
+
+
+def test_record_ids_written_as_floats_are_the_integers_they_stand_for(tmp_path, cli_env):
+    # pandas writes an integer column holding a gap as floats (`2.0`), so does a spreadsheet's number format: the next
+    # day's export gave every record a second id (`2.0` beside `2`), the newer e-mail never superseded the older one,
+    # and receipts pointing at `2.0` reached no card. A file whose ids are all whole numbers with `.0` reads them so.
+    settings = project(tmp_path)
+    settings.sources_file.write_text(settings.sources_file.read_text() + """
+  - name: tills
+    channel: offline
+    format: csv
+    files: tills/**/*.csv
+    trust_rank: 3
+    record_id: receipt
+    person_ref: {source: crm, column: card}
+    activity:
+      type: store_purchase
+      occurred_at: sold_at
+      amount: total
+""", encoding="utf-8")
+    rows = [row.replace(f"C{i:02d};", f"{i + 1};", 1) for i, row in enumerate(crm_rows(3))]
+    write(settings.raw_dir, "crm", day(-3), "export.csv", (CRM_HEADER + "\n" + "\n".join(rows) + "\n").encode())
+    floats = [row.replace(";", ".0;", 1) for row in rows]
+    floats[1] = floats[1].replace("@", ".new@")
+    write(settings.raw_dir, "crm", day(-2), "export.csv", (CRM_HEADER + "\n" + "\n".join(floats) + "\n").encode())
+    write(settings.raw_dir, "tills", day(-2), "receipts.csv", b"receipt,card,sold_at,total\nR1,2.0,2026-11-20,12.5\n"
+          b"R2,3.0,2026-11-20,3\n")
+    _run(settings, **STAGING)
+    balanced(settings)
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        assert con.execute("SELECT source_record_id, email FROM staging.person_records ORDER BY 1").fetchall() == [
+            ("1", "jean.martin@example.fr"), ("2", "claire.bernard.new@example.fr"), ("3", "louis.dubois@example.fr")]
+        assert con.execute("SELECT count(*) FROM staging.quarantine").fetchall() == [(3,)]  # day -3's, superseded
+        assert con.execute("SELECT source_record_id, person_record_id FROM staging.activities ORDER BY 1").fetchall() \
+            == [("R1", "2"), ("R2", "3")]
