@@ -153,3 +153,21 @@ def test_record_ids_written_as_floats_are_the_integers_they_stand_for(tmp_path, 
         assert con.execute("SELECT count(*) FROM staging.quarantine").fetchall() == [(3,)]  # day -3's, superseded
         assert con.execute("SELECT source_record_id, person_record_id FROM staging.activities ORDER BY 1").fetchall() \
             == [("R1", "2"), ("R2", "3")]
+
+
+def test_a_file_still_being_transferred_is_not_read(tmp_path, cli_env):
+    # `export.csv.part` (a transfer under way) beside the exports: the `*.csv*` glob of gzip deliveries reached it,
+    # and its first half loaded under that name (its rows staying when the whole file came as `export.csv`).
+    settings = project(tmp_path)
+    settings.sources_file.write_text(settings.sources_file.read_text().replace("crm/**/*.csv", "crm/**/*.csv*"))
+    rows = crm_rows(4)
+    write(settings.raw_dir, "crm", day(-1), "a.csv", (CRM_HEADER + "\n" + rows[0] + "\n").encode())
+    write(settings.raw_dir, "crm", day(-1), "b.csv.part", (CRM_HEADER + "\n" + rows[1] + "\n" + rows[2][:7]).encode())
+    said = []
+    _run(settings, report=said.append, **STAGING)
+    assert said == [f"refused crm: crm/{day(-1)}/b.csv.part: a file still being transferred ('.part' after its name): "
+                    "not read until it is renamed whole"]
+    (settings.raw_dir / "crm" / day(-1) / "b.csv.part").rename(settings.raw_dir / "crm" / day(-1) / "b.csv")
+    write(settings.raw_dir, "crm", day(-1), "b.csv", (CRM_HEADER + "\n" + "\n".join(rows[1:]) + "\n").encode())
+    _run(settings, **STAGING)
+    assert set(balanced(settings)) == {f"crm/{day(-1)}/a.csv", f"crm/{day(-1)}/b.csv"}
