@@ -661,13 +661,39 @@ def claim_folder(warehouse: Path) -> None:
     marker.write_text(warehouse.name + "\n")
 
 
-_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# A drop folder's day as exporters spell it: `2026-11-28`, `20261128`, a second drop of the day (`2026-11-28_2`,
+# `20261128T0300`), a Hive partition (`dt=2026-11-28`); or three nested folders (`2026/11/28`, `year=2026/month=11/day=28`).
+_DAY = re.compile(r"(?:[a-z_]+=)?((?:19|20)\d\d)(-?)(\d\d)\2(\d\d)(?:[_.T (-].*)?", re.IGNORECASE)
+_NESTED = (re.compile(r"(?:year=)?((?:19|20)\d\d)", re.I), re.compile(r"(?:month=)?(\d\d?)", re.I),
+           re.compile(r"(?:day=)?(\d\d?)", re.I))
+
+
+def _folder_day(parts: tuple[str, ...]) -> str | None:
+    """The day the folder(s) at the start of `parts` name, as YYYY-MM-DD; a name shaped as a day that is none
+    (`2026-02-30`, `2026/02/30`) comes back as written, which `drops.refusal` refuses; None when no day is named (eight
+    digits that are no day, `20261399`, may be a batch or store number: not a day folder)."""
+    nested = [m for rule, part in zip(_NESTED, parts[:3], strict=False) if (m := rule.fullmatch(part))]
+    if len(nested) == 3:
+        year, month, day = (int(m.group(1)) for m in nested)
+        written = "/".join(parts[:3])
+    elif m := _DAY.fullmatch(parts[0]):
+        year, month, day = int(m.group(1)), int(m.group(3)), int(m.group(4))
+        written = parts[0]
+    else:
+        return None
+    try:
+        return date(year, month, day).isoformat()
+    except ValueError:
+        return None if written.isdigit() else written
 
 
 def drop_day(path: Path, raw_dir: Path) -> str:
-    """The day a file was delivered: its first folder named YYYY-MM-DD under raw_dir, else its
-    modification date (UTC) for sources that do not organise drops by day."""
-    for part in path.relative_to(raw_dir).parts[:-1]:
-        if _DAY.match(part):
-            return part
+    """The day a file was delivered: its first folder naming a day under raw_dir (YYYY-MM-DD or another spelling of
+    it, see _DAY), else its modification date (UTC) for sources that do not organise drops by day. Other spellings
+    took the modification date, without a word: a month of `20261101`... folders copied in one go loaded as one
+    day, and the versions of a record were ordered by folder name, so an older export won over a newer one."""
+    folders = path.relative_to(raw_dir).parts[:-1]
+    for i in range(len(folders)):
+        if (day := _folder_day(folders[i:])) is not None:
+            return day
     return datetime.fromtimestamp(path.stat().st_mtime, UTC).date().isoformat()

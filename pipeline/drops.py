@@ -26,6 +26,10 @@ _SHOWN_UNREACHED = 5  # file names listed per folder; the rest are counted
 # Excel and LibreOffice write `~$clients.xlsx` beside a workbook while it is open (a few bytes naming who opened it): a
 # `*.xlsx` glob reaches it, and read as a workbook it was a refused file failing its source's check.
 OFFICE_LOCK = "~$"
+# What transfer tools and browsers append to a file's name while it is still coming (`export.csv.part`: curl, rsync's
+# `--partial-dir` aside, WinSCP's `.filepart`, Chrome's `.crdownload`), renamed once whole: a `*.csv*` glob (the gzip
+# habit) reached it, and its first half loaded under that name.
+IN_TRANSFER = (".part", ".partial", ".filepart", ".crdownload", ".download", ".tmp", ".temp", ".uploading")
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,8 @@ def refusal(path: Path, raw_dir: Path, last_day: str | None = None) -> str | Non
         return "resolves outside the raw directory (symlink or path escape): not read"
     if path.name.startswith(OFFICE_LOCK):
         return "an Office lock file (the workbook it names is open in a spreadsheet, maybe still being written): not read"
+    if len(path.suffixes) > 1 and path.suffix.lower() in IN_TRANSFER:
+        return f"a file still being transferred ('{path.suffix}' after its name): not read until it is renamed whole"
     day = drop_day(path, raw_dir)
     try:
         date.fromisoformat(day)

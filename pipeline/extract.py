@@ -698,8 +698,21 @@ def _wrapped_records(text: str, source: Source) -> tuple[list, str, list[str]] |
     return records, key, [k for k in obj if k != key.split(".")[0]]
 
 
+_AFTER = ("after.", "payload.after.")  # a record id under these: a Debezium change feed (below)
+
+
+def _deleted_row_as_after(obj: dict) -> None:
+    """A Debezium delete event (`"op": "d"`, `"after": null`, the deleted row under `before`; the event itself under
+    `payload` when the converter writes schemas) reads its `before` row as its `after`: a source mapping `after.*` then
+    finds the deleted record's id, and its `deleted` key (`op`, `d`) retires it. It was a row without record id."""
+    event = obj["payload"] if isinstance(obj.get("payload"), dict) else obj
+    if event.get("op") == "d" and event.get("after") is None and isinstance(event.get("before"), dict):
+        event["after"] = event["before"]
+
+
 def _read_jsonl(text: str, source: Source, file: str, names: _Names) -> _Read:
-    rows, keys, repaired, problems, renamed = _Rows(file), {}, 0, {}, {}
+    rows, keys, repaired, problems, renamed, nulls = _Rows(file), {}, 0, {}, {}, 0
+    change_feed = source.record_id.lower().startswith(_AFTER)
     selectors = [(c, m) for c in source.mapped_columns if "[" in c and (m := SELECTOR.fullmatch(c))]
     notes = []
     if wrapped := _wrapped_records(text, source):
@@ -731,9 +744,14 @@ def _read_jsonl(text: str, source: Source, file: str, names: _Names) -> _Read:
             where = f" ({exc.msg} at column {exc.colno})" if isinstance(exc, json.JSONDecodeError) else ""
             rows.add_bad(line, f"not valid JSON{where}", content)
             continue
+        if obj is None:  # a change feed's tombstone message (Kafka's null value after each delete event): no record
+            nulls += 1
+            continue
         if not isinstance(obj, dict):
             rows.add_bad(line, "JSON line is not an object", content)
             continue
+        if change_feed:
+            _deleted_row_as_after(obj)
         flat = _flatten(obj)
         if selectors:
             _selected(obj, selectors, flat)
@@ -757,11 +775,42 @@ def _read_jsonl(text: str, source: Source, file: str, names: _Names) -> _Read:
         if not ascii and suspect(content):
             repaired += _repaired(flat)
         rows.add(line, spelled or key_set, tuple(flat.values()))
+    if nulls:
+        notes.append(f"{nulls} line(s) holding only `null` (a change feed's tombstone message) not read as records")
     return _Read(rows.frame(list(keys)), list(keys), len(rows.lines), repaired, notes=notes)
+
+
+def _nested_text(value: object) -> str | None:
+    """A Parquet list (or map) value as a JSON array reads (`_flatten`): plain values joined by a space, anything else
+    JSON text."""
+    if value is None:
+        return None
+    if all(v is None or isinstance(v, str | int | float) and not isinstance(v, bool) and v == v for v in value):
+        return " ".join(t for v in value if v is not None and (t := str(v).strip())) or None
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _parquet_text(column: pa.ChunkedArray) -> pa.ChunkedArray | pa.Array:
+    """A Parquet column as the text a JSON export of it holds (integers and whole floats without '.0', lists as above;
+    other types as pandas writes them)."""
+    kind = column.type
+    if pa.types.is_integer(kind):
+        return column.cast(pa.string())
+    if pa.types.is_floating(kind):
+        return pa.array([_number_text(v) for v in column.to_pylist()], pa.string())
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind) or \
+            pa.types.is_map(kind):
+        return pa.array([_nested_text(v) for v in column.to_pylist()], pa.string())
+    return column
 
 
 def _read_parquet(path: Path, source: Source, file: str, names: _Names) -> _Read:
     table = pq.read_table(path)
+    # A struct column (a nested record, `address` holding `city` and `zip`) is its fields, named by dotted paths as a
+    # JSON object's keys are (`address.city`): it was one column of Python text (`{'city': 'Paris', 'zip': ...}`), and
+    # a mapped `address.city` refused the file.
+    while any(pa.types.is_struct(field.type) for field in table.schema):
+        table = table.flatten()
     header = list(table.column_names)
     problem = _header_problem(header, source)
     if problem:  # Parquet has no header line to mistake for data: every row is refused as such
@@ -770,10 +819,7 @@ def _read_parquet(path: Path, source: Source, file: str, names: _Names) -> _Read
     # Integers as text in Arrow: pandas makes an integer column holding a null float64, so a card number column with
     # one empty value read '880001.0' (another record id than the '880001' of a file without one) and 17 digits rounded.
     # A float column (what pandas writes for integers beside a missing value) reads its whole numbers so too.
-    table = pa.table([column.cast(pa.string()) if pa.types.is_integer(column.type) else
-                      pa.array([_number_text(v) for v in column.to_pylist()], pa.string())
-                      if pa.types.is_floating(column.type) else column
-                      for column in table.columns], names=header)
+    table = pa.table([_parquet_text(column) for column in table.columns], names=header)
     frame = table.to_pandas().astype("string").astype(object).where(lambda f: f.notna(), None)
     frame.columns = [names(c) for c in header]
     columns = list(frame.columns)
@@ -804,6 +850,9 @@ def _read_file(path: Path, data: bytes, source: Source, file: str, names: _Names
     if source.format == "csv" and '="' in text and (n := _text_formulas(read)):  # rare: a scan
         read.notes.append(f"{n} record(s) hold values written as a spreadsheet's text formula (=\"00123\", to keep "
                           "leading zeros): read as their text")
+    if source.format == "csv" and ".0" in text and (ids := _float_ids(read, source)):
+        read.notes.append(f"record ids written as floats in column(s) {shown(ids)} (`123.0`: every id of the file a whole "
+                          "number with `.0`, an integer column exported through a float): read without `.0`")
     if source.format == "csv" and ("E+" in text or "e+" in text) and source.record_id in read.frame:  # rare: a scan
         _refuse_rounded_ids(read.frame, source.record_id)
     if source.format == "jsonl" and len(read.frame) and not read.refused:
@@ -876,6 +925,28 @@ def _text_formulas(read: _Read) -> int:
                                                                     regex=True)
             held |= found
     return int(held.sum())
+
+
+_FLOAT_ID = re.compile(r"\d+\.0")
+
+
+def _float_ids(read: _Read, source: Source) -> list[str]:
+    """The id columns (the record id, a `person_ref`) every value of which in this file is a whole number written with
+    `.0` (`123.0`: pandas writes an integer column holding a gap as floats, so does a spreadsheet's number format),
+    rewritten as the integers (`123`). Read as written, each was a second record beside yesterday's `123` (the newer
+    version superseded nothing) and a receipt pointing at `123.0` reached no card. A file mixing `123.0` with other ids
+    keeps them as written (an id scheme may end in `.0`; a float export writes every id so)."""
+    found = []
+    for column in dict.fromkeys([source.record_id, *([source.person_ref.column] if source.person_ref else [])]):
+        if column not in read.frame:
+            continue
+        values = read.frame[column].to_numpy()
+        present = (v for v in values if isinstance(v, str))
+        if (first := next(present, None)) and all(v.endswith(".0") and _FLOAT_ID.fullmatch(v)
+                                                  for v in itertools.chain([first], present)):  # the first other stops it
+            read.frame[column] = [v[:-2] if isinstance(v, str) else v for v in values]
+            found.append(column)
+    return found
 
 
 def _refuse_rounded_ids(frame: pd.DataFrame, record_id: str) -> None:

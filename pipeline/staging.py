@@ -244,6 +244,11 @@ RETIRED_RECORDS_SQL = ("SELECT source, source_record_id FROM staging.quarantine 
                        f"WHERE reason IN ({', '.join(map(literal, RETIRED_REASONS))})")
 NO_DATE_NOR_PERSON = "neither a date nor a person: a summary or footer row (a spreadsheet's total)?"
 NO_PERSON_REASON = "no name, e-mail or phone to identify the person"
+# A deletion whose record id column is empty: a change feed's delete event carries the id elsewhere (Debezium's
+# `"before": {"id": 2, ...}, "after": null` for a source mapping `after.*`). It was "no name, e-mail or phone", counted as
+# a footer when last in its file: the deletion was lost without a word and the record stayed published. Bad data.
+TOMBSTONE_WITHOUT_ID = ("a deletion (tombstone row, column '{deleted}') without its record id (column '{record_id}' is "
+                        "empty): nothing can be retired; map the id the deletion carries")
 
 
 def footer_rule(source: Source) -> bool:
@@ -278,6 +283,8 @@ def _versions(source: Source, frame: pd.DataFrame, renamed: dict[str, list[str]]
         present = np.logical_or.reduce([_identifying(frame, source, f).to_numpy() for f in IDENTIFYING])
         # Neither an id nor a person (a report's `;;;;Total;1 336,40`): said as such, so a file's last one counts as
         # its footer (scorecard), not as bad data; as "missing record id" it blocked a source of three rows a day.
+        _set(reason, reason.isna() & frame["_record_id"].isna() & tomb, TOMBSTONE_WITHOUT_ID.format(
+            deleted=source.deleted.column if source.deleted else "", record_id=source.record_id))
         _set(reason, reason.isna() & frame["_record_id"].isna() & ~present & ~frame["_purged"], NO_PERSON_REASON)
     if footer_rule(source):  # before a missing id, as in staging_activities.py: a footer's id is often empty too
         _set(reason, reason.isna() & _col(frame, source.activity["occurred_at"]).isna()
