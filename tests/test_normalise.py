@@ -114,6 +114,14 @@ def test_dates_in_source_formats_and_impossible_dates():
     assert born is None and "implausible" in reason
 
 
+def test_a_birth_date_with_a_two_digit_year_is_in_the_past():
+    today, till = date(2026, 11, 20), ("%d/%m/%y",)  # a loyalty till's 12/03/55: strptime reads 2055
+    assert values.parse_birth_dates(["12/03/55", "12/03/80", "01/02/04", "29/02/56"], till, today) == [
+        (date(1955, 3, 12), None), (date(1980, 3, 12), None), (date(2004, 2, 1), None), (date(1956, 2, 29), None)]
+    born, reason = values.parse_birth_date("12/03/2055", ("%d/%m/%Y",), today)  # four digits: as written
+    assert born is None and "implausible" in reason
+
+
 def test_a_date_two_declared_formats_read_as_two_dates_is_not_read():
     both = ("%d/%m/%Y", "%m/%d/%Y")  # a source mixing day first and month first
     today = date(2026, 1, 1)
