@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 import unicodedata
@@ -149,10 +150,8 @@ def parse_birth_date(value: object, formats: tuple[str, ...], today: date) -> tu
         return None, reason
     born = parsed.date()
     if born > today and str(born.year) not in str(value) and born.year - 100 >= 1900:
-        try:
+        with contextlib.suppress(ValueError):  # 29 February of a year whose century back is no leap year
             born = born.replace(year=born.year - 100)
-        except ValueError:  # 29 February of a year whose century back is no leap year (2000 -> 1900)
-            pass
     if not date(1900, 1, 1) <= born <= today:
         return None, f"implausible birth date {born.isoformat()}"
     return born, None
