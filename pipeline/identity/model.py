@@ -58,6 +58,22 @@ def _same_formal_name(column: str) -> cll.CustomLevel:
 
 # The first-name comparison's level "each one's first name is the other's surname" (its u per pair: name_swaps.py).
 SWAP_LABEL = "First and last name swapped"
+WHOLE_NAME_LABEL = "Whole name the same, split elsewhere"
+
+
+def _whole_name(column: str, other: str) -> cll.CustomLevel:
+    """The given names and surnames read as one name, in either order, cut at another word: a name in one column
+    split where people write it ('Maria Garcia Lopez': 'maria garcia' / 'lopez') against a system that keeps the
+    Spanish double surname apart ('maria' / 'garcia lopez'), or 'GARCIA LOPEZ MARIA' ('garcia lopez' / 'maria').
+    Compared as two names, both differed (bench/iberian_set.py: such pairs of one person scored 0.6-0.77). Both names
+    held on both sides: a lone name is read elsewhere."""
+    def orders(side: str) -> tuple[str, str]:
+        first, last = f'"{column}_{side}"', f'"{other}_{side}"'
+        return f"concat({first}, ' ', {last})", f"concat({last}, ' ', {first})"
+    (a, b), (c, d) = orders("l"), orders("r")
+    held = " AND ".join(f'"{n}_{s}" IS NOT NULL' for n in (column, other) for s in "lr")
+    return cll.CustomLevel(f"{held} AND ({a} = {c} OR {a} = {d} OR {b} = {c} OR {b} = {d})",
+                           label_for_charts=WHOLE_NAME_LABEL, base_dialect_str=SQL_DIALECT)
 
 
 def _name(column: str, other: str, with_nickname: bool) -> cl.CustomComparison:
@@ -72,6 +88,9 @@ def _name(column: str, other: str, with_nickname: bool) -> cl.CustomComparison:
         # A swap is one piece of evidence: the first-name comparison counts it, this one stays neutral.
         swapped = swapped.configure(is_null_level=True)
     levels.append(swapped)
+    whole = _whole_name(column, other)
+    # One piece of evidence too: the first-name comparison counts it, the surname's stays neutral.
+    levels.append(whole if with_nickname else whole.configure(is_null_level=True))
     if not with_nickname:
         # A lone name read as a surname (features.py: 'flor' alone on a ticket, a name the data hold as a surname more
         # often) that is the other side's first name: that side has no surname to compare, not a different one. Read
