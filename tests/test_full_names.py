@@ -113,7 +113,8 @@ def _levels(left: tuple[str, str], right: tuple[str, str]) -> tuple[tuple[str, b
     found = []
     with duckdb.connect() as con:
         con.execute("CREATE TABLE p AS SELECT " + ", ".join(f"?::VARCHAR AS {c}" for c in row), list(row.values()))
-        for comparison in (model._name("first_name", "last_name", True), model._name("last_name", "first_name", False)):
+        for comparison in (model._name("first_name", "last_name", True, whole_names=True),
+                           model._name("last_name", "first_name", False, whole_names=True)):
             for level in comparison.get_comparison("duckdb").comparison_levels:
                 if level.sql_condition == "ELSE" or \
                         con.execute(f"SELECT ({level.sql_condition}) IS TRUE FROM p").fetchone()[0]:
@@ -141,3 +142,23 @@ def test_a_whole_name_split_at_another_word_is_one_name(left, right):
     assert first == (WHOLE_NAME_LABEL, False) and last == (WHOLE_NAME_LABEL, True)
     other = _levels(left, ("maria", "garcia fernandez"))  # another double surname: no whole-name level
     assert WHOLE_NAME_LABEL not in (other[0][0], other[1][0])
+
+
+def test_the_whole_name_level_is_in_the_model_only_where_two_records_can_reach_it():
+    """A level no pair reaches still takes M_FLOOR of its comparison's m: the demo's scores moved for no evidence.
+    The level is in the model where two records' whole names read the same cut at different words."""
+    import pyarrow as pa
+
+    from pipeline.identity import link, recipe
+
+    def reached(names: list[tuple[str, str]]) -> bool:
+        records = pa.table({"first_name": [f for f, _ in names], "last_name": [s for _, s in names]})
+        with duckdb.connect() as con:
+            engine = link.DuckDBEngine(con)
+            engine.put(records, "linkage_input")
+            return recipe.whole_names_reached(engine)
+
+    french = [("jean", "martin"), ("martin", "jean"), ("jean", "martin"), ("claire", "dupont")]  # a swap: its own level
+    assert not reached(french)
+    assert reached([*french, ("maria garcia", "lopez"), ("maria", "garcia lopez")])
+    assert reached([*french, ("garcia lopez", "maria"), ("maria garcia", "lopez")])

@@ -76,7 +76,25 @@ def _whole_name(column: str, other: str) -> cll.CustomLevel:
                            label_for_charts=WHOLE_NAME_LABEL, base_dialect_str=SQL_DIALECT)
 
 
-def _name(column: str, other: str, with_nickname: bool) -> cl.CustomComparison:
+# Whether the linkage input holds two records whose whole names read the same cut at different words (the level
+# above can be reached): a comparison level no pair reaches still takes M_FLOOR of its comparison's m (recipe.floor_m),
+# which moved the demo's scores (a true pair 0.8006 -> 0.7990, under the clustering threshold) for no evidence.
+WHOLE_NAMES_SQL = """SELECT count(*) AS n FROM (
+    SELECT k FROM (
+        SELECT concat(first_name, ' ', last_name) AS k, least(first_name, last_name) || '|' || greatest(first_name, last_name) AS pr
+        FROM {table} WHERE first_name IS NOT NULL AND last_name IS NOT NULL
+        UNION ALL
+        SELECT concat(last_name, ' ', first_name), least(first_name, last_name) || '|' || greatest(first_name, last_name)
+        FROM {table} WHERE first_name IS NOT NULL AND last_name IS NOT NULL) w
+    GROUP BY k HAVING count(DISTINCT pr) > 1 LIMIT 1) g"""
+
+
+def has_whole_name_level(model_dict: dict) -> bool:
+    return any(level.get("label_for_charts") == WHOLE_NAME_LABEL for c in model_dict["comparisons"]
+               for level in c["comparison_levels"])
+
+
+def _name(column: str, other: str, with_nickname: bool, whole_names: bool = False) -> cl.CustomComparison:
     levels = [
         cll.NullLevel(column),
         cll.ExactMatchLevel(column).configure(tf_adjustment_column=column),
@@ -88,9 +106,10 @@ def _name(column: str, other: str, with_nickname: bool) -> cl.CustomComparison:
         # A swap is one piece of evidence: the first-name comparison counts it, this one stays neutral.
         swapped = swapped.configure(is_null_level=True)
     levels.append(swapped)
-    whole = _whole_name(column, other)
-    # One piece of evidence too: the first-name comparison counts it, the surname's stays neutral.
-    levels.append(whole if with_nickname else whole.configure(is_null_level=True))
+    if whole_names:
+        whole = _whole_name(column, other)
+        # One piece of evidence too: the first-name comparison counts it, the surname's stays neutral.
+        levels.append(whole if with_nickname else whole.configure(is_null_level=True))
     if not with_nickname:
         # A lone name read as a surname (features.py: 'flor' alone on a ticket, a name the data hold as a surname more
         # often) that is the other side's first name: that side has no surname to compare, not a different one. Read
@@ -195,14 +214,16 @@ SWAP_RULE = PREDICTION_BLOCKING_RULES[-1]
 TRAINING_FIELDS = [("birth_date",), ("email",)]
 
 
-def settings(identifiers: list[str] = (), blocking_rules: list | None = None) -> SettingsCreator:
-    """The model over the mapped identifier columns (`id_<name>`), blocked by `blocking_rules`."""
+def settings(identifiers: list[str] = (), blocking_rules: list | None = None,
+             whole_names: bool = False) -> SettingsCreator:
+    """The model over the mapped identifier columns (`id_<name>`), blocked by `blocking_rules`; the whole-name level
+    where the data can reach it (`WHOLE_NAMES_SQL`)."""
     return SettingsCreator(
         link_type="dedupe_only",
         unique_id_column_name="unique_id",
         comparisons=[
-            _name("first_name", "last_name", with_nickname=True),
-            _name("last_name", "first_name", with_nickname=False),
+            _name("first_name", "last_name", with_nickname=True, whole_names=whole_names),
+            _name("last_name", "first_name", with_nickname=False, whole_names=whole_names),
             _birth_date(),
             _email(),
             _exact("mobile"),
