@@ -14,6 +14,9 @@ with households (hostile_names.py: accents, umlauts, compound names, particles, 
 `febrl1_names` is FEBRL1 with its given names and surnames only (no EM session can estimate the names there).
 `febrl4_full_name` is FEBRL4 with each name written in one column, as two other systems would: `given surname` in
 the first file, `SURNAME given` in the second (mapped `person.full_name`; plain Splink keeps the two columns).
+`iberia` is a Spanish / Italian / Portuguese retailer's three exports (iberian_set.py: double surnames, a name in
+one column written three ways, national ids typed with spaces and dashes, Windows-1252 `;` files); plain Splink gets
+the whole name split on its last space, as a user would first do.
 Plain Splink: NameComparison on both names, DateOfBirthComparison, exact postcode,
 Jaro-Winkler street, single-field blocking on surname / given name / postcode / birth date, u by random
 sampling, EM, connected components at 0.9. Prints P / R / F1 / time side by side, per set.
@@ -33,7 +36,8 @@ from isolated import measure_in_own_process  # bench/isolated.py, beside this sc
 
 from pipeline.sql import literal
 
-SETS = ("febrl1", "febrl2", "febrl3", "febrl4", "febrl4_id", "names_dob", "fr_de", "febrl1_names", "febrl4_full_name")
+SETS = ("febrl1", "febrl2", "febrl3", "febrl4", "febrl4_id", "names_dob", "fr_de", "febrl1_names", "febrl4_full_name",
+        "iberia")
 NAMES_DOB = ["given_name", "surname", "date_of_birth"]
 FEBRL_COLUMNS = ["given_name", "surname", "street_number", "address_1", "address_2", "suburb", "postcode",
                  "state", "date_of_birth", "soc_sec_id"]
@@ -110,6 +114,11 @@ def one_name_column(frame: pd.DataFrame, surname_first_in_capitals: bool) -> pd.
 
 def prepare(name: str, root: Path) -> tuple[dict[str, pd.DataFrame], Path, Path, Path]:
     shutil.rmtree(root, ignore_errors=True)
+    if name == "iberia":  # three exports of their own shapes and sources file (iberian_set.py)
+        import iberian_set
+
+        iberian_set.write(root)
+        return iberian_set.splink_frames(root), root / "raw", root / "sources.yaml", root / "truth.csv"
     frames = frames_of(name)
     full_name = name.endswith("_full_name")
     raw = root / "raw"
@@ -203,7 +212,10 @@ def plain_splink(frames: dict[str, pd.DataFrame], truth: Path, threshold: float 
         [block_on("given_name", "surname", *birth)], recall=0.7)
     linker.training.estimate_u_using_random_sampling(max_pairs=1_000_000, seed=42)
     for rule in (*birth, "surname", *postcode):
-        linker.training.estimate_parameters_using_expectation_maximisation(block_on(rule))
+        try:
+            linker.training.estimate_parameters_using_expectation_maximisation(block_on(rule))
+        except ValueError:  # an m underflowing on a small set (iberia's postcode session): that session is skipped
+            continue
     predictions = linker.inference.predict(threshold_match_probability=0.5)
     clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(predictions, threshold)
     con.execute(f"CREATE TABLE _assign AS SELECT unique_id, cluster_id AS customer_id FROM {clusters.physical_name}")

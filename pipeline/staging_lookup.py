@@ -340,7 +340,7 @@ def _streets_sql(con: duckdb.DuckDBPyConnection | None, todo: pd.DataFrame,
                  types: dict[str, str]) -> tuple[dict, dict]:
     """normalise_street in SQL for streets of printable ASCII and accented Latin letters (STREET_SQL: where Python's
     \\w, \\s, \\b and lower() are RE2's and DuckDB's once the accented letters count as word characters): whitespace
-    collapsed, '12 bis' joined, punctuation to spaces, house numbers lower-cased, other words in match form (accents
+    collapsed, '12 bis' joined, punctuation to spaces, house numbers lower-cased (accents dropped), other words in match form (accents
     dropped) with the country's street types (`types`) spelled out. The others (other scripts, other spaces, 'bis'
     glued to an accented letter, where RE2's ASCII \\b is not Python's) go to Python: 75,705 of the 562,714
     distinct streets of the 1M person-only delivery went there before accented letters were read in SQL."""
@@ -353,7 +353,7 @@ def _streets_sql(con: duckdb.DuckDBPyConnection | None, todo: pd.DataFrame,
             FROM _todo)
         SELECT raw, region, plain, nullif(array_to_string(flatten(list_transform(
             list_filter(string_split(text, ' '), lambda w: w <> ''),
-            lambda w: CASE WHEN regexp_matches(w, '[0-9]') THEN [lower(w)]
+            lambda w: CASE WHEN regexp_matches(w, '[0-9]') THEN [strip_accents(lower(w))]
                            ELSE list_transform(list_filter(string_split(strip_accents(lower(w)), '_'),
                                                            lambda x: x <> ''),
                                                lambda x: coalesce(map_extract_value(map($abbreviations, $types), x), x))

@@ -114,6 +114,27 @@ def test_dates_in_source_formats_and_impossible_dates():
     assert born is None and "implausible" in reason
 
 
+def test_spanish_italian_and_portuguese_streets_are_read_in_their_language():
+    """A Spanish ERP's 'C/ Mayor 5, 3º 2ª' and its till's 'Calle Mayor 5, 3o 2a' were two streets to identity (the
+    French table read ES addresses, and the ordinal marks stayed): one form now, in each country's language."""
+    es, it, pt = (address.street_types(c) for c in ("ES", "IT", "PT"))
+    assert address.normalise_street("C/ Mayor 5, 3º 2ª", es) == address.normalise_street("Calle Mayor 5, 3o 2a", es) \
+        == "calle mayor 5 3o 2a"
+    assert address.normalise_street("Avda. de la Constitución 12", es) == "avenida de la constitucion 12"
+    assert address.normalise_street("Pº de Gràcia 105", es) == "paseo de gracia 105"
+    assert address.normalise_street("Vle dei Mille 3", it) == "viale dei mille 3"
+    assert address.normalise_street("Av. da Liberdade 3", pt) == "avenida da liberdade 3"
+    assert address.normalise_street("R. Augusta 12", pt) == "rua augusta 12"
+
+
+def test_a_birth_date_with_a_two_digit_year_is_in_the_past():
+    today, till = date(2026, 11, 20), ("%d/%m/%y",)  # a loyalty till's 12/03/55: strptime reads 2055
+    assert values.parse_birth_dates(["12/03/55", "12/03/80", "01/02/04", "29/02/56"], till, today) == [
+        (date(1955, 3, 12), None), (date(1980, 3, 12), None), (date(2004, 2, 1), None), (date(1956, 2, 29), None)]
+    born, reason = values.parse_birth_date("12/03/2055", ("%d/%m/%Y",), today)  # four digits: as written
+    assert born is None and "implausible" in reason
+
+
 def test_a_date_two_declared_formats_read_as_two_dates_is_not_read():
     both = ("%d/%m/%Y", "%m/%d/%Y")  # a source mixing day first and month first
     today = date(2026, 1, 1)

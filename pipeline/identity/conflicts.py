@@ -316,18 +316,23 @@ def _key(row: dict, side: str = "") -> PersonKey:
 
 
 def _anchor_sql(kind: str, columns: set[str]) -> str:
-    """Pairs (l, r) agreeing on strong evidence independent of `kind`'s field."""
-    personal = [c for c in (*PERSONAL_ANCHORS, *sorted(c for c in columns if c.startswith(IDENTIFIER_PREFIX)))
-                if c in columns]
+    """Pairs (l, r) agreeing on strong evidence independent of `kind`'s field, and not disagreeing on a mapped
+    identifier beyond one typo: a national id differing so is two people. A Spanish or Portuguese son named after
+    his father shares name, surname and address with him (a field anchor) but not his DNI; counted as a duplicate
+    whose birth date conflicts, he made the birth-date conflict a penalty (`iberia`, bench/iberian_set.py)."""
+    identifiers = sorted(c for c in columns if c.startswith(IDENTIFIER_PREFIX))
+    personal = [c for c in (*PERSONAL_ANCHORS, *identifiers) if c in columns]
+    same_id = "".join(f" AND (l.{c} IS NULL OR r.{c} IS NULL OR levenshtein(l.{c}, r.{c}) <= 1)" for c in identifiers)
     second = PERSONAL_SECOND[kind]
     parts = [f"SELECT l.unique_id AS a, r.unique_id AS b FROM _rec l JOIN _rec r ON l.{c} = r.{c} "
              f"AND (l.{second} = r.{second} OR l.{second} IS NULL OR r.{second} IS NULL) "
-             f"AND l.unique_id < r.unique_id" for c in personal if second in columns]
+             f"AND l.unique_id < r.unique_id{same_id}" for c in personal if second in columns]
     fields = FIELD_ANCHORS[kind]
     postcode = "AND (l.postcode = r.postcode OR l.postcode IS NULL OR r.postcode IS NULL)" \
         if "postcode" in columns else ""
     parts.append("SELECT l.unique_id, r.unique_id FROM _rec l JOIN _rec r ON "
-                 + " AND ".join(f"l.{c} = r.{c}" for c in fields) + f" AND l.unique_id < r.unique_id {postcode}")
+                 + " AND ".join(f"l.{c} = r.{c}" for c in fields) + f" AND l.unique_id < r.unique_id {postcode}"
+                 + same_id)
     return " UNION ".join(parts)
 
 

@@ -140,6 +140,13 @@ def pairs_sharing_each(engine: Engine, table: str, keys_of: list[tuple[str, ...]
     return [by_key[i] for i in range(len(keys_of))]
 
 
+def whole_names_reached(engine: Engine, table: str = "linkage_input") -> bool:
+    """Whether two records' whole names read the same cut at different words (model.WHOLE_NAMES_SQL)."""
+    frame = engine.api().query_sql(render(model.WHOLE_NAMES_SQL.format(table=table), engine.dialect),
+                                   output_type="pandas")
+    return bool(int(frame["n"].iloc[0]))
+
+
 def identifiers_of(records: pa.Table) -> list[str]:
     return identifiers_of_columns(records.column_names)
 
@@ -393,7 +400,7 @@ def train(engine: Engine, records: pa.Table) -> Trained:
     present = blocking.present_columns(records)
     plan = blocking.plan_blocking(engine.api(), "linkage_input", records)
     tf_tables, people, sample = term_frequency_tables(engine, records)
-    settings = model.settings(identifiers_of(records), plan.rules)
+    settings = model.settings(identifiers_of(records), plan.rules, whole_names=whole_names_reached(engine))
     u_linker = open_linker(engine.api(), "u_sample", settings, tf_tables)
     u_linker.training.estimate_u_using_random_sampling(max_pairs=U_SAMPLE_PAIRS, seed=TRAINING_SEED, num_chunks=1,
                                                        min_count_per_level=None)

@@ -20,7 +20,7 @@ from pathlib import Path
 import phonenumbers
 
 from pipeline.config import SEEDS_DIR
-from pipeline.normalise.names import clean, match_form
+from pipeline.normalise.names import clean, match_form, to_ascii
 
 # Read without the table of names in every language (its import costs ~0.25 CPU s a process): ISO 3166 codes
 # libphonenumber knows, and the names the demo and French data write.
@@ -86,7 +86,9 @@ def normalise_street(value: object, types: StreetTypes) -> str | None:
     words = []
     for word in text.split():
         if any(ch.isdigit() for ch in word):
-            words.append(word.lower())  # house numbers: '12', '12bis'
+            # house numbers: '12', '12bis'; a floor and door as Spain writes them ('3º 2ª') as a till without the
+            # ordinal marks types them ('3o 2a'): one form, or the same flat was two streets to identity
+            words.append(to_ascii(word).lower() if not word.isascii() else word.lower())
             continue
         norm = match_form(word)
         if norm:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 import unicodedata
@@ -141,11 +142,16 @@ def format_params(formats: tuple[str, ...]) -> dict:
 
 
 def parse_birth_date(value: object, formats: tuple[str, ...], today: date) -> tuple[date | None, str | None]:
-    """A birth date between 1900 and today, or None with the reason."""
+    """A birth date between 1900 and today, or None with the reason. A two-digit year is a birth's: strptime's `%y`
+    reads 00-68 as 2000-2068, so a till's `12/03/55` was 2055, an implausible date and a lost field; a year after
+    today written without its four digits is taken a century earlier (1955)."""
     parsed, reason = parse_datetime(value, formats)
     if parsed is None:
         return None, reason
     born = parsed.date()
+    if born > today and str(born.year) not in str(value) and born.year - 100 >= 1900:
+        with contextlib.suppress(ValueError):  # 29 February of a year whose century back is no leap year
+            born = born.replace(year=born.year - 100)
     if not date(1900, 1, 1) <= born <= today:
         return None, f"implausible birth date {born.isoformat()}"
     return born, None
