@@ -7,8 +7,7 @@ messages of DuckDB, pandas, PyYAML and Python itself quote the value they choke 
 steward's decisions file with the e-mail on it. Every op is wrapped by `values_left_out`: an exception leaves
 the step as a `StepError` naming the original type, with quoted spans, source snippets (a line and the `^` line under
 it), DuckDB's `with value X` and anything holding an `@` replaced by `…`, and without its cause chain (whose messages
-quote the same values). The stack (files, lines, code) is kept. Dagster's own errors (a failed blocking check, an
-interrupted run) pass as they are: their messages are Dagster's.
+quote the same values). The stack (files, lines, code) is kept. Dagster's own errors and an op's `dg.Failure` pass.
 """
 
 from __future__ import annotations
@@ -27,6 +26,11 @@ _CARET = re.compile(r"\s*\^+\s*")  # the line under a quoted source line pointin
 _QUOTED = re.compile(r"""(?<![^\s(\[{=:,])(['"]).*\1|(?<![^\s(\[{=:,])['"].*$""")
 _VALUE = re.compile(r"\b(with value) \S+")  # DuckDB: `Type DOUBLE with value 1e+23 can't be cast`
 _AT = re.compile(r"\S*@\S*")
+
+
+# Dagster's own errors (a failed blocking check, an interrupted run) and a `dg.Failure` an op raises on purpose (its
+# description written for the operator, counts only): their messages are not a library's quoting a value.
+PASSED = (dg.DagsterError, dg.Failure)
 
 
 class StepError(Exception):
@@ -52,13 +56,13 @@ def scrubbed(error: Exception) -> StepError:
 
 
 def values_left_out(fn: Callable) -> Callable:
-    """An op's function whose exceptions leave it scrubbed (Dagster's own pass). Put it under the op's decorator."""
+    """An op's function whose exceptions leave it scrubbed (but `PASSED`). Put it under the op's decorator."""
     if inspect.isgeneratorfunction(fn):
         @functools.wraps(fn)
         def generator(*args, **kwargs):
             try:
                 yield from fn(*args, **kwargs)
-            except dg.DagsterError:
+            except PASSED:
                 raise
             except Exception as error:  # noqa: BLE001 (every type: any message may quote a value)
                 raise scrubbed(error) from None
@@ -68,7 +72,7 @@ def values_left_out(fn: Callable) -> Callable:
         def function(*args, **kwargs):
             try:
                 return fn(*args, **kwargs)
-            except dg.DagsterError:
+            except PASSED:
                 raise
             except Exception as error:  # noqa: BLE001
                 raise scrubbed(error) from None
