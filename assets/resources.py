@@ -57,6 +57,14 @@ class Warehouse(DuckDBResource):
         # warehouse, its model and quality folders readable by everyone (0644) until 2026-11-29, the command line's
         # umask (assets/runner.py) reaching only its own runs. The run's process is the run's alone.
         self._umask = os.umask(OWNER_ONLY_UMASK)
+        try:
+            self._open()
+        except BaseException:  # no teardown follows a failed setup: give the process its umask back here
+            os.umask(self._umask)
+            self._umask = None
+            raise
+
+    def _open(self) -> None:
         if self.database != ":memory:":
             claim_folder(Path(self.database))
             restrict(Path(self.database))  # one a launched run created before this rule
