@@ -3,6 +3,7 @@
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from assets.errors import values_left_out
 from assets.keys import (
     ACTIVITIES,
     ACTIVITY,
@@ -228,6 +229,7 @@ def decision_log(context: dg.AssetExecutionContext, duckdb: DuckDBResource) -> d
 
 
 @dg.multi_asset(specs=GOLDEN_STEP.specs(), can_subset=True, pool=WAREHOUSE_POOL, name=GOLDEN_STEP.name)
+@values_left_out
 def golden(context: dg.AssetExecutionContext, duckdb: DuckDBResource, settings: RunSettings, config: ChangeConfig):
     """The golden tables of the run's changed customers (all of them on a full run), who is excluded, and the
     stewards' decision log."""

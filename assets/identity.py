@@ -5,6 +5,7 @@ durable customer ids are carried over from run to run."""
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from assets.errors import values_left_out
 from assets.evaluation import linkage_quality
 from assets.keys import (
     CLUSTERS,
@@ -85,6 +86,7 @@ def steward_decisions(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
 
 
 @dg.multi_asset(specs=INPUT_STEP.specs(), can_subset=True, pool=WAREHOUSE_POOL, name=INPUT_STEP.name)
+@values_left_out
 def identity_input(context: dg.AssetExecutionContext, duckdb: DuckDBResource, settings: RunSettings):
     """The linkage input and the stewards' decisions on its records."""
     yield from INPUT_STEP.materialize(context, duckdb=duckdb, settings=settings)
@@ -99,6 +101,7 @@ class LinkConfig(dg.Config):
 
 @dg.asset(key=PREDICTIONS, deps=[LINKAGE_INPUT], group_name=GROUP, kinds={"duckdb", "splink"},
           pool=WAREHOUSE_POOL)
+@values_left_out
 def pairwise_predictions(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
                          settings: RunSettings, config: LinkConfig) -> dg.MaterializeResult:
     """Candidate pairs scored by Splink (match weight, probability, per-comparison levels) and the veto flag.
@@ -135,6 +138,7 @@ def pairwise_predictions(context: dg.AssetExecutionContext, duckdb: DuckDBResour
 
 @dg.asset(key=CLUSTERS, deps=[PREDICTIONS, STEWARD_DECISIONS], group_name=GROUP, kinds={"duckdb"}, pool=WAREHOUSE_POOL,
           check_specs=[CLUSTERS_VALID_SPEC])
+@values_left_out
 def clusters(duckdb: DuckDBResource, settings: RunSettings,
              great_expectations: GreatExpectations) -> dg.MaterializeResult:
     """One row per person record with its cluster; strongest links first, never across a conflict the data
@@ -174,6 +178,7 @@ def clusters(duckdb: DuckDBResource, settings: RunSettings,
     ],
     group_name=GROUP, pool=WAREHOUSE_POOL,
 )
+@values_left_out
 def customer_ids(context: dg.AssetExecutionContext, duckdb: DuckDBResource):
     """Carry ids over from the previous run by majority of records; log merges and splits."""
     with duckdb.get_connection() as con:
@@ -207,6 +212,7 @@ REVIEW_STEP.asset(LINKAGE_QUALITY, deps=[RECORD_CUSTOMER], group_name=GROUP)(lin
 
 
 @dg.multi_asset(specs=REVIEW_STEP.specs(), can_subset=True, pool=WAREHOUSE_POOL, name=REVIEW_STEP.name)
+@values_left_out
 def identity_review(context: dg.AssetExecutionContext, duckdb: DuckDBResource, settings: RunSettings):
     """The stewards' review queue and the linkage quality against the truth file."""
     yield from REVIEW_STEP.materialize(context, duckdb=duckdb, settings=settings)

@@ -4,6 +4,7 @@
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from assets.errors import values_left_out
 from assets.keys import (
     ACTIVITY,
     CONSENT_EVENTS,
@@ -78,6 +79,7 @@ XREF_COVERS_STAGING = "every_person_record_once"
           check_specs=[dg.AssetCheckSpec(XREF_COVERS_STAGING, asset=CUSTOMER_XREF, blocking=True,
                                          description="Every staged person record appears exactly once in the "
                                                      "cross-reference.")])
+@values_left_out
 def customer_xref(duckdb: DuckDBResource) -> dg.MaterializeResult:
     """Source record -> customer_id, with the probability of its strongest link inside the customer."""
     with duckdb.get_connection() as con:  # the customers whose records or links changed (the copies merge them)
@@ -126,6 +128,7 @@ CUSTOMER_360_VALID = "customer_360_valid"
                                                      "published table: unique ids, counts reconcile, RFM 1-5, "
                                                      "no contactability without consent."),
                        NOT_SHRUNK_SPEC])
+@values_left_out
 def customer_360(duckdb: DuckDBResource, settings: RunSettings, great_expectations: GreatExpectations):
     """One row per customer: best values with lineage, contactability, consent, history, household, segments."""
     with duckdb.get_connection() as con:
@@ -241,6 +244,7 @@ def erasure_purge(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
 
 
 @dg.multi_asset(specs=MARTS_STEP.specs(), can_subset=True, pool=WAREHOUSE_POOL, name=MARTS_STEP.name)
+@values_left_out
 def marts(context: dg.AssetExecutionContext, duckdb: DuckDBResource, settings: RunSettings):
     """The marts read beside marts.customer_360: consent history, contact points, households, segments, timeline,
     history; then the purge of erased and expired customers, which commits the run's changed customers."""

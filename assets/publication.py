@@ -3,6 +3,7 @@
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from assets.errors import values_left_out
 from assets.keys import (
     CONSENT_HISTORY,
     CUSTOMER_HISTORY,
@@ -20,7 +21,7 @@ from assets.steps import Step
 from pipeline.golden.changes import CHANGED, changed_rows, merge_basis
 from pipeline.marts.customer_360 import ROWS, VIEW, view_select
 from pipeline.marts.household import households_of
-from pipeline.private_files import restrict
+from pipeline.private_files import GROUP_MODE, SHARED_MODE, restrict, share
 from pipeline.publish import (
     PSEUDONYM_FUNCTION,
     RESTRICTED_ONLY,
@@ -86,6 +87,9 @@ def published_marts(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
                                        views=_views(settings), moved=age_bands_moved)
             finally:
                 con.remove_function(PSEUDONYM_FUNCTION)
+    # Readable by the analysts (the run's own files are owner-only), whoever launched the run: a run of the UI, the
+    # schedule or the sensor left it as its umask made it until 2026-11-29.
+    share(target, GROUP_MODE if settings.analyst_identifiers else SHARED_MODE)
     return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(target)),
                                           "direct_identifiers": settings.analyst_identifiers,
                                           **_holds(context), **_written(copied)})
@@ -104,6 +108,7 @@ def restricted_marts(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
 
 
 @dg.multi_asset(specs=COPIES_STEP.specs(), can_subset=True, pool=WAREHOUSE_POOL, name=COPIES_STEP.name)
+@values_left_out
 def copies(context: dg.AssetExecutionContext, duckdb: DuckDBResource, settings: RunSettings):
     """The analysts' and customer service's copies of the marts, each swapped in atomically."""
     yield from COPIES_STEP.materialize(context, duckdb=duckdb, settings=settings)

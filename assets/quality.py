@@ -8,6 +8,7 @@ import duckdb
 import pandas as pd
 from dagster_duckdb import DuckDBResource
 
+from assets.errors import values_left_out
 from assets.keys import ACTIVITIES, CLUSTERS, CUSTOMER_XREF, DATA_QUALITY, PERSON_RECORDS, PREDICTIONS
 from assets.metadata import check_result, table_metadata
 from assets.resources import WAREHOUSE_POOL, GreatExpectations, RunSettings
@@ -93,6 +94,7 @@ def build(sources: list[Source]) -> list:
         return check_result(great_expectations.runner().run("consent_events", frame, suites.consent_events()))
 
     @dg.multi_asset_check(specs=checks.specs(), can_subset=True, name=checks.name)
+    @values_left_out
     def staging_checks(context: dg.AssetCheckExecutionContext, duckdb: DuckDBResource,
                        great_expectations: GreatExpectations, settings: RunSettings):
         """The blocking checks on the staged tables, before anything reads them."""
@@ -101,6 +103,7 @@ def build(sources: list[Source]) -> list:
 
     @dg.asset(key=DATA_QUALITY, group_name=GROUP, kinds={"duckdb"}, pool=WAREHOUSE_POOL,
               deps=[PERSON_RECORDS, ACTIVITIES, CUSTOMER_XREF])
+    @values_left_out
     def data_quality(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
                      settings: RunSettings) -> dg.MaterializeResult:
         """Per source and run: completeness, validity, records per customer, freshness, quarantine rate."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,6 +14,7 @@ from dagster_duckdb import DuckDBResource
 from pydantic import PrivateAttr
 
 from pipeline.config import Settings, claim_folder
+from pipeline.private_files import OWNER_ONLY_UMASK, restrict
 from pipeline.warehouse import RUN_MEMORY_LIMIT
 
 # Every asset that writes the warehouse runs in this pool: DuckDB allows one writer per file.
@@ -47,10 +49,25 @@ class Warehouse(DuckDBResource):
     the file each time as DuckDBResource does."""
 
     _held: duckdb.DuckDBPyConnection | None = PrivateAttr(default=None)
+    _umask: int | None = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        if self.database != ":memory:":  # every run (command line, UI, schedule, sensor) opens the warehouse here
+        # Every run (command line, UI, schedule, sensor) opens the warehouse here, so here every file a run creates
+        # becomes owner-only (pipeline/private_files.py): a run the UI, the schedule or the sensor launched made the
+        # warehouse, its model and quality folders readable by everyone (0644) until 2026-11-29, the command line's
+        # umask (assets/runner.py) reaching only its own runs. The run's process is the run's alone.
+        self._umask = os.umask(OWNER_ONLY_UMASK)
+        try:
+            self._open()
+        except BaseException:  # no teardown follows a failed setup: give the process its umask back here
+            os.umask(self._umask)
+            self._umask = None
+            raise
+
+    def _open(self) -> None:
+        if self.database != ":memory:":
             claim_folder(Path(self.database))
+            restrict(Path(self.database))  # one a launched run created before this rule
         # DuckDBResource's own configuration (its user agent first), so a direct connection matches it
         config = {"custom_user_agent": "dagster", **self.connection_config}
         deadline = time.monotonic() + LOCK_WAIT_SECONDS
@@ -70,6 +87,9 @@ class Warehouse(DuckDBResource):
         if self._held is not None:
             self._held.close()  # the last connection: DuckDB checkpoints the file and releases it
             self._held = None
+        if self._umask is not None:
+            os.umask(self._umask)
+            self._umask = None
 
     @contextmanager
     def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:

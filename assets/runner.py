@@ -23,7 +23,7 @@ from pipeline.drops import glob_root, list_files, scan
 from pipeline.drops import today as _today
 from pipeline.extract import read_settings
 from pipeline.instance import CODE_LOCATION
-from pipeline.private_files import GROUP_MODE, SHARED_MODE, owner_only, restrict, share
+from pipeline.private_files import owner_only, restrict
 from pipeline.progress import RunProgress
 from pipeline.run_lock import exclusive_run
 from pipeline.sql import raw_table
@@ -198,10 +198,7 @@ def run(settings: Settings, days: list[str] | None = None, full_refresh: bool = 
     with exclusive_run(settings.warehouse), owner_only(), _older_objects_not_rescanned():
         claim_folder(settings.warehouse)  # before anything beside the warehouse is touched (`FolderTaken` otherwise)
         restrict(settings.warehouse, settings.restricted)
-        try:
-            return _run(settings, days, full_refresh, instance, console_level, layers, progress, report)
-        finally:
-            share(settings.published, GROUP_MODE if settings.analyst_identifiers else SHARED_MODE)
+        return _run(settings, days, full_refresh, instance, console_level, layers, progress, report)
 
 
 @contextlib.contextmanager

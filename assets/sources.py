@@ -10,6 +10,7 @@ import dagster as dg
 import pandas as pd
 from dagster_duckdb import DuckDBResource
 
+from assets.errors import values_left_out
 from assets.keys import raw_key
 from assets.metadata import table_metadata
 from assets.resources import WAREHOUSE_POOL, RunSettings
@@ -55,6 +56,7 @@ class ExtractsConfig(dg.Config):
 def build_extracts(sources: list[Source], partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     @dg.multi_asset(specs=[extract_spec(s) for s in sources], check_specs=[file_check_spec(s) for s in sources],
                     partitions_def=partitions, can_subset=True, pool=WAREHOUSE_POOL, name=EXTRACTS_OP)
+    @values_left_out
     def extracts(context: dg.AssetExecutionContext, duckdb: DuckDBResource, settings: RunSettings,
                  config: ExtractsConfig):
         """The selected sources' files of the drop day, each replacing that day's rows of raw.<source>."""

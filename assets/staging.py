@@ -6,6 +6,7 @@ from datetime import date
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from assets.errors import values_left_out
 from assets.keys import ACTIVITIES, ERASURE_REQUESTS, FIELD_ISSUES, PERSON_RECORDS, QUARANTINE, raw_key
 from assets.metadata import table_metadata
 from assets.resources import WAREHOUSE_POOL, RunSettings
@@ -39,6 +40,7 @@ def build(sources: list[Source]) -> list:
                             deps=[raw_key(s) for s in sources]) for key, desc in _TABLES.items()],
         pool=WAREHOUSE_POOL, name=STAGING_OP,
     )
+    @values_left_out
     def staging(context: dg.AssetExecutionContext, duckdb: DuckDBResource, config: StagingConfig,
                 settings: RunSettings):
         """Stage the raw files not staged yet (all of them on a full refresh)."""

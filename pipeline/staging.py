@@ -547,7 +547,7 @@ def _stage_activities(source: Source, frame: pd.DataFrame, issues: _Issues) -> p
     out["amount"] = pd.to_numeric(amount)
     issues.add("amount", a.get("amount", empty), why)
     for f in ("quantity", "rating"):
-        num, why = _parts(a.get(f, empty), lambda v: None if v is None else values.parse_decimal(v, source.decimal), 2)
+        num, why = _parts(a.get(f, empty), lambda v: None if v is None else values.parse_count(v, source.decimal), 2)
         out[f] = pd.to_numeric(num).round().astype("Int64")
         issues.add(f, a.get(f, empty), why)
     out["rating"] = out["rating"].where(out["rating"].between(1, 5))

@@ -96,7 +96,7 @@ def _parse(con: duckdb.DuckDBPyConnection, source: Source, fields: dict[str, str
             parsed.append((field, text, stamp, None, why))
     for field in (f for f in NUMBERS if f in fields):
         for text in _distinct(con, fields[field]):
-            number, why = values.parse_decimal(text, source.decimal)
+            number, why = (values.parse_decimal if field == "amount" else values.parse_count)(text, source.decimal)
             parsed.append((field, text, None, number, why))
     field, text, stamp, number, why = zip(*parsed, strict=True) if parsed else ((),) * 5
     frame = pd.DataFrame({"field": pd.Series(field, dtype=object), "v": pd.Series(text, dtype=object),

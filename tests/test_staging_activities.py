@@ -172,3 +172,27 @@ def test_a_mark_that_cannot_group_thousands_is_the_decimal_one_in_both_ways(tmp_
                       "T4": (1234.5, 2, None), "T5": (None, 1, None), "R1": (None, None, 4), "R2": (None, None, 4),
                       "R3": (None, None, 4)}
     assert issues == [("T5", "amount")]
+
+
+def test_a_count_beyond_an_integer_is_a_field_issue_in_both_ways_not_a_failed_step(tmp_path):
+    # One till line of 99999999999999999999999 articles stopped the whole staging step with DuckDB's conversion
+    # error (`with value 1e+23 can't be cast`), every source's day with it; a review's stars the same in pandas.
+    path = tmp_path / "sources.yaml"
+    path.write_text(SOURCES, encoding="utf-8")
+    _, till, reviews = load_sources(path)
+    till_raw = pd.DataFrame({"ticket": ["T0", "T1", "T2"], "achat": "02/01/2026 10:30", "carte": "C1", "montant": "1",
+                             "articles": ["99999999999999999999999", "3000000000", "2147483647"], "_file": "till/1.csv",
+                             "_line": range(2, 5), "_error": None, "_raw": None, "_drop": "2026-11-20"},
+                            dtype=object).astype({"_line": "int64"})
+    reviews_raw = pd.DataFrame({"review": ["R1", "R2"], "written": "2026-01-05", "stars": ["1e30", "5"],
+                                "_file": "reviews/1.csv", "_line": range(2, 4), "_error": None, "_raw": None,
+                                "_drop": "2026-11-20"}, dtype=object).astype({"_line": "int64"})
+    tables = _staged_both_ways(tmp_path, [(till, till_raw), (reviews, reviews_raw)])
+    staged = {r[1]: r for r in tables["activities"]}
+    with duckdb.connect(str(tmp_path / "sql.duckdb"), read_only=True) as con:
+        counts = dict(con.execute("SELECT source_record_id, (quantity, rating) FROM staging.activities").fetchall())
+        issues = con.execute("SELECT source_record_id, field FROM staging.field_issues ORDER BY ALL").fetchall()
+    assert set(staged) == {"T0", "T1", "T2", "R1", "R2"}  # every row staged, its count left out
+    assert counts == {"T0": (None, None), "T1": (None, None), "T2": (2147483647, None), "R1": (None, None),
+                      "R2": (None, 5)}
+    assert issues == [("R1", "rating"), ("T0", "quantity"), ("T1", "quantity")]

@@ -4,6 +4,7 @@ launched through the webserver (what the Materialize button sends), the sensor's
 succeed, and every check result of those runs has its Data Docs page (rendered as each run's process exits).
 The screenshot is kept in data/artefacts/ui/."""
 
+import contextlib
 import json
 import os
 import shutil
@@ -185,3 +186,18 @@ def test_the_ui_draws_every_layer_and_its_runs_schedule_and_sensor_succeed(tmp_p
     finally:
         os.killpg(server.pid, 15)  # dagster dev and its webserver, daemon and code server
         server.wait(timeout=60)
+    # What the launched runs wrote beside the tables: their compute logs (the run processes' stdout and stderr, which
+    # nothing scanned before 2026-11-29) and the run history hold no e-mail or phone of the drops; the warehouse
+    # they wrote stays owner-only (assets/resources.py).
+    logs = list((home / "storage").rglob("compute_logs/*.err"))
+    assert len(logs) >= 3, "no compute log of the launched runs"
+    accounts = next((settings.raw_dir / "ecommerce_accounts").rglob("*.jsonl")).read_text(encoding="utf-8")
+    values = {"anne.drop@example.org"}
+    for line in accounts.splitlines():
+        with contextlib.suppress(ValueError):  # the demo delivers a broken line or two
+            values |= {v for k, v in json.loads(line).items() if k in ("email", "phone") and isinstance(v, str)
+                       and len(v) > 5}
+    written = [p for p in home.rglob("*") if p.is_file()]
+    leaked = {p.name: v for p in written for v in values if v.encode() in p.read_bytes()}
+    assert len(values) > 20 and leaked == {}
+    assert settings.warehouse.stat().st_mode & 0o777 == 0o600

@@ -234,6 +234,20 @@ def parse_decimal(value: object, decimal: str = ".") -> tuple[float | None, str 
     return (number, None) if number is not None else (None, f"'{value}' is not a number (decimal mark '{decimal}')")
 
 
+# The range of the INTEGER columns counts are staged in (staging.activities quantity and rating).
+COUNT_LIMIT = 2**31
+
+
+def parse_count(value: object, decimal: str = ".") -> tuple[float | None, str | None]:
+    """A quantity or rating as parse_decimal reads it, or none when, rounded, it is beyond an INTEGER: one till line
+    of `99999999999999999999999` articles stopped the whole staging step (DuckDB's conversion error) until 2026-11-29;
+    it is now a field issue, as any unreadable number."""
+    number, why = parse_decimal(value, decimal)
+    if number is not None and abs(round(number)) >= COUNT_LIMIT:
+        return None, f"'{value}' is out of range for a count"
+    return number, why
+
+
 def _signed(text: str) -> tuple[str, int]:
     """(the number's text, its sign), with accounting's negatives read: `(12,00)` (statements), `12,00-` (SAP and
     other ERP exports put the minus after); sign 0 when both say it."""

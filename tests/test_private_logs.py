@@ -1,0 +1,86 @@
+"""No personal value in what a run writes beside its tables: a failed step's error (the CLI's stderr, the run history,
+a launched run's compute log) quotes none (`assets/errors.py`), and a run Dagster executes itself (UI, schedule,
+sensor, `dagster asset materialize`) leaves the warehouse and its folders owner-only, as `customer360 run` does."""
+
+from __future__ import annotations
+
+import os
+
+import duckdb
+import pytest
+
+from assets.cli import main
+from assets.errors import scrub
+from tests.conftest import materialise_until
+from tests.hostile import CRM_HEADER, crm_rows, day, project, write
+
+STEWARD_EMAIL = "zz.leak.steward@example.org"
+
+
+def test_a_step_failing_on_a_steward_s_broken_file_names_the_file_and_line_but_not_the_value(tmp_path, capsys, cli_env,
+                                                                                             monkeypatch):
+    # A steward's override file with a quote left open: PyYAML's error copies the broken line, e-mail and all. It
+    # reached the CLI's stderr and the run history (the UI's error view, a launched run's compute log).
+    home = tmp_path / "dagster_home"
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    settings = project(tmp_path)
+    write(settings.raw_dir, "crm", day(-1), "export.csv", "\n".join([CRM_HEADER, *crm_rows()]).encode("latin-1"))
+    settings.decisions_dir.mkdir(parents=True)
+    (settings.decisions_dir / "fix.yaml").write_text(
+        "decisions:\n  - decision: override\n    customer_id: C1\n    attribute: email\n"
+        f'    value: "{STEWARD_EMAIL}\n    reason: asked by phone\n', encoding="utf-8")
+    run = ["run", "--raw-dir", str(settings.raw_dir), "--warehouse", str(settings.warehouse),
+           "--sources", str(settings.sources_file), "--truth", "", "--quiet"]
+    assert main(run) == 1
+    err = capsys.readouterr().err
+    assert "fix.yaml: while scanning a quoted scalar" in err and "line 5, column 12" in err  # what to fix, where
+    assert err.strip().splitlines()[-1].startswith("run FAILED at: identity_input")
+    written = {p.relative_to(home): p.read_bytes() for p in home.rglob("*") if p.is_file()}
+    assert any(p.suffix == ".db" for p in written)  # the run history is there to read
+    assert STEWARD_EMAIL not in err and [p for p, data in written.items() if STEWARD_EMAIL.encode() in data] == []
+
+
+@pytest.mark.parametrize("statement", [
+    "SELECT CAST('zz.leak@example.org' AS INTEGER)",  # a cell read as a number
+    "SELECT 'Zyxwvutsrq'::DATE",
+    "SELECT CAST(699887766e12 AS INTEGER)",  # a phone's digits read as a quantity: `with value 6.99887766e+20`
+    "CREATE TABLE t (k VARCHAR PRIMARY KEY); INSERT INTO t VALUES ('Zyxwvutsrq'), ('Zyxwvutsrq')",
+])
+def test_what_duckdb_quotes_in_an_error_is_left_out_and_the_error_still_says_what_failed(statement):
+    with pytest.raises(duckdb.Error) as raised:
+        duckdb.connect().execute(statement)
+    text = scrub(str(raised.value))
+    assert str(raised.value) != text and "Error:" in text
+    assert not [v for v in ("zz.leak", "Zyxwvutsrq", "99887766") if v in text], text
+
+
+def test_what_python_quotes_in_an_error_is_left_out():
+    with pytest.raises(ValueError) as raised:
+        int("O'Brien 06 99 88 77 66")
+    assert scrub(str(raised.value)) == "invalid literal for int() with base 10: '…'"
+    assert scrub("mailbox zz.leak@example.org unknown; can't send") == "mailbox … unknown; can't send"
+
+
+def test_every_op_of_the_job_leaves_the_values_of_its_errors_out(defs):
+    ops = defs.resolve_job_def("refresh_all").all_node_defs
+    assert ops and [op.name for op in ops if not getattr(op.compute_fn.decorated_fn, "values_left_out", False)] == []
+
+
+def test_a_run_dagster_executes_itself_leaves_the_warehouse_and_its_folders_owner_only(tmp_path):
+    # The UI, the schedule, the sensor and `dagster asset materialize` execute the job in a process of their own,
+    # with that process's umask (here the test's, 022): only `customer360 run` set an owner-only one, so such a run
+    # left the warehouse (every name, e-mail, phone), the model and the quality folder readable by every user.
+    from assets.keys import PUBLISHED
+
+    settings = project(tmp_path)
+    write(settings.raw_dir, "crm", day(-1), "export.csv", "\n".join([CRM_HEADER, *crm_rows()]).encode("latin-1"))
+    previous = os.umask(0o022)
+    try:
+        materialise_until(settings, PUBLISHED)
+        assert os.umask(0o022) == 0o022  # the run gave the process its umask back
+    finally:
+        os.umask(previous)
+    modes = {p.name: p.stat().st_mode & 0o777 for p in settings.warehouse.parent.iterdir()}
+    assert modes.pop(settings.published.name) == 0o644  # the analysts' copy, as the README says
+    assert modes[settings.warehouse.name] == 0o600 and {"artefacts", "quality"} <= set(modes), modes
+    assert {name: oct(mode) for name, mode in modes.items() if mode & 0o077} == {}
