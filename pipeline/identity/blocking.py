@@ -20,7 +20,7 @@ from splink import block_on
 from splink.blocking_analysis import count_comparisons_from_blocking_rules
 from splink.internals.database_api import DatabaseAPI
 
-from pipeline.identity.features import IDENTIFIER_PREFIX
+from pipeline.identity.features import CONTACT_KEYS, IDENTIFIER_PREFIX
 
 # Fields that identify a person (or a household, for the landline) often enough to block on alone, most
 # selective first; not the street or the city (many people each). Blocking only proposes pairs: the score
@@ -144,6 +144,10 @@ def plan_blocking(db: DatabaseAPI, table: str, records: pa.Table) -> BlockingPla
                 break
         else:
             over.append({"field": label, "estimated_comparisons": cost, "budget": tolerant_left})
+    if CONTACT_KEYS in present:  # a further contact shared (features.FURTHER_CONTACTS): few keys, always kept
+        rules.append(block_on(CONTACT_KEYS, arrays_to_explode=[CONTACT_KEYS]))
+        labels.append("a further contact shared")
+        keys_of.append(None)
     if {"first_name", "last_name"} <= present:
         rules.append(SWAP_RULE)
         labels.append("first and last name swapped")
