@@ -61,3 +61,21 @@ def test_duplicates_sharing_only_a_further_contact_are_linked_and_a_household_la
         new, old = (con.execute("SELECT customer_id FROM marts.customer_xref WHERE source = ? AND source_record_id = ?",
                                 key).fetchone()[0] for key in (["shop", "S999"], ["crm", card]))
     assert new == old
+
+
+def test_a_further_contact_on_every_record_is_over_the_blocking_budget(tmp_path):
+    """A placeholder further value held by every record (a switchboard number) would pair them all: the exploded rule
+    is left out as a single field over the budget is, and said."""
+    import pyarrow as pa
+    from splink import DuckDBAPI
+
+    from pipeline.identity import blocking
+
+    n = 400
+    records = pa.table({"unique_id": [f"r{i}" for i in range(n)], "email": [f"p{i}@x.example" for i in range(n)],
+                        "contact_keys": [["+33140000000"]] * n})
+    with duckdb.connect() as con:
+        con.register("records", records)
+        plan = blocking.plan_blocking(DuckDBAPI(con), "records", records)
+    assert "a further contact shared" not in plan.labels
+    assert [o["field"] for o in plan.over_budget] == ["further contacts"]

@@ -144,10 +144,17 @@ def plan_blocking(db: DatabaseAPI, table: str, records: pa.Table) -> BlockingPla
                 break
         else:
             over.append({"field": label, "estimated_comparisons": cost, "budget": tolerant_left})
-    if CONTACT_KEYS in present:  # a further contact shared (features.FURTHER_CONTACTS): few keys, always kept
-        rules.append(block_on(CONTACT_KEYS, arrays_to_explode=[CONTACT_KEYS]))
-        labels.append("a further contact shared")
-        keys_of.append(None)
+    if CONTACT_KEYS in present:  # a further contact shared (features.FURTHER_CONTACTS), on the exploded keys: within
+        # the budget as a single field (a switchboard number on thousands of cards), else left out; not sampled for
+        # its yield (keys_of None): few keys, and no hash of an array's elements to sample blocks by
+        rule = block_on(CONTACT_KEYS, arrays_to_explode=[CONTACT_KEYS])
+        cost = _cost(db, table, rule, n)
+        if cost > budget:
+            over.append({"field": "further contacts", "estimated_comparisons": cost, "budget": budget})
+        else:
+            rules.append(rule)
+            labels.append("a further contact shared")
+            keys_of.append(None)
     if {"first_name", "last_name"} <= present:
         rules.append(SWAP_RULE)
         labels.append("first and last name swapped")
