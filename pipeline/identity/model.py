@@ -12,6 +12,7 @@ import splink.comparison_level_library as cll
 import splink.comparison_library as cl
 from splink import SettingsCreator, block_on
 
+from pipeline.identity.features import FURTHER_CONTACTS
 from pipeline.normalise.names import nickname_groups
 from pipeline.sql import literals
 
@@ -157,8 +158,8 @@ def _identifier(column: str) -> cl.CustomComparison:
     ])
 
 
-# The further contacts' comparisons (features.FURTHER_CONTACTS), one per kind: the array holding each own field's kind.
-FURTHER_OF = {"email": "more_emails", "mobile": "more_mobiles", "landline": "more_landlines"}
+# The further contacts' comparisons, one per kind: the array (features.FURTHER_CONTACTS) holding each own field's kind.
+FURTHER_OF = dict(zip(("email", "mobile", "landline"), FURTHER_CONTACTS, strict=True))
 FURTHER_PREFIX = "further_"
 
 
