@@ -20,7 +20,7 @@ from splink import block_on
 from splink.blocking_analysis import count_comparisons_from_blocking_rules
 from splink.internals.database_api import DatabaseAPI
 
-from pipeline.identity.features import IDENTIFIER_PREFIX
+from pipeline.identity.features import CONTACT_KEYS, IDENTIFIER_PREFIX
 
 # Fields that identify a person (or a household, for the landline) often enough to block on alone, most
 # selective first; not the street or the city (many people each). Blocking only proposes pairs: the score
@@ -144,6 +144,17 @@ def plan_blocking(db: DatabaseAPI, table: str, records: pa.Table) -> BlockingPla
                 break
         else:
             over.append({"field": label, "estimated_comparisons": cost, "budget": tolerant_left})
+    if CONTACT_KEYS in present:  # a further contact shared (features.FURTHER_CONTACTS), on the exploded keys: within
+        # the budget as a single field (a switchboard number on thousands of cards), else left out; not sampled for
+        # its yield (keys_of None): few keys, and no hash of an array's elements to sample blocks by
+        rule = block_on(CONTACT_KEYS, arrays_to_explode=[CONTACT_KEYS])
+        cost = _cost(db, table, rule, n)
+        if cost > budget:
+            over.append({"field": "further contacts", "estimated_comparisons": cost, "budget": budget})
+        else:
+            rules.append(rule)
+            labels.append("a further contact shared")
+            keys_of.append(None)
     if {"first_name", "last_name"} <= present:
         rules.append(SWAP_RULE)
         labels.append("first and last name swapped")

@@ -16,6 +16,43 @@ def identifier_columns(names: list[str]) -> list[str]:
     return [IDENTIFIER_PREFIX + n for n in names]
 
 
+# A record's further e-mails and phones (staging.person_contacts, the sources' `more_contacts`) that can link it: per
+# kind, the record's own and further contact keys that are some record's further one, NULL when none. Only such keys:
+# a pair sharing an own e-mail, mobile or landline is compared and blocked by those columns already, and the arrays
+# (and the exploded blocking over `contact_keys`, all kinds) stay as small as the further contacts are few. Absent from
+# the input (and so from the model) where no source declares further contacts: those bases are linked as before.
+FURTHER_CONTACTS = ("more_emails", "more_mobiles", "more_landlines")
+CONTACT_KEYS = "contact_keys"
+
+
+def has_further_contacts(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether any staged record holds a valid further contact (the linkage input then carries FURTHER_CONTACTS)."""
+    return table_exists(con, "staging.person_contacts") and bool(scalar(
+        con, "SELECT count(*) > 0 FROM staging.person_contacts WHERE valid AND contact_key IS NOT NULL"))
+
+
+# The kind of each key, as the record's own phone is split (a mobile personal, any other phone a landline).
+FURTHER_CONTACTS_SQL = """
+     further_keys AS (SELECT DISTINCT contact_key AS k FROM staging.person_contacts WHERE valid AND contact_key IS NOT NULL),
+     contact_kinds AS (
+         SELECT source, source_record_id, contact_key AS k,
+                CASE WHEN kind = 'email' THEN 'e' WHEN phone_kind = 'mobile' THEN 'm' ELSE 'l' END AS kind
+         FROM staging.person_contacts WHERE valid AND contact_key IS NOT NULL
+         UNION
+         SELECT source, source_record_id, k, kind FROM (
+             SELECT source, source_record_id, email_key AS k, 'e' AS kind FROM staging.person_records
+             UNION ALL
+             SELECT source, source_record_id, phone, CASE WHEN phone_kind = 'mobile' THEN 'm' ELSE 'l' END
+             FROM staging.person_records WHERE phone_kind IS NOT NULL) o SEMI JOIN further_keys USING (k)),
+     further AS (
+         SELECT source, source_record_id,
+                list(k ORDER BY k) FILTER (WHERE kind = 'e') AS more_emails,
+                list(k ORDER BY k) FILTER (WHERE kind = 'm') AS more_mobiles,
+                list(k ORDER BY k) FILTER (WHERE kind = 'l') AS more_landlines,
+                list(k ORDER BY k) AS contact_keys
+         FROM contact_kinds GROUP BY ALL),"""
+
+
 def identifier_names(con: duckdb.DuckDBPyConnection) -> list[str]:
     """The identifier names the staged records carry (sorted): the model adapts to what was mapped."""
     if not table_exists(con, "staging.person_records") or "identifiers" not in {
@@ -96,11 +133,14 @@ MAILBOX_NAMES_SQL = """
          FROM scored LEFT JOIN cuts USING (source, source_record_id))"""
 
 
-def linkage_input_sql(identifiers: list[str] = ()) -> str:
+def linkage_input_sql(identifiers: list[str] = (), further: bool = False) -> str:
+    """The linkage input's SELECT; `further` (has_further_contacts) adds FURTHER_CONTACTS and CONTACT_KEYS."""
     # Names are validated identifiers (config._identifiers, and re-checked above): safe in a JSON path.
     ids = "".join(f"\n    json_extract_string(identifiers, '$.{n}') AS {IDENTIFIER_PREFIX}{n},"
                   for n in identifiers)
     id_hash = "".join(f", json_extract_string(identifiers, '$.{n}')" for n in identifiers)
+    more = "".join(f"\n    {c}," for c in (*FURTHER_CONTACTS, CONTACT_KEYS)) if further else ""
+    more_hash = f", to_json([{', '.join(FURTHER_CONTACTS)}])::VARCHAR" if further else ""
     return f"""
 -- A record with one name, typed in the first-name field, whose value the data use as a surname more often than as
 -- a first name ('descamps' alone on a ticket), is read as a surname: as a first name it would contradict the
@@ -115,6 +155,7 @@ WITH first_names AS (SELECT first_name_norm AS v, count(*) AS n, any_value(first
                      THEN regexp_extract_all(split_part(p.email_key, '@', 1), '[a-z]+') END AS box
          FROM staging.person_records p
          LEFT JOIN first_names f ON f.v = p.first_name_norm LEFT JOIN last_names l ON l.v = p.first_name_norm),
+     {FURTHER_CONTACTS_SQL if further else ""}
      {MAILBOX_NAMES_SQL}
 SELECT
     source || ':' || source_record_id               AS unique_id,
@@ -131,15 +172,15 @@ SELECT
     CASE WHEN phone_kind <> 'mobile' THEN phone END AS landline,
     street_norm                                     AS street,
     postcode,
-    city_norm                                       AS city,{ids}
+    city_norm                                       AS city,{ids}{more}
     -- Changes when anything compared changes (the reading of a lone name too): the incremental run relinks such
     -- records. Not the names read from a mailbox: they follow from the e-mail, in the hash, and the data's name counts,
     -- which a purge or a day's records shift for a borderline word; an unchanged record keeps the pairs it was scored
     -- with until the next full re-link (a rerun of the same day must stay 'unchanged', tests/test_incremental.py).
     md5(to_json([first_name_norm, first_name_canonical, last_name_norm, strftime(birth_date, '%Y-%m-%d'),
-                 email_key, phone, phone_kind, street_norm, postcode, city_norm{id_hash}])
+                 email_key, phone, phone_kind, street_norm, postcode, city_norm{id_hash}{more_hash}])
         || CASE WHEN surname_in_first_name THEN 'surname in first name' ELSE '' END) AS record_hash
-FROM mailbox_named
+FROM mailbox_named{" LEFT JOIN further USING (source, source_record_id)" if further else ""}
 """  # unordered (sorting every row here cost ~0.1 CPU s at 1M): write_linkage_input sorts what it writes, and its
 #   appended rows come after the others, so a reader that needs unique_id order asks for it
 

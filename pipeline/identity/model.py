@@ -6,10 +6,13 @@ person record, `unique_id` = '<source>:<source_record_id>'.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import splink.comparison_level_library as cll
 import splink.comparison_library as cl
 from splink import SettingsCreator, block_on
 
+from pipeline.identity.features import FURTHER_CONTACTS
 from pipeline.normalise.names import nickname_groups
 from pipeline.sql import literals
 
@@ -194,6 +197,47 @@ def _identifier(column: str) -> cl.CustomComparison:
     ])
 
 
+# The further contacts' comparisons, one per kind: the array (features.FURTHER_CONTACTS) holding each own field's kind.
+FURTHER_OF = dict(zip(("email", "mobile", "landline"), FURTHER_CONTACTS, strict=True))
+FURTHER_PREFIX = "further_"
+
+
+def _further_contact(field: str) -> cl.CustomComparison:
+    """A `field` (e-mail, mobile, landline) shared through a further value of either record (a CRM's work address that
+    is the web account's e-mail, a second phone that is the loyalty card's): Splink's array intersection of the two
+    records' keys of that kind, asked only where their own `field` does not agree already (that agreement is the
+    field's own comparison: never counted twice). A record's array holds only keys that are some record's further
+    value (features.py), so "none shared" is asked of few pairs: two records that each hold such keys. m by EM; u is
+    the own field's exact level's (`further_contacts_u`): two people share a work address as rarely as a personal one,
+    a landline as a household does. No term frequencies, as for the own fields (an address's count is one person's
+    records)."""
+    array = FURTHER_OF[field]
+    return cl.CustomComparison(output_column_name=FURTHER_PREFIX + field, comparison_levels=[
+        cll.Or(cll.NullLevel(array), cll.ExactMatchLevel(field)).configure(
+            is_null_level=True, label_for_charts=f"No further {field} to compare, or the own ones agree"),
+        cll.ArrayIntersectLevel(array, 1).configure(label_for_charts=f"A further {field} shared"),
+        cll.ElseLevel(),
+    ])
+
+
+def further_contacts_u(model_dict: dict) -> dict:
+    """Each further-contact level takes the u of its own field's exact level (recipe: after unique_value_u): the
+    u-sample, one record per person, almost never sees two people share a further value."""
+    comparisons = {c["output_column_name"]: c for c in model_dict["comparisons"]}
+    for field in further_fields(model_dict):
+        shared = [lv for lv in comparisons[FURTHER_PREFIX + field]["comparison_levels"] if not lv.get("is_null_level")]
+        own = [lv for lv in comparisons.get(field, {}).get("comparison_levels", []) if not lv.get("is_null_level")]
+        if own and own[0].get("u_probability"):
+            shared[0]["u_probability"] = own[0]["u_probability"]
+    return model_dict
+
+
+def further_fields(model_dict: dict) -> list[str]:
+    """The own fields whose further-contact comparison `model_dict` holds."""
+    names = {c["output_column_name"] for c in model_dict["comparisons"]}
+    return [f for f in FURTHER_OF if FURTHER_PREFIX + f in names]
+
+
 # Candidate pairs when no blocking plan is given (see blocking.py, which derives the rules from the mapped
 # fields): a pair is scored if it agrees on any of these (each rule catches what the others miss:
 # a new e-mail, a moved address, a married name, a typo in the surname...).
@@ -216,9 +260,10 @@ TRAINING_FIELDS = [("birth_date",), ("email",)]
 
 
 def settings(identifiers: list[str] = (), blocking_rules: list | None = None,
-             whole_names: bool = False) -> SettingsCreator:
+             whole_names: bool = False, further: Sequence[str] = ()) -> SettingsCreator:
     """The model over the mapped identifier columns (`id_<name>`), blocked by `blocking_rules`; the whole-name level
-    where the data can reach it (`WHOLE_NAMES_SQL`)."""
+    where the data can reach it (`WHOLE_NAMES_SQL`); `further`: the own fields (FURTHER_OF) whose further values the
+    input holds, each compared (`_further_contact`)."""
     return SettingsCreator(
         link_type="dedupe_only",
         unique_id_column_name="unique_id",
@@ -231,6 +276,7 @@ def settings(identifiers: list[str] = (), blocking_rules: list | None = None,
             _exact("landline"),
             _address(),
             *(_identifier(c) for c in identifiers),
+            *(_further_contact(f) for f in further),
         ],
         blocking_rules_to_generate_predictions=blocking_rules or PREDICTION_BLOCKING_RULES,
         retain_matching_columns=True,

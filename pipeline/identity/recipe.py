@@ -400,14 +400,15 @@ def train(engine: Engine, records: pa.Table) -> Trained:
     present = blocking.present_columns(records)
     plan = blocking.plan_blocking(engine.api(), "linkage_input", records)
     tf_tables, people, sample = term_frequency_tables(engine, records)
-    settings = model.settings(identifiers_of(records), plan.rules, whole_names=whole_names_reached(engine))
+    settings = model.settings(identifiers_of(records), plan.rules, whole_names=whole_names_reached(engine),
+                              further=[f for f, array in model.FURTHER_OF.items() if array in present])
     u_linker = open_linker(engine.api(), "u_sample", settings, tf_tables)
     u_linker.training.estimate_u_using_random_sampling(max_pairs=U_SAMPLE_PAIRS, seed=TRAINING_SEED, num_chunks=1,
                                                        min_count_per_level=None)
     u_model = u_linker.misc.save_model_to_json()
     unique_u = unique_value_u(engine, u_linker, u_model, identifiers_of(records),
                               left_out=frozenset(o["field"] for o in plan.over_budget))
-    u_model = fill_unobserved_u(u_model, unique_u)
+    u_model = model.further_contacts_u(fill_unobserved_u(u_model, unique_u))
     surnames = shared_contact_surnames.learn(engine, u_linker, "linkage_input", set(records.column_names),
                                              left_out=frozenset(o["field"] for o in plan.over_budget))
     done_with(u_linker)

@@ -106,7 +106,8 @@ def render_model(fitted: dict, dialect: str, trained: recipe.Trained) -> dict:
     """The fitted model with its SQL rendered for `dialect` (from the one definition in model.settings()),
     parameters unchanged: the saved model stays loadable by DuckDB (explain) whichever engine trained it."""
     rendered = model.settings(recipe.identifiers_of_model(fitted), trained.plan.rules,
-                              model.has_whole_name_level(fitted)).get_settings(dialect).as_dict()
+                              model.has_whole_name_level(fitted),
+                              further=model.further_fields(fitted)).get_settings(dialect).as_dict()
     out = {**fitted, "sql_dialect": rendered["sql_dialect"],
            "blocking_rules_to_generate_predictions": rendered["blocking_rules_to_generate_predictions"]}
     by_name = {c["output_column_name"]: c for c in rendered["comparisons"]}
