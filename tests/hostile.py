@@ -4,11 +4,15 @@ reach a log line, run metadata or a column name."""
 
 from __future__ import annotations
 
+import io
 import json
+import re
+import zipfile
 from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
+import openpyxl
 
 from pipeline.config import Settings, load_sources
 
@@ -180,3 +184,36 @@ def values_left(settings: Settings, needles: tuple[str, ...]) -> dict[str, int]:
             if n := sum(text.count(needle) for needle in needles):
                 found[str(path.relative_to(settings.warehouse.parent))] = n
     return found
+
+
+def workbook(sheets: dict[str, list[list]], hidden: tuple[str, ...] = (), merged: dict[str, str] | None = None,
+             cached: dict[str, str] | None = None) -> bytes:
+    """An .xlsx of these sheets (rows from row 1; an empty list is an empty row). `cached`: formula cells given the
+    value a spreadsheet computes and saves with them (openpyxl writes a formula without one)."""
+    book = openpyxl.Workbook()
+    book.remove(book.active)
+    for name, rows in sheets.items():
+        sheet = book.create_sheet(name)
+        for row in rows:
+            sheet.append(row)
+        sheet.sheet_state = "hidden" if name in hidden else "visible"
+        for cells in (merged or {}).get(name, "").split():
+            sheet.merge_cells(cells)
+    out = io.BytesIO()
+    book.save(out)
+    return with_cached(out.getvalue(), cached or {})
+
+
+def with_cached(data: bytes, cached: dict[str, str]) -> bytes:
+    if not cached:
+        return data
+    src, out = zipfile.ZipFile(io.BytesIO(data)), io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for item in src.infolist():
+            part = src.read(item)
+            for cell, value in cached.items():
+                part = re.sub(rf'<c r="{cell}"([^>]*)><f>(.*?)</f><v\s*/>'.encode(),
+                              lambda m, c=cell, v=value: f'<c r="{c}"{m[1].decode()} t="str"><f>{m[2].decode()}</f>'
+                                                         f'<v>{v}</v>'.encode(), part)
+            dst.writestr(item, part)
+    return out.getvalue()

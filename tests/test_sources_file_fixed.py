@@ -5,15 +5,12 @@ after the fix the README's row says to make."""
 
 from __future__ import annotations
 
-import io
-
 import dagster as dg
 import duckdb
-import openpyxl
 
 from assets import runner
 from assets.definitions import build_definitions
-from tests.hostile import CRM_HEADER, balanced, crm_rows, day, person, project, shop_lines, write
+from tests.hostile import CRM_HEADER, balanced, crm_rows, day, person, project, shop_lines, workbook, write
 
 
 def _run(settings) -> list[str]:
@@ -55,33 +52,21 @@ def test_a_refused_file_is_read_again_once_its_delimiter_is_fixed(tmp_path, cli_
         assert pub.execute("SELECT count(*) FROM marts.customer_360").fetchone()[0] == 17  # 14 CRM + 3 shop-only
 
 
-def _book(sheets: dict[str, list[list]]) -> bytes:
-    book = openpyxl.Workbook()
-    book.remove(book.active)
-    for name, rows in sheets.items():
-        sheet = book.create_sheet(name)
-        for row in rows:
-            sheet.append(row)
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
-
-
 def test_a_workbook_is_read_again_from_the_sheet_the_sources_file_now_names(tmp_path, cli_env):
     settings = project(tmp_path)
     text = settings.sources_file.read_text(encoding="utf-8")
     crm = text[text.index("  - name: crm"):text.index("  - name: shop")]
-    workbook = crm.replace("format: csv", "format: xlsx").replace("crm/**/*.csv", "crm/**/*.xlsx")
-    settings.sources_file.write_text(text.replace(crm, workbook), encoding="utf-8")
+    book = crm.replace("format: csv", "format: xlsx").replace("crm/**/*.csv", "crm/**/*.xlsx")
+    settings.sources_file.write_text(text.replace(crm, book), encoding="utf-8")
     header = CRM_HEADER.split(";")
     clients = [header, *[[f"C{i:02d}", *person(i)] for i in range(5)]]
     notes = [["note"], ["to be filled"]]  # the first sheet, the wrong one: no mapped column, the file is refused
-    write(settings.raw_dir, "crm", day(-2), "clients.xlsx", _book({"Notes": notes, "Clients": clients}))
+    write(settings.raw_dir, "crm", day(-2), "clients.xlsx", workbook({"Notes": notes, "Clients": clients}))
     write(settings.raw_dir, "shop", day(-2), "accounts.jsonl", ("\n".join(shop_lines(range(11, 17))) + "\n").encode())
     _run(settings)
     assert _crm(settings)[0][0][1].startswith("refused") and _crm(settings)[1] == 0
 
-    settings.sources_file.write_text(text.replace(crm, workbook.replace("format: xlsx", "format: xlsx\n    sheet: Clients")),
+    settings.sources_file.write_text(text.replace(crm, book.replace("format: xlsx", "format: xlsx\n    sheet: Clients")),
                                      encoding="utf-8")
     _run(settings)
     assert _crm(settings) == ([(f"crm/{day(-2)}/clients.xlsx", "loaded")], 5)

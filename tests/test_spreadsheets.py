@@ -7,11 +7,9 @@ from __future__ import annotations
 import io
 import re
 import shutil
-import zipfile
 from datetime import date, datetime
 
 import duckdb
-import openpyxl
 import pandas as pd
 import pytest
 import xlwt
@@ -22,7 +20,7 @@ from assets.sources import FILES_LOADED
 from pipeline.config import SourcesFileError, load_sources
 from pipeline.extract import read_source
 from tests.conftest import checks
-from tests.hostile import balanced, day, person, project, write
+from tests.hostile import balanced, day, person, project, workbook, write
 
 SOURCES = """
 sources:
@@ -78,39 +76,6 @@ def _run(settings, **options):
     return results
 
 
-def _workbook(sheets: dict[str, list[list]], hidden: tuple[str, ...] = (), merged: dict[str, str] | None = None,
-              cached: dict[str, str] | None = None) -> bytes:
-    """An .xlsx of these sheets (rows from row 1; an empty list is an empty row). `cached`: formula cells given the
-    value a spreadsheet computes and saves with them (openpyxl writes a formula without one)."""
-    book = openpyxl.Workbook()
-    book.remove(book.active)
-    for name, rows in sheets.items():
-        sheet = book.create_sheet(name)
-        for row in rows:
-            sheet.append(row)
-        sheet.sheet_state = "hidden" if name in hidden else "visible"
-        for cells in (merged or {}).get(name, "").split():
-            sheet.merge_cells(cells)
-    out = io.BytesIO()
-    book.save(out)
-    return _with_cached(out.getvalue(), cached or {})
-
-
-def _with_cached(data: bytes, cached: dict[str, str]) -> bytes:
-    if not cached:
-        return data
-    src, out = zipfile.ZipFile(io.BytesIO(data)), io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
-        for item in src.infolist():
-            part = src.read(item)
-            for cell, value in cached.items():
-                part = re.sub(rf'<c r="{cell}"([^>]*)><f>(.*?)</f><v\s*/>'.encode(),
-                              lambda m, c=cell, v=value: f'<c r="{c}"{m[1].decode()} t="str"><f>{m[2].decode()}</f>'
-                                                         f'<v>{v}</v>'.encode(), part)
-            dst.writestr(item, part)
-    return out.getvalue()
-
-
 def _store_rows(ids: range) -> list[list]:
     rows = []
     for i in ids:
@@ -119,7 +84,7 @@ def _store_rows(ids: range) -> list[list]:
     return rows
 
 
-def _stores_workbook() -> bytes:
+def _storesworkbook() -> bytes:
     clients = [
         ["Ventes magasin Nice - export du 25/11/2026"],  # merged across the header's width: a title, not the header
         [],
@@ -132,11 +97,11 @@ def _stores_workbook() -> bytes:
         *_store_rows(range(6)),
         ["Total : 10 clients"],  # the report's footer
     ]
-    return _workbook({"Listes": [["segments"], ["gold"]], "Clients": clients}, hidden=("Listes",),
+    return workbook({"Listes": [["segments"], ["gold"]], "Clients": clients}, hidden=("Listes",),
                      merged={"Clients": "A1:H1"}, cached={"B7": "Marie"})
 
 
-def _till_workbook() -> bytes:
+def _tillworkbook() -> bytes:
     tickets = [
         ["Tickets du 20/11/2026"], ["Magasin", "Nice"],  # a report's title block, not merged: the CSV's title rule
         ["ticket", "carte", "quand", "montant"],
@@ -147,11 +112,11 @@ def _till_workbook() -> bytes:
         ["T5", 101, "20/11/2026 12:00", "12 apples"],  # not an amount: a field issue
         [None, None, None, 1258.05],  # the total
     ]
-    return _workbook({"Résumé": [["total", 1258.05]], "Tickets": tickets})
+    return workbook({"Résumé": [["total", 1258.05]], "Tickets": tickets})
 
 
-def _events_workbook() -> bytes:
-    return _workbook({"Consentements": [
+def _eventsworkbook() -> bytes:
+    return workbook({"Consentements": [
         ["event_id", "email", "channel", "accepte", "at"],
         ["E1", "ana@example.fr", "email", True, datetime(2026, 11, 19, 9, 0)],
         ["E2", "rui@example.fr", "sms", False, datetime(2026, 11, 19, 9, 5)]]})
@@ -160,13 +125,13 @@ def _events_workbook() -> bytes:
 def test_workbooks_stage_as_their_csv_exports_would(tmp_path, cli_env):
     settings = project(tmp_path)
     settings.sources_file.write_text(SOURCES, encoding="utf-8")
-    stores = write(settings.raw_dir, "stores", day(-2), "clients.xlsx", _stores_workbook())
-    write(settings.raw_dir, "till", day(-2), "tickets.xlsx", _till_workbook())
-    write(settings.raw_dir, "events", day(-2), "consent.xlsx", _events_workbook())
+    stores = write(settings.raw_dir, "stores", day(-2), "clients.xlsx", _storesworkbook())
+    write(settings.raw_dir, "till", day(-2), "tickets.xlsx", _tillworkbook())
+    write(settings.raw_dir, "events", day(-2), "consent.xlsx", _eventsworkbook())
     # The next day: the same workbook again (skipped as its duplicate), and one whose e-mail column was renamed.
     shutil.copy(stores, write(settings.raw_dir, "stores", day(-1), "clients_copy.xlsx", b""))
     renamed = [["carte", "prenom", "nom", "naissance", "e-mail", "tel", "cp", "maj"], *_store_rows(range(6, 8))]
-    write(settings.raw_dir, "stores", day(-1), "renamed.xlsx", _workbook({"Clients": renamed}))
+    write(settings.raw_dir, "stores", day(-1), "renamed.xlsx", workbook({"Clients": renamed}))
     results = _run(settings, layers=("raw", "staging"))
     first, second = (checks(r, by_asset=True)[(("raw", "stores"), FILES_LOADED)] for r in results)
     assert first.passed and not second.passed and second.metadata["duplicate_files"].value == 1
@@ -205,15 +170,15 @@ def test_workbooks_stage_as_their_csv_exports_would(tmp_path, cli_env):
 def test_what_the_workbook_does_not_hold_is_said_and_a_missing_sheet_refuses_the_file(tmp_path):
     settings = project(tmp_path)
     settings.sources_file.write_text(SOURCES.replace("sheet: tickets", "sheet: 3"), encoding="utf-8")
-    write(settings.raw_dir, "stores", day(-1), "clients.xlsx", _stores_workbook())
+    write(settings.raw_dir, "stores", day(-1), "clients.xlsx", _storesworkbook())
     script = [STORES_HEADER, *_store_rows(range(6, 9)), [200, '=UPPER("x")', "Y", None, None, None, None, None]]
-    write(settings.raw_dir, "stores", day(-1), "script.xlsx", _workbook({"Clients": script}))
+    write(settings.raw_dir, "stores", day(-1), "script.xlsx", workbook({"Clients": script}))
     # Three labels merged over the columns they group (a CSV's title rule reads at most two values a line above the
     # header: the file was refused as having no header row).
     grouped = [["Client", None, None, "Contact", None, None, "Suivi", None], STORES_HEADER, *_store_rows(range(9, 11))]
     write(settings.raw_dir, "stores", day(-1), "grouped.xlsx",
-          _workbook({"Clients": grouped}, merged={"Clients": "A1:C1 D1:F1 G1:H1"}))
-    write(settings.raw_dir, "till", day(-1), "tickets.xlsx", _till_workbook())
+          workbook({"Clients": grouped}, merged={"Clients": "A1:C1 D1:F1 G1:H1"}))
+    write(settings.raw_dir, "till", day(-1), "tickets.xlsx", _tillworkbook())
     # The lock file Excel keeps beside a workbook open on a shared drive: a `*.xlsx` glob reaches it.
     write(settings.raw_dir, "stores", day(-1), "~$clients.xlsx", b"\x0bMarie Curie" + b"\x00" * 153)
     sources = {s.name: s for s in load_sources(settings.sources_file)}
@@ -258,7 +223,7 @@ def test_a_workbook_delivery_reaches_the_published_copies(tmp_path, cli_env, cap
     # The command line on a workbook: every record accounted for from the file to customer_360.
     settings = project(tmp_path)
     settings.sources_file.write_text(SOURCES.split("  - name: till")[0], encoding="utf-8")
-    write(settings.raw_dir, "stores", day(-1), "clients.xlsx", _stores_workbook())
+    write(settings.raw_dir, "stores", day(-1), "clients.xlsx", _storesworkbook())
     code = main(["run", "--raw-dir", str(settings.raw_dir), "--warehouse", str(settings.warehouse),
                  "--sources", str(settings.sources_file), "--quiet"])
     assert code == 0, capsys.readouterr()
@@ -298,7 +263,7 @@ def test_opendocument_and_excel_97_workbooks_read_as_the_xlsx(tmp_path):
                               datetime(2026, 11, 20, 10, 30)]
                              for i in range(4) for first, last, mail, _, _ in [person(i)])]
     frames = {}
-    for suffix, data in (("xlsx", _workbook({"Clients": rows})), ("ods", _as_ods(rows)), ("xls", _as_xls(rows))):
+    for suffix, data in (("xlsx", workbook({"Clients": rows})), ("ods", _as_ods(rows)), ("xls", _as_xls(rows))):
         write(settings.raw_dir, "stores", day(-1), f"clients.{suffix}", data)
     stores = next(s for s in load_sources(settings.sources_file) if s.name == "stores")
     read = read_source(stores, settings.raw_dir)
