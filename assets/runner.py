@@ -12,6 +12,7 @@ import contextlib
 import gc
 import hashlib
 import sys
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -109,9 +110,9 @@ def plan(settings: Settings, days: list[str] | None = None) -> RunPlan:
     versions = {day: hashlib.sha256(repr((sorted(f for f in on_disk if f[1] == day), sorted(reading.items())))
                                     .encode()).hexdigest()[:16] for day in wanted}
     new_files = {day: sorted(file for _, d, file, _ in fresh if d == day) for day in wanted}
-    again = sorted({name for name, *_ in reread})
-    notes = [f"{name}: {sum(f[0] == name for f in reread)} file(s) read before with other settings of the sources "
-             "file (format, encoding, delimiter, sheet, mapped columns): read again" for name in again]
+    notes = [f"{name}: {count} file(s) read before with other settings of the sources file (format, encoding, "
+             "delimiter, sheet, mapped columns): read again"
+             for name, count in sorted(Counter(name for name, *_ in reread).items())]
     return RunPlan(days_to_load=wanted, final_day=wanted[-1] if wanted else last, problems=problems,
                    refused=refused, versions=versions, new_files=new_files, reread=notes,
                    gone=_folders_gone(settings, sources, loaded))
