@@ -125,6 +125,11 @@ def test_spanish_italian_and_portuguese_streets_are_read_in_their_language():
     assert address.normalise_street("Vle dei Mille 3", it) == "viale dei mille 3"
     assert address.normalise_street("Av. da Liberdade 3", pt) == "avenida da liberdade 3"
     assert address.normalise_street("R. Augusta 12", pt) == "rua augusta 12"
+    # abbreviated inside the word: 'V.le' was 'v le' (via, then a stray 'le'); initials stay initials
+    assert address.normalise_street("V.le dei Mille 3", it) == "viale dei mille 3"
+    assert address.normalise_street("P.za Garibaldi 1", it) == address.normalise_street("Piazza Garibaldi 1", it)
+    assert address.normalise_street("Av.da da Liberdade 3", pt) == "avenida da liberdade 3"
+    assert address.normalise_street("Via G.B. Vico 4", it) == "via g b vico 4"
 
 
 def test_a_birth_date_with_a_two_digit_year_is_in_the_past():

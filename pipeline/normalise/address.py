@@ -75,6 +75,9 @@ def street_types(country: str | None = None, path: Path = SEEDS_DIR / "street_ty
     return StreetTypes(words, endings)
 
 
+_DOTTED = re.compile(r"\b([^\W\d_]+)\.([^\W\d_]+)\b")
+
+
 def normalise_street(value: object, types: StreetTypes) -> str | None:
     """'12, bd Haussmann' -> '12 boulevard haussmann', 'Hauptstr. 5' (German) -> 'hauptstrasse 5': match form with
     street types spelled out."""
@@ -82,6 +85,9 @@ def normalise_street(value: object, types: StreetTypes) -> str | None:
     if text is None:
         return None
     text = re.sub(r"(\d)\s*(bis|ter)\b", r"\1\2", text, flags=re.IGNORECASE)
+    # Italian and Portuguese abbreviate inside the word ('V.le', 'P.za', 'C.so', 'Av.da'): read as the abbreviation
+    # written without its dot ('vle') when the country's table has it, else the dot parts words as everywhere
+    text = _DOTTED.sub(lambda m: m[1] + m[2] if match_form(m[1] + m[2]) in types.words else m[0], text)
     text = re.sub(r"[^\w\s]", " ", text)
     words = []
     for word in text.split():
