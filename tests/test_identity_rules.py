@@ -241,3 +241,40 @@ def test_household_attachment_joins_the_one_member_of_that_first_name_and_learns
     assert (done.attached, done.records, done.ambiguous) == (1, 1, 1)
     assert blocked.attached == 0  # a steward's cannot-link on the fragment: left alone
     assert "gerard" not in str(done.metadata()) and "fam." not in str(done.metadata())  # counts only
+
+
+def test_a_record_its_source_deleted_comes_back_under_its_id_unless_it_joins_a_live_customer(tmp_path):
+    """Day two retires customer A (both its records deleted at the source) and one record of B (B lives on); day
+    three brings A's first record back alone (A's id again, a `reinstate` event), A's second into C (C's id), and B's
+    record alone (a new id: B's id is still held)."""
+    import duckdb
+    import pandas as pd
+
+    from pipeline.identity.resolve import save_ids, stable_ids
+    from pipeline.staging import DELETED_REASON
+    from pipeline.warehouse import registered
+
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    con.execute("CREATE SCHEMA identity; CREATE SCHEMA staging")
+    con.execute("CREATE TABLE staging.quarantine (source VARCHAR, source_record_id VARCHAR, reason VARCHAR)")
+
+    def run(name: str, clusters: dict[str, str]) -> dict[str, str]:
+        with registered(con, _clusters=pd.DataFrame({"unique_id": list(clusters), "cluster_key": list(clusters.values())})):
+            con.execute("CREATE OR REPLACE TABLE identity.clusters AS SELECT * FROM _clusters")
+        save_ids(con, stable_ids(con), run_id=name)
+        return dict(con.execute("SELECT * FROM identity.record_customer").fetchall())
+
+    first = run("one", {"crm:a1": "a", "crm:a2": "a", "crm:b1": "b", "crm:b2": "b", "crm:c1": "c"})
+    con.executemany("INSERT INTO staging.quarantine VALUES ('crm', ?, ?)", [[r, DELETED_REASON] for r in ("a1", "a2", "b2")])
+    run("two", {"crm:b1": "b", "crm:c1": "c"})
+    assert con.execute("SELECT status FROM identity.id_registry WHERE customer_id = ?", [first["crm:a1"]]).fetchone() \
+        == ("retired",)
+    con.execute("DELETE FROM staging.quarantine")
+    third = run("three", {"crm:a1": "a1", "crm:a2": "c", "crm:b1": "b", "crm:b2": "b2", "crm:c1": "c"})
+    assert third["crm:a1"] == first["crm:a1"] and third["crm:a2"] == third["crm:c1"] == first["crm:c1"]
+    assert third["crm:b1"] == first["crm:b1"] and third["crm:b2"] not in first.values()
+    assert con.execute("SELECT event, old_ids FROM identity.id_events WHERE run_id = 'three' ORDER BY event").fetchall() \
+        == [("new", []), ("reinstate", [first["crm:a1"]])]
+    assert con.execute("SELECT status FROM identity.id_registry WHERE customer_id = ?", [first["crm:a1"]]).fetchone() \
+        == ("active",)
+    assert con.execute("SELECT count(*) FROM identity.departed_records").fetchone() == (0,)

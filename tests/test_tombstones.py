@@ -92,7 +92,8 @@ def test_a_tombstone_retires_its_record_and_a_later_live_version_brings_it_back(
     assert [r for r, why in reasons if why == DELETED_REASON] == ["C00", "C01", "C11", "S16"]
     balanced(settings)
 
-    # Day 0: C00 delivered alive again comes back, under a new id (a retired id is never reused).
+    # Day 0: C00 delivered alive again comes back under the id it held (a new id broke every system that stored the
+    # old one); the registry lists it active again and the run says so.
     write(raw, "crm", day(0), "again.csv", _crm([f"{rows[0]};actif"]))
     _run(settings)
     with duckdb.connect(str(settings.warehouse), read_only=True) as con:
@@ -100,7 +101,14 @@ def test_a_tombstone_retires_its_record_and_a_later_live_version_brings_it_back(
         deleted_rows = con.execute("SELECT deleted_rows FROM marts.data_quality WHERE source = 'crm' "
                                    "ORDER BY measured_at DESC LIMIT 1").fetchone()[0]
         incremental = con.execute(QUARANTINED).fetchall()
-    assert back and back in published_ids(settings) and back != before["C00"]
+        status = con.execute("SELECT status FROM identity.id_registry WHERE customer_id = ?", [back]).fetchone()
+        reinstated = con.execute("SELECT old_ids FROM identity.id_events WHERE event = 'reinstate'").fetchall()
+        history = con.execute("SELECT change, first_name FROM marts.customer_history WHERE customer_id = ? "
+                              "ORDER BY version", [back]).fetchall()
+    assert back == before["C00"] and back in published_ids(settings)
+    assert status == ("active",) and reinstated == [([back],)]
+    # Its history: the first version, the retirement (values blanked), then the values it came back with.
+    assert [c for c, _ in history] == ["new", "retired", "update"] and history[1][1] is None and history[2][1]
     assert deleted_rows == 2  # C00's tombstone is now a superseded version
     balanced(settings)
     # A full restage sets the same rows apart, for the same reasons (an old version superseded on day -1 names the

@@ -37,6 +37,7 @@ import pandas as pd
 
 from pipeline.config import Source
 from pipeline.golden.privacy import ERASURE_MATCHES, REGISTRY_COLUMNS
+from pipeline.identity import returning
 from pipeline.normalise.email import email_match_key
 from pipeline.sql import literal, quote, raw_table, scalar
 from pipeline.staging import (
@@ -60,7 +61,7 @@ CHANGED = "golden.changed_customers"
 # Tables of ids, hashes, dates and counts only, or that the purge maintains itself.
 UNTOUCHED = {"staging.staged_files", FULL_EXPORTS, NORMALISED_VALUES, "identity.erasure_registry", ERASURE_MATCHES,
              "identity.purged_records", "identity.id_registry",
-             "identity.id_events", "identity.record_customer", "identity.clusters", "identity.linked_records",
+             "identity.id_events", "identity.record_customer", returning.DEPARTED, "identity.clusters", "identity.linked_records",
              "golden.excluded_customers", "golden.purge_log", "marts.customer_xref", "marts.data_quality",
              CHANGED, "golden.customer_fingerprints", "golden.customer_fingerprints_next",
              "golden.marts_generation", "golden.changed_rows"}
@@ -547,6 +548,8 @@ def purge_excluded(con: duckdb.DuckDBPyConnection, sources: list[Source], run_id
         shared = scalar(con, MARK_SHARED_SQL)
         for statement in _TARGETS_SQL.strip().split(";\n"):
             con.execute(statement)
+        if n := returning.forget(con, "_purge_records"):
+            purged[returning.DEPARTED] = n
         if table_exists(con, "identity.linkage_input"):
             _keep_record_hashes(con)
         if (table_exists(con, NORMALISED_VALUES) and table_exists(con, "staging.person_records")

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from pipeline.identity import id_scope, name_typos, reclustering, review
+from pipeline.identity import id_scope, name_typos, reclustering, returning, review
 from pipeline.identity.clustering import UnsharedContacts, component_labels, constrained_clusters, outweighed_by_rivals
 from pipeline.identity.evidence import PersonKey, conflict
 from pipeline.identity.household_attach import attach_household_fragments
@@ -364,7 +364,8 @@ def stable_ids(con: duckdb.DuckDBPyConnection, scoped: bool = False) -> IdAssign
     """Carry the previous run's ids over to today's clusters (identity.clusters): the clusters that are a previous
     customer exactly keep its id in the temp table _kept_ids, the clusters none of whose records held an id get a new
     one in _fresh_ids (save_ids writes both), the others are assigned in Python, all as assign_ids over every cluster
-    would. `scoped`: only the records of id_scope's _id_scope (the other clusters keep their ids)."""
+    would; a fresh cluster holding a record back after its source deleted it takes that record's id again
+    (returning.py: _returning_ids). `scoped`: only the records of id_scope's _id_scope (the other clusters keep their ids)."""
     # Scoped, the scope's rows are copied once (a few thousand), since each statement below reads them again and a view
     # would scan and semi-join the whole table each time; unscoped, the views are the whole tables.
     within, kind = ("SEMI JOIN _id_scope USING (unique_id)", "TABLE") if scoped else ("", "VIEW")
@@ -379,6 +380,7 @@ def stable_ids(con: duckdb.DuckDBPyConnection, scoped: bool = False) -> IdAssign
     else:
         con.execute("CREATE OR REPLACE TEMP TABLE _kept_ids (unique_id VARCHAR, customer_id VARCHAR)")
         con.execute(FRESH_IDS_SQL.format(held="(SELECT NULL::VARCHAR AS unique_id)"))
+    returning.reinstate(con)
     registry = table_exists(con, "identity.id_registry")
     if registry:
         # the ranks of issue of the ids in play (their order is all assign_ids compares)
@@ -388,7 +390,7 @@ def stable_ids(con: duckdb.DuckDBPyConnection, scoped: bool = False) -> IdAssign
         age = {cid: rank for rank, (cid,) in enumerate(rows)}
     clusters = dict(con.execute("""SELECT unique_id, cluster_key FROM _id_clusters
         WHERE unique_id NOT IN (SELECT unique_id FROM _kept_ids) AND unique_id NOT IN (SELECT unique_id FROM _fresh_ids)
-        """).fetchall())
+          AND unique_id NOT IN (SELECT unique_id FROM _returning_ids)""").fetchall())
     # The registry (every id ever issued) is only looked up for the new ids: none in it, they are the ones assign_ids
     # gives knowing it (a new id is the first salt not taken); one in it (never seen: 60 bits), it is read and salts.
     result = assign_ids(clusters, previous, set(), age)
@@ -444,12 +446,16 @@ def save_ids(con: duckdb.DuckDBPyConnection, result: IdAssignment, run_id: str, 
     with registered(con, _records=records, _py_events=events):
         con.execute("""CREATE OR REPLACE TEMP TABLE _events AS
             SELECT event, old_ids::VARCHAR[] AS old_ids, new_id, sort_key, ordinal FROM _py_events
-            UNION ALL SELECT DISTINCT 'new', []::VARCHAR[], customer_id, cluster_key, 0 FROM _fresh_ids""")
+            UNION ALL SELECT DISTINCT 'new', []::VARCHAR[], customer_id, cluster_key, 0 FROM _fresh_ids
+            UNION ALL SELECT DISTINCT 'reinstate', [customer_id], customer_id, cluster_key, 0 FROM _returning_ids""")
         con.execute("""CREATE OR REPLACE TEMP TABLE _assigned AS
             SELECT unique_id, customer_id FROM _records UNION ALL SELECT * FROM _kept_ids
-            UNION ALL SELECT unique_id, customer_id FROM _fresh_ids""")
+            UNION ALL SELECT unique_id, customer_id FROM _fresh_ids
+            UNION ALL SELECT unique_id, customer_id FROM _returning_ids""")
     with transaction(con):
         con.execute("CREATE SCHEMA IF NOT EXISTS identity")
+        if table_exists(con, "identity.record_customer"):
+            returning.note_departures(con, "_id_previous", "_assigned")
         if scoped:
             # the records whose customer changes, with the one they held: their customers' queue rows change
             review.note(con, """SELECT unique_id, p.customer_id FROM _id_previous p FULL JOIN _assigned a USING (unique_id)
@@ -473,6 +479,8 @@ def save_ids(con: duckdb.DuckDBPyConnection, result: IdAssignment, run_id: str, 
         con.execute("""INSERT INTO identity.id_registry
             SELECT customer_id, 'active', ?, ?, NULL, NULL FROM _active
             WHERE customer_id NOT IN (SELECT customer_id FROM identity.id_registry) ORDER BY customer_id""", [run_id, now])
+        con.execute("""UPDATE identity.id_registry SET status = 'active', retired_run = NULL, retired_at = NULL
+            WHERE status = 'retired' AND customer_id IN (SELECT customer_id FROM _returning_ids)""")
         con.execute(f"""UPDATE identity.id_registry SET status = 'retired', retired_run = ?, retired_at = ?
             WHERE status = 'active' AND customer_id NOT IN (SELECT customer_id FROM _active)
             {'AND customer_id IN (SELECT customer_id FROM _id_previous)' if upkeep else ''}""", [run_id, now])
