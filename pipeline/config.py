@@ -120,8 +120,9 @@ class Source:
     deleted: Deleted | None = field(default=None, repr=False)
     delivery: str = field(default="delta", repr=False)
     name_order: str = field(default="given_first", repr=False)
-    # xlsx: the sheet read, by name or position from 0 (None: the first visible sheet); out of the repr as `deleted`.
-    sheet: str | int | None = field(default=None, repr=False)
+    # xlsx: the sheet(s) read, by name or position from 0, a tuple of them, or "*" (every visible one; None: the first
+    # visible sheet); out of the repr as `deleted`.
+    sheet: str | int | tuple | None = field(default=None, repr=False)
     # kind (CONTACT_KINDS) -> the columns holding further values of it, one value each (staging_changes.fingerprint
     # adds it when set, as `deleted`: a source without it keeps its fingerprint).
     more_contacts: dict[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
@@ -303,16 +304,19 @@ def _deleted(where: str, spec, person: dict, purpose: str) -> Deleted | None:
     return Deleted(spec["column"].strip(), tuple(str(v).strip().lower() for v in values))
 
 
-def _sheet(where: str, spec, format: str) -> str | int | None:
+def _sheet(where: str, spec, format: str) -> str | int | tuple | None:
     """The `sheet` key of an xlsx source: a sheet's name, or its position from 0 (hidden sheets counted, as in the
-    workbook); none: the first visible sheet."""
+    workbook), a list of them, or "*" (every visible worksheet); none: the first visible sheet."""
     if spec is None:
         return None
     if format != "xlsx":
         _fail(where, f"'sheet' names a sheet of a workbook: only an xlsx source has one, not a {format} source")
-    if isinstance(spec, bool) or not (isinstance(spec, int) and spec >= 0 or isinstance(spec, str) and spec.strip()):
-        _fail(where, f"sheet must be a sheet's name or its position from 0, not {spec!r}")
-    return spec
+    specs = spec if isinstance(spec, list) else [spec]
+    if not specs or any(isinstance(s, bool) or not (isinstance(s, int) and s >= 0 or isinstance(s, str) and s.strip())
+                        for s in specs):
+        _fail(where, "sheet must be a sheet's name, its position from 0, a list of them, or \"*\" for every visible "
+                     f"sheet, not {spec!r}")
+    return tuple(specs) if isinstance(spec, list) else spec
 
 
 def _parse_source(raw: dict, defaults: dict, index: int) -> Source:

@@ -442,17 +442,44 @@ def _read_csv(text: str, source: Source, file: str, names: _Names) -> _Read:
     return found.note(read)
 
 
+# A source reading several sheets of a workbook numbers each sheet's rows apart: line = the sheet's position in the
+# workbook (from 0, as `sheet:` counts) times SHEET_LINES plus its row (sheet 3's row 17 is line 20000017); a sheet
+# holds at most 1,048,576 rows. One sheet read keeps its rows' numbers.
+SHEET_LINES = 10_000_000
+
+
 def _read_xlsx(path: Path, source: Source, file: str, names: _Names) -> _Read:
-    """A workbook's sheet through the CSV reader's path: the same header checks (a report's title rows above it, a
-    renamed column refusing the file, the header repeated), each row a record numbered by its sheet row, its cells as
-    the text a CSV export of the sheet holds (pipeline/spreadsheet.py)."""
+    """A workbook's sheets through the CSV reader's path, each with its own header (see _read_sheet); several sheets
+    make one read of the file, a sheet refused for its header refusing its own rows only."""
     try:
-        sheet = spreadsheet.read_sheet(path, source.sheet, source.decimal)
+        sheets = spreadsheet.read_sheets(path, source.sheet, source.decimal)
     except spreadsheet.SheetMissing as exc:
         problem = str(exc)
         return _Read(_rows_frame([_bad_row(file, 0, f"{REFUSED_FILE_REASON}: {problem}", "")]), [], 1, 0, problem)
+    if len(sheets) == 1:
+        return _read_sheet(sheets[0], source, file, names)
+    reads = [_read_sheet(sheet, source, file, names, sheet.position * SHEET_LINES) for sheet in sheets]
+    frames = [r.frame for r in reads if len(r.frame)]
+    frame = pd.concat(frames, ignore_index=True).astype(object) if frames else _rows_frame([])
+    combined = _Read(frame.where(frame.notna(), None),  # a column one sheet lacks: None, as a CSV's missing field
+                     list(dict.fromkeys(c for r in reads for c in r.columns)), sum(r.records for r in reads),
+                     sum(r.repaired for r in reads), flaw=next((r.flaw for r in reads if r.flaw), None),
+                     notes=[n for r in reads for n in r.notes])
+    refused = [(sheet, r.refused) for sheet, r in zip(sheets, reads, strict=True) if r.refused]
+    if refused and len(refused) == len(reads):
+        combined.refused = "; ".join(f"sheet {sheet.position + 1}: {why}" for sheet, why in refused)
+    else:
+        combined.notes += [f"sheet {sheet.position + 1}: {why}; its {len(r.frame)} record(s) are quarantined"
+                           for sheet, r in zip(sheets, reads, strict=True) if (why := r.refused)]
+    return combined
+
+
+def _read_sheet(sheet: spreadsheet.Sheet, source: Source, file: str, names: _Names, offset: int = 0) -> _Read:
+    """A sheet through the CSV reader's path: the same header checks (a report's title rows above it, a renamed column
+    refusing the sheet, the header repeated), each row a record numbered by its sheet row (plus `offset`), its cells
+    as the text a CSV export of the sheet holds (pipeline/spreadsheet.py)."""
     # A row's text (raw_record of a quarantined row) is its cells as a CSV line would hold them.
-    records = [csv_records.Record(line, 1, source.delimiter.join(cells), cells) for line, cells in sheet.rows]
+    records = [csv_records.Record(offset + line, 1, source.delimiter.join(cells), cells) for line, cells in sheet.rows]
     found = _header(records[:_TITLE_LINES], source)
     if found is None:
         return _Read(_rows_frame([]), [], 0, notes=sheet.notes)

@@ -1,4 +1,4 @@
-"""One sheet of an Excel workbook (.xlsx) as rows of text, for the CSV reader's path (pipeline/extract.py).
+"""The sheets of an Excel workbook (.xlsx) as rows of text, for the CSV reader's path (pipeline/extract.py).
 
 A spreadsheet's cells are typed; a CSV's are the text a person sees. Each cell becomes that text, so the sources file
 maps a workbook exactly as it maps the CSV export of the same sheet, and staging reads both alike:
@@ -14,6 +14,8 @@ maps a workbook exactly as it maps the CSV export of the same sheet, and staging
   above the header (a title, labels grouping columns) are not records, and said.
 What the workbook does not hold is said: a formula never computed (a file written by a program that never opened it
 in a spreadsheet), an error cell (`#N/A`) and the other sheets (hidden or not) are notes of the extract.
+A source reads one sheet (`sheet:` a name or position, else the first visible one), a list of them, or every visible
+worksheet (`sheet: "*"`: a month or a store per sheet), each sheet with its own header.
 
 python-calamine (Rust) reads a 100,000-row sheet in ~0.5 CPU s, openpyxl in ~6 (README, "Libraries").
 """
@@ -38,11 +40,15 @@ class SheetMissing(ValueError):
     """The workbook has no sheet of the name or position the sources file gives (the message says which it has)."""
 
 
+EVERY_SHEET = "*"  # the sources file's `sheet:` for every visible worksheet
+
+
 @dataclass
 class Sheet:
     name: str
     rows: list[tuple[int, list[str]]]  # (sheet row number from 1, its cells' text, '' when empty); empty rows left out
     notes: list[str] = field(default_factory=list)
+    position: int = 0  # in the workbook, from 0 (hidden sheets counted, as `sheet:` counts them)
 
 
 def cell_text(value: object, decimal: str = ".") -> str:
@@ -66,57 +72,79 @@ def cell_text(value: object, decimal: str = ".") -> str:
     return "" if value is None else str(value)
 
 
-def _chosen(book: python_calamine.CalamineWorkbook, wanted: str | int | None) -> tuple[str, list[str]]:
-    """(the sheet read, what is said of the others): `wanted` by name (any case) or position, else the first visible."""
-    meta = book.sheets_metadata
-    names = [m.name for m in meta]
+def _named(names: list[str], wanted: str | int) -> str:
+    """The sheet `wanted` names: by position, or by name (exactly, else in any case)."""
     if isinstance(wanted, int):
         if wanted >= len(names):
             raise SheetMissing(f"no sheet at position {wanted} (from 0): the workbook has {len(names)} sheet(s)")
-        name = names[wanted]
-    elif isinstance(wanted, str):
-        name = next((n for n in names if n == wanted), None) or \
-            next((n for n in names if n.strip().lower() == wanted.strip().lower()), None)
-        if name is None:
-            raise SheetMissing(f"no sheet named {wanted!r} (the workbook has {len(names)} sheet(s))")
-    else:
-        visible = [m.name for m in meta if m.visible == python_calamine.SheetVisibleEnum.Visible
-                   and m.typ == python_calamine.SheetTypeEnum.WorkSheet]
+        return names[wanted]
+    name = next((n for n in names if n == wanted), None) or \
+        next((n for n in names if n.strip().lower() == wanted.strip().lower()), None)
+    if name is None:
+        raise SheetMissing(f"no sheet named {wanted!r} (the workbook has {len(names)} sheet(s))")
+    return name
+
+
+def _chosen(book: python_calamine.CalamineWorkbook, wanted) -> tuple[list[str], list[str]]:
+    """(the sheets read, what is said of the others): `wanted` a name (any case) or position, a list of them, or
+    EVERY_SHEET (every visible worksheet); else the first visible."""
+    meta = book.sheets_metadata
+    names = [m.name for m in meta]
+    visible = [m.name for m in meta if m.visible == python_calamine.SheetVisibleEnum.Visible
+               and m.typ == python_calamine.SheetTypeEnum.WorkSheet]
+    if isinstance(wanted, tuple | list):
+        chosen = list(dict.fromkeys(_named(names, w) for w in wanted))
+    elif wanted == EVERY_SHEET or wanted is None:
         if not visible:
             raise SheetMissing("no visible worksheet in the workbook (name the sheet to read: `sheet:`)")
-        name = visible[0]
-    others = [m for m in meta if m.name != name]
+        chosen = visible if wanted == EVERY_SHEET else visible[:1]
+    else:
+        chosen = [_named(names, wanted)]
+    others = [m for m in meta if m.name not in chosen]
     notes = []
     if others:
         hidden = sum(m.visible != python_calamine.SheetVisibleEnum.Visible for m in others)
-        notes.append(f"sheet {names.index(name) + 1} of {len(names)} read; {len(others)} other sheet(s) not read"
-                     + (f" ({hidden} of them hidden)" if hidden else "")
-                     + " (the sources file's `sheet:` names the one to read)")
-    return name, notes
+        read = ", ".join(str(names.index(n) + 1) for n in chosen)
+        notes.append(f"sheet{'s' if len(chosen) > 1 else ''} {read} of {len(names)} read; {len(others)} other "
+                     "sheet(s) not read" + (f" ({hidden} of them hidden)" if hidden else "")
+                     + " (the sources file's `sheet:` names the ones to read, `\"*\"` every visible one)")
+    return chosen, notes
 
 
-def read_sheet(path: Path, wanted: str | int | None = None, decimal: str = ".") -> Sheet:
-    """The rows of one sheet of the workbook at `path` (see the module's docstring); SheetMissing when it has none
-    such, python_calamine's errors when the file is no workbook."""
+def read_sheets(path: Path, wanted=None, decimal: str = ".") -> list[Sheet]:
+    """The rows of the sheets `wanted` names of the workbook at `path` (see the module's docstring; the notes on the
+    sheets not read go with the first); SheetMissing when it has no such sheet, python_calamine's errors when the file
+    is no workbook."""
     book = python_calamine.CalamineWorkbook.from_path(str(path))
     try:
-        name, notes = _chosen(book, wanted)
-        sheet = book.get_sheet_by_name(name)
-        start = sheet.start
-        rows = []
-        if start is not None:
-            first = start[0] + 1
-            for at, cells in enumerate(sheet.to_python(skip_empty_area=True)):
-                texts = [c if type(c) is str else cell_text(c, decimal) for c in cells]  # text cells: no call
-                if any(texts):
-                    rows.append((first + at, texts))
-            rows, labels = _without_labels(rows, sheet.merged_cell_ranges or [], start[1])
-            if labels:
-                notes.append(f"{len(labels)} row(s) above the header of merged cells only (a title, or labels grouping "
-                             f"columns) not read as records: row(s) {listed(labels, _SHOWN_ROWS)}")
+        names, notes = _chosen(book, wanted)
+        positions = [m.name for m in book.sheets_metadata]
+        sheets = [_read(book, name, decimal, positions.index(name)) for name in names]
     finally:
         book.close()
-    return Sheet(name, rows, notes + _not_held(path, name))
+    for sheet in sheets:
+        sheet.notes += _not_held(path, sheet.name)
+        if len(sheets) > 1:  # named by position: a sheet's name is the exporter's (a store's, a person's?)
+            sheet.notes = [f"sheet {sheet.position + 1}: {note}" for note in sheet.notes]
+    sheets[0].notes[:0] = notes
+    return sheets
+
+
+def _read(book: python_calamine.CalamineWorkbook, name: str, decimal: str, position: int) -> Sheet:
+    sheet = book.get_sheet_by_name(name)
+    start = sheet.start
+    rows, notes = [], []
+    if start is not None:
+        first = start[0] + 1
+        for at, cells in enumerate(sheet.to_python(skip_empty_area=True)):
+            texts = [c if type(c) is str else cell_text(c, decimal) for c in cells]  # text cells: no call
+            if any(texts):
+                rows.append((first + at, texts))
+        rows, labels = _without_labels(rows, sheet.merged_cell_ranges or [], start[1])
+        if labels:
+            notes.append(f"{len(labels)} row(s) above the header of merged cells only (a title, or labels grouping "
+                         f"columns) not read as records: row(s) {listed(labels, _SHOWN_ROWS)}")
+    return Sheet(name, rows, notes, position)
 
 
 def _without_labels(rows: list[tuple[int, list[str]]], merged: list, first_column: int

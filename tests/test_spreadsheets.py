@@ -188,7 +188,7 @@ def test_what_the_workbook_does_not_hold_is_said_and_a_missing_sheet_refuses_the
         f"stores/{day(-1)}/~$clients.xlsx: an Office lock file (the workbook it names is open in a spreadsheet, maybe "
         "still being written): not read",
         f"{clients}: sheet 2 of 2 read; 1 other sheet(s) not read (1 of them hidden) (the sources file's `sheet:` "
-        "names the one to read)",
+        "names the ones to read, `\"*\"` every visible one)",
         f"{clients}: 1 row(s) above the header of merged cells only (a title, or labels grouping columns) not read as "
         "records: row(s) 1",
         f"{clients}: 1 cell(s) hold an error value (#N/A, #DIV/0!, ...): read as empty, in row(s) 7",
@@ -207,8 +207,9 @@ def test_what_the_workbook_does_not_hold_is_said_and_a_missing_sheet_refuses_the
 
 
 def test_the_sheet_key_is_checked(tmp_path):
-    for spec, why in (("sheet: -1", "sheet must be a sheet's name or its position from 0"),
-                      ("sheet: ''", "sheet must be"), ("sheet: true", "sheet must be")):
+    for spec, why in (("sheet: -1", "sheet must be a sheet's name, its position from 0"),
+                      ("sheet: ''", "sheet must be"), ("sheet: true", "sheet must be"), ("sheet: []", "sheet must be"),
+                      ("sheet: [Clients, -2]", "a list of them")):
         path = tmp_path / "sources.yaml"
         path.write_text(SOURCES.replace("sheet: tickets", spec), encoding="utf-8")
         with pytest.raises(SourcesFileError, match=f"source 'till'.*{re.escape(why)}"):
@@ -217,6 +218,39 @@ def test_the_sheet_key_is_checked(tmp_path):
                     encoding="utf-8")
     with pytest.raises(SourcesFileError, match="only an xlsx source has one"):
         load_sources(path)
+
+
+def test_a_workbook_of_a_store_per_sheet_reads_every_sheet_it_is_told_to(tmp_path, cli_env):
+    """A chain's export with one sheet per store: only the first visible sheet was read (the others were said, never
+    loaded). `sheet: "*"` reads every visible one, each under its own header, rows numbered apart by sheet; a sheet
+    refused for its header quarantines its own rows only; a list names the sheets."""
+    settings = project(tmp_path)
+    every = SOURCES.replace("    files: stores/**/*.xlsx\n", "    files: stores/**/*.xlsx\n    sheet: \"*\"\n")
+    settings.sources_file.write_text(every.split("  - name: till")[0], encoding="utf-8")
+    reordered = [STORES_HEADER[1], STORES_HEADER[0], *STORES_HEADER[2:]]  # its own column order
+    sheets = {"Nice": [STORES_HEADER, *_store_rows(range(0, 3))],
+              "Listes": [["segments"], ["gold"]],  # hidden: not read
+              "Lyon": [["Magasin de Lyon"], reordered, *([r[1], r[0], *r[2:]] for r in _store_rows(range(3, 5)))],
+              "Notes": [["carte", "remarque"], [103, "appelle le mardi"]]}  # no mapped column: refused, its row kept
+    write(settings.raw_dir, "stores", day(-1), "magasins.xlsx", workbook(sheets, hidden=("Listes",)))
+    stores = {s.name: s for s in load_sources(settings.sources_file)}["stores"]
+    read = read_source(stores, settings.raw_dir)
+    assert read.rows.loc[read.rows["_error"].isna(), ["carte", "_line"]].values.tolist() == [
+        ["100", 2], ["101", 3], ["102", 4], ["103", 20000003], ["104", 20000004]]
+    file = f"stores/{day(-1)}/magasins.xlsx"
+    assert [(f.status, f.records) for f in read.files] == [("loaded", 6)]  # Lyon's title line is none
+    assert any(w.startswith(f"{file}: sheet 4: lacks mapped column(s)") and "its 1 record(s) are quarantined" in w
+               for w in read.warnings), read.warnings
+    assert f"{file}: sheets 1, 3, 4 of 4 read; 1 other sheet(s) not read (1 of them hidden)" in read.warnings[0]
+    _run(settings)
+    assert balanced(settings)[file] == (6, 6, 5, 1)  # records, raw rows, staged, quarantined (Notes' row)
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM marts.customer_360").fetchone()[0] == 5
+    # A list of sheets by name and position: Lyon only (the second twice).
+    settings.sources_file.write_text(every.split("  - name: till")[0].replace('sheet: "*"', "sheet: [lyon, 2]"),
+                                     encoding="utf-8")
+    stores = {s.name: s for s in load_sources(settings.sources_file)}["stores"]
+    assert read_source(stores, settings.raw_dir).rows["carte"].tolist() == ["103", "104"]
 
 
 def test_a_workbook_delivery_reaches_the_published_copies(tmp_path, cli_env, capsys):
