@@ -25,7 +25,7 @@ from assets.quality import CLUSTERS_VALID_SPEC, identity_clusters_valid, validat
 from assets.resources import WAREHOUSE_POOL, GreatExpectations, RunSettings
 from assets.steps import Step
 from pipeline.golden.purge import restore_purged_hashes
-from pipeline.identity import id_scope, link, reclustering
+from pipeline.identity import id_scope, link, placeholders, reclustering
 from pipeline.identity.conflicts import ConflictModel
 from pipeline.identity.decisions import COLUMNS as DECISION_COLUMNS
 from pipeline.identity.decisions import mark_missing_records, read_decisions
@@ -55,11 +55,13 @@ INPUT_STEP.asset(VALIDATED_FILES, deps=[PERSON_RECORDS], group_name="staging")(v
 
 
 @INPUT_STEP.asset(LINKAGE_INPUT, deps=[PERSON_RECORDS], group_name=GROUP)
-def linkage_input(duckdb: DuckDBResource) -> dg.MaterializeResult:
+def linkage_input(duckdb: DuckDBResource, settings: RunSettings) -> dg.MaterializeResult:
     """Staged person records in the match forms Splink compares, keyed '<source>:<record id>', with one
-    column per strong identifier the sources map (`id_<name>`)."""
+    column per strong identifier the sources map (`id_<name>`); an e-mail or phone more records hold than one
+    customer may (a till's placeholder) read as empty (pipeline/identity/placeholders.py)."""
     with duckdb.get_connection() as con:
         con.execute("CREATE SCHEMA IF NOT EXISTS identity")
+        placeholder_counts = placeholders.refresh(con, settings.linkage.max_cluster_size)
         identifiers = identifier_names(con)
         further = has_further_contacts(con)
         con.execute(f"CREATE OR REPLACE TEMP TABLE _linkage_input AS {linkage_input_sql(identifiers, further)}")
@@ -67,7 +69,7 @@ def linkage_input(duckdb: DuckDBResource) -> dg.MaterializeResult:
         replaced = write_linkage_input(con, "_linkage_input")
         return dg.MaterializeResult(metadata={**table_metadata(con, "identity.linkage_input"),
                                               "identifiers": dg.MetadataValue.json(identifiers),
-                                              "further_contacts_compared": further,
+                                              "further_contacts_compared": further, **placeholder_counts,
                                               **({"rows_replaced": replaced} if replaced is not None else {})})
 
 

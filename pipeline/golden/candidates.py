@@ -1,6 +1,9 @@
 """Each staged person record (and activity) with its customer_id, for the customers in_scope (golden/changes.py):
 the input of survivorship (and of consent)."""
 
+from pipeline.identity.placeholders import CREATE_SQL as PLACEHOLDERS_TABLE_SQL
+from pipeline.identity.placeholders import is_placeholder
+
 # The record keys of the customers in_scope with their customer_id, made a table first (the scope defined before):
 # filtered on the scope inside a join, DuckDB joined every record (and activity) of the base to its customer before
 # the filter, whole-base work on an incremental day (~1 CPU s per query at 1M source records). Each view below
@@ -10,9 +13,15 @@ CREATE OR REPLACE TEMP TABLE scoped_xref AS
 SELECT source, source_record_id, customer_id FROM marts.customer_xref WHERE in_scope(customer_id)
 """
 
-GOLDEN_CANDIDATES_SQL = SCOPED_XREF_SQL + """;
+# An e-mail or phone many people hold (identity/placeholders.py) is no one's: not valid, so it never survives as a
+# customer's value nor makes a contact point contactable.
+GOLDEN_CANDIDATES_SQL = SCOPED_XREF_SQL + f""";
+CREATE SCHEMA IF NOT EXISTS identity;
+{PLACEHOLDERS_TABLE_SQL};
 CREATE OR REPLACE TEMP VIEW golden_candidates AS
-SELECT x.customer_id, p.*
+SELECT x.customer_id, p.* REPLACE (
+    p.email_valid AND NOT coalesce({is_placeholder("email", "p.email_key")}, false) AS email_valid,
+    p.phone_valid AND NOT coalesce({is_placeholder("phone", "p.phone")}, false) AS phone_valid)
 FROM staging.person_records p
 JOIN scoped_xref x USING (source, source_record_id)
 """

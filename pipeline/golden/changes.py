@@ -32,6 +32,7 @@ from pipeline.config import SEEDS_DIR
 from pipeline.golden import purge
 from pipeline.golden.privacy import ERASED_CUSTOMERS_SQL
 from pipeline.golden.sessions import CUSTOMER_ACTIVITIES_WITH_STITCHED_SESSIONS_SQL
+from pipeline.identity import placeholders
 from pipeline.sql import literal, named, quote, scalar
 from pipeline.warehouse import table_exists, transaction
 
@@ -168,6 +169,9 @@ def changed_customers(con: duckdb.DuckDBPyConnection, as_of: str, version: str, 
             dated = (f"UNION ALL SELECT customer_id, 'date' FROM ({_dated_sql(windows)})" if before != str(as_of)
                      else "")
             carried = f"UNION ALL SELECT customer_id, 'unfinished run' FROM {CHANGED}" if unfinished else ""
+            moved = (f"""UNION ALL SELECT DISTINCT x.customer_id, 'placeholder' FROM marts.customer_xref x
+                         SEMI JOIN ({placeholders.moved_holders_sql(table_exists(con, 'staging.person_contacts'))}) h
+                         USING (source, source_record_id)""" if table_exists(con, placeholders.MOVES) else "")
             con.execute(f"""CREATE OR REPLACE TEMP TABLE _changed AS
                 SELECT coalesce(n.customer_id, o.customer_id) AS customer_id,
                        CASE WHEN o.customer_id IS NULL THEN 'new' WHEN n.customer_id IS NULL THEN 'gone'
@@ -177,7 +181,8 @@ def changed_customers(con: duckdb.DuckDBPyConnection, as_of: str, version: str, 
                 {dated}
                 UNION ALL SELECT DISTINCT customer_id, 'override' FROM identity.steward_decisions
                     WHERE decision = 'override' AND customer_id IS NOT NULL
-                {carried}""", named(dated, before=before, as_of=as_of))
+                {carried}
+                {moved}""", named(dated, before=before, as_of=as_of))
             con.execute(f"""CREATE OR REPLACE TABLE {CHANGED} AS
                 SELECT customer_id, min(why) AS why FROM _changed GROUP BY customer_id""")
         con.execute(f"""CREATE OR REPLACE TABLE {PENDING} AS

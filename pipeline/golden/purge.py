@@ -37,7 +37,7 @@ import pandas as pd
 
 from pipeline.config import Source
 from pipeline.golden.privacy import ERASURE_MATCHES, REGISTRY_COLUMNS
-from pipeline.identity import returning
+from pipeline.identity import placeholders, returning
 from pipeline.normalise.email import email_match_key
 from pipeline.sql import literal, quote, raw_table, scalar
 from pipeline.staging import (
@@ -64,7 +64,9 @@ UNTOUCHED = {"staging.staged_files", FULL_EXPORTS, NORMALISED_VALUES, "identity.
              "identity.id_events", "identity.record_customer", returning.DEPARTED, "identity.clusters", "identity.linked_records",
              "golden.excluded_customers", "golden.purge_log", "marts.customer_xref", "marts.data_quality",
              CHANGED, "golden.customer_fingerprints", "golden.customer_fingerprints_next",
-             "golden.marts_generation", "golden.changed_rows"}
+             "golden.marts_generation", "golden.changed_rows",
+             # values many people hold, no one's own (a till's placeholder e-mail): never an erased person's point
+             placeholders.TABLE, placeholders.MOVES}
 # Columns that are keys, ids, codes or bookkeeping, never a person's value.
 KEEP = {"customer_id", "source", "source_record_id", "unique_id", "unique_id_l", "unique_id_r", "source_l",
         "source_r", "person_source", "person_record_id", "record_1", "record_2", "decision_id", "decision",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import duckdb
 
+from pipeline.identity.placeholders import is_placeholder
 from pipeline.sql import scalar
 from pipeline.warehouse import table_exists, transaction
 
@@ -33,11 +34,14 @@ def has_further_contacts(con: duckdb.DuckDBPyConnection) -> bool:
 
 # The kind of each key, as the record's own phone is split (a mobile personal, any other phone a landline).
 FURTHER_CONTACTS_SQL = """
-     further_keys AS (SELECT DISTINCT contact_key AS k FROM staging.person_contacts WHERE valid AND contact_key IS NOT NULL),
+     further_contacts AS (  -- placeholders (placeholders.py) are no one's
+         SELECT * FROM staging.person_contacts WHERE valid AND contact_key IS NOT NULL
+             AND NOT (CASE WHEN kind = 'email' THEN {email_placeholder} ELSE {phone_placeholder} END)),
+     further_keys AS (SELECT DISTINCT contact_key AS k FROM further_contacts),
      contact_kinds AS (
          SELECT source, source_record_id, contact_key AS k,
                 CASE WHEN kind = 'email' THEN 'e' WHEN phone_kind = 'mobile' THEN 'm' ELSE 'l' END AS kind
-         FROM staging.person_contacts WHERE valid AND contact_key IS NOT NULL
+         FROM further_contacts
          UNION
          SELECT source, source_record_id, k, kind FROM (
              SELECT source, source_record_id, email_key AS k, 'e' AS kind FROM staging.person_records
@@ -50,7 +54,8 @@ FURTHER_CONTACTS_SQL = """
                 list(k ORDER BY k) FILTER (WHERE kind = 'm') AS more_mobiles,
                 list(k ORDER BY k) FILTER (WHERE kind = 'l') AS more_landlines,
                 list(k ORDER BY k) AS contact_keys
-         FROM contact_kinds GROUP BY ALL),"""
+         FROM contact_kinds GROUP BY ALL),""".format(email_placeholder=is_placeholder("email", "contact_key"),
+                                                  phone_placeholder=is_placeholder("phone", "contact_key"))
 
 
 def identifier_names(con: duckdb.DuckDBPyConnection) -> list[str]:
@@ -148,12 +153,18 @@ def linkage_input_sql(identifiers: list[str] = (), further: bool = False) -> str
 WITH first_names AS (SELECT first_name_norm AS v, count(*) AS n, any_value(first_name_canonical) AS canonical
                      FROM staging.person_records GROUP BY 1),
      last_names AS (SELECT last_name_norm AS v, count(*) AS n FROM staging.person_records GROUP BY 1),
+     -- an e-mail or phone many people hold is no one's (placeholders.py): read as empty, in the hash too
+     persons AS (
+         SELECT * REPLACE (CASE WHEN {is_placeholder("email", "email_key")} THEN NULL ELSE email_key END AS email_key,
+                           CASE WHEN {is_placeholder("phone", "phone")} THEN NULL ELSE phone END AS phone,
+                           CASE WHEN {is_placeholder("phone", "phone")} THEN NULL ELSE phone_kind END AS phone_kind)
+         FROM staging.person_records),
      records AS (
          SELECT p.*, p.last_name_norm IS NULL AND coalesce(l.n, 0) > coalesce(f.n, 0) AS surname_in_first_name,
                 -- the mailbox's words: read only for a record without a surname (a regex on every e-mail cost more)
                 CASE WHEN p.last_name_norm IS NULL
                      THEN regexp_extract_all(split_part(p.email_key, '@', 1), '[a-z]+') END AS box
-         FROM staging.person_records p
+         FROM persons p
          LEFT JOIN first_names f ON f.v = p.first_name_norm LEFT JOIN last_names l ON l.v = p.first_name_norm),
      {FURTHER_CONTACTS_SQL if further else ""}
      {MAILBOX_NAMES_SQL}

@@ -10,8 +10,12 @@ used AS (
            source, coalesce(record_updated_at, record_delivered_at) AS record_updated_at
     FROM records WHERE phone IS NOT NULL
     UNION ALL
-    -- a record's further e-mails and phones (staging.person_contacts), keyed as its own
-    SELECT r.customer_id, c.kind, coalesce(c.contact_key, c.value) AS contact_point_key, c.value, c.valid, c.phone_kind,
+    -- a record's further e-mails and phones (staging.person_contacts), keyed as its own; one many people hold is
+    -- no one's (identity.placeholder_contacts, as golden_candidates reads the own ones)
+    SELECT r.customer_id, c.kind, coalesce(c.contact_key, c.value) AS contact_point_key, c.value,
+           c.valid AND NOT coalesce((c.kind, c.contact_key) IN (
+               SELECT (kind, contact_key) FROM identity.placeholder_contacts), FALSE) AS valid,
+           c.phone_kind,
            r.source, coalesce(r.record_updated_at, r.record_delivered_at) AS record_updated_at
     FROM staging.person_contacts c JOIN records r USING (source, source_record_id) WHERE c.value IS NOT NULL
 ),
