@@ -12,6 +12,7 @@ from pipeline.golden.changes import scope
 from pipeline.golden.consent import CONSENT_STATE_SQL
 from pipeline.golden.contact_points import CONTACT_POINTS_SQL
 from pipeline.golden.survivorship import golden_attributes_sql, load_rules
+from pipeline.identity import placeholders
 from pipeline.marts.segmentation import segmentation_sql
 from pipeline.staging import CONTACT_TYPES
 from tests.conftest import copy_demo, materialise
@@ -199,6 +200,8 @@ def _contact_points(records) -> list[tuple]:
     con.register("golden_candidates", pd.DataFrame(records))
     con.execute("CREATE SCHEMA staging")  # the records' further e-mails and phones: none here
     con.execute(f"CREATE TABLE staging.person_contacts ({', '.join(f'{c} {t}' for c, t in CONTACT_TYPES.items())})")
+    con.execute("CREATE SCHEMA identity")  # no placeholder e-mail or phone (identity/placeholders.py)
+    con.execute(placeholders.CREATE_SQL)
     scope(con, full=True)
     return con.execute(f"SELECT contact_point, variants FROM ({CONTACT_POINTS_SQL})").fetchall()
 

@@ -160,7 +160,8 @@ def _names_read(rows: list[tuple]) -> dict[str, tuple]:
                         "first_name_canonical, last_name_norm, email_key) VALUES ('s', ?, ?, ?, ?, ?)",
                         [(i, f, f, ln, m) for i, f, ln, m in rows])
         return {u: (f, c, ln) for u, f, c, ln in con.execute(
-            f"SELECT unique_id, first_name, first_name_canonical, last_name FROM ({linkage_input_sql()})").fetchall()}
+            f"SELECT unique_id, first_name, first_name_canonical, last_name FROM ({linkage_input_sql(placeholders=False)})"
+        ).fetchall()}
 
 
 def test_a_lone_name_the_data_use_as_a_surname_is_read_as_one():

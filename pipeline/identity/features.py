@@ -138,8 +138,15 @@ MAILBOX_NAMES_SQL = """
          FROM scored LEFT JOIN cuts USING (source, source_record_id))"""
 
 
-def linkage_input_sql(identifiers: list[str] = (), further: bool = False) -> str:
-    """The linkage input's SELECT; `further` (has_further_contacts) adds FURTHER_CONTACTS and CONTACT_KEYS."""
+_WITHOUT_PLACEHOLDERS = f"""REPLACE (
+    CASE WHEN {is_placeholder("email", "email_key")} THEN NULL ELSE email_key END AS email_key,
+    CASE WHEN {is_placeholder("phone", "phone")} THEN NULL ELSE phone END AS phone,
+    CASE WHEN {is_placeholder("phone", "phone")} THEN NULL ELSE phone_kind END AS phone_kind)"""
+
+
+def linkage_input_sql(identifiers: list[str] = (), further: bool = False, placeholders: bool = True) -> str:
+    """The linkage input's SELECT; `further` (has_further_contacts) adds FURTHER_CONTACTS and CONTACT_KEYS;
+    `placeholders` reads the values placeholders.refresh listed as empty (its table must exist)."""
     # Names are validated identifiers (config._identifiers, and re-checked above): safe in a JSON path.
     ids = "".join(f"\n    json_extract_string(identifiers, '$.{n}') AS {IDENTIFIER_PREFIX}{n},"
                   for n in identifiers)
@@ -155,10 +162,7 @@ WITH first_names AS (SELECT first_name_norm AS v, count(*) AS n, any_value(first
      last_names AS (SELECT last_name_norm AS v, count(*) AS n FROM staging.person_records GROUP BY 1),
      -- an e-mail or phone many people hold is no one's (placeholders.py): read as empty, in the hash too
      persons AS (
-         SELECT * REPLACE (CASE WHEN {is_placeholder("email", "email_key")} THEN NULL ELSE email_key END AS email_key,
-                           CASE WHEN {is_placeholder("phone", "phone")} THEN NULL ELSE phone END AS phone,
-                           CASE WHEN {is_placeholder("phone", "phone")} THEN NULL ELSE phone_kind END AS phone_kind)
-         FROM staging.person_records),
+         SELECT * {_WITHOUT_PLACEHOLDERS if placeholders else ""} FROM staging.person_records),
      records AS (
          SELECT p.*, p.last_name_norm IS NULL AND coalesce(l.n, 0) > coalesce(f.n, 0) AS surname_in_first_name,
                 -- the mailbox's words: read only for a record without a surname (a regex on every e-mail cost more)
@@ -196,8 +200,8 @@ FROM mailbox_named{" LEFT JOIN further USING (source, source_record_id)" if furt
 #   appended rows come after the others, so a reader that needs unique_id order asks for it
 
 
-# The input without identifiers (kept for readers of the plain query).
-LINKAGE_INPUT_SQL = linkage_input_sql()
+# The input without identifiers, further contacts or placeholders: readers of staging alone (the plain query).
+LINKAGE_INPUT_SQL = linkage_input_sql(placeholders=False)
 
 
 # A table's rows by unique_id, each with a hash of the whole row (as golden's changed rows compare theirs).
