@@ -13,7 +13,7 @@ import pyarrow as pa
 
 from pipeline.identity import id_scope, name_typos, reclustering, review
 from pipeline.identity.clustering import UnsharedContacts, component_labels, constrained_clusters, outweighed_by_rivals
-from pipeline.identity.evidence import NAME_DATE_COLUMNS, PersonKey, conflict, person_key
+from pipeline.identity.evidence import NAME_DATE_COLUMNS, PersonKey, conflict
 from pipeline.identity.features import IDENTIFIER_PREFIX
 from pipeline.identity.household_attach import attach_household_fragments
 from pipeline.identity.ids import IdAssignment, assign_ids, new_customer_id_sql
@@ -29,14 +29,14 @@ def person_keys(con: duckdb.DuckDBPyConnection, only: Iterable[str] | None = Non
                          if r[0].startswith(IDENTIFIER_PREFIX))
     query = (f"SELECT unique_id, {', '.join([*NAME_DATE_COLUMNS, *identifiers])} FROM identity.linkage_input")
     if only is None:
-        rows = con.sql(query).to_arrow_table()
+        rows = con.execute(query).fetchall()
     else:
         with registered(con, _only=pa.table({"unique_id": pa.array(sorted(set(only)), pa.string())})):
-            rows = con.sql(f"{query} SEMI JOIN _only USING (unique_id)").to_arrow_table()
-    if not identifiers:  # the plain tuples: the same keys, without a dict per record
-        return {uid: PersonKey(*rest) for uid, *rest in zip(*(rows[c].to_pylist() for c in rows.column_names),
-                                                             strict=True)}
-    return {r["unique_id"]: person_key(r, "", identifiers) for r in rows.to_pylist()}
+            rows = con.execute(f"{query} SEMI JOIN _only USING (unique_id)").fetchall()
+    if not identifiers:
+        return {uid: PersonKey(f, fc, ln, bd) for uid, f, fc, ln, bd in rows}
+    return {uid: PersonKey(f, fc, ln, bd, tuple((c, v) for c, v in zip(identifiers, held, strict=True) if v))
+            for uid, f, fc, ln, bd, *held in rows}
 
 
 def merge_rescored(con: duckdb.DuckDBPyConnection, scored: pa.Table, touched: list[str], changed: list[str]) -> dict:
