@@ -44,8 +44,8 @@ hold it and the values differ beyond one typo (evidence.identifier_conflict). Ho
 the identifier: a national id true duplicates never hold twice, a loyalty number one person may hold twice (a second
 card), a customer number given per store. Learned as above: anchors agree on the whole name and birth date (postcode
 not disagreeing), or on an e-mail, a mobile or another identifier where neither first name nor birth date disagrees;
-no pair is left out as confirmed (one person's second card repeats on their records as a twin's name does); the
-decision reads the pairs no first-name or birth-date veto parts already. A veto where the anchors show duplicates
+no pair is left out as confirmed (one person's second card repeats on their records as a twin's name does); veto or
+penalty decided on the scored pairs as the others (`decide`). A veto where the anchors show duplicates
 never differ so (`iberia`'s twins `María` / `Ana María` at one address, own DNIs), a penalty where they sometimes do,
 nothing where they mostly do (m >= u).
 """
@@ -280,20 +280,13 @@ def decide(model: ConflictModel, predictions: pa.Table) -> ConflictModel:
     probabilities = pc.fill_null(predictions["match_probability"], 0.0).to_numpy()
     matched = pc.fill_null(pc.greater_equal(predictions["match_weight"], 0), False).to_numpy(zero_copy_only=False)
     crossing = {}  # kind -> pairs across the conflict that the rest of the evidence calls a match
-    # Pairs a name or birth-date veto parts already: an identifier's conflict decides no link of theirs (a spouse holds
-    # another loyalty card too), so its decision reads the other pairs (KINDS come first in `tests`).
-    open_pairs = np.ones(predictions.num_rows, dtype=bool)
     for kind, test in model.tests.items():
         w = model.weights[kind]
-        among = open_pairs if kind not in KINDS else np.ones_like(open_pairs)
-        found = _conflicting(predictions, kind, test)
-        expected_matches = float(probabilities[_both_present(predictions, kind) & among].sum())
-        crossing[kind] = found & matched & among
+        expected_matches = float(probabilities[_both_present(predictions, kind)].sum())
+        crossing[kind] = _conflicting(predictions, kind, test) & matched
         _settle(w, int(crossing[kind].sum()), w.m * expected_matches)
         if w.absolute:
             w.applied = 0.0
-            if kind in KINDS:
-                open_pairs &= ~found
     confirmed, first = model.weights.get(CONFIRMED), model.weights["first_name"]
     if confirmed is not None and first.absolute:
         confirmed.absolute = True  # a confirmed conflict is a first-name conflict: vetoed already
