@@ -1063,10 +1063,10 @@ def test_em_sessions_without_term_frequencies_learn_on_pattern_counts_what_every
     assert max(abs(a - b) for a, b in zip(ours, theirs, strict=True)) < 1e-9
 
 
-def _every_anchor_tested(pairs: pa.Table, kind: str, test) -> tuple:
+def _every_anchor_tested(pairs: pa.Table, kind: str, test, own: tuple[str, ...] = ()) -> tuple:
     """conflicts._anchor_conflicts the plain way: every anchor pair keyed and tested in Python."""
-    keyed = [(r["a"], r["b"], conflicts._key(r), conflicts._key(r, "_r")) for r in pairs.to_pylist()]
-    usable = [(a, b, x, y) for a, b, x, y in keyed if getattr(x, kind) and getattr(y, kind)]
+    keyed = [(r["a"], r["b"], conflicts._key(r, "", own), conflicts._key(r, "_r", own)) for r in pairs.to_pylist()]
+    usable = [(a, b, x, y) for a, b, x, y in keyed if conflicts._held(x, kind) and conflicts._held(y, kind)]
     return len(usable), [(a, b) for a, b, x, y in usable if test(x, y)], usable
 
 

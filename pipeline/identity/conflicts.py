@@ -38,6 +38,16 @@ twins are all that shares surname, birth date and address (they would count the 
 FEBRL 3 one first-name conflict among 344 duplicate anchor pairs is confirmed; on the French / German set 99 of
 191 twin pairs are. Where it vetoes, clustering never joins two clusters each holding two records of a name the
 other cluster's two records conflict with (`ConflictModel.apart`).
+
+Each mapped identifier (`id_<name>`, the sources file's `identifiers`) is a conflict of its own kind: both records
+hold it and the values differ beyond one typo (evidence.identifier_conflict). How much that counts is a property of
+the identifier: a national id true duplicates never hold twice, a loyalty number one person may hold twice (a second
+card), a customer number given per store. Learned as above: anchors agree on the whole name and birth date (postcode
+not disagreeing), or on an e-mail, a mobile or another identifier where neither first name nor birth date disagrees;
+no pair is left out as confirmed (one person's second card repeats on their records as a twin's name does); veto or
+penalty decided on the scored pairs as the others (`decide`). A veto where the anchors show duplicates
+never differ so (`iberia`'s twins `María` / `Ana María` at one address, own DNIs), a penalty where they sometimes do,
+nothing where they mostly do (m >= u).
 """
 
 from __future__ import annotations
@@ -58,7 +68,14 @@ from splink.internals.misc import prob_to_match_weight
 
 from pipeline.identity import name_swaps, name_typos, shared_contact_surnames
 from pipeline.identity.bounds import wilson_upper
-from pipeline.identity.evidence import PersonKey, birth_dates_conflict, first_names_conflict
+from pipeline.identity.evidence import (
+    NAME_DATE_COLUMNS,
+    PersonKey,
+    birth_dates_conflict,
+    first_names_conflict,
+    identifier_conflict,
+    person_key,
+)
 from pipeline.identity.features import IDENTIFIER_PREFIX
 from pipeline.identity.model import PREDICT_THRESHOLD
 
@@ -68,14 +85,20 @@ CONFIRMED = "first_name_confirmed"  # a first-name conflict two records of each 
 SECTIONS = {"unshared_contacts": "unshared", "surnames_differing_beside_a_shared_contact": "surnames",
             "first_names_one_typo_apart": "typos", "last_names_one_typo_apart": "surname_typos",
             "first_and_last_names_swapped": "swaps"}
-KEY_COLUMNS = ("first_name", "first_name_canonical", "last_name", "birth_date")
-# Anchors that leave each kind's own field free to disagree (columns compared exactly; postcode may be missing).
+KEY_COLUMNS = NAME_DATE_COLUMNS
+# Anchors that leave each kind's own field free to disagree (columns compared exactly; postcode may be missing). An
+# identifier's (IDENTIFIER_KIND) are the whole name and birth date: a son named after his father, or twins, share
+# no such anchor (twins' first names differ), a namesake born the same day seldom.
 FIELD_ANCHORS = {"first_name": ("last_name", "birth_date"), "birth_date": ("first_name_canonical", "last_name")}
+IDENTIFIER_KIND = "identifier"  # the anchors and seconds of every mapped identifier's conflict (kind `id_<name>`)
+FIELD_ANCHORS[IDENTIFIER_KIND] = ("first_name_canonical", "last_name", "birth_date")
 PERSONAL_ANCHORS = ("email", "mobile")
 # A personal anchor counts only where a second field independent of the conflict does not disagree: a family
 # e-mail also joins a spouse, who differs in first name *and* birth date; a duplicate keeps one of them. (Required
-# to agree, it left small data too few anchors, and twins among the field anchors made the veto a penalty.)
-PERSONAL_SECOND = {"first_name": "birth_date", "birth_date": "first_name_canonical"}
+# to agree, it left small data too few anchors, and twins among the field anchors made the veto a penalty.) An
+# identifier's conflict involves neither field: both must not disagree (a spouse keeps neither).
+PERSONAL_SECOND = {"first_name": ("birth_date",), "birth_date": ("first_name_canonical",),
+                   IDENTIFIER_KIND: ("first_name_canonical", "birth_date")}
 # A link is worth making when it is more likely a match than not: the Bayes decision, not a tuned constant.
 LINK_DECISION = 0.5
 # Contact points a person's records hold (not a name): a merge weighs those its edge could not compare
@@ -131,8 +154,18 @@ class ConflictModel:
                    self.surnames.get("applied", 0.0))
 
     @property
+    def tests(self) -> dict[str, Callable[[PersonKey, PersonKey], bool]]:
+        """Each conflict applied to pairs and clusters: KINDS, and each mapped identifier the model learned."""
+        return {**KINDS, **{k: identifier_conflict(k) for k in self.weights if k.startswith(IDENTIFIER_PREFIX)}}
+
+    @property
+    def identifiers(self) -> list[str]:
+        """The identifier columns whose conflict the model learned (what its keys must hold: evidence.person_key)."""
+        return sorted(k for k in self.weights if k.startswith(IDENTIFIER_PREFIX))
+
+    @property
     def absolute(self) -> set[str]:
-        return {k for k, w in self.weights.items() if w.absolute and k in KINDS}
+        return {k for k, w in self.weights.items() if w.absolute and k in self.tests}
 
     @property
     def confirmed_vetoes(self) -> bool:
@@ -172,11 +205,11 @@ class ConflictModel:
         return cls.from_dict(json.loads(path.read_text(encoding="utf-8"))) if path.exists() else cls.default()
 
     def kinds(self, x: PersonKey, y: PersonKey) -> list[str]:
-        return [k for k, test in KINDS.items() if test(x, y)]
+        return [k for k, test in self.tests.items() if test(x, y)]
 
     def vetoes(self, x: PersonKey, y: PersonKey) -> bool:
         """Records that can never be one person (clustering's test, see clustering.py)."""
-        return any(test(x, y) for k, test in KINDS.items() if k in self.weights and self.weights[k].absolute)
+        return any(test(x, y) for k, test in self.tests.items() if k in self.weights and self.weights[k].absolute)
 
 
 def predict_weight(model: ConflictModel) -> float:
@@ -209,8 +242,9 @@ def calibrate(model: ConflictModel, fitted: dict, surnames: dict | None = None) 
     """Set each penalty to what the learned weight adds beyond the weight Splink's model already gives a
     disagreement on the same field (its last, 'else' level): evidence counted once, never twice. `surnames`
     (shared_contact_surnames.learn's) sets the bits given back to different surnames beside a shared contact."""
+    tests = model.tests
     for kind, w in model.weights.items():
-        if kind not in KINDS:
+        if kind not in tests:
             continue  # applied at clustering only, never to a pair's weight
         comparison = next((c for c in fitted["comparisons"] if c["output_column_name"] == kind), None)
         levels = [lv for lv in (comparison or {}).get("comparison_levels", []) if not lv.get("is_null_level")]
@@ -246,10 +280,10 @@ def decide(model: ConflictModel, predictions: pa.Table) -> ConflictModel:
     probabilities = pc.fill_null(predictions["match_probability"], 0.0).to_numpy()
     matched = pc.fill_null(pc.greater_equal(predictions["match_weight"], 0), False).to_numpy(zero_copy_only=False)
     crossing = {}  # kind -> pairs across the conflict that the rest of the evidence calls a match
-    for kind in KINDS:
+    for kind, test in model.tests.items():
         w = model.weights[kind]
         expected_matches = float(probabilities[_both_present(predictions, kind)].sum())
-        crossing[kind] = _conflicting(predictions, kind) & matched
+        crossing[kind] = _conflicting(predictions, kind, test) & matched
         _settle(w, int(crossing[kind].sum()), w.m * expected_matches)
         if w.absolute:
             w.applied = 0.0
@@ -294,40 +328,54 @@ def _confirmed_crossings(pairs: pa.Table, matched: np.ndarray, conflicting: np.n
 
 
 def _both_present(pairs: pa.Table, kind: str) -> np.ndarray:
-    """Pairs whose records both have the conflict's field (the field is named as the kind)."""
+    """Pairs whose records both have the conflict's field (the field is named as the kind; none where the pairs do not
+    carry it)."""
+    if f"{kind}_l" not in pairs.column_names:
+        return np.zeros(pairs.num_rows, dtype=bool)
     present = [pc.greater(pc.utf8_length(pairs[f"{kind}{side}"]), 0) for side in ("_l", "_r")]
     return pc.fill_null(pc.and_(*present), False).to_numpy(zero_copy_only=False)
 
 
-def _conflicting(pairs: pa.Table, kind: str) -> np.ndarray:
-    """Whether each pair's records conflict on `kind`. The test (names, nicknames, typos) runs in Python only where
-    it can be true, both values present and different: a small share of the scored pairs."""
+def _conflicting(pairs: pa.Table, kind: str, test: Callable[[PersonKey, PersonKey], bool]) -> np.ndarray:
+    """Whether each pair's records conflict on `kind` (`test`). The test (names, nicknames, typos) runs in Python only
+    where it can be true, both values present and different: a small share of the scored pairs."""
+    found = np.zeros(pairs.num_rows, dtype=bool)
+    if f"{kind}_l" not in pairs.column_names:
+        return found
     differ = pc.fill_null(pc.not_equal(pairs[f"{kind}_l"], pairs[f"{kind}_r"]), False).to_numpy(zero_copy_only=False)
     rows = np.flatnonzero(_both_present(pairs, kind) & differ)
-    found = np.zeros(pairs.num_rows, dtype=bool)
     if len(rows):
-        keys = pairs.take(pa.array(rows)).select([f"{c}{s}" for s in ("_l", "_r") for c in KEY_COLUMNS]).to_pylist()
-        found[rows] = [KINDS[kind](_key(row, "_l"), _key(row, "_r")) for row in keys]
+        ids = _own_identifier(kind)
+        columns = [f"{c}{s}" for s in ("_l", "_r") for c in (*KEY_COLUMNS, *ids)]
+        keys = pairs.take(pa.array(rows)).select(columns).to_pylist()
+        found[rows] = [test(_key(row, "_l", ids), _key(row, "_r", ids)) for row in keys]
     return found
 
 
-def _key(row: dict, side: str = "") -> PersonKey:
-    return PersonKey(*(row.get(c + side) for c in KEY_COLUMNS))
+def _own_identifier(kind: str) -> tuple[str, ...]:
+    """The identifier column a kind's test reads beside the names and birth date (none for KINDS)."""
+    return (kind,) if kind.startswith(IDENTIFIER_PREFIX) else ()
+
+
+def _key(row: dict, side: str = "", identifiers: tuple[str, ...] = ()) -> PersonKey:
+    return person_key(row, side, identifiers)
 
 
 def _anchor_sql(kind: str, columns: set[str]) -> str:
     """Pairs (l, r) agreeing on strong evidence independent of `kind`'s field, and not disagreeing on a mapped
     identifier beyond one typo: a national id differing so is two people. A Spanish or Portuguese son named after
     his father shares name, surname and address with him (a field anchor) but not his DNI; counted as a duplicate
-    whose birth date conflicts, he made the birth-date conflict a penalty (`iberia`, bench/iberian_set.py)."""
-    identifiers = sorted(c for c in columns if c.startswith(IDENTIFIER_PREFIX))
+    whose birth date conflicts, he made the birth-date conflict a penalty (`iberia`, bench/iberian_set.py). An
+    identifier's own conflict (kind `id_<name>`) is what its anchors measure: its column is neither anchor nor test."""
+    group = IDENTIFIER_KIND if kind.startswith(IDENTIFIER_PREFIX) else kind
+    identifiers = sorted(c for c in columns if c.startswith(IDENTIFIER_PREFIX) and c != kind)
     personal = [c for c in (*PERSONAL_ANCHORS, *identifiers) if c in columns]
     same_id = "".join(f" AND (l.{c} IS NULL OR r.{c} IS NULL OR levenshtein(l.{c}, r.{c}) <= 1)" for c in identifiers)
-    second = PERSONAL_SECOND[kind]
+    seconds = PERSONAL_SECOND[group]
+    second = "".join(f"AND (l.{c} = r.{c} OR l.{c} IS NULL OR r.{c} IS NULL) " for c in seconds)
     parts = [f"SELECT l.unique_id AS a, r.unique_id AS b FROM _rec l JOIN _rec r ON l.{c} = r.{c} "
-             f"AND (l.{second} = r.{second} OR l.{second} IS NULL OR r.{second} IS NULL) "
-             f"AND l.unique_id < r.unique_id{same_id}" for c in personal if second in columns]
-    fields = FIELD_ANCHORS[kind]
+             f"{second}AND l.unique_id < r.unique_id{same_id}" for c in personal if set(seconds) <= columns]
+    fields = FIELD_ANCHORS[group]
     postcode = "AND (l.postcode = r.postcode OR l.postcode IS NULL OR r.postcode IS NULL)" \
         if "postcode" in columns else ""
     parts.append("SELECT l.unique_id, r.unique_id FROM _rec l JOIN _rec r ON "
@@ -356,7 +404,12 @@ def _confirmed_pairs(usable: list[tuple], conflicting: list[tuple[str, str]], te
     return sum(confirmed(a, b) and confirmed(b, a) for a, b in conflicting)
 
 
-def _anchor_conflicts(pairs: pa.Table, kind: str, test: Callable) -> tuple[int, list[tuple[str, str]], list[tuple]]:
+def _held(key: PersonKey, kind: str) -> str | None:
+    return key.identifier(kind) if kind.startswith(IDENTIFIER_PREFIX) else getattr(key, kind)
+
+
+def _anchor_conflicts(pairs: pa.Table, kind: str, test: Callable,
+                      own: tuple[str, ...] = ()) -> tuple[int, list[tuple[str, str]], list[tuple]]:
     """(anchor pairs with `kind`'s field on both sides, those of them that conflict as (a, b), and the usable anchor
     pairs around a conflicting one as (a, b, key a, key b): all `_confirmed_pairs` reads). The conflict test runs in
     Python only where it can be true, on the pairs whose values differ (equal values never conflict): a few % of the
@@ -364,10 +417,10 @@ def _anchor_conflicts(pairs: pa.Table, kind: str, test: Callable) -> tuple[int, 
     usable = pairs.filter(pc.and_(_filled(pairs[kind]), _filled(pairs[f"{kind}_r"])))
     differ = pc.not_equal(usable[kind], usable[f"{kind}_r"]).to_numpy(zero_copy_only=False)
     rows = usable.take(pa.array(np.flatnonzero(differ), pa.int64())).to_pylist()
-    conflicting = [(r["a"], r["b"]) for r in rows if test(_key(r), _key(r, "_r"))]
+    conflicting = [(r["a"], r["b"]) for r in rows if test(_key(r, "", own), _key(r, "_r", own))]
     ends = pa.array(sorted({i for pair in conflicting for i in pair}), pa.string())
     near = usable.filter(pc.or_(pc.is_in(usable["a"], value_set=ends), pc.is_in(usable["b"], value_set=ends))).to_pylist()
-    return usable.num_rows, conflicting, [(r["a"], r["b"], _key(r), _key(r, "_r")) for r in near]
+    return usable.num_rows, conflicting, [(r["a"], r["b"], _key(r, "", own), _key(r, "_r", own)) for r in near]
 
 
 def _differing(pairs: pa.Table, column: str) -> dict[tuple[str, str], tuple[str, str]]:
@@ -386,33 +439,39 @@ def estimate(records: pa.Table, sample: pa.Table) -> ConflictModel:
     """Learn each conflict's m, u and weight from the linkage input and the sample of distinct people. Only the
     records of the pairs drawn reach Python (at most MAX_ANCHOR_PAIRS anchors and RANDOM_PAIRS random pairs)."""
     columns = set(records.column_names)
+    identifiers = tuple(sorted(c for c in columns if c.startswith(IDENTIFIER_PREFIX)))
     rng = random.Random(SEED)
     n = sample.num_rows
     drawn = [(rng.choice(range(n)), rng.choice(range(n))) for _ in range(RANDOM_PAIRS)] if n > 1 else []
     rows = sorted({i for pair in drawn for i in pair})
-    people = dict(zip(rows, map(_key, sample.select(list(KEY_COLUMNS)).take(pa.array(rows, pa.int64())).to_pylist()),
-                      strict=True))
+    read = sample.select([*KEY_COLUMNS, *identifiers]).take(pa.array(rows, pa.int64())).to_pylist()
+    people = dict(zip(rows, (_key(r, "", identifiers) for r in read), strict=True))
     randoms = [(people[i], people[j]) for i, j in drawn if i != j]
-    sides = ", ".join(f"{s}.{c} AS {c}{suffix}" for s, suffix in (("l", ""), ("r", "_r")) for c in KEY_COLUMNS)
     model = ConflictModel()
     typo_anchors = {}  # name column -> {anchor pair: its two differing values}
     with duckdb.connect() as con:
         con.register("_rec", records)
-        for kind, test in KINDS.items():
+        for kind, test in {**KINDS, **{c: identifier_conflict(c) for c in identifiers}}.items():
+            own = _own_identifier(kind)
+            sides = ", ".join(f"{s}.{c} AS {c}{suffix}" for s, suffix in (("l", ""), ("r", "_r"))
+                              for c in (*KEY_COLUMNS, *own))
             # A seeded hash order, not DuckDB's reservoir sample: that one varies run to run on several threads.
             pairs = con.sql(f"""WITH p AS (SELECT a, b FROM ({_anchor_sql(kind, columns)})
                     ORDER BY hash(a, b, {SEED}), a, b LIMIT {MAX_ANCHOR_PAIRS})
                 SELECT p.a, p.b, {sides} FROM p JOIN _rec l ON l.unique_id = p.a JOIN _rec r ON r.unique_id = p.b
                 """).to_arrow_table()
-            usable, conflicting, around = _anchor_conflicts(pairs, kind, test)
+            usable, conflicting, around = _anchor_conflicts(pairs, kind, test, own)
             if kind == name_typos.FIRST:
                 typo_anchors[kind] = _differing(pairs, kind)
-            # Neither kind's anchors require the surname: each may pair a mistyped one (a pair anchored both ways once).
-            typo_anchors.setdefault(name_typos.LAST, {}).update(_differing(pairs, name_typos.LAST))
-            # Two people (twins, namesakes) each confirmed by a second record are no duplicate's conflict: left out.
-            two_people = _confirmed_pairs(around, conflicting, test)
+            if kind in KINDS:
+                # Neither kind's anchors require the surname: each may pair a mistyped one (a pair anchored both ways
+                # once).
+                typo_anchors.setdefault(name_typos.LAST, {}).update(_differing(pairs, name_typos.LAST))
+            # Two people (twins, namesakes) each confirmed by a second record are no duplicate's conflict: left out. Not
+            # for an identifier: one person's second loyalty card repeats on their records as a twin's name does.
+            two_people = 0 if own else _confirmed_pairs(around, conflicting, test)
             anchors, conflicts = usable - two_people, len(conflicting) - two_people
-            comparable = [(x, y) for x, y in randoms if getattr(x, kind) and getattr(y, kind)]
+            comparable = [(x, y) for x, y in randoms if _held(x, kind) and _held(y, kind)]
             u = (sum(test(x, y) for x, y in comparable) + 1) / (len(comparable) + 2)
             m = (conflicts + 0.5) / (anchors + 1)  # never exactly 0: a veto is a decision, not a zero
             # A penalty until the scored pairs say otherwise (decide).
@@ -439,8 +498,8 @@ def apply(predictions: pa.Table, model: ConflictModel, held: dict[str, dict[str,
     each swapped pair's names (name_swaps.py). `kept` says which pairs to store."""
     vetoed = np.zeros(predictions.num_rows, dtype=bool)
     penalty = np.zeros(predictions.num_rows)
-    for kind in KINDS:
-        found = _conflicting(predictions, kind)
+    for kind, test in model.tests.items():
+        found = _conflicting(predictions, kind, test)
         if kind in model.absolute:
             vetoed |= found
         else:

@@ -8,8 +8,9 @@ known) differ beyond a typo (a digit, two adjacent digits swapped) or a day/mont
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 
 from rapidfuzz.distance import DamerauLevenshtein, JaroWinkler
 
@@ -28,6 +29,20 @@ class PersonKey:
     first_name_canonical: str | None
     last_name: str | None
     birth_date: str | None  # ISO yyyy-mm-dd
+    # (column, value) of each mapped identifier the record holds (features.IDENTIFIER_PREFIX columns), by column
+    identifiers: tuple[tuple[str, str], ...] = ()
+
+    def identifier(self, column: str) -> str | None:
+        return next((v for c, v in self.identifiers if c == column), None)
+
+
+NAME_DATE_COLUMNS = ("first_name", "first_name_canonical", "last_name", "birth_date")
+
+
+def person_key(row: dict, side: str = "", identifiers: Sequence[str] = ()) -> PersonKey:
+    """The key of a row holding the name and date columns (and `identifiers`), each suffixed by `side`."""
+    held = tuple((c, row[c + side]) for c in identifiers if row.get(c + side))
+    return PersonKey(*(row.get(c + side) for c in NAME_DATE_COLUMNS), held)
 
 
 def _gender_variant(a: str, b: str) -> bool:
@@ -99,6 +114,23 @@ def birth_dates_conflict(x: PersonKey, y: PersonKey) -> bool:
         return False  # one digit mistyped, or two adjacent digits transposed
     swapped = a[:4] + a[6:8] + a[4:6]  # yyyy dd mm
     return swapped != b
+
+
+def identifiers_differ(a: str, b: str) -> bool:
+    """Beyond the identifier comparison's one-edit level (model._identifier: one typo or one adjacent swap)."""
+    return a != b and DamerauLevenshtein.distance(a, b) > 1
+
+
+@cache  # one test per identifier column: clustering caches its answers per test
+def identifier_conflict(column: str) -> Callable[[PersonKey, PersonKey], bool]:
+    """Both records hold the identifier `column` and their values differ beyond one typo. What it is worth against a
+    merge (nothing, a penalty, a veto) is learned per identifier (conflicts.py): one person may hold two loyalty
+    cards, never two national ids."""
+    def test(x: PersonKey, y: PersonKey) -> bool:
+        a, b = x.identifier(column), y.identifier(column)
+        return bool(a and b) and identifiers_differ(a, b)
+
+    return test
 
 
 def conflict(x: PersonKey, y: PersonKey) -> bool:

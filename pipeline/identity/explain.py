@@ -19,7 +19,7 @@ from splink import Linker
 
 from pipeline.identity import recipe
 from pipeline.identity.conflicts import ConflictModel
-from pipeline.identity.evidence import PersonKey
+from pipeline.identity.evidence import person_key
 from pipeline.identity.link import DuckDBEngine, conflicts_path
 from pipeline.identity.resolve import person_keys
 
@@ -62,9 +62,8 @@ def explain(warehouse: Path, model_path: Path, out: Path, customer_id: str | Non
     out.parent.mkdir(parents=True, exist_ok=True)
     linker.visualisations.waterfall_chart(scored, filter_nulls=False).save_offline_chart(
         str(out), overwrite=True, print_msg=False)  # Vega bundled: opens without network
-    keys = {i: PersonKey(by_id[i]["first_name"], by_id[i]["first_name_canonical"], by_id[i]["last_name"],
-                         by_id[i]["birth_date"]) for i in ids}
     learned = ConflictModel.load(conflicts_path(model_path))  # the contrary evidence the run applied
+    keys = {i: person_key(by_id[i], "", learned.identifiers) for i in ids}
     return {"pairs": [(r["unique_id_l"], r["unique_id_r"], round(r["match_probability"], 4),
                        learned.vetoes(keys[r["unique_id_l"]], keys[r["unique_id_r"]])) for r in scored],
             "customers_apart": customers_apart(warehouse, learned, *ids) if pair else None,

@@ -13,7 +13,8 @@ import pyarrow as pa
 
 from pipeline.identity import id_scope, name_typos, reclustering, returning, review
 from pipeline.identity.clustering import UnsharedContacts, component_labels, constrained_clusters, outweighed_by_rivals
-from pipeline.identity.evidence import PersonKey, conflict
+from pipeline.identity.evidence import NAME_DATE_COLUMNS, PersonKey, conflict
+from pipeline.identity.features import IDENTIFIER_PREFIX
 from pipeline.identity.household_attach import attach_household_fragments
 from pipeline.identity.ids import IdAssignment, assign_ids, new_customer_id_sql
 from pipeline.identity.relink import update_linked_records
@@ -22,14 +23,20 @@ from pipeline.warehouse import registered, table_exists, transaction
 
 
 def person_keys(con: duckdb.DuckDBPyConnection, only: Iterable[str] | None = None) -> dict[str, PersonKey]:
-    """unique_id -> the keys the veto reads, of every linkage record or of those `only` names (chosen in DuckDB)."""
-    query = "SELECT unique_id, first_name, first_name_canonical, last_name, birth_date FROM identity.linkage_input"
+    """unique_id -> the keys the veto reads (names, birth date, mapped identifiers), of every linkage record or of
+    those `only` names (chosen in DuckDB)."""
+    identifiers = sorted(r[0] for r in con.execute("DESCRIBE identity.linkage_input").fetchall()
+                         if r[0].startswith(IDENTIFIER_PREFIX))
+    query = (f"SELECT unique_id, {', '.join([*NAME_DATE_COLUMNS, *identifiers])} FROM identity.linkage_input")
     if only is None:
         rows = con.execute(query).fetchall()
     else:
         with registered(con, _only=pa.table({"unique_id": pa.array(sorted(set(only)), pa.string())})):
             rows = con.execute(f"{query} SEMI JOIN _only USING (unique_id)").fetchall()
-    return {uid: PersonKey(f, fc, ln, bd) for uid, f, fc, ln, bd in rows}
+    if not identifiers:
+        return {uid: PersonKey(f, fc, ln, bd) for uid, f, fc, ln, bd in rows}
+    return {uid: PersonKey(f, fc, ln, bd, tuple((c, v) for c, v in zip(identifiers, held, strict=True) if v))
+            for uid, f, fc, ln, bd, *held in rows}
 
 
 def merge_rescored(con: duckdb.DuckDBPyConnection, scored: pa.Table, touched: list[str], changed: list[str]) -> dict:
