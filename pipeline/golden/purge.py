@@ -37,14 +37,13 @@ import pandas as pd
 
 from pipeline.config import Source
 from pipeline.golden.privacy import ERASURE_MATCHES, REGISTRY_COLUMNS
-from pipeline.normalise.email import email_match_key
 from pipeline.sql import literal, quote, raw_table, scalar
 from pipeline.staging import (
-    CLEANED,
     PURGED_TOKEN,
     RETIRED_REASONS,
     RETIRED_RECORDS_SQL,
     SUPERSEDED_REASON,
+    contact_keys,
     looked_up_values,
     prepare,
 )
@@ -375,20 +374,14 @@ STRAYS_CHECKED = "identity.stray_checks"  # when _scrub_strays last looked, and 
 
 
 def _point_hashes(con: duckdb.DuckDBPyConnection, source: Source, rows: pd.DataFrame) -> list[tuple[str, int, str]]:
-    """(file, line, registry hash) of each e-mail and phone the raw `rows` hold, keyed as staging keys them, through the
-    normalisation lookup (a value staged before is read back, not normalised again; nothing is saved to it)."""
-    frame, lookup, out = prepare(source, rows), NormalisedValues(con), []
-    for field, region in (("email", ""), ("phone", source.country)):
-        column = source.person.get(field)
-        if not isinstance(column, str) or CLEANED + column not in frame:
-            continue
-        value, ok, *_ = lookup.columns(field, frame[CLEANED + column], region)
-        if field == "email":
-            value = value.where(ok.eq(True)).map(email_match_key, na_action="ignore")
-        points = value.where(ok.eq(True))
-        out += [(f, line, hashlib.sha256(f"{field}:{v}".encode()).hexdigest())
-                for f, line, v in zip(frame["_file"], frame["_line"], points, strict=True) if isinstance(v, str)]
-    return out
+    """(file, line, registry hash) of each e-mail and phone the raw `rows` hold, their own and their further ones
+    (`more_contacts`), keyed as staging keys them, through the normalisation lookup (a value staged before is read
+    back, not normalised again; nothing is saved to it). Read from the own columns alone, a row holding the erased
+    work address only in `email_pro` (a CRM row without its id) kept it and the holder's name until 2026-11-29."""
+    frame = prepare(source, rows)
+    points = contact_keys(source, frame, NormalisedValues(con))
+    return [(str(frame.at[row, "_file"]), int(frame.at[row, "_line"]),
+             hashlib.sha256(f"{kind}:{key}".encode()).hexdigest()) for row, kind, key in points.itertuples(index=False)]
 
 
 def _scrub_strays(con: duckdb.DuckDBPyConnection, sources: list[Source], purged: dict[str, int]) -> None:
