@@ -15,6 +15,8 @@ from tests.test_more_contacts import crm as crm  # the fixture: its sources file
 # Zéphyrin's values but the family landline (Yvette's too).
 OWN = ("zephyrin", "zéphyrin", "acme-corp", "06 98 76 54 32", "+33698765432", "06 55 44 33 22", "+33655443322")
 LANDLINE = ("01 45 67 89 10", "+33145678910")
+# His office line (`tel_bureau`), which no one else holds at first.
+CARD = ZEPHYRIN.replace(";12;01/11/2026", ";01 44 55 66 77;01/11/2026")
 # Yvette shares his family landline (her own phone); a CRM row came without its id (quarantined: no customer), holding
 # his work address and his mobile only in further columns.
 YVETTE = "C02;Yvette;Quoniam;05/07/1974;yvette.q@example.fr;;01 45 67 89 10;;;01/11/2026;75011\n"
@@ -27,7 +29,7 @@ def _reason(settings, source: str, record: str) -> str | None:
 
 
 def test_an_erasure_by_a_further_email_reaches_further_columns_everywhere_and_spares_the_family_landline(crm):
-    _write(crm.raw_dir, "crm", "2026-11-25", HEADER + ZEPHYRIN + YVETTE + STRAY + OTHERS)
+    _write(crm.raw_dir, "crm", "2026-11-25", HEADER + CARD + YVETTE + STRAY + OTHERS)
     materialise(crm)
     assert _rows(crm.warehouse, "SELECT count(*) FROM staging.quarantine WHERE raw_record ILIKE '%acme-corp%'") == [(1,)]
     # The request names his work address, which his card holds only in `email_pro` (the newsletter's record too).
@@ -36,14 +38,16 @@ def test_an_erasure_by_a_further_email_reaches_further_columns_everywhere_and_sp
     assert _reason(crm, "crm", "C01") == "erased" and _reason(crm, "crm", "C02") is None
     # The row without its id held his work address and mobile in further columns only: scrubbed as well.
     assert values_left(crm, OWN) == {}
-    # The family landline is Yvette's too: not registered, kept on her card, raw row and contact point.
+    # The family landline is Yvette's too: not registered, kept on her card, raw row and contact point. His office line
+    # is a landline, an office's: not registered either (only his mobile is).
     assert {k.split(":")[1] for k in values_left(crm, LANDLINE)} >= {"raw.crm.mobile", "marts.contact_points.contact_point"}
     assert _rows(crm.warehouse, "SELECT count(*) FROM identity.erasure_registry WHERE kind = 'phone'") == [(1,)]
     # He comes back: a new card with his personal e-mail moved to `email_pro` (own field empty), a newsletter sign-up
-    # with his work address. Paul, a new household member, holds the landline as a further phone: not erased.
+    # with his work address. Paul, a new household member, holds the family landline and, working in the same office,
+    # its line, both as further phones: not erased (the office line, registered, erased him until 2026-11-29).
     _write(crm.raw_dir, "crm", "2026-11-27", HEADER
            + "C20;Zephyrin;Quoniam;12/03/1971;;zephyrin.quoniam@example.fr;06 55 44 33 22;;;26/11/2026;75011\n"
-           + "C21;Paul;Quoniam;09/09/2001;paul.q@example.fr;;06 77 88 99 00;01 45 67 89 10;;26/11/2026;75011\n")
+           + "C21;Paul;Quoniam;09/09/2001;paul.q@example.fr;;06 77 88 99 00;01 45 67 89 10;01 44 55 66 77;26/11/2026;75011\n")
     _write(crm.raw_dir, "newsletter", "2026-11-27", "event_id,email,channel,action,at\n"
            "N7,Z.Quoniam@acme-corp.example,email,opt_in,2026-11-26 10:00:00\n")
     materialise(crm)
