@@ -57,3 +57,25 @@ def test_an_erasure_by_a_further_email_reaches_further_columns_everywhere_and_sp
     with duckdb.connect(str(crm.restricted), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM marts.customer_360 WHERE customer_id = ?", [_customer(crm)]
                            ).fetchone() == (0,)
+
+
+def test_a_file_taken_back_with_forget_leaves_no_value_of_its_people(crm):
+    # A wrong delivery (another client's export) is taken back: `customer360 forget` removed its raw rows and the next
+    # run its records, but the normalisation lookup kept their values and the history of the customer they made kept
+    # the version that showed them.
+    from assets.cli import main
+
+    _write(crm.raw_dir, "crm", "2026-11-25", HEADER + ZEPHYRIN + OTHERS)
+    materialise(crm)
+    wrong = ("C30;Ottilie;Wrongfile;02/02/1980;ottilie.w@example.fr;ottilie@wrong-corp.example;06 33 22 11 00;"
+             "01 23 23 23 23;;20/11/2026;75012\n")
+    _write(crm.raw_dir, "crm", "2026-11-26", HEADER + wrong)
+    materialise(crm)
+    needles = ("ottilie", "wrongfile", "wrong-corp", "06 33 22 11 00", "+33633221100", "01 23 23 23 23", "+33123232323")
+    assert values_left(crm, needles) != {}
+    (crm.raw_dir / "crm" / "2026-11-26" / "crm.csv").unlink()
+    assert main(["forget", "crm/2026-11-26/crm.csv", "--raw-dir", str(crm.raw_dir), "--warehouse", str(crm.warehouse),
+                 "--sources", str(crm.sources_file)]) == 0
+    materialise(crm)
+    assert values_left(crm, needles) == {}
+    assert _rows(crm.warehouse, "SELECT count(*) FROM marts.customer_history WHERE change = 'retired'") == [(1,)]
