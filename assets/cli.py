@@ -71,10 +71,12 @@ def _run(args: argparse.Namespace) -> int:
             return 2
     started = time.perf_counter()
     from pipeline.instance import dagster_home
+    from pipeline.private_files import owner_only
     from pipeline.progress import ConsoleProgress, JsonProgress
 
-    os.environ["DAGSTER_HOME"] = str(dagster_home())  # the instance the UI shows: this run joins its history
-    instance = dg.DagsterInstance.get()
+    with owner_only():  # its run history (runs.db, index.db), made in a folder the operator may have opened to others
+        os.environ["DAGSTER_HOME"] = str(dagster_home())  # the instance the UI shows: this run joins its history
+        instance = dg.DagsterInstance.get()
     progress = None if args.quiet else JsonProgress() if args.json else ConsoleProgress()
     published = _fingerprints(settings)
     try:  # Dagster's console log shows warnings only: the progress lines and the summary say what ran

@@ -386,6 +386,32 @@ def looked_up_values(source: Source, raw: pd.DataFrame) -> set[str]:
         | set(_further_values(source, frame)["raw"])
 
 
+def contact_keys(source: Source, frame: pd.DataFrame, lookup: NormalisedValues) -> pd.DataFrame:
+    """Each valid e-mail and phone prepared rows of a person source hold, keyed as staging keys them (e-mail match key,
+    E.164; `row`: the frame's index label, `kind`, `key`): the record's own and its further ones (`more_contacts`, a
+    cell's or a JSON list's further elements). What the purge compares a quarantined row with the erasure registry by
+    (purge.py): a row holding an erased e-mail only in its `email_pro` column holds it all the same."""
+    region = _per_distinct(_person_values(frame, source, "country"), address.country_code).fillna(source.country)
+    mail, ok, _ = lookup.columns("email", _person_values(frame, source, "email"))
+    phone, valid, *_ = lookup.columns("phone", _person_values(frame, source, "phone"), region)
+    parts = [pd.DataFrame({"row": frame.index, "kind": "email",
+                           "key": _per_distinct(mail.where(ok.eq(True)), email.email_match_key).to_numpy()}),
+             pd.DataFrame({"row": frame.index, "kind": "phone", "key": phone.where(valid.eq(True)).to_numpy()})]
+    further = _further_values(source, frame)
+    for kind in CONTACT_KINDS:
+        rows = further[further["kind"] == kind].reset_index(drop=True)
+        if rows.empty:
+            continue
+        if kind == "email":
+            value, ok, _ = lookup.columns("email", rows["raw"])
+            key = _per_distinct(value.where(ok.eq(True)), email.email_match_key)
+        else:
+            value, ok, *_ = lookup.columns("phone", rows["raw"], region.loc[rows["row"]].reset_index(drop=True))
+            key = value.where(ok.eq(True))
+        parts.append(pd.DataFrame({"row": rows["row"], "kind": kind, "key": key.to_numpy()}))
+    return pd.concat(parts, ignore_index=True).dropna(subset=["key"])
+
+
 def _stage_persons(source: Source, frame: pd.DataFrame, issues: _Issues, today: date,
                    lookup: NormalisedValues) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     p = {f: _person_values(frame, source, f) for f in ("first_name", "last_name", "birth_date", "email",

@@ -151,10 +151,11 @@ def test_an_erased_customers_own_points_stay_theirs_when_the_member_sharing_one_
         con.execute("""
             CREATE SCHEMA staging; CREATE SCHEMA marts; CREATE SCHEMA golden;
             CREATE TABLE staging.person_records AS SELECT * FROM (VALUES
-                ('crm', 'C01', 'marie@example.fr', '+33145678910'), ('crm', 'C13', 'marie.d@example.org', '+33698765432'),
-                ('crm', 'C02', NULL, '+33145678910')) t(source, source_record_id, email_key, phone);
+                ('crm', 'C01', 'marie@example.fr', '+33145678910', 'landline'),
+                ('crm', 'C13', 'marie.d@example.org', '+33698765432', 'mobile'),
+                ('crm', 'C02', NULL, '+33145678910', 'landline')) t(source, source_record_id, email_key, phone, phone_kind);
             CREATE TABLE staging.person_contacts (source VARCHAR, source_record_id VARCHAR, kind VARCHAR,
-                                                  contact_key VARCHAR);  -- further points: none here
+                                                  contact_key VARCHAR, phone_kind VARCHAR);  -- further points: none here
             CREATE TABLE marts.customer_xref AS SELECT * FROM (VALUES
                 ('M', 'crm', 'C01'), ('M', 'crm', 'C13'), ('P', 'crm', 'C02')) t(customer_id, source, source_record_id);
             CREATE TABLE golden.excluded_customers AS SELECT 'M' AS customer_id, 'erased' AS reason""")

@@ -5,6 +5,9 @@ sensor, `dagster asset materialize`) leaves the warehouse and its folders owner-
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -84,3 +87,24 @@ def test_a_run_dagster_executes_itself_leaves_the_warehouse_and_its_folders_owne
     assert modes.pop(settings.published.name) == 0o644  # the analysts' copy, as the README says
     assert modes[settings.warehouse.name] == 0o600 and {"artefacts", "quality"} <= set(modes), modes
     assert {name: oct(mode) for name, mode in modes.items() if mode & 0o077} == {}
+
+
+def test_every_file_a_cli_run_writes_is_owner_only_but_the_analysts_copy(tmp_path):
+    # `customer360 run` in a process of its own, umask 022, in a DAGSTER_HOME its operator created (0755): Data Docs
+    # rendered at the process's exit (after the run gave the process its umask back) and the run history the instance
+    # created before the run (runs.db, index.db, schedules.db, dagster.yaml) were readable by every user.
+    settings = project(tmp_path)
+    write(settings.raw_dir, "crm", day(-1), "export.csv", "\n".join([CRM_HEADER, *crm_rows()]).encode("latin-1"))
+    home = tmp_path / "dagster_home"
+    home.mkdir(mode=0o755)
+    env = {**os.environ, "DAGSTER_HOME": str(home), "C360_FIRST_DAY": day(-10)}
+    run = [str(Path(sys.executable).parent / "customer360"), "run", "--raw-dir", str(settings.raw_dir),
+           "--warehouse", str(settings.warehouse), "--sources", str(settings.sources_file), "--truth", "", "--quiet"]
+    done = subprocess.run(["sh", "-c", 'umask 022 && exec "$@"', "sh", *run], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    docs = list((settings.warehouse.parent / "quality").rglob("*.html"))
+    assert len({p.parent for p in docs}) > 2 and (home / "history" / "runs.db").is_file()  # pages of every check, a history
+    readable = {str(p.relative_to(tmp_path)): oct(p.stat().st_mode & 0o777)
+                for root in (settings.warehouse.parent, home) for p in [root, *root.rglob("*")]
+                if p.stat().st_mode & 0o077 and p not in (settings.published, home, settings.warehouse.parent)}
+    assert readable == {}

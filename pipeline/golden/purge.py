@@ -38,14 +38,13 @@ import pandas as pd
 from pipeline.config import Source
 from pipeline.golden.privacy import ERASURE_MATCHES, REGISTRY_COLUMNS
 from pipeline.identity import placeholders, returning
-from pipeline.normalise.email import email_match_key
 from pipeline.sql import literal, quote, raw_table, scalar
 from pipeline.staging import (
-    CLEANED,
     PURGED_TOKEN,
     RETIRED_REASONS,
     RETIRED_RECORDS_SQL,
     SUPERSEDED_REASON,
+    contact_keys,
     looked_up_values,
     prepare,
 )
@@ -86,7 +85,10 @@ _KEPT_TYPES = ("TIMESTAMP", "BOOLEAN", "TINYINT", "SMALLINT", "INTEGER", "BIGINT
 # An e-mail or phone that a record of another customer (not erased) also holds is theirs too (a household's
 # landline, a shared family mailbox): registered, it would erase that customer on their next run, and their
 # household after them. It is not registered, and a request that named it is marked `shared` in the registry; the
-# erased person's records still match by their record keys.
+# erased person's records still match by their record keys. A landline (own or further: `tel_fixe`, `tel_bureau`) is
+# a household's or an office's, never one person's (identity vetoes a link on it alone): held by no one else at the
+# purge, registered it erased whoever arrived later holding it (a household member, a colleague on the switchboard
+# number, the flat's next tenant), so it is treated as shared too.
 ERASED_POINTS_SQL = """
 CREATE OR REPLACE TEMP TABLE _erased_points AS
 WITH erased AS (
@@ -94,13 +96,13 @@ WITH erased AS (
     WHERE customer_id IN (SELECT customer_id FROM golden.excluded_customers WHERE reason = 'erased')
 ),
 points AS (
-    SELECT e.customer_id, 'email' AS kind, p.email_key AS value
+    SELECT e.customer_id, 'email' AS kind, p.email_key AS value, false AS landline
     FROM staging.person_records p JOIN erased e USING (source, source_record_id) WHERE p.email_key IS NOT NULL
     UNION ALL
-    SELECT e.customer_id, 'phone', p.phone
+    SELECT e.customer_id, 'phone', p.phone, coalesce(p.phone_kind = 'landline', false)
     FROM staging.person_records p JOIN erased e USING (source, source_record_id) WHERE p.phone IS NOT NULL
     UNION ALL  -- their records' further e-mails and phones (more_contacts)
-    SELECT e.customer_id, c.kind, c.contact_key
+    SELECT e.customer_id, c.kind, c.contact_key, coalesce(c.phone_kind = 'landline', false)
     FROM staging.person_contacts c JOIN erased e USING (source, source_record_id) WHERE c.contact_key IS NOT NULL
 ),
 holding AS MATERIALIZED (  -- the records holding one of those points, each kind looked up on its own column:
@@ -126,7 +128,8 @@ SELECT customer_id, kind, sha256(kind || ':' || value) AS identifier_hash,
        -- point nobody else holds (a record of another customer sharing the landline but without an e-mail), and a
        -- NULL `shared` neither registered the erased person's own e-mail nor marked it
        (kind = 'email' AND value IN (SELECT email_key FROM others WHERE email_key IS NOT NULL))
-       OR (kind = 'phone' AND value IN (SELECT phone FROM others WHERE phone IS NOT NULL)) AS shared
+       OR (kind = 'phone' AND value IN (SELECT phone FROM others WHERE phone IS NOT NULL))
+       OR bool_or(landline) OVER (PARTITION BY kind, value) AS shared
 FROM points
 UNION ALL
 SELECT customer_id, 'record', sha256('record:' || source || ':' || source_record_id), false FROM erased
@@ -378,20 +381,14 @@ STRAYS_CHECKED = "identity.stray_checks"  # when _scrub_strays last looked, and 
 
 
 def _point_hashes(con: duckdb.DuckDBPyConnection, source: Source, rows: pd.DataFrame) -> list[tuple[str, int, str]]:
-    """(file, line, registry hash) of each e-mail and phone the raw `rows` hold, keyed as staging keys them, through the
-    normalisation lookup (a value staged before is read back, not normalised again; nothing is saved to it)."""
-    frame, lookup, out = prepare(source, rows), NormalisedValues(con), []
-    for field, region in (("email", ""), ("phone", source.country)):
-        column = source.person.get(field)
-        if not isinstance(column, str) or CLEANED + column not in frame:
-            continue
-        value, ok, *_ = lookup.columns(field, frame[CLEANED + column], region)
-        if field == "email":
-            value = value.where(ok.eq(True)).map(email_match_key, na_action="ignore")
-        points = value.where(ok.eq(True))
-        out += [(f, line, hashlib.sha256(f"{field}:{v}".encode()).hexdigest())
-                for f, line, v in zip(frame["_file"], frame["_line"], points, strict=True) if isinstance(v, str)]
-    return out
+    """(file, line, registry hash) of each e-mail and phone the raw `rows` hold, their own and their further ones
+    (`more_contacts`), keyed as staging keys them, through the normalisation lookup (a value staged before is read
+    back, not normalised again; nothing is saved to it). Read from the own columns alone, a row holding the erased
+    work address only in `email_pro` (a CRM row without its id) kept it and the holder's name until 2026-11-29."""
+    frame = prepare(source, rows)
+    points = contact_keys(source, frame, NormalisedValues(con))
+    return [(str(frame.at[row, "_file"]), int(frame.at[row, "_line"]),
+             hashlib.sha256(f"{kind}:{key}".encode()).hexdigest()) for row, kind, key in points.itertuples(index=False)]
 
 
 def _scrub_strays(con: duckdb.DuckDBPyConnection, sources: list[Source], purged: dict[str, int]) -> None:

@@ -101,15 +101,23 @@ def record_history(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, int
               AND (changes IS NOT NULL OR coalesce({attrs}) IS NOT NULL)""")
         # A customer who left because their records' sources deleted them (tombstones, omissions from a full export)
         # keeps no value either: those records are scrubbed as data minimisation (golden/purge.py), and a person asking
-        # for erasure later matches no customer of theirs. Only the customers leaving in this run are read (their
-        # changes cite their records).
+        # for erasure later matches no customer of theirs. Nor one whose records the warehouse holds no more, staged or
+        # quarantined: an operator took their file back (`customer360 forget`, a wrong delivery), and its values stayed
+        # in the history until 2026-11-29. Only the customers leaving in this run are read (their changes cite their
+        # records).
         if table_exists(con, "staging.quarantine"):
             con.execute(f"""UPDATE marts.customer_history SET {blank}, changes = NULL
                 WHERE customer_id IN (
                     SELECT h.customer_id
-                    FROM (SELECT customer_id, unnest(changes) AS c FROM marts.customer_history
-                          WHERE customer_id IN (SELECT customer_id FROM _left)) h
-                    JOIN ({RETIRED_RECORDS_SQL}) r ON r.source = h.c.source AND r.source_record_id = h.c.source_record_id)
+                    FROM (SELECT customer_id, c.source, c.source_record_id
+                          FROM (SELECT customer_id, unnest(changes) AS c FROM marts.customer_history
+                                WHERE customer_id IN (SELECT customer_id FROM _left))
+                          WHERE c.source_record_id IS NOT NULL) h
+                    WHERE (source, source_record_id) IN (SELECT (source, source_record_id) FROM ({RETIRED_RECORDS_SQL}))
+                       OR (source, source_record_id) NOT IN (
+                           SELECT (source, source_record_id) FROM staging.person_records
+                           UNION ALL SELECT (source, source_record_id) FROM staging.quarantine
+                           WHERE source_record_id IS NOT NULL))
                   AND (changes IS NOT NULL OR coalesce({attrs}) IS NOT NULL)""")
         counts = {
             "new_customers": scalar(con, "SELECT count(*) FROM _versions WHERE change = 'new'"),

@@ -25,6 +25,8 @@ except SystemExit as exc:  # pyspark's doctest guard, reached through GX's optio
 
 from great_expectations.execution_engine import pandas_execution_engine  # after the guard above
 
+from pipeline.private_files import owner_only
+
 # GX fingerprints every frame it validates below this many bytes (pointers for text: every frame here) by hashing
 # each value of each column, and keeps the hash as a batch marker that nothing here reads: at 1M staged persons
 # that hash cost more than the suite's eight expectations. No frame is fingerprinted.
@@ -141,7 +143,10 @@ class _Project:
         pending, self.pending_docs = self.pending_docs, []
         if pending:
             atexit.unregister(self.build_docs)
-            self.context.build_data_docs(resource_identifiers=pending)
+            # owner-only as the run's other files: at the process's exit the run has given the process its umask back,
+            # and the pages and their folders were made 0644/0755 (pipeline/private_files.py)
+            with owner_only():
+                self.context.build_data_docs(resource_identifiers=pending)
 
 
 # The Data Docs index lists the latest results only (ten runs of five suites): to draw it GX reads every result kept,
