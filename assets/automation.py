@@ -26,7 +26,7 @@ def build(settings: Settings, partitions: dg.PartitionsDefinition) -> tuple[dg.J
             run_plan = plan(settings)
         except duckdb.Error:  # a run holds the warehouse (one writer): look again at the next tick
             return "the warehouse is being written by a run"
-        for problem in run_plan.problems + run_plan.gone:  # folder names and days only
+        for problem in run_plan.problems + run_plan.gone + run_plan.undated:  # folder and file names, days only
             context.log.warning(problem)
         for line in run_plan.reread:
             context.log.info(line)
