@@ -70,15 +70,16 @@ def build(settings: Settings, partitions: dg.PartitionsDefinition) -> tuple[dg.J
         # scheduled run, the sensor being off by default: its day is requested again first.
         changed = changed_days(context, until=day)
         requests = [] if isinstance(changed, str) else changed
-        if day in {r.partition_key for r in requests}:
-            return requests
-        # The day's refresh, unless a run of the day is queued or under way, or one refreshed everything for the day
-        # and its files have not changed since (the sensor's, as they landed): either loads the same files again.
-        if runs_of(context, IN_FLIGHT, day):
-            return requests or dg.SkipReason(f"a run of {day} is queued or under way")
-        if changed != WRITING and any(run.asset_selection is None for run in runs_of(context, DONE, day)):
-            return requests or dg.SkipReason(f"{day}: refreshed by an earlier run, its files unchanged since")
-        return [*requests, dg.RunRequest(run_key=day, partition_key=day)]
+        earlier = [r for r in requests if r.partition_key != day]
+        # The day's refresh (one a day: its run key is the day), unless a run of the day is queued or under way, or one
+        # refreshed everything for the day and its files have not changed since (the sensor's, as they landed): either
+        # would load the same files again.
+        if len(earlier) == len(requests):
+            if runs_of(context, IN_FLIGHT, day):
+                return earlier or dg.SkipReason(f"a run of {day} is queued or under way")
+            if changed != WRITING and any(run.asset_selection is None for run in runs_of(context, DONE, day)):
+                return earlier or dg.SkipReason(f"{day} refreshed by an earlier run, its files unchanged since")
+        return [*earlier, dg.RunRequest(run_key=day, partition_key=day)]
 
     @dg.sensor(job=job, minimum_interval_seconds=300, default_status=dg.DefaultSensorStatus.STOPPED,
                description="Starts a run for each drop day whose files on disk differ from those loaded.")
