@@ -96,10 +96,11 @@ def undated_names(source: Source, paths: list[Path], raw_dir: Path) -> str | Non
     why = {str(path.relative_to(raw_dir)): reason for path in paths if (reason := ambiguous_name(path, raw_dir))}
     if not why:
         return None
-    first = next(iter(why))
+    first, *others = why
+    also = f"; also {listed(others, _SHOWN_UNREACHED)}" if others else ""
     return (f"{source.name}: {len(why)} file(s) count for their modification day, their name naming no day it can be "
-            f"sure of ({first}: {why[first]}; {listed(list(why), _SHOWN_UNREACHED)}): rename them with the year "
-            "first (2026-11-27) or put each day's files in a folder named by the day")
+            f"sure of ({first}: {why[first]}{also}): rename them with the year first (2026-11-27) or put each day's "
+            "files in a folder named by the day")
 
 
 def list_files(source: Source, raw_dir: Path, day: str | None = None) -> list[Path]:
