@@ -36,8 +36,8 @@ def build(settings: Settings, partitions: dg.PartitionsDefinition) -> tuple[dg.J
 
     def changed_days(context, until: str | None = None) -> list[dg.RunRequest] | str:
         """A run request for each drop day whose files on disk differ from those loaded (what `customer360 run` would
-        load; `until`: that day and those before only), or why they cannot be known (WRITING). The run key carries the day's file
-        digest, so a pending request is not repeated and a re-delivered day is requested again. A day that a run
+        load; `until`: that day and those before only), or why they cannot be known (WRITING). The run key carries the
+        day's file digest, so a pending request is not repeated and a re-delivered day is requested again. A day that a run
         queued or under way will load (the sensor's, the schedule's, the UI's) is not requested again: run keys are
         the schedule's or the sensor's own, so both requested one changed day, and the pool ran the day twice, the
         second loading again what the first had (a whole run's CPU, and two runs of one day in the UI)."""
