@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 import dagster as dg
 import duckdb
 
-from pipeline.config import PROJECT_ROOT, Settings, Source, claim_folder, drop_day, load_sources
-from pipeline.drops import glob_root, list_files, scan
+from pipeline.config import PROJECT_ROOT, Settings, Source, claim_folder, load_sources
+from pipeline.drop_days import drop_day
+from pipeline.drops import glob_root, list_files, scan, undated_names
 from pipeline.drops import today as _today
 from pipeline.extract import read_settings
 from pipeline.instance import CODE_LOCATION
@@ -40,22 +41,26 @@ class RunPlan:
     new_files: dict[str, list[str]] = field(default_factory=dict)  # day -> its files new or changed on disk
     gone: list[str] = field(default_factory=list)  # sources whose drop folder is gone, their loaded rows kept
     reread: list[str] = field(default_factory=list)  # sources whose files are read again: the sources file changed
+    undated: list[str] = field(default_factory=list)  # sources whose file names spell a day ambiguously: mtime taken
 
 
 def today() -> str:
     return _today()
 
 
-def files_on_disk(settings: Settings, sources: list[Source]) -> tuple[set[tuple[str, str, str, str]], list[str]]:
-    """(source, day, file, sha256) of every readable file the sources file reaches, and the refused ones."""
-    found, refused = set(), []
+def files_on_disk(settings: Settings, sources: list[Source]
+                  ) -> tuple[set[tuple[str, str, str, str]], list[str], list[str]]:
+    """(source, day, file, sha256) of every readable file the sources file reaches, the refused ones, and a line per
+    source whose files' names spell a day ambiguously (drops.undated_names)."""
+    found, refused, undated = set(), [], []
     for source in sources:
         paths, bad = scan(source, settings.raw_dir)
         refused += [f"{source.name}: {r.file}: {r.reason}" for r in bad]
+        undated += filter(None, [undated_names(source, paths, settings.raw_dir)])
         for path in paths:
             sha = hashlib.sha256(path.read_bytes()).hexdigest()
             found.add((source.name, drop_day(path, settings.raw_dir), str(path.relative_to(settings.raw_dir)), sha))
-    return found, refused
+    return found, refused, undated
 
 
 def partition_start(settings: Settings, sources: list[Source]) -> str:
@@ -93,7 +98,7 @@ def plan(settings: Settings, days: list[str] | None = None) -> RunPlan:
     """Which drop days to (re)load: those with a new or changed file, plus `days` when given; which day
     tags the final run. A file loaded before and now gone (archived) changes nothing: its rows stay."""
     sources = load_sources(settings.sources_file)
-    on_disk, refused = files_on_disk(settings, sources)
+    on_disk, refused, undated = files_on_disk(settings, sources)
     loaded = files_loaded(settings, sources)
     # A file read with other settings than the sources file's now (a `delimiter` fixed after a refusal) is read again
     reading = {source.name: read_settings(source) for source in sources}
@@ -114,7 +119,7 @@ def plan(settings: Settings, days: list[str] | None = None) -> RunPlan:
              "delimiter, sheet, mapped columns): read again"
              for name, count in sorted(Counter(name for name, *_ in reread).items())]
     return RunPlan(days_to_load=wanted, final_day=wanted[-1] if wanted else last, problems=problems,
-                   refused=refused, versions=versions, new_files=new_files, reread=notes,
+                   refused=refused, versions=versions, new_files=new_files, reread=notes, undated=undated,
                    gone=_folders_gone(settings, sources, loaded))
 
 
@@ -231,7 +236,7 @@ def _run(settings, days, full_refresh, instance, console_level, layers, progress
     say = report or (lambda _: None)
     for line in run_plan.refused:
         say(f"refused {line}")
-    for line in run_plan.gone:
+    for line in run_plan.gone + run_plan.undated:
         say(f"warning: {line}")
     for line in run_plan.reread:
         say(line)

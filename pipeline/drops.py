@@ -1,8 +1,9 @@
 """Which files a source's glob reaches, and which of them the pipeline refuses to read, with the reason.
 
 A drop folder is trusted for its place and its name only: a file (or symlink) resolving outside the raw
-directory is refused (another team's export, /etc/passwd), and so is a folder whose name is not a real day
-(2026-02-30) or a day still to come (a future day has no partition; reading it would stop every source).
+directory is refused (another team's export, /etc/passwd), and so is a file whose folder or name spells a day that
+is not a real day (2026-02-30) or is still to come (a future day has no partition; reading it would stop every
+source), each with its reason (pipeline/drop_days.py: which spellings are a day).
 Refused files are reported, never read; the rest of the delivery goes on. So are the files in a source's folder
 that no glob reaches (a `.csv.gz` beside the `.csv` files was otherwise left unread without a word).
 """
@@ -18,7 +19,8 @@ from itertools import takewhile
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from pipeline.config import Source, drop_day
+from pipeline.config import Source
+from pipeline.drop_days import NamedDay, ambiguous_name, drop_day, named_day
 
 PARTITION_TZ = ZoneInfo("Europe/Paris")
 _WILDCARD = re.compile(r"[*?[]")
@@ -62,13 +64,15 @@ def refusal(path: Path, raw_dir: Path, last_day: str | None = None) -> str | Non
         return "an Office lock file (the workbook it names is open in a spreadsheet, maybe still being written): not read"
     if len(path.suffixes) > 1 and path.suffix.lower() in IN_TRANSFER:
         return f"a file still being transferred ('{path.suffix}' after its name): not read until it is renamed whole"
-    day = drop_day(path, raw_dir)
+    named = named_day(path, raw_dir) or NamedDay(drop_day(path, raw_dir), "modification date")
     try:
-        date.fromisoformat(day)
+        date.fromisoformat(named.day)
     except ValueError:
-        return f"drop folder '{day}' is not a real day: not read (rename the folder)"
-    if day > (last_day or today()):
-        return f"drop day {day} is in the future: not read until that day"
+        if named.where == "folder":
+            return f"drop folder '{named.day}' is not a real day: not read (rename the folder)"
+        return f"its file name spells '{named.day}', not a real day: not read (rename the file)"
+    if named.day > (last_day or today()):
+        return f"drop day {named.day} is in the future (its {named.where} says so): not read until that day"
     return None
 
 
@@ -83,6 +87,20 @@ def scan(source: Source, raw_dir: Path, day: str | None = None) -> tuple[list[Pa
         elif day is None or drop_day(path, raw_dir) == day:
             accepted.append(path)
     return accepted, refused
+
+
+def undated_names(source: Source, paths: list[Path], raw_dir: Path) -> str | None:
+    """One line for the operator when files of `source` count for their modification day though their name holds what
+    looks like a day in no order the pipeline can trust (drop_days.ambiguous_name): read, but a copy of a month of
+    them loads as one day. Paths only, as for refused files."""
+    why = {str(path.relative_to(raw_dir)): reason for path in paths if (reason := ambiguous_name(path, raw_dir))}
+    if not why:
+        return None
+    first, *others = why
+    also = f"; also {listed(others, _SHOWN_UNREACHED)}" if others else ""
+    return (f"{source.name}: {len(why)} file(s) count for their modification day, their name naming no day it can be "
+            f"sure of ({first}: {why[first]}{also}): rename them with the year first (2026-11-27) or put each day's "
+            "files in a folder named by the day")
 
 
 def list_files(source: Source, raw_dir: Path, day: str | None = None) -> list[Path]:

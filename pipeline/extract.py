@@ -32,7 +32,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline import csv_records, spreadsheet
-from pipeline.config import SELECTOR, Source, drop_day
+from pipeline.config import SELECTOR, Source
+from pipeline.drop_days import drop_day
 from pipeline.drops import list_files, listed, scan
 from pipeline.text_repair import repair, suspect
 

@@ -17,6 +17,7 @@ import pandas as pd
 from rapidfuzz.distance import DamerauLevenshtein
 
 from pipeline.config import CONTACT_KINDS, SELECTOR, Source
+from pipeline.drop_days import file_order
 from pipeline.extract import ALSO
 from pipeline.normalise import address, email, missing, names, phone, values
 from pipeline.sql import literal
@@ -326,9 +327,12 @@ def _versions(source: Source, frame: pd.DataFrame, renamed: dict[str, list[str]]
 
 def oldest_to_newest(source: Source, versions: pd.DataFrame, rows: pd.DataFrame | None = None) -> pd.DataFrame:
     """`versions` (_record_id, _file, _line) in the order of a record's versions, newest last: version_dates of `rows`
-    (their own rows by default), then file and line. The one order of both staging paths (full and incremental)."""
-    dated = versions.assign(_at=version_dates(source, versions if rows is None else rows))
-    return dated.sort_values(["_at", "_file", "_line"], na_position="first", kind="stable")
+    (their own rows by default), then file (as numbered: drop_days.file_order) and line. The one order of both staging
+    paths (full and incremental)."""
+    dated = versions.assign(_at=version_dates(source, versions if rows is None else rows),
+                            _order=versions["_file"].map(file_order, na_action="ignore"))
+    return dated.sort_values(["_at", "_order", "_file", "_line"], na_position="first", kind="stable") \
+        .drop(columns="_order")
 
 
 def version_dates(source: Source, rows: pd.DataFrame) -> pd.Series:

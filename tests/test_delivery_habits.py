@@ -4,7 +4,8 @@ other spellings of their day, and change-data-capture exports (each written by h
 from __future__ import annotations
 
 import json
-from datetime import date
+import os
+from datetime import date, datetime
 
 import duckdb
 import pyarrow as pa
@@ -171,3 +172,74 @@ def test_a_file_still_being_transferred_is_not_read(tmp_path, cli_env):
     write(settings.raw_dir, "crm", day(-1), "b.csv", (CRM_HEADER + "\n" + "\n".join(rows[1:]) + "\n").encode())
     _run(settings, **STAGING)
     assert set(balanced(settings)) == {f"crm/{day(-1)}/a.csv", f"crm/{day(-1)}/b.csv"}
+
+
+def _cli_run(settings, capsys) -> str:
+    """`customer360 run` on the project, as the user starts it; what it printed on stderr."""
+    from assets.cli import main
+
+    code = main(["run", "--raw-dir", str(settings.raw_dir), "--warehouse", str(settings.warehouse),
+                 "--sources", str(settings.sources_file), "--truth", "", "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    return err
+
+
+def _copied(raw, at: float) -> None:
+    """Every file's modification time set to one moment, as a copy of a month of exports in one go leaves them."""
+    for path in raw.rglob("*"):
+        if path.is_file():
+            os.utime(path, (at, at))
+
+
+def test_flat_files_named_by_their_day_are_that_day(tmp_path, capsys, cli_env):
+    # Exporters that drop every day's file into one folder spell the day in the file's name. The files took their
+    # modification day: copied in one go (every mtime the copy's), two deliveries loaded as one day, a record's versions
+    # were ordered by file name (the oldest export, `web-...`, won over the newest, `crm_...`), the tenth file of a day
+    # lost to its second (`_10` < `_2`), and a copy made again gave every file a new day, loaded again.
+    settings = project(tmp_path)
+    rows = crm_rows(3)
+
+    def export(name: str, tag: str = "", *more: str) -> None:
+        held = [rows[0].replace("@", f"{tag}@"), *rows[1:]] if tag else []
+        write(settings.raw_dir, "crm", "", name, (CRM_HEADER + "\n" + "\n".join([*held, *more]) + "\n").encode("latin-1"))
+
+    copied_at = datetime.fromisoformat(f"{day(-1)}T12:00:00+00:00").timestamp()
+    d = {offset: date.fromisoformat(day(offset)) for offset in range(-7, 4)}
+    export(f"loyalty_{d[-7]:%Y_%m_%d}_0300.csv", ".v7")
+    export(f"web-export.{d[-6]:%Y-%m-%d}T03-00.csv", ".v6")
+    export(f"export-{d[-5]:%d.%m.%Y}.csv", ".v5")
+    export(f"customers_{d[-4]:%Y%m%d}.csv", ".v4")
+    export(f"crm_{d[-3]:%Y-%m-%d}.csv", ".v3")
+    _copied(settings.raw_dir, copied_at)
+    _cli_run(settings, capsys)
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        assert con.execute("SELECT email FROM staging.person_records WHERE source_record_id = 'C00'").fetchall() == \
+            [("jean.martin.v3@example.fr",)]
+    # The next delivery, copied the same way: a day's second and tenth file (as numbered), a day to come, a day that
+    # is none, a batch number (no day: its modification day) and a day the name spells in either order (said).
+    export(f"crm_{d[-2]:%Y-%m-%d}_2.csv", ".v2b")
+    export(f"crm_{d[-2]:%Y-%m-%d}_10.csv", ".v2j")
+    export(f"crm_{d[3]:%Y-%m-%d}.csv", ".future")
+    export("crm_2026-02-30.csv", ".none")
+    export("crm_batch_20261399.csv", "", "C05;Marc;Robert;marc.batch@example.fr;0612345605;75006")
+    export(f"crm_{d[-2]:%m-%d-%Y}.csv", "", "C06;Julie;Richard;julie.either@example.fr;0612345606;75007")
+    _copied(settings.raw_dir, copied_at)
+    said = _cli_run(settings, capsys)
+    assert f"refused crm: crm/crm_{d[3]:%Y-%m-%d}.csv: drop day {d[3]} is in the future (its file name says so)" in said
+    assert "refused crm: crm/crm_2026-02-30.csv: its file name spells '2026-02-30', not a real day" in said
+    assert f"warning: crm: 1 file(s) count for their modification day, their name naming no day it can be sure of " \
+           f"(crm/crm_{d[-2]:%m-%d-%Y}.csv: its name spells a day with the year last" in said
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        drops = dict(con.execute('SELECT file, CAST("drop" AS VARCHAR) FROM raw.crm__files').fetchall())
+        assert con.execute("SELECT email FROM staging.person_records WHERE source_record_id = 'C00'").fetchall() == \
+            [("jean.martin.v2j@example.fr",)]
+    assert drops == {f"crm/loyalty_{d[-7]:%Y_%m_%d}_0300.csv": day(-7), f"crm/web-export.{d[-6]:%Y-%m-%d}T03-00.csv": day(-6),
+                     f"crm/export-{d[-5]:%d.%m.%Y}.csv": day(-5), f"crm/customers_{d[-4]:%Y%m%d}.csv": day(-4),
+                     f"crm/crm_{d[-3]:%Y-%m-%d}.csv": day(-3), f"crm/crm_{d[-2]:%Y-%m-%d}_2.csv": day(-2),
+                     f"crm/crm_{d[-2]:%Y-%m-%d}_10.csv": day(-2), "crm/crm_batch_20261399.csv": day(-1),
+                     f"crm/crm_{d[-2]:%m-%d-%Y}.csv": day(-1)}
+    balanced(settings)
+    # Copied again the next day: a file named by its day keeps it (not loaded again); the others take the new day.
+    _copied(settings.raw_dir, copied_at + 86_400)
+    assert runner.plan(settings).new_files == {day(0): [f"crm/crm_{d[-2]:%m-%d-%Y}.csv", "crm/crm_batch_20261399.csv"]}

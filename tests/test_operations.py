@@ -210,3 +210,31 @@ def test_a_second_warehouse_in_the_same_folder_is_refused_before_it_overwrites_t
     assert hashlib.sha256(settings.published.read_bytes()).hexdigest() == published
     assert not other.exists()
     materialise(settings)  # the folder's own warehouse still runs
+
+
+def test_the_schedule_and_the_sensor_launch_one_run_of_a_changed_day_not_two(tmp_path):
+    # Run keys are the schedule's or the sensor's own: with the sensor on, both requested a changed day, the pool ran
+    # them one after the other, and the second loaded the day again (a whole run's CPU; two runs of a day in the UI).
+    from tests.hostile import CRM_HEADER, crm_rows, day, project, write
+
+    settings = project(tmp_path)
+    write(settings.raw_dir, "crm", day(-1), "export.csv", (CRM_HEADER + "\n" + "\n".join(crm_rows(3)) + "\n").encode())
+    defs = build_definitions(settings)
+    job, sensor = defs.resolve_job_def("refresh_all"), defs.resolve_sensor_def("new_source_drop")
+    schedule = defs.resolve_schedule_def("daily_refresh")
+    at = {offset: datetime.fromisoformat(f"{day(offset)}T01:00:00+00:00") for offset in (-1, 0)}  # 02:00 in Paris
+    with dg.instance_for_test() as instance:
+        def tick(offset: int) -> list[str]:
+            result = schedule(dg.build_schedule_context(instance=instance, scheduled_execution_time=at[offset]))
+            return [r.partition_key for r in result] if isinstance(result, list) else []
+
+        assert [r.partition_key for r in sensor(dg.build_sensor_context(instance=instance))] == [day(-1)]
+        queued = instance.create_run_for_job(job, status=dg.DagsterRunStatus.NOT_STARTED,  # waiting for the pool
+                                             tags=job.get_tags_for_partition_key(day(-1), selected_asset_keys=None))
+        assert tick(-1) == [] and tick(0) == [day(0)]  # the queued run loads day -1: not requested again
+        assert isinstance(sensor(dg.build_sensor_context(instance=instance)), dg.SkipReason)  # nor by the sensor
+        instance.report_run_canceled(queued)
+        assert tick(0) == [day(-1), day(0)]  # cancelled: the day is requested again
+        assert all(r.success for r in runner.run(settings, instance=instance, console_level="CRITICAL"))
+        assert tick(-1) == []  # the day was refreshed whole by a run and its files are unchanged: not loaded again
+        assert tick(0) == [day(0)] and isinstance(sensor(dg.build_sensor_context(instance=instance)), dg.SkipReason)
