@@ -324,7 +324,8 @@ def main(argv: list[str] | None = None) -> int:
     look.add_argument("query", help="an e-mail or phone (any spelling, older ones too), a customer id, or a name "
                                     "with --postcode")
     look.add_argument("--postcode", help="with a name: the customer's postcode")
-    look.add_argument("--country", default="FR", help="region for phone numbers without a country code")
+    look.add_argument("--country", help="region for phone numbers and postcodes written without their country "
+                                        "(default: each country the customers live in, most customers first)")
     look.add_argument("--restricted", default=str(DATA / "restricted.duckdb"))
     look.set_defaults(func=_lookup)
 

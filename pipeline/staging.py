@@ -433,12 +433,13 @@ def _stage_persons(source: Source, frame: pd.DataFrame, issues: _Issues, today: 
     # kind -> (its values, their raw text, their regions): the very Series prefetch factorised are the ones looked up
     more = {kind: (rows, rows["raw"], rows["region"]) for kind in CONTACT_KINDS
             for rows in [further[further["kind"] == kind].reset_index(drop=True)]}
-    lookup.prefetch({"name": [(p["first_name"], ""), (p["last_name"], "")],
+    said = {"first_name": p["first_name"], "last_name": _per_distinct(p["last_name"], names.particles_first)}
+    lookup.prefetch({"name": [(said["first_name"], ""), (said["last_name"], "")],
                      "email": [(p["email"], ""), *[(more["email"][1], "")][:len(more["email"][1]) > 0]],
                      "phone": [(p["phone"], region), *[more["phone"][1:]][:len(more["phone"][1]) > 0]],
                      "street": [(p["street"], region)], "city": [(p["city"], "")]})
     for f in ("first_name", "last_name"):
-        why, out[f], out[f"{f}_norm"] = lookup.columns("name", p[f])
+        why, out[f], out[f"{f}_norm"] = lookup.columns("name", said[f])
         issues.add(f, p[f], why)
     out["first_name_canonical"] = _per_distinct(out["first_name_norm"], lambda n: names.canonical_first_name(n, nick))
     born_spec, formats = source.person.get("birth_date"), source.date_formats

@@ -60,9 +60,12 @@ STREET_SQL = f"^[ -~{ACCENTED}]*$"  # printable ASCII and accented letters: the 
 def _code_version() -> str:
     """Changes with the normalisation code or the libraries' versions (their metadata decide validity, anyascii's
     tables the match form of names, cities and streets in other scripts)."""
-    seeds = [(SEEDS_DIR / f).read_text(encoding="utf-8") for f in ("street_types.csv", "street_languages.csv")]
+    # nicknames.csv: staging writes each record's formal first name from it (a row added restages every source).
+    seeds = [(SEEDS_DIR / f).read_text(encoding="utf-8")
+             for f in ("street_types.csv", "street_languages.csv", "nicknames.csv")]
     text = "|".join([inspect.getsource(m) for m in (phone, email, names, address, rules)] + seeds
-                    + [version("phonenumbers"), version("email-validator"), version("anyascii"), EMAIL_SQL, PHONE_SQL])
+                    + [version("phonenumbers"), version("email-validator"), version("anyascii"), version("pycountry"),
+                       EMAIL_SQL, PHONE_SQL])
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

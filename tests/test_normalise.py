@@ -246,7 +246,16 @@ def test_country_names_in_other_languages_are_read_as_their_codes():
              "ベトナム": "VN", "Germany": "DE", "Niemcy": "DE", "france": "FR", "BE": "BE", "fra": "FR"}
     assert {v: address.country_code(v) for v in cases} == cases
     assert address.country_code("Rzeczpospolita Polska") is None and address.country_code("") is None
-    assert address.normalise_country("Absurdistan", "PL") == "PL" and address.normalise_country("UK", "FR") == "FR"
+    assert address.normalise_country("Absurdistan", "PL") == "PL" and address.normalise_country("Neverland", "FR") == "FR"
+
+
+def test_countries_as_british_american_and_dutch_systems_write_them():
+    # Each was a field issue read as the source's country (a British CRM's 'UK', 'USA', 'England', 'Holland'), so a
+    # US customer's phone and ZIP code were read as British and invalid (thirteenth session).
+    cases = {"UK": "GB", "U.K.": "GB", "USA": "US", "U.S.A.": "US", "United States of America": "US",
+             "England": "GB", "Scotland": "GB", "Wales": "GB", "Northern Ireland": "GB", "Great Britain": "GB",
+             "Holland": "NL", "The Netherlands": "NL", "NLD": "NL", "GBR": "GB", "DEU": "DE"}
+    assert {v: address.country_code(v) for v in cases} == cases
 
 
 def test_decomposed_accents_and_turkish_capitals_display_as_one_word():

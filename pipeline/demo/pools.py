@@ -81,7 +81,8 @@ class Pools:
         nicknames: dict[str, list[str]] = {}
         with open(SEEDS_DIR / "nicknames.csv", encoding="utf-8") as f:
             for row in csv.DictReader(f):
-                nicknames.setdefault(row["name"], []).append(row["variant"])
+                if row["language"] == "fr":  # the demo's customers are French: never 'Dan' for their Daniel
+                    nicknames.setdefault(row["name"], []).append(row["variant"])
         abbreviations: dict[str, list[str]] = {}
         with open(SEEDS_DIR / "street_types.csv", encoding="utf-8") as f:
             for row in csv.DictReader(f):

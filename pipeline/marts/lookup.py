@@ -13,7 +13,7 @@ import duckdb
 
 from pipeline.normalise.address import normalise_postcode
 from pipeline.normalise.email import email_match_key, normalise_email
-from pipeline.normalise.names import match_form
+from pipeline.normalise.names import match_form, nickname_table
 from pipeline.normalise.phone import normalise_phone
 
 
@@ -25,32 +25,52 @@ def point_key(text: str, region: str = "FR") -> str | None:
     return normalise_phone(text, region)[0]
 
 
-def find_customers(con: duckdb.DuckDBPyConnection, text: str, region: str = "FR") -> list[str]:
-    """customer_ids holding the e-mail or phone `text` (any spelling), most recently seen first."""
-    key = point_key(text, region)
-    if key is None:
-        return []
-    rows = con.execute("""SELECT customer_id FROM marts.contact_points WHERE contact_point_key = ?
-                          GROUP BY customer_id ORDER BY max(last_seen_at) DESC NULLS LAST, customer_id""",
-                       [key]).fetchall()
-    return [r[0] for r in rows]
+def customer_countries(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The countries the published customers live in, most customers first: where a phone typed without its
+    country code, or a postcode, is read when the caller names no country (it was France's, always: a British
+    agent's '07911 123456' and a Dutch '06 12345678' found no one, nor a lower-case 'm1 1ae')."""
+    rows = con.execute("SELECT country FROM marts.customer_360 WHERE country IS NOT NULL GROUP BY country "
+                       "ORDER BY count(*) DESC, country").fetchall()
+    return [r[0] for r in rows] or ["FR"]
+
+
+def find_customers(con: duckdb.DuckDBPyConnection, text: str, region: str | None = None) -> list[str]:
+    """customer_ids holding the e-mail or phone `text` (any spelling), most recently seen first. A national phone
+    number is read in `region`, or else in each country of the customers in turn until one finds someone."""
+    for country in [region] if region else customer_countries(con):
+        key = point_key(text, country)
+        if key is None:
+            continue
+        rows = con.execute("""SELECT customer_id FROM marts.contact_points WHERE contact_point_key = ?
+                              GROUP BY customer_id ORDER BY max(last_seen_at) DESC NULLS LAST, customer_id""",
+                           [key]).fetchall()
+        if rows or "@" in str(text) or str(text).strip().startswith(("+", "00")):  # no country to try another in
+            return [r[0] for r in rows]
+    return []
 
 
 CUSTOMER_ID = re.compile(r"^C[0-9A-F]{15}$", re.IGNORECASE)  # read out on the phone, typed in any case
 
 
-def find_by_name(con: duckdb.DuckDBPyConnection, name: str, postcode: str, region: str = "FR") -> list[str]:
+def find_by_name(con: duckdb.DuckDBPyConnection, name: str, postcode: str, region: str | None = None) -> list[str]:
     """customer_ids whose surviving first and last name match `name` (any order, case and accents ignored) at
-    that postcode, as typed or as staging reads it in `region` (`69 003`, `1000` -> `01000`, `sw1a1aa`)."""
-    words = sorted(w for w in (match_form(part) for part in str(name).replace(",", " ").split()) if w)
+    that postcode, as typed or as staging reads it in `region`, or else in any country of the customers (`69 003`,
+    `1000` -> `01000`, `sw1a1aa`, `1012ab`)."""
+    words = _formal_words(str(name).replace(",", " "))
     if not words:
         return []
     typed = str(postcode).strip()
-    read, _ = normalise_postcode(typed, region)
-    rows = con.execute("SELECT customer_id, first_name, last_name FROM marts.customer_360 WHERE postcode IN (?, ?)",
-                       [typed, read or typed]).fetchall()
-    return sorted(cid for cid, first, last in rows
-                  if sorted(w for p in (first, last) if p for w in (match_form(x) for x in p.split()) if w) == words)
+    read = {normalise_postcode(typed, country)[0] for country in ([region] if region else customer_countries(con))}
+    rows = con.execute("SELECT customer_id, first_name, last_name FROM marts.customer_360 "
+                       "WHERE list_contains(?, postcode)", [sorted({typed} | read - {None})]).fetchall()
+    return sorted(cid for cid, first, last in rows if _formal_words(f"{first or ''} {last or ''}") == words)
+
+
+def _formal_words(name: str) -> list[str]:
+    """A name's words in match form, each short form read as its formal name: 'Margaret O'Neill' finds the customer
+    whose surviving first name is 'Peggy' (it found no one)."""
+    nicknames = nickname_table()
+    return sorted(nicknames.get(w, w) for w in (match_form(part) for part in name.split()) if w)
 
 
 def needs_postcode(text: str) -> bool:
@@ -58,7 +78,8 @@ def needs_postcode(text: str) -> bool:
     return not CUSTOMER_ID.match(text.strip()) and "@" not in text and not any(c.isdigit() for c in text)
 
 
-def find(con: duckdb.DuckDBPyConnection, text: str, postcode: str | None = None, region: str = "FR") -> list[str]:
+def find(con: duckdb.DuckDBPyConnection, text: str, postcode: str | None = None,
+         region: str | None = None) -> list[str]:
     """What customer service types: a customer id, an e-mail or phone (any spelling, older ones included), or a
     name with `postcode`."""
     if CUSTOMER_ID.match(text.strip()):

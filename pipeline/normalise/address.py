@@ -26,7 +26,13 @@ from pipeline.normalise.names import clean, match_form, to_ascii
 # libphonenumber knows, and the names the demo and French data write.
 _COUNTRIES = {region.lower(): region for region in phonenumbers.SUPPORTED_REGIONS} | {
     "fra": "FR", "france": "FR", "belgique": "BE", "belgium": "BE", "suisse": "CH", "luxembourg": "LU",
-    "monaco": "MC"}
+    "monaco": "MC",
+    # What British and Dutch systems write and no ISO table holds: 'UK' is ISO 3166's exceptionally reserved code
+    # for GB (the EU's and .uk's), 'Holland' the Netherlands' old name (read as the source's country until the
+    # thirteenth session: a US or Dutch customer's phone and postcode invalid in a British CRM).
+    "uk": "GB", "great britain": "GB", "britain": "GB", "holland": "NL",
+    # and what they write most, read without the table (its build, pycountry's names included, ~0.4 CPU s a process)
+    "usa": "US", "united states": "US", "united kingdom": "GB", "england": "GB", "netherlands": "NL", "nederland": "NL"}
 _CITY_WORDS = {"st": "saint", "ste": "sainte"}
 
 
@@ -197,6 +203,18 @@ def _country_names() -> dict[str, str]:
             norm = None if name.startswith("*") else match_form(name)  # '*xx': as language xx names it
             for form in {norm, norm.replace(" ", "")} if norm else ():
                 names.setdefault(form, set()).add(region)
+    import pycountry  # ISO 3166's three-letter codes and official names ('USA', 'United States of America')
+
+    for country in pycountry.countries:
+        if country.alpha_2 in phonenumbers.SUPPORTED_REGIONS:
+            for name in (country.alpha_3, country.name, getattr(country, "official_name", None),
+                         getattr(country, "common_name", None)):
+                if norm := match_form(name):
+                    names.setdefault(norm, set()).add(country.alpha_2)
+    # The nations a country is made of, written as the country ('England', 'Scotland', 'Wales', 'Northern Ireland').
+    for part in pycountry.subdivisions:
+        if part.type in ("Country", "Nation", "Province") and part.country_code == "GB":
+            names.setdefault(match_form(part.name.split(" [")[0]), set()).add("GB")
     return {form: regions.pop() for form, regions in names.items() if len(regions) == 1} | _COUNTRIES
 
 
@@ -206,6 +224,7 @@ def country_code(value: object) -> str | None:
     norm = match_form(value)
     if norm is None or norm in _COUNTRIES:
         return None if norm is None else _COUNTRIES[norm]
+    norm = norm.removeprefix("the ")  # 'The Netherlands', 'the United States'
     return _country_names().get(norm, _country_names().get(norm.replace(" ", "")))
 
 

@@ -97,6 +97,8 @@ def _capitalised(match: re.Match) -> str:
     # Turkish capital İ lowers to 'i' and a combining dot in Python ('İSMAİL' was 'İSmai̇L': the dot ended the
     # word); dotted, it is the 'i' of the same name written in lower case. A capital first letter is kept as written.
     word = match[0]
+    if word.lower() in ("ii", "iii", "iv"):  # a generational suffix ('James Brown III' displayed 'Brown Iii')
+        return word.upper()
     head = word[0] if word[0].isupper() else word[0].capitalize()
     return head + word[1:].replace("İ", "i").lower()
 
@@ -137,10 +139,16 @@ def nickname_groups(path: Path = SEEDS_DIR / "nicknames.csv") -> dict[str, froze
 
 
 def canonical_first_name(match_name: str | None, nicknames: dict[str, str]) -> str | None:
-    """The formal first name behind a short form: 'alex' -> 'alexandre'; others unchanged."""
+    """The formal first name behind a short form: 'alex' -> 'alexandre'; others unchanged. A middle initial after
+    the name is not part of it ('william h' -> 'william', as 'bill' is: an American first-name field holds 'William
+    H.', and the nickname level never met it)."""
     if missing(match_name):
         return None
-    return nicknames.get(match_name, match_name)
+    words = match_name.split(" ")
+    while len(words) > 1 and len(words[-1]) == 1 and len(words[0]) > 1:  # initials alone stay as they are
+        words.pop()
+    name = " ".join(words)
+    return nicknames.get(name, name)
 
 
 _NOT_IN_NAMES = re.compile(r"[\d\x00-\x1f\x7f-\x9f@=<>{}\[\]|\\/#$%^*+;:!?_\"]")  # C0 and C1 controls too
@@ -176,6 +184,35 @@ _PARTICLES = {"de", "del", "della", "der", "den", "des", "di", "du", "da", "dos"
               "zu", "ten", "ter", "le", "la", "bin", "ibn", "al", "el", "ben", "af", "av", "d'", "l'"}
 
 
+# Particles a Dutch or German surname opens with, which an alphabetical list writes after it ('Berg, van der',
+# 'Vries de', 'Berg, Jan van der'): the Dutch telephone-book and CRM habit.
+_TRAILING_PARTICLES = {"van", "der", "den", "de", "het", "'t", "ten", "ter", "te", "von", "vom", "zu", "zur"}
+# Generational suffixes that end an English name ('John Smith Jr.', 'James Brown III'): part of the surname as a
+# web shop's last-name field holds it ('Smith Jr.'), never a surname alone.
+_SUFFIXES = {"jr", "jnr", "junior", "sr", "snr", "senior", "ii", "iii", "iv", "2nd", "3rd", "4th"}
+
+
+def _suffix(word: str) -> bool:
+    return word.lower().rstrip(".,") in _SUFFIXES
+
+
+def particles_first(value: object) -> str | None:
+    """A surname as it is said, its particles first, from the alphabetical order lists write it in: 'Berg, van der'
+    and 'Berg van der' -> 'van der Berg', 'Vries de' -> 'de Vries' (they were another surname than the web shop's
+    'van der Berg' to identity). Only particles move, and only from the end: 'Dupont, Martin' stays."""
+    text = clean(value)
+    if text is None:
+        return None
+    head, comma, tail = text.partition(",")
+    words = (head + " " + tail).split() if comma else text.split()
+    cut = len(words)
+    while cut > 1 and words[cut - 1].lower() in _TRAILING_PARTICLES:
+        cut -= 1
+    if cut == len(words) or words[0].lower() in _TRAILING_PARTICLES or (comma and cut != len(head.split())):
+        return text
+    return " ".join(words[cut:] + words[:cut])
+
+
 def _written_in_capitals(word: str) -> bool:
     letters = [c for c in word if c.isalpha()]
     return len(letters) >= 2 and all(c.isupper() for c in letters)
@@ -200,10 +237,31 @@ def split_full_name(value: object, family_first: bool = False) -> tuple[str | No
             (found := civility(words[0])) or words[0].lower().rstrip(".") in _TITLES):
         title = title or found
         words = words[1:]
+    # A generational suffix at the end stays with the surname, whatever the order ('Robert Smith Jr.': the
+    # surname was 'Jr.', the given names 'Robert Smith').
+    suffix = words.pop() if len(words) > 2 and _suffix(words[-1]) else None
     text = " ".join(words)
     if "," in text:
         family, _, given = (part.strip() for part in text.partition(","))
-        return given or None, family or None, title
+        words = given.split()
+        if words and _suffix(words[-1]) and len(words) > 1:  # 'Smith, John Jr.'
+            suffix = words.pop()
+        cut = len(words)
+        while cut > 1 and words[cut - 1].lower() in _TRAILING_PARTICLES:  # 'Berg, Jan van der'
+            cut -= 1
+        family = " ".join([*words[cut:], particles_first(family) or ""]).strip()
+        given = " ".join(words[:cut])
+        return given or None, _with(family, suffix) or None, title
+    given, family, title = _split_words(words, text, title, family_first)
+    return given, _with(family, suffix), title
+
+
+def _with(family: str | None, suffix: str | None) -> str | None:
+    return family if suffix is None else f"{family} {suffix}" if family else suffix
+
+
+def _split_words(words: list[str], text: str, title: str | None,
+                 family_first: bool) -> tuple[str | None, str | None, str | None]:
     capitals = [_written_in_capitals(w) for w in words]
     if any(capitals) and not all(capitals):
         cut = capitals.index(False) if capitals[0] else capitals.index(True)
