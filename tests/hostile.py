@@ -217,3 +217,14 @@ def with_cached(data: bytes, cached: dict[str, str]) -> bytes:
                                                          f'<v>{v}</v>'.encode(), part)
             dst.writestr(item, part)
     return out.getvalue()
+
+
+def cli_run(settings, capsys) -> str:
+    """`customer360 run` on the project, as the operator starts it; what it printed on stderr."""
+    from assets.cli import main
+
+    code = main(["run", "--raw-dir", str(settings.raw_dir), "--warehouse", str(settings.warehouse),
+                 "--sources", str(settings.sources_file), "--truth", "", "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    return err

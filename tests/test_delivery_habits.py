@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from assets import runner
-from tests.hostile import CRM_HEADER, balanced, crm_rows, day, project, write
+from tests.hostile import CRM_HEADER, balanced, cli_run, crm_rows, day, project, write
 
 STAGING = {"layers": ("raw", "staging")}
 
@@ -174,17 +174,6 @@ def test_a_file_still_being_transferred_is_not_read(tmp_path, cli_env):
     assert set(balanced(settings)) == {f"crm/{day(-1)}/a.csv", f"crm/{day(-1)}/b.csv"}
 
 
-def _cli_run(settings, capsys) -> str:
-    """`customer360 run` on the project, as the user starts it; what it printed on stderr."""
-    from assets.cli import main
-
-    code = main(["run", "--raw-dir", str(settings.raw_dir), "--warehouse", str(settings.warehouse),
-                 "--sources", str(settings.sources_file), "--truth", "", "--quiet"])
-    err = capsys.readouterr().err
-    assert code == 0, err
-    return err
-
-
 def _copied(raw, at: float) -> None:
     """Every file's modification time set to one moment, as a copy of a month of exports in one go leaves them."""
     for path in raw.rglob("*"):
@@ -212,7 +201,7 @@ def test_flat_files_named_by_their_day_are_that_day(tmp_path, capsys, cli_env):
     export(f"customers_{d[-4]:%Y%m%d}.csv", ".v4")
     export(f"crm_{d[-3]:%Y-%m-%d}.csv", ".v3")
     _copied(settings.raw_dir, copied_at)
-    _cli_run(settings, capsys)
+    cli_run(settings, capsys)
     with duckdb.connect(str(settings.warehouse), read_only=True) as con:
         assert con.execute("SELECT email FROM staging.person_records WHERE source_record_id = 'C00'").fetchall() == \
             [("jean.martin.v3@example.fr",)]
@@ -225,7 +214,7 @@ def test_flat_files_named_by_their_day_are_that_day(tmp_path, capsys, cli_env):
     export("crm_batch_20261399.csv", "", "C05;Marc;Robert;marc.batch@example.fr;0612345605;75006")
     export(f"crm_{d[-2]:%m-%d-%Y}.csv", "", "C06;Julie;Richard;julie.either@example.fr;0612345606;75007")
     _copied(settings.raw_dir, copied_at)
-    said = _cli_run(settings, capsys)
+    said = cli_run(settings, capsys)
     assert f"refused crm: crm/crm_{d[3]:%Y-%m-%d}.csv: drop day {d[3]} is in the future (its file name says so)" in said
     assert "refused crm: crm/crm_2026-02-30.csv: its file name spells '2026-02-30', not a real day" in said
     assert f"warning: crm: 1 file(s) count for their modification day, their name naming no day it can be sure of " \

@@ -36,6 +36,7 @@ from tests.hostile import (
     SECRET_NAME,
     SECRET_PHONE,
     balanced,
+    cli_run,
     crm_rows,
     day,
     person,
@@ -630,17 +631,6 @@ def test_staged_json_keys_keep_one_spelling(tmp_path):
 
 # --- several days through `customer360 run`, as the operator runs it ---------------------------------------
 
-def _cli_run(settings, capsys) -> str:
-    """`customer360 run` on the project; what it printed on stderr."""
-    from assets.cli import main
-
-    code = main(["run", "--raw-dir", str(settings.raw_dir), "--warehouse", str(settings.warehouse),
-                 "--sources", str(settings.sources_file), "--truth", "", "--quiet"])
-    err = capsys.readouterr().err
-    assert code == 0, err
-    return err
-
-
 def test_a_renamed_json_key_and_two_people_under_one_id_are_said_not_absorbed(tmp_path, capsys, cli_env):
     # A JSON-lines source renamed `mail` to `e_mail`: every record loaded with an empty e-mail, each new version
     # superseding the one that had it, and only the new key was warned about. A CRM file giving C03 to a second
@@ -652,7 +642,7 @@ def test_a_renamed_json_key_and_two_people_under_one_id_are_said_not_absorbed(tm
     write(raw, "crm", day(-3), "export.csv", (CRM_HEADER + "\n" + "\n".join(crm_rows(12)) + "\n").encode("latin-1"))
     write(raw, "crm", day(-3), "export.xlsx", b"PK\x03\x04")
     write(raw, "shop", day(-4), "accounts.jsonl", ("\n".join(shop_lines(range(10, 16))) + "\n").encode())
-    first = _cli_run(settings, capsys)  # two days in one run
+    first = cli_run(settings, capsys)  # two days in one run
     assert first.count("that no `files` glob of the sources file reaches") == 1, first
 
     renamed = [line.replace('"mail"', '"e_mail"') for line in shop_lines(range(10, 16))]
@@ -664,7 +654,7 @@ def test_a_renamed_json_key_and_two_people_under_one_id_are_said_not_absorbed(tm
     two_people = [*crm_rows(12), "C03;Zoé;Roux;zoe.roux@example.fr;0612345699;75003", crm_rows(4)[3],
                   ";".join(corrected)]
     write(raw, "crm", day(-2), "export.csv", (CRM_HEADER + "\n" + "\n".join(two_people) + "\n").encode("latin-1"))
-    second = _cli_run(settings, capsys)
+    second = cli_run(settings, capsys)
     assert (f"check FAILED files_loaded: shop/{day(-2)}/accounts.jsonl: loaded, but no line holds mapped key(s) "
             "['mail'] (it holds unmapped key(s) ['e_mail']: renamed in the export?)") in second, second
     files = balanced(settings)
@@ -698,10 +688,10 @@ def test_a_renamed_json_key_does_not_erase_the_values_earlier_versions_held(tmp_
     raw = settings.raw_dir
     write(raw, "crm", day(-4), "export.csv", (CRM_HEADER + "\n" + "\n".join(crm_rows()) + "\n").encode("latin-1"))
     write(raw, "shop", day(-4), "accounts.jsonl", ("\n".join(shop_lines(range(10, 14))) + "\n").encode())
-    _cli_run(settings, capsys)
+    cli_run(settings, capsys)
     renamed = [line.replace('"mail"', '"e_mail"') for line in shop_lines(range(12, 16))]  # S12, S13 known; S14, S15 new
     write(raw, "shop", day(-3), "accounts.jsonl", ("\n".join(renamed) + "\n").encode())
-    assert "renamed in the export?" in _cli_run(settings, capsys)
+    assert "renamed in the export?" in cli_run(settings, capsys)
     reason = (f"its file holds no mapped key(s) ['mail'] (renamed in the export?): this version would erase what the "
               f"version at shop/{day(-4)}/accounts.jsonl:{{line}} holds; map the new key, or deliver the file again with it")
     staged, stopped = _shop_versions(settings)
@@ -716,7 +706,7 @@ def test_a_renamed_json_key_does_not_erase_the_values_earlier_versions_held(tmp_
     assert _shop_versions(settings) == (staged, stopped)
     # The export fixed the next day: its versions supersede as any version does.
     write(raw, "shop", day(-2), "accounts.jsonl", ("\n".join(shop_lines(range(12, 13))) + "\n").encode())
-    _cli_run(settings, capsys)
+    cli_run(settings, capsys)
     assert ("S12", person(12)[2], f"shop/{day(-2)}/accounts.jsonl") in _shop_versions(settings)[0]
 
 
