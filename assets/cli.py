@@ -263,6 +263,7 @@ def _audience(args: argparse.Namespace) -> int:
 def _dev(args: argparse.Namespace) -> int:
     """The Dagster UI and daemon (schedule, sensor, queued runs) on the shared instance, on 127.0.0.1 only."""
     from pipeline.instance import dagster_home
+    from pipeline.private_files import OWNER_ONLY_UMASK
 
     _settings_env(args)
     os.environ["DAGSTER_HOME"] = str(dagster_home())
@@ -273,6 +274,10 @@ def _dev(args: argparse.Namespace) -> int:
     # webserver and daemon then ignored SIGTERM too and could only be killed. The default restored, Python installs its
     # KeyboardInterrupt handler again.
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+    # Owner-only files for the UI, the daemon and every run they launch (the umask survives exec): the run history,
+    # event logs and compute logs they create were left to the operator's umask (0644 under 022). The analysts' copy
+    # sets its own mode.
+    os.umask(OWNER_ONLY_UMASK)
     os.execv(dagster, [dagster, "dev", "-h", "127.0.0.1", "-p", str(args.port), "-w", "workspace.yaml"])
 
 

@@ -105,10 +105,12 @@ def test_the_ui_draws_every_layer_and_its_runs_schedule_and_sensor_succeed(tmp_p
         cli_run_id = instance.get_runs(limit=1)[0].run_id
     with duckdb.connect(str(settings.published), read_only=True) as pub:
         published = pub.execute("SELECT count(*) FROM marts.customer_360").fetchone()[0]
+    before_ui = set(home.rglob("*"))  # what the CLI run made; the UI's and its runs' files are checked below
     # Started as a script's background job is (`customer360 dev &`: SIGINT ignored), which must still stop on SIGTERM.
+    # Under the umask most operators have (022): the UI, the daemon and their runs must still write owner-only.
     server = subprocess.Popen([cli, "dev", "--port", str(port), *paths], cwd=ROOT, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+                              preexec_fn=lambda: (signal.signal(signal.SIGINT, signal.SIG_IGN), os.umask(0o022)))
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(180):
@@ -209,3 +211,6 @@ def test_the_ui_draws_every_layer_and_its_runs_schedule_and_sensor_succeed(tmp_p
     leaked = {p.name: v for p in written for v in values if v.encode() in p.read_bytes()}
     assert len(values) > 20 and leaked == {}
     assert settings.warehouse.stat().st_mode & 0o777 == 0o600
+    # Every file and folder the UI, the daemon and the runs they launched created is owner-only (they were 0644/0755).
+    opened = sorted(str(p.relative_to(home)) for p in set(home.rglob("*")) - before_ui if p.stat().st_mode & 0o077)
+    assert opened == [], opened[:10]
