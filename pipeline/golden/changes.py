@@ -169,9 +169,12 @@ def changed_customers(con: duckdb.DuckDBPyConnection, as_of: str, version: str, 
             dated = (f"UNION ALL SELECT customer_id, 'date' FROM ({_dated_sql(windows)})" if before != str(as_of)
                      else "")
             carried = f"UNION ALL SELECT customer_id, 'unfinished run' FROM {CHANGED}" if unfinished else ""
+            # only on a run that listed a value (rare): its holders are looked up in the whole base
             moved = (f"""UNION ALL SELECT DISTINCT x.customer_id, 'placeholder' FROM marts.customer_xref x
                          SEMI JOIN ({placeholders.moved_holders_sql(table_exists(con, 'staging.person_contacts'))}) h
-                         USING (source, source_record_id)""" if table_exists(con, placeholders.MOVES) else "")
+                         USING (source, source_record_id)"""
+                     if table_exists(con, placeholders.MOVES) and scalar(con, f"SELECT count(*) FROM {placeholders.MOVES}")
+                     else "")
             con.execute(f"""CREATE OR REPLACE TEMP TABLE _changed AS
                 SELECT coalesce(n.customer_id, o.customer_id) AS customer_id,
                        CASE WHEN o.customer_id IS NULL THEN 'new' WHEN n.customer_id IS NULL THEN 'gone'

@@ -33,10 +33,11 @@ def has_further_contacts(con: duckdb.DuckDBPyConnection) -> bool:
 
 
 # The kind of each key, as the record's own phone is split (a mobile personal, any other phone a landline).
-FURTHER_CONTACTS_SQL = """
+FURTHER_CONTACTS_SQL = f"""
      further_contacts AS (  -- placeholders (placeholders.py) are no one's
          SELECT * FROM staging.person_contacts WHERE valid AND contact_key IS NOT NULL
-             AND NOT (CASE WHEN kind = 'email' THEN {email_placeholder} ELSE {phone_placeholder} END)),
+             AND NOT (CASE WHEN kind = 'email' THEN {is_placeholder("email", "contact_key")}
+                      ELSE {is_placeholder("phone", "contact_key")} END)),
      further_keys AS (SELECT DISTINCT contact_key AS k FROM further_contacts),
      contact_kinds AS (
          SELECT source, source_record_id, contact_key AS k,
@@ -54,8 +55,7 @@ FURTHER_CONTACTS_SQL = """
                 list(k ORDER BY k) FILTER (WHERE kind = 'm') AS more_mobiles,
                 list(k ORDER BY k) FILTER (WHERE kind = 'l') AS more_landlines,
                 list(k ORDER BY k) AS contact_keys
-         FROM contact_kinds GROUP BY ALL),""".format(email_placeholder=is_placeholder("email", "contact_key"),
-                                                  phone_placeholder=is_placeholder("phone", "contact_key"))
+         FROM contact_kinds GROUP BY ALL),"""
 
 
 def identifier_names(con: duckdb.DuckDBPyConnection) -> list[str]:
