@@ -2,7 +2,8 @@
 
 Exporters spell the day in a folder (`crm/2026-11-28/export.csv`, `20261128`, `dt=2026-11-28`, `2026/11/28`) or, when
 they drop every day's file into one flat folder, in the file's name (`crm_2026-11-27.csv`, `customers_20261127.json`,
-`loyalty_2026_11_27_0300.csv`, `web-orders.2026-11-27T03-00.parquet`, `export-27.11.2026.xlsx`). A file naming no day
+`loyalty_2026_11_27_0300.csv`, `web-orders.2026-11-27T03-00.parquet`, `export-27.11.2026.xlsx`, a timestamp
+`export_202611270300.csv`). A file naming no day
 counts for its modification date: a month of named files copied at once (every mtime the copy day) loaded as one
 day, a record's versions were ordered by name instead of by day, and a file copied again got a new day.
 
@@ -30,6 +31,9 @@ _NESTED = (re.compile(r"(?:year=)?((?:19|20)\d\d)", re.I), re.compile(r"(?:month
            re.compile(r"(?:day=)?(\d\d?)", re.I))
 # A day inside a file's name, not inside a longer number (`crm_2026-11-27_1.csv`, `20261127T0300`, `x.2026_11_27.csv`)
 _NAME_YEAR_FIRST = re.compile(r"(?<!\d)((?:19|20)\d\d)([-_.]?)(\d\d)\2(\d\d)(?!\d)")
+# ... and a timestamp written as one number, the day then the time (`export_202611270300.csv`, `20261127031500`): a day
+# only when the digits after it are a time of day (`202611279999` is a batch number)
+_NAME_STAMP = re.compile(r"(?<!\d)((?:19|20)\d\d)(\d\d)(\d\d)(?:[01]\d|2[0-3])[0-5]\d(?:[0-5]\d)?(?!\d)")
 _NAME_DOTTED = re.compile(r"(?<![\d.])(\d\d)\.(\d\d)\.((?:19|20)\d\d)(?!\d|\.\d)")
 _NAME_YEAR_LAST = re.compile(r"(?<!\d)(\d\d)([-_]?)(\d\d)\2((?:19|20)\d\d)(?!\d)")
 
@@ -63,6 +67,7 @@ def _folder_day(parts: tuple[str, ...]) -> str | None:
 def _name_days(name: str) -> set[str]:
     """The days a file name spells unambiguously (see the module's docstring), each as `_real` gives it."""
     found = {_real(int(m[1]), int(m[3]), int(m[4]), m[0]) for m in _NAME_YEAR_FIRST.finditer(name)}
+    found |= {_real(int(m[1]), int(m[2]), int(m[3]), m[0][:8]) for m in _NAME_STAMP.finditer(name)}
     found |= {_real(int(m[3]), int(m[2]), int(m[1]), m[0]) for m in _NAME_DOTTED.finditer(name)}
     return found - {None}
 

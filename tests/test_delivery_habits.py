@@ -181,6 +181,22 @@ def _copied(raw, at: float) -> None:
             os.utime(path, (at, at))
 
 
+def test_a_file_named_by_its_timestamp_as_one_number_is_that_day(tmp_path):
+    # `export_202611270300.csv` (a scheduler's %Y%m%d%H%M) and `..._20261127031500` named no day: the twelve or fourteen
+    # digits are no eight-digit day, and the files took their modification day. Digits after the day that are no time
+    # of day are a batch number, no day.
+    from pipeline.drop_days import named_day
+
+    def day_of(name: str) -> str | None:
+        found = named_day(tmp_path / "crm" / name, tmp_path)
+        return found.day if found else None
+
+    assert day_of("export_202611270300.csv") == "2026-11-27"
+    assert day_of("crm-20261127031500.jsonl") == "2026-11-27"
+    assert day_of("export_202611279999.csv") is None
+    assert day_of("export_202602300300.csv") is None  # no day: a number
+
+
 def test_flat_files_named_by_their_day_are_that_day(tmp_path, capsys, cli_env):
     # Exporters that drop every day's file into one folder spell the day in the file's name. The files took their
     # modification day: copied in one go (every mtime the copy's), two deliveries loaded as one day, a record's versions
