@@ -36,8 +36,13 @@ CONSENT_CHANNELS = ("email", "sms", "phone", "post")
 SOURCE_KEYS = {
     "name", "description", "channel", "format", "files", "encoding", "delimiter", "decimal",
     "country", "trust_rank", "record_id", "updated_at", "date_formats", "person", "activity",
-    "person_ref", "purpose", "identifiers", "deleted", "delivery", "sheet", "more_contacts",
+    "person_ref", "purpose", "identifiers", "deleted", "delivery", "sheet", "more_contacts", "missing_values",
 }
+# What exporting software writes in a cell that holds no value: SQL's NULL (`null` in lower case), MySQL's and
+# PostgreSQL's COPY `\N`, Python's None, pandas' and numpy's NaN, a spreadsheet's #N/A, N/A. Read as an empty cell
+# (a first name 'NULL' was published as 'Null', and 'None' as 'None'). Compared whole, after trimming, case and all:
+# a name typed 'Null' or 'Nan' is a name. A source's `missing_values:` replaces the list (`[]`: none).
+MISSING_VALUES = ("NULL", "null", "\\N", "None", "NaN", "#N/A", "N/A", "n/a")
 # The person fields a record may hold more than one value of (`more_contacts`: a CRM's email_pro beside email_perso,
 # tel_fixe and tel_bureau beside the mobile): each further value is a contact point of the record (staging.person_contacts).
 CONTACT_KINDS = ("email", "phone")
@@ -126,6 +131,8 @@ class Source:
     # kind (CONTACT_KINDS) -> the columns holding further values of it, one value each (staging_changes.fingerprint
     # adds it when set, as `deleted`: a source without it keeps its fingerprint).
     more_contacts: dict[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
+    # the cells read as empty (MISSING_VALUES); out of the repr as `deleted` (staging_changes.fingerprint adds them)
+    missing_values: tuple[str, ...] = field(default=MISSING_VALUES, repr=False)
 
     @property
     def is_erasure(self) -> bool:
@@ -319,6 +326,16 @@ def _sheet(where: str, spec, format: str) -> str | int | tuple | None:
     return tuple(specs) if isinstance(spec, list) else spec
 
 
+def _missing_values(where: str, spec) -> tuple[str, ...]:
+    """The `missing_values` key: a list of the texts a cell holds for no value (`[]`: none); none given: MISSING_VALUES."""
+    if spec is None:
+        return MISSING_VALUES
+    if not isinstance(spec, list) or not all(isinstance(v, str) and v.strip() == v and v for v in spec):
+        _fail(where, "missing_values must be a list of the texts a cell holds for 'no value' (quoted, without spaces "
+                     f"around them), such as ['NULL', '-'], or [] for none; not {spec!r}")
+    return tuple(spec)
+
+
 def _parse_source(raw: dict, defaults: dict, index: int) -> Source:
     if not isinstance(raw, dict):
         _fail(f"entry #{index}", "each source must be a mapping")
@@ -396,6 +413,7 @@ def _parse_source(raw: dict, defaults: dict, index: int) -> Source:
         activity=activity, person_ref=person_ref, purpose=purpose, identifiers=identifiers,
         deleted=deleted, delivery=delivery, name_order=name_order, more_contacts=more_contacts,
         sheet=_sheet(where, raw.get("sheet"), merged["format"]),
+        missing_values=_missing_values(where, merged.get("missing_values")),
     )
     for column in source.mapped_columns:
         if ("[" in column or "]" in column) and not (SELECTOR.fullmatch(column) and source.format == "jsonl"):

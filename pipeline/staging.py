@@ -614,14 +614,20 @@ def prepare(source: Source, raw: pd.DataFrame) -> pd.DataFrame:
     """The raw rows with `_record_id`, `_purged` and the trimmed mapped columns (CLEANED) added, the purge's token
     taken out (staging_read.prepared_rows reads the same in DuckDB)."""
     frame = raw.copy()
-    frame["_record_id"] = _col(frame, source.record_id)
+    frame["_record_id"] = unmarked(_col(frame, source.record_id), source.missing_values)
     columns = purged_columns(source, frame.columns)
     frame["_purged"] = frame[columns].eq(PURGED_TOKEN).any(axis=1) if columns else False
     mask_purged(source, frame)
     for column in source.mapped_columns:  # trimmed once, read by every _col (quarantine keeps the raw values)
         if column in frame.columns:
-            frame[CLEANED + column] = _col(frame, column)
+            frame[CLEANED + column] = unmarked(_col(frame, column), source.missing_values)
     return frame
+
+
+def unmarked(values: pd.Series, marks: tuple[str, ...]) -> pd.Series:
+    """Trimmed cells holding one of the source's marks of 'no value' (Source.missing_values: `NULL`, `None`) read
+    as missing (staging_read.prepared_query does the same in DuckDB)."""
+    return values.where(~values.isin(marks), None) if marks else values
 
 
 def stage_prepared(source: Source, frame: pd.DataFrame, today: date, lookup: NormalisedValues | None = None,

@@ -104,7 +104,10 @@ def fingerprint(source: Source) -> str:
     # further e-mails and phones: mapped ones, or those of a selector (a field issue each until 2026-11-29)
     contacts = f"|more_contacts={sorted(source.more_contacts.items())}" if source.more_contacts or any(
         isinstance(c, str) and SELECTOR.fullmatch(c) for f, c in source.person.items() if f in CONTACT_KINDS) else ""
-    return hashlib.sha256(f"{source!r}|{NORMALISATION_VERSION}{deleted}{delivery}{order}{sheet}{contacts}".encode()).hexdigest()[:16]
+    # the marks of 'no value' read as empty (none until 2026-11-29: every source restages once to read them)
+    marks = f"|missing_values={list(source.missing_values)}"
+    return hashlib.sha256(f"{source!r}|{NORMALISATION_VERSION}{deleted}{delivery}{order}{sheet}{contacts}{marks}"
+                          .encode()).hexdigest()[:16]
 
 
 def _create_tables(con: duckdb.DuckDBPyConnection, fresh: bool) -> None:

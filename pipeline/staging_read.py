@@ -50,8 +50,16 @@ def prepared_query(source: Source, present: set[str]) -> str:
             columns.append(f"{value} AS {quote(CLEANED + column)}")
         if ALSO + column in present:  # the further elements a selector matched (staging._further_elements)
             columns.append(quote(ALSO + column))
-    return (f"SELECT {', '.join(columns)} FROM {raw_table(source.name)} "
-            "WHERE _file IN (SELECT file FROM _new_files)")
+    query = (f"SELECT {', '.join(columns)} FROM {raw_table(source.name)} "
+             "WHERE _file IN (SELECT file FROM _new_files)")
+    if not source.missing_values:
+        return query
+    # staging.unmarked: a cell holding a mark of 'no value' (`NULL`, `None`) reads as NULL
+    marks = f"[{', '.join(map(literal, source.missing_values))}]"
+    read = [quote(c) for c in ["_record_id", *(CLEANED + c for c in source.mapped_columns
+                                             if c in present and cleaned(source, c, present) != "_record_id")]]
+    unmarked = ", ".join(f"CASE WHEN list_contains({marks}, {c}) THEN NULL ELSE {c} END AS {c}" for c in read)
+    return f"SELECT * REPLACE ({unmarked}) FROM ({query})"
 
 
 def raw_columns(con: duckdb.DuckDBPyConnection, source: Source) -> set[str]:

@@ -5,8 +5,10 @@ spreadsheets and reporting tools (each written by hand, as a user's system would
 from __future__ import annotations
 
 import json
+from datetime import date
 
 import duckdb
+import pandas as pd
 
 from assets import runner
 from assets.sources import FILES_LOADED
@@ -272,3 +274,62 @@ sources:
         assert con.execute("SELECT source_record_id, occurred_at::VARCHAR FROM staging.activities ORDER BY 1"
                            ).fetchall() == [("O1", "2024-11-25 13:27:14"), ("O2", "2024-11-20 00:00:00")]
         assert con.execute("SELECT count(*) FROM staging.field_issues").fetchone()[0] == 0
+
+
+def test_cells_an_export_writes_for_no_value_are_empty_and_a_source_names_its_own(tmp_path, cli_env):
+    # A SQL client's export writes NULL (or \N) in empty cells, a Python script None: 'NULL' was staged, and
+    # published, as the first name 'Null', 'None' as 'None', and a NULL record id was the record 'NULL'. A name typed
+    # 'Null' is a name; a source that writes '-' for nothing says so (`missing_values`), and `[]` reads every cell.
+    from pipeline.config import load_sources
+    from pipeline.staging import stage_source
+
+    settings = project(tmp_path)
+    settings.sources_file.write_text(settings.sources_file.read_text(encoding="utf-8").format(shop="shop") + """
+  - name: tickets
+    channel: online
+    format: csv
+    files: tickets/**/*.csv
+    record_id: id
+    missing_values: ["-"]
+    person:
+      first_name: first
+      last_name: last
+      email: email
+  - name: legacy
+    channel: offline
+    format: csv
+    files: legacy/**/*.csv
+    record_id: id
+    missing_values: []
+    person:
+      first_name: first
+      last_name: last
+""", encoding="utf-8")
+    write(settings.raw_dir, "crm", day(-1), "export.csv", "\n".join([
+        CRM_HEADER, "C01;NULL;Martin;null;\\N;75001", "C02; None ;Petit;NULL;NULL;NULL", "C03;Jean;Null;#N/A;N/A;75003",
+        "NULL;Ana;Vide;ana.vide@example.fr;;75004", *crm_rows(14)[4:], ""]).encode("latin-1"))
+    write(settings.raw_dir, "tickets", day(-1), "t.csv", b"id,first,last,email\nT1,-,Roux,-\nT2,NULL,Roux,x@example.fr\n")
+    write(settings.raw_dir, "legacy", day(-1), "l.csv", b"id,first,last\nL1,NULL,Blanc\n")
+    (result,) = _run(settings, **STAGING)
+    assert checks(result)["sources_healthy"].passed
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        staged = {r[0]: r[1:] for r in con.execute(
+            "SELECT source_record_id, first_name, last_name, email, phone, postcode FROM staging.person_records").fetchall()}
+        issues = con.execute("SELECT source_record_id, field FROM staging.field_issues WHERE source = 'crm'").fetchall()
+        quarantined = con.execute("SELECT reason FROM staging.quarantine WHERE source = 'crm'").fetchall()
+    assert staged["C01"] == (None, "Martin", None, None, "75001")
+    assert staged["C02"] == (None, "Petit", None, None, None)
+    assert staged["C03"] == ("Jean", "Null", None, None, "75003")  # a surname typed 'Null' is kept
+    assert issues == []  # nothing was delivered in those cells: no field is invalid
+    assert [r for (r,) in quarantined] == ["missing record id (column 'id')"]
+    assert staged["T1"] == (None, "Roux", None, None, None) and staged["T2"][0] == "Null"  # its own list only
+    assert staged["L1"][0] == "Null"
+    # The frame path (staging.stage_source, as the extract's replay and the tests stage a frame) reads them alike.
+    crm = next(s for s in load_sources(settings.sources_file) if s.name == "crm")
+    raw = pd.DataFrame({"id": ["C01", "NULL"], "prenom": ["NULL", "Ana"], "nom": ["Martin", "Vide"],
+                        "email": ["null", "x@example.fr"], "tel": ["\\N", None], "cp": ["75001", "75004"],
+                        "_file": "f.csv", "_line": [1, 2], "_drop": day(-1), "_error": None, "_raw": None})
+    staged = stage_source(crm, raw, date.today())
+    assert staged.persons[["first_name", "email", "phone"]].to_dict("records") == \
+        [{"first_name": None, "email": None, "phone": None}]
+    assert staged.quarantine["reason"].tolist() == ["missing record id (column 'id')"]
