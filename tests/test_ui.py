@@ -1,8 +1,8 @@
 """The operator's path, as an operator takes it: `customer360 dev` (what `make dev` runs) serves the real webserver
 and daemon on 127.0.0.1 with the [spark] extra installed. Headless Chromium draws every layer's lineage; a run
 launched through the webserver (what the Materialize button sends), the sensor's run and the schedule's run all
-succeed, and every check result of those runs has its Data Docs page (rendered as each run's process exits).
-The screenshot is kept in data/artefacts/ui/."""
+succeed, a run the operator terminates succeeds when re-executed from where it stopped, and every check result of
+those runs has its Data Docs page (rendered as each run's process exits). The screenshot is kept in data/artefacts/ui/."""
 
 import contextlib
 import json
@@ -44,6 +44,9 @@ CHECK_EXECUTIONS = """query Executions($path: [String!]!, $name: String!) {
   assetCheckExecutions(assetKey: {path: $path}, checkName: $name, limit: 20) { runId status } }"""
 START_SENSOR = """mutation Start($selector: SensorSelector!) {
   startSensor(sensorSelector: $selector) { __typename ... on PythonError { message } } }"""
+TERMINATE = """mutation Terminate($id: String!) { terminateRun(runId: $id) { __typename } }"""
+REEXECUTE = """mutation Reexecute($p: ReexecutionParams!) { launchPipelineReexecution(reexecutionParams: $p) {
+  __typename ... on LaunchRunSuccess { run { runId } } ... on PythonError { message } } }"""
 DONE = {"SUCCESS", "FAILURE", "CANCELED"}
 
 
@@ -73,6 +76,14 @@ def _failures(home: Path) -> list[str]:
                 f"{getattr(e.dagster_event.event_specific_data, 'error', '') or ''}"[:2000]
                 for run in failed for e in instance.all_logs(run.run_id)
                 if e.dagster_event and e.dagster_event.is_failure]
+
+
+def _awaited(client, run_id: str) -> str:
+    """The run's status once it is done (10 minutes at most)."""
+    deadline = time.monotonic() + 600
+    while (status := client.get_run_status(run_id).value) not in DONE and time.monotonic() < deadline:
+        time.sleep(1)
+    return status
 
 
 def _runs(client, key: str, value: str) -> list[dict]:
@@ -182,6 +193,18 @@ def test_the_ui_draws_every_layer_and_its_runs_schedule_and_sensor_succeed(tmp_p
             "repositoryLocationName": LOCATION, "repositoryName": "__repository__", "sensorName": "new_source_drop"}})
         assert started["startSensor"]["__typename"] == "Sensor", started
         assert await_runs("sensor") == {"sensor": ["SUCCESS"]}, _failures(home)
+        # An operator stops a run from its page (Terminate), then starts it again where it stopped (Re-execute from
+        # failure): the steps left run and the run succeeds, the warehouse released by the stopped one.
+        stopped = client.submit_job_execution("refresh_all", repository_location_name=LOCATION,
+                                              tags={"dagster/partition": "2026-11-23"})
+        while (status := client.get_run_status(stopped).value) in ("QUEUED", "NOT_STARTED", "STARTING"):
+            time.sleep(0.2)
+        assert status == "STARTED", status
+        assert client._execute(TERMINATE, {"id": stopped})["terminateRun"]["__typename"] == "TerminateRunSuccess"
+        assert _awaited(client, stopped) == "CANCELED"
+        again = client._execute(REEXECUTE, {"p": {"parentRunId": stopped, "strategy": "FROM_FAILURE"}})
+        assert again["launchPipelineReexecution"]["__typename"] == "LaunchRunSuccess", again
+        assert _awaited(client, again["launchPipelineReexecution"]["run"]["runId"]) == "SUCCESS", _failures(home)
         # Data Docs are rendered when each run's process exits: every check result of the four runs gets its page.
         gx = settings.quality_dir / "gx" / "uncommitted"
         results = {p.relative_to(gx / "validations").with_suffix("") for p in (gx / "validations").rglob("*.json")}
