@@ -58,6 +58,8 @@ def test_ids_are_stable_merges_and_splits_are_events():
 
 def test_short_name_typos_one_sided_swaps_and_shared_nicknames_are_not_contrary_evidence():
     assert not conflict(key("luc"), key("lzc"))
+    assert not conflict(key("ana"), key("aa")) and not conflict(key("la"), key("lea"))  # a three-letter name, one dropped
+    assert conflict(key("al"), key("ed"))  # two letters each: two names
     assert not conflict(key("enzo"), key("ewzo"))
     assert not conflict(PersonKey("cafarchia", "cafarchia", None, None), PersonKey("christian", "christian", "cafarchia", None))
     assert not conflict(key("tony", canonical="anthony"), key("antoine"))

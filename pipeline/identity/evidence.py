@@ -52,8 +52,13 @@ def _gender_variant(a: str, b: str) -> bool:
 
 
 def _typo(a: str, b: str) -> bool:
-    """One letter substituted, inserted, deleted or two swapped ('lzc'/'luc', 'gnevieve'/'genevieve')."""
-    return len(a) >= 3 and len(b) >= 3 and DamerauLevenshtein.distance(a, b) <= 1 and not _gender_variant(a, b)
+    """One letter substituted, inserted, deleted or two swapped ('lzc'/'luc', 'gnevieve'/'genevieve'), or one letter
+    of a three-letter name dropped ('aa'/'ana', 'la'/'lea': at 20k persons, seed 523, 32 true pairs one such typo
+    apart were all vetoed although most shared surname and e-mail, and no pair of two people was). Two letters on
+    both sides stay two names ('al'/'ed'): a substitution there is no typo to read."""
+    short, long_ = sorted((a, b), key=len)
+    return (len(short) >= 3 or len(short) == 2 and len(long_) == 3) and DamerauLevenshtein.distance(a, b) <= 1 \
+        and not _gender_variant(a, b)
 
 
 @lru_cache(maxsize=1_000_000)  # clustering asks of the same few thousand names over and over
