@@ -224,3 +224,44 @@ def test_a_day_at_the_same_reference_date_computes_few_customers_and_publishes_w
     for name in (settings.published.name, settings.restricted.name):
         assert compare(incremental / name, full / name) == [], name
     _recency_as_of_the_run(settings, incremental)
+
+
+def _linkage_input_built_whole(settings) -> tuple[list, list]:
+    """identity.linkage_input as stored, and as a build of every record from today's staging would make it."""
+    from pipeline.golden.purge import restore_purged_hashes
+    from pipeline.identity.features import has_further_contacts, identifier_names, linkage_input_sql
+
+    with duckdb.connect(str(settings.warehouse)) as con:
+        sql = linkage_input_sql(identifier_names(con), has_further_contacts(con))
+        con.execute(f"CREATE TEMP TABLE _whole AS {sql}")
+        restore_purged_hashes(con, "_whole")
+        return (con.execute("SELECT * FROM identity.linkage_input ORDER BY unique_id").fetchall(),
+                con.execute("SELECT * FROM _whole ORDER BY unique_id").fetchall())
+
+
+def test_a_day_builds_the_linkage_input_of_the_records_it_changed_as_a_whole_build_would(day_one, tmp_path):
+    """Day two builds the rows of its new and changed records only; day three erases a customer (the purge rewrites
+    their staged records in place), and the run after it reads those records again from staging's mark."""
+    settings = dataclasses.replace(_copy(day_one, tmp_path / "demo"), as_of=DAY_2)
+    deliver_day(settings, DAY_2.isoformat())
+    built = _meta(materialise(settings), ["identity", "linkage_input"])
+    assert 0 < built["rows_built"] < built["dagster/row_count"] / 2
+    stored, whole = _linkage_input_built_whole(settings)
+    assert stored == whole
+
+    rewritten = "SELECT count(DISTINCT (source, source_record_id)), max(batch) FROM staging.rewritten_records"
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        before = con.execute(rewritten).fetchone()[1] or 0
+    _deliver_day_three(settings)
+    settings = dataclasses.replace(settings, as_of=DAY_3 + timedelta(days=75))
+    materialise(settings)
+    stored, whole = _linkage_input_built_whole(settings)
+    assert stored == whole
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        rewritten = con.execute(f"{rewritten} WHERE batch > ?", [before]).fetchone()[0]
+    assert rewritten > 0  # the erased customer's records, scrubbed in staging after the day's build
+
+    after = _meta(materialise(settings), ["identity", "linkage_input"])  # nothing new: the purged records only
+    assert rewritten <= after["rows_built"] < built["rows_built"]
+    stored, whole = _linkage_input_built_whole(settings)
+    assert stored == whole
