@@ -4,9 +4,7 @@ records nobody delivered again are read again when the data's name counts move a
 from __future__ import annotations
 
 import duckdb
-import pytest
 
-from pipeline.identity import input_scope, placeholders
 from pipeline.identity.features import linkage_input_sql
 from pipeline.identity.input_scope import build_linkage_input
 from pipeline.sql import quote
@@ -31,13 +29,9 @@ def _built_as_whole(con) -> bool:
     return build
 
 
-# 0: every moved word searched by its cut mailbox words' hashes (the path of a day that moves many words)
-@pytest.mark.parametrize("regex_words", [input_scope.REGEX_WORDS, 0])
-def test_a_record_not_delivered_again_is_read_again_when_a_word_it_reads_changes_side(monkeypatch, regex_words):
-    monkeypatch.setattr(input_scope, "REGEX_WORDS", regex_words)
+def test_a_record_not_delivered_again_is_read_again_when_a_word_it_reads_changes_side():
     con = duckdb.connect()
     con.execute("CREATE SCHEMA staging; CREATE SCHEMA identity")
-    con.execute(placeholders.CREATE_SQL)
     con.execute(f"CREATE TABLE staging.person_records ({', '.join(f'{quote(c)} {t}' for c, t in PERSON_TYPES.items())})")
     con.execute("CREATE TABLE staging.staged_files (source VARCHAR, file VARCHAR, sha256 VARCHAR, fingerprint VARCHAR, "
                 "staged_at TIMESTAMP)")

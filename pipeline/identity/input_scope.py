@@ -21,7 +21,6 @@ from collections.abc import Callable
 
 import duckdb
 
-from pipeline.identity import placeholders
 from pipeline.identity.features import linkage_input_sql, write_linkage_input
 from pipeline.sql import one, scalar
 from pipeline.staging_marks import changed_records_sql, last_rewrite, remember_files
@@ -47,51 +46,38 @@ SELECT v, coalesce(first_n, 0) AS first_n, coalesce(last_n, 0) AS last_n, canoni
 _KEPT_COUNTS_SQL = f"SELECT hash(v) AS h, length(v) AS len, first_n, last_n, hash(canonical) AS canonical_h FROM {COUNTS}"
 
 # The words whose reading may differ from the last build's: another sign of first minus surname count, another
-# canonical form, or a word appearing or leaving either side; with its length and hash (`v` NULL: a word no record
-# holds any more, known by its kept hash and length only).
+# canonical form, or a word appearing or leaving either side. A word no record holds any more comes back as its
+# length and hash only (`v` NULL).
 _MOVED_SQL = f"""
-SELECT n.v, coalesce(length(n.v), o.len) AS len, h
+SELECT n.v, o.len, h
 FROM (SELECT hash(v) AS h, v, first_n, last_n, hash(canonical) AS canonical_h FROM {COUNTS}) n
 FULL JOIN {NAME_COUNTS} o USING (h)
 WHERE sign(coalesce(n.first_n, 0) - coalesce(n.last_n, 0)) <> sign(coalesce(o.first_n, 0) - coalesce(o.last_n, 0))
    OR (coalesce(n.first_n, 0) > 0) <> (coalesce(o.first_n, 0) > 0)
    OR (coalesce(n.last_n, 0) > 0) <> (coalesce(o.last_n, 0) > 0)
    OR n.canonical_h IS DISTINCT FROM o.canonical_h"""
-MOVED = "_linkage_moved_words"  # temp table of _MOVED_SQL
 
-# Records without a surname that read a moved word as their first name (a hash join, whatever the words' number).
-_READ_MOVED_FIRST_SQL = f"""
+# Records without a surname that read a moved word: as their first name, or as a start or an end of a mailbox word
+# (the mailbox's words are its runs of a-z, so only such words can be read there). A match anywhere in the e-mail is
+# a superset of that: one regular expression over the e-mails (0.016 CPU s over 124k records at 1M) where cutting
+# every mailbox into words cost 0.07.
+_READ_MOVED_SQL = """
 SELECT source, source_record_id FROM staging.person_records
-WHERE last_name_norm IS NULL AND first_name_norm IN (SELECT v FROM {MOVED} WHERE v IS NOT NULL)"""
+WHERE last_name_norm IS NULL AND (list_contains($moved, first_name_norm) OR $pattern <> '' AND regexp_matches(email_key, $pattern))"""
 
-# ... or as a start or an end of a mailbox word (the mailbox's words are its runs of a-z, so only such words can be
-# read there; features.MAILBOX_NAMES_SQL reads whole words, and a word's start or end around a first name or an
-# initial). For a few words, a match anywhere in the e-mail is a superset of that: one regular expression over the
-# e-mails (0.016 CPU s over 124k records at 1M, where cutting every mailbox into words cost 0.07). Its cost grows
-# faster than its words (1M day-two warehouse: 100 words 0.025 CPU s, 1,000 0.16, 3,000 5.1, the engine leaving its
-# fast automaton), so past REGEX_WORDS the mailbox words are cut to the start and the end of each moved word's length
-# and hashed, then joined to the moved words' hashes: a cost set by the lengths (~0.05 plus ~0.006 a length at 1M),
-# not the words. A word no record holds any more is known that way only. A hash collision adds a record, never
-# leaves one out.
-REGEX_WORDS = 300
-_READ_MOVED_REGEX_SQL = """
-SELECT source, source_record_id FROM staging.person_records
-WHERE last_name_norm IS NULL AND regexp_matches(email_key, $pattern)"""
-_READ_MOVED_CUTS_SQL = f"""
-WITH moved AS (SELECT len, h FROM {MOVED} WHERE {{which}}),
-     words AS (SELECT source, source_record_id,
+# A word no record holds any more (an erased person's, a record removed) is known by its hash and length: the
+# mailbox words of that length or longer are cut to the start and the end of that length and hashed (~0.05 CPU s a
+# length at 1M; no record holds it as a first name any more).
+_READ_GONE_SQL = """
+WITH words AS (SELECT source, source_record_id,
                       unnest(regexp_extract_all(split_part(email_key, '@', 1), '[a-z]+')) AS w
-               FROM staging.person_records WHERE last_name_norm IS NULL AND email_key IS NOT NULL),
-     cuts AS (SELECT source, source_record_id, w, n FROM words, (SELECT DISTINCT len AS n FROM moved)
-              WHERE length(w) >= n)
-SELECT DISTINCT source, source_record_id FROM (
-    SELECT source, source_record_id, hash(w[:n]) AS h FROM cuts
-    UNION ALL SELECT source, source_record_id, hash(w[-n:]) FROM cuts)
-WHERE h IN (SELECT h FROM moved)"""
+               FROM staging.person_records WHERE last_name_norm IS NULL AND email_key IS NOT NULL)
+SELECT DISTINCT source, source_record_id FROM words, (SELECT unnest($lengths) AS n)
+WHERE length(w) >= n AND (list_contains($hashes, hash(w[:n])) OR list_contains($hashes, hash(w[-n:])))"""
 
 
 # What the kept reading holds; another value (another layout of the kept tables) builds the input whole once.
-_LAYOUT = "counts by hash and length; placeholders read as empty"
+_LAYOUT = "counts by hash and length"
 
 
 def _state(identifiers: list[str], further: bool) -> str:
@@ -109,17 +95,13 @@ def read_scope(con: duckdb.DuckDBPyConnection, identifiers: list[str], further: 
         return False
     con.execute(f"""CREATE OR REPLACE TEMP TABLE {SCOPE} AS
         {changed_records_sql(con, "staging.person_records", READ_FILES, kept[0])}""")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {MOVED} AS {_MOVED_SQL}")
-    con.execute(f"INSERT INTO {SCOPE} {_READ_MOVED_FIRST_SQL}")
-    held = [v for (v,) in con.execute(f"SELECT v FROM {MOVED} WHERE v IS NOT NULL").fetchall() if re.fullmatch("[a-z]+", v)]
-    if held and len(held) <= REGEX_WORDS:
-        con.execute(f"INSERT INTO {SCOPE} {_READ_MOVED_REGEX_SQL}", {"pattern": "|".join(map(re.escape, held))})
-    which = "v IS NULL" if len(held) <= REGEX_WORDS else "TRUE"
-    if scalar(con, f"SELECT count(*) FROM {MOVED} WHERE {which}"):
-        con.execute(f"INSERT INTO {SCOPE} {_READ_MOVED_CUTS_SQL.format(which=which)}")
-    # the holders of a value listed as a placeholder this run read it as empty now (placeholders.refresh ran first)
-    if table_exists(con, placeholders.MOVES):
-        con.execute(f"INSERT INTO {SCOPE} {placeholders.moved_holders_sql(further)}")
+    moved = con.execute(_MOVED_SQL).fetchall()
+    if held := [v for v, _, _ in moved if v is not None]:
+        pattern = "|".join(re.escape(w) for w in held if re.fullmatch("[a-z]+", w))
+        con.execute(f"INSERT INTO {SCOPE} {_READ_MOVED_SQL}", {"moved": held, "pattern": pattern})
+    if gone := [(n, h) for v, n, h in moved if v is None]:
+        con.execute(f"INSERT INTO {SCOPE} {_READ_GONE_SQL}",
+                    {"lengths": sorted({n for n, _ in gone}), "hashes": [h for _, h in gone]})
     # Records removed since: none left out of the scope when staging holds as many more records than the input as the
     # scope holds more (the scope holds every new record, staging's mark): a count of each side, not a join of both.
     staged, held = (scalar(con, f"SELECT count(*) FROM {t}") for t in ("staging.person_records", "identity.linkage_input"))
