@@ -76,12 +76,8 @@ SELECT DISTINCT source, source_record_id FROM words, (SELECT unnest($lengths) AS
 WHERE length(w) >= n AND (list_contains($hashes, hash(w[:n])) OR list_contains($hashes, hash(w[-n:])))"""
 
 
-# What the kept reading holds; another value (another layout of the kept tables) builds the input whole once.
-_LAYOUT = "counts by hash and length"
-
-
 def _state(identifiers: list[str], further: bool) -> str:
-    return json.dumps({"identifiers": list(identifiers), "further": further, "layout": _LAYOUT})
+    return json.dumps({"identifiers": list(identifiers), "further": further})
 
 
 def read_scope(con: duckdb.DuckDBPyConnection, identifiers: list[str], further: bool) -> bool:
