@@ -29,8 +29,12 @@ from pipeline.identity import id_scope, link, placeholders, reclustering
 from pipeline.identity.conflicts import ConflictModel
 from pipeline.identity.decisions import COLUMNS as DECISION_COLUMNS
 from pipeline.identity.decisions import mark_missing_records, read_decisions
-from pipeline.identity.features import has_further_contacts, identifier_names
-from pipeline.identity.input_scope import build_linkage_input
+from pipeline.identity.features import (
+    has_further_contacts,
+    identifier_names,
+    linkage_input_sql,
+    write_linkage_input,
+)
 from pipeline.identity.resolve import cluster, save_ids, stable_ids
 from pipeline.identity.review import build_review_queue
 from pipeline.identity.scoring import NothingToLink, score_pairs
@@ -60,12 +64,12 @@ def linkage_input(duckdb: DuckDBResource, settings: RunSettings) -> dg.Materiali
         placeholder_counts = placeholders.refresh(con, settings.linkage.max_cluster_size)
         identifiers = identifier_names(con)
         further = has_further_contacts(con)
-        # only the records staging changed since the last build, and those whose name reading moved (input_scope)
-        rebuilt, replaced = build_linkage_input(con, identifiers, further, restore_purged_hashes)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _linkage_input AS {linkage_input_sql(identifiers, further)}")
+        restore_purged_hashes(con, "_linkage_input")  # purged records (erasure, retention) read as unchanged
+        replaced = write_linkage_input(con, "_linkage_input")
         return dg.MaterializeResult(metadata={**table_metadata(con, "identity.linkage_input"),
                                               "identifiers": dg.MetadataValue.json(identifiers),
                                               "further_contacts_compared": further, **placeholder_counts,
-                                              "rows_built": rebuilt,
                                               **({"rows_replaced": replaced} if replaced is not None else {})})
 
 

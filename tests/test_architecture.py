@@ -17,7 +17,7 @@ LAYERS = {
                    "run_lock", "progress", "instance"},
     "sources": {"drops", "csv_records", "spreadsheet", "extract"},
     "staging": {"staging", "staging_changes", "staging_read", "staging_activities", "staging_lookup",
-                "staging_rules", "staging_renamed", "staging_marks"},
+                "staging_rules", "staging_renamed"},
     "identity": {"identity"},
     "golden": {"golden"},
     "marts": {"marts", "audience"},

@@ -38,7 +38,6 @@ import pandas as pd
 from pipeline.config import Source
 from pipeline.golden.privacy import ERASURE_MATCHES, REGISTRY_COLUMNS
 from pipeline.identity import placeholders, returning
-from pipeline.identity.input_scope import STATE as INPUT_STATE
 from pipeline.sql import literal, quote, raw_table, scalar
 from pipeline.staging import (
     PURGED_TOKEN,
@@ -52,7 +51,6 @@ from pipeline.staging import (
 from pipeline.staging_changes import FULL_EXPORTS
 from pipeline.staging_lookup import TABLE as NORMALISED_VALUES
 from pipeline.staging_lookup import NormalisedValues
-from pipeline.staging_marks import NOTED, REWRITTEN, note_rewritten
 from pipeline.staging_read import trimmed
 from pipeline.warehouse import table_exists, transaction
 
@@ -65,7 +63,7 @@ UNTOUCHED = {"staging.staged_files", FULL_EXPORTS, NORMALISED_VALUES, "identity.
              "identity.id_events", "identity.record_customer", returning.DEPARTED, "identity.clusters", "identity.linked_records",
              "golden.excluded_customers", "golden.purge_log", "marts.customer_xref", "marts.data_quality",
              CHANGED, "golden.customer_fingerprints", "golden.customer_fingerprints_next",
-             "golden.marts_generation", "golden.changed_rows", REWRITTEN, *INPUT_STATE,
+             "golden.marts_generation", "golden.changed_rows",
              # values many people hold, no one's own (a till's placeholder e-mail): never an erased person's point
              placeholders.TABLE, placeholders.MOVES}
 # Columns that are keys, ids, codes or bookkeeping, never a person's value.
@@ -281,12 +279,11 @@ def _unscrubbed(table: str, keys: list[Key] | None, columns: list[str], token: s
 
 
 def _scrub(con: duckdb.DuckDBPyConnection, table: str, keys: list[Key] | None, columns: list[str],
-           token: str | None = None, forget: Callable[[str], object] | None = None, note: bool = False) -> int:
+           token: str | None = None, forget: Callable[[str], object] | None = None) -> int:
     """Purge the rows `keys` name (every row when None) that still hold a value in `columns`. The rows are found by
     semi-joins on the table's own keys (one hash join each, not OR-ed IN subqueries per row), then replaced by
     their scrubbed copy: a DuckDB UPDATE of many columns over a third of a table costs ~20x an insert + delete.
-    `forget` is handed a query of those rows as they are before (the lookup forgets their values); `note`: the
-    records rewritten are noted for staging's consumers (staging_marks.NOTED)."""
+    `forget` is handed a query of those rows as they are before (the lookup forgets their values)."""
     if keys == [] or not columns:
         return 0
     value = _scrubbed_values(columns, token)
@@ -296,8 +293,6 @@ def _scrub(con: duckdb.DuckDBPyConnection, table: str, keys: list[Key] | None, c
         return 0
     if forget:
         forget(f"SELECT * FROM {table} WHERE rowid IN (SELECT row FROM _purge_hits)")
-    if note:
-        note_rewritten(con, f"SELECT source, source_record_id FROM {table} WHERE rowid IN (SELECT row FROM _purge_hits)")
     every = [d[0] for d in con.execute(f"SELECT * FROM {table} LIMIT 0").description]
     scrubbed = ", ".join(value.get(c, quote(c)) for c in every)
     # copied aside, deleted, then inserted back: a table with a primary key never holds both copies of a row
@@ -588,8 +583,7 @@ def purge_excluded(con: duckdb.DuckDBPyConnection, sources: list[Source], run_id
                 if {"source", "device_id"} <= columns.keys():  # devices nobody else used go with their owner
                     passes.append(([(("source", "device_id"), "_purge_devices", ("source", "device_id"))],
                                    _scrubbed(columns, KEEP - {"device_id"}), None))
-            if n := sum(_scrub(con, table, keys, scrub, token, forget if i == 0 and schema == "raw" else None,
-                               note=f"{schema}.{name}" in NOTED)
+            if n := sum(_scrub(con, table, keys, scrub, token, forget if i == 0 and schema == "raw" else None)
                         for i, (keys, scrub, token) in enumerate(passes)):
                 purged[f"{schema}.{name}"] = n
         con.execute("""CREATE TABLE IF NOT EXISTS golden.purge_log (

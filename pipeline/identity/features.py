@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import duckdb
 
 from pipeline.identity.placeholders import is_placeholder
@@ -146,18 +144,9 @@ _WITHOUT_PLACEHOLDERS = f"""REPLACE (
     CASE WHEN {is_placeholder("phone", "phone")} THEN NULL ELSE phone_kind END AS phone_kind)"""
 
 
-def linkage_input_sql(identifiers: list[str] = (), further: bool = False, placeholders: bool = True,
-                      counts: str | None = None, scope: str | None = None) -> str:
+def linkage_input_sql(identifiers: list[str] = (), further: bool = False, placeholders: bool = True) -> str:
     """The linkage input's SELECT; `further` (has_further_contacts) adds FURTHER_CONTACTS and CONTACT_KEYS;
-    `placeholders` reads the values placeholders.refresh listed as empty (its table must exist). `counts`: a table
-    of the name counts (input_scope.COUNTS_SQL) read instead of counting; `scope`: a table of the records (source,
-    source_record_id) whose rows are built, the others left out (input_scope)."""
-    names = f"""first_names AS (SELECT v, first_n AS n, canonical FROM {counts} WHERE first_n > 0),
-     last_names AS (SELECT v, last_n AS n FROM {counts} WHERE last_n > 0),""" if counts else """\
-first_names AS (SELECT first_name_norm AS v, count(*) AS n, any_value(first_name_canonical) AS canonical
-                     FROM staging.person_records GROUP BY 1),
-     last_names AS (SELECT last_name_norm AS v, count(*) AS n FROM staging.person_records GROUP BY 1),"""
-    scoped = f" SEMI JOIN {scope} USING (source, source_record_id)" if scope else ""
+    `placeholders` reads the values placeholders.refresh listed as empty (its table must exist)."""
     # Names are validated identifiers (config._identifiers, and re-checked above): safe in a JSON path.
     ids = "".join(f"\n    json_extract_string(identifiers, '$.{n}') AS {IDENTIFIER_PREFIX}{n},"
                   for n in identifiers)
@@ -168,10 +157,12 @@ first_names AS (SELECT first_name_norm AS v, count(*) AS n, any_value(first_name
 -- A record with one name, typed in the first-name field, whose value the data use as a surname more often than as
 -- a first name ('descamps' alone on a ticket), is read as a surname: as a first name it would contradict the
 -- person's real first name on every other record (a veto on household data) and never meet their surname.
-WITH {names}
+WITH first_names AS (SELECT first_name_norm AS v, count(*) AS n, any_value(first_name_canonical) AS canonical
+                     FROM staging.person_records GROUP BY 1),
+     last_names AS (SELECT last_name_norm AS v, count(*) AS n FROM staging.person_records GROUP BY 1),
      -- an e-mail or phone many people hold is no one's (placeholders.py): read as empty, in the hash too
      persons AS (
-         SELECT * {_WITHOUT_PLACEHOLDERS if placeholders else ""} FROM staging.person_records{scoped}),
+         SELECT * {_WITHOUT_PLACEHOLDERS if placeholders else ""} FROM staging.person_records),
      records AS (
          SELECT p.*, p.last_name_norm IS NULL AND coalesce(l.n, 0) > coalesce(f.n, 0) AS surname_in_first_name,
                 -- the mailbox's words: read only for a record without a surname (a regex on every e-mail cost more)
@@ -219,28 +210,20 @@ LINKAGE_INPUT_SQL = linkage_input_sql(placeholders=False)
 _ROW_HASHES = "SELECT unique_id, hash(r) AS h FROM {} r"
 
 
-def write_linkage_input(con: duckdb.DuckDBPyConnection, candidate: str, scope: str | None = None,
-                        remember: Callable[[], object] | None = None) -> int | None:
+def write_linkage_input(con: duckdb.DuckDBPyConnection, candidate: str) -> int | None:
     """Bring identity.linkage_input to `candidate` (a table of linkage_input_sql's rows), in one transaction: only
     the rows that differ, appeared or left are deleted and inserted (a day changes ~1 % of them; writing the whole
     table cost more than the query). Written whole (returns None) when the table is missing or of other columns;
-    else returns the rows replaced. Rows appended are out of unique_id order: a reader that needs an order asks.
-    `scope`: `candidate` holds the rows of those records only (linkage_input_sql's `scope`), the others are kept.
-    `remember` runs inside the transaction (input_scope.remember_reading)."""
+    else returns the rows replaced. Rows appended are out of unique_id order: a reader that needs an order asks."""
     same = table_exists(con, "identity.linkage_input") and con.execute("DESCRIBE identity.linkage_input").fetchall() \
         == con.execute(f"DESCRIBE {candidate}").fetchall()
-    assert same or scope is None, "a scoped build needs the input it completes"
-    stored = "identity.linkage_input" if scope is None else \
-        f"(SELECT * FROM identity.linkage_input SEMI JOIN {scope} USING (source, source_record_id))"
     with transaction(con):
-        if remember:
-            remember()
         if not same:
             con.execute(f"CREATE OR REPLACE TABLE identity.linkage_input AS SELECT * FROM {candidate} ORDER BY unique_id")
             return None
         con.execute(f"""CREATE OR REPLACE TEMP TABLE _linkage_differs AS
             SELECT unique_id FROM ({_ROW_HASHES.format(candidate)}) n
-            FULL JOIN ({_ROW_HASHES.format(stored)}) o USING (unique_id)
+            FULL JOIN ({_ROW_HASHES.format("identity.linkage_input")}) o USING (unique_id)
             WHERE n.h IS DISTINCT FROM o.h""")
         con.execute("DELETE FROM identity.linkage_input WHERE unique_id IN (SELECT unique_id FROM _linkage_differs)")
         con.execute(f"""INSERT INTO identity.linkage_input SELECT * FROM {candidate}
