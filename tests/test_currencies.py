@@ -88,6 +88,10 @@ def test_each_amount_is_converted_from_its_own_currency_and_one_without_a_rate_i
         assert con.execute("SELECT source_record_id, currency, reason FROM golden.unconverted_amounts").fetchall() \
             == [("O4", "USD", "no USD->EUR rate in the exchange rates file")]
     assert _revenue(settings) == pytest.approx({"A1": 123.0, "A2": 50.0, "A3": 0.0})
+    with duckdb.connect(str(settings.restricted), read_only=True) as con:  # customer service: as delivered
+        assert con.execute("SELECT source_record_id, amount, currency FROM marts.customer_timeline "
+                           "WHERE activity_type = 'order' ORDER BY 1").fetchall() == [
+            ("O1", 100.0, "EUR"), ("O2", 20.0, "GBP"), ("O3", 40.0, "CHF"), ("O4", 10.0, "USD"), ("O5", 10.0, "GBP")]
     with duckdb.connect(str(settings.published), read_only=True) as con:  # what marketing reads: euros only
         assert con.execute("SELECT sum(revenue) FROM marts.segment_summary").fetchall()[0][0] == pytest.approx(173.0)
         assert sorted(r[0] for r in con.execute("SELECT monetary FROM marts.customer_360").fetchall()) \
