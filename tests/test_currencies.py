@@ -16,6 +16,7 @@ import pytest
 
 from pipeline.config import Settings, SourcesFileError, load_sources
 from pipeline.extract import read_source
+from pipeline.golden.currency import RatesFileError, read_rates
 from pipeline.normalise.values import parse_decimal, parse_money
 from pipeline.staging import stage_source
 from tests.conftest import materialise
@@ -150,3 +151,18 @@ sources:
     path.write_text(path.read_text().replace("currency: chf", "currency: euros"), encoding="utf-8")
     with pytest.raises(SourcesFileError, match="no ISO 4217 currency code"):
         load_sources(path)
+
+
+def test_the_rates_file_gives_rates_into_the_house_currency_and_names_a_bad_line(tmp_path):
+    path = tmp_path / "exchange_rates.csv"
+    assert read_rates(path, "EUR").empty  # absent: no rate, every other currency left out
+    path.write_text(RATES + ",usd,eur,0.9\n", encoding="utf-8")
+    rates = {(c, str(d)): r for c, d, r in read_rates(path, "EUR").itertuples(index=False)}
+    assert rates == pytest.approx({("GBP", "2026-01-01"): 1.15, ("GBP", "2026-10-05"): 1.30,
+                                   ("CHF", "2026-01-01"): 1.25, ("USD", "0001-01-01"): 0.9})
+    path.write_text(RATES + "2026-13-01,USD,EUR,0.9\n", encoding="utf-8")
+    with pytest.raises(RatesFileError, match="exchange_rates.csv, line 6"):
+        read_rates(path, "EUR")
+    path.write_text(RATES + "2026-11-01,USD,EUR,-1\n", encoding="utf-8")
+    with pytest.raises(RatesFileError, match="line 6: a rate is a positive number"):
+        read_rates(path, "EUR")
