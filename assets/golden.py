@@ -35,6 +35,7 @@ from pipeline.golden.candidates import CUSTOMER_ACTIVITIES_SQL, GOLDEN_CANDIDATE
 from pipeline.golden.consent import CONSENT_EVENTS_SQL, CONSENT_STATE_SQL, point_consent_state_sql
 from pipeline.golden.contact_points import CONTACT_POINTS_SQL
 from pipeline.golden.currency import (
+    EMPTY_UNCONVERTED_SQL,
     UNCONVERTED,
     foreign_amounts,
     rates_version,
@@ -189,8 +190,11 @@ def customer_activity(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
                                  CUSTOMER_ACTIVITIES_WITH_STITCHED_SESSIONS_SQL, as_purged=True,
                                  as_of=settings.reference_date, currency=settings.currency)
     with duckdb.get_connection() as con:
-        changes.merge_customers(con, UNCONVERTED, unconverted_sql(foreign),
-                                CUSTOMER_ACTIVITIES_WITH_STITCHED_SESSIONS_SQL, currency=settings.currency)
+        if foreign:
+            changes.merge_customers(con, UNCONVERTED, unconverted_sql(foreign),
+                                    CUSTOMER_ACTIVITIES_WITH_STITCHED_SESSIONS_SQL, currency=settings.currency)
+        else:  # every amount in the house currency: none to list (no scan of every activity for it)
+            con.execute(EMPTY_UNCONVERTED_SQL)
         left_out = con.execute(f"SELECT currency, source, count(*) FROM {UNCONVERTED} GROUP BY ALL ORDER BY ALL"
                                ).fetchall()
     if left_out:  # currency codes, source names and counts: no personal value

@@ -129,6 +129,11 @@ def unconverted_sql(foreign: bool) -> str:
                  AND customer_id NOT IN (SELECT customer_id FROM golden.excluded_customers)"""
 
 
+# golden.unconverted_amounts when every amount is in the house currency (unconverted_sql's columns).
+EMPTY_UNCONVERTED_SQL = f"""CREATE OR REPLACE TABLE {UNCONVERTED} (customer_id VARCHAR, source VARCHAR,
+    source_record_id VARCHAR, activity_type VARCHAR, occurred_at TIMESTAMP, currency VARCHAR, reason VARCHAR)"""
+
+
 # An activity whose amount is revenue (golden.customer_activity): orders and receipts neither cancelled nor returned.
 PURCHASE = "activity_type IN ('order', 'store_purchase')"
 REVENUE = f"{PURCHASE} AND coalesce(status, '') NOT IN ('cancelled', 'returned')"
