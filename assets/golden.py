@@ -34,6 +34,14 @@ from pipeline.golden.activity import ROLLING_WINDOW_DAYS, activity_summary_sql
 from pipeline.golden.candidates import CUSTOMER_ACTIVITIES_SQL, GOLDEN_CANDIDATES_SQL
 from pipeline.golden.consent import CONSENT_EVENTS_SQL, CONSENT_STATE_SQL, point_consent_state_sql
 from pipeline.golden.contact_points import CONTACT_POINTS_SQL
+from pipeline.golden.currency import (
+    EMPTY_UNCONVERTED_SQL,
+    UNCONVERTED,
+    foreign_amounts,
+    rates_version,
+    unconverted_sql,
+    write_rates,
+)
 from pipeline.golden.households import build_households
 from pipeline.golden.overrides import OVERRIDDEN_CUSTOMERS_SQL, apply_overrides
 from pipeline.golden.privacy import (
@@ -107,8 +115,9 @@ def changed_customers(duckdb: DuckDBResource, settings: RunSettings, config: Cha
     run)."""
     windows = (*ROLLING_WINDOW_DAYS, settings.retention_days, settings.repermission_days)
     with duckdb.get_connection() as con:
-        found = changes.changed_customers(con, settings.reference_date, changes.code_version(*windows), windows,
-                                          full=config.full)
+        # other rates or house currency: every customer's totals are recomputed
+        version = changes.code_version(*windows, rates_version(settings.rates_file, settings.currency))
+        found = changes.changed_customers(con, settings.reference_date, version, windows, full=config.full)
         return dg.MaterializeResult(metadata={**table_metadata(con, changes.CHANGED), "mode": found.mode,
                                               "reason": found.reason,
                                               **{f"customers_{why}": n for why, n in found.counts.items()}})
@@ -170,10 +179,31 @@ def customer_profile(duckdb: DuckDBResource) -> dg.MaterializeResult:
 
 @GOLDEN_STEP.asset(ACTIVITY, deps=[ACTIVITIES, CUSTOMER_XREF, STITCHED_SESSIONS, CHANGED_CUSTOMERS, EXCLUDED],
                     group_name=GROUP)
-def customer_activity(duckdb: DuckDBResource, settings: RunSettings) -> dg.MaterializeResult:
-    """Purchases online and offline, revenue, store visits, service contacts, complaints, reviews, stitched sessions."""
-    return build_customer_rows(duckdb, "golden.customer_activity", activity_summary_sql(),
-                       CUSTOMER_ACTIVITIES_WITH_STITCHED_SESSIONS_SQL, as_purged=True, as_of=settings.reference_date)
+def customer_activity(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
+                      settings: RunSettings) -> dg.MaterializeResult:
+    """Purchases online and offline, revenue (in the house currency), store visits, service contacts, complaints,
+    reviews, stitched sessions; the amounts no rate converts, with why, in golden.unconverted_amounts."""
+    with duckdb.get_connection() as con:
+        rates = write_rates(con, settings.rates_file, settings.currency)
+        foreign = foreign_amounts(con, settings.currency)
+    result = build_customer_rows(duckdb, "golden.customer_activity", activity_summary_sql(foreign),
+                                 CUSTOMER_ACTIVITIES_WITH_STITCHED_SESSIONS_SQL, as_purged=True,
+                                 as_of=settings.reference_date, currency=settings.currency)
+    with duckdb.get_connection() as con:
+        if foreign:
+            changes.merge_customers(con, UNCONVERTED, unconverted_sql(foreign),
+                                    CUSTOMER_ACTIVITIES_WITH_STITCHED_SESSIONS_SQL, currency=settings.currency)
+        else:  # every amount in the house currency: none to list (no scan of every activity for it)
+            con.execute(EMPTY_UNCONVERTED_SQL)
+        left_out = con.execute(f"SELECT currency, source, count(*) FROM {UNCONVERTED} GROUP BY ALL ORDER BY ALL"
+                               ).fetchall()
+    if left_out:  # currency codes, source names and counts: no personal value
+        context.log.warning(
+            f"{sum(n for *_, n in left_out)} revenue amount(s) in a currency with no rate into {settings.currency} "
+            f"left out of every total: {listed([f'{n} in {c} ({s})' for c, s, n in left_out], 10)}; add their rates "
+            f"to {settings.rates_file.name} (golden.unconverted_amounts says which and why)")
+    return dg.MaterializeResult(metadata={**result.metadata, "currency": settings.currency, "exchange_rates": rates,
+                                          "amounts_unconverted": sum(n for *_, n in left_out)})
 
 
 @GOLDEN_STEP.asset(CONSENT_EVENTS, deps=[ACTIVITIES, CUSTOMER_XREF, CHANGED_CUSTOMERS], group_name=GROUP)

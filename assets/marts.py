@@ -212,10 +212,11 @@ def segment_history(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
 
 
 @MARTS_STEP.asset(CUSTOMER_TIMELINE, deps=[CUSTOMER_360, STITCHED_SESSIONS], group_name=GROUP)
-def customer_timeline(duckdb: DuckDBResource) -> dg.MaterializeResult:
+def customer_timeline(duckdb: DuckDBResource, settings: RunSettings) -> dg.MaterializeResult:
     """Every order, receipt, visit, ticket, review, session and consent event of each published customer, with
-    channel, source and amount (restricted copy only)."""
-    return build_customer_rows(duckdb, "marts.customer_timeline", CUSTOMER_TIMELINE_SQL, *CUSTOMER_TIMELINE_VIEWS)
+    channel, source and amount in its currency (restricted copy only)."""
+    return build_customer_rows(duckdb, "marts.customer_timeline", CUSTOMER_TIMELINE_SQL, *CUSTOMER_TIMELINE_VIEWS,
+                               currency=settings.currency)
 
 
 # MARTS_CONTACT_POINTS: listed so that the history is taken after every mart it could purge from.

@@ -92,6 +92,7 @@ def published_marts(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
     share(target, GROUP_MODE if settings.analyst_identifiers else SHARED_MODE)
     return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(target)),
                                           "direct_identifiers": settings.analyst_identifiers,
+                                          "currency": settings.currency,  # of every amount and total it holds
                                           **_holds(context), **_written(copied)})
 
 

@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Literal, get_args
 
+import pycountry
 import yaml
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -36,7 +37,8 @@ CONSENT_CHANNELS = ("email", "sms", "phone", "post")
 SOURCE_KEYS = {
     "name", "description", "channel", "format", "files", "encoding", "delimiter", "decimal",
     "country", "trust_rank", "record_id", "updated_at", "date_formats", "person", "activity",
-    "person_ref", "purpose", "identifiers", "deleted", "delivery", "sheet", "more_contacts", "missing_values",
+    "person_ref", "purpose", "identifiers", "deleted", "delivery", "sheet", "more_contacts", "currency",
+    "missing_values",
 }
 # What exporting software writes in a cell that holds no value: SQL's NULL (`null` in lower case), MySQL's and
 # PostgreSQL's COPY `\N`, Python's None, pandas' and numpy's NaN, a spreadsheet's #N/A, N/A. Read as an empty cell
@@ -131,6 +133,9 @@ class Source:
     # kind (CONTACT_KINDS) -> the columns holding further values of it, one value each (staging_changes.fingerprint
     # adds it when set, as `deleted`: a source without it keeps its fingerprint).
     more_contacts: dict[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
+    # The ISO 4217 currency of its amounts that write none (`currency:`, or `amount: {column:, currency:}`); None:
+    # the house currency (Settings.currency). In the repr: a source staged before currencies were kept is restaged.
+    currency: str | None = None
     # the cells read as empty (MISSING_VALUES); out of the repr as `deleted` (staging_changes.fingerprint adds them)
     missing_values: tuple[str, ...] = field(default=MISSING_VALUES, repr=False)
 
@@ -188,6 +193,14 @@ def _column_spec(where: str, key: str, spec, date: bool = False) -> str | tuple[
     expected = "a column name or {year: , month: , day: } columns" if date else \
         "a column name or a list of two or more columns"
     _fail(where, f"'{key}' must be {expected}, not {spec!r}")
+
+
+def currency_code(where: str, code) -> str:
+    """An ISO 4217 code, upper case (`gbp` is GBP); SourcesFileError otherwise."""
+    text = str(code).strip().upper()
+    if pycountry.currencies.get(alpha_3=text) is None:
+        raise SourcesFileError(f"{where}: {code!r} is no ISO 4217 currency code (EUR, GBP, USD, CHF, ...)")
+    return text
 
 
 def _delimiter(where: str, raw) -> str:
@@ -374,6 +387,13 @@ def _parse_source(raw: dict, defaults: dict, index: int) -> Source:
                                   **{f"identifiers.{n}": c for n, c in identifiers.items()}})
     activity = dict(raw.get("activity") or {})
     activity_type = activity.pop("type", None)
+    currency = merged.get("currency")
+    if isinstance(activity.get("amount"), dict):  # a column-level currency: `amount: {column: total, currency: GBP}`
+        spec = activity["amount"]
+        if set(spec) - {"column", "currency"} or not isinstance(spec.get("column"), str) or not spec["column"]:
+            _fail(where, f"'activity.amount' must be a column name or {{column: , currency: }}, not {spec!r}")
+        activity["amount"], currency = spec["column"], spec.get("currency", currency)
+    currency = currency_code(f"{where}, currency", currency) if currency is not None else None
     bad = set(activity) - set(ACTIVITY_FIELDS)
     if bad:
         _fail(where, f"unknown activity field(s) {sorted(bad)}; canonical fields: {ACTIVITY_FIELDS}")
@@ -412,7 +432,7 @@ def _parse_source(raw: dict, defaults: dict, index: int) -> Source:
         date_formats=tuple(formats), person=person, activity_type=activity_type,
         activity=activity, person_ref=person_ref, purpose=purpose, identifiers=identifiers,
         deleted=deleted, delivery=delivery, name_order=name_order, more_contacts=more_contacts,
-        sheet=_sheet(where, raw.get("sheet"), merged["format"]),
+        sheet=_sheet(where, raw.get("sheet"), merged["format"]), currency=currency,
         missing_values=_missing_values(where, merged.get("missing_values")),
     )
     for column in source.mapped_columns:
@@ -577,12 +597,17 @@ class Settings:
     linkage: LinkagePolicy = field(default_factory=LinkagePolicy)
     spark: SparkConfig = field(default_factory=SparkConfig)
     pseudonym_secret: str = field(default="", repr=False)  # C360_PSEUDONYM_KEY; "" = the key file's
+    # The house currency (C360_CURRENCY): that of amounts neither their value nor the sources file give one, and the
+    # one every published total is in (amounts in others converted with the rates of `exchange_rates`).
+    currency: str = "EUR"
+    exchange_rates: Path | None = None  # C360_EXCHANGE_RATES; None = exchange_rates.csv beside the sources file
 
     def __post_init__(self) -> None:
         if self.engine not in ENGINES:
             raise ValueError(f"engine must be one of {ENGINES}, not {self.engine!r} (C360_ENGINE)")
         if isinstance(self.as_of, str):  # a caller's "YYYY-MM-DD": validated here, once
             object.__setattr__(self, "as_of", _day("as_of (C360_AS_OF)", self.as_of))
+        object.__setattr__(self, "currency", currency_code("currency (C360_CURRENCY)", self.currency))
 
     @property
     def reference_date(self) -> date:
@@ -625,6 +650,11 @@ class Settings:
     def sources(self) -> list[Source]:
         return load_sources(self.sources_file)
 
+    @property
+    def rates_file(self) -> Path:
+        """The operator's exchange rates (pipeline/golden/currency.py reads it; absent: no rate)."""
+        return self.exchange_rates or self.sources_file.parent / "exchange_rates.csv"
+
     @classmethod
     def from_env(cls) -> Settings:
         env = os.environ.get
@@ -651,6 +681,8 @@ class Settings:
                 max_incremental_share=float(env("C360_MAX_INCREMENTAL_SHARE", LinkagePolicy.max_incremental_share))),
             spark=SparkConfig.from_env(),
             pseudonym_secret=env("C360_PSEUDONYM_KEY", ""),
+            currency=env("C360_CURRENCY", "").strip() or "EUR",
+            exchange_rates=Path(env("C360_EXCHANGE_RATES")) if env("C360_EXCHANGE_RATES") else None,
         )
 
 

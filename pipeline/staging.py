@@ -574,8 +574,11 @@ def _stage_activities(source: Source, frame: pd.DataFrame, issues: _Issues) -> p
         ts, why = values.parse_datetimes(a.get(f, empty), source.date_formats)
         out[f] = pd.to_datetime(ts)
         issues.add(f, a.get(f, empty), why)
-    amount, why = _parts(a.get("amount", empty), lambda v: None if v is None else values.parse_decimal(v, source.decimal), 2)
+    amount, currency, why = _parts(a.get("amount", empty), lambda v: None if v is None else
+                                   values.parse_money(v, source.decimal, source.currency), 3)
     out["amount"] = pd.to_numeric(amount)
+    # the currency the value writes, else the source's; NULL: the house currency (golden/currency.py)
+    out["currency"] = currency.where(currency.notna() | pd.to_numeric(amount).isna(), source.currency)
     issues.add("amount", a.get("amount", empty), why)
     for f in ("quantity", "rating"):
         num, why = _parts(a.get(f, empty), lambda v: None if v is None else values.parse_count(v, source.decimal), 2)
@@ -682,7 +685,7 @@ PERSON_TYPES = {
 ACTIVITY_TYPES = {
     "source": "VARCHAR", "source_record_id": "VARCHAR", "channel": "VARCHAR", "activity_type": "VARCHAR",
     "person_source": "VARCHAR", "person_record_id": "VARCHAR", "occurred_at": "TIMESTAMP",
-    "closed_at": "TIMESTAMP", "amount": "DOUBLE", "quantity": "INTEGER", "rating": "INTEGER",
+    "closed_at": "TIMESTAMP", "amount": "DOUBLE", "currency": "VARCHAR", "quantity": "INTEGER", "rating": "INTEGER",
     "status": "VARCHAR", "category": "VARCHAR", "store_id": "VARCHAR", "device_id": "VARCHAR",
     "collection_point": "VARCHAR", "consent_channel": "VARCHAR", "consent_action": "VARCHAR",
     "_file": "VARCHAR", "_line": "BIGINT",

@@ -88,24 +88,29 @@ def _distinct(con: duckdb.DuckDBPyConnection, column: str, where: str = "true", 
 def _parse(con: duckdb.DuckDBPyConnection, source: Source, fields: dict[str, str]) -> set[str]:
     """PARSED: what values.py makes of each distinct value DuckDB cannot read as a timestamp and of every distinct
     number, with the reason it is unreadable. Returns the fields with an unreadable value."""
-    parsed = []  # (field, text, timestamp, number, reason)
+    parsed = []  # (field, text, timestamp, number, currency, reason)
     for field in (f for f in TIMESTAMPS if f in fields):
         for text in _distinct(con, fields[field], f"{values.strptime_sql(fields[field], source.date_formats)} IS NULL",
                               values.format_params(source.date_formats)):
             stamp, why = values.parse_datetime(text, source.date_formats)
-            parsed.append((field, text, stamp, None, why))
+            parsed.append((field, text, stamp, None, None, why))
     for field in (f for f in NUMBERS if f in fields):
         for text in _distinct(con, fields[field]):
-            number, why = (values.parse_decimal if field == "amount" else values.parse_count)(text, source.decimal)
-            parsed.append((field, text, None, number, why))
-    field, text, stamp, number, why = zip(*parsed, strict=True) if parsed else ((),) * 5
+            if field == "amount":
+                number, currency, why = values.parse_money(text, source.decimal, source.currency)
+            else:
+                (number, why), currency = values.parse_count(text, source.decimal), None
+            parsed.append((field, text, None, number, currency, why))
+    field, text, stamp, number, currency, why = zip(*parsed, strict=True) if parsed else ((),) * 6
     frame = pd.DataFrame({"field": pd.Series(field, dtype=object), "v": pd.Series(text, dtype=object),
                           "stamp": pd.Series(stamp, dtype="datetime64[us]"),
-                          "number": pd.Series(number, dtype="float64"), "why": pd.Series(why, dtype=object)})
+                          "number": pd.Series(number, dtype="float64"), "currency": pd.Series(currency, dtype=object),
+                          "why": pd.Series(why, dtype=object)})
     with registered(con, _parsed=frame):
         con.execute(f"CREATE OR REPLACE TEMP TABLE {PARSED} AS SELECT field::VARCHAR AS field, v::VARCHAR AS v, "
-                    "stamp::TIMESTAMP AS stamp, number::DOUBLE AS number, why::VARCHAR AS why FROM _parsed")
-    return {f for f, _, _, _, why in parsed if why is not None}
+                    "stamp::TIMESTAMP AS stamp, number::DOUBLE AS number, currency::VARCHAR AS currency, "
+                    "why::VARCHAR AS why FROM _parsed")
+    return {f for f, *_, why in parsed if why is not None}
 
 
 def _insert_activities(con: duckdb.DuckDBPyConnection, source: Source, fields: dict[str, str],
@@ -126,6 +131,8 @@ def _insert_activities(con: duckdb.DuckDBPyConnection, source: Source, fields: d
                $person_source AS person_source, {fields["person_record_id"]} AS person_record_id,
                {stamp("occurred_at")} AS occurred_at, {stamp("closed_at")} AS closed_at,
                {"amount.number" if "amount" in fields else "NULL::DOUBLE"} AS amount,
+               {"CASE WHEN amount.number IS NOT NULL THEN coalesce(amount.currency, $currency) END"
+                if "amount" in fields else "NULL::VARCHAR"} AS currency,
                CAST({number("quantity")} AS INTEGER) AS quantity,
                CASE WHEN {number("rating")} BETWEEN 1 AND 5 THEN CAST({number("rating")} AS INTEGER) END AS rating,
                {", ".join(f"{fields.get(f, 'NULL::VARCHAR')} AS {f}" for f in PASSED)},
@@ -133,6 +140,7 @@ def _insert_activities(con: duckdb.DuckDBPyConnection, source: Source, fields: d
         FROM {ROWS} {joins} WHERE _reason IS NULL ORDER BY _file, _line"""
     con.execute(sql, named(sql, source=source.name, channel=source.channel, type=source.activity_type,
                            person_source=source.person_ref.source if source.person_ref else source.name,
+                           currency=source.currency,
                            **values.format_params(source.date_formats)))
     for f in (f for f in parsed if f in unreadable):  # a day's few rows seldom hold one: no statement then
         con.execute(f"""INSERT INTO staging.field_issues BY NAME

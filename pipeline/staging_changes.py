@@ -122,6 +122,8 @@ def _create_tables(con: duckdb.DuckDBPyConnection, fresh: bool) -> None:
         source VARCHAR, drop VARCHAR, records BIGINT, believed_at TIMESTAMP)""")
     # Set by the blocking validation check once the file's person records passed it (see assets/quality.py).
     con.execute("ALTER TABLE staging.staged_files ADD COLUMN IF NOT EXISTS validated BOOLEAN DEFAULT false")
+    # An amount's currency (kept since 2026-11-29): every source is restaged then, its Source having a new field.
+    con.execute("ALTER TABLE staging.activities ADD COLUMN IF NOT EXISTS currency VARCHAR")
 
 
 def _insert(con: duckdb.DuckDBPyConnection, staged: Staged) -> None:

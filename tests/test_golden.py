@@ -224,10 +224,10 @@ def test_revenue_does_not_depend_on_the_order_purchases_are_added_in():
     frame = pd.DataFrame({"customer_id": [c for c, _ in amounts], "amount": [a for _, a in amounts],
                           "source_record_id": [f"O{i}" for i in range(len(amounts))], "activity_type": "order",
                           "status": "paid", "channel": "online", "occurred_at": pd.Timestamp("2026-11-01"),
-                          "category": None, "rating": None, "store_id": None})
+                          "category": None, "rating": None, "store_id": None, "currency": None})
     with duckdb.connect() as con:
         con.register("customer_activities_stitched", frame)
         scope(con, full=True)
         totals = con.execute(f"SELECT customer_id, revenue_online, revenue_12m FROM ({activity_summary_sql()}) "
-                             "ORDER BY customer_id", {"as_of": "2026-11-28"}).fetchall()
+                             "ORDER BY customer_id", {"as_of": "2026-11-28", "currency": "EUR"}).fetchall()
     assert totals == [("C1", 0.6, 0.6), ("C2", 0.6, 0.6)]

@@ -73,7 +73,7 @@ KEEP = {"customer_id", "source", "source_record_id", "unique_id", "unique_id_l",
         "consent_channel", "consent_action", "action", "state", "state_source", "state_source_record_id",
         "collection_point", "contact_point_kind", "kind", "phone_kind", "item", "command", "run_id", "change",
         "record_hash", "household_id", "cluster_key", "component", "identity_events", "attribution",
-        "_file", "_line", "_drop", "_loaded_at", "applied",
+        "_file", "_line", "_drop", "_loaded_at", "applied", "currency",
         # A device id stays on the sessions of a device another customer shares (it is theirs too, and stitching
         # their anonymous sessions depends on it); a device only purged customers used is purged with them.
         "device_id"}

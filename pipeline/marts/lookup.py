@@ -98,8 +98,8 @@ CARD_SQL = {
                          FROM marts.contact_points WHERE customer_id = ? ORDER BY kind, last_seen_at DESC""",
     "consent history": """SELECT occurred_at, channel, action, contact_point, source, source_record_id, collection_point
                           FROM marts.consent_history WHERE customer_id = ? ORDER BY occurred_at""",
-    "timeline (latest 50)": """SELECT occurred_at, activity_type, channel, source, source_record_id, amount, status,
-                                      category FROM marts.customer_timeline WHERE customer_id = ?
+    "timeline (latest 50)": """SELECT occurred_at, activity_type, channel, source, source_record_id, amount, currency,
+                                      status, category FROM marts.customer_timeline WHERE customer_id = ?
                                ORDER BY occurred_at DESC NULLS LAST LIMIT 50""",
     "source records": "SELECT source, source_record_id FROM marts.customer_xref WHERE customer_id = ? ORDER BY ALL",
 }

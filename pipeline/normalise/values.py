@@ -10,6 +10,7 @@ from datetime import date, datetime, timedelta
 
 import numpy as np
 import pandas as pd
+import pycountry
 
 from pipeline.config import EPOCH_UNITS, SERIAL_DAYS
 from pipeline.normalise import missing
@@ -176,22 +177,36 @@ def parse_birth_dates(values: list[str], formats: tuple[str, ...], today: date) 
 
 
 _NUMBER_MARKS = re.compile(r"[\s\u00a0\u202f'’€$£¥₹₽₺₩]")  # thousands separators and currency signs, dropped
+# The currency each sign writes. `$` and `¥` write several: the source's declared currency when it is one of them
+# (a Canadian shop's `$12`), else the first, the most traded.
+_SIGNS = {"€": ("EUR",), "£": ("GBP",), "$": ("USD", "CAD", "AUD", "NZD", "HKD", "SGD", "MXN"), "¥": ("JPY", "CNY"),
+          "₹": ("INR",), "₽": ("RUB",), "₺": ("TRY",), "₩": ("KRW",)}
+# A dollar's country before its sign (`US$`, `C$`, `HK$`): that dollar, whatever the declared currency.
+_DOLLARS = re.compile(r"(?<![A-Za-z])(US|CA|C|AU|A|NZ|HK|SG|S|MX)\$")
+_DOLLAR_CODES = {"US": "USD", "CA": "CAD", "C": "CAD", "AU": "AUD", "A": "AUD", "NZ": "NZD", "HK": "HKD",
+                 "SG": "SGD", "S": "SGD", "MX": "MXN"}
 # Currencies written in words beside an amount, in any case (`12.50 eur`, `chf 3`, `12 euros`): the ISO 4217 codes of
-# the most traded currencies (BIS Triennial Survey, ~35) and a few currency names. Only these: a word that is not one
-# (`12 apples`, `3 cup`: CUP is Cuba's peso, and a unit) stays a field issue, never an amount. Any other code of three
-# upper-case letters is read too (`CHF 12.50`, `12,50 EUR`), as before.
-_CURRENCY_WORDS = frozenset(["usd", "eur", "jpy", "gbp", "cny", "aud", "cad", "chf", "hkd", "sgd", "sek", "krw",
-    "nok", "nzd", "inr", "mxn", "twd", "zar", "brl", "dkk", "pln", "thb", "ils", "idr", "czk", "aed", "try", "huf",
-    "clp", "sar", "php", "myr", "cop", "rub", "ron", "euro", "euros", "dollar", "dollars", "franc", "francs",
-    "pound", "pounds", "yen", "yuan", "zloty", "zlotys", "krona", "kronor", "krone", "kroner", "kr"])
-# A word before or after the amount (the spaces are dropped by then): a currency when _currency says so.
+# the most traded currencies (BIS Triennial Survey, ~35) and a few currency names, each with the currencies it may
+# name (as _SIGNS). Only these: a word that is not one (`12 apples`, `3 cup`: CUP is Cuba's peso, and a unit) stays a
+# field issue, never an amount. Any other code of three upper-case letters is read too (`CHF 12.50`, `12,50 EUR`).
+_CURRENCY_WORDS = {code.lower(): (code,) for code in (
+    "USD", "EUR", "JPY", "GBP", "CNY", "AUD", "CAD", "CHF", "HKD", "SGD", "SEK", "KRW", "NOK", "NZD", "INR", "MXN",
+    "TWD", "ZAR", "BRL", "DKK", "PLN", "THB", "ILS", "IDR", "CZK", "AED", "TRY", "HUF", "CLP", "SAR", "PHP", "MYR",
+    "COP", "RUB", "RON")} | {name: codes for names, codes in (
+        (("euro", "euros"), ("EUR",)), (("dollar", "dollars"), _SIGNS["$"]), (("franc", "francs"), ("CHF",)),
+        (("pound", "pounds"), ("GBP",)), (("yen",), ("JPY",)), (("yuan",), ("CNY",)), (("zloty", "zlotys"), ("PLN",)),
+        (("krona", "kronor"), ("SEK",)), (("krone", "kroner"), ("NOK", "DKK")), (("kr",), ("SEK", "NOK", "DKK")))
+    for name in names}
+# A word before or after the amount (the spaces are dropped by then): a currency when _currency_of says so.
 _CURRENCY_CODE = re.compile(r"^[A-Za-z]{2,7}(?=[-+(\d.,])|(?<=[\d.,)-])[A-Za-z]{2,7}$")
 
 
-def _currency(word: re.Match) -> str:
-    """'' for a currency's code or name (see _CURRENCY_WORDS), the word itself otherwise."""
-    text = word[0]
-    return "" if len(text) == 3 and text.isupper() or text.lower() in _CURRENCY_WORDS else text
+def _currency_of(word: str, declared: str | None) -> str | None:
+    """The ISO code a currency's code, name or sign writes (see _CURRENCY_WORDS, _SIGNS), None for any other word."""
+    codes = (word,) if len(word) == 3 and word.isupper() else _SIGNS.get(word) or _CURRENCY_WORDS.get(word.lower())
+    if not codes:
+        return None
+    return declared if declared in codes else codes[0]
 
 
 _NUMBER = re.compile(r"[+-]?(?:\d[\d.,]*|[.,]\d+)(?:[eE][+-]?\d+)?")
@@ -222,16 +237,42 @@ def parse_decimal(value: object, decimal: str = ".") -> tuple[float | None, str 
     number in a source declaring ',') are decimals, '1.234,56' is 1234.56 under either; each was read with the mark
     dropped (1250, 125, 123456: a price a hundred times too high, a quantity of 15, a rating of 45), silently. A
     currency's sign or ISO code around the amount (`CHF 12.50`) and accounting's negatives (`(12,00)`, `12,00-`)
-    are read: each was a field issue, the amount left out of the customer's revenue."""
+    are read: each was a field issue, the amount left out of the customer's revenue. parse_money also says which
+    currency the value wrote."""
+    number, _, why = parse_money(value, decimal)
+    return number, why
+
+
+def parse_money(value: object, decimal: str = ".", declared: str | None = None) -> tuple[float | None, str | None,
+                                                                                           str | None]:
+    """(amount, the ISO 4217 code of the currency its sign, code or name writes (None when it writes none), the reason
+    it is unreadable). `declared`: the source's currency (sources file), which decides what an ambiguous sign means
+    (`$12` is CAD where CAD is declared). Until 2026-11-29 the currency was dropped, and `CHF 12.50` added up with
+    euros. A value writing two currencies (`€12 USD`) is a field issue: which one it is in is unknowable."""
     if missing(value):
-        return None, None
-    text = _NUMBER_MARKS.sub("", str(value))
+        return None, None, None
+    text = str(value)
+    found = {_DOLLAR_CODES[m] for m in _DOLLARS.findall(text)}
+    text = _DOLLARS.sub("", text)
+    found |= {_currency_of(sign, declared) for sign in _SIGNS if sign in text}
+    text = _NUMBER_MARKS.sub("", text)
     number = _number(text, decimal)
     if number is None:  # a currency's code or an accounting sign around it, read only where the plain number is not
-        text, sign = _signed(_CURRENCY_CODE.sub(_currency, text))
-        unsigned = _number(_CURRENCY_CODE.sub(_currency, text), decimal) if sign else None  # `(CHF 3.20)`: inside
+        def word(match: re.Match) -> str:
+            code = _currency_of(match[0], declared)
+            if code:
+                found.add(code)
+            return "" if code else match[0]
+        text, sign = _signed(_CURRENCY_CODE.sub(word, text))
+        unsigned = _number(_CURRENCY_CODE.sub(word, text), decimal) if sign else None  # `(CHF 3.20)`: inside
         number = None if unsigned is None else sign * unsigned
-    return (number, None) if number is not None else (None, f"'{value}' is not a number (decimal mark '{decimal}')")
+    if number is None:
+        return None, None, f"'{value}' is not a number (decimal mark '{decimal}')"
+    if unknown := sorted(c for c in found if pycountry.currencies.get(alpha_3=c) is None):
+        return None, None, f"'{value}': {unknown[0]} is no ISO 4217 currency code"
+    if len(found) > 1:
+        return None, None, f"'{value}' writes two currencies ({', '.join(sorted(found))})"
+    return number, next(iter(found), None), None
 
 
 # The range of the INTEGER columns counts are staged in (staging.activities quantity and rating).
