@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import warnings
 from collections.abc import Callable
 
 import dagster as dg
@@ -22,6 +23,19 @@ from pipeline.private_text import scrub
 # Dagster's own errors (a failed blocking check, an interrupted run) and a `dg.Failure` an op raises on purpose (its
 # description written for the operator, counts only): their messages are not a library's quoting a value.
 PASSED = (dg.DagsterError, dg.Failure)
+
+
+_FORMAT = warnings.formatwarning
+
+
+def _scrubbed_warning(message, category, filename, lineno, line=None) -> str:
+    return _FORMAT(scrub(str(message)), category, filename, lineno, line)
+
+
+# A library's warning is printed to the process's stderr: the CLI's, a launched run's compute log. pandas quotes the
+# value it half read (`Parsed string "12/03/2024 MARIE" included an un-recognized timezone "MARIE"`): every warning
+# is scrubbed as a step's error is, in every process that runs an op (they all import this module to build the job).
+warnings.formatwarning = _scrubbed_warning
 
 
 class StepError(Exception):

@@ -1,6 +1,6 @@
 """A library's message with the values it quotes left out: the one owner of that rule, for whatever leaves a run as text
 (a failed step's error, assets/errors.py; a training session Splink refused; a warning a library prints to a run's
-compute log, assets/errors.py's `quiet_warnings`).
+compute log: assets/errors.py).
 
 The messages of DuckDB, pandas, PyYAML, email-validator and Python itself quote the value they choke on, mostly between
 quotes (`Could not convert string 'marie@x.fr' to INT32`, a YAML error's copy of the broken line) but often not:

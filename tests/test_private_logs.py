@@ -133,3 +133,14 @@ def test_every_file_a_cli_run_writes_is_owner_only_but_the_analysts_copy(tmp_pat
                 for root in (settings.warehouse.parent, home) for p in [root, *root.rglob("*")]
                 if p.stat().st_mode & 0o077 and p not in (settings.published, home, settings.warehouse.parent)}
     assert readable == {}
+
+
+def test_a_library_s_warning_printed_by_a_run_leaves_the_value_it_half_read_out():
+    # A warning goes to the process's stderr (the CLI's, a launched run's compute log), past the steps' error
+    # scrubbing: pandas quotes the whole cell it read a "timezone" from (here a name).
+    code = ("import assets.errors, pandas as pd, warnings; warnings.simplefilter('always'); "
+            "pd.to_datetime('2024-01-01 10:00 ZYXWV'); "
+            "warnings.warn('mailbox zz.leak@example.org unknown')")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parents[1])
+    assert done.returncode == 0 and "FutureWarning" in done.stderr and "UserWarning" in done.stderr, done.stderr
+    assert "ZYXWV" not in done.stderr and "zz.leak" not in done.stderr, done.stderr
