@@ -55,16 +55,16 @@ LANDLINE_NAME_KEYS_SQL = """
     SELECT source, source_record_id, d.dated, d.exact,
            sha256('landline_name:' || landline || ':' || first_name_canonical || ':' || last_name_norm || ':'
                   || d.day) AS identifier_hash
-    FROM (SELECT p.source, p.source_record_id, p.first_name_canonical, p.last_name_norm, l.landline,
-                 p.birth_date IS NOT NULL AS dated, coalesce(CAST(p.birth_date AS VARCHAR), '') AS born
+    FROM (SELECT p.source, p.source_record_id, p.first_name_canonical, p.last_name_norm,
+                 p.birth_date IS NOT NULL AS dated, coalesce(CAST(p.birth_date AS VARCHAR), '') AS born,
+                 unnest(list_distinct(list_filter([CASE WHEN p.phone_kind = 'landline' THEN p.phone END]
+                                                  || coalesce(c.landlines, []), lambda x: x IS NOT NULL))) AS landline
           FROM staging.person_records p JOIN ({records}) r USING (source, source_record_id)
-          JOIN (SELECT source, source_record_id, phone AS landline FROM staging.person_records
-                WHERE phone_kind = 'landline' AND phone IS NOT NULL
-                UNION
-                SELECT source, source_record_id, contact_key FROM staging.person_contacts
-                WHERE kind = 'phone' AND phone_kind = 'landline' AND contact_key IS NOT NULL) l
+          LEFT JOIN (SELECT source, source_record_id, list(contact_key) AS landlines FROM staging.person_contacts
+                     WHERE kind = 'phone' AND phone_kind = 'landline' AND contact_key IS NOT NULL GROUP BY ALL) c
           USING (source, source_record_id)
-          WHERE p.first_name_canonical IS NOT NULL AND p.last_name_norm IS NOT NULL) k,
+          WHERE p.first_name_canonical IS NOT NULL AND p.last_name_norm IS NOT NULL
+            AND (p.phone_kind = 'landline' OR c.landlines IS NOT NULL)) k,
          LATERAL (SELECT k.dated, true AS exact, k.born AS day
                   UNION ALL SELECT true, false, '' WHERE k.dated) d"""
 # A record's key matches a registered one unless the registered key is an erased person's undated one and the record
