@@ -5,49 +5,41 @@ stderr, a scheduler's log) and, for runs launched by the UI, the schedule or the
 messages of DuckDB, pandas, PyYAML and Python itself quote the value they choke on: `Could not convert string
 'marie@x.fr' to INT32`, `invalid literal for int(): '0612345678'`, a YAML error's copy of the broken line of a
 steward's decisions file with the e-mail on it. Every op is wrapped by `values_left_out`: an exception leaves
-the step as a `StepError` naming the original type, with quoted spans, source snippets (a line and the `^` line under
-it), DuckDB's `with value X` and anything holding an `@` replaced by `…`, and without its cause chain (whose messages
-quote the same values). The stack (files, lines, code) is kept. Dagster's own errors and an op's `dg.Failure` pass.
+the step as a `StepError` naming the original type, its message scrubbed (pipeline/private_text.py, the one owner of
+what counts as a value in a message), and without its cause chain (whose messages quote the same values). The stack (files, lines, code) is kept. Dagster's own errors and an op's `dg.Failure` pass.
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
-import re
+import warnings
 from collections.abc import Callable
 
 import dagster as dg
 
-MARK = "…"
-_CARET = re.compile(r"\s*\^+\s*")  # the line under a quoted source line pointing at the fault (YAML, DuckDB)
-# A quote that opens a value (at the line's start, after a space or `([{=:,`; not `can't`), up to the last quote of
-# the same kind on the line (`'O'Brien'` whole), or to the line's end when none closes it (a YAML error's excerpt).
-_QUOTED = re.compile(r"""(?<![^\s(\[{=:,])(['"]).*\1|(?<![^\s(\[{=:,])['"].*$""")
-_VALUE = re.compile(r"\b(with value) \S+")  # DuckDB: `Type DOUBLE with value 1e+23 can't be cast`
-_AT = re.compile(r"\S*@\S*")
-
+from pipeline.private_text import scrub
 
 # Dagster's own errors (a failed blocking check, an interrupted run) and a `dg.Failure` an op raises on purpose (its
 # description written for the operator, counts only): their messages are not a library's quoting a value.
 PASSED = (dg.DagsterError, dg.Failure)
 
 
+_FORMAT = warnings.formatwarning
+
+
+def _scrubbed_warning(message, category, filename, lineno, line=None) -> str:
+    return _FORMAT(scrub(str(message)), category, filename, lineno, line)
+
+
+# A library's warning is printed to the process's stderr: the CLI's, a launched run's compute log. pandas quotes the
+# value it half read (`Parsed string "12/03/2024 MARIE" included an un-recognized timezone "MARIE"`): every warning
+# is scrubbed as a step's error is, in every process that runs an op (they all import this module to build the job).
+warnings.formatwarning = _scrubbed_warning
+
+
 class StepError(Exception):
     """A step's exception with its values left out (`scrub`); the message starts with the original type."""
-
-
-def scrub(text: str) -> str:
-    """`text` without what may be a personal value: quoted spans, snippets of a source line, `with value X`, `@`."""
-    lines = text.splitlines()
-    kept = [line for i, line in enumerate(lines) if not _CARET.fullmatch(line)
-            and not (i + 1 < len(lines) and _CARET.fullmatch(lines[i + 1]))]
-    out = []
-    for line in kept:
-        line = _QUOTED.sub(f"'{MARK}'", line)
-        line = _VALUE.sub(rf"\1 {MARK}", line)
-        out.append(_AT.sub(MARK, line))
-    return "\n".join(out)
 
 
 def scrubbed(error: Exception) -> StepError:

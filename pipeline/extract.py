@@ -45,6 +45,12 @@ LOADED_BUT = "loaded, but "  # the status of a file read whole that its check re
 # value taken for a header would otherwise leak into the logs).
 _VALUE_LIKE = re.compile(r"^[\d\s.,:/+()-]+$")  # numbers, dates, phones: values, never column names
 _UNDECODED = re.compile("[\udc80-\udcff]")  # bytes surrogateescape kept because they were not valid
+# A JSON escape of half a UTF-16 pair (`"\ud800"` with no partner): JSON reads it as a lone surrogate, which no text
+# column can store (DuckDB refused the whole batch: the source's every file of the day failed to load).
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+_NOT_A_BYTE = re.compile("[\ud800-\udc7f\udd00-\udfff]")
+LONE_SURROGATE_REASON = "a JSON escape of half a character (\\uD800-\\uDFFF without its pair)"
 _SHOWABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_. -]{0,63}$")
 # A JSON line this short holds no value over MAX_FIELD: a value as text is at most ~4.5 times its JSON
 # (`1e15` is `1000000000000000.0`, `[1e15,1e15]` a list with `, `), so a line of MAX_FIELD / 8 is far from it.
@@ -104,6 +110,17 @@ class _Names:
 
     def __call__(self, name: str) -> str:
         return self.spelling.setdefault(name.lower(), name)
+
+
+def _lone_surrogate(obj: object) -> bool:
+    """Whether a parsed JSON value holds a lone surrogate in any key or string (a valid pair decodes to one character)."""
+    if isinstance(obj, str):
+        return _LONE_SURROGATE.search(obj) is not None
+    if isinstance(obj, dict):
+        return any(_lone_surrogate(k) or _lone_surrogate(v) for k, v in obj.items())
+    if isinstance(obj, list):
+        return any(_lone_surrogate(v) for v in obj)
+    return False
 
 
 def _has_bad_bytes(text: str) -> bool:
@@ -257,7 +274,9 @@ def _selected(obj: dict, selectors: list[tuple[str, re.Match]], flat: dict[str, 
 
 def _bad_row(file: str, line: int, error: str, raw: str) -> dict:
     # Undecodable bytes are kept visible as \xNN escapes (the surrogates themselves cannot be stored).
-    shown_raw = raw[:2000].encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    # A lone surrogate no byte made (a JSON escape's, read back) is written as its escape.
+    raw = _NOT_A_BYTE.sub(lambda m: f"\\u{ord(m[0]):04x}", raw[:2000])
+    shown_raw = raw.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
     return {"_file": file, "_line": line, "_error": error, "_raw": shown_raw}
 
 
@@ -781,6 +800,9 @@ def _read_jsonl(text: str, source: Source, file: str, names: _Names) -> _Read:
         if change_feed:
             _deleted_row_as_after(obj)
         flat = _flatten(obj)
+        if (_SURROGATE_ESCAPE.search(content) or not ascii and _LONE_SURROGATE.search(content)) and _lone_surrogate(obj):
+            rows.add_bad(line, LONE_SURROGATE_REASON, content)
+            continue
         if selectors:
             _selected(obj, selectors, flat)
         key_set = tuple(flat)

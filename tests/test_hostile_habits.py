@@ -12,8 +12,9 @@ import pandas as pd
 
 from assets import runner
 from assets.sources import FILES_LOADED
+from pipeline.extract import LONE_SURROGATE_REASON
 from tests.conftest import checks
-from tests.hostile import CRM_HEADER, balanced, crm_rows, day, first_delivery, project, write
+from tests.hostile import CRM_HEADER, balanced, crm_rows, day, first_delivery, person, project, shop_lines, write
 
 STAGING = {"layers": ("raw", "staging")}
 
@@ -333,3 +334,19 @@ def test_cells_an_export_writes_for_no_value_are_empty_and_a_source_names_its_ow
     assert staged.persons[["first_name", "email", "phone"]].to_dict("records") == \
         [{"first_name": None, "email": None, "phone": None}]
     assert staged.quarantine["reason"].tolist() == ["missing record id (column 'id')"]
+
+
+def test_a_json_escape_of_half_a_character_quarantines_its_line_not_the_source_s_day(tmp_path, cli_env):
+    # `"\ud800"` (half of a UTF-16 pair, a broken exporter's or an attacker's) is valid JSON that Python reads as a lone
+    # surrogate: no text column stores it, and DuckDB refused the whole batch (the sources step failed, its message
+    # quoting the value). A line that holds one is quarantined with the reason; a pair (an emoji escaped) is read.
+    settings = project(tmp_path)
+    lines = shop_lines(range(11, 18))
+    lines[1] = lines[1].replace('"family": "', '"family": "\\ud800')
+    lines[2] = lines[2].replace('"family": "', '"family": "\\ud83d\\ude00')
+    write(settings.raw_dir, "shop", day(-1), "accounts.jsonl", ("\n".join(lines) + "\n").encode("utf-8"))
+    _run(settings, **STAGING)
+    assert balanced(settings) == {f"shop/{day(-1)}/accounts.jsonl": (7, 7, 6, 1)}
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        assert con.execute("SELECT reason, _line FROM staging.quarantine").fetchall() == [(LONE_SURROGATE_REASON, 2)]
+        assert con.execute("SELECT family FROM raw.shop WHERE id = 'S13'").fetchone() == ("\U0001f600" + person(13)[1],)

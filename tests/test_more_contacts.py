@@ -162,9 +162,9 @@ def test_a_request_naming_a_further_email_erases_the_person_and_leaves_no_value(
     assert not _rows(crm.restricted, "SELECT 1 FROM marts.customer_360 WHERE customer_id = ?", [customer])
     assert values_left(crm, NEEDLES) == {}
     # Their identifiers are registered: every e-mail and mobile, the further ones included; not the landline (a
-    # household's: it erased whoever later arrived holding it, until 2026-11-29).
+    # household's: it erased whoever later arrived holding it, until 2026-11-29), but the landline with the card's name.
     assert dict(_rows(crm.warehouse, "SELECT kind, count(*) FROM identity.erasure_registry GROUP BY 1")) == \
-        {"email": 2, "phone": 1, "record": 2}
+        {"email": 2, "phone": 1, "record": 2, "landline_name": 1, "landline_name_undated": 1}
 
 
 @pytest.mark.parametrize(("change", "message"), [

@@ -10,10 +10,11 @@ import sys
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pytest
 
 from assets.cli import main
-from assets.errors import scrub
+from pipeline.private_text import scrub
 from tests.conftest import materialise_until
 from tests.hostile import CRM_HEADER, crm_rows, day, project, write
 
@@ -48,13 +49,37 @@ def test_a_step_failing_on_a_steward_s_broken_file_names_the_file_and_line_but_n
     "SELECT 'Zyxwvutsrq'::DATE",
     "SELECT CAST(699887766e12 AS INTEGER)",  # a phone's digits read as a quantity: `with value 6.99887766e+20`
     "CREATE TABLE t (k VARCHAR PRIMARY KEY); INSERT INTO t VALUES ('Zyxwvutsrq'), ('Zyxwvutsrq')",
+    # unquoted: a phone in an amount column summed as a decimal, a phone's digits read as a year
+    "SELECT sum(CAST(x AS DECIMAL(38, 9))) FROM (VALUES (699887766e21)) t(x)",
+    "SELECT make_date(699887766, 1, 1)",
+    "SELECT strptime('Zyxwvutsrq 0699887766', '%Y')",
 ])
 def test_what_duckdb_quotes_in_an_error_is_left_out_and_the_error_still_says_what_failed(statement):
     with pytest.raises(duckdb.Error) as raised:
         duckdb.connect().execute(statement)
     text = scrub(str(raised.value))
     assert str(raised.value) != text and "Error:" in text
-    assert not [v for v in ("zz.leak", "Zyxwvutsrq", "99887766") if v in text], text
+    assert not [v for v in ("zz.leak", "Zyxwvutsrq", "99887766", "6998877") if v in text], text
+
+
+@pytest.mark.parametrize("parse", [
+    lambda: pd.to_datetime("Zyxwvutsrq Durand"),  # `unable to parse: Zyxwvutsrq Durand, at position 0`
+    lambda: pd.Timestamp("699887766-01-01"),  # `year 699887766 is out of range: 699887766-01-01`
+    lambda: pd.to_datetime(pd.Series([699887766000000000]), unit="s"),  # `Out of bounds nanosecond timestamp: 22178…`
+])
+def test_what_pandas_gives_unquoted_in_an_error_is_left_out(parse):
+    # pandas names the value it could not read after a colon or a word, without quotes: the scrubber missed it.
+    with pytest.raises(ValueError) as raised:
+        parse()
+    text = scrub(str(raised.value))
+    assert str(raised.value) != text and not [v for v in ("Zyxwvutsrq", "99887766") if v in text], text
+
+
+def test_a_phone_or_a_card_number_anywhere_in_a_message_is_left_out_but_dates_lines_and_paths_stay():
+    assert scrub("mobile 06 99 88 77 66, +33 6 99 88 77 66, 06.99.88.77.66, card 4970101234567890") == \
+        "mobile …, …, …, card …"
+    kept = "decisions file /srv/c360/raw/2026-11-27/fix.yaml: line 5, column 12 at 12:03:25 (run 7376926d-2a26)"
+    assert scrub(kept) == kept
 
 
 def test_what_python_quotes_in_an_error_is_left_out():
@@ -108,3 +133,14 @@ def test_every_file_a_cli_run_writes_is_owner_only_but_the_analysts_copy(tmp_pat
                 for root in (settings.warehouse.parent, home) for p in [root, *root.rglob("*")]
                 if p.stat().st_mode & 0o077 and p not in (settings.published, home, settings.warehouse.parent)}
     assert readable == {}
+
+
+def test_a_library_s_warning_printed_by_a_run_leaves_the_value_it_half_read_out():
+    # A warning goes to the process's stderr (the CLI's, a launched run's compute log), past the steps' error
+    # scrubbing: pandas quotes the whole cell it read a "timezone" from (here a name).
+    code = ("import assets.errors, pandas as pd, warnings; warnings.simplefilter('always'); "
+            "pd.to_datetime('2024-01-01 10:00 ZYXWV'); "
+            "warnings.warn('mailbox zz.leak@example.org unknown')")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parents[1])
+    assert done.returncode == 0 and "FutureWarning" in done.stderr and "UserWarning" in done.stderr, done.stderr
+    assert "ZYXWV" not in done.stderr and "zz.leak" not in done.stderr, done.stderr

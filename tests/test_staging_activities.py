@@ -196,3 +196,25 @@ def test_a_count_beyond_an_integer_is_a_field_issue_in_both_ways_not_a_failed_st
     assert counts == {"T0": (None, None), "T1": (None, None), "T2": (2147483647, None), "R1": (None, None),
                       "R2": (None, 5)}
     assert issues == [("R1", "rating"), ("T0", "quantity"), ("T1", "quantity")]
+
+
+def test_an_amount_no_till_writes_is_a_field_issue_in_both_ways_and_revenue_still_sums(tmp_path):
+    # A card number or a phone in the amount column (`99999999999999999999999999999`) was staged as an amount, and
+    # summing it as DECIMAL(38, 9) (sql.exact_sum) stopped the day's golden and review steps with DuckDB's conversion
+    # error, which quoted the number unquoted (`Could not cast value 99999999999999991433150857216.000000`).
+    from pipeline.sql import exact_sum
+
+    path = tmp_path / "sources.yaml"
+    path.write_text(SOURCES, encoding="utf-8")
+    _, till, _ = load_sources(path)
+    till_raw = pd.DataFrame({"ticket": ["T0", "T1", "T2"], "achat": "02/01/2026 10:30", "carte": "C1",
+                             "montant": ["99999999999999999999999999999", "-1e16", "999999999999,99"],
+                             "articles": "1", "_file": "till/1.csv", "_line": range(2, 5), "_error": None,
+                             "_raw": None, "_drop": "2026-11-20"}, dtype=object).astype({"_line": "int64"})
+    _staged_both_ways(tmp_path, [(till, till_raw)])
+    with duckdb.connect(str(tmp_path / "sql.duckdb"), read_only=True) as con:
+        amounts = dict(con.execute("SELECT source_record_id, amount FROM staging.activities").fetchall())
+        issues = con.execute("SELECT source_record_id, field FROM staging.field_issues ORDER BY ALL").fetchall()
+        total = con.execute(f"SELECT {exact_sum('amount')} FROM staging.activities").fetchone()[0]
+    assert amounts == {"T0": None, "T1": None, "T2": 999999999999.99}
+    assert issues == [("T0", "amount"), ("T1", "amount")] and total == 999999999999.99

@@ -40,6 +40,38 @@ WHERE identifier_hash NOT IN (SELECT identifier_hash FROM identity.erasure_regis
 """
 
 
+# A landline is a household's (purge.py registers none), so an erased person re-delivered later under a new record id
+# with only the family landline came back. What is theirs alone is the landline with their name: a record's landline
+# (own or further), canonical first name and surname, and birth date, hashed together. A household member holding the
+# landline differs by first name (or, a namesake parent, by birth date) and is never erased by it. Each record with a
+# landline and both names gives a key with its own birth date ('' when none, `dated` false) and, when dated, one
+# without (`dated`): the erased record's undated key is registered as LANDLINE_UNDATED, which an undated record
+# matches (the erased person without their birth date) but a dated one does not (a namesake born another day); the
+# erased record's own key (LANDLINE_NAME) is matched by any record with the same values, so an erased person whose
+# birth date was unknown is matched whatever the new record says of it. `{records}`: the records' (source,
+# source_record_id) to key.
+LANDLINE_NAME, LANDLINE_UNDATED = "landline_name", "landline_name_undated"
+LANDLINE_NAME_KEYS_SQL = """
+    SELECT source, source_record_id, d.dated, d.exact,
+           sha256('landline_name:' || landline || ':' || first_name_canonical || ':' || last_name_norm || ':'
+                  || d.day) AS identifier_hash
+    FROM (SELECT p.source, p.source_record_id, p.first_name_canonical, p.last_name_norm,
+                 p.birth_date IS NOT NULL AS dated, coalesce(CAST(p.birth_date AS VARCHAR), '') AS born,
+                 unnest(list_distinct(list_filter([CASE WHEN p.phone_kind = 'landline' THEN p.phone END]
+                                                  || coalesce(c.landlines, []), lambda x: x IS NOT NULL))) AS landline
+          FROM staging.person_records p JOIN ({records}) r USING (source, source_record_id)
+          LEFT JOIN (SELECT source, source_record_id, list(contact_key) AS landlines FROM staging.person_contacts
+                     WHERE kind = 'phone' AND phone_kind = 'landline' AND contact_key IS NOT NULL GROUP BY ALL) c
+          USING (source, source_record_id)
+          WHERE p.first_name_canonical IS NOT NULL AND p.last_name_norm IS NOT NULL
+            AND (p.phone_kind = 'landline' OR c.landlines IS NOT NULL)) k,
+         LATERAL (SELECT k.dated, true AS exact, k.born AS day
+                  UNION ALL SELECT true, false, '' WHERE k.dated) d"""
+# A record's key matches a registered one unless the registered key is an erased person's undated one and the record
+# has a birth date: `r` the registry row, `k` the record's key.
+LANDLINE_MATCH = f"NOT (r.kind = '{LANDLINE_UNDATED}' AND k.dated)"
+
+
 # Customers in_scope holding an erased e-mail, phone or record (the registry holds their hashes), from the temp table
 # scoped_xref (golden/candidates.py): only their records are hashed. Each record's three hashes are unnested and
 # equi-joined: a join ON hash IN (a, b, c) is a nested loop over every record x every registered hash (~4 CPU s at
@@ -60,7 +92,13 @@ MATCHED_ERASURES_SQL = """
           SELECT x.customer_id, {hash: sha256(c.kind || ':' || c.contact_key), kind: c.kind, value: c.contact_key}
           FROM staging.person_contacts c JOIN scoped_xref x USING (source, source_record_id)
           WHERE c.contact_key IS NOT NULL) p
-    JOIN identity.erasure_registry r ON r.identifier_hash = p.point.hash AND NOT coalesce(r.shared, false)"""
+    JOIN identity.erasure_registry r ON r.identifier_hash = p.point.hash AND NOT coalesce(r.shared, false)""" + f"""
+    UNION ALL  -- a record with an erased person's landline and name (see LANDLINE_NAME_KEYS_SQL)
+    SELECT x.customer_id, NULL, r.kind, r.identifier_hash, r.request_source, r.request_id
+    FROM ({LANDLINE_NAME_KEYS_SQL.format(records="SELECT source, source_record_id FROM scoped_xref")}) k
+    JOIN scoped_xref x USING (source, source_record_id)
+    JOIN identity.erasure_registry r ON r.identifier_hash = k.identifier_hash AND NOT coalesce(r.shared, false)
+        AND {LANDLINE_MATCH}"""
 _ERASURE_MATCHES = f"""
     matched AS MATERIALIZED ({MATCHED_ERASURES_SQL}),
     requested AS (SELECT DISTINCT identifier_hash, kind, value, request_id FROM matched

@@ -36,7 +36,14 @@ import duckdb
 import pandas as pd
 
 from pipeline.config import Source
-from pipeline.golden.privacy import ERASURE_MATCHES, REGISTRY_COLUMNS
+from pipeline.golden.privacy import (
+    ERASURE_MATCHES,
+    LANDLINE_MATCH,
+    LANDLINE_NAME,
+    LANDLINE_NAME_KEYS_SQL,
+    LANDLINE_UNDATED,
+    REGISTRY_COLUMNS,
+)
 from pipeline.identity import placeholders, returning
 from pipeline.sql import literal, quote, raw_table, scalar
 from pipeline.staging import (
@@ -133,6 +140,32 @@ SELECT customer_id, kind, sha256(kind || ':' || value) AS identifier_hash,
 FROM points
 UNION ALL
 SELECT customer_id, 'record', sha256('record:' || source || ':' || source_record_id), false FROM erased
+"""
+# The erased customers' landlines with their names (privacy.LANDLINE_NAME_KEYS_SQL): what is theirs alone of a shared
+# line. A key a record of another customer matches (a namesake on the family line, undated) is theirs too: `shared`.
+_ERASED_RECORDS = """SELECT source, source_record_id FROM marts.customer_xref
+    WHERE customer_id IN (SELECT customer_id FROM golden.excluded_customers WHERE reason = 'erased')"""
+_ERASED_LANDLINES = f"""
+    SELECT phone FROM staging.person_records WHERE phone_kind = 'landline' AND (source, source_record_id) IN
+        ({_ERASED_RECORDS})
+    UNION SELECT contact_key FROM staging.person_contacts WHERE kind = 'phone' AND phone_kind = 'landline'
+        AND (source, source_record_id) IN ({_ERASED_RECORDS})"""
+_NEIGHBOURS = f"""  -- records of customers not erased holding one of those landlines
+    SELECT source, source_record_id FROM marts.customer_xref
+    WHERE customer_id NOT IN (SELECT customer_id FROM golden.excluded_customers WHERE reason = 'erased')
+      AND (source, source_record_id) IN (
+          SELECT source, source_record_id FROM staging.person_records WHERE phone IN ({_ERASED_LANDLINES})
+          UNION SELECT source, source_record_id FROM staging.person_contacts
+          WHERE kind = 'phone' AND contact_key IN ({_ERASED_LANDLINES}))"""
+ERASED_LANDLINE_NAMES_SQL = f"""
+INSERT INTO _erased_points
+SELECT x.customer_id, r.kind, r.identifier_hash,
+       EXISTS (SELECT 1 FROM ({LANDLINE_NAME_KEYS_SQL.format(records=_NEIGHBOURS)}) k
+               WHERE k.identifier_hash = r.identifier_hash AND {LANDLINE_MATCH})
+FROM (SELECT source, source_record_id, identifier_hash,
+             CASE WHEN dated AND NOT exact THEN '{LANDLINE_UNDATED}' ELSE '{LANDLINE_NAME}' END AS kind
+      FROM ({LANDLINE_NAME_KEYS_SQL.format(records=_ERASED_RECORDS)})) r
+JOIN marts.customer_xref x USING (source, source_record_id)
 """
 REGISTER_CUSTOMER_IDENTIFIERS_SQL = f"""
 INSERT INTO identity.erasure_registry ({REGISTRY_COLUMNS})
@@ -543,6 +576,7 @@ def purge_excluded(con: duckdb.DuckDBPyConnection, sources: list[Source], run_id
     purged: dict[str, int] = {}
     with transaction(con):
         con.execute(ERASED_POINTS_SQL)
+        con.execute(ERASED_LANDLINE_NAMES_SQL)
         registered = scalar(con, REGISTER_CUSTOMER_IDENTIFIERS_SQL, [run_id])
         shared = scalar(con, MARK_SHARED_SQL)
         for statement in _TARGETS_SQL.strip().split(";\n"):

@@ -37,6 +37,7 @@ from pipeline.identity.u_sample import (
     term_frequencies_sql,
     u_sample_sql,
 )
+from pipeline.private_text import scrub
 
 # u-probabilities from this many random pairs of distinct people (see u_sample.py), every comparison from all of
 # them in one query each (Splink's num_chunks=1, no early stop). Splink's default probes 1 % of the pairs, then ten
@@ -437,7 +438,7 @@ def train(engine: Engine, records: pa.Table) -> Trained:
             # weight mid-session: the session is skipped and reported, the others still train.
             except (ValueError, SplinkException) as exc:
                 linker._settings_obj.core_model_settings = before_session
-                trained.append(f"skipped {label}: {str(exc)[:80]}")
+                trained.append(f"skipped {label}: {scrub(str(exc))[:80]}")
                 continue
             trained.append(label)
             if len(keys) == 1 and fields == keys:  # on one field's exact value: counted for the prior
