@@ -33,6 +33,12 @@ _COUNTRIES = {region.lower(): region for region in phonenumbers.SUPPORTED_REGION
     "uk": "GB", "great britain": "GB", "britain": "GB", "holland": "NL",
     # and what they write most, read without the table (its build, pycountry's names included, ~0.4 CPU s a process)
     "usa": "US", "united states": "US", "united kingdom": "GB", "england": "GB", "netherlands": "NL", "nederland": "NL"}
+# Europe's international vehicle signs that are no ISO 3166 code: what German, Austrian and Swiss tills and CRMs write
+# in a country column (`D`, `A`, `FL`) and before a postcode (`D-80331`, `A-1010`, the old European postal prefix).
+# `A` was read as the source's country (an Austrian customer made German: phone and postcode invalid).
+VEHICLE_SIGNS = {"a": "AT", "b": "BE", "d": "DE", "e": "ES", "f": "FR", "h": "HU", "i": "IT", "l": "LU", "m": "MT",
+                 "n": "NO", "p": "PT", "s": "SE", "v": "VA", "fl": "LI", "rsm": "SM", "slo": "SI", "gbz": "GI"}
+_COUNTRIES |= VEHICLE_SIGNS
 _CITY_WORDS = {"st": "saint", "ste": "sainte"}
 
 
@@ -144,7 +150,7 @@ def _spaced(together: str, example: str) -> str:
 def _foreign_postcode(text: str, country: str) -> tuple[str | None, bool]:
     """(postcode, valid) outside France, read by the country's pattern: one form however it was spaced (`SW1A1AA`,
     `sw1a 1aa` -> `SW1A 1AA`; `1000001` -> `100-0001`), a lost leading zero restored (`2134` -> `02134` in the US),
-    the country's own code in front dropped (`CH-8001`) or added where its pattern writes it (`1073` -> `LV-1073`), an
+    the country's own code or vehicle sign in front dropped (`CH-8001`, `A-1010`) or added where its pattern writes it (`1073` -> `LV-1073`), an
     unreadable value left empty (`N/A`, `unknown`: a field issue, as in France). Where the metadata has no
     pattern (Hong Kong), the code as written."""
     code = re.sub(r"[^\w\s-]", "", unicodedata.normalize("NFKC", text)).strip().upper()
@@ -153,7 +159,8 @@ def _foreign_postcode(text: str, country: str) -> tuple[str | None, bool]:
     if not code or rules is None:
         return code or None, bool(code)
     pattern, spacing = rules
-    prefixed = re.fullmatch(rf"{re.escape(country.upper())}[\s-]?(.+)", code)
+    signs = [country.upper()] + [sign.upper() for sign, region in VEHICLE_SIGNS.items() if region == country]
+    prefixed = re.fullmatch(rf"(?:{'|'.join(map(re.escape, signs))})[\s-]?(.+)", code)
     for written in (code, *([prefixed[1]] if prefixed else [])):
         together = _together(written)
         for candidate in (together, "0" + together if together.isdigit() else None, f"{country.upper()}-{together}"):
