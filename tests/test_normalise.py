@@ -270,6 +270,14 @@ def test_countries_and_postcodes_as_german_austrian_and_swiss_tills_write_them()
     assert address.normalise_postcode("D-80331", "AT") == (None, False)  # another country's sign is no prefix
 
 
+def test_a_name_written_in_both_cases_keeps_its_particles_and_inner_capitals():
+    # 'von Bülow' was displayed 'Von Bülow', 'McDonald' 'Mcdonald', 'Frankfurt am Main' 'Frankfurt Am Main'.
+    cases = {"von Bülow": "von Bülow", "zu Guttenberg": "zu Guttenberg", "McDonald": "McDonald",
+             "de La Fontaine": "de La Fontaine", "d'Artagnan": "d'Artagnan", "Frankfurt am Main": "Frankfurt am Main",
+             "Jean DUPONT": "Jean Dupont", "MÜller": "Müller", "VON BÜLOW": "Von Bülow", "jean-pierre": "Jean-Pierre"}
+    assert {v: names.display_form(v) for v in cases} == cases
+
+
 def test_decomposed_accents_and_turkish_capitals_display_as_one_word():
     assert names.display_form(unicodedata.normalize("NFD", "NGUYỄN Thị Hồng")) == "Nguyễn Thị Hồng"  # NguyễN, HồNg
     assert names.display_form("İSMAİL") == names.display_form("İsmail") == "İsmail"  # İSmai̇L

@@ -231,7 +231,19 @@ def parse_decimal(value: object, decimal: str = ".") -> tuple[float | None, str 
         text, sign = _signed(_CURRENCY_CODE.sub(_currency, text))
         unsigned = _number(_CURRENCY_CODE.sub(_currency, text), decimal) if sign else None  # `(CHF 3.20)`: inside
         number = None if unsigned is None else sign * unsigned
-    return (number, None) if number is not None else (None, f"'{value}' is not a number (decimal mark '{decimal}')")
+    if number is None:
+        return None, f"'{value}' is not a number (decimal mark '{decimal}')"
+    if not abs(number) < AMOUNT_LIMIT:  # inf and NaN too (`1e999`, a JSON's NaN)
+        return None, f"'{value}' {_OUT_OF_RANGE}"
+    return number, None
+
+
+# No amount of a till, a web shop or an ERP reaches 10^15: beyond it a value is a misread (a card number or phone in
+# the amount column, `99999999999999999999999999999`), and summed as DECIMAL(38, 9) (sql.exact_sum: at most 10^29) one
+# such value stopped the day's golden and review steps (DuckDB's conversion error) until 2026-11-29. A field issue now,
+# as any unreadable number; a million amounts at the limit still sum within the decimal.
+AMOUNT_LIMIT = 10.0**15
+_OUT_OF_RANGE = "is out of range for an amount"
 
 
 # The range of the INTEGER columns counts are staged in (staging.activities quantity and rating).
@@ -243,7 +255,7 @@ def parse_count(value: object, decimal: str = ".") -> tuple[float | None, str | 
     of `99999999999999999999999` articles stopped the whole staging step (DuckDB's conversion error) until 2026-11-29;
     it is now a field issue, as any unreadable number."""
     number, why = parse_decimal(value, decimal)
-    if number is not None and abs(round(number)) >= COUNT_LIMIT:
+    if number is not None and abs(round(number)) >= COUNT_LIMIT or why and why.endswith(_OUT_OF_RANGE):
         return None, f"'{value}' is out of range for a count"
     return number, why
 
