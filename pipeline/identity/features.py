@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import duckdb
 
+from pipeline.identity import spellings
 from pipeline.identity.placeholders import is_placeholder
 from pipeline.sql import scalar
 from pipeline.warehouse import table_exists, transaction
@@ -144,9 +145,28 @@ _WITHOUT_PLACEHOLDERS = f"""REPLACE (
     CASE WHEN {is_placeholder("phone", "phone")} THEN NULL ELSE phone_kind END AS phone_kind)"""
 
 
-def linkage_input_sql(identifiers: list[str] = (), further: bool = False, placeholders: bool = True) -> str:
+# A name or city in its language's ASCII spelling is read as the name with its letter (spellings.py: `mueller` is
+# `muller` where the data hold `Müller`); a nickname's formal name is left as it is.
+_SPELLED = f"""
+     spelled AS (
+         SELECT p.* REPLACE (
+             coalesce(sf.canonical, p.first_name_norm) AS first_name_norm,
+             CASE WHEN p.first_name_canonical = p.first_name_norm THEN coalesce(sf.canonical, p.first_name_canonical)
+                  ELSE p.first_name_canonical END AS first_name_canonical,
+             coalesce(sl.canonical, p.last_name_norm) AS last_name_norm,
+             coalesce(sc.canonical, p.city_norm) AS city_norm)
+         FROM staging.person_records p
+         LEFT JOIN {spellings.TABLE} sf ON sf.spelling = p.first_name_norm
+         LEFT JOIN {spellings.TABLE} sl ON sl.spelling = p.last_name_norm
+         LEFT JOIN {spellings.TABLE} sc ON sc.spelling = p.city_norm),"""
+
+
+def linkage_input_sql(identifiers: list[str] = (), further: bool = False, placeholders: bool = True,
+                      spelled: bool = False) -> str:
     """The linkage input's SELECT; `further` (has_further_contacts) adds FURTHER_CONTACTS and CONTACT_KEYS;
-    `placeholders` reads the values placeholders.refresh listed as empty (its table must exist)."""
+    `placeholders` reads the values placeholders.refresh listed as empty (its table must exist); `spelled` reads
+    the names spellings.refresh listed as their letter's match form (its table must exist)."""
+    records = "spelled" if spelled else "staging.person_records"
     # Names are validated identifiers (config._identifiers, and re-checked above): safe in a JSON path.
     ids = "".join(f"\n    json_extract_string(identifiers, '$.{n}') AS {IDENTIFIER_PREFIX}{n},"
                   for n in identifiers)
@@ -157,12 +177,13 @@ def linkage_input_sql(identifiers: list[str] = (), further: bool = False, placeh
 -- A record with one name, typed in the first-name field, whose value the data use as a surname more often than as
 -- a first name ('descamps' alone on a ticket), is read as a surname: as a first name it would contradict the
 -- person's real first name on every other record (a veto on household data) and never meet their surname.
-WITH first_names AS (SELECT first_name_norm AS v, count(*) AS n, any_value(first_name_canonical) AS canonical
-                     FROM staging.person_records GROUP BY 1),
-     last_names AS (SELECT last_name_norm AS v, count(*) AS n FROM staging.person_records GROUP BY 1),
+WITH {_SPELLED if spelled else ""}
+     first_names AS (SELECT first_name_norm AS v, count(*) AS n, any_value(first_name_canonical) AS canonical
+                     FROM {records} GROUP BY 1),
+     last_names AS (SELECT last_name_norm AS v, count(*) AS n FROM {records} GROUP BY 1),
      -- an e-mail or phone many people hold is no one's (placeholders.py): read as empty, in the hash too
      persons AS (
-         SELECT * {_WITHOUT_PLACEHOLDERS if placeholders else ""} FROM staging.person_records),
+         SELECT * {_WITHOUT_PLACEHOLDERS if placeholders else ""} FROM {records}),
      records AS (
          SELECT p.*, p.last_name_norm IS NULL AND coalesce(l.n, 0) > coalesce(f.n, 0) AS surname_in_first_name,
                 -- the mailbox's words: read only for a record without a surname (a regex on every e-mail cost more)

@@ -110,7 +110,25 @@ def display_form(value: object) -> str | None:
     text = clean(value)
     if text is None:
         return None
-    return _WORD.sub(_capitalised, unicodedata.normalize("NFC", text))
+    text = unicodedata.normalize("NFC", text)
+    if text.lower() != text != text.upper():  # written in both cases: the writer's capitals say something
+        return _WORD.sub(_capitalised_as_written, text)
+    return _WORD.sub(_capitalised, text)
+
+
+# The small words of a place's name ('Frankfurt am Main', 'Boulogne-sur-Mer': displayed 'Am', 'Sur' until then).
+_PLACE_LINKS = {"am", "im", "ob", "bei", "auf", "sur", "sous", "lès", "les", "upon"}
+
+
+def _capitalised_as_written(match: re.Match) -> str:
+    # A name its system wrote in both cases keeps a particle in lower case and capitals inside a word ('von Bülow',
+    # 'McDonald', 'DiCaprio': displayed 'Von Bülow', 'Mcdonald' until the fourteenth session); a word in capitals or
+    # in lower case alone ('Jean DUPONT', 'müller') is capitalised as any other.
+    word = match[0]
+    if word in _PARTICLES or f"{word}'" in _PARTICLES or word in _TRAILING_PARTICLES or word in _PLACE_LINKS or any(
+            a.islower() and b.isupper() for a, b in zip(word, word[1:], strict=False)):
+        return word
+    return _capitalised(match)
 
 
 @lru_cache(maxsize=4)
