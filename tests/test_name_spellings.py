@@ -48,3 +48,24 @@ def test_an_ascii_spelling_is_read_only_where_the_data_hold_the_letter():
     assert [read[f"s:{i}"][::2] for i in "1234"] == [("michael", "mueller"), ("manuel", "schroeder"),
                                                     ("joel", "goethe"), ("michal", "muller")]
     assert listed == 0
+
+
+def test_customer_service_finds_a_name_typed_without_its_umlauts():
+    # 'Juergen Weiss' and 'Hans Mueller' at their postcodes found no one: the surviving names hold 'ü' and 'ß'.
+    from pipeline.marts.lookup import find_by_name
+
+    with duckdb.connect() as con:
+        con.execute("CREATE SCHEMA marts")
+        con.execute("CREATE TABLE marts.customer_360 AS SELECT * FROM (VALUES ('C1', 'Jürgen', 'Weiß', '8001', 'CH'), "
+                    "('C2', 'Hans', 'Müller', '80331', 'DE'), ('C3', 'Anna', 'Müller', '80331', 'DE')) "
+                    "t(customer_id, first_name, last_name, postcode, country)")
+        for typed, postcode, found in (("Juergen Weiss", "CH-8001", ["C1"]), ("JURGEN WEISS", "8001", ["C1"]),
+                                       ("Hans Mueller", "80331", ["C2"]), ("Müller, Hans", "D-80331", ["C2"]),
+                                       ("Hans Muller", "80331", ["C2"]), ("Hanna Mueller", "80331", [])):
+            assert find_by_name(con, typed, postcode) == found, typed
+
+
+def test_a_country_written_without_its_umlaut_is_read():
+    from pipeline.normalise.address import country_code
+
+    assert [country_code(v) for v in ("Oesterreich", "Österreich", "Daenemark", "Tuerkei")] == ["AT", "AT", "DK", "TR"]

@@ -12,34 +12,14 @@ as its letter's match form only where the data hold the name with that letter (a
 
 from __future__ import annotations
 
-import csv
-from functools import lru_cache
-from pathlib import Path
-
 import duckdb
 import pandas as pd
 
-from pipeline.config import SEEDS_DIR
 from pipeline.normalise.address import normalise_city
-from pipeline.normalise.names import match_form
+from pipeline.normalise.names import letter_spellings, match_form, spelled
 from pipeline.warehouse import registered, replace_table
 
 TABLE = "identity.name_spellings"  # spelling (a match form) -> canonical (the match form of the name with its letter)
-SEED = SEEDS_DIR / "letter_spellings.csv"
-
-
-@lru_cache(maxsize=4)
-def letter_spellings(path: Path = SEED) -> dict[str, str]:
-    """letter -> its ASCII spelling, lower and upper case ('ü' -> 'ue', 'Ü' -> 'Ue')."""
-    with open(path, encoding="utf-8", newline="") as handle:
-        rows = [(r["letter"].strip(), r["spelling"].strip()) for r in csv.DictReader(handle)]
-    return {k: v for letter, spelling in rows
-            for k, v in ((letter.lower(), spelling.lower()), (letter.upper(), spelling.capitalize()))}
-
-
-def spelled(text: str, letters: dict[str, str]) -> str:
-    """`text` with each listed letter written as its spelling ('Müller' -> 'Mueller')."""
-    return "".join(letters.get(c, c) for c in text)
 
 
 def refresh(con: duckdb.DuckDBPyConnection) -> int:

@@ -20,7 +20,7 @@ from pathlib import Path
 import phonenumbers
 
 from pipeline.config import SEEDS_DIR
-from pipeline.normalise.names import clean, match_form, to_ascii
+from pipeline.normalise.names import clean, letter_spellings, match_form, spelled, to_ascii
 
 # Read without the table of names in every language (its import costs ~0.25 CPU s a process): ISO 3166 codes
 # libphonenumber knows, and the names the demo and French data write.
@@ -205,10 +205,13 @@ def _country_names() -> dict[str, str]:
     from phonenumbers.geodata.locale import LOCALE_DATA  # see _COUNTRIES
 
     names: dict[str, set[str]] = {}
+    letters = letter_spellings()
     for region, by_language in LOCALE_DATA.items():
         for name in by_language.values():
             norm = None if name.startswith("*") else match_form(name)  # '*xx': as language xx names it
-            for form in {norm, norm.replace(" ", "")} if norm else ():
+            # and as a system without its letters writes it: 'Oesterreich', 'Daenemark' (a field issue until then)
+            ascii_norm = match_form(spelled(name, letters)) if norm else None
+            for form in {norm, norm.replace(" ", ""), ascii_norm} if norm else ():
                 names.setdefault(form, set()).add(region)
     import pycountry  # ISO 3166's three-letter codes and official names ('USA', 'United States of America')
 

@@ -132,6 +132,21 @@ def _capitalised_as_written(match: re.Match) -> str:
 
 
 @lru_cache(maxsize=4)
+def letter_spellings(path: Path = SEEDS_DIR / "letter_spellings.csv") -> dict[str, str]:
+    """letter -> its ASCII spelling in its language, lower and upper case ('ü' -> 'ue', 'Ü' -> 'Ue'), from
+    seeds/letter_spellings.csv: what a system without the letter writes instead of dropping its marks (`Mueller`)."""
+    with open(path, encoding="utf-8", newline="") as handle:
+        rows = [(r["letter"].strip(), r["spelling"].strip()) for r in csv.DictReader(handle)]
+    return {k: v for letter, spelling in rows
+            for k, v in ((letter.lower(), spelling.lower()), (letter.upper(), spelling.capitalize()))}
+
+
+def spelled(text: str, letters: dict[str, str]) -> str:
+    """`text` with each listed letter written as its spelling ('Müller' -> 'Mueller')."""
+    return "".join(letters.get(c, c) for c in text)
+
+
+@lru_cache(maxsize=4)
 def nickname_table(path: Path = SEEDS_DIR / "nicknames.csv") -> dict[str, str]:
     """variant -> canonical first name (both in match form), from seeds/nicknames.csv."""
     table: dict[str, str] = {}
