@@ -32,7 +32,8 @@ def refresh(con: duckdb.DuckDBPyConnection) -> int:
             SELECT first_name AS v, first_name_norm AS norm, false AS city FROM staging.person_records
             UNION ALL SELECT last_name, last_name_norm, false FROM staging.person_records
             UNION ALL SELECT city, city_norm, true FROM staging.person_records)
-        WHERE regexp_matches(v, $pattern) AND norm IS NOT NULL""", {"pattern": pattern}).fetchall()
+        WHERE strlen(v) > length(v) AND regexp_matches(v, $pattern) AND norm IS NOT NULL""",  # ASCII values first: cheap
+        {"pattern": pattern}).fetchall()
     pairs = {((normalise_city if city else match_form)(spelled(v, letters)), norm) for v, norm, city in written}
     frame = pd.DataFrame(sorted((s, n) for s, n in pairs if s and s != n), columns=["spelling", "canonical"],
                          dtype=object)
