@@ -25,7 +25,7 @@ from assets.quality import CLUSTERS_VALID_SPEC, identity_clusters_valid, validat
 from assets.resources import WAREHOUSE_POOL, GreatExpectations, RunSettings
 from assets.steps import Step
 from pipeline.golden.purge import restore_purged_hashes
-from pipeline.identity import id_scope, link, placeholders, reclustering
+from pipeline.identity import id_scope, link, placeholders, reclustering, spellings
 from pipeline.identity.conflicts import ConflictModel
 from pipeline.identity.decisions import COLUMNS as DECISION_COLUMNS
 from pipeline.identity.decisions import mark_missing_records, read_decisions
@@ -64,12 +64,15 @@ def linkage_input(duckdb: DuckDBResource, settings: RunSettings) -> dg.Materiali
         placeholder_counts = placeholders.refresh(con, settings.linkage.max_cluster_size)
         identifiers = identifier_names(con)
         further = has_further_contacts(con)
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _linkage_input AS {linkage_input_sql(identifiers, further)}")
+        name_spellings = spellings.refresh(con)
+        con.execute("CREATE OR REPLACE TEMP TABLE _linkage_input AS "
+                    f"{linkage_input_sql(identifiers, further, spelled=True)}")
         restore_purged_hashes(con, "_linkage_input")  # purged records (erasure, retention) read as unchanged
         replaced = write_linkage_input(con, "_linkage_input")
         return dg.MaterializeResult(metadata={**table_metadata(con, "identity.linkage_input"),
                                               "identifiers": dg.MetadataValue.json(identifiers),
                                               "further_contacts_compared": further, **placeholder_counts,
+                                              "name_spellings": name_spellings,
                                               **({"rows_replaced": replaced} if replaced is not None else {})})
 
 

@@ -42,6 +42,7 @@ class RunPlan:
     gone: list[str] = field(default_factory=list)  # sources whose drop folder is gone, their loaded rows kept
     reread: list[str] = field(default_factory=list)  # sources whose files are read again: the sources file changed
     undated: list[str] = field(default_factory=list)  # sources whose file names spell a day ambiguously: mtime taken
+    nothing_loaded: bool = False  # no file was ever loaded (a first run before the first delivery)
 
 
 def today() -> str:
@@ -120,7 +121,7 @@ def plan(settings: Settings, days: list[str] | None = None) -> RunPlan:
              for name, count in sorted(Counter(name for name, *_ in reread).items())]
     return RunPlan(days_to_load=wanted, final_day=wanted[-1] if wanted else last, problems=problems,
                    refused=refused, versions=versions, new_files=new_files, reread=notes, undated=undated,
-                   gone=_folders_gone(settings, sources, loaded))
+                   gone=_folders_gone(settings, sources, loaded), nothing_loaded=not loaded)
 
 
 def _folders_gone(settings: Settings, sources: list[Source], loaded: dict[tuple[str, str, str, str], str | None]
@@ -245,7 +246,10 @@ def _run(settings, days, full_refresh, instance, console_level, layers, progress
     keys = job.asset_layer.executable_asset_keys
     raw_keys = [key for key in keys if key.path[0] == "raw"]
     final_keys = [key for key in keys if key.path[0] in layers] if layers else None
-    if not run_plan.days_to_load:  # nothing new on disk: refresh downstream without an empty extract of today
+    # Nothing new on disk: refresh downstream without an empty extract of today; unless nothing was ever loaded: the
+    # empty extract makes the raw tables staging reads (a first run before any delivery stopped staging with a catalog
+    # error naming no table, and now says that no person record is there to link).
+    if not run_plan.days_to_load and not run_plan.nothing_loaded:
         final_keys = [key for key in (final_keys or keys) if key.path[0] != "raw"]
     instance = instance or dg.DagsterInstance.ephemeral()
     results = []

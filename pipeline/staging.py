@@ -288,8 +288,9 @@ def _versions(source: Source, frame: pd.DataFrame, renamed: dict[str, list[str]]
             deleted=source.deleted.column if source.deleted else "", record_id=source.record_id))
         _set(reason, reason.isna() & frame["_record_id"].isna() & ~present & ~frame["_purged"], NO_PERSON_REASON)
     if footer_rule(source):  # before a missing id, as in staging_activities.py: a footer's id is often empty too
-        _set(reason, reason.isna() & _col(frame, source.activity["occurred_at"]).isna()
-             & _col(frame, source.person_ref.column).isna(), NO_DATE_NOR_PERSON)
+        # a label in the date column (`;;Summe;1.331,49 €`) is no date either: a date holds a digit
+        undated = ~_col(frame, source.activity["occurred_at"]).fillna("").str.contains(r"\d")
+        _set(reason, reason.isna() & undated & _col(frame, source.person_ref.column).isna(), NO_DATE_NOR_PERSON)
     _set(reason, reason.isna() & frame["_record_id"].isna(), f"missing record id (column '{source.record_id}')")
     if source.activity_type == "consent":
         action = _col(frame, source.activity.get("consent_action"))

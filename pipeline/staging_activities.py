@@ -49,8 +49,9 @@ def stage_activities(con: duckdb.DuckDBPyConnection, source: Source, files: list
     fields = {f: cleaned(source, c, present) for f, c in mapped.items() if c is not None}
     superseded_before, superseded_after = SUPERSEDED_BY.split("{kept}")  # around the kept version's file:line
     # before a missing id: a footer's id column is often empty too (`;;;1.258,05;5;`), and only this reason sets it apart
-    footer = (f"WHEN {fields['occurred_at']} IS NULL AND {fields['person_record_id']} IS NULL THEN $no_date_nor_person"
-              if footer_rule(source) else "")
+    # a label in the date column (`;;Summe;1.331,49 €`) is no date either: a date holds a digit (staging.py alike)
+    footer = (f"WHEN NOT coalesce(regexp_matches({fields['occurred_at']}, '\\p{{Nd}}'), false) "
+              f"AND {fields['person_record_id']} IS NULL THEN $no_date_nor_person" if footer_rule(source) else "")
     with registered(con, _new_files=new_files(files)):
         con.execute(f"""CREATE OR REPLACE TEMP TABLE {ROWS} AS
             WITH prepared AS MATERIALIZED (

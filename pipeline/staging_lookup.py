@@ -62,7 +62,7 @@ def _code_version() -> str:
     tables the match form of names, cities and streets in other scripts)."""
     # nicknames.csv: staging writes each record's formal first name from it (a row added restages every source).
     seeds = [(SEEDS_DIR / f).read_text(encoding="utf-8")
-             for f in ("street_types.csv", "street_languages.csv", "nicknames.csv")]
+             for f in ("street_types.csv", "street_languages.csv", "nicknames.csv", "letter_spellings.csv")]
     text = "|".join([inspect.getsource(m) for m in (phone, email, names, address, rules)] + seeds
                     + [version("phonenumbers"), version("email-validator"), version("anyascii"), version("pycountry"),
                        EMAIL_SQL, PHONE_SQL])

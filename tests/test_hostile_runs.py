@@ -227,3 +227,14 @@ def test_a_first_delivery_without_any_person_record_fails_with_the_reason(tmp_pa
     assert [e.step_key for e in failures] == ["identity__pairwise_predictions"]
     assert NOTHING_TO_LINK in failures[0].step_failure_data.error.message
     assert not (settings.warehouse.parent / "published.duckdb").exists()
+
+
+def test_a_first_run_before_any_delivery_fails_with_the_reason(tmp_path):
+    # A new user's first `customer360 run` before the first drop (the source folders empty or absent) stopped staging
+    # with a catalog error naming no table: no extract ran, so no raw table existed. The empty extract makes them.
+    settings = project(tmp_path)
+    (settings.raw_dir / "crm").mkdir(parents=True, exist_ok=True)
+    results = runner.run(settings, console_level="CRITICAL")
+    failures = [e for r in results for e in r.all_events if e.is_step_failure]
+    assert [e.step_key for e in failures] == ["identity__pairwise_predictions"]
+    assert NOTHING_TO_LINK in failures[0].step_failure_data.error.message

@@ -258,6 +258,26 @@ def test_countries_as_british_american_and_dutch_systems_write_them():
     assert {v: address.country_code(v) for v in cases} == cases
 
 
+def test_countries_and_postcodes_as_german_austrian_and_swiss_tills_write_them():
+    # A till's `LAND` column holds vehicle signs: `A` was read as the source's DE (an Austrian customer made German,
+    # his national phone and postcode invalid), and `A-1010` / `D-80331`, the old European postal prefix, were no
+    # postcode (fourteenth session).
+    cases = {"D": "DE", "A": "AT", "CH": "CH", "FL": "LI", "I": "IT", "F": "FR", "SLO": "SI", "Österreich": "AT"}
+    assert {v: address.country_code(v) for v in cases} == cases
+    assert address.normalise_postcode("A-1010", "AT") == address.normalise_postcode("1010", "AT") == ("1010", True)
+    assert address.normalise_postcode("D-80331", "DE") == ("80331", True)
+    assert address.normalise_postcode("FL-9490", "LI") == ("9490", True)
+    assert address.normalise_postcode("D-80331", "AT") == (None, False)  # another country's sign is no prefix
+
+
+def test_a_name_written_in_both_cases_keeps_its_particles_and_inner_capitals():
+    # 'von Bülow' was displayed 'Von Bülow', 'McDonald' 'Mcdonald', 'Frankfurt am Main' 'Frankfurt Am Main'.
+    cases = {"von Bülow": "von Bülow", "zu Guttenberg": "zu Guttenberg", "McDonald": "McDonald",
+             "de La Fontaine": "de La Fontaine", "d'Artagnan": "d'Artagnan", "Frankfurt am Main": "Frankfurt am Main",
+             "Jean DUPONT": "Jean Dupont", "MÜller": "Müller", "VON BÜLOW": "Von Bülow", "jean-pierre": "Jean-Pierre"}
+    assert {v: names.display_form(v) for v in cases} == cases
+
+
 def test_decomposed_accents_and_turkish_capitals_display_as_one_word():
     assert names.display_form(unicodedata.normalize("NFD", "NGUYỄN Thị Hồng")) == "Nguyễn Thị Hồng"  # NguyễN, HồNg
     assert names.display_form("İSMAİL") == names.display_form("İsmail") == "İsmail"  # İSmai̇L

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import duckdb
 
+from pipeline.identity import spellings
 from pipeline.identity.placeholders import is_placeholder
 from pipeline.sql import scalar
 from pipeline.warehouse import table_exists, transaction
@@ -144,16 +145,38 @@ _WITHOUT_PLACEHOLDERS = f"""REPLACE (
     CASE WHEN {is_placeholder("phone", "phone")} THEN NULL ELSE phone_kind END AS phone_kind)"""
 
 
-def linkage_input_sql(identifiers: list[str] = (), further: bool = False, placeholders: bool = True) -> str:
+# A name or city in its language's ASCII spelling is read as the name with its letter (spellings.py: `mueller` is
+# `muller` where the data hold `Müller`), the names read from a mailbox too; a nickname's formal name is left as it is.
+# Applied to the input's names, not to the staged ones the name counts and the mailbox reading use (read from a
+# mapped base, the mailbox's `haering` was no surname the data hold, and two records lost theirs). The record's hash
+# changes only where a spelling is read, so a warehouse holding none relinks nothing.
+_SPELLED = f"""
+SELECT i.* REPLACE (
+    coalesce(sf.canonical, i.first_name) AS first_name,
+    CASE WHEN i.first_name_canonical = i.first_name THEN coalesce(sf.canonical, i.first_name_canonical)
+         ELSE i.first_name_canonical END AS first_name_canonical,
+    coalesce(sl.canonical, i.last_name) AS last_name,
+    coalesce(sc.canonical, i.city) AS city,
+    CASE WHEN sf.canonical IS NULL AND sl.canonical IS NULL AND sc.canonical IS NULL THEN i.record_hash
+         ELSE md5(concat_ws('|', i.record_hash, sf.canonical, sl.canonical, sc.canonical)) END AS record_hash)
+FROM ({{}}) i
+LEFT JOIN {spellings.TABLE} sf ON sf.spelling = i.first_name
+LEFT JOIN {spellings.TABLE} sl ON sl.spelling = i.last_name
+LEFT JOIN {spellings.TABLE} sc ON sc.spelling = i.city"""
+
+
+def linkage_input_sql(identifiers: list[str] = (), further: bool = False, placeholders: bool = True,
+                      spelled: bool = False) -> str:
     """The linkage input's SELECT; `further` (has_further_contacts) adds FURTHER_CONTACTS and CONTACT_KEYS;
-    `placeholders` reads the values placeholders.refresh listed as empty (its table must exist)."""
+    `placeholders` reads the values placeholders.refresh listed as empty (its table must exist); `spelled` reads
+    the names spellings.refresh listed as their letter's match form (its table must exist)."""
     # Names are validated identifiers (config._identifiers, and re-checked above): safe in a JSON path.
     ids = "".join(f"\n    json_extract_string(identifiers, '$.{n}') AS {IDENTIFIER_PREFIX}{n},"
                   for n in identifiers)
     id_hash = "".join(f", json_extract_string(identifiers, '$.{n}')" for n in identifiers)
     more = "".join(f"\n    {c}," for c in (*FURTHER_CONTACTS, CONTACT_KEYS)) if further else ""
     more_hash = f", to_json([{', '.join(FURTHER_CONTACTS)}])::VARCHAR" if further else ""
-    return f"""
+    query = f"""
 -- A record with one name, typed in the first-name field, whose value the data use as a surname more often than as
 -- a first name ('descamps' alone on a ticket), is read as a surname: as a first name it would contradict the
 -- person's real first name on every other record (a veto on household data) and never meet their surname.
@@ -200,6 +223,7 @@ SELECT
 FROM mailbox_named{" LEFT JOIN further USING (source, source_record_id)" if further else ""}
 """  # unordered (sorting every row here cost ~0.1 CPU s at 1M): write_linkage_input sorts what it writes, and its
 #   appended rows come after the others, so a reader that needs unique_id order asks for it
+    return _SPELLED.format(query) if spelled else query
 
 
 # The input without identifiers, further contacts or placeholders: readers of staging alone (the plain query).

@@ -13,7 +13,7 @@ import duckdb
 
 from pipeline.normalise.address import normalise_postcode
 from pipeline.normalise.email import email_match_key, normalise_email
-from pipeline.normalise.names import match_form, nickname_table
+from pipeline.normalise.names import letter_spellings, match_form, nickname_table, spelled
 from pipeline.normalise.phone import normalise_phone
 
 
@@ -63,7 +63,11 @@ def find_by_name(con: duckdb.DuckDBPyConnection, name: str, postcode: str, regio
     read = {normalise_postcode(typed, country)[0] for country in ([region] if region else customer_countries(con))}
     rows = con.execute("SELECT customer_id, first_name, last_name FROM marts.customer_360 "
                        "WHERE list_contains(?, postcode)", [sorted({typed} | read - {None})]).fetchall()
-    return sorted(cid for cid, first, last in rows if _formal_words(f"{first or ''} {last or ''}") == words)
+    # the surviving 'Jürgen Weiß' is found as typed on a keyboard without umlauts too: 'Jurgen' or 'Juergen Weiss'
+    letters = letter_spellings()
+    return sorted(cid for cid, first, last in rows
+                  if words in (_formal_words(f"{first or ''} {last or ''}"),
+                               _formal_words(spelled(f"{first or ''} {last or ''}", letters))))
 
 
 def _formal_words(name: str) -> list[str]:

@@ -20,7 +20,7 @@ from pathlib import Path
 import phonenumbers
 
 from pipeline.config import SEEDS_DIR
-from pipeline.normalise.names import clean, match_form, to_ascii
+from pipeline.normalise.names import clean, letter_spellings, match_form, spelled, to_ascii
 
 # Read without the table of names in every language (its import costs ~0.25 CPU s a process): ISO 3166 codes
 # libphonenumber knows, and the names the demo and French data write.
@@ -33,6 +33,12 @@ _COUNTRIES = {region.lower(): region for region in phonenumbers.SUPPORTED_REGION
     "uk": "GB", "great britain": "GB", "britain": "GB", "holland": "NL",
     # and what they write most, read without the table (its build, pycountry's names included, ~0.4 CPU s a process)
     "usa": "US", "united states": "US", "united kingdom": "GB", "england": "GB", "netherlands": "NL", "nederland": "NL"}
+# Europe's international vehicle signs that are no ISO 3166 code: what German, Austrian and Swiss tills and CRMs write
+# in a country column (`D`, `A`, `FL`) and before a postcode (`D-80331`, `A-1010`, the old European postal prefix).
+# `A` was read as the source's country (an Austrian customer made German: phone and postcode invalid).
+VEHICLE_SIGNS = {"a": "AT", "b": "BE", "d": "DE", "e": "ES", "f": "FR", "h": "HU", "i": "IT", "l": "LU", "m": "MT",
+                 "n": "NO", "p": "PT", "s": "SE", "v": "VA", "fl": "LI", "rsm": "SM", "slo": "SI", "gbz": "GI"}
+_COUNTRIES |= VEHICLE_SIGNS
 _CITY_WORDS = {"st": "saint", "ste": "sainte"}
 
 
@@ -144,7 +150,7 @@ def _spaced(together: str, example: str) -> str:
 def _foreign_postcode(text: str, country: str) -> tuple[str | None, bool]:
     """(postcode, valid) outside France, read by the country's pattern: one form however it was spaced (`SW1A1AA`,
     `sw1a 1aa` -> `SW1A 1AA`; `1000001` -> `100-0001`), a lost leading zero restored (`2134` -> `02134` in the US),
-    the country's own code in front dropped (`CH-8001`) or added where its pattern writes it (`1073` -> `LV-1073`), an
+    the country's own code or vehicle sign in front dropped (`CH-8001`, `A-1010`) or added where its pattern writes it (`1073` -> `LV-1073`), an
     unreadable value left empty (`N/A`, `unknown`: a field issue, as in France). Where the metadata has no
     pattern (Hong Kong), the code as written."""
     code = re.sub(r"[^\w\s-]", "", unicodedata.normalize("NFKC", text)).strip().upper()
@@ -153,7 +159,8 @@ def _foreign_postcode(text: str, country: str) -> tuple[str | None, bool]:
     if not code or rules is None:
         return code or None, bool(code)
     pattern, spacing = rules
-    prefixed = re.fullmatch(rf"{re.escape(country.upper())}[\s-]?(.+)", code)
+    signs = [country.upper()] + [sign.upper() for sign, region in VEHICLE_SIGNS.items() if region == country]
+    prefixed = re.fullmatch(rf"(?:{'|'.join(map(re.escape, signs))})[\s-]?(.+)", code)
     for written in (code, *([prefixed[1]] if prefixed else [])):
         together = _together(written)
         for candidate in (together, "0" + together if together.isdigit() else None, f"{country.upper()}-{together}"):
@@ -198,10 +205,13 @@ def _country_names() -> dict[str, str]:
     from phonenumbers.geodata.locale import LOCALE_DATA  # see _COUNTRIES
 
     names: dict[str, set[str]] = {}
+    letters = letter_spellings()
     for region, by_language in LOCALE_DATA.items():
         for name in by_language.values():
             norm = None if name.startswith("*") else match_form(name)  # '*xx': as language xx names it
-            for form in {norm, norm.replace(" ", "")} if norm else ():
+            # and as a system without its letters writes it: 'Oesterreich', 'Daenemark' (a field issue until then)
+            ascii_norm = match_form(spelled(name, letters)) if norm else None
+            for form in {norm, norm.replace(" ", ""), ascii_norm} if norm else ():
                 names.setdefault(form, set()).add(region)
     import pycountry  # ISO 3166's three-letter codes and official names ('USA', 'United States of America')
 

@@ -110,7 +110,40 @@ def display_form(value: object) -> str | None:
     text = clean(value)
     if text is None:
         return None
-    return _WORD.sub(_capitalised, unicodedata.normalize("NFC", text))
+    text = unicodedata.normalize("NFC", text)
+    if text.lower() != text != text.upper():  # written in both cases: the writer's capitals say something
+        return _WORD.sub(_capitalised_as_written, text)
+    return _WORD.sub(_capitalised, text)
+
+
+# The small words of a place's name ('Frankfurt am Main', 'Boulogne-sur-Mer': displayed 'Am', 'Sur' until then).
+_PLACE_LINKS = {"am", "im", "ob", "bei", "auf", "sur", "sous", "lès", "les", "upon"}
+
+
+def _capitalised_as_written(match: re.Match) -> str:
+    # A name its system wrote in both cases keeps a particle in lower case and capitals inside a word ('von Bülow',
+    # 'McDonald', 'DiCaprio': displayed 'Von Bülow', 'Mcdonald' until the fourteenth session); a word in capitals or
+    # in lower case alone ('Jean DUPONT', 'müller') is capitalised as any other.
+    word = match[0]
+    if word in _PARTICLES or f"{word}'" in _PARTICLES or word in _TRAILING_PARTICLES or word in _PLACE_LINKS or any(
+            a.islower() and b.isupper() for a, b in zip(word, word[1:], strict=False)):
+        return word
+    return _capitalised(match)
+
+
+@lru_cache(maxsize=4)
+def letter_spellings(path: Path = SEEDS_DIR / "letter_spellings.csv") -> dict[str, str]:
+    """letter -> its ASCII spelling in its language, lower and upper case ('ü' -> 'ue', 'Ü' -> 'Ue'), from
+    seeds/letter_spellings.csv: what a system without the letter writes instead of dropping its marks (`Mueller`)."""
+    with open(path, encoding="utf-8", newline="") as handle:
+        rows = [(r["letter"].strip(), r["spelling"].strip()) for r in csv.DictReader(handle)]
+    return {k: v for letter, spelling in rows
+            for k, v in ((letter.lower(), spelling.lower()), (letter.upper(), spelling.capitalize()))}
+
+
+def spelled(text: str, letters: dict[str, str]) -> str:
+    """`text` with each listed letter written as its spelling ('Müller' -> 'Mueller')."""
+    return "".join(letters.get(c, c) for c in text)
 
 
 @lru_cache(maxsize=4)
