@@ -123,10 +123,11 @@ _PLACE_LINKS = {"am", "im", "ob", "bei", "auf", "sur", "sous", "lès", "les", "u
 def _capitalised_as_written(match: re.Match) -> str:
     # A name its system wrote in both cases keeps a particle in lower case and capitals inside a word ('von Bülow',
     # 'McDonald', 'DiCaprio': displayed 'Von Bülow', 'Mcdonald' until the fourteenth session); a word in capitals or
-    # in lower case alone ('Jean DUPONT', 'müller') is capitalised as any other.
+    # in lower case alone ('Jean DUPONT', 'müller') is capitalised as any other, and so is a word whose capital comes
+    # after a small letter at its start ('eJan', 'uArel': a typo's swapped letters, no Mc or Di).
     word = match[0]
-    if word in _PARTICLES or f"{word}'" in _PARTICLES or word in _TRAILING_PARTICLES or word in _PLACE_LINKS or any(
-            a.islower() and b.isupper() for a, b in zip(word, word[1:], strict=False)):
+    if word in _PARTICLES or f"{word}'" in _PARTICLES or word in _TRAILING_PARTICLES or word in _PLACE_LINKS or (
+            word[0].isupper() and any(a.islower() and b.isupper() for a, b in zip(word, word[1:], strict=False))):
         return word
     return _capitalised(match)
 
