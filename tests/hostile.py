@@ -92,9 +92,10 @@ def write(raw: Path, source: str, drop: str, name: str, data: bytes) -> Path:
     return folder / name
 
 
-def project(root: Path, shop_name: str = "shop", **overrides) -> Settings:
+def project(root: Path, shop_name: str = "shop", more_sources: str = "", **overrides) -> Settings:
+    """The two-source project (SOURCES_YAML), `more_sources` (YAML entries of the `sources` list) after them."""
     sources = root / "sources.yaml"
-    sources.write_text(SOURCES_YAML.format(shop=shop_name), encoding="utf-8")
+    sources.write_text(SOURCES_YAML.format(shop=shop_name) + more_sources, encoding="utf-8")
     return Settings(**{"raw_dir": root / "raw", "warehouse": root / "data" / "warehouse.duckdb",
                        "sources_file": sources, "truth_file": None, "first_day": day(-10), **overrides})
 

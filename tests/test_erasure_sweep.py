@@ -10,7 +10,6 @@ import duckdb
 from tests.hostile import (
     CRM_HEADER,
     FORGET_YAML,
-    SOURCES_YAML,
     balanced,
     crm_rows,
     customer_of,
@@ -31,9 +30,7 @@ def _crm(rows: list[str]) -> bytes:
 
 
 def _forgetting(root):
-    settings = project(root, retention_days=36500)
-    settings.sources_file.write_text(SOURCES_YAML.format(shop="shop") + FORGET_YAML, encoding="utf-8")
-    return settings
+    return project(root, more_sources=FORGET_YAML, retention_days=36500)
 
 
 def test_an_id_merged_into_a_customer_later_erased_keeps_no_value_in_the_history(tmp_path, cli_env):
@@ -86,8 +83,7 @@ def test_receipts_pointing_at_an_erased_card_typed_with_spaces_keep_no_value_of_
     sources file does not map (the holder's name, a cashier's note with his phone). Staging trims record ids and
     references, so the receipts count for his customer; the purge compared the raw values as written and left his
     CRM row and those receipts whole after his erasure, and receipts sent after it too."""
-    settings = project(tmp_path, retention_days=36500)
-    settings.sources_file.write_text(SOURCES_YAML.format(shop="shop") + RECEIPTS_YAML + FORGET_YAML, encoding="utf-8")
+    settings = project(tmp_path, more_sources=RECEIPTS_YAML + FORGET_YAML, retention_days=36500)
     raw = tmp_path / "raw"
     first, last, mail, tel, _ = person(8)
     rows = crm_rows()

@@ -198,8 +198,7 @@ def test_a_report_tool_s_csv_with_a_title_text_formulas_and_a_total_is_read(tmp_
 def test_a_till_s_total_row_without_an_id_is_its_footer_not_bad_data(tmp_path, cli_env):
     # A till export's total with its id column empty too (`;;;1.258,05;5;`): quarantined as "missing record id", it
     # counted as bad data (1 row of 3: the run blocked); it is the footer of its file, as `Summe;;;48,00` is.
-    settings = project(tmp_path)
-    settings.sources_file.write_text(settings.sources_file.read_text(encoding="utf-8").format(shop="shop") + """
+    settings = project(tmp_path, more_sources="""
   - name: till
     channel: offline
     format: csv
@@ -214,7 +213,7 @@ def test_a_till_s_total_row_without_an_id_is_its_footer_not_bad_data(tmp_path, c
       type: store_purchase
       occurred_at: zeit
       amount: betrag
-""", encoding="utf-8")
+""")
     write(settings.raw_dir, "crm", day(-1), "export.csv", (CRM_HEADER + "\n" + "\n".join(crm_rows(4)) + "\n").encode())
     write(settings.raw_dir, "till", day(-1), "bons.csv", "\r\n".join([
         "bon;kunde;zeit;betrag", "B1;C01;25.11.2026 10:02;1.234,56", "B2;C02;25.11.2026 11:15;23,49",
@@ -284,8 +283,7 @@ def test_cells_an_export_writes_for_no_value_are_empty_and_a_source_names_its_ow
     from pipeline.config import load_sources
     from pipeline.staging import stage_source
 
-    settings = project(tmp_path)
-    settings.sources_file.write_text(settings.sources_file.read_text(encoding="utf-8").format(shop="shop") + """
+    settings = project(tmp_path, more_sources="""
   - name: tickets
     channel: online
     format: csv
@@ -305,7 +303,7 @@ def test_cells_an_export_writes_for_no_value_are_empty_and_a_source_names_its_ow
     person:
       first_name: first
       last_name: last
-""", encoding="utf-8")
+""")
     write(settings.raw_dir, "crm", day(-1), "export.csv", "\n".join([
         CRM_HEADER, "C01;NULL;Martin;null;\\N;75001", "C02; None ;Petit;NULL;NULL;NULL", "C03;Jean;Null;#N/A;N/A;75003",
         "NULL;Ana;Vide;ana.vide@example.fr;;75004", *crm_rows(14)[4:], ""]).encode("latin-1"))
