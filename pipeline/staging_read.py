@@ -43,11 +43,13 @@ def prepared_query(source: Source, present: set[str]) -> str:
     token = literal(PURGED_TOKEN)
     columns.append(f"coalesce({' OR '.join(f'{quote(c)} = {token}' for c in purged)}, false) AS _purged"
                    if purged else "false AS _purged")
+    read = [quote("_record_id")]  # the trimmed columns: a mark of 'no value' in them reads as NULL (below)
     for column in source.mapped_columns:
         if column in present and cleaned(source, column, present) != "_record_id":
             value = (f"CASE WHEN {quote(column)} = {token} THEN NULL ELSE {trimmed(column)} END"
                      if column in purged else trimmed(column))
-            columns.append(f"{value} AS {quote(CLEANED + column)}")
+            read.append(quote(CLEANED + column))
+            columns.append(f"{value} AS {read[-1]}")
         if ALSO + column in present:  # the further elements a selector matched (staging._further_elements)
             columns.append(quote(ALSO + column))
     query = (f"SELECT {', '.join(columns)} FROM {raw_table(source.name)} "
@@ -56,8 +58,6 @@ def prepared_query(source: Source, present: set[str]) -> str:
         return query
     # staging.unmarked: a cell holding a mark of 'no value' (`NULL`, `None`) reads as NULL
     marks = f"[{', '.join(map(literal, source.missing_values))}]"
-    read = [quote(c) for c in ["_record_id", *(CLEANED + c for c in source.mapped_columns
-                                             if c in present and cleaned(source, c, present) != "_record_id")]]
     unmarked = ", ".join(f"CASE WHEN list_contains({marks}, {c}) THEN NULL ELSE {c} END AS {c}" for c in read)
     return f"SELECT * REPLACE ({unmarked}) FROM ({query})"
 

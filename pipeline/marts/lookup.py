@@ -67,9 +67,9 @@ def find_by_name(con: duckdb.DuckDBPyConnection, name: str, postcode: str, regio
     # the surviving 'Jürgen Weiß' is found as typed on a keyboard without umlauts too: 'Jurgen' or 'Juergen Weiss'
     letters = letter_spellings()
     return sorted(cid for cid, first, last in rows
-                  if any(words in (_formal_words(f"{first or ''} {surname}"), _formal_words(surname))
-                         for surname in (last or "", spelled(last or "", letters)))
-                  or words == _formal_words(spelled(f"{first or ''} {last or ''}", letters)))
+                  if any(words in (_formal_words(f"{given} {family}"), _formal_words(family))
+                         for given, family in ((first or "", last or ""),
+                                               (spelled(first or "", letters), spelled(last or "", letters)))))
 
 
 def _formal_words(name: str) -> list[str]:
