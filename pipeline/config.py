@@ -28,6 +28,7 @@ NAME_ORDERS = ("given_first", "family_first")
 ACTIVITY_FIELDS = (
     "occurred_at", "closed_at", "amount", "quantity", "rating", "status", "category",
     "store_id", "device_id", "consent_channel", "consent_action", "collection_point",
+    "currency",  # a column naming each row's currency (`GBP`, `£`): its amount's, before the source's `currency:`
 )
 FORMATS = ("csv", "jsonl", "parquet", "xlsx")
 # Where a source's customers buy: its `channel:` in the sources file.

@@ -575,8 +575,14 @@ def _stage_activities(source: Source, frame: pd.DataFrame, issues: _Issues) -> p
         ts, why = values.parse_datetimes(a.get(f, empty), source.date_formats)
         out[f] = pd.to_datetime(ts)
         issues.add(f, a.get(f, empty), why)
-    amount, currency, why = _parts(a.get("amount", empty), lambda v: None if v is None else
-                                   values.parse_money(v, source.decimal, source.currency), 3)
+    if "currency" in a:  # each row's currency in its own column: parsed once per distinct (amount, currency) pair
+        amount, currency, why = _parts(pd.Series(list(zip(a.get("amount", empty), a["currency"], strict=True)),
+                                                 index=frame.index, dtype=object),
+                                       lambda v: None if v is None else
+                                       values.parse_priced(*v, source.decimal, source.currency), 3)
+    else:
+        amount, currency, why = _parts(a.get("amount", empty), lambda v: None if v is None else
+                                       values.parse_money(v, source.decimal, source.currency), 3)
     out["amount"] = pd.to_numeric(amount)
     # the currency the value writes, else the source's; NULL: the house currency (golden/currency.py)
     out["currency"] = currency.where(currency.notna() | pd.to_numeric(amount).isna(), source.currency)

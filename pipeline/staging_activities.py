@@ -89,26 +89,33 @@ def _distinct(con: duckdb.DuckDBPyConnection, column: str, where: str = "true", 
 def _parse(con: duckdb.DuckDBPyConnection, source: Source, fields: dict[str, str]) -> set[str]:
     """PARSED: what values.py makes of each distinct value DuckDB cannot read as a timestamp and of every distinct
     number, with the reason it is unreadable. Returns the fields with an unreadable value."""
-    parsed = []  # (field, text, timestamp, number, currency, reason)
+    parsed = []  # (field, text, its currency column's text, timestamp, number, currency, reason)
     for field in (f for f in TIMESTAMPS if f in fields):
         for text in _distinct(con, fields[field], f"{values.strptime_sql(fields[field], source.date_formats)} IS NULL",
                               values.format_params(source.date_formats)):
             stamp, why = values.parse_datetime(text, source.date_formats)
-            parsed.append((field, text, stamp, None, None, why))
-    for field in (f for f in NUMBERS if f in fields):
+            parsed.append((field, text, None, stamp, None, None, why))
+    if "amount" in fields and "currency" in fields:  # each row's currency in its own column: per distinct pair
+        for text, cell in con.execute(f"SELECT DISTINCT {fields['amount']}, {fields['currency']} FROM {ROWS} "
+                                      f"WHERE _reason IS NULL AND {fields['amount']} IS NOT NULL").fetchall():
+            parsed.append(("amount", text, cell, None, *values.parse_priced(text, cell, source.decimal,
+                                                                            source.currency)))
+    for field in (f for f in NUMBERS if f in fields and not (f == "amount" and "currency" in fields)):
         for text in _distinct(con, fields[field]):
             if field == "amount":
                 number, currency, why = values.parse_money(text, source.decimal, source.currency)
             else:
                 (number, why), currency = values.parse_count(text, source.decimal), None
-            parsed.append((field, text, None, number, currency, why))
-    field, text, stamp, number, currency, why = zip(*parsed, strict=True) if parsed else ((),) * 6
+            parsed.append((field, text, None, None, number, currency, why))
+    field, text, cell, stamp, number, currency, why = zip(*parsed, strict=True) if parsed else ((),) * 7
     frame = pd.DataFrame({"field": pd.Series(field, dtype=object), "v": pd.Series(text, dtype=object),
+                          "c": pd.Series(cell, dtype=object),
                           "stamp": pd.Series(stamp, dtype="datetime64[us]"),
                           "number": pd.Series(number, dtype="float64"), "currency": pd.Series(currency, dtype=object),
                           "why": pd.Series(why, dtype=object)})
     with registered(con, _parsed=frame):
         con.execute(f"CREATE OR REPLACE TEMP TABLE {PARSED} AS SELECT field::VARCHAR AS field, v::VARCHAR AS v, "
+                    "c::VARCHAR AS c, "
                     "stamp::TIMESTAMP AS stamp, number::DOUBLE AS number, currency::VARCHAR AS currency, "
                     "why::VARCHAR AS why FROM _parsed")
     return {f for f, *_, why in parsed if why is not None}
@@ -118,7 +125,12 @@ def _insert_activities(con: duckdb.DuckDBPyConnection, source: Source, fields: d
                        unreadable: set[str]) -> None:
     """The kept rows into staging.activities; each value of the `unreadable` fields that is into staging.field_issues."""
     parsed = [f for f in (*TIMESTAMPS, *NUMBERS) if f in fields]
-    joins = " ".join(f"LEFT JOIN {PARSED} {f} ON {f}.field = '{f}' AND {f}.v = {fields[f]}" for f in parsed)
+    def match(f: str, alias: str) -> str:  # a row's parsed value: by its text, and an amount by its currency cell too
+        currency = f" AND {alias}.c IS NOT DISTINCT FROM {fields['currency']}" \
+            if f == "amount" and "currency" in fields else ""
+        return f"{alias}.field = '{f}' AND {alias}.v = {fields[f]}{currency}"
+
+    joins = " ".join(f"LEFT JOIN {PARSED} {f} ON {match(f, f)}" for f in parsed)
 
     def stamp(f: str) -> str:
         return f"coalesce({values.strptime_sql(fields[f], source.date_formats)}, {f}.stamp)" if f in fields \
@@ -147,5 +159,5 @@ def _insert_activities(con: duckdb.DuckDBPyConnection, source: Source, fields: d
         con.execute(f"""INSERT INTO staging.field_issues BY NAME
             SELECT $source AS source, _record_id AS source_record_id, $field AS field, p.v AS raw_value,
                    p.why AS reason, _file, _line
-            FROM {ROWS} JOIN {PARSED} p ON p.field = $field AND p.v = {fields[f]}
+            FROM {ROWS} JOIN {PARSED} p ON {match(f, "p")}
             WHERE _reason IS NULL AND p.why IS NOT NULL ORDER BY _file, _line""", {"source": source.name, "field": f})

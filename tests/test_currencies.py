@@ -166,3 +166,22 @@ def test_the_rates_file_gives_rates_into_the_house_currency_and_names_a_bad_line
     path.write_text(RATES + "2026-11-01,USD,EUR,-1\n", encoding="utf-8")
     with pytest.raises(RatesFileError, match="line 6: a rate is a positive number"):
         read_rates(path, "EUR")
+
+
+def test_a_currency_column_names_each_orders_currency(tmp_path):
+    # A web shop selling in several countries exports one `currency` column beside plain totals (Shopify's orders
+    # export does): each order is converted from its own, an empty cell is the house currency, and the order with no
+    # rate is left out and listed. Until 2026-11-29 the column could not be mapped: every total was summed as euros.
+    settings = _project(tmp_path)
+    (tmp_path / "sources.yaml").write_text(
+        SOURCES.replace("amount: {column: total, currency: GBP}   # an amount writing no currency is in pounds",
+                        "amount: total\n      currency: cur"), encoding="utf-8")
+    orders = [("O1", "A1", "100.00", "EUR"), ("O2", "A1", "20", "gbp"), ("O3", "A2", "40", "CHF"),
+              ("O4", "A2", "10", "USD"), ("O5", "A3", "10", "")]
+    (tmp_path / "raw" / "orders" / "2026-10-05" / "o.csv").write_text("order_id,account,day,total,cur,status\n" + "".join(
+        f"{o},{a},2026-10-01,{t},{c},paid\n" for o, a, t, c in orders), encoding="utf-8")
+    materialise(settings)
+    assert _revenue(settings) == pytest.approx({"A1": 123.0, "A2": 50.0, "A3": 10.0})
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        assert con.execute("SELECT source_record_id, currency, reason FROM golden.unconverted_amounts").fetchall() \
+            == [("O4", "USD", "no USD->EUR rate in the exchange rates file")]

@@ -234,3 +234,29 @@ def test_an_amount_no_till_writes_is_a_field_issue_in_both_ways_and_revenue_stil
         total = con.execute(f"SELECT {exact_sum('amount')} FROM staging.activities").fetchone()[0]
     assert amounts == {"T0": None, "T1": None, "T2": 999999999999.99}
     assert issues == [("T0", "amount"), ("T1", "amount")] and total == 999999999999.99
+
+
+def test_a_currency_column_gives_each_amount_its_currency_in_both_ways(tmp_path):
+    # A Shopify-like export names each order's currency in its own column: the amount is in it (`$` read as the
+    # column's dollar), an empty cell leaves the source's, and a cell naming no currency or another currency than the
+    # amount writes is the amount's field issue. Until 2026-11-29 `activity.currency` was no field at all.
+    path = tmp_path / "sources.yaml"
+    path.write_text(SOURCES.replace("store_id: magasin}", "store_id: magasin, currency: devise}")
+                    .replace("decimal: \",\"", "decimal: \",\"\n    currency: CHF"), encoding="utf-8")
+    till = load_sources(path)[1]
+    rows = [("T1", "12,50", "gbp"), ("T2", "$5", "CAD"), ("T3", "7", ""), ("T4", "7", None), ("T5", "€3", "USD"),
+            ("T6", "8", "XYZ"), ("T7", "9", " £ "), ("T8", "", "GBP"), ("T9", "3", "EUR")]
+    raw = pd.DataFrame({"ticket": [r[0] for r in rows], "achat": "02/01/2026 10:30", "carte": "C1",
+                        "montant": [r[1] for r in rows], "devise": [r[2] for r in rows], "_file": "till/1.csv",
+                        "_line": range(2, 2 + len(rows)), "_error": None, "_raw": None, "_drop": "2026-11-20"},
+                       dtype=object).astype({"_line": "int64"})
+    tables = _staged_both_ways(tmp_path, [(till, raw)])
+    with duckdb.connect(str(tmp_path / "sql.duckdb"), read_only=True) as con:
+        staged = dict(con.execute("SELECT source_record_id, (amount, currency) FROM staging.activities").fetchall())
+        issues = dict(con.execute("SELECT source_record_id, reason FROM staging.field_issues").fetchall())
+    assert staged == {"T1": (12.5, "GBP"), "T2": (5.0, "CAD"), "T3": (7.0, "CHF"), "T4": (7.0, "CHF"),
+                      "T5": (None, None), "T6": (None, None), "T7": (9.0, "GBP"), "T8": (None, None),
+                      "T9": (3.0, "EUR")}
+    assert issues == {"T5": "'€3' writes EUR, its currency column USD",
+                      "T6": "'XYZ' is no currency (an ISO 4217 code, sign or name): its amount left out"}
+    assert len(tables["activities"]) == len(rows) and not tables["quarantine"]

@@ -277,6 +277,37 @@ def parse_money(value: object, decimal: str = ".", declared: str | None = None) 
     return number, next(iter(found), None), None
 
 
+def currency_named(text: object, declared: str | None = None) -> tuple[str | None, str | None]:
+    """(the ISO 4217 code a currency column's cell names, the reason it names none): a code in any case (`gbp`), a
+    sign (`£`, `US$`) or a name (`euros`), as parse_money reads them beside an amount. None, None for an empty cell."""
+    if missing(text):
+        return None, None
+    word = str(text).strip()
+    if dollar := _DOLLARS.fullmatch(word):
+        return _DOLLAR_CODES[dollar[1]], None
+    code = _currency_of(word.upper() if len(word) == 3 and word.isalpha() else word, declared)
+    if code is None or pycountry.currencies.get(alpha_3=code) is None:
+        return None, f"'{text}' is no currency (an ISO 4217 code, sign or name)"
+    return code, None
+
+
+def parse_priced(value: object, currency: object, decimal: str = ".",
+                 declared: str | None = None) -> tuple[float | None, str | None, str | None]:
+    """parse_money for an amount beside a currency column's cell (`activity.currency`, a Shopify-like export's
+    `Currency`): the cell is the amount's currency and decides an ambiguous sign; an empty cell leaves the amount to
+    parse_money and the source's currency. An unreadable cell, or an amount writing another currency (`€12` beside
+    `USD`), is the amount's field issue: the amount is in no currency that can be told."""
+    code, why = currency_named(currency, declared)
+    if why:
+        return (None, None, None) if missing(value) else (None, None, f"{why}: its amount left out")
+    number, written, why = parse_money(value, decimal, code or declared)
+    if why or code is None or number is None:
+        return number, written, why
+    if written and written != code:
+        return None, None, f"'{value}' writes {written}, its currency column {code}"
+    return number, code, None
+
+
 # No amount of a till, a web shop or an ERP reaches 10^15: beyond it a value is a misread (a card number or phone in
 # the amount column, `99999999999999999999999999999`), and summed as DECIMAL(38, 9) (sql.exact_sum: at most 10^29) one
 # such value stopped the day's golden and review steps (DuckDB's conversion error) until 2026-11-29. A field issue now,
