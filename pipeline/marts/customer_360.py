@@ -80,7 +80,17 @@ def customer_360_sql(repermission_days: int = 1095, segments: str | None = None)
         WHERE channel = 'post' AND in_scope(customer_id)
     ),
     segments AS (SELECT * FROM {segments or f"({segmentation_sql()})"} WHERE in_scope(customer_id)),
-    regions AS (SELECT * FROM read_csv({_REGIONS}, header = true, all_varchar = true))
+    regions AS (SELECT * FROM read_csv({_REGIONS}, header = true, all_varchar = true)),
+    -- each customer's region: that of the longest prefix of its postcode the seed lists for its country (départements
+    -- for France; an operator adds rows for other countries). Equi-joined on each prefix length the seed holds.
+    region_of AS (
+        SELECT p.customer_id, arg_max(r.region, length(r.postcode_prefix)) AS region
+        FROM golden.customer_profile p
+        CROSS JOIN (SELECT DISTINCT length(postcode_prefix) AS n FROM regions) lengths
+        JOIN regions r ON r.country = p.country AND r.postcode_prefix = substr(p.postcode, 1, lengths.n)
+        WHERE in_scope(p.customer_id)
+        GROUP BY p.customer_id
+    )
     SELECT
         p.customer_id,
         h.household_id,
@@ -104,7 +114,7 @@ def customer_360_sql(repermission_days: int = 1095, segments: str | None = None)
         coalesce(m.consent_sms = 'opt_in' AND m.needs_repermission, false)   AS needs_repermission_sms,
         coalesce(t.consent_phone = 'opt_in' AND t.needs_repermission, false) AS needs_repermission_phone,
         coalesce(post.needs_repermission_post, false)                    AS needs_repermission_post,
-        regions.region,
+        region_of.region,
         a.* EXCLUDE (customer_id),
         s.* EXCLUDE (customer_id, {", ".join(SEGMENT_DEFAULTS)}),
         {", ".join(f"coalesce(s.{c}, {d}) AS {c}" for c, d in SEGMENT_DEFAULTS.items())}
@@ -117,8 +127,7 @@ def customer_360_sql(repermission_days: int = 1095, segments: str | None = None)
     LEFT JOIN points t ON t.customer_id = p.customer_id AND t.kind = 'phone'
                       AND t.contact_point_key = coalesce(p.mobile, p.landline)
     LEFT JOIN post USING (customer_id)
-    -- départements and regions exist for French postcodes only (an Australian 2000 is not the Aisne)
-    LEFT JOIN regions ON coalesce(p.country, 'FR') = 'FR' AND regions.postcode_prefix = substr(p.postcode, 1, 2)
+    LEFT JOIN region_of USING (customer_id)
     WHERE p.customer_id NOT IN (SELECT customer_id FROM golden.excluded_customers)
     ORDER BY p.customer_id
     """
@@ -190,7 +199,7 @@ ORDER BY customer_id, kind, contact_point_key
 """
 
 SEGMENT_SUMMARY_SQL = f"""
-SELECT rfm_segment, loyalty_tier, coalesce(region, 'unknown') AS region,
+SELECT rfm_segment, loyalty_tier, coalesce(country, 'unknown') AS country, coalesce(region, 'unknown') AS region,
        coalesce(preferred_channel, 'none')        AS channel,
        count(*)                                   AS customers,
        {exact_sum('coalesce(monetary, 0)')} AS revenue,
