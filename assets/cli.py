@@ -107,10 +107,13 @@ def _run(args: argparse.Namespace) -> int:
     except Exception as exc:  # noqa: BLE001
         print(f"(no summary: {type(exc).__name__})", file=sys.stderr)
     events = [e for r in results for e in r.all_events]
-    for event in events:  # failed checks, with what failed (counts only, no values)
-        if event.event_type_value == "ASSET_CHECK_EVALUATION" and not event.asset_check_evaluation_data.passed:
-            data = event.asset_check_evaluation_data
-            print(f"check FAILED {data.check_name}: {data.description}", file=sys.stderr)
+    for result in results:  # failed checks, with what failed (counts only, no values), their asset and drop day
+        day = result.dagster_run.tags.get("dagster/partition")
+        for event in result.all_events:
+            if event.event_type_value == "ASSET_CHECK_EVALUATION" and not event.asset_check_evaluation_data.passed:
+                data = event.asset_check_evaluation_data
+                print(f"check FAILED {data.asset_key.to_user_string()} {data.check_name}"
+                      f"{f' (drop day {day})' if day else ''}: {data.description}", file=sys.stderr)
     if not all(r.success for r in results):
         failed = [e.step_key for e in events if e.is_step_failure]
         blocked = [e.asset_check_evaluation_data.check_name for e in events

@@ -655,7 +655,7 @@ def test_a_renamed_json_key_and_two_people_under_one_id_are_said_not_absorbed(tm
                   ";".join(corrected)]
     write(raw, "crm", day(-2), "export.csv", (CRM_HEADER + "\n" + "\n".join(two_people) + "\n").encode("latin-1"))
     second = cli_run(settings, capsys)
-    assert (f"check FAILED files_loaded: shop/{day(-2)}/accounts.jsonl: loaded, but no line holds mapped key(s) "
+    assert (f"check FAILED raw/shop files_loaded (drop day {day(-2)}): shop/{day(-2)}/accounts.jsonl: loaded, but no line holds mapped key(s) "
             "['mail'] (it holds unmapped key(s) ['e_mail']: renamed in the export?)") in second, second
     files = balanced(settings)
     assert files[f"crm/{day(-2)}/export.csv"] == (15, 15, 11, 4)  # C03's three rows of that file, C05's first

@@ -135,7 +135,7 @@ def test_a_hostile_first_delivery_is_contained_published_and_leaks_nothing(tmp_p
            "--sources", str(settings.sources_file), "--truth", ""]
     assert main(run) == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert any(line.startswith(f"check FAILED {RECONCILES}: unbalanced files") for line in err)
+    assert any(line.startswith(f"check FAILED staging/person_records {RECONCILES}") and ": unbalanced files" in line for line in err)
     assert "raw_rows_reconcile" in err[-1] and err[-1].endswith("published copies left as they were")
     assert (_sha(settings.published), _sha(settings.restricted)) == (published, restricted)
     with duckdb.connect(str(settings.warehouse)) as con:
@@ -144,7 +144,8 @@ def test_a_hostile_first_delivery_is_contained_published_and_leaks_nothing(tmp_p
     monkeypatch.setenv("C360_AS_OF", "2036-01-01")
     assert main(run) == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert any(line.startswith("check FAILED customer_360_not_shrunk: nothing to publish") for line in err)
+    assert any(line.startswith("check FAILED marts/customer_360 customer_360_not_shrunk") and
+               ": nothing to publish" in line for line in err)
     assert "customer_360_not_shrunk" in err[-1] and err[-1].endswith("published copies left as they were")
     assert (_sha(settings.published), _sha(settings.restricted)) == (published, restricted)
 
