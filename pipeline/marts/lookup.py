@@ -60,6 +60,8 @@ def find_by_name(con: duckdb.DuckDBPyConnection, name: str, postcode: str, regio
     words = _formal_words(str(name).replace(",", " "))
     if not words:
         return []
+    # a name typed as one word, its family and given names not spaced ('山田太郎', as Japanese and Chinese write it)
+    joined = _joined(name) if len(words) == 1 else None
     typed = str(postcode).strip()
     read = {normalise_postcode(typed, country)[0] for country in ([region] if region else customer_countries(con))}
     rows = con.execute("SELECT customer_id, first_name, last_name FROM marts.customer_360 "
@@ -68,8 +70,14 @@ def find_by_name(con: duckdb.DuckDBPyConnection, name: str, postcode: str, regio
     letters = letter_spellings()
     return sorted(cid for cid, first, last in rows
                   if any(words in (_formal_words(f"{given} {family}"), _formal_words(family))
+                         or joined is not None and joined in (_joined(family + given), _joined(given + family))
                          for given, family in ((first or "", last or ""),
                                                (spelled(first or "", letters), spelled(last or "", letters)))))
+
+
+def _joined(name: str) -> str | None:
+    """A name's match form without its spaces: None for no name (no two empty names match)."""
+    return match_form(name).replace(" ", "") or None
 
 
 def _formal_words(name: str) -> list[str]:
