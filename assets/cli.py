@@ -253,7 +253,7 @@ def _audience(args: argparse.Namespace) -> int:
         warehouse = restricted.with_name("warehouse.duckdb") if args.warehouse is None else \
             Path(args.warehouse) if args.warehouse else None
         audience = build_audience(restricted, warehouse,
-                                  args.channel, Path(args.out), args.segment, args.tier)
+                                  args.channel, Path(args.out), args.segment, args.tier, args.country)
     except (ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -341,6 +341,8 @@ def main(argv: list[str] | None = None) -> int:
     aud.add_argument("--channel", required=True, choices=CONSENT_CHANNELS)
     aud.add_argument("--segment", action="append", help="RFM segment (repeat for several); default: all")
     aud.add_argument("--tier", action="append", help="loyalty tier (repeat for several); default: all")
+    aud.add_argument("--country", action="append", help="the customers' country, a code or a name (repeat for "
+                                                        "several); default: all")
     aud.add_argument("--out", required=True, help="a .csv or .parquet file; the suppression list is written beside it")
     aud.add_argument("--restricted", default=str(DATA / "restricted.duckdb"))
     aud.add_argument("--warehouse", help="for erased identifiers (read-only; default: beside --restricted); '' to "

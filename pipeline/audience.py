@@ -19,6 +19,7 @@ from pathlib import Path
 import duckdb
 
 from pipeline.marts.segmentation import SEGMENT_NAMES, tier_names
+from pipeline.normalise.address import country_code
 
 # What each channel needs to reach a person, and nothing more.
 CHANNEL_FIELDS = {
@@ -59,7 +60,8 @@ def _write(con: duckdb.DuckDBPyConnection, query: str, params: list, out: Path) 
 
 
 def build_audience(restricted: Path, warehouse: Path | None, channel: str, out: Path,
-                   segments: list[str] | None = None, tiers: list[str] | None = None) -> Audience:
+                   segments: list[str] | None = None, tiers: list[str] | None = None,
+                   countries: list[str] | None = None) -> Audience:
     """The audience file and its suppression list beside it. `warehouse`: where erased customers' identifiers are
     read (None: no erased identifiers). Everything is read before anything is written, so a failure leaves no
     audience without its suppression list."""
@@ -69,6 +71,7 @@ def build_audience(restricted: Path, warehouse: Path | None, channel: str, out: 
         raise ValueError(f"{out}: write a .csv or a .parquet file")
     segments = _known(segments, SEGMENT_NAMES, "segment")
     tiers = _known(tiers, tier_names(), "tier")
+    countries = _countries(countries)
     erased = _erased(warehouse) if warehouse else []
     with duckdb.connect(str(restricted), read_only=True) as con:
         available = _columns(con, "marts.customer_360")
@@ -80,6 +83,9 @@ def build_audience(restricted: Path, warehouse: Path | None, channel: str, out: 
         if tiers:
             where.append("loyalty_tier IN (SELECT unnest(?))")
             params.append(tiers)
+        if countries:  # a campaign in one country's language, or under its law
+            where.append("country IN (SELECT unnest(?))")
+            params.append(countries)
         repermission = f"needs_repermission_{channel}"
         fresh = f"NOT coalesce({repermission}, false)" if repermission in available else "true"
         base = f"FROM marts.customer_360 WHERE {' AND '.join(where)}"
@@ -106,6 +112,17 @@ def _known(wanted: list[str] | None, names: list[str] | tuple[str, ...], what: s
     if unknown:
         raise ValueError(f"no {what} {', '.join(map(repr, unknown))}: the {what}s are {', '.join(names)}")
     return spelled
+
+
+def _countries(wanted: list[str] | None) -> list[str] | None:
+    """`wanted` as ISO 3166 codes, as staging reads a country column (`de`, `Deutschland`, `Germany`: DE); a value
+    naming no country is an error, not an empty audience."""
+    if not wanted:
+        return wanted
+    codes = [country_code(w) for w in wanted]
+    if unknown := [w for w, code in zip(wanted, codes, strict=True) if code is None]:
+        raise ValueError(f"no country {', '.join(map(repr, unknown))}: give an ISO code (FR, DE) or a country's name")
+    return codes
 
 
 def _opted_out(con: duckdb.DuckDBPyConnection, channel: str) -> list[tuple]:

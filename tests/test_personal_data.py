@@ -273,6 +273,12 @@ def test_marketing_gets_an_error_not_an_empty_or_unsuppressed_audience(project, 
     assert made.returncode == 0, made.stderr
     typo = _cli("audience", "--channel", "email", "--segment", "vip", "--out", str(tmp_path / "vip.csv"), *restricted)
     assert typo.returncode == 2 and "no segment 'vip': the segments are prospect, champions" in typo.stderr
+    # A campaign for one country's customers, the country as marketing writes it; one that names no country: an error.
+    for country, reached in (("france", 1), ("Deutschland", 0)):
+        made = _cli("audience", "--channel", "email", "--country", country, "--out", str(tmp_path / "c.csv"), *restricted)
+        assert made.returncode == 0 and made.stdout.startswith(f"{reached} customers reachable"), made.stderr
+    nowhere = _cli("audience", "--channel", "email", "--country", "Atlantis", "--out", str(tmp_path / "a.csv"), *restricted)
+    assert nowhere.returncode == 2 and "no country 'Atlantis'" in nowhere.stderr and not (tmp_path / "a.csv").exists()
     # The erased identifiers are read from the warehouse beside the restricted copy (the default was ./data's, absent
     # on any other project: a traceback after the audience was written, without its suppression list).
     suppression = pd.read_csv(tmp_path / "sms.suppression.csv")
