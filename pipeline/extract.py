@@ -65,6 +65,10 @@ _DELIMITERS = (",", ";", "\t", "|")  # the ones exports use: a header split by a
 _GZIP_MAGIC = b"\x1f\x8b"
 _UTF32_MARKS = (b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")  # before UTF-16's: the LE mark starts the same
 _UTF8_MARK = b"\xef\xbb\xbf"
+# A character UTF-8 encodes in several bytes: a file declared UTF-8 holding none, but bytes UTF-8 cannot be, is 8-bit text.
+_UTF8_CHARACTER = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
+WINDOWS_TEXT_NOTE = ("read as Windows-1252, not the declared UTF-8: it holds no UTF-8 character but bytes UTF-8 cannot be "
+                     "(a spreadsheet's CSV saved on Windows?); declare its encoding (cp1252) to silence this")
 _SHOWN_LINES = 10  # line numbers a warning lists
 CUT_REASON = "the file ends {how}: its last record may be cut short"
 
@@ -142,8 +146,9 @@ def _utf16_without_mark(data: bytes) -> str | None:
     return None
 
 
-def _decode(data: bytes, encoding: str) -> tuple[str, str | None]:
-    """The file's text, and how it was cut short when it was (a UTF-16 file of an odd number of bytes)."""
+def _decode(data: bytes, encoding: str) -> tuple[str, str | None, str | None]:
+    """The file's text, how it was cut short when it was (a UTF-16 file of an odd number of bytes), and what to say
+    of how it was read (a note) when it was not as declared."""
     # A byte-order mark says how the file is encoded, whatever the sources file declares (an Excel "CSV UTF-8"
     # export in a source declared cp1252, a UTF-16 one in a source declared UTF-8); without one, UTF-16's NUL bytes
     # do (read as declared, its header would look like no header at all and the file be refused). A file declared
@@ -167,8 +172,17 @@ def _decode(data: bytes, encoding: str) -> tuple[str, str | None]:
         text = data.decode(wide, errors="surrogateescape")
     else:  # surrogateescape keeps undecodable bytes visible so the rows holding them can be quarantined.
         text = data.decode(encoding, errors="surrogateescape")
+    note = None
+    if not wide and _has_bad_bytes(text) and codecs.lookup(encoding).name == "utf-8" \
+            and _UTF8_CHARACTER.search(data) is None:
+        # A spreadsheet's "CSV" saved on Windows is Windows-1252 whatever the sources file says (UTF-8, the default):
+        # read as UTF-8, every record holding an accent was quarantined (`bytes not valid in declared encoding utf-8`,
+        # Hélène, Zoé, Lefèvre lost and the source's quarantine share blocking the run). A file that holds no UTF-8
+        # character at all but such bytes is 8-bit text: read as latin-1, whose C1 codes the records' repair reads as
+        # Windows-1252 (`€`, `’`, `œ`). A UTF-8 file with a few bad bytes still quarantines those records only.
+        text, note = data.decode("latin-1"), WINDOWS_TEXT_NOTE
     # A byte-order mark, or several (a tool adding one to a file that had one): the header's first name hid behind it.
-    return text.lstrip("\ufeff"), cut
+    return text.lstrip("\ufeff"), cut, note
 
 
 def _gunzip(data: bytes) -> tuple[bytes, str | None]:
@@ -891,8 +905,9 @@ def _read_file(path: Path, data: bytes, source: Source, file: str, names: _Names
         if not data and gzip_cut:
             problem = "a gzip file whose stream cannot be decompressed"
             return _Read(_rows_frame([_bad_row(file, 0, f"{REFUSED_FILE_REASON}: {problem}", "")]), [], 1, 0, problem)
-    text, cut = _decode(data, source.encoding)
+    text, cut, how = _decode(data, source.encoding)
     read = (_read_csv if source.format == "csv" else _read_jsonl)(text, source, file, names)
+    read.notes += [how] if how else []
     if cut := gzip_cut or cut:  # the last record stops where the bytes do: never taken whole
         if len(read.frame) and pd.isna(read.frame.at[read.frame.index[-1], "_error"]):
             read.frame.at[read.frame.index[-1], "_error"] = CUT_REASON.format(how=cut)

@@ -1,0 +1,34 @@
+"""Delivery habits of the fifteenth session's sweep, through `customer360 run` on hand-written files: what source
+systems deliver on the data engineer's nightly path (a spreadsheet's Windows CSV, a trailer line with a record count,
+a full export split in numbered parts, a zip archive)."""
+
+from __future__ import annotations
+
+import duckdb
+
+from tests.hostile import CRM_HEADER, balanced, cli_run, crm_rows, day, project, write
+
+
+def test_a_windows_csv_in_a_source_declared_utf8_is_read_not_quarantined(tmp_path, capsys, cli_env):
+    # Excel's "CSV (semicolon)" saved on Windows is Windows-1252, whatever the sources file declares (UTF-8, the
+    # default). Read as UTF-8 every record holding an accent was quarantined (`bytes not valid in declared encoding
+    # utf-8`): Léa, Noé, Inès, Lefèvre, Chloé lost, and the source's quarantine share (6 of 14) blocked the run.
+    settings = project(tmp_path)
+    settings.sources_file.write_text(settings.sources_file.read_text().replace("    encoding: latin-1\n", ""))
+    rows = crm_rows()
+    rows[0] = rows[0].replace(";Martin;", ";O’Brien-Cœur;")  # Windows-1252's own characters (bytes 0x80-0x9F)
+    write(settings.raw_dir, "crm", day(-1), "export.csv", (CRM_HEADER + "\r\n" + "\r\n".join(rows) + "\r\n").encode("cp1252"))
+    said = cli_run(settings, capsys)  # exit 0: published
+    assert "read as Windows-1252, not the declared UTF-8" in said, said
+    assert balanced(settings) == {f"crm/{day(-1)}/export.csv": (14, 14, 14, 0)}
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        names = dict(con.execute("SELECT source_record_id, first_name || ' ' || last_name FROM staging.person_records "
+                                 "WHERE source = 'crm'").fetchall())
+    assert names["C00"] == "Jean O’Brien-Cœur" and names["C09"] == "Léa Moreau" and names["C12"] == "Théo Lefèvre", names
+    # A UTF-8 file with one row of bad bytes is still UTF-8: that row only is quarantined.
+    write(settings.raw_dir, "crm", day(0), "export.csv",
+          (CRM_HEADER + "\n" + rows[10] + "\n").encode("utf-8") + rows[11].encode("cp1252") + b"\n")
+    cli_run(settings, capsys)
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        assert con.execute("SELECT _line, reason FROM staging.quarantine WHERE _file LIKE ?",
+                           [f"%{day(0)}%"]).fetchall() == [(3, "bytes not valid in declared encoding utf-8")]
