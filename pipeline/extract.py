@@ -31,7 +31,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline import csv_records, spreadsheet
+from pipeline import csv_records, spreadsheet, trailers
 from pipeline.config import SELECTOR, Source
 from pipeline.drop_days import drop_day
 from pipeline.drops import list_files, listed, scan
@@ -41,6 +41,7 @@ META_COLUMNS = ["_file", "_line", "_error", "_raw", "_drop"]
 RESERVED = {*META_COLUMNS, "_loaded_at"}
 REFUSED_FILE_REASON = "file refused"
 LOADED_BUT = "loaded, but "  # the status of a file read whole that its check reports all the same
+TRAILER_FLAW = "its trailer ("  # a file whose trailer's count is not its records (_with_trailer)
 # What a column name may look like to be shown in a log line; others are counted, never shown (a data
 # value taken for a header would otherwise leak into the logs).
 _VALUE_LIKE = re.compile(r"^[\d\s.,:/+()-]+$")  # numbers, dates, phones: values, never column names
@@ -473,7 +474,28 @@ def _read_csv(text: str, source: Source, file: str, names: _Names) -> _Read:
         repaired += _add_record(rows, rec.line, rec.text, rec.values, rec.error, source, columns)
     read = _without_repeated_header(_Read(rows.frame(list(columns), missing=""), list(columns), len(rows.lines),
                                           repaired), header, names(source.record_id))
-    return found.note(read)
+    return found.note(read if read.refused else _with_trailer(read, body, first, source, len(header)))
+
+
+def _with_trailer(read: _Read, body: list[str], first: int, source: Source, width: int) -> _Read:
+    """The file's last line, when it is a trailer (`pipeline/trailers.py`), is no record: quarantined as the export's
+    count (counted apart, as a footer is), and when its count is not the file's records the file is flawed (its check
+    fails; a full export's day holding it retires nothing): it was bad data, its count never compared."""
+    last = next((i for i in range(len(body) - 1, -1, -1) if body[i] and not body[i].isspace()), None)
+    frame = read.frame
+    if last is None or not len(frame) or frame["_line"].iat[-1] != first + last:
+        return read
+    found = trailers.trailer(body[last], source.delimiter, width)
+    if found is None:
+        return read
+    records = len(frame) - 1
+    whole = found.matches(records)
+    frame.loc[frame.index[-1], ["_error", "_raw"]] = [
+        trailers.MATCHED_REASON if whole else trailers.MISMATCH_REASON, body[last]]
+    if not whole:
+        read.flaw = (f"its trailer (line {first + last}) counts {listed(found.counts, 3)} record(s), the file holds "
+                     f"{records}: incomplete (a transfer cut short?) or miscounted")
+    return read
 
 
 # A source reading several sheets of a workbook numbers each sheet's rows apart: line = the sheet's position in the
@@ -1085,7 +1107,8 @@ def read_source(source: Source, raw_dir: Path, day: str | None = None,
             warnings.append(f"{file}: {read.refused}; its {len(read.frame)} record(s) are quarantined")
         elif read.flaw:
             load.status = f"{LOADED_BUT}{read.flaw}"
-            warnings.append(f"{file}: {read.flaw}; its records are loaded with that field empty")
+            warnings.append(f"{file}: {read.flaw}; its records are loaded" +
+                            ("" if read.flaw.startswith(TRAILER_FLAW) else " with that field empty"))
         warnings += [f"{file}: {note}" for note in read.notes]
         if read.repaired:
             warnings.append(f"{file}: {read.repaired} record(s) held UTF-8 text or Windows-1252 characters read as "

@@ -32,3 +32,38 @@ def test_a_windows_csv_in_a_source_declared_utf8_is_read_not_quarantined(tmp_pat
     with duckdb.connect(str(settings.warehouse), read_only=True) as con:
         assert con.execute("SELECT _line, reason FROM staging.quarantine WHERE _file LIKE ?",
                            [f"%{day(0)}%"]).fetchall() == [(3, "bytes not valid in declared encoding utf-8")]
+
+
+def test_a_trailer_line_is_the_export_s_count_and_a_count_the_file_misses_retires_nothing(tmp_path, capsys, cli_env):
+    # Mainframes and ERPs close a file with a trailer: `TRAILER|N`, the records they wrote. It was read as a record
+    # (`1 fields where the header has 6`) counted as bad data: a small export of three records read 25 % bad and
+    # blocked the run. Its count was never compared: a full export missing two of its fourteen records (fewer than
+    # the shrink guard's 20 %) retired those two customers, their values scrubbed, while its trailer said 14.
+    settings = project(tmp_path)
+    settings.sources_file.write_text(settings.sources_file.read_text().replace(
+        "    record_id: id\n", "    record_id: id\n    delivery: full\n", 1))
+    rows = crm_rows()
+
+    def export(offset: int, held: list[str], trailer: str) -> str:
+        write(settings.raw_dir, "crm", day(offset), "export.csv",
+              ("\n".join([CRM_HEADER, *held, trailer]) + "\n").encode("latin-1"))
+        return f"crm/{day(offset)}/export.csv"
+
+    first = export(-3, rows[:3], "TRAILER|3")
+    cli_run(settings, capsys)  # published: the trailer is no bad record
+    assert balanced(settings) == {first: (4, 4, 3, 1)}
+    second = export(-2, rows, "TRAILER|14|20261127")  # a count and a day
+    cli_run(settings, capsys)
+    cut = export(-1, rows[:12], "TRAILER|14")
+    said = cli_run(settings, capsys)
+    assert f"{cut}: its trailer (line 14) counts 14 record(s), the file holds 12: incomplete (a transfer cut short?) " \
+           "or miscounted; its records are loaded" in said, said
+    assert "holds 1 file(s) whose trailer counts other than their records (cut short?), read as incomplete, so no " \
+           "record is retired" in said, said
+    assert balanced(settings)[second] == (15, 15, 2, 13) and balanced(settings)[cut] == (13, 13, 12, 1)
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM staging.person_records WHERE source = 'crm'").fetchone() == (14,)
+        assert con.execute("SELECT _file, reason FROM staging.quarantine WHERE _line = 16").fetchall() == \
+            [(second, "a trailer line (the export's record count, as many as the file holds): not a record")]
+        assert con.execute("SELECT footer_rows, quarantine_share FROM marts.data_quality WHERE source = 'crm' "
+                           "ORDER BY measured_at DESC LIMIT 1").fetchone() == (2, 0)  # the first file's is superseded
