@@ -35,6 +35,7 @@ from pipeline import csv_records, spreadsheet, trailers
 from pipeline.config import SELECTOR, Source
 from pipeline.drop_days import drop_day
 from pipeline.drops import list_files, listed, scan
+from pipeline.export_parts import missing_parts
 from pipeline.text_repair import repair, suspect
 
 META_COLUMNS = ["_file", "_line", "_error", "_raw", "_drop"]
@@ -1080,6 +1081,8 @@ def read_source(source: Source, raw_dir: Path, day: str | None = None,
     reading = {str(path.relative_to(raw_dir)) for path in paths}
     seen = {sha: file for sha, file in (loaded_elsewhere or {}).items() if file not in reading}
     warnings = [f"{r.file}: {r.reason}" for r in refused]
+    warnings += [f"{series} (one day's export in numbered parts: late, or lost?)" for series in missing_parts(
+        sorted(reading))]
     for path in paths:
         file = str(path.relative_to(raw_dir))
         data = path.read_bytes()

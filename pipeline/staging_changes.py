@@ -22,6 +22,7 @@ import duckdb
 import pandas as pd
 
 from pipeline.config import CONTACT_KINDS, SELECTOR, Settings, Source
+from pipeline.export_parts import missing_parts
 from pipeline.extract import LOADED_BUT, TRAILER_FLAW
 from pipeline.sql import quote, raw_table, scalar
 from pipeline.staging import (
@@ -251,6 +252,11 @@ def _retire_absent(con: duckdb.DuckDBPyConnection, source: Source, insert: _Coun
         return Retirement(doubted=f"its full export of {newest} holds {cut} file(s) whose trailer counts other than "
                                   "their records (cut short?), read as incomplete, so no record is retired; deliver "
                                   "the whole file")
+    files = [f for (f,) in con.execute(f"SELECT file FROM {raw_table(source.name, files=True)} "
+                                       "WHERE CAST(drop AS VARCHAR) = ?", [newest]).fetchall()]
+    if gaps := missing_parts(files):  # a part still to come holds records the others omit
+        return Retirement(doubted=f"its full export of {newest} is in numbered parts with some missing "
+                                  f"({'; '.join(gaps)}), read as incomplete, so no record is retired until they come")
     believed = dict(con.execute(f"SELECT drop, records FROM {FULL_EXPORTS} WHERE source = ?", [source.name]).fetchall())
     if newest not in believed:
         earlier = [d for d in believed if d < newest] or [d for d in held if d < newest]

@@ -67,3 +67,39 @@ def test_a_trailer_line_is_the_export_s_count_and_a_count_the_file_misses_retire
             [(second, "a trailer line (the export's record count, as many as the file holds): not a record")]
         assert con.execute("SELECT footer_rows, quarantine_share FROM marts.data_quality WHERE source = 'crm' "
                            "ORDER BY measured_at DESC LIMIT 1").fetchone() == (2, 0)  # the first file's is superseded
+
+
+def test_a_full_export_in_numbered_parts_retires_nothing_while_a_part_is_missing(tmp_path, capsys, cli_env):
+    # A large export written in parts (`customers_20261127_part1.csv` ... `_part9.csv`), part 4 a day late: the day
+    # was read as the whole export, and the two customers of part 4 were retired with the one really deleted (3 of 18:
+    # fewer than the shrink guard's 20 %), their values scrubbed, until it came. Said, and nothing retired until the
+    # parts are whole.
+    settings = project(tmp_path)
+    settings.sources_file.write_text(settings.sources_file.read_text().replace(
+        "    record_id: id\n", "    record_id: id\n    delivery: full\n", 1))
+    rows = crm_rows(18)
+    stamp = day(-2).replace("-", "")
+
+    def part(k: int) -> None:  # C17 left out of every part: deleted in the source
+        held = [r for r in rows[2 * k - 2:2 * k] if not r.startswith("C17")]
+        write(settings.raw_dir, "crm", "", f"customers_{stamp}_part{k}.csv",
+              ("\n".join([CRM_HEADER, *held]) + "\n").encode("latin-1"))
+
+    write(settings.raw_dir, "crm", "", f"customers_{day(-3).replace('-', '')}.csv",
+          ("\n".join([CRM_HEADER, *rows]) + "\n").encode("latin-1"))
+    for k in (1, 2, 3, 5, 6, 7, 8, 9):
+        part(k)
+    said = cli_run(settings, capsys)
+    assert f"crm/customers_{stamp}_*.csv: part(s) 4 missing (one day's export in numbered parts: late, or lost?)" in said
+    assert f"its full export of {day(-2)} is in numbered parts with some missing" in said, said
+
+    def staged() -> set[str]:
+        with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+            return {r for (r,) in con.execute("SELECT source_record_id FROM staging.person_records "
+                                              "WHERE source = 'crm'").fetchall()}
+
+    assert staged() == {f"C{i:02d}" for i in range(18)}
+    part(4)  # the late part: its day is loaded again, the export is whole and believed
+    cli_run(settings, capsys)
+    assert staged() == {f"C{i:02d}" for i in range(17)}
+    balanced(settings)
