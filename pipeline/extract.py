@@ -17,14 +17,16 @@ from __future__ import annotations
 import codecs
 import gc
 import hashlib
+import io
 import itertools
 import json
 import re
+import zipfile
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 import pandas as pd
@@ -65,6 +67,7 @@ ROUNDED_ID_REASON = ("record id in a spreadsheet's scientific notation (such as 
 _SEPARATOR_HINT = re.compile("sep=.", re.IGNORECASE)
 _DELIMITERS = (",", ";", "\t", "|")  # the ones exports use: a header split by another is named in the refusal
 _GZIP_MAGIC = b"\x1f\x8b"
+_ZIP_MAGIC = b"PK\x03\x04"
 _UTF32_MARKS = (b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")  # before UTF-16's: the LE mark starts the same
 _UTF8_MARK = b"\xef\xbb\xbf"
 # A character UTF-8 encodes in several bytes: a file declared UTF-8 holding none, but bytes UTF-8 cannot be, is 8-bit text.
@@ -204,6 +207,23 @@ def _gunzip(data: bytes) -> tuple[bytes, str | None]:
             return b"".join(parts), "before the end of its gzip stream (truncated)"
         rest = stream.unused_data
     return b"".join(parts), ("with bytes after its gzip stream" if rest.strip(b"\x00") else None)
+
+
+def _unzip(data: bytes) -> tuple[bytes, str | None]:
+    """A zip archive's one file (folders, macOS's `__MACOSX/` and hidden files aside), or why it cannot be read: an
+    archive of several files is several deliveries, which a drop folder holds apart."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            held = [i for i in archive.infolist() if not i.is_dir() and not i.filename.startswith("__MACOSX/")
+                    and not PurePosixPath(i.filename).name.startswith(".")]
+            if len(held) != 1:
+                return b"", (f"a zip archive of {len(held)} files: unzip them into the drop folder, or deliver one "
+                             "file a zip")
+            if held[0].flag_bits & 0x1:
+                return b"", "a password-protected zip archive: deliver it unzipped"
+            return archive.read(held[0]), None
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError, zlib.error) as exc:
+        return b"", f"a zip archive that cannot be read ({type(exc).__name__}: cut short?)"
 
 
 def _flatten(obj: dict, prefix: str = "") -> dict[str, str | None]:
@@ -923,6 +943,10 @@ def _read_file(path: Path, data: bytes, source: Source, file: str, names: _Names
             _refuse_rounded_ids(read.frame, source.record_id)
         return read
     gzip_cut = None
+    if data[:4] == _ZIP_MAGIC:  # `export.csv.zip`: read as the one file it holds (it was refused as NUL bytes in a header)
+        data, problem = _unzip(data)
+        if problem:
+            return _Read(_rows_frame([_bad_row(file, 0, f"{REFUSED_FILE_REASON}: {problem}", "")]), [], 1, 0, problem)
     if data[:2] == _GZIP_MAGIC:  # a compressed export (`export.csv.gz`, a glob that reaches it): read as its content
         data, gzip_cut = _gunzip(data)
         if not data and gzip_cut:

@@ -4,6 +4,9 @@ a full export split in numbered parts, a zip archive)."""
 
 from __future__ import annotations
 
+import io
+import zipfile
+
 import duckdb
 
 from tests.hostile import CRM_HEADER, balanced, cli_run, crm_rows, day, project, write
@@ -103,3 +106,28 @@ def test_a_full_export_in_numbered_parts_retires_nothing_while_a_part_is_missing
     cli_run(settings, capsys)
     assert staged() == {f"C{i:02d}" for i in range(17)}
     balanced(settings)
+
+
+def _zip(files: dict[str, bytes]) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return out.getvalue()
+
+
+def test_a_zip_archive_holding_one_export_is_read_as_it(tmp_path, capsys, cli_env):
+    # Exports mailed or sent through a portal come zipped (`export.csv.zip`, with macOS's `__MACOSX/` beside the file
+    # when zipped on a Mac). A glob reaching it read the archive's bytes as text: refused as "NUL bytes in the header (a
+    # file not yet written ...)", its 14 records counted as 3 lines and quarantined. An archive of several files is
+    # refused saying so.
+    settings = project(tmp_path)
+    settings.sources_file.write_text(settings.sources_file.read_text().replace("crm/**/*.csv", "crm/**/*.csv*"))
+    export = ("\n".join([CRM_HEADER, *crm_rows()]) + "\n").encode("latin-1")
+    write(settings.raw_dir, "crm", day(-2), "export.csv.zip", _zip({"export.csv": export, "__MACOSX/._export.csv": b"x"}))
+    write(settings.raw_dir, "crm", day(-1), "two.csv.zip", _zip({"a.csv": export, "b.csv": export}))
+    said = cli_run(settings, capsys)
+    assert f"crm/{day(-1)}/two.csv.zip: a zip archive of 2 files: unzip them into the drop folder, or deliver one file " \
+           "a zip; its 1 record(s) are quarantined" in said, said
+    assert balanced(settings) == {f"crm/{day(-2)}/export.csv.zip": (14, 14, 14, 0),
+                                  f"crm/{day(-1)}/two.csv.zip": (1, 1, 0, 1)}
