@@ -513,6 +513,8 @@ def _with_trailer(read: _Read, body: list[str], first: int, source: Source, widt
     whole = found.matches(records)
     frame.loc[frame.index[-1], ["_error", "_raw"]] = [
         trailers.MATCHED_REASON if whole else trailers.MISMATCH_REASON, body[last]]
+    if source.record_id in frame:  # `TRL;14;;;` put its label in the id column: no record the export holds
+        frame.loc[frame.index[-1], source.record_id] = None
     if not whole:
         read.flaw = (f"its trailer (line {first + last}) counts {listed(found.counts, 3)} record(s), the file holds "
                      f"{records}: incomplete (a transfer cut short?) or miscounted")
