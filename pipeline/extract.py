@@ -17,30 +17,34 @@ from __future__ import annotations
 import codecs
 import gc
 import hashlib
+import io
 import itertools
 import json
 import re
+import zipfile
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline import csv_records, spreadsheet
+from pipeline import csv_records, spreadsheet, trailers
 from pipeline.config import SELECTOR, Source
 from pipeline.drop_days import drop_day
 from pipeline.drops import list_files, listed, scan
+from pipeline.export_parts import missing_parts
 from pipeline.text_repair import repair, suspect
 
 META_COLUMNS = ["_file", "_line", "_error", "_raw", "_drop"]
 RESERVED = {*META_COLUMNS, "_loaded_at"}
 REFUSED_FILE_REASON = "file refused"
 LOADED_BUT = "loaded, but "  # the status of a file read whole that its check reports all the same
+TRAILER_FLAW = "its trailer ("  # a file whose trailer's count is not its records (_with_trailer)
 # What a column name may look like to be shown in a log line; others are counted, never shown (a data
 # value taken for a header would otherwise leak into the logs).
 _VALUE_LIKE = re.compile(r"^[\d\s.,:/+()-]+$")  # numbers, dates, phones: values, never column names
@@ -63,8 +67,13 @@ ROUNDED_ID_REASON = ("record id in a spreadsheet's scientific notation (such as 
 _SEPARATOR_HINT = re.compile("sep=.", re.IGNORECASE)
 _DELIMITERS = (",", ";", "\t", "|")  # the ones exports use: a header split by another is named in the refusal
 _GZIP_MAGIC = b"\x1f\x8b"
+_ZIP_MAGIC = b"PK\x03\x04"
 _UTF32_MARKS = (b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")  # before UTF-16's: the LE mark starts the same
 _UTF8_MARK = b"\xef\xbb\xbf"
+# A character UTF-8 encodes in several bytes: a file declared UTF-8 holding none, but bytes UTF-8 cannot be, is 8-bit text.
+_UTF8_CHARACTER = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
+WINDOWS_TEXT_NOTE = ("read as Windows-1252, not the declared UTF-8: it holds no UTF-8 character but bytes UTF-8 cannot be "
+                     "(a spreadsheet's CSV saved on Windows?); declare its encoding (cp1252) to silence this")
 _SHOWN_LINES = 10  # line numbers a warning lists
 CUT_REASON = "the file ends {how}: its last record may be cut short"
 
@@ -142,8 +151,9 @@ def _utf16_without_mark(data: bytes) -> str | None:
     return None
 
 
-def _decode(data: bytes, encoding: str) -> tuple[str, str | None]:
-    """The file's text, and how it was cut short when it was (a UTF-16 file of an odd number of bytes)."""
+def _decode(data: bytes, encoding: str) -> tuple[str, str | None, str | None]:
+    """The file's text, how it was cut short when it was (a UTF-16 file of an odd number of bytes), and what to say
+    of how it was read (a note) when it was not as declared."""
     # A byte-order mark says how the file is encoded, whatever the sources file declares (an Excel "CSV UTF-8"
     # export in a source declared cp1252, a UTF-16 one in a source declared UTF-8); without one, UTF-16's NUL bytes
     # do (read as declared, its header would look like no header at all and the file be refused). A file declared
@@ -167,8 +177,17 @@ def _decode(data: bytes, encoding: str) -> tuple[str, str | None]:
         text = data.decode(wide, errors="surrogateescape")
     else:  # surrogateescape keeps undecodable bytes visible so the rows holding them can be quarantined.
         text = data.decode(encoding, errors="surrogateescape")
+    note = None
+    if not wide and _has_bad_bytes(text) and codecs.lookup(encoding).name == "utf-8" \
+            and _UTF8_CHARACTER.search(data) is None:
+        # A spreadsheet's "CSV" saved on Windows is Windows-1252 whatever the sources file says (UTF-8, the default):
+        # read as UTF-8, every record holding an accent was quarantined (`bytes not valid in declared encoding utf-8`,
+        # Hélène, Zoé, Lefèvre lost and the source's quarantine share blocking the run). A file that holds no UTF-8
+        # character at all but such bytes is 8-bit text: read as latin-1, whose C1 codes the records' repair reads as
+        # Windows-1252 (`€`, `’`, `œ`). A UTF-8 file with a few bad bytes still quarantines those records only.
+        text, note = data.decode("latin-1"), WINDOWS_TEXT_NOTE
     # A byte-order mark, or several (a tool adding one to a file that had one): the header's first name hid behind it.
-    return text.lstrip("\ufeff"), cut
+    return text.lstrip("\ufeff"), cut, note
 
 
 def _gunzip(data: bytes) -> tuple[bytes, str | None]:
@@ -188,6 +207,23 @@ def _gunzip(data: bytes) -> tuple[bytes, str | None]:
             return b"".join(parts), "before the end of its gzip stream (truncated)"
         rest = stream.unused_data
     return b"".join(parts), ("with bytes after its gzip stream" if rest.strip(b"\x00") else None)
+
+
+def _unzip(data: bytes) -> tuple[bytes, str | None]:
+    """A zip archive's one file (folders, macOS's `__MACOSX/` and hidden files aside), or why it cannot be read: an
+    archive of several files is several deliveries, which a drop folder holds apart."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            held = [i for i in archive.infolist() if not i.is_dir() and not i.filename.startswith("__MACOSX/")
+                    and not PurePosixPath(i.filename).name.startswith(".")]
+            if len(held) != 1:
+                return b"", (f"a zip archive of {len(held)} files: unzip them into the drop folder, or deliver one "
+                             "file a zip")
+            if held[0].flag_bits & 0x1:
+                return b"", "a password-protected zip archive: deliver it unzipped"
+            return archive.read(held[0]), None
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError, zlib.error) as exc:
+        return b"", f"a zip archive that cannot be read ({type(exc).__name__}: cut short?)"
 
 
 def _flatten(obj: dict, prefix: str = "") -> dict[str, str | None]:
@@ -459,7 +495,30 @@ def _read_csv(text: str, source: Source, file: str, names: _Names) -> _Read:
         repaired += _add_record(rows, rec.line, rec.text, rec.values, rec.error, source, columns)
     read = _without_repeated_header(_Read(rows.frame(list(columns), missing=""), list(columns), len(rows.lines),
                                           repaired), header, names(source.record_id))
-    return found.note(read)
+    return found.note(read if read.refused else _with_trailer(read, body, first, source, len(header)))
+
+
+def _with_trailer(read: _Read, body: list[str], first: int, source: Source, width: int) -> _Read:
+    """The file's last line, when it is a trailer (`pipeline/trailers.py`), is no record: quarantined as the export's
+    count (counted apart, as a footer is), and when its count is not the file's records the file is flawed (its check
+    fails; a full export's day holding it retires nothing): it was bad data, its count never compared."""
+    last = next((i for i in range(len(body) - 1, -1, -1) if body[i] and not body[i].isspace()), None)
+    frame = read.frame
+    if last is None or not len(frame) or frame["_line"].iat[-1] != first + last:
+        return read
+    found = trailers.trailer(body[last], source.delimiter, width)
+    if found is None:
+        return read
+    records = len(frame) - 1
+    whole = found.matches(records)
+    frame.loc[frame.index[-1], ["_error", "_raw"]] = [
+        trailers.MATCHED_REASON if whole else trailers.MISMATCH_REASON, body[last]]
+    if source.record_id in frame:  # `TRL;14;;;` put its label in the id column: no record the export holds
+        frame.loc[frame.index[-1], source.record_id] = None
+    if not whole:
+        read.flaw = (f"its trailer (line {first + last}) counts {listed(found.counts, 3)} record(s), the file holds "
+                     f"{records}: incomplete (a transfer cut short?) or miscounted")
+    return read
 
 
 # A source reading several sheets of a workbook numbers each sheet's rows apart: line = the sheet's position in the
@@ -886,13 +945,18 @@ def _read_file(path: Path, data: bytes, source: Source, file: str, names: _Names
             _refuse_rounded_ids(read.frame, source.record_id)
         return read
     gzip_cut = None
+    if data[:4] == _ZIP_MAGIC:  # `export.csv.zip`: read as the one file it holds (it was refused as NUL bytes in a header)
+        data, problem = _unzip(data)
+        if problem:
+            return _Read(_rows_frame([_bad_row(file, 0, f"{REFUSED_FILE_REASON}: {problem}", "")]), [], 1, 0, problem)
     if data[:2] == _GZIP_MAGIC:  # a compressed export (`export.csv.gz`, a glob that reaches it): read as its content
         data, gzip_cut = _gunzip(data)
         if not data and gzip_cut:
             problem = "a gzip file whose stream cannot be decompressed"
             return _Read(_rows_frame([_bad_row(file, 0, f"{REFUSED_FILE_REASON}: {problem}", "")]), [], 1, 0, problem)
-    text, cut = _decode(data, source.encoding)
+    text, cut, how = _decode(data, source.encoding)
     read = (_read_csv if source.format == "csv" else _read_jsonl)(text, source, file, names)
+    read.notes += [how] if how else []
     if cut := gzip_cut or cut:  # the last record stops where the bytes do: never taken whole
         if len(read.frame) and pd.isna(read.frame.at[read.frame.index[-1], "_error"]):
             read.frame.at[read.frame.index[-1], "_error"] = CUT_REASON.format(how=cut)
@@ -1043,6 +1107,8 @@ def read_source(source: Source, raw_dir: Path, day: str | None = None,
     reading = {str(path.relative_to(raw_dir)) for path in paths}
     seen = {sha: file for sha, file in (loaded_elsewhere or {}).items() if file not in reading}
     warnings = [f"{r.file}: {r.reason}" for r in refused]
+    warnings += [f"{series} (one day's export in numbered parts: late, or lost?)" for series in missing_parts(
+        sorted(reading))]
     for path in paths:
         file = str(path.relative_to(raw_dir))
         data = path.read_bytes()
@@ -1070,7 +1136,8 @@ def read_source(source: Source, raw_dir: Path, day: str | None = None,
             warnings.append(f"{file}: {read.refused}; its {len(read.frame)} record(s) are quarantined")
         elif read.flaw:
             load.status = f"{LOADED_BUT}{read.flaw}"
-            warnings.append(f"{file}: {read.flaw}; its records are loaded with that field empty")
+            warnings.append(f"{file}: {read.flaw}; its records are loaded" +
+                            ("" if read.flaw.startswith(TRAILER_FLAW) else " with that field empty"))
         warnings += [f"{file}: {note}" for note in read.notes]
         if read.repaired:
             warnings.append(f"{file}: {read.repaired} record(s) held UTF-8 text or Windows-1252 characters read as "

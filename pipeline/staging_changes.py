@@ -22,7 +22,9 @@ import duckdb
 import pandas as pd
 
 from pipeline.config import CONTACT_KINDS, SELECTOR, Settings, Source
-from pipeline.sql import quote, raw_table
+from pipeline.export_parts import missing_parts
+from pipeline.extract import LOADED_BUT, TRAILER_FLAW
+from pipeline.sql import quote, raw_table, scalar
 from pipeline.staging import (
     ABSENT_REASON,
     ACTIVITY_TYPES,
@@ -244,6 +246,17 @@ def _retire_absent(con: duckdb.DuckDBPyConnection, source: Source, insert: _Coun
     if not held:
         return Retirement()
     newest = max(held)
+    cut = scalar(con, f"SELECT count(*) FROM {raw_table(source.name, files=True)} WHERE CAST(drop AS VARCHAR) = ? "
+                      "AND starts_with(status, ?)", [newest, LOADED_BUT + TRAILER_FLAW])
+    if cut:  # its trailer says a file of it is incomplete: what it omits may be in the part that never came
+        return Retirement(doubted=f"its full export of {newest} holds {cut} file(s) whose trailer counts other than "
+                                  "their records (cut short?), read as incomplete, so no record is retired; deliver "
+                                  "the whole file")
+    files = [f for (f,) in con.execute(f"SELECT file FROM {raw_table(source.name, files=True)} "
+                                       "WHERE CAST(drop AS VARCHAR) = ?", [newest]).fetchall()]
+    if gaps := missing_parts(files):  # a part still to come holds records the others omit
+        return Retirement(doubted=f"its full export of {newest} is in numbered parts with some missing "
+                                  f"({'; '.join(gaps)}), read as incomplete, so no record is retired until they come")
     believed = dict(con.execute(f"SELECT drop, records FROM {FULL_EXPORTS} WHERE source = ?", [source.name]).fetchall())
     if newest not in believed:
         earlier = [d for d in believed if d < newest] or [d for d in held if d < newest]

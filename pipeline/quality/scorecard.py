@@ -10,6 +10,9 @@ from pipeline.extract import REFUSED_FILE_REASON
 from pipeline.sql import literal, raw_table
 from pipeline.staging import NO_DATE_NOR_PERSON, NO_PERSON_REASON, RETIRED_REASONS, SUPERSEDED_REASON
 from pipeline.staging_renamed import RENAMED_REASON
+from pipeline.trailers import MATCHED_REASON, MISMATCH_REASON
+
+FOOTER_REASONS = (NO_DATE_NOR_PERSON, NO_PERSON_REASON, MATCHED_REASON, MISMATCH_REASON)  # a file's last line: no record
 
 
 def source_quality_sql(sources: list[Source], with_customers: bool = True) -> str:
@@ -53,8 +56,10 @@ def source_quality_sql(sources: list[Source], with_customers: bool = True) -> st
     -- Counted apart (purged_rows): read as bad data, one erased person re-sent by a small source blocked every run.
     -- A record its source deleted (a tombstone row, or omitted by a full delivery's newest export) is a deletion, not
     -- bad data (deleted_rows).
+    -- So is a trailer line (`TRAILER|1523`, pipeline/trailers.py): one whose count is not the file's records fails
+    -- the file's check, which the operator acts on; it is no bad record either.
     footer_candidates AS (SELECT source, _file, _line FROM staging.quarantine
-                          WHERE reason IN ({literal(NO_DATE_NOR_PERSON)}, {literal(NO_PERSON_REASON)})),
+                          WHERE reason IN ({", ".join(map(literal, FOOTER_REASONS))})),
     later_lines AS (SELECT c.source, c._file, c._line FROM footer_candidates c
                     WHERE EXISTS (SELECT 1 FROM staging.quarantine q
                                   WHERE q.source = c.source AND q._file = c._file AND q._line > c._line)
