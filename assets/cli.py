@@ -81,7 +81,8 @@ def _run(args: argparse.Namespace) -> int:
     published = _fingerprints(settings)
     try:  # Dagster's console log shows warnings only: the progress lines and the summary say what ran
         results = runner.run(settings, days=days, full_refresh=args.full_refresh, instance=instance,
-                             progress=progress, report=lambda line: print(line, file=sys.stderr))
+                             progress=progress, report=lambda line: print(line, file=sys.stderr),
+                             restored=args.restored)
     except WarehouseBusy as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 3
@@ -308,6 +309,9 @@ def main(argv: list[str] | None = None) -> int:
                      help="backfill: reload these drop days (YYYY-MM-DD, or FIRST:LAST) even if unchanged")
     run.add_argument("--full-refresh", action="store_true",
                      help="restage every source and retrain the linkage model instead of the incremental path")
+    run.add_argument("--restored", action="store_true",
+                     help="the warehouse was restored from an older copy and the erasure requests delivered since are "
+                          "back in the drop folder: run although its erasure registry is smaller than last recorded")
     run.add_argument("--engine", choices=ENGINES,
                      help="where Splink trains and scores pairs (default: $C360_ENGINE or duckdb; "
                           "spark needs the [spark] extra and Java, settings C360_SPARK_*)")
