@@ -19,6 +19,7 @@ from pathlib import Path
 import duckdb
 
 from pipeline.marts.segmentation import SEGMENT_NAMES, tier_names
+from pipeline.private_files import memory_db
 
 # What each channel needs to reach a person, and nothing more.
 CHANNEL_FIELDS = {
@@ -87,7 +88,7 @@ def build_audience(restricted: Path, warehouse: Path | None, channel: str, out: 
         customers = con.execute(f"SELECT count(*) {base} AND {fresh}", params).fetchone()[0]
         opted_out = _opted_out(con, channel)
         suppression = out.with_name(f"{out.stem}.suppression.csv")
-        with duckdb.connect() as mem:  # the suppression list first: an audience is never left without it
+        with memory_db() as mem:  # the suppression list first: an audience is never left without it
             mem.execute("CREATE TABLE s (identifier_hash VARCHAR, kind VARCHAR, reason VARCHAR)")
             mem.executemany("INSERT INTO s VALUES (?, ?, ?)", opted_out + erased)
             _write(mem, "SELECT DISTINCT * FROM s ORDER BY ALL", [], suppression)
