@@ -217,6 +217,7 @@ def _lookup(args: argparse.Namespace) -> int:
     """Customer service's card: read-only on the restricted copy; prints only the customers the query finds."""
     import duckdb
 
+    from pipeline.audience_log import audiences_of
     from pipeline.marts.lookup import CARD_SQL, find, needs_postcode
 
     restricted = Path(args.restricted)
@@ -240,6 +241,9 @@ def _lookup(args: argparse.Namespace) -> int:
                 if title == "customer":
                     frame = frame.dropna(axis=1).T  # one attribute a line, the empty ones left out
                 print(f"--- {title}\n{frame.to_string(header=title != 'customer')}\n")
+            sent = audiences_of(con, restricted, customer_id)
+            if sent is not None:  # the consent proof's other half: was each audience it was sent in allowed?
+                print(f"--- audiences sent (consent on the point at export)\n{sent.to_string()}\n")
     return 0
 
 
