@@ -81,7 +81,8 @@ def _run(args: argparse.Namespace) -> int:
     published = _fingerprints(settings)
     try:  # Dagster's console log shows warnings only: the progress lines and the summary say what ran
         results = runner.run(settings, days=days, full_refresh=args.full_refresh, instance=instance,
-                             progress=progress, report=lambda line: print(line, file=sys.stderr))
+                             progress=progress, report=lambda line: print(line, file=sys.stderr),
+                             restored=args.restored)
     except WarehouseBusy as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 3
@@ -219,6 +220,7 @@ def _lookup(args: argparse.Namespace) -> int:
     """Customer service's card: read-only on the restricted copy; prints only the customers the query finds."""
     import duckdb
 
+    from pipeline.audience_log import audiences_of
     from pipeline.marts.lookup import CARD_SQL, find, needs_postcode
 
     restricted = Path(args.restricted)
@@ -242,6 +244,9 @@ def _lookup(args: argparse.Namespace) -> int:
                 if title == "customer":
                     frame = frame.dropna(axis=1).T  # one attribute a line, the empty ones left out
                 print(f"--- {title}\n{frame.to_string(header=title != 'customer')}\n")
+            sent = audiences_of(con, restricted, customer_id)
+            if sent is not None:  # the consent proof's other half: was each audience it was sent in allowed?
+                print(f"--- audiences sent (consent on the point at export)\n{sent.to_string()}\n")
     return 0
 
 
@@ -311,6 +316,9 @@ def main(argv: list[str] | None = None) -> int:
                      help="backfill: reload these drop days (YYYY-MM-DD, or FIRST:LAST) even if unchanged")
     run.add_argument("--full-refresh", action="store_true",
                      help="restage every source and retrain the linkage model instead of the incremental path")
+    run.add_argument("--restored", action="store_true",
+                     help="the warehouse was restored from an older copy and the erasure requests delivered since are "
+                          "back in the drop folder: run although its erasure registry is smaller than last recorded")
     run.add_argument("--engine", choices=ENGINES,
                      help="where Splink trains and scores pairs (default: $C360_ENGINE or duckdb; "
                           "spark needs the [spark] extra and Java, settings C360_SPARK_*)")

@@ -3,6 +3,7 @@
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from assets.erasure_guard import erasure_watermark
 from assets.errors import values_left_out
 from assets.keys import (
     ACTIVITIES,
@@ -79,7 +80,8 @@ def erasure_registry(context: dg.AssetExecutionContext, duckdb: DuckDBResource) 
         con.execute("CREATE SCHEMA IF NOT EXISTS identity")
         con.execute(CREATE_REGISTRY_SQL)
         con.execute(REGISTER_ERASURES_SQL, [context.run_id])
-        return dg.MaterializeResult(metadata=table_metadata(con, "identity.erasure_registry"))
+        return dg.MaterializeResult(metadata={**table_metadata(con, "identity.erasure_registry"),
+                                              **erasure_watermark(con)})
 
 
 class ChangeConfig(dg.Config):

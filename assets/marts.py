@@ -4,6 +4,7 @@
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from assets.erasure_guard import erasure_watermark
 from assets.errors import values_left_out
 from assets.keys import (
     ACTIVITY,
@@ -240,7 +241,7 @@ def erasure_purge(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
         counts = purge_excluded(con, settings.sources(), context.run_id)
         with transaction(con):  # every table built from the changed customers is up to date: the next run starts here
             commit_fingerprints(con)
-        return dg.MaterializeResult(metadata={**table_metadata(con, "golden.purge_log"),
+        return dg.MaterializeResult(metadata={**table_metadata(con, "golden.purge_log"), **erasure_watermark(con),
                                               **{f"purged {t}": n for t, n in counts.items()}})
 
 

@@ -13,6 +13,7 @@ import duckdb
 from dagster_duckdb import DuckDBResource
 from pydantic import PrivateAttr
 
+from assets.erasure_guard import RESTORED_TAG, check_erasures_kept
 from pipeline.config import Settings, claim_folder
 from pipeline.private_files import OWNER_ONLY_UMASK, restrict
 from pipeline.warehouse import RUN_MEMORY_LIMIT
@@ -59,7 +60,15 @@ class Warehouse(DuckDBResource):
         self._umask = os.umask(OWNER_ONLY_UMASK)
         try:
             self._open()
-        except BaseException:  # no teardown follows a failed setup: give the process its umask back here
+            # Nothing is written before the warehouse is known not to be an older copy than its erasures
+            # (assets/erasure_guard.py): every entry point passes here.
+            if self._held is not None and (context.dagster_run is None or
+                                           context.dagster_run.tags.get(RESTORED_TAG) != "true"):
+                check_erasures_kept(self._held, context.instance)
+        except BaseException:  # no teardown follows a failed setup: close the file and give the umask back here
+            if self._held is not None:
+                self._held.close()
+                self._held = None
             os.umask(self._umask)
             self._umask = None
             raise

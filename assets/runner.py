@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import dagster as dg
 import duckdb
 
+from assets.erasure_guard import RESTORED_TAG, check_erasures_kept
 from pipeline.config import PROJECT_ROOT, Settings, Source, claim_folder, load_sources
 from pipeline.drop_days import drop_day
 from pipeline.drops import glob_root, list_files, scan, undated_names
@@ -160,7 +161,8 @@ def run_config(full_refresh: bool = False, console_level: str = "WARNING", earli
 
 
 def _execute(job: dg.JobDefinition, instance: dg.DagsterInstance, run_config: dict, day: str,
-             asset_selection: list[dg.AssetKey] | None, progress: RunProgress | None = None) -> dg.ExecutionResult:
+             asset_selection: list[dg.AssetKey] | None, progress: RunProgress | None = None,
+             tags: dict[str, str] | None = None) -> dg.ExecutionResult:
     """Run `job` in this process for one partition, recorded as a run of the `customer360` code location, so the
     UI lists it on the job page and the Overview timeline with the runs it launched itself (a run made by
     `execute_in_process` carries no code-location origin and shows under Runs only). `progress` sees each event
@@ -178,7 +180,7 @@ def _execute(job: dg.JobDefinition, instance: dg.DagsterInstance, run_config: di
     dagster_run = instance.create_run_for_job(
         job_def=job, run_config=run_config, remote_job_origin=origin,
         asset_selection=frozenset(asset_selection) if asset_selection else None,
-        tags=job.get_tags_for_partition_key(day, selected_asset_keys=asset_selection))
+        tags={**job.get_tags_for_partition_key(day, selected_asset_keys=asset_selection), **(tags or {})})
     if progress:
         steps = job.get_subset(asset_selection=set(asset_selection)) if asset_selection else job
         progress.start(day, len(steps.graph.node_dict))
@@ -197,15 +199,20 @@ def _execute(job: dg.JobDefinition, instance: dg.DagsterInstance, run_config: di
 def run(settings: Settings, days: list[str] | None = None, full_refresh: bool = False,
         instance: dg.DagsterInstance | None = None, console_level: str = "WARNING",
         layers: tuple[str, ...] | None = None, progress: RunProgress | None = None,
-        report: Callable[[str], None] | None = None) -> list[dg.ExecutionResult]:
+        report: Callable[[str], None] | None = None, restored: bool = False) -> list[dg.ExecutionResult]:
     """Load the changed (or given) drop days, then refresh every downstream asset once (or only the
     assets of `layers`, the first part of their keys: raw, staging, identity...). One run at a time per
     warehouse (`WarehouseBusy` otherwise), one warehouse per folder (`FolderTaken`); every file it creates is owner-only but the analysts' copy.
-    `report` receives one line per refused file or folder, and per source whose drop folder is gone."""
+    `report` receives one line per refused file or folder, and per source whose drop folder is gone. A warehouse older
+    than its erasures is refused (`ErasuresUndone`) unless `restored` (assets/erasure_guard.py)."""
     with exclusive_run(settings.warehouse), owner_only(), _older_objects_not_rescanned():
         claim_folder(settings.warehouse)  # before anything beside the warehouse is touched (`FolderTaken` otherwise)
         restrict(settings.warehouse, settings.restricted)
-        return _run(settings, days, full_refresh, instance, console_level, layers, progress, report)
+        if instance is not None and not restored and settings.warehouse.exists():
+            with duckdb.connect(str(settings.warehouse), read_only=True) as con:  # said before any step starts
+                check_erasures_kept(con, instance)
+        tags = {RESTORED_TAG: "true"} if restored else None
+        return _run(settings, days, full_refresh, instance, console_level, layers, progress, report, tags)
 
 
 @contextlib.contextmanager
@@ -228,7 +235,8 @@ def _older_objects_not_rescanned() -> Iterator[None]:
         gc.unfreeze()
 
 
-def _run(settings, days, full_refresh, instance, console_level, layers, progress, report) -> list[dg.ExecutionResult]:
+def _run(settings, days, full_refresh, instance, console_level, layers, progress, report,
+         tags) -> list[dg.ExecutionResult]:
     from assets.definitions import build_definitions
 
     run_plan = plan(settings, days)
@@ -255,9 +263,9 @@ def _run(settings, days, full_refresh, instance, console_level, layers, progress
     results = []
     for day in run_plan.days_to_load[:-1]:  # earlier days: their extracts only
         results.append(_execute(job, instance, run_config(console_level=console_level, earlier_day=True), day, raw_keys,
-                                progress))
+                                progress, tags))
         if not results[-1].success:
             return results
     results.append(_execute(job, instance, run_config(full_refresh, console_level), run_plan.final_day, final_keys,
-                            progress))
+                            progress, tags))
     return results

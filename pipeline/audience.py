@@ -18,8 +18,10 @@ from pathlib import Path
 
 import duckdb
 
+from pipeline import audience_log
 from pipeline.marts.segmentation import SEGMENT_NAMES, tier_names
 from pipeline.normalise.address import country_code
+from pipeline.private_files import memory_db
 
 # What each channel needs to reach a person, and nothing more.
 CHANNEL_FIELDS = {
@@ -88,17 +90,21 @@ def build_audience(restricted: Path, warehouse: Path | None, channel: str, out: 
             params.append(countries)
         repermission = f"needs_repermission_{channel}"
         fresh = f"NOT coalesce({repermission}, false)" if repermission in available else "true"
-        base = f"FROM marts.customer_360 WHERE {' AND '.join(where)}"
+        base = f"FROM marts.customer_360 c WHERE {' AND '.join(where)}"
         left_out = con.execute(f"SELECT count(*) {base} AND NOT ({fresh})", params).fetchone()[0]
         customers = con.execute(f"SELECT count(*) {base} AND {fresh}", params).fetchone()[0]
         opted_out = _opted_out(con, channel)
+        sent = con.execute(f"SELECT customer_id, {audience_log.POINT_SQL[channel]} {base} AND {fresh} "
+                           "ORDER BY customer_id", params).fetchall()
         suppression = out.with_name(f"{out.stem}.suppression.csv")
-        with duckdb.connect() as mem:  # the suppression list first: an audience is never left without it
+        with memory_db() as mem:  # the suppression list first: an audience is never left without it
             mem.execute("CREATE TABLE s (identifier_hash VARCHAR, kind VARCHAR, reason VARCHAR)")
-            mem.executemany("INSERT INTO s VALUES (?, ?, ?)", opted_out + erased)
+            if opted_out + erased:  # none yet (no opt-out, no erasure): DuckDB refuses an empty executemany
+                mem.executemany("INSERT INTO s VALUES (?, ?, ?)", opted_out + erased)
             _write(mem, "SELECT DISTINCT * FROM s ORDER BY ALL", [], suppression)
             suppressed = mem.execute("SELECT count(DISTINCT identifier_hash) FROM s").fetchone()[0]
         _write(con, f"SELECT {', '.join(fields)} {base} AND {fresh} ORDER BY customer_id", params, out)
+    audience_log.append(restricted, channel, out, sent)  # whom it holds, for the consent proof
     return Audience(out, suppression, customers, left_out, suppressed)
 
 

@@ -9,10 +9,15 @@ The analysts' copy (published.duckdb, pseudonymised) is then opened to the group
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+import duckdb
 
 OWNER_ONLY_UMASK = 0o077
 SHARED_MODE = 0o644
@@ -38,3 +43,17 @@ def restrict(*paths: Path) -> None:
 def share(path: Path, mode: int = SHARED_MODE) -> None:
     if path.exists():
         path.chmod(mode)
+
+
+_SPILL: list[str] = []  # the process's spill folder, made on first use
+
+
+def memory_db(**config) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB whose spill files go to an owner-only folder of the process's own. Left to DuckDB, an in-memory
+    database spills big joins and sorts to `.tmp` in the current directory (the project's, or wherever the command was
+    started), with the process's umask: person values in plain text, 0644 under an audience or explain run from a shell
+    with umask 022, and left behind when the process is killed (until 2026-11-29)."""
+    if not _SPILL:
+        _SPILL.append(tempfile.mkdtemp(prefix="customer360-spill-"))  # 0700 whatever the umask
+        atexit.register(shutil.rmtree, _SPILL[0], True)
+    return duckdb.connect(":memory:", config={"temp_directory": _SPILL[0], **config})

@@ -9,6 +9,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
+from pipeline.private_files import memory_db
 from pipeline.sql import named, quote, scalar
 
 # The run's warehouse connection is held for the whole run (assets/resources.py): unbounded, DuckDB's buffer cache kept
@@ -39,7 +40,7 @@ def scratch() -> Iterator[duckdb.DuckDBPyConnection]:
     """A cursor of its own on an in-memory DuckDB kept for the process (views registered on it stay its own):
     opening a database costs ~25 ms, and staging parses timestamps a few times per source and run."""
     if not _SCRATCH:
-        _SCRATCH.append(duckdb.connect())
+        _SCRATCH.append(memory_db())
     cursor = _SCRATCH[0].cursor()
     try:
         yield cursor

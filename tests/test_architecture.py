@@ -20,7 +20,7 @@ LAYERS = {
                 "staging_rules", "staging_renamed"},
     "identity": {"identity"},
     "golden": {"golden"},
-    "marts": {"marts", "audience"},
+    "marts": {"marts", "audience", "audience_log"},
     "published": {"publish"},
 }
 # Beside the chain: they read several layers (the checks, the report, erasure of files, the demo generator), and

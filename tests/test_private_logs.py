@@ -144,3 +144,24 @@ def test_a_library_s_warning_printed_by_a_run_leaves_the_value_it_half_read_out(
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parents[1])
     assert done.returncode == 0 and "FutureWarning" in done.stderr and "UserWarning" in done.stderr, done.stderr
     assert "ZYXWV" not in done.stderr and "zz.leak" not in done.stderr, done.stderr
+
+
+def test_what_an_in_memory_database_spills_stays_in_an_owner_only_folder_not_the_current_directory(tmp_path):
+    # Staging's scratch database (also audience's, explain's, the conflict model's) spilled big sorts and joins to `.tmp`
+    # in the directory the command was started from, with the shell's umask (0644 under 022), person values in plain
+    # text, and left there when the process was killed.
+    code = ("import os; from pipeline.warehouse import scratch\n"
+            "with scratch() as con:\n"
+            "    con.execute(\"SET memory_limit = '50MB'; SET threads = 1\")\n"
+            "    con.execute(\"CREATE TEMP TABLE t AS SELECT 'zz.leak' || i || '@example.org' AS e, random() AS r "
+            "FROM range(3000000) t(i)\")\n"
+            "    con.execute('SELECT * FROM t ORDER BY r').fetchmany(1)\n"
+            "    d = con.execute(\"SELECT current_setting('temp_directory')\").fetchone()[0]\n"
+            "    print(d, oct(os.stat(d).st_mode & 0o777), len(os.listdir(d)))\n")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+    done = subprocess.run(["sh", "-c", 'umask 022 && exec "$@"', "sh", sys.executable, "-c", code], cwd=tmp_path,
+                          env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    folder, mode, spilled = done.stdout.split()
+    assert int(spilled) > 0 and mode == "0o700", done.stdout  # it did spill, where no other user reads
+    assert list(tmp_path.iterdir()) == [] and not Path(folder).exists()  # nothing in the current directory, nor left

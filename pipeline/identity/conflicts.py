@@ -60,7 +60,6 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -78,6 +77,7 @@ from pipeline.identity.evidence import (
 )
 from pipeline.identity.features import IDENTIFIER_PREFIX
 from pipeline.identity.model import PREDICT_THRESHOLD
+from pipeline.private_files import memory_db
 
 KINDS = {"first_name": first_names_conflict, "birth_date": birth_dates_conflict}
 CONFIRMED = "first_name_confirmed"  # a first-name conflict two records of each side confirm (see the docstring)
@@ -449,7 +449,7 @@ def estimate(records: pa.Table, sample: pa.Table) -> ConflictModel:
     randoms = [(people[i], people[j]) for i, j in drawn if i != j]
     model = ConflictModel()
     typo_anchors = {}  # name column -> {anchor pair: its two differing values}
-    with duckdb.connect() as con:
+    with memory_db() as con:
         con.register("_rec", records)
         for kind, test in {**KINDS, **{c: identifier_conflict(c) for c in identifiers}}.items():
             own = _own_identifier(kind)

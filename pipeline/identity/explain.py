@@ -22,10 +22,11 @@ from pipeline.identity.conflicts import ConflictModel
 from pipeline.identity.evidence import person_key
 from pipeline.identity.link import DuckDBEngine, conflicts_path
 from pipeline.identity.resolve import person_keys
+from pipeline.private_files import memory_db
 
 
 def _linker(records, model_path: Path) -> Linker:
-    engine = DuckDBEngine(duckdb.connect())
+    engine = DuckDBEngine(memory_db())
     engine.put(records, "linkage_input")
     model = json.loads(model_path.read_text(encoding="utf-8"))
     # The waterfall chart needs each comparison's intermediate columns, which the run does not keep.

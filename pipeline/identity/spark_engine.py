@@ -31,12 +31,12 @@ import uuid
 from pathlib import Path
 from urllib.parse import urlparse
 
-import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.config import SparkConfig
 from pipeline.identity import link, model, recipe
+from pipeline.private_files import memory_db
 from pipeline.sql import literal
 
 
@@ -173,7 +173,7 @@ def train_and_predict(linkage_input: pa.Table, artefacts_dir: Path,
         linker, predictions, ids = recipe.predict(engine, trained, linkage_input)
         scored = exchange / "predictions"
         predictions.as_spark_dataframe().write.mode("overwrite").parquet(scored.as_uri())
-        with duckdb.connect() as con:  # the scored pairs come back through DuckDB, as the warehouse reads them
+        with memory_db() as con:  # the scored pairs come back through DuckDB, as the warehouse reads them
             table = recipe.with_text_ids(
                 con.sql(f"SELECT * FROM read_parquet({literal(f'{scored}/*.parquet')})").to_arrow_table(), ids)
         model_path = artefacts_dir / "splink_model.json"
