@@ -11,7 +11,7 @@ import re
 
 import duckdb
 
-from pipeline.normalise.address import normalise_postcode
+from pipeline.normalise.address import compared_postcode_sql, normalise_postcode
 from pipeline.normalise.email import email_match_key, normalise_email
 from pipeline.normalise.names import letter_spellings, match_form, nickname_table, spelled
 from pipeline.normalise.phone import normalise_phone
@@ -56,14 +56,16 @@ def find_by_name(con: duckdb.DuckDBPyConnection, name: str, postcode: str, regio
     """customer_ids whose surviving first and last name, or last name alone ('Müller' at 80331: each Müller there, as
     customer service asks a caller; it found no one), match `name` (any order, case and accents ignored) at that
     postcode, as typed or as staging reads it in `region`, or else in any country of the customers (`69 003`,
-    `1000` -> `01000`, `sw1a1aa`, `1012ab`)."""
+    `1000` -> `01000`, `sw1a1aa`, `1012ab`), a US ZIP+4 as its ZIP, as identity compares it (`20500` found no one
+    whose surviving postcode is `20500-0003`)."""
     words = _formal_words(str(name).replace(",", " "))
     if not words:
         return []
     typed = str(postcode).strip()
     read = {normalise_postcode(typed, country)[0] for country in ([region] if region else customer_countries(con))}
-    rows = con.execute("SELECT customer_id, first_name, last_name FROM marts.customer_360 "
-                       "WHERE list_contains(?, postcode)", [sorted({typed} | read - {None})]).fetchall()
+    rows = con.execute(f"SELECT customer_id, first_name, last_name FROM marts.customer_360 WHERE list_contains("
+                       f"(SELECT list({compared_postcode_sql('p')}) FROM unnest(?) AS t(p)), "
+                       f"{compared_postcode_sql('postcode')})", [sorted({typed} | read - {None})]).fetchall()
     # the surviving 'Jürgen Weiß' is found as typed on a keyboard without umlauts too: 'Jurgen' or 'Juergen Weiss'
     letters = letter_spellings()
     return sorted(cid for cid, first, last in rows
