@@ -217,7 +217,6 @@ def _lookup(args: argparse.Namespace) -> int:
     import duckdb
 
     from pipeline.marts.lookup import CARD_SQL, find, needs_postcode
-
     from pipeline.normalise.address import country_code
 
     region = country_code(args.country) if args.country else None  # 'UK', 'Ireland': as a record's country is read
