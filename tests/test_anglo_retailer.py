@@ -1,7 +1,8 @@
 """A UK / Irish / US retailer mapping its own exports through the README's sources file alone (fifteenth session's
 sweep), through `customer360 run` and `customer360 lookup`: a US web shop writing one `Full Name` column, a British
-CRM whose sources file says `country: UK` (what British systems write; ISO's code is GB), and a mailing list whose
-`Opted In` column holds `Opted In`, `Y`, `N`, `TRUE` and `Unsubscribed` and which has no channel column."""
+CRM whose sources file says `country: UK` (what British systems write; ISO's code is GB), a mailing list whose
+`Opted In` column holds `Opted In`, `Y`, `N`, `TRUE` and `Unsubscribed` and which has no channel column, and an Irish
+loyalty workbook that asks for the postcode only."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 
 from assets.cli import main
 from pipeline.config import SourcesFileError, load_sources
-from tests.hostile import balanced, cli_run, day, project, write
+from tests.hostile import balanced, cli_run, day, project, workbook, write
 
 SOURCES = """
 defaults:
@@ -66,6 +67,20 @@ sources:
       occurred_at: Last Changed
       consent_action: Opted In
       consent_channel: {value: email}
+  - name: loyalty
+    channel: offline
+    format: xlsx
+    files: loyalty/**/*.xlsx
+    country: Ireland
+    trust_rank: 3
+    record_id: Card Number
+    date_formats: ["%d/%m/%Y"]
+    person:
+      first_name: First Name(s)
+      last_name: Last Name
+      birth_date: D.O.B.
+      phone: Mobile No.
+      postcode: Eircode / Postcode
 """
 
 SHOP = """Customer ID,Full Name,Email,Phone,Address 1,City,State,ZIP,Country,Date of Birth
@@ -101,6 +116,9 @@ def test_a_british_american_retailer_s_own_exports_publish_what_they_mean(tmp_pa
     settings.sources_file.write_text(SOURCES, encoding="utf-8")
     for source, text in (("shop", SHOP), ("crm", CRM), ("newsletter", NEWSLETTER)):
         write(settings.raw_dir, source, day(-1), f"{source}.csv", text.encode())
+    write(settings.raw_dir, "loyalty", day(-1), "members.xlsx", workbook({"Members": [
+        ["Card Number", "First Name(s)", "Last Name", "D.O.B.", "Mobile No.", "Eircode / Postcode"],
+        [50003, "Seán", "Kelly", "30/01/1982", "086 765 4321", "T12 R2NP"]]}))
     cli_run(settings, capsys)  # every phone of the CRM was invalid, the list quarantined: sources_healthy blocked it
     balanced(settings)
     with duckdb.connect(str(settings.warehouse), read_only=True) as con:
@@ -117,6 +135,8 @@ def test_a_british_american_retailer_s_own_exports_publish_what_they_mean(tmp_pa
                     .fetchall())
         consent = dict(con.execute("SELECT email, consent_email FROM marts.customer_360 WHERE email IS NOT NULL")
                        .fetchall())
+        kelly = con.execute("SELECT street, postcode, country, address_valid FROM marts.customer_360 "
+                            "WHERE last_name = 'Kelly'").fetchone()
     assert consent["jsmith85@gmail.com"] == consent["john.smith@hotmail.co.uk"] == consent["mary.taylor@outlook.com"] \
         == "opt_in"
     assert consent["mike.taylor@outlook.com"] == "opt_out"
@@ -124,10 +144,14 @@ def test_a_british_american_retailer_s_own_exports_publish_what_they_mean(tmp_pa
     assert xref["shop:1003"] == xref["crm:UK001"] == xref["newsletter:robert.jones@btinternet.com"]
     assert len({xref["crm:UK002"], xref["crm:UK003"]}) == 2 and len({xref["shop:1004"], xref["shop:1005"]}) == 2
     assert len({xref["shop:1001"], xref["shop:1002"], xref["crm:UK004"]}) == 3
+    # A card holding a postcode and no street gives the customer its postcode and country (no address to post to):
+    # only a record with a street gave an address, and the postcode and country were lost with it.
+    assert kelly == (None, "T12R2NP", "IE", False)
 
     # Customer service: the country as British agents write it, and a ZIP without its +4 (it found no one).
     assert f"=== customer {xref['crm:UK002']}" in _lookup(settings, capsys, "07712 345678", "--country", "UK")
     assert f"=== customer {xref['shop:1001']}" in _lookup(settings, capsys, "John Smith", "--postcode", "20500")
+    assert f"=== customer {xref['loyalty:50003']}" in _lookup(settings, capsys, "Sean Kelly", "--postcode", "t12 r2np")
     assert "names no country" in _lookup(settings, capsys, "07712 345678", "--country", "Blighty")
 
 
