@@ -169,3 +169,25 @@ def test_a_country_or_fixed_value_that_means_nothing_is_an_error_naming_the_sour
                     f"    record_id: id\n    person: {{email: e}}\n    {line}\n", encoding="utf-8")
     with pytest.raises(SourcesFileError, match=message):
         load_sources(path)
+
+
+def test_an_initial_is_the_given_name_it_opens_not_another_person(tmp_path):
+    """Through real Splink, on household-rich data where the first-name conflict is learned as a veto: a CRM writing
+    each customer's initial ('Mr J Smith') beside the shop's full given name. 'j' / 'john' was a first-name conflict:
+    a veto splitting the person, and among the anchors a conflict that weakens what keeps spouses apart."""
+    import pyarrow as pa
+
+    from pipeline.identity import conflicts, link
+    from pipeline.identity.evidence import PersonKey
+    from tests.test_identity_learning import _household_records
+
+    rows = _household_records().to_pylist()
+    for row in rows:
+        if row["source_record_id"].endswith("-1") and int(row["source_record_id"].split("-")[0]) % 3 == 0:
+            row["first_name"] = row["first_name_canonical"] = row["first_name"][0]
+    result = link.train_and_predict(pa.Table.from_pylist(rows), tmp_path)
+    first = result.conflicts.weights["first_name"]
+    assert first.absolute and first.anchor_conflicts == 0
+    saved = conflicts.ConflictModel.load(link.conflicts_path(result.model_path))
+    assert not saved.vetoes(PersonKey("a", "a", "fam0", "1980-01-12"), PersonKey("anne", "anne", "fam0", "1980-01-12"))
+    assert saved.vetoes(PersonKey("a", "a", "fam0", "1980-01-12"), PersonKey("paul", "paul", "fam0", "1980-01-12"))
