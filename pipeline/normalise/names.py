@@ -99,6 +99,8 @@ def _capitalised(match: re.Match) -> str:
     word = match[0]
     if word.lower() in ("ii", "iii", "iv"):  # a generational suffix ('James Brown III' displayed 'Brown Iii')
         return word.upper()
+    if len(word) > 3 and word[:2].lower() == "mc":  # 'MCCARTHY', 'mcdonald' (a CRM in capitals) were 'Mccarthy'
+        return "Mc" + _capitalised(re.match(r".+", word[2:]))
     head = word[0] if word[0].isupper() else word[0].capitalize()
     return head + word[1:].replace("İ", "i").lower()
 
