@@ -41,6 +41,7 @@ sources:
     record_id: Ref
     date_formats: ["%d-%b-%y"]
     person:
+      civility: Title
       first_name: Forename
       last_name: Surname
       birth_date: DOB
@@ -90,12 +91,12 @@ SHOP = """Customer ID,Full Name,Email,Phone,Address 1,City,State,ZIP,Country,Dat
 1004,Mary Taylor,mary.taylor@outlook.com,(312) 555-0199,233 S Wacker Dr,Chicago,IL,60606,USA,11/05/1972
 1005,Michael Taylor,mike.taylor@outlook.com,(312) 555-0199,233 S Wacker Dr,Chicago,IL,60606,USA,06/30/1970
 """
-CRM = """Ref,Forename,Surname,DOB,Mobile,Home Phone,Email,Address Line 1,Postcode
-UK001,Robert,Jones,12-Mar-85,07911 123456,+44 (0)20 7946 0958,robert.jones@btinternet.com,10 Downing Street,SW1A 2AA
-UK002,David,Brown,02-Feb-60,07712 345678,0113 496 0000,david.brown@sky.com,14 Acacia Avenue,LS1 4AP
-UK003,Susan,Brown,15-Aug-62,07723 456789,0113 496 0000,,14 Acacia Avenue,LS1 4AP
-UK004,John,Smith,03-Apr-85,07734 567890,,john.smith@hotmail.co.uk,5 Park Row,LS1 5HD
-UK005,SEAN,MCCARTHY,09-Jan-77,07745 678901,,,3 Quay Street,M3 3JE
+CRM = """Ref,Title,Forename,Surname,DOB,Mobile,Home Phone,Email,Address Line 1,Postcode
+UK001,Mr,Robert,Jones,12-Mar-85,07911 123456,+44 (0)20 7946 0958,robert.jones@btinternet.com,10 Downing Street,SW1A 2AA
+UK002,Mr,David,Brown,02-Feb-60,07712 345678,0113 496 0000,david.brown@sky.com,14 Acacia Avenue,LS1 4AP
+UK003,Mrs,Susan,Brown,15-Aug-62,07723 456789,0113 496 0000,,14 Acacia Avenue,LS1 4AP
+UK004,Dr,John,Smith,03-Apr-85,07734 567890,,john.smith@hotmail.co.uk,5 Park Row,LS1 5HD
+UK005,MR,SEAN,MCCARTHY,09-Jan-77,07745 678901,,,3 Quay Street,M3 3JE
 """
 NEWSLETTER = """Email Address,First Name,Last Name,Opted In,Last Changed
 jsmith85@gmail.com,John,Smith,Opted In,11/01/2026 09:15
@@ -139,11 +140,14 @@ def test_a_british_american_retailer_s_own_exports_publish_what_they_mean(tmp_pa
                     .fetchall())
         consent = dict(con.execute("SELECT email, consent_email FROM marts.customer_360 WHERE email IS NOT NULL")
                        .fetchall())
+        titles = dict(con.execute("SELECT email, civility FROM marts.customer_360 WHERE email IS NOT NULL").fetchall())
         kelly = con.execute("SELECT street, postcode, country, address_valid FROM marts.customer_360 "
                             "WHERE last_name = 'Kelly'").fetchone()
     assert consent["jsmith85@gmail.com"] == consent["john.smith@hotmail.co.uk"] == consent["mary.taylor@outlook.com"] \
         == "opt_in"
     assert consent["mike.taylor@outlook.com"] == "opt_out"
+    # Titles as their language writes them: 'M.' and 'Mme' for Mr and Mrs ('Dear M. Brown'), and 'Dr' dropped.
+    assert (titles["david.brown@sky.com"], titles["john.smith@hotmail.co.uk"]) == ("Mr", "Dr")
     # Bob and Robert Jones are one customer; a couple sharing an address and a landline, and two John Smiths, are not.
     assert xref["shop:1003"] == xref["crm:UK001"] == xref["newsletter:robert.jones@btinternet.com"]
     assert len({xref["crm:UK002"], xref["crm:UK003"]}) == 2 and len({xref["shop:1004"], xref["shop:1005"]}) == 2

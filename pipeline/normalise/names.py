@@ -211,14 +211,18 @@ def implausible(value: object) -> str | None:
     return None
 
 
-_CIVILITIES = {"m": "M.", "mr": "M.", "monsieur": "M.", "mme": "Mme", "madame": "Mme", "mlle": "Mme",
-               "mademoiselle": "Mme", "mrs": "Mme", "ms": "Mme", "miss": "Mme", "herr": "M.", "frau": "Mme",
-               "sr": "M.", "sra": "Mme", "señor": "M.", "señora": "Mme", "sig": "M.", "signor": "M.",
-               "signora": "Mme", "dhr": "M.", "mevr": "Mme"}
+# A title as its own language writes it: French usage for French titles ('Mademoiselle' is no longer used in
+# administration), and the others kept in theirs. Every title was read as 'M.' or 'Mme' until the fifteenth session: a
+# British customer's letter was addressed 'M. David Brown', and a 'Dr' or 'Prof' title was dropped.
+_CIVILITIES = {"m": "M.", "monsieur": "M.", "mme": "Mme", "madame": "Mme", "mlle": "Mme", "mademoiselle": "Mme",
+               "mr": "Mr", "mrs": "Mrs", "ms": "Ms", "miss": "Miss", "mx": "Mx", "dr": "Dr", "prof": "Prof",
+               "rev": "Rev", "sir": "Sir", "dame": "Dame",
+               "herr": "Herr", "frau": "Frau", "sr": "Sr.", "sra": "Sra.", "señor": "Sr.", "señora": "Sra.",
+               "sig": "Sig.", "signor": "Sig.", "signora": "Sig.ra", "dhr": "Dhr.", "mevr": "Mevr."}
 
 
 def civility(value: object) -> str | None:
-    """'M.' or 'Mme' (French usage: 'Mademoiselle' is no longer used in administration), None if unknown."""
+    """A title as its language writes it ('mr' -> 'Mr', 'MADAME' -> 'Mme'), None if unknown."""
     text = clean(value)
     return _CIVILITIES.get(text.lower().rstrip(".")) if text else None
 
