@@ -90,6 +90,7 @@ SHOP = """Customer ID,Full Name,Email,Phone,Address 1,City,State,ZIP,Country,Dat
 1003,Bob Jones,bob.jones77@btinternet.com,07911 123456,10 Downing St,London,,sw1a2aa,United Kingdom,03/12/1985
 1004,Mary Taylor,mary.taylor@outlook.com,(312) 555-0199,233 S Wacker Dr,Chicago,IL,60606,USA,11/05/1972
 1005,Michael Taylor,mike.taylor@outlook.com,(312) 555-0199,233 S Wacker Dr,Chicago,IL,60606,USA,06/30/1970
+1006,Dr. Emily O'Brien,emily.obrien@gmail.com,(415) 555-0123,1 Infinite Loop,Cupertino,CA,95014,US,12/01/1988
 """
 CRM = """Ref,Title,Forename,Surname,DOB,Mobile,Home Phone,Email,Address Line 1,Postcode
 UK001,Mr,Robert,Jones,12-Mar-85,07911 123456,+44 (0)20 7946 0958,robert.jones@btinternet.com,10 Downing Street,SW1A 2AA
@@ -160,6 +161,7 @@ def test_a_british_american_retailer_s_own_exports_publish_what_they_mean(tmp_pa
     assert f"=== customer {xref['crm:UK002']}" in _lookup(settings, capsys, "07712 345678", "--country", "UK")
     assert f"=== customer {xref['shop:1001']}" in _lookup(settings, capsys, "John Smith", "--postcode", "20500")
     assert f"=== customer {xref['loyalty:50003']}" in _lookup(settings, capsys, "Sean Kelly", "--postcode", "t12 r2np")
+    assert f"=== customer {xref['shop:1006']}" in _lookup(settings, capsys, "Emily OBrien", "--postcode", "95014")
     assert "names no country" in _lookup(settings, capsys, "07712 345678", "--country", "Blighty")
 
 

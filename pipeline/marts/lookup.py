@@ -76,9 +76,12 @@ def find_by_name(con: duckdb.DuckDBPyConnection, name: str, postcode: str, regio
 
 def _formal_words(name: str) -> list[str]:
     """A name's words in match form, each short form read as its formal name: 'Margaret O'Neill' finds the customer
-    whose surviving first name is 'Peggy' (it found no one)."""
+    whose surviving first name is 'Peggy' (it found no one). An apostrophe joins (`OBrien` is `O'Brien`, as a
+    keyboard or a system without apostrophes writes it) and a hyphen parts (`Jean Pierre` is `Jean-Pierre`): each
+    found no one written the other way."""
     nicknames = nickname_table()
-    return sorted(nicknames.get(w, w) for w in (match_form(part) for part in name.split()) if w)
+    words = (match_form(re.sub(r"['’‘`´]", "", name)) or "").split()
+    return sorted(nicknames.get(w, w) for w in words)
 
 
 def needs_postcode(text: str) -> bool:
