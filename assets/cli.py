@@ -222,12 +222,18 @@ def _lookup(args: argparse.Namespace) -> int:
 
     from pipeline.audience_log import audiences_of
     from pipeline.marts.lookup import CARD_SQL, find, needs_postcode
+    from pipeline.normalise.address import country_code
 
+    region = country_code(args.country) if args.country else None  # 'UK', 'Ireland': as a record's country is read
+    if args.country and region is None:
+        print(f"error: --country {args.country!r} names no country we know (GB, IE, US, ... or its name)",
+              file=sys.stderr)
+        return 2
     restricted = Path(args.restricted)
     if not _built(restricted, "restricted copy"):
         return 2
     with duckdb.connect(str(restricted), read_only=True) as con:
-        found = find(con, args.query, args.postcode, args.country)
+        found = find(con, args.query, args.postcode, region)
         if not found:
             hint = " (a name is looked up with the customer's --postcode)" if not args.postcode and \
                 needs_postcode(args.query) else ""

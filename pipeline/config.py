@@ -139,6 +139,9 @@ class Source:
     currency: str | None = None
     # the cells read as empty (MISSING_VALUES); out of the repr as `deleted` (staging_changes.fingerprint adds them)
     missing_values: tuple[str, ...] = field(default=MISSING_VALUES, repr=False)
+    # activity field -> the value every row holds (`consent_channel: {value: email}`: a newsletter list has no
+    # channel column); out of the repr as `deleted` (staging_changes.fingerprint adds them when set)
+    activity_values: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def is_erasure(self) -> bool:
@@ -202,6 +205,21 @@ def currency_code(where: str, code) -> str:
     if pycountry.currencies.get(alpha_3=text) is None:
         raise SourcesFileError(f"{where}: {code!r} is no ISO 4217 currency code (EUR, GBP, USD, CHF, ...)")
     return text
+
+
+def _country(where: str, raw) -> str:
+    """The source's country (`country:`, or `defaults:`'s) as the ISO 3166 code phones and postcodes are read in,
+    read as a record's country is ('UK', 'Ireland', 'USA', 'gb'); SourcesFileError when it names no country.
+    `country: UK` (what British systems write; ISO's code is GB) was taken as it was: every phone of the source a
+    field issue ('Missing or invalid default region'), every postcode unread, and the run blocked by its share of
+    valid phones, a check that does not name the key at fault."""
+    from pipeline.normalise.address import country_code  # it reads the seeds' spellings, which import this module
+
+    code = country_code(raw) if isinstance(raw, str) else None
+    if code is None:
+        _fail(where, f"country {raw!r} names no country we know: give its ISO 3166 code (GB, IE, US, FR, ...) or "
+                     "its name")
+    return code
 
 
 def _delimiter(where: str, raw) -> str:
@@ -340,6 +358,24 @@ def _sheet(where: str, spec, format: str) -> str | int | tuple | None:
     return tuple(specs) if isinstance(spec, list) else spec
 
 
+# Activity fields a source may give one value for every row of (`{value: ...}`), rather than a column.
+FIXED_ACTIVITY_FIELDS = ("status", "category", "store_id", "device_id", "collection_point", "consent_channel",
+                         "consent_action")
+
+
+def _activity_values(where: str, activity: dict) -> dict[str, str]:
+    """The activity fields given as `{value: text}`: the same value on every row (a newsletter list's channel)."""
+    fixed = {}
+    for key, spec in activity.items():
+        if not isinstance(spec, dict):
+            continue
+        if key not in FIXED_ACTIVITY_FIELDS or set(spec) != {"value"} or not str(spec["value"] or "").strip():
+            _fail(where, f"'activity.{key}' must be a column name" + (
+                " or {value: <text every row holds>}" if key in FIXED_ACTIVITY_FIELDS else "") + f", not {spec!r}")
+        fixed[key] = str(spec["value"]).strip()
+    return fixed
+
+
 def _missing_values(where: str, spec) -> tuple[str, ...]:
     """The `missing_values` key: a list of the texts a cell holds for no value (`[]`: none); none given: MISSING_VALUES."""
     if spec is None:
@@ -398,6 +434,8 @@ def _parse_source(raw: dict, defaults: dict, index: int) -> Source:
     bad = set(activity) - set(ACTIVITY_FIELDS)
     if bad:
         _fail(where, f"unknown activity field(s) {sorted(bad)}; canonical fields: {ACTIVITY_FIELDS}")
+    activity_values = _activity_values(where, activity)
+    activity = {f: c for f, c in activity.items() if f not in activity_values}
     if activity and not activity_type:
         _fail(where, "activity needs a 'type' (order, store_purchase, consent, ticket, ...)")
     if not person and not activity:
@@ -428,13 +466,14 @@ def _parse_source(raw: dict, defaults: dict, index: int) -> Source:
     source = Source(
         name=name, channel=merged["channel"], format=merged["format"], files=merged["files"],
         record_id=merged["record_id"], description=merged.get("description", ""),
-        encoding=encoding, delimiter=delimiter, decimal=decimal, country=merged.get("country", "FR"),
+        encoding=encoding, delimiter=delimiter, decimal=decimal, country=_country(where, merged.get("country", "FR")),
         trust_rank=int(merged.get("trust_rank", 99)), updated_at=merged.get("updated_at"),
         date_formats=tuple(formats), person=person, activity_type=activity_type,
         activity=activity, person_ref=person_ref, purpose=purpose, identifiers=identifiers,
         deleted=deleted, delivery=delivery, name_order=name_order, more_contacts=more_contacts,
         sheet=_sheet(where, raw.get("sheet"), merged["format"]), currency=currency,
         missing_values=_missing_values(where, merged.get("missing_values")),
+        activity_values=activity_values,
     )
     for column in source.mapped_columns:
         if ("[" in column or "]" in column) and not (SELECTOR.fullmatch(column) and source.format == "jsonl"):

@@ -25,11 +25,12 @@ from pipeline.staging_lookup import NormalisedValues, distinct_pairs, spread
 from pipeline.staging_renamed import erased_by_rename
 
 CONSENT_ACTIONS = {"opt_in": "opt_in", "optin": "opt_in", "in": "opt_in", "subscribe": "opt_in",
-                   "subscribed": "opt_in", "yes": "opt_in", "oui": "opt_in",
+                   "subscribed": "opt_in", "yes": "opt_in", "oui": "opt_in", "opted_in": "opt_in",
                    "opt_out": "opt_out", "optout": "opt_out", "out": "opt_out", "unsubscribe": "opt_out",
-                   "unsubscribed": "opt_out", "no": "opt_out", "non": "opt_out",
-                   # a ticked or unticked box: a spreadsheet's boolean cell, a JSON boolean (`"accepted": true`)
-                   "true": "opt_in", "false": "opt_out"}
+                   "unsubscribed": "opt_out", "no": "opt_out", "non": "opt_out", "opted_out": "opt_out",
+                   # a ticked or unticked box: a spreadsheet's boolean cell, a JSON boolean (`"accepted": true`), a
+                   # flag column's Y / N or 1 / 0 (a mailing list's `Opted In` column: each was quarantined)
+                   "true": "opt_in", "false": "opt_out", "y": "opt_in", "n": "opt_out", "1": "opt_in", "0": "opt_out"}
 CONSENT_CHANNEL_ALIASES = {"email": "email", "e_mail": "email", "mail": "email", "newsletter": "email",
                            "sms": "sms", "text": "sms", "phone": "phone", "telephone": "phone", "call": "phone",
                            "post": "post", "postal": "post", "courrier": "post", "mail_postal": "post"}
@@ -171,6 +172,13 @@ def _consent_key(value: object) -> str | None:
     return None if missing(value) else str(value).strip().lower().replace("-", "_").replace(" ", "_")
 
 
+def _activity_col(frame: pd.DataFrame, source: Source, field: str) -> pd.Series:
+    """An activity field's values: its column's, or the one value the sources file gives every row."""
+    if field in source.activity_values:
+        return pd.Series(source.activity_values[field], index=frame.index, dtype=object)
+    return _col(frame, source.activity.get(field))
+
+
 # What a name written in one column (`person.full_name`) is split into (names.split_full_name's order).
 SPLIT_FROM_FULL_NAME = ("first_name", "last_name", "civility")
 
@@ -293,8 +301,7 @@ def _versions(source: Source, frame: pd.DataFrame, renamed: dict[str, list[str]]
         _set(reason, reason.isna() & undated & _col(frame, source.person_ref.column).isna(), NO_DATE_NOR_PERSON)
     _set(reason, reason.isna() & frame["_record_id"].isna(), f"missing record id (column '{source.record_id}')")
     if source.activity_type == "consent":
-        action = _col(frame, source.activity.get("consent_action"))
-        channel = _col(frame, source.activity.get("consent_channel"))
+        action, channel = _activity_col(frame, source, "consent_action"), _activity_col(frame, source, "consent_channel")
         bad_action = _per_distinct(action, lambda v: _consent_key(v) not in CONSENT_ACTIONS).astype(bool)
         bad_channel = _per_distinct(channel, lambda v: _consent_key(v) not in CONSENT_CHANNEL_ALIASES).astype(bool)
         _set(reason, reason.isna() & bad_action, _per_distinct(
@@ -560,7 +567,7 @@ def _stage_contacts(source: Source, frame: pd.DataFrame, more: dict[str, tuple],
 def _stage_activities(source: Source, frame: pd.DataFrame, issues: _Issues) -> pd.DataFrame:
     """The activity columns of the kept rows. A run stages activity-only sources by the same rules in DuckDB SQL
     (pipeline/staging_activities.py): a rule changed here is changed there (tests/test_staging_activities.py)."""
-    a = {f: _col(frame, c) for f, c in source.activity.items()}
+    a = {f: _activity_col(frame, source, f) for f in (*source.activity, *source.activity_values)}
     empty = _col(frame, None)
     # Columns gathered in a dict and framed once: a column set into a frame one at a time costs pandas a block
     # insertion each and a consolidation later, a fixed cost per column that a day's ~100 rows a source feel.

@@ -35,7 +35,7 @@ PASSED = ("status", "category", "store_id", "device_id", "collection_point")  # 
 def in_sql(source: Source) -> bool:
     """Whether stage_activities can stage the source."""
     return (bool(source.activity) and not source.has_person and source.activity_type != "consent"
-            and not {"consent_channel", "consent_action"} & set(source.activity)
+            and not {"consent_channel", "consent_action"} & set(source.activity) and not source.activity_values
             and not any("%z" in f or "%Z" in f for f in source.date_formats))
 
 

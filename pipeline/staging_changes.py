@@ -108,8 +108,11 @@ def fingerprint(source: Source) -> str:
         isinstance(c, str) and SELECTOR.fullmatch(c) for f, c in source.person.items() if f in CONTACT_KINDS) else ""
     # the marks of 'no value' read as empty (none until 2026-11-29: every source restages once to read them)
     marks = f"|missing_values={list(source.missing_values)}"
+    fixed = f"|activity_values={sorted(source.activity_values.items())}" if source.activity_values else ""
+    # a consent source restages once to read the flags it quarantined until the fifteenth session (`Y`, `Opted In`)
+    consent = "|consent_words=2" if source.activity_type == "consent" else ""
     return hashlib.sha256(f"{source!r}|{NORMALISATION_VERSION}{deleted}{delivery}{order}{sheet}{contacts}{marks}"
-                          .encode()).hexdigest()[:16]
+                          f"{fixed}{consent}".encode()).hexdigest()[:16]
 
 
 def _create_tables(con: duckdb.DuckDBPyConnection, fresh: bool) -> None:

@@ -33,7 +33,10 @@ from tests.test_hostile_runs import _run
     ("Jean Pierre DUPONT", False, ("Jean Pierre", "DUPONT", None)),
     ("Dupont, Jean", False, ("Jean", "Dupont", None)),
     ("M. Jean Dupont", False, ("Jean", "Dupont", "M.")),
-    ("Frau Dr. Anna Weber", False, ("Anna", "Weber", "Mme")),
+    ("Frau Dr. Anna Weber", False, ("Anna", "Weber", "Frau")),  # a title as its language writes it
+    ("Dr. Emily O'Brien", False, ("Emily", "O'Brien", "Dr")),  # a title that says nothing of the sex is one too
+    ("Mr & Mrs David Brown", False, ("David", "Brown", None)),  # a couple: no one person's civility
+    ("Mr and Mrs Taylor", False, (None, "Taylor", None)),  # '& Mrs David', 'And Mrs' were first names
     ("M Dupont", False, ("M", "Dupont", None)),  # an initial, not Monsieur: a title's single letter has its dot
     ("Ludwig van Beethoven", False, ("Ludwig", "van Beethoven", None)),
     ("Jean de La Fontaine", False, ("Jean", "de La Fontaine", None)),

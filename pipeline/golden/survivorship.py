@@ -27,6 +27,7 @@ class Attribute:
     columns: tuple[str, ...]
     valid: str | None = None
     where: str | None = None
+    prefer: str | None = None  # records where this holds rank first, before the rule (a street-bearing address)
 
 
 def load_rules(path: Path = SEEDS_DIR / "survivorship.yaml") -> list[Attribute]:
@@ -36,7 +37,7 @@ def load_rules(path: Path = SEEDS_DIR / "survivorship.yaml") -> list[Attribute]:
         if spec.get("rule") not in RULES:
             raise ValueError(f"survivorship: attribute '{name}' has rule {spec.get('rule')!r}; allowed: {RULES}")
         attributes.append(Attribute(name, spec["rule"], tuple(spec.get("columns") or [name]),
-                                    spec.get("valid"), spec.get("where")))
+                                    spec.get("valid"), spec.get("where"), spec.get("prefer")))
     return attributes
 
 
@@ -48,12 +49,12 @@ def _order(attr: Attribute) -> str:
         "most_frequent": ["_agreeing DESC"],
         "most_complete": [f"length(CAST({first} AS VARCHAR)) DESC"],
     }[attr.rule]
-    return ", ".join(by_rule + _TIE_BREAK)
+    return ", ".join(([f"({attr.prefer}) DESC"] if attr.prefer else []) + by_rule + _TIE_BREAK)
 
 
 def winner_sql(attr: Attribute, records: str = "golden_candidates") -> str:
     """customer_id, the attribute's column(s) renamed, and its lineage, for one attribute."""
-    conditions = [f"{c} IS NOT NULL" for c in attr.columns[:1]]
+    conditions = [f"coalesce({', '.join(attr.columns)}) IS NOT NULL"]  # a unit with a value
     if attr.valid:
         conditions.append(attr.valid)
     if attr.where:

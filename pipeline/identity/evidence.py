@@ -71,6 +71,8 @@ def _same_name(a: str | None, b: str | None) -> bool:
         return True
     if _within(a.split(), b.split()) or _within(b.split(), a.split()):  # 'jean' / 'jean pierre': compound shortened
         return True
+    if _initials_of(a.split(), b.split()) or _initials_of(b.split(), a.split()):  # 'j' / 'john', 'j a' / 'john andrew'
+        return True
     return bool(_formal_names(a) & _formal_names(b))  # 'tony' may stand for anthony or antoine
 
 
@@ -79,6 +81,15 @@ def _within(short: list[str], long_: list[str]) -> bool:
     shortened and mistyped, read as a conflict before, 4 of 195 conflicting anchor pairs of the French / German set)."""
     return len(short) < len(long_) and all(any(w == v or _typo(w, v) for v in long_) for w in short) \
         or set(short) == set(long_)
+
+
+def _initials_of(initials: list[str], names: list[str]) -> bool:
+    """Every word of `initials` a single letter, each opening the word of `names` in its place ('j' / 'john', 'j a' /
+    'john andrew' or 'john'): given names as British and American forms write them ('Mr J Smith', 'J. A. Smith').
+    'j' / 'john' was a conflict: a veto where the data make it one, and, among the anchors, a conflict that weakened
+    what keeps spouses apart."""
+    return bool(names) and all(len(w) == 1 for w in initials) and \
+        all(v.startswith(w) for w, v in zip(initials, names, strict=False))
 
 
 @lru_cache(maxsize=100_000)

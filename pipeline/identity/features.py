@@ -6,6 +6,7 @@ import duckdb
 
 from pipeline.identity import spellings
 from pipeline.identity.placeholders import is_placeholder
+from pipeline.normalise.address import compared_postcode_sql
 from pipeline.sql import scalar
 from pipeline.warehouse import table_exists, transaction
 
@@ -209,9 +210,8 @@ SELECT
     CASE WHEN phone_kind = 'mobile' THEN phone END  AS mobile,
     CASE WHEN phone_kind <> 'mobile' THEN phone END AS landline,
     street_norm                                     AS street,
-    -- A US ZIP+4 is compared as its ZIP: the four digits name a block or a building, which one system writes and
-    -- another leaves out ('10118-0110' / '10118' were two postcodes, the address's exact levels lost).
-    CASE WHEN regexp_full_match(postcode, '[0-9]{{5}}-[0-9]{{4}}') THEN left(postcode, 5) ELSE postcode END AS postcode,
+    -- A US ZIP+4 is compared as its ZIP ('10118-0110' / '10118' were two postcodes, the address's exact levels lost).
+    {compared_postcode_sql('postcode')} AS postcode,
     city_norm                                       AS city,{ids}{more}
     -- Changes when anything compared changes (the reading of a lone name too): the incremental run relinks such
     -- records. Not the names read from a mailbox: they follow from the e-mail, in the hash, and the data's name counts,

@@ -11,7 +11,7 @@ import re
 
 import duckdb
 
-from pipeline.normalise.address import normalise_postcode
+from pipeline.normalise.address import compared_postcode_sql, normalise_postcode
 from pipeline.normalise.email import email_match_key, normalise_email
 from pipeline.normalise.names import letter_spellings, match_form, nickname_table, spelled
 from pipeline.normalise.phone import normalise_phone
@@ -56,7 +56,8 @@ def find_by_name(con: duckdb.DuckDBPyConnection, name: str, postcode: str, regio
     """customer_ids whose surviving first and last name, or last name alone ('Müller' at 80331: each Müller there, as
     customer service asks a caller; it found no one), match `name` (any order, case and accents ignored) at that
     postcode, as typed or as staging reads it in `region`, or else in any country of the customers (`69 003`,
-    `1000` -> `01000`, `sw1a1aa`, `1012ab`)."""
+    `1000` -> `01000`, `sw1a1aa`, `1012ab`), a US ZIP+4 as its ZIP, as identity compares it (`20500` found no one
+    whose surviving postcode is `20500-0003`)."""
     words = _formal_words(str(name).replace(",", " "))
     if not words:
         return []
@@ -64,8 +65,9 @@ def find_by_name(con: duckdb.DuckDBPyConnection, name: str, postcode: str, regio
     joined = _joined(name) if len(words) == 1 else None
     typed = str(postcode).strip()
     read = {normalise_postcode(typed, country)[0] for country in ([region] if region else customer_countries(con))}
-    rows = con.execute("SELECT customer_id, first_name, last_name FROM marts.customer_360 "
-                       "WHERE list_contains(?, postcode)", [sorted({typed} | read - {None})]).fetchall()
+    rows = con.execute(f"SELECT customer_id, first_name, last_name FROM marts.customer_360 WHERE list_contains("
+                       f"(SELECT list({compared_postcode_sql('p')}) FROM unnest(?) AS t(p)), "
+                       f"{compared_postcode_sql('postcode')})", [sorted({typed} | read - {None})]).fetchall()
     # the surviving 'Jürgen Weiß' is found as typed on a keyboard without umlauts too: 'Jurgen' or 'Juergen Weiss'
     letters = letter_spellings()
     return sorted(cid for cid, first, last in rows
@@ -82,9 +84,12 @@ def _joined(name: str) -> str | None:
 
 def _formal_words(name: str) -> list[str]:
     """A name's words in match form, each short form read as its formal name: 'Margaret O'Neill' finds the customer
-    whose surviving first name is 'Peggy' (it found no one)."""
+    whose surviving first name is 'Peggy' (it found no one). An apostrophe joins (`OBrien` is `O'Brien`, as a
+    keyboard or a system without apostrophes writes it) and a hyphen parts (`Jean Pierre` is `Jean-Pierre`): each
+    found no one written the other way."""
     nicknames = nickname_table()
-    return sorted(nicknames.get(w, w) for w in (match_form(part) for part in name.split()) if w)
+    words = (match_form(re.sub(r"['’‘`´]", "", name)) or "").split()
+    return sorted(nicknames.get(w, w) for w in words)
 
 
 def needs_postcode(text: str) -> bool:

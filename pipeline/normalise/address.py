@@ -187,6 +187,12 @@ def normalise_postcode(value: object, country: str = "FR") -> tuple[str | None, 
     return (digits, True) if re.fullmatch(r"\d{5}", digits) else (None, False)
 
 
+def compared_postcode_sql(column: str) -> str:
+    """SQL of a postcode as identity compares it and customer service looks it up: a US ZIP+4 as its ZIP (the four
+    digits name a block or a building, which one system writes and another leaves out: '10118-0110' / '10118')."""
+    return f"CASE WHEN regexp_full_match({column}, '[0-9]{{5}}-[0-9]{{4}}') THEN left({column}, 5) ELSE {column} END"
+
+
 def normalise_city(value: object) -> str | None:
     """Match form with 'st'/'ste' spelled out: 'ST-DENIS' -> 'saint denis'."""
     norm = match_form(value)

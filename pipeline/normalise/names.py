@@ -99,6 +99,8 @@ def _capitalised(match: re.Match) -> str:
     word = match[0]
     if word.lower() in ("ii", "iii", "iv"):  # a generational suffix ('James Brown III' displayed 'Brown Iii')
         return word.upper()
+    if len(word) > 3 and word[:2].lower() == "mc":  # 'MCCARTHY', 'mcdonald' (a CRM in capitals) were 'Mccarthy'
+        return "Mc" + _capitalised(re.match(r".+", word[2:]))
     head = word[0] if word[0].isupper() else word[0].capitalize()
     return head + word[1:].replace("İ", "i").lower()
 
@@ -188,31 +190,49 @@ def canonical_first_name(match_name: str | None, nicknames: dict[str, str]) -> s
 _NOT_IN_NAMES = re.compile(r"[\d\x00-\x1f\x7f-\x9f@=<>{}\[\]|\\/#$%^*+;:!?_\"]")  # C0 and C1 controls too
 
 
+# Words that join two people's names or titles ('Mr & Mrs', 'David and Susan', 'M. et Mme', 'Herr und Frau'); never
+# a word of one person's name. Not Spanish 'y' nor Portuguese 'e': they join a person's two surnames.
+_JOINERS = {"&", "and", "et", "und"}
+_TITLE_JOINERS = _JOINERS | {"y", "e"}  # between two titles they join two people: 'Sr. y Sra. García'
+COUPLE = "two people's names (a couple's record?): not one person's"
+
+
 def implausible(value: object) -> str | None:
-    """Why a value cannot be a person's name ('007', 'J3an', a NUL byte, '=cmd'), or None. Such a name is
-    left out of staging (kept raw, listed in field_issues): it must not reach the golden record."""
+    """Why a value cannot be a person's name ('007', 'J3an', a NUL byte, '=cmd', a couple's 'David & Susan'), or
+    None. Such a name is left out of staging (kept raw, listed in field_issues): it must not reach the golden record
+    ('David and Susan' was a first name, published, and linked the couple's record to the husband)."""
     text = clean(value)
     if text is None:
         return None
     if _NOT_IN_NAMES.search(text) or not any(ch.isalpha() for ch in text):
         return "not a name (digits, control characters or symbols)"
+    if _JOINERS & {w.lower() for w in text.split()}:
+        return COUPLE
     return None
 
 
-_CIVILITIES = {"m": "M.", "mr": "M.", "monsieur": "M.", "mme": "Mme", "madame": "Mme", "mlle": "Mme",
-               "mademoiselle": "Mme", "mrs": "Mme", "ms": "Mme", "miss": "Mme", "herr": "M.", "frau": "Mme",
-               "sr": "M.", "sra": "Mme", "señor": "M.", "señora": "Mme", "sig": "M.", "signor": "M.",
-               "signora": "Mme", "dhr": "M.", "mevr": "Mme"}
+# A title as its own language writes it: French usage for French titles ('Mademoiselle' is no longer used in
+# administration), and the others kept in theirs. Every title was read as 'M.' or 'Mme' until the fifteenth session: a
+# British customer's letter was addressed 'M. David Brown', and a 'Dr' or 'Prof' title was dropped.
+_CIVILITIES = {"m": "M.", "monsieur": "M.", "mme": "Mme", "madame": "Mme", "mlle": "Mme", "mademoiselle": "Mme",
+               "mr": "Mr", "mrs": "Mrs", "ms": "Ms", "miss": "Miss", "mx": "Mx", "dr": "Dr", "prof": "Prof",
+               "rev": "Rev", "sir": "Sir", "dame": "Dame",
+               "herr": "Herr", "frau": "Frau", "sr": "Sr.", "sra": "Sra.", "señor": "Sr.", "señora": "Sra.",
+               "sig": "Sig.", "signor": "Sig.", "signora": "Sig.ra", "dhr": "Dhr.", "mevr": "Mevr."}
 
 
 def civility(value: object) -> str | None:
-    """'M.' or 'Mme' (French usage: 'Mademoiselle' is no longer used in administration), None if unknown."""
+    """A title as its language writes it ('mr' -> 'Mr', 'MADAME' -> 'Mme'), None if unknown."""
     text = clean(value)
     return _CIVILITIES.get(text.lower().rstrip(".")) if text else None
 
 
 # Titles a full name may open with that say nothing of the person's sex (the civilities above are titles too).
 _TITLES = {"dr", "prof", "mx", "me", "maitre", "maître", "pr"}
+
+
+def _is_title(word: str) -> bool:
+    return word.lower().rstrip(".") in _TITLES
 # Words that open a surname rather than end a given name: 'Ludwig van Beethoven', 'Jean de La Fontaine'.
 _PARTICLES = {"de", "del", "della", "der", "den", "des", "di", "du", "da", "dos", "das", "do", "van", "von", "vom",
               "zu", "ten", "ter", "le", "la", "bin", "ibn", "al", "el", "ben", "af", "av", "d'", "l'"}
@@ -265,12 +285,17 @@ def split_full_name(value: object, family_first: bool = False) -> tuple[str | No
     if text is None:
         return None, None, None
     words = text.split(" ")
-    title = None
+    title, joint = None, False
     # A one-letter word is a title only with its dot ('M. Dupont'): 'M Dupont' may be an initial.
     while len(words) > 1 and (len(words[0]) > 1 or words[0].endswith(".")) and (
-            (found := civility(words[0])) or words[0].lower().rstrip(".") in _TITLES):
+            (found := civility(words[0])) or _is_title(words[0])):
         title = title or found
         words = words[1:]
+        # a couple's titles ('Mr & Mrs David Brown', 'Mr and Mrs Taylor'): no one person's civility, and the joining
+        # word no given name ('& Mrs David', 'And Mrs' were first names)
+        if len(words) > 2 and words[0].lower() in _TITLE_JOINERS and (civility(words[1]) or _is_title(words[1])):
+            joint, words = True, words[1:]
+    title = None if joint else title
     # A generational suffix at the end stays with the surname, whatever the order ('Robert Smith Jr.': the
     # surname was 'Jr.', the given names 'Robert Smith').
     suffix = words.pop() if len(words) > 2 and _suffix(words[-1]) else None
