@@ -21,7 +21,6 @@ from functools import partial
 import duckdb
 import pandas as pd
 
-from pipeline import staging_marks
 from pipeline.config import CONTACT_KINDS, SELECTOR, Settings, Source
 from pipeline.sql import quote, raw_table
 from pipeline.staging import (
@@ -40,6 +39,7 @@ from pipeline.staging import (
     quarantine_rows,
     stage_prepared,
 )
+from pipeline import staging_marks
 from pipeline.staging_activities import in_sql, stage_activities
 from pipeline.staging_lookup import TABLE as LOOKUP_TABLE
 from pipeline.staging_lookup import VERSION as NORMALISATION_VERSION

@@ -20,13 +20,9 @@ from assets import runner
 from assets.golden import CHANGED_CUSTOMERS_OP
 from assets.keys import DATA_QUALITY, STEWARD_DECISIONS
 from bench.compare_published import compare
-from pipeline import staging_marks
 from pipeline.config import Settings
 from pipeline.demo import DEMO_DAY
 from pipeline.demo.next_day import hold_back
-from pipeline.golden import changes
-from pipeline.golden.sessions import CUSTOMER_ACTIVITIES_WITH_STITCHED_SESSIONS_SQL
-from pipeline.identity import review
 from pipeline.marts.segmentation import segmentation_sql
 from tests.conftest import copy_project, deliver_day, demo_settings, materialise, park_day
 
@@ -228,53 +224,3 @@ def test_a_day_at_the_same_reference_date_computes_few_customers_and_publishes_w
     for name in (settings.published.name, settings.restricted.name):
         assert compare(incremental / name, full / name) == [], name
     _recency_as_of_the_run(settings, incremental)
-
-
-def _whole_fingerprints(con) -> list:
-    """Every customer's fingerprint computed from the whole base, as a full run computes it."""
-    changes.scope(con, full=True)
-    con.execute(CUSTOMER_ACTIVITIES_WITH_STITCHED_SESSIONS_SQL)
-    return con.execute(f"SELECT customer_id, fingerprint, erased FROM ({changes.FINGERPRINTS_SQL}) ORDER BY 1").fetchall()
-
-
-def _as_a_whole_build_reads_them(settings) -> None:
-    """The committed fingerprints and the review queue's activity totals, kept for the customers and records the
-    change mark did not name, are what reading every staged row gives."""
-    with duckdb.connect(str(settings.warehouse)) as con:
-        assert con.execute(f"SELECT customer_id, fingerprint, erased FROM {changes.FINGERPRINTS} ORDER BY 1"
-                           ).fetchall() == _whole_fingerprints(con)
-        assert con.execute(f"SELECT * FROM {review.VALUES} ORDER BY ALL").fetchall() == \
-            con.execute(f"SELECT * FROM ({review.VALUES_SQL}) ORDER BY ALL").fetchall()
-
-
-def test_a_day_reads_the_staged_rows_it_changed_through_their_mark_as_a_whole_read_would(day_two, tmp_path):
-    """Staging marks the rows it writes (and removes), the purge those it scrubs; the golden fingerprints and the review
-    queue's totals are computed for what the marks name alone, and equal a whole read: on day two, on day three with
-    an erasure (the purge scrubs the erased customer's rows) and on the run after it."""
-    second = _meta(day_two.result, ["golden", "changed_customers"])
-    assert second["mode"] == "incremental"
-    with duckdb.connect(str(day_two.settings.warehouse), read_only=True) as con:
-        customers = con.execute(f"SELECT count(*) FROM {changes.FINGERPRINTS}").fetchone()[0]
-        day_two_mark = staging_marks.current(con)
-        # the journal names day two's rows (person records and activities of the day's files), with day two's mark
-        noted = set(con.execute(f"SELECT table_name, source, source_record_id FROM {staging_marks.JOURNAL} "
-                                "WHERE mark = ?", [day_two_mark]).fetchall())
-        for table in ("person_records", "activities"):
-            delivered = set(con.execute(f"SELECT '{table}', source, source_record_id FROM staging.{table} "
-                                        f"WHERE _file LIKE '%{DAY_2.isoformat()}%'").fetchall())
-            assert delivered and delivered <= noted, table
-    assert 0 < second["customers_fingerprinted"] < customers / 2
-    _as_a_whole_build_reads_them(day_two.settings)
-
-    settings = dataclasses.replace(_copy(day_two, tmp_path / "demo"), as_of=DAY_3)
-    _deliver_day_three(settings)
-    assert materialise(settings).success
-    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
-        erased = con.execute("SELECT count(*) FROM golden.excluded_customers WHERE reason = 'erased'").fetchone()[0]
-        scrubbed = con.execute(f"SELECT count(*) FROM {staging_marks.JOURNAL} WHERE mark > ?",
-                               [staging_marks.current(con)]).fetchone()[0]
-    assert erased and scrubbed  # the purge noted the rows it scrubbed, for the next run
-    _as_a_whole_build_reads_them(settings)
-    after = materialise(settings)
-    assert _meta(after, ["golden", "changed_customers"])["customers_fingerprinted"] < customers / 2
-    _as_a_whole_build_reads_them(settings)

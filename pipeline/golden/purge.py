@@ -35,7 +35,6 @@ from collections.abc import Callable
 import duckdb
 import pandas as pd
 
-from pipeline import staging_marks
 from pipeline.config import Source
 from pipeline.golden.privacy import (
     ERASURE_MATCHES,
@@ -59,6 +58,7 @@ from pipeline.staging import (
 )
 from pipeline.staging_changes import FULL_EXPORTS
 from pipeline.staging_lookup import TABLE as NORMALISED_VALUES
+from pipeline import staging_marks
 from pipeline.staging_lookup import NormalisedValues
 from pipeline.staging_read import trimmed
 from pipeline.warehouse import table_exists, transaction
