@@ -119,7 +119,7 @@ def changed_customers(duckdb: DuckDBResource, settings: RunSettings, config: Cha
         version = changes.code_version(*windows, rates_version(settings.rates_file, settings.currency))
         found = changes.changed_customers(con, settings.reference_date, version, windows, full=config.full)
         return dg.MaterializeResult(metadata={**table_metadata(con, changes.CHANGED), "mode": found.mode,
-                                              "reason": found.reason, "customers_fingerprinted": found.fingerprinted,
+                                              "reason": found.reason,
                                               **{f"customers_{why}": n for why, n in found.counts.items()}})
 
 

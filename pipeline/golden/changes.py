@@ -193,7 +193,6 @@ class ChangedCustomers:
     mode: str       # full | incremental
     reason: str
     counts: dict    # customers per reason
-    fingerprinted: int = 0  # customers whose fingerprint was computed (the others' kept: what the day changed)
 
 
 def changed_customers(con: duckdb.DuckDBPyConnection, as_of: str, version: str, windows: tuple[int, ...],
@@ -216,7 +215,6 @@ def changed_customers(con: duckdb.DuckDBPyConnection, as_of: str, version: str, 
         scope(con, full=True)
         con.execute(CUSTOMER_ACTIVITIES_WITH_STITCHED_SESSIONS_SQL)
         con.execute(f"CREATE OR REPLACE TEMP TABLE _fingerprints AS {FINGERPRINTS_SQL}")
-    len_fingerprints = scalar(con, "SELECT count(*) FROM _fingerprints")
     unfinished = not reason and table_exists(con, PENDING) and table_exists(con, CHANGED)
     with transaction(con):
         if reason:
@@ -255,9 +253,7 @@ def changed_customers(con: duckdb.DuckDBPyConnection, as_of: str, version: str, 
                     {"as_of": as_of, "version": version})
         staging_marks.remember(con, _PENDING_READER, mark)
     counts = dict(con.execute(f"SELECT why, count(*) FROM {CHANGED} GROUP BY 1 ORDER BY 1").fetchall())
-    fingerprinted = scalar(con, "SELECT count(*) FROM _fingerprint_scope") if scoped else len_fingerprints
-    return ChangedCustomers("full" if reason else "incremental", reason or "changed customers only", counts,
-                            fingerprinted)
+    return ChangedCustomers("full" if reason else "incremental", reason or "changed customers only", counts)
 
 
 def commit_fingerprints(con: duckdb.DuckDBPyConnection) -> bool:
