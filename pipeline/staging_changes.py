@@ -39,7 +39,6 @@ from pipeline.staging import (
     quarantine_rows,
     stage_prepared,
 )
-from pipeline import staging_marks
 from pipeline.staging_activities import in_sql, stage_activities
 from pipeline.staging_lookup import TABLE as LOOKUP_TABLE
 from pipeline.staging_lookup import VERSION as NORMALISATION_VERSION
@@ -201,9 +200,8 @@ def _quarantine(con: duckdb.DuckDBPyConnection, source: Source, losers: pd.DataF
     raw["_record_id"] = raw[source.record_id].astype(object)
     quarantined = quarantine_rows(source, raw.drop(columns=["reason"]), raw["reason"])
     for table in (*VERSIONED, "field_issues", "person_contacts"):
-        where = "source = ? AND (_file, _line) IN (SELECT (_file, _line) FROM _losers)"
-        staging_marks.note(con, table, where, [source.name], staging_marks.current(con))
-        con.execute(f"DELETE FROM staging.{table} WHERE {where}", [source.name])
+        con.execute(f"DELETE FROM staging.{table} WHERE source = ? AND (_file, _line) IN "
+                    "(SELECT (_file, _line) FROM _losers)", [source.name])
     if source.deletes:  # a retired row now a superseded version
         con.execute("DELETE FROM staging.quarantine WHERE source = ? AND list_contains(?, reason) AND (_file, _line) "
                     "IN (SELECT (_file, _line) FROM _losers)", [source.name, list(RETIRED_REASONS)])
@@ -302,7 +300,6 @@ def _forget_removed_sources(con: duckdb.DuckDBPyConnection, sources: list[Source
     gone = [r[0] for r in con.execute("SELECT DISTINCT source FROM staging.staged_files "
                                       "WHERE NOT list_contains(?::VARCHAR[], source) ORDER BY 1", [names]).fetchall()]
     for name in gone:
-        staging_marks.note_whole(con, name, staging_marks.current(con))
         for table in (*TABLES, "staged_files"):
             con.execute(f"DELETE FROM staging.{table} WHERE source = ?", [name])
     return [SourceChange(name, "removed from the sources file") for name in gone]
@@ -316,9 +313,6 @@ def stage_changes(con: duckdb.DuckDBPyConnection, sources: list[Source], today: 
     changes = []
     with transaction(con):
         _create_tables(con, fresh)
-        mark = staging_marks.begin(con)
-        if fresh:
-            staging_marks.note_whole(con, None, mark)
         if full_refresh:  # everything normalised afresh (seeds such as street types may have changed)
             con.execute(f"DROP TABLE IF EXISTS {LOOKUP_TABLE}")
         lookup = NormalisedValues(con)
@@ -349,7 +343,6 @@ def _stage_files(con: duckdb.DuckDBPyConnection, source: Source, full: bool, fil
                  insert: _CountingInsert, today: date, lookup: NormalisedValues) -> int:
     """Stage the source's `files` (all its files, its staged rows dropped first, when `full`); the raw rows read."""
     if full:
-        staging_marks.note_whole(con, source.name, staging_marks.current(con))
         for table in TABLES:
             con.execute(f"DELETE FROM staging.{table} WHERE source = ?", [source.name])
         con.execute("DELETE FROM staging.staged_files WHERE source = ?", [source.name])
@@ -364,9 +357,6 @@ def _stage_files(con: duckdb.DuckDBPyConnection, source: Source, full: bool, fil
         insert(con, staged_rows)
         rows, ids = len(raw), staged_ids(staged_rows)
     if not full:
-        for table in staging_marks.MARKED:  # the rows of the files staged now (a later supersede notes its losers)
-            staging_marks.note(con, table, "source = ? AND list_contains(?, _file)", [source.name, files],
-                               staging_marks.current(con))
         _supersede(con, source, ids, insert, renamed)
     con.execute("INSERT INTO staging.staged_files (source, file, sha256, fingerprint, staged_at) "
                 "SELECT ?, file, sha256, ?, now() FROM "

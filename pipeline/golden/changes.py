@@ -30,7 +30,6 @@ import duckdb
 
 from pipeline.config import SEEDS_DIR
 from pipeline.golden import purge
-from pipeline.golden.candidates import SCOPED_XREF_SQL
 from pipeline.golden.privacy import ERASED_CUSTOMERS_SQL
 from pipeline.golden.sessions import CUSTOMER_ACTIVITIES_WITH_STITCHED_SESSIONS_SQL
 from pipeline.identity import placeholders
@@ -107,65 +106,19 @@ def merge_customers(con: duckdb.DuckDBPyConnection, table: str, select_sql: str,
 # One fingerprint per customer in_scope over everything the golden tables read of them. The person records are
 # hashed whole as staged; activities as golden.customer_activity counts them (with stitched sessions). Reads the
 # view customer_activities_stitched and the table scoped_xref it creates (golden/sessions.py).
-# `erased` says whether the erased part counted: a customer whose erasure changed is found by it (_marked_scope).
 FINGERPRINTS_SQL = f"""
 WITH parts AS (
-    SELECT x.customer_id, hash(p) AS h, false AS e
+    SELECT x.customer_id, hash(p) AS h
     FROM scoped_xref x JOIN staging.person_records p USING (source, source_record_id)
     UNION ALL  -- their further e-mails and phones (a mapping that gains more_contacts restages no person record)
-    SELECT x.customer_id, hash(c), false FROM scoped_xref x JOIN staging.person_contacts c USING (source, source_record_id)
+    SELECT x.customer_id, hash(c) FROM scoped_xref x JOIN staging.person_contacts c USING (source, source_record_id)
     UNION ALL
-    SELECT customer_id, hash(a), false FROM customer_activities_stitched a
+    SELECT customer_id, hash(a) FROM customer_activities_stitched a
     UNION ALL
-    SELECT customer_id, hash('erased'), true FROM ({ERASED_CUSTOMERS_SQL})
+    SELECT customer_id, hash('erased') FROM ({ERASED_CUSTOMERS_SQL})
 )
-SELECT customer_id, sum(h::HUGEINT) AS fingerprint, bool_or(e) AS erased FROM parts GROUP BY customer_id
+SELECT customer_id, sum(h::HUGEINT) AS fingerprint FROM parts GROUP BY customer_id
 """
-# The mark of staged rows (pipeline/staging_marks.py) this run's fingerprints were built up to: kept as the pending
-# reader, made the committed one by commit_fingerprints.
-MARK_READER = "golden_fingerprints"
-_PENDING_READER = "golden_fingerprints_next"
-
-
-def _marked_scope(con: duckdb.DuckDBPyConnection) -> bool:
-    """Temp table _fingerprint_scope (customer_id): every customer whose fingerprint may differ from the committed
-    one, found without reading the whole base; False (no table) when that is not known. A customer's fingerprint reads
-    their staged records and contacts, their activities, their stitched sessions and whether they are erased, so it
-    can differ only for the customers of: a staged row written, removed or rewritten since the committed fingerprints
-    were read (the change mark), a cross-reference row changed since the committed generation (golden.changed_rows),
-    a stitched session attributed again since then (sessions.MOVED), and an erasure that came or went (the erased set
-    is computed whole: it compares the registry with every record)."""
-    from pipeline import staging_marks
-    from pipeline.golden.sessions import MOVED
-
-    if not all(table_exists(con, t) for t in (GENERATION, CHANGED_ROWS, MOVED, "marts.customer_xref",
-                                              "golden.stitched_sessions")):
-        return False
-    if "erased" not in {c for c, _ in con.execute(f"SELECT column_name, 1 FROM (DESCRIBE {FINGERPRINTS})").fetchall()}:
-        return False
-    marked = staging_marks.changed_since(con, MARK_READER)
-    base = scalar(con, f"SELECT current FROM {GENERATION}")
-    if marked is None or base is None or scalar(
-            con, f"SELECT count(*) FROM {MOVED} WHERE base = ? AND customer_id IS NULL", [base]):
-        return False
-    scope(con, full=True)
-    con.execute(SCOPED_XREF_SQL)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _erased_now AS {ERASED_CUSTOMERS_SQL}")
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE _fingerprint_scope AS
-        WITH marked AS ({marked}),
-        records AS (SELECT source, source_record_id FROM marked WHERE table_name <> 'activities'
-                    UNION ALL SELECT person_source, person_record_id FROM marked WHERE table_name = 'activities')
-        SELECT customer_id FROM marts.customer_xref SEMI JOIN records USING (source, source_record_id)
-        UNION SELECT customer_id FROM golden.stitched_sessions
-              SEMI JOIN (SELECT source, source_record_id FROM marked WHERE table_name = 'activities') USING (source, source_record_id)
-        UNION SELECT customer_id FROM {CHANGED_ROWS} WHERE table_name = 'customer_xref' AND base = $base
-        UNION SELECT customer_id FROM {MOVED} WHERE base = $base
-        UNION (SELECT customer_id FROM _erased_now EXCEPT SELECT customer_id FROM {FINGERPRINTS} WHERE erased)
-        UNION (SELECT customer_id FROM {FINGERPRINTS} WHERE erased EXCEPT SELECT customer_id FROM _erased_now)""",
-                {"base": base})
-    con.execute("DELETE FROM _fingerprint_scope WHERE customer_id IS NULL")
-    return True
-
 
 # Customers holding a dated value the move of the reference date from $before to $as_of carried across the edge
 # of a window of `days` (rolling windows, retention, re-permission). Only asked when the date moved. One BETWEEN of
@@ -199,22 +152,12 @@ def changed_customers(con: duckdb.DuckDBPyConnection, as_of: str, version: str, 
                       full: bool = False) -> ChangedCustomers:
     """Build golden.changed_customers (customer_id, why) and this run's fingerprints (committed at the end of
     the run)."""
-    from pipeline import staging_marks
-
-    mark = staging_marks.current(con)
+    scope(con, full=True)
+    con.execute(CUSTOMER_ACTIVITIES_WITH_STITCHED_SESSIONS_SQL)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _fingerprints AS {FINGERPRINTS_SQL}")
     previous = table_exists(con, FINGERPRINTS) and scalar(con, f"SELECT any_value(as_of::VARCHAR || '|' || version) FROM {FINGERPRINTS}")
     reason = ("full refresh" if full else "no earlier golden tables" if not previous
               else "golden or marts code or settings changed" if previous.split("|")[1] != version else "")
-    if scoped := not reason and _marked_scope(con):  # the customers of what changed fingerprinted, the others' kept
-        con.execute("CREATE OR REPLACE TEMP MACRO in_scope(c) AS c IN (SELECT customer_id FROM _fingerprint_scope)")
-        con.execute(CUSTOMER_ACTIVITIES_WITH_STITCHED_SESSIONS_SQL)
-        con.execute(f"""CREATE OR REPLACE TEMP TABLE _fingerprints AS
-            SELECT customer_id, fingerprint, erased FROM {FINGERPRINTS} ANTI JOIN _fingerprint_scope USING (customer_id)
-            UNION ALL SELECT customer_id, fingerprint, erased FROM ({FINGERPRINTS_SQL})""")
-    else:
-        scope(con, full=True)
-        con.execute(CUSTOMER_ACTIVITIES_WITH_STITCHED_SESSIONS_SQL)
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _fingerprints AS {FINGERPRINTS_SQL}")
     unfinished = not reason and table_exists(con, PENDING) and table_exists(con, CHANGED)
     with transaction(con):
         if reason:
@@ -225,9 +168,6 @@ def changed_customers(con: duckdb.DuckDBPyConnection, as_of: str, version: str, 
             before = previous.split("|")[0]
             dated = (f"UNION ALL SELECT customer_id, 'date' FROM ({_dated_sql(windows)})" if before != str(as_of)
                      else "")
-            if dated and scoped:  # the dated values are searched in every customer's activities
-                scope(con, full=True)
-                con.execute(CUSTOMER_ACTIVITIES_WITH_STITCHED_SESSIONS_SQL)
             carried = f"UNION ALL SELECT customer_id, 'unfinished run' FROM {CHANGED}" if unfinished else ""
             # only on a run that listed a value (rare): its holders are looked up in the whole base
             moved = (f"""UNION ALL SELECT DISTINCT x.customer_id, 'placeholder' FROM marts.customer_xref x
@@ -249,9 +189,8 @@ def changed_customers(con: duckdb.DuckDBPyConnection, as_of: str, version: str, 
             con.execute(f"""CREATE OR REPLACE TABLE {CHANGED} AS
                 SELECT customer_id, min(why) AS why FROM _changed GROUP BY customer_id""")
         con.execute(f"""CREATE OR REPLACE TABLE {PENDING} AS
-            SELECT customer_id, fingerprint, erased, $as_of::DATE AS as_of, $version AS version FROM _fingerprints""",
+            SELECT customer_id, fingerprint, $as_of::DATE AS as_of, $version AS version FROM _fingerprints""",
                     {"as_of": as_of, "version": version})
-        staging_marks.remember(con, _PENDING_READER, mark)
     counts = dict(con.execute(f"SELECT why, count(*) FROM {CHANGED} GROUP BY 1 ORDER BY 1").fetchall())
     return ChangedCustomers("full" if reason else "incremental", reason or "changed customers only", counts)
 
@@ -265,12 +204,8 @@ def commit_fingerprints(con: duckdb.DuckDBPyConnection) -> bool:
         return False
     scope(con, full=False, among="golden.excluded_customers")  # fingerprinted: the changed customers purged
     con.execute(CUSTOMER_ACTIVITIES_WITH_STITCHED_SESSIONS_SQL)
-    con.execute(f"""UPDATE {PENDING} p SET fingerprint = f.fingerprint, erased = f.erased FROM ({FINGERPRINTS_SQL}) f
+    con.execute(f"""UPDATE {PENDING} p SET fingerprint = f.fingerprint FROM ({FINGERPRINTS_SQL}) f
         WHERE f.customer_id = p.customer_id""")  # f holds the scope's customers only: the changed ones purged
-    from pipeline import staging_marks
-
-    if (mark := staging_marks.read_mark(con, _PENDING_READER)) is not None:
-        staging_marks.remember(con, MARK_READER, mark)
     con.execute(f"DROP TABLE IF EXISTS {FINGERPRINTS}")  # renamed, not copied: a copy rewrote every customer's row
     con.execute(f"ALTER TABLE {PENDING} RENAME TO {FINGERPRINTS.split('.')[1]}")
     current = scalar(con, f"SELECT current FROM {GENERATION}") if table_exists(con, GENERATION) else None

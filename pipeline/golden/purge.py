@@ -44,7 +44,6 @@ from pipeline.golden.privacy import (
     LANDLINE_UNDATED,
     REGISTRY_COLUMNS,
 )
-from pipeline.golden.sessions import MOVED as STITCHED_MOVED
 from pipeline.identity import placeholders, returning
 from pipeline.sql import literal, quote, raw_table, scalar
 from pipeline.staging import (
@@ -58,7 +57,6 @@ from pipeline.staging import (
 )
 from pipeline.staging_changes import FULL_EXPORTS
 from pipeline.staging_lookup import TABLE as NORMALISED_VALUES
-from pipeline import staging_marks
 from pipeline.staging_lookup import NormalisedValues
 from pipeline.staging_read import trimmed
 from pipeline.warehouse import table_exists, transaction
@@ -67,12 +65,12 @@ SCHEMAS = ("raw", "staging", "identity", "golden", "marts")
 # The run's changed customers (pipeline/golden/changes.py builds it and reads the name from here: it imports this module).
 CHANGED = "golden.changed_customers"
 # Tables of ids, hashes, dates and counts only, or that the purge maintains itself.
-UNTOUCHED = {"staging.staged_files", FULL_EXPORTS, staging_marks.JOURNAL, staging_marks.COUNTER, staging_marks.READERS, NORMALISED_VALUES, "identity.erasure_registry", ERASURE_MATCHES,
+UNTOUCHED = {"staging.staged_files", FULL_EXPORTS, NORMALISED_VALUES, "identity.erasure_registry", ERASURE_MATCHES,
              "identity.purged_records", "identity.id_registry",
              "identity.id_events", "identity.record_customer", returning.DEPARTED, "identity.clusters", "identity.linked_records",
              "golden.excluded_customers", "golden.purge_log", "marts.customer_xref", "marts.data_quality",
              CHANGED, "golden.customer_fingerprints", "golden.customer_fingerprints_next",
-             "golden.marts_generation", "golden.changed_rows", STITCHED_MOVED,
+             "golden.marts_generation", "golden.changed_rows",
              # values many people hold, no one's own (a till's placeholder e-mail): never an erased person's point
              placeholders.TABLE, placeholders.MOVES}
 # Columns that are keys, ids, codes or bookkeeping, never a person's value.
@@ -328,8 +326,6 @@ def _scrub(con: duckdb.DuckDBPyConnection, table: str, keys: list[Key] | None, c
         return 0
     if forget:
         forget(f"SELECT * FROM {table} WHERE rowid IN (SELECT row FROM _purge_hits)")
-    if (marked := table.replace('"', "").removeprefix("staging.")) in staging_marks.MARKED and table.startswith("staging."):
-        staging_marks.note(con, marked, "rowid IN (SELECT row FROM _purge_hits)")  # rewritten in place: noted
     every = [d[0] for d in con.execute(f"SELECT * FROM {table} LIMIT 0").description]
     scrubbed = ", ".join(value.get(c, quote(c)) for c in every)
     # copied aside, deleted, then inserted back: a table with a primary key never holds both copies of a row

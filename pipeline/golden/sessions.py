@@ -32,9 +32,6 @@ STITCHED = "golden.stitched_sessions"
 # of the query that wrote it. Ids and hashes only.
 BASIS = "golden.stitched_sessions_basis"
 _RECIPE = hashlib.sha256(STITCHED_SESSIONS_SQL.encode()).hexdigest()[:16]
-# (customer_id, base): the customers whose stitched sessions changed since the committed marts generation `base` (a NULL
-# customer_id: the table was written whole, every customer may have). The golden fingerprints read it (changes.py).
-MOVED = "golden.stitched_moved"
 _SESSIONS = "SELECT * FROM staging.activities WHERE activity_type = 'session'"
 # What a stored row keeps of its session's input: a session whose hash differs is attributed again with its device.
 _INPUT_HASH = "hash(device_id, occurred_at, person_source, person_record_id)"
@@ -110,23 +107,13 @@ def build_stitched_sessions(con: duckdb.DuckDBPyConnection, full: bool = False) 
                 SELECT a.rowid FROM staging.activities a SEMI JOIN _stitch_keys USING (source, source_record_id)
                 WHERE a.activity_type = 'session')""")
         con.execute("CREATE OR REPLACE TEMP VIEW stitch_input AS SELECT * FROM _stitch_input")
-    base = generation[1] if generation else None
     with transaction(con):
-        con.execute(f"CREATE TABLE IF NOT EXISTS {MOVED} (customer_id VARCHAR, base VARCHAR)")
-        con.execute(f"DELETE FROM {MOVED} WHERE base IS DISTINCT FROM ?", [base])
         if moved is None:
             con.execute(f"CREATE OR REPLACE TABLE {STITCHED} AS {STITCHED_SESSIONS_SQL}")
-            con.execute(f"INSERT INTO {MOVED} VALUES (NULL, ?)", [base])
         else:
-            gone = f"""FROM {STITCHED} s WHERE (source, source_record_id) IN (SELECT (source, source_record_id) FROM _stitch_keys)
-                OR (source, device_id) IN (SELECT (source, device_id) FROM _stitch_devices)"""
-            con.execute(f"CREATE OR REPLACE TEMP TABLE _stitch_gone AS SELECT DISTINCT customer_id {gone}")
-            con.execute(f"DELETE {gone}")
-            con.execute(f"CREATE OR REPLACE TEMP TABLE _stitch_new AS {STITCHED_SESSIONS_SQL}")
-            con.execute(f"INSERT INTO {STITCHED} BY NAME SELECT * FROM _stitch_new")
-            con.execute(f"""INSERT INTO {MOVED} SELECT DISTINCT customer_id, ? FROM (
-                SELECT customer_id FROM _stitch_gone UNION ALL SELECT customer_id FROM _stitch_new)
-                WHERE customer_id IS NOT NULL""", [base])
+            con.execute(f"""DELETE FROM {STITCHED} s WHERE (source, source_record_id) IN (SELECT (source, source_record_id) FROM _stitch_keys)
+                OR (source, device_id) IN (SELECT (source, device_id) FROM _stitch_devices)""")
+            con.execute(f"INSERT INTO {STITCHED} BY NAME {STITCHED_SESSIONS_SQL}")
         con.execute(f"CREATE OR REPLACE TABLE {BASIS} AS SELECT ?::VARCHAR AS generation, ?::VARCHAR AS recipe",
                     [generation[1] if generation else None, _RECIPE])
     return attributed

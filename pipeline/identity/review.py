@@ -47,13 +47,6 @@ VALUES = "identity.review_values"
 VALUES_SQL = f"""SELECT person_source || ':' || person_record_id AS unique_id, count(*) AS activities,
        coalesce({exact_sum('amount')}, 0) AS spend
     FROM staging.activities WHERE person_source IS NOT NULL AND person_record_id IS NOT NULL GROUP BY ALL"""
-# The totals of the records whose activities were written, removed or rewritten since the queue last read them (the
-# staged rows' change mark, pipeline/staging_marks.py): temp table _review_marked (person_source, person_record_id).
-# Every other record's totals are as stored.
-MARKED_VALUES_SQL = f"""SELECT person_source || ':' || person_record_id AS unique_id, count(*) AS activities,
-       coalesce({exact_sum('amount')}, 0) AS spend
-    FROM staging.activities SEMI JOIN _review_marked USING (person_source, person_record_id) GROUP BY ALL"""
-MARK_READER = "review_values"
 DECIDED_SQL = """SELECT DISTINCT least(record_1, record_2) AS a, greatest(record_1, record_2) AS b
     FROM identity.steward_decisions WHERE decision IN ('must_link', 'cannot_link')"""
 QUEUE_ORDER = "spend DESC, activities DESC, item, unique_id_l, customer_id"
@@ -86,43 +79,25 @@ def _settings(review_floor: float, threshold: float, review_size: int) -> str:
     return f"{review_floor!r}|{threshold!r}|{review_size}|{hashlib.sha256(_REVIEW_QUEUE_SQL.encode()).hexdigest()[:16]}"
 
 
-def _can_scope(con: duckdb.DuckDBPyConnection, settings: str) -> bool:
-    """Whether the stored queue was built with these settings and its journal kept (else it is built whole)."""
-    return all(table_exists(con, t) for t in (STATE, JOURNAL, VALUES, QUEUE, "identity.record_customer")) \
-        and scalar(con, f"SELECT settings FROM {STATE}") == settings
-
-
-def _activity_totals(con: duckdb.DuckDBPyConnection, scoped: bool) -> str:
-    """Temp table _review_values_now: every record's activity totals, or with `scoped` those of the records the change
-    mark names when it is kept (then returns the stored totals to compare them with), else every record's."""
-    from pipeline import staging_marks
-
-    marked = staging_marks.changed_since(con, MARK_READER) if scoped else None
-    if marked is None:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _review_values_now AS {VALUES_SQL}")
-        return VALUES
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE _review_marked AS SELECT DISTINCT person_source, person_record_id
-        FROM ({marked}) WHERE table_name = 'activities' AND person_source IS NOT NULL AND person_record_id IS NOT NULL""")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _review_values_now AS {MARKED_VALUES_SQL}")
-    return f"""(SELECT * FROM {VALUES} WHERE unique_id IN
-        (SELECT person_source || ':' || person_record_id FROM _review_marked))"""
-
-
-def _scoped(con: duckdb.DuckDBPyConnection, stored_values: str) -> None:
+def _scoped(con: duckdb.DuckDBPyConnection, settings: str) -> bool:
     """Temp tables _review_touched (unique_id) and _review_customers (customer_id): the records whose queue rows may
-    differ from the stored queue's, and the customers whose rows may. `stored_values`: the stored activity totals
-    _review_values_now is compared with."""
+    differ from the stored queue's, and the customers whose rows may; False (no tables) when it must be built whole."""
+    if not all(table_exists(con, t) for t in (STATE, JOURNAL, VALUES, QUEUE, "identity.record_customer")):
+        return False
+    if scalar(con, f"SELECT settings FROM {STATE}") != settings:
+        return False
     con.execute(f"""CREATE OR REPLACE TEMP TABLE _review_touched AS
         WITH decided AS ({DECIDED_SQL}), before AS (SELECT unnest(decided, recursive := true) FROM {STATE}),
         moved AS ((SELECT * FROM decided EXCEPT SELECT * FROM before) UNION ALL (SELECT * FROM before EXCEPT SELECT * FROM decided))
         SELECT unique_id FROM {JOURNAL}
         UNION SELECT unnest([a, b]) FROM moved
-        UNION SELECT unique_id FROM _review_values_now n FULL JOIN {stored_values} o USING (unique_id)
+        UNION SELECT unique_id FROM _review_values_now n FULL JOIN {VALUES} o USING (unique_id)
               WHERE n.activities IS DISTINCT FROM o.activities OR n.spend IS DISTINCT FROM o.spend""")
     con.execute("DELETE FROM _review_touched WHERE unique_id IS NULL")
     con.execute(f"""CREATE OR REPLACE TEMP TABLE _review_customers AS
         SELECT customer_id FROM identity.record_customer SEMI JOIN _review_touched USING (unique_id)
         UNION SELECT customer_id FROM {JOURNAL} WHERE customer_id IS NOT NULL""")
+    return True
 
 
 def build_review_queue(con: duckdb.DuckDBPyConnection, review_floor: float, threshold: float,
@@ -130,15 +105,11 @@ def build_review_queue(con: duckdb.DuckDBPyConnection, review_floor: float, thre
     """identity.review_queue, in one transaction with the activity totals, the state and the emptied journal: only
     the rows of the journalled records and their customers computed again when the last queue was built with these
     thresholds (the module's docstring), else whole. Returns its counts."""
-    from pipeline import staging_marks
-
     settings = _settings(review_floor, threshold, review_size)
     con.execute("CREATE SCHEMA IF NOT EXISTS identity")
-    mark = staging_marks.current(con)
-    scoped = _can_scope(con, settings)
-    stored_values = _activity_totals(con, scoped)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _review_values_now AS {VALUES_SQL}")
+    scoped = _scoped(con, settings)
     if scoped:
-        _scoped(con, stored_values)
         con.execute("""CREATE OR REPLACE TEMP TABLE _review_pairs AS SELECT * FROM identity.pairwise_predictions
             WHERE unique_id_l IN (SELECT unique_id FROM _review_touched)
                OR unique_id_r IN (SELECT unique_id FROM _review_touched)""")
@@ -159,11 +130,7 @@ def build_review_queue(con: duckdb.DuckDBPyConnection, review_floor: float, thre
         select = _REVIEW_QUEUE_SQL
     params = named(_REVIEW_QUEUE_SQL, review_floor=review_floor, threshold=threshold, review_size=review_size)
     with transaction(con):
-        if scoped and stored_values != VALUES:  # the marked records' totals computed: theirs replaced
-            con.execute(f"""DELETE FROM {VALUES} WHERE unique_id IN
-                (SELECT person_source || ':' || person_record_id FROM _review_marked)""")
-            con.execute(f"INSERT INTO {VALUES} SELECT * FROM _review_values_now")
-        elif scoped:
+        if scoped:
             con.execute(f"""DELETE FROM {VALUES} WHERE unique_id IN (SELECT unique_id FROM _review_touched)""")
             con.execute(f"""INSERT INTO {VALUES} SELECT * FROM _review_values_now
                 SEMI JOIN _review_touched USING (unique_id)""")
@@ -174,5 +141,4 @@ def build_review_queue(con: duckdb.DuckDBPyConnection, review_floor: float, thre
             (SELECT coalesce(list({{'a': a, 'b': b}}), []) FROM ({DECIDED_SQL})) AS decided""", [settings])
         _create_journal(con)
         con.execute(f"DELETE FROM {JOURNAL}")
-        staging_marks.remember(con, MARK_READER, mark)
     return {"records_reviewed_again": scalar(con, "SELECT count(*) FROM _review_touched")} if scoped else {}
