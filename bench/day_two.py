@@ -154,7 +154,12 @@ def prepare(root: Path, snap: Path, settings, next_day: str, deliver: bool = Tru
             (shutil.copytree if item.is_dir() else shutil.copy2)(item, root / item.name)
     for day in (root / "parked").iterdir() if deliver else []:
         shutil.move(day, root / "raw" / day.name / next_day)
-    version = changes.code_version(*ROLLING_WINDOW_DAYS, settings.retention_days, settings.repermission_days)
+    windows = (*ROLLING_WINDOW_DAYS, settings.retention_days, settings.repermission_days)
+    try:  # as the changed_customers asset computes it (assets/golden.py): another version would make day two full
+        from pipeline.golden.currency import rates_version
+        version = changes.code_version(*windows, rates_version(settings.rates_file, settings.currency))
+    except ImportError:  # a checkout without currencies
+        version = changes.code_version(*windows)
     with duckdb.connect(str(settings.warehouse)) as con:
         con.execute(f"UPDATE {changes.FINGERPRINTS} SET version = ?", [version])
         con.execute(f"UPDATE {TABLE} SET version = ?", [VERSION])
