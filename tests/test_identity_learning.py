@@ -531,6 +531,19 @@ def test_a_typo_in_the_first_names_second_letter_is_reached_by_a_common_surname_
     assert "last_name" not in plan_labels and reached  # over the budget alone; the key reaches the pair
 
 
+def test_a_typo_in_the_first_names_first_letter_is_reached_by_a_common_surname_beside_the_first_names_last_letters():
+    """'hnaa007' typed 'xnaa007' beside a surname a third of the records share, nothing else shared: the surname alone
+    is over the budget (as at 100k persons on the demo), the prefix keys and the initial miss a typo in the first
+    letter, the surname and the first name's last letters reach it."""
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    rows = [{"unique_id": str(i), "first_name": f"{letters[i % 26]}n{letters[i // 26 % 26]}a{i:03d}",
+             "last_name": ("martin", "bernard", "thomas")[i % 3]} for i in range(300)]
+    rows = [{**r, "first_name_canonical": r["first_name"]} for r in rows]
+    rows.append({"unique_id": "dup", "first_name": "xnaa007", "first_name_canonical": "xnaa007", "last_name": "bernard"})
+    plan_labels, reached = _plan_and_reach(rows, "7", "dup")
+    assert "last_name" not in plan_labels and reached  # over the budget alone; the key reaches the pair
+
+
 def test_pairs_sharing_keys_counts_what_splink_blocking_counts():
     """recipe.pairs_sharing (group sizes) gives the comparisons Splink's blocking analysis counts by joining pairs."""
     from splink.blocking_analysis import count_comparisons_from_blocking_rules
