@@ -519,15 +519,29 @@ def test_a_typo_in_the_surnames_first_letters_is_reached_by_its_suffix_beside_th
     assert "first_name_canonical" not in plan_labels and reached  # over the budget alone; the key reaches the pair
 
 
-def test_a_typo_in_the_first_names_second_letter_is_reached_by_a_common_surname_split_by_the_initial():
-    """'anna' typed 'aena' beside a surname three in a hundred share: the surname alone is over the budget, the
-    prefix and suffix keys miss the typo, the surname and the first name's initial reach it."""
+def _common_surnames_reach(typed: str) -> tuple[list[str], bool]:
+    """300 records under three surnames, first names all different ('hnaa007' is record 7's, a 'bernard'), and a
+    duplicate of record 7 whose first name is `typed`, nothing else shared: `_plan_and_reach` of the two."""
     letters = "abcdefghijklmnopqrstuvwxyz"
     rows = [{"unique_id": str(i), "first_name": f"{letters[i % 26]}n{letters[i // 26 % 26]}a{i:03d}",
              "last_name": ("martin", "bernard", "thomas")[i % 3]} for i in range(300)]
-    rows = [{**r, "first_name_canonical": r["first_name"]} for r in rows]
-    rows.append({"unique_id": "dup", "first_name": "heaa007", "first_name_canonical": "heaa007", "last_name": "bernard"})
-    plan_labels, reached = _plan_and_reach(rows, "7", "dup")
+    rows.append({"unique_id": "dup", "first_name": typed, "last_name": "bernard"})
+    return _plan_and_reach([{**r, "first_name_canonical": r["first_name"]} for r in rows], "7", "dup")
+
+
+def test_a_typo_in_the_first_names_second_letter_is_reached_by_a_common_surname_split_by_the_initial():
+    """'anna' typed 'aena' beside a surname three in a hundred share: the surname alone is over the budget, the
+    prefix keys and the surname's suffix miss the typo, the surname and the first name's initial (or its last letters)
+    reach it."""
+    plan_labels, reached = _common_surnames_reach("heaa007")
+    assert "last_name" not in plan_labels and reached  # over the budget alone; the key reaches the pair
+
+
+def test_a_typo_in_the_first_names_first_letter_is_reached_by_a_common_surname_beside_the_first_names_last_letters():
+    """'hnaa007' typed 'xnaa007' beside a surname a third of the records share, nothing else shared: the surname alone
+    is over the budget (as at 100k persons on the demo), the prefix keys and the initial miss a typo in the first
+    letter, the surname and the first name's last letters reach it."""
+    plan_labels, reached = _common_surnames_reach("xnaa007")
     assert "last_name" not in plan_labels and reached  # over the budget alone; the key reaches the pair
 
 
