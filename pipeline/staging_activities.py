@@ -95,18 +95,16 @@ def _parse(con: duckdb.DuckDBPyConnection, source: Source, fields: dict[str, str
                               values.format_params(source.date_formats)):
             stamp, why = values.parse_datetime(text, source.date_formats)
             parsed.append((field, text, None, stamp, None, None, why))
-    if "amount" in fields and "currency" in fields:  # each row's currency in its own column: per distinct pair
-        for text, cell in con.execute(f"SELECT DISTINCT {fields['amount']}, {fields['currency']} FROM {ROWS} "
-                                      f"WHERE _reason IS NULL AND {fields['amount']} IS NOT NULL").fetchall():
-            parsed.append(("amount", text, cell, None, *values.parse_priced(text, cell, source.decimal,
-                                                                            source.currency)))
-    for field in (f for f in NUMBERS if f in fields and not (f == "amount" and "currency" in fields)):
+    if "amount" in fields:  # per distinct amount and the cell of its currency column, when the source maps one
+        cell = fields.get("currency", "NULL::VARCHAR")
+        for text, currency_cell in con.execute(f"SELECT DISTINCT {fields['amount']}, {cell} FROM {ROWS} "
+                                               f"WHERE _reason IS NULL AND {fields['amount']} IS NOT NULL").fetchall():
+            parsed.append(("amount", text, currency_cell, None,
+                           *values.parse_priced(text, currency_cell, source.decimal, source.currency)))
+    for field in (f for f in NUMBERS if f != "amount" and f in fields):  # counts
         for text in _distinct(con, fields[field]):
-            if field == "amount":
-                number, currency, why = values.parse_money(text, source.decimal, source.currency)
-            else:
-                (number, why), currency = values.parse_count(text, source.decimal), None
-            parsed.append((field, text, None, None, number, currency, why))
+            number, why = values.parse_count(text, source.decimal)
+            parsed.append((field, text, None, None, number, None, why))
     field, text, cell, stamp, number, currency, why = zip(*parsed, strict=True) if parsed else ((),) * 7
     frame = pd.DataFrame({"field": pd.Series(field, dtype=object), "v": pd.Series(text, dtype=object),
                           "c": pd.Series(cell, dtype=object),
