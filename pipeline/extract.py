@@ -527,6 +527,12 @@ def _with_trailer(read: _Read, body: list[str], first: int, source: Source, widt
 SHEET_LINES = 10_000_000
 
 
+def _refused_file(file: str, problem: str) -> _Read:
+    """A file read as one refused row saying why (a workbook without the declared sheet, an archive or gzip stream
+    that cannot be read)."""
+    return _Read(_rows_frame([_bad_row(file, 0, f"{REFUSED_FILE_REASON}: {problem}", "")]), [], 1, 0, problem)
+
+
 def _read_xlsx(path: Path, source: Source, file: str, names: _Names) -> _Read:
     """A workbook's sheets through the CSV reader's path, each with its own header (see _read_sheet); several sheets
     make one read of the file, a sheet refused for its header refusing its own rows only."""
@@ -534,7 +540,7 @@ def _read_xlsx(path: Path, source: Source, file: str, names: _Names) -> _Read:
         sheets = spreadsheet.read_sheets(path, source.sheet, source.decimal)
     except spreadsheet.SheetMissing as exc:
         problem = str(exc)
-        return _Read(_rows_frame([_bad_row(file, 0, f"{REFUSED_FILE_REASON}: {problem}", "")]), [], 1, 0, problem)
+        return _refused_file(file, problem)
     if len(sheets) == 1:
         return _read_sheet(sheets[0], source, file, names)
     reads = [_read_sheet(sheet, source, file, names, sheet.position * SHEET_LINES) for sheet in sheets]
@@ -948,12 +954,12 @@ def _read_file(path: Path, data: bytes, source: Source, file: str, names: _Names
     if data[:4] == _ZIP_MAGIC:  # `export.csv.zip`: read as the one file it holds (it was refused as NUL bytes in a header)
         data, problem = _unzip(data)
         if problem:
-            return _Read(_rows_frame([_bad_row(file, 0, f"{REFUSED_FILE_REASON}: {problem}", "")]), [], 1, 0, problem)
+            return _refused_file(file, problem)
     if data[:2] == _GZIP_MAGIC:  # a compressed export (`export.csv.gz`, a glob that reaches it): read as its content
         data, gzip_cut = _gunzip(data)
         if not data and gzip_cut:
             problem = "a gzip file whose stream cannot be decompressed"
-            return _Read(_rows_frame([_bad_row(file, 0, f"{REFUSED_FILE_REASON}: {problem}", "")]), [], 1, 0, problem)
+            return _refused_file(file, problem)
     text, cut, how = _decode(data, source.encoding)
     read = (_read_csv if source.format == "csv" else _read_jsonl)(text, source, file, names)
     read.notes += [how] if how else []
