@@ -38,9 +38,13 @@ def erasure_watermark(con: duckdb.DuckDBPyConnection) -> dict:
     """The metadata that records the warehouse's id and its registry's size (the id made on first use)."""
     con.execute(f"CREATE TABLE IF NOT EXISTS {IDENTITY_TABLE} AS SELECT CAST(uuid() AS VARCHAR) AS warehouse_id, "
                 "current_timestamp AS created_at")
-    return {ID_KEY: scalar(con, f"SELECT warehouse_id FROM {IDENTITY_TABLE}"),
-            ROWS_KEY: scalar(con, "SELECT count(*) FROM identity.erasure_registry")
-            if table_exists(con, "identity.erasure_registry") else 0}
+    return {ID_KEY: scalar(con, f"SELECT warehouse_id FROM {IDENTITY_TABLE}"), ROWS_KEY: _registry_rows(con)}
+
+
+def _registry_rows(con: duckdb.DuckDBPyConnection) -> int:
+    """How many identifiers the erasure registry holds (none before the first erasure step)."""
+    return scalar(con, "SELECT count(*) FROM identity.erasure_registry") \
+        if table_exists(con, "identity.erasure_registry") else 0
 
 
 def check_erasures_kept(con: duckdb.DuckDBPyConnection, instance: dg.DagsterInstance | None) -> None:
@@ -58,8 +62,7 @@ def check_erasures_kept(con: duckdb.DuckDBPyConnection, instance: dg.DagsterInst
     if latest is None:
         return
     recorded = latest.asset_materialization.metadata[ROWS_KEY].value
-    holds = scalar(con, "SELECT count(*) FROM identity.erasure_registry") \
-        if table_exists(con, "identity.erasure_registry") else 0
+    holds = _registry_rows(con)
     if holds < recorded:
         raise ErasuresUndone(
             f"the warehouse's erasure registry holds {holds} identifier(s), but run {latest.run_id} of this warehouse "
