@@ -21,7 +21,7 @@ from pipeline.drop_days import file_order
 from pipeline.extract import ALSO
 from pipeline.normalise import address, email, missing, names, phone, values
 from pipeline.sql import literal
-from pipeline.staging_lookup import NormalisedValues, distinct_pairs, spread
+from pipeline.staging_lookup import GIVEN, NormalisedValues, distinct_pairs, spread
 from pipeline.staging_renamed import erased_by_rename
 
 CONSENT_ACTIONS = {"opt_in": "opt_in", "optin": "opt_in", "in": "opt_in", "subscribe": "opt_in",
@@ -442,12 +442,12 @@ def _stage_persons(source: Source, frame: pd.DataFrame, issues: _Issues, today: 
     more = {kind: (rows, rows["raw"], rows["region"]) for kind in CONTACT_KINDS
             for rows in [further[further["kind"] == kind].reset_index(drop=True)]}
     said = {"first_name": p["first_name"], "last_name": _per_distinct(p["last_name"], names.particles_first)}
-    lookup.prefetch({"name": [(said["first_name"], ""), (said["last_name"], "")],
+    lookup.prefetch({"name": [(said["first_name"], GIVEN), (said["last_name"], "")],
                      "email": [(p["email"], ""), *[(more["email"][1], "")][:len(more["email"][1]) > 0]],
                      "phone": [(p["phone"], region), *[more["phone"][1:]][:len(more["phone"][1]) > 0]],
                      "street": [(p["street"], region)], "city": [(p["city"], "")]})
-    for f in ("first_name", "last_name"):
-        why, out[f], out[f"{f}_norm"] = lookup.columns("name", said[f])
+    for f, part in (("first_name", GIVEN), ("last_name", "")):
+        why, out[f], out[f"{f}_norm"] = lookup.columns("name", said[f], part)
         issues.add(f, p[f], why)
     out["first_name_canonical"] = _per_distinct(out["first_name_norm"], lambda n: names.canonical_first_name(n, nick))
     born_spec, formats = source.person.get("birth_date"), source.date_formats

@@ -72,9 +72,9 @@ def _code_version() -> str:
 VERSION = _code_version()
 
 
-def _name(value: str) -> tuple:
+def _name(value: str, part: str) -> tuple:
     why = names.implausible(value)
-    return (why, None, None) if why else (None, names.display_form(value), names.match_form(value))
+    return (why, None, None) if why else (None, names.display_form(value, part == GIVEN), names.match_form(value))
 
 
 def _city(value: str) -> tuple:
@@ -89,12 +89,13 @@ def _street(value: str, region: str) -> tuple:
 KINDS: dict[str, Callable[[str, str], tuple]] = {
     "phone": lambda v, region: phone.normalise_phone(v, region),
     "email": lambda v, _: email.normalise_email(v),
-    "name": lambda v, _: _name(v),
+    "name": _name,  # looked up with the name's part in place of a region: GIVEN for a first name, "" a surname
     "city": lambda v, _: _city(v),
     "street": _street,  # abbreviations read in the language of the record's country
 }
 
 
+GIVEN = "given"  # a first name's part: displayed without a surname's 'Mc' prefix
 WIDTHS = {"phone": 4, "email": 3, "name": 3, "city": 2, "street": 1}  # parts of each kind's result
 
 

@@ -98,6 +98,7 @@ UK002,Mr,David,Brown,02-Feb-60,07712 345678,0113 496 0000,david.brown@sky.com,14
 UK003,Mrs,Susan,Brown,15-Aug-62,07723 456789,0113 496 0000,,14 Acacia Avenue,LS1 4AP
 UK004,Dr,John,Smith,03-Apr-85,07734 567890,,john.smith@hotmail.co.uk,5 Park Row,LS1 5HD
 UK005,MR,SEAN,MCCARTHY,09-Jan-77,07745 678901,,,3 Quay Street,M3 3JE
+UK006,MS,MCKENZIE,MCINTYRE,21-Jun-91,07756 789012,,,8 Bold Street,L1 4DS
 """
 NEWSLETTER = """Email Address,First Name,Last Name,Opted In,Last Changed
 jsmith85@gmail.com,John,Smith,Opted In,11/01/2026 09:15
@@ -130,12 +131,14 @@ def test_a_british_american_retailer_s_own_exports_publish_what_they_mean(tmp_pa
         countries = dict(con.execute("SELECT source_record_id, country FROM staging.person_records "
                                      "WHERE source = 'crm'").fetchall())
         capitals = con.execute("SELECT first_name, last_name FROM staging.person_records "
-                               "WHERE source_record_id = 'UK005'").fetchone()
+                               "WHERE source_record_id IN ('UK005', 'UK006') ORDER BY source_record_id").fetchall()
     # `country: UK` read as GB: '07911 123456' and '0113 496 0000' were 'Missing or invalid default region', and the
     # staged country 'UK' beside another source's 'GB'. `Opted In`, `Y`, `N` and the missing channel quarantined rows.
     assert quarantined == 0 and issues == []
     assert set(countries.values()) == {"GB"}
-    assert capitals == ("Sean", "McCarthy")  # a CRM in capitals: 'Mccarthy' was published
+    # A CRM in capitals: 'Mccarthy' was published; a first name is not a surname's 'Mc' ('McKenzie', and a typed
+    # 'MCIHAEL' was 'McIhael')
+    assert capitals == [("Sean", "McCarthy"), ("Mckenzie", "McIntyre")]
     with duckdb.connect(str(settings.restricted), read_only=True) as con:
         xref = dict(con.execute("SELECT source || ':' || source_record_id, customer_id FROM marts.customer_xref")
                     .fetchall())
