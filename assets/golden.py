@@ -29,20 +29,14 @@ from assets.keys import (
 from assets.metadata import build_customer_rows, build_table, table_metadata
 from assets.resources import WAREHOUSE_POOL, RunSettings
 from assets.steps import Step
+from pipeline.currency import foreign_amounts, rates_version
 from pipeline.drops import listed
 from pipeline.golden import changes
 from pipeline.golden.activity import ROLLING_WINDOW_DAYS, activity_summary_sql
 from pipeline.golden.candidates import CUSTOMER_ACTIVITIES_SQL, GOLDEN_CANDIDATES_SQL
 from pipeline.golden.consent import CONSENT_EVENTS_SQL, CONSENT_STATE_SQL, point_consent_state_sql
 from pipeline.golden.contact_points import CONTACT_POINTS_SQL
-from pipeline.golden.currency import (
-    EMPTY_UNCONVERTED_SQL,
-    UNCONVERTED,
-    foreign_amounts,
-    rates_version,
-    unconverted_sql,
-    write_rates,
-)
+from pipeline.golden.currency import EMPTY_UNCONVERTED_SQL, UNCONVERTED, unconverted_sql, write_rates
 from pipeline.golden.households import build_households
 from pipeline.golden.overrides import OVERRIDDEN_CUSTOMERS_SQL, apply_overrides
 from pipeline.golden.privacy import (

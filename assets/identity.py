@@ -24,6 +24,7 @@ from assets.metadata import table_metadata
 from assets.quality import CLUSTERS_VALID_SPEC, identity_clusters_valid, validated_files
 from assets.resources import WAREHOUSE_POOL, GreatExpectations, RunSettings
 from assets.steps import Step
+from pipeline.currency import read_rates
 from pipeline.golden.purge import restore_purged_hashes
 from pipeline.identity import id_scope, link, placeholders, reclustering, spellings
 from pipeline.identity.conflicts import ConflictModel
@@ -212,7 +213,8 @@ def review_queue(duckdb: DuckDBResource, settings: RunSettings) -> dg.Materializ
     first, facts masked, with the command that explains each."""
     policy = settings.linkage
     with duckdb.get_connection() as con:
-        scope = build_review_queue(con, policy.review_floor, policy.threshold, policy.review_cluster_size)
+        scope = build_review_queue(con, policy.review_floor, policy.threshold, policy.review_cluster_size,
+                                   read_rates(settings.rates_file, settings.currency), settings.currency)
         items = dict(con.execute("SELECT item, count(*) FROM identity.review_queue GROUP BY 1").fetchall())
         return dg.MaterializeResult(metadata={**table_metadata(con, "identity.review_queue"),
                                               **{f"items_{k}": v for k, v in items.items()}, **scope,

@@ -156,7 +156,7 @@ def prepare(root: Path, snap: Path, settings, next_day: str, deliver: bool = Tru
         shutil.move(day, root / "raw" / day.name / next_day)
     windows = (*ROLLING_WINDOW_DAYS, settings.retention_days, settings.repermission_days)
     try:  # as the changed_customers asset computes it (assets/golden.py): another version would make day two full
-        from pipeline.golden.currency import rates_version
+        from pipeline.currency import rates_version
         version = changes.code_version(*windows, rates_version(settings.rates_file, settings.currency))
     except ImportError:  # a checkout without currencies
         version = changes.code_version(*windows)

@@ -692,7 +692,7 @@ class Settings:
 
     @property
     def rates_file(self) -> Path:
-        """The operator's exchange rates (pipeline/golden/currency.py reads it; absent: no rate)."""
+        """The operator's exchange rates (pipeline/currency.py reads it; absent: no rate)."""
         return self.exchange_rates or self.sources_file.parent / "exchange_rates.csv"
 
     @classmethod

@@ -15,8 +15,8 @@ import duckdb
 import pytest
 
 from pipeline.config import Settings, SourcesFileError, load_sources
+from pipeline.currency import RatesFileError, read_rates
 from pipeline.extract import read_source
-from pipeline.golden.currency import RatesFileError, read_rates
 from pipeline.normalise.values import parse_decimal, parse_money
 from pipeline.staging import stage_source
 from tests.conftest import materialise
@@ -79,6 +79,12 @@ def _revenue(settings: Settings) -> dict[str, float]:
             JOIN golden.customer_activity a USING (customer_id) WHERE x.source = 'accounts'""").fetchall())
 
 
+def _review_spend(settings: Settings) -> dict[str, float]:
+    """What ranks the stewards' review queue: each record's spend."""
+    with duckdb.connect(str(settings.warehouse), read_only=True) as con:
+        return dict(con.execute("SELECT unique_id, spend FROM identity.review_values").fetchall())
+
+
 def test_each_amount_is_converted_from_its_own_currency_and_one_without_a_rate_is_left_out(tmp_path):
     settings = _project(tmp_path)
     instance = dg.DagsterInstance.ephemeral()
@@ -89,6 +95,9 @@ def test_each_amount_is_converted_from_its_own_currency_and_one_without_a_rate_i
         assert con.execute("SELECT source_record_id, currency, reason FROM golden.unconverted_amounts").fetchall() \
             == [("O4", "USD", "no USD->EUR rate in the exchange rates file")]
     assert _revenue(settings) == pytest.approx({"A1": 123.0, "A2": 50.0, "A3": 0.0})
+    # The stewards' queue ranks records by the same revenue: every amount was added as delivered (A1 120, A2 50, the
+    # cancelled order of A3 10), the queue's first rows a yen or points customer's.
+    assert _review_spend(settings) == pytest.approx({"accounts:A1": 123.0, "accounts:A2": 50.0, "accounts:A3": 0.0})
     with duckdb.connect(str(settings.restricted), read_only=True) as con:  # customer service: as delivered
         assert con.execute("SELECT source_record_id, amount, currency FROM marts.customer_timeline "
                            "WHERE activity_type = 'order' ORDER BY 1").fetchall() == [
@@ -109,6 +118,7 @@ def test_each_amount_is_converted_from_its_own_currency_and_one_without_a_rate_i
     (tmp_path / "exchange_rates.csv").write_text(RATES + ",USD,EUR,0.9\n", encoding="utf-8")
     materialise(settings)
     assert _revenue(settings) == pytest.approx({"A1": 123.0, "A2": 59.0, "A3": 0.0})
+    assert _review_spend(settings)["accounts:A2"] == pytest.approx(59.0)
     with duckdb.connect(str(settings.warehouse), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM golden.unconverted_amounts").fetchall() == [(0,)]
 

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import shutil
 from datetime import timedelta
+from pathlib import Path
 
 import duckdb
 
 from assets.keys import REVIEW_QUEUE
+from pipeline.currency import read_rates
 from pipeline.demo import DEMO_DAY
 from pipeline.demo.next_day import hold_back
 from pipeline.identity import review
@@ -30,11 +32,17 @@ def _queue(con) -> list[tuple]:
     return sorted(con.execute(f"SELECT * FROM {review.QUEUE}").fetchall(), key=repr)
 
 
+def _build(con, policy) -> dict:
+    """The queue as the run builds it, in euros with no exchange rate (the demo's amounts are all in euros)."""
+    return review.build_review_queue(con, policy.review_floor, policy.threshold, policy.review_cluster_size,
+                                     read_rates(Path("absent.csv"), "EUR"), "EUR")
+
+
 def _whole(path, policy) -> list[tuple]:
     """The queue built whole (no state: every row computed) on a copy of the warehouse."""
     with duckdb.connect(str(path)) as con:
         review.forget(con)
-        assert review.build_review_queue(con, policy.review_floor, policy.threshold, policy.review_cluster_size) == {}
+        assert _build(con, policy) == {}
         return _queue(con)
 
 
@@ -53,7 +61,7 @@ def test_a_day_recomputes_only_the_rows_it_touched_and_gets_the_whole_queue(tmp_
     idle = tmp_path / "idle.duckdb"
     shutil.copy(settings.warehouse, idle)
     with duckdb.connect(str(idle)) as con:
-        assert review.build_review_queue(con, policy.review_floor, policy.threshold, policy.review_cluster_size) \
+        assert _build(con, policy) \
             == {"records_reviewed_again": 0}
         idle_queue = _queue(con)
     assert idle_queue == _whole(idle, policy)
@@ -98,7 +106,7 @@ def _one_day(con, policy, record: str, touched: set[str], tmp_path) -> None:
     customers = {r[0] for r in con.execute("SELECT customer_id FROM identity.record_customer WHERE unique_id = ?",
                                            [record]).fetchall()}
     before = _queue(con)
-    assert review.build_review_queue(con, policy.review_floor, policy.threshold, policy.review_cluster_size) \
+    assert _build(con, policy) \
         == {"records_reviewed_again": len(touched)}
     after = _queue(con)
     assert set(after) != set(before)
@@ -119,8 +127,10 @@ def test_activity_totals_do_not_depend_on_the_order_amounts_are_added_in(tmp_pat
     gave 0.6000000000000001 and 0.6, and a day whose threads added them otherwise took every such record for a change."""
     with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
         con.execute("CREATE SCHEMA staging")
-        con.execute("""CREATE TABLE staging.activities (person_source VARCHAR, person_record_id VARCHAR, amount DOUBLE)""")
-        con.execute("""INSERT INTO staging.activities VALUES ('crm', 'a', 0.1), ('crm', 'a', 0.2), ('crm', 'a', 0.3),
-            ('crm', 'b', 0.3), ('crm', 'b', 0.2), ('crm', 'b', 0.1)""")
-        spends = con.execute(f"SELECT unique_id, spend FROM ({review.VALUES_SQL}) ORDER BY 1").fetchall()
+        con.execute("""CREATE TABLE staging.activities AS SELECT 'crm' AS person_source, r AS person_record_id,
+            a AS amount, 'order' AS activity_type, NULL::VARCHAR AS status, NULL::VARCHAR AS currency,
+            NULL::TIMESTAMP AS occurred_at FROM (VALUES ('a', 0.1), ('a', 0.2), ('a', 0.3), ('b', 0.3), ('b', 0.2),
+            ('b', 0.1)) v(r, a)""")
+        spends = con.execute(f"SELECT unique_id, spend FROM ({review.values_sql(False)}) ORDER BY 1",
+                             {"currency": "EUR"}).fetchall()
     assert spends == [("crm:a", 0.6), ("crm:b", 0.6)]

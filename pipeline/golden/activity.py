@@ -3,7 +3,7 @@
 A purchase is a web order (not cancelled) or a store receipt; revenue leaves out cancelled and returned
 orders; the channel is the source's (online / offline)."""
 
-from pipeline.golden.currency import PURCHASE, REVENUE, converted_sql
+from pipeline.currency import PURCHASE, REVENUE, converted_sql
 from pipeline.sql import exact_sum
 
 # The rolling windows (days before the reference date) of sessions_90d, revenue_12m, reviews_12m: a customer with

@@ -31,9 +31,11 @@ from __future__ import annotations
 import hashlib
 
 import duckdb
+import pandas as pd
 
+from pipeline.currency import REVENUE, converted_sql, foreign_amounts
 from pipeline.sql import exact_sum, named, query, scalar
-from pipeline.warehouse import table_exists, transaction
+from pipeline.warehouse import registered, table_exists, transaction
 
 _REVIEW_QUEUE_SQL = query("review_queue")  # pipeline/queries/review_queue.sql
 QUEUE = "identity.review_queue"
@@ -41,12 +43,21 @@ JOURNAL = "identity.review_journal"
 STATE = "identity.review_state"
 VALUES = "identity.review_values"
 
-# Each record's activity totals: what ranks the queue, kept between runs so a day finds the records whose totals moved.
-# Summed exactly (as decimals): a sum of doubles depends on the order DuckDB's threads add them in, and its last bits
-# moved for ~3 % of the records every day, each then taken for a change and its queue rows computed again.
-VALUES_SQL = f"""SELECT person_source || ':' || person_record_id AS unique_id, count(*) AS activities,
-       coalesce({exact_sum('amount')}, 0) AS spend
-    FROM staging.activities WHERE person_source IS NOT NULL AND person_record_id IS NOT NULL GROUP BY ALL"""
+RATES = "_review_rates"  # the operator's exchange rates, registered for the queue (golden writes its own table later)
+
+
+def values_sql(foreign: bool) -> str:
+    """Each record's activity totals: what ranks the queue, kept between runs so a day finds the records whose totals
+    moved. The spend is its revenue in the house currency (`$currency`), as golden counts it (pipeline/currency.py):
+    until 2026-11-29 every amount was added as delivered, loyalty points and yen beside euros. Summed exactly (as
+    decimals): a sum of doubles depends on the order DuckDB's threads add them in, and its last bits moved for ~3 %
+    of the records every day, each then taken for a change and its queue rows computed again."""
+    return f"""SELECT person_source || ':' || person_record_id AS unique_id, count(*) AS activities,
+       coalesce({exact_sum('amount_converted', REVENUE)}, 0) AS spend
+    FROM ({converted_sql("staging.activities", foreign, RATES)})
+    WHERE person_source IS NOT NULL AND person_record_id IS NOT NULL GROUP BY ALL"""
+
+
 DECIDED_SQL = """SELECT DISTINCT least(record_1, record_2) AS a, greatest(record_1, record_2) AS b
     FROM identity.steward_decisions WHERE decision IN ('must_link', 'cannot_link')"""
 QUEUE_ORDER = "spend DESC, activities DESC, item, unique_id_l, customer_id"
@@ -101,13 +112,16 @@ def _scoped(con: duckdb.DuckDBPyConnection, settings: str) -> bool:
 
 
 def build_review_queue(con: duckdb.DuckDBPyConnection, review_floor: float, threshold: float,
-                       review_size: int) -> dict:
+                       review_size: int, rates: pd.DataFrame, currency: str) -> dict:
     """identity.review_queue, in one transaction with the activity totals, the state and the emptied journal: only
     the rows of the journalled records and their customers computed again when the last queue was built with these
-    thresholds (the module's docstring), else whole. Returns its counts."""
+    thresholds (the module's docstring), else whole. `rates` (read_rates) convert the spend into `currency`, the
+    house's. Returns its counts."""
     settings = _settings(review_floor, threshold, review_size)
     con.execute("CREATE SCHEMA IF NOT EXISTS identity")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _review_values_now AS {VALUES_SQL}")
+    with registered(con, **{RATES: rates}):
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _review_values_now AS {values_sql(foreign_amounts(con, currency))}",
+                    {"currency": currency})
     scoped = _scoped(con, settings)
     if scoped:
         con.execute("""CREATE OR REPLACE TEMP TABLE _review_pairs AS SELECT * FROM identity.pairwise_predictions

@@ -6,7 +6,7 @@ and status. It holds the
 same activities golden.customer_activity counts, so the timeline and the counts on the 360 record agree. Restricted
 copy only: a timeline is a behavioural profile of a named person."""
 
-from pipeline.golden.currency import PURCHASE
+from pipeline.currency import PURCHASE
 from pipeline.golden.sessions import CUSTOMER_ACTIVITIES_WITH_STITCHED_SESSIONS_SQL
 
 CUSTOMER_TIMELINE_VIEWS = (CUSTOMER_ACTIVITIES_WITH_STITCHED_SESSIONS_SQL,)
