@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import dagster as dg
 import duckdb
 
+from pipeline.dictionary import column_description
 from pipeline.sql import qualified, scalar
 
 if TYPE_CHECKING:  # Great Expectations is loaded by the checks that validate, not by every process that loads the code
@@ -22,7 +23,10 @@ def table_metadata(con: duckdb.DuckDBPyConnection, table: str) -> dict:
     return {
         "table": table,
         "dagster/row_count": rows,
-        "dagster/column_schema": dg.TableSchema(columns=[dg.TableColumn(c, t) for c, t in columns]),
+        # the published marts' columns described as analysts read them in the copies (pipeline/dictionary.yaml)
+        "dagster/column_schema": dg.TableSchema(columns=[
+            dg.TableColumn(c, t, description=column_description(name, c) if schema == "marts" else None)
+            for c, t in columns]),
     }
 
 

@@ -28,6 +28,7 @@ import duckdb
 import pyarrow as pa
 
 from pipeline.config import Source
+from pipeline.dictionary import describe
 from pipeline.formula_guard import escaped_select
 from pipeline.sql import literal, literals, named, quote, scalar
 from pipeline.warehouse import table_exists
@@ -178,6 +179,7 @@ def publish_marts(con: duckdb.DuckDBPyConnection, target: Path, schema: str = "m
         con.execute(f"CREATE SCHEMA IF NOT EXISTS published.{BASIS}")
         con.execute(f"CREATE OR REPLACE TABLE published.{BASIS}.tables ({BASIS_COLUMNS})")
         con.executemany(f"INSERT INTO published.{BASIS}.tables VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+        describe(con, "published")  # what analysts read in their SQL client (pipeline/dictionary.yaml)
     os.replace(tmp, target)
     return Copied(counts, [table for table, *_, merged, _bound in rows if merged])
 

@@ -9,6 +9,7 @@ import duckdb
 import pytest
 
 from bench.compare_published import compare
+from pipeline.dictionary import column_description
 from pipeline.golden.changes import CHANGED_ROWS, GENERATION, changed_rows, replace_changed_rows
 from pipeline.marts.customer_360 import ROWS, keep_older_rows, show_customer_360
 from pipeline.publish import (
@@ -158,6 +159,10 @@ def test_a_ranked_mart_is_merged_for_the_customers_whose_rows_changed(tmp_path):
     assert compare(copy, whole) == []
     with duckdb.connect(str(copy), read_only=True) as c:
         assert c.execute("SELECT count(*) FROM marts.customer_360").fetchone()[0] == len(day_three)
+        # the merged table kept the description analysts read in it (one written again is described again)
+        assert c.execute("SELECT comment FROM duckdb_columns() WHERE table_name = 'customer_360' "
+                         "AND column_name = 'customer_id'").fetchall() == [(column_description("customer_360",
+                                                                                               "customer_id"),)]
     # the next run drops what the committed generation's copies took
     _ranked(con, day_three, ("g1", "g2"))
     assert replace_changed_rows(con, "marts.customer_360", "candidate") == 0
