@@ -1,10 +1,12 @@
-"""Operations: the refresh_all job, the daily schedule and the new-drop sensor (the copies: assets/publication.py)."""
+"""Operations: the refresh_all job, the daily schedule, the new-drop sensor and the failed runs' alerts
+(assets/alerting.py; the copies: assets/publication.py)."""
 
 from zoneinfo import ZoneInfo
 
 import dagster as dg
 import duckdb
 
+from assets import alerting
 from assets.runner import plan
 from pipeline.config import Settings
 from pipeline.drops import listed
@@ -91,4 +93,4 @@ def build(settings: Settings, partitions: dg.PartitionsDefinition) -> tuple[dg.J
             return dg.SkipReason(requests)
         return requests or dg.SkipReason("no new or changed drop (or its day's run is queued or under way)")
 
-    return job, [daily_refresh, new_source_drop]
+    return job, [daily_refresh, new_source_drop, alerting.build_sensor(settings, job)]

@@ -48,6 +48,7 @@ def _run(args: argparse.Namespace) -> int:
     import duckdb
 
     from assets import runner
+    from assets.alerting import CLI_TAG, alert
     from pipeline.config import FolderTaken, Settings
     from pipeline.report import layer_counts_of, run_summary
     from pipeline.run_lock import WarehouseBusy
@@ -82,20 +83,16 @@ def _run(args: argparse.Namespace) -> int:
     try:  # Dagster's console log shows warnings only: the progress lines and the summary say what ran
         results = runner.run(settings, days=days, full_refresh=args.full_refresh, instance=instance,
                              progress=progress, report=lambda line: print(line, file=sys.stderr),
-                             restored=args.restored)
+                             restored=args.restored, tags={CLI_TAG: "true"})
     except WarehouseBusy as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 3
+        return _refused(settings, f"error: {exc}", 3)
     except FolderTaken as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return _refused(settings, f"error: {exc}", 2)
     except duckdb.IOException as exc:  # another process (an analyst's session) holds the warehouse file
-        print(f"error: cannot open the warehouse {settings.warehouse}: {exc}; close the other session "
-              "(analysts read published.duckdb)", file=sys.stderr)
-        return 3
+        return _refused(settings, f"error: cannot open the warehouse {settings.warehouse}: {exc}; close the other "
+                                  "session (analysts read published.duckdb)", 3)
     except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return _refused(settings, f"error: {exc}", 2)
     elapsed = time.perf_counter() - started
     loaded = [r.dagster_run.tags.get("dagster/partition") for r in results]
     try:  # the summary is a courtesy: never let it hide the run's own outcome
@@ -125,8 +122,22 @@ def _run(args: argparse.Namespace) -> int:
         copies = "published copies left as they were" if unchanged else "published copies WERE REPLACED by this run"
         print(f"run FAILED at: {', '.join(failed + blocked) or 'see the Dagster log above'}; {copies}",
               file=sys.stderr)
+        failed_run = next(r for r in results if not r.success)
+        if problem := alert(settings, failed_run.dagster_run, failed_run.all_events, copies):
+            print(f"warning: {problem}", file=sys.stderr)
         return 1
     return 0
+
+
+def _refused(settings, message: str, code: int) -> int:
+    """A run that could not start: said on stderr and as an alert (a nightly run that did not happen), `code` returned."""
+    from pipeline import alerts
+
+    print(message, file=sys.stderr)
+    if problem := alerts.send(f"customer360 run did not start: {message.removeprefix('error: ')}", settings.warehouse,
+                              settings.alert_webhook):
+        print(f"warning: {problem}", file=sys.stderr)
+    return code
 
 
 def _fingerprints(settings) -> tuple:

@@ -199,19 +199,21 @@ def _execute(job: dg.JobDefinition, instance: dg.DagsterInstance, run_config: di
 def run(settings: Settings, days: list[str] | None = None, full_refresh: bool = False,
         instance: dg.DagsterInstance | None = None, console_level: str = "WARNING",
         layers: tuple[str, ...] | None = None, progress: RunProgress | None = None,
-        report: Callable[[str], None] | None = None, restored: bool = False) -> list[dg.ExecutionResult]:
+        report: Callable[[str], None] | None = None, restored: bool = False,
+        tags: dict[str, str] | None = None) -> list[dg.ExecutionResult]:
     """Load the changed (or given) drop days, then refresh every downstream asset once (or only the
     assets of `layers`, the first part of their keys: raw, staging, identity...). One run at a time per
     warehouse (`WarehouseBusy` otherwise), one warehouse per folder (`FolderTaken`); every file it creates is owner-only but the analysts' copy.
     `report` receives one line per refused file or folder, and per source whose drop folder is gone. A warehouse older
-    than its erasures is refused (`ErasuresUndone`) unless `restored` (assets/erasure_guard.py)."""
+    than its erasures is refused (`ErasuresUndone`) unless `restored` (assets/erasure_guard.py). `tags` are added to
+    every run's."""
     with exclusive_run(settings.warehouse), owner_only(), _older_objects_not_rescanned():
         claim_folder(settings.warehouse)  # before anything beside the warehouse is touched (`FolderTaken` otherwise)
         restrict(settings.warehouse, settings.restricted)
         if instance is not None and not restored and settings.warehouse.exists():
             with duckdb.connect(str(settings.warehouse), read_only=True) as con:  # said before any step starts
                 check_erasures_kept(con, instance)
-        tags = {RESTORED_TAG: "true"} if restored else None
+        tags = {**(tags or {}), **({RESTORED_TAG: "true"} if restored else {})}
         return _run(settings, days, full_refresh, instance, console_level, layers, progress, report, tags)
 
 

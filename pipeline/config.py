@@ -641,6 +641,9 @@ class Settings:
     # one every published total is in (amounts in others converted with the rates of `exchange_rates`).
     currency: str = "EUR"
     exchange_rates: Path | None = None  # C360_EXCHANGE_RATES; None = exchange_rates.csv beside the sources file
+    # C360_ALERT_WEBHOOK: where a failed run's alert is posted (pipeline/alerts.py); "" = alerts.log only. A secret
+    # (a Slack or Teams webhook's URL is its credential): never printed.
+    alert_webhook: str = field(default="", repr=False)
 
     def __post_init__(self) -> None:
         if self.engine not in ENGINES:
@@ -723,6 +726,7 @@ class Settings:
             pseudonym_secret=env("C360_PSEUDONYM_KEY", ""),
             currency=env("C360_CURRENCY", "").strip() or "EUR",
             exchange_rates=Path(env("C360_EXCHANGE_RATES")) if env("C360_EXCHANGE_RATES") else None,
+            alert_webhook=env("C360_ALERT_WEBHOOK", "").strip(),
         )
 
 

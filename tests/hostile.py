@@ -229,3 +229,25 @@ def cli_run(settings, capsys) -> str:
     err = capsys.readouterr().err
     assert code == 0, err
     return err
+
+
+def local_webhook(path: str = "/hook"):
+    """A local HTTP endpoint standing in for a team chat's incoming webhook (Slack, Teams): its URL, the texts of the
+    JSON bodies posted to it, and the server (shut it down when done; a daemon thread serves it)."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    texts: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            texts.append(json.loads(self.rfile.read(int(self.headers["Content-Length"])))["text"])
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{server.server_port}{path}", texts, server

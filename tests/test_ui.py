@@ -1,8 +1,8 @@
 """The operator's path, as an operator takes it: `customer360 dev` (what `make dev` runs) serves the real webserver
 and daemon on 127.0.0.1 with the [spark] extra installed. Headless Chromium draws every layer's lineage; a run
 launched through the webserver (what the Materialize button sends), the sensor's run and the schedule's run all
-succeed, a run the operator terminates succeeds when re-executed from where it stopped, and every check result of
-those runs has its Data Docs page (rendered as each run's process exits). The screenshot is kept in data/artefacts/ui/."""
+succeed, a run the operator terminates succeeds when re-executed from where it stopped, every check result of
+those runs has its Data Docs page (rendered as each run's process exits), and a sensor's run that fails is alerted. The screenshot is kept in data/artefacts/ui/."""
 
 import contextlib
 import json
@@ -20,6 +20,7 @@ import pytest
 
 from pipeline.drops import today
 from tests.conftest import demo_settings
+from tests.hostile import local_webhook
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = shutil.which("chromium")
@@ -99,7 +100,8 @@ def test_the_ui_draws_every_layer_and_its_runs_schedule_and_sensor_succeed(tmp_p
     settings = demo_settings(tmp_path, 30, seed=1)
     port = _free_port()
     home = tmp_path / "dagster_home"
-    env = {**os.environ, "DAGSTER_HOME": str(home),
+    hook, alerts, _ = local_webhook()  # where the daemon posts a failed run's alert (C360_ALERT_WEBHOOK)
+    env = {**os.environ, "DAGSTER_HOME": str(home), "C360_ALERT_WEBHOOK": hook,
            "C360_REFRESH_CRON": "* * * * *"}  # the schedule fires within a minute instead of at 02:00
     cli = str(Path(sys.executable).parent / "customer360")
     paths = ["--raw-dir", str(settings.raw_dir), "--warehouse", str(settings.warehouse), "--truth", ""]
@@ -216,6 +218,22 @@ def test_the_ui_draws_every_layer_and_its_runs_schedule_and_sensor_succeed(tmp_p
                 break
             time.sleep(1)
         assert len(results) >= 5 and results <= pages, f"{len(results - pages)} check results have no page"
+        # A drop of broken records lands: the run of it (the sensor's, or the schedule's: it fires every minute here)
+        # fails on the blocking `sources_healthy` check, and the daemon's `alert_on_failure` says so to the webhook
+        # and in alerts.log (nothing told anyone before).
+        (settings.raw_dir / "ecommerce_accounts" / today()).mkdir()
+        (settings.raw_dir / "ecommerce_accounts" / today() / "empty.jsonl").write_text(
+            "".join(f'{{"account_id": "Z{i}"}}\n' for i in range(60)))  # accounts holding no one: quarantined
+        deadline = time.monotonic() + 300
+        while not alerts and time.monotonic() < deadline:
+            time.sleep(2)
+        assert len(alerts) == 1 and "FAILED" in alerts[0] and "sources_healthy" in alerts[0], _failures(home)
+        failed = [r for tag, name in (("dagster/sensor_name", "new_source_drop"), ("dagster/schedule_name",
+                                                                                    "daily_refresh"))
+                  for r in _runs(client, tag, name) if r["status"] == "FAILURE"]
+        assert len(failed) == 1 and failed[0]["runId"] in alerts[0]
+        alert_log = settings.warehouse.with_name("alerts.log")
+        assert alerts[0] in alert_log.read_text(encoding="utf-8") and alert_log.stat().st_mode & 0o777 == 0o600
     finally:
         os.killpg(server.pid, 15)  # dagster dev and its webserver, daemon and code server
         server.wait(timeout=60)
@@ -224,7 +242,7 @@ def test_the_ui_draws_every_layer_and_its_runs_schedule_and_sensor_succeed(tmp_p
     # they wrote stays owner-only (assets/resources.py).
     logs = list((home / "storage").rglob("compute_logs/*.err"))
     assert len(logs) >= 3, "no compute log of the launched runs"
-    accounts = next((settings.raw_dir / "ecommerce_accounts").rglob("*.jsonl")).read_text(encoding="utf-8")
+    accounts = "".join(p.read_text(encoding="utf-8") for p in (settings.raw_dir / "ecommerce_accounts").rglob("*.jsonl"))
     values = {"anne.drop@example.org"}
     for line in accounts.splitlines():
         with contextlib.suppress(ValueError):  # the demo delivers a broken line or two
