@@ -252,7 +252,7 @@ def _lookup(args: argparse.Namespace) -> int:
             return 1
         tables = {r[0] for r in con.execute("SELECT table_schema || '.' || table_name FROM information_schema.tables")
                   .fetchall()}
-        for customer_id in found:
+        for customer_id in [] if args.export else found:
             print(f"=== customer {customer_id}")
             for title, sql in CARD_SQL.items():
                 if sql.split(" FROM ")[1].split()[0] not in tables:
@@ -264,6 +264,33 @@ def _lookup(args: argparse.Namespace) -> int:
             sent = audiences_of(con, restricted, customer_id)
             if sent is not None:  # the consent proof's other half: was each audience it was sent in allowed?
                 print(f"--- audiences sent (consent on the point at export)\n{sent.to_string()}\n")
+    if args.export and len(found) > 1:  # one person's data per file: never a household member's with the requester's
+        print(f"error: {len(found)} customers hold what the query gives ({', '.join(found)}): check who the requester "
+              "is, then export by their customer id", file=sys.stderr)
+        return 2
+    return _export(args, restricted, found) if args.export else 0
+
+
+def _export(args: argparse.Namespace, restricted: Path, found: list[str]) -> int:
+    """The data-protection officer's export of everything held on the customer found (a subject access request)."""
+    import duckdb
+
+    from pipeline.marts.subject_access import export
+
+    warehouse = restricted.with_name("warehouse.duckdb") if args.warehouse is None else \
+        Path(args.warehouse) if args.warehouse else None
+    if warehouse is not None and not warehouse.exists():
+        print(f"warning: no warehouse at {warehouse}: the staged records are not in the export", file=sys.stderr)
+        warehouse = None
+    out = Path(args.export)
+    try:
+        counts = export(restricted, found, out, warehouse)
+    except duckdb.IOException as exc:  # a run holds the warehouse (one writer)
+        print(f"error: cannot read the warehouse {warehouse} ({exc}): export again once the run is over, or with "
+              "--warehouse '' for the restricted copy alone", file=sys.stderr)
+        return 3
+    rows = ", ".join(f"{name} {n}" for name, n in counts.items())
+    print(f"customer {found[0]} exported to {out} (owner-only): {rows}")
     return 0
 
 
@@ -360,6 +387,10 @@ def main(argv: list[str] | None = None) -> int:
     look.add_argument("--country", help="region for phone numbers and postcodes written without their country "
                                         "(default: each country the customers live in, most customers first)")
     look.add_argument("--restricted", default=str(DATA / "restricted.duckdb"))
+    look.add_argument("--export", help="write everything held on the customer found to this JSON file (a subject "
+                                       "access request; owner-only) instead of printing the card")
+    look.add_argument("--warehouse", help="with --export: the warehouse, for the records as staged and quarantined "
+                                          "(read-only; default: beside --restricted); '' to leave them out")
     look.set_defaults(func=_lookup)
 
     aud = sub.add_parser("audience", help="marketing: customers reachable on one channel, with a suppression list")
