@@ -636,6 +636,16 @@ def _person_consent(source: Source, frame: pd.DataFrame, issues: _Issues, events
     return events[events["consent_action"].notna() & events["consent_channel"].notna()]
 
 
+def _has_event(source: Source, frame: pd.DataFrame) -> pd.Series:
+    """Whether each row of a source mapping an activity date stages its activity: every row, but a consent row whose
+    action or channel says none (_person_consent leaves it out)."""
+    if source.activity_type != "consent" or not source.has_person:
+        return pd.Series(True, index=frame.index)
+    return _per_distinct(_activity_col(frame, source, "consent_action"), lambda v: _consent_key(v) in CONSENT_ACTIONS) \
+        .astype(bool) & _per_distinct(_activity_col(frame, source, "consent_channel"),
+                                      lambda v: _consent_key(v) in CONSENT_CHANNEL_ALIASES).astype(bool)
+
+
 def _consent_columns(source: Source, frame: pd.DataFrame, issues: _Issues) -> pd.DataFrame | None:
     """The events of the record's own consent columns (`consent:`, one per channel), each dated by its drop day (a
     contact export's flag holds no time: it is the source's word on the day it was delivered). A cell saying nothing
@@ -719,13 +729,14 @@ def stage_prepared(source: Source, frame: pd.DataFrame, today: date, lookup: Nor
     # date is empty or unreadable in that row) was seen on its delivery day: without that, its person has no
     # last-seen date and retention purged them on the first run, for good. A source with activity dates is judged
     # on them, as retention means "no interaction". The record's own date stays apart: a record of unknown age must
-    # not outrank a dated one in survivorship. A mailing list's record is seen on its delivery day too: its row may
-    # carry no consent event (`pending`, an empty status), and its person was purged by retention on the first run.
+    # not outrank a dated one in survivorship. A mailing list's row that carries no consent event (`pending`, an empty
+    # status: _person_consent) has no activity to judge: it is seen on its delivery day too (it was purged by retention).
     good["_updated_at"] = pd.to_datetime(updated)
-    if source.activity.get("occurred_at") and source.activity_type != "consent" or "_drop" not in good:
+    if "_drop" not in good:
         good["_delivered_at"] = pd.NaT
     else:
-        good["_delivered_at"] = pd.to_datetime(good["_drop"], errors="coerce").where(good["_updated_at"].isna())
+        judged = _has_event(source, good) if source.activity.get("occurred_at") else pd.Series(False, index=good.index)
+        good["_delivered_at"] = _drop_days(good).where(good["_updated_at"].isna() & ~judged)
     issues.add("updated_at", _col(good, source.updated_at), why)
     persons, contacts = _stage_persons(source, good, issues, today, lookup or NormalisedValues()) \
         if source.has_person else (None, None)
