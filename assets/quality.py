@@ -178,6 +178,7 @@ def _failing_sources(frame: pd.DataFrame) -> list[str]:
     rules = [("email_valid_share", lambda v: v < low, "valid e-mails", f"at least {low:.0%}"),
              ("phone_valid_share", lambda v: v < low, "valid phones", f"at least {low:.0%}"),
              ("postcode_valid_share", lambda v: v < low, "valid postcodes", f"at least {low:.0%}"),
+             ("consent_read_share", lambda v: v < low, "consent cells read", f"at least {low:.0%}"),
              ("quarantine_share", lambda v: v > high, "rows quarantined", f"at most {high:.0%}")]
     out = []
     for row in frame.itertuples():

@@ -39,8 +39,11 @@ SOURCE_KEYS = {
     "name", "description", "channel", "format", "files", "encoding", "delimiter", "decimal",
     "country", "trust_rank", "record_id", "updated_at", "date_formats", "person", "activity",
     "person_ref", "purpose", "identifiers", "deleted", "delivery", "sheet", "more_contacts", "currency",
-    "missing_values",
+    "missing_values", "consent",
 }
+# A consent flag column's spec (`consent: {email: {column: HasOptedOutOfEmail, true_means: opt_out}}`): what its ticked
+# box says. A plain column is read as a consent action (`yes` opt_in, `no` opt_out, `Unsubscribed`, ...).
+CONSENT_ACTION_NAMES = ("opt_in", "opt_out")
 # What exporting software writes in a cell that holds no value: SQL's NULL (`null` in lower case), MySQL's and
 # PostgreSQL's COPY `\N`, Python's None, pandas' and numpy's NaN, a spreadsheet's #N/A, N/A. Read as an empty cell
 # (a first name 'NULL' was published as 'Null', and 'None' as 'None'). Compared whole, after trimming, case and all:
@@ -100,6 +103,17 @@ class Deleted:
 
 
 @dataclass(frozen=True)
+class ConsentColumn:
+    """A column of a person record stating its consent for one channel. Without `true_means`, each value is a consent
+    action (`yes` / `no`, `true` / `false`, `subscribed`, `unsubscribed`, ...). With it, the column is a flag whose
+    ticked box (`true`, `1`, `yes`, `Y`) means that action and whose unticked box says nothing: Salesforce's
+    `HasOptedOutOfEmail` and `DoNotCall`, HubSpot's `Unsubscribed from all email` (true means NO consent; false is
+    no consent given either)."""
+    column: str
+    true_means: str | None = None
+
+
+@dataclass(frozen=True)
 class Source:
     name: str
     channel: str
@@ -142,6 +156,10 @@ class Source:
     # activity field -> the value every row holds (`consent_channel: {value: email}`: a newsletter list has no
     # channel column); out of the repr as `deleted` (staging_changes.fingerprint adds them when set)
     activity_values: dict[str, str] = field(default_factory=dict, repr=False)
+    # The record's own consent columns (`consent:`), channel -> ConsentColumn: a CRM's or a shop's contact export
+    # holds one per channel (Shopify's `Accepts Email Marketing` and `Accepts SMS Marketing`); out of the repr as
+    # `deleted` (staging_changes.fingerprint adds them when set).
+    consent: dict[str, ConsentColumn] = field(default_factory=dict, repr=False)
 
     @property
     def is_erasure(self) -> bool:
@@ -157,7 +175,7 @@ class Source:
     def mapped_columns(self) -> list[str]:
         """Source columns the pipeline reads: a file lacking one of them cannot be staged."""
         cols = [self.record_id, *_flat(self.person.values()), *_flat(self.identifiers.values()),
-                *_flat(self.more_contacts.values()), *self.activity.values()]
+                *_flat(self.more_contacts.values()), *self.activity.values(), *(c.column for c in self.consent.values())]
         if self.updated_at:
             cols.append(self.updated_at)
         if self.person_ref:
@@ -269,6 +287,27 @@ def _more_contacts(where: str, raw, person: dict, purpose: str) -> dict[str, tup
         if not isinstance(columns, list) or not columns or not all(isinstance(c, str) and c.strip() for c in columns):
             _fail(where, f"'more_contacts.{kind}' must be a column or a list of columns, e.g. {example}")
         out[kind] = tuple(columns)
+    return out
+
+
+def _consent(where: str, raw, person: dict, purpose: str) -> dict[str, ConsentColumn]:
+    """The `consent` key: {email: Accepts Email Marketing, phone: {column: DoNotCall, true_means: opt_out}}."""
+    if raw is None:
+        return {}
+    example = "{email: Accepts Email Marketing, sms: Accepts SMS Marketing, phone: {column: DoNotCall, true_means: opt_out}}"
+    if not isinstance(raw, dict) or not raw or set(raw) - set(CONSENT_CHANNELS):
+        _fail(where, f"consent maps channels {list(CONSENT_CHANNELS)} to the record's consent columns, e.g. {example}")
+    if not person or purpose != "customer":
+        _fail(where, "consent needs a 'person' mapping (it is a person record's consent) and no erasure purpose")
+    out = {}
+    for channel, spec in raw.items():
+        spec = {"column": spec} if isinstance(spec, str) else spec
+        if not isinstance(spec, dict) or set(spec) - {"column", "true_means"} \
+                or not isinstance(spec.get("column"), str) or not spec["column"].strip() \
+                or spec.get("true_means", "opt_in") not in CONSENT_ACTION_NAMES:
+            _fail(where, f"'consent.{channel}' must be a column or {{column: , true_means: one of "
+                         f"{list(CONSENT_ACTION_NAMES)}}}, not {spec!r} (e.g. {example})")
+        out[channel] = ConsentColumn(spec["column"], spec.get("true_means"))
     return out
 
 
@@ -418,6 +457,7 @@ def _parse_source(raw: dict, defaults: dict, index: int) -> Source:
     if identifiers and not person:
         _fail(where, "identifiers need a 'person' mapping: they identify person records")
     more_contacts = _more_contacts(where, raw.get("more_contacts"), person, raw.get("purpose", "customer"))
+    consent = _consent(where, raw.get("consent"), person, raw.get("purpose", "customer"))
     _one_field_per_column(where, {**{f"person.{f}": c for f, c in person.items()},
                                   **{f"more_contacts.{k}[{i}]": c for k, cs in more_contacts.items()
                                      for i, c in enumerate(cs)},
@@ -473,7 +513,7 @@ def _parse_source(raw: dict, defaults: dict, index: int) -> Source:
         deleted=deleted, delivery=delivery, name_order=name_order, more_contacts=more_contacts,
         sheet=_sheet(where, raw.get("sheet"), merged["format"]), currency=currency,
         missing_values=_missing_values(where, merged.get("missing_values")),
-        activity_values=activity_values,
+        activity_values=activity_values, consent=consent,
     )
     for column in source.mapped_columns:
         if ("[" in column or "]" in column) and not (SELECTOR.fullmatch(column) and source.format == "jsonl"):

@@ -31,6 +31,14 @@ CONSENT_ACTIONS = {"opt_in": "opt_in", "optin": "opt_in", "in": "opt_in", "subsc
                    # a ticked or unticked box: a spreadsheet's boolean cell, a JSON boolean (`"accepted": true`), a
                    # flag column's Y / N or 1 / 0 (a mailing list's `Opted In` column: each was quarantined)
                    "true": "opt_in", "false": "opt_out", "y": "opt_in", "n": "opt_out", "1": "opt_in", "0": "opt_out"}
+# Statuses a mailing tool writes that are no consent event: Mailchimp's `pending` (a double opt-in never confirmed: no
+# consent), `cleaned` (a bounced, undeliverable address: kept, never contactable by it), `transactional` and
+# `archived`, its newer `Non-subscribed`. In a person source the record is staged and gets no event (its point stays
+# `unknown`, not contactable); they quarantined the record, person and all, until the sixteenth session.
+NO_CONSENT = {"pending", "cleaned", "transactional", "archived", "non_subscribed", "nonsubscribed"}
+# A flag column's (`consent: {phone: {column: DoNotCall, true_means: opt_out}}`) ticked and unticked boxes.
+TICKED = {"true": True, "yes": True, "y": True, "1": True, "x": True,
+          "false": False, "no": False, "n": False, "0": False}
 CONSENT_CHANNEL_ALIASES = {"email": "email", "e_mail": "email", "mail": "email", "newsletter": "email",
                            "sms": "sms", "text": "sms", "phone": "phone", "telephone": "phone", "call": "phone",
                            "post": "post", "postal": "post", "courrier": "post", "mail_postal": "post"}
@@ -300,7 +308,7 @@ def _versions(source: Source, frame: pd.DataFrame, renamed: dict[str, list[str]]
         undated = ~_col(frame, source.activity["occurred_at"]).fillna("").str.contains(r"\d")
         _set(reason, reason.isna() & undated & _col(frame, source.person_ref.column).isna(), NO_DATE_NOR_PERSON)
     _set(reason, reason.isna() & frame["_record_id"].isna(), f"missing record id (column '{source.record_id}')")
-    if source.activity_type == "consent":
+    if source.activity_type == "consent" and not source.has_person:  # a person source's: a field issue (_consent_rows)
         action, channel = _activity_col(frame, source, "consent_action"), _activity_col(frame, source, "consent_channel")
         bad_action = _per_distinct(action, lambda v: _consent_key(v) not in CONSENT_ACTIONS).astype(bool)
         bad_channel = _per_distinct(channel, lambda v: _consent_key(v) not in CONSENT_CHANNEL_ALIASES).astype(bool)
@@ -606,7 +614,65 @@ def _stage_activities(source: Source, frame: pd.DataFrame, issues: _Issues) -> p
                                            lambda v: CONSENT_CHANNEL_ALIASES.get(_consent_key(v)))
     out["consent_action"] = _per_distinct(a.get("consent_action", empty), lambda v: CONSENT_ACTIONS.get(_consent_key(v)))
     out["_file"], out["_line"] = frame["_file"], frame["_line"]
-    return pd.DataFrame(out, index=frame.index).reset_index(drop=True)
+    staged = pd.DataFrame(out, index=frame.index)
+    if source.activity_type == "consent" and source.has_person:
+        staged = _person_consent(source, frame, issues, staged, a.get("consent_action", empty),
+                                 a.get("consent_channel", empty))
+    return staged.reset_index(drop=True)
+
+
+def _person_consent(source: Source, frame: pd.DataFrame, issues: _Issues, events: pd.DataFrame, action: pd.Series,
+                    channel: pd.Series) -> pd.DataFrame:
+    """A person record's consent events, the rows saying none left out: an empty cell or a status that is no consent
+    (NO_CONSENT) says nothing, an unreadable one is a field issue. The record itself is staged (it was quarantined,
+    person and all, for its consent cell). An event without a date of its own is dated by its drop day: a contact
+    export's flag is the source's word on the day it was delivered (it holds no time)."""
+    for field, values_, known in (("consent_action", action, CONSENT_ACTIONS),
+                                  ("consent_channel", channel, CONSENT_CHANNEL_ALIASES)):
+        issues.add(field, values_, _per_distinct(values_, lambda v, known=known: None if missing(v) or _consent_key(v)
+                                                 in known or _consent_key(v) in NO_CONSENT else
+                                                 f"'{v}' says no consent we know: no event staged"))
+    events["occurred_at"] = events["occurred_at"].fillna(_drop_days(frame))
+    return events[events["consent_action"].notna() & events["consent_channel"].notna()]
+
+
+def _has_event(source: Source, frame: pd.DataFrame) -> pd.Series:
+    """Whether each row of a source mapping an activity date stages its activity: every row, but a consent row whose
+    action or channel says none (_person_consent leaves it out)."""
+    if source.activity_type != "consent" or not source.has_person:
+        return pd.Series(True, index=frame.index)
+    return _per_distinct(_activity_col(frame, source, "consent_action"), lambda v: _consent_key(v) in CONSENT_ACTIONS) \
+        .astype(bool) & _per_distinct(_activity_col(frame, source, "consent_channel"),
+                                      lambda v: _consent_key(v) in CONSENT_CHANNEL_ALIASES).astype(bool)
+
+
+def _consent_columns(source: Source, frame: pd.DataFrame, issues: _Issues) -> pd.DataFrame | None:
+    """The events of the record's own consent columns (`consent:`, one per channel), each dated by its drop day (a
+    contact export's flag holds no time: it is the source's word on the day it was delivered). A cell saying nothing
+    (empty, NO_CONSENT, a flag's unticked box) makes no event; an unreadable one is a field issue."""
+    parts = []
+    for channel, spec in source.consent.items():
+        cells = _col(frame, spec.column)
+        if spec.true_means is None:
+            action = _per_distinct(cells, lambda v: CONSENT_ACTIONS.get(_consent_key(v)))
+            known = {**CONSENT_ACTIONS, **dict.fromkeys(NO_CONSENT)}
+        else:
+            action = _per_distinct(cells, lambda v, means=spec.true_means: means if TICKED.get(_consent_key(v)) else None)
+            known = TICKED
+        issues.add(f"consent.{channel}", cells, _per_distinct(cells, lambda v, known=known: None if missing(v) or
+                                                              _consent_key(v) in known else
+                                                              f"'{v}' says no consent we know: no event staged"))
+        parts.append(pd.DataFrame({
+            "source": source.name, "source_record_id": frame["_record_id"], "channel": source.channel,
+            "activity_type": "consent", "person_source": source.name, "person_record_id": frame["_record_id"],
+            "occurred_at": _drop_days(frame), "consent_channel": channel, "consent_action": action,
+            "_file": frame["_file"], "_line": frame["_line"]})[action.notna()])
+    return pd.concat(parts, ignore_index=True) if parts else None
+
+
+def _drop_days(frame: pd.DataFrame) -> pd.Series:
+    """Each row's drop day (its delivery), as a timestamp."""
+    return pd.to_datetime(frame["_drop"], errors="coerce") if "_drop" in frame else pd.Series(pd.NaT, index=frame.index)
 
 
 def purged_columns(source: Source, columns) -> list[str]:
@@ -663,16 +729,21 @@ def stage_prepared(source: Source, frame: pd.DataFrame, today: date, lookup: Nor
     # date is empty or unreadable in that row) was seen on its delivery day: without that, its person has no
     # last-seen date and retention purged them on the first run, for good. A source with activity dates is judged
     # on them, as retention means "no interaction". The record's own date stays apart: a record of unknown age must
-    # not outrank a dated one in survivorship.
+    # not outrank a dated one in survivorship. A mailing list's row that carries no consent event (`pending`, an empty
+    # status: _person_consent) has no activity to judge: it is seen on its delivery day too (it was purged by retention).
     good["_updated_at"] = pd.to_datetime(updated)
-    if source.activity.get("occurred_at") or "_drop" not in good:
+    if "_drop" not in good:
         good["_delivered_at"] = pd.NaT
     else:
-        good["_delivered_at"] = pd.to_datetime(good["_drop"], errors="coerce").where(good["_updated_at"].isna())
+        judged = _has_event(source, good) if source.activity.get("occurred_at") else pd.Series(False, index=good.index)
+        good["_delivered_at"] = _drop_days(good).where(good["_updated_at"].isna() & ~judged)
     issues.add("updated_at", _col(good, source.updated_at), why)
     persons, contacts = _stage_persons(source, good, issues, today, lookup or NormalisedValues()) \
         if source.has_person else (None, None)
     activities = _stage_activities(source, good, issues) if source.activity else None
+    if source.consent:
+        activities = pd.concat([f for f in (activities, _consent_columns(source, good, issues)) if f is not None],
+                               ignore_index=True)
     if source.is_erasure:  # identifiers to forget: never linked, never published
         persons["record_updated_at"] = persons["record_updated_at"].fillna(persons["record_delivered_at"])
         erasure = persons[["source", "source_record_id", "record_updated_at", "email_key", "phone", "_file", "_line"]]

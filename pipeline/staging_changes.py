@@ -110,7 +110,10 @@ def fingerprint(source: Source) -> str:
     marks = f"|missing_values={list(source.missing_values)}"
     fixed = f"|activity_values={sorted(source.activity_values.items())}" if source.activity_values else ""
     # a consent source restages once to read the flags it quarantined until the fifteenth session (`Y`, `Opted In`)
-    consent = "|consent_words=2" if source.activity_type == "consent" else ""
+    # (and, since the sixteenth, the person records it quarantined for a consent cell saying none: `pending`, empty);
+    # its own consent columns (`consent:`) when it maps some
+    consent = "|consent_words=3" if source.activity_type == "consent" else ""
+    consent += f"|consent={sorted(source.consent.items())}" if source.consent else ""
     return hashlib.sha256(f"{source!r}|{NORMALISATION_VERSION}{deleted}{delivery}{order}{sheet}{contacts}{marks}"
                           f"{fixed}{consent}".encode()).hexdigest()[:16]
 

@@ -32,7 +32,8 @@ def test_sources_declared_in_yaml_alone_are_extracted_and_staged(small_project):
                for t in ("shop_accounts", "store_cards", "newsletter")}
         assert raw == {"shop_accounts": 3, "store_cards": 4, "newsletter": 3}
         persons = con.execute("SELECT source, count(*) FROM staging.person_records GROUP BY 1").fetchall()
-        assert dict(persons) == {"shop_accounts": 2, "store_cards": 2, "newsletter": 2}
+        # the newsletter's person whose consent action is unreadable is staged (a field issue, no event)
+        assert dict(persons) == {"shop_accounts": 2, "store_cards": 2, "newsletter": 3}
         elodie = con.execute("""SELECT first_name, first_name_norm, last_name, email, email_key, phone,
                                        street_norm, postcode, birth_date::VARCHAR
                                 FROM staging.person_records WHERE source_record_id = 'A1'""").fetchall()[0]
@@ -46,18 +47,21 @@ def test_bad_rows_are_quarantined_with_reason_and_counts_reconcile(small_project
     result = _materialise(small_project)
     found = checks(result)
     assert found["raw_rows_reconcile"].passed and found["staging_persons_valid"].passed
-    # A third of the newsletter's rows are unusable: the source is refused, by name, with the rule.
+    # A third of the cards' rows are unusable: the source is refused, by name, with the rule. The newsletter's person
+    # whose consent action is unreadable is staged with a field issue (it was quarantined, and the source refused).
     assert not found["sources_healthy"].passed
     assert "rows quarantined, at most 20% expected" in found["sources_healthy"].description
-    assert "newsletter: 33.3% rows quarantined" in found["sources_healthy"].description
+    assert "store_cards: 50.0% rows quarantined" in found["sources_healthy"].description
+    assert "newsletter" not in found["sources_healthy"].description
     with duckdb.connect(str(small_project.warehouse), read_only=True) as con:
         reasons = dict(con.execute("SELECT _file || ':' || _line, reason FROM staging.quarantine").fetchall())
         assert "not valid JSON" in reasons["shop_accounts/2026-11-20/accounts.jsonl:3"]
         assert "4 fields where the header has 7" in reasons["store_cards/2026-11-20/cards.csv:4"]
         assert "missing record id" in reasons["store_cards/2026-11-20/cards.csv:5"]
-        assert "unknown consent action" in reasons["newsletter/2026-11-20/events.csv:4"]
+        assert "newsletter/2026-11-20/events.csv:4" not in reasons
         issues = {(r, f) for r, f in con.execute("SELECT source_record_id, field FROM staging.field_issues").fetchall()}
-        assert {("A2", "birth_date"), ("A2", "email"), ("A2", "phone"), ("C2", "birth_date")} <= issues
+        assert {("A2", "birth_date"), ("A2", "email"), ("A2", "phone"), ("C2", "birth_date"),
+                ("N3", "consent_action")} <= issues
         # The record with an impossible birth date is still staged, the date left empty, the raw value kept.
         assert con.execute("SELECT birth_date, birth_date_raw, postcode FROM staging.person_records "
                            "WHERE source_record_id = 'A2'").fetchall()[0] == (None, "1979-02-31", "01000")

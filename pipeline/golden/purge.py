@@ -270,7 +270,8 @@ def _kept(source: Source) -> set[str]:
     """The columns of a person or activity source's raw rows a purge keeps: the record id, the update date, the
     activity (a restage stages it again) and the tombstone flag (a restage reads the record deleted again)."""
     flag = [source.deleted.column] if source.deleted else []
-    return {source.record_id, source.updated_at, *source.activity.values(), *flag}
+    return {source.record_id, source.updated_at, *source.activity.values(), *(c.column for c in source.consent.values()),
+            *flag}
 
 
 def _raw_passes(source: Source) -> list[tuple[list[Key] | None, set[str], str | None]]:

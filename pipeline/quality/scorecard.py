@@ -35,8 +35,13 @@ def source_quality_sql(sources: list[Source], with_customers: bool = True) -> st
     ),
     customers AS ({"SELECT source, count(DISTINCT customer_id) AS customers FROM marts.customer_xref GROUP BY source"
                    if with_customers else "SELECT NULL::VARCHAR AS source, NULL::BIGINT AS customers"}),
-    activities AS (SELECT source, count(*) AS activities, max(occurred_at) AS newest_activity_at
+    activities AS (SELECT source, count(*) AS activities, max(occurred_at) AS newest_activity_at,
+                          count(*) FILTER (WHERE activity_type = 'consent') AS consent_events
                    FROM staging.activities GROUP BY source),
+    -- A consent cell no one can read leaves its person staged without an event (staging._person_consent): a source
+    -- whose consent cells are mostly unreadable (a renamed vocabulary) is said by name, as its invalid phones are.
+    consent_issues AS (SELECT source, count(*) AS unread FROM staging.field_issues
+                       WHERE field LIKE 'consent%' GROUP BY source),
     -- Rows of a file refused for its columns are a delivery fault, reported by the source's own check:
     -- they are counted apart so one bad file does not read as bad data in the source's quarantine share. So are
     -- the versions of a file whose export renamed a key, held back so as not to erase earlier values.
@@ -96,12 +101,15 @@ def source_quality_sql(sources: list[Source], with_customers: bool = True) -> st
            persons.* EXCLUDE (source, newest_record_at),
            persons.person_records / nullif(customers.customers, 0)             AS records_per_customer,
            activities.activities,
+           coalesce(activities.consent_events, 0) / (coalesce(activities.consent_events, 0) + consent_issues.unread)
+                                                                                AS consent_read_share,
            date_diff('day', greatest(persons.newest_record_at, activities.newest_activity_at), $as_of::DATE)
                                                                                 AS freshness_days
     FROM raw
     LEFT JOIN persons USING (source)
     LEFT JOIN customers USING (source)
     LEFT JOIN activities USING (source)
+    LEFT JOIN consent_issues USING (source)
     LEFT JOIN quarantined USING (source)
     ORDER BY raw.source
     """

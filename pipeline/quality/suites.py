@@ -75,6 +75,7 @@ def source_health() -> list:
         gxe.ExpectColumnValuesToBeBetween(column="email_valid_share", min_value=MIN_VALID_SHARE),
         gxe.ExpectColumnValuesToBeBetween(column="phone_valid_share", min_value=MIN_VALID_SHARE),
         gxe.ExpectColumnValuesToBeBetween(column="postcode_valid_share", min_value=MIN_VALID_SHARE),
+        gxe.ExpectColumnValuesToBeBetween(column="consent_read_share", min_value=MIN_VALID_SHARE),
         gxe.ExpectColumnValuesToBeBetween(column="quarantine_share", max_value=MAX_QUARANTINE_SHARE),
     ]
 
