@@ -27,16 +27,19 @@ class History:
     """A source's habits as its last earlier days show them."""
     days: dict[str, list[str]] = field(default_factory=dict)  # earlier drop day -> the files it delivered
     trailer_days: list[str] = field(default_factory=list)  # days every CSV file of which ended in a trailer (all)
-    lines_counted: int = 0  # the header/trailer lines (1 or 2) every earlier trailer counted beside the records
+    # the header/trailer lines every earlier trailer counted beside the records (0: none, or not all alike; None: no
+    # earlier trailer with a count)
+    lines_counted: int | None = None
 
 
 def earlier_files(con: duckdb.DuckDBPyConnection, source: Source, day: str) -> dict[str, list[str]]:
-    """The files (read, not duplicates) of the source's last EARLIER_DAYS drop days before `day`, by day."""
+    """The files (read, or skipped as a copy of another: still delivered) of the source's last EARLIER_DAYS drop days
+    before `day`, by day."""
     if not table_exists(con, f"raw.{source.name}__files"):
         return {}
     rows = con.execute(f"""
         WITH files AS (SELECT file, CAST(drop AS VARCHAR) AS drop FROM {raw_table(source.name, files=True)}
-                       WHERE CAST(drop AS VARCHAR) < ? AND starts_with(status, 'loaded'))
+                       WHERE CAST(drop AS VARCHAR) < ? AND NOT starts_with(status, 'refused'))
         SELECT drop, file FROM files WHERE drop IN (SELECT DISTINCT drop FROM files ORDER BY drop DESC LIMIT ?)
         ORDER BY ALL""", [day, EARLIER_DAYS]).fetchall()
     days: dict[str, list[str]] = {}
@@ -61,8 +64,8 @@ def history(con: duckdb.DuckDBPyConnection, source: Source, day: str) -> History
                         [list(trailers.REASONS), [f for fs in days.values() for f in fs]]).fetchall()
     if files and all(line is not None for _, _, line in files):
         found.trailer_days = sorted({drop for drop, _, _ in files})
-    counted = [read.lines_counted(records - 1) if (read := trailers.trailer(line, "\0", -1)) else 0
-               for _, records, line in files if line is not None]  # records: the trailer's line among them
-    if counted and len(set(counted)) == 1:
-        found.lines_counted = counted[0]
+    counted = [read.lines_counted(records - 1) for _, records, line in files  # records: the trailer's line among them
+               if line is not None and (read := trailers.trailer(line, "\0", -1)) and read.counts]
+    if counted:
+        found.lines_counted = counted[0] if len(set(counted)) == 1 else 0
     return found

@@ -79,6 +79,7 @@ _UTF8_CHARACTER = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}
 WINDOWS_TEXT_NOTE = ("read as Windows-1252, not the declared UTF-8: it holds no UTF-8 character but bytes UTF-8 cannot be "
                      "(a spreadsheet's CSV saved on Windows?); declare its encoding (cp1252) to silence this")
 _SHOWN_LINES = 10  # line numbers a warning lists
+_HABIT_SAMPLE = 1000  # the first lines a file's habit is read from (a delimiter ending each record)
 CUT_REASON = "the file ends {how}: its last record may be cut short"
 
 
@@ -495,6 +496,8 @@ def _read_csv(text: str, source: Source, file: str, names: _Names) -> _Read:
         bad = [_bad_row(file, rec.line, f"{REFUSED_FILE_REASON}: {problem}", rec.text)
                for rec in csv_records.records("", source.delimiter, None, first, lines=body)]
         return _Read(_rows_frame(bad), [], len(bad), 0, problem)
+    if _separator_ends_each_record(body, source.delimiter, len(header)):
+        header = [*header, f"column_{len(header) + 1}"]  # as a header ending in the delimiter names it
     rows, columns = _Rows(file), tuple(names(h) for h in header)
     plain, repaired = _plain_lines(body, first, source, columns, rows)
     for rec in csv_records.records("", source.delimiter, len(header), first + plain, lines=body[plain:]):
@@ -502,6 +505,16 @@ def _read_csv(text: str, source: Source, file: str, names: _Names) -> _Read:
     read = _without_repeated_header(_Read(rows.frame(list(columns), missing=""), list(columns), len(rows.lines),
                                           repaired), header, names(source.record_id))
     return found.note(read if read.refused else _with_trailer(read, body, first, source, len(header)))
+
+
+def _separator_ends_each_record(body: list[str], delimiter: str, width: int) -> bool:
+    """Whether the records end in a delimiter the header lacks (`C01;Jean;...;75001;`: an exporter writing one after
+    every field, its header written apart): most of the first lines split into one field more than the header, the last
+    empty. Read as a record each, all were bad data (`7 fields where the header has 6`), the file lost and the run
+    blocked; one record with a stray delimiter in a file without the habit is still a bad record."""
+    lines = list(itertools.islice((line for line in body if line and not line.isspace()), _HABIT_SAMPLE))
+    ending = sum(1 for line in lines if line.rstrip("\r").endswith(delimiter) and line.count(delimiter) == width)
+    return ending * 2 > len(lines) > 0
 
 
 def _with_trailer(read: _Read, body: list[str], first: int, source: Source, width: int) -> _Read:
@@ -530,8 +543,8 @@ def _with_trailer(read: _Read, body: list[str], first: int, source: Source, widt
 
 def _against_history(read: _Read, history: History) -> None:
     """A CSV file read against its source's earlier days (pipeline/delivery_history.py): a trailer counting the header
-    and/or trailer line too, as the earlier ones all did, is the whole file's; one that may count them, first seen,
-    says so; a file without the trailer every earlier file ended in is flawed (a transfer cut short loses its end, the
+    and/or trailer line too, as the earlier ones all did, is the whole file's; one that may count them, when no earlier
+    trailer says how the source counts, says so; a file without the trailer every earlier file ended in is flawed (a transfer cut short loses its end, the
     trailer with it): its records load, its full export retires nothing."""
     if read.refused or not len(read.frame):
         return
@@ -545,7 +558,7 @@ def _against_history(read: _Read, history: History) -> None:
     if lines == history.lines_counted:
         read.frame.loc[read.frame.index[-1], "_error"] = trailers.HABIT_REASON
         read.flaw = None
-    else:
+    elif history.lines_counted is None:  # no earlier trailer says how the source counts
         read.flaw += (f"; {records + lines} is {trailers.HABITS[lines]}: if that is the source's habit, its next "
                       "files are read so")
 

@@ -25,7 +25,7 @@ from pipeline.config import CONTACT_KINDS, SELECTOR, Settings, Source
 from pipeline.delivery_history import earlier_files
 from pipeline.export_parts import missing_parts
 from pipeline.extract import DUPLICATE_OF, LOADED_BUT, TRAILER_FLAW, TRAILER_LOST
-from pipeline.sql import quote, raw_table, scalar
+from pipeline.sql import quote, raw_table
 from pipeline.staging import (
     ABSENT_REASON,
     ACTIVITY_TYPES,
