@@ -141,20 +141,19 @@ def test_a_numbered_export_whose_last_part_is_late_retires_nobody(tmp_path, caps
 def test_a_part_of_a_full_export_identical_to_an_earlier_day_s_retires_nobody(tmp_path, capsys, cli_env):
     # A full export in two files (`customers_a.csv`, `customers_b.csv`: one per region); one night nothing changed in
     # region b. Its file, byte for byte yesterday's, was skipped as a copy (right: not read twice), and the day's export
-    # was read without it: region b's seven customers were retired, values scrubbed (7 of 14: the shrink guard stopped
-    # that one; with one file in ten unchanged it would not have).
+    # was read without it: region b's customers (2 of 18, under the shrink guard) were retired, values scrubbed.
     settings = _full_crm(tmp_path)
-    rows = crm_rows()
-    write(settings.raw_dir, "crm", day(-2), "customers_a.csv", ("\n".join([CRM_HEADER, *rows[:2]]) + "\n").encode())
-    unchanged = ("\n".join([CRM_HEADER, *rows[2:]]) + "\n").encode("latin-1")
+    rows = crm_rows(18)
+    write(settings.raw_dir, "crm", day(-2), "customers_a.csv", ("\n".join([CRM_HEADER, *rows[:16]]) + "\n").encode("latin-1"))
+    unchanged = ("\n".join([CRM_HEADER, *rows[16:]]) + "\n").encode("latin-1")
     write(settings.raw_dir, "crm", day(-2), "customers_b.csv", unchanged)
     cli_run(settings, capsys)
     write(settings.raw_dir, "crm", day(-1), "customers_a.csv",
-          ("\n".join([CRM_HEADER, *crm_rows(changed=1)[1:2]]) + "\n").encode())  # C00 deleted, C01 changed
+          ("\n".join([CRM_HEADER, *crm_rows(18, changed=1)[1:16]]) + "\n").encode("latin-1"))  # C00 deleted, C01 changed
     write(settings.raw_dir, "crm", day(-1), "customers_b.csv", unchanged)
     said = cli_run(settings, capsys)
     assert f"crm/{day(-1)}/customers_b.csv: same content as crm/{day(-2)}/customers_b.csv, skipped" in said, said
-    assert _staged(settings) == {f"C{i:02d}" for i in range(1, 14)}, said  # C00 only retired
+    assert _staged(settings) == {f"C{i:02d}" for i in range(1, 18)}, said  # C00 only retired
     balanced(settings)
 
 
