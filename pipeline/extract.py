@@ -1157,7 +1157,8 @@ def read_source(source: Source, raw_dir: Path, day: str | None = None,
     reading = {str(path.relative_to(raw_dir)) for path in paths}
     seen = {sha: file for sha, file in (loaded_elsewhere or {}).items() if file not in reading}
     warnings = [f"{r.file}: {r.reason}" for r in refused]
-    parts = missing_parts(sorted(reading), history.days)
+    # fewer parts than the earlier days' is a full export's gap only (a delta's size, hence its parts, varies)
+    parts = missing_parts(sorted(reading), history.days if source.delivery == "full" else None)
     warnings += [f"{series} (one day's export in numbered parts: late, or lost?)" for series in parts]
     for path in paths:
         file = str(path.relative_to(raw_dir))
