@@ -15,8 +15,9 @@ from assets.keys import raw_key
 from assets.metadata import table_metadata
 from assets.resources import WAREHOUSE_POOL, RunSettings
 from pipeline.config import Source
+from pipeline.delivery_history import history
 from pipeline.drops import unreached
-from pipeline.extract import LOADED_BUT, read_source, showable, shown
+from pipeline.extract import LOADED_BUT, TRAILER_FLAW, read_source, showable, shown
 from pipeline.sql import raw_table, scalar
 from pipeline.warehouse import replace_rows, table_exists
 
@@ -85,9 +86,10 @@ def load_day(source: Source, context: dg.AssetExecutionContext, duckdb: DuckDBRe
         # The file ledger (a row a file) read once: the loaded files' hashes and this day's files
         ledger = con.execute(f"SELECT sha256, file, status, drop FROM {raw_table(source.name, files=True)}"
                              ).fetchall() if table_exists(con, files_table) else []
+        earlier = history(con, source, day)  # its trailer and numbered parts, read against
     elsewhere = {sha: file for sha, file, status, _ in ledger if (status or "").startswith("loaded")}
     before = [file for _, file, _, drop in ledger if drop == day]
-    extract = read_source(source, settings.raw_dir, day, elsewhere)
+    extract = read_source(source, settings.raw_dir, day, elsewhere, earlier)
     for warning in extract.warnings:  # file and column names only (data-like names are never shown)
         context.log.warning(f"{source.name}: {warning}")
     # A file archived (deleted) from the drop folder keeps its loaded rows: forgetting them is an
@@ -115,7 +117,8 @@ def load_day(source: Source, context: dg.AssetExecutionContext, duckdb: DuckDBRe
         "new_unmapped_columns": dg.MetadataValue.json(showable(new_columns)),
         "files_archived_rows_kept": len(archived),
         "records_repaired": sum(f.repaired for f in extract.files),
-        "files_not_loaded_whole": sum(f.status != "loaded" for f in extract.files)})
+        "files_not_loaded_whole": sum(f.status != "loaded" for f in extract.files),
+        "export_parts_missing": dg.MetadataValue.json(extract.parts_missing)})
 
 
 def file_check_spec(source: Source) -> dg.AssetCheckSpec:
@@ -130,7 +133,8 @@ def files_loaded(con, source: Source, rows: int | None = None, day: str | None =
     file stops this source's drop, not the run: its rows are quarantined with the reason, the source's earlier drops
     and every other source are published, and the check fails with ERROR. A duplicate (skipped) file or a source that
     never delivered anything fails it with WARN. A duplicate is said by the run of its drop `day` only (every day's
-    when None): skipped, it needs nothing more, and read from the whole ledger it warned on every later run."""
+    when None): skipped, it needs nothing more, and read from the whole ledger it warned on every later run; so is a
+    file whose trailer is not its records."""
     # The ledger's (file, status) rows read once, split by status here (a row a file)
     ledger = con.execute(f"SELECT file, status, drop FROM {raw_table(source.name, files=True)} "
                          f"WHERE status IS NOT NULL").fetchall()
@@ -140,10 +144,15 @@ def files_loaded(con, source: Source, rows: int | None = None, day: str | None =
         return [(file, status) for file, status, _ in ledger if status.startswith(prefix)]
 
     duplicates, refused = files_with_status("duplicate of"), files_with_status("refused")
+    # read whole, a mapped key in none of its lines (a JSON-lines rename), or its trailer not its records
+    flawed = files_with_status(LOADED_BUT)
     if day is not None:
         drops = {file: drop for file, _, drop in ledger}
         duplicates = [(file, status) for file, status in duplicates if drops[file] == day]
-    flawed = files_with_status(LOADED_BUT)  # read whole, a mapped key in none of its lines (a JSON-lines rename)
+        # A trailer's flaw is the day's: a count first seen (the source's habit once its next trailers count so), a
+        # file cut short (delivered again, its day is read again); read from the whole ledger it failed every run.
+        flawed = [(file, status) for file, status in flawed
+                  if drops[file] == day or not status.startswith(LOADED_BUT + TRAILER_FLAW)]
     if rows is None:
         rows = scalar(con, f"SELECT count(*) FROM {raw_table(source.name)}")
     empty = rows == 0 and not source.is_erasure  # an erasure source with no pending request is normal

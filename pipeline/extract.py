@@ -35,6 +35,7 @@ import pyarrow.parquet as pq
 
 from pipeline import csv_records, spreadsheet, trailers
 from pipeline.config import SELECTOR, Source
+from pipeline.delivery_history import History
 from pipeline.drop_days import drop_day
 from pipeline.drops import list_files, listed, scan
 from pipeline.export_parts import missing_parts
@@ -43,8 +44,11 @@ from pipeline.text_repair import repair, suspect
 META_COLUMNS = ["_file", "_line", "_error", "_raw", "_drop"]
 RESERVED = {*META_COLUMNS, "_loaded_at"}
 REFUSED_FILE_REASON = "file refused"
+DUPLICATE_OF = "duplicate of "  # the status of a file skipped as a copy of another, named after it
 LOADED_BUT = "loaded, but "  # the status of a file read whole that its check reports all the same
-TRAILER_FLAW = "its trailer ("  # a file whose trailer's count is not its records (_with_trailer)
+TRAILER_FLAW = "its trailer ("  # a file whose trailer's count is not its records (_with_trailer), or that lost it
+TRAILER_LOST = "is missing (a transfer cut short?)"
+TRAILER_MISSING = TRAILER_FLAW + "the last line of each of the source's files of {days}) " + TRAILER_LOST
 # What a column name may look like to be shown in a log line; others are counted, never shown (a data
 # value taken for a header would otherwise leak into the logs).
 _VALUE_LIKE = re.compile(r"^[\d\s.,:/+()-]+$")  # numbers, dates, phones: values, never column names
@@ -75,6 +79,7 @@ _UTF8_CHARACTER = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}
 WINDOWS_TEXT_NOTE = ("read as Windows-1252, not the declared UTF-8: it holds no UTF-8 character but bytes UTF-8 cannot be "
                      "(a spreadsheet's CSV saved on Windows?); declare its encoding (cp1252) to silence this")
 _SHOWN_LINES = 10  # line numbers a warning lists
+_HABIT_SAMPLE = 1000  # the first lines a file's habit is read from (a delimiter ending each record)
 CUT_REASON = "the file ends {how}: its last record may be cut short"
 
 
@@ -96,6 +101,7 @@ class Extract:
     rows: pd.DataFrame
     files: list[FileLoad] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    parts_missing: list[str] = field(default_factory=list)  # numbered parts of the day's export that did not come
 
 
 def showable(names) -> list[str]:
@@ -325,6 +331,7 @@ class _Read:
     refused: str | None = None  # why the whole file is refused (its rows then carry no data column)
     flaw: str | None = None  # what is wrong with a file read all the same (its check fails, its rows load)
     notes: list[str] = field(default_factory=list)  # what the extract says of the file (a warning each)
+    trailer: tuple[trailers.Trailer, int] | None = None  # its trailer line and the records above it (a CSV's)
 
 
 def _rows_frame(rows: list[dict]) -> pd.DataFrame:
@@ -489,6 +496,8 @@ def _read_csv(text: str, source: Source, file: str, names: _Names) -> _Read:
         bad = [_bad_row(file, rec.line, f"{REFUSED_FILE_REASON}: {problem}", rec.text)
                for rec in csv_records.records("", source.delimiter, None, first, lines=body)]
         return _Read(_rows_frame(bad), [], len(bad), 0, problem)
+    if _separator_ends_each_record(body, source.delimiter, len(header)):
+        header = [*header, f"column_{len(header) + 1}"]  # as a header ending in the delimiter names it
     rows, columns = _Rows(file), tuple(names(h) for h in header)
     plain, repaired = _plain_lines(body, first, source, columns, rows)
     for rec in csv_records.records("", source.delimiter, len(header), first + plain, lines=body[plain:]):
@@ -496,6 +505,16 @@ def _read_csv(text: str, source: Source, file: str, names: _Names) -> _Read:
     read = _without_repeated_header(_Read(rows.frame(list(columns), missing=""), list(columns), len(rows.lines),
                                           repaired), header, names(source.record_id))
     return found.note(read if read.refused else _with_trailer(read, body, first, source, len(header)))
+
+
+def _separator_ends_each_record(body: list[str], delimiter: str, width: int) -> bool:
+    """Whether the records end in a delimiter the header lacks (`C01;Jean;...;75001;`: an exporter writing one after
+    every field, its header written apart): most of the first lines split into one field more than the header, the last
+    empty. Read as a record each, all were bad data (`7 fields where the header has 6`), the file lost and the run
+    blocked; one record with a stray delimiter in a file without the habit is still a bad record."""
+    lines = list(itertools.islice((line for line in body if line and not line.isspace()), _HABIT_SAMPLE))
+    ending = sum(1 for line in lines if line.rstrip("\r").endswith(delimiter) and line.count(delimiter) == width)
+    return ending * 2 > len(lines) > 0
 
 
 def _with_trailer(read: _Read, body: list[str], first: int, source: Source, width: int) -> _Read:
@@ -510,6 +529,7 @@ def _with_trailer(read: _Read, body: list[str], first: int, source: Source, widt
     if found is None:
         return read
     records = len(frame) - 1
+    read.trailer = found, records
     whole = found.matches(records)
     frame.loc[frame.index[-1], ["_error", "_raw"]] = [
         trailers.MATCHED_REASON if whole else trailers.MISMATCH_REASON, body[last]]
@@ -519,6 +539,28 @@ def _with_trailer(read: _Read, body: list[str], first: int, source: Source, widt
         read.flaw = (f"its trailer (line {first + last}) counts {listed(found.counts, 3)} record(s), the file holds "
                      f"{records}: incomplete (a transfer cut short?) or miscounted")
     return read
+
+
+def _against_history(read: _Read, history: History) -> None:
+    """A CSV file read against its source's earlier days (pipeline/delivery_history.py): a trailer counting the header
+    and/or trailer line too, as the earlier ones all did, is the whole file's; one that may count them, when no earlier
+    trailer says how the source counts, says so; a file without the trailer every earlier file ended in is flawed (a transfer cut short loses its end, the
+    trailer with it): its records load, its full export retires nothing."""
+    if read.refused or not len(read.frame):
+        return
+    if read.trailer is None:
+        if history.trailer_days and read.flaw is None:
+            read.flaw = TRAILER_MISSING.format(days=", ".join(history.trailer_days))
+        return
+    found, records = read.trailer
+    if not (lines := found.lines_counted(records)):
+        return
+    if lines == history.lines_counted:
+        read.frame.loc[read.frame.index[-1], "_error"] = trailers.HABIT_REASON
+        read.flaw = None
+    elif history.lines_counted is None:  # no earlier trailer says how the source counts
+        read.flaw += (f"; {records + lines} is {trailers.HABITS[lines]}: if that is the source's habit, its next "
+                      "files are read so")
 
 
 # A source reading several sheets of a workbook numbers each sheet's rows apart: line = the sheet's position in the
@@ -1101,11 +1143,13 @@ def read_settings(source: Source) -> str:
 
 
 def read_source(source: Source, raw_dir: Path, day: str | None = None,
-                loaded_elsewhere: dict[str, str] | None = None) -> Extract:
+                loaded_elsewhere: dict[str, str] | None = None, history: History | None = None) -> Extract:
     """All records of one source's files (of one drop day if given), as text, with file/line and any read
     error. `loaded_elsewhere` maps the sha256 of files already loaded to their names: a file read here with the content
     of another is skipped as its duplicate (a file still on disk among those read here is read again: its day is
-    reloaded; one gone from disk keeps its rows, so a copy of it under a new name is a duplicate, not read twice)."""
+    reloaded; one gone from disk keeps its rows, so a copy of it under a new name is a duplicate, not read twice).
+    `history`: what the source's earlier days show (its trailer, its numbered parts), read against."""
+    history = history or History()
     frames: list[pd.DataFrame] = []
     loads: list[FileLoad] = []
     names, settings = _Names(source.mapped_columns), read_settings(source)
@@ -1113,8 +1157,9 @@ def read_source(source: Source, raw_dir: Path, day: str | None = None,
     reading = {str(path.relative_to(raw_dir)) for path in paths}
     seen = {sha: file for sha, file in (loaded_elsewhere or {}).items() if file not in reading}
     warnings = [f"{r.file}: {r.reason}" for r in refused]
-    warnings += [f"{series} (one day's export in numbered parts: late, or lost?)" for series in missing_parts(
-        sorted(reading))]
+    # fewer parts than the earlier days' is a full export's gap only (a delta's size, hence its parts, varies)
+    parts = missing_parts(sorted(reading), history.days if source.delivery == "full" else None)
+    warnings += [f"{series} (one day's export in numbered parts: late, or lost?)" for series in parts]
     for path in paths:
         file = str(path.relative_to(raw_dir))
         data = path.read_bytes()
@@ -1126,7 +1171,7 @@ def read_source(source: Source, raw_dir: Path, day: str | None = None,
                             "deliver it again if it should hold records")
             continue
         if load.sha256 in seen:
-            load.status = f"duplicate of {seen[load.sha256]}"
+            load.status = f"{DUPLICATE_OF}{seen[load.sha256]}"
             warnings.append(f"{file}: same content as {seen[load.sha256]}, skipped")
             continue
         seen[load.sha256] = file
@@ -1137,6 +1182,8 @@ def read_source(source: Source, raw_dir: Path, day: str | None = None,
             kind = type(exc).__name__  # the exception's text may quote the file's content: never shown
             bad = _bad_row(file, 0, f"{REFUSED_FILE_REASON}: unreadable {source.format} file ({kind})", "")
             read = _Read(_rows_frame([bad]), [], 1, 0, f"unreadable {source.format} file")
+        if source.format == "csv":
+            _against_history(read, history)
         if read.refused:
             load.status = f"refused: {read.refused}"
             warnings.append(f"{file}: {read.refused}; its {len(read.frame)} record(s) are quarantined")
@@ -1162,7 +1209,7 @@ def read_source(source: Source, raw_dir: Path, day: str | None = None,
     if typed:
         frame[typed] = frame[typed].astype(object)
     frame["_line"] = frame["_line"].astype("int64")
-    return Extract(rows=frame, files=loads, warnings=warnings)
+    return Extract(rows=frame, files=loads, warnings=warnings, parts_missing=parts)
 
 
 __all__ = ["ALSO", "Extract", "FileLoad", "META_COLUMNS", "REFUSED_FILE_REASON", "list_files", "read_source", "showable", "shown"]

@@ -22,9 +22,10 @@ import duckdb
 import pandas as pd
 
 from pipeline.config import CONTACT_KINDS, SELECTOR, Settings, Source
+from pipeline.delivery_history import earlier_files
 from pipeline.export_parts import missing_parts
-from pipeline.extract import LOADED_BUT, TRAILER_FLAW
-from pipeline.sql import quote, raw_table, scalar
+from pipeline.extract import DUPLICATE_OF, LOADED_BUT, TRAILER_FLAW, TRAILER_LOST
+from pipeline.sql import quote, raw_table
 from pipeline.staging import (
     ABSENT_REASON,
     ACTIVITY_TYPES,
@@ -240,8 +241,12 @@ def _retire_absent(con: duckdb.DuckDBPyConnection, source: Source, insert: _Coun
     staged = " UNION ALL ".join(f"SELECT source_record_id, _file, _line FROM staging.{t} WHERE source = $source"
                                 for t in VERSIONED)
     days = " UNION ALL ".join(f"SELECT DISTINCT _file FROM staging.{t} WHERE source = $source" for t in VERSIONED)
-    drops = f"SELECT file AS _file, CAST(drop AS VARCHAR) AS drop FROM {raw_table(source.name, files=True)}"
-    params = {"source": source.name}
+    # A file's day, and the day of each copy of it skipped (an export's file unchanged since an earlier day holds its
+    # records that day too: they were retired, or the shrink guard stopped every such day)
+    drops = (f"SELECT file AS _file, CAST(drop AS VARCHAR) AS drop FROM {raw_table(source.name, files=True)} UNION "
+             f"SELECT substr(status, {len(DUPLICATE_OF) + 1}) AS _file, CAST(drop AS VARCHAR) AS drop FROM "
+             f"{raw_table(source.name, files=True)} WHERE starts_with(status, $duplicate)")
+    params = {"source": source.name, "duplicate": DUPLICATE_OF}
     held = dict(con.execute(f"""
         WITH drops AS ({drops}),
         export_days AS (SELECT DISTINCT d.drop FROM ({days}) f JOIN drops d USING (_file)),
@@ -252,15 +257,22 @@ def _retire_absent(con: duckdb.DuckDBPyConnection, source: Source, insert: _Coun
     if not held:
         return Retirement()
     newest = max(held)
-    cut = scalar(con, f"SELECT count(*) FROM {raw_table(source.name, files=True)} WHERE CAST(drop AS VARCHAR) = ? "
-                      "AND starts_with(status, ?)", [newest, LOADED_BUT + TRAILER_FLAW])
+    cut, lost = con.execute(f"SELECT count(*) FILTER (NOT contains(status, $lost)), count(*) FILTER (contains(status, "
+                            f"$lost)) FROM {raw_table(source.name, files=True)} WHERE CAST(drop AS VARCHAR) = $newest "
+                            "AND starts_with(status, $flaw)",
+                            {"lost": TRAILER_LOST, "newest": newest, "flaw": LOADED_BUT + TRAILER_FLAW}).fetchone()
     if cut:  # its trailer says a file of it is incomplete: what it omits may be in the part that never came
         return Retirement(doubted=f"its full export of {newest} holds {cut} file(s) whose trailer counts other than "
                                   "their records (cut short?), read as incomplete, so no record is retired; deliver "
                                   "the whole file")
+    if lost:  # the source's files end in a trailer: one without it may have lost its end with it
+        return Retirement(doubted=f"its full export of {newest} holds {lost} file(s) without the trailer the source's "
+                                  "files carry (a transfer cut short?), read as incomplete, so no record is retired; "
+                                  "deliver the whole file")
     files = [f for (f,) in con.execute(f"SELECT file FROM {raw_table(source.name, files=True)} "
                                        "WHERE CAST(drop AS VARCHAR) = ?", [newest]).fetchall()]
-    if gaps := missing_parts(files):  # a part still to come holds records the others omit
+    # a part still to come holds records the others omit (fewer than the earlier days' parts: the last one late?)
+    if gaps := missing_parts(files, earlier_files(con, source, newest)):
         return Retirement(doubted=f"its full export of {newest} is in numbered parts with some missing "
                                   f"({'; '.join(gaps)}), read as incomplete, so no record is retired until they come")
     believed = dict(con.execute(f"SELECT drop, records FROM {FULL_EXPORTS} WHERE source = ?", [source.name]).fetchall())

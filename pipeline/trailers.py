@@ -12,8 +12,14 @@ at least one a whole number, and either does not have the header's width (`TRAIL
 field) or its label is a trailer's word (`TRAILER;1523;;;;` has it). Never a record: a record cut short keeps its
 id, name or e-mail, which are not numbers. Its count is the whole number among its numbers that equals the file's
 records; a day (`20261127`) and amounts are not counts. A trailer none of whose whole numbers is the file's records
-says the file is incomplete. Decision: a count taking the header and trailer lines in too (two more) reads as a
-mismatch, said every day; read as the count, a file two records short (a full export's two customers) would pass.
+says the file is incomplete.
+
+A count taking the header and/or trailer line in too (`TRAILER|16` under 14 records: the file's lines) is learned, not
+assumed: on first sight it reads as a mismatch (a file two records short looks the same), said with the lines it may
+count; once the source's earlier trailers (pipeline/delivery_history.py) all counted exactly those one or two lines
+more, a trailer counting them is the whole file's (HABIT_REASON), and one counting any other number still a mismatch,
+so a real shortfall is never read as the habit. A source whose earlier files all ended in a trailer expects one: a
+file without it is flagged (its transfer may have stopped before the end), said in extract.py.
 """
 
 from __future__ import annotations
@@ -31,8 +37,13 @@ _WORDS = {"trailer", "trl", "trlr", "tlr", "eof", "end", "footer", "total", "tot
 _FIRST_WORD = re.compile(r"[^\W\d_]+")
 
 MATCHED_REASON = "a trailer line (the export's record count, as many as the file holds): not a record"
+HABIT_REASON = ("a trailer line (the export's record count with its header and/or trailer line, as the source's earlier "
+                "trailers count): not a record")
 MISMATCH_REASON = ("a trailer line whose record count is not the file's number of records: the file is incomplete "
                    "(a transfer cut short?) or the count is wrong")
+
+REASONS = (MATCHED_REASON, HABIT_REASON, MISMATCH_REASON)  # a trailer line's, whatever its count
+HABITS = {1: "its records and its header (or trailer) line", 2: "the file's lines, header and trailer included"}
 
 
 @dataclass
@@ -42,6 +53,11 @@ class Trailer:
     def matches(self, records: int) -> bool:
         """Whether it counts `records`, or holds no count at all."""
         return not self.counts or records in self.counts
+
+    def lines_counted(self, records: int) -> int:
+        """How many lines beside the `records` it counts when it counts the header and/or trailer line too (1 or 2;
+        the fewest), else 0."""
+        return 0 if self.matches(records) else next((k for k in HABITS if records + k in self.counts), 0)
 
 
 def _day(text: str) -> bool:

@@ -15,7 +15,7 @@ PIPELINE = Path(__file__).resolve().parents[1] / "pipeline"
 LAYERS = {
     "foundation": {"config", "drop_days", "sql", "warehouse", "normalise", "private_files", "private_text", "text_repair", "formula_guard",
                    "run_lock", "progress", "instance", "currency", "dictionary", "alerts"},
-    "sources": {"drops", "csv_records", "spreadsheet", "trailers", "export_parts", "extract"},
+    "sources": {"drops", "csv_records", "spreadsheet", "trailers", "export_parts", "delivery_history", "extract"},
     "staging": {"staging", "staging_changes", "staging_read", "staging_activities", "staging_lookup",
                 "staging_rules", "staging_renamed"},
     "identity": {"identity"},

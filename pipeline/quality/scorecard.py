@@ -10,9 +10,9 @@ from pipeline.extract import REFUSED_FILE_REASON
 from pipeline.sql import literal, raw_table
 from pipeline.staging import NO_DATE_NOR_PERSON, NO_PERSON_REASON, RETIRED_REASONS, SUPERSEDED_REASON
 from pipeline.staging_renamed import RENAMED_REASON
-from pipeline.trailers import MATCHED_REASON, MISMATCH_REASON
+from pipeline.trailers import REASONS as TRAILER_REASONS
 
-FOOTER_REASONS = (NO_DATE_NOR_PERSON, NO_PERSON_REASON, MATCHED_REASON, MISMATCH_REASON)  # a file's last line: no record
+FOOTER_REASONS = (NO_DATE_NOR_PERSON, NO_PERSON_REASON, *TRAILER_REASONS)  # a file's last line: no record
 
 
 def source_quality_sql(sources: list[Source], with_customers: bool = True) -> str:
