@@ -65,6 +65,10 @@ PURPOSES = ("customer", "erasure")
 # Where the identity work (u and EM training, blocking, predict) runs: DuckDB in-process, or Spark.
 Engine = Literal["duckdb", "spark"]
 ENGINES: tuple[str, ...] = get_args(Engine)
+# When the warehouse file is rewritten so purged values leave its bytes (pipeline/compaction.py): after every run whose
+# purge removed values (erasure, retention, a source's deletion), or never (the operator's choice, README "Personal data").
+Compaction = Literal["after_purge", "never"]
+COMPACTIONS: tuple[str, ...] = get_args(Compaction)
 
 
 _NAME = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
@@ -641,10 +645,13 @@ class Settings:
     # one every published total is in (amounts in others converted with the rates of `exchange_rates`).
     currency: str = "EUR"
     exchange_rates: Path | None = None  # C360_EXCHANGE_RATES; None = exchange_rates.csv beside the sources file
+    compaction: Compaction = "after_purge"  # C360_COMPACTION, one of COMPACTIONS
 
     def __post_init__(self) -> None:
         if self.engine not in ENGINES:
             raise ValueError(f"engine must be one of {ENGINES}, not {self.engine!r} (C360_ENGINE)")
+        if self.compaction not in COMPACTIONS:
+            raise ValueError(f"compaction must be one of {COMPACTIONS}, not {self.compaction!r} (C360_COMPACTION)")
         if isinstance(self.as_of, str):  # a caller's "YYYY-MM-DD": validated here, once
             object.__setattr__(self, "as_of", _day("as_of (C360_AS_OF)", self.as_of))
         object.__setattr__(self, "currency", currency_code("currency (C360_CURRENCY)", self.currency))
@@ -723,6 +730,7 @@ class Settings:
             pseudonym_secret=env("C360_PSEUDONYM_KEY", ""),
             currency=env("C360_CURRENCY", "").strip() or "EUR",
             exchange_rates=Path(env("C360_EXCHANGE_RATES")) if env("C360_EXCHANGE_RATES") else None,
+            compaction=env("C360_COMPACTION", "").strip().lower() or "after_purge",
         )
 
 

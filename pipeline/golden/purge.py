@@ -569,6 +569,10 @@ def _scrub_history_values(con: duckdb.DuckDBPyConnection, columns: dict[str, str
     return n
 
 
+# The counts purge_excluded returns beside the rows it scrubbed per table.
+IDENTIFIER_COUNTS = ("identifiers_registered", "identifiers_shared")
+
+
 def purge_excluded(con: duckdb.DuckDBPyConnection, sources: list[Source], run_id: str) -> dict[str, int]:
     """Register erased customers' identifiers, then purge every excluded customer's values from every table, in
     one transaction. Returns rows purged per table (tables with none left out) and the identifiers registered."""
@@ -629,4 +633,4 @@ def purge_excluded(con: duckdb.DuckDBPyConnection, sources: list[Source], run_id
             LEFT JOIN _purge_records r USING (source, source_record_id)
             WHERE c.customer_id NOT IN (SELECT customer_id FROM golden.purge_log WHERE reason = c.reason)
             GROUP BY ALL""", [run_id])
-    return {"identifiers_registered": registered, "identifiers_shared": shared, **purged}
+    return {IDENTIFIER_COUNTS[0]: registered, IDENTIFIER_COUNTS[1]: shared, **purged}
