@@ -243,7 +243,10 @@ def erasure_purge(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
         scrubbed = sum(n for t, n in counts.items() if t not in IDENTIFIER_COUNTS)
         with transaction(con):  # every table built from the changed customers is up to date: the next run starts here
             commit_fingerprints(con)
-            asked = request(con, context.run_id, scrubbed)  # the freed bytes still hold them: privacy/warehouse_compaction
+            erased = counts[IDENTIFIER_COUNTS[0]] > 0 or scalar(  # someone erased, or an erased person's new identifier
+                con, "SELECT count(*) FROM golden.purge_log WHERE run_id = ? AND reason = 'erased'", [context.run_id])
+            # the freed blocks still hold what was scrubbed: privacy/warehouse_compaction rewrites the file
+            asked = request(con, context.run_id, scrubbed, erasure=bool(erased))
         return dg.MaterializeResult(metadata={**table_metadata(con, "golden.purge_log"), **erasure_watermark(con),
                                               **{f"purged {t}": n for t, n in counts.items()},
                                               "compaction_requested": asked})

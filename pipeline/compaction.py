@@ -7,6 +7,9 @@ person's e-mail, surname and phone in the warehouse's bytes after the purge, in 
 nothing and `CHECKPOINT` only frees blocks (DuckDB 2.0 docs, "Reclaiming space"); the documented way to compact is a
 fresh copy (`COPY FROM DATABASE`), which writes only what the tables hold now.
 
+When: on the run of an erasure; the values retention or a source's deletion removed wait at most `days` (a rewrite
+costs ~9 CPU s at 1M source records, and retention purges someone nearly every day: bench/HISTORY.md).
+
 How: the purge asks for it (`request`, the run's rows scrubbed); the compaction copies the database through the run's
 own connection into `<warehouse>.compacting` (owner-only), closes every connection to the warehouse (DuckDB
 checkpoints and removes its WAL), and swaps the copy in with `os.replace`: a crash leaves the old file or the new one
@@ -39,41 +42,52 @@ _ALIAS = "_compacted"
 class Compacted:
     """What a compaction did (sizes and seconds only)."""
 
-    requests: int          # purging runs whose freed bytes it removed
+    requests: int          # purges whose freed bytes it removed
     bytes_before: int      # the warehouse file before (checkpointed)
     bytes_after: int
     seconds: float
     cpu_seconds: float     # the process's, DuckDB's threads included
 
 
-def request(con: duckdb.DuckDBPyConnection, run_id: str, rows_purged: int) -> bool:
-    """Ask for a compaction when the purge removed values (`rows_purged` rows scrubbed this run); True if asked."""
+def request(con: duckdb.DuckDBPyConnection, run_id: str, rows_purged: int, erasure: bool) -> bool:
+    """Ask for a compaction when a purge removed values (`rows_purged` rows scrubbed); `erasure`: it erased someone
+    (compacted on its run), else retention or a source's deletion (within `days`, see `due`). True if asked."""
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {LOG.split('.')[0]}")
     con.execute(f"""CREATE TABLE IF NOT EXISTS {LOG} (run_id VARCHAR, requested_at TIMESTAMP, rows_purged BIGINT,
-        compacted_at TIMESTAMP, copy_id VARCHAR, bytes_before BIGINT, bytes_after BIGINT, seconds DOUBLE)""")
+        erasure BOOLEAN, compacted_at TIMESTAMP, copy_id VARCHAR, bytes_before BIGINT, bytes_after BIGINT,
+        seconds DOUBLE)""")
     if rows_purged > 0:
-        con.execute(f"INSERT INTO {LOG} (run_id, requested_at, rows_purged) VALUES (?, now(), ?)",
-                    [run_id, rows_purged])
+        con.execute(f"INSERT INTO {LOG} (run_id, requested_at, rows_purged, erasure) VALUES (?, now(), ?, ?)",
+                    [run_id, rows_purged, erasure])
     return rows_purged > 0
 
 
 def pending(con: duckdb.DuckDBPyConnection) -> int:
-    """Purging runs whose freed bytes are still in the file (asked for, not compacted yet)."""
+    """Purges whose freed bytes are still in the file (asked for, not compacted yet)."""
     exists = scalar(con, "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
                          "AND schema_name = ? AND table_name = ?", LOG.split("."))
     return scalar(con, f"SELECT count(*) FROM {LOG} WHERE compacted_at IS NULL") if exists else 0
 
 
+def due(con: duckdb.DuckDBPyConnection, days: int) -> bool:
+    """A compaction is due: a pending erasure, or a pending purge asked for `days` days ago or more (by the calendar:
+    a nightly run a few seconds earlier than a week ago still counts)."""
+    return bool(pending(con)) and bool(scalar(con, f"SELECT count(*) FROM {LOG} WHERE compacted_at IS NULL "
+                                                   "AND (erasure OR CAST(requested_at AS DATE) <= current_date - ?)",
+                                              [days]))
+
+
 def compact(path: Path, connection: Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]],
-            released: Callable[[], AbstractContextManager[None]]) -> Compacted | None:
-    """Rewrite the warehouse at `path` when a purge asked for it (None when none did). `connection()` gives a
-    connection to it; inside `released()` no connection of this process holds the file."""
+            released: Callable[[], AbstractContextManager[None]], days: int) -> Compacted | None:
+    """Rewrite the warehouse at `path` when a compaction is `due` (None when not). `connection()` gives a connection
+    to it; inside `released()` no connection of this process holds the file."""
     wall, cpu = time.perf_counter(), time.process_time()
     copy = path.with_name(path.name + ".compacting")
     copy_id = uuid.uuid4().hex
     with connection() as con:
-        requests = pending(con)
-        if not requests:
+        if not due(con, days):
             return None
+        requests = pending(con)
         _remove(copy)  # a crash's leftover
         with owner_only():  # whoever calls: the copy holds every value the warehouse holds
             con.execute(f"ATTACH ? AS {_ALIAS}", [str(copy)])

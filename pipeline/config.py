@@ -65,10 +65,6 @@ PURPOSES = ("customer", "erasure")
 # Where the identity work (u and EM training, blocking, predict) runs: DuckDB in-process, or Spark.
 Engine = Literal["duckdb", "spark"]
 ENGINES: tuple[str, ...] = get_args(Engine)
-# When the warehouse file is rewritten so purged values leave its bytes (pipeline/compaction.py): after every run whose
-# purge removed values (erasure, retention, a source's deletion), or never (the operator's choice, README "Personal data").
-Compaction = Literal["after_purge", "never"]
-COMPACTIONS: tuple[str, ...] = get_args(Compaction)
 
 
 _NAME = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
@@ -645,13 +641,16 @@ class Settings:
     # one every published total is in (amounts in others converted with the rates of `exchange_rates`).
     currency: str = "EUR"
     exchange_rates: Path | None = None  # C360_EXCHANGE_RATES; None = exchange_rates.csv beside the sources file
-    compaction: Compaction = "after_purge"  # C360_COMPACTION, one of COMPACTIONS
+    # The warehouse file is rewritten on the run of an erasure (pipeline/compaction.py); the values another purge removed
+    # (retention, a source's deletion) leave its bytes at the latest this many days after (C360_COMPACTION_DAYS; 0: on
+    # their run too): a rewrite costs ~9 CPU s at 1M source records, and retention purges someone nearly every day.
+    compaction_days: int = 7
 
     def __post_init__(self) -> None:
         if self.engine not in ENGINES:
             raise ValueError(f"engine must be one of {ENGINES}, not {self.engine!r} (C360_ENGINE)")
-        if self.compaction not in COMPACTIONS:
-            raise ValueError(f"compaction must be one of {COMPACTIONS}, not {self.compaction!r} (C360_COMPACTION)")
+        if self.compaction_days < 0:
+            raise ValueError(f"compaction_days must be 0 or more, not {self.compaction_days} (C360_COMPACTION_DAYS)")
         if isinstance(self.as_of, str):  # a caller's "YYYY-MM-DD": validated here, once
             object.__setattr__(self, "as_of", _day("as_of (C360_AS_OF)", self.as_of))
         object.__setattr__(self, "currency", currency_code("currency (C360_CURRENCY)", self.currency))
@@ -730,7 +729,7 @@ class Settings:
             pseudonym_secret=env("C360_PSEUDONYM_KEY", ""),
             currency=env("C360_CURRENCY", "").strip() or "EUR",
             exchange_rates=Path(env("C360_EXCHANGE_RATES")) if env("C360_EXCHANGE_RATES") else None,
-            compaction=env("C360_COMPACTION", "").strip().lower() or "after_purge",
+            compaction_days=int(env("C360_COMPACTION_DAYS", 7)),
         )
 
 

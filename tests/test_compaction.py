@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import dagster as dg
@@ -12,6 +13,7 @@ import duckdb
 
 from assets.cli import main
 from assets.keys import WAREHOUSE_COMPACTION
+from pipeline.compaction import compact, due, pending, request
 
 # Hand-written people with values no generated person holds, delivered beside a small demo's own files.
 ERASED = {"account_id": "A09999001", "created_at": "2024-05-02T10:00:00", "updated_at": "2026-10-01T10:00:00",
@@ -53,11 +55,18 @@ def _one(warehouse: Path, sql: str, params: list | None = None):
         return con.execute(sql, params or []).fetchone()
 
 
-def test_a_purged_person_leaves_the_bytes_of_the_warehouse_and_the_copies(tmp_path):
+def _compaction(*keys: str) -> dict:
+    event = dg.DagsterInstance.get().get_latest_materialization_event(WAREHOUSE_COMPACTION)
+    metadata = {k: v.value for k, v in event.asset_materialization.metadata.items()}
+    return {k: metadata.get(k) for k in keys}
+
+
+def test_a_purged_person_leaves_the_bytes_of_the_warehouse_and_the_copies(tmp_path, monkeypatch):
     raw, folder = tmp_path / "raw", tmp_path / "w"
     warehouse = folder / "warehouse.duckdb"
     assert main(["generate", "--customers", "120", "--seed", "7", "--raw-dir", str(raw),
                  "--truth", str(tmp_path / "truth.csv")]) == 0
+    shutil.rmtree(raw / "erasure_requests")  # the demo's own: day one purges by retention alone
     delivered = b"".join(p.read_bytes().lower() for p in raw.rglob("*") if p.is_file())
     assert not [v for v in ERASED_VALUES + EXPIRED_VALUES if v.lower().encode() in delivered]  # no one else's
     day = next((raw / "ecommerce_accounts").iterdir()).name
@@ -67,14 +76,19 @@ def test_a_purged_person_leaves_the_bytes_of_the_warehouse_and_the_copies(tmp_pa
                                                            encoding="utf-8")
 
     assert _run(raw, warehouse) == 0
-    # retention's purge (inactive since 2015): gone from the cells and from the bytes
     assert _one(warehouse, "SELECT count(*) FROM golden.purge_log p JOIN marts.customer_xref x USING (customer_id) "
                            "WHERE x.source_record_id = 'A09999002' AND p.reason = 'retention'")[0] == 1
-    assert _held(folder, EXPIRED_VALUES) == {}
-    assert _held(folder, ERASED_VALUES)  # the other one is still a customer
+    # retention's purge waits (C360_COMPACTION_DAYS, default 7): said to the operator
+    assert _compaction("compacted", "purges_waiting", "compaction_days") == {
+        "compacted": False, "purges_waiting": 1, "compaction_days": 7}
     warehouse_id = _one(warehouse, "SELECT warehouse_id FROM identity.warehouse_identity")[0]
     backup = tmp_path / "backup"
     shutil.copytree(folder, backup)  # the nightly backup, taken before the request
+    monkeypatch.setenv("C360_COMPACTION_DAYS", "0")
+    assert _run(raw, warehouse) == 0  # no new drop: the waiting purge is compacted
+    assert _held(folder, EXPIRED_VALUES) == {}
+    assert _held(folder, ERASED_VALUES)  # the other one is still a customer
+    monkeypatch.delenv("C360_COMPACTION_DAYS")
 
     request = raw / "erasure_requests" / f"{day[:-2]}{int(day[-2:]) + 1:02d}" / "requests.csv"
     request.parent.mkdir(parents=True)
@@ -82,17 +96,43 @@ def test_a_purged_person_leaves_the_bytes_of_the_warehouse_and_the_copies(tmp_pa
     assert _run(raw, warehouse) == 0
     assert _one(warehouse, "SELECT count(*) FROM golden.purge_log p JOIN marts.customer_xref x USING (customer_id) "
                            "WHERE x.source_record_id = 'A09999001' AND p.reason = 'erased'")[0] == 1
-    # Until 2026-11-29 the freed blocks of the warehouse (and of the copies, merged from the previous ones) held them.
+    # Until 2026-11-29 the freed blocks of the warehouse (and of the restricted copy, merged from the previous one)
+    # held them after the purge, in no cell.
     assert _held(folder, ERASED_VALUES + EXPIRED_VALUES) == {}
-    # the same warehouse for the erasure guard, owner-only, and the operator told what it cost (no value)
+    # an erasure is compacted on its run; the same warehouse for the erasure guard, owner-only; sizes and seconds
+    compacted = _compaction("compacted", "bytes_before", "bytes_after", "seconds")
+    assert compacted["compacted"] is True and compacted["bytes_after"] > 0 and compacted["seconds"] >= 0, compacted
     assert _one(warehouse, "SELECT warehouse_id FROM identity.warehouse_identity")[0] == warehouse_id
     assert warehouse.stat().st_mode & 0o777 == 0o600
-    event = dg.DagsterInstance.get().get_latest_materialization_event(WAREHOUSE_COMPACTION)
-    metadata = {k: v.value for k, v in event.asset_materialization.metadata.items()}
-    assert metadata["compacted"] is True and metadata["bytes_after"] > 0 and metadata["seconds"] >= 0, metadata
 
     shutil.rmtree(folder)
     shutil.copytree(backup, folder)  # restored from before the request: refused, then run with the request back
     assert _run(raw, warehouse) == 2
     assert _run(raw, warehouse, "--restored") == 0
     assert _held(folder, ERASED_VALUES + EXPIRED_VALUES) == {}
+
+
+def test_an_erasure_is_compacted_at_once_another_purge_within_the_days_allowed(tmp_path):
+    path = tmp_path / "w.duckdb"
+
+    @contextmanager
+    def connection():
+        with duckdb.connect(str(path)) as con:
+            yield con
+
+    with connection() as con:
+        con.execute("CREATE TABLE t AS SELECT 'Quaglierini' AS surname")
+        assert not request(con, "r0", 0, erasure=True)  # nothing scrubbed: nothing asked
+        request(con, "r1", 1, erasure=False)
+        con.execute("UPDATE t SET surname = NULL")
+        assert not due(con, 7) and due(con, 0)
+    assert compact(path, connection, nullcontext, 7) is None  # retention's, a day old: waits
+    with connection() as con:
+        request(con, "r2", 1, erasure=True)
+        assert due(con, 7)
+    done = compact(path, connection, nullcontext, 7)
+    assert done.requests == 2 and done.bytes_after > 0
+    assert b"Quaglierini" not in path.read_bytes() and not path.with_name("w.duckdb.compacting").exists()
+    with connection() as con:
+        assert pending(con) == 0 and not due(con, 0)
+        assert con.execute("SELECT count(*) FROM identity.warehouse_compactions WHERE bytes_after > 0").fetchone()[0] == 2
