@@ -18,7 +18,7 @@ from assets.keys import (
 )
 from assets.resources import WAREHOUSE_POOL, RunSettings
 from assets.steps import Step
-from pipeline.compaction import due
+from pipeline.compaction import copies_whole
 from pipeline.golden.changes import CHANGED, changed_rows, merge_basis
 from pipeline.marts.customer_360 import ROWS, VIEW, view_select
 from pipeline.marts.household import households_of
@@ -55,11 +55,10 @@ OWN_CHANGES = (ROWS.split(".")[1], CUSTOMER_XREF.path[-1])  # customer_360's row
 
 
 def _merge(con, settings: RunSettings) -> MergeBasis:
-    """What a copy may take over from the previous one: nothing on a run that compacts the warehouse
-    (pipeline/compaction.py), the copy then written whole into a fresh file: a copy of the previous file kept in its
-    freed blocks the rows of the purged customers it deleted."""
+    """What a copy may take over from the previous one: nothing on a run that compacts the warehouse after purging
+    customers the copies held (pipeline/compaction.py), the copy then written whole into a fresh file."""
     previous, current = merge_basis(con)
-    if due(con, settings.compaction_days):
+    if copies_whole(con, settings.compaction_days):
         previous = None
     if not previous:
         return MergeBasis(previous, current, changed=CHANGED, per_customer=PER_CUSTOMER)

@@ -36,6 +36,7 @@ from pipeline.sql import quote, scalar
 
 LOG = "identity.warehouse_compactions"
 _ALIAS = "_compacted"
+_HELD = "_copy_held"
 
 
 @dataclass(frozen=True)
@@ -49,17 +50,33 @@ class Compacted:
     cpu_seconds: float     # the process's, DuckDB's threads included
 
 
-def request(con: duckdb.DuckDBPyConnection, run_id: str, rows_purged: int, erasure: bool) -> bool:
+def request(con: duckdb.DuckDBPyConnection, run_id: str, rows_purged: int, erasure: bool, customers: int = 0) -> bool:
     """Ask for a compaction when a purge removed values (`rows_purged` rows scrubbed); `erasure`: it erased someone
-    (compacted on its run), else retention or a source's deletion (within `days`, see `due`). True if asked."""
+    (compacted on its run), else retention or a source's deletion (within `days`, see `due`); `customers`: customers
+    it purged that the copies held until then. True if asked."""
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {LOG.split('.')[0]}")
     con.execute(f"""CREATE TABLE IF NOT EXISTS {LOG} (run_id VARCHAR, requested_at TIMESTAMP, rows_purged BIGINT,
-        erasure BOOLEAN, compacted_at TIMESTAMP, copy_id VARCHAR, bytes_before BIGINT, bytes_after BIGINT,
-        seconds DOUBLE)""")
+        erasure BOOLEAN, customers_purged BIGINT, compacted_at TIMESTAMP, copy_id VARCHAR, bytes_before BIGINT,
+        bytes_after BIGINT, seconds DOUBLE)""")
     if rows_purged > 0:
-        con.execute(f"INSERT INTO {LOG} (run_id, requested_at, rows_purged, erasure) VALUES (?, now(), ?, ?)",
-                    [run_id, rows_purged, erasure])
+        con.execute(f"INSERT INTO {LOG} (run_id, requested_at, rows_purged, erasure, customers_purged) "
+                    "VALUES (?, now(), ?, ?, ?)", [run_id, rows_purged, erasure, customers])
     return rows_purged > 0
+
+
+def held_by_copy(con: duckdb.DuckDBPyConnection, copy: Path, run_id: str) -> int:
+    """How many of the customers the run's purge logged (golden.purge_log) the copy at `copy` still publishes: an
+    erased person's later record makes a customer no copy ever held."""
+    if not copy.is_file():
+        return 0
+    con.execute(f"ATTACH ? AS {_HELD} (READ_ONLY)", [str(copy)])
+    try:
+        return scalar(con, f"SELECT count(*) FROM golden.purge_log WHERE run_id = ? AND customer_id IN "
+                           f"(SELECT customer_id FROM {_HELD}.marts.customer_xref)", [run_id])
+    except duckdb.CatalogException:  # a copy without the cross-reference (an older layout): assume it held them
+        return scalar(con, "SELECT count(*) FROM golden.purge_log WHERE run_id = ?", [run_id])
+    finally:
+        con.execute(f"DETACH {_HELD}")
 
 
 def pending(con: duckdb.DuckDBPyConnection) -> int:
@@ -75,6 +92,14 @@ def due(con: duckdb.DuckDBPyConnection, days: int) -> bool:
     return bool(pending(con)) and bool(scalar(con, f"SELECT count(*) FROM {LOG} WHERE compacted_at IS NULL "
                                                    "AND (erasure OR CAST(requested_at AS DATE) <= current_date - ?)",
                                               [days]))
+
+
+def copies_whole(con: duckdb.DuckDBPyConnection, days: int) -> bool:
+    """The published copies are written whole into fresh files on this run: it compacts the warehouse, and a purge
+    since the last compaction took out customers the copies held (merged, a copy keeps the previous file's blocks,
+    and in them the rows it deleted). An erased person's later record, scrubbed on arrival, was never in a copy."""
+    return due(con, days) and bool(scalar(con, f"SELECT count(*) FROM {LOG} WHERE compacted_at IS NULL "
+                                                "AND customers_purged > 0"))
 
 
 def compact(path: Path, connection: Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]],

@@ -569,8 +569,9 @@ def _scrub_history_values(con: duckdb.DuckDBPyConnection, columns: dict[str, str
     return n
 
 
-# The counts purge_excluded returns beside the rows it scrubbed per table.
+# The counts purge_excluded returns beside the rows it scrubbed per table; the history of other ids it scrubbed.
 IDENTIFIER_COUNTS = ("identifiers_registered", "identifiers_shared")
+HISTORY_SCRUBBED = "marts.customer_history (merged or split ids)"
 
 
 def purge_excluded(con: duckdb.DuckDBPyConnection, sources: list[Source], run_id: str) -> dict[str, int]:
@@ -597,7 +598,7 @@ def purge_excluded(con: duckdb.DuckDBPyConnection, sources: list[Source], run_id
         columns_of = _columns(con)
         if table_exists(con, "identity.id_events") and (history := columns_of.get(("marts", "customer_history"))) \
                 and (n := _scrub_history_values(con, history)):
-            purged["marts.customer_history (merged or split ids)"] = n
+            purged[HISTORY_SCRUBBED] = n
         tables = con.execute("""SELECT table_schema, table_name FROM information_schema.tables
             WHERE table_catalog = current_database() AND table_type = 'BASE TABLE' AND list_contains(?, table_schema)
             ORDER BY 1, 2""", [list(SCHEMAS)]).fetchall()
