@@ -39,7 +39,8 @@ def forget_files(settings: Settings, files: list[str]) -> dict[str, int]:
                 _forget_looked_up(con, by_name[name], file)
                 con.execute(f"DELETE FROM {raw_table(name)} WHERE _file = ?", [file])
                 con.execute(f"DELETE FROM {raw_table(name, files=True)} WHERE file = ?", [file])
-        request(con, "customer360 forget", sum(removed.values()), erasure=True)  # compacted by the next run
+        # compacted by the next run, the copies written whole then (they published the file's people)
+        request(con, "customer360 forget", sum(removed.values()), erasure=True, customers=sum(removed.values()))
     return removed
 
 
