@@ -15,7 +15,7 @@ from pipeline.config import Settings, load_sources
 OWNERS = {"raw": "team:data-engineering", "staging": "team:data-engineering", "identity": "team:data-stewardship",
           "customer_ids": "team:data-stewardship",
           "golden": "team:data-stewardship", "marts": "team:crm-analytics", "published": "team:crm-analytics",
-          "restricted": "team:customer-service"}
+          "restricted": "team:customer-service", "privacy": "team:data-stewardship"}
 
 
 def _owned(spec: dg.AssetSpec) -> dg.AssetSpec:
