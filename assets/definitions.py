@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from assets import automation, golden, identity, marts, publication, quality
+from assets import automation, compaction, golden, identity, marts, publication, quality
 from assets import sources as sources_layer
 from assets import staging as staging_layer
 from assets.resources import build_resources
@@ -15,7 +15,7 @@ from pipeline.config import Settings, load_sources
 OWNERS = {"raw": "team:data-engineering", "staging": "team:data-engineering", "identity": "team:data-stewardship",
           "customer_ids": "team:data-stewardship",
           "golden": "team:data-stewardship", "marts": "team:crm-analytics", "published": "team:crm-analytics",
-          "restricted": "team:customer-service"}
+          "restricted": "team:customer-service", "privacy": "team:data-stewardship"}
 
 
 def _owned(spec: dg.AssetSpec) -> dg.AssetSpec:
@@ -35,7 +35,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
             *sources_layer.build(sources, partitions),
             *staging_layer.build(sources),
             *quality.build(sources),
-            *dg.load_assets_from_modules([identity, golden, marts, publication]),
+            *dg.load_assets_from_modules([identity, golden, marts, publication, compaction]),
         ]),
         asset_checks=dg.load_asset_checks_from_modules([marts]),
         resources=build_resources(settings),

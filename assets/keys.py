@@ -68,3 +68,5 @@ MARTS = (CUSTOMER_XREF, CUSTOMER_360, CONSENT_HISTORY, HOUSEHOLD, SEGMENT_SUMMAR
 # the copies (assets/publication.py): files beside the warehouse, not tables in it
 PUBLISHED = dg.AssetKey(["published", "marts"])
 RESTRICTED = dg.AssetKey(["restricted", "marts"])
+# the warehouse file rewritten after a purge (assets/compaction.py)
+WAREHOUSE_COMPACTION = dg.AssetKey(["privacy", "warehouse_compaction"])

@@ -42,9 +42,10 @@ from assets.metadata import (
 from assets.publication_guard import NOT_SHRUNK_SPEC, customer_360_not_shrunk
 from assets.resources import WAREHOUSE_POOL, GreatExpectations, RunSettings
 from assets.steps import Step
+from pipeline.compaction import held_by_copy, request
 from pipeline.config import CONSENT_CHANNELS
 from pipeline.golden.changes import commit_fingerprints, replace_changed_rows, same_columns, scope
-from pipeline.golden.purge import purge_excluded
+from pipeline.golden.purge import HISTORY_SCRUBBED, IDENTIFIER_COUNTS, purge_excluded
 from pipeline.identity.xref import CUSTOMER_XREF_SQL
 from pipeline.marts.customer_360 import (
     CONSENT_HISTORY_SQL,
@@ -239,10 +240,18 @@ def erasure_purge(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
     as proof; every identifier of an erased customer registered so they are never resurrected."""
     with duckdb.get_connection() as con:
         counts = purge_excluded(con, settings.sources(), context.run_id)
+        scrubbed = sum(n for t, n in counts.items() if t not in IDENTIFIER_COUNTS)
         with transaction(con):  # every table built from the changed customers is up to date: the next run starts here
             commit_fingerprints(con)
+            erased = counts[IDENTIFIER_COUNTS[0]] or scalar(  # someone erased, or an erased person's new identifier
+                con, "SELECT count(*) FROM golden.purge_log WHERE run_id = ? AND reason = 'erased'", [context.run_id])
+            # the freed blocks still hold what was scrubbed: privacy/warehouse_compaction rewrites the file
+            asked = request(con, context.run_id, scrubbed, erasure=bool(erased),
+                            customers=held_by_copy(con, settings.restricted, context.run_id)
+                            + counts.get(HISTORY_SCRUBBED, 0))
         return dg.MaterializeResult(metadata={**table_metadata(con, "golden.purge_log"), **erasure_watermark(con),
-                                              **{f"purged {t}": n for t, n in counts.items()}})
+                                              **{f"purged {t}": n for t, n in counts.items()},
+                                              "compaction_requested": asked})
 
 
 @dg.multi_asset(specs=MARTS_STEP.specs(), can_subset=True, pool=WAREHOUSE_POOL, name=MARTS_STEP.name)

@@ -18,6 +18,7 @@ from assets.keys import (
 )
 from assets.resources import WAREHOUSE_POOL, RunSettings
 from assets.steps import Step
+from pipeline.compaction import copies_whole
 from pipeline.golden.changes import CHANGED, changed_rows, merge_basis
 from pipeline.marts.customer_360 import ROWS, VIEW, view_select
 from pipeline.marts.household import households_of
@@ -53,8 +54,12 @@ PER_CUSTOMER = frozenset(key.path[-1] for key in (CONSENT_HISTORY, MARTS_CONTACT
 OWN_CHANGES = (ROWS.split(".")[1], CUSTOMER_XREF.path[-1])  # customer_360's rows: the view derives the rest
 
 
-def _merge(con) -> MergeBasis:
+def _merge(con, settings: RunSettings) -> MergeBasis:
+    """What a copy may take over from the previous one: nothing on a run that compacts the warehouse after purging
+    customers the copies held (pipeline/compaction.py), the copy then written whole into a fresh file."""
     previous, current = merge_basis(con)
+    if copies_whole(con, settings.compaction_days):
+        previous = None
     if not previous:
         return MergeBasis(previous, current, changed=CHANGED, per_customer=PER_CUSTOMER)
     own = {t: changed_rows(t, previous) for t in OWN_CHANGES}
@@ -76,14 +81,14 @@ def published_marts(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
     target = settings.published
     with duckdb.get_connection() as con:
         if settings.analyst_identifiers:  # allowed by C360_ANALYST_IDENTIFIERS: the marts as they are
-            copied = publish_marts(con, target, escape=True, merge=_merge(con), views=_views(settings))
+            copied = publish_marts(con, target, escape=True, merge=_merge(con, settings), views=_views(settings))
         else:
             key = pseudonym_key(settings.pseudonym_key_file, settings.pseudonym_secret)
             register_pseudonym(con, key)
             try:
                 copied = publish_marts(con, target, select=analyst_select(sources_keyed_by_identifier(settings.sources())),
                                        skip=RESTRICTED_ONLY, escape=True, params={"as_of": settings.reference_date},
-                                       merge=_merge(con), fingerprint=pseudonym_fingerprint(key),
+                                       merge=_merge(con, settings), fingerprint=pseudonym_fingerprint(key),
                                        views=_views(settings), moved=age_bands_moved)
             finally:
                 con.remove_function(PSEUDONYM_FUNCTION)
@@ -102,7 +107,7 @@ def restricted_marts(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
     """The marts with the full golden record for customer service (restricted.duckdb), swapped in atomically."""
     target = settings.restricted
     with duckdb.get_connection() as con:
-        copied = publish_marts(con, target, merge=_merge(con), views=_views(settings))
+        copied = publish_marts(con, target, merge=_merge(con, settings), views=_views(settings))
     restrict(target)  # every name, e-mail, phone, address: owner-only, also when the run comes from the UI
     return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(target)), **_holds(context),
                                           **_written(copied)})

@@ -101,6 +101,20 @@ class Warehouse(DuckDBResource):
             self._umask = None
 
     @contextmanager
+    def released(self) -> Iterator[None]:
+        """The file closed by this run inside the block (DuckDB checkpoints it), opened again after it: the compacted
+        copy is swapped in there (pipeline/compaction.py). Outside a run nothing holds it between connections."""
+        if self._held is None:
+            yield
+            return
+        self._held.close()
+        self._held = None
+        try:
+            yield
+        finally:
+            self._open()
+
+    @contextmanager
     def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
         if self._held is None:
             with super().get_connection() as con:

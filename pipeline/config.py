@@ -684,10 +684,16 @@ class Settings:
     # C360_ALERT_WEBHOOK: where a failed run's alert is posted (pipeline/alerts.py); "" = alerts.log only. A secret
     # (a Slack or Teams webhook's URL is its credential): never printed.
     alert_webhook: str = field(default="", repr=False)
+    # The warehouse file is rewritten on the run of an erasure (pipeline/compaction.py); the values another purge removed
+    # (retention, a source's deletion) leave its bytes at the latest this many days after (C360_COMPACTION_DAYS; 0: on
+    # their run too): a rewrite costs ~9 CPU s at 1M source records, and retention purges someone nearly every day.
+    compaction_days: int = 7
 
     def __post_init__(self) -> None:
         if self.engine not in ENGINES:
             raise ValueError(f"engine must be one of {ENGINES}, not {self.engine!r} (C360_ENGINE)")
+        if self.compaction_days < 0:
+            raise ValueError(f"compaction_days must be 0 or more, not {self.compaction_days} (C360_COMPACTION_DAYS)")
         if isinstance(self.as_of, str):  # a caller's "YYYY-MM-DD": validated here, once
             object.__setattr__(self, "as_of", _day("as_of (C360_AS_OF)", self.as_of))
         object.__setattr__(self, "currency", currency_code("currency (C360_CURRENCY)", self.currency))
@@ -767,6 +773,7 @@ class Settings:
             currency=env("C360_CURRENCY", "").strip() or "EUR",
             exchange_rates=Path(env("C360_EXCHANGE_RATES")) if env("C360_EXCHANGE_RATES") else None,
             alert_webhook=env("C360_ALERT_WEBHOOK", "").strip(),
+            compaction_days=int(env("C360_COMPACTION_DAYS", 7)),
         )
 
 

@@ -3,13 +3,15 @@
 Archiving (deleting) a file from the drop folder keeps its rows; a wrong delivery is taken back with
 `customer360 forget FILE`. Its raw rows, its entry in raw.<source>__files and the values the normalisation lookup
 holds of its rows go; the next run sees the file gone from raw, restages the source and drops its records from
-identity and the marts (the history of a customer left with them keeps no value: marts/history.py).
+identity and the marts (the history of a customer left with them keeps no value: marts/history.py), and compacts
+the warehouse file (pipeline/compaction.py): the deleted rows' bytes stayed in its free blocks until then.
 """
 
 from __future__ import annotations
 
 import duckdb
 
+from pipeline.compaction import request
 from pipeline.config import Settings, Source, load_sources
 from pipeline.sql import raw_table, scalar
 from pipeline.staging import looked_up_values
@@ -37,6 +39,8 @@ def forget_files(settings: Settings, files: list[str]) -> dict[str, int]:
                 _forget_looked_up(con, by_name[name], file)
                 con.execute(f"DELETE FROM {raw_table(name)} WHERE _file = ?", [file])
                 con.execute(f"DELETE FROM {raw_table(name, files=True)} WHERE file = ?", [file])
+        # compacted by the next run, the copies written whole then (they published the file's people)
+        request(con, "customer360 forget", sum(removed.values()), erasure=True, customers=sum(removed.values()))
     return removed
 
 

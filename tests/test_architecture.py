@@ -13,7 +13,7 @@ PIPELINE = Path(__file__).resolve().parents[1] / "pipeline"
 # The layers in the order data flows through them; a module may import its own layer and those before it.
 # `foundation` is what every layer shares (settings, SQL habits, atomic writes, one value's normalisation).
 LAYERS = {
-    "foundation": {"config", "drop_days", "sql", "warehouse", "normalise", "private_files", "private_text", "text_repair", "formula_guard",
+    "foundation": {"config", "drop_days", "sql", "warehouse", "compaction", "normalise", "private_files", "private_text", "text_repair", "formula_guard",
                    "run_lock", "progress", "instance", "currency", "dictionary", "alerts"},
     "sources": {"drops", "csv_records", "spreadsheet", "trailers", "export_parts", "delivery_history", "extract"},
     "staging": {"staging", "staging_changes", "staging_read", "staging_activities", "staging_lookup",

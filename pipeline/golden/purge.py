@@ -570,6 +570,11 @@ def _scrub_history_values(con: duckdb.DuckDBPyConnection, columns: dict[str, str
     return n
 
 
+# The counts purge_excluded returns beside the rows it scrubbed per table; the history of other ids it scrubbed.
+IDENTIFIER_COUNTS = ("identifiers_registered", "identifiers_shared")
+HISTORY_SCRUBBED = "marts.customer_history (merged or split ids)"
+
+
 def purge_excluded(con: duckdb.DuckDBPyConnection, sources: list[Source], run_id: str) -> dict[str, int]:
     """Register erased customers' identifiers, then purge every excluded customer's values from every table, in
     one transaction. Returns rows purged per table (tables with none left out) and the identifiers registered."""
@@ -594,7 +599,7 @@ def purge_excluded(con: duckdb.DuckDBPyConnection, sources: list[Source], run_id
         columns_of = _columns(con)
         if table_exists(con, "identity.id_events") and (history := columns_of.get(("marts", "customer_history"))) \
                 and (n := _scrub_history_values(con, history)):
-            purged["marts.customer_history (merged or split ids)"] = n
+            purged[HISTORY_SCRUBBED] = n
         tables = con.execute("""SELECT table_schema, table_name FROM information_schema.tables
             WHERE table_catalog = current_database() AND table_type = 'BASE TABLE' AND list_contains(?, table_schema)
             ORDER BY 1, 2""", [list(SCHEMAS)]).fetchall()
@@ -630,4 +635,4 @@ def purge_excluded(con: duckdb.DuckDBPyConnection, sources: list[Source], run_id
             LEFT JOIN _purge_records r USING (source, source_record_id)
             WHERE c.customer_id NOT IN (SELECT customer_id FROM golden.purge_log WHERE reason = c.reason)
             GROUP BY ALL""", [run_id])
-    return {"identifiers_registered": registered, "identifiers_shared": shared, **purged}
+    return {IDENTIFIER_COUNTS[0]: registered, IDENTIFIER_COUNTS[1]: shared, **purged}
