@@ -45,6 +45,7 @@ from assets.steps import Step
 from pipeline.compaction import held_by_copy, request
 from pipeline.config import CONSENT_CHANNELS
 from pipeline.golden.changes import commit_fingerprints, replace_changed_rows, same_columns, scope
+from pipeline.golden.privacy import ERASURE_MATCHES
 from pipeline.golden.purge import HISTORY_SCRUBBED, IDENTIFIER_COUNTS, purge_excluded
 from pipeline.identity.xref import CUSTOMER_XREF_SQL
 from pipeline.marts.customer_360 import (
@@ -65,7 +66,7 @@ from pipeline.marts.segment_history import record_segment_figures
 from pipeline.marts.timeline import CUSTOMER_TIMELINE_SQL, CUSTOMER_TIMELINE_VIEWS
 from pipeline.quality import suites
 from pipeline.sql import named, scalar
-from pipeline.warehouse import transaction
+from pipeline.warehouse import table_exists, transaction
 
 GROUP = "marts"
 # The marts built from marts.customer_360 and the golden tables, once its blocking checks passed, in one step
@@ -243,8 +244,11 @@ def erasure_purge(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
         scrubbed = sum(n for t, n in counts.items() if t not in IDENTIFIER_COUNTS)
         with transaction(con):  # every table built from the changed customers is up to date: the next run starts here
             commit_fingerprints(con)
-            erased = counts[IDENTIFIER_COUNTS[0]] or scalar(  # someone erased, or an erased person's new identifier
-                con, "SELECT count(*) FROM golden.purge_log WHERE run_id = ? AND reason = 'erased'", [context.run_id])
+            # An erasure request took effect on this run (the officer's act, a few a week): its bytes leave the file
+            # now. A record of someone erased before, re-delivered by a source that still holds it (every day, from a
+            # full export), waits with retention's purges: compacting for it would rewrite the file every night.
+            erased = table_exists(con, ERASURE_MATCHES) and scalar(
+                con, f"SELECT count(*) FROM {ERASURE_MATCHES} WHERE matched_run = ?", [context.run_id])
             # the freed blocks still hold what was scrubbed: privacy/warehouse_compaction rewrites the file
             asked = request(con, context.run_id, scrubbed, erasure=bool(erased),
                             customers=held_by_copy(con, settings.restricted, context.run_id)

@@ -7,8 +7,10 @@ person's e-mail, surname and phone in the warehouse's bytes after the purge, in 
 nothing and `CHECKPOINT` only frees blocks (DuckDB 2.0 docs, "Reclaiming space"); the documented way to compact is a
 fresh copy (`COPY FROM DATABASE`), which writes only what the tables hold now.
 
-When: on the run of an erasure; the values retention or a source's deletion removed wait at most `days` (a rewrite
-costs ~9 CPU s at 1M source records, and retention purges someone nearly every day: bench/HISTORY.md).
+When: on the run an erasure request takes effect; the values retention or a source's deletion removed, and an erased
+person's record a source delivers again, wait at most `days` (a rewrite costs ~9 CPU s at 1M source records,
+retention purges someone nearly every day, and a full export still holding an erased person re-delivers them every
+night: bench/HISTORY.md).
 
 How: the purge asks for it (`request`, the run's rows scrubbed); the compaction copies the database through the run's
 own connection into `<warehouse>.compacting` (owner-only), closes every connection to the warehouse (DuckDB
@@ -51,8 +53,8 @@ class Compacted:
 
 
 def request(con: duckdb.DuckDBPyConnection, run_id: str, rows_purged: int, erasure: bool, customers: int = 0) -> bool:
-    """Ask for a compaction when a purge removed values (`rows_purged` rows scrubbed); `erasure`: it erased someone
-    (compacted on its run), else retention or a source's deletion (within `days`, see `due`); `customers`: customers
+    """Ask for a compaction when a purge removed values (`rows_purged` rows scrubbed); `erasure`: an erasure request
+    took effect on the run (compacted on it), else retention or a source's deletion (within `days`, see `due`); `customers`: customers
     it purged that the copies held until then. True if asked."""
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {LOG.split('.')[0]}")
     con.execute(f"""CREATE TABLE IF NOT EXISTS {LOG} (run_id VARCHAR, requested_at TIMESTAMP, rows_purged BIGINT,
