@@ -72,13 +72,13 @@ def _code_version() -> str:
 VERSION = _code_version()
 
 
-def _name(value: str) -> tuple:
+def _name(value: str, rules: str) -> tuple:
     why = names.implausible(value)
-    return (why, None, None) if why else (None, names.display_form(value), names.match_form(value))
+    return (why, None, None) if why else (None, names.display_form(value, rules), names.match_form(value))
 
 
-def _city(value: str) -> tuple:
-    return names.display_form(value), address.normalise_city(value)
+def _city(value: str, rules: str) -> tuple:
+    return names.display_form(value, rules), address.normalise_city(value)
 
 
 def _street(value: str, region: str) -> tuple:
@@ -89,8 +89,8 @@ def _street(value: str, region: str) -> tuple:
 KINDS: dict[str, Callable[[str, str], tuple]] = {
     "phone": lambda v, region: phone.normalise_phone(v, region),
     "email": lambda v, _: email.normalise_email(v),
-    "name": lambda v, _: _name(v),
-    "city": lambda v, _: _city(v),
+    "name": _name,  # displayed by the casing rules of the record's country (names.casing: '' almost everywhere)
+    "city": _city,
     "street": _street,  # abbreviations read in the language of the record's country
 }
 
