@@ -260,7 +260,7 @@ def _translated_names(known: dict[str, set[str]]) -> dict[str, set[str]]:
 
 def country_code(value: object) -> str | None:
     """The ISO 3166 code of a country's code or name in any language ('PL', 'Polska', 'Türkiye', '日本'); None when
-    the value is empty or names no country libphonenumber knows ('Rzeczpospolita Polska': the caller decides)."""
+    the value is empty or names no country libphonenumber or pycountry knows ('Europe': the caller decides)."""
     norm = match_form(value)
     if norm is None or norm in _COUNTRIES:
         return None if norm is None else _COUNTRIES[norm]
