@@ -450,12 +450,14 @@ def _stage_persons(source: Source, frame: pd.DataFrame, issues: _Issues, today: 
     more = {kind: (rows, rows["raw"], rows["region"]) for kind in CONTACT_KINDS
             for rows in [further[further["kind"] == kind].reset_index(drop=True)]}
     said = {"first_name": p["first_name"], "last_name": _per_distinct(p["last_name"], names.particles_first)}
-    lookup.prefetch({"name": [(said["first_name"], GIVEN), (said["last_name"], "")],
+    rules = _per_distinct(country, names.casing)
+    given = (rules + " " + GIVEN).str.strip()  # a first name's context: its country's casing, and no surname's 'Mc'
+    lookup.prefetch({"name": [(said["first_name"], given), (said["last_name"], rules)],
                      "email": [(p["email"], ""), *[(more["email"][1], "")][:len(more["email"][1]) > 0]],
                      "phone": [(p["phone"], region), *[more["phone"][1:]][:len(more["phone"][1]) > 0]],
-                     "street": [(p["street"], region)], "city": [(p["city"], "")]})
-    for f, part in (("first_name", GIVEN), ("last_name", "")):
-        why, out[f], out[f"{f}_norm"] = lookup.columns("name", said[f], part)
+                     "street": [(p["street"], region)], "city": [(p["city"], rules)]})
+    for f, context in (("first_name", given), ("last_name", rules)):
+        why, out[f], out[f"{f}_norm"] = lookup.columns("name", said[f], context)
         issues.add(f, p[f], why)
     out["first_name_canonical"] = _per_distinct(out["first_name_norm"], lambda n: names.canonical_first_name(n, nick))
     born_spec, formats = source.person.get("birth_date"), source.date_formats
@@ -477,7 +479,7 @@ def _stage_persons(source: Source, frame: pd.DataFrame, issues: _Issues, today: 
     out["postcode_valid"] = ok.eq(True)
     issues.add("postcode", p["postcode"], _per_distinct(p["postcode"].where(~out["postcode_valid"] & p["postcode"].notna()),
                                                         lambda v: None if missing(v) else f"'{v}' is not a valid postcode"))
-    out["city"], out["city_norm"] = lookup.columns("city", p["city"])
+    out["city"], out["city_norm"] = lookup.columns("city", p["city"], rules)
     out["country"] = country
     out["civility"] = _per_distinct(_person_values(frame, source, "civility"), names.civility)
     out["identifiers"] = _identifiers(source, frame)

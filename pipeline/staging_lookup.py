@@ -72,13 +72,16 @@ def _code_version() -> str:
 VERSION = _code_version()
 
 
-def _name(value: str, part: str) -> tuple:
+def _name(value: str, context: str) -> tuple:
+    """`context`: the casing rules of the record's country (names.casing), and GIVEN for a first name."""
+    words = context.split()
     why = names.implausible(value)
-    return (why, None, None) if why else (None, names.display_form(value, part == GIVEN), names.match_form(value))
+    return (why, None, None) if why else (None, names.display_form(value, "dotted" if "dotted" in words else "",
+                                                                   GIVEN in words), names.match_form(value))
 
 
-def _city(value: str) -> tuple:
-    return names.display_form(value), address.normalise_city(value)
+def _city(value: str, rules: str) -> tuple:
+    return names.display_form(value, rules), address.normalise_city(value)
 
 
 def _street(value: str, region: str) -> tuple:
@@ -89,8 +92,9 @@ def _street(value: str, region: str) -> tuple:
 KINDS: dict[str, Callable[[str, str], tuple]] = {
     "phone": lambda v, region: phone.normalise_phone(v, region),
     "email": lambda v, _: email.normalise_email(v),
-    "name": _name,  # looked up with the name's part in place of a region: GIVEN for a first name, "" a surname
-    "city": lambda v, _: _city(v),
+    # a name is looked up in its context: its country's casing ('' almost everywhere), GIVEN for a first name
+    "name": _name,
+    "city": _city,
     "street": _street,  # abbreviations read in the language of the record's country
 }
 

@@ -48,7 +48,7 @@ def normalise_override(attribute: str, value: str | None, country: str | None) -
         return address.normalise_country(value, region), None
     if attribute == "street":
         return names.clean(value), None
-    return names.display_form(value, attribute == "first_name"), None  # first_name, last_name, city
+    return names.display_form(value, given=attribute == "first_name"), None  # first_name, last_name, city
 
 
 # Match forms kept beside a display value in the profile, derived again when the value is overridden.

@@ -7,6 +7,7 @@ included. Works on the restricted copy or the warehouse; the value is bound as a
 
 from __future__ import annotations
 
+import itertools
 import re
 
 import duckdb
@@ -61,25 +62,32 @@ def find_by_name(con: duckdb.DuckDBPyConnection, name: str, postcode: str, regio
     words = _formal_words(str(name).replace(",", " "))
     if not words:
         return []
-    # a name typed as one word, its family and given names not spaced ('山田太郎', as Japanese and Chinese write it)
-    joined = _joined(name) if len(words) == 1 else None
+    joined = _joined(name)
     typed = str(postcode).strip()
     read = {normalise_postcode(typed, country)[0] for country in ([region] if region else customer_countries(con))}
     rows = con.execute(f"SELECT customer_id, first_name, last_name FROM marts.customer_360 WHERE list_contains("
                        f"(SELECT list({compared_postcode_sql('p')}) FROM unnest(?) AS t(p)), "
                        f"{compared_postcode_sql('postcode')})", [sorted({typed} | read - {None})]).fetchall()
-    # the surviving 'Jürgen Weiß' is found as typed on a keyboard without umlauts too: 'Jurgen' or 'Juergen Weiss'
-    letters = letter_spellings()
     return sorted(cid for cid, first, last in rows
                   if any(words in (_formal_words(f"{given} {family}"), _formal_words(family))
-                         or joined is not None and joined in (_joined(family + given), _joined(given + family))
-                         for given, family in ((first or "", last or ""),
-                                               (spelled(first or "", letters), spelled(last or "", letters)))))
+                         or joined is not None and joined in (_joined(family + given), _joined(given + family),
+                                                              _joined(family))
+                         for given in _spellings(first or "") for family in _spellings(last or "")))
+
+
+def _spellings(name: str) -> set[str]:
+    """`name` with each word as written and as a keyboard without its letters spells it: the surviving 'Jürgen Weiß'
+    is found as 'Jurgen' or 'Juergen Weiss', and 'Søren Jørgensen' as 'Soren Joergensen' (one word of each way: it
+    found no one until the sixteenth session)."""
+    letters = letter_spellings()
+    return {" ".join(words) for words in itertools.product(*({w, spelled(w, letters)} for w in name.split(" ")))}
 
 
 def _joined(name: str) -> str | None:
-    """A name's match form without its spaces: None for no name (no two empty names match)."""
-    return match_form(name).replace(" ", "") or None
+    """A name's match form without its spaces, so that a name is found however its words were cut: '山田太郎' typed as
+    one word, Italian 'Deluca' or 'DAngelo' for the surviving 'De Luca', 'D'Angelo' (they found no one until the
+    sixteenth session). None for no name (no two empty names match)."""
+    return (match_form(name) or "").replace(" ", "") or None
 
 
 def _formal_words(name: str) -> list[str]:

@@ -231,12 +231,36 @@ def _country_names() -> dict[str, str]:
     for part in pycountry.subdivisions:
         if part.type in ("Country", "Nation", "Province") and part.country_code == "GB":
             names.setdefault(match_form(part.name.split(" [")[0]), set()).add("GB")
-    return {form: regions.pop() for form, regions in names.items() if len(regions) == 1} | _COUNTRIES
+    return {form: regions.pop() for form, regions in (names | _translated_names(names)).items()
+            if len(regions) == 1} | _COUNTRIES
+
+
+def _translated_names(known: dict[str, set[str]]) -> dict[str, set[str]]:
+    """ISO 3166's names in the ~160 languages of pycountry's translations (Debian's iso-codes), newer than
+    libphonenumber's, where they are no name `known` already (a translation never overrides nor makes ambiguous a
+    name read before: one locale's 'Mexico' or 'Niger' for another country). Czech 'Česko', German 'Tschechien',
+    Polish 'Czechy', 'Slovensko', 'Srbija', 'Crna Gora' named no country until the sixteenth session: a Czech customer
+    of a Polish CRM had a Polish postcode, '110 00' read '11-000', published."""
+    import gettext
+    import os
+
+    import pycountry
+
+    translations = [gettext.translation("iso3166-1", pycountry.LOCALES_DIR, languages=[language], fallback=True)
+                    for language in sorted(os.listdir(pycountry.LOCALES_DIR))]
+    names: dict[str, set[str]] = {}
+    for country in pycountry.countries:
+        if country.alpha_2 in phonenumbers.SUPPORTED_REGIONS:
+            written = [n for n in (getattr(country, k, None) for k in ("name", "official_name", "common_name")) if n]
+            for name in {t.gettext(n) for t in translations for n in written}:
+                if (norm := match_form(name)) and norm not in known:
+                    names.setdefault(norm, set()).add(country.alpha_2)
+    return names
 
 
 def country_code(value: object) -> str | None:
     """The ISO 3166 code of a country's code or name in any language ('PL', 'Polska', 'Türkiye', '日本'); None when
-    the value is empty or names no country libphonenumber knows ('Rzeczpospolita Polska': the caller decides)."""
+    the value is empty or names no country libphonenumber or pycountry knows ('Europe': the caller decides)."""
     norm = match_form(value)
     if norm is None or norm in _COUNTRIES:
         return None if norm is None else _COUNTRIES[norm]

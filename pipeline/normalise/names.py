@@ -93,38 +93,52 @@ def match_form(value: object) -> str | None:
 _WORD = re.compile(r"[^\W\d_][^\W\d_\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]*")
 
 
-def _capitalised(match: re.Match, given: bool = False) -> str:
+def _capitalised(match: re.Match, dotted: bool = False, given: bool = False) -> str:
     # Turkish capital İ lowers to 'i' and a combining dot in Python ('İSMAİL' was 'İSmai̇L': the dot ended the
     # word); dotted, it is the 'i' of the same name written in lower case. A capital first letter is kept as written.
+    # `dotted`: the record's language cases i with a dot and ı without (DOTLESS_I_COUNTRIES): 'IŞIK' is 'Işık'.
     word = match[0]
     if word.lower() in ("ii", "iii", "iv"):  # a generational suffix ('James Brown III' displayed 'Brown Iii')
         return word.upper()
     # 'MCCARTHY', 'mcdonald' (a CRM in capitals) were 'Mccarthy'; a given name is not a patronymic ('MCIHAEL', a
     # typed Michael, was 'McIhael'; 'MCKENZIE' is 'Mckenzie' as a first name)
     if not given and len(word) > 3 and word[:2].lower() == "mc":
-        return "Mc" + _capitalised(re.match(r".+", word[2:]))
-    head = word[0] if word[0].isupper() else word[0].capitalize()
-    return head + word[1:].replace("İ", "i").lower()
+        return "Mc" + _capitalised(re.match(r".+", word[2:]), dotted)
+    head = word[0] if word[0].isupper() else "İ" if dotted and word[0] == "i" else word[0].capitalize()
+    return head + (word[1:].replace("I", "ı") if dotted else word[1:]).replace("İ", "i").lower()
 
 
-def display_form(value: object, given: bool = False) -> str | None:
+# Countries whose language cases i with a dot and ı without (Turkish, Azerbaijani): their capital I lowers to ı and
+# their i capitalises to İ. Python's casing follows no language: a Turkish CRM's 'IŞIK' was displayed 'Işik' and a
+# lower-case 'istanbul' 'Istanbul', another word there (sixteenth session).
+DOTLESS_I_COUNTRIES = frozenset({"TR", "AZ"})
+
+
+def casing(country: object) -> str:
+    """The casing rules of a record's country for display_form: 'dotted' where i and ı are two letters, else ''."""
+    return "dotted" if country in DOTLESS_I_COUNTRIES else ""
+
+
+def display_form(value: object, rules: str = "", given: bool = False) -> str | None:
     """Capitalised words with accents kept: 'DUPONT' -> 'Dupont', 'jean-pierre' -> 'Jean-Pierre', 'İSMAİL' ->
-    'İsmail'; `given` for a first name (no 'Mc' prefix read in it). Composed (NFC): a name typed on a system that decomposes accents ('NguyễN', two marks ending the word,
+    'İsmail'; under `rules` 'dotted' (casing: a Turkish or Azerbaijani record) 'IŞIK' -> 'Işık', 'istanbul' ->
+    'İstanbul'; `given` for a first name (no 'Mc' prefix read in it). Composed (NFC): a name typed on a system that decomposes accents ('NguyễN', two marks ending the word,
     until 2026-11-28) reads and compares as the same name typed elsewhere."""
     text = clean(value)
     if text is None:
         return None
     text = unicodedata.normalize("NFC", text)
+    dotted = rules == "dotted"
     if text.lower() != text != text.upper():  # written in both cases: the writer's capitals say something
-        return _WORD.sub(lambda m: _capitalised_as_written(m, given), text)
-    return _WORD.sub(lambda m: _capitalised(m, given), text)
+        return _WORD.sub(lambda m: _capitalised_as_written(m, dotted, given), text)
+    return _WORD.sub(lambda m: _capitalised(m, dotted, given), text)
 
 
 # The small words of a place's name ('Frankfurt am Main', 'Boulogne-sur-Mer': displayed 'Am', 'Sur' until then).
 _PLACE_LINKS = {"am", "im", "ob", "bei", "auf", "sur", "sous", "lès", "les", "upon"}
 
 
-def _capitalised_as_written(match: re.Match, given: bool) -> str:
+def _capitalised_as_written(match: re.Match, dotted: bool = False, given: bool = False) -> str:
     # A name its system wrote in both cases keeps a particle in lower case and capitals inside a word ('von Bülow',
     # 'McDonald', 'DiCaprio': displayed 'Von Bülow', 'Mcdonald' until the fourteenth session); a word in capitals or
     # in lower case alone ('Jean DUPONT', 'müller') is capitalised as any other, and so is a word whose capital comes
@@ -133,7 +147,7 @@ def _capitalised_as_written(match: re.Match, given: bool) -> str:
     if word in _PARTICLES or f"{word}'" in _PARTICLES or word in _TRAILING_PARTICLES or word in _PLACE_LINKS or (
             word[0].isupper() and any(a.islower() and b.isupper() for a, b in zip(word, word[1:], strict=False))):
         return word
-    return _capitalised(match, given)
+    return _capitalised(match, dotted, given)
 
 
 @lru_cache(maxsize=4)

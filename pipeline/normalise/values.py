@@ -176,11 +176,11 @@ def parse_birth_dates(values: list[str], formats: tuple[str, ...], today: date) 
     return [(decided[v], None) if v in decided else parse_birth_date(v, formats, today) for v in values]
 
 
-_NUMBER_MARKS = re.compile(r"[\s\u00a0\u202f'’€$£¥₹₽₺₩]")  # thousands separators and currency signs, dropped
+_NUMBER_MARKS = re.compile(r"[\s\u00a0\u202f'’€$£¥₹₽₺₩₴]")  # thousands separators and currency signs, dropped
 # The currency each sign writes. `$` and `¥` write several: the source's declared currency when it is one of them
 # (a Canadian shop's `$12`), else the first, the most traded.
 _SIGNS = {"€": ("EUR",), "£": ("GBP",), "$": ("USD", "CAD", "AUD", "NZD", "HKD", "SGD", "MXN"), "¥": ("JPY", "CNY"),
-          "₹": ("INR",), "₽": ("RUB",), "₺": ("TRY",), "₩": ("KRW",)}
+          "₹": ("INR",), "₽": ("RUB",), "₺": ("TRY",), "₩": ("KRW",), "₴": ("UAH",)}
 # A dollar's country before its sign (`US$`, `C$`, `HK$`): that dollar, whatever the declared currency.
 _DOLLARS = re.compile(r"(?<![A-Za-z])(US|CA|C|AU|A|NZ|HK|SG|S|MX)\$")
 _DOLLAR_CODES = {"US": "USD", "CA": "CAD", "C": "CAD", "AU": "AUD", "A": "AUD", "NZ": "NZD", "HK": "HKD",
@@ -197,13 +197,23 @@ _CURRENCY_WORDS = {code.lower(): (code,) for code in (
         (("pound", "pounds"), ("GBP",)), (("yen",), ("JPY",)), (("yuan",), ("CNY",)), (("zloty", "zlotys"), ("PLN",)),
         (("krona", "kronor"), ("SEK",)), (("krone", "kroner"), ("NOK", "DKK")), (("kr",), ("SEK", "NOK", "DKK")))
     for name in names}
-# A word before or after the amount (the spaces are dropped by then): a currency when _currency_of says so.
-_CURRENCY_CODE = re.compile(r"^[A-Za-z]{2,7}(?=[-+(\d.,])|(?<=[\d.,)-])[A-Za-z]{2,7}$")
+# The local symbols of Europe's currencies that write a word, as CLDR gives them and their shops write them (case as
+# written: `ft` is a foot): `99,90 zł`, `1 234 Kč`, `12 345 Ft`, `1.234,56 TL` were field issues, each order's amount
+# lost, until the sixteenth session. `kr` is among the names above.
+_LOCAL_SYMBOLS = {"zł": "PLN", "ZŁ": "PLN", "zl": "PLN", "Kč": "CZK", "KČ": "CZK", "Ft": "HUF", "TL": "TRY",
+                  "lei": "RON", "Lei": "RON", "din": "RSD", "дин": "RSD", "ден": "MKD"}
+# A word before or after the amount (the spaces are dropped by then), its abbreviation's dot with it (Danish `kr.`):
+# a currency when _currency_of says so.
+_CURRENCY_CODE = re.compile(r"^[^\W\d_]{2,7}\.?(?=[-+(\d.,])|(?<=[\d.,)-])[^\W\d_]{2,7}\.?$")
+# A price in whole units, its decimals a dash (`299,-`, `12.–`: Nordic, German, Swiss and Czech price tags and tills):
+# read as `299,00`. It was a refund of 299 (accounting's minus after the number, _signed), taken off the revenue.
+_WHOLE_UNITS = re.compile(r"(?<=\d)([.,])[-–—]{1,2}(?=[^\W\d_]*$)")
 
 
 def _currency_of(word: str, declared: str | None) -> str | None:
     """The ISO code a currency's code, name or sign writes (see _CURRENCY_WORDS, _SIGNS), None for any other word."""
-    codes = (word,) if len(word) == 3 and word.isupper() else _SIGNS.get(word) or _CURRENCY_WORDS.get(word.lower())
+    codes = (word,) if len(word) == 3 and word.isupper() else _SIGNS.get(word) or (
+        (_LOCAL_SYMBOLS[word],) if word in _LOCAL_SYMBOLS else _CURRENCY_WORDS.get(word.lower()))
     if not codes:
         return None
     return declared if declared in codes else codes[0]
@@ -255,11 +265,11 @@ def parse_money(value: object, decimal: str = ".", declared: str | None = None) 
     found = {_DOLLAR_CODES[m] for m in _DOLLARS.findall(text)}
     text = _DOLLARS.sub("", text)
     found |= {_currency_of(sign, declared) for sign in _SIGNS if sign in text}
-    text = _NUMBER_MARKS.sub("", text)
+    text = _WHOLE_UNITS.sub(r"\g<1>00", _NUMBER_MARKS.sub("", text))
     number = _number(text, decimal)
     if number is None:  # a currency's code or an accounting sign around it, read only where the plain number is not
         def word(match: re.Match) -> str:
-            code = _currency_of(match[0], declared)
+            code = _currency_of(match[0].rstrip("."), declared)
             if code:
                 found.add(code)
             return "" if code else match[0]
