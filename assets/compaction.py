@@ -17,13 +17,13 @@ from pipeline.compaction import compact, pending
           pool=WAREHOUSE_POOL)
 @values_left_out
 def warehouse_compaction(duckdb: DuckDBResource, settings: RunSettings) -> dg.MaterializeResult:
-    """The warehouse copied into a fresh file and swapped in on the run of an erasure, and within C360_COMPACTION_DAYS
-    of another purge (retention, a source's deletion): the purged values leave the file's free blocks, and every
-    backup taken from then on."""
+    """The warehouse copied into a fresh file and swapped in within C360_COMPACTION_DAYS of a purge (erasure,
+    retention, a source's deletion): the purged values leave the file's free blocks, and every backup taken from then
+    on."""
     days = {"compaction_days": settings.compaction_days}
     done = compact(settings.warehouse, duckdb.get_connection, getattr(duckdb, "released", nullcontext),
                    settings.compaction_days)
-    if done is None:  # nothing purged, or only retention's (or a source's deletions) for fewer days than allowed
+    if done is None:  # nothing purged, or purged fewer days ago than allowed
         with duckdb.get_connection() as con:
             return dg.MaterializeResult(metadata={**days, "compacted": False, "purges_waiting": pending(con)})
     return dg.MaterializeResult(metadata={**days, "compacted": True, "purges_compacted": done.requests,

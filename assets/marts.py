@@ -244,9 +244,8 @@ def erasure_purge(context: dg.AssetExecutionContext, duckdb: DuckDBResource,
         scrubbed = sum(n for t, n in counts.items() if t not in IDENTIFIER_COUNTS)
         with transaction(con):  # every table built from the changed customers is up to date: the next run starts here
             commit_fingerprints(con)
-            # An erasure request took effect on this run (the officer's act, a few a week): its bytes leave the file
-            # now. A record of someone erased before, re-delivered by a source that still holds it (every day, from a
-            # full export), waits with retention's purges: compacting for it would rewrite the file every night.
+            # Whether an erasure request took effect on this run (recorded with the request; every purge's freed
+            # bytes leave the file within C360_COMPACTION_DAYS, pipeline/compaction.py).
             erased = table_exists(con, ERASURE_MATCHES) and scalar(
                 con, f"SELECT count(*) FROM {ERASURE_MATCHES} WHERE matched_run = ?", [context.run_id])
             # the freed blocks still hold what was scrubbed: privacy/warehouse_compaction rewrites the file

@@ -7,10 +7,12 @@ person's e-mail, surname and phone in the warehouse's bytes after the purge, in 
 nothing and `CHECKPOINT` only frees blocks (DuckDB 2.0 docs, "Reclaiming space"); the documented way to compact is a
 fresh copy (`COPY FROM DATABASE`), which writes only what the tables hold now.
 
-When: on the run an erasure request takes effect; the values retention or a source's deletion removed, and an erased
-person's record a source delivers again, wait at most `days` (a rewrite costs ~9 CPU s at 1M source records,
-retention purges someone nearly every day, and a full export still holding an erased person re-delivers them every
-night: bench/HISTORY.md).
+When: at most `days` after the purge (C360_COMPACTION_DAYS, default 7; 0: on its run), erasure or not. A rewrite
+costs ~9 CPU s at 1M source records (and the copies are then written whole, ~3.5 more): done on every run an erasure
+took effect, retention purged someone (nearly every day) or a source re-delivered an erased person, it cost more than
+the rest of the incremental day (bench/HISTORY.md, sixteenth session). The values are out of every table and copy
+at once; only the file's freed blocks wait, in an owner-only file. An officer who needs them gone now runs with
+C360_COMPACTION_DAYS=0.
 
 How: the purge asks for it (`request`, the run's rows scrubbed); the compaction copies the database through the run's
 own connection into `<warehouse>.compacting` (owner-only), closes every connection to the warehouse (DuckDB
@@ -54,7 +56,7 @@ class Compacted:
 
 def request(con: duckdb.DuckDBPyConnection, run_id: str, rows_purged: int, erasure: bool, customers: int = 0) -> bool:
     """Ask for a compaction when a purge removed values (`rows_purged` rows scrubbed); `erasure`: an erasure request
-    took effect on the run (compacted on it), else retention or a source's deletion (within `days`, see `due`); `customers`: customers
+    took effect on the run (recorded; every purge is compacted within `days`, see `due`); `customers`: customers
     it purged that the copies held until then. True if asked."""
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {LOG.split('.')[0]}")
     con.execute(f"""CREATE TABLE IF NOT EXISTS {LOG} (run_id VARCHAR, requested_at TIMESTAMP, rows_purged BIGINT,
@@ -89,10 +91,10 @@ def pending(con: duckdb.DuckDBPyConnection) -> int:
 
 
 def due(con: duckdb.DuckDBPyConnection, days: int) -> bool:
-    """A compaction is due: a pending erasure, or a pending purge asked for `days` days ago or more (by the calendar:
-    a nightly run a few seconds earlier than a week ago still counts)."""
+    """A compaction is due: a pending purge asked for `days` days ago or more (by the calendar: a nightly run a few
+    seconds earlier than a week ago still counts)."""
     return bool(pending(con)) and bool(scalar(con, f"SELECT count(*) FROM {LOG} WHERE compacted_at IS NULL "
-                                                   "AND (erasure OR CAST(requested_at AS DATE) <= current_date - ?)",
+                                                   "AND CAST(requested_at AS DATE) <= current_date - ?",
                                               [days]))
 
 

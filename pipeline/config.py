@@ -684,9 +684,9 @@ class Settings:
     # C360_ALERT_WEBHOOK: where a failed run's alert is posted (pipeline/alerts.py); "" = alerts.log only. A secret
     # (a Slack or Teams webhook's URL is its credential): never printed.
     alert_webhook: str = field(default="", repr=False)
-    # The warehouse file is rewritten on the run of an erasure (pipeline/compaction.py); the values another purge removed
-    # (retention, a source's deletion) leave its bytes at the latest this many days after (C360_COMPACTION_DAYS; 0: on
-    # their run too): a rewrite costs ~9 CPU s at 1M source records, and retention purges someone nearly every day.
+    # The values a purge removed (erasure, retention, a source's deletion) leave the warehouse file's freed blocks at
+    # the latest this many days after (pipeline/compaction.py; C360_COMPACTION_DAYS; 0: on their run): a rewrite costs
+    # ~9 CPU s at 1M source records, and some purge happens nearly every night.
     compaction_days: int = 7
 
     def __post_init__(self) -> None:

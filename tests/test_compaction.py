@@ -96,10 +96,15 @@ def test_a_purged_person_leaves_the_bytes_of_the_warehouse_and_the_copies(tmp_pa
     assert _run(raw, warehouse) == 0
     assert _one(warehouse, "SELECT count(*) FROM golden.purge_log p JOIN marts.customer_xref x USING (customer_id) "
                            "WHERE x.source_record_id = 'A09999001' AND p.reason = 'erased'")[0] == 1
+    # out of every table at once; the freed blocks wait like any purge's (said), unless the officer asks for now
+    assert _compaction("compacted", "purges_waiting") == {"compacted": False, "purges_waiting": 1}
+    assert _one(warehouse, "SELECT erasure FROM identity.warehouse_compactions WHERE compacted_at IS NULL")[0] is True
+    monkeypatch.setenv("C360_COMPACTION_DAYS", "0")
+    assert _run(raw, warehouse) == 0
     # Until 2026-11-29 the freed blocks of the warehouse (and of the restricted copy, merged from the previous one)
     # held them after the purge, in no cell.
     assert _held(folder, ERASED_VALUES + EXPIRED_VALUES) == {}
-    # an erasure is compacted on its run; the same warehouse for the erasure guard, owner-only; sizes and seconds
+    # compacted; the same warehouse for the erasure guard, owner-only; sizes and seconds
     compacted = _compaction("compacted", "bytes_before", "bytes_after", "seconds")
     assert compacted["compacted"] is True and compacted["bytes_after"] > 0 and compacted["seconds"] >= 0, compacted
     assert _one(warehouse, "SELECT warehouse_id FROM identity.warehouse_identity")[0] == warehouse_id
@@ -112,7 +117,7 @@ def test_a_purged_person_leaves_the_bytes_of_the_warehouse_and_the_copies(tmp_pa
     assert _held(folder, ERASED_VALUES + EXPIRED_VALUES) == {}
 
 
-def test_an_erasure_is_compacted_at_once_another_purge_within_the_days_allowed(tmp_path):
+def test_a_purge_erasure_or_not_is_compacted_within_the_days_allowed(tmp_path):
     path = tmp_path / "w.duckdb"
 
     @contextmanager
@@ -129,8 +134,8 @@ def test_an_erasure_is_compacted_at_once_another_purge_within_the_days_allowed(t
     assert compact(path, connection, nullcontext, 7) is None  # retention's, a day old: waits
     with connection() as con:
         request(con, "r2", 1, erasure=True)
-        assert due(con, 7)
-    done = compact(path, connection, nullcontext, 7)
+        assert not due(con, 7)  # an erasure's freed blocks wait as well: the values left every table already
+    done = compact(path, connection, nullcontext, 0)
     assert done.requests == 2 and done.bytes_after > 0
     assert b"Quaglierini" not in path.read_bytes() and not path.with_name("w.duckdb.compacting").exists()
     with connection() as con:
