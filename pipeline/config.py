@@ -270,17 +270,24 @@ def _identifiers(where: str, raw) -> dict[str, str | tuple[str, ...]]:
     return {name: _column_spec(where, f"identifiers.{name}", spec) for name, spec in raw.items()}
 
 
+def _person_map(where: str, key: str, raw, keys: tuple[str, ...], maps: str, example: str, person: dict, purpose: str,
+                what: str) -> None:
+    """The checks `more_contacts` and `consent` share: a non-empty mapping of `keys` (`maps`: what to what), on a
+    customer source with a person mapping (`what`: why it needs one)."""
+    if not isinstance(raw, dict) or not raw or set(raw) - set(keys):
+        _fail(where, f"{key} maps {maps}, e.g. {example}")
+    if not person or purpose != "customer":
+        _fail(where, f"{key} needs a 'person' mapping ({what}) and no erasure purpose")
+
+
 def _more_contacts(where: str, raw, person: dict, purpose: str) -> dict[str, tuple[str, ...]]:
     """The `more_contacts` key: {email: [email_pro], phone: [tel_fixe, tel_bureau]}, each column one further value
     (a list under `person.email` is one value, its columns joined by a space)."""
     if raw is None:
         return {}
     example = "{email: [email_pro], phone: [tel_fixe, tel_bureau]}"
-    if not isinstance(raw, dict) or not raw or set(raw) - set(CONTACT_KINDS):
-        _fail(where, f"more_contacts maps {list(CONTACT_KINDS)} to the columns holding further values, e.g. {example}")
-    if not person or purpose != "customer":
-        _fail(where, "more_contacts needs a 'person' mapping (they are a person record's contact points) and no "
-                     "erasure purpose")
+    _person_map(where, "more_contacts", raw, CONTACT_KINDS, f"{list(CONTACT_KINDS)} to the columns holding further "
+                "values", example, person, purpose, "they are a person record's contact points")
     out = {}
     for kind, spec in raw.items():
         columns = [spec] if isinstance(spec, str) else spec
@@ -295,10 +302,8 @@ def _consent(where: str, raw, person: dict, purpose: str) -> dict[str, ConsentCo
     if raw is None:
         return {}
     example = "{email: Accepts Email Marketing, sms: Accepts SMS Marketing, phone: {column: DoNotCall, true_means: opt_out}}"
-    if not isinstance(raw, dict) or not raw or set(raw) - set(CONSENT_CHANNELS):
-        _fail(where, f"consent maps channels {list(CONSENT_CHANNELS)} to the record's consent columns, e.g. {example}")
-    if not person or purpose != "customer":
-        _fail(where, "consent needs a 'person' mapping (it is a person record's consent) and no erasure purpose")
+    _person_map(where, "consent", raw, CONSENT_CHANNELS, f"channels {list(CONSENT_CHANNELS)} to the record's consent "
+                "columns", example, person, purpose, "it is a person record's consent")
     out = {}
     for channel, spec in raw.items():
         spec = {"column": spec} if isinstance(spec, str) else spec
