@@ -11,10 +11,11 @@ log line and returned, never raised (the run has failed already; an alert must n
 from __future__ import annotations
 
 import json
-import os
 import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
+
+from pipeline.private_files import appending
 
 LOG_NAME = "alerts.log"
 TIMEOUT_S = 10
@@ -47,8 +48,7 @@ def send(text: str, warehouse: Path, webhook: str = "") -> str | None:
     at = datetime.now(UTC).replace(tzinfo=None).isoformat(timespec="seconds")
     line = f"{at} {text}" + (f" [{problem}]" if problem else "")
     try:
-        fd = os.open(log_path(warehouse), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        with os.fdopen(fd, "a", encoding="utf-8") as log:
+        with appending(log_path(warehouse)) as log:
             log.write(line + "\n")
     except OSError as error:  # the warehouse's folder is gone or not writable: the run's own error says why
         problem = "; ".join(filter(None, [problem, f"{LOG_NAME} not written ({error.strerror})"]))

@@ -12,7 +12,6 @@ customer (`identity.erasure_registry`, read from the warehouse) but those anothe
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +20,7 @@ import duckdb
 from pipeline import audience_log
 from pipeline.marts.segmentation import SEGMENT_NAMES, tier_names
 from pipeline.normalise.address import country_code
-from pipeline.private_files import memory_db
+from pipeline.private_files import memory_db, replaced_whole
 
 # What each channel needs to reach a person, and nothing more.
 CHANNEL_FIELDS = {
@@ -50,15 +49,12 @@ def _columns(con: duckdb.DuckDBPyConnection, table: str) -> set[str]:
 
 def _write(con: duckdb.DuckDBPyConnection, query: str, params: list, out: Path) -> None:
     """The file, owner-only, swapped in whole: CSV or Parquet by its extension."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
     frame = con.execute(query, params).df()
-    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
-    if out.suffix == ".parquet":
-        frame.to_parquet(tmp, index=False)
-    else:
-        frame.to_csv(tmp, index=False)
-    os.replace(tmp, out)
+    with replaced_whole(out) as tmp:
+        if out.suffix == ".parquet":
+            frame.to_parquet(tmp, index=False)
+        else:
+            frame.to_csv(tmp, index=False)
 
 
 def build_audience(restricted: Path, warehouse: Path | None, channel: str, out: Path,

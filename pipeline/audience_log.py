@@ -12,11 +12,12 @@ history: for each audience the customer was in, the last consent event on that p
 from __future__ import annotations
 
 import csv
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
+
+from pipeline.private_files import appending
 
 LOG_NAME = "audience_log.csv"
 COLUMNS = ["exported_at", "channel", "file", "customer_id", "point_hash"]
@@ -39,8 +40,7 @@ def append(restricted: Path, channel: str, out: Path, rows: list[tuple[str, str 
     path = log_path(restricted)
     new = not path.exists()
     at = datetime.now(UTC).replace(tzinfo=None).isoformat(timespec="seconds")
-    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "w", newline="",
-                   encoding="utf-8") as f:
+    with appending(path, newline="") as f:
         writer = csv.writer(f)
         if new:
             writer.writerow(COLUMNS)

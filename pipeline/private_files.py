@@ -16,6 +16,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 import duckdb
 
@@ -38,6 +39,22 @@ def restrict(*paths: Path) -> None:
     for path in paths:
         if path.exists():
             path.chmod(0o700 if path.is_dir() else 0o600)
+
+
+@contextmanager
+def replaced_whole(out: Path) -> Iterator[Path]:
+    """A temporary owner-only file beside `out` to write, swapped in whole on leaving: a reader, or a crash, sees the
+    old file or the new one, never half of it."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
+    yield tmp
+    os.replace(tmp, out)
+
+
+def appending(path: Path, **text) -> IO[str]:
+    """`path` opened to append text, created owner-only whatever the umask: a log beside the warehouse."""
+    return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "a", encoding="utf-8", **text)
 
 
 def share(path: Path, mode: int = SHARED_MODE) -> None:

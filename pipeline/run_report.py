@@ -7,7 +7,6 @@ with Splink) rendered to inline SVG by vl-convert, so the page needs no network 
 from __future__ import annotations
 
 import html
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +14,8 @@ import altair as alt
 import duckdb
 import pandas as pd
 import vl_convert
+
+from pipeline.private_files import replaced_whole
 
 BINS = 20
 
@@ -148,10 +149,6 @@ def write_report(warehouse: Path, out: Path, threshold: float) -> Path:
             "body{font-family:sans-serif;max-width:760px;margin:2em auto;color:#222}table{border-collapse:collapse}"
             "td,th{padding:2px 8px;text-align:right}</style></head><body><h1>customer360 run report</h1>"
             + "\n".join(sections) + "</body></html>")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(page)
-    os.replace(tmp, out)
+    with replaced_whole(out) as tmp:
+        tmp.write_text(page, encoding="utf-8")
     return out
