@@ -232,7 +232,7 @@ def _lookup(args: argparse.Namespace) -> int:
     import duckdb
 
     from pipeline.audience_log import audiences_of
-    from pipeline.marts.lookup import CARD_SQL, find, needs_postcode
+    from pipeline.marts.lookup import CARD_SQL, find, needs_postcode, present_sections
     from pipeline.normalise.address import country_code
 
     region = country_code(args.country) if args.country else None  # 'UK', 'Ireland': as a record's country is read
@@ -250,13 +250,10 @@ def _lookup(args: argparse.Namespace) -> int:
                 needs_postcode(args.query) else ""
             print(f"no customer found{hint}", file=sys.stderr)
             return 1
-        tables = {r[0] for r in con.execute("SELECT table_schema || '.' || table_name FROM information_schema.tables")
-                  .fetchall()}
+        sections = present_sections(con, CARD_SQL)
         for customer_id in [] if args.export else found:
             print(f"=== customer {customer_id}")
-            for title, sql in CARD_SQL.items():
-                if sql.split(" FROM ")[1].split()[0] not in tables:
-                    continue
+            for title, sql in sections.items():
                 frame = con.execute(sql, [customer_id]).df()
                 if title == "customer":
                     frame = frame.dropna(axis=1).T  # one attribute a line, the empty ones left out
@@ -277,14 +274,13 @@ def _export(args: argparse.Namespace, restricted: Path, found: list[str]) -> int
 
     from pipeline.marts.subject_access import export
 
-    warehouse = restricted.with_name("warehouse.duckdb") if args.warehouse is None else \
-        Path(args.warehouse) if args.warehouse else None
+    warehouse = _warehouse_beside(args, restricted)
     if warehouse is not None and not warehouse.exists():
         print(f"warning: no warehouse at {warehouse}: the staged records are not in the export", file=sys.stderr)
         warehouse = None
     out = Path(args.export)
     try:
-        counts = export(restricted, found, out, warehouse)
+        counts = export(restricted, found[0], out, warehouse)
     except duckdb.IOException as exc:  # a run holds the warehouse (one writer)
         print(f"error: cannot read the warehouse {warehouse} ({exc}): export again once the run is over, or with "
               "--warehouse '' for the restricted copy alone", file=sys.stderr)
@@ -294,14 +290,18 @@ def _export(args: argparse.Namespace, restricted: Path, found: list[str]) -> int
     return 0
 
 
+def _warehouse_beside(args: argparse.Namespace, restricted: Path) -> Path | None:
+    """`--warehouse`: the warehouse beside the restricted copy unless said otherwise; '' for none."""
+    return restricted.with_name("warehouse.duckdb") if args.warehouse is None else \
+        Path(args.warehouse) if args.warehouse else None
+
+
 def _audience(args: argparse.Namespace) -> int:
     from pipeline.audience import build_audience
 
     try:
         restricted = Path(args.restricted)  # the warehouse is beside the restricted copy unless said otherwise
-        warehouse = restricted.with_name("warehouse.duckdb") if args.warehouse is None else \
-            Path(args.warehouse) if args.warehouse else None
-        audience = build_audience(restricted, warehouse,
+        audience = build_audience(restricted, _warehouse_beside(args, restricted),
                                   args.channel, Path(args.out), args.segment, args.tier, args.country)
     except (ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -130,3 +130,11 @@ CARD_SQL = {
                                ORDER BY occurred_at DESC NULLS LAST LIMIT 50""",
     "source records": "SELECT source, source_record_id FROM marts.customer_xref WHERE customer_id = ? ORDER BY ALL",
 }
+
+
+def present_sections(con: duckdb.DuckDBPyConnection, sections: dict[str, str]) -> dict[str, str]:
+    """The sections (title -> one table's SELECT) whose table, the one after FROM, the database holds: a copy built
+    before a table existed lacks it."""
+    tables = {r[0] for r in con.execute("SELECT table_schema || '.' || table_name FROM information_schema.tables "
+                                        "WHERE table_catalog = current_database()").fetchall()}
+    return {title: sql for title, sql in sections.items() if sql.split(" FROM ")[1].split()[0] in tables}

@@ -11,13 +11,14 @@ types (dates ISO 8601, lists as arrays). The file is written owner-only and atom
 from __future__ import annotations
 
 import json
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 
 from pipeline.audience_log import SENT_SQL, log_path
+from pipeline.marts.lookup import present_sections
+from pipeline.private_files import replaced_whole
 
 RESTRICTED_SECTIONS = {
     "customer": "SELECT * FROM marts.customer_360 WHERE customer_id = $id",
@@ -50,46 +51,25 @@ def _section(con: duckdb.DuckDBPyConnection, sql: str, params: dict | list | Non
     return json.loads(text)
 
 
-def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
-    return {r[0] for r in con.execute("SELECT table_schema || '.' || table_name FROM information_schema.tables "
-                                      "WHERE table_catalog = current_database()").fetchall()}
-
-
-def export(restricted: Path, customer_ids: list[str], out: Path, warehouse: Path | None) -> dict[str, int]:
-    """Write the customers' data to `out` (JSON, owner-only); rows per section, summed over the customers."""
-    customers, counts = [], {}
+def export(restricted: Path, customer_id: str, out: Path, warehouse: Path | None) -> dict[str, int]:
+    """Write the customer's data to `out` (JSON, owner-only); rows per section."""
     with duckdb.connect(str(restricted), read_only=True) as con:
-        present = _tables(con)
-        for customer_id in customer_ids:
-            held = {name: _section(con, sql, {"id": customer_id}) for name, sql in RESTRICTED_SECTIONS.items()
-                    if sql.split(" FROM ")[1].split()[0] in present}
-            if log_path(restricted).exists():
-                held["audiences_sent"] = _section(con, SENT_SQL, [str(log_path(restricted)), customer_id, customer_id])
-            customers.append({"customer_id": customer_id, **held})
+        held = {name: _section(con, sql, {"id": customer_id}) for name, sql in present_sections(con, RESTRICTED_SECTIONS).items()}
+        if log_path(restricted).exists():
+            held["audiences_sent"] = _section(con, SENT_SQL, [str(log_path(restricted)), customer_id, customer_id])
     if warehouse is not None:
         with duckdb.connect(str(warehouse), read_only=True) as con:
-            present = _tables(con)
-            for held in customers:
-                con.execute("CREATE OR REPLACE TEMP TABLE _subject_records (source VARCHAR, source_record_id VARCHAR)")
-                con.executemany("INSERT INTO _subject_records VALUES (?, ?)",
-                                [(r["source"], r["source_record_id"]) for r in held.get("source_records", [])])
-                emails = {v.lower() for p in held.get("contact_points", []) if p["kind"] == "email"
-                          for v in p.get("variants") or [p["contact_point"]] if v}
-                con.execute("CREATE OR REPLACE TEMP TABLE _subject_emails (email VARCHAR)")
-                con.executemany("INSERT INTO _subject_emails VALUES (?)", [(e,) for e in sorted(emails)])
-                for name, sql in WAREHOUSE_SECTIONS.items():
-                    tables = {t for t in present if t in sql}
-                    if tables:
-                        held[name] = _section(con, sql)
-    for held in customers:
-        for name, rows in held.items():
-            if isinstance(rows, list):
-                counts[name] = counts.get(name, 0) + len(rows)
-    document = {"exported_at": datetime.now(UTC).isoformat(timespec="seconds"), "customers": customers,
+            con.execute("CREATE TEMP TABLE _subject_records (source VARCHAR, source_record_id VARCHAR)")
+            con.executemany("INSERT INTO _subject_records VALUES (?, ?)",
+                            [(r["source"], r["source_record_id"]) for r in held.get("source_records", [])])
+            emails = {v.lower() for p in held.get("contact_points", []) if p["kind"] == "email"
+                      for v in p.get("variants") or [p["contact_point"]] if v}
+            con.execute("CREATE TEMP TABLE _subject_emails (email VARCHAR)")
+            con.executemany("INSERT INTO _subject_emails VALUES (?)", [(e,) for e in sorted(emails)])
+            held |= {name: _section(con, sql) for name, sql in present_sections(con, WAREHOUSE_SECTIONS).items()}
+    document = {"exported_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                "customers": [{"customer_id": customer_id, **held}],
                 "warehouse_read": warehouse is not None, "not_included": list(NOT_INCLUDED)}
-    tmp = out.with_name(out.name + ".tmp")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as f:
-        json.dump(document, f, ensure_ascii=False, indent=1)
-    os.replace(tmp, out)
-    return counts
+    with replaced_whole(out) as tmp:
+        tmp.write_text(json.dumps(document, ensure_ascii=False, indent=1), encoding="utf-8")
+    return {name: len(rows) for name, rows in held.items()}
