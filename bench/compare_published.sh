@@ -33,7 +33,8 @@ rm -rf "${OUT:?}/before" "${OUT:?}/after" "${OUT:?}/parked"
 last=$(find "$OUT/raw" -mindepth 2 -maxdepth 2 -type d -name '????-??-??' -printf '%f\n' | sort -u | tail -1)
 for d in "$OUT"/raw/*/"$last"; do mkdir -p "$OUT/parked/$(basename "$(dirname "$d")")"; mv "$d" "$OUT/parked/$(basename "$(dirname "$d")")/"; done
 run before; run after
-echo "day one:"; compare
+echo "day one:"; status=0; compare || status=$?  # day two is still compared: its own differences count
 for d in "$OUT"/parked/*/"$last"; do mv "$d" "$OUT/raw/$(basename "$(dirname "$d")")/"; done
 run before; run after
-echo "day two ($last, incremental):"; compare
+echo "day two ($last, incremental):"; compare || status=$?
+exit "$status"
