@@ -48,7 +48,7 @@ def _run(args: argparse.Namespace) -> int:
     import duckdb
 
     from assets import runner
-    from assets.alerting import CLI_TAG, alert
+    from assets.alerting import CLI_TAG, alert, run_failures
     from pipeline.config import FolderTaken, Settings
     from pipeline.report import layer_counts_of, run_summary
     from pipeline.run_lock import WarehouseBusy
@@ -113,14 +113,11 @@ def _run(args: argparse.Namespace) -> int:
                 print(f"check FAILED {data.asset_key.to_user_string()} {data.check_name}"
                       f"{f' (drop day {day})' if day else ''}: {data.description}", file=sys.stderr)
     if not all(r.success for r in results):
-        failed = [e.step_key for e in events if e.is_step_failure]
-        blocked = [e.asset_check_evaluation_data.check_name for e in events
-                   if e.event_type_value == "ASSET_CHECK_EVALUATION" and not e.asset_check_evaluation_data.passed
-                   and e.asset_check_evaluation_data.blocking]
+        failed = [name for name, _ in run_failures(events)]  # the alert's list: failed steps, blocking checks
         # Say what is true of the published copies: compare them with what they were before the run.
         unchanged = _fingerprints(settings) == published
         copies = "published copies left as they were" if unchanged else "published copies WERE REPLACED by this run"
-        print(f"run FAILED at: {', '.join(failed + blocked) or 'see the Dagster log above'}; {copies}",
+        print(f"run FAILED at: {', '.join(failed) or 'see the Dagster log above'}; {copies}",
               file=sys.stderr)
         failed_run = next(r for r in results if not r.success)
         if problem := alert(settings, failed_run.dagster_run, failed_run.all_events, copies):
