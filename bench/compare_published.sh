@@ -32,6 +32,8 @@ fi
 rm -rf "${OUT:?}/before" "${OUT:?}/after" "${OUT:?}/parked"
 last=$(find "$OUT/raw" -mindepth 2 -maxdepth 2 -type d -name '????-??-??' -printf '%f\n' | sort -u | tail -1)
 for d in "$OUT"/raw/*/"$last"; do mkdir -p "$OUT/parked/$(basename "$(dirname "$d")")"; mv "$d" "$OUT/parked/$(basename "$(dirname "$d")")/"; done
+# a run that fails (set -e) must not leave the raw folder without its last day: put parked folders back on exit
+trap 'for d in "$OUT"/parked/*/"$last"; do [ -d "$d" ] && mv "$d" "$OUT/raw/$(basename "$(dirname "$d")")/"; done' EXIT
 run before; run after
 echo "day one:"; status=0; compare || status=$?  # day two is still compared: its own differences count
 for d in "$OUT"/parked/*/"$last"; do mv "$d" "$OUT/raw/$(basename "$(dirname "$d")")/"; done
