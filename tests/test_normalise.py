@@ -322,6 +322,9 @@ def test_a_postcode_outside_france_drops_full_width_forms_and_postal_marks():
     ("123 45", "SE", "12345"), ("00950", "PL", "00-950"), ("01310100", "BR", "01310-100"),
     ("123456789", "US", "12345-6789"), ("2134", "US", "02134"),  # a ZIP code read as a number lost its zero
     ("CH-8001", "CH", "8001"), ("1073", "LV", "LV-1073"), ("999077", "HK", "999077"),  # no pattern on record
+    # the old postal prefix as a three-letter or retired sign (Finland's `SF` until 1993): no postcode until 2026-11-29
+    ("FIN-00100", "FI", "00100"), ("SF-00100", "FI", "00100"), ("EST-10111", "EE", "10111"),
+    ("RUS-101000", "RU", "101000"), ("FIN-00100", "SE", None),
     ("N/A", "GB", None), ("unknown", "DE", None), ("123", "DE", None),  # not a postcode there: a field issue
 ])
 def test_a_postcode_outside_france_is_read_by_its_country_s_pattern(written, country, expected):

@@ -37,7 +37,8 @@ _COUNTRIES = {region.lower(): region for region in phonenumbers.SUPPORTED_REGION
 # in a country column (`D`, `A`, `FL`) and before a postcode (`D-80331`, `A-1010`, the old European postal prefix).
 # `A` was read as the source's country (an Austrian customer made German: phone and postcode invalid).
 VEHICLE_SIGNS = {"a": "AT", "b": "BE", "d": "DE", "e": "ES", "f": "FR", "h": "HU", "i": "IT", "l": "LU", "m": "MT",
-                 "n": "NO", "p": "PT", "s": "SE", "v": "VA", "fl": "LI", "rsm": "SM", "slo": "SI", "gbz": "GI"}
+                 "n": "NO", "p": "PT", "s": "SE", "v": "VA", "fl": "LI", "rsm": "SM", "slo": "SI", "gbz": "GI",
+                 "sf": "FI"}  # Finland's sign until 1993, still in old address books (`SF-00100`)
 _COUNTRIES |= VEHICLE_SIGNS
 _CITY_WORDS = {"st": "saint", "ste": "sainte"}
 
@@ -133,6 +134,14 @@ def _postcode_rules(country: str) -> tuple[re.Pattern, dict[str, str]] | None:
     return re.compile(rules["zip"], re.IGNORECASE), spacing
 
 
+@lru_cache(maxsize=None)
+def _alpha_3(country: str) -> str:
+    import pycountry  # ~40 ms once, only for a postcode written behind three letters
+
+    found = pycountry.countries.get(alpha_2=country.upper())
+    return found.alpha_3 if found else country.upper()
+
+
 def _together(code: str) -> str:
     return re.sub(r"[\s-]", "", code)
 
@@ -160,6 +169,9 @@ def _foreign_postcode(text: str, country: str) -> tuple[str | None, bool]:
         return code or None, bool(code)
     pattern, spacing = rules
     signs = [country.upper()] + [sign.upper() for sign, region in VEHICLE_SIGNS.items() if region == country]
+    if re.match(r"[A-Z]{3}(?:[\s-]|\d)", code):  # a three-letter sign in front: the ISO one (`FIN-00100`, `EST-10111`)
+        signs.append(_alpha_3(country))
+    signs.sort(key=len, reverse=True)  # `FIN-00100` is not `FI` before `N-00100`
     prefixed = re.fullmatch(rf"(?:{'|'.join(map(re.escape, signs))})[\s-]?(.+)", code)
     for written in (code, *([prefixed[1]] if prefixed else [])):
         together = _together(written)
