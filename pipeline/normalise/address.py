@@ -14,7 +14,7 @@ import csv
 import re
 import unicodedata
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import phonenumbers
@@ -134,7 +134,7 @@ def _postcode_rules(country: str) -> tuple[re.Pattern, dict[str, str]] | None:
     return re.compile(rules["zip"], re.IGNORECASE), spacing
 
 
-@lru_cache(maxsize=None)
+@cache
 def _alpha_3(country: str) -> str:
     import pycountry  # ~40 ms once, only for a postcode written behind three letters
 
