@@ -35,6 +35,7 @@ from pipeline.staging import (
     FIELD_ISSUE_TYPES,
     PERSON_TYPES,
     QUARANTINE_TYPES,
+    RESTATED,
     RETIRED_REASONS,
     SUPERSEDED_BY,
     Staged,
@@ -113,7 +114,8 @@ def fingerprint(source: Source) -> str:
     # a consent source restages once to read the flags it quarantined until the fifteenth session (`Y`, `Opted In`)
     # (and, since the sixteenth, the person records it quarantined for a consent cell saying none: `pending`, empty);
     # its own consent columns (`consent:`) when it maps some
-    consent = "|consent_words=3" if source.activity_type == "consent" else ""
+    # (and, since the seventeenth, a bounced e-mail's mark: `cleaned`)
+    consent = "|consent_words=4" if source.activity_type == "consent" or source.consent else ""
     consent += f"|consent={sorted(source.consent.items())}" if source.consent else ""
     return hashlib.sha256(f"{source!r}|{NORMALISATION_VERSION}{deleted}{delivery}{order}{sheet}{contacts}{marks}"
                           f"{fixed}{consent}".encode()).hexdigest()[:16]
@@ -133,6 +135,8 @@ def _create_tables(con: duckdb.DuckDBPyConnection, fresh: bool) -> None:
     con.execute("ALTER TABLE staging.staged_files ADD COLUMN IF NOT EXISTS validated BOOLEAN DEFAULT false")
     # An amount's currency (kept since 2026-11-29): every source is restaged then, its Source having a new field.
     con.execute("ALTER TABLE staging.activities ADD COLUMN IF NOT EXISTS currency VARCHAR")
+    # A bounced e-mail's mark (since the seventeenth session of 2026-11-29; consent sources restage to set it).
+    con.execute("ALTER TABLE staging.person_records ADD COLUMN IF NOT EXISTS email_bounced_at TIMESTAMP")
 
 
 def _insert(con: duckdb.DuckDBPyConnection, staged: Staged) -> None:
@@ -158,6 +162,29 @@ def staged_ids(staged: Staged) -> pd.DataFrame:
         ids.append(staged.quarantine.loc[staged.quarantine["reason"].eq(DELETED_REASON), "source_record_id"])
     return pd.concat(ids, ignore_index=True).drop_duplicates().to_frame() if ids else \
         pd.DataFrame({"source_record_id": []}, dtype=object)
+
+
+def _carry_statements(con: duckdb.DuckDBPyConnection, source: Source, staged: Staged, files: list[str]) -> None:
+    """An undated consent statement (a contact export's `consent:` column, an undated consent row) its record's
+    version staged before (an earlier run's file) made alike keeps that version's date: the day it was first stated,
+    not each re-delivery's (staging._stated_since does the same within the files staged together)."""
+    events = staged.activities
+    if events is None or RESTATED not in events or not events[RESTATED].eq(True).any():
+        return
+    restated = events.loc[events[RESTATED].eq(True), ["source_record_id", "consent_channel", "consent_action",
+                                                      "_file", "_line"]]
+    with registered(con, _restated=restated, _new=pd.DataFrame({"file": files})):
+        con.execute("""
+        UPDATE staging.activities a SET occurred_at = e.occurred_at
+        FROM (SELECT r._file, r._line, r.consent_channel, r.consent_action, min(o.occurred_at) AS occurred_at
+              FROM _restated r JOIN staging.activities o
+                ON o.source = $source AND o.activity_type = 'consent' AND o.source_record_id = r.source_record_id
+               AND o.consent_channel = r.consent_channel AND o.consent_action = r.consent_action
+              WHERE o._file NOT IN (SELECT file FROM _new)
+              GROUP BY ALL) e
+        WHERE a.source = $source AND a.activity_type = 'consent' AND a._file = e._file AND a._line = e._line
+          AND a.consent_channel = e.consent_channel AND a.consent_action = e.consent_action
+          AND e.occurred_at < a.occurred_at""", {"source": source.name})
 
 
 def _supersede(con: duckdb.DuckDBPyConnection, source: Source, fresh: pd.DataFrame,
@@ -387,6 +414,8 @@ def _stage_files(con: duckdb.DuckDBPyConnection, source: Source, full: bool, fil
                                      partial(raw_rows, con, source), renamed)
         insert(con, staged_rows)
         rows, ids = len(raw), staged_ids(staged_rows)
+        if not full:
+            _carry_statements(con, source, staged_rows, files)
     if not full:
         _supersede(con, source, ids, insert, renamed)
     con.execute("INSERT INTO staging.staged_files (source, file, sha256, fingerprint, staged_at) "

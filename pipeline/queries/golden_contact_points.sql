@@ -32,6 +32,13 @@ points AS (
            count(*)                                       AS records
     FROM used GROUP BY ALL
 ),
+-- e-mails a live record says bounced (staging.email_bounced_at: a mailing tool's `cleaned`), whoever's record it is: a
+-- bounce is the mailbox's, not the customer's. Undeliverable until no record says so any more (staging.BOUNCED).
+bounced AS (
+    SELECT email_key AS contact_point_key, max(email_bounced_at) AS undeliverable_since
+    FROM staging.person_records WHERE email_bounced_at IS NOT NULL AND email_key IS NOT NULL
+    GROUP BY ALL
+),
 consent AS (
     SELECT customer_id, contact_point_key,
            max(state) FILTER (WHERE channel = 'email')         AS consent_email,
@@ -52,7 +59,9 @@ SELECT p.*,
        c.consent_sms_since,
        CASE WHEN kind = 'phone' THEN coalesce(c.consent_phone, 'unknown') END AS consent_phone,
        c.consent_phone_since,
-       coalesce(c.needs_repermission, FALSE)                                   AS needs_repermission
+       coalesce(c.needs_repermission, FALSE)                                   AS needs_repermission,
+       b.undeliverable_since
 FROM points p
 LEFT JOIN consent c USING (customer_id, contact_point_key)
+LEFT JOIN bounced b ON p.kind = 'email' AND b.contact_point_key = p.contact_point_key
 ORDER BY customer_id, kind, contact_point_key
