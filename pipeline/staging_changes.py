@@ -57,6 +57,41 @@ TABLES = {"person_records": ("persons", PERSON_TYPES), "activities": ("activitie
 # The full deliveries' exports believed (`_retire_absent`): source, drop day, records held. Kept across full restages,
 # as staged_files is: an export an operator let through stays believed.
 FULL_EXPORTS = "staging.full_exports"
+# The e-mails and phones (hashed as identity.erasure_registry hashes them) a record's earlier versions held and its
+# staged version no longer does: an erasure request naming one erases the record's customer (golden/privacy.py), so
+# a person whose shop account came back with a new e-mail before or after their request is not kept as a customer.
+# Filled as versions leave staging (superseded, retired) and at a full restage; never emptied but by the purge.
+FORMER_IDENTIFIERS = "staging.former_identifiers"
+HELD_SQL = """
+SELECT DISTINCT source, source_record_id, kind, identifier_hash FROM (
+    SELECT source, source_record_id, 'email' AS kind, sha256('email:' || email_key) AS identifier_hash
+    FROM staging.person_records WHERE source = $source AND email_key IS NOT NULL AND (_file, _line) IN {rows}
+    UNION ALL
+    SELECT source, source_record_id, 'phone', sha256('phone:' || phone)
+    FROM staging.person_records WHERE source = $source AND phone IS NOT NULL AND (_file, _line) IN {rows}
+    UNION ALL
+    SELECT source, source_record_id, kind, sha256(kind || ':' || contact_key)
+    FROM staging.person_contacts WHERE source = $source AND contact_key IS NOT NULL AND (_file, _line) IN {rows})"""
+
+
+def _keep_former(con: duckdb.DuckDBPyConnection, source: Source, rows: str) -> None:
+    """The identifiers the staged rows `rows` (a relation of (_file, _line)) hold, kept as former ones."""
+    con.execute(f"""INSERT INTO {FORMER_IDENTIFIERS} SELECT * FROM ({HELD_SQL.format(rows=rows)})
+                    WHERE (source_record_id, identifier_hash) NOT IN (
+                        SELECT (source_record_id, identifier_hash) FROM {FORMER_IDENTIFIERS} WHERE source = $source)""",
+                {"source": source.name})
+
+
+def _drop_held(con: duckdb.DuckDBPyConnection, source: Source) -> None:
+    """A former identifier the record's staged version holds again (or still, after a full restage) is no former one
+    (only the records with former identifiers are read)."""
+    rows = (f"(SELECT (_file, _line) FROM staging.person_records WHERE source = $source AND source_record_id IN "
+            f"(SELECT source_record_id FROM {FORMER_IDENTIFIERS} WHERE source = $source))")
+    con.execute(f"""DELETE FROM {FORMER_IDENTIFIERS} WHERE source = $source AND (source_record_id, identifier_hash) IN (
+                    SELECT (source_record_id, identifier_hash) FROM ({HELD_SQL.format(rows=rows)}))""",
+                {"source": source.name})
+
+
 # Tables holding staged rows keyed by the source's record id (a newer version supersedes an older one).
 VERSIONED = ("person_records", "activities", "erasure_requests")
 
@@ -135,6 +170,8 @@ def _create_tables(con: duckdb.DuckDBPyConnection, fresh: bool) -> None:
     con.execute("ALTER TABLE staging.staged_files ADD COLUMN IF NOT EXISTS validated BOOLEAN DEFAULT false")
     # An amount's currency (kept since 2026-11-29): every source is restaged then, its Source having a new field.
     con.execute("ALTER TABLE staging.activities ADD COLUMN IF NOT EXISTS currency VARCHAR")
+    con.execute(f"CREATE TABLE IF NOT EXISTS {FORMER_IDENTIFIERS} (source VARCHAR, source_record_id VARCHAR, "
+                "kind VARCHAR, identifier_hash VARCHAR)")
     # A bounced e-mail's mark (since the seventeenth session of 2026-11-29; consent sources restage to set it).
     con.execute("ALTER TABLE staging.person_records ADD COLUMN IF NOT EXISTS email_bounced_at TIMESTAMP")
 
@@ -232,6 +269,7 @@ def _quarantine(con: duckdb.DuckDBPyConnection, source: Source, losers: pd.DataF
     if losers.empty:
         return
     con.register("_losers", losers)
+    _keep_former(con, source, "(SELECT (_file, _line) FROM _losers)")
     raw = con.execute(f"SELECT r.*, l.reason FROM {raw_table(source.name)} r JOIN _losers l USING (_file, _line)").df()
     raw["_record_id"] = raw[source.record_id].astype(object)
     quarantined = quarantine_rows(source, raw.drop(columns=["reason"]), raw["reason"])
@@ -400,7 +438,8 @@ def stage_changes(con: duckdb.DuckDBPyConnection, sources: list[Source], today: 
 def _stage_files(con: duckdb.DuckDBPyConnection, source: Source, full: bool, files: list[str],
                  insert: _CountingInsert, today: date, lookup: NormalisedValues) -> int:
     """Stage the source's `files` (all its files, its staged rows dropped first, when `full`); the raw rows read."""
-    if full:
+    if full:  # what the staged versions hold, kept as former identifiers (those still held are taken out below)
+        _keep_former(con, source, "(SELECT (_file, _line) FROM staging.person_records)")
         for table in TABLES:
             con.execute(f"DELETE FROM staging.{table} WHERE source = ?", [source.name])
         con.execute("DELETE FROM staging.staged_files WHERE source = ?", [source.name])
@@ -418,6 +457,7 @@ def _stage_files(con: duckdb.DuckDBPyConnection, source: Source, full: bool, fil
             _carry_statements(con, source, staged_rows, files)
     if not full:
         _supersede(con, source, ids, insert, renamed)
+    _drop_held(con, source)
     con.execute("INSERT INTO staging.staged_files (source, file, sha256, fingerprint, staged_at) "
                 "SELECT ?, file, sha256, ?, now() FROM "
                 f"(SELECT file, sha256 FROM {raw_table(source.name, files=True)} WHERE status NOT LIKE 'duplicate of%') "

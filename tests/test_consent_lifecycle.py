@@ -4,7 +4,8 @@ and `audience`. One project, two runs (three drop days, then a fourth), shared b
 - a bounced address (Mailchimp `cleaned`) stays undeliverable whatever opt-in another source gives it later;
 - a consent stated without a date (Shopify's `Accepts Email Marketing`) keeps the day it was first stated while the
   export repeats it unchanged: it ages into re-permission, and a dated opt-in given since beats it;
-- an erased person's record delivered again with a new e-mail and no phone stays erased."""
+- a person whose shop record came back with a new e-mail and no phone is erased by a request naming the e-mail the
+  record held, and stays erased; one already erased and delivered again so stays erased too."""
 
 from __future__ import annotations
 
@@ -32,8 +33,12 @@ LIAM = "7049842639058,Liam,O'Connor,liam.oconnor@outlook.com,no,,55 King Street 
 NOAH = "7049842700001,Noah,Brooks,noah.brooks@example.com,yes,,12 Pine Road,,Austin,TX,US,78702,,'+15125550177,yes,0,0,,no,"
 GRACE = "7049842700002,Grace,Hall,grace.hall@example.net,yes,,9 Birch Lane,,Denver,CO,US,80202,,'+13035550133,no,0,0,,no,"
 MIA = "7049842700003,Mia,Ross,mia.ross@example.com,yes,,40 Cedar Court,,Seattle,WA,US,98101,,'+12065550111,yes,0,0,,no,"
-# Mia, erased on D2, delivered again by the shop on D3 under her record id with a new e-mail and no phone.
+# Mia, delivered again by the shop on D3 under her record id with a new e-mail and no phone, the day her request to be
+# forgotten (naming the e-mail she gave the shop) arrives.
 MIA_AGAIN = "7049842700003,Mia,Ross,mia.r.new@example.org,yes,,40 Cedar Court,,Seattle,WA,US,98101,,,no,0,0,,no,"
+# Ben, erased on D2 (his request names his e-mail), delivered again on D3 under his record id with a new e-mail.
+BEN = "7049842700004,Ben,Ford,ben.ford@example.com,yes,,3 Ash Street,,Boise,ID,US,83702,,'+12085550142,no,0,0,,no,"
+BEN_AGAIN = "7049842700004,Ben,Ford,ben.f@example.org,yes,,3 Ash Street,,Boise,ID,US,83702,,,no,0,0,,no,"
 MC_HEADER = ("Email Address,First Name,Last Name,Address,Phone Number,MEMBER_RATING,OPTIN_TIME,OPTIN_IP,CONFIRM_TIME,"
              "CONFIRM_IP,LATITUDE,LONGITUDE,GMTOFF,DSTOFF,TIMEZONE,CC,REGION,LAST_CHANGED,LEID,EUID,NOTES,TAGS")
 CLEANED_HEADER = ("Email Address,First Name,Last Name,Address,Phone Number,MEMBER_RATING,OPTIN_TIME,OPTIN_IP,"
@@ -77,22 +82,24 @@ class Project:
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory) -> Project:
-    """Run 1: D1 and D2 delivered (the shop's export twice, unchanged; Mailchimp's files; Mia's erasure request).
-    Run 2: the shop's export of D3, Mia in it again under a new e-mail."""
+    """Run 1: D1 and D2 delivered (the shop's export twice, unchanged; Mailchimp's files; Ben's erasure request).
+    Run 2: the shop's export of D3, Mia and Ben in it under new e-mails, and Mia's erasure request."""
     root = tmp_path_factory.mktemp("consent_lifecycle")
     raw = root / "raw"
     (root / "sources.yaml").write_text(SOURCES + FORGET_YAML, encoding="utf-8")
     (root / "dagster_home").mkdir()
     env = {**os.environ, "DAGSTER_HOME": str(root / "dagster_home"), "C360_FIRST_DAY": day(-40),
-           "C360_REPERMISSION_DAYS": "20", "C360_RETENTION_DAYS": "36500"}
+           "C360_REPERMISSION_DAYS": "20", "C360_RETENTION_DAYS": "36500",
+           "C360_MAX_SHRINK": "1"}  # one erasure of four customers is 25 %
     project = Project(root, env, root / "data" / "warehouse.duckdb", root / "data" / "restricted.duckdb")
     for drop in (D1, D2):
-        write(raw, "shopify", drop, "customers_export.csv", _shopify(LIAM, NOAH, GRACE, MIA))
+        write(raw, "shopify", drop, "customers_export.csv", _shopify(LIAM, NOAH, GRACE, MIA, BEN))
     write(raw, "mc_cleaned", D1, "cleaned_members_export.csv", GRACE_CLEANED.encode())
     write(raw, "mc_subscribed", day(-9), "subscribed_members_export.csv", LIAM_SUBSCRIBED.encode())
-    write(raw, "forget", D2, "requests.csv", f"request_id,email,requested_at\nR1,mia.ross@example.com,{D2}\n".encode())
+    write(raw, "forget", D2, "requests.csv", f"request_id,email,requested_at\nR1,ben.ford@example.com,{D2}\n".encode())
     project.run()
-    write(raw, "shopify", D3, "customers_export.csv", _shopify(LIAM, NOAH, GRACE, MIA_AGAIN))
+    write(raw, "shopify", D3, "customers_export.csv", _shopify(LIAM, NOAH, GRACE, MIA_AGAIN, BEN_AGAIN))
+    write(raw, "forget", D3, "requests.csv", f"request_id,email,requested_at\nR2,mia.ross@example.com,{D3}\n".encode())
     project.run()
     return project
 
@@ -134,14 +141,18 @@ def test_an_undated_consent_repeated_unchanged_keeps_the_day_it_was_first_stated
                         [liam]) == [("opt_in", True)]
 
 
-def test_an_erased_persons_record_delivered_again_with_a_new_email_and_no_phone_stays_erased(project):
-    """main: Mia's shop record came back on D3 under its record id with a new e-mail and no phone, and she was a
-    published customer again."""
+def test_a_record_that_held_the_requested_email_is_erased_and_an_erased_record_delivered_again_stays_erased(project):
+    """main: Mia's request named the e-mail her shop record held until D3's export replaced it (new e-mail, no phone):
+    it matched no one, and Mia stayed a published customer (Ben, erased on D2, held: his record key is registered)."""
     emails = {r[0] for r in project.rows("SELECT email FROM marts.customer_360")}
-    assert "mia.r.new@example.org" not in emails and "mia.ross@example.com" not in emails
-    assert project.rows("SELECT count(*) FROM marts.customer_xref WHERE source = 'shopify' "
-                        "AND source_record_id = '7049842700003'") == [(0,)]
-    looked_up = project.cli("lookup", "mia.r.new@example.org", "--restricted", str(project.restricted))
-    assert "Mia" not in looked_up.stdout
-    assert project.rows("SELECT count(*) FROM staging.person_records WHERE email = 'mia.r.new@example.org'",
-                        copy="warehouse") == [(0,)]
+    assert not emails & {"mia.r.new@example.org", "mia.ross@example.com", "ben.f@example.org", "ben.ford@example.com"}
+    assert project.rows("SELECT source_record_id FROM marts.customer_xref WHERE source_record_id IN "
+                        "('7049842700003', '7049842700004')") == []
+    for email in ("mia.r.new@example.org", "ben.f@example.org"):
+        looked_up = project.cli("lookup", email, "--restricted", str(project.restricted))
+        assert "Ross" not in looked_up.stdout and "Ford" not in looked_up.stdout
+    # whom each request erased, for the officer's answer; and nothing of Mia's left in staging
+    assert sorted(r[0] for r in project.rows("SELECT request_id FROM identity.erasure_matches",
+                                             copy="warehouse")) == ["R1", "R2"]
+    assert project.rows("SELECT count(*) FROM staging.person_records WHERE email IN "
+                        "('mia.r.new@example.org', 'ben.f@example.org')", copy="warehouse") == [(0,)]

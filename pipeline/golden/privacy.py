@@ -3,7 +3,8 @@
 Erasure identifiers are kept only as SHA-256 hashes in an append-only registry, so a person stays erased
 after the request file is gone and even if a later source drop still holds them (never resurrected).
 A customer is erased when any of its records carries an erased e-mail or phone (its own, or a further one:
-staging.person_contacts), or is an erased record
+staging.person_contacts), or held a requested one in an earlier version (staging.former_identifiers), or is an erased
+record
 (purge.py registers every e-mail, phone and record key of an erased customer that no other customer holds):
 the whole customer goes, not just the matching record."""
 
@@ -14,6 +15,7 @@ import duckdb
 from pipeline.config import Source
 from pipeline.sql import literal, quote, raw_table
 from pipeline.staging import PURGED_TOKEN, purged_columns
+from pipeline.staging_changes import FORMER_IDENTIFIERS
 from pipeline.staging_read import raw_columns
 from pipeline.warehouse import table_exists
 
@@ -93,6 +95,11 @@ MATCHED_ERASURES_SQL = """
           FROM staging.person_contacts c JOIN scoped_xref x USING (source, source_record_id)
           WHERE c.contact_key IS NOT NULL) p
     JOIN identity.erasure_registry r ON r.identifier_hash = p.point.hash AND NOT coalesce(r.shared, false)""" + f"""
+    UNION ALL  -- a record whose earlier version held a requested e-mail or phone (its source replaced it since)
+    SELECT x.customer_id, NULL, 'former_' || f.kind, r.identifier_hash, r.request_source, r.request_id
+    FROM {FORMER_IDENTIFIERS} f JOIN scoped_xref x USING (source, source_record_id)
+    JOIN identity.erasure_registry r ON r.identifier_hash = f.identifier_hash AND NOT coalesce(r.shared, false)
+        AND r.request_source <> 'erased_customer'
     UNION ALL  -- a record with an erased person's landline and name (see LANDLINE_NAME_KEYS_SQL)
     SELECT x.customer_id, NULL, r.kind, r.identifier_hash, r.request_source, r.request_id
     FROM ({LANDLINE_NAME_KEYS_SQL.format(records="SELECT source, source_record_id FROM scoped_xref")}) k
@@ -114,6 +121,10 @@ _ERASURE_MATCHES = f"""
         UNION
         SELECT q.identifier_hash, q.request_id, x.customer_id
         FROM requested q JOIN staging.person_contacts o ON o.contact_key = q.value AND o.kind = q.kind
+        JOIN marts.customer_xref x USING (source, source_record_id)
+        UNION  -- a record that held it before: its customer is a holder too (one of two who asked?)
+        SELECT q.identifier_hash, q.request_id, x.customer_id
+        FROM requested q JOIN {FORMER_IDENTIFIERS} o USING (identifier_hash)
         JOIN marts.customer_xref x USING (source, source_record_id)),
     ambiguous AS (SELECT identifier_hash, request_id FROM holders GROUP BY ALL HAVING count(DISTINCT customer_id) > 1)"""
 ERASED_CUSTOMERS_SQL = f"""
