@@ -58,20 +58,25 @@ TABLES = {"person_records": ("persons", PERSON_TYPES), "activities": ("activitie
 # as staged_files is: an export an operator let through stays believed.
 FULL_EXPORTS = "staging.full_exports"
 # The e-mails and phones (hashed as identity.erasure_registry hashes them) a record's earlier versions held and its
-# staged version no longer does: an erasure request naming one erases the record's customer (golden/privacy.py), so
-# a person whose shop account came back with a new e-mail before or after their request is not kept as a customer.
+# staged version no longer does, with the hash of that version's first name and surname: an erasure request naming
+# one erases the record's customer while the record still carries those names (golden/privacy.py), so a person whose
+# shop account came back with a new e-mail before or after their request is not kept as a customer, while an account
+# handed over to someone else (another name) is the new holder's.
 # Filled as versions leave staging (superseded, retired) and at a full restage; never emptied but by the purge.
 FORMER_IDENTIFIERS = "staging.former_identifiers"
 HELD_SQL = """
-SELECT DISTINCT source, source_record_id, kind, identifier_hash FROM (
-    SELECT source, source_record_id, 'email' AS kind, sha256('email:' || email_key) AS identifier_hash
-    FROM staging.person_records WHERE source = $source AND email_key IS NOT NULL AND (_file, _line) IN {rows}
+WITH named AS (  -- a version without both names cannot say the record is still its person's: it keeps none
+    SELECT *, sha256(first_name_canonical || ':' || last_name_norm) AS name_hash FROM staging.person_records
+    WHERE source = $source AND (_file, _line) IN {rows}
+      AND first_name_canonical IS NOT NULL AND last_name_norm IS NOT NULL)
+SELECT DISTINCT source, source_record_id, kind, identifier_hash, name_hash FROM (
+    SELECT source, source_record_id, 'email' AS kind, sha256('email:' || email_key) AS identifier_hash, name_hash
+    FROM named WHERE email_key IS NOT NULL
     UNION ALL
-    SELECT source, source_record_id, 'phone', sha256('phone:' || phone)
-    FROM staging.person_records WHERE source = $source AND phone IS NOT NULL AND (_file, _line) IN {rows}
+    SELECT source, source_record_id, 'phone', sha256('phone:' || phone), name_hash FROM named WHERE phone IS NOT NULL
     UNION ALL
-    SELECT source, source_record_id, kind, sha256(kind || ':' || contact_key)
-    FROM staging.person_contacts WHERE source = $source AND contact_key IS NOT NULL AND (_file, _line) IN {rows})"""
+    SELECT c.source, c.source_record_id, c.kind, sha256(c.kind || ':' || c.contact_key), n.name_hash
+    FROM staging.person_contacts c JOIN named n USING (source, _file, _line) WHERE c.contact_key IS NOT NULL)"""
 
 
 def _keep_former(con: duckdb.DuckDBPyConnection, source: Source, rows: str) -> None:
@@ -171,7 +176,7 @@ def _create_tables(con: duckdb.DuckDBPyConnection, fresh: bool) -> None:
     # An amount's currency (kept since 2026-11-29): every source is restaged then, its Source having a new field.
     con.execute("ALTER TABLE staging.activities ADD COLUMN IF NOT EXISTS currency VARCHAR")
     con.execute(f"CREATE TABLE IF NOT EXISTS {FORMER_IDENTIFIERS} (source VARCHAR, source_record_id VARCHAR, "
-                "kind VARCHAR, identifier_hash VARCHAR)")
+                "kind VARCHAR, identifier_hash VARCHAR, name_hash VARCHAR)")
     # A bounced e-mail's mark (since the seventeenth session of 2026-11-29; consent sources restage to set it).
     con.execute("ALTER TABLE staging.person_records ADD COLUMN IF NOT EXISTS email_bounced_at TIMESTAMP")
 
