@@ -112,6 +112,7 @@ SOURCES_360 = {f"golden.{k.path[1]}": k for k in LINEAGE_360}
 DERIVED_360 = {
     **{f"consent_{c}": [("golden.contact_points", f"consent_{c}")] for c in ("email", "sms", "phone")},
     **{f"contactable_{c}": [("golden.contact_points", "valid"), ("golden.contact_points", f"consent_{c}")]
+       + ([("golden.contact_points", "undeliverable_since")] if c == "email" else [])
        for c in ("email", "sms", "phone")},
     "consent_post": [("golden.consent_state", "state")],
     "contactable_post": [("golden.customer_profile", "street"), ("golden.customer_profile", "postcode"),

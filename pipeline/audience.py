@@ -7,8 +7,8 @@ re-permission period without interaction). Only the fields the channel needs lea
 
 The suppression list goes with every audience file: whoever sends the campaign removes these identifiers from any
 other list they hold. It holds hashes only: SHA-256 of `email:<match key>` (lower case, `+tag` and Gmail dots
-removed) or `phone:<E.164>`, for every point with an opt-out on that channel and every identifier of an erased
-customer (`identity.erasure_registry`, read from the warehouse) but those another customer shares."""
+removed) or `phone:<E.164>`, for every point with an opt-out on that channel, every e-mail a record says bounced
+(`undeliverable`), and every identifier of an erased customer (`identity.erasure_registry`, read from the warehouse) but those another customer shares."""
 
 from __future__ import annotations
 
@@ -128,12 +128,16 @@ def _countries(wanted: list[str] | None) -> list[str] | None:
 
 
 def _opted_out(con: duckdb.DuckDBPyConnection, channel: str) -> list[tuple]:
-    """Hashes of the points whose current state on this channel is an opt-out (post has no point)."""
+    """Hashes of the points whose current state on this channel is an opt-out (post has no point), and, for e-mail,
+    of the addresses a live record says bounced (reason `undeliverable`)."""
     kind = POINT_KIND.get(channel)
-    if kind is None or f"consent_{channel}" not in _columns(con, "marts.contact_points"):
+    columns = _columns(con, "marts.contact_points")
+    if kind is None or f"consent_{channel}" not in columns:
         return []
-    return con.execute(f"""SELECT DISTINCT sha256(kind || ':' || contact_point_key), kind, 'opt_out'
-                           FROM marts.contact_points WHERE kind = ? AND consent_{channel} = 'opt_out'""",
+    bounced = "undeliverable_since IS NOT NULL" if channel == "email" and "undeliverable_since" in columns else "false"
+    return con.execute(f"""SELECT DISTINCT sha256(kind || ':' || contact_point_key), kind,
+                                  CASE WHEN consent_{channel} = 'opt_out' THEN 'opt_out' ELSE 'undeliverable' END
+                           FROM marts.contact_points WHERE kind = ? AND (consent_{channel} = 'opt_out' OR {bounced})""",
                        [kind]).fetchall()
 
 

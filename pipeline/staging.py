@@ -35,7 +35,17 @@ CONSENT_ACTIONS = {"opt_in": "opt_in", "optin": "opt_in", "in": "opt_in", "subsc
 # consent), `cleaned` (a bounced, undeliverable address: kept, never contactable by it), `transactional` and
 # `archived`, its newer `Non-subscribed`. In a person source the record is staged and gets no event (its point stays
 # `unknown`, not contactable); they quarantined the record, person and all, until the sixteenth session.
-NO_CONSENT = {"pending", "cleaned", "transactional", "archived", "non_subscribed", "nonsubscribed"}
+NO_CONSENT = {"pending", "cleaned", "transactional", "archived", "non_subscribed", "nonsubscribed", "bounced",
+              "hard_bounced", "hard_bounce"}
+# A staged consent event's flag (not a column of staging.activities): dated by its drop day, its statement unchanged
+# since the record's oldest version staged with it; staging_changes carries back the date of the same statement staged
+# on an earlier run. ACTIVITY_STATEMENT: the slot of a person source's undated consent rows (_statements).
+RESTATED, ACTIVITY_STATEMENT = "_restated", "_activity"
+# Of them, the statuses saying an e-mail bounced (Mailchimp's `cleaned`: a hard bounce, or repeated soft ones): on the
+# e-mail channel they mark the record's own e-mail undeliverable (`email_bounced_at`, the status's date or else its drop
+# day). The mark lives as long as the record states it: a later version of the record saying something else, or the
+# record retired (a full export no longer listing it, a tombstone), lifts it; an opt-in, of any source, does not.
+BOUNCED = {"cleaned", "bounced", "hard_bounced", "hard_bounce"}
 # A flag column's (`consent: {phone: {column: DoNotCall, true_means: opt_out}}`) ticked and unticked boxes.
 TICKED = {"true": True, "yes": True, "y": True, "1": True, "x": True,
           "false": False, "no": False, "n": False, "0": False}
@@ -574,7 +584,8 @@ def _stage_contacts(source: Source, frame: pd.DataFrame, more: dict[str, tuple],
     return pd.concat(staged, ignore_index=True) if staged else None
 
 
-def _stage_activities(source: Source, frame: pd.DataFrame, issues: _Issues) -> pd.DataFrame:
+def _stage_activities(source: Source, frame: pd.DataFrame, issues: _Issues,
+                      since: dict[str, pd.DataFrame] | None = None) -> pd.DataFrame:
     """The activity columns of the kept rows. A run stages activity-only sources by the same rules in DuckDB SQL
     (pipeline/staging_activities.py): a rule changed here is changed there (tests/test_staging_activities.py)."""
     a = {f: _activity_col(frame, source, f) for f in (*source.activity, *source.activity_values)}
@@ -619,12 +630,12 @@ def _stage_activities(source: Source, frame: pd.DataFrame, issues: _Issues) -> p
     staged = pd.DataFrame(out, index=frame.index)
     if source.activity_type == "consent" and source.has_person:
         staged = _person_consent(source, frame, issues, staged, a.get("consent_action", empty),
-                                 a.get("consent_channel", empty))
+                                 a.get("consent_channel", empty), (since or {}).get(ACTIVITY_STATEMENT))
     return staged.reset_index(drop=True)
 
 
 def _person_consent(source: Source, frame: pd.DataFrame, issues: _Issues, events: pd.DataFrame, action: pd.Series,
-                    channel: pd.Series) -> pd.DataFrame:
+                    channel: pd.Series, since: pd.DataFrame | None = None) -> pd.DataFrame:
     """A person record's consent events, the rows saying none left out: an empty cell or a status that is no consent
     (NO_CONSENT) says nothing, an unreadable one is a field issue. The record itself is staged (it was quarantined,
     person and all, for its consent cell). An event without a date of its own is dated by its drop day: a contact
@@ -634,7 +645,9 @@ def _person_consent(source: Source, frame: pd.DataFrame, issues: _Issues, events
         issues.add(field, values_, _per_distinct(values_, lambda v, known=known: None if missing(v) or _consent_key(v)
                                                  in known or _consent_key(v) in NO_CONSENT else
                                                  f"'{v}' says no consent we know: no event staged"))
-    events["occurred_at"] = events["occurred_at"].fillna(_drop_days(frame))
+    undated = events["occurred_at"].isna()
+    events["occurred_at"] = events["occurred_at"].fillna(_drop_days(frame) if since is None else since["since"])
+    events[RESTATED] = undated & (False if since is None else since["spans"])
     return events[events["consent_action"].notna() & events["consent_channel"].notna()]
 
 
@@ -648,7 +661,8 @@ def _has_event(source: Source, frame: pd.DataFrame) -> pd.Series:
                                       lambda v: _consent_key(v) in CONSENT_CHANNEL_ALIASES).astype(bool)
 
 
-def _consent_columns(source: Source, frame: pd.DataFrame, issues: _Issues) -> pd.DataFrame | None:
+def _consent_columns(source: Source, frame: pd.DataFrame, issues: _Issues,
+                     since: dict[str, pd.DataFrame] | None = None) -> pd.DataFrame | None:
     """The events of the record's own consent columns (`consent:`, one per channel), each dated by its drop day (a
     contact export's flag holds no time: it is the source's word on the day it was delivered). A cell saying nothing
     (empty, NO_CONSENT, a flag's unticked box) makes no event; an unreadable one is a field issue."""
@@ -664,12 +678,80 @@ def _consent_columns(source: Source, frame: pd.DataFrame, issues: _Issues) -> pd
         issues.add(f"consent.{channel}", cells, _per_distinct(cells, lambda v, known=known: None if missing(v) or
                                                               _consent_key(v) in known else
                                                               f"'{v}' says no consent we know: no event staged"))
+        stated = (since or {}).get(channel)
         parts.append(pd.DataFrame({
             "source": source.name, "source_record_id": frame["_record_id"], "channel": source.channel,
             "activity_type": "consent", "person_source": source.name, "person_record_id": frame["_record_id"],
-            "occurred_at": _drop_days(frame), "consent_channel": channel, "consent_action": action,
+            "occurred_at": _drop_days(frame) if stated is None else stated["since"], "consent_channel": channel,
+            "consent_action": action, RESTATED: True if stated is None else stated["spans"],
             "_file": frame["_file"], "_line": frame["_line"]})[action.notna()])
     return pd.concat(parts, ignore_index=True) if parts else None
+
+
+def _statements(source: Source, frame: pd.DataFrame) -> dict[str, pd.Series]:
+    """What each row states of consent without a date, per slot: each `consent:` column (its channel), and a person
+    source's undated consent row (ACTIVITY_STATEMENT: channel and action); None where it states nothing."""
+    out = {}
+    for channel, spec in source.consent.items():
+        if spec.true_means is None:
+            out[channel] = _per_distinct(_col(frame, spec.column), lambda v: CONSENT_ACTIONS.get(_consent_key(v)))
+        else:
+            out[channel] = _per_distinct(_col(frame, spec.column),
+                                         lambda v, means=spec.true_means: means if TICKED.get(_consent_key(v)) else None)
+    if source.activity_type == "consent" and source.has_person and "consent_action" in (*source.activity,
+                                                                                         *source.activity_values):
+        undated = ~_activity_col(frame, source, "occurred_at").fillna("").astype(str).str.contains(r"\d")
+        channel = _per_distinct(_activity_col(frame, source, "consent_channel"),
+                                lambda v: CONSENT_CHANNEL_ALIASES.get(_consent_key(v)))
+        action = _per_distinct(_activity_col(frame, source, "consent_action"),
+                               lambda v: CONSENT_ACTIONS.get(_consent_key(v)))
+        out[ACTIVITY_STATEMENT] = (channel.fillna("") + ":" + action.fillna("")).where(undated)
+    return out
+
+
+def _stated_since(source: Source, frame: pd.DataFrame, versions: pd.Series) -> dict[str, pd.DataFrame]:
+    """Per statement slot (_statements), for each row: `since`, the drop day of the oldest of its record's versions
+    in `frame` (`versions`: the rows that are versions, kept or superseded) from which the statement is unchanged, and
+    `spans`, whether that run reaches back to the record's oldest version here (then staging_changes carries the date
+    of the statement staged before, when it is the same). A contact export states its consent as of its drop day and
+    repeats it every day: dated by each day's drop, an opt-in never aged into re-permission and a repeated `no` beat
+    a dated opt-in given since, every day."""
+    slots = _statements(source, frame) if "_drop" in frame else {}
+    if not slots:
+        return {}
+    rows = frame[versions & frame["_record_id"].notna()]
+    ordered = oldest_to_newest(source, rows[["_record_id", "_file", "_line"]], rows).sort_values(
+        "_record_id", kind="stable")
+    record = ordered["_record_id"]
+    first = record.ne(record.shift())
+    drop = _drop_days(frame).loc[ordered.index]
+    out = {}
+    for slot, stated in slots.items():
+        said = stated.loc[ordered.index].fillna("\0")
+        run = (first | said.ne(said.shift())).cumsum()
+        out[slot] = pd.DataFrame({"since": drop.groupby(run).transform("first"),
+                                  "spans": run.eq(run.groupby(record).transform("first"))}) \
+            .reindex(frame.index).fillna({"spans": False}).assign(since=lambda d: d["since"].fillna(_drop_days(frame)))
+    return out
+
+
+def _bounced_at(source: Source, frame: pd.DataFrame) -> pd.Series:
+    """When each record says its own e-mail bounced (BOUNCED, on the e-mail channel: a mailing tool's `cleaned`
+    status as a consent action, or in an e-mail consent column); NaT when it does not."""
+    def bounced(cells: pd.Series) -> pd.Series:
+        return _per_distinct(cells, lambda v: _consent_key(v) in BOUNCED).astype(bool)
+
+    when = pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ns]")
+    if source.activity_type == "consent" and "consent_action" in (*source.activity, *source.activity_values):
+        channel = _per_distinct(_activity_col(frame, source, "consent_channel"),
+                                lambda v: CONSENT_CHANNEL_ALIASES.get(_consent_key(v)))
+        said = bounced(_activity_col(frame, source, "consent_action")) & channel.eq("email")
+        if said.any():
+            dated, _ = values.parse_datetimes(_activity_col(frame, source, "occurred_at"), source.date_formats)
+            when = when.where(~said, pd.to_datetime(dated).fillna(_drop_days(frame)))
+    if (spec := source.consent.get("email")) is not None and spec.true_means is None:
+        when = when.where(~bounced(_col(frame, spec.column)) | when.notna(), _drop_days(frame))
+    return when
 
 
 def _drop_days(frame: pd.DataFrame) -> pd.Series:
@@ -723,6 +805,7 @@ def stage_prepared(source: Source, frame: pd.DataFrame, today: date, lookup: Nor
     frame does not carry them (staging_read.py reads only the trimmed columns); `renamed`: staging_renamed.renamed_files."""
     reason = _row_rejections(source, frame, renamed)
     bad = reason.notna()
+    since = _stated_since(source, frame, reason.isna() | reason.str.startswith(SUPERSEDED_REASON, na=False))
     quarantine = quarantine_rows(source, (raw_rows or (lambda rows: rows))(frame[bad]), reason[bad])
     good = frame.take(np.flatnonzero(~bad.to_numpy()))  # a new frame (`[~bad].copy()` copied it twice: ~0.3 CPU s a million rows)
     issues = _Issues(source, good)
@@ -742,10 +825,12 @@ def stage_prepared(source: Source, frame: pd.DataFrame, today: date, lookup: Nor
     issues.add("updated_at", _col(good, source.updated_at), why)
     persons, contacts = _stage_persons(source, good, issues, today, lookup or NormalisedValues()) \
         if source.has_person else (None, None)
-    activities = _stage_activities(source, good, issues) if source.activity else None
+    if persons is not None:
+        persons["email_bounced_at"] = _bounced_at(source, good).to_numpy()
+    activities = _stage_activities(source, good, issues, since) if source.activity else None
     if source.consent:
-        activities = pd.concat([f for f in (activities, _consent_columns(source, good, issues)) if f is not None],
-                               ignore_index=True)
+        activities = pd.concat([f for f in (activities, _consent_columns(source, good, issues, since))
+                                if f is not None], ignore_index=True)
     if source.is_erasure:  # identifiers to forget: never linked, never published
         persons["record_updated_at"] = persons["record_updated_at"].fillna(persons["record_delivered_at"])
         erasure = persons[["source", "source_record_id", "record_updated_at", "email_key", "phone", "_file", "_line"]]
@@ -765,6 +850,7 @@ PERSON_TYPES = {
     "phone": "VARCHAR", "phone_valid": "BOOLEAN", "phone_kind": "VARCHAR",
     "street": "VARCHAR", "street_norm": "VARCHAR", "postcode": "VARCHAR", "postcode_valid": "BOOLEAN",
     "city": "VARCHAR", "city_norm": "VARCHAR", "country": "VARCHAR", "civility": "VARCHAR", "identifiers": "VARCHAR",
+    "email_bounced_at": "TIMESTAMP",
     **{f"{f}_raw": "VARCHAR" for f in ("first_name", "last_name", "birth_date", "email", "phone",
                                           "street", "postcode", "city")},
     "_file": "VARCHAR", "_line": "BIGINT",

@@ -35,6 +35,7 @@ from pipeline.staging import (
     FIELD_ISSUE_TYPES,
     PERSON_TYPES,
     QUARANTINE_TYPES,
+    RESTATED,
     RETIRED_REASONS,
     SUPERSEDED_BY,
     Staged,
@@ -56,6 +57,46 @@ TABLES = {"person_records": ("persons", PERSON_TYPES), "activities": ("activitie
 # The full deliveries' exports believed (`_retire_absent`): source, drop day, records held. Kept across full restages,
 # as staged_files is: an export an operator let through stays believed.
 FULL_EXPORTS = "staging.full_exports"
+# The e-mails and phones (hashed as identity.erasure_registry hashes them) a record's earlier versions held and its
+# staged version no longer does, with the hash of that version's first name and surname: an erasure request naming
+# one erases the record's customer while the record still carries those names (golden/privacy.py), so a person whose
+# shop account came back with a new e-mail before or after their request is not kept as a customer, while an account
+# handed over to someone else (another name) is the new holder's.
+# Filled as versions leave staging (superseded, retired) and at a full restage; never emptied but by the purge.
+FORMER_IDENTIFIERS = "staging.former_identifiers"
+HELD_SQL = """
+WITH named AS (  -- a version without both names cannot say the record is still its person's: it keeps none
+    SELECT *, sha256(first_name_canonical || ':' || last_name_norm) AS name_hash FROM staging.person_records
+    WHERE source = $source AND (_file, _line) IN {rows}
+      AND first_name_canonical IS NOT NULL AND last_name_norm IS NOT NULL)
+SELECT DISTINCT source, source_record_id, kind, identifier_hash, name_hash FROM (
+    SELECT source, source_record_id, 'email' AS kind, sha256('email:' || email_key) AS identifier_hash, name_hash
+    FROM named WHERE email_key IS NOT NULL
+    UNION ALL
+    SELECT source, source_record_id, 'phone', sha256('phone:' || phone), name_hash FROM named WHERE phone IS NOT NULL
+    UNION ALL
+    SELECT c.source, c.source_record_id, c.kind, sha256(c.kind || ':' || c.contact_key), n.name_hash
+    FROM staging.person_contacts c JOIN named n USING (source, _file, _line) WHERE c.contact_key IS NOT NULL)"""
+
+
+def _keep_former(con: duckdb.DuckDBPyConnection, source: Source, rows: str) -> None:
+    """The identifiers the staged rows `rows` (a relation of (_file, _line)) hold, kept as former ones."""
+    con.execute(f"""INSERT INTO {FORMER_IDENTIFIERS} SELECT * FROM ({HELD_SQL.format(rows=rows)})
+                    WHERE (source_record_id, identifier_hash) NOT IN (
+                        SELECT (source_record_id, identifier_hash) FROM {FORMER_IDENTIFIERS} WHERE source = $source)""",
+                {"source": source.name})
+
+
+def _drop_held(con: duckdb.DuckDBPyConnection, source: Source) -> None:
+    """A former identifier the record's staged version holds again (or still, after a full restage) is no former one
+    (only the records with former identifiers are read)."""
+    rows = (f"(SELECT (_file, _line) FROM staging.person_records WHERE source = $source AND source_record_id IN "
+            f"(SELECT source_record_id FROM {FORMER_IDENTIFIERS} WHERE source = $source))")
+    con.execute(f"""DELETE FROM {FORMER_IDENTIFIERS} WHERE source = $source AND (source_record_id, identifier_hash) IN (
+                    SELECT (source_record_id, identifier_hash) FROM ({HELD_SQL.format(rows=rows)}))""",
+                {"source": source.name})
+
+
 # Tables holding staged rows keyed by the source's record id (a newer version supersedes an older one).
 VERSIONED = ("person_records", "activities", "erasure_requests")
 
@@ -113,7 +154,8 @@ def fingerprint(source: Source) -> str:
     # a consent source restages once to read the flags it quarantined until the fifteenth session (`Y`, `Opted In`)
     # (and, since the sixteenth, the person records it quarantined for a consent cell saying none: `pending`, empty);
     # its own consent columns (`consent:`) when it maps some
-    consent = "|consent_words=3" if source.activity_type == "consent" else ""
+    # (and, since the seventeenth, a bounced e-mail's mark: `cleaned`)
+    consent = "|consent_words=4" if source.activity_type == "consent" or source.consent else ""
     consent += f"|consent={sorted(source.consent.items())}" if source.consent else ""
     return hashlib.sha256(f"{source!r}|{NORMALISATION_VERSION}{deleted}{delivery}{order}{sheet}{contacts}{marks}"
                           f"{fixed}{consent}".encode()).hexdigest()[:16]
@@ -133,6 +175,10 @@ def _create_tables(con: duckdb.DuckDBPyConnection, fresh: bool) -> None:
     con.execute("ALTER TABLE staging.staged_files ADD COLUMN IF NOT EXISTS validated BOOLEAN DEFAULT false")
     # An amount's currency (kept since 2026-11-29): every source is restaged then, its Source having a new field.
     con.execute("ALTER TABLE staging.activities ADD COLUMN IF NOT EXISTS currency VARCHAR")
+    con.execute(f"CREATE TABLE IF NOT EXISTS {FORMER_IDENTIFIERS} (source VARCHAR, source_record_id VARCHAR, "
+                "kind VARCHAR, identifier_hash VARCHAR, name_hash VARCHAR)")
+    # A bounced e-mail's mark (since the seventeenth session of 2026-11-29; consent sources restage to set it).
+    con.execute("ALTER TABLE staging.person_records ADD COLUMN IF NOT EXISTS email_bounced_at TIMESTAMP")
 
 
 def _insert(con: duckdb.DuckDBPyConnection, staged: Staged) -> None:
@@ -158,6 +204,29 @@ def staged_ids(staged: Staged) -> pd.DataFrame:
         ids.append(staged.quarantine.loc[staged.quarantine["reason"].eq(DELETED_REASON), "source_record_id"])
     return pd.concat(ids, ignore_index=True).drop_duplicates().to_frame() if ids else \
         pd.DataFrame({"source_record_id": []}, dtype=object)
+
+
+def _carry_statements(con: duckdb.DuckDBPyConnection, source: Source, staged: Staged, files: list[str]) -> None:
+    """An undated consent statement (a contact export's `consent:` column, an undated consent row) its record's
+    version staged before (an earlier run's file) made alike keeps that version's date: the day it was first stated,
+    not each re-delivery's (staging._stated_since does the same within the files staged together)."""
+    events = staged.activities
+    if events is None or RESTATED not in events or not events[RESTATED].eq(True).any():
+        return
+    restated = events.loc[events[RESTATED].eq(True), ["source_record_id", "consent_channel", "consent_action",
+                                                      "_file", "_line"]]
+    with registered(con, _restated=restated, _new=pd.DataFrame({"file": files})):
+        con.execute("""
+        UPDATE staging.activities a SET occurred_at = e.occurred_at
+        FROM (SELECT r._file, r._line, r.consent_channel, r.consent_action, min(o.occurred_at) AS occurred_at
+              FROM _restated r JOIN staging.activities o
+                ON o.source = $source AND o.activity_type = 'consent' AND o.source_record_id = r.source_record_id
+               AND o.consent_channel = r.consent_channel AND o.consent_action = r.consent_action
+              WHERE o._file NOT IN (SELECT file FROM _new)
+              GROUP BY ALL) e
+        WHERE a.source = $source AND a.activity_type = 'consent' AND a._file = e._file AND a._line = e._line
+          AND a.consent_channel = e.consent_channel AND a.consent_action = e.consent_action
+          AND e.occurred_at < a.occurred_at""", {"source": source.name})
 
 
 def _supersede(con: duckdb.DuckDBPyConnection, source: Source, fresh: pd.DataFrame,
@@ -205,6 +274,7 @@ def _quarantine(con: duckdb.DuckDBPyConnection, source: Source, losers: pd.DataF
     if losers.empty:
         return
     con.register("_losers", losers)
+    _keep_former(con, source, "(SELECT (_file, _line) FROM _losers)")
     raw = con.execute(f"SELECT r.*, l.reason FROM {raw_table(source.name)} r JOIN _losers l USING (_file, _line)").df()
     raw["_record_id"] = raw[source.record_id].astype(object)
     quarantined = quarantine_rows(source, raw.drop(columns=["reason"]), raw["reason"])
@@ -373,7 +443,8 @@ def stage_changes(con: duckdb.DuckDBPyConnection, sources: list[Source], today: 
 def _stage_files(con: duckdb.DuckDBPyConnection, source: Source, full: bool, files: list[str],
                  insert: _CountingInsert, today: date, lookup: NormalisedValues) -> int:
     """Stage the source's `files` (all its files, its staged rows dropped first, when `full`); the raw rows read."""
-    if full:
+    if full:  # what the staged versions hold, kept as former identifiers (those still held are taken out below)
+        _keep_former(con, source, "(SELECT (_file, _line) FROM staging.person_records)")
         for table in TABLES:
             con.execute(f"DELETE FROM staging.{table} WHERE source = ?", [source.name])
         con.execute("DELETE FROM staging.staged_files WHERE source = ?", [source.name])
@@ -387,8 +458,11 @@ def _stage_files(con: duckdb.DuckDBPyConnection, source: Source, full: bool, fil
                                      partial(raw_rows, con, source), renamed)
         insert(con, staged_rows)
         rows, ids = len(raw), staged_ids(staged_rows)
+        if not full:
+            _carry_statements(con, source, staged_rows, files)
     if not full:
         _supersede(con, source, ids, insert, renamed)
+    _drop_held(con, source)
     con.execute("INSERT INTO staging.staged_files (source, file, sha256, fingerprint, staged_at) "
                 "SELECT ?, file, sha256, ?, now() FROM "
                 f"(SELECT file, sha256 FROM {raw_table(source.name, files=True)} WHERE status NOT LIKE 'duplicate of%') "

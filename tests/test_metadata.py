@@ -18,7 +18,8 @@ def test_the_360_columns_trace_back_to_the_golden_columns_they_come_from():
     lineage = column_lineage(con, "marts.customer_360", SOURCES_360, DERIVED_360)["dagster/column_lineage"]
     deps = {c: {(d.asset_key.path[1], d.column_name) for d in ds} for c, ds in lineage.deps_by_column.items()}
     assert deps["email"] == {("customer_profile", "email")} and deps["email_source"] == {("customer_profile", "email_source")}
-    assert deps["contactable_email"] == {("contact_points", "valid"), ("contact_points", "consent_email")}
+    assert deps["contactable_email"] == {("contact_points", "valid"), ("contact_points", "consent_email"),
+                                         ("contact_points", "undeliverable_since")}
     assert deps["region"] == {("customer_profile", "postcode"), ("customer_profile", "country")}
     assert deps["orders_online"] == {("customer_activity", "orders_online")}
     assert "made_up" not in deps  # no invented lineage

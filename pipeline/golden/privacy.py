@@ -3,7 +3,8 @@
 Erasure identifiers are kept only as SHA-256 hashes in an append-only registry, so a person stays erased
 after the request file is gone and even if a later source drop still holds them (never resurrected).
 A customer is erased when any of its records carries an erased e-mail or phone (its own, or a further one:
-staging.person_contacts), or is an erased record
+staging.person_contacts), or held a requested one in an earlier version (staging.former_identifiers), or is an erased
+record
 (purge.py registers every e-mail, phone and record key of an erased customer that no other customer holds):
 the whole customer goes, not just the matching record."""
 
@@ -14,6 +15,7 @@ import duckdb
 from pipeline.config import Source
 from pipeline.sql import literal, quote, raw_table
 from pipeline.staging import PURGED_TOKEN, purged_columns
+from pipeline.staging_changes import FORMER_IDENTIFIERS
 from pipeline.staging_read import raw_columns
 from pipeline.warehouse import table_exists
 
@@ -80,6 +82,16 @@ LANDLINE_MATCH = f"NOT (r.kind = '{LANDLINE_UNDATED}' AND k.dated)"
 # which of them asked: it erases none of them (a request that also names the requester's own e-mail erases them by
 # it), and golden/excluded_customers counts such requests. Who else holds it is looked up by value, for the few
 # matched values only (the registry keeps no value).
+def _former_holders(xref: str) -> str:
+    """customer_id, kind, identifier_hash of the records (of `xref`) whose earlier version held an e-mail or phone
+    they no longer hold (staging.former_identifiers) and that still carry that version's names: the same person's
+    record, not an account handed over to someone else."""
+    return f"""SELECT x.customer_id, f.kind, f.identifier_hash
+    FROM {FORMER_IDENTIFIERS} f JOIN {xref} x USING (source, source_record_id)
+    JOIN staging.person_records p USING (source, source_record_id)
+    WHERE f.name_hash = sha256(p.first_name_canonical || ':' || p.last_name_norm)"""
+
+
 MATCHED_ERASURES_SQL = """
     SELECT p.customer_id, p.point.value, p.point.kind, identifier_hash, r.request_source, r.request_id
     FROM (SELECT x.customer_id,
@@ -93,6 +105,12 @@ MATCHED_ERASURES_SQL = """
           FROM staging.person_contacts c JOIN scoped_xref x USING (source, source_record_id)
           WHERE c.contact_key IS NOT NULL) p
     JOIN identity.erasure_registry r ON r.identifier_hash = p.point.hash AND NOT coalesce(r.shared, false)""" + f"""
+    UNION ALL  -- a record whose earlier version held a requested e-mail or phone (its source replaced it since) and
+    -- that still carries that version's names (not an account handed over to someone else)
+    SELECT f.customer_id, NULL, 'former_' || f.kind, r.identifier_hash, r.request_source, r.request_id
+    FROM ({_former_holders("scoped_xref")}) f
+    JOIN identity.erasure_registry r ON r.identifier_hash = f.identifier_hash AND NOT coalesce(r.shared, false)
+        AND r.request_source <> 'erased_customer'
     UNION ALL  -- a record with an erased person's landline and name (see LANDLINE_NAME_KEYS_SQL)
     SELECT x.customer_id, NULL, r.kind, r.identifier_hash, r.request_source, r.request_id
     FROM ({LANDLINE_NAME_KEYS_SQL.format(records="SELECT source, source_record_id FROM scoped_xref")}) k
@@ -114,7 +132,10 @@ _ERASURE_MATCHES = f"""
         UNION
         SELECT q.identifier_hash, q.request_id, x.customer_id
         FROM requested q JOIN staging.person_contacts o ON o.contact_key = q.value AND o.kind = q.kind
-        JOIN marts.customer_xref x USING (source, source_record_id)),
+        JOIN marts.customer_xref x USING (source, source_record_id)
+        UNION  -- a record that held it before: its customer is a holder too (one of two who asked?)
+        SELECT q.identifier_hash, q.request_id, o.customer_id
+        FROM requested q JOIN ({_former_holders("marts.customer_xref")}) o USING (identifier_hash)),
     ambiguous AS (SELECT identifier_hash, request_id FROM holders GROUP BY ALL HAVING count(DISTINCT customer_id) > 1)"""
 ERASED_CUSTOMERS_SQL = f"""
     WITH {_ERASURE_MATCHES}

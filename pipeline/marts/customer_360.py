@@ -105,8 +105,9 @@ def customer_360_sql(repermission_days: int = 1095, segments: str | None = None)
         coalesce(m.consent_sms, 'unknown')                               AS consent_sms,
         coalesce(t.consent_phone, 'unknown')                             AS consent_phone,
         coalesce(post.consent_post, 'unknown')                           AS consent_post,
-        -- contactable = the surviving point is valid AND that very point has a current opt-in
-        coalesce(e.valid AND e.consent_email = 'opt_in', false)          AS contactable_email,
+        -- contactable = the surviving point is valid AND that very point has a current opt-in (and, an e-mail, no
+        -- live record says it bounced)
+        coalesce(e.valid AND e.consent_email = 'opt_in' AND e.undeliverable_since IS NULL, false) AS contactable_email,
         coalesce(m.valid AND m.consent_sms = 'opt_in', false)            AS contactable_sms,
         coalesce(t.valid AND t.consent_phone = 'opt_in', false)          AS contactable_phone,
         p.street IS NOT NULL AND p.postcode IS NOT NULL AND coalesce(post.consent_post = 'opt_in', false) AS contactable_post,

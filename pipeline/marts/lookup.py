@@ -121,7 +121,7 @@ def find(con: duckdb.DuckDBPyConnection, text: str, postcode: str | None = None,
 CARD_SQL = {
     "customer": "SELECT * FROM marts.customer_360 WHERE customer_id = ?",
     "contact points": """SELECT kind, contact_point, is_surviving, valid, consent_email, consent_sms, consent_phone,
-                                needs_repermission, first_seen_at, last_seen_at, sources
+                                needs_repermission, undeliverable_since, first_seen_at, last_seen_at, sources
                          FROM marts.contact_points WHERE customer_id = ? ORDER BY kind, last_seen_at DESC""",
     "consent history": """SELECT occurred_at, channel, action, contact_point, source, source_record_id, collection_point
                           FROM marts.consent_history WHERE customer_id = ? ORDER BY occurred_at""",

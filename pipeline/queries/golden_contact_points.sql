@@ -32,6 +32,14 @@ points AS (
            count(*)                                       AS records
     FROM used GROUP BY ALL
 ),
+-- e-mails a live record of the customer says bounced (staging.email_bounced_at: a mailing tool's `cleaned`), whatever
+-- opt-in the point has: undeliverable until no record says so any more (staging.BOUNCED). A record of another customer
+-- holding the mailbox is suppressed by the audience's suppression list, which lists the point's hash.
+bounced AS (
+    SELECT customer_id, email_key AS contact_point_key, max(email_bounced_at) AS undeliverable_since
+    FROM records WHERE email_bounced_at IS NOT NULL AND email_key IS NOT NULL
+    GROUP BY ALL
+),
 consent AS (
     SELECT customer_id, contact_point_key,
            max(state) FILTER (WHERE channel = 'email')         AS consent_email,
@@ -52,7 +60,9 @@ SELECT p.*,
        c.consent_sms_since,
        CASE WHEN kind = 'phone' THEN coalesce(c.consent_phone, 'unknown') END AS consent_phone,
        c.consent_phone_since,
-       coalesce(c.needs_repermission, FALSE)                                   AS needs_repermission
+       coalesce(c.needs_repermission, FALSE)                                   AS needs_repermission,
+       b.undeliverable_since
 FROM points p
 LEFT JOIN consent c USING (customer_id, contact_point_key)
+LEFT JOIN bounced b ON p.kind = 'email' AND b.customer_id = p.customer_id AND b.contact_point_key = p.contact_point_key
 ORDER BY customer_id, kind, contact_point_key
