@@ -19,7 +19,7 @@ from rapidfuzz.distance import DamerauLevenshtein
 from pipeline.config import CONTACT_KINDS, SELECTOR, Source
 from pipeline.drop_days import file_order
 from pipeline.extract import ALSO
-from pipeline.normalise import address, email, missing, names, phone, values
+from pipeline.normalise import address, email, missing, names, phone, subdivision, values
 from pipeline.sql import literal
 from pipeline.staging_lookup import GIVEN, NormalisedValues, distinct_pairs, spread
 from pipeline.staging_renamed import erased_by_rename
@@ -396,6 +396,8 @@ def _more_than_a_correction(held: np.ndarray) -> bool:
 
 # The fields whose raw values key the normalisation lookup (staging_lookup.py), as _stage_persons looks them up.
 LOOKED_UP = ("first_name", "last_name", "email", "phone", "street", "city")
+# The person fields whose raw value staging keeps beside its reading (`<field>_raw`).
+RAW_KEPT = ("first_name", "last_name", "birth_date", "email", "phone", "street", "postcode", "city", "state")
 
 
 def looked_up_values(source: Source, raw: pd.DataFrame) -> set[str]:
@@ -434,8 +436,8 @@ def contact_keys(source: Source, frame: pd.DataFrame, lookup: NormalisedValues) 
 
 def _stage_persons(source: Source, frame: pd.DataFrame, issues: _Issues, today: date,
                    lookup: NormalisedValues) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-    p = {f: _person_values(frame, source, f) for f in ("first_name", "last_name", "birth_date", "email",
-                                                                     "phone", "street", "postcode", "city", "country")}
+    p = {f: _person_values(frame, source, f) for f in ("first_name", "last_name", "birth_date", "email", "phone",
+                                                       "street", "postcode", "city", "state", "country")}
     nick = names.nickname_table()
     out = {"source": source.name, "source_record_id": frame["_record_id"], "channel": source.channel,
            "trust_rank": source.trust_rank, "record_updated_at": frame["_updated_at"],
@@ -480,12 +482,16 @@ def _stage_persons(source: Source, frame: pd.DataFrame, issues: _Issues, today: 
     issues.add("postcode", p["postcode"], _per_distinct(p["postcode"].where(~out["postcode_valid"] & p["postcode"].notna()),
                                                         lambda v: None if missing(v) else f"'{v}' is not a valid postcode"))
     out["city"], out["city_norm"] = lookup.columns("city", p["city"], rules)
+    out["state"], why = _parts(pd.Series(list(zip(p["state"], country, out["postcode"].where(out["postcode_valid"]),
+                                                  strict=True)), index=frame.index, dtype=object),
+                               lambda held: subdivision.normalise_state(*held) if held else (None, None), 2)
+    issues.add("state", p["state"], why)
     out["country"] = country
     out["civility"] = _per_distinct(_person_values(frame, source, "civility"), names.civility)
     out["identifiers"] = _identifiers(source, frame)
     contacts = _stage_contacts(source, frame, more, out, issues, lookup)
     _further_elements(source, frame, issues)
-    for f in ("first_name", "last_name", "birth_date", "email", "phone", "street", "postcode", "city"):
+    for f in RAW_KEPT:
         out[f"{f}_raw"] = p[f]
     out["_file"], out["_line"] = frame["_file"], frame["_line"]
     return pd.DataFrame(out, index=frame.index).reset_index(drop=True), contacts
@@ -764,9 +770,8 @@ PERSON_TYPES = {
     "email": "VARCHAR", "email_valid": "BOOLEAN", "email_key": "VARCHAR",
     "phone": "VARCHAR", "phone_valid": "BOOLEAN", "phone_kind": "VARCHAR",
     "street": "VARCHAR", "street_norm": "VARCHAR", "postcode": "VARCHAR", "postcode_valid": "BOOLEAN",
-    "city": "VARCHAR", "city_norm": "VARCHAR", "country": "VARCHAR", "civility": "VARCHAR", "identifiers": "VARCHAR",
-    **{f"{f}_raw": "VARCHAR" for f in ("first_name", "last_name", "birth_date", "email", "phone",
-                                          "street", "postcode", "city")},
+    "city": "VARCHAR", "city_norm": "VARCHAR", "state": "VARCHAR", "country": "VARCHAR", "civility": "VARCHAR",
+    "identifiers": "VARCHAR", **{f"{f}_raw": "VARCHAR" for f in RAW_KEPT},
     "_file": "VARCHAR", "_line": "BIGINT",
 }
 ACTIVITY_TYPES = {

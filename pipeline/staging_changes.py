@@ -133,6 +133,9 @@ def _create_tables(con: duckdb.DuckDBPyConnection, fresh: bool) -> None:
     con.execute("ALTER TABLE staging.staged_files ADD COLUMN IF NOT EXISTS validated BOOLEAN DEFAULT false")
     # An amount's currency (kept since 2026-11-29): every source is restaged then, its Source having a new field.
     con.execute("ALTER TABLE staging.activities ADD COLUMN IF NOT EXISTS currency VARCHAR")
+    # A record's state or province (kept since the seventeenth session): a warehouse staged before gains the column.
+    for column in ("state", "state_raw"):
+        con.execute(f"ALTER TABLE staging.person_records ADD COLUMN IF NOT EXISTS {column} VARCHAR")
 
 
 def _insert(con: duckdb.DuckDBPyConnection, staged: Staged) -> None:

