@@ -446,6 +446,8 @@ def _stage_persons(source: Source, frame: pd.DataFrame, issues: _Issues, today: 
     issues.add("country", p["country"], _per_distinct(p["country"].where(code.isna()), lambda v: None if missing(v) else
                                                       f"'{v}' names no country we know: read as the source's {source.country}"))
     region = country = code.fillna(source.country)
+    raw = dict(p)  # as delivered: each field's `<field>_raw`
+    _split_address_tails(p, country)
     further = _further_values(source, frame)
     further["region"] = region.loc[further["row"]].to_numpy() if len(further) else further["raw"]
     # kind -> (its values, their raw text, their regions): the very Series prefetch factorised are the ones looked up
@@ -492,9 +494,30 @@ def _stage_persons(source: Source, frame: pd.DataFrame, issues: _Issues, today: 
     contacts = _stage_contacts(source, frame, more, out, issues, lookup)
     _further_elements(source, frame, issues)
     for f in RAW_KEPT:
-        out[f"{f}_raw"] = p[f]
+        out[f"{f}_raw"] = raw[f]
     out["_file"], out["_line"] = frame["_file"], frame["_line"]
     return pd.DataFrame(out, index=frame.index).reset_index(drop=True), contacts
+
+
+def _split_address_tails(p: dict[str, pd.Series], country: pd.Series) -> None:
+    """A record without a postcode whose street cell holds the whole address ('742 Evergreen Terrace, Springfield,
+    IL 62704': a form's or a CRM's one address field) gets its town, state and postcode from it
+    (subdivision.address_tail), each where its own field is empty: it had no postcode, so no address survived."""
+    rows = p["street"].notna() & p["postcode"].isna()
+    if not rows.any():
+        return
+    street, town, state, postcode = _pair_parts(
+        p["street"][rows], country[rows], lambda s, c: subdivision.address_tail(s, c) or (None,) * 4, 4)
+    found = postcode.notna()
+    if not found.any():
+        return
+    at = found[found].index
+    p["street"], p["postcode"] = p["street"].copy(), p["postcode"].copy()
+    p["street"].loc[at], p["postcode"].loc[at] = street[at], postcode[at]
+    for field, value in (("city", town), ("state", state)):
+        p[field] = p[field].copy()
+        empty = at[p[field].loc[at].isna().to_numpy()]
+        p[field].loc[empty] = value[empty]
 
 
 def _further_values(source: Source, frame: pd.DataFrame) -> pd.DataFrame:

