@@ -445,6 +445,13 @@ def _stage_persons(source: Source, frame: pd.DataFrame, issues: _Issues, today: 
     code = _per_distinct(p["country"], address.country_code)
     issues.add("country", p["country"], _per_distinct(p["country"].where(code.isna()), lambda v: None if missing(v) else
                                                       f"'{v}' names no country we know: read as the source's {source.country}"))
+    # a record without a country of its own whose state and postcode both say another (a Quebec customer of a US
+    # till: `PQ`, `H3B 1A7`) is in that one: both were field issues, read as American
+    told = code.isna() & p["state"].notna() & p["postcode"].notna()
+    if told.any():
+        code = code.copy()
+        code[told] = _pair_parts(p["state"][told], p["postcode"][told],
+                                 lambda s, z: (subdivision.country_of(s, z, source.country),), 1)[0]
     region = country = code.fillna(source.country)
     raw = dict(p)  # as delivered: each field's `<field>_raw`
     _split_address_tails(p, country)

