@@ -7,7 +7,6 @@ on every card and mailing label."""
 from __future__ import annotations
 
 import csv
-import os
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.hostile import day, write
+from tests.hostile import operator_run
 
 SOURCES = """
 defaults:
@@ -99,17 +98,7 @@ class Delivered:
 def delivered(tmp_path_factory) -> Delivered:
     """Both deliveries, run once by `customer360 run` as the operator starts it."""
     root = tmp_path_factory.mktemp("north_american")
-    raw, home = root / "raw", root / "dagster_home"
-    (root / "sources.yaml").write_text(SOURCES, encoding="utf-8")
-    write(raw, "crm", day(-1), "contacts.csv", CRM.encode())
-    write(raw, "till_qc", day(-1), "membres.csv", TILL.encode())
-    home.mkdir()
-    env = {**os.environ, "DAGSTER_HOME": str(home), "C360_FIRST_DAY": day(-10)}
-    warehouse = root / "data" / "warehouse.duckdb"
-    run = subprocess.run([CLI, "run", "--raw-dir", str(raw), "--warehouse", str(warehouse), "--sources",
-                          str(root / "sources.yaml"), "--truth", ""], capture_output=True, text=True, env=env,
-                         timeout=600)
-    assert run.returncode == 0, run.stderr[-3000:]
+    _, env, warehouse = operator_run(root, SOURCES, {("crm", "contacts.csv"): CRM, ("till_qc", "membres.csv"): TILL})
     with duckdb.connect(str(warehouse), read_only=True) as con:
         staged = {r[0]: r[1:] for r in con.execute(
             "SELECT source_record_id, state, country, postcode FROM staging.person_records").fetchall()}
