@@ -27,7 +27,7 @@ CHANNEL_FIELDS = {
     "email": ["customer_id", "first_name", "last_name", "email"],
     "sms": ["customer_id", "first_name", "mobile"],
     "phone": ["customer_id", "first_name", "last_name", "phone"],
-    "post": ["customer_id", "civility", "first_name", "last_name", "street", "postcode", "city", "country"],
+    "post": ["customer_id", "civility", "first_name", "last_name", "street", "postcode", "city", "state", "country"],
 }
 POINT_KIND = {"email": "email", "sms": "phone", "phone": "phone"}
 

@@ -20,7 +20,7 @@ BUNDLED_SOURCES = SEEDS_DIR / "sources.yaml"
 
 PERSON_FIELDS = (
     "first_name", "last_name", "birth_date", "email", "phone",
-    "street", "postcode", "city", "country", "civility",
+    "street", "postcode", "city", "state", "country", "civility",
     "full_name",  # read only: staging splits it into first_name, last_name (and civility: 'M. Jean DUPONT')
 )
 # How a full name orders its words when nothing else tells (`person.full_name: {column: , order: }`).

@@ -179,6 +179,9 @@ def _create_tables(con: duckdb.DuckDBPyConnection, fresh: bool) -> None:
                 "kind VARCHAR, identifier_hash VARCHAR, name_hash VARCHAR)")
     # A bounced e-mail's mark (since the seventeenth session of 2026-11-29; consent sources restage to set it).
     con.execute("ALTER TABLE staging.person_records ADD COLUMN IF NOT EXISTS email_bounced_at TIMESTAMP")
+    # A record's state or province (kept since the seventeenth session): a warehouse staged before gains the column.
+    for column in ("state", "state_raw"):
+        con.execute(f"ALTER TABLE staging.person_records ADD COLUMN IF NOT EXISTS {column} VARCHAR")
 
 
 def _insert(con: duckdb.DuckDBPyConnection, staged: Staged) -> None:

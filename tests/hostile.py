@@ -231,6 +231,28 @@ def cli_run(settings, capsys) -> str:
     return err
 
 
+def operator_run(root: Path, sources: str, files: dict[tuple[str, str], str]):
+    """`customer360 run` in its own process, as the operator starts it, on a project in `root`: the sources file's
+    text and each (source, file name) -> text delivered yesterday. The finished process, the environment its later
+    commands need (its own Dagster instance, `DAGSTER_HOME`) and the warehouse; asserts the run succeeded."""
+    import os
+    import subprocess
+    import sys
+
+    raw, home = root / "raw", root / "dagster_home"
+    (root / "sources.yaml").write_text(sources, encoding="utf-8")
+    for (source, name), text in files.items():
+        write(raw, source, day(-1), name, text.encode())
+    home.mkdir()
+    env = {**os.environ, "DAGSTER_HOME": str(home), "C360_FIRST_DAY": day(-10)}
+    warehouse = root / "data" / "warehouse.duckdb"
+    run = subprocess.run([str(Path(sys.executable).parent / "customer360"), "run", "--raw-dir", str(raw),
+                          "--warehouse", str(warehouse), "--sources", str(root / "sources.yaml"), "--truth", ""],
+                         capture_output=True, text=True, env=env, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    return run, env, warehouse
+
+
 def local_webhook(path: str = "/hook"):
     """A local HTTP endpoint standing in for a team chat's incoming webhook (Slack, Teams): its URL, the texts of the
     JSON bodies posted to it, and the server (shut it down when done; a daemon thread serves it)."""

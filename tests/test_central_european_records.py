@@ -6,7 +6,6 @@ decimal-comma amounts, national identifiers (PESEL, CPR) mapped as `identifiers`
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -15,7 +14,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.hostile import day, write
+from tests.hostile import operator_run
 
 SOURCES = """
 defaults:
@@ -138,19 +137,11 @@ class Delivered:
 def delivered(tmp_path_factory) -> Delivered:
     """The five deliveries, run once by `customer360 run` as the operator starts it."""
     root = tmp_path_factory.mktemp("central_european")
-    raw, home = root / "raw", root / "dagster_home"
-    (root / "sources.yaml").write_text(SOURCES, encoding="utf-8")
-    for source, name, text in (("crm_pl", "klienci.csv", CRM), ("nordic_loyalty", "medlemmer.csv", LOYALTY),
-                               ("newsletter", "subscribers.csv", NEWSLETTER), ("hu_cz_shop", "ugyfelek.csv", SHOP),
-                               ("tr_it_orders", "siparisler.csv", ORDERS)):
-        write(raw, source, day(-1), name, text.encode())
-    home.mkdir()
-    env = {**os.environ, "DAGSTER_HOME": str(home), "C360_FIRST_DAY": day(-10)}
-    warehouse = root / "data" / "warehouse.duckdb"
-    run = subprocess.run([CLI, "run", "--raw-dir", str(raw), "--warehouse", str(warehouse), "--sources",
-                          str(root / "sources.yaml"), "--truth", ""], capture_output=True, text=True, env=env,
-                         timeout=600)
-    assert run.returncode == 0, run.stderr[-3000:]
+    run, env, warehouse = operator_run(root, SOURCES, {
+        ("crm_pl", "klienci.csv"): CRM, ("nordic_loyalty", "medlemmer.csv"): LOYALTY,
+        ("newsletter", "subscribers.csv"): NEWSLETTER, ("hu_cz_shop", "ugyfelek.csv"): SHOP,
+        ("tr_it_orders", "siparisler.csv"): ORDERS})
+    home = Path(env["DAGSTER_HOME"])
     with duckdb.connect(str(warehouse), read_only=True) as con:
         return Delivered(
             run, env, home, warehouse,

@@ -97,10 +97,20 @@ def merge_customers(con: duckdb.DuckDBPyConnection, table: str, select_sql: str,
         con.execute(f"CREATE OR REPLACE {kind} {rows} AS {select_sql}", named(select_sql, **params))
         adjusted = adjust(con, rows) if adjust else None
         if not full:
+            _add_new_columns(con, target, rows)
             con.execute(f"DELETE FROM {target} WHERE customer_id IN (SELECT customer_id FROM {CHANGED})")
             con.execute(f"INSERT INTO {target} BY NAME SELECT * FROM {rows}")
             con.execute(f"DROP TABLE {rows}")
     return adjusted
+
+
+def _add_new_columns(con: duckdb.DuckDBPyConnection, target: str, rows: str) -> None:
+    """Give `target` the columns `rows` hold and it lacks (a column a later version added: the state, in the
+    seventeenth session), empty for the customers this run does not recompute."""
+    held = {d[0].lower() for d in con.execute(f"SELECT * FROM {target} LIMIT 0").description}
+    for name, kind in con.execute(f"SELECT column_name, column_type FROM (DESCRIBE {rows})").fetchall():
+        if name.lower() not in held:
+            con.execute(f"ALTER TABLE {target} ADD COLUMN {quote(name)} {kind}")
 
 
 # One fingerprint per customer in_scope over everything the golden tables read of them. The person records are

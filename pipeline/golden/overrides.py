@@ -16,7 +16,7 @@ from datetime import date
 import duckdb
 
 from pipeline.identity.decisions import OVERRIDABLE
-from pipeline.normalise import address, names, phone, values
+from pipeline.normalise import address, names, phone, subdivision, values
 from pipeline.normalise.email import normalise_email
 from pipeline.sql import quote
 
@@ -41,6 +41,9 @@ def normalise_override(attribute: str, value: str | None, country: str | None) -
     if attribute == "postcode":
         code, ok = address.normalise_postcode(value, region)
         return (code, None) if ok else (None, f"not a valid postcode for {region}")
+    if attribute == "state":
+        code, why = subdivision.normalise_state(value, region, None)
+        return (code, None) if code else (None, why)
     if attribute == "birth_date":
         born, why = values.parse_birth_date(value, _DATE_FORMATS, date.today())
         return (born, None) if born else (None, f"not a valid birth date ({why})")

@@ -24,7 +24,7 @@ COLUMNS = ["decision_id", "decision", "record_1", "record_2", "customer_id", "at
 # Golden attributes a steward may override, and the lineage column that then says "steward".
 OVERRIDABLE = {"first_name": "first_name", "last_name": "last_name", "birth_date": "birth_date", "email": "email",
                "mobile": "mobile", "landline": "landline", "street": "address", "postcode": "address",
-               "city": "address", "country": "address"}
+               "city": "address", "state": "address", "country": "address"}
 
 
 class DecisionsFileError(ValueError):

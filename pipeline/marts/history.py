@@ -23,7 +23,7 @@ from pipeline.warehouse import table_exists, transaction
 # attribute -> lineage prefix in marts.customer_360 (None: computed by the pipeline, not won from a source)
 TRACKED = {"first_name": "first_name", "last_name": "last_name", "birth_date": "birth_date", "email": "email",
            "mobile": "mobile", "landline": "landline", "street": "address", "postcode": "address",
-           "city": "address", "country": "address", "loyalty_tier": None}
+           "city": "address", "state": "address", "country": "address", "loyalty_tier": None}
 CHANGE = "STRUCT(attribute VARCHAR, old_value VARCHAR, new_value VARCHAR, source VARCHAR, source_record_id VARCHAR)"
 EVENT = "STRUCT(event VARCHAR, old_ids VARCHAR[])"
 
@@ -56,6 +56,7 @@ def record_history(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, int
     scope(con, is_full(con) or not table_exists(con, "marts.customer_history"))
     con.execute("CREATE SCHEMA IF NOT EXISTS marts")
     con.execute(CREATE_SQL)
+    con.execute("ALTER TABLE marts.customer_history ADD COLUMN IF NOT EXISTS state VARCHAR")  # tracked since 2026-11-29
     attrs = ", ".join(TRACKED)
     blank = ", ".join(f"{a} = NULL" for a in TRACKED)
     with transaction(con):
