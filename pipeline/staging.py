@@ -19,7 +19,7 @@ from rapidfuzz.distance import DamerauLevenshtein
 from pipeline.config import CONTACT_KINDS, SELECTOR, Source
 from pipeline.drop_days import file_order
 from pipeline.extract import ALSO
-from pipeline.normalise import address, email, missing, names, phone, values
+from pipeline.normalise import STRIPPED, address, email, missing, names, phone, values
 from pipeline.sql import literal
 from pipeline.staging_lookup import GIVEN, NormalisedValues, distinct_pairs, spread
 from pipeline.staging_renamed import erased_by_rename
@@ -121,7 +121,7 @@ def _col(frame: pd.DataFrame, column: str | tuple[str, ...] | None) -> pd.Series
     codes, uniques = pd.factorize(frame[column], use_na_sentinel=True)
     if pd.api.types.infer_dtype(uniques, skipna=False) != "string":  # not all text: value by value
         return _per_distinct(frame[column], _stripped)
-    stripped = pd.Series(np.asarray(uniques, dtype=object)).str.strip()  # each distinct text once, in pandas' loop
+    stripped = pd.Series(np.asarray(uniques, dtype=object)).str.strip(STRIPPED)  # each distinct text once, in pandas' loop
     cleaned = np.append(stripped.where(stripped != "", None).to_numpy(dtype=object), None)  # code -1: missing
     return pd.Series(cleaned[codes], index=frame.index, dtype=object)
 
@@ -132,8 +132,8 @@ CLEANED = "_cleaned:"  # prefix of a mapped column's trimmed copy (stage_source 
 def _stripped(value: object) -> str | None:
     """Trimmed text, None when missing or blank."""
     if type(value) is str:
-        return value.strip() or None
-    return None if missing(value) else str(value).strip()
+        return value.strip(STRIPPED) or None
+    return None if missing(value) else str(value).strip(STRIPPED)
 
 
 class _Issues:
@@ -638,11 +638,12 @@ def _person_consent(source: Source, frame: pd.DataFrame, issues: _Issues, events
     return events[events["consent_action"].notna() & events["consent_channel"].notna()]
 
 
-def _has_event(source: Source, frame: pd.DataFrame) -> pd.Series:
-    """Whether each row of a source mapping an activity date stages its activity: every row, but a consent row whose
-    action or channel says none (_person_consent leaves it out)."""
+def _has_event(source: Source, frame: pd.DataFrame, activities: pd.DataFrame) -> pd.Series:
+    """Whether each row of a source mapping an activity date stages a dated activity (`activities`, its rows' in their
+    order): every row whose date was read, but a consent row whose action or channel says none (_person_consent
+    leaves it out; a consent event without a date is dated by its drop day)."""
     if source.activity_type != "consent" or not source.has_person:
-        return pd.Series(True, index=frame.index)
+        return pd.Series(activities["occurred_at"].notna().to_numpy(), index=frame.index)
     return _per_distinct(_activity_col(frame, source, "consent_action"), lambda v: _consent_key(v) in CONSENT_ACTIONS) \
         .astype(bool) & _per_distinct(_activity_col(frame, source, "consent_channel"),
                                       lambda v: _consent_key(v) in CONSENT_CHANNEL_ALIASES).astype(bool)
@@ -733,16 +734,22 @@ def stage_prepared(source: Source, frame: pd.DataFrame, today: date, lookup: Nor
     # on them, as retention means "no interaction". The record's own date stays apart: a record of unknown age must
     # not outrank a dated one in survivorship. A mailing list's row that carries no consent event (`pending`, an empty
     # status: _person_consent) has no activity to judge: it is seen on its delivery day too (it was purged by retention).
+    # An activity whose date is empty or unreadable (a field issue: an Arabic CRM's order dated '١٢/١٠/٢٠٢٦' until the
+    # seventeenth session) judges nothing: its record was given no date at all, and retention purged the person on
+    # the first run. The activities are staged first for that (their field issues still listed after the person's).
+    activity_issues = _Issues(source, good)
+    activities = _stage_activities(source, good, activity_issues) if source.activity else None
     good["_updated_at"] = pd.to_datetime(updated)
     if "_drop" not in good:
         good["_delivered_at"] = pd.NaT
     else:
-        judged = _has_event(source, good) if source.activity.get("occurred_at") else pd.Series(False, index=good.index)
+        judged = _has_event(source, good, activities) if source.activity.get("occurred_at") \
+            else pd.Series(False, index=good.index)
         good["_delivered_at"] = _drop_days(good).where(good["_updated_at"].isna() & ~judged)
     issues.add("updated_at", _col(good, source.updated_at), why)
     persons, contacts = _stage_persons(source, good, issues, today, lookup or NormalisedValues()) \
         if source.has_person else (None, None)
-    activities = _stage_activities(source, good, issues) if source.activity else None
+    issues.parts += activity_issues.parts
     if source.consent:
         activities = pd.concat([f for f in (activities, _consent_columns(source, good, issues)) if f is not None],
                                ignore_index=True)
