@@ -31,6 +31,11 @@ CONSENT_ACTIONS = {"opt_in": "opt_in", "optin": "opt_in", "in": "opt_in", "subsc
                    # a ticked or unticked box: a spreadsheet's boolean cell, a JSON boolean (`"accepted": true`), a
                    # flag column's Y / N or 1 / 0 (a mailing list's `Opted In` column: each was quarantined)
                    "true": "opt_in", "false": "opt_out", "y": "opt_in", "n": "opt_out", "1": "opt_in", "0": "opt_out"}
+# A consent column's yes and no in the languages of the CRMs the project was run on (seventeenth session: a Russian
+# CRM's `да`, a Chinese shop's `是`, a German one's `ja` were each a field issue, the customer never contactable).
+_YES = ("ja", "sí", "si", "sim", "tak", "да", "так", "ναι", "نعم", "כן", "是", "예", "네", "はい")
+_NO = ("nein", "nej", "não", "nao", "nie", "нет", "не", "ні", "όχι", "لا", "לא", "否", "아니오", "아니요", "いいえ")
+CONSENT_ACTIONS |= dict.fromkeys(_YES, "opt_in") | dict.fromkeys(_NO, "opt_out")
 # Statuses a mailing tool writes that are no consent event: Mailchimp's `pending` (a double opt-in never confirmed: no
 # consent), `cleaned` (a bounced, undeliverable address: kept, never contactable by it), `transactional` and
 # `archived`, its newer `Non-subscribed`. In a person source the record is staged and gets no event (its point stays
@@ -38,7 +43,7 @@ CONSENT_ACTIONS = {"opt_in": "opt_in", "optin": "opt_in", "in": "opt_in", "subsc
 NO_CONSENT = {"pending", "cleaned", "transactional", "archived", "non_subscribed", "nonsubscribed"}
 # A flag column's (`consent: {phone: {column: DoNotCall, true_means: opt_out}}`) ticked and unticked boxes.
 TICKED = {"true": True, "yes": True, "y": True, "1": True, "x": True,
-          "false": False, "no": False, "n": False, "0": False}
+          "false": False, "no": False, "n": False, "0": False} | dict.fromkeys(_YES, True) | dict.fromkeys(_NO, False)
 CONSENT_CHANNEL_ALIASES = {"email": "email", "e_mail": "email", "mail": "email", "newsletter": "email",
                            "sms": "sms", "text": "sms", "phone": "phone", "telephone": "phone", "call": "phone",
                            "post": "post", "postal": "post", "courrier": "post", "mail_postal": "post"}
