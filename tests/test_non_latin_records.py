@@ -175,7 +175,7 @@ def delivered(tmp_path_factory) -> Delivered:
                 "SELECT source_record_id, first_name, last_name, birth_date::VARCHAR, email, phone, country "
                 "FROM staging.person_records").fetchall()},
             golden={r[0]: r[1:] for r in con.execute(
-                "SELECT x.source_record_id, c.first_name, c.last_name, c.customer_id "
+                "SELECT x.source_record_id, c.first_name, c.last_name, c.customer_id, c.country, c.city "
                 "FROM marts.customer_360 c JOIN marts.customer_xref x USING (customer_id)").fetchall()},
             people={frozenset(r[0]) for r in con.execute(
                 "SELECT list(source_record_id) FROM marts.customer_xref GROUP BY customer_id").fetchall()},
@@ -194,6 +194,14 @@ def test_right_to_left_values_are_read_without_their_marks_and_in_any_digits(del
     assert staged["A2"][2] == "1988-03-20" and staged["H1"][:2] == ("דוד", "כהן")
     assert staged["H1"][4] == "+972527654321"
     assert delivered.golden["A1"][:2] == ("محمد", "العلي")
+
+
+def test_a_customer_without_a_postcode_keeps_the_city_and_country_written(delivered):
+    # The Emirates have no postcodes: the golden address wanted a valid one, so the Gulf customers had no city and no
+    # country (lookup never read their phones typed without +971, `audience --country AE` left them out); a
+    # customer with a postcode keeps the record that has one.
+    assert delivered.golden["A1"][3:] == ("AE", "دبي") and delivered.golden["A2"][3:] == ("AE", "دبي")
+    assert delivered.golden["R1"][3] == "RU" and delivered.golden["E4"][3:] == ("FR", "Paris")
 
 
 def test_an_order_with_an_unreadable_date_leaves_its_customer_published(delivered):
@@ -224,6 +232,14 @@ def test_one_person_in_two_scripts_links_and_a_family_stays_apart(delivered):
         assert frozenset({one}) in delivered.people, one
     # names are displayed in the script they were delivered in
     assert delivered.golden["G2"][:2] == ("Μαρία", "Παπαδοπουλου") and delivered.golden["C4"][:2] == ("娜", "李")
+
+
+def test_a_golden_name_is_written_in_one_script(delivered):
+    # First and last names survive by their own rules: the Russian CRM's 'Иван' beside the web shop's newer 'Ivanov'
+    # was displayed 'Иван Ivanov', the Greek shop's customer 'Γεώργιος Papadopoulos'. The most trusted source's script
+    # holds both.
+    assert delivered.golden["E1"][:2] == ("Иван", "Иванов") and delivered.golden["E6"][:2] == ("Γεώργιος", "Παπαδόπουλος")
+    assert delivered.golden["E9"][1] == "王小明"  # written without a space: no split guessed, the whole name kept
 
 
 def test_no_personal_value_in_the_run_output_or_its_events(delivered):
