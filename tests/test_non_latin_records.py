@@ -8,16 +8,11 @@ language, a husband and wife `Иванов` / `Иванова` sharing an addres
 from __future__ import annotations
 
 import csv
-import os
 import subprocess
-import sys
-from dataclasses import dataclass
-from pathlib import Path
 
-import duckdb
 import pytest
 
-from tests.hostile import day, write
+from tests.hostile import CLI, Delivered, delivered_by_cli
 
 SOURCES = """
 defaults:
@@ -137,51 +132,18 @@ C4,李 娜,１９８２－０２－２６,lina@example.cn,+86 (10) 6552 9988,CN,
 # Personal values that no log line, Dagster event or run output may hold.
 PERSONAL = ("Иванов", "Ivanov", "ivan.ivanov", "9161234567", "محمد", "٠٥٠١٢٣٤٥٦٧", "501234567", "כהן", "王小明",
             "wang.xm", "Παπαδόπουλος")
-CLI = str(Path(sys.executable).parent / "customer360")
-
-
-@dataclass(frozen=True)
-class Delivered:
-    run: subprocess.CompletedProcess
-    env: dict
-    home: Path
-    warehouse: Path
-    staged: dict
-    golden: dict
-    people: set
-    issues: list
-    amounts: dict
 
 
 @pytest.fixture(scope="module")
 def delivered(tmp_path_factory) -> Delivered:
     """The seven deliveries, run once by `customer360 run` as the operator starts it."""
-    root = tmp_path_factory.mktemp("non_latin")
-    raw, home = root / "raw", root / "dagster_home"
-    (root / "sources.yaml").write_text(SOURCES, encoding="utf-8")
-    for source, (name, text) in DELIVERIES.items():
-        write(raw, source, day(-1), name, text.encode())
-    home.mkdir()
-    env = {**os.environ, "DAGSTER_HOME": str(home), "C360_FIRST_DAY": day(-10)}
-    warehouse = root / "data" / "warehouse.duckdb"
-    run = subprocess.run([CLI, "run", "--raw-dir", str(raw), "--warehouse", str(warehouse), "--sources",
-                          str(root / "sources.yaml"), "--truth", ""], capture_output=True, text=True, env=env,
-                         timeout=600)
-    assert run.returncode == 0, run.stderr[-3000:]
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        return Delivered(
-            run, env, home, warehouse,
-            staged={r[0]: r[1:] for r in con.execute(
-                "SELECT source_record_id, first_name, last_name, birth_date::VARCHAR, email, phone, country "
-                "FROM staging.person_records").fetchall()},
-            golden={r[0]: r[1:] for r in con.execute(
-                "SELECT x.source_record_id, c.first_name, c.last_name, c.customer_id, c.country, c.city "
-                "FROM marts.customer_360 c JOIN marts.customer_xref x USING (customer_id)").fetchall()},
-            people={frozenset(r[0]) for r in con.execute(
-                "SELECT list(source_record_id) FROM marts.customer_xref GROUP BY customer_id").fetchall()},
-            issues=sorted(con.execute("SELECT source_record_id, field FROM staging.field_issues").fetchall()),
-            amounts={r[0]: r[1:] for r in con.execute("SELECT source_record_id, amount, currency FROM "
-                                                      "staging.activities WHERE activity_type = 'order'").fetchall()})
+    return delivered_by_cli(
+        tmp_path_factory.mktemp("non_latin"), SOURCES, DELIVERIES,
+        "SELECT source_record_id, first_name, last_name, birth_date::VARCHAR, email, phone, country "
+        "FROM staging.person_records",
+        "SELECT x.source_record_id, c.first_name, c.last_name, c.customer_id, c.country, c.city "
+        "FROM marts.customer_360 c JOIN marts.customer_xref x USING (customer_id)",
+        "SELECT source_record_id, field FROM staging.field_issues ORDER BY ALL")
 
 
 def test_right_to_left_values_are_read_without_their_marks_and_in_any_digits(delivered):
