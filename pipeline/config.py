@@ -217,10 +217,21 @@ def _column_spec(where: str, key: str, spec, date: bool = False) -> str | tuple[
     _fail(where, f"'{key}' must be {expected}, not {spec!r}")
 
 
+# Currencies the euro replaced that pycountry (current ISO 4217 only) no longer lists, still written in the orders and
+# ledgers of before: the Bulgarian lev (2026; a Bulgarian till's `99,90 лв` was `BGN is no ISO 4217 currency code`) and
+# the Croatian kuna (2023). Their rates into the euro are fixed; exchange_rates.csv gives them as any other.
+_WITHDRAWN_CURRENCIES = frozenset({"BGN", "HRK"})
+
+
+def is_currency(code: str) -> bool:
+    """Whether `code` (upper case) is an ISO 4217 currency, current or one the euro replaced (_WITHDRAWN_CURRENCIES)."""
+    return code in _WITHDRAWN_CURRENCIES or pycountry.currencies.get(alpha_3=code) is not None
+
+
 def currency_code(where: str, code) -> str:
     """An ISO 4217 code, upper case (`gbp` is GBP); SourcesFileError otherwise."""
     text = str(code).strip().upper()
-    if pycountry.currencies.get(alpha_3=text) is None:
+    if not is_currency(text):
         raise SourcesFileError(f"{where}: {code!r} is no ISO 4217 currency code (EUR, GBP, USD, CHF, ...)")
     return text
 

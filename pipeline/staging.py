@@ -19,7 +19,7 @@ from rapidfuzz.distance import DamerauLevenshtein
 from pipeline.config import CONTACT_KINDS, SELECTOR, Source
 from pipeline.drop_days import file_order
 from pipeline.extract import ALSO
-from pipeline.normalise import address, email, missing, names, phone, subdivision, values
+from pipeline.normalise import STRIPPED, address, email, missing, names, phone, subdivision, values
 from pipeline.sql import literal
 from pipeline.staging_lookup import GIVEN, NormalisedValues, distinct_pairs, spread
 from pipeline.staging_renamed import erased_by_rename
@@ -31,6 +31,11 @@ CONSENT_ACTIONS = {"opt_in": "opt_in", "optin": "opt_in", "in": "opt_in", "subsc
                    # a ticked or unticked box: a spreadsheet's boolean cell, a JSON boolean (`"accepted": true`), a
                    # flag column's Y / N or 1 / 0 (a mailing list's `Opted In` column: each was quarantined)
                    "true": "opt_in", "false": "opt_out", "y": "opt_in", "n": "opt_out", "1": "opt_in", "0": "opt_out"}
+# A consent column's yes and no in the languages of the CRMs the project was run on (seventeenth session: a Russian
+# CRM's `да`, a Chinese shop's `是`, a German one's `ja` were each a field issue, the customer never contactable).
+_YES = ("ja", "sí", "si", "sim", "tak", "да", "так", "ναι", "نعم", "כן", "是", "예", "네", "はい")
+_NO = ("nein", "nej", "não", "nao", "nie", "нет", "не", "ні", "όχι", "لا", "לא", "否", "아니오", "아니요", "いいえ")
+CONSENT_ACTIONS |= dict.fromkeys(_YES, "opt_in") | dict.fromkeys(_NO, "opt_out")
 # Statuses a mailing tool writes that are no consent event: Mailchimp's `pending` (a double opt-in never confirmed: no
 # consent), `cleaned` (a bounced, undeliverable address: kept, never contactable by it), `transactional` and
 # `archived`, its newer `Non-subscribed`. In a person source the record is staged and gets no event (its point stays
@@ -48,7 +53,7 @@ RESTATED, ACTIVITY_STATEMENT = "_restated", "_activity"
 BOUNCED = {"cleaned", "bounced", "hard_bounced", "hard_bounce"}
 # A flag column's (`consent: {phone: {column: DoNotCall, true_means: opt_out}}`) ticked and unticked boxes.
 TICKED = {"true": True, "yes": True, "y": True, "1": True, "x": True,
-          "false": False, "no": False, "n": False, "0": False}
+          "false": False, "no": False, "n": False, "0": False} | dict.fromkeys(_YES, True) | dict.fromkeys(_NO, False)
 CONSENT_CHANNEL_ALIASES = {"email": "email", "e_mail": "email", "mail": "email", "newsletter": "email",
                            "sms": "sms", "text": "sms", "phone": "phone", "telephone": "phone", "call": "phone",
                            "post": "post", "postal": "post", "courrier": "post", "mail_postal": "post"}
@@ -131,7 +136,7 @@ def _col(frame: pd.DataFrame, column: str | tuple[str, ...] | None) -> pd.Series
     codes, uniques = pd.factorize(frame[column], use_na_sentinel=True)
     if pd.api.types.infer_dtype(uniques, skipna=False) != "string":  # not all text: value by value
         return _per_distinct(frame[column], _stripped)
-    stripped = pd.Series(np.asarray(uniques, dtype=object)).str.strip()  # each distinct text once, in pandas' loop
+    stripped = pd.Series(np.asarray(uniques, dtype=object)).str.strip(STRIPPED)  # each distinct text once, in pandas' loop
     cleaned = np.append(stripped.where(stripped != "", None).to_numpy(dtype=object), None)  # code -1: missing
     return pd.Series(cleaned[codes], index=frame.index, dtype=object)
 
@@ -142,8 +147,8 @@ CLEANED = "_cleaned:"  # prefix of a mapped column's trimmed copy (stage_source 
 def _stripped(value: object) -> str | None:
     """Trimmed text, None when missing or blank."""
     if type(value) is str:
-        return value.strip() or None
-    return None if missing(value) else str(value).strip()
+        return value.strip(STRIPPED) or None
+    return None if missing(value) else str(value).strip(STRIPPED)
 
 
 class _Issues:
@@ -700,11 +705,12 @@ def _person_consent(source: Source, frame: pd.DataFrame, issues: _Issues, events
     return events[events["consent_action"].notna() & events["consent_channel"].notna()]
 
 
-def _has_event(source: Source, frame: pd.DataFrame) -> pd.Series:
-    """Whether each row of a source mapping an activity date stages its activity: every row, but a consent row whose
-    action or channel says none (_person_consent leaves it out)."""
+def _has_event(source: Source, frame: pd.DataFrame, activities: pd.DataFrame) -> pd.Series:
+    """Whether each row of a source mapping an activity date stages a dated activity (`activities`, its rows' in their
+    order): every row whose date was read, but a consent row whose action or channel says none (_person_consent
+    leaves it out; a consent event without a date is dated by its drop day)."""
     if source.activity_type != "consent" or not source.has_person:
-        return pd.Series(True, index=frame.index)
+        return pd.Series(activities["occurred_at"].notna().to_numpy(), index=frame.index)
     return _per_distinct(_activity_col(frame, source, "consent_action"), lambda v: _consent_key(v) in CONSENT_ACTIONS) \
         .astype(bool) & _per_distinct(_activity_col(frame, source, "consent_channel"),
                                       lambda v: _consent_key(v) in CONSENT_CHANNEL_ALIASES).astype(bool)
@@ -865,18 +871,24 @@ def stage_prepared(source: Source, frame: pd.DataFrame, today: date, lookup: Nor
     # on them, as retention means "no interaction". The record's own date stays apart: a record of unknown age must
     # not outrank a dated one in survivorship. A mailing list's row that carries no consent event (`pending`, an empty
     # status: _person_consent) has no activity to judge: it is seen on its delivery day too (it was purged by retention).
+    # An activity whose date is empty or unreadable (a field issue: an Arabic CRM's order dated '١٢/١٠/٢٠٢٦' until the
+    # seventeenth session) judges nothing: its record was given no date at all, and retention purged the person on
+    # the first run. The activities are staged first for that (their field issues still listed after the person's).
+    activity_issues = _Issues(source, good)
+    activities = _stage_activities(source, good, activity_issues, since) if source.activity else None
     good["_updated_at"] = pd.to_datetime(updated)
     if "_drop" not in good:
         good["_delivered_at"] = pd.NaT
     else:
-        judged = _has_event(source, good) if source.activity.get("occurred_at") else pd.Series(False, index=good.index)
+        judged = _has_event(source, good, activities) if source.activity.get("occurred_at") \
+            else pd.Series(False, index=good.index)
         good["_delivered_at"] = _drop_days(good).where(good["_updated_at"].isna() & ~judged)
     issues.add("updated_at", _col(good, source.updated_at), why)
     persons, contacts = _stage_persons(source, good, issues, today, lookup or NormalisedValues()) \
         if source.has_person else (None, None)
     if persons is not None:
         persons["email_bounced_at"] = _bounced_at(source, good).to_numpy()
-    activities = _stage_activities(source, good, issues, since) if source.activity else None
+    issues.parts += activity_issues.parts
     if source.consent:
         activities = pd.concat([f for f in (activities, _consent_columns(source, good, issues, since))
                                 if f is not None], ignore_index=True)

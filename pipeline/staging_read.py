@@ -12,23 +12,20 @@ import pandas as pd
 
 from pipeline.config import Source
 from pipeline.extract import ALSO, META_COLUMNS
+from pipeline.normalise import STRIPPED
 from pipeline.sql import literal, quote, raw_table
 from pipeline.staging import CLEANED, PURGED_TOKEN, mask_purged, purged_columns
 from pipeline.warehouse import registered
 
-# What Python's str.strip() strips (every Unicode whitespace lies in the Basic Multilingual Plane): DuckDB's trim with
-# these characters trims as _col does.
-WHITESPACE = "".join(c for c in map(chr, range(0x10000)) if ("a" + c).strip() == "a")
-
-
-EDGE_SPACE = literal(f"^[{WHITESPACE}]|[{WHITESPACE}]$")  # none of them is special in a character class
+# DuckDB's trim with these characters (whitespace and direction marks) trims as _col does.
+EDGE_SPACE = literal(f"^[{STRIPPED}]|[{STRIPPED}]$")  # none of them is special in a character class
 
 
 def trimmed(column: str, alias: str = "") -> str:
     """The column (of the relation `alias`) as _col reads it: trimmed, NULL when blank (trim with a set of characters
     costs 4 times a plain read: only the values with whitespace at either end pay it)."""
     value = f"{alias}.{quote(column)}" if alias else quote(column)
-    return (f"CASE WHEN regexp_matches({value}, {EDGE_SPACE}) THEN nullif(trim({value}, {literal(WHITESPACE)}), '') "
+    return (f"CASE WHEN regexp_matches({value}, {EDGE_SPACE}) THEN nullif(trim({value}, {literal(STRIPPED)}), '') "
             f"ELSE nullif({value}, '') END")
 
 

@@ -6,8 +6,12 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
+import subprocess
+import sys
 import zipfile
+from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -231,14 +235,13 @@ def cli_run(settings, capsys) -> str:
     return err
 
 
+CLI = str(Path(sys.executable).parent / "customer360")  # the command the operator types
+
+
 def operator_run(root: Path, sources: str, files: dict[tuple[str, str], str]):
     """`customer360 run` in its own process, as the operator starts it, on a project in `root`: the sources file's
     text and each (source, file name) -> text delivered yesterday. The finished process, the environment its later
     commands need (its own Dagster instance, `DAGSTER_HOME`) and the warehouse; asserts the run succeeded."""
-    import os
-    import subprocess
-    import sys
-
     raw, home = root / "raw", root / "dagster_home"
     (root / "sources.yaml").write_text(sources, encoding="utf-8")
     for (source, name), text in files.items():
@@ -246,7 +249,7 @@ def operator_run(root: Path, sources: str, files: dict[tuple[str, str], str]):
     home.mkdir()
     env = {**os.environ, "DAGSTER_HOME": str(home), "C360_FIRST_DAY": day(-10)}
     warehouse = root / "data" / "warehouse.duckdb"
-    run = subprocess.run([str(Path(sys.executable).parent / "customer360"), "run", "--raw-dir", str(raw),
+    run = subprocess.run([CLI, "run", "--raw-dir", str(raw),
                           "--warehouse", str(warehouse), "--sources", str(root / "sources.yaml"), "--truth", ""],
                          capture_output=True, text=True, env=env, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
@@ -273,3 +276,36 @@ def local_webhook(path: str = "/hook"):
     server = HTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return f"http://127.0.0.1:{server.server_port}{path}", texts, server
+
+
+@dataclass(frozen=True)
+class Delivered:
+    """One `customer360 run` of hand-written deliveries and what it left: rows keyed by record id (staged, golden),
+    the customers as sets of record ids (people), the field issues, the orders' (amount, currency)."""
+    run: subprocess.CompletedProcess
+    env: dict
+    home: Path
+    warehouse: Path
+    staged: dict
+    golden: dict
+    people: set
+    issues: list
+    amounts: dict
+
+
+def delivered_by_cli(root: Path, sources: str, files: dict[str, tuple[str, str]], staged_sql: str, golden_sql: str,
+                     issues_sql: str) -> Delivered:
+    """`files` (source: (file name, text)) dropped yesterday, run once by `customer360 run` as the operator starts it
+    (its own DAGSTER_HOME); `*_sql` select the rows kept, the record id first."""
+    run, env, warehouse = operator_run(root, sources, {(source, name): text for source, (name, text) in files.items()})
+    home = Path(env["DAGSTER_HOME"])
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return Delivered(
+            run, env, home, warehouse,
+            staged={r[0]: r[1:] for r in con.execute(staged_sql).fetchall()},
+            golden={r[0]: r[1:] for r in con.execute(golden_sql).fetchall()},
+            people={frozenset(r[0]) for r in con.execute(
+                "SELECT list(source_record_id) FROM marts.customer_xref GROUP BY customer_id").fetchall()},
+            issues=con.execute(issues_sql).fetchall(),
+            amounts={r[0]: r[1:] for r in con.execute("SELECT source_record_id, amount, currency FROM "
+                                                      "staging.activities WHERE activity_type = 'order'").fetchall()})

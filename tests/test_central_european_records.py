@@ -7,14 +7,11 @@ decimal-comma amounts, national identifiers (PESEL, CPR) mapped as `identifiers`
 from __future__ import annotations
 
 import subprocess
-import sys
-from dataclasses import dataclass
-from pathlib import Path
 
 import duckdb
 import pytest
 
-from tests.hostile import operator_run
+from tests.hostile import CLI, Delivered, delivered_by_cli
 
 SOURCES = """
 defaults:
@@ -117,45 +114,20 @@ T6;Ayşe;ışık;01.02.1987;ayse@example.com.tr;+90 532 123 45 68;İstiklal Cad.
 """
 # Read, compared, never shown: in no log line, Dagster event or published table, in any spelling.
 IDENTIFIERS = ("80112912345", "75040312347", "291180-1234", "2911801234")
-CLI = str(Path(sys.executable).parent / "customer360")
-
-
-@dataclass(frozen=True)
-class Delivered:
-    run: subprocess.CompletedProcess
-    env: dict
-    home: Path
-    warehouse: Path
-    staged: dict
-    golden: dict
-    people: set
-    issues: list
-    amounts: dict
 
 
 @pytest.fixture(scope="module")
 def delivered(tmp_path_factory) -> Delivered:
     """The five deliveries, run once by `customer360 run` as the operator starts it."""
-    root = tmp_path_factory.mktemp("central_european")
-    run, env, warehouse = operator_run(root, SOURCES, {
-        ("crm_pl", "klienci.csv"): CRM, ("nordic_loyalty", "medlemmer.csv"): LOYALTY,
-        ("newsletter", "subscribers.csv"): NEWSLETTER, ("hu_cz_shop", "ugyfelek.csv"): SHOP,
-        ("tr_it_orders", "siparisler.csv"): ORDERS})
-    home = Path(env["DAGSTER_HOME"])
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        return Delivered(
-            run, env, home, warehouse,
-            staged={r[0]: r[1:] for r in con.execute(
-                "SELECT source_record_id, first_name, last_name, city, country, postcode FROM staging.person_records"
-            ).fetchall()},
-            golden={r[0]: r[1:] for r in con.execute(
-                "SELECT x.source_record_id, c.first_name, c.last_name, c.city, c.country, c.postcode, c.customer_id "
-                "FROM marts.customer_360 c JOIN marts.customer_xref x USING (customer_id)").fetchall()},
-            people={frozenset(r[0]) for r in con.execute(
-                "SELECT list(source_record_id) FROM marts.customer_xref GROUP BY customer_id").fetchall()},
-            issues=con.execute("SELECT source_record_id, field, reason FROM staging.field_issues").fetchall(),
-            amounts={r[0]: r[1:] for r in con.execute("SELECT source_record_id, amount, currency FROM "
-                                                      "staging.activities WHERE activity_type = 'order'").fetchall()})
+    return delivered_by_cli(
+        tmp_path_factory.mktemp("central_european"), SOURCES,
+        {"crm_pl": ("klienci.csv", CRM), "nordic_loyalty": ("medlemmer.csv", LOYALTY),
+         "newsletter": ("subscribers.csv", NEWSLETTER), "hu_cz_shop": ("ugyfelek.csv", SHOP),
+         "tr_it_orders": ("siparisler.csv", ORDERS)},
+        "SELECT source_record_id, first_name, last_name, city, country, postcode FROM staging.person_records",
+        "SELECT x.source_record_id, c.first_name, c.last_name, c.city, c.country, c.postcode, c.customer_id "
+        "FROM marts.customer_360 c JOIN marts.customer_xref x USING (customer_id)",
+        "SELECT source_record_id, field, reason FROM staging.field_issues")
 
 
 def test_a_country_written_in_its_own_language_is_read(delivered):

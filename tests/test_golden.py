@@ -23,8 +23,8 @@ def _record(rid, source, rank, updated, **values):
                 record_updated_at=pd.Timestamp(updated), record_delivered_at=pd.NaT, first_name=None, last_name=None, last_name_norm=None,
                 birth_date=None, email=None, email_valid=False, phone=None, phone_valid=False, phone_kind=None,
                 street=None, street_norm=None, postcode=None, postcode_valid=False, city=None, country=None,
-                civility=None, email_bounced_at=pd.NaT)
-    return {**base, **values}
+                civility=None, email_bounced_at=pd.NaT, postcode_raw=None, name_in_customer_script=True)
+    return {**base, **values, "postcode_raw": values.get("postcode_raw", values.get("postcode"))}
 
 
 def test_survivorship_picks_the_documented_value_with_its_lineage():

@@ -11,8 +11,9 @@ import duckdb
 import pandas as pd
 
 from pipeline.config import load_sources
+from pipeline.normalise import DIRECTION_MARKS, STRIPPED
 from pipeline.staging import CLEANED, PURGED_TOKEN, prepare, stage_prepared, stage_source
-from pipeline.staging_read import WHITESPACE, prepared_rows, raw_rows
+from pipeline.staging_read import prepared_rows, raw_rows
 from tests.test_staging_lookup import HOSTILE_EMAILS, HOSTILE_NAMES, HOSTILE_PHONES, HOSTILE_SOURCE, HOSTILE_STREETS
 
 TODAY = date(2026, 11, 26)
@@ -41,7 +42,7 @@ def _hostile_raw(n: int = 400) -> pd.DataFrame:
 
 
 def test_whitespace_is_what_python_strips_in_all_of_unicode():
-    assert "".join(c for c in map(chr, range(0x110000)) if ("a" + c).strip() == "a") == WHITESPACE
+    assert "".join(c for c in map(chr, range(0x110000)) if ("a" + c).strip() == "a") + DIRECTION_MARKS == STRIPPED
 
 
 def test_rows_read_in_duckdb_stage_as_the_pandas_preparation(tmp_path):

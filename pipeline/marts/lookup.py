@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import unicodedata
 
 import duckdb
 
@@ -102,13 +103,16 @@ def _formal_words(name: str) -> list[str]:
 
 def needs_postcode(text: str) -> bool:
     """Whether `text` reads as a name, which is looked up with a postcode only (neither a contact point nor an id)."""
+    text = unicodedata.normalize("NFKC", text)
     return not CUSTOMER_ID.match(text.strip()) and "@" not in text and not any(c.isdigit() for c in text)
 
 
 def find(con: duckdb.DuckDBPyConnection, text: str, postcode: str | None = None,
          region: str | None = None) -> list[str]:
     """What customer service types: a customer id, an e-mail or phone (any spelling, older ones included), or a
-    name with `postcode`."""
+    name with `postcode`. Full-width forms are read as what they stand for: an agent on a Chinese or Japanese keyboard
+    types 'wang＠example.cn' (it was read as a name, and found no one)."""
+    text = unicodedata.normalize("NFKC", text)
     if CUSTOMER_ID.match(text.strip()):
         return [r[0] for r in con.execute("SELECT customer_id FROM marts.customer_360 WHERE customer_id = ?",
                                           [text.strip().upper()]).fetchall()]

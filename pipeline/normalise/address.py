@@ -32,7 +32,10 @@ _COUNTRIES = {region.lower(): region for region in phonenumbers.SUPPORTED_REGION
     # thirteenth session: a US or Dutch customer's phone and postcode invalid in a British CRM).
     "uk": "GB", "great britain": "GB", "britain": "GB", "holland": "NL",
     # and what they write most, read without the table (its build, pycountry's names included, ~0.4 CPU s a process)
-    "usa": "US", "united states": "US", "united kingdom": "GB", "england": "GB", "netherlands": "NL", "nederland": "NL"}
+    "usa": "US", "united states": "US", "united kingdom": "GB", "england": "GB", "netherlands": "NL", "nederland": "NL",
+    # abbreviations no table holds, as Russian-speaking and Gulf CRMs write a country (seventeenth session: `РФ` named
+    # no country), in match form (РФ, США, ОАЭ, КНР): Russia, the US, the Emirates, China; and Saudi Arabia
+    "rf": "RU", "ssha": "US", "oae": "AE", "knr": "CN", "uae": "AE", "ksa": "SA"}
 # Europe's international vehicle signs that are no ISO 3166 code: what German, Austrian and Swiss tills and CRMs write
 # in a country column (`D`, `A`, `FL`) and before a postcode (`D-80331`, `A-1010`, the old European postal prefix).
 # `A` was read as the source's country (an Austrian customer made German: phone and postcode invalid).

@@ -19,6 +19,8 @@ def normalise_email(value: object) -> tuple[str | None, bool, str | None]:
     # Turkish capital İ lowers to 'i' and a combining dot in Python: 'İSMAİL@...' (a CRM upper-casing in a Turkish
     # locale) was a mailbox apart from 'ismail@...', never matched by its erasure request nor linked by it.
     text = str(value).strip().replace("İ", "i").lower()
+    if not text.isascii():  # typed on a Chinese, Japanese or Korean keyboard: 'wang＠example.cn' was no address
+        text = text.translate(_FULL_WIDTH)
     try:
         return _validated(text), True, None
     except EmailNotValidError as exc:
@@ -30,6 +32,10 @@ def normalise_email(value: object) -> tuple[str | None, bool, str | None]:
         if first is None:
             return text, False, str(exc)
         return first, True, None
+
+
+# Full-width ASCII forms (U+FF01-FF5E: '＠', 'ａ', '．') as the ASCII they stand for, and the ideographic space.
+_FULL_WIDTH = {0xFF01 + i: 0x21 + i for i in range(0x5E)} | {0x3000: 0x20}
 
 
 def further_addresses(text: str) -> list[str]:

@@ -11,7 +11,7 @@ from pathlib import Path
 from anyascii import anyascii
 
 from pipeline.config import SEEDS_DIR
-from pipeline.normalise import missing
+from pipeline.normalise import DIRECTION_MARKS, missing
 
 _NON_LETTERS = re.compile(r"[^a-z ]+")
 _SPACES = re.compile(r"\s+")
@@ -75,8 +75,11 @@ def clean(value: object) -> str | None:
         return value
     if missing(value):
         return None
-    text = _SPACES.sub(" ", str(value)).strip()
+    text = _SPACES.sub(" ", str(value).translate(_NO_MARKS)).strip()
     return text or None
+
+
+_NO_MARKS = dict.fromkeys(map(ord, DIRECTION_MARKS))  # inside a name too: '‏דוד כהן‏' (normalise.DIRECTION_MARKS)
 
 
 def match_form(value: object) -> str | None:

@@ -10,10 +10,9 @@ from datetime import date, datetime, timedelta
 
 import numpy as np
 import pandas as pd
-import pycountry
 
-from pipeline.config import EPOCH_UNITS, SERIAL_DAYS
-from pipeline.normalise import missing
+from pipeline.config import EPOCH_UNITS, SERIAL_DAYS, is_currency
+from pipeline.normalise import ascii_digits, missing
 from pipeline.warehouse import scratch
 
 
@@ -26,9 +25,9 @@ def parse_datetime(value: object, formats: tuple[str, ...]) -> tuple[datetime | 
     than four digits (`%Y` taking `24` for the year 24 beside `%y`'s 2024) does not count against a full one."""
     if missing(value):
         return None, None
-    text = str(value).strip()
-    if not text.isascii():  # full-width digits and spaces as ASCII ('１９６９年１月２日', typed on a Japanese keyboard):
-        text = unicodedata.normalize("NFKC", text)  # strptime's %m and %d match ASCII digits only
+    # full-width digits and spaces as ASCII ('１９６９年１月２日', typed on a Japanese keyboard), and every script's digits
+    # ('١٢/١٠/٢٠٢٦'): strptime's %m and %d match ASCII digits only
+    text = ascii_digits(str(value).strip())
     readings: dict[datetime, str] = {}
     for fmt in formats:
         try:
@@ -176,11 +175,11 @@ def parse_birth_dates(values: list[str], formats: tuple[str, ...], today: date) 
     return [(decided[v], None) if v in decided else parse_birth_date(v, formats, today) for v in values]
 
 
-_NUMBER_MARKS = re.compile(r"[\s\u00a0\u202f'’€$£¥₹₽₺₩₴]")  # thousands separators and currency signs, dropped
+_NUMBER_MARKS = re.compile(r"[\s\u00a0\u202f'’€$£¥₹₽₺₩₴₪₸]")  # thousands separators and currency signs, dropped
 # The currency each sign writes. `$` and `¥` write several: the source's declared currency when it is one of them
 # (a Canadian shop's `$12`), else the first, the most traded.
 _SIGNS = {"€": ("EUR",), "£": ("GBP",), "$": ("USD", "CAD", "AUD", "NZD", "HKD", "SGD", "MXN"), "¥": ("JPY", "CNY"),
-          "₹": ("INR",), "₽": ("RUB",), "₺": ("TRY",), "₩": ("KRW",), "₴": ("UAH",)}
+          "₹": ("INR",), "₽": ("RUB",), "₺": ("TRY",), "₩": ("KRW",), "₴": ("UAH",), "₪": ("ILS",), "₸": ("KZT",)}
 # A dollar's country before its sign (`US$`, `C$`, `HK$`): that dollar, whatever the declared currency.
 _DOLLARS = re.compile(r"(?<![A-Za-z])(US|CA|C|AU|A|NZ|HK|SG|S|MX)\$")
 _DOLLAR_CODES = {"US": "USD", "CA": "CAD", "C": "CAD", "AU": "AUD", "A": "AUD", "NZ": "NZD", "HK": "HKD",
@@ -201,10 +200,20 @@ _CURRENCY_WORDS = {code.lower(): (code,) for code in (
 # written: `ft` is a foot): `99,90 zł`, `1 234 Kč`, `12 345 Ft`, `1.234,56 TL` were field issues, each order's amount
 # lost, until the sixteenth session. `kr` is among the names above.
 _LOCAL_SYMBOLS = {"zł": "PLN", "ZŁ": "PLN", "zl": "PLN", "Kč": "CZK", "KČ": "CZK", "Ft": "HUF", "TL": "TRY",
-                  "lei": "RON", "Lei": "RON", "din": "RSD", "дин": "RSD", "ден": "MKD"}
+                  "lei": "RON", "Lei": "RON", "din": "RSD", "дин": "RSD", "ден": "MKD",
+                  # and beyond (seventeenth session): Russian, Ukrainian and Bulgarian tills' `1 200 руб.`, `350 р.`,
+                  # `1 500,00 грн`, `99,90 лв`; Chinese, Japanese and Korean amounts written with the character
+                  # (`880元`, `1200円`, `5000원`) and China's `RMB`; Israel's `NIS`. Each was a field issue, the order's
+                  # amount lost.
+                  "руб": "RUB", "Руб": "RUB", "РУБ": "RUB", "р": "RUB", "грн": "UAH", "Грн": "UAH", "ГРН": "UAH",
+                  "лв": "BGN", "Лв": "BGN", "ЛВ": "BGN", "元": "CNY", "円": "JPY", "원": "KRW", "RMB": "CNY",
+                  "NIS": "ILS"}
+# Signs written with a mark inside, read as their codes before the amount: the dirham's and the riyal's Arabic
+# abbreviations (`١٢٣٫٤٥ د.إ`), the shekel's Hebrew one (`250 ש״ח`).
+_MARKED_SIGNS = {"د.إ": "AED", "ر.س": "SAR", "ש״ח": "ILS", 'ש"ח': "ILS"}
 # A word before or after the amount (the spaces are dropped by then), its abbreviation's dot with it (Danish `kr.`):
 # a currency when _currency_of says so.
-_CURRENCY_CODE = re.compile(r"^[^\W\d_]{2,7}\.?(?=[-+(\d.,])|(?<=[\d.,)-])[^\W\d_]{2,7}\.?$")
+_CURRENCY_CODE = re.compile(r"^[^\W\d_]{1,7}\.?(?=[-+(\d.,])|(?<=[\d.,)-])[^\W\d_]{1,7}\.?$")
 # A price in whole units, its decimals a dash (`299,-`, `12.–`: Nordic, German, Swiss and Czech price tags and tills):
 # read as `299,00`. It was a refund of 299 (accounting's minus after the number, _signed), taken off the revenue.
 _WHOLE_UNITS = re.compile(r"(?<=\d)([.,])[-–—]{1,2}(?=[^\W\d_]*$)")
@@ -212,8 +221,8 @@ _WHOLE_UNITS = re.compile(r"(?<=\d)([.,])[-–—]{1,2}(?=[^\W\d_]*$)")
 
 def _currency_of(word: str, declared: str | None) -> str | None:
     """The ISO code a currency's code, name or sign writes (see _CURRENCY_WORDS, _SIGNS), None for any other word."""
-    codes = (word,) if len(word) == 3 and word.isupper() else _SIGNS.get(word) or (
-        (_LOCAL_SYMBOLS[word],) if word in _LOCAL_SYMBOLS else _CURRENCY_WORDS.get(word.lower()))
+    codes = (_LOCAL_SYMBOLS[word],) if word in _LOCAL_SYMBOLS else (word,) if len(word) == 3 and word.isupper() \
+        else _SIGNS.get(word) or _CURRENCY_WORDS.get(word.lower())
     if not codes:
         return None
     return declared if declared in codes else codes[0]
@@ -261,7 +270,9 @@ def parse_money(value: object, decimal: str = ".", declared: str | None = None) 
     euros. A value writing two currencies (`€12 USD`) is a field issue: which one it is in is unknowable."""
     if missing(value):
         return None, None, None
-    text = str(value)
+    text = ascii_digits(str(value))  # '١٢٣٫٤٥' is 123.45, '１２００' 1200
+    for marked, code in _MARKED_SIGNS.items():
+        text = text.replace(marked, f" {code} ") if marked in text else text
     found = {_DOLLAR_CODES[m] for m in _DOLLARS.findall(text)}
     text = _DOLLARS.sub("", text)
     found |= {_currency_of(sign, declared) for sign in _SIGNS if sign in text}
@@ -280,7 +291,7 @@ def parse_money(value: object, decimal: str = ".", declared: str | None = None) 
         return None, None, f"'{value}' is not a number (decimal mark '{decimal}')"
     if not abs(number) < AMOUNT_LIMIT:  # inf and NaN too (`1e999`, a JSON's NaN)
         return None, None, f"'{value}' {_OUT_OF_RANGE}"
-    if unknown := sorted(c for c in found if pycountry.currencies.get(alpha_3=c) is None):
+    if unknown := sorted(c for c in found if not is_currency(c)):
         return None, None, f"'{value}': {unknown[0]} is no ISO 4217 currency code"
     if len(found) > 1:
         return None, None, f"'{value}' writes two currencies ({', '.join(sorted(found))})"
@@ -296,7 +307,7 @@ def currency_named(text: object, declared: str | None = None) -> tuple[str | Non
     if dollar := _DOLLARS.fullmatch(word):
         return _DOLLAR_CODES[dollar[1]], None
     code = _currency_of(word.upper() if len(word) == 3 and word.isalpha() else word, declared)
-    if code is None or pycountry.currencies.get(alpha_3=code) is None:
+    if code is None or not is_currency(code):
         return None, f"'{text}' is no currency (an ISO 4217 code, sign or name)"
     return code, None
 
