@@ -22,7 +22,7 @@ def _record(rid, source, rank, updated, **values):
     base = dict(customer_id="C1", source=source, source_record_id=rid, trust_rank=rank,
                 record_updated_at=pd.Timestamp(updated), record_delivered_at=pd.NaT, first_name=None, last_name=None, last_name_norm=None,
                 birth_date=None, email=None, email_valid=False, phone=None, phone_valid=False, phone_kind=None,
-                street=None, street_norm=None, postcode=None, postcode_valid=False, city=None, country=None,
+                street=None, street_norm=None, postcode=None, postcode_valid=False, city=None, state=None, country=None,
                 civility=None)
     return {**base, **values}
 
