@@ -233,8 +233,8 @@ RAM_DISK = Path("/dev/shm")
 def _history_folder(fallback: Path) -> Iterator[Path]:
     """A folder for a Dagster run history, removed afterwards: in RAM (tmpfs) when the machine has one with room,
     else `fallback`. Dagster's SQLite run storage syncs every event to disk: ~1,900 fsyncs per `customer360 run`
-    of a small project (strace, 2026-11-29), ~3.5 ms each on this machine's disk under load. The files, the SQL and the code
-    are the same in RAM; no test is about surviving a power cut."""
+    of a small project (strace, 2026-11-29), ~3.5 ms each on this machine's disk under load. The files, the SQL
+    and the code are the same in RAM; no test is about surviving a power cut."""
     try:
         free = os.statvfs(RAM_DISK)
         roomy = free.f_bavail * free.f_frsize >= 1 << 30 and os.access(RAM_DISK, os.W_OK)
