@@ -92,14 +92,14 @@ def _runs(client, key: str, value: str) -> list[dict]:
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (make test installs it)")
-def test_the_ui_draws_every_layer_and_its_runs_schedule_and_sensor_succeed(tmp_path):
+def test_the_ui_draws_every_layer_and_its_runs_schedule_and_sensor_succeed(tmp_path, history_folder):
     import dagster as dg
     import duckdb
     from dagster_graphql import DagsterGraphQLClient
 
     settings = demo_settings(tmp_path, 30, seed=1)
     port = _free_port()
-    home = tmp_path / "dagster_home"
+    home = history_folder / "dagster_home"  # in RAM where possible (tests/conftest.py)
     hook, alerts, _ = local_webhook()  # where the daemon posts a failed run's alert (C360_ALERT_WEBHOOK)
     env = {**os.environ, "DAGSTER_HOME": str(home), "C360_ALERT_WEBHOOK": hook,
            "C360_REFRESH_CRON": "* * * * *"}  # the schedule fires within a minute instead of at 02:00
