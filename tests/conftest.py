@@ -177,9 +177,11 @@ def deliver_day(settings: Settings, day: str) -> None:
 
 # The longest files first (measured with --durations): `make test` hands whole files to two workers in collection
 # order, so a long file collected last would run alone at the end.
-LONGEST_FIRST = ["test_ui.py", "test_incremental.py", "test_spark_engine.py", "test_incremental_golden.py",
-                 "test_stewardship.py", "test_hostile_runs.py", "test_identity_flow.py", "test_bench.py",
-                 "test_personal_data.py"]
+LONGEST_FIRST = ["test_ui.py", "test_identity_learning.py", "test_spark_engine.py", "test_consent_lifecycle.py",
+                 "test_delivery_learned.py", "test_north_american_addresses.py", "test_operations.py",
+                 "test_non_latin_records.py", "test_incremental.py", "test_full_delivery.py",
+                 "test_incremental_golden.py", "test_bench.py", "test_delivery_sweep.py", "test_stewardship.py",
+                 "test_hostile_runs.py", "test_identity_flow.py", "test_personal_data.py"]
 
 
 def pytest_collection_modifyitems(config, items):
