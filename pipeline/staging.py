@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from rapidfuzz.distance import DamerauLevenshtein
 
-from pipeline.config import CONTACT_KINDS, SELECTOR, Source
+from pipeline.config import CONTACT_KINDS, SELECTOR, ConsentColumn, Source
 from pipeline.drop_days import file_order
 from pipeline.extract import ALSO
 from pipeline.normalise import STRIPPED, address, email, missing, names, phone, subdivision, values
@@ -193,6 +193,24 @@ def quarantine_rows(source: Source, frame: pd.DataFrame, reason: pd.Series) -> p
 def _consent_key(value: object) -> str | None:
     """A consent action or channel as the alias tables spell it ('Opt-In ' -> 'opt_in'); None when missing."""
     return None if missing(value) else str(value).strip().lower().replace("-", "_").replace(" ", "_")
+
+
+def _channels(cells: pd.Series) -> pd.Series:
+    """The consent channel each cell names (CONSENT_CHANNEL_ALIASES), None where none; once per distinct value."""
+    return _per_distinct(cells, lambda v: CONSENT_CHANNEL_ALIASES.get(_consent_key(v)))
+
+
+def _actions(cells: pd.Series) -> pd.Series:
+    """The consent action each cell states (CONSENT_ACTIONS), None where none; once per distinct value."""
+    return _per_distinct(cells, lambda v: CONSENT_ACTIONS.get(_consent_key(v)))
+
+
+def _column_actions(spec: ConsentColumn, cells: pd.Series) -> pd.Series:
+    """A `consent:` column's action per cell: the action it states, or for a flag (`true_means`) that action where
+    its box is ticked; None where it says none."""
+    if spec.true_means is None:
+        return _actions(cells)
+    return _per_distinct(cells, lambda v, means=spec.true_means: means if TICKED.get(_consent_key(v)) else None)
 
 
 def _activity_col(frame: pd.DataFrame, source: Source, field: str) -> pd.Series:
@@ -677,9 +695,8 @@ def _stage_activities(source: Source, frame: pd.DataFrame, issues: _Issues,
     for f in ("status", "category", "store_id", "device_id", "collection_point"):
         out[f] = a.get(f, empty)
     # once per distinct value (sources without consent columns hold a million missing ones)
-    out["consent_channel"] = _per_distinct(a.get("consent_channel", empty),
-                                           lambda v: CONSENT_CHANNEL_ALIASES.get(_consent_key(v)))
-    out["consent_action"] = _per_distinct(a.get("consent_action", empty), lambda v: CONSENT_ACTIONS.get(_consent_key(v)))
+    out["consent_channel"] = _channels(a.get("consent_channel", empty))
+    out["consent_action"] = _actions(a.get("consent_action", empty))
     out["_file"], out["_line"] = frame["_file"], frame["_line"]
     staged = pd.DataFrame(out, index=frame.index)
     if source.activity_type == "consent" and source.has_person:
@@ -724,12 +741,8 @@ def _consent_columns(source: Source, frame: pd.DataFrame, issues: _Issues,
     parts = []
     for channel, spec in source.consent.items():
         cells = _col(frame, spec.column)
-        if spec.true_means is None:
-            action = _per_distinct(cells, lambda v: CONSENT_ACTIONS.get(_consent_key(v)))
-            known = {**CONSENT_ACTIONS, **dict.fromkeys(NO_CONSENT)}
-        else:
-            action = _per_distinct(cells, lambda v, means=spec.true_means: means if TICKED.get(_consent_key(v)) else None)
-            known = TICKED
+        action = _column_actions(spec, cells)
+        known = {**CONSENT_ACTIONS, **dict.fromkeys(NO_CONSENT)} if spec.true_means is None else TICKED
         issues.add(f"consent.{channel}", cells, _per_distinct(cells, lambda v, known=known: None if missing(v) or
                                                               _consent_key(v) in known else
                                                               f"'{v}' says no consent we know: no event staged"))
@@ -748,18 +761,12 @@ def _statements(source: Source, frame: pd.DataFrame) -> dict[str, pd.Series]:
     source's undated consent row (ACTIVITY_STATEMENT: channel and action); None where it states nothing."""
     out = {}
     for channel, spec in source.consent.items():
-        if spec.true_means is None:
-            out[channel] = _per_distinct(_col(frame, spec.column), lambda v: CONSENT_ACTIONS.get(_consent_key(v)))
-        else:
-            out[channel] = _per_distinct(_col(frame, spec.column),
-                                         lambda v, means=spec.true_means: means if TICKED.get(_consent_key(v)) else None)
+        out[channel] = _column_actions(spec, _col(frame, spec.column))
     if source.activity_type == "consent" and source.has_person and "consent_action" in (*source.activity,
                                                                                          *source.activity_values):
         undated = ~_activity_col(frame, source, "occurred_at").fillna("").astype(str).str.contains(r"\d")
-        channel = _per_distinct(_activity_col(frame, source, "consent_channel"),
-                                lambda v: CONSENT_CHANNEL_ALIASES.get(_consent_key(v)))
-        action = _per_distinct(_activity_col(frame, source, "consent_action"),
-                               lambda v: CONSENT_ACTIONS.get(_consent_key(v)))
+        channel = _channels(_activity_col(frame, source, "consent_channel"))
+        action = _actions(_activity_col(frame, source, "consent_action"))
         out[ACTIVITY_STATEMENT] = (channel.fillna("") + ":" + action.fillna("")).where(undated)
     return out
 
@@ -798,8 +805,7 @@ def _bounced_at(source: Source, frame: pd.DataFrame) -> pd.Series:
 
     when = pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ns]")
     if source.activity_type == "consent" and "consent_action" in (*source.activity, *source.activity_values):
-        channel = _per_distinct(_activity_col(frame, source, "consent_channel"),
-                                lambda v: CONSENT_CHANNEL_ALIASES.get(_consent_key(v)))
+        channel = _channels(_activity_col(frame, source, "consent_channel"))
         said = bounced(_activity_col(frame, source, "consent_action")) & channel.eq("email")
         if said.any():
             dated, _ = values.parse_datetimes(_activity_col(frame, source, "occurred_at"), source.date_formats)
