@@ -728,9 +728,8 @@ def _has_event(source: Source, frame: pd.DataFrame, activities: pd.DataFrame) ->
     leaves it out; a consent event without a date is dated by its drop day)."""
     if source.activity_type != "consent" or not source.has_person:
         return pd.Series(activities["occurred_at"].notna().to_numpy(), index=frame.index)
-    return _per_distinct(_activity_col(frame, source, "consent_action"), lambda v: _consent_key(v) in CONSENT_ACTIONS) \
-        .astype(bool) & _per_distinct(_activity_col(frame, source, "consent_channel"),
-                                      lambda v: _consent_key(v) in CONSENT_CHANNEL_ALIASES).astype(bool)
+    return _actions(_activity_col(frame, source, "consent_action")).notna() \
+        & _channels(_activity_col(frame, source, "consent_channel")).notna()
 
 
 def _consent_columns(source: Source, frame: pd.DataFrame, issues: _Issues,
